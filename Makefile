@@ -1,0 +1,106 @@
+# jrn: one build for everything. See README.md.
+#
+#   make            build every tool into $(BUILD)/bin
+#   make deps       install the Debian packages that are missing (root)
+#   make check      unit tests and Bats tests; ends with "N passed, N failed"
+#   make asan       the same suite built with AddressSanitizer + UBSan
+#   make demo       a fresh state file, sample events, ingested and shown
+#   make bench      generated data, jrn beside jq and sqlite3, with ratios
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+CC       ?= cc
+CXX      ?= c++
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+CXXFLAGS ?= $(OPT) -g
+SAN      ?=
+ALL_CFLAGS   = -std=gnu11 -Wall -Wextra -pthread -Ilib $(SAN) $(CFLAGS) $(CPPFLAGS)
+ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
+LIBS     = -ljq -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
+ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
+
+TOOLS    = jrn jrn-ingest
+LIB_C    = $(wildcard lib/*.c)
+LIB_CXX  = $(wildcard lib/*.cc)
+LIB_OBJ  = $(LIB_C:lib/%.c=$(BUILD)/lib/%.o) $(LIB_CXX:lib/%.cc=$(BUILD)/lib/%.o)
+UNIT_SRC = $(wildcard t/unit/*.c)
+UNITS    = $(UNIT_SRC:t/unit/%.c=$(BUILD)/unit/%)
+BINS     = $(TOOLS:%=$(BUILD)/bin/%)
+HDRS     = $(wildcard lib/*.h)
+
+# Debian packages: building, testing, benchmarking.
+DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
+	   libsqlite3-dev sqlite3 libyaml-dev libssl-dev libphonenumber-dev \
+	   bats bats-assert bats-support time
+
+.PHONY: all deps check unit bats asan demo bench install clean
+
+all: $(BINS)
+
+$(BUILD)/lib/%.o: lib/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/lib/%.o: lib/%.cc $(HDRS)
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) -c -o $@ $<
+
+$(BUILD)/libjrn.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: cmd/%.c $(BUILD)/libjrn.a $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $(BUILD)/$*.o $<
+	$(CXX) $(ALL_LDFLAGS) -o $@ $(BUILD)/$*.o $(BUILD)/libjrn.a $(LIBS)
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(BUILD)/libjrn.a $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@.o $<
+	$(CXX) $(ALL_LDFLAGS) -o $@ $@.o $(BUILD)/libjrn.a $(LIBS)
+
+$(BUILD)/jrn-gen: t/bench/gen.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lm
+
+deps:
+	@sh t/deps.sh $(DEB_PKGS)
+
+# The whole suite: C unit tests (TAP) and Bats files (TAP), counted into
+# one closing line. Exit status 1 when anything failed.
+check: deps
+	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/jrn-gen
+	@JRN_BIN=$(CURDIR)/$(BUILD)/bin JRN_GEN=$(CURDIR)/$(BUILD)/jrn-gen \
+		sh t/run.sh $(UNITS)
+
+asan:
+	@$(MAKE) --no-print-directory check BUILD=build-asan OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+
+demo: deps all $(BUILD)/jrn-gen
+	@sh examples/demo.sh $(BUILD)/bin $(BUILD)/jrn-gen
+
+bench: deps all $(BUILD)/jrn-gen
+	@sh t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
+		$(DESTDIR)$(PREFIX)/share/jrn \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	cp -R share/jrn/. $(DESTDIR)$(PREFIX)/share/jrn/
+	for t in $(TOOLS); do \
+		install -m 644 completions/jrn.bash \
+			$(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; done
+	install -m 644 completions/_jrn $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,267 @@
+/*
+ * jrn.h: the library every jrn tool stands on.
+ *
+ * Rules of the house: every public symbol starts with jrn_ / JRN_; lib/ never
+ * exits and never decides to print (functions that report write to a stream
+ * the caller hands them); jv arguments are consumed unless a comment says
+ * "borrows"; functions that can fail return 0 on success and -1 on failure
+ * with a message in a jrn_err.
+ */
+#ifndef JRN_H
+#define JRN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jv.h>
+#include <sqlite3.h>
+
+#define JRN_VERSION "0.1.0"
+
+/* Exit status of every tool. */
+enum {
+	JRN_EXIT_OK = 0,      /* every record done */
+	JRN_EXIT_FAIL = 1,    /* a failure stopped the run */
+	JRN_EXIT_USAGE = 2,   /* bad options or arguments */
+	JRN_EXIT_REJECTS = 3, /* finished, but some records were rejected */
+};
+
+/* ---- errors (err.c) ------------------------------------------------------ */
+
+/* An error message; the text is for humans, without the program name. */
+typedef struct {
+	char msg[1024];
+} jrn_err;
+
+/* Formats fmt into e (when e is not NULL) and returns -1, so callers can
+ * `return jrn_fail(e, "...")`. */
+int jrn_fail(jrn_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- growable byte buffer (buf.c) --------------------------------------- */
+
+/* A byte buffer, always NUL-terminated when p != NULL. Owns p. */
+typedef struct {
+	char *p;
+	size_t len, cap;
+} jrn_buf;
+
+/* Makes room for `more` further bytes; 0 or -1 (out of memory). */
+int jrn_buf_reserve(jrn_buf *b, size_t more);
+/* Appends n bytes / a C string / one byte; 0 or -1 (out of memory). */
+int jrn_buf_add(jrn_buf *b, const void *s, size_t n);
+int jrn_buf_adds(jrn_buf *b, const char *s);
+int jrn_buf_addc(jrn_buf *b, char c);
+int jrn_buf_addf(jrn_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Empties b, keeping its memory. */
+void jrn_buf_reset(jrn_buf *b);
+/* Frees b's memory; b is empty and reusable afterwards. */
+void jrn_buf_free(jrn_buf *b);
+
+/* ---- UTF-8 (utf8.c) ------------------------------------------------------ */
+
+/* Returns the offset of the first byte of s[0..len) that is not well-formed
+ * UTF-8 (overlongs, surrogates and > U+10FFFF are ill-formed), or len. */
+size_t jrn_utf8_invalid_at(const char *s, size_t len);
+
+/* ---- JSON serializer (json.c) --------------------------------------------- */
+
+enum {
+	JRN_JSON_SORTED = 1, /* object keys in byte order: the canonical form */
+};
+
+/* Appends v as compact JSON (one line, no spaces) to b. Consumes v.
+ * Returns 0, or -1 if v holds a NaN, an invalid value or memory runs out,
+ * with the reason in e. Integers up to 2^53 print exactly; other numbers
+ * print as the shortest text that reads back to the same double. */
+int jrn_json_append(jrn_buf *b, jv v, int flags, jrn_err *e);
+
+/* Appends s[0..n) as a JSON string literal with quotes. 0 or -1 (memory). */
+int jrn_json_append_str(jrn_buf *b, const char *s, size_t n);
+
+/* ---- NDJSON input (ndjson.c) --------------------------------------------- */
+
+/* One line of input as the reader saw it: BOM and CR/LF removed. p points
+ * into the reader's buffer and is valid until the next jrn_reader_next. */
+typedef struct {
+	const char *file; /* "-" for standard input */
+	uint64_t lineno;  /* 1-based line number in file */
+	const char *p;
+	size_t len;
+} jrn_line;
+
+typedef struct jrn_reader jrn_reader;
+
+/* A reader over the named files in order; no files (or "-") is stdin.
+ * Borrows files (they must outlive the reader). NULL when out of memory. */
+jrn_reader *jrn_reader_new(char *const *files, int nfiles);
+/* Next non-blank line: 1 with *line filled, 0 at the end of all input, -1
+ * when a file cannot be opened or read (e says which and why; the reader
+ * moves on to the next file, so calling again continues). */
+int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e);
+void jrn_reader_free(jrn_reader *r);
+
+/* Parses one line as a JSON object. Returns the object, or jv_invalid with
+ * the reason in e (invalid UTF-8, invalid JSON, not an object). */
+jv jrn_parse_object(const char *p, size_t len, jrn_err *e);
+
+/* ---- rejects (ndjson.c) -------------------------------------------------- */
+
+/* Where rejected lines go: a diagnostic line "PROG: FILE:LINE: reason" on
+ * diag (unless quiet), and with a rejects file one JSON object per line:
+ * {"file","line","error","input"} (plus "inputBase64" when the input was not
+ * UTF-8, so that nothing is lost). Counts them. */
+typedef struct {
+	const char *prog;
+	FILE *diag;
+	FILE *file; /* NULL: no --rejects */
+	bool quiet;
+	uint64_t count;
+} jrn_rejects;
+
+/* Opens path for appending (0 or -1 with e). NULL path: no rejects file. */
+int jrn_rejects_open(jrn_rejects *r, const char *prog, const char *path,
+		     bool quiet, jrn_err *e);
+/* Reports one rejected line; 0, or -1 if the rejects file cannot be
+ * written (e says why: a failure, since a record would be lost). */
+int jrn_reject(jrn_rejects *r, const char *file, uint64_t lineno,
+	       const char *input, size_t len, const char *reason, jrn_err *e);
+/* Flushes and closes the rejects file: 0 or -1 with e. */
+int jrn_rejects_close(jrn_rejects *r, jrn_err *e);
+
+/* ---- NDJSON output (out.c) ----------------------------------------------- */
+
+/* Buffered output to a file descriptor. A write error sets err (errno value;
+ * EPIPE when the reader went away) and every later write is a no-op. */
+typedef struct {
+	int fd;
+	int err;
+	jrn_buf buf;
+} jrn_out;
+
+void jrn_out_init(jrn_out *o, int fd);
+/* Appends one record line (the newline is added). 0 or -1 (see o->err). */
+int jrn_out_line(jrn_out *o, const char *p, size_t len);
+/* Writes what is buffered. 0 or -1 (see o->err). */
+int jrn_out_flush(jrn_out *o);
+/* Flushes and frees the buffer (the fd stays open). 0 or -1. */
+int jrn_out_close(jrn_out *o);
+
+/* ---- time (time.c) -------------------------------------------------------- */
+
+/* Parses an RFC 3339 date-time ("2026-01-31T09:30:00.123+02:00", "Z" or an
+ * offset, optional fraction, 'T' or ' ' between date and time) into
+ * milliseconds since the Unix epoch, UTC; a fraction past milliseconds is
+ * truncated. With JRN_TIME_DATE_OK a bare date "2026-01-31" is 00:00 UTC.
+ * 0 or -1 (with e) if s[0..len) is not one. */
+enum { JRN_TIME_DATE_OK = 1 };
+int jrn_time_parse(const char *s, size_t len, int flags, int64_t *ms,
+		   jrn_err *e);
+/* Writes ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL) into out[32];
+ * returns the length. */
+size_t jrn_time_format(int64_t ms, char out[32]);
+/* Parses a duration: one or more NUMBER UNIT pairs ("90d", "36h", "1h30m",
+ * "2w"; units ms s m h d w) into milliseconds. 0 or -1 with e. */
+int jrn_duration_parse(const char *s, int64_t *ms, jrn_err *e);
+
+/* The one clock: jrn_now() is the wall clock in ms, unless jrn_clock_set
+ * fixed it (from --now or JRN_NOW). */
+int64_t jrn_now(void);
+void jrn_clock_set(int64_t ms);
+
+/* ---- addresses (email.c, phone.cc) --------------------------------------- */
+
+/* Normalises an e-mail address: trims ASCII white space, lower-cases it and
+ * checks it is an addr-spec mail providers accept (dot-atom local part of at
+ * most 64 octets, a domain of at least two labels). Appends the result to
+ * out. 0, or -1 with the reason in e. */
+int jrn_email_normalize(const char *s, size_t len, jrn_buf *out, jrn_err *e);
+
+/* Parses a phone number with libphonenumber, using region (ISO 3166 alpha-2,
+ * e.g. "US") for numbers without a +country code, and appends its E.164 form
+ * to out. 0, or -1 with the reason in e (unparsable, not a valid number). */
+int jrn_phone_e164(const char *s, size_t len, const char *region, jrn_buf *out,
+		   jrn_err *e);
+
+/* ---- hashing (hash.c) ----------------------------------------------------- */
+
+/* Writes the lower-case hex SHA-256 of p[0..n) into out[65]. */
+void jrn_sha256_hex(const void *p, size_t n, char out[65]);
+
+/* ---- configuration (config.c) -------------------------------------------- */
+
+/* Loads a YAML configuration file into a jv object, expanding ${NAME} from
+ * the environment in every string ("$${" keeps a literal "${"), and checks
+ * it against the built-in schema: unknown keys and wrong types are errors.
+ * Errors read "FILE:LINE:COLUMN: message". Returns the object or jv_invalid
+ * (with e). */
+jv jrn_config_load(const char *path, jrn_err *e);
+/* The value at a dotted path ("db.path"), or jv_invalid() when absent.
+ * Borrows cfg. */
+jv jrn_config_get(jv cfg, const char *dotted);
+
+/* ---- common options (opts.c) --------------------------------------------- */
+
+/* What every tool's command line, environment and config decide together. */
+typedef struct {
+	const char *prog;
+	const char *db_path;      /* --db, JRN_DB, config db.path, ./jrn.db */
+	const char *config_path;  /* --config, JRN_CONFIG, ./jrn.yaml if any */
+	const char *now;          /* --now, JRN_NOW */
+	const char *rejects_path; /* --rejects */
+	int verbosity;            /* -1 quiet, 0 normal, 1+ verbose (JRN_LOG) */
+	bool dry_run;
+	jv config;                /* the loaded configuration, {} without one */
+	char *owned[4];           /* strings the resolver allocated */
+} jrn_opts;
+
+/* Long option codes shared by all tools (beyond single characters). */
+enum {
+	JRN_OPT_VERSION = 0x100,
+	JRN_OPT_DB,
+	JRN_OPT_CONFIG,
+	JRN_OPT_NOW,
+	JRN_OPT_REJECTS,
+	JRN_OPT_DRY_RUN,
+	JRN_OPT_TOOL_BASE = 0x200, /* tools number their own options from here */
+};
+
+#define JRN_COMMON_SHORT "hqv"
+#define JRN_COMMON_LONG                                           \
+	{"help", no_argument, NULL, 'h'},                         \
+	{"version", no_argument, NULL, JRN_OPT_VERSION},          \
+	{"db", required_argument, NULL, JRN_OPT_DB},              \
+	{"config", required_argument, NULL, JRN_OPT_CONFIG},      \
+	{"now", required_argument, NULL, JRN_OPT_NOW},            \
+	{"rejects", required_argument, NULL, JRN_OPT_REJECTS},    \
+	{"quiet", no_argument, NULL, 'q'},                        \
+	{"verbose", no_argument, NULL, 'v'}
+
+/* Sets defaults (prog is borrowed). */
+void jrn_opts_init(jrn_opts *o, const char *prog);
+/* Takes one getopt_long result: 1 if it was a common option (stored), 0 if
+ * not ('h' and JRN_OPT_VERSION are left to the tool). */
+int jrn_opts_take(jrn_opts *o, int c, const char *arg);
+/* Applies the environment, loads the config and sets the clock, in the
+ * precedence flag > environment > config > default. 0 or -1 with e. */
+int jrn_opts_resolve(jrn_opts *o, jrn_err *e);
+void jrn_opts_free(jrn_opts *o);
+
+/* ---- state file (state.c) ------------------------------------------------- */
+
+#define JRN_SCHEMA_VERSION 1
+
+/* Opens (creating if needed) the state file at path: WAL, busy timeout of
+ * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file
+ * that is not SQLite, is corrupt, or is newer than this code. On success
+ * *db is the caller's to sqlite3_close; 0 or -1 with e. */
+int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+/* Runs sql (no parameters, any number of statements): 0 or -1 with e. */
+int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
+/* The schema this code creates, as SQL text (for man pages and doctor). */
+const char *jrn_db_schema(void);
+
+#endif

@@ -1,0 +1,41 @@
+/* unit.h: a minimal TAP producer for the C unit tests of lib/.
+ * Each check prints "ok N - what" or "not ok N - what"; unit_done() prints
+ * the plan and returns the exit status. */
+#ifndef UNIT_H
+#define UNIT_H
+#include <stdio.h>
+#include <string.h>
+
+static int unit_n, unit_failed;
+
+#define CHECK(cond, ...)                                                   \
+	do {                                                               \
+		++unit_n;                                                  \
+		if (cond) {                                                \
+			printf("ok %d - ", unit_n);                        \
+		} else {                                                   \
+			++unit_failed;                                     \
+			printf("not ok %d - ", unit_n);                    \
+		}                                                          \
+		printf(__VA_ARGS__);                                       \
+		printf("\n");                                              \
+		if (!(cond))                                               \
+			printf("#   at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+	} while (0)
+
+#define CHECK_STR(got, want, ...)                                          \
+	do {                                                               \
+		const char *g_ = (got), *w_ = (want);                      \
+		int same_ = (g_ && w_) ? strcmp(g_, w_) == 0 : g_ == w_;   \
+		CHECK(same_, __VA_ARGS__);                                 \
+		if (!same_)                                                \
+			printf("#   got  '%s'\n#   want '%s'\n",              \
+			       g_ ? g_ : "(null)", w_ ? w_ : "(null)");    \
+	} while (0)
+
+static inline int unit_done(void)
+{
+	printf("1..%d\n", unit_n);
+	return unit_failed ? 1 : 0;
+}
+#endif
