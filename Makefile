@@ -17,7 +17,7 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CXXFLAGS ?= $(OPT) -g
 SAN      ?=
-ALL_CFLAGS   = -std=gnu11 -Wall -Wextra -pthread -Ilib $(SAN) $(CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS   = -std=gnu11 -Wall -Wextra -pthread -Ilib -I$(BUILD) $(SAN) $(CFLAGS) $(CPPFLAGS)
 ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
 LIBS     = -ljq -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
@@ -34,7 +34,7 @@ HDRS     = $(wildcard lib/*.h)
 # Debian packages: building, testing, benchmarking.
 DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   libsqlite3-dev sqlite3 libyaml-dev libssl-dev libphonenumber-dev \
-	   bats bats-assert bats-support time
+	   bats bats-assert bats-support time bc
 
 .PHONY: all deps check unit bats asan demo bench install clean
 
@@ -56,6 +56,11 @@ $(BUILD)/bin/%: cmd/%.c $(BUILD)/libjrn.a $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $(BUILD)/$*.o $<
 	$(CXX) $(ALL_LDFLAGS) -o $@ $(BUILD)/$*.o $(BUILD)/libjrn.a $(LIBS)
+
+$(BUILD)/bin/jrn: $(BUILD)/starter.h
+$(BUILD)/starter.h: share/jrn/jrn.yaml t/embed.sh
+	@mkdir -p $(@D)
+	sh t/embed.sh starter_yaml share/jrn/jrn.yaml > $@
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(BUILD)/libjrn.a $(HDRS)
 	@mkdir -p $(@D)

@@ -79,6 +79,11 @@ enum {
  * print as the shortest text that reads back to the same double. */
 int jrn_json_append(jrn_buf *b, jv v, int flags, jrn_err *e);
 
+/* Checks that s[0..n) is exactly one JSON value (RFC 8259, strict: no NaN,
+ * no leading zeros or '+'); 0, or -1 with the reason and byte offset in e.
+ * Does not check UTF-8 (see jrn_utf8_invalid_at). */
+int jrn_json_check(const char *s, size_t n, jrn_err *e);
+
 /* Appends s[0..n) as a JSON string literal with quotes. 0 or -1 (memory). */
 int jrn_json_append_str(jrn_buf *b, const char *s, size_t n);
 
@@ -100,8 +105,12 @@ typedef struct jrn_reader jrn_reader;
 jrn_reader *jrn_reader_new(char *const *files, int nfiles);
 /* Next non-blank line: 1 with *line filled, 0 at the end of all input, -1
  * when a file cannot be opened or read (e says which and why; the reader
- * moves on to the next file, so calling again continues). */
+ * moves on to the next file, so calling again continues), 2 (only with
+ * idle notices on) when no line is ready and the next call would wait:
+ * the moment for a streaming tool to flush what it holds. */
 int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e);
+/* Turns the rc 2 notices on or off (off by default). */
+void jrn_reader_idle_notice(jrn_reader *r, bool on);
 void jrn_reader_free(jrn_reader *r);
 
 /* Parses one line as a JSON object. Returns the object, or jv_invalid with
@@ -213,6 +222,8 @@ typedef struct {
 	const char *now;          /* --now, JRN_NOW */
 	const char *rejects_path; /* --rejects */
 	int verbosity;            /* -1 quiet, 0 normal, 1+ verbose (JRN_LOG) */
+	bool verbosity_set;       /* -q or -v given: JRN_LOG does not apply */
+	int busy_ms;              /* config db.busyTimeout, default 10 s */
 	bool dry_run;
 	jv config;                /* the loaded configuration, {} without one */
 	char *owned[4];           /* strings the resolver allocated */

@@ -1,0 +1,906 @@
+/*
+ * jrn-ingest: take customer events in, check and normalise them, store each
+ * once in the state file, and write the new ones to stdout.
+ *
+ * Two threads: this one reads, parses, checks and serialises records into
+ * batches; the store thread inserts a batch in one transaction, then writes
+ * the records it stored to stdout (stored before shown, so a consumer never
+ * sees an event the state file lacks).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jrn.h"
+
+static const char usage[] =
+	"usage: jrn-ingest [OPTIONS] [FILE...]\n"
+	"Read events (NDJSON) from FILEs or stdin, check and normalise them, store\n"
+	"each once in the state file and write the newly stored ones to stdout.\n"
+	"\n"
+	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
+	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
+	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
+	"  --rejects FILE        append rejected lines to FILE as JSON\n"
+	"  --store-only          store, write nothing to stdout\n"
+	"  --all                 also write duplicates (already stored) to stdout\n"
+	"  --dry-run             check and normalise only; no state file\n"
+	"  --country CC          region for phone numbers without +country (US)\n"
+	"  --batch-size N        records per transaction (10000)\n"
+	"  -q, --quiet           no summary, no per-line diagnostics\n"
+	"  -v, --verbose         more diagnostics\n"
+	"  -h, --help            this help\n"
+	"      --version         print the version\n"
+	"\n"
+	"Exit status: 0 all stored, 1 failure, 2 usage, 3 some lines rejected.\n";
+
+enum {
+	OPT_STORE_ONLY = JRN_OPT_TOOL_BASE,
+	OPT_ALL,
+	OPT_COUNTRY,
+	OPT_BATCH,
+};
+
+static const struct option longopts[] = {
+	JRN_COMMON_LONG,
+	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
+	{"store-only", no_argument, NULL, OPT_STORE_ONLY},
+	{"all", no_argument, NULL, OPT_ALL},
+	{"country", required_argument, NULL, OPT_COUNTRY},
+	{"batch-size", required_argument, NULL, OPT_BATCH},
+	{NULL, 0, NULL, 0},
+};
+
+/* ---- a batch: records as offsets into one text buffer ------------------ */
+
+typedef struct {
+	size_t off, len;
+} span;
+
+enum { CONSENT_NONE, CONSENT_GRANTED, CONSENT_REVOKED };
+
+typedef struct {
+	span body, id, type, customer, channel, source;
+	int64_t ts, received;
+	double amount;
+	bool has_amount;
+	int consent;
+} record;
+
+typedef struct batch {
+	jrn_buf text;
+	record *recs;
+	size_t n, cap;
+	struct batch *next;
+} batch;
+
+/* ---- settings and shared state ------------------------------------------ */
+
+static jrn_opts opts;
+static bool store_only, emit_all;
+static const char *country;
+static long batch_size = 10000;
+static jv email_fields, phone_fields; /* arrays of field names */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static batch *free_list, *full_head, *full_tail;
+static bool input_done;     /* reader: no more batches will come */
+static bool stop;           /* store thread: stop reading (failure or EPIPE) */
+static jrn_err store_err;   /* what stopped it, when it failed */
+static int store_failed;
+static uint64_t n_stored, n_dup;
+
+static jrn_out out;
+
+static int die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "jrn-ingest: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return JRN_EXIT_FAIL;
+}
+
+/* ---- the store thread ----------------------------------------------------- */
+
+static batch *take_full(void)
+{
+	pthread_mutex_lock(&mu);
+	while (!full_head && !input_done)
+		pthread_cond_wait(&cond, &mu);
+	batch *b = full_head;
+	if (b) {
+		full_head = b->next;
+		if (!full_head)
+			full_tail = NULL;
+	}
+	pthread_mutex_unlock(&mu);
+	return b;
+}
+
+static void give_free(batch *b)
+{
+	jrn_buf_reset(&b->text);
+	b->n = 0;
+	pthread_mutex_lock(&mu);
+	b->next = free_list;
+	free_list = b;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+}
+
+static void halt(void)
+{
+	pthread_mutex_lock(&mu);
+	stop = true;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+}
+
+typedef struct {
+	sqlite3 *db;
+	sqlite3_stmt *insert, *consent;
+	unsigned char *fresh; /* per record of the batch: newly stored */
+	size_t fresh_cap;
+} store;
+
+static void bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
+{
+	if (s.len == 0 && s.off == 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, b->text.p + s.off, (int)s.len, SQLITE_STATIC);
+}
+
+static int store_batch(store *s, batch *b, jrn_err *e)
+{
+	if (b->n > s->fresh_cap) {
+		unsigned char *p = realloc(s->fresh, b->n);
+		if (!p)
+			return jrn_fail(e, "out of memory");
+		s->fresh = p;
+		s->fresh_cap = b->n;
+	}
+	if (jrn_db_exec(s->db, "BEGIN IMMEDIATE", e) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		const record *r = &b->recs[i];
+		sqlite3_stmt *st = s->insert;
+		bind_span(st, 1, b, r->id);
+		bind_span(st, 2, b, r->type);
+		bind_span(st, 3, b, r->customer);
+		sqlite3_bind_int64(st, 4, r->ts);
+		sqlite3_bind_int64(st, 5, r->received);
+		if (r->has_amount)
+			sqlite3_bind_double(st, 6, r->amount);
+		else
+			sqlite3_bind_null(st, 6);
+		bind_span(st, 7, b, r->body);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+		s->fresh[i] = sqlite3_changes(s->db) > 0;
+		if (s->fresh[i] && r->consent != CONSENT_NONE) {
+			st = s->consent;
+			bind_span(st, 1, b, r->customer);
+			bind_span(st, 2, b, r->channel);
+			sqlite3_bind_text(st, 3, r->consent == CONSENT_GRANTED ? "granted" : "revoked",
+					  -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 4, r->ts);
+			bind_span(st, 5, b, r->source);
+			bind_span(st, 6, b, r->id);
+			rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE)
+				goto fail;
+		}
+	}
+	if (jrn_db_exec(s->db, "COMMIT", e) < 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	return 0;
+fail:
+	jrn_fail(e, "%s", sqlite3_errmsg(s->db));
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static bool stopped(void)
+{
+	pthread_mutex_lock(&mu);
+	bool s = stop;
+	pthread_mutex_unlock(&mu);
+	return s;
+}
+
+static void *store_main(void *arg)
+{
+	store *s = arg;
+	batch *b;
+
+	while ((b = take_full())) {
+		if (stopped()) {
+			give_free(b);
+			continue;
+		}
+		if (s->db && store_batch(s, b, &store_err) < 0) {
+			store_failed = 1;
+			halt();
+			give_free(b);
+			continue;
+		}
+		for (size_t i = 0; i < b->n; i++) {
+			bool fresh = !s->db || s->fresh[i];
+			if (fresh)
+				n_stored++;
+			else
+				n_dup++;
+			if (!store_only && (fresh || emit_all))
+				jrn_out_line(&out, b->text.p + b->recs[i].body.off, b->recs[i].body.len);
+		}
+		if (!store_only && jrn_out_flush(&out) < 0)
+			halt();
+		give_free(b);
+	}
+	return NULL;
+}
+
+/* ---- normalising one event ---------------------------------------------- */
+
+/* A string field of obj: 1 and *s set when it is a non-empty string, 0 when
+ * absent or null, -1 when present with another type or empty. Borrows. */
+static int get_string(jv obj, const char *key, jv *s)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	jv_kind k = jv_get_kind(v);
+	if (k == JV_KIND_INVALID || k == JV_KIND_NULL) {
+		jv_free(v);
+		return 0;
+	}
+	if (k != JV_KIND_STRING || jv_string_length_bytes(jv_copy(v)) == 0) {
+		jv_free(v);
+		return -1;
+	}
+	*s = v;
+	return 1;
+}
+
+static bool in_list(jv list, const char *key)
+{
+	int n = jv_array_length(jv_copy(list));
+	for (int i = 0; i < n; i++) {
+		jv k = jv_array_get(jv_copy(list), i);
+		bool same = strcmp(jv_string_value(k), key) == 0;
+		jv_free(k);
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n > m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+/* Normalises the e-mail and phone fields of one object (the event itself,
+ * its properties, traits or context.traits). Consumes obj; returns it, or
+ * jv_invalid with the reason in e. where names the object in messages. */
+static jv normalise_contacts(jv obj, const char *where, bool *changed, jrn_err *e)
+{
+	jrn_buf norm = {0};
+	jv updates = jv_object();
+	int rc = 0;
+
+	for (int it = jv_object_iter(obj); rc == 0 && jv_object_iter_valid(obj, it);
+	     it = jv_object_iter_next(obj, it)) {
+		jv key = jv_object_iter_key(obj, it);
+		const char *k = jv_string_value(key);
+		int kind = 0;
+		if (in_list(email_fields, k) || ends_with(k, "Email"))
+			kind = 1;
+		else if (in_list(phone_fields, k) || ends_with(k, "Phone"))
+			kind = 2;
+		jv v = kind ? jv_object_iter_value(obj, it) : jv_null();
+		if (jv_get_kind(v) == JV_KIND_NULL) {
+			jv_free(v);
+			jv_free(key);
+			continue;
+		}
+		jrn_err why;
+		if (jv_get_kind(v) != JV_KIND_STRING) {
+			rc = jrn_fail(&why, "expected a string, got %s", jv_kind_name(jv_get_kind(v)));
+		} else {
+			jrn_buf_reset(&norm);
+			size_t len = (size_t)jv_string_length_bytes(jv_copy(v));
+			rc = kind == 1 ? jrn_email_normalize(jv_string_value(v), len, &norm, &why)
+				       : jrn_phone_e164(jv_string_value(v), len, country, &norm, &why);
+		}
+		if (rc < 0)
+			jrn_fail(e, "%s%s%s: %s", where, *where ? "." : "", k, why.msg);
+		else if ((size_t)jv_string_length_bytes(jv_copy(v)) != norm.len ||
+			 memcmp(jv_string_value(v), norm.p, norm.len) != 0)
+			updates = jv_object_set(updates, jv_copy(key),
+						jv_string_sized(norm.p, (int)norm.len));
+		jv_free(key);
+		jv_free(v);
+	}
+	jrn_buf_free(&norm);
+	if (rc < 0) {
+		jv_free(updates);
+		jv_free(obj);
+		return jv_invalid();
+	}
+	if (jv_object_length(jv_copy(updates)) > 0) {
+		*changed = true;
+		obj = jv_object_merge(obj, updates);
+	} else {
+		jv_free(updates);
+	}
+	return obj;
+}
+
+/* Normalises a nested object field (properties, traits) in place. */
+static jv normalise_nested(jv ev, const char *field, bool *changed, jrn_err *e)
+{
+	jv sub = jv_object_get(jv_copy(ev), jv_string(field));
+	if (jv_get_kind(sub) != JV_KIND_OBJECT) {
+		jv_free(sub);
+		return ev;
+	}
+	bool sub_changed = false;
+	sub = normalise_contacts(sub, field, &sub_changed, e);
+	if (!jv_is_valid(sub)) {
+		jv_free(ev);
+		return jv_invalid();
+	}
+	if (sub_changed) {
+		*changed = true;
+		return jv_object_set(ev, jv_string(field), sub);
+	}
+	jv_free(sub);
+	return ev;
+}
+
+
+/* Takes a parsed event, maps Segment-spec calls, checks and normalises it.
+ * Consumes ev; returns the event or jv_invalid (reason in e). *changed says
+ * whether it differs from the input; *ts gets its time, *defaulted whether
+ * the time was missing (and must become now). */
+static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err *e)
+{
+	jv s;
+	int rc;
+
+	/* id: given, or Segment's messageId; derived later when absent. */
+	if ((rc = get_string(ev, "id", &s)) < 0)
+		goto bad_id;
+	if (rc > 0) {
+		jv_free(s);
+	} else {
+		if ((rc = get_string(ev, "messageId", &s)) < 0)
+			goto bad_message_id;
+		if (rc > 0) {
+			ev = jv_object_set(ev, jv_string("id"), s);
+			*changed = true;
+		}
+	}
+
+	/* type: Segment's track call names the event in `event`. */
+	jv type = jv_invalid();
+	rc = get_string(ev, "type", &type);
+	jv event = jv_invalid();
+	int has_event = get_string(ev, "event", &event);
+	if (has_event > 0 && (rc == 0 || !strcmp(jv_string_value(type), "track"))) {
+		jv_free(type);
+		ev = jv_object_set(ev, jv_string("type"), event);
+		*changed = true;
+	} else {
+		jv_free(event);
+		if (rc <= 0) {
+			jv_free(ev);
+			jrn_fail(e, rc == 0 ? "type: missing" : "type: expected a non-empty string");
+			return jv_invalid();
+		}
+		jv_free(type);
+	}
+
+	/* customerId, else Segment's userId, else anonymousId. */
+	if ((rc = get_string(ev, "customerId", &s)) < 0) {
+		jv_free(ev);
+		jrn_fail(e, "customerId: expected a non-empty string");
+		return jv_invalid();
+	}
+	if (rc > 0) {
+		jv_free(s);
+	} else {
+		const char *alt[] = {"userId", "anonymousId"};
+		for (int i = 0; i < 2 && rc == 0; i++) {
+			rc = get_string(ev, alt[i], &s);
+			if (rc < 0) {
+				jv_free(ev);
+				jrn_fail(e, "%s: expected a non-empty string", alt[i]);
+				return jv_invalid();
+			}
+			if (rc > 0) {
+				ev = jv_object_set(ev, jv_string("customerId"), s);
+				*changed = true;
+			}
+		}
+		if (rc == 0) {
+			jv_free(ev);
+			jrn_fail(e, "customerId: missing (nor userId nor anonymousId given)");
+			return jv_invalid();
+		}
+	}
+
+	/* timestamp: RFC 3339, stored in UTC with milliseconds. */
+	jv t = jv_object_get(jv_copy(ev), jv_string("timestamp"));
+	if (jv_get_kind(t) == JV_KIND_STRING) {
+		jrn_err why;
+		const char *ts_text = jv_string_value(t);
+		size_t len = (size_t)jv_string_length_bytes(jv_copy(t));
+		if (jrn_time_parse(ts_text, len, 0, ts, &why) < 0) {
+			jv_free(t);
+			jv_free(ev);
+			jrn_fail(e, "timestamp: %s", why.msg);
+			return jv_invalid();
+		}
+		char canon[32];
+		size_t n = jrn_time_format(*ts, canon);
+		if (n != len || memcmp(canon, ts_text, n) != 0) {
+			ev = jv_object_set(ev, jv_string("timestamp"), jv_string_sized(canon, (int)n));
+			*changed = true;
+		}
+		*defaulted = false;
+	} else if (jv_get_kind(t) == JV_KIND_INVALID || jv_get_kind(t) == JV_KIND_NULL) {
+		*defaulted = true;
+	} else {
+		jrn_fail(e, "timestamp: expected an RFC 3339 string, got %s", jv_kind_name(jv_get_kind(t)));
+		jv_free(t);
+		jv_free(ev);
+		return jv_invalid();
+	}
+	jv_free(t);
+
+	jv p = jv_object_get(jv_copy(ev), jv_string("properties"));
+	jv_kind pk = jv_get_kind(p);
+	jv_free(p);
+	if (pk != JV_KIND_INVALID && pk != JV_KIND_OBJECT) {
+		jv_free(ev);
+		jrn_fail(e, "properties: expected an object, got %s", jv_kind_name(pk));
+		return jv_invalid();
+	}
+	jv tr = jv_object_get(jv_copy(ev), jv_string("traits"));
+	jv_kind tk = jv_get_kind(tr);
+	jv_free(tr);
+	if (tk != JV_KIND_INVALID && tk != JV_KIND_NULL && tk != JV_KIND_OBJECT) {
+		jv_free(ev);
+		jrn_fail(e, "traits: expected an object, got %s", jv_kind_name(tk));
+		return jv_invalid();
+	}
+
+	ev = normalise_contacts(ev, "", changed, e);
+	if (jv_is_valid(ev))
+		ev = normalise_nested(ev, "properties", changed, e);
+	if (jv_is_valid(ev))
+		ev = normalise_nested(ev, "traits", changed, e);
+	if (jv_is_valid(ev)) {
+		/* context.traits, as Segment's track calls carry them */
+		jv ctx = jv_object_get(jv_copy(ev), jv_string("context"));
+		if (jv_get_kind(ctx) == JV_KIND_OBJECT) {
+			bool c = false;
+			ctx = normalise_nested(ctx, "traits", &c, e);
+			if (!jv_is_valid(ctx)) {
+				jv_free(ev);
+				jrn_buf tmp = {0};
+				jrn_buf_addf(&tmp, "context.%s", e->msg);
+				jrn_fail(e, "%s", tmp.p ? tmp.p : "context: invalid");
+				jrn_buf_free(&tmp);
+				return jv_invalid();
+			}
+			if (c) {
+				*changed = true;
+				ev = jv_object_set(ev, jv_string("context"), ctx);
+			} else {
+				jv_free(ctx);
+			}
+		} else {
+			jv_free(ctx);
+		}
+	}
+	return ev;
+
+bad_id:
+	jv_free(ev);
+	jrn_fail(e, "id: expected a non-empty string");
+	return jv_invalid();
+bad_message_id:
+	jv_free(ev);
+	jrn_fail(e, "messageId: expected a non-empty string");
+	return jv_invalid();
+}
+
+/* Copies a string field of ev into the batch text; a null span if absent. */
+static int add_field(batch *b, jv ev, const char *key, span *sp)
+{
+	jv v = jv_object_get(jv_copy(ev), jv_string(key));
+	*sp = (span){0, 0};
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		size_t n = (size_t)jv_string_length_bytes(jv_copy(v));
+		/* off 0 with len 0 means NULL; keep a leading byte so real
+		 * offsets are never 0 */
+		if (b->text.len == 0 && jrn_buf_addc(&b->text, '\n') < 0) {
+			jv_free(v);
+			return -1;
+		}
+		sp->off = b->text.len;
+		sp->len = n;
+		if (jrn_buf_add(&b->text, jv_string_value(v), n) < 0) {
+			jv_free(v);
+			return -1;
+		}
+	}
+	jv_free(v);
+	return 0;
+}
+
+/* Parses, checks and normalises one line into batch b (or rejects it). */
+static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fatal)
+{
+	jrn_err why;
+	bool changed = false, defaulted = false;
+	int64_t ts = 0;
+
+	jv ev = jrn_parse_object(ln->p, ln->len, &why);
+	if (jv_is_valid(ev))
+		ev = normalise(ev, &changed, &ts, &defaulted, &why);
+
+	/* Consent events also set the consent table; they need a channel. */
+	int consent = CONSENT_NONE;
+	if (jv_is_valid(ev)) {
+		jv type = jv_object_get(jv_copy(ev), jv_string("type"));
+		if (!strcmp(jv_string_value(type), "consent.granted"))
+			consent = CONSENT_GRANTED;
+		else if (!strcmp(jv_string_value(type), "consent.revoked"))
+			consent = CONSENT_REVOKED;
+		jv_free(type);
+		if (consent) {
+			jv ch = jv_getpath(jv_copy(ev), JV_ARRAY(jv_string("properties"), jv_string("channel")));
+			if (jv_get_kind(ch) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(ch)) == 0) {
+				jrn_fail(&why, "properties.channel: consent events need a channel");
+				jv_free(ev);
+				ev = jv_invalid();
+			}
+			jv_free(ch);
+		}
+	}
+	if (!jv_is_valid(ev)) {
+		jv_free(ev);
+		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+	}
+
+	/* No id: the hash of the canonical record, before the time defaults,
+	 * so the same line ingested again gets the same id. */
+	jv id = jv_object_get(jv_copy(ev), jv_string("id"));
+	if (jv_get_kind(id) != JV_KIND_STRING) {
+		jrn_buf canon = {0};
+		char hex[65], idtext[40];
+		if (jrn_json_append(&canon, jv_copy(ev), JRN_JSON_SORTED, &why) < 0) {
+			jrn_buf_free(&canon);
+			jv_free(id);
+			jv_free(ev);
+			return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+		}
+		jrn_sha256_hex(canon.p, canon.len, hex);
+		jrn_buf_free(&canon);
+		snprintf(idtext, sizeof idtext, "evt_%.32s", hex);
+		ev = jv_object_set(ev, jv_string("id"), jv_string(idtext));
+		changed = true;
+	}
+	jv_free(id);
+
+	int64_t now = jrn_now();
+	if (defaulted) {
+		char t[32];
+		size_t n = jrn_time_format(now, t);
+		ev = jv_object_set(ev, jv_string("timestamp"), jv_string_sized(t, (int)n));
+		ev = jv_object_set(ev, jv_string("receivedAt"), jv_string_sized(t, (int)n));
+		ts = now;
+		changed = true;
+	}
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		record *p = realloc(b->recs, cap * sizeof *p);
+		if (!p)
+			goto oom;
+		b->recs = p;
+		b->cap = cap;
+	}
+	record *r = &b->recs[b->n];
+	memset(r, 0, sizeof *r);
+	r->ts = ts;
+	r->received = now;
+	r->consent = consent;
+
+	if (add_field(b, ev, "id", &r->id) < 0 || add_field(b, ev, "type", &r->type) < 0 ||
+	    add_field(b, ev, "customerId", &r->customer) < 0)
+		goto oom;
+	jv props = jv_object_get(jv_copy(ev), jv_string("properties"));
+	if (jv_get_kind(props) == JV_KIND_OBJECT) {
+		static const char *const amount_keys[] = {"amount", "total", "revenue", "value"};
+		for (size_t i = 0; i < 4 && !r->has_amount; i++) {
+			jv a = jv_object_get(jv_copy(props), jv_string(amount_keys[i]));
+			if (jv_get_kind(a) == JV_KIND_NUMBER) {
+				r->amount = jv_number_value(a);
+				r->has_amount = true;
+			}
+			jv_free(a);
+		}
+		if (consent) {
+			if (add_field(b, props, "channel", &r->channel) < 0 ||
+			    add_field(b, props, "source", &r->source) < 0) {
+				jv_free(props);
+				goto oom;
+			}
+		}
+	}
+	jv_free(props);
+	if (consent && r->source.len == 0 && jrn_buf_adds(&b->text, "ingest") == 0)
+		r->source = (span){b->text.len - 6, 6};
+
+	/* The body: the input bytes themselves when nothing changed (they are
+	 * checked JSON), else the serialised event. */
+	r->body.off = b->text.len;
+	if (!changed) {
+		jv_free(ev);
+		if (jrn_buf_add(&b->text, ln->p, ln->len) < 0)
+			goto oom;
+	} else if (jrn_json_append(&b->text, ev, 0, &why) < 0) {
+		b->text.len = r->body.off;
+		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+	}
+	r->body.len = b->text.len - r->body.off;
+	b->n++;
+	return 0;
+oom:
+	jv_free(ev);
+	return jrn_fail(fatal, "out of memory");
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static batch *take_free(void)
+{
+	pthread_mutex_lock(&mu);
+	while (!free_list && !stop)
+		pthread_cond_wait(&cond, &mu);
+	batch *b = free_list;
+	if (b)
+		free_list = b->next;
+	pthread_mutex_unlock(&mu);
+	return b;
+}
+
+static void give_full(batch *b)
+{
+	b->next = NULL;
+	pthread_mutex_lock(&mu);
+	if (full_tail)
+		full_tail->next = b;
+	else
+		full_head = b;
+	full_tail = b;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+}
+
+
+static jv string_list(jv cfg, const char *path, const char *dflt)
+{
+	jv v = jrn_config_get(cfg, path);
+	if (jv_get_kind(v) == JV_KIND_ARRAY)
+		return v;
+	jv_free(v);
+	return JV_ARRAY(jv_string(dflt));
+}
+
+int main(int argc, char **argv)
+{
+	jrn_err e;
+	int c, status = JRN_EXIT_OK;
+	const char *country_flag = NULL;
+	const char *batch_flag = NULL;
+
+	signal(SIGPIPE, SIG_IGN);
+	jrn_opts_init(&opts, "jrn-ingest");
+	while ((c = getopt_long(argc, argv, JRN_COMMON_SHORT, longopts, NULL)) != -1) {
+		if (jrn_opts_take(&opts, c, optarg))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(usage, stdout);
+			return JRN_EXIT_OK;
+		case JRN_OPT_VERSION:
+			puts("jrn-ingest " JRN_VERSION);
+			return JRN_EXIT_OK;
+		case OPT_STORE_ONLY: store_only = true; break;
+		case OPT_ALL: emit_all = true; break;
+		case OPT_COUNTRY: country_flag = optarg; break;
+		case OPT_BATCH: batch_flag = optarg; break;
+		default:
+			fputs("Try 'jrn-ingest --help'.\n", stderr);
+			return JRN_EXIT_USAGE;
+		}
+	}
+	if (batch_flag) {
+		char *end;
+		batch_size = strtol(batch_flag, &end, 10);
+		if (*end || batch_size < 1 || batch_size > 10000000) {
+			fprintf(stderr, "jrn-ingest: --batch-size: '%s' is not a number from 1 to 10000000\n",
+				batch_flag);
+			return JRN_EXIT_USAGE;
+		}
+	}
+	if (store_only && opts.dry_run) {
+		fputs("jrn-ingest: --store-only and --dry-run exclude each other\n", stderr);
+		return JRN_EXIT_USAGE;
+	}
+	if (jrn_opts_resolve(&opts, &e) < 0) {
+		status = die("%s", e.msg);
+		goto done_opts;
+	}
+	jv cfg_country = jrn_config_get(opts.config, "ingest.defaultCountry");
+	static char country_buf[8] = "US";
+	if (jv_get_kind(cfg_country) == JV_KIND_STRING)
+		snprintf(country_buf, sizeof country_buf, "%s", jv_string_value(cfg_country));
+	jv_free(cfg_country);
+	country = country_flag ? country_flag : country_buf;
+	jv cfg_batch = jrn_config_get(opts.config, "ingest.batchSize");
+	if (!batch_flag && jv_get_kind(cfg_batch) == JV_KIND_NUMBER)
+		batch_size = (long)jv_number_value(cfg_batch);
+	jv_free(cfg_batch);
+	email_fields = string_list(opts.config, "ingest.emailFields", "email");
+	phone_fields = string_list(opts.config, "ingest.phoneFields", "phone");
+
+	jrn_rejects rej;
+	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0) {
+		status = die("--rejects %s", e.msg);
+		goto done_fields;
+	}
+
+	store st = {0};
+	if (!opts.dry_run) {
+		if (jrn_db_open(opts.db_path, opts.busy_ms, &st.db, &e) < 0) {
+			status = die("%s", e.msg);
+			goto done_rejects;
+		}
+		if (sqlite3_prepare_v3(st.db,
+			"INSERT OR IGNORE INTO events (id, type, customer_id, ts, received_at, amount, body)"
+			" VALUES (?, ?, ?, ?, ?, ?, ?)", -1, SQLITE_PREPARE_PERSISTENT, &st.insert, NULL) ||
+		    sqlite3_prepare_v3(st.db,
+			"INSERT INTO consent (customer_id, channel, status, ts, source, event_id)"
+			" VALUES (?, ?, ?, ?, ?, ?)"
+			" ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status,"
+			" ts = excluded.ts, source = excluded.source, event_id = excluded.event_id"
+			" WHERE excluded.ts >= consent.ts", -1, SQLITE_PREPARE_PERSISTENT, &st.consent, NULL)) {
+			status = die("%s", sqlite3_errmsg(st.db));
+			goto done_db;
+		}
+	}
+	if (opts.verbosity > 0)
+		fprintf(stderr, "jrn-ingest: state %s%s, config %s\n", opts.dry_run ? "(none: dry run) " : "",
+			opts.dry_run ? "" : opts.db_path, opts.config_path ? opts.config_path : "(none: defaults)");
+
+	jrn_out_init(&out, STDOUT_FILENO);
+	batch pool[3];
+	memset(pool, 0, sizeof pool);
+	for (int i = 0; i < 3; i++) {
+		pool[i].next = free_list;
+		free_list = &pool[i];
+	}
+	pthread_t th;
+	if (pthread_create(&th, NULL, store_main, &st) != 0) {
+		status = die("%s", "cannot start the store thread");
+		goto done_db;
+	}
+
+	jrn_reader *rd = jrn_reader_new(argv + optind, argc - optind);
+	if (!rd) {
+		status = die("%s", "out of memory");
+		halt();
+	}
+	if (rd)
+		jrn_reader_idle_notice(rd, true);
+	batch *b = rd ? take_free() : NULL;
+	jrn_line ln;
+	int io_failed = 0;
+	jrn_err fatal = {{0}};
+	int fatal_set = 0;
+	while (b) {
+		int rc = jrn_reader_next(rd, &ln, &e);
+		if (rc < 0) {
+			fprintf(stderr, "jrn-ingest: %s\n", e.msg);
+			io_failed = 1;
+			continue;
+		}
+		if (rc == 1 && take_line(b, &ln, &rej, &fatal) < 0) {
+			fatal_set = 1;
+			rc = 0;
+		}
+		/* A full batch, the end, or input that pauses (rc 2) ships it. */
+		if (rc != 1 || b->n >= (size_t)batch_size || stopped()) {
+			if (b->n > 0) {
+				give_full(b);
+				b = rc == 0 ? NULL : take_free();
+			} else if (rc == 0) {
+				give_free(b);
+				b = NULL;
+			}
+			if (stopped() && b) {
+				give_free(b);
+				b = NULL;
+			}
+		}
+	}
+	pthread_mutex_lock(&mu);
+	input_done = true;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+	pthread_join(th, NULL);
+	jrn_reader_free(rd);
+
+	bool pipe_closed = out.err == EPIPE;
+	if (jrn_out_close(&out) < 0 && !pipe_closed && out.err != 0) {
+		fprintf(stderr, "jrn-ingest: writing output: %s\n", strerror(out.err));
+		status = JRN_EXIT_FAIL;
+	}
+	if (fatal_set) {
+		fprintf(stderr, "jrn-ingest: %s\n", fatal.msg);
+		status = JRN_EXIT_FAIL;
+	}
+	if (store_failed) {
+		fprintf(stderr, "jrn-ingest: %s: %s\n", opts.db_path, store_err.msg);
+		status = JRN_EXIT_FAIL;
+	}
+	if (io_failed)
+		status = JRN_EXIT_FAIL;
+	if (status == JRN_EXIT_OK && rej.count > 0)
+		status = JRN_EXIT_REJECTS;
+	if (opts.verbosity >= 0 && !pipe_closed) {
+		if (opts.dry_run)
+			fprintf(stderr, "jrn-ingest: %llu valid, %llu rejected (dry run, nothing stored)\n",
+				(unsigned long long)n_stored, (unsigned long long)rej.count);
+		else
+			fprintf(stderr, "jrn-ingest: %llu stored, %llu duplicate, %llu rejected\n",
+				(unsigned long long)n_stored, (unsigned long long)n_dup,
+				(unsigned long long)rej.count);
+	}
+	for (int i = 0; i < 3; i++) {
+		jrn_buf_free(&pool[i].text);
+		free(pool[i].recs);
+	}
+done_db:
+	sqlite3_finalize(st.insert);
+	sqlite3_finalize(st.consent);
+	free(st.fresh);
+	if (st.db && sqlite3_close(st.db) != SQLITE_OK)
+		status = die("closing the state file: %s", sqlite3_errmsg(st.db));
+done_rejects:
+	if (jrn_rejects_close(&rej, &e) < 0)
+		status = die("%s", e.msg);
+done_fields:
+	jv_free(email_fields);
+	jv_free(phone_fields);
+done_opts:
+	jrn_opts_free(&opts);
+	return status;
+}

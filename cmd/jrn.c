@@ -1,0 +1,194 @@
+/*
+ * jrn: the front door. `jrn TOOL ARGS` runs jrn-TOOL (from this program's
+ * own directory first, then PATH); `jrn init` starts a project directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jrn.h"
+#include "starter.h" /* starter_yaml: share/jrn/jrn.yaml */
+
+static const char usage[] =
+	"usage: jrn TOOL [ARGS...]\n"
+	"       jrn init [--force] [DIR]\n"
+	"       jrn help [TOOL]\n"
+	"       jrn --version\n"
+	"\n"
+	"Customer-journey automation as small Unix filters over NDJSON and one\n"
+	"SQLite state file. `jrn TOOL` runs jrn-TOOL with ARGS.\n"
+	"\n"
+	"Tools:\n"
+	"  ingest    take events in: check, normalise, dedupe, store\n"
+	"\n"
+	"Commands:\n"
+	"  init      write a commented starter jrn.yaml and create the state file\n"
+	"  help      this text, or TOOL's --help\n"
+	"\n"
+	"See jrn(7) for the concepts and jrn(1) for this command.\n";
+
+static const char *const tools[] = {"ingest", NULL};
+
+/* The directory this program was run from, or NULL. */
+static char *self_dir(void)
+{
+	char *p = realpath("/proc/self/exe", NULL);
+	if (!p)
+		return NULL;
+	char *slash = strrchr(p, '/');
+	if (slash)
+		*slash = '\0';
+	return p;
+}
+
+static int run_tool(const char *tool, char **argv)
+{
+	for (const char *c = tool; *c; c++)
+		if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && *c != '-') {
+			fprintf(stderr, "jrn: '%s' is not a tool name; see 'jrn help'\n", tool);
+			return JRN_EXIT_USAGE;
+		}
+	size_t n = strlen(tool) + 5;
+	char *name = malloc(n);
+	if (!name) {
+		fprintf(stderr, "jrn: out of memory\n");
+		return JRN_EXIT_FAIL;
+	}
+	snprintf(name, n, "jrn-%s", tool);
+	argv[0] = name;
+
+	char *dir = self_dir();
+	if (dir) {
+		size_t m = strlen(dir) + n + 1;
+		char *path = malloc(m);
+		if (path) {
+			snprintf(path, m, "%s/%s", dir, name);
+			if (access(path, X_OK) == 0)
+				execv(path, argv);
+			free(path);
+		}
+		free(dir);
+	}
+	execvp(name, argv);
+	int err = errno;
+	if (err == ENOENT)
+		fprintf(stderr, "jrn: '%s' is not a jrn tool (no %s found); see 'jrn help'\n",
+			tool, name);
+	else
+		fprintf(stderr, "jrn: %s: %s\n", name, strerror(err));
+	free(name);
+	return err == ENOENT ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
+}
+
+static int init(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"force", no_argument, NULL, 'f'},
+		{"db", required_argument, NULL, 'd'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool force = false;
+	const char *db_path = NULL;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': force = true; break;
+		case 'd': db_path = optarg; break;
+		case 'h':
+			puts("usage: jrn init [--force] [--db PATH] [DIR]");
+			return JRN_EXIT_OK;
+		default:
+			fputs("usage: jrn init [--force] [--db PATH] [DIR]\n", stderr);
+			return JRN_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		fputs("usage: jrn init [--force] [--db PATH] [DIR]\n", stderr);
+		return JRN_EXIT_USAGE;
+	}
+	const char *dir = optind < argc ? argv[optind] : ".";
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+		fprintf(stderr, "jrn: init: %s: %s\n", dir, strerror(errno));
+		return JRN_EXIT_FAIL;
+	}
+	jrn_buf path = {0};
+	jrn_buf_addf(&path, "%s/jrn.yaml", dir);
+	if (!path.p) {
+		fputs("jrn: out of memory\n", stderr);
+		return JRN_EXIT_FAIL;
+	}
+	int fd = open(path.p, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0666);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			fprintf(stderr, "jrn: init: %s exists (use --force to overwrite)\n", path.p);
+		else
+			fprintf(stderr, "jrn: init: %s: %s\n", path.p, strerror(errno));
+		jrn_buf_free(&path);
+		return JRN_EXIT_FAIL;
+	}
+	size_t len = sizeof starter_yaml - 1;
+	ssize_t w = write(fd, starter_yaml, len);
+	if (w != (ssize_t)len || close(fd) < 0) {
+		fprintf(stderr, "jrn: init: %s: %s\n", path.p, strerror(errno));
+		jrn_buf_free(&path);
+		return JRN_EXIT_FAIL;
+	}
+
+	jrn_buf_reset(&path);
+	if (db_path)
+		jrn_buf_adds(&path, db_path);
+	else
+		jrn_buf_addf(&path, "%s/jrn.db", dir);
+	sqlite3 *db;
+	jrn_err e;
+	if (jrn_db_open(path.p, 10000, &db, &e) < 0) {
+		fprintf(stderr, "jrn: init: %s\n", e.msg);
+		jrn_buf_free(&path);
+		return JRN_EXIT_FAIL;
+	}
+	sqlite3_close(db);
+	jrn_buf_free(&path);
+	return JRN_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return JRN_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		puts("jrn " JRN_VERSION);
+		return JRN_EXIT_OK;
+	}
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		if (argc > 2 && strcmp(cmd, "help") == 0) {
+			char *args[] = {argv[2], "--help", NULL};
+			return run_tool(argv[2], args);
+		}
+		fputs(usage, stdout);
+		return JRN_EXIT_OK;
+	}
+	if (!strcmp(cmd, "init"))
+		return init(argc - 1, argv + 1);
+	if (!strcmp(cmd, "tools")) {
+		for (const char *const *t = tools; *t; t++)
+			puts(*t);
+		return JRN_EXIT_OK;
+	}
+	if (cmd[0] == '-') {
+		fprintf(stderr, "jrn: unknown option '%s'\n", cmd);
+		fputs(usage, stderr);
+		return JRN_EXIT_USAGE;
+	}
+	return run_tool(cmd, argv + 1);
+}

@@ -1,0 +1,45 @@
+#!/bin/sh
+# make demo: a fresh project directory, a sample of generated events,
+# ingested into a new state file, and what was stored.
+# Usage: demo.sh BINDIR GEN
+set -eu
+bin=$(cd "$1" && pwd) gen=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+demo=build/demo
+rm -rf "$demo"
+PATH=$bin:$PATH
+export JRN_NOW=2026-01-01T00:00:00Z
+
+echo "== jrn init $demo"
+jrn init "$demo"
+cd "$demo"
+
+echo "== jrn-gen -n 5000 > events.ndjson   (5000 events of 500 customers over 2025)"
+"$gen" -n 5000 > events.ndjson
+# a few lines of the kinds a real feed has: a Segment track call without an
+# id, a consent event, and two bad lines
+cat >> events.ndjson <<'NDJSON'
+{"type":"track","event":"order.completed","userId":"c0000007","messageId":"seg-1","timestamp":"2025-12-31T23:00:00+01:00","properties":{"amount":42.5}}
+{"type":"consent.granted","customerId":"c0000007","timestamp":"2025-06-01T10:00:00Z","properties":{"channel":"email","source":"signup-form"}}
+{"type":"page.viewed","customerId":"c0000008","timestamp":"yesterday"}
+not json at all
+NDJSON
+
+echo "== jrn ingest --rejects rejects.ndjson events.ndjson | head -3"
+status=0
+jrn ingest --rejects rejects.ndjson events.ndjson > stored.ndjson || status=$?
+head -3 stored.ndjson
+echo "(exit status $status: 3 means some lines were rejected; see rejects.ndjson)"
+
+echo "== the same file again: nothing new"
+jrn ingest --store-only events.ndjson 2>&1 | grep stored || true
+
+echo "== what the state file holds (sqlite3 jrn.db)"
+sqlite3 -header -column jrn.db \
+  "SELECT type, count(*) AS events, count(DISTINCT customer_id) AS customers,
+          printf('%.2f', total(amount)) AS amount
+   FROM events GROUP BY type ORDER BY events DESC"
+echo
+sqlite3 -header -column jrn.db "SELECT customer_id, channel, status, source FROM consent"
+echo
+echo "== rejects.ndjson"
+cat rejects.ndjson

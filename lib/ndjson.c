@@ -1,0 +1,308 @@
+/* ndjson.c: reading NDJSON from files and stdin, parsing one object per
+ * line, and reporting the lines that are rejected. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "jrn.h"
+
+#define READ_CHUNK (1 << 20)
+
+struct jrn_reader {
+	char *const *files;
+	int nfiles, next_file; /* files[next_file] is opened next */
+	int fd;                /* -1: no file open */
+	const char *name;
+	uint64_t lineno;
+	int eof;
+	bool idle_notice, idle_told;
+	char *buf;
+	size_t cap, start, end, scan; /* data is buf[start..end); no '\n' in [start..scan) */
+};
+
+jrn_reader *jrn_reader_new(char *const *files, int nfiles)
+{
+	static char *const std_in[] = {"-"};
+	jrn_reader *r = calloc(1, sizeof *r);
+
+	if (!r)
+		return NULL;
+	r->files = nfiles > 0 ? files : std_in;
+	r->nfiles = nfiles > 0 ? nfiles : 1;
+	r->fd = -1;
+	return r;
+}
+
+void jrn_reader_idle_notice(jrn_reader *r, bool on)
+{
+	r->idle_notice = on;
+}
+
+void jrn_reader_free(jrn_reader *r)
+{
+	if (!r)
+		return;
+	if (r->fd > 0)
+		close(r->fd);
+	free(r->buf);
+	free(r);
+}
+
+static int open_next(jrn_reader *r, jrn_err *e)
+{
+	const char *f = r->files[r->next_file++];
+
+	r->name = f;
+	r->lineno = 0;
+	r->eof = 0;
+	r->start = r->end = r->scan = 0;
+	if (strcmp(f, "-") == 0) {
+		r->fd = 0;
+		return 0;
+	}
+	r->fd = open(f, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+		return jrn_fail(e, "%s: %s", f, strerror(errno));
+	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return 0;
+}
+
+static void close_current(jrn_reader *r)
+{
+	if (r->fd > 0)
+		close(r->fd);
+	r->fd = -1;
+}
+
+/* Reads more input into the buffer, first moving what is left to its
+ * start and growing it when one line fills it. 0, or -1 with e; 1 when
+ * idle notices are on and the read would wait (told once per wait). */
+static int fill(jrn_reader *r, jrn_err *e)
+{
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->scan -= r->start;
+		r->start = 0;
+	}
+	if (r->cap - r->end < READ_CHUNK / 2) {
+		size_t cap = r->cap ? r->cap * 2 : READ_CHUNK;
+		char *p = realloc(r->buf, cap);
+		if (!p)
+			return jrn_fail(e, "%s: out of memory for a line of %zu bytes",
+					r->name, r->end);
+		r->buf = p;
+		r->cap = cap;
+	}
+	if (r->idle_notice && !r->idle_told) {
+		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+		if (poll(&pfd, 1, 0) == 0) {
+			r->idle_told = true;
+			return 1;
+		}
+	}
+	r->idle_told = false;
+	for (;;) {
+		ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
+		if (n > 0) {
+			r->end += (size_t)n;
+			return 0;
+		}
+		if (n == 0) {
+			r->eof = 1;
+			return 0;
+		}
+		if (errno != EINTR)
+			return jrn_fail(e, "%s: %s", r->name, strerror(errno));
+	}
+}
+
+static int blank(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return 0;
+	return 1;
+}
+
+int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e)
+{
+	for (;;) {
+		if (r->fd < 0) {
+			if (r->next_file >= r->nfiles)
+				return 0;
+			if (open_next(r, e) < 0)
+				return -1;
+		}
+		char *nl = memchr(r->buf + r->scan, '\n', r->end - r->scan);
+		size_t len;
+		if (nl) {
+			len = (size_t)(nl - (r->buf + r->start));
+		} else if (!r->eof) {
+			r->scan = r->end;
+			int rc = fill(r, e);
+			if (rc < 0) {
+				close_current(r);
+				return -1;
+			}
+			if (rc > 0)
+				return 2;
+			continue;
+		} else if (r->start < r->end) {
+			len = r->end - r->start; /* a last line without '\n' */
+		} else {
+			close_current(r);
+			continue;
+		}
+		char *p = r->buf + r->start;
+		r->start += len + (nl != NULL);
+		r->scan = r->start;
+		r->lineno++;
+		if (len > 0 && p[len - 1] == '\r')
+			len--;
+		if (r->lineno == 1 && len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) {
+			p += 3;
+			len -= 3;
+		}
+		if (blank(p, len))
+			continue;
+		line->file = r->name;
+		line->lineno = r->lineno;
+		line->p = p;
+		line->len = len;
+		return 1;
+	}
+}
+
+jv jrn_parse_object(const char *p, size_t len, jrn_err *e)
+{
+	size_t bad = jrn_utf8_invalid_at(p, len);
+	if (bad < len) {
+		jrn_fail(e, "invalid UTF-8 at byte %zu", bad + 1);
+		return jv_invalid();
+	}
+	if (len > INT_MAX) {
+		jrn_fail(e, "line of %zu bytes is longer than the JSON parser takes (2 GiB)", len);
+		return jv_invalid();
+	}
+	if (jrn_json_check(p, len, e) < 0)
+		return jv_invalid();
+	jv v = jv_parse_sized(p, (int)len);
+	if (!jv_is_valid(v)) {
+		jv msg = jv_invalid_get_msg(v);
+		const char *m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "unknown error";
+		/* libjq appends the whole input; a 20 MB line would follow. */
+		const char *cut = strstr(m, " (while parsing");
+		jrn_fail(e, "invalid JSON: %.*s", cut ? (int)(cut - m) : (int)strlen(m), m);
+		jv_free(msg);
+		return jv_invalid();
+	}
+	if (jv_get_kind(v) != JV_KIND_OBJECT) {
+		jrn_fail(e, "not a JSON object (got %s)", jv_kind_name(jv_get_kind(v)));
+		jv_free(v);
+		return jv_invalid();
+	}
+	return v;
+}
+
+int jrn_rejects_open(jrn_rejects *r, const char *prog, const char *path,
+		     bool quiet, jrn_err *e)
+{
+	memset(r, 0, sizeof *r);
+	r->prog = prog;
+	r->diag = stderr;
+	r->quiet = quiet;
+	if (!path)
+		return 0;
+	r->file = fopen(path, "ae");
+	if (!r->file)
+		return jrn_fail(e, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Appends s[0..n) as a JSON string, with each ill-formed byte as U+FFFD. */
+static int append_lossy(jrn_buf *b, const char *s, size_t n)
+{
+	jrn_buf clean = {0};
+	int rc = 0;
+	while (n > 0 && rc == 0) {
+		size_t ok = jrn_utf8_invalid_at(s, n);
+		rc = jrn_buf_add(&clean, s, ok);
+		if (ok < n && rc == 0)
+			rc = jrn_buf_add(&clean, "\xEF\xBF\xBD", 3);
+		if (ok < n)
+			ok++;
+		s += ok;
+		n -= ok;
+	}
+	if (rc == 0)
+		rc = jrn_json_append_str(b, clean.p ? clean.p : "", clean.len);
+	jrn_buf_free(&clean);
+	return rc;
+}
+
+int jrn_reject(jrn_rejects *r, const char *file, uint64_t lineno,
+	       const char *input, size_t len, const char *reason, jrn_err *e)
+{
+	r->count++;
+	if (!r->quiet)
+		fprintf(r->diag, "%s: %s:%llu: %s\n", r->prog, file,
+			(unsigned long long)lineno, reason);
+	if (!r->file)
+		return 0;
+
+	jrn_buf b = {0};
+	int utf8 = jrn_utf8_invalid_at(input, len) == len;
+	int rc = jrn_buf_adds(&b, "{\"file\":");
+	rc |= jrn_json_append_str(&b, file, strlen(file));
+	rc |= jrn_buf_addf(&b, ",\"line\":%llu,\"error\":", (unsigned long long)lineno);
+	rc |= jrn_json_append_str(&b, reason, strlen(reason));
+	rc |= jrn_buf_adds(&b, ",\"input\":");
+	rc |= utf8 ? jrn_json_append_str(&b, input, len) : append_lossy(&b, input, len);
+	if (!utf8 && rc == 0) {
+		/* The exact bytes, since a JSON string cannot carry them. */
+		if (len > (SIZE_MAX / 4) * 3 - 3 || jrn_buf_reserve(&b, (len + 2) / 3 * 4 + 32) < 0) {
+			rc = -1;
+		} else {
+			rc |= jrn_buf_adds(&b, ",\"inputBase64\":\"");
+			size_t done = 0;
+			while (rc == 0 && done < len) {
+				/* EVP_EncodeBlock takes an int length: go in slices. */
+				size_t n = len - done > (3u << 28) ? (3u << 28) : len - done;
+				int out = EVP_EncodeBlock((unsigned char *)b.p + b.len,
+							  (const unsigned char *)input + done, (int)n);
+				b.len += (size_t)out;
+				done += n;
+			}
+			b.p[b.len] = '\0';
+			rc |= jrn_buf_adds(&b, "\"");
+		}
+	}
+	rc |= jrn_buf_adds(&b, "}\n");
+	if (rc != 0) {
+		jrn_buf_free(&b);
+		return jrn_fail(e, "out of memory writing a reject");
+	}
+	size_t want = b.len, w = fwrite(b.p, 1, want, r->file);
+	jrn_buf_free(&b);
+	if (w != want || ferror(r->file))
+		return jrn_fail(e, "writing rejects: %s", strerror(errno));
+	return 0;
+}
+
+int jrn_rejects_close(jrn_rejects *r, jrn_err *e)
+{
+	if (!r->file)
+		return 0;
+	int bad = ferror(r->file) | fflush(r->file);
+	int err = errno;
+	bad |= fclose(r->file);
+	r->file = NULL;
+	return bad ? jrn_fail(e, "writing rejects: %s", strerror(err)) : 0;
+}

@@ -1,0 +1,59 @@
+/* out.c: buffered record output. Records are written in large blocks; a
+ * closed pipe is remembered (EPIPE) so the tool can stop quietly. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jrn.h"
+
+#define OUT_BLOCK (256 * 1024)
+
+void jrn_out_init(jrn_out *o, int fd)
+{
+	o->fd = fd;
+	o->err = 0;
+	o->buf = (jrn_buf){0};
+}
+
+int jrn_out_flush(jrn_out *o)
+{
+	size_t off = 0;
+	if (o->err)
+		return -1;
+	while (off < o->buf.len) {
+		ssize_t n = write(o->fd, o->buf.p + off, o->buf.len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			o->err = errno;
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	jrn_buf_reset(&o->buf);
+	return 0;
+}
+
+int jrn_out_line(jrn_out *o, const char *p, size_t len)
+{
+	if (o->err)
+		return -1;
+	if (jrn_buf_reserve(&o->buf, len + 1) < 0) {
+		o->err = ENOMEM;
+		return -1;
+	}
+	memcpy(o->buf.p + o->buf.len, p, len);
+	o->buf.len += len;
+	o->buf.p[o->buf.len++] = '\n';
+	o->buf.p[o->buf.len] = '\0';
+	if (o->buf.len >= OUT_BLOCK)
+		return jrn_out_flush(o);
+	return 0;
+}
+
+int jrn_out_close(jrn_out *o)
+{
+	int rc = jrn_out_flush(o);
+	jrn_buf_free(&o->buf);
+	return rc;
+}

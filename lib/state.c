@@ -1,0 +1,156 @@
+/* state.c: the SQLite state file: opening it the same way everywhere, and
+ * the schema migrations, versioned by PRAGMA user_version. */
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "jrn.h"
+
+/* Migration N takes a state file from user_version N-1 to N. Append only:
+ * a released migration never changes. The schema is an interface (operators
+ * query it with sqlite3), documented in jrn-state(5). */
+static const char *const migrations[] = {
+	/* 1: events and consent */
+	"CREATE TABLE events (\n"
+	"  seq         INTEGER PRIMARY KEY,\n"
+	"  id          TEXT    NOT NULL UNIQUE,\n"
+	"  type        TEXT    NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  ts          INTEGER NOT NULL,\n"
+	"  received_at INTEGER NOT NULL,\n"
+	"  amount      REAL,\n"
+	"  body        TEXT    NOT NULL\n"
+	");\n"
+	"CREATE INDEX events_customer ON events (customer_id, ts);\n"
+	"CREATE INDEX events_type ON events (type, ts);\n"
+	"CREATE TABLE consent (\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  channel     TEXT    NOT NULL,\n"
+	"  status      TEXT    NOT NULL CHECK (status IN ('granted', 'revoked')),\n"
+	"  ts          INTEGER NOT NULL,\n"
+	"  source      TEXT,\n"
+	"  event_id    TEXT    NOT NULL REFERENCES events (id),\n"
+	"  PRIMARY KEY (customer_id, channel)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE suppressions (\n"
+	"  address     TEXT    NOT NULL,\n"
+	"  channel     TEXT    NOT NULL,\n"
+	"  reason      TEXT    NOT NULL,\n"
+	"  ts          INTEGER NOT NULL,\n"
+	"  source      TEXT,\n"
+	"  PRIMARY KEY (address, channel)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE VIEW events_readable AS\n"
+	"  SELECT seq, id, type, customer_id,\n"
+	"         strftime('%Y-%m-%dT%H:%M:%fZ', ts / 1000.0, 'unixepoch') AS time,\n"
+	"         strftime('%Y-%m-%dT%H:%M:%fZ', received_at / 1000.0, 'unixepoch') AS received,\n"
+	"         amount, body\n"
+	"  FROM events;\n",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+_Static_assert(NMIGRATIONS == JRN_SCHEMA_VERSION, "one migration per schema version");
+
+const char *jrn_db_schema(void)
+{
+	return migrations[0];
+}
+
+int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		jrn_fail(e, "%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int user_version(sqlite3 *db, int *v, jrn_err *e)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
+}
+
+static int migrate(sqlite3 *db, jrn_err *e)
+{
+	int v;
+	if (user_version(db, &v, e) < 0)
+		return -1;
+	if (v > JRN_SCHEMA_VERSION)
+		return jrn_fail(e, "schema version %d is newer than this jrn knows (%d); "
+				"use a newer jrn", v, JRN_SCHEMA_VERSION);
+	if (v == JRN_SCHEMA_VERSION)
+		return 0;
+	/* Another process may be migrating too: take the write lock, look again. */
+	if (jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+		return -1;
+	if (user_version(db, &v, e) < 0)
+		goto fail;
+	for (; v < JRN_SCHEMA_VERSION; v++) {
+		char pragma[64];
+		if (jrn_db_exec(db, migrations[v], e) < 0)
+			goto fail;
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+		if (jrn_db_exec(db, pragma, e) < 0)
+			goto fail;
+	}
+	if (jrn_db_exec(db, "COMMIT", e) < 0)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
+{
+	sqlite3 *db = NULL;
+	struct stat st;
+	jrn_err why;
+
+	*out = NULL;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return jrn_fail(e, "%s: is a directory", path);
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				 SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		jrn_fail(e, "%s: cannot open state file: %s", path,
+			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, busy_ms);
+	if (sqlite3_db_readonly(db, "main") == 1) {
+		sqlite3_close(db);
+		return jrn_fail(e, "%s: state file is read-only", path);
+	}
+	/* The first read tells a non-SQLite or damaged file from a good one. */
+	if (jrn_db_exec(db, "PRAGMA journal_mode = WAL", &why) < 0 ||
+	    jrn_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+			    "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY", &why) < 0) {
+		int code = sqlite3_errcode(db) & 0xff;
+		if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+			jrn_fail(e, "%s: not a usable state file: %s", path, why.msg);
+		else
+			jrn_fail(e, "%s: %s", path, why.msg);
+		sqlite3_close(db);
+		return -1;
+	}
+	if (migrate(db, &why) < 0) {
+		jrn_fail(e, "%s: %s", path, why.msg);
+		sqlite3_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}

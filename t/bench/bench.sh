@@ -1,0 +1,75 @@
+#!/bin/bash
+# make bench: deterministic data, jrn beside the tools a user would otherwise
+# use, in the same run. Prints medians and ratios. Not a test: it asserts
+# nothing, it measures. Usage: bench.sh BINDIR GEN [EVENTS]
+set -u
+bin=$(cd "$1" && pwd) gen=$2 events=${3:-${BENCH_EVENTS:-1000000}}
+runs=${BENCH_RUNS:-3}
+dir=${BENCH_DIR:-build/bench}
+mkdir -p "$dir" && dir=$(cd "$dir" && pwd)
+export JRN_NOW=2026-01-01T00:00:00Z JRN_LOG=quiet
+unset JRN_DB JRN_CONFIG
+
+# seconds CMD...: wall time of one run, in seconds
+seconds() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@" || echo "bench: command failed: $*" >&2
+	t1=$(date +%s.%N)
+	echo "$t1 - $t0" | bc -l
+}
+# median of the arguments
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+
+data=$dir/events-$events.ndjson
+[ -s "$data" ] || "$gen" -n "$events" > "$data"
+size=$(stat -c %s "$data")
+echo "bench: $events events, $((size / 1000000)) MB ($data), median of $runs runs"
+
+ingest_fresh() { rm -f "$dir/b.db" "$dir/b.db-wal" "$dir/b.db-shm"; "$bin/jrn-ingest" --db "$dir/b.db" "$data" > /dev/null; }
+ingest_again() { "$bin/jrn-ingest" --db "$dir/b.db" "$data" > /dev/null; }
+jq_c() { jq -c . "$data" > /dev/null; }
+sqlite_load() {
+	rm -f "$dir/s.db"
+	sqlite3 "$dir/s.db" <<SQL
+PRAGMA journal_mode = WAL;
+CREATE TABLE raw (line TEXT);
+CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+  customer_id TEXT NOT NULL, ts INTEGER NOT NULL, amount REAL, body TEXT NOT NULL);
+CREATE INDEX events_customer ON events (customer_id, ts);
+CREATE INDEX events_type ON events (type, ts);
+.mode ascii
+.separator "\x1f" "\n"
+.import $data raw
+INSERT OR IGNORE INTO events (id, type, customer_id, ts, amount, body)
+  SELECT line ->> '\$.id', line ->> '\$.type', line ->> '\$.customerId',
+         CAST((julianday(line ->> '\$.timestamp') - 2440587.5) * 86400000 AS INTEGER),
+         line ->> '\$.properties.amount', line FROM raw;
+SQL
+}
+
+t_jrn=() t_again=() t_jq=() t_sql=()
+for ((i = 0; i < runs; i++)); do
+	t_jrn+=("$(seconds ingest_fresh)")
+	t_again+=("$(seconds ingest_again)")
+	t_jq+=("$(seconds jq_c)")
+	t_sql+=("$(seconds sqlite_load)")
+done
+m_jrn=$(median "${t_jrn[@]}") m_again=$(median "${t_again[@]}")
+m_jq=$(median "${t_jq[@]}") m_sql=$(median "${t_sql[@]}")
+stored=$(sqlite3 "$dir/b.db" 'SELECT count(*) FROM events')
+
+printf '%-44s %8.2fs %10s events/s\n' "jrn-ingest (store + stdout), fresh db" "$m_jrn" "$(rate "$events" "$m_jrn")"
+printf '%-44s %8.2fs %10s events/s\n' "jrn-ingest again (all duplicates)" "$m_again" "$(rate "$events" "$m_again")"
+printf '%-44s %8.2fs %10s lines/s\n' "jq -c . (jq $(jq --version | sed 's/jq-//'))" "$m_jq" "$(rate "$events" "$m_jq")"
+printf '%-44s %8.2fs %10s lines/s\n' "sqlite3 .import + json ->> insert" "$m_sql" "$(rate "$events" "$m_sql")"
+echo "ratio: jrn-ingest is $(ratio "$m_jq" "$m_jrn")x jq -c ., $(ratio "$m_sql" "$m_jrn")x sqlite3; stored $stored rows"
+
+# Peak memory as the input grows: it should stay flat.
+small=$dir/events-100000.ndjson
+[ -s "$small" ] || "$gen" -n 100000 > "$small"
+peak() { rm -f "$dir/m.db"*; /usr/bin/time -f %M "$bin/jrn-ingest" --db "$dir/m.db" "$1" 2>&1 >/dev/null | tail -1; }
+echo "peak RSS: $(peak "$small") KB at 100k events, $(peak "$data") KB at $events events"
+rm -f "$dir"/*.db "$dir"/*.db-wal "$dir"/*.db-shm
