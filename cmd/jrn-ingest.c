@@ -78,6 +78,52 @@ typedef struct batch {
 	struct batch *next;
 } batch;
 
+/* Keys made once: jv strings cache their hash, so lookups by these are
+ * cheap, and no record allocates its key names. */
+enum {
+	K_ID,
+	K_MESSAGE_ID,
+	K_TYPE,
+	K_EVENT,
+	K_CUSTOMER_ID,
+	K_USER_ID,
+	K_ANONYMOUS_ID,
+	K_TIMESTAMP,
+	K_PROPERTIES,
+	K_TRAITS,
+	K_CONTEXT,
+	K_RECEIVED_AT,
+	K_CHANNEL,
+	K_SOURCE,
+	K_AMOUNT,
+	K_TOTAL,
+	K_REVENUE,
+	K_VALUE,
+	NKEYS
+};
+static const char *const key_names[NKEYS] = {
+	[K_ID] = "id",
+	[K_MESSAGE_ID] = "messageId",
+	[K_TYPE] = "type",
+	[K_EVENT] = "event",
+	[K_CUSTOMER_ID] = "customerId",
+	[K_USER_ID] = "userId",
+	[K_ANONYMOUS_ID] = "anonymousId",
+	[K_TIMESTAMP] = "timestamp",
+	[K_PROPERTIES] = "properties",
+	[K_TRAITS] = "traits",
+	[K_CONTEXT] = "context",
+	[K_RECEIVED_AT] = "receivedAt",
+	[K_CHANNEL] = "channel",
+	[K_SOURCE] = "source",
+	[K_AMOUNT] = "amount",
+	[K_TOTAL] = "total",
+	[K_REVENUE] = "revenue",
+	[K_VALUE] = "value",
+};
+static jv keys[NKEYS];
+#define KEY(k) jv_copy(keys[k])
+
 /* ---- settings and shared state ------------------------------------------ */
 
 static jrn_opts opts;
@@ -255,9 +301,9 @@ static void *store_main(void *arg)
 
 /* A string field of obj: 1 and *s set when it is a non-empty string, 0 when
  * absent or null, -1 when present with another type or empty. Borrows. */
-static int get_string(jv obj, const char *key, jv *s)
+static int get_string(jv obj, int key, jv *s)
 {
-	jv v = jv_object_get(jv_copy(obj), jv_string(key));
+	jv v = jv_object_get(jv_copy(obj), KEY(key));
 	jv_kind k = jv_get_kind(v);
 	if (k == JV_KIND_INVALID || k == JV_KIND_NULL) {
 		jv_free(v);
@@ -348,22 +394,22 @@ static jv normalise_contacts(jv obj, const char *where, bool *changed, jrn_err *
 }
 
 /* Normalises a nested object field (properties, traits) in place. */
-static jv normalise_nested(jv ev, const char *field, bool *changed, jrn_err *e)
+static jv normalise_nested(jv ev, int field, bool *changed, jrn_err *e)
 {
-	jv sub = jv_object_get(jv_copy(ev), jv_string(field));
+	jv sub = jv_object_get(jv_copy(ev), KEY(field));
 	if (jv_get_kind(sub) != JV_KIND_OBJECT) {
 		jv_free(sub);
 		return ev;
 	}
 	bool sub_changed = false;
-	sub = normalise_contacts(sub, field, &sub_changed, e);
+	sub = normalise_contacts(sub, key_names[field], &sub_changed, e);
 	if (!jv_is_valid(sub)) {
 		jv_free(ev);
 		return jv_invalid();
 	}
 	if (sub_changed) {
 		*changed = true;
-		return jv_object_set(ev, jv_string(field), sub);
+		return jv_object_set(ev, KEY(field), sub);
 	}
 	jv_free(sub);
 	return ev;
@@ -380,27 +426,27 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	int rc;
 
 	/* id: given, or Segment's messageId; derived later when absent. */
-	if ((rc = get_string(ev, "id", &s)) < 0)
+	if ((rc = get_string(ev, K_ID, &s)) < 0)
 		goto bad_id;
 	if (rc > 0) {
 		jv_free(s);
 	} else {
-		if ((rc = get_string(ev, "messageId", &s)) < 0)
+		if ((rc = get_string(ev, K_MESSAGE_ID, &s)) < 0)
 			goto bad_message_id;
 		if (rc > 0) {
-			ev = jv_object_set(ev, jv_string("id"), s);
+			ev = jv_object_set(ev, KEY(K_ID), s);
 			*changed = true;
 		}
 	}
 
 	/* type: Segment's track call names the event in `event`. */
 	jv type = jv_invalid();
-	rc = get_string(ev, "type", &type);
+	rc = get_string(ev, K_TYPE, &type);
 	jv event = jv_invalid();
-	int has_event = get_string(ev, "event", &event);
+	int has_event = get_string(ev, K_EVENT, &event);
 	if (has_event > 0 && (rc == 0 || !strcmp(jv_string_value(type), "track"))) {
 		jv_free(type);
-		ev = jv_object_set(ev, jv_string("type"), event);
+		ev = jv_object_set(ev, KEY(K_TYPE), event);
 		*changed = true;
 	} else {
 		jv_free(event);
@@ -413,7 +459,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	}
 
 	/* customerId, else Segment's userId, else anonymousId. */
-	if ((rc = get_string(ev, "customerId", &s)) < 0) {
+	if ((rc = get_string(ev, K_CUSTOMER_ID, &s)) < 0) {
 		jv_free(ev);
 		jrn_fail(e, "customerId: expected a non-empty string");
 		return jv_invalid();
@@ -421,16 +467,16 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	if (rc > 0) {
 		jv_free(s);
 	} else {
-		const char *alt[] = {"userId", "anonymousId"};
+		const int alt[] = {K_USER_ID, K_ANONYMOUS_ID};
 		for (int i = 0; i < 2 && rc == 0; i++) {
 			rc = get_string(ev, alt[i], &s);
 			if (rc < 0) {
 				jv_free(ev);
-				jrn_fail(e, "%s: expected a non-empty string", alt[i]);
+				jrn_fail(e, "%s: expected a non-empty string", key_names[alt[i]]);
 				return jv_invalid();
 			}
 			if (rc > 0) {
-				ev = jv_object_set(ev, jv_string("customerId"), s);
+				ev = jv_object_set(ev, KEY(K_CUSTOMER_ID), s);
 				*changed = true;
 			}
 		}
@@ -442,7 +488,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	}
 
 	/* timestamp: RFC 3339, stored in UTC with milliseconds. */
-	jv t = jv_object_get(jv_copy(ev), jv_string("timestamp"));
+	jv t = jv_object_get(jv_copy(ev), KEY(K_TIMESTAMP));
 	if (jv_get_kind(t) == JV_KIND_STRING) {
 		jrn_err why;
 		const char *ts_text = jv_string_value(t);
@@ -456,7 +502,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 		char canon[32];
 		size_t n = jrn_time_format(*ts, canon);
 		if (n != len || memcmp(canon, ts_text, n) != 0) {
-			ev = jv_object_set(ev, jv_string("timestamp"), jv_string_sized(canon, (int)n));
+			ev = jv_object_set(ev, KEY(K_TIMESTAMP), jv_string_sized(canon, (int)n));
 			*changed = true;
 		}
 		*defaulted = false;
@@ -470,7 +516,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	}
 	jv_free(t);
 
-	jv p = jv_object_get(jv_copy(ev), jv_string("properties"));
+	jv p = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
 	jv_kind pk = jv_get_kind(p);
 	jv_free(p);
 	if (pk != JV_KIND_INVALID && pk != JV_KIND_OBJECT) {
@@ -478,7 +524,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 		jrn_fail(e, "properties: expected an object, got %s", jv_kind_name(pk));
 		return jv_invalid();
 	}
-	jv tr = jv_object_get(jv_copy(ev), jv_string("traits"));
+	jv tr = jv_object_get(jv_copy(ev), KEY(K_TRAITS));
 	jv_kind tk = jv_get_kind(tr);
 	jv_free(tr);
 	if (tk != JV_KIND_INVALID && tk != JV_KIND_NULL && tk != JV_KIND_OBJECT) {
@@ -489,15 +535,15 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 
 	ev = normalise_contacts(ev, "", changed, e);
 	if (jv_is_valid(ev))
-		ev = normalise_nested(ev, "properties", changed, e);
+		ev = normalise_nested(ev, K_PROPERTIES, changed, e);
 	if (jv_is_valid(ev))
-		ev = normalise_nested(ev, "traits", changed, e);
+		ev = normalise_nested(ev, K_TRAITS, changed, e);
 	if (jv_is_valid(ev)) {
 		/* context.traits, as Segment's track calls carry them */
-		jv ctx = jv_object_get(jv_copy(ev), jv_string("context"));
+		jv ctx = jv_object_get(jv_copy(ev), KEY(K_CONTEXT));
 		if (jv_get_kind(ctx) == JV_KIND_OBJECT) {
 			bool c = false;
-			ctx = normalise_nested(ctx, "traits", &c, e);
+			ctx = normalise_nested(ctx, K_TRAITS, &c, e);
 			if (!jv_is_valid(ctx)) {
 				jv_free(ev);
 				jrn_buf tmp = {0};
@@ -508,7 +554,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 			}
 			if (c) {
 				*changed = true;
-				ev = jv_object_set(ev, jv_string("context"), ctx);
+				ev = jv_object_set(ev, KEY(K_CONTEXT), ctx);
 			} else {
 				jv_free(ctx);
 			}
@@ -529,9 +575,9 @@ bad_message_id:
 }
 
 /* Copies a string field of ev into the batch text; a null span if absent. */
-static int add_field(batch *b, jv ev, const char *key, span *sp)
+static int add_field(batch *b, jv ev, int key, span *sp)
 {
-	jv v = jv_object_get(jv_copy(ev), jv_string(key));
+	jv v = jv_object_get(jv_copy(ev), KEY(key));
 	*sp = (span){0, 0};
 	if (jv_get_kind(v) == JV_KIND_STRING) {
 		size_t n = (size_t)jv_string_length_bytes(jv_copy(v));
@@ -566,14 +612,14 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	/* Consent events also set the consent table; they need a channel. */
 	int consent = CONSENT_NONE;
 	if (jv_is_valid(ev)) {
-		jv type = jv_object_get(jv_copy(ev), jv_string("type"));
+		jv type = jv_object_get(jv_copy(ev), KEY(K_TYPE));
 		if (!strcmp(jv_string_value(type), "consent.granted"))
 			consent = CONSENT_GRANTED;
 		else if (!strcmp(jv_string_value(type), "consent.revoked"))
 			consent = CONSENT_REVOKED;
 		jv_free(type);
 		if (consent) {
-			jv ch = jv_getpath(jv_copy(ev), JV_ARRAY(jv_string("properties"), jv_string("channel")));
+			jv ch = jv_getpath(jv_copy(ev), JV_ARRAY(KEY(K_PROPERTIES), KEY(K_CHANNEL)));
 			if (jv_get_kind(ch) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(ch)) == 0) {
 				jrn_fail(&why, "properties.channel: consent events need a channel");
 				jv_free(ev);
@@ -589,7 +635,7 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 
 	/* No id: the hash of the canonical record, before the time defaults,
 	 * so the same line ingested again gets the same id. */
-	jv id = jv_object_get(jv_copy(ev), jv_string("id"));
+	jv id = jv_object_get(jv_copy(ev), KEY(K_ID));
 	if (jv_get_kind(id) != JV_KIND_STRING) {
 		jrn_buf canon = {0};
 		char hex[65], idtext[40];
@@ -602,7 +648,7 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 		jrn_sha256_hex(canon.p, canon.len, hex);
 		jrn_buf_free(&canon);
 		snprintf(idtext, sizeof idtext, "evt_%.32s", hex);
-		ev = jv_object_set(ev, jv_string("id"), jv_string(idtext));
+		ev = jv_object_set(ev, KEY(K_ID), jv_string(idtext));
 		changed = true;
 	}
 	jv_free(id);
@@ -611,8 +657,8 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	if (defaulted) {
 		char t[32];
 		size_t n = jrn_time_format(now, t);
-		ev = jv_object_set(ev, jv_string("timestamp"), jv_string_sized(t, (int)n));
-		ev = jv_object_set(ev, jv_string("receivedAt"), jv_string_sized(t, (int)n));
+		ev = jv_object_set(ev, KEY(K_TIMESTAMP), jv_string_sized(t, (int)n));
+		ev = jv_object_set(ev, KEY(K_RECEIVED_AT), jv_string_sized(t, (int)n));
 		ts = now;
 		changed = true;
 	}
@@ -631,14 +677,14 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	r->received = now;
 	r->consent = consent;
 
-	if (add_field(b, ev, "id", &r->id) < 0 || add_field(b, ev, "type", &r->type) < 0 ||
-	    add_field(b, ev, "customerId", &r->customer) < 0)
+	if (add_field(b, ev, K_ID, &r->id) < 0 || add_field(b, ev, K_TYPE, &r->type) < 0 ||
+	    add_field(b, ev, K_CUSTOMER_ID, &r->customer) < 0)
 		goto oom;
-	jv props = jv_object_get(jv_copy(ev), jv_string("properties"));
+	jv props = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
 	if (jv_get_kind(props) == JV_KIND_OBJECT) {
-		static const char *const amount_keys[] = {"amount", "total", "revenue", "value"};
+		static const int amount_keys[] = {K_AMOUNT, K_TOTAL, K_REVENUE, K_VALUE};
 		for (size_t i = 0; i < 4 && !r->has_amount; i++) {
-			jv a = jv_object_get(jv_copy(props), jv_string(amount_keys[i]));
+			jv a = jv_object_get(jv_copy(props), KEY(amount_keys[i]));
 			if (jv_get_kind(a) == JV_KIND_NUMBER) {
 				r->amount = jv_number_value(a);
 				r->has_amount = true;
@@ -646,8 +692,8 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 			jv_free(a);
 		}
 		if (consent) {
-			if (add_field(b, props, "channel", &r->channel) < 0 ||
-			    add_field(b, props, "source", &r->source) < 0) {
+			if (add_field(b, props, K_CHANNEL, &r->channel) < 0 ||
+			    add_field(b, props, K_SOURCE, &r->source) < 0) {
 				jv_free(props);
 				goto oom;
 			}
@@ -721,6 +767,8 @@ int main(int argc, char **argv)
 	const char *batch_flag = NULL;
 
 	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < NKEYS; i++)
+		keys[i] = jv_string(key_names[i]);
 	jrn_opts_init(&opts, "jrn-ingest");
 	while ((c = getopt_long(argc, argv, JRN_COMMON_SHORT, longopts, NULL)) != -1) {
 		if (jrn_opts_take(&opts, c, optarg))
@@ -902,5 +950,7 @@ done_fields:
 	jv_free(phone_fields);
 done_opts:
 	jrn_opts_free(&opts);
+	for (int i = 0; i < NKEYS; i++)
+		jv_free(keys[i]);
 	return status;
 }

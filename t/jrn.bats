@@ -1,0 +1,56 @@
+#!/usr/bin/env bats
+# jrn: the front door.
+
+load helpers
+
+@test "jrn TOOL runs jrn-TOOL with its arguments" {
+	run jrn ingest --version
+	assert_success
+	assert_output --regexp '^jrn-ingest '
+}
+
+@test "jrn finds tools beside itself when they are not on PATH" {
+	run env PATH=/usr/bin:/bin "$JRN_BIN/jrn" ingest --version
+	assert_success
+}
+
+@test "jrn help, jrn --version, jrn tools" {
+	run jrn help
+	assert_success
+	assert_output --partial 'usage: jrn TOOL'
+	run jrn --version
+	assert_output --regexp '^jrn [0-9]+\.[0-9]+\.[0-9]+$'
+	run jrn help ingest
+	assert_success
+	assert_line --index 0 --partial 'usage: jrn-ingest'
+	run jrn tools
+	assert_line ingest
+}
+
+@test "an unknown tool, a bad name, no arguments: exit 2" {
+	run --separate-stderr jrn frobnicate
+	assert_failure 2
+	assert_regex "$stderr" "'frobnicate' is not a jrn tool"
+	run jrn ../../bin/sh
+	assert_failure 2
+	run jrn
+	assert_failure 2
+	run jrn --bogus
+	assert_failure 2
+}
+
+@test "jrn init writes a starter config that loads, and the state file" {
+	run jrn init proj
+	assert_success
+	[ -s proj/jrn.yaml ]
+	assert_equal "$(sqlite3 proj/jrn.db 'PRAGMA user_version')" 1
+	assert_equal "$(sqlite3 proj/jrn.db 'PRAGMA journal_mode')" wal
+	# the starter config is valid, and its db.path is relative to it
+	ev a c1 | jrn-ingest -q --store-only --config proj/jrn.yaml
+	assert_equal "$(sqlite3 proj/jrn.db 'SELECT count(*) FROM events')" 1
+	run --separate-stderr jrn init proj
+	assert_failure 1
+	assert_regex "$stderr" 'exists'
+	run jrn init --force proj
+	assert_success
+}
