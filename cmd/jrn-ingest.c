@@ -130,7 +130,6 @@ static jrn_opts opts;
 static bool store_only, emit_all;
 static const char *country;
 static long batch_size = 10000;
-static jv email_fields, phone_fields; /* arrays of field names */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -142,6 +141,7 @@ static int store_failed;
 static uint64_t n_stored, n_dup;
 
 static jrn_out out;
+static jv_parser *parser; /* reused between lines */
 
 static int die(const char *fmt, const char *arg)
 {
@@ -317,23 +317,67 @@ static int get_string(jv obj, int key, jv *s)
 	return 1;
 }
 
-static bool in_list(jv list, const char *key)
+/* Field names from the config, as C strings for the per-key test. */
+typedef struct {
+	char **v;
+	int n;
+} names;
+
+static names email_names, phone_names;
+
+static bool in_names(const names *l, const char *k, size_t n)
 {
-	int n = jv_array_length(jv_copy(list));
-	for (int i = 0; i < n; i++) {
-		jv k = jv_array_get(jv_copy(list), i);
-		bool same = strcmp(jv_string_value(k), key) == 0;
-		jv_free(k);
-		if (same)
+	for (int i = 0; i < l->n; i++)
+		if (strlen(l->v[i]) == n && memcmp(l->v[i], k, n) == 0)
 			return true;
-	}
 	return false;
 }
 
-static bool ends_with(const char *s, const char *suffix)
+/* Fills l from a config list (or the one default); 0 or -1 (memory). */
+static int names_from(names *l, jv cfg, const char *path, const char *dflt)
 {
-	size_t n = strlen(s), m = strlen(suffix);
-	return n > m && memcmp(s + n - m, suffix, m) == 0;
+	jv v = jrn_config_get(cfg, path);
+	if (jv_get_kind(v) != JV_KIND_ARRAY) {
+		jv_free(v);
+		v = JV_ARRAY(jv_string(dflt));
+	}
+	int n = jv_array_length(jv_copy(v));
+	l->v = calloc((size_t)n + 1, sizeof *l->v);
+	for (int i = 0; l->v && i < n; i++) {
+		jv name = jv_array_get(jv_copy(v), i);
+		l->v[i] = strdup(jv_get_kind(name) == JV_KIND_STRING ? jv_string_value(name) : "");
+		jv_free(name);
+		if (!l->v[i]) {
+			jv_free(v);
+			return -1;
+		}
+		l->n++;
+	}
+	jv_free(v);
+	return l->v ? 0 : -1;
+}
+
+static void names_free(names *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static bool ends_with(const char *k, size_t n, const char *suffix)
+{
+	size_t m = strlen(suffix);
+	return n > m && memcmp(k + n - m, suffix, m) == 0;
+}
+
+/* 1 for a key that holds an e-mail address, 2 for a phone number, else 0. */
+static int contact_kind(const char *k, size_t n)
+{
+	if (in_names(&email_names, k, n) || ends_with(k, n, "Email"))
+		return 1;
+	if (in_names(&phone_names, k, n) || ends_with(k, n, "Phone"))
+		return 2;
+	return 0;
 }
 
 /* Normalises the e-mail and phone fields of one object (the event itself,
@@ -349,11 +393,7 @@ static jv normalise_contacts(jv obj, const char *where, bool *changed, jrn_err *
 	     it = jv_object_iter_next(obj, it)) {
 		jv key = jv_object_iter_key(obj, it);
 		const char *k = jv_string_value(key);
-		int kind = 0;
-		if (in_list(email_fields, k) || ends_with(k, "Email"))
-			kind = 1;
-		else if (in_list(phone_fields, k) || ends_with(k, "Phone"))
-			kind = 2;
+		int kind = contact_kind(k, (size_t)jv_string_length_bytes(jv_copy(key)));
 		jv v = kind ? jv_object_iter_value(obj, it) : jv_null();
 		if (jv_get_kind(v) == JV_KIND_NULL) {
 			jv_free(v);
@@ -598,6 +638,170 @@ static int add_field(batch *b, jv ev, int key, span *sp)
 	return 0;
 }
 
+/* ---- the fast path: records read from their index, not from jv ----------- */
+
+/* A record that needs at most new values spliced in (a canonical time, a
+ * normalised address) is read from the span index of its text and stored
+ * without building jv values: libjq's parse and free are most of the cost
+ * of a record. Anything unusual (a missing id, Segment calls, consent,
+ * escapes in the fields read, a value to reject) goes the jv path, which
+ * also gives the precise reasons. */
+
+typedef struct {
+	size_t off, len;         /* the span of the line replaced */
+	size_t rep_off, rep_len; /* by these bytes of the scratch buffer */
+} edit;
+
+static jrn_json_index ix;
+static jrn_buf scratch;
+static edit *edits;
+static size_t n_edits, edits_cap;
+
+static bool plain_string(const jrn_json_member *m)
+{
+	return m && m->kind == '"' && !m->escaped && m->vlen > 0;
+}
+
+static int add_edit(const jrn_line *ln, const char *at, size_t len, size_t rep_off)
+{
+	if (n_edits == edits_cap) {
+		size_t cap = edits_cap ? edits_cap * 2 : 8;
+		edit *p = realloc(edits, cap * sizeof *p);
+		if (!p)
+			return -1;
+		edits = p;
+		edits_cap = cap;
+	}
+	edits[n_edits++] = (edit){(size_t)(at - ln->p), len, rep_off, scratch.len - rep_off};
+	return 0;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+	const edit *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static int add_span(batch *b, const char *p, size_t n, span *sp)
+{
+	if (b->text.len == 0 && jrn_buf_addc(&b->text, '\n') < 0)
+		return -1;
+	*sp = (span){b->text.len, n};
+	return jrn_buf_add(&b->text, p, n);
+}
+
+static int index_of(const jrn_json_member *m)
+{
+	return m ? (int)(m - ix.m) : -100;
+}
+
+/* 1 taken into b, 0 not taken (use the jv path), -1 out of memory. */
+static int take_fast(batch *b, const jrn_line *ln)
+{
+	const jrn_json_member *id = jrn_json_find(&ix, -1, "id");
+	const jrn_json_member *type = jrn_json_find(&ix, -1, "type");
+	const jrn_json_member *cust = jrn_json_find(&ix, -1, "customerId");
+	const jrn_json_member *ts = jrn_json_find(&ix, -1, "timestamp");
+	const jrn_json_member *props = jrn_json_find(&ix, -1, "properties");
+	const jrn_json_member *traits = jrn_json_find(&ix, -1, "traits");
+	const jrn_json_member *ctx = jrn_json_find(&ix, -1, "context");
+
+	if (!plain_string(id) || !plain_string(type) || !plain_string(cust) ||
+	    !plain_string(ts) || jrn_json_find(&ix, -1, "event"))
+		return 0;
+	if ((props && props->kind != '{') || (traits && traits->kind != '{'))
+		return 0;
+	if (type->vlen >= 8 && memcmp(type->val, "consent.", 8) == 0)
+		return 0;
+
+	int64_t t;
+	if (jrn_time_parse(ts->val, ts->vlen, 0, &t, NULL) < 0)
+		return 0;
+	jrn_buf_reset(&scratch);
+	n_edits = 0;
+	char canon[32];
+	size_t cn = jrn_time_format(t, canon);
+	if (cn != ts->vlen || memcmp(canon, ts->val, cn) != 0) {
+		if (jrn_buf_add(&scratch, canon, cn) < 0 || add_edit(ln, ts->val, ts->vlen, 0) < 0)
+			return -1;
+	}
+
+	/* e-mail and phone fields of the event, properties, traits and
+	 * context.traits */
+	int pi = index_of(props), ti = index_of(traits);
+	int ci = ctx && ctx->kind == '{' ? index_of(jrn_json_find(&ix, index_of(ctx), "traits")) : -100;
+	if (ci >= 0 && ix.m[ci].kind != '{')
+		return 0;
+	for (size_t i = 0; i < ix.n; i++) {
+		const jrn_json_member *m = &ix.m[i];
+		if (m->parent != -1 && m->parent != pi && m->parent != ti && m->parent != ci)
+			continue;
+		if (m->kescaped)
+			return 0;
+		int kind = contact_kind(m->key, m->klen);
+		if (!kind || m->kind == 'n')
+			continue;
+		if (m->kind != '"' || m->escaped)
+			return 0;
+		size_t at = scratch.len;
+		int rc = kind == 1 ? jrn_email_normalize(m->val, m->vlen, &scratch, NULL)
+				   : jrn_phone_e164(m->val, m->vlen, country, &scratch, NULL);
+		if (rc < 0)
+			return 0;
+		if (scratch.len - at != m->vlen || memcmp(scratch.p + at, m->val, m->vlen) != 0) {
+			if (add_edit(ln, m->val, m->vlen, at) < 0)
+				return -1;
+		} else {
+			scratch.len = at;
+		}
+	}
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		record *p = realloc(b->recs, cap * sizeof *p);
+		if (!p)
+			return -1;
+		b->recs = p;
+		b->cap = cap;
+	}
+	record *r = &b->recs[b->n];
+	memset(r, 0, sizeof *r);
+	r->ts = t;
+	r->received = jrn_now();
+	if (props) {
+		static const char *const amount_keys[] = {"amount", "total", "revenue", "value"};
+		for (size_t i = 0; i < 4 && !r->has_amount; i++) {
+			const jrn_json_member *a = jrn_json_find(&ix, pi, amount_keys[i]);
+			if (a && a->kind == '0') {
+				/* the number is followed by ',' or '}', so strtod stops */
+				r->amount = strtod(a->val, NULL);
+				r->has_amount = true;
+			}
+		}
+	}
+	if (add_span(b, id->val, id->vlen, &r->id) < 0 ||
+	    add_span(b, type->val, type->vlen, &r->type) < 0 ||
+	    add_span(b, cust->val, cust->vlen, &r->customer) < 0)
+		return -1;
+
+	/* The body: the line itself, with the edits spliced in. */
+	r->body.off = b->text.len;
+	if (n_edits > 1)
+		qsort(edits, n_edits, sizeof *edits, by_offset);
+	size_t pos = 0;
+	for (size_t i = 0; i < n_edits; i++) {
+		if (jrn_buf_add(&b->text, ln->p + pos, edits[i].off - pos) < 0 ||
+		    jrn_buf_add(&b->text, scratch.p + edits[i].rep_off, edits[i].rep_len) < 0)
+			return -1;
+		pos = edits[i].off + edits[i].len;
+	}
+	if (jrn_buf_add(&b->text, ln->p + pos, ln->len - pos) < 0)
+		return -1;
+	r->body.len = b->text.len - r->body.off;
+	b->n++;
+	return 1;
+}
+
 /* Parses, checks and normalises one line into batch b (or rejects it). */
 static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fatal)
 {
@@ -605,7 +809,23 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	bool changed = false, defaulted = false;
 	int64_t ts = 0;
 
-	jv ev = jrn_parse_object(ln->p, ln->len, &why);
+	size_t bad = jrn_utf8_invalid_at(ln->p, ln->len);
+	if (bad < ln->len) {
+		jrn_fail(&why, "invalid UTF-8 at byte %zu", bad + 1);
+		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+	}
+	if (jrn_json_index_build(&ix, ln->p, ln->len, 3, &why) < 0)
+		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+	const char *kind = jrn_json_kind_at(ln->p, ln->len);
+	if (strcmp(kind, "object") != 0) {
+		jrn_fail(&why, "not a JSON object (got %s)", kind);
+		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+	}
+	int fast = take_fast(b, ln);
+	if (fast != 0)
+		return fast > 0 ? 0 : jrn_fail(fatal, "out of memory");
+
+	jv ev = jrn_parse_checked_object(&parser, ln->p, ln->len, &why);
 	if (jv_is_valid(ev))
 		ev = normalise(ev, &changed, &ts, &defaulted, &why);
 
@@ -750,15 +970,6 @@ static void give_full(batch *b)
 }
 
 
-static jv string_list(jv cfg, const char *path, const char *dflt)
-{
-	jv v = jrn_config_get(cfg, path);
-	if (jv_get_kind(v) == JV_KIND_ARRAY)
-		return v;
-	jv_free(v);
-	return JV_ARRAY(jv_string(dflt));
-}
-
 int main(int argc, char **argv)
 {
 	jrn_err e;
@@ -816,8 +1027,11 @@ int main(int argc, char **argv)
 	if (!batch_flag && jv_get_kind(cfg_batch) == JV_KIND_NUMBER)
 		batch_size = (long)jv_number_value(cfg_batch);
 	jv_free(cfg_batch);
-	email_fields = string_list(opts.config, "ingest.emailFields", "email");
-	phone_fields = string_list(opts.config, "ingest.phoneFields", "phone");
+	if (names_from(&email_names, opts.config, "ingest.emailFields", "email") < 0 ||
+	    names_from(&phone_names, opts.config, "ingest.phoneFields", "phone") < 0) {
+		status = die("%s", "out of memory");
+		goto done_fields;
+	}
 
 	jrn_rejects rej;
 	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0) {
@@ -905,6 +1119,11 @@ int main(int argc, char **argv)
 	pthread_mutex_unlock(&mu);
 	pthread_join(th, NULL);
 	jrn_reader_free(rd);
+	if (parser)
+		jv_parser_free(parser);
+	jrn_json_index_free(&ix);
+	jrn_buf_free(&scratch);
+	free(edits);
 
 	bool pipe_closed = out.err == EPIPE;
 	if (jrn_out_close(&out) < 0 && !pipe_closed && out.err != 0) {
@@ -946,8 +1165,8 @@ done_rejects:
 	if (jrn_rejects_close(&rej, &e) < 0)
 		status = die("%s", e.msg);
 done_fields:
-	jv_free(email_fields);
-	jv_free(phone_fields);
+	names_free(&email_names);
+	names_free(&phone_names);
 done_opts:
 	jrn_opts_free(&opts);
 	for (int i = 0; i < NKEYS; i++)

@@ -84,6 +84,37 @@ int jrn_json_append(jrn_buf *b, jv v, int flags, jrn_err *e);
  * Does not check UTF-8 (see jrn_utf8_invalid_at). */
 int jrn_json_check(const char *s, size_t n, jrn_err *e);
 
+/* An index of an object's members as spans of the text, built while
+ * checking it, so a tool can read a record's fields without building jv
+ * values (libjq's parse and free cost microseconds a record). */
+typedef struct {
+	const char *key;  /* the key's bytes inside its quotes */
+	size_t klen;
+	const char *val;  /* strings: inside the quotes; others: the whole text */
+	size_t vlen;
+	char kind;        /* '{' '[' '"' '0' (number) 't' 'f' 'n' */
+	bool escaped;     /* a string value holding a backslash escape */
+	bool kescaped;    /* a key holding one (never matched by find) */
+	int parent;       /* index of the member whose object holds it; -1 top */
+	int depth;        /* 1 for the top level */
+} jrn_json_member;
+
+typedef struct {
+	jrn_json_member *m;
+	size_t n, cap;
+} jrn_json_index;
+
+/* Checks s[0..n) as jrn_json_check does and fills ix with the members of
+ * the top-level object and of the objects nested in it by object members,
+ * down to max_depth levels, in text order. 0 or -1 with e. ix owns its
+ * array (jrn_json_index_free); spans point into s. */
+int jrn_json_index_build(jrn_json_index *ix, const char *s, size_t n, int max_depth,
+			 jrn_err *e);
+/* The member named key of the object that is member `parent` (-1: the top
+ * level), the last if repeated, or NULL. */
+const jrn_json_member *jrn_json_find(const jrn_json_index *ix, int parent, const char *key);
+void jrn_json_index_free(jrn_json_index *ix);
+
 /* Appends s[0..n) as a JSON string literal with quotes. 0 or -1 (memory). */
 int jrn_json_append_str(jrn_buf *b, const char *s, size_t n);
 
@@ -92,7 +123,7 @@ int jrn_json_append_str(jrn_buf *b, const char *s, size_t n);
 /* One line of input as the reader saw it: BOM and CR/LF removed. p points
  * into the reader's buffer and is valid until the next jrn_reader_next. */
 typedef struct {
-	const char *file; /* "-" for standard input */
+	const char *file; /* "stdin" for standard input */
 	uint64_t lineno;  /* 1-based line number in file */
 	const char *p;
 	size_t len;
@@ -113,9 +144,17 @@ int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e);
 void jrn_reader_idle_notice(jrn_reader *r, bool on);
 void jrn_reader_free(jrn_reader *r);
 
-/* Parses one line as a JSON object. Returns the object, or jv_invalid with
- * the reason in e (invalid UTF-8, invalid JSON, not an object). */
-jv jrn_parse_object(const char *p, size_t len, jrn_err *e);
+/* Parses one line as a JSON object: checks UTF-8 and strict JSON first
+ * (libjq alone accepts nan, 01, and bad UTF-8). Returns the object, or
+ * jv_invalid with the reason in e. *parser caches libjq's parser between
+ * calls (a third faster than a new one per line): start it at NULL, free
+ * it with jv_parser_free when not NULL. */
+jv jrn_parse_object(jv_parser **parser, const char *p, size_t len, jrn_err *e);
+/* The same for text already known to be UTF-8 and one JSON object. */
+jv jrn_parse_checked_object(jv_parser **parser, const char *p, size_t len, jrn_err *e);
+/* "object", "array", "string", "number", "boolean", "null" or "nothing":
+ * the kind of the JSON text p[0..len) by its first byte. */
+const char *jrn_json_kind_at(const char *p, size_t len);
 
 /* ---- rejects (ndjson.c) -------------------------------------------------- */
 

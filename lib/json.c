@@ -298,15 +298,47 @@ static int check_number(const unsigned char *s, size_t n, size_t *i, jrn_err *e)
 	return 0;
 }
 
-int jrn_json_check(const char *text, size_t n, jrn_err *e)
+/* One open container while checking: its bracket, and the member of the
+ * index it is the value of (-1: the top level, -2: not indexed). */
+typedef struct {
+	char bracket;
+	int member;
+} open_container;
+
+static int add_member(jrn_json_index *ix, int parent, const unsigned char *s, size_t k0,
+		      size_t k1, bool kesc)
+{
+	if (ix->n == ix->cap) {
+		size_t cap = ix->cap ? ix->cap * 2 : 32;
+		jrn_json_member *m = realloc(ix->m, cap * sizeof *m);
+		if (!m)
+			return -1;
+		ix->m = m;
+		ix->cap = cap;
+	}
+	jrn_json_member *m = &ix->m[ix->n++];
+	m->key = (const char *)s + k0;
+	m->klen = k1 - k0;
+	m->kescaped = kesc;
+	m->parent = parent;
+	m->depth = 0;
+	return 0;
+}
+
+int jrn_json_index_build(jrn_json_index *ix, const char *text, size_t n, int max_depth,
+			 jrn_err *e)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	char small[64], *stack = small;
-	size_t depth = 0, cap = sizeof small, i = 0;
-	int rc = 0;
+	open_container small[32], *stack = small;
+	size_t depth = 0, cap = sizeof small / sizeof small[0], i = 0;
+	int rc = 0, cur = -2; /* the member whose value comes next, if indexed */
 
+	if (ix)
+		ix->n = 0;
 #define SKIP_WS() while (i < n && IS_WS(s[i])) i++
 #define FAIL(...) do { rc = jrn_fail(e, __VA_ARGS__); goto out; } while (0)
+#define VALUE_AT(at) do { if (cur >= 0) { ix->m[cur].val = text + (at); ix->m[cur].kind = (char)s[at]; } } while (0)
+#define VALUE_END(at) do { if (cur >= 0) ix->m[cur].vlen = (size_t)(text + (at) - ix->m[cur].val); } while (0)
 value:
 	SKIP_WS();
 	if (i >= n)
@@ -315,48 +347,75 @@ value:
 	case '{':
 	case '[':
 		if (depth == cap) {
-			char *p = stack == small ? malloc(cap * 2) : realloc(stack, cap * 2);
+			open_container *p = stack == small ? malloc(cap * 2 * sizeof *p)
+							   : realloc(stack, cap * 2 * sizeof *p);
 			if (!p)
 				FAIL("out of memory");
 			if (stack == small)
-				memcpy(p, small, cap);
+				memcpy(p, small, sizeof small);
 			stack = p;
 			cap *= 2;
 		}
-		stack[depth++] = (char)s[i];
+		VALUE_AT(i);
+		stack[depth].bracket = (char)s[i];
+		/* members of this object are indexed when it is the top level
+		 * or an indexed member's value, within max_depth */
+		stack[depth].member = !ix || s[i] != '{' || (int)depth >= max_depth ? -2
+				      : depth == 0 ? -1 : cur;
+		if (stack[depth].member == -2 && cur >= 0)
+			stack[depth].member = -3 - cur; /* value span still wanted */
+		depth++;
 		i++;
 		SKIP_WS();
-		if (i < n && s[i] == (stack[depth - 1] == '{' ? '}' : ']')) {
+		if (i < n && s[i] == (stack[depth - 1].bracket == '{' ? '}' : ']')) {
 			i++;
-			depth--;
-			goto after;
+			goto close;
 		}
-		if (stack[depth - 1] == '{')
+		if (stack[depth - 1].bracket == '{')
 			goto key;
+		cur = -2;
 		goto value;
-	case '"':
+	case '"': {
+		VALUE_AT(i);
+		size_t k = i;
 		if (check_string(s, n, &i, e) < 0)
 			goto err;
+		if (cur >= 0) {
+			ix->m[cur].val = text + k + 1;
+			ix->m[cur].vlen = i - k - 2;
+			ix->m[cur].escaped = memchr(text + k + 1, '\\', i - k - 2) != NULL;
+		}
 		goto after;
+	}
 	case 't':
 		if (n - i < 4 || memcmp(s + i, "true", 4))
 			FAIL("invalid JSON at byte %zu: unexpected 't'", i + 1);
+		VALUE_AT(i);
 		i += 4;
+		VALUE_END(i);
 		goto after;
 	case 'f':
 		if (n - i < 5 || memcmp(s + i, "false", 5))
 			FAIL("invalid JSON at byte %zu: unexpected 'f'", i + 1);
+		VALUE_AT(i);
 		i += 5;
+		VALUE_END(i);
 		goto after;
 	case 'n':
 		if (n - i < 4 || memcmp(s + i, "null", 4))
 			FAIL("invalid JSON at byte %zu: unexpected 'n'", i + 1);
+		VALUE_AT(i);
 		i += 4;
+		VALUE_END(i);
 		goto after;
 	default:
 		if (s[i] == '-' || IS_DIGIT(s[i])) {
+			VALUE_AT(i);
 			if (check_number(s, n, &i, e) < 0)
 				goto err;
+			if (cur >= 0)
+				ix->m[cur].kind = '0';
+			VALUE_END(i);
 			goto after;
 		}
 		if (s[i] >= 0x20 && s[i] < 0x7f)
@@ -367,14 +426,42 @@ key:
 	SKIP_WS();
 	if (i >= n || s[i] != '"')
 		FAIL("invalid JSON at byte %zu: expected a string key", i + 1);
-	if (check_string(s, n, &i, e) < 0)
-		goto err;
+	{
+		size_t k0 = i + 1;
+		if (check_string(s, n, &i, e) < 0)
+			goto err;
+		int parent = stack[depth - 1].member;
+		cur = -2;
+		if (parent >= -1) {
+			if (add_member(ix, parent, s, k0, i - 1,
+				       memchr(s + k0, '\\', i - 1 - k0) != NULL) < 0)
+				FAIL("out of memory");
+			cur = (int)ix->n - 1;
+			ix->m[cur].depth = (int)depth;
+			ix->m[cur].escaped = false;
+		}
+	}
 	SKIP_WS();
 	if (i >= n || s[i] != ':')
 		FAIL("invalid JSON at byte %zu: expected ':'", i + 1);
 	i++;
 	goto value;
+close:
+	/* a container ended at s[i - 1]: finish its member's value span */
+	depth--;
+	{
+		int m = stack[depth].member;
+		if (m <= -3)
+			m = -3 - m;
+		else if (depth > 0 && m >= 0)
+			; /* m is the member this object is the value of */
+		else
+			m = -2;
+		if (m >= 0)
+			ix->m[m].vlen = (size_t)(text + i - ix->m[m].val);
+	}
 after:
+	cur = -2;
 	SKIP_WS();
 	if (depth == 0) {
 		if (i < n)
@@ -385,17 +472,16 @@ after:
 		FAIL("invalid JSON: unexpected end of line");
 	if (s[i] == ',') {
 		i++;
-		if (stack[depth - 1] == '{')
+		if (stack[depth - 1].bracket == '{')
 			goto key;
 		goto value;
 	}
-	if (s[i] == (stack[depth - 1] == '{' ? '}' : ']')) {
+	if (s[i] == (stack[depth - 1].bracket == '{' ? '}' : ']')) {
 		i++;
-		depth--;
-		goto after;
+		goto close;
 	}
 	FAIL("invalid JSON at byte %zu: expected ',' or '%c'", i + 1,
-	     stack[depth - 1] == '{' ? '}' : ']');
+	     stack[depth - 1].bracket == '{' ? '}' : ']');
 err:
 	rc = -1;
 out:
@@ -404,4 +490,31 @@ out:
 	return rc;
 #undef SKIP_WS
 #undef FAIL
+#undef VALUE_AT
+#undef VALUE_END
+}
+
+int jrn_json_check(const char *text, size_t n, jrn_err *e)
+{
+	return jrn_json_index_build(NULL, text, n, 0, e);
+}
+
+const jrn_json_member *jrn_json_find(const jrn_json_index *ix, int parent, const char *key)
+{
+	size_t klen = strlen(key);
+	const jrn_json_member *found = NULL;
+	for (size_t i = parent < 0 ? 0 : (size_t)parent + 1; i < ix->n; i++) {
+		const jrn_json_member *m = &ix->m[i];
+		if (m->parent == parent && m->klen == klen && !m->kescaped &&
+		    memcmp(m->key, key, klen) == 0)
+			found = m; /* the last one wins, as in libjq */
+	}
+	return found;
+}
+
+void jrn_json_index_free(jrn_json_index *ix)
+{
+	free(ix->m);
+	ix->m = NULL;
+	ix->n = ix->cap = 0;
 }

@@ -1,5 +1,6 @@
 # Loaded by every Bats file: the tools under test, a scratch directory per
 # test, and bats-assert / bats-support from Debian's packages.
+bats_require_minimum_version 1.5.0
 load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash
 

@@ -37,7 +37,7 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	  good g2; } > in.ndjson
 	run --separate-stderr jrn-ingest --store-only in.ndjson
 	assert_success
-	assert_equal "$(rows "SELECT length(body) FROM events WHERE id='big'")" 20000106
+	assert_equal "$(rows "SELECT length(body) FROM events WHERE id='big'")" 20000104
 	assert_equal "$(rows 'SELECT count(*) FROM events')" 3
 }
 
@@ -54,7 +54,7 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	{ good g1; printf '{"type":"a","customerId":"c\xff\xfe"}\n'; good g2; } > in.ndjson
 	run --separate-stderr jrn-ingest --rejects rej.ndjson in.ndjson
 	assert_failure 3
-	assert_regex "$stderr" 'in.ndjson:2: invalid UTF-8 at byte 27'
+	assert_regex "$stderr" 'in.ndjson:2: invalid UTF-8 at byte 28'
 	assert_equal "$(jq -r .inputBase64 rej.ndjson | base64 -d | od -An -tx1 | tr -d ' \n')" \
 		"$(printf '{"type":"a","customerId":"c\xff\xfe"}' | od -An -tx1 | tr -d ' \n')"
 	assert_equal "$(rows 'SELECT count(*) FROM events')" 2

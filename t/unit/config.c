@@ -1,0 +1,274 @@
+/* Unit tests of config.c: YAML to jv, ${NAME} expansion, the schema check,
+ * error positions, jrn_config_get. Works in a fresh temporary directory, so
+ * error messages name "jrn.yaml" as a user would see them. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jrn.h"
+#include "unit.h"
+
+static const char *FILE_NAME = "jrn.yaml";
+
+static void put(const char *name, const char *text, size_t len)
+{
+	FILE *f = fopen(name, "wb");
+	if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+		perror(name);
+		exit(99);
+	}
+}
+
+/* Loads text from jrn.yaml: the compact JSON, or "ERR " and the message. */
+static const char *load_n(const char *text, size_t len)
+{
+	static jrn_buf out;
+	jrn_err e;
+	put(FILE_NAME, text, len);
+	jrn_buf_reset(&out);
+	jv cfg = jrn_config_load(FILE_NAME, &e);
+	if (!jv_is_valid(cfg)) {
+		jv_free(cfg);
+		jrn_buf_adds(&out, "ERR ");
+		jrn_buf_adds(&out, e.msg);
+		return out.p;
+	}
+	jv s = jv_dump_string(cfg, 0);
+	jrn_buf_adds(&out, jv_string_value(s));
+	jv_free(s);
+	return out.p;
+}
+
+static const char *load(const char *text)
+{
+	return load_n(text, strlen(text));
+}
+
+/* The value at dotted in cfg, dumped, or "(invalid)"; borrows cfg. */
+static const char *get(jv cfg, const char *dotted)
+{
+	static char out[256];
+	jv v = jrn_config_get(cfg, dotted);
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		return "(invalid)";
+	}
+	jv s = jv_dump_string(v, 0);
+	snprintf(out, sizeof out, "%s", jv_string_value(s));
+	jv_free(s);
+	return out;
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/jrn-unit-config.XXXXXX";
+	if (!mkdtemp(dir) || chdir(dir) < 0) {
+		perror("mkdtemp");
+		return 99;
+	}
+
+	/* ---- scalars, typed like the YAML 1.2 core schema ---- */
+	CHECK_STR(load("sources:\n  n: [1, -3, +7, 0x1F, 0o17, 007, -0]\n"),
+		  "{\"sources\":{\"n\":[1,-3,7,31,15,7,0]}}", "integers: decimal, sign, hex, octal");
+	CHECK_STR(load("sources:\n  f: [2.5, .5, 1e3, -1.5E-2, 1.]\n"),
+		  "{\"sources\":{\"f\":[2.5,0.5,1000,-0.015,1]}}", "floats");
+	CHECK_STR(load("sources:\n  z: [null, Null, NULL, ~, ]\n  e:\n"),
+		  "{\"sources\":{\"z\":[null,null,null,null],\"e\":null}}", "nulls, empty value");
+	CHECK_STR(load("sources:\n  b: [true, True, TRUE, false, False, FALSE]\n"),
+		  "{\"sources\":{\"b\":[true,true,true,false,false,false]}}", "booleans");
+	CHECK_STR(load("sources:\n  s: [yes, no, on, tRue, 1_000, 1:20, 0x, .5.5, '1', \"true\", '', \"\"]\n"),
+		  "{\"sources\":{\"s\":[\"yes\",\"no\",\"on\",\"tRue\",\"1_000\",\"1:20\",\"0x\",\".5.5\",\"1\",\"true\",\"\",\"\"]}}",
+		  "other plain scalars and every quoted scalar are strings");
+	CHECK_STR(load("sources:\n  lit: |\n    a\n    b\n  fold: >\n    a\n    b\n  esc: \"t\\tn\\u00e9\"\n"),
+		  "{\"sources\":{\"lit\":\"a\\nb\\n\",\"fold\":\"a b\\n\",\"esc\":\"t\\tn\xc3\xa9\"}}",
+		  "block and escaped scalars");
+	CHECK_STR(load("sources:\n  a: !!str 123\n  b: !!int \"42\"\n  c: ! 12\n"),
+		  "{\"sources\":{\"a\":\"123\",\"b\":42,\"c\":\"12\"}}", "core tags");
+	CHECK_STR(load("sources:\n  a: !!int abc\n"), "ERR jrn.yaml:2:6: 'abc' is not a valid !!int",
+		  "a tag that does not fit");
+	CHECK_STR(load("sources:\n  a: !secret x\n"), "ERR jrn.yaml:2:6: unsupported tag '!secret'",
+		  "unknown tag");
+	CHECK_STR(load("sources:\n  a: .nan\n"),
+		  "ERR jrn.yaml:2:6: '.nan': JSON has no NaN (quote it to keep it as a string)", ".nan refused");
+	CHECK_STR(load("sources:\n  a: -.inf\n"),
+		  "ERR jrn.yaml:2:6: '-.inf': JSON has no infinity (quote it to keep it as a string)",
+		  ".inf refused");
+	CHECK(strstr(load("sources:\n  id: 12345678901234567890\n"), "ERR jrn.yaml:2:7: '12345678901234567890': integer too large") != NULL,
+	      "an integer past 2^53 is refused, not rounded");
+	CHECK_STR(load("sources:\n  a: 1e999\n"), "ERR jrn.yaml:2:6: '1e999': number out of range", "float overflow");
+
+	/* ---- structure ---- */
+	CHECK_STR(load("sources:\n  crm:\n    url: http://x\n    fields:\n      - id\n      - {name: n, keep: true}\n  flow: {a: [1, [2, {}]], b: []}\n"),
+		  "{\"sources\":{\"crm\":{\"url\":\"http://x\",\"fields\":[\"id\",{\"name\":\"n\",\"keep\":true}]},\"flow\":{\"a\":[1,[2,{}]],\"b\":[]}}}",
+		  "nested mappings and lists, block and flow");
+	CHECK_STR(load("sources:\n  base: &b {x: 1, y: [a]}\n  copy: *b\n  s: &s hi\n  t: *s\n"),
+		  "{\"sources\":{\"base\":{\"x\":1,\"y\":[\"a\"]},\"copy\":{\"x\":1,\"y\":[\"a\"]},\"s\":\"hi\",\"t\":\"hi\"}}",
+		  "anchors and aliases");
+	CHECK_STR(load("sources:\n  a: *nope\n"), "ERR jrn.yaml:2:6: undefined alias *nope", "undefined alias");
+	CHECK_STR(load("sources:\n  a: &r [1, *r]\n"),
+		  "ERR jrn.yaml:2:13: alias *r refers to a node that contains it", "recursive alias");
+	CHECK_STR(load("sources:\n  a: &a {x: 1}\n  b:\n    <<: *a\n"),
+		  "ERR jrn.yaml:4:5: merge keys ('<<') are not supported; write the keys out", "merge key");
+	CHECK_STR(load("sources:\n  ? [a]\n  : 1\n"),
+		  "ERR jrn.yaml:2:5: a mapping key must be a scalar, not a list", "non-scalar key");
+	CHECK_STR(load("db:\n  path: x\n  path: y\n"),
+		  "ERR jrn.yaml:3:3: duplicate key 'path' (first at 2:3)", "duplicate key");
+	CHECK_STR(load("sources:\n  a: 1\nsources:\n  b: 2\n"),
+		  "ERR jrn.yaml:3:1: duplicate key 'sources' (first at 1:1)", "duplicate section");
+	{
+		/* Deep nesting: fine up to the guard, a clean error past it. */
+		size_t n = 20000;
+		char *s = malloc(2 * n + 32);
+		strcpy(s, "sources:\n  a: ");
+		size_t at = strlen(s);
+		memset(s + at, '[', n);
+		memset(s + at + n, ']', n);
+		s[at + 2 * n] = '\n';
+		CHECK_STR(load_n(s, at + 2 * n + 1), "ERR jrn.yaml:2:10004: nested deeper than 10000 levels",
+			  "depth guard");
+		memmove(s + at + 5000, s + at + n, 5000);
+		s[at + 10000] = '\n';
+		CHECK(strncmp(load_n(s, at + 10001), "{\"sources\":{\"a\":[[[[", 20) == 0, "5000 levels deep");
+		free(s);
+	}
+	{
+		size_t n = 1 << 20;
+		char *s = malloc(n + 32);
+		strcpy(s, "db:\n  path: ");
+		size_t at = strlen(s);
+		memset(s + at, 'p', n);
+		s[at + n] = '\n';
+		const char *got = load_n(s, at + n + 1);
+		CHECK(strlen(got) == n + 18, "a 1 MiB scalar");
+		free(s);
+	}
+
+	/* ---- ${NAME} ---- */
+	setenv("JRN_UT_HOST", "smtp.example.com", 1);
+	setenv("JRN_UT_EMPTY", "", 1);
+	unsetenv("SMTP_PASSWORD");
+	CHECK_STR(load("providers:\n  smtp:\n    host: ${JRN_UT_HOST}\n    url: \"smtp://${JRN_UT_HOST}:25/x${JRN_UT_EMPTY}y\"\n"),
+		  "{\"providers\":{\"smtp\":{\"host\":\"smtp.example.com\",\"url\":\"smtp://smtp.example.com:25/xy\"}}}",
+		  "${NAME} expands in plain and quoted strings");
+	CHECK_STR(load("providers:\n  smtp:\n    host: localhost\n    pass: ${SMTP_PASSWORD}\n"),
+		  "ERR jrn.yaml:4:11: environment variable SMTP_PASSWORD is not set",
+		  "missing variable: its name and position");
+	CHECK_STR(load("providers:\n  a: \"x\xc3\xa9${SMTP_PASSWORD}\"\n"),
+		  "ERR jrn.yaml:2:9: environment variable SMTP_PASSWORD is not set",
+		  "position inside a quoted string counts characters");
+	CHECK_STR(load("providers:\n  a: $${JRN_UT_HOST} costs $5 $$ x$\n"),
+		  "{\"providers\":{\"a\":\"${JRN_UT_HOST} costs $5 $$ x$\"}}", "$${ is a literal ${, a lone $ is kept");
+	CHECK_STR(load("providers:\n  a: x ${JRN_UT_HOST\n"),
+		  "ERR jrn.yaml:2:8: '${' without a closing '}' (write '$${' for a literal '${')",
+		  "unterminated ${");
+	CHECK(strncmp(load("providers:\n  a: ${1X}\n"), "ERR jrn.yaml:2:6: bad environment variable name '${1X}'", 55) == 0,
+	      "bad variable name");
+	CHECK_STR(load("sources:\n  ${JRN_UT_HOST}: 1\n  n: ${JRN_UT_HOST}\n"),
+		  "{\"sources\":{\"${JRN_UT_HOST}\":1,\"n\":\"smtp.example.com\"}}",
+		  "keys are not expanded");
+	setenv("JRN_UT_NUM", "42", 1);
+	CHECK_STR(load("sources:\n  n: ${JRN_UT_NUM}\n"), "{\"sources\":{\"n\":\"42\"}}",
+		  "an expanded value stays a string");
+
+	/* ---- the schema ---- */
+	CHECK_STR(load("db:\n  path: state/jrn.db\n  busyTimeout: 1h30m\ningest:\n  defaultCountry: gb\n  batchSize: 500\n  emailFields: [email, mail]\n  phoneFields: []\n"),
+		  "{\"db\":{\"path\":\"state/jrn.db\",\"busyTimeout\":\"1h30m\"},\"ingest\":{\"defaultCountry\":\"GB\",\"batchSize\":500,\"emailFields\":[\"email\",\"mail\"],\"phoneFields\":[]}}",
+		  "every db and ingest key; country in capitals");
+	CHECK_STR(load("db:\n  busyTimeout: 2500\n"), "{\"db\":{\"busyTimeout\":2500}}", "busyTimeout in ms");
+	CHECK_STR(load("db:\ningest:\nsources:\nai: {}\n"), "{\"db\":{},\"ingest\":{},\"sources\":{},\"ai\":{}}",
+		  "an empty section is {}");
+	CHECK_STR(load("db:\n  path: x\n  bsyTimeout: 5s\n"),
+		  "ERR jrn.yaml:3:3: unknown key 'bsyTimeout' in db (did you mean 'busyTimeout'?)",
+		  "unknown key with a suggestion");
+	CHECK_STR(load("ingest:\n  colour: red\n"), "ERR jrn.yaml:2:3: unknown key 'colour' in ingest",
+		  "unknown key, nothing close");
+	CHECK_STR(load("sorces:\n  a: 1\n"),
+		  "ERR jrn.yaml:1:1: unknown key 'sorces' at the top level (did you mean 'sources'?)",
+		  "unknown section");
+	CHECK_STR(load("db:\n  path: 5\n"), "ERR jrn.yaml:2:9: db.path: expected a string, got a number",
+		  "type error");
+	CHECK_STR(load("db: x.db\n"), "ERR jrn.yaml:1:5: db: expected a mapping, got a string",
+		  "section that is not a mapping");
+	CHECK_STR(load("journeys: [a]\n"), "ERR jrn.yaml:1:11: journeys: expected a mapping, got a list",
+		  "reserved section must be a mapping");
+	CHECK_STR(load("ingest:\n  batchSize: 0\n"),
+		  "ERR jrn.yaml:2:14: ingest.batchSize: expected an integer from 1 to 10000000, got 0",
+		  "batchSize range");
+	CHECK_STR(load("ingest:\n  batchSize: 2.5\n"),
+		  "ERR jrn.yaml:2:14: ingest.batchSize: expected an integer, got a number with a fraction",
+		  "batchSize not an integer");
+	CHECK_STR(load("ingest:\n  emailFields:\n    - email\n    - 5\n"),
+		  "ERR jrn.yaml:4:7: ingest.emailFields[1]: expected a string, got a number",
+		  "list item type, with its own position");
+	CHECK_STR(load("ingest:\n  phoneFields: phone\n"),
+		  "ERR jrn.yaml:2:16: ingest.phoneFields: expected a list of strings, got a string",
+		  "list expected");
+	CHECK_STR(load("ingest:\n  defaultCountry: USA\n"),
+		  "ERR jrn.yaml:2:19: ingest.defaultCountry: expected a two-letter ISO 3166 country code such as US, got 'USA'",
+		  "country code");
+	CHECK_STR(load("db:\n  busyTimeout: 5 sec\n"),
+		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got '5 sec' (units: ms s m h d w)",
+		  "bad duration");
+	CHECK_STR(load("db:\n  busyTimeout: true\n"),
+		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got a boolean",
+		  "duration of the wrong type");
+	CHECK_STR(load("sources:\n  d: &d\n    path: x\n    pth: y\ndb: *d\n"),
+		  "ERR jrn.yaml:5:5: unknown key 'pth' in db (did you mean 'path'?)",
+		  "an aliased section is checked, at the alias");
+
+	/* ---- the file ---- */
+	CHECK_STR(load(""), "{}", "empty file is {}");
+	CHECK_STR(load("# nothing yet\n\n"), "{}", "comments only is {}");
+	CHECK_STR(load("- a\n- b\n"),
+		  "ERR jrn.yaml:1:1: the top level must be a mapping of sections (db:, ingest:, ...), got a list",
+		  "top-level list");
+	CHECK_STR(load("db:\n  path: a\n---\ndb:\n  path: b\n"),
+		  "ERR jrn.yaml:3:1: a second YAML document: the configuration is one document",
+		  "two documents");
+	CHECK_STR(load("db:\n  path: [x\n"),
+		  "ERR jrn.yaml:3:1: did not find expected ',' or ']' (while parsing a flow sequence at 2:9)",
+		  "syntax error from libyaml, 1-based");
+	CHECK_STR(load("db:\n  path: x\n bad\n"),
+		  "ERR jrn.yaml:3:2: did not find expected key (while parsing a block mapping at 1:1)",
+		  "syntax error: bad indentation");
+	CHECK_STR(load_n("db:\n  path: \"a\xff\"\n", 15),
+		  "ERR jrn.yaml:2:11: invalid leading UTF-8 octet (byte 0xFF)", "invalid UTF-8, with its position");
+	CHECK_STR(load("\xef\xbb\xbf" "db:\r\n  path: x\r\n"), "{\"db\":{\"path\":\"x\"}}", "BOM and CRLF");
+	{
+		jrn_err e;
+		jv v = jrn_config_load("missing.yaml", &e);
+		CHECK(!jv_is_valid(v), "missing file fails");
+		CHECK_STR(e.msg, "missing.yaml: No such file or directory", "missing file: name and strerror");
+		jv_free(v);
+		mkdir("adir", 0700);
+		v = jrn_config_load("adir", &e);
+		CHECK_STR(e.msg, "adir: Is a directory", "unreadable: a directory");
+		jv_free(v);
+		rmdir("adir");
+	}
+
+	/* ---- jrn_config_get ---- */
+	{
+		jrn_err e;
+		const char *text = "db:\n  path: x.db\ningest:\n  emailFields: [a]\nsources:\n  crm: {url: u, n: {d: 1}}\n";
+		put(FILE_NAME, text, strlen(text));
+		jv cfg = jrn_config_load(FILE_NAME, &e);
+		CHECK(jv_get_kind(cfg) == JV_KIND_OBJECT, "loaded");
+		CHECK_STR(get(cfg, "db.path"), "\"x.db\"", "get db.path");
+		CHECK_STR(get(cfg, "sources.crm.n.d"), "1", "get four levels down");
+		CHECK_STR(get(cfg, "ingest.emailFields"), "[\"a\"]", "get a list");
+		CHECK_STR(get(cfg, "db"), "{\"path\":\"x.db\"}", "get a section");
+		CHECK_STR(get(cfg, "db.busyTimeout"), "(invalid)", "absent key");
+		CHECK_STR(get(cfg, "report.x"), "(invalid)", "absent section");
+		CHECK_STR(get(cfg, "db.path.x"), "(invalid)", "through a string");
+		CHECK_STR(get(cfg, "ingest.emailFields.0"), "(invalid)", "through a list");
+		CHECK_STR(get(jv_invalid(), "db"), "(invalid)", "on an invalid config");
+		CHECK(jv_get_kind(cfg) == JV_KIND_OBJECT && jv_get_refcnt(cfg) == 1, "borrowed, not consumed");
+		jv_free(cfg);
+	}
+
+	unlink(FILE_NAME);
+	if (chdir("/") == 0)
+		rmdir(dir);
+	return unit_done();
+}
