@@ -15,7 +15,7 @@ static void fetch_sha256(void)
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-void jrn_sha256_hex(const void *p, size_t n, char out[65])
+int jrn_sha256_hex(const void *p, size_t n, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -24,14 +24,14 @@ void jrn_sha256_hex(const void *p, size_t n, char out[65])
 	pthread_once(&sha256_once, fetch_sha256);
 	if (!EVP_Digest(p, n, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL) ||
 	    mdlen != 32) {
-		/* Only when OpenSSL is out of memory or broken: the empty
-		 * string, which no caller can take for a digest. */
+		/* Only when OpenSSL is out of memory or broken. */
 		out[0] = '\0';
-		return;
+		return -1;
 	}
 	for (unsigned int i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
+	return 0;
 }

@@ -236,8 +236,9 @@ int jrn_phone_e164(const char *s, size_t len, const char *region, jrn_buf *out,
 
 /* ---- hashing (hash.c) ----------------------------------------------------- */
 
-/* Writes the lower-case hex SHA-256 of p[0..n) into out[65]. */
-void jrn_sha256_hex(const void *p, size_t n, char out[65]);
+/* Writes the lower-case hex SHA-256 of p[0..n) into out[65]; 0, or -1
+ * (out empty) when OpenSSL fails. */
+int jrn_sha256_hex(const void *p, size_t n, char out[65]);
 
 /* ---- configuration (config.c) -------------------------------------------- */
 

@@ -229,3 +229,20 @@ J
 	assert_output ""
 	assert_regex "$stderr" "unrecognized option"
 }
+
+@test "the fast path and the jv path give the same records" {
+	"$JRN_GEN" -n 3000 > in.ndjson
+	cat >> in.ndjson <<'J'
+{"id":"s1","type":"a","customerId":"c","timestamp":"2025-01-01T00:00:00Z","properties":{"email":"A@B.CO","amount":3},"context":{"traits":{"phone":"+1 650 253 0000"}}}
+{"id":"s2","type":"a","customerId":"c","timestamp":"2025-01-01T00:00:00.5-05:00","traits":{"workEmail":" X@Y.ORG"},"properties":{"total":1e3}}
+{"id":"s3","type":"a","customerId":"c","timestamp":"2025-01-01T00:00:00.000Z","id":"s3b","properties":{"revenue":-0.5}}
+{ "id" : "s4" , "type" : "a" , "customerId" : "c\u0041" , "timestamp" : "2025-01-01T00:00:00.000Z" }
+J
+	jrn-ingest -q --db fast.db in.ndjson | jq -cS . > fast.out
+	JRN_INGEST_JV=1 jrn-ingest -q --db slow.db in.ndjson | jq -cS . > slow.out
+	run diff fast.out slow.out
+	assert_success
+	assert_equal "$(wc -l < fast.out)" 3004
+	assert_equal "$(sqlite3 fast.db 'SELECT id, type, customer_id, ts, amount FROM events ORDER BY seq' | md5sum)" \
+		"$(sqlite3 slow.db 'SELECT id, type, customer_id, ts, amount FROM events ORDER BY seq' | md5sum)"
+}
