@@ -783,21 +783,35 @@ static bool is_exact_int(double d)
 	return d >= -EXACT_INT && d <= EXACT_INT && d == (double)(int64_t)d;
 }
 
-/* NUMBER UNIT pairs, one or more: "90d", "1h30m", "250ms". */
+/* NUMBER UNIT pairs, one or more: "90d", "1h30m", "250ms" (whole numbers,
+ * units ms s m h d w, at most 2^63 - 1 ms), as jrn_duration_parse takes. */
 static bool duration_ok(const char *s)
 {
+	int64_t total = 0;
 	if (!*s)
 		return false;
 	while (*s) {
+		int64_t n = 0, scale;
 		if (*s < '0' || *s > '9')
 			return false;
-		while (*s >= '0' && *s <= '9')
-			s++;
+		for (; *s >= '0' && *s <= '9'; s++)
+			if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, *s - '0', &n))
+				return false;
 		if (s[0] == 'm' && s[1] == 's')
-			s += 2;
-		else if (*s && strchr("smhdw", *s))
-			s++;
+			scale = 1, s += 2;
+		else if (*s == 's')
+			scale = 1000, s++;
+		else if (*s == 'm')
+			scale = 60000, s++;
+		else if (*s == 'h')
+			scale = 3600000, s++;
+		else if (*s == 'd')
+			scale = 86400000, s++;
+		else if (*s == 'w')
+			scale = 604800000, s++;
 		else
+			return false;
+		if (__builtin_mul_overflow(n, scale, &n) || __builtin_add_overflow(total, n, &total))
 			return false;
 	}
 	return true;

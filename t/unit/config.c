@@ -119,6 +119,8 @@ int main(void)
 		/* Deep nesting: fine up to the guard, a clean error past it. */
 		size_t n = 20000;
 		char *s = malloc(2 * n + 32);
+		if (!s)
+			return 99;
 		strcpy(s, "sources:\n  a: ");
 		size_t at = strlen(s);
 		memset(s + at, '[', n);
@@ -134,6 +136,8 @@ int main(void)
 	{
 		size_t n = 1 << 20;
 		char *s = malloc(n + 32);
+		if (!s)
+			return 99;
 		strcpy(s, "db:\n  path: ");
 		size_t at = strlen(s);
 		memset(s + at, 'p', n);
@@ -209,6 +213,10 @@ int main(void)
 	CHECK_STR(load("db:\n  busyTimeout: 5 sec\n"),
 		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got '5 sec' (units: ms s m h d w)",
 		  "bad duration");
+	CHECK(strncmp(load("db:\n  busyTimeout: 99999999999999999999s\n"), "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration", 54) == 0,
+	      "a duration too large for 64 bits");
+	CHECK_STR(load("db:\n  busyTimeout: 2w3d4h5m6s7ms\n"), "{\"db\":{\"busyTimeout\":\"2w3d4h5m6s7ms\"}}",
+		  "every duration unit");
 	CHECK_STR(load("db:\n  busyTimeout: true\n"),
 		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got a boolean",
 		  "duration of the wrong type");
