@@ -17,7 +17,7 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CXXFLAGS ?= $(OPT) -g
 SAN      ?=
-ALL_CFLAGS   = -std=gnu11 -Wall -Wextra -pthread -Ilib -I$(BUILD) $(SAN) $(CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -pthread -Ilib -I$(BUILD) $(SAN) $(CFLAGS) $(CPPFLAGS)
 ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
 LIBS     = -ljq -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)

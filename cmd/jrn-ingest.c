@@ -30,7 +30,7 @@ static const char usage[] =
 	"  --all                 also write duplicates (already stored) to stdout\n"
 	"  --dry-run             check and normalise only; no state file\n"
 	"  --country CC          region for phone numbers without +country (US)\n"
-	"  --batch-size N        records per transaction (10000)\n"
+	"  --batch-size N        records per transaction (100000)\n"
 	"  -q, --quiet           no summary, no per-line diagnostics\n"
 	"  -v, --verbose         more diagnostics\n"
 	"  -h, --help            this help\n"
@@ -129,7 +129,7 @@ static jv keys[NKEYS];
 static jrn_opts opts;
 static bool store_only, emit_all;
 static const char *country;
-static long batch_size = 10000;
+static long batch_size = 100000;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -270,6 +270,7 @@ static void *store_main(void *arg)
 	store *s = arg;
 	batch *b;
 
+	pthread_setname_np(pthread_self(), "jrn-ingest-db");
 	while ((b = take_full())) {
 		if (stopped()) {
 			give_free(b);
