@@ -141,7 +141,7 @@ int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e)
 			if (open_next(r, e) < 0)
 				return -1;
 		}
-		char *nl = memchr(r->buf + r->scan, '\n', r->end - r->scan);
+		char *nl = r->end > r->scan ? memchr(r->buf + r->scan, '\n', r->end - r->scan) : NULL;
 		size_t len;
 		if (nl) {
 			len = (size_t)(nl - (r->buf + r->start));
