@@ -89,7 +89,7 @@ demo: deps all $(BUILD)/jrn-gen
 	@sh examples/demo.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 bench: deps all $(BUILD)/jrn-gen
-	@sh t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
+	@bash t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

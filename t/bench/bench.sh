@@ -33,7 +33,8 @@ ingest_again() { "$bin/jrn-ingest" --db "$dir/b.db" "$data" > /dev/null; }
 jq_c() { jq -c . "$data" > /dev/null; }
 sqlite_load() {
 	rm -f "$dir/s.db"
-	sqlite3 "$dir/s.db" <<SQL
+	local us; us=$(printf '\037')
+	sqlite3 "$dir/s.db" > /dev/null <<SQL
 PRAGMA journal_mode = WAL;
 CREATE TABLE raw (line TEXT);
 CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
@@ -41,7 +42,7 @@ CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT
 CREATE INDEX events_customer ON events (customer_id, ts);
 CREATE INDEX events_type ON events (type, ts);
 .mode ascii
-.separator "\x1f" "\n"
+.separator "$us" "\n"
 .import $data raw
 INSERT OR IGNORE INTO events (id, type, customer_id, ts, amount, body)
   SELECT line ->> '\$.id', line ->> '\$.type', line ->> '\$.customerId',
@@ -67,9 +68,10 @@ printf '%-44s %8.2fs %10s lines/s\n' "jq -c . (jq $(jq --version | sed 's/jq-//'
 printf '%-44s %8.2fs %10s lines/s\n' "sqlite3 .import + json ->> insert" "$m_sql" "$(rate "$events" "$m_sql")"
 echo "ratio: jrn-ingest is $(ratio "$m_jq" "$m_jrn")x jq -c ., $(ratio "$m_sql" "$m_jrn")x sqlite3; stored $stored rows"
 
-# Peak memory as the input grows: it should stay flat.
-small=$dir/events-100000.ndjson
-[ -s "$small" ] || "$gen" -n 100000 > "$small"
+# Peak memory as the input grows: flat once past a few batches (100000
+# records each).
+small=$dir/events-500000.ndjson
+[ -s "$small" ] || "$gen" -n 500000 > "$small"
 peak() { rm -f "$dir/m.db"*; /usr/bin/time -f %M "$bin/jrn-ingest" --db "$dir/m.db" "$1" 2>&1 >/dev/null | tail -1; }
-echo "peak RSS: $(peak "$small") KB at 100k events, $(peak "$data") KB at $events events"
+echo "peak RSS: $(peak "$small") KB at 500k events, $(peak "$data") KB at $events events"
 rm -f "$dir"/*.db "$dir"/*.db-wal "$dir"/*.db-shm
