@@ -22,7 +22,7 @@ ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
 LIBS     = -ljq -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
 
-TOOLS    = jrn jrn-ingest
+TOOLS    = $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
 LIB_C    = $(wildcard lib/*.c)
 LIB_CXX  = $(wildcard lib/*.cc)
 LIB_OBJ  = $(LIB_C:lib/%.c=$(BUILD)/lib/%.o) $(LIB_CXX:lib/%.cc=$(BUILD)/lib/%.o)

@@ -303,7 +303,7 @@ void jrn_opts_free(jrn_opts *o);
 
 /* ---- state file (state.c) ------------------------------------------------- */
 
-#define JRN_SCHEMA_VERSION 1
+#define JRN_SCHEMA_VERSION 2
 
 /* Opens (creating if needed) the state file at path: WAL, busy timeout of
  * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file
@@ -312,7 +312,8 @@ void jrn_opts_free(jrn_opts *o);
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
 /* Runs sql (no parameters, any number of statements): 0 or -1 with e. */
 int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
-/* The schema this code creates, as SQL text (for man pages and doctor). */
-const char *jrn_db_schema(void);
+/* The SQL of the migration to schema `version` (1..JRN_SCHEMA_VERSION), or
+ * NULL: for man pages and jrn doctor. */
+const char *jrn_db_migration(int version);
 
 #endif

@@ -47,15 +47,57 @@ static const char *const migrations[] = {
 	"         strftime('%Y-%m-%dT%H:%M:%fZ', received_at / 1000.0, 'unixepoch') AS received,\n"
 	"         amount, body\n"
 	"  FROM events;\n",
+
+	/* 2: scores, RFM snapshots, segment memberships (jrn-score, jrn-segment) */
+	"CREATE TABLE rfm_snapshots (\n"
+	"  taken       INTEGER NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  recency     INTEGER NOT NULL,\n"
+	"  frequency   INTEGER NOT NULL,\n"
+	"  monetary    REAL    NOT NULL,\n"
+	"  r           INTEGER NOT NULL,\n"
+	"  f           INTEGER NOT NULL,\n"
+	"  m           INTEGER NOT NULL,\n"
+	"  score       INTEGER NOT NULL,\n"
+	"  segment     TEXT    NOT NULL,\n"
+	"  PRIMARY KEY (taken, customer_id)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE scores (\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  kind        TEXT    NOT NULL,\n"
+	"  value       REAL,\n"
+	"  body        TEXT    NOT NULL,\n"
+	"  computed_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (customer_id, kind)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE segment_members (\n"
+	"  segment     TEXT    NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  since       INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (segment, customer_id)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE segment_snapshots (\n"
+	"  name        TEXT    NOT NULL,\n"
+	"  segment     TEXT    NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  taken       INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (name, segment, customer_id)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE segment_runs (\n"
+	"  segment     TEXT    NOT NULL,\n"
+	"  ran_at      INTEGER NOT NULL,\n"
+	"  population  INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (segment, ran_at)\n"
+	") WITHOUT ROWID;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
 _Static_assert(NMIGRATIONS == JRN_SCHEMA_VERSION, "one migration per schema version");
 
-const char *jrn_db_schema(void)
+const char *jrn_db_migration(int version)
 {
-	return migrations[0];
+	return version >= 1 && version <= NMIGRATIONS ? migrations[version - 1] : NULL;
 }
 
 int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e)

@@ -184,3 +184,14 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	assert_failure 1
 	assert_regex "$stderr" 'JRN_LOG'
 }
+
+@test "an older state file is migrated, keeping its events" {
+	sqlite3 old.db < "$BATS_TEST_DIRNAME/fixtures/schema-v1.sql"
+	sqlite3 old.db "INSERT INTO events (id, type, customer_id, ts, received_at, body) VALUES ('old1', 'a', 'c', 0, 0, '{}')"
+	good g1 > in.ndjson
+	run jrn-ingest -q --db old.db in.ndjson
+	assert_success
+	assert_equal "$(sqlite3 old.db 'PRAGMA user_version')" 2
+	assert_equal "$(sqlite3 old.db 'SELECT count(*) FROM events')" 2
+	assert_equal "$(sqlite3 old.db "SELECT count(*) FROM sqlite_schema WHERE name = 'rfm_snapshots'")" 1
+}
