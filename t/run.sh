@@ -10,10 +10,14 @@ for u in "$@"; do
 	"$u" 2>&1 | tee -a "$log"
 done
 if ls t/*.bats >/dev/null 2>&1; then
-	jobs=""
 	bats --tap t/*.bats 2>&1 | tee -a "$log"
 fi
-passed=$(grep -c '^ok ' "$log")
+skipped=$(grep -c '^ok .* # skip' "$log")
+passed=$(($(grep -c '^ok ' "$log") - skipped))
 failed=$(grep -c '^not ok ' "$log")
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
