@@ -102,8 +102,8 @@ install: all
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7/
 	cp -R share/jrn/. $(DESTDIR)$(PREFIX)/share/jrn/
-	for f in completions/*.bash; do n=$${f##*/}; \
-		install -m 644 $$f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$${n%.bash}; done
+	for t in $(TOOLS); do f=completions/$$t.bash; [ -e $$f ] || f=completions/jrn.bash; \
+		install -m 644 $$f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$t; done
 	install -m 644 completions/_jrn $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/
 
 clean:

@@ -1,43 +1,144 @@
-# bash completion for jrn(1): subcommands, then the tool's own completion
-_jrn()
+# bash completion for jrn(1) and jrn-ingest(1)
+#
+# Source this file, or install it into bash-completion's completions
+# directory under the names jrn and jrn-ingest. It needs no helpers from
+# the bash-completion package, and uses its loader when there is one to
+# find the completion of other jrn-TOOL commands.
+
+# _jrn_words: sets cur and prev from COMP_WORDS, joining "--opt" "=" "val"
+# (bash splits at '=') so that --db=PATH completes like --db PATH.
+_jrn_words()
 {
-	local cur=${COMP_WORDS[COMP_CWORD]}
-	if ((COMP_CWORD == 1)); then
-		local tools
-		tools=$(jrn tools 2> /dev/null)
-		COMPREPLY=($(compgen -W "$tools init help tools --version --help" -- "$cur"))
-		return
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=
+	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+	if [[ $cur == = ]]; then
+		cur=
+	elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+		prev=${COMP_WORDS[COMP_CWORD - 2]}
 	fi
-	local sub=${COMP_WORDS[1]}
-	case $sub in
-	init)
-		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--force --db --help" -- "$cur"))
-		else
-			COMPREPLY=($(compgen -d -- "$cur"))
-		fi
+}
+
+# _jrn_files [-d]: file (or directory) names for cur
+_jrn_files()
+{
+	compopt -o filenames 2> /dev/null
+	if [[ ${1-} == -d ]]; then
+		mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+	else
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+	fi
+}
+
+_jrn_tools()
+{
+	local t
+	t=$(command jrn tools 2> /dev/null) || t=
+	echo "${t:-ingest}"
+}
+
+_jrn_ingest()
+{
+	local cur prev i
+	_jrn_words
+	# after "--" every word is a FILE
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		[[ ${COMP_WORDS[i]} == -- ]] && { _jrn_files; return; }
+	done
+	case $prev in
+	--db | --config | --rejects)
+		_jrn_files
 		return
 		;;
-	help)
-		COMPREPLY=($(compgen -W "$(jrn tools 2> /dev/null)" -- "$cur"))
+	--country)
+		mapfile -t COMPREPLY < <(compgen -W "US GB DE FR NL ES IT CA AU IN BR JP" -- "${cur^^}")
+		return
+		;;
+	--now | --batch-size)
 		return
 		;;
 	esac
-	# Hand over to jrn-SUB's completion, as if jrn-SUB had been typed.
-	local fn=_jrn_${sub//-/_}
-	if ! declare -F "$fn" > /dev/null; then
-		local dir
-		for dir in "${BASH_COMPLETION_USER_DIR:-}/completions" /usr/local/share/bash-completion/completions \
-			/usr/share/bash-completion/completions; do
-			[[ -r $dir/jrn-$sub ]] && { . "$dir/jrn-$sub"; break; }
-		done
+	if [[ $cur == -* ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "--db --config --now --rejects
+			--store-only --all --dry-run --country --batch-size --quiet
+			--verbose --help --version -q -v -h --" -- "$cur")
+		return
 	fi
-	if declare -F "$fn" > /dev/null; then
-		COMP_WORDS=("jrn-$sub" "${COMP_WORDS[@]:2}")
-		((COMP_CWORD--))
-		"$fn"
-	else
-		COMPREPLY=($(compgen -f -- "$cur"))
-	fi
+	_jrn_files
 }
-complete -F _jrn -o filenames jrn
+
+# _jrn_delegate TOOL: complete the words after "jrn TOOL" as jrn-TOOL's
+# own completion would, if there is one.
+_jrn_delegate()
+{
+	local tool=$1 cmd=jrn-$1 fn=_jrn_${1//-/_} spec dir
+	if ! declare -F "$fn" > /dev/null; then
+		fn=
+		spec=$(complete -p "$cmd" 2> /dev/null)
+		if [[ -z $spec ]]; then
+			if declare -F __load_completion > /dev/null; then
+				__load_completion "$cmd"
+			else
+				for dir in "${BASH_COMPLETION_USER_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/bash-completion}/completions" \
+					/usr/local/share/bash-completion/completions \
+					/usr/share/bash-completion/completions; do
+					# shellcheck source=/dev/null
+					[[ -r $dir/$cmd ]] && { . "$dir/$cmd"; break; }
+				done
+			fi
+			spec=$(complete -p "$cmd" 2> /dev/null)
+		fi
+		[[ $spec =~ -F\ ([^ ]+) ]] && fn=${BASH_REMATCH[1]}
+	fi
+	if [[ -z $fn ]]; then
+		_jrn_files
+		return
+	fi
+	# Rewrite the line as if jrn-TOOL had been typed: "jrn TOOL" and
+	# "jrn-TOOL" differ only in what lies between the two words.
+	local rest=${COMP_LINE#"${COMP_WORDS[0]}"}
+	rest=${rest#"${rest%%[![:space:]]*}"}
+	rest=${rest#"$tool"}
+	local line="$cmd$rest"
+	COMP_POINT=$((COMP_POINT - (${#COMP_LINE} - ${#line})))
+	((COMP_POINT < 0)) && COMP_POINT=0
+	COMP_LINE=$line
+	COMP_WORDS=("$cmd" "${COMP_WORDS[@]:2}")
+	((COMP_CWORD--))
+	"$fn" "$cmd" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+}
+
+_jrn()
+{
+	local cur prev i
+	_jrn_words
+	if ((COMP_CWORD == 1)); then
+		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init help tools --help --version" -- "$cur")
+		return
+	fi
+	case ${COMP_WORDS[1]} in
+	init)
+		case $prev in
+		--db)
+			_jrn_files
+			return
+			;;
+		esac
+		if [[ $cur == -* ]]; then
+			mapfile -t COMPREPLY < <(compgen -W "--force --db --help" -- "$cur")
+		else
+			_jrn_files -d
+		fi
+		;;
+	help)
+		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools)" -- "$cur")
+		;;
+	tools | version | --version | -h | --help | -*) ;;
+	*)
+		_jrn_delegate "${COMP_WORDS[1]}"
+		;;
+	esac
+}
+
+complete -F _jrn jrn
+complete -F _jrn_ingest jrn-ingest

@@ -6,7 +6,7 @@ load helpers
 complete_words() { # FUNCTION WORD...: what FUNCTION offers for the last WORD
 	local fn=$1
 	shift
-	bash -c '. "$1"/jrn.bash; . "$1"/jrn-ingest.bash; fn=$2; shift 2
+	bash -c '. "$1"/jrn.bash; fn=$2; shift 2
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); "$fn"; printf "%s\n" "${COMPREPLY[@]}"' \
 		_ "$BATS_TEST_DIRNAME/../completions" "$fn" "$@"
 }
