@@ -7,6 +7,7 @@
  * the records it stored to stdout (stored before shown, so a consumer never
  * sees an event the state file lacks).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -141,6 +142,7 @@ static int store_failed;
 static uint64_t n_stored, n_dup;
 
 static jrn_out out;
+static size_t max_record = SIZE_MAX; /* the state file's SQLITE_LIMIT_LENGTH */
 static jv_parser *parser; /* reused between lines */
 
 static int die(const char *fmt, const char *arg)
@@ -194,12 +196,11 @@ typedef struct {
 	size_t fresh_cap;
 } store;
 
-static void bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
+static int bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
 {
 	if (s.len == 0 && s.off == 0)
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, b->text.p + s.off, (int)s.len, SQLITE_STATIC);
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text64(st, i, b->text.p + s.off, s.len, SQLITE_STATIC, SQLITE_UTF8);
 }
 
 static int store_batch(store *s, batch *b, jrn_err *e)
@@ -216,30 +217,35 @@ static int store_batch(store *s, batch *b, jrn_err *e)
 	for (size_t i = 0; i < b->n; i++) {
 		const record *r = &b->recs[i];
 		sqlite3_stmt *st = s->insert;
-		bind_span(st, 1, b, r->id);
-		bind_span(st, 2, b, r->type);
-		bind_span(st, 3, b, r->customer);
-		sqlite3_bind_int64(st, 4, r->ts);
-		sqlite3_bind_int64(st, 5, r->received);
-		if (r->has_amount)
-			sqlite3_bind_double(st, 6, r->amount);
-		else
-			sqlite3_bind_null(st, 6);
-		bind_span(st, 7, b, r->body);
-		int rc = sqlite3_step(st);
+		int rc = bind_span(st, 1, b, r->id);
+		rc |= bind_span(st, 2, b, r->type);
+		rc |= bind_span(st, 3, b, r->customer);
+		rc |= sqlite3_bind_int64(st, 4, r->ts);
+		rc |= sqlite3_bind_int64(st, 5, r->received);
+		rc |= r->has_amount ? sqlite3_bind_double(st, 6, r->amount) : sqlite3_bind_null(st, 6);
+		rc |= bind_span(st, 7, b, r->body);
+		if (rc != SQLITE_OK) {
+			sqlite3_reset(st);
+			goto fail;
+		}
+		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
 			goto fail;
 		s->fresh[i] = sqlite3_changes(s->db) > 0;
 		if (s->fresh[i] && r->consent != CONSENT_NONE) {
 			st = s->consent;
-			bind_span(st, 1, b, r->customer);
-			bind_span(st, 2, b, r->channel);
-			sqlite3_bind_text(st, 3, r->consent == CONSENT_GRANTED ? "granted" : "revoked",
-					  -1, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 4, r->ts);
-			bind_span(st, 5, b, r->source);
-			bind_span(st, 6, b, r->id);
+			rc = bind_span(st, 1, b, r->customer);
+			rc |= bind_span(st, 2, b, r->channel);
+			rc |= sqlite3_bind_text(st, 3, r->consent == CONSENT_GRANTED ? "granted" : "revoked",
+						-1, SQLITE_STATIC);
+			rc |= sqlite3_bind_int64(st, 4, r->ts);
+			rc |= bind_span(st, 5, b, r->source);
+			rc |= bind_span(st, 6, b, r->id);
+			if (rc != SQLITE_OK) {
+				sqlite3_reset(st);
+				goto fail;
+			}
 			rc = sqlite3_step(st);
 			sqlite3_reset(st);
 			if (rc != SQLITE_DONE)
@@ -485,7 +491,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	rc = get_string(ev, K_TYPE, &type);
 	jv event = jv_invalid();
 	int has_event = get_string(ev, K_EVENT, &event);
-	if (has_event > 0 && (rc == 0 || !strcmp(jv_string_value(type), "track"))) {
+	if (has_event > 0 && (rc == 0 || (rc > 0 && !strcmp(jv_string_value(type), "track")))) {
 		jv_free(type);
 		ev = jv_object_set(ev, KEY(K_TYPE), event);
 		*changed = true;
@@ -560,7 +566,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	jv p = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
 	jv_kind pk = jv_get_kind(p);
 	jv_free(p);
-	if (pk != JV_KIND_INVALID && pk != JV_KIND_OBJECT) {
+	if (pk != JV_KIND_INVALID && pk != JV_KIND_NULL && pk != JV_KIND_OBJECT) {
 		jv_free(ev);
 		jrn_fail(e, "properties: expected an object, got %s", jv_kind_name(pk));
 		return jv_invalid();
@@ -823,6 +829,11 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 		jrn_fail(&why, "not a JSON object (got %s)", kind);
 		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
 	}
+	if (ln->len >= max_record) {
+		jrn_fail(&why, "record of %zu bytes is longer than the state file takes (%zu bytes)",
+			 ln->len, max_record - 1);
+		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+	}
 	int fast = jv_only ? 0 : take_fast(b, ln);
 	if (fast != 0)
 		return fast > 0 ? 0 : jrn_fail(fatal, "out of memory");
@@ -942,6 +953,13 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
 	}
 	r->body.len = b->text.len - r->body.off;
+	if (r->body.len >= max_record) {
+		/* grown past the limit by normalisation (rare: a fresh id) */
+		b->text.len = r->body.off;
+		jrn_fail(&why, "record of %zu bytes is longer than the state file takes (%zu bytes)",
+			 r->body.len, max_record - 1);
+		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
+	}
 	b->n++;
 	return 0;
 oom:
@@ -1017,6 +1035,12 @@ int main(int argc, char **argv)
 			return JRN_EXIT_USAGE;
 		}
 	}
+	if (country_flag && !(strlen(country_flag) == 2 && isalpha((unsigned char)country_flag[0]) &&
+			      isalpha((unsigned char)country_flag[1]))) {
+		fprintf(stderr, "jrn-ingest: --country: '%s' is not a two-letter region code\n",
+			country_flag);
+		return JRN_EXIT_USAGE;
+	}
 	if (store_only && opts.dry_run) {
 		fputs("jrn-ingest: --store-only and --dry-run exclude each other\n", stderr);
 		return JRN_EXIT_USAGE;
@@ -1065,10 +1089,12 @@ int main(int argc, char **argv)
 			status = die("%s", sqlite3_errmsg(st.db));
 			goto done_db;
 		}
+		max_record = (size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1);
 	}
 	if (opts.verbosity > 0)
-		fprintf(stderr, "jrn-ingest: state %s%s, config %s\n", opts.dry_run ? "(none: dry run) " : "",
-			opts.dry_run ? "" : opts.db_path, opts.config_path ? opts.config_path : "(none: defaults)");
+		fprintf(stderr, "jrn-ingest: state %s, config %s\n",
+			opts.dry_run ? "(none: dry run)" : opts.db_path,
+			opts.config_path ? opts.config_path : "(none: defaults)");
 
 	jrn_out_init(&out, STDOUT_FILENO);
 	batch pool[3];

@@ -2,6 +2,7 @@
  * jrn: the front door. `jrn TOOL ARGS` runs jrn-TOOL (from this program's
  * own directory first, then PATH); `jrn init` starts a project directory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,23 +17,26 @@
 
 static const char usage[] =
 	"usage: jrn TOOL [ARGS...]\n"
-	"       jrn init [--force] [DIR]\n"
+	"       jrn init [--force] [--db PATH] [DIR]\n"
 	"       jrn help [TOOL]\n"
+	"       jrn tools\n"
 	"       jrn --version\n"
 	"\n"
 	"Customer-journey automation as small Unix filters over NDJSON and one\n"
 	"SQLite state file. `jrn TOOL` runs jrn-TOOL with ARGS.\n"
 	"\n"
-	"Tools:\n"
+	"Tools (`jrn tools` lists those installed):\n"
 	"  ingest    take events in: check, normalise, dedupe, store\n"
+	"  score     RFM, lifetime value and churn risk\n"
+	"  segment   segment rules, memberships and changes\n"
 	"\n"
 	"Commands:\n"
 	"  init      write a commented starter jrn.yaml and create the state file\n"
 	"  help      this text, or TOOL's --help\n"
+	"  tools     list the tools found beside jrn\n"
 	"\n"
 	"See jrn(7) for the concepts and jrn(1) for this command.\n";
 
-static const char *const tools[] = {"ingest", NULL};
 
 /* The directory this program was run from, or NULL. */
 static char *self_dir(void)
@@ -44,6 +48,51 @@ static char *self_dir(void)
 	if (slash)
 		*slash = '\0';
 	return p;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Prints the tools installed beside jrn (executables named jrn-NAME). */
+static int list_tools(void)
+{
+	char *dir = self_dir();
+	DIR *d = dir ? opendir(dir) : NULL;
+	if (!d) {
+		fprintf(stderr, "jrn: cannot list the tools: %s\n", strerror(errno));
+		free(dir);
+		return JRN_EXIT_FAIL;
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "jrn-", 4) != 0 || !de->d_name[4])
+			continue;
+		if (faccessat(dirfd(d), de->d_name, X_OK, 0) != 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **p = realloc(names, cap * sizeof *p);
+			if (!p)
+				break;
+			names = p;
+		}
+		if (!(names[n] = strdup(de->d_name + 4)))
+			break;
+		n++;
+	}
+	closedir(d);
+	free(dir);
+	qsort(names, n, sizeof *names, by_name);
+	for (size_t i = 0; i < n; i++) {
+		puts(names[i]);
+		free(names[i]);
+	}
+	free(names);
+	return JRN_EXIT_OK;
 }
 
 static int run_tool(const char *tool, char **argv)
@@ -134,19 +183,33 @@ static int init(int argc, char **argv)
 		jrn_buf_free(&path);
 		return JRN_EXIT_FAIL;
 	}
-	size_t len = sizeof starter_yaml - 1;
-	ssize_t w = write(fd, starter_yaml, len);
-	if (w != (ssize_t)len || close(fd) < 0) {
+	/* With --db, the starter's db.path names that file instead. */
+	jrn_buf text = {0};
+	const char *dflt = "  path: jrn.db\n", *at = strstr(starter_yaml, dflt);
+	if (db_path && at) {
+		jrn_buf_add(&text, starter_yaml, (size_t)(at - starter_yaml));
+		jrn_buf_adds(&text, "  path: ");
+		jrn_json_append_str(&text, db_path, strlen(db_path));
+		jrn_buf_adds(&text, "\n");
+		jrn_buf_adds(&text, at + strlen(dflt));
+	} else {
+		jrn_buf_adds(&text, starter_yaml);
+	}
+	ssize_t w = text.p ? write(fd, text.p, text.len) : -1;
+	bool short_write = w != (ssize_t)text.len;
+	jrn_buf_free(&text);
+	if (short_write || close(fd) < 0) {
 		fprintf(stderr, "jrn: init: %s: %s\n", path.p, strerror(errno));
 		jrn_buf_free(&path);
 		return JRN_EXIT_FAIL;
 	}
 
+	/* The state file, relative to DIR as the config's db.path is. */
 	jrn_buf_reset(&path);
-	if (db_path)
+	if (db_path && db_path[0] == '/')
 		jrn_buf_adds(&path, db_path);
 	else
-		jrn_buf_addf(&path, "%s/jrn.db", dir);
+		jrn_buf_addf(&path, "%s/%s", dir, db_path ? db_path : "jrn.db");
 	sqlite3 *db;
 	jrn_err e;
 	if (jrn_db_open(path.p, 10000, &db, &e) < 0) {
@@ -180,11 +243,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "init"))
 		return init(argc - 1, argv + 1);
-	if (!strcmp(cmd, "tools")) {
-		for (const char *const *t = tools; *t; t++)
-			puts(*t);
-		return JRN_EXIT_OK;
-	}
+	if (!strcmp(cmd, "tools"))
+		return list_tools();
 	if (cmd[0] == '-') {
 		fprintf(stderr, "jrn: unknown option '%s'\n", cmd);
 		fputs(usage, stderr);

@@ -80,8 +80,10 @@ enum {
 int jrn_json_append(jrn_buf *b, jv v, int flags, jrn_err *e);
 
 /* Checks that s[0..n) is exactly one JSON value (RFC 8259, strict: no NaN,
- * no leading zeros or '+'); 0, or -1 with the reason and byte offset in e.
- * Does not check UTF-8 (see jrn_utf8_invalid_at). */
+ * no leading zeros or '+'), nested at most JRN_JSON_MAX_DEPTH levels (what
+ * libjq 1.6 parses, so every record reads the same way in every tool);
+ * 0, or -1 with the reason and byte offset in e. Does not check UTF-8. */
+#define JRN_JSON_MAX_DEPTH 256
 int jrn_json_check(const char *s, size_t n, jrn_err *e);
 
 /* An index of an object's members as spans of the text, built while

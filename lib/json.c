@@ -346,6 +346,9 @@ value:
 	switch (s[i]) {
 	case '{':
 	case '[':
+		if (depth == JRN_JSON_MAX_DEPTH)
+			FAIL("invalid JSON at byte %zu: nested deeper than %d levels", i + 1,
+			     JRN_JSON_MAX_DEPTH);
 		if (depth == cap) {
 			open_container *p = stack == small ? malloc(cap * 2 * sizeof *p)
 							   : realloc(stack, cap * 2 * sizeof *p);

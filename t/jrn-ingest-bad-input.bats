@@ -195,3 +195,28 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	assert_equal "$(sqlite3 old.db 'SELECT count(*) FROM events')" 2
 	assert_equal "$(sqlite3 old.db "SELECT count(*) FROM sqlite_schema WHERE name = 'rfm_snapshots'")" 1
 }
+
+@test "a non-string type beside a Segment event is rejected, not a crash" {
+	printf '{"type":5,"event":"x","customerId":"c"}\n{"type":"","event":"x","customerId":"c"}\n' > in.ndjson
+	good g1 >> in.ndjson
+	run --separate-stderr jrn-ingest in.ndjson
+	assert_failure 3
+	assert_regex "${stderr_lines[0]}" 'in.ndjson:1: type: expected a non-empty string'
+	assert_equal "$(rows 'SELECT count(*) FROM events')" 1
+}
+
+@test "nesting past libjq's 256 levels is rejected the same on every path" {
+	deep=$(printf '%.0s[' $(seq 300))$(printf '%.0s]' $(seq 300))
+	printf '{"id":"x","type":"a","customerId":"c","timestamp":"2025-01-01T00:00:00.000Z","p":%s}\n' "$deep" > in.ndjson
+	printf '{"type":"a","customerId":"c","p":%s}\n' "$deep" >> in.ndjson
+	run --separate-stderr jrn-ingest in.ndjson
+	assert_failure 3
+	assert_regex "${stderr_lines[0]}" 'in.ndjson:1: invalid JSON at byte [0-9]+: nested deeper than 256 levels'
+	assert_regex "${stderr_lines[1]}" 'in.ndjson:2: invalid JSON at byte [0-9]+: nested deeper than 256 levels'
+}
+
+@test "a bad --country is a usage error" {
+	run --separate-stderr jrn-ingest --country USA < /dev/null
+	assert_failure 2
+	assert_regex "$stderr" "two-letter"
+}

@@ -54,3 +54,15 @@ load helpers
 	run jrn init --force proj
 	assert_success
 }
+
+@test "jrn init --db writes the path into jrn.yaml, relative to DIR" {
+	mkdir -p proj/data
+	run jrn init --db data/s.db proj
+	assert_success
+	[ -e proj/data/s.db ]
+	run grep -c 'path: "data/s.db"' proj/jrn.yaml
+	assert_output 1
+	cd proj
+	ev a c1 | jrn-ingest -q --store-only
+	assert_equal "$(sqlite3 data/s.db 'SELECT count(*) FROM events')" 1
+}

@@ -86,15 +86,20 @@ int main(void)
 	CHECK_STR(why("{\"a\":01}"), "invalid JSON at byte 6: bad number", "message names the byte");
 	CHECK_STR(why("{\"a\":1} x"), "invalid JSON at byte 9: more after the value", "extra data");
 	{
-		/* deep nesting grows the stack past its first 64 levels */
-		size_t depth = 100000;
-		char *s = malloc(depth * 2 + 1);
+		/* deep nesting grows the stack past its first levels, up to
+		 * libjq's limit of 256 */
+		size_t depth = 256;
+		char *s = malloc(depth * 2 + 3);
 		memset(s, '[', depth);
 		memset(s + depth, ']', depth);
 		s[depth * 2] = 0;
-		CHECK(ok(s), "100000 levels of nesting");
+		CHECK(ok(s), "256 levels of nesting");
 		s[depth * 2 - 1] = 0;
 		CHECK(!ok(s), "unbalanced deep nesting");
+		memset(s, '[', depth + 1);
+		memset(s + depth + 1, ']', depth + 1);
+		s[depth * 2 + 2] = 0;
+		CHECK_STR(why(s), "invalid JSON at byte 257: nested deeper than 256 levels", "257 levels");
 		free(s);
 	}
 
