@@ -78,7 +78,7 @@ deps:
 # one closing line. Exit status 1 when anything failed.
 check: deps
 	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/jrn-gen
-	@JRN_BIN=$(CURDIR)/$(BUILD)/bin JRN_GEN=$(CURDIR)/$(BUILD)/jrn-gen \
+	@JRN_BIN=$(CURDIR)/$(BUILD)/bin JRN_GEN=$(CURDIR)/$(BUILD)/jrn-gen JRN_SANITIZED=$(if $(SAN),1,) \
 		sh t/run.sh $(UNITS)
 
 asan:

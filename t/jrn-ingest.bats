@@ -246,3 +246,15 @@ J
 	assert_equal "$(sqlite3 fast.db 'SELECT id, type, customer_id, ts, amount FROM events ORDER BY seq' | md5sum)" \
 		"$(sqlite3 slow.db 'SELECT id, type, customer_id, ts, amount FROM events ORDER BY seq' | md5sum)"
 }
+
+@test "valgrind: no invalid access and no leak, on both paths" {
+	command -v valgrind > /dev/null || skip "no valgrind here"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (make asan checks this)"
+	"$JRN_GEN" -n 300 > in.ndjson
+	printf '{"type":"track","event":"x","userId":"u","properties":{"email":"A@B.CO","phone":"+44 20 7031 3000"}}\nbad\n{"type":"consent.granted","customerId":"c","properties":{"channel":"sms"}}\n' >> in.ndjson
+	vg() { valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite,indirect "$@"; }
+	run vg "$JRN_BIN/jrn-ingest" -q --rejects rej.ndjson in.ndjson
+	assert_failure 3
+	JRN_INGEST_JV=1 run vg "$JRN_BIN/jrn-ingest" -q --db jv.db in.ndjson
+	assert_failure 3
+}
