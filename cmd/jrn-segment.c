@@ -1,0 +1,1045 @@
+/*
+ * jrn-segment: evaluate segment rules over customer profiles; add
+ * `segments: [...]` to each, or keep the members of one; store memberships,
+ * emit entered/exited events, freeze snapshots, count reachable members,
+ * and alert on drift.
+ *
+ * Rules are compiled once (lib/rules.c) and evaluated on each record's jv
+ * value; the output line is the input line with the segments spliced in,
+ * so records pass through byte for byte otherwise.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jrn.h"
+#include "rules.h"
+
+static const char usage[] =
+	"usage: jrn-segment [OPTIONS] [FILE...]\n"
+	"Evaluate segment rules over customer profiles (NDJSON) from FILEs or stdin\n"
+	"and write each with \"segments\": [...] added. With no input (stdin a\n"
+	"terminal or empty, or --all), every customer in the state file.\n"
+	"\n"
+	"  --segments FILE       segment definitions, YAML or JSON (JRN_SEGMENTS;\n"
+	"                        config segments.file; default share/jrn/segments.yaml)\n"
+	"  --only NAME           evaluate one segment; write only its members\n"
+	"  --explain NAME        print the compiled form of segment NAME and exit\n"
+	"  --list                print the segment names and exit\n"
+	"  --count               write {segment,total,reachable} per segment, not profiles\n"
+	"  --save                store memberships (entered: since now; exited: removed)\n"
+	"  --changes             write segment.entered / segment.exited events against\n"
+	"                        the stored memberships, not profiles\n"
+	"  --snapshot NAME       freeze the members into the static snapshot NAME\n"
+	"  --drift PCT           alert (exit 3) when a population moves more than PCT\n"
+	"                        percent since the last saved run (default 20)\n"
+	"  --all                 evaluate every customer in the state file\n"
+	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
+	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
+	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
+	"  --rejects FILE        append rejected lines to FILE as JSON\n"
+	"  --dry-run             evaluate, but write nothing to the state file\n"
+	"  -q, --quiet           no per-line diagnostics\n"
+	"  -v, --verbose         why each record is in or out, clause by clause\n"
+	"  -h, --help            this help\n"
+	"      --version         print the version\n"
+	"\n"
+	"Exit status: 0 done, 1 failure, 2 usage, 3 records rejected or drift.\n";
+
+enum {
+	OPT_SEGMENTS = JRN_OPT_TOOL_BASE,
+	OPT_ONLY,
+	OPT_EXPLAIN,
+	OPT_LIST,
+	OPT_COUNT,
+	OPT_SAVE,
+	OPT_CHANGES,
+	OPT_SNAPSHOT,
+	OPT_DRIFT,
+	OPT_ALL,
+};
+
+static const struct option longopts[] = {
+	JRN_COMMON_LONG,
+	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
+	{"segments", required_argument, NULL, OPT_SEGMENTS},
+	{"only", required_argument, NULL, OPT_ONLY},
+	{"explain", required_argument, NULL, OPT_EXPLAIN},
+	{"list", no_argument, NULL, OPT_LIST},
+	{"count", no_argument, NULL, OPT_COUNT},
+	{"save", no_argument, NULL, OPT_SAVE},
+	{"changes", no_argument, NULL, OPT_CHANGES},
+	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+	{"drift", required_argument, NULL, OPT_DRIFT},
+	{"all", no_argument, NULL, OPT_ALL},
+	{NULL, 0, NULL, 0},
+};
+
+/* ---- settings and state ------------------------------------------------------ */
+
+static jrn_opts opts;
+static jrn_rules *rules;
+static int nseg, only = -1;
+static bool do_count, do_save, do_changes, all_customers;
+static const char *snapshot_name;
+static double drift_pct = 20;
+
+static sqlite3 *db;
+static sqlite3_stmt *st_reach;
+static jrn_out out;
+static jv_parser *parser;
+static jrn_json_index ix;
+static jrn_rejects rej;
+static jrn_buf line_buf, why_buf;
+static jrn_buf *seg_json; /* per segment: its name as a JSON string */
+static bool *member;      /* per segment: the record in hand is in it */
+static uint64_t *total, *reachable;
+static jv key_customer, key_segments, key_email, key_phone, key_consent;
+
+/* Stored memberships, for --changes and --save: "SEG\x1fCUSTOMER" keys. */
+typedef struct {
+	char *key;
+	size_t len;
+	uint64_t hash;
+	bool seen;
+} slot;
+static slot *stored;
+static size_t stored_cap, stored_n;
+
+/* Changes to write at the end: segment index and customer. */
+typedef struct {
+	int seg;
+	char *cust;
+} change;
+typedef struct {
+	change *v;
+	size_t n, cap;
+} changes;
+static changes entered, exited, snap;
+
+static int die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "jrn-segment: ");
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return JRN_EXIT_FAIL;
+}
+
+/* ---- a small string set ------------------------------------------------------- */
+
+static uint64_t hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static slot *set_find(const char *k, size_t n, uint64_t h)
+{
+	if (!stored_cap)
+		return NULL;
+	for (size_t i = h & (stored_cap - 1);; i = (i + 1) & (stored_cap - 1)) {
+		slot *s = &stored[i];
+		if (!s->key)
+			return s;
+		if (s->hash == h && s->len == n && !memcmp(s->key, k, n))
+			return s;
+	}
+}
+
+static int set_add(const char *k, size_t n)
+{
+	if ((stored_n + 1) * 2 > stored_cap) {
+		size_t cap = stored_cap ? stored_cap * 2 : 1024;
+		slot *old = stored;
+		size_t oldcap = stored_cap;
+		stored = calloc(cap, sizeof *stored);
+		if (!stored) {
+			stored = old;
+			return -1;
+		}
+		stored_cap = cap;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].key)
+				*set_find(old[i].key, old[i].len, old[i].hash) = old[i];
+		free(old);
+	}
+	uint64_t h = hash(k, n);
+	slot *s = set_find(k, n, h);
+	if (s->key)
+		return 0;
+	if (!(s->key = malloc(n + 1)))
+		return -1;
+	memcpy(s->key, k, n);
+	s->key[n] = '\0';
+	s->len = n;
+	s->hash = h;
+	stored_n++;
+	return 0;
+}
+
+static int member_key(jrn_buf *b, int seg, const char *cust, size_t n)
+{
+	jrn_buf_reset(b);
+	return jrn_buf_adds(b, jrn_rule_name(rules, seg)) < 0 || jrn_buf_addc(b, '\x1f') < 0 ||
+			       jrn_buf_add(b, cust, n) < 0 ? -1 : 0;
+}
+
+static int changes_add(changes *c, int seg, const char *cust, size_t n)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		change *p = realloc(c->v, cap * sizeof *p);
+		if (!p)
+			return -1;
+		c->v = p;
+		c->cap = cap;
+	}
+	char *s = strndup(cust, n);
+	if (!s)
+		return -1;
+	c->v[c->n++] = (change){seg, s};
+	return 0;
+}
+
+static void changes_free(changes *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].cust);
+	free(c->v);
+}
+
+/* ---- the state file ------------------------------------------------------------ */
+
+static int open_db(jrn_err *e)
+{
+	if (db)
+		return 0;
+	if (jrn_db_open(opts.db_path, opts.busy_ms, &db, e) < 0)
+		return -1;
+	/* Event leaves read each customer's events through events_customer,
+	 * scattered over the file: mapped pages spare a copy per read (a
+	 * third of the time on a state file larger than the page cache). */
+	if (jrn_db_exec(db, "PRAGMA mmap_size = 17179869184", e) < 0)
+		return -1;
+	if (jrn_rule_attach(rules, db, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int load_stored(jrn_err *e)
+{
+	sqlite3_stmt *st;
+	jrn_buf k = {0};
+	if (sqlite3_prepare_v2(db, "SELECT segment, customer_id FROM segment_members", -1, &st,
+			       NULL) != SQLITE_OK)
+		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *seg = (const char *)sqlite3_column_text(st, 0);
+		int i = seg ? jrn_rule_find(rules, seg) : -1;
+		if (i < 0 || (only >= 0 && i != only))
+			continue;
+		const char *c = (const char *)sqlite3_column_text(st, 1);
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+		if (!c || member_key(&k, i, c, n) < 0 || set_add(k.p, k.len) < 0) {
+			sqlite3_finalize(st);
+			jrn_buf_free(&k);
+			return jrn_fail(e, "out of memory");
+		}
+	}
+	jrn_buf_free(&k);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
+}
+
+/* Reachable: no revoked consent for the customer and none of its
+ * addresses suppressed (on any channel). */
+static int is_reachable(jv rec, jrn_err *e)
+{
+	jv cust = jv_object_get(jv_copy(rec), jv_copy(key_customer));
+	jv email = jv_object_get(jv_copy(rec), jv_copy(key_email));
+	jv phone = jv_object_get(jv_copy(rec), jv_copy(key_phone));
+	jv consent = jv_object_get(jv_copy(rec), jv_copy(key_consent));
+	int res = 1;
+	/* the profile's own consent: {"email": "revoked"} or {"email": {"status": "revoked"}} */
+	if (jv_get_kind(consent) == JV_KIND_OBJECT) {
+		jv_object_foreach(consent, k, v) {
+			jv s = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(jv_copy(v), jv_string("status"))
+							  : jv_copy(v);
+			if (jv_get_kind(s) == JV_KIND_FALSE ||
+			    (jv_get_kind(s) == JV_KIND_STRING &&
+			     (!strcmp(jv_string_value(s), "revoked") ||
+			      !strcmp(jv_string_value(s), "unsubscribed"))))
+				res = 0;
+			jv_free(s);
+			jv_free(k);
+			jv_free(v);
+		}
+	}
+	if (res && st_reach) {
+		jv vals[3] = {cust, email, phone};
+		for (int i = 0; i < 3; i++) {
+			if (jv_get_kind(vals[i]) == JV_KIND_STRING)
+				sqlite3_bind_text(st_reach, i + 1, jv_string_value(vals[i]),
+						  jv_string_length_bytes(jv_copy(vals[i])), SQLITE_STATIC);
+			else
+				sqlite3_bind_null(st_reach, i + 1);
+		}
+		int rc = sqlite3_step(st_reach);
+		if (rc == SQLITE_ROW)
+			res = sqlite3_column_int(st_reach, 0) ? 0 : 1;
+		else
+			res = jrn_fail(e, "%s", sqlite3_errmsg(db));
+		sqlite3_reset(st_reach);
+		sqlite3_clear_bindings(st_reach);
+	}
+	jv_free(cust);
+	jv_free(email);
+	jv_free(phone);
+	jv_free(consent);
+	return res;
+}
+
+/* ---- output -------------------------------------------------------------------- */
+
+/* The record's line with "segments":[...] set. */
+static int emit_profile(jrn_rule_rec *rr, jrn_err *e)
+{
+	const char *p = rr->p;
+	size_t len = rr->len;
+	jrn_buf_reset(&line_buf);
+	bool has;
+	if (rr->ix) {
+		has = jrn_json_find(rr->ix, -1, "segments") != NULL;
+	} else {
+		jv v = jrn_rule_rec_value(rr, e);
+		if (jv_get_kind(v) != JV_KIND_OBJECT)
+			return -1;
+		has = jv_object_has(jv_copy(v), jv_copy(key_segments));
+	}
+	if (has) {
+		jv rec = jrn_rule_rec_value(rr, e);
+		if (!jv_is_valid(rec))
+			return -1;
+		jv arr = jv_array();
+		for (int i = 0; i < nseg; i++)
+			if (member[i])
+				arr = jv_array_append(arr, jv_string(jrn_rule_name(rules, i)));
+		if (jrn_json_append(&line_buf, jv_object_set(jv_copy(rec), jv_copy(key_segments), arr),
+				    0, e) < 0)
+			return -1;
+	} else {
+		size_t close = len;
+		while (close > 0 && p[close - 1] != '}')
+			close--;
+		if (close == 0)
+			return jrn_fail(e, "not an object");
+		close--;
+		size_t k = close;
+		while (k > 0 && (p[k - 1] == ' ' || p[k - 1] == '\t' || p[k - 1] == '\n' || p[k - 1] == '\r'))
+			k--;
+		bool empty = k > 0 && p[k - 1] == '{';
+		jrn_buf_add(&line_buf, p, close);
+		jrn_buf_adds(&line_buf, empty ? "\"segments\":[" : ",\"segments\":[");
+		bool first = true;
+		for (int i = 0; i < nseg; i++) {
+			if (!member[i])
+				continue;
+			if (!first)
+				jrn_buf_addc(&line_buf, ',');
+			first = false;
+			jrn_buf_add(&line_buf, seg_json[i].p, seg_json[i].len);
+		}
+		if (jrn_buf_adds(&line_buf, "]}") < 0)
+			return jrn_fail(e, "out of memory");
+	}
+	jrn_out_line(&out, line_buf.p, line_buf.len);
+	return 0;
+}
+
+static int emit_change(const char *type, int seg, const char *cust, size_t n)
+{
+	char t[32], hex[65];
+	size_t tn = jrn_time_format(jrn_now(), t);
+	jrn_buf_reset(&line_buf);
+	jrn_buf_addf(&line_buf, "%s\x1f%s\x1f", type, t);
+	jrn_buf_add(&line_buf, seg_json[seg].p, seg_json[seg].len);
+	jrn_buf_add(&line_buf, cust, n);
+	if (!line_buf.p || jrn_sha256_hex(line_buf.p, line_buf.len, hex) < 0)
+		return -1;
+	jrn_buf_reset(&line_buf);
+	jrn_buf_addf(&line_buf, "{\"id\":\"seg_%.32s\",\"type\":\"%s\",\"customerId\":", hex, type);
+	jrn_json_append_str(&line_buf, cust, n);
+	jrn_buf_adds(&line_buf, ",\"timestamp\":\"");
+	jrn_buf_add(&line_buf, t, tn);
+	jrn_buf_adds(&line_buf, "\",\"properties\":{\"segment\":");
+	jrn_buf_add(&line_buf, seg_json[seg].p, seg_json[seg].len);
+	if (jrn_buf_adds(&line_buf, "}}") < 0)
+		return -1;
+	return jrn_out_line(&out, line_buf.p, line_buf.len);
+}
+
+/* ---- one record ------------------------------------------------------------------ */
+
+/* Evaluates and writes one record (text p[0..len), parsed rec borrowed).
+ * 0, or -1 with fatal set. */
+static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err *fatal)
+{
+	jrn_err why;
+	bool any = false;
+	const char *p = rr->p;
+	size_t len = rr->len;
+	/* customerId: from the span index when plain, else from the value */
+	jv cust = jv_invalid();
+	const jrn_json_member *cm = rr->ix ? jrn_json_find(rr->ix, -1, "customerId") : NULL;
+	if (cm && cm->kind == '"' && !cm->escaped) {
+		cust = jv_string_sized(cm->val, (int)cm->vlen);
+	} else if (!rr->ix || (cm && cm->kind == '"')) {
+		jv v = jrn_rule_rec_value(rr, &why);
+		if (!jv_is_valid(v))
+			return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
+		cust = jv_object_get(jv_copy(v), jv_copy(key_customer));
+	}
+	bool has_cust = jv_get_kind(cust) == JV_KIND_STRING;
+	const char *cid = has_cust ? jv_string_value(cust) : NULL;
+	size_t clen = has_cust ? (size_t)jv_string_length_bytes(jv_copy(cust)) : 0;
+	int rc = 0;
+
+	if (!has_cust && (do_save || do_changes || snapshot_name)) {
+		jv_free(cust);
+		return jrn_reject(&rej, file, lineno, p, len, "customerId: missing (needed to store "
+				  "memberships)", fatal);
+	}
+	for (int i = 0; i < nseg; i++) {
+		member[i] = false;
+		if (only >= 0 && i != only)
+			continue;
+		jrn_buf *w = NULL;
+		if (opts.verbosity > 0) {
+			jrn_buf_reset(&why_buf);
+			w = &why_buf;
+		}
+		int r = jrn_rule_eval_rec(rules, i, rr, w, &why);
+		if (r == JRN_RULE_FAIL) {
+			jv_free(cust);
+			return jrn_fail(fatal, "%s", why.msg);
+		}
+		if (r == JRN_RULE_REJECT) {
+			jv_free(cust);
+			return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
+		}
+		member[i] = r == JRN_RULE_IN;
+		any |= member[i];
+		if (w)
+			fprintf(stderr, "jrn-segment: %s:%llu%s%s%s: %s: %s\n%s", file,
+				(unsigned long long)lineno, has_cust ? " (" : "", has_cust ? cid : "",
+				has_cust ? ")" : "", jrn_rule_name(rules, i), member[i] ? "in" : "out",
+				why_buf.p ? why_buf.p : "");
+	}
+
+	if (do_count && any) {
+		jv v = jrn_rule_rec_value(rr, fatal);
+		int reach = jv_is_valid(v) ? is_reachable(v, fatal) : -1;
+		if (reach < 0)
+			rc = -1;
+		for (int i = 0; rc == 0 && i < nseg; i++) {
+			if (member[i]) {
+				total[i]++;
+				reachable[i] += (uint64_t)reach;
+			}
+		}
+	} else if (do_count || do_save) {
+		for (int i = 0; i < nseg; i++)
+			total[i] += member[i];
+	}
+
+	if (rc == 0 && has_cust && (do_save || do_changes || snapshot_name)) {
+		jrn_buf k = {0};
+		for (int i = 0; rc == 0 && i < nseg; i++) {
+			if (only >= 0 && i != only)
+				continue;
+			if (member_key(&k, i, cid, clen) < 0) {
+				rc = jrn_fail(fatal, "out of memory");
+				break;
+			}
+			slot *s = set_find(k.p, k.len, hash(k.p, k.len));
+			bool was = s && s->key;
+			if (was)
+				s->seen = true;
+			if (member[i] && !was) {
+				if ((do_save && changes_add(&entered, i, cid, clen) < 0) ||
+				    (do_changes && emit_change("segment.entered", i, cid, clen) < 0 && !out.err))
+					rc = jrn_fail(fatal, "out of memory");
+			} else if (!member[i] && was) {
+				if ((do_save && changes_add(&exited, i, cid, clen) < 0) ||
+				    (do_changes && emit_change("segment.exited", i, cid, clen) < 0 && !out.err))
+					rc = jrn_fail(fatal, "out of memory");
+			}
+			if (rc == 0 && member[i] && snapshot_name && changes_add(&snap, i, cid, clen) < 0)
+				rc = jrn_fail(fatal, "out of memory");
+		}
+		jrn_buf_free(&k);
+	}
+	jv_free(cust);
+	if (rc < 0)
+		return -1;
+	if (do_count || do_changes)
+		return 0;
+	if (only >= 0) {
+		if (member[only])
+			jrn_out_line(&out, p, len);
+		return 0;
+	}
+	return emit_profile(rr, fatal);
+}
+
+/* ---- the end of a run: the state file ---------------------------------------------- */
+
+static int step_done(sqlite3_stmt *st, jrn_err *e)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
+}
+
+static int write_changes(jrn_err *e)
+{
+	sqlite3_stmt *ins = NULL, *del = NULL, *snp = NULL;
+	int64_t now = jrn_now();
+	int rc = -1;
+	if (jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+		return -1;
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO segment_members (segment, customer_id, since)"
+			       " VALUES (?, ?, ?)", -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "DELETE FROM segment_members WHERE segment = ? AND customer_id = ?",
+			       -1, &del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO segment_snapshots (name, segment, customer_id,"
+			       " taken) VALUES (?, ?, ?, ?)", -1, &snp, NULL) != SQLITE_OK) {
+		jrn_fail(e, "%s", sqlite3_errmsg(db));
+		goto out;
+	}
+	for (size_t i = 0; do_save && i < entered.n; i++) {
+		sqlite3_bind_text(ins, 1, jrn_rule_name(rules, entered.v[i].seg), -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 2, entered.v[i].cust, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 3, now);
+		if (step_done(ins, e) < 0)
+			goto out;
+	}
+	for (size_t i = 0; do_save && i < exited.n; i++) {
+		sqlite3_bind_text(del, 1, jrn_rule_name(rules, exited.v[i].seg), -1, SQLITE_STATIC);
+		sqlite3_bind_text(del, 2, exited.v[i].cust, -1, SQLITE_STATIC);
+		if (step_done(del, e) < 0)
+			goto out;
+	}
+	for (size_t i = 0; snapshot_name && i < snap.n; i++) {
+		sqlite3_bind_text(snp, 1, snapshot_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(snp, 2, jrn_rule_name(rules, snap.v[i].seg), -1, SQLITE_STATIC);
+		sqlite3_bind_text(snp, 3, snap.v[i].cust, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(snp, 4, now);
+		if (step_done(snp, e) < 0)
+			goto out;
+	}
+	if (jrn_db_exec(db, "COMMIT", e) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_finalize(ins);
+	sqlite3_finalize(del);
+	sqlite3_finalize(snp);
+	return rc;
+}
+
+/* Populations against the last saved run; with --save, records this one.
+ * Returns the number of drift alerts, or -1 with e. */
+static int check_drift(jrn_err *e)
+{
+	sqlite3_stmt *last = NULL, *pop = NULL, *ins = NULL;
+	int alerts = 0, rc = -1;
+	if (sqlite3_prepare_v2(db, "SELECT population, ran_at FROM segment_runs WHERE segment = ?"
+			       " ORDER BY ran_at DESC LIMIT 1", -1, &last, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT count(*) FROM segment_members WHERE segment = ?", -1, &pop,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO segment_runs (segment, ran_at, population)"
+			       " VALUES (?, ?, ?)", -1, &ins, NULL) != SQLITE_OK) {
+		jrn_fail(e, "%s", sqlite3_errmsg(db));
+		goto out;
+	}
+	bool write = do_save && !opts.dry_run;
+	if (write && jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+		goto out;
+	for (int i = 0; i < nseg; i++) {
+		if (only >= 0 && i != only)
+			continue;
+		const char *name = jrn_rule_name(rules, i);
+		int64_t now_pop = (int64_t)total[i];
+		if (write) {
+			sqlite3_bind_text(pop, 1, name, -1, SQLITE_STATIC);
+			if (sqlite3_step(pop) != SQLITE_ROW) {
+				jrn_fail(e, "%s", sqlite3_errmsg(db));
+				sqlite3_reset(pop);
+				goto rollback;
+			}
+			now_pop = sqlite3_column_int64(pop, 0);
+			sqlite3_reset(pop);
+		}
+		sqlite3_bind_text(last, 1, name, -1, SQLITE_STATIC);
+		int s = sqlite3_step(last);
+		if (s == SQLITE_ROW) {
+			int64_t prev = sqlite3_column_int64(last, 0);
+			char t[32];
+			jrn_time_format(sqlite3_column_int64(last, 1), t);
+			double pct = prev ? 100.0 * (double)(now_pop - prev) / (double)prev
+					  : (now_pop ? INFINITY : 0);
+			if (fabs(pct) > drift_pct) {
+				alerts++;
+				fprintf(stderr, "jrn-segment: drift: segment '%s' went from %lld to %lld "
+					"(%+.1f%%) since %s, more than %g%%\n", name, (long long)prev,
+					(long long)now_pop, pct, t, drift_pct);
+			}
+		} else if (s != SQLITE_DONE) {
+			jrn_fail(e, "%s", sqlite3_errmsg(db));
+			sqlite3_reset(last);
+			goto rollback;
+		}
+		sqlite3_reset(last);
+		if (write) {
+			sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(ins, 2, jrn_now());
+			sqlite3_bind_int64(ins, 3, now_pop);
+			if (step_done(ins, e) < 0)
+				goto rollback;
+		}
+	}
+	if (write && jrn_db_exec(db, "COMMIT", e) < 0)
+		goto rollback;
+	rc = alerts;
+	goto out;
+rollback:
+	if (write)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(last);
+	sqlite3_finalize(pop);
+	sqlite3_finalize(ins);
+	return rc;
+}
+
+/* ---- finding the definitions ---------------------------------------------------- */
+
+static char *default_segments(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	static const char *const rel[] = {"/../share/jrn/segments.yaml",
+					  "/../../share/jrn/segments.yaml"};
+	for (size_t i = 0; i < 2; i++) {
+		jrn_buf b = {0};
+		if (jrn_buf_adds(&b, exe) < 0 || jrn_buf_adds(&b, rel[i]) < 0) {
+			jrn_buf_free(&b);
+			return NULL;
+		}
+		if (access(b.p, R_OK) == 0)
+			return b.p;
+		jrn_buf_free(&b);
+	}
+	return NULL;
+}
+
+static jrn_rules *load_rules(const char *flag, jrn_err *e)
+{
+	const char *path = flag ? flag : getenv("JRN_SEGMENTS");
+	if (path && !*path)
+		path = NULL;
+	jv file = jrn_config_get(opts.config, "segments.file");
+	jv defs = jrn_config_get(opts.config, "segments.definitions");
+	jrn_rules *r = NULL;
+	jrn_buf full = {0};
+	if (!path && jv_get_kind(defs) == JV_KIND_OBJECT) {
+		r = jrn_rule_compile(jv_copy(defs), opts.config_path, e);
+		goto done;
+	}
+	if (!path && jv_get_kind(file) == JV_KIND_STRING) {
+		const char *p = jv_string_value(file);
+		const char *slash = strrchr(opts.config_path, '/');
+		if (p[0] != '/' && slash)
+			jrn_buf_add(&full, opts.config_path, (size_t)(slash - opts.config_path + 1));
+		jrn_buf_adds(&full, p);
+		path = full.p;
+	}
+	char *dflt = NULL;
+	if (!path) {
+		path = dflt = default_segments();
+		if (!path) {
+			jrn_fail(e, "no segment definitions: give --segments FILE");
+			goto done;
+		}
+	}
+	r = jrn_rule_load(path, e);
+	free(dflt);
+done:
+	jrn_buf_free(&full);
+	jv_free(file);
+	jv_free(defs);
+	return r;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	jrn_err e;
+	int c, status = JRN_EXIT_OK;
+	const char *segments_flag = NULL, *only_name = NULL, *explain_name = NULL;
+	const char *drift_flag = NULL;
+	bool list = false, failed = false, pipe_closed = false;
+	jrn_err fatal = {{0}};
+	uint64_t nrec = 0;
+	int drift = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	jrn_opts_init(&opts, "jrn-segment");
+	while ((c = getopt_long(argc, argv, JRN_COMMON_SHORT, longopts, NULL)) != -1) {
+		if (jrn_opts_take(&opts, c, optarg))
+			continue;
+		switch (c) {
+		case 'h':
+			fputs(usage, stdout);
+			jrn_opts_free(&opts);
+			return JRN_EXIT_OK;
+		case JRN_OPT_VERSION:
+			puts("jrn-segment " JRN_VERSION);
+			jrn_opts_free(&opts);
+			return JRN_EXIT_OK;
+		case OPT_SEGMENTS: segments_flag = optarg; break;
+		case OPT_ONLY: only_name = optarg; break;
+		case OPT_EXPLAIN: explain_name = optarg; break;
+		case OPT_LIST: list = true; break;
+		case OPT_COUNT: do_count = true; break;
+		case OPT_SAVE: do_save = true; break;
+		case OPT_CHANGES: do_changes = true; break;
+		case OPT_SNAPSHOT: snapshot_name = optarg; break;
+		case OPT_DRIFT: drift_flag = optarg; break;
+		case OPT_ALL: all_customers = true; break;
+		default:
+			fputs("Try 'jrn-segment --help'.\n", stderr);
+			jrn_opts_free(&opts);
+			return JRN_EXIT_USAGE;
+		}
+	}
+	if (drift_flag) {
+		char *end;
+		errno = 0;
+		drift_pct = strtod(drift_flag, &end);
+		if (*end || end == drift_flag || errno || !(drift_pct >= 0)) {
+			fprintf(stderr, "jrn-segment: --drift: '%s' is not a percentage\n", drift_flag);
+			jrn_opts_free(&opts);
+			return JRN_EXIT_USAGE;
+		}
+	}
+	if (snapshot_name && !*snapshot_name) {
+		fputs("jrn-segment: --snapshot: empty name\n", stderr);
+		jrn_opts_free(&opts);
+		return JRN_EXIT_USAGE;
+	}
+	if (all_customers && optind < argc) {
+		fputs("jrn-segment: --all takes no FILEs\n", stderr);
+		jrn_opts_free(&opts);
+		return JRN_EXIT_USAGE;
+	}
+	if (jrn_opts_resolve(&opts, &e) < 0) {
+		status = die("%s", e.msg);
+		goto done_opts;
+	}
+	if (!drift_flag) {
+		jv d = jrn_config_get(opts.config, "segments.drift");
+		if (jv_get_kind(d) == JV_KIND_NUMBER && jv_number_value(d) >= 0)
+			drift_pct = jv_number_value(d);
+		jv_free(d);
+	}
+	key_customer = jv_string("customerId");
+	key_segments = jv_string("segments");
+	key_email = jv_string("email");
+	key_phone = jv_string("phone");
+	key_consent = jv_string("consent");
+
+	rules = load_rules(segments_flag, &e);
+	if (!rules) {
+		status = die("%s", e.msg);
+		goto done_keys;
+	}
+	nseg = jrn_rule_count(rules);
+	if (list) {
+		for (int i = 0; i < nseg; i++)
+			puts(jrn_rule_name(rules, i));
+		goto done_rules;
+	}
+	if (explain_name) {
+		int i = jrn_rule_find(rules, explain_name);
+		if (i < 0) {
+			fprintf(stderr, "jrn-segment: --explain: no segment '%s'\n", explain_name);
+			status = JRN_EXIT_USAGE;
+			goto done_rules;
+		}
+		jrn_buf b = {0};
+		if (jrn_rule_explain(rules, i, &b) < 0) {
+			status = die("%s", "out of memory");
+		} else {
+			fputs(b.p, stdout);
+			if (fflush(stdout) != 0 && errno != EPIPE)
+				status = die("writing output: %s", strerror(errno));
+		}
+		jrn_buf_free(&b);
+		goto done_rules;
+	}
+	if (only_name && (only = jrn_rule_find(rules, only_name)) < 0) {
+		fprintf(stderr, "jrn-segment: --only: no segment '%s'\n", only_name);
+		status = JRN_EXIT_USAGE;
+		goto done_rules;
+	}
+
+	seg_json = calloc((size_t)nseg + 1, sizeof *seg_json);
+	member = calloc((size_t)nseg + 1, sizeof *member);
+	total = calloc((size_t)nseg + 1, sizeof *total);
+	reachable = calloc((size_t)nseg + 1, sizeof *reachable);
+	if (!seg_json || !member || !total || !reachable) {
+		status = die("%s", "out of memory");
+		goto done_arrays;
+	}
+	for (int i = 0; i < nseg; i++) {
+		const char *n = jrn_rule_name(rules, i);
+		if (jrn_json_append_str(&seg_json[i], n, strlen(n)) < 0) {
+			status = die("%s", "out of memory");
+			goto done_arrays;
+		}
+	}
+
+	if (jrn_rejects_open(&rej, "jrn-segment", opts.rejects_path, opts.verbosity < 0, &e) < 0) {
+		status = die("--rejects %s", e.msg);
+		goto done_arrays;
+	}
+
+	bool from_state = all_customers || (optind == argc && isatty(STDIN_FILENO));
+	bool need_db = from_state || do_count || do_save || do_changes || snapshot_name ||
+		       jrn_rule_needs_events(rules, only);
+	if (need_db && open_db(&e) < 0) {
+		status = die("%s", e.msg);
+		goto done_rejects;
+	}
+	if (db && snapshot_name) {
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db, "SELECT 1 FROM segment_snapshots WHERE name = ? LIMIT 1", -1,
+				       &st, NULL) != SQLITE_OK) {
+			status = die("%s", sqlite3_errmsg(db));
+			goto done_db;
+		}
+		sqlite3_bind_text(st, 1, snapshot_name, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc == SQLITE_ROW) {
+			status = die("--snapshot: snapshot '%s' exists already", snapshot_name);
+			goto done_db;
+		} else if (rc != SQLITE_DONE) {
+			status = die("%s", sqlite3_errmsg(db));
+			goto done_db;
+		}
+	}
+	if (db && (do_save || do_changes) && load_stored(&e) < 0) {
+		status = die("%s", e.msg);
+		goto done_db;
+	}
+	if (db && do_count &&
+	    sqlite3_prepare_v3(db, "SELECT EXISTS (SELECT 1 FROM consent WHERE customer_id = ?1"
+			       " AND status = 'revoked') OR EXISTS (SELECT 1 FROM suppressions"
+			       " WHERE address IN (?1, ?2, ?3))", -1, SQLITE_PREPARE_PERSISTENT,
+			       &st_reach, NULL) != SQLITE_OK) {
+		status = die("%s", sqlite3_errmsg(db));
+		goto done_db;
+	}
+
+	jrn_out_init(&out, STDOUT_FILENO);
+
+	if (!from_state) {
+		jrn_reader *rd = jrn_reader_new(argv + optind, argc - optind);
+		if (!rd) {
+			status = die("%s", "out of memory");
+			goto done_out;
+		}
+		jrn_line ln;
+		int rc;
+		while (!failed && !out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
+			if (rc < 0) {
+				fprintf(stderr, "jrn-segment: %s\n", e.msg);
+				status = JRN_EXIT_FAIL;
+				continue;
+			}
+			if (rc != 1)
+				continue;
+			nrec++;
+			jrn_err why;
+			size_t bad = jrn_utf8_invalid_at(ln.p, ln.len);
+			const char *kind = "object";
+			if (bad < ln.len)
+				jrn_fail(&why, "invalid UTF-8 at byte %zu", bad + 1);
+			if (bad < ln.len ||
+			    jrn_json_index_build(&ix, ln.p, ln.len, JRN_RULE_INDEX_DEPTH, &why) < 0 ||
+			    (strcmp(kind = jrn_json_kind_at(ln.p, ln.len), "object") != 0 &&
+			     jrn_fail(&why, "not a JSON object (got %s)", kind))) {
+				if (jrn_reject(&rej, ln.file, ln.lineno, ln.p, ln.len, why.msg, &fatal) < 0)
+					failed = true;
+				continue;
+			}
+			jrn_rule_rec rr = {ln.p, ln.len, &ix, jv_invalid(), &parser};
+			/* an escaped key could hide a member from the index */
+			for (size_t k = 0; k < ix.n; k++)
+				if (ix.m[k].kescaped)
+					rr.ix = NULL;
+			if (process(ln.file, ln.lineno, &rr, &fatal) < 0)
+				failed = true;
+			jv_free(rr.v);
+		}
+		jrn_reader_free(rd);
+		if (nrec == 0 && optind == argc && status == JRN_EXIT_OK)
+			from_state = true; /* empty stdin: every customer in the state file */
+	}
+	if (from_state && !failed) {
+		if (open_db(&e) < 0) {
+			status = die("%s", e.msg);
+			goto done_out;
+		}
+		/* one scan of the events for every event leaf, not a lookup
+		 * per customer */
+		if (jrn_rule_needs_events(rules, only) && jrn_rule_preload(rules, db, &e) < 0) {
+			status = die("%s", e.msg);
+			goto done_out;
+		}
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db, "SELECT DISTINCT customer_id FROM events ORDER BY customer_id",
+				       -1, &st, NULL) != SQLITE_OK) {
+			status = die("%s", sqlite3_errmsg(db));
+			goto done_out;
+		}
+		jrn_buf text = {0};
+		uint64_t n = 0;
+		int rc;
+		while (!failed && !out.err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *cid = (const char *)sqlite3_column_text(st, 0);
+			size_t len = (size_t)sqlite3_column_bytes(st, 0);
+			jrn_buf_reset(&text);
+			jrn_buf_adds(&text, "{\"customerId\":");
+			jrn_json_append_str(&text, cid ? cid : "", len);
+			if (jrn_buf_addc(&text, '}') < 0) {
+				jrn_fail(&fatal, "out of memory");
+				failed = true;
+				break;
+			}
+			if (jrn_json_index_build(&ix, text.p, text.len, JRN_RULE_INDEX_DEPTH, &fatal) < 0) {
+				failed = true;
+				break;
+			}
+			jrn_rule_rec rr = {text.p, text.len, &ix, jv_invalid(), &parser};
+			if (process("state", ++n, &rr, &fatal) < 0)
+				failed = true;
+			jv_free(rr.v);
+		}
+		if (!failed && !out.err && rc != SQLITE_DONE) {
+			jrn_fail(&fatal, "%s", sqlite3_errmsg(db));
+			failed = true;
+		}
+		sqlite3_finalize(st);
+		jrn_buf_free(&text);
+	}
+
+	pipe_closed = out.err == EPIPE;
+	if (!failed && !pipe_closed && do_count) {
+		for (int i = 0; i < nseg; i++) {
+			if (only >= 0 && i != only)
+				continue;
+			jrn_buf_reset(&line_buf);
+			jrn_buf_adds(&line_buf, "{\"segment\":");
+			jrn_buf_add(&line_buf, seg_json[i].p, seg_json[i].len);
+			jrn_buf_addf(&line_buf, ",\"total\":%llu,\"reachable\":%llu}",
+				     (unsigned long long)total[i], (unsigned long long)reachable[i]);
+			jrn_out_line(&out, line_buf.p, line_buf.len);
+		}
+	}
+	if (!failed && !pipe_closed && db && !opts.dry_run && (do_save || snapshot_name) &&
+	    write_changes(&e) < 0) {
+		fprintf(stderr, "jrn-segment: %s: %s\n", opts.db_path, e.msg);
+		status = JRN_EXIT_FAIL;
+	}
+	if (!failed && !pipe_closed && status == JRN_EXIT_OK && db && (do_save || do_count)) {
+		drift = check_drift(&e);
+		if (drift < 0) {
+			fprintf(stderr, "jrn-segment: %s: %s\n", opts.db_path, e.msg);
+			status = JRN_EXIT_FAIL;
+		}
+	}
+done_out:
+	pipe_closed = out.err == EPIPE;
+	if (jrn_out_close(&out) < 0 && !pipe_closed && out.err != 0) {
+		fprintf(stderr, "jrn-segment: writing output: %s\n", strerror(out.err));
+		status = JRN_EXIT_FAIL;
+	}
+	if (failed) {
+		fprintf(stderr, "jrn-segment: %s\n", fatal.msg);
+		status = JRN_EXIT_FAIL;
+	}
+	if (status == JRN_EXIT_OK && (rej.count > 0 || drift > 0))
+		status = JRN_EXIT_REJECTS;
+	if (opts.verbosity > 0 && !pipe_closed)
+		fprintf(stderr, "jrn-segment: %llu records, %llu rejected\n", (unsigned long long)nrec,
+			(unsigned long long)rej.count);
+	if (parser)
+		jv_parser_free(parser);
+	jrn_json_index_free(&ix);
+done_db:
+	sqlite3_finalize(st_reach);
+	jrn_rule_attach(rules, NULL, &e);
+	if (db && sqlite3_close(db) != SQLITE_OK)
+		status = die("closing the state file: %s", sqlite3_errmsg(db));
+done_rejects:
+	if (jrn_rejects_close(&rej, &e) < 0)
+		status = die("%s", e.msg);
+done_arrays:
+	for (int i = 0; seg_json && i < nseg; i++)
+		jrn_buf_free(&seg_json[i]);
+	free(seg_json);
+	free(member);
+	free(total);
+	free(reachable);
+	changes_free(&entered);
+	changes_free(&exited);
+	changes_free(&snap);
+	for (size_t i = 0; i < stored_cap; i++)
+		free(stored[i].key);
+	free(stored);
+	jrn_buf_free(&line_buf);
+	jrn_buf_free(&why_buf);
+done_rules:
+	jrn_rule_free(rules);
+done_keys:
+	jv_free(key_customer);
+	jv_free(key_segments);
+	jv_free(key_email);
+	jv_free(key_phone);
+	jv_free(key_consent);
+done_opts:
+	jrn_opts_free(&opts);
+	return status;
+}

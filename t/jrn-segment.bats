@@ -1,0 +1,385 @@
+#!/usr/bin/env bats
+# jrn-segment: segment rules over profiles and the state file.
+
+load helpers
+
+# A small definitions file used by most tests.
+segs() {
+	cat > s.yaml <<'Y'
+segments:
+  vip:
+    description: big spenders
+    rule:
+      any:
+        - {field: rfm.score, op: gte, value: 38}
+        - {field: rfm.segment, op: equals, value: VIP}
+  trial:
+    rule: {field: traits.plan, op: equals, value: trial}
+  recent:
+    rule: {field: lastSeenAt, op: gte, value: 30d ago}
+  gmail:
+    rule: {field: email, op: matches, value: "@gmail\\.com$"}
+Y
+}
+
+profiles() {
+	cat > p.ndjson <<'J'
+{"customerId":"c1","email":"a@gmail.com","rfm":{"score":40},"traits":{"plan":"pro"},"lastSeenAt":"2025-12-20T00:00:00Z"}
+{"customerId":"c2","email":"b@example.com","rfm":{"score":12,"segment":"VIP"},"traits":{"plan":"trial"}}
+{"customerId":"c3","traits":{"plan":"pro"},"lastSeenAt":"2025-01-01T00:00:00Z"}
+J
+}
+
+@test "adds segments to each profile, in definition order" {
+	segs
+	profiles
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "${#lines[@]}" 3
+	assert_line --index 0 '{"customerId":"c1","email":"a@gmail.com","rfm":{"score":40},"traits":{"plan":"pro"},"lastSeenAt":"2025-12-20T00:00:00Z","segments":["vip","recent","gmail"]}'
+	assert_line --index 1 --partial '"segments":["vip","trial"]}'
+	assert_line --index 2 --partial '"segments":[]}'
+	[ ! -e jrn.db ]
+}
+
+@test "reads stdin; an existing segments key is replaced" {
+	segs
+	run bash -c 'echo "{\"customerId\":\"c1\",\"segments\":[\"old\"],\"traits\":{\"plan\":\"trial\"}}" | jrn-segment --segments s.yaml'
+	assert_success
+	assert_output '{"customerId":"c1","segments":["trial"],"traits":{"plan":"trial"}}'
+	run bash -c 'echo "{ }" | jrn-segment --segments s.yaml'
+	assert_output '{ "segments":[]}'
+}
+
+@test "--only writes the members of one segment, unchanged" {
+	segs
+	profiles
+	run jrn-segment --segments s.yaml --only vip p.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 "$(sed -n 1p p.ndjson)"
+	assert_line --index 1 "$(sed -n 2p p.ndjson)"
+	run jrn-segment --segments s.yaml --only nope p.ndjson
+	assert_failure 2
+	assert_output --partial "no segment 'nope'"
+}
+
+@test "--explain prints the compiled form" {
+	segs
+	run jrn-segment --segments s.yaml --explain recent
+	assert_success
+	assert_line --index 0 "segment recent (s.yaml:10)"
+	assert_line --index 1 "  now: 2026-01-01T00:00:00.000Z"
+	assert_output --partial 'rule 1: lastSeenAt gte 2025-12-02T00:00:00.000Z (30d ago)  [path "lastSeenAt"; compared as times]  (line 11)'
+	run jrn-segment --segments s.yaml --explain gmail
+	assert_output --partial 'POSIX extended regex'
+	run jrn-segment --segments s.yaml --explain nope
+	assert_failure 2
+}
+
+@test "-v says why, clause by clause, on stderr" {
+	segs
+	profiles
+	run --separate-stderr jrn-segment -v --segments s.yaml --only vip p.ndjson
+	assert_success
+	[[ "$stderr" == *"p.ndjson:2 (c2): vip: in"* ]]
+	[[ "$stderr" == *"    no   rule 1: rfm.score gte 38 (got 12)"* ]]
+	[[ "$stderr" == *"    yes  rule 2: rfm.segment equals \"VIP\" (got \"VIP\")"* ]]
+	[[ "$stderr" == *"p.ndjson:3 (c3): vip: out"* ]]
+	[[ "$stderr" == *"rule 1: rfm.score gte 38 (got missing)"* ]]
+}
+
+@test "unknown operator: an error with file, line, segment and rule" {
+	cat > s.yaml <<'Y'
+vip:
+  rule:
+    all:
+      - {field: a, op: equals, value: 1}
+      - {field: rfm.score, op: gt, value: 38}
+Y
+	echo '{}' > p.ndjson
+	run jrn-segment --segments s.yaml p.ndjson
+	assert_failure 1
+	assert_output "jrn-segment: s.yaml:5: segment 'vip', rule 2: unknown operator 'gt'"
+}
+
+@test "a value of the wrong type for its operator is an error" {
+	printf 'x:\n  rule: {field: a, op: in, value: pro}\n' > s.yaml
+	run jrn-segment --segments s.yaml --list
+	assert_failure 1
+	assert_output "jrn-segment: s.yaml:2: segment 'x', rule 1: in needs a list, got string"
+	printf 'x:\n  rule: {field: a, op: greater_than, value: soon}\n' > s.yaml
+	run jrn-segment --segments s.yaml --list
+	assert_failure 1
+	assert_output --partial "greater_than needs a number or a time"
+}
+
+@test "a regex that does not compile names the segment and rule" {
+	printf 'bad:\n  rule:\n    - {field: a, op: is_set}\n    - {field: email, op: matches, value: "a(b"}\n' > s.yaml
+	run jrn-segment --segments s.yaml --list
+	assert_failure 1
+	assert_output --regexp "^jrn-segment: s.yaml:4: segment 'bad', rule 2: bad regular expression 'a\(b': "
+}
+
+@test "a jq expression that does not compile is an error" {
+	printf 'j:\n  rule: {jq: ".a >"}\n' > s.yaml
+	run jrn-segment --segments s.yaml --list
+	assert_failure 1
+	assert_output --regexp "^jrn-segment: s.yaml:2: segment 'j', rule 1: jq expression '.a >' does not compile: "
+	assert_equal "${#lines[@]}" 1
+}
+
+@test "a jq run-time error rejects that record; the others go on (exit 3)" {
+	printf 'j:\n  rule: {jq: ".n + 1 > 2"}\n' > s.yaml
+	printf '{"n":5}\n{"n":"x"}\n{"n":1}\n' > p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml --rejects rej.ndjson p.ndjson
+	assert_failure 3
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 '{"n":5,"segments":["j"]}'
+	assert_line --index 1 '{"n":1,"segments":[]}'
+	[[ "$stderr" == "jrn-segment: p.ndjson:2: segment 'j', rule 1: jq: string (\"x\") and number (1) cannot be added" ]]
+	assert_equal "$(jq -r .line rej.ndjson)" 2
+	assert_equal "$(jq -r .input rej.ndjson)" '{"n":"x"}'
+}
+
+@test "bad lines are rejected with their line number, the rest go on" {
+	segs
+	printf '{"customerId":"c1"}\nnot json\n[1]\n{"customerId":"c2"}\n' > p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_failure 3
+	assert_equal "${#lines[@]}" 2
+	[[ "${stderr_lines[0]}" == "jrn-segment: p.ndjson:2: "* ]]
+	[[ "${stderr_lines[1]}" == "jrn-segment: p.ndjson:3: "* ]]
+	run jrn-segment -q --segments s.yaml p.ndjson
+	assert_failure 3
+	assert_equal "${#lines[@]}" 2
+}
+
+@test "an empty state file and no input: empty output, exit 0" {
+	segs
+	run --separate-stderr jrn-segment --segments s.yaml < /dev/null
+	assert_success
+	assert_output ""
+	assert_equal "$stderr" ""
+	run jrn-segment --segments s.yaml --count < /dev/null
+	assert_success
+	assert_line --index 0 '{"segment":"vip","total":0,"reachable":0}'
+}
+
+@test "event leaves count stored events of the customer" {
+	cat > s.yaml <<'Y'
+buyers:
+  rule:
+    event: order.completed
+    where: {field: properties.amount, op: gte, value: 50}
+    count: {gte: 2}
+    within: 90d
+lapsed:
+  rule:
+    all:
+      - {event: order.completed}
+      - {not_event: order.completed, within: 45d}
+Y
+	{
+		printf '{"id":"1","type":"order.completed","customerId":"c1","timestamp":"2025-12-01T00:00:00Z","properties":{"amount":60}}\n'
+		printf '{"id":"2","type":"order.completed","customerId":"c1","timestamp":"2025-11-01T00:00:00Z","properties":{"amount":70}}\n'
+		printf '{"id":"3","type":"order.completed","customerId":"c1","timestamp":"2025-11-02T00:00:00Z","properties":{"amount":10}}\n'
+		printf '{"id":"4","type":"order.completed","customerId":"c2","timestamp":"2025-12-01T00:00:00Z","properties":{"amount":60}}\n'
+		printf '{"id":"5","type":"order.completed","customerId":"c2","timestamp":"2025-06-01T00:00:00Z","properties":{"amount":60}}\n'
+		printf '{"id":"6","type":"order.completed","customerId":"c3","timestamp":"2025-06-01T00:00:00Z","properties":{"amount":60}}\n'
+		printf '{"id":"7","type":"page.viewed","customerId":"c4","timestamp":"2025-12-01T00:00:00Z"}\n'
+	} | jrn-ingest -q > /dev/null
+	printf '{"customerId":"c1"}\n{"customerId":"c2"}\n{"customerId":"c3"}\n{"name":"no id"}\n' > p.ndjson
+	run jrn-segment --segments s.yaml p.ndjson
+	assert_success
+	assert_line --index 0 '{"customerId":"c1","segments":["buyers"]}'
+	assert_line --index 1 '{"customerId":"c2","segments":[]}'
+	assert_line --index 2 '{"customerId":"c3","segments":["lapsed"]}'
+	assert_line --index 3 '{"name":"no id","segments":[]}'
+	# no input: every customer in the state file
+	run jrn-segment --segments s.yaml < /dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 4
+	assert_line --index 0 '{"customerId":"c1","segments":["buyers"]}'
+	assert_line --index 1 '{"customerId":"c2","segments":[]}'
+	assert_line --index 2 '{"customerId":"c3","segments":["lapsed"]}'
+	assert_line --index 3 '{"customerId":"c4","segments":[]}'
+	run jrn-segment --segments s.yaml --all --only lapsed
+	assert_output '{"customerId":"c3"}'
+}
+
+@test "--save stores memberships; --changes emits entered and exited" {
+	segs
+	profiles
+	run jrn-segment --segments s.yaml --save --changes p.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 5
+	assert_line --index 0 --regexp '^\{"id":"seg_[0-9a-f]{32}","type":"segment.entered","customerId":"c1","timestamp":"2026-01-01T00:00:00.000Z","properties":\{"segment":"vip"\}\}$'
+	assert_equal "$(rows "SELECT segment || ':' || customer_id FROM segment_members ORDER BY 1" | tr '\n' ' ')" \
+		"gmail:c1 recent:c1 trial:c2 vip:c1 vip:c2 "
+	assert_equal "$(rows "SELECT DISTINCT since FROM segment_members")" 1767225600000
+	# c1 drops out of vip, c3 comes into trial; c2 is not in this input
+	printf '{"customerId":"c1","email":"a@gmail.com","rfm":{"score":1},"lastSeenAt":"2025-12-20T00:00:00Z"}\n{"customerId":"c3","traits":{"plan":"trial"}}\n' > q.ndjson
+	JRN_NOW=2026-01-02T00:00:00Z run jrn-segment --segments s.yaml --save --changes --drift 1000 q.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 --partial '"type":"segment.exited","customerId":"c1","timestamp":"2026-01-02T00:00:00.000Z","properties":{"segment":"vip"}'
+	assert_line --index 1 --partial '"type":"segment.entered","customerId":"c3","timestamp":"2026-01-02T00:00:00.000Z","properties":{"segment":"trial"}'
+	assert_equal "$(rows "SELECT segment || ':' || customer_id FROM segment_members ORDER BY 1" | tr '\n' ' ')" \
+		"gmail:c1 recent:c1 trial:c2 trial:c3 vip:c2 "
+	# nothing changed: no events
+	JRN_NOW=2026-01-03T00:00:00Z run jrn-segment --segments s.yaml --changes q.ndjson
+	assert_success
+	assert_output ""
+	# --dry-run writes nothing
+	JRN_NOW=2026-01-04T00:00:00Z run jrn-segment --segments s.yaml --save --dry-run --only trial p.ndjson
+	assert_equal "$(rows "SELECT count(*) FROM segment_members WHERE segment = 'trial'")" 2
+}
+
+@test "--save needs customerId" {
+	segs
+	printf '{"traits":{"plan":"trial"}}\n' > p.ndjson
+	run jrn-segment --segments s.yaml --save p.ndjson
+	assert_failure 3
+	assert_output --partial "customerId: missing"
+}
+
+@test "--snapshot freezes a static copy, once per name" {
+	segs
+	profiles
+	run jrn-segment --segments s.yaml --snapshot nov p.ndjson
+	assert_success
+	assert_equal "$(rows "SELECT segment || ':' || customer_id FROM segment_snapshots WHERE name = 'nov' ORDER BY 1" | tr '\n' ' ')" \
+		"gmail:c1 recent:c1 trial:c2 vip:c1 vip:c2 "
+	assert_equal "$(rows "SELECT count(*) FROM segment_members")" 0
+	run jrn-segment --segments s.yaml --snapshot nov p.ndjson
+	assert_failure 1
+	assert_output --partial "snapshot 'nov' exists already"
+}
+
+@test "--count: total and reachable (not suppressed, not revoked)" {
+	segs
+	profiles
+	ev consent.revoked c2 '"properties":{"channel":"email"}' | jrn-ingest -q > /dev/null
+	run jrn-segment --segments s.yaml --count p.ndjson
+	assert_success
+	assert_line --index 0 '{"segment":"vip","total":2,"reachable":1}'
+	assert_line --index 1 '{"segment":"trial","total":1,"reachable":0}'
+	assert_line --index 2 '{"segment":"recent","total":1,"reachable":1}'
+	rows "INSERT INTO suppressions VALUES ('a@gmail.com','email','bounce',0,NULL)"
+	run jrn-segment --segments s.yaml --count --only gmail p.ndjson
+	assert_output '{"segment":"gmail","total":1,"reachable":0}'
+	# the profile's own consent counts too
+	echo '{"customerId":"c9","rfm":{"score":50},"consent":{"email":"revoked"}}' > q.ndjson
+	run jrn-segment --segments s.yaml --count --only vip q.ndjson
+	assert_output '{"segment":"vip","total":1,"reachable":0}'
+}
+
+@test "drift: a population change above --drift since the last run exits 3" {
+	printf 'big:\n  rule: {field: n, op: gte, value: 10}\n' > s.yaml
+	seq 1 20 | awk '{printf "{\"customerId\":\"c%d\",\"n\":%d}\n", $1, $1}' > p.ndjson
+	run jrn-segment --segments s.yaml --save p.ndjson
+	assert_success
+	assert_equal "$(rows "SELECT population FROM segment_runs")" 11
+	# 11 -> 13 is +18%: under 20
+	seq 1 20 | awk '{printf "{\"customerId\":\"c%d\",\"n\":%d}\n", $1, $1 + 2}' > q.ndjson
+	JRN_NOW=2026-01-02T00:00:00Z run jrn-segment --segments s.yaml --save q.ndjson
+	assert_success
+	# 13 -> 16 is +23%
+	seq 1 20 | awk '{printf "{\"customerId\":\"c%d\",\"n\":%d}\n", $1, $1 + 5}' > r.ndjson
+	JRN_NOW=2026-01-03T00:00:00Z run --separate-stderr jrn-segment --segments s.yaml --save r.ndjson
+	assert_failure 3
+	assert_equal "$stderr" "jrn-segment: drift: segment 'big' went from 13 to 16 (+23.1%) since 2026-01-02T00:00:00.000Z, more than 20%"
+	assert_equal "$(rows "SELECT count(*) FROM segment_runs")" 3
+	JRN_NOW=2026-01-04T00:00:00Z run jrn-segment --segments s.yaml --save --drift 50 p.ndjson
+	assert_success
+}
+
+@test "the shipped definitions compile, and are the default" {
+	run jrn-segment --list
+	assert_success
+	for s in active churned high_value new trial paid_subscribers cart_abandoners vip \
+		churn_risk new_customers high_discount_sensitivity; do
+		assert_line "$s"
+	done
+	echo '{"customerId":"c1","rfm":{"score":45},"traits":{"plan":"trial"},"promotions":{"redeemedRatio":0.6}}' |
+		jrn-segment > out.ndjson
+	assert_equal "$(jq -c .segments out.ndjson)" '["trial","vip","high_discount_sensitivity"]'
+}
+
+@test "JSON definitions, shorthand, and deep nesting" {
+	echo '{"segments":{"s":{"rule":{"traits.plan":"pro","n":{"between":[1,3]}}}}}' > s.json
+	printf '{"traits":{"plan":"pro"},"n":2}\n{"traits":{"plan":"pro"},"n":4}\n' > p.ndjson
+	run jrn-segment --segments s.json --only s p.ndjson
+	assert_output '{"traits":{"plan":"pro"},"n":2}'
+	{
+		echo 'deep:'
+		echo '  rule:'
+		for i in $(seq 1 600); do printf '%*snot:\n' $((i * 2 + 2)) ''; done
+		printf '%*s{field: n, op: equals, value: 2}\n' 1204 ''
+	} > d.yaml
+	run jrn-segment --segments d.yaml --only deep p.ndjson
+	assert_success
+	assert_output '{"traits":{"plan":"pro"},"n":2}'
+}
+
+@test "definitions from the config, the environment and --segments" {
+	printf 'a:\n  rule: {x: 1}\n' > one.yaml
+	printf 'b:\n  rule: {x: 1}\n' > two.yaml
+	printf 'segments:\n  file: one.yaml\n' > jrn.yaml
+	run jrn-segment --list
+	assert_output a
+	JRN_SEGMENTS=two.yaml run jrn-segment --list
+	assert_output b
+	printf 'segments:\n  definitions:\n    c: {rule: {x: 1}}\n' > jrn.yaml
+	run jrn-segment --list
+	assert_output c
+	run jrn-segment --list --segments one.yaml
+	assert_output a
+	run jrn-segment --segments missing.yaml --list
+	assert_failure 1
+	assert_output --partial "missing.yaml: No such file"
+}
+
+@test "usage: --help, --version, bad options" {
+	run jrn-segment --help
+	assert_success
+	assert_line --index 0 --partial "usage: jrn-segment"
+	run jrn-segment --version
+	assert_output "jrn-segment 0.1.0"
+	run jrn-segment --bogus
+	assert_failure 2
+	run jrn-segment --drift x --list
+	assert_failure 2
+	run jrn-segment --all p.ndjson
+	assert_failure 2
+}
+
+@test "a closed pipe ends the run quietly" {
+	segs
+	for i in $(seq 1 20000); do echo "{\"customerId\":\"c$i\"}"; done > p.ndjson
+	run bash -c 'jrn-segment --segments s.yaml p.ndjson | head -1; echo "rc=${PIPESTATUS[0]}"'
+	assert_line --index 0 '{"customerId":"c1","segments":[]}'
+	assert_line --index 1 "rc=0"
+}
+
+@test "escaped keys and values are read as JSON means them" {
+	segs
+	printf '%s\n' '{"customerId":"c1","tr\u0061its":{"plan":"tri\u0061l"}}' '{"customerId":"c2","traits":{"plan":"trial","plan":"pro"}}' > p.ndjson
+	run jrn-segment --segments s.yaml --only trial p.ndjson
+	assert_success
+	assert_output "$(sed -n 1p p.ndjson)"
+}
+
+@test "a jq error in a where clause: the record is rejected; over the state file the run fails" {
+	ev o c1 '"properties":{"a":"x"}' | jrn-ingest -q > /dev/null
+	printf 'w:\n  rule: {event: o, where: {jq: ".properties.a + 1"}}\n' > s.yaml
+	echo '{"customerId":"c1"}' > p.ndjson
+	run jrn-segment --segments s.yaml p.ndjson
+	assert_failure 3
+	assert_output "jrn-segment: p.ndjson:1: segment 'w', rule 2: jq: string (\"x\") and number (1) cannot be added"
+	run jrn-segment --segments s.yaml --all
+	assert_failure 1
+	assert_output "jrn-segment: segment 'w', rule 2: jq: string (\"x\") and number (1) cannot be added"
+}
