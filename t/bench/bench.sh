@@ -3,6 +3,7 @@
 # use, in the same run. Prints medians and ratios. Not a test: it asserts
 # nothing, it measures. Usage: bench.sh BINDIR GEN [EVENTS]
 set -u
+here=$(cd "$(dirname "$0")" && pwd)
 bin=$(cd "$1" && pwd) gen=$2 events=${3:-${BENCH_EVENTS:-1000000}}
 runs=${BENCH_RUNS:-3}
 dir=${BENCH_DIR:-build/bench}
@@ -67,6 +68,28 @@ printf '%-44s %8.2fs %10s events/s\n' "jrn-ingest again (all duplicates)" "$m_ag
 printf '%-44s %8.2fs %10s lines/s\n' "jq -c . (jq $(jq --version | sed 's/jq-//'))" "$m_jq" "$(rate "$events" "$m_jq")"
 printf '%-44s %8.2fs %10s lines/s\n' "sqlite3 .import + json ->> insert" "$m_sql" "$(rate "$events" "$m_sql")"
 echo "ratio: jrn-ingest is $(ratio "$m_jq" "$m_jrn")x jq -c ., $(ratio "$m_sql" "$m_jrn")x sqlite3; stored $stored rows"
+
+# RFM over the state file jrn-ingest filled: jrn-score rfm beside the same
+# computation as SQL (t/bench/rfm.sql) in the sqlite3 shell, same file.
+rfm_jrn() { "$bin/jrn-score" rfm --db "$dir/b.db" > "$dir/rfm-jrn.ndjson"; }
+rfm_sql() { sqlite3 "$dir/b.db" < "$here/rfm.sql" > "$dir/rfm-sql.txt"; }
+t_rj=() t_rs=()
+for ((i = 0; i < runs; i++)); do
+	t_rj+=("$(seconds rfm_jrn)")
+	t_rs+=("$(seconds rfm_sql)")
+done
+m_rj=$(median "${t_rj[@]}") m_rs=$(median "${t_rs[@]}")
+buyers=$(wc -l < "$dir/rfm-jrn.ndjson")
+printf '%-44s %8.2fs %10s customers\n' "jrn-score rfm ($stored events)" "$m_rj" "$buyers"
+printf '%-44s %8.2fs %10s customers\n' "sqlite3 < t/bench/rfm.sql" "$m_rs" "$(wc -l < "$dir/rfm-sql.txt")"
+echo "ratio: jrn-score rfm is $(ratio "$m_rs" "$m_rj")x sqlite3"
+rfm_rss=$(/usr/bin/time -f %M "$bin/jrn-score" rfm --db "$dir/b.db" 2>&1 >/dev/null | tail -1)
+echo "jrn-score rfm peak RSS: $rfm_rss KB"
+clv() { "$bin/jrn-score" clv -q --db "$dir/b.db" > /dev/null; }
+t_clv=()
+for ((i = 0; i < runs; i++)); do t_clv+=("$(seconds clv)"); done
+printf '%-44s %8.2fs %10s customers\n' "jrn-score clv (BG/NBD + Gamma-Gamma fit)" "$(median "${t_clv[@]}")" "$buyers"
+rm -f "$dir"/rfm-jrn.ndjson "$dir"/rfm-sql.txt
 
 # Peak memory as the input grows: flat once past a few batches (100000
 # records each).
