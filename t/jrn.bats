@@ -66,3 +66,17 @@ load helpers
 	ev a c1 | jrn-ingest -q --store-only
 	assert_equal "$(sqlite3 data/s.db 'SELECT count(*) FROM events')" 1
 }
+
+@test "the starter jrn.yaml ships the seed's scoring rules, equal to the defaults" {
+	jrn init proj
+	"$JRN_GEN" -n 3000 | jrn-ingest -q --store-only --db proj/jrn.db
+	printf '{"customerId":"c0000001","traits":{"jobTitle":"CEO","company":{"size":500}}}\n{"customerId":"c0000002"}\n' > p.ndjson
+	run jrn-score lead --db proj/jrn.db p.ndjson
+	assert_success
+	defaults=$output
+	run jrn-score lead --config proj/jrn.yaml p.ndjson
+	assert_success
+	assert_equal "$output" "$defaults"
+	assert_line --index 0 --partial '"demographic":35'
+	assert_equal "$(jrn-score rfm --config proj/jrn.yaml | md5sum)" "$(jrn-score rfm --db proj/jrn.db | md5sum)"
+}
