@@ -76,12 +76,50 @@ static const skey ingest_keys[] = {
 	END,
 };
 
+static const skey segments_keys[] = {
+	KEY("file", S_STRING),
+	KEY("definitions", S_OBJECT),
+	KEY("drift", S_NUMBER),
+	END,
+};
+
+static const skey rfm_keys[] = {
+	KEY("window", S_DURATION),
+	KEY("weights", S_ANY),     /* three numbers: jrn-score checks them */
+	KEY("segments", S_ANY),    /* [{name, min}]: jrn-score checks them */
+	KEY("method", S_STRING),
+	KEY("thresholds", S_OBJECT),
+	END,
+};
+
+static const skey clv_keys[] = {
+	KEY("horizon", S_DURATION),
+	KEY("unit", S_DURATION),
+	END,
+};
+
+static const skey lead_keys[] = {
+	KEY("grades", S_OBJECT),
+	KEY("behavioral", S_ANY),  /* rules: jrn-score compiles them */
+	KEY("demographic", S_ANY),
+	KEY("firmographic", S_ANY),
+	KEY("halfLife", S_DURATION),
+	END,
+};
+
+static const skey scoring_keys[] = {
+	KEY("rfm", S_SECTION, .keys = rfm_keys),
+	KEY("clv", S_SECTION, .keys = clv_keys),
+	KEY("lead", S_SECTION, .keys = lead_keys),
+	END,
+};
+
 static const skey top_keys[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
 	KEY("ingest", S_SECTION, .keys = ingest_keys),
 	KEY("sources", S_OBJECT),
-	KEY("segments", S_OBJECT),
-	KEY("scoring", S_OBJECT),
+	KEY("segments", S_SECTION, .keys = segments_keys),
+	KEY("scoring", S_SECTION, .keys = scoring_keys),
 	KEY("ai", S_OBJECT),
 	KEY("journeys", S_OBJECT),
 	KEY("policy", S_OBJECT),

@@ -80,3 +80,14 @@ load helpers
 	assert_line --index 0 --partial '"demographic":35'
 	assert_equal "$(jrn-score rfm --config proj/jrn.yaml | md5sum)" "$(jrn-score rfm --db proj/jrn.db | md5sum)"
 }
+
+@test "scoring and segments keys are checked like every other section" {
+	printf 'scoring:\n  rfm:\n    windw: 90d\n' > bad.yaml
+	run --separate-stderr jrn-score rfm --config bad.yaml
+	assert_failure 1
+	assert_equal "$stderr" "jrn-score: bad.yaml:3:5: unknown key 'windw' in scoring.rfm (did you mean 'window'?)"
+	printf 'segments:\n  drift: many\n' > bad.yaml
+	run --separate-stderr jrn-segment --config bad.yaml < /dev/null
+	assert_failure 1
+	assert_regex "$stderr" 'bad.yaml:2:10: segments.drift: expected a number'
+}
