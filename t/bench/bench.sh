@@ -91,6 +91,25 @@ for ((i = 0; i < runs; i++)); do t_clv+=("$(seconds clv)"); done
 printf '%-44s %8.2fs %10s customers\n' "jrn-score clv (BG/NBD + Gamma-Gamma fit)" "$(median "${t_clv[@]}")" "$buyers"
 rm -f "$dir"/rfm-jrn.ndjson "$dir"/rfm-sql.txt
 
+# Segments: 100k profiles x 20 rules from stdin beside jq with one rule;
+# then every customer of the state file against the shipped segments.
+profiles=$dir/profiles-100000.ndjson
+[ -s "$profiles" ] || awk -v n=100000 -f "$here/profiles.awk" > "$profiles"
+seg_stdin() { "$bin/jrn-segment" -q --segments "$here/segments20.yaml" "$profiles" > /dev/null; }
+seg_jq() { jq -c 'select(.traits.plan == "trial")' "$profiles" > /dev/null; }
+seg_db() { "$bin/jrn-segment" -q --db "$dir/b.db" --all --count > /dev/null; }
+t_ss=() t_sj=() t_sd=()
+for ((i = 0; i < runs; i++)); do
+	t_ss+=("$(seconds seg_stdin)")
+	t_sj+=("$(seconds seg_jq)")
+	t_sd+=("$(seconds seg_db)")
+done
+m_ss=$(median "${t_ss[@]}") m_sj=$(median "${t_sj[@]}") m_sd=$(median "${t_sd[@]}")
+printf '%-44s %8.2fs\n' "jrn-segment, 100k profiles x 20 rules" "$m_ss"
+printf '%-44s %8.2fs\n' "jq, 100k profiles x 1 rule" "$m_sj"
+echo "ratio: jrn-segment (20 rules) is $(ratio "$m_sj" "$m_ss")x jq (1 rule)"
+printf '%-44s %8.2fs\n' "jrn-segment --all --count, state file" "$m_sd"
+
 # Peak memory as the input grows: flat once past a few batches (100000
 # records each).
 small=$dir/events-500000.ndjson
