@@ -43,3 +43,19 @@ sqlite3 -header -column jrn.db "SELECT customer_id, channel, status, source FROM
 echo
 echo "== rejects.ndjson"
 cat rejects.ndjson
+
+echo
+echo "== the nightly job: jrn-score rfm --save | jrn-segment --save --changes"
+jrn-score rfm --save | jrn-segment --save --changes > changes.ndjson
+head -3 changes.ndjson
+echo "($(wc -l < changes.ndjson) segment.entered events for the journeys; see changes.ndjson)"
+sqlite3 -header -column jrn.db \
+  "SELECT segment AS rfm_segment, count(*) AS customers, min(score) AS min_score
+   FROM rfm_snapshots GROUP BY segment ORDER BY min(score) DESC"
+echo
+echo "== jrn-segment --count: members and reachable members per segment"
+jrn-score rfm | jrn-segment --count
+echo
+echo "== lifetime value: jrn-score clv, the five most valuable"
+jrn-score clv -q | jq -sc 'sort_by(-.clv.predictedValue) | .[:5][]'
+
