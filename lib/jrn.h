@@ -241,6 +241,9 @@ int jrn_phone_e164(const char *s, size_t len, const char *region, jrn_buf *out,
 /* Writes the lower-case hex SHA-256 of p[0..n) into out[65]; 0, or -1
  * (out empty) when OpenSSL fails. */
 int jrn_sha256_hex(const void *p, size_t n, char out[65]);
+/* Writes the lower-case hex HMAC-SHA256 of p[0..n) under key[0..klen)
+ * (signed webhooks and links); 0, or -1 (out empty) when OpenSSL fails. */
+int jrn_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char out[65]);
 
 /* ---- configuration (config.c) -------------------------------------------- */
 

@@ -53,5 +53,21 @@ int main(void)
 		jrn_sha256_hex("{\"a\":2}", 7, b);
 		CHECK(strcmp(a, b) != 0, "one byte changes the digest");
 	}
+	{
+		/* RFC 4231 test cases 1 and 2 */
+		char out[65];
+		unsigned char key1[20];
+		memset(key1, 0x0b, sizeof key1);
+		CHECK(jrn_hmac_sha256_hex(key1, 20, "Hi There", 8, out) == 0, "HMAC case 1 runs");
+		CHECK_STR(out, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7", "RFC 4231 case 1");
+		jrn_hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28, out);
+		CHECK_STR(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", "RFC 4231 case 2");
+		/* a key longer than the block is hashed first (case 6) */
+		unsigned char key6[131];
+		memset(key6, 0xaa, sizeof key6);
+		const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+		jrn_hmac_sha256_hex(key6, sizeof key6, m6, strlen(m6), out);
+		CHECK_STR(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", "RFC 4231 case 6");
+	}
 	return unit_done();
 }
