@@ -1,0 +1,55 @@
+/*
+ * mustache.h: Mustache templates over jv data, held to the official spec
+ * (modules comments, delimiters, interpolation, inverted, partials,
+ * sections; no lambdas, no inheritance, no dynamic names).
+ *
+ * Values render as: strings as they are; numbers as JSON does (integers
+ * without ".0"); true and false as "true" and "false"; null as nothing;
+ * arrays and objects as compact JSON. {{x}} escapes & < > " ' for HTML;
+ * {{{x}}} and {{& x}} do not.
+ *
+ * Extension, for templates that must not go out with a hole in them:
+ *
+ *   {{name|default text}}   {{{name|default}}}   {{& name|default}}
+ *
+ * renders "default text" (trimmed of surrounding white space, escaped like
+ * the value would be) when name is missing or null. {{name|}} is an
+ * explicitly optional variable: empty when missing. With JRN_MUSTACHE_STRICT
+ * a variable outside every section that is missing or null and has no
+ * default fails the render with an error naming it; inside sections and
+ * without the flag, a missing variable renders empty as the spec says.
+ * Section names never take defaults (a missing section is simply falsy).
+ */
+#ifndef JRN_MUSTACHE_H
+#define JRN_MUSTACHE_H
+
+#include "jrn.h"
+
+/* Deepest nesting of sections (when compiling) and of sections and
+ * partials together (when rendering; stops recursive partials). */
+#define JRN_MUSTACHE_MAX_DEPTH 512
+
+enum {
+	JRN_MUSTACHE_STRICT = 1, /* missing variables without default: error */
+};
+
+typedef struct jrn_mustache jrn_mustache;
+
+/* Parses tmpl[0..len) once. Returns the template, or NULL with e (which
+ * says "line N: ..." for an unclosed tag or section, a close that does not
+ * match its section, a bad set-delimiter tag, an empty tag; or out of
+ * memory). */
+jrn_mustache *jrn_mustache_compile(const char *tmpl, size_t len, jrn_err *e);
+
+/* Renders t against data (borrows) and appends the text to out. partials
+ * (borrows) is an object of name -> template string, or jv_null(); a
+ * partial that is absent renders empty, one that is not a string is an
+ * error. flags: JRN_MUSTACHE_STRICT or 0. Returns 0, or -1 with e (out is
+ * left as it was before the call). */
+int jrn_mustache_render(const jrn_mustache *t, jv data, jv partials, int flags,
+			jrn_buf *out, jrn_err *e);
+
+/* Frees t (NULL is fine). */
+void jrn_mustache_free(jrn_mustache *t);
+
+#endif
