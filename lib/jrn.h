@@ -142,7 +142,9 @@ jrn_reader *jrn_reader_new(char *const *files, int nfiles);
  * idle notices on) when no line is ready and the next call would wait:
  * the moment for a streaming tool to flush what it holds. */
 int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e);
-/* Turns the rc 2 notices on or off (off by default). */
+/* Turns the rc 2 notices on or off (off by default). Input counts as idle
+ * when nothing arrives for JRN_READER_IDLE_MS milliseconds. */
+#define JRN_READER_IDLE_MS 50
 void jrn_reader_idle_notice(jrn_reader *r, bool on);
 void jrn_reader_free(jrn_reader *r);
 

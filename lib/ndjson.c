@@ -102,8 +102,11 @@ static int fill(jrn_reader *r, jrn_err *e)
 		r->cap = cap;
 	}
 	if (r->idle_notice && !r->idle_told) {
+		/* Idle means quiet for a moment, not a pipe drained for a
+		 * microsecond: a bulk load through a pipe must not be cut
+		 * into tiny batches. */
 		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
-		if (poll(&pfd, 1, 0) == 0) {
+		if (poll(&pfd, 1, JRN_READER_IDLE_MS) == 0) {
 			r->idle_told = true;
 			return 1;
 		}
