@@ -44,12 +44,13 @@ enum stype {
 	S_STRINGS,  /* a list of strings */
 	S_OBJECT,   /* any mapping: a section a later tool will define */
 	S_SECTION,  /* a mapping of the keys in .keys and no others */
+	S_LIST,     /* a list of such mappings (one mapping alone is a list of one) */
 };
 
 typedef struct skey {
 	const char *name;
 	enum stype type;
-	const struct skey *keys; /* S_SECTION: its keys, ended by END */
+	const struct skey *keys; /* S_SECTION, S_LIST: its keys, ended by END */
 	int64_t min, max;        /* S_INT, S_DURATION */
 	/* Optional further check of a value of the right type: returns NULL
 	 * when it is fine (it may replace *v with a normalised value), or the
@@ -61,6 +62,8 @@ typedef struct skey {
 #define END {.name = NULL}
 
 static const char *check_country(jv *v);
+static const char *check_provider_type(jv *v);
+static const char *check_tls(jv *v);
 
 static const skey db_keys[] = {
 	KEY("path", S_STRING),
@@ -114,6 +117,77 @@ static const skey scoring_keys[] = {
 	END,
 };
 
+/* jrn-send (see jrn-send(1)): one table for every provider type; jrn-send
+ * checks which keys a type needs. */
+static const skey provider_keys[] = {
+	KEY("type", S_STRING, .check = check_provider_type),
+	KEY("name", S_STRING),
+	KEY("url", S_STRING),
+	KEY("tls", S_STRING, .check = check_tls),
+	KEY("caFile", S_STRING),
+	KEY("username", S_STRING),
+	KEY("password", S_STRING),
+	KEY("bearer", S_STRING),
+	KEY("from", S_STRING),
+	KEY("envelopeFrom", S_STRING),
+	KEY("rate", S_NUMBER),
+	KEY("connections", S_INT, .min = 1, .max = 1024),
+	KEY("timeout", S_DURATION, .min = 1, .max = INT_MAX),
+	KEY("baseUrl", S_STRING),
+	KEY("accountSid", S_STRING),
+	KEY("authToken", S_STRING),
+	KEY("messagingServiceSid", S_STRING),
+	KEY("statusCallback", S_STRING),
+	KEY("costPerSegment", S_NUMBER),
+	KEY("maxSegments", S_INT, .min = 1, .max = 255),
+	KEY("footer", S_STRING),
+	KEY("secret", S_STRING),
+	KEY("dir", S_STRING),
+	KEY("batchSize", S_INT, .min = 1, .max = 1000000),
+	END,
+};
+
+static const skey providers_keys[] = {
+	KEY("email", S_LIST, .keys = provider_keys),
+	KEY("sms", S_LIST, .keys = provider_keys),
+	KEY("whatsapp", S_LIST, .keys = provider_keys),
+	KEY("webhook", S_LIST, .keys = provider_keys),
+	KEY("retargeting", S_LIST, .keys = provider_keys),
+	END,
+};
+
+static const skey unsubscribe_keys[] = {
+	KEY("mailto", S_STRING),
+	KEY("url", S_STRING),
+	KEY("secret", S_STRING),
+	END,
+};
+
+static const skey retry_keys[] = {
+	KEY("backoff", S_ANY), /* a list of durations: jrn-send checks it */
+	KEY("jitter", S_NUMBER),
+	KEY("maxWait", S_DURATION, .min = 0, .max = INT_MAX),
+	END,
+};
+
+static const skey send_keys[] = {
+	KEY("from", S_STRING),
+	KEY("replyTo", S_STRING),
+	KEY("unsubscribe", S_SECTION, .keys = unsubscribe_keys),
+	KEY("retry", S_SECTION, .keys = retry_keys),
+	KEY("spool", S_STRING),
+	KEY("parallel", S_INT, .min = 1, .max = 4096),
+	KEY("batchSize", S_INT, .min = 1, .max = 1000000),
+	KEY("maxSegments", S_INT, .min = 1, .max = 255),
+	END,
+};
+
+static const skey templates_keys[] = {
+	KEY("dir", S_STRING),
+	KEY("defaultLocale", S_STRING),
+	END,
+};
+
 static const skey top_keys[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
 	KEY("ingest", S_SECTION, .keys = ingest_keys),
@@ -123,11 +197,28 @@ static const skey top_keys[] = {
 	KEY("ai", S_OBJECT),
 	KEY("journeys", S_OBJECT),
 	KEY("policy", S_OBJECT),
-	KEY("providers", S_OBJECT),
-	KEY("templates", S_OBJECT),
+	KEY("providers", S_SECTION, .keys = providers_keys),
+	KEY("send", S_SECTION, .keys = send_keys),
+	KEY("templates", S_SECTION, .keys = templates_keys),
 	KEY("report", S_OBJECT),
 	END,
 };
+
+static const char *check_provider_type(jv *v)
+{
+	static const char *const types[] = {"smtp", "twilio", "webhook", "retargeting", "spool"};
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (!strcmp(jv_string_value(*v), types[i]))
+			return NULL;
+	return "smtp, twilio, webhook, retargeting or spool";
+}
+
+static const char *check_tls(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	return !strcmp(s, "required") || !strcmp(s, "try") || !strcmp(s, "none")
+		       ? NULL : "required, try or none";
+}
 
 /* ISO 3166 alpha-2: two ASCII letters, kept in capitals. */
 static const char *check_country(jv *v)
@@ -806,6 +897,7 @@ static const char *expected(const skey *k)
 	case S_STRINGS: return "a list of strings";
 	case S_OBJECT:
 	case S_SECTION: return "a mapping";
+	case S_LIST: return "a list of mappings";
 	default: return "anything";
 	}
 }
@@ -865,6 +957,7 @@ static int in_range(checker *c, at a, const skey *k, double d)
 }
 
 static int check_section(checker *c, jv *obj, jv pos, const skey *keys, at where);
+static int check_list(checker *c, jv *v, jv pos, const skey *k, at a);
 
 /* Checks *v (a value at c->path, starting at a, with position tree pos,
  * borrowed) against k; may normalise *v. */
@@ -923,6 +1016,18 @@ static int check_value(checker *c, jv *v, jv pos, const skey *k, at a)
 			return type_error(c, a, k, *v, NULL);
 		}
 		break;
+	case S_LIST: {
+		if (kind == JV_KIND_OBJECT) { /* one mapping: a list of one */
+			*v = jv_array_append(jv_array(), *v);
+			jv list_pos = jv_array_append(jv_array(), pos_entry(a, a, jv_copy(pos)));
+			int rc = check_list(c, v, list_pos, k, a);
+			jv_free(list_pos);
+			return rc;
+		}
+		if (kind != JV_KIND_ARRAY)
+			return type_error(c, a, k, *v, NULL);
+		return check_list(c, v, pos, k, a);
+	}
 	case S_STRINGS: {
 		if (kind != JV_KIND_ARRAY)
 			return type_error(c, a, k, *v, NULL);
@@ -959,6 +1064,39 @@ static int check_value(checker *c, jv *v, jv pos, const skey *k, at a)
 			return fail_at(c->e, c->file, a, "%s: expected %s, got %s", c->path.p,
 				       want, kind_name(*v));
 		}
+	}
+	return 0;
+}
+
+/* Checks each item of the list *v (position tree pos, borrowed) as a
+ * section of k->keys; "providers.email[1].url" in messages. */
+static int check_list(checker *c, jv *v, jv pos, const skey *k, at a)
+{
+	int n = jv_array_length(jv_copy(*v));
+	for (int i = 0; i < n; i++) {
+		jv item = jv_array_get(jv_copy(*v), i);
+		jv ent = jv_get_kind(pos) == JV_KIND_ARRAY ? jv_array_get(jv_copy(pos), i) : jv_null();
+		jv child = jv_get_kind(ent) == JV_KIND_ARRAY ? jv_array_get(jv_copy(ent), 4) : jv_null();
+		at ia = pos_get(ent, 2, a);
+		size_t len = c->path.len;
+		int rc;
+		if (jrn_buf_addf(&c->path, "[%d]", i) < 0)
+			rc = jrn_fail(c->e, "%s: out of memory", c->file);
+		else if (jv_get_kind(item) != JV_KIND_OBJECT)
+			rc = fail_at(c->e, c->file, ia, "%s: expected a mapping, got %s", c->path.p,
+				     kind_name(item));
+		else
+			rc = check_section(c, &item, child, k->keys, ia);
+		c->path.len = len;
+		if (c->path.p)
+			c->path.p[len] = '\0';
+		jv_free(ent);
+		jv_free(child);
+		if (rc < 0) {
+			jv_free(item);
+			return -1;
+		}
+		*v = jv_array_set(*v, i, item);
 	}
 	return 0;
 }
