@@ -310,7 +310,7 @@ void jrn_opts_free(jrn_opts *o);
 
 /* ---- state file (state.c) ------------------------------------------------- */
 
-#define JRN_SCHEMA_VERSION 2
+#define JRN_SCHEMA_VERSION 3
 
 /* Opens (creating if needed) the state file at path: WAL, busy timeout of
  * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file

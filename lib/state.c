@@ -89,6 +89,35 @@ static const char *const migrations[] = {
 	"  population  INTEGER NOT NULL,\n"
 	"  PRIMARY KEY (segment, ran_at)\n"
 	") WITHOUT ROWID;\n",
+
+	/* 3: the deliveries ledger and the outbox (jrn-send) */
+	"CREATE TABLE deliveries (\n"
+	"  key         TEXT    PRIMARY KEY,\n"
+	"  customer_id TEXT,\n"
+	"  channel     TEXT    NOT NULL,\n"
+	"  campaign_id TEXT,\n"
+	"  status      TEXT    NOT NULL CHECK (status IN\n"
+	"                ('sending', 'sent', 'simulated', 'queued', 'failed')),\n"
+	"  provider    TEXT,\n"
+	"  message_id  TEXT,\n"
+	"  attempts    INTEGER NOT NULL DEFAULT 0,\n"
+	"  error       TEXT,\n"
+	"  cost        REAL,\n"
+	"  segments    INTEGER,\n"
+	"  claimed_at  INTEGER NOT NULL,\n"
+	"  updated_at  INTEGER NOT NULL,\n"
+	"  record      TEXT    NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX deliveries_status ON deliveries (status, claimed_at);\n"
+	"CREATE INDEX deliveries_customer ON deliveries (customer_id, updated_at);\n"
+	"CREATE TABLE outbox (\n"
+	"  key         TEXT    PRIMARY KEY REFERENCES deliveries (key),\n"
+	"  send_at     INTEGER NOT NULL,\n"
+	"  provider    INTEGER NOT NULL DEFAULT 0,\n"
+	"  attempt     INTEGER NOT NULL DEFAULT 0,\n"
+	"  record      TEXT    NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX outbox_due ON outbox (send_at);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
