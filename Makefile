@@ -32,11 +32,16 @@ BINS     = $(TOOLS:%=$(BUILD)/bin/%)
 HDRS     = $(wildcard lib/*.h)
 
 # Debian packages: building, testing, benchmarking.
+# Test peers (t/peers.bash): postfix for smtp-sink (installed unconfigured,
+# see t/deps.sh), python3-httpbin, openssl and curl CLIs, and node + npm
+# (Debian's only when no node is on PATH) for t/peers/package-lock.json.
 DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   libsqlite3-dev sqlite3 libyaml-dev libssl-dev libphonenumber-dev \
-	   bats bats-assert bats-support time bc
+	   bats bats-assert bats-support time bc \
+	   postfix python3-httpbin openssl curl \
+	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench install clean
+.PHONY: all deps check unit bats asan demo bench bench-send install clean
 
 all: $(BINS)
 
@@ -73,6 +78,7 @@ $(BUILD)/jrn-gen: t/bench/gen.c
 
 deps:
 	@sh t/deps.sh $(DEB_PKGS)
+	@sh t/deps.sh --npm t/peers
 
 # The whole suite: C unit tests (TAP) and Bats files (TAP), counted into
 # one closing line. Exit status 1 when anything failed.
@@ -90,6 +96,9 @@ demo: deps all $(BUILD)/jrn-gen
 
 bench: deps all $(BUILD)/jrn-gen
 	@bash t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
+
+bench-send: deps all
+	@bash t/bench/send.sh $(BUILD)/bin
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -660,6 +660,13 @@ static int begin(jrn_err *e)
 	return 0;
 }
 
+static int begin_read(jrn_err *e)
+{
+	if (jrn_db_exec(db, "BEGIN", e) < 0)
+		return jrn_fail(e, "%s: %s", opts.db_path, e->msg);
+	return 0;
+}
+
 static int commit(jrn_err *e)
 {
 	if (jrn_db_exec(db, "COMMIT", e) < 0) {
@@ -1512,7 +1519,10 @@ static int write_file_atomic(const char *dir, const char *name, const char *p, s
 {
 	jrn_buf path = {0}, tmp = {0};
 	jrn_buf_addf(&path, "%s/%s", dir, name);
-	jrn_buf_addf(&tmp, "%s/.%s.%ld.tmp", dir, name, (long)getpid());
+	static long pid;
+	if (!pid)
+		pid = (long)getpid();
+	jrn_buf_addf(&tmp, "%s/.%s.%ld.tmp", dir, name, pid);
 	int rc = -1, fd = -1;
 	if (!path.p || !tmp.p) {
 		jrn_buf_adds(err, "out of memory");
@@ -2123,6 +2133,28 @@ static int64_t bucket_take(provider *p, int64_t now)
 	return wait > 0 ? wait : 1;
 }
 
+/* Moves the jobs outcome() queued for another try to the end of the
+ * pending queue (growing it and its twin, the keep array). */
+static void take_requeued(job ***pend, job ***keep, size_t *npend)
+{
+	job **grown = realloc(*pend, (*npend + nrequeued) * sizeof **pend);
+	if (grown)
+		*pend = grown;
+	job **grown2 = grown ? realloc(*keep, (*npend + nrequeued) * sizeof **keep) : NULL;
+	if (grown2)
+		*keep = grown2;
+	if (!grown || !grown2) {
+		for (size_t k = 0; k < nrequeued; k++) {
+			requeued[k]->status = ST_FAILED;
+			job_error(requeued[k], "out of memory");
+		}
+	} else {
+		memcpy(*pend + *npend, requeued, nrequeued * sizeof **pend);
+		*npend += nrequeued;
+	}
+	nrequeued = 0;
+}
+
 /* Sends every job of jobs[0..n) whose status is ST_NONE, through its
  * chain, until each has an outcome. */
 static void send_all(job **jobs, size_t n)
@@ -2212,22 +2244,7 @@ static void send_all(job **jobs, size_t n)
 		memcpy(pend, keep, nkeep * sizeof *pend);
 		npend = nkeep;
 		if (nrequeued) {
-			job **grown = realloc(pend, (npend + nrequeued) * sizeof *pend);
-			job **grown2 = grown ? realloc(keep, (npend + nrequeued) * sizeof *keep) : NULL;
-			if (grown)
-				pend = grown;
-			if (grown2)
-				keep = grown2;
-			if (!grown || !grown2) {
-				for (size_t k = 0; k < nrequeued; k++) {
-					requeued[k]->status = ST_FAILED;
-					job_error(requeued[k], "out of memory");
-				}
-			} else {
-				memcpy(pend + npend, requeued, nrequeued * sizeof *pend);
-				npend += nrequeued;
-			}
-			nrequeued = 0;
+			take_requeued(&pend, &keep, &npend);
 			continue; /* a job may be ready at once (the next provider) */
 		}
 		if (!in_flight) {
@@ -2252,24 +2269,8 @@ static void send_all(job **jobs, size_t n)
 			in_flight--;
 			done_any = true;
 		}
-		if (nrequeued) {
-			job **grown = realloc(pend, (npend + nrequeued) * sizeof *pend);
-			job **grown2 = grown ? realloc(keep, (npend + nrequeued) * sizeof *keep) : NULL;
-			if (grown)
-				pend = grown;
-			if (grown2)
-				keep = grown2;
-			if (!grown || !grown2) {
-				for (size_t k = 0; k < nrequeued; k++) {
-					requeued[k]->status = ST_FAILED;
-					job_error(requeued[k], "out of memory");
-				}
-			} else {
-				memcpy(pend + npend, requeued, nrequeued * sizeof *pend);
-				npend += nrequeued;
-			}
-			nrequeued = 0;
-		}
+		if (nrequeued)
+			take_requeued(&pend, &keep, &npend);
 		if (done_any)
 			continue;
 		int64_t ms = next == INT64_MAX ? 1000 : next - mono_ms();
@@ -2528,12 +2529,18 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 {
 	int rc = 0;
 	bool have_work = false;
+	/* one read transaction for the batch's suppression and consent
+	 * lookups, not a lock and an unlock each */
+	if (begin_read(e) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (jobs[i]->status == ST_NONE && !jobs[i]->key)
 			prepare(jobs[i]);
 		if (jobs[i]->status == ST_NONE || jobs[i]->status == ST_QUEUED || jobs[i]->from_outbox)
 			have_work = true;
 	}
+	if (!opts.dry_run && commit(e) < 0)
+		return -1;
 	if (opts.dry_run) {
 		for (size_t i = 0; i < n; i++) {
 			job *j = jobs[i];
@@ -2562,6 +2569,8 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 			rc = -1;
 		}
 	}
+	if (opts.dry_run && commit(e) < 0)
+		return -1;
 	jrn_buf line = {0};
 	for (size_t i = 0; i < n; i++) {
 		job *j = jobs[i];

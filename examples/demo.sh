@@ -59,3 +59,46 @@ echo
 echo "== lifetime value: jrn-score clv, the five most valuable"
 jrn-score clv -q | jq -sc 'sort_by(-.clv.predictedValue) | .[:5][]'
 
+
+echo
+echo "== jrn-send: a win-back email for each At Risk customer, simulated into ./spool"
+mkdir -p templates
+printf 'We miss you, {{firstName|friend}}\n' > templates/winback.subject
+cat > templates/winback.txt <<'TXT'
+Hello {{firstName|there}},
+
+your last order was {{rfm.recency}} days ago. Here is 15% off the next one:
+code COMEBACK15.
+
+Unsubscribe: {{{unsubscribeUrl}}}
+TXT
+cat > templates/winback.html <<'HTML'
+<p>Hello {{firstName|there}},</p>
+<p>your last order was {{rfm.recency}} days ago. Here is <b>15% off</b> the next one:
+code <code>COMEBACK15</code>.</p>
+<p><a href="{{unsubscribeUrl}}">Unsubscribe</a></p>
+HTML
+cat >> jrn.yaml <<'YAML'
+
+# added by the demo: who the mail is from, and signed unsubscribe links
+send:
+  from: "Demo Shop <news@shop.example>"
+  unsubscribe:
+    mailto: unsubscribe@shop.example
+    url: https://shop.example/unsubscribe
+    secret: demo-secret-not-for-production
+YAML
+actions() {
+	jrn-score rfm | jq -c 'select(.rfm.segment == "At Risk") | {actionType: "email",
+	  customerId, campaignId: "winback-2026-01", template: "winback",
+	  recipientEmail: (.customerId + "@example.com"), rfm}'
+}
+actions | jrn-send > sent.ndjson
+echo "$(wc -l < sent.ndjson) actions; the first one's delivery:"
+head -1 sent.ndjson | jq -c .delivery
+first=$(ls spool | head -1)
+echo "== spool/$first (headers)"
+sed -n '/^\r\{0,1\}$/q;p' "spool/$first" | tr -d '\r'
+echo "== the same actions again: each a duplicate, nothing sent twice"
+actions | jrn-send | jq -r .delivery.status | sort | uniq -c
+sqlite3 -header -column jrn.db "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY 1, 2"

@@ -92,7 +92,8 @@ static const char *const migrations[] = {
 
 	/* 3: the deliveries ledger and the outbox (jrn-send) */
 	"CREATE TABLE deliveries (\n"
-	"  key         TEXT    PRIMARY KEY,\n"
+	"  seq         INTEGER PRIMARY KEY,\n"
+	"  key         TEXT    NOT NULL UNIQUE,\n"
 	"  customer_id TEXT,\n"
 	"  channel     TEXT    NOT NULL,\n"
 	"  campaign_id TEXT,\n"
@@ -107,9 +108,9 @@ static const char *const migrations[] = {
 	"  claimed_at  INTEGER NOT NULL,\n"
 	"  updated_at  INTEGER NOT NULL,\n"
 	"  record      TEXT    NOT NULL\n"
-	") WITHOUT ROWID;\n"
-	"CREATE INDEX deliveries_status ON deliveries (status, claimed_at);\n"
-	"CREATE INDEX deliveries_customer ON deliveries (customer_id, updated_at);\n"
+	");\n"
+	"CREATE INDEX deliveries_sending ON deliveries (claimed_at) WHERE status = 'sending';\n"
+	"CREATE INDEX deliveries_customer ON deliveries (customer_id, claimed_at);\n"
 	"CREATE TABLE outbox (\n"
 	"  key         TEXT    PRIMARY KEY REFERENCES deliveries (key),\n"
 	"  send_at     INTEGER NOT NULL,\n"
