@@ -72,6 +72,11 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(BUILD)/libjrn.a $(HDRS)
 	$(CC) $(ALL_CFLAGS) -c -o $@.o $<
 	$(CXX) $(ALL_LDFLAGS) -o $@ $@.o $(BUILD)/libjrn.a $(LIBS)
 
+$(BUILD)/mustache-render: t/mustache-render.c $(BUILD)/libjrn.a $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@.o $<
+	$(CXX) $(ALL_LDFLAGS) -o $@ $@.o $(BUILD)/libjrn.a $(LIBS)
+
 $(BUILD)/jrn-gen: t/bench/gen.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -o $@ $< -lm
@@ -83,8 +88,9 @@ deps:
 # The whole suite: C unit tests (TAP) and Bats files (TAP), counted into
 # one closing line. Exit status 1 when anything failed.
 check: deps
-	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/jrn-gen
-	@JRN_BIN=$(CURDIR)/$(BUILD)/bin JRN_GEN=$(CURDIR)/$(BUILD)/jrn-gen JRN_SANITIZED=$(if $(SAN),1,) \
+	@$(MAKE) --no-print-directory all $(UNITS) $(BUILD)/jrn-gen $(BUILD)/mustache-render
+	@JRN_BIN=$(CURDIR)/$(BUILD)/bin JRN_GEN=$(CURDIR)/$(BUILD)/jrn-gen \
+		JRN_MUSTACHE=$(CURDIR)/$(BUILD)/mustache-render JRN_SANITIZED=$(if $(SAN),1,) \
 		sh t/run.sh $(UNITS)
 
 asan:
