@@ -1140,8 +1140,7 @@ static int prepare_email(job *j, const char *chain)
 		goto done;
 	}
 
-	const chain *c = &chains[CH_EMAIL];
-	const provider *p0 = c->p[j->prov < c->n ? j->prov : 0];
+	const provider *p0 = chains[CH_EMAIL].p[j->prov < chains[CH_EMAIL].n ? j->prov : 0];
 	const char *fromspec = p0->from ? p0->from : mail_from ? mail_from : "jrn <jrn@localhost>";
 	if (jrn_mime_parse_mailbox(fromspec, &fdisp, &faddr, &e) < 0) {
 		job_error(j, "from '%s': %s", fromspec, e.msg);
@@ -1213,8 +1212,7 @@ static int prepare_sms(job *j, const char *chain)
 {
 	jrn_err e;
 	const char *tname = rec_str(j->rec, "template", NULL);
-	const chain *c = &chains[j->channel];
-	const provider *p0 = c->p[j->prov < c->n ? j->prov : 0];
+	const provider *p0 = chains[j->channel].p[j->prov < chains[j->channel].n ? j->prov : 0];
 	jrn_buf_reset(&j->payload);
 	int rc = 0;
 	if (tname) {
