@@ -292,6 +292,12 @@ static bool at_break(const unsigned char *s, size_t j, size_t n)
 	return j == n || s[j] == '\n' || (s[j] == '\r' && j + 1 < n && s[j + 1] == '\n');
 }
 
+/* Printable ASCII that quoted-printable keeps as is anywhere in a line. */
+static inline bool qp_safe(unsigned char c)
+{
+	return c > 0x20 && c < 0x7F && c != '=' && c != '.';
+}
+
 int jrn_mime_qp(jrn_buf *out, const char *src, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)src;
@@ -301,6 +307,14 @@ int jrn_mime_qp(jrn_buf *out, const char *src, size_t n)
 	char *o = out->p + out->len;
 	size_t col = 0, i = 0;
 	while (i < n) {
+		/* the common case: a run of plain characters well inside a line */
+		while (i < n && col < 75 &&
+		       (qp_safe(s[i]) || (s[i] == ' ' && i + 1 < n && qp_safe(s[i + 1])))) {
+			*o++ = (char)s[i++];
+			col++;
+		}
+		if (i == n)
+			break;
 		unsigned char c = s[i];
 		if (c == '\n' || (c == '\r' && i + 1 < n && s[i + 1] == '\n')) {
 			*o++ = '\r';

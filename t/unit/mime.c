@@ -540,6 +540,31 @@ static void test_header(void)
 	CHECK(longest_line(hb.p, hb.len) <= 78 && hdr_decodes_to("Subject", s),
 	      "header: a 1200-char word is encoded rather than pass 998");
 	free(s);
+	{
+		/* pseudo-random values: decode back, words whole, lines <= 78 */
+		bool all = true;
+		unsigned int seed = 777;
+		char v[400];
+		for (int round = 0; round < 200 && all; round++) {
+			size_t n = 0, len = (size_t)round * 2;
+			while (n < len) {
+				seed = seed * 1103515245 + 12345;
+				unsigned int r = (seed >> 16) % 12;
+				const char *pick = r < 5 ? "a" : r < 7 ? " " : r < 8 ? "_" : r < 9 ? "?" :
+						   r < 10 ? "\xc3\xa9" : r < 11 ? "\xe3\x81\x94" : "\xf0\x9f\x98\x80";
+				size_t k = strlen(pick);
+				if (n + k > len)
+					break;
+				memcpy(v + n, pick, k);
+				n += k;
+			}
+			v[n] = 0;
+			hdr("Subject", v);
+			if (longest_line(hb.p, hb.len) > 78 || !hdr_decodes_to("Subject", v))
+				all = false, printf("#   round %d: '%s'\n", round, v);
+		}
+		CHECK(all, "header: 200 mixed values decode back, lines <= 78");
+	}
 	s = rep("x", 900);
 	hdr("Subject", s);
 	CHECK(!strstr(hb.p, "=?") && longest_line(hb.p, hb.len) < 998, "header: a 900-char word stays as is");
