@@ -1146,7 +1146,10 @@ static int prepare_email(job *j, const char *chain)
 		job_error(j, "from '%s': %s", fromspec, e.msg);
 		goto done;
 	}
-	jrn_mime_address(&from, fdisp, faddr);
+	if (jrn_mime_address(&from, fdisp, faddr) < 0) {
+		job_error(j, "out of memory");
+		goto done;
+	}
 	char tmp[32];
 	const char *name = rec_str(j->rec, "profile.name", tmp);
 	jrn_buf full = {0};
@@ -1158,8 +1161,12 @@ static int prepare_email(job *j, const char *chain)
 				     last ? last : "");
 		name = full.p;
 	}
-	jrn_mime_address(&to, name, j->to);
+	int arc = jrn_mime_address(&to, name, j->to);
 	jrn_buf_free(&full);
+	if (arc < 0) {
+		job_error(j, "out of memory");
+		goto done;
+	}
 	jrn_buf_addf(&mid, "<%.32s@%s>", j->keyhash, from_domain);
 	if (marketing && (unsub_mailto || unsub_url)) {
 		if (unsub_mailto)
