@@ -149,6 +149,7 @@ typedef struct job {
 	bool claimed;            /* holds a ledger claim this run */
 	bool from_outbox;        /* --due */
 	bool resend;             /* --stuck --resend */
+	char *stuck_provider;    /* --stuck: the provider of the unrecorded attempt */
 	const char *suppress_reason; /* the provider said: never again */
 	char suppress_source[40];
 } job;
@@ -1009,6 +1010,7 @@ static void job_free(job *j)
 	jv_free(j->rec);
 	free(j->text), free(j->key), free(j->customer), free(j->campaign), free(j->to);
 	free(j->message_id);
+	free(j->stuck_provider);
 	jrn_buf_free(&j->payload);
 	jrn_buf_free(&j->error);
 	free(j);
@@ -2700,78 +2702,103 @@ static int run_due(job **jobs, jrn_err *e)
 	}
 }
 
-/* --stuck: the claims nobody recorded; with --resend, sent again. */
+/* --stuck: the claims nobody recorded; with --resend, sent again. The rows
+ * are read whole first: sending changes the rows the query walks. */
 static int run_stuck(bool resend, job **jobs, jrn_err *e)
 {
-	size_t n = 0;
+	job **all = NULL;
+	size_t nall = 0, cap = 0;
 	uint64_t rowno = 0;
 	int rc;
-	jrn_buf line = {0};
 	while ((rc = sqlite3_step(st_stuck)) == SQLITE_ROW) {
+		if (nall == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			job **grown = realloc(all, ncap * sizeof *grown);
+			if (!grown) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			all = grown, cap = ncap;
+		}
 		job *j = job_from_row(st_stuck, 1, ++rowno, e);
 		if (!j) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
+		all[nall++] = j;
 		const char *key = (const char *)sqlite3_column_text(st_stuck, 0);
 		const char *prov = (const char *)sqlite3_column_text(st_stuck, 2);
-		int attempts = sqlite3_column_int(st_stuck, 3);
-		int64_t claimed = sqlite3_column_int64(st_stuck, 4);
 		if (j->status == ST_NONE)
 			prepare(j);
 		free(j->key);
 		j->key = strdup(key ? key : "");
-		if (j->key)
-			jrn_sha256_hex(j->key, strlen(j->key), j->keyhash);
-		if (!resend || j->status != ST_NONE) {
-			char ts[32];
-			jrn_time_format(claimed, ts);
-			jrn_buf d = {0};
-			jrn_buf_adds(&d, "{\"status\":\"stuck\"");
-			if (prov) {
-				jrn_buf_adds(&d, ",\"provider\":");
-				jrn_json_append_str(&d, prov, strlen(prov));
-			}
-			jrn_buf_addf(&d, ",\"attempts\":%d,\"key\":", attempts);
-			jrn_json_append_str(&d, j->key ? j->key : "", j->key ? strlen(j->key) : 0);
-			jrn_buf_addf(&d, ",\"claimedAt\":\"%s\"}", ts);
-			jv dv = d.p ? jv_parse_sized(d.p, (int)d.len) : jv_invalid();
-			jrn_buf_reset(&line);
-			if (jv_is_valid(dv) &&
-			    jrn_json_append(&line, jv_object_set(jv_copy(j->rec), jv_string("delivery"), dv),
-					    0, e) == 0)
-				jrn_out_line(&out, line.p, line.len);
-			else
-				jv_free(dv);
-			jrn_buf_free(&d);
-			counts[ST_STUCK]++;
-			job_free(j);
-			continue;
-		}
-		j->resend = true;
-		jobs[n++] = j;
-		if (n == (size_t)batch_size) {
-			sqlite3_reset(st_stuck);
-			rc = process_batch(jobs, n, e);
-			batch_free(jobs, &n);
-			if (rc < 0)
-				break;
-			rowno = rowno; /* the query starts again: resent rows are no longer stuck */
-			continue;
+		j->stuck_provider = prov ? strdup(prov) : NULL;
+		j->attempts = sqlite3_column_int(st_stuck, 3);
+		j->send_at = sqlite3_column_int64(st_stuck, 4);
+		if (!j->key || jrn_sha256_hex(j->key, strlen(j->key), j->keyhash) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
 		}
 	}
 	sqlite3_reset(st_stuck);
-	jrn_buf_free(&line);
-	if (rc < 0)
-		return -1;
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		batch_free(jobs, &n);
-		return jrn_fail(e, "%s: %s", opts.db_path, rc == SQLITE_NOMEM ? "out of memory"
-									  : sqlite3_errmsg(db));
+	if (rc != SQLITE_DONE) {
+		for (size_t i = 0; i < nall; i++)
+			job_free(all[i]);
+		free(all);
+		return jrn_fail(e, "%s: %s", opts.db_path,
+				rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(db));
 	}
-	rc = n ? process_batch(jobs, n, e) : 0;
+	jrn_buf line = {0};
+	size_t n = 0;
+	int status = 0;
+	for (size_t i = 0; i < nall; i++) {
+		job *j = all[i];
+		all[i] = NULL;
+		if (resend && j->status == ST_NONE) {
+			j->attempts = 0;
+			j->resend = true;
+			jobs[n++] = j;
+			if (n == (size_t)batch_size) {
+				if (process_batch(jobs, n, e) < 0)
+					status = -1;
+				batch_free(jobs, &n);
+			}
+			continue;
+		}
+		/* listed as it is: {"status":"stuck", provider, attempts, key, claimedAt} */
+		char ts[32];
+		jrn_time_format(j->send_at, ts);
+		jrn_buf d = {0};
+		jrn_buf_adds(&d, "{\"status\":\"stuck\"");
+		if (j->stuck_provider) {
+			jrn_buf_adds(&d, ",\"provider\":");
+			jrn_json_append_str(&d, j->stuck_provider, strlen(j->stuck_provider));
+		}
+		jrn_buf_addf(&d, ",\"attempts\":%d,\"key\":", j->attempts);
+		jrn_json_append_str(&d, j->key, strlen(j->key));
+		if (j->status == ST_REJECTED && j->error.p) {
+			jrn_buf_adds(&d, ",\"error\":");
+			jrn_json_append_str(&d, j->error.p, j->error.len);
+		}
+		jrn_buf_addf(&d, ",\"claimedAt\":\"%s\"}", ts);
+		jv dv = d.p ? jv_parse_sized(d.p, (int)d.len) : jv_invalid();
+		jrn_buf_reset(&line);
+		if (jv_is_valid(dv) &&
+		    jrn_json_append(&line, jv_object_set(jv_copy(j->rec), jv_string("delivery"), dv), 0,
+				    e) == 0)
+			jrn_out_line(&out, line.p, line.len);
+		else
+			jv_free(dv);
+		jrn_buf_free(&d);
+		counts[ST_STUCK]++;
+		job_free(j);
+	}
+	free(all);
+	jrn_buf_free(&line);
+	if (n && process_batch(jobs, n, e) < 0)
+		status = -1;
 	batch_free(jobs, &n);
-	return rc;
+	return status;
 }
 
 static int parse_count(const char *flag, const char *s, int max, int *out_v)
