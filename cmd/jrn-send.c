@@ -222,8 +222,7 @@ static char *xstrdup(const char *s)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	interrupted = 1;
+	interrupted = sig;
 }
 
 /* ---- configuration -------------------------------------------------------- */
@@ -2967,7 +2966,8 @@ done_out:;
 		status = JRN_EXIT_FAIL;
 	}
 	if (interrupted && opts.verbosity >= 0)
-		fputs("jrn-send: interrupted: actions not yet sent are queued for jrn-send --due\n", stderr);
+		fputs("jrn-send: interrupted: actions not yet sent are queued for jrn-send --due;"
+		      " input not yet read was not claimed\n", stderr);
 	if (failed || counts[ST_FAILED] > 0)
 		status = JRN_EXIT_FAIL;
 	if (status == JRN_EXIT_OK && (rej.count > 0))
@@ -3006,5 +3006,10 @@ done_config:
 	free(spool_dir);
 done_opts:
 	jrn_opts_free(&opts);
+	if (interrupted) {
+		/* cleaned up: now die of the signal, so the caller sees it */
+		signal((int)interrupted, SIG_DFL);
+		raise((int)interrupted);
+	}
 	return status;
 }
