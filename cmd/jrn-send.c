@@ -987,7 +987,11 @@ static int render_part(const char *name, const char *part, jv data, const char *
 	if (t) {
 		jrn_err re;
 		jrn_buf_reset(out);
-		if (jrn_mustache_render(t, data, partials_for(chain), JRN_MUSTACHE_STRICT, out, &re) < 0)
+		/* {{x}} escapes for what the part is: HTML, JSON, or plain text */
+		int flags = JRN_MUSTACHE_STRICT | (!strcmp(part, "html") ? 0
+						   : !strcmp(part, "json") ? JRN_MUSTACHE_JSON
+						   : JRN_MUSTACHE_TEXT);
+		if (jrn_mustache_render(t, data, partials_for(chain), flags, out, &re) < 0)
 			rc = jrn_fail(e, "template %s: %s", path.p + strlen(templates_dir) + 1, re.msg);
 		else
 			rc = 1;

@@ -402,10 +402,34 @@ static bool truthy(jv v)
 	}
 }
 
+/* JSON string contents: what goes between the quotes. */
+static int put_json(rstate *r, const char *s, size_t n)
+{
+	size_t from = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char rep[8];
+		if (c == '"' || c == '\\')
+			rep[0] = '\\', rep[1] = (char)c, rep[2] = '\0';
+		else if (c == '\n' || c == '\r' || c == '\t')
+			rep[0] = '\\', rep[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't', rep[2] = '\0';
+		else if (c < 0x20)
+			snprintf(rep, sizeof rep, "\\u%04x", c);
+		else
+			continue;
+		if (jrn_buf_add(r->out, s + from, i - from) < 0 || jrn_buf_adds(r->out, rep) < 0)
+			return -1;
+		from = i + 1;
+	}
+	return jrn_buf_add(r->out, s + from, n - from);
+}
+
 static int put(rstate *r, const char *s, size_t n, bool escape)
 {
-	if (!escape)
+	if (!escape || (r->flags & JRN_MUSTACHE_TEXT))
 		return jrn_buf_add(r->out, s, n);
+	if (r->flags & JRN_MUSTACHE_JSON)
+		return put_json(r, s, n);
 	size_t from = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *rep;

@@ -6,7 +6,10 @@
  * Values render as: strings as they are; numbers as JSON does (integers
  * without ".0"); true and false as "true" and "false"; null as nothing;
  * arrays and objects as compact JSON. {{x}} escapes & < > " ' for HTML;
- * {{{x}}} and {{& x}} do not.
+ * {{{x}}} and {{& x}} do not. For templates that are not HTML, the flag
+ * JRN_MUSTACHE_TEXT makes {{x}} plain, and JRN_MUSTACHE_JSON makes it escape
+ * " \ and control characters as inside a JSON string ("{{name}}" is then a
+ * well-formed JSON string whatever name holds).
  *
  * Extension, for templates that must not go out with a hole in them:
  *
@@ -31,6 +34,8 @@
 
 enum {
 	JRN_MUSTACHE_STRICT = 1, /* missing variables without default: error */
+	JRN_MUSTACHE_TEXT = 2,   /* plain text: {{x}} is not HTML-escaped */
+	JRN_MUSTACHE_JSON = 4,   /* JSON: {{x}} is escaped for inside a JSON string */
 };
 
 typedef struct jrn_mustache jrn_mustache;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Shell completion for jrn and jrn-ingest.
+# Shell completion for jrn, jrn-ingest and jrn-send; the man pages lint clean.
 
 load helpers
 
@@ -30,8 +30,64 @@ complete_words() { # FUNCTION WORD...: what FUNCTION offers for the last WORD
 	assert_output GB
 }
 
+send_words() { # WORD...: what jrn-send's completion offers for the last WORD
+	bash -c '. "$1"/jrn.bash; . "$1"/jrn-send.bash; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _jrn_send; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions" "$@"
+}
+
+@test "jrn-send completes its options" {
+	run send_words jrn-send --ba
+	assert_output --batch-size
+	run send_words jrn-send --sp
+	assert_output --spool
+	run send_words jrn-send --d
+	assert_line --due
+	assert_line --db
+	assert_line --dry-run
+	refute_line --resend
+}
+
+@test "jrn-send offers --resend only after --stuck, and no FILEs after --due" {
+	run send_words jrn-send --stuck --res
+	assert_output --resend
+	run send_words jrn-send --due --st
+	assert_output ""
+	mkdir -p actions && touch actions/a.ndjson
+	run send_words jrn-send --due actions/
+	assert_output ""
+	run send_words jrn-send actions/
+	assert_output actions/a.ndjson
+}
+
+@test "jrn-send completes directories after --spool, nothing after --parallel" {
+	mkdir -p spooldir && touch spoolfile
+	run send_words jrn-send --spool spool
+	assert_output spooldir
+	run send_words jrn-send --parallel ""
+	assert_output ""
+}
+
+@test "jrn hands over to jrn-send's completion" {
+	run bash -c '. "$1"/jrn.bash; . "$1"/jrn-send.bash
+		COMP_WORDS=(jrn send --stuck --res); COMP_CWORD=3; COMP_LINE="jrn send --stuck --res"
+		COMP_POINT=${#COMP_LINE}; _jrn; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions"
+	assert_output --resend
+}
+
 @test "the zsh completion parses" {
 	command -v zsh > /dev/null || skip "no zsh here"
 	run zsh -n "$BATS_TEST_DIRNAME/../completions/_jrn"
 	assert_success
+}
+
+@test "every man page is clean roff" {
+	command -v groff > /dev/null || skip "no groff"
+	local f
+	for f in "$BATS_TEST_DIRNAME"/../man/*.[1-9]; do
+		run groff -man -ww -z "$f"
+		assert_success
+		assert_output ""
+	done
 }

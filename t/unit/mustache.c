@@ -216,6 +216,18 @@ int main(void)
 		jv_free(parts);
 		jrn_mustache_free(t);
 	}
+	/* Escaping for what the template is: HTML (default), text, JSON. */
+	CHECK_STR(render("{{x}}", "{\"x\":\"Tom & \\\"J\\\" <b>\"}", NULL, 0),
+		  "Tom &amp; &quot;J&quot; &lt;b&gt;", "HTML escaping by default");
+	CHECK_STR(render("{{x}}", "{\"x\":\"Tom & \\\"J\\\" <b>\"}", NULL, JRN_MUSTACHE_TEXT),
+		  "Tom & \"J\" <b>", "TEXT: no escaping");
+	CHECK_STR(render("{\"n\":\"{{x}}\"}", "{\"x\":\"a\\\"b\\\\c\\nd\\u0001\"}", NULL,
+			 JRN_MUSTACHE_JSON),
+		  "{\"n\":\"a\\\"b\\\\c\\nd\\u0001\"}", "JSON: quote, backslash, control characters");
+	CHECK_STR(render("{{{x}}}", "{\"x\":\"a\\\"b\"}", NULL, JRN_MUSTACHE_JSON), "a\"b",
+		  "JSON: triple mustache stays raw");
+	CHECK_STR(render("{{x|O'Neil & co}}", "{}", NULL, JRN_MUSTACHE_TEXT), "O'Neil & co",
+		  "TEXT: a default is not escaped either");
 	jrn_mustache_free(NULL);
 	return unit_done();
 }
