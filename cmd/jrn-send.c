@@ -129,6 +129,7 @@ typedef struct job {
 	const char *file;
 	uint64_t lineno;
 	enum channel channel;
+	bool channel_known;      /* actionType named a channel */
 	enum status status;
 	char *key;               /* the idempotency key */
 	char keyhash[65];        /* sha256 of it: file names, Message-ID, tokens */
@@ -1352,6 +1353,7 @@ static void prepare(job *j)
 		return;
 	}
 	j->channel = (enum channel)ch;
+	j->channel_known = true;
 	const char *cust = rec_str(j->rec, "customerId", tmp);
 	const char *camp = rec_str(j->rec, "campaignId", tmp2);
 	j->customer = xstrdup(cust);
@@ -2588,7 +2590,8 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 		job *j = jobs[i];
 		jrn_err we;
 		counts[j->status]++;
-		channel_counts[j->channel]++;
+		if (j->channel_known)
+			channel_counts[j->channel]++;
 		if (j->status == ST_REJECTED &&
 		    jrn_reject(&rej, j->file, j->lineno, j->text, j->len,
 			       j->error.p ? j->error.p : "rejected", &we) < 0) {
@@ -2976,13 +2979,30 @@ done_out:;
 		status = JRN_EXIT_FAIL;
 	if (status == JRN_EXIT_OK && (rej.count > 0))
 		status = JRN_EXIT_REJECTS;
-	if (opts.verbosity > 0) {
+	if (opts.verbosity >= 0 && !pipe_closed) {
+		/* one line: the five that matter always, the others when seen */
+		static const enum status always[] = {ST_SENT, ST_DUPLICATE, ST_QUEUED, ST_FAILED,
+						     ST_REJECTED};
 		jrn_buf s = {0};
+		for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
+			jrn_buf_addf(&s, "%s%llu %s", i ? ", " : "",
+				     (unsigned long long)(always[i] == ST_REJECTED ? rej.count
+										   : counts[always[i]]),
+				     status_names[always[i]]);
 		for (int i = 1; i < NSTATUS; i++)
-			if (counts[i])
-				jrn_buf_addf(&s, "%s%llu %s", s.len ? ", " : "",
-					     (unsigned long long)counts[i], status_names[i]);
-		fprintf(stderr, "jrn-send: %s\n", s.p ? s.p : "nothing to send");
+			if (counts[i] && i != ST_SENT && i != ST_DUPLICATE && i != ST_QUEUED &&
+			    i != ST_FAILED && i != ST_REJECTED)
+				jrn_buf_addf(&s, ", %llu %s", (unsigned long long)counts[i], status_names[i]);
+		const char *sep = " (";
+		for (int c = 0; c < NCHANNELS; c++)
+			if (channel_counts[c]) {
+				jrn_buf_addf(&s, "%s%s %llu", sep, channel_names[c],
+					     (unsigned long long)channel_counts[c]);
+				sep = ", ";
+			}
+		if (*sep == ',')
+			jrn_buf_addc(&s, ')');
+		fprintf(stderr, "jrn-send: %s\n", s.p ? s.p : "");
 		jrn_buf_free(&s);
 	}
 	if (parser)
