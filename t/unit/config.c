@@ -151,21 +151,21 @@ int main(void)
 	setenv("JRN_UT_HOST", "smtp.example.com", 1);
 	setenv("JRN_UT_EMPTY", "", 1);
 	unsetenv("SMTP_PASSWORD");
-	CHECK_STR(load("providers:\n  smtp:\n    host: ${JRN_UT_HOST}\n    url: \"smtp://${JRN_UT_HOST}:25/x${JRN_UT_EMPTY}y\"\n"),
-		  "{\"providers\":{\"smtp\":{\"host\":\"smtp.example.com\",\"url\":\"smtp://smtp.example.com:25/xy\"}}}",
+	CHECK_STR(load("sources:\n  smtp:\n    host: ${JRN_UT_HOST}\n    url: \"smtp://${JRN_UT_HOST}:25/x${JRN_UT_EMPTY}y\"\n"),
+		  "{\"sources\":{\"smtp\":{\"host\":\"smtp.example.com\",\"url\":\"smtp://smtp.example.com:25/xy\"}}}",
 		  "${NAME} expands in plain and quoted strings");
-	CHECK_STR(load("providers:\n  smtp:\n    host: localhost\n    pass: ${SMTP_PASSWORD}\n"),
+	CHECK_STR(load("sources:\n  smtp:\n    host: localhost\n    pass: ${SMTP_PASSWORD}\n"),
 		  "ERR jrn.yaml:4:11: environment variable SMTP_PASSWORD is not set",
 		  "missing variable: its name and position");
-	CHECK_STR(load("providers:\n  a: \"x\xc3\xa9${SMTP_PASSWORD}\"\n"),
+	CHECK_STR(load("sources:\n  a: \"x\xc3\xa9${SMTP_PASSWORD}\"\n"),
 		  "ERR jrn.yaml:2:9: environment variable SMTP_PASSWORD is not set",
 		  "position inside a quoted string counts characters");
-	CHECK_STR(load("providers:\n  a: $${JRN_UT_HOST} costs $5 $$ x$\n"),
-		  "{\"providers\":{\"a\":\"${JRN_UT_HOST} costs $5 $$ x$\"}}", "$${ is a literal ${, a lone $ is kept");
-	CHECK_STR(load("providers:\n  a: x ${JRN_UT_HOST\n"),
+	CHECK_STR(load("sources:\n  a: $${JRN_UT_HOST} costs $5 $$ x$\n"),
+		  "{\"sources\":{\"a\":\"${JRN_UT_HOST} costs $5 $$ x$\"}}", "$${ is a literal ${, a lone $ is kept");
+	CHECK_STR(load("sources:\n  a: x ${JRN_UT_HOST\n"),
 		  "ERR jrn.yaml:2:8: '${' without a closing '}' (write '$${' for a literal '${')",
 		  "unterminated ${");
-	CHECK(strncmp(load("providers:\n  a: ${1X}\n"), "ERR jrn.yaml:2:6: bad environment variable name '${1X}'", 55) == 0,
+	CHECK(strncmp(load("sources:\n  a: ${1X}\n"), "ERR jrn.yaml:2:6: bad environment variable name '${1X}'", 55) == 0,
 	      "bad variable name");
 	CHECK_STR(load("sources:\n  ${JRN_UT_HOST}: 1\n  n: ${JRN_UT_HOST}\n"),
 		  "{\"sources\":{\"${JRN_UT_HOST}\":1,\"n\":\"smtp.example.com\"}}",
