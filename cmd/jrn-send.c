@@ -209,6 +209,14 @@ static int die(const char *fmt, const char *arg)
 	return JRN_EXIT_FAIL;
 }
 
+/* Puts "prefix: " before the message already in e; returns -1. */
+static int err_prefix(jrn_err *e, const char *prefix)
+{
+	char was[sizeof e->msg];
+	memcpy(was, e->msg, sizeof was);
+	return jrn_fail(e, "%s: %s", prefix, was);
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -255,7 +263,7 @@ static int cfg_duration(jv obj, const char *dotted, int64_t *ms, jrn_err *e)
 	if (jv_get_kind(v) == JV_KIND_NUMBER)
 		*ms = (int64_t)jv_number_value(v);
 	else if (jv_get_kind(v) == JV_KIND_STRING && jrn_duration_parse(jv_string_value(v), ms, e) < 0)
-		rc = jrn_fail(e, "%s: %s", dotted, e->msg);
+		rc = err_prefix(e, dotted);
 	jv_free(v);
 	return rc;
 }
@@ -559,10 +567,7 @@ static int load_config(const char *spool_flag, jrn_err *e)
 		size_t n = strcspn(at + 1, "> \t");
 		from_domain = strndup(at + 1, n);
 	} else {
-		char host[256] = "localhost";
-		gethostname(host, sizeof host - 1);
-		host[sizeof host - 1] = '\0';
-		from_domain = strdup(host);
+		from_domain = strdup("localhost"); /* as the default From, jrn@localhost */
 	}
 	if (!from_domain)
 		return jrn_fail(e, "out of memory");
@@ -581,7 +586,7 @@ static int prep_stmt(sqlite3_stmt **st, const char *sql, jrn_err *e)
 static int open_ledger(jrn_err *e)
 {
 	if (jrn_db_open(opts.db_path, opts.busy_ms, &db, e) < 0)
-		return jrn_fail(e, "%s: %s", opts.db_path, e->msg);
+		return -1; /* the message names the file */
 	/* A claim is 'sending' (or 'queued' for a later time). A key found
 	 * failed is claimed again; one found simulated is claimed again by a
 	 * real send (?8), since a simulation must not block the real thing. */
@@ -625,7 +630,7 @@ static int open_ledger(jrn_err *e)
 	    prep_stmt(&st_restamp,
 		    "UPDATE deliveries SET claimed_at = ?2, updated_at = ?2 WHERE key = ?1"
 		    " AND status = 'sending'", e) < 0)
-		return jrn_fail(e, "%s: %s", opts.db_path, e->msg);
+		return err_prefix(e, opts.db_path);
 	return 0;
 }
 
@@ -657,14 +662,14 @@ static int step_done(sqlite3_stmt *st, jrn_err *e)
 static int begin(jrn_err *e)
 {
 	if (jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
-		return jrn_fail(e, "%s: %s", opts.db_path, e->msg);
+		return err_prefix(e, opts.db_path);
 	return 0;
 }
 
 static int begin_read(jrn_err *e)
 {
 	if (jrn_db_exec(db, "BEGIN", e) < 0)
-		return jrn_fail(e, "%s: %s", opts.db_path, e->msg);
+		return err_prefix(e, opts.db_path);
 	return 0;
 }
 
@@ -673,7 +678,7 @@ static int commit(jrn_err *e)
 	if (jrn_db_exec(db, "COMMIT", e) < 0) {
 		jrn_err ignore;
 		jrn_db_exec(db, "ROLLBACK", &ignore);
-		return jrn_fail(e, "%s: %s", opts.db_path, e->msg);
+		return err_prefix(e, opts.db_path);
 	}
 	return 0;
 }
@@ -1409,6 +1414,15 @@ static void prepare(job *j)
 					return;
 				}
 			} else if (ch == CH_EMAIL) {
+				for (size_t i = 0; i < b.len; i++)
+					if ((unsigned char)b.p[i] >= 0x80) {
+						j->status = ST_REJECTED;
+						job_error(j, "recipient '%.64s': an address with "
+							     "non-ASCII characters needs SMTPUTF8, "
+							     "which jrn-send does not speak", em);
+						jrn_buf_free(&b);
+						return;
+					}
 				j->to = b.p;
 				b.p = NULL;
 			} else {
@@ -1462,6 +1476,21 @@ static void prepare(job *j)
 		j->status = ST_SUPPRESSED;
 		job_error(j, "%s", sw);
 		return;
+	}
+
+	/* a template name is part of a file name: nothing that leaves the
+	 * templates directory */
+	const char *tn = rec_str(j->rec, "template", NULL);
+	if (tn) {
+		bool ok = tn[0] != '.' && strlen(tn) <= 200;
+		for (const char *c = tn; ok && *c; c++)
+			ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
+		if (!ok) {
+			j->status = ST_REJECTED;
+			job_error(j, "template '%.64s': a name of letters, digits, '-', '_' and '.', "
+				     "not starting with '.'", tn);
+			return;
+		}
 	}
 
 	/* the content */
@@ -1633,7 +1662,9 @@ static int send_local(job *j, provider *p, jrn_buf *err)
 	jrn_buf_addf(&name, "%.32s.json", j->keyhash);
 	jrn_buf_adds(&b, "{\"channel\":\"");
 	jrn_buf_adds(&b, channel_names[j->channel]);
-	jrn_buf_adds(&b, "\",\"key\":");
+	jrn_buf_adds(&b, "\",\"provider\":");
+	jrn_json_append_str(&b, p->name, strlen(p->name));
+	jrn_buf_adds(&b, ",\"key\":");
 	jrn_json_append_str(&b, j->key, strlen(j->key));
 	if (j->to) {
 		jrn_buf_adds(&b, ",\"to\":");
@@ -1670,6 +1701,7 @@ enum outcome { OUT_OK, OUT_TRANSIENT, OUT_PERMANENT };
 typedef struct {
 	xfer base;
 	char errbuf[CURL_ERROR_SIZE];
+	char reply[256]; /* SMTP: the server's last reply line, for errors */
 	const char *up;  /* the upload (SMTP) */
 	size_t up_len;
 } xfer_full;
@@ -1686,6 +1718,26 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 	memcpy(buf, x->up + x->base.sent_off, k);
 	x->base.sent_off += k;
 	return k;
+}
+
+/* SMTP replies arrive as CURLINFO_HEADER_IN: keep the last one, since
+ * libcurl's own message for a refused DATA does not quote the server. */
+static int on_debug(CURL *c, curl_infotype type, char *data, size_t size, void *ud)
+{
+	(void)c;
+	xfer_full *x = ud;
+	if (type != CURLINFO_HEADER_IN || size < 4 || data[0] < '2' || data[0] > '5')
+		return 0;
+	/* the refusal, not the 221 of the QUIT that follows it */
+	if ((x->reply[0] == '4' || x->reply[0] == '5') && data[0] < '4')
+		return 0;
+	size_t n = size < sizeof x->reply - 1 ? size : sizeof x->reply - 1;
+	while (n && (data[n - 1] == '\n' || data[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n; i++)
+		x->reply[i] = (unsigned char)data[i] < 0x20 ? ' ' : data[i];
+	x->reply[n] = '\0';
+	return 0;
 }
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
@@ -1834,7 +1886,8 @@ static int64_t retry_after_ms(CURL *easy)
 	time_t t = curl_getdate(v, NULL);
 	if (t == -1)
 		return -1;
-	int64_t ms = (int64_t)t * 1000 - jrn_now();
+	/* the server's date is real time, whatever --now says */
+	int64_t ms = ((int64_t)t - (int64_t)time(NULL)) * 1000;
 	return ms > 0 ? ms : 0;
 }
 
@@ -1959,6 +2012,9 @@ static int xfer_start(provider *p, job **jobs, size_t n)
 			curl_easy_setopt(c, CURLOPT_PASSWORD, p->password);
 		if (p->bearer)
 			curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, p->bearer);
+		curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
+		curl_easy_setopt(c, CURLOPT_DEBUGDATA, x);
+		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 		x->up = j->payload.p;
 		x->up_len = j->payload.len;
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
@@ -2067,7 +2123,10 @@ static void xfer_done(CURL *c, CURLcode res)
 	if (p->type == P_SMTP) {
 		if (res != CURLE_OK) {
 			const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(res);
-			jrn_buf_addf(&msg, "%s", detail);
+			if (code >= 400 && x->reply[0])
+				jrn_buf_addf(&msg, "%s (%s)", x->reply, detail);
+			else
+				jrn_buf_addf(&msg, "%s", detail);
 			if (code >= 500)
 				kind = OUT_PERMANENT;
 			else if (code >= 400)
@@ -2495,7 +2554,7 @@ static void delivery_json(const job *j, jrn_buf *b)
 		jrn_buf_adds(b, ",\"key\":");
 		jrn_json_append_str(b, j->key, strlen(j->key));
 	}
-	if (j->status == ST_QUEUED) {
+	if (j->status == ST_QUEUED || (j->status == ST_DRYRUN && j->send_at)) {
 		jrn_time_format(j->send_at, ts);
 		jrn_buf_addf(b, ",\"sendAt\":\"%s\"", ts);
 	}
@@ -2550,7 +2609,8 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 	for (size_t i = 0; i < n; i++) {
 		if (jobs[i]->status == ST_NONE && !jobs[i]->key)
 			prepare(jobs[i]);
-		if (jobs[i]->status == ST_NONE || jobs[i]->status == ST_QUEUED || jobs[i]->from_outbox)
+		if (jobs[i]->status == ST_NONE || jobs[i]->status == ST_QUEUED || jobs[i]->from_outbox ||
+		    jobs[i]->resend)
 			have_work = true;
 	}
 	if (!opts.dry_run && commit(e) < 0)
@@ -2569,8 +2629,8 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 			if (dup) {
 				j->status = ST_DUPLICATE;
 				duplicate_reason(j);
-			} else if (j->status == ST_NONE) {
-				j->status = ST_DRYRUN;
+			} else {
+				j->status = ST_DRYRUN; /* sendAt stays when it was for later */
 			}
 		}
 	} else if (have_work) {
@@ -2712,6 +2772,8 @@ static int run_due(job **jobs, jrn_err *e)
  * are read whole first: sending changes the rows the query walks. */
 static int run_stuck(bool resend, job **jobs, jrn_err *e)
 {
+	if (!resend)
+		warned_unsub = true; /* nothing goes out: no note about what would */
 	job **all = NULL;
 	size_t nall = 0, cap = 0;
 	uint64_t rowno = 0;
@@ -2760,7 +2822,10 @@ static int run_stuck(bool resend, job **jobs, jrn_err *e)
 	for (size_t i = 0; i < nall; i++) {
 		job *j = all[i];
 		all[i] = NULL;
-		if (resend && j->status == ST_NONE) {
+		if (resend) {
+			/* one that cannot go out now (no longer renders,
+			 * suppressed since) is recorded failed, which frees
+			 * its key, rather than listed as stuck for ever */
 			j->attempts = 0;
 			j->resend = true;
 			jobs[n++] = j;
@@ -2919,6 +2984,7 @@ int main(int argc, char **argv)
 			goto done_out;
 		}
 		jrn_reader_idle_notice(rd, true);
+		jrn_reader_stop_on(rd, &interrupted);
 		jrn_line ln;
 		int rc;
 		while (!failed && !out.err && !interrupted && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {

@@ -10,6 +10,7 @@
 #ifndef JRN_H
 #define JRN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -146,6 +147,10 @@ int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e);
  * when nothing arrives for JRN_READER_IDLE_MS milliseconds. */
 #define JRN_READER_IDLE_MS 50
 void jrn_reader_idle_notice(jrn_reader *r, bool on);
+/* Ends the input (jrn_reader_next returns 0) once *flag is set, also when a
+ * read is waiting: a signal handler that sets it interrupts the read (so
+ * install it without SA_RESTART). Borrows flag. Off by default. */
+void jrn_reader_stop_on(jrn_reader *r, volatile sig_atomic_t *flag);
 void jrn_reader_free(jrn_reader *r);
 
 /* Parses one line as a JSON object: checks UTF-8 and strict JSON first

@@ -22,6 +22,8 @@ struct jrn_reader {
 	uint64_t lineno;
 	int eof;
 	bool idle_notice, idle_told;
+	volatile sig_atomic_t *stop; /* set by a signal handler: end the input */
+	bool stopped;
 	char *buf;
 	size_t cap, start, end, scan; /* data is buf[start..end); no '\n' in [start..scan) */
 };
@@ -42,6 +44,11 @@ jrn_reader *jrn_reader_new(char *const *files, int nfiles)
 void jrn_reader_idle_notice(jrn_reader *r, bool on)
 {
 	r->idle_notice = on;
+}
+
+void jrn_reader_stop_on(jrn_reader *r, volatile sig_atomic_t *flag)
+{
+	r->stop = flag;
 }
 
 void jrn_reader_free(jrn_reader *r)
@@ -106,13 +113,23 @@ static int fill(jrn_reader *r, jrn_err *e)
 		 * microsecond: a bulk load through a pipe must not be cut
 		 * into tiny batches. */
 		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
-		if (poll(&pfd, 1, JRN_READER_IDLE_MS) == 0) {
+		int ready;
+		while ((ready = poll(&pfd, 1, JRN_READER_IDLE_MS)) < 0 && errno == EINTR)
+			if (r->stop && *r->stop) {
+				r->stopped = true;
+				return 0;
+			}
+		if (ready == 0) {
 			r->idle_told = true;
 			return 1;
 		}
 	}
 	r->idle_told = false;
 	for (;;) {
+		if (r->stop && *r->stop) {
+			r->stopped = true;
+			return 0;
+		}
 		ssize_t n = read(r->fd, r->buf + r->end, r->cap - r->end);
 		if (n > 0) {
 			r->end += (size_t)n;
@@ -138,6 +155,8 @@ static int blank(const char *p, size_t n)
 int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e)
 {
 	for (;;) {
+		if (r->stopped)
+			return 0;
 		if (r->fd < 0) {
 			if (r->next_file >= r->nfiles)
 				return 0;
