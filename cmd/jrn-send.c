@@ -1811,9 +1811,16 @@ static void outcome(job *j, provider *p, enum outcome kind, const char *msg, int
 		if (wait <= max_wait) {
 			j->ready = mono_ms() + wait;
 			requeue(j);
+			if (opts.verbosity > 0)
+				fprintf(stderr, "jrn-send: %s:%llu: %s; retrying in %lld ms\n", j->file,
+					(unsigned long long)j->lineno, j->error.p, (long long)wait);
 		} else {
 			j->status = ST_QUEUED;
 			j->send_at = jrn_now() + wait;
+			if (opts.verbosity > 0)
+				fprintf(stderr, "jrn-send: %s:%llu: %s; queued for jrn-send --due in %lld s\n",
+					j->file, (unsigned long long)j->lineno, j->error.p,
+					(long long)(wait / 1000));
 		}
 		return;
 	}
