@@ -181,6 +181,28 @@ twilio_conf() {
 	sqlite3 jrn.db .dump | grep -q user2@example.test
 }
 
+@test "smtp: XOAUTH2 with a bearer token (as Gmail takes it); a wrong token fails" {
+	peer_skip_unless_installed smtp
+	peer_smtp_start --xoauth2 "ann@gmail.test:ya29.good-token"
+	export OAUTH_TOKEN=ya29.good-token
+	conf "  email:
+    - {type: smtp, name: gmail, url: \"$SMTP_URL\", tls: none, username: ann@gmail.test, bearer: \"\${OAUTH_TOKEN}\"}"
+	mail 1 >a.ndjson
+	run --separate-stderr jrn-send a.ndjson
+	assert_success
+	assert_equal "$(dfield status)" sent
+	assert_equal "$(jq -r .user "$SMTP_DIR/1.json")" ann@gmail.test
+	[[ $output != *ya29* && $stderr != *ya29* ]]
+
+	export OAUTH_TOKEN=ya29.expired
+	mail 2 >b.ndjson
+	run --separate-stderr jrn-send b.ndjson
+	assert_failure 1
+	assert_equal "$(dfield status)" failed
+	[ ! -e "$SMTP_DIR/2.eml" ]
+	[[ $output != *ya29* && $stderr != *ya29* ]]
+}
+
 @test "smtp: STARTTLS with tls: required and the test CA; without caFile it fails and sends nothing in clear" {
 	peer_skip_unless_installed smtp ca
 	peer_test_ca ca

@@ -11,7 +11,7 @@
 # default 30) or fails with the server's own error output, and exports:
 #
 #   peer_smtp_start [OPTION...]   t/peers/smtp-capture.js (npm smtp-server).
-#       Options: --auth USER:PASS, --tls KEY,CERT, --secure (implicit TLS),
+#       Options: --auth USER:PASS, --xoauth2 USER:TOKEN, --tls KEY,CERT, --secure (implicit TLS),
 #       --require-tls, --reject-rcpt SUBSTR, --tempfail N, --permfail,
 #       --drop-data N, --max-size BYTES (see the script's header).
 #       → SMTP_PORT, SMTP_URL (smtp:// or smtps://127.0.0.1:PORT), SMTP_DIR:

@@ -8,6 +8,7 @@
 //                      every DATA outcome is appended to DIR/data.log
 //                      ("250 N", "451 tempfail", "554 permfail", "drop")
 //   --auth USER:PASS   require AUTH PLAIN/LOGIN (wrong credentials: 535)
+//   --xoauth2 USER:TOKEN  require AUTH XOAUTH2 with that bearer token
 //   --tls KEY,CERT     offer STARTTLS with that key and certificate
 //   --secure           implicit TLS (smtps) instead; needs --tls
 //   --require-tls      refuse MAIL FROM before STARTTLS (530)
@@ -29,6 +30,7 @@ for (let i = 0; i < a.length; i++) {
 	if (k === '--dir') o.dir = v();
 	else if (k === '--port-file') o.portFile = v();
 	else if (k === '--auth') o.auth = v();
+	else if (k === '--xoauth2') o.xoauth2 = v();
 	else if (k === '--tls') o.tls = v().split(',');
 	else if (k === '--secure') o.secure = true;
 	else if (k === '--require-tls') o.requireTls = true;
@@ -48,10 +50,15 @@ let seen = 0, saved = 0;
 const server = new SMTPServer({
 	disableReverseLookup: true, logger: false, banner: 'jrn test peer',
 	secure: !!o.secure, key: o.tls && fs.readFileSync(o.tls[0]), cert: o.tls && fs.readFileSync(o.tls[1]),
-	disabledCommands: [...(o.tls ? [] : ['STARTTLS']), ...(o.auth ? [] : ['AUTH'])],
-	authOptional: !o.auth, allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'],
+	disabledCommands: [...(o.tls ? [] : ['STARTTLS']), ...(o.auth || o.xoauth2 ? [] : ['AUTH'])],
+	authOptional: !(o.auth || o.xoauth2), allowInsecureAuth: true,
+	authMethods: o.xoauth2 ? ['XOAUTH2'] : ['PLAIN', 'LOGIN'],
 	size: o.maxSize || 0,
 	onAuth(auth, session, cb) {
+		if (auth.method === 'XOAUTH2') {
+			if (`${auth.username}:${auth.accessToken}` === o.xoauth2) return cb(null, { user: auth.username });
+			return cb(null, { data: { status: '401', schemes: 'bearer' } });
+		}
 		if (`${auth.username}:${auth.password}` === o.auth) return cb(null, { user: auth.username });
 		cb(fail(535, 'Error: authentication failed'));
 	},
