@@ -147,7 +147,8 @@ typedef struct job {
 	bool has_cost;
 	int64_t send_at;         /* ST_QUEUED: when (jrn_now clock) */
 	int64_t ready;           /* next attempt, monotonic ms */
-	bool claimed;            /* holds a ledger claim this run */
+	bool claimed;            /* holds a ledger claim this run, to record */
+	bool inserted;           /* this run's claim put its key in the ledger */
 	bool from_outbox;        /* --due */
 	bool resend;             /* --stuck --resend */
 	char *stuck_provider;    /* --stuck: the provider of the unrecorded attempt */
@@ -592,11 +593,13 @@ static int open_ledger(jrn_err *e)
 	 * real send (?8), since a simulation must not block the real thing. */
 	if (prep_stmt(&st_claim,
 		    "INSERT INTO deliveries (key, customer_id, channel, campaign_id, status, attempts,"
-		    " claimed_at, updated_at, record) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7)"
+		    " claimed_at, updated_at, record, provider, message_id, cost, segments)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?11, ?6, ?6, ?7, ?9, ?10, ?12, ?13)"
 		    " ON CONFLICT (key) DO UPDATE SET status = excluded.status,"
 		    " claimed_at = excluded.claimed_at, updated_at = excluded.updated_at,"
-		    " record = excluded.record, attempts = 0, error = NULL, provider = NULL,"
-		    " message_id = NULL"
+		    " record = excluded.record, attempts = excluded.attempts, error = NULL,"
+		    " provider = excluded.provider, message_id = excluded.message_id,"
+		    " cost = excluded.cost, segments = excluded.segments"
 		    " WHERE deliveries.status = 'failed' OR (deliveries.status = 'simulated' AND ?8)",
 		    e) < 0 ||
 	    prep_stmt(&st_status, "SELECT status, provider, message_id FROM deliveries WHERE key = ?", e) < 0 ||
@@ -2452,26 +2455,65 @@ static int claim(job **jobs, size_t n, jrn_err *e)
 		}
 		if (j->status != ST_NONE && j->status != ST_QUEUED)
 			continue;
+		/* A channel that only spools is claimed and recorded in one
+		 * write, the file written inside the transaction: a crash
+		 * rolls the rows back, and the next run writes the same files
+		 * again under the same names, so nothing is simulated twice. */
+		provider *sp = chains[j->channel].p[0];
+		bool spool_only = j->status == ST_NONE && chains[j->channel].n == 1 &&
+				  sp->type == P_SPOOL;
+		bool sms = j->channel == CH_SMS || j->channel == CH_WHATSAPP;
+		if (spool_only) {
+			if (!j->message_id && !(j->message_id = strndup(j->keyhash, 32))) {
+				jrn_fail(e, "out of memory");
+				goto fail;
+			}
+			if (sms)
+				j->cost = j->segments * sp->cost_per_segment, j->has_cost = true;
+		}
 		sqlite3_bind_text(st_claim, 1, j->key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st_claim, 2, j->customer, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st_claim, 3, channel_names[j->channel], -1, SQLITE_STATIC);
 		sqlite3_bind_text(st_claim, 4, j->campaign, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st_claim, 5, j->status == ST_QUEUED ? "queued" : "sending", -1,
-				  SQLITE_STATIC);
+		sqlite3_bind_text(st_claim, 5, spool_only ? "simulated" : j->status == ST_QUEUED ? "queued"
+							 : "sending", -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st_claim, 6, now);
 		sqlite3_bind_text(st_claim, 7, j->text, (int)j->len, SQLITE_STATIC);
 		sqlite3_bind_int(st_claim, 8, chain_is_real(j->channel));
+		sqlite3_bind_int(st_claim, 11, spool_only);
+		if (spool_only) {
+			sqlite3_bind_text(st_claim, 9, sp->name, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st_claim, 10, j->message_id, -1, SQLITE_STATIC);
+			if (sms) {
+				sqlite3_bind_double(st_claim, 12, j->cost);
+				sqlite3_bind_int(st_claim, 13, j->segments);
+			}
+		}
 		if (step_done(st_claim, e) < 0)
 			goto fail;
 		if (sqlite3_changes(db) == 0) {
 			j->status = ST_DUPLICATE;
 			duplicate_reason(j);
 			for (size_t k = 0; k < i; k++)
-				if (jobs[k]->claimed && !strcmp(jobs[k]->key, j->key)) {
+				if (jobs[k]->inserted && !strcmp(jobs[k]->key, j->key)) {
 					job_error(j, "the same key as %s:%llu", jobs[k]->file,
 						  (unsigned long long)jobs[k]->lineno);
 					break;
 				}
+			continue;
+		}
+		j->inserted = true;
+		if (spool_only) {
+			jrn_buf err = {0};
+			j->attempt++;
+			j->attempts++;
+			if (send_local(j, sp, &err) < 0) {
+				outcome(j, sp, OUT_PERMANENT, err.p ? err.p : "out of memory", -1);
+				j->claimed = true; /* record() writes it failed */
+			} else {
+				j->status = ST_SIMULATED;
+			}
+			jrn_buf_free(&err);
 			continue;
 		}
 		if (j->status == ST_QUEUED) {
