@@ -102,6 +102,7 @@ typedef struct provider {
 	double tokens;
 	int64_t refilled; /* monotonic ms */
 	int in_flight;
+	int dirfd;      /* spool: its directory, once opened */
 	char *endpoint; /* twilio: the Messages.json URL */
 } provider;
 
@@ -290,6 +291,8 @@ static void provider_free(provider *p)
 	free(p->bearer), free(p->from), free(p->envelope_from), free(p->account_sid);
 	free(p->auth_token), free(p->msid), free(p->status_callback), free(p->footer);
 	free(p->secret), free(p->dir), free(p->endpoint);
+	if (p->dirfd >= 0)
+		close(p->dirfd);
 	free(p);
 }
 
@@ -301,6 +304,7 @@ static provider *provider_new(enum ptype type, const char *name)
 		return NULL;
 	}
 	p->type = type;
+	p->dirfd = -1;
 	p->tls = CURLUSESSL_ALL;
 	p->connections = INT_MAX;
 	p->timeout_ms = 30000;
@@ -1558,36 +1562,34 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Writes a file whole under its name: a temporary name first, then
- * rename, so a reader of the directory never sees half a message. */
-static int write_file_atomic(const char *dir, const char *name, const char *p, size_t n,
+/* Writes a file whole under its name in p's directory: a temporary name
+ * first, then rename, so a reader of the directory never sees half a
+ * message. The directory is opened once (created if missing) and named by
+ * its descriptor after that: no path walk per message. */
+static int write_file_atomic(provider *p, const char *name, const char *data, size_t n,
 			     jrn_buf *err)
 {
-	jrn_buf path = {0}, tmp = {0};
-	jrn_buf_addf(&path, "%s/%s", dir, name);
 	static long pid;
+	char tmp[256];
 	if (!pid)
 		pid = (long)getpid();
-	jrn_buf_addf(&tmp, "%s/.%s.%ld.tmp", dir, name, pid);
-	int rc = -1, fd = -1;
-	if (!path.p || !tmp.p) {
-		jrn_buf_adds(err, "out of memory");
-		goto done;
+	if (p->dirfd < 0) {
+		if (mkdirs(p->dir) < 0 ||
+		    (p->dirfd = open(p->dir, O_DIRECTORY | O_PATH | O_CLOEXEC)) < 0) {
+			jrn_buf_addf(err, "%s: %s", p->dir, strerror(errno));
+			return -1;
+		}
 	}
-	fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0 && errno == ENOENT && mkdirs(dir) == 0)
-		fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-	if (fd < 0 || write_all(fd, p, n) < 0 || close(fd) < 0 || rename(tmp.p, path.p) < 0) {
-		jrn_buf_addf(err, "%s: %s", fd < 0 ? dir : path.p, strerror(errno));
+	snprintf(tmp, sizeof tmp, ".%s.%ld.tmp", name, pid);
+	int fd = openat(p->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+	if (fd < 0 || write_all(fd, data, n) < 0 || close(fd) < 0 ||
+	    renameat(p->dirfd, tmp, p->dirfd, name) < 0) {
+		jrn_buf_addf(err, "%s/%s: %s", p->dir, fd < 0 ? tmp : name, strerror(errno));
 		if (fd >= 0)
-			unlink(tmp.p);
-		goto done;
+			unlinkat(p->dirfd, tmp, 0);
+		return -1;
 	}
-	rc = 0;
-done:
-	jrn_buf_free(&path);
-	jrn_buf_free(&tmp);
-	return rc;
+	return 0;
 }
 
 /* A campaign id as a file name: itself when it is plain, else a hash. */
@@ -1659,7 +1661,7 @@ static int send_local(job *j, provider *p, jrn_buf *err)
 	/* the spool */
 	if (j->channel == CH_EMAIL) {
 		jrn_buf_addf(&name, "%.32s.eml", j->keyhash);
-		rc = write_file_atomic(p->dir, name.p, j->payload.p, j->payload.len, err);
+		rc = write_file_atomic(p, name.p, j->payload.p, j->payload.len, err);
 		goto done;
 	}
 	jrn_buf_addf(&name, "%.32s.json", j->keyhash);
@@ -1688,7 +1690,7 @@ static int send_local(job *j, provider *p, jrn_buf *err)
 	if (!b.p || !name.p)
 		jrn_buf_adds(err, "out of memory");
 	else
-		rc = write_file_atomic(p->dir, name.p, b.p, b.len, err);
+		rc = write_file_atomic(p, name.p, b.p, b.len, err);
 done:
 	if (rc == 0 && !j->message_id)
 		j->message_id = strndup(j->keyhash, 32);
