@@ -152,6 +152,7 @@ typedef struct job {
 	bool inserted;           /* this run's claim put its key in the ledger */
 	bool from_outbox;        /* --due */
 	bool resend;             /* --stuck --resend */
+	bool bad_line;           /* not a JSON object: to --rejects only, not stdout */
 	char *stuck_provider;    /* --stuck: the provider of the unrecorded attempt */
 	const char *suppress_reason; /* the provider said: never again */
 	char suppress_source[40];
@@ -2714,7 +2715,7 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 				(unsigned long long)j->lineno, channel_names[j->channel],
 				j->to ? j->to : j->campaign ? j->campaign : "?",
 				j->error.p ? j->error.p : "");
-		if (emit(j, &line, &we) < 0) {
+		if (!j->bad_line && emit(j, &line, &we) < 0) {
 			fprintf(stderr, "jrn-send: %s\n", we.msg);
 			rc = -1;
 		}
@@ -3047,14 +3048,6 @@ int main(int argc, char **argv)
 			if (rc == 1) {
 				jrn_err why;
 				jv rec = jrn_parse_object(&parser, ln.p, ln.len, &why);
-				if (!jv_is_valid(rec)) {
-					jv_free(rec);
-					if (jrn_reject(&rej, ln.file, ln.lineno, ln.p, ln.len, why.msg, &e) < 0) {
-						fprintf(stderr, "jrn-send: %s\n", e.msg);
-						failed = true;
-					}
-					continue;
-				}
 				job *j = job_new(ln.file, ln.lineno, ln.p, ln.len);
 				if (!j) {
 					jv_free(rec);
@@ -3062,7 +3055,16 @@ int main(int argc, char **argv)
 					failed = true;
 					break;
 				}
-				j->rec = rec;
+				if (jv_is_valid(rec)) {
+					j->rec = rec;
+				} else {
+					/* rejected in its turn, so --rejects keeps input order */
+					jv_free(rec);
+					j->rec = jv_object();
+					j->bad_line = true;
+					j->status = ST_REJECTED;
+					job_error(j, "%s", why.msg);
+				}
 				jobs[n++] = j;
 			}
 			if (n && (n == (size_t)batch_size || rc == 2)) {
