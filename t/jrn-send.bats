@@ -605,13 +605,14 @@ STOP to end"
 		printf '{"actionType":"sms","customerId":"p","recipientPhone":"12","messageContent":"m"}\n' # 9
 		printf '{"actionType":"email","customerId":"n","recipientEmail":"n@example.com","messageContent":"m"}\n' # 10
 		sms g2 hi                                                     # 11
+		printf 'not json\n'                                           # 12
 	} > a.ndjson
 	run --separate-stderr jrn-send --rejects rej.ndjson a.ndjson
 	assert_failure 3
 	assert_equal "$(jq -r '"\(.customerId):\(.delivery.status)"' <<< "$output" | tr '\n' ' ')" \
 		"g1:simulated t:rejected t:rejected m:rejected b:rejected p:rejected n:rejected g2:simulated "
 	# in input order, bad lines and bad records alike
-	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "2 3 4 5 6 7 8 9 10 "
+	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "2 3 4 5 6 7 8 9 10 12 "
 	assert_equal "$(jq -r 'select(.line == 2) | .input' rej.ndjson)" '{"actionType":"email",'
 	reason() { jq -r "select(.line == $1) | .error" rej.ndjson; }
 	[[ "$(reason 3)" == *object* ]]
