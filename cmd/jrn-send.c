@@ -593,9 +593,10 @@ static int open_ledger(jrn_err *e)
 {
 	if (jrn_db_open(opts.db_path, opts.busy_ms, &db, e) < 0)
 		return -1; /* the message names the file */
-	/* A claim is 'sending' (or 'queued' for a later time). A key found
-	 * failed is claimed again; one found simulated is claimed again by a
-	 * real send (?8), since a simulation must not block the real thing. */
+	/* A claim is 'sending' (or 'queued' for a later time). A key that
+	 * ended failed, suppressed or rejected is claimed again; one found
+	 * simulated is claimed again by a real send (?8), since a simulation
+	 * must not block the real thing. */
 	if (prep_stmt(&st_claim,
 		    "INSERT INTO deliveries (key, customer_id, channel, campaign_id, status, attempts,"
 		    " claimed_at, updated_at, record, provider, message_id, cost, segments)"
@@ -605,7 +606,8 @@ static int open_ledger(jrn_err *e)
 		    " record = excluded.record, attempts = excluded.attempts, error = NULL,"
 		    " provider = excluded.provider, message_id = excluded.message_id,"
 		    " cost = excluded.cost, segments = excluded.segments"
-		    " WHERE deliveries.status = 'failed' OR (deliveries.status = 'simulated' AND ?8)",
+		    " WHERE deliveries.status IN ('failed', 'suppressed', 'rejected')"
+		    " OR (deliveries.status = 'simulated' AND ?8)",
 		    e) < 0 ||
 	    prep_stmt(&st_status, "SELECT status, provider, message_id FROM deliveries WHERE key = ?", e) < 0 ||
 	    prep_stmt(&st_record,
@@ -2542,8 +2544,12 @@ static int record(job **jobs, size_t n, jrn_err *e)
 		job *j = jobs[i];
 		if (!j->claimed)
 			continue;
+		/* an outbox action may turn out suppressed or no longer
+		 * render by the time it is due */
 		const char *st = j->status == ST_SENT ? "sent" : j->status == ST_SIMULATED ? "simulated"
-			       : j->status == ST_QUEUED ? "queued" : "failed";
+			       : j->status == ST_QUEUED ? "queued"
+			       : j->status == ST_SUPPRESSED ? "suppressed"
+			       : j->status == ST_REJECTED ? "rejected" : "failed";
 		sqlite3_bind_text(st_record, 1, j->key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st_record, 2, st, -1, SQLITE_STATIC);
 		if (j->attempts)
@@ -2675,7 +2681,8 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 			sqlite3_bind_text(st_status, 1, j->key, -1, SQLITE_STATIC);
 			int found = sqlite3_step(st_status) == SQLITE_ROW;
 			const char *st = found ? (const char *)sqlite3_column_text(st_status, 0) : NULL;
-			bool dup = st && strcmp(st, "failed") &&
+			bool dup = st && strcmp(st, "failed") && strcmp(st, "suppressed") &&
+				   strcmp(st, "rejected") &&
 				   !(strcmp(st, "simulated") == 0 && chain_is_real(j->channel));
 			sqlite3_reset(st_status);
 			if (dup) {

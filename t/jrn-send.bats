@@ -450,6 +450,28 @@ STOP to end"
 	assert_equal "$(sqlite3 jrn.db 'SELECT customer_id FROM deliveries')" c3
 }
 
+@test "an outbox action suppressed before it is due: recorded suppressed, its key free again" {
+	email c1 '"idempotencyKey":"k-1","route":{"sendAt":"2026-01-02T09:00:00Z"}' > a.ndjson
+	run jrn-send -q a.ndjson
+	assert_equal "$(jq -r .delivery.status <<< "$output")" queued
+	key=$(jq -r .delivery.key <<< "$output")
+	assert_equal "$key" k-1
+	to=$(jq -r .recipientEmail a.ndjson | tr 'A-Z' 'a-z')
+	sqlite3 jrn.db "INSERT INTO suppressions (address, channel, reason, ts) VALUES ('$to', 'email', 'complained', 0)"
+	run jrn-send -q --due --now 2026-01-02T09:00:00Z
+	assert_success
+	assert_equal "$(jq -r .delivery.status <<< "$output")" suppressed
+	assert_equal "$(sqlite3 jrn.db "SELECT status, error FROM deliveries WHERE key = '$key'")" \
+		"suppressed|suppressed: complained"
+	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM outbox')" 0
+	# lifted: the same action goes out
+	sqlite3 jrn.db "DELETE FROM suppressions"
+	email c1 '"idempotencyKey":"k-1"' > b.ndjson
+	run jrn-send -q --now 2026-01-02T10:00:00Z b.ndjson
+	assert_equal "$(jq -r .delivery.status <<< "$output")" simulated
+	assert_equal "$(sqlite3 jrn.db "SELECT status FROM deliveries WHERE key = 'k-1'")" simulated
+}
+
 @test "route.sendAt in the future: queued in the outbox; --due sends it when due" {
 	{
 		email c1 '"route":{"sendAt":"2026-01-02T09:00:00Z"}'
