@@ -96,8 +96,10 @@ actions() {
 actions | jrn-send > sent.ndjson
 echo "$(wc -l < sent.ndjson) actions; the first one's delivery:"
 head -1 sent.ndjson | jq -c .delivery
-first=$(ls spool | head -1)
-echo "== spool/$first (headers)"
+# the spool names each file by the SHA-256 of the action's idempotency key
+key=$(head -1 sent.ndjson | jq -r .delivery.key)
+first=$(printf '%s' "$key" | sha256sum | cut -c1-32).eml
+echo "== spool/$first (its headers)"
 sed -n '/^\r\{0,1\}$/q;p' "spool/$first" | tr -d '\r'
 echo "== the same actions again: each a duplicate, nothing sent twice"
 actions | jrn-send | jq -r .delivery.status | sort | uniq -c
