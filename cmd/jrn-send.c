@@ -152,6 +152,7 @@ typedef struct job {
 	bool inserted;           /* this run's claim put its key in the ledger */
 	bool from_outbox;        /* --due */
 	bool resend;             /* --stuck --resend */
+	int64_t claimed_at;      /* --stuck: the claim as read, to take it over */
 	bool bad_line;           /* not a JSON object: to --rejects only, not stdout */
 	char *stuck_provider;    /* --stuck: the provider of the unrecorded attempt */
 	const char *suppress_reason; /* the provider said: never again */
@@ -630,7 +631,7 @@ static int open_ledger(jrn_err *e)
 		    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING", e) < 0 ||
 	    prep_stmt(&st_due,
 		    "SELECT key, provider, attempt, record FROM outbox WHERE send_at <= ?1"
-		    " ORDER BY send_at, key LIMIT ?2", e) < 0 ||
+		    " ORDER BY send_at, key LIMIT ?2 OFFSET ?3", e) < 0 ||
 	    prep_stmt(&st_due_claim,
 		    "UPDATE deliveries SET status = 'sending', claimed_at = ?2, updated_at = ?2"
 		    " WHERE key = ?1 AND status = 'queued'", e) < 0 ||
@@ -638,8 +639,8 @@ static int open_ledger(jrn_err *e)
 		    "SELECT key, record, provider, attempts, claimed_at FROM deliveries"
 		    " WHERE status = 'sending' ORDER BY claimed_at, key", e) < 0 ||
 	    prep_stmt(&st_restamp,
-		    "UPDATE deliveries SET claimed_at = ?2, updated_at = ?2 WHERE key = ?1"
-		    " AND status = 'sending'", e) < 0)
+		    "UPDATE deliveries SET claimed_at = max(?2, claimed_at + 1), updated_at = ?2"
+		    " WHERE key = ?1 AND status = 'sending' AND claimed_at = ?3", e) < 0)
 		return err_prefix(e, opts.db_path);
 	return 0;
 }
@@ -1318,30 +1319,40 @@ static int prepare_webhook(job *j, const char *chain)
 	return 0;
 }
 
-/* Is the address suppressed, or consent revoked? The reason, or NULL. */
-static const char *suppressed(const job *j, char why[128])
+/* Is the address suppressed, or consent revoked? The reason, or NULL;
+ * *broken when the state file could not say (then nothing may be sent). */
+static const char *suppressed(const job *j, char why[128], bool *broken)
 {
 	const char *ch = channel_names[j->channel];
+	*broken = false;
 	if (!db)
 		return NULL;
 	if (j->to) {
 		sqlite3_bind_text(st_suppressed, 1, j->to, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st_suppressed, 2, ch, -1, SQLITE_STATIC);
-		if (sqlite3_step(st_suppressed) == SQLITE_ROW) {
+		int rc = sqlite3_step(st_suppressed);
+		if (rc == SQLITE_ROW)
 			snprintf(why, 128, "suppressed: %s",
 				 (const char *)sqlite3_column_text(st_suppressed, 0));
-			sqlite3_reset(st_suppressed);
+		else if (rc != SQLITE_DONE)
+			snprintf(why, 128, "cannot read the suppressions: %s", sqlite3_errmsg(db));
+		sqlite3_reset(st_suppressed);
+		if (rc != SQLITE_DONE) {
+			*broken = rc != SQLITE_ROW;
 			return why;
 		}
-		sqlite3_reset(st_suppressed);
 	}
 	if (j->customer) {
 		sqlite3_bind_text(st_consent, 1, j->customer, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st_consent, 2, ch, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st_consent);
-		sqlite3_reset(st_consent);
-		if (rc == SQLITE_ROW) {
+		if (rc == SQLITE_ROW)
 			snprintf(why, 128, "consent for %s revoked", ch);
+		else if (rc != SQLITE_DONE)
+			snprintf(why, 128, "cannot read the consent: %s", sqlite3_errmsg(db));
+		sqlite3_reset(st_consent);
+		if (rc != SQLITE_DONE) {
+			*broken = rc != SQLITE_ROW;
 			return why;
 		}
 	}
@@ -1481,9 +1492,10 @@ static void prepare(job *j)
 		job_error(j, "retargeting needs a campaignId (the audience)");
 		return;
 	}
-	const char *sw = suppressed(j, why);
+	bool broken;
+	const char *sw = suppressed(j, why, &broken);
 	if (sw) {
-		j->status = ST_SUPPRESSED;
+		j->status = broken ? ST_FAILED : ST_SUPPRESSED;
 		job_error(j, "%s", sw);
 		return;
 	}
@@ -1716,6 +1728,9 @@ typedef struct {
 
 static job **requeued;
 static size_t nrequeued, requeued_cap;
+/* The members of one audience batch retry together: one clock reading
+ * for all their outcomes (0: read the clock). */
+static int64_t outcome_clock;
 
 static size_t on_read(char *buf, size_t size, size_t n, void *ud)
 {
@@ -1805,6 +1820,7 @@ static void outcome(job *j, provider *p, enum outcome kind, const char *msg, int
 {
 	if (kind == OUT_OK) {
 		j->status = p->type == P_SPOOL ? ST_SIMULATED : ST_SENT;
+		j->suppress_reason = NULL; /* another provider's refusal was not the address */
 		jrn_buf_reset(&j->error);
 		if (j->channel == CH_SMS || j->channel == CH_WHATSAPP) {
 			j->cost = j->segments * p->cost_per_segment;
@@ -1817,7 +1833,7 @@ static void outcome(job *j, provider *p, enum outcome kind, const char *msg, int
 	if (kind == OUT_TRANSIENT && j->attempt <= nbackoff) {
 		int64_t wait = retry_after >= 0 ? retry_after : jittered(backoff[j->attempt - 1]);
 		if (wait <= max_wait) {
-			j->ready = mono_ms() + wait;
+			j->ready = (outcome_clock ? outcome_clock : mono_ms()) + wait;
 			requeue(j);
 			if (opts.verbosity > 0)
 				fprintf(stderr, "jrn-send: %s:%llu: %s; retrying in %lld ms\n", j->file,
@@ -1896,14 +1912,17 @@ static int64_t retry_after_ms(CURL *easy)
 	char *end;
 	errno = 0;
 	long long s = strtoll(v, &end, 10);
+	/* a month at the most: a wait is added to the clock */
 	if (end != v && !*end && !errno && s >= 0)
-		return s > INT64_MAX / 1000 ? INT64_MAX / 1000 : s * 1000;
+		return s > 30LL * 86400 ? 30LL * 86400 * 1000 : s * 1000;
 	time_t t = curl_getdate(v, NULL);
 	if (t == -1)
 		return -1;
 	/* the server's date is real time, whatever --now says */
-	int64_t ms = ((int64_t)t - (int64_t)time(NULL)) * 1000;
-	return ms > 0 ? ms : 0;
+	int64_t s2 = (int64_t)t - (int64_t)time(NULL);
+	if (s2 > 30LL * 86400)
+		s2 = 30LL * 86400;
+	return s2 > 0 ? s2 * 1000 : 0;
 }
 
 static CURL *easy_get(void)
@@ -2148,8 +2167,14 @@ static void xfer_done(CURL *c, CURLcode res)
 				kind = OUT_TRANSIENT;
 			else
 				kind = curl_permanent(res) ? OUT_PERMANENT : OUT_TRANSIENT;
-			/* a recipient refused for good: a hard bounce */
-			if (code >= 550 && code <= 553 && !strncmp(x->errbuf, "RCPT failed", 11)) {
+			/* a recipient refused for good: a hard bounce, unless the
+			 * enhanced code says it is not the mailbox (5.7.1 relay
+			 * denied is the sender's problem, not the address's) */
+			const char *enh = x->reply[0] ? x->reply + 3 : "";
+			while (*enh == ' ' || *enh == '-')
+				enh++;
+			bool other = enh[0] == '5' && enh[1] == '.' && enh[2] != '1';
+			if (code >= 550 && code <= 553 && !other && !strncmp(x->errbuf, "RCPT failed", 11)) {
 				j->suppress_reason = "bounced";
 				snprintf(j->suppress_source, sizeof j->suppress_source, "smtp:%ld", code);
 			}
@@ -2194,8 +2219,16 @@ static void xfer_done(CURL *c, CURLcode res)
 	}
 	if (kind == OUT_OK && p->type == P_SMTP && !j->message_id)
 		j->message_id = NULL;
+	if (x->base.njobs > 1) {
+		/* one wait and one clock for the batch, so that it is tried
+		 * again whole, under the same Idempotency-Key */
+		outcome_clock = mono_ms();
+		if (kind == OUT_TRANSIENT && ra < 0 && j->attempt <= nbackoff)
+			ra = jittered(backoff[j->attempt - 1]);
+	}
 	for (size_t i = 0; i < x->base.njobs; i++)
 		outcome(x->base.jobs[i], p, kind, msg.p ? msg.p : "", ra);
+	outcome_clock = 0;
 	jrn_buf_free(&msg);
 	p->in_flight--;
 	curl_multi_remove_handle(multi, c);
@@ -2444,8 +2477,11 @@ static int claim(job **jobs, size_t n, jrn_err *e)
 			continue;
 		}
 		if (j->resend) {
+			/* taken over only if nobody else took it since it
+			 * was read: two --resend runs cannot both send it */
 			sqlite3_bind_text(st_restamp, 1, j->key, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st_restamp, 2, now);
+			sqlite3_bind_int64(st_restamp, 3, j->claimed_at);
 			if (step_done(st_restamp, e) < 0)
 				goto fail;
 			if (sqlite3_changes(db) == 0) {
@@ -2468,13 +2504,10 @@ static int claim(job **jobs, size_t n, jrn_err *e)
 		bool spool_only = j->status == ST_NONE && chains[j->channel].n == 1 &&
 				  sp->type == P_SPOOL;
 		bool sms = j->channel == CH_SMS || j->channel == CH_WHATSAPP;
-		if (spool_only) {
-			if (!j->message_id && !(j->message_id = strndup(j->keyhash, 32))) {
-				jrn_fail(e, "out of memory");
-				goto fail;
-			}
-			if (sms)
-				j->cost = j->segments * sp->cost_per_segment, j->has_cost = true;
+		double cost = sms ? j->segments * sp->cost_per_segment : 0;
+		if (spool_only && !j->message_id && !(j->message_id = strndup(j->keyhash, 32))) {
+			jrn_fail(e, "out of memory");
+			goto fail;
 		}
 		sqlite3_bind_text(st_claim, 1, j->key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st_claim, 2, j->customer, -1, SQLITE_STATIC);
@@ -2490,7 +2523,7 @@ static int claim(job **jobs, size_t n, jrn_err *e)
 			sqlite3_bind_text(st_claim, 9, sp->name, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st_claim, 10, j->message_id, -1, SQLITE_STATIC);
 			if (sms) {
-				sqlite3_bind_double(st_claim, 12, j->cost);
+				sqlite3_bind_double(st_claim, 12, cost);
 				sqlite3_bind_int(st_claim, 13, j->segments);
 			}
 		}
@@ -2513,12 +2546,26 @@ static int claim(job **jobs, size_t n, jrn_err *e)
 			j->attempt++;
 			j->attempts++;
 			if (send_local(j, sp, &err) < 0) {
+				/* failed, in the same transaction: never a
+				 * simulated row without its file */
 				outcome(j, sp, OUT_PERMANENT, err.p ? err.p : "out of memory", -1);
-				j->claimed = true; /* record() writes it failed */
+				sqlite3_bind_text(st_record, 1, j->key, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st_record, 2, "failed", -1, SQLITE_STATIC);
+				sqlite3_bind_text(st_record, 3, sp->name, -1, SQLITE_STATIC);
+				sqlite3_bind_int(st_record, 5, j->attempts);
+				if (j->error.p)
+					sqlite3_bind_text(st_record, 6, j->error.p, (int)j->error.len,
+							  SQLITE_STATIC);
+				sqlite3_bind_int64(st_record, 9, now);
+				jrn_buf_free(&err);
+				if (step_done(st_record, e) < 0)
+					goto fail;
 			} else {
 				j->status = ST_SIMULATED;
+				j->cost = cost;
+				j->has_cost = sms;
+				jrn_buf_free(&err);
 			}
-			jrn_buf_free(&err);
 			continue;
 		}
 		if (j->status == ST_QUEUED) {
@@ -2629,7 +2676,7 @@ static int emit(job *j, jrn_buf *line, jrn_err *e)
 	int rc = 0;
 	if (!d.p) {
 		rc = jrn_fail(e, "out of memory");
-	} else if (!jv_object_has(jv_copy(j->rec), jv_string("delivery"))) {
+	} else if (!jv_object_has(jv_copy(j->rec), jv_string("delivery")) && memchr(j->text, '}', j->len)) {
 		size_t end = j->len;
 		while (end && j->text[end - 1] != '}')
 			end--;
@@ -2654,6 +2701,9 @@ static int emit(job *j, jrn_buf *line, jrn_err *e)
 	return rc;
 }
 
+static int unclaimed(job **jobs, size_t n, jrn_err *e);
+static int write_batch(job **jobs, size_t n, int rc, jrn_err *e);
+
 /* One batch: prepare, claim, send, record, write. 0, or -1 with e when the
  * state file failed (the batch's records are still written). */
 static int process_batch(job **jobs, size_t n, jrn_err *e)
@@ -2663,7 +2713,7 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 	/* one read transaction for the batch's suppression and consent
 	 * lookups, not a lock and an unlock each */
 	if (begin_read(e) < 0)
-		return -1;
+		return unclaimed(jobs, n, e);
 	for (size_t i = 0; i < n; i++) {
 		if (jobs[i]->status == ST_NONE && !jobs[i]->key)
 			prepare(jobs[i]);
@@ -2672,12 +2722,16 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 			have_work = true;
 	}
 	if (!opts.dry_run && commit(e) < 0)
-		return -1;
+		return unclaimed(jobs, n, e);
 	if (opts.dry_run) {
 		for (size_t i = 0; i < n; i++) {
 			job *j = jobs[i];
 			if (j->status != ST_NONE && j->status != ST_QUEUED)
 				continue;
+			if (j->from_outbox || j->resend) { /* their ledger row is their claim */
+				j->status = ST_DRYRUN;
+				continue;
+			}
 			sqlite3_bind_text(st_status, 1, j->key, -1, SQLITE_STATIC);
 			int found = sqlite3_step(st_status) == SQLITE_ROW;
 			const char *st = found ? (const char *)sqlite3_column_text(st_status, 0) : NULL;
@@ -2694,27 +2748,51 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 		}
 	} else if (have_work) {
 		if (claim(jobs, n, e) < 0)
-			return -1;
+			return unclaimed(jobs, n, e);
 		send_all(jobs, n);
 		if (record(jobs, n, e) < 0) {
-			fprintf(stderr, "jrn-send: %s; the batch's sends stay claimed: see "
-				"jrn-send --stuck\n", e->msg);
+			char was[sizeof e->msg];
+			memcpy(was, e->msg, sizeof was);
+			jrn_fail(e, "%s; the batch's sends stay claimed: see jrn-send --stuck", was);
 			rc = -1;
 		}
 	}
 	if (opts.dry_run && commit(e) < 0)
-		return -1;
+		return unclaimed(jobs, n, e);
+	return write_batch(jobs, n, rc, e);
+}
+
+/* The state file failed before the batch was claimed: nothing was sent;
+ * each record still comes out, failed, and the rejects still go out. */
+static int unclaimed(job **jobs, size_t n, jrn_err *e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i]->status == ST_NONE || jobs[i]->status == ST_QUEUED) {
+			jobs[i]->status = ST_FAILED;
+			job_error(jobs[i], "not sent: %s", e->msg);
+		}
+	write_batch(jobs, n, -1, e);
+	return -1;
+}
+
+/* Writes the batch's records, reports its rejects and failures. Returns
+ * rc, or -1 when writing failed (e says why). */
+static int write_batch(job **jobs, size_t n, int rc, jrn_err *e)
+{
 	jrn_buf line = {0};
+	static bool rejects_broken; /* said once, not once a record */
 	for (size_t i = 0; i < n; i++) {
 		job *j = jobs[i];
 		jrn_err we;
 		counts[j->status]++;
 		if (j->channel_known)
 			channel_counts[j->channel]++;
-		if (j->status == ST_REJECTED &&
+		if (j->status == ST_REJECTED && !rejects_broken &&
 		    jrn_reject(&rej, j->file, j->lineno, j->text, j->len,
 			       j->error.p ? j->error.p : "rejected", &we) < 0) {
-			fprintf(stderr, "jrn-send: %s\n", we.msg);
+			rejects_broken = true;
+			if (rc == 0)
+				*e = we;
 			rc = -1;
 		}
 		if (j->status == ST_FAILED && opts.verbosity >= 0)
@@ -2723,7 +2801,8 @@ static int process_batch(job **jobs, size_t n, jrn_err *e)
 				j->to ? j->to : j->campaign ? j->campaign : "?",
 				j->error.p ? j->error.p : "");
 		if (!j->bad_line && emit(j, &line, &we) < 0) {
-			fprintf(stderr, "jrn-send: %s\n", we.msg);
+			if (rc == 0)
+				*e = we;
 			rc = -1;
 		}
 	}
@@ -2786,6 +2865,9 @@ static int run_due(job **jobs, jrn_err *e)
 		size_t n = 0;
 		sqlite3_bind_int64(st_due, 1, jrn_now());
 		sqlite3_bind_int(st_due, 2, batch_size);
+		/* a real run takes the rows it sends out of the outbox; a dry
+		 * run leaves them, so it pages past them */
+		sqlite3_bind_int64(st_due, 3, opts.dry_run ? (sqlite3_int64)rowno : 0);
 		int rc;
 		while ((rc = sqlite3_step(st_due)) == SQLITE_ROW) {
 			job *j = job_from_row(st_due, 3, ++rowno, e);
@@ -2861,7 +2943,7 @@ static int run_stuck(bool resend, job **jobs, jrn_err *e)
 		j->key = strdup(key ? key : "");
 		j->stuck_provider = prov ? strdup(prov) : NULL;
 		j->attempts = sqlite3_column_int(st_stuck, 3);
-		j->send_at = sqlite3_column_int64(st_stuck, 4);
+		j->claimed_at = sqlite3_column_int64(st_stuck, 4);
 		if (!j->key || jrn_sha256_hex(j->key, strlen(j->key), j->keyhash) < 0) {
 			rc = SQLITE_NOMEM;
 			break;
@@ -2892,12 +2974,17 @@ static int run_stuck(bool resend, job **jobs, jrn_err *e)
 				if (process_batch(jobs, n, e) < 0)
 					status = -1;
 				batch_free(jobs, &n);
+				if (status < 0 || out.err || interrupted) {
+					for (size_t k = i + 1; k < nall; k++)
+						job_free(all[k]);
+					break;
+				}
 			}
 			continue;
 		}
 		/* listed as it is: {"status":"stuck", provider, attempts, key, claimedAt} */
 		char ts[32];
-		jrn_time_format(j->send_at, ts);
+		jrn_time_format(j->claimed_at, ts);
 		jrn_buf d = {0};
 		jrn_buf_adds(&d, "{\"status\":\"stuck\"");
 		if (j->stuck_provider) {

@@ -287,6 +287,22 @@ twilio_conf() {
 	assert_equal "$(dfield status 1)" duplicate
 }
 
+@test "smtp: a recipient refused by one provider but delivered by the next is not suppressed" {
+	peer_skip_unless_installed smtp
+	peer_smtp_start --reject-rcpt bounce
+	local first=$SMTP_URL
+	peer_smtp_start
+	conf "  email:
+    - {type: smtp, name: strict, url: \"$first\", tls: none}
+    - {type: smtp, name: backup, url: \"$SMTP_URL\", tls: none}"
+	printf '{"actionType":"email","customerId":"c9","recipientEmail":"ann@bounce.test","subject":"Hi","messageContent":"x"}\n' >a.ndjson
+	run --separate-stderr jrn-send a.ndjson
+	assert_success
+	assert_equal "$(dfield status)" sent
+	assert_equal "$(dfield provider)" backup
+	assert_equal "$(rows "SELECT count(*) FROM suppressions")" 0
+}
+
 @test "smtp: a connection dropped in the middle of DATA is retried and sent" {
 	peer_skip_unless_installed smtp
 	peer_smtp_start --drop-data 1

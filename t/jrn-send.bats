@@ -450,6 +450,17 @@ STOP to end"
 	assert_equal "$(sqlite3 jrn.db 'SELECT customer_id FROM deliveries')" c3
 }
 
+@test "--due --dry-run shows what is due once, as dry-run, and leaves the outbox as it was" {
+	for i in 1 2 3; do email "c$i" '"route":{"sendAt":"2026-01-02T09:00:00Z"}'; done > a.ndjson
+	jrn-send -q --batch-size 2 a.ndjson > /dev/null
+	run timeout 20 jrn-send -q --dry-run --batch-size 2 --due --now 2026-01-02T09:00:00Z
+	assert_success
+	assert_equal "$(jq -r '"\(.customerId):\(.delivery.status)"' <<< "$output" | sort | tr '\n' ' ')" \
+		"c1:dry-run c2:dry-run c3:dry-run "
+	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM outbox')" 3
+	[ ! -e spool ] || [ -z "$(ls spool)" ]
+}
+
 @test "an outbox action suppressed before it is due: recorded suppressed, its key free again" {
 	email c1 '"idempotencyKey":"k-1","route":{"sendAt":"2026-01-02T09:00:00Z"}' > a.ndjson
 	run jrn-send -q a.ndjson
@@ -752,7 +763,10 @@ STOP to end"
 	run --separate-stderr jrn-send -q b.ndjson
 	wait
 	assert_failure 1
-	assert_output ""
+	# the record still comes out: failed, nothing sent, nothing claimed
+	assert_equal "$(jq -c '[.customerId, .delivery.status, .delivery.attempts]' <<< "$output")" '["c2","failed",0]'
+	[[ "$(jq -r .delivery.error <<< "$output")" == "not sent: jrn.db: "*locked* ]]
+	[ ! -e "spool/$(spoolname "$(jq -r .delivery.key <<< "$output")").eml" ]
 	[[ "$stderr" =~ ^jrn-send:\ jrn\.db:\ .*locked ]]
 	[[ "$stderr" != *"jrn.db: jrn.db"* ]]
 	assert_equal "${#stderr_lines[@]}" 1
