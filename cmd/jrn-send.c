@@ -180,6 +180,7 @@ static sqlite3_stmt *st_claim, *st_status, *st_record, *st_outbox_put, *st_outbo
 static jrn_out out;
 static jrn_rejects rej;
 static jv_parser *parser;
+static jrn_json_index emit_ix; /* replace_member's, reused */
 static CURLM *multi;
 static CURL **easy_pool;
 static size_t easy_pool_n, easy_pool_cap;
@@ -2666,6 +2667,41 @@ static void delivery_json(const job *j, jrn_buf *b)
 	jrn_buf_addc(b, '}');
 }
 
+/* Writes text[0..len), a JSON object, to out with the value of its one
+ * top-level member key replaced by val: 1 done, 0 when it cannot be done
+ * that way (no such member, or twice, or an escaped key that might be it). */
+static int replace_member(const char *text, size_t len, const char *key, const char *val,
+			  size_t vlen, jrn_buf *out)
+{
+	jrn_json_index *ix = &emit_ix;
+	jrn_err e;
+	if (jrn_json_index_build(ix, text, len, 1, &e) < 0)
+		return 0;
+	const jrn_json_member *m = NULL;
+	size_t klen = strlen(key);
+	for (size_t i = 0; i < ix->n; i++) {
+		if (ix->m[i].parent != -1)
+			continue;
+		if (ix->m[i].kescaped)
+			return 0;
+		if (ix->m[i].klen == klen && !memcmp(ix->m[i].key, key, klen)) {
+			if (m)
+				return 0;
+			m = &ix->m[i];
+		}
+	}
+	if (!m)
+		return 0;
+	const char *v0 = m->val, *v1 = m->val + m->vlen;
+	if (m->kind == '"')
+		v0--, v1++; /* the quotes */
+	jrn_buf_reset(out);
+	jrn_buf_add(out, text, (size_t)(v0 - text));
+	jrn_buf_add(out, val, vlen);
+	jrn_buf_add(out, v1, (size_t)(text + len - v1));
+	return out->p ? 1 : 0;
+}
+
 /* Writes j with its delivery: the text as read with the member spliced in
  * before the closing brace, so everything else passes byte for byte. */
 static int emit(job *j, jrn_buf *line, jrn_err *e)
@@ -2687,6 +2723,8 @@ static int emit(job *j, jrn_buf *line, jrn_err *e)
 		jrn_buf_adds(line, "\"delivery\":");
 		jrn_buf_add(line, d.p, d.len);
 		jrn_buf_addc(line, '}');
+	} else if (replace_member(j->text, j->len, "delivery", d.p, d.len, line) == 1) {
+		/* done: the old delivery replaced in place, the rest as read */
 	} else {
 		jv dv = jv_parse_sized(d.p, (int)d.len);
 		if (jrn_json_append(line, jv_object_set(jv_copy(j->rec), jv_string("delivery"), dv), 0,
@@ -3220,6 +3258,7 @@ done_out:;
 	}
 	if (parser)
 		jv_parser_free(parser);
+	jrn_json_index_free(&emit_ix);
 	free(jobs);
 done_rejects:
 	if (jrn_rejects_close(&rej, &e) < 0)

@@ -693,7 +693,7 @@ STOP to end"
 		printf '{ "actionType" : "email", "customerId":"c1","recipientEmail":"a@example.com","subject":"s","messageContent":"m\\u00e9", "n": 1.50 }\n'
 		printf '{"actionType":"fax"}\n'
 		printf '{"actionType":"sms","customerId":"c2","recipientPhone":"+14155550100","messageContent":"x","z":[ 1 ,2 ]}\n'
-		printf '{"actionType":"email","customerId":"c3","recipientEmail":"c@example.com","subject":"s","messageContent":"m","delivery":{"status":"old","x":1}}\n'
+		printf '{"actionType":"email","customerId":"c3","recipientEmail":"c@example.com","subject":"s","messageContent":"m","delivery":{"status":"old","x":1}, "big": 12345678901234567890}\n'
 		printf '{}\n'
 	} > a.ndjson
 	run jrn-send -q a.ndjson
@@ -703,6 +703,8 @@ STOP to end"
 	assert_line --index 0 --regexp '^\{ "actionType" : "email", "customerId":"c1","recipientEmail":"a@example.com","subject":"s","messageContent":"m\\u00e9", "n": 1.50 ,"delivery":\{"status":"simulated",'
 	assert_line --index 2 --regexp '^\{"actionType":"sms".*"z":\[ 1 ,2 \],"delivery":\{'
 	assert_equal "$(sed -n 4p <<< "$output" | jq -c '.delivery | [.status, .x]')" '["simulated",null]'
+	# an old delivery is replaced where it stands; the rest as read, big integers whole
+	assert_line --index 3 --regexp '"messageContent":"m","delivery":\{"status":"simulated",.*\}, "big": 12345678901234567890\}$'
 	assert_line --index 4 --regexp '^\{"delivery":\{"status":"rejected",'
 }
 
