@@ -22,14 +22,19 @@ ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
 LIBS     = -ljq -lcurl -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
 
-TOOLS    = $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
+# A tool is cmd/NAME.c, or a folder cmd/NAME/ of .c files (main.c and its
+# parts, with a private NAME.h). Both shapes build with the rules below.
+FILE_TOOLS   = $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
+FOLDER_TOOLS = $(patsubst cmd/%/main.c,%,$(wildcard cmd/*/main.c))
+TOOLS    = $(FILE_TOOLS) $(FOLDER_TOOLS)
+tool_objs = $(if $(wildcard cmd/$(1)/main.c),$(patsubst cmd/%.c,$(BUILD)/cmd/%.o,$(wildcard cmd/$(1)/*.c)),$(BUILD)/cmd/$(1).o)
 LIB_C    = $(wildcard lib/*.c)
 LIB_CXX  = $(wildcard lib/*.cc)
 LIB_OBJ  = $(LIB_C:lib/%.c=$(BUILD)/lib/%.o) $(LIB_CXX:lib/%.cc=$(BUILD)/lib/%.o)
 UNIT_SRC = $(wildcard t/unit/*.c)
 UNITS    = $(UNIT_SRC:t/unit/%.c=$(BUILD)/unit/%)
 BINS     = $(TOOLS:%=$(BUILD)/bin/%)
-HDRS     = $(wildcard lib/*.h)
+DEPFLAGS = -MMD -MP
 
 # Debian packages: building, testing, benchmarking.
 # Test peers (t/peers.bash): postfix for smtp-sink (installed unconfigured,
@@ -45,36 +50,49 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 
 all: $(BINS)
 
-$(BUILD)/lib/%.o: lib/%.c $(HDRS)
+# Every object records the headers it read (-MMD -MP, the .d files beside
+# it), so a change to a tool's private header rebuilds only that tool.
+$(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(BUILD)/lib/%.o: lib/%.cc $(HDRS)
+$(BUILD)/lib/%.o: lib/%.cc
 	@mkdir -p $(@D)
-	$(CXX) $(ALL_CXXFLAGS) -c -o $@ $<
+	$(CXX) $(ALL_CXXFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(BUILD)/cmd/%.o: cmd/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/libjrn.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/%: cmd/%.c $(BUILD)/libjrn.a $(HDRS)
+# One rule for both shapes of tool: its objects and the library.
+.SECONDEXPANSION:
+.SECONDARY:
+$(BUILD)/bin/%: $$(call tool_objs,$$*) $(BUILD)/libjrn.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $(BUILD)/$*.o $<
-	$(CXX) $(ALL_LDFLAGS) -o $@ $(BUILD)/$*.o $(BUILD)/libjrn.a $(LIBS)
+	$(CXX) $(ALL_LDFLAGS) -o $@ $(call tool_objs,$*) $(BUILD)/libjrn.a $(LIBS)
 
-$(BUILD)/bin/jrn: $(BUILD)/starter.h
+$(BUILD)/cmd/jrn.o: $(BUILD)/starter.h
 $(BUILD)/starter.h: share/jrn/jrn.yaml t/embed.sh
 	@mkdir -p $(@D)
 	sh t/embed.sh starter_yaml share/jrn/jrn.yaml > $@
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/unit.h $(BUILD)/libjrn.a $(HDRS)
+# A unit test t/unit/NAME.c links the library; one named after a folder
+# tool's part, t/unit/TOOL-PART.c (e.g. jrn-score-clv.c), also links that
+# tool's objects except main.o, so a tool's pure parts are tested directly.
+unit_tool = $(firstword $(foreach t,$(FOLDER_TOOLS),$(if $(filter $(t)-%,$(1)),$(t))))
+unit_objs = $(if $(call unit_tool,$(1)),$(filter-out %/main.o,$(call tool_objs,$(call unit_tool,$(1)))))
+$(BUILD)/unit/%: t/unit/%.c $$(call unit_objs,$$*) $(BUILD)/libjrn.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@.o $<
-	$(CXX) $(ALL_LDFLAGS) -o $@ $@.o $(BUILD)/libjrn.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) $(if $(call unit_tool,$*),-Icmd/$(call unit_tool,$*)) -It/unit -MT $@ -c -o $@.o $<
+	$(CXX) $(ALL_LDFLAGS) -o $@ $@.o $(call unit_objs,$*) $(BUILD)/libjrn.a $(LIBS)
 
-$(BUILD)/mustache-render: t/mustache-render.c $(BUILD)/libjrn.a $(HDRS)
+$(BUILD)/mustache-render: t/mustache-render.c $(BUILD)/libjrn.a
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c -o $@.o $<
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -MT $@ -c -o $@.o $<
 	$(CXX) $(ALL_LDFLAGS) -o $@ $@.o $(BUILD)/libjrn.a $(LIBS)
 
 $(BUILD)/jrn-gen: t/bench/gen.c
@@ -123,3 +141,5 @@ install: all
 
 clean:
 	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

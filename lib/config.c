@@ -1285,3 +1285,25 @@ jv jrn_config_get(jv cfg, const char *dotted)
 		s = dot + 1;
 	}
 }
+
+int jrn_config_duration(jv cfg, const char *dotted, int64_t *ms, jrn_err *e)
+{
+	jv v = jrn_config_get(cfg, dotted);
+	int rc = 1;
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
+		rc = 0;
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		double d = jv_number_value(v);
+		if (d < 0 || d != (double)(int64_t)d)
+			rc = jrn_fail(e, "expected a duration such as 90d or whole milliseconds");
+		else
+			*ms = (int64_t)d;
+	} else if (jv_get_kind(v) == JV_KIND_STRING) {
+		if (jrn_duration_parse(jv_string_value(v), ms, e) < 0)
+			rc = -1;
+	} else {
+		rc = jrn_fail(e, "expected a duration such as 90d, not %s", jv_kind_name(jv_get_kind(v)));
+	}
+	jv_free(v);
+	return rc;
+}

@@ -6,6 +6,16 @@
  * the caller hands them); jv arguments are consumed unless a comment says
  * "borrows"; functions that can fail return 0 on success and -1 on failure
  * with a message in a jrn_err.
+ *
+ * Where code goes. A tool is cmd/NAME.c while it is one concern under about
+ * 1,500 lines; past that, or once it has pluggable parts (providers,
+ * subcommands), it is a folder cmd/NAME/ with main.c (usage, options, the top
+ * loop), one file per part and a private NAME.h. Code moves to lib/ when a
+ * second tool needs it, with an API of its own (a handle and plain
+ * arguments, no globals, no tool's types). This header declares what every
+ * filter needs; a module with a type of its own and more than a handful of
+ * functions has its own header named like its .c (rules.h, mime.h, ledger.h,
+ * reach.h, yaml.h); headers used only inside lib/ end in -int.h.
  */
 #ifndef JRN_H
 #define JRN_H
@@ -264,6 +274,12 @@ jv jrn_config_load(const char *path, jrn_err *e);
  * Borrows cfg. */
 jv jrn_config_get(jv cfg, const char *dotted);
 
+/* A duration at a dotted path of cfg (borrowed): a string such as "90d"
+ * (jrn_duration_parse) or a whole number of milliseconds. 1 with *ms set,
+ * 0 when absent (*ms untouched), -1 with e when it is neither (e holds the
+ * reason, without the path: the caller names the key). */
+int jrn_config_duration(jv cfg, const char *dotted, int64_t *ms, jrn_err *e);
+
 /* ---- common options (opts.c) --------------------------------------------- */
 
 /* What every tool's command line, environment and config decide together. */
@@ -313,6 +329,61 @@ int jrn_opts_take(jrn_opts *o, int c, const char *arg);
 int jrn_opts_resolve(jrn_opts *o, jrn_err *e);
 void jrn_opts_free(jrn_opts *o);
 
+/* ---- the tool's frame (tool.c) ------------------------------------------- */
+
+struct option;
+
+/* The program name the voice uses; jrn_opts_init sets it. Borrows prog. */
+void jrn_prog_set(const char *prog);
+const char *jrn_prog(void);
+/* The tool's voice: writes "PROG: message" and a newline to stderr and
+ * returns status, so a tool can `return jrn_say(JRN_EXIT_FAIL, ...)`. */
+int jrn_say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The option loop every tool runs: getopt_long over argv with shortopts and
+ * longopts (which include JRN_COMMON_SHORT / JRN_COMMON_LONG); common
+ * options go into o; -h writes usage to stdout; --version writes "PROG
+ * VERSION"; every other option goes to take(ctx, c, optarg), which returns
+ * 0 to go on, -2 for "not mine" (said as an unknown option), or an exit
+ * status to stop with (having said why). An unknown option or a missing
+ * argument writes "Try 'PROG --help'." to stderr. Returns -1 when the
+ * command line is read (optind is at the first operand), or the status the
+ * tool should exit with now (0 after -h/--version, 2 for usage). */
+int jrn_opts_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
+		   const struct option *longopts, const char *usage,
+		   int (*take)(void *ctx, int c, const char *arg), void *ctx);
+
+/* The end of a run: closes out (NULL: none) — a reader that went away
+ * (EPIPE) is a normal end, another write error is said and makes the status
+ * JRN_EXIT_FAIL — then closes rej (NULL: none; an error writing it is said,
+ * JRN_EXIT_FAIL), and turns JRN_EXIT_OK into JRN_EXIT_REJECTS when lines
+ * were rejected. Returns the status to exit with. */
+int jrn_finish(jrn_out *out, jrn_rejects *rej, int status);
+
+/* Milliseconds of a monotonic clock (intervals, timeouts; not the date). */
+int64_t jrn_mono_ms(void);
+
+/* A 64-bit hash of p[0..n): FNV-1a with murmur3's final mix (so the low
+ * bits, which index tables, depend on every byte). Not for security. */
+uint64_t jrn_hash64(const void *p, size_t n);
+
+/* A map from byte strings to dense indexes 0, 1, 2... in insertion order,
+ * for per-customer (or per-key) arrays the caller keeps beside it. Keys are
+ * copied. Open addressing, at most half full. */
+typedef struct jrn_idmap jrn_idmap;
+/* A new empty map, or NULL (out of memory). */
+jrn_idmap *jrn_idmap_new(void);
+/* The index of k[0..n), added as the next index when new (*added says
+ * which; added may be NULL). -1 when out of memory. */
+int64_t jrn_idmap_put(jrn_idmap *m, const char *k, size_t n, bool *added);
+/* The index of k[0..n), or -1 when absent. */
+int64_t jrn_idmap_get(const jrn_idmap *m, const char *k, size_t n);
+/* How many keys; the key of index i (NUL-terminated, owned by the map, valid
+ * until the next put), its length in *len when len is not NULL. */
+size_t jrn_idmap_count(const jrn_idmap *m);
+const char *jrn_idmap_key(const jrn_idmap *m, size_t i, size_t *len);
+void jrn_idmap_free(jrn_idmap *m);
+
 /* ---- state file (state.c) ------------------------------------------------- */
 
 #define JRN_SCHEMA_VERSION 3
@@ -324,6 +395,14 @@ void jrn_opts_free(jrn_opts *o);
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
 /* Runs sql (no parameters, any number of statements): 0 or -1 with e. */
 int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
+/* Prepares sql as a statement to be reused (SQLITE_PREPARE_PERSISTENT):
+ * 0 with *st set, or -1 with SQLite's message in e (*st NULL). */
+int jrn_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, jrn_err *e);
+/* BEGIN IMMEDIATE (the write lock at once, waiting up to the busy timeout)
+ * and COMMIT: 0 or -1 with e. Rollback ends an open transaction, if any. */
+int jrn_db_begin(sqlite3 *db, jrn_err *e);
+int jrn_db_commit(sqlite3 *db, jrn_err *e);
+void jrn_db_rollback(sqlite3 *db);
 /* The SQL of the migration to schema `version` (1..JRN_SCHEMA_VERSION), or
  * NULL: for man pages and jrn doctor. */
 const char *jrn_db_migration(int version);

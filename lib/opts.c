@@ -11,6 +11,7 @@ void jrn_opts_init(jrn_opts *o, const char *prog)
 {
 	memset(o, 0, sizeof *o);
 	o->prog = prog;
+	jrn_prog_set(prog);
 	o->busy_ms = 10000;
 	o->config = jv_object();
 }

@@ -1,0 +1,237 @@
+/* tool.c: the frame every tool's main() shares: its voice on stderr, the
+ * option loop's common part, the end of a run; and small pieces three tools
+ * had written each for themselves: a monotonic clock, a string → index map,
+ * prepared statements and transactions.
+ *
+ * The voice is the one place lib/ writes to stderr, and only when a tool
+ * calls it: the program name comes from jrn_opts_init. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jrn.h"
+
+static const char *prog_name = "jrn";
+
+void jrn_prog_set(const char *prog)
+{
+	if (prog && *prog)
+		prog_name = prog;
+}
+
+const char *jrn_prog(void)
+{
+	return prog_name;
+}
+
+int jrn_say(int status, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[4096];
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	/* one write, so lines of tools sharing a stderr do not interleave */
+	fprintf(stderr, "%s: %s\n", prog_name, msg);
+	return status;
+}
+
+int jrn_opts_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
+		   const struct option *longopts, const char *usage,
+		   int (*take)(void *ctx, int c, const char *arg), void *ctx)
+{
+	int c;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (jrn_opts_take(o, c, optarg))
+			continue;
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return JRN_EXIT_OK;
+		}
+		if (c == JRN_OPT_VERSION) {
+			printf("%s %s\n", o->prog, JRN_VERSION);
+			return JRN_EXIT_OK;
+		}
+		int rc = c == '?' || c == ':' || !take ? -2 : take(ctx, c, optarg);
+		if (rc == -2) {
+			fprintf(stderr, "Try '%s --help'.\n", o->prog);
+			return JRN_EXIT_USAGE;
+		}
+		if (rc > 0)
+			return rc;
+	}
+	return -1;
+}
+
+int jrn_finish(jrn_out *out, jrn_rejects *rej, int status)
+{
+	if (out) {
+		bool pipe_closed = out->err == EPIPE;
+		if (jrn_out_close(out) < 0 && !pipe_closed && out->err != 0 && out->err != EPIPE)
+			status = jrn_say(JRN_EXIT_FAIL, "writing output: %s", strerror(out->err));
+	}
+	if (rej) {
+		jrn_err e;
+		uint64_t n = rej->count;
+		if (jrn_rejects_close(rej, &e) < 0)
+			status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		if (status == JRN_EXIT_OK && n > 0)
+			status = JRN_EXIT_REJECTS;
+	}
+	return status;
+}
+
+int64_t jrn_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- string → index map ---------------------------------------------------- */
+
+uint64_t jrn_hash64(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, then murmur3's final mix */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+struct jrn_idmap {
+	size_t *slot;  /* 1 + index; 0 empty */
+	size_t mask;   /* slots - 1 */
+	struct ent { uint64_t hash; size_t key, len; } *ent;
+	size_t n, cap;
+	jrn_buf keys;  /* every key, NUL-terminated, back to back */
+};
+
+jrn_idmap *jrn_idmap_new(void)
+{
+	return calloc(1, sizeof(jrn_idmap));
+}
+
+static int idmap_grow(jrn_idmap *m)
+{
+	size_t nslots = m->slot ? (m->mask + 1) * 2 : 1024;
+	if (nslots > SIZE_MAX / sizeof(size_t))
+		return -1;
+	size_t *s = calloc(nslots, sizeof *s);
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < m->n; i++) {
+		size_t j = m->ent[i].hash & (nslots - 1);
+		while (s[j])
+			j = (j + 1) & (nslots - 1);
+		s[j] = i + 1;
+	}
+	free(m->slot);
+	m->slot = s;
+	m->mask = nslots - 1;
+	return 0;
+}
+
+/* The slot of k: holding it, or the empty one where it would go. */
+static size_t *idmap_slot(const jrn_idmap *m, const char *k, size_t n, uint64_t h)
+{
+	size_t j = h & m->mask;
+	while (m->slot[j]) {
+		const struct ent *x = &m->ent[m->slot[j] - 1];
+		if (x->hash == h && x->len == n && memcmp(m->keys.p + x->key, k, n) == 0)
+			break;
+		j = (j + 1) & m->mask;
+	}
+	return &m->slot[j];
+}
+
+int64_t jrn_idmap_get(const jrn_idmap *m, const char *k, size_t n)
+{
+	if (!m->slot)
+		return -1;
+	size_t *s = idmap_slot(m, k, n, jrn_hash64(k, n));
+	return *s ? (int64_t)*s - 1 : -1;
+}
+
+int64_t jrn_idmap_put(jrn_idmap *m, const char *k, size_t n, bool *added)
+{
+	if (added)
+		*added = false;
+	if ((!m->slot || m->n + 1 > (m->mask + 1) / 2) && idmap_grow(m) < 0)
+		return -1;
+	uint64_t h = jrn_hash64(k, n);
+	size_t *s = idmap_slot(m, k, n, h);
+	if (*s)
+		return (int64_t)*s - 1;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 1024;
+		struct ent *e = cap < SIZE_MAX / sizeof *e ? realloc(m->ent, cap * sizeof *e) : NULL;
+		if (!e)
+			return -1;
+		m->ent = e;
+		m->cap = cap;
+	}
+	size_t off = m->keys.len;
+	if (jrn_buf_add(&m->keys, k, n) < 0 || jrn_buf_addc(&m->keys, '\0') < 0)
+		return -1;
+	m->ent[m->n] = (struct ent){h, off, n};
+	*s = ++m->n;
+	if (added)
+		*added = true;
+	return (int64_t)m->n - 1;
+}
+
+size_t jrn_idmap_count(const jrn_idmap *m)
+{
+	return m->n;
+}
+
+const char *jrn_idmap_key(const jrn_idmap *m, size_t i, size_t *len)
+{
+	if (len)
+		*len = m->ent[i].len;
+	return m->keys.p + m->ent[i].key;
+}
+
+void jrn_idmap_free(jrn_idmap *m)
+{
+	if (!m)
+		return;
+	free(m->slot);
+	free(m->ent);
+	jrn_buf_free(&m->keys);
+	free(m);
+}
+
+/* ---- statements and transactions ------------------------------------------ */
+
+int jrn_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, jrn_err *e)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	}
+	return 0;
+}
+
+int jrn_db_begin(sqlite3 *db, jrn_err *e)
+{
+	return jrn_db_exec(db, "BEGIN IMMEDIATE", e);
+}
+
+int jrn_db_commit(sqlite3 *db, jrn_err *e)
+{
+	return jrn_db_exec(db, "COMMIT", e);
+}
+
+void jrn_db_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
