@@ -325,6 +325,9 @@ static int add_member(jrn_json_index *ix, int parent, const unsigned char *s, si
 	return 0;
 }
 
+/* long: a hand-written JSON lexer and checker in one loop (the hot path of
+ * every tool: a record is read once, byte by byte); its states (value,
+ * member key, after value) share the container stack and the position. */
 int jrn_json_index_build(jrn_json_index *ix, const char *text, size_t n, int max_depth,
 			 jrn_err *e)
 {

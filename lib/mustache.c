@@ -153,6 +153,10 @@ static int line_at(parser *p, size_t pos)
 	return p->line;
 }
 
+/* long: the template lexer and compiler are one pass over the text, a loop
+ * with one case per tag kind (the spec's sigils), standalone-line trimming
+ * and the section stack all in view; split up, the cases would share a
+ * dozen locals through a struct for no gain in clarity. */
 jrn_mustache *jrn_mustache_compile(const char *s, size_t len, jrn_err *e)
 {
 	jrn_mustache *t = calloc(1, sizeof *t);
