@@ -134,33 +134,36 @@ static int run_tool(const char *tool, char **argv)
 	return err == ENOENT ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
 }
 
+static const char init_usage[] = "usage: jrn init [--force] [--db PATH] [DIR]\n";
+
+static int init_take(void *ctx, int c, const char *arg)
+{
+	(void)arg;
+	if (c != 'f')
+		return -2;
+	*(bool *)ctx = true;
+	return 0;
+}
+
 static int init(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"force", no_argument, NULL, 'f'},
-		{"db", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},
+		JRN_COMMON_LONG,
 		{NULL, 0, NULL, 0},
 	};
 	bool force = false;
-	const char *db_path = NULL;
-	int c;
-
+	jrn_opts o;
+	jrn_opts_init(&o, "jrn init");
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f': force = true; break;
-		case 'd': db_path = optarg; break;
-		case 'h':
-			puts("usage: jrn init [--force] [--db PATH] [DIR]");
-			return JRN_EXIT_OK;
-		default:
-			fputs("usage: jrn init [--force] [--db PATH] [DIR]\n", stderr);
-			return JRN_EXIT_USAGE;
-		}
-	}
+	int rc = jrn_opts_parse(&o, argc, argv, "f" JRN_COMMON_SHORT, longopts, init_usage,
+				init_take, &force);
+	const char *db_path = o.db_path;
+	jrn_opts_free(&o);
+	if (rc >= 0)
+		return rc;
 	if (argc - optind > 1) {
-		fputs("usage: jrn init [--force] [--db PATH] [DIR]\n", stderr);
+		fputs(init_usage, stderr);
 		return JRN_EXIT_USAGE;
 	}
 	const char *dir = optind < argc ? argv[optind] : ".";
