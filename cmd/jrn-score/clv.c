@@ -298,7 +298,10 @@ int score_clv(score_run *run)
 		goto done;
 	for (size_t i = 0; i < S.n; i++)
 		ix[i] = i;
-	score_sort_by_id(S.ids, ix, S.n);
+	if (score_sort_by_id(S.ids, ix, S.n) < 0) {
+		jrn_say(-1, "out of memory");
+		goto done;
+	}
 
 	if (run->save && sqlite3_prepare_v2(run->db, "INSERT OR REPLACE INTO scores (customer_id,"
 					    " kind, value, body, computed_at) VALUES (?, 'clv', ?,"

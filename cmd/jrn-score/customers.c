@@ -31,20 +31,35 @@ void score_custs_free(score_custs *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* Byte order of two ids, then the shorter first (SQLite's BINARY). */
+/* An id's bytes. */
+typedef struct {
+	const char *p;
+	size_t len;
+} id_span;
+
+/* Byte order of the ids of two indexes, then the shorter first (SQLite's
+ * BINARY). */
 static int cmp_id(const void *a, const void *b, void *arg)
 {
-	const jrn_idmap *ids = arg;
-	size_t xl, yl;
-	const char *x = jrn_idmap_key(ids, *(const size_t *)a, &xl);
-	const char *y = jrn_idmap_key(ids, *(const size_t *)b, &yl);
-	int d = memcmp(x, y, xl < yl ? xl : yl);
-	return d ? d : (xl > yl) - (xl < yl);
+	const id_span *x = (const id_span *)arg + *(const size_t *)a;
+	const id_span *y = (const id_span *)arg + *(const size_t *)b;
+	int d = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+	return d ? d : (x->len > y->len) - (x->len < y->len);
 }
 
-void score_sort_by_id(const jrn_idmap *ids, size_t *ix, size_t n)
+int score_sort_by_id(const jrn_idmap *ids, size_t *ix, size_t n)
 {
-	qsort_r(ix, n, sizeof *ix, cmp_id, (void *)ids);
+	/* the ids' spans by index, so that comparing two needs no call into
+	 * the map (a sort compares some n log2 n times) */
+	size_t count = jrn_idmap_count(ids);
+	id_span *span = malloc((count ? count : 1) * sizeof *span);
+	if (!span)
+		return -1;
+	for (size_t i = 0; i < count; i++)
+		span[i].p = jrn_idmap_key(ids, i, &span[i].len);
+	qsort_r(ix, n, sizeof *ix, cmp_id, span);
+	free(span);
+	return 0;
 }
 
 int score_read_orders(score_run *run, score_custs *t, int64_t now, int64_t window,

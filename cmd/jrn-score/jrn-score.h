@@ -149,8 +149,9 @@ int score_read_orders(score_run *run, score_custs *t, int64_t now, int64_t windo
 		      uint64_t *n_orders, uint64_t *n_refunds);
 
 /* Sorts ix[0..n) (indexes of ids) by the ids, in byte order (SQLite's
- * BINARY collation, so the records come out as ORDER BY customer_id). */
-void score_sort_by_id(const jrn_idmap *ids, size_t *ix, size_t n);
+ * BINARY collation, so the records come out as ORDER BY customer_id).
+ * 0, or -1 when out of memory (ix as it was). */
+int score_sort_by_id(const jrn_idmap *ids, size_t *ix, size_t n);
 
 /* ---- rfm.c: the pure rules (unit-tested) ------------------------------------ */
 

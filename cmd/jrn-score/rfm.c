@@ -484,7 +484,10 @@ int score_rfm(score_run *run)
 		goto done;
 	if (run->changes && rfm_previous(run, &R, &t, now, &ix, &n) < 0)
 		goto done;
-	score_sort_by_id(t.ids, ix, n);
+	if (score_sort_by_id(t.ids, ix, n) < 0) {
+		jrn_say(-1, "out of memory");
+		goto done;
+	}
 	if (run->save && rfm_save(run, &R, &t, ix, n, now) < 0)
 		goto done;
 	if (jrn_db_commit(run->db, NULL) < 0) {
