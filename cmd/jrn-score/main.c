@@ -1,0 +1,237 @@
+/*
+ * jrn-score: scores customers from the events in the state file.
+ *
+ *   jrn-score rfm   recency, frequency, monetary: rank-based 1..5 scores,
+ *                   a weighted composite and a segment; dated snapshots and
+ *                   segment changes against the previous snapshot (rfm.c).
+ *   jrn-score clv   BG/NBD and Gamma-Gamma fitted by maximum likelihood:
+ *                   P(alive), expected purchases, predicted value (clv.c,
+ *                   clv-math.c).
+ *   jrn-score lead  lead scores of profiles: behavioral points from the
+ *                   stored events, demographic and firmographic from rules
+ *                   on the profile (lib/rules.h, jrn-segment's language)
+ *                   (lead.c).
+ *
+ * rfm and clv read the orders with one query, aggregate per customer in
+ * memory and write one record per customer, sorted by customerId; lead is
+ * a filter over profiles. This file: usage, options, the subcommand table,
+ * and main (parse → set up → run → finish).
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jrn-score.h"
+
+static const char usage[] =
+	"usage: jrn-score rfm [OPTIONS]\n"
+	"       jrn-score clv [OPTIONS]\n"
+	"       jrn-score lead [OPTIONS] [FILE...]\n"
+	"Score the customers in the state file and write one record per customer.\n"
+	"\n"
+	"  rfm: {\"customerId\",\"rfm\":{recency,frequency,monetary,r,f,m,score,segment}}\n"
+	"  --window DUR          frequency and monetary window (scoring.rfm.window; 180d)\n"
+	"  --save                store the snapshot (taken = now) and check it is complete\n"
+	"  --changes             also write rfm.segment.changed events against the\n"
+	"                        previous snapshot\n"
+	"\n"
+	"  clv: {\"customerId\",\"clv\":{pAlive,expectedPurchases,predictedValue,churnRisk}}\n"
+	"  --calibration-end T   orders at or before T are fitted (default: now)\n"
+	"  --horizon DUR         expected purchases over DUR (scoring.clv.horizon; 90d)\n"
+	"  --params              write the fitted parameters as one JSON line instead\n"
+	"  --save                store the scores (table scores, kind 'clv')\n"
+	"\n"
+	"  lead: each profile (NDJSON from FILEs or stdin; with no FILE and stdin a\n"
+	"  terminal, every customer in the state file) with \"lead\":{score,\n"
+	"  behavioral,demographic,firmographic,grade} added; rules from\n"
+	"  scoring.lead, else the seed's example rules\n"
+	"  --save                store the scores (table scores, kind 'lead')\n"
+	"\n"
+	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
+	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
+	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
+	"  --rejects FILE        append rejected orders or profiles to FILE as JSON\n"
+	"  -q, --quiet           no diagnostics\n"
+	"  -v, --verbose         a summary on stderr\n"
+	"  -h, --help            this help\n"
+	"      --version         print the version\n"
+	"\n"
+	"Exit status: 0 done, 1 failure, 2 usage, 3 some orders or profiles were\n"
+	"rejected.\n";
+
+enum {
+	OPT_WINDOW = JRN_OPT_TOOL_BASE,
+	OPT_SAVE,
+	OPT_CHANGES,
+	OPT_CAL_END,
+	OPT_HORIZON,
+	OPT_PARAMS,
+};
+
+static const struct option longopts[] = {
+	JRN_COMMON_LONG,
+	{"window", required_argument, NULL, OPT_WINDOW},
+	{"save", no_argument, NULL, OPT_SAVE},
+	{"changes", no_argument, NULL, OPT_CHANGES},
+	{"calibration-end", required_argument, NULL, OPT_CAL_END},
+	{"horizon", required_argument, NULL, OPT_HORIZON},
+	{"params", no_argument, NULL, OPT_PARAMS},
+	{NULL, 0, NULL, 0},
+};
+
+/* The subcommand options given, as bits, to check each belongs. */
+enum { F_WINDOW = 1, F_CHANGES = 2, F_CAL_END = 4, F_HORIZON = 8, F_PARAMS = 16 };
+
+/* Takes one of jrn-score's own options into the run (ctx). */
+static int take(void *ctx, int c, const char *arg)
+{
+	score_run *run = ctx;
+	switch (c) {
+	case OPT_WINDOW: run->window_flag = arg; break;
+	case OPT_SAVE: run->save = true; break;
+	case OPT_CHANGES: run->changes = true; break;
+	case OPT_CAL_END: run->cal_end_flag = arg; break;
+	case OPT_HORIZON: run->horizon_flag = arg; break;
+	case OPT_PARAMS: run->params_only = true; break;
+	default: return -2;
+	}
+	return 0;
+}
+
+/* rfm's set-up: the window. 0 or the exit status (said). */
+static int setup_rfm(score_run *run)
+{
+	if (score_duration(run, run->window_flag, "window", "scoring.rfm.window", 180 * DAY_MS,
+			   &run->window_ms) < 0)
+		return run->window_flag ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
+	return 0;
+}
+
+/* clv's set-up: the calibration end, the horizon and the unit. 0 or the
+ * exit status (said). */
+static int setup_clv(score_run *run)
+{
+	jrn_err e;
+	const char *cal = run->cal_end_flag;
+	if (cal && jrn_time_parse(cal, strlen(cal), JRN_TIME_DATE_OK, &run->cal_end_ms, &e) < 0)
+		return jrn_say(JRN_EXIT_USAGE, "--calibration-end '%s': %s", cal, e.msg);
+	int bad = run->horizon_flag ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
+	if (score_duration(run, run->horizon_flag, "horizon", "scoring.clv.horizon", 90 * DAY_MS,
+			   &run->horizon_ms) < 0 ||
+	    score_duration(run, NULL, "unit", "scoring.clv.unit", 7 * DAY_MS, &run->unit_ms) < 0)
+		return bad;
+	/* The series for 2F1 slows as the horizon outgrows the history. */
+	if (run->horizon_ms > 3650 * DAY_MS)
+		return jrn_say(bad, "%s: at most 3650 days",
+			       run->horizon_flag ? "--horizon" : "scoring.clv.horizon");
+	return 0;
+}
+
+/* A subcommand: its name, the options that are not its own (and what to
+ * say when given), whether it takes FILE operands, its set-up before the
+ * state file opens (NULL: none; 0 or an exit status) and its run. */
+typedef struct {
+	const char *name;
+	unsigned foreign;
+	const char *foreign_msg;
+	bool operands;
+	int (*setup)(score_run *run);
+	int (*run)(score_run *run);
+} score_cmd;
+
+static const score_cmd cmds[] = {
+	{"rfm", F_CAL_END | F_HORIZON | F_PARAMS,
+	 "--calibration-end, --horizon and --params belong to clv", false, setup_rfm, score_rfm},
+	{"clv", F_WINDOW | F_CHANGES, "--window and --changes belong to rfm", false, setup_clv,
+	 score_clv},
+	{"lead", F_WINDOW | F_CHANGES | F_CAL_END | F_HORIZON | F_PARAMS,
+	 "lead takes --save and the common options only", true, NULL, score_lead},
+};
+
+/* The subcommand of sub (NULL: none given) for the options parsed into run,
+ * with optind at its operands: the row, or NULL having said why (usage). */
+static const score_cmd *command(const char *sub, const score_run *run, int argc)
+{
+	const score_cmd *cmd = NULL;
+	for (size_t i = 0; sub && !cmd && i < sizeof cmds / sizeof *cmds; i++)
+		if (!strcmp(sub, cmds[i].name))
+			cmd = &cmds[i];
+	unsigned given = (run->window_flag ? F_WINDOW : 0) | (run->changes ? F_CHANGES : 0) |
+			 (run->cal_end_flag ? F_CAL_END : 0) | (run->horizon_flag ? F_HORIZON : 0) |
+			 (run->params_only ? F_PARAMS : 0);
+	const char *bad = NULL;
+	if (!sub)
+		bad = "a command is needed: rfm, clv or lead";
+	else if (!cmd)
+		bad = "unknown command (rfm, clv, lead)";
+	else if (optind < argc && !cmd->operands)
+		bad = "no arguments beyond the options";
+	else if (given & cmd->foreign)
+		bad = cmd->foreign_msg;
+	else if (run->opts.dry_run)
+		bad = "--dry-run is not an option of jrn-score";
+	if (!bad)
+		return cmd;
+	jrn_say(JRN_EXIT_USAGE, "%s%s%s", sub && !cmd ? sub : "", sub && !cmd ? ": " : "", bad);
+	fputs("Try 'jrn-score --help'.\n", stderr);
+	return NULL;
+}
+
+/* Closes the state file (said when it fails: JRN_EXIT_FAIL) and frees the
+ * options; returns status. */
+static int teardown(score_run *run, int status)
+{
+	sqlite3_finalize(run->get_rejected);
+	if (run->db && sqlite3_close(run->db) != SQLITE_OK)
+		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(run->db));
+	jrn_opts_free(&run->opts);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static score_run run;
+	jrn_err e;
+
+	signal(SIGPIPE, SIG_IGN);
+	jrn_opts_init(&run.opts, "jrn-score");
+	jrn_out_init(&run.out, STDOUT_FILENO);
+	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
+	if (sub) {
+		argv++;
+		argc--;
+	}
+	int status = jrn_opts_parse(&run.opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take,
+				    &run);
+	if (status >= 0)
+		return teardown(&run, status);
+	const score_cmd *cmd = command(sub, &run, argc);
+	if (!cmd)
+		return teardown(&run, JRN_EXIT_USAGE);
+	if (jrn_opts_resolve(&run.opts, &e) < 0)
+		return teardown(&run, jrn_say(JRN_EXIT_FAIL, "%s", e.msg));
+	/* Durations and times before the state file is opened (or created). */
+	if (cmd->setup && (status = cmd->setup(&run)) != 0)
+		return teardown(&run, status);
+	if (jrn_rejects_open(&run.rej, "jrn-score", run.opts.rejects_path, true, &e) < 0)
+		return teardown(&run, jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg));
+	run.files = argv + optind;
+	run.nfiles = argc - optind;
+	/* The orders are scattered over the event log and each page is read
+	 * once: a small page cache that stays hot beats the state file's
+	 * default 64 MB one (fresh memory faulted in for every page) and
+	 * memory-mapping alike; the scan of 1M stored events took 0.09 s
+	 * rather than 0.4 s (and 0.24 s mapped). */
+	if (jrn_db_open(run.opts.db_path, run.opts.busy_ms, &run.db, &e) < 0)
+		status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	else if (jrn_db_exec(run.db, "PRAGMA cache_size = -2048", &e) < 0)
+		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", run.opts.db_path, e.msg);
+	else
+		status = jrn_finish(&run.out, NULL, cmd->run(&run));
+	status = teardown(&run, status);
+	/* the rejects file last, in the words jrn-score has always used */
+	if (jrn_rejects_close(&run.rej, &e) < 0)
+		status = jrn_say(JRN_EXIT_FAIL, "--rejects: %s", e.msg);
+	return jrn_finish(NULL, &run.rej, status);
+}
