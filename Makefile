@@ -42,7 +42,7 @@ DEPFLAGS = -MMD -MP
 # (Debian's only when no node is on PATH) for t/peers/package-lock.json.
 DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   libsqlite3-dev sqlite3 libyaml-dev libssl-dev libphonenumber-dev \
-	   bats bats-assert bats-support time bc \
+	   bats bats-assert bats-support time bc zsh groff valgrind \
 	   postfix python3-httpbin openssl curl \
 	   $(if $(shell command -v node),,nodejs npm)
 
