@@ -30,12 +30,22 @@ const char *jrn_prog(void)
 int jrn_say(int status, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[4096];
+	char *msg = NULL;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	int n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
-	/* one write, so lines of tools sharing a stderr do not interleave */
-	fprintf(stderr, "%s: %s\n", prog_name, msg);
+	/* one write of the whole line, so lines of tools sharing a stderr do
+	 * not interleave; without memory, the message in pieces */
+	if (n >= 0) {
+		fprintf(stderr, "%s: %s\n", prog_name, msg);
+		free(msg);
+	} else {
+		fprintf(stderr, "%s: ", prog_name);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
 	return status;
 }
 
