@@ -262,6 +262,7 @@ void locale_chain(send_ctx *S, jv rec, jrn_buf *b);
  * missing variable names itself). */
 int render_part(send_ctx *S, const char *name, const char *part, jv data, const char *chain,
 		jrn_buf *out, jrn_err *e);
+/* Frees the compiled templates and partials. */
 void templates_free(send_ctx *S);
 /* Reads the file at path whole into b: 0, 1 no such file, -1 with e. */
 int read_whole(const char *path, jrn_buf *b, jrn_err *e);
@@ -271,6 +272,7 @@ int read_whole(const char *path, jrn_buf *b, jrn_err *e);
 /* A job for the line p[0..len) of file (borrowed) at lineno, its record
  * not parsed yet (jv_invalid); NULL when out of memory. */
 job *job_new(const char *file, uint64_t lineno, const char *p, size_t len);
+/* Frees j and all it owns; NULL is fine. */
 void job_free(job *j);
 /* Sets j's error message (replacing any). */
 void job_error(job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -285,6 +287,7 @@ void prepare(send_ctx *S, job *j);
 
 /* Prepares the consent and suppression statements on S->db. 0 or -1 with e. */
 int reach_open(send_ctx *S, jrn_err *e);
+/* Finalises them (S->db stays open). */
 void reach_close(send_ctx *S);
 /* Is j's address suppressed on j's channel, or consent revoked? The reason
  * (in why), or NULL; *broken when the state file could not say (then
@@ -300,6 +303,7 @@ int reach_suppress(send_ctx *S, const char *address, const char *channel, const 
 /* Opens the state file, the ledger and the reach statements. 0 or -1 with
  * e (naming the file). */
 int ledger_open(send_ctx *S, jrn_err *e);
+/* Closes what ledger_open opened, whatever it got to. */
 void ledger_close(send_ctx *S);
 /* Puts the state file's name before the message in e; returns -1. */
 int db_fail(send_ctx *S, jrn_err *e);
@@ -312,8 +316,10 @@ job *job_from_row(send_ctx *S, const char *text, size_t len, uint64_t rowno, jrn
 
 /* ---- transfer.c ------------------------------------------------------------------ */
 
-/* Starts libcurl. 0 or -1. */
+/* Starts libcurl and the multi handle (connections kept: twice
+ * cf.parallel). 0 or -1. */
 int transfer_init(send_ctx *S);
+/* Frees the handles and libcurl's global state. */
 void transfer_free(send_ctx *S);
 /* Sends every job of jobs[0..n) whose status is ST_NONE, through its
  * chain, until each has an outcome. */

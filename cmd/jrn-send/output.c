@@ -47,8 +47,8 @@ static void delivery_json(send_ctx *S, const job *j, jrn_buf *b)
 /* Writes text[0..len), a JSON object, to out with the value of its one
  * top-level member key replaced by val: 1 done, 0 when it cannot be done
  * that way (no such member, or twice, or an escaped key that might be it). */
-static int replace_member(send_ctx *S, const char *text, size_t len, const char *key, const char *val,
-			  size_t vlen, jrn_buf *out)
+static int replace_member(send_ctx *S, const char *text, size_t len, const char *key,
+			  const char *val, size_t vlen, jrn_buf *out)
 {
 	jrn_json_index *ix = &S->emit_ix;
 	jrn_err e;
@@ -89,7 +89,8 @@ static int emit(send_ctx *S, job *j, jrn_buf *line, jrn_err *e)
 	int rc = 0;
 	if (!d.p) {
 		rc = jrn_fail(e, "out of memory");
-	} else if (!jv_object_has(jv_copy(j->rec), jv_string("delivery")) && memchr(j->text, '}', j->len)) {
+	} else if (!jv_object_has(jv_copy(j->rec), jv_string("delivery")) &&
+		   memchr(j->text, '}', j->len)) {
 		size_t end = j->len;
 		while (end && j->text[end - 1] != '}')
 			end--;

@@ -79,7 +79,8 @@ static int unsubscribe_url(send_ctx *S, jrn_buf *b, const job *j)
 	jrn_buf msg = {0};
 	jrn_buf_addf(&msg, "%s\n%s\n%s", j->customer ? j->customer : "", j->to ? j->to : "",
 		     j->campaign ? j->campaign : "");
-	int rc = msg.p ? jrn_hmac_sha256_hex(S->cf.unsub_secret, strlen(S->cf.unsub_secret), msg.p, msg.len, token)
+	const char *key = S->cf.unsub_secret;
+	int rc = msg.p ? jrn_hmac_sha256_hex(key, strlen(key), msg.p, msg.len, token)
 		       : -1;
 	jrn_buf_free(&msg);
 	if (rc < 0)
@@ -160,7 +161,8 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	}
 
 	const provider *p0 = S->cf.chains[CH_EMAIL].p[j->prov < S->cf.chains[CH_EMAIL].n ? j->prov : 0];
-	const char *fromspec = p0->from ? p0->from : S->cf.mail_from ? S->cf.mail_from : "jrn <jrn@localhost>";
+	const char *fromspec = p0->from ? p0->from
+			       : S->cf.mail_from ? S->cf.mail_from : "jrn <jrn@localhost>";
 	if (jrn_mime_parse_mailbox(fromspec, &fdisp, &faddr, &e) < 0) {
 		job_error(j, "from '%s': %s", fromspec, e.msg);
 		goto done;
@@ -238,7 +240,8 @@ static int prepare_sms(send_ctx *S, job *j, const char *chain)
 {
 	jrn_err e;
 	const char *tname = rec_str(j->rec, "template", NULL);
-	const provider *p0 = S->cf.chains[j->channel].p[j->prov < S->cf.chains[j->channel].n ? j->prov : 0];
+	int np = S->cf.chains[j->channel].n;
+	const provider *p0 = S->cf.chains[j->channel].p[j->prov < np ? j->prov : 0];
 	jrn_buf_reset(&j->payload);
 	int rc = 0;
 	if (tname) {

@@ -134,15 +134,17 @@ void locale_chain(send_ctx *S, jv rec, jrn_buf *b)
 				jrn_buf_addc(b, '\n');
 			}
 		}
-		loc = pass == 0 && S->cf.default_locale && loc != S->cf.default_locale ? S->cf.default_locale : NULL;
+		const char *dl = S->cf.default_locale;
+		loc = pass == 0 && dl && loc != dl ? dl : NULL;
 	}
 	jrn_buf_addc(b, '\n');
 }
 
 /* The template NAME[.LOCALE].PART for the first locale of chain that has
  * one; NULL when none does (*found false) or on error (*found true, e). */
-static const jrn_mustache *tmpl_find(send_ctx *S, const char *name, const char *part, const char *chain,
-				     jrn_buf *path_out, bool *found, jrn_err *e)
+static const jrn_mustache *tmpl_find(send_ctx *S, const char *name, const char *part,
+				     const char *chain, jrn_buf *path_out, bool *found,
+				     jrn_err *e)
 {
 	*found = false;
 	for (const char *l = chain; *l || l == chain; ) {

@@ -50,7 +50,8 @@ static void requeue(send_ctx *S, job *j)
 
 /* What happened to one attempt of j on p: done, or another try later (here
  * or from the outbox), or the next provider, or failed. */
-void outcome(send_ctx *S, job *j, provider *p, enum outcome kind, const char *msg, int64_t retry_after)
+void outcome(send_ctx *S, job *j, provider *p, enum outcome kind, const char *msg,
+	     int64_t retry_after)
 {
 	if (kind == OUT_OK) {
 		j->status = p->ops->simulates ? ST_SIMULATED : ST_SENT;
@@ -70,13 +71,13 @@ void outcome(send_ctx *S, job *j, provider *p, enum outcome kind, const char *ms
 			j->ready = (S->tx.outcome_clock ? S->tx.outcome_clock : jrn_mono_ms()) + wait;
 			requeue(S, j);
 			if (S->opts.verbosity > 0)
-				fprintf(stderr, "jrn-send: %s:%llu: %s; retrying in %lld ms\n", j->file,
+				jrn_say(0, "%s:%llu: %s; retrying in %lld ms", j->file,
 					(unsigned long long)j->lineno, j->error.p, (long long)wait);
 		} else {
 			j->status = ST_QUEUED;
 			j->send_at = jrn_now() + wait;
 			if (S->opts.verbosity > 0)
-				fprintf(stderr, "jrn-send: %s:%llu: %s; queued for jrn-send --due in %lld s\n",
+				jrn_say(0, "%s:%llu: %s; queued for jrn-send --due in %lld s",
 					j->file, (unsigned long long)j->lineno, j->error.p,
 					(long long)(wait / 1000));
 		}
@@ -85,7 +86,7 @@ void outcome(send_ctx *S, job *j, provider *p, enum outcome kind, const char *ms
 	const chain *c = &S->cf.chains[j->channel];
 	if (j->prov + 1 < c->n) {
 		if (S->opts.verbosity >= 0)
-			fprintf(stderr, "jrn-send: %s:%llu: %s; trying %s\n", j->file,
+			jrn_say(0, "%s:%llu: %s; trying %s", j->file,
 				(unsigned long long)j->lineno, j->error.p, c->p[j->prov + 1]->name);
 		j->prov++;
 		j->attempt = 0;
