@@ -132,7 +132,7 @@ static int run_input(send_ctx *S, flags *f)
 			job *j = job_new(ln.file, ln.lineno, ln.p, ln.len);
 			if (!j) {
 				jv_free(rec);
-				failed = jrn_say(true, "out of memory");
+				failed = jrn_say(JRN_EXIT_FAIL, "out of memory");
 				break;
 			}
 			if (jv_is_valid(rec)) {
@@ -149,12 +149,12 @@ static int run_input(send_ctx *S, flags *f)
 		}
 		if (n && (n == (size_t)S->cf.batch_size || rc == 2)) {
 			if (process_batch(S, jobs, n, &e) < 0)
-				failed = jrn_say(true, "%s", e.msg);
+				failed = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 			batch_free(jobs, &n);
 		}
 	}
 	if (n && !failed && process_batch(S, jobs, n, &e) < 0)
-		failed = jrn_say(true, "%s", e.msg);
+		failed = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	batch_free(jobs, &n);
 	jrn_reader_free(rd);
 	return failed ? JRN_EXIT_FAIL : status;
