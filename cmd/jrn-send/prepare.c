@@ -1,0 +1,532 @@
+/* prepare.c: a job per action record: its channel, idempotency key,
+ * recipient and content (an email's MIME message, an SMS text, a webhook
+ * body), or the reason it goes no further. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <math.h>
+
+#include "jrn-send.h"
+#include "mime.h"
+#include "sms.h"
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* The string at a dotted path of the record (borrows rec), or NULL; numbers
+ * are turned into their text in tmp. */
+const char *rec_str(jv rec, const char *dotted, char tmp[32])
+{
+	jv v = jv_copy(rec);
+	const char *p = dotted;
+	while (*p) {
+		size_t n = strcspn(p, ".");
+		if (jv_get_kind(v) != JV_KIND_OBJECT) {
+			jv_free(v);
+			return NULL;
+		}
+		v = jv_object_get(v, jv_string_sized(p, (int)n));
+		p += n + (p[n] == '.');
+	}
+	const char *s = NULL;
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		/* the string lives on inside rec, which the caller holds */
+		s = jv_string_value(v);
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER && tmp) {
+		double d = jv_number_value(v);
+		if (d == (double)(int64_t)d && fabs(d) < 9007199254740992.0)
+			snprintf(tmp, 32, "%lld", (long long)d);
+		else
+			snprintf(tmp, 32, "%.17g", d);
+		s = tmp;
+	}
+	jv_free(v);
+	return s && *s ? s : NULL;
+}
+
+void job_free(job *j)
+{
+	if (!j)
+		return;
+	jv_free(j->rec);
+	free(j->text), free(j->key), free(j->customer), free(j->campaign), free(j->to);
+	free(j->message_id);
+	free(j->stuck_provider);
+	jrn_buf_free(&j->payload);
+	jrn_buf_free(&j->error);
+	free(j);
+}
+
+void job_error(job *j, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	jrn_buf_reset(&j->error);
+	jrn_buf_adds(&j->error, msg);
+}
+
+/* The signed unsubscribe link of a recipient, appended to b. */
+static int unsubscribe_url(send_ctx *S, jrn_buf *b, const job *j)
+{
+	char token[65];
+	jrn_buf msg = {0};
+	jrn_buf_addf(&msg, "%s\n%s\n%s", j->customer ? j->customer : "", j->to ? j->to : "",
+		     j->campaign ? j->campaign : "");
+	const char *key = S->cf.unsub_secret;
+	int rc = msg.p ? jrn_hmac_sha256_hex(key, strlen(key), msg.p, msg.len, token)
+		       : -1;
+	jrn_buf_free(&msg);
+	if (rc < 0)
+		return -1;
+	jrn_buf_adds(b, S->cf.unsub_url);
+	jrn_buf_addc(b, strchr(S->cf.unsub_url, '?') ? '&' : '?');
+	jrn_buf_adds(b, "c=");
+	url_encode(b, j->customer ? j->customer : "");
+	jrn_buf_adds(b, "&k=");
+	url_encode(b, j->campaign ? j->campaign : "");
+	jrn_buf_adds(b, "&t=");
+	return jrn_buf_adds(b, token);
+}
+
+static bool is_marketing(jv rec)
+{
+	const char *cat = rec_str(rec, "category", NULL);
+	return !cat || strcmp(cat, "transactional");
+}
+
+/* Builds the email message of j into j->payload. 0, or -1 (j->error says). */
+static int prepare_email(send_ctx *S, job *j, const char *chain)
+{
+	jrn_err e;
+	jv data = jv_copy(j->rec);
+	jrn_buf unsub = {0}, subject = {0}, text = {0}, html = {0}, from = {0}, to = {0},
+		lu = {0}, mid = {0};
+	char *fdisp = NULL, *faddr = NULL;
+	int rc = -1;
+	const char *tname = rec_str(j->rec, "template", NULL);
+	bool marketing = is_marketing(j->rec);
+
+	if (S->cf.unsub_url) {
+		if (unsubscribe_url(S, &unsub, j) < 0 || !unsub.p) {
+			job_error(j, "out of memory");
+			goto done;
+		}
+		data = jv_object_set(data, jv_string("unsubscribeUrl"), jv_string(unsub.p));
+	}
+	if (tname) {
+		int s = render_part(S, tname, "subject", data, chain, &subject, &e);
+		int t = s < 0 ? 0 : render_part(S, tname, "txt", data, chain, &text, &e);
+		int h = s < 0 || t < 0 ? 0 : render_part(S, tname, "html", data, chain, &html, &e);
+		if (s < 0 || t < 0 || h < 0) {
+			job_error(j, "%s", e.msg);
+			goto done;
+		}
+		if (t == 0 && h == 0) {
+			job_error(j, "template '%s': no %s.txt or %s.html in %s", tname, tname, tname,
+				  S->cf.templates_dir);
+			goto done;
+		}
+		/* a subject file ends with its newline; a header must not */
+		while (subject.len && (subject.p[subject.len - 1] == '\n' ||
+				       subject.p[subject.len - 1] == '\r'))
+			subject.p[--subject.len] = '\0';
+	}
+	if (!subject.p) {
+		const char *s = rec_str(j->rec, "subject", NULL);
+		if (!s) {
+			job_error(j, "no subject: the action has none and no template gives one");
+			goto done;
+		}
+		jrn_buf_adds(&subject, s);
+	}
+	if (!text.p) {
+		const char *m = rec_str(j->rec, "messageContent", NULL);
+		if (m)
+			jrn_buf_adds(&text, m);
+		else if (!html.p) {
+			job_error(j, "no content: the action has no messageContent and no template");
+			goto done;
+		}
+	}
+	if (!text.p && html.p) {
+		job_error(j, "template '%s': an HTML part needs a %s.txt part beside it", tname, tname);
+		goto done;
+	}
+
+	const provider *p0 = S->cf.chains[CH_EMAIL].p[j->prov < S->cf.chains[CH_EMAIL].n ? j->prov : 0];
+	const char *fromspec = p0->from ? p0->from
+			       : S->cf.mail_from ? S->cf.mail_from : "jrn <jrn@localhost>";
+	if (jrn_mime_parse_mailbox(fromspec, &fdisp, &faddr, &e) < 0) {
+		job_error(j, "from '%s': %s", fromspec, e.msg);
+		goto done;
+	}
+	if (jrn_mime_address(&from, fdisp, faddr) < 0) {
+		job_error(j, "out of memory");
+		goto done;
+	}
+	char tmp[32];
+	const char *name = rec_str(j->rec, "profile.name", tmp);
+	jrn_buf full = {0};
+	if (!name) {
+		const char *first = rec_str(j->rec, "profile.firstName", NULL);
+		const char *last = rec_str(j->rec, "profile.lastName", NULL);
+		if (first || last)
+			jrn_buf_addf(&full, "%s%s%s", first ? first : "", first && last ? " " : "",
+				     last ? last : "");
+		name = full.p;
+	}
+	int arc = jrn_mime_address(&to, name, j->to);
+	jrn_buf_free(&full);
+	if (arc < 0) {
+		job_error(j, "out of memory");
+		goto done;
+	}
+	jrn_buf_addf(&mid, "<%.32s@%s>", j->keyhash, S->cf.from_domain);
+	if (marketing && (S->cf.unsub_mailto || S->cf.unsub_url)) {
+		if (S->cf.unsub_mailto)
+			jrn_buf_addf(&lu, "<mailto:%s?subject=unsubscribe>", S->cf.unsub_mailto);
+		if (S->cf.unsub_url)
+			jrn_buf_addf(&lu, "%s<%s>", lu.len ? ", " : "", unsub.p);
+	} else if (marketing && !S->warned_unsub && S->opts.verbosity >= 0) {
+		S->warned_unsub = true;
+		jrn_say(0, "note: no send.unsubscribe in the configuration: marketing mail "
+			"goes out without List-Unsubscribe");
+	}
+	const char *extra[] = {"X-Jrn-Campaign", j->campaign ? j->campaign : "", "X-Jrn-Key",
+			       j->keyhash, NULL};
+	jrn_mime_msg m = {
+		.from = from.p,
+		.to = to.p,
+		.reply_to = S->cf.reply_to,
+		.subject = subject.p,
+		.text = text.p,
+		.html = html.p,
+		.message_id = mid.p,
+		.date_ms = jrn_now(),
+		.list_unsubscribe = lu.p,
+		.one_click = marketing && S->cf.unsub_url != NULL,
+		.extra = extra,
+	};
+	if (!from.p || !to.p || !mid.p) {
+		job_error(j, "out of memory");
+		goto done;
+	}
+	jrn_buf_reset(&j->payload);
+	if (jrn_mime_build(&j->payload, &m, &e) < 0) {
+		job_error(j, "%s", e.msg);
+		goto done;
+	}
+	free(j->message_id);
+	j->message_id = strdup(mid.p);
+	rc = 0;
+done:
+	jv_free(data);
+	free(fdisp);
+	free(faddr);
+	jrn_buf_free(&unsub), jrn_buf_free(&subject), jrn_buf_free(&text), jrn_buf_free(&html);
+	jrn_buf_free(&from), jrn_buf_free(&to), jrn_buf_free(&lu), jrn_buf_free(&mid);
+	return rc;
+}
+
+/* The SMS or WhatsApp text of j into j->payload, measured. 0 or -1. */
+static int prepare_sms(send_ctx *S, job *j, const char *chain)
+{
+	jrn_err e;
+	const char *tname = rec_str(j->rec, "template", NULL);
+	int np = S->cf.chains[j->channel].n;
+	const provider *p0 = S->cf.chains[j->channel].p[j->prov < np ? j->prov : 0];
+	jrn_buf_reset(&j->payload);
+	int rc = 0;
+	if (tname) {
+		if (j->channel == CH_WHATSAPP)
+			rc = render_part(S, tname, "whatsapp", j->rec, chain, &j->payload, &e);
+		if (rc == 0)
+			rc = render_part(S, tname, "sms", j->rec, chain, &j->payload, &e);
+		if (rc < 0) {
+			job_error(j, "%s", e.msg);
+			return -1;
+		}
+		if (rc == 0) {
+			job_error(j, "template '%s': no %s.sms in %s", tname, tname, S->cf.templates_dir);
+			return -1;
+		}
+		while (j->payload.len && (j->payload.p[j->payload.len - 1] == '\n' ||
+					  j->payload.p[j->payload.len - 1] == '\r'))
+			j->payload.p[--j->payload.len] = '\0';
+	} else {
+		const char *m = rec_str(j->rec, "messageContent", NULL);
+		if (!m) {
+			job_error(j, "no content: the action has no messageContent and no template");
+			return -1;
+		}
+		jrn_buf_adds(&j->payload, m);
+	}
+	if (p0->footer && *p0->footer && is_marketing(j->rec)) {
+		jrn_buf_addc(&j->payload, '\n');
+		jrn_buf_adds(&j->payload, p0->footer);
+	}
+	if (!j->payload.p) {
+		job_error(j, "out of memory");
+		return -1;
+	}
+	jrn_sms_info info;
+	if (jrn_sms_measure(j->payload.p, j->payload.len, &info, &e) < 0) {
+		job_error(j, "%s", e.msg);
+		return -1;
+	}
+	j->segments = (int)info.segments;
+	if (j->segments > p0->max_segments) {
+		job_error(j, "the text takes %d %s segments, more than maxSegments %d", j->segments,
+			  info.encoding == JRN_SMS_GSM7 ? "GSM-7" : "UCS-2", p0->max_segments);
+		return -1;
+	}
+	return 0;
+}
+
+/* The webhook body: the json template, else the record as read. 0 or -1. */
+static int prepare_webhook(send_ctx *S, job *j, const char *chain)
+{
+	jrn_err e;
+	const char *tname = rec_str(j->rec, "template", NULL);
+	jrn_buf_reset(&j->payload);
+	if (tname) {
+		int rc = render_part(S, tname, "json", j->rec, chain, &j->payload, &e);
+		if (rc < 0) {
+			job_error(j, "%s", e.msg);
+			return -1;
+		}
+		if (rc == 1) {
+			while (j->payload.len && isspace((unsigned char)j->payload.p[j->payload.len - 1]))
+				j->payload.p[--j->payload.len] = '\0';
+			if (jrn_json_check(j->payload.p, j->payload.len, &e) < 0) {
+				job_error(j, "template '%s.json' did not render JSON: %s", tname, e.msg);
+				return -1;
+			}
+			return 0;
+		}
+	}
+	if (jrn_buf_add(&j->payload, j->text, j->len) < 0) {
+		job_error(j, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The recipient of j on channel ch: j->to (a normalised email address or
+ * E.164 number), or the hashed identifiers of an audience member. 0, or -1
+ * with j->status set (rejected). */
+static int prepare_recipient(send_ctx *S, job *j, int ch)
+{
+	jrn_err e;
+	jrn_buf b = {0};
+
+	if (ch == CH_EMAIL || ch == CH_RETARGETING) {
+		const char *em = rec_str(j->rec, "recipientEmail", NULL);
+		if (!em)
+			em = rec_str(j->rec, "profile.email", NULL);
+		if (!em)
+			em = rec_str(j->rec, "email", NULL);
+		if (em) {
+			if (jrn_email_normalize(em, strlen(em), &b, &e) < 0 || !b.p) {
+				if (ch == CH_EMAIL) {
+					j->status = ST_REJECTED;
+					job_error(j, "recipient '%.64s': %s", em, e.msg);
+					jrn_buf_free(&b);
+					return -1;
+				}
+			} else if (ch == CH_EMAIL) {
+				for (size_t i = 0; i < b.len; i++)
+					if ((unsigned char)b.p[i] >= 0x80) {
+						j->status = ST_REJECTED;
+						job_error(j, "recipient '%.64s': an address with "
+							     "non-ASCII characters needs SMTPUTF8, "
+							     "which jrn-send does not speak", em);
+						jrn_buf_free(&b);
+						return -1;
+					}
+				j->to = b.p;
+				b.p = NULL;
+			} else {
+				jrn_sha256_hex(b.p, b.len, j->hashed_email);
+			}
+		}
+		jrn_buf_free(&b);
+	}
+	if (ch == CH_SMS || ch == CH_WHATSAPP || ch == CH_RETARGETING) {
+		const char *ph = rec_str(j->rec, "recipientPhone", NULL);
+		if (!ph)
+			ph = rec_str(j->rec, "profile.phone", NULL);
+		if (!ph)
+			ph = rec_str(j->rec, "phone", NULL);
+		if (ph) {
+			const char *region = S->cf.default_region ? S->cf.default_region : "US";
+			if (jrn_phone_e164(ph, strlen(ph), region, &b, &e) < 0 || !b.p) {
+				if (ch != CH_RETARGETING) {
+					j->status = ST_REJECTED;
+					job_error(j, "recipient '%.64s': %s", ph, e.msg);
+					jrn_buf_free(&b);
+					return -1;
+				}
+			} else if (ch != CH_RETARGETING) {
+				j->to = b.p;
+				b.p = NULL;
+			} else {
+				jrn_sha256_hex(b.p, b.len, j->hashed_phone);
+			}
+		}
+		jrn_buf_free(&b);
+	}
+	if ((ch == CH_EMAIL || ch == CH_SMS || ch == CH_WHATSAPP) && !j->to) {
+		j->status = ST_REJECTED;
+		job_error(j, ch == CH_EMAIL ? "no recipient: recipientEmail, profile.email or email"
+					    : "no recipient: recipientPhone, profile.phone or phone");
+		return -1;
+	}
+	if (ch == CH_RETARGETING && !j->hashed_email[0] && !j->hashed_phone[0]) {
+		j->status = ST_REJECTED;
+		job_error(j, "no valid email or phone to add to an audience");
+		return -1;
+	}
+	if (ch == CH_RETARGETING && !j->campaign) {
+		j->status = ST_REJECTED;
+		job_error(j, "retargeting needs a campaignId (the audience)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Decides what j is and builds what it sends. Sets j->status when the job
+ * goes no further (rejected, deferred, suppressed, queued for later). */
+void prepare(send_ctx *S, job *j)
+{
+	char tmp[32], tmp2[32], why[128];
+	jrn_err e;
+	jrn_buf b = {0};
+
+	const char *at = rec_str(j->rec, "actionType", NULL);
+	int ch = -1;
+	for (int i = 0; at && i < NCHANNELS; i++)
+		if (!strcmp(at, channel_names[i]))
+			ch = i;
+	if (ch < 0) {
+		j->status = ST_REJECTED;
+		job_error(j, at ? "actionType '%.64s' is not email, sms, whatsapp, webhook or retargeting"
+				: "no actionType (email, sms, whatsapp, webhook or retargeting)%s", at ? at : "");
+		return;
+	}
+	j->channel = (enum channel)ch;
+	j->channel_known = true;
+	const char *cust = rec_str(j->rec, "customerId", tmp);
+	const char *camp = rec_str(j->rec, "campaignId", tmp2);
+	j->customer = xstrdup(cust);
+	j->campaign = xstrdup(camp);
+
+	/* the idempotency key: given, or seed 004's customer + campaign +
+	 * channel + template + day */
+	const char *given = rec_str(j->rec, "idempotencyKey", tmp);
+	if (given) {
+		j->key = strdup(given);
+	} else {
+		char day[32];
+		jrn_time_format(jrn_now(), day);
+		const char *tn = rec_str(j->rec, "template", NULL);
+		jrn_buf_addf(&b, "%s\x1f%s\x1f%s\x1f%s\x1f%.10s", cust ? cust : "", camp ? camp : "",
+			     channel_names[ch], tn ? tn : "", day);
+		if (b.p && jrn_sha256_hex(b.p, b.len, j->keyhash) == 0)
+			j->key = strdup(j->keyhash);
+		jrn_buf_free(&b);
+	}
+	if (!j->key || jrn_sha256_hex(j->key, strlen(j->key), j->keyhash) < 0) {
+		j->status = ST_REJECTED;
+		job_error(j, "out of memory");
+		return;
+	}
+
+	/* jrn-route's decision */
+	const char *decision = rec_str(j->rec, "route.decision", NULL);
+	if (decision && !strcmp(decision, "defer")) {
+		j->status = ST_DEFERRED;
+		return;
+	}
+	if (decision && !strcmp(decision, "suppress")) {
+		const char *r = rec_str(j->rec, "route.reason", NULL);
+		j->status = ST_SUPPRESSED;
+		job_error(j, "route: %s", r ? r : "suppress");
+		return;
+	}
+
+	if (prepare_recipient(S, j, ch) < 0)
+		return;
+	bool broken;
+	const char *sw = reach_blocked(S, j, why, &broken);
+	if (sw) {
+		j->status = broken ? ST_FAILED : ST_SUPPRESSED;
+		job_error(j, "%s", sw);
+		return;
+	}
+
+	/* a template name is part of a file name: nothing that leaves the
+	 * templates directory */
+	const char *tn = rec_str(j->rec, "template", NULL);
+	if (tn) {
+		bool ok = tn[0] != '.' && strlen(tn) <= 200;
+		for (const char *c = tn; ok && *c; c++)
+			ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
+		if (!ok) {
+			j->status = ST_REJECTED;
+			job_error(j, "template '%.64s': a name of letters, digits, '-', '_' and '.', "
+				     "not starting with '.'", tn);
+			return;
+		}
+	}
+
+	/* the content */
+	jrn_buf chain = {0};
+	locale_chain(S, j->rec, &chain);
+	int rc = 0;
+	if (!chain.p)
+		rc = -1, job_error(j, "out of memory");
+	else if (ch == CH_EMAIL)
+		rc = prepare_email(S, j, chain.p);
+	else if (ch == CH_SMS || ch == CH_WHATSAPP)
+		rc = prepare_sms(S, j, chain.p);
+	else if (ch == CH_WEBHOOK)
+		rc = prepare_webhook(S, j, chain.p);
+	jrn_buf_free(&chain);
+	if (rc < 0) {
+		j->status = ST_REJECTED;
+		return;
+	}
+
+	/* a send time in the future: into the outbox */
+	const char *sa = rec_str(j->rec, "route.sendAt", NULL);
+	int64_t when;
+	if (sa && !j->from_outbox && jrn_time_parse(sa, strlen(sa), 0, &when, &e) == 0 &&
+	    when > jrn_now()) {
+		j->status = ST_QUEUED;
+		j->send_at = when;
+	}
+}
+
+job *job_new(const char *file, uint64_t lineno, const char *p, size_t len)
+{
+	job *j = calloc(1, sizeof *j);
+	if (!j || !(j->text = malloc(len + 1))) {
+		free(j);
+		return NULL;
+	}
+	memcpy(j->text, p, len);
+	j->text[len] = '\0';
+	j->len = len;
+	j->file = file;
+	j->lineno = lineno;
+	j->rec = jv_invalid();
+	return j;
+}
