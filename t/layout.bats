@@ -22,14 +22,17 @@ src() { cd "$BATS_TEST_DIRNAME/.." || return 1; }
 	cd "$BATS_TEST_TMPDIR"
 	run python3 layout.py
 	assert_failure
-	assert_output --partial 'cmd/long.c:1: f is 162 lines'
+	assert_output --partial 'cmd/long.c:1: f is 163 lines'
 }
 
 @test "the SMTP provider is named only in its file and the provider table" {
 	src
 	run bash -c "grep -ln 'P_SMTP\|\"smtp\"' cmd/jrn-send/*.c | sort"
 	assert_success
-	assert_output $'cmd/jrn-send/providers.c\ncmd/jrn-send/smtp.c'
+	assert_output 'cmd/jrn-send/smtp.c'
+	# and the table names it by its ops, one row
+	run grep -c '&smtp_ops' cmd/jrn-send/providers.c
+	assert_output 1
 }
 
 @test "consent and suppressions are written only by lib/reach.c" {
@@ -57,8 +60,8 @@ src() { cd "$BATS_TEST_DIRNAME/.." || return 1; }
 	src
 	for t in jrn-ingest jrn-segment jrn-score jrn-send; do
 		f=cmd/$t.c; [ -e "$f" ] || f=cmd/$t/main.c
-		run grep -l 'jrn_finish' cmd/$t.c cmd/$t/*.c
-		assert_success
+		run bash -c "cat cmd/$t.c cmd/$t/*.c 2>/dev/null | grep -c 'jrn_finish('"
+		refute_output 0
 		run grep -c 'jrn_opts_parse' "$f"
 		assert_output 1
 	done
