@@ -956,8 +956,7 @@ void jrn_rule_free(jrn_rules *r)
 	if (r->evparser)
 		jv_parser_free(r->evparser);
 	free(r->leaves);
-	jrn_buf_free(&r->pool);
-	free(r->slots);
+	jrn_idmap_free(r->cust_ids);
 	free(r->counts);
 	free(r->file);
 	free(r);

@@ -129,79 +129,26 @@ static int where_match(ectx *x, const node *n, const char *body, size_t len, int
 	return rc;
 }
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
-
-/* The preloaded customer's slot in r->slots: its entry, or the empty one
- * where it would go. */
-static size_t *cust_slot(jrn_rules *r, const char *c, size_t n)
-{
-	size_t i = hash_bytes(c, n) & (r->nslots - 1);
-	for (;; i = (i + 1) & (r->nslots - 1)) {
-		size_t off = r->slots[i];
-		if (!off)
-			return &r->slots[i];
-		const char *k = r->pool.p + off - 1;
-		if (strlen(k) == n && memcmp(k, c, n) == 0)
-			return &r->slots[i];
-	}
-}
-
-/* The preloaded customer's index, adding it when add; -1 when absent or
- * out of memory (then *oom). */
+/* The preloaded customer's row in r->counts, added (with zero counts) when
+ * add; -1 when absent, or out of memory (then *oom). */
 static ssize_t cust_index(jrn_rules *r, const char *c, size_t n, bool add, bool *oom)
 {
-	if (!add) {
-		if (!r->nslots)
-			return -1;
-		size_t *sl = cust_slot(r, c, n);
-		if (!*sl)
-			return -1;
-		size_t off = *sl - 1;
-		return (ssize_t)*(const size_t *)(r->pool.p + off - sizeof(size_t));
-	}
-	if ((r->ncust + 1) * 2 > r->nslots) {
-		size_t ns = r->nslots ? r->nslots * 2 : 4096;
-		size_t *old = r->slots, oldn = r->nslots;
-		r->slots = calloc(ns, sizeof *r->slots);
-		if (!r->slots) {
-			r->slots = old;
-			*oom = true;
-			return -1;
-		}
-		r->nslots = ns;
-		for (size_t i = 0; i < oldn; i++)
-			if (old[i]) {
-				const char *k = r->pool.p + old[i] - 1;
-				*cust_slot(r, k, strlen(k)) = old[i];
-			}
-		free(old);
-	}
-	size_t *sl = cust_slot(r, c, n);
-	if (*sl)
-		return (ssize_t)*(const size_t *)(r->pool.p + *sl - 1 - sizeof(size_t));
-	/* the pool holds, per customer: its index (aligned), then its id */
-	size_t pad = (sizeof(size_t) - r->pool.len % sizeof(size_t)) % sizeof(size_t);
-	size_t idx = r->ncust;
-	if (jrn_buf_reserve(&r->pool, pad + sizeof idx + n + 1) < 0) {
+	if (!add)
+		return r->cust_ids ? (ssize_t)jrn_idmap_get(r->cust_ids, c, n) : -1;
+	if (!r->cust_ids && !(r->cust_ids = jrn_idmap_new())) {
 		*oom = true;
 		return -1;
 	}
-	memset(r->pool.p + r->pool.len, 0, pad);
-	r->pool.len += pad;
-	memcpy(r->pool.p + r->pool.len, &idx, sizeof idx);
-	r->pool.len += sizeof idx;
-	size_t off = r->pool.len;
-	jrn_buf_add(&r->pool, c, n);
-	jrn_buf_addc(&r->pool, '\0');
-	sl = cust_slot(r, c, n);
-	*sl = off + 1;
-	if ((r->ncust + 1) * (size_t)r->nleaves > r->counts_cap) {
+	bool added;
+	int64_t idx = jrn_idmap_put(r->cust_ids, c, n, &added);
+	if (idx < 0) {
+		*oom = true;
+		return -1;
+	}
+	if (!added)
+		return (ssize_t)idx;
+	size_t row = (size_t)idx * (size_t)r->nleaves;
+	if (row + (size_t)r->nleaves > r->counts_cap) {
 		size_t cap = r->counts_cap ? r->counts_cap * 2 : 4096 * (size_t)r->nleaves;
 		uint32_t *p = realloc(r->counts, cap * sizeof *p);
 		if (!p) {
@@ -211,8 +158,7 @@ static ssize_t cust_index(jrn_rules *r, const char *c, size_t n, bool add, bool 
 		r->counts = p;
 		r->counts_cap = cap;
 	}
-	memset(r->counts + r->ncust * (size_t)r->nleaves, 0, (size_t)r->nleaves * sizeof *r->counts);
-	r->ncust++;
+	memset(r->counts + row, 0, (size_t)r->nleaves * sizeof *r->counts);
 	return (ssize_t)idx;
 }
 

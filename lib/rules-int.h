@@ -115,10 +115,8 @@ struct jrn_rules {
 	bool preloaded;
 	const node **leaves;
 	int nleaves;
-	jrn_buf pool;       /* customer ids, NUL-terminated */
-	size_t *slots;      /* hash of pool offsets + 1; 0 = empty */
-	size_t nslots, ncust;
-	uint32_t *counts;   /* ncust x nleaves */
+	jrn_idmap *cust_ids; /* customer id -> its row of counts */
+	uint32_t *counts;    /* customers x nleaves */
 	size_t counts_cap;
 };
 
