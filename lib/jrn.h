@@ -262,23 +262,36 @@ int jrn_sha256_hex(const void *p, size_t n, char out[65]);
  * (signed webhooks and links); 0, or -1 (out empty) when OpenSSL fails. */
 int jrn_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char out[65]);
 
-/* ---- configuration (config.c) -------------------------------------------- */
+/* ---- configuration (config.c, config-schema.c) ------------------------- */
 
-/* Loads a YAML configuration file into a jv object, expanding ${NAME} from
- * the environment in every string ("$${" keeps a literal "${"), and checks
- * it against the built-in schema: unknown keys and wrong types are errors.
- * Errors read "FILE:LINE:COLUMN: message". Returns the object or jv_invalid
- * (with e). */
+/* Loads a YAML configuration file into a jv object (read by yaml.c, see
+ * yaml.h for how scalars are typed), expanding ${NAME} from the environment
+ * in every string ("$${" keeps a literal "${"), and checks it against the
+ * schema in config-schema.c: unknown keys, wrong types and bad durations
+ * are errors. Values keep the form they were written in (a duration stays
+ * "1h30m"; the getters below normalise). Errors read
+ * "FILE:LINE:COLUMN: message". Returns the object or jv_invalid (with e). */
 jv jrn_config_load(const char *path, jrn_err *e);
 /* The value at a dotted path ("db.path"), or jv_invalid() when absent.
  * Borrows cfg. */
 jv jrn_config_get(jv cfg, const char *dotted);
 
 /* A duration at a dotted path of cfg (borrowed): a string such as "90d"
- * (jrn_duration_parse) or a whole number of milliseconds. 1 with *ms set,
+ * (jrn_duration_parse) or a whole number of milliseconds from 0 to 2^53,
+ * the same rule load checks durations with (config-schema.c). 1 with *ms set,
  * 0 when absent (*ms untouched), -1 with e when it is neither (e holds the
  * reason, without the path: the caller names the key). */
 int jrn_config_duration(jv cfg, const char *dotted, int64_t *ms, jrn_err *e);
+
+/* Typed getters like jrn_config_duration (cfg borrowed; 1 found with the
+ * value set, 0 absent or null, -1 with the reason in e and no path): an
+ * integer (at most 2^53 in magnitude), a number, a boolean, and a string
+ * (*s a copy, the caller's to free). For keys the schema types, load has
+ * already checked the value, so only a hand-built cfg can give -1. */
+int jrn_config_int(jv cfg, const char *dotted, int64_t *n, jrn_err *e);
+int jrn_config_number(jv cfg, const char *dotted, double *d, jrn_err *e);
+int jrn_config_bool(jv cfg, const char *dotted, bool *b, jrn_err *e);
+int jrn_config_string(jv cfg, const char *dotted, char **s, jrn_err *e);
 
 /* ---- common options (opts.c) --------------------------------------------- */
 

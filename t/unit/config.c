@@ -275,6 +275,47 @@ int main(void)
 		jv_free(cfg);
 	}
 
+	/* ---- durations checked at load, typed getters ---- */
+	CHECK_STR(load("scoring:\n  rfm:\n    window: -5\n"),
+		  "ERR jrn.yaml:3:13: scoring.rfm.window: expected milliseconds from 0 to 9007199254740992, got -5",
+		  "a negative duration fails at load, with its position");
+	CHECK_STR(load("scoring:\n  clv:\n    unit: 1.5d\n"),
+		  "ERR jrn.yaml:3:11: scoring.clv.unit: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got '1.5d' (units: ms s m h d w)",
+		  "a bad duration string fails at load");
+	{
+		jrn_err e;
+		const char *text = "db:\n  busyTimeout: 1h30m\nscoring:\n  rfm:\n    window: 2500\n  clv: {}\n"
+				   "ingest:\n  batchSize: 0x10\n  defaultCountry: gb\nsegments:\n  drift: 0.5\n"
+				   "sources:\n  on: true\n";
+		put(FILE_NAME, text, strlen(text));
+		jv cfg = jrn_config_load(FILE_NAME, &e);
+		int64_t ms = -1, n = -1;
+		double d = -1;
+		bool b = false;
+		char *str = NULL;
+		CHECK(jrn_config_duration(cfg, "db.busyTimeout", &ms, &e) == 1 && ms == 5400000,
+		      "jrn_config_duration: 1h30m is 5400000 ms");
+		CHECK(jrn_config_duration(cfg, "scoring.rfm.window", &ms, &e) == 1 && ms == 2500,
+		      "jrn_config_duration: integer milliseconds");
+		ms = 7;
+		CHECK(jrn_config_duration(cfg, "scoring.clv.horizon", &ms, &e) == 0 && ms == 7,
+		      "jrn_config_duration: absent, untouched");
+		CHECK(jrn_config_int(cfg, "ingest.batchSize", &n, &e) == 1 && n == 16, "jrn_config_int");
+		CHECK(jrn_config_number(cfg, "segments.drift", &d, &e) == 1 && d == 0.5, "jrn_config_number");
+		CHECK(jrn_config_bool(cfg, "sources.on", &b, &e) == 1 && b, "jrn_config_bool");
+		CHECK(jrn_config_string(cfg, "ingest.defaultCountry", &str, &e) == 1 && str && !strcmp(str, "GB"),
+		      "jrn_config_string: the normalised value, a copy");
+		free(str);
+		CHECK(jrn_config_int(cfg, "segments.drift", &n, &e) == -1 &&
+		      !strcmp(e.msg, "expected an integer, not a number with a fraction"), "jrn_config_int: not an integer");
+		CHECK(jrn_config_string(cfg, "nope.x", &str, &e) == 0, "jrn_config_string: absent");
+		jv_free(cfg);
+		jv hand = JV_OBJECT(jv_string("w"), jv_string("3x"));
+		CHECK(jrn_config_duration(hand, "w", &ms, &e) == -1 && strstr(e.msg, "unknown unit"),
+		      "a hand-built config: the reason");
+		jv_free(hand);
+	}
+
 	unlink(FILE_NAME);
 	if (chdir("/") == 0)
 		rmdir(dir);

@@ -1,0 +1,300 @@
+/* config-schema.c: every key of jrn.yaml (see jrn.yaml(5)), and the typed
+ * getters that hand tools normalised values.
+ *
+ * This is the one file a tool edits to add its keys: a table of skey rows
+ * per section (config-int.h says what each type accepts), hooked into
+ * jrn_config_schema. config.c checks a loaded file against these tables,
+ * so a value a getter reads has already been checked at load (a bad
+ * duration fails there with FILE:LINE:COLUMN), and the getters only
+ * convert it.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config-int.h"
+
+/* ---- the sections ---------------------------------------------------------
+ *
+ * One table per section; a tool adds its section by writing a table here
+ * and changing its S_OBJECT line in jrn_config_schema to S_SECTION with
+ * .keys (and documents the keys in jrn.yaml(5)). */
+
+#define KEY(n, t, ...) {.name = (n), .type = (t), __VA_ARGS__}
+#define END {.name = NULL}
+
+static const char *check_country(jv *v);
+static const char *check_provider_type(jv *v);
+static const char *check_tls(jv *v);
+
+static const skey db_keys[] = {
+	KEY("path", S_STRING),
+	KEY("busyTimeout", S_DURATION, .min = 0, .max = INT_MAX),
+	END,
+};
+
+static const skey ingest_keys[] = {
+	KEY("defaultCountry", S_STRING, .check = check_country),
+	KEY("batchSize", S_INT, .min = 1, .max = 10000000),
+	KEY("emailFields", S_STRINGS),
+	KEY("phoneFields", S_STRINGS),
+	END,
+};
+
+static const skey segments_keys[] = {
+	KEY("file", S_STRING),
+	KEY("definitions", S_OBJECT),
+	KEY("drift", S_NUMBER),
+	END,
+};
+
+static const skey rfm_keys[] = {
+	KEY("window", S_DURATION),
+	KEY("weights", S_ANY),     /* three numbers: jrn-score checks them */
+	KEY("segments", S_ANY),    /* [{name, min}]: jrn-score checks them */
+	KEY("method", S_STRING),
+	KEY("thresholds", S_OBJECT),
+	END,
+};
+
+static const skey clv_keys[] = {
+	KEY("horizon", S_DURATION),
+	KEY("unit", S_DURATION),
+	END,
+};
+
+static const skey lead_keys[] = {
+	KEY("grades", S_OBJECT),
+	KEY("behavioral", S_ANY),  /* rules: jrn-score compiles them */
+	KEY("demographic", S_ANY),
+	KEY("firmographic", S_ANY),
+	KEY("halfLife", S_DURATION),
+	END,
+};
+
+static const skey scoring_keys[] = {
+	KEY("rfm", S_SECTION, .keys = rfm_keys),
+	KEY("clv", S_SECTION, .keys = clv_keys),
+	KEY("lead", S_SECTION, .keys = lead_keys),
+	END,
+};
+
+/* jrn-send (see jrn-send(1)): one table for every provider type; jrn-send
+ * checks which keys a type needs. */
+static const skey provider_keys[] = {
+	KEY("type", S_STRING, .check = check_provider_type),
+	KEY("name", S_STRING),
+	KEY("url", S_STRING),
+	KEY("tls", S_STRING, .check = check_tls),
+	KEY("caFile", S_STRING),
+	KEY("username", S_STRING),
+	KEY("password", S_STRING),
+	KEY("bearer", S_STRING),
+	KEY("from", S_STRING),
+	KEY("envelopeFrom", S_STRING),
+	KEY("rate", S_NUMBER),
+	KEY("connections", S_INT, .min = 1, .max = 1024),
+	KEY("timeout", S_DURATION, .min = 1, .max = INT_MAX),
+	KEY("baseUrl", S_STRING),
+	KEY("accountSid", S_STRING),
+	KEY("authToken", S_STRING),
+	KEY("messagingServiceSid", S_STRING),
+	KEY("statusCallback", S_STRING),
+	KEY("costPerSegment", S_NUMBER),
+	KEY("maxSegments", S_INT, .min = 1, .max = 255),
+	KEY("footer", S_STRING),
+	KEY("secret", S_STRING),
+	KEY("dir", S_STRING),
+	KEY("batchSize", S_INT, .min = 1, .max = 1000000),
+	END,
+};
+
+static const skey providers_keys[] = {
+	KEY("email", S_LIST, .keys = provider_keys),
+	KEY("sms", S_LIST, .keys = provider_keys),
+	KEY("whatsapp", S_LIST, .keys = provider_keys),
+	KEY("webhook", S_LIST, .keys = provider_keys),
+	KEY("retargeting", S_LIST, .keys = provider_keys),
+	END,
+};
+
+static const skey unsubscribe_keys[] = {
+	KEY("mailto", S_STRING),
+	KEY("url", S_STRING),
+	KEY("secret", S_STRING),
+	END,
+};
+
+static const skey retry_keys[] = {
+	KEY("backoff", S_ANY), /* a list of durations: jrn-send checks it */
+	KEY("jitter", S_NUMBER),
+	KEY("maxWait", S_DURATION, .min = 0, .max = INT_MAX),
+	END,
+};
+
+static const skey send_keys[] = {
+	KEY("from", S_STRING),
+	KEY("replyTo", S_STRING),
+	KEY("unsubscribe", S_SECTION, .keys = unsubscribe_keys),
+	KEY("retry", S_SECTION, .keys = retry_keys),
+	KEY("spool", S_STRING),
+	KEY("parallel", S_INT, .min = 1, .max = 4096),
+	KEY("batchSize", S_INT, .min = 1, .max = 1000000),
+	KEY("maxSegments", S_INT, .min = 1, .max = 255),
+	END,
+};
+
+static const skey templates_keys[] = {
+	KEY("dir", S_STRING),
+	KEY("defaultLocale", S_STRING),
+	END,
+};
+
+/* The top level: every section of jrn.yaml. */
+const skey jrn_config_schema[] = {
+	KEY("db", S_SECTION, .keys = db_keys),
+	KEY("ingest", S_SECTION, .keys = ingest_keys),
+	KEY("sources", S_OBJECT),
+	KEY("segments", S_SECTION, .keys = segments_keys),
+	KEY("scoring", S_SECTION, .keys = scoring_keys),
+	KEY("ai", S_OBJECT),
+	KEY("journeys", S_OBJECT),
+	KEY("policy", S_OBJECT),
+	KEY("providers", S_SECTION, .keys = providers_keys),
+	KEY("send", S_SECTION, .keys = send_keys),
+	KEY("templates", S_SECTION, .keys = templates_keys),
+	KEY("report", S_OBJECT),
+	END,
+};
+
+static const char *check_provider_type(jv *v)
+{
+	static const char *const types[] = {"smtp", "twilio", "webhook", "retargeting", "spool"};
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		if (!strcmp(jv_string_value(*v), types[i]))
+			return NULL;
+	return "smtp, twilio, webhook, retargeting or spool";
+}
+
+static const char *check_tls(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	return !strcmp(s, "required") || !strcmp(s, "try") || !strcmp(s, "none")
+		       ? NULL : "required, try or none";
+}
+
+/* ISO 3166 alpha-2: two ASCII letters, kept in capitals. */
+static const char *check_country(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	char up[3];
+	if (jv_string_length_bytes(jv_copy(*v)) != 2)
+		return "a two-letter ISO 3166 country code such as US";
+	for (int i = 0; i < 2; i++) {
+		char c = s[i];
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c < 'A' || c > 'Z')
+			return "a two-letter ISO 3166 country code such as US";
+		up[i] = c;
+	}
+	up[2] = '\0';
+	jv_free(*v);
+	*v = jv_string(up);
+	return NULL;
+}
+
+/* ---- the getters ----------------------------------------------------------- */
+
+#define EXACT_INT 9007199254740992.0 /* 2^53 */
+
+int jrn_config_duration_of(jv v, int64_t *ms, jrn_err *e)
+{
+	switch (jv_get_kind(v)) {
+	case JV_KIND_NUMBER: {
+		double d = jv_number_value(v);
+		if (!(d >= 0 && d <= EXACT_INT) || d != (double)(int64_t)d)
+			return jrn_fail(e, "expected a duration such as 90d or whole milliseconds");
+		*ms = (int64_t)d;
+		return 0;
+	}
+	case JV_KIND_STRING:
+		return jrn_duration_parse(jv_string_value(v), ms, e);
+	default:
+		return jrn_fail(e, "expected a duration such as 90d, not %s", jv_kind_name(jv_get_kind(v)));
+	}
+}
+
+int jrn_config_duration(jv cfg, const char *dotted, int64_t *ms, jrn_err *e)
+{
+	jv v = jrn_config_get(cfg, dotted);
+	int rc = 1;
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+		rc = 0;
+	else if (jrn_config_duration_of(v, ms, e) < 0)
+		rc = -1;
+	jv_free(v);
+	return rc;
+}
+
+int jrn_config_int(jv cfg, const char *dotted, int64_t *n, jrn_err *e)
+{
+	jv v = jrn_config_get(cfg, dotted);
+	int rc = 1;
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
+		rc = 0;
+	} else {
+		double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0.5;
+		if (!(d >= -EXACT_INT && d <= EXACT_INT) || d != (double)(int64_t)d)
+			rc = jrn_fail(e, "expected an integer, not %s",
+				      jv_get_kind(v) == JV_KIND_NUMBER ? "a number with a fraction"
+								       : jv_kind_name(jv_get_kind(v)));
+		else
+			*n = (int64_t)d;
+	}
+	jv_free(v);
+	return rc;
+}
+
+int jrn_config_number(jv cfg, const char *dotted, double *d, jrn_err *e)
+{
+	jv v = jrn_config_get(cfg, dotted);
+	int rc = 1;
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+		rc = 0;
+	else if (jv_get_kind(v) != JV_KIND_NUMBER)
+		rc = jrn_fail(e, "expected a number, not %s", jv_kind_name(jv_get_kind(v)));
+	else
+		*d = jv_number_value(v);
+	jv_free(v);
+	return rc;
+}
+
+int jrn_config_bool(jv cfg, const char *dotted, bool *b, jrn_err *e)
+{
+	jv v = jrn_config_get(cfg, dotted);
+	int rc = 1;
+	jv_kind k = jv_get_kind(v);
+	if (!jv_is_valid(v) || k == JV_KIND_NULL)
+		rc = 0;
+	else if (k != JV_KIND_TRUE && k != JV_KIND_FALSE)
+		rc = jrn_fail(e, "expected true or false, not %s", jv_kind_name(k));
+	else
+		*b = k == JV_KIND_TRUE;
+	jv_free(v);
+	return rc;
+}
+
+int jrn_config_string(jv cfg, const char *dotted, char **s, jrn_err *e)
+{
+	jv v = jrn_config_get(cfg, dotted);
+	int rc = 1;
+	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+		rc = 0;
+	else if (jv_get_kind(v) != JV_KIND_STRING)
+		rc = jrn_fail(e, "expected a string, not %s", jv_kind_name(jv_get_kind(v)));
+	else if (!(*s = strdup(jv_string_value(v))))
+		rc = jrn_fail(e, "out of memory");
+	jv_free(v);
+	return rc;
+}
