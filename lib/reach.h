@@ -168,7 +168,9 @@ typedef struct {
 	size_t address;       /* SUPPRESSED: the index in q->addresses of an
 			       * address found suppressed */
 	const char *failed;   /* on -1: "suppressions" or "consent", the table
-			       * that could not be read */
+			       * that could not be read (with up to three
+			       * addresses one statement reads both, and a
+			       * failure says "suppressions", read first) */
 } jrn_reach_verdict;
 
 /* Answers q as the top comment says: 1 when the message may go, 0 when it
