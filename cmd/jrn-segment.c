@@ -429,17 +429,15 @@ static int write_changes(jrn_err *e)
 	sqlite3_stmt *ins = NULL, *del = NULL, *snp = NULL;
 	int64_t now = jrn_now();
 	int rc = -1;
-	if (jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+	if (jrn_db_begin(db, e) < 0)
 		return -1;
-	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO segment_members (segment, customer_id, since)"
-			       " VALUES (?, ?, ?)", -1, &ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "DELETE FROM segment_members WHERE segment = ? AND customer_id = ?",
-			       -1, &del, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO segment_snapshots (name, segment, customer_id,"
-			       " taken) VALUES (?, ?, ?, ?)", -1, &snp, NULL) != SQLITE_OK) {
-		jrn_fail(e, "%s", sqlite3_errmsg(db));
+	if (jrn_db_prepare(db, "INSERT OR IGNORE INTO segment_members (segment, customer_id, since)"
+			   " VALUES (?, ?, ?)", &ins, e) < 0 ||
+	    jrn_db_prepare(db, "DELETE FROM segment_members WHERE segment = ? AND customer_id = ?",
+			   &del, e) < 0 ||
+	    jrn_db_prepare(db, "INSERT OR IGNORE INTO segment_snapshots (name, segment, customer_id,"
+			   " taken) VALUES (?, ?, ?, ?)", &snp, e) < 0)
 		goto out;
-	}
 	for (size_t i = 0; do_save && i < entered.n; i++) {
 		sqlite3_bind_text(ins, 1, jrn_rule_name(rules, entered.v[i].seg), -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, entered.v[i].cust, -1, SQLITE_STATIC);
@@ -461,12 +459,12 @@ static int write_changes(jrn_err *e)
 		if (step_done(snp, e) < 0)
 			goto out;
 	}
-	if (jrn_db_exec(db, "COMMIT", e) < 0)
+	if (jrn_db_commit(db, e) < 0)
 		goto out;
 	rc = 0;
 out:
 	if (rc < 0)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		jrn_db_rollback(db);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(del);
 	sqlite3_finalize(snp);
@@ -479,17 +477,14 @@ static int check_drift(jrn_err *e)
 {
 	sqlite3_stmt *last = NULL, *pop = NULL, *ins = NULL;
 	int alerts = 0, rc = -1;
-	if (sqlite3_prepare_v2(db, "SELECT population, ran_at FROM segment_runs WHERE segment = ?"
-			       " ORDER BY ran_at DESC LIMIT 1", -1, &last, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT count(*) FROM segment_members WHERE segment = ?", -1, &pop,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO segment_runs (segment, ran_at, population)"
-			       " VALUES (?, ?, ?)", -1, &ins, NULL) != SQLITE_OK) {
-		jrn_fail(e, "%s", sqlite3_errmsg(db));
+	if (jrn_db_prepare(db, "SELECT population, ran_at FROM segment_runs WHERE segment = ?"
+			   " ORDER BY ran_at DESC LIMIT 1", &last, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT count(*) FROM segment_members WHERE segment = ?", &pop, e) < 0 ||
+	    jrn_db_prepare(db, "INSERT OR REPLACE INTO segment_runs (segment, ran_at, population)"
+			   " VALUES (?, ?, ?)", &ins, e) < 0)
 		goto out;
-	}
 	bool write = do_save && !opts.dry_run;
-	if (write && jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+	if (write && jrn_db_begin(db, e) < 0)
 		goto out;
 	for (int i = 0; i < nseg; i++) {
 		if (only >= 0 && i != only)
@@ -534,13 +529,13 @@ static int check_drift(jrn_err *e)
 				goto rollback;
 		}
 	}
-	if (write && jrn_db_exec(db, "COMMIT", e) < 0)
+	if (write && jrn_db_commit(db, e) < 0)
 		goto rollback;
 	rc = alerts;
 	goto out;
 rollback:
 	if (write)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		jrn_db_rollback(db);
 out:
 	sqlite3_finalize(last);
 	sqlite3_finalize(pop);
