@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "jrn.h"
+#include "reach.h"
 
 static const char usage[] =
 	"usage: jrn-ingest [OPTIONS] [FILE...]\n"
@@ -62,14 +63,12 @@ typedef struct {
 	size_t off, len;
 } span;
 
-enum { CONSENT_NONE, CONSENT_GRANTED, CONSENT_REVOKED };
-
 typedef struct {
 	span body, id, type, customer, channel, source;
 	int64_t ts, received;
 	double amount;
 	bool has_amount;
-	int consent;
+	jrn_reach_status consent; /* a consent event: its status */
 } record;
 
 typedef struct batch {
@@ -145,14 +144,6 @@ static jrn_out out;
 static size_t max_record = SIZE_MAX; /* the state file's SQLITE_LIMIT_LENGTH */
 static jv_parser *parser; /* reused between lines */
 
-static int die(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "jrn-ingest: ");
-	fprintf(stderr, fmt, arg);
-	fputc('\n', stderr);
-	return JRN_EXIT_FAIL;
-}
-
 /* ---- the store thread ----------------------------------------------------- */
 
 static batch *take_full(void)
@@ -191,7 +182,8 @@ static void halt(void)
 
 typedef struct {
 	sqlite3 *db;
-	sqlite3_stmt *insert, *consent;
+	sqlite3_stmt *insert;
+	jrn_reach *reach;     /* consent events set the consent table */
 	unsigned char *fresh; /* per record of the batch: newly stored */
 	size_t fresh_cap;
 } store;
@@ -203,6 +195,12 @@ static int bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
 	return sqlite3_bind_text64(st, i, b->text.p + s.off, s.len, SQLITE_STATIC, SQLITE_UTF8);
 }
 
+static jrn_reach_text span_text(const batch *b, span s)
+{
+	return s.len == 0 && s.off == 0 ? (jrn_reach_text){NULL, 0}
+					 : (jrn_reach_text){b->text.p + s.off, s.len};
+}
+
 static int store_batch(store *s, batch *b, jrn_err *e)
 {
 	if (b->n > s->fresh_cap) {
@@ -212,7 +210,7 @@ static int store_batch(store *s, batch *b, jrn_err *e)
 		s->fresh = p;
 		s->fresh_cap = b->n;
 	}
-	if (jrn_db_exec(s->db, "BEGIN IMMEDIATE", e) < 0)
+	if (jrn_db_begin(s->db, e) < 0)
 		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		const record *r = &b->recs[i];
@@ -233,33 +231,24 @@ static int store_batch(store *s, batch *b, jrn_err *e)
 		if (rc != SQLITE_DONE)
 			goto fail;
 		s->fresh[i] = sqlite3_changes(s->db) > 0;
-		if (s->fresh[i] && r->consent != CONSENT_NONE) {
-			st = s->consent;
-			rc = bind_span(st, 1, b, r->customer);
-			rc |= bind_span(st, 2, b, r->channel);
-			rc |= sqlite3_bind_text(st, 3, r->consent == CONSENT_GRANTED ? "granted" : "revoked",
-						-1, SQLITE_STATIC);
-			rc |= sqlite3_bind_int64(st, 4, r->ts);
-			rc |= bind_span(st, 5, b, r->source);
-			rc |= bind_span(st, 6, b, r->id);
-			if (rc != SQLITE_OK) {
-				sqlite3_reset(st);
-				goto fail;
+		if (s->fresh[i] && r->consent != JRN_REACH_NONE) {
+			jrn_reach_consent c = {span_text(b, r->customer), span_text(b, r->channel),
+					       r->consent, r->ts, span_text(b, r->source),
+					       span_text(b, r->id)};
+			if (jrn_reach_consent_set(s->reach, &c, e) < 0) {
+				jrn_db_rollback(s->db);
+				return -1;
 			}
-			rc = sqlite3_step(st);
-			sqlite3_reset(st);
-			if (rc != SQLITE_DONE)
-				goto fail;
 		}
 	}
-	if (jrn_db_exec(s->db, "COMMIT", e) < 0) {
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (jrn_db_commit(s->db, e) < 0) {
+		jrn_db_rollback(s->db);
 		return -1;
 	}
 	return 0;
 fail:
 	jrn_fail(e, "%s", sqlite3_errmsg(s->db));
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	jrn_db_rollback(s->db);
 	return -1;
 }
 
@@ -463,6 +452,77 @@ static jv normalise_nested(jv ev, int field, bool *changed, jrn_err *e)
 }
 
 
+/* customerId, else Segment's userId, else anonymousId. Consumes ev;
+ * returns it, or jv_invalid with the reason in e. */
+static jv normalise_customer(jv ev, bool *changed, jrn_err *e)
+{
+	jv s;
+	int rc = get_string(ev, K_CUSTOMER_ID, &s);
+	if (rc < 0) {
+		jv_free(ev);
+		jrn_fail(e, "customerId: expected a non-empty string");
+		return jv_invalid();
+	}
+	if (rc > 0) {
+		jv_free(s);
+		return ev;
+	}
+	const int alt[] = {K_USER_ID, K_ANONYMOUS_ID};
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		rc = get_string(ev, alt[i], &s);
+		if (rc < 0) {
+			jv_free(ev);
+			jrn_fail(e, "%s: expected a non-empty string", key_names[alt[i]]);
+			return jv_invalid();
+		}
+		if (rc > 0) {
+			ev = jv_object_set(ev, KEY(K_CUSTOMER_ID), s);
+			*changed = true;
+		}
+	}
+	if (rc == 0) {
+		jv_free(ev);
+		jrn_fail(e, "customerId: missing (nor userId nor anonymousId given)");
+		return jv_invalid();
+	}
+	return ev;
+}
+
+/* timestamp: RFC 3339, stored in UTC with milliseconds; *ts gets it, or
+ * *defaulted is set when it is missing. Consumes ev; returns it, or
+ * jv_invalid with the reason in e. */
+static jv normalise_time(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err *e)
+{
+	jv t = jv_object_get(jv_copy(ev), KEY(K_TIMESTAMP));
+	if (jv_get_kind(t) == JV_KIND_STRING) {
+		jrn_err why;
+		const char *ts_text = jv_string_value(t);
+		size_t len = (size_t)jv_string_length_bytes(jv_copy(t));
+		if (jrn_time_parse(ts_text, len, 0, ts, &why) < 0) {
+			jv_free(t);
+			jv_free(ev);
+			jrn_fail(e, "timestamp: %s", why.msg);
+			return jv_invalid();
+		}
+		char canon[32];
+		size_t n = jrn_time_format(*ts, canon);
+		if (n != len || memcmp(canon, ts_text, n) != 0) {
+			ev = jv_object_set(ev, KEY(K_TIMESTAMP), jv_string_sized(canon, (int)n));
+			*changed = true;
+		}
+		*defaulted = false;
+	} else if (jv_get_kind(t) == JV_KIND_INVALID || jv_get_kind(t) == JV_KIND_NULL) {
+		*defaulted = true;
+	} else {
+		jrn_fail(e, "timestamp: expected an RFC 3339 string, got %s", jv_kind_name(jv_get_kind(t)));
+		jv_free(t);
+		jv_free(ev);
+		return jv_invalid();
+	}
+	jv_free(t);
+	return ev;
+}
+
 /* Takes a parsed event, maps Segment-spec calls, checks and normalises it.
  * Consumes ev; returns the event or jv_invalid (reason in e). *changed says
  * whether it differs from the input; *ts gets its time, *defaulted whether
@@ -505,63 +565,11 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 		jv_free(type);
 	}
 
-	/* customerId, else Segment's userId, else anonymousId. */
-	if ((rc = get_string(ev, K_CUSTOMER_ID, &s)) < 0) {
-		jv_free(ev);
-		jrn_fail(e, "customerId: expected a non-empty string");
-		return jv_invalid();
-	}
-	if (rc > 0) {
-		jv_free(s);
-	} else {
-		const int alt[] = {K_USER_ID, K_ANONYMOUS_ID};
-		for (int i = 0; i < 2 && rc == 0; i++) {
-			rc = get_string(ev, alt[i], &s);
-			if (rc < 0) {
-				jv_free(ev);
-				jrn_fail(e, "%s: expected a non-empty string", key_names[alt[i]]);
-				return jv_invalid();
-			}
-			if (rc > 0) {
-				ev = jv_object_set(ev, KEY(K_CUSTOMER_ID), s);
-				*changed = true;
-			}
-		}
-		if (rc == 0) {
-			jv_free(ev);
-			jrn_fail(e, "customerId: missing (nor userId nor anonymousId given)");
-			return jv_invalid();
-		}
-	}
-
-	/* timestamp: RFC 3339, stored in UTC with milliseconds. */
-	jv t = jv_object_get(jv_copy(ev), KEY(K_TIMESTAMP));
-	if (jv_get_kind(t) == JV_KIND_STRING) {
-		jrn_err why;
-		const char *ts_text = jv_string_value(t);
-		size_t len = (size_t)jv_string_length_bytes(jv_copy(t));
-		if (jrn_time_parse(ts_text, len, 0, ts, &why) < 0) {
-			jv_free(t);
-			jv_free(ev);
-			jrn_fail(e, "timestamp: %s", why.msg);
-			return jv_invalid();
-		}
-		char canon[32];
-		size_t n = jrn_time_format(*ts, canon);
-		if (n != len || memcmp(canon, ts_text, n) != 0) {
-			ev = jv_object_set(ev, KEY(K_TIMESTAMP), jv_string_sized(canon, (int)n));
-			*changed = true;
-		}
-		*defaulted = false;
-	} else if (jv_get_kind(t) == JV_KIND_INVALID || jv_get_kind(t) == JV_KIND_NULL) {
-		*defaulted = true;
-	} else {
-		jrn_fail(e, "timestamp: expected an RFC 3339 string, got %s", jv_kind_name(jv_get_kind(t)));
-		jv_free(t);
-		jv_free(ev);
-		return jv_invalid();
-	}
-	jv_free(t);
+	ev = normalise_customer(ev, changed, e);
+	if (jv_is_valid(ev))
+		ev = normalise_time(ev, changed, ts, defaulted, e);
+	if (!jv_is_valid(ev))
+		return ev;
 
 	jv p = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
 	jv_kind pk = jv_get_kind(p);
@@ -810,6 +818,61 @@ static int take_fast(batch *b, const jrn_line *ln)
 	return 1;
 }
 
+/* The consent status an event of type consent.granted / consent.revoked
+ * sets (else JRN_REACH_NONE); such an event needs properties.channel.
+ * Consumes ev; returns it, or jv_invalid with the reason in why. */
+static jv consent_of(jv ev, jrn_reach_status *consent, jrn_err *why)
+{
+	jv type = jv_object_get(jv_copy(ev), KEY(K_TYPE));
+	if (!strcmp(jv_string_value(type), "consent.granted"))
+		*consent = JRN_REACH_GRANTED;
+	else if (!strcmp(jv_string_value(type), "consent.revoked"))
+		*consent = JRN_REACH_REVOKED;
+	jv_free(type);
+	if (*consent != JRN_REACH_NONE) {
+		jv ch = jv_getpath(jv_copy(ev), JV_ARRAY(KEY(K_PROPERTIES), KEY(K_CHANNEL)));
+		if (jv_get_kind(ch) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(ch)) == 0) {
+			jrn_fail(why, "properties.channel: consent events need a channel");
+			jv_free(ev);
+			ev = jv_invalid();
+		}
+		jv_free(ch);
+	}
+	return ev;
+}
+
+/* No id: the hash of the canonical record, before the time defaults, so
+ * the same line ingested again gets the same id. 0 (*ev has an id), -1
+ * with why (reject the line; *ev freed), -2 when SHA-256 failed (fatal;
+ * *ev freed). */
+static int derive_id(jv *ev, bool *changed, jrn_err *why)
+{
+	jv id = jv_object_get(jv_copy(*ev), KEY(K_ID));
+	jv_kind k = jv_get_kind(id);
+	jv_free(id);
+	if (k == JV_KIND_STRING)
+		return 0;
+	jrn_buf canon = {0};
+	char hex[65], idtext[40];
+	if (jrn_json_append(&canon, jv_copy(*ev), JRN_JSON_SORTED, why) < 0) {
+		jrn_buf_free(&canon);
+		jv_free(*ev);
+		*ev = jv_invalid();
+		return -1;
+	}
+	int hashed = jrn_sha256_hex(canon.p, canon.len, hex);
+	jrn_buf_free(&canon);
+	if (hashed < 0) {
+		jv_free(*ev);
+		*ev = jv_invalid();
+		return -2;
+	}
+	snprintf(idtext, sizeof idtext, "evt_%.32s", hex);
+	*ev = jv_object_set(*ev, KEY(K_ID), jv_string(idtext));
+	*changed = true;
+	return 0;
+}
+
 /* Parses, checks and normalises one line into batch b (or rejects it). */
 static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fatal)
 {
@@ -843,53 +906,16 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 		ev = normalise(ev, &changed, &ts, &defaulted, &why);
 
 	/* Consent events also set the consent table; they need a channel. */
-	int consent = CONSENT_NONE;
-	if (jv_is_valid(ev)) {
-		jv type = jv_object_get(jv_copy(ev), KEY(K_TYPE));
-		if (!strcmp(jv_string_value(type), "consent.granted"))
-			consent = CONSENT_GRANTED;
-		else if (!strcmp(jv_string_value(type), "consent.revoked"))
-			consent = CONSENT_REVOKED;
-		jv_free(type);
-		if (consent) {
-			jv ch = jv_getpath(jv_copy(ev), JV_ARRAY(KEY(K_PROPERTIES), KEY(K_CHANNEL)));
-			if (jv_get_kind(ch) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(ch)) == 0) {
-				jrn_fail(&why, "properties.channel: consent events need a channel");
-				jv_free(ev);
-				ev = jv_invalid();
-			}
-			jv_free(ch);
-		}
-	}
-	if (!jv_is_valid(ev)) {
+	jrn_reach_status consent = JRN_REACH_NONE;
+	if (jv_is_valid(ev))
+		ev = consent_of(ev, &consent, &why);
+	int idrc = jv_is_valid(ev) ? derive_id(&ev, &changed, &why) : -1;
+	if (idrc == -2)
+		return jrn_fail(fatal, "cannot compute SHA-256 (OpenSSL failed)");
+	if (idrc < 0) {
 		jv_free(ev);
 		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
 	}
-
-	/* No id: the hash of the canonical record, before the time defaults,
-	 * so the same line ingested again gets the same id. */
-	jv id = jv_object_get(jv_copy(ev), KEY(K_ID));
-	if (jv_get_kind(id) != JV_KIND_STRING) {
-		jrn_buf canon = {0};
-		char hex[65], idtext[40];
-		if (jrn_json_append(&canon, jv_copy(ev), JRN_JSON_SORTED, &why) < 0) {
-			jrn_buf_free(&canon);
-			jv_free(id);
-			jv_free(ev);
-			return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
-		}
-		int hashed = jrn_sha256_hex(canon.p, canon.len, hex);
-		jrn_buf_free(&canon);
-		if (hashed < 0) {
-			jv_free(id);
-			jv_free(ev);
-			return jrn_fail(fatal, "cannot compute SHA-256 (OpenSSL failed)");
-		}
-		snprintf(idtext, sizeof idtext, "evt_%.32s", hex);
-		ev = jv_object_set(ev, KEY(K_ID), jv_string(idtext));
-		changed = true;
-	}
-	jv_free(id);
 
 	int64_t now = jrn_now();
 	if (defaulted) {
@@ -929,7 +955,7 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 			}
 			jv_free(a);
 		}
-		if (consent) {
+		if (consent != JRN_REACH_NONE) {
 			if (add_field(b, props, K_CHANNEL, &r->channel) < 0 ||
 			    add_field(b, props, K_SOURCE, &r->source) < 0) {
 				jv_free(props);
@@ -938,7 +964,7 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 		}
 	}
 	jv_free(props);
-	if (consent && r->source.len == 0 && jrn_buf_adds(&b->text, "ingest") == 0)
+	if (consent != JRN_REACH_NONE && r->source.len == 0 && jrn_buf_adds(&b->text, "ingest") == 0)
 		r->source = (span){b->text.len - 6, 6};
 
 	/* The body: the input bytes themselves when nothing changed (they are
@@ -995,62 +1021,55 @@ static void give_full(batch *b)
 }
 
 
-int main(int argc, char **argv)
-{
-	jrn_err e;
-	int c, status = JRN_EXIT_OK;
-	const char *country_flag = NULL;
-	const char *batch_flag = NULL;
+/* The run's pieces, for teardown() to free whatever was set. */
+static store st;
+static jrn_rejects rej;
+static batch pool[3];
+static const char *country_flag, *batch_flag;
+static char country_buf[8] = "US";
 
-	signal(SIGPIPE, SIG_IGN);
-	jv_only = getenv("JRN_INGEST_JV") && !strcmp(getenv("JRN_INGEST_JV"), "1");
-	for (int i = 0; i < NKEYS; i++)
-		keys[i] = jv_string(key_names[i]);
-	jrn_opts_init(&opts, "jrn-ingest");
-	while ((c = getopt_long(argc, argv, JRN_COMMON_SHORT, longopts, NULL)) != -1) {
-		if (jrn_opts_take(&opts, c, optarg))
-			continue;
-		switch (c) {
-		case 'h':
-			fputs(usage, stdout);
-			return JRN_EXIT_OK;
-		case JRN_OPT_VERSION:
-			puts("jrn-ingest " JRN_VERSION);
-			return JRN_EXIT_OK;
-		case OPT_STORE_ONLY: store_only = true; break;
-		case OPT_ALL: emit_all = true; break;
-		case OPT_COUNTRY: country_flag = optarg; break;
-		case OPT_BATCH: batch_flag = optarg; break;
-		default:
-			fputs("Try 'jrn-ingest --help'.\n", stderr);
-			return JRN_EXIT_USAGE;
-		}
+static int take_opt(void *ctx, int c, const char *arg)
+{
+	(void)ctx;
+	switch (c) {
+	case OPT_STORE_ONLY: store_only = true; return 0;
+	case OPT_ALL: emit_all = true; return 0;
+	case OPT_COUNTRY: country_flag = arg; return 0;
+	case OPT_BATCH: batch_flag = arg; return 0;
 	}
+	return -2;
+}
+
+/* The command line: -1 to go on, else the status to exit with. */
+static int parse(int argc, char **argv)
+{
+	int rc = jrn_opts_parse(&opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, NULL);
+	if (rc >= 0)
+		return rc;
 	if (batch_flag) {
 		char *end;
 		batch_size = strtol(batch_flag, &end, 10);
-		if (*end || batch_size < 1 || batch_size > 10000000) {
-			fprintf(stderr, "jrn-ingest: --batch-size: '%s' is not a number from 1 to 10000000\n",
-				batch_flag);
-			return JRN_EXIT_USAGE;
-		}
+		if (*end || batch_size < 1 || batch_size > 10000000)
+			return jrn_say(JRN_EXIT_USAGE, "--batch-size: '%s' is not a number from 1 to 10000000",
+				       batch_flag);
 	}
 	if (country_flag && !(strlen(country_flag) == 2 && isalpha((unsigned char)country_flag[0]) &&
-			      isalpha((unsigned char)country_flag[1]))) {
-		fprintf(stderr, "jrn-ingest: --country: '%s' is not a two-letter region code\n",
-			country_flag);
-		return JRN_EXIT_USAGE;
-	}
-	if (store_only && opts.dry_run) {
-		fputs("jrn-ingest: --store-only and --dry-run exclude each other\n", stderr);
-		return JRN_EXIT_USAGE;
-	}
-	if (jrn_opts_resolve(&opts, &e) < 0) {
-		status = die("%s", e.msg);
-		goto done_opts;
-	}
+			      isalpha((unsigned char)country_flag[1])))
+		return jrn_say(JRN_EXIT_USAGE, "--country: '%s' is not a two-letter region code",
+			       country_flag);
+	if (store_only && opts.dry_run)
+		return jrn_say(JRN_EXIT_USAGE, "--store-only and --dry-run exclude each other");
+	return -1;
+}
+
+/* The configuration, the rejects file and the state file: -1 to go on,
+ * else the status to exit with (said). */
+static int set_up(void)
+{
+	jrn_err e;
+	if (jrn_opts_resolve(&opts, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	jv cfg_country = jrn_config_get(opts.config, "ingest.defaultCountry");
-	static char country_buf[8] = "US";
 	if (jv_get_kind(cfg_country) == JV_KIND_STRING)
 		snprintf(country_buf, sizeof country_buf, "%s", jv_string_value(cfg_country));
 	jv_free(cfg_country);
@@ -1060,76 +1079,44 @@ int main(int argc, char **argv)
 		batch_size = (long)jv_number_value(cfg_batch);
 	jv_free(cfg_batch);
 	if (names_from(&email_names, opts.config, "ingest.emailFields", "email") < 0 ||
-	    names_from(&phone_names, opts.config, "ingest.phoneFields", "phone") < 0) {
-		status = die("%s", "out of memory");
-		goto done_fields;
-	}
-
-	jrn_rejects rej;
-	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0) {
-		status = die("--rejects %s", e.msg);
-		goto done_fields;
-	}
-
-	store st = {0};
+	    names_from(&phone_names, opts.config, "ingest.phoneFields", "phone") < 0)
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
 	if (!opts.dry_run) {
-		if (jrn_db_open(opts.db_path, opts.busy_ms, &st.db, &e) < 0) {
-			status = die("%s", e.msg);
-			goto done_rejects;
-		}
-		if (sqlite3_prepare_v3(st.db,
-			"INSERT OR IGNORE INTO events (id, type, customer_id, ts, received_at, amount, body)"
-			" VALUES (?, ?, ?, ?, ?, ?, ?)", -1, SQLITE_PREPARE_PERSISTENT, &st.insert, NULL) ||
-		    sqlite3_prepare_v3(st.db,
-			"INSERT INTO consent (customer_id, channel, status, ts, source, event_id)"
-			" VALUES (?, ?, ?, ?, ?, ?)"
-			" ON CONFLICT (customer_id, channel) DO UPDATE SET status = excluded.status,"
-			" ts = excluded.ts, source = excluded.source, event_id = excluded.event_id"
-			" WHERE excluded.ts >= consent.ts", -1, SQLITE_PREPARE_PERSISTENT, &st.consent, NULL)) {
-			status = die("%s", sqlite3_errmsg(st.db));
-			goto done_db;
-		}
+		if (jrn_db_open(opts.db_path, opts.busy_ms, &st.db, &e) < 0)
+			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		if (jrn_db_prepare(st.db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
+				   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				   &st.insert, &e) < 0 ||
+		    !(st.reach = jrn_reach_open(st.db, &e)))
+			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 		max_record = (size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1);
 	}
 	if (opts.verbosity > 0)
-		fprintf(stderr, "jrn-ingest: state %s, config %s\n",
-			opts.dry_run ? "(none: dry run)" : opts.db_path,
+		jrn_say(0, "state %s, config %s", opts.dry_run ? "(none: dry run)" : opts.db_path,
 			opts.config_path ? opts.config_path : "(none: defaults)");
+	return -1;
+}
 
-	jrn_out_init(&out, STDOUT_FILENO);
-	batch pool[3];
-	memset(pool, 0, sizeof pool);
-	for (int i = 0; i < 3; i++) {
-		pool[i].next = free_list;
-		free_list = &pool[i];
-	}
-	pthread_t th;
-	if (pthread_create(&th, NULL, store_main, &st) != 0) {
-		status = die("%s", "cannot start the store thread");
-		goto done_db;
-	}
-
-	jrn_reader *rd = jrn_reader_new(argv + optind, argc - optind);
-	if (!rd) {
-		status = die("%s", "out of memory");
-		halt();
-	}
-	if (rd)
-		jrn_reader_idle_notice(rd, true);
-	batch *b = rd ? take_free() : NULL;
+/* Reads every line into batches for the store thread until the input ends
+ * or the store thread stops. *io_failed when a file could not be read,
+ * *fatal_set (with fatal) when a line could not be taken. */
+static void read_input(jrn_reader *rd, bool *io_failed, bool *fatal_set, jrn_err *fatal)
+{
+	jrn_err e;
 	jrn_line ln;
-	int io_failed = 0;
-	jrn_err fatal = {{0}};
-	int fatal_set = 0;
+	batch *b = take_free();
+	jrn_reader_idle_notice(rd, true);
 	while (b) {
 		int rc = jrn_reader_next(rd, &ln, &e);
 		if (rc < 0) {
-			fprintf(stderr, "jrn-ingest: %s\n", e.msg);
-			io_failed = 1;
+			jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+			*io_failed = true;
 			continue;
 		}
-		if (rc == 1 && take_line(b, &ln, &rej, &fatal) < 0) {
-			fatal_set = 1;
+		if (rc == 1 && take_line(b, &ln, &rej, fatal) < 0) {
+			*fatal_set = true;
 			rc = 0;
 		}
 		/* A full batch, the end, or input that pauses (rc 2) ships it. */
@@ -1147,63 +1134,96 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+}
+
+/* The run: the store thread, the input, the end of the run (output closed,
+ * what went wrong said, the summary). Returns the status. */
+static int run(char **files, int nfiles)
+{
+	int status = JRN_EXIT_OK;
+	bool io_failed = false, fatal_set = false;
+	jrn_err fatal = {{0}};
+	pthread_t th;
+
+	jrn_out_init(&out, STDOUT_FILENO);
+	for (int i = 0; i < 3; i++) {
+		pool[i].next = free_list;
+		free_list = &pool[i];
+	}
+	if (pthread_create(&th, NULL, store_main, &st) != 0)
+		return jrn_say(JRN_EXIT_FAIL, "cannot start the store thread");
+	jrn_reader *rd = jrn_reader_new(files, nfiles);
+	if (rd) {
+		read_input(rd, &io_failed, &fatal_set, &fatal);
+	} else {
+		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
+		halt();
+	}
 	pthread_mutex_lock(&mu);
 	input_done = true;
 	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&mu);
 	pthread_join(th, NULL);
 	jrn_reader_free(rd);
+
+	bool pipe_closed = out.err == EPIPE;
+	status = jrn_finish(&out, NULL, status);
+	if (fatal_set)
+		status = jrn_say(JRN_EXIT_FAIL, "%s", fatal.msg);
+	if (store_failed)
+		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, store_err.msg);
+	if (io_failed)
+		status = JRN_EXIT_FAIL;
+	if (opts.verbosity >= 0 && !pipe_closed) {
+		if (opts.dry_run)
+			jrn_say(0, "%llu valid, %llu rejected (dry run, nothing stored)",
+				(unsigned long long)n_stored, (unsigned long long)rej.count);
+		else
+			jrn_say(0, "%llu stored, %llu duplicate, %llu rejected",
+				(unsigned long long)n_stored, (unsigned long long)n_dup,
+				(unsigned long long)rej.count);
+	}
+	return status;
+}
+
+/* Frees whatever was set; closes the state file and the rejects file
+ * (JRN_EXIT_REJECTS when lines were rejected). Returns the status. */
+static int teardown(int status)
+{
 	if (parser)
 		jv_parser_free(parser);
 	jrn_json_index_free(&ix);
 	jrn_buf_free(&scratch);
 	free(edits);
-
-	bool pipe_closed = out.err == EPIPE;
-	if (jrn_out_close(&out) < 0 && !pipe_closed && out.err != 0) {
-		fprintf(stderr, "jrn-ingest: writing output: %s\n", strerror(out.err));
-		status = JRN_EXIT_FAIL;
-	}
-	if (fatal_set) {
-		fprintf(stderr, "jrn-ingest: %s\n", fatal.msg);
-		status = JRN_EXIT_FAIL;
-	}
-	if (store_failed) {
-		fprintf(stderr, "jrn-ingest: %s: %s\n", opts.db_path, store_err.msg);
-		status = JRN_EXIT_FAIL;
-	}
-	if (io_failed)
-		status = JRN_EXIT_FAIL;
-	if (status == JRN_EXIT_OK && rej.count > 0)
-		status = JRN_EXIT_REJECTS;
-	if (opts.verbosity >= 0 && !pipe_closed) {
-		if (opts.dry_run)
-			fprintf(stderr, "jrn-ingest: %llu valid, %llu rejected (dry run, nothing stored)\n",
-				(unsigned long long)n_stored, (unsigned long long)rej.count);
-		else
-			fprintf(stderr, "jrn-ingest: %llu stored, %llu duplicate, %llu rejected\n",
-				(unsigned long long)n_stored, (unsigned long long)n_dup,
-				(unsigned long long)rej.count);
-	}
 	for (int i = 0; i < 3; i++) {
 		jrn_buf_free(&pool[i].text);
 		free(pool[i].recs);
 	}
-done_db:
+	jrn_reach_close(st.reach);
 	sqlite3_finalize(st.insert);
-	sqlite3_finalize(st.consent);
 	free(st.fresh);
 	if (st.db && sqlite3_close(st.db) != SQLITE_OK)
-		status = die("closing the state file: %s", sqlite3_errmsg(st.db));
-done_rejects:
-	if (jrn_rejects_close(&rej, &e) < 0)
-		status = die("%s", e.msg);
-done_fields:
+		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(st.db));
+	status = jrn_finish(NULL, &rej, status);
 	names_free(&email_names);
 	names_free(&phone_names);
-done_opts:
 	jrn_opts_free(&opts);
 	for (int i = 0; i < NKEYS; i++)
 		jv_free(keys[i]);
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	jv_only = getenv("JRN_INGEST_JV") && !strcmp(getenv("JRN_INGEST_JV"), "1");
+	for (int i = 0; i < NKEYS; i++)
+		keys[i] = jv_string(key_names[i]);
+	jrn_opts_init(&opts, "jrn-ingest");
+	int status = parse(argc, argv);
+	if (status < 0)
+		status = set_up();
+	if (status < 0)
+		status = run(argv + optind, argc - optind);
+	return teardown(status);
 }

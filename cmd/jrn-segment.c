@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "jrn.h"
+#include "reach.h"
 #include "rules.h"
 
 static const char usage[] =
@@ -90,7 +91,7 @@ static const char *snapshot_name;
 static double drift_pct = 20;
 
 static sqlite3 *db;
-static sqlite3_stmt *st_reach;
+static jrn_reach *reach;  /* --count: who may be contacted */
 static jrn_out out;
 static jv_parser *parser;
 static jrn_json_index ix;
@@ -101,15 +102,9 @@ static bool *member;      /* per segment: the record in hand is in it */
 static uint64_t *total, *reachable;
 static jv key_customer, key_segments, key_email, key_phone, key_consent;
 
-/* Stored memberships, for --changes and --save: "SEG\x1fCUSTOMER" keys. */
-typedef struct {
-	char *key;
-	size_t len;
-	uint64_t hash;
-	bool seen;
-} slot;
-static slot *stored;
-static size_t stored_cap, stored_n;
+/* Stored memberships, for --changes and --save: "SEG\x1fCUSTOMER" keys
+ * (NULL: none loaded). */
+static jrn_idmap *stored;
 
 /* Changes to write at the end: segment index and customer. */
 typedef struct {
@@ -122,67 +117,7 @@ typedef struct {
 } changes;
 static changes entered, exited, snap;
 
-static int die(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "jrn-segment: ");
-	fprintf(stderr, fmt, arg);
-	fputc('\n', stderr);
-	return JRN_EXIT_FAIL;
-}
-
-/* ---- a small string set ------------------------------------------------------- */
-
-static uint64_t hash(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
-
-static slot *set_find(const char *k, size_t n, uint64_t h)
-{
-	if (!stored_cap)
-		return NULL;
-	for (size_t i = h & (stored_cap - 1);; i = (i + 1) & (stored_cap - 1)) {
-		slot *s = &stored[i];
-		if (!s->key)
-			return s;
-		if (s->hash == h && s->len == n && !memcmp(s->key, k, n))
-			return s;
-	}
-}
-
-static int set_add(const char *k, size_t n)
-{
-	if ((stored_n + 1) * 2 > stored_cap) {
-		size_t cap = stored_cap ? stored_cap * 2 : 1024;
-		slot *old = stored;
-		size_t oldcap = stored_cap;
-		stored = calloc(cap, sizeof *stored);
-		if (!stored) {
-			stored = old;
-			return -1;
-		}
-		stored_cap = cap;
-		for (size_t i = 0; i < oldcap; i++)
-			if (old[i].key)
-				*set_find(old[i].key, old[i].len, old[i].hash) = old[i];
-		free(old);
-	}
-	uint64_t h = hash(k, n);
-	slot *s = set_find(k, n, h);
-	if (s->key)
-		return 0;
-	if (!(s->key = malloc(n + 1)))
-		return -1;
-	memcpy(s->key, k, n);
-	s->key[n] = '\0';
-	s->len = n;
-	s->hash = h;
-	stored_n++;
-	return 0;
-}
+/* ---- memberships ------------------------------------------------------------- */
 
 static int member_key(jrn_buf *b, int seg, const char *cust, size_t n)
 {
@@ -237,6 +172,8 @@ static int load_stored(jrn_err *e)
 {
 	sqlite3_stmt *st;
 	jrn_buf k = {0};
+	if (!stored && !(stored = jrn_idmap_new()))
+		return jrn_fail(e, "out of memory");
 	if (sqlite3_prepare_v2(db, "SELECT segment, customer_id FROM segment_members", -1, &st,
 			       NULL) != SQLITE_OK)
 		return jrn_fail(e, "%s", sqlite3_errmsg(db));
@@ -248,7 +185,7 @@ static int load_stored(jrn_err *e)
 			continue;
 		const char *c = (const char *)sqlite3_column_text(st, 1);
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
-		if (!c || member_key(&k, i, c, n) < 0 || set_add(k.p, k.len) < 0) {
+		if (!c || member_key(&k, i, c, n) < 0 || jrn_idmap_put(stored, k.p, k.len, NULL) < 0) {
 			sqlite3_finalize(st);
 			jrn_buf_free(&k);
 			return jrn_fail(e, "out of memory");
@@ -259,52 +196,32 @@ static int load_stored(jrn_err *e)
 	return rc == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
 }
 
-/* Reachable: no revoked consent for the customer and none of its
- * addresses suppressed (on any channel). */
+/* Reachable, as jrn-segment(1) says: the profile's own consent object
+ * refuses no channel, and lib/reach finds neither a revoked consent of the
+ * customer nor a suppression of its customerId, email or phone (as they
+ * stand in the profile) on any channel. 1, 0, or -1 with e. Borrows rec. */
 static int is_reachable(jv rec, jrn_err *e)
 {
-	jv cust = jv_object_get(jv_copy(rec), jv_copy(key_customer));
-	jv email = jv_object_get(jv_copy(rec), jv_copy(key_email));
-	jv phone = jv_object_get(jv_copy(rec), jv_copy(key_phone));
 	jv consent = jv_object_get(jv_copy(rec), jv_copy(key_consent));
-	int res = 1;
-	/* the profile's own consent: {"email": "revoked"} or {"email": {"status": "revoked"}} */
-	if (jv_get_kind(consent) == JV_KIND_OBJECT) {
-		jv_object_foreach(consent, k, v) {
-			jv s = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(jv_copy(v), jv_string("status"))
-							  : jv_copy(v);
-			if (jv_get_kind(s) == JV_KIND_FALSE ||
-			    (jv_get_kind(s) == JV_KIND_STRING &&
-			     (!strcmp(jv_string_value(s), "revoked") ||
-			      !strcmp(jv_string_value(s), "unsubscribed"))))
-				res = 0;
-			jv_free(s);
-			jv_free(k);
-			jv_free(v);
-		}
-	}
-	if (res && st_reach) {
-		jv vals[3] = {cust, email, phone};
-		for (int i = 0; i < 3; i++) {
-			if (jv_get_kind(vals[i]) == JV_KIND_STRING)
-				sqlite3_bind_text(st_reach, i + 1, jv_string_value(vals[i]),
-						  jv_string_length_bytes(jv_copy(vals[i])), SQLITE_STATIC);
-			else
-				sqlite3_bind_null(st_reach, i + 1);
-		}
-		int rc = sqlite3_step(st_reach);
-		if (rc == SQLITE_ROW)
-			res = sqlite3_column_int(st_reach, 0) ? 0 : 1;
-		else
-			res = jrn_fail(e, "%s", sqlite3_errmsg(db));
-		sqlite3_reset(st_reach);
-		sqlite3_clear_bindings(st_reach);
-	}
-	jv_free(cust);
-	jv_free(email);
-	jv_free(phone);
+	bool refuses = jrn_reach_profile_refuses(consent, NULL);
 	jv_free(consent);
-	return res;
+	if (refuses || !reach)
+		return !refuses;
+	jv vals[3] = {jv_object_get(jv_copy(rec), jv_copy(key_customer)),
+		      jv_object_get(jv_copy(rec), jv_copy(key_email)),
+		      jv_object_get(jv_copy(rec), jv_copy(key_phone))};
+	jrn_reach_text addr[3];
+	for (int i = 0; i < 3; i++)
+		addr[i] = jv_get_kind(vals[i]) == JV_KIND_STRING
+				  ? (jrn_reach_text){jv_string_value(vals[i]),
+						     (size_t)jv_string_length_bytes(jv_copy(vals[i]))}
+				  : (jrn_reach_text){NULL, 0};
+	jrn_reach_ask q = {addr[0], addr, 3, NULL, JRN_REACH_MARKETING};
+	jrn_reach_verdict v;
+	int rc = jrn_reach_may(reach, &q, &v, e);
+	for (int i = 0; i < 3; i++)
+		jv_free(vals[i]);
+	return rc;
 }
 
 /* ---- output -------------------------------------------------------------------- */
@@ -438,7 +355,8 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 		member[i] = r == JRN_RULE_IN;
 		any |= member[i];
 		if (w)
-			fprintf(stderr, "jrn-segment: %s:%llu%s%s%s: %s: %s\n%s", file,
+			/* the verdict, then the clause by clause lines under it */
+			fprintf(stderr, "%s: %s:%llu%s%s%s: %s: %s\n%s", jrn_prog(), file,
 				(unsigned long long)lineno, has_cust ? " (" : "", has_cust ? cid : "",
 				has_cust ? ")" : "", jrn_rule_name(rules, i), member[i] ? "in" : "out",
 				why_buf.p ? why_buf.p : "");
@@ -469,10 +387,7 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 				rc = jrn_fail(fatal, "out of memory");
 				break;
 			}
-			slot *s = set_find(k.p, k.len, hash(k.p, k.len));
-			bool was = s && s->key;
-			if (was)
-				s->seen = true;
+			bool was = stored && jrn_idmap_get(stored, k.p, k.len) >= 0;
 			if (member[i] && !was) {
 				if ((do_save && changes_add(&entered, i, cid, clen) < 0) ||
 				    (do_changes && emit_change("segment.entered", i, cid, clen) < 0 && !out.err))
@@ -514,17 +429,15 @@ static int write_changes(jrn_err *e)
 	sqlite3_stmt *ins = NULL, *del = NULL, *snp = NULL;
 	int64_t now = jrn_now();
 	int rc = -1;
-	if (jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+	if (jrn_db_begin(db, e) < 0)
 		return -1;
-	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO segment_members (segment, customer_id, since)"
-			       " VALUES (?, ?, ?)", -1, &ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "DELETE FROM segment_members WHERE segment = ? AND customer_id = ?",
-			       -1, &del, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO segment_snapshots (name, segment, customer_id,"
-			       " taken) VALUES (?, ?, ?, ?)", -1, &snp, NULL) != SQLITE_OK) {
-		jrn_fail(e, "%s", sqlite3_errmsg(db));
+	if (jrn_db_prepare(db, "INSERT OR IGNORE INTO segment_members (segment, customer_id, since)"
+			   " VALUES (?, ?, ?)", &ins, e) < 0 ||
+	    jrn_db_prepare(db, "DELETE FROM segment_members WHERE segment = ? AND customer_id = ?",
+			   &del, e) < 0 ||
+	    jrn_db_prepare(db, "INSERT OR IGNORE INTO segment_snapshots (name, segment, customer_id,"
+			   " taken) VALUES (?, ?, ?, ?)", &snp, e) < 0)
 		goto out;
-	}
 	for (size_t i = 0; do_save && i < entered.n; i++) {
 		sqlite3_bind_text(ins, 1, jrn_rule_name(rules, entered.v[i].seg), -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins, 2, entered.v[i].cust, -1, SQLITE_STATIC);
@@ -546,12 +459,12 @@ static int write_changes(jrn_err *e)
 		if (step_done(snp, e) < 0)
 			goto out;
 	}
-	if (jrn_db_exec(db, "COMMIT", e) < 0)
+	if (jrn_db_commit(db, e) < 0)
 		goto out;
 	rc = 0;
 out:
 	if (rc < 0)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		jrn_db_rollback(db);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(del);
 	sqlite3_finalize(snp);
@@ -564,17 +477,14 @@ static int check_drift(jrn_err *e)
 {
 	sqlite3_stmt *last = NULL, *pop = NULL, *ins = NULL;
 	int alerts = 0, rc = -1;
-	if (sqlite3_prepare_v2(db, "SELECT population, ran_at FROM segment_runs WHERE segment = ?"
-			       " ORDER BY ran_at DESC LIMIT 1", -1, &last, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT count(*) FROM segment_members WHERE segment = ?", -1, &pop,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO segment_runs (segment, ran_at, population)"
-			       " VALUES (?, ?, ?)", -1, &ins, NULL) != SQLITE_OK) {
-		jrn_fail(e, "%s", sqlite3_errmsg(db));
+	if (jrn_db_prepare(db, "SELECT population, ran_at FROM segment_runs WHERE segment = ?"
+			   " ORDER BY ran_at DESC LIMIT 1", &last, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT count(*) FROM segment_members WHERE segment = ?", &pop, e) < 0 ||
+	    jrn_db_prepare(db, "INSERT OR REPLACE INTO segment_runs (segment, ran_at, population)"
+			   " VALUES (?, ?, ?)", &ins, e) < 0)
 		goto out;
-	}
 	bool write = do_save && !opts.dry_run;
-	if (write && jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+	if (write && jrn_db_begin(db, e) < 0)
 		goto out;
 	for (int i = 0; i < nseg; i++) {
 		if (only >= 0 && i != only)
@@ -601,9 +511,9 @@ static int check_drift(jrn_err *e)
 					  : (now_pop ? INFINITY : 0);
 			if (fabs(pct) > drift_pct) {
 				alerts++;
-				fprintf(stderr, "jrn-segment: drift: segment '%s' went from %lld to %lld "
-					"(%+.1f%%) since %s, more than %g%%\n", name, (long long)prev,
-					(long long)now_pop, pct, t, drift_pct);
+				jrn_say(0, "drift: segment '%s' went from %lld to %lld (%+.1f%%) since %s, "
+					"more than %g%%", name, (long long)prev, (long long)now_pop, pct, t,
+					drift_pct);
 			}
 		} else if (s != SQLITE_DONE) {
 			jrn_fail(e, "%s", sqlite3_errmsg(db));
@@ -619,13 +529,13 @@ static int check_drift(jrn_err *e)
 				goto rollback;
 		}
 	}
-	if (write && jrn_db_exec(db, "COMMIT", e) < 0)
+	if (write && jrn_db_commit(db, e) < 0)
 		goto rollback;
 	rc = alerts;
 	goto out;
 rollback:
 	if (write)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		jrn_db_rollback(db);
 out:
 	sqlite3_finalize(last);
 	sqlite3_finalize(pop);
@@ -701,322 +611,309 @@ done:
 
 /* ---- main ------------------------------------------------------------------------- */
 
-int main(int argc, char **argv)
-{
-	jrn_err e;
-	int c, status = JRN_EXIT_OK;
-	const char *segments_flag = NULL, *only_name = NULL, *explain_name = NULL;
-	const char *drift_flag = NULL;
-	bool list = false, failed = false, pipe_closed = false;
-	jrn_err fatal = {{0}};
-	uint64_t nrec = 0;
-	int drift = 0;
+static const char *segments_flag, *only_name, *explain_name, *drift_flag;
+static bool list, from_state;
+static uint64_t nrec;
 
-	signal(SIGPIPE, SIG_IGN);
-	jrn_opts_init(&opts, "jrn-segment");
-	while ((c = getopt_long(argc, argv, JRN_COMMON_SHORT, longopts, NULL)) != -1) {
-		if (jrn_opts_take(&opts, c, optarg))
-			continue;
-		switch (c) {
-		case 'h':
-			fputs(usage, stdout);
-			jrn_opts_free(&opts);
-			return JRN_EXIT_OK;
-		case JRN_OPT_VERSION:
-			puts("jrn-segment " JRN_VERSION);
-			jrn_opts_free(&opts);
-			return JRN_EXIT_OK;
-		case OPT_SEGMENTS: segments_flag = optarg; break;
-		case OPT_ONLY: only_name = optarg; break;
-		case OPT_EXPLAIN: explain_name = optarg; break;
-		case OPT_LIST: list = true; break;
-		case OPT_COUNT: do_count = true; break;
-		case OPT_SAVE: do_save = true; break;
-		case OPT_CHANGES: do_changes = true; break;
-		case OPT_SNAPSHOT: snapshot_name = optarg; break;
-		case OPT_DRIFT: drift_flag = optarg; break;
-		case OPT_ALL: all_customers = true; break;
-		default:
-			fputs("Try 'jrn-segment --help'.\n", stderr);
-			jrn_opts_free(&opts);
-			return JRN_EXIT_USAGE;
-		}
+static int take_opt(void *ctx, int c, const char *arg)
+{
+	(void)ctx;
+	switch (c) {
+	case OPT_SEGMENTS: segments_flag = arg; return 0;
+	case OPT_ONLY: only_name = arg; return 0;
+	case OPT_EXPLAIN: explain_name = arg; return 0;
+	case OPT_LIST: list = true; return 0;
+	case OPT_COUNT: do_count = true; return 0;
+	case OPT_SAVE: do_save = true; return 0;
+	case OPT_CHANGES: do_changes = true; return 0;
+	case OPT_SNAPSHOT: snapshot_name = arg; return 0;
+	case OPT_DRIFT: drift_flag = arg; return 0;
+	case OPT_ALL: all_customers = true; return 0;
 	}
+	return -2;
+}
+
+/* The command line: -1 to go on, else the status to exit with. */
+static int parse(int argc, char **argv)
+{
+	int rc = jrn_opts_parse(&opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, NULL);
+	if (rc >= 0)
+		return rc;
 	if (drift_flag) {
 		char *end;
 		errno = 0;
 		drift_pct = strtod(drift_flag, &end);
-		if (*end || end == drift_flag || errno || !(drift_pct >= 0)) {
-			fprintf(stderr, "jrn-segment: --drift: '%s' is not a percentage\n", drift_flag);
-			jrn_opts_free(&opts);
-			return JRN_EXIT_USAGE;
-		}
+		if (*end || end == drift_flag || errno || !(drift_pct >= 0))
+			return jrn_say(JRN_EXIT_USAGE, "--drift: '%s' is not a percentage", drift_flag);
 	}
-	if (snapshot_name && !*snapshot_name) {
-		fputs("jrn-segment: --snapshot: empty name\n", stderr);
-		jrn_opts_free(&opts);
-		return JRN_EXIT_USAGE;
+	if (snapshot_name && !*snapshot_name)
+		return jrn_say(JRN_EXIT_USAGE, "--snapshot: empty name");
+	if (all_customers && optind < argc)
+		return jrn_say(JRN_EXIT_USAGE, "--all takes no FILEs");
+	return -1;
+}
+
+/* --explain NAME: the compiled form on stdout. The status. */
+static int explain(void)
+{
+	int i = jrn_rule_find(rules, explain_name), status = JRN_EXIT_OK;
+	if (i < 0)
+		return jrn_say(JRN_EXIT_USAGE, "--explain: no segment '%s'", explain_name);
+	jrn_buf b = {0};
+	if (jrn_rule_explain(rules, i, &b) < 0) {
+		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
+	} else {
+		fputs(b.p, stdout);
+		if (fflush(stdout) != 0 && errno != EPIPE)
+			status = jrn_say(JRN_EXIT_FAIL, "writing output: %s", strerror(errno));
 	}
-	if (all_customers && optind < argc) {
-		fputs("jrn-segment: --all takes no FILEs\n", stderr);
-		jrn_opts_free(&opts);
-		return JRN_EXIT_USAGE;
-	}
-	if (jrn_opts_resolve(&opts, &e) < 0) {
-		status = die("%s", e.msg);
-		goto done_opts;
-	}
+	jrn_buf_free(&b);
+	return status;
+}
+
+/* The configuration and the segments; --list and --explain end here. -1
+ * to go on, else the status to exit with (said). */
+static int set_up(void)
+{
+	jrn_err e;
+	if (jrn_opts_resolve(&opts, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!drift_flag) {
 		jv d = jrn_config_get(opts.config, "segments.drift");
 		if (jv_get_kind(d) == JV_KIND_NUMBER && jv_number_value(d) >= 0)
 			drift_pct = jv_number_value(d);
 		jv_free(d);
 	}
-	key_customer = jv_string("customerId");
-	key_segments = jv_string("segments");
-	key_email = jv_string("email");
-	key_phone = jv_string("phone");
-	key_consent = jv_string("consent");
-
-	rules = load_rules(segments_flag, &e);
-	if (!rules) {
-		status = die("%s", e.msg);
-		goto done_keys;
-	}
+	if (!(rules = load_rules(segments_flag, &e)))
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	nseg = jrn_rule_count(rules);
 	if (list) {
 		for (int i = 0; i < nseg; i++)
 			puts(jrn_rule_name(rules, i));
-		goto done_rules;
+		return JRN_EXIT_OK;
 	}
-	if (explain_name) {
-		int i = jrn_rule_find(rules, explain_name);
-		if (i < 0) {
-			fprintf(stderr, "jrn-segment: --explain: no segment '%s'\n", explain_name);
-			status = JRN_EXIT_USAGE;
-			goto done_rules;
-		}
-		jrn_buf b = {0};
-		if (jrn_rule_explain(rules, i, &b) < 0) {
-			status = die("%s", "out of memory");
-		} else {
-			fputs(b.p, stdout);
-			if (fflush(stdout) != 0 && errno != EPIPE)
-				status = die("writing output: %s", strerror(errno));
-		}
-		jrn_buf_free(&b);
-		goto done_rules;
-	}
-	if (only_name && (only = jrn_rule_find(rules, only_name)) < 0) {
-		fprintf(stderr, "jrn-segment: --only: no segment '%s'\n", only_name);
-		status = JRN_EXIT_USAGE;
-		goto done_rules;
-	}
+	if (explain_name)
+		return explain();
+	if (only_name && (only = jrn_rule_find(rules, only_name)) < 0)
+		return jrn_say(JRN_EXIT_USAGE, "--only: no segment '%s'", only_name);
 
 	seg_json = calloc((size_t)nseg + 1, sizeof *seg_json);
 	member = calloc((size_t)nseg + 1, sizeof *member);
 	total = calloc((size_t)nseg + 1, sizeof *total);
 	reachable = calloc((size_t)nseg + 1, sizeof *reachable);
-	if (!seg_json || !member || !total || !reachable) {
-		status = die("%s", "out of memory");
-		goto done_arrays;
-	}
+	if (!seg_json || !member || !total || !reachable)
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
 	for (int i = 0; i < nseg; i++) {
 		const char *n = jrn_rule_name(rules, i);
-		if (jrn_json_append_str(&seg_json[i], n, strlen(n)) < 0) {
-			status = die("%s", "out of memory");
-			goto done_arrays;
-		}
+		if (jrn_json_append_str(&seg_json[i], n, strlen(n)) < 0)
+			return jrn_say(JRN_EXIT_FAIL, "out of memory");
 	}
+	return -1;
+}
 
-	if (jrn_rejects_open(&rej, "jrn-segment", opts.rejects_path, opts.verbosity < 0, &e) < 0) {
-		status = die("--rejects %s", e.msg);
-		goto done_arrays;
-	}
+/* Fails when the snapshot NAME exists already. -1 to go on, else the
+ * status (said). */
+static int snapshot_free(void)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM segment_snapshots WHERE name = ? LIMIT 1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return jrn_say(JRN_EXIT_FAIL, "%s", sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, snapshot_name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return jrn_say(JRN_EXIT_FAIL, "--snapshot: snapshot '%s' exists already", snapshot_name);
+	if (rc != SQLITE_DONE)
+		return jrn_say(JRN_EXIT_FAIL, "%s", sqlite3_errmsg(db));
+	return -1;
+}
 
-	bool from_state = all_customers || (optind == argc && isatty(STDIN_FILENO));
+/* The rejects file and, when the run needs it, the state file: the
+ * stored memberships and the reach lookups. -1 to go on, else the status
+ * (said). */
+static int open_files(int nfiles)
+{
+	jrn_err e;
+	if (jrn_rejects_open(&rej, "jrn-segment", opts.rejects_path, opts.verbosity < 0, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
+	from_state = all_customers || (nfiles == 0 && isatty(STDIN_FILENO));
 	bool need_db = from_state || do_count || do_save || do_changes || snapshot_name ||
 		       jrn_rule_needs_events(rules, only);
-	if (need_db && open_db(&e) < 0) {
-		status = die("%s", e.msg);
-		goto done_rejects;
-	}
-	if (db && snapshot_name) {
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(db, "SELECT 1 FROM segment_snapshots WHERE name = ? LIMIT 1", -1,
-				       &st, NULL) != SQLITE_OK) {
-			status = die("%s", sqlite3_errmsg(db));
-			goto done_db;
+	if (need_db && open_db(&e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	int rc;
+	if (db && snapshot_name && (rc = snapshot_free()) >= 0)
+		return rc;
+	if (db && (do_save || do_changes) && load_stored(&e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	if (db && do_count && !(reach = jrn_reach_open(db, &e)))
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	return -1;
+}
+
+/* The profiles of FILEs or stdin. -1 to go on (*status JRN_EXIT_FAIL when
+ * a file could not be read), else the status to stop with (said). */
+static int read_input(char **files, int nfiles, int *status, bool *failed, jrn_err *fatal)
+{
+	jrn_err e;
+	jrn_reader *rd = jrn_reader_new(files, nfiles);
+	if (!rd)
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	jrn_line ln;
+	int rc;
+	while (!*failed && !out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
+		if (rc < 0) {
+			*status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+			continue;
 		}
-		sqlite3_bind_text(st, 1, snapshot_name, -1, SQLITE_STATIC);
-		int rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc == SQLITE_ROW) {
-			status = die("--snapshot: snapshot '%s' exists already", snapshot_name);
-			goto done_db;
-		} else if (rc != SQLITE_DONE) {
-			status = die("%s", sqlite3_errmsg(db));
-			goto done_db;
+		if (rc != 1)
+			continue;
+		nrec++;
+		jrn_err why;
+		size_t bad = jrn_utf8_invalid_at(ln.p, ln.len);
+		const char *kind = "object";
+		if (bad < ln.len)
+			jrn_fail(&why, "invalid UTF-8 at byte %zu", bad + 1);
+		if (bad < ln.len ||
+		    jrn_json_index_build(&ix, ln.p, ln.len, JRN_RULE_INDEX_DEPTH, &why) < 0 ||
+		    (strcmp(kind = jrn_json_kind_at(ln.p, ln.len), "object") != 0 &&
+		     jrn_fail(&why, "not a JSON object (got %s)", kind))) {
+			if (jrn_reject(&rej, ln.file, ln.lineno, ln.p, ln.len, why.msg, fatal) < 0)
+				*failed = true;
+			continue;
 		}
+		jrn_rule_rec rr = {ln.p, ln.len, &ix, jv_invalid(), &parser};
+		/* an escaped key could hide a member from the index */
+		for (size_t k = 0; k < ix.n; k++)
+			if (ix.m[k].kescaped)
+				rr.ix = NULL;
+		if (process(ln.file, ln.lineno, &rr, fatal) < 0)
+			*failed = true;
+		jv_free(rr.v);
 	}
-	if (db && (do_save || do_changes) && load_stored(&e) < 0) {
-		status = die("%s", e.msg);
-		goto done_db;
+	jrn_reader_free(rd);
+	if (nrec == 0 && nfiles == 0 && *status == JRN_EXIT_OK)
+		from_state = true; /* empty stdin: every customer in the state file */
+	return -1;
+}
+
+/* Every customer of the state file. -1 to go on, else the status to stop
+ * with (said). */
+static int read_state(bool *failed, jrn_err *fatal)
+{
+	jrn_err e;
+	if (open_db(&e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	/* one scan of the events for every event leaf, not a lookup per
+	 * customer */
+	if (jrn_rule_needs_events(rules, only) && jrn_rule_preload(rules, db, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT customer_id FROM events ORDER BY customer_id", -1,
+			       &st, NULL) != SQLITE_OK)
+		return jrn_say(JRN_EXIT_FAIL, "%s", sqlite3_errmsg(db));
+	jrn_buf text = {0};
+	uint64_t n = 0;
+	int rc;
+	while (!*failed && !out.err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *cid = (const char *)sqlite3_column_text(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		jrn_buf_reset(&text);
+		jrn_buf_adds(&text, "{\"customerId\":");
+		jrn_json_append_str(&text, cid ? cid : "", len);
+		if (jrn_buf_addc(&text, '}') < 0) {
+			jrn_fail(fatal, "out of memory");
+			*failed = true;
+			break;
+		}
+		if (jrn_json_index_build(&ix, text.p, text.len, JRN_RULE_INDEX_DEPTH, fatal) < 0) {
+			*failed = true;
+			break;
+		}
+		jrn_rule_rec rr = {text.p, text.len, &ix, jv_invalid(), &parser};
+		if (process("state", ++n, &rr, fatal) < 0)
+			*failed = true;
+		jv_free(rr.v);
 	}
-	if (db && do_count &&
-	    sqlite3_prepare_v3(db, "SELECT EXISTS (SELECT 1 FROM consent WHERE customer_id = ?1"
-			       " AND status = 'revoked') OR EXISTS (SELECT 1 FROM suppressions"
-			       " WHERE address IN (?1, ?2, ?3))", -1, SQLITE_PREPARE_PERSISTENT,
-			       &st_reach, NULL) != SQLITE_OK) {
-		status = die("%s", sqlite3_errmsg(db));
-		goto done_db;
+	if (!*failed && !out.err && rc != SQLITE_DONE) {
+		jrn_fail(fatal, "%s", sqlite3_errmsg(db));
+		*failed = true;
 	}
+	sqlite3_finalize(st);
+	jrn_buf_free(&text);
+	return -1;
+}
+
+/* After the records: the counts, the memberships and snapshot, the drift
+ * check. Returns the status; *drift the number of drift alerts. */
+static int finish_state(int status, bool failed, int *drift)
+{
+	jrn_err e;
+	bool pipe_closed = out.err == EPIPE;
+	if (failed || pipe_closed)
+		return status;
+	for (int i = 0; do_count && i < nseg; i++) {
+		if (only >= 0 && i != only)
+			continue;
+		jrn_buf_reset(&line_buf);
+		jrn_buf_adds(&line_buf, "{\"segment\":");
+		jrn_buf_add(&line_buf, seg_json[i].p, seg_json[i].len);
+		jrn_buf_addf(&line_buf, ",\"total\":%llu,\"reachable\":%llu}",
+			     (unsigned long long)total[i], (unsigned long long)reachable[i]);
+		jrn_out_line(&out, line_buf.p, line_buf.len);
+	}
+	if (db && !opts.dry_run && (do_save || snapshot_name) && write_changes(&e) < 0)
+		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, e.msg);
+	if (status == JRN_EXIT_OK && db && (do_save || do_count)) {
+		*drift = check_drift(&e);
+		if (*drift < 0)
+			status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, e.msg);
+	}
+	return status;
+}
+
+/* The run over the records, and its end: output closed, a failure said,
+ * drift alerts as JRN_EXIT_REJECTS. Returns the status. */
+static int run(char **files, int nfiles)
+{
+	int status = JRN_EXIT_OK, stop = -1, drift = 0;
+	bool failed = false;
+	jrn_err fatal = {{0}};
 
 	jrn_out_init(&out, STDOUT_FILENO);
+	if (!from_state)
+		stop = read_input(files, nfiles, &status, &failed, &fatal);
+	if (stop < 0 && from_state && !failed)
+		stop = read_state(&failed, &fatal);
+	status = stop < 0 ? finish_state(status, failed, &drift) : stop;
 
-	if (!from_state) {
-		jrn_reader *rd = jrn_reader_new(argv + optind, argc - optind);
-		if (!rd) {
-			status = die("%s", "out of memory");
-			goto done_out;
-		}
-		jrn_line ln;
-		int rc;
-		while (!failed && !out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
-			if (rc < 0) {
-				fprintf(stderr, "jrn-segment: %s\n", e.msg);
-				status = JRN_EXIT_FAIL;
-				continue;
-			}
-			if (rc != 1)
-				continue;
-			nrec++;
-			jrn_err why;
-			size_t bad = jrn_utf8_invalid_at(ln.p, ln.len);
-			const char *kind = "object";
-			if (bad < ln.len)
-				jrn_fail(&why, "invalid UTF-8 at byte %zu", bad + 1);
-			if (bad < ln.len ||
-			    jrn_json_index_build(&ix, ln.p, ln.len, JRN_RULE_INDEX_DEPTH, &why) < 0 ||
-			    (strcmp(kind = jrn_json_kind_at(ln.p, ln.len), "object") != 0 &&
-			     jrn_fail(&why, "not a JSON object (got %s)", kind))) {
-				if (jrn_reject(&rej, ln.file, ln.lineno, ln.p, ln.len, why.msg, &fatal) < 0)
-					failed = true;
-				continue;
-			}
-			jrn_rule_rec rr = {ln.p, ln.len, &ix, jv_invalid(), &parser};
-			/* an escaped key could hide a member from the index */
-			for (size_t k = 0; k < ix.n; k++)
-				if (ix.m[k].kescaped)
-					rr.ix = NULL;
-			if (process(ln.file, ln.lineno, &rr, &fatal) < 0)
-				failed = true;
-			jv_free(rr.v);
-		}
-		jrn_reader_free(rd);
-		if (nrec == 0 && optind == argc && status == JRN_EXIT_OK)
-			from_state = true; /* empty stdin: every customer in the state file */
-	}
-	if (from_state && !failed) {
-		if (open_db(&e) < 0) {
-			status = die("%s", e.msg);
-			goto done_out;
-		}
-		/* one scan of the events for every event leaf, not a lookup
-		 * per customer */
-		if (jrn_rule_needs_events(rules, only) && jrn_rule_preload(rules, db, &e) < 0) {
-			status = die("%s", e.msg);
-			goto done_out;
-		}
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(db, "SELECT DISTINCT customer_id FROM events ORDER BY customer_id",
-				       -1, &st, NULL) != SQLITE_OK) {
-			status = die("%s", sqlite3_errmsg(db));
-			goto done_out;
-		}
-		jrn_buf text = {0};
-		uint64_t n = 0;
-		int rc;
-		while (!failed && !out.err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			const char *cid = (const char *)sqlite3_column_text(st, 0);
-			size_t len = (size_t)sqlite3_column_bytes(st, 0);
-			jrn_buf_reset(&text);
-			jrn_buf_adds(&text, "{\"customerId\":");
-			jrn_json_append_str(&text, cid ? cid : "", len);
-			if (jrn_buf_addc(&text, '}') < 0) {
-				jrn_fail(&fatal, "out of memory");
-				failed = true;
-				break;
-			}
-			if (jrn_json_index_build(&ix, text.p, text.len, JRN_RULE_INDEX_DEPTH, &fatal) < 0) {
-				failed = true;
-				break;
-			}
-			jrn_rule_rec rr = {text.p, text.len, &ix, jv_invalid(), &parser};
-			if (process("state", ++n, &rr, &fatal) < 0)
-				failed = true;
-			jv_free(rr.v);
-		}
-		if (!failed && !out.err && rc != SQLITE_DONE) {
-			jrn_fail(&fatal, "%s", sqlite3_errmsg(db));
-			failed = true;
-		}
-		sqlite3_finalize(st);
-		jrn_buf_free(&text);
-	}
-
-	pipe_closed = out.err == EPIPE;
-	if (!failed && !pipe_closed && do_count) {
-		for (int i = 0; i < nseg; i++) {
-			if (only >= 0 && i != only)
-				continue;
-			jrn_buf_reset(&line_buf);
-			jrn_buf_adds(&line_buf, "{\"segment\":");
-			jrn_buf_add(&line_buf, seg_json[i].p, seg_json[i].len);
-			jrn_buf_addf(&line_buf, ",\"total\":%llu,\"reachable\":%llu}",
-				     (unsigned long long)total[i], (unsigned long long)reachable[i]);
-			jrn_out_line(&out, line_buf.p, line_buf.len);
-		}
-	}
-	if (!failed && !pipe_closed && db && !opts.dry_run && (do_save || snapshot_name) &&
-	    write_changes(&e) < 0) {
-		fprintf(stderr, "jrn-segment: %s: %s\n", opts.db_path, e.msg);
-		status = JRN_EXIT_FAIL;
-	}
-	if (!failed && !pipe_closed && status == JRN_EXIT_OK && db && (do_save || do_count)) {
-		drift = check_drift(&e);
-		if (drift < 0) {
-			fprintf(stderr, "jrn-segment: %s: %s\n", opts.db_path, e.msg);
-			status = JRN_EXIT_FAIL;
-		}
-	}
-done_out:
-	pipe_closed = out.err == EPIPE;
-	if (jrn_out_close(&out) < 0 && !pipe_closed && out.err != 0) {
-		fprintf(stderr, "jrn-segment: writing output: %s\n", strerror(out.err));
-		status = JRN_EXIT_FAIL;
-	}
-	if (failed) {
-		fprintf(stderr, "jrn-segment: %s\n", fatal.msg);
-		status = JRN_EXIT_FAIL;
-	}
-	if (status == JRN_EXIT_OK && (rej.count > 0 || drift > 0))
+	bool pipe_closed = out.err == EPIPE;
+	status = jrn_finish(&out, NULL, status);
+	if (failed)
+		status = jrn_say(JRN_EXIT_FAIL, "%s", fatal.msg);
+	if (status == JRN_EXIT_OK && drift > 0)
 		status = JRN_EXIT_REJECTS;
 	if (opts.verbosity > 0 && !pipe_closed)
-		fprintf(stderr, "jrn-segment: %llu records, %llu rejected\n", (unsigned long long)nrec,
+		jrn_say(0, "%llu records, %llu rejected", (unsigned long long)nrec,
 			(unsigned long long)rej.count);
+	return status;
+}
+
+/* Frees whatever was set; closes the state file and the rejects file
+ * (JRN_EXIT_REJECTS when records were rejected). Returns the status. */
+static int teardown(int status)
+{
+	jrn_err e;
 	if (parser)
 		jv_parser_free(parser);
 	jrn_json_index_free(&ix);
-done_db:
-	sqlite3_finalize(st_reach);
-	jrn_rule_attach(rules, NULL, &e);
+	jrn_reach_close(reach);
+	if (rules)
+		jrn_rule_attach(rules, NULL, &e);
 	if (db && sqlite3_close(db) != SQLITE_OK)
-		status = die("closing the state file: %s", sqlite3_errmsg(db));
-done_rejects:
-	if (jrn_rejects_close(&rej, &e) < 0)
-		status = die("%s", e.msg);
-done_arrays:
+		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(db));
+	status = jrn_finish(NULL, &rej, status);
 	for (int i = 0; seg_json && i < nseg; i++)
 		jrn_buf_free(&seg_json[i]);
 	free(seg_json);
@@ -1026,20 +923,34 @@ done_arrays:
 	changes_free(&entered);
 	changes_free(&exited);
 	changes_free(&snap);
-	for (size_t i = 0; i < stored_cap; i++)
-		free(stored[i].key);
-	free(stored);
+	jrn_idmap_free(stored);
 	jrn_buf_free(&line_buf);
 	jrn_buf_free(&why_buf);
-done_rules:
 	jrn_rule_free(rules);
-done_keys:
 	jv_free(key_customer);
 	jv_free(key_segments);
 	jv_free(key_email);
 	jv_free(key_phone);
 	jv_free(key_consent);
-done_opts:
 	jrn_opts_free(&opts);
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	key_customer = jv_string("customerId");
+	key_segments = jv_string("segments");
+	key_email = jv_string("email");
+	key_phone = jv_string("phone");
+	key_consent = jv_string("consent");
+	jrn_opts_init(&opts, "jrn-segment");
+	int status = parse(argc, argv);
+	if (status < 0)
+		status = set_up();
+	if (status < 0)
+		status = open_files(argc - optind);
+	if (status < 0)
+		status = run(argv + optind, argc - optind);
+	return teardown(status);
 }
