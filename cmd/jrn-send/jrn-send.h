@@ -219,7 +219,7 @@ struct send_ctx {
 	send_transfer tx;
 	sqlite3 *db;
 	jrn_ledger *ledger;
-	sqlite3_stmt *st_suppressed, *st_consent, *st_suppress_add; /* reach.c */
+	struct jrn_reach *reach;  /* reach.c: consent and suppressions (lib/reach) */
 	jrn_out out;
 	jrn_rejects rej;
 	jv_parser *parser;
@@ -285,14 +285,15 @@ void prepare(send_ctx *S, job *j);
 
 /* ---- reach.c -------------------------------------------------------------------- */
 
-/* Prepares the consent and suppression statements on S->db. 0 or -1 with e. */
+/* Opens lib/reach over S->db (S->reach). 0 or -1 with e. */
 int reach_open(send_ctx *S, jrn_err *e);
-/* Finalises them (S->db stays open). */
+/* Closes it (S->db stays open). */
 void reach_close(send_ctx *S);
-/* Is j's address suppressed on j's channel, or consent revoked? The reason
- * (in why), or NULL; *broken when the state file could not say (then
- * nothing may be sent). */
-const char *reach_blocked(send_ctx *S, const job *j, char why[128], bool *broken);
+/* May j go (jrn_reach_may: j's address on j's channel, j's customer's
+ * consent, for a marketing or a transactional message)? NULL, or the
+ * reason it may not in why; *broken when the state file could not say
+ * (then nothing may be sent). */
+const char *reach_blocked(send_ctx *S, const job *j, bool marketing, char why[128], bool *broken);
 /* Suppresses address on channel for reason (from source), at now; an
  * existing suppression stays. 0 or -1 with SQLite's message in e. */
 int reach_suppress(send_ctx *S, const char *address, const char *channel, const char *reason,

@@ -465,7 +465,7 @@ void prepare(send_ctx *S, job *j)
 	if (prepare_recipient(S, j, ch) < 0)
 		return;
 	bool broken;
-	const char *sw = reach_blocked(S, j, why, &broken);
+	const char *sw = reach_blocked(S, j, is_marketing(j->rec), why, &broken);
 	if (sw) {
 		j->status = broken ? ST_FAILED : ST_SUPPRESSED;
 		job_error(j, "%s", sw);
