@@ -155,6 +155,57 @@ static void test_unresolved(void)
 	      "jrn_config_unresolved: not a config");
 }
 
+/* jrn_opts_resolve: a bad flag value is -2 (usage), a bad environment -1;
+ * a tool fails on an unset ${NAME} only in what it reads. */
+static void test_opts(void)
+{
+	jrn_opts o;
+	jrn_err e;
+	unsetenv("JRN_NOW");
+	unsetenv("JRN_CONFIG");
+	unsetenv("JRN_LOG");
+	unlink(FILE_NAME);
+	jrn_opts_init(&o, "jrn-score");
+	o.now = "yesterday";
+	CHECK(jrn_opts_resolve(&o, &e) == -2 && strstr(e.msg, "'yesterday'"), "--now yesterday: -2 (usage)");
+	jrn_opts_free(&o);
+	setenv("JRN_NOW", "yesterday", 1);
+	jrn_opts_init(&o, "jrn-score");
+	CHECK(jrn_opts_resolve(&o, &e) == -1 && strstr(e.msg, "'yesterday'"), "JRN_NOW=yesterday: -1 (failure)");
+	jrn_opts_free(&o);
+	jrn_opts_init(&o, "jrn-score");
+	o.now = "2026-01-02";
+	CHECK(jrn_opts_resolve(&o, &e) == 0 && jrn_now() == 1767312000000LL,
+	      "--now wins over a bad JRN_NOW: %s", e.msg);
+	jrn_opts_free(&o);
+	unsetenv("JRN_NOW");
+	setenv("JRN_LOG", "loud", 1);
+	jrn_opts_init(&o, "jrn-score");
+	CHECK(jrn_opts_resolve(&o, &e) == -1, "a bad JRN_LOG: -1");
+	jrn_opts_free(&o);
+	unsetenv("JRN_LOG");
+
+	const char *text = "send:\n  unsubscribe:\n    secret: ${UNSUB_SECRET}\n";
+	put(FILE_NAME, text, strlen(text));
+	unsetenv("UNSUB_SECRET");
+	const char *progs[] = {"jrn-ingest", "jrn-score", "jrn-segment", "jrn init"};
+	for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+		jrn_opts_init(&o, progs[i]);
+		CHECK(jrn_opts_resolve(&o, &e) == 0, "fault 5: %s runs with ${UNSUB_SECRET} unset", progs[i]);
+		jrn_opts_free(&o);
+	}
+	jrn_opts_init(&o, "jrn-send");
+	CHECK(jrn_opts_resolve(&o, &e) == -1 &&
+	      !strcmp(e.msg, "jrn.yaml:3:13: send.unsubscribe.secret: ${UNSUB_SECRET} is not set"),
+	      "fault 5: jrn-send does not: %s", e.msg);
+	jrn_opts_free(&o);
+	setenv("UNSUB_SECRET", "s", 1);
+	jrn_opts_init(&o, "jrn-send");
+	CHECK(jrn_opts_resolve(&o, &e) == 0, "fault 5: jrn-send runs once it is set");
+	jrn_opts_free(&o);
+	unsetenv("UNSUB_SECRET");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/jrn-unit-config.XXXXXX";
@@ -417,6 +468,7 @@ int main(void)
 	}
 
 	test_unresolved();
+	test_opts();
 	unlink(FILE_NAME);
 	if (chdir("/") == 0)
 		rmdir(dir);
