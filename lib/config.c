@@ -455,9 +455,13 @@ static jv find_unset(jv cfg, const char *dotted, bool below, const char **file)
 		refs = jv_array();
 	}
 	jv_array_foreach(refs, i, ref) {
+		if (jv_get_kind(ref) != JV_KIND_OBJECT) { /* not load's: a hand-built cfg */
+			jv_free(ref);
+			continue;
+		}
 		jv key = jv_object_get(jv_copy(ref), jv_string("key"));
-		const char *k = jv_string_value(key);
-		bool hit = !strncmp(k, dotted, n) &&
+		const char *k = jv_get_kind(key) == JV_KIND_STRING ? jv_string_value(key) : NULL;
+		bool hit = k && !strncmp(k, dotted, n) &&
 			   (k[n] == '\0' || (below && (k[n] == '.' || k[n] == '[' || !n)));
 		jv_free(key);
 		if (hit && !jv_is_valid(found)) {
@@ -482,8 +486,13 @@ static int unset_error(jrn_err *e, const char *file, jv ref)
 	jv name = jv_object_get(jv_copy(ref), jv_string("name"));
 	jv line = jv_object_get(jv_copy(ref), jv_string("line"));
 	jv col = jv_object_get(jv_copy(ref), jv_string("column"));
-	jrn_fail(e, "%s:%d:%d: %s: ${%s} is not set", file, (int)jv_number_value(line),
-		 (int)jv_number_value(col), jv_string_value(key), jv_string_value(name));
+	bool ok = jv_get_kind(key) == JV_KIND_STRING && jv_get_kind(name) == JV_KIND_STRING &&
+		  jv_get_kind(line) == JV_KIND_NUMBER && jv_get_kind(col) == JV_KIND_NUMBER;
+	if (ok)
+		jrn_fail(e, "%s:%d:%d: %s: ${%s} is not set", file, (int)jv_number_value(line),
+			 (int)jv_number_value(col), jv_string_value(key), jv_string_value(name));
+	else
+		jrn_fail(e, "%s: a key names an unset environment variable", file);
 	jv_free(key), jv_free(name), jv_free(line), jv_free(col);
 	return -1;
 }

@@ -121,3 +121,22 @@ Y
 	assert_failure 1
 	assert_regex "$stderr" "bad environment variable name"
 }
+
+@test "fault 9: rule operators accept gt, lt, eq, ne as their long names" {
+	cat > s.yaml <<'Y'
+big: {rule: {field: n, op: gt, value: 5}}
+small: {rule: {field: n, op: lt, value: 5}}
+five: {rule: {field: n, op: eq, value: 5}}
+notfive: {rule: {n: {ne: 5}}}
+Y
+	printf '{"n":3}\n{"n":5}\n{"n":9}\n' > p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_success
+	assert_line --index 0 '{"n":3,"segments":["small","notfive"]}'
+	assert_line --index 1 '{"n":5,"segments":["five"]}'
+	assert_line --index 2 '{"n":9,"segments":["big","notfive"]}'
+	printf 'x:\n  rule: {field: n, op: greater, value: 5}\n' > s.yaml
+	run --separate-stderr jrn-segment --segments s.yaml --list
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: s.yaml:2: segment 'x', rule 1: unknown operator 'greater' (did you mean 'greater_than'?)"
+}

@@ -153,6 +153,12 @@ static void test_unresolved(void)
 	jv_free(none);
 	CHECK(jrn_config_unresolved(jv_null(), &refs, &e) == -1 && !jv_is_valid(refs),
 	      "jrn_config_unresolved: not a config");
+	jv hand = jv_parse("{\"$unresolved\":{\"file\":1,\"refs\":[1,{\"key\":5},{\"key\":\"x\"}]},\"y\":2}");
+	CHECK_STR(get(hand, "y"), "2", "a hand-built $unresolved of the wrong shape: no crash");
+	CHECK(jrn_config_require(hand, "jrn-x", &e) == -1 &&
+	      !strcmp(e.msg, "the configuration: a key names an unset environment variable"),
+	      "and a plain message: %s", e.msg);
+	jv_free(hand);
 }
 
 /* jrn_opts_resolve: a bad flag value is -2 (usage), a bad environment -1;
