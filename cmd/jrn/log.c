@@ -87,6 +87,21 @@ static void print_status(jv st)
 	jv_free(st);
 }
 
+/* A command on one line: control characters as \n, \t or \xHH. */
+static void print_command(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n')
+			fputs("\\n", stdout);
+		else if (*s == '\t')
+			fputs("\\t", stdout);
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			printf("\\x%02x", (unsigned char)*s);
+		else
+			putchar(*s);
+	putchar('\n');
+}
+
 /* One run as text: a line for the run, an indented line per stage. */
 static void print_run(jv r)
 {
@@ -109,9 +124,10 @@ static void print_run(jv r)
 		printf("  %d  ", i + 1);
 		print_status(jv_object_get(jv_copy(s), jv_string("status")));
 		if (jv_get_kind(lines) == JV_KIND_NUMBER)
-			printf(" %8.0f lines  %s\n", jv_number_value(lines), jv_string_value(cmd));
+			printf(" %8.0f lines  ", jv_number_value(lines));
 		else
-			printf(" %8s lines  %s\n", "-", jv_string_value(cmd));
+			printf(" %8s lines  ", "-");
+		print_command(jv_string_value(cmd));
 		jv_free(lines);
 		jv_free(cmd);
 		jv_free(s);
