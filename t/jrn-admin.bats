@@ -24,10 +24,11 @@ audit() {
 }
 
 @test "jrn events fix ID --set properties.amount=19.99: corrected body and amount column, audit-logged" {
-	printf '%s\n' '{"type":"order.completed","customerId":"c1","timestamp":"2025-06-01T12:00:00Z","properties":{"amount":"19.99"},"messageId":"m1"}' |
-		jrn-ingest -q --store-only
-	id=$(rows "SELECT id FROM events")
-	sqlite3 jrn.db "UPDATE events SET amount = NULL" # as older versions stored it
+	# stored as older versions stored it: the string kept, no amount column
+	jrn init . > /dev/null
+	id=e1
+	sqlite3 jrn.db "INSERT INTO events (id, type, customer_id, ts, received_at, amount, body) VALUES
+		('e1', 'order.completed', 'c1', 1748779200000, 0, NULL, '{\"type\":\"order.completed\",\"customerId\":\"c1\",\"timestamp\":\"2025-06-01T12:00:00.000Z\",\"properties\":{\"amount\":\"19.99\"},\"id\":\"e1\"}')"
 	run jrn-score rfm <<< '{"customerId":"c1"}'
 	assert_failure 3
 	run --separate-stderr jrn events fix "$id" --set properties.amount=19.99 --dry-run
