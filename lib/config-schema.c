@@ -164,6 +164,7 @@ const skey jrn_config_schema[] = {
 	KEY("send", S_SECTION, .keys = send_keys),
 	KEY("templates", S_SECTION, .keys = templates_keys),
 	KEY("report", S_OBJECT),
+	KEY("jobs", S_OBJECT),      /* name: pipeline string or list: jrn run checks */
 	END,
 };
 
