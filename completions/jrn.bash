@@ -141,6 +141,7 @@ _jrn_verb()
 	events) opts="--set --bad-amount --dry-run" words="delete fix" ;;
 	suppressions) opts="--channel --reason --rejects --dry-run" words="import list remove" ;;
 	queue) opts="--dry-run" words="list cancel" ;;
+	doctor) opts="" words="" ;;
 	esac
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts $common" -- "$cur")
@@ -156,7 +157,7 @@ _jrn()
 	local cur prev i
 	_jrn_words
 	if ((COMP_CWORD == 1)); then
-		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue
+		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue doctor
 			help tools --help --version" -- "$cur")
 		return
 	fi
@@ -174,7 +175,7 @@ _jrn()
 			_jrn_files -d
 		fi
 		;;
-	run | log | events | suppressions | queue)
+	run | log | events | suppressions | queue | doctor)
 		_jrn_verb "${COMP_WORDS[1]}"
 		;;
 	help)

@@ -23,6 +23,7 @@ static const char usage[] =
 	"       jrn events delete ID... | fix ID --set PATH=VALUE... | --bad-amount\n"
 	"       jrn suppressions import [FILE...] | list | remove ADDRESS...\n"
 	"       jrn queue list | cancel KEY...\n"
+	"       jrn doctor [--config FILE] [--db PATH]\n"
 	"       jrn help [TOOL]\n"
 	"       jrn tools\n"
 	"       jrn --version\n"
@@ -47,6 +48,7 @@ static const char usage[] =
 	"  events        delete or correct stored events; list bad amounts\n"
 	"  suppressions  import, list or remove suppressed addresses\n"
 	"  queue         list or cancel the sends waiting in the outbox\n"
+	"  doctor        check jrn.yaml (every unset ${NAME}) and the state file\n"
 	"  help          this text, or TOOL's --help\n"
 	"  tools         list the tools found beside jrn\n"
 	"\n"
@@ -60,6 +62,7 @@ static const jrn_verb verbs[] = {
 	{"events", verb_events},
 	{"suppressions", verb_suppressions},
 	{"queue", verb_queue},
+	{"doctor", verb_doctor},
 };
 
 

@@ -30,6 +30,7 @@ int verb_log(int argc, char **argv);
 int verb_events(int argc, char **argv);
 int verb_suppressions(int argc, char **argv);
 int verb_queue(int argc, char **argv);
+int verb_doctor(int argc, char **argv);
 
 /* The directory this program was run from (malloc'd), or NULL. */
 char *jrn_self_dir(void);
