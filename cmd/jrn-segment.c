@@ -1247,9 +1247,10 @@ static void summary(void)
 		jrn_buf_addf(&b, "%llu customer%s of the state file", (unsigned long long)nrec,
 			     nrec == 1 ? "" : "s");
 	else
-		jrn_buf_addf(&b, "%llu record%s (%llu profiles, %llu events passed through)",
+		jrn_buf_addf(&b, "%llu record%s (%llu profile%s, %llu event%s passed through)",
 			     (unsigned long long)nrec, nrec == 1 ? "" : "s",
-			     (unsigned long long)nprofiles, (unsigned long long)nevents);
+			     (unsigned long long)nprofiles, nprofiles == 1 ? "" : "s",
+			     (unsigned long long)nevents, nevents == 1 ? "" : "s");
 	jrn_buf_addf(&b, ", %llu rejected", (unsigned long long)rej.count);
 	int nskip = 0;
 	for (int i = 0; skipped && i < nseg; i++)

@@ -342,5 +342,5 @@ J
 	assert_line --index 1 --partial '"type":"segment.entered","customerId":"c1"'
 	[[ "$stderr" == *"jrn-segment: p.ndjson:1: "* ]]
 	[[ "$stderr" == *"jrn-segment: p.ndjson:3: customerId: missing"* ]]
-	[[ "$stderr" == *"4 records (1 profiles, 1 events passed through), 2 rejected; "*"; run "*": 1 entered, 0 exited" ]]
+	[[ "$stderr" == *"4 records (1 profile, 1 event passed through), 2 rejected; "*"; run "*": 1 entered, 0 exited" ]]
 }
