@@ -599,7 +599,8 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 	if (rc == 0) {
 		nprofiles++;
 		if ((do_count && count(rr, fatal) < 0) ||
-		    (storing && (verdict_put(cid, clen, fatal) < 0 || carry(rr, fatal) < 0)))
+		    (storing && verdict_put(cid, clen, fatal) < 0) ||
+		    (storing && !all_customers && carry(rr, fatal) < 0))
 			rc = -1;
 	}
 	jv_free(cust);
