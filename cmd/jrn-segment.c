@@ -1,12 +1,21 @@
 /*
  * jrn-segment: evaluate segment rules over customer profiles; add
- * `segments: [...]` to each, or keep the members of one; store memberships,
- * emit entered/exited events, freeze snapshots, count reachable members,
- * and alert on drift.
+ * `segments: [...]` to each, or keep the members of one; store memberships
+ * and the segment.entered / segment.exited events of a run, replay a run's
+ * events, freeze snapshots, count reachable members, and alert on drift.
  *
  * Rules are compiled once (lib/rules.c) and evaluated on each record's jv
  * value; the output line is the input line with the segments spliced in,
- * so records pass through byte for byte otherwise.
+ * so records pass through byte for byte otherwise. Records that are events
+ * (a string member "type") pass through unchanged where they were read.
+ *
+ * A run that stores (--save, --changes, --snapshot) keeps each customer's
+ * last verdict per segment and decides at the end of the input: segments
+ * whose rule reads a profile member that no input record carries are left
+ * out of the run (a partial profile must not exit everyone), the changes
+ * against the stored memberships are taken, and memberships, change events
+ * (in the events table), snapshot and population rows are written in one
+ * transaction; the change events are printed after it commits.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +24,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jrn.h"
@@ -23,30 +33,35 @@
 
 static const char usage[] =
 	"usage: jrn-segment [OPTIONS] [FILE...]\n"
-	"Evaluate segment rules over customer profiles (NDJSON) from FILEs or stdin\n"
-	"and write each with \"segments\": [...] added. With no input (stdin a\n"
-	"terminal or empty, or --all), every customer in the state file.\n"
+	"Evaluate segment rules over customer profiles (NDJSON) from FILEs or standard\n"
+	"input (even when empty or a terminal) and write each with \"segments\": [...]\n"
+	"added. Event records (with a string \"type\") pass through unchanged.\n"
 	"\n"
+	"  --all                 every customer of the state file, profiles completed\n"
+	"                        from the stored scores (takes no FILEs, reads no stdin)\n"
 	"  --segments FILE       segment definitions, YAML or JSON (JRN_SEGMENTS;\n"
 	"                        config segments.file; default share/jrn/segments.yaml)\n"
 	"  --only NAME           evaluate one segment; write only its members\n"
 	"  --explain NAME        print the compiled form of segment NAME and exit\n"
 	"  --list                print the segment names and exit\n"
 	"  --count               write {segment,total,reachable} per segment, not profiles\n"
-	"  --save                store memberships (entered: since now; exited: removed)\n"
-	"  --changes             write segment.entered / segment.exited events against\n"
-	"                        the stored memberships, not profiles\n"
+	"  --save                store memberships and this run's change events\n"
+	"  --changes             write this run's segment.entered / segment.exited events\n"
+	"                        (after the save commits), not profiles\n"
+	"  --run ID              with --changes: replay the change events of the saved\n"
+	"                        run ID ('last': the newest) from the state file\n"
 	"  --snapshot NAME       freeze the members into the static snapshot NAME\n"
-	"  --drift PCT           alert (exit 3) when a population moves more than PCT\n"
-	"                        percent since the last saved run (default 20)\n"
-	"  --all                 evaluate every customer in the state file\n"
+	"  --drift PCT           alert (exit 3) when a saved population moves more than\n"
+	"                        PCT percent since the last saved run (default 20)\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
 	"  --rejects FILE        append rejected lines to FILE as JSON\n"
-	"  --dry-run             evaluate, but write nothing to the state file\n"
-	"  -q, --quiet           no per-line diagnostics\n"
-	"  -v, --verbose         why each record is in or out, clause by clause\n"
+	"  --dry-run             do all the work, write nothing to the state file\n"
+	"  -q, --quiet           nothing on stderr on success, no per-line diagnostics\n"
+	"  -v, --verbose         also name the state file, config, inputs, and the\n"
+	"                        segments left out of the run\n"
+	"      --trace           why each record is in or out, clause by clause\n"
 	"  -h, --help            this help\n"
 	"      --version         print the version\n"
 	"\n"
@@ -63,6 +78,8 @@ enum {
 	OPT_SNAPSHOT,
 	OPT_DRIFT,
 	OPT_ALL,
+	OPT_RUN,
+	OPT_TRACE,
 };
 
 static const struct option longopts[] = {
@@ -78,6 +95,8 @@ static const struct option longopts[] = {
 	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
 	{"drift", required_argument, NULL, OPT_DRIFT},
 	{"all", no_argument, NULL, OPT_ALL},
+	{"run", required_argument, NULL, OPT_RUN},
+	{"trace", no_argument, NULL, OPT_TRACE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -86,9 +105,11 @@ static const struct option longopts[] = {
 static jrn_opts opts;
 static jrn_rules *rules;
 static int nseg, only = -1;
-static bool do_count, do_save, do_changes, all_customers;
-static const char *snapshot_name;
+static bool do_count, do_save, do_changes, all_customers, trace;
+static const char *snapshot_name, *run_flag;
 static double drift_pct = 20;
+static char run_id[64];          /* this run's id, in its change events */
+static const char *segments_src; /* where the definitions came from, for -v */
 
 static sqlite3 *db;
 static jrn_reach *reach;  /* --count: who may be contacted */
@@ -100,22 +121,34 @@ static jrn_buf line_buf, why_buf;
 static jrn_buf *seg_json; /* per segment: its name as a JSON string */
 static bool *member;      /* per segment: the record in hand is in it */
 static uint64_t *total, *reachable;
-static jv key_customer, key_segments, key_email, key_phone, key_consent;
+static jv key_customer, key_segments, key_email, key_phone, key_consent, key_type;
+static uint64_t nrec, nprofiles, nevents, nentered, nexited;
 
 /* Stored memberships, for --changes and --save: "SEG\x1fCUSTOMER" keys
  * (NULL: none loaded). */
 static jrn_idmap *stored;
 
-/* Changes to write at the end: segment index and customer. */
+/* A run that stores keeps each customer's last verdict per segment:
+ * custs maps the customers to rows of nseg verdicts (first seen first). */
+enum { V_NONE, V_OUT, V_IN };
+static jrn_idmap *custs;
+static unsigned char *verdict;
+static size_t verdict_cap;   /* rows */
+static jrn_idmap *carried;   /* top-level members some input profile has */
+static char **skipped;       /* per segment: the member no input carries, or NULL */
+
+/* The run's changes (entered or exited, in customer then segment order)
+ * and snapshot rows: segment index and customer. */
 typedef struct {
 	int seg;
+	bool in;
 	char *cust;
 } change;
 typedef struct {
 	change *v;
 	size_t n, cap;
 } changes;
-static changes entered, exited, snap;
+static changes moves, snap;
 
 /* ---- memberships ------------------------------------------------------------- */
 
@@ -126,7 +159,7 @@ static int member_key(jrn_buf *b, int seg, const char *cust, size_t n)
 			       jrn_buf_add(b, cust, n) < 0 ? -1 : 0;
 }
 
-static int changes_add(changes *c, int seg, const char *cust, size_t n)
+static int changes_add(changes *c, int seg, bool in, const char *cust, size_t n)
 {
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 256;
@@ -139,7 +172,7 @@ static int changes_add(changes *c, int seg, const char *cust, size_t n)
 	char *s = strndup(cust, n);
 	if (!s)
 		return -1;
-	c->v[c->n++] = (change){seg, s};
+	c->v[c->n++] = (change){seg, in, s};
 	return 0;
 }
 
@@ -148,6 +181,144 @@ static void changes_free(changes *c)
 	for (size_t i = 0; i < c->n; i++)
 		free(c->v[i].cust);
 	free(c->v);
+}
+
+/* Whether segment i is evaluated in this run at all (--only). */
+static bool wanted(int i)
+{
+	return only < 0 || i == only;
+}
+
+/* Keeps the verdicts of the record in hand (member[]) as customer
+ * cid[0..n)'s, replacing an earlier record's. 0 or -1 with e. */
+static int verdict_put(const char *cid, size_t n, jrn_err *e)
+{
+	if (!custs && !(custs = jrn_idmap_new()))
+		return jrn_fail(e, "out of memory");
+	int64_t k = jrn_idmap_put(custs, cid, n, NULL);
+	size_t w = nseg ? (size_t)nseg : 1;
+	if (k < 0)
+		return jrn_fail(e, "out of memory");
+	if ((size_t)k >= verdict_cap) {
+		size_t cap = verdict_cap ? verdict_cap * 2 : 1024;
+		unsigned char *p = realloc(verdict, cap * w);
+		if (!p)
+			return jrn_fail(e, "out of memory");
+		memset(p + verdict_cap * w, V_NONE, (cap - verdict_cap) * w);
+		verdict = p;
+		verdict_cap = cap;
+	}
+	for (int i = 0; i < nseg; i++)
+		if (wanted(i))
+			verdict[(size_t)k * w + (size_t)i] = member[i] ? V_IN : V_OUT;
+	return 0;
+}
+
+/* Notes the top-level members of a profile (rr) as carried by the input.
+ * 0 or -1 with e. */
+static int carry(jrn_rule_rec *rr, jrn_err *e)
+{
+	if (!carried && !(carried = jrn_idmap_new()))
+		return jrn_fail(e, "out of memory");
+	if (rr->ix) {
+		for (size_t k = 0; k < rr->ix->n; k++) {
+			const jrn_json_member *m = &rr->ix->m[k];
+			if (m->parent == -1 && jrn_idmap_put(carried, m->key, m->klen, NULL) < 0)
+				return jrn_fail(e, "out of memory");
+		}
+		return 0;
+	}
+	jv v = jrn_rule_rec_value(rr, e);
+	if (!jv_is_valid(v))
+		return -1;
+	int rc = 0;
+	jv_object_foreach(jv_copy(v), k, val) {
+		if (rc == 0 && jrn_idmap_put(carried, jv_string_value(k),
+					     (size_t)jv_string_length_bytes(jv_copy(k)), NULL) < 0)
+			rc = jrn_fail(e, "out of memory");
+		jv_free(k);
+		jv_free(val);
+	}
+	return rc;
+}
+
+/* At the end of the input: the segments whose rule reads a profile member
+ * that no input profile carries are left out of the run (not over --all,
+ * whose profiles are completed from the state file). 0 or -1 with e. */
+static int decide_skips(jrn_err *e)
+{
+	if (all_customers)
+		return 0;
+	jrn_buf f = {0};
+	for (int i = 0; i < nseg; i++) {
+		if (!wanted(i))
+			continue;
+		jrn_buf_reset(&f);
+		int n = jrn_rule_fields(rules, i, &f);
+		if (n < 0) {
+			jrn_buf_free(&f);
+			return jrn_fail(e, "out of memory");
+		}
+		const char *p = f.p;
+		for (int j = 0; j < n && !skipped[i]; j++) {
+			size_t len = strlen(p);
+			if ((!carried || jrn_idmap_get(carried, p, len) < 0) && !(skipped[i] = strdup(p))) {
+				jrn_buf_free(&f);
+				return jrn_fail(e, "out of memory");
+			}
+			p += len + 1;
+		}
+	}
+	jrn_buf_free(&f);
+	return 0;
+}
+
+/* The changes of the run (verdicts against the stored memberships) and the
+ * snapshot rows, into moves and snap. 0 or -1 with e. */
+static int collect(jrn_err *e)
+{
+	jrn_buf k = {0};
+	size_t n = custs ? jrn_idmap_count(custs) : 0, w = nseg ? (size_t)nseg : 1;
+	for (size_t c = 0; c < n; c++) {
+		size_t clen;
+		const char *cid = jrn_idmap_key(custs, c, &clen);
+		for (int i = 0; i < nseg; i++) {
+			int v = verdict[c * w + (size_t)i];
+			if (v == V_NONE || skipped[i])
+				continue;
+			if (member_key(&k, i, cid, clen) < 0)
+				goto oom;
+			bool was = stored && jrn_idmap_get(stored, k.p, k.len) >= 0;
+			if ((do_save || do_changes) && (v == V_IN) != was &&
+			    changes_add(&moves, i, v == V_IN, cid, clen) < 0)
+				goto oom;
+			if (v == V_IN && snapshot_name && changes_add(&snap, i, true, cid, clen) < 0)
+				goto oom;
+		}
+	}
+	jrn_buf_free(&k);
+	for (size_t i = 0; i < moves.n; i++)
+		*(moves.v[i].in ? &nentered : &nexited) += 1;
+	return 0;
+oom:
+	jrn_buf_free(&k);
+	return jrn_fail(e, "out of memory");
+}
+
+/* This run's id: its time (UTC, to the second) and 32 random bits,
+ * "20260101T000000Z-1a2b3c4d". */
+static void make_run_id(void)
+{
+	time_t t = (time_t)(jrn_now() / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	unsigned char r[4] = {0};
+	if (getentropy(r, sizeof r) < 0) {
+		uint64_t h = (uint64_t)jrn_mono_ms() ^ ((uint64_t)getpid() << 20);
+		memcpy(r, &h, sizeof r);
+	}
+	size_t n = strftime(run_id, sizeof run_id, "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(run_id + n, sizeof run_id - n, "-%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
 }
 
 /* ---- the state file ------------------------------------------------------------ */
@@ -281,38 +452,130 @@ static int emit_profile(jrn_rule_rec *rr, jrn_err *e)
 	return 0;
 }
 
-static int emit_change(const char *type, int seg, const char *cust, size_t n)
+/* The change event of c into b (reset first): {"id","type","customerId",
+ * "timestamp","properties":{"segment","run"}}, its id "seg_" and 32 hex
+ * digits of the SHA-256 of type, segment, customer and run id, so the same
+ * change of the same run always has the same id. 0 or -1 (memory). */
+static int change_line(jrn_buf *b, const change *c)
 {
+	const char *type = c->in ? "segment.entered" : "segment.exited";
 	char t[32], hex[65];
 	size_t tn = jrn_time_format(jrn_now(), t);
-	jrn_buf_reset(&line_buf);
-	jrn_buf_addf(&line_buf, "%s\x1f%s\x1f", type, t);
-	jrn_buf_add(&line_buf, seg_json[seg].p, seg_json[seg].len);
-	jrn_buf_add(&line_buf, cust, n);
-	if (!line_buf.p || jrn_sha256_hex(line_buf.p, line_buf.len, hex) < 0)
+	jrn_buf_reset(b);
+	jrn_buf_addf(b, "%s\x1f%s\x1f%s\x1f", type, jrn_rule_name(rules, c->seg), run_id);
+	jrn_buf_adds(b, c->cust);
+	if (!b->p || jrn_sha256_hex(b->p, b->len, hex) < 0)
 		return -1;
-	jrn_buf_reset(&line_buf);
-	jrn_buf_addf(&line_buf, "{\"id\":\"seg_%.32s\",\"type\":\"%s\",\"customerId\":", hex, type);
-	jrn_json_append_str(&line_buf, cust, n);
-	jrn_buf_adds(&line_buf, ",\"timestamp\":\"");
-	jrn_buf_add(&line_buf, t, tn);
-	jrn_buf_adds(&line_buf, "\",\"properties\":{\"segment\":");
-	jrn_buf_add(&line_buf, seg_json[seg].p, seg_json[seg].len);
-	if (jrn_buf_adds(&line_buf, "}}") < 0)
-		return -1;
-	return jrn_out_line(&out, line_buf.p, line_buf.len);
+	jrn_buf_reset(b);
+	jrn_buf_addf(b, "{\"id\":\"seg_%.32s\",\"type\":\"%s\",\"customerId\":", hex, type);
+	jrn_json_append_str(b, c->cust, strlen(c->cust));
+	jrn_buf_adds(b, ",\"timestamp\":\"");
+	jrn_buf_add(b, t, tn);
+	jrn_buf_adds(b, "\",\"properties\":{\"segment\":");
+	jrn_buf_add(b, seg_json[c->seg].p, seg_json[c->seg].len);
+	jrn_buf_addf(b, ",\"run\":\"%s\"", run_id);
+	return jrn_buf_adds(b, "}}");
+}
+
+/* Writes the run's change events to stdout. 0 or -1 (memory). */
+static int print_changes(void)
+{
+	for (size_t i = 0; i < moves.n && !out.err; i++) {
+		if (change_line(&line_buf, &moves.v[i]) < 0)
+			return -1;
+		jrn_out_line(&out, line_buf.p, line_buf.len);
+	}
+	return 0;
 }
 
 /* ---- one record ------------------------------------------------------------------ */
 
-/* Evaluates and writes one record (text p[0..len), parsed rec borrowed).
- * 0, or -1 with fatal set. */
+/* Whether the record is an event (a string member "type"): 1, 0, or -1
+ * when its value cannot be read (e says why). */
+static int is_event(jrn_rule_rec *rr, jrn_err *e)
+{
+	if (rr->ix) {
+		const jrn_json_member *m = jrn_json_find(rr->ix, -1, "type");
+		return m && m->kind == '"';
+	}
+	jv v = jrn_rule_rec_value(rr, e);
+	if (!jv_is_valid(v))
+		return -1;
+	jv t = jv_object_get(jv_copy(v), jv_copy(key_type));
+	int is = jv_get_kind(t) == JV_KIND_STRING;
+	jv_free(t);
+	return is;
+}
+
+/* Evaluates the wanted segments on rr into member[]; with --trace says why
+ * on stderr. 0, 1 (rejected: said), or -1 with fatal set. */
+static int evaluate(const char *file, uint64_t lineno, jrn_rule_rec *rr, const char *cid,
+		    jrn_err *fatal)
+{
+	jrn_err why;
+	for (int i = 0; i < nseg; i++) {
+		member[i] = false;
+		if (!wanted(i))
+			continue;
+		jrn_buf *w = NULL;
+		if (trace) {
+			jrn_buf_reset(&why_buf);
+			w = &why_buf;
+		}
+		int r = jrn_rule_eval_rec(rules, i, rr, w, &why);
+		if (r == JRN_RULE_FAIL)
+			return jrn_fail(fatal, "%s", why.msg);
+		if (r == JRN_RULE_REJECT)
+			return jrn_reject(&rej, file, lineno, rr->p, rr->len, why.msg, fatal) < 0 ? -1 : 1;
+		member[i] = r == JRN_RULE_IN;
+		if (w)
+			/* the verdict, then the clause by clause lines under it */
+			fprintf(stderr, "%s: %s:%llu%s%s%s: %s: %s\n%s", jrn_prog(), file,
+				(unsigned long long)lineno, cid ? " (" : "", cid ? cid : "",
+				cid ? ")" : "", jrn_rule_name(rules, i), member[i] ? "in" : "out",
+				why_buf.p ? why_buf.p : "");
+	}
+	return 0;
+}
+
+/* Counts the record in hand for --count. 0 or -1 with fatal. */
+static int count(jrn_rule_rec *rr, jrn_err *fatal)
+{
+	bool any = false;
+	for (int i = 0; i < nseg; i++)
+		any |= member[i];
+	if (!any)
+		return 0;
+	jv v = jrn_rule_rec_value(rr, fatal);
+	int reach = jv_is_valid(v) ? is_reachable(v, fatal) : -1;
+	if (reach < 0)
+		return -1;
+	for (int i = 0; i < nseg; i++) {
+		if (member[i]) {
+			total[i]++;
+			reachable[i] += (uint64_t)reach;
+		}
+	}
+	return 0;
+}
+
+/* Takes one record (text rr->p[0..len)): an event passes through; a
+ * profile is evaluated, kept (runs that store) and written. 0, or -1 with
+ * fatal set. */
 static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err *fatal)
 {
 	jrn_err why;
-	bool any = false;
 	const char *p = rr->p;
 	size_t len = rr->len;
+	bool storing = do_save || do_changes || snapshot_name;
+	int ev = is_event(rr, &why);
+	if (ev < 0)
+		return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
+	if (ev) {
+		nevents++;
+		jrn_out_line(&out, p, len); /* a write error ends the input loop */
+		return 0;
+	}
 	/* customerId: from the span index when plain, else from the value */
 	jv cust = jv_invalid();
 	const jrn_json_member *cm = rr->ix ? jrn_json_find(rr->ix, -1, "customerId") : NULL;
@@ -327,84 +590,22 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 	bool has_cust = jv_get_kind(cust) == JV_KIND_STRING;
 	const char *cid = has_cust ? jv_string_value(cust) : NULL;
 	size_t clen = has_cust ? (size_t)jv_string_length_bytes(jv_copy(cust)) : 0;
-	int rc = 0;
-
-	if (!has_cust && (do_save || do_changes || snapshot_name)) {
-		jv_free(cust);
-		return jrn_reject(&rej, file, lineno, p, len, "customerId: missing (needed to store "
-				  "memberships)", fatal);
-	}
-	for (int i = 0; i < nseg; i++) {
-		member[i] = false;
-		if (only >= 0 && i != only)
-			continue;
-		jrn_buf *w = NULL;
-		if (opts.verbosity > 0) {
-			jrn_buf_reset(&why_buf);
-			w = &why_buf;
-		}
-		int r = jrn_rule_eval_rec(rules, i, rr, w, &why);
-		if (r == JRN_RULE_FAIL) {
-			jv_free(cust);
-			return jrn_fail(fatal, "%s", why.msg);
-		}
-		if (r == JRN_RULE_REJECT) {
-			jv_free(cust);
-			return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
-		}
-		member[i] = r == JRN_RULE_IN;
-		any |= member[i];
-		if (w)
-			/* the verdict, then the clause by clause lines under it */
-			fprintf(stderr, "%s: %s:%llu%s%s%s: %s: %s\n%s", jrn_prog(), file,
-				(unsigned long long)lineno, has_cust ? " (" : "", has_cust ? cid : "",
-				has_cust ? ")" : "", jrn_rule_name(rules, i), member[i] ? "in" : "out",
-				why_buf.p ? why_buf.p : "");
-	}
-
-	if (do_count && any) {
-		jv v = jrn_rule_rec_value(rr, fatal);
-		int reach = jv_is_valid(v) ? is_reachable(v, fatal) : -1;
-		if (reach < 0)
+	int rc;
+	if (!has_cust && storing)
+		rc = jrn_reject(&rej, file, lineno, p, len, "customerId: missing (needed to store "
+				"memberships)", fatal) < 0 ? -1 : 1;
+	else
+		rc = evaluate(file, lineno, rr, cid, fatal);
+	if (rc == 0) {
+		nprofiles++;
+		if ((do_count && count(rr, fatal) < 0) ||
+		    (storing && verdict_put(cid, clen, fatal) < 0) ||
+		    (storing && !all_customers && carry(rr, fatal) < 0))
 			rc = -1;
-		for (int i = 0; rc == 0 && i < nseg; i++) {
-			if (member[i]) {
-				total[i]++;
-				reachable[i] += (uint64_t)reach;
-			}
-		}
-	} else if (do_count || do_save) {
-		for (int i = 0; i < nseg; i++)
-			total[i] += member[i];
-	}
-
-	if (rc == 0 && has_cust && (do_save || do_changes || snapshot_name)) {
-		jrn_buf k = {0};
-		for (int i = 0; rc == 0 && i < nseg; i++) {
-			if (only >= 0 && i != only)
-				continue;
-			if (member_key(&k, i, cid, clen) < 0) {
-				rc = jrn_fail(fatal, "out of memory");
-				break;
-			}
-			bool was = stored && jrn_idmap_get(stored, k.p, k.len) >= 0;
-			if (member[i] && !was) {
-				if ((do_save && changes_add(&entered, i, cid, clen) < 0) ||
-				    (do_changes && emit_change("segment.entered", i, cid, clen) < 0 && !out.err))
-					rc = jrn_fail(fatal, "out of memory");
-			} else if (!member[i] && was) {
-				if ((do_save && changes_add(&exited, i, cid, clen) < 0) ||
-				    (do_changes && emit_change("segment.exited", i, cid, clen) < 0 && !out.err))
-					rc = jrn_fail(fatal, "out of memory");
-			}
-			if (rc == 0 && member[i] && snapshot_name && changes_add(&snap, i, cid, clen) < 0)
-				rc = jrn_fail(fatal, "out of memory");
-		}
-		jrn_buf_free(&k);
 	}
 	jv_free(cust);
-	if (rc < 0)
-		return -1;
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if (do_count || do_changes)
 		return 0;
 	if (only >= 0) {
@@ -424,34 +625,119 @@ static int step_done(sqlite3_stmt *st, jrn_err *e)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
 }
 
-static int write_changes(jrn_err *e)
+/* Drift alerts, said after the commit. */
+static jrn_buf alerts;
+static int nalerts;
+
+/* Segment i's population after this run against the last saved run's
+ * (last: the prepared query), as a drift alert in `alerts` when it moved
+ * more than drift_pct. 0 or -1 with e. */
+static int drift_of(sqlite3_stmt *last, int i, int64_t now_pop, jrn_err *e)
 {
-	sqlite3_stmt *ins = NULL, *del = NULL, *snp = NULL;
+	const char *name = jrn_rule_name(rules, i);
+	sqlite3_bind_text(last, 1, name, -1, SQLITE_STATIC);
+	int s = sqlite3_step(last);
+	if (s != SQLITE_ROW) {
+		sqlite3_reset(last);
+		return s == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
+	}
+	int64_t prev = sqlite3_column_int64(last, 0);
+	char t[32];
+	jrn_time_format(sqlite3_column_int64(last, 1), t);
+	sqlite3_reset(last);
+	double pct = prev ? 100.0 * (double)(now_pop - prev) / (double)prev : 0;
+	if (prev == 0 && now_pop > 0) {
+		nalerts++;
+		jrn_buf_addf(&alerts, "drift: segment '%s' went from 0 to %lld (it was empty) since %s\n",
+			     name, (long long)now_pop, t);
+	} else if (fabs(pct) > drift_pct) {
+		nalerts++;
+		jrn_buf_addf(&alerts, "drift: segment '%s' went from %lld to %lld (%+.1f%%) since %s, "
+			     "more than %g%%\n", name, (long long)prev, (long long)now_pop, pct, t,
+			     drift_pct);
+	}
+	return 0;
+}
+
+/* The run's writes: memberships and change events (--save), snapshot rows
+ * (--snapshot), and per saved segment its population, checked for drift
+ * against the last saved run: one transaction (with --dry-run none, and
+ * nothing written). 0 or -1 with e (rolled back). */
+static int save_run(jrn_err *e)
+{
+	sqlite3_stmt *ins = NULL, *del = NULL, *evt = NULL, *snp = NULL, *last = NULL, *pop = NULL,
+		     *runs = NULL;
 	int64_t now = jrn_now();
+	bool write = !opts.dry_run;
 	int rc = -1;
-	if (jrn_db_begin(db, e) < 0)
+	if (write && jrn_db_begin(db, e) < 0)
 		return -1;
 	if (jrn_db_prepare(db, "INSERT OR IGNORE INTO segment_members (segment, customer_id, since)"
 			   " VALUES (?, ?, ?)", &ins, e) < 0 ||
 	    jrn_db_prepare(db, "DELETE FROM segment_members WHERE segment = ? AND customer_id = ?",
 			   &del, e) < 0 ||
+	    /* the insert jrn-ingest stores events with */
+	    jrn_db_prepare(db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
+			   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)", &evt, e) < 0 ||
 	    jrn_db_prepare(db, "INSERT OR IGNORE INTO segment_snapshots (name, segment, customer_id,"
-			   " taken) VALUES (?, ?, ?, ?)", &snp, e) < 0)
+			   " taken) VALUES (?, ?, ?, ?)", &snp, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT population, ran_at FROM segment_runs WHERE segment = ?"
+			   " ORDER BY ran_at DESC LIMIT 1", &last, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT count(*) FROM segment_members WHERE segment = ?", &pop, e) < 0 ||
+	    jrn_db_prepare(db, "INSERT OR REPLACE INTO segment_runs (segment, ran_at, population)"
+			   " VALUES (?, ?, ?)", &runs, e) < 0)
 		goto out;
-	for (size_t i = 0; do_save && i < entered.n; i++) {
-		sqlite3_bind_text(ins, 1, jrn_rule_name(rules, entered.v[i].seg), -1, SQLITE_STATIC);
-		sqlite3_bind_text(ins, 2, entered.v[i].cust, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(ins, 3, now);
-		if (step_done(ins, e) < 0)
+	/* populations: what is stored, moved by this run's changes */
+	for (int i = 0; do_save && i < nseg; i++) {
+		if (!wanted(i) || skipped[i])
+			continue;
+		const char *name = jrn_rule_name(rules, i);
+		sqlite3_bind_text(pop, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(pop) != SQLITE_ROW) {
+			jrn_fail(e, "%s", sqlite3_errmsg(db));
+			sqlite3_reset(pop);
+			goto out;
+		}
+		int64_t n = sqlite3_column_int64(pop, 0);
+		sqlite3_reset(pop);
+		for (size_t k = 0; k < moves.n; k++)
+			if (moves.v[k].seg == i)
+				n += moves.v[k].in ? 1 : -1;
+		if (drift_of(last, i, n, e) < 0)
+			goto out;
+		if (!write)
+			continue;
+		sqlite3_bind_text(runs, 1, name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(runs, 2, now);
+		sqlite3_bind_int64(runs, 3, n);
+		if (step_done(runs, e) < 0)
 			goto out;
 	}
-	for (size_t i = 0; do_save && i < exited.n; i++) {
-		sqlite3_bind_text(del, 1, jrn_rule_name(rules, exited.v[i].seg), -1, SQLITE_STATIC);
-		sqlite3_bind_text(del, 2, exited.v[i].cust, -1, SQLITE_STATIC);
-		if (step_done(del, e) < 0)
+	for (size_t i = 0; write && do_save && i < moves.n; i++) {
+		const change *c = &moves.v[i];
+		sqlite3_stmt *st = c->in ? ins : del;
+		sqlite3_bind_text(st, 1, jrn_rule_name(rules, c->seg), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, c->cust, -1, SQLITE_STATIC);
+		if (c->in)
+			sqlite3_bind_int64(st, 3, now);
+		if (step_done(st, e) < 0)
+			goto out;
+		if (change_line(&line_buf, c) < 0) {
+			jrn_fail(e, "out of memory");
+			goto out;
+		}
+		sqlite3_bind_text(evt, 1, line_buf.p + 7, 36, SQLITE_STATIC); /* "seg_..." */
+		sqlite3_bind_text(evt, 2, c->in ? "segment.entered" : "segment.exited", -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(evt, 3, c->cust, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(evt, 4, now);
+		sqlite3_bind_int64(evt, 5, now);
+		sqlite3_bind_null(evt, 6);
+		sqlite3_bind_text(evt, 7, line_buf.p, (int)line_buf.len, SQLITE_STATIC);
+		if (step_done(evt, e) < 0)
 			goto out;
 	}
-	for (size_t i = 0; snapshot_name && i < snap.n; i++) {
+	for (size_t i = 0; write && snapshot_name && i < snap.n; i++) {
 		sqlite3_bind_text(snp, 1, snapshot_name, -1, SQLITE_STATIC);
 		sqlite3_bind_text(snp, 2, jrn_rule_name(rules, snap.v[i].seg), -1, SQLITE_STATIC);
 		sqlite3_bind_text(snp, 3, snap.v[i].cust, -1, SQLITE_STATIC);
@@ -459,88 +745,70 @@ static int write_changes(jrn_err *e)
 		if (step_done(snp, e) < 0)
 			goto out;
 	}
-	if (jrn_db_commit(db, e) < 0)
+	if (write && jrn_db_commit(db, e) < 0)
 		goto out;
 	rc = 0;
 out:
-	if (rc < 0)
+	if (rc < 0 && write)
 		jrn_db_rollback(db);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(del);
+	sqlite3_finalize(evt);
 	sqlite3_finalize(snp);
+	sqlite3_finalize(last);
+	sqlite3_finalize(pop);
+	sqlite3_finalize(runs);
 	return rc;
 }
 
-/* Populations against the last saved run; with --save, records this one.
- * Returns the number of drift alerts, or -1 with e. */
-static int check_drift(jrn_err *e)
+/* --changes --run ID: the change events of a saved run, from the events
+ * table, in the order they were stored. The status (said on failure). */
+static int replay(void)
 {
-	sqlite3_stmt *last = NULL, *pop = NULL, *ins = NULL;
-	int alerts = 0, rc = -1;
-	if (jrn_db_prepare(db, "SELECT population, ran_at FROM segment_runs WHERE segment = ?"
-			   " ORDER BY ran_at DESC LIMIT 1", &last, e) < 0 ||
-	    jrn_db_prepare(db, "SELECT count(*) FROM segment_members WHERE segment = ?", &pop, e) < 0 ||
-	    jrn_db_prepare(db, "INSERT OR REPLACE INTO segment_runs (segment, ran_at, population)"
-			   " VALUES (?, ?, ?)", &ins, e) < 0)
-		goto out;
-	bool write = do_save && !opts.dry_run;
-	if (write && jrn_db_begin(db, e) < 0)
-		goto out;
-	for (int i = 0; i < nseg; i++) {
-		if (only >= 0 && i != only)
-			continue;
-		const char *name = jrn_rule_name(rules, i);
-		int64_t now_pop = (int64_t)total[i];
-		if (write) {
-			sqlite3_bind_text(pop, 1, name, -1, SQLITE_STATIC);
-			if (sqlite3_step(pop) != SQLITE_ROW) {
-				jrn_fail(e, "%s", sqlite3_errmsg(db));
-				sqlite3_reset(pop);
-				goto rollback;
-			}
-			now_pop = sqlite3_column_int64(pop, 0);
-			sqlite3_reset(pop);
-		}
-		sqlite3_bind_text(last, 1, name, -1, SQLITE_STATIC);
-		int s = sqlite3_step(last);
-		if (s == SQLITE_ROW) {
-			int64_t prev = sqlite3_column_int64(last, 0);
-			char t[32];
-			jrn_time_format(sqlite3_column_int64(last, 1), t);
-			double pct = prev ? 100.0 * (double)(now_pop - prev) / (double)prev
-					  : (now_pop ? INFINITY : 0);
-			if (fabs(pct) > drift_pct) {
-				alerts++;
-				jrn_say(0, "drift: segment '%s' went from %lld to %lld (%+.1f%%) since %s, "
-					"more than %g%%", name, (long long)prev, (long long)now_pop, pct, t,
-					drift_pct);
-			}
-		} else if (s != SQLITE_DONE) {
-			jrn_fail(e, "%s", sqlite3_errmsg(db));
-			sqlite3_reset(last);
-			goto rollback;
-		}
-		sqlite3_reset(last);
-		if (write) {
-			sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(ins, 2, jrn_now());
-			sqlite3_bind_int64(ins, 3, now_pop);
-			if (step_done(ins, e) < 0)
-				goto rollback;
-		}
+	jrn_err e;
+	sqlite3_stmt *st = NULL;
+	if (open_db(&e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	const char *id = run_flag;
+	char *newest = NULL;
+	if (strcmp(id, "last") == 0) {
+		if (jrn_db_prepare(db, "SELECT json_extract(body, '$.properties.run') FROM events"
+				   " WHERE type IN ('segment.entered', 'segment.exited')"
+				   " ORDER BY seq DESC LIMIT 1", &st, &e) < 0)
+			return jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, e.msg);
+		int s = sqlite3_step(st);
+		const char *t = s == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		newest = t ? strdup(t) : NULL;
+		sqlite3_finalize(st);
+		if (s != SQLITE_ROW && s != SQLITE_DONE)
+			return jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, sqlite3_errmsg(db));
+		if (!newest)
+			return jrn_say(JRN_EXIT_FAIL, "--run last: no saved run has change events");
+		id = newest;
 	}
-	if (write && jrn_db_commit(db, e) < 0)
-		goto rollback;
-	rc = alerts;
-	goto out;
-rollback:
-	if (write)
-		jrn_db_rollback(db);
-out:
-	sqlite3_finalize(last);
-	sqlite3_finalize(pop);
-	sqlite3_finalize(ins);
-	return rc;
+	int status = JRN_EXIT_OK;
+	uint64_t n = 0;
+	if (jrn_db_prepare(db, "SELECT body FROM events WHERE type IN ('segment.entered',"
+			   " 'segment.exited') AND json_extract(body, '$.properties.run') = ?"
+			   " ORDER BY seq", &st, &e) < 0) {
+		free(newest);
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, e.msg);
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	int s;
+	while (!out.err && (s = sqlite3_step(st)) == SQLITE_ROW) {
+		jrn_out_line(&out, (const char *)sqlite3_column_text(st, 0),
+			     (size_t)sqlite3_column_bytes(st, 0));
+		n++;
+	}
+	if (!out.err && s != SQLITE_DONE)
+		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	status = jrn_finish(&out, NULL, status);
+	if (status == JRN_EXIT_OK && opts.verbosity >= 0)
+		jrn_say(0, "run %s: %llu change events replayed", id, (unsigned long long)n);
+	free(newest);
+	return status;
 }
 
 /* ---- finding the definitions ---------------------------------------------------- */
@@ -571,6 +839,8 @@ static char *default_segments(void)
 	return NULL;
 }
 
+static char *segments_path; /* owned: segments_src when it is a file */
+
 static jrn_rules *load_rules(const char *flag, jrn_err *e)
 {
 	const char *path = flag ? flag : getenv("JRN_SEGMENTS");
@@ -582,6 +852,7 @@ static jrn_rules *load_rules(const char *flag, jrn_err *e)
 	jrn_buf full = {0};
 	if (!path && jv_get_kind(defs) == JV_KIND_OBJECT) {
 		r = jrn_rule_compile(jv_copy(defs), opts.config_path, e);
+		segments_src = opts.config_path;
 		goto done;
 	}
 	if (!path && jv_get_kind(file) == JV_KIND_STRING) {
@@ -601,6 +872,7 @@ static jrn_rules *load_rules(const char *flag, jrn_err *e)
 		}
 	}
 	r = jrn_rule_load(path, e);
+	segments_src = segments_path = strdup(path);
 	free(dflt);
 done:
 	jrn_buf_free(&full);
@@ -612,8 +884,7 @@ done:
 /* ---- main ------------------------------------------------------------------------- */
 
 static const char *segments_flag, *only_name, *explain_name, *drift_flag;
-static bool list, from_state;
-static uint64_t nrec;
+static bool list;
 
 static int take_opt(void *ctx, int c, const char *arg)
 {
@@ -629,6 +900,8 @@ static int take_opt(void *ctx, int c, const char *arg)
 	case OPT_SNAPSHOT: snapshot_name = arg; return 0;
 	case OPT_DRIFT: drift_flag = arg; return 0;
 	case OPT_ALL: all_customers = true; return 0;
+	case OPT_RUN: run_flag = arg; return 0;
+	case OPT_TRACE: trace = true; return 0;
 	}
 	return -2;
 }
@@ -650,6 +923,12 @@ static int parse(int argc, char **argv)
 		return jrn_say(JRN_EXIT_USAGE, "--snapshot: empty name");
 	if (all_customers && optind < argc)
 		return jrn_say(JRN_EXIT_USAGE, "--all takes no FILEs");
+	if (run_flag && (!do_changes || do_save || do_count || snapshot_name || all_customers ||
+			 only_name || optind < argc))
+		return jrn_say(JRN_EXIT_USAGE, "--run ID replays a saved run: give it with --changes "
+			       "alone (no --save, --count, --snapshot, --all, --only or FILEs)");
+	if (run_flag && !*run_flag)
+		return jrn_say(JRN_EXIT_USAGE, "--run: empty run id");
 	return -1;
 }
 
@@ -676,8 +955,11 @@ static int explain(void)
 static int set_up(void)
 {
 	jrn_err e;
-	if (jrn_opts_resolve(&opts, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	int rc = jrn_opts_resolve(&opts, &e);
+	if (rc < 0)
+		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
+	if (run_flag)
+		return -1; /* a replay needs no definitions */
 	if (!drift_flag) {
 		jv d = jrn_config_get(opts.config, "segments.drift");
 		if (jv_get_kind(d) == JV_KIND_NUMBER && jv_number_value(d) >= 0)
@@ -701,13 +983,16 @@ static int set_up(void)
 	member = calloc((size_t)nseg + 1, sizeof *member);
 	total = calloc((size_t)nseg + 1, sizeof *total);
 	reachable = calloc((size_t)nseg + 1, sizeof *reachable);
-	if (!seg_json || !member || !total || !reachable)
+	skipped = calloc((size_t)nseg + 1, sizeof *skipped);
+	if (!seg_json || !member || !total || !reachable || !skipped)
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
 	for (int i = 0; i < nseg; i++) {
 		const char *n = jrn_rule_name(rules, i);
 		if (jrn_json_append_str(&seg_json[i], n, strlen(n)) < 0)
 			return jrn_say(JRN_EXIT_FAIL, "out of memory");
 	}
+	if (do_save || do_changes)
+		make_run_id();
 	return -1;
 }
 
@@ -729,37 +1014,66 @@ static int snapshot_free(void)
 	return -1;
 }
 
+/* -v: the state file, config, definitions and inputs in use. */
+static void say_setup(char **files, int nfiles)
+{
+	jrn_say(0, "state %s, config %s", db ? opts.db_path : "(not opened)",
+		opts.config_path ? opts.config_path : "(none: defaults)");
+	if (rules)
+		jrn_say(0, "segments %s (%d)", segments_src ? segments_src : "(unknown)", nseg);
+	if (run_flag) {
+		jrn_say(0, "input: none (replaying run %s)", run_flag);
+		return;
+	}
+	if (all_customers) {
+		jrn_say(0, "input: every customer of the state file, profiles completed from "
+			"rfm_snapshots and scores");
+		return;
+	}
+	jrn_buf b = {0};
+	for (int i = 0; i < nfiles; i++)
+		jrn_buf_addf(&b, "%s%s", i ? ", " : "", files[i]);
+	jrn_say(0, "input: %s", nfiles ? b.p : "standard input");
+	jrn_buf_free(&b);
+}
+
 /* The rejects file and, when the run needs it, the state file: the
  * stored memberships and the reach lookups. -1 to go on, else the status
  * (said). */
-static int open_files(int nfiles)
+static int open_files(char **files, int nfiles)
 {
 	jrn_err e;
 	if (jrn_rejects_open(&rej, "jrn-segment", opts.rejects_path, opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
-	from_state = all_customers || (nfiles == 0 && isatty(STDIN_FILENO));
-	bool need_db = from_state || do_count || do_save || do_changes || snapshot_name ||
-		       jrn_rule_needs_events(rules, only);
-	if (need_db && open_db(&e) < 0)
+	bool need_db = run_flag || all_customers || do_count || do_save || do_changes ||
+		       snapshot_name || jrn_rule_needs_events(rules, only);
+	if (need_db && (run_flag ? jrn_db_open(opts.db_path, opts.busy_ms, &db, &e)
+				 : open_db(&e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	if (opts.verbosity > 0)
+		say_setup(files, nfiles);
 	int rc;
 	if (db && snapshot_name && (rc = snapshot_free()) >= 0)
 		return rc;
-	if (db && (do_save || do_changes) && load_stored(&e) < 0)
+	if (db && (do_save || do_changes) && !run_flag && load_stored(&e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (db && do_count && !(reach = jrn_reach_open(db, &e)))
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	return -1;
 }
 
-/* The profiles of FILEs or stdin. -1 to go on (*status JRN_EXIT_FAIL when
- * a file could not be read), else the status to stop with (said). */
-static int read_input(char **files, int nfiles, int *status, bool *failed, jrn_err *fatal)
+/* The records of FILEs or stdin (empty input: no records). *status
+ * JRN_EXIT_FAIL when a file could not be read (said); *failed with fatal
+ * when the run cannot go on. */
+static void read_input(char **files, int nfiles, int *status, bool *failed, jrn_err *fatal)
 {
 	jrn_err e;
 	jrn_reader *rd = jrn_reader_new(files, nfiles);
-	if (!rd)
-		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	if (!rd) {
+		*failed = true;
+		jrn_fail(fatal, "out of memory");
+		return;
+	}
 	jrn_line ln;
 	int rc;
 	while (!*failed && !out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
@@ -793,36 +1107,59 @@ static int read_input(char **files, int nfiles, int *status, bool *failed, jrn_e
 		jv_free(rr.v);
 	}
 	jrn_reader_free(rd);
-	if (nrec == 0 && nfiles == 0 && *status == JRN_EXIT_OK)
-		from_state = true; /* empty stdin: every customer in the state file */
-	return -1;
 }
 
-/* Every customer of the state file. -1 to go on, else the status to stop
- * with (said). */
+/* --all: every customer of the state file, as a profile completed from
+ * what is stored: the newest RFM snapshot's row as "rfm", and each stored
+ * score as a member named by its kind ("clv", "lead"). */
+static const char all_sql[] =
+	"SELECT c.customer_id,"
+	" (SELECT json_object('recency', recency, 'frequency', frequency, 'monetary', monetary,"
+	"   'r', r, 'f', f, 'm', m, 'score', score, 'segment', segment) FROM rfm_snapshots s"
+	"   WHERE s.taken = (SELECT max(taken) FROM rfm_snapshots) AND s.customer_id = c.customer_id),"
+	" (SELECT json_group_object(kind, json(body)) FROM scores WHERE customer_id = c.customer_id"
+	"   AND json_valid(body))"
+	" FROM (SELECT DISTINCT customer_id FROM events) c ORDER BY c.customer_id";
+
+/* One --all profile into text from the row of all_sql. 0 or -1 (memory). */
+static int all_profile(sqlite3_stmt *st, jrn_buf *text)
+{
+	const char *cid = (const char *)sqlite3_column_text(st, 0);
+	const char *rfm = (const char *)sqlite3_column_text(st, 1);
+	const char *sc = (const char *)sqlite3_column_text(st, 2);
+	jrn_buf_reset(text);
+	jrn_buf_adds(text, "{\"customerId\":");
+	jrn_json_append_str(text, cid ? cid : "", (size_t)sqlite3_column_bytes(st, 0));
+	if (rfm) {
+		jrn_buf_adds(text, ",\"rfm\":");
+		jrn_buf_adds(text, rfm);
+	}
+	size_t n = sc ? strlen(sc) : 0;
+	if (n > 2 && sc[0] == '{' && sc[n - 1] == '}') {
+		jrn_buf_addc(text, ',');
+		jrn_buf_add(text, sc + 1, n - 2);
+	}
+	return jrn_buf_addc(text, '}');
+}
+
+/* Every customer of the state file (--all). -1 to go on, else the status
+ * to stop with (said). */
 static int read_state(bool *failed, jrn_err *fatal)
 {
 	jrn_err e;
-	if (open_db(&e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	/* one scan of the events for every event leaf, not a lookup per
 	 * customer */
 	if (jrn_rule_needs_events(rules, only) && jrn_rule_preload(rules, db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "SELECT DISTINCT customer_id FROM events ORDER BY customer_id", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, all_sql, -1, &st, NULL) != SQLITE_OK)
 		return jrn_say(JRN_EXIT_FAIL, "%s", sqlite3_errmsg(db));
 	jrn_buf text = {0};
 	uint64_t n = 0;
 	int rc;
 	while (!*failed && !out.err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *cid = (const char *)sqlite3_column_text(st, 0);
-		size_t len = (size_t)sqlite3_column_bytes(st, 0);
-		jrn_buf_reset(&text);
-		jrn_buf_adds(&text, "{\"customerId\":");
-		jrn_json_append_str(&text, cid ? cid : "", len);
-		if (jrn_buf_addc(&text, '}') < 0) {
+		nrec++;
+		if (all_profile(st, &text) < 0) {
 			jrn_fail(fatal, "out of memory");
 			*failed = true;
 			break;
@@ -845,16 +1182,23 @@ static int read_state(bool *failed, jrn_err *fatal)
 	return -1;
 }
 
-/* After the records: the counts, the memberships and snapshot, the drift
- * check. Returns the status; *drift the number of drift alerts. */
-static int finish_state(int status, bool failed, int *drift)
+/* Why nothing was saved, for the summary line (NULL: saved). */
+static const char *not_saved;
+
+/* After the records: the counts; for a run that stores, the segments left
+ * out, the changes, the one transaction, then the change events. Returns
+ * the status. */
+static int finish_state(int status, bool failed)
 {
 	jrn_err e;
-	bool pipe_closed = out.err == EPIPE;
-	if (failed || pipe_closed)
+	bool storing = do_save || do_changes || snapshot_name;
+	if (failed || out.err) {
+		if (storing)
+			not_saved = "output closed before the end of the input: nothing saved";
 		return status;
+	}
 	for (int i = 0; do_count && i < nseg; i++) {
-		if (only >= 0 && i != only)
+		if (!wanted(i))
 			continue;
 		jrn_buf_reset(&line_buf);
 		jrn_buf_adds(&line_buf, "{\"segment\":");
@@ -863,40 +1207,105 @@ static int finish_state(int status, bool failed, int *drift)
 			     (unsigned long long)total[i], (unsigned long long)reachable[i]);
 		jrn_out_line(&out, line_buf.p, line_buf.len);
 	}
-	if (db && !opts.dry_run && (do_save || snapshot_name) && write_changes(&e) < 0)
-		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, e.msg);
-	if (status == JRN_EXIT_OK && db && (do_save || do_count)) {
-		*drift = check_drift(&e);
-		if (*drift < 0)
-			status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, e.msg);
+	if (!storing)
+		return status;
+	if (status != JRN_EXIT_OK) {
+		not_saved = "input not read in full: nothing saved";
+		return status;
 	}
+	if (nprofiles == 0) {
+		not_saved = nrec ? "no profiles in the input: nothing saved" : "no input: nothing saved";
+		return status;
+	}
+	if (decide_skips(&e) < 0 || collect(&e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	for (int i = 0; opts.verbosity > 0 && i < nseg; i++)
+		if (skipped[i])
+			jrn_say(0, "segment '%s' not evaluated or saved: no input record carries '%s',"
+				" which its rule reads (--all completes profiles)", jrn_rule_name(rules, i),
+				skipped[i]);
+	if ((do_save || snapshot_name) && save_run(&e) < 0) {
+		not_saved = "nothing saved";
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, e.msg);
+	}
+	if (opts.dry_run)
+		not_saved = "(dry run, nothing saved)";
+	if (do_changes && print_changes() < 0)
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
 	return status;
+}
+
+/* The summary line on stderr (not under -q). */
+static void summary(void)
+{
+	bool storing = do_save || do_changes || snapshot_name;
+	if (storing && nrec == 0 && not_saved) {
+		jrn_say(0, "%s", not_saved);
+		return;
+	}
+	jrn_buf b = {0};
+	if (all_customers)
+		jrn_buf_addf(&b, "%llu customer%s of the state file", (unsigned long long)nrec,
+			     nrec == 1 ? "" : "s");
+	else
+		jrn_buf_addf(&b, "%llu record%s (%llu profile%s, %llu event%s passed through)",
+			     (unsigned long long)nrec, nrec == 1 ? "" : "s",
+			     (unsigned long long)nprofiles, nprofiles == 1 ? "" : "s",
+			     (unsigned long long)nevents, nevents == 1 ? "" : "s");
+	jrn_buf_addf(&b, ", %llu rejected", (unsigned long long)rej.count);
+	int nskip = 0;
+	for (int i = 0; skipped && i < nseg; i++)
+		nskip += skipped[i] != NULL;
+	if (nskip)
+		jrn_buf_addf(&b, "; %d segment%s not evaluated (partial profiles; -v says which)", nskip,
+			     nskip > 1 ? "s" : "");
+	bool dry = not_saved && not_saved[0] == '(';
+	if (not_saved && !dry) {
+		jrn_buf_addf(&b, "; %s", not_saved);
+	} else if (do_save || do_changes) {
+		jrn_buf_addf(&b, "; run %s: %llu entered, %llu exited", run_id,
+			     (unsigned long long)nentered, (unsigned long long)nexited);
+		if (!do_save)
+			jrn_buf_adds(&b, " (not saved: no --save)");
+	}
+	if (snapshot_name && (!not_saved || dry))
+		jrn_buf_addf(&b, "; snapshot '%s': %zu members", snapshot_name, snap.n);
+	if (dry)
+		jrn_buf_addf(&b, " %s", not_saved);
+	jrn_say(0, "%s", b.p ? b.p : "out of memory");
+	jrn_buf_free(&b);
 }
 
 /* The run over the records, and its end: output closed, a failure said,
  * drift alerts as JRN_EXIT_REJECTS. Returns the status. */
 static int run(char **files, int nfiles)
 {
-	int status = JRN_EXIT_OK, stop = -1, drift = 0;
+	int status = JRN_EXIT_OK;
 	bool failed = false;
 	jrn_err fatal = {{0}};
 
 	jrn_out_init(&out, STDOUT_FILENO);
-	if (!from_state)
-		stop = read_input(files, nfiles, &status, &failed, &fatal);
-	if (stop < 0 && from_state && !failed)
+	if (run_flag)
+		return replay();
+	int stop = -1;
+	if (all_customers)
 		stop = read_state(&failed, &fatal);
-	status = stop < 0 ? finish_state(status, failed, &drift) : stop;
+	else
+		read_input(files, nfiles, &status, &failed, &fatal);
+	status = stop < 0 ? finish_state(status, failed) : stop;
 
-	bool pipe_closed = out.err == EPIPE;
+	/* a reader that went away ends a run quietly, unless it stores: then
+	 * the summary names the run (its change events can be replayed) */
+	bool quiet_end = out.err == EPIPE && !(do_save || do_changes || snapshot_name);
 	status = jrn_finish(&out, NULL, status);
 	if (failed)
 		status = jrn_say(JRN_EXIT_FAIL, "%s", fatal.msg);
-	if (status == JRN_EXIT_OK && drift > 0)
+	for (char *p = alerts.p, *nl; p && (nl = strchr(p, '\n')); p = nl + 1)
+		jrn_say(0, "%.*s", (int)(nl - p), p);
+	if (status == JRN_EXIT_OK && nalerts > 0)
 		status = JRN_EXIT_REJECTS;
-	if (opts.verbosity > 0 && !pipe_closed)
-		jrn_say(0, "%llu records, %llu rejected", (unsigned long long)nrec,
-			(unsigned long long)rej.count);
+	if (opts.verbosity >= 0 && stop < 0 && !failed && !quiet_end)
+		summary();
 	return status;
 }
 
@@ -916,22 +1325,30 @@ static int teardown(int status)
 	status = jrn_finish(NULL, &rej, status);
 	for (int i = 0; seg_json && i < nseg; i++)
 		jrn_buf_free(&seg_json[i]);
+	for (int i = 0; skipped && i < nseg; i++)
+		free(skipped[i]);
+	free(skipped);
 	free(seg_json);
 	free(member);
 	free(total);
 	free(reachable);
-	changes_free(&entered);
-	changes_free(&exited);
+	free(verdict);
+	changes_free(&moves);
 	changes_free(&snap);
 	jrn_idmap_free(stored);
+	jrn_idmap_free(custs);
+	jrn_idmap_free(carried);
 	jrn_buf_free(&line_buf);
 	jrn_buf_free(&why_buf);
+	jrn_buf_free(&alerts);
+	free(segments_path);
 	jrn_rule_free(rules);
 	jv_free(key_customer);
 	jv_free(key_segments);
 	jv_free(key_email);
 	jv_free(key_phone);
 	jv_free(key_consent);
+	jv_free(key_type);
 	jrn_opts_free(&opts);
 	return status;
 }
@@ -944,12 +1361,13 @@ int main(int argc, char **argv)
 	key_email = jv_string("email");
 	key_phone = jv_string("phone");
 	key_consent = jv_string("consent");
+	key_type = jv_string("type");
 	jrn_opts_init(&opts, "jrn-segment");
 	int status = parse(argc, argv);
 	if (status < 0)
 		status = set_up();
 	if (status < 0)
-		status = open_files(argc - optind);
+		status = open_files(argv + optind, argc - optind);
 	if (status < 0)
 		status = run(argv + optind, argc - optind);
 	return teardown(status);

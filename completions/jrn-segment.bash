@@ -27,6 +27,10 @@ _jrn_segment()
 		COMPREPLY=($(compgen -W "$(jrn-segment ${segs:+--segments "$segs"} --list 2> /dev/null)" -- "$cur"))
 		return
 		;;
+	--run)
+		COMPREPLY=($(compgen -W "last" -- "$cur"))
+		return
+		;;
 	--now | --snapshot | --drift)
 		return
 		;;
@@ -34,8 +38,8 @@ _jrn_segment()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--segments --only --explain --list --count --save --changes
-			--snapshot --drift --all --db --config --now --rejects --dry-run --quiet --verbose
-			--help --version" -- "$cur"))
+			--run --snapshot --drift --all --db --config --now --rejects --dry-run --quiet
+			--verbose --trace --help --version" -- "$cur"))
 	elif declare -F _filedir > /dev/null; then
 		_filedir
 	else

@@ -158,3 +158,33 @@ int jrn_rule_explain(const jrn_rules *r, int i, jrn_buf *out)
 	return out->p ? 0 : -1;
 }
 
+
+/* Field leaves under n, not inside event leaves (their where clauses read
+ * the stored event, not the profile). */
+static int fields_node(const node *n, jrn_buf *out)
+{
+	if (n->kind == N_EVENT)
+		return 0;
+	if (n->kind == N_FIELD && n->npath > 0) {
+		const char *k = jv_string_value(n->path[0]);
+		size_t len = (size_t)jv_string_length_bytes(jv_copy(n->path[0]));
+		if (jrn_buf_add(out, k, len) < 0 || jrn_buf_addc(out, '\0') < 0)
+			return -1;
+		return 1;
+	}
+	int count = 0;
+	for (int i = 0; i < n->nkid; i++) {
+		int c = fields_node(n->kid[i], out);
+		if (c < 0)
+			return -1;
+		count += c;
+	}
+	return count;
+}
+
+int jrn_rule_fields(const jrn_rules *r, int i, jrn_buf *out)
+{
+	if (i < 0 || i >= r->n)
+		return -1;
+	return fields_node(r->seg[i].root, out);
+}

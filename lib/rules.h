@@ -95,6 +95,13 @@ int jrn_rule_eval(jrn_rules *r, int i, jv rec, jrn_buf *why, jrn_err *e);
  * windows, and the line it came from. 0 or -1 (memory). */
 int jrn_rule_explain(const jrn_rules *r, int i, jrn_buf *out);
 
+/* The profile members segment i reads: for each field leaf (not those in
+ * event leaves' where clauses, which read stored events, nor jq leaves,
+ * whose reads are unknown) the first key of its path ("rfm" for
+ * rfm.score), appended to out followed by a NUL byte, in document order,
+ * repeats kept. Returns how many, or -1 (memory, or no segment i). */
+int jrn_rule_fields(const jrn_rules *r, int i, jrn_buf *out);
+
 /* Frees r and everything it compiled (jq programs, regexes, statements). */
 void jrn_rule_free(jrn_rules *r);
 

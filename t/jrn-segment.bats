@@ -35,7 +35,7 @@ J
 	profiles
 	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
 	assert_success
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-segment: 3 records (3 profiles, 0 events passed through), 0 rejected"
 	assert_equal "${#lines[@]}" 3
 	assert_line --index 0 '{"customerId":"c1","email":"a@gmail.com","rfm":{"score":40},"traits":{"plan":"pro"},"lastSeenAt":"2025-12-20T00:00:00Z","segments":["vip","recent","gmail"]}'
 	assert_line --index 1 --partial '"segments":["vip","trial"]}'
@@ -45,17 +45,17 @@ J
 
 @test "reads stdin; an existing segments key is replaced" {
 	segs
-	run bash -c 'echo "{\"customerId\":\"c1\",\"segments\":[\"old\"],\"traits\":{\"plan\":\"trial\"}}" | jrn-segment --segments s.yaml'
+	run --separate-stderr bash -c 'echo "{\"customerId\":\"c1\",\"segments\":[\"old\"],\"traits\":{\"plan\":\"trial\"}}" | jrn-segment --segments s.yaml'
 	assert_success
 	assert_output '{"customerId":"c1","segments":["trial"],"traits":{"plan":"trial"}}'
-	run bash -c 'echo "{ }" | jrn-segment --segments s.yaml'
+	run --separate-stderr bash -c 'echo "{ }" | jrn-segment --segments s.yaml'
 	assert_output '{ "segments":[]}'
 }
 
 @test "--only writes the members of one segment, unchanged" {
 	segs
 	profiles
-	run jrn-segment --segments s.yaml --only vip p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml --only vip p.ndjson
 	assert_success
 	assert_equal "${#lines[@]}" 2
 	assert_line --index 0 "$(sed -n 1p p.ndjson)"
@@ -78,10 +78,10 @@ J
 	assert_failure 2
 }
 
-@test "-v says why, clause by clause, on stderr" {
+@test "--trace says why, clause by clause, on stderr" {
 	segs
 	profiles
-	run --separate-stderr jrn-segment -v --segments s.yaml --only vip p.ndjson
+	run --separate-stderr jrn-segment --trace --segments s.yaml --only vip p.ndjson
 	assert_success
 	[[ "$stderr" == *"p.ndjson:2 (c2): vip: in"* ]]
 	[[ "$stderr" == *"    no   rule 1: rfm.score gte 38 (got 12)"* ]]
@@ -138,7 +138,7 @@ Y
 	assert_equal "${#lines[@]}" 2
 	assert_line --index 0 '{"n":5,"segments":["j"]}'
 	assert_line --index 1 '{"n":1,"segments":[]}'
-	[[ "$stderr" == "jrn-segment: p.ndjson:2: segment 'j', rule 1: jq: string (\"x\") and number (1) cannot be added" ]]
+	[[ "${stderr_lines[0]}" == "jrn-segment: p.ndjson:2: segment 'j', rule 1: jq: string (\"x\") and number (1) cannot be added" ]]
 	assert_equal "$(jq -r .line rej.ndjson)" 2
 	assert_equal "$(jq -r .input rej.ndjson)" '{"n":"x"}'
 }
@@ -161,7 +161,7 @@ Y
 	run --separate-stderr jrn-segment --segments s.yaml < /dev/null
 	assert_success
 	assert_output ""
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-segment: 0 records (0 profiles, 0 events passed through), 0 rejected"
 	run jrn-segment --segments s.yaml --count < /dev/null
 	assert_success
 	assert_line --index 0 '{"segment":"vip","total":0,"reachable":0}'
@@ -197,39 +197,39 @@ Y
 	assert_line --index 1 '{"customerId":"c2","segments":[]}'
 	assert_line --index 2 '{"customerId":"c3","segments":["lapsed"]}'
 	assert_line --index 3 '{"name":"no id","segments":[]}'
-	# no input: every customer in the state file
-	run jrn-segment --segments s.yaml < /dev/null
+	# --all: every customer in the state file
+	run --separate-stderr jrn-segment --segments s.yaml --all < /dev/null
 	assert_success
 	assert_equal "${#lines[@]}" 4
 	assert_line --index 0 '{"customerId":"c1","segments":["buyers"]}'
 	assert_line --index 1 '{"customerId":"c2","segments":[]}'
 	assert_line --index 2 '{"customerId":"c3","segments":["lapsed"]}'
 	assert_line --index 3 '{"customerId":"c4","segments":[]}'
-	run jrn-segment --segments s.yaml --all --only lapsed
+	run --separate-stderr jrn-segment --segments s.yaml --all --only lapsed
 	assert_output '{"customerId":"c3"}'
 }
 
 @test "--save stores memberships; --changes emits entered and exited" {
 	segs
 	profiles
-	run jrn-segment --segments s.yaml --save --changes p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml --save --changes p.ndjson
 	assert_success
 	assert_equal "${#lines[@]}" 5
-	assert_line --index 0 --regexp '^\{"id":"seg_[0-9a-f]{32}","type":"segment.entered","customerId":"c1","timestamp":"2026-01-01T00:00:00.000Z","properties":\{"segment":"vip"\}\}$'
+	assert_line --index 0 --regexp '^\{"id":"seg_[0-9a-f]{32}","type":"segment.entered","customerId":"c1","timestamp":"2026-01-01T00:00:00.000Z","properties":\{"segment":"vip","run":"20260101T000000Z-[0-9a-f]{8}"\}\}$'
 	assert_equal "$(rows "SELECT segment || ':' || customer_id FROM segment_members ORDER BY 1" | tr '\n' ' ')" \
 		"gmail:c1 recent:c1 trial:c2 vip:c1 vip:c2 "
 	assert_equal "$(rows "SELECT DISTINCT since FROM segment_members")" 1767225600000
 	# c1 drops out of vip, c3 comes into trial; c2 is not in this input
 	printf '{"customerId":"c1","email":"a@gmail.com","rfm":{"score":1},"lastSeenAt":"2025-12-20T00:00:00Z"}\n{"customerId":"c3","traits":{"plan":"trial"}}\n' > q.ndjson
-	JRN_NOW=2026-01-02T00:00:00Z run jrn-segment --segments s.yaml --save --changes --drift 1000 q.ndjson
+	JRN_NOW=2026-01-02T00:00:00Z run --separate-stderr jrn-segment --segments s.yaml --save --changes --drift 1000 q.ndjson
 	assert_success
 	assert_equal "${#lines[@]}" 2
-	assert_line --index 0 --partial '"type":"segment.exited","customerId":"c1","timestamp":"2026-01-02T00:00:00.000Z","properties":{"segment":"vip"}'
-	assert_line --index 1 --partial '"type":"segment.entered","customerId":"c3","timestamp":"2026-01-02T00:00:00.000Z","properties":{"segment":"trial"}'
+	assert_line --index 0 --partial '"type":"segment.exited","customerId":"c1","timestamp":"2026-01-02T00:00:00.000Z","properties":{"segment":"vip","run":"20260102T000000Z-'
+	assert_line --index 1 --partial '"type":"segment.entered","customerId":"c3","timestamp":"2026-01-02T00:00:00.000Z","properties":{"segment":"trial","run":"20260102T000000Z-'
 	assert_equal "$(rows "SELECT segment || ':' || customer_id FROM segment_members ORDER BY 1" | tr '\n' ' ')" \
 		"gmail:c1 recent:c1 trial:c2 trial:c3 vip:c2 "
 	# nothing changed: no events
-	JRN_NOW=2026-01-03T00:00:00Z run jrn-segment --segments s.yaml --changes q.ndjson
+	JRN_NOW=2026-01-03T00:00:00Z run --separate-stderr jrn-segment --segments s.yaml --changes q.ndjson
 	assert_success
 	assert_output ""
 	# --dry-run writes nothing
@@ -268,11 +268,11 @@ Y
 	assert_line --index 1 '{"segment":"trial","total":1,"reachable":0}'
 	assert_line --index 2 '{"segment":"recent","total":1,"reachable":1}'
 	rows "INSERT INTO suppressions VALUES ('a@gmail.com','email','bounce',0,NULL)"
-	run jrn-segment --segments s.yaml --count --only gmail p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml --count --only gmail p.ndjson
 	assert_output '{"segment":"gmail","total":1,"reachable":0}'
 	# the profile's own consent counts too
 	echo '{"customerId":"c9","rfm":{"score":50},"consent":{"email":"revoked"}}' > q.ndjson
-	run jrn-segment --segments s.yaml --count --only vip q.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml --count --only vip q.ndjson
 	assert_output '{"segment":"vip","total":1,"reachable":0}'
 }
 
@@ -290,7 +290,7 @@ Y
 	seq 1 20 | awk '{printf "{\"customerId\":\"c%d\",\"n\":%d}\n", $1, $1 + 5}' > r.ndjson
 	JRN_NOW=2026-01-03T00:00:00Z run --separate-stderr jrn-segment --segments s.yaml --save r.ndjson
 	assert_failure 3
-	assert_equal "$stderr" "jrn-segment: drift: segment 'big' went from 13 to 16 (+23.1%) since 2026-01-02T00:00:00.000Z, more than 20%"
+	assert_equal "${stderr_lines[0]}" "jrn-segment: drift: segment 'big' went from 13 to 16 (+23.1%) since 2026-01-02T00:00:00.000Z, more than 20%"
 	assert_equal "$(rows "SELECT count(*) FROM segment_runs")" 3
 	JRN_NOW=2026-01-04T00:00:00Z run jrn-segment --segments s.yaml --save --drift 50 p.ndjson
 	assert_success
@@ -311,7 +311,7 @@ Y
 @test "JSON definitions, shorthand, and deep nesting" {
 	echo '{"segments":{"s":{"rule":{"traits.plan":"pro","n":{"between":[1,3]}}}}}' > s.json
 	printf '{"traits":{"plan":"pro"},"n":2}\n{"traits":{"plan":"pro"},"n":4}\n' > p.ndjson
-	run jrn-segment --segments s.json --only s p.ndjson
+	run --separate-stderr jrn-segment --segments s.json --only s p.ndjson
 	assert_output '{"traits":{"plan":"pro"},"n":2}'
 	{
 		echo 'deep:'
@@ -319,7 +319,7 @@ Y
 		for i in $(seq 1 600); do printf '%*snot:\n' $((i * 2 + 2)) ''; done
 		printf '%*s{field: n, op: equals, value: 2}\n' 1204 ''
 	} > d.yaml
-	run jrn-segment --segments d.yaml --only deep p.ndjson
+	run --separate-stderr jrn-segment --segments d.yaml --only deep p.ndjson
 	assert_success
 	assert_output '{"traits":{"plan":"pro"},"n":2}'
 }
@@ -367,7 +367,7 @@ Y
 @test "escaped keys and values are read as JSON means them" {
 	segs
 	printf '%s\n' '{"customerId":"c1","tr\u0061its":{"plan":"tri\u0061l"}}' '{"customerId":"c2","traits":{"plan":"trial","plan":"pro"}}' > p.ndjson
-	run jrn-segment --segments s.yaml --only trial p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml --only trial p.ndjson
 	assert_success
 	assert_output "$(sed -n 1p p.ndjson)"
 }
@@ -378,7 +378,7 @@ Y
 	echo '{"customerId":"c1"}' > p.ndjson
 	run jrn-segment --segments s.yaml p.ndjson
 	assert_failure 3
-	assert_output "jrn-segment: p.ndjson:1: segment 'w', rule 2: jq: string (\"x\") and number (1) cannot be added"
+	assert_line --index 0 "jrn-segment: p.ndjson:1: segment 'w', rule 2: jq: string (\"x\") and number (1) cannot be added"
 	run jrn-segment --segments s.yaml --all
 	assert_failure 1
 	assert_output "jrn-segment: segment 'w', rule 2: jq: string (\"x\") and number (1) cannot be added"
