@@ -625,9 +625,11 @@ static void rfm_summary(const score_run *run, const rfm_counts *k, const char *w
 	if (run->out.err == EPIPE && run->save && run->changes && !run->opts.dry_run)
 		snprintf(cut, sizeof cut, "; the reader went away: jrn-score rfm --changes --run %s"
 			 " writes the changes again", when);
-	score_summary(run, "rfm: %zu customers scored from %" PRIu64 " orders and %" PRIu64
-		      " refunds, window %" PRId64 "d, now %s%s%s%s", k->scored, k->orders,
-		      k->refunds, (int64_t)(run->window_ms / DAY_MS), when, saved, changes, cut);
+	score_summary(run, "rfm: %zu customer%s scored from %" PRIu64 " order%s and %" PRIu64
+		      " refund%s, window %" PRId64 "d, now %s%s%s%s", k->scored,
+		      k->scored == 1 ? "" : "s", k->orders, k->orders == 1 ? "" : "s", k->refunds,
+		      k->refunds == 1 ? "" : "s", (int64_t)(run->window_ms / DAY_MS), when, saved,
+		      changes, cut);
 	if (run->opts.verbosity > 0)
 		jrn_say(0, "memory: %ld KB anonymous", rss_anon_kb());
 }
