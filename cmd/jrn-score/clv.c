@@ -267,7 +267,8 @@ static int clv_model_all(score_run *run, clv_state *S, int64_t unit)
 static void clv_summary(const score_run *run, const clv_state *S, int64_t unit)
 {
 	const clv_model *m = &S->model;
-	const char *saved = run->save && !run->params_only ? "; scores saved" : "";
+	const char *saved = run->save && !run->params_only && !run->opts.dry_run ? "; scores saved"
+										    : "";
 	if (S->n == 0) {
 		score_summary(run, "clv: 0 customers with an order: nothing to fit%s", saved);
 		return;

@@ -274,9 +274,11 @@ int main(int argc, char **argv)
 	jrn_opts_init(&run.opts, "jrn-score");
 	jrn_out_init(&run.out, STDOUT_FILENO);
 	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
-	if (sub) {
+	if (sub) { /* getopt says its errors as argv[0]: "jrn-score", not "rfm" */
+		static char prog[] = "jrn-score";
 		argv++;
 		argc--;
+		argv[0] = prog;
 	}
 	int status = jrn_opts_parse(&run.opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take,
 				    &run);
