@@ -28,15 +28,19 @@ _jrn_score()
 	--now | --calibration-end | --window | --horizon)
 		return
 		;;
+	--run)
+		COMPREPLY=($(compgen -W "last" -- "$cur"))
+		return
+		;;
 	esac
 
-	local common="--db --config --now --rejects --quiet --verbose --help --version"
+	local common="--db --config --now --rejects --dry-run --quiet --verbose --help --version"
 	case $cmd in
-	rfm) COMPREPLY=($(compgen -W "$common --window --save --changes" -- "$cur")) ;;
+	rfm) COMPREPLY=($(compgen -W "$common --window --save --changes --run" -- "$cur")) ;;
 	clv) COMPREPLY=($(compgen -W "$common --calibration-end --horizon --params --save" -- "$cur")) ;;
 	lead)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "$common --save" -- "$cur"))
+			COMPREPLY=($(compgen -W "$common --all --save" -- "$cur"))
 		elif declare -F _filedir > /dev/null; then
 			_filedir
 		else

@@ -30,7 +30,7 @@ rfm_cols() {
 	} | jrn-ingest -q > /dev/null
 	run --separate-stderr jrn-score rfm
 	assert_success
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-score: rfm: 3 customers scored from 4 orders and 1 refund, window 180d, now 2026-01-01T00:00:00.000Z"
 	assert_equal "${#lines[@]}" 3
 	assert_equal "${lines[0]}" '{"customerId":"c1","rfm":{"recency":1,"frequency":2,"monetary":150.25,"r":4,"f":4,"m":4,"score":40,"segment":"VIP"}}'
 	assert_equal "${lines[1]}" '{"customerId":"c2","rfm":{"recency":200,"frequency":0,"monetary":0,"r":1,"f":1,"m":1,"score":10,"segment":"Hibernating"}}'
@@ -46,7 +46,7 @@ rfm_cols() {
 		order d 9 10
 		order e 9 20
 	} | jrn-ingest -q > /dev/null
-	run jrn-score rfm
+	run --separate-stderr jrn-score rfm
 	assert_success
 	run rfm_cols <<< "$output"
 	assert_line --index 0 "a 1 1 10 3 1 1 18 At Risk"
@@ -64,10 +64,10 @@ rfm_cols() {
 		order c1 2 5 order.refunded
 		order r1 2 5 order.refunded
 	} | jrn-ingest -q > /dev/null
-	run jrn-score rfm --window 7d
+	run --separate-stderr jrn-score rfm --window 7d
 	assert_success
 	assert_output '{"customerId":"c1","rfm":{"recency":3,"frequency":1,"monetary":5,"r":1,"f":1,"m":1,"score":10,"segment":"Hibernating"}}'
-	run jrn-score rfm
+	run --separate-stderr jrn-score rfm
 	assert_output --partial '"recency":3,"frequency":2,"monetary":98,'
 }
 
@@ -77,35 +77,36 @@ rfm_cols() {
 		order c1 1 20
 		order c2 1 30
 	} | jrn-ingest -q > /dev/null
-	run jrn-score rfm --now 2025-12-25T00:00:00Z
+	run --separate-stderr jrn-score rfm --now 2025-12-25T00:00:00Z
 	assert_success
 	assert_output '{"customerId":"c1","rfm":{"recency":3,"frequency":1,"monetary":10,"r":1,"f":1,"m":1,"score":10,"segment":"Hibernating"}}'
 }
 
-@test "rfm: an order without a numeric amount is rejected, the rest scored, exit 3" {
-	{
-		order c1 1 10
-		order c2 1 '"12.50"'
-		order c3 1 null
-	} | jrn-ingest -q > /dev/null
-	id2=$(rows "SELECT id FROM events WHERE customer_id = 'c2'")
+@test "rfm: a stored order without a numeric amount is skipped and counted, the rest scored, exit 0" {
+	# issue 9, fault 6: a state file written before jrn-ingest refused
+	# string amounts; one such event must not fail every nightly run
+	# (stored as an older jrn-ingest stored them: the amount column NULL)
+	order c1 1 10 | jrn-ingest -q > /dev/null
+	rows "INSERT INTO events (id, type, customer_id, ts, received_at, amount, body) VALUES
+	      ('old-c2', 'order.completed', 'c2', 1767096000000, 0, NULL,
+	       '{\"type\":\"order.completed\",\"customerId\":\"c2\",\"properties\":{\"amount\":\"12.50\"}}'),
+	      ('old-c3', 'order.completed', 'c3', 1767096000000, 0, NULL, '{}')"
 	run --separate-stderr jrn-score rfm --rejects rej.ndjson
-	assert_equal "$status" 3
+	assert_success
 	assert_equal "${#lines[@]}" 1
 	assert_output --partial '"customerId":"c1"'
-	assert_equal "$(grep -c 'order.completed without a numeric amount' <<< "$stderr")" 2
-	[[ "$stderr" == *"jrn-score: events id $id2: order.completed without a numeric amount"* ]]
-	assert_equal "$(wc -l < rej.ndjson)" 2
-	assert_equal "$(jq -r 'select(.input | fromjson | .customerId == "c2") | .file' rej.ndjson)" events
-	run jrn-score rfm -q
-	assert_equal "$status" 3
+	assert_equal "$stderr" "jrn-score: rfm: 1 customer scored from 1 order and 0 refunds, window 180d, now 2026-01-01T00:00:00.000Z; 2 stored events with a non-numeric amount skipped; see jrn events --bad-amount"
+	[ ! -s rej.ndjson ]
+	run --separate-stderr jrn-score rfm -q
+	assert_success
+	assert_equal "$stderr" ""
 }
 
 @test "rfm: an empty state file gives no output and exit 0" {
 	run --separate-stderr jrn-score rfm --save --changes
 	assert_success
 	assert_output ""
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-score: rfm: 0 customers scored from 0 orders and 0 refunds, window 180d, now 2026-01-01T00:00:00.000Z; snapshot saved, run 2026-01-01T00:00:00.000Z; 0 changes stored"
 	assert_equal "$(rows 'SELECT count(*) FROM rfm_snapshots')" 0
 }
 
@@ -114,17 +115,17 @@ rfm_cols() {
 		order c1 1 10
 		order c2 40 20
 	} | jrn-ingest -q > /dev/null
-	run jrn-score rfm --save
+	run --separate-stderr jrn-score rfm --save
 	assert_success
 	assert_equal "${#lines[@]}" 2
 	assert_equal "$(rows 'SELECT taken, customer_id, recency, frequency, monetary, r, f, m, score, segment FROM rfm_snapshots ORDER BY customer_id')" \
 "1767225600000|c1|1|1|10.0|3|1|1|18|At Risk
 1767225600000|c2|40|1|20.0|1|1|3|16|Hibernating"
 	order c3 2 5 | jrn-ingest -q > /dev/null
-	run jrn-score rfm --save
+	run --separate-stderr jrn-score rfm --save
 	assert_success
 	assert_equal "$(rows 'SELECT count(*) FROM rfm_snapshots')" 3
-	run jrn-score rfm --save --now 2026-01-02
+	run --separate-stderr jrn-score rfm --save --now 2026-01-02
 	assert_equal "$(rows 'SELECT count(DISTINCT taken) FROM rfm_snapshots')" 2
 }
 
@@ -149,29 +150,30 @@ rfm_cols() {
 		order c2 100 10
 		order c3 1 500
 	} | jrn-ingest -q > /dev/null
-	# no earlier snapshot: nothing to compare with, records only
-	run jrn-score rfm --save --changes --now 2025-12-01
+	# no earlier snapshot: the first-run rule, every customer from null
+	run --separate-stderr jrn-score rfm --save --changes --now 2025-12-01
 	assert_success
-	refute_output --partial rfm.segment.changed
+	assert_equal "$(jq -c 'select(.type) | [.customerId, .properties.from, .properties.to]' <<< "$output" | tr -d '\n')" \
+		'["c1",null,"Hibernating"]["c2",null,"Hibernating"]'
 	{
 		order c1 1 900
 		order c4 1 20
 	} | jrn-ingest -q > /dev/null
-	run jrn-score rfm --changes
+	run --separate-stderr jrn-score rfm --changes
 	assert_success
-	run jq -c 'select(.type == "rfm.segment.changed")' <<< "$output"
+	run jq -c 'select(.type == "rfm.segment.changed") | del(.id)' <<< "$output"
 	# c3's order was after the earlier snapshot's now: it is new too
 	assert_equal "${#lines[@]}" 3
-	assert_equal "${lines[0]}" '{"type":"rfm.segment.changed","customerId":"c1","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":"Hibernating","to":"Loyal"}}'
-	assert_equal "${lines[1]}" '{"type":"rfm.segment.changed","customerId":"c3","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":null,"to":"At Risk"}}'
-	assert_equal "${lines[2]}" '{"type":"rfm.segment.changed","customerId":"c4","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":null,"to":"Hibernating"}}'
+	assert_equal "${lines[0]}" '{"type":"rfm.segment.changed","customerId":"c1","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":"Hibernating","to":"Loyal","run":"2026-01-01T00:00:00.000Z"}}'
+	assert_equal "${lines[1]}" '{"type":"rfm.segment.changed","customerId":"c3","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":null,"to":"At Risk","run":"2026-01-01T00:00:00.000Z"}}'
+	assert_equal "${lines[2]}" '{"type":"rfm.segment.changed","customerId":"c4","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":null,"to":"Hibernating","run":"2026-01-01T00:00:00.000Z"}}'
 	# each change follows its customer's record
-	run jrn-score rfm --changes
+	run --separate-stderr jrn-score rfm --changes
 	assert_equal "$(sed -n 2p <<< "$output" | jq -r .type)" rfm.segment.changed
 	# a customer of the previous snapshot who has no order up to now: to null
 	rows "DELETE FROM events WHERE customer_id = 'c2'"
-	run jrn-score rfm --changes
-	assert_output --partial '{"type":"rfm.segment.changed","customerId":"c2","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":"Hibernating","to":null}}'
+	run --separate-stderr jrn-score rfm --changes
+	assert_output --partial '"type":"rfm.segment.changed","customerId":"c2","timestamp":"2026-01-01T00:00:00.000Z","properties":{"from":"Hibernating","to":null,"run":"2026-01-01T00:00:00.000Z"}}'
 }
 
 @test "rfm: weights, segments and window from the config" {
@@ -188,11 +190,11 @@ scoring:
       - {name: top, min: 5}
       - {name: rest, min: 2}
 Y
-	run jrn-score rfm
+	run --separate-stderr jrn-score rfm
 	assert_success
 	assert_equal "${lines[0]}" '{"customerId":"c1","rfm":{"recency":1,"frequency":1,"monetary":10,"r":3,"f":3,"m":3,"score":4.5,"segment":"rest"}}'
 	assert_equal "${lines[1]}" '{"customerId":"c2","rfm":{"recency":20,"frequency":0,"monetary":0,"r":1,"f":1,"m":1,"score":1.5,"segment":"rest"}}'
-	run jrn-score rfm --window 30d
+	run --separate-stderr jrn-score rfm --window 30d
 	assert_equal "${lines[1]}" '{"customerId":"c2","rfm":{"recency":20,"frequency":1,"monetary":10,"r":1,"f":1,"m":1,"score":1.5,"segment":"rest"}}'
 	printf 'scoring:\n  rfm:\n    weights: [1, 2]\n' > jrn.yaml
 	run --separate-stderr jrn-score rfm
@@ -217,7 +219,7 @@ scoring:
       frequency: [2, 3, 5, 8]
       monetary: [50, 100, 250, 500]
 Y
-	run jrn-score rfm
+	run --separate-stderr jrn-score rfm
 	assert_success
 	run rfm_cols <<< "$output"
 	assert_line --index 0 "c1 3 3 300 5 3 4 41 VIP"
@@ -248,20 +250,20 @@ Y
 @test "rfm: usage errors exit 2" {
 	run jrn-score
 	assert_failure 2
-	run jrn-score nope
+	run --separate-stderr jrn-score nope
 	assert_failure 2
-	assert_output --partial "nope: unknown command"
-	run jrn-score rfm --window 3x
+	[[ "$stderr" == *"nope: unknown command"* ]]
+	run --separate-stderr jrn-score rfm --window 3x
 	assert_failure 2
 	[ ! -e jrn.db ] # no state file created for a usage error
-	run jrn-score rfm --horizon 90d
+	run --separate-stderr jrn-score rfm --horizon 90d
 	assert_failure 2
-	run jrn-score rfm extra
+	run --separate-stderr jrn-score rfm extra
 	assert_failure 2
-	run jrn-score --help
+	run --separate-stderr jrn-score --help
 	assert_success
 	assert_output --partial "usage: jrn-score rfm"
-	run jrn-score --version
+	run --separate-stderr jrn-score --version
 	assert_output "jrn-score 0.1.0"
 }
 
@@ -270,7 +272,9 @@ Y
 	run --separate-stderr bash -c 'jrn-score rfm | head -1'
 	assert_success
 	assert_equal "${#lines[@]}" 1
-	assert_equal "$stderr" ""
+	# the summary line only
+	[[ "$stderr" == "jrn-score: rfm: "*" customers scored from "* ]]
+	assert_equal "$(wc -l <<< "$stderr")" 1
 }
 
 @test "jrn-score: bash completion offers commands and each command's options" {
@@ -338,10 +342,10 @@ sim() {
 	run --separate-stderr jrn-score clv
 	assert_success
 	assert_output ""
-	run jrn-score clv --params
+	run --separate-stderr jrn-score clv --params
 	assert_output '{"calibrationEnd":"2026-01-01T00:00:00.000Z","unitDays":7,"customers":0,"bgnbd":null,"gammaGamma":null,"meanOrderValue":0}'
 	order c1 3 10 | jrn-ingest -q > /dev/null
-	run jrn-score clv -q
+	run --separate-stderr jrn-score clv -q
 	assert_success
 	assert_output '{"customerId":"c1","clv":{"pAlive":1,"expectedPurchases":0,"predictedValue":0,"churnRisk":0}}'
 	{
@@ -351,7 +355,7 @@ sim() {
 		order c3 1 7
 		order c3 1 8
 	} | jrn-ingest -q > /dev/null
-	run jrn-score clv -q
+	run --separate-stderr jrn-score clv -q
 	assert_success
 	assert_equal "${#lines[@]}" 3
 	refute_output --partial null
@@ -370,21 +374,22 @@ sim() {
 	a=$(jrn-score clv -q --horizon 30d | jq -s 'map(.clv.expectedPurchases) | add')
 	b=$(jrn-score clv -q --horizon 180d | jq -s 'map(.clv.expectedPurchases) | add')
 	jq -n -e "$a > 0 and $b > 3 * $a"
-	run jrn-score clv -q --save
+	run --separate-stderr jrn-score clv -q --save
 	assert_success
 	assert_equal "$(rows "SELECT count(*), min(computed_at) FROM scores WHERE kind = 'clv'")" "2000|1767225600000"
 	assert_equal "$(rows "SELECT json_extract(body, '$.pAlive') IS NOT NULL FROM scores LIMIT 1")" 1
-	order bad 2 '"x"' | jrn-ingest -q > /dev/null
+	rows "INSERT INTO events (id, type, customer_id, ts, received_at, amount, body) VALUES
+	      ('old-bad', 'order.completed', 'bad', 1767096000000, 0, NULL, '{}')"
 	jrn-score clv 2> err > /dev/null || status=$?
-	assert_equal "$status" 3
-	grep -q "order.completed without a numeric amount" err
-	run jrn-score clv --horizon 0d
+	assert_equal "${status:-0}" 0
+	grep -q "; 1 stored event with a non-numeric amount skipped; see jrn events --bad-amount$" err
+	run --separate-stderr jrn-score clv --horizon 0d
 	assert_failure 2
-	run jrn-score clv --horizon 3651d
+	run --separate-stderr jrn-score clv --horizon 3651d
 	assert_failure 2
-	run jrn-score clv --calibration-end yesterday
+	run --separate-stderr jrn-score clv --calibration-end yesterday
 	assert_failure 2
-	run jrn-score clv --window 3d
+	run --separate-stderr jrn-score clv --window 3d
 	assert_failure 2
 }
 
@@ -409,7 +414,7 @@ evd() {
 J
 	run --separate-stderr jrn-score lead in.ndjson
 	assert_success
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-score: lead: 3 profiles scored, 0 events passed through, 0 rejected"
 	# c1: 50 page views (at most 50) + 5 + 15 = 70; CTO 20; UK 10
 	assert_equal "${lines[0]}" '{"customerId":"c1","traits":{"jobTitle":"CTO","company":{"size":50,"country":"UK","revenue":2000}},"lead":{"score":100,"behavioral":70,"demographic":20,"firmographic":10,"grade":"hot"}}'
 	assert_equal "${lines[1]}" '{"customerId":"c2","email":"x@example.com","lead":{"score":10,"behavioral":10,"demographic":0,"firmographic":0,"grade":"cold"}}'
@@ -443,7 +448,7 @@ scoring:
         points: 7
 Y
 	echo '{"customerId":"c1","traits":{"plan":"pro"}}' > in.ndjson
-	run jrn-score lead --save in.ndjson
+	run --separate-stderr jrn-score lead --save in.ndjson
 	assert_success
 	# pricing 1 day ago: 20 * 2^-0.1; opens 10 and 20 days ago: 8 * (2^-1 + 2^-2)
 	assert_output '{"customerId":"c1","traits":{"plan":"pro"},"lead":{"score":31.66,"behavioral":24.66,"demographic":7,"firmographic":0,"grade":"hot"}}'
@@ -466,6 +471,6 @@ Y
 	run --separate-stderr jrn-score lead in.ndjson
 	assert_failure 1
 	[[ "$stderr" == "jrn-score: jrn.yaml: scoring.lead.demographic[0]: condition: "* ]]
-	run jrn-score lead --window 3d in.ndjson
+	run --separate-stderr jrn-score lead --window 3d in.ndjson
 	assert_failure 2
 }

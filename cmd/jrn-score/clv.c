@@ -37,11 +37,11 @@ static int cmp_order(const void *a, const void *b)
 
 /* The data, first half: the orders at or before cal_end into S->ord, by
  * customer and day, their customers into S->ids. An order without a
- * numeric amount is rejected. 0 or -1 (said). */
+ * numeric amount is skipped, counted in run->bad_amounts. 0 or -1 (said). */
 static int clv_read(score_run *run, clv_state *S, int64_t cal_end)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(run->db, "SELECT customer_id, ts, amount, seq FROM events"
+	if (sqlite3_prepare_v2(run->db, "SELECT customer_id, ts, amount FROM events"
 			       " WHERE type = 'order.completed' AND ts <= ?", -1, &st, NULL) != SQLITE_OK)
 		return score_db_fail(run, "reading orders");
 	sqlite3_bind_int64(st, 1, cal_end);
@@ -49,9 +49,7 @@ static int clv_read(score_run *run, clv_state *S, int64_t cal_end)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		double amount;
 		if (!score_amount(st, 2, &amount)) {
-			if (score_reject_event(run, sqlite3_column_int64(st, 3),
-					       "order.completed without a numeric amount") < 0)
-				goto fail;
+			run->bad_amounts++;
 			continue;
 		}
 		const char *id = (const char *)sqlite3_column_text(st, 0);
@@ -253,20 +251,32 @@ static int clv_write_params(score_run *run, const clv_state *S, int64_t cal_end,
 	return err ? jrn_say(-1, "out of memory") : 0;
 }
 
-/* The fit and the forecast over a horizon of hz units; with n > 0 and
- * unless quiet, the parameters on stderr. 0, or -1 (memory: said). */
+/* The fit and the forecast over the horizon in units of unit ms. 0, or -1
+ * (memory: said). */
 static int clv_model_all(score_run *run, clv_state *S, int64_t unit)
 {
 	clv_model *m = &S->model;
 	if (clv_fit_bgnbd(S->cc, S->n, m) < 0 || clv_fit_gg(S->cc, S->n, S->maxx, m) < 0)
 		return jrn_say(-1, "out of memory");
 	clv_predict(m, S->cc, S->n, (double)run->horizon_ms / (double)unit);
-	if (run->opts.verbosity >= 0 && S->n > 0)
-		jrn_say(0, "clv: BG/NBD r=%.6g alpha=%.6g a=%.6g b=%.6g (log-likelihood %.6f); "
-			"Gamma-Gamma p=%.6g q=%.6g v=%.6g (log-likelihood %.6f, %zu customers); %zu "
-			"customers, unit %gd", m->r, m->alpha, m->a, m->b, m->bg_ll, m->p, m->q, m->v,
-			m->gg_ll, m->nrep, S->n, (double)unit / DAY_MS);
 	return 0;
+}
+
+/* The summary line: the fitted parameters and the customers (or that there
+ * was nothing to fit), and whether the scores were saved. */
+static void clv_summary(const score_run *run, const clv_state *S, int64_t unit)
+{
+	const clv_model *m = &S->model;
+	const char *saved = run->save && !run->params_only && !run->opts.dry_run ? "; scores saved"
+										    : "";
+	if (S->n == 0) {
+		score_summary(run, "clv: 0 customers with an order: nothing to fit%s", saved);
+		return;
+	}
+	score_summary(run, "clv: BG/NBD r=%.6g alpha=%.6g a=%.6g b=%.6g (log-likelihood %.6f); "
+		      "Gamma-Gamma p=%.6g q=%.6g v=%.6g (log-likelihood %.6f, %zu customers); %zu "
+		      "customers, unit %gd%s", m->r, m->alpha, m->a, m->b, m->bg_ll, m->p, m->q,
+		      m->v, m->gg_ll, m->nrep, S->n, (double)unit / DAY_MS, saved);
 }
 
 int score_clv(score_run *run)
@@ -314,11 +324,9 @@ int score_clv(score_run *run)
 		if (ins) {
 			if (clv_save(run, &S, ins, ix, now) < 0)
 				goto done;
-			if (jrn_db_commit(run->db, NULL) < 0) {
-				score_db_fail(run, "committing");
-				goto done;
-			}
 			in_tx = false;
+			if (score_db_end(run) < 0)
+				goto done;
 		}
 		if (clv_write(run, &S, ix) < 0)
 			goto done;
@@ -330,6 +338,7 @@ int score_clv(score_run *run)
 		goto done;
 	}
 	in_tx = false;
+	clv_summary(run, &S, unit);
 	status = JRN_EXIT_OK;
 done:
 	if (in_tx)

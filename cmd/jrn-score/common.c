@@ -1,5 +1,8 @@
 /* common.c: what every subcommand of jrn-score uses: state-file errors,
- * events that cannot be scored, durations from flags and the config. */
+ * the -v notes and the summary line, the end of the transaction (--dry-run),
+ * durations from flags and the config. */
+#include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "jrn-score.h"
@@ -10,32 +13,39 @@ int score_db_fail(score_run *run, const char *what)
 	return -1;
 }
 
-int score_reject_event(score_run *run, int64_t seq, const char *reason)
+void score_say_setup(const score_run *run, const char *input)
 {
-	jrn_err e;
-	if (!run->get_rejected &&
-	    sqlite3_prepare_v2(run->db, "SELECT id, body FROM events WHERE seq = ?", -1,
-			       &run->get_rejected, NULL) != SQLITE_OK)
-		return score_db_fail(run, "reading a rejected event");
-	sqlite3_stmt *get = run->get_rejected;
-	sqlite3_bind_int64(get, 1, seq);
-	int rc = sqlite3_step(get);
-	const char *id = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(get, 0) : NULL;
-	const char *body = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(get, 1) : NULL;
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		sqlite3_reset(get);
-		return score_db_fail(run, "reading a rejected event");
+	if (run->opts.verbosity <= 0)
+		return;
+	jrn_say(0, "state %s, config %s", run->opts.db_path,
+		run->opts.config_path ? run->opts.config_path : "(none: defaults)");
+	jrn_say(0, "input: %s", input);
+}
+
+void score_summary(const score_run *run, const char *fmt, ...)
+{
+	if (run->opts.verbosity < 0)
+		return;
+	char text[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	char bad[160] = "";
+	if (run->bad_amounts)
+		snprintf(bad, sizeof bad, "; %" PRIu64 " stored event%s with a non-numeric amount"
+			 " skipped; see jrn events --bad-amount", run->bad_amounts,
+			 run->bad_amounts == 1 ? "" : "s");
+	jrn_say(0, "%s%s%s", text, bad, run->opts.dry_run ? " (dry run, nothing saved)" : "");
+}
+
+int score_db_end(score_run *run)
+{
+	if (run->opts.dry_run) {
+		jrn_db_rollback(run->db);
+		return 0;
 	}
-	if (run->opts.verbosity >= 0)
-		jrn_say(0, "events id %s: %s", id ? id : "?", reason);
-	rc = jrn_reject(&run->rej, "events", (uint64_t)seq, body ? body : "",
-			body ? (size_t)sqlite3_column_bytes(get, 1) : 0, reason, &e);
-	sqlite3_reset(get);
-	if (rc < 0) {
-		jrn_say(JRN_EXIT_FAIL, "--rejects: %s", e.msg);
-		return -1;
-	}
-	return 0;
+	return jrn_db_commit(run->db, NULL) < 0 ? score_db_fail(run, "committing") : 0;
 }
 
 int score_config_duration(score_run *run, const char *path, int64_t *ms)

@@ -35,13 +35,16 @@ typedef struct {
 	jrn_out out;
 	jrn_rejects rej;
 	sqlite3 *db;
-	sqlite3_stmt *get_rejected; /* score_reject_event's, made on first use */
 	const char *window_flag, *cal_end_flag, *horizon_flag;
+	const char *run_flag; /* rfm: --run ID (with --changes: a replay) */
 	bool save, changes, params_only;
+	bool all;            /* lead: --all, every customer of the state file */
+	uint64_t bad_amounts; /* stored orders or refunds skipped: no numeric amount */
 	int64_t window_ms;   /* rfm: --window, scoring.rfm.window, 180d */
 	int64_t horizon_ms;  /* clv: --horizon, scoring.clv.horizon, 90d */
 	int64_t unit_ms;     /* clv: scoring.clv.unit, 7d */
 	int64_t cal_end_ms;  /* clv: --calibration-end when cal_end_flag */
+	int64_t run_ms;      /* rfm: --run, the run's time; INT64_MIN: last */
 	char **files;        /* lead: the FILE operands (borrowed from argv) */
 	int nfiles;
 } score_run;
@@ -56,11 +59,20 @@ int score_lead(score_run *run);
 /* Says "DB: what: SQLite's message" and returns -1. */
 int score_db_fail(score_run *run, const char *what);
 
-/* Reports the stored event `seq` that cannot be scored: "events id ID:
- * reason" on stderr (unless quiet), and into --rejects as
- * {"file":"events","line":SEQ,...} with the stored body. 0, or -1 (the
- * state file or the rejects file failed: said). */
-int score_reject_event(score_run *run, int64_t seq, const char *reason);
+/* -v: the notes naming the state file, the config and the input (a phrase
+ * such as "standard input"); nothing unless verbose. */
+void score_say_setup(const score_run *run, const char *input);
+
+/* The run's summary line on stderr unless quiet: "jrn-score: " and fmt's
+ * text, then what every subcommand adds: the stored events skipped for a
+ * non-numeric amount (once, with where to repair them) and, with
+ * --dry-run, "(dry run, nothing saved)". */
+void score_summary(const score_run *run, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Ends the run's transaction: COMMIT, or with --dry-run ROLLBACK (all the
+ * work done, nothing written). 0, or -1 (said). */
+int score_db_end(score_run *run);
 
 /* The duration at the config's dotted path (scoring.rfm.window): 1 with
  * *ms set, 0 when absent (*ms untouched), -1 when it is not one, said as
@@ -86,7 +98,10 @@ static inline double score_round(double x, double scale)
 int score_num(jrn_buf *b, double x);
 
 /* An order's amount in column col of st: 1 with *x when it is a finite
- * number, else 0. */
+ * number, else 0 (the caller skips the event and counts it in
+ * run->bad_amounts: a state file written before jrn-ingest refused string
+ * amounts may hold one, and one stored event must not fail every nightly
+ * run). */
 static inline int score_amount(sqlite3_stmt *st, int col, double *x)
 {
 	int t = sqlite3_column_type(st, col);
@@ -142,8 +157,8 @@ static inline score_cust *score_custs_get(score_custs *t, const char *s, size_t 
 /* Reads the orders and refunds up to now into t (empty at first): per
  * customer the last order (at or before now), the orders after now -
  * window (freq) and their amounts less the refunds of that window (sum,
- * comp). An order or refund without a numeric amount is rejected
- * (score_reject_event). Counts into *n_orders and *n_refunds. 0, or -1
+ * comp). An order or refund without a numeric amount is skipped and
+ * counted in run->bad_amounts. Counts into *n_orders and *n_refunds. 0, or -1
  * (said). Inside the caller's transaction. */
 int score_read_orders(score_run *run, score_custs *t, int64_t now, int64_t window,
 		      uint64_t *n_orders, uint64_t *n_refunds);

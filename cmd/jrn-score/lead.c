@@ -1,13 +1,15 @@
-/* lead.c: jrn-score lead: lead scores of profiles (NDJSON from FILEs or
- * stdin, or every customer of the state file): behavioral points from the
+/* lead.c: jrn-score lead: lead scores of profiles (NDJSON from FILEs, else
+ * standard input, or with --all every customer of the state file; events,
+ * records with a string "type", pass through unchanged in their place):
+ * behavioral points from the
  * stored events (at most maxOccurrences each, the newest first, halved
  * every scoring.lead.halfLife), demographic and firmographic points from
  * rules on the profile (lib/rules.h, jrn-segment's language); a grade hot,
  * warm or cold. Rules from scoring.lead, else the seed's example rules. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "jrn-score.h"
 #include "rules.h"
@@ -59,6 +61,7 @@ typedef struct {
 	jrn_reader *rd;           /* else: the profiles */
 	jv_parser *parser, *evparser;
 	jrn_buf line, pending;    /* --save: records wait for the commit */
+	uint64_t lines, scored, events, rejected; /* for the summary */
 } lead_state;
 
 static void lead_free(lead_state *L)
@@ -326,7 +329,7 @@ static int lead_open(score_run *run, lead_state *L)
 					     " kind, value, body, computed_at) VALUES (?, 'lead', ?,"
 					     " ?, ?)", -1, &L->ins, NULL) != SQLITE_OK))
 		return score_db_fail(run, "preparing");
-	if (run->nfiles == 0 && isatty(STDIN_FILENO)) {
+	if (run->all) {
 		if (sqlite3_prepare_v2(run->db, "SELECT DISTINCT customer_id FROM events ORDER BY"
 				       " customer_id", -1, &L->ids, NULL) != SQLITE_OK)
 			return score_db_fail(run, "reading customers");
@@ -339,8 +342,9 @@ static int lead_open(score_run *run, lead_state *L)
 }
 
 /* The next profile into *prof (and its line into *ln, for rejects): 1, or
- * 0 at the end, 2 to go on to the next (a bad line rejected, input that
- * cannot be read said: *io_failed), -1 failed (said). */
+ * 3 for an event (a record with a string "type": *ln is to pass through,
+ * *prof unset), 0 at the end, 2 to go on to the next (a bad line rejected,
+ * input that cannot be read said: *io_failed), -1 failed (said). */
 static int lead_next(score_run *run, lead_state *L, jv *prof, jrn_line *ln, bool *io_failed)
 {
 	jrn_err e;
@@ -368,10 +372,33 @@ static int lead_next(score_run *run, lead_state *L, jv *prof, jrn_line *ln, bool
 			return 0;
 		return 2;
 	}
+	L->lines++;
 	*prof = jrn_parse_object(&L->parser, ln->p, ln->len, &e);
 	if (!jv_is_valid(*prof)) {
 		jv_free(*prof);
+		L->rejected++;
 		return lead_reject(run, ln, e.msg) < 0 ? -1 : 2;
+	}
+	jv type = jv_object_get(jv_copy(*prof), jv_string("type"));
+	bool event = jv_get_kind(type) == JV_KIND_STRING;
+	jv_free(type);
+	if (event) {
+		jv_free(*prof);
+		return 3;
+	}
+	return 1;
+}
+
+/* Writes line p[0..len) now, or with --save keeps it for after the commit,
+ * so records and events come out in input order either way: 1, or 0 when
+ * the reader went away (stop), -1 out of memory (said). */
+static int lead_put(score_run *run, lead_state *L, const char *p, size_t len)
+{
+	if (run->save) {
+		if (jrn_buf_add(&L->pending, p, len) < 0 || jrn_buf_addc(&L->pending, '\n') < 0)
+			return jrn_say(-1, "out of memory");
+	} else if (jrn_out_line(&run->out, p, len) < 0 && run->out.err == EPIPE) {
+		return 0;
 	}
 	return 1;
 }
@@ -433,14 +460,36 @@ static int lead_one(score_run *run, lead_state *L, jv prof, const jrn_line *ln, 
 	if (jrn_json_append(&L->line, prof, 0, &e) < 0)
 		return jrn_say(-1, "%s", e.msg);
 	/* with --save, records wait until the commit: stored before shown */
-	if (run->save) {
-		if (jrn_buf_add(&L->pending, L->line.p, L->line.len) < 0 ||
-		    jrn_buf_addc(&L->pending, '\n') < 0)
-			return jrn_say(-1, "out of memory");
-	} else if (jrn_out_line(&run->out, L->line.p, L->line.len) < 0 && run->out.err == EPIPE) {
-		return 0;
+	L->scored++;
+	return lead_put(run, L, L->line.p, L->line.len);
+}
+
+/* The summary line: the profiles scored, the events passed through, the
+ * rejects and what was saved; "no input: nothing saved" for an empty input
+ * with --save. */
+static void lead_summary(const score_run *run, const lead_state *L)
+{
+	if (run->save && !run->all && L->lines == 0) {
+		score_summary(run, "no input: nothing saved");
+		return;
 	}
-	return 1;
+	char saved[48] = "";
+	if (run->save)
+		snprintf(saved, sizeof saved, "; %" PRIu64 " score%s %s", L->scored,
+			 L->scored == 1 ? "" : "s", run->opts.dry_run ? "computed" : "saved");
+	score_summary(run, "lead: %" PRIu64 " profile%s scored, %" PRIu64 " event%s passed through,"
+		      " %" PRIu64 " rejected%s", L->scored, L->scored == 1 ? "" : "s", L->events,
+		      L->events == 1 ? "" : "s", L->rejected, saved);
+}
+
+/* With --save, after the commit: writes the records and events kept. */
+static void lead_flush_pending(score_run *run, const jrn_buf *p)
+{
+	for (size_t off = 0; off < p->len && !run->out.err;) {
+		const char *nl = memchr(p->p + off, '\n', p->len - off);
+		jrn_out_line(&run->out, p->p + off, (size_t)(nl - (p->p + off)));
+		off = (size_t)(nl - p->p) + 1;
+	}
 }
 
 int score_lead(score_run *run)
@@ -465,26 +514,27 @@ int score_lead(score_run *run)
 		int rc = lead_next(run, &L, &prof, &ln, &io_failed);
 		if (rc == 2)
 			continue;
-		if (rc == 1)
+		if (rc == 3) { /* an event: unchanged, in its place */
+			L.events++;
+			rc = lead_put(run, &L, ln.p, ln.len);
+		} else if (rc == 1) {
 			rc = lead_one(run, &L, prof, &ln, now);
+			if (rc == 2)
+				L.rejected++;
+		}
 		if (rc < 0)
 			goto done;
 		if (rc == 0)
 			break;
 	}
 	if (in_tx) {
-		if (jrn_db_commit(run->db, NULL) < 0) {
-			score_db_fail(run, "committing");
+		if (score_db_end(run) < 0)
 			goto done;
-		}
 		in_tx = false;
-		jrn_buf *p = &L.pending;
-		for (size_t off = 0; off < p->len && !run->out.err;) {
-			const char *nl = memchr(p->p + off, '\n', p->len - off);
-			jrn_out_line(&run->out, p->p + off, (size_t)(nl - (p->p + off)));
-			off = (size_t)(nl - p->p) + 1;
-		}
+		lead_flush_pending(run, &L.pending);
 	}
+	jrn_out_flush(&run->out);
+	lead_summary(run, &L);
 	status = io_failed ? JRN_EXIT_FAIL : JRN_EXIT_OK;
 done:
 	if (in_tx)

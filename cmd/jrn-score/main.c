@@ -26,15 +26,21 @@
 
 static const char usage[] =
 	"usage: jrn-score rfm [OPTIONS]\n"
+	"       jrn-score rfm --changes --run ID|last [OPTIONS]\n"
 	"       jrn-score clv [OPTIONS]\n"
 	"       jrn-score lead [OPTIONS] [FILE...]\n"
+	"       jrn-score lead --all [OPTIONS]\n"
 	"Score the customers in the state file and write one record per customer.\n"
 	"\n"
 	"  rfm: {\"customerId\",\"rfm\":{recency,frequency,monetary,r,f,m,score,segment}}\n"
 	"  --window DUR          frequency and monetary window (scoring.rfm.window; 180d)\n"
-	"  --save                store the snapshot (taken = now) and check it is complete\n"
+	"  --save                store the snapshot (taken = now, the run's ID) and check\n"
+	"                        it is complete\n"
 	"  --changes             also write rfm.segment.changed events against the\n"
-	"                        previous snapshot\n"
+	"                        previous snapshot (none: every customer from null);\n"
+	"                        with --save they are stored in the events table too\n"
+	"  --run ID              with --changes: write again the changes run ID (its\n"
+	"                        time, or last) stored, and nothing else\n"
 	"\n"
 	"  clv: {\"customerId\",\"clv\":{pAlive,expectedPurchases,predictedValue,churnRisk}}\n"
 	"  --calibration-end T   orders at or before T are fitted (default: now)\n"
@@ -42,23 +48,24 @@ static const char usage[] =
 	"  --params              write the fitted parameters as one JSON line instead\n"
 	"  --save                store the scores (table scores, kind 'clv')\n"
 	"\n"
-	"  lead: each profile (NDJSON from FILEs or stdin; with no FILE and stdin a\n"
-	"  terminal, every customer in the state file) with \"lead\":{score,\n"
-	"  behavioral,demographic,firmographic,grade} added; rules from\n"
-	"  scoring.lead, else the seed's example rules\n"
+	"  lead: each profile of the input (NDJSON from FILEs, else standard input,\n"
+	"  even empty) with \"lead\":{score,behavioral,demographic,firmographic,grade}\n"
+	"  added; events (records with a string \"type\") pass through unchanged;\n"
+	"  rules from scoring.lead, else the seed's example rules\n"
+	"  --all                 every customer of the state file instead of an input\n"
 	"  --save                store the scores (table scores, kind 'lead')\n"
 	"\n"
+	"  --dry-run             with --save: do all the work, write nothing\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
-	"  --rejects FILE        append rejected orders or profiles to FILE as JSON\n"
-	"  -q, --quiet           no diagnostics\n"
-	"  -v, --verbose         a summary on stderr\n"
+	"  --rejects FILE        append rejected profiles to FILE as JSON\n"
+	"  -q, --quiet           nothing on stderr unless something fails\n"
+	"  -v, --verbose         also the state file, config and input in use\n"
 	"  -h, --help            this help\n"
 	"      --version         print the version\n"
 	"\n"
-	"Exit status: 0 done, 1 failure, 2 usage, 3 some orders or profiles were\n"
-	"rejected.\n";
+	"Exit status: 0 done, 1 failure, 2 usage, 3 some profiles were rejected.\n";
 
 enum {
 	OPT_WINDOW = JRN_OPT_TOOL_BASE,
@@ -67,6 +74,8 @@ enum {
 	OPT_CAL_END,
 	OPT_HORIZON,
 	OPT_PARAMS,
+	OPT_ALL,
+	OPT_RUN,
 };
 
 static const struct option longopts[] = {
@@ -77,11 +86,22 @@ static const struct option longopts[] = {
 	{"calibration-end", required_argument, NULL, OPT_CAL_END},
 	{"horizon", required_argument, NULL, OPT_HORIZON},
 	{"params", no_argument, NULL, OPT_PARAMS},
+	{"all", no_argument, NULL, OPT_ALL},
+	{"run", required_argument, NULL, OPT_RUN},
+	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
 	{NULL, 0, NULL, 0},
 };
 
 /* The subcommand options given, as bits, to check each belongs. */
-enum { F_WINDOW = 1, F_CHANGES = 2, F_CAL_END = 4, F_HORIZON = 8, F_PARAMS = 16 };
+enum {
+	F_WINDOW = 1,
+	F_CHANGES = 2,
+	F_CAL_END = 4,
+	F_HORIZON = 8,
+	F_PARAMS = 16,
+	F_ALL = 32,
+	F_RUN = 64,
+};
 
 /* Takes one of jrn-score's own options into the run (ctx). */
 static int take(void *ctx, int c, const char *arg)
@@ -94,14 +114,28 @@ static int take(void *ctx, int c, const char *arg)
 	case OPT_CAL_END: run->cal_end_flag = arg; break;
 	case OPT_HORIZON: run->horizon_flag = arg; break;
 	case OPT_PARAMS: run->params_only = true; break;
+	case OPT_ALL: run->all = true; break;
+	case OPT_RUN: run->run_flag = arg; break;
 	default: return -2;
 	}
 	return 0;
 }
 
-/* rfm's set-up: the window. 0 or the exit status (said). */
+/* rfm's set-up: the run to replay (--run: its time, or last) and the
+ * window. 0 or the exit status (said). */
 static int setup_rfm(score_run *run)
 {
+	jrn_err e;
+	const char *id = run->run_flag;
+	if (id && !run->changes)
+		return jrn_say(JRN_EXIT_USAGE, "--run replays the changes of a run: give --changes");
+	if (id && run->save)
+		return jrn_say(JRN_EXIT_USAGE, "--run replays a saved run: it takes no --save");
+	if (id && !strcmp(id, "last"))
+		run->run_ms = INT64_MIN;
+	else if (id && jrn_time_parse(id, strlen(id), JRN_TIME_DATE_OK, &run->run_ms, &e) < 0)
+		return jrn_say(JRN_EXIT_USAGE, "--run '%s': %s (a run is its time, or last)", id,
+			       e.msg);
 	if (score_duration(run, run->window_flag, "window", "scoring.rfm.window", 180 * DAY_MS,
 			   &run->window_ms) < 0)
 		return run->window_flag ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
@@ -128,6 +162,16 @@ static int setup_clv(score_run *run)
 	return 0;
 }
 
+/* lead's set-up: --all or FILE operands, not both. 0 or the exit status
+ * (said). */
+static int setup_lead(score_run *run)
+{
+	if (run->all && run->nfiles > 0)
+		return jrn_say(JRN_EXIT_USAGE, "--all scores every customer of the state file: it"
+			       " takes no FILE");
+	return 0;
+}
+
 /* A subcommand: its name, the options that are not its own (and what to
  * say when given), whether it takes FILE operands, its set-up before the
  * state file opens (NULL: none; 0 or an exit status) and its run. */
@@ -141,12 +185,15 @@ typedef struct {
 } score_cmd;
 
 static const score_cmd cmds[] = {
-	{"rfm", F_CAL_END | F_HORIZON | F_PARAMS,
-	 "--calibration-end, --horizon and --params belong to clv", false, setup_rfm, score_rfm},
-	{"clv", F_WINDOW | F_CHANGES, "--window and --changes belong to rfm", false, setup_clv,
+	{"rfm", F_CAL_END | F_HORIZON | F_PARAMS | F_ALL,
+	 "--calibration-end, --horizon and --params belong to clv, --all to lead", false,
+	 setup_rfm, score_rfm},
+	{"clv", F_WINDOW | F_CHANGES | F_ALL | F_RUN,
+	 "--window, --changes and --run belong to rfm, --all to lead", false, setup_clv,
 	 score_clv},
-	{"lead", F_WINDOW | F_CHANGES | F_CAL_END | F_HORIZON | F_PARAMS,
-	 "lead takes --save and the common options only", true, NULL, score_lead},
+	{"lead", F_WINDOW | F_CHANGES | F_CAL_END | F_HORIZON | F_PARAMS | F_RUN,
+	 "lead takes --all, --save, --dry-run and the common options only", true, setup_lead,
+	 score_lead},
 };
 
 /* The subcommand of sub (NULL: none given) for the options parsed into run,
@@ -159,7 +206,8 @@ static const score_cmd *command(const char *sub, const score_run *run, int argc)
 			cmd = &cmds[i];
 	unsigned given = (run->window_flag ? F_WINDOW : 0) | (run->changes ? F_CHANGES : 0) |
 			 (run->cal_end_flag ? F_CAL_END : 0) | (run->horizon_flag ? F_HORIZON : 0) |
-			 (run->params_only ? F_PARAMS : 0);
+			 (run->params_only ? F_PARAMS : 0) | (run->all ? F_ALL : 0) |
+			 (run->run_flag ? F_RUN : 0);
 	const char *bad = NULL;
 	if (!sub)
 		bad = "a command is needed: rfm, clv or lead";
@@ -169,8 +217,6 @@ static const score_cmd *command(const char *sub, const score_run *run, int argc)
 		bad = "no arguments beyond the options";
 	else if (given & cmd->foreign)
 		bad = cmd->foreign_msg;
-	else if (run->opts.dry_run)
-		bad = "--dry-run is not an option of jrn-score";
 	if (!bad)
 		return cmd;
 	jrn_say(JRN_EXIT_USAGE, "%s%s%s", sub && !cmd ? sub : "", sub && !cmd ? ": " : "", bad);
@@ -178,11 +224,41 @@ static const score_cmd *command(const char *sub, const score_run *run, int argc)
 	return NULL;
 }
 
+/* Opens the state file into run->db; with --dry-run and no state file,
+ * an empty one in memory (nothing is created). 0 or the exit status
+ * (said). */
+static int open_state(score_run *run)
+{
+	jrn_err e;
+	const char *path = run->opts.db_path;
+	if (run->opts.dry_run && access(path, F_OK) != 0)
+		path = ":memory:";
+	if (jrn_db_open(path, run->opts.busy_ms, &run->db, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	/* The orders are scattered over the event log and each page is read
+	 * once: a small page cache that stays hot beats the state file's
+	 * default 64 MB one (fresh memory faulted in for every page) and
+	 * memory-mapping alike; the scan of 1M stored events took 0.09 s
+	 * rather than 0.4 s (and 0.24 s mapped). */
+	if (jrn_db_exec(run->db, "PRAGMA cache_size = -2048", &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s", run->opts.db_path, e.msg);
+	return 0;
+}
+
+/* The input named for -v. */
+static const char *input_of(const score_run *run, const score_cmd *cmd)
+{
+	if (!cmd->operands)
+		return "the events of the state file";
+	if (run->all)
+		return "every customer of the state file (--all)";
+	return run->nfiles ? "the FILE operands" : "standard input";
+}
+
 /* Closes the state file (said when it fails: JRN_EXIT_FAIL) and frees the
  * options; returns status. */
 static int teardown(score_run *run, int status)
 {
-	sqlite3_finalize(run->get_rejected);
 	if (run->db && sqlite3_close(run->db) != SQLITE_OK)
 		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(run->db));
 	jrn_opts_free(&run->opts);
@@ -198,9 +274,11 @@ int main(int argc, char **argv)
 	jrn_opts_init(&run.opts, "jrn-score");
 	jrn_out_init(&run.out, STDOUT_FILENO);
 	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
-	if (sub) {
+	if (sub) { /* getopt says its errors as argv[0]: "jrn-score", not "rfm" */
+		static char prog[] = "jrn-score";
 		argv++;
 		argc--;
+		argv[0] = prog;
 	}
 	int status = jrn_opts_parse(&run.opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take,
 				    &run);
@@ -209,26 +287,21 @@ int main(int argc, char **argv)
 	const score_cmd *cmd = command(sub, &run, argc);
 	if (!cmd)
 		return teardown(&run, JRN_EXIT_USAGE);
-	if (jrn_opts_resolve(&run.opts, &e) < 0)
-		return teardown(&run, jrn_say(JRN_EXIT_FAIL, "%s", e.msg));
+	run.files = argv + optind;
+	run.nfiles = argc - optind;
+	/* -2: a bad flag value (--now yesterday), a usage error */
+	int rc = jrn_opts_resolve(&run.opts, &e);
+	if (rc < 0)
+		return teardown(&run, jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg));
 	/* Durations and times before the state file is opened (or created). */
 	if (cmd->setup && (status = cmd->setup(&run)) != 0)
 		return teardown(&run, status);
 	if (jrn_rejects_open(&run.rej, "jrn-score", run.opts.rejects_path, true, &e) < 0)
 		return teardown(&run, jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg));
-	run.files = argv + optind;
-	run.nfiles = argc - optind;
-	/* The orders are scattered over the event log and each page is read
-	 * once: a small page cache that stays hot beats the state file's
-	 * default 64 MB one (fresh memory faulted in for every page) and
-	 * memory-mapping alike; the scan of 1M stored events took 0.09 s
-	 * rather than 0.4 s (and 0.24 s mapped). */
-	if (jrn_db_open(run.opts.db_path, run.opts.busy_ms, &run.db, &e) < 0)
-		status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	else if (jrn_db_exec(run.db, "PRAGMA cache_size = -2048", &e) < 0)
-		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", run.opts.db_path, e.msg);
-	else
+	if ((status = open_state(&run)) == 0) {
+		score_say_setup(&run, input_of(&run, cmd));
 		status = jrn_finish(&run.out, NULL, cmd->run(&run));
+	}
 	status = teardown(&run, status);
 	/* the rejects file last, in the words jrn-score has always used */
 	if (jrn_rejects_close(&run.rej, &e) < 0)

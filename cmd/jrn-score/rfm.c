@@ -1,12 +1,16 @@
 /* rfm.c: jrn-score rfm: recency, frequency and monetary value of each
  * customer with an order up to now; rank-based (or threshold) 1..5 scores,
  * a weighted composite and a segment; dated snapshots in rfm_snapshots and
- * rfm.segment.changed events against the previous snapshot (jrn-score(1)).
+ * rfm.segment.changed events against the previous snapshot (jrn-score(1)),
+ * stored in the events table with the snapshot and replayed by --run.
  *
  * The steps: the configuration (rfm_config), the aggregates
  * (score_read_orders, customers.c), the scores (rfm_score_all), the
- * previous snapshot (rfm_previous), the saved snapshot (rfm_save), the
- * records (rfm_write). One transaction spans the reads and the save. */
+ * previous snapshot (rfm_previous), the saved snapshot (rfm_save) and its
+ * changes (rfm_store_changes), then, committed, the records (rfm_write).
+ * One transaction spans the reads and the save; nothing is printed before
+ * it commits. rfm_replay writes a past run's stored changes. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +26,6 @@ typedef struct {
 	int nsegs;
 	char **prev_names;      /* segment names of the previous snapshot */
 	int nprev_names;
-	bool prev_exists;       /* --changes: there is a previous snapshot */
 } rfm_state;
 
 static void rfm_state_free(rfm_state *R)
@@ -268,7 +271,6 @@ static int rfm_previous(score_run *run, rfm_state *R, score_custs *t, int64_t no
 		if (!c || p < 0)
 			goto oom;
 		c->prev = p;
-		R->prev_exists = true;
 		if (t->n > before) { /* scored before, not now */
 			size_t *nix = realloc(*ix, t->n * sizeof *nix);
 			if (!nix)
@@ -365,18 +367,48 @@ done:
 }
 
 /* Appends the rfm.segment.changed event of customer id[0..len) from
- * segment `from` to `to` (NULL: none) at `when`; 0 or -1 (memory). */
-static int emit_change(jrn_buf *b, const char *id, size_t len, const char *from, const char *to,
+ * segment `from` to `to` (NULL: none) in run `when` (the snapshot's time,
+ * RFC 3339: its timestamp and properties.run), with its id: "evt_" and 32
+ * hex digits of the SHA-256 of [type, customer, from, to, run] as JSON, so
+ * the same change of the same run always has the same id (a replay or a
+ * rerun never duplicates it). The same bytes are stored and printed. 0 or
+ * -1 (memory, or SHA-256 failed). */
+static int change_line(jrn_buf *b, const char *id, size_t len, const char *from, const char *to,
 		       const char *when)
 {
-	int rc = jrn_buf_adds(b, "{\"type\":\"rfm.segment.changed\",\"customerId\":");
+	jrn_buf key = {0};
+	char hex[65];
+	int rc = jrn_buf_adds(&key, "[\"rfm.segment.changed\",");
+	rc |= jrn_json_append_str(&key, id, len);
+	rc |= jrn_buf_addc(&key, ',');
+	rc |= from ? jrn_json_append_str(&key, from, strlen(from)) : jrn_buf_adds(&key, "null");
+	rc |= jrn_buf_addc(&key, ',');
+	rc |= to ? jrn_json_append_str(&key, to, strlen(to)) : jrn_buf_adds(&key, "null");
+	rc |= jrn_buf_addf(&key, ",\"%s\"]", when);
+	rc |= rc ? rc : jrn_sha256_hex(key.p, key.len, hex);
+	jrn_buf_free(&key);
+	if (rc)
+		return -1;
+	rc |= jrn_buf_addf(b, "{\"id\":\"evt_%.32s\",\"type\":\"rfm.segment.changed\",\"customerId\":",
+			   hex);
 	rc |= jrn_json_append_str(b, id, len);
 	rc |= jrn_buf_addf(b, ",\"timestamp\":\"%s\",\"properties\":{\"from\":", when);
 	rc |= from ? jrn_json_append_str(b, from, strlen(from)) : jrn_buf_adds(b, "null");
 	rc |= jrn_buf_adds(b, ",\"to\":");
 	rc |= to ? jrn_json_append_str(b, to, strlen(to)) : jrn_buf_adds(b, "null");
-	rc |= jrn_buf_adds(b, "}}");
+	rc |= jrn_buf_addf(b, ",\"run\":\"%s\"}}", when);
 	return rc;
+}
+
+/* The change of customer ix (the record's segment now and in the previous
+ * snapshot): 1 with *from and *to set (NULL: none), or 0 when it stays in
+ * its segment. With no previous snapshot every customer scored now comes
+ * from null (the first-run rule). */
+static int change_of(const rfm_state *R, const score_cust *c, const char **from, const char **to)
+{
+	*to = c->last != INT64_MIN ? R->segs[c->seg].name : NULL;
+	*from = c->prev ? R->prev_names[c->prev - 1] : NULL;
+	return !*from || !*to || strcmp(*from, *to) != 0;
 }
 
 /* Appends customer c's record {"customerId","rfm":{...}}; 0 or -1. */
@@ -396,11 +428,135 @@ static int rfm_record(jrn_buf *b, const char *id, size_t len, const score_cust *
 	return e;
 }
 
+/* --save --changes: stores the change events of run `when` (now) in the
+ * events table, in the caller's transaction (the save's), through the
+ * insert jrn-ingest uses; the changes stored before for the same run (a
+ * snapshot taken again at the same time replaces them) go first, so a run
+ * has at most one change per customer. *stored counts them. 0 or -1
+ * (said). */
+static int rfm_store_changes(score_run *run, const rfm_state *R, const score_custs *t,
+			     const size_t *ix, size_t n, int64_t now, const char *when,
+			     size_t *stored)
+{
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	jrn_buf line = {0};
+	int rc = -1;
+	if (sqlite3_prepare_v2(run->db, "DELETE FROM events WHERE type = 'rfm.segment.changed'"
+			       " AND ts = ?1 AND json_extract(body, '$.properties.run') = ?2", -1, &del,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(run->db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
+			       " received_at, amount, body) VALUES (json_extract(?1, '$.id'),"
+			       " 'rfm.segment.changed', ?2, ?3, ?3, NULL, ?1)", -1, &ins,
+			       NULL) != SQLITE_OK) {
+		score_db_fail(run, "storing the changes");
+		goto done;
+	}
+	sqlite3_bind_int64(del, 1, now);
+	sqlite3_bind_text(del, 2, when, -1, SQLITE_STATIC);
+	if (sqlite3_step(del) != SQLITE_DONE) {
+		score_db_fail(run, "storing the changes");
+		goto done;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *from, *to;
+		if (!change_of(R, &t->c[ix[k]], &from, &to))
+			continue;
+		size_t idlen;
+		const char *id = jrn_idmap_key(t->ids, ix[k], &idlen);
+		jrn_buf_reset(&line);
+		if (change_line(&line, id, idlen, from, to, when) < 0) {
+			jrn_say(-1, "out of memory");
+			goto done;
+		}
+		sqlite3_bind_text(ins, 1, line.p, (int)line.len, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 2, id, (int)idlen, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 3, now);
+		int s = sqlite3_step(ins);
+		sqlite3_reset(ins);
+		if (s != SQLITE_DONE) {
+			score_db_fail(run, "storing the changes");
+			goto done;
+		}
+		(*stored)++;
+	}
+	rc = 0;
+done:
+	jrn_buf_free(&line);
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	return rc;
+}
+
+/* --changes --run ID: writes the change events stored by the run taken at
+ * run->run_ms (INT64_MIN: the newest snapshot), in the order they were
+ * stored, as they were printed then. An exit status (said). */
+static int rfm_replay(score_run *run)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t taken = run->run_ms;
+	int status = JRN_EXIT_FAIL;
+	size_t n = 0;
+	char when[32];
+	if (jrn_db_exec(run->db, "BEGIN", NULL) < 0) {
+		score_db_fail(run, "starting a transaction");
+		return JRN_EXIT_FAIL;
+	}
+	if (sqlite3_prepare_v2(run->db, "SELECT max(taken), (SELECT count(*) FROM events WHERE"
+			       " type = 'rfm.segment.changed' AND ts = ?1) FROM rfm_snapshots WHERE"
+			       " ?1 IS NULL OR taken = ?1", -1, &st, NULL) != SQLITE_OK) {
+		score_db_fail(run, "reading the runs");
+		goto done;
+	}
+	if (taken != INT64_MIN)
+		sqlite3_bind_int64(st, 1, taken);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		score_db_fail(run, "reading the runs");
+		goto done;
+	}
+	bool found = sqlite3_column_type(st, 0) != SQLITE_NULL || sqlite3_column_int64(st, 1) > 0;
+	if (taken == INT64_MIN)
+		taken = sqlite3_column_int64(st, 0);
+	jrn_time_format(taken, when);
+	if (!found) {
+		if (run->run_ms == INT64_MIN)
+			jrn_say(-1, "--run last: no rfm snapshot was ever saved");
+		else
+			jrn_say(-1, "--run %s: no rfm snapshot was saved at that time", when);
+		goto done;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(run->db, "SELECT body FROM events WHERE type = 'rfm.segment.changed'"
+			       " AND ts = ?1 AND json_extract(body, '$.properties.run') = ?2 ORDER BY"
+			       " seq", -1, &st, NULL) != SQLITE_OK) {
+		score_db_fail(run, "reading the changes");
+		goto done;
+	}
+	sqlite3_bind_int64(st, 1, taken);
+	sqlite3_bind_text(st, 2, when, -1, SQLITE_STATIC);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && !run->out.err) {
+		jrn_out_line(&run->out, (const char *)sqlite3_column_text(st, 0),
+			     (size_t)sqlite3_column_bytes(st, 0));
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		score_db_fail(run, "reading the changes");
+		goto done;
+	}
+	score_summary(run, "rfm: %zu change%s of run %s replayed", n, n == 1 ? "" : "s", when);
+	status = JRN_EXIT_OK;
+done:
+	sqlite3_finalize(st);
+	jrn_db_rollback(run->db);
+	return status;
+}
+
 /* Writes the records of ix[0..n), in that order, each followed by its
- * segment change with --changes; *scored counts the records. 0, or -1 (out
- * of memory: said). A write error stops the output (run->out.err). */
+ * segment change with --changes; *scored counts the records, *changes the
+ * changes. 0, or -1 (out of memory: said). A write error stops the output
+ * (run->out.err). */
 static int rfm_write(score_run *run, const rfm_state *R, const score_custs *t, const size_t *ix,
-		     size_t n, const char *when, size_t *scored)
+		     size_t n, const char *when, size_t *scored, size_t *changes)
 {
 	jrn_buf line = {0};
 	int rc = 0;
@@ -408,24 +564,21 @@ static int rfm_write(score_run *run, const rfm_state *R, const score_custs *t, c
 		const score_cust *c = &t->c[ix[k]];
 		size_t idlen;
 		const char *id = jrn_idmap_key(t->ids, ix[k], &idlen);
-		const char *to = NULL;
+		const char *from, *to;
+		int changed = change_of(R, c, &from, &to);
 		jrn_buf_reset(&line);
 		int e = 0;
-		if (c->last != INT64_MIN) {
+		if (to) {
 			(*scored)++;
-			to = R->segs[c->seg].name;
 			e |= rfm_record(&line, id, idlen, c, to);
 			if (e == 0)
 				jrn_out_line(&run->out, line.p, line.len);
 			jrn_buf_reset(&line);
 		}
-		if (run->changes && R->prev_exists) {
-			const char *from = c->prev ? R->prev_names[c->prev - 1] : NULL;
-			if (!from || !to || strcmp(from, to) != 0) {
-				e |= emit_change(&line, id, idlen, from, to, when);
-				if (e == 0)
-					jrn_out_line(&run->out, line.p, line.len);
-			}
+		if (run->changes && changed && !run->out.err) {
+			e |= change_line(&line, id, idlen, from, to, when);
+			if (e == 0 && jrn_out_line(&run->out, line.p, line.len) == 0)
+				(*changes)++;
 		}
 		if (e) {
 			rc = jrn_say(-1, "out of memory");
@@ -451,20 +604,55 @@ static long rss_anon_kb(void)
 	return kb;
 }
 
+/* The counts of one run of rfm, for its summary line. */
+typedef struct {
+	uint64_t orders, refunds;
+	size_t scored, changes, stored;
+} rfm_counts;
+
+/* The summary line of a run at `when`, and with -v its memory. */
+static void rfm_summary(const score_run *run, const rfm_counts *k, const char *when)
+{
+	char saved[96] = "", changes[48] = "", cut[160] = "";
+	if (run->save)
+		snprintf(saved, sizeof saved, "; snapshot %s, run %s",
+			 run->opts.dry_run ? "checked" : "saved", when);
+	if (run->changes)
+		snprintf(changes, sizeof changes, "; %zu change%s%s",
+			 run->save ? k->stored : k->changes,
+			 (run->save ? k->stored : k->changes) == 1 ? "" : "s",
+			 run->save && !run->opts.dry_run ? " stored" : "");
+	if (run->out.err == EPIPE && run->save && run->changes && !run->opts.dry_run)
+		snprintf(cut, sizeof cut, "; the reader went away: jrn-score rfm --changes --run %s"
+			 " writes the changes again", when);
+	score_summary(run, "rfm: %zu customer%s scored from %" PRIu64 " order%s and %" PRIu64
+		      " refund%s, window %" PRId64 "d, now %s%s%s%s", k->scored,
+		      k->scored == 1 ? "" : "s", k->orders, k->orders == 1 ? "" : "s", k->refunds,
+		      k->refunds == 1 ? "" : "s", (int64_t)(run->window_ms / DAY_MS), when, saved,
+		      changes, cut);
+	if (run->opts.verbosity > 0)
+		jrn_say(0, "memory: %ld KB anonymous", rss_anon_kb());
+}
+
 int score_rfm(score_run *run)
 {
+	if (run->run_flag)
+		return rfm_replay(run);
 	int64_t now = jrn_now();
 	int status = JRN_EXIT_FAIL;
 	rfm_state R = {0};
 	score_custs t = {0};
-	size_t *ix = NULL, n = 0, scored = 0;
+	size_t *ix = NULL, n = 0;
 	bool in_tx = false;
-	uint64_t n_orders = 0, n_refunds = 0;
+	rfm_counts k = {0};
+	char when[32];
+	jrn_time_format(now, when);
 
 	if (rfm_config(run, &R) < 0)
 		goto done;
 	/* One transaction: the events read, the previous snapshot and the new
-	 * one all see the same state (a writer waits for --save). */
+	 * one, and the changes stored, all see the same state (a writer waits
+	 * for --save). */
 	if ((run->save ? jrn_db_begin(run->db, NULL) : jrn_db_exec(run->db, "BEGIN", NULL)) < 0) {
 		score_db_fail(run, "starting a transaction");
 		goto done;
@@ -474,7 +662,7 @@ int score_rfm(score_run *run)
 		jrn_say(-1, "out of memory");
 		goto done;
 	}
-	if (score_read_orders(run, &t, now, run->window_ms, &n_orders, &n_refunds) < 0)
+	if (score_read_orders(run, &t, now, run->window_ms, &k.orders, &k.refunds) < 0)
 		goto done;
 	if (!(ix = malloc((t.n ? t.n : 1) * sizeof *ix))) {
 		jrn_say(-1, "out of memory");
@@ -488,24 +676,22 @@ int score_rfm(score_run *run)
 		jrn_say(-1, "out of memory");
 		goto done;
 	}
-	if (run->save && rfm_save(run, &R, &t, ix, n, now) < 0)
+	if (run->save && (rfm_save(run, &R, &t, ix, n, now) < 0 ||
+			  (run->changes &&
+			   rfm_store_changes(run, &R, &t, ix, n, now, when, &k.stored) < 0)))
 		goto done;
-	if (jrn_db_commit(run->db, NULL) < 0) {
-		score_db_fail(run, "committing");
+	if (run->save ? score_db_end(run) < 0 : jrn_db_commit(run->db, NULL) < 0) {
+		if (!run->save)
+			score_db_fail(run, "committing");
 		goto done;
 	}
 	in_tx = false;
 
 	/* Stored before shown: the records, each followed by its change. */
-	char when[32];
-	jrn_time_format(now, when);
-	if (rfm_write(run, &R, &t, ix, n, when, &scored) < 0)
+	if (rfm_write(run, &R, &t, ix, n, when, &k.scored, &k.changes) < 0)
 		goto done;
-	if (run->opts.verbosity > 0)
-		jrn_say(0, "rfm: %zu customers scored from %" PRIu64 " orders and %" PRIu64
-			" refunds, window %" PRId64 "d, now %s%s; %ld KB anonymous memory", scored,
-			n_orders, n_refunds, (int64_t)(run->window_ms / DAY_MS), when,
-			run->save ? "; snapshot saved" : "", rss_anon_kb());
+	jrn_out_flush(&run->out);
+	rfm_summary(run, &k, when);
 	status = JRN_EXIT_OK;
 done:
 	if (in_tx)
