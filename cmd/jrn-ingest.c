@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -99,6 +100,8 @@ enum {
 	K_TOTAL,
 	K_REVENUE,
 	K_VALUE,
+	K_ORIGINAL_TIMESTAMP,
+	K_SENT_AT,
 	NKEYS
 };
 static const char *const key_names[NKEYS] = {
@@ -120,6 +123,8 @@ static const char *const key_names[NKEYS] = {
 	[K_TOTAL] = "total",
 	[K_REVENUE] = "revenue",
 	[K_VALUE] = "value",
+	[K_ORIGINAL_TIMESTAMP] = "originalTimestamp",
+	[K_SENT_AT] = "sentAt",
 };
 static jv keys[NKEYS];
 #define KEY(k) jv_copy(keys[k])
@@ -291,6 +296,243 @@ static void *store_main(void *arg)
 		give_free(b);
 	}
 	return NULL;
+}
+
+/* ---- the type map ----------------------------------------------------------
+ *
+ * Segment's e-commerce spec (v2) names and its page/screen calls, mapped to
+ * the names jrn's models and shipped rules read: RFM and CLV read
+ * order.completed and order.refunded, lead scoring's shipped rules
+ * page.viewed, product.viewed and cart.added. ingest.typeMap adds to the
+ * map or overrides a row (null: keep that name as given). jrn-ingest(1)
+ * lists the rows. */
+
+static const char *const default_type_map[][2] = {
+	{"page", "page.viewed"},
+	{"screen", "page.viewed"},
+	{"Products Searched", "products.searched"},
+	{"Product List Viewed", "product_list.viewed"},
+	{"Product List Filtered", "product_list.filtered"},
+	{"Promotion Viewed", "promotion.viewed"},
+	{"Promotion Clicked", "promotion.clicked"},
+	{"Product Clicked", "product.clicked"},
+	{"Product Viewed", "product.viewed"},
+	{"Product Added", "cart.added"},
+	{"Product Removed", "cart.removed"},
+	{"Cart Viewed", "cart.viewed"},
+	{"Checkout Started", "checkout.started"},
+	{"Checkout Step Viewed", "checkout_step.viewed"},
+	{"Checkout Step Completed", "checkout_step.completed"},
+	{"Payment Info Entered", "payment_info.entered"},
+	{"Order Updated", "order.updated"},
+	{"Order Completed", "order.completed"},
+	{"Order Refunded", "order.refunded"},
+	{"Order Cancelled", "order.cancelled"},
+	{"Coupon Entered", "coupon.entered"},
+	{"Coupon Applied", "coupon.applied"},
+	{"Coupon Denied", "coupon.denied"},
+	{"Coupon Removed", "coupon.removed"},
+	{"Product Added to Wishlist", "wishlist.added"},
+	{"Product Removed from Wishlist", "wishlist.removed"},
+	{"Wishlist Product Added to Cart", "wishlist.carted"},
+	{"Product Shared", "product.shared"},
+	{"Cart Shared", "cart.shared"},
+	{"Product Reviewed", "product.reviewed"},
+};
+
+static jrn_idmap *type_map; /* a name given → its index in type_to */
+static char **type_to;      /* per index: the jrn name, or NULL (keep as given) */
+static size_t type_to_cap;
+
+/* Sets the row from[0..n) → to (NULL: keep as given; copied). 0 or -1
+ * (memory). */
+static int typemap_set(const char *from, size_t n, const char *to)
+{
+	int64_t i = jrn_idmap_put(type_map, from, n, NULL);
+	if (i < 0)
+		return -1;
+	if ((size_t)i >= type_to_cap) {
+		size_t cap = type_to_cap ? type_to_cap * 2 : 64;
+		char **p = realloc(type_to, cap * sizeof *p);
+		if (!p)
+			return -1;
+		memset(p + type_to_cap, 0, (cap - type_to_cap) * sizeof *p);
+		type_to = p;
+		type_to_cap = cap;
+	}
+	free(type_to[i]);
+	type_to[i] = NULL;
+	if (to && !(type_to[i] = strdup(to)))
+		return -1;
+	return 0;
+}
+
+/* The map: the default rows, then ingest.typeMap of cfg (borrowed), whose
+ * values must be non-empty strings or null. 0, or -1 with e. */
+static int typemap_load(jv cfg, jrn_err *e)
+{
+	if (!(type_map = jrn_idmap_new()))
+		return jrn_fail(e, "out of memory");
+	for (size_t i = 0; i < sizeof default_type_map / sizeof default_type_map[0]; i++)
+		if (typemap_set(default_type_map[i][0], strlen(default_type_map[i][0]),
+				default_type_map[i][1]) < 0)
+			return jrn_fail(e, "out of memory");
+	jv m = jrn_config_get(cfg, "ingest.typeMap");
+	int rc = 0;
+	if (jv_get_kind(m) == JV_KIND_OBJECT) {
+		jv_object_foreach(m, k, v) {
+			jv_kind vk = jv_get_kind(v);
+			size_t kn = (size_t)jv_string_length_bytes(jv_copy(k));
+			if (rc == 0 && (kn == 0 || (vk != JV_KIND_NULL && (vk != JV_KIND_STRING ||
+					jv_string_length_bytes(jv_copy(v)) == 0))))
+				rc = jrn_fail(e, "ingest.typeMap.%s: expected a non-empty event type or null, got %s",
+					      jv_string_value(k), vk == JV_KIND_STRING ? "''" : jv_kind_name(vk));
+			else if (rc == 0 && typemap_set(jv_string_value(k), kn,
+							vk == JV_KIND_STRING ? jv_string_value(v) : NULL) < 0)
+				rc = jrn_fail(e, "out of memory");
+			jv_free(k);
+			jv_free(v);
+		}
+	}
+	jv_free(m);
+	return rc;
+}
+
+/* The jrn name of the type t[0..n), or NULL when it is kept as given. */
+static const char *typemap_find(const char *t, size_t n)
+{
+	int64_t i = jrn_idmap_get(type_map, t, n);
+	return i < 0 ? NULL : type_to[i];
+}
+
+static void typemap_free(void)
+{
+	for (size_t i = 0; i < type_to_cap; i++)
+		free(type_to[i]);
+	free(type_to);
+	jrn_idmap_free(type_map);
+}
+
+/* ---- amounts ---------------------------------------------------------------
+ *
+ * RFM and CLV read an order's amount from the events table's amount column,
+ * which ingest fills from properties.amount, total, revenue or value (the
+ * first that is a number). So that rules and models read one amount alike,
+ * and nothing is stored that the nightly job refuses:
+ *   - a numeric string ("19.99", blanks around allowed) in any of the four
+ *     becomes the number; any other value but a number or null is rejected,
+ *     naming the field;
+ *   - without properties.amount, it is set from the first of total, revenue
+ *     or value;
+ *   - an order.completed or order.refunded without one is rejected. */
+
+static const int amount_keys[] = {K_AMOUNT, K_TOTAL, K_REVENUE, K_VALUE};
+
+static bool needs_amount(const char *t, size_t n)
+{
+	return (n == 15 && !memcmp(t, "order.completed", 15)) ||
+	       (n == 14 && !memcmp(t, "order.refunded", 14));
+}
+
+/* s[0..n) as a number when it is one in JSON's syntax, after ASCII blanks
+ * are trimmed: 1 with *d set (finite), 0 when it is not one. */
+static int number_text(const char *s, size_t n, double *d)
+{
+	while (n > 0 && strchr(" \t\r\n", s[0]))
+		s++, n--;
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+		n--;
+	size_t i = 0;
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0')
+		i++;
+	else if (i < n && s[i] >= '1' && s[i] <= '9')
+		while (i < n && isdigit((unsigned char)s[i]))
+			i++;
+	else
+		return 0;
+	if (i < n && s[i] == '.') {
+		if (++i >= n || !isdigit((unsigned char)s[i]))
+			return 0;
+		while (i < n && isdigit((unsigned char)s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !isdigit((unsigned char)s[i]))
+			return 0;
+		while (i < n && isdigit((unsigned char)s[i]))
+			i++;
+	}
+	if (i != n || n > 400)
+		return 0;
+	char buf[401];
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	*d = strtod(buf, NULL);
+	return isfinite(*d);
+}
+
+/* Applies the rules above to ev's properties. Consumes ev; returns it (with
+ * *amount and *has set), or jv_invalid with the reason in e. */
+static jv normalise_amounts(jv ev, bool *changed, double *amount, bool *has, jrn_err *e)
+{
+	jv props = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
+	bool props_changed = false;
+	*has = false;
+	if (jv_get_kind(props) == JV_KIND_OBJECT) {
+		for (size_t i = 0; i < 4; i++) {
+			jv v = jv_object_get(jv_copy(props), KEY(amount_keys[i]));
+			jv_kind k = jv_get_kind(v);
+			double d = 0;
+			bool ok = k == JV_KIND_NUMBER && isfinite(d = jv_number_value(v));
+			if (k == JV_KIND_STRING) {
+				if (!(ok = number_text(jv_string_value(v),
+						       (size_t)jv_string_length_bytes(jv_copy(v)), &d)))
+					jrn_fail(e, "properties.%s: '%.64s' is not a number (write it as 19.99)",
+						 key_names[amount_keys[i]], jv_string_value(v));
+				else
+					props = jv_object_set(props, KEY(amount_keys[i]), jv_number(d));
+				props_changed |= ok;
+			} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL && !ok) {
+				jrn_fail(e, "properties.%s: expected a number, got %s",
+					 key_names[amount_keys[i]],
+					 k == JV_KIND_NUMBER ? "an infinite one" : jv_kind_name(k));
+			}
+			jv_free(v);
+			if (k != JV_KIND_INVALID && k != JV_KIND_NULL && !ok) {
+				jv_free(props);
+				jv_free(ev);
+				return jv_invalid();
+			}
+			if (ok && !*has) {
+				*amount = d;
+				*has = true;
+				if (i > 0) {
+					props = jv_object_set(props, KEY(K_AMOUNT), jv_number(d));
+					props_changed = true;
+				}
+			}
+		}
+	}
+	if (props_changed) {
+		ev = jv_object_set(ev, KEY(K_PROPERTIES), props);
+		*changed = true;
+	} else {
+		jv_free(props);
+	}
+	jv type = jv_object_get(jv_copy(ev), KEY(K_TYPE));
+	if (!*has && needs_amount(jv_string_value(type), (size_t)jv_string_length_bytes(jv_copy(type)))) {
+		jrn_fail(e, "properties.amount: %s needs a number here (or in total, revenue or value)",
+			 jv_string_value(type));
+		jv_free(type);
+		jv_free(ev);
+		return jv_invalid();
+	}
+	jv_free(type);
+	return ev;
 }
 
 /* ---- normalising one event ---------------------------------------------- */
@@ -488,36 +730,53 @@ static jv normalise_customer(jv ev, bool *changed, jrn_err *e)
 	return ev;
 }
 
-/* timestamp: RFC 3339, stored in UTC with milliseconds; *ts gets it, or
- * *defaulted is set when it is missing. Consumes ev; returns it, or
- * jv_invalid with the reason in e. */
+/* The time in field key of ev (borrowed): 1 with *ms, 0 when absent or
+ * null, -1 with the reason (naming the field) in e. */
+static int time_field(jv ev, int key, int64_t *ms, jrn_err *e)
+{
+	jv t = jv_object_get(jv_copy(ev), KEY(key));
+	jv_kind k = jv_get_kind(t);
+	int rc = 1;
+	jrn_err why;
+	if (k == JV_KIND_INVALID || k == JV_KIND_NULL)
+		rc = 0;
+	else if (k != JV_KIND_STRING)
+		rc = jrn_fail(e, "%s: expected an RFC 3339 string, got %s", key_names[key], jv_kind_name(k));
+	else if (jrn_time_parse(jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t)), 0, ms,
+				&why) < 0)
+		rc = jrn_fail(e, "%s: %s", key_names[key], why.msg);
+	jv_free(t);
+	return rc;
+}
+
+/* timestamp: RFC 3339, stored in UTC with milliseconds. Without one, as
+ * Segment defines it: receivedAt - (sentAt - originalTimestamp) when the
+ * three are given, else originalTimestamp, else receivedAt (the given
+ * fields are kept). *ts gets it, or *defaulted is set when there is none.
+ * Consumes ev; returns it, or jv_invalid with the reason in e. */
 static jv normalise_time(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err *e)
 {
-	jv t = jv_object_get(jv_copy(ev), KEY(K_TIMESTAMP));
-	if (jv_get_kind(t) == JV_KIND_STRING) {
-		jrn_err why;
-		const char *ts_text = jv_string_value(t);
-		size_t len = (size_t)jv_string_length_bytes(jv_copy(t));
-		if (jrn_time_parse(ts_text, len, 0, ts, &why) < 0) {
-			jv_free(t);
-			jv_free(ev);
-			jrn_fail(e, "timestamp: %s", why.msg);
-			return jv_invalid();
-		}
-		char canon[32];
-		size_t n = jrn_time_format(*ts, canon);
-		if (n != len || memcmp(canon, ts_text, n) != 0) {
-			ev = jv_object_set(ev, KEY(K_TIMESTAMP), jv_string_sized(canon, (int)n));
-			*changed = true;
-		}
-		*defaulted = false;
-	} else if (jv_get_kind(t) == JV_KIND_INVALID || jv_get_kind(t) == JV_KIND_NULL) {
-		*defaulted = true;
-	} else {
-		jrn_fail(e, "timestamp: expected an RFC 3339 string, got %s", jv_kind_name(jv_get_kind(t)));
-		jv_free(t);
+	int64_t orig, sent, recv;
+	int rc = time_field(ev, K_TIMESTAMP, ts, e);
+	int ro = rc == 0 ? time_field(ev, K_ORIGINAL_TIMESTAMP, &orig, e) : 0;
+	int rs = ro > 0 ? time_field(ev, K_SENT_AT, &sent, e) : 0;
+	int rr = rc == 0 && ro >= 0 && rs >= 0 ? time_field(ev, K_RECEIVED_AT, &recv, e) : 0;
+	if (rc < 0 || ro < 0 || rs < 0 || rr < 0) {
 		jv_free(ev);
 		return jv_invalid();
+	}
+	*defaulted = rc == 0 && ro == 0 && rr == 0;
+	if (rc == 0 && !*defaulted)
+		*ts = ro > 0 && rs > 0 && rr > 0 ? recv - (sent - orig) : ro > 0 ? orig : recv;
+	if (*defaulted)
+		return ev;
+	char canon[32];
+	size_t n = jrn_time_format(*ts, canon);
+	jv t = jv_object_get(jv_copy(ev), KEY(K_TIMESTAMP));
+	if (jv_get_kind(t) != JV_KIND_STRING || (size_t)jv_string_length_bytes(jv_copy(t)) != n ||
+	    memcmp(canon, jv_string_value(t), n) != 0) {
+		ev = jv_object_set(ev, KEY(K_TIMESTAMP), jv_string_sized(canon, (int)n));
+		*changed = true;
 	}
 	jv_free(t);
 	return ev;
@@ -563,6 +822,14 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 			return jv_invalid();
 		}
 		jv_free(type);
+	}
+	/* Segment's names (and page/screen calls) become jrn's */
+	type = jv_object_get(jv_copy(ev), KEY(K_TYPE));
+	const char *to = typemap_find(jv_string_value(type), (size_t)jv_string_length_bytes(jv_copy(type)));
+	jv_free(type);
+	if (to) {
+		ev = jv_object_set(ev, KEY(K_TYPE), jv_string(to));
+		*changed = true;
 	}
 
 	ev = normalise_customer(ev, changed, e);
@@ -729,6 +996,8 @@ static int take_fast(batch *b, const jrn_line *ln)
 		return 0;
 	if (type->vlen >= 8 && memcmp(type->val, "consent.", 8) == 0)
 		return 0;
+	if (typemap_find(type->val, type->vlen))
+		return 0;
 
 	int64_t t;
 	if (jrn_time_parse(ts->val, ts->vlen, 0, &t, NULL) < 0)
@@ -772,6 +1041,26 @@ static int take_fast(batch *b, const jrn_line *ln)
 		}
 	}
 
+	/* amounts: only plain numbers, properties.amount first (anything else,
+	 * or an order without one, goes the jv way: coerced or rejected) */
+	double amount = 0;
+	bool has_amount = false;
+	for (size_t i = 0; props && i < 4; i++) {
+		const jrn_json_member *a = jrn_json_find(&ix, pi, key_names[amount_keys[i]]);
+		if (!a || a->kind == 'n')
+			continue;
+		if (a->kind != '0')
+			return 0;
+		/* the number is followed by ',' or '}', so strtod stops */
+		double d = strtod(a->val, NULL);
+		if (!isfinite(d) || (i > 0 && !has_amount))
+			return 0;
+		if (!has_amount)
+			amount = d, has_amount = true;
+	}
+	if (!has_amount && needs_amount(type->val, type->vlen))
+		return 0;
+
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 1024;
 		record *p = realloc(b->recs, cap * sizeof *p);
@@ -784,17 +1073,8 @@ static int take_fast(batch *b, const jrn_line *ln)
 	memset(r, 0, sizeof *r);
 	r->ts = t;
 	r->received = jrn_now();
-	if (props) {
-		static const char *const amount_keys[] = {"amount", "total", "revenue", "value"};
-		for (size_t i = 0; i < 4 && !r->has_amount; i++) {
-			const jrn_json_member *a = jrn_json_find(&ix, pi, amount_keys[i]);
-			if (a && a->kind == '0') {
-				/* the number is followed by ',' or '}', so strtod stops */
-				r->amount = strtod(a->val, NULL);
-				r->has_amount = true;
-			}
-		}
-	}
+	r->has_amount = has_amount;
+	r->amount = amount;
 	if (add_span(b, id->val, id->vlen, &r->id) < 0 ||
 	    add_span(b, type->val, type->vlen, &r->type) < 0 ||
 	    add_span(b, cust->val, cust->vlen, &r->customer) < 0)
@@ -909,6 +1189,10 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	jrn_reach_status consent = JRN_REACH_NONE;
 	if (jv_is_valid(ev))
 		ev = consent_of(ev, &consent, &why);
+	double amount = 0;
+	bool has_amount = false;
+	if (jv_is_valid(ev))
+		ev = normalise_amounts(ev, &changed, &amount, &has_amount, &why);
 	int idrc = jv_is_valid(ev) ? derive_id(&ev, &changed, &why) : -1;
 	if (idrc == -2)
 		return jrn_fail(fatal, "cannot compute SHA-256 (OpenSSL failed)");
@@ -940,27 +1224,18 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	r->ts = ts;
 	r->received = now;
 	r->consent = consent;
+	r->amount = amount;
+	r->has_amount = has_amount;
 
 	if (add_field(b, ev, K_ID, &r->id) < 0 || add_field(b, ev, K_TYPE, &r->type) < 0 ||
 	    add_field(b, ev, K_CUSTOMER_ID, &r->customer) < 0)
 		goto oom;
 	jv props = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
-	if (jv_get_kind(props) == JV_KIND_OBJECT) {
-		static const int amount_keys[] = {K_AMOUNT, K_TOTAL, K_REVENUE, K_VALUE};
-		for (size_t i = 0; i < 4 && !r->has_amount; i++) {
-			jv a = jv_object_get(jv_copy(props), KEY(amount_keys[i]));
-			if (jv_get_kind(a) == JV_KIND_NUMBER) {
-				r->amount = jv_number_value(a);
-				r->has_amount = true;
-			}
-			jv_free(a);
-		}
-		if (consent != JRN_REACH_NONE) {
-			if (add_field(b, props, K_CHANNEL, &r->channel) < 0 ||
-			    add_field(b, props, K_SOURCE, &r->source) < 0) {
-				jv_free(props);
-				goto oom;
-			}
+	if (jv_get_kind(props) == JV_KIND_OBJECT && consent != JRN_REACH_NONE) {
+		if (add_field(b, props, K_CHANNEL, &r->channel) < 0 ||
+		    add_field(b, props, K_SOURCE, &r->source) < 0) {
+			jv_free(props);
+			goto oom;
 		}
 	}
 	jv_free(props);
@@ -1067,8 +1342,12 @@ static int parse(int argc, char **argv)
 static int set_up(void)
 {
 	jrn_err e;
-	if (jrn_opts_resolve(&opts, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	int rc = jrn_opts_resolve(&opts, &e);
+	if (rc < 0) /* -2: a bad flag value such as --now yesterday */
+		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
+	if (typemap_load(opts.config, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", opts.config_path ? opts.config_path : "",
+			       opts.config_path ? ": " : "", e.msg);
 	jv cfg_country = jrn_config_get(opts.config, "ingest.defaultCountry");
 	if (jv_get_kind(cfg_country) == JV_KIND_STRING)
 		snprintf(country_buf, sizeof country_buf, "%s", jv_string_value(cfg_country));
@@ -1093,10 +1372,21 @@ static int set_up(void)
 			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 		max_record = (size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1);
 	}
-	if (opts.verbosity > 0)
-		jrn_say(0, "state %s, config %s", opts.dry_run ? "(none: dry run)" : opts.db_path,
-			opts.config_path ? opts.config_path : "(none: defaults)");
 	return -1;
+}
+
+/* -v: the state file, the config and the inputs in use, one line each. */
+static void say_setup(char **files, int nfiles)
+{
+	if (opts.verbosity <= 0)
+		return;
+	jrn_say(0, "state file: %s", opts.dry_run ? "(none: dry run)" : opts.db_path);
+	jrn_say(0, "config: %s", opts.config_path ? opts.config_path : "(none: defaults)");
+	jrn_buf in = {0};
+	for (int i = 0; i < nfiles; i++)
+		jrn_buf_addf(&in, "%s%s", i ? ", " : "", strcmp(files[i], "-") ? files[i] : "stdin");
+	jrn_say(0, "inputs: %s", nfiles ? (in.p ? in.p : "(out of memory)") : "stdin");
+	jrn_buf_free(&in);
 }
 
 /* Reads every line into batches for the store thread until the input ends
@@ -1145,6 +1435,7 @@ static int run(char **files, int nfiles)
 	jrn_err fatal = {{0}};
 	pthread_t th;
 
+	say_setup(files, nfiles);
 	jrn_out_init(&out, STDOUT_FILENO);
 	for (int i = 0; i < 3; i++) {
 		pool[i].next = free_list;
@@ -1176,7 +1467,7 @@ static int run(char **files, int nfiles)
 		status = JRN_EXIT_FAIL;
 	if (opts.verbosity >= 0 && !pipe_closed) {
 		if (opts.dry_run)
-			jrn_say(0, "%llu valid, %llu rejected (dry run, nothing stored)",
+			jrn_say(0, "%llu valid, %llu rejected (dry run, nothing saved)",
 				(unsigned long long)n_stored, (unsigned long long)rej.count);
 		else
 			jrn_say(0, "%llu stored, %llu duplicate, %llu rejected",
@@ -1205,6 +1496,7 @@ static int teardown(int status)
 	if (st.db && sqlite3_close(st.db) != SQLITE_OK)
 		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(st.db));
 	status = jrn_finish(NULL, &rej, status);
+	typemap_free();
 	names_free(&email_names);
 	names_free(&phone_names);
 	jrn_opts_free(&opts);
