@@ -83,11 +83,14 @@ rfm_cols() {
 }
 
 @test "rfm: an order without a numeric amount is rejected, the rest scored, exit 3" {
-	{
-		order c1 1 10
-		order c2 1 '"12.50"'
-		order c3 1 null
-	} | jrn-ingest -q > /dev/null
+	order c1 1 10 | jrn-ingest -q > /dev/null
+	# rows a jrn-ingest before issue 9 stored ("12.50" and null): it now
+	# coerces the one and rejects the other, so they are written directly
+	for c in c2 c3; do
+		rows "INSERT INTO events (id, type, customer_id, ts, received_at, amount, body)
+		      VALUES ('old-$c', 'order.completed', '$c', 1767096000000, 0, NULL,
+		              '{\"type\":\"order.completed\",\"customerId\":\"$c\"}')"
+	done
 	id2=$(rows "SELECT id FROM events WHERE customer_id = 'c2'")
 	run --separate-stderr jrn-score rfm --rejects rej.ndjson
 	assert_equal "$status" 3
@@ -374,7 +377,10 @@ sim() {
 	assert_success
 	assert_equal "$(rows "SELECT count(*), min(computed_at) FROM scores WHERE kind = 'clv'")" "2000|1767225600000"
 	assert_equal "$(rows "SELECT json_extract(body, '$.pAlive') IS NOT NULL FROM scores LIMIT 1")" 1
-	order bad 2 '"x"' | jrn-ingest -q > /dev/null
+	# a row a jrn-ingest before issue 9 stored ("amount":"x"; now rejected)
+	rows "INSERT INTO events (id, type, customer_id, ts, received_at, amount, body)
+	      VALUES ('old-bad', 'order.completed', 'bad', 1767009600000, 0, NULL,
+	              '{\"type\":\"order.completed\",\"customerId\":\"bad\",\"properties\":{\"amount\":\"x\"}}')"
 	jrn-score clv 2> err > /dev/null || status=$?
 	assert_equal "$status" 3
 	grep -q "order.completed without a numeric amount" err
