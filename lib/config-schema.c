@@ -38,6 +38,7 @@ static const skey ingest_keys[] = {
 	KEY("batchSize", S_INT, .min = 1, .max = 10000000),
 	KEY("emailFields", S_STRINGS),
 	KEY("phoneFields", S_STRINGS),
+	KEY("typeMap", S_OBJECT),  /* {name: jrn type or null}: jrn-ingest checks it */
 	END,
 };
 

@@ -83,7 +83,7 @@ load helpers
 J
 	run jrn-ingest -q in.ndjson
 	assert_success
-	assert_line --index 0 --partial '"type":"Order Completed"'
+	assert_line --index 0 --partial '"type":"order.completed","event":"Order Completed"'
 	assert_line --index 0 --partial '"id":"m1"'
 	assert_line --index 0 --partial '"customerId":"u1"'
 	assert_line --index 1 --partial '"type":"identify"'

@@ -1,297 +1,17 @@
 /*
- * jrn-ingest: take customer events in, check and normalise them, store each
- * once in the state file, and write the new ones to stdout.
- *
- * Two threads: this one reads, parses, checks and serialises records into
- * batches; the store thread inserts a batch in one transaction, then writes
- * the records it stored to stdout (stored before shown, so a consumer never
- * sees an event the state file lacks).
+ * record.c: one line of jrn-ingest (see jrn-ingest.h): checked, normalised
+ * and added to a batch.
  */
 #include <ctype.h>
-#include <errno.h>
-#include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "jrn.h"
-#include "reach.h"
+#include "jrn-ingest.h"
 
-static const char usage[] =
-	"usage: jrn-ingest [OPTIONS] [FILE...]\n"
-	"Read events (NDJSON) from FILEs or stdin, check and normalise them, store\n"
-	"each once in the state file and write the newly stored ones to stdout.\n"
-	"\n"
-	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
-	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
-	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
-	"  --rejects FILE        append rejected lines to FILE as JSON\n"
-	"  --store-only          store, write nothing to stdout\n"
-	"  --all                 also write duplicates (already stored) to stdout\n"
-	"  --dry-run             check and normalise only; no state file\n"
-	"  --country CC          region for phone numbers without +country (US)\n"
-	"  --batch-size N        records per transaction (100000)\n"
-	"  -q, --quiet           no summary, no per-line diagnostics\n"
-	"  -v, --verbose         more diagnostics\n"
-	"  -h, --help            this help\n"
-	"      --version         print the version\n"
-	"\n"
-	"Exit status: 0 all stored, 1 failure, 2 usage, 3 some lines rejected.\n";
-
-enum {
-	OPT_STORE_ONLY = JRN_OPT_TOOL_BASE,
-	OPT_ALL,
-	OPT_COUNTRY,
-	OPT_BATCH,
-};
-
-static const struct option longopts[] = {
-	JRN_COMMON_LONG,
-	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
-	{"store-only", no_argument, NULL, OPT_STORE_ONLY},
-	{"all", no_argument, NULL, OPT_ALL},
-	{"country", required_argument, NULL, OPT_COUNTRY},
-	{"batch-size", required_argument, NULL, OPT_BATCH},
-	{NULL, 0, NULL, 0},
-};
-
-/* ---- a batch: records as offsets into one text buffer ------------------ */
-
-typedef struct {
-	size_t off, len;
-} span;
-
-typedef struct {
-	span body, id, type, customer, channel, source;
-	int64_t ts, received;
-	double amount;
-	bool has_amount;
-	jrn_reach_status consent; /* a consent event: its status */
-} record;
-
-typedef struct batch {
-	jrn_buf text;
-	record *recs;
-	size_t n, cap;
-	struct batch *next;
-} batch;
-
-/* Keys made once: jv strings cache their hash, so lookups by these are
- * cheap, and no record allocates its key names. */
-enum {
-	K_ID,
-	K_MESSAGE_ID,
-	K_TYPE,
-	K_EVENT,
-	K_CUSTOMER_ID,
-	K_USER_ID,
-	K_ANONYMOUS_ID,
-	K_TIMESTAMP,
-	K_PROPERTIES,
-	K_TRAITS,
-	K_CONTEXT,
-	K_RECEIVED_AT,
-	K_CHANNEL,
-	K_SOURCE,
-	K_AMOUNT,
-	K_TOTAL,
-	K_REVENUE,
-	K_VALUE,
-	NKEYS
-};
-static const char *const key_names[NKEYS] = {
-	[K_ID] = "id",
-	[K_MESSAGE_ID] = "messageId",
-	[K_TYPE] = "type",
-	[K_EVENT] = "event",
-	[K_CUSTOMER_ID] = "customerId",
-	[K_USER_ID] = "userId",
-	[K_ANONYMOUS_ID] = "anonymousId",
-	[K_TIMESTAMP] = "timestamp",
-	[K_PROPERTIES] = "properties",
-	[K_TRAITS] = "traits",
-	[K_CONTEXT] = "context",
-	[K_RECEIVED_AT] = "receivedAt",
-	[K_CHANNEL] = "channel",
-	[K_SOURCE] = "source",
-	[K_AMOUNT] = "amount",
-	[K_TOTAL] = "total",
-	[K_REVENUE] = "revenue",
-	[K_VALUE] = "value",
-};
-static jv keys[NKEYS];
-#define KEY(k) jv_copy(keys[k])
-
-/* ---- settings and shared state ------------------------------------------ */
-
-static jrn_opts opts;
-static bool store_only, emit_all;
-static const char *country;
-static long batch_size = 100000;
-
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static batch *free_list, *full_head, *full_tail;
-static bool input_done;     /* reader: no more batches will come */
-static bool stop;           /* store thread: stop reading (failure or EPIPE) */
-static jrn_err store_err;   /* what stopped it, when it failed */
-static int store_failed;
-static uint64_t n_stored, n_dup;
-
-static jrn_out out;
-static size_t max_record = SIZE_MAX; /* the state file's SQLITE_LIMIT_LENGTH */
-static jv_parser *parser; /* reused between lines */
-
-/* ---- the store thread ----------------------------------------------------- */
-
-static batch *take_full(void)
-{
-	pthread_mutex_lock(&mu);
-	while (!full_head && !input_done)
-		pthread_cond_wait(&cond, &mu);
-	batch *b = full_head;
-	if (b) {
-		full_head = b->next;
-		if (!full_head)
-			full_tail = NULL;
-	}
-	pthread_mutex_unlock(&mu);
-	return b;
-}
-
-static void give_free(batch *b)
-{
-	jrn_buf_reset(&b->text);
-	b->n = 0;
-	pthread_mutex_lock(&mu);
-	b->next = free_list;
-	free_list = b;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&mu);
-}
-
-static void halt(void)
-{
-	pthread_mutex_lock(&mu);
-	stop = true;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&mu);
-}
-
-typedef struct {
-	sqlite3 *db;
-	sqlite3_stmt *insert;
-	jrn_reach *reach;     /* consent events set the consent table */
-	unsigned char *fresh; /* per record of the batch: newly stored */
-	size_t fresh_cap;
-} store;
-
-static int bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
-{
-	if (s.len == 0 && s.off == 0)
-		return sqlite3_bind_null(st, i);
-	return sqlite3_bind_text64(st, i, b->text.p + s.off, s.len, SQLITE_STATIC, SQLITE_UTF8);
-}
-
-static jrn_reach_text span_text(const batch *b, span s)
-{
-	return s.len == 0 && s.off == 0 ? (jrn_reach_text){NULL, 0}
-					 : (jrn_reach_text){b->text.p + s.off, s.len};
-}
-
-static int store_batch(store *s, batch *b, jrn_err *e)
-{
-	if (b->n > s->fresh_cap) {
-		unsigned char *p = realloc(s->fresh, b->n);
-		if (!p)
-			return jrn_fail(e, "out of memory");
-		s->fresh = p;
-		s->fresh_cap = b->n;
-	}
-	if (jrn_db_begin(s->db, e) < 0)
-		return -1;
-	for (size_t i = 0; i < b->n; i++) {
-		const record *r = &b->recs[i];
-		sqlite3_stmt *st = s->insert;
-		int rc = bind_span(st, 1, b, r->id);
-		rc |= bind_span(st, 2, b, r->type);
-		rc |= bind_span(st, 3, b, r->customer);
-		rc |= sqlite3_bind_int64(st, 4, r->ts);
-		rc |= sqlite3_bind_int64(st, 5, r->received);
-		rc |= r->has_amount ? sqlite3_bind_double(st, 6, r->amount) : sqlite3_bind_null(st, 6);
-		rc |= bind_span(st, 7, b, r->body);
-		if (rc != SQLITE_OK) {
-			sqlite3_reset(st);
-			goto fail;
-		}
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			goto fail;
-		s->fresh[i] = sqlite3_changes(s->db) > 0;
-		if (s->fresh[i] && r->consent != JRN_REACH_NONE) {
-			jrn_reach_consent c = {span_text(b, r->customer), span_text(b, r->channel),
-					       r->consent, r->ts, span_text(b, r->source),
-					       span_text(b, r->id)};
-			if (jrn_reach_consent_set(s->reach, &c, e) < 0) {
-				jrn_db_rollback(s->db);
-				return -1;
-			}
-		}
-	}
-	if (jrn_db_commit(s->db, e) < 0) {
-		jrn_db_rollback(s->db);
-		return -1;
-	}
-	return 0;
-fail:
-	jrn_fail(e, "%s", sqlite3_errmsg(s->db));
-	jrn_db_rollback(s->db);
-	return -1;
-}
-
-static bool stopped(void)
-{
-	pthread_mutex_lock(&mu);
-	bool s = stop;
-	pthread_mutex_unlock(&mu);
-	return s;
-}
-
-static void *store_main(void *arg)
-{
-	store *s = arg;
-	batch *b;
-
-	pthread_setname_np(pthread_self(), "jrn-ingest-db");
-	while ((b = take_full())) {
-		if (stopped()) {
-			give_free(b);
-			continue;
-		}
-		if (s->db && store_batch(s, b, &store_err) < 0) {
-			store_failed = 1;
-			halt();
-			give_free(b);
-			continue;
-		}
-		for (size_t i = 0; i < b->n; i++) {
-			bool fresh = !s->db || s->fresh[i];
-			if (fresh)
-				n_stored++;
-			else
-				n_dup++;
-			if (!store_only && (fresh || emit_all))
-				jrn_out_line(&out, b->text.p + b->recs[i].body.off, b->recs[i].body.len);
-		}
-		if (!store_only && jrn_out_flush(&out) < 0)
-			halt();
-		give_free(b);
-	}
-	return NULL;
-}
+static const char *country;                /* region for phone numbers */
+static size_t max_record = SIZE_MAX;       /* the state file's SQLITE_LIMIT_LENGTH */
+static jv_parser *parser;                  /* reused between lines */
 
 /* ---- normalising one event ---------------------------------------------- */
 
@@ -438,7 +158,7 @@ static jv normalise_nested(jv ev, int field, bool *changed, jrn_err *e)
 		return ev;
 	}
 	bool sub_changed = false;
-	sub = normalise_contacts(sub, key_names[field], &sub_changed, e);
+	sub = normalise_contacts(sub, ingest_key_names[field], &sub_changed, e);
 	if (!jv_is_valid(sub)) {
 		jv_free(ev);
 		return jv_invalid();
@@ -472,7 +192,7 @@ static jv normalise_customer(jv ev, bool *changed, jrn_err *e)
 		rc = get_string(ev, alt[i], &s);
 		if (rc < 0) {
 			jv_free(ev);
-			jrn_fail(e, "%s: expected a non-empty string", key_names[alt[i]]);
+			jrn_fail(e, "%s: expected a non-empty string", ingest_key_names[alt[i]]);
 			return jv_invalid();
 		}
 		if (rc > 0) {
@@ -485,41 +205,6 @@ static jv normalise_customer(jv ev, bool *changed, jrn_err *e)
 		jrn_fail(e, "customerId: missing (nor userId nor anonymousId given)");
 		return jv_invalid();
 	}
-	return ev;
-}
-
-/* timestamp: RFC 3339, stored in UTC with milliseconds; *ts gets it, or
- * *defaulted is set when it is missing. Consumes ev; returns it, or
- * jv_invalid with the reason in e. */
-static jv normalise_time(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err *e)
-{
-	jv t = jv_object_get(jv_copy(ev), KEY(K_TIMESTAMP));
-	if (jv_get_kind(t) == JV_KIND_STRING) {
-		jrn_err why;
-		const char *ts_text = jv_string_value(t);
-		size_t len = (size_t)jv_string_length_bytes(jv_copy(t));
-		if (jrn_time_parse(ts_text, len, 0, ts, &why) < 0) {
-			jv_free(t);
-			jv_free(ev);
-			jrn_fail(e, "timestamp: %s", why.msg);
-			return jv_invalid();
-		}
-		char canon[32];
-		size_t n = jrn_time_format(*ts, canon);
-		if (n != len || memcmp(canon, ts_text, n) != 0) {
-			ev = jv_object_set(ev, KEY(K_TIMESTAMP), jv_string_sized(canon, (int)n));
-			*changed = true;
-		}
-		*defaulted = false;
-	} else if (jv_get_kind(t) == JV_KIND_INVALID || jv_get_kind(t) == JV_KIND_NULL) {
-		*defaulted = true;
-	} else {
-		jrn_fail(e, "timestamp: expected an RFC 3339 string, got %s", jv_kind_name(jv_get_kind(t)));
-		jv_free(t);
-		jv_free(ev);
-		return jv_invalid();
-	}
-	jv_free(t);
 	return ev;
 }
 
@@ -564,10 +249,18 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 		}
 		jv_free(type);
 	}
+	/* Segment's names (and page/screen calls) become jrn's */
+	type = jv_object_get(jv_copy(ev), KEY(K_TYPE));
+	const char *to = ingest_typemap_find(jv_string_value(type), (size_t)jv_string_length_bytes(jv_copy(type)));
+	jv_free(type);
+	if (to) {
+		ev = jv_object_set(ev, KEY(K_TYPE), jv_string(to));
+		*changed = true;
+	}
 
 	ev = normalise_customer(ev, changed, e);
 	if (jv_is_valid(ev))
-		ev = normalise_time(ev, changed, ts, defaulted, e);
+		ev = ingest_time(ev, changed, ts, defaulted, e);
 	if (!jv_is_valid(ev))
 		return ev;
 
@@ -729,6 +422,8 @@ static int take_fast(batch *b, const jrn_line *ln)
 		return 0;
 	if (type->vlen >= 8 && memcmp(type->val, "consent.", 8) == 0)
 		return 0;
+	if (ingest_typemap_find(type->val, type->vlen))
+		return 0;
 
 	int64_t t;
 	if (jrn_time_parse(ts->val, ts->vlen, 0, &t, NULL) < 0)
@@ -772,6 +467,26 @@ static int take_fast(batch *b, const jrn_line *ln)
 		}
 	}
 
+	/* amounts: only plain numbers, properties.amount first (anything else,
+	 * or an order without one, goes the jv way: coerced or rejected) */
+	double amount = 0;
+	bool has_amount = false;
+	for (size_t i = 0; props && i < 4; i++) {
+		const jrn_json_member *a = jrn_json_find(&ix, pi, ingest_key_names[ingest_amount_keys[i]]);
+		if (!a || a->kind == 'n')
+			continue;
+		if (a->kind != '0')
+			return 0;
+		/* the number is followed by ',' or '}', so strtod stops */
+		double d = strtod(a->val, NULL);
+		if (!isfinite(d) || (i > 0 && !has_amount))
+			return 0;
+		if (!has_amount)
+			amount = d, has_amount = true;
+	}
+	if (!has_amount && ingest_needs_amount(type->val, type->vlen))
+		return 0;
+
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 1024;
 		record *p = realloc(b->recs, cap * sizeof *p);
@@ -784,17 +499,8 @@ static int take_fast(batch *b, const jrn_line *ln)
 	memset(r, 0, sizeof *r);
 	r->ts = t;
 	r->received = jrn_now();
-	if (props) {
-		static const char *const amount_keys[] = {"amount", "total", "revenue", "value"};
-		for (size_t i = 0; i < 4 && !r->has_amount; i++) {
-			const jrn_json_member *a = jrn_json_find(&ix, pi, amount_keys[i]);
-			if (a && a->kind == '0') {
-				/* the number is followed by ',' or '}', so strtod stops */
-				r->amount = strtod(a->val, NULL);
-				r->has_amount = true;
-			}
-		}
-	}
+	r->has_amount = has_amount;
+	r->amount = amount;
 	if (add_span(b, id->val, id->vlen, &r->id) < 0 ||
 	    add_span(b, type->val, type->vlen, &r->type) < 0 ||
 	    add_span(b, cust->val, cust->vlen, &r->customer) < 0)
@@ -874,7 +580,7 @@ static int derive_id(jv *ev, bool *changed, jrn_err *why)
 }
 
 /* Parses, checks and normalises one line into batch b (or rejects it). */
-static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fatal)
+int ingest_take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fatal)
 {
 	jrn_err why;
 	bool changed = false, defaulted = false;
@@ -909,6 +615,10 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	jrn_reach_status consent = JRN_REACH_NONE;
 	if (jv_is_valid(ev))
 		ev = consent_of(ev, &consent, &why);
+	double amount = 0;
+	bool has_amount = false;
+	if (jv_is_valid(ev))
+		ev = ingest_amounts(ev, &changed, &amount, &has_amount, &why);
 	int idrc = jv_is_valid(ev) ? derive_id(&ev, &changed, &why) : -1;
 	if (idrc == -2)
 		return jrn_fail(fatal, "cannot compute SHA-256 (OpenSSL failed)");
@@ -940,27 +650,18 @@ static int take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	r->ts = ts;
 	r->received = now;
 	r->consent = consent;
+	r->amount = amount;
+	r->has_amount = has_amount;
 
 	if (add_field(b, ev, K_ID, &r->id) < 0 || add_field(b, ev, K_TYPE, &r->type) < 0 ||
 	    add_field(b, ev, K_CUSTOMER_ID, &r->customer) < 0)
 		goto oom;
 	jv props = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
-	if (jv_get_kind(props) == JV_KIND_OBJECT) {
-		static const int amount_keys[] = {K_AMOUNT, K_TOTAL, K_REVENUE, K_VALUE};
-		for (size_t i = 0; i < 4 && !r->has_amount; i++) {
-			jv a = jv_object_get(jv_copy(props), KEY(amount_keys[i]));
-			if (jv_get_kind(a) == JV_KIND_NUMBER) {
-				r->amount = jv_number_value(a);
-				r->has_amount = true;
-			}
-			jv_free(a);
-		}
-		if (consent != JRN_REACH_NONE) {
-			if (add_field(b, props, K_CHANNEL, &r->channel) < 0 ||
-			    add_field(b, props, K_SOURCE, &r->source) < 0) {
-				jv_free(props);
-				goto oom;
-			}
+	if (jv_get_kind(props) == JV_KIND_OBJECT && consent != JRN_REACH_NONE) {
+		if (add_field(b, props, K_CHANNEL, &r->channel) < 0 ||
+		    add_field(b, props, K_SOURCE, &r->source) < 0) {
+			jv_free(props);
+			goto oom;
 		}
 	}
 	jv_free(props);
@@ -993,237 +694,31 @@ oom:
 	return jrn_fail(fatal, "out of memory");
 }
 
-/* ---- main ----------------------------------------------------------------- */
+/* ---- setting up ------------------------------------------------------------ */
 
-static batch *take_free(void)
+int ingest_record_setup(jv cfg, const char *region, bool every_jv, jrn_err *e)
 {
-	pthread_mutex_lock(&mu);
-	while (!free_list && !stop)
-		pthread_cond_wait(&cond, &mu);
-	batch *b = free_list;
-	if (b)
-		free_list = b->next;
-	pthread_mutex_unlock(&mu);
-	return b;
+	country = region;
+	jv_only = every_jv;
+	if (names_from(&email_names, cfg, "ingest.emailFields", "email") < 0 ||
+	    names_from(&phone_names, cfg, "ingest.phoneFields", "phone") < 0)
+		return jrn_fail(e, "out of memory");
+	return ingest_typemap_load(cfg, e);
 }
 
-static void give_full(batch *b)
+void ingest_record_limit(size_t n)
 {
-	b->next = NULL;
-	pthread_mutex_lock(&mu);
-	if (full_tail)
-		full_tail->next = b;
-	else
-		full_head = b;
-	full_tail = b;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&mu);
+	max_record = n;
 }
 
-
-/* The run's pieces, for teardown() to free whatever was set. */
-static store st;
-static jrn_rejects rej;
-static batch pool[3];
-static const char *country_flag, *batch_flag;
-static char country_buf[8] = "US";
-
-static int take_opt(void *ctx, int c, const char *arg)
-{
-	(void)ctx;
-	switch (c) {
-	case OPT_STORE_ONLY: store_only = true; return 0;
-	case OPT_ALL: emit_all = true; return 0;
-	case OPT_COUNTRY: country_flag = arg; return 0;
-	case OPT_BATCH: batch_flag = arg; return 0;
-	}
-	return -2;
-}
-
-/* The command line: -1 to go on, else the status to exit with. */
-static int parse(int argc, char **argv)
-{
-	int rc = jrn_opts_parse(&opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, NULL);
-	if (rc >= 0)
-		return rc;
-	if (batch_flag) {
-		char *end;
-		batch_size = strtol(batch_flag, &end, 10);
-		if (*end || batch_size < 1 || batch_size > 10000000)
-			return jrn_say(JRN_EXIT_USAGE, "--batch-size: '%s' is not a number from 1 to 10000000",
-				       batch_flag);
-	}
-	if (country_flag && !(strlen(country_flag) == 2 && isalpha((unsigned char)country_flag[0]) &&
-			      isalpha((unsigned char)country_flag[1])))
-		return jrn_say(JRN_EXIT_USAGE, "--country: '%s' is not a two-letter region code",
-			       country_flag);
-	if (store_only && opts.dry_run)
-		return jrn_say(JRN_EXIT_USAGE, "--store-only and --dry-run exclude each other");
-	return -1;
-}
-
-/* The configuration, the rejects file and the state file: -1 to go on,
- * else the status to exit with (said). */
-static int set_up(void)
-{
-	jrn_err e;
-	if (jrn_opts_resolve(&opts, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	jv cfg_country = jrn_config_get(opts.config, "ingest.defaultCountry");
-	if (jv_get_kind(cfg_country) == JV_KIND_STRING)
-		snprintf(country_buf, sizeof country_buf, "%s", jv_string_value(cfg_country));
-	jv_free(cfg_country);
-	country = country_flag ? country_flag : country_buf;
-	jv cfg_batch = jrn_config_get(opts.config, "ingest.batchSize");
-	if (!batch_flag && jv_get_kind(cfg_batch) == JV_KIND_NUMBER)
-		batch_size = (long)jv_number_value(cfg_batch);
-	jv_free(cfg_batch);
-	if (names_from(&email_names, opts.config, "ingest.emailFields", "email") < 0 ||
-	    names_from(&phone_names, opts.config, "ingest.phoneFields", "phone") < 0)
-		return jrn_say(JRN_EXIT_FAIL, "out of memory");
-	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
-	if (!opts.dry_run) {
-		if (jrn_db_open(opts.db_path, opts.busy_ms, &st.db, &e) < 0)
-			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-		if (jrn_db_prepare(st.db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
-				   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
-				   &st.insert, &e) < 0 ||
-		    !(st.reach = jrn_reach_open(st.db, &e)))
-			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-		max_record = (size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1);
-	}
-	if (opts.verbosity > 0)
-		jrn_say(0, "state %s, config %s", opts.dry_run ? "(none: dry run)" : opts.db_path,
-			opts.config_path ? opts.config_path : "(none: defaults)");
-	return -1;
-}
-
-/* Reads every line into batches for the store thread until the input ends
- * or the store thread stops. *io_failed when a file could not be read,
- * *fatal_set (with fatal) when a line could not be taken. */
-static void read_input(jrn_reader *rd, bool *io_failed, bool *fatal_set, jrn_err *fatal)
-{
-	jrn_err e;
-	jrn_line ln;
-	batch *b = take_free();
-	jrn_reader_idle_notice(rd, true);
-	while (b) {
-		int rc = jrn_reader_next(rd, &ln, &e);
-		if (rc < 0) {
-			jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-			*io_failed = true;
-			continue;
-		}
-		if (rc == 1 && take_line(b, &ln, &rej, fatal) < 0) {
-			*fatal_set = true;
-			rc = 0;
-		}
-		/* A full batch, the end, or input that pauses (rc 2) ships it. */
-		if (rc != 1 || b->n >= (size_t)batch_size || stopped()) {
-			if (b->n > 0) {
-				give_full(b);
-				b = rc == 0 ? NULL : take_free();
-			} else if (rc == 0) {
-				give_free(b);
-				b = NULL;
-			}
-			if (stopped() && b) {
-				give_free(b);
-				b = NULL;
-			}
-		}
-	}
-}
-
-/* The run: the store thread, the input, the end of the run (output closed,
- * what went wrong said, the summary). Returns the status. */
-static int run(char **files, int nfiles)
-{
-	int status = JRN_EXIT_OK;
-	bool io_failed = false, fatal_set = false;
-	jrn_err fatal = {{0}};
-	pthread_t th;
-
-	jrn_out_init(&out, STDOUT_FILENO);
-	for (int i = 0; i < 3; i++) {
-		pool[i].next = free_list;
-		free_list = &pool[i];
-	}
-	if (pthread_create(&th, NULL, store_main, &st) != 0)
-		return jrn_say(JRN_EXIT_FAIL, "cannot start the store thread");
-	jrn_reader *rd = jrn_reader_new(files, nfiles);
-	if (rd) {
-		read_input(rd, &io_failed, &fatal_set, &fatal);
-	} else {
-		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
-		halt();
-	}
-	pthread_mutex_lock(&mu);
-	input_done = true;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&mu);
-	pthread_join(th, NULL);
-	jrn_reader_free(rd);
-
-	bool pipe_closed = out.err == EPIPE;
-	status = jrn_finish(&out, NULL, status);
-	if (fatal_set)
-		status = jrn_say(JRN_EXIT_FAIL, "%s", fatal.msg);
-	if (store_failed)
-		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, store_err.msg);
-	if (io_failed)
-		status = JRN_EXIT_FAIL;
-	if (opts.verbosity >= 0 && !pipe_closed) {
-		if (opts.dry_run)
-			jrn_say(0, "%llu valid, %llu rejected (dry run, nothing stored)",
-				(unsigned long long)n_stored, (unsigned long long)rej.count);
-		else
-			jrn_say(0, "%llu stored, %llu duplicate, %llu rejected",
-				(unsigned long long)n_stored, (unsigned long long)n_dup,
-				(unsigned long long)rej.count);
-	}
-	return status;
-}
-
-/* Frees whatever was set; closes the state file and the rejects file
- * (JRN_EXIT_REJECTS when lines were rejected). Returns the status. */
-static int teardown(int status)
+void ingest_record_free(void)
 {
 	if (parser)
 		jv_parser_free(parser);
 	jrn_json_index_free(&ix);
 	jrn_buf_free(&scratch);
 	free(edits);
-	for (int i = 0; i < 3; i++) {
-		jrn_buf_free(&pool[i].text);
-		free(pool[i].recs);
-	}
-	jrn_reach_close(st.reach);
-	sqlite3_finalize(st.insert);
-	free(st.fresh);
-	if (st.db && sqlite3_close(st.db) != SQLITE_OK)
-		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(st.db));
-	status = jrn_finish(NULL, &rej, status);
 	names_free(&email_names);
 	names_free(&phone_names);
-	jrn_opts_free(&opts);
-	for (int i = 0; i < NKEYS; i++)
-		jv_free(keys[i]);
-	return status;
-}
-
-int main(int argc, char **argv)
-{
-	signal(SIGPIPE, SIG_IGN);
-	jv_only = getenv("JRN_INGEST_JV") && !strcmp(getenv("JRN_INGEST_JV"), "1");
-	for (int i = 0; i < NKEYS; i++)
-		keys[i] = jv_string(key_names[i]);
-	jrn_opts_init(&opts, "jrn-ingest");
-	int status = parse(argc, argv);
-	if (status < 0)
-		status = set_up();
-	if (status < 0)
-		status = run(argv + optind, argc - optind);
-	return teardown(status);
+	ingest_typemap_free();
 }

@@ -1,0 +1,463 @@
+/*
+ * jrn-ingest: take customer events in, check and normalise them, store each
+ * once in the state file, and write the new ones to stdout.
+ *
+ * Two threads: this one reads lines and has record.c check and serialise
+ * them into batches; the store thread inserts a batch in one transaction,
+ * then writes the records it stored to stdout (stored before shown, so a
+ * consumer never sees an event the state file lacks).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jrn-ingest.h"
+
+static const char usage[] =
+	"usage: jrn-ingest [OPTIONS] [FILE...]\n"
+	"Read events (NDJSON) from FILEs or stdin, check and normalise them, store\n"
+	"each once in the state file and write the newly stored ones to stdout.\n"
+	"\n"
+	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
+	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
+	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
+	"  --rejects FILE        append rejected lines to FILE as JSON\n"
+	"  --store-only          store, write nothing to stdout\n"
+	"  --all                 also write duplicates (already stored) to stdout\n"
+	"  --dry-run             check and normalise only; no state file\n"
+	"  --country CC          region for phone numbers without +country (US)\n"
+	"  --batch-size N        records per transaction (100000)\n"
+	"  -q, --quiet           no summary, no per-line diagnostics\n"
+	"  -v, --verbose         more diagnostics\n"
+	"  -h, --help            this help\n"
+	"      --version         print the version\n"
+	"\n"
+	"Exit status: 0 all stored, 1 failure, 2 usage, 3 some lines rejected.\n";
+
+enum {
+	OPT_STORE_ONLY = JRN_OPT_TOOL_BASE,
+	OPT_ALL,
+	OPT_COUNTRY,
+	OPT_BATCH,
+};
+
+static const struct option longopts[] = {
+	JRN_COMMON_LONG,
+	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
+	{"store-only", no_argument, NULL, OPT_STORE_ONLY},
+	{"all", no_argument, NULL, OPT_ALL},
+	{"country", required_argument, NULL, OPT_COUNTRY},
+	{"batch-size", required_argument, NULL, OPT_BATCH},
+	{NULL, 0, NULL, 0},
+};
+
+/* ---- settings and shared state ------------------------------------------ */
+
+static jrn_opts opts;
+static bool store_only, emit_all;
+static long batch_size = 100000;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static batch *free_list, *full_head, *full_tail;
+static bool input_done;     /* reader: no more batches will come */
+static bool stop;           /* store thread: stop reading (failure or EPIPE) */
+static jrn_err store_err;   /* what stopped it, when it failed */
+static int store_failed;
+static uint64_t n_stored, n_dup;
+
+static jrn_out out;
+
+/* ---- the store thread ----------------------------------------------------- */
+
+static batch *take_full(void)
+{
+	pthread_mutex_lock(&mu);
+	while (!full_head && !input_done)
+		pthread_cond_wait(&cond, &mu);
+	batch *b = full_head;
+	if (b) {
+		full_head = b->next;
+		if (!full_head)
+			full_tail = NULL;
+	}
+	pthread_mutex_unlock(&mu);
+	return b;
+}
+
+static void give_free(batch *b)
+{
+	jrn_buf_reset(&b->text);
+	b->n = 0;
+	pthread_mutex_lock(&mu);
+	b->next = free_list;
+	free_list = b;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+}
+
+static void halt(void)
+{
+	pthread_mutex_lock(&mu);
+	stop = true;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+}
+
+typedef struct {
+	sqlite3 *db;
+	sqlite3_stmt *insert;
+	jrn_reach *reach;     /* consent events set the consent table */
+	unsigned char *fresh; /* per record of the batch: newly stored */
+	size_t fresh_cap;
+} store;
+
+static int bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
+{
+	if (s.len == 0 && s.off == 0)
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text64(st, i, b->text.p + s.off, s.len, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+static jrn_reach_text span_text(const batch *b, span s)
+{
+	return s.len == 0 && s.off == 0 ? (jrn_reach_text){NULL, 0}
+					 : (jrn_reach_text){b->text.p + s.off, s.len};
+}
+
+static int store_batch(store *s, batch *b, jrn_err *e)
+{
+	if (b->n > s->fresh_cap) {
+		unsigned char *p = realloc(s->fresh, b->n);
+		if (!p)
+			return jrn_fail(e, "out of memory");
+		s->fresh = p;
+		s->fresh_cap = b->n;
+	}
+	if (jrn_db_begin(s->db, e) < 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		const record *r = &b->recs[i];
+		sqlite3_stmt *st = s->insert;
+		int rc = bind_span(st, 1, b, r->id);
+		rc |= bind_span(st, 2, b, r->type);
+		rc |= bind_span(st, 3, b, r->customer);
+		rc |= sqlite3_bind_int64(st, 4, r->ts);
+		rc |= sqlite3_bind_int64(st, 5, r->received);
+		rc |= r->has_amount ? sqlite3_bind_double(st, 6, r->amount) : sqlite3_bind_null(st, 6);
+		rc |= bind_span(st, 7, b, r->body);
+		if (rc != SQLITE_OK) {
+			sqlite3_reset(st);
+			goto fail;
+		}
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+		s->fresh[i] = sqlite3_changes(s->db) > 0;
+		if (s->fresh[i] && r->consent != JRN_REACH_NONE) {
+			jrn_reach_consent c = {span_text(b, r->customer), span_text(b, r->channel),
+					       r->consent, r->ts, span_text(b, r->source),
+					       span_text(b, r->id)};
+			if (jrn_reach_consent_set(s->reach, &c, e) < 0) {
+				jrn_db_rollback(s->db);
+				return -1;
+			}
+		}
+	}
+	if (jrn_db_commit(s->db, e) < 0) {
+		jrn_db_rollback(s->db);
+		return -1;
+	}
+	return 0;
+fail:
+	jrn_fail(e, "%s", sqlite3_errmsg(s->db));
+	jrn_db_rollback(s->db);
+	return -1;
+}
+
+static bool stopped(void)
+{
+	pthread_mutex_lock(&mu);
+	bool s = stop;
+	pthread_mutex_unlock(&mu);
+	return s;
+}
+
+static void *store_main(void *arg)
+{
+	store *s = arg;
+	batch *b;
+
+	pthread_setname_np(pthread_self(), "jrn-ingest-db");
+	while ((b = take_full())) {
+		if (stopped()) {
+			give_free(b);
+			continue;
+		}
+		if (s->db && store_batch(s, b, &store_err) < 0) {
+			store_failed = 1;
+			halt();
+			give_free(b);
+			continue;
+		}
+		for (size_t i = 0; i < b->n; i++) {
+			bool fresh = !s->db || s->fresh[i];
+			if (fresh)
+				n_stored++;
+			else
+				n_dup++;
+			if (!store_only && (fresh || emit_all))
+				jrn_out_line(&out, b->text.p + b->recs[i].body.off, b->recs[i].body.len);
+		}
+		if (!store_only && jrn_out_flush(&out) < 0)
+			halt();
+		give_free(b);
+	}
+	return NULL;
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static batch *take_free(void)
+{
+	pthread_mutex_lock(&mu);
+	while (!free_list && !stop)
+		pthread_cond_wait(&cond, &mu);
+	batch *b = free_list;
+	if (b)
+		free_list = b->next;
+	pthread_mutex_unlock(&mu);
+	return b;
+}
+
+static void give_full(batch *b)
+{
+	b->next = NULL;
+	pthread_mutex_lock(&mu);
+	if (full_tail)
+		full_tail->next = b;
+	else
+		full_head = b;
+	full_tail = b;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+}
+
+
+/* The run's pieces, for teardown() to free whatever was set. */
+static store st;
+static jrn_rejects rej;
+static batch pool[3];
+static const char *country_flag, *batch_flag;
+static char country_buf[8] = "US";
+
+static int take_opt(void *ctx, int c, const char *arg)
+{
+	(void)ctx;
+	switch (c) {
+	case OPT_STORE_ONLY: store_only = true; return 0;
+	case OPT_ALL: emit_all = true; return 0;
+	case OPT_COUNTRY: country_flag = arg; return 0;
+	case OPT_BATCH: batch_flag = arg; return 0;
+	}
+	return -2;
+}
+
+/* The command line: -1 to go on, else the status to exit with. */
+static int parse(int argc, char **argv)
+{
+	int rc = jrn_opts_parse(&opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, NULL);
+	if (rc >= 0)
+		return rc;
+	if (batch_flag) {
+		char *end;
+		batch_size = strtol(batch_flag, &end, 10);
+		if (*end || batch_size < 1 || batch_size > 10000000)
+			return jrn_say(JRN_EXIT_USAGE, "--batch-size: '%s' is not a number from 1 to 10000000",
+				       batch_flag);
+	}
+	if (country_flag && !(strlen(country_flag) == 2 && isalpha((unsigned char)country_flag[0]) &&
+			      isalpha((unsigned char)country_flag[1])))
+		return jrn_say(JRN_EXIT_USAGE, "--country: '%s' is not a two-letter region code",
+			       country_flag);
+	if (store_only && opts.dry_run)
+		return jrn_say(JRN_EXIT_USAGE, "--store-only and --dry-run exclude each other");
+	return -1;
+}
+
+/* The configuration, the rejects file and the state file: -1 to go on,
+ * else the status to exit with (said). */
+static int set_up(void)
+{
+	jrn_err e;
+	int rc = jrn_opts_resolve(&opts, &e);
+	if (rc < 0) /* -2: a bad flag value such as --now yesterday */
+		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
+	jv cfg_country = jrn_config_get(opts.config, "ingest.defaultCountry");
+	if (jv_get_kind(cfg_country) == JV_KIND_STRING)
+		snprintf(country_buf, sizeof country_buf, "%s", jv_string_value(cfg_country));
+	jv_free(cfg_country);
+	jv cfg_batch = jrn_config_get(opts.config, "ingest.batchSize");
+	if (!batch_flag && jv_get_kind(cfg_batch) == JV_KIND_NUMBER)
+		batch_size = (long)jv_number_value(cfg_batch);
+	jv_free(cfg_batch);
+	const char *jv_env = getenv("JRN_INGEST_JV");
+	if (ingest_record_setup(opts.config, country_flag ? country_flag : country_buf,
+				jv_env && !strcmp(jv_env, "1"), &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", opts.config_path ? opts.config_path : "",
+			       opts.config_path ? ": " : "", e.msg);
+	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
+	if (!opts.dry_run) {
+		if (jrn_db_open(opts.db_path, opts.busy_ms, &st.db, &e) < 0)
+			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		if (jrn_db_prepare(st.db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
+				   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				   &st.insert, &e) < 0 ||
+		    !(st.reach = jrn_reach_open(st.db, &e)))
+			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		ingest_record_limit((size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1));
+	}
+	return -1;
+}
+
+/* -v: the state file, the config and the inputs in use, one line each. */
+static void say_setup(char **files, int nfiles)
+{
+	if (opts.verbosity <= 0)
+		return;
+	jrn_say(0, "state file: %s", opts.dry_run ? "(none: dry run)" : opts.db_path);
+	jrn_say(0, "config: %s", opts.config_path ? opts.config_path : "(none: defaults)");
+	jrn_buf in = {0};
+	for (int i = 0; i < nfiles; i++)
+		jrn_buf_addf(&in, "%s%s", i ? ", " : "", strcmp(files[i], "-") ? files[i] : "stdin");
+	jrn_say(0, "inputs: %s", nfiles ? (in.p ? in.p : "(out of memory)") : "stdin");
+	jrn_buf_free(&in);
+}
+
+/* Reads every line into batches for the store thread until the input ends
+ * or the store thread stops. *io_failed when a file could not be read,
+ * *fatal_set (with fatal) when a line could not be taken. */
+static void read_input(jrn_reader *rd, bool *io_failed, bool *fatal_set, jrn_err *fatal)
+{
+	jrn_err e;
+	jrn_line ln;
+	batch *b = take_free();
+	jrn_reader_idle_notice(rd, true);
+	while (b) {
+		int rc = jrn_reader_next(rd, &ln, &e);
+		if (rc < 0) {
+			jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+			*io_failed = true;
+			continue;
+		}
+		if (rc == 1 && ingest_take_line(b, &ln, &rej, fatal) < 0) {
+			*fatal_set = true;
+			rc = 0;
+		}
+		/* A full batch, the end, or input that pauses (rc 2) ships it. */
+		if (rc != 1 || b->n >= (size_t)batch_size || stopped()) {
+			if (b->n > 0) {
+				give_full(b);
+				b = rc == 0 ? NULL : take_free();
+			} else if (rc == 0) {
+				give_free(b);
+				b = NULL;
+			}
+			if (stopped() && b) {
+				give_free(b);
+				b = NULL;
+			}
+		}
+	}
+}
+
+/* The run: the store thread, the input, the end of the run (output closed,
+ * what went wrong said, the summary). Returns the status. */
+static int run(char **files, int nfiles)
+{
+	int status = JRN_EXIT_OK;
+	bool io_failed = false, fatal_set = false;
+	jrn_err fatal = {{0}};
+	pthread_t th;
+
+	say_setup(files, nfiles);
+	jrn_out_init(&out, STDOUT_FILENO);
+	for (int i = 0; i < 3; i++) {
+		pool[i].next = free_list;
+		free_list = &pool[i];
+	}
+	if (pthread_create(&th, NULL, store_main, &st) != 0)
+		return jrn_say(JRN_EXIT_FAIL, "cannot start the store thread");
+	jrn_reader *rd = jrn_reader_new(files, nfiles);
+	if (rd) {
+		read_input(rd, &io_failed, &fatal_set, &fatal);
+	} else {
+		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
+		halt();
+	}
+	pthread_mutex_lock(&mu);
+	input_done = true;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&mu);
+	pthread_join(th, NULL);
+	jrn_reader_free(rd);
+
+	bool pipe_closed = out.err == EPIPE;
+	status = jrn_finish(&out, NULL, status);
+	if (fatal_set)
+		status = jrn_say(JRN_EXIT_FAIL, "%s", fatal.msg);
+	if (store_failed)
+		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, store_err.msg);
+	if (io_failed)
+		status = JRN_EXIT_FAIL;
+	if (opts.verbosity >= 0 && !pipe_closed) {
+		if (opts.dry_run)
+			jrn_say(0, "%llu valid, %llu rejected (dry run, nothing saved)",
+				(unsigned long long)n_stored, (unsigned long long)rej.count);
+		else
+			jrn_say(0, "%llu stored, %llu duplicate, %llu rejected",
+				(unsigned long long)n_stored, (unsigned long long)n_dup,
+				(unsigned long long)rej.count);
+	}
+	return status;
+}
+
+/* Frees whatever was set; closes the state file and the rejects file
+ * (JRN_EXIT_REJECTS when lines were rejected). Returns the status. */
+static int teardown(int status)
+{
+	ingest_record_free();
+	for (int i = 0; i < 3; i++) {
+		jrn_buf_free(&pool[i].text);
+		free(pool[i].recs);
+	}
+	jrn_reach_close(st.reach);
+	sqlite3_finalize(st.insert);
+	free(st.fresh);
+	if (st.db && sqlite3_close(st.db) != SQLITE_OK)
+		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(st.db));
+	status = jrn_finish(NULL, &rej, status);
+	jrn_opts_free(&opts);
+	ingest_keys_free();
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	ingest_keys_init();
+	jrn_opts_init(&opts, "jrn-ingest");
+	int status = parse(argc, argv);
+	if (status < 0)
+		status = set_up();
+	if (status < 0)
+		status = run(argv + optind, argc - optind);
+	return teardown(status);
+}
