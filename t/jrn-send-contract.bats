@@ -304,3 +304,14 @@ providers:
 	assert_success
 	assert_equal "$stderr" ""
 }
+
+@test "9: --trace is in the usage, the man page and both completions" {
+	run jrn-send --help
+	assert_line --partial '  --trace '
+	grep -q '^\.B \\-\\-trace$' "$BATS_TEST_DIRNAME/../man/jrn-send.1"
+	run bash -c '. "$1"/jrn.bash; . "$1"/jrn-send.bash
+		COMP_WORDS=(jrn-send --tr); COMP_CWORD=1; _jrn_send; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions"
+	assert_output --trace
+	grep -q "'--trace\[" "$BATS_TEST_DIRNAME/../completions/_jrn"
+}
