@@ -75,7 +75,7 @@ $(BUILD)/bin/%: $$(call tool_objs,$$*) $(BUILD)/libjrn.a
 	@mkdir -p $(@D)
 	$(CXX) $(ALL_LDFLAGS) -o $@ $(call tool_objs,$*) $(BUILD)/libjrn.a $(LIBS)
 
-$(BUILD)/cmd/jrn.o: $(BUILD)/starter.h
+$(BUILD)/cmd/jrn/init.o: $(BUILD)/starter.h
 $(BUILD)/starter.h: share/jrn/jrn.yaml t/embed.sh
 	@mkdir -p $(@D)
 	sh t/embed.sh starter_yaml share/jrn/jrn.yaml > $@

@@ -108,12 +108,56 @@ _jrn_delegate()
 	"$fn" "$cmd" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
 }
 
+# _jrn_jobs: the job names under jobs: in ./jrn.yaml (two-space indented keys)
+_jrn_jobs()
+{
+	[[ -r jrn.yaml ]] && sed -n '/^jobs:/,/^[^ #]/s/^  \([A-Za-z0-9._-]*\):.*/\1/p' jrn.yaml
+}
+
+# _jrn_verb VERB: the words after "jrn run|log|events|suppressions|queue"
+_jrn_verb()
+{
+	local common="--db --config --now --quiet --verbose --help -q -v -h" opts words
+	case $prev in
+	--db | --config | --rejects)
+		_jrn_files
+		return
+		;;
+	--channel)
+		mapfile -t COMPREPLY < <(compgen -W "all email sms whatsapp webhook retargeting" -- "$cur")
+		return
+		;;
+	--reason)
+		mapfile -t COMPREPLY < <(compgen -W "complained bounced unsubscribed invalid" -- "$cur")
+		return
+		;;
+	--now | --set | -n)
+		return
+		;;
+	esac
+	case $1 in
+	run) opts="--wait --dry-run" words=$(_jrn_jobs) ;;
+	log) opts="-n --json" words=$(_jrn_jobs) ;;
+	events) opts="--set --bad-amount --dry-run" words="delete fix" ;;
+	suppressions) opts="--channel --reason --rejects --dry-run" words="import list remove" ;;
+	queue) opts="--dry-run" words="list cancel" ;;
+	esac
+	if [[ $cur == -* ]]; then
+		mapfile -t COMPREPLY < <(compgen -W "$opts $common" -- "$cur")
+	elif ((COMP_CWORD == 2)); then
+		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
+	elif [[ $1 == suppressions && ${COMP_WORDS[2]} == import ]]; then
+		_jrn_files
+	fi
+}
+
 _jrn()
 {
 	local cur prev i
 	_jrn_words
 	if ((COMP_CWORD == 1)); then
-		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init help tools --help --version" -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue
+			help tools --help --version" -- "$cur")
 		return
 	fi
 	case ${COMP_WORDS[1]} in
@@ -129,6 +173,9 @@ _jrn()
 		else
 			_jrn_files -d
 		fi
+		;;
+	run | log | events | suppressions | queue)
+		_jrn_verb "${COMP_WORDS[1]}"
 		;;
 	help)
 		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools)" -- "$cur")

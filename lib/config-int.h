@@ -46,4 +46,10 @@ extern const skey jrn_config_schema[];
  * one rule both the load-time check and jrn_config_duration apply. */
 int jrn_config_duration_of(jv v, int64_t *ms, jrn_err *e);
 
+/* Whether the key dotted of cfg (borrowed) holds an unset ${NAME} (with
+ * below, also any key under it; "" is every key): 0 when not, else -1 with
+ * "FILE:LINE:COLUMN: KEY: ${NAME} is not set" in e, for the first in
+ * document order (config.c). */
+int jrn_config_unset_at(jv cfg, const char *dotted, bool below, jrn_err *e);
+
 #endif

@@ -172,8 +172,41 @@ const skey jrn_config_schema[] = {
 	KEY("send", S_SECTION, .keys = send_keys),
 	KEY("templates", S_SECTION, .keys = templates_keys),
 	KEY("report", S_OBJECT),
+	KEY("jobs", S_OBJECT),      /* name: pipeline string or list: jrn run checks */
 	END,
 };
+
+/* ---- who reads what ---------------------------------------------------------
+ *
+ * The keys each tool reads (a section, or one key of another tool's
+ * section), so that an unset ${NAME} fails only the tools that read it
+ * (jrn_config_require, called by jrn_opts_resolve). A tool adding keys of
+ * its own adds them to its row; a program not in this table reads every
+ * key. "jrn" stands for every "jrn SUBCOMMAND" too. */
+static const struct {
+	const char *prog;
+	const char *keys[8]; /* ended by NULL */
+} readers[] = {
+	{"jrn-ingest", {"db", "ingest", "sources"}},
+	{"jrn-segment", {"db", "segments"}},
+	{"jrn-score", {"db", "scoring"}},
+	{"jrn-send", {"db", "send", "providers", "templates", "ingest.defaultCountry"}},
+	{"jrn", {"db", "jobs"}},
+};
+
+int jrn_config_require(jv cfg, const char *prog, jrn_err *e)
+{
+	for (size_t i = 0; prog && i < sizeof readers / sizeof readers[0]; i++) {
+		size_t n = strlen(readers[i].prog);
+		if (strncmp(prog, readers[i].prog, n) || (prog[n] && prog[n] != ' '))
+			continue;
+		for (const char *const *k = readers[i].keys; *k; k++)
+			if (jrn_config_unset_at(cfg, *k, true, e) < 0)
+				return -1;
+		return 0;
+	}
+	return jrn_config_unset_at(cfg, "", true, e);
+}
 
 static const char *check_provider_type(jv *v)
 {
@@ -226,6 +259,20 @@ static const char *check_country(jv *v)
 
 #define EXACT_INT 9007199254740992.0 /* 2^53 */
 
+/* A getter's answer for an invalid v (consumed): 0 (absent), or -1 with
+ * the message jrn_config_get left (an unset ${NAME}). */
+static int absent(jv v, jrn_err *e)
+{
+	if (!jv_invalid_has_msg(jv_copy(v))) {
+		jv_free(v);
+		return 0;
+	}
+	jv msg = jv_invalid_get_msg(v);
+	jrn_fail(e, "%s", jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "invalid");
+	jv_free(msg);
+	return -1;
+}
+
 int jrn_config_duration_of(jv v, int64_t *ms, jrn_err *e)
 {
 	switch (jv_get_kind(v)) {
@@ -247,7 +294,9 @@ int jrn_config_duration(jv cfg, const char *dotted, int64_t *ms, jrn_err *e)
 {
 	jv v = jrn_config_get(cfg, dotted);
 	int rc = 1;
-	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+	if (!jv_is_valid(v))
+		return absent(v, e);
+	if (jv_get_kind(v) == JV_KIND_NULL)
 		rc = 0;
 	else if (jrn_config_duration_of(v, ms, e) < 0)
 		rc = -1;
@@ -259,7 +308,9 @@ int jrn_config_int(jv cfg, const char *dotted, int64_t *n, jrn_err *e)
 {
 	jv v = jrn_config_get(cfg, dotted);
 	int rc = 1;
-	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL) {
+	if (!jv_is_valid(v))
+		return absent(v, e);
+	if (jv_get_kind(v) == JV_KIND_NULL) {
 		rc = 0;
 	} else {
 		double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0.5;
@@ -278,7 +329,9 @@ int jrn_config_number(jv cfg, const char *dotted, double *d, jrn_err *e)
 {
 	jv v = jrn_config_get(cfg, dotted);
 	int rc = 1;
-	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+	if (!jv_is_valid(v))
+		return absent(v, e);
+	if (jv_get_kind(v) == JV_KIND_NULL)
 		rc = 0;
 	else if (jv_get_kind(v) != JV_KIND_NUMBER)
 		rc = jrn_fail(e, "expected a number, not %s", jv_kind_name(jv_get_kind(v)));
@@ -293,7 +346,9 @@ int jrn_config_bool(jv cfg, const char *dotted, bool *b, jrn_err *e)
 	jv v = jrn_config_get(cfg, dotted);
 	int rc = 1;
 	jv_kind k = jv_get_kind(v);
-	if (!jv_is_valid(v) || k == JV_KIND_NULL)
+	if (!jv_is_valid(v))
+		return absent(v, e);
+	if (k == JV_KIND_NULL)
 		rc = 0;
 	else if (k != JV_KIND_TRUE && k != JV_KIND_FALSE)
 		rc = jrn_fail(e, "expected true or false, not %s", jv_kind_name(k));
@@ -307,7 +362,9 @@ int jrn_config_string(jv cfg, const char *dotted, char **s, jrn_err *e)
 {
 	jv v = jrn_config_get(cfg, dotted);
 	int rc = 1;
-	if (!jv_is_valid(v) || jv_get_kind(v) == JV_KIND_NULL)
+	if (!jv_is_valid(v))
+		return absent(v, e);
+	if (jv_get_kind(v) == JV_KIND_NULL)
 		rc = 0;
 	else if (jv_get_kind(v) != JV_KIND_STRING)
 		rc = jrn_fail(e, "expected a string, not %s", jv_kind_name(jv_get_kind(v)));

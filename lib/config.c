@@ -5,6 +5,14 @@
  * (config-schema.c): unknown keys (with a suggestion for a near miss) and
  * wrong types are errors that say FILE:LINE:COLUMN, read from the position
  * tree the reader builds beside the value.
+ *
+ * An unset ${NAME} is not an error at load: the value stays as written, is
+ * not checked, and is listed under the member JRN_CONFIG_UNRESOLVED of the
+ * loaded object ({"file": PATH, "refs": [{key, name, line, column}, ...]});
+ * reading that key (jrn_config_get and the getters) fails, and so does
+ * jrn_opts_resolve for a tool that reads its section (jrn_config_require).
+ * The top level accepts no key but the schema's, so the member cannot
+ * collide with one a file writes.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -36,7 +44,47 @@ typedef struct {
 	const char *file;
 	jrn_err *e;
 	jrn_buf path; /* "db.busyTimeout", "ingest.emailFields[1]" */
+	jv unset;     /* the reader's unset references (yaml.h), keys as in path */
 } checker;
+
+/* Whether the value at c->path holds an unset ${NAME}. */
+static bool is_unset(const checker *c)
+{
+	bool found = false;
+	jv_array_foreach(c->unset, i, ref) {
+		jv key = jv_object_get(ref, jv_string("key"));
+		found = found || !strcmp(jv_string_value(key), c->path.p);
+		jv_free(key);
+	}
+	return found;
+}
+
+/* One mapping at c->path became a list of one: its unset references move
+ * from "PATH.KEY" to "PATH[0].KEY", as the checked tree has them. */
+static int unset_into_list(checker *c)
+{
+	size_t n = c->path.len;
+	jv_array_foreach(c->unset, i, ref) {
+		jv key = jv_object_get(jv_copy(ref), jv_string("key"));
+		const char *k = jv_string_value(key);
+		if (!strncmp(k, c->path.p, n) && k[n] == '.') {
+			jrn_buf b = {0};
+			if (jrn_buf_add(&b, k, n) < 0 || jrn_buf_adds(&b, "[0]") < 0 ||
+			    jrn_buf_adds(&b, k + n) < 0) {
+				jv_free(key);
+				jv_free(ref);
+				jrn_buf_free(&b);
+				return jrn_fail(c->e, "%s: out of memory", c->file);
+			}
+			ref = jv_object_set(ref, jv_string("key"), jv_string(b.p));
+			c->unset = jv_array_set(c->unset, i, jv_copy(ref));
+			jrn_buf_free(&b);
+		}
+		jv_free(key);
+		jv_free(ref);
+	}
+	return 0;
+}
 
 static const char *kind_name(jv v)
 {
@@ -107,6 +155,8 @@ static int check_list(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a);
 static int check_value(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 {
 	jv_kind kind = jv_get_kind(*v);
+	if (kind == JV_KIND_STRING && is_unset(c))
+		return 0; /* checked, and failed, where it is read */
 	switch (k->type) {
 	case S_ANY:
 		return 0;
@@ -162,6 +212,8 @@ static int check_value(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 		break;
 	case S_LIST: {
 		if (kind == JV_KIND_OBJECT) { /* one mapping: a list of one */
+			if (unset_into_list(c) < 0)
+				return -1;
 			*v = jv_array_append(jv_array(), *v);
 			jv list_pos = jrn_yaml_pos_list_of(jv_copy(pos));
 			int rc = check_list(c, v, list_pos, k, a);
@@ -343,7 +395,9 @@ static int check_section(checker *c, jv *obj, jv pos, const skey *keys, jrn_yaml
 
 jv jrn_config_load(const char *path, jrn_err *e)
 {
-	jrn_yaml_opts yo = {.flags = JRN_YAML_ENV, .what = "the configuration"};
+	jv unset;
+	jrn_yaml_opts yo = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP,
+			    .what = "the configuration", .unset = &unset};
 	jv pos;
 	jv cfg = jrn_yaml_load(path, &yo, &pos, e);
 	int rc = jv_is_valid(cfg) ? 0 : -1;
@@ -358,13 +412,20 @@ jv jrn_config_load(const char *path, jrn_err *e)
 		}
 	}
 	if (rc == 0) {
-		checker c = {.file = path, .e = e};
+		checker c = {.file = path, .e = e, .unset = unset};
+		unset = jv_null();
 		if (jrn_buf_adds(&c.path, "") < 0)
 			rc = jrn_fail(e, "%s: out of memory", path);
 		else
 			rc = check_section(&c, &cfg, pos, jrn_config_schema, jrn_yaml_pos_at(pos));
 		jrn_buf_free(&c.path);
+		if (rc == 0 && jv_array_length(jv_copy(c.unset)) > 0)
+			cfg = jv_object_set(cfg, jv_string(JRN_CONFIG_UNRESOLVED),
+					    JV_OBJECT(jv_string("file"), jv_string(path),
+						      jv_string("refs"), jv_copy(c.unset)));
+		jv_free(c.unset);
 	}
+	jv_free(unset);
 	jv_free(pos);
 	if (rc < 0) {
 		jv_free(cfg);
@@ -373,10 +434,108 @@ jv jrn_config_load(const char *path, jrn_err *e)
 	return cfg;
 }
 
+/* The first unset reference at key dotted (or, with below, at or below it)
+ * in cfg (borrowed), owned, or invalid when none; *file set to the
+ * configuration's path (borrowed from cfg). */
+static jv find_unset(jv cfg, const char *dotted, bool below, const char **file)
+{
+	if (jv_get_kind(cfg) != JV_KIND_OBJECT)
+		return jv_invalid();
+	jv un = jv_object_get(jv_copy(cfg), jv_string(JRN_CONFIG_UNRESOLVED));
+	if (jv_get_kind(un) != JV_KIND_OBJECT) {
+		jv_free(un);
+		return jv_invalid();
+	}
+	jv fv = jv_object_get(jv_copy(un), jv_string("file"));
+	jv found = jv_invalid();
+	size_t n = strlen(dotted);
+	jv refs = jv_object_get(jv_copy(un), jv_string("refs"));
+	if (jv_get_kind(refs) != JV_KIND_ARRAY) {
+		jv_free(refs);
+		refs = jv_array();
+	}
+	jv_array_foreach(refs, i, ref) {
+		if (jv_get_kind(ref) != JV_KIND_OBJECT) { /* not load's: a hand-built cfg */
+			jv_free(ref);
+			continue;
+		}
+		jv key = jv_object_get(jv_copy(ref), jv_string("key"));
+		const char *k = jv_get_kind(key) == JV_KIND_STRING ? jv_string_value(key) : NULL;
+		bool hit = k && !strncmp(k, dotted, n) &&
+			   (k[n] == '\0' || (below && (k[n] == '.' || k[n] == '[' || !n)));
+		jv_free(key);
+		if (hit && !jv_is_valid(found)) {
+			jv_free(found);
+			found = ref;
+		} else {
+			jv_free(ref);
+		}
+	}
+	jv_free(refs);
+	/* cfg holds un, which holds the path: it lives as long as cfg */
+	*file = jv_get_kind(fv) == JV_KIND_STRING ? jv_string_value(fv) : "the configuration";
+	jv_free(fv);
+	jv_free(un);
+	return found;
+}
+
+/* "FILE:LINE:COLUMN: KEY: ${NAME} is not set" for ref (borrowed). */
+static int unset_error(jrn_err *e, const char *file, jv ref)
+{
+	jv key = jv_object_get(jv_copy(ref), jv_string("key"));
+	jv name = jv_object_get(jv_copy(ref), jv_string("name"));
+	jv line = jv_object_get(jv_copy(ref), jv_string("line"));
+	jv col = jv_object_get(jv_copy(ref), jv_string("column"));
+	bool ok = jv_get_kind(key) == JV_KIND_STRING && jv_get_kind(name) == JV_KIND_STRING &&
+		  jv_get_kind(line) == JV_KIND_NUMBER && jv_get_kind(col) == JV_KIND_NUMBER;
+	if (ok)
+		jrn_fail(e, "%s:%d:%d: %s: ${%s} is not set", file, (int)jv_number_value(line),
+			 (int)jv_number_value(col), jv_string_value(key), jv_string_value(name));
+	else
+		jrn_fail(e, "%s: a key names an unset environment variable", file);
+	jv_free(key), jv_free(name), jv_free(line), jv_free(col);
+	return -1;
+}
+
+int jrn_config_unset_at(jv cfg, const char *dotted, bool below, jrn_err *e)
+{
+	const char *file;
+	jv ref = find_unset(cfg, dotted, below, &file);
+	int rc = jv_is_valid(ref) ? unset_error(e, file, ref) : 0;
+	jv_free(ref);
+	return rc;
+}
+
+int jrn_config_unresolved(jv cfg, jv *out, jrn_err *e)
+{
+	*out = jv_invalid();
+	if (jv_get_kind(cfg) != JV_KIND_OBJECT)
+		return jrn_fail(e, "not a loaded configuration (%s)", jv_kind_name(jv_get_kind(cfg)));
+	jv un = jv_object_get(jv_copy(cfg), jv_string(JRN_CONFIG_UNRESOLVED));
+	jv refs = jv_get_kind(un) == JV_KIND_OBJECT ? jv_object_get(jv_copy(un), jv_string("refs"))
+						    : jv_array();
+	jv_free(un);
+	if (jv_get_kind(refs) != JV_KIND_ARRAY) {
+		jv_free(refs);
+		refs = jv_array();
+	}
+	*out = refs;
+	return jv_array_length(jv_copy(refs));
+}
+
 jv jrn_config_get(jv cfg, const char *dotted)
 {
 	if (!dotted)
 		return jv_invalid();
+	const char *file;
+	jv ref = find_unset(cfg, dotted, false, &file);
+	if (jv_is_valid(ref)) {
+		jrn_err e;
+		unset_error(&e, file, ref);
+		jv_free(ref);
+		return jv_invalid_with_msg(jv_string(e.msg));
+	}
+	jv_free(ref);
 	jv cur = jv_copy(cfg);
 	for (const char *s = dotted;;) {
 		const char *dot = strchr(s, '.');

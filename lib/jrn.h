@@ -270,11 +270,35 @@ int jrn_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, c
  * schema in config-schema.c: unknown keys, wrong types and bad durations
  * are errors. Values keep the form they were written in (a duration stays
  * "1h30m"; the getters below normalise). Errors read
- * "FILE:LINE:COLUMN: message". Returns the object or jv_invalid (with e). */
+ * "FILE:LINE:COLUMN: message". Returns the object or jv_invalid (with e).
+ *
+ * An unset ${NAME} is not a load error: a value that names one is kept as
+ * written and unchecked, and the object gets a member JRN_CONFIG_UNRESOLVED
+ * listing it (no file can write that key: the top level takes only the
+ * schema's sections). Reading such a key fails (jrn_config_get, the
+ * getters), and jrn_opts_resolve fails when the running tool reads its
+ * section (jrn_config_require); other tools run. */
 jv jrn_config_load(const char *path, jrn_err *e);
-/* The value at a dotted path ("db.path"), or jv_invalid() when absent.
- * Borrows cfg. */
+#define JRN_CONFIG_UNRESOLVED "$unresolved"
+/* The value at a dotted path ("db.path"), or jv_invalid() when absent; for
+ * a key whose value names an unset ${NAME}, jv_invalid_with_msg with
+ * "FILE:LINE:COLUMN: KEY: ${NAME} is not set" (still invalid, so a caller
+ * that ignores the message reads it as absent). Borrows cfg. */
 jv jrn_config_get(jv cfg, const char *dotted);
+
+/* Every unset ${NAME} of cfg (borrowed), for `jrn doctor`: sets *out to an
+ * array (the caller's to free) of {"key", "name", "line", "column"} in
+ * document order, key as a dotted path with [i] for list items
+ * ("send.unsubscribe.secret", "providers.email[0].password"), line and
+ * column where "${" is written in the file. Returns how many (0: none), or
+ * -1 with e (and *out invalid) when cfg is not an object. */
+int jrn_config_unresolved(jv cfg, jv *out, jrn_err *e);
+/* Whether the program prog (o->prog: "jrn-send", "jrn init") can run with
+ * cfg (borrowed): 0 when no key it reads names an unset ${NAME}, else -1
+ * with "FILE:LINE:COLUMN: KEY: ${NAME} is not set" for the first. Which
+ * tool reads which keys is a table in config-schema.c; a program not in it
+ * reads every key. jrn_opts_resolve calls it. */
+int jrn_config_require(jv cfg, const char *prog, jrn_err *e);
 
 /* A duration at a dotted path of cfg (borrowed): a string such as "90d"
  * (jrn_duration_parse) or a whole number of milliseconds from 0 to 2^53,
@@ -287,7 +311,10 @@ int jrn_config_duration(jv cfg, const char *dotted, int64_t *ms, jrn_err *e);
  * value set, 0 absent or null, -1 with the reason in e and no path): an
  * integer (at most 2^53 in magnitude), a number, a boolean, and a string
  * (*s a copy, the caller's to free). For keys the schema types, load has
- * already checked the value, so only a hand-built cfg can give -1. */
+ * already checked the value, so only a hand-built cfg can give -1 — or a
+ * value naming an unset ${NAME}: then -1 with "FILE:LINE:COLUMN: KEY:
+ * ${NAME} is not set" (this message does name the key). The same holds
+ * for jrn_config_duration. */
 int jrn_config_int(jv cfg, const char *dotted, int64_t *n, jrn_err *e);
 int jrn_config_number(jv cfg, const char *dotted, double *d, jrn_err *e);
 int jrn_config_bool(jv cfg, const char *dotted, bool *b, jrn_err *e);
@@ -338,7 +365,11 @@ void jrn_opts_init(jrn_opts *o, const char *prog);
  * not ('h' and JRN_OPT_VERSION are left to the tool). */
 int jrn_opts_take(jrn_opts *o, int c, const char *arg);
 /* Applies the environment, loads the config and sets the clock, in the
- * precedence flag > environment > config > default. 0 or -1 with e. */
+ * precedence flag > environment > config > default, and checks that no key
+ * o->prog reads names an unset ${NAME} (jrn_config_require). Returns 0; -2
+ * with e when a flag's value is bad (--now yesterday): a usage error, which
+ * the tool exits with as JRN_EXIT_USAGE; or -1 with e for any other failure
+ * (a bad JRN_NOW or JRN_LOG, an unreadable or wrong config): JRN_EXIT_FAIL. */
 int jrn_opts_resolve(jrn_opts *o, jrn_err *e);
 void jrn_opts_free(jrn_opts *o);
 
@@ -399,7 +430,7 @@ void jrn_idmap_free(jrn_idmap *m);
 
 /* ---- state file (state.c) ------------------------------------------------- */
 
-#define JRN_SCHEMA_VERSION 3
+#define JRN_SCHEMA_VERSION 4
 
 /* Opens (creating if needed) the state file at path: WAL, busy timeout of
  * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file

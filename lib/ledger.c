@@ -290,3 +290,24 @@ int jrn_ledger_count(jrn_ledger *L, const char *customer, const char *channel, i
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW ? 0 : -1;
 }
+
+int jrn_ledger_cancel(jrn_ledger *L, const char *key, const char *reason, int64_t now,
+		      jrn_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(L->db, "UPDATE deliveries SET status = 'failed', error = ?2,"
+			       " updated_at = ?3 WHERE key = ?1 AND status = 'queued'", -1, &st,
+			       NULL) != SQLITE_OK)
+		return jrn_fail(e, "%s", sqlite3_errmsg(L->db));
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return jrn_fail(e, "%s", sqlite3_errmsg(L->db));
+	if (sqlite3_changes(L->db) == 0)
+		return 0;
+	sqlite3_bind_text(L->unqueue, 1, key, -1, SQLITE_STATIC);
+	return step_done(L, L->unqueue, e) < 0 ? -1 : 1;
+}

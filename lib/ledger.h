@@ -33,6 +33,8 @@
  *   queue      queued (the caller's row)           the outbox row written
  *   claim_due  queued                              sending; outbox row gone
  *   take_over  sending, claimed_at as read         sending, restamped
+ *   cancel     queued                              failed (error: the
+ *                                                  reason); outbox row gone
  *
  *   A claim of a key that is sending, queued, sent (or simulated without
  *   over_simulated) changes nothing and returns 0: a duplicate.
@@ -146,6 +148,14 @@ int64_t jrn_ledger_stuck(jrn_ledger *L, jrn_ledger_stuck_fn *fn, void *ctx, jrn_
  * -1 with e. */
 int jrn_ledger_take_over(jrn_ledger *L, const char *key, int64_t claimed_at, int64_t now,
 			 jrn_err *e);
+
+/* Cancels a queued send (jrn queue cancel): the row of key moves from
+ * queued to failed with error = reason (non-empty) and updated_at = now,
+ * and its outbox row goes. Failed, the key may be claimed again: a later
+ * run that derives the same key sends it. 1 cancelled, 0 when key is not
+ * queued (no such key, or another status), -1 with e. */
+int jrn_ledger_cancel(jrn_ledger *L, const char *key, const char *reason, int64_t now,
+		      jrn_err *e);
 
 /* How many deliveries customer had on channel (NULL: every channel) claimed
  * in [since, until): rows sending, queued, sent or simulated (what went or

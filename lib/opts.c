@@ -65,6 +65,7 @@ int jrn_opts_resolve(jrn_opts *o, jrn_err *e)
 		o->db_path = env("JRN_DB");
 	if (!o->config_path)
 		o->config_path = env("JRN_CONFIG");
+	bool now_flag = o->now != NULL; /* a bad flag is usage, a bad JRN_NOW not */
 	if (!o->now)
 		o->now = env("JRN_NOW");
 
@@ -79,6 +80,8 @@ int jrn_opts_resolve(jrn_opts *o, jrn_err *e)
 		jv_free(o->config);
 		o->config = c;
 		o->config_path = cfg;
+		if (jrn_config_require(o->config, o->prog, e) < 0)
+			return -1;
 	}
 
 	jv path = jrn_config_get(o->config, "db.path");
@@ -117,8 +120,10 @@ int jrn_opts_resolve(jrn_opts *o, jrn_err *e)
 	if (o->now) {
 		int64_t ms;
 		jrn_err te;
-		if (jrn_time_parse(o->now, strlen(o->now), JRN_TIME_DATE_OK, &ms, &te) < 0)
-			return jrn_fail(e, "--now/JRN_NOW '%s': %s", o->now, te.msg);
+		if (jrn_time_parse(o->now, strlen(o->now), JRN_TIME_DATE_OK, &ms, &te) < 0) {
+			jrn_fail(e, "--now/JRN_NOW '%s': %s", o->now, te.msg);
+			return now_flag ? -2 : -1;
+		}
 		jrn_clock_set(ms);
 	}
 	return 0;

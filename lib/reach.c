@@ -326,3 +326,19 @@ bool jrn_reach_profile_refuses(jv consent, const char *channel)
 	}
 	return refuses;
 }
+
+int jrn_reach_unsuppress(jrn_reach *R, jrn_reach_text address, const char *channel, jrn_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(R->db, "DELETE FROM suppressions WHERE address = ?1"
+			       " AND (?2 IS NULL OR channel = ?2)", -1, &st, NULL) != SQLITE_OK)
+		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+	int bound = bind_text(st, 1, address);
+	if (bound == SQLITE_OK)
+		bound = bind_cstr(st, 2, channel);
+	int rc = bound == SQLITE_OK ? sqlite3_step(st) : bound;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+	return sqlite3_changes(R->db);
+}

@@ -35,6 +35,8 @@
  *     channel, marketing and transactional: a bounced or invalid address
  *     cannot receive, and a stop recorded against an address is one the
  *     carriers enforce themselves. The reason is reported, never judged.
+ *   - Lifted only by an operator (jrn_reach_unsuppress, jrn suppressions
+ *     remove), never by a tool.
  *   - Written once: the first suppression of an address on a channel
  *     stays (its reason and time are the record); a later one changes
  *     nothing.
@@ -137,6 +139,12 @@ int jrn_reach_consent_get(jrn_reach *R, jrn_reach_text customer, const char *cha
  * message in e. */
 int jrn_reach_suppress(jrn_reach *R, jrn_reach_text address, const char *channel,
 		       const char *reason, int64_t ts, const char *source, jrn_err *e);
+
+/* Lifts the suppressions of address (normal form) on channel (a C string,
+ * that row only: "all" lifts the "all" row; NULL: every channel), as an
+ * operator does (jrn suppressions remove). The number of rows removed
+ * (0: none), or -1 with SQLite's message in e. */
+int jrn_reach_unsuppress(jrn_reach *R, jrn_reach_text address, const char *channel, jrn_err *e);
 
 /* Is address suppressed on channel (a C string: its rows and "all"; NULL:
  * any channel)? 1 with *reason set to the row's reason (owned by R, valid

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rules-int.h"
 #include "yaml.h"
@@ -240,12 +241,86 @@ static int split_path(cctx *c, node *n, const char *field)
 	return 0;
 }
 
+/* Short names users bring from other rule languages (MongoDB, JSON Logic,
+ * Django): each the same operator as its long name. */
+static const struct {
+	const char *name;
+	int op;
+} op_aliases[] = {
+	{"eq", OP_EQUALS},
+	{"ne", OP_NOT_EQUALS},
+	{"gt", OP_GREATER_THAN},
+	{"lt", OP_LESS_THAN},
+};
+
+/* The operator called name (a long name or an alias), or -1. */
 static int find_op(const char *name)
 {
 	for (int i = 0; i < NOPS; i++)
 		if (!strcmp(jrn_rules_op_names[i], name))
 			return i;
+	for (size_t i = 0; i < sizeof op_aliases / sizeof op_aliases[0]; i++)
+		if (!strcmp(op_aliases[i].name, name))
+			return op_aliases[i].op;
 	return -1;
+}
+
+/* Edit distance of a and b, ignoring ASCII case (short names only). */
+static size_t op_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[32];
+	if (la >= 32 || lb >= 32)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = diag + (tolower((unsigned char)a[i - 1]) !=
+					      tolower((unsigned char)b[j - 1]));
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = row[j];
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* The operator name (long) nearest to name, if near enough to be a typo
+ * ("greater_then", "Equals", "not_equal") or its start ("greater"), or
+ * NULL. */
+static const char *op_suggest(const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	for (int i = 0; i < NOPS; i++) {
+		const char *k = jrn_rules_op_names[i];
+		if (strlen(name) >= 4 && !strncasecmp(k, name, strlen(name)))
+			return k;
+		size_t limit = strlen(k) / 4 > 1 ? strlen(k) / 4 : 1;
+		size_t d = op_distance(name, k);
+		if (d <= limit && d < best_d)
+			best = k, best_d = d;
+	}
+	return best;
+}
+
+/* "unknown operator 'x'" with a suggestion or the list of operators; for
+ * cfail's "%s". */
+static const char *op_unknown(char *buf, size_t n, const char *name)
+{
+	const char *near = op_suggest(name);
+	if (near)
+		snprintf(buf, n, "unknown operator '%.64s' (did you mean '%s'?)", name, near);
+	else
+		snprintf(buf, n, "unknown operator '%.64s' (operators: equals (eq), not_equals (ne), "
+			 "contains, not_contains, greater_than (gt), less_than (lt), gte, lte, between, "
+			 "in, not_in, is_set, is_not_set, starts_with, matches)", name);
+	return buf;
 }
 
 /* A leaf {field, op, value}: field and op given, value consumed (invalid
@@ -261,8 +336,9 @@ static node *compile_leaf(cctx *c, const char *field, const char *opname, jv val
 	n->rule_no = c->rule_no;
 	int op = find_op(opname);
 	if (op < 0) {
+		char msg[512];
 		jv_free(value);
-		cfail(c, "unknown operator '%s'", opname);
+		cfail(c, "%s", op_unknown(msg, sizeof msg, opname));
 		goto fail;
 	}
 	n->op = op;
@@ -461,8 +537,8 @@ static node *compile_event(cctx *c, jv v, jv pos, int depth)
 					jv_free(b);
 				} else if (op != OP_EQUALS && op != OP_GREATER_THAN && op != OP_LESS_THAN &&
 					   op != OP_GTE && op != OP_LTE) {
-					rc = cfail(c, "count: unknown operator '%s' (use equals, greater_than, "
-						   "less_than, gte, lte or between)", jv_string_value(opk));
+					rc = cfail(c, "count: unknown operator '%s' (use equals (eq), greater_than "
+						   "(gt), less_than (lt), gte, lte or between)", jv_string_value(opk));
 				} else if (jv_get_kind(cv) != JV_KIND_NUMBER) {
 					rc = cfail(c, "count: %s needs a number, got %s", jv_string_value(opk),
 						   kind_name(cv));

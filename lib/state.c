@@ -120,6 +120,40 @@ static const char *const migrations[] = {
 	"  record      TEXT    NOT NULL\n"
 	") WITHOUT ROWID;\n"
 	"CREATE INDEX outbox_due ON outbox (send_at);\n",
+
+	/* 4: runs of jrn run and their stages; the operators' audit log (jrn) */
+	"CREATE TABLE runs (\n"
+	"  id          INTEGER PRIMARY KEY,\n"
+	"  job         TEXT    NOT NULL,\n"
+	"  pid         INTEGER NOT NULL,\n"
+	"  started_at  INTEGER NOT NULL,\n"
+	"  ended_at    INTEGER,\n"
+	"  elapsed_ms  INTEGER,\n"
+	"  status      INTEGER,\n"
+	"  pipeline    TEXT    NOT NULL\n"
+	");\n"
+	"CREATE INDEX runs_job ON runs (job, id);\n"
+	"CREATE TABLE run_stages (\n"
+	"  run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n"
+	"  stage       INTEGER NOT NULL,\n"
+	"  command     TEXT    NOT NULL,\n"
+	"  pid         INTEGER,\n"
+	"  started_at  INTEGER NOT NULL,\n"
+	"  ended_at    INTEGER,\n"
+	"  elapsed_ms  INTEGER,\n"
+	"  status      INTEGER,\n"
+	"  lines_out   INTEGER,\n"
+	"  bytes_out   INTEGER,\n"
+	"  PRIMARY KEY (run_id, stage)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE audit (\n"
+	"  seq         INTEGER PRIMARY KEY,\n"
+	"  ts          INTEGER NOT NULL,\n"
+	"  who         TEXT    NOT NULL,\n"
+	"  verb        TEXT    NOT NULL,\n"
+	"  args        TEXT    NOT NULL,\n"
+	"  counts      TEXT    NOT NULL\n"
+	");\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -38,6 +38,7 @@ typedef struct {
 	at start;
 	char *anchor; /* to define when the node ends, or NULL */
 	size_t nodes; /* nodes within, aliases counted expanded */
+	int unset_from; /* the parser's unset references before this node */
 } frame;
 
 typedef struct {
@@ -49,7 +50,8 @@ typedef struct {
 	jrn_err *e;
 	frame *stack;
 	size_t depth, cap;
-	jv anchors; /* name -> [value, nodes] */
+	jv anchors; /* name -> [value, nodes, [[KEY_SUFFIX, NAME, LINE, COL], ...]] */
+	jv unset;   /* JRN_YAML_ENV_KEEP: [{key, name, line, column}, ...] */
 	jv root, root_pos;
 	size_t aliased; /* nodes reached through aliases, in all */
 } parser;
@@ -202,10 +204,73 @@ static bool key_expected(const parser *p)
 	       !jv_is_valid(p->stack[p->depth - 1].key);
 }
 
-static int define_anchor(parser *p, const char *name, jv v, size_t nodes)
+static int unset_count(const parser *p)
 {
+	return jv_array_length(jv_copy(p->unset));
+}
+
+/* The path of the node about to be delivered into the innermost open
+ * container ("send.unsubscribe.secret", "providers.email[0]"; "" for the
+ * root), or invalid when out of memory. */
+static jv node_path(const parser *p)
+{
+	jrn_buf b = {0};
+	int rc = jrn_buf_adds(&b, "");
+	for (size_t i = 0; rc == 0 && i < p->depth; i++) {
+		const frame *f = &p->stack[i];
+		if (!f->map)
+			rc = jrn_buf_addf(&b, "[%d]", jv_array_length(jv_copy(f->val)));
+		else if (jv_is_valid(f->key))
+			rc = (b.len ? jrn_buf_addc(&b, '.') : 0) < 0 ||
+			     jrn_buf_add(&b, jv_string_value(f->key),
+					 (size_t)jv_string_length_bytes(jv_copy(f->key))) < 0 ? -1 : 0;
+	}
+	jv path = rc == 0 && b.len <= INT_MAX ? jv_string_sized(b.p, (int)b.len) : jv_invalid();
+	jrn_buf_free(&b);
+	return path;
+}
+
+/* Lists an unset ${name} written at a, in the value at node_path. */
+static int record_unset(parser *p, jv key, const char *name, at a)
+{
+	if (!jv_is_valid(key))
+		return fail_oom(p);
+	jv ref = jv_object();
+	ref = jv_object_set(ref, jv_string("key"), key);
+	ref = jv_object_set(ref, jv_string("name"), jv_string(name));
+	ref = jv_object_set(ref, jv_string("line"), jv_number((double)a.line + 1));
+	ref = jv_object_set(ref, jv_string("column"), jv_number((double)a.col + 1));
+	p->unset = jv_array_append(p->unset, ref);
+	return 0;
+}
+
+/* Defines anchor name as v (a node of nodes nodes); the unset references
+ * listed from index from on lie inside it, and an alias repeats them. */
+static int define_anchor(parser *p, const char *name, jv v, size_t nodes, int from)
+{
+	jv refs = jv_array();
+	if (unset_count(p) > from) {
+		jv path = node_path(p);
+		if (!jv_is_valid(path)) {
+			jv_free(refs);
+			jv_free(v);
+			return fail_oom(p);
+		}
+		size_t plen = (size_t)jv_string_length_bytes(jv_copy(path));
+		for (int i = from; i < unset_count(p); i++) {
+			jv ref = jv_array_get(jv_copy(p->unset), i);
+			jv key = jv_object_get(jv_copy(ref), jv_string("key"));
+			refs = jv_array_append(refs, JV_ARRAY(jv_string(jv_string_value(key) + plen),
+							      jv_object_get(jv_copy(ref), jv_string("name")),
+							      jv_object_get(jv_copy(ref), jv_string("line")),
+							      jv_object_get(jv_copy(ref), jv_string("column"))));
+			jv_free(key);
+			jv_free(ref);
+		}
+		jv_free(path);
+	}
 	p->anchors = jv_object_set(p->anchors, jv_string(name),
-				   JV_ARRAY(v, jv_number((double)nodes)));
+				   JV_ARRAY(v, jv_number((double)nodes), refs));
 	return 0;
 }
 
@@ -299,6 +364,7 @@ static jv expand(parser *p, const yaml_event_t *ev, const char *s, size_t n)
 	jrn_buf b = {0};
 	size_t i = 0, run = 0; /* s[run..i) is literal text not yet copied */
 	int oom = 0;
+	bool kept = false; /* an unset name under JRN_YAML_ENV_KEEP */
 	while (i < n) {
 		if (s[i] != '$') {
 			i++;
@@ -339,6 +405,15 @@ static jv expand(parser *p, const yaml_event_t *ev, const char *s, size_t n)
 			goto fail;
 		}
 		const char *val = getenv(name);
+		if (!val && (p->flags & JRN_YAML_ENV_KEEP)) {
+			int rc = record_unset(p, node_path(p), name, inner_at(ev, s, n, i));
+			free(name);
+			if (rc < 0)
+				goto fail;
+			kept = true;
+			run = i = end + 1;
+			continue;
+		}
 		if (!val) {
 			fail_at(p, inner_at(ev, s, n, i),
 				"environment variable %s is not set", name);
@@ -355,6 +430,10 @@ static jv expand(parser *p, const yaml_event_t *ev, const char *s, size_t n)
 	if (oom) {
 		fail_oom(p);
 		goto fail;
+	}
+	if (kept) { /* as written: the reader fails if the value is used */
+		jrn_buf_free(&b);
+		return jv_string_sized(s, (int)n);
 	}
 	if (b.len > INT_MAX) {
 		fail_at(p, at_mark(ev->start_mark), "string too long");
@@ -557,14 +636,17 @@ static int on_scalar(parser *p, const yaml_event_t *ev)
 			return fail_at(p, a, "key too long");
 		jv key = jv_string_sized(s, (int)n);
 		if (anchor)
-			define_anchor(p, anchor, jv_copy(key), 1);
+			define_anchor(p, anchor, jv_copy(key), 1, unset_count(p));
 		return take_key(p, key, a);
 	}
+	int from = unset_count(p);
 	jv v = scalar_value(p, ev);
 	if (!jv_is_valid(v))
 		return -1;
-	if (anchor)
-		define_anchor(p, anchor, jv_copy(v), 1);
+	if (anchor && define_anchor(p, anchor, jv_copy(v), 1, from) < 0) {
+		jv_free(v);
+		return -1;
+	}
 	return deliver(p, v, pos_new(a), 1);
 }
 
@@ -582,9 +664,36 @@ static int on_alias(parser *p, const yaml_event_t *ev)
 		return fail_at(p, a, "undefined alias *%s", name);
 	}
 	jv v = jv_array_get(jv_copy(def), 0);
-	jv nv = jv_array_get(def, 1);
+	jv nv = jv_array_get(jv_copy(def), 1);
+	jv refs = jv_array_get(def, 2);
 	size_t nodes = (size_t)jv_number_value(nv);
 	jv_free(nv);
+	if (!key_expected(p) && jv_array_length(jv_copy(refs)) > 0) {
+		/* the alias's value holds unset references: list them again here */
+		jv path = node_path(p);
+		int rc = jv_is_valid(path) ? 0 : fail_oom(p);
+		jv_array_foreach(refs, i, r) {
+			jv suffix = jv_array_get(jv_copy(r), 0), name = jv_array_get(jv_copy(r), 1);
+			jrn_buf k = {0};
+			if (rc == 0 && (jrn_buf_adds(&k, jv_string_value(path)) < 0 ||
+					jrn_buf_adds(&k, jv_string_value(suffix)) < 0))
+				rc = fail_oom(p);
+			if (rc == 0)
+				rc = record_unset(p, jv_string(k.p),  jv_string_value(name),
+						  (at){(size_t)pos_num(r, 2) - 1, (size_t)pos_num(r, 3) - 1});
+			jrn_buf_free(&k);
+			jv_free(suffix);
+			jv_free(name);
+			jv_free(r);
+		}
+		jv_free(path);
+		if (rc < 0) {
+			jv_free(refs);
+			jv_free(v);
+			return -1;
+		}
+	}
+	jv_free(refs);
 
 	if (key_expected(p)) {
 		if (jv_get_kind(v) != JV_KIND_STRING) {
@@ -635,6 +744,7 @@ static int on_start(parser *p, const yaml_event_t *ev, bool map)
 		.key = jv_invalid(),
 		.start = a,
 		.anchor = anchor_copy,
+		.unset_from = unset_count(p),
 	};
 	return 0;
 }
@@ -645,8 +755,14 @@ static int on_end(parser *p)
 	jv_free(f.key); /* always invalid: libyaml gives every key a value */
 	size_t nodes = f.nodes + 1;
 	if (f.anchor) {
-		define_anchor(p, f.anchor, jv_copy(f.val), nodes);
+		int rc = define_anchor(p, f.anchor, jv_copy(f.val), nodes, f.unset_from);
 		free(f.anchor);
+		if (rc < 0) {
+			jv_free(f.val);
+			jv_free(f.kids);
+			jv_free(f.order);
+			return -1;
+		}
 	}
 	jv pos = jv_array_append(pos_new(f.start), f.kids);
 	if (f.map)
@@ -725,6 +841,8 @@ jv jrn_yaml_parse(const char *text, size_t len, const char *name, const jrn_yaml
 {
 	if (pos)
 		*pos = jv_null();
+	if (o && o->unset)
+		*o->unset = jv_null();
 	yaml_parser_t yp;
 	if (!yaml_parser_initialize(&yp)) {
 		jrn_fail(e, "%s: out of memory", name);
@@ -739,6 +857,7 @@ jv jrn_yaml_parse(const char *text, size_t len, const char *name, const jrn_yaml
 		.len = len,
 		.e = e,
 		.anchors = jv_object(),
+		.unset = jv_array(),
 		.root = jv_null(),
 		.root_pos = jv_null(),
 	};
@@ -754,6 +873,9 @@ jv jrn_yaml_parse(const char *text, size_t len, const char *name, const jrn_yaml
 	}
 	free(p.stack);
 	jv_free(p.anchors);
+	if (o && o->unset)
+		*o->unset = rc < 0 ? jv_null() : jv_copy(p.unset);
+	jv_free(p.unset);
 	if (rc < 0) {
 		jv_free(p.root);
 		jv_free(p.root_pos);
@@ -771,6 +893,8 @@ jv jrn_yaml_load(const char *path, const jrn_yaml_opts *o, jv *pos, jrn_err *e)
 	jrn_buf text = {0};
 	if (pos)
 		*pos = jv_null();
+	if (o && o->unset)
+		*o->unset = jv_null();
 	if (read_file(path, &text, e) < 0) {
 		jrn_buf_free(&text);
 		return jv_invalid();

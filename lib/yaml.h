@@ -29,6 +29,12 @@
  * With JRN_YAML_ENV, ${NAME} in a string value is replaced by the
  * environment variable NAME (letters, digits, '_', not starting with a
  * digit; unset is an error) and "$${" is a literal "${"; a lone '$' stays.
+ * With JRN_YAML_ENV_KEEP as well, an unset NAME is not an error: the string
+ * is kept exactly as written (nothing in it expanded) and each unset
+ * reference is listed in *o->unset (see jrn_yaml_opts), so that a reader of
+ * the file (config.c) can fail later, only when that value is used. An
+ * alias of a node holding such a string repeats its references under the
+ * alias's key.
  *
  * Positions. Beside the value the reader builds a position tree of the same
  * shape, 1-based lines and columns (columns count characters):
@@ -55,12 +61,21 @@
 enum {
 	JRN_YAML_ENV = 1,   /* expand ${NAME} in string values */
 	JRN_YAML_LINES = 2, /* messages say FILE:LINE, not FILE:LINE:COLUMN */
+	JRN_YAML_ENV_KEEP = 4, /* with JRN_YAML_ENV: an unset ${NAME} is listed
+				* in *unset, not an error */
 };
 
 typedef struct {
 	int flags;          /* JRN_YAML_ENV, JRN_YAML_LINES */
 	const char *what;   /* what the file is, for "a second YAML document:
 			     * WHAT is one document"; NULL: "the file" */
+	/* With JRN_YAML_ENV_KEEP (else unused; may be NULL then): set to an
+	 * array, the caller's to jv_free (jv_null() on error), of one
+	 * {"key", "name", "line", "column"} per unset ${NAME}, in document
+	 * order: key is the value's path ("send.unsubscribe.secret",
+	 * "providers.email[0].password"; "" for the root), line and column
+	 * (1-based) where its "${" is written. */
+	jv *unset;
 } jrn_yaml_opts;
 
 /* Reads the file at path (o may be NULL: no flags). Returns its value (null

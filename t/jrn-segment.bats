@@ -96,12 +96,12 @@ vip:
   rule:
     all:
       - {field: a, op: equals, value: 1}
-      - {field: rfm.score, op: gt, value: 38}
+      - {field: rfm.score, op: greater_then, value: 38}
 Y
 	echo '{}' > p.ndjson
 	run jrn-segment --segments s.yaml p.ndjson
 	assert_failure 1
-	assert_output "jrn-segment: s.yaml:5: segment 'vip', rule 2: unknown operator 'gt'"
+	assert_output "jrn-segment: s.yaml:5: segment 'vip', rule 2: unknown operator 'greater_then' (did you mean 'greater_than'?)"
 }
 
 @test "a value of the wrong type for its operator is an error" {

@@ -59,6 +59,159 @@ static const char *get(jv cfg, const char *dotted)
 	return out;
 }
 
+/* Fault 5 of issue 9: an unset ${NAME} fails only where it is read. */
+static void test_unresolved(void)
+{
+	jrn_err e;
+	unsetenv("UNSUB_SECRET");
+	unsetenv("JRN_UT_PASS");
+	unsetenv("JRN_UT_BUSY");
+	setenv("JRN_UT_HOST", "smtp.example.com", 1);
+	const char *text =
+		"db:\n  path: x.db\n  busyTimeout: ${JRN_UT_BUSY}\n"        /* 1-3 */
+		"send:\n  unsubscribe:\n    secret: ${UNSUB_SECRET}\n"      /* 4-6 */
+		"    url: https://${JRN_UT_HOST}/u\n"                         /* 7 */
+		"providers:\n  email:\n    type: smtp\n"                    /* 8-10 */
+		"    password: \"a${JRN_UT_PASS}b${UNSUB_SECRET}\"\n"         /* 11 */
+		"  sms:\n    - &tw {type: twilio, authToken: '${JRN_UT_PASS}'}\n" /* 12-13 */
+		"    - *tw\n"                                                 /* 14 */
+		"scoring:\n  rfm:\n    window: 90d\n";
+	put(FILE_NAME, text, strlen(text));
+	jv cfg = jrn_config_load(FILE_NAME, &e);
+	CHECK(jv_get_kind(cfg) == JV_KIND_OBJECT, "a config with unset variables loads (the duration unchecked)");
+	if (jv_get_kind(cfg) != JV_KIND_OBJECT) {
+		printf("#   %s\n", e.msg);
+		jv_free(cfg);
+		return;
+	}
+	jv refs;
+	int n = jrn_config_unresolved(cfg, &refs, &e);
+	jv d = jv_dump_string(refs, 0);
+	CHECK_STR(jv_string_value(d),
+		  "[{\"key\":\"db.busyTimeout\",\"name\":\"JRN_UT_BUSY\",\"line\":3,\"column\":16},"
+		  "{\"key\":\"send.unsubscribe.secret\",\"name\":\"UNSUB_SECRET\",\"line\":6,\"column\":13},"
+		  "{\"key\":\"providers.email[0].password\",\"name\":\"JRN_UT_PASS\",\"line\":11,\"column\":17},"
+		  "{\"key\":\"providers.email[0].password\",\"name\":\"UNSUB_SECRET\",\"line\":11,\"column\":32},"
+		  "{\"key\":\"providers.sms[0].authToken\",\"name\":\"JRN_UT_PASS\",\"line\":13,\"column\":38},"
+		  "{\"key\":\"providers.sms[1].authToken\",\"name\":\"JRN_UT_PASS\",\"line\":13,\"column\":38}]",
+		  "jrn_config_unresolved: every one, a list of one mapping as [0], an alias repeats its references");
+	jv_free(d);
+	CHECK(n == 6, "jrn_config_unresolved: the count");
+
+	CHECK_STR(get(cfg, "send.unsubscribe.url"), "\"https://smtp.example.com/u\"", "a set variable still expands");
+	CHECK_STR(get(cfg, "scoring.rfm.window"), "\"90d\"", "other keys read as usual");
+	jv v = jrn_config_get(cfg, "send.unsubscribe.secret");
+	jv msg = jv_invalid_get_msg(jv_copy(v));
+	CHECK(!jv_is_valid(v) && jv_get_kind(msg) == JV_KIND_STRING &&
+	      !strcmp(jv_string_value(msg), "jrn.yaml:6:13: send.unsubscribe.secret: ${UNSUB_SECRET} is not set"),
+	      "jrn_config_get: invalid, with the message");
+	jv_free(msg);
+	jv_free(v);
+	char *str = NULL;
+	CHECK(jrn_config_string(cfg, "send.unsubscribe.secret", &str, &e) == -1 && !str &&
+	      !strcmp(e.msg, "jrn.yaml:6:13: send.unsubscribe.secret: ${UNSUB_SECRET} is not set"),
+	      "jrn_config_string: -1, FILE:LINE:COL: KEY: ${NAME} is not set");
+	int64_t ms = 7;
+	CHECK(jrn_config_duration(cfg, "db.busyTimeout", &ms, &e) == -1 && ms == 7 &&
+	      !strcmp(e.msg, "jrn.yaml:3:16: db.busyTimeout: ${JRN_UT_BUSY} is not set"),
+	      "jrn_config_duration: -1 too");
+	CHECK(jrn_config_duration(cfg, "scoring.rfm.window", &ms, &e) == 1 && ms == 90LL * 86400000,
+	      "jrn_config_duration: a resolved key");
+
+	/* who reads what */
+	CHECK(jrn_config_require(cfg, "jrn-send", &e) == -1 &&
+	      !strcmp(e.msg, "jrn.yaml:3:16: db.busyTimeout: ${JRN_UT_BUSY} is not set"),
+	      "jrn_config_require: db is everyone's");
+	jv_free(cfg);
+
+	text = "send:\n  unsubscribe:\n    secret: ${UNSUB_SECRET}\n"
+	       "sources:\n  crm: {token: '${JRN_UT_PASS}'}\n";
+	put(FILE_NAME, text, strlen(text));
+	cfg = jrn_config_load(FILE_NAME, &e);
+	CHECK(jrn_config_require(cfg, "jrn-segment", &e) == 0, "jrn_config_require: jrn-segment does not read send");
+	CHECK(jrn_config_require(cfg, "jrn-score", &e) == 0, "jrn_config_require: jrn-score neither");
+	CHECK(jrn_config_require(cfg, "jrn init", &e) == 0, "jrn_config_require: jrn SUBCOMMAND neither");
+	CHECK(jrn_config_require(cfg, "jrn-send", &e) == -1 &&
+	      !strcmp(e.msg, "jrn.yaml:3:13: send.unsubscribe.secret: ${UNSUB_SECRET} is not set"),
+	      "jrn_config_require: jrn-send does");
+	CHECK(jrn_config_require(cfg, "jrn-ingest", &e) == -1 &&
+	      !strcmp(e.msg, "jrn.yaml:5:17: sources.crm.token: ${JRN_UT_PASS} is not set"),
+	      "jrn_config_require: jrn-ingest reads sources");
+	CHECK(jrn_config_require(cfg, "jrn-route", &e) == -1 && strstr(e.msg, "send.unsubscribe.secret"),
+	      "jrn_config_require: a program not in the table reads every key");
+	CHECK(jrn_config_require(cfg, "jrn-sendx", &e) == -1, "jrn_config_require: names match whole");
+	jv_free(cfg);
+
+	CHECK_STR(load("db:\n  busyTimeout: ${JRN_UT_HOST}\n"),
+		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got 'smtp.example.com' (units: ms s m h d w)",
+		  "a set variable is checked as usual");
+	CHECK_STR(load("sources:\n  a: $${UNSUB_SECRET}\n"), "{\"sources\":{\"a\":\"${UNSUB_SECRET}\"}}",
+		  "$${ is no reference");
+	jv none = jv_object();
+	CHECK(jrn_config_unresolved(none, &refs, &e) == 0 && jv_array_length(refs) == 0,
+	      "jrn_config_unresolved: none");
+	jv_free(none);
+	CHECK(jrn_config_unresolved(jv_null(), &refs, &e) == -1 && !jv_is_valid(refs),
+	      "jrn_config_unresolved: not a config");
+	jv hand = jv_parse("{\"$unresolved\":{\"file\":1,\"refs\":[1,{\"key\":5},{\"key\":\"x\"}]},\"y\":2}");
+	CHECK_STR(get(hand, "y"), "2", "a hand-built $unresolved of the wrong shape: no crash");
+	CHECK(jrn_config_require(hand, "jrn-x", &e) == -1 &&
+	      !strcmp(e.msg, "the configuration: a key names an unset environment variable"),
+	      "and a plain message: %s", e.msg);
+	jv_free(hand);
+}
+
+/* jrn_opts_resolve: a bad flag value is -2 (usage), a bad environment -1;
+ * a tool fails on an unset ${NAME} only in what it reads. */
+static void test_opts(void)
+{
+	jrn_opts o;
+	jrn_err e;
+	unsetenv("JRN_NOW");
+	unsetenv("JRN_CONFIG");
+	unsetenv("JRN_LOG");
+	unlink(FILE_NAME);
+	jrn_opts_init(&o, "jrn-score");
+	o.now = "yesterday";
+	CHECK(jrn_opts_resolve(&o, &e) == -2 && strstr(e.msg, "'yesterday'"), "--now yesterday: -2 (usage)");
+	jrn_opts_free(&o);
+	setenv("JRN_NOW", "yesterday", 1);
+	jrn_opts_init(&o, "jrn-score");
+	CHECK(jrn_opts_resolve(&o, &e) == -1 && strstr(e.msg, "'yesterday'"), "JRN_NOW=yesterday: -1 (failure)");
+	jrn_opts_free(&o);
+	jrn_opts_init(&o, "jrn-score");
+	o.now = "2026-01-02";
+	CHECK(jrn_opts_resolve(&o, &e) == 0 && jrn_now() == 1767312000000LL,
+	      "--now wins over a bad JRN_NOW: %s", e.msg);
+	jrn_opts_free(&o);
+	unsetenv("JRN_NOW");
+	setenv("JRN_LOG", "loud", 1);
+	jrn_opts_init(&o, "jrn-score");
+	CHECK(jrn_opts_resolve(&o, &e) == -1, "a bad JRN_LOG: -1");
+	jrn_opts_free(&o);
+	unsetenv("JRN_LOG");
+
+	const char *text = "send:\n  unsubscribe:\n    secret: ${UNSUB_SECRET}\n";
+	put(FILE_NAME, text, strlen(text));
+	unsetenv("UNSUB_SECRET");
+	const char *progs[] = {"jrn-ingest", "jrn-score", "jrn-segment", "jrn init"};
+	for (size_t i = 0; i < sizeof progs / sizeof progs[0]; i++) {
+		jrn_opts_init(&o, progs[i]);
+		CHECK(jrn_opts_resolve(&o, &e) == 0, "fault 5: %s runs with ${UNSUB_SECRET} unset", progs[i]);
+		jrn_opts_free(&o);
+	}
+	jrn_opts_init(&o, "jrn-send");
+	CHECK(jrn_opts_resolve(&o, &e) == -1 &&
+	      !strcmp(e.msg, "jrn.yaml:3:13: send.unsubscribe.secret: ${UNSUB_SECRET} is not set"),
+	      "fault 5: jrn-send does not: %s", e.msg);
+	jrn_opts_free(&o);
+	setenv("UNSUB_SECRET", "s", 1);
+	jrn_opts_init(&o, "jrn-send");
+	CHECK(jrn_opts_resolve(&o, &e) == 0, "fault 5: jrn-send runs once it is set");
+	jrn_opts_free(&o);
+	unsetenv("UNSUB_SECRET");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/jrn-unit-config.XXXXXX";
@@ -155,10 +308,14 @@ int main(void)
 		  "{\"sources\":{\"smtp\":{\"host\":\"smtp.example.com\",\"url\":\"smtp://smtp.example.com:25/xy\"}}}",
 		  "${NAME} expands in plain and quoted strings");
 	CHECK_STR(load("sources:\n  smtp:\n    host: localhost\n    pass: ${SMTP_PASSWORD}\n"),
-		  "ERR jrn.yaml:4:11: environment variable SMTP_PASSWORD is not set",
-		  "missing variable: its name and position");
+		  "{\"sources\":{\"smtp\":{\"host\":\"localhost\",\"pass\":\"${SMTP_PASSWORD}\"}},"
+		  "\"$unresolved\":{\"file\":\"jrn.yaml\",\"refs\":[{\"key\":\"sources.smtp.pass\","
+		  "\"name\":\"SMTP_PASSWORD\",\"line\":4,\"column\":11}]}}",
+		  "missing variable: not a load error; kept as written, listed with its name and position");
 	CHECK_STR(load("sources:\n  a: \"x\xc3\xa9${SMTP_PASSWORD}\"\n"),
-		  "ERR jrn.yaml:2:9: environment variable SMTP_PASSWORD is not set",
+		  "{\"sources\":{\"a\":\"x\xc3\xa9${SMTP_PASSWORD}\"},"
+		  "\"$unresolved\":{\"file\":\"jrn.yaml\",\"refs\":[{\"key\":\"sources.a\","
+		  "\"name\":\"SMTP_PASSWORD\",\"line\":2,\"column\":9}]}}",
 		  "position inside a quoted string counts characters");
 	CHECK_STR(load("sources:\n  a: $${JRN_UT_HOST} costs $5 $$ x$\n"),
 		  "{\"sources\":{\"a\":\"${JRN_UT_HOST} costs $5 $$ x$\"}}", "$${ is a literal ${, a lone $ is kept");
@@ -316,6 +473,8 @@ int main(void)
 		jv_free(hand);
 	}
 
+	test_unresolved();
+	test_opts();
 	unlink(FILE_NAME);
 	if (chdir("/") == 0)
 		rmdir(dir);

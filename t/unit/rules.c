@@ -113,6 +113,20 @@ static void test_operators(void)
 	CHECK(ev("{\"field\":\"plan\",\"operator\":\"equals\",\"value\":\"pro\"}", rec) == 1,
 	      "'operator' as in the seed");
 
+	/* issue 9: the short names, each the same operator as its long name */
+	CHECK(ev("{\"field\":\"n\",\"op\":\"gt\",\"value\":4}", rec) == 1, "gt is greater_than");
+	CHECK(ev("{\"field\":\"n\",\"op\":\"gt\",\"value\":5}", rec) == 0, "gt is strict");
+	CHECK(ev("{\"field\":\"n\",\"op\":\"lt\",\"value\":6}", rec) == 1, "lt is less_than");
+	CHECK(ev("{\"field\":\"n\",\"op\":\"lt\",\"value\":5}", rec) == 0, "lt is strict");
+	CHECK(ev("{\"field\":\"plan\",\"op\":\"eq\",\"value\":\"pro\"}", rec) == 1, "eq is equals");
+	CHECK(ev("{\"field\":\"n\",\"op\":\"eq\",\"value\":\"5\"}", rec) == 0, "eq: no type coercion either");
+	CHECK(ev("{\"field\":\"plan\",\"op\":\"ne\",\"value\":\"pro\"}", rec) == 0, "ne is not_equals");
+	CHECK(ev("{\"field\":\"missing\",\"op\":\"ne\",\"value\":\"x\"}", rec) == 1, "ne on missing");
+	CHECK(ev("{\"field\":\"t\",\"op\":\"lt\",\"value\":\"2026-01-01\"}", rec) == 1, "lt with a time");
+	CHECK(ev("{\"field\":\"n\",\"op\":\"gt\",\"value\":\"soon\"}", rec) == -10,
+	      "gt checks its value as greater_than does");
+	CHECK(strstr(err.msg, "greater_than needs a number or a time") != NULL, "and names the long name: %s", err.msg);
+
 	/* what the span index reads, beside the jv value */
 	const char *r2 = "{\"s\":\"a\\\"b\",\"arr\":[\"x\",2,true,null,{\"k\":[1]},[3],\"y\\\\z\"],"
 			 "\"n\":1e2,\"o\":{\"p\":[1,2]},\"dup\":1,\"dup\":2,\"t\":true,\"z\":null}";
@@ -165,7 +179,8 @@ static void test_trees(void)
 	CHECK(ev("[{\"field\":\"a\",\"op\":\"equals\",\"value\":1},{\"not\":{\"any\":[{\"field\":\"s\",\"op\":\"equals\",\"value\":\"y\"}]}}]", rec) == 1,
 	      "a list is all; nesting");
 	CHECK(ev("{\"a\":1,\"b\":{\"gte\":2,\"lte\":2}}", rec) == 1, "shorthand: equals and operator maps");
-	CHECK(ev("{\"a\":{\"gt\":0}}", rec) == -10, "shorthand: unknown operator refused");
+	CHECK(ev("{\"a\":{\"gt\":0}}", rec) == 1, "shorthand: an operator alias (gt)");
+	CHECK(ev("{\"a\":{\"above\":0}}", rec) == -10, "shorthand: unknown operator refused");
 	/* deep nesting */
 	char deep[20000] = "";
 	for (int i = 0; i < 100; i++)
@@ -192,8 +207,19 @@ static void test_jq(void)
 
 static void test_errors(void)
 {
-	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"gt\",\"value\":1}"),
-		  "segment 't', rule 1: unknown operator 'gt'", "unknown operator");
+	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"above\",\"value\":1}"),
+		  "segment 't', rule 1: unknown operator 'above' (operators: equals (eq), not_equals (ne), "
+		  "contains, not_contains, greater_than (gt), less_than (lt), gte, lte, between, in, not_in, "
+		  "is_set, is_not_set, starts_with, matches)", "unknown operator: the list");
+	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"greater_then\",\"value\":1}"),
+		  "segment 't', rule 1: unknown operator 'greater_then' (did you mean 'greater_than'?)",
+		  "unknown operator: a typo gets a suggestion");
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"greater\",\"value\":1}"), "(did you mean 'greater_than'?)") != NULL,
+	      "unknown operator: a start gets a suggestion");
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"Equals\",\"value\":1}"), "(did you mean 'equals'?)") != NULL,
+	      "unknown operator: case is not ignored, but suggested");
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"ge\",\"value\":1}"), "(did you mean 'gte'?)") != NULL,
+	      "unknown operator: ge suggests gte");
 	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"a(\"}"), "bad regular expression 'a('") != NULL,
 	      "bad regex named: %s", err.msg);
 	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"gte\",\"value\":\"soon\"}"), "needs a number or a time") != NULL,
@@ -213,7 +239,7 @@ static void test_errors(void)
 	CHECK(strstr(cerr("{\"all\":[{\"a\":1}],\"any\":[{\"a\":1}]}"), "several") != NULL, "two forms");
 	CHECK(strstr(cerr("{}"), "empty rule") != NULL, "empty rule");
 	CHECK(strstr(cerr("{\"event\":\"x\",\"within\":\"soon\"}"), "within:") != NULL, "bad within");
-	CHECK(strstr(cerr("{\"event\":\"x\",\"count\":{\"gt\":1}}"), "count: unknown operator 'gt'") != NULL, "bad count op");
+	CHECK(strstr(cerr("{\"event\":\"x\",\"count\":{\"in\":1}}"), "count: unknown operator 'in' (use equals (eq), greater_than (gt)") != NULL, "bad count op");
 	CHECK(strstr(cerr("{\"not_event\":\"x\",\"count\":3}"), "not_event takes no count") != NULL, "not_event count");
 	CHECK(strstr(cerr("{\"event\":\"x\",\"where\":{\"event\":\"y\"}}"), "inside a where") != NULL, "event in where");
 	CHECK(strstr(cerr("{\"event\":\"x\",\"when\":1}"), "unknown key 'when'") != NULL, "event typo key");
@@ -237,12 +263,14 @@ static void test_files(void)
 			 "      all:\n"
 			 "        - {field: rfm.score, op: gte, value: 38}\n"
 			 "        - field: plan\n"
-			 "          op: gt\n"
+			 "          op: above\n"
 			 "          value: 3\n");
 	jrn_rules *r = jrn_rule_load(path, &err);
 	CHECK(r == NULL, "unknown operator in a file");
-	char want[300];
-	snprintf(want, sizeof want, "%s:7: segment 'vip', rule 2: unknown operator 'gt'", path);
+	char want[600];
+	snprintf(want, sizeof want, "%s:7: segment 'vip', rule 2: unknown operator 'above' (operators: "
+		 "equals (eq), not_equals (ne), contains, not_contains, greater_than (gt), less_than (lt), "
+		 "gte, lte, between, in, not_in, is_set, is_not_set, starts_with, matches)", path);
 	CHECK_STR(err.msg, want, "FILE:LINE of the leaf");
 
 	write_file(path, "b: {rule: {x: 1}}\na: {rule: [{jq: '.x == 2'}]}\n");
@@ -318,6 +346,9 @@ static void test_events(void)
 		"\"three90\":{\"rule\":{\"event\":\"order.completed\",\"count\":{\"gte\":3},\"within\":\"90d\"}},"
 		"\"big\":{\"rule\":{\"event\":\"order.completed\",\"where\":{\"properties.amount\":{\"gte\":60}},\"count\":2}},"
 		"\"ever3\":{\"rule\":{\"event\":\"order.completed\",\"count\":{\"equals\":3}}},"
+		"\"gt2in90\":{\"rule\":{\"event\":\"order.completed\",\"count\":{\"gt\":2},\"within\":\"90d\"}},"
+		"\"lt3in90\":{\"rule\":{\"event\":\"order.completed\",\"count\":{\"lt\":3},\"within\":\"90d\"}},"
+		"\"eq3\":{\"rule\":{\"event\":\"order.completed\",\"count\":{\"eq\":3}}},"
 		"\"quiet45\":{\"rule\":{\"not_event\":\"order.completed\",\"within\":\"45d\"}},"
 		"\"quiet5\":{\"rule\":{\"not_event\":\"order.completed\",\"within\":\"5d\"}},"
 		"\"nopage\":{\"rule\":{\"not_event\":\"page.viewed\",\"within\":\"180d\"}}}");
@@ -334,6 +365,7 @@ static void test_events(void)
 	} cases[] = {
 		{"two90", 1, 0}, {"three90", 0, 0}, {"big", 1, 0}, {"ever3", 1, 0},
 		{"quiet45", 0, 1}, {"quiet5", 1, 1}, {"nopage", 1, 1},
+		{"gt2in90", 0, 0}, {"lt3in90", 1, 1}, {"eq3", 1, 0}, /* count: gt, lt, eq */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		int k = jrn_rule_find(r, cases[i].seg);

@@ -267,6 +267,61 @@ static void test_env(void)
 	CHECK_STR(parse("n: ${JRN_UT_NUM}\n", JRN_YAML_ENV), "{\"n\":\"42\"}", "an expanded value stays a string");
 }
 
+/* text parsed with JRN_YAML_ENV | JRN_YAML_ENV_KEEP: "VALUE UNSET" as
+ * compact JSON, or "ERR " and the message. */
+static const char *keep(const char *text)
+{
+	static jrn_buf out;
+	jrn_err e;
+	jv unset = jv_invalid();
+	jrn_yaml_opts o = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP, .unset = &unset};
+	jrn_buf_reset(&out);
+	jv v = jrn_yaml_parse(text, strlen(text), "t.yaml", &o, NULL, &e);
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		jrn_buf_addf(&out, "ERR %s (unset %s)", e.msg, jv_get_kind(unset) == JV_KIND_NULL ? "null" : "?");
+		jv_free(unset);
+		return out.p;
+	}
+	jv s = jv_dump_string(v, 0), u = jv_dump_string(unset, 0);
+	jrn_buf_addf(&out, "%s %s", jv_string_value(s), jv_string_value(u));
+	jv_free(s);
+	jv_free(u);
+	return out.p;
+}
+
+static void test_env_keep(void)
+{
+	setenv("JRN_UT_HOST", "mx.example", 1);
+	unsetenv("JRN_UT_UNSET");
+	unsetenv("JRN_UT_U2");
+	CHECK_STR(keep("h: ${JRN_UT_HOST}\n"), "{\"h\":\"mx.example\"} []", "keep: set names expand");
+	CHECK_STR(keep("a:\n  b: x${JRN_UT_HOST}y${JRN_UT_UNSET}$${z}\n"),
+		  "{\"a\":{\"b\":\"x${JRN_UT_HOST}y${JRN_UT_UNSET}$${z}\"}} "
+		  "[{\"key\":\"a.b\",\"name\":\"JRN_UT_UNSET\",\"line\":2,\"column\":22}]",
+		  "keep: an unset name keeps the whole string as written, listed with key and position");
+	CHECK_STR(keep("l:\n  - x\n  - {p: \"${JRN_UT_UNSET}\", q: ['${JRN_UT_U2}']}\n"),
+		  "{\"l\":[\"x\",{\"p\":\"${JRN_UT_UNSET}\",\"q\":[\"${JRN_UT_U2}\"]}]} "
+		  "[{\"key\":\"l[1].p\",\"name\":\"JRN_UT_UNSET\",\"line\":3,\"column\":10},"
+		  "{\"key\":\"l[1].q[0]\",\"name\":\"JRN_UT_U2\",\"line\":3,\"column\":33}]",
+		  "keep: keys through lists");
+	CHECK_STR(keep("a: &A {s: '${JRN_UT_UNSET}'}\nb: {c: *A}\nd: &D '${JRN_UT_U2}'\ne: [*D]\n"),
+		  "{\"a\":{\"s\":\"${JRN_UT_UNSET}\"},\"b\":{\"c\":{\"s\":\"${JRN_UT_UNSET}\"}},"
+		  "\"d\":\"${JRN_UT_U2}\",\"e\":[\"${JRN_UT_U2}\"]} "
+		  "[{\"key\":\"a.s\",\"name\":\"JRN_UT_UNSET\",\"line\":1,\"column\":12},"
+		  "{\"key\":\"b.c.s\",\"name\":\"JRN_UT_UNSET\",\"line\":1,\"column\":12},"
+		  "{\"key\":\"d\",\"name\":\"JRN_UT_U2\",\"line\":3,\"column\":4},"
+		  "{\"key\":\"e[0]\",\"name\":\"JRN_UT_U2\",\"line\":3,\"column\":4}]",
+		  "keep: an alias repeats the references under its own key (an anchored scalar: where its node starts)");
+	CHECK_STR(keep("${JRN_UT_UNSET}\n"),
+		  "\"${JRN_UT_UNSET}\" [{\"key\":\"\",\"name\":\"JRN_UT_UNSET\",\"line\":1,\"column\":1}]",
+		  "keep: the root's key is empty");
+	CHECK_STR(keep("a: '${JRN_UT_UNSET}'\nb: ${1x}\n"),
+		  "ERR t.yaml:2:4: bad environment variable name '${1x}' (letters, digits and '_', not starting "
+		  "with a digit; write '$${' for a literal '${') (unset null)",
+		  "keep: a bad name is still an error, and unset is null");
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/jrn-unit-yaml.XXXXXX";
@@ -279,6 +334,7 @@ int main(void)
 	test_positions();
 	test_aliases();
 	test_env();
+	test_env_keep();
 	unlink("jrn.yaml");
 	unlink("s.yaml");
 	if (chdir("/") == 0)

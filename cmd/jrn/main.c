@@ -1,6 +1,7 @@
 /*
  * jrn: the front door. `jrn TOOL ARGS` runs jrn-TOOL (from this program's
- * own directory first, then PATH); `jrn init` starts a project directory.
+ * own directory first, then PATH); the verbs of its own (init, run, log
+ * and the operator verbs) are rows of `verbs`, one file each (verbs.h).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,12 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jrn.h"
-#include "starter.h" /* starter_yaml: share/jrn/jrn.yaml */
+#include "verbs.h"
 
 static const char usage[] =
 	"usage: jrn TOOL [ARGS...]\n"
 	"       jrn init [--force] [--db PATH] [DIR]\n"
+	"       jrn run [--wait] [--dry-run] JOB\n"
+	"       jrn log [-n N] [--json] [JOB]\n"
+	"       jrn events delete ID... | fix ID --set PATH=VALUE... | --bad-amount\n"
+	"       jrn suppressions import [FILE...] | list | remove ADDRESS...\n"
+	"       jrn queue list | cancel KEY...\n"
 	"       jrn help [TOOL]\n"
 	"       jrn tools\n"
 	"       jrn --version\n"
@@ -27,19 +32,39 @@ static const char usage[] =
 	"\n"
 	"Tools (`jrn tools` lists those installed):\n"
 	"  ingest    take events in: check, normalise, dedupe, store\n"
-	"  score     RFM, lifetime value and churn risk\n"
 	"  segment   segment rules, memberships and changes\n"
+	"  score     RFM, lifetime value, lead scores\n"
+	"  send      e-mail, SMS, WhatsApp, webhooks, audiences, each exactly once\n"
+	"  merge     one profile from several sources (planned)\n"
+	"  ai        LLM customer state and journey optimizer (planned)\n"
+	"  route     journeys, waits, branches, caps, quiet hours (planned)\n"
+	"  report    metrics, funnels, attribution, cohorts (planned)\n"
 	"\n"
 	"Commands:\n"
-	"  init      write a commented starter jrn.yaml and create the state file\n"
-	"  help      this text, or TOOL's --help\n"
-	"  tools     list the tools found beside jrn\n"
+	"  init          write a commented starter jrn.yaml and create the state file\n"
+	"  run JOB       run the pipeline jobs.JOB of jrn.yaml, locked, recorded\n"
+	"  log           the recent runs of jrn run, with their stages\n"
+	"  events        delete or correct stored events; list bad amounts\n"
+	"  suppressions  import, list or remove suppressed addresses\n"
+	"  queue         list or cancel the sends waiting in the outbox\n"
+	"  help          this text, or TOOL's --help\n"
+	"  tools         list the tools found beside jrn\n"
 	"\n"
+	"Verbs that write take --dry-run and leave a row in the audit log.\n"
 	"See jrn(7) for the concepts and jrn(1) for this command.\n";
+
+static const jrn_verb verbs[] = {
+	{"init", verb_init},
+	{"run", verb_run},
+	{"log", verb_log},
+	{"events", verb_events},
+	{"suppressions", verb_suppressions},
+	{"queue", verb_queue},
+};
 
 
 /* The directory this program was run from, or NULL. */
-static char *self_dir(void)
+char *jrn_self_dir(void)
 {
 	char *p = realpath("/proc/self/exe", NULL);
 	if (!p)
@@ -58,7 +83,7 @@ static int by_name(const void *a, const void *b)
 /* Prints the tools installed beside jrn (executables named jrn-NAME). */
 static int list_tools(void)
 {
-	char *dir = self_dir();
+	char *dir = jrn_self_dir();
 	DIR *d = dir ? opendir(dir) : NULL;
 	if (!d) {
 		fprintf(stderr, "jrn: cannot list the tools: %s\n", strerror(errno));
@@ -111,7 +136,7 @@ static int run_tool(const char *tool, char **argv)
 	snprintf(name, n, "jrn-%s", tool);
 	argv[0] = name;
 
-	char *dir = self_dir();
+	char *dir = jrn_self_dir();
 	if (dir) {
 		size_t m = strlen(dir) + n + 1;
 		char *path = malloc(m);
@@ -134,97 +159,6 @@ static int run_tool(const char *tool, char **argv)
 	return err == ENOENT ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
 }
 
-static const char init_usage[] = "usage: jrn init [--force] [--db PATH] [DIR]\n";
-
-static int init_take(void *ctx, int c, const char *arg)
-{
-	(void)arg;
-	if (c != 'f')
-		return -2;
-	*(bool *)ctx = true;
-	return 0;
-}
-
-static int init(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{"force", no_argument, NULL, 'f'},
-		JRN_COMMON_LONG,
-		{NULL, 0, NULL, 0},
-	};
-	bool force = false;
-	jrn_opts o;
-	jrn_opts_init(&o, "jrn init");
-	optind = 1;
-	int rc = jrn_opts_parse(&o, argc, argv, "f" JRN_COMMON_SHORT, longopts, init_usage,
-				init_take, &force);
-	const char *db_path = o.db_path;
-	jrn_opts_free(&o);
-	if (rc >= 0)
-		return rc;
-	if (argc - optind > 1) {
-		fputs(init_usage, stderr);
-		return JRN_EXIT_USAGE;
-	}
-	const char *dir = optind < argc ? argv[optind] : ".";
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
-		fprintf(stderr, "jrn: init: %s: %s\n", dir, strerror(errno));
-		return JRN_EXIT_FAIL;
-	}
-	jrn_buf path = {0};
-	jrn_buf_addf(&path, "%s/jrn.yaml", dir);
-	if (!path.p) {
-		fputs("jrn: out of memory\n", stderr);
-		return JRN_EXIT_FAIL;
-	}
-	int fd = open(path.p, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0666);
-	if (fd < 0) {
-		if (errno == EEXIST)
-			fprintf(stderr, "jrn: init: %s exists (use --force to overwrite)\n", path.p);
-		else
-			fprintf(stderr, "jrn: init: %s: %s\n", path.p, strerror(errno));
-		jrn_buf_free(&path);
-		return JRN_EXIT_FAIL;
-	}
-	/* With --db, the starter's db.path names that file instead. */
-	jrn_buf text = {0};
-	const char *dflt = "  path: jrn.db\n", *at = strstr(starter_yaml, dflt);
-	if (db_path && at) {
-		jrn_buf_add(&text, starter_yaml, (size_t)(at - starter_yaml));
-		jrn_buf_adds(&text, "  path: ");
-		jrn_json_append_str(&text, db_path, strlen(db_path));
-		jrn_buf_adds(&text, "\n");
-		jrn_buf_adds(&text, at + strlen(dflt));
-	} else {
-		jrn_buf_adds(&text, starter_yaml);
-	}
-	ssize_t w = text.p ? write(fd, text.p, text.len) : -1;
-	bool short_write = w != (ssize_t)text.len;
-	jrn_buf_free(&text);
-	if (short_write || close(fd) < 0) {
-		fprintf(stderr, "jrn: init: %s: %s\n", path.p, strerror(errno));
-		jrn_buf_free(&path);
-		return JRN_EXIT_FAIL;
-	}
-
-	/* The state file, relative to DIR as the config's db.path is. */
-	jrn_buf_reset(&path);
-	if (db_path && db_path[0] == '/')
-		jrn_buf_adds(&path, db_path);
-	else
-		jrn_buf_addf(&path, "%s/%s", dir, db_path ? db_path : "jrn.db");
-	sqlite3 *db;
-	jrn_err e;
-	if (jrn_db_open(path.p, 10000, &db, &e) < 0) {
-		fprintf(stderr, "jrn: init: %s\n", e.msg);
-		jrn_buf_free(&path);
-		return JRN_EXIT_FAIL;
-	}
-	sqlite3_close(db);
-	jrn_buf_free(&path);
-	return JRN_EXIT_OK;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -244,8 +178,9 @@ int main(int argc, char **argv)
 		fputs(usage, stdout);
 		return JRN_EXIT_OK;
 	}
-	if (!strcmp(cmd, "init"))
-		return init(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+		if (!strcmp(cmd, verbs[i].name))
+			return verbs[i].run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "tools"))
 		return list_tools();
 	if (cmd[0] == '-') {

@@ -1,0 +1,199 @@
+/* log.c: `jrn log [JOB] [-n N] [--json]`: the recent runs of jrn run,
+ * newest first, each with its stages (tables runs and run_stages). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "verbs.h"
+
+static const char log_usage[] =
+	"usage: jrn log [-n N] [--json] [--db PATH] [--config PATH] [JOB]\n"
+	"The last N runs (default 10) of jrn run, newest first, with their stages:\n"
+	"a table, or with --json one object per run.\n";
+
+typedef struct {
+	long n;
+	bool json;
+} log_flags;
+
+enum { OPT_JSON = JRN_OPT_TOOL_BASE };
+
+static int log_take(void *ctx, int c, const char *arg)
+{
+	log_flags *f = ctx;
+	if (c == OPT_JSON) {
+		f->json = true;
+		return 0;
+	}
+	if (c != 'n')
+		return -2;
+	char *end;
+	f->n = strtol(arg, &end, 10);
+	if (!*arg || *end || f->n < 1)
+		return jrn_say(JRN_EXIT_USAGE, "log: -n '%s': not a positive whole number", arg);
+	return 0;
+}
+
+static jv col_int(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? jv_null()
+							  : jv_number((double)sqlite3_column_int64(st, i));
+}
+
+static jv col_time(sqlite3_stmt *st, int i)
+{
+	char t[32];
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return jv_null();
+	jrn_time_format(sqlite3_column_int64(st, i), t);
+	return jv_string(t);
+}
+
+/* The stages of run id as a jv array, or jv_invalid with e. */
+static jv stages_of(sqlite3 *db, int64_t id, jrn_err *e)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT stage, command, pid, started_at, ended_at, elapsed_ms,"
+			       " status, lines_out, bytes_out FROM run_stages WHERE run_id = ?"
+			       " ORDER BY stage", -1, &st, NULL) != SQLITE_OK) {
+		jrn_fail(e, "%s", sqlite3_errmsg(db));
+		return jv_invalid();
+	}
+	sqlite3_bind_int64(st, 1, id);
+	jv a = jv_array();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		jv s = jv_object();
+		s = jv_object_set(s, jv_string("stage"), col_int(st, 0));
+		s = jv_object_set(s, jv_string("command"),
+				  jv_string((const char *)sqlite3_column_text(st, 1)));
+		s = jv_object_set(s, jv_string("pid"), col_int(st, 2));
+		s = jv_object_set(s, jv_string("started"), col_time(st, 3));
+		s = jv_object_set(s, jv_string("ended"), col_time(st, 4));
+		s = jv_object_set(s, jv_string("elapsedMs"), col_int(st, 5));
+		s = jv_object_set(s, jv_string("status"), col_int(st, 6));
+		s = jv_object_set(s, jv_string("lines"), col_int(st, 7));
+		s = jv_object_set(s, jv_string("bytes"), col_int(st, 8));
+		a = jv_array_append(a, s);
+	}
+	sqlite3_finalize(st);
+	return a;
+}
+
+static void print_status(jv st)
+{
+	if (jv_get_kind(st) == JV_KIND_NUMBER)
+		printf("exit %-3d", (int)jv_number_value(st));
+	else
+		printf("%-8s", "running?");
+	jv_free(st);
+}
+
+/* A command on one line: control characters as \n, \t or \xHH. */
+static void print_command(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n')
+			fputs("\\n", stdout);
+		else if (*s == '\t')
+			fputs("\\t", stdout);
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			printf("\\x%02x", (unsigned char)*s);
+		else
+			putchar(*s);
+	putchar('\n');
+}
+
+/* One run as text: a line for the run, an indented line per stage. */
+static void print_run(jv r)
+{
+	jv ms = jv_object_get(jv_copy(r), jv_string("elapsedMs"));
+	jv started = jv_object_get(jv_copy(r), jv_string("started"));
+	jv job = jv_object_get(jv_copy(r), jv_string("job"));
+	printf("run %-5d %-12s %s  ", (int)jv_number_value(jv_object_get(jv_copy(r),
+		jv_string("run"))), jv_string_value(job), jv_string_value(started));
+	print_status(jv_object_get(jv_copy(r), jv_string("status")));
+	if (jv_get_kind(ms) == JV_KIND_NUMBER)
+		printf("  %.3fs", jv_number_value(ms) / 1000.0);
+	putchar('\n');
+	jv_free(ms);
+	jv_free(started);
+	jv_free(job);
+	jv stages = jv_object_get(r, jv_string("stages"));
+	jv_array_foreach(stages, i, s) {
+		jv lines = jv_object_get(jv_copy(s), jv_string("lines"));
+		jv cmd = jv_object_get(jv_copy(s), jv_string("command"));
+		printf("  %d  ", i + 1);
+		print_status(jv_object_get(jv_copy(s), jv_string("status")));
+		if (jv_get_kind(lines) == JV_KIND_NUMBER)
+			printf(" %8.0f lines  ", jv_number_value(lines));
+		else
+			printf(" %8s lines  ", "-");
+		print_command(jv_string_value(cmd));
+		jv_free(lines);
+		jv_free(cmd);
+		jv_free(s);
+	}
+	jv_free(stages);
+}
+
+static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
+{
+	sqlite3_stmt *st;
+	jrn_err e;
+	if (sqlite3_prepare_v2(db, "SELECT id, job, pid, started_at, ended_at, elapsed_ms, status,"
+			       " pipeline FROM runs WHERE ?1 IS NULL OR job = ?1"
+			       " ORDER BY id DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK)
+		return jrn_say(JRN_EXIT_FAIL, "log: %s", sqlite3_errmsg(db));
+	if (job)
+		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, f->n);
+	int rc = JRN_EXIT_OK;
+	while (rc == JRN_EXIT_OK && sqlite3_step(st) == SQLITE_ROW) {
+		jv r = jv_object();
+		r = jv_object_set(r, jv_string("run"), col_int(st, 0));
+		r = jv_object_set(r, jv_string("job"),
+				  jv_string((const char *)sqlite3_column_text(st, 1)));
+		r = jv_object_set(r, jv_string("pid"), col_int(st, 2));
+		r = jv_object_set(r, jv_string("started"), col_time(st, 3));
+		r = jv_object_set(r, jv_string("ended"), col_time(st, 4));
+		r = jv_object_set(r, jv_string("elapsedMs"), col_int(st, 5));
+		r = jv_object_set(r, jv_string("status"), col_int(st, 6));
+		r = jv_object_set(r, jv_string("pipeline"),
+				  jv_string((const char *)sqlite3_column_text(st, 7)));
+		jv stages = stages_of(db, sqlite3_column_int64(st, 0), &e);
+		if (!jv_is_valid(stages)) {
+			jv_free(r);
+			rc = jrn_say(JRN_EXIT_FAIL, "log: %s", e.msg);
+			break;
+		}
+		r = jv_object_set(r, jv_string("stages"), stages);
+		if (f->json)
+			rc = admin_print(r) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
+		else
+			print_run(r);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int verb_log(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, OPT_JSON},
+		JRN_COMMON_LONG,
+		{NULL, 0, NULL, 0},
+	};
+	log_flags f = {.n = 10};
+	jrn_opts o;
+	sqlite3 *db = NULL;
+	int rc = admin_parse(&o, argc, argv, "n:" JRN_COMMON_SHORT, longopts, log_usage,
+			     log_take, &f);
+	if (rc < 0 && argc - optind > 1)
+		rc = (fputs(log_usage, stderr), JRN_EXIT_USAGE);
+	if (rc < 0 && (rc = admin_open(&o, &db)) == 0)
+		rc = show_runs(db, optind < argc ? argv[optind] : NULL, &f);
+	sqlite3_close(db);
+	jrn_opts_free(&o);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = JRN_EXIT_FAIL;
+	return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * verbs.h: what the parts of jrn(1) share. (A folder tool's private header
+ * is usually NAME.h; cmd/jrn/jrn.h would hide lib/jrn.h from every part,
+ * which includes "jrn.h", so this one is named for what it declares.)
+ *
+ * jrn is a front door (`jrn TOOL ARGS` runs jrn-TOOL) and a handful of
+ * verbs of its own, one file each: init.c, run.c (jrn run), log.c (jrn
+ * log), events.c, suppressions.c, queue.c (the operator verbs). admin.c
+ * holds what the verbs share: opening the state file with the common
+ * options, and the audit log (table audit, migration 4) that every verb
+ * which writes fills in the same transaction as its change.
+ */
+#ifndef JRN_VERBS_H
+#define JRN_VERBS_H
+
+#include <getopt.h>
+
+#include "jrn.h"
+
+/* A verb: `jrn NAME ARGS`, called with argv[0] = NAME; returns the exit
+ * status. */
+typedef struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} jrn_verb;
+
+int verb_init(int argc, char **argv);
+int verb_run(int argc, char **argv);
+int verb_log(int argc, char **argv);
+int verb_events(int argc, char **argv);
+int verb_suppressions(int argc, char **argv);
+int verb_queue(int argc, char **argv);
+
+/* The directory this program was run from (malloc'd), or NULL. */
+char *jrn_self_dir(void);
+
+/* ---- admin.c ---------------------------------------------------------------- */
+
+/* Parses argv (argv[0] the verb) with the common options, longopts (which
+ * must include JRN_COMMON_LONG) and shortopts, passing the verb's own
+ * options to take(ctx, c, arg) as jrn_opts_parse does; then resolves the
+ * options (config, environment, clock). The program name becomes prog
+ * ("jrn", so messages read "jrn: ..."). Returns -1 when the verb should go
+ * on (optind at its first operand), or the status to exit with now (said
+ * already). o is the caller's to jrn_opts_free in either case. */
+int admin_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
+		const struct option *longopts, const char *usage,
+		int (*take)(void *ctx, int c, const char *arg), void *ctx);
+
+/* Opens o's state file (says "-v" notes: the state file and config in
+ * use). 0 with *db set, or the exit status (said already). */
+int admin_open(const jrn_opts *o, sqlite3 **db);
+
+/* Who runs this: $USER, else the password entry's name, else the uid as a
+ * number. The string is static. */
+const char *admin_who(void);
+
+/* Writes one audit row: now, who, verb ("events delete"), args (argv[0..
+ * argc), a JSON array of strings), counts (a jv object, consumed). Call it
+ * inside the transaction of the change. 0 or -1 with e. */
+int admin_audit(sqlite3 *db, const char *verb, int argc, char **argv, jv counts,
+		jrn_err *e);
+
+/* Prints one NDJSON line of v (consumed) to stdout: 0 or -1 (said). */
+int admin_print(jv v);
+
+#endif

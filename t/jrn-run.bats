@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# jrn run JOB and jrn log: named pipelines run the way cron should run them.
+
+load helpers
+
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+	cat > jrn.yaml <<-'YAML'
+	db:
+	  path: jrn.db
+	jobs:
+	  ok: "printf 'a\nb\nc\n' | cat | wc -l"
+	  middle: "printf 'a\nb\n' | sh -c 'cat; echo boom >&2; exit 4' | cat"
+	  slow: ["sleep 1", "cat"]
+	  quoted: "echo 'x|y' | tr '|' _"
+	  pipe: "printf 'x\n' | false | cat"
+	  env: "sh -c 'echo $JRN_JOB $JRN_RUN $JRN_LOG'"
+	  nightly: "jrn-ingest -q events.ndjson | cat | jrn-ingest -q --store-only"
+	  bad: "a || b"
+	  empty: "a | | b"
+	  number: 5
+	YAML
+}
+
+@test "jrn run: every stage's output passes through, counted; a row per run and stage" {
+	run --separate-stderr jrn run ok
+	assert_success
+	assert_output 3
+	assert_regex "$stderr" '^jrn: run ok: 3 stages, 1 lines out, exit 0 \(run 1\)$'
+	assert_equal "$(rows 'SELECT job, status, pipeline FROM runs')" "ok|0|$(printf "printf 'a\\\\nb\\\\nc\\\\n' | cat | wc -l")" || true
+	assert_equal "$(rows 'SELECT job, status FROM runs')" 'ok|0'
+	assert_equal "$(rows 'SELECT stage, status, lines_out, bytes_out, command FROM run_stages ORDER BY stage' | tail -2)" \
+		"$(printf '2|0|3|6|cat\n3|0|1|%s|wc -l' "$(printf '3\n' | wc -c)")"
+	assert_equal "$(rows 'SELECT count(*) FROM run_stages WHERE pid IS NULL OR ended_at IS NULL')" 0
+}
+
+@test "jrn run: a failing middle stage gives its status, its row, and its stderr passes through" {
+	run --separate-stderr jrn run middle
+	assert_failure 4
+	assert_output $'a\nb'
+	assert_regex "$stderr" 'boom'
+	assert_regex "$stderr" "jrn: run middle: stage 2 of 3 failed \(exit 4\): sh -c 'cat; echo boom >&2; exit 4'"
+	assert_equal "$(rows 'SELECT status FROM runs')" 4
+	assert_equal "$(rows 'SELECT stage || ":" || status FROM run_stages ORDER BY stage' | tr '\n' ' ')" '1:0 2:4 3:0 '
+}
+
+@test "jrn run: the first failing stage's status, not a later one's; quoted | is not a pipe" {
+	run jrn run -q pipe
+	assert_failure 1
+	run --separate-stderr jrn run quoted
+	assert_success
+	assert_output x_y
+}
+
+@test "jrn run: two concurrent runs of one job: the second refuses with 75, or waits with --wait" {
+	jrn run -q slow &
+	pid=$!
+	sleep 0.3
+	run --separate-stderr jrn run slow
+	assert_failure 75
+	assert_regex "$stderr" '^jrn: run slow: already running \(pid [0-9]+\)$'
+	wait $pid
+	assert_equal "$(rows 'SELECT count(*) FROM runs')" 1
+	# --wait: the second starts when the first ends, and the runs never overlap
+	jrn run -q slow &
+	pid=$!
+	sleep 0.3
+	run jrn run -q --wait slow
+	assert_success
+	wait $pid
+	assert_equal "$(rows 'SELECT count(*) FROM runs WHERE status = 0')" 3
+	assert_equal "$(rows 'SELECT count(*) FROM runs a JOIN runs b ON a.id < b.id WHERE b.started_at < a.ended_at')" 0
+}
+
+@test "jrn run: the stages see the job, the run and -q as JRN_LOG" {
+	run --separate-stderr jrn run -q env
+	assert_success
+	assert_output 'env 1 quiet'
+	assert_equal "$stderr" ''
+}
+
+@test "jrn run: a pipeline of jrn tools, quiet under -q, with the state file of the config" {
+	ev order.completed c1 '"properties":{"amount":10}' > events.ndjson
+	ev order.completed c2 '"properties":{"amount":30}' >> events.ndjson
+	run --separate-stderr env -i PATH=/usr/bin:/bin "$JRN_BIN/jrn" run -q nightly
+	assert_success
+	assert_equal "$stderr" ''
+	assert_equal "$(rows 'SELECT count(*) FROM events')" 2
+	assert_equal "$(rows 'SELECT stage || ":" || status || ":" || lines_out FROM run_stages' | tr '\n' ' ')" '1:0:2 2:0:2 3:0:0 '
+	# a failing stage of jrn tools: cron sees the exit
+	printf 'jobs:\n  broken: "jrn-ingest -q events.ndjson | jrn-score rfm --window 3x | cat"\n' > jrn.yaml
+	run env -i PATH=/usr/bin:/bin "$JRN_BIN/jrn" run -q broken
+	assert_failure 2
+	assert_equal "$(rows 'SELECT status FROM runs ORDER BY id DESC LIMIT 1')" 2
+}
+
+@test "jrn run: bad jobs and names are usage errors; --dry-run runs nothing" {
+	run --separate-stderr jrn run nope
+	assert_failure 2
+	assert_regex "$stderr" "jrn: run nope: no job 'nope' in jobs:"
+	run --separate-stderr jrn run bad
+	assert_failure 2
+	assert_regex "$stderr" "'\|\|' is not a pipe"
+	run --separate-stderr jrn run empty
+	assert_failure 2
+	assert_regex "$stderr" 'an empty stage'
+	run --separate-stderr jrn run number
+	assert_failure 2
+	run --separate-stderr jrn run ../x
+	assert_failure 2
+	run jrn run
+	assert_failure 2
+	run jrn run ok ok
+	assert_failure 2
+	run --separate-stderr jrn run --dry-run ok
+	assert_success
+	assert_output ''
+	assert_regex "$stderr" 'stage 3: wc -l'
+	assert_regex "$stderr" '\(dry run, nothing run\)'
+	[ ! -e jrn.db ] || assert_equal "$(rows 'SELECT count(*) FROM runs')" 0
+	rm jrn.yaml
+	run --separate-stderr jrn run ok
+	assert_failure 2
+	assert_regex "$stderr" 'no jobs: section'
+}
+
+@test "jobs: in jrn.yaml is checked by every tool's config load" {
+	printf 'jobs:\n  x: "cat"\n' > jrn.yaml
+	run jrn-segment --list
+	assert_success
+}
+
+@test "jrn log: the runs, newest first, with stages; a job's only; -n; --json" {
+	jrn run -q ok
+	jrn run -q middle 2> /dev/null || true
+	jrn run -q ok
+	run jrn log
+	assert_success
+	assert_line --index 0 --regexp '^run 3 +ok +2026-01-01T00:00:00.000Z +exit 0 '
+	assert_line --index 4 --regexp '^run 2 +middle .* exit 4 '
+	assert_line --index 6 --regexp '^  2  exit 4 +2 lines  sh -c'
+	run jrn log -n 1 middle
+	assert_line --index 0 --regexp '^run 2 +middle'
+	assert_equal "${#lines[@]}" 4
+	run jrn log --json -n 1 middle
+	assert_success
+	assert_equal "$(jq -c '[.run, .job, .status, [.stages[] | [.stage, .status, .lines]]]' <<< "$output")" \
+		'[2,"middle",4,[[1,0,2],[2,4,2],[3,0,2]]]'
+	run jrn log --json ok
+	assert_equal "${#lines[@]}" 2
+	run jrn log -n 0
+	assert_failure 2
+	run jrn log -n x
+	assert_failure 2
+	run jrn log a b
+	assert_failure 2
+}
