@@ -39,8 +39,8 @@ _jrn_send()
 		esac
 	done
 
-	local common="--db --config --now --rejects --dry-run --spool --parallel --batch-size
-		--quiet --verbose --help --version"
+	local common="--db --config --now --rejects --dry-run --trace --spool --parallel
+		--batch-size --quiet --verbose --help --version"
 	if [[ $cur == -* ]]; then
 		case $mode in
 		--stuck) COMPREPLY=($(compgen -W "$common --resend" -- "$cur")) ;;

@@ -78,16 +78,22 @@ cat > templates/winback.html <<'HTML'
 code <code>COMEBACK15</code>.</p>
 <p><a href="{{unsubscribeUrl}}">Unsubscribe</a></p>
 HTML
-cat >> jrn.yaml <<'YAML'
-
-# added by the demo: who the mail is from, and signed unsubscribe links
-send:
+# added by the demo into the starter's send: section (which already has
+# idempotency.window: 30d): who the mail is from, and signed unsubscribe links
+grep -q '^send:$' jrn.yaml || { echo "demo.sh: jrn.yaml has no send: section" >&2; exit 1; }
+cat > send.yaml <<'YAML'
   from: "Demo Shop <news@shop.example>"
   unsubscribe:
     mailto: unsubscribe@shop.example
     url: https://shop.example/unsubscribe
     secret: demo-secret-not-for-production
 YAML
+awk '{ print } /^send:$/ { while ((getline line < "send.yaml") > 0) print line }' \
+  jrn.yaml > jrn.yaml.new
+mv jrn.yaml.new jrn.yaml
+rm send.yaml
+echo "(jrn.yaml's send section now:)"
+sed -n '/^send:$/,/^$/p' jrn.yaml | grep -v '^ *#'
 actions() {
 	jrn-score rfm | jq -c 'select(.rfm.segment == "At Risk") | {actionType: "email",
 	  customerId, campaignId: "winback-2026-01", template: "winback",
@@ -101,6 +107,11 @@ key=$(head -1 sent.ndjson | jq -r .delivery.key)
 first=$(printf '%s' "$key" | sha256sum | cut -c1-32).eml
 echo "== spool/$first (its headers)"
 sed -n '/^\r\{0,1\}$/q;p' "spool/$first" | tr -d '\r'
-echo "== the same actions again: each a duplicate, nothing sent twice"
-actions | jrn-send | jq -r .delivery.status | sort | uniq -c
+echo "== the next two nights, the same job: each a duplicate, nothing sent twice"
+echo "   (exactly once per send.idempotency.window: 30d; with the default, 1d,"
+echo "   every At Risk customer would get the win-back again each night)"
+for night in 2026-01-02T02:00:00Z 2026-01-03T02:00:00Z; do
+	echo "-- $night"
+	JRN_NOW=$night actions | JRN_NOW=$night jrn-send | jq -r .delivery.status | sort | uniq -c
+done
 sqlite3 -header -column jrn.db "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY 1, 2"

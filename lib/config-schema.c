@@ -26,6 +26,7 @@
 static const char *check_country(jv *v);
 static const char *check_provider_type(jv *v);
 static const char *check_tls(jv *v);
+static const char *check_key_window(jv *v);
 
 static const skey db_keys[] = {
 	KEY("path", S_STRING),
@@ -133,11 +134,18 @@ static const skey retry_keys[] = {
 	END,
 };
 
+/* jrn-send: how long a derived idempotency key lasts (jrn-send(1)). */
+static const skey idempotency_keys[] = {
+	KEY("window", S_STRING, .check = check_key_window),
+	END,
+};
+
 static const skey send_keys[] = {
 	KEY("from", S_STRING),
 	KEY("replyTo", S_STRING),
 	KEY("unsubscribe", S_SECTION, .keys = unsubscribe_keys),
 	KEY("retry", S_SECTION, .keys = retry_keys),
+	KEY("idempotency", S_SECTION, .keys = idempotency_keys),
 	KEY("spool", S_STRING),
 	KEY("parallel", S_INT, .min = 1, .max = 4096),
 	KEY("batchSize", S_INT, .min = 1, .max = 1000000),
@@ -215,6 +223,16 @@ static const char *check_tls(jv *v)
 	const char *s = jv_string_value(*v);
 	return !strcmp(s, "required") || !strcmp(s, "try") || !strcmp(s, "none")
 		       ? NULL : "required, try or none";
+}
+
+/* send.idempotency.window: a duration above zero, or "campaign". */
+static const char *check_key_window(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	int64_t ms;
+	if (!strcmp(s, "campaign") || (jrn_duration_parse(s, &ms, NULL) == 0 && ms > 0))
+		return NULL;
+	return "a duration such as 30d, or campaign";
 }
 
 /* ISO 3166 alpha-2: two ASCII letters, kept in capitals. */

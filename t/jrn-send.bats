@@ -113,9 +113,12 @@ sha() {
 	assert_output 0
 }
 
-@test "email: no unsubscribe configured: a note on stderr, unless -q" {
+@test "email: no unsubscribe configured: a note on stderr under -v only" {
 	email c1 > a.ndjson
 	run --separate-stderr jrn-send a.ndjson
+	assert_success
+	[[ "$stderr" != *"no send.unsubscribe in the configuration"* ]]
+	run --separate-stderr jrn-send -v a.ndjson
 	assert_success
 	[[ "$stderr" == *"no send.unsubscribe in the configuration"* ]]
 	run grep -c '^List-Unsubscribe' spool/*.eml
@@ -708,12 +711,15 @@ STOP to end"
 	assert_line --index 4 --regexp '^\{"delivery":\{"status":"rejected",'
 }
 
-@test "stderr: a line per rejected record and a summary; -v adds the spool note; -q neither" {
+@test "stderr: a line per rejected record and a summary; -v adds the spool note, state file, config, input; -q neither" {
 	{ sms c1 x; sms c1 x; printf '{"actionType":"fax"}\n'; } > a.ndjson
 	run --separate-stderr jrn-send -v a.ndjson
 	assert_failure 3
 	assert_equal "${stderr_lines[0]}" "jrn-send: no providers for email, sms, whatsapp, webhook, retargeting: simulated into the spool spool"
-	assert_equal "${stderr_lines[2]}" "jrn-send: 0 sent, 1 duplicate, 0 queued, 0 failed, 1 rejected, 1 simulated (sms 2)"
+	assert_equal "${stderr_lines[1]}" "jrn-send: state file jrn.db"
+	assert_equal "${stderr_lines[2]}" "jrn-send: config: none (no --config, JRN_CONFIG or ./jrn.yaml): the defaults"
+	assert_equal "${stderr_lines[3]}" "jrn-send: input: a.ndjson"
+	assert_equal "${stderr_lines[5]}" "jrn-send: 0 sent, 1 duplicate, 0 queued, 0 failed, 1 rejected, 1 simulated (sms 2)"
 	run --separate-stderr jrn-send a.ndjson
 	assert_failure 3
 	assert_equal "${stderr_lines[0]}" "jrn-send: a.ndjson:3: actionType 'fax' is not email, sms, whatsapp, webhook or retargeting"
@@ -728,7 +734,7 @@ STOP to end"
 	for i in $(seq 1000); do email "c$i"; done > a.ndjson
 	run bash -c 'jrn-send a.ndjson 2> err | head -1; echo "${PIPESTATUS[0]}"'
 	assert_line --index 1 0
-	assert_equal "$(cat err)" "jrn-send: note: no send.unsubscribe in the configuration: marketing mail goes out without List-Unsubscribe"
+	assert_equal "$(cat err)" ""
 	assert_line --index 0 --partial '"customerId":"c1",'
 }
 

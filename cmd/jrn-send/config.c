@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "jrn-send.h"
@@ -168,6 +169,23 @@ static int add_provider(send_conf *cf, provider *p, jrn_err *e)
 	return 0;
 }
 
+/* send.idempotency.window into *ms: a duration (the length of the windows
+ * counted from the epoch), 0 for "campaign"; default a day. 0 or -1 with e
+ * (the schema has checked the value at load: this only converts it). */
+static int load_window(jv cfg, int64_t *ms, jrn_err *e)
+{
+	*ms = SEND_WINDOW_DAY;
+	char *w = cfg_str(cfg, "send.idempotency.window");
+	int rc = 0;
+	if (w && !strcmp(w, "campaign"))
+		*ms = 0;
+	else if (w && (jrn_duration_parse(w, ms, e) < 0 || *ms <= 0))
+		rc = jrn_fail(e, "send.idempotency.window: expected a duration such as 30d, "
+			      "or campaign, got '%.64s'", w);
+	free(w);
+	return rc;
+}
+
 /* send.*: parallel, batch size, segments, retries. */
 static int load_send(send_ctx *S, jv cfg, jrn_err *e)
 {
@@ -227,6 +245,10 @@ static int load_send(send_ctx *S, jv cfg, jrn_err *e)
 	if (cf->unsub_url && (!cf->unsub_secret || !*cf->unsub_secret))
 		return jrn_fail(e, "send.unsubscribe.url needs send.unsubscribe.secret "
 			       "(the key of the per-recipient token)");
+	/* RFC 8058: one-click only over https */
+	cf->unsub_one_click = cf->unsub_url && !strncasecmp(cf->unsub_url, "https://", 8);
+	if (load_window(cfg, &cf->key_window, e) < 0)
+		return -1;
 	cf->default_region = cfg_str(cfg, "ingest.defaultCountry");
 	cf->default_locale = cfg_str(cfg, "templates.defaultLocale");
 	char *td = cfg_str(cfg, "templates.dir");
@@ -302,6 +324,22 @@ static int load_chain(send_ctx *S, jv cfg, int ch, jrn_buf *unconfigured, jrn_er
 	return 0;
 }
 
+/* Mail that really leaves needs a sender: send.from, or the provider's
+ * own from. jrn@localhost is for the spool only. 0 or -1 with e naming the
+ * key, before anything is sent. */
+static int check_sender(send_ctx *S, jrn_err *e)
+{
+	const chain *c = &S->cf.chains[CH_EMAIL];
+	if (S->cf.mail_from)
+		return 0;
+	for (int i = 0; i < c->n; i++)
+		if (!c->p[i]->ops->simulates && !c->p[i]->from)
+			return jrn_fail(e, "providers.email[%d] (%s '%s') sends real mail but there "
+				       "is no sender address: set send.from (or from: on the "
+				       "provider)", i, c->p[i]->ops->type, c->p[i]->name);
+	return 0;
+}
+
 int config_load(send_ctx *S, const char *spool_flag, jrn_err *e)
 {
 	send_conf *cf = &S->cf;
@@ -319,6 +357,8 @@ int config_load(send_ctx *S, const char *spool_flag, jrn_err *e)
 		jrn_say(0, "no providers for %s: simulated into the spool %s", unconfigured.p,
 			cf->spool_dir);
 	jrn_buf_free(&unconfigured);
+	if (check_sender(S, e) < 0)
+		return -1;
 
 	/* the domain of Message-IDs: From's, else the host's */
 	const char *from = cf->mail_from ? cf->mail_from : cf->chains[CH_EMAIL].p[0]->from;

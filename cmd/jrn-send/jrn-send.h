@@ -170,6 +170,9 @@ struct xfer {
 
 /* ---- the run's state ---------------------------------------------------------- */
 
+/* The default idempotency window: a day, whose key part is the UTC date. */
+#define SEND_WINDOW_DAY INT64_C(86400000)
+
 /* What the configuration and the flags decide (config.c). */
 typedef struct {
 	int parallel, batch_size;
@@ -179,6 +182,11 @@ typedef struct {
 	int64_t max_wait;
 	int default_max_segments;
 	char *mail_from, *reply_to, *unsub_mailto, *unsub_url, *unsub_secret;
+	bool unsub_one_click;  /* unsub_url is https: List-Unsubscribe-Post (RFC 8058) */
+	/* send.idempotency.window: derived keys are per window of this many
+	 * ms counted from the epoch (SEND_WINDOW_DAY: the UTC day); 0 for
+	 * "campaign", no window at all */
+	int64_t key_window;
 	char *from_domain;
 	char *templates_dir, *default_locale, *default_region;
 	char *spool_dir;
@@ -224,8 +232,10 @@ struct send_ctx {
 	jrn_rejects rej;
 	jv_parser *parser;
 	jrn_json_index emit_ix; /* replace_member's, reused */
-	bool warned_unsub;
+	bool warned_unsub;      /* the -v note on mail without List-Unsubscribe, said */
+	bool warned_one_click;  /* the warning on an http unsubscribe URL, said */
 	bool rejects_broken;    /* said once, not once a record */
+	bool trace;             /* --trace: a line per retry and per job queued by one */
 	uint64_t counts[NSTATUS], channel_counts[NCHANNELS];
 };
 
@@ -282,6 +292,12 @@ const char *rec_str(jv rec, const char *dotted, char tmp[32]);
 /* Decides what j is and builds what it sends. Sets j->status when the job
  * goes no further (rejected, deferred, suppressed, queued for later). */
 void prepare(send_ctx *S, job *j);
+/* The window part of a derived idempotency key into out: for window ms
+ * (send_conf.key_window) and the clock now, the start of the window
+ * holding now, windows counted from 1970-01-01T00:00:00Z ("2025-12-08T00:
+ * 00:00.000Z/2592000000"), or the UTC date alone for SEND_WINDOW_DAY
+ * ("2026-01-01"); "campaign" for window 0 (no window). */
+void key_window(int64_t window, int64_t now, char out[64]);
 
 /* ---- reach.c -------------------------------------------------------------------- */
 

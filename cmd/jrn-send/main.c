@@ -28,8 +28,9 @@ static const char usage[] =
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
 	"  --rejects FILE        append rejected lines and records to FILE as JSON\n"
 	"  --dry-run             render and check each message; send and record nothing\n"
-	"  -q, --quiet           no per-record diagnostics\n"
-	"  -v, --verbose         defaults used, and a summary at the end\n"
+	"  --trace               a line on stderr per retry and per action put off to the outbox\n"
+	"  -q, --quiet           nothing on stderr but errors\n"
+	"  -v, --verbose         also the state file, config and input in use, and notes\n"
 	"  -h, --help            this help\n"
 	"      --version         print the version\n"
 	"\n"
@@ -43,6 +44,7 @@ enum {
 	OPT_DUE,
 	OPT_STUCK,
 	OPT_RESEND,
+	OPT_TRACE,
 };
 
 static const struct option longopts[] = {
@@ -54,13 +56,14 @@ static const struct option longopts[] = {
 	{"due", no_argument, NULL, OPT_DUE},
 	{"stuck", no_argument, NULL, OPT_STUCK},
 	{"resend", no_argument, NULL, OPT_RESEND},
+	{"trace", no_argument, NULL, OPT_TRACE},
 	{NULL, 0, NULL, 0},
 };
 
 /* What the command line asks beyond the common options. */
 typedef struct {
 	const char *spool, *parallel, *batch;
-	bool due, stuck, resend;
+	bool due, stuck, resend, trace;
 	char **files;
 	int nfiles;
 	job **jobs; /* a batch: cf.batch_size of them */
@@ -76,6 +79,7 @@ static int take(void *ctx, int c, const char *arg)
 	case OPT_DUE: f->due = true; break;
 	case OPT_STUCK: f->stuck = true; break;
 	case OPT_RESEND: f->resend = true; break;
+	case OPT_TRACE: f->trace = true; break;
 	default: return -2;
 	}
 	return 0;
@@ -322,6 +326,7 @@ static int parse(send_ctx *S, flags *f, int argc, char **argv)
 		return jrn_say(JRN_EXIT_USAGE, "%s", conflict);
 	f->files = argv + optind;
 	f->nfiles = argc - optind;
+	S->trace = f->trace;
 	return -1;
 }
 
@@ -330,7 +335,10 @@ static int parse(send_ctx *S, flags *f, int argc, char **argv)
 static int setup(send_ctx *S, flags *f)
 {
 	jrn_err e;
-	if (jrn_opts_resolve(&S->opts, &e) < 0 || config_load(S, f->spool, &e) < 0)
+	int rc = jrn_opts_resolve(&S->opts, &e);
+	if (rc < 0) /* -2: a bad flag value such as --now yesterday */
+		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
+	if (config_load(S, f->spool, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if ((f->parallel && parse_count("--parallel", f->parallel, 4096, &S->cf.parallel) < 0) ||
 	    (f->batch && parse_count("--batch-size", f->batch, 1000000, &S->cf.batch_size) < 0))
@@ -351,6 +359,28 @@ static int setup(send_ctx *S, flags *f)
 	sigaction(SIGTERM, &sa, NULL);
 	jrn_out_init(&S->out, STDOUT_FILENO);
 	return JRN_EXIT_OK;
+}
+
+/* -v: the state file, the configuration and the input in use. */
+static void say_context(send_ctx *S, const flags *f)
+{
+	jrn_say(0, "state file %s", S->opts.db_path);
+	if (S->opts.config_path)
+		jrn_say(0, "config %s", S->opts.config_path);
+	else
+		jrn_say(0, "config: none (no --config, JRN_CONFIG or ./jrn.yaml): the defaults");
+	if (f->due) {
+		jrn_say(0, "input: the outbox of %s (--due)", S->opts.db_path);
+	} else if (f->stuck) {
+		jrn_say(0, "input: the unrecorded claims of %s (--stuck)", S->opts.db_path);
+	} else {
+		jrn_buf b = {0};
+		for (int i = 0; i < f->nfiles; i++)
+			jrn_buf_addf(&b, "%s%s", i ? ", " : "",
+				     strcmp(f->files[i], "-") ? f->files[i] : "standard input");
+		jrn_say(0, "input: %s", b.p ? b.p : "standard input");
+		jrn_buf_free(&b);
+	}
 }
 
 /* The end of a run: output closed, the note on an interruption, the
@@ -394,6 +424,8 @@ int main(int argc, char **argv)
 	if (status < 0) {
 		status = setup(&S, &f);
 		if (status == JRN_EXIT_OK) {
+			if (S.opts.verbosity > 0)
+				say_context(&S, &f);
 			status = f.due ? run_due(&S, &f) : f.stuck ? run_stuck(&S, &f) : run_input(&S, &f);
 			status = finish(&S, status);
 		}

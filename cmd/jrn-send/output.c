@@ -122,6 +122,7 @@ static int emit(send_ctx *S, job *j, jrn_buf *line, jrn_err *e)
 int write_batch(send_ctx *S, job **jobs, size_t n, int rc, jrn_err *e)
 {
 	jrn_buf line = {0};
+	bool batch_failed = rc < 0;
 	for (size_t i = 0; i < n; i++) {
 		job *j = jobs[i];
 		jrn_err we;
@@ -136,7 +137,9 @@ int write_batch(send_ctx *S, job **jobs, size_t n, int rc, jrn_err *e)
 				*e = we;
 			rc = -1;
 		}
-		if (j->status == ST_FAILED && S->opts.verbosity >= 0)
+		/* said even under -q, a failure not being a success (exit 1),
+		 * unless the batch failed whole: then its one error says why */
+		if (j->status == ST_FAILED && (S->opts.verbosity >= 0 || !batch_failed))
 			jrn_say(0, "%s:%llu: %s to %s failed: %s", j->file,
 				(unsigned long long)j->lineno, channel_names[j->channel],
 				j->to ? j->to : j->campaign ? j->campaign : "?",
@@ -206,6 +209,8 @@ void summary(send_ctx *S, uint64_t rejected)
 		}
 	if (*sep == ',')
 		jrn_buf_addc(&s, ')');
+	if (S->opts.dry_run)
+		jrn_buf_adds(&s, " (dry run, nothing saved)");
 	jrn_say(0, "%s", s.p ? s.p : "");
 	jrn_buf_free(&s);
 }

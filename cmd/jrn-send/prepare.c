@@ -194,10 +194,20 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 			jrn_buf_addf(&lu, "<mailto:%s?subject=unsubscribe>", S->cf.unsub_mailto);
 		if (S->cf.unsub_url)
 			jrn_buf_addf(&lu, "%s<%s>", lu.len ? ", " : "", unsub.p);
-	} else if (marketing && !S->warned_unsub && S->opts.verbosity >= 0) {
+		if (S->cf.unsub_url && !S->cf.unsub_one_click && !S->warned_one_click) {
+			S->warned_one_click = true;
+			if (S->opts.verbosity >= 0)
+				jrn_say(0, "warning: send.unsubscribe.url '%s' is not https: marketing "
+					"mail goes out without List-Unsubscribe-Post (RFC 8058 "
+					"one-click needs https)", S->cf.unsub_url);
+		}
+	} else if (marketing && !S->warned_unsub) {
+		/* a choice, not a fault (the template may carry the link): said
+		 * under -v only, so cron does not mail it every run */
 		S->warned_unsub = true;
-		jrn_say(0, "note: no send.unsubscribe in the configuration: marketing mail "
-			"goes out without List-Unsubscribe");
+		if (S->opts.verbosity > 0)
+			jrn_say(0, "note: no send.unsubscribe in the configuration: marketing mail "
+				"goes out without List-Unsubscribe");
 	}
 	const char *extra[] = {"X-Jrn-Campaign", j->campaign ? j->campaign : "", "X-Jrn-Key",
 			       j->keyhash, NULL};
@@ -211,7 +221,7 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 		.message_id = mid.p,
 		.date_ms = jrn_now(),
 		.list_unsubscribe = lu.p,
-		.one_click = marketing && S->cf.unsub_url != NULL,
+		.one_click = marketing && S->cf.unsub_one_click,
 		.extra = extra,
 	};
 	if (!from.p || !to.p || !mid.p) {
@@ -402,6 +412,23 @@ static int prepare_recipient(send_ctx *S, job *j, int ch)
 	return 0;
 }
 
+void key_window(int64_t window, int64_t now, char out[64])
+{
+	char ts[32];
+	if (window <= 0) {
+		snprintf(out, 64, "campaign");
+		return;
+	}
+	int64_t start = now / window * window;
+	if (start > now) /* before 1970: division rounds toward zero */
+		start -= window;
+	jrn_time_format(start, ts);
+	if (window == SEND_WINDOW_DAY)
+		snprintf(out, 64, "%.10s", ts); /* the UTC date, as keys always had */
+	else
+		snprintf(out, 64, "%s/%lld", ts, (long long)window);
+}
+
 /* Decides what j is and builds what it sends. Sets j->status when the job
  * goes no further (rejected, deferred, suppressed, queued for later). */
 void prepare(send_ctx *S, job *j)
@@ -429,16 +456,16 @@ void prepare(send_ctx *S, job *j)
 	j->campaign = xstrdup(camp);
 
 	/* the idempotency key: given, or seed 004's customer + campaign +
-	 * channel + template + day */
+	 * channel + template + the window of send.idempotency.window */
 	const char *given = rec_str(j->rec, "idempotencyKey", tmp);
 	if (given) {
 		j->key = strdup(given);
 	} else {
-		char day[32];
-		jrn_time_format(jrn_now(), day);
+		char win[64];
+		key_window(S->cf.key_window, jrn_now(), win);
 		const char *tn = rec_str(j->rec, "template", NULL);
-		jrn_buf_addf(&b, "%s\x1f%s\x1f%s\x1f%s\x1f%.10s", cust ? cust : "", camp ? camp : "",
-			     channel_names[ch], tn ? tn : "", day);
+		jrn_buf_addf(&b, "%s\x1f%s\x1f%s\x1f%s\x1f%s", cust ? cust : "", camp ? camp : "",
+			     channel_names[ch], tn ? tn : "", win);
 		if (b.p && jrn_sha256_hex(b.p, b.len, j->keyhash) == 0)
 			j->key = strdup(j->keyhash);
 		jrn_buf_free(&b);

@@ -70,13 +70,13 @@ void outcome(send_ctx *S, job *j, provider *p, enum outcome kind, const char *ms
 		if (wait <= S->cf.max_wait) {
 			j->ready = (S->tx.outcome_clock ? S->tx.outcome_clock : jrn_mono_ms()) + wait;
 			requeue(S, j);
-			if (S->opts.verbosity > 0)
+			if (S->trace)
 				jrn_say(0, "%s:%llu: %s; retrying in %lld ms", j->file,
 					(unsigned long long)j->lineno, j->error.p, (long long)wait);
 		} else {
 			j->status = ST_QUEUED;
 			j->send_at = jrn_now() + wait;
-			if (S->opts.verbosity > 0)
+			if (S->trace)
 				jrn_say(0, "%s:%llu: %s; queued for jrn-send --due in %lld s",
 					j->file, (unsigned long long)j->lineno, j->error.p,
 					(long long)(wait / 1000));
