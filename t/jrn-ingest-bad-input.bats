@@ -156,7 +156,7 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	assert_failure 2
 	assert_regex "$stderr" 'batch-size'
 	run --separate-stderr jrn-ingest --now yesterday < /dev/null
-	assert_failure 1
+	assert_failure 2
 	assert_regex "$stderr" "--now/JRN_NOW 'yesterday'"
 }
 
