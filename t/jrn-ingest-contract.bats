@@ -202,6 +202,6 @@ Y
 	assert_failure 2
 	run --separate-stderr jrn-ingest --now yesterday < /dev/null
 	[[ "$stderr" == "jrn-ingest: --now/JRN_NOW 'yesterday': "* ]]
-	[ "$status" -ne 1 ] || skip "lib/opts.c does not return -2 for a bad flag value yet"
+	[ "$status" -eq 2 ]
 	assert_equal "$status" 2
 }

@@ -267,7 +267,7 @@ jrn-score: memory: "*" KB anonymous" ]]
 	done
 	# --now yesterday: a bad flag value (jrn_opts_resolve returns -2 for it)
 	run --separate-stderr jrn-score rfm --now yesterday
-	[ "$status" -ne 1 ] || skip "jrn_opts_resolve does not tell a bad flag value apart yet"
+	[ "$status" -eq 2 ]
 	assert_failure 2
 	[[ "$stderr" == "jrn-score: "* ]]
 }

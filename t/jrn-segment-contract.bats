@@ -314,9 +314,6 @@ J
 	assert_failure 2
 	run jrn-segment --changes --save --run abc
 	assert_failure 2
-	if ! grep -q 'return -2' "$BATS_TEST_DIRNAME/../lib/opts.c"; then
-		skip "jrn_opts_resolve does not return -2 for a bad flag value yet"
-	fi
 	run jrn-segment --segments s.yaml --now yesterday p.ndjson
 	assert_failure 2
 	assert_output --partial "jrn-segment: "

@@ -290,7 +290,7 @@ providers:
 	assert_failure 2
 	run --separate-stderr jrn-send --now yesterday < /dev/null
 	# lib/opts.c returns -2 for a bad flag value (issue 9); until then 1
-	[ "$status" -ne 1 ] || skip "lib/opts.c does not yet return -2 for --now yesterday"
+	[ "$status" -eq 2 ]
 	assert_failure 2
 	[[ "$stderr" == "jrn-send: --now/JRN_NOW 'yesterday': "* ]]
 }
