@@ -78,6 +78,14 @@ void jrn_buf_free(jrn_buf *b);
  * UTF-8 (overlongs, surrogates and > U+10FFFF are ill-formed), or len. */
 size_t jrn_utf8_invalid_at(const char *s, size_t len);
 
+/* Checks s[0..len) as an identifier (customerId, campaignId, id,
+ * idempotencyKey, a segment or stage name...): not empty and free of
+ * control characters (U+0000-U+001F, U+007F), so that C strings, keys built
+ * from several ids and terminals all see the same text. field names it in
+ * the message: `customerId: control character U+0000 at byte 7`. 0, or -1
+ * with e. Does not check UTF-8 (the reader did). */
+int jrn_id_check(const char *s, size_t len, const char *field, jrn_err *e);
+
 /* ---- JSON serializer (json.c) --------------------------------------------- */
 
 enum {

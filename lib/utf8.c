@@ -55,3 +55,16 @@ size_t jrn_utf8_invalid_at(const char *str, size_t len)
 	}
 	return len;
 }
+
+int jrn_id_check(const char *s, size_t len, const char *field, jrn_err *e)
+{
+	if (len == 0)
+		return jrn_fail(e, "%s: empty", field);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return jrn_fail(e, "%s: control character U+%04X at byte %zu",
+					field, c, i + 1);
+	}
+	return 0;
+}

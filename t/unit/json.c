@@ -1,5 +1,6 @@
 /* Unit tests of json.c (serializer, strict check) and utf8.c. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "jrn.h"
 #include "unit.h"
@@ -115,5 +116,18 @@ int main(void)
 	CHECK(jrn_utf8_invalid_at("12345678\xc3", 9) == 8, "truncated at the end");
 	CHECK(jrn_utf8_invalid_at("\xc3(", 2) == 0, "bad continuation");
 	CHECK(jrn_utf8_invalid_at("abcdefgh\x80", 9) == 8, "lone continuation after a word");
+
+	{
+		jrn_err e;
+		CHECK(jrn_id_check("c-1", 3, "customerId", &e) == 0, "plain id");
+		CHECK(jrn_id_check("caf\xc3\xa9", 5, "customerId", &e) == 0, "UTF-8 id");
+		CHECK(jrn_id_check("", 0, "customerId", &e) < 0 && strcmp(e.msg, "customerId: empty") == 0,
+		      "empty id");
+		CHECK(jrn_id_check("spring\0x", 8, "campaignId", &e) < 0 &&
+		      strcmp(e.msg, "campaignId: control character U+0000 at byte 7") == 0, "NUL in an id");
+		CHECK(jrn_id_check("a\x1f" "b", 3, "id", &e) < 0 &&
+		      strcmp(e.msg, "id: control character U+001F at byte 2") == 0, "unit separator in an id");
+		CHECK(jrn_id_check("a\x7f", 2, "id", &e) < 0, "DEL in an id");
+	}
 	return unit_done();
 }
