@@ -523,8 +523,8 @@ static int evaluate(const char *file, uint64_t lineno, jrn_rule_rec *rr, const c
 			w = &why_buf;
 		}
 		int r = jrn_rule_eval_rec(rules, i, rr, w, &why);
-		if (r == JRN_RULE_FAIL)
-			return jrn_fail(fatal, "%s", why.msg);
+		if (r == JRN_RULE_FAIL) /* the record in hand named: a jq time bound */
+			return jrn_fail(fatal, "%s:%llu: %s", file, (unsigned long long)lineno, why.msg);
 		if (r == JRN_RULE_REJECT)
 			return jrn_reject(&rej, file, lineno, rr->p, rr->len, why.msg, fatal) < 0 ? -1 : 1;
 		member[i] = r == JRN_RULE_IN;

@@ -186,27 +186,37 @@ jrn_mustache *jrn_mustache_compile(const char *s, size_t len, jrn_err *e)
 			}
 			break;
 		}
+		/* The tag is s[p..q): open delimiter at p, content from cs
+		 * (a sigil first when typed), close delimiter at ce (after
+		 * a '}' or '=' for those kinds). Every offset below is at or
+		 * past the one before it, so no length can underflow: a close
+		 * delimiter right after the open one (whatever its first
+		 * byte, even a sigil as in {{=< >=}}<>) is an empty tag, and
+		 * a typed tag's close is looked for only past its sigil. */
 		size_t p = (size_t)at;
 		int line = line_at(&ps, p);
 		size_t cs = p + olen;
+		if (cs + clen <= len && memcmp(s + cs, ctag, clen) == 0) {
+			jrn_fail(e, "line %d: empty tag", line);
+			goto fail;
+		}
 		char type = cs < len ? s[cs] : '\0';
+		bool typed = type != '\0' && strchr("#^/!>&{=", type) != NULL;
 		long ce;
 		if (type == '{')
 			ce = find(s, cs + 1, len, '}', ctag, clen);
 		else if (type == '=')
 			ce = find(s, cs + 1, len, '=', ctag, clen);
 		else
-			ce = find(s, cs, len, 0, ctag, clen);
+			ce = find(s, typed ? cs + 1 : cs, len, 0, ctag, clen);
 		if (ce < 0) {
 			jrn_fail(e, "line %d: unclosed tag", line);
 			goto fail;
 		}
 		size_t q = (size_t)ce + clen + ((type == '{' || type == '=') ? 1 : 0);
-		const char *c = s + cs;
-		size_t cn = (size_t)ce - cs;
-		bool typed = strchr("#^/!>&{=", type) != NULL && type != '\0';
-		if (typed)
-			c++, cn--;
+		size_t from = typed ? cs + 1 : cs; /* ce >= from: see above */
+		const char *c = s + from;
+		size_t cn = (size_t)ce - from;
 		trim(&c, &cn);
 
 		/* A tag of these kinds alone on its line takes the line away. */
@@ -366,8 +376,28 @@ typedef struct {
 	int depth;    /* sections and partials we are inside */
 	pcache *pc;
 	size_t npc, cappc;
+	size_t was;   /* out->len when the render began */
+	size_t steps; /* template nodes rendered so far */
 	jrn_err *e;
 } rstate;
+
+/* Appends s[0..n) to the output: 0, or -1 with e (out of memory, or the
+ * render would pass JRN_MUSTACHE_MAX_OUTPUT bytes). Every byte of output
+ * goes through here, so the bound holds as the output grows. */
+static int out_add(rstate *r, const char *s, size_t n)
+{
+	if (n > JRN_MUSTACHE_MAX_OUTPUT - (r->out->len - r->was))
+		return jrn_fail(r->e, "template renders more than %d MiB (the limit)",
+				JRN_MUSTACHE_MAX_OUTPUT >> 20);
+	if (jrn_buf_add(r->out, s, n) < 0)
+		return jrn_fail(r->e, "out of memory");
+	return 0;
+}
+
+static int out_adds(rstate *r, const char *s)
+{
+	return out_add(r, s, strlen(s));
+}
 
 /* The value of n's name, a new reference, or jv_invalid() when missing. */
 static jv lookup(const rstate *r, const mnode *n)
@@ -421,17 +451,17 @@ static int put_json(rstate *r, const char *s, size_t n)
 			snprintf(rep, sizeof rep, "\\u%04x", c);
 		else
 			continue;
-		if (jrn_buf_add(r->out, s + from, i - from) < 0 || jrn_buf_adds(r->out, rep) < 0)
+		if (out_add(r, s + from, i - from) < 0 || out_adds(r, rep) < 0)
 			return -1;
 		from = i + 1;
 	}
-	return jrn_buf_add(r->out, s + from, n - from);
+	return out_add(r, s + from, n - from);
 }
 
 static int put(rstate *r, const char *s, size_t n, bool escape)
 {
 	if (!escape || (r->flags & JRN_MUSTACHE_TEXT))
-		return jrn_buf_add(r->out, s, n);
+		return out_add(r, s, n);
 	if (r->flags & JRN_MUSTACHE_JSON)
 		return put_json(r, s, n);
 	size_t from = 0;
@@ -445,14 +475,14 @@ static int put(rstate *r, const char *s, size_t n, bool escape)
 		case '\'': rep = "&#39;"; break;
 		default: continue;
 		}
-		if (jrn_buf_add(r->out, s + from, i - from) < 0 || jrn_buf_adds(r->out, rep) < 0)
+		if (out_add(r, s + from, i - from) < 0 || out_adds(r, rep) < 0)
 			return -1;
 		from = i + 1;
 	}
-	return jrn_buf_add(r->out, s + from, n - from);
+	return out_add(r, s + from, n - from);
 }
 
-/* Appends the text of v (consumed). */
+/* Appends the text of v (consumed). 0, or -1 with e (as out_add). */
 static int put_value(rstate *r, jv v, bool escape)
 {
 	int rc = 0;
@@ -466,11 +496,11 @@ static int put_value(rstate *r, jv v, bool escape)
 		jv_free(v);
 		break;
 	case JV_KIND_TRUE:
-		rc = jrn_buf_adds(r->out, "true");
+		rc = out_adds(r, "true");
 		jv_free(v);
 		break;
 	case JV_KIND_FALSE:
-		rc = jrn_buf_adds(r->out, "false");
+		rc = out_adds(r, "false");
 		jv_free(v);
 		break;
 	default: {
@@ -482,10 +512,10 @@ static int put_value(rstate *r, jv v, bool escape)
 		}
 		rc = put(r, b.p ? b.p : "", b.len, escape);
 		jrn_buf_free(&b);
-		return rc < 0 ? jrn_fail(r->e, "out of memory") : 0;
+		return rc;
 	}
 	}
-	return rc < 0 ? jrn_fail(r->e, "out of memory") : 0;
+	return rc;
 }
 
 static int push(rstate *r, jv v)
@@ -599,13 +629,20 @@ static int render_nodes(rstate *r, const mnode *parent, int line)
 		return jrn_fail(r->e, "line %d: sections and partials nested deeper than %d",
 				line, JRN_MUSTACHE_MAX_DEPTH);
 	}
+	/* Every pass counts, even over a section with nothing inside. */
 	int rc = 0;
-	for (size_t i = 0; i < parent->nkids && rc == 0; i++) {
+	for (size_t i = 0; i <= parent->nkids && rc == 0; i++) {
+		if (++r->steps > JRN_MUSTACHE_MAX_STEPS) {
+			rc = jrn_fail(r->e, "line %d: template renders more than %d tags and texts "
+				      "(the limit)", line, JRN_MUSTACHE_MAX_STEPS);
+			break;
+		}
+		if (i == parent->nkids)
+			break;
 		const mnode *n = parent->kids[i];
 		switch (n->type) {
 		case N_TEXT:
-			if (jrn_buf_add(r->out, n->text, n->len) < 0)
-				rc = jrn_fail(r->e, "out of memory");
+			rc = out_add(r, n->text, n->len);
 			break;
 		case N_VAR: {
 			jv v = lookup(r, n);
@@ -613,8 +650,7 @@ static int render_nodes(rstate *r, const mnode *parent, int line)
 			if (k == JV_KIND_INVALID || k == JV_KIND_NULL) {
 				jv_free(v);
 				if (n->has_def) {
-					if (put(r, n->text, n->len, n->escape) < 0)
-						rc = jrn_fail(r->e, "out of memory");
+					rc = put(r, n->text, n->len, n->escape);
 				} else if ((r->flags & JRN_MUSTACHE_STRICT) && r->sections == 0) {
 					rc = jrn_fail(r->e, "line %d: variable '%s' is %s and has no default",
 						      n->line, n->name,
@@ -664,7 +700,7 @@ int jrn_mustache_render(const jrn_mustache *t, jv data, jv partials, int flags,
 			jrn_buf *out, jrn_err *e)
 {
 	size_t was = out->len;
-	rstate r = {.out = out, .partials = partials, .flags = flags, .e = e};
+	rstate r = {.out = out, .partials = partials, .flags = flags, .was = was, .e = e};
 	int rc = push(&r, data);
 	if (rc == 0)
 		rc = render_nodes(&r, &t->root, 1);

@@ -28,9 +28,23 @@
 
 #include "jrn.h"
 
-/* Deepest nesting of sections (when compiling) and of sections and
- * partials together (when rendering; stops recursive partials). */
+/* Bounds, so that a template over hostile data (a record's list under
+ * nested sections, a chain of partials that each include the next twice)
+ * cannot run a render for ever or fill memory; each one hit fails the
+ * render with a message naming it.
+ *
+ * JRN_MUSTACHE_MAX_DEPTH: deepest nesting of sections (when compiling) and
+ * of sections and partials together (when rendering; stops recursive
+ * partials). JRN_MUSTACHE_MAX_OUTPUT: bytes one render may append, checked
+ * as the output grows ("template renders more than 16 MiB (the limit)").
+ * JRN_MUSTACHE_MAX_STEPS: texts, tags and passes one render may make,
+ * counting every pass of a section over a list (even an empty section)
+ * and every partial's content again: it bounds the work of templates whose
+ * output stays small ("line 3: template renders more than 1000000 tags
+ * and texts (the limit)"). */
 #define JRN_MUSTACHE_MAX_DEPTH 512
+#define JRN_MUSTACHE_MAX_OUTPUT (16 << 20)
+#define JRN_MUSTACHE_MAX_STEPS 1000000
 
 enum {
 	JRN_MUSTACHE_STRICT = 1, /* missing variables without default: error */
@@ -43,14 +57,19 @@ typedef struct jrn_mustache jrn_mustache;
 /* Parses tmpl[0..len) once. Returns the template, or NULL with e (which
  * says "line N: ..." for an unclosed tag or section, a close that does not
  * match its section, a bad set-delimiter tag, an empty tag; or out of
- * memory). */
+ * memory). No length or offset depends on the delimiters being of a given
+ * size: a tag whose close delimiter follows its open one at once (even
+ * when the close delimiter starts with a sigil: {{=< >=}}<>) is an empty
+ * tag. */
 jrn_mustache *jrn_mustache_compile(const char *tmpl, size_t len, jrn_err *e);
 
 /* Renders t against data (borrows) and appends the text to out. partials
  * (borrows) is an object of name -> template string, or jv_null(); a
  * partial that is absent renders empty, one that is not a string is an
- * error. flags: JRN_MUSTACHE_STRICT or 0. Returns 0, or -1 with e (out is
- * left as it was before the call). */
+ * error. flags: JRN_MUSTACHE_STRICT, _TEXT, _JSON or 0. Returns 0, or -1
+ * with e (out is left as it was before the call): a strict variable
+ * missing, a partial that does not compile, a bound above passed, or out of
+ * memory. */
 int jrn_mustache_render(const jrn_mustache *t, jv data, jv partials, int flags,
 			jrn_buf *out, jrn_err *e);
 

@@ -166,13 +166,13 @@ static int time_value(const char *s, int64_t now, int64_t *ms)
 		buf[n - 4] = '\0';
 		if (jrn_duration_parse(buf, &d, NULL) < 0)
 			return 0;
-		*ms = now - d;
+		*ms = jrn_rules_minus(now, d);
 		return 1;
 	}
 	if (n > 3 && !strncmp(s, "in ", 3)) {
 		if (jrn_duration_parse(s + 3, &d, NULL) < 0)
 			return 0;
-		*ms = now + d;
+		*ms = jrn_rules_plus(now, d);
 		return 1;
 	}
 	return jrn_time_parse(s, n, JRN_TIME_DATE_OK, ms, NULL) == 0;
@@ -237,6 +237,130 @@ static int split_path(cctx *c, node *n, const char *field)
 				n->idx[i] = k;
 		}
 		s = dot ? dot + 1 : s + len;
+	}
+	return 0;
+}
+
+/* How much work regcomp may be given. glibc's regcomp expands counted
+ * repetitions ({m,n} becomes n copies), so that 30 bytes,
+ * ((a{1,100}){1,100}){1,100}, take seconds and a gigabyte to compile; a
+ * pattern is refused before compiling when it is longer than
+ * JRN_RULE_RE_MAX_LEN bytes, holds a count above JRN_RULE_RE_MAX_COUNT, or
+ * when its elements (a character, a bracket expression, ...), each counted
+ * as many times as the counts around it multiply, pass
+ * JRN_RULE_RE_MAX_SIZE. Within these, regcomp takes well under a second
+ * (see jrn-segment(1), "Limits"). */
+#define JRN_RULE_RE_MAX_LEN 4096
+#define JRN_RULE_RE_MAX_COUNT 1000
+#define JRN_RULE_RE_MAX_SIZE 4096
+
+/* A counted repetition at s[i] ('{' then digits, optionally ',' and
+ * digits, then '}'): its larger count (the smaller plus one for {m,}) in
+ * *k and the index past it in *end; false when s[i] does not start one
+ * (regcomp judges what it is). Counts stop growing past 10^8. */
+static bool re_count(const char *s, size_t n, size_t i, long *k, size_t *end)
+{
+	long m = 0, hi = -1;
+	size_t j = i + 1;
+	/* glibc also reads {,n} as {0,n} */
+	if (j >= n || !(isdigit((unsigned char)s[j]) || s[j] == ','))
+		return false;
+	for (; j < n && isdigit((unsigned char)s[j]); j++)
+		m = m < 100000000 ? m * 10 + (s[j] - '0') : m;
+	if (j < n && s[j] == ',') {
+		j++;
+		if (j < n && isdigit((unsigned char)s[j])) {
+			hi = 0;
+			for (; j < n && isdigit((unsigned char)s[j]); j++)
+				hi = hi < 100000000 ? hi * 10 + (s[j] - '0') : hi;
+		} else {
+			hi = m + 1;
+		}
+	}
+	if (j >= n || s[j] != '}')
+		return false;
+	*k = hi > m ? hi : m;
+	*end = j + 1;
+	return true;
+}
+
+/* The index past the bracket expression that opens at s[i] ('['), or n. */
+static size_t re_bracket(const char *s, size_t n, size_t i)
+{
+	size_t j = i + 1;
+	if (j < n && s[j] == '^')
+		j++;
+	if (j < n && s[j] == ']')
+		j++;
+	for (; j < n && s[j] != ']'; j++) {
+		if (s[j] == '[' && j + 1 < n && (s[j + 1] == ':' || s[j + 1] == '=' || s[j + 1] == '.')) {
+			char close = s[j + 1];
+			size_t k = j + 2;
+			while (k + 1 < n && !(s[k] == close && s[k + 1] == ']'))
+				k++;
+			j = k + 1 < n ? k + 1 : n - 1;
+		}
+	}
+	return j < n ? j + 1 : n;
+}
+
+/* Checks pattern s[0..n) (a POSIX extended regular expression) against
+ * the bounds above before regcomp sees it. 0, or -1 with e via cfail. */
+static int re_check(cctx *c, const char *s, size_t n)
+{
+	if (n > JRN_RULE_RE_MAX_LEN)
+		return cfail(c, "matches: pattern longer than %d bytes (the limit)",
+			     JRN_RULE_RE_MAX_LEN);
+	if (memchr(s, '\0', n))
+		return cfail(c, "matches: the pattern holds a NUL character");
+	/* Per open group: the expanded size of its elements so far, and of
+	 * its last element (what a count multiplies). Groups nest at most
+	 * n deep; the top level is frame 0. */
+	enum { DEPTH = 256 };
+	long total[DEPTH], last[DEPTH];
+	int d = 0;
+	total[0] = last[0] = 0;
+	for (size_t i = 0; i < n;) {
+		char ch = s[i];
+		long k;
+		size_t end;
+		if (ch == '(') {
+			if (d + 1 == DEPTH)
+				return cfail(c, "matches: groups nested deeper than %d (the limit)", DEPTH - 1);
+			d++;
+			total[d] = last[d] = 0;
+			i++;
+			continue;
+		}
+		if (ch == ')' && d > 0) {
+			long g = total[d] > 0 ? total[d] : 1;
+			d--;
+			total[d] += g;
+			last[d] = g;
+			i++;
+		} else if (ch == '{' && re_count(s, n, i, &k, &end)) {
+			if (k > JRN_RULE_RE_MAX_COUNT)
+				return cfail(c, "matches: count %ld in a repetition {...} is above %d (the limit)",
+					     k, JRN_RULE_RE_MAX_COUNT);
+			/* the last element now stands k times: k - 1 more */
+			long more = last[d] * (k > 0 ? k - 1 : 0);
+			total[d] += more;
+			last[d] += more;
+			i = end;
+		} else if (ch == '[') {
+			i = re_bracket(s, n, i);
+			total[d]++;
+			last[d] = 1;
+		} else {
+			i += ch == '\\' && i + 1 < n ? 2 : 1;
+			if (ch == '*' || ch == '+' || ch == '?' || ch == '|')
+				continue;
+			total[d]++;
+			last[d] = 1;
+		}
+		if (total[d] > JRN_RULE_RE_MAX_SIZE)
+			return cfail(c, "matches: counted repetitions expand the pattern to more than "
+				     "%d elements (the limit)", JRN_RULE_RE_MAX_SIZE);
 	}
 	return 0;
 }
@@ -407,6 +531,8 @@ static node *compile_leaf(cctx *c, const char *field, const char *opname, jv val
 			goto fail;
 		}
 		if (op == OP_MATCHES) {
+			if (re_check(c, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v))) < 0)
+				goto fail;
 			int rc = regcomp(&n->re, jv_string_value(v), REG_EXTENDED | REG_NOSUB);
 			if (rc != 0) {
 				char msg[256];
@@ -504,7 +630,10 @@ static node *compile_event(cctx *c, jv v, jv pos, int depth)
 			}
 		} else if (is_key(k, "within")) {
 			jrn_err why;
-			if (jv_get_kind(x) == JV_KIND_NUMBER && jv_number_value(x) > 0) {
+			if (jv_get_kind(x) == JV_KIND_NUMBER && jv_number_value(x) > 0 &&
+			    jv_number_value(x) >= 9223372036854775807.0) {
+				rc = cfail(c, "within: too large (at most %lld ms)", (long long)INT64_MAX);
+			} else if (jv_get_kind(x) == JV_KIND_NUMBER && jv_number_value(x) > 0) {
 				n->within = (int64_t)jv_number_value(x);
 			} else if (jv_get_kind(x) != JV_KIND_STRING) {
 				rc = cfail(c, "within needs a duration such as 90d, got %s", kind_name(x));
@@ -1011,10 +1140,23 @@ int jrn_rule_find(const jrn_rules *r, const char *name)
 	return -1;
 }
 
+/* After a jq program was stopped (rules-eval.c), its state and every other
+ * may be mid-update: forget them all (a deliberate leak) rather than free. */
+static void forget_jq(node *n)
+{
+	if (!n)
+		return;
+	n->jq = NULL;
+	for (int i = 0; i < n->nkid; i++)
+		forget_jq(n->kid[i]);
+}
+
 void jrn_rule_free(jrn_rules *r)
 {
 	if (!r)
 		return;
+	for (int i = 0; r->jq_stuck && i < r->n; i++)
+		forget_jq(r->seg[i].root);
 	for (int i = 0; i < r->n; i++) {
 		free(r->seg[i].name);
 		free(r->seg[i].description);

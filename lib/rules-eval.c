@@ -6,10 +6,89 @@
  * escaped strings, arrays inside arrays), and -v explanations always read
  * it. Event leaves are rules-events.c's.
  */
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "rules-int.h"
+
+/* ---- jq under a time bound --------------------------------------------------
+ *
+ * libjq 1.6 has no way to stop a program from outside (`def f: f; f` runs
+ * for ever), so a jq leaf runs under a CPU timer (ITIMER_PROF: user and
+ * system time, so a program that only allocates is caught too) of
+ * JRN_RULE_JQ_SECONDS. When it fires, the handler jumps out of jq_next.
+ * What it left behind cannot be trusted: the jq_state is half way through
+ * an instruction, and the heap may be half way through a malloc. So the
+ * state is never touched again (jrn_rule_free leaks it on purpose) and the
+ * evaluation returns JRN_RULE_FAIL: the run stops (exit 1) with a message
+ * naming the segment, the rule and the limit, instead of going on over a
+ * heap that might be damaged. Rebuilding a fresh jq_state and rejecting
+ * only that record would look kinder but could corrupt every later record
+ * silently; see jrn-segment(1), "Limits". */
+static sigjmp_buf jq_jump;
+static volatile sig_atomic_t jq_running;
+
+static void jq_timeout(int sig)
+{
+	(void)sig;
+	if (jq_running) {
+		jq_running = 0;
+		siglongjmp(jq_jump, 1);
+	}
+}
+
+/* Installs the handler once. 0 or -1. */
+static int jq_timer_setup(void)
+{
+	static bool done;
+	if (done)
+		return 0;
+	struct sigaction sa = {0};
+	sa.sa_handler = jq_timeout;
+	sa.sa_flags = SA_NODEFER; /* the jump leaves the handler: nothing to unblock */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGPROF, &sa, NULL) < 0)
+		return -1;
+	done = true;
+	return 0;
+}
+
+/* Runs n's jq program on v (borrowed): its first output (owned; invalid
+ * with or without a message when none or an error), or, when the time
+ * bound passed or the bound could not be set, jv_invalid() with *stuck
+ * set and x->e saying why. */
+static jv jq_first(ectx *x, const node *n, jv v, bool *stuck)
+{
+	static const struct itimerval off;
+	struct itimerval on = {.it_value = {.tv_sec = JRN_RULE_JQ_SECONDS}};
+	*stuck = false;
+	if (x->r->jq_stuck || jq_timer_setup() < 0) {
+		*stuck = true;
+		jrn_fail(x->e, "segment '%s', rule %d: %s", x->seg, n->rule_no,
+			 x->r->jq_stuck ? "jq stopped earlier in this run"
+					: "jq: cannot set its time limit");
+		return jv_invalid();
+	}
+	if (sigsetjmp(jq_jump, 0) != 0) {
+		setitimer(ITIMER_PROF, &off, NULL);
+		x->r->jq_stuck = true;
+		*stuck = true;
+		jrn_fail(x->e, "segment '%s', rule %d: jq ran for more than %d s of CPU on one record "
+			 "(the limit); the run stops, as libjq cannot be interrupted safely",
+			 x->seg, n->rule_no, JRN_RULE_JQ_SECONDS);
+		return jv_invalid();
+	}
+	setitimer(ITIMER_PROF, &on, NULL);
+	jq_running = 1;
+	jq_start(n->jq, jv_copy(v), 0);
+	jv out = jq_next(n->jq);
+	jq_running = 0;
+	setitimer(ITIMER_PROF, &off, NULL);
+	return out;
+}
 
 static bool negative_op(int op);
 
@@ -482,8 +561,10 @@ int jrn_rules_eval_node(ectx *x, const node *n, jrn_rule_rec *rec, int depth)
 		jv v = jrn_rule_rec_value(rec, x->e);
 		if (!jv_is_valid(v))
 			return JRN_RULE_REJECT;
-		jq_start(n->jq, jv_copy(v), 0);
-		jv out = jq_next(n->jq);
+		bool stuck;
+		jv out = jq_first(x, n, v, &stuck);
+		if (stuck)
+			return JRN_RULE_FAIL;
 		bool res;
 		if (!jv_is_valid(out)) {
 			if (jv_invalid_has_msg(jv_copy(out))) {

@@ -59,7 +59,7 @@ static int load_events(jrn_rules *r, const char *cust, size_t len, jrn_err *e)
 	if (!r->evq)
 		return jrn_fail(e, "event leaves need the state file");
 	sqlite3_stmt *st = r->evq;
-	int64_t lo = r->events_unbounded ? INT64_MIN : r->now - r->events_window;
+	int64_t lo = r->events_unbounded ? INT64_MIN : jrn_rules_minus(r->now, r->events_window);
 	if (sqlite3_bind_text(st, 1, cust, (int)len, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, lo) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 3, r->now) != SQLITE_OK)
@@ -205,7 +205,7 @@ int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 		ssize_t ci = -1;
 		for (int l = 0; l < r->nleaves; l++) {
 			const node *n = r->leaves[l];
-			if (ts > r->now || (n->within && ts < r->now - n->within) ||
+			if (ts > r->now || (n->within && ts < jrn_rules_minus(r->now, n->within)) ||
 			    strlen(n->etype) != tn || memcmp(n->etype, type, tn) != 0)
 				continue;
 			if (n->nkid) {
@@ -263,7 +263,7 @@ int jrn_rules_eval_event(ectx *x, const node *n, int depth)
 			jv_free(cust);
 			return JRN_RULE_FAIL;
 		}
-		int64_t lo = n->within ? r->now - n->within : INT64_MIN;
+		int64_t lo = n->within ? jrn_rules_minus(r->now, n->within) : INT64_MIN;
 		for (size_t i = 0; i < r->nrows; i++) {
 			evrow *row = &r->rows[i];
 			if (row->ts < lo || row->ts > r->now || row->type_len != strlen(n->etype) ||

@@ -106,6 +106,8 @@ struct jrn_rules {
 	evrow *rows;
 	size_t nrows, caprows;
 	jrn_buf text;
+	/* a jq program passed its time bound: no jq_state is touched again */
+	bool jq_stuck;
 	/* messages from jq's error callback while compiling */
 	jrn_buf jqmsg;
 	jrn_buf scratch; /* a string field, NUL-terminated for regexec */
@@ -119,6 +121,21 @@ struct jrn_rules {
 	uint32_t *counts;    /* customers x nleaves */
 	size_t counts_cap;
 };
+
+/* now - d and now + d, saturated at the ends of int64_t: a clock before
+ * 1970 (--now 1900-01-01) and a huge window (within: 15250w) must not
+ * overflow; "earlier than any time" is then INT64_MIN. */
+static inline int64_t jrn_rules_minus(int64_t now, int64_t d)
+{
+	int64_t v;
+	return __builtin_sub_overflow(now, d, &v) ? (d > 0 ? INT64_MIN : INT64_MAX) : v;
+}
+
+static inline int64_t jrn_rules_plus(int64_t now, int64_t d)
+{
+	int64_t v;
+	return __builtin_add_overflow(now, d, &v) ? (d > 0 ? INT64_MAX : INT64_MIN) : v;
+}
 
 /* The operators' names as written in rules, indexed by enum op. */
 extern const char *const jrn_rules_op_names[NOPS];

@@ -13,6 +13,16 @@
 
 #include "jrn.h"
 
+/* Bounds (see jrn-segment(1), "Limits"). A jq leaf may run for
+ * JRN_RULE_JQ_SECONDS of CPU on one record: past that, evaluating returns
+ * JRN_RULE_FAIL (libjq cannot be stopped safely, so the run stops) and
+ * every later jq leaf of the set fails too. Evaluating a set with jq leaves
+ * installs a SIGPROF handler and uses ITIMER_PROF while a jq program runs.
+ * A `matches` pattern is refused when compiling if it is longer than 4096
+ * bytes, holds a count {m,n} above 1000, or its counted repetitions expand
+ * it past 4096 elements (regcomp would take seconds and gigabytes). */
+#define JRN_RULE_JQ_SECONDS 1
+
 /* A compiled set of named segments. */
 typedef struct jrn_rules jrn_rules;
 

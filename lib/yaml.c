@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define JRN_YAML_LIBYAML 1
 #include <yaml.h> /* lib/yaml.h, then libyaml's (see the end of lib/yaml.h) */
@@ -83,6 +84,12 @@ static int read_file(const char *path, jrn_buf *b, jrn_err *e)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return jrn_fail(e, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		return jrn_fail(e, "%s: %s", path, strerror(EISDIR));
+	}
+	errno = 0;
 	for (;;) {
 		if (jrn_buf_reserve(b, 65536) < 0) {
 			fclose(f);
@@ -632,6 +639,9 @@ static int on_scalar(parser *p, const yaml_event_t *ev)
 		    !ev->data.scalar.tag)
 			return fail_at(p, a,
 				       "merge keys ('<<') are not supported; write the keys out");
+		const char *tag = (const char *)ev->data.scalar.tag;
+		if (tag && strcmp(tag, "!") && strcmp(tag, CORE_TAG "str"))
+			return fail_at(p, a, "unsupported tag '%s'", tag);
 		if (n > INT_MAX)
 			return fail_at(p, a, "key too long");
 		jv key = jv_string_sized(s, (int)n);
@@ -706,7 +716,7 @@ static int on_alias(parser *p, const yaml_event_t *ev)
 	if (p->aliased > JRN_YAML_MAX_ALIASED) {
 		jv_free(v);
 		return fail_at(p, a,
-			       "aliases expand to more than %zu nodes", JRN_YAML_MAX_ALIASED);
+			       "aliases expand to more than %zu nodes (the limit)", JRN_YAML_MAX_ALIASED);
 	}
 	return deliver(p, v, pos_new(a), nodes);
 }

@@ -20,9 +20,15 @@
  *
  * Quoted and block scalars are always strings, and so is a plain scalar
  * tagged !!str or '!'; !!null, !!bool, !!int, !!float must fit their type;
- * other tags are errors. Anchors and aliases work (an alias shares the
+ * other tags are errors, on keys as on values (a key is a string: only '!'
+ * and !!str may tag it). Anchors and aliases work (an alias shares the
  * anchored value); so that a small file cannot describe a huge tree ("billion
- * laughs"), aliases may expand to at most JRN_YAML_MAX_ALIASED nodes in all.
+ * laughs", or nested aliases that every reader of the value would walk),
+ * the nodes that aliases stand for, counted expanded, may be at most
+ * JRN_YAML_MAX_ALIASED (100,000) in all: past that the file is refused at
+ * once with "FILE:LINE:COL: aliases expand to more than 100000 nodes (the
+ * limit)", naming the alias that passed it. A directory is refused at
+ * once: "PATH: Is a directory".
  * Nesting costs no C stack (the reader keeps its own), up to
  * JRN_YAML_MAX_DEPTH levels.
  *
@@ -56,7 +62,7 @@
 #include "jrn.h"
 
 #define JRN_YAML_MAX_DEPTH 10000
-#define JRN_YAML_MAX_ALIASED ((size_t)1 << 24)
+#define JRN_YAML_MAX_ALIASED ((size_t)100000)
 
 enum {
 	JRN_YAML_ENV = 1,   /* expand ${NAME} in string values */

@@ -32,6 +32,7 @@ int main(void)
 		jv data = jv_object_get(jv_copy(c), jv_string("data"));
 		jv partials = jv_object_get(jv_copy(c), jv_string("partials"));
 		jrn_mustache *m = NULL;
+		bool ok = false;
 		if (jv_get_kind(t) != JV_KIND_STRING) {
 			jrn_fail(&e, "no template");
 		} else if ((m = jrn_mustache_compile(jv_string_value(t),
@@ -39,10 +40,10 @@ int main(void)
 			   jrn_mustache_render(m, data, jv_is_valid(partials) ? partials : jv_null(), 0,
 					       &text, &e) == 0) {
 			jrn_json_append_str(&out, text.p ? text.p : "", text.len);
-		} else {
-			m = m ? m : NULL;
+			ok = true;
 		}
-		if (!out.p) {
+		if (!ok) {
+			/* (out was reset, not freed: out.p says nothing here) */
 			jrn_buf_adds(&out, "{\"error\":");
 			jrn_json_append_str(&out, e.msg, strlen(e.msg));
 			jrn_buf_addc(&out, '}');
