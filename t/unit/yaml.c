@@ -245,9 +245,23 @@ static void test_aliases(void)
 	CHECK(!strncmp(got, "ERR t.yaml:5:", 13) &&
 	      strstr(got, "aliases expand to more than 100000 nodes (the limit)"),
 	      "the alias cap: %s", got);
-	jrn_buf_free(&b);
 	CHECK(!strncmp(parse("l0: &l0 [x, x]\nl1: &l1 [*l0, *l0]\nl2: [*l1, *l1]\n", 0), "{\"l0\":", 6),
 	      "aliases below the cap");
+	/* nested aliases of mappings, each level twice the one before */
+	jrn_buf_reset(&b);
+	jrn_buf_adds(&b, "l0: &l0 {k: v}\n");
+	for (int i = 1; i <= 25; i++)
+		jrn_buf_addf(&b, "l%d: &l%d [*l%d, *l%d]\n", i, i, i - 1, i - 1);
+	CHECK_STR(parse(b.p, 0), "ERR t.yaml:16:12: aliases expand to more than 100000 nodes (the limit)",
+		  "nested aliases stop at the cap");
+	CHECK_STR(parse(b.p, JRN_YAML_LINES), "ERR t.yaml:16: aliases expand to more than 100000 nodes (the limit)",
+		  "the same, by line");
+	jrn_buf_free(&b);
+	/* tags on keys: refused like tags on values (issue 10) */
+	CHECK_STR(parse("!foo a: 1\n", 0), "ERR t.yaml:1:1: unsupported tag '!foo'", "a tag on a key");
+	CHECK_STR(parse("a:\n  !!int 5: x\n", 0), "ERR t.yaml:2:3: unsupported tag 'tag:yaml.org,2002:int'",
+		  "!!int on a key");
+	CHECK_STR(parse("!!str a: 1\n! b: 2\n", 0), "{\"a\":1,\"b\":2}", "!!str and ! on keys are fine");
 }
 
 static void test_env(void)
