@@ -98,6 +98,11 @@ struct provider {
 	/* from the configuration (owned) */
 	char *url, *ca_file, *username, *password, *bearer, *from, *envelope_from;
 	char *account_sid, *auth_token, *msid, *status_callback, *footer, *secret, *dir;
+	/* what messages show for from: the value, or the text as written
+	 * when it came from ${NAME} (jrn_config_shown; borrowed from the
+	 * configuration or from). (name is itself as shown: it goes into
+	 * records and the ledger.) */
+	const char *from_shown;
 	long tls; /* CURLUSESSL_ALL, _TRY or _NONE */
 	double rate, cost_per_segment;
 	int connections, max_segments, batch_size;
@@ -182,6 +187,9 @@ typedef struct {
 	int64_t max_wait;
 	int default_max_segments;
 	char *mail_from, *reply_to, *unsub_mailto, *unsub_url, *unsub_secret;
+	/* send.from and send.unsubscribe.url as messages show them: never a
+	 * value that came from ${NAME} (jrn_config_shown) */
+	const char *mail_from_shown, *unsub_url_shown;
 	bool unsub_one_click;  /* unsub_url is https: List-Unsubscribe-Post (RFC 8058) */
 	/* send.idempotency.window: derived keys are per window of this many
 	 * ms counted from the epoch (SEND_WINDOW_DAY: the UTC day); 0 for

@@ -163,8 +163,12 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	const provider *p0 = S->cf.chains[CH_EMAIL].p[j->prov < S->cf.chains[CH_EMAIL].n ? j->prov : 0];
 	const char *fromspec = p0->from ? p0->from
 			       : S->cf.mail_from ? S->cf.mail_from : "jrn <jrn@localhost>";
+	const char *fromshown = p0->from ? p0->from_shown
+				: S->cf.mail_from ? S->cf.mail_from_shown : fromspec;
 	if (jrn_mime_parse_mailbox(fromspec, &fdisp, &faddr, &e) < 0) {
-		job_error(j, "from '%s': %s", fromspec, e.msg);
+		/* e.msg may quote the address: say what it is as written */
+		job_error(j, "from '%s': %s", fromshown,
+			  fromshown == fromspec ? e.msg : "not a valid mailbox");
 		goto done;
 	}
 	if (jrn_mime_address(&from, fdisp, faddr) < 0) {
@@ -199,7 +203,7 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 			if (S->opts.verbosity >= 0)
 				jrn_say(0, "warning: send.unsubscribe.url '%s' is not https: marketing "
 					"mail goes out without List-Unsubscribe-Post (RFC 8058 "
-					"one-click needs https)", S->cf.unsub_url);
+					"one-click needs https)", S->cf.unsub_url_shown);
 		}
 	} else if (marketing && !S->warned_unsub) {
 		/* a choice, not a fault (the template may carry the link): said
