@@ -232,11 +232,11 @@ static jv node_path(const parser *p)
 	return path;
 }
 
-/* Lists a ${name} written at a, in the value at node_path (written: the
- * scalar as written, consumed): unset, or with set expanded. */
+/* Lists a ${name} written at a, in the value at node_path: unset, or with
+ * set expanded (then with written, the scalar as written; consumed). */
 static int record_unset(parser *p, jv key, const char *name, at a, jv written, bool set)
 {
-	if (!jv_is_valid(key) || !jv_is_valid(written)) {
+	if (!jv_is_valid(key) || (set && !jv_is_valid(written))) {
 		jv_free(key);
 		jv_free(written);
 		return fail_oom(p);
@@ -246,9 +246,12 @@ static int record_unset(parser *p, jv key, const char *name, at a, jv written, b
 	ref = jv_object_set(ref, jv_string("name"), jv_string(name));
 	ref = jv_object_set(ref, jv_string("line"), jv_number((double)a.line + 1));
 	ref = jv_object_set(ref, jv_string("column"), jv_number((double)a.col + 1));
-	ref = jv_object_set(ref, jv_string("written"), written);
-	if (set)
+	if (set) {
+		ref = jv_object_set(ref, jv_string("written"), written);
 		ref = jv_object_set(ref, jv_string("set"), jv_true());
+	} else {
+		jv_free(written);
+	}
 	p->unset = jv_array_append(p->unset, ref);
 	return 0;
 }
@@ -273,7 +276,8 @@ static int define_anchor(parser *p, const char *name, jv v, size_t nodes, int fr
 					   jv_object_get(jv_copy(ref), jv_string("name")),
 					   jv_object_get(jv_copy(ref), jv_string("line")),
 					   jv_object_get(jv_copy(ref), jv_string("column")));
-			item = jv_array_append(item, jv_object_get(jv_copy(ref), jv_string("written")));
+			jv w = jv_object_get(jv_copy(ref), jv_string("written"));
+			item = jv_array_append(item, jv_is_valid(w) ? w : jv_null());
 			item = jv_array_append(item, jv_bool(jv_object_has(jv_copy(ref),
 									   jv_string("set"))));
 			refs = jv_array_append(refs, item);
@@ -420,7 +424,7 @@ static jv expand(parser *p, const yaml_event_t *ev, const char *s, size_t n)
 		const char *val = getenv(name);
 		if (!val && (p->flags & JRN_YAML_ENV_KEEP)) {
 			int rc = record_unset(p, node_path(p), name, inner_at(ev, s, n, i),
-					      jv_string_sized(s, (int)n), false);
+					      jv_null(), false);
 			free(name);
 			if (rc < 0)
 				goto fail;
@@ -872,7 +876,8 @@ static void split_refs(const jrn_yaml_opts *o, jv refs)
 				unset = jv_array_append(unset, r);
 		}
 	} else {
-		jv_free(unset), jv_free(env);
+		jv_free(unset);
+		jv_free(env);
 		unset = jv_null(), env = jv_null();
 	}
 	jv_free(refs);

@@ -85,7 +85,7 @@ typedef struct {
 	 * jv_free (jv_null() on error), of one {"key", "name", "line",
 	 * "column", "written"} per ${NAME} expanded from the environment,
 	 * key, line and column as in *unset, written the whole scalar as
-	 * written. (*unset's entries have "written" too.) */
+	 * written. */
 	jv *env;
 } jrn_yaml_opts;
 
