@@ -416,6 +416,43 @@ static int prepare_recipient(send_ctx *S, job *j, int ch)
 	return 0;
 }
 
+/* route.sendAt of j into *ms when it is there (absent or null: *ms
+ * untouched): an RFC 3339 time with a zone. 0, or -1 with j rejected
+ * naming the field and the form it takes. */
+static int read_send_at(job *j, int64_t *ms)
+{
+	jv route = jv_object_get(jv_copy(j->rec), jv_string("route"));
+	jv v = jv_get_kind(route) == JV_KIND_OBJECT ? jv_object_get(jv_copy(route), jv_string("sendAt"))
+						    : jv_invalid();
+	jv_free(route);
+	jv_kind k = jv_get_kind(v);
+	jrn_err e;
+	int rc = 0;
+	if (k == JV_KIND_STRING) {
+		const char *s = jv_string_value(v);
+		int len = jv_string_length_bytes(jv_copy(v));
+		if (jrn_time_parse(s, (size_t)len, 0, ms, &e) < 0) {
+			jrn_buf shown = {0}; /* as JSON: it may hold anything */
+			jrn_json_append_str(&shown, s, len > 64 ? 64 : (size_t)len);
+			j->status = ST_REJECTED;
+			job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
+				  "2027-12-24T09:00:00Z, got %s%s (%s)", shown.p ? shown.p : "?",
+				  len > 64 ? "..." : "", e.msg);
+			jrn_buf_free(&shown);
+			rc = -1;
+		}
+	} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL) {
+		j->status = ST_REJECTED;
+		job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
+			  "2027-12-24T09:00:00Z, got %s", k == JV_KIND_NUMBER ? "a number" :
+			  k == JV_KIND_OBJECT ? "an object" : k == JV_KIND_ARRAY ? "an array" :
+			  "a boolean");
+		rc = -1;
+	}
+	jv_free(v);
+	return rc;
+}
+
 void key_window(int64_t window, int64_t now, char out[64])
 {
 	char ts[32];
@@ -438,7 +475,6 @@ void key_window(int64_t window, int64_t now, char out[64])
 void prepare(send_ctx *S, job *j)
 {
 	char tmp[32], tmp2[32], why[128];
-	jrn_err e;
 	jrn_buf b = {0};
 
 	const char *at = rec_str(j->rec, "actionType", NULL);
@@ -493,6 +529,10 @@ void prepare(send_ctx *S, job *j)
 		return;
 	}
 
+	/* a send time that cannot be read is no "now": a reject */
+	int64_t send_at = INT64_MIN;
+	if (!j->from_outbox && read_send_at(j, &send_at) < 0)
+		return;
 	if (prepare_recipient(S, j, ch) < 0)
 		return;
 	bool broken;
@@ -537,12 +577,9 @@ void prepare(send_ctx *S, job *j)
 	}
 
 	/* a send time in the future: into the outbox */
-	const char *sa = rec_str(j->rec, "route.sendAt", NULL);
-	int64_t when;
-	if (sa && !j->from_outbox && jrn_time_parse(sa, strlen(sa), 0, &when, &e) == 0 &&
-	    when > jrn_now()) {
+	if (send_at > jrn_now()) {
 		j->status = ST_QUEUED;
-		j->send_at = when;
+		j->send_at = send_at;
 	}
 }
 
