@@ -306,6 +306,13 @@ void prepare(send_ctx *S, job *j);
  * 00:00.000Z/2592000000"), or the UTC date alone for SEND_WINDOW_DAY
  * ("2026-01-01"); "campaign" for window 0 (no window). */
 void key_window(int64_t window, int64_t now, char out[64]);
+/* The derived idempotency key of the n fields f[i][0..len[i]) (customer,
+ * campaign, channel, template, window) into out[65]: the hex SHA-256 of
+ * the fields joined by U+001F, as every version of jrn-send has made it.
+ * The join is injective, so no two different field lists meet: a field
+ * holding U+001F or NUL is refused here (-1), and prepare rejects such ids
+ * before (jrn_id_check). 0, or -1 (such a field, or OpenSSL failed). */
+int derive_key(const char *const *f, const size_t *len, int n, char out[65]);
 
 /* ---- reach.c -------------------------------------------------------------------- */
 

@@ -453,6 +453,49 @@ static int read_send_at(job *j, int64_t *ms)
 	return rc;
 }
 
+int derive_key(const char *const *f, const size_t *len, int n, char out[65])
+{
+	jrn_buf b = {0};
+	int rc = 0;
+	out[0] = '\0';
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (memchr(f[i], '\x1f', len[i]) || memchr(f[i], '\0', len[i]))
+			rc = -1; /* the join would not be injective */
+		else if ((i && jrn_buf_addc(&b, '\x1f') < 0) || jrn_buf_add(&b, f[i], len[i]) < 0)
+			rc = -1;
+	}
+	if (rc == 0 && jrn_sha256_hex(b.p ? b.p : "", b.len, out) < 0)
+		rc = -1;
+	jrn_buf_free(&b);
+	return rc;
+}
+
+/* The id at top-level member name of j (a string, or a number as its
+ * text in tmp) into *s and *len, or NULL when absent; -1 with j rejected
+ * when it is not one (jrn_id_check: empty, or a control character such as
+ * the NUL that would cut a C string short). */
+static int read_id(job *j, const char *name, char tmp[32], const char **s, size_t *len)
+{
+	jv v = jv_object_get(jv_copy(j->rec), jv_string(name));
+	*s = NULL;
+	*len = 0;
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		*s = jv_string_value(v); /* lives on inside j->rec */
+		*len = (size_t)jv_string_length_bytes(jv_copy(v));
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		*s = rec_str(j->rec, name, tmp);
+		*len = *s ? strlen(*s) : 0;
+	}
+	jv_free(v);
+	jrn_err e;
+	if (*s && jrn_id_check(*s, *len, name, &e) < 0) {
+		j->status = ST_REJECTED;
+		job_error(j, "%s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 void key_window(int64_t window, int64_t now, char out[64])
 {
 	char ts[32];
@@ -470,12 +513,41 @@ void key_window(int64_t window, int64_t now, char out[64])
 		snprintf(out, 64, "%s/%lld", ts, (long long)window);
 }
 
+/* A template name is part of a file name and of the derived key: letters,
+ * digits, '-', '_' and '.', not empty nor starting with '.', at most 200
+ * bytes (so nothing that leaves the templates directory, and no NUL).
+ * 0, or -1 with j rejected. */
+static int check_template(job *j)
+{
+	jv t = jv_object_get(jv_copy(j->rec), jv_string("template"));
+	int rc = 0;
+	if (jv_get_kind(t) == JV_KIND_STRING) {
+		const char *tn = jv_string_value(t);
+		size_t n = (size_t)jv_string_length_bytes(jv_copy(t));
+		bool ok = n > 0 && tn[0] != '.' && n <= 200;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = isalnum((unsigned char)tn[i]) || tn[i] == '-' || tn[i] == '_' ||
+			     tn[i] == '.';
+		if (!ok) {
+			jrn_buf shown = {0}; /* as JSON: it may hold anything */
+			jrn_json_append_str(&shown, tn, n > 64 ? 64 : n);
+			j->status = ST_REJECTED;
+			job_error(j, "template %s%s: a name of letters, digits, '-', '_' and '.', "
+				  "not empty nor starting with '.'", shown.p ? shown.p : "?",
+				  n > 64 ? "..." : "");
+			jrn_buf_free(&shown);
+			rc = -1;
+		}
+	}
+	jv_free(t);
+	return rc;
+}
+
 /* Decides what j is and builds what it sends. Sets j->status when the job
  * goes no further (rejected, deferred, suppressed, queued for later). */
 void prepare(send_ctx *S, job *j)
 {
 	char tmp[32], tmp2[32], why[128];
-	jrn_buf b = {0};
 
 	const char *at = rec_str(j->rec, "actionType", NULL);
 	int ch = -1;
@@ -490,25 +562,33 @@ void prepare(send_ctx *S, job *j)
 	}
 	j->channel = (enum channel)ch;
 	j->channel_known = true;
-	const char *cust = rec_str(j->rec, "customerId", tmp);
-	const char *camp = rec_str(j->rec, "campaignId", tmp2);
+	/* the ids: checked whole (a NUL must not cut one short: two actions
+	 * would share a key, two customers a consent) */
+	const char *cust, *camp, *given;
+	size_t cust_len, camp_len, given_len;
+	char tmp3[32];
+	if (read_id(j, "customerId", tmp, &cust, &cust_len) < 0 ||
+	    read_id(j, "campaignId", tmp2, &camp, &camp_len) < 0 ||
+	    read_id(j, "idempotencyKey", tmp3, &given, &given_len) < 0 ||
+	    check_template(j) < 0)
+		return;
 	j->customer = xstrdup(cust);
 	j->campaign = xstrdup(camp);
 
 	/* the idempotency key: given, or seed 004's customer + campaign +
 	 * channel + template + the window of send.idempotency.window */
-	const char *given = rec_str(j->rec, "idempotencyKey", tmp);
 	if (given) {
 		j->key = strdup(given);
 	} else {
 		char win[64];
 		key_window(S->cf.key_window, jrn_now(), win);
 		const char *tn = rec_str(j->rec, "template", NULL);
-		jrn_buf_addf(&b, "%s\x1f%s\x1f%s\x1f%s\x1f%s", cust ? cust : "", camp ? camp : "",
-			     channel_names[ch], tn ? tn : "", win);
-		if (b.p && jrn_sha256_hex(b.p, b.len, j->keyhash) == 0)
+		const char *f[] = {cust ? cust : "", camp ? camp : "", channel_names[ch],
+				   tn ? tn : "", win};
+		size_t len[] = {cust ? cust_len : 0, camp ? camp_len : 0, strlen(channel_names[ch]),
+				tn ? strlen(tn) : 0, strlen(win)};
+		if (derive_key(f, len, 5, j->keyhash) == 0)
 			j->key = strdup(j->keyhash);
-		jrn_buf_free(&b);
 	}
 	if (!j->key || jrn_sha256_hex(j->key, strlen(j->key), j->keyhash) < 0) {
 		j->status = ST_REJECTED;
@@ -541,21 +621,6 @@ void prepare(send_ctx *S, job *j)
 		j->status = broken ? ST_FAILED : ST_SUPPRESSED;
 		job_error(j, "%s", sw);
 		return;
-	}
-
-	/* a template name is part of a file name: nothing that leaves the
-	 * templates directory */
-	const char *tn = rec_str(j->rec, "template", NULL);
-	if (tn) {
-		bool ok = tn[0] != '.' && strlen(tn) <= 200;
-		for (const char *c = tn; ok && *c; c++)
-			ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
-		if (!ok) {
-			j->status = ST_REJECTED;
-			job_error(j, "template '%.64s': a name of letters, digits, '-', '_' and '.', "
-				     "not starting with '.'", tn);
-			return;
-		}
 	}
 
 	/* the content */
