@@ -40,7 +40,8 @@ static int fail_at(jrn_err *e, const char *file, jrn_yaml_at a, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return jrn_fail(e, "%s:%d:%d: %s", file, a.line, a.col, msg);
+	char shown[JRN_PATH_SHOWN]; /* a long path must not push the reason out */
+	return jrn_fail(e, "%s:%d:%d: %s", jrn_path_shown(file, shown), a.line, a.col, msg);
 }
 
 /* ---- the checker ----------------------------------------------------------- */
@@ -544,6 +545,8 @@ static int unset_error(jrn_err *e, const char *file, jv ref)
 	jv col = jv_object_get(jv_copy(ref), jv_string("column"));
 	bool ok = jv_get_kind(key) == JV_KIND_STRING && jv_get_kind(name) == JV_KIND_STRING &&
 		  jv_get_kind(line) == JV_KIND_NUMBER && jv_get_kind(col) == JV_KIND_NUMBER;
+	char shown[JRN_PATH_SHOWN];
+	file = jrn_path_shown(file, shown);
 	if (ok)
 		jrn_fail(e, "%s:%d:%d: %s: ${%s} is not set", file, (int)jv_number_value(line),
 			 (int)jv_number_value(col), jv_string_value(key), jv_string_value(name));

@@ -456,6 +456,13 @@ void jrn_idmap_free(jrn_idmap *m);
  * that is not SQLite, is corrupt, or is newer than this code. On success
  * *db is the caller's to sqlite3_close; 0 or -1 with e. */
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+
+/* A path as a message that puts it before the reason shows it, so that
+ * the reason always fits a jrn_err: path itself when it has at most
+ * JRN_PATH_SHOWN - 1 bytes, else "..." and its tail (whole UTF-8
+ * characters) in out, which is returned. (state.c) */
+#define JRN_PATH_SHOWN 200
+const char *jrn_path_shown(const char *path, char out[JRN_PATH_SHOWN]);
 /* Runs sql (no parameters, any number of statements): 0 or -1 with e. */
 int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
 /* Prepares sql as a statement to be reused (SQLITE_PREPARE_PERSISTENT):

@@ -10,9 +10,9 @@
 
 int db_fail(send_ctx *S, jrn_err *e)
 {
-	char was[sizeof e->msg];
+	char was[sizeof e->msg], shown[JRN_PATH_SHOWN];
 	memcpy(was, e->msg, sizeof was);
-	return jrn_fail(e, "%s: %s", S->opts.db_path, was);
+	return jrn_fail(e, "%s: %s", jrn_path_shown(S->opts.db_path, shown), was);
 }
 
 int ledger_open(send_ctx *S, jrn_err *e)
