@@ -13,6 +13,11 @@
  * jrn_opts_resolve for a tool that reads its section (jrn_config_require).
  * The top level accepts no key but the schema's, so the member cannot
  * collide with one a file writes.
+ *
+ * Secrets. A value that came from ${NAME} is never shown: the checker's
+ * messages show the scalar as written ("got '${SMTP_PASSWORD}'"), and the
+ * loaded object keeps {KEY: TEXT AS WRITTEN} under JRN_CONFIG_FROM_ENV so
+ * that a tool's own messages can do the same (jrn_config_shown).
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -35,7 +40,8 @@ static int fail_at(jrn_err *e, const char *file, jrn_yaml_at a, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return jrn_fail(e, "%s:%d:%d: %s", file, a.line, a.col, msg);
+	char shown[JRN_PATH_SHOWN]; /* a long path must not push the reason out */
+	return jrn_fail(e, "%s:%d:%d: %s", jrn_path_shown(file, shown), a.line, a.col, msg);
 }
 
 /* ---- the checker ----------------------------------------------------------- */
@@ -45,7 +51,24 @@ typedef struct {
 	jrn_err *e;
 	jrn_buf path; /* "db.busyTimeout", "ingest.emailFields[1]" */
 	jv unset;     /* the reader's unset references (yaml.h), keys as in path */
+	jv env;       /* the reader's expanded references, the same way */
 } checker;
+
+/* The text to show for the string v (borrowed) at c->path: the value, or
+ * the scalar as written ("${SMTP_PASSWORD}") when it came from ${NAME}. */
+static const char *shown(const checker *c, jv v)
+{
+	const char *s = jv_string_value(v);
+	jv_array_foreach(c->env, i, ref) {
+		jv key = jv_object_get(jv_copy(ref), jv_string("key"));
+		jv w = jv_object_get(ref, jv_string("written"));
+		if (!strcmp(jv_string_value(key), c->path.p) && jv_get_kind(w) == JV_KIND_STRING)
+			s = jv_string_value(w); /* c->env holds it */
+		jv_free(key);
+		jv_free(w);
+	}
+	return s;
+}
 
 /* Whether the value at c->path holds an unset ${NAME}. */
 static bool is_unset(const checker *c)
@@ -59,12 +82,12 @@ static bool is_unset(const checker *c)
 	return found;
 }
 
-/* One mapping at c->path became a list of one: its unset references move
- * from "PATH.KEY" to "PATH[0].KEY", as the checked tree has them. */
-static int unset_into_list(checker *c)
+/* One mapping at c->path became a list of one: the references in *list
+ * move from "PATH.KEY" to "PATH[0].KEY", as the checked tree has them. */
+static int refs_into_list(checker *c, jv *list)
 {
 	size_t n = c->path.len;
-	jv_array_foreach(c->unset, i, ref) {
+	jv_array_foreach(*list, i, ref) {
 		jv key = jv_object_get(jv_copy(ref), jv_string("key"));
 		const char *k = jv_string_value(key);
 		if (!strncmp(k, c->path.p, n) && k[n] == '.') {
@@ -77,7 +100,7 @@ static int unset_into_list(checker *c)
 				return jrn_fail(c->e, "%s: out of memory", c->file);
 			}
 			ref = jv_object_set(ref, jv_string("key"), jv_string(b.p));
-			c->unset = jv_array_set(c->unset, i, jv_copy(ref));
+			*list = jv_array_set(*list, i, jv_copy(ref));
 			jrn_buf_free(&b);
 		}
 		jv_free(key);
@@ -205,14 +228,14 @@ static int check_value(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 			if (jrn_config_duration_of(*v, &ms, NULL) < 0)
 				return fail_at(c->e, c->file, a,
 					       "%s: expected %s, got '%.64s' (units: ms s m h d w)",
-					       c->path.p, expected(k), jv_string_value(*v));
+					       c->path.p, expected(k), shown(c, *v));
 		} else {
 			return type_error(c, a, k, *v, NULL);
 		}
 		break;
 	case S_LIST: {
 		if (kind == JV_KIND_OBJECT) { /* one mapping: a list of one */
-			if (unset_into_list(c) < 0)
+			if (refs_into_list(c, &c->unset) < 0 || refs_into_list(c, &c->env) < 0)
 				return -1;
 			*v = jv_array_append(jv_array(), *v);
 			jv list_pos = jrn_yaml_pos_list_of(jv_copy(pos));
@@ -255,7 +278,7 @@ static int check_value(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 		if (want) {
 			if (jv_get_kind(*v) == JV_KIND_STRING)
 				return fail_at(c->e, c->file, a, "%s: expected %s, got '%.64s'",
-					       c->path.p, want, jv_string_value(*v));
+					       c->path.p, want, shown(c, *v));
 			return fail_at(c->e, c->file, a, "%s: expected %s, got %s", c->path.p,
 				       want, kind_name(*v));
 		}
@@ -393,11 +416,40 @@ static int check_section(checker *c, jv *obj, jv pos, const skey *keys, jrn_yaml
 
 /* ---- the interface ------------------------------------------------------ */
 
+/* {KEY: WRITTEN} from the reader's expanded references (consumed). */
+static jv env_shown(jv refs)
+{
+	jv out = jv_object();
+	jv_array_foreach(refs, i, ref) {
+		jv key = jv_object_get(jv_copy(ref), jv_string("key"));
+		jv w = jv_object_get(ref, jv_string("written"));
+		if (jv_get_kind(key) == JV_KIND_STRING && jv_get_kind(w) == JV_KIND_STRING)
+			out = jv_object_set(out, key, w);
+		else
+			jv_free(key), jv_free(w);
+	}
+	jv_free(refs);
+	return out;
+}
+
+const char *jrn_config_shown(jv cfg, const char *dotted, const char *value)
+{
+	if (!dotted || jv_get_kind(cfg) != JV_KIND_OBJECT)
+		return value;
+	jv env = jv_object_get(jv_copy(cfg), jv_string(JRN_CONFIG_FROM_ENV));
+	jv w = jv_get_kind(env) == JV_KIND_OBJECT ? jv_object_get(jv_copy(env), jv_string(dotted))
+						  : jv_invalid();
+	const char *s = jv_get_kind(w) == JV_KIND_STRING ? jv_string_value(w) : value;
+	jv_free(w); /* cfg holds it: it lives as long as cfg */
+	jv_free(env);
+	return s;
+}
+
 jv jrn_config_load(const char *path, jrn_err *e)
 {
-	jv unset;
+	jv unset, env;
 	jrn_yaml_opts yo = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP,
-			    .what = "the configuration", .unset = &unset};
+			    .what = "the configuration", .unset = &unset, .env = &env};
 	jv pos;
 	jv cfg = jrn_yaml_load(path, &yo, &pos, e);
 	int rc = jv_is_valid(cfg) ? 0 : -1;
@@ -412,8 +464,8 @@ jv jrn_config_load(const char *path, jrn_err *e)
 		}
 	}
 	if (rc == 0) {
-		checker c = {.file = path, .e = e, .unset = unset};
-		unset = jv_null();
+		checker c = {.file = path, .e = e, .unset = unset, .env = env};
+		unset = env = jv_null();
 		if (jrn_buf_adds(&c.path, "") < 0)
 			rc = jrn_fail(e, "%s: out of memory", path);
 		else
@@ -423,9 +475,14 @@ jv jrn_config_load(const char *path, jrn_err *e)
 			cfg = jv_object_set(cfg, jv_string(JRN_CONFIG_UNRESOLVED),
 					    JV_OBJECT(jv_string("file"), jv_string(path),
 						      jv_string("refs"), jv_copy(c.unset)));
+		if (rc == 0 && jv_array_length(jv_copy(c.env)) > 0)
+			cfg = jv_object_set(cfg, jv_string(JRN_CONFIG_FROM_ENV), env_shown(c.env));
+		else
+			jv_free(c.env);
 		jv_free(c.unset);
 	}
 	jv_free(unset);
+	jv_free(env);
 	jv_free(pos);
 	if (rc < 0) {
 		jv_free(cfg);
@@ -488,6 +545,8 @@ static int unset_error(jrn_err *e, const char *file, jv ref)
 	jv col = jv_object_get(jv_copy(ref), jv_string("column"));
 	bool ok = jv_get_kind(key) == JV_KIND_STRING && jv_get_kind(name) == JV_KIND_STRING &&
 		  jv_get_kind(line) == JV_KIND_NUMBER && jv_get_kind(col) == JV_KIND_NUMBER;
+	char shown[JRN_PATH_SHOWN];
+	file = jrn_path_shown(file, shown);
 	if (ok)
 		jrn_fail(e, "%s:%d:%d: %s: ${%s} is not set", file, (int)jv_number_value(line),
 			 (int)jv_number_value(col), jv_string_value(key), jv_string_value(name));

@@ -288,6 +288,17 @@ int jrn_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, c
  * section (jrn_config_require); other tools run. */
 jv jrn_config_load(const char *path, jrn_err *e);
 #define JRN_CONFIG_UNRESOLVED "$unresolved"
+/* The loaded object's member {KEY: TEXT AS WRITTEN} for every string that
+ * came (in whole or part) from ${NAME}; see jrn_config_shown. */
+#define JRN_CONFIG_FROM_ENV "$env"
+/* What a message may show for the string value at dotted in cfg
+ * (borrowed): value itself, or, when that value came from ${NAME}, the
+ * text as written in the file ("${SMTP_PASSWORD}", "smtp://${HOST}"),
+ * borrowed from cfg (it lives as long as cfg). A secret from the
+ * environment is never printed: every message that shows a config value
+ * goes through this. dotted names list items with [i]
+ * ("providers.email[0].from"). */
+const char *jrn_config_shown(jv cfg, const char *dotted, const char *value);
 /* The value at a dotted path ("db.path"), or jv_invalid() when absent; for
  * a key whose value names an unset ${NAME}, jv_invalid_with_msg with
  * "FILE:LINE:COLUMN: KEY: ${NAME} is not set" (still invalid, so a caller
@@ -445,6 +456,13 @@ void jrn_idmap_free(jrn_idmap *m);
  * that is not SQLite, is corrupt, or is newer than this code. On success
  * *db is the caller's to sqlite3_close; 0 or -1 with e. */
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+
+/* A path as a message that puts it before the reason shows it, so that
+ * the reason always fits a jrn_err: path itself when it has at most
+ * JRN_PATH_SHOWN - 1 bytes, else "..." and its tail (whole UTF-8
+ * characters) in out, which is returned. (state.c) */
+#define JRN_PATH_SHOWN 200
+const char *jrn_path_shown(const char *path, char out[JRN_PATH_SHOWN]);
 /* Runs sql (no parameters, any number of statements): 0 or -1 with e. */
 int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
 /* Prepares sql as a statement to be reused (SQLITE_PREPARE_PERSISTENT):

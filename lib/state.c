@@ -226,8 +226,21 @@ static void configure_sqlite(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+const char *jrn_path_shown(const char *path, char out[JRN_PATH_SHOWN])
+{
+	size_t n = strlen(path);
+	if (n < JRN_PATH_SHOWN)
+		return path;
+	const char *tail = path + n - (JRN_PATH_SHOWN - 4);
+	while (((unsigned char)*tail & 0xC0) == 0x80) /* not inside a character */
+		tail++;
+	snprintf(out, JRN_PATH_SHOWN, "...%s", tail);
+	return out;
+}
+
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 {
+	char shown[JRN_PATH_SHOWN]; /* the path in messages: the reason must fit */
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, configure_sqlite);
 
@@ -237,11 +250,11 @@ int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 
 	*out = NULL;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return jrn_fail(e, "%s: is a directory", path);
+		return jrn_fail(e, "%s: is a directory", jrn_path_shown(path, shown));
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				 SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		jrn_fail(e, "%s: cannot open state file: %s", path,
+		jrn_fail(e, "%s: cannot open state file: %s", jrn_path_shown(path, shown),
 			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return -1;
@@ -250,7 +263,7 @@ int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 	sqlite3_busy_timeout(db, busy_ms);
 	if (sqlite3_db_readonly(db, "main") == 1) {
 		sqlite3_close(db);
-		return jrn_fail(e, "%s: state file is read-only", path);
+		return jrn_fail(e, "%s: state file is read-only", jrn_path_shown(path, shown));
 	}
 	/* The first read tells a non-SQLite or damaged file from a good one.
 	 * A new file gets 32 KiB pages (an existing one keeps its size): the
@@ -262,14 +275,15 @@ int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 			    "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY", &why) < 0) {
 		int code = sqlite3_errcode(db) & 0xff;
 		if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
-			jrn_fail(e, "%s: not a usable state file: %s", path, why.msg);
+			jrn_fail(e, "%s: not a usable state file: %s", jrn_path_shown(path, shown),
+				 why.msg);
 		else
-			jrn_fail(e, "%s: %s", path, why.msg);
+			jrn_fail(e, "%s: %s", jrn_path_shown(path, shown), why.msg);
 		sqlite3_close(db);
 		return -1;
 	}
 	if (migrate(db, &why) < 0) {
-		jrn_fail(e, "%s: %s", path, why.msg);
+		jrn_fail(e, "%s: %s", jrn_path_shown(path, shown), why.msg);
 		sqlite3_close(db);
 		return -1;
 	}

@@ -52,7 +52,9 @@ typedef struct {
 	frame *stack;
 	size_t depth, cap;
 	jv anchors; /* name -> [value, nodes, [[KEY_SUFFIX, NAME, LINE, COL], ...]] */
-	jv unset;   /* JRN_YAML_ENV_KEEP: [{key, name, line, column}, ...] */
+	jv unset;   /* [{key, name, line, column, written[, set]}, ...]: the unset
+		     * references (JRN_YAML_ENV_KEEP) and, marked "set", the
+		     * expanded ones (for o->env) */
 	jv root, root_pos;
 	size_t aliased; /* nodes reached through aliases, in all */
 } parser;
@@ -237,16 +239,26 @@ static jv node_path(const parser *p)
 	return path;
 }
 
-/* Lists an unset ${name} written at a, in the value at node_path. */
-static int record_unset(parser *p, jv key, const char *name, at a)
+/* Lists a ${name} written at a, in the value at node_path: unset, or with
+ * set expanded (then with written, the scalar as written; consumed). */
+static int record_unset(parser *p, jv key, const char *name, at a, jv written, bool set)
 {
-	if (!jv_is_valid(key))
+	if (!jv_is_valid(key) || (set && !jv_is_valid(written))) {
+		jv_free(key);
+		jv_free(written);
 		return fail_oom(p);
+	}
 	jv ref = jv_object();
 	ref = jv_object_set(ref, jv_string("key"), key);
 	ref = jv_object_set(ref, jv_string("name"), jv_string(name));
 	ref = jv_object_set(ref, jv_string("line"), jv_number((double)a.line + 1));
 	ref = jv_object_set(ref, jv_string("column"), jv_number((double)a.col + 1));
+	if (set) {
+		ref = jv_object_set(ref, jv_string("written"), written);
+		ref = jv_object_set(ref, jv_string("set"), jv_true());
+	} else {
+		jv_free(written);
+	}
 	p->unset = jv_array_append(p->unset, ref);
 	return 0;
 }
@@ -267,10 +279,15 @@ static int define_anchor(parser *p, const char *name, jv v, size_t nodes, int fr
 		for (int i = from; i < unset_count(p); i++) {
 			jv ref = jv_array_get(jv_copy(p->unset), i);
 			jv key = jv_object_get(jv_copy(ref), jv_string("key"));
-			refs = jv_array_append(refs, JV_ARRAY(jv_string(jv_string_value(key) + plen),
-							      jv_object_get(jv_copy(ref), jv_string("name")),
-							      jv_object_get(jv_copy(ref), jv_string("line")),
-							      jv_object_get(jv_copy(ref), jv_string("column"))));
+			jv item = JV_ARRAY(jv_string(jv_string_value(key) + plen),
+					   jv_object_get(jv_copy(ref), jv_string("name")),
+					   jv_object_get(jv_copy(ref), jv_string("line")),
+					   jv_object_get(jv_copy(ref), jv_string("column")));
+			jv w = jv_object_get(jv_copy(ref), jv_string("written"));
+			item = jv_array_append(item, jv_is_valid(w) ? w : jv_null());
+			item = jv_array_append(item, jv_bool(jv_object_has(jv_copy(ref),
+									   jv_string("set"))));
+			refs = jv_array_append(refs, item);
 			jv_free(key);
 			jv_free(ref);
 		}
@@ -413,7 +430,8 @@ static jv expand(parser *p, const yaml_event_t *ev, const char *s, size_t n)
 		}
 		const char *val = getenv(name);
 		if (!val && (p->flags & JRN_YAML_ENV_KEEP)) {
-			int rc = record_unset(p, node_path(p), name, inner_at(ev, s, n, i));
+			int rc = record_unset(p, node_path(p), name, inner_at(ev, s, n, i),
+					      jv_null(), false);
 			free(name);
 			if (rc < 0)
 				goto fail;
@@ -427,7 +445,12 @@ static jv expand(parser *p, const yaml_event_t *ev, const char *s, size_t n)
 			free(name);
 			goto fail;
 		}
+		/* listed so that messages can show ${NAME}, never the value */
+		int rc = record_unset(p, node_path(p), name, inner_at(ev, s, n, i),
+				      jv_string_sized(s, (int)n), true);
 		free(name);
+		if (rc < 0)
+			goto fail;
 		if (jrn_buf_add(&b, s + run, i - run) < 0 || jrn_buf_adds(&b, val) < 0)
 			oom = 1;
 		run = i = end + 1;
@@ -679,21 +702,25 @@ static int on_alias(parser *p, const yaml_event_t *ev)
 	size_t nodes = (size_t)jv_number_value(nv);
 	jv_free(nv);
 	if (!key_expected(p) && jv_array_length(jv_copy(refs)) > 0) {
-		/* the alias's value holds unset references: list them again here */
+		/* the alias's value holds references: list them again here */
 		jv path = node_path(p);
 		int rc = jv_is_valid(path) ? 0 : fail_oom(p);
 		jv_array_foreach(refs, i, r) {
 			jv suffix = jv_array_get(jv_copy(r), 0), name = jv_array_get(jv_copy(r), 1);
+			jv written = jv_array_get(jv_copy(r), 4), set = jv_array_get(jv_copy(r), 5);
 			jrn_buf k = {0};
 			if (rc == 0 && (jrn_buf_adds(&k, jv_string_value(path)) < 0 ||
 					jrn_buf_adds(&k, jv_string_value(suffix)) < 0))
 				rc = fail_oom(p);
 			if (rc == 0)
 				rc = record_unset(p, jv_string(k.p),  jv_string_value(name),
-						  (at){(size_t)pos_num(r, 2) - 1, (size_t)pos_num(r, 3) - 1});
+						  (at){(size_t)pos_num(r, 2) - 1, (size_t)pos_num(r, 3) - 1},
+						  jv_copy(written), jv_get_kind(set) == JV_KIND_TRUE);
 			jrn_buf_free(&k);
 			jv_free(suffix);
 			jv_free(name);
+			jv_free(written);
+			jv_free(set);
 			jv_free(r);
 		}
 		jv_free(path);
@@ -846,6 +873,34 @@ static int parse(parser *p, yaml_parser_t *yp)
 
 /* ---- the interface ------------------------------------------------------ */
 
+/* Hands the references (consumed; null on error) to the caller: the unset
+ * ones to *o->unset, the expanded ones to *o->env (each without "set"). */
+static void split_refs(const jrn_yaml_opts *o, jv refs)
+{
+	jv unset = jv_array(), env = jv_array();
+	if (jv_get_kind(refs) == JV_KIND_ARRAY) {
+		jv_array_foreach(refs, i, r) {
+			if (jv_object_has(jv_copy(r), jv_string("set")))
+				env = jv_array_append(env, jv_object_delete(r, jv_string("set")));
+			else
+				unset = jv_array_append(unset, r);
+		}
+	} else {
+		jv_free(unset);
+		jv_free(env);
+		unset = jv_null(), env = jv_null();
+	}
+	jv_free(refs);
+	if (o->unset)
+		*o->unset = unset;
+	else
+		jv_free(unset);
+	if (o->env)
+		*o->env = env;
+	else
+		jv_free(env);
+}
+
 jv jrn_yaml_parse(const char *text, size_t len, const char *name, const jrn_yaml_opts *o,
 		  jv *pos, jrn_err *e)
 {
@@ -853,6 +908,8 @@ jv jrn_yaml_parse(const char *text, size_t len, const char *name, const jrn_yaml
 		*pos = jv_null();
 	if (o && o->unset)
 		*o->unset = jv_null();
+	if (o && o->env)
+		*o->env = jv_null();
 	yaml_parser_t yp;
 	if (!yaml_parser_initialize(&yp)) {
 		jrn_fail(e, "%s: out of memory", name);
@@ -883,8 +940,8 @@ jv jrn_yaml_parse(const char *text, size_t len, const char *name, const jrn_yaml
 	}
 	free(p.stack);
 	jv_free(p.anchors);
-	if (o && o->unset)
-		*o->unset = rc < 0 ? jv_null() : jv_copy(p.unset);
+	if (o && (o->unset || o->env))
+		split_refs(o, rc < 0 ? jv_null() : jv_copy(p.unset));
 	jv_free(p.unset);
 	if (rc < 0) {
 		jv_free(p.root);
@@ -905,6 +962,8 @@ jv jrn_yaml_load(const char *path, const jrn_yaml_opts *o, jv *pos, jrn_err *e)
 		*pos = jv_null();
 	if (o && o->unset)
 		*o->unset = jv_null();
+	if (o && o->env)
+		*o->env = jv_null();
 	if (read_file(path, &text, e) < 0) {
 		jrn_buf_free(&text);
 		return jv_invalid();

@@ -42,6 +42,11 @@
  * alias of a node holding such a string repeats its references under the
  * alias's key.
  *
+ * So that no message shows a value that came from the environment (a
+ * secret, often), o->env, when set, lists every ${NAME} that was expanded
+ * the same way, each with "written": the scalar as written in the file
+ * ("${SMTP_PASSWORD}"), which messages show instead of the value.
+ *
  * Positions. Beside the value the reader builds a position tree of the same
  * shape, 1-based lines and columns (columns count characters):
  *
@@ -82,6 +87,12 @@ typedef struct {
 	 * "providers.email[0].password"; "" for the root), line and column
 	 * (1-based) where its "${" is written. */
 	jv *unset;
+	/* With JRN_YAML_ENV (may be NULL): set to an array, the caller's to
+	 * jv_free (jv_null() on error), of one {"key", "name", "line",
+	 * "column", "written"} per ${NAME} expanded from the environment,
+	 * key, line and column as in *unset, written the whole scalar as
+	 * written. */
+	jv *env;
 } jrn_yaml_opts;
 
 /* Reads the file at path (o may be NULL: no flags). Returns its value (null

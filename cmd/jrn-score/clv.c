@@ -37,11 +37,12 @@ static int cmp_order(const void *a, const void *b)
 
 /* The data, first half: the orders at or before cal_end into S->ord, by
  * customer and day, their customers into S->ids. An order without a
- * numeric amount is skipped, counted in run->bad_amounts. 0 or -1 (said). */
+ * numeric amount is skipped, counted in run->bad_amounts; one beyond
+ * SCORE_MAX_AMOUNT is said and left out (exit 3). 0 or -1 (said). */
 static int clv_read(score_run *run, clv_state *S, int64_t cal_end)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(run->db, "SELECT customer_id, ts, amount FROM events"
+	if (sqlite3_prepare_v2(run->db, "SELECT customer_id, ts, amount, id FROM events"
 			       " WHERE type = 'order.completed' AND ts <= ?", -1, &st, NULL) != SQLITE_OK)
 		return score_db_fail(run, "reading orders");
 	sqlite3_bind_int64(st, 1, cal_end);
@@ -52,6 +53,8 @@ static int clv_read(score_run *run, clv_state *S, int64_t cal_end)
 			run->bad_amounts++;
 			continue;
 		}
+		if (score_amount_too_big(run, st, 3, 0, amount))
+			continue;
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 		int64_t c = id ? jrn_idmap_put(S->ids, id, (size_t)sqlite3_column_bytes(st, 0), NULL)
 			       : -1;
@@ -167,7 +170,7 @@ static int clv_save(score_run *run, const clv_state *S, sqlite3_stmt *ins, const
 		const char *id = jrn_idmap_key(S->ids, ix[j], &len);
 		jrn_buf_reset(&line);
 		if (clv_record(&line, id, len, k, &body)) {
-			rc = jrn_say(-1, "out of memory");
+			rc = score_build_fail();
 			break;
 		}
 		sqlite3_bind_text(ins, 1, id, (int)len, SQLITE_STATIC);
@@ -193,7 +196,7 @@ static int clv_write(score_run *run, const clv_state *S, const size_t *ix)
 		const char *id = jrn_idmap_key(S->ids, ix[j], &len);
 		jrn_buf_reset(&line);
 		if (clv_record(&line, id, len, &S->cc[ix[j]], &body)) {
-			rc = jrn_say(-1, "out of memory");
+			rc = score_build_fail();
 			break;
 		}
 		jrn_out_line(&run->out, line.p, line.len);
@@ -248,7 +251,7 @@ static int clv_write_params(score_run *run, const clv_state *S, int64_t cal_end,
 	if (!err)
 		jrn_out_line(&run->out, line.p, line.len);
 	jrn_buf_free(&line);
-	return err ? jrn_say(-1, "out of memory") : 0;
+	return err ? score_build_fail() : 0;
 }
 
 /* The fit and the forecast over the horizon in units of unit ms. 0, or -1
@@ -339,7 +342,7 @@ int score_clv(score_run *run)
 	}
 	in_tx = false;
 	clv_summary(run, &S, unit);
-	status = JRN_EXIT_OK;
+	status = score_done_status(run);
 done:
 	if (in_tx)
 		jrn_db_rollback(run->db);

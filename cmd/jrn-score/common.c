@@ -1,6 +1,7 @@
 /* common.c: what every subcommand of jrn-score uses: state-file errors,
  * the -v notes and the summary line, the end of the transaction (--dry-run),
  * durations from flags and the config. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
@@ -31,12 +32,15 @@ void score_summary(const score_run *run, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	char bad[160] = "";
+	char bad[160] = "", big[160] = "";
 	if (run->bad_amounts)
 		snprintf(bad, sizeof bad, "; %" PRIu64 " stored event%s with a non-numeric amount"
 			 " skipped; see jrn events --bad-amount", run->bad_amounts,
 			 run->bad_amounts == 1 ? "" : "s");
-	jrn_say(0, "%s%s%s", text, bad, run->opts.dry_run ? " (dry run, nothing saved)" : "");
+	if (run->big_amounts)
+		snprintf(big, sizeof big, "; %" PRIu64 " stored event%s with an amount beyond 10^15"
+			 " left out", run->big_amounts, run->big_amounts == 1 ? "" : "s");
+	jrn_say(0, "%s%s%s%s", text, bad, big, run->opts.dry_run ? " (dry run, nothing saved)" : "");
 }
 
 int score_db_end(score_run *run)
@@ -99,5 +103,45 @@ int score_duration(score_run *run, const char *flag, const char *name, const cha
 int score_num(jrn_buf *b, double x)
 {
 	jrn_err e;
-	return jrn_json_append(b, jv_number(x), 0, &e);
+	if (!isfinite(x)) {
+		errno = EDOM;
+		return -1;
+	}
+	if (jrn_json_append(b, jv_number(x), 0, &e) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+int score_build_fail(void)
+{
+	return jrn_say(-1, "%s", errno == EDOM ? "a score is not a finite number" : "out of memory");
+}
+
+int score_amount_too_big(score_run *run, sqlite3_stmt *st, int id_col, int cust_col,
+			 double amount)
+{
+	if (fabs(amount) <= SCORE_MAX_AMOUNT)
+		return 0;
+	run->big_amounts++;
+	if (run->opts.verbosity >= 0) {
+		/* ids may hold anything: shown as JSON strings */
+		jrn_buf id = {0}, cust = {0};
+		jrn_json_append_str(&id, (const char *)sqlite3_column_text(st, id_col),
+				    (size_t)sqlite3_column_bytes(st, id_col));
+		jrn_json_append_str(&cust, (const char *)sqlite3_column_text(st, cust_col),
+				    (size_t)sqlite3_column_bytes(st, cust_col));
+		jrn_say(0, "event %s (customer %s): amount %.17g is beyond 10^15 in magnitude "
+			"(the limit of an amount jrn-score sums); left out",
+			id.p ? id.p : "?", cust.p ? cust.p : "?", amount);
+		jrn_buf_free(&id);
+		jrn_buf_free(&cust);
+	}
+	return 1;
+}
+
+int score_done_status(const score_run *run)
+{
+	return run->big_amounts ? JRN_EXIT_REJECTS : JRN_EXIT_OK;
 }

@@ -66,7 +66,7 @@ int score_read_orders(score_run *run, score_custs *t, int64_t now, int64_t windo
 		      uint64_t *n_orders, uint64_t *n_refunds)
 {
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(run->db, "SELECT customer_id, ts, amount, type FROM events"
+	if (sqlite3_prepare_v2(run->db, "SELECT customer_id, ts, amount, type, id FROM events"
 			       " WHERE type IN ('order.completed', 'order.refunded')", -1, &st,
 			       NULL) != SQLITE_OK)
 		return score_db_fail(run, "reading orders");
@@ -86,6 +86,8 @@ int score_read_orders(score_run *run, score_custs *t, int64_t now, int64_t windo
 			run->bad_amounts++;
 			continue;
 		}
+		if (score_amount_too_big(run, st, 4, 0, amount))
+			continue;
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 		score_cust *c = id ? score_custs_get(t, id, (size_t)sqlite3_column_bytes(st, 0)) : NULL;
 		if (!c) {

@@ -40,6 +40,7 @@ typedef struct {
 	bool save, changes, params_only;
 	bool all;            /* lead: --all, every customer of the state file */
 	uint64_t bad_amounts; /* stored orders or refunds skipped: no numeric amount */
+	uint64_t big_amounts; /* ... and skipped as beyond SCORE_MAX_AMOUNT: said */
 	int64_t window_ms;   /* rfm: --window, scoring.rfm.window, 180d */
 	int64_t horizon_ms;  /* clv: --horizon, scoring.clv.horizon, 90d */
 	int64_t unit_ms;     /* clv: scoring.clv.unit, 7d */
@@ -94,8 +95,31 @@ static inline double score_round(double x, double scale)
 	return r == 0 ? 0 : r;
 }
 
-/* Appends x as a JSON number (jrn_json_append); 0 or -1 (NaN, memory). */
+/* Appends x as a JSON number (jrn_json_append); 0 or -1 (NaN, memory),
+ * with errno EDOM for a number that is not finite, else ENOMEM. */
 int score_num(jrn_buf *b, double x);
+
+/* Says why a record could not be built (score_num or the buffer failed:
+ * errno EDOM "a score is not a finite number", else "out of memory") and
+ * returns -1. */
+int score_build_fail(void);
+
+/* The largest order or refund amount jrn-score sums, in magnitude: 10^15.
+ * Sums of at most 2^63 such amounts stay finite, and the CLV fit's
+ * squares too; a larger amount is an error in the data, not an order. */
+#define SCORE_MAX_AMOUNT 1e15
+
+/* Whether the amount of the stored event of row st (its id in column
+ * id_col, its customer in cust_col) is beyond SCORE_MAX_AMOUNT: then it is
+ * said ("event ID (customer C): amount 1e+308 is beyond 10^15 in
+ * magnitude, the limit; left out"), counted in run->big_amounts (the run
+ * ends with exit 3), and the caller leaves the event out: 1; else 0. */
+int score_amount_too_big(score_run *run, sqlite3_stmt *st, int id_col, int cust_col,
+			 double amount);
+
+/* The status of a run that did its work: JRN_EXIT_REJECTS when events
+ * were left out (run->big_amounts), else JRN_EXIT_OK. */
+int score_done_status(const score_run *run);
 
 /* An order's amount in column col of st: 1 with *x when it is a finite
  * number, else 0 (the caller skips the event and counts it in

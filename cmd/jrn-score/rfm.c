@@ -307,7 +307,7 @@ static int rfm_save(score_run *run, const rfm_state *R, const score_custs *t, co
 	    sqlite3_prepare_v2(db, "SELECT count(DISTINCT customer_id) FROM events"
 			       " WHERE type = 'order.completed' AND ts <= ?"
 			       " AND typeof(amount) IN ('integer', 'real')"
-			       " AND abs(amount) <= 1.7976931348623157e308", -1, &want, NULL)) {
+			       " AND abs(amount) <= ?2", -1, &want, NULL)) {
 		score_db_fail(run, "saving the snapshot");
 		goto done;
 	}
@@ -344,6 +344,7 @@ static int rfm_save(score_run *run, const rfm_state *R, const score_custs *t, co
 	}
 	sqlite3_bind_int64(cnt, 1, now);
 	sqlite3_bind_int64(want, 1, now);
+	sqlite3_bind_double(want, 2, SCORE_MAX_AMOUNT); /* the orders score_read_orders sums */
 	if (sqlite3_step(cnt) != SQLITE_ROW || sqlite3_step(want) != SQLITE_ROW) {
 		score_db_fail(run, "checking the snapshot");
 		goto done;
@@ -581,7 +582,7 @@ static int rfm_write(score_run *run, const rfm_state *R, const score_custs *t, c
 				(*changes)++;
 		}
 		if (e) {
-			rc = jrn_say(-1, "out of memory");
+			rc = score_build_fail();
 			break;
 		}
 	}
@@ -692,7 +693,7 @@ int score_rfm(score_run *run)
 		goto done;
 	jrn_out_flush(&run->out);
 	rfm_summary(run, &k, when);
-	status = JRN_EXIT_OK;
+	status = score_done_status(run);
 done:
 	if (in_tx)
 		jrn_db_rollback(run->db);

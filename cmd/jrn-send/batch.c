@@ -10,9 +10,9 @@
 
 int db_fail(send_ctx *S, jrn_err *e)
 {
-	char was[sizeof e->msg];
+	char was[sizeof e->msg], shown[JRN_PATH_SHOWN];
 	memcpy(was, e->msg, sizeof was);
-	return jrn_fail(e, "%s: %s", S->opts.db_path, was);
+	return jrn_fail(e, "%s: %s", jrn_path_shown(S->opts.db_path, shown), was);
 }
 
 int ledger_open(send_ctx *S, jrn_err *e)
@@ -298,12 +298,17 @@ static void dry_run(send_ctx *S, job **jobs, size_t n)
 }
 
 /* The state file failed before the batch was claimed: nothing was sent;
- * each record still comes out, failed, and the rejects still go out. */
+ * each record still comes out, failed, and the rejects still go out. A
+ * job spooled inside the claim's transaction (simulated) was rolled back
+ * with it: failed too, never reported simulated without its ledger row
+ * (the next run writes the same file again under the same name). */
 static int unclaimed(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 {
 	for (size_t i = 0; i < n; i++)
-		if (jobs[i]->status == ST_NONE || jobs[i]->status == ST_QUEUED) {
+		if (jobs[i]->status == ST_NONE || jobs[i]->status == ST_QUEUED ||
+		    (jobs[i]->inserted && jobs[i]->status == ST_SIMULATED)) {
 			jobs[i]->status = ST_FAILED;
+			jobs[i]->inserted = jobs[i]->claimed = false;
 			job_error(jobs[i], "not sent: %s", e->msg);
 		}
 	write_batch(S, jobs, n, -1, e);

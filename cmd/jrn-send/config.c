@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "jrn-send.h"
+#include "mime.h"
 
 const char *const channel_names[NCHANNELS] = {"email", "sms", "whatsapp", "webhook",
 					      "retargeting"};
@@ -88,8 +89,8 @@ static provider *provider_new(send_ctx *S, const provider_ops *ops, const char *
 	return p;
 }
 
-/* The keys every provider type may have. */
-static void provider_common(send_ctx *S, provider *p, jv pc)
+/* The keys every provider type may have (pc is the entry at where). */
+static void provider_common(send_ctx *S, provider *p, jv pc, const char *where)
 {
 	p->url = cfg_str(pc, "url");
 	char *ca = cfg_str(pc, "caFile");
@@ -99,6 +100,9 @@ static void provider_common(send_ctx *S, provider *p, jv pc)
 	p->password = cfg_str(pc, "password");
 	p->bearer = cfg_str(pc, "bearer");
 	p->from = cfg_str(pc, "from");
+	char key[160];
+	snprintf(key, sizeof key, "%s.from", where);
+	p->from_shown = jrn_config_shown(S->opts.config, key, p->from);
 	p->envelope_from = cfg_str(pc, "envelopeFrom");
 	p->account_sid = cfg_str(pc, "accountSid");
 	p->auth_token = cfg_str(pc, "authToken");
@@ -138,14 +142,19 @@ static provider *provider_load(send_ctx *S, jv pc, const char *where, jrn_err *e
 	}
 	const provider_ops *ops = provider_type(type);
 	char *name = cfg_str(pc, "name");
-	provider *p = provider_new(S, ops ? ops : &spool_ops, name ? name : type);
+	/* the name goes into records, messages and the ledger: never a value
+	 * from ${NAME}, but the text as written */
+	char key[160];
+	snprintf(key, sizeof key, "%s.%s", where, name ? "name" : "type");
+	provider *p = provider_new(S, ops ? ops : &spool_ops,
+				   jrn_config_shown(S->opts.config, key, name ? name : type));
 	free(name);
 	free(type);
 	if (!p) {
 		jrn_fail(e, "out of memory");
 		return NULL;
 	}
-	provider_common(S, p, pc);
+	provider_common(S, p, pc, where);
 	int64_t ms = p->timeout_ms;
 	if (cfg_duration(pc, "timeout", &ms, e) < 0)
 		goto bad;
@@ -181,7 +190,8 @@ static int load_window(jv cfg, int64_t *ms, jrn_err *e)
 		*ms = 0;
 	else if (w && (jrn_duration_parse(w, ms, e) < 0 || *ms <= 0))
 		rc = jrn_fail(e, "send.idempotency.window: expected a duration such as 30d, "
-			      "or campaign, got '%.64s'", w);
+			      "or campaign, got '%.64s'",
+			      jrn_config_shown(cfg, "send.idempotency.window", w));
 	free(w);
 	return rc;
 }
@@ -238,9 +248,11 @@ static int load_send(send_ctx *S, jv cfg, jrn_err *e)
 		return -1;
 
 	cf->mail_from = cfg_str(cfg, "send.from");
+	cf->mail_from_shown = jrn_config_shown(cfg, "send.from", cf->mail_from);
 	cf->reply_to = cfg_str(cfg, "send.replyTo");
 	cf->unsub_mailto = cfg_str(cfg, "send.unsubscribe.mailto");
 	cf->unsub_url = cfg_str(cfg, "send.unsubscribe.url");
+	cf->unsub_url_shown = jrn_config_shown(cfg, "send.unsubscribe.url", cf->unsub_url);
 	cf->unsub_secret = cfg_str(cfg, "send.unsubscribe.secret");
 	if (cf->unsub_url && (!cf->unsub_secret || !*cf->unsub_secret))
 		return jrn_fail(e, "send.unsubscribe.url needs send.unsubscribe.secret "
@@ -360,15 +372,16 @@ int config_load(send_ctx *S, const char *spool_flag, jrn_err *e)
 	if (check_sender(S, e) < 0)
 		return -1;
 
-	/* the domain of Message-IDs: From's, else the host's */
+	/* the domain of Message-IDs: From's when it is a mailbox (else a
+	 * mistake, maybe a secret from ${NAME}, that must not reach records:
+	 * each mail fails on it), else the host's */
 	const char *from = cf->mail_from ? cf->mail_from : cf->chains[CH_EMAIL].p[0]->from;
-	const char *at = from ? strrchr(from, '@') : NULL;
-	if (at) {
-		size_t n = strcspn(at + 1, "> \t");
-		cf->from_domain = strndup(at + 1, n);
-	} else {
-		cf->from_domain = strdup("localhost"); /* as the default From, jrn@localhost */
-	}
+	char *fdisp = NULL, *faddr = NULL;
+	const char *at = from && jrn_mime_parse_mailbox(from, &fdisp, &faddr, NULL) == 0
+				 ? strrchr(faddr, '@') : NULL;
+	cf->from_domain = strdup(at ? at + 1 : "localhost"); /* as the default From */
+	free(fdisp);
+	free(faddr);
 	if (!cf->from_domain)
 		return jrn_fail(e, "out of memory");
 	return 0;

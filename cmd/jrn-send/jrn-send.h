@@ -98,6 +98,11 @@ struct provider {
 	/* from the configuration (owned) */
 	char *url, *ca_file, *username, *password, *bearer, *from, *envelope_from;
 	char *account_sid, *auth_token, *msid, *status_callback, *footer, *secret, *dir;
+	/* what messages show for from: the value, or the text as written
+	 * when it came from ${NAME} (jrn_config_shown; borrowed from the
+	 * configuration or from). (name is itself as shown: it goes into
+	 * records and the ledger.) */
+	const char *from_shown;
 	long tls; /* CURLUSESSL_ALL, _TRY or _NONE */
 	double rate, cost_per_segment;
 	int connections, max_segments, batch_size;
@@ -182,6 +187,9 @@ typedef struct {
 	int64_t max_wait;
 	int default_max_segments;
 	char *mail_from, *reply_to, *unsub_mailto, *unsub_url, *unsub_secret;
+	/* send.from and send.unsubscribe.url as messages show them: never a
+	 * value that came from ${NAME} (jrn_config_shown) */
+	const char *mail_from_shown, *unsub_url_shown;
 	bool unsub_one_click;  /* unsub_url is https: List-Unsubscribe-Post (RFC 8058) */
 	/* send.idempotency.window: derived keys are per window of this many
 	 * ms counted from the epoch (SEND_WINDOW_DAY: the UTC day); 0 for
@@ -298,6 +306,13 @@ void prepare(send_ctx *S, job *j);
  * 00:00.000Z/2592000000"), or the UTC date alone for SEND_WINDOW_DAY
  * ("2026-01-01"); "campaign" for window 0 (no window). */
 void key_window(int64_t window, int64_t now, char out[64]);
+/* The derived idempotency key of the n fields f[i][0..len[i]) (customer,
+ * campaign, channel, template, window) into out[65]: the hex SHA-256 of
+ * the fields joined by U+001F, as every version of jrn-send has made it.
+ * The join is injective, so no two different field lists meet: a field
+ * holding U+001F or NUL is refused here (-1), and prepare rejects such ids
+ * before (jrn_id_check). 0, or -1 (such a field, or OpenSSL failed). */
+int derive_key(const char *const *f, const size_t *len, int n, char out[65]);
 
 /* ---- reach.c -------------------------------------------------------------------- */
 

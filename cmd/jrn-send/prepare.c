@@ -163,8 +163,12 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	const provider *p0 = S->cf.chains[CH_EMAIL].p[j->prov < S->cf.chains[CH_EMAIL].n ? j->prov : 0];
 	const char *fromspec = p0->from ? p0->from
 			       : S->cf.mail_from ? S->cf.mail_from : "jrn <jrn@localhost>";
+	const char *fromshown = p0->from ? p0->from_shown
+				: S->cf.mail_from ? S->cf.mail_from_shown : fromspec;
 	if (jrn_mime_parse_mailbox(fromspec, &fdisp, &faddr, &e) < 0) {
-		job_error(j, "from '%s': %s", fromspec, e.msg);
+		/* e.msg may quote the address: say what it is as written */
+		job_error(j, "from '%s': %s", fromshown,
+			  fromshown == fromspec ? e.msg : "not a valid mailbox");
 		goto done;
 	}
 	if (jrn_mime_address(&from, fdisp, faddr) < 0) {
@@ -199,7 +203,7 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 			if (S->opts.verbosity >= 0)
 				jrn_say(0, "warning: send.unsubscribe.url '%s' is not https: marketing "
 					"mail goes out without List-Unsubscribe-Post (RFC 8058 "
-					"one-click needs https)", S->cf.unsub_url);
+					"one-click needs https)", S->cf.unsub_url_shown);
 		}
 	} else if (marketing && !S->warned_unsub) {
 		/* a choice, not a fault (the template may carry the link): said
@@ -412,6 +416,86 @@ static int prepare_recipient(send_ctx *S, job *j, int ch)
 	return 0;
 }
 
+/* route.sendAt of j into *ms when it is there (absent or null: *ms
+ * untouched): an RFC 3339 time with a zone. 0, or -1 with j rejected
+ * naming the field and the form it takes. */
+static int read_send_at(job *j, int64_t *ms)
+{
+	jv route = jv_object_get(jv_copy(j->rec), jv_string("route"));
+	jv v = jv_get_kind(route) == JV_KIND_OBJECT ? jv_object_get(jv_copy(route), jv_string("sendAt"))
+						    : jv_invalid();
+	jv_free(route);
+	jv_kind k = jv_get_kind(v);
+	jrn_err e;
+	int rc = 0;
+	if (k == JV_KIND_STRING) {
+		const char *s = jv_string_value(v);
+		int len = jv_string_length_bytes(jv_copy(v));
+		if (jrn_time_parse(s, (size_t)len, 0, ms, &e) < 0) {
+			jrn_buf shown = {0}; /* as JSON: it may hold anything */
+			jrn_json_append_str(&shown, s, len > 64 ? 64 : (size_t)len);
+			j->status = ST_REJECTED;
+			job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
+				  "2027-12-24T09:00:00Z, got %s%s (%s)", shown.p ? shown.p : "?",
+				  len > 64 ? "..." : "", e.msg);
+			jrn_buf_free(&shown);
+			rc = -1;
+		}
+	} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL) {
+		j->status = ST_REJECTED;
+		job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
+			  "2027-12-24T09:00:00Z, got %s", k == JV_KIND_NUMBER ? "a number" :
+			  k == JV_KIND_OBJECT ? "an object" : k == JV_KIND_ARRAY ? "an array" :
+			  "a boolean");
+		rc = -1;
+	}
+	jv_free(v);
+	return rc;
+}
+
+int derive_key(const char *const *f, const size_t *len, int n, char out[65])
+{
+	jrn_buf b = {0};
+	int rc = 0;
+	out[0] = '\0';
+	for (int i = 0; i < n && rc == 0; i++) {
+		if (memchr(f[i], '\x1f', len[i]) || memchr(f[i], '\0', len[i]))
+			rc = -1; /* the join would not be injective */
+		else if ((i && jrn_buf_addc(&b, '\x1f') < 0) || jrn_buf_add(&b, f[i], len[i]) < 0)
+			rc = -1;
+	}
+	if (rc == 0 && jrn_sha256_hex(b.p ? b.p : "", b.len, out) < 0)
+		rc = -1;
+	jrn_buf_free(&b);
+	return rc;
+}
+
+/* The id at top-level member name of j (a string, or a number as its
+ * text in tmp) into *s and *len, or NULL when absent; -1 with j rejected
+ * when it is not one (jrn_id_check: empty, or a control character such as
+ * the NUL that would cut a C string short). */
+static int read_id(job *j, const char *name, char tmp[32], const char **s, size_t *len)
+{
+	jv v = jv_object_get(jv_copy(j->rec), jv_string(name));
+	*s = NULL;
+	*len = 0;
+	if (jv_get_kind(v) == JV_KIND_STRING) {
+		*s = jv_string_value(v); /* lives on inside j->rec */
+		*len = (size_t)jv_string_length_bytes(jv_copy(v));
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+		*s = rec_str(j->rec, name, tmp);
+		*len = *s ? strlen(*s) : 0;
+	}
+	jv_free(v);
+	jrn_err e;
+	if (*s && jrn_id_check(*s, *len, name, &e) < 0) {
+		j->status = ST_REJECTED;
+		job_error(j, "%s", e.msg);
+		return -1;
+	}
+	return 0;
+}
+
 void key_window(int64_t window, int64_t now, char out[64])
 {
 	char ts[32];
@@ -429,13 +513,41 @@ void key_window(int64_t window, int64_t now, char out[64])
 		snprintf(out, 64, "%s/%lld", ts, (long long)window);
 }
 
+/* A template name is part of a file name and of the derived key: letters,
+ * digits, '-', '_' and '.', not empty nor starting with '.', at most 200
+ * bytes (so nothing that leaves the templates directory, and no NUL).
+ * 0, or -1 with j rejected. */
+static int check_template(job *j)
+{
+	jv t = jv_object_get(jv_copy(j->rec), jv_string("template"));
+	int rc = 0;
+	if (jv_get_kind(t) == JV_KIND_STRING) {
+		const char *tn = jv_string_value(t);
+		size_t n = (size_t)jv_string_length_bytes(jv_copy(t));
+		bool ok = n > 0 && tn[0] != '.' && n <= 200;
+		for (size_t i = 0; ok && i < n; i++)
+			ok = isalnum((unsigned char)tn[i]) || tn[i] == '-' || tn[i] == '_' ||
+			     tn[i] == '.';
+		if (!ok) {
+			jrn_buf shown = {0}; /* as JSON: it may hold anything */
+			jrn_json_append_str(&shown, tn, n > 64 ? 64 : n);
+			j->status = ST_REJECTED;
+			job_error(j, "template %s%s: a name of letters, digits, '-', '_' and '.', "
+				  "not empty nor starting with '.'", shown.p ? shown.p : "?",
+				  n > 64 ? "..." : "");
+			jrn_buf_free(&shown);
+			rc = -1;
+		}
+	}
+	jv_free(t);
+	return rc;
+}
+
 /* Decides what j is and builds what it sends. Sets j->status when the job
  * goes no further (rejected, deferred, suppressed, queued for later). */
 void prepare(send_ctx *S, job *j)
 {
 	char tmp[32], tmp2[32], why[128];
-	jrn_err e;
-	jrn_buf b = {0};
 
 	const char *at = rec_str(j->rec, "actionType", NULL);
 	int ch = -1;
@@ -450,25 +562,33 @@ void prepare(send_ctx *S, job *j)
 	}
 	j->channel = (enum channel)ch;
 	j->channel_known = true;
-	const char *cust = rec_str(j->rec, "customerId", tmp);
-	const char *camp = rec_str(j->rec, "campaignId", tmp2);
+	/* the ids: checked whole (a NUL must not cut one short: two actions
+	 * would share a key, two customers a consent) */
+	const char *cust, *camp, *given;
+	size_t cust_len, camp_len, given_len;
+	char tmp3[32];
+	if (read_id(j, "customerId", tmp, &cust, &cust_len) < 0 ||
+	    read_id(j, "campaignId", tmp2, &camp, &camp_len) < 0 ||
+	    read_id(j, "idempotencyKey", tmp3, &given, &given_len) < 0 ||
+	    check_template(j) < 0)
+		return;
 	j->customer = xstrdup(cust);
 	j->campaign = xstrdup(camp);
 
 	/* the idempotency key: given, or seed 004's customer + campaign +
 	 * channel + template + the window of send.idempotency.window */
-	const char *given = rec_str(j->rec, "idempotencyKey", tmp);
 	if (given) {
 		j->key = strdup(given);
 	} else {
 		char win[64];
 		key_window(S->cf.key_window, jrn_now(), win);
 		const char *tn = rec_str(j->rec, "template", NULL);
-		jrn_buf_addf(&b, "%s\x1f%s\x1f%s\x1f%s\x1f%s", cust ? cust : "", camp ? camp : "",
-			     channel_names[ch], tn ? tn : "", win);
-		if (b.p && jrn_sha256_hex(b.p, b.len, j->keyhash) == 0)
+		const char *f[] = {cust ? cust : "", camp ? camp : "", channel_names[ch],
+				   tn ? tn : "", win};
+		size_t len[] = {cust ? cust_len : 0, camp ? camp_len : 0, strlen(channel_names[ch]),
+				tn ? strlen(tn) : 0, strlen(win)};
+		if (derive_key(f, len, 5, j->keyhash) == 0)
 			j->key = strdup(j->keyhash);
-		jrn_buf_free(&b);
 	}
 	if (!j->key || jrn_sha256_hex(j->key, strlen(j->key), j->keyhash) < 0) {
 		j->status = ST_REJECTED;
@@ -489,6 +609,10 @@ void prepare(send_ctx *S, job *j)
 		return;
 	}
 
+	/* a send time that cannot be read is no "now": a reject */
+	int64_t send_at = INT64_MIN;
+	if (!j->from_outbox && read_send_at(j, &send_at) < 0)
+		return;
 	if (prepare_recipient(S, j, ch) < 0)
 		return;
 	bool broken;
@@ -497,21 +621,6 @@ void prepare(send_ctx *S, job *j)
 		j->status = broken ? ST_FAILED : ST_SUPPRESSED;
 		job_error(j, "%s", sw);
 		return;
-	}
-
-	/* a template name is part of a file name: nothing that leaves the
-	 * templates directory */
-	const char *tn = rec_str(j->rec, "template", NULL);
-	if (tn) {
-		bool ok = tn[0] != '.' && strlen(tn) <= 200;
-		for (const char *c = tn; ok && *c; c++)
-			ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
-		if (!ok) {
-			j->status = ST_REJECTED;
-			job_error(j, "template '%.64s': a name of letters, digits, '-', '_' and '.', "
-				     "not starting with '.'", tn);
-			return;
-		}
 	}
 
 	/* the content */
@@ -533,12 +642,9 @@ void prepare(send_ctx *S, job *j)
 	}
 
 	/* a send time in the future: into the outbox */
-	const char *sa = rec_str(j->rec, "route.sendAt", NULL);
-	int64_t when;
-	if (sa && !j->from_outbox && jrn_time_parse(sa, strlen(sa), 0, &when, &e) == 0 &&
-	    when > jrn_now()) {
+	if (send_at > jrn_now()) {
 		j->status = ST_QUEUED;
-		j->send_at = when;
+		j->send_at = send_at;
 	}
 }
 

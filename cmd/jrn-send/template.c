@@ -28,9 +28,11 @@ struct partial_set {
 
 int read_whole(const char *path, jrn_buf *b, jrn_err *e)
 {
+	char shown[JRN_PATH_SHOWN]; /* a long path must not push the reason out */
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 1 : jrn_fail(e, "%s: %s", path, strerror(errno));
+		return errno == ENOENT ? 1 : jrn_fail(e, "%s: %s", jrn_path_shown(path, shown),
+						      strerror(errno));
 	for (;;) {
 		if (jrn_buf_reserve(b, 65536) < 0) {
 			close(fd);
@@ -42,7 +44,7 @@ int read_whole(const char *path, jrn_buf *b, jrn_err *e)
 		if (n < 0) {
 			int err = errno;
 			close(fd);
-			return jrn_fail(e, "%s: %s", path, strerror(err));
+			return jrn_fail(e, "%s: %s", jrn_path_shown(path, shown), strerror(err));
 		}
 		if (n == 0)
 			break;
@@ -57,6 +59,7 @@ int read_whole(const char *path, jrn_buf *b, jrn_err *e)
  * there is no such file; NULL without it is an error in e. */
 static const jrn_mustache *tmpl_get(send_ctx *S, const char *path, bool *absent, jrn_err *e)
 {
+	char shown[JRN_PATH_SHOWN];
 	*absent = false;
 	for (size_t i = 0; i < S->tm.n; i++)
 		if (!strcmp(S->tm.cache[i].path, path)) {
@@ -73,7 +76,8 @@ static const jrn_mustache *tmpl_get(send_ctx *S, const char *path, bool *absent,
 	if (rc == 0) {
 		size_t bad = jrn_utf8_invalid_at(b.p ? b.p : "", b.len);
 		if (bad < b.len) {
-			jrn_fail(e, "%s: invalid UTF-8 at byte %zu", path, bad + 1);
+			jrn_fail(e, "%s: invalid UTF-8 at byte %zu", jrn_path_shown(path, shown),
+				 bad + 1);
 			jrn_buf_free(&b);
 			return NULL;
 		}
@@ -81,7 +85,7 @@ static const jrn_mustache *tmpl_get(send_ctx *S, const char *path, bool *absent,
 		t = jrn_mustache_compile(b.p ? b.p : "", b.len, &ce);
 		jrn_buf_free(&b);
 		if (!t) {
-			jrn_fail(e, "%s: %s", path, ce.msg);
+			jrn_fail(e, "%s: %s", jrn_path_shown(path, shown), ce.msg);
 			return NULL;
 		}
 	}

@@ -19,7 +19,9 @@ static void put(const char *name, const char *text, size_t len)
 	}
 }
 
-/* Loads text from jrn.yaml: the compact JSON, or "ERR " and the message. */
+/* Loads text from jrn.yaml: the compact JSON (without the member
+ * JRN_CONFIG_FROM_ENV, which test_secrets reads), or "ERR " and the
+ * message. */
 static const char *load_n(const char *text, size_t len)
 {
 	static jrn_buf out;
@@ -33,7 +35,7 @@ static const char *load_n(const char *text, size_t len)
 		jrn_buf_adds(&out, e.msg);
 		return out.p;
 	}
-	jv s = jv_dump_string(cfg, 0);
+	jv s = jv_dump_string(jv_object_delete(cfg, jv_string(JRN_CONFIG_FROM_ENV)), 0);
 	jrn_buf_adds(&out, jv_string_value(s));
 	jv_free(s);
 	return out.p;
@@ -143,8 +145,8 @@ static void test_unresolved(void)
 	jv_free(cfg);
 
 	CHECK_STR(load("db:\n  busyTimeout: ${JRN_UT_HOST}\n"),
-		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got 'smtp.example.com' (units: ms s m h d w)",
-		  "a set variable is checked as usual");
+		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got '${JRN_UT_HOST}' (units: ms s m h d w)",
+		  "a set variable is checked as usual, and shown as written (issue 10)");
 	CHECK_STR(load("sources:\n  a: $${UNSUB_SECRET}\n"), "{\"sources\":{\"a\":\"${UNSUB_SECRET}\"}}",
 		  "$${ is no reference");
 	jv none = jv_object();
@@ -159,6 +161,40 @@ static void test_unresolved(void)
 	      !strcmp(e.msg, "the configuration: a key names an unset environment variable"),
 	      "and a plain message: %s", e.msg);
 	jv_free(hand);
+}
+
+/* Issue 10, defect 4: a value from ${NAME} is shown as written, never
+ * expanded, in the checker's messages and through jrn_config_shown. */
+static void test_secrets(void)
+{
+	jrn_err e;
+	static const char conf[] = "send:\n  from: ${JRN_UT_SECRET}\n  replyTo: a@b\n"
+				   "  unsubscribe:\n    secret: ${UNSUB_SECRET}\n";
+	setenv("JRN_UT_SECRET", "Pw-S3CRET-4242", 1);
+	unsetenv("UNSUB_SECRET");
+	CHECK_STR(load("providers:\n  email:\n    type: smtp\n    tls: \"${JRN_UT_SECRET}\"\n"),
+		  "ERR jrn.yaml:4:10: providers.email[0].tls: expected required, try or none, got '${JRN_UT_SECRET}'",
+		  "a check's message: the list of one's key, the text as written");
+	CHECK_STR(load("ingest:\n  defaultCountry: x-${JRN_UT_SECRET}-$${y}\n"),
+		  "ERR jrn.yaml:2:19: ingest.defaultCountry: expected a two-letter ISO 3166 country code such as US, got 'x-${JRN_UT_SECRET}-$${y}'",
+		  "part of a value: the whole scalar as written");
+	CHECK_STR(load("send:\n  spool: &a ${JRN_UT_SECRET}\n  idempotency:\n    window: *a\n"),
+		  "ERR jrn.yaml:4:13: send.idempotency.window: expected a duration such as 30d, or campaign, got '${JRN_UT_SECRET}'",
+		  "through an alias");
+	put(FILE_NAME, conf, sizeof conf - 1);
+	jv cfg = jrn_config_load(FILE_NAME, &e);
+	CHECK(jv_is_valid(cfg), "loads: %s", e.msg);
+	CHECK_STR(get(cfg, "send.from"), "\"Pw-S3CRET-4242\"", "the value is the expanded one");
+	CHECK_STR(jrn_config_shown(cfg, "send.from", "v"), "${JRN_UT_SECRET}", "jrn_config_shown: as written");
+	CHECK_STR(jrn_config_shown(cfg, "send.replyTo", "a@b"), "a@b", "jrn_config_shown: not from ${NAME}, the value");
+	CHECK_STR(jrn_config_shown(cfg, "send.unsubscribe.secret", "v"), "v",
+		  "jrn_config_shown: an unset one is not listed (its value is as written)");
+	jv refs;
+	CHECK(jrn_config_unresolved(cfg, &refs, &e) == 1, "the unset one is listed as before");
+	jv_free(refs);
+	jv_free(cfg);
+	CHECK_STR(jrn_config_shown(jv_null(), "send.from", "v"), "v", "jrn_config_shown: no config");
+	unsetenv("JRN_UT_SECRET");
 }
 
 /* jrn_opts_resolve: a bad flag value is -2 (usage), a bad environment -1;
@@ -474,6 +510,7 @@ int main(void)
 	}
 
 	test_unresolved();
+	test_secrets();
 	test_opts();
 	unlink(FILE_NAME);
 	if (chdir("/") == 0)
