@@ -15,6 +15,9 @@
 /* A preloaded count that marks a customer with a stored event that cannot
  * be read for a where clause (jrn_rule_preload). */
 #define UNREADABLE UINT32_MAX
+/* where_match's answer for such an event: a reject of the customer (a jq
+ * error in a where clause stays JRN_RULE_REJECT, which fails a preload). */
+#define UNREADABLE_BODY (-3)
 
 static bool has_events(const node *n)
 {
@@ -114,7 +117,7 @@ db_fail:
 
 /* Whether the stored event body[0..len) matches n's where clause: it reads
  * the body's span index; the jv value is built only when a clause needs
- * it. 1, 0, or a JRN_RULE_ error. */
+ * it. 1, 0, a JRN_RULE_ error, or UNREADABLE_BODY (with x->e). */
 static int where_match(ectx *x, const node *n, const char *body, size_t len, int depth)
 {
 	jrn_rules *r = x->r;
@@ -124,7 +127,7 @@ static int where_match(ectx *x, const node *n, const char *body, size_t len, int
 		 * name twice): this customer cannot be judged, the others can */
 		jrn_fail(x->e, "a stored event of type %s is not JSON as jrn reads it: %s",
 			 n->etype, bad.msg);
-		return JRN_RULE_REJECT;
+		return UNREADABLE_BODY;
 	}
 	if (jrn_json_kind_at(body, len)[0] != 'o')
 		return 0;
@@ -224,7 +227,7 @@ int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 				size_t bn = (size_t)sqlite3_column_bytes(st, 3);
 				x.seg = n->segname;
 				int m = body ? where_match(&x, n, body, bn, 1) : 0;
-				if (m == JRN_RULE_REJECT) {
+				if (m == UNREADABLE_BODY) {
 					/* the customer's leaf is marked: judging
 					 * it rejects that customer alone */
 					if (ci < 0 && (ci = cust_index(r, c, cn, true, &oom)) < 0)
@@ -299,7 +302,7 @@ int jrn_rules_eval_event(ectx *x, const node *n, int depth)
 				rc = where_match(x, n, r->text.p + row->body_off, row->body_len, depth);
 				if (rc < 0) {
 					jv_free(cust);
-					return rc;
+					return rc == UNREADABLE_BODY ? JRN_RULE_REJECT : rc;
 				}
 				if (rc == 0)
 					continue;
