@@ -122,7 +122,7 @@ int main(void)
 	}
 	v = jrn_parse_object(&p, "{\"a\":\"\\ud800\"}", 14, &e);
 	CHECK(!jv_is_valid(v), "lone surrogate refused");
-	CHECK_STR(e.msg, "invalid JSON at byte 6: lone surrogate escape \\ud800", "its reason");
+	CHECK_STR(e.msg, "invalid JSON at byte 7: lone surrogate escape \\ud800", "its reason");
 	jv_free(v);
 	v = jrn_parse_object(&p, "{\"a\":1,\"a\":2}", 13, &e);
 	CHECK_STR(e.msg, "invalid JSON at byte 8: duplicate member name \"a\"", "a name twice refused");
