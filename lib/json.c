@@ -613,9 +613,15 @@ static int dup_fail(jrn_err *e, size_t at, const char *name, size_t len)
 typedef struct {
 	size_t quote;  /* the offset of its opening quote */
 	size_t off, len;
+	uint64_t sig;  /* length, first and last byte: most names differ here */
 	bool esc;      /* holds an escape: compare decoded */
 	bool decoded;  /* off is into the scratch buffer */
 } keyspan;
+
+static uint64_t key_sig(const unsigned char *p, size_t len)
+{
+	return len ? (uint64_t)len | (uint64_t)p[0] << 40 | (uint64_t)p[len - 1] << 48 : 0;
+}
 
 typedef struct {
 	const unsigned char *s;
@@ -640,12 +646,14 @@ static int keycmp(const void *a, const void *b, void *ctx)
 	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
-/* Whether the names k[0..nk) of one object (in text order) hold one twice:
- * -1 with e naming the first name (in text order) seen before, else 0. */
-static int check_dups(const unsigned char *s, keyspan *k, size_t nk, jrn_buf *tmp, jrn_err *e)
+/* Whether the names k[0..nk) of one object (in text order; esc: some hold
+ * an escape) hold one twice: -1 with e naming the first name (in text
+ * order) seen before, else 0. */
+static int check_dups(const unsigned char *s, keyspan *k, size_t nk, bool esc, jrn_buf *tmp,
+		      jrn_err *e)
 {
 	jrn_buf_reset(tmp);
-	for (size_t i = 0; i < nk; i++) {
+	for (size_t i = 0; esc && i < nk; i++) {
 		if (!k[i].esc)
 			continue;
 		size_t at = tmp->len;
@@ -655,12 +663,15 @@ static int check_dups(const unsigned char *s, keyspan *k, size_t nk, jrn_buf *tm
 		k[i].len = tmp->len - at;
 		k[i].decoded = true;
 	}
+	for (size_t i = 0; esc && i < nk; i++)
+		if (k[i].decoded)
+			k[i].sig = key_sig((const unsigned char *)tmp->p + k[i].off, k[i].len);
 	keycmp_ctx c = {s, tmp, k};
 	size_t dup = SIZE_MAX;
 	if (nk <= 24) {
 		for (size_t i = 1; i < nk && dup == SIZE_MAX; i++)
 			for (size_t j = 0; j < i; j++)
-				if (k[i].len == k[j].len &&
+				if (k[i].sig == k[j].sig &&
 				    memcmp(key_bytes(&c, &k[i]), key_bytes(&c, &k[j]), k[i].len) == 0) {
 					dup = i;
 					break;
@@ -741,6 +752,7 @@ static const char *unexpected(const unsigned char *s, size_t n, char buf[24])
 typedef struct {
 	char bracket;
 	int member;
+	bool keys_esc;    /* one of them holds an escape */
 	size_t keys_from; /* objects: their names start here in the key stack */
 } open_container;
 
@@ -810,6 +822,7 @@ value:
 		VALUE_AT(i);
 		stack[depth].bracket = (char)s[i];
 		stack[depth].keys_from = nkeys;
+		stack[depth].keys_esc = false;
 		/* members of this object are indexed when it is the top level
 		 * or an indexed member's value, within max_depth */
 		stack[depth].member = !ix || s[i] != '{' || (int)depth >= max_depth ? -2
@@ -890,7 +903,8 @@ key:
 			keys = p;
 			kcap *= 2;
 		}
-		keys[nkeys++] = (keyspan){k0 - 1, k0, i - 1 - k0, esc, false};
+		keys[nkeys++] = (keyspan){k0 - 1, k0, i - 1 - k0, key_sig(s + k0, i - 1 - k0), esc, false};
+		stack[depth - 1].keys_esc |= esc;
 		int parent = stack[depth - 1].member;
 		cur = -2;
 		if (parent >= -1) {
@@ -911,7 +925,8 @@ close:
 	depth--;
 	if (stack[depth].bracket == '{') {
 		size_t from = stack[depth].keys_from;
-		if (nkeys - from > 1 && check_dups(s, keys + from, nkeys - from, &tmp, e) < 0)
+		if (nkeys - from > 1 &&
+		    check_dups(s, keys + from, nkeys - from, stack[depth].keys_esc, &tmp, e) < 0)
 			goto err;
 		nkeys = from;
 	}
