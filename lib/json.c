@@ -1242,7 +1242,7 @@ const jrn_json_member *jrn_json_find(const jrn_json_index *ix, int parent, const
 		const jrn_json_member *m = &ix->m[i];
 		if (m->parent == parent && m->klen == klen && !m->kescaped &&
 		    memcmp(m->key, key, klen) == 0)
-			found = m; /* the last one wins, as in libjq */
+			found = m; /* names are never repeated (the check refuses it) */
 	}
 	return found;
 }
