@@ -525,6 +525,12 @@ static int evaluate(const char *file, uint64_t lineno, jrn_rule_rec *rr, const c
 		int r = jrn_rule_eval_rec(rules, i, rr, w, &why);
 		if (r == JRN_RULE_FAIL) /* the record in hand named: a jq time bound */
 			return jrn_fail(fatal, "%s:%llu: %s", file, (unsigned long long)lineno, why.msg);
+		if (r == JRN_RULE_REJECT && cid && !strcmp(file, "state")) {
+			/* --all: "state:N" alone would not say who */
+			jrn_err who;
+			jrn_fail(&who, "customer %.200s: %s", cid, why.msg);
+			why = who;
+		}
 		if (r == JRN_RULE_REJECT)
 			return jrn_reject(&rej, file, lineno, rr->p, rr->len, why.msg, fatal) < 0 ? -1 : 1;
 		member[i] = r == JRN_RULE_IN;
@@ -591,6 +597,10 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 	const char *cid = has_cust ? jv_string_value(cust) : NULL;
 	size_t clen = has_cust ? (size_t)jv_string_length_bytes(jv_copy(cust)) : 0;
 	int rc;
+	if (has_cust && jrn_id_check(cid, clen, "customerId", &why) < 0) {
+		jv_free(cust);
+		return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
+	}
 	if (!has_cust && storing)
 		rc = jrn_reject(&rej, file, lineno, p, len, "customerId: missing (needed to store "
 				"memberships)", fatal) < 0 ? -1 : 1;
@@ -1164,12 +1174,20 @@ static int read_state(bool *failed, jrn_err *fatal)
 			*failed = true;
 			break;
 		}
-		if (jrn_json_index_build(&ix, text.p, text.len, JRN_RULE_INDEX_DEPTH, fatal) < 0) {
-			*failed = true;
-			break;
+		jrn_err why;
+		n++;
+		if (jrn_json_index_build(&ix, text.p, text.len, JRN_RULE_INDEX_DEPTH, &why) < 0) {
+			/* a stored score or id that does not read: that customer
+			 * alone is rejected */
+			jrn_err who;
+			jrn_fail(&who, "customer %.200s: stored data is not JSON as jrn reads it: %s",
+				 (const char *)sqlite3_column_text(st, 0), why.msg);
+			if (jrn_reject(&rej, "state", n, text.p, text.len, who.msg, fatal) < 0)
+				*failed = true;
+			continue;
 		}
 		jrn_rule_rec rr = {text.p, text.len, &ix, jv_invalid(), &parser};
-		if (process("state", ++n, &rr, fatal) < 0)
+		if (process("state", n, &rr, fatal) < 0)
 			*failed = true;
 		jv_free(rr.v);
 	}

@@ -94,20 +94,48 @@ enum {
 
 /* Appends v as compact JSON (one line, no spaces) to b. Consumes v.
  * Returns 0, or -1 if v holds a NaN, an invalid value or memory runs out,
- * with the reason in e. Integers up to 2^53 print exactly; other numbers
- * print as the shortest text that reads back to the same double. */
+ * with the reason in e. A number read by jrn_parse_value that kept its
+ * literal (see below) prints as written; other integers up to 2^53 print
+ * exactly, other numbers as the shortest text that reads back to the same
+ * double (infinity as the largest double). */
 int jrn_json_append(jrn_buf *b, jv v, int flags, jrn_err *e);
 
+/* Number literals. libjq 1.6 holds numbers as doubles; so that
+ * 9007199254740993, 21-digit ids, 1.0000000000000001, 1e400 and 1e-400
+ * keep their identity and print as written, the parser keeps the text of
+ * every number whose decimal value differs from that of the shortest text
+ * of its double, in a table owned by json.c (append-only, one entry per
+ * distinct text for the life of the process, at most JRN_JSON_MAX_LITERALS),
+ * and marks the jv with it in jv's `size` field, which libjq 1.6 copies
+ * with numbers (jv_copy, arrays, objects) and never reads for them (jq 1.7
+ * does the same with jv_number_with_literal). Arithmetic stays on doubles:
+ * a number made by jv_number has no literal. 0.1, 1.0, 1E2 need none.
+ * jrn_json_literal returns v's literal (borrowed; it lives as long as the
+ * process) with its length in *len, or NULL when v has none. Borrows v. */
+#define JRN_JSON_MAX_LITERALS (1 << 28)
+const char *jrn_json_literal(jv v, size_t *len);
+
 /* Checks that s[0..n) is exactly one JSON value (RFC 8259, strict: no NaN,
- * no leading zeros or '+'), nested at most JRN_JSON_MAX_DEPTH levels (what
- * libjq 1.6 parses, so every record reads the same way in every tool);
- * 0, or -1 with the reason and byte offset in e. Does not check UTF-8. */
+ * no leading zeros or '+'), nested at most JRN_JSON_MAX_DEPTH levels of
+ * arrays and objects (so every record reads the same way in every tool),
+ * with no lone surrogate escape ("\ud800" without a low surrogate after
+ * it, or "\udc00" alone: RFC 8259 section 8.2) and no member name twice
+ * in one object (I-JSON, RFC 7493 section 2.3; names compare decoded);
+ * 0, or -1 with the reason and byte offset in e ("invalid JSON at byte 9:
+ * duplicate member name \"type\""). Does not check UTF-8. */
 #define JRN_JSON_MAX_DEPTH 256
 int jrn_json_check(const char *s, size_t n, jrn_err *e);
 
+/* Parses s[0..n) as one JSON text into a new jv (the caller's), by the
+ * rules of jrn_json_check and with the same messages, after checking
+ * UTF-8 ("invalid UTF-8 at byte N"); numbers keep their literals (above).
+ * Returns the value, or jv_invalid with the reason in e (e may be NULL).
+ * Texts over 2 GiB are refused (jv strings hold an int length). */
+jv jrn_parse_value(const char *s, size_t n, jrn_err *e);
+
 /* An index of an object's members as spans of the text, built while
  * checking it, so a tool can read a record's fields without building jv
- * values (libjq's parse and free cost microseconds a record). */
+ * values (parsing and freeing cost microseconds a record). */
 typedef struct {
 	const char *key;  /* the key's bytes inside its quotes */
 	size_t klen;
@@ -132,7 +160,7 @@ typedef struct {
 int jrn_json_index_build(jrn_json_index *ix, const char *s, size_t n, int max_depth,
 			 jrn_err *e);
 /* The member named key of the object that is member `parent` (-1: the top
- * level), the last if repeated, or NULL. */
+ * level), or NULL (names are never repeated: the check refuses that). */
 const jrn_json_member *jrn_json_find(const jrn_json_index *ix, int parent, const char *key);
 void jrn_json_index_free(jrn_json_index *ix);
 
@@ -171,13 +199,14 @@ void jrn_reader_idle_notice(jrn_reader *r, bool on);
 void jrn_reader_stop_on(jrn_reader *r, volatile sig_atomic_t *flag);
 void jrn_reader_free(jrn_reader *r);
 
-/* Parses one line as a JSON object: checks UTF-8 and strict JSON first
- * (libjq alone accepts nan, 01, and bad UTF-8). Returns the object, or
- * jv_invalid with the reason in e. *parser caches libjq's parser between
- * calls (a third faster than a new one per line): start it at NULL, free
- * it with jv_parser_free when not NULL. */
+/* Parses one line as a JSON object with jrn_parse_value (UTF-8, strict
+ * JSON, no lone surrogates, no repeated names, literals kept). Returns the
+ * object, or jv_invalid with the reason in e ("not a JSON object (got
+ * array)"). parser is unused (it cached libjq's parser once); it stays so
+ * that callers need not change: start it at NULL, free it with
+ * jv_parser_free when not NULL. */
 jv jrn_parse_object(jv_parser **parser, const char *p, size_t len, jrn_err *e);
-/* The same for text already known to be UTF-8 and one JSON object. */
+/* The same for text already known to be UTF-8 (no second UTF-8 pass). */
 jv jrn_parse_checked_object(jv_parser **parser, const char *p, size_t len, jrn_err *e);
 /* "object", "array", "string", "number", "boolean", "null" or "nothing":
  * the kind of the JSON text p[0..len) by its first byte. */

@@ -2,7 +2,6 @@
  * line, and reporting the lines that are rejected. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,66 +218,6 @@ static const char *kind_at(const char *p, size_t len)
 	case 'n': return "null";
 	default: return "number";
 	}
-}
-
-jv jrn_parse_object(jv_parser **parser, const char *p, size_t len, jrn_err *e)
-{
-	size_t bad = jrn_utf8_invalid_at(p, len);
-	if (bad < len) {
-		jrn_fail(e, "invalid UTF-8 at byte %zu", bad + 1);
-		return jv_invalid();
-	}
-	if (jrn_json_check(p, len, e) < 0)
-		return jv_invalid();
-	const char *kind = kind_at(p, len);
-	if (strcmp(kind, "object") != 0) {
-		jrn_fail(e, "not a JSON object (got %s)", kind);
-		return jv_invalid();
-	}
-	return jrn_parse_checked_object(parser, p, len, e);
-}
-
-jv jrn_parse_checked_object(jv_parser **parser, const char *p, size_t len, jrn_err *e)
-{
-	if (len > INT_MAX) {
-		jrn_fail(e, "line of %zu bytes is longer than the JSON parser takes (2 GiB)", len);
-		return jv_invalid();
-	}
-	/* The line is one checked object, so libjq's parser in partial mode
-	 * returns it when its closing brace arrives; a second call drains the
-	 * buffer. Any surprise discards the parser for a fresh one. */
-	jv_parser *jp = *parser ? *parser : jv_parser_new(0);
-	*parser = NULL;
-	if (!jp) {
-		jrn_fail(e, "out of memory");
-		return jv_invalid();
-	}
-	jv_parser_set_buf(jp, p, (int)len, 1);
-	jv v = jv_parser_next(jp);
-	jv rest = jv_parser_next(jp);
-	bool clean = !jv_is_valid(rest) && !jv_invalid_has_msg(jv_copy(rest));
-	jv_free(rest);
-	if (clean && jv_get_kind(v) == JV_KIND_OBJECT) {
-		*parser = jp;
-		return v;
-	}
-	jv_parser_free(jp);
-	if (jv_get_kind(v) == JV_KIND_OBJECT) {
-		jv_free(v);
-		jrn_fail(e, "invalid JSON: more after the object");
-		return jv_invalid();
-	}
-	if (jv_get_kind(v) != JV_KIND_INVALID) {
-		jrn_fail(e, "not a JSON object (got %s)", jv_kind_name(jv_get_kind(v)));
-		jv_free(v);
-		return jv_invalid();
-	}
-	/* libjq's own limits, such as its nesting depth of 256 */
-	jv msg = jv_invalid_get_msg(v);
-	const char *m = jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "incomplete object";
-	jrn_fail(e, "invalid JSON: %s", m);
-	jv_free(msg);
-	return jv_invalid();
 }
 
 const char *jrn_json_kind_at(const char *p, size_t len)

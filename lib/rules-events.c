@@ -12,6 +12,13 @@
 
 #include "rules-int.h"
 
+/* A preloaded count that marks a customer with a stored event that cannot
+ * be read for a where clause (jrn_rule_preload). */
+#define UNREADABLE UINT32_MAX
+/* where_match's answer for such an event: a reject of the customer (a jq
+ * error in a where clause stays JRN_RULE_REJECT, which fails a preload). */
+#define UNREADABLE_BODY (-3)
+
 static bool has_events(const node *n)
 {
 	if (n->kind == N_EVENT)
@@ -110,12 +117,19 @@ db_fail:
 
 /* Whether the stored event body[0..len) matches n's where clause: it reads
  * the body's span index; the jv value is built only when a clause needs
- * it. 1, 0, or a JRN_RULE_ error. */
+ * it. 1, 0, a JRN_RULE_ error, or UNREADABLE_BODY (with x->e). */
 static int where_match(ectx *x, const node *n, const char *body, size_t len, int depth)
 {
 	jrn_rules *r = x->r;
-	if (jrn_json_index_build(&r->evix, body, len, JRN_RULE_INDEX_DEPTH, NULL) < 0 ||
-	    jrn_json_kind_at(body, len)[0] != 'o')
+	jrn_err bad;
+	if (jrn_json_index_build(&r->evix, body, len, JRN_RULE_INDEX_DEPTH, &bad) < 0) {
+		/* stored before the readers refused it (a lone surrogate, a
+		 * name twice): this customer cannot be judged, the others can */
+		jrn_fail(x->e, "a stored event of type %s is not JSON as jrn reads it: %s",
+			 n->etype, bad.msg);
+		return UNREADABLE_BODY;
+	}
+	if (jrn_json_kind_at(body, len)[0] != 'o')
 		return 0;
 	jrn_rule_rec er = {body, len, &r->evix, jv_invalid(), &r->evparser};
 	for (size_t k = 0; k < r->evix.n; k++)
@@ -213,6 +227,14 @@ int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 				size_t bn = (size_t)sqlite3_column_bytes(st, 3);
 				x.seg = n->segname;
 				int m = body ? where_match(&x, n, body, bn, 1) : 0;
+				if (m == UNREADABLE_BODY) {
+					/* the customer's leaf is marked: judging
+					 * it rejects that customer alone */
+					if (ci < 0 && (ci = cust_index(r, c, cn, true, &oom)) < 0)
+						break;
+					r->counts[(size_t)ci * (size_t)r->nleaves + (size_t)l] = UNREADABLE;
+					continue;
+				}
 				if (m < 0) {
 					sqlite3_finalize(st);
 					return -1;
@@ -222,7 +244,9 @@ int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 			}
 			if (ci < 0 && (ci = cust_index(r, c, cn, true, &oom)) < 0)
 				break;
-			r->counts[(size_t)ci * (size_t)r->nleaves + (size_t)l]++;
+			uint32_t *cnt = &r->counts[(size_t)ci * (size_t)r->nleaves + (size_t)l];
+			if (*cnt < UNREADABLE - 1)
+				(*cnt)++;
 		}
 		if (oom)
 			break;
@@ -257,6 +281,11 @@ int jrn_rules_eval_event(ectx *x, const node *n, int depth)
 				       (size_t)jv_string_length_bytes(jv_copy(cust)), false, &oom);
 		if (ci >= 0)
 			count = r->counts[(size_t)ci * (size_t)r->nleaves + (size_t)n->leaf_id];
+		if (count == UNREADABLE) {
+			jv_free(cust);
+			jrn_fail(x->e, "a stored event of type %s is not JSON as jrn reads it", n->etype);
+			return JRN_RULE_REJECT;
+		}
 	} else if (jv_get_kind(cust) == JV_KIND_STRING) {
 		if (load_events(r, jv_string_value(cust), (size_t)jv_string_length_bytes(jv_copy(cust)),
 				x->e) < 0) {
@@ -273,7 +302,7 @@ int jrn_rules_eval_event(ectx *x, const node *n, int depth)
 				rc = where_match(x, n, r->text.p + row->body_off, row->body_len, depth);
 				if (rc < 0) {
 					jv_free(cust);
-					return rc;
+					return rc == UNREADABLE_BODY ? JRN_RULE_REJECT : rc;
 				}
 				if (rc == 0)
 					continue;

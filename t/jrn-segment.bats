@@ -368,8 +368,10 @@ Y
 	segs
 	printf '%s\n' '{"customerId":"c1","tr\u0061its":{"plan":"tri\u0061l"}}' '{"customerId":"c2","traits":{"plan":"trial","plan":"pro"}}' > p.ndjson
 	run --separate-stderr jrn-segment --segments s.yaml --only trial p.ndjson
-	assert_success
+	# c2 names "plan" twice: rejected (issue 10, defect 8)
+	assert_failure 3
 	assert_output "$(sed -n 1p p.ndjson)"
+	assert_regex "$stderr" 'p.ndjson:2: invalid JSON at byte [0-9]+: duplicate member name "plan"'
 }
 
 @test "a jq error in a where clause: the record is rejected; over the state file the run fails" {

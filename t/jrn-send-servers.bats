@@ -455,7 +455,8 @@ StatusCallback=https://hooks.shop.test/twilio'
 	CHANNEL=whatsapp sms >a.ndjson
 	sms '"category":"transactional"' >>a.ndjson
 	# 11 GSM-7 segments: over the default maxSegments (10), never sent
-	sms "\"customerId\":\"c3\",\"messageContent\":\"$(printf 'a%.0s' $(seq 1600))\"" >>a.ndjson
+	# (c3 and the text replaced, not repeated: a name twice is rejected)
+	sms | sed "s/\"c1\"/\"c3\"/; s/Sale today/$(printf 'a%.0s' $(seq 1600))/" >>a.ndjson
 	run --separate-stderr jrn-send --rejects rej.ndjson a.ndjson
 	assert_failure 3
 	assert_equal "$(dfield status 0)" sent

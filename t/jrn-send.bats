@@ -567,7 +567,7 @@ STOP to end"
 }
 
 @test "--dry-run: rendered and checked, nothing sent or recorded" {
-	{ email c1; sms c2 hi; email c3 '"recipientEmail":"nope"'; } > a.ndjson
+	{ email c1; sms c2 hi; email c3 | sed 's/c3@example.com/nope/'; } > a.ndjson
 	run jrn-send -q --dry-run a.ndjson
 	assert_failure 3
 	assert_equal "$(jq -r .delivery.status <<< "$output" | tr '\n' ' ')" "dry-run dry-run rejected "

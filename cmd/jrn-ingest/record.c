@@ -33,6 +33,13 @@ static int get_string(jv obj, int key, jv *s)
 	return 1;
 }
 
+/* Checks the string s as an identifier named field (jrn_id_check): 0, or
+ * -1 with e. Borrows s. */
+static int id_ok(jv s, const char *field, jrn_err *e)
+{
+	return jrn_id_check(jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)), field, e);
+}
+
 /* Field names from the config, as C strings for the per-key test. */
 typedef struct {
 	char **v;
@@ -184,7 +191,12 @@ static jv normalise_customer(jv ev, bool *changed, jrn_err *e)
 		return jv_invalid();
 	}
 	if (rc > 0) {
+		rc = id_ok(s, "customerId", e);
 		jv_free(s);
+		if (rc < 0) {
+			jv_free(ev);
+			return jv_invalid();
+		}
 		return ev;
 	}
 	const int alt[] = {K_USER_ID, K_ANONYMOUS_ID};
@@ -193,6 +205,11 @@ static jv normalise_customer(jv ev, bool *changed, jrn_err *e)
 		if (rc < 0) {
 			jv_free(ev);
 			jrn_fail(e, "%s: expected a non-empty string", ingest_key_names[alt[i]]);
+			return jv_invalid();
+		}
+		if (rc > 0 && id_ok(s, ingest_key_names[alt[i]], e) < 0) {
+			jv_free(s);
+			jv_free(ev);
 			return jv_invalid();
 		}
 		if (rc > 0) {
@@ -221,10 +238,17 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	if ((rc = get_string(ev, K_ID, &s)) < 0)
 		goto bad_id;
 	if (rc > 0) {
+		rc = id_ok(s, "id", e);
 		jv_free(s);
+		if (rc < 0)
+			goto bad;
 	} else {
 		if ((rc = get_string(ev, K_MESSAGE_ID, &s)) < 0)
 			goto bad_message_id;
+		if (rc > 0 && id_ok(s, "messageId", e) < 0) {
+			jv_free(s);
+			goto bad;
+		}
 		if (rc > 0) {
 			ev = jv_object_set(ev, KEY(K_ID), s);
 			*changed = true;
@@ -267,7 +291,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	jv p = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
 	jv_kind pk = jv_get_kind(p);
 	jv_free(p);
-	if (pk != JV_KIND_INVALID && pk != JV_KIND_NULL && pk != JV_KIND_OBJECT) {
+	if (pk != JV_KIND_INVALID && pk != JV_KIND_OBJECT) { /* null too, as jrn-ingest(1) says */
 		jv_free(ev);
 		jrn_fail(e, "properties: expected an object, got %s", jv_kind_name(pk));
 		return jv_invalid();
@@ -313,8 +337,9 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	return ev;
 
 bad_id:
-	jv_free(ev);
 	jrn_fail(e, "id: expected a non-empty string");
+bad:
+	jv_free(ev);
 	return jv_invalid();
 bad_message_id:
 	jv_free(ev);
@@ -418,6 +443,10 @@ static int take_fast(batch *b, const jrn_line *ln)
 	if (!plain_string(id) || !plain_string(type) || !plain_string(cust) ||
 	    !plain_string(ts) || jrn_json_find(&ix, -1, "event"))
 		return 0;
+	/* an id with a control character (raw DEL): the jv path says why */
+	if (jrn_id_check(id->val, id->vlen, "id", NULL) < 0 ||
+	    jrn_id_check(cust->val, cust->vlen, "customerId", NULL) < 0)
+		return 0;
 	if ((props && props->kind != '{') || (traits && traits->kind != '{'))
 		return 0;
 	if (type->vlen >= 8 && memcmp(type->val, "consent.", 8) == 0)
@@ -479,7 +508,7 @@ static int take_fast(batch *b, const jrn_line *ln)
 			return 0;
 		/* the number is followed by ',' or '}', so strtod stops */
 		double d = strtod(a->val, NULL);
-		if (!isfinite(d) || (i > 0 && !has_amount))
+		if (!(fabs(d) < INGEST_AMOUNT_MAX) || (i > 0 && !has_amount))
 			return 0;
 		if (!has_amount)
 			amount = d, has_amount = true;
@@ -539,6 +568,9 @@ static jv consent_of(jv ev, jrn_reach_status *consent, jrn_err *why)
 		jv ch = jv_getpath(jv_copy(ev), JV_ARRAY(KEY(K_PROPERTIES), KEY(K_CHANNEL)));
 		if (jv_get_kind(ch) != JV_KIND_STRING || jv_string_length_bytes(jv_copy(ch)) == 0) {
 			jrn_fail(why, "properties.channel: consent events need a channel");
+			jv_free(ev);
+			ev = jv_invalid();
+		} else if (id_ok(ch, "properties.channel", why) < 0) {
 			jv_free(ev);
 			ev = jv_invalid();
 		}

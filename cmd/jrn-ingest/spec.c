@@ -225,6 +225,23 @@ int ingest_number_text(const char *s, size_t n, double *d)
 
 /* Applies the rules above to ev's properties. Consumes ev; returns it (with
  * *amount and *has set), or jv_invalid with the reason in e. */
+/* "properties.KEY: amount 1e308 is out of range (|amount| < 1e15)" into
+ * e, the number (consumed) as written when its literal was kept. */
+static void amount_range_fail(const char *key, jv num, jrn_err *e)
+{
+	jrn_buf t = {0};
+	jrn_err why;
+	if (jrn_json_append(&t, num, 0, &why) < 0 || !t.p)
+		jrn_buf_adds(&t, "?");
+	/* 1e+308 as 1e308 */
+	char *plus = t.p ? strstr(t.p, "e+") : NULL;
+	if (plus)
+		memmove(plus + 1, plus + 2, strlen(plus + 2) + 1);
+	jrn_fail(e, "properties.%s: amount %.40s is out of range (|amount| < 1e15)", key,
+		 t.p ? t.p : "?");
+	jrn_buf_free(&t);
+}
+
 jv ingest_amounts(jv ev, bool *changed, double *amount, bool *has, jrn_err *e)
 {
 	jv props = jv_object_get(jv_copy(ev), KEY(K_PROPERTIES));
@@ -235,7 +252,9 @@ jv ingest_amounts(jv ev, bool *changed, double *amount, bool *has, jrn_err *e)
 			jv v = jv_object_get(jv_copy(props), KEY(ingest_amount_keys[i]));
 			jv_kind k = jv_get_kind(v);
 			double d = 0;
-			bool ok = k == JV_KIND_NUMBER && isfinite(d = jv_number_value(v));
+			bool ok = k == JV_KIND_NUMBER;
+			if (ok)
+				d = jv_number_value(v);
 			if (k == JV_KIND_STRING) {
 				if (!(ok = ingest_number_text(jv_string_value(v),
 						       (size_t)jv_string_length_bytes(jv_copy(v)), &d)))
@@ -247,7 +266,12 @@ jv ingest_amounts(jv ev, bool *changed, double *amount, bool *has, jrn_err *e)
 			} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL && !ok) {
 				jrn_fail(e, "properties.%s: expected a number, got %s",
 					 ingest_key_names[ingest_amount_keys[i]],
-					 k == JV_KIND_NUMBER ? "an infinite one" : jv_kind_name(k));
+					 jv_kind_name(k));
+			}
+			if (ok && !(fabs(d) < INGEST_AMOUNT_MAX)) {
+				amount_range_fail(ingest_key_names[ingest_amount_keys[i]],
+						  k == JV_KIND_NUMBER ? jv_copy(v) : jv_number(d), e);
+				ok = false;
 			}
 			jv_free(v);
 			if (k != JV_KIND_INVALID && k != JV_KIND_NULL && !ok) {

@@ -245,7 +245,13 @@ static int lead_behavior(score_run *run, lead_state *L, int64_t now, double sc[3
 								      (const char *)sqlite3_column_text(evs, 2),
 								      (size_t)sqlite3_column_bytes(evs, 2), e);
 					if (!jv_is_valid(ev)) {
-						res = jrn_say(-1, "a stored event does not parse: %s", e->msg);
+						/* one customer's bad record: that
+						 * profile is rejected, the run goes on */
+						jrn_err why = *e;
+						const char *id = (const char *)sqlite3_column_text(evs, 3);
+						jrn_fail(e, "stored event %.200s does not parse: %s",
+							 id ? id : "?", why.msg);
+						res = 0;
 						break;
 					}
 				}
@@ -298,6 +304,11 @@ static int lead_score(score_run *run, lead_state *L, jv prof, double sc[3], jrn_
 		jv_free(id);
 		return 1; /* no customer: no events */
 	}
+	if (jrn_id_check(jv_string_value(id), (size_t)jv_string_length_bytes(jv_copy(id)),
+			 "customerId", e) < 0) {
+		jv_free(id);
+		return 0;
+	}
 	sqlite3_bind_text(L->evs, 1, jv_string_value(id), jv_string_length_bytes(jv_copy(id)),
 			  SQLITE_TRANSIENT);
 	jv_free(id);
@@ -323,7 +334,7 @@ static int lead_reject(score_run *run, const jrn_line *ln, const char *reason)
 /* Prepares the statements and the source of profiles. 0 or -1 (said). */
 static int lead_open(score_run *run, lead_state *L)
 {
-	if (sqlite3_prepare_v2(run->db, "SELECT type, ts, body FROM events WHERE customer_id = ?"
+	if (sqlite3_prepare_v2(run->db, "SELECT type, ts, body, id FROM events WHERE customer_id = ?"
 			       " AND ts <= ? ORDER BY ts DESC", -1, &L->evs, NULL) != SQLITE_OK ||
 	    (run->save && sqlite3_prepare_v2(run->db, "INSERT OR REPLACE INTO scores (customer_id,"
 					     " kind, value, body, computed_at) VALUES (?, 'lead', ?,"

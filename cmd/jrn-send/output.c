@@ -104,7 +104,7 @@ static int emit(send_ctx *S, job *j, jrn_buf *line, jrn_err *e)
 	} else if (replace_member(S, j->text, j->len, "delivery", d.p, d.len, line) == 1) {
 		/* done: the old delivery replaced in place, the rest as read */
 	} else {
-		jv dv = jv_parse_sized(d.p, (int)d.len);
+		jv dv = jrn_parse_value(d.p, d.len, NULL);
 		if (jrn_json_append(line, jv_object_set(jv_copy(j->rec), jv_string("delivery"), dv), 0,
 				    e) < 0)
 			rc = -1;
@@ -173,7 +173,7 @@ void write_stuck(send_ctx *S, job *j, jrn_buf *line, jrn_err *e)
 		jrn_json_append_str(&d, j->error.p, j->error.len);
 	}
 	jrn_buf_addf(&d, ",\"claimedAt\":\"%s\"}", ts);
-	jv dv = d.p ? jv_parse_sized(d.p, (int)d.len) : jv_invalid();
+	jv dv = d.p ? jrn_parse_value(d.p, d.len, NULL) : jv_invalid();
 	jrn_buf_reset(line);
 	if (jv_is_valid(dv) &&
 	    jrn_json_append(line, jv_object_set(jv_copy(j->rec), jv_string("delivery"), dv), 0, e) == 0)

@@ -164,7 +164,7 @@ static jv apply_set(jv body, const char *set, jrn_err *e)
 		jrn_fail(e, "--set '%s': the id is the event's key (delete it and ingest it anew)", set);
 		return jv_invalid();
 	}
-	jv value = jv_parse(eq + 1);
+	jv value = jrn_parse_value(eq + 1, strlen(eq + 1), NULL);
 	if (!jv_is_valid(value)) {
 		jv_free(value);
 		value = jv_string(eq + 1);
@@ -258,13 +258,15 @@ static jv load_body(sqlite3 *db, const char *id, jrn_err *e)
 	}
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	jv body = jv_null();
-	if (sqlite3_step(st) == SQLITE_ROW)
-		body = jv_parse_sized((const char *)sqlite3_column_text(st, 0),
-				      sqlite3_column_bytes(st, 0));
+	jrn_err why = {{0}};
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(st, 0);
+		body = jrn_parse_value(text ? text : "", (size_t)sqlite3_column_bytes(st, 0), &why);
+	}
 	sqlite3_finalize(st);
 	if (!jv_is_valid(body)) {
 		jv_free(body);
-		jrn_fail(e, "%s: the stored body is not JSON", id);
+		jrn_fail(e, "%s: the stored body is not JSON as jrn reads it: %s", id, why.msg);
 		return jv_invalid();
 	}
 	return body;

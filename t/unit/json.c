@@ -16,6 +16,42 @@ static const char *ser(const char *json, int flags)
 	return b.p;
 }
 
+/* s through jrn_parse_value and jrn_json_append: the text, or the error */
+static const char *rt(const char *json, int flags)
+{
+	static jrn_buf b;
+	static jrn_err e;
+	jrn_buf_reset(&b);
+	jv v = jrn_parse_value(json, strlen(json), &e);
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		return e.msg;
+	}
+	if (jrn_json_append(&b, v, flags, &e) < 0)
+		return e.msg;
+	return b.p;
+}
+
+/* the checker's and the parser's verdicts on s: the same text, or a
+ * description of how they differ */
+static const char *same(const char *s)
+{
+	static char out[2200];
+	jrn_err c, p;
+	int ck = jrn_json_check(s, strlen(s), &c);
+	jv v = jrn_parse_value(s, strlen(s), &p);
+	int pk = jv_is_valid(v) ? 0 : -1;
+	jv_free(v);
+	if (ck == 0 && pk == 0)
+		return "(accepted)";
+	if (ck != pk || strcmp(c.msg, p.msg) != 0)
+		snprintf(out, sizeof out, "check %d '%s' / parse %d '%s'", ck, ck ? c.msg : "",
+			 pk, pk ? p.msg : "");
+	else
+		snprintf(out, sizeof out, "%s", c.msg);
+	return out;
+}
+
 static int ok(const char *s)
 {
 	jrn_err e;
@@ -128,6 +164,109 @@ int main(void)
 		CHECK(jrn_id_check("a\x1f" "b", 3, "id", &e) < 0 &&
 		      strcmp(e.msg, "id: control character U+001F at byte 2") == 0, "unit separator in an id");
 		CHECK(jrn_id_check("a\x7f", 2, "id", &e) < 0, "DEL in an id");
+	}
+
+	/* ---- the parser: the checker's rules and messages ---- */
+	{
+		static const char *const texts[] = {
+			"{\"a\":1}", "{\"a\":01}", "{\"a\":1} x", "[1,]", "{\"a\" 1}", "{\"a\":1",
+			"tru", "", "   ", "{1:2}", "\"\\x\"", "\"\\u12\"", "\"a\tb\"", "[1}",
+			"{\"a\":[1,{\"b\":nan}]}", "\"\\ud800\"", "\"\\udc00\"", "\"x\\ud800\\u0041\"",
+			"\"\\ud800\\udc00\"", "{\"a\":1,\"a\":2}", "{\"a\":1,\"\\u0061\":2}",
+			"{\"a\":{\"b\":1,\"c\":{\"b\":1}}}", "[{\"x\":1,\"y\":2,\"x\":3}]",
+			"\xef\xbb\xbf{}", "{\"a\":\xef\xbb\xbf}", "{\"a\":\x01}",
+		};
+		for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+			CHECK(strncmp(same(texts[i]), "check", 5) != 0, "check and parse agree on text %zu: %s",
+			      i, same(texts[i]));
+	}
+	CHECK_STR(why("\"\\ud800\""), "invalid JSON at byte 2: lone surrogate escape \\ud800", "lone high surrogate");
+	CHECK_STR(why("[\"a\\uDC00\"]"), "invalid JSON at byte 4: lone surrogate escape \\uDC00", "lone low surrogate, as written");
+	CHECK_STR(why("\"\\ud800\\u0041\""), "invalid JSON at byte 2: lone surrogate escape \\ud800", "high then not low");
+	CHECK_STR(why("\"\\ud800\\ud800\""), "invalid JSON at byte 2: lone surrogate escape \\ud800", "high then high");
+	CHECK_STR(why("{\"type\":\"a\",\"customerId\":\"c\",\"type\":\"b\"}"),
+		  "invalid JSON at byte 30: duplicate member name \"type\"", "a name twice");
+	CHECK_STR(why("{\"a\":[{\"b\":1,\"b\":2}]}"), "invalid JSON at byte 14: duplicate member name \"b\"", "at depth");
+	CHECK_STR(why("{\"a\":1,\"\\u0061\":2}"), "invalid JSON at byte 8: duplicate member name \"a\"", "names compare decoded");
+	CHECK_STR(why("{\"a\\u0000\":1,\"a\\u0000\":2}"), "invalid JSON at byte 14: duplicate member name \"a\\u0000\"", "NUL in a name");
+	CHECK(ok("{\"a\":1,\"a\\u0000\":2,\"b\":{\"a\":1}}"), "different names, same name in another object");
+	{
+		/* many names: the sorted way finds the first one seen before */
+		jrn_buf big = {0};
+		jrn_buf_addc(&big, '{');
+		for (int i = 0; i < 1000; i++)
+			jrn_buf_addf(&big, "\"k%d\":%d,", i, i);
+		jrn_buf_adds(&big, "\"k500\":1,\"k7\":2}");
+		char want[100];
+		snprintf(want, sizeof want, "invalid JSON at byte %zu: duplicate member name \"k500\"",
+			 big.len - 15);
+		CHECK_STR(why(big.p), want, "a name twice among 1000");
+		CHECK_STR(same(big.p), want, "the parser says the same");
+		big.p[big.len - 16 + 2] = 'x'; /* "kx00" */
+		snprintf(want, sizeof want, "invalid JSON at byte %zu: duplicate member name \"k7\"",
+			 big.len - 6);
+		CHECK_STR(why(big.p), want, "the next one");
+		jrn_buf_free(&big);
+	}
+	CHECK_STR(why("\xef\xbb\xbf{}"), "invalid JSON at byte 1: byte-order mark (U+FEFF) not at the start of the input", "a BOM");
+	CHECK_STR(rt("{\"a\":\"\xff\"}", 0), "invalid UTF-8 at byte 7", "parse: UTF-8 checked");
+	CHECK_STR(rt("{\"b\":1,\"a\":[true,false,null,\"x\\n\\u00e9\\ud83d\\ude00\"]}", 0),
+		  "{\"b\":1,\"a\":[true,false,null,\"x\\n\xc3\xa9\xf0\x9f\x98\x80\"]}", "parse: values and escapes");
+	CHECK_STR(rt("\"a\\u0000b\"", 0), "\"a\\u0000b\"", "parse: NUL inside a string kept");
+
+	/* ---- number literals ---- */
+	CHECK_STR(rt("[9007199254740993,10215234567890123,123456789012345678901]", 0),
+		  "[9007199254740993,10215234567890123,123456789012345678901]", "big integers as written");
+	CHECK_STR(rt("[1.0000000000000001,1e400,-1e400,1e-400,-1e-400,1E400]", 0),
+		  "[1.0000000000000001,1e400,-1e400,1e-400,-1e-400,1E400]", "precision, overflow, underflow as written");
+	CHECK_STR(rt("[0.1,1.0,1E2,1.5e300,-0,100.0,123.45,1e-7,9007199254740992,0.30000000000000004]", 0),
+		  "[0.1,1,100,1.5e+300,-0,100,123.45,1e-07,9007199254740992,0.30000000000000004]",
+		  "numbers a double holds print as before");
+	CHECK_STR(rt("[1e-300,1.7976931348623157e308,5e-324,12345678901234567e-2]", 0),
+		  "[1e-300,1.7976931348623157e+308,5e-324,123456789012345.67]",
+		  "edges: a literal only when the printed text would mean another value");
+	CHECK_STR(rt("{\"b\":9007199254740993,\"a\":1}", JRN_JSON_SORTED), "{\"a\":1,\"b\":9007199254740993}",
+		  "sorted (the canonical form) keeps literals");
+	{
+		jrn_err e;
+		jrn_buf b = {0};
+		jv v = jrn_parse_value("{\"n\":9007199254740993,\"m\":[1e400]}", 34, &e);
+		jv n = jv_object_get(jv_copy(v), jv_string("n"));
+		size_t len = 0;
+		const char *lit = jrn_json_literal(n, &len);
+		CHECK(lit && len == 16 && memcmp(lit, "9007199254740993", 16) == 0, "jv_object_get keeps the literal");
+		jv c = jv_copy(n);
+		CHECK(jrn_json_literal(c, NULL) == lit, "jv_copy keeps it");
+		jv arr = jv_array_set(jv_array(), 3, jv_copy(n));
+		jv el = jv_array_get(jv_copy(arr), 3);
+		CHECK(jrn_json_literal(el, NULL) == lit, "jv_array_set and jv_array_get keep it");
+		jv obj = jv_object_set(jv_object(), jv_string("x"), jv_copy(n));
+		jv got = jv_object_get(jv_copy(obj), jv_string("x"));
+		CHECK(jrn_json_literal(got, NULL) == lit, "jv_object_set keeps it");
+		jv sum = jv_number(jv_number_value(n) + 0);
+		CHECK(jrn_json_literal(sum, NULL) == NULL, "a number made by arithmetic has none");
+		jrn_json_append(&b, sum, 0, &e);
+		CHECK_STR(b.p, "9007199254740992", "and prints from its double");
+		jv again = jrn_parse_value("9007199254740993", 16, &e);
+		CHECK(jrn_json_literal(again, NULL) == lit, "the same text is interned once");
+		jv forged = jv_number(1.5);
+		forged.size = again.size;
+		CHECK(jrn_json_literal(forged, NULL) == NULL, "a literal whose double is not the jv's is ignored");
+		jrn_buf_reset(&b);
+		jrn_json_append(&b, jv_copy(v), 0, &e);
+		CHECK_STR(b.p, "{\"n\":9007199254740993,\"m\":[1e400]}", "the whole value");
+		jv m = jv_getpath(jv_copy(v), JV_ARRAY(jv_string("m"), jv_number(0)));
+		CHECK(jv_number_value(m) > 1e308, "1e400 reads as infinity for arithmetic");
+		jv_free(m);
+		jv_free(n);
+		jv_free(c);
+		jv_free(el);
+		jv_free(arr);
+		jv_free(got);
+		jv_free(obj);
+		jv_free(again);
+		jv_free(v);
+		jrn_buf_free(&b);
 	}
 	return unit_done();
 }

@@ -104,7 +104,7 @@ int main(void)
 	CHECK(!jv_is_valid(v), "nan refused although libjq takes it");
 	jv_free(v);
 	{
-		/* libjq's own depth limit comes back as a reason, not a crash */
+		/* the depth limit comes back as a reason, not a crash */
 		jrn_buf deep = {0};
 		jrn_buf_adds(&deep, "{\"a\":");
 		for (int i = 0; i < 300; i++)
@@ -120,6 +120,24 @@ int main(void)
 		jv_free(v);
 		jrn_buf_free(&deep);
 	}
+	v = jrn_parse_object(&p, "{\"a\":\"\\ud800\"}", 14, &e);
+	CHECK(!jv_is_valid(v), "lone surrogate refused");
+	CHECK_STR(e.msg, "invalid JSON at byte 7: lone surrogate escape \\ud800", "its reason");
+	jv_free(v);
+	v = jrn_parse_object(&p, "{\"a\":1,\"a\":2}", 13, &e);
+	CHECK_STR(e.msg, "invalid JSON at byte 8: duplicate member name \"a\"", "a name twice refused");
+	jv_free(v);
+	v = jrn_parse_checked_object(&p, "{\"n\":9007199254740993}", 22, &e);
+	{
+		jrn_buf b = {0};
+		jrn_json_append(&b, v, 0, &e);
+		CHECK_STR(b.p, "{\"n\":9007199254740993}", "checked objects keep literals");
+		jrn_buf_free(&b);
+	}
+	v = jrn_parse_checked_object(&p, "\"s\"", 3, &e);
+	CHECK_STR(e.msg, "not a JSON object (got string)", "checked: not an object");
+	jv_free(v);
+	CHECK(p == NULL, "no libjq parser is made any more");
 	if (p)
 		jv_parser_free(p);
 

@@ -130,7 +130,7 @@ static void test_operators(void)
 
 	/* what the span index reads, beside the jv value */
 	const char *r2 = "{\"s\":\"a\\\"b\",\"arr\":[\"x\",2,true,null,{\"k\":[1]},[3],\"y\\\\z\"],"
-			 "\"n\":1e2,\"o\":{\"p\":[1,2]},\"dup\":1,\"dup\":2,\"t\":true,\"z\":null}";
+			 "\"n\":1e2,\"o\":{\"p\":[1,2]},\"dup\":2,\"t\":true,\"z\":null}";
 	CHECK(ev("{\"field\":\"s\",\"op\":\"equals\",\"value\":\"a\\\"b\"}", r2) == 1, "escaped string");
 	CHECK(ev("{\"field\":\"arr\",\"op\":\"contains\",\"value\":2}", r2) == 1, "array contains a number");
 	CHECK(ev("{\"field\":\"arr\",\"op\":\"contains\",\"value\":true}", r2) == 1, "array contains true");
@@ -143,7 +143,14 @@ static void test_operators(void)
 	CHECK(ev("{\"field\":\"o.p\",\"op\":\"in\",\"value\":[[1,2]]}", r2) == 1, "a whole array in a list");
 	CHECK(ev("{\"field\":\"n\",\"op\":\"equals\",\"value\":100}", r2) == 1, "exponent number");
 	CHECK(ev("{\"field\":\"n\",\"op\":\"in\",\"value\":[100,\"100\"]}", r2) == 1, "number in a list");
-	CHECK(ev("{\"field\":\"dup\",\"op\":\"equals\",\"value\":2}", r2) == 1, "repeated key: the last wins");
+	/* a name given twice: the span index refuses the record (issue 10) */
+	{
+		jrn_json_index dix = {0};
+		CHECK(jrn_json_index_build(&dix, "{\"dup\":1,\"dup\":2}", 17, JRN_RULE_INDEX_DEPTH, &err) < 0 &&
+		      strstr(err.msg, "duplicate member name \"dup\"") != NULL,
+		      "repeated key: refused by the span index");
+		jrn_json_index_free(&dix);
+	}
 	CHECK(ev("{\"field\":\"t\",\"op\":\"equals\",\"value\":true}", r2) == 1, "true");
 	CHECK(ev("{\"field\":\"z\",\"op\":\"is_not_set\"}", r2) == 1, "null is not set");
 	CHECK(ev("{\"field\":\"o\",\"op\":\"is_set\"}", r2) == 1, "an object is set");
