@@ -275,21 +275,21 @@ J
 	assert_success
 }
 
-@test "jrn-ingest: an amount not finite or of 1e15 or more is rejected per event" {
+@test "jrn-ingest: an amount not finite or beyond 1e15 is rejected per event" {
 	{
 		evi c1 g1 '"properties":{"amount":12.5}'
 		printf '%s\n' '{"id":"o1","type":"order.completed","customerId":"c1","timestamp":"2025-06-01T12:00:00Z","properties":{"amount":1e308}}'
 		printf '%s\n' '{"type":"order.completed","customerId":"c1","timestamp":"2025-06-01T12:00:00Z","properties":{"amount":1e308}}'
 		printf '%s\n' '{"id":"o2","type":"order.completed","customerId":"c1","timestamp":"2025-06-01T12:00:00Z","properties":{"amount":-1e400}}'
-		printf '%s\n' '{"id":"o3","type":"order.completed","customerId":"c1","timestamp":"2025-06-01T12:00:00Z","properties":{"total":"1000000000000000"}}'
+		printf '%s\n' '{"id":"o3","type":"order.completed","customerId":"c1","timestamp":"2025-06-01T12:00:00Z","properties":{"total":"1000000000000001"}}'
 		printf '%s\n' '{"id":"g2","type":"order.completed","customerId":"c1","timestamp":"2025-06-01T12:00:00Z","properties":{"amount":999999999999999.9}}'
 	} > in.ndjson
 	run --separate-stderr T jrn-ingest in.ndjson
 	assert_failure 3
-	assert_equal "${stderr_lines[0]}" 'jrn-ingest: in.ndjson:2: properties.amount: amount 1e308 is out of range (|amount| < 1e15)'
-	assert_equal "${stderr_lines[1]}" 'jrn-ingest: in.ndjson:3: properties.amount: amount 1e308 is out of range (|amount| < 1e15)'
-	assert_equal "${stderr_lines[2]}" 'jrn-ingest: in.ndjson:4: properties.amount: amount -1e400 is out of range (|amount| < 1e15)'
-	assert_equal "${stderr_lines[3]}" 'jrn-ingest: in.ndjson:5: properties.total: amount 1000000000000000 is out of range (|amount| < 1e15)'
+	assert_equal "${stderr_lines[0]}" 'jrn-ingest: in.ndjson:2: properties.amount: amount 1e308 is out of range (|amount| <= 1e15)'
+	assert_equal "${stderr_lines[1]}" 'jrn-ingest: in.ndjson:3: properties.amount: amount 1e308 is out of range (|amount| <= 1e15)'
+	assert_equal "${stderr_lines[2]}" 'jrn-ingest: in.ndjson:4: properties.amount: amount -1e400 is out of range (|amount| <= 1e15)'
+	assert_equal "${stderr_lines[3]}" 'jrn-ingest: in.ndjson:5: properties.total: amount 1000000000000001 is out of range (|amount| <= 1e15)'
 	assert_equal "$(rows 'SELECT group_concat(id) FROM events')" "g1,g2"
 	run T jrn-score rfm
 	assert_success

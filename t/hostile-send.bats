@@ -46,7 +46,7 @@ SEND_AT_FORM='route.sendAt: expected an RFC 3339 time with a zone, such as 2027-
 
 @test "customerId, campaignId, idempotencyKey with NUL or U+001F: rejected, never cut short" {
 	{
-		email c1 '"campaignId":"spring"'
+		printf '%s\n' '{"actionType":"email","customerId":"c1","campaignId":"spring","recipientEmail":"a@example.com","subject":"Hi","messageContent":"Hello"}'
 		printf '%s\n' '{"actionType":"email","customerId":"c1","campaignId":"spring\u0000x","recipientEmail":"a@example.com","subject":"Hi","messageContent":"Hello"}'
 		email 'c1\u0000evil'
 		email c2 '"idempotencyKey":"order-1\u0000"'
@@ -123,16 +123,23 @@ SEND_AT_FORM='route.sendAt: expected an RFC 3339 time with a zone, such as 2027-
 
 # ---- defect 5: amounts a double cannot sum ------------------------------------------
 
-# orders: three customers of 10, and "big" with two orders of 1e308
+# orders: three customers of 10, and "big" with two orders of 1e308.
+# jrn-ingest refuses such an amount now (t/hostile-json.bats), so the two
+# are stored as 1 and raised with sqlite3: a state file written before
+# that check, or by another program.
 orders() {
 	for c in a b c; do
 		ev order.completed "$c" '"properties":{"amount":10}'
 	done
-	printf '{"type":"order.completed","customerId":"big","timestamp":"2025-06-0%dT12:00:00.000Z","id":"big-%d","properties":{"amount":1e308}}\n' 2 1 3 2
+	printf '{"type":"order.completed","customerId":"big","timestamp":"2025-06-0%dT12:00:00.000Z","id":"big-%d","properties":{"amount":1}}\n' 2 1 3 2
+}
+ingest_orders() {
+	orders | jrn-ingest -q > /dev/null
+	sqlite3 jrn.db "UPDATE events SET amount = 1e308, body = json_set(body, '$.properties.amount', 1e308) WHERE customer_id = 'big'"
 }
 
 @test "two orders of 1e308: rfm says which event, which customer, why; everyone else is scored (exit 3)" {
-	orders | jrn-ingest -q > /dev/null
+	ingest_orders
 	export JRN_NOW=2025-07-01T00:00:00Z
 	run --separate-stderr jrn-score rfm
 	assert_equal "$status" 3
@@ -147,8 +154,8 @@ orders() {
 }
 
 @test "clv: an order of 1e308 is left out and said; the fit of the others stays finite (exit 3)" {
-	orders | jrn-ingest -q > /dev/null
-	ev order.completed a '"timestamp":"2025-06-10T12:00:00.000Z","properties":{"amount":30}' | jrn-ingest -q > /dev/null
+	ingest_orders
+	printf '%s\n' '{"type":"order.completed","customerId":"a","timestamp":"2025-06-10T12:00:00.000Z","properties":{"amount":30}}' | jrn-ingest -q > /dev/null
 	export JRN_NOW=2025-07-01T00:00:00Z
 	run --separate-stderr jrn-score clv
 	assert_equal "$status" 3

@@ -98,13 +98,13 @@ bool ingest_needs_amount(const char *t, size_t n);
  * are trimmed ("19.99", " 5 "; not "1,99", "+5", ".5", "0x10"): 1 with *d
  * set (finite), 0 when it is not one. */
 int ingest_number_text(const char *s, size_t n, double *d);
-/* The largest magnitude an amount may have, exclusive: sums of a
+/* The largest magnitude an amount may have, inclusive (as jrn-score sums): sums of a
  * customer's amounts stay exact to the cent far beyond any real order. */
 #define INGEST_AMOUNT_MAX 1e15 /* the messages write it as 1e15 */
 /* properties.amount, total, revenue, value of ev: a numeric string becomes
  * the number, any other value but a number or null is rejected, and so is
- * a number not finite or of magnitude INGEST_AMOUNT_MAX or more
- * ("properties.amount: amount 1e308 is out of range (|amount| < 1e15)"); without
+ * a number not finite or of magnitude beyond INGEST_AMOUNT_MAX
+ * ("properties.amount: amount 1e308 is out of range (|amount| <= 1e15)"); without
  * properties.amount it is set from the first of the others; an event that
  * ingest_needs_amount without one is rejected. Consumes ev; returns it (with
  * *amount and *has set, *changed when it changed), or jv_invalid with the

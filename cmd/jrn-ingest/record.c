@@ -508,7 +508,7 @@ static int take_fast(batch *b, const jrn_line *ln)
 			return 0;
 		/* the number is followed by ',' or '}', so strtod stops */
 		double d = strtod(a->val, NULL);
-		if (!(fabs(d) < INGEST_AMOUNT_MAX) || (i > 0 && !has_amount))
+		if (!(fabs(d) <= INGEST_AMOUNT_MAX) || (i > 0 && !has_amount))
 			return 0;
 		if (!has_amount)
 			amount = d, has_amount = true;

@@ -225,7 +225,7 @@ int ingest_number_text(const char *s, size_t n, double *d)
 
 /* Applies the rules above to ev's properties. Consumes ev; returns it (with
  * *amount and *has set), or jv_invalid with the reason in e. */
-/* "properties.KEY: amount 1e308 is out of range (|amount| < 1e15)" into
+/* "properties.KEY: amount 1e308 is out of range (|amount| <= 1e15)" into
  * e, the number (consumed) as written when its literal was kept. */
 static void amount_range_fail(const char *key, jv num, jrn_err *e)
 {
@@ -237,7 +237,7 @@ static void amount_range_fail(const char *key, jv num, jrn_err *e)
 	char *plus = t.p ? strstr(t.p, "e+") : NULL;
 	if (plus)
 		memmove(plus + 1, plus + 2, strlen(plus + 2) + 1);
-	jrn_fail(e, "properties.%s: amount %.40s is out of range (|amount| < 1e15)", key,
+	jrn_fail(e, "properties.%s: amount %.40s is out of range (|amount| <= 1e15)", key,
 		 t.p ? t.p : "?");
 	jrn_buf_free(&t);
 }
@@ -268,7 +268,7 @@ jv ingest_amounts(jv ev, bool *changed, double *amount, bool *has, jrn_err *e)
 					 ingest_key_names[ingest_amount_keys[i]],
 					 jv_kind_name(k));
 			}
-			if (ok && !(fabs(d) < INGEST_AMOUNT_MAX)) {
+			if (ok && !(fabs(d) <= INGEST_AMOUNT_MAX)) {
 				amount_range_fail(ingest_key_names[ingest_amount_keys[i]],
 						  k == JV_KIND_NUMBER ? jv_copy(v) : jv_number(d), e);
 				ok = false;
