@@ -34,6 +34,13 @@ cases() {
 
 fails=""
 
+# try CMD...: runs CMD under `timeout 20`, stdout into out, stderr into err
+# (stdin as given), and sets st to its exit status.
+try() {
+	st=0
+	timeout -k 5 20 "$@" > out 2> err || st=$?
+}
+
 # judge CASE STATUS "ALLOWED..." [keep]: applies the oracles to the last
 # run (stdout in out, stderr in err, rejects in rej.ndjson if any); with
 # keep, G00D1 and G00D2 must be in out. Failures collect in $fails.
@@ -117,8 +124,8 @@ stored() {
 	for f in $(cases json); do
 		rm -f jrn.db* rej.ndjson
 		around good_event "$f" > in.ndjson
-		timeout 20 jrn-ingest --rejects rej.ndjson in.ndjson > out 2> err
-		judge "$f" $? "0 3" keep
+		try jrn-ingest --rejects rej.ndjson in.ndjson
+		judge "$f" $st "0 3" keep
 	done
 	verdict
 }
@@ -129,8 +136,8 @@ stored() {
 	for f in $(cases json); do
 		rm -f jrn.db* rej.ndjson
 		around good_profile "$f" > in.ndjson
-		timeout 20 jrn-segment --segments seg.yaml --rejects rej.ndjson in.ndjson > out 2> err
-		judge "$f" $? "0 3" keep
+		try jrn-segment --segments seg.yaml --rejects rej.ndjson in.ndjson
+		judge "$f" $st "0 3" keep
 	done
 	verdict
 }
@@ -140,8 +147,8 @@ stored() {
 	for f in $(cases json); do
 		rm -f jrn.db* rej.ndjson
 		around good_profile "$f" > in.ndjson
-		timeout 20 jrn-score lead --rejects rej.ndjson in.ndjson > out 2> err
-		judge "$f" $? "0 3" keep
+		try jrn-score lead --rejects rej.ndjson in.ndjson
+		judge "$f" $st "0 3" keep
 	done
 	verdict
 }
@@ -154,8 +161,8 @@ stored() {
 		sed 's/"customerId"/"actionType":"email","campaignId":"k1","recipientEmail":"h@example.com","subject":"Hi","messageContent":"Hello","customerId"/' \
 			"$f" > action
 		around good_action action > in.ndjson
-		timeout 20 jrn-send --dry-run --rejects rej.ndjson in.ndjson > out 2> err
-		judge "$f" $? "0 3" keep
+		try jrn-send --dry-run --rejects rej.ndjson in.ndjson
+		judge "$f" $st "0 3" keep
 	done
 	verdict
 }
@@ -165,9 +172,8 @@ stored() {
 	for f in $(cases json); do
 		rm -f jrn.db* rej.ndjson
 		{ echo g00d1@example.com; cat "$f"; echo; echo g00d2@example.com; } > in.ndjson
-		timeout 20 jrn suppressions import --rejects rej.ndjson in.ndjson > out 2> err
-		st=$?
-		jrn suppressions list >> out 2>> err
+		try jrn suppressions import --rejects rej.ndjson in.ndjson
+		jrn suppressions list >> out 2>> err || :
 		judge "$f" $st "0 3" keep
 	done
 	verdict
@@ -177,11 +183,11 @@ stored() {
 	conf
 	for f in $(cases json); do
 		rm -f jrn.db* rej.ndjson
-		stored "$f"
-		timeout 20 jrn-score rfm > out 2> err
-		judge "rfm ${f##*/}" $? "0 3" keep
-		timeout 20 jrn-score clv > out 2> err
-		judge "clv ${f##*/}" $? "0 3" keep
+		stored "$f" || :
+		try jrn-score rfm
+		judge "rfm ${f##*/}" $st "0 3" keep
+		try jrn-score clv
+		judge "clv ${f##*/}" $st "0 3" keep
 	done
 	verdict
 }
@@ -191,9 +197,9 @@ stored() {
 	printf 'buyer:\n  rule: {event: order.completed, where: {properties.amount: {gte: 1}}, within: 3650d}\n' > seg.yaml
 	for f in $(cases json); do
 		rm -f jrn.db* rej.ndjson
-		stored "$f"
-		timeout 20 jrn-segment --segments seg.yaml --all > out 2> err
-		judge "$f" $? "0 3" keep
+		stored "$f" || :
+		try jrn-segment --segments seg.yaml --all
+		judge "$f" $st "0 3" keep
 	done
 	verdict
 }
@@ -202,16 +208,16 @@ stored() {
 	conf
 	for f in $(cases json); do
 		rm -f jrn.db* rej.ndjson
-		stored "$f"
-		timeout 20 jrn events --bad-amount > out 2> err
-		judge "--bad-amount ${f##*/}" $? "0 3"
+		stored "$f" || :
+		try jrn events --bad-amount
+		judge "--bad-amount ${f##*/}" $st "0 3"
 		# a --set VALUE is one argument: no NUL, and under the kernel's 128 KiB
 		if [ "$(wc -c < "$f")" -lt 100000 ] && [ "$(tr -d '\000' < "$f" | wc -c)" -eq "$(wc -c < "$f")" ]; then
-			timeout 20 jrn events fix G00D1-o --set "properties.note=$(cat "$f")" > out 2> err
-			judge "fix ${f##*/}" $? "0 2 3"
+			try jrn events fix G00D1-o --set "properties.note=$(cat "$f")"
+			judge "fix ${f##*/}" $st "0 2 3"
 		fi
-		timeout 20 jrn-score rfm > out 2> err
-		judge "rfm after fix ${f##*/}" $? "0 3" keep
+		try jrn-score rfm
+		judge "rfm after fix ${f##*/}" $st "0 3" keep
 	done
 	verdict
 }
@@ -227,20 +233,22 @@ stored() {
 		cp "$f" jrn.yaml
 		rm -rf jrn.db* rej.ndjson spool
 		{ good_event G00D1; good_event G00D2; } > ev.ndjson
-		timeout 20 jrn-ingest --rejects rej.ndjson ev.ndjson > out 2> err
-		judge "jrn-ingest $n" $? "0 1 2 3"
+		try jrn-ingest --rejects rej.ndjson ev.ndjson
+		judge "jrn-ingest $n" $st "0 1 2 3"
 		{ good_profile G00D1; good_profile G00D2; } > pr.ndjson
-		timeout 20 jrn-segment --segments seg.yaml --rejects rej.ndjson pr.ndjson > out 2> err
-		judge "jrn-segment $n" $? "0 1 2 3"
-		timeout 20 jrn-score rfm > out 2> err
-		judge "jrn-score rfm $n" $? "0 1 2 3"
+		try jrn-segment --segments seg.yaml --rejects rej.ndjson pr.ndjson
+		judge "jrn-segment $n" $st "0 1 2 3"
+		try jrn-score rfm
+		judge "jrn-score rfm $n" $st "0 1 2 3"
 		{ good_action G00D1; good_action G00D2; } > ac.ndjson
-		timeout 20 jrn-send --dry-run --rejects rej.ndjson ac.ndjson > out 2> err
-		judge "jrn-send $n" $? "0 1 2 3"
-		printf 'g00d1@example.com\n' | timeout 20 jrn suppressions import --rejects rej.ndjson > out 2> err
-		judge "jrn suppressions import $n" $? "0 1 2 3"
-		timeout 20 jrn doctor > out 2> err
-		judge "jrn doctor $n" $? "0 1 2 3"
+		try jrn-send --dry-run --rejects rej.ndjson ac.ndjson
+		judge "jrn-send $n" $st "0 1 2 3"
+		printf 'g00d1@example.com\n' > sup.txt
+		try jrn suppressions import --rejects rej.ndjson sup.txt
+		judge "jrn suppressions import $n" $st "0 1 2 3"
+		try jrn doctor
+		cat out >> err # the doctor's report is its stdout
+		judge "jrn doctor $n" $st "0 1 2 3"
 	done
 	verdict
 }
@@ -260,8 +268,8 @@ stored() {
 				"$(seq -s, 1 50)"
 			good_action G00D2
 		} > in.ndjson
-		timeout 20 jrn-send --dry-run --rejects rej.ndjson in.ndjson > out 2> err
-		judge "$f" $? "0 3" keep
+		try jrn-send --dry-run --rejects rej.ndjson in.ndjson
+		judge "$f" $st "0 3" keep
 	done
 	verdict
 }
@@ -272,8 +280,8 @@ stored() {
 		jq -nc --rawfile t "$f" '{template: $t, data: {customerId: "h", l: [range(50)], a: {a: true}},
 			partials: {t: $t}}' > in.ndjson 2> /dev/null ||
 			printf '{"template":"x","data":{}}\n' > in.ndjson
-		timeout 20 "$JRN_MUSTACHE" < in.ndjson > out 2> err
-		judge "$f" $? "0"
+		try "$JRN_MUSTACHE" < in.ndjson
+		judge "$f" $st "0"
 	done
 	verdict
 }
@@ -285,16 +293,14 @@ stored() {
 	for f in $(cases rules); do
 		n=${f##*/}
 		rm -f jrn.db* rej.ndjson
-		{ good_event G00D1; good_event G00D2; } | jrn-ingest -q > /dev/null
+		{ good_event G00D1; good_event G00D2; } | jrn-ingest -q > /dev/null || :
 		{ good_profile G00D1; good_profile G00D2; } > in.ndjson
-		timeout 20 jrn-segment --segments "$f" --list > out 2> err
-		judge "--list $n" $? "0 1 2"
-		timeout 20 jrn-segment --segments "$f" --rejects rej.ndjson in.ndjson > out 2> err
-		st=$?
+		try jrn-segment --segments "$f" --list
+		judge "--list $n" $st "0 1 2"
+		try jrn-segment --segments "$f" --rejects rej.ndjson in.ndjson
 		# a file it takes must judge the good profiles; one it refuses, say why
 		if [ $st -eq 0 ] || [ $st -eq 3 ]; then judge "$n" $st "0 3" keep; else judge "$n" $st "1 2"; fi
-		timeout 20 jrn-segment --segments "$f" --now 1960-01-01T00:00:00Z --all > out 2> err
-		st=$?
+		try jrn-segment --segments "$f" --now 1960-01-01T00:00:00Z --all
 		if [ $st -eq 0 ] || [ $st -eq 3 ]; then judge "--all 1960 $n" $st "0 3" keep; else judge "--all 1960 $n" $st "1 2"; fi
 	done
 	verdict
