@@ -23,8 +23,29 @@ SECRET=Hx9-S3CRET-4242
 export HOSTILE_SECRET=$SECRET
 unset HOSTILE_UNSET
 
+# The big cases, and two state files each case starts from a copy of (a
+# new state file per case costs its migrations): empty, and with the good
+# customers' orders.
 setup_file() {
 	sh "$BATS_TEST_DIRNAME/hostile/gen.sh" "$BATS_FILE_TMPDIR/gen"
+	cd "$BATS_FILE_TMPDIR" || return 1
+	jrn-ingest -q --db base.db < /dev/null
+	printf '%s\n' \
+		'{"type":"order.completed","customerId":"G00D1","id":"G00D1-o","timestamp":"2025-06-01T12:00:00Z","properties":{"amount":30}}' \
+		'{"type":"order.completed","customerId":"G00D2","id":"G00D2-o","timestamp":"2025-06-01T12:00:00Z","properties":{"amount":50}}' |
+		jrn-ingest -q --db stored.db > /dev/null
+}
+
+# orders: a state file with the good customers' orders, no rejects file
+orders() {
+	rm -rf jrn.db* rej.ndjson
+	cp "$BATS_FILE_TMPDIR/stored.db" jrn.db
+}
+
+# fresh: an empty state file, no rejects file
+fresh() {
+	rm -rf jrn.db* rej.ndjson spool
+	cp "$BATS_FILE_TMPDIR/base.db" jrn.db
 }
 
 # cases KIND: the corpus files of one kind, the generated ones too
@@ -112,7 +133,7 @@ around() {
 # A state file with the good customers' orders and the hostile line stored
 # as the body of one more event, as an older version (or sqlite3) may have.
 stored() {
-	{ good_event G00D1 30; good_event G00D2 50; } | jrn-ingest -q > /dev/null || return 1
+	orders
 	sqlite3 jrn.db "INSERT INTO events (id, type, customer_id, ts, received_at, amount, body)
 		VALUES ('hx', 'order.completed', 'h', 1748779200000, 0, 10, CAST(readfile('$1') AS TEXT))"
 }
@@ -122,7 +143,7 @@ stored() {
 @test "hostile JSON lines: jrn-ingest rejects the line, keeps the events around it" {
 	conf
 	for f in $(cases json); do
-		rm -f jrn.db* rej.ndjson
+		fresh
 		around good_event "$f" > in.ndjson
 		try jrn-ingest --rejects rej.ndjson in.ndjson
 		judge "$f" $st "0 3" keep
@@ -134,7 +155,7 @@ stored() {
 	conf
 	segs
 	for f in $(cases json); do
-		rm -f jrn.db* rej.ndjson
+		fresh
 		around good_profile "$f" > in.ndjson
 		try jrn-segment --segments seg.yaml --rejects rej.ndjson in.ndjson
 		judge "$f" $st "0 3" keep
@@ -145,7 +166,7 @@ stored() {
 @test "hostile JSON lines: jrn-score lead scores the profiles around the line" {
 	conf
 	for f in $(cases json); do
-		rm -f jrn.db* rej.ndjson
+		fresh
 		around good_profile "$f" > in.ndjson
 		try jrn-score lead --rejects rej.ndjson in.ndjson
 		judge "$f" $st "0 3" keep
@@ -156,7 +177,7 @@ stored() {
 @test "hostile JSON lines: jrn-send --dry-run renders the actions around the line (made an action)" {
 	conf
 	for f in $(cases json); do
-		rm -rf jrn.db* rej.ndjson spool
+		fresh
 		# the hostile line made an e-mail action: its other fields are good
 		sed 's/"customerId"/"actionType":"email","campaignId":"k1","recipientEmail":"h@example.com","subject":"Hi","messageContent":"Hello","customerId"/' \
 			"$f" > action
@@ -170,7 +191,7 @@ stored() {
 @test "hostile JSON lines: jrn suppressions import adds the addresses around the line" {
 	conf
 	for f in $(cases json); do
-		rm -f jrn.db* rej.ndjson
+		fresh
 		{ echo g00d1@example.com; cat "$f"; echo; echo g00d2@example.com; } > in.ndjson
 		try jrn suppressions import --rejects rej.ndjson in.ndjson
 		jrn suppressions list >> out 2>> err || :
@@ -182,7 +203,6 @@ stored() {
 @test "hostile JSON lines stored in the state file: jrn-score rfm and clv score everyone else" {
 	conf
 	for f in $(cases json); do
-		rm -f jrn.db* rej.ndjson
 		stored "$f" || :
 		try jrn-score rfm
 		judge "rfm ${f##*/}" $st "0 3" keep
@@ -196,7 +216,6 @@ stored() {
 	conf
 	printf 'buyer:\n  rule: {event: order.completed, where: {properties.amount: {gte: 1}}, within: 3650d}\n' > seg.yaml
 	for f in $(cases json); do
-		rm -f jrn.db* rej.ndjson
 		stored "$f" || :
 		try jrn-segment --segments seg.yaml --all
 		judge "$f" $st "0 3" keep
@@ -207,7 +226,6 @@ stored() {
 @test "hostile JSON lines: jrn events lists and fixes around a stored one and takes one as a --set value" {
 	conf
 	for f in $(cases json); do
-		rm -f jrn.db* rej.ndjson
 		stored "$f" || :
 		try jrn events --bad-amount
 		judge "--bad-amount ${f##*/}" $st "0 3"
@@ -260,12 +278,12 @@ stored() {
 	mkdir templates
 	printf 'Hi\n' > templates/t.subject
 	for f in $(cases templates); do
-		rm -rf jrn.db* rej.ndjson spool
+		fresh
 		cp "$f" templates/t.txt
 		{
 			good_action G00D1
 			printf '{"actionType":"email","customerId":"h","campaignId":"k1","recipientEmail":"h@example.com","template":"t","l":[%s],"a":{"a":true}}\n' \
-				"$(seq -s, 1 50)"
+				"$(seq -s, 1 20)"
 			good_action G00D2
 		} > in.ndjson
 		try jrn-send --dry-run --rejects rej.ndjson in.ndjson
@@ -277,7 +295,7 @@ stored() {
 @test "hostile templates: lib/mustache (t/mustache-render) answers each, in time" {
 	[ -x "${JRN_MUSTACHE:-}" ] || skip "no JRN_MUSTACHE (build/mustache-render)"
 	for f in $(cases templates); do
-		jq -nc --rawfile t "$f" '{template: $t, data: {customerId: "h", l: [range(50)], a: {a: true}},
+		jq -nc --rawfile t "$f" '{template: $t, data: {customerId: "h", l: [range(20)], a: {a: true}},
 			partials: {t: $t}}' > in.ndjson 2> /dev/null ||
 			printf '{"template":"x","data":{}}\n' > in.ndjson
 		try "$JRN_MUSTACHE" < in.ndjson
@@ -292,8 +310,7 @@ stored() {
 	conf
 	for f in $(cases rules); do
 		n=${f##*/}
-		rm -f jrn.db* rej.ndjson
-		{ good_event G00D1; good_event G00D2; } | jrn-ingest -q > /dev/null || :
+		orders
 		{ good_profile G00D1; good_profile G00D2; } > in.ndjson
 		try jrn-segment --segments "$f" --list
 		judge "--list $n" $st "0 1 2"
