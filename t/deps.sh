@@ -1,5 +1,7 @@
 #!/bin/sh
-# Installs the Debian packages named as arguments that are missing.
+# Installs the Debian packages named as arguments that are missing (the
+# Makefile's DEB_PKGS: the build, the tests, and clang with
+# libclang-rt-14-dev for libFuzzer in make fuzz).
 # As root: apt-get install them. Otherwise: print the exact command and fail.
 # postfix (wanted only for its smtp-sink) is installed unconfigured, so no
 # MTA is set up or left listening on port 25.
