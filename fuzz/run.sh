@@ -3,7 +3,7 @@
 #
 # Each target BUILD/fuzz/TARGET runs for SECONDS (-max_total_time) over
 # BUILD/corpus/TARGET, a copy of fuzz/corpus/TARGET (the tree's seeds are
-# never written), with fuzz/TARGET.dict, -timeout=10 and -rss_limit_mb=2048;
+# never written) and the reproducers fuzz/crashes/TARGET-*, with fuzz/TARGET.dict, -timeout=10 and -rss_limit_mb=2048;
 # what it finds goes to BUILD/crashes/TARGET/. Prints one line per target:
 #   fuzz TARGET: N runs, N exec/s, cov: N, ft: N, corpus N (ok|FAILED ...)
 # and, for a failure, the end of its log (BUILD/fuzz/TARGET.log). Exit 1
@@ -31,6 +31,10 @@ for t in "$@"; do
 	fi
 	mkdir -p "$corpus" "$crashes"
 	[ -d "fuzz/corpus/$t" ] && cp fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null
+	# every reproducer found so far runs first, as a regression test
+	for c in fuzz/crashes/"$t"-*; do
+		[ -f "$c" ] && cp "$c" "$corpus/"
+	done
 	dict=
 	[ -f "fuzz/$t.dict" ] && dict=-dict=fuzz/$t.dict
 	# ASan's leak check runs in libFuzzer (-detect_leaks); UBSan stops.

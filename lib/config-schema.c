@@ -299,8 +299,14 @@ int jrn_config_duration(jv cfg, const char *dotted, int64_t *ms, jrn_err *e)
 		return absent(v, e);
 	if (jv_get_kind(v) == JV_KIND_NULL)
 		rc = 0;
-	else if (jrn_config_duration_of(v, ms, e) < 0)
+	else if (jrn_config_duration_of(v, ms, e) < 0) {
 		rc = -1;
+		/* the parser quotes the text: from ${NAME}, say it as written */
+		const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
+		const char *shown = s ? jrn_config_shown(cfg, dotted, s) : NULL;
+		if (shown && shown != s)
+			jrn_fail(e, "bad duration '%s'", shown);
+	}
 	jv_free(v);
 	return rc;
 }
