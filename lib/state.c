@@ -154,6 +154,43 @@ static const char *const migrations[] = {
 	"  args        TEXT    NOT NULL,\n"
 	"  counts      TEXT    NOT NULL\n"
 	");\n",
+
+	/* 5: the customer profile, its identities and the merge log (lib/profile.c) */
+	"CREATE TABLE profiles (\n"
+	"  customer_id TEXT    PRIMARY KEY,\n"
+	"  email       TEXT,\n"
+	"  phone       TEXT,\n"
+	"  name        TEXT,\n"
+	"  first_name  TEXT,\n"
+	"  locale      TEXT,\n"
+	"  time_zone   TEXT,\n"
+	"  country     TEXT,\n"
+	"  created_at  INTEGER,\n"
+	"  traits      TEXT    NOT NULL DEFAULT '{}',\n"
+	"  provenance  TEXT    NOT NULL DEFAULT '{}',\n"
+	"  updated_at  INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX profiles_email ON profiles (email) WHERE email IS NOT NULL;\n"
+	"CREATE INDEX profiles_phone ON profiles (phone) WHERE phone IS NOT NULL;\n"
+	"CREATE TABLE identities (\n"
+	"  kind        TEXT    NOT NULL,\n"
+	"  value       TEXT    NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  source      TEXT    NOT NULL,\n"
+	"  ts          INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (kind, value, customer_id)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX identities_customer ON identities (customer_id);\n"
+	"CREATE TABLE merges (\n"
+	"  id          INTEGER PRIMARY KEY,\n"
+	"  from_id     TEXT    NOT NULL,\n"
+	"  into_id     TEXT    NOT NULL,\n"
+	"  reason      TEXT    NOT NULL,\n"
+	"  ts          INTEGER NOT NULL,\n"
+	"  undone_at   INTEGER,\n"
+	"  moved       TEXT    NOT NULL\n"
+	");\n"
+	"CREATE INDEX merges_into ON merges (into_id);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
