@@ -341,7 +341,7 @@ static jv unified_value(int f, jv v)
 /* Applies values (consumed) to *p: the number of fields changed. Adds to
  * *claims (an array) [kind, value] for each email and phone given. */
 static int apply_to(const jrn_profile *P, jv *p, jv values, const char *source, int64_t ts,
-		    jv *claims)
+		    jv *claims, jv *paths)
 {
 	int changed = 0;
 	jrn_buf path = {0};
@@ -350,8 +350,12 @@ static int apply_to(const jrn_profile *P, jv *p, jv values, const char *source, 
 						   : jv_invalid();
 	jv_free(addr);
 	jv given = jv_object_get(jv_copy(values), jv_string("country"));
-	if (jv_get_kind(ac) == JV_KIND_STRING && !jv_is_valid(given))
-		changed += set_field(P, p, "country", jv_copy(ac), source, ts);
+	if (jv_get_kind(ac) == JV_KIND_STRING && !jv_is_valid(given) &&
+	    set_field(P, p, "country", jv_copy(ac), source, ts)) {
+		changed++;
+		if (paths)
+			*paths = jv_array_append(*paths, jv_string("country"));
+	}
 	jv_free(ac);
 	jv_free(given);
 	jv_object_foreach(values, k, v) {
@@ -362,14 +366,21 @@ static int apply_to(const jrn_profile *P, jv *p, jv values, const char *source, 
 			    jv_string_length_bytes(jv_copy(u)) > 0)
 				*claims = jv_array_append(*claims, JV_ARRAY(jv_string(f ? "phone" : "email"),
 									    jv_copy(u)));
-			changed += set_field(P, p, fields[f].name, u, source, ts);
+			if (set_field(P, p, fields[f].name, u, source, ts)) {
+				changed++;
+				if (paths)
+					*paths = jv_array_append(*paths, jv_string(fields[f].name));
+			}
 		} else {
 			jv_free(u);
 			jrn_buf_reset(&path);
 			jrn_buf_adds(&path, "traits.");
 			jrn_buf_adds(&path, jv_string_value(k));
-			if (path.p)
-				changed += set_field(P, p, path.p, jv_copy(v), source, ts);
+			if (path.p && set_field(P, p, path.p, jv_copy(v), source, ts)) {
+				changed++;
+				if (paths)
+					*paths = jv_array_append(*paths, jv_string(path.p));
+			}
 		}
 		jv_free(k);
 		jv_free(v);
@@ -377,6 +388,19 @@ static int apply_to(const jrn_profile *P, jv *p, jv values, const char *source, 
 	jv_free(values);
 	jrn_buf_free(&path);
 	return changed;
+}
+
+int jrn_profile_fold(const jrn_profile *P, jv *profile, jv values, const char *source, int64_t ts,
+		     jv *changed)
+{
+	if (jv_get_kind(values) != JV_KIND_OBJECT) {
+		jv_free(values);
+		return 0;
+	}
+	jv claims = jv_array();
+	int n = apply_to(P, profile, values, source, ts, &claims, changed);
+	jv_free(claims);
+	return n;
 }
 
 /* customer's profile, or a new empty one. */
@@ -406,7 +430,7 @@ int jrn_profile_apply(jrn_profile *P, const char *customer, jv values, const cha
 	}
 	bool fresh = !jv_object_has(jv_copy(p), jv_string("updatedAt"));
 	jv claims = jv_array();
-	int changed = apply_to(P, &p, values, source, ts, &claims);
+	int changed = apply_to(P, &p, values, source, ts, &claims, NULL);
 	int rc = changed > 0 || fresh ? put(P, customer, p, ts, e) : 0;
 	jv_free(p);
 	int n = rc < 0 ? 0 : jv_array_length(jv_copy(claims));

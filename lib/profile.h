@@ -90,6 +90,14 @@ int jrn_profile_rank(const jrn_profile *P, const char *source);
 int jrn_profile_apply(jrn_profile *P, const char *customer, jv values, const char *source,
 		      int64_t ts, jrn_err *e);
 
+/* Applies values (consumed; not an object: nothing) to *profile (an object
+ * as jrn_profile_get gives it, or {"customerId"}) in memory under the
+ * field rule, writing nothing and claiming nothing: what a save would do.
+ * The number of fields changed; *changed (an array, when not NULL) gets
+ * each changed field's path ("email", "traits.plan"). */
+int jrn_profile_fold(const jrn_profile *P, jv *profile, jv values, const char *source, int64_t ts,
+		     jv *changed);
+
 /* Claims value (kind "email" or "phone") for customer, merging as the top
  * comment says; or links an id (kind "id") to customer, merging it in when
  * it is a known customer. reason names the merge ("alias"). The number of

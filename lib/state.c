@@ -190,7 +190,8 @@ static const char *const migrations[] = {
 	"  undone_at   INTEGER,\n"
 	"  moved       TEXT    NOT NULL\n"
 	");\n"
-	"CREATE INDEX merges_into ON merges (into_id);\n",
+	"CREATE INDEX merges_into ON merges (into_id);\n"
+	"CREATE INDEX segment_members_customer ON segment_members (customer_id);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
