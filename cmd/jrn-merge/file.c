@@ -295,6 +295,8 @@ static int file_load(merge_source *s, jv conf, jrn_err *e)
 	if (read_all(path, &f->text, &s->ts, e) < 0)
 		goto out;
 	rc = csv ? index_csv(f, path, e) : index_ndjson(f, path, e);
+	if (rc == 0 && !(s->key = strdup(f->key)))
+		rc = jrn_fail(e, "out of memory");
 out:
 	free(path);
 	free(format);

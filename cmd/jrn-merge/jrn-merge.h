@@ -43,6 +43,10 @@ struct merge_source {
 	char *name;   /* sources.list[].name */
 	int64_t ts;   /* the time of its values (file: the file's mtime) */
 	bool require; /* --require NAME: its failure rejects the record */
+	bool unify;   /* sources.list[].unify (default true): its values feed
+		       * the unified profile; false: shown in sources.NAME only */
+	char *key;    /* the member naming the customer in its values (not a
+		       * trait), or NULL */
 	void *priv;   /* the type's own */
 };
 

@@ -139,6 +139,8 @@ static int take_values(run_t *r, jv *row, const merge_source *s, const char *v, 
 	jv items = jv_get_kind(val) == JV_KIND_ARRAY ? val : JV_ARRAY(val);
 	int rc = 0;
 	jv_array_foreach(items, i, it) {
+		if (s->key && jv_get_kind(it) == JV_KIND_OBJECT)
+			it = jv_object_delete(it, jv_string(s->key));
 		if (r->save && jv_get_kind(it) == JV_KIND_OBJECT &&
 		    jrn_profile_apply(r->P, r->cust.p, jv_copy(it), s->name, s->ts, e) < 0)
 			rc = -1;
@@ -178,7 +180,7 @@ static int build(run_t *r, const jrn_buf *given, jrn_err *e)
 			jrn_json_append_str(&srcs, s->name, strlen(s->name));
 			jrn_buf_addc(&srcs, ':');
 			jrn_buf_add(&srcs, r->value.p, r->value.len);
-			if (!jv_is_valid(row)) {
+			if (s->unify && !jv_is_valid(row)) {
 				row = jrn_profile_get(r->P, r->cust.p, e);
 				if (jv_get_kind(row) == JV_KIND_NULL)
 					row = jv_object_set(jv_object(), jv_string("customerId"),
@@ -186,7 +188,8 @@ static int build(run_t *r, const jrn_buf *given, jrn_err *e)
 				if (!jv_is_valid(row))
 					rc = -1;
 			}
-			if (rc == 0 && take_values(r, &row, s, r->value.p, r->value.len, &changed, e) < 0)
+			if (rc == 0 && s->unify &&
+			    take_values(r, &row, s, r->value.p, r->value.len, &changed, e) < 0)
 				rc = -1;
 		}
 	}

@@ -27,6 +27,7 @@ void merge_sources_free(merge_source *s, size_t n)
 		if (s[i].ops && s[i].ops->done)
 			s[i].ops->done(&s[i]);
 		free(s[i].name);
+		free(s[i].key);
 	}
 	free(s);
 }
@@ -75,7 +76,10 @@ int merge_sources_load(jv cfg, char *const *names, int nnames, merge_source **ou
 			s[k].name = name;
 			name = NULL;
 			merge_source *m = &s[k++];
-			if (m->ops->load(m, item, &why) < 0)
+			m->unify = true;
+			if (jrn_config_bool(item, "unify", &m->unify, &why) < 0)
+				rc = jrn_fail(e, "sources.list[%d].unify: %s", i, why.msg);
+			else if (m->ops->load(m, item, &why) < 0)
 				rc = jrn_fail(e, "sources.list[%d] (%s): %s", i, m->name, why.msg);
 		}
 		free(name);
