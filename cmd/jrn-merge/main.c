@@ -460,6 +460,8 @@ static int run(run_t *r, char **files, int nfiles)
 		return do_unmerge(r);
 	int rc;
 	if (r->all) {
+		/* one pass over the tables: mapped, the pages are not copied */
+		jrn_db_exec(r->db, "PRAGMA mmap_size = 4294967296", NULL);
 		rc = tx_begin(r, &e) < 0 ? -1 : merge_state_all(r->S, each_customer, r, &e);
 		if (tx_end(r, &e) < 0)
 			rc = -1;

@@ -50,12 +50,11 @@ static const char sum_sql[] =
 static const char last_order_sql[] =
 	IDS_CTE "SELECT id, ts, amount FROM events WHERE customer_id IN ids"
 	" AND type = 'order.completed' ORDER BY ts DESC, seq DESC LIMIT 1";
-static const char order_by_seq_sql[] = "SELECT id, amount FROM events WHERE seq = ?1";
 
 struct merge_state {
 	sqlite3 *db;
 	sqlite3_stmt *part[NPARTS][2];
-	sqlite3_stmt *sum, *last_order, *order_by_seq;
+	sqlite3_stmt *sum, *last_order;
 	jrn_err *e;
 };
 
@@ -72,8 +71,7 @@ merge_state *merge_state_open(sqlite3 *db, jrn_err *e)
 			if (jrn_db_prepare(db, part_sql[i][j], &S->part[i][j], e) < 0)
 				goto fail;
 	if (jrn_db_prepare(db, sum_sql, &S->sum, e) < 0 ||
-	    jrn_db_prepare(db, last_order_sql, &S->last_order, e) < 0 ||
-	    jrn_db_prepare(db, order_by_seq_sql, &S->order_by_seq, e) < 0)
+	    jrn_db_prepare(db, last_order_sql, &S->last_order, e) < 0)
 		goto fail;
 	return S;
 fail:
@@ -90,7 +88,6 @@ void merge_state_close(merge_state *S)
 			sqlite3_finalize(S->part[i][j]);
 	sqlite3_finalize(S->sum);
 	sqlite3_finalize(S->last_order);
-	sqlite3_finalize(S->order_by_seq);
 	free(S);
 }
 
@@ -205,7 +202,7 @@ static void part_row(jrn_buf *out, int p, sqlite3_stmt *st, bool first)
 
 /* An event summary. */
 typedef struct {
-	int64_t first, last, last_order_ts, last_order_seq;
+	int64_t first, last, last_order_ts;
 	uint64_t events, orders;
 	double total;
 } summary;
@@ -328,20 +325,9 @@ static int write_parts(cursor *c, jv row_jv, jrn_buf *out, jrn_err *e)
 	return part_fail(c, e);
 }
 
-int merge_state_profile(merge_state *S, const char *customer, jv row, jrn_buf *out, jrn_err *e)
+/* The event summary of customer and its linked ids, by index lookups. */
+static int point_summary(merge_state *S, const char *customer, jrn_buf *out, jrn_err *e)
 {
-	cursor c = {S, 0, customer, strlen(customer), {0}};
-	for (int p = 0; p < NPARTS; p++) {
-		sqlite3_stmt *st = S->part[p][0];
-		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
-		c.rc[p] = sqlite3_step(st);
-	}
-	int rc = write_parts(&c, row, out, e);
-	for (int p = 0; p < NPARTS; p++)
-		sqlite3_reset(S->part[p][0]);
-	if (rc < 0)
-		return -1;
-
 	summary s = {0};
 	sqlite3_bind_text(S->sum, 1, customer, -1, SQLITE_STATIC);
 	if (sqlite3_step(S->sum) != SQLITE_ROW) {
@@ -356,7 +342,7 @@ int merge_state_profile(merge_state *S, const char *customer, jv row, jrn_buf *o
 	sqlite3_reset(S->sum);
 	sqlite3_stmt *lo = S->last_order;
 	sqlite3_bind_text(lo, 1, customer, -1, SQLITE_STATIC);
-	rc = s.orders ? sqlite3_step(lo) : SQLITE_DONE;
+	int rc = s.orders ? sqlite3_step(lo) : SQLITE_DONE;
 	if (rc == SQLITE_ROW) {
 		s.last_order_ts = sqlite3_column_int64(lo, 1);
 		add_summary(out, &s, (const char *)sqlite3_column_text(lo, 0),
@@ -371,220 +357,181 @@ int merge_state_profile(merge_state *S, const char *customer, jv row, jrn_buf *o
 	return out->p ? 0 : jrn_fail(e, "out of memory");
 }
 
-/* ---- every customer (--all) ------------------------------------------------------- */
+int merge_state_profile(merge_state *S, const char *customer, jv row, jrn_buf *out, jrn_err *e)
+{
+	cursor c = {S, 0, customer, strlen(customer), {0}};
+	for (int p = 0; p < NPARTS; p++) {
+		sqlite3_stmt *st = S->part[p][0];
+		sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
+		c.rc[p] = sqlite3_step(st);
+	}
+	int rc = write_parts(&c, row, out, e);
+	for (int p = 0; p < NPARTS; p++)
+		sqlite3_reset(S->part[p][0]);
+	return rc < 0 ? -1 : point_summary(S, customer, out, e);
+}
+
+/* ---- every customer (--all) ------------------------------------------------------- *
+ *
+ * The customers are the ids of the events (read from the index events_customer,
+ * grouped as it is ordered) and of the profiles, merged in order; an id with an
+ * id link (merged away, an alias) is not a customer. The summaries come from
+ * that grouping and from the orders grouped by customer; a customer other ids
+ * are linked to gets its summary by lookups instead (its linked ids' events). */
+
+static const char all_events_sql[] =
+	"SELECT customer_id, min(ts), max(ts), count(*) FROM events GROUP BY customer_id"
+	" ORDER BY customer_id";
+static const char all_orders_sql[] =
+	"SELECT customer_id, count(*), total(amount), max(ts), id, amount FROM events"
+	" WHERE type = 'order.completed' GROUP BY customer_id ORDER BY customer_id";
+static const char all_profiles_sql[] = "SELECT customer_id FROM profiles ORDER BY customer_id";
+static const char links_sql[] = "SELECT value, customer_id FROM identities WHERE kind = 'id'";
 
 typedef struct {
-	jrn_idmap *ids;  /* customer id -> slot */
-	summary *sum;
-	size_t cap;
-	jrn_idmap *links; /* id -> index in to[] */
-	char **to;
-	size_t nto;
+	jrn_idmap *linked;  /* ids with an id link: not customers */
+	jrn_idmap *targets; /* customers other ids are linked to */
+	sqlite3_stmt *ev, *ord, *prof;
+	int rev, rord, rprof;
 } everyone;
-
-static summary *slot(everyone *a, const char *k, size_t n)
-{
-	int64_t i = jrn_idmap_put(a->ids, k, n, NULL);
-	if (i < 0)
-		return NULL;
-	if ((size_t)i >= a->cap) {
-		size_t cap = a->cap ? a->cap * 2 : 4096;
-		summary *p = realloc(a->sum, cap * sizeof *p);
-		if (!p)
-			return NULL;
-		memset(p + a->cap, 0, (cap - a->cap) * sizeof *p);
-		a->sum = p;
-		a->cap = cap;
-	}
-	return &a->sum[i];
-}
-
-/* The id k[0..n) names now, after id links (itself when none). */
-static const char *resolve(everyone *a, const char *k, size_t n, size_t *len)
-{
-	const char *cur = k;
-	*len = n;
-	for (int hop = 0; hop < JRN_PROFILE_MAX_CHAIN; hop++) {
-		int64_t i = jrn_idmap_get(a->links, cur, *len);
-		if (i < 0)
-			break;
-		cur = a->to[i];
-		*len = strlen(cur);
-	}
-	return cur;
-}
 
 static int load_links(merge_state *S, everyone *a, jrn_err *e)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(S->db, "SELECT value, customer_id FROM identities WHERE kind = 'id'",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(S->db, links_sql, -1, &st, NULL) != SQLITE_OK)
 		return jrn_fail(e, "%s", sqlite3_errmsg(S->db));
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t i = jrn_idmap_put(a->links, (const char *)sqlite3_column_text(st, 0),
-					  (size_t)sqlite3_column_bytes(st, 0), NULL);
-		if (i >= 0 && (size_t)i >= a->nto) {
-			char **p = realloc(a->to, ((size_t)i + 1) * sizeof *p);
-			if (!p)
-				i = -1;
-			else {
-				a->to = p;
-				a->to[i] = NULL;
-				a->nto = (size_t)i + 1;
-			}
-		}
-		if (i < 0) {
+		if (jrn_idmap_put(a->linked, (const char *)sqlite3_column_text(st, 0),
+				  (size_t)sqlite3_column_bytes(st, 0), NULL) < 0 ||
+		    jrn_idmap_put(a->targets, (const char *)sqlite3_column_text(st, 1),
+				  (size_t)sqlite3_column_bytes(st, 1), NULL) < 0) {
 			sqlite3_finalize(st);
 			return jrn_fail(e, "out of memory");
-		}
-		free(a->to[i]);
-		a->to[i] = strdup((const char *)sqlite3_column_text(st, 1));
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(S->db));
-}
-
-/* One scan of the events into the customers' summaries. */
-static int scan_events(merge_state *S, everyone *a, jrn_err *e)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(S->db, "SELECT customer_id, type, ts, amount, seq FROM events", -1, &st,
-			       NULL) != SQLITE_OK)
-		return jrn_fail(e, "%s", sqlite3_errmsg(S->db));
-	int rc;
-	bool linked = a->nto > 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		if (linked)
-			k = resolve(a, k, n, &n);
-		summary *s = slot(a, k, n);
-		if (!s) {
-			sqlite3_finalize(st);
-			return jrn_fail(e, "out of memory");
-		}
-		int64_t ts = sqlite3_column_int64(st, 2);
-		if (!s->events++ || ts < s->first)
-			s->first = ts;
-		if (s->events == 1 || ts > s->last)
-			s->last = ts;
-		const char *t = (const char *)sqlite3_column_text(st, 1);
-		if (sqlite3_column_bytes(st, 1) == 15 && !memcmp(t, "order.completed", 15)) {
-			int64_t seq = sqlite3_column_int64(st, 4);
-			s->orders++;
-			s->total += sqlite3_column_double(st, 3);
-			if (s->orders == 1 || ts > s->last_order_ts ||
-			    (ts == s->last_order_ts && seq > s->last_order_seq)) {
-				s->last_order_ts = ts;
-				s->last_order_seq = seq;
-			}
 		}
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(S->db));
 }
 
-/* Adds the customers with a profile and no events. */
-static int scan_profiles(merge_state *S, everyone *a, jrn_err *e)
+/* Byte order of two ids, as SQLite's BINARY collation. */
+static int cmp_ids(const char *a, size_t an, const char *b, size_t bn)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(S->db, "SELECT customer_id FROM profiles", -1, &st, NULL) != SQLITE_OK)
-		return jrn_fail(e, "%s", sqlite3_errmsg(S->db));
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (!slot(a, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0))) {
-			sqlite3_finalize(st);
-			return jrn_fail(e, "out of memory");
-		}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(S->db));
-}
-
-static const jrn_idmap *sort_map;
-
-static int by_id(const void *x, const void *y)
-{
-	size_t an, bn;
-	const char *a = jrn_idmap_key(sort_map, *(const size_t *)x, &an);
-	const char *b = jrn_idmap_key(sort_map, *(const size_t *)y, &bn);
 	int c = memcmp(a, b, an < bn ? an : bn);
 	return c ? c : (an > bn) - (an < bn);
 }
 
-/* The last order's id and amount of a summary. */
-static void add_all_summary(merge_state *S, const summary *s, jrn_buf *out)
+/* The summary of c's customer from the grouped events and orders. */
+static void grouped_summary(everyone *a, cursor *c, jrn_buf *out)
 {
-	sqlite3_stmt *st = S->order_by_seq;
-	if (s->orders) {
-		sqlite3_bind_int64(st, 1, s->last_order_seq);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			add_summary(out, s, (const char *)sqlite3_column_text(st, 0),
-				    (size_t)sqlite3_column_bytes(st, 0), sqlite3_column_double(st, 1),
-				    sqlite3_column_type(st, 1) != SQLITE_NULL);
-			sqlite3_reset(st);
-			return;
-		}
-		sqlite3_reset(st);
+	summary s = {0};
+	if (a->rev == SQLITE_ROW && cmp_key(a->ev, c->cust, c->n) == 0) {
+		s.first = sqlite3_column_int64(a->ev, 1);
+		s.last = sqlite3_column_int64(a->ev, 2);
+		s.events = (uint64_t)sqlite3_column_int64(a->ev, 3);
 	}
-	add_summary(out, s, NULL, 0, 0, false);
+	while (a->rord == SQLITE_ROW && cmp_key(a->ord, c->cust, c->n) < 0)
+		a->rord = sqlite3_step(a->ord);
+	if (a->rord == SQLITE_ROW && cmp_key(a->ord, c->cust, c->n) == 0) {
+		s.orders = (uint64_t)sqlite3_column_int64(a->ord, 1);
+		s.total = sqlite3_column_double(a->ord, 2);
+		s.last_order_ts = sqlite3_column_int64(a->ord, 3);
+		add_summary(out, &s, (const char *)sqlite3_column_text(a->ord, 4),
+			    (size_t)sqlite3_column_bytes(a->ord, 4), sqlite3_column_double(a->ord, 5),
+			    sqlite3_column_type(a->ord, 5) != SQLITE_NULL);
+		return;
+	}
+	add_summary(out, &s, NULL, 0, 0, false);
+}
+
+/* The next customer id of the merged event and profile streams into
+ * *id (a copy in buf), stepping past it: 1, 0 at the end. */
+static int next_id(everyone *a, jrn_buf *buf)
+{
+	for (;;) {
+		bool ev = a->rev == SQLITE_ROW, pr = a->rprof == SQLITE_ROW;
+		if (!ev && !pr)
+			return 0;
+		const char *k;
+		size_t n;
+		int d = !ev ? 1 : !pr ? -1
+			: cmp_ids((const char *)sqlite3_column_text(a->ev, 0), (size_t)sqlite3_column_bytes(a->ev, 0),
+				  (const char *)sqlite3_column_text(a->prof, 0), (size_t)sqlite3_column_bytes(a->prof, 0));
+		sqlite3_stmt *from = d <= 0 ? a->ev : a->prof;
+		k = (const char *)sqlite3_column_text(from, 0);
+		n = (size_t)sqlite3_column_bytes(from, 0);
+		jrn_buf_reset(buf);
+		jrn_buf_add(buf, k, n);
+		if (d == 0) /* both: the profile stream steps; the event row stays for the summary */
+			a->rprof = sqlite3_step(a->prof);
+		if (d > 0)
+			a->rprof = sqlite3_step(a->prof);
+		if (jrn_idmap_count(a->linked) && jrn_idmap_get(a->linked, buf->p, n) >= 0) {
+			if (d <= 0)
+				a->rev = sqlite3_step(a->ev);
+			continue;
+		}
+		return 1;
+	}
 }
 
 int merge_state_all(merge_state *S, int (*each)(void *ctx, const char *customer, jrn_buf *members),
 		    void *ctx, jrn_err *e)
 {
-	everyone a = {jrn_idmap_new(), NULL, 0, jrn_idmap_new(), NULL, 0};
-	size_t *order = NULL, n = 0;
-	jrn_buf out = {0};
+	everyone a = {jrn_idmap_new(), jrn_idmap_new(), NULL, NULL, NULL, 0, 0, 0};
+	jrn_buf out = {0}, id = {0};
 	int rc = -1;
-	if (!a.ids || !a.links) {
+	if (!a.linked || !a.targets) {
 		jrn_fail(e, "out of memory");
 		goto done;
 	}
-	if (load_links(S, &a, e) < 0 || scan_events(S, &a, e) < 0 || scan_profiles(S, &a, e) < 0)
+	if (load_links(S, &a, e) < 0)
 		goto done;
-	n = jrn_idmap_count(a.ids);
-	if (n && !(order = malloc(n * sizeof *order))) {
-		jrn_fail(e, "out of memory");
+	if (sqlite3_prepare_v2(S->db, all_events_sql, -1, &a.ev, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(S->db, all_orders_sql, -1, &a.ord, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(S->db, all_profiles_sql, -1, &a.prof, NULL) != SQLITE_OK) {
+		jrn_fail(e, "%s", sqlite3_errmsg(S->db));
 		goto done;
 	}
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t kn;
-		const char *k = jrn_idmap_key(a.ids, i, &kn);
-		if (jrn_idmap_get(a.links, k, kn) < 0) /* merged away or linked: not a customer */
-			order[m++] = i;
-	}
-	sort_map = a.ids;
-	qsort(order, m, sizeof *order, by_id);
+	a.rev = sqlite3_step(a.ev);
+	a.rord = sqlite3_step(a.ord);
+	a.rprof = sqlite3_step(a.prof);
 	cursor c = {S, 1, NULL, 0, {0}};
 	for (int p = 0; p < NPARTS; p++)
 		c.rc[p] = sqlite3_step(S->part[p][1]);
 	rc = 0;
-	for (size_t i = 0; i < m && rc == 0; i++) {
-		c.cust = jrn_idmap_key(a.ids, order[i], &c.n);
+	while (rc == 0 && next_id(&a, &id) > 0) {
+		c.cust = id.p;
+		c.n = id.len;
 		jrn_buf_reset(&out);
 		if (write_parts(&c, jv_invalid(), &out, e) < 0) {
 			rc = -1;
 			break;
 		}
-		add_all_summary(S, &a.sum[order[i]], &out);
-		if (!out.p) {
+		if (jrn_idmap_count(a.targets) && jrn_idmap_get(a.targets, id.p, id.len) >= 0)
+			rc = point_summary(S, id.p, &out, e);
+		else
+			grouped_summary(&a, &c, &out);
+		if (a.rev == SQLITE_ROW && cmp_key(a.ev, id.p, id.len) == 0)
+			a.rev = sqlite3_step(a.ev);
+		if (rc == 0 && !out.p)
 			rc = jrn_fail(e, "out of memory");
-			break;
-		}
-		rc = each(ctx, c.cust, &out);
+		if (rc == 0)
+			rc = each(ctx, id.p, &out);
 	}
+	if (rc == 0 && ((a.rev != SQLITE_DONE && a.rev != SQLITE_ROW) ||
+			(a.rord != SQLITE_DONE && a.rord != SQLITE_ROW) ||
+			(a.rprof != SQLITE_DONE && a.rprof != SQLITE_ROW)))
+		rc = jrn_fail(e, "%s", sqlite3_errmsg(S->db));
 	for (int p = 0; p < NPARTS; p++)
 		sqlite3_reset(S->part[p][1]);
 done:
+	sqlite3_finalize(a.ev);
+	sqlite3_finalize(a.ord);
+	sqlite3_finalize(a.prof);
 	jrn_buf_free(&out);
-	free(order);
-	free(a.sum);
-	for (size_t i = 0; i < a.nto; i++)
-		free(a.to[i]);
-	free(a.to);
-	jrn_idmap_free(a.ids);
-	jrn_idmap_free(a.links);
+	jrn_buf_free(&id);
+	jrn_idmap_free(a.linked);
+	jrn_idmap_free(a.targets);
 	return rc;
 }
