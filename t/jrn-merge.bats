@@ -213,3 +213,30 @@ Y
 	run jrn-merge --unmerge x
 	assert_failure 2
 }
+
+@test "jrn-merge: memory is flat in the number of input records" {
+	state
+	command -v /usr/bin/time > /dev/null || skip "no /usr/bin/time"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "sanitized build: memory is not the program's"
+	for n in 2000 40000; do
+		awk -v n=$n 'BEGIN { for (i = 0; i < n; i++) printf "{\"customerId\":\"u-%d\",\"n\":%d}\n", i % 50, i }' > in-$n.ndjson
+	done
+	small=$(/usr/bin/time -f %M jrn-merge -q in-2000.ndjson 2>&1 > /dev/null | tail -1)
+	big=$(/usr/bin/time -f %M jrn-merge -q in-40000.ndjson 2>&1 > /dev/null | tail -1)
+	echo "# $small KB at 2000, $big KB at 40000" >&3
+	[ "$big" -lt $((small * 3 / 2)) ]
+	assert_equal "$(jrn-merge -q in-40000.ndjson | wc -l)" 40000
+}
+
+@test "jrn-merge: completion, --help and --version" {
+	run bash -c '. "$1"/jrn-merge.bash; COMP_WORDS=(jrn-merge --un); COMP_CWORD=1; _jrn_merge; printf "%s\n" "${COMPREPLY[@]}"' _ "$BATS_TEST_DIRNAME/../completions"
+	assert_output --unmerge
+	run jrn-merge --help
+	assert_success
+	assert_line --partial "--unmerge ID"
+	run jrn-merge --version
+	assert_output "jrn-merge 0.1.0"
+	run jrn help merge
+	assert_success
+	assert_line --partial "usage: jrn-merge"
+}
