@@ -153,26 +153,6 @@ static const skey send_keys[] = {
 	END,
 };
 
-/* jrn-merge and the profile (lib/profile.h, jrn-merge(1)): one table for
- * every source type; jrn-merge checks type and which keys a type needs. */
-static const skey source_keys[] = {
-	KEY("name", S_STRING),
-	KEY("type", S_STRING),
-	KEY("path", S_STRING),
-	KEY("format", S_STRING),
-	KEY("key", S_STRING),
-	KEY("unify", S_BOOL),
-	END,
-};
-
-static const skey sources_keys[] = {
-	KEY("precedence", S_STRINGS),
-	KEY("sharedLimit", S_INT, .min = 1, .max = 1000000),
-	KEY("historyLimit", S_INT, .min = 1, .max = 1000000),
-	KEY("list", S_LIST, .keys = source_keys),
-	END,
-};
-
 static const skey templates_keys[] = {
 	KEY("dir", S_STRING),
 	KEY("defaultLocale", S_STRING),
@@ -183,7 +163,7 @@ static const skey templates_keys[] = {
 const skey jrn_config_schema[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
 	KEY("ingest", S_SECTION, .keys = ingest_keys),
-	KEY("sources", S_SECTION, .keys = sources_keys),
+	KEY("sources", S_OBJECT),  /* jrn-merge checks its keys (jrn-merge(1)) */
 	KEY("segments", S_SECTION, .keys = segments_keys),
 	KEY("scoring", S_SECTION, .keys = scoring_keys),
 	KEY("ai", S_OBJECT),

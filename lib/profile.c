@@ -53,6 +53,7 @@ struct jrn_profile {
 	size_t nprec;
 	int64_t shared_limit;
 	jrn_buf resolved;
+	jv_parser *parser; /* stored JSON is read as every tool reads records */
 };
 
 static int db_fail(jrn_profile *P, jrn_err *e)
@@ -129,6 +130,8 @@ void jrn_profile_close(jrn_profile *P)
 		free(P->prec[i]);
 	free(P->prec);
 	jrn_buf_free(&P->resolved);
+	if (P->parser)
+		jv_parser_free(P->parser);
 	free(P);
 }
 
@@ -142,9 +145,10 @@ int jrn_profile_rank(const jrn_profile *P, const char *source)
 
 /* ---- a profile as jv -------------------------------------------------------- */
 
-static jv parse_obj(const char *s)
+/* The object stored as JSON text s (numbers kept as written), or {}. */
+static jv parse_obj(jrn_profile *P, const char *s)
 {
-	jv v = s ? jv_parse(s) : jv_invalid();
+	jv v = s ? jrn_parse_checked_object(&P->parser, s, strlen(s), NULL) : jv_invalid();
 	if (jv_get_kind(v) != JV_KIND_OBJECT) {
 		jv_free(v);
 		return jv_object();
@@ -180,9 +184,9 @@ jv jrn_profile_get(jrn_profile *P, const char *customer, jrn_err *e)
 		}
 	}
 	p = jv_object_set(p, jv_string("traits"),
-			  parse_obj((const char *)sqlite3_column_text(st, 8)));
+			  parse_obj(P, (const char *)sqlite3_column_text(st, 8)));
 	p = jv_object_set(p, jv_string("provenance"),
-			  parse_obj((const char *)sqlite3_column_text(st, 9)));
+			  parse_obj(P, (const char *)sqlite3_column_text(st, 9)));
 	char t[32];
 	size_t n = jrn_time_format(sqlite3_column_int64(st, 10), t);
 	p = jv_object_set(p, jv_string("updatedAt"), jv_string_sized(t, (int)n));
@@ -739,7 +743,7 @@ int jrn_profile_event(jrn_profile *P, const char *type, size_t tn, const char *b
 	bool alias = tn == 5 && !memcmp(type, "alias", 5);
 	if (!identify && !alias)
 		return 0;
-	jv ev = jv_parse_sized(body, (int)bn);
+	jv ev = jrn_parse_object(&P->parser, body, bn, e);
 	if (jv_get_kind(ev) != JV_KIND_OBJECT) {
 		jv_free(ev);
 		return jrn_fail(e, "%s event: not a JSON object", identify ? "identify" : "alias");

@@ -190,7 +190,15 @@ Y
 	printf 'sources:\n  nope: 1\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_regex "$stderr" "jrn.yaml:2:3: .*nope"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources: unknown key 'nope'"
+	printf 'sources:\n  list:\n    - {name: x, type: file, pth: a}\n' > jrn.yaml
+	run --separate-stderr jrn-merge < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0]: unknown key 'pth'"
+	printf 'sources:\n  historyLimit: 0\n' > jrn.yaml
+	run --separate-stderr jrn-merge < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.historyLimit: expected an integer from 1 to 1000000"
 }
 
 @test "jrn-merge --unmerge ID: the two customers are apart again, and not merged again by the same value" {

@@ -58,6 +58,10 @@ int merge_sources_load(jv cfg, char *const *names, int nnames, merge_source **ou
 		       jrn_err *e);
 void merge_sources_free(merge_source *s, size_t n);
 
+/* Checks the keys and types of cfg's sources: section (borrowed): 0, or
+ * -1 with e ("sources.list[0]: unknown key 'pth'"). */
+int merge_sources_check(jv cfg, jrn_err *e);
+
 extern const merge_source_ops merge_file_ops;
 
 /* ---- the state file's part (state.c) -------------------------------------- */

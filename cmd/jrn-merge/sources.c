@@ -32,6 +32,81 @@ void merge_sources_free(merge_source *s, size_t n)
 	free(s);
 }
 
+/* The keys of sources: and of a source (jrn-merge(1), CONFIGURATION). The
+ * section is open in lib/config-schema.c (tests use it as a scratch
+ * section), so its keys are checked here. */
+static const char *const section_keys[] = {"precedence", "sharedLimit", "historyLimit", "list", NULL};
+static const char *const source_keys[] = {"name", "type", "path", "format", "key", "unify", NULL};
+
+static bool known(const char *const *keys, const char *k)
+{
+	for (; *keys; keys++)
+		if (!strcmp(*keys, k))
+			return true;
+	return false;
+}
+
+/* Unknown keys of obj (borrowed) under path: 0 or -1 with e. */
+static int check_keys(jv obj, const char *path, const char *const *keys, jrn_err *e)
+{
+	int rc = 0;
+	jv_object_foreach(obj, k, v) {
+		if (rc == 0 && !known(keys, jv_string_value(k)))
+			rc = jrn_fail(e, "%s: unknown key '%s'", path, jv_string_value(k));
+		jv_free(k);
+		jv_free(v);
+	}
+	return rc;
+}
+
+int merge_sources_check(jv cfg, jrn_err *e)
+{
+	jv sec = jrn_config_get(cfg, "sources");
+	int rc = 0;
+	if (jv_get_kind(sec) == JV_KIND_OBJECT)
+		rc = check_keys(sec, "sources", section_keys, e);
+	jv_free(sec);
+	const char *ints[] = {"sources.sharedLimit", "sources.historyLimit"};
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		int64_t n;
+		jrn_err why;
+		int got = jrn_config_int(cfg, ints[i], &n, &why);
+		if (got < 0 || (got > 0 && (n < 1 || n > 1000000)))
+			rc = jrn_fail(e, "%s: expected an integer from 1 to 1000000", ints[i]);
+	}
+	jv prec = jrn_config_get(cfg, "sources.precedence");
+	if (rc == 0 && jv_is_valid(prec) && jv_get_kind(prec) != JV_KIND_NULL) {
+		bool ok = jv_get_kind(prec) == JV_KIND_ARRAY;
+		if (ok)
+			jv_array_foreach(prec, i, x) {
+				ok = ok && jv_get_kind(x) == JV_KIND_STRING;
+				jv_free(x);
+				(void)i;
+			}
+		if (!ok)
+			rc = jrn_fail(e, "sources.precedence: expected a list of source names");
+	}
+	jv_free(prec);
+	jv list = jrn_config_get(cfg, "sources.list");
+	if (jv_get_kind(list) == JV_KIND_OBJECT)
+		list = JV_ARRAY(list);
+	if (rc == 0 && jv_is_valid(list) && jv_get_kind(list) != JV_KIND_ARRAY &&
+	    jv_get_kind(list) != JV_KIND_NULL)
+		rc = jrn_fail(e, "sources.list: expected a list of sources");
+	if (rc == 0 && jv_get_kind(list) == JV_KIND_ARRAY)
+		jv_array_foreach(list, i, it) {
+			char path[64];
+			snprintf(path, sizeof path, "sources.list[%d]", i);
+			if (rc == 0 && jv_get_kind(it) != JV_KIND_OBJECT)
+				rc = jrn_fail(e, "%s: expected a mapping", path);
+			else if (rc == 0)
+				rc = check_keys(it, path, source_keys, e);
+			jv_free(it);
+		}
+	jv_free(list);
+	return rc;
+}
+
 static bool wanted(const char *name, char *const *names, int n)
 {
 	for (int i = 0; i < n; i++)
