@@ -614,6 +614,16 @@ int jrn_profile_unmerge(jrn_profile *P, int64_t id, int64_t ts, jrn_err *e)
 		rc = jrn_fail(e, "merge %lld: cannot read its record", (long long)id);
 		goto done;
 	}
+	const char *now_into = jrn_profile_resolve(P, into, e);
+	if (!now_into) {
+		rc = -1;
+		goto done;
+	}
+	if (strcmp(now_into, into)) {
+		rc = jrn_fail(e, "merge %lld: %s was merged into %s since: undo that merge first",
+			      (long long)id, into, now_into);
+		goto done;
+	}
 	jv f = jv_object_get(jv_copy(moved), jv_string("from"));
 	jv i = jv_object_get(jv_copy(moved), jv_string("into"));
 	rc = restore(P, from, f, ts, e);

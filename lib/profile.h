@@ -112,7 +112,8 @@ int jrn_profile_merge(jrn_profile *P, const char *from, const char *into, const 
 		      int64_t ts, int64_t *id, jrn_err *e);
 
 /* Undoes merge id at ts. 0, or -1 with e ("merge 7: no such merge",
- * "merge 7: undone already"). */
+ * "merge 7: undone already", "merge 7: u-7 was merged into u-8 since:
+ * undo that merge first": merges are undone newest first). */
 int jrn_profile_unmerge(jrn_profile *P, int64_t id, int64_t ts, jrn_err *e);
 
 /* The customer id names now (following id links), as a C string owned by

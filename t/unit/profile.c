@@ -139,6 +139,11 @@ static void check_events(void)
 	CHECK(jrn_profile_event(P, "alias", 5, al, strlen(al), 600, &e) == 1, "alias merges");
 	CHECK_STR(jrn_profile_resolve(P, "a9", &e), "u10", "through the chain");
 	CHECK(jrn_profile_event(P, "alias", 5, "[1]", 3, 600, &e) < 0, "a body not an object fails");
+	char *m = row("SELECT id FROM merges WHERE from_id = 'a9'");
+	int64_t mid = m ? atoll(m) : 0;
+	free(m);
+	CHECK(jrn_profile_unmerge(P, mid, 700, &e) < 0 && strstr(e.msg, "u9 was merged into u10 since: undo that merge first"),
+	      "a merge whose customer was merged since is undone after that one");
 }
 
 int main(void)
