@@ -248,3 +248,13 @@ Y
 	assert_success
 	assert_line --partial "usage: jrn-merge"
 }
+
+@test "jrn-merge --all writes what each customer's record would get (generated events, merges)" {
+	"$JRN_GEN" -n 20000 > g.ndjson
+	{ cat g.ndjson; visitor; } | jrn-ingest -q --store-only
+	jrn-score rfm --save -q > /dev/null
+	jrn-merge -q --all > all.ndjson
+	jq -c '{customerId}' all.ndjson | jrn-merge -q > each.ndjson
+	cmp all.ndjson each.ndjson
+	assert_equal "$(wc -l < all.ndjson)" "$(( $(rows 'SELECT count(DISTINCT customer_id) FROM events') - 1 ))"
+}
