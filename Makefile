@@ -6,6 +6,7 @@
 #   make asan       the same suite built with AddressSanitizer + UBSan
 #   make demo       a fresh state file, sample events, ingested and shown
 #   make bench      generated data, jrn beside jq and sqlite3, with ratios
+#   make bench-merge  jrn-merge --all beside the same join in sqlite3
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -47,7 +48,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   postfix python3-httpbin openssl curl clang libclang-rt-14-dev \
 	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench bench-send install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -153,6 +154,9 @@ bench: deps all $(BUILD)/jrn-gen
 
 bench-send: deps all
 	@bash t/bench/send.sh $(BUILD)/bin
+
+bench-merge: deps all $(BUILD)/jrn-gen
+	@bash t/bench/merge.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

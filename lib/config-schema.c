@@ -163,7 +163,7 @@ static const skey templates_keys[] = {
 const skey jrn_config_schema[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
 	KEY("ingest", S_SECTION, .keys = ingest_keys),
-	KEY("sources", S_OBJECT),
+	KEY("sources", S_OBJECT),  /* jrn-merge checks its keys (jrn-merge(1)) */
 	KEY("segments", S_SECTION, .keys = segments_keys),
 	KEY("scoring", S_SECTION, .keys = scoring_keys),
 	KEY("ai", S_OBJECT),
@@ -189,6 +189,7 @@ static const struct {
 	const char *keys[8]; /* ended by NULL */
 } readers[] = {
 	{"jrn-ingest", {"db", "ingest", "sources"}},
+	{"jrn-merge", {"db", "sources"}},
 	{"jrn-segment", {"db", "segments"}},
 	{"jrn-score", {"db", "scoring"}},
 	{"jrn-send", {"db", "send", "providers", "templates", "ingest.defaultCountry"}},

@@ -171,7 +171,8 @@ audit() {
 	run jrn --help
 	assert_success
 	assert_line --regexp '^  send +e-mail, SMS'
-	for t in merge ai route report; do
+	assert_line --regexp '^  merge +one profile per customer'
+	for t in ai route report; do
 		assert_line --regexp "^  $t .*\(planned\)$"
 	done
 	for v in run log events suppressions queue; do

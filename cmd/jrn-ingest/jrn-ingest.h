@@ -18,6 +18,7 @@
 #define JRN_INGEST_H
 
 #include "jrn.h"
+#include "profile.h"
 #include "reach.h"
 
 /* ---- a batch: records as offsets into one text buffer ------------------ */

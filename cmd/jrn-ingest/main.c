@@ -113,6 +113,7 @@ typedef struct {
 	sqlite3 *db;
 	sqlite3_stmt *insert;
 	jrn_reach *reach;     /* consent events set the consent table */
+	jrn_profile *profile; /* identify and alias events set the profile */
 	unsigned char *fresh; /* per record of the batch: newly stored */
 	size_t fresh_cap;
 } store;
@@ -168,6 +169,11 @@ static int store_batch(store *s, batch *b, jrn_err *e)
 				jrn_db_rollback(s->db);
 				return -1;
 			}
+		}
+		if (s->fresh[i] && jrn_profile_event(s->profile, b->text.p + r->type.off, r->type.len,
+						     b->text.p + r->body.off, r->body.len, r->ts, e) < 0) {
+			jrn_db_rollback(s->db);
+			return -1;
 		}
 	}
 	if (jrn_db_commit(s->db, e) < 0) {
@@ -320,7 +326,8 @@ static int set_up(void)
 		if (jrn_db_prepare(st.db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
 				   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
 				   &st.insert, &e) < 0 ||
-		    !(st.reach = jrn_reach_open(st.db, &e)))
+		    !(st.reach = jrn_reach_open(st.db, &e)) ||
+		    !(st.profile = jrn_profile_open(st.db, opts.config, &e)))
 			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 		ingest_record_limit((size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1));
 	}
@@ -439,6 +446,7 @@ static int teardown(int status)
 		free(pool[i].recs);
 	}
 	jrn_reach_close(st.reach);
+	jrn_profile_close(st.profile);
 	sqlite3_finalize(st.insert);
 	free(st.fresh);
 	if (st.db && sqlite3_close(st.db) != SQLITE_OK)

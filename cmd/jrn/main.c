@@ -36,7 +36,7 @@ static const char usage[] =
 	"  segment   segment rules, memberships and changes\n"
 	"  score     RFM, lifetime value, lead scores\n"
 	"  send      e-mail, SMS, WhatsApp, webhooks, audiences, each exactly once\n"
-	"  merge     one profile from several sources (planned)\n"
+	"  merge     one profile per customer: state file, files; identities, merges\n"
 	"  ai        LLM customer state and journey optimizer (planned)\n"
 	"  route     journeys, waits, branches, caps, quiet hours (planned)\n"
 	"  report    metrics, funnels, attribution, cohorts (planned)\n"

@@ -1,0 +1,179 @@
+/*
+ * sources.c: the table of source types and the sources of jrn.yaml's
+ * sources.list (see jrn-merge.h). The state file is not a row: it is
+ * always read, and is the profile the sources add to.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jrn-merge.h"
+
+static const merge_source_ops *const types[] = {
+	&merge_file_ops,
+};
+#define NTYPES (sizeof types / sizeof types[0])
+
+static const merge_source_ops *type_of(const char *t)
+{
+	for (size_t i = 0; i < NTYPES; i++)
+		if (!strcmp(types[i]->type, t))
+			return types[i];
+	return NULL;
+}
+
+void merge_sources_free(merge_source *s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++) {
+		if (s[i].ops && s[i].ops->done)
+			s[i].ops->done(&s[i]);
+		free(s[i].name);
+		free(s[i].key);
+	}
+	free(s);
+}
+
+/* The keys of sources: and of a source (jrn-merge(1), CONFIGURATION). The
+ * section is open in lib/config-schema.c (tests use it as a scratch
+ * section), so its keys are checked here. */
+static const char *const section_keys[] = {"precedence", "sharedLimit", "historyLimit", "list", NULL};
+static const char *const source_keys[] = {"name", "type", "path", "format", "key", "unify", NULL};
+
+static bool known(const char *const *keys, const char *k)
+{
+	for (; *keys; keys++)
+		if (!strcmp(*keys, k))
+			return true;
+	return false;
+}
+
+/* Unknown keys of obj (borrowed) under path: 0 or -1 with e. */
+static int check_keys(jv obj, const char *path, const char *const *keys, jrn_err *e)
+{
+	int rc = 0;
+	jv_object_foreach(obj, k, v) {
+		if (rc == 0 && !known(keys, jv_string_value(k)))
+			rc = jrn_fail(e, "%s: unknown key '%s'", path, jv_string_value(k));
+		jv_free(k);
+		jv_free(v);
+	}
+	return rc;
+}
+
+int merge_sources_check(jv cfg, jrn_err *e)
+{
+	jv sec = jrn_config_get(cfg, "sources");
+	int rc = 0;
+	if (jv_get_kind(sec) == JV_KIND_OBJECT)
+		rc = check_keys(sec, "sources", section_keys, e);
+	jv_free(sec);
+	const char *ints[] = {"sources.sharedLimit", "sources.historyLimit"};
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		int64_t n;
+		jrn_err why;
+		int got = jrn_config_int(cfg, ints[i], &n, &why);
+		if (got < 0 || (got > 0 && (n < 1 || n > 1000000)))
+			rc = jrn_fail(e, "%s: expected an integer from 1 to 1000000", ints[i]);
+	}
+	jv prec = jrn_config_get(cfg, "sources.precedence");
+	if (rc == 0 && jv_is_valid(prec) && jv_get_kind(prec) != JV_KIND_NULL) {
+		bool ok = jv_get_kind(prec) == JV_KIND_ARRAY;
+		if (ok)
+			jv_array_foreach(prec, i, x) {
+				ok = ok && jv_get_kind(x) == JV_KIND_STRING;
+				jv_free(x);
+				(void)i;
+			}
+		if (!ok)
+			rc = jrn_fail(e, "sources.precedence: expected a list of source names");
+	}
+	jv_free(prec);
+	jv list = jrn_config_get(cfg, "sources.list");
+	if (jv_get_kind(list) == JV_KIND_OBJECT)
+		list = JV_ARRAY(list);
+	if (rc == 0 && jv_is_valid(list) && jv_get_kind(list) != JV_KIND_ARRAY &&
+	    jv_get_kind(list) != JV_KIND_NULL)
+		rc = jrn_fail(e, "sources.list: expected a list of sources");
+	if (rc == 0 && jv_get_kind(list) == JV_KIND_ARRAY)
+		jv_array_foreach(list, i, it) {
+			char path[64];
+			snprintf(path, sizeof path, "sources.list[%d]", i);
+			if (rc == 0 && jv_get_kind(it) != JV_KIND_OBJECT)
+				rc = jrn_fail(e, "%s: expected a mapping", path);
+			else if (rc == 0)
+				rc = check_keys(it, path, source_keys, e);
+			jv_free(it);
+		}
+	jv_free(list);
+	return rc;
+}
+
+static bool wanted(const char *name, char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return n == 0;
+}
+
+int merge_sources_load(jv cfg, char *const *names, int nnames, merge_source **out, size_t *nout,
+		       jrn_err *e)
+{
+	jv list = jrn_config_get(cfg, "sources.list");
+	if (jv_get_kind(list) == JV_KIND_OBJECT)
+		list = JV_ARRAY(list);
+	int n = jv_get_kind(list) == JV_KIND_ARRAY ? jv_array_length(jv_copy(list)) : 0;
+	merge_source *s = calloc((size_t)n + 1, sizeof *s);
+	size_t k = 0;
+	int rc = 0;
+	jrn_err why;
+	*out = NULL;
+	*nout = 0;
+	if (!s) {
+		jv_free(list);
+		return jrn_fail(e, "out of memory");
+	}
+	for (int i = 0; i < n && rc == 0; i++) {
+		jv item = jv_array_get(jv_copy(list), i);
+		char *name = NULL, *type = NULL;
+		if (jrn_config_string(item, "name", &name, &why) <= 0 || !*name)
+			rc = jrn_fail(e, "sources.list[%d].name: a source needs a name", i);
+		else if (jrn_config_string(item, "type", &type, &why) <= 0)
+			rc = jrn_fail(e, "sources.list[%d].type: a source needs a type (file)", i);
+		else if (!type_of(type))
+			rc = jrn_fail(e, "sources.list[%d].type: unknown type '%s' (file)", i, type);
+		for (size_t j = 0; rc == 0 && j < k; j++)
+			if (!strcmp(s[j].name, name))
+				rc = jrn_fail(e, "sources.list[%d].name: '%s' twice", i, name);
+		if (rc == 0 && !strcmp(name, "identify"))
+			rc = jrn_fail(e, "sources.list[%d].name: 'identify' is jrn-ingest's", i);
+		if (rc == 0 && wanted(name, names, nnames)) {
+			s[k].ops = type_of(type);
+			s[k].name = name;
+			name = NULL;
+			merge_source *m = &s[k++];
+			m->unify = true;
+			if (jrn_config_bool(item, "unify", &m->unify, &why) < 0)
+				rc = jrn_fail(e, "sources.list[%d].unify: %s", i, why.msg);
+			else if (m->ops->load(m, item, &why) < 0)
+				rc = jrn_fail(e, "sources.list[%d] (%s): %s", i, m->name, why.msg);
+		}
+		free(name);
+		free(type);
+		jv_free(item);
+	}
+	jv_free(list);
+	for (int i = 0; rc == 0 && i < nnames; i++) {
+		bool found = false;
+		for (size_t j = 0; j < k; j++)
+			found = found || !strcmp(s[j].name, names[i]);
+		if (!found)
+			rc = jrn_fail(e, "--source %s: no such source in sources.list", names[i]);
+	}
+	if (rc < 0) {
+		merge_sources_free(s, k);
+		return -1;
+	}
+	*out = s;
+	*nout = k;
+	return 0;
+}
