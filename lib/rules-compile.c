@@ -242,7 +242,7 @@ static int split_path(cctx *c, node *n, const char *field)
 }
 
 /* How much work regcomp may be given. glibc's regcomp expands counted
- * repetitions ({m,n} becomes n copies), so that 30 bytes,
+ * repetitions ({m,n} becomes n copies, a+ two), so that 30 bytes,
  * ((a{1,100}){1,100}){1,100}, take seconds and a gigabyte to compile; a
  * pattern is refused before compiling when it is longer than
  * JRN_RULE_RE_MAX_LEN bytes, holds a count above JRN_RULE_RE_MAX_COUNT, or
@@ -351,9 +351,15 @@ static int re_check(cctx *c, const char *s, size_t n)
 			i = re_bracket(s, n, i);
 			total[d]++;
 			last[d] = 1;
+		} else if (ch == '+') {
+			/* glibc writes a+ as aa*: the last element twice, so
+			 * that a stacked a++++ doubles it each time */
+			total[d] += last[d];
+			last[d] *= 2;
+			i++;
 		} else {
 			i += ch == '\\' && i + 1 < n ? 2 : 1;
-			if (ch == '*' || ch == '+' || ch == '?' || ch == '|')
+			if (ch == '*' || ch == '?' || ch == '|')
 				continue;
 			total[d]++;
 			last[d] = 1;

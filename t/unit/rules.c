@@ -271,6 +271,11 @@ static void test_hostile(void)
 		     "more than 4096 elements") != NULL, "counts in a row add up");
 	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"(a{1,64}){1,64}\"}"), "",
 		  "64 x 64 is within the bound");
+	/* the fuzzer's: S+ stacked 50 times, each + doubling what regcomp builds */
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"^x\\\\.SSS++++++++++++++++++++++++++++++++++++++++++++++++++com$\"}"),
+		     "more than 4096 elements") != NULL, "stacked + refused: %s", err.msg);
+	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"^[a-z]+(\\\\.[a-z]+)+@x+$\"}"), "",
+		  "ordinary + within the bound");
 	CHECK_STR(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"[{]{1,1000}\\\\{5000}\"}"), "",
 		  "braces in brackets and escaped are not counts");
 	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"matches\",\"value\":\"a\\u0000b\"}"),
