@@ -47,6 +47,12 @@ src() { cd "$BATS_TEST_DIRNAME/.." || return 1; }
 	assert_output 'lib/ledger.c'
 }
 
+@test "profiles, identities and merges are written only by lib/profile.c" {
+	src
+	run bash -c "grep -rniE '(insert|replace)( or [a-z]+)? into (profiles|identities|merges)\\b|update (profiles|identities|merges)\\b|delete from (profiles|identities|merges)\\b' cmd lib | cut -d: -f1 | sort -u"
+	assert_output 'lib/profile.c'
+}
+
 @test "no tool keeps its own die(), option loop, FNV hash or hash table" {
 	src
 	run grep -rnE '^static int (die|say)\(|getopt_long\(|0x100000001b3|1099511628211|0xcbf29ce484222325|14695981039346656037' cmd lib
