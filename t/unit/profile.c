@@ -6,20 +6,14 @@
 
 #include "profile.h"
 #include "unit.h"
+#include "unit-db.h"
 
 static sqlite3 *db;
 static jrn_profile *P;
 
 static char *row(const char *sql)
 {
-	sqlite3_stmt *st;
-	char *s = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		s = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return s;
+	return unit_row(db, sql);
 }
 
 static int apply(const char *cust, const char *json, const char *source, int64_t ts)
@@ -151,6 +145,10 @@ int main(void)
 	char path[] = "/tmp/jrn-profile-XXXXXX";
 	int fd = mkstemp(path);
 	jrn_err e;
+	if (fd < 0) {
+		printf("Bail out! mkstemp %s\n", path);
+		return 1;
+	}
 	close(fd);
 	unlink(path);
 	if (jrn_db_open(path, 1000, &db, &e) < 0) {

@@ -5,6 +5,7 @@
 
 #include "reach.h"
 #include "unit.h"
+#include "unit-db.h"
 
 static sqlite3 *db;
 static jrn_reach *R;
@@ -40,14 +41,7 @@ static int get(const char *cust, const char *ch)
 
 static char *row(const char *sql)
 {
-	sqlite3_stmt *st;
-	char *s = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		s = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return s;
+	return unit_row(db, sql);
 }
 
 #define CHECK_ROW(sql, want, ...)                     \
