@@ -192,6 +192,26 @@ static const char *const migrations[] = {
 	");\n"
 	"CREATE INDEX merges_into ON merges (into_id);\n"
 	"CREATE INDEX segment_members_customer ON segment_members (customer_id);\n",
+
+	/* 6: jrn-merge's cache of source responses; privacy erasures and the
+	 * state file's own keys (jrn privacy) */
+	"CREATE TABLE source_cache (\n"
+	"  source      TEXT    NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  fetched_at  INTEGER NOT NULL,\n"
+	"  status      INTEGER NOT NULL,\n"
+	"  body        TEXT,\n"
+	"  PRIMARY KEY (source, customer_id)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE erasures (\n"
+	"  hash        TEXT    PRIMARY KEY,\n"
+	"  ts          INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE TABLE state_keys (\n"
+	"  name        TEXT    PRIMARY KEY,\n"
+	"  value       BLOB    NOT NULL,\n"
+	"  created_at  INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
