@@ -19,18 +19,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Checks v's position tree pos (both consumed). */
 static void check_pos(jv v, jv pos, int depth)
 {
-	if (jv_get_kind(pos) == JV_KIND_NULL)
-		return; /* unknown: the items of an alias */
+	if (jv_get_kind(pos) == JV_KIND_NULL || depth > 64) {
+		/* null: unknown, the items of an alias */
+		if (jv_get_kind(pos) != JV_KIND_NULL) {
+			jrn_yaml_at at = jrn_yaml_pos_at(pos);
+			FUZZ_CHECK(at.line >= 1 && at.col >= 1, "a place %d:%d", at.line, at.col);
+		}
+		jv_free(v);
+		jv_free(pos);
+		return;
+	}
 	jrn_yaml_at at = jrn_yaml_pos_at(pos);
 	FUZZ_CHECK(at.line >= 1 && at.col >= 1, "a place %d:%d", at.line, at.col);
-	if (depth > 64)
-		return;
 	if (jv_get_kind(v) == JV_KIND_OBJECT) {
 		jv keys = jrn_yaml_pos_keys(pos);
 		if (!jv_is_valid(keys)) { /* an alias: no mapping positions */
 			jv_free(keys);
+			jv_free(v);
+			jv_free(pos);
 			return;
 		}
 		FUZZ_CHECK(jv_array_length(jv_copy(keys)) == jv_object_length(jv_copy(v)),
