@@ -279,7 +279,7 @@ static int payload(const http_src *h, const char *body, size_t n, size_t limit, 
 static void cache_put(merge_net *N, const merge_source *s, const char *customer, int status,
 		      const jrn_buf *body)
 {
-	if (!N->put || N->failed)
+	if (!N->put || N->failed || ((const http_src *)s->priv)->ttl_ms < 0)
 		return;
 	sqlite3_reset(N->put);
 	sqlite3_bind_text(N->put, 1, s->name, -1, SQLITE_STATIC);
