@@ -94,6 +94,7 @@ typedef struct {
 	merge_net *net;       /* NULL: no asynchronous source */
 	wrec *win;            /* a ring of wcap records: whead the oldest */
 	size_t wcap, whead, wlen;
+	uint64_t pushed;
 	bool in_tx;
 	size_t in_batch;
 	uint64_t profiles, with_errors, changed, saved;
@@ -364,8 +365,9 @@ enum { READY, ROOM, EMPTY };
 
 /* Moves the requests on and writes, in input order, the records at the
  * head of the window whose sources are all in: those ready now (READY),
- * until there is room for one more (ROOM), or all (EMPTY), waiting on the
- * network as needed. 0 or -1 (e). */
+ * until a quarter of the window is free (ROOM: so that a full window
+ * waits on the network once per many records, not once per record), or
+ * all (EMPTY), waiting on the network as needed. 0 or -1 (e). */
 static int drain(run_t *r, int until, jrn_err *e)
 {
 	bool wait = false;
@@ -375,7 +377,7 @@ static int drain(run_t *r, int until, jrn_err *e)
 		while (r->wlen && r->win[r->whead].left == 0)
 			if (out_one(r, e) < 0)
 				return -1;
-		if (until == READY || r->wlen == 0 || (until == ROOM && r->wlen < r->wcap))
+		if (until == READY || r->wlen == 0 || (until == ROOM && r->wlen <= r->wcap - r->wcap / 4))
 			return 0;
 		wait = true;
 	}
@@ -406,7 +408,9 @@ static int push(run_t *r, const char *text, size_t n, const char *file, uint64_t
 		if (s->ops->start(s, w->cust.p, w->cust.len, (size_t)r->history, &w->slots[i], e) < 0)
 			return -1;
 	}
-	return drain(r, READY, e);
+	/* the network moves on every few records read (each run looks at
+	 * every transfer), and whenever the window is full */
+	return ++r->pushed % 16 ? 0 : drain(r, READY, e);
 }
 
 static int window_open(run_t *r, jrn_err *e)
