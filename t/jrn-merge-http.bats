@@ -331,3 +331,14 @@ T
 	echo "# peak RSS: ${rss[0]} KB for 2000 records, ${rss[1]} KB for 20000" >&3
 	[ "${rss[1]}" -lt $((rss[0] + 4096)) ]
 }
+
+@test "jrn-merge --parallel: completion (bash, zsh) and --help" {
+	run bash -c '. "$1"/jrn-merge.bash; COMP_WORDS=(jrn-merge --par); COMP_CWORD=1; _jrn_merge; printf "%s\n" "${COMPREPLY[@]}"' _ "$BATS_TEST_DIRNAME/../completions"
+	assert_output --parallel
+	run bash -c '. "$1"/jrn-merge.bash; COMP_WORDS=(jrn-merge --parallel ""); COMP_CWORD=2; _jrn_merge; printf "%s\n" "${COMPREPLY[@]}"' _ "$BATS_TEST_DIRNAME/../completions"
+	assert_output ""
+	run grep -c -- "--parallel=\[http requests in flight" "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 1
+	run jrn-merge --help
+	assert_line --partial "--parallel N"
+}
