@@ -30,26 +30,29 @@ bool jrn_http_transient(long code)
 	return code == 408 || code == 425 || code == 429 || code >= 500;
 }
 
+int64_t jrn_http_retry_after_parse(const char *v, int64_t now, int64_t cap_ms)
+{
+	char *end;
+	errno = 0;
+	long long s = strtoll(v, &end, 10);
+	bool digits = v[0] >= '0' && v[0] <= '9';
+	if (digits && end != v && !*end && !errno)
+		return s > cap_ms / 1000 ? cap_ms : (int64_t)s * 1000;
+	if (digits && errno == ERANGE && !*end)
+		return cap_ms;
+	time_t t = curl_getdate(v, NULL);
+	if (t == -1)
+		return -1;
+	int64_t d = (int64_t)t - now;
+	return d <= 0 ? 0 : d > cap_ms / 1000 ? cap_ms : d * 1000;
+}
+
 int64_t jrn_http_retry_after_ms(CURL *easy, int64_t cap_ms)
 {
 	struct curl_header *h;
 	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
 		return -1;
-	const char *v = h->value;
-	char *end;
-	errno = 0;
-	long long s = strtoll(v, &end, 10);
-	int64_t ms;
-	if (end != v && !*end && !errno && s >= 0) {
-		ms = s > cap_ms / 1000 ? cap_ms : (int64_t)s * 1000;
-	} else {
-		time_t t = curl_getdate(v, NULL);
-		if (t == -1)
-			return -1;
-		int64_t d = (int64_t)t - (int64_t)time(NULL);
-		ms = d <= 0 ? 0 : d > cap_ms / 1000 ? cap_ms : d * 1000;
-	}
-	return ms > cap_ms ? cap_ms : ms;
+	return jrn_http_retry_after_parse(h->value, (int64_t)time(NULL), cap_ms);
 }
 
 int64_t jrn_http_backoff_ms(int attempt, int64_t base_ms, int64_t cap_ms, uint64_t *seed)

@@ -31,6 +31,9 @@ bool jrn_http_transient(long code);
  * finished transfer, borrowed) has no Retry-After or one that is neither
  * form (RFC 9110 §10.2.3). */
 int64_t jrn_http_retry_after_ms(CURL *easy, int64_t cap_ms);
+/* The same rule over a header value v (borrowed) at real time now (unix
+ * seconds): jrn_http_retry_after_ms is this with the response's value. */
+int64_t jrn_http_retry_after_parse(const char *v, int64_t now, int64_t cap_ms);
 
 /* The wait before try number attempt (1 = the first retry): base_ms *
  * 2^(attempt-1), at most cap_ms, less a random part of up to half of it
