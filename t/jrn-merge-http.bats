@@ -291,6 +291,14 @@ J
 	assert_success
 	assert_equal "$(jq -r '.customerId + " " + .profile.sources.crm.plan' <<< "$output" | tr '\n' ' ')" "c1 pro c2 pro c3 pro "
 	assert_equal "$(peer_recorder_count)" 3
+	# --require over --all: a customer whose source fails stops the run
+	peers_stop
+	peer_recorder_start --script "$FIX/crm-ok-503-ok.json"
+	crm "$REC_URL/customer/{customerId}" "retries: 0"
+	run --separate-stderr jrn-merge --all --parallel 1 --require crm
+	assert_failure 1
+	assert_equal "$stderr" "jrn-merge: c2: source crm: HTTP 503"
+	assert_equal "$(jq -r .customerId <<< "$output")" c1
 }
 
 @test "jrn-merge http: bad settings are said at once (url, pointer, timeout, retries, headers, --parallel)" {

@@ -463,7 +463,8 @@ static void finish(merge_net *N, req *q, CURLcode rc)
 	} else if (q->too_big) {
 		jrn_fail(&slot->why, "a body over %d bytes (the limit)", BODY_MAX);
 	} else if (rc != CURLE_OK) {
-		jrn_fail(&slot->why, "%s%s", q->errbuf[0] ? q->errbuf : curl_easy_strerror(rc), tries);
+		jrn_fail(&slot->why, "%s%s", q->errbuf[0] ? q->errbuf : curl_easy_strerror(rc),
+			 q->tries > 1 ? (snprintf(tries, sizeof tries, " (%d tries)", q->tries), tries) : "");
 	} else if (code == 404) {
 		got = 0;
 		cache_put(N, q->s, q->customer, 404, NULL);

@@ -95,6 +95,7 @@ typedef struct {
 	wrec *win;            /* a ring of wcap records: whead the oldest */
 	size_t wcap, whead, wlen;
 	uint64_t pushed;
+	jrn_err stop;         /* --all: why each_customer stopped the pass */
 	bool in_tx;
 	size_t in_batch;
 	uint64_t profiles, with_errors, changed, saved;
@@ -551,9 +552,9 @@ static int each_customer(void *ctx, const char *customer, jrn_buf *members)
 	jrn_buf_adds(&r->cust, customer);
 	int rc = r->net ? push(r, members->p, members->len, NULL, 0, false, &e) : build(r, NULL, members, &e);
 	if (rc != 0 && r->net)
-		return jrn_say(0, "%s", e.msg), -1;
+		return r->stop = e, -1;
 	if (rc != 0)
-		return jrn_say(0, "%s: %s", customer, e.msg), -1;
+		return jrn_fail(&r->stop, "%s: %s", customer, e.msg);
 	return r->net ? 0 : emit_all(r, customer, &r->members);
 }
 
@@ -659,10 +660,10 @@ static int run(run_t *r, char **files, int nfiles)
 		/* one pass over the tables: mapped, the pages are not copied */
 		jrn_db_exec(r->db, "PRAGMA mmap_size = 4294967296", NULL);
 		rc = tx_begin(r, &e) < 0 ? -1 : merge_state_all(r->S, each_customer, r, &e);
-		if (rc == 0 && drain(r, EMPTY, &e) < 0) {
-			jrn_say(0, "%s", e.msg);
-			rc = -1;
-		}
+		if (rc == 0)
+			rc = drain(r, EMPTY, &e);
+		else if (r->stop.msg[0])
+			e = r->stop;
 		if (tx_end(r, &e) < 0)
 			rc = -1;
 	} else {
