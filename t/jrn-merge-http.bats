@@ -209,6 +209,7 @@ crm c2 404"
 	assert_equal "$(jq -r '.headers.authorization' "$REC_DIR/1.json")" "Bearer $CRM_TOKEN"
 	assert_equal "$(jq -c .profile.errors <<< "$output")" '[{"source":"crm","error":"HTTP 401"}]'
 	assert_regex "$stderr" "source: crm \(http\)"
+	assert_regex "$stderr" "http: at most 64 requests in flight, 256 records read ahead"
 	refute_regex "$output$stderr" "$CRM_TOKEN"
 	# a line break in a secret header value is refused without showing it
 	CRM_TOKEN=$'x\r\nX-Evil: 1' run --separate-stderr jrn-merge --source crm <<< '{"customerId":"c1"}'

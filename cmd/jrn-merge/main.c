@@ -618,6 +618,9 @@ static int set_up(run_t *r, int nfiles)
 		jrn_say(0, "config: %s", r->opts.config_path ? r->opts.config_path : "(none: defaults)");
 		for (size_t i = 0; i < r->nsrc; i++)
 			jrn_say(0, "source: %s (%s)", r->src[i].name, r->src[i].ops->type);
+		if (r->net)
+			jrn_say(0, "http: at most %ld requests in flight, %zu records read ahead", r->parallel,
+				r->wcap);
 	}
 	return 0;
 }
