@@ -96,7 +96,7 @@ url() { jq -r .url "$REC_DIR/$1.json"; }
 	crm "$REC_URL/customer/{customerId}" "timeout: 200ms, retries: 1"
 	run --separate-stderr jrn-merge in.ndjson
 	assert_failure 3
-	assert_equal "$(jq -r '.profile.errors[0].error' <<< "$output")" "timed out after 200ms after 2 tries"
+	assert_equal "$(jq -r '.profile.errors[0].error' <<< "$output")" "timed out after 200ms (2 tries)"
 }
 
 @test "jrn-merge http: a body that is not JSON, a payload that is not an object, a pointer not in the body" {

@@ -453,23 +453,25 @@ static void finish(merge_net *N, req *q, CURLcode rc)
 		return;
 	}
 	merge_slot *slot = q->slot;
-	char tries[48] = "", d[32];
-	if (q->tries > 1)
-		snprintf(tries, sizeof tries, " after %d tries", q->tries);
+	/* "HTTP 503 after 3 tries", "timed out after 2s (3 tries)" */
+	char after[48] = "", paren[48] = "", d[32];
+	if (q->tries > 1) {
+		snprintf(after, sizeof after, " after %d tries", q->tries);
+		snprintf(paren, sizeof paren, " (%d tries)", q->tries);
+	}
 	int got = -1;
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		fmt_ms(d, sizeof d, h->timeout_ms);
-		jrn_fail(&slot->why, "timed out after %s%s", d, q->tries > 1 ? tries : "");
+		jrn_fail(&slot->why, "timed out after %s%s", d, paren);
 	} else if (q->too_big) {
 		jrn_fail(&slot->why, "a body over %d bytes (the limit)", BODY_MAX);
 	} else if (rc != CURLE_OK) {
-		jrn_fail(&slot->why, "%s%s", q->errbuf[0] ? q->errbuf : curl_easy_strerror(rc),
-			 q->tries > 1 ? (snprintf(tries, sizeof tries, " (%d tries)", q->tries), tries) : "");
+		jrn_fail(&slot->why, "%s%s", q->errbuf[0] ? q->errbuf : curl_easy_strerror(rc), paren);
 	} else if (code == 404) {
 		got = 0;
 		cache_put(N, q->s, q->customer, 404, NULL);
 	} else if (code < 200 || code > 299) {
-		jrn_fail(&slot->why, "HTTP %ld%s", code, tries);
+		jrn_fail(&slot->why, "HTTP %ld%s", code, after);
 	} else if ((got = payload(h, q->body.p, q->body.len, q->limit, slot)) == 1) {
 		cache_put(N, q->s, q->customer, 200, &slot->value);
 	} else if (got == 0) {
