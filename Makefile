@@ -6,7 +6,8 @@
 #   make asan       the same suite built with AddressSanitizer + UBSan
 #   make demo       a fresh state file, sample events, ingested and shown
 #   make bench      generated data, jrn beside jq and sqlite3, with ratios
-#   make bench-merge  jrn-merge --all beside the same join in sqlite3
+#   make bench-merge  jrn-merge --all beside the same join in sqlite3; jrn-merge
+#                   with four http sources beside one curl per request
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -157,6 +158,7 @@ bench-send: deps all
 
 bench-merge: deps all $(BUILD)/jrn-gen
 	@bash t/bench/merge.sh $(BUILD)/bin $(BUILD)/jrn-gen
+	@bash t/bench/merge-http.sh $(BUILD)/bin
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -18,14 +18,14 @@ _jrn_merge()
 		fi
 		return
 		;;
-	--now | --unmerge | --source | --require)
+	--now | --unmerge | --source | --require | --parallel)
 		return
 		;;
 	esac
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --quiet --verbose
-			--help --version --all --source --require --save --unmerge" -- "$cur"))
+			--help --version --all --source --require --save --unmerge --parallel" -- "$cur"))
 		return
 	fi
 	if declare -F _filedir > /dev/null; then

@@ -169,7 +169,7 @@ Y
 	printf 'sources:\n  list:\n    - {name: x, type: ftp}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0].type: unknown type 'ftp' (file)"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0].type: unknown type 'ftp' (file, http)"
 	printf 'sources:\n  list:\n    - {name: x, type: file, path: nope.csv}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1

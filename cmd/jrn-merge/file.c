@@ -324,4 +324,4 @@ static int file_fetch(merge_source *s, const char *customer, size_t n, size_t li
 	return out->p ? 1 : jrn_fail(e, "out of memory");
 }
 
-const merge_source_ops merge_file_ops = {"file", file_load, file_fetch, file_done};
+const merge_source_ops merge_file_ops = {"file", file_load, file_fetch, NULL, file_done};

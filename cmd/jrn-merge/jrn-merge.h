@@ -11,7 +11,16 @@
  *             column, indexed once per run
  *   sources.c the table of source types and the sources of jrn.yaml's
  *             sources.list; a source type is one row { "file", load,
- *             fetch, done } and one file (http is the next)
+ *             fetch, start, done } and one file
+ *   http.c    the `http` source type: GET a URL template per customer,
+ *             every request of every record through one curl multi handle
+ *             (merge_net), bounded by --parallel, with retries and a cache
+ *             in the state file's source_cache table
+ *
+ * Synchronous types (file) answer through fetch. Asynchronous ones (http)
+ * through start: main.c keeps a window of records read ahead, starts their
+ * fetches, runs the network (merge_net_run) and writes each record, in
+ * input order, once every slot of it is done.
  */
 #ifndef JRN_MERGE_H
 #define JRN_MERGE_H
@@ -22,6 +31,17 @@
 /* ---- sources (sources.c, file.c) ------------------------------------------ */
 
 typedef struct merge_source merge_source;
+typedef struct merge_net merge_net;
+
+/* What an asynchronous source answered for one record. The caller owns it
+ * (and value); the source fills it once, then decrements *left. */
+typedef struct {
+	bool done;
+	int got;       /* as fetch returns: 1 value, 0 nothing known, -1 why */
+	jrn_buf value; /* got 1: a JSON value's text */
+	jrn_err why;   /* got -1 */
+	size_t *left;  /* the record's count of slots not done */
+} merge_slot;
 
 typedef struct {
 	const char *type;
@@ -35,6 +55,13 @@ typedef struct {
 	 * the customer, -1 with e (the record gets profile.errors). */
 	int (*fetch)(merge_source *s, const char *customer, size_t n, size_t limit, jrn_buf *out,
 		     jrn_err *e);
+	/* Instead of fetch, for an asynchronous type: starts getting what the
+	 * source holds of customer[0..n) (at most limit objects) into slot
+	 * (borrowed until it is done: main.c keeps it in place); the slot may
+	 * be done at once (a cached answer). 0, or -1 with e when the run
+	 * cannot go on (memory). */
+	int (*start)(merge_source *s, const char *customer, size_t n, size_t limit, merge_slot *slot,
+		     jrn_err *e);
 	void (*done)(merge_source *s);
 } merge_source_ops;
 
@@ -47,15 +74,18 @@ struct merge_source {
 		       * the unified profile; false: shown in sources.NAME only */
 	char *key;    /* the member naming the customer in its values (not a
 		       * trait), or NULL */
+	merge_net *net; /* the network all asynchronous sources share (borrowed) */
 	void *priv;   /* the type's own */
 };
 
 /* The sources of cfg's sources.list (borrowed), each loaded; with names
  * (--source, borrowed, n of them) only those (an unknown name is an
- * error). *out gets an array the caller frees with merge_sources_free.
- * 0, or -1 with e ("sources.list[1].type: unknown type 'ftp' (file)"). */
-int merge_sources_load(jv cfg, char *const *names, int nnames, merge_source **out, size_t *n,
-		       jrn_err *e);
+ * error). Each source gets net (borrowed; it must outlive the sources).
+ * *out gets an array the caller frees with merge_sources_free.
+ * 0, or -1 with e ("sources.list[1].type: unknown type 'ftp' (file,
+ * http)"). */
+int merge_sources_load(jv cfg, char *const *names, int nnames, merge_net *net, merge_source **out,
+		       size_t *n, jrn_err *e);
 void merge_sources_free(merge_source *s, size_t n);
 
 /* Checks the keys and types of cfg's sources: section (borrowed): 0, or
@@ -63,6 +93,30 @@ void merge_sources_free(merge_source *s, size_t n);
 int merge_sources_check(jv cfg, jrn_err *e);
 
 extern const merge_source_ops merge_file_ops;
+extern const merge_source_ops merge_http_ops;
+
+/* ---- the network (http.c) ------------------------------------------------- */
+
+/* Requests in flight at once: --parallel, sources.parallel. */
+#define MERGE_PARALLEL_DEFAULT 64
+#define MERGE_PARALLEL_MAX 1024
+
+/* One curl multi handle for every request of every http source, at most
+ * parallel (1..MERGE_PARALLEL_MAX) in flight, connections kept alive and
+ * reused; the rest wait in order. NULL with e (memory, curl). */
+merge_net *merge_net_open(long parallel, jrn_err *e);
+/* Lets the cache read and write the state file db (borrowed; the caller
+ * owns the transaction). 0 or -1 with e. */
+int merge_net_db(merge_net *N, sqlite3 *db, jrn_err *e);
+/* Moves the requests on: starts waiting ones up to the bound, reads what
+ * arrived, finishes slots (and queues retries). With wait, first waits
+ * (at most a second, or until a retry is due) for something to happen.
+ * Returns the number of requests not finished (in flight or waiting), or
+ * -1 with e when the run cannot go on (the cache could not be written). */
+long merge_net_run(merge_net *N, bool wait, jrn_err *e);
+/* Requests sent so far (tries count). */
+uint64_t merge_net_requests(const merge_net *N);
+void merge_net_close(merge_net *N);
 
 /* ---- the state file's part (state.c) -------------------------------------- */
 

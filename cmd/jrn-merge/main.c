@@ -23,6 +23,8 @@ static const char usage[] =
 	"                        state file instead of an input, in id order\n"
 	"  --source NAME         read only this source of sources.list (repeatable)\n"
 	"  --require NAME        a failure of source NAME rejects the record (repeatable)\n"
+	"  --parallel N          http requests in flight at once, 1 to 1024 (default 64;\n"
+	"                        sources.parallel)\n"
 	"  --save                store what the sources gave into the profile, by the\n"
 	"                        field rule (jrn-merge(1), PROFILE)\n"
 	"  --unmerge ID          undo merge ID of the merge log (table merges)\n"
@@ -39,7 +41,7 @@ static const char usage[] =
 	"Exit status: 0 done, 1 failure, 2 usage, 3 some records were rejected or\n"
 	"have profile.errors.\n";
 
-enum { OPT_ALL = JRN_OPT_TOOL_BASE, OPT_SOURCE, OPT_REQUIRE, OPT_SAVE, OPT_UNMERGE };
+enum { OPT_ALL = JRN_OPT_TOOL_BASE, OPT_SOURCE, OPT_REQUIRE, OPT_SAVE, OPT_UNMERGE, OPT_PARALLEL };
 
 static const struct option longopts[] = {
 	JRN_COMMON_LONG,
@@ -49,6 +51,7 @@ static const struct option longopts[] = {
 	{"require", required_argument, NULL, OPT_REQUIRE},
 	{"save", no_argument, NULL, OPT_SAVE},
 	{"unmerge", required_argument, NULL, OPT_UNMERGE},
+	{"parallel", required_argument, NULL, OPT_PARALLEL},
 	{NULL, 0, NULL, 0},
 };
 
@@ -56,6 +59,21 @@ static const struct option longopts[] = {
 #define MAX_NAMED 64
 /* Records per transaction; it also ends when the input idles. */
 #define BATCH 1000
+/* Records read ahead while their http sources answer: WINDOW_PER x
+ * --parallel, at least WINDOW_MIN (jrn-merge(1), SOURCES). */
+#define WINDOW_PER 4
+#define WINDOW_MIN 64
+
+/* A record read ahead, in the window until its sources are all in. */
+typedef struct {
+	jrn_buf text;       /* the input line, or (--all) the state file's members */
+	jrn_buf cust;       /* the customer, resolved */
+	const char *file;   /* where the line came from (the reader's, borrowed) */
+	uint64_t lineno;
+	bool has_profile;
+	merge_slot *slots;  /* one per source; asynchronous ones used */
+	size_t left;        /* slots not done */
+} wrec;
 
 /* One run. */
 typedef struct {
@@ -72,6 +90,12 @@ typedef struct {
 	bool all, save;
 	const char *unmerge;
 	int64_t history;      /* sources.historyLimit */
+	long parallel;        /* --parallel, sources.parallel */
+	merge_net *net;       /* NULL: no asynchronous source */
+	wrec *win;            /* a ring of wcap records: whead the oldest */
+	size_t wcap, whead, wlen;
+	uint64_t pushed;
+	jrn_err stop;         /* --all: why each_customer stopped the pass */
 	bool in_tx;
 	size_t in_batch;
 	uint64_t profiles, with_errors, changed, saved;
@@ -87,6 +111,15 @@ static int take(void *ctx, int c, const char *arg)
 	case OPT_ALL: r->all = true; return 0;
 	case OPT_SAVE: r->save = true; return 0;
 	case OPT_UNMERGE: r->unmerge = arg; return 0;
+	case OPT_PARALLEL: {
+		char *end;
+		long n = strtol(arg, &end, 10);
+		if (!*arg || *end || n < 1 || n > MERGE_PARALLEL_MAX)
+			return jrn_say(JRN_EXIT_USAGE, "--parallel %s: expected an integer from 1 to %d (the limit)",
+				       arg, MERGE_PARALLEL_MAX);
+		r->parallel = n;
+		return 0;
+	}
 	case OPT_SOURCE:
 	case OPT_REQUIRE: {
 		int *n = c == OPT_SOURCE ? &r->nonly : &r->nreq;
@@ -152,34 +185,44 @@ static int take_values(run_t *r, jv *row, const merge_source *s, const char *v, 
 }
 
 /* r->members: the profile's members of customer r->cust (resolved), the
- * sources' answers and errors. given, when not NULL, holds the state
- * file's members already (--all). 1 when a required source failed (why
- * in e), 0 done, -1 failure (e). */
-static int build(run_t *r, const jrn_buf *given, jrn_err *e)
+ * sources' answers and errors: synchronous sources asked now, asynchronous
+ * ones read from w's slots (w NULL: there are none). given, when not
+ * NULL, holds the state file's members already (--all). 1 when a required
+ * source failed (why in e), 0 done, -1 failure (e). */
+static int build(run_t *r, wrec *w, const jrn_buf *given, jrn_err *e)
 {
 	jrn_buf srcs = {0}, errs = {0};
 	jv row = jv_invalid(), changed = jv_array();
 	int rc = 0;
 	for (size_t i = 0; i < r->nsrc && rc == 0; i++) {
 		merge_source *s = &r->src[i];
-		jrn_err why;
-		jrn_buf_reset(&r->value);
-		int got = s->ops->fetch(s, r->cust.p, r->cust.len, (size_t)r->history, &r->value, &why);
+		jrn_err own;
+		const jrn_err *wy = &own;
+		const jrn_buf *val = &r->value;
+		int got;
+		if (s->ops->start) {
+			got = w->slots[i].got;
+			val = &w->slots[i].value;
+			wy = &w->slots[i].why;
+		} else {
+			jrn_buf_reset(&r->value);
+			got = s->ops->fetch(s, r->cust.p, r->cust.len, (size_t)r->history, &r->value, &own);
+		}
 		if (got < 0 && s->require) {
-			jrn_fail(e, "source %s: %s", s->name, why.msg);
+			jrn_fail(e, "source %s: %s", s->name, wy->msg);
 			rc = 1;
 		} else if (got < 0) {
 			jrn_buf_adds(&errs, errs.len ? "," : "");
 			jrn_buf_adds(&errs, "{\"source\":");
 			jrn_json_append_str(&errs, s->name, strlen(s->name));
 			jrn_buf_adds(&errs, ",\"error\":");
-			jrn_json_append_str(&errs, why.msg, strlen(why.msg));
+			jrn_json_append_str(&errs, wy->msg, strlen(wy->msg));
 			jrn_buf_addc(&errs, '}');
 		} else if (got > 0) {
 			jrn_buf_addc(&srcs, srcs.len ? ',' : '{');
 			jrn_json_append_str(&srcs, s->name, strlen(s->name));
 			jrn_buf_addc(&srcs, ':');
-			jrn_buf_add(&srcs, r->value.p, r->value.len);
+			jrn_buf_add(&srcs, val->p, val->len);
 			if (s->unify && !jv_is_valid(row)) {
 				row = jrn_profile_get(r->P, r->cust.p, e);
 				if (jv_get_kind(row) == JV_KIND_NULL)
@@ -189,7 +232,7 @@ static int build(run_t *r, const jrn_buf *given, jrn_err *e)
 					rc = -1;
 			}
 			if (rc == 0 && s->unify &&
-			    take_values(r, &row, s, r->value.p, r->value.len, &changed, e) < 0)
+			    take_values(r, &row, s, val->p, val->len, &changed, e) < 0)
 				rc = -1;
 		}
 	}
@@ -249,9 +292,10 @@ static int resolve(run_t *r, const char *id, size_t n, jrn_err *e)
 
 /* ---- records ---------------------------------------------------------------------- */
 
-/* Writes the record ln with "profile" (r->members) added. */
-static int emit(run_t *r, const jrn_line *ln, bool has_profile, jrn_err *e)
+/* Writes the record text[0..len) with "profile" (r->members) added. */
+static int emit(run_t *r, const char *text, size_t len, bool has_profile, jrn_err *e)
 {
+	const jrn_line l = {.p = text, .len = len}, *ln = &l;
 	jrn_buf *o = &r->line;
 	jrn_buf_reset(o);
 	if (has_profile) { /* a "profile" member already: replaced, through jv */
@@ -276,6 +320,126 @@ static int emit(run_t *r, const jrn_line *ln, bool has_profile, jrn_err *e)
 		return jrn_fail(e, "out of memory");
 	jrn_out_line(&r->out, o->p, o->len);
 	return 0;
+}
+
+/* ---- the window: records whose http sources are on the way ------------------------ */
+
+/* --all: writes {"customerId","profile"} with members m. */
+static int emit_all(run_t *r, const char *customer, const jrn_buf *m)
+{
+	jrn_buf *o = &r->line;
+	jrn_buf_reset(o);
+	jrn_buf_adds(o, "{\"customerId\":");
+	jrn_json_append_str(o, customer, strlen(customer));
+	jrn_buf_adds(o, ",\"profile\":{");
+	jrn_buf_add(o, m->p + 1, m->len - 1);
+	jrn_buf_adds(o, "}}");
+	if (!o->p || jrn_out_line(&r->out, o->p, o->len) < 0)
+		return -1;
+	return 0;
+}
+
+/* Writes the oldest record of the window (its sources all in), or rejects
+ * it, and drops it. 0, or -1 when the run cannot go on (e). */
+static int out_one(run_t *r, jrn_err *e)
+{
+	wrec *w = &r->win[r->whead];
+	jrn_err why;
+	jrn_buf_reset(&r->cust);
+	int rc = jrn_buf_add(&r->cust, w->cust.p, w->cust.len) < 0 ? jrn_fail(&why, "out of memory")
+		 : build(r, w, r->all ? &w->text : NULL, &why);
+	if (rc > 0 && r->all)
+		rc = jrn_fail(e, "%s: %s", w->cust.p, why.msg);
+	else if (rc > 0)
+		rc = jrn_reject(&r->rej, w->file, w->lineno, w->text.p, w->text.len, why.msg, e);
+	else if (rc < 0)
+		rc = jrn_fail(e, "%s", why.msg);
+	else
+		rc = r->all ? emit_all(r, w->cust.p, &r->members)
+			    : emit(r, w->text.p, w->text.len, w->has_profile, e);
+	r->whead = (r->whead + 1) % r->wcap;
+	r->wlen--;
+	return rc;
+}
+
+enum { READY, ROOM, EMPTY };
+
+/* Moves the requests on and writes, in input order, the records at the
+ * head of the window whose sources are all in: those ready now (READY),
+ * until a quarter of the window is free (ROOM: so that a full window
+ * waits on the network once per many records, not once per record), or
+ * all (EMPTY), waiting on the network as needed. 0 or -1 (e). */
+static int drain(run_t *r, int until, jrn_err *e)
+{
+	bool wait = false;
+	for (;;) {
+		if (r->net && merge_net_run(r->net, wait, e) < 0)
+			return -1;
+		while (r->wlen && r->win[r->whead].left == 0)
+			if (out_one(r, e) < 0)
+				return -1;
+		if (until == READY || r->wlen == 0 || (until == ROOM && r->wlen <= r->wcap - r->wcap / 4))
+			return 0;
+		wait = true;
+	}
+}
+
+/* Puts the record text[0..n) of customer r->cust in the window (making
+ * room first) and starts its asynchronous sources. 0 or -1 (e). */
+static int push(run_t *r, const char *text, size_t n, const char *file, uint64_t lineno,
+		bool has_profile, jrn_err *e)
+{
+	if (r->wlen == r->wcap && drain(r, ROOM, e) < 0)
+		return -1;
+	wrec *w = &r->win[(r->whead + r->wlen) % r->wcap];
+	jrn_buf_reset(&w->text);
+	jrn_buf_reset(&w->cust);
+	if (jrn_buf_add(&w->text, text, n) < 0 || jrn_buf_add(&w->cust, r->cust.p, r->cust.len) < 0)
+		return jrn_fail(e, "out of memory");
+	w->file = file;
+	w->lineno = lineno;
+	w->has_profile = has_profile;
+	w->left = 0;
+	r->wlen++;
+	for (size_t i = 0; i < r->nsrc; i++) {
+		merge_source *s = &r->src[i];
+		if (!s->ops->start)
+			continue;
+		w->left++;
+		if (s->ops->start(s, w->cust.p, w->cust.len, (size_t)r->history, &w->slots[i], e) < 0)
+			return -1;
+	}
+	/* the network moves on every few records read (each run looks at
+	 * every transfer), and whenever the window is full */
+	return ++r->pushed % 16 ? 0 : drain(r, READY, e);
+}
+
+static int window_open(run_t *r, jrn_err *e)
+{
+	r->wcap = (size_t)r->parallel * WINDOW_PER;
+	if (r->wcap < WINDOW_MIN)
+		r->wcap = WINDOW_MIN;
+	if (!(r->win = calloc(r->wcap, sizeof *r->win)))
+		return jrn_fail(e, "out of memory");
+	for (size_t i = 0; i < r->wcap; i++) {
+		if (!(r->win[i].slots = calloc(r->nsrc, sizeof *r->win[i].slots)))
+			return jrn_fail(e, "out of memory");
+		for (size_t j = 0; j < r->nsrc; j++)
+			r->win[i].slots[j].left = &r->win[i].left;
+	}
+	return 0;
+}
+
+static void window_free(run_t *r)
+{
+	for (size_t i = 0; r->win && i < r->wcap; i++) {
+		jrn_buf_free(&r->win[i].text);
+		jrn_buf_free(&r->win[i].cust);
+		for (size_t j = 0; r->win[i].slots && j < r->nsrc; j++)
+			jrn_buf_free(&r->win[i].slots[j].value);
+		free(r->win[i].slots);
+	}
+	free(r->win);
 }
 
 /* One input line: 0 done or rejected, -1 fatal (e). */
@@ -325,12 +489,14 @@ static int take_line(run_t *r, const jrn_line *ln, jrn_err *fatal)
 	if (rc < 0)
 		goto reject;
 	bool has_profile = jrn_json_find(&r->ix, -1, "profile") != NULL;
-	rc = build(r, NULL, &why);
+	if (r->net)
+		return push(r, ln->p, ln->len, ln->file, ln->lineno, has_profile, fatal);
+	rc = build(r, NULL, NULL, &why);
 	if (rc > 0)
 		goto reject;
 	if (rc < 0)
 		return jrn_fail(fatal, "%s", why.msg);
-	return emit(r, ln, has_profile, fatal);
+	return emit(r, ln->p, ln->len, has_profile, fatal);
 reject:
 	return jrn_reject(&r->rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
 }
@@ -345,7 +511,9 @@ static int read_records(run_t *r, char **files, int nfiles, jrn_err *e)
 	int rc, status = 0;
 	while (!r->out.err && (rc = jrn_reader_next(rd, &ln, e)) != 0) {
 		if (rc == 2 || (rc == 1 && r->in_batch >= BATCH)) { /* idle: commit, show */
-			if (tx_end(r, e) < 0 || jrn_out_flush(&r->out) < 0) {
+			/* idle: the records read ahead are written first */
+			if ((rc == 2 && r->wlen && (tx_begin(r, e) < 0 || drain(r, EMPTY, e) < 0)) ||
+			    tx_end(r, e) < 0 || jrn_out_flush(&r->out) < 0) {
 				status = -1;
 				break;
 			}
@@ -364,6 +532,8 @@ static int read_records(run_t *r, char **files, int nfiles, jrn_err *e)
 		r->in_batch++;
 	}
 	jrn_reader_free(rd);
+	if (status >= 0 && r->wlen && (tx_begin(r, e) < 0 || drain(r, EMPTY, e) < 0))
+		status = -1;
 	if (status >= 0 && tx_end(r, e) < 0)
 		status = -1;
 	return status;
@@ -374,27 +544,41 @@ static int each_customer(void *ctx, const char *customer, jrn_buf *members)
 {
 	run_t *r = ctx;
 	jrn_err e;
+	if (!r->nsrc) {
+		r->profiles++;
+		return emit_all(r, customer, members);
+	}
 	jrn_buf_reset(&r->cust);
 	jrn_buf_adds(&r->cust, customer);
-	int rc = r->nsrc ? build(r, members, &e) : 0;
+	int rc = r->net ? push(r, members->p, members->len, NULL, 0, false, &e) : build(r, NULL, members, &e);
+	if (rc != 0 && r->net)
+		return r->stop = e, -1;
 	if (rc != 0)
-		return jrn_say(0, "%s: %s", customer, e.msg), -1;
-	const jrn_buf *m = r->nsrc ? &r->members : members;
-	if (!r->nsrc)
-		r->profiles++;
-	jrn_buf *o = &r->line;
-	jrn_buf_reset(o);
-	jrn_buf_adds(o, "{\"customerId\":");
-	jrn_json_append_str(o, customer, strlen(customer));
-	jrn_buf_adds(o, ",\"profile\":{");
-	jrn_buf_add(o, m->p + 1, m->len - 1);
-	jrn_buf_adds(o, "}}");
-	if (!o->p || jrn_out_line(&r->out, o->p, o->len) < 0)
-		return -1;
-	return 0;
+		return jrn_fail(&r->stop, "%s: %s", customer, e.msg);
+	return r->net ? 0 : emit_all(r, customer, &r->members);
 }
 
 /* ---- set up, run, finish ------------------------------------------------------------ */
+
+/* The sources, the network and the window when one of them is http. */
+static int load_sources(run_t *r, jrn_err *e)
+{
+	int64_t par = MERGE_PARALLEL_DEFAULT;
+	if (!r->parallel && jrn_config_int(r->opts.config, "sources.parallel", &par, e) >= 0)
+		r->parallel = (long)par;
+	if (!(r->net = merge_net_open(r->parallel, e)) ||
+	    merge_sources_load(r->opts.config, r->only, r->nonly, r->net, &r->src, &r->nsrc, e) < 0)
+		return -1;
+	bool async = false;
+	for (size_t i = 0; i < r->nsrc; i++)
+		async = async || r->src[i].ops->start;
+	if (!async) {
+		merge_net_close(r->net);
+		r->net = NULL;
+		return 0;
+	}
+	return window_open(r, e);
+}
 
 static int set_up(run_t *r, int nfiles)
 {
@@ -412,7 +596,7 @@ static int set_up(run_t *r, int nfiles)
 	r->history = 100;
 	if (jrn_config_int(r->opts.config, "sources.historyLimit", &r->history, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "sources.historyLimit: %s", e.msg);
-	if (!r->unmerge && merge_sources_load(r->opts.config, r->only, r->nonly, &r->src, &r->nsrc, &e) < 0)
+	if (!r->unmerge && load_sources(r, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", r->opts.config_path ? r->opts.config_path : "",
 			       r->opts.config_path ? ": " : "", e.msg);
 	for (int i = 0; i < r->nreq; i++) {
@@ -427,13 +611,16 @@ static int set_up(run_t *r, int nfiles)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
 	if (jrn_db_open(r->opts.db_path, r->opts.busy_ms, &r->db, &e) < 0 ||
 	    !(r->P = jrn_profile_open(r->db, r->opts.config, &e)) ||
-	    !(r->S = merge_state_open(r->db, &e)))
+	    !(r->S = merge_state_open(r->db, &e)) || (r->net && merge_net_db(r->net, r->db, &e) < 0))
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (r->opts.verbosity > 0) {
 		jrn_say(0, "state file: %s", r->opts.db_path);
 		jrn_say(0, "config: %s", r->opts.config_path ? r->opts.config_path : "(none: defaults)");
 		for (size_t i = 0; i < r->nsrc; i++)
 			jrn_say(0, "source: %s (%s)", r->src[i].name, r->src[i].ops->type);
+		if (r->net)
+			jrn_say(0, "http: at most %ld requests in flight, %zu records read ahead", r->parallel,
+				r->wcap);
 	}
 	return 0;
 }
@@ -456,6 +643,16 @@ static int do_unmerge(run_t *r)
 	return 0;
 }
 
+/* ", N http requests" for the summary, or "" without http sources. */
+static const char *requests(const run_t *r)
+{
+	static char b[48];
+	if (!r->net)
+		return "";
+	snprintf(b, sizeof b, ", %llu http requests", (unsigned long long)merge_net_requests(r->net));
+	return b;
+}
+
 static int run(run_t *r, char **files, int nfiles)
 {
 	jrn_err e;
@@ -466,6 +663,10 @@ static int run(run_t *r, char **files, int nfiles)
 		/* one pass over the tables: mapped, the pages are not copied */
 		jrn_db_exec(r->db, "PRAGMA mmap_size = 4294967296", NULL);
 		rc = tx_begin(r, &e) < 0 ? -1 : merge_state_all(r->S, each_customer, r, &e);
+		if (rc == 0)
+			rc = drain(r, EMPTY, &e);
+		else if (r->stop.msg[0])
+			e = r->stop;
 		if (tx_end(r, &e) < 0)
 			rc = -1;
 	} else {
@@ -474,10 +675,11 @@ static int run(run_t *r, char **files, int nfiles)
 	if (rc < 0 && !r->out.err)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (r->opts.verbosity >= 0)
-		jrn_say(0, "%llu profiles, %llu rejected, %llu with errors, %llu changed by sources%s",
+		jrn_say(0, "%llu profiles, %llu rejected, %llu with errors, %llu changed by sources%s%s",
 			(unsigned long long)r->profiles, (unsigned long long)r->rej.count,
 			(unsigned long long)r->with_errors, (unsigned long long)r->changed,
-			!r->save ? "" : r->opts.dry_run ? " (dry run, nothing saved)" : ", saved");
+			!r->save ? "" : r->opts.dry_run ? " (dry run, nothing saved)" : ", saved",
+			requests(r));
 	return rc > 0 ? JRN_EXIT_FAIL : r->with_errors ? JRN_EXIT_REJECTS : JRN_EXIT_OK;
 }
 
@@ -486,6 +688,8 @@ static int teardown(run_t *r, int status)
 	if (r->in_tx)
 		jrn_db_rollback(r->db);
 	merge_sources_free(r->src, r->nsrc);
+	window_free(r);
+	merge_net_close(r->net);
 	merge_state_close(r->S);
 	jrn_profile_close(r->P);
 	if (r->db)

@@ -10,6 +10,7 @@
 
 static const merge_source_ops *const types[] = {
 	&merge_file_ops,
+	&merge_http_ops,
 };
 #define NTYPES (sizeof types / sizeof types[0])
 
@@ -35,8 +36,11 @@ void merge_sources_free(merge_source *s, size_t n)
 /* The keys of sources: and of a source (jrn-merge(1), CONFIGURATION). The
  * section is open in lib/config-schema.c (tests use it as a scratch
  * section), so its keys are checked here. */
-static const char *const section_keys[] = {"precedence", "sharedLimit", "historyLimit", "list", NULL};
-static const char *const source_keys[] = {"name", "type", "path", "format", "key", "unify", NULL};
+static const char *const section_keys[] = {"precedence", "sharedLimit", "historyLimit", "parallel",
+					   "list", NULL};
+static const char *const source_keys[] = {"name",    "type",    "path",    "format",   "key",
+					  "unify",   "url",     "headers", "pointer",  "timeout",
+					  "retries", "cacheTtl", NULL};
 
 static bool known(const char *const *keys, const char *k)
 {
@@ -66,6 +70,12 @@ int merge_sources_check(jv cfg, jrn_err *e)
 	if (jv_get_kind(sec) == JV_KIND_OBJECT)
 		rc = check_keys(sec, "sources", section_keys, e);
 	jv_free(sec);
+	int64_t par;
+	jrn_err pwhy;
+	int pgot = rc == 0 ? jrn_config_int(cfg, "sources.parallel", &par, &pwhy) : 0;
+	if (pgot < 0 || (pgot > 0 && (par < 1 || par > MERGE_PARALLEL_MAX)))
+		rc = jrn_fail(e, "sources.parallel: expected an integer from 1 to %d (the limit)",
+			      MERGE_PARALLEL_MAX);
 	const char *ints[] = {"sources.sharedLimit", "sources.historyLimit"};
 	for (int i = 0; i < 2 && rc == 0; i++) {
 		int64_t n;
@@ -115,8 +125,8 @@ static bool wanted(const char *name, char *const *names, int n)
 	return n == 0;
 }
 
-int merge_sources_load(jv cfg, char *const *names, int nnames, merge_source **out, size_t *nout,
-		       jrn_err *e)
+int merge_sources_load(jv cfg, char *const *names, int nnames, merge_net *net, merge_source **out,
+		       size_t *nout, jrn_err *e)
 {
 	jv list = jrn_config_get(cfg, "sources.list");
 	if (jv_get_kind(list) == JV_KIND_OBJECT)
@@ -138,9 +148,9 @@ int merge_sources_load(jv cfg, char *const *names, int nnames, merge_source **ou
 		if (jrn_config_string(item, "name", &name, &why) <= 0 || !*name)
 			rc = jrn_fail(e, "sources.list[%d].name: a source needs a name", i);
 		else if (jrn_config_string(item, "type", &type, &why) <= 0)
-			rc = jrn_fail(e, "sources.list[%d].type: a source needs a type (file)", i);
+			rc = jrn_fail(e, "sources.list[%d].type: a source needs a type (file, http)", i);
 		else if (!type_of(type))
-			rc = jrn_fail(e, "sources.list[%d].type: unknown type '%s' (file)", i, type);
+			rc = jrn_fail(e, "sources.list[%d].type: unknown type '%s' (file, http)", i, type);
 		for (size_t j = 0; rc == 0 && j < k; j++)
 			if (!strcmp(s[j].name, name))
 				rc = jrn_fail(e, "sources.list[%d].name: '%s' twice", i, name);
@@ -152,6 +162,7 @@ int merge_sources_load(jv cfg, char *const *names, int nnames, merge_source **ou
 			name = NULL;
 			merge_source *m = &s[k++];
 			m->unify = true;
+			m->net = net;
 			if (jrn_config_bool(item, "unify", &m->unify, &why) < 0)
 				rc = jrn_fail(e, "sources.list[%d].unify: %s", i, why.msg);
 			else if (m->ops->load(m, item, &why) < 0)

@@ -1,57 +1,24 @@
 /* http.c: what the HTTP providers share: outcomes by curl result and
- * HTTP status (RFC 9110: 408, 425, 429 and 5xx are worth another try),
- * Retry-After, headers, signatures, form encoding, a JSON POST. */
-#include <ctype.h>
-#include <errno.h>
-#include <stdarg.h>
+ * HTTP status, signatures, form encoding, a JSON POST. The rules they
+ * share with jrn-merge (which answers are worth another try, Retry-After,
+ * header lines, percent-encoding) are lib/http.c's. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "jrn-send.h"
 
-/* Permanent curl errors: retrying cannot help (a configuration problem). */
+/* Permanent curl errors: lib/http.c's rule. */
 bool curl_permanent(CURLcode rc)
 {
-	switch (rc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_LOGIN_DENIED:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_USE_SSL_FAILED:
-	case CURLE_REMOTE_ACCESS_DENIED:
-	case CURLE_FILESIZE_EXCEEDED:
-		return true;
-	default:
-		return false;
-	}
+	return jrn_http_curl_permanent(rc);
 }
 
-/* Retry-After (seconds or an HTTP date) in ms, or -1. */
+/* Retry-After (seconds or an HTTP date) in ms, at most a month (a wait is
+ * added to the clock), or -1: lib/http.c's parser. */
 int64_t retry_after_ms(CURL *easy)
 {
-	struct curl_header *h;
-	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
-		return -1;
-	const char *v = h->value;
-	char *end;
-	errno = 0;
-	long long s = strtoll(v, &end, 10);
-	/* a month at the most: a wait is added to the clock */
-	if (end != v && !*end && !errno && s >= 0)
-		return s > 30LL * 86400 ? 30LL * 86400 * 1000 : s * 1000;
-	time_t t = curl_getdate(v, NULL);
-	if (t == -1)
-		return -1;
-	/* the server's date is real time, whatever --now says */
-	int64_t s2 = (int64_t)t - (int64_t)time(NULL);
-	if (s2 > 30LL * 86400)
-		s2 = 30LL * 86400;
-	return s2 > 0 ? s2 * 1000 : 0;
+	return jrn_http_retry_after_ms(easy, 30LL * 86400 * 1000);
 }
-
 
 /* Signs body for a webhook: X-Jrn-Timestamp and X-Jrn-Signature. */
 int sign(struct curl_slist **h, const char *secret, const char *body, size_t len)
@@ -69,19 +36,10 @@ int sign(struct curl_slist **h, const char *secret, const char *body, size_t len
 	return 0;
 }
 
-/* URL-encodes s onto b (RFC 3986 unreserved kept). */
+/* URL-encodes s onto b (RFC 3986 unreserved kept): lib/http.c's. */
 void url_encode(jrn_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~')
-			jrn_buf_addc(b, (char)c);
-		else {
-			char t[3] = {'%', hex[c >> 4], hex[c & 15]};
-			jrn_buf_add(b, t, 3);
-		}
-	}
+	jrn_http_pct_encode(b, s, strlen(s));
 }
 
 /* Form-encodes (application/x-www-form-urlencoded) name=value& onto b. */
@@ -100,8 +58,7 @@ enum outcome http_status_outcome(long code)
 {
 	if (code >= 200 && code < 300)
 		return OUT_OK;
-	return code == 408 || code == 425 || code == 429 || code >= 500 ? OUT_TRANSIENT
-									 : OUT_PERMANENT;
+	return jrn_http_transient(code) ? OUT_TRANSIENT : OUT_PERMANENT;
 }
 
 enum outcome http_outcome(CURLcode res, long code, const char *errbuf, const jrn_buf *resp,
@@ -122,20 +79,6 @@ enum outcome http_outcome(CURLcode res, long code, const char *errbuf, const jrn
 				msg->p[i] = ' ';
 	}
 	return http_status_outcome(code);
-}
-
-int add_header(struct curl_slist **h, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	struct curl_slist *n = curl_slist_append(*h, line);
-	if (!n)
-		return -1;
-	*h = n;
-	return 0;
 }
 
 int http_post_json(xfer *x, CURL *c, const char *url, const char *secret, const char *body,

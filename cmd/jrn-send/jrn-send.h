@@ -33,6 +33,7 @@
 
 #include <curl/curl.h>
 
+#include "http.h"
 #include "jrn.h"
 #include "ledger.h"
 #include "mustache.h"
@@ -375,8 +376,8 @@ enum outcome http_outcome(CURLcode res, long code, const char *errbuf, const jrn
 /* Retry-After (seconds or an HTTP date) of the response in ms, at most 30
  * days, or -1. */
 int64_t retry_after_ms(CURL *easy);
-/* Appends a header line to *h: 0 or -1 (out of memory). */
-int add_header(struct curl_slist **h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a header line to *h: 0 or -1 (out of memory); lib/http.c's. */
+#define add_header jrn_http_header_add
 /* Signs body for a webhook: X-Jrn-Timestamp and X-Jrn-Signature. 0 or -1. */
 int sign(struct curl_slist **h, const char *secret, const char *body, size_t len);
 /* URL-encodes s onto b (RFC 3986 unreserved kept). */
