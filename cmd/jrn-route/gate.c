@@ -53,9 +53,9 @@ static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 		.purpose = a->transactional ? JRN_REACH_TRANSACTIONAL : JRN_REACH_MARKETING,
 	};
 	jrn_reach_verdict v;
-	int rc = jrn_reach_may(R->reach, &q, &v, e);
+	int rc = jrn_reach_may(R->reach, &q, &v, &why);
 	if (rc < 0)
-		return jrn_fail(e, "%s: reading %s: %s", R->opts.db_path, v.failed, e->msg);
+		return jrn_fail(e, "reading %s: %s", v.failed, why.msg);
 	return rc == 1 ? C_OK : v.answer == JRN_REACH_SUPPRESSED ? C_SUPPRESSED : C_REFUSED;
 }
 
@@ -119,8 +119,9 @@ static const char *zone_of(route_run *R, const action *a, char buf[ROUTE_ZONE_MA
 			   jrn_err *why, int *fatal, jrn_err *e)
 {
 	if (a->f[F_ZONE]) {
-		if (zone_check(a->f[F_ZONE], why) < 0) {
-			jrn_fail(why, "timeZone: %s", why->msg);
+		jrn_err z;
+		if (zone_check(a->f[F_ZONE], &z) < 0) {
+			jrn_fail(why, "timeZone: %s", z.msg);
 			return NULL;
 		}
 		return a->f[F_ZONE];
@@ -251,23 +252,24 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	memset(d, 0, sizeof *d);
 	d->channel = a->channel;
 	d->send_at = INT64_MIN;
+	int64_t t = a->send_at > now ? a->send_at : now;
+	if (make_key(a, t, d, e) < 0)
+		return -1;
 	int n = chain_of(R, a, chain);
 	int rc = choose(R, a, chain, n, ok, d, why, e);
 	if (rc != 1)
 		return rc < 0 ? -1 : rc == 2 ? 1 : 0;
 	d->kind = D_SEND;
-	d->send_at = a->send_at > now ? a->send_at : now;
-	if (make_key(a, d->send_at, d, e) < 0)
-		return -1;
+	d->send_at = t;
 	if (R->P.quiet && !a->transactional) {
 		char buf[ROUTE_ZONE_MAX + 2];
 		int fatal = 0;
 		const char *zone = zone_of(R, a, buf, why, &fatal, e);
 		if (!zone)
 			return fatal ? -1 : 1;
-		int64_t t = zone_after_quiet(zone, d->send_at, R->P.quiet_start, R->P.quiet_end);
-		if (t != d->send_at)
-			d->reason = "quiet_hours", d->send_at = t;
+		int64_t q = zone_after_quiet(zone, d->send_at, R->P.quiet_start, R->P.quiet_end);
+		if (q != d->send_at)
+			d->reason = "quiet_hours", d->send_at = q;
 	}
 	if ((rc = limits(R, a, now, d, e)) != 0)
 		return rc < 0 ? -1 : 0;

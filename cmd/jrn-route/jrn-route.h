@@ -154,10 +154,13 @@ typedef struct {
 	jrn_buf scratch;
 	jv_parser *parser;
 	uint64_t counts[3];         /* decisions by kind */
+	uint64_t passed;            /* events passed through */
 	bool in_tx;
 } route_run;
 
-/* Reads ln into a (record.c): 0 read, 1 rejected (why says), -1 fatal. */
+/* Reads ln into a (record.c): 0 read, 1 rejected (why says), 2 an event
+ * (a string "type" and no actionType or channel) that passes through as
+ * it is. */
 int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why);
 /* Appends ln's record with route added (and actionType and idempotencyKey
  * when the gate changed or derived them) and a newline to R->batch. 0, -1

@@ -13,7 +13,8 @@ static const char usage[] =
 	"usage: jrn-route [OPTIONS] [FILE...]\n"
 	"Pass action records (NDJSON) from FILEs or stdin through the policy gate and\n"
 	"write each with \"route\":{decision,reason,sendAt,variant,cost,journey,step,\n"
-	"version,channel} added: send, defer or suppress, never dropped.\n"
+	"version,channel} added: send, defer or suppress, never dropped. Events\n"
+	"(records with a string \"type\" and no actionType) pass through unchanged.\n"
 	"\n"
 	"  The gate: recipient -> consent and suppressions -> quiet hours -> caps ->\n"
 	"  cooldown -> trigger window -> idempotency -> fallback -> budget (policy:\n"
@@ -91,6 +92,11 @@ static int take_line(route_run *R, const jrn_line *ln)
 		R->in_tx = true;
 	}
 	int rc = record_read(R, ln, &a, &why);
+	if (rc == 2) {
+		R->passed++;
+		jrn_buf_add(&R->batch, ln->p, ln->len);
+		return jrn_buf_addc(&R->batch, '\n') < 0 ? jrn_say(-1, "out of memory") : 0;
+	}
 	if (rc == 0)
 		rc = gate_decide(R, &a, &d, &why, &e);
 	if (rc < 0) {
@@ -213,9 +219,10 @@ int main(int argc, char **argv)
 	if (status < 0) {
 		status = run(&R, argv + optind, argc - optind);
 		if (R.opts.verbosity > 0)
-			jrn_say(0, "%llu send, %llu defer, %llu suppress, %llu rejected%s",
+			jrn_say(0, "%llu send, %llu defer, %llu suppress, %llu rejected, %llu events passed%s",
 				(unsigned long long)R.counts[D_SEND], (unsigned long long)R.counts[D_DEFER],
 				(unsigned long long)R.counts[D_SUPPRESS], (unsigned long long)R.rej.count,
+				(unsigned long long)R.passed,
 				R.opts.dry_run ? " (dry run)" : "");
 		status = jrn_finish(&R.out, &R.rej, status);
 	} else if (R.rej.prog) {

@@ -155,15 +155,16 @@ int policy_load(policy *P, jv cfg, jrn_err *e)
 		return -1;
 	if (!P->zone && !(P->zone = strdup("UTC")))
 		return jrn_fail(e, "out of memory");
-	if (zone_check(P->zone, e) < 0)
-		return jrn_fail(e, "policy.timeZone: %s", e->msg);
+	jrn_err z;
+	if (zone_check(P->zone, &z) < 0)
+		return jrn_fail(e, "policy.timeZone: %s", z.msg);
 	int r = jrn_config_string(cfg, "policy.defaultRegion", &P->region, e);
 	if (r == 0)
 		r = jrn_config_string(cfg, "ingest.defaultCountry", &P->region, e);
 	if (r < 0)
 		return -1;
-	if (jrn_config_duration(cfg, "policy.triggerWindow", &P->trigger_window, e) < 0)
-		return jrn_fail(e, "policy.triggerWindow: %s", e->msg);
+	if (jrn_config_duration(cfg, "policy.triggerWindow", &P->trigger_window, &z) < 0)
+		return jrn_fail(e, "policy.triggerWindow: %s", z.msg);
 	P->lookback = P->trigger_window;
 	if (load_quiet(P, cfg, e) < 0 || load_caps(P, cfg, e) < 0 || load_cooldown(P, cfg, e) < 0 ||
 	    load_budgets(P, cfg, e) < 0 || load_fallback(P, cfg, e) < 0)

@@ -124,6 +124,12 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 		jrn_fail(why, "not a JSON object (got %s)", jrn_json_kind_at(ln->p, ln->len));
 		return 1;
 	}
+	/* an event (a string type, no channel) is not an action: it passes
+	 * through, for the journeys to come */
+	const jrn_json_member *type = jrn_json_find(&R->ix, -1, "type");
+	if (type && type->kind == '"' && !jrn_json_find(&R->ix, -1, "actionType") &&
+	    !jrn_json_find(&R->ix, -1, "channel"))
+		return 2;
 	if (read_channel(R, a, why) < 0 || read_numbers(R, a, why) < 0)
 		return 1;
 	a->transactional = is_transactional(R, why);
