@@ -28,6 +28,44 @@ static bool uses_phone(int c)
 	return c == CH_SMS || c == CH_WHATSAPP;
 }
 
+/* A phone number in E.164 (jrn_phone_e164 under policy's region) into to:
+ * 0, or -1 when it is not one. libphonenumber's regular expressions cost
+ * tens of microseconds a number, and a customer's number comes back with
+ * each of their actions: the last PHONE_MEMO answers are remembered
+ * (direct-mapped by hash; numbers of at most 63 bytes). */
+#define PHONE_MEMO 65536
+static struct phone_memo {
+	char raw[64];
+	char e164[20]; /* "" for not a number */
+} *phone_memo;
+
+static int phone_e164(route_run *R, const char *raw, jrn_buf *to)
+{
+	size_t n = strlen(raw);
+	jrn_err why;
+	if (n >= sizeof phone_memo->raw)
+		return jrn_phone_e164(raw, n, R->P.region, to, &why);
+	if (!phone_memo && !(phone_memo = calloc(PHONE_MEMO, sizeof *phone_memo)))
+		return jrn_phone_e164(raw, n, R->P.region, to, &why);
+	struct phone_memo *m = &phone_memo[jrn_hash64(raw, n) % PHONE_MEMO];
+	if (strcmp(m->raw, raw) || !m->raw[0]) {
+		jrn_buf_reset(to);
+		int rc = jrn_phone_e164(raw, n, R->P.region, to, &why);
+		if (rc == 0 && to->len >= sizeof m->e164)
+			return 0; /* longer than E.164 allows: not remembered */
+		memcpy(m->raw, raw, n + 1);
+		snprintf(m->e164, sizeof m->e164, "%s", rc == 0 ? to->p : "");
+	}
+	jrn_buf_reset(to);
+	return m->e164[0] ? jrn_buf_adds(to, m->e164) : -1;
+}
+
+void gate_free(void)
+{
+	free(phone_memo);
+	phone_memo = NULL;
+}
+
 /* May a go on channel c? C_OK or another C_, or -1 with e. */
 static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 {
@@ -40,7 +78,7 @@ static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 		if (!raw)
 			return C_NO_RECIPIENT;
 		int rc = c == CH_EMAIL ? jrn_email_normalize(raw, strlen(raw), to, &why)
-				       : jrn_phone_e164(raw, strlen(raw), R->P.region, to, &why);
+				       : phone_e164(R, raw, to);
 		if (rc < 0 || !to->p)
 			return C_INVALID;
 		addr[1] = (jrn_reach_text){to->p, to->len};
@@ -215,24 +253,26 @@ static int fits_budget(route_run *R, const action *a, int c, jrn_err *e)
 	return spent + R->P.cost[c] <= amount + 1e-9;
 }
 
-/* Recipient, reach and fallback: the channel, or a suppression. 1 with
- * d->channel set, 0 with d set to suppress, 2 a reject (why), -1. */
+/* Recipient, reach and fallback: the first channel of the chain that may
+ * carry a (the later ones are asked only when needed: ok[i] is -2 until
+ * asked). 1 with d->channel set, 0 with d set to suppress, 2 a reject
+ * (why), -1. */
 static int choose(route_run *R, const action *a, int chain[4], int n, int ok[4], decision *d,
 		  jrn_err *why, jrn_err *e)
 {
-	int first = -1, worst = C_NO_RECIPIENT;
+	int worst = C_NO_RECIPIENT;
+	for (int i = 0; i < n; i++)
+		ok[i] = -2;
 	for (int i = 0; i < n; i++) {
 		ok[i] = candidate(R, a, chain[i], e);
 		if (ok[i] < 0)
 			return -1;
-		if (ok[i] == C_OK && first < 0)
-			first = i;
+		if (ok[i] == C_OK) {
+			d->channel = chain[i];
+			return 1;
+		}
 		if (i == 0 || worst == C_NO_RECIPIENT)
 			worst = ok[i];
-	}
-	if (first >= 0) {
-		d->channel = chain[first];
-		return 1;
 	}
 	if (worst == C_NO_RECIPIENT) {
 		jrn_fail(why, uses_phone(a->channel)
@@ -284,6 +324,8 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	while (at < n && chain[at] != d->channel)
 		at++;
 	for (; at < n; at++) {
+		if (ok[at] == -2 && (ok[at] = candidate(R, a, chain[at], e)) < 0)
+			return -1;
 		if (ok[at] != C_OK)
 			continue;
 		if ((rc = fits_budget(R, a, chain[at], e)) < 0)

@@ -170,5 +170,7 @@ int record_write(route_run *R, const jrn_line *ln, const action *a, const decisi
 
 /* Decides a (gate.c): 0 decided (d), 1 rejected (why), -1 fatal (e). */
 int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_err *e);
+/* Frees what the gate remembers across calls (its phone-number memo). */
+void gate_free(void);
 
 #endif

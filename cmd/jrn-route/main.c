@@ -206,6 +206,7 @@ static void teardown(route_run *R)
 		sqlite3_close(R->db);
 	policy_free(&R->P);
 	zone_free();
+	gate_free();
 	jrn_opts_free(&R->opts);
 }
 
