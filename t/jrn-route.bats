@@ -408,3 +408,34 @@ Y
 	assert_equal "$(jq -c '[.customerId, .route.decision, .delivery.status]' <<< "$output" | tr '\n' ' ')" \
 		'["c1","send","dry-run"] ["c3","suppress","suppressed"] '
 }
+
+@test "valgrind: no invalid access and no leak, every rule and the slow output path" {
+	command -v valgrind > /dev/null || skip "no valgrind here"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (make asan checks this)"
+	cat > jrn.yaml <<'Y'
+policy:
+  quietHours: {start: "21:00", end: "08:00"}
+  caps:
+    email: {max: 1, window: 1d}
+  cooldown: {k2: 14d, "*": 1h}
+  cost: {sms: 0.05}
+  budgets: {k1: 0.05}
+Y
+	{
+		email c1 '"timeZone":"Europe/Berlin"'
+		email c1 '"template":"x"'
+		CAMP=k2 sms c2 '"trigger":"t"'
+		sms c3
+		printf '{"actionType":"whatsapp","customerId":"c\\u00e9","recipientEmail":"a@b.example","route":{"x":1}}\n'
+		printf '{"type":"order.completed","customerId":"c1"}\n'
+		printf 'bad\n'
+		email c4 '"timeZone":"Nope/No"'
+		email c5 '"journey":"j","journeyVersion":3,"step":"s","enrollmentId":"e"'
+	} > a.ndjson
+	vg() { valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect "$@"; }
+	run --separate-stderr vg "$JRN_BIN/jrn-route" --now 2026-03-28T21:30:00Z --rejects rej.ndjson a.ndjson
+	assert_failure 3
+	assert_equal "$(wc -l <<< "$output")" 7
+	assert_equal "$(wc -l < rej.ndjson)" 2
+	assert_equal "$(sed -n 5p <<< "$output" | jq -c '[.actionType, .route.from, .route.x]')" '["email","whatsapp",null]'
+}

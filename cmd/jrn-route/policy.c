@@ -93,6 +93,7 @@ static int load_cooldown(policy *P, jv cfg, jrn_err *e)
 		jv_free(k);
 		jv_free(val);
 	}
+	jv_free(v);
 	return rc;
 }
 
@@ -113,6 +114,7 @@ static int load_budgets(policy *P, jv cfg, jrn_err *e)
 		jv_free(k);
 		jv_free(val);
 	}
+	jv_free(v);
 	return rc;
 }
 

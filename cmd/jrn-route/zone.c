@@ -93,9 +93,11 @@ int zone_offset(const char *zone, int64_t utc)
 	return off;
 }
 
-/* The instant whose local wall-clock time in zone is local (ms, counted as
- * if local were UTC): two passes, the second with the offset in force at
- * the first guess; in a gap (spring forward) the later reading. */
+/* The first instant whose local wall-clock time in zone is local or later
+ * (local: ms counted as if local were UTC). Two passes, the second with
+ * the offset in force at the first guess; when they do not agree, local
+ * falls in a gap (clocks spring forward over it) and the answer is the
+ * change itself, found to the second between the two readings. */
 static int64_t from_local(const char *zone, int64_t local, int64_t near)
 {
 	int64_t u1 = local - (int64_t)zone_offset(zone, near) * 1000;
@@ -103,7 +105,18 @@ static int64_t from_local(const char *zone, int64_t local, int64_t near)
 	if (u2 == u1)
 		return u1;
 	int64_t u3 = local - (int64_t)zone_offset(zone, u2) * 1000;
-	return u3 > u2 ? u3 : u2;
+	if (u3 == u2)
+		return u2;
+	int64_t lo = u2 < u3 ? u2 : u3, hi = u2 < u3 ? u3 : u2;
+	int off_hi = offset_now(zone, hi);
+	while (hi - lo > 1000) {
+		int64_t mid = lo + (hi - lo) / 2;
+		if (offset_now(zone, mid) == off_hi)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi / 1000 * 1000;
 }
 
 int64_t zone_after_quiet(const char *zone, int64_t t, int start, int end)
