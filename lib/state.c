@@ -233,7 +233,7 @@ static const char *const migrations[] = {
 	"  cost        REAL\n"
 	");\n"
 	"CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision = 'send';\n"
-	"CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decided_at);\n"
+	"CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decision, decided_at);\n"
 	"CREATE TABLE route_budgets (\n"
 	"  campaign_id TEXT    PRIMARY KEY,\n"
 	"  spent       REAL    NOT NULL,\n"

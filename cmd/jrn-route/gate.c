@@ -112,42 +112,55 @@ static int chain_of(const route_run *R, const action *a, int out[4])
 }
 
 /* The idempotency key: the action's, else SHA-256 of a JSON array (an
- * injective join): [customer, journey, version, step, enrollment] for a
- * journey's action, else [customer, campaign, channel, template,
- * trigger, the UTC date of t]. 0, -1 with e. */
-static int make_key(const action *a, int64_t t, decision *d, jrn_err *e)
+ * injective join: each member a JSON string or null): [customer,
+ * journey, version, step, enrollment] for a journey's action, else
+ * [customer, campaign, channel, template, trigger, the UTC date of t].
+ * The array's text is built directly (no jv values: this runs for every
+ * action). 0, -1 with e. */
+static int make_key(route_run *R, const action *a, int64_t t, decision *d, jrn_err *e)
 {
 	if (a->f[F_KEY]) {
 		d->key = a->f[F_KEY];
 		return 0;
 	}
-	jv k = jv_array_append(jv_array(), jv_string("jrn-route/1"));
-	k = jv_array_append(k, jv_string(a->f[F_CUSTOMER]));
-#define S(x) ((x) ? jv_string(x) : jv_null())
+	jrn_buf *b = &R->keytext;
+	jrn_buf_reset(b);
+	char ts[32], ver[24];
+	const char *m[6];
+	int n = 0;
+	m[n++] = a->f[F_CUSTOMER];
 	if (a->f[F_JOURNEY]) {
-		k = jv_array_append(k, jv_string(a->f[F_JOURNEY]));
-		k = jv_array_append(k, a->has_version ? jv_number((double)a->version) : jv_null());
-		k = jv_array_append(k, S(a->f[F_STEP]));
-		k = jv_array_append(k, S(a->f[F_ENROLLMENT]));
+		snprintf(ver, sizeof ver, "%lld", (long long)a->version);
+		m[n++] = a->f[F_JOURNEY];
+		m[n++] = a->has_version ? ver : NULL;
+		m[n++] = a->f[F_STEP];
+		m[n++] = a->f[F_ENROLLMENT];
 	} else {
-		char ts[32];
 		jrn_time_format(t, ts);
 		ts[10] = '\0';
-		k = jv_array_append(k, S(a->f[F_CAMPAIGN]));
-		k = jv_array_append(k, jv_string(chan_names[a->channel]));
-		k = jv_array_append(k, S(a->f[F_TEMPLATE]));
-		k = jv_array_append(k, S(a->f[F_TRIGGER]));
-		k = jv_array_append(k, jv_string(ts));
+		m[n++] = a->f[F_CAMPAIGN];
+		m[n++] = chan_names[a->channel];
+		m[n++] = a->f[F_TEMPLATE];
+		m[n++] = a->f[F_TRIGGER];
+		m[n++] = ts;
 	}
-#undef S
-	jrn_buf b = {0};
-	int rc = jrn_json_append(&b, k, 0, e);
-	if (rc == 0 && jrn_sha256_hex(b.p, b.len, d->keyhex) < 0)
-		rc = jrn_fail(e, "SHA-256 failed");
-	jrn_buf_free(&b);
+	jrn_buf_adds(b, "[\"jrn-route/1\"");
+	for (int i = 0; i < n; i++) {
+		jrn_buf_addc(b, ',');
+		if (!m[i])
+			jrn_buf_adds(b, "null");
+		else if (a->f[F_JOURNEY] && i == 2)
+			jrn_buf_adds(b, m[i]); /* the version: a number */
+		else
+			jrn_json_append_str(b, m[i], strlen(m[i]));
+	}
+	if (jrn_buf_addc(b, ']') < 0)
+		return jrn_fail(e, "out of memory");
+	if (jrn_sha256_hex(b->p, b->len, d->keyhex) < 0)
+		return jrn_fail(e, "SHA-256 failed");
 	d->key = d->keyhex;
 	d->key_derived = true;
-	return rc;
+	return 0;
 }
 
 /* The customer's zone: the action's timeZone (or profile.timeZone), the
@@ -293,7 +306,7 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	d->channel = a->channel;
 	d->send_at = INT64_MIN;
 	int64_t t = a->send_at > now ? a->send_at : now;
-	if (make_key(a, t, d, e) < 0)
+	if (make_key(R, a, t, d, e) < 0)
 		return -1;
 	int n = chain_of(R, a, chain);
 	int rc = choose(R, a, chain, n, ok, d, why, e);

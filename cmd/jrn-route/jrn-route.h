@@ -152,6 +152,7 @@ typedef struct {
 	jrn_buf line;               /* the record being written */
 	jrn_buf batch;              /* the batch's output, written after commit */
 	jrn_buf scratch;
+	jrn_buf keytext;            /* a derived key's JSON array */
 	jv_parser *parser;
 	uint64_t counts[3];         /* decisions by kind */
 	uint64_t passed;            /* events passed through */

@@ -200,6 +200,7 @@ static void teardown(route_run *R)
 	jrn_buf_free(&R->line);
 	jrn_buf_free(&R->batch);
 	jrn_buf_free(&R->scratch);
+	jrn_buf_free(&R->keytext);
 	jrn_reach_close(R->reach);
 	store_close(R->st);
 	if (R->db)
