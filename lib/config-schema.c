@@ -169,7 +169,7 @@ static const skey quiet_keys[] = {
 };
 
 static const skey cap_keys[] = {
-	KEY("max", S_INT, .min = 0, .max = 1000000),
+	KEY("max", S_INT, .min = 0, .max = 10000), /* jrn-route reads at most 10,000 sends */
 	KEY("window", S_DURATION, .min = 1, .max = INT64_C(366) * 86400000),
 	END,
 };

@@ -373,6 +373,10 @@ P
 	printf 'policy:\n  caps:\n    email: {max: 2}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
 	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.caps.email: give both max and window"
+	printf 'policy:\n  caps:\n    email: {max: 10001, window: 1d}\n' > jrn.yaml
+	run --separate-stderr jrn-route < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-route: jrn.yaml:3:18: policy.caps.email.max: expected an integer from 0 to 10000, got 10001"
 	printf 'policy:\n  capz: 1\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
 	assert_failure 1
