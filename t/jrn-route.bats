@@ -370,6 +370,11 @@ P
 	printf 'policy:\n  timeZone: Mars/Olympus\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
 	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.timeZone: 'Mars/Olympus' is not a time zone of the system's zoneinfo"
+	# a value from the environment is never shown
+	printf 'policy:\n  timeZone: ${ROUTE_TZ}\n' > jrn.yaml
+	ROUTE_TZ=Secret/Zone run --separate-stderr jrn-route < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.timeZone: '\${ROUTE_TZ}' is not a time zone of the system's zoneinfo"
 	printf 'policy:\n  caps:\n    email: {max: 2}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
 	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.caps.email: give both max and window"

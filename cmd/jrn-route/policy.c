@@ -158,8 +158,9 @@ int policy_load(policy *P, jv cfg, jrn_err *e)
 	if (!P->zone && !(P->zone = strdup("UTC")))
 		return jrn_fail(e, "out of memory");
 	jrn_err z;
-	if (zone_check(P->zone, &z) < 0)
-		return jrn_fail(e, "policy.timeZone: %s", z.msg);
+	if (zone_check(P->zone, &z) < 0) /* said as written when it came from ${NAME} */
+		return jrn_fail(e, "policy.timeZone: '%.64s' is not a time zone of the system's zoneinfo",
+				jrn_config_shown(cfg, "policy.timeZone", P->zone));
 	int r = jrn_config_string(cfg, "policy.defaultRegion", &P->region, e);
 	if (r == 0)
 		r = jrn_config_string(cfg, "ingest.defaultCountry", &P->region, e);
