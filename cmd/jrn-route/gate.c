@@ -344,8 +344,6 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 		if ((rc = fits_budget(R, a, chain[at], e)) < 0)
 			return -1;
 		if (rc == 1) {
-			if (chain[at] != d->channel && !d->reason)
-				d->reason = "fallback";
 			d->channel = chain[at];
 			d->has_cost = true;
 			d->cost = R->P.cost[chain[at]];

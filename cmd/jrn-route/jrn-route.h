@@ -149,7 +149,6 @@ typedef struct {
 	jrn_out out;
 	jrn_json_index ix;
 	jrn_buf fbuf[NFIELDS];      /* the action's strings */
-	jrn_buf line;               /* the record being written */
 	jrn_buf batch;              /* the batch's output, written after commit */
 	jrn_buf scratch;
 	jrn_buf keytext;            /* a derived key's JSON array */

@@ -197,7 +197,6 @@ static void teardown(route_run *R)
 	jrn_json_index_free(&R->ix);
 	for (int i = 0; i < NFIELDS; i++)
 		jrn_buf_free(&R->fbuf[i]);
-	jrn_buf_free(&R->line);
 	jrn_buf_free(&R->batch);
 	jrn_buf_free(&R->scratch);
 	jrn_buf_free(&R->keytext);
