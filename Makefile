@@ -8,6 +8,7 @@
 #   make bench      generated data, jrn beside jq and sqlite3, with ratios
 #   make bench-merge  jrn-merge --all beside the same join in sqlite3; jrn-merge
 #                   with four http sources beside one curl per request
+#   make bench-route  jrn-route's gate decisions per second (1M actions)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -49,7 +50,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   postfix python3-httpbin openssl curl clang libclang-rt-14-dev \
 	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench bench-send bench-merge install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -159,6 +160,9 @@ bench-send: deps all
 bench-merge: deps all $(BUILD)/jrn-gen
 	@bash t/bench/merge.sh $(BUILD)/bin $(BUILD)/jrn-gen
 	@bash t/bench/merge-http.sh $(BUILD)/bin
+
+bench-route: deps all
+	@bash t/bench/route.sh $(BUILD)/bin
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -27,6 +27,8 @@ static const char *check_country(jv *v);
 static const char *check_provider_type(jv *v);
 static const char *check_tls(jv *v);
 static const char *check_key_window(jv *v);
+static const char *check_clock(jv *v);
+static const char *check_zone(jv *v);
 
 static const skey db_keys[] = {
 	KEY("path", S_STRING),
@@ -159,6 +161,51 @@ static const skey templates_keys[] = {
 	END,
 };
 
+/* jrn-route's policy gate (jrn-route(1), jrn.yaml(5)). */
+static const skey quiet_keys[] = {
+	KEY("start", S_STRING, .check = check_clock),
+	KEY("end", S_STRING, .check = check_clock),
+	END,
+};
+
+static const skey cap_keys[] = {
+	KEY("max", S_INT, .min = 0, .max = 10000), /* jrn-route reads at most 10,000 sends */
+	KEY("window", S_DURATION, .min = 1, .max = INT64_C(366) * 86400000),
+	END,
+};
+
+static const skey caps_keys[] = {
+	KEY("all", S_SECTION, .keys = cap_keys),
+	KEY("email", S_SECTION, .keys = cap_keys),
+	KEY("sms", S_SECTION, .keys = cap_keys),
+	KEY("whatsapp", S_SECTION, .keys = cap_keys),
+	KEY("webhook", S_SECTION, .keys = cap_keys),
+	KEY("retargeting", S_SECTION, .keys = cap_keys),
+	END,
+};
+
+static const skey cost_keys[] = {
+	KEY("email", S_NUMBER),
+	KEY("sms", S_NUMBER),
+	KEY("whatsapp", S_NUMBER),
+	KEY("webhook", S_NUMBER),
+	KEY("retargeting", S_NUMBER),
+	END,
+};
+
+static const skey policy_keys[] = {
+	KEY("timeZone", S_STRING, .check = check_zone),
+	KEY("defaultRegion", S_STRING, .check = check_country),
+	KEY("quietHours", S_SECTION, .keys = quiet_keys),
+	KEY("caps", S_SECTION, .keys = caps_keys),
+	KEY("cooldown", S_OBJECT),  /* {campaign, offer or "*": duration}: jrn-route checks */
+	KEY("triggerWindow", S_DURATION, .min = 0, .max = INT64_C(366) * 86400000),
+	KEY("fallback", S_STRINGS), /* channels: jrn-route checks */
+	KEY("cost", S_SECTION, .keys = cost_keys),
+	KEY("budgets", S_OBJECT),   /* {campaign or "*": amount}: jrn-route checks */
+	END,
+};
+
 /* The top level: every section of jrn.yaml. */
 const skey jrn_config_schema[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
@@ -168,7 +215,7 @@ const skey jrn_config_schema[] = {
 	KEY("scoring", S_SECTION, .keys = scoring_keys),
 	KEY("ai", S_OBJECT),
 	KEY("journeys", S_OBJECT),
-	KEY("policy", S_OBJECT),
+	KEY("policy", S_SECTION, .keys = policy_keys),
 	KEY("providers", S_SECTION, .keys = providers_keys),
 	KEY("send", S_SECTION, .keys = send_keys),
 	KEY("templates", S_SECTION, .keys = templates_keys),
@@ -193,6 +240,7 @@ static const struct {
 	{"jrn-segment", {"db", "segments"}},
 	{"jrn-score", {"db", "scoring"}},
 	{"jrn-send", {"db", "send", "providers", "templates", "ingest.defaultCountry"}},
+	{"jrn-route", {"db", "policy", "ingest.defaultCountry"}},
 	{"jrn", {"db", "jobs"}},
 };
 
@@ -234,6 +282,32 @@ static const char *check_key_window(jv *v)
 	if (!strcmp(s, "campaign") || (jrn_duration_parse(s, &ms, NULL) == 0 && ms > 0))
 		return NULL;
 	return "a duration such as 30d, or campaign";
+}
+
+/* policy.quietHours: a local time of day "HH:MM", 00:00 to 23:59. */
+static const char *check_clock(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	bool ok = strlen(s) == 5 && s[2] == ':';
+	for (int i = 0; ok && i < 5; i++)
+		ok = i == 2 || (s[i] >= '0' && s[i] <= '9');
+	if (ok && ((s[0] - '0') * 10 + (s[1] - '0') > 23 || s[3] > '5'))
+		ok = false;
+	return ok ? NULL : "a time of day HH:MM from 00:00 to 23:59";
+}
+
+/* policy.timeZone: an IANA zone name as jrn-route takes it (the file is
+ * looked for when jrn-route runs): letters, digits and _ + - /, at most 64
+ * bytes, no "..", not starting with '/'. */
+static const char *check_zone(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	size_t n = strlen(s);
+	bool ok = n > 0 && n <= 64 && s[0] != '/' && !strstr(s, "..");
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		     (s[i] >= '0' && s[i] <= '9') || strchr("_+-/", s[i]);
+	return ok ? NULL : "an IANA time zone name such as Europe/Berlin";
 }
 
 /* ISO 3166 alpha-2: two ASCII letters, kept in capitals. */

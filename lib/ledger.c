@@ -311,3 +311,56 @@ int jrn_ledger_cancel(jrn_ledger *L, const char *key, const char *reason, int64_
 	sqlite3_bind_text(L->unqueue, 1, key, -1, SQLITE_STATIC);
 	return step_done(L, L->unqueue, e) < 0 ? -1 : 1;
 }
+
+/* ---- for jrn-route's frequency caps (ledger.h) ------------------------------- */
+
+struct jrn_ledger_recent {
+	sqlite3 *db;
+	sqlite3_stmt *st;
+};
+
+jrn_ledger_recent *jrn_ledger_recent_open(sqlite3 *db, jrn_err *e)
+{
+	jrn_ledger_recent *R = calloc(1, sizeof *R);
+	if (!R) {
+		jrn_fail(e, "out of memory");
+		return NULL;
+	}
+	R->db = db;
+	if (jrn_db_prepare(db,
+		    "SELECT channel, claimed_at FROM deliveries WHERE customer_id = ?1"
+		    " AND claimed_at >= ?2 AND status IN ('sending', 'queued', 'sent', 'simulated')",
+		    &R->st, e) < 0) {
+		free(R);
+		return NULL;
+	}
+	return R;
+}
+
+void jrn_ledger_recent_close(jrn_ledger_recent *R)
+{
+	if (!R)
+		return;
+	sqlite3_finalize(R->st);
+	free(R);
+}
+
+int64_t jrn_ledger_recent_walk(jrn_ledger_recent *R, const char *customer, int64_t since,
+			       jrn_ledger_recent_fn *fn, void *ctx, jrn_err *e)
+{
+	sqlite3_bind_text(R->st, 1, customer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(R->st, 2, since);
+	int64_t n = 0;
+	int rc, stop = 0;
+	while ((rc = sqlite3_step(R->st)) == SQLITE_ROW) {
+		n++;
+		const char *ch = (const char *)sqlite3_column_text(R->st, 0);
+		if ((stop = fn(ctx, ch ? ch : "", sqlite3_column_int64(R->st, 1))) != 0)
+			break;
+	}
+	if (!stop && rc != SQLITE_DONE)
+		jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+	sqlite3_reset(R->st);
+	sqlite3_clear_bindings(R->st);
+	return stop ? stop : rc == SQLITE_DONE ? n : -1;
+}

@@ -164,4 +164,24 @@ int jrn_ledger_cancel(jrn_ledger *L, const char *key, const char *reason, int64_
 int jrn_ledger_count(jrn_ledger *L, const char *customer, const char *channel, int64_t since,
 		     int64_t until, int64_t *n, jrn_err *e);
 
+/* ---- for jrn-route's frequency caps --------------------------------------- */
+
+/* A reader of a customer's recent deliveries, over db (borrowed: it must
+ * outlive the reader), its statement prepared once: NULL with e when it
+ * cannot be (a state file older than schema 3, or out of memory). Kept
+ * apart from jrn_ledger so that the ledger's handle stays as it is. */
+typedef struct jrn_ledger_recent jrn_ledger_recent;
+jrn_ledger_recent *jrn_ledger_recent_open(sqlite3 *db, jrn_err *e);
+/* Finalises the statement; NULL is fine. The db stays open. */
+void jrn_ledger_recent_close(jrn_ledger_recent *R);
+
+/* The deliveries of customer claimed at or after since that went or will go
+ * out (status sending, queued, sent or simulated, as jrn_ledger_count
+ * counts): fn(ctx, channel, claimed_at) for each, in no order (channel
+ * valid during the call). fn returns 0 to go on; anything else stops the
+ * walk and is returned. Otherwise the number of rows, or -1 with e. */
+typedef int jrn_ledger_recent_fn(void *ctx, const char *channel, int64_t claimed_at);
+int64_t jrn_ledger_recent_walk(jrn_ledger_recent *R, const char *customer, int64_t since,
+			       jrn_ledger_recent_fn *fn, void *ctx, jrn_err *e);
+
 #endif

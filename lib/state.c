@@ -212,6 +212,33 @@ static const char *const migrations[] = {
 	"  value       BLOB    NOT NULL,\n"
 	"  created_at  INTEGER NOT NULL\n"
 	") WITHOUT ROWID;\n",
+
+	/* 7: the policy gate's memory (jrn-route): every decision it made,
+	 * and what each campaign has spent by its estimates */
+	"CREATE TABLE route_decisions (\n"
+	"  seq         INTEGER PRIMARY KEY,\n"
+	"  key         TEXT    NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  channel     TEXT    NOT NULL,\n"
+	"  campaign_id TEXT,\n"
+	"  offer       TEXT,\n"
+	"  trigger_key TEXT,\n"
+	"  journey     TEXT,\n"
+	"  version     INTEGER,\n"
+	"  step        TEXT,\n"
+	"  decision    TEXT    NOT NULL CHECK (decision IN ('send', 'defer', 'suppress')),\n"
+	"  reason      TEXT,\n"
+	"  decided_at  INTEGER NOT NULL,\n"
+	"  send_at     INTEGER,\n"
+	"  cost        REAL\n"
+	");\n"
+	"CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision = 'send';\n"
+	"CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decision, decided_at);\n"
+	"CREATE TABLE route_budgets (\n"
+	"  campaign_id TEXT    PRIMARY KEY,\n"
+	"  spent       REAL    NOT NULL,\n"
+	"  updated_at  INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -76,10 +76,33 @@ send_words() { # WORD...: what jrn-send's completion offers for the last WORD
 	assert_output --resend
 }
 
+route_words() { # WORD...: what jrn-route's completion offers for the last WORD
+	bash -c '. "$1"/jrn-route.bash; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _jrn_route; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions" "$@"
+}
+
+@test "jrn-route completes its options, files after --config, nothing after --now" {
+	run route_words jrn-route --d
+	assert_line --db
+	assert_line --dry-run
+	refute_line --due
+	run route_words jrn-route --journeys
+	assert_output ""
+	touch route.yaml
+	run route_words jrn-route --config rou
+	assert_output route.yaml
+	run route_words jrn-route --now ""
+	assert_output ""
+}
+
 @test "the zsh completion parses" {
 	command -v zsh > /dev/null || skip "no zsh here"
 	run zsh -n "$BATS_TEST_DIRNAME/../completions/_jrn"
 	assert_success
+	# jrn-route has its case in the dispatch
+	run grep -c '^jrn-route) _jrn_route' "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 1
 }
 
 @test "every man page is clean roff" {

@@ -172,7 +172,8 @@ audit() {
 	assert_success
 	assert_line --regexp '^  send +e-mail, SMS'
 	assert_line --regexp '^  merge +one profile per customer'
-	for t in ai route report; do
+	assert_line --regexp '^  route +the policy gate'
+	for t in ai report; do
 		assert_line --regexp "^  $t .*\(planned\)$"
 	done
 	for v in run log events suppressions queue; do

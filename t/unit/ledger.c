@@ -1,6 +1,7 @@
 /* Unit tests of ledger.c: the deliveries ledger and the outbox over a fresh
  * state file (jrn_db_open in a temporary directory). */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -254,6 +255,47 @@ static void test_count(void)
 	      "an unknown customer has none");
 }
 
+/* jrn_ledger_recent_walk over test_count's rows: what the caps of
+ * jrn-route read. */
+typedef struct {
+	int n;
+	char seen[256];
+} recent_seen;
+
+static int recent_row(void *ctx, const char *channel, int64_t at)
+{
+	recent_seen *r = ctx;
+	size_t len = strlen(r->seen);
+	snprintf(r->seen + len, sizeof r->seen - len, "%s%s@%lld", len ? " " : "", channel,
+		 (long long)at);
+	return ++r->n == 99 ? 7 : 0;
+}
+
+static void test_recent(void)
+{
+	jrn_err e;
+	jrn_ledger_recent *R = jrn_ledger_recent_open(db, &e);
+	CHECK(R != NULL, "the recent-deliveries reader opens");
+	if (!R)
+		return;
+	recent_seen r = {0};
+	CHECK(jrn_ledger_recent_walk(R, "cc", 150000, recent_row, &r, &e) == 2 && r.n == 2,
+	      "since 150000: sending and queued, not the failed one (%d)", r.n);
+	/* in no promised order: both rows, whichever first */
+	CHECK(strstr(r.seen, "email@200000") && strstr(r.seen, "sms@300000"), "channel and claim time (%s)",
+	      r.seen);
+	r = (recent_seen){0};
+	CHECK(jrn_ledger_recent_walk(R, "cc", 0, recent_row, &r, &e) == 3, "since 0: the sent one too");
+	r = (recent_seen){.n = 98};
+	CHECK(jrn_ledger_recent_walk(R, "cc", 0, recent_row, &r, &e) == 7 && r.n == 99,
+	      "a callback's non-zero stops the walk and is returned");
+	r = (recent_seen){0};
+	CHECK(jrn_ledger_recent_walk(R, "nobody", 0, recent_row, &r, &e) == 0 && r.n == 0,
+	      "an unknown customer has none");
+	jrn_ledger_recent_close(R);
+	jrn_ledger_recent_close(NULL);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/jrn-ledger-XXXXXX", path[64];
@@ -278,6 +320,7 @@ int main(void)
 	test_outbox();
 	test_stuck();
 	test_count();
+	test_recent();
 
 	jrn_ledger_close(L);
 	sqlite3_close(db);

@@ -1,0 +1,176 @@
+/*
+ * jrn-route.h: what the parts of jrn-route share. Private to cmd/jrn-route/.
+ *
+ * jrn-route is the policy gate every action passes before jrn-send: an
+ * action record in, the same record out with route:{decision, reason,
+ * sendAt, variant, cost, journey, step, version, channel, key} added.
+ * Journeys (the next part, issue 12) plug in by filling an `action` and
+ * calling gate_decide, exactly as the reader of input records does.
+ *
+ * The parts:
+ *   main.c    usage, options, the batch loop, main
+ *   policy.c  the policy: section of the configuration, checked
+ *   record.c  an input line into an action; a decided record out
+ *   gate.c    the gate: the rules in their order (jrn-route(1), GATE)
+ *   store.c   the gate's memory: migration 7's tables, the profiles'
+ *             time zones, the ledger's recent deliveries (lib/ledger.h)
+ *   zone.c    local time in a customer's zone (the system's zoneinfo)
+ *
+ * Every batch of records is decided inside one transaction of the state
+ * file (BEGIN IMMEDIATE ... COMMIT); each decision is written as it is
+ * made, so later records of the batch see it (caps count what this run
+ * already let through). Records are written out after the commit.
+ */
+#ifndef JRN_ROUTE_H
+#define JRN_ROUTE_H
+
+#include "jrn.h"
+#include "ledger.h"
+#include "reach.h"
+
+/* Channels the gate knows; the order is jrn-send's actionType list. */
+enum chan { CH_EMAIL, CH_SMS, CH_WHATSAPP, CH_WEBHOOK, CH_RETARGETING, NCHAN };
+extern const char *const chan_names[NCHAN];
+#define CAP_ALL NCHAN /* caps[CAP_ALL]: across channels */
+
+/* Bounds, each named in its message and in jrn-route(1). */
+#define ROUTE_BATCH 1000         /* records per transaction */
+#define ROUTE_ZONE_MAX 64        /* bytes of a time zone name */
+#define ROUTE_RECENT_MAX 10000   /* a customer's recent sends read per decision */
+
+typedef struct {
+	int64_t max;    /* -1: no cap */
+	int64_t window; /* ms */
+} cap;
+
+/* policy: as read and checked (policy.c). */
+typedef struct {
+	char *zone;              /* policy.timeZone, default "UTC" */
+	char *region;            /* policy.defaultRegion or ingest.defaultCountry; NULL */
+	bool quiet;              /* policy.quietHours given */
+	int quiet_start, quiet_end; /* minutes of the local day */
+	cap caps[NCHAN + 1];
+	jv cooldown;             /* {name: ms} (owned); "*" the default */
+	int64_t trigger_window;  /* policy.triggerWindow, default 24h; 0: off */
+	int fallback[3];         /* policy.fallback, default whatsapp, sms, email */
+	int nfallback;
+	double cost[NCHAN];      /* policy.cost */
+	jv budgets;              /* {campaign: amount} (owned); "*" the default */
+	int64_t lookback;        /* the longest window: how far back to read */
+} policy;
+
+/* Reads o->config's policy (borrowed) into P: 0, or -1 with e naming the
+ * key. policy_free frees what it holds. */
+int policy_load(policy *P, jv config, jrn_err *e);
+void policy_free(policy *P);
+/* The cooldown of name (campaign or offer) in ms, 0 for none. */
+int64_t policy_cooldown(const policy *P, const char *name);
+/* The budget of campaign: 1 with *amount, 0 for none. */
+int policy_budget(const policy *P, const char *campaign, double *amount);
+
+/* Strings of an action: NUL-terminated, NULL when absent. */
+enum {
+	F_CUSTOMER, F_CAMPAIGN, F_OFFER, F_TRIGGER, F_TEMPLATE, F_KEY, F_EMAIL, F_PHONE,
+	F_ZONE, F_JOURNEY, F_STEP, F_ENROLLMENT, F_VARIANT, NFIELDS
+};
+
+/* What the gate reads of one action. */
+typedef struct {
+	int channel;               /* the channel asked for */
+	const char *f[NFIELDS];
+	bool transactional;        /* priority or category "transactional" */
+	bool has_version;
+	int64_t version;           /* journeyVersion */
+	int64_t send_at;           /* sendAt asked for; INT64_MIN: none */
+} action;
+
+enum decision_kind { D_SEND, D_DEFER, D_SUPPRESS };
+extern const char *const decision_names[3];
+
+/* What the gate decided. */
+typedef struct {
+	enum decision_kind kind;
+	const char *reason;        /* a reason code (static), or NULL */
+	int64_t send_at;           /* send and defer: when; else INT64_MIN */
+	int channel;               /* the channel it goes on */
+	bool has_cost;
+	double cost;
+	const char *key;           /* the idempotency key: the action's, or keyhex */
+	char keyhex[65];           /* a derived key (SHA-256, hex) */
+	bool key_derived;          /* the action had none: keyhex is added */
+} decision;
+
+/* The gate's memory and lookups (store.c). */
+typedef struct store store;
+/* Prepares the statements over db (borrowed). NULL with e. */
+store *store_open(sqlite3 *db, jrn_err *e);
+void store_close(store *S);
+/* The profile's time_zone of customer, copied into out (ROUTE_ZONE_MAX+1
+ * bytes): 1 found, 0 none, -1 with e. */
+int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e);
+/* Is key decided 'send' already? 1 yes, 0 no, -1 with e. */
+int store_key_sent(store *S, const char *key, jrn_err *e);
+/* The customer's sends since `since`: route's own (those jrn-send has not
+ * claimed yet) and the ledger's. fn(ctx, channel, at, offer, trigger,
+ * decided_at) for each (strings valid during the call; the ledger's rows
+ * have no offer or trigger, NULL). 0, -1 with e. */
+typedef void store_sent_fn(void *ctx, const char *channel, int64_t at, const char *offer,
+			   const char *trigger, int64_t decided_at);
+int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *fn, void *ctx,
+		 jrn_err *e);
+/* What campaign has spent: 0 with *spent (0 when no row), -1 with e. */
+int store_spent(store *S, const char *campaign, double *spent, jrn_err *e);
+/* Writes a decision of a (borrowed) and adds a send's cost to its
+ * campaign's spending. 0, -1 with e. */
+int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
+		int64_t now, jrn_err *e);
+
+/* Local time (zone.c). A zone name is checked once and remembered. */
+/* 0 when zone names a file of the system's zoneinfo (TZDIR, else
+ * /usr/share/zoneinfo) by the name rules of jrn-route(1); -1 with e. */
+int zone_check(const char *zone, jrn_err *e);
+/* The zone's offset from UTC at utc (ms), in seconds. */
+int zone_offset(const char *zone, int64_t utc);
+/* The first instant at or after t whose local time of day in zone is
+ * outside [start, end) (minutes; a window past midnight when start > end),
+ * or t itself when t is outside it. Correct across DST changes: the end
+ * time is converted back with the offset in force then. */
+int64_t zone_after_quiet(const char *zone, int64_t t, int start, int end);
+void zone_free(void);
+
+/* The run. */
+typedef struct {
+	jrn_opts opts;
+	policy P;
+	sqlite3 *db;
+	store *st;
+	jrn_reach *reach;
+	jrn_rejects rej;
+	jrn_out out;
+	jrn_json_index ix;
+	jrn_buf fbuf[NFIELDS];      /* the action's strings */
+	jrn_buf batch;              /* the batch's output, written after commit */
+	jrn_buf scratch;
+	jrn_buf keytext;            /* a derived key's JSON array */
+	jv_parser *parser;
+	uint64_t counts[3];         /* decisions by kind */
+	uint64_t passed;            /* events passed through */
+	bool in_tx;
+} route_run;
+
+/* Reads ln into a (record.c): 0 read, 1 rejected (why says), 2 an event
+ * (a string "type" and no actionType or channel) that passes through as
+ * it is. */
+int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why);
+/* Appends ln's record with route added (and actionType and idempotencyKey
+ * when the gate changed or derived them) and a newline to R->batch. 0, -1
+ * with e. */
+int record_write(route_run *R, const jrn_line *ln, const action *a, const decision *d,
+		 jrn_err *e);
+
+/* Decides a (gate.c): 0 decided (d), 1 rejected (why), -1 fatal (e). */
+int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_err *e);
+/* Frees what the gate remembers across calls (its phone-number memo). */
+void gate_free(void);
+
+#endif

@@ -1,0 +1,238 @@
+/* main.c: jrn-route's usage, options, the batch loop and main (parse →
+ * set up → run → finish). The parts are described in jrn-route.h. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jrn-route.h"
+
+static const char usage[] =
+	"usage: jrn-route [OPTIONS] [FILE...]\n"
+	"Pass action records (NDJSON) from FILEs or stdin through the policy gate and\n"
+	"write each with \"route\":{decision,reason,sendAt,variant,cost,journey,step,\n"
+	"version,channel} added: send, defer or suppress, never dropped. Events\n"
+	"(records with a string \"type\" and no actionType) pass through unchanged.\n"
+	"\n"
+	"  The gate: recipient -> consent and suppressions -> quiet hours -> caps ->\n"
+	"  cooldown -> trigger window -> idempotency -> fallback -> budget (policy:\n"
+	"  in the configuration; jrn-route(1)). Journeys are not there yet.\n"
+	"\n"
+	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
+	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
+	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
+	"  --rejects FILE        append rejected lines to FILE as JSON\n"
+	"  --dry-run             decide as usual; write nothing to the state file\n"
+	"  -q, --quiet           nothing on stderr unless something fails\n"
+	"  -v, --verbose         also the state file, config and the counts\n"
+	"  -h, --help            this help\n"
+	"      --version         print the version\n"
+	"\n"
+	"Exit status: 0 done, 1 failure, 2 usage, 3 some records were rejected.\n";
+
+static const struct option longopts[] = {
+	JRN_COMMON_LONG,
+	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
+	{NULL, 0, NULL, 0},
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/* The state file's trouble, said once with its path. */
+static int db_fail(route_run *R, const jrn_err *e)
+{
+	return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.db_path, e->msg);
+}
+
+/* The end of a batch: its records written, then its decisions committed
+ * (a dry run keeps its one transaction open to the end, and rolls it
+ * back). When the output fails (a reader that went away) the batch is
+ * rolled back, so nothing is remembered as decided that nobody received;
+ * when the commit fails after the write, a rerun decides those actions
+ * again under the same idempotency keys, which jrn-send's ledger holds.
+ * 0, or -1 with e (the commit). */
+static int batch_end(route_run *R, jrn_err *e)
+{
+	if (R->batch.len)
+		jrn_out_line(&R->out, R->batch.p, R->batch.len - 1);
+	jrn_buf_reset(&R->batch);
+	jrn_out_flush(&R->out);
+	if (R->out.err && R->in_tx) {
+		jrn_db_rollback(R->db);
+		R->in_tx = false;
+	}
+	if (R->in_tx && !R->opts.dry_run) {
+		R->in_tx = false;
+		if (jrn_db_commit(R->db, e) < 0) {
+			jrn_db_rollback(R->db);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One line: decided into the batch, or rejected. 0, -1 fatal (said). */
+static int take_line(route_run *R, const jrn_line *ln)
+{
+	jrn_err why, e;
+	action a;
+	decision d;
+	if (!R->in_tx) {
+		if (jrn_db_begin(R->db, &e) < 0) {
+			db_fail(R, &e);
+			return -1;
+		}
+		R->in_tx = true;
+	}
+	int rc = record_read(R, ln, &a, &why);
+	if (rc == 2) {
+		R->passed++;
+		jrn_buf_add(&R->batch, ln->p, ln->len);
+		return jrn_buf_addc(&R->batch, '\n') < 0 ? jrn_say(-1, "out of memory") : 0;
+	}
+	if (rc == 0)
+		rc = gate_decide(R, &a, &d, &why, &e);
+	if (rc < 0) {
+		db_fail(R, &e);
+		return -1;
+	}
+	if (rc == 1)
+		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, &e) < 0
+		       ? jrn_say(-1, "%s", e.msg) : 0;
+	const char *tk = a.f[F_TRIGGER] ? a.f[F_TRIGGER] : a.f[F_JOURNEY];
+	if (store_write(R->st, &a, &d, tk, jrn_now(), &e) < 0) {
+		db_fail(R, &e);
+		return -1;
+	}
+	R->counts[d.kind]++;
+	if (record_write(R, ln, &a, &d, &e) < 0)
+		return jrn_say(-1, "%s", e.msg);
+	return 0;
+}
+
+static int run(route_run *R, char **files, int nfiles)
+{
+	jrn_err e;
+	int status = JRN_EXIT_OK;
+	size_t n = 0;
+	jrn_reader *rd = jrn_reader_new(files, nfiles);
+	if (!rd)
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	jrn_reader_idle_notice(rd, true);
+	jrn_reader_stop_on(rd, &interrupted);
+	jrn_line ln;
+	int rc;
+	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
+		if (rc < 0) {
+			status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+			continue;
+		}
+		if (rc == 1) {
+			if (take_line(R, &ln) < 0) {
+				status = JRN_EXIT_FAIL;
+				break;
+			}
+			n++;
+		}
+		if (n && (n == ROUTE_BATCH || rc == 2)) {
+			if (batch_end(R, &e) < 0) {
+				status = db_fail(R, &e);
+				break;
+			}
+			n = 0;
+		}
+	}
+	if (status != JRN_EXIT_FAIL && batch_end(R, &e) < 0)
+		status = db_fail(R, &e);
+	if (R->in_tx)
+		jrn_db_rollback(R->db); /* a dry run, or a failure: nothing stays */
+	R->in_tx = false;
+	jrn_reader_free(rd);
+	return status;
+}
+
+/* Options, configuration, state file, rejects: -1 to run, else the exit
+ * status (said). */
+static int setup(route_run *R, int argc, char **argv)
+{
+	jrn_err e;
+	int rc = jrn_opts_parse(&R->opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, NULL, NULL);
+	if (rc >= 0)
+		return rc;
+	rc = jrn_opts_resolve(&R->opts, &e);
+	if (rc < 0)
+		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
+	if (policy_load(&R->P, R->opts.config, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
+			       : "configuration", e.msg);
+	if (jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)))
+		return db_fail(R, &e);
+	if (jrn_rejects_open(&R->rej, "jrn-route", R->opts.rejects_path, R->opts.verbosity < 0, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	jrn_out_init(&R->out, STDOUT_FILENO);
+	if (R->opts.verbosity > 0)
+		jrn_say(0, "state file %s%s; config %s", R->opts.db_path,
+			R->opts.dry_run ? " (dry run: nothing written)" : "",
+			R->opts.config_path ? R->opts.config_path : "none (the defaults)");
+	return -1;
+}
+
+static void teardown(route_run *R)
+{
+	if (R->parser)
+		jv_parser_free(R->parser);
+	jrn_json_index_free(&R->ix);
+	for (int i = 0; i < NFIELDS; i++)
+		jrn_buf_free(&R->fbuf[i]);
+	jrn_buf_free(&R->batch);
+	jrn_buf_free(&R->scratch);
+	jrn_buf_free(&R->keytext);
+	jrn_reach_close(R->reach);
+	store_close(R->st);
+	if (R->db)
+		sqlite3_close(R->db);
+	policy_free(&R->P);
+	zone_free();
+	gate_free();
+	jrn_opts_free(&R->opts);
+}
+
+int main(int argc, char **argv)
+{
+	static route_run R;
+	signal(SIGPIPE, SIG_IGN);
+	jrn_opts_init(&R.opts, "jrn-route");
+	R.P.cooldown = R.P.budgets = jv_invalid();
+	int status = setup(&R, argc, argv);
+	if (status < 0) {
+		status = run(&R, argv + optind, argc - optind);
+		if (R.opts.verbosity > 0)
+			jrn_say(0, "%llu send, %llu defer, %llu suppress, %llu rejected, %llu events passed%s",
+				(unsigned long long)R.counts[D_SEND], (unsigned long long)R.counts[D_DEFER],
+				(unsigned long long)R.counts[D_SUPPRESS], (unsigned long long)R.rej.count,
+				(unsigned long long)R.passed,
+				R.opts.dry_run ? " (dry run)" : "");
+		status = jrn_finish(&R.out, &R.rej, status);
+	} else if (R.rej.prog) {
+		status = jrn_finish(NULL, &R.rej, status);
+	}
+	teardown(&R);
+	if (interrupted) {
+		signal((int)interrupted, SIG_DFL);
+		raise((int)interrupted);
+	}
+	return status;
+}

@@ -1,0 +1,246 @@
+/* record.c: an input line into an action (the fields jrn-send reads, and
+ * the journey fields), and the decided record out: the line as read with
+ * route spliced in before its closing brace, so every other byte passes
+ * through as it came. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jrn-route.h"
+
+/* The string (or, for ids, number) member name of object parent (-1 top)
+ * into slot: 1 with *out set, 0 absent or null, -1 with why when it is
+ * another kind. An escaped string is decoded. */
+static int get(route_run *R, int parent, const char *name, int slot, const char **out,
+	       bool number_ok, jrn_err *why)
+{
+	const jrn_json_member *m = jrn_json_find(&R->ix, parent, name);
+	*out = NULL;
+	if (!m || m->kind == 'n')
+		return 0;
+	if (m->kind != '"' && !(number_ok && m->kind == '0'))
+		return jrn_fail(why, "%s: expected a string, got %s", name,
+				jrn_json_kind_at(m->val, m->vlen));
+	jrn_buf *b = &R->fbuf[slot];
+	jrn_buf_reset(b);
+	if (m->kind == '"' && m->escaped) {
+		jv s = jrn_parse_value(m->val - 1, m->vlen + 2, NULL);
+		if (jv_get_kind(s) == JV_KIND_STRING)
+			jrn_buf_add(b, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
+		jv_free(s);
+	} else {
+		jrn_buf_add(b, m->val, m->vlen);
+	}
+	if (!b->p && jrn_buf_add(b, "", 0) < 0)
+		return jrn_fail(why, "out of memory");
+	*out = b->p;
+	return 1;
+}
+
+/* An id member: as get, then jrn_id_check (no NUL inside, no control). */
+static int get_id(route_run *R, const char *name, int slot, const char **out, jrn_err *why)
+{
+	int rc = get(R, -1, name, slot, out, true, why);
+	if (rc == 1 && jrn_id_check(*out, R->fbuf[slot].len, name, why) < 0)
+		return -1;
+	return rc;
+}
+
+/* The first of top-level `top`, profile.`inner`, top-level `plain`. */
+static int get_addr(route_run *R, const char *top, const char *inner, const char *plain,
+		    int slot, const char **out, jrn_err *why)
+{
+	int rc = get(R, -1, top, slot, out, false, why);
+	const jrn_json_member *p = jrn_json_find(&R->ix, -1, "profile");
+	if (rc == 0 && p && p->kind == '{')
+		rc = get(R, (int)(p - R->ix.m), inner, slot, out, false, why);
+	if (rc == 0 && plain)
+		rc = get(R, -1, plain, slot, out, false, why);
+	return rc;
+}
+
+static int read_channel(route_run *R, action *a, jrn_err *why)
+{
+	const char *ch;
+	int rc = get(R, -1, "actionType", F_TEMPLATE, &ch, false, why);
+	if (rc == 0)
+		rc = get(R, -1, "channel", F_TEMPLATE, &ch, false, why);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return jrn_fail(why, "no channel: actionType (email, sms, whatsapp, webhook or "
+				"retargeting)");
+	for (int c = 0; c < NCHAN; c++)
+		if (!strcmp(ch, chan_names[c])) {
+			a->channel = c;
+			return 0;
+		}
+	return jrn_fail(why, "actionType '%.64s' is not email, sms, whatsapp, webhook or retargeting",
+			ch);
+}
+
+static bool is_transactional(route_run *R, jrn_err *why)
+{
+	const char *v;
+	if (get(R, -1, "priority", F_TEMPLATE, &v, false, why) == 1 && !strcmp(v, "transactional"))
+		return true;
+	return get(R, -1, "category", F_TEMPLATE, &v, false, why) == 1 && !strcmp(v, "transactional");
+}
+
+/* journeyVersion (a whole number) and sendAt (RFC 3339 with a zone). */
+static int read_numbers(route_run *R, action *a, jrn_err *why)
+{
+	const jrn_json_member *m = jrn_json_find(&R->ix, -1, "journeyVersion");
+	if (m && m->kind != 'n') {
+		char *end;
+		long long v = m->kind == '0' ? strtoll(m->val, &end, 10) : 0;
+		if (m->kind != '0' || end != m->val + m->vlen || v < 0)
+			return jrn_fail(why, "journeyVersion: expected a whole number at least 0");
+		a->has_version = true;
+		a->version = v;
+	}
+	const char *s;
+	int rc = get(R, -1, "sendAt", F_TEMPLATE, &s, false, why);
+	if (rc < 0)
+		return -1;
+	jrn_err te;
+	if (rc == 1 && jrn_time_parse(s, strlen(s), 0, &a->send_at, &te) < 0)
+		return jrn_fail(why, "sendAt: expected an RFC 3339 time with a zone, such as "
+				"2027-12-24T09:00:00Z (%s)", te.msg);
+	return 0;
+}
+
+int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
+{
+	memset(a, 0, sizeof *a);
+	a->send_at = INT64_MIN;
+	size_t bad = jrn_utf8_invalid_at(ln->p, ln->len);
+	if (bad < ln->len) {
+		jrn_fail(why, "invalid UTF-8 at byte %zu", bad + 1);
+		return 1;
+	}
+	if (jrn_json_index_build(&R->ix, ln->p, ln->len, 2, why) < 0)
+		return 1;
+	if (strcmp(jrn_json_kind_at(ln->p, ln->len), "object")) {
+		jrn_fail(why, "not a JSON object (got %s)", jrn_json_kind_at(ln->p, ln->len));
+		return 1;
+	}
+	/* an event (a string type, no channel) is not an action: it passes
+	 * through, for the journeys to come */
+	const jrn_json_member *type = jrn_json_find(&R->ix, -1, "type");
+	if (type && type->kind == '"' && !jrn_json_find(&R->ix, -1, "actionType") &&
+	    !jrn_json_find(&R->ix, -1, "channel"))
+		return 2;
+	if (read_channel(R, a, why) < 0 || read_numbers(R, a, why) < 0)
+		return 1;
+	a->transactional = is_transactional(R, why);
+	static const struct { const char *name; int slot; } ids[] = {
+		{"customerId", F_CUSTOMER}, {"campaignId", F_CAMPAIGN}, {"offerId", F_OFFER},
+		{"trigger", F_TRIGGER}, {"template", F_TEMPLATE}, {"idempotencyKey", F_KEY},
+		{"journey", F_JOURNEY}, {"step", F_STEP}, {"enrollmentId", F_ENROLLMENT},
+	};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+		if (get_id(R, ids[i].name, ids[i].slot, &a->f[ids[i].slot], why) < 0)
+			return 1;
+	if (!a->f[F_CUSTOMER]) {
+		jrn_fail(why, "customerId: missing");
+		return 1;
+	}
+	if (get_addr(R, "recipientEmail", "email", "email", F_EMAIL, &a->f[F_EMAIL], why) < 0 ||
+	    get_addr(R, "recipientPhone", "phone", "phone", F_PHONE, &a->f[F_PHONE], why) < 0 ||
+	    get_addr(R, "timeZone", "timeZone", NULL, F_ZONE, &a->f[F_ZONE], why) < 0 ||
+	    get(R, -1, "testVariant", F_VARIANT, &a->f[F_VARIANT], true, why) < 0)
+		return 1;
+	return 0;
+}
+
+/* route's value into b. */
+static int route_json(const action *a, const decision *d, jrn_buf *b, jrn_err *e)
+{
+	char ts[32];
+	jrn_buf_addf(b, "{\"decision\":\"%s\",\"reason\":", decision_names[d->kind]);
+	if (d->reason)
+		jrn_buf_addf(b, "\"%s\"", d->reason);
+	else
+		jrn_buf_adds(b, "null");
+	jrn_buf_adds(b, ",\"sendAt\":");
+	if (d->send_at != INT64_MIN) {
+		jrn_time_format(d->send_at, ts);
+		jrn_buf_addf(b, "\"%s\"", ts);
+	} else {
+		jrn_buf_adds(b, "null");
+	}
+	const char *strs[] = {"variant", a->f[F_VARIANT], "cost", NULL, "journey", a->f[F_JOURNEY],
+			      "step", a->f[F_STEP]};
+	for (size_t i = 0; i < 8; i += 2) {
+		jrn_buf_addf(b, ",\"%s\":", strs[i]);
+		if (i == 2 && d->has_cost) {
+			if (jrn_json_append(b, jv_number(d->cost), 0, e) < 0)
+				return -1;
+		} else if (strs[i + 1]) {
+			jrn_json_append_str(b, strs[i + 1], strlen(strs[i + 1]));
+		} else {
+			jrn_buf_adds(b, "null");
+		}
+	}
+	if (a->has_version)
+		jrn_buf_addf(b, ",\"version\":%lld", (long long)a->version);
+	else
+		jrn_buf_adds(b, ",\"version\":null");
+	jrn_buf_addf(b, ",\"channel\":\"%s\"", chan_names[d->channel]);
+	if (d->channel != a->channel)
+		jrn_buf_addf(b, ",\"from\":\"%s\"", chan_names[a->channel]);
+	jrn_buf_addc(b, '}');
+	return b->p ? 0 : jrn_fail(e, "out of memory");
+}
+
+/* The slow way: the record as a jv, members set, printed again. */
+static int write_jv(route_run *R, const jrn_line *ln, const action *a, const decision *d,
+		    jv route, jrn_err *e)
+{
+	jrn_err why;
+	jv rec = jrn_parse_checked_object(&R->parser, ln->p, ln->len, &why);
+	if (!jv_is_valid(rec)) {
+		jv_free(route);
+		return jrn_fail(e, "%s", why.msg);
+	}
+	rec = jv_object_set(rec, jv_string("route"), route);
+	if (d->channel != a->channel) {
+		rec = jv_object_set(rec, jv_string("actionType"), jv_string(chan_names[d->channel]));
+		if (jv_object_has(jv_copy(rec), jv_string("channel")))
+			rec = jv_object_set(rec, jv_string("channel"), jv_string(chan_names[d->channel]));
+	}
+	if (d->key_derived)
+		rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(d->keyhex));
+	return jrn_json_append(&R->batch, rec, 0, e);
+}
+
+int record_write(route_run *R, const jrn_line *ln, const action *a, const decision *d, jrn_err *e)
+{
+	jrn_buf *b = &R->scratch;
+	jrn_buf_reset(b);
+	if (route_json(a, d, b, e) < 0)
+		return -1;
+	bool slow = d->channel != a->channel;
+	for (size_t i = 0; !slow && i < R->ix.n; i++) /* a route to replace, or a key we cannot see */
+		slow = R->ix.m[i].parent == -1 &&
+		       (R->ix.m[i].kescaped || (R->ix.m[i].klen == 5 && !memcmp(R->ix.m[i].key, "route", 5)));
+	int rc;
+	if (slow) {
+		rc = write_jv(R, ln, a, d, jrn_parse_value(b->p, b->len, NULL), e);
+	} else {
+		size_t end = ln->len;
+		while (end && ln->p[end - 1] != '}')
+			end--;
+		jrn_buf_add(&R->batch, ln->p, end - 1);
+		if (R->ix.n > 0)
+			jrn_buf_addc(&R->batch, ',');
+		if (d->key_derived)
+			jrn_buf_addf(&R->batch, "\"idempotencyKey\":\"%s\",", d->keyhex);
+		jrn_buf_adds(&R->batch, "\"route\":");
+		jrn_buf_add(&R->batch, b->p, b->len);
+		rc = jrn_buf_addc(&R->batch, '}');
+		if (rc < 0)
+			jrn_fail(e, "out of memory");
+	}
+	return rc < 0 ? -1 : jrn_buf_addc(&R->batch, '\n');
+}
