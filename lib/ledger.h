@@ -164,4 +164,16 @@ int jrn_ledger_cancel(jrn_ledger *L, const char *key, const char *reason, int64_
 int jrn_ledger_count(jrn_ledger *L, const char *customer, const char *channel, int64_t since,
 		     int64_t until, int64_t *n, jrn_err *e);
 
+/* ---- jrn privacy erase ------------------------------------------------------ */
+
+/* In the scope jrn_privacy_scope built on db (privacy.h): deletes the
+ * deliveries of the linked ids and those whose recipientEmail or
+ * recipientPhone is an erased value, with their outbox rows, and scrubs
+ * the kept rows' records that name a value. *keys (an array) gets the
+ * keys of the deliveries deleted, for their spool files.
+ * Adds the rows changed to *counts (an object: {"TABLE": N}, scrubbed
+ * rows as "TABLE.scrubbed"). Inside the caller's transaction. 0, or -1
+ * with e naming the table. */
+int jrn_ledger_erase(sqlite3 *db, jv *counts, jv *keys, jrn_err *e);
+
 #endif
