@@ -115,6 +115,8 @@ PERSONAL='u1"|anon-7|crm-1|ann@example|Ann@Example|4155550101|415 555 0101|Ann L
 	# before: she is there (so the checks below can fail)
 	run bash -c "sqlite3 jrn.db .dump | grep -cE '$PERSONAL'"
 	[ "$output" -gt 10 ]
+	run bash -c "cat jrn.db jrn.db-wal 2>/dev/null | strings | grep -cE '$PERSONAL'"
+	[ "$output" -gt 10 ]
 	run grep -rlE 'ann@example|4155550101' spool
 	assert_success
 	run --separate-stderr jrn privacy erase u1
