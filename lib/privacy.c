@@ -152,6 +152,9 @@ struct jrn_privacy {
 	unsigned char (*hashes)[32]; /* sorted */
 	size_t n;
 	hmac h;
+	jrn_idmap *seen;      /* values asked before (customers repeat) */
+	unsigned char *found; /* per index of seen: 1 erased, 0 not */
+	size_t found_cap;
 };
 
 static int by_hash(const void *a, const void *b)
@@ -226,6 +229,8 @@ void jrn_privacy_close(jrn_privacy *P)
 		return;
 	hmac_free(&P->h);
 	free(P->hashes);
+	jrn_idmap_free(P->seen);
+	free(P->found);
 	free(P);
 }
 
@@ -238,10 +243,35 @@ int jrn_privacy_erased(jrn_privacy *P, const char *s, size_t n)
 {
 	if (!P || P->n == 0)
 		return 0;
+	if (P->seen && jrn_idmap_count(P->seen) >= JRN_PRIVACY_CACHE) {
+		jrn_idmap_free(P->seen); /* start afresh: memory stays bounded */
+		P->seen = NULL;
+	}
+	if (!P->seen)
+		P->seen = jrn_idmap_new();
+	bool added = false;
+	int64_t i = P->seen ? jrn_idmap_put(P->seen, s, n, &added) : -1;
+	if (i >= 0 && !added)
+		return P->found[i];
 	unsigned char md[32];
 	if (hmac_run(&P->h, s, n, md) < 0)
 		return -1;
-	return bsearch(md, P->hashes, P->n, sizeof *P->hashes, by_hash) != NULL;
+	int erased = bsearch(md, P->hashes, P->n, sizeof *P->hashes, by_hash) != NULL;
+	if (i >= 0 && (size_t)i >= P->found_cap) {
+		size_t cap = P->found_cap ? P->found_cap * 2 : 1024;
+		while (cap <= (size_t)i)
+			cap *= 2;
+		unsigned char *p = realloc(P->found, cap);
+		if (!p) { /* the answer stands; the cache forgets */
+			jrn_idmap_free(P->seen);
+			P->seen = NULL;
+			return erased;
+		}
+		P->found = p, P->found_cap = cap;
+	}
+	if (i >= 0)
+		P->found[i] = (unsigned char)erased;
+	return erased;
 }
 
 void jrn_privacy_count_add(jv *counts, const char *name, int64_t n)

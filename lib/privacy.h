@@ -27,7 +27,9 @@
  *   - jrn_privacy_open reads erasures once: empty (the common case), and
  *     every question is answered "no" at once, without hashing; else it
  *     reads the key and every hash into memory (32 bytes each, sorted) and
- *     a question is one HMAC and a binary search, no I/O. An erase done
+ *     a question is one HMAC and a binary search, no I/O, the answer
+ *     remembered for the next time the value is asked (at most
+ *     JRN_PRIVACY_CACHE values, then the memory starts afresh). An erase done
  *     after the handle was opened is seen by the next run (jrn-ingest
  *     --listen: at its next start).
  *
@@ -71,6 +73,10 @@
 #define JRN_PRIVACY_MAX_IDS 10000
 /* What replaces an erased value in the rows that are kept. */
 #define JRN_PRIVACY_ERASED "<erased>"
+/* jrn_privacy_erased remembers the answers for up to this many distinct
+ * values (a customer's id and addresses come again with each event), then
+ * forgets them all and starts afresh: about 64 bytes a value. */
+#define JRN_PRIVACY_CACHE (1 << 20)
 
 typedef struct jrn_privacy jrn_privacy;
 
