@@ -382,6 +382,59 @@ static int normal_forms(sqlite3 *db, const char *region, jrn_err *e)
 	return rc;
 }
 
+/* Another customer's event holding an address under a contact key: the
+ * address is shared (theirs too). Deletes those from the addresses and
+ * adds their number to *shared. A scan of the events per address, with
+ * instr on its JSON form first. */
+static int shared_in_events(sqlite3 *db, const char *const *fields, int64_t *shared, jrn_err *e)
+{
+	sqlite3_stmt *list = NULL, *find = NULL, *del = NULL;
+	jv addrs = jv_array();
+	int rc = 0;
+	if (sqlite3_prepare_v2(db, "SELECT v FROM temp.jrn_erase_addrs", -1, &list, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT t.key FROM events e, json_tree(e.body) t"
+			       " WHERE e.customer_id NOT IN " IDS " AND instr(e.body, ?1) > 0"
+			       " AND json_valid(e.body) AND t.type = 'text' AND t.atom = ?2",
+			       -1, &find, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "DELETE FROM temp.jrn_erase_addrs WHERE v = ?", -1, &del, NULL) !=
+		    SQLITE_OK)
+		rc = jrn_fail(e, "%s", sqlite3_errmsg(db));
+	while (rc == 0 && sqlite3_step(list) == SQLITE_ROW)
+		addrs = jv_array_append(addrs, jv_string_sized((const char *)sqlite3_column_text(list, 0),
+							       sqlite3_column_bytes(list, 0)));
+	jv_array_foreach(addrs, i, a) {
+		const char *v = jv_string_value(a);
+		size_t n = (size_t)jv_string_length_bytes(jv_copy(a));
+		jrn_buf q = {0};
+		jrn_json_append_str(&q, v, n);
+		bool found = false;
+		int s = SQLITE_DONE;
+		if (rc == 0 && q.p) {
+			sqlite3_reset(find);
+			sqlite3_bind_text64(find, 1, q.p, q.len, SQLITE_STATIC, SQLITE_UTF8);
+			sqlite3_bind_text64(find, 2, v, n, SQLITE_STATIC, SQLITE_UTF8);
+			while (!found && (s = sqlite3_step(find)) == SQLITE_ROW) {
+				const char *k = (const char *)sqlite3_column_text(find, 0);
+				found = k && sqlite3_column_type(find, 0) == SQLITE_TEXT && contact_key(k, fields);
+			}
+			if (!found && s != SQLITE_DONE)
+				rc = jrn_fail(e, "%s", sqlite3_errmsg(db));
+			sqlite3_reset(find);
+		}
+		if (rc == 0 && found) {
+			(*shared)++;
+			rc = put(db, del, v, n, e);
+		}
+		jrn_buf_free(&q);
+		jv_free(a);
+	}
+	jv_free(addrs);
+	sqlite3_finalize(list);
+	sqlite3_finalize(find);
+	sqlite3_finalize(del);
+	return rc;
+}
+
 /* Reads the values into a scope for the SQL functions and registers them. */
 static int register_functions(sqlite3 *db, jrn_err *e)
 {
@@ -466,6 +519,7 @@ int jrn_privacy_scope(sqlite3 *db, const char *customer, const char *region,
 	if (contact_values(db, fields, e) < 0 || normal_forms(db, region, e) < 0)
 		return -1;
 	if ((info->shared = run(db, sql_shared, e)) < 0 ||
+	    shared_in_events(db, fields, &info->shared, e) < 0 ||
 	    (info->addrs = one_int(db, "SELECT count(*) FROM temp.jrn_erase_addrs", e)) < 0 ||
 	    run(db, "INSERT OR IGNORE INTO temp.jrn_erase_vals SELECT v FROM temp.jrn_erase_ids"
 		    " UNION SELECT v FROM temp.jrn_erase_addrs", e) < 0)

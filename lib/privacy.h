@@ -44,8 +44,9 @@
  *     the string values of e-mail and phone keys (email, phone, any key
  *     ending in Email or Phone, and the extra names given) in their
  *     events' bodies and their deliveries' records. An address another
- *     customer also holds (a household phone: a profile or an identity of
- *     a customer outside the ids) is shared: it is the other customer's
+ *     customer also holds (a household phone: a profile, an identity, or
+ *     an event's e-mail or phone key of a customer outside the ids) is
+ *     shared: it is the other customer's
  *     data too, so it is kept, neither deleted nor hashed, and counted as
  *     "shared".
  *   - The temporary tables temp.jrn_erase_ids(v), temp.jrn_erase_addrs(v)

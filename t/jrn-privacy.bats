@@ -231,6 +231,23 @@ simulated "
 	assert_equal "$(rows "SELECT count(*) FROM events WHERE customer_id = 'h2'")" 2
 }
 
+@test "a phone another customer's events carry (no profile of theirs) is shared too" {
+	jrn init . > /dev/null
+	{
+		ev identify k1 '"traits":{"email":"k1@example.com","phone":"+14155550188"}'
+		ev user.signup k3 '"properties":{"phone":"+14155550188","note":"k1@example.com"}'
+	} > in.ndjson
+	jrn-ingest -q in.ndjson > /dev/null
+	run --separate-stderr jrn privacy erase k1
+	assert_success
+	assert_equal "$(jq -c '[.addresses, .shared, .erasures]' <<< "$output")" '[1,1,2]'
+	# k3's phone stays; k1's address in its note is scrubbed
+	assert_equal "$(rows "SELECT json_extract(body, '$.properties.phone') || ' ' || json_extract(body, '$.properties.note') FROM events")" '+14155550188 <erased>'
+	ev page.viewed k3 '"properties":{"phone":"+14155550188"}' > more.ndjson
+	run --separate-stderr jrn-ingest more.ndjson
+	assert_success
+}
+
 @test "a locked state file: erase waits the busy timeout, exits 1, changes nothing" {
 	fixture
 	before=$(sqlite3 jrn.db .dump | sha256sum)
