@@ -275,7 +275,7 @@ static char *spool_dir(const jrn_opts *o, const char *flag)
 /* Whether file name of dir (open) is the customer's: named by the hash of
  * a deleted delivery's key (keyhashes, a string of 32-char hashes), or
  * its text names a value (jrn_names). -1 on a read error. */
-static int spool_file_names(sqlite3 *db, int dirfd, const char *name, const char *keyhashes,
+static int spool_file_names(int dirfd, const char *name, const char *keyhashes,
 			    sqlite3_stmt *names_st)
 {
 	const char *dot = strrchr(name, '.');
@@ -302,7 +302,6 @@ static int spool_file_names(sqlite3 *db, int dirfd, const char *name, const char
 	int hit = sqlite3_step(names_st) == SQLITE_ROW && sqlite3_column_int(names_st, 0);
 	sqlite3_reset(names_st);
 	jrn_buf_free(&text);
-	(void)db;
 	return hit;
 }
 
@@ -332,7 +331,7 @@ static int spool_scan(sqlite3 *db, const char *dir, jv keys, jv *files, jrn_err 
 		struct stat sb;
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
 			continue;
-		int hit = spool_file_names(db, dirfd(d), de->d_name, hashes.p ? hashes.p : "", st);
+		int hit = spool_file_names(dirfd(d), de->d_name, hashes.p ? hashes.p : "", st);
 		if (hit < 0)
 			rc = jrn_fail(e, "%s/%s: %s", dir, de->d_name, strerror(errno));
 		else if (hit)
