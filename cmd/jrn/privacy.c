@@ -371,7 +371,8 @@ static bool erased_before(sqlite3 *db, const char *customer)
 	return was;
 }
 
-/* Deletes the spool files; the number deleted, or -1 (said). */
+/* Deletes the spool files (files: names, consumed); the number deleted,
+ * or -1 (said). */
 static int spool_delete(const char *dir, jv files)
 {
 	int n = 0, failed = 0;
@@ -385,6 +386,7 @@ static int spool_delete(const char *dir, jv files)
 		jrn_buf_free(&p);
 		jv_free(f);
 	}
+	jv_free(files);
 	return failed ? -1 : n;
 }
 
