@@ -45,11 +45,39 @@ static long equal_to(const scope *S, const char *s, size_t n)
 	return -1;
 }
 
+/* A byte that would continue an address (so that ann@example.com is
+ * not found inside joann@example.com or ann@example.com.au). */
+static bool addr_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c >= 0x80;
+}
+
+/* The first place at or after from where v (an address) stands in s[0..n)
+ * as a whole (no address byte before it; none after it but a final '.'),
+ * or NULL. */
+static const char *find_addr(const char *s, size_t n, size_t from, const value *v)
+{
+	while (from < n) {
+		const char *hit = memmem(s + from, n - from, v->p, v->n);
+		if (!hit)
+			return NULL;
+		size_t at = (size_t)(hit - s), end = at + v->n;
+		bool before = at > 0 && addr_byte((unsigned char)s[at - 1]);
+		bool after = end < n && addr_byte((unsigned char)s[end]) &&
+			     !(s[end] == '.' && (end + 1 == n || !addr_byte((unsigned char)s[end + 1])));
+		if (!before && !after)
+			return hit;
+		from = at + 1;
+	}
+	return NULL;
+}
+
 /* Whether s[0..n) holds an address. */
 static bool holds_addr(const scope *S, const char *s, size_t n)
 {
 	for (size_t i = 0; i < S->n; i++)
-		if (S->v[i].addr && memmem(s, n, S->v[i].p, S->v[i].n))
+		if (S->v[i].addr && find_addr(s, n, 0, &S->v[i]))
 			return true;
 	return false;
 }
@@ -63,7 +91,7 @@ static int replace_addrs(const scope *S, const char *s, size_t n, jrn_buf *b)
 		for (size_t i = 0; i < S->n; i++) {
 			if (!S->v[i].addr)
 				continue;
-			const char *hit = memmem(s + at, n - at, S->v[i].p, S->v[i].n);
+			const char *hit = find_addr(s, n, at, &S->v[i]);
 			if (hit && (size_t)(hit - s) < best)
 				best = (size_t)(hit - s), len = S->v[i].n;
 		}

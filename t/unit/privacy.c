@@ -144,6 +144,11 @@ static void scope_and_erase(void)
 		  "jrn_scrub: keys, values, an address inside a string");
 	CHECK_ROW("SELECT jrn_scrub('not json: ann@example.com, u1')", "not json: <erased>, u1",
 		  "jrn_scrub: text that is not JSON: its addresses");
+	CHECK_ROW("SELECT jrn_scrub('[\"joann@example.com\",\"ann@example.com.au\",\"(ann@example.com).\"]')",
+		  "[\"joann@example.com\",\"ann@example.com.au\",\"(<erased>).\"]",
+		  "jrn_scrub: an address only as a whole, not inside a longer one");
+	CHECK_ROW("SELECT jrn_names('{\"x\":\"joann@example.com\"}')", "0",
+		  "jrn_names: not inside a longer address");
 
 	jv counts = jv_object(), keys = jv_array();
 	exec("BEGIN");
