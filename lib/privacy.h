@@ -52,11 +52,11 @@
  *   - The temporary tables temp.jrn_erase_ids(v), temp.jrn_erase_addrs(v)
  *     and temp.jrn_erase_vals(v) (both) hold them, and two SQL functions
  *     are registered on the connection: jrn_names(TEXT) is 1 when the text
- *     names a value (an id as a whole JSON string, an address anywhere in
- *     a string) and jrn_scrub(TEXT) returns the text with each such string
- *     replaced by "<erased>" (an address inside a longer string: that
- *     part); text that is not JSON has each value replaced where it
- *     appears.
+ *     names a value (an id as a whole JSON string, an address within a
+ *     string, as a whole: not inside a longer address) and jrn_scrub(TEXT)
+ *     returns the text with each such string replaced by "<erased>" (an
+ *     address inside a longer string: that part); text that is not JSON
+ *     has each address replaced where it appears.
  *
  * Use: one thread at a time per handle. Nothing here begins or commits:
  * the caller owns the transaction.
