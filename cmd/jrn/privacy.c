@@ -424,8 +424,11 @@ static int privacy_erase(sqlite3 *db, const jrn_opts *o, const char *customer, c
 		memset(key, 0, sizeof key);
 		if (dir && spool_delete(dir, jv_copy(files)) < 0)
 			goto out;
-		if (jrn_db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", &e) < 0)
-			jrn_say(0, "privacy erase: checkpoint: %s", e.msg);
+		/* the WAL holds the pages as they were until a checkpoint */
+		if (sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) !=
+		    SQLITE_OK)
+			jrn_say(0, "privacy erase: the WAL could not be checkpointed (%s): it keeps old"
+				" pages until the next checkpoint", sqlite3_errmsg(db));
 	} else {
 		jrn_db_rollback(db);
 	}
