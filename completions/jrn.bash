@@ -114,13 +114,17 @@ _jrn_jobs()
 	[[ -r jrn.yaml ]] && sed -n '/^jobs:/,/^[^ #]/s/^  \([A-Za-z0-9._-]*\):.*/\1/p' jrn.yaml
 }
 
-# _jrn_verb VERB: the words after "jrn run|log|events|suppressions|queue"
+# _jrn_verb VERB: the words after "jrn run|log|events|suppressions|queue|privacy"
 _jrn_verb()
 {
 	local common="--db --config --now --quiet --verbose --help -q -v -h" opts words
 	case $prev in
 	--db | --config | --rejects)
 		_jrn_files
+		return
+		;;
+	--spool)
+		_jrn_files -d
 		return
 		;;
 	--channel)
@@ -141,6 +145,10 @@ _jrn_verb()
 	events) opts="--set --bad-amount --dry-run" words="delete fix" ;;
 	suppressions) opts="--channel --reason --rejects --dry-run" words="import list remove" ;;
 	queue) opts="--dry-run" words="list cancel" ;;
+	privacy)
+		words="export erase"
+		[[ ${COMP_WORDS[2]} == erase ]] && opts="--dry-run --spool"
+		;;
 	doctor) opts="" words="" ;;
 	esac
 	if [[ $cur == -* ]]; then
@@ -157,7 +165,7 @@ _jrn()
 	local cur prev i
 	_jrn_words
 	if ((COMP_CWORD == 1)); then
-		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue doctor
+		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue privacy doctor
 			help tools --help --version" -- "$cur")
 		return
 	fi
@@ -175,7 +183,7 @@ _jrn()
 			_jrn_files -d
 		fi
 		;;
-	run | log | events | suppressions | queue | doctor)
+	run | log | events | suppressions | queue | privacy | doctor)
 		_jrn_verb "${COMP_WORDS[1]}"
 		;;
 	help)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ledger.h"
+#include "privacy.h"
 
 struct jrn_ledger {
 	sqlite3 *db;
@@ -363,4 +364,51 @@ int64_t jrn_ledger_recent_walk(jrn_ledger_recent *R, const char *customer, int64
 	sqlite3_reset(R->st);
 	sqlite3_clear_bindings(R->st);
 	return stop ? stop : rc == SQLITE_DONE ? n : -1;
+
+/* ---- jrn privacy erase (privacy.h) -------------------------------------------- */
+
+static int ledger_erase_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
+			      jrn_err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(db, steps[i][1], -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return jrn_fail(e, "%s: %s", steps[i][0], sqlite3_errmsg(db));
+		jrn_privacy_count_add(counts, steps[i][0], sqlite3_changes64(db));
+	}
+	return 0;
+}
+
+/* The deliveries that are the customer's: theirs, or sent to an address of theirs. */
+#define ERASE_DELIVERIES                                                                  \
+	"SELECT key FROM deliveries WHERE customer_id IN (SELECT v FROM temp.jrn_erase_ids)" \
+	" OR (json_valid(record) AND (json_extract(record, '$.recipientEmail') IN"          \
+	" (SELECT v FROM temp.jrn_erase_vals) OR json_extract(record, '$.recipientPhone') IN" \
+	" (SELECT v FROM temp.jrn_erase_vals)))"
+
+int jrn_ledger_erase(sqlite3 *db, jv *counts, jv *keys, jrn_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, ERASE_DELIVERIES, -1, &st, NULL) != SQLITE_OK)
+		return jrn_fail(e, "deliveries: %s", sqlite3_errmsg(db));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		*keys = jv_array_append(*keys, jv_string_sized((const char *)sqlite3_column_text(st, 0),
+							       sqlite3_column_bytes(st, 0)));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return jrn_fail(e, "deliveries: %s", sqlite3_errmsg(db));
+	static const char *const steps[][2] = {
+		{"outbox", "DELETE FROM outbox WHERE key IN (" ERASE_DELIVERIES ")"},
+		{"outbox.scrubbed", "UPDATE outbox SET record = jrn_scrub(record) WHERE jrn_names(record)"},
+		{"deliveries", "DELETE FROM deliveries WHERE key IN (" ERASE_DELIVERIES ")"},
+		{"deliveries.scrubbed",
+		 "UPDATE deliveries SET record = jrn_scrub(record), error = jrn_scrub(error)"
+		 " WHERE jrn_names(record) OR jrn_names(error)"},
+	};
+	return ledger_erase_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }

@@ -184,4 +184,16 @@ typedef int jrn_ledger_recent_fn(void *ctx, const char *channel, int64_t claimed
 int64_t jrn_ledger_recent_walk(jrn_ledger_recent *R, const char *customer, int64_t since,
 			       jrn_ledger_recent_fn *fn, void *ctx, jrn_err *e);
 
+/* ---- jrn privacy erase ------------------------------------------------------ */
+
+/* In the scope jrn_privacy_scope built on db (privacy.h): deletes the
+ * deliveries of the linked ids and those whose recipientEmail or
+ * recipientPhone is an erased value, with their outbox rows, and scrubs
+ * the kept rows' records that name a value. *keys (an array) gets the
+ * keys of the deliveries deleted, for their spool files.
+ * Adds the rows changed to *counts (an object: {"TABLE": N}, scrubbed
+ * rows as "TABLE.scrubbed"). Inside the caller's transaction. 0, or -1
+ * with e naming the table. */
+int jrn_ledger_erase(sqlite3 *db, jv *counts, jv *keys, jrn_err *e);
+
 #endif

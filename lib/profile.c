@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "profile.h"
+#include "privacy.h"
 
 /* The unified fields: JSON name, column; created_at is a time. */
 static const struct {
@@ -789,4 +790,39 @@ done:
 	jv_free(c);
 	jv_free(ev);
 	return rc;
+}
+
+/* ---- jrn privacy erase (privacy.h) -------------------------------------------- */
+
+static int profile_erase_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
+			       jrn_err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(db, steps[i][1], -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return jrn_fail(e, "%s: %s", steps[i][0], sqlite3_errmsg(db));
+		jrn_privacy_count_add(counts, steps[i][0], sqlite3_changes64(db));
+	}
+	return 0;
+}
+
+#define ERASE_IDS "(SELECT v FROM temp.jrn_erase_ids)"
+
+int jrn_profile_erase(sqlite3 *db, jv *counts, jrn_err *e)
+{
+	static const char *const steps[][2] = {
+		{"profiles", "DELETE FROM profiles WHERE customer_id IN " ERASE_IDS},
+		{"profiles.scrubbed", "UPDATE profiles SET traits = jrn_scrub(traits) WHERE jrn_names(traits)"},
+		{"identities", "DELETE FROM identities WHERE customer_id IN " ERASE_IDS
+			       " OR (kind = 'id' AND value IN " ERASE_IDS ")"
+			       " OR (kind IN ('email', 'phone') AND value IN"
+			       " (SELECT v FROM temp.jrn_erase_addrs))"},
+		{"merges", "DELETE FROM merges WHERE from_id IN " ERASE_IDS " OR into_id IN " ERASE_IDS},
+		{"merges.scrubbed", "UPDATE merges SET moved = jrn_scrub(moved) WHERE jrn_names(moved)"},
+	};
+	return profile_erase_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }

@@ -136,4 +136,16 @@ jv jrn_profile_get(jrn_profile *P, const char *customer, jrn_err *e);
 int jrn_profile_event(jrn_profile *P, const char *type, size_t tn, const char *body, size_t bn,
 		      int64_t ts, jrn_err *e);
 
+/* ---- jrn privacy erase ------------------------------------------------------ */
+
+/* In the scope jrn_privacy_scope built on db (privacy.h): deletes the
+ * profiles of the linked ids, their identities (and the id links naming
+ * them, and identities of their addresses), the merges rows naming them
+ * (standing or undone), and scrubs the kept profiles' traits and merges'
+ * moved that name a value.
+ * Adds the rows changed to *counts (an object: {"TABLE": N}, scrubbed
+ * rows as "TABLE.scrubbed"). Inside the caller's transaction. 0, or -1
+ * with e naming the table. */
+int jrn_profile_erase(sqlite3 *db, jv *counts, jrn_err *e);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "reach.h"
+#include "privacy.h"
 
 /* Addresses go into the suppression lookup this many at a time. Up to
  * this many, the whole question is one statement, one step (jrn-segment
@@ -16,6 +17,7 @@ struct jrn_reach {
 	sqlite3 *db;
 	sqlite3_stmt *consent_set, *consent_get, *suppress, *suppressed, *may;
 	jrn_buf reason; /* the last suppression reason read */
+	jrn_privacy *privacy; /* erased values (privacy.h), read once */
 };
 
 static const char sql_consent_set[] =
@@ -57,7 +59,8 @@ jrn_reach *jrn_reach_open(sqlite3 *db, jrn_err *e)
 	    jrn_db_prepare(db, sql_consent_get, &R->consent_get, e) < 0 ||
 	    jrn_db_prepare(db, sql_suppress, &R->suppress, e) < 0 ||
 	    jrn_db_prepare(db, sql_suppressed, &R->suppressed, e) < 0 ||
-	    jrn_db_prepare(db, sql_may, &R->may, e) < 0) {
+	    jrn_db_prepare(db, sql_may, &R->may, e) < 0 ||
+	    !(R->privacy = jrn_privacy_open(db, e))) {
 		jrn_reach_close(R);
 		return NULL;
 	}
@@ -73,6 +76,7 @@ void jrn_reach_close(jrn_reach *R)
 	sqlite3_finalize(R->suppress);
 	sqlite3_finalize(R->suppressed);
 	sqlite3_finalize(R->may);
+	jrn_privacy_close(R->privacy);
 	jrn_buf_free(&R->reason);
 	free(R);
 }
@@ -266,10 +270,35 @@ static int may_at_once(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *
 	return may;
 }
 
+/* An erased customer or address (privacy.h): 0 with v saying "erased"
+ * (v->address: the address's index, 0 for the customer), 1 when none is,
+ * -1 when OpenSSL failed (v->failed "erasures"). */
+static int erased_any(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v)
+{
+	int rc = q->customer.p ? jrn_privacy_erased(R->privacy, q->customer.p, q->customer.n) : 0;
+	for (size_t i = 0; rc == 0 && i < q->naddresses; i++)
+		if (q->addresses[i].p &&
+		    (rc = jrn_privacy_erased(R->privacy, q->addresses[i].p, q->addresses[i].n)) == 1)
+			v->address = i;
+	if (rc < 0)
+		v->failed = "erasures";
+	if (rc == 1) {
+		v->answer = JRN_REACH_SUPPRESSED;
+		v->reason = "erased";
+	}
+	return rc == 0 ? 1 : rc == 1 ? 0 : -1;
+}
+
 int jrn_reach_may(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v, jrn_err *e)
 {
 	*v = (jrn_reach_verdict){JRN_REACH_MAY, NULL, 0, NULL};
 	/* q->purpose: both purposes get the same answer (reach.h) */
+	if (jrn_privacy_count(R->privacy) > 0) {
+		int erased = erased_any(R, q, v);
+		if (erased != 1)
+			return erased < 0 ? jrn_fail(e, "cannot compute HMAC-SHA-256 (OpenSSL failed)")
+					  : 0;
+	}
 	if (q->naddresses <= ADDR_CHUNK)
 		return may_at_once(R, q, v, e);
 	int rc = suppressed_any(R, q->addresses, q->naddresses, q->channel, &v->address, e);
@@ -341,4 +370,32 @@ int jrn_reach_unsuppress(jrn_reach *R, jrn_reach_text address, const char *chann
 	if (rc != SQLITE_DONE)
 		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
 	return sqlite3_changes(R->db);
+}
+
+/* ---- jrn privacy erase (privacy.h) -------------------------------------------- */
+
+static int reach_erase_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
+			     jrn_err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(db, steps[i][1], -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return jrn_fail(e, "%s: %s", steps[i][0], sqlite3_errmsg(db));
+		jrn_privacy_count_add(counts, steps[i][0], sqlite3_changes64(db));
+	}
+	return 0;
+}
+
+int jrn_reach_erase(sqlite3 *db, jv *counts, jrn_err *e)
+{
+	static const char *const steps[][2] = {
+		{"consent", "DELETE FROM consent WHERE customer_id IN (SELECT v FROM temp.jrn_erase_ids)"},
+		{"suppressions", "DELETE FROM suppressions WHERE address IN"
+				 " (SELECT v FROM temp.jrn_erase_vals)"},
+	};
+	return reach_erase_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }

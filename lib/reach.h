@@ -45,7 +45,11 @@
  *     gives them, phone numbers in E.164 (jrn_phone_e164). This module
  *     does not normalise (a phone number would need its region).
  *
- * The question (jrn_reach_may): first the suppressions, any of the asked
+ * The question (jrn_reach_may): first erasures (privacy.h): when the
+ * customer id or an asked address was erased by jrn privacy erase, the
+ * answer is JRN_REACH_SUPPRESSED with reason "erased" (read once, when the
+ * handle is opened; nothing is hashed while erasures is empty); then the
+ * suppressions, any of the asked
  * addresses on the channel or on "all"; then the customer's consent for
  * the channel, as read above. A channel of NULL asks about every channel
  * at once: a suppression or a revoked consent on any channel blocks (this
@@ -192,5 +196,15 @@ int jrn_reach_may(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v, jr
  * (its member or "all"; NULL: any member). Anything but an object refuses
  * nothing. Borrows consent. */
 bool jrn_reach_profile_refuses(jv consent, const char *channel);
+
+/* ---- jrn privacy erase ------------------------------------------------------ */
+
+/* In the scope jrn_privacy_scope built on db (privacy.h): deletes the
+ * consent rows of the linked ids and the suppressions of every linked id
+ * and address (jrn_reach_may answers "erased" for them from now on).
+ * Adds the rows changed to *counts (an object: {"TABLE": N}, scrubbed
+ * rows as "TABLE.scrubbed"). Inside the caller's transaction. 0, or -1
+ * with e naming the table. */
+int jrn_reach_erase(sqlite3 *db, jv *counts, jrn_err *e);
 
 #endif

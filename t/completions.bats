@@ -18,6 +18,22 @@ complete_words() { # FUNCTION WORD...: what FUNCTION offers for the last WORD
 	assert_line init
 }
 
+@test "jrn privacy completes its verbs, and erase's options" {
+	run complete_words _jrn jrn pri
+	assert_output privacy
+	run complete_words _jrn jrn privacy e
+	assert_output "$(printf 'export\nerase')"
+	run complete_words _jrn jrn privacy erase --
+	assert_line --dry-run
+	assert_line --spool
+	run complete_words _jrn jrn privacy export --
+	refute_line --dry-run
+	refute_line --spool
+	mkdir -p spooldir && touch spoolfile
+	run complete_words _jrn jrn privacy erase --spool spool
+	assert_output spooldir
+}
+
 @test "jrn hands over to jrn-ingest's completion" {
 	run complete_words _jrn jrn ingest --store
 	assert_output --store-only

@@ -19,6 +19,7 @@
 
 #include "jrn.h"
 #include "profile.h"
+#include "privacy.h"
 #include "reach.h"
 
 /* ---- a batch: records as offsets into one text buffer ------------------ */
@@ -126,6 +127,10 @@ jv ingest_time(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err *e);
  * (borrowed, kept), jv_only (every record the jv way: tests). 0, or -1
  * with e. */
 int ingest_record_setup(jv cfg, const char *country, bool jv_only, jrn_err *e);
+/* The erased values (borrowed; NULL: none): a line naming one in
+ * customerId, userId, anonymousId, previousId or an e-mail or phone field
+ * is rejected with "FIELD: erased customer" (privacy.h). */
+void ingest_record_privacy(jrn_privacy *P);
 /* The longest record the state file takes (SQLITE_LIMIT_LENGTH). */
 void ingest_record_limit(size_t max_record);
 /* Parses, checks and normalises one line into batch b, or rejects it

@@ -113,6 +113,7 @@ typedef struct {
 	sqlite3 *db;
 	sqlite3_stmt *insert;
 	jrn_reach *reach;     /* consent events set the consent table */
+	jrn_privacy *privacy; /* erased values: their lines are rejected */
 	jrn_profile *profile; /* identify and alias events set the profile */
 	unsigned char *fresh; /* per record of the batch: newly stored */
 	size_t fresh_cap;
@@ -327,8 +328,10 @@ static int set_up(void)
 				   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
 				   &st.insert, &e) < 0 ||
 		    !(st.reach = jrn_reach_open(st.db, &e)) ||
-		    !(st.profile = jrn_profile_open(st.db, opts.config, &e)))
+		    !(st.profile = jrn_profile_open(st.db, opts.config, &e)) ||
+		    !(st.privacy = jrn_privacy_open(st.db, &e)))
 			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		ingest_record_privacy(st.privacy);
 		ingest_record_limit((size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1));
 	}
 	return -1;
@@ -447,6 +450,7 @@ static int teardown(int status)
 	}
 	jrn_reach_close(st.reach);
 	jrn_profile_close(st.profile);
+	jrn_privacy_close(st.privacy);
 	sqlite3_finalize(st.insert);
 	free(st.fresh);
 	if (st.db && sqlite3_close(st.db) != SQLITE_OK)

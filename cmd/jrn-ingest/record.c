@@ -391,6 +391,15 @@ static jrn_buf scratch;
 static edit *edits;
 static size_t n_edits, edits_cap;
 
+static jrn_privacy *privacy; /* erased values; NULL or empty: none */
+
+/* Whether s[0..n) is erased (privacy.h); OpenSSL failing counts as erased
+ * on the fast path, which then leaves the line to the jv path. */
+static bool erased(const char *s, size_t n)
+{
+	return jrn_privacy_erased(privacy, s, n) != 0;
+}
+
 static bool plain_string(const jrn_json_member *m)
 {
 	return m && m->kind == '"' && !m->escaped && m->vlen > 0;
@@ -453,6 +462,18 @@ static int take_fast(batch *b, const jrn_line *ln)
 		return 0;
 	if (ingest_typemap_find(type->val, type->vlen))
 		return 0;
+	/* an erased customer: the jv path rejects it, naming the field */
+	bool check = jrn_privacy_count(privacy) > 0;
+	if (check) {
+		if (erased(cust->val, cust->vlen))
+			return 0;
+		static const char *const other_ids[] = {"userId", "anonymousId", "previousId"};
+		for (size_t i = 0; i < 3; i++) {
+			const jrn_json_member *m = jrn_json_find(&ix, -1, other_ids[i]);
+			if (m && (!plain_string(m) || erased(m->val, m->vlen)))
+				return 0;
+		}
+	}
 
 	int64_t t;
 	if (jrn_time_parse(ts->val, ts->vlen, 0, &t, NULL) < 0)
@@ -486,7 +507,7 @@ static int take_fast(batch *b, const jrn_line *ln)
 		size_t at = scratch.len;
 		int rc = kind == 1 ? jrn_email_normalize(m->val, m->vlen, &scratch, NULL)
 				   : jrn_phone_e164(m->val, m->vlen, country, &scratch, NULL);
-		if (rc < 0)
+		if (rc < 0 || (check && erased(scratch.p + at, scratch.len - at)))
 			return 0;
 		if (scratch.len - at != m->vlen || memcmp(scratch.p + at, m->val, m->vlen) != 0) {
 			if (add_edit(ln, m->val, m->vlen, at) < 0)
@@ -611,6 +632,54 @@ static int derive_id(jv *ev, bool *changed, jrn_err *why)
 	return 0;
 }
 
+/* The first field of ev (borrowed) whose value is erased: customerId,
+ * userId, anonymousId, previousId, then the e-mail and phone fields of the
+ * event, properties, traits and context.traits (normalised already).
+ * 1 with why ("traits.email: erased customer": the field, never the
+ * value), 0 when none, -1 when OpenSSL failed (fatal). */
+static int erased_field(jv ev, jrn_err *why)
+{
+	static const char *const ids[] = {"customerId", "userId", "anonymousId", "previousId"};
+	for (size_t i = 0; i < 4; i++) {
+		jv v = jv_object_get(jv_copy(ev), jv_string(ids[i]));
+		int rc = jv_get_kind(v) == JV_KIND_STRING
+				 ? jrn_privacy_erased(privacy, jv_string_value(v),
+						      (size_t)jv_string_length_bytes(jv_copy(v)))
+				 : 0;
+		jv_free(v);
+		if (rc < 0)
+			return -1;
+		if (rc > 0) {
+			jrn_fail(why, "%s: erased customer", ids[i]);
+			return 1;
+		}
+	}
+	static const char *const where[] = {"", "properties", "traits", "context.traits"};
+	for (size_t w = 0; w < 4; w++) {
+		jv obj = w == 0	  ? jv_copy(ev)
+			 : w == 3 ? jv_getpath(jv_copy(ev), JV_ARRAY(KEY(K_CONTEXT), KEY(K_TRAITS)))
+				  : jv_object_get(jv_copy(ev), KEY(w == 1 ? K_PROPERTIES : K_TRAITS));
+		int rc = 0;
+		if (jv_get_kind(obj) == JV_KIND_OBJECT) {
+			jv_object_foreach(obj, k, v) {
+				size_t kn = (size_t)jv_string_length_bytes(jv_copy(k));
+				if (rc == 0 && jv_get_kind(v) == JV_KIND_STRING &&
+				    contact_kind(jv_string_value(k), kn) &&
+				    (rc = jrn_privacy_erased(privacy, jv_string_value(v),
+							     (size_t)jv_string_length_bytes(jv_copy(v)))) > 0)
+					jrn_fail(why, "%s%s%s: erased customer", where[w], *where[w] ? "." : "",
+						 jv_string_value(k));
+				jv_free(k);
+				jv_free(v);
+			}
+		}
+		jv_free(obj);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Parses, checks and normalises one line into batch b (or rejects it). */
 int ingest_take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fatal)
 {
@@ -651,6 +720,15 @@ int ingest_take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 	bool has_amount = false;
 	if (jv_is_valid(ev))
 		ev = ingest_amounts(ev, &changed, &amount, &has_amount, &why);
+	int er = jv_is_valid(ev) && jrn_privacy_count(privacy) > 0 ? erased_field(ev, &why) : 0;
+	if (er < 0) {
+		jv_free(ev);
+		return jrn_fail(fatal, "cannot compute HMAC-SHA-256 (OpenSSL failed)");
+	}
+	if (er > 0) {
+		jv_free(ev);
+		ev = jv_invalid();
+	}
 	int idrc = jv_is_valid(ev) ? derive_id(&ev, &changed, &why) : -1;
 	if (idrc == -2)
 		return jrn_fail(fatal, "cannot compute SHA-256 (OpenSSL failed)");
@@ -736,6 +814,11 @@ int ingest_record_setup(jv cfg, const char *region, bool every_jv, jrn_err *e)
 	    names_from(&phone_names, cfg, "ingest.phoneFields", "phone") < 0)
 		return jrn_fail(e, "out of memory");
 	return ingest_typemap_load(cfg, e);
+}
+
+void ingest_record_privacy(jrn_privacy *P)
+{
+	privacy = P;
 }
 
 void ingest_record_limit(size_t n)

@@ -23,6 +23,7 @@ static const char usage[] =
 	"       jrn events delete ID... | fix ID --set PATH=VALUE... | --bad-amount\n"
 	"       jrn suppressions import [FILE...] | list | remove ADDRESS...\n"
 	"       jrn queue list | cancel KEY...\n"
+	"       jrn privacy export CUSTOMER | erase [--dry-run] [--spool DIR] CUSTOMER\n"
 	"       jrn doctor [--config FILE] [--db PATH]\n"
 	"       jrn help [TOOL]\n"
 	"       jrn tools\n"
@@ -48,6 +49,7 @@ static const char usage[] =
 	"  events        delete or correct stored events; list bad amounts\n"
 	"  suppressions  import, list or remove suppressed addresses\n"
 	"  queue         list or cancel the sends waiting in the outbox\n"
+	"  privacy       export or erase everything held about a customer\n"
 	"  doctor        check jrn.yaml (every unset ${NAME}) and the state file\n"
 	"  help          this text, or TOOL's --help\n"
 	"  tools         list the tools found beside jrn\n"
@@ -63,6 +65,7 @@ static const jrn_verb verbs[] = {
 	{"suppressions", verb_suppressions},
 	{"queue", verb_queue},
 	{"doctor", verb_doctor},
+	{"privacy", verb_privacy},
 };
 
 
