@@ -364,6 +364,7 @@ int64_t jrn_ledger_recent_walk(jrn_ledger_recent *R, const char *customer, int64
 	sqlite3_reset(R->st);
 	sqlite3_clear_bindings(R->st);
 	return stop ? stop : rc == SQLITE_DONE ? n : -1;
+}
 
 /* ---- jrn privacy erase (privacy.h) -------------------------------------------- */
 
