@@ -1184,6 +1184,41 @@ static int all_one(void *ctx, const char *cust, jrn_buf *members)
 	return *a->failed || out.err ? -1 : 0;
 }
 
+/* The parts of the --all profile to read: all when the profiles are
+ * written; else (--count, --save, --changes, --snapshot) the summary, the
+ * cart and the promotions, which cost a pass each, only when a wanted
+ * segment reads them (a field leaf's first key "summary", "cart" or
+ * "promotions") or may (a jq leaf). */
+static unsigned all_parts(void)
+{
+	unsigned f = JRN_PROFILE_FLAT_SCORES;
+	if (!do_count && !do_changes && !do_save && !snapshot_name)
+		/* the profiles are written: whole */
+		return f | JRN_PROFILE_SUMMARY | JRN_PROFILE_CART | JRN_PROFILE_PROMOTIONS;
+	jrn_buf b = {0};
+	for (int i = 0; i < nseg; i++) {
+		if (!wanted(i))
+			continue;
+		jrn_buf_reset(&b);
+		int n = jrn_rule_fields(rules, i, &b);
+		const char *p = b.p;
+		for (int j = 0; j < n; j++, p += strlen(p) + 1) {
+			if (!strcmp(p, "cart"))
+				f |= JRN_PROFILE_CART;
+			if (!strcmp(p, "promotions"))
+				f |= JRN_PROFILE_PROMOTIONS;
+			if (!strcmp(p, "summary"))
+				f |= JRN_PROFILE_SUMMARY;
+		}
+		jrn_buf_reset(&b);
+		/* a jq leaf reads what it likes: its explain line "rule N: jq" */
+		if (jrn_rule_explain(rules, i, &b) < 0 || (b.p && strstr(b.p, ": jq ")))
+			f |= JRN_PROFILE_CART | JRN_PROFILE_PROMOTIONS | JRN_PROFILE_SUMMARY;
+	}
+	jrn_buf_free(&b);
+	return f;
+}
+
 /* Every customer of the state file (--all). -1 to go on, else the status
  * to stop with (said). */
 static int read_state(bool *failed, jrn_err *fatal)
@@ -1193,8 +1228,7 @@ static int read_state(bool *failed, jrn_err *fatal)
 	 * customer */
 	if (jrn_rule_needs_events(rules, only) && jrn_rule_preload(rules, db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	jrn_profile_reader *R = jrn_profile_reader_open(
-		db, JRN_PROFILE_FLAT_SCORES | JRN_PROFILE_CART | JRN_PROFILE_PROMOTIONS, &e);
+	jrn_profile_reader *R = jrn_profile_reader_open(db, all_parts(), &e);
 	if (!R)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	all_ctx a = {failed, fatal, 0, {0}};

@@ -91,6 +91,7 @@ struct jrn_profile_reader {
 	unsigned flags;
 	sqlite3_stmt *part[NPARTS][2];
 	sqlite3_stmt *sum, *last_order, *contact;
+	jrn_buf prev, type; /* scratch, kept: no allocation per customer */
 };
 
 jrn_profile_reader *jrn_profile_reader_open(sqlite3 *db, unsigned flags, jrn_err *e)
@@ -126,6 +127,8 @@ void jrn_profile_reader_close(jrn_profile_reader *R)
 	sqlite3_finalize(R->sum);
 	sqlite3_finalize(R->last_order);
 	sqlite3_finalize(R->contact);
+	jrn_buf_free(&R->prev);
+	jrn_buf_free(&R->type);
 	free(R);
 }
 
@@ -165,10 +168,23 @@ static void add_time(jrn_buf *out, int64_t ms)
 	jrn_buf_addc(out, '"');
 }
 
+/* An integer in decimal (no printf: this runs a few times a customer). */
+static void add_int(jrn_buf *out, int64_t v)
+{
+	char t[24], *p = t + sizeof t;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (v < 0)
+		*--p = '-';
+	jrn_buf_add(out, p, (size_t)(t + sizeof t - p));
+}
+
 static void add_number(jrn_buf *out, double d)
 {
 	if (d == (double)(int64_t)d && d > -9e15 && d < 9e15)
-		jrn_buf_addf(out, "%lld", (long long)d);
+		add_int(out, (int64_t)d);
 	else
 		jrn_json_append(out, jv_number(d), 0, NULL);
 }
@@ -235,20 +251,26 @@ typedef struct {
 	int64_t first, last, last_order_ts;
 	uint64_t events, orders;
 	double total, promo;
+	bool write; /* JRN_PROFILE_SUMMARY: written, else only read */
 } summary;
 
 static void add_summary(jrn_buf *out, const summary *s, const char *oid, size_t oidn, double amount,
 			bool has_amount)
 {
+	if (!s->write)
+		return;
 	add_key(out, "summary");
-	jrn_buf_addf(out, "{\"events\":%llu", (unsigned long long)s->events);
+	jrn_buf_adds(out, "{\"events\":");
+	add_int(out, (int64_t)s->events);
 	if (s->events) {
 		jrn_buf_adds(out, ",\"firstSeen\":");
 		add_time(out, s->first);
 		jrn_buf_adds(out, ",\"lastSeen\":");
 		add_time(out, s->last);
 	}
-	jrn_buf_addf(out, ",\"orders\":%llu,\"orderTotal\":", (unsigned long long)s->orders);
+	jrn_buf_adds(out, ",\"orders\":");
+	add_int(out, (int64_t)s->orders);
+	jrn_buf_adds(out, ",\"orderTotal\":");
 	add_number(out, s->total);
 	if (oid) {
 		jrn_buf_adds(out, ",\"lastOrder\":{\"id\":");
@@ -269,7 +291,9 @@ static void add_promotions(jrn_buf *out, const summary *s)
 	if (!s->orders)
 		return;
 	add_key(out, "promotions");
-	jrn_buf_addf(out, "{\"orders\":%llu,\"redeemed\":", (unsigned long long)s->orders);
+	jrn_buf_adds(out, "{\"orders\":");
+	add_int(out, (int64_t)s->orders);
+	jrn_buf_adds(out, ",\"redeemed\":");
 	add_number(out, s->promo);
 	jrn_buf_adds(out, ",\"redeemedRatio\":");
 	add_number(out, (double)(int64_t)(s->promo / (double)s->orders * 1e6 + 0.5) / 1e6);
@@ -410,9 +434,7 @@ static int write_parts(cursor *c, jv row_jv, jrn_buf *out, jrn_err *e)
 	} else {
 		jrn_buf_adds(out, prov ? ",\"traits\":{},\"provenance\":{}" : ",\"traits\":{}");
 	}
-	jrn_buf prev = {0};
-	write_keyed(c, out, &prev);
-	jrn_buf_free(&prev);
+	write_keyed(c, out, &c->R->prev);
 	return part_fail(c, e);
 }
 
@@ -423,10 +445,13 @@ static void write_cart(cursor *c, int64_t last_order, jrn_buf *out)
 	sqlite3_stmt *st = c->R->part[P_CART][c->form];
 	int64_t items = 0, at = 0;
 	const char *type = NULL;
-	jrn_buf t = {0};
+	jrn_buf t = c->R->type;
+	jrn_buf_reset(&t);
+	bool any = false;
 	for (; on_row(c, P_CART); step(c, P_CART)) {
 		type = (const char *)sqlite3_column_text(st, 1);
 		at = sqlite3_column_int64(st, 2);
+		any = true;
 		jrn_buf_reset(&t);
 		jrn_buf_adds(&t, type ? type : "");
 		if (at <= last_order)
@@ -438,17 +463,19 @@ static void write_cart(cursor *c, int64_t last_order, jrn_buf *out)
 		else if (type && !strcmp(type, "cart.removed") && items > 0)
 			items--;
 	}
-	if (t.p) {
+	if (any && t.p) {
 		add_key(out, "cart");
 		jrn_buf_adds(out, "{\"updatedAt\":");
 		add_time(out, at);
 		jrn_buf_adds(out, ",\"event\":");
 		jrn_json_append_str(out, t.p, t.len);
-		if (items > 0)
-			jrn_buf_addf(out, ",\"items\":%lld", (long long)items);
+		if (items > 0) {
+			jrn_buf_adds(out, ",\"items\":");
+			add_int(out, items);
+		}
 		jrn_buf_addc(out, '}');
 	}
-	jrn_buf_free(&t);
+	c->R->type = t; /* kept for the next customer */
 }
 
 /* The event summary of customer and its linked ids, by index lookups,
@@ -456,7 +483,7 @@ static void write_cart(cursor *c, int64_t last_order, jrn_buf *out)
 static int point_summary(jrn_profile_reader *R, const char *customer, jrn_buf *out, summary *s,
 			 jrn_err *e)
 {
-	*s = (summary){0};
+	*s = (summary){.write = R->flags & JRN_PROFILE_SUMMARY};
 	sqlite3_bind_text(R->sum, 1, customer, -1, SQLITE_STATIC);
 	if (sqlite3_step(R->sum) != SQLITE_ROW) {
 		sqlite3_reset(R->sum);
@@ -583,7 +610,9 @@ static int cmp_ids(const char *a, size_t an, const char *b, size_t bn)
  * out and *s. */
 static void grouped_summary(everyone *a, cursor *c, jrn_buf *out, summary *s)
 {
-	*s = (summary){0};
+	*s = (summary){.write = c->R->flags & JRN_PROFILE_SUMMARY};
+	if (!a->ord) /* nothing reads it */
+		return;
 	if (a->rev == SQLITE_ROW && cmp_key(a->ev, c->cust, c->n) == 0) {
 		s->first = sqlite3_column_int64(a->ev, 1);
 		s->last = sqlite3_column_int64(a->ev, 2);
@@ -656,15 +685,17 @@ int jrn_profile_read_all(jrn_profile_reader *R,
 	}
 	if (load_links(R, &a, e) < 0)
 		goto done;
+	/* the orders grouped: a sort of them, only when something reads them */
+	bool orders = R->flags & (JRN_PROFILE_SUMMARY | JRN_PROFILE_CART | JRN_PROFILE_PROMOTIONS);
 	if (sqlite3_prepare_v2(R->db, all_events_sql, -1, &a.ev, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(R->db, all_orders_sql[!!(R->flags & JRN_PROFILE_PROMOTIONS)], -1,
-			       &a.ord, NULL) != SQLITE_OK ||
+	    (orders && sqlite3_prepare_v2(R->db, all_orders_sql[!!(R->flags & JRN_PROFILE_PROMOTIONS)],
+					  -1, &a.ord, NULL) != SQLITE_OK) ||
 	    sqlite3_prepare_v2(R->db, all_profiles_sql, -1, &a.prof, NULL) != SQLITE_OK) {
 		jrn_fail(e, "%s", sqlite3_errmsg(R->db));
 		goto done;
 	}
 	a.rev = sqlite3_step(a.ev);
-	a.rord = sqlite3_step(a.ord);
+	a.rord = orders ? sqlite3_step(a.ord) : SQLITE_DONE;
 	a.rprof = sqlite3_step(a.prof);
 	cursor c = {R, 1, NULL, 0, {0}};
 	for (int p = 0; p < NPARTS; p++)

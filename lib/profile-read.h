@@ -11,9 +11,10 @@
  *   ["provenance":{...}], "consent":{CHANNEL: "granted"|"revoked"},
  *   "scores":{"rfm":{...},"clv":{...},"lead":{...}} (or, with
  *   JRN_PROFILE_FLAT_SCORES, each score a member of its own: "rfm","clv",
- *   "lead"), "segments":[stored memberships], "summary":{events, firstSeen,
- *   lastSeen, orders, orderTotal, lastOrder}, ["cart":{...}],
- *   ["promotions":{...}].
+ *   "lead"), "segments":[stored memberships], ["summary":{events, firstSeen,
+ *   lastSeen, orders, orderTotal, lastOrder}], ["cart":{...}],
+ *   ["promotions":{...}]; the members in [] only with their flag below
+ *   (each costs a pass over the events).
  *
  * Who is a customer (every customer, jrn_profile_read_all): every id of an
  * event or a profile, once, after id links: an id with an id link (an
@@ -72,6 +73,7 @@ enum {
 					   * left out */
 	JRN_PROFILE_CART = 1 << 2,        /* "cart" (above) */
 	JRN_PROFILE_PROMOTIONS = 1 << 3,  /* "promotions" (above) */
+	JRN_PROFILE_SUMMARY = 1 << 4,     /* "summary" (above) */
 };
 
 /* A reader over db (borrowed; a state file of schema 5 or later) writing

@@ -7,7 +7,7 @@
 
 merge_state *merge_state_open(sqlite3 *db, jrn_err *e)
 {
-	return (merge_state *)jrn_profile_reader_open(db, JRN_PROFILE_PROVENANCE, e);
+	return (merge_state *)jrn_profile_reader_open(db, JRN_PROFILE_PROVENANCE | JRN_PROFILE_SUMMARY, e);
 }
 
 void merge_state_close(merge_state *S)

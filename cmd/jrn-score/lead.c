@@ -347,7 +347,8 @@ static int lead_open(score_run *run, lead_state *L)
 		return score_db_fail(run, "preparing");
 	if (run->all) {
 		jrn_err e;
-		if (!(L->reader = jrn_profile_reader_open(run->db, JRN_PROFILE_FLAT_SCORES, &e)))
+		if (!(L->reader = jrn_profile_reader_open(run->db, JRN_PROFILE_FLAT_SCORES | JRN_PROFILE_SUMMARY,
+							   &e)))
 			return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	} else if (!(L->rd = jrn_reader_new(run->files, run->nfiles))) {
 		return jrn_say(-1, "out of memory");
