@@ -31,19 +31,22 @@ enum { P_ROW, P_CONSENT, P_SCORES, P_RFM, P_SEGMENTS, P_CART, NPARTS };
 /* The cart events (jrn-ingest's names of Segment's Product Added, Product
  * Removed, Cart Viewed, Checkout Started) and the lines of a whole cart. */
 #define CART_TYPES "('cart.added', 'cart.removed', 'cart.viewed', 'checkout.started')"
-#define CART_LEN "CASE WHEN type IN ('cart.viewed', 'checkout.started') AND json_valid(body)" \
-		 " AND json_type(body, '$.properties.products') = 'array'" \
+/* (CASE, not AND: only CASE is sure to read no JSON from a body that is
+ * not JSON, which a state file of an older version may hold) */
+#define CART_LEN "CASE WHEN type NOT IN ('cart.viewed', 'checkout.started') THEN NULL" \
+		 " WHEN NOT json_valid(body) THEN NULL" \
+		 " WHEN json_type(body, '$.properties.products') = 'array'" \
 		 " THEN json_array_length(body, '$.properties.products') END"
 /* An order carrying a promotion (profile-read.h); instr first: most bodies
  * are not parsed at all. */
-#define PROMO "((instr(body, 'coupon') OR instr(body, 'discount') OR instr(body, 'promotion_id'))" \
-	      " AND json_valid(body) AND (" \
+#define PROMO "(CASE WHEN NOT (instr(body, 'coupon') OR instr(body, 'discount')" \
+	      " OR instr(body, 'promotion_id')) THEN 0 WHEN NOT json_valid(body) THEN 0 ELSE (" \
 	      "json_type(body, '$.properties.coupon') = 'text'" \
 	      " AND json_extract(body, '$.properties.coupon') <> ''" \
 	      " OR json_type(body, '$.properties.discount') IN ('integer', 'real')" \
 	      " AND json_extract(body, '$.properties.discount') > 0" \
 	      " OR json_type(body, '$.properties.promotion_id') = 'text'" \
-	      " AND json_extract(body, '$.properties.promotion_id') <> ''))"
+	      " AND json_extract(body, '$.properties.promotion_id') <> '') END)"
 
 static const char *const part_sql[NPARTS][2] = {
 	[P_ROW] = {"SELECT customer_id, " ROW_COLS " FROM profiles WHERE customer_id = ?1",
