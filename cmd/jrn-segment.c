@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "jrn.h"
+#include "profile-read.h"
 #include "reach.h"
 #include "rules.h"
 
@@ -397,6 +398,22 @@ static int is_reachable(jv rec, jrn_err *e)
 
 /* ---- output -------------------------------------------------------------------- */
 
+/* The segments the record in hand is in, as a JSON array, onto b. */
+static void segments_array(jrn_buf *b)
+{
+	jrn_buf_addc(b, '[');
+	bool first = true;
+	for (int i = 0; i < nseg; i++) {
+		if (!member[i])
+			continue;
+		if (!first)
+			jrn_buf_addc(b, ',');
+		first = false;
+		jrn_buf_add(b, seg_json[i].p, seg_json[i].len);
+	}
+	jrn_buf_addc(b, ']');
+}
+
 /* The record's line with "segments":[...] set. */
 static int emit_profile(jrn_rule_rec *rr, jrn_err *e)
 {
@@ -404,15 +421,25 @@ static int emit_profile(jrn_rule_rec *rr, jrn_err *e)
 	size_t len = rr->len;
 	jrn_buf_reset(&line_buf);
 	bool has;
+	const jrn_json_member *sm = NULL;
 	if (rr->ix) {
-		has = jrn_json_find(rr->ix, -1, "segments") != NULL;
+		sm = jrn_json_find(rr->ix, -1, "segments");
+		has = sm != NULL;
 	} else {
 		jv v = jrn_rule_rec_value(rr, e);
 		if (jv_get_kind(v) != JV_KIND_OBJECT)
 			return -1;
 		has = jv_object_has(jv_copy(v), jv_copy(key_segments));
 	}
-	if (has) {
+	if (sm && sm->kind == '[') {
+		/* an array there (--all: the stored memberships): replaced in
+		 * the text, the rest byte for byte */
+		size_t at = (size_t)(sm->val - p);
+		jrn_buf_add(&line_buf, p, at);
+		segments_array(&line_buf);
+		if (jrn_buf_add(&line_buf, sm->val + sm->vlen, len - at - sm->vlen) < 0)
+			return jrn_fail(e, "out of memory");
+	} else if (has) {
 		jv rec = jrn_rule_rec_value(rr, e);
 		if (!jv_is_valid(rec))
 			return -1;
@@ -435,17 +462,9 @@ static int emit_profile(jrn_rule_rec *rr, jrn_err *e)
 			k--;
 		bool empty = k > 0 && p[k - 1] == '{';
 		jrn_buf_add(&line_buf, p, close);
-		jrn_buf_adds(&line_buf, empty ? "\"segments\":[" : ",\"segments\":[");
-		bool first = true;
-		for (int i = 0; i < nseg; i++) {
-			if (!member[i])
-				continue;
-			if (!first)
-				jrn_buf_addc(&line_buf, ',');
-			first = false;
-			jrn_buf_add(&line_buf, seg_json[i].p, seg_json[i].len);
-		}
-		if (jrn_buf_adds(&line_buf, "]}") < 0)
+		jrn_buf_adds(&line_buf, empty ? "\"segments\":" : ",\"segments\":");
+		segments_array(&line_buf);
+		if (jrn_buf_adds(&line_buf, "}") < 0)
 			return jrn_fail(e, "out of memory");
 	}
 	jrn_out_line(&out, line_buf.p, line_buf.len);
@@ -1119,37 +1138,85 @@ static void read_input(char **files, int nfiles, int *status, bool *failed, jrn_
 	jrn_reader_free(rd);
 }
 
-/* --all: every customer of the state file, as a profile completed from
- * what is stored: the newest RFM snapshot's row as "rfm", and each stored
- * score as a member named by its kind ("clv", "lead"). */
-static const char all_sql[] =
-	"SELECT c.customer_id,"
-	" (SELECT json_object('recency', recency, 'frequency', frequency, 'monetary', monetary,"
-	"   'r', r, 'f', f, 'm', m, 'score', score, 'segment', segment) FROM rfm_snapshots s"
-	"   WHERE s.taken = (SELECT max(taken) FROM rfm_snapshots) AND s.customer_id = c.customer_id),"
-	" (SELECT json_group_object(kind, json(body)) FROM scores WHERE customer_id = c.customer_id"
-	"   AND json_valid(body))"
-	" FROM (SELECT DISTINCT customer_id FROM events) c ORDER BY c.customer_id";
+/* --all: every customer of the state file as lib/profile-read reads it
+ * (profile-read.h: ids after id links, linked ids folded in), its scores
+ * as members of their own ("rfm", "clv", "lead": the record shape of
+ * before the profile), with the cart and the promotions the shipped
+ * segments read. */
+typedef struct {
+	bool *failed;
+	jrn_err *fatal;
+	uint64_t n;
+	jrn_buf text;
+} all_ctx;
 
-/* One --all profile into text from the row of all_sql. 0 or -1 (memory). */
-static int all_profile(sqlite3_stmt *st, jrn_buf *text)
+/* One customer's profile: evaluated as a record "state:N". 0, or -1 to
+ * stop (failed said in fatal, or the output closed). */
+static int all_one(void *ctx, const char *cust, jrn_buf *members)
 {
-	const char *cid = (const char *)sqlite3_column_text(st, 0);
-	const char *rfm = (const char *)sqlite3_column_text(st, 1);
-	const char *sc = (const char *)sqlite3_column_text(st, 2);
+	all_ctx *a = ctx;
+	jrn_buf *text = &a->text;
+	nrec++;
+	a->n++;
 	jrn_buf_reset(text);
-	jrn_buf_adds(text, "{\"customerId\":");
-	jrn_json_append_str(text, cid ? cid : "", (size_t)sqlite3_column_bytes(st, 0));
-	if (rfm) {
-		jrn_buf_adds(text, ",\"rfm\":");
-		jrn_buf_adds(text, rfm);
+	jrn_buf_addc(text, '{');
+	jrn_buf_add(text, members->p + 1, members->len - 1); /* past the first comma */
+	if (jrn_buf_addc(text, '}') < 0) {
+		jrn_fail(a->fatal, "out of memory");
+		*a->failed = true;
+		return -1;
 	}
-	size_t n = sc ? strlen(sc) : 0;
-	if (n > 2 && sc[0] == '{' && sc[n - 1] == '}') {
-		jrn_buf_addc(text, ',');
-		jrn_buf_add(text, sc + 1, n - 2);
+	jrn_err why;
+	if (jrn_json_index_build(&ix, text->p, text->len, JRN_RULE_INDEX_DEPTH, &why) < 0) {
+		/* a stored score or trait that does not read: that customer
+		 * alone is rejected */
+		jrn_err who;
+		jrn_fail(&who, "customer %.200s: stored data is not JSON as jrn reads it: %s", cust,
+			 why.msg);
+		if (jrn_reject(&rej, "state", a->n, text->p, text->len, who.msg, a->fatal) < 0)
+			*a->failed = true;
+		return *a->failed ? -1 : 0;
 	}
-	return jrn_buf_addc(text, '}');
+	jrn_rule_rec rr = {text->p, text->len, &ix, jv_invalid(), &parser};
+	if (process("state", a->n, &rr, a->fatal) < 0)
+		*a->failed = true;
+	jv_free(rr.v);
+	return *a->failed || out.err ? -1 : 0;
+}
+
+/* The parts of the --all profile to read: all when the profiles are
+ * written; else (--count, --save, --changes, --snapshot) the summary, the
+ * cart and the promotions, which cost a pass each, only when a wanted
+ * segment reads them (a field leaf's first key "summary", "cart" or
+ * "promotions") or may (a jq leaf). */
+static unsigned all_parts(void)
+{
+	unsigned f = JRN_PROFILE_FLAT_SCORES;
+	if (!do_count && !do_changes && !do_save && !snapshot_name)
+		/* the profiles are written: whole */
+		return f | JRN_PROFILE_SUMMARY | JRN_PROFILE_CART | JRN_PROFILE_PROMOTIONS;
+	jrn_buf b = {0};
+	for (int i = 0; i < nseg; i++) {
+		if (!wanted(i))
+			continue;
+		jrn_buf_reset(&b);
+		int n = jrn_rule_fields(rules, i, &b);
+		const char *p = b.p;
+		for (int j = 0; j < n; j++, p += strlen(p) + 1) {
+			if (!strcmp(p, "cart"))
+				f |= JRN_PROFILE_CART;
+			if (!strcmp(p, "promotions"))
+				f |= JRN_PROFILE_PROMOTIONS;
+			if (!strcmp(p, "summary"))
+				f |= JRN_PROFILE_SUMMARY;
+		}
+		jrn_buf_reset(&b);
+		/* a jq leaf reads what it likes: its explain line "rule N: jq" */
+		if (jrn_rule_explain(rules, i, &b) < 0 || (b.p && strstr(b.p, ": jq ")))
+			f |= JRN_PROFILE_CART | JRN_PROFILE_PROMOTIONS | JRN_PROFILE_SUMMARY;
+	}
+	jrn_buf_free(&b);
+	return f;
 }
 
 /* Every customer of the state file (--all). -1 to go on, else the status
@@ -1161,42 +1228,16 @@ static int read_state(bool *failed, jrn_err *fatal)
 	 * customer */
 	if (jrn_rule_needs_events(rules, only) && jrn_rule_preload(rules, db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, all_sql, -1, &st, NULL) != SQLITE_OK)
-		return jrn_say(JRN_EXIT_FAIL, "%s", sqlite3_errmsg(db));
-	jrn_buf text = {0};
-	uint64_t n = 0;
-	int rc;
-	while (!*failed && !out.err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		nrec++;
-		if (all_profile(st, &text) < 0) {
-			jrn_fail(fatal, "out of memory");
-			*failed = true;
-			break;
-		}
-		jrn_err why;
-		n++;
-		if (jrn_json_index_build(&ix, text.p, text.len, JRN_RULE_INDEX_DEPTH, &why) < 0) {
-			/* a stored score or id that does not read: that customer
-			 * alone is rejected */
-			jrn_err who;
-			jrn_fail(&who, "customer %.200s: stored data is not JSON as jrn reads it: %s",
-				 (const char *)sqlite3_column_text(st, 0), why.msg);
-			if (jrn_reject(&rej, "state", n, text.p, text.len, who.msg, fatal) < 0)
-				*failed = true;
-			continue;
-		}
-		jrn_rule_rec rr = {text.p, text.len, &ix, jv_invalid(), &parser};
-		if (process("state", n, &rr, fatal) < 0)
-			*failed = true;
-		jv_free(rr.v);
-	}
-	if (!*failed && !out.err && rc != SQLITE_DONE) {
-		jrn_fail(fatal, "%s", sqlite3_errmsg(db));
+	jrn_profile_reader *R = jrn_profile_reader_open(db, all_parts(), &e);
+	if (!R)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	all_ctx a = {failed, fatal, 0, {0}};
+	if (jrn_profile_read_all(R, all_one, &a, &e) < 0 && !*failed && !out.err) {
+		jrn_fail(fatal, "%s", e.msg);
 		*failed = true;
 	}
-	sqlite3_finalize(st);
-	jrn_buf_free(&text);
+	jrn_profile_reader_close(R);
+	jrn_buf_free(&a.text);
 	return -1;
 }
 

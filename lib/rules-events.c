@@ -37,6 +37,12 @@ bool jrn_rule_needs_events(const jrn_rules *r, int i)
 	return false;
 }
 
+/* A customer's events are those of every id linked to it too (an alias's
+ * previousId, an anonymousId, a customer merged in: identities kind "id",
+ * lib/profile-read.h), to the end of the chains. */
+#define IDS_CTE "WITH RECURSIVE ids(x) AS (SELECT ?1 UNION SELECT value FROM identities, ids" \
+		" WHERE kind = 'id' AND customer_id = ids.x) "
+
 int jrn_rule_attach(jrn_rules *r, sqlite3 *db, jrn_err *e)
 {
 	sqlite3_finalize(r->evq);
@@ -45,8 +51,10 @@ int jrn_rule_attach(jrn_rules *r, sqlite3 *db, jrn_err *e)
 	if (!db)
 		return 0;
 	const char *sql = r->events_body
-		? "SELECT type, ts, body FROM events WHERE customer_id = ?1 AND ts >= ?2 AND ts <= ?3"
-		: "SELECT type, ts, NULL FROM events WHERE customer_id = ?1 AND ts >= ?2 AND ts <= ?3";
+		? IDS_CTE "SELECT type, ts, body FROM events WHERE customer_id IN ids"
+		  " AND ts >= ?2 AND ts <= ?3"
+		: IDS_CTE "SELECT type, ts, NULL FROM events WHERE customer_id IN ids"
+		  " AND ts >= ?2 AND ts <= ?3";
 	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->evq, NULL) != SQLITE_OK)
 		return jrn_fail(e, "%s", sqlite3_errmsg(db));
 	return 0;
@@ -194,6 +202,68 @@ static int collect_leaves(jrn_rules *r, node *n, const char *seg)
 	return 0;
 }
 
+/* The id links (identities kind "id": value -> customer) of db: ids maps
+ * a linked id to its index in to[], the offset of the customer it names in
+ * text. 0 or -1 with e. */
+typedef struct {
+	jrn_idmap *ids;
+	size_t *to, n;
+	jrn_buf text;
+} id_links;
+
+static void links_free(id_links *l)
+{
+	jrn_idmap_free(l->ids);
+	free(l->to);
+	jrn_buf_free(&l->text);
+}
+
+static int links_load(sqlite3 *db, id_links *l, jrn_err *e)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT value, customer_id FROM identities WHERE kind = 'id'", -1,
+			       &st, NULL) != SQLITE_OK)
+		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	int rc = SQLITE_DONE;
+	bool oom = !(l->ids = jrn_idmap_new());
+	while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		bool added;
+		int64_t i = jrn_idmap_put(l->ids, (const char *)sqlite3_column_text(st, 0),
+					  (size_t)sqlite3_column_bytes(st, 0), &added);
+		if (i >= 0 && !added)
+			continue; /* one link per value (profile.h); the first kept */
+		size_t *to = i < 0 ? NULL : realloc(l->to, ((size_t)i + 1) * sizeof *to);
+		if (!to) {
+			oom = true;
+			break;
+		}
+		l->to = to;
+		l->to[i] = l->text.len;
+		l->n = (size_t)i + 1;
+		if (jrn_buf_add(&l->text, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)) < 0 ||
+		    jrn_buf_addc(&l->text, '\0') < 0)
+			oom = true;
+	}
+	sqlite3_finalize(st);
+	if (oom)
+		return jrn_fail(e, "out of memory");
+	return rc == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
+}
+
+/* The customer id c[0..*n) names now: its link followed to the end (at
+ * most 64 links, as lib/profile.h's JRN_PROFILE_MAX_CHAIN), else c. */
+static const char *links_resolve(const id_links *l, const char *c, size_t *n)
+{
+	for (int hop = 0; hop < 64 && l->n; hop++) {
+		int64_t i = jrn_idmap_get(l->ids, c, *n);
+		if (i < 0)
+			break;
+		c = l->text.p + l->to[i];
+		*n = strlen(c);
+	}
+	return c;
+}
+
 int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 {
 	if (r->preloaded || !r->any_events)
@@ -205,12 +275,21 @@ int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 	if (sqlite3_prepare_v2(db, "SELECT customer_id, type, ts, body FROM events", -1, &st,
 			       NULL) != SQLITE_OK)
 		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	/* a linked id's events count for the customer it names */
+	id_links links = {0};
+	if (links_load(db, &links, e) < 0) {
+		sqlite3_finalize(st);
+		links_free(&links);
+		return -1;
+	}
 	ectx x = {.r = r, .e = e, .seg = "", .top = NULL}; /* where clauses need no top */
 	int rc;
 	bool oom = false;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *c = (const char *)sqlite3_column_text(st, 0);
 		size_t cn = (size_t)sqlite3_column_bytes(st, 0);
+		if (c && links.n)
+			c = links_resolve(&links, c, &cn);
 		const char *type = (const char *)sqlite3_column_text(st, 1);
 		size_t tn = (size_t)sqlite3_column_bytes(st, 1);
 		int64_t ts = sqlite3_column_int64(st, 2);
@@ -237,6 +316,7 @@ int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 				}
 				if (m < 0) {
 					sqlite3_finalize(st);
+					links_free(&links);
 					return -1;
 				}
 				if (!m)
@@ -252,6 +332,7 @@ int jrn_rule_preload(jrn_rules *r, sqlite3 *db, jrn_err *e)
 			break;
 	}
 	sqlite3_finalize(st);
+	links_free(&links);
 	if (oom)
 		return jrn_fail(e, "out of memory");
 	if (rc != SQLITE_DONE)

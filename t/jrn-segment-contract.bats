@@ -80,7 +80,8 @@ members() {
 	run --separate-stderr jrn-segment --segments s.yaml --only buyers --all < /dev/null
 	assert_success
 	assert_equal "${#lines[@]}" 6
-	assert_line --index 0 '{"customerId":"c1"}'
+	# the profile as lib/profile-read reads it (no profile row: no traits)
+	assert_line --index 0 --partial '{"customerId":"c1","traits":{},"consent":{},"segments":[],"summary":{"events":1,'
 	assert_equal "$stderr" "jrn-segment: 6 customers of the state file, 0 rejected"
 }
 

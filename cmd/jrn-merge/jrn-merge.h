@@ -7,6 +7,7 @@
  *   state.c   the state file's part of a profile: the profile row, consent,
  *             scores, segments, the event summary, read by customer (one
  *             record) or in one ordered pass (--all), written as JSON text
+ *             by lib/profile-read (the reader every tool shares)
  *   file.c    the `file` source type: an NDJSON or CSV file keyed by a
  *             column, indexed once per run
  *   sources.c the table of source types and the sources of jrn.yaml's
@@ -27,6 +28,7 @@
 
 #include "jrn.h"
 #include "profile.h"
+#include "profile-read.h"
 
 /* ---- sources (sources.c, file.c) ------------------------------------------ */
 
@@ -120,6 +122,8 @@ void merge_net_close(merge_net *N);
 
 /* ---- the state file's part (state.c) -------------------------------------- */
 
+/* A lib/profile-read reader writing provenance (profile-read.h says what a
+ * profile holds and how linked ids fold into their customer). */
 typedef struct merge_state merge_state;
 
 /* Opens the statements over db (borrowed). NULL with e. */
@@ -131,7 +135,8 @@ void merge_state_close(merge_state *S);
  * "consent":{...},"scores":{...},"segments":[...],"summary":{...}). row,
  * when valid (borrowed), stands for the stored profile row (the unified
  * fields, traits, provenance: what the sources changed); otherwise the row
- * is read. Events of every id linked to customer count. 0 or -1 with e. */
+ * is read. What is stored under every id linked to customer counts (the
+ * fold rule of profile-read.h). 0 or -1 with e. */
 int merge_state_profile(merge_state *S, const char *customer, jv row, jrn_buf *out, jrn_err *e);
 
 /* --all: calls each(ctx, customer, row_text) for every customer of the

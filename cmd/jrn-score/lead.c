@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "jrn-score.h"
+#include "profile-read.h"
 #include "rules.h"
 
 /* The seed's example rules (001, Lead Scoring), used without scoring.lead. */
@@ -57,7 +58,7 @@ typedef struct {
 	int64_t half_life;        /* 0: no decay */
 	sqlite3_stmt *evs;        /* a customer's events up to now, newest first */
 	sqlite3_stmt *ins;        /* --save: INSERT OR REPLACE INTO scores */
-	sqlite3_stmt *ids;        /* from the state file: every customer */
+	jrn_profile_reader *reader; /* --all: every customer's profile */
 	jrn_reader *rd;           /* else: the profiles */
 	jv_parser *parser, *evparser;
 	jrn_buf line, pending;    /* --save: records wait for the commit */
@@ -75,7 +76,7 @@ static void lead_free(lead_state *L)
 	free(L->rules);
 	sqlite3_finalize(L->evs);
 	sqlite3_finalize(L->ins);
-	sqlite3_finalize(L->ids);
+	jrn_profile_reader_close(L->reader);
 	jrn_reader_free(L->rd);
 	if (L->parser)
 		jv_parser_free(L->parser);
@@ -334,16 +335,21 @@ static int lead_reject(score_run *run, const jrn_line *ln, const char *reason)
 /* Prepares the statements and the source of profiles. 0 or -1 (said). */
 static int lead_open(score_run *run, lead_state *L)
 {
-	if (sqlite3_prepare_v2(run->db, "SELECT type, ts, body, id FROM events WHERE customer_id = ?"
-			       " AND ts <= ? ORDER BY ts DESC", -1, &L->evs, NULL) != SQLITE_OK ||
+	/* the customer's events and those of every id linked to it (an
+	 * anonymousId, an alias, a customer merged in: profile-read.h) */
+	if (sqlite3_prepare_v2(run->db, "WITH RECURSIVE ids(x) AS (SELECT ?1 UNION SELECT value"
+			       " FROM identities, ids WHERE kind = 'id' AND customer_id = ids.x)"
+			       " SELECT type, ts, body, id FROM events WHERE customer_id IN ids"
+			       " AND ts <= ?2 ORDER BY ts DESC, seq DESC", -1, &L->evs, NULL) != SQLITE_OK ||
 	    (run->save && sqlite3_prepare_v2(run->db, "INSERT OR REPLACE INTO scores (customer_id,"
 					     " kind, value, body, computed_at) VALUES (?, 'lead', ?,"
 					     " ?, ?)", -1, &L->ins, NULL) != SQLITE_OK))
 		return score_db_fail(run, "preparing");
 	if (run->all) {
-		if (sqlite3_prepare_v2(run->db, "SELECT DISTINCT customer_id FROM events ORDER BY"
-				       " customer_id", -1, &L->ids, NULL) != SQLITE_OK)
-			return score_db_fail(run, "reading customers");
+		jrn_err e;
+		if (!(L->reader = jrn_profile_reader_open(run->db, JRN_PROFILE_FLAT_SCORES | JRN_PROFILE_SUMMARY,
+							   &e)))
+			return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	} else if (!(L->rd = jrn_reader_new(run->files, run->nfiles))) {
 		return jrn_say(-1, "out of memory");
 	} else {
@@ -359,17 +365,6 @@ static int lead_open(score_run *run, lead_state *L)
 static int lead_next(score_run *run, lead_state *L, jv *prof, jrn_line *ln, bool *io_failed)
 {
 	jrn_err e;
-	if (L->ids) {
-		int rc = sqlite3_step(L->ids);
-		if (rc == SQLITE_DONE)
-			return 0;
-		if (rc != SQLITE_ROW)
-			return score_db_fail(run, "reading customers");
-		*prof = JV_OBJECT(jv_string("customerId"),
-				  jv_string_sized((const char *)sqlite3_column_text(L->ids, 0),
-						  sqlite3_column_bytes(L->ids, 0)));
-		return 1;
-	}
 	int rc = jrn_reader_next(L->rd, ln, &e);
 	if (rc == 0)
 		return 0;
@@ -493,6 +488,57 @@ static void lead_summary(const score_run *run, const lead_state *L)
 		      L->events == 1 ? "" : "s", L->rejected, saved);
 }
 
+/* --all: what each customer's profile needs. */
+typedef struct {
+	score_run *run;
+	lead_state *L;
+	int64_t now;
+	uint64_t n;
+	int rc; /* lead_one's last: 0 stop, -1 failed */
+	jrn_buf text;
+} lead_all_ctx;
+
+/* One customer's profile (lib/profile-read: traits, the unified fields,
+ * consent, stored scores): scored as the record "state:N". */
+static int lead_all_one(void *ctx, const char *cust, jrn_buf *members)
+{
+	(void)cust;
+	lead_all_ctx *a = ctx;
+	jrn_err e;
+	a->n++;
+	jrn_buf_reset(&a->text);
+	jrn_buf_addc(&a->text, '{');
+	jrn_buf_add(&a->text, members->p + 1, members->len - 1);
+	if (jrn_buf_addc(&a->text, '}') < 0) {
+		a->rc = jrn_say(-1, "out of memory");
+		return -1;
+	}
+	jrn_line ln = {.file = NULL, .lineno = a->n, .p = a->text.p, .len = a->text.len};
+	jv prof = jrn_parse_object(&a->L->parser, a->text.p, a->text.len, &e);
+	if (!jv_is_valid(prof)) {
+		jv_free(prof);
+		a->L->rejected++;
+		a->rc = lead_reject(a->run, &ln, e.msg) < 0 ? -1 : 2;
+		return a->rc < 0 ? -1 : 0;
+	}
+	a->rc = lead_one(a->run, a->L, prof, &ln, a->now);
+	if (a->rc == 2)
+		a->L->rejected++;
+	return a->rc <= 0 ? -1 : 0;
+}
+
+/* --all: every customer. 0 done, -1 failed (said). */
+static int lead_all(score_run *run, lead_state *L, int64_t now)
+{
+	jrn_err e;
+	lead_all_ctx a = {run, L, now, 0, 1, {0}};
+	int rc = jrn_profile_read_all(L->reader, lead_all_one, &a, &e);
+	jrn_buf_free(&a.text);
+	if (rc < 0 && a.rc > 0)
+		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
+	return a.rc < 0 ? -1 : 0;
+}
+
 /* With --save, after the commit: writes the records and events kept. */
 static void lead_flush_pending(score_run *run, const jrn_buf *p)
 {
@@ -519,7 +565,9 @@ int score_lead(score_run *run)
 		in_tx = true;
 	}
 	int64_t now = jrn_now();
-	for (;;) {
+	if (run->all && lead_all(run, &L, now) < 0)
+		goto done;
+	for (; !run->all;) {
 		jv prof;
 		jrn_line ln = {0};
 		int rc = lead_next(run, &L, &prof, &ln, &io_failed);

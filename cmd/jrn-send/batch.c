@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "jrn-send.h"
+#include "profile-read.h"
 
 int db_fail(send_ctx *S, jrn_err *e)
 {
@@ -27,6 +28,8 @@ int ledger_open(send_ctx *S, jrn_err *e)
 void ledger_close(send_ctx *S)
 {
 	reach_close(S);
+	jrn_profile_reader_close(S->profiles);
+	S->profiles = NULL;
 	jrn_ledger_close(S->ledger);
 	S->ledger = NULL;
 	if (S->db)

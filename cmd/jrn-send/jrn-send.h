@@ -237,6 +237,8 @@ struct send_ctx {
 	sqlite3 *db;
 	jrn_ledger *ledger;
 	struct jrn_reach *reach;  /* reach.c: consent and suppressions (lib/reach) */
+	struct jrn_profile_reader *profiles; /* prepare.c: stored contact fields
+					      * (lib/profile-read), opened on first use */
 	jrn_out out;
 	jrn_rejects rej;
 	jv_parser *parser;

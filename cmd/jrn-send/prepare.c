@@ -10,6 +10,7 @@
 
 #include "jrn-send.h"
 #include "mime.h"
+#include "profile-read.h"
 #include "sms.h"
 
 static char *xstrdup(const char *s)
@@ -399,8 +400,10 @@ static int prepare_recipient(send_ctx *S, job *j, int ch)
 	}
 	if ((ch == CH_EMAIL || ch == CH_SMS || ch == CH_WHATSAPP) && !j->to) {
 		j->status = ST_REJECTED;
-		job_error(j, ch == CH_EMAIL ? "no recipient: recipientEmail, profile.email or email"
-					    : "no recipient: recipientPhone, profile.phone or phone");
+		job_error(j, ch == CH_EMAIL ? "no recipient: recipientEmail, profile.email, email or"
+					      " the stored profile's email"
+					    : "no recipient: recipientPhone, profile.phone, phone or"
+					      " the stored profile's phone");
 		return -1;
 	}
 	if (ch == CH_RETARGETING && !j->hashed_email[0] && !j->hashed_phone[0]) {
@@ -543,9 +546,102 @@ static int check_template(job *j)
 	return rc;
 }
 
+/* Whether the record has a string at any of the dotted names (NULL-ended). */
+static bool has_any(jv rec, const char *const *names)
+{
+	for (; *names; names++)
+		if (rec_str(rec, *names, NULL))
+			return true;
+	return false;
+}
+
+/* The stored profile fills what the record lacks (jrn-send(1), "The stored
+ * profile"): for each of email (e-mail and retargeting actions), phone
+ * (sms, whatsapp, retargeting), name (e-mail) and locale, when the record
+ * has neither the field nor profile.X, the stored profile of the customer
+ * the record's customerId names now (id links followed) gives profile.X.
+ * *orig gets the record as read (j->rec then the record filled, seen by
+ * the recipient, the To: name, the locale chain and the templates; the
+ * caller puts orig back, so the output and the outbox keep the record as
+ * read). 0, or -1 with j failed (the state file could not be read). */
+static int fill_from_store(send_ctx *S, job *j, int ch, jv *orig)
+{
+	static const char *const email[] = {"recipientEmail", "profile.email", "email", NULL};
+	static const char *const phone[] = {"recipientPhone", "profile.phone", "phone", NULL};
+	static const char *const name[] = {"profile.name", "profile.firstName", "profile.lastName",
+					   NULL};
+	static const char *const locale[] = {"locale", "profile.locale", "traits.locale",
+					     "profile.traits.locale", NULL};
+	if (!S->db || !j->customer || ch == CH_WEBHOOK)
+		return 0;
+	bool want[4] = {
+		(ch == CH_EMAIL || ch == CH_RETARGETING) && !has_any(j->rec, email),
+		ch != CH_EMAIL && !has_any(j->rec, phone),
+		ch == CH_EMAIL && !has_any(j->rec, name),
+		!has_any(j->rec, locale),
+	};
+	if (!want[0] && !want[1] && !want[2] && !want[3])
+		return 0;
+	jv prof = jv_object_get(jv_copy(j->rec), jv_string("profile"));
+	if (jv_get_kind(prof) == JV_KIND_NULL || !jv_is_valid(prof)) {
+		jv_free(prof);
+		prof = jv_object();
+	} else if (jv_get_kind(prof) != JV_KIND_OBJECT) {
+		jv_free(prof); /* not ours to replace */
+		return 0;
+	}
+	jrn_err e;
+	if (!S->profiles && !(S->profiles = jrn_profile_reader_open(S->db, 0, &e))) {
+		jv_free(prof);
+		j->status = ST_FAILED;
+		job_error(j, "the stored profile: %s", e.msg);
+		return -1;
+	}
+	jv got = jrn_profile_contact(S->profiles, j->customer, strlen(j->customer), &e);
+	if (!jv_is_valid(got)) {
+		jv_free(prof);
+		j->status = ST_FAILED;
+		job_error(j, "the stored profile: %s", e.msg);
+		return -1;
+	}
+	static const char *const keys[][2] = {{"email", NULL}, {"phone", NULL},
+					      {"name", "firstName"}, {"locale", NULL}};
+	int set = 0;
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 2 && want[i] && keys[i][k]; k++) {
+			jv v = jv_object_get(jv_copy(got), jv_string(keys[i][k]));
+			if (jv_get_kind(v) == JV_KIND_STRING) {
+				prof = jv_object_set(prof, jv_string(keys[i][k]), v);
+				set++;
+			} else {
+				jv_free(v);
+			}
+		}
+	jv_free(got);
+	if (!set) {
+		jv_free(prof);
+		return 0;
+	}
+	*orig = j->rec;
+	j->rec = jv_object_set(jv_copy(*orig), jv_string("profile"), prof);
+	return 0;
+}
+
+static void prepare_job(send_ctx *S, job *j, jv *orig);
+
 /* Decides what j is and builds what it sends. Sets j->status when the job
  * goes no further (rejected, deferred, suppressed, queued for later). */
 void prepare(send_ctx *S, job *j)
+{
+	jv orig = jv_invalid();
+	prepare_job(S, j, &orig);
+	if (jv_is_valid(orig)) {
+		jv_free(j->rec);
+		j->rec = orig;
+	}
+}
+
+static void prepare_job(send_ctx *S, job *j, jv *orig)
 {
 	char tmp[32], tmp2[32], why[128];
 
@@ -613,7 +709,7 @@ void prepare(send_ctx *S, job *j)
 	int64_t send_at = INT64_MIN;
 	if (!j->from_outbox && read_send_at(j, &send_at) < 0)
 		return;
-	if (prepare_recipient(S, j, ch) < 0)
+	if (fill_from_store(S, j, ch, orig) < 0 || prepare_recipient(S, j, ch) < 0)
 		return;
 	bool broken;
 	const char *sw = reach_blocked(S, j, is_marketing(j->rec), why, &broken);
