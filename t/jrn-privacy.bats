@@ -176,6 +176,20 @@ PERSONAL='u1"|anon-7|crm-1|ann@example|Ann@Example|4155550101|415 555 0101|Ann L
 	assert_equal "$(rows "SELECT count(*) FROM events WHERE customer_id IN ('u1', 'anon-7', 'crm-1', 'u9', 'u8', 'u7')")" 0
 }
 
+@test "after erase: jrn-merge rejects a record naming her, never saves a profile of her again" {
+	fixture
+	jrn privacy erase -q u1 > /dev/null
+	printf '%s\n' '{"customerId":"u1","n":1}' '{"customerId":"crm-1","n":2}' '{"customerId":"u2","n":3}' > recs.ndjson
+	run --separate-stderr jrn-merge --save recs.ndjson
+	assert_failure 3
+	assert_regex "$stderr" 'recs.ndjson:1: customerId: erased customer'
+	assert_regex "$stderr" 'recs.ndjson:2: customerId: erased customer'
+	refute_regex "$stderr" 'u1|crm-1'
+	assert_equal "${#lines[@]}" 1
+	assert_equal "$(jq -r '.profile.customerId' <<< "$output")" u2
+	assert_equal "$(rows "SELECT count(*) FROM profiles WHERE customer_id IN ('u1', 'crm-1')")" 0
+}
+
 @test "after erase: a send to her address or id is suppressed, reason erased; others go" {
 	fixture
 	jrn privacy erase -q u1 > /dev/null

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "jrn-merge.h"
+#include "privacy.h"
 
 static const char usage[] =
 	"usage: jrn-merge [OPTIONS] [FILE...]\n"
@@ -82,6 +83,7 @@ typedef struct {
 	jrn_rejects rej;
 	sqlite3 *db;
 	jrn_profile *P;
+	jrn_privacy *priv;    /* erased ids (jrn privacy erase) */
 	merge_state *S;
 	merge_source *src;
 	size_t nsrc;
@@ -270,9 +272,16 @@ static int build(run_t *r, wrec *w, const jrn_buf *given, jrn_err *e)
 	return rc;
 }
 
-/* Sets r->cust to the customer id[0..n) names now. 0 or -1 with e. */
+/* Sets r->cust to the customer id[0..n) names now. 0, 1 when id was
+ * erased by jrn privacy erase (nothing set: the record is rejected, so
+ * that no profile of the person is made again), or -1 with e. */
 static int resolve(run_t *r, const char *id, size_t n, jrn_err *e)
 {
+	int erased = jrn_privacy_erased(r->priv, id, n);
+	if (erased < 0)
+		return jrn_fail(e, "the erased check failed (OpenSSL)");
+	if (erased)
+		return 1;
 	jrn_buf_reset(&r->cust);
 	if (jrn_buf_add(&r->cust, id, n) < 0)
 		return jrn_fail(e, "out of memory");
@@ -287,6 +296,17 @@ static int resolve(run_t *r, const char *id, size_t n, jrn_err *e)
 		jrn_buf_adds(&r->cust, t);
 		free(t);
 	}
+	return 0;
+}
+
+/* What take_line makes of resolve's answer got: 0 go on, -1 reject (why
+ * set), -2 fatal (resolve set its e). */
+static int resolved(int got, jrn_err *why)
+{
+	if (got < 0)
+		return -2;
+	if (got > 0)
+		return jrn_fail(why, "customerId: erased customer");
 	return 0;
 }
 
@@ -476,13 +496,13 @@ static int take_line(run_t *r, const jrn_line *ln, jrn_err *fatal)
 		}
 		size_t n = (size_t)jv_string_length_bytes(jv_copy(c));
 		rc = jrn_id_check(jv_string_value(c), n, "customerId", &why);
-		if (rc == 0 && resolve(r, jv_string_value(c), n, fatal) < 0)
-			rc = -2;
+		if (rc == 0)
+			rc = resolved(resolve(r, jv_string_value(c), n, fatal), &why);
 		jv_free(c);
 	} else {
 		rc = jrn_id_check(m->val, m->vlen, "customerId", &why);
-		if (rc == 0 && resolve(r, m->val, m->vlen, fatal) < 0)
-			rc = -2;
+		if (rc == 0)
+			rc = resolved(resolve(r, m->val, m->vlen, fatal), &why);
 	}
 	if (rc == -2)
 		return -1;
@@ -611,6 +631,7 @@ static int set_up(run_t *r, int nfiles)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
 	if (jrn_db_open(r->opts.db_path, r->opts.busy_ms, &r->db, &e) < 0 ||
 	    !(r->P = jrn_profile_open(r->db, r->opts.config, &e)) ||
+	    !(r->priv = jrn_privacy_open(r->db, &e)) ||
 	    !(r->S = merge_state_open(r->db, &e)) || (r->net && merge_net_db(r->net, r->db, &e) < 0))
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (r->opts.verbosity > 0) {
@@ -692,6 +713,7 @@ static int teardown(run_t *r, int status)
 	merge_net_close(r->net);
 	merge_state_close(r->S);
 	jrn_profile_close(r->P);
+	jrn_privacy_close(r->priv);
 	if (r->db)
 		sqlite3_close(r->db);
 	if (r->parser)
