@@ -368,22 +368,6 @@ int64_t jrn_ledger_recent_walk(jrn_ledger_recent *R, const char *customer, int64
 
 /* ---- jrn privacy erase (privacy.h) -------------------------------------------- */
 
-static int ledger_erase_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
-			      jrn_err *e)
-{
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st = NULL;
-		int rc = sqlite3_prepare_v2(db, steps[i][1], -1, &st, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return jrn_fail(e, "%s: %s", steps[i][0], sqlite3_errmsg(db));
-		jrn_privacy_count_add(counts, steps[i][0], sqlite3_changes64(db));
-	}
-	return 0;
-}
-
 /* The deliveries that are the customer's: theirs, or sent to an address of theirs. */
 #define ERASE_DELIVERIES                                                                  \
 	"SELECT key FROM deliveries WHERE customer_id IN (SELECT v FROM temp.jrn_erase_ids)" \
@@ -411,5 +395,5 @@ int jrn_ledger_erase(sqlite3 *db, jv *counts, jv *keys, jrn_err *e)
 		 "UPDATE deliveries SET record = jrn_scrub(record), error = jrn_scrub(error)"
 		 " WHERE jrn_names(record) OR jrn_names(error)"},
 	};
-	return ledger_erase_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
+	return jrn_privacy_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }

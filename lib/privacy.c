@@ -283,3 +283,19 @@ void jrn_privacy_count_add(jv *counts, const char *name, int64_t n)
 	jv_free(old);
 	*counts = jv_object_set(*counts, jv_string(name), jv_number(was + (double)n));
 }
+
+int jrn_privacy_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
+		      jrn_err *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(db, steps[i][1], -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			return jrn_fail(e, "%s: %s", steps[i][0], sqlite3_errmsg(db));
+		jrn_privacy_count_add(counts, steps[i][0], sqlite3_changes64(db));
+	}
+	return 0;
+}

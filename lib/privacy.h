@@ -141,4 +141,12 @@ int64_t jrn_privacy_record(sqlite3 *db, const unsigned char key[JRN_PRIVACY_KEY_
  * replaced). For the erase functions of the other modules. */
 void jrn_privacy_count_add(jv *counts, const char *name, int64_t n);
 
+/* Runs steps[0..n) on db in the caller's transaction, each {name, SQL}
+ * (the SQL stays in the file that owns its table: profile.c, reach.c,
+ * ledger.c), adding each one's changed rows to (*counts)[name] as
+ * jrn_privacy_count_add does. 0, or -1 with e ("NAME: SQLite's message")
+ * at the first that fails. */
+int jrn_privacy_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
+		      jrn_err *e);
+
 #endif

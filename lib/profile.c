@@ -794,22 +794,6 @@ done:
 
 /* ---- jrn privacy erase (privacy.h) -------------------------------------------- */
 
-static int profile_erase_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
-			       jrn_err *e)
-{
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st = NULL;
-		int rc = sqlite3_prepare_v2(db, steps[i][1], -1, &st, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return jrn_fail(e, "%s: %s", steps[i][0], sqlite3_errmsg(db));
-		jrn_privacy_count_add(counts, steps[i][0], sqlite3_changes64(db));
-	}
-	return 0;
-}
-
 #define ERASE_IDS "(SELECT v FROM temp.jrn_erase_ids)"
 
 int jrn_profile_erase(sqlite3 *db, jv *counts, jrn_err *e)
@@ -824,5 +808,5 @@ int jrn_profile_erase(sqlite3 *db, jv *counts, jrn_err *e)
 		{"merges", "DELETE FROM merges WHERE from_id IN " ERASE_IDS " OR into_id IN " ERASE_IDS},
 		{"merges.scrubbed", "UPDATE merges SET moved = jrn_scrub(moved) WHERE jrn_names(moved)"},
 	};
-	return profile_erase_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
+	return jrn_privacy_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }

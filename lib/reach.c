@@ -374,22 +374,6 @@ int jrn_reach_unsuppress(jrn_reach *R, jrn_reach_text address, const char *chann
 
 /* ---- jrn privacy erase (privacy.h) -------------------------------------------- */
 
-static int reach_erase_steps(sqlite3 *db, const char *const (*steps)[2], size_t n, jv *counts,
-			     jrn_err *e)
-{
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st = NULL;
-		int rc = sqlite3_prepare_v2(db, steps[i][1], -1, &st, NULL);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_step(st);
-		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
-			return jrn_fail(e, "%s: %s", steps[i][0], sqlite3_errmsg(db));
-		jrn_privacy_count_add(counts, steps[i][0], sqlite3_changes64(db));
-	}
-	return 0;
-}
-
 int jrn_reach_erase(sqlite3 *db, jv *counts, jrn_err *e)
 {
 	static const char *const steps[][2] = {
@@ -397,5 +381,5 @@ int jrn_reach_erase(sqlite3 *db, jv *counts, jrn_err *e)
 		{"suppressions", "DELETE FROM suppressions WHERE address IN"
 				 " (SELECT v FROM temp.jrn_erase_vals)"},
 	};
-	return reach_erase_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
+	return jrn_privacy_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }
