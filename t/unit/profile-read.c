@@ -78,18 +78,9 @@ static void setup(void)
 int main(void)
 {
 	char path[] = "/tmp/jrn-profile-read-XXXXXX";
-	int fd = mkstemp(path);
 	jrn_err e;
-	if (fd < 0) {
-		printf("Bail out! mkstemp %s\n", path);
+	if (unit_db_temp(path, &db) < 0)
 		return 1;
-	}
-	close(fd);
-	unlink(path);
-	if (jrn_db_open(path, 1000, &db, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
 	setup();
 	jrn_profile_reader *R = jrn_profile_reader_open(db, JRN_PROFILE_CART | JRN_PROFILE_PROMOTIONS | JRN_PROFILE_SUMMARY,
 							&e);

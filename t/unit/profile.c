@@ -143,18 +143,9 @@ static void check_events(void)
 int main(void)
 {
 	char path[] = "/tmp/jrn-profile-XXXXXX";
-	int fd = mkstemp(path);
 	jrn_err e;
-	if (fd < 0) {
-		printf("Bail out! mkstemp %s\n", path);
+	if (unit_db_temp(path, &db) < 0)
 		return 1;
-	}
-	close(fd);
-	unlink(path);
-	if (jrn_db_open(path, 1000, &db, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		return 1;
-	}
 	jv cfg = jv_parse("{\"sources\":{\"precedence\":[\"crm\",\"identify\"]}}");
 	P = jrn_profile_open(db, cfg, &e);
 	CHECK(P != NULL, "open");
