@@ -1,6 +1,7 @@
 /* profile.c: the profile, identities and merges over the state file; the
  * rules are in profile.h's top comment. Statements are prepared once in
  * jrn_profile_open and reset after each use; none begins a transaction. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,7 @@ struct jrn_profile {
 	char **prec; /* sources.precedence, the first the highest */
 	size_t nprec;
 	int64_t shared_limit;
+	char region[3]; /* ingest.defaultCountry, "" when none: phones without + */
 	jrn_buf resolved;
 	jv_parser *parser; /* stored JSON is read as every tool reads records */
 };
@@ -108,6 +110,10 @@ jrn_profile *jrn_profile_open(sqlite3 *db, jv cfg, jrn_err *e)
 	}
 	jv_free(prec);
 	if (jv_get_kind(cfg) == JV_KIND_OBJECT) {
+		jv c = jrn_config_get(cfg, "ingest.defaultCountry");
+		if (jv_get_kind(c) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(c)) == 2)
+			memcpy(P->region, jv_string_value(c), 3);
+		jv_free(c);
 		int rc = jrn_config_int(cfg, "sources.sharedLimit", &P->shared_limit, e);
 		if (rc < 0 || P->shared_limit < 1) {
 			if (rc >= 0)
@@ -322,15 +328,37 @@ static int field_of(const char *k)
 	return -1;
 }
 
+/* An address in the one spelling identities compare: an e-mail address
+ * normalised (jrn_email_normalize: trimmed, lower-case), a phone number
+ * in E.164 (libphonenumber; numbers without + read in ingest.defaultCountry),
+ * so that "Kim@Example.org" from one source and "kim@example.org" from
+ * another are one claim. A value that is not a valid address stays as
+ * written. Borrows v (a string); returns an owned string. */
+static jv address_value(const jrn_profile *P, int f, jv v)
+{
+	jrn_buf b = {0};
+	jrn_err why;
+	const char *s = jv_string_value(v);
+	size_t n = (size_t)jv_string_length_bytes(jv_copy(v));
+	int rc = f == 0 ? jrn_email_normalize(s, n, &b, &why)
+			: jrn_phone_e164(s, n, P->region[0] ? P->region : NULL, &b, &why);
+	jv out = rc == 0 && b.p && b.len <= INT_MAX ? jv_string_sized(b.p, (int)b.len) : jv_copy(v);
+	jrn_buf_free(&b);
+	return out;
+}
+
 /* A field's value as a source gave it: unified text fields take strings
- * (and null); createdAt a time. Returns the value to set, or jv_invalid
- * when it stays a trait. Borrows v. */
-static jv unified_value(int f, jv v)
+ * (and null), email and phone in their normal spelling (address_value);
+ * createdAt a time. Returns the value to set, or jv_invalid when it stays
+ * a trait. Borrows v. */
+static jv unified_value(const jrn_profile *P, int f, jv v)
 {
 	if (jv_get_kind(v) == JV_KIND_NULL)
 		return jv_null();
 	if (jv_get_kind(v) != JV_KIND_STRING)
 		return jv_invalid();
+	if (f == 0 || f == 1)
+		return address_value(P, f, v);
 	if (f == CREATED_AT) {
 		int64_t ms;
 		if (jrn_time_parse(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)),
@@ -365,7 +393,7 @@ static int apply_to(const jrn_profile *P, jv *p, jv values, const char *source, 
 	jv_free(given);
 	jv_object_foreach(values, k, v) {
 		int f = field_of(jv_string_value(k));
-		jv u = f >= 0 ? unified_value(f, v) : jv_invalid();
+		jv u = f >= 0 ? unified_value(P, f, v) : jv_invalid();
 		if (jv_is_valid(u)) {
 			if ((f == 0 || f == 1) && jv_get_kind(u) == JV_KIND_STRING &&
 			    jv_string_length_bytes(jv_copy(u)) > 0)

@@ -30,6 +30,11 @@
  *     alias's previousId, an identify call's anonymousId, a customer merged
  *     away), "email", "phone". An id link is unique per value; email and
  *     phone values may belong to several customers (a household phone).
+ *   - email and phone are kept in one spelling, so that sources agree:
+ *     an e-mail address trimmed and lower-cased (jrn_email_normalize), a
+ *     phone number in E.164 (jrn_phone_e164; without + it is read in
+ *     ingest.defaultCountry); a value that is not a valid address stays
+ *     as written.
  *   - Every email or phone value a source gives is claimed for the
  *     customer (rows are kept: the claim history counts claimants).
  *   - A claim of a value that other customers hold merges them into the

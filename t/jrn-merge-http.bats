@@ -284,6 +284,37 @@ J
 	assert_equal "$(url 2)" /customer/u-7
 }
 
+@test "jrn-merge http: two CRM records with one e-mail are merged (--save), and --unmerge takes them apart" {
+	cat > ev.ndjson <<'J'
+{"type":"track","event":"order.completed","userId":"crm-1","properties":{"amount":10},"timestamp":"2025-06-01T10:00:00Z"}
+{"type":"track","event":"order.completed","userId":"crm-2","properties":{"amount":20},"timestamp":"2025-06-02T10:00:00Z"}
+J
+	jrn-ingest -q ev.ndjson
+	cat > two.json <<'J'
+[{"status":200,"body":{"data":{"customer":{"email":"Kim@Example.org","firstName":"Kim"}}}},
+ {"status":200,"body":{"data":{"customer":{"email":"kim@example.org","name":"Kim Park"}}}}]
+J
+	peer_recorder_start --script two.json
+	crm "$REC_URL/customer/{customerId}"
+	printf '%s\n' '{"customerId":"crm-1"}' '{"customerId":"crm-2"}' > recs.ndjson
+	run --separate-stderr jrn-merge --save --parallel 1 recs.ndjson
+	assert_success
+	# the second claim of the address (any spelling) merges the first claimant in
+	assert_equal "$(rows "SELECT from_id, into_id, reason FROM merges")" "crm-1|crm-2|crm: shared email"
+	assert_equal "$(rows "SELECT customer_id, email FROM profiles")" "crm-2|kim@example.org"
+	# both CRM records' orders now count for one customer, whichever id asks
+	rm jrn.yaml
+	assert_equal "$(echo '{"customerId":"crm-1"}' | jrn-merge -q | jq -c '.profile | [.customerId, .summary.orders]')" '["crm-2",2]'
+	assert_equal "$(rows "SELECT count(*) FROM merges WHERE undone_at IS NULL")" 1
+	id=$(rows "SELECT id FROM merges")
+	run --separate-stderr jrn-merge --unmerge "$id"
+	assert_success
+	assert_equal "$stderr" "jrn-merge: merge $id undone"
+	assert_equal "$(rows "SELECT count(*) FROM merges WHERE undone_at IS NULL")" 0
+	# apart again: each id reads its own profile
+	assert_equal "$(printf '%s\n' '{"customerId":"crm-1"}' '{"customerId":"crm-2"}' | jrn-merge -q | jq -s -c '[.[] | .profile.customerId]')" '["crm-1","crm-2"]'
+}
+
 @test "jrn-merge http --all: every customer of the state file, with its sources, in id order" {
 	for c in c3 c1 c2; do ev page $c; done | jrn-ingest -q
 	peer_recorder_start --status 200 --body "$FIX/crm-c1.json"
