@@ -574,6 +574,7 @@ static const step rest[] = {
 	{"segment_members", "DELETE FROM segment_members WHERE customer_id IN " IDS},
 	{"segment_snapshots", "DELETE FROM segment_snapshots WHERE customer_id IN " IDS},
 	{"source_cache", "DELETE FROM source_cache WHERE customer_id IN " IDS},
+	{"route_decisions", "DELETE FROM route_decisions WHERE customer_id IN " IDS},
 	{"source_cache.scrubbed",
 	 "UPDATE source_cache SET body = jrn_scrub(body) WHERE body IS NOT NULL AND jrn_names(body)"},
 	{"audit.scrubbed", "UPDATE audit SET args = jrn_scrub(args) WHERE jrn_names(args)"},

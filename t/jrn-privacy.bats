@@ -30,6 +30,10 @@ fixture() {
 		printf '%s\n' '{"actionType":"email","customerId":"u1","recipientEmail":"ann@example.com","subject":"Later","messageContent":"Later","idempotencyKey":"k-u1-3","route":{"sendAt":"2026-02-01T00:00:00Z"}}'
 		printf '%s\n' '{"actionType":"email","customerId":"u2","recipientEmail":"bob@example.com","subject":"Hi","messageContent":"Hello Bob","idempotencyKey":"k-u2-1"}'
 	} | jrn-send -q > /dev/null
+	{
+		printf '%s\n' '{"actionType":"email","customerId":"u1","campaignId":"spring","recipientEmail":"ann@example.com","subject":"S","messageContent":"M"}'
+		printf '%s\n' '{"actionType":"email","customerId":"u2","campaignId":"spring","recipientEmail":"bob@example.com","subject":"S","messageContent":"M"}'
+	} | jrn-route -q > /dev/null
 	jrn-score rfm --save -q < /dev/null > /dev/null
 	printf 'ann@example.com\nbob@example.com\n' | jrn suppressions import -q --reason complained
 	jrn suppressions remove -q ann@example.com
@@ -46,7 +50,8 @@ others() {
 		(SELECT count(*) FROM identities WHERE customer_id = 'u2'), (SELECT count(*) FROM deliveries WHERE customer_id = 'u2'),
 		(SELECT count(*) FROM scores WHERE customer_id = 'u2'), (SELECT count(*) FROM rfm_snapshots WHERE customer_id = 'u2'),
 		(SELECT count(*) FROM segment_members WHERE customer_id = 'u2'), (SELECT count(*) FROM segment_snapshots WHERE customer_id = 'u2'),
-		(SELECT count(*) FROM source_cache WHERE customer_id = 'u2'), (SELECT count(*) FROM suppressions WHERE address = 'bob@example.com')"
+		(SELECT count(*) FROM source_cache WHERE customer_id = 'u2'), (SELECT count(*) FROM suppressions WHERE address = 'bob@example.com'),
+		(SELECT count(*) FROM route_decisions WHERE customer_id = 'u2')"
 }
 
 # Ann's ids, address and phone in any form they were stored in
@@ -61,7 +66,7 @@ PERSONAL='u1"|anon-7|crm-1|ann@example|Ann@Example|4155550101|415 555 0101|Ann L
 		'["u1",["anon-7","crm-1","u1"],["+14155550101","ann@example.com"]]'
 	# every table has her rows
 	for t in profiles identities merges events consent suppressions scores rfmSnapshots \
-		segmentMembers segmentSnapshots deliveries outbox sourceCache audit; do
+		segmentMembers segmentSnapshots deliveries outbox sourceCache routeDecisions audit; do
 		n=$(jq ".$t | length" <<< "$output")
 		[ "$n" -gt 0 ] || fail "$t: no rows"
 	done
@@ -111,7 +116,7 @@ PERSONAL='u1"|anon-7|crm-1|ann@example|Ann@Example|4155550101|415 555 0101|Ann L
 @test "erase: no byte of Ann left in the dump, the file, the WAL or the spool; Bob untouched" {
 	fixture
 	bob=$(others)
-	assert_equal "$bob" '2|1|1|1|1|1|1|1|1|1'
+	assert_equal "$bob" '2|1|1|1|1|1|1|1|1|1|1'
 	# before: she is there (so the checks below can fail)
 	run bash -c "sqlite3 jrn.db .dump | grep -cE '$PERSONAL'"
 	[ "$output" -gt 10 ]
@@ -206,6 +211,21 @@ PERSONAL='u1"|anon-7|crm-1|ann@example|Ann@Example|4155550101|415 555 0101|Ann L
 suppressed suppressed: erased
 suppressed suppressed: erased
 simulated "
+}
+
+@test "after erase: jrn-route suppresses her actions 'erased' and keeps no decision of them" {
+	fixture
+	jrn privacy erase -q u1 > /dev/null
+	assert_equal "$(rows "SELECT count(*) FROM route_decisions WHERE customer_id = 'u1'")" 0
+	printf '%s\n' '{"actionType":"email","customerId":"anon-7","campaignId":"fall","recipientEmail":"x@example.com","subject":"S","messageContent":"M"}' \
+		'{"actionType":"email","customerId":"u9","campaignId":"fall","recipientEmail":"ann@example.com","subject":"S","messageContent":"M"}' \
+		'{"actionType":"email","customerId":"u2","campaignId":"fall","recipientEmail":"bob2@example.com","subject":"S","messageContent":"M"}' > acts.ndjson
+	run --separate-stderr jrn-route acts.ndjson
+	assert_success
+	assert_equal "$(jq -c '[.customerId, .route.decision, .route.reason]' <<< "$output" | tr '\n' ' ')" \
+		'["anon-7","suppress","erased"] ["u9","suppress","erased"] ["u2","send",null] '
+	assert_equal "$(rows "SELECT group_concat(customer_id) FROM route_decisions WHERE campaign_id = 'fall'")" 'u9,u2'
+	assert_equal "$(rows "SELECT count(*) FROM route_decisions WHERE customer_id IN ('u1', 'anon-7', 'crm-1')")" 0
 }
 
 @test "a merged customer: erasing the alias erases both ids" {

@@ -19,9 +19,9 @@
 const char *const decision_names[3] = {"send", "defer", "suppress"};
 
 /* What the candidates came to. */
-enum { C_OK, C_NO_RECIPIENT, C_INVALID, C_SUPPRESSED, C_REFUSED };
+enum { C_OK, C_NO_RECIPIENT, C_INVALID, C_SUPPRESSED, C_REFUSED, C_ERASED };
 static const char *const cand_reasons[] = {NULL, "no_recipient", "recipient_invalid",
-					   "suppressed", "consent_revoked"};
+					   "suppressed", "consent_revoked", "erased"};
 
 static bool uses_phone(int c)
 {
@@ -94,7 +94,11 @@ static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 	int rc = jrn_reach_may(R->reach, &q, &v, &why);
 	if (rc < 0)
 		return jrn_fail(e, "reading %s: %s", v.failed, why.msg);
-	return rc == 1 ? C_OK : v.answer == JRN_REACH_SUPPRESSED ? C_SUPPRESSED : C_REFUSED;
+	if (rc == 1)
+		return C_OK;
+	if (v.answer == JRN_REACH_SUPPRESSED)
+		return v.reason && !strcmp(v.reason, "erased") ? C_ERASED : C_SUPPRESSED;
+	return C_REFUSED;
 }
 
 /* The channels to try: a's own, then those after it in policy.fallback. */
@@ -306,6 +310,14 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	d->channel = a->channel;
 	d->send_at = INT64_MIN;
 	int64_t t = a->send_at > now ? a->send_at : now;
+	const char *cust = a->f[F_CUSTOMER];
+	int er = cust ? jrn_privacy_erased(R->privacy, cust, strlen(cust)) : 0;
+	if (er < 0)
+		return jrn_fail(e, "the erased check failed (OpenSSL)");
+	if (er) { /* jrn privacy erase: suppressed, and nothing of it kept */
+		d->kind = D_SUPPRESS, d->reason = "erased", d->erased = true;
+		return 0;
+	}
 	if (make_key(R, a, t, d, e) < 0)
 		return -1;
 	int n = chain_of(R, a, chain);

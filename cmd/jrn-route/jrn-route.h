@@ -26,6 +26,7 @@
 
 #include "jrn.h"
 #include "ledger.h"
+#include "privacy.h"
 #include "reach.h"
 
 /* Channels the gate knows; the order is jrn-send's actionType list. */
@@ -98,6 +99,8 @@ typedef struct {
 	const char *key;           /* the idempotency key: the action's, or keyhex */
 	char keyhex[65];           /* a derived key (SHA-256, hex) */
 	bool key_derived;          /* the action had none: keyhex is added */
+	bool erased;               /* the customer was erased (jrn privacy erase):
+				    * suppressed "erased" and not stored */
 } decision;
 
 /* The gate's memory and lookups (store.c). */
@@ -145,6 +148,7 @@ typedef struct {
 	sqlite3 *db;
 	store *st;
 	jrn_reach *reach;
+	jrn_privacy *privacy; /* erased customers: suppressed, never stored */
 	jrn_rejects rej;
 	jrn_out out;
 	jrn_json_index ix;

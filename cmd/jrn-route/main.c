@@ -107,7 +107,7 @@ static int take_line(route_run *R, const jrn_line *ln)
 		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, &e) < 0
 		       ? jrn_say(-1, "%s", e.msg) : 0;
 	const char *tk = a.f[F_TRIGGER] ? a.f[F_TRIGGER] : a.f[F_JOURNEY];
-	if (store_write(R->st, &a, &d, tk, jrn_now(), &e) < 0) {
+	if (!d.erased && store_write(R->st, &a, &d, tk, jrn_now(), &e) < 0) {
 		db_fail(R, &e);
 		return -1;
 	}
@@ -174,7 +174,8 @@ static int setup(route_run *R, int argc, char **argv)
 			       : "configuration", e.msg);
 	if (jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)))
+	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
+	    !(R->privacy = jrn_privacy_open(R->db, &e)))
 		return db_fail(R, &e);
 	if (jrn_rejects_open(&R->rej, "jrn-route", R->opts.rejects_path, R->opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
@@ -201,6 +202,7 @@ static void teardown(route_run *R)
 	jrn_buf_free(&R->scratch);
 	jrn_buf_free(&R->keytext);
 	jrn_reach_close(R->reach);
+	jrn_privacy_close(R->privacy);
 	store_close(R->st);
 	if (R->db)
 		sqlite3_close(R->db);

@@ -107,6 +107,7 @@ static const char *const sections[][2] = {
 	{"deliveries", "SELECT * FROM deliveries WHERE key IN " DELIVERY_KEYS " ORDER BY seq"},
 	{"outbox", "SELECT * FROM outbox WHERE key IN " DELIVERY_KEYS},
 	{"sourceCache", "SELECT * FROM source_cache WHERE customer_id IN " IDS},
+	{"routeDecisions", "SELECT * FROM route_decisions WHERE customer_id IN " IDS " ORDER BY seq"},
 	{"audit", "SELECT * FROM audit WHERE jrn_names(args) ORDER BY seq"},
 };
 
