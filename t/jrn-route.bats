@@ -209,6 +209,18 @@ Y
 	assert_equal "$(decisions)" '["send",null] ["defer","cap_channel"] '
 }
 
+@test "caps count a send by when it goes out, not when it was decided" {
+	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > jrn.yaml
+	# decided at 00:00 for 18:00; a second decided the next day at 01:00
+	CAMP=m0 email u1 '"sendAt":"2026-03-10T18:00:00Z"' > a.ndjson
+	run jrn-route --now 2026-03-10T00:00:00Z a.ndjson
+	assert_equal "$(decisions)" '["send",null] '
+	CAMP=m2 email u1 > b.ndjson
+	run jrn-route --now 2026-03-11T01:00:00Z b.ndjson
+	assert_equal "$(decisions)" '["defer","cap_channel"] '
+	assert_equal "$(jq -r .route.sendAt <<< "$output")" 2026-03-11T18:00:00.000Z
+}
+
 @test "cooldown per campaign or offer, and the same trigger once per 24 h" {
 	cat > jrn.yaml <<'Y'
 policy:

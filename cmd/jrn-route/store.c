@@ -29,7 +29,8 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	    jrn_db_prepare(db,
 		    "SELECT channel, coalesce(send_at, decided_at), offer, trigger_key, decided_at,"
 		    " EXISTS (SELECT 1 FROM deliveries d WHERE d.key = r.key)"
-		    " FROM route_decisions r WHERE customer_id = ?1 AND decided_at >= ?2"
+		    " FROM route_decisions r WHERE customer_id = ?1"
+		    " AND (decided_at >= ?2 OR send_at >= ?2)"
 		    " AND decision = 'send' LIMIT ?3", &S->recent, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT spent FROM route_budgets WHERE campaign_id = ?", &S->spent, e) < 0 ||
 	    jrn_db_prepare(db,
