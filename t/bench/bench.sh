@@ -11,18 +11,7 @@ mkdir -p "$dir" && dir=$(cd "$dir" && pwd)
 export JRN_NOW=2026-01-01T00:00:00Z JRN_LOG=quiet
 unset JRN_DB JRN_CONFIG
 
-# seconds CMD...: wall time of one run, in seconds
-seconds() {
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" || echo "bench: command failed: $*" >&2
-	t1=$(date +%s.%N)
-	echo "$t1 - $t0" | bc -l
-}
-# median of the arguments
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+. "$here/lib.sh"
 
 data=$dir/events-$events.ndjson
 [ -s "$data" ] || "$gen" -n "$events" > "$data"

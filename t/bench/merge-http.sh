@@ -21,16 +21,7 @@ export JRN_NOW=2026-01-01T00:00:00Z JRN_LOG=quiet
 unset JRN_DB JRN_CONFIG
 command -v node >/dev/null || { echo "bench: node is needed (t/peers/recorder.js)" >&2; exit 1; }
 
-seconds() {
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" || echo "bench: command failed: $*" >&2
-	t1=$(date +%s.%N)
-	echo "$t1 - $t0" | bc -l
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.1f'; }
+. "$here/lib.sh"
 
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
@@ -84,7 +75,7 @@ errs=$(grep -c '"errors"' "$dir/merge-http-out.ndjson")
 rq_j=$(rate $((4 * n)) "$m_j") rq_c=$(rate "$sample" "$m_c")
 printf '%-44s %8.2fs %8s profiles/s %8s requests/s\n' "jrn-merge --parallel $par" "$m_j" "$(rate "$n" "$m_j")" "$rq_j"
 printf '%-44s %8.2fs %8s profiles/s %8s requests/s\n' "curl, one process per request ($sample)" "$m_c" "$(rate "$sample" "$(echo "$m_c * 4" | bc -l)")" "$rq_c"
-echo "ratio: jrn-merge makes $(ratio "$rq_j" "$rq_c")x the requests/s of one curl per request; $lines lines, $errs with errors"
+echo "ratio: jrn-merge makes $(ratio "$rq_j" "$rq_c" 1)x the requests/s of one curl per request; $lines lines, $errs with errors"
 read -r rss cpu < <(/usr/bin/time -f '%M %U %S' "$bin/jrn-merge" -q --parallel "$par" --db "$db" \
 	--config "$dir/merge-http.yaml" "$dir/merge-http-in.ndjson" 2>&1 >/dev/null | tail -1 |
 	awk '{print $1, $2 + $3}')

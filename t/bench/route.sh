@@ -6,6 +6,8 @@
 # Prints the median of BENCH_RUNS (3) runs and the peak RSS. Not a test.
 # Usage: route.sh BINDIR
 set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 bin=$(cd "$1" && pwd) n=${BENCH_ACTIONS:-1000000} runs=${BENCH_RUNS:-3}
 dir=${BENCH_DIR:-build/bench}
 mkdir -p "$dir" && dir=$(cd "$dir" && pwd)
@@ -49,7 +51,6 @@ one() {
 	echo "$user + $sys" | bc -l > "$dir/route.cpu"
 	echo "$rss" > "$dir/route.kb"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 ts=() cs=() ks=()
 for ((i = 0; i < runs; i++)); do

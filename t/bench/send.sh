@@ -14,16 +14,7 @@ mkdir -p "$dir" && dir=$(cd "$dir" && pwd)
 export JRN_NOW=2026-01-01T00:00:00Z JRN_LOG=quiet
 unset JRN_DB JRN_CONFIG
 
-seconds() {
-	local t0 t1
-	t0=$(date +%s.%N)
-	"$@" || echo "bench: command failed: $*" >&2
-	t1=$(date +%s.%N)
-	echo "$t1 - $t0" | bc -l
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
-ratio() { echo "$1 / $2" | bc -l | xargs printf '%.1f'; }
+. "$here/lib.sh"
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
@@ -75,7 +66,7 @@ YAML
 	r_j=$(rate "$mails" "$m_j") r_c=$(rate "$curl_mails" "$m_c")
 	printf '%-44s %8.2fs %10s emails/s (%s sent)\n' "jrn-send, smtp-sink (16 connections)" "$m_j" "$r_j" "$sent"
 	printf '%-44s %8.2fs %10s emails/s\n' "curl per message ($curl_mails messages)" "$m_c" "$r_c"
-	echo "ratio: jrn-send is $(ratio "$r_j" "$r_c")x one curl process per message"
+	echo "ratio: jrn-send is $(ratio "$r_j" "$r_c" 1)x one curl process per message"
 	rm -rf "$dir/one" "$dir/one.db"*
 else
 	echo "bench: smtp-sink missing (make deps installs postfix): SMTP skipped"
