@@ -324,9 +324,6 @@ int main(void)
 
 	jrn_ledger_close(L);
 	sqlite3_close(db);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
+	unit_rmtree(dir);
 	return unit_done();
 }

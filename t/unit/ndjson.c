@@ -173,9 +173,7 @@ int main(void)
 			close(fds[1]);
 		}
 	}
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd) != 0)
+	if (unit_rmtree(dir) != 0)
 		return 1;
 	return unit_done();
 }

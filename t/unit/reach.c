@@ -276,9 +276,6 @@ int main(void)
 	      "a database without the schema: no handle (%s)", e.msg);
 	sqlite3_close(bare);
 	sqlite3_close(db);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
+	unit_rmtree(dir);
 	return unit_done();
 }

@@ -499,9 +499,7 @@ static void test_events(void)
 	jv_free(c2);
 	jrn_rule_free(r);
 	sqlite3_close(db);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	CHECK(system(cmd) == 0, "cleanup");
+	CHECK(unit_rmtree(dir) == 0, "cleanup");
 }
 
 int main(void)

@@ -154,10 +154,7 @@ static void db(void)
 	CHECK(jrn_mono_ms() - a >= 19, "the monotonic clock moves");
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		return;
+	unit_rmtree(dir);
 }
 
 static void duration(void)

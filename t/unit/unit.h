@@ -4,6 +4,7 @@
 #ifndef UNIT_H
 #define UNIT_H
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int unit_n, unit_failed;
@@ -33,6 +34,17 @@ static int unit_n, unit_failed;
 			printf("#   got  '%s'\n#   want '%s'\n",              \
 			       g_ ? g_ : "(null)", w_ ? w_ : "(null)");    \
 	} while (0)
+
+/* Removes the directory tree dir (a test's scratch: rm -rf). 0, or -1
+ * after printing "# could not remove DIR". */
+static inline int unit_rmtree(const char *dir)
+{
+	char cmd[4200];
+	if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) < (int)sizeof cmd && system(cmd) == 0)
+		return 0;
+	printf("# could not remove %s\n", dir);
+	return -1;
+}
 
 static inline int unit_done(void)
 {
