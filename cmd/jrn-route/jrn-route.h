@@ -141,8 +141,17 @@ int zone_offset(const char *zone, int64_t utc);
 int64_t zone_after_quiet(const char *zone, int64_t t, int start, int end);
 void zone_free(void);
 
+/* What a run does (main.c dispatches on it). */
+enum route_mode { M_GATE, M_TICK, M_SIMULATE, M_CHECK, M_EXPLAIN };
+
+struct engine; /* journey.h */
+
 /* The run. */
 typedef struct {
+	enum route_mode mode;
+	const char *journeys_dir;   /* --journeys, else NULL */
+	const char *explain;        /* --explain CUSTOMER */
+	struct engine *eng;         /* the journeys and their statements; NULL: none */
 	jrn_opts opts;
 	policy P;
 	sqlite3 *db;
@@ -171,6 +180,26 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why);
  * with e. */
 int record_write(route_run *R, const jrn_line *ln, const action *a, const decision *d,
 		 jrn_err *e);
+
+/* Set by SIGINT and SIGTERM (main.c): loops stop at the next record. */
+extern volatile sig_atomic_t route_interrupted;
+
+/* One action record (JSON text of len bytes, borrowed) through the gate
+ * into the batch as if it were a line of input named file:lineno: decided
+ * and written, or rejected (main.c). Journeys' steps and the tick's
+ * deferred actions come this way. 0, or -1 fatal (said). */
+int route_line(route_run *R, const jrn_line *ln);
+
+/* An event record (record_read's 2), already passed through into the
+ * batch, given to the journeys (engine.c): exits, goals and wait_fors of
+ * the customer's enrollments, then the triggers. 0, -1 fatal (said). */
+int engine_event(route_run *R, const jrn_line *ln);
+
+/* The modes besides the gate, each returning the exit status (said). */
+int mode_tick(route_run *R);                          /* tick.c */
+int mode_simulate(route_run *R, char **files, int n); /* simulate.c */
+int mode_check(route_run *R, char **names, int n);    /* check.c */
+int mode_explain(route_run *R);                       /* explain.c */
 
 /* Decides a (gate.c): 0 decided (d), 1 rejected (why), -1 fatal (e). */
 int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_err *e);

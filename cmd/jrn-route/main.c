@@ -11,6 +11,10 @@
 
 static const char usage[] =
 	"usage: jrn-route [OPTIONS] [FILE...]\n"
+	"       jrn-route --tick [OPTIONS]\n"
+	"       jrn-route --simulate [OPTIONS] [FILE...]\n"
+	"       jrn-route --check [OPTIONS] [JOURNEY...]\n"
+	"       jrn-route --explain CUSTOMER [OPTIONS]\n"
 	"Pass action records (NDJSON) from FILEs or stdin through the policy gate and\n"
 	"write each with \"route\":{decision,reason,sendAt,variant,cost,journey,step,\n"
 	"version,channel} added: send, defer or suppress, never dropped. Events\n"
@@ -19,8 +23,15 @@ static const char usage[] =
 	"  The gate: recipient -> consent and suppressions -> channel fallback ->\n"
 	"  quiet hours -> caps -> cooldown -> trigger window -> idempotency ->\n"
 	"  budget (policy: in the configuration; jrn-route(1), GATE).\n"
-	"  Journeys are not there yet.\n"
 	"\n"
+	"  --journeys DIR        the journey files (JRN_JOURNEYS; config journeys.dir;\n"
+	"                        default ./journeys when it exists)\n"
+	"  --tick                advance every enrollment whose wait is due, fire the\n"
+	"                        schedules, offer deferred actions again (cron)\n"
+	"  --simulate            replay events through the journeys, the clock stepping\n"
+	"                        by event time; nothing is written to the state file\n"
+	"  --check               lint the journeys (all, or those named); exit 1 on errors\n"
+	"  --explain CUSTOMER    each journey CUSTOMER is or was in, and every decision\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
@@ -33,13 +44,48 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 done, 1 failure, 2 usage, 3 some records were rejected.\n";
 
+enum { OPT_JOURNEYS = JRN_OPT_TOOL_BASE, OPT_TICK, OPT_SIMULATE, OPT_CHECK, OPT_EXPLAIN };
+
 static const struct option longopts[] = {
 	JRN_COMMON_LONG,
 	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
+	{"journeys", required_argument, NULL, OPT_JOURNEYS},
+	{"tick", no_argument, NULL, OPT_TICK},
+	{"simulate", no_argument, NULL, OPT_SIMULATE},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"explain", required_argument, NULL, OPT_EXPLAIN},
 	{NULL, 0, NULL, 0},
 };
 
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t route_interrupted;
+#define interrupted route_interrupted
+
+/* jrn-route's own options into R (ctx): 0 taken, -2 not an option, else
+ * the exit status (said). */
+static int take_opt(void *ctx, int c, const char *arg)
+{
+	route_run *R = ctx;
+	enum route_mode m = M_GATE;
+	switch (c) {
+	case OPT_JOURNEYS:
+		R->journeys_dir = arg;
+		return 0;
+	case OPT_TICK: m = M_TICK; break;
+	case OPT_SIMULATE: m = M_SIMULATE; break;
+	case OPT_CHECK: m = M_CHECK; break;
+	case OPT_EXPLAIN:
+		m = M_EXPLAIN;
+		R->explain = arg;
+		break;
+	default:
+		return -2;
+	}
+	if (R->mode != M_GATE && R->mode != m)
+		return jrn_say(JRN_EXIT_USAGE, "--tick, --simulate, --check and --explain go one at a "
+			       "time");
+	R->mode = m;
+	return 0;
+}
 
 static void on_signal(int sig)
 {
@@ -79,8 +125,9 @@ static int batch_end(route_run *R, jrn_err *e)
 	return 0;
 }
 
-/* One line: decided into the batch, or rejected. 0, -1 fatal (said). */
-static int take_line(route_run *R, const jrn_line *ln)
+/* One line: decided into the batch, or rejected; an event passed through
+ * and given to the journeys. 0, -1 fatal (said). */
+int route_line(route_run *R, const jrn_line *ln)
 {
 	jrn_err why, e;
 	action a;
@@ -96,7 +143,9 @@ static int take_line(route_run *R, const jrn_line *ln)
 	if (rc == 2) {
 		R->passed++;
 		jrn_buf_add(&R->batch, ln->p, ln->len);
-		return jrn_buf_addc(&R->batch, '\n') < 0 ? jrn_say(-1, "out of memory") : 0;
+		if (jrn_buf_addc(&R->batch, '\n') < 0)
+			return jrn_say(-1, "out of memory");
+		return R->eng ? engine_event(R, ln) : 0;
 	}
 	if (rc == 0)
 		rc = gate_decide(R, &a, &d, &why, &e);
@@ -136,7 +185,7 @@ static int run(route_run *R, char **files, int nfiles)
 			continue;
 		}
 		if (rc == 1) {
-			if (take_line(R, &ln) < 0) {
+			if (route_line(R, &ln) < 0) {
 				status = JRN_EXIT_FAIL;
 				break;
 			}
@@ -164,7 +213,7 @@ static int run(route_run *R, char **files, int nfiles)
 static int setup(route_run *R, int argc, char **argv)
 {
 	jrn_err e;
-	int rc = jrn_opts_parse(&R->opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, NULL, NULL);
+	int rc = jrn_opts_parse(&R->opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, R);
 	if (rc >= 0)
 		return rc;
 	rc = jrn_opts_resolve(&R->opts, &e);
@@ -221,7 +270,15 @@ int main(int argc, char **argv)
 	R.P.cooldown = R.P.budgets = jv_invalid();
 	int status = setup(&R, argc, argv);
 	if (status < 0) {
-		status = run(&R, argv + optind, argc - optind);
+		char **args = argv + optind;
+		int nargs = argc - optind;
+		switch (R.mode) {
+		case M_GATE: status = run(&R, args, nargs); break;
+		case M_TICK: status = nargs ? jrn_say(JRN_EXIT_USAGE, "--tick takes no FILEs") : mode_tick(&R); break;
+		case M_SIMULATE: status = mode_simulate(&R, args, nargs); break;
+		case M_CHECK: status = mode_check(&R, args, nargs); break;
+		case M_EXPLAIN: status = nargs ? jrn_say(JRN_EXIT_USAGE, "--explain takes no FILEs") : mode_explain(&R); break;
+		}
 		if (R.opts.verbosity > 0)
 			jrn_say(0, "%llu send, %llu defer, %llu suppress, %llu rejected, %llu events passed%s",
 				(unsigned long long)R.counts[D_SEND], (unsigned long long)R.counts[D_DEFER],

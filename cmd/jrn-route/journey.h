@@ -1,0 +1,208 @@
+/*
+ * journey.h: a journey file compiled (journey.c), the linter (check.c),
+ * cron expressions (cron.c) and the engine that runs enrollments through
+ * the steps (engine.c, enroll.c, tick.c). Private to cmd/jrn-route/.
+ *
+ * The language is jrn-route(1), JOURNEYS; in short:
+ *
+ *   name: abandoned-cart            # default: the file's name without .yaml
+ *   description: ...
+ *   trigger: {event: cart.updated, where: RULE, profile: RULE}
+ *          | {segment: NAME, on: entered|exited}
+ *          | {rfm: changed, to: SEGMENT, from: SEGMENT}
+ *          | {stage: awareness|consideration|purchase|retention|advocacy}
+ *          | {schedule: "CRON", zone: ZONE, segment: NAME}
+ *          | {at: RFC3339, segment: NAME}
+ *   reentry: never | always | restart | DURATION     # default 24h
+ *   exit: [{event: TYPE, where: RULE}, ...]          # at any point
+ *   goal: {event: TYPE, where: RULE, within: DURATION}
+ *   migrate: true | {steps: {OLD: NEW}}               # move older versions
+ *   steps:
+ *     - id: ID                                        # default: "1", "2", ...
+ *       next: ID | end                                # default: the step below
+ *       action: {channel, template, campaign, offer, priority, subject, ...}
+ *     - wait: DURATION | {until: "HH:MM", days: [mon..sun], zone: customer|ZONE}
+ *     - wait_for: {event, where, within, then: ID, else: ID}
+ *                | {any: [{event, where, then}], within, else: ID}
+ *     - branch: {if: RULE, then: ID, else: ID}
+ *     - split: [{name, weight, next: ID, holdout: true}, ...]
+ *     - goal: {event, where, within}        # converted on the event, else next
+ *     - exit: REASON                        # ends here, status exited
+ *     - update: {set: {TRAIT: VALUE}, remove: [TRAIT]}
+ *     - webhook: {url, body, campaign}
+ *
+ * Conditions are jrn-segment's rule language (lib/rules.h). A trigger's
+ * `where` and an event's `where` read the event record; a trigger's
+ * `profile` and a branch's `if` read the customer's stored profile
+ * (lib/profile-read.h) with the enrollment's trigger event under "event".
+ */
+#ifndef JRN_ROUTE_JOURNEY_H
+#define JRN_ROUTE_JOURNEY_H
+
+#include "jrn-route.h"
+#include "rules.h"
+
+/* Bounds, each named in its message and in jrn-route(1). */
+#define JOURNEY_STEPS_MAX 1000   /* steps of one journey */
+#define JOURNEY_RUN_MAX 100      /* steps one enrollment may take in one go
+				  * (a loop without a wait stops there) */
+#define JOURNEY_END (-1)         /* a step index: the enrollment ends */
+
+enum step_kind {
+	S_ACTION, S_WAIT, S_WAIT_FOR, S_BRANCH, S_SPLIT, S_GOAL, S_EXIT, S_UPDATE, S_WEBHOOK,
+	NSTEP_KINDS
+};
+extern const char *const step_kind_names[NSTEP_KINDS];
+
+/* An event a journey listens for: its type and a condition on it. */
+typedef struct {
+	char *type;              /* "order.completed" */
+	int rule;                /* index in journey.rules, -1: none */
+	int next;                /* wait_for: the step it leads to (JOURNEY_END, or
+				  * the step below when not given) */
+} jevent;
+
+/* A split's arm. */
+typedef struct {
+	char *name;              /* "A"; the variant recorded */
+	double weight;           /* > 0 */
+	bool holdout;            /* recorded, not messaged: its actions are
+				  * suppressed with reason "holdout" */
+	int next;
+} jarm;
+
+typedef struct {
+	enum step_kind kind;
+	char *id;
+	int line, col;           /* where the step starts in its file */
+	int next;                /* the step after it (index; JOURNEY_END) */
+	union {
+		struct {         /* S_ACTION, S_WEBHOOK */
+			jv fields;       /* the action's members as written (an
+					  * object, owned): actionType set from
+					  * channel, campaignId from campaign */
+			int channel;     /* enum chan */
+			bool transactional;
+		} action;
+		struct {         /* S_WAIT */
+			int64_t ms;      /* a duration; 0 when until is used */
+			int until;       /* minute of the local day, -1: none */
+			unsigned days;   /* bit 0 Sunday .. bit 6 Saturday; 0: any */
+			char *zone;      /* NULL: the customer's (else policy.timeZone) */
+		} wait;
+		struct {         /* S_WAIT_FOR, S_GOAL */
+			jevent *events;
+			int nevents;
+			int64_t within;  /* ms; 0: none (the linter warns) */
+			int timeout_next; /* else: (wait_for) / next (goal) */
+		} wait_for;
+		struct {         /* S_BRANCH */
+			int rule;
+			int then, otherwise;
+		} branch;
+		struct {         /* S_SPLIT */
+			jarm *arms;
+			int narms;
+			double total;
+		} split;
+		struct {         /* S_EXIT */
+			char *reason;
+		} exit;
+		struct {         /* S_UPDATE */
+			jv set;          /* {trait: value} (owned), or invalid */
+			jv remove;       /* [trait] (owned), or invalid */
+		} update;
+	} u;
+} step;
+
+enum trigger_kind { T_EVENT, T_SEGMENT, T_RFM, T_STAGE, T_SCHEDULE, T_AT, T_NONE };
+
+typedef struct {
+	enum trigger_kind kind;
+	char *event;             /* T_EVENT; T_SEGMENT "segment.entered" or
+				  * "segment.exited"; T_RFM "rfm.segment.changed";
+				  * T_STAGE NULL (a record's state.journeyStage) */
+	int where;               /* rule on the event, -1: none (T_SEGMENT and
+				  * T_RFM compile theirs into it) */
+	int profile;             /* rule on the profile, -1: none */
+	char *stage;             /* T_STAGE */
+	char *cron;              /* T_SCHEDULE, checked by cron_parse */
+	char *zone;              /* T_SCHEDULE: NULL is policy.timeZone */
+	int64_t at;              /* T_AT, ms */
+	char *segment;           /* T_SCHEDULE, T_AT: who is enrolled (NULL:
+				  * every customer with a profile) */
+} trigger;
+
+enum reentry_kind { RE_NEVER, RE_ALWAYS, RE_RESTART, RE_AFTER };
+
+typedef struct journey {
+	char *name;
+	char *file;              /* the file it came from, NULL: jrn.yaml */
+	char digest[65];         /* SHA-256 (hex) of its source text */
+	char *source;            /* the source text (the file's bytes, or the
+				  * JSON of its jrn.yaml entry): stored in
+				  * journey_versions */
+	int64_t version;         /* set by the engine from journey_versions; 0
+				  * until then */
+	char *description;
+	trigger trig;
+	enum reentry_kind reentry;
+	int64_t reentry_ms;      /* RE_AFTER */
+	jevent *exits;
+	int nexits;
+	bool has_goal;
+	jevent goal;             /* journey-level goal (goal.next unused) */
+	int64_t goal_within;
+	bool migrate;            /* migrate: given */
+	jv migrate_map;          /* {old: new} (owned), or invalid */
+	step *steps;
+	int nsteps;
+	jrn_rules *rules;        /* every condition, one named rule each */
+} journey;
+
+/* A set of journeys: the files of a directory and jrn.yaml's journeys:. */
+typedef struct {
+	journey **v;
+	int n;
+} journeys;
+
+/* Compiles the source text src (len bytes, YAML; file names it in messages
+ * and becomes the default name) into a journey (the caller's, to
+ * journey_free), or NULL with e as "FILE:LINE:COL: why". policy gives the
+ * default zone for checks (borrowed). */
+journey *journey_compile(const char *src, size_t len, const char *file, jrn_err *e);
+/* Compiles a jrn.yaml journeys: entry (value borrowed; name its key). */
+journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e);
+void journey_free(journey *J);
+/* The index of step id in J, or -1. */
+int journey_step(const journey *J, const char *id);
+
+/* Loads every journey: each DIR/ *.yaml in name order, then the entries
+ * of config's journeys: (borrowed). A file with errors is said on stderr
+ * ("jrn-route: FILE:LINE:COL: why"), counted in *bad and left out; the
+ * others load. Two journeys with one name: the second is an error.
+ * 0 with *out (the caller's, journeys_free), -1 with e when DIR cannot be
+ * read at all. */
+int journeys_load(const char *dir, jv config, journeys *out, int *bad, jrn_err *e);
+void journeys_free(journeys *js);
+
+/* Cron expressions (cron.c): five fields, minute hour day-of-month month
+ * day-of-week, with lists, ranges, steps, names (jan, mon) and @daily,
+ * @weekly, @monthly, @hourly; day-of-month and day-of-week both given
+ * means either (Vixie cron, crontab(5)). */
+typedef struct cron_expr cron_expr;
+/* NULL with e naming the field when text is not one. */
+cron_expr *cron_parse(const char *text, jrn_err *e);
+/* The first instant (ms) strictly after `after` that the expression
+ * names in zone's local time, or INT64_MAX when there is none within
+ * five years. A local time skipped by a DST change fires at the first
+ * instant after the gap; one repeated fires once (the first). */
+int64_t cron_next(const cron_expr *c, const char *zone, int64_t after);
+void cron_free(cron_expr *c);
+
+/* The linter (check.c): warnings and errors of J on stderr-ready lines in
+ * out ("FILE:LINE:COL: warning: ..."); db (may be NULL) for stranded
+ * enrollments of older versions. Returns the number of errors. */
+int journey_lint(const journey *J, route_run *R, sqlite3 *db, jrn_buf *out);
+
+#endif
