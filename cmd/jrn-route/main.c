@@ -125,6 +125,12 @@ static int batch_end(route_run *R, jrn_err *e)
 	return 0;
 }
 
+int route_batch_end(route_run *R)
+{
+	jrn_err e;
+	return batch_end(R, &e) < 0 ? db_fail(R, &e), -1 : 0;
+}
+
 /* One line: decided into the batch, or rejected; an event passed through
  * and given to the journeys. 0, -1 fatal (said). */
 int route_line(route_run *R, const jrn_line *ln)
@@ -222,7 +228,8 @@ static int setup(route_run *R, int argc, char **argv)
 	if (policy_load(&R->P, R->opts.config, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
-	if (jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e) < 0)
+	if ((R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
+	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
 	    !(R->privacy = jrn_privacy_open(R->db, &e)))

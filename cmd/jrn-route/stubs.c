@@ -15,12 +15,6 @@ int mode_tick(route_run *R)
 	return jrn_say(JRN_EXIT_FAIL, "--tick: not built yet");
 }
 
-int mode_simulate(route_run *R, char **files, int n)
-{
-	(void)R, (void)files, (void)n;
-	return jrn_say(JRN_EXIT_FAIL, "--simulate: not built yet");
-}
-
 int mode_check(route_run *R, char **names, int n)
 {
 	(void)R, (void)names, (void)n;
