@@ -193,6 +193,10 @@ journey *journey_load_file(const char *path, jrn_err *e);
  * that file, the line and column; else "FILE: journeys.NAME: why". */
 journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e);
 void journey_free(journey *J);
+/* The word of list (NULL-ended, borrowed) closest to s by edit distance,
+ * ignoring ASCII case, when close enough to be a typo (at most a third of
+ * its length, at least 1, as jrn.yaml's unknown keys); else NULL. */
+const char *journey_suggest(const char *s, const char *const *list);
 /* The index of step id in J, or -1. */
 int journey_step(const journey *J, const char *id);
 
