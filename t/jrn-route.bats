@@ -88,6 +88,84 @@ jrn-route: a.ndjson:11: timeZone: 'Mars/Olympus' is not a time zone of the syste
 	assert_output ""
 }
 
+@test "customer state records (jrn-ai: a state object, no type or actionType) pass through untouched" {
+	{
+		printf '{"customerId":"c1","state":{"journeyStage":"consideration"}}\n'
+		email c1
+		printf '{"customerId":"c2","state":"not an object"}\n'
+		printf '{"customerId":"c3","state":{"journeyStage":"x"},"actionType":"email","recipientEmail":"c3@example.com"}\n'
+	} > a.ndjson
+	run --separate-stderr jrn-route --rejects rej.ndjson a.ndjson
+	assert_failure 3
+	assert_line --index 0 "$(sed -n 1p a.ndjson)"
+	assert_equal "$(sed -n 2p <<< "$output" | jq -r .route.decision)" send
+	# a state with an actionType is an action, decided as any
+	assert_equal "$(sed -n 3p <<< "$output" | jq -c '[.customerId, .route.decision]')" '["c3","send"]'
+	assert_equal "$(wc -l <<< "$output")" 3
+	# a state that is not an object is no state record: an action without a channel
+	assert_equal "$stderr" "jrn-route: a.ndjson:3: no channel: actionType (email, sms, whatsapp, webhook or retargeting)"
+	assert_equal "$(rows 'SELECT count(*) FROM route_decisions')" 2
+}
+
+@test "holdout: an action with holdout true is suppressed (holdout) after the recipient check, remembered, never sent" {
+	ev consent.revoked c2 '"properties":{"channel":"email"}' | jrn-ingest -q > /dev/null
+	{
+		email c1 '"holdout":true'
+		email c2 '"holdout":true'
+		email c1 '"holdout":false,"template":"b"'
+		printf '{"actionType":"email","customerId":"c3","holdout":true}\n'
+		printf '{"actionType":"email","customerId":"c4","recipientEmail":"nope","holdout":true}\n'
+		email c5 '"holdout":"yes"'
+		email c6 '"holdout":null'
+		CAMP=receipt email c7 '"holdout":true,"priority":"transactional"'
+	} > a.ndjson
+	printf 'policy:\n  fallback: []\n' > jrn.yaml
+	run --separate-stderr jrn-route --rejects rej.ndjson a.ndjson
+	assert_failure 3
+	# a holdout asks no consent: c2's revoked consent is not its reason
+	assert_equal "$(decisions)" '["suppress","holdout"] ["suppress","holdout"] ["send",null] ["suppress","recipient_invalid"] ["send",null] ["suppress","holdout"] '
+	assert_equal "$stderr" "jrn-route: a.ndjson:4: no recipient: recipientEmail, profile.email or email
+jrn-route: a.ndjson:6: holdout: expected true or false, got string"
+	assert_equal "$(rows "SELECT customer_id, channel, decision, reason FROM route_decisions WHERE reason = 'holdout' ORDER BY seq" | tr '\n' ' ')" \
+		'c1|email|suppress|holdout c2|email|suppress|holdout c7|email|suppress|holdout '
+	# a holdout is not a send: the same action without holdout goes out
+	email c1 > b.ndjson
+	run jrn-route b.ndjson
+	assert_equal "$(decisions)" '["send",null] '
+}
+
+@test "route_decisions keeps the enrollment of a journey's action, and a deferred action's record for --tick" {
+	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n  triggerWindow: 0\n' > jrn.yaml
+	j='"journey":"welcome","journeyVersion":1,"step":"s1","idempotencyKey":"jrn:k'
+	{
+		email c1 "$j"'1","enrollment":42'
+		email c1 "$j"'2","enrollment":"e-7"'
+		email c1 '"template":"t"'
+		email c2 '"enrollmentId":"old-spelling"'
+	} > a.ndjson
+	run jrn-route a.ndjson
+	assert_success
+	assert_equal "$(decisions)" '["send",null] ["defer","cap_channel"] ["defer","cap_channel"] ["send",null] '
+	assert_equal "$(rows 'SELECT enrollment, typeof(enrollment), decision, body IS NULL FROM route_decisions ORDER BY seq' | tr '\n' ' ')" \
+		'42|integer|send|1 e-7|text|defer|0 |null|defer|0 old-spelling|text|send|1 '
+	# the deferral's body: the record as read, byte for byte
+	assert_equal "$(rows 'SELECT body FROM route_decisions WHERE seq = 2')" "$(sed -n 2p a.ndjson)"
+	# without a key of its own: the derived key spliced in, so a later offer keeps it
+	body=$(rows 'SELECT body FROM route_decisions WHERE seq = 3')
+	assert_equal "$(jq -c 'del(.idempotencyKey)' <<< "$body")" "$(sed -n 3p a.ndjson)"
+	assert_equal "$(jq -r .idempotencyKey <<< "$body")" "$(sed -n 3p <<< "$output" | jq -r .idempotencyKey)"
+	# offered again at its send time, the body is decided under the same key
+	printf '%s\n' "$body" > b.ndjson
+	run jrn-route --now 2026-01-16T12:00:00Z b.ndjson
+	assert_equal "$(decisions)" '["send",null] '
+	assert_equal "$(jq -r .idempotencyKey <<< "$output")" "$(jq -r .idempotencyKey <<< "$body")"
+	# a number that is not a whole id is refused like any id
+	email c3 '"enrollment":{"x":1}' > c.ndjson
+	run --separate-stderr jrn-route c.ndjson
+	assert_failure 3
+	assert_equal "$stderr" "jrn-route: c.ndjson:1: enrollment: expected a string, got object"
+}
+
 @test "recipient: an address that is not one is suppressed (recipient_invalid), not sent" {
 	{
 		printf '{"actionType":"email","customerId":"c1","recipientEmail":"not an address"}\n'

@@ -1,6 +1,6 @@
 /* gate.c: the policy gate, its rules in the order of jrn-route(1) GATE:
  *
- *   recipient valid for the channel -> consent and suppressions ->
+ *   recipient valid for the channel -> holdout -> consent and suppressions ->
  *   quiet hours -> frequency caps -> cooldown -> same trigger once per
  *   window -> idempotency key -> channel fallback -> budget.
  *
@@ -66,13 +66,14 @@ void gate_free(void)
 	phone_memo = NULL;
 }
 
-/* May a go on channel c? C_OK or another C_, or -1 with e. */
-static int candidate(route_run *R, const action *a, int c, jrn_err *e)
+/* Rule 1: a's recipient on channel c, normalized into R->scratch and
+ * *addr (untouched for a channel that needs none): C_OK, C_NO_RECIPIENT
+ * or C_INVALID. */
+static int recipient(route_run *R, const action *a, int c, jrn_reach_text *addr)
 {
 	jrn_buf *to = &R->scratch;
 	jrn_err why;
 	jrn_buf_reset(to);
-	jrn_reach_text addr[2] = {jrn_reach_str(a->f[F_CUSTOMER]), {NULL, 0}};
 	if (c == CH_EMAIL || uses_phone(c)) {
 		const char *raw = a->f[c == CH_EMAIL ? F_EMAIL : F_PHONE];
 		if (!raw)
@@ -81,8 +82,19 @@ static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 				       : phone_e164(R, raw, to);
 		if (rc < 0 || !to->p)
 			return C_INVALID;
-		addr[1] = (jrn_reach_text){to->p, to->len};
+		*addr = (jrn_reach_text){to->p, to->len};
 	}
+	return C_OK;
+}
+
+/* May a go on channel c? C_OK or another C_, or -1 with e. */
+static int candidate(route_run *R, const action *a, int c, jrn_err *e)
+{
+	jrn_err why;
+	jrn_reach_text addr[2] = {jrn_reach_str(a->f[F_CUSTOMER]), {NULL, 0}};
+	int rr = recipient(R, a, c, &addr[1]);
+	if (rr != C_OK)
+		return rr;
 	jrn_reach_ask q = {
 		.customer = a->transactional ? (jrn_reach_text){NULL, 0} : jrn_reach_str(a->f[F_CUSTOMER]),
 		.addresses = addr,
@@ -208,11 +220,11 @@ static void count_one(void *ctx, const char *channel, int64_t at, const char *of
 	const policy *P = &r->R->P;
 	if (channel) {
 		const cap *cc = &P->caps[r->channel], *ca = &P->caps[CAP_ALL];
-		if (cc->max >= 0 && !strcmp(channel, chan_names[r->channel]) && at >= r->t - cc->window) {
+		if (cc->max >= 0 && !strcmp(channel, chan_names[r->channel]) && at > r->t - cc->window) {
 			if (!r->count[0]++ || at < r->oldest[0])
 				r->oldest[0] = at;
 		}
-		if (ca->max >= 0 && at >= r->t - ca->window) {
+		if (ca->max >= 0 && at > r->t - ca->window) {
 			if (!r->count[1]++ || at < r->oldest[1])
 				r->oldest[1] = at;
 		}
@@ -270,6 +282,44 @@ static int fits_budget(route_run *R, const action *a, int c, jrn_err *e)
 	return spent + R->P.cost[c] <= amount + 1e-9;
 }
 
+/* The worst outcome of the chain when no channel is C_OK: the action's
+ * own channel's, unless it has no recipient, then the first later one's
+ * that has one. 2 a reject (no recipient anywhere: why), 0 with d set to
+ * suppress. */
+static int chain_fails(const action *a, int worst, decision *d, jrn_err *why)
+{
+	if (worst == C_NO_RECIPIENT) {
+		jrn_fail(why, uses_phone(a->channel)
+			 ? "no recipient: recipientPhone, profile.phone or phone"
+			 : "no recipient: recipientEmail, profile.email or email");
+		return 2;
+	}
+	d->kind = D_SUPPRESS;
+	d->reason = cand_reasons[worst];
+	return 0;
+}
+
+/* A holdout (an action with "holdout": true, a journey's control arm):
+ * rule 1 alone over the chain, then suppressed "holdout" on the action's
+ * own channel without asking consent or any later rule. 0 with d set, 2
+ * a reject (why). */
+static int holdout(route_run *R, const action *a, const int chain[4], int n, decision *d,
+		   jrn_err *why)
+{
+	int worst = C_NO_RECIPIENT;
+	for (int i = 0; i < n; i++) {
+		jrn_reach_text addr;
+		int rr = recipient(R, a, chain[i], &addr);
+		if (rr == C_OK) {
+			d->kind = D_SUPPRESS, d->reason = "holdout";
+			return 0;
+		}
+		if (i == 0 || worst == C_NO_RECIPIENT)
+			worst = rr;
+	}
+	return chain_fails(a, worst, d, why);
+}
+
 /* Recipient, reach and fallback: the first channel of the chain that may
  * carry a (the later ones are asked only when needed: ok[i] is -2 until
  * asked). 1 with d->channel set, 0 with d set to suppress, 2 a reject
@@ -291,15 +341,7 @@ static int choose(route_run *R, const action *a, int chain[4], int n, int ok[4],
 		if (i == 0 || worst == C_NO_RECIPIENT)
 			worst = ok[i];
 	}
-	if (worst == C_NO_RECIPIENT) {
-		jrn_fail(why, uses_phone(a->channel)
-			 ? "no recipient: recipientPhone, profile.phone or phone"
-			 : "no recipient: recipientEmail, profile.email or email");
-		return 2;
-	}
-	d->kind = D_SUPPRESS;
-	d->reason = cand_reasons[worst];
-	return 0;
+	return chain_fails(a, worst, d, why);
 }
 
 int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_err *e)
@@ -321,6 +363,8 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	if (make_key(R, a, t, d, e) < 0)
 		return -1;
 	int n = chain_of(R, a, chain);
+	if (a->holdout)
+		return holdout(R, a, chain, n, d, why) == 2 ? 1 : 0;
 	int rc = choose(R, a, chain, n, ok, d, why, e);
 	if (rc != 1)
 		return rc < 0 ? -1 : rc == 2 ? 1 : 0;

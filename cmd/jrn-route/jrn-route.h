@@ -83,6 +83,9 @@ typedef struct {
 	bool has_version;
 	int64_t version;           /* journeyVersion */
 	int64_t send_at;           /* sendAt asked for; INT64_MIN: none */
+	bool holdout;              /* "holdout": true: suppressed "holdout" */
+	const char *text;          /* the record as read (borrowed), for a */
+	size_t text_len;           /* deferral's route_decisions.body */
 } action;
 
 enum decision_kind { D_SEND, D_DEFER, D_SUPPRESS };
@@ -124,7 +127,9 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 /* What campaign has spent: 0 with *spent (0 when no row), -1 with e. */
 int store_spent(store *S, const char *campaign, double *spent, jrn_err *e);
 /* Writes a decision of a (borrowed) and adds a send's cost to its
- * campaign's spending. 0, -1 with e. */
+ * campaign's spending. route_decisions.enrollment is a's enrollment;
+ * a deferral's body is a->text, with the derived key spliced in when the
+ * gate derived one (--tick offers it again at send_at). 0, -1 with e. */
 int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
 		int64_t now, jrn_err *e);
 
@@ -172,8 +177,9 @@ typedef struct {
 } route_run;
 
 /* Reads ln into a (record.c): 0 read, 1 rejected (why says), 2 an event
- * (a string "type" and no actionType or channel) that passes through as
- * it is. */
+ * (a string "type" and no actionType or channel) or a customer state
+ * record (a "state" object and no type, actionType or channel: jrn-ai's)
+ * that passes through as it is. a->text points into ln. */
 int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why);
 /* Appends ln's record with route added (and actionType and idempotencyKey
  * when the gate changed or derived them) and a newline to R->batch. 0, -1

@@ -127,20 +127,39 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 	/* an event (a string type, no channel) is not an action: it passes
 	 * through, for the journeys to come */
 	const jrn_json_member *type = jrn_json_find(&R->ix, -1, "type");
-	if (type && type->kind == '"' && !jrn_json_find(&R->ix, -1, "actionType") &&
-	    !jrn_json_find(&R->ix, -1, "channel"))
+	bool channel = jrn_json_find(&R->ix, -1, "actionType") || jrn_json_find(&R->ix, -1, "channel");
+	if (type && type->kind == '"' && !channel)
 		return 2;
+	/* a customer's state (jrn-ai: {"customerId", "state": {"journeyStage"}})
+	 * passes through too, for the journeys' stage triggers */
+	const jrn_json_member *state = jrn_json_find(&R->ix, -1, "state");
+	if (state && state->kind == '{' && !type && !channel)
+		return 2;
+	a->text = ln->p;
+	a->text_len = ln->len;
+	const jrn_json_member *hold = jrn_json_find(&R->ix, -1, "holdout");
+	if (hold && hold->kind != 'n') {
+		if (hold->kind != 't' && hold->kind != 'f') {
+			jrn_fail(why, "holdout: expected true or false, got %s",
+				 hold->kind == '"' ? "string" : jrn_json_kind_at(hold->val, hold->vlen));
+			return 1;
+		}
+		a->holdout = hold->kind == 't';
+	}
 	if (read_channel(R, a, why) < 0 || read_numbers(R, a, why) < 0)
 		return 1;
 	a->transactional = is_transactional(R, why);
 	static const struct { const char *name; int slot; } ids[] = {
 		{"customerId", F_CUSTOMER}, {"campaignId", F_CAMPAIGN}, {"offerId", F_OFFER},
 		{"trigger", F_TRIGGER}, {"template", F_TEMPLATE}, {"idempotencyKey", F_KEY},
-		{"journey", F_JOURNEY}, {"step", F_STEP}, {"enrollmentId", F_ENROLLMENT},
+		{"journey", F_JOURNEY}, {"step", F_STEP}, {"enrollment", F_ENROLLMENT},
 	};
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
 		if (get_id(R, ids[i].name, ids[i].slot, &a->f[ids[i].slot], why) < 0)
 			return 1;
+	/* enrollmentId: the spelling before journeys wrote "enrollment" */
+	if (!a->f[F_ENROLLMENT] && get_id(R, "enrollmentId", F_ENROLLMENT, &a->f[F_ENROLLMENT], why) < 0)
+		return 1;
 	if (!a->f[F_CUSTOMER]) {
 		jrn_fail(why, "customerId: missing");
 		return 1;

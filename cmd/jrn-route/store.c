@@ -11,6 +11,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *zone, *key, *recent, *spent, *insert, *spend;
 	jrn_ledger_recent *ledger;
+	jrn_buf body; /* a deferral's record, its derived key spliced in */
 };
 
 store *store_open(sqlite3 *db, jrn_err *e)
@@ -35,8 +36,9 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	    jrn_db_prepare(db, "SELECT spent FROM route_budgets WHERE campaign_id = ?", &S->spent, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
-		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
+		    " enrollment, body)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 		    &S->insert, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_budgets (campaign_id, spent, updated_at) VALUES (?1, ?2, ?3)"
@@ -57,6 +59,7 @@ void store_close(store *S)
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
+	jrn_buf_free(&S->body);
 	free(S);
 }
 
@@ -143,10 +146,37 @@ static void bind_opt(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+/* A deferral's body: the record as read, with the key the gate derived
+ * spliced in before its closing brace (so that --tick offers it again
+ * under the same key, whatever the date then); into S->body. 0, -1. */
+static int deferred_body(store *S, const action *a, const decision *d, jrn_err *e)
+{
+	jrn_buf *b = &S->body;
+	jrn_buf_reset(b);
+	if (!d->key_derived) {
+		jrn_buf_add(b, a->text, a->text_len);
+		return b->p || !a->text_len ? 0 : jrn_fail(e, "out of memory");
+	}
+	size_t end = a->text_len; /* an action has members: customerId at least */
+	while (end && a->text[end - 1] != '}')
+		end--;
+	if (!end)
+		return jrn_fail(e, "a deferred record is not an object");
+	jrn_buf_add(b, a->text, end - 1);
+	jrn_buf_addf(b, ",\"idempotencyKey\":\"%s\"}", d->keyhex);
+	return b->p ? 0 : jrn_fail(e, "out of memory");
+}
+
 int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
 		int64_t now, jrn_err *e)
 {
 	sqlite3_stmt *st = S->insert;
+	if (d->kind == D_DEFER && a->text) {
+		if (deferred_body(S, a, d, e) < 0)
+			return -1;
+		sqlite3_bind_text(st, 16, S->body.p ? S->body.p : "", (int)S->body.len, SQLITE_STATIC);
+	}
+	bind_opt(st, 15, a->f[F_ENROLLMENT]);
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
 	sqlite3_bind_text(st, 1, d->key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, a->f[F_CUSTOMER], -1, SQLITE_STATIC);
