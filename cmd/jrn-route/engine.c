@@ -420,6 +420,16 @@ static int act(run *c, const step *s, jrn_err *e)
 		rec = jv_object_set(rec, jv_string("testVariant"), jv_string(c->r.variant));
 	if (holdout(J, c->r.variant))
 		rec = jv_object_set(rec, jv_string("holdout"), jv_true());
+	if (!jv_object_has(jv_copy(rec), jv_string("profile"))) {
+		/* the customer's contact fields: the gate's recipient, the
+		 * template's names */
+		jv contact = jrn_profile_contact(E->reader, c->r.customer, strlen(c->r.customer), e);
+		if (!jv_is_valid(contact)) {
+			jv_free(rec);
+			return -1;
+		}
+		rec = jv_object_set(rec, jv_string("profile"), contact);
+	}
 	rec = jv_object_set(rec, jv_string("trigger"), jv_string(J->name));
 	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
 	if (c->r.trigger_event)
@@ -627,7 +637,7 @@ static int run_from(run *c, int i, jrn_err *e)
  * event (JSON text, may be NULL), and runs it from its first step. 1
  * enrolled, 0 not, -1 with e. */
 static int enroll(route_run *R, journey *J, const char *customer, const char *key,
-		  const char *event, int64_t now, jrn_err *e)
+		  const char *event, size_t elen, int64_t now, jrn_err *e)
 {
 	engine *E = (engine *)R->eng;
 	int rc = enroll_by_trigger(E->D, J->name, customer, key, e);
@@ -662,7 +672,7 @@ static int enroll(route_run *R, journey *J, const char *customer, const char *ke
 		break;
 	}
 	run c = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
-	int64_t id = enroll_insert(E->D, J->name, J->version, customer, key, event, now, e);
+	int64_t id = enroll_insert(E->D, J->name, J->version, customer, key, event, elen, now, e);
 	if (id < 0 || enroll_get(E->D, id, &c.r, e) < 0)
 		return -1;
 	jrn_buf_reset(&E->detail);
@@ -862,7 +872,7 @@ int engine_event(route_run *R, const jrn_line *ln)
 		journey *J = E->js.v[i];
 		rc = triggered(R, J, ev, type, stage, cust.p, &e);
 		if (rc > 0)
-			rc = enroll(R, J, cust.p, key, ln->p, now, &e);
+			rc = enroll(R, J, cust.p, key, ln->p, ln->len, now, &e);
 		rc = rc > 0 ? 0 : rc;
 	}
 	jv_free(state);
@@ -943,7 +953,7 @@ static int fire_one(void *ctx, const char *customer)
 		jv_free(p);
 	}
 	if (rc > 0)
-		rc = enroll(f->R, f->J, customer, f->key, f->event, f->now, f->e);
+		rc = enroll(f->R, f->J, customer, f->key, f->event, strlen(f->event), f->now, f->e);
 	if (rc > 0)
 		f->n++;
 	return rc < 0 ? -1 : 0;

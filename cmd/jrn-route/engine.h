@@ -62,9 +62,10 @@ int enroll_last_entry(enroll_db *D, const char *journey, const char *customer, i
 /* Is there an enrollment of (journey, customer, trigger_key)? 1, 0, -1. */
 int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, const char *key,
 		      jrn_err *e);
-/* A new active enrollment (step NULL): its id, or -1 with e. */
+/* A new active enrollment (step NULL) with its trigger event event[0..elen)
+ * (NULL: none): its id, or -1 with e. */
 int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const char *customer,
-		      const char *key, const char *event, int64_t now, jrn_err *e);
+		      const char *key, const char *event, size_t elen, int64_t now, jrn_err *e);
 /* Writes the moving columns of r (version, status, step, due_at,
  * wait_events, variant, updated_at, ended_at, reason). 0, -1 with e. */
 int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e);

@@ -243,14 +243,15 @@ int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, c
 }
 
 int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const char *customer,
-		      const char *key, const char *event, int64_t now, jrn_err *e)
+		      const char *key, const char *event, size_t elen, int64_t now, jrn_err *e)
 {
 	sqlite3_stmt *st = D->q[Q_INSERT];
 	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, version);
 	sqlite3_bind_text(st, 3, customer, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
-	bind_opt(st, 5, event);
+	if (event)
+		sqlite3_bind_text(st, 5, event, (int)elen, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 7, now);
 	if (done(D, st, sqlite3_step(st), e) < 0)
 		return -1;

@@ -227,32 +227,10 @@ static int run(route_run *R, char **files, int nfiles)
 
 int route_journeys_load(route_run *R, journeys *js, int *bad, jrn_err *e)
 {
-	const char *dir = R->journeys_dir;
 	char *owned = NULL;
-	if (!dir && getenv("JRN_JOURNEYS") && *getenv("JRN_JOURNEYS"))
-		dir = getenv("JRN_JOURNEYS");
-	jv cfg = jrn_config_get(R->opts.config, "journeys.dir");
-	if (!dir && jv_get_kind(cfg) == JV_KIND_STRING) {
-		/* relative to the configuration file's folder */
-		const char *d = jv_string_value(cfg), *cp = R->opts.config_path;
-		const char *slash = cp ? strrchr(cp, '/') : NULL;
-		if (*d != '/' && slash) {
-			size_t n = (size_t)(slash - cp) + 1 + strlen(d) + 1;
-			if (!(owned = malloc(n))) {
-				jv_free(cfg);
-				return jrn_fail(e, "out of memory");
-			}
-			snprintf(owned, n, "%.*s%s", (int)(slash - cp + 1), cp, d);
-			dir = owned;
-		} else {
-			dir = owned = strdup(d);
-		}
-	} else if (!dir && access("journeys", F_OK) == 0) {
-		dir = "journeys";
-	}
-	jv_free(cfg);
+	const char *dir = journeys_dir(R->journeys_dir, R->opts.config, R->opts.config_path, &owned);
 	*bad = 0;
-	int rc = journeys_load(dir, R->opts.config, js, bad, e);
+	int rc = journeys_load(dir, R->opts.config, R->opts.config_path, js, bad, NULL, e);
 	free(owned);
 	return rc;
 }
