@@ -24,7 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "jrn-route.h"
+#include "engine.h"
 
 #define SIM_SCHEMA "st" /* the attached state file */
 
@@ -150,10 +150,11 @@ static int next_deferred(route_run *R, sqlite3_stmt *st, int64_t t, int64_t *seq
 
 /* What the run keeps: the statements of the catching up. */
 typedef struct {
-	sqlite3_stmt *deferred, *body, *clear;
+	sqlite3_stmt *deferred, *body, *clear, *due;
 	jrn_buf text;
 	int64_t clock;     /* the simulated clock, never going back */
 	uint64_t late;     /* lines whose time was before the clock */
+	size_t pending;    /* records in the open batch */
 } sim;
 
 static int sim_open(route_run *R, sim *s)
@@ -163,9 +164,11 @@ static int sim_open(route_run *R, sim *s)
 		" NULL AND send_at <= ?1 ORDER BY send_at, seq LIMIT 1",
 		"SELECT body FROM route_decisions WHERE seq = ?1",
 		"UPDATE route_decisions SET body = NULL WHERE seq = ?1",
+		"SELECT id, due_at FROM enrollments WHERE status = 'active' AND due_at <= ?1"
+		" ORDER BY due_at, id LIMIT 1",
 	};
-	sqlite3_stmt **st[] = {&s->deferred, &s->body, &s->clear};
-	for (int i = 0; i < 3; i++)
+	sqlite3_stmt **st[] = {&s->deferred, &s->body, &s->clear, &s->due};
+	for (int i = 0; i < 4; i++)
 		if (sqlite3_prepare_v2(R->db, sql[i], -1, st[i], NULL) != SQLITE_OK)
 			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
 	return 0;
@@ -176,6 +179,7 @@ static void sim_close(sim *s)
 	sqlite3_finalize(s->deferred);
 	sqlite3_finalize(s->body);
 	sqlite3_finalize(s->clear);
+	sqlite3_finalize(s->due);
 	jrn_buf_free(&s->text);
 }
 
@@ -201,41 +205,136 @@ static int offer_again(route_run *R, sim *s, int64_t seq)
 	return route_line(R, &ln);
 }
 
-/* Everything due by t, in time order, each at its own instant: the
- * deferred actions whose sendAt came. The clock ends at t. 0, -1 fatal
- * (said). */
-static int catch_up(route_run *R, sim *s, int64_t t)
+/* The batch's output written and its transaction ended once it holds
+ * ROUTE_BATCH records, a new one begun. 0, -1 fatal (said). */
+static int sim_batch(route_run *R, sim *s, bool force)
 {
 	jrn_err e;
+	if ((force || ++s->pending >= ROUTE_BATCH) && R->in_tx) {
+		s->pending = 0;
+		if (route_batch_end(R) < 0)
+			return -1;
+	}
 	if (!R->in_tx) {
 		if (jrn_db_begin(R->db, &e) < 0)
 			return jrn_say(-1, "the memory state: %s", e.msg);
 		R->in_tx = true;
 	}
+	return 0;
+}
+
+/* Everything due by t, in time order, each at its own instant (a tick at
+ * that time): enrollments whose wait ended and deferred actions whose
+ * sendAt came; then the schedules' instants up to t. The clock ends at t
+ * (or stays, when t is behind it). 0, -1 fatal (said). */
+static int catch_up(route_run *R, sim *s, int64_t t)
+{
+	jrn_err e;
+	if (sim_batch(R, s, false) < 0)
+		return -1;
+	if (s->clock == INT64_MIN) /* the first time seen */
+		s->clock = t;
+	jrn_clock_set(s->clock);
+	if (R->eng && engine_versions(R, &e) < 0) /* once: at the first time seen */
+		return jrn_say(-1, "the memory state: %s", e.msg);
+	int64_t last_id = 0, last_at = INT64_MIN;
 	for (;;) {
-		int64_t seq = 0, at = 0;
+		int64_t seq = 0, at = INT64_MAX, id = 0, due = INT64_MAX;
 		int rc = next_deferred(R, s->deferred, t, &seq, &at);
-		if (rc <= 0) {
-			if (rc < 0)
-				return -1;
-			break;
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			at = INT64_MAX;
+		if (R->eng) {
+			sqlite3_bind_int64(s->due, 1, t);
+			int q = sqlite3_step(s->due);
+			if (q == SQLITE_ROW) {
+				id = sqlite3_column_int64(s->due, 0);
+				due = sqlite3_column_int64(s->due, 1);
+			}
+			sqlite3_reset(s->due);
+			if (q != SQLITE_ROW && q != SQLITE_DONE)
+				return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
 		}
-		if (at > s->clock)
-			s->clock = at;
+		if (at == INT64_MAX && due == INT64_MAX)
+			break;
+		int64_t when = due <= at ? due : at;
+		if (when > s->clock)
+			s->clock = when;
 		jrn_clock_set(s->clock);
-		if (offer_again(R, s, seq) < 0)
+		if (due <= at) {
+			/* an enrollment that stays due would loop: the engine
+			 * moves due_at on every advance */
+			if (id == last_id && due == last_at)
+				return jrn_say(-1, "--simulate: enrollment %lld stays due at the same "
+					       "time: stopped", (long long)id);
+			last_id = id, last_at = due;
+			if (engine_due(R, id) < 0)
+				return -1;
+		} else if (offer_again(R, s, seq) < 0) {
+			return -1;
+		}
+		if (sim_batch(R, s, false) < 0)
 			return -1;
 	}
 	if (t > s->clock)
 		s->clock = t;
 	jrn_clock_set(s->clock);
+	if (R->eng && engine_schedules(R, s->clock) < 0)
+		return -1;
 	return 0;
+}
+
+/* The journeys, as for the gate, and the engine over the memory state:
+ * 0 (none is fine: the gate alone), -1 fatal (said); *bad the files
+ * refused (said). */
+static int sim_engine(route_run *R, int *bad)
+{
+	jrn_err e;
+	journeys js = {0};
+	if (route_journeys_load(R, &js, bad, &e) < 0)
+		return jrn_say(-1, "%s", e.msg);
+	if (!js.n) {
+		journeys_free(&js);
+		return 0;
+	}
+	if (engine_open(R, &js, &e) < 0) {
+		journeys_free(&js);
+		return jrn_say(-1, "the memory state: %s", e.msg);
+	}
+	return 0;
+}
+
+/* One input line at its time: the clock caught up, the line through the
+ * gate (an event: to the journeys, and taken out of the output again).
+ * 0, -1 fatal (said). */
+static int sim_line(route_run *R, sim *s, jrn_json_index *ix, const jrn_line *ln, int64_t end)
+{
+	int64_t t;
+	if (line_time(R, ix, ln, &t)) {
+		if (s->clock != INT64_MIN && t < s->clock)
+			s->late++;
+		if (catch_up(R, s, t) < 0)
+			return -1;
+	} else if (catch_up(R, s, s->clock == INT64_MIN ? end : s->clock) < 0) {
+		return -1; /* no time: at the clock as it stands (the end's, before any) */
+	}
+	size_t before = R->batch.len;
+	uint64_t passed = R->passed;
+	if (route_line(R, ln) < 0)
+		return -1;
+	if (R->passed != passed) {
+		size_t ev = ln->len + 1;
+		memmove(R->batch.p + before, R->batch.p + before + ev, R->batch.len - before - ev);
+		R->batch.len -= ev;
+	}
+	return sim_batch(R, s, false);
 }
 
 int mode_simulate(route_run *R, char **files, int nfiles)
 {
 	jrn_err e;
-	int status = JRN_EXIT_OK;
+	int status = JRN_EXIT_OK, bad = 0;
 	int64_t end = jrn_now();
 	bool end_given = R->opts.now != NULL;
 	sim s = {.clock = INT64_MIN};
@@ -243,7 +342,7 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 	jrn_reader *rd = jrn_reader_new(files, nfiles);
 	if (!rd)
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
-	if (sim_open(R, &s) < 0) {
+	if (sim_open(R, &s) < 0 || sim_engine(R, &bad) < 0) {
 		status = JRN_EXIT_FAIL;
 		goto done;
 	}
@@ -251,49 +350,18 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 	jrn_reader_stop_on(rd, &route_interrupted);
 	jrn_line ln;
 	int rc;
-	size_t n = 0;
 	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
 		if (rc < 0) {
 			status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 			continue;
 		}
-		if (rc == 1) {
-			int64_t t;
-			if (line_time(R, &ix, &ln, &t)) {
-				if (s.clock != INT64_MIN && t < s.clock)
-					s.late++;
-				if (catch_up(R, &s, t) < 0) {
-					status = JRN_EXIT_FAIL;
-					break;
-				}
-			} else if (s.clock == INT64_MIN) {
-				s.clock = end; /* no time seen yet: the end's */
-				jrn_clock_set(end);
-			}
-			/* an event passes through into the batch: taken out
-			 * again, only actions come out of a simulation */
-			size_t before = R->batch.len;
-			uint64_t passed = R->passed;
-			if (route_line(R, &ln) < 0) {
-				status = JRN_EXIT_FAIL;
-				break;
-			}
-			if (R->passed != passed) {
-				size_t ev = ln.len + 1;
-				memmove(R->batch.p + before, R->batch.p + before + ev,
-					R->batch.len - before - ev);
-				R->batch.len -= ev;
-			}
-			n++;
-		}
-		if (n && (n >= ROUTE_BATCH || rc == 2)) {
-			if (route_batch_end(R) < 0) {
-				status = JRN_EXIT_FAIL;
-				break;
-			}
-			n = 0;
+		if ((rc == 1 && sim_line(R, &s, &ix, &ln, end) < 0) ||
+		    (rc == 2 && sim_batch(R, &s, true) < 0)) {
+			status = JRN_EXIT_FAIL;
+			break;
 		}
 	}
+	/* the end: a tick at --now, else at the last time seen */
 	if (status != JRN_EXIT_FAIL && !route_interrupted &&
 	    (catch_up(R, &s, end_given || s.clock == INT64_MIN ? end : s.clock) < 0 ||
 	     route_batch_end(R) < 0))
@@ -304,6 +372,8 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 	if (s.late && R->opts.verbosity >= 0)
 		jrn_say(0, "--simulate: %llu records were older than one before them: handled at the "
 			"later time (give events in time order)", (unsigned long long)s.late);
+	if (bad && status == JRN_EXIT_OK)
+		status = JRN_EXIT_REJECTS; /* a journey file refused (said) */
 done:
 	sim_close(&s);
 	jrn_json_index_free(&ix);
