@@ -1202,8 +1202,19 @@ static int compile_rules(cc *c)
 		}
 		return jrn_fail(c->e, "%s: %s", c->file, why.msg);
 	}
-	for (int i = 0; i < c->nrules; i++)
-		*c->rules[i].slot = jrn_rule_find(J->rules, c->rules[i].name);
+	int n = jrn_rule_count(J->rules);
+	if (n && !(J->rule_at = calloc((size_t)n, sizeof *J->rule_at)))
+		return oom(c);
+	for (int i = 0; i < c->nrules; i++) {
+		int k = *c->rules[i].slot = jrn_rule_find(J->rules, c->rules[i].name);
+		const char *nm = c->rules[i].name;
+		size_t len = strlen(nm);
+		if (k < 0)
+			continue;
+		J->rule_at[k] = (jrule_at){c->rules[i].at.line, c->rules[i].at.col,
+					   (len > 8 && !strcmp(nm + len - 8, ":profile")) ||
+						   (len > 3 && !strcmp(nm + len - 3, ":if"))};
+	}
 	return 0;
 }
 
@@ -1460,6 +1471,7 @@ void journey_free(journey *J)
 	free(J->goal.type);
 	jv_free(J->migrate_map);
 	jrn_rule_free(J->rules);
+	free(J->rule_at);
 	free(J);
 }
 

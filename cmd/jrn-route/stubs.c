@@ -21,12 +21,6 @@ int mode_simulate(route_run *R, char **files, int n)
 	return jrn_say(JRN_EXIT_FAIL, "--simulate: not built yet");
 }
 
-int mode_check(route_run *R, char **names, int n)
-{
-	(void)R, (void)names, (void)n;
-	return jrn_say(JRN_EXIT_FAIL, "--check: not built yet");
-}
-
 int mode_explain(route_run *R)
 {
 	(void)R;
