@@ -988,8 +988,11 @@ static int compile_step(cc *c, jv o, jv pos, int i)
 	if (check_keys(c, o, pos, x.at, sw, step_keys) < 0)
 		return -1;
 	bool linear = kind != S_BRANCH && kind != S_EXIT && kind != S_SPLIT;
+	jv np = pos_of(pos, "next");
+	jrn_yaml_at na = at_of(np, x.at);
+	jv_free(np);
 	if (has(o, "next") && !linear)
-		return fail_at(c, x.at, "%s: next does not apply (%s)", x.what,
+		return fail_at(c, na, "%s: next does not apply (%s)", x.what,
 			       kind == S_EXIT ? "the enrollment ends here" :
 			       kind == S_BRANCH ? "give then and else" : "give each arm its next");
 	if (kind == S_EXIT)
@@ -1116,6 +1119,7 @@ static int compile_reentry(cc *c, jv v, jrn_yaml_at at)
 {
 	journey *J = c->J;
 	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "";
+	J->reentry_ms = 0;
 	if (!strcmp(s, "never"))
 		J->reentry = RE_NEVER;
 	else if (!strcmp(s, "always"))
@@ -1222,7 +1226,7 @@ static int compile_rules(cc *c)
 static int compile_def(cc *c, jv def, jv pos)
 {
 	journey *J = c->J;
-	jrn_yaml_at at = at_of(pos, (jrn_yaml_at){1, 1});
+	jrn_yaml_at at = jrn_yaml_pos_at(pos); /* 0, 0 for an entry of jrn.yaml */
 	if (jv_get_kind(def) != JV_KIND_OBJECT)
 		return fail_at(c, at, "a journey is a mapping (name, trigger, steps...), not %s",
 			       kind_of(def));
