@@ -954,8 +954,16 @@ static int compile_update(cc *c, sctx *x)
 static int step_kind_of(cc *c, jv o, jrn_yaml_at at, const char *what)
 {
 	int kind = -1;
+	bool given[NSTEP_KINDS] = {false};
+	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+		jv key = jv_object_iter_key(o, it);
+		for (int k = 0; k < NSTEP_KINDS; k++)
+			if (!strcmp(jv_string_value(key), step_kind_names[k]))
+				given[k] = true;
+		jv_free(key);
+	}
 	for (int k = 0; k < NSTEP_KINDS; k++) {
-		if (!has(o, step_kind_names[k]))
+		if (!given[k])
 			continue;
 		if (kind >= 0)
 			return fail_at(c, at, "%s: give one of %s and %s, not both (one kind a step)", what,
