@@ -954,8 +954,16 @@ static int compile_update(cc *c, sctx *x)
 static int step_kind_of(cc *c, jv o, jrn_yaml_at at, const char *what)
 {
 	int kind = -1;
+	bool given[NSTEP_KINDS] = {false};
+	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+		jv key = jv_object_iter_key(o, it);
+		for (int k = 0; k < NSTEP_KINDS; k++)
+			if (!strcmp(jv_string_value(key), step_kind_names[k]))
+				given[k] = true;
+		jv_free(key);
+	}
 	for (int k = 0; k < NSTEP_KINDS; k++) {
-		if (!has(o, step_kind_names[k]))
+		if (!given[k])
 			continue;
 		if (kind >= 0)
 			return fail_at(c, at, "%s: give one of %s and %s, not both (one kind a step)", what,
@@ -988,8 +996,11 @@ static int compile_step(cc *c, jv o, jv pos, int i)
 	if (check_keys(c, o, pos, x.at, sw, step_keys) < 0)
 		return -1;
 	bool linear = kind != S_BRANCH && kind != S_EXIT && kind != S_SPLIT;
+	jv np = pos_of(pos, "next");
+	jrn_yaml_at na = at_of(np, x.at);
+	jv_free(np);
 	if (has(o, "next") && !linear)
-		return fail_at(c, x.at, "%s: next does not apply (%s)", x.what,
+		return fail_at(c, na, "%s: next does not apply (%s)", x.what,
 			       kind == S_EXIT ? "the enrollment ends here" :
 			       kind == S_BRANCH ? "give then and else" : "give each arm its next");
 	if (kind == S_EXIT)
@@ -1116,6 +1127,7 @@ static int compile_reentry(cc *c, jv v, jrn_yaml_at at)
 {
 	journey *J = c->J;
 	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "";
+	J->reentry_ms = 0;
 	if (!strcmp(s, "never"))
 		J->reentry = RE_NEVER;
 	else if (!strcmp(s, "always"))
@@ -1202,8 +1214,19 @@ static int compile_rules(cc *c)
 		}
 		return jrn_fail(c->e, "%s: %s", c->file, why.msg);
 	}
-	for (int i = 0; i < c->nrules; i++)
-		*c->rules[i].slot = jrn_rule_find(J->rules, c->rules[i].name);
+	int n = jrn_rule_count(J->rules);
+	if (n && !(J->rule_at = calloc((size_t)n, sizeof *J->rule_at)))
+		return oom(c);
+	for (int i = 0; i < c->nrules; i++) {
+		int k = *c->rules[i].slot = jrn_rule_find(J->rules, c->rules[i].name);
+		const char *nm = c->rules[i].name;
+		size_t len = strlen(nm);
+		if (k < 0)
+			continue;
+		J->rule_at[k] = (jrule_at){c->rules[i].at.line, c->rules[i].at.col,
+					   (len > 8 && !strcmp(nm + len - 8, ":profile")) ||
+						   (len > 3 && !strcmp(nm + len - 3, ":if"))};
+	}
 	return 0;
 }
 
@@ -1211,7 +1234,7 @@ static int compile_rules(cc *c)
 static int compile_def(cc *c, jv def, jv pos)
 {
 	journey *J = c->J;
-	jrn_yaml_at at = at_of(pos, (jrn_yaml_at){1, 1});
+	jrn_yaml_at at = jrn_yaml_pos_at(pos); /* 0, 0 for an entry of jrn.yaml */
 	if (jv_get_kind(def) != JV_KIND_OBJECT)
 		return fail_at(c, at, "a journey is a mapping (name, trigger, steps...), not %s",
 			       kind_of(def));
@@ -1460,6 +1483,7 @@ void journey_free(journey *J)
 	free(J->goal.type);
 	jv_free(J->migrate_map);
 	jrn_rule_free(J->rules);
+	free(J->rule_at);
 	free(J);
 }
 
