@@ -172,7 +172,7 @@ static char *text_of(cc *c, jv v, jrn_yaml_at at, const char *what)
 static int duration(cc *c, jv v, jrn_yaml_at at, const char *what, int64_t *ms)
 {
 	jrn_err why;
-	if (jrn_config_duration_of(jv_copy(v), ms, &why) < 0)
+	if (jrn_config_duration_of(v, ms, &why) < 0)
 		return fail_at(c, at, "%s: %s", what, why.msg);
 	if (*ms > JOURNEY_DURATION_MAX)
 		return fail_at(c, at, "%s: longer than 5 years (the limit)", what);
@@ -1125,7 +1125,7 @@ static int compile_reentry(cc *c, jv v, jrn_yaml_at at)
 	else {
 		jrn_err why;
 		J->reentry = RE_AFTER;
-		if (jrn_config_duration_of(jv_copy(v), &J->reentry_ms, &why) < 0)
+		if (jrn_config_duration_of(v, &J->reentry_ms, &why) < 0)
 			return fail_at(c, at, "reentry: expected never, always, restart or a duration "
 				       "such as 7d (%s)", why.msg);
 		if (J->reentry_ms > JOURNEY_DURATION_MAX)
