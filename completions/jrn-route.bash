@@ -24,8 +24,8 @@ _jrn_route()
 	esac
 
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --quiet --verbose
-			--help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --check --quiet
+			--verbose --help --version" -- "$cur"))
 		return
 	fi
 	if declare -F _filedir > /dev/null; then

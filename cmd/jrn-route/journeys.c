@@ -52,7 +52,7 @@ const char *journey_suggest(const char *s, const char *const *list)
 		if ((n > kl ? n - kl : kl - n) > limit)
 			continue;
 		size_t d = distance(s, n, *list, kl);
-		if (d <= limit && d < best_d)
+		if (d <= limit && d < best_d && d < kl) /* not a word replaced whole */
 			best = *list, best_d = d;
 	}
 	return best;
