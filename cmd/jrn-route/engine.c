@@ -24,6 +24,8 @@ struct engine {
 	jrn_profile *prof;
 	jrn_profile_reader *reader;
 	bool versions_done;
+	int troubles;            /* enrollments left as they were (said) */
+	bool db_failed;          /* journey_of's NULL was the state file's */
 	old_version *old;
 	int nold;
 	jrn_buf ids, src, file, line, detail, members;
@@ -110,6 +112,7 @@ static journey *journey_of(route_run *R, const char *name, int64_t version, jrn_
 		if (E->old[i].version == version && !strcmp(E->old[i].name, name))
 			return E->old[i].J;
 	int rc = enroll_version_source(E->D, name, version, &E->src, &E->file, e);
+	E->db_failed = rc < 0;
 	if (rc <= 0) {
 		if (rc == 0)
 			jrn_fail(e, "journey %s version %lld: not in journey_versions", name,
@@ -142,6 +145,25 @@ static journey *journey_of(route_run *R, const char *name, int64_t version, jrn_
 	E->old = o;
 	E->old[E->nold++] = (old_version){copy, version, J};
 	return J;
+}
+
+/* An enrollment whose version cannot be had (its stored source does not
+ * compile any more): said, counted (exit 3 at the end), left as it is.
+ * 0, or -1 when e is a state file error. */
+static int stuck(route_run *R, const enroll_row *r, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	if (E->db_failed)
+		return -1;
+	E->troubles++;
+	jrn_say(0, "enrollment %lld (%s v%lld): left as it is: %s", (long long)r->id, r->journey,
+		(long long)r->version, e->msg);
+	return 0;
+}
+
+int engine_troubles(const route_run *R)
+{
+	return R->eng ? ((engine *)R->eng)->troubles : 0;
 }
 
 static int log_step(run *c, const char *step, const char *what, const char *detail, jrn_err *e)
@@ -430,7 +452,10 @@ static int act(run *c, const step *s, jrn_err *e)
 		}
 		rec = jv_object_set(rec, jv_string("profile"), contact);
 	}
-	rec = jv_object_set(rec, jv_string("trigger"), jv_string(J->name));
+	/* the gate's trigger window (policy.triggerWindow) holds one send per
+	 * trigger: a step's, so that a journey's steps do not silence each
+	 * other, while a journey entered again soon does not repeat a step */
+	rec = jv_object_set(rec, jv_string("trigger"), jv_string_fmt("%s/%s", J->name, s->id));
 	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
 	if (c->r.trigger_event)
 		rec = jv_object_set(rec, jv_string("event"), jv_copy(run_event(c)));
@@ -750,7 +775,7 @@ static int move(route_run *R, int64_t id, const char *type, jv ev, int64_t now, 
 	if (rc <= 0 || strcmp(c.r.status, "active"))
 		goto out;
 	if (!(c.J = journey_of(R, c.r.journey, c.r.version, e))) {
-		rc = -1;
+		rc = stuck(R, &c.r, e);
 		goto out;
 	}
 	journey *J = c.J;
@@ -895,7 +920,7 @@ int engine_due(route_run *R, int64_t id)
 	if (rc > 0 && (strcmp(c.r.status, "active") || c.r.due_at == INT64_MIN || c.r.due_at > now))
 		rc = 0; /* advanced by another tick since it was selected */
 	if (rc > 0 && !(c.J = journey_of(R, c.r.journey, c.r.version, &e)))
-		rc = -1;
+		rc = stuck(R, &c.r, &e) < 0 ? -1 : 0;
 	if (rc > 0) {
 		int i = c.r.step ? journey_step(c.J, c.r.step) : JOURNEY_END;
 		const step *s = i >= 0 ? &c.J->steps[i] : NULL;

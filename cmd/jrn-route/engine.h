@@ -110,6 +110,9 @@ int engine_due(route_run *R, int64_t id);
 /* Fires the schedule and at triggers whose instants fall in (last firing,
  * now]: the number of enrollments made, or -1 fatal (said). */
 int64_t engine_schedules(route_run *R, int64_t now);
+/* How many enrollments were left as they were because their version
+ * could not be compiled (said on stderr): the run exits 3. */
+int engine_troubles(const route_run *R);
 /* The journeys the engine runs (borrowed). */
 const journeys *engine_journeys(const route_run *R);
 /* The enrollment SQL of the engine (borrowed). */

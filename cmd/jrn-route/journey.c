@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config-int.h"
 #include "journey.h"
 #include "yaml.h"
 
@@ -168,11 +167,24 @@ static char *text_of(cc *c, jv v, jrn_yaml_at at, const char *what)
 	return s;
 }
 
+/* A duration value (borrowed) by the configuration's one rule
+ * (jrn_config_duration: "90m", "1h30m", "2d", or whole milliseconds): 0
+ * with *ms, -1 with the reason in e. */
+static int duration_of(jv v, int64_t *ms, jrn_err *e)
+{
+	jv o = jv_object_set(jv_object(), jv_string("d"), jv_copy(v));
+	int rc = jrn_config_duration(o, "d", ms, e);
+	jv_free(o);
+	if (rc == 0)
+		jrn_fail(e, "expected a duration such as 90d, not null");
+	return rc == 1 ? 0 : -1;
+}
+
 /* A duration (string "90m", "1h30m", "2d", or whole ms); 0 with *ms. */
 static int duration(cc *c, jv v, jrn_yaml_at at, const char *what, int64_t *ms)
 {
 	jrn_err why;
-	if (jrn_config_duration_of(jv_copy(v), ms, &why) < 0)
+	if (duration_of(v, ms, &why) < 0)
 		return fail_at(c, at, "%s: %s", what, why.msg);
 	if (*ms > JOURNEY_DURATION_MAX)
 		return fail_at(c, at, "%s: longer than 5 years (the limit)", what);
@@ -1137,7 +1149,7 @@ static int compile_reentry(cc *c, jv v, jrn_yaml_at at)
 	else {
 		jrn_err why;
 		J->reentry = RE_AFTER;
-		if (jrn_config_duration_of(jv_copy(v), &J->reentry_ms, &why) < 0)
+		if (duration_of(v, &J->reentry_ms, &why) < 0)
 			return fail_at(c, at, "reentry: expected never, always, restart or a duration "
 				       "such as 7d (%s)", why.msg);
 		if (J->reentry_ms > JOURNEY_DURATION_MAX)

@@ -528,15 +528,16 @@ static void test_load(const char *dir)
 	CHECK(journeys_load(NULL, jv_null(), NULL, &js, &badn, NULL, &e) == 0 && js.n == 0,
 	      "no folder, no config: no journeys");
 	char *owned;
-	const char *d = journeys_dir(NULL, jv_parse("{\"journeys\":{\"dir\":\"flows\"}}"), "/etc/jrn/jrn.yaml",
-				     &owned);
+	jv flows = jv_parse("{\"journeys\":{\"dir\":\"flows\"}}");
+	const char *d = journeys_dir(NULL, flows, "/etc/jrn/jrn.yaml", &owned);
 	CHECK_STR(d, "/etc/jrn/flows", "journeys.dir is relative to the config's folder");
 	free(owned);
 	d = journeys_dir("given", jv_null(), NULL, &owned);
 	CHECK_STR(d, "given", "--journeys wins");
 	setenv("JRN_JOURNEYS", "env", 1);
-	d = journeys_dir(NULL, jv_parse("{\"journeys\":{\"dir\":\"flows\"}}"), NULL, &owned);
+	d = journeys_dir(NULL, flows, NULL, &owned);
 	CHECK_STR(d, "env", "JRN_JOURNEYS before the config");
+	jv_free(flows);
 	unsetenv("JRN_JOURNEYS");
 	free(owned);
 }
@@ -569,8 +570,18 @@ static void test_speed(const char *dir)
 			journeys_free(&js);
 	}
 	printf("# loading 20 journeys: %.2f ms (best of 5)\n", best);
-	/* the goal is 5 ms; the bound leaves room for sanitizers and load */
-	CHECK(best < 50, "20 journeys load in %.2f ms", best);
+	/* the goal is 5 ms; the bound leaves room for load. Under valgrind or
+	 * a sanitizer the time says nothing: skipped. */
+	const char *pre = getenv("LD_PRELOAD");
+	bool slowed = (pre && strstr(pre, "vgpreload")) || getenv("JRN_UNIT_SLOW");
+#if defined(__SANITIZE_ADDRESS__)
+	slowed = true;
+#endif
+	if (slowed)
+		printf("ok %d - 20 journeys load in %.2f ms # SKIP under valgrind or a sanitizer\n",
+		       ++unit_n, best);
+	else
+		CHECK(best < 50, "20 journeys load in %.2f ms", best);
 }
 
 int main(void)
