@@ -267,7 +267,7 @@ summary() {
 	run --separate-stderr jrn-route --simulate --journeys "$J" missing.ndjson
 	assert_failure 1
 	assert_regex "$stderr" 'missing.ndjson'
-	for i in $(seq 2000); do printf '{"id":"s%d","type":"user.signed_up","customerId":"w1","timestamp":"2026-03-02T09:00:00Z"}\n' "$i"; done > many.ndjson
+	for i in $(seq 2000); do printf '{"id":"s%d","type":"user.signup","customerId":"w1","timestamp":"2026-03-02T09:00:00Z"}\n' "$i"; done > many.ndjson
 	run bash -c 'jrn-route --simulate --journeys "$1" many.ndjson "$2" 2> err | head -1; echo "${PIPESTATUS[0]}"' _ "$J" "$FIX/abandoned-cart.ndjson"
 	assert_line --index 1 0
 }
