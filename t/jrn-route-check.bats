@@ -288,6 +288,10 @@ clean() {
 	run --separate-stderr jrn-route --check elsewhere/x.yaml welcome
 	assert_success
 	assert_output "elsewhere/x.yaml:4:5: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
+	# a file, then a name not found after it (the found one is taken out)
+	run --separate-stderr jrn-route --check journeys/other.yaml nosuch
+	assert_failure 1
+	assert_output "journeys/other.yaml:4:5: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
 	run --separate-stderr jrn-route --check nosuch
 	assert_failure 1
 	assert_output ""

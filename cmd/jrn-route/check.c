@@ -560,8 +560,9 @@ int mode_check(route_run *R, char **names, int n)
 	}
 	for (int i = 0; i < n; i++) {
 		int k = 0;
-		while (k < js.n && strcmp(js.v[k]->name, names[i]) &&
-		       !(js.v[k]->file && !strcmp(js.v[k]->file, names[i])))
+		while (k < js.n && (!js.v[k] /* named before */ ||
+				    (strcmp(js.v[k]->name, names[i]) &&
+				     !(js.v[k]->file && !strcmp(js.v[k]->file, names[i])))))
 			k++;
 		journey *J = NULL;
 		if (k < js.n) {
