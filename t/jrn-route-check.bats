@@ -327,9 +327,24 @@ clean() {
 	EOF
 	run --separate-stderr jrn-route --config conf/jrn.yaml --check
 	assert_failure 1
-	# what does not compile comes first, then the linter's findings
+	# what does not compile comes first, then the linter's findings (an
+	# entry's at its place in jrn.yaml too)
 	assert_line -n 0 "conf/jrn.yaml:6:34: error: unknown key 'tempalte' in step '1' action (did you mean 'template'?)"
 	assert_line -n 1 "conf/c/one.yaml:2:9: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
+	cat >> conf/jrn.yaml <<-'EOF'
+	  weekly:
+	    trigger: {schedule: "@weekly"}
+	    steps:
+	      - wait_for: {event: y}
+	      - wait: 1h
+	        next: end
+	      - wait: 1h
+	EOF
+	run --separate-stderr jrn-route --config conf/jrn.yaml --check
+	assert_failure 1
+	assert_line -n 2 "conf/jrn.yaml:10:9: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
+	assert_line -n 3 "conf/jrn.yaml:13:9: warning: step '3' is never reached (no step leads to it)"
+	assert_equal "${#lines[@]}" 4
 }
 
 @test "a cron that does not parse, a zone that does not exist, a rule that does not compile: errors" {

@@ -485,7 +485,8 @@ int journey_lint_counted(const journey *J, route_run *R, sqlite3 *db, jrn_buf *o
 	L.tdir = templates_dir(R);
 	int rc = L.tdir ? lint_run(&L, db) : -1;
 	if (rc == 0 && mine.len)
-		rc = sorted_lines(out, &mine, J->file ? J->file : "");
+		rc = sorted_lines(out, &mine, J->file ? J->file
+					      : R->opts.config_path ? R->opts.config_path : "jrn.yaml");
 	jrn_buf_free(&mine);
 	free(L.tdir);
 	jv_free(L.tfiles);

@@ -1395,9 +1395,10 @@ journey *journey_compile(const char *src, size_t len, const char *file, jrn_err 
 	return J;
 }
 
-/* Compiles entry def (borrowed) of the config with positions pos. */
-static journey *compile_entry(const char *name, jv def, jv pos, const char *file, jrn_err *e)
+journey *journey_compile_jv_at(const char *name, jv def, jv pos, const char *config_file,
+				jrn_err *e)
 {
+	const char *file = config_file ? config_file : "jrn.yaml";
 	char prefix[200];
 	snprintf(prefix, sizeof prefix, "journeys.%.64s: ", name);
 	journey *J = journey_new(NULL, name);
@@ -1426,9 +1427,8 @@ static journey *compile_entry(const char *name, jv def, jv pos, const char *file
 
 journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e)
 {
-	const char *file = config_file ? config_file : "jrn.yaml";
 	jrn_err first;
-	journey *J = compile_entry(name, def, jv_null(), file, &first);
+	journey *J = journey_compile_jv_at(name, def, jv_null(), config_file, &first);
 	if (J)
 		return J;
 	/* the config as loaded keeps no positions: read them again to name
@@ -1447,7 +1447,7 @@ journey *journey_compile_jv(const char *name, jv def, const char *config_file, j
 		jv_free(jp);
 	}
 	if (jv_get_kind(pos) != JV_KIND_NULL)
-		J = compile_entry(name, def, pos, file, e);
+		J = journey_compile_jv_at(name, def, pos, config_file, e);
 	else
 		*e = first;
 	jv_free(pos);

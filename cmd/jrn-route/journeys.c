@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "journey.h"
+#include "yaml.h"
 
 /* Levenshtein distance ignoring ASCII case, b short (a key). */
 static size_t distance(const char *a, size_t la, const char *b, size_t lb)
@@ -180,6 +181,21 @@ static int dir_files(const char *dir, char ***names, int *n, jrn_err *e)
 	return 0;
 }
 
+/* The position tree of journeys: in the configuration file (read again:
+ * the loaded configuration keeps no positions), or null. */
+static jv entry_positions(const char *config_file)
+{
+	jv pos = jv_null(), unset = jv_null();
+	jrn_yaml_opts yo = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP, .unset = &unset};
+	jrn_err ignore;
+	jv all = jrn_yaml_load(config_file, &yo, &pos, &ignore);
+	jv_free(all), jv_free(unset);
+	jv k = jv_string("journeys");
+	jv jp = jrn_yaml_pos_value(pos, k);
+	jv_free(k), jv_free(pos);
+	return jp;
+}
+
 int journeys_load(const char *dir, jv config, const char *config_file, journeys *out, int *bad,
 		  jrn_buf *errs, jrn_err *e)
 {
@@ -204,13 +220,22 @@ int journeys_load(const char *dir, jv config, const char *config_file, journeys 
 	free(files);
 	jv entries = jv_get_kind(config) == JV_KIND_OBJECT
 			     ? jv_object_get(jv_copy(config), jv_string("journeys")) : jv_invalid();
+	jv pos = jv_null();
+	if (jv_get_kind(entries) == JV_KIND_OBJECT && config_file &&
+	    jv_object_length(jv_copy(entries)) > jv_object_has(jv_copy(entries), jv_string("dir")))
+		pos = entry_positions(config_file);
 	if (jv_get_kind(entries) == JV_KIND_OBJECT) {
 		for (int it = jv_object_iter(entries); rc == 0 && jv_object_iter_valid(entries, it);
 		     it = jv_object_iter_next(entries, it)) {
 			jv k = jv_object_iter_key(entries, it), v = jv_object_iter_value(entries, it);
 			jrn_err why;
 			if (strcmp(jv_string_value(k), "dir")) {
-				journey *J = journey_compile_jv(jv_string_value(k), v, config_file, &why);
+				jv p = jrn_yaml_pos_value(pos, k);
+				journey *J = jv_get_kind(p) == JV_KIND_NULL
+						     ? journey_compile_jv(jv_string_value(k), v, config_file, &why)
+						     : journey_compile_jv_at(jv_string_value(k), v, p, config_file,
+									     &why);
+				jv_free(p);
 				if (!J) {
 					report(errs, why.msg);
 					(*bad)++;
@@ -221,7 +246,7 @@ int journeys_load(const char *dir, jv config, const char *config_file, journeys 
 			jv_free(k), jv_free(v);
 		}
 	}
-	jv_free(entries);
+	jv_free(entries), jv_free(pos);
 	if (rc < 0)
 		journeys_free(out);
 	return rc;
