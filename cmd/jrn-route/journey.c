@@ -1425,35 +1425,6 @@ journey *journey_compile_jv_at(const char *name, jv def, jv pos, const char *con
 	return J;
 }
 
-journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e)
-{
-	jrn_err first;
-	journey *J = journey_compile_jv_at(name, def, jv_null(), config_file, &first);
-	if (J)
-		return J;
-	/* the config as loaded keeps no positions: read them again to name
-	 * the place (the same text, so the same shape) */
-	jv pos = jv_null();
-	if (config_file) {
-		jrn_yaml_opts yo = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP};
-		jv unset = jv_null();
-		yo.unset = &unset;
-		jrn_err ignore;
-		jv all = jrn_yaml_load(config_file, &yo, &pos, &ignore);
-		jv_free(all), jv_free(unset);
-		jv jp = pos_of(pos, "journeys");
-		jv_free(pos);
-		pos = pos_of(jp, name);
-		jv_free(jp);
-	}
-	if (jv_get_kind(pos) != JV_KIND_NULL)
-		J = journey_compile_jv_at(name, def, pos, config_file, e);
-	else
-		*e = first;
-	jv_free(pos);
-	return J;
-}
-
 static void free_events(jevent *ev, int n)
 {
 	for (int i = 0; i < n; i++)

@@ -196,6 +196,28 @@ static jv entry_positions(const char *config_file)
 	return jp;
 }
 
+journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e)
+{
+	jrn_err first;
+	journey *J = journey_compile_jv_at(name, def, jv_null(), config_file, &first);
+	if (J || !config_file) {
+		if (!J)
+			*e = first;
+		return J;
+	}
+	/* the config as loaded keeps no positions: read them again to name
+	 * the place (the same text, so the same shape) */
+	jv jp = entry_positions(config_file), k = jv_string(name);
+	jv pos = jrn_yaml_pos_value(jp, k);
+	jv_free(k), jv_free(jp);
+	if (jv_get_kind(pos) != JV_KIND_NULL)
+		J = journey_compile_jv_at(name, def, pos, config_file, e);
+	else
+		*e = first;
+	jv_free(pos);
+	return J;
+}
+
 int journeys_load(const char *dir, jv config, const char *config_file, journeys *out, int *bad,
 		  jrn_buf *errs, jrn_err *e)
 {
