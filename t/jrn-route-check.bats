@@ -313,6 +313,10 @@ clean() {
 	assert_output --partial "b/one.yaml:2:"
 	JRN_JOURNEYS=b run --separate-stderr jrn-route --config conf/jrn.yaml --journeys a --check
 	assert_output --partial "a/one.yaml:2:"
+	printf 'journeys:\n  dir: [c]\n' > conf/bad.yaml
+	run --separate-stderr jrn-route --config conf/bad.yaml --check
+	assert_failure 1
+	assert_line -n 0 "conf/bad.yaml:2:8: error: journeys.dir: expected a folder's name, not array"
 	run --separate-stderr jrn-route --journeys nowhere --check
 	assert_failure 1
 	assert_equal "$stderr" "jrn-route: --check: nowhere: No such file or directory"

@@ -218,6 +218,15 @@ journey *journey_compile_jv(const char *name, jv def, const char *config_file, j
 	return J;
 }
 
+/* Has journeys: (borrowed) an entry, or a dir that is not a string? */
+static bool needs_positions(jv entries)
+{
+	jv d = jv_object_get(jv_copy(entries), jv_string("dir"));
+	bool dir = jv_is_valid(d), bad = dir && jv_get_kind(d) != JV_KIND_STRING;
+	jv_free(d);
+	return bad || jv_object_length(jv_copy(entries)) > (int)dir;
+}
+
 int journeys_load(const char *dir, jv config, const char *config_file, journeys *out, int *bad,
 		  jrn_buf *errs, jrn_err *e)
 {
@@ -243,15 +252,29 @@ int journeys_load(const char *dir, jv config, const char *config_file, journeys 
 	jv entries = jv_get_kind(config) == JV_KIND_OBJECT
 			     ? jv_object_get(jv_copy(config), jv_string("journeys")) : jv_invalid();
 	jv pos = jv_null();
-	if (jv_get_kind(entries) == JV_KIND_OBJECT && config_file &&
-	    jv_object_length(jv_copy(entries)) > jv_object_has(jv_copy(entries), jv_string("dir")))
+	if (jv_get_kind(entries) == JV_KIND_OBJECT && config_file && needs_positions(entries))
 		pos = entry_positions(config_file);
 	if (jv_get_kind(entries) == JV_KIND_OBJECT) {
 		for (int it = jv_object_iter(entries); rc == 0 && jv_object_iter_valid(entries, it);
 		     it = jv_object_iter_next(entries, it)) {
 			jv k = jv_object_iter_key(entries, it), v = jv_object_iter_value(entries, it);
 			jrn_err why;
-			if (strcmp(jv_string_value(k), "dir")) {
+			if (!strcmp(jv_string_value(k), "dir") && jv_get_kind(v) != JV_KIND_STRING) {
+				jv p = jrn_yaml_pos_value(pos, k);
+				jrn_yaml_at a = jrn_yaml_pos_at(p);
+				char msg[1200];
+				if (a.line)
+					snprintf(msg, sizeof msg, "%s:%d:%d: journeys.dir: expected a folder's "
+						 "name, not %s", config_file, a.line, a.col,
+						 jv_kind_name(jv_get_kind(v)));
+				else
+					snprintf(msg, sizeof msg, "%s: journeys.dir: expected a folder's name, "
+						 "not %s", config_file ? config_file : "jrn.yaml",
+						 jv_kind_name(jv_get_kind(v)));
+				report(errs, msg);
+				(*bad)++;
+				jv_free(p);
+			} else if (strcmp(jv_string_value(k), "dir")) {
 				jv p = jrn_yaml_pos_value(pos, k);
 				journey *J = jv_get_kind(p) == JV_KIND_NULL
 						     ? journey_compile_jv(jv_string_value(k), v, config_file, &why)
