@@ -18,21 +18,13 @@ _jrn_route()
 		fi
 		return
 		;;
-	--journeys)
-		if declare -F _filedir > /dev/null; then
-			_filedir -d
-		else
-			COMPREPLY=($(compgen -d -- "$cur"))
-		fi
-		return
-		;;
-	--now | --explain)
+	--now)
 		return
 		;;
 	esac
 
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --journeys --tick --explain --check --quiet
+		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --check --quiet
 			--verbose --help --version" -- "$cur"))
 		return
 	fi

@@ -103,17 +103,7 @@ route_words() { # WORD...: what jrn-route's completion offers for the last WORD
 	assert_line --db
 	assert_line --dry-run
 	refute_line --due
-	run route_words jrn-route --jo
-	assert_output --journeys
-	run route_words jrn-route --t
-	assert_output --tick
-	run route_words jrn-route --ex
-	assert_output --explain
-	mkdir jdir
-	touch jfile
-	run route_words jrn-route --journeys j
-	assert_output jdir
-	run route_words jrn-route --explain ""
+	run route_words jrn-route --journeys
 	assert_output ""
 	run route_words jrn-route --ch
 	assert_output --check
