@@ -576,7 +576,7 @@ static int rest_waiting(run *c, const step *s, jrn_err *e)
 	c->r.due_at = s->u.wait_for.within > 0 ? c->now + s->u.wait_for.within : INT64_MIN;
 	if (save(c, e) < 0)
 		return -1;
-	return log_step(c, s->id, "wait", c->E->detail.p, e);
+	return log_step(c, s->id, s->kind == S_GOAL ? "goal" : "wait", c->E->detail.p, e);
 }
 
 /* Runs c's enrollment from step i until it waits, ends, or has taken
