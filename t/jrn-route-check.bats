@@ -288,6 +288,10 @@ clean() {
 	run --separate-stderr jrn-route --check elsewhere/x.yaml welcome
 	assert_success
 	assert_output "elsewhere/x.yaml:4:5: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
+	# a file, then a name not found after it (the found one is taken out)
+	run --separate-stderr jrn-route --check journeys/other.yaml nosuch
+	assert_failure 1
+	assert_output "journeys/other.yaml:4:5: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
 	run --separate-stderr jrn-route --check nosuch
 	assert_failure 1
 	assert_output ""
@@ -309,6 +313,10 @@ clean() {
 	assert_output --partial "b/one.yaml:2:"
 	JRN_JOURNEYS=b run --separate-stderr jrn-route --config conf/jrn.yaml --journeys a --check
 	assert_output --partial "a/one.yaml:2:"
+	printf 'journeys:\n  dir: [c]\n' > conf/bad.yaml
+	run --separate-stderr jrn-route --config conf/bad.yaml --check
+	assert_failure 1
+	assert_line -n 0 "conf/bad.yaml:2:8: error: journeys.dir: expected a folder's name, not array"
 	run --separate-stderr jrn-route --journeys nowhere --check
 	assert_failure 1
 	assert_equal "$stderr" "jrn-route: --check: nowhere: No such file or directory"
@@ -323,9 +331,24 @@ clean() {
 	EOF
 	run --separate-stderr jrn-route --config conf/jrn.yaml --check
 	assert_failure 1
-	# what does not compile comes first, then the linter's findings
+	# what does not compile comes first, then the linter's findings (an
+	# entry's at its place in jrn.yaml too)
 	assert_line -n 0 "conf/jrn.yaml:6:34: error: unknown key 'tempalte' in step '1' action (did you mean 'template'?)"
 	assert_line -n 1 "conf/c/one.yaml:2:9: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
+	cat >> conf/jrn.yaml <<-'EOF'
+	  weekly:
+	    trigger: {schedule: "@weekly"}
+	    steps:
+	      - wait_for: {event: y}
+	      - wait: 1h
+	        next: end
+	      - wait: 1h
+	EOF
+	run --separate-stderr jrn-route --config conf/jrn.yaml --check
+	assert_failure 1
+	assert_line -n 2 "conf/jrn.yaml:10:9: warning: step '1' wait_for: no within: it waits for ever when the event never comes"
+	assert_line -n 3 "conf/jrn.yaml:13:9: warning: step '3' is never reached (no step leads to it)"
+	assert_equal "${#lines[@]}" 4
 }
 
 @test "a cron that does not parse, a zone that does not exist, a rule that does not compile: errors" {

@@ -485,7 +485,8 @@ int journey_lint_counted(const journey *J, route_run *R, sqlite3 *db, jrn_buf *o
 	L.tdir = templates_dir(R);
 	int rc = L.tdir ? lint_run(&L, db) : -1;
 	if (rc == 0 && mine.len)
-		rc = sorted_lines(out, &mine, J->file ? J->file : "");
+		rc = sorted_lines(out, &mine, J->file ? J->file
+					      : R->opts.config_path ? R->opts.config_path : "jrn.yaml");
 	jrn_buf_free(&mine);
 	free(L.tdir);
 	jv_free(L.tfiles);
@@ -560,8 +561,9 @@ int mode_check(route_run *R, char **names, int n)
 	}
 	for (int i = 0; i < n; i++) {
 		int k = 0;
-		while (k < js.n && strcmp(js.v[k]->name, names[i]) &&
-		       !(js.v[k]->file && !strcmp(js.v[k]->file, names[i])))
+		while (k < js.n && (!js.v[k] /* named before */ ||
+				    (strcmp(js.v[k]->name, names[i]) &&
+				     !(js.v[k]->file && !strcmp(js.v[k]->file, names[i])))))
 			k++;
 		journey *J = NULL;
 		if (k < js.n) {

@@ -1395,9 +1395,10 @@ journey *journey_compile(const char *src, size_t len, const char *file, jrn_err 
 	return J;
 }
 
-/* Compiles entry def (borrowed) of the config with positions pos. */
-static journey *compile_entry(const char *name, jv def, jv pos, const char *file, jrn_err *e)
+journey *journey_compile_jv_at(const char *name, jv def, jv pos, const char *config_file,
+				jrn_err *e)
 {
+	const char *file = config_file ? config_file : "jrn.yaml";
 	char prefix[200];
 	snprintf(prefix, sizeof prefix, "journeys.%.64s: ", name);
 	journey *J = journey_new(NULL, name);
@@ -1421,36 +1422,6 @@ static journey *compile_entry(const char *name, jv def, jv pos, const char *file
 		journey_free(J);
 		return NULL;
 	}
-	return J;
-}
-
-journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e)
-{
-	const char *file = config_file ? config_file : "jrn.yaml";
-	jrn_err first;
-	journey *J = compile_entry(name, def, jv_null(), file, &first);
-	if (J)
-		return J;
-	/* the config as loaded keeps no positions: read them again to name
-	 * the place (the same text, so the same shape) */
-	jv pos = jv_null();
-	if (config_file) {
-		jrn_yaml_opts yo = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP};
-		jv unset = jv_null();
-		yo.unset = &unset;
-		jrn_err ignore;
-		jv all = jrn_yaml_load(config_file, &yo, &pos, &ignore);
-		jv_free(all), jv_free(unset);
-		jv jp = pos_of(pos, "journeys");
-		jv_free(pos);
-		pos = pos_of(jp, name);
-		jv_free(jp);
-	}
-	if (jv_get_kind(pos) != JV_KIND_NULL)
-		J = compile_entry(name, def, pos, file, e);
-	else
-		*e = first;
-	jv_free(pos);
 	return J;
 }
 

@@ -201,6 +201,12 @@ journey *journey_load_file(const char *path, jrn_err *e);
  * keys). Errors name config_file (NULL: "jrn.yaml") and, read again from
  * that file, the line and column; else "FILE: journeys.NAME: why". */
 journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e);
+/* The same with the entry's position tree pos (borrowed; lib/yaml.h, the
+ * value of journeys.NAME in config_file read again; jv_null(): none), so
+ * that its steps and conditions have their lines and columns for the
+ * linter too. */
+journey *journey_compile_jv_at(const char *name, jv def, jv pos, const char *config_file,
+				jrn_err *e);
 void journey_free(journey *J);
 /* The word of list (NULL-ended, borrowed) closest to s by edit distance,
  * ignoring ASCII case, when close enough to be a typo (at most a third of
