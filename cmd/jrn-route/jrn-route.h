@@ -35,7 +35,7 @@ extern const char *const chan_names[NCHAN];
 #define CAP_ALL NCHAN /* caps[CAP_ALL]: across channels */
 
 /* Bounds, each named in its message and in jrn-route(1). */
-#define ROUTE_BATCH 1000         /* records per transaction */
+#define ROUTE_BATCH 10000         /* records per transaction */
 #define ROUTE_ZONE_MAX 64        /* bytes of a time zone name */
 #define ROUTE_RECENT_MAX 10000   /* a customer's recent sends read per decision */
 
