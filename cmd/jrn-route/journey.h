@@ -47,6 +47,14 @@
 #define JOURNEY_RUN_MAX 100      /* steps one enrollment may take in one go
 				  * (a loop without a wait stops there) */
 #define JOURNEY_END (-1)         /* a step index: the enrollment ends */
+#define JOURNEY_SOURCE_MAX (1 << 20) /* bytes of a journey file (1 MiB) */
+#define JOURNEY_ID_MAX 128       /* bytes of a name, step id, event type,
+				  * arm name, template, campaign, offer */
+#define JOURNEY_EVENTS_MAX 100   /* events of a wait_for any: or of exit: */
+#define JOURNEY_ARMS_MAX 100     /* arms of a split */
+#define JOURNEY_DURATION_MAX (INT64_C(5) * 366 * 86400000) /* any duration:
+				  * 5 years */
+#define JOURNEY_REENTRY_DEFAULT (INT64_C(24) * 3600000) /* reentry: 24h */
 
 enum step_kind {
 	S_ACTION, S_WAIT, S_WAIT_FOR, S_BRANCH, S_SPLIT, S_GOAL, S_EXIT, S_UPDATE, S_WEBHOOK,
@@ -166,25 +174,49 @@ typedef struct {
 	int n;
 } journeys;
 
-/* Compiles the source text src (len bytes, YAML; file names it in messages
- * and becomes the default name) into a journey (the caller's, to
- * journey_free), or NULL with e as "FILE:LINE:COL: why". policy gives the
- * default zone for checks (borrowed). */
+/* Compiles the source text src (len bytes, YAML; borrowed; file names it
+ * in messages and, without .yaml/.yml, is the default name) into a journey
+ * (the caller's, to journey_free), or NULL with e as "FILE:LINE:COL: why"
+ * ("FILE: why" for a whole-file error: larger than JOURNEY_SOURCE_MAX).
+ * Invalid UTF-8 is refused at its place; YAML's own caps (lib/yaml.h:
+ * aliases, depth) apply. Every condition is compiled (jrn_rule_compile,
+ * relative times against jrn_now()) into J->rules, never NULL on success,
+ * named "trigger:where", "trigger:profile", "exit:N:where", "goal:where",
+ * "step:ID:if", "step:ID:where", "step:ID:any:N:where". */
 journey *journey_compile(const char *src, size_t len, const char *file, jrn_err *e);
-/* Compiles a jrn.yaml journeys: entry (value borrowed; name its key). */
+/* Reads the file at path (at most JOURNEY_SOURCE_MAX bytes) and compiles
+ * it: as journey_compile, or NULL with "PATH: strerror" in e. */
+journey *journey_load_file(const char *path, jrn_err *e);
+/* Compiles a jrn.yaml journeys: entry (def borrowed; name its key, which
+ * a name: member must equal). The source is def's canonical JSON (sorted
+ * keys). Errors name config_file (NULL: "jrn.yaml") and, read again from
+ * that file, the line and column; else "FILE: journeys.NAME: why". */
 journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e);
 void journey_free(journey *J);
+/* The word of list (NULL-ended, borrowed) closest to s by edit distance,
+ * ignoring ASCII case, when close enough to be a typo (at most a third of
+ * its length, at least 1, as jrn.yaml's unknown keys); else NULL. */
+const char *journey_suggest(const char *s, const char *const *list);
 /* The index of step id in J, or -1. */
 int journey_step(const journey *J, const char *id);
 
-/* Loads every journey: each DIR/ *.yaml in name order, then the entries
- * of config's journeys: (borrowed). A file with errors is said on stderr
- * ("jrn-route: FILE:LINE:COL: why"), counted in *bad and left out; the
- * others load. Two journeys with one name: the second is an error.
- * 0 with *out (the caller's, journeys_free), -1 with e when DIR cannot be
- * read at all. */
-int journeys_load(const char *dir, jv config, journeys *out, int *bad, jrn_err *e);
+/* Loads every journey: each DIR/ *.yaml and *.yml (not hidden) in byte
+ * order of their names (dir NULL: none), then the entries of config's
+ * journeys: (config borrowed; the key dir skipped; config_file for
+ * messages, may be NULL). A file with errors is said ("FILE:LINE:COL:
+ * why"; with errs NULL on stderr as "jrn-route: ...", else appended to
+ * errs, a line each), counted in *bad and left out; the others load. Two
+ * journeys with one name: the second is an error the same way. 0 with
+ * *out (the caller's, journeys_free), -1 with e when DIR cannot be read at
+ * all or memory runs out. */
+int journeys_load(const char *dir, jv config, const char *config_file, journeys *out, int *bad,
+		  jrn_buf *errs, jrn_err *e);
 void journeys_free(journeys *js);
+/* The journeys' folder by the rule of jrn-route(1): flag (--journeys),
+ * else $JRN_JOURNEYS, else config journeys.dir (relative to config_file's
+ * folder), else ./journeys when it is a folder, else NULL (no journeys).
+ * *owned is set to what the caller must free (or NULL). */
+const char *journeys_dir(const char *flag, jv config, const char *config_file, char **owned);
 
 /* Cron expressions (cron.c): five fields, minute hour day-of-month month
  * day-of-week, with lists, ranges, steps, names (jan, mon) and @daily,

@@ -201,6 +201,16 @@ int route_line(route_run *R, const jrn_line *ln);
  * the customer's enrollments, then the triggers. 0, -1 fatal (said). */
 int engine_event(route_run *R, const jrn_line *ln);
 
+/* Ends the batch: its output written, its transaction committed (main.c).
+ * 0, or -1 fatal (said). */
+int route_batch_end(route_run *R);
+
+/* --simulate's state (simulate.c), opened by setup instead of the state
+ * file: ":memory:" migrated, and the state file, when there is one,
+ * attached read-only for the tables that say who the customers are
+ * (jrn-route(1), SIMULATION). R->db set; 0, or -1 with e. */
+int simulate_db_open(route_run *R, jrn_err *e);
+
 /* The modes besides the gate, each returning the exit status (said). */
 int mode_tick(route_run *R);                          /* tick.c */
 int mode_simulate(route_run *R, char **files, int n); /* simulate.c */

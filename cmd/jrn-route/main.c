@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jrn-route.h"
+#include "engine.h"
 
 static const char usage[] =
 	"usage: jrn-route [OPTIONS] [FILE...]\n"
@@ -58,6 +58,7 @@ static const struct option longopts[] = {
 };
 
 volatile sig_atomic_t route_interrupted;
+static int bad_journeys; /* journey files refused: exit 3 at the end */
 #define interrupted route_interrupted
 
 /* jrn-route's own options into R (ctx): 0 taken, -2 not an option, else
@@ -125,13 +126,17 @@ static int batch_end(route_run *R, jrn_err *e)
 	return 0;
 }
 
-/* One line: decided into the batch, or rejected; an event passed through
- * and given to the journeys. 0, -1 fatal (said). */
-int route_line(route_run *R, const jrn_line *ln)
+int route_batch_end(route_run *R)
+{
+	jrn_err e;
+	return batch_end(R, &e) < 0 ? db_fail(R, &e), -1 : 0;
+}
+
+int route_action(route_run *R, const jrn_line *ln, decision *d, bool *rejected)
 {
 	jrn_err why, e;
 	action a;
-	decision d;
+	*rejected = false;
 	if (!R->in_tx) {
 		if (jrn_db_begin(R->db, &e) < 0) {
 			db_fail(R, &e);
@@ -145,26 +150,38 @@ int route_line(route_run *R, const jrn_line *ln)
 		jrn_buf_add(&R->batch, ln->p, ln->len);
 		if (jrn_buf_addc(&R->batch, '\n') < 0)
 			return jrn_say(-1, "out of memory");
+		*rejected = true; /* not an action: no decision */
 		return R->eng ? engine_event(R, ln) : 0;
 	}
 	if (rc == 0)
-		rc = gate_decide(R, &a, &d, &why, &e);
+		rc = gate_decide(R, &a, d, &why, &e);
 	if (rc < 0) {
 		db_fail(R, &e);
 		return -1;
 	}
-	if (rc == 1)
+	if (rc == 1) {
+		*rejected = true;
 		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, &e) < 0
 		       ? jrn_say(-1, "%s", e.msg) : 0;
+	}
 	const char *tk = a.f[F_TRIGGER] ? a.f[F_TRIGGER] : a.f[F_JOURNEY];
-	if (!d.erased && store_write(R->st, &a, &d, tk, jrn_now(), &e) < 0) {
+	if (!d->erased && store_write(R->st, &a, d, tk, jrn_now(), &e) < 0) {
 		db_fail(R, &e);
 		return -1;
 	}
-	R->counts[d.kind]++;
-	if (record_write(R, ln, &a, &d, &e) < 0)
+	R->counts[d->kind]++;
+	if (record_write(R, ln, &a, d, &e) < 0)
 		return jrn_say(-1, "%s", e.msg);
 	return 0;
+}
+
+/* One line: decided into the batch, or rejected; an event passed through
+ * and given to the journeys. 0, -1 fatal (said). */
+int route_line(route_run *R, const jrn_line *ln)
+{
+	decision d;
+	bool rejected;
+	return route_action(R, ln, &d, &rejected);
 }
 
 static int run(route_run *R, char **files, int nfiles)
@@ -208,6 +225,35 @@ static int run(route_run *R, char **files, int nfiles)
 	return status;
 }
 
+int route_journeys_load(route_run *R, journeys *js, int *bad, jrn_err *e)
+{
+	char *owned = NULL;
+	const char *dir = journeys_dir(R->journeys_dir, R->opts.config, R->opts.config_path, &owned);
+	*bad = 0;
+	int rc = journeys_load(dir, R->opts.config, R->opts.config_path, js, bad, NULL, e);
+	free(owned);
+	return rc;
+}
+
+/* The journeys for the gate and --tick: the engine opened when there are
+ * any. -1 to run, else the exit status (said). */
+static int setup_engine(route_run *R, int *bad)
+{
+	jrn_err e;
+	journeys js = {0};
+	if (route_journeys_load(R, &js, bad, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	if (!js.n) {
+		journeys_free(&js);
+		return -1;
+	}
+	if (engine_open(R, &js, &e) < 0) {
+		journeys_free(&js);
+		return db_fail(R, &e);
+	}
+	return -1;
+}
+
 /* Options, configuration, state file, rejects: -1 to run, else the exit
  * status (said). */
 static int setup(route_run *R, int argc, char **argv)
@@ -222,7 +268,8 @@ static int setup(route_run *R, int argc, char **argv)
 	if (policy_load(&R->P, R->opts.config, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
-	if (jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e) < 0)
+	if ((R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
+	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
 	    !(R->privacy = jrn_privacy_open(R->db, &e)))
@@ -234,6 +281,8 @@ static int setup(route_run *R, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	jrn_out_init(&R->out, STDOUT_FILENO);
+	if ((R->mode == M_GATE || R->mode == M_TICK) && (rc = setup_engine(R, &bad_journeys)) >= 0)
+		return rc;
 	if (R->opts.verbosity > 0)
 		jrn_say(0, "state file %s%s; config %s", R->opts.db_path,
 			R->opts.dry_run ? " (dry run: nothing written)" : "",
@@ -251,6 +300,7 @@ static void teardown(route_run *R)
 	jrn_buf_free(&R->batch);
 	jrn_buf_free(&R->scratch);
 	jrn_buf_free(&R->keytext);
+	engine_close(R);
 	jrn_reach_close(R->reach);
 	jrn_privacy_close(R->privacy);
 	store_close(R->st);
@@ -285,6 +335,8 @@ int main(int argc, char **argv)
 				(unsigned long long)R.counts[D_SUPPRESS], (unsigned long long)R.rej.count,
 				(unsigned long long)R.passed,
 				R.opts.dry_run ? " (dry run)" : "");
+		if (bad_journeys && status == JRN_EXIT_OK)
+			status = JRN_EXIT_REJECTS; /* a journey file refused (said) */
 		status = jrn_finish(&R.out, &R.rej, status);
 	} else if (R.rej.prog) {
 		status = jrn_finish(NULL, &R.rej, status);

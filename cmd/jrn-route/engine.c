@@ -1,0 +1,1032 @@
+/* engine.c: the journey engine. Versions of the journeys, triggers that
+ * enroll customers, the step machine that runs an enrollment until it
+ * waits or ends, and events that move enrollments on (exits, goals,
+ * wait_for). The rules are jrn-route(1), ENROLLMENTS; the SQL is
+ * enroll.c's; where an enrollment rests between runs is engine.h's top
+ * comment. Everything runs inside R's transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "profile-read.h"
+#include "profile.h"
+
+/* An older version compiled from its stored source, kept for the run. */
+typedef struct {
+	char *name;
+	int64_t version;
+	journey *J;
+} old_version;
+
+struct engine {
+	journeys js;
+	enroll_db *D;
+	jrn_profile *prof;
+	jrn_profile_reader *reader;
+	bool versions_done;
+	old_version *old;
+	int nold;
+	jrn_buf ids, src, file, line, detail, members;
+};
+
+/* One enrollment being run: its row, its journey, its trigger event and
+ * its customer's profile (both read when a condition needs them). */
+typedef struct {
+	route_run *R;
+	engine *E;
+	journey *J;
+	enroll_row r;
+	jv event;    /* the trigger event, or invalid until read */
+	jv profile;  /* the profile with "event", or invalid until read */
+	int64_t now;
+} run;
+
+static int fatal(const jrn_err *e)
+{
+	return jrn_say(-1, "%s", e->msg);
+}
+
+int engine_open(route_run *R, journeys *js, jrn_err *e)
+{
+	engine *E = calloc(1, sizeof *E);
+	if (!E)
+		return jrn_fail(e, "out of memory");
+	E->js = *js;
+	memset(js, 0, sizeof *js);
+	R->eng = (struct engine *)E;
+	if (!(E->D = enroll_open(R->db, e)) || !(E->prof = jrn_profile_open(R->db, R->opts.config, e)) ||
+	    !(E->reader = jrn_profile_reader_open(R->db, JRN_PROFILE_SUMMARY | JRN_PROFILE_CART |
+						  JRN_PROFILE_PROMOTIONS, e)))
+		return -1;
+	for (int i = 0; i < E->js.n; i++)
+		if (jrn_rule_needs_events(E->js.v[i]->rules, -1) &&
+		    jrn_rule_attach(E->js.v[i]->rules, R->db, e) < 0)
+			return -1;
+	return 0;
+}
+
+void engine_close(route_run *R)
+{
+	engine *E = (engine *)R->eng;
+	if (!E)
+		return;
+	for (int i = 0; i < E->nold; i++) {
+		free(E->old[i].name);
+		journey_free(E->old[i].J);
+	}
+	free(E->old);
+	journeys_free(&E->js);
+	enroll_close(E->D);
+	jrn_profile_close(E->prof);
+	jrn_profile_reader_close(E->reader);
+	jrn_buf *bufs[] = {&E->ids, &E->src, &E->file, &E->line, &E->detail, &E->members};
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		jrn_buf_free(bufs[i]);
+	free(E);
+	R->eng = NULL;
+}
+
+const journeys *engine_journeys(const route_run *R)
+{
+	return &((engine *)R->eng)->js;
+}
+
+enroll_db *engine_db(const route_run *R)
+{
+	return ((engine *)R->eng)->D;
+}
+
+/* ---- versions ------------------------------------------------------------ */
+
+/* The journey of (name, version): the loaded one, or the stored source
+ * compiled once per run. NULL with e when it cannot be had. */
+static journey *journey_of(route_run *R, const char *name, int64_t version, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	for (int i = 0; i < E->js.n; i++)
+		if (E->js.v[i]->version == version && !strcmp(E->js.v[i]->name, name))
+			return E->js.v[i];
+	for (int i = 0; i < E->nold; i++)
+		if (E->old[i].version == version && !strcmp(E->old[i].name, name))
+			return E->old[i].J;
+	int rc = enroll_version_source(E->D, name, version, &E->src, &E->file, e);
+	if (rc <= 0) {
+		if (rc == 0)
+			jrn_fail(e, "journey %s version %lld: not in journey_versions", name,
+				 (long long)version);
+		return NULL;
+	}
+	journey *J;
+	if (E->file.len) {
+		J = journey_compile(E->src.p, E->src.len, E->file.p, e);
+	} else {
+		jv def = jrn_parse_value(E->src.p, E->src.len, e);
+		J = jv_is_valid(def) ? journey_compile_jv(name, def, R->opts.config_path, e) : NULL;
+		jv_free(def);
+	}
+	if (!J)
+		return NULL;
+	J->version = version;
+	old_version *o = realloc(E->old, (size_t)(E->nold + 1) * sizeof *o);
+	char *copy = strdup(name);
+	if (!o || !copy ||
+	    (jrn_rule_needs_events(J->rules, -1) && jrn_rule_attach(J->rules, R->db, e) < 0)) {
+		if (o)
+			E->old = o;
+		free(copy);
+		journey_free(J);
+		if (!o || !copy)
+			jrn_fail(e, "out of memory");
+		return NULL;
+	}
+	E->old = o;
+	E->old[E->nold++] = (old_version){copy, version, J};
+	return J;
+}
+
+static int log_step(run *c, const char *step, const char *what, const char *detail, jrn_err *e)
+{
+	return enroll_log(c->E->D, c->r.id, c->now, step, what, detail, e);
+}
+
+/* Replaces *slot (owned) with a copy of s (may be NULL). */
+static int set_str(char **slot, const char *s)
+{
+	char *copy = s ? strdup(s) : NULL;
+	if (s && !copy)
+		return -1;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+/* The event types of a wait_for or goal step as a JSON array into b. */
+static const char *wait_types(const step *s, jrn_buf *b)
+{
+	jrn_buf_reset(b);
+	jrn_buf_addc(b, '[');
+	for (int k = 0; k < s->u.wait_for.nevents; k++) {
+		if (k)
+			jrn_buf_addc(b, ',');
+		const char *t = s->u.wait_for.events[k].type;
+		jrn_json_append_str(b, t, strlen(t));
+	}
+	jrn_buf_addc(b, ']');
+	return b->p;
+}
+
+/* Moves the active enrollments of J's older versions to J->version as its
+ * migrate: says (jrn-route(1), Versions); those whose step J has not stay
+ * (stranded). 0, -1 with e. */
+static int migrate(route_run *R, journey *J, int64_t now, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	jrn_buf_reset(&E->ids);
+	int n = enroll_older(E->D, J->name, J->version, &E->ids, e);
+	if (n < 0)
+		return -1;
+	int64_t *ids = malloc((size_t)n * sizeof *ids + 1);
+	if (!ids)
+		return jrn_fail(e, "out of memory");
+	memcpy(ids, E->ids.p, (size_t)n * sizeof *ids);
+	int rc = 0;
+	for (int k = 0; k < n && rc == 0; k++) {
+		run c = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
+		if ((rc = enroll_get(E->D, ids[k], &c.r, e)) <= 0)
+			continue;
+		const char *to = c.r.step;
+		if (to && jv_get_kind(J->migrate_map) == JV_KIND_OBJECT) {
+			jv m = jv_object_get(jv_copy(J->migrate_map), jv_string(c.r.step));
+			if (jv_get_kind(m) == JV_KIND_STRING && journey_step(J, jv_string_value(m)) >= 0)
+				rc = set_str(&c.r.step, jv_string_value(m));
+			jv_free(m);
+		}
+		to = c.r.step;
+		int i = to ? journey_step(J, to) : JOURNEY_END;
+		if (rc < 0 || (to && i < 0)) { /* stranded: --check says so */
+			enroll_row_free(&c.r);
+			rc = rc < 0 ? jrn_fail(e, "out of memory") : 0;
+			continue;
+		}
+		char from[64];
+		snprintf(from, sizeof from, "v%lld -> v%lld", (long long)c.r.version,
+			 (long long)J->version);
+		c.r.version = J->version;
+		c.r.updated_at = now;
+		if (i >= 0 && (J->steps[i].kind == S_WAIT_FOR || J->steps[i].kind == S_GOAL)) {
+			rc = set_str(&c.r.wait_events, wait_types(&J->steps[i], &E->detail));
+		} else if (i >= 0) {
+			rc = set_str(&c.r.wait_events, NULL);
+			if (c.r.due_at == INT64_MIN)
+				c.r.due_at = now;
+		}
+		if (rc == 0)
+			rc = enroll_update(E->D, &c.r, e);
+		if (rc == 0)
+			rc = log_step(&c, c.r.step, "migrated", from, e);
+		enroll_row_free(&c.r);
+	}
+	free(ids);
+	return rc < 0 ? -1 : 0;
+}
+
+int engine_versions(route_run *R, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	if (!E || E->versions_done)
+		return 0;
+	int64_t now = jrn_now();
+	for (int i = 0; i < E->js.n; i++) {
+		journey *J = E->js.v[i];
+		int64_t v = 0;
+		char digest[65];
+		int rc = enroll_version_latest(E->D, J->name, &v, digest, NULL, e);
+		if (rc < 0)
+			return -1;
+		if (rc == 1 && !strcmp(digest, J->digest)) {
+			J->version = v;
+			continue;
+		}
+		J->version = v + 1;
+		if (enroll_version_insert(E->D, J, J->version, now, e) < 0)
+			return -1;
+		if (rc == 1 && J->migrate && migrate(R, J, now, e) < 0)
+			return -1;
+	}
+	E->versions_done = true;
+	return 0;
+}
+
+/* ---- conditions ------------------------------------------------------------ */
+
+/* The trigger event of c, parsed once (an empty object when none). */
+static jv run_event(run *c)
+{
+	if (!jv_is_valid(c->event)) {
+		jrn_err e;
+		c->event = c->r.trigger_event ? jrn_parse_value(c->r.trigger_event,
+								 strlen(c->r.trigger_event), &e)
+					      : jv_invalid();
+		if (jv_get_kind(c->event) != JV_KIND_OBJECT) {
+			jv_free(c->event);
+			c->event = jv_object();
+		}
+	}
+	return c->event;
+}
+
+/* The customer's stored profile (profile-read.h) with the trigger event
+ * under "event": the record a profile condition reads. Invalid with e. */
+static jv profile_of(engine *E, const char *customer, jv event, jrn_err *e)
+{
+	jrn_buf *b = &E->members;
+	jrn_buf_reset(b);
+	if (jrn_profile_read(E->reader, customer, jv_invalid(), b, e) < 0)
+		return jv_invalid();
+	jv p = b->len > 1 ? jrn_parse_value(b->p + 1, b->len - 1, NULL) : jv_invalid();
+	if (b->len > 1) { /* members each after a comma: braces around them */
+		b->p[0] = '{';
+		jrn_buf_addc(b, '}');
+		jv_free(p);
+		p = jrn_parse_value(b->p, b->len, e);
+	}
+	if (jv_get_kind(p) != JV_KIND_OBJECT) {
+		jv_free(p);
+		p = jv_object_set(jv_object(), jv_string("customerId"), jv_string(customer));
+	}
+	return jv_object_set(p, jv_string("event"), event);
+}
+
+/* Rule `rule` of J on rec (borrowed): 1 holds, 0 not (or no rule), -1
+ * fatal with e. A rule that cannot judge the record (a jq error) does
+ * not hold; it is said on stderr. */
+static int holds(route_run *R, journey *J, int rule, jv rec, jrn_err *e)
+{
+	if (rule < 0)
+		return 1;
+	jrn_err why;
+	int rc = jrn_rule_eval(J->rules, rule, rec, NULL, &why);
+	if (rc == JRN_RULE_FAIL)
+		return jrn_fail(e, "journey %s: %s", J->name, why.msg);
+	if (rc == JRN_RULE_REJECT && R->opts.verbosity >= 0)
+		jrn_say(0, "%s: condition %s: %s (taken as false)", J->file ? J->file : J->name,
+			jrn_rule_name(J->rules, rule), why.msg);
+	return rc == JRN_RULE_IN;
+}
+
+/* A profile condition of c's enrollment. */
+static int holds_profile(run *c, int rule, jrn_err *e)
+{
+	if (rule < 0)
+		return 1;
+	if (!jv_is_valid(c->profile)) {
+		c->profile = profile_of(c->E, c->r.customer, jv_copy(run_event(c)), e);
+		if (!jv_is_valid(c->profile))
+			return -1;
+	}
+	return holds(c->R, c->J, rule, c->profile, e);
+}
+
+/* ---- the step machine -------------------------------------------------------- */
+
+static int save(run *c, jrn_err *e)
+{
+	c->r.updated_at = c->now;
+	return enroll_update(c->E->D, &c->r, e);
+}
+
+/* The enrollment ends with status (completed, converted, exited) and
+ * reason (may be NULL). */
+static int end(run *c, const char *status, const char *reason, jrn_err *e)
+{
+	jrn_buf *d = &c->E->detail;
+	jrn_buf_reset(d);
+	if (reason) {
+		jrn_buf_adds(d, "{\"reason\":");
+		jrn_json_append_str(d, reason, strlen(reason));
+		jrn_buf_addc(d, '}');
+	}
+	if (set_str(&c->r.status, status) < 0 || set_str(&c->r.reason, reason) < 0 ||
+	    set_str(&c->r.wait_events, NULL) < 0)
+		return jrn_fail(e, "out of memory");
+	c->r.due_at = INT64_MIN;
+	c->r.ended_at = c->now;
+	if (save(c, e) < 0)
+		return -1;
+	return log_step(c, c->r.step, status, reason ? d->p : NULL, e);
+}
+
+/* The steps ran out: completed, or held open while the journey's goal
+ * window is. */
+static int finish(run *c, jrn_err *e)
+{
+	journey *J = c->J;
+	if (set_str(&c->r.step, NULL) < 0)
+		return jrn_fail(e, "out of memory");
+	if (J->has_goal && J->goal_within > 0 && c->r.entered_at + J->goal_within > c->now) {
+		jrn_buf *d = &c->E->detail;
+		jrn_buf_reset(d);
+		jrn_buf_addc(d, '[');
+		jrn_json_append_str(d, J->goal.type, strlen(J->goal.type));
+		jrn_buf_addc(d, ']');
+		if (set_str(&c->r.wait_events, d->p) < 0)
+			return jrn_fail(e, "out of memory");
+		c->r.due_at = c->r.entered_at + J->goal_within;
+		if (save(c, e) < 0)
+			return -1;
+		jrn_buf_reset(d);
+		jrn_buf_adds(d, "{\"goal\":");
+		jrn_json_append_str(d, J->goal.type, strlen(J->goal.type));
+		jrn_buf_addc(d, '}');
+		return log_step(c, NULL, "wait", d->p, e);
+	}
+	return end(c, "completed", NULL, e);
+}
+
+/* Is the arm named variant of one of J's splits a holdout? */
+static bool holdout(const journey *J, const char *variant)
+{
+	if (!variant)
+		return false;
+	for (int i = 0; i < J->nsteps; i++)
+		if (J->steps[i].kind == S_SPLIT)
+			for (int k = 0; k < J->steps[i].u.split.narms; k++)
+				if (!strcmp(J->steps[i].u.split.arms[k].name, variant))
+					return J->steps[i].u.split.arms[k].holdout;
+	return false;
+}
+
+/* An action or webhook step: its record (jrn-route(1), ENROLLMENTS)
+ * through the gate. */
+static int act(run *c, const step *s, jrn_err *e)
+{
+	engine *E = c->E;
+	journey *J = c->J;
+	jv key = JV_ARRAY(jv_string(J->name), jv_number((double)J->version), jv_string(s->id),
+			  jv_number((double)c->r.id));
+	jrn_buf_reset(&E->detail);
+	char sum[65], hex[70];
+	if (jrn_json_append(&E->detail, key, 0, e) < 0 ||
+	    jrn_sha256_hex(E->detail.p, E->detail.len, sum) < 0)
+		return jrn_fail(e, "SHA-256 failed");
+	snprintf(hex, sizeof hex, "jrn:%s", sum);
+	jv rec = jv_copy(s->u.action.fields);
+	rec = jv_object_set(rec, jv_string("customerId"), jv_string(c->r.customer));
+	rec = jv_object_set(rec, jv_string("journey"), jv_string(J->name));
+	rec = jv_object_set(rec, jv_string("journeyVersion"), jv_number((double)J->version));
+	rec = jv_object_set(rec, jv_string("step"), jv_string(s->id));
+	rec = jv_object_set(rec, jv_string("enrollment"), jv_number((double)c->r.id));
+	if (c->r.variant)
+		rec = jv_object_set(rec, jv_string("testVariant"), jv_string(c->r.variant));
+	if (holdout(J, c->r.variant))
+		rec = jv_object_set(rec, jv_string("holdout"), jv_true());
+	if (!jv_object_has(jv_copy(rec), jv_string("profile"))) {
+		/* the customer's contact fields: the gate's recipient, the
+		 * template's names */
+		jv contact = jrn_profile_contact(E->reader, c->r.customer, strlen(c->r.customer), e);
+		if (!jv_is_valid(contact)) {
+			jv_free(rec);
+			return -1;
+		}
+		rec = jv_object_set(rec, jv_string("profile"), contact);
+	}
+	rec = jv_object_set(rec, jv_string("trigger"), jv_string(J->name));
+	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
+	if (c->r.trigger_event)
+		rec = jv_object_set(rec, jv_string("event"), jv_copy(run_event(c)));
+	jrn_buf_reset(&E->line);
+	if (jrn_json_append(&E->line, rec, 0, e) < 0)
+		return -1;
+	jrn_line ln = {J->file ? J->file : "jrn.yaml", (uint64_t)s->line, E->line.p, E->line.len};
+	decision d;
+	bool rejected;
+	if (route_action(c->R, &ln, &d, &rejected) < 0)
+		return jrn_fail(e, "stopped");
+	jrn_buf *b = &E->detail;
+	jrn_buf_reset(b);
+	if (rejected) {
+		jrn_buf_adds(b, "{\"decision\":\"rejected\"}");
+	} else {
+		jrn_buf_addf(b, "{\"decision\":\"%s\",\"reason\":", decision_names[d.kind]);
+		if (d.reason)
+			jrn_json_append_str(b, d.reason, strlen(d.reason));
+		else
+			jrn_buf_adds(b, "null");
+		jrn_buf_addf(b, ",\"channel\":\"%s\"}", chan_names[d.channel]);
+	}
+	return log_step(c, s->id, "action", b->p, e);
+}
+
+/* The days since 1970-01-01 of a local time t (ms), rounded down. */
+static int64_t day_of(int64_t t)
+{
+	return t >= 0 ? t / 86400000 : -((-t + 86399999) / 86400000);
+}
+
+/* The due time of a wait step for c's customer. */
+static int64_t wait_until(run *c, const step *s, jrn_err *e)
+{
+	if (s->u.wait.until < 0)
+		return c->now + s->u.wait.ms;
+	char zone[ROUTE_ZONE_MAX + 2];
+	const char *z = s->u.wait.zone;
+	if (!z) {
+		jrn_err ze;
+		int rc = store_profile_zone(c->R->st, c->r.customer, zone, e);
+		if (rc < 0)
+			return INT64_MIN;
+		z = rc == 1 && zone_check(zone, &ze) == 0 ? zone : c->R->P.zone;
+	}
+	int64_t today = day_of(c->now + (int64_t)zone_offset(z, c->now) * 1000);
+	for (int64_t d = today; d <= today + 8; d++) {
+		int wday = (int)(((d + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
+		if (s->u.wait.days && !(s->u.wait.days & (1u << wday)))
+			continue;
+		int64_t local = d * 86400000 + (int64_t)s->u.wait.until * 60000;
+		int64_t t = local - (int64_t)zone_offset(z, local) * 1000;
+		t = local - (int64_t)zone_offset(z, t) * 1000; /* the offset in force then */
+		if (t > c->now)
+			return t;
+	}
+	return c->now + 86400000; /* no day given: not reached (days is not 0) */
+}
+
+/* The arm of a split for c's customer: the first whose cumulative
+ * weight exceeds u * total, u from SHA-256("customer\x1fjourney"). */
+static const jarm *split_arm(run *c, const step *s)
+{
+	jrn_buf *b = &c->E->detail;
+	jrn_buf_reset(b);
+	jrn_buf_adds(b, c->r.customer);
+	jrn_buf_addc(b, '\x1f');
+	jrn_buf_adds(b, c->J->name);
+	char hex[65];
+	if (!b->p || jrn_sha256_hex(b->p, b->len, hex) < 0)
+		return &s->u.split.arms[0];
+	char top[17];
+	memcpy(top, hex, 16);
+	top[16] = '\0';
+	double u = (double)strtoull(top, NULL, 16) / 18446744073709551616.0;
+	double cum = 0, target = u * s->u.split.total;
+	for (int k = 0; k < s->u.split.narms; k++) {
+		cum += s->u.split.arms[k].weight;
+		if (cum > target)
+			return &s->u.split.arms[k];
+	}
+	return &s->u.split.arms[s->u.split.narms - 1];
+}
+
+/* An update step: traits set and removed through lib/profile.c. */
+static int update(run *c, const step *s, jrn_err *e)
+{
+	jv v = jv_get_kind(s->u.update.set) == JV_KIND_OBJECT ? jv_copy(s->u.update.set) : jv_object();
+	if (jv_get_kind(s->u.update.remove) == JV_KIND_ARRAY)
+		jv_array_foreach(s->u.update.remove, k, name) {
+			if (jv_get_kind(name) == JV_KIND_STRING)
+				v = jv_object_set(v, name, jv_null());
+			else
+				jv_free(name);
+		}
+	jv keys = jv_keys(jv_copy(v));
+	if (jrn_profile_apply(c->E->prof, c->r.customer, v, "jrn-route", c->now, e) < 0) {
+		jv_free(keys);
+		return -1;
+	}
+	jv_free(c->profile); /* read again by the next condition */
+	c->profile = jv_invalid();
+	jrn_buf_reset(&c->E->detail);
+	jrn_buf_adds(&c->E->detail, "{\"traits\":");
+	if (jrn_json_append(&c->E->detail, keys, 0, e) < 0)
+		return -1;
+	jrn_buf_addc(&c->E->detail, '}');
+	return log_step(c, s->id, "update", c->E->detail.p, e);
+}
+
+/* The enrollment rests at a wait_for or goal step s. */
+static int rest_waiting(run *c, const step *s, jrn_err *e)
+{
+	if (set_str(&c->r.step, s->id) < 0 ||
+	    set_str(&c->r.wait_events, wait_types(s, &c->E->detail)) < 0)
+		return jrn_fail(e, "out of memory");
+	c->r.due_at = s->u.wait_for.within > 0 ? c->now + s->u.wait_for.within : INT64_MIN;
+	if (save(c, e) < 0)
+		return -1;
+	return log_step(c, s->id, "wait", c->E->detail.p, e);
+}
+
+/* Runs c's enrollment from step i until it waits, ends, or has taken
+ * JOURNEY_RUN_MAX steps (then parked a minute). 0, -1 with e. */
+static int run_from(run *c, int i, jrn_err *e)
+{
+	journey *J = c->J;
+	jrn_buf *d = &c->E->detail;
+	for (int n = 0;; n++) {
+		if (i == JOURNEY_END)
+			return finish(c, e);
+		const step *s = &J->steps[i];
+		bool waits = s->kind == S_WAIT || s->kind == S_WAIT_FOR || s->kind == S_GOAL;
+		if (n >= JOURNEY_RUN_MAX && !waits) {
+			if (set_str(&c->r.step, s->id) < 0 || set_str(&c->r.wait_events, NULL) < 0)
+				return jrn_fail(e, "out of memory");
+			c->r.due_at = c->now + 60000;
+			if (save(c, e) < 0)
+				return -1;
+			jrn_buf_reset(d);
+			jrn_buf_addf(d, "{\"parked\":%d}", JOURNEY_RUN_MAX);
+			return log_step(c, s->id, "wait", d->p, e);
+		}
+		if (set_str(&c->r.step, s->id) < 0)
+			return jrn_fail(e, "out of memory");
+		int rc = 0, next = s->next;
+		switch (s->kind) {
+		case S_ACTION:
+		case S_WEBHOOK:
+			rc = act(c, s, e);
+			break;
+		case S_WAIT:
+			c->r.due_at = wait_until(c, s, e);
+			if (c->r.due_at == INT64_MIN || set_str(&c->r.wait_events, NULL) < 0 ||
+			    save(c, e) < 0)
+				return -1;
+			char at[32];
+			jrn_time_format(c->r.due_at, at);
+			jrn_buf_reset(d);
+			jrn_buf_addf(d, "{\"until\":\"%s\"}", at);
+			return log_step(c, s->id, "wait", d->p, e);
+		case S_WAIT_FOR:
+		case S_GOAL:
+			return rest_waiting(c, s, e);
+		case S_BRANCH:
+			rc = holds_profile(c, s->u.branch.rule, e);
+			if (rc < 0)
+				return -1;
+			next = rc ? s->u.branch.then : s->u.branch.otherwise;
+			rc = log_step(c, s->id, "branch", rc ? "{\"took\":\"then\"}" : "{\"took\":\"else\"}", e);
+			break;
+		case S_SPLIT: {
+			const jarm *arm = split_arm(c, s);
+			next = arm->next;
+			if (set_str(&c->r.variant, arm->name) < 0)
+				return jrn_fail(e, "out of memory");
+			jrn_buf_reset(d);
+			jrn_buf_adds(d, "{\"arm\":");
+			jrn_json_append_str(d, arm->name, strlen(arm->name));
+			jrn_buf_adds(d, arm->holdout ? ",\"holdout\":true}" : "}");
+			rc = save(c, e);
+			if (rc == 0)
+				rc = log_step(c, s->id, "split", d->p, e);
+			break;
+		}
+		case S_EXIT:
+			return end(c, "exited", s->u.exit.reason, e);
+		case S_UPDATE:
+			rc = update(c, s, e);
+			break;
+		case NSTEP_KINDS:
+			break;
+		}
+		if (rc < 0)
+			return -1;
+		i = next;
+	}
+}
+
+/* ---- triggers ---------------------------------------------------------------- */
+
+/* Enrolls customer in J (the re-entry rule allowing) with trigger key and
+ * event (JSON text, may be NULL), and runs it from its first step. 1
+ * enrolled, 0 not, -1 with e. */
+static int enroll(route_run *R, journey *J, const char *customer, const char *key,
+		  const char *event, size_t elen, int64_t now, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	int rc = enroll_by_trigger(E->D, J->name, customer, key, e);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	int64_t active = enroll_active(E->D, J->name, customer, e), last = 0;
+	if (active < 0 || (rc = enroll_last_entry(E->D, J->name, customer, &last, e)) < 0)
+		return -1;
+	switch (J->reentry) {
+	case RE_NEVER:
+		if (rc)
+			return 0;
+		break;
+	case RE_ALWAYS:
+		if (active)
+			return 0;
+		break;
+	case RE_AFTER:
+		if (active || (rc && now - last < J->reentry_ms))
+			return 0;
+		break;
+	case RE_RESTART:
+		if (active) {
+			run old = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
+			if (enroll_get(E->D, active, &old.r, e) < 0)
+				return -1;
+			rc = end(&old, "exited", "restarted", e);
+			enroll_row_free(&old.r);
+			if (rc < 0)
+				return -1;
+		}
+		break;
+	}
+	run c = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
+	int64_t id = enroll_insert(E->D, J->name, J->version, customer, key, event, elen, now, e);
+	if (id < 0 || enroll_get(E->D, id, &c.r, e) < 0)
+		return -1;
+	jrn_buf_reset(&E->detail);
+	jrn_buf_adds(&E->detail, "{\"trigger\":");
+	jrn_json_append_str(&E->detail, key, strlen(key));
+	jrn_buf_addc(&E->detail, '}');
+	rc = log_step(&c, NULL, "entered", E->detail.p, e);
+	if (rc == 0)
+		rc = run_from(&c, J->nsteps ? 0 : JOURNEY_END, e);
+	jv_free(c.event);
+	jv_free(c.profile);
+	enroll_row_free(&c.r);
+	return rc < 0 ? -1 : 1;
+}
+
+/* A string member of o (borrowed), or NULL. */
+static const char *str_of(jv o, const char *k)
+{
+	if (jv_get_kind(o) != JV_KIND_OBJECT)
+		return NULL;
+	jv v = jv_object_get(jv_copy(o), jv_string(k));
+	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : NULL;
+	jv_free(v); /* o holds the string */
+	return s;
+}
+
+/* Does J's trigger take the event ev (type may be NULL; stage the
+ * record's state.journeyStage, may be NULL)? 1, 0, -1 with e. */
+static int triggered(route_run *R, journey *J, jv ev, const char *type, const char *stage,
+		     const char *customer, jrn_err *e)
+{
+	const trigger *t = &J->trig;
+	switch (t->kind) {
+	case T_EVENT:
+	case T_SEGMENT:
+	case T_RFM:
+		if (!type || !t->event || strcmp(type, t->event))
+			return 0;
+		break;
+	case T_STAGE:
+		if (!stage || !t->stage || strcmp(stage, t->stage))
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	int rc = holds(R, J, t->where, ev, e);
+	if (rc <= 0 || t->profile < 0)
+		return rc;
+	jv p = profile_of((engine *)R->eng, customer, jv_copy(ev), e);
+	if (!jv_is_valid(p))
+		return -1;
+	rc = holds(R, J, t->profile, p, e);
+	jv_free(p);
+	return rc;
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+/* Does jevent w take the event (type, ev)? 1, 0, -1. */
+static int takes(route_run *R, journey *J, const jevent *w, const char *type, jv ev, jrn_err *e)
+{
+	if (!type || strcmp(w->type, type))
+		return 0;
+	return holds(R, J, w->rule, ev, e);
+}
+
+/* The event moves the active enrollment id: exits, the journey's goal,
+ * the wait_for or goal step it waits at (jrn-route(1): in this order). */
+static int move(route_run *R, int64_t id, const char *type, jv ev, int64_t now, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	run c = {R, E, NULL, {0}, jv_invalid(), jv_invalid(), now};
+	int rc = enroll_get(E->D, id, &c.r, e);
+	if (rc <= 0 || strcmp(c.r.status, "active"))
+		goto out;
+	if (!(c.J = journey_of(R, c.r.journey, c.r.version, e))) {
+		rc = -1;
+		goto out;
+	}
+	journey *J = c.J;
+	for (int k = 0; k < J->nexits; k++)
+		if ((rc = takes(R, J, &J->exits[k], type, ev, e)) != 0) {
+			if (rc > 0)
+				rc = end(&c, "exited", type, e);
+			goto out;
+		}
+	if (J->has_goal && (rc = takes(R, J, &J->goal, type, ev, e)) != 0) {
+		if (rc > 0)
+			rc = end(&c, "converted", type, e);
+		goto out;
+	}
+	int i = c.r.step && c.r.wait_events ? journey_step(J, c.r.step) : -1;
+	const step *s = i >= 0 ? &J->steps[i] : NULL;
+	if (!s || (s->kind != S_WAIT_FOR && s->kind != S_GOAL))
+		goto out;
+	for (int k = 0; k < s->u.wait_for.nevents; k++) {
+		const jevent *w = &s->u.wait_for.events[k];
+		if ((rc = takes(R, J, w, type, ev, e)) == 0)
+			continue;
+		if (rc < 0)
+			goto out;
+		jrn_buf_reset(&E->detail);
+		jrn_buf_adds(&E->detail, "{\"event\":");
+		jrn_json_append_str(&E->detail, type, strlen(type));
+		jrn_buf_addc(&E->detail, '}');
+		if ((rc = log_step(&c, s->id, "event", E->detail.p, e)) < 0)
+			goto out;
+		c.r.due_at = INT64_MIN;
+		if (set_str(&c.r.wait_events, NULL) < 0) {
+			rc = jrn_fail(e, "out of memory");
+			goto out;
+		}
+		rc = s->kind == S_GOAL ? end(&c, "converted", type, e) : run_from(&c, w->next, e);
+		goto out;
+	}
+out:
+	jv_free(c.event);
+	jv_free(c.profile);
+	enroll_row_free(&c.r);
+	return rc < 0 ? -1 : 0;
+}
+
+/* The event's trigger key: its id, else the SHA-256 of its text. */
+static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
+{
+	buf[0] = '\0';
+	jv id = jv_object_get(jv_copy(ev), jv_string("id"));
+	if (jv_get_kind(id) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(id)) < 71) {
+		snprintf(buf, 72, "%s", jv_string_value(id));
+	} else if (jv_get_kind(id) == JV_KIND_NUMBER) {
+		snprintf(buf, 72, "%.17g", jv_number_value(id));
+	} else {
+		char sum[65];
+		if (jrn_sha256_hex(ln->p, ln->len, sum) == 0)
+			snprintf(buf, 72, "sha256:%s", sum);
+	}
+	jv_free(id);
+	return buf;
+}
+
+/* The customer an event names, resolved through merges, into cust: 1,
+ * 0 none (no id, not an id, erased), -1 with e. */
+static int event_customer(route_run *R, jv ev, jrn_buf *cust, jrn_err *e)
+{
+	const char *id = str_of(ev, "customerId");
+	jrn_err why;
+	if (!id || jrn_id_check(id, strlen(id), "customerId", &why) < 0)
+		return 0;
+	const char *now = jrn_profile_resolve(((engine *)R->eng)->prof, id, e);
+	if (!now)
+		return -1;
+	jrn_buf_reset(cust);
+	if (jrn_buf_adds(cust, now) < 0)
+		return jrn_fail(e, "out of memory");
+	int a = jrn_privacy_erased(R->privacy, id, strlen(id));
+	int b = jrn_privacy_erased(R->privacy, cust->p, cust->len);
+	return a || b ? 0 : 1;
+}
+
+int engine_event(route_run *R, const jrn_line *ln)
+{
+	engine *E = (engine *)R->eng;
+	jrn_err e;
+	if (!E || !E->js.n)
+		return 0;
+	jv ev = jrn_parse_value(ln->p, ln->len, &e);
+	if (jv_get_kind(ev) != JV_KIND_OBJECT) {
+		jv_free(ev);
+		return 0;
+	}
+	const char *type = str_of(ev, "type"), *stage = NULL;
+	jv state = jv_object_get(jv_copy(ev), jv_string("state"));
+	stage = str_of(state, "journeyStage");
+	jrn_buf cust = {0};
+	int rc = event_customer(R, ev, &cust, &e);
+	if (rc > 0)
+		rc = engine_versions(R, &e);
+	else if (rc == 0)
+		rc = -2;
+	int64_t now = jrn_now();
+	if (rc == 0 && type) {
+		jrn_buf_reset(&E->ids);
+		int n = enroll_customer_active(E->D, cust.p, &E->ids, &e);
+		int64_t *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
+		if (n > 0 && ids)
+			memcpy(ids, E->ids.p, (size_t)n * sizeof *ids);
+		rc = n < 0 ? -1 : n > 0 && !ids ? jrn_fail(&e, "out of memory") : 0;
+		for (int k = 0; k < n && rc == 0; k++)
+			rc = move(R, ids[k], type, ev, now, &e);
+		free(ids);
+	}
+	char key[72];
+	if (rc == 0)
+		event_key(ev, ln, key);
+	for (int i = 0; rc == 0 && i < E->js.n; i++) {
+		journey *J = E->js.v[i];
+		rc = triggered(R, J, ev, type, stage, cust.p, &e);
+		if (rc > 0)
+			rc = enroll(R, J, cust.p, key, ln->p, ln->len, now, &e);
+		rc = rc > 0 ? 0 : rc;
+	}
+	jv_free(state);
+	jv_free(ev);
+	jrn_buf_free(&cust);
+	if (rc == -1)
+		return fatal(&e);
+	return 0;
+}
+
+/* ---- the tick -------------------------------------------------------------------- */
+
+int engine_due(route_run *R, int64_t id)
+{
+	engine *E = (engine *)R->eng;
+	jrn_err e;
+	int64_t now = jrn_now();
+	run c = {R, E, NULL, {0}, jv_invalid(), jv_invalid(), now};
+	int rc = enroll_get(E->D, id, &c.r, &e);
+	if (rc > 0 && (strcmp(c.r.status, "active") || c.r.due_at == INT64_MIN || c.r.due_at > now))
+		rc = 0; /* advanced by another tick since it was selected */
+	if (rc > 0 && !(c.J = journey_of(R, c.r.journey, c.r.version, &e)))
+		rc = -1;
+	if (rc > 0) {
+		int i = c.r.step ? journey_step(c.J, c.r.step) : JOURNEY_END;
+		const step *s = i >= 0 ? &c.J->steps[i] : NULL;
+		c.r.due_at = INT64_MIN;
+		if (!c.r.step) {
+			rc = end(&c, "completed", NULL, &e); /* the goal window closed */
+		} else if (!s) {
+			rc = end(&c, "exited", "step removed", &e);
+		} else if (s->kind == S_WAIT) {
+			rc = log_step(&c, s->id, "waited", NULL, &e);
+			if (rc == 0)
+				rc = run_from(&c, s->next, &e);
+		} else if ((s->kind == S_WAIT_FOR || s->kind == S_GOAL) && c.r.wait_events) {
+			rc = log_step(&c, s->id, "timeout", NULL, &e);
+			if (rc == 0 && set_str(&c.r.wait_events, NULL) < 0)
+				rc = jrn_fail(&e, "out of memory");
+			if (rc == 0)
+				rc = run_from(&c, s->u.wait_for.timeout_next, &e);
+		} else {
+			rc = run_from(&c, i, &e); /* parked */
+		}
+		rc = rc < 0 ? -1 : 1;
+	}
+	jv_free(c.event);
+	jv_free(c.profile);
+	enroll_row_free(&c.r);
+	return rc < 0 ? fatal(&e) : rc;
+}
+
+/* One customer of a schedule's audience (enroll_audience's fn). */
+typedef struct {
+	route_run *R;
+	journey *J;
+	const char *key, *event;
+	int64_t now, n;
+	jrn_buf last;
+	jrn_err *e;
+} firing;
+
+static int fire_one(void *ctx, const char *customer)
+{
+	firing *f = ctx;
+	jrn_buf_reset(&f->last);
+	if (jrn_buf_adds(&f->last, customer) < 0)
+		return jrn_fail(f->e, "out of memory");
+	if (jrn_privacy_erased(f->R->privacy, customer, strlen(customer)))
+		return 0;
+	int rc = 1;
+	if (f->J->trig.profile >= 0) {
+		jv ev = jrn_parse_value(f->event, strlen(f->event), NULL);
+		jv p = profile_of((engine *)f->R->eng, customer, ev, f->e);
+		if (!jv_is_valid(p))
+			return -1;
+		rc = holds(f->R, f->J, f->J->trig.profile, p, f->e);
+		jv_free(p);
+	}
+	if (rc > 0)
+		rc = enroll(f->R, f->J, customer, f->key, f->event, strlen(f->event), f->now, f->e);
+	if (rc > 0)
+		f->n++;
+	return rc < 0 ? -1 : 0;
+}
+
+/* The latest instant of J's schedule in (after, now], or INT64_MIN. */
+static int64_t instant(journey *J, const char *zone, int64_t after, int64_t now, jrn_err *e)
+{
+	if (J->trig.kind == T_AT)
+		return J->trig.at > after && J->trig.at <= now ? J->trig.at : INT64_MIN;
+	cron_expr *cx = cron_parse(J->trig.cron, e);
+	if (!cx)
+		return INT64_MIN;
+	int64_t last = INT64_MIN, t = after;
+	while ((t = cron_next(cx, zone, t)) <= now && t != INT64_MAX)
+		last = t;
+	cron_free(cx);
+	return last;
+}
+
+int64_t engine_schedules(route_run *R, int64_t now)
+{
+	engine *E = (engine *)R->eng;
+	jrn_err e;
+	int64_t total = 0;
+	for (int i = 0; i < E->js.n; i++) {
+		journey *J = E->js.v[i];
+		if (J->trig.kind != T_SCHEDULE && J->trig.kind != T_AT)
+			continue;
+		int64_t fired = 0, v;
+		char digest[65];
+		int rc = enroll_fired_get(E->D, J->name, &fired, &e);
+		if (rc == 0) /* no back-fill: from when this version appeared */
+			rc = enroll_version_latest(E->D, J->name, &v, digest, &fired, &e) < 0 ? -1 : 0;
+		if (rc < 0)
+			return fatal(&e);
+		int64_t at = instant(J, J->trig.zone ? J->trig.zone : R->P.zone, fired, now, &e);
+		if (at == INT64_MIN)
+			continue;
+		char key[32], event[256];
+		jrn_time_format(at, key);
+		jrn_buf *b = &E->line;
+		jrn_buf_reset(b);
+		jrn_buf_adds(b, "{\"type\":\"journey.schedule\",\"journey\":");
+		jrn_json_append_str(b, J->name, strlen(J->name));
+		snprintf(event, sizeof event, ",\"timestamp\":\"%s\"}", key);
+		jrn_buf_adds(b, event);
+		char *ev = b->p ? strdup(b->p) : NULL;
+		if (!ev)
+			return jrn_say(-1, "out of memory");
+		firing f = {R, J, key, ev, now, 0, {0}, &e};
+		int n;
+		do { /* ROUTE_BATCH customers a transaction */
+			if (!R->in_tx && (rc = jrn_db_begin(R->db, &e)) < 0)
+				break;
+			R->in_tx = true;
+			n = enroll_audience(E->D, J->trig.segment, f.last.p, ROUTE_BATCH, fire_one, &f, &e);
+			if (n < 0 || (n == ROUTE_BATCH && route_batch_end(R) < 0)) {
+				rc = -1;
+				break;
+			}
+		} while (n == ROUTE_BATCH && !route_interrupted);
+		if (rc == 0 && !route_interrupted && (!R->in_tx ? jrn_db_begin(R->db, &e) : 0) == 0) {
+			R->in_tx = true;
+			rc = enroll_fired_set(E->D, J->name, now, &e);
+		} else if (rc == 0) {
+			rc = -1;
+		}
+		free(ev);
+		jrn_buf_free(&f.last);
+		if (rc < 0 || route_batch_end(R) < 0)
+			return route_interrupted ? total : fatal(&e);
+		total += f.n;
+	}
+	return total;
+}

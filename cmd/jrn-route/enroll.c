@@ -1,0 +1,377 @@
+/* enroll.c: the SQL of the journey engine: journey_versions, enrollments,
+ * enrollment_log and journey_schedules (schema 8, jrn-state(5)). Every
+ * statement is prepared once and reused; the caller holds the
+ * transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+enum {
+	Q_VLATEST, Q_VINSERT, Q_VSOURCE, Q_GET, Q_ACTIVE, Q_LAST, Q_BYKEY, Q_INSERT, Q_UPDATE,
+	Q_CUSTOMER, Q_DUE, Q_OLDER, Q_LOG, Q_FGET, Q_FSET, Q_SEGMENT, Q_PROFILES, NQ
+};
+
+static const char *const sql[NQ] = {
+	[Q_VLATEST] = "SELECT version, digest, created_at FROM journey_versions WHERE journey = ?"
+		      " ORDER BY version DESC LIMIT 1",
+	[Q_VINSERT] = "INSERT INTO journey_versions (journey, version, digest, source, file,"
+		      " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+	[Q_VSOURCE] = "SELECT source, file FROM journey_versions WHERE journey = ? AND version = ?",
+	[Q_GET] = "SELECT id, journey, version, customer_id, trigger_key, trigger_event, status,"
+		  " step, due_at, wait_events, variant, entered_at, updated_at, ended_at, reason"
+		  " FROM enrollments WHERE id = ?",
+	[Q_ACTIVE] = "SELECT id FROM enrollments WHERE journey = ? AND customer_id = ?"
+		     " AND status = 'active'",
+	[Q_LAST] = "SELECT max(entered_at) FROM enrollments WHERE customer_id = ?2 AND journey = ?1",
+	[Q_BYKEY] = "SELECT 1 FROM enrollments WHERE customer_id = ?2 AND journey = ?1"
+		    " AND trigger_key = ?3 LIMIT 1",
+	[Q_INSERT] = "INSERT INTO enrollments (journey, version, customer_id, trigger_key,"
+		     " trigger_event, status, entered_at, updated_at)"
+		     " VALUES (?, ?, ?, ?, ?, 'active', ?7, ?7)",
+	[Q_UPDATE] = "UPDATE enrollments SET version = ?2, status = ?3, step = ?4, due_at = ?5,"
+		     " wait_events = ?6, variant = ?7, updated_at = ?8, ended_at = ?9, reason = ?10"
+		     " WHERE id = ?1",
+	[Q_CUSTOMER] = "SELECT id FROM enrollments WHERE customer_id = ? AND status = 'active'"
+		       " ORDER BY id",
+	[Q_DUE] = "SELECT id FROM enrollments WHERE status = 'active' AND due_at <= ?1"
+		  " AND id > ?2 ORDER BY id LIMIT ?3",
+	[Q_OLDER] = "SELECT id FROM enrollments WHERE journey = ? AND version < ?"
+		    " AND status = 'active' ORDER BY id",
+	[Q_LOG] = "INSERT INTO enrollment_log (enrollment, seq, at, step, what, detail)"
+		  " VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM enrollment_log"
+		  " WHERE enrollment = ?1), ?2, ?3, ?4, ?5)",
+	[Q_FGET] = "SELECT fired_at FROM journey_schedules WHERE journey = ?",
+	[Q_FSET] = "INSERT INTO journey_schedules (journey, fired_at) VALUES (?1, ?2)"
+		   " ON CONFLICT (journey) DO UPDATE SET fired_at = excluded.fired_at",
+	[Q_SEGMENT] = "SELECT customer_id FROM segment_members WHERE segment = ?1"
+		      " AND customer_id > ?2 ORDER BY customer_id LIMIT ?3",
+	[Q_PROFILES] = "SELECT customer_id FROM profiles WHERE customer_id > ?2"
+		       " ORDER BY customer_id LIMIT ?3",
+};
+
+struct enroll_db {
+	sqlite3 *db;
+	sqlite3_stmt *q[NQ];
+};
+
+enroll_db *enroll_open(sqlite3 *db, jrn_err *e)
+{
+	enroll_db *D = calloc(1, sizeof *D);
+	if (!D) {
+		jrn_fail(e, "out of memory");
+		return NULL;
+	}
+	D->db = db;
+	for (int i = 0; i < NQ; i++)
+		if (jrn_db_prepare(db, sql[i], &D->q[i], e) < 0) {
+			enroll_close(D);
+			return NULL;
+		}
+	return D;
+}
+
+void enroll_close(enroll_db *D)
+{
+	if (!D)
+		return;
+	for (int i = 0; i < NQ; i++)
+		sqlite3_finalize(D->q[i]);
+	free(D);
+}
+
+void enroll_row_free(enroll_row *r)
+{
+	char **s[] = {&r->journey, &r->customer, &r->trigger_key, &r->trigger_event, &r->status,
+		      &r->step, &r->wait_events, &r->variant, &r->reason};
+	for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+		free(*s[i]);
+		*s[i] = NULL;
+	}
+}
+
+/* Resets st; 0 when rc is a row or done, else -1 with SQLite's message. */
+static int done(enroll_db *D, sqlite3_stmt *st, int rc, jrn_err *e)
+{
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		jrn_fail(e, "%s", sqlite3_errmsg(D->db));
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_time(sqlite3_stmt *st, int i, int64_t t)
+{
+	if (t != INT64_MIN)
+		sqlite3_bind_int64(st, i, t);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? strdup(s) : NULL;
+}
+
+static int64_t col_time(sqlite3_stmt *st, int i)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(st, i);
+}
+
+int enroll_version_latest(enroll_db *D, const char *name, int64_t *version, char digest[65],
+			  int64_t *created_at, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_VLATEST];
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+	if (found) {
+		*version = sqlite3_column_int64(st, 0);
+		const char *d = (const char *)sqlite3_column_text(st, 1);
+		snprintf(digest, 65, "%s", d ? d : "");
+		if (created_at)
+			*created_at = sqlite3_column_int64(st, 2);
+	}
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
+int enroll_version_insert(enroll_db *D, const journey *J, int64_t version, int64_t now,
+			  jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_VINSERT];
+	sqlite3_bind_text(st, 1, J->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, version);
+	sqlite3_bind_text(st, 3, J->digest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, J->source ? J->source : "", -1, SQLITE_STATIC);
+	bind_opt(st, 5, J->file);
+	sqlite3_bind_int64(st, 6, now);
+	return done(D, st, sqlite3_step(st), e);
+}
+
+int enroll_version_source(enroll_db *D, const char *name, int64_t version, jrn_buf *src,
+			  jrn_buf *file, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_VSOURCE];
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, version);
+	int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+	jrn_buf_reset(src);
+	jrn_buf_reset(file);
+	if (found) {
+		jrn_buf_add(src, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		jrn_buf_add(file, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+		if (jrn_buf_add(src, "", 0) < 0 || jrn_buf_add(file, "", 0) < 0) {
+			done(D, st, rc, e);
+			return jrn_fail(e, "out of memory");
+		}
+	}
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
+int enroll_get(enroll_db *D, int64_t id, enroll_row *r, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_GET];
+	memset(r, 0, sizeof *r);
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+	if (found) {
+		r->id = sqlite3_column_int64(st, 0);
+		r->journey = col_dup(st, 1);
+		r->version = sqlite3_column_int64(st, 2);
+		r->customer = col_dup(st, 3);
+		r->trigger_key = col_dup(st, 4);
+		r->trigger_event = col_dup(st, 5);
+		r->status = col_dup(st, 6);
+		r->step = col_dup(st, 7);
+		r->due_at = col_time(st, 8);
+		r->wait_events = col_dup(st, 9);
+		r->variant = col_dup(st, 10);
+		r->entered_at = sqlite3_column_int64(st, 11);
+		r->updated_at = sqlite3_column_int64(st, 12);
+		r->ended_at = col_time(st, 13);
+		r->reason = col_dup(st, 14);
+		if (!r->journey || !r->customer || !r->status) {
+			enroll_row_free(r);
+			done(D, st, rc, e);
+			return jrn_fail(e, "enrollment %lld: out of memory", (long long)id);
+		}
+	}
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
+int64_t enroll_active(enroll_db *D, const char *journey, const char *customer, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_ACTIVE];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	return done(D, st, rc, e) < 0 ? -1 : id;
+}
+
+int enroll_last_entry(enroll_db *D, const char *journey, const char *customer, int64_t *at,
+		      jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_LAST];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	if (found)
+		*at = sqlite3_column_int64(st, 0);
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
+int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, const char *key,
+		      jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_BYKEY];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
+int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const char *customer,
+		      const char *key, const char *event, size_t elen, int64_t now, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_INSERT];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, version);
+	sqlite3_bind_text(st, 3, customer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, key, -1, SQLITE_STATIC);
+	if (event)
+		sqlite3_bind_text(st, 5, event, (int)elen, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 7, now);
+	if (done(D, st, sqlite3_step(st), e) < 0)
+		return -1;
+	return sqlite3_last_insert_rowid(D->db);
+}
+
+int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_UPDATE];
+	sqlite3_bind_int64(st, 1, r->id);
+	sqlite3_bind_int64(st, 2, r->version);
+	sqlite3_bind_text(st, 3, r->status, -1, SQLITE_TRANSIENT);
+	bind_opt(st, 4, r->step);
+	bind_time(st, 5, r->due_at);
+	bind_opt(st, 6, r->wait_events);
+	bind_opt(st, 7, r->variant);
+	sqlite3_bind_int64(st, 8, r->updated_at);
+	bind_time(st, 9, r->ended_at);
+	bind_opt(st, 10, r->reason);
+	return done(D, st, sqlite3_step(st), e);
+}
+
+/* Appends column 0 of each row of st (bound) to ids. */
+static int collect(enroll_db *D, sqlite3_stmt *st, jrn_buf *ids, jrn_err *e)
+{
+	int rc, n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (jrn_buf_add(ids, &id, sizeof id) < 0) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return jrn_fail(e, "out of memory");
+		}
+		n++;
+	}
+	return done(D, st, rc, e) < 0 ? -1 : n;
+}
+
+int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn_err *e)
+{
+	sqlite3_bind_text(D->q[Q_CUSTOMER], 1, customer, -1, SQLITE_STATIC);
+	return collect(D, D->q[Q_CUSTOMER], ids, e);
+}
+
+int enroll_due(enroll_db *D, int64_t now, int64_t after, int limit, jrn_buf *ids, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_DUE];
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int(st, 3, limit);
+	return collect(D, st, ids, e);
+}
+
+int enroll_older(enroll_db *D, const char *journey, int64_t version, jrn_buf *ids, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_OLDER];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, version);
+	return collect(D, st, ids, e);
+}
+
+int enroll_log(enroll_db *D, int64_t enrollment, int64_t at, const char *step, const char *what,
+	       const char *detail, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_LOG];
+	sqlite3_bind_int64(st, 1, enrollment);
+	sqlite3_bind_int64(st, 2, at);
+	bind_opt(st, 3, step);
+	sqlite3_bind_text(st, 4, what, -1, SQLITE_STATIC);
+	bind_opt(st, 5, detail);
+	return done(D, st, sqlite3_step(st), e);
+}
+
+int enroll_fired_get(enroll_db *D, const char *journey, int64_t *at, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_FGET];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+	if (found)
+		*at = sqlite3_column_int64(st, 0);
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
+int enroll_fired_set(enroll_db *D, const char *journey, int64_t at, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_FSET];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, at);
+	return done(D, st, sqlite3_step(st), e);
+}
+
+int enroll_audience(enroll_db *D, const char *segment, const char *after, int limit,
+		    int (*fn)(void *ctx, const char *customer), void *ctx, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[segment ? Q_SEGMENT : Q_PROFILES];
+	if (segment)
+		sqlite3_bind_text(st, 1, segment, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, limit);
+	/* the ids first: fn writes to the tables this reads */
+	jrn_buf ids = {0};
+	int rc, n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		jrn_buf_add(&ids, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		if (jrn_buf_addc(&ids, '\0') < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		n++;
+	}
+	if (done(D, st, rc, e) < 0) {
+		jrn_buf_free(&ids);
+		return -1;
+	}
+	const char *p = ids.p;
+	for (int i = 0; i < n; i++, p += strlen(p) + 1)
+		if (fn(ctx, p) < 0) {
+			jrn_buf_free(&ids);
+			return -1;
+		}
+	jrn_buf_free(&ids);
+	return n;
+}

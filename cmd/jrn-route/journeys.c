@@ -1,0 +1,265 @@
+/* journeys.c: sets of journeys (journey.h): a folder's files and
+ * jrn.yaml's journeys: entries compiled (journey.c), names unique, the
+ * folder found by the rule of jrn-route(1); and the near-miss suggestion
+ * the compiler and the linter give. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journey.h"
+
+/* Levenshtein distance ignoring ASCII case, b short (a key). */
+static size_t distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t row[64], i, j;
+	if (lb >= sizeof row / sizeof row[0] || la > 256)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			char x = a[i - 1], y = b[j - 1];
+			if (x >= 'A' && x <= 'Z')
+				x = (char)(x - 'A' + 'a');
+			if (y >= 'A' && y <= 'Z')
+				y = (char)(y - 'A' + 'a');
+			size_t best = diag + (x != y);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = row[j];
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* The word of list (NULL-ended) closest to s, when close enough to be a
+ * typo; else NULL. */
+const char *journey_suggest(const char *s, const char *const *list)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, n = strlen(s);
+	for (; *list; list++) {
+		size_t kl = strlen(*list), limit = kl / 3 > 1 ? kl / 3 : 1;
+		if ((n > kl ? n - kl : kl - n) > limit)
+			continue;
+		size_t d = distance(s, n, *list, kl);
+		if (d <= limit && d < best_d)
+			best = *list, best_d = d;
+	}
+	return best;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Says msg: on stderr, or as a line of errs. */
+static void report(jrn_buf *errs, const char *msg)
+{
+	if (errs) {
+		jrn_buf_adds(errs, msg);
+		jrn_buf_addc(errs, '\n');
+	} else {
+		jrn_say(0, "%s", msg);
+	}
+}
+
+/* Adds J to js, unless a journey of its name is there: then an error. */
+static int add_journey(journeys *js, journey *J, jrn_buf *errs, int *bad)
+{
+	for (int i = 0; i < js->n; i++) {
+		if (strcmp(js->v[i]->name, J->name))
+			continue;
+		char msg[1200];
+		snprintf(msg, sizeof msg, "%s: a second journey named '%.64s' (the first is %s)",
+			 J->file ? J->file : "jrn.yaml journeys", J->name,
+			 js->v[i]->file ? js->v[i]->file : "in jrn.yaml journeys");
+		report(errs, msg);
+		(*bad)++;
+		journey_free(J);
+		return 0;
+	}
+	journey **v = realloc(js->v, (size_t)(js->n + 1) * sizeof *v);
+	if (!v) {
+		journey_free(J);
+		return -1;
+	}
+	js->v = v;
+	js->v[js->n++] = J;
+	return 0;
+}
+
+journey *journey_load_file(const char *path, jrn_err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		jrn_fail(e, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > JOURNEY_SOURCE_MAX) {
+		close(fd);
+		if (S_ISDIR(st.st_mode))
+			jrn_fail(e, "%s: Is a directory", path);
+		else if (!S_ISREG(st.st_mode))
+			jrn_fail(e, "%s: not a regular file", path);
+		else
+			jrn_fail(e, "%s: larger than %d bytes (the limit)", path, JOURNEY_SOURCE_MAX);
+		return NULL;
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	size_t got = 0;
+	while (buf && got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	int err = errno;
+	close(fd);
+	if (!buf || got < (size_t)st.st_size) {
+		jrn_fail(e, "%s: %s", path, buf ? (err ? strerror(err) : "changed while read") :
+			 "out of memory");
+		free(buf);
+		return NULL;
+	}
+	journey *J = journey_compile(buf, got, path, e);
+	free(buf);
+	return J;
+}
+
+/* The names of DIR's *.yaml and *.yml files (not hidden), sorted: 0 with
+ * *names (each and the array the caller's), -1 with e. */
+static int dir_files(const char *dir, char ***names, int *n, jrn_err *e)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return jrn_fail(e, "%s: %s", dir, strerror(errno));
+	char **v = NULL;
+	int k = 0, rc = 0;
+	struct dirent *de;
+	while (rc == 0 && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (de->d_name[0] == '.' ||
+		    !((len > 5 && !strcmp(de->d_name + len - 5, ".yaml")) ||
+		      (len > 4 && !strcmp(de->d_name + len - 4, ".yml"))))
+			continue;
+		char **nv = realloc(v, (size_t)(k + 1) * sizeof *v);
+		if (!nv || !(nv[k] = malloc(strlen(dir) + len + 2))) {
+			v = nv ? nv : v;
+			rc = jrn_fail(e, "%s: out of memory", dir);
+			break;
+		}
+		v = nv;
+		sprintf(v[k++], "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	if (rc < 0) {
+		for (int i = 0; i < k; i++)
+			free(v[i]);
+		free(v);
+		return -1;
+	}
+	if (k)
+		qsort(v, (size_t)k, sizeof *v, by_name);
+	*names = v, *n = k;
+	return 0;
+}
+
+int journeys_load(const char *dir, jv config, const char *config_file, journeys *out, int *bad,
+		  jrn_buf *errs, jrn_err *e)
+{
+	*out = (journeys){0};
+	*bad = 0;
+	char **files = NULL;
+	int nfiles = 0, rc = 0;
+	if (dir && dir_files(dir, &files, &nfiles, e) < 0)
+		return -1;
+	for (int i = 0; rc == 0 && i < nfiles; i++) {
+		jrn_err why;
+		journey *J = journey_load_file(files[i], &why);
+		if (!J) {
+			report(errs, why.msg);
+			(*bad)++;
+		} else if (add_journey(out, J, errs, bad) < 0) {
+			rc = jrn_fail(e, "out of memory");
+		}
+	}
+	for (int i = 0; i < nfiles; i++)
+		free(files[i]);
+	free(files);
+	jv entries = jv_get_kind(config) == JV_KIND_OBJECT
+			     ? jv_object_get(jv_copy(config), jv_string("journeys")) : jv_invalid();
+	if (jv_get_kind(entries) == JV_KIND_OBJECT) {
+		for (int it = jv_object_iter(entries); rc == 0 && jv_object_iter_valid(entries, it);
+		     it = jv_object_iter_next(entries, it)) {
+			jv k = jv_object_iter_key(entries, it), v = jv_object_iter_value(entries, it);
+			jrn_err why;
+			if (strcmp(jv_string_value(k), "dir")) {
+				journey *J = journey_compile_jv(jv_string_value(k), v, config_file, &why);
+				if (!J) {
+					report(errs, why.msg);
+					(*bad)++;
+				} else if (add_journey(out, J, errs, bad) < 0) {
+					rc = jrn_fail(e, "out of memory");
+				}
+			}
+			jv_free(k), jv_free(v);
+		}
+	}
+	jv_free(entries);
+	if (rc < 0)
+		journeys_free(out);
+	return rc;
+}
+
+void journeys_free(journeys *js)
+{
+	for (int i = 0; i < js->n; i++)
+		journey_free(js->v[i]);
+	free(js->v);
+	*js = (journeys){0};
+}
+
+const char *journeys_dir(const char *flag, jv config, const char *config_file, char **owned)
+{
+	*owned = NULL;
+	if (flag)
+		return flag;
+	const char *env = getenv("JRN_JOURNEYS");
+	if (env && *env)
+		return env;
+	char *d = NULL;
+	jrn_err ignore;
+	if (jrn_config_string(config, "journeys.dir", &d, &ignore) == 1 && d) {
+		const char *slash = config_file ? strrchr(config_file, '/') : NULL;
+		if (d[0] == '/' || !slash) {
+			*owned = d;
+		} else {
+			size_t n = (size_t)(slash - config_file);
+			if ((*owned = malloc(n + strlen(d) + 2)))
+				sprintf(*owned, "%.*s/%s", (int)n, config_file, d);
+			free(d);
+		}
+		return *owned;
+	}
+	free(d);
+	struct stat st;
+	if (stat("journeys", &st) == 0 && S_ISDIR(st.st_mode))
+		return "journeys";
+	return NULL;
+}
