@@ -80,7 +80,8 @@ store *store_open(sqlite3 *db, jrn_err *e)
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
 		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
 		    " enrollment, body)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+		    " ON CONFLICT DO NOTHING", /* a send's key taken: store_claim's duplicate */
 		    &S->insert, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_budgets (campaign_id, spent, updated_at) VALUES (?1, ?2, ?3)"
@@ -224,8 +225,10 @@ static int deferred_body(store *S, const action *a, const decision *d, jrn_err *
 	return b->p ? 0 : jrn_fail(e, "out of memory");
 }
 
-int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
-		int64_t now, jrn_err *e)
+/* The decision's row (route_decisions): 1 written, 0 not (a send whose
+ * key is taken), -1 with e. */
+static int insert(store *S, const action *a, const decision *d, const char *trigger_key,
+		  int64_t now, jrn_err *e)
 {
 	sqlite3_stmt *st = S->insert;
 	if (d->kind == D_DEFER && a->text) {
@@ -253,6 +256,20 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 	if (d->has_cost)
 		sqlite3_bind_double(st, 14, d->cost);
 	if (done(S, st, sqlite3_step(st), e) < 0)
+		return -1;
+	return sqlite3_changes(S->db) > 0;
+}
+
+int store_claim(store *S, const action *a, const decision *d, const char *trigger_key,
+		int64_t now, jrn_err *e)
+{
+	return insert(S, a, d, trigger_key, now, e);
+}
+
+int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
+		int64_t now, jrn_err *e)
+{
+	if (!d->stored && insert(S, a, d, trigger_key, now, e) < 0)
 		return -1;
 	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN])
 		return 0;

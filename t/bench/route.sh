@@ -136,8 +136,12 @@ SELECT i, 'bench', 1, 'c' || i, 'e' || i,
   json_object('id', 'e' || i, 'type', 'bench.start', 'customerId', 'c' || i,
               'timestamp', '2026-03-08T00:00:00Z'),
   'active', 'pause',
-  CASE WHEN i % ($n / $due) = 0 THEN $now_ms - 3600000 ELSE $now_ms + 86400000 + i END,
-  $now_ms - 2 * 86400000, $now_ms - 2 * 86400000
+  -- entered in id order, one every 1 day / n, each waiting 1 day: the due
+  -- are the $due entered first (ids 1..$due), as a steady stream of
+  -- sign-ups gives
+  $now_ms + (i - $due) * (86400000 / $n),
+  $now_ms - 86400000 + (i - $due) * (86400000 / $n),
+  $now_ms - 86400000 + (i - $due) * (86400000 / $n)
 FROM k;
 COMMIT;
 PRAGMA wal_checkpoint(TRUNCATE);
