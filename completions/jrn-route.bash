@@ -18,14 +18,42 @@ _jrn_route()
 		fi
 		return
 		;;
-	--now)
+	--journeys)
+		if declare -F _filedir > /dev/null; then
+			_filedir -d
+		else
+			COMPREPLY=($(compgen -d -- "$cur"))
+		fi
+		return
+		;;
+	--now | --explain)
 		return
 		;;
 	esac
 
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --check --quiet
-			--verbose --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --journeys --tick
+			--simulate --check --explain --quiet --verbose --help --version" -- "$cur"))
+		return
+	fi
+	# --check JOURNEY...: the names of the journey files (--journeys DIR,
+	# else $JRN_JOURNEYS, else ./journeys), then files
+	local i dir=${JRN_JOURNEYS:-journeys} check=
+	for ((i = 1; i < cword; i++)); do
+		case ${words[i]} in
+		--check) check=1 ;;
+		--journeys) dir=${words[i + 1]} ;;
+		--journeys=*) dir=${words[i]#--journeys=} ;;
+		esac
+	done
+	if [[ $check ]]; then
+		local f names=()
+		for f in "$dir"/*.yaml "$dir"/*.yml; do
+			[[ -f $f ]] || continue
+			f=${f##*/}
+			names+=("${f%.*}")
+		done
+		COMPREPLY=($(compgen -W "${names[*]}" -- "$cur"))
 		return
 	fi
 	if declare -F _filedir > /dev/null; then

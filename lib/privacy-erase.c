@@ -290,6 +290,7 @@ static const char sql_known[] =
 	" OR EXISTS (SELECT 1 FROM segment_snapshots WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM deliveries WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM source_cache WHERE customer_id IN " IDS ")"
+	" OR EXISTS (SELECT 1 FROM enrollments WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM merges WHERE from_id IN " IDS " OR into_id IN " IDS ")";
 
 static int64_t one_int(sqlite3 *db, const char *sql, jrn_err *e)
@@ -575,6 +576,17 @@ static const step rest[] = {
 	{"segment_snapshots", "DELETE FROM segment_snapshots WHERE customer_id IN " IDS},
 	{"source_cache", "DELETE FROM source_cache WHERE customer_id IN " IDS},
 	{"route_decisions", "DELETE FROM route_decisions WHERE customer_id IN " IDS},
+	/* a deferred action's record (body) of another customer naming hers */
+	{"route_decisions.scrubbed",
+	 "UPDATE route_decisions SET body = jrn_scrub(body) WHERE body IS NOT NULL AND jrn_names(body)"},
+	/* her journeys: the step log first (it names enrollments by id) */
+	{"enrollment_log", "DELETE FROM enrollment_log WHERE enrollment IN (SELECT id FROM enrollments"
+			   " WHERE customer_id IN " IDS ")"},
+	{"enrollments", "DELETE FROM enrollments WHERE customer_id IN " IDS},
+	{"enrollments.scrubbed", "UPDATE enrollments SET trigger_event = jrn_scrub(trigger_event)"
+				 " WHERE trigger_event IS NOT NULL AND jrn_names(trigger_event)"},
+	{"enrollment_log.scrubbed", "UPDATE enrollment_log SET detail = jrn_scrub(detail)"
+				    " WHERE detail IS NOT NULL AND jrn_names(detail)"},
 	{"source_cache.scrubbed",
 	 "UPDATE source_cache SET body = jrn_scrub(body) WHERE body IS NOT NULL AND jrn_names(body)"},
 	{"audit.scrubbed", "UPDATE audit SET args = jrn_scrub(args) WHERE jrn_names(args)"},

@@ -104,13 +104,36 @@ route_words() { # WORD...: what jrn-route's completion offers for the last WORD
 	assert_line --dry-run
 	refute_line --due
 	run route_words jrn-route --journeys
-	assert_output ""
-	run route_words jrn-route --ch
-	assert_output --check
+	assert_output --journeys
 	touch route.yaml
 	run route_words jrn-route --config rou
 	assert_output route.yaml
 	run route_words jrn-route --now ""
+	assert_output ""
+}
+
+@test "jrn-route completes its modes, directories after --journeys, journey names after --check" {
+	run route_words jrn-route --
+	for o in --journeys --tick --simulate --check --explain; do assert_line "$o"; done
+	run route_words jrn-route --s
+	assert_output --simulate
+	mkdir -p flows/sub journeys
+	touch flows/cart.yaml flows/welcome.yml flows/notes.txt journeys/other.yaml
+	run route_words jrn-route --journeys fl
+	assert_output flows
+	run route_words jrn-route --journeys flows/
+	assert_output flows/sub
+	run route_words jrn-route --journeys flows --check ""
+	assert_equal "$(sort <<< "$output" | tr '\n' ' ')" 'cart welcome '
+	run route_words jrn-route --check --journeys=flows c
+	assert_output cart
+	# no --journeys: ./journeys
+	run route_words jrn-route --check ""
+	assert_output other
+	# nothing to offer after --explain (a customer id) or in an empty place
+	run route_words jrn-route --explain ""
+	assert_output ""
+	run route_words jrn-route --journeys nowhere --check ""
 	assert_output ""
 }
 

@@ -86,6 +86,49 @@ PERSONAL='u1"|anon-7|crm-1|ann@example|Ann@Example|4155550101|415 555 0101|Ann L
 	assert_equal "$(jq -c .ids <<< "$output")" '["anon-7","crm-1","u1"]'
 }
 
+# journeys beside the fixture: Ann (u1, and her alias anon-7) in two
+# enrollments with their step logs and a deferred action's record; Bob (u2)
+# in one, whose trigger event and deferred record name Ann's address.
+journeys_fixture() {
+	sqlite3 jrn.db "INSERT INTO enrollments (id, journey, version, customer_id, trigger_key, trigger_event, status, step, entered_at, updated_at)
+		VALUES (1, 'welcome', 1, 'u1', 'a1', '{\"type\":\"user.signed_up\",\"customerId\":\"u1\",\"email\":\"ann@example.com\"}', 'active', 'w2', 1, 1),
+		       (2, 'cart', 1, 'anon-7', 'a4', '{\"type\":\"cart.updated\",\"customerId\":\"anon-7\"}', 'exited', NULL, 1, 1),
+		       (3, 'welcome', 1, 'u2', 'b1', '{\"type\":\"user.signed_up\",\"customerId\":\"u2\",\"referredBy\":\"ann@example.com\"}', 'active', 'w2', 1, 1);
+		INSERT INTO enrollment_log VALUES (1, 1, 1, NULL, 'entered', NULL), (1, 2, 1, 'w1', 'action', '{\"decision\":\"send\"}'),
+		       (2, 1, 1, NULL, 'entered', NULL), (3, 1, 1, NULL, 'entered', NULL), (3, 2, 1, 'w1', 'action', '{\"decision\":\"send\",\"to\":\"ann@example.com\"}');
+		INSERT INTO route_decisions (key, customer_id, channel, decision, reason, decided_at, send_at, enrollment, body)
+		VALUES ('d-u1', 'u1', 'email', 'defer', 'cap', 1, 2, 1, '{\"actionType\":\"email\",\"customerId\":\"u1\",\"recipientEmail\":\"ann@example.com\"}'),
+		       ('d-u2', 'u2', 'email', 'defer', 'cap', 1, 2, 3, '{\"actionType\":\"email\",\"customerId\":\"u2\",\"note\":\"ann@example.com\"}');"
+}
+
+@test "journeys: export has her enrollments, their logs and deferred records; erase deletes them, scrubs Bob's" {
+	fixture
+	journeys_fixture
+	run --separate-stderr jrn privacy export u1
+	assert_success
+	assert_equal "$(jq -c '[.enrollments[] | [.id, .customer_id, .trigger_event.type]]' <<< "$output")" \
+		'[[1,"u1","user.signed_up"],[2,"anon-7","cart.updated"]]'
+	assert_equal "$(jq -c '[.enrollmentLog[] | [.enrollment, .seq, .what, .detail]]' <<< "$output")" \
+		'[[1,1,"entered",null],[1,2,"action",{"decision":"send"}],[2,1,"entered",null]]'
+	assert_equal "$(jq -c '[.routeDecisions[] | select(.body) | .body.recipientEmail]' <<< "$output")" '["ann@example.com"]'
+	# an enrollment alone makes a customer known
+	sqlite3 jrn.db "INSERT INTO enrollments (journey, version, customer_id, trigger_key, status, entered_at, updated_at) VALUES ('w', 1, 'only-j', 'k', 'active', 1, 1)"
+	run --separate-stderr jrn privacy export only-j
+	assert_success
+	assert_equal "$(jq -c '[.enrollments[].journey]' <<< "$output")" '["w"]'
+	run --separate-stderr jrn privacy erase u1
+	assert_success
+	assert_equal "$(jq -c '[.enrollments, .enrollment_log, .route_decisions, .["route_decisions.scrubbed"], .["enrollments.scrubbed"], .["enrollment_log.scrubbed"]]' <<< "$output")" \
+		'[2,3,2,1,1,1]'
+	assert_equal "$(rows "SELECT group_concat(id) FROM enrollments WHERE journey IN ('welcome', 'cart')")" 3
+	assert_equal "$(rows 'SELECT group_concat(enrollment) FROM enrollment_log')" 3,3
+	assert_equal "$(rows "SELECT body FROM route_decisions WHERE key = 'd-u2'")" '{"actionType":"email","customerId":"u2","note":"<erased>"}'
+	assert_equal "$(rows 'SELECT json_extract(trigger_event, "$.referredBy") FROM enrollments WHERE id = 3')" '<erased>'
+	assert_equal "$(rows 'SELECT detail FROM enrollment_log WHERE enrollment = 3 AND seq = 2')" '{"decision":"send","to":"<erased>"}'
+	run bash -c "sqlite3 jrn.db .dump | grep -E '$PERSONAL'"
+	assert_output ''
+}
+
 @test "export and erase of an unknown customer: exit 1, no such customer, nothing written" {
 	fixture
 	before=$(sqlite3 jrn.db .dump | sha256sum)

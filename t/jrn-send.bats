@@ -730,6 +730,49 @@ STOP to end"
 	assert_equal "$stderr" ""
 }
 
+@test "events pass through byte for byte, counted passed; actions beside them sent as ever" {
+	{
+		printf '%s\n' '{"id":"e1", "type":"order.completed","customerId":"c1","properties":{"amount": 1.50}}'
+		email c1
+		printf '%s\n' '{"customerId":"c2","state":{"journeyStage":"purchase"}}'
+		printf '%s\n' '{"type":"cart.updated","customerId":"c3","delivery":{"status":"x"}}'
+	} > a.ndjson
+	run --separate-stderr jrn-send a.ndjson
+	assert_success
+	assert_equal "$stderr" "jrn-send: 0 sent, 0 duplicate, 0 queued, 0 failed, 0 rejected, 1 simulated, 3 passed (email 1)"
+	assert_equal "${#lines[@]}" 4
+	assert_line --index 0 '{"id":"e1", "type":"order.completed","customerId":"c1","properties":{"amount": 1.50}}'
+	assert_equal "$(sed -n 2p <<< "$output" | jq -r .delivery.status)" simulated
+	assert_line --index 2 '{"customerId":"c2","state":{"journeyStage":"purchase"}}'
+	assert_line --index 3 '{"type":"cart.updated","customerId":"c3","delivery":{"status":"x"}}'
+	# nothing of the events in the ledger, nothing in the spool
+	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM deliveries')" 1
+	assert_equal "$(ls spool | wc -l)" 1
+	# a dry run passes them too
+	run --separate-stderr jrn-send --dry-run a.ndjson
+	assert_success
+	assert_line --index 0 '{"id":"e1", "type":"order.completed","customerId":"c1","properties":{"amount": 1.50}}'
+	[[ "$stderr" == *", 3 passed"* ]]
+}
+
+@test "not events: a type that is no string, a state that is no object, a type beside actionType or channel" {
+	{
+		printf '%s\n' '{"type":7,"customerId":"c1"}'
+		printf '%s\n' '{"state":"purchase","customerId":"c1"}'
+		printf '%s\n' '{"type":"x","actionType":"fax","customerId":"c1"}'
+		printf '%s\n' '{"type":"x","channel":"email","customerId":"c1"}'
+		printf '%s\n' '{"type":"x","actionType":null,"customerId":"c1"}'
+	} > a.ndjson
+	run --separate-stderr jrn-send a.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-send: a.ndjson:1: no actionType (email, sms, whatsapp, webhook or retargeting)"
+	assert_equal "${stderr_lines[1]}" "jrn-send: a.ndjson:2: no actionType (email, sms, whatsapp, webhook or retargeting)"
+	assert_equal "${stderr_lines[2]}" "jrn-send: a.ndjson:3: actionType 'fax' is not email, sms, whatsapp, webhook or retargeting"
+	assert_equal "${stderr_lines[3]}" "jrn-send: a.ndjson:4: no actionType (email, sms, whatsapp, webhook or retargeting)"
+	assert_equal "${stderr_lines[4]}" "jrn-send: a.ndjson:5: no actionType (email, sms, whatsapp, webhook or retargeting)"
+	assert_equal "${stderr_lines[5]}" "jrn-send: 0 sent, 0 duplicate, 0 queued, 0 failed, 5 rejected"
+}
+
 @test "a closed stdout ends the run quietly with exit 0" {
 	for i in $(seq 1000); do email "c$i"; done > a.ndjson
 	run bash -c 'jrn-send a.ndjson 2> err | head -1; echo "${PIPESTATUS[0]}"'

@@ -268,7 +268,8 @@ static int setup(route_run *R, int argc, char **argv)
 	if (policy_load(&R->P, R->opts.config, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
-	if (jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e) < 0)
+	if ((R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
+	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
 	    !(R->privacy = jrn_privacy_open(R->db, &e)))

@@ -47,6 +47,8 @@ enum status {
 	ST_NONE,       /* still to send */
 	ST_SENT, ST_SIMULATED, ST_DUPLICATE, ST_QUEUED, ST_FAILED, ST_REJECTED,
 	ST_SUPPRESSED, ST_DEFERRED, ST_DRYRUN, ST_STUCK,
+	ST_PASSED,     /* an event (a string "type", or a "state" object, and no
+			* actionType or channel): written out as read */
 	NSTATUS,
 };
 extern const char *const status_names[NSTATUS];

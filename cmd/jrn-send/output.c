@@ -7,7 +7,7 @@
 
 const char *const status_names[NSTATUS] = {
 	"none", "sent", "simulated", "duplicate", "queued", "failed", "rejected",
-	"suppressed", "deferred", "dry-run", "stuck",
+	"suppressed", "deferred", "dry-run", "stuck", "passed",
 };
 
 /* The delivery object of j, as JSON, onto b. */
@@ -144,7 +144,9 @@ int write_batch(send_ctx *S, job **jobs, size_t n, int rc, jrn_err *e)
 				(unsigned long long)j->lineno, channel_names[j->channel],
 				j->to ? j->to : j->campaign ? j->campaign : "?",
 				j->error.p ? j->error.p : "");
-		if (!j->bad_line && emit(S, j, &line, &we) < 0) {
+		if (j->status == ST_PASSED) /* an event: byte for byte as read */
+			jrn_out_line(&S->out, j->text, j->len);
+		else if (!j->bad_line && emit(S, j, &line, &we) < 0) {
 			if (rc == 0)
 				*e = we;
 			rc = -1;

@@ -645,6 +645,20 @@ static void prepare_job(send_ctx *S, job *j, jv *orig)
 {
 	char tmp[32], tmp2[32], why[128];
 
+	/* an event on its way down the line (jrn-route passes them through
+	 * beside the journeys' actions): out again untouched, counted */
+	if (!jv_object_has(jv_copy(j->rec), jv_string("actionType")) &&
+	    !jv_object_has(jv_copy(j->rec), jv_string("channel"))) {
+		jv t = jv_object_get(jv_copy(j->rec), jv_string("type"));
+		jv st = jv_object_get(jv_copy(j->rec), jv_string("state"));
+		bool event = jv_get_kind(t) == JV_KIND_STRING || jv_get_kind(st) == JV_KIND_OBJECT;
+		jv_free(t);
+		jv_free(st);
+		if (event) {
+			j->status = ST_PASSED;
+			return;
+		}
+	}
 	const char *at = rec_str(j->rec, "actionType", NULL);
 	int ch = -1;
 	for (int i = 0; at && i < NCHANNELS; i++)

@@ -1,0 +1,382 @@
+/* simulate.c: jrn-route --simulate (jrn-route(1), SIMULATION): events
+ * replayed through the journeys and the gate with the clock stepping to
+ * each event's time, against a state in memory; the real state file, when
+ * there is one, only read (attached read-only) for what the customers
+ * are: profiles, identities and merges, consent and suppressions, scores,
+ * segment memberships, stored events and erasures. Nothing is written to
+ * it: it is not even opened for writing.
+ *
+ * The order of one run:
+ *   - simulate_db_open (called by main.c's setup instead of jrn_db_open):
+ *     ":memory:" migrated to JRN_SCHEMA_VERSION, the read tables dropped,
+ *     the state file ATTACHed read-only as "st" (unqualified names then
+ *     resolve to it, SQLite's name resolution: main, then attached);
+ *   - the journeys loaded as for the gate (main.c route_journeys_load),
+ *     their versions registered in the memory state;
+ *   - each input line: the clock first catches up with its time (every
+ *     enrollment due and every deferred action whose time came, in time
+ *     order, each at its own instant), then the line goes through
+ *     route_line as in the gate; events do not come out, only actions;
+ *   - at the end, the same catching up to --now (default: the last
+ *     event's time).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine.h"
+
+#define SIM_SCHEMA "st" /* the attached state file */
+
+/* The tables read from the state file: what lib/profile-read.c,
+ * lib/profile.c (jrn_profile_resolve), lib/reach.c, lib/privacy.c and the
+ * rules' event leaves read. Dropped from the memory state, children first
+ * (consent refers to events). Everything else (the gate's decisions,
+ * enrollments, the ledger) lives in memory and starts empty. */
+static const char *const read_tables[] = {
+	"consent", "suppressions", "events", "profiles", "identities", "merges",
+	"scores", "rfm_snapshots", "segment_members", "erasures",
+};
+
+/* path as a SQLite URI (https://sqlite.org/uri.html): "file:", the path
+ * with every byte but unreserved characters and '/' percent-encoded, and
+ * "?mode=ro". Into out (reset first); 0, -1 out of memory. */
+static int ro_uri(const char *path, jrn_buf *out)
+{
+	jrn_buf_reset(out);
+	jrn_buf_adds(out, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+			jrn_buf_addc(out, (char)*p);
+		else
+			jrn_buf_addf(out, "%%%02X", *p);
+	}
+	return jrn_buf_adds(out, "?mode=ro");
+}
+
+/* The attached file's schema version into *v: 0, -1 with e. */
+static int attached_version(sqlite3 *db, int *v, jrn_err *e)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA " SIM_SCHEMA ".user_version", -1, &st, NULL) != SQLITE_OK)
+		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	int rc = sqlite3_step(st);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	return 0;
+}
+
+int simulate_db_open(route_run *R, jrn_err *e)
+{
+	char shown[JRN_PATH_SHOWN];
+	const char *path = R->opts.db_path;
+	sqlite3 *db;
+	if (jrn_db_open(":memory:", R->opts.busy_ms, &db, e) < 0)
+		return -1;
+	struct stat st;
+	if (stat(path, &st) != 0) { /* none: the memory state alone */
+		R->db = db;
+		return 0;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		sqlite3_close(db);
+		return jrn_fail(e, "%s: is a directory", jrn_path_shown(path, shown));
+	}
+	jrn_buf sql = {0};
+	jrn_buf_adds(&sql, "DROP VIEW IF EXISTS events_readable;");
+	for (size_t i = 0; i < sizeof read_tables / sizeof read_tables[0]; i++)
+		jrn_buf_addf(&sql, "DROP TABLE %s;", read_tables[i]);
+	jrn_buf uri = {0};
+	int rc = sql.p && ro_uri(path, &uri) == 0 ? 0 : jrn_fail(e, "out of memory");
+	jrn_err why;
+	sqlite3_stmt *at = NULL;
+	if (rc == 0 && jrn_db_exec(db, sql.p, &why) < 0)
+		rc = jrn_fail(e, "the memory state: %s", why.msg);
+	if (rc == 0 && (sqlite3_prepare_v2(db, "ATTACH ?1 AS " SIM_SCHEMA, -1, &at, NULL) != SQLITE_OK ||
+			sqlite3_bind_text(at, 1, uri.p, (int)uri.len, SQLITE_STATIC) != SQLITE_OK ||
+			sqlite3_step(at) != SQLITE_DONE))
+		rc = jrn_fail(e, "%s: cannot open state file read-only: %s", jrn_path_shown(path, shown),
+			      sqlite3_errmsg(db));
+	sqlite3_finalize(at);
+	int v = 0;
+	if (rc == 0 && attached_version(db, &v, &why) < 0)
+		rc = jrn_fail(e, "%s: not a usable state file: %s", jrn_path_shown(path, shown), why.msg);
+	else if (rc == 0 && v != JRN_SCHEMA_VERSION)
+		rc = jrn_fail(e, "%s: schema version %d, not this jrn's %d: --simulate only reads it "
+			      "(any run of a tool that writes migrates it%s)", jrn_path_shown(path, shown),
+			      v, JRN_SCHEMA_VERSION, v > JRN_SCHEMA_VERSION ? "; this one is newer: use "
+			      "a newer jrn" : "");
+	jrn_buf_free(&sql);
+	jrn_buf_free(&uri);
+	if (rc < 0) {
+		sqlite3_close(db);
+		return -1;
+	}
+	R->db = db;
+	return 0;
+}
+
+/* The record's "timestamp" (RFC 3339) into *t: 1, 0 none or unreadable. */
+static int line_time(route_run *R, jrn_json_index *ix, const jrn_line *ln, int64_t *t)
+{
+	jrn_err e;
+	(void)R;
+	if (jrn_json_index_build(ix, ln->p, ln->len, 1, &e) < 0)
+		return 0;
+	const jrn_json_member *m = jrn_json_find(ix, -1, "timestamp");
+	if (!m || m->kind != '"' || m->escaped)
+		return 0;
+	return jrn_time_parse(m->val, m->vlen, 0, t, &e) == 0;
+}
+
+/* The earliest deferred action due by t (route_decisions with a body and
+ * send_at <= t): 1 with its seq and send_at, 0 none, -1 fatal (said). */
+static int next_deferred(route_run *R, sqlite3_stmt *st, int64_t t, int64_t *seq, int64_t *at)
+{
+	sqlite3_bind_int64(st, 1, t);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*seq = sqlite3_column_int64(st, 0);
+		*at = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+	return rc == SQLITE_ROW;
+}
+
+/* What the run keeps: the statements of the catching up. */
+typedef struct {
+	sqlite3_stmt *deferred, *body, *clear, *due;
+	jrn_buf text;
+	int64_t clock;     /* the simulated clock, never going back */
+	uint64_t late;     /* lines whose time was before the clock */
+	size_t pending;    /* records in the open batch */
+} sim;
+
+static int sim_open(route_run *R, sim *s)
+{
+	static const char *const sql[] = {
+		"SELECT seq, send_at FROM route_decisions WHERE decision = 'defer' AND body IS NOT"
+		" NULL AND send_at <= ?1 ORDER BY send_at, seq LIMIT 1",
+		"SELECT body FROM route_decisions WHERE seq = ?1",
+		"UPDATE route_decisions SET body = NULL WHERE seq = ?1",
+		"SELECT id, due_at FROM enrollments WHERE status = 'active' AND due_at <= ?1"
+		" ORDER BY due_at, id LIMIT 1",
+	};
+	sqlite3_stmt **st[] = {&s->deferred, &s->body, &s->clear, &s->due};
+	for (int i = 0; i < 4; i++)
+		if (sqlite3_prepare_v2(R->db, sql[i], -1, st[i], NULL) != SQLITE_OK)
+			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+	return 0;
+}
+
+static void sim_close(sim *s)
+{
+	sqlite3_finalize(s->deferred);
+	sqlite3_finalize(s->body);
+	sqlite3_finalize(s->clear);
+	sqlite3_finalize(s->due);
+	jrn_buf_free(&s->text);
+}
+
+/* Offers the deferred action seq again at its time (as --tick does):
+ * its body cleared, the body through route_line. 0, -1 fatal (said). */
+static int offer_again(route_run *R, sim *s, int64_t seq)
+{
+	sqlite3_bind_int64(s->body, 1, seq);
+	int rc = sqlite3_step(s->body);
+	jrn_buf_reset(&s->text);
+	if (rc == SQLITE_ROW)
+		jrn_buf_add(&s->text, sqlite3_column_blob(s->body, 0),
+			    (size_t)sqlite3_column_bytes(s->body, 0));
+	sqlite3_reset(s->body);
+	sqlite3_bind_int64(s->clear, 1, seq);
+	if (rc != SQLITE_ROW || sqlite3_step(s->clear) != SQLITE_DONE) {
+		sqlite3_reset(s->clear);
+		return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+	}
+	sqlite3_reset(s->clear);
+	jrn_buf_add(&s->text, "", 0);
+	jrn_line ln = {"route_decisions", (uint64_t)seq, s->text.p ? s->text.p : "", s->text.len};
+	return route_line(R, &ln);
+}
+
+/* The batch's output written and its transaction ended once it holds
+ * ROUTE_BATCH records, a new one begun. 0, -1 fatal (said). */
+static int sim_batch(route_run *R, sim *s, bool force)
+{
+	jrn_err e;
+	if ((force || ++s->pending >= ROUTE_BATCH) && R->in_tx) {
+		s->pending = 0;
+		if (route_batch_end(R) < 0)
+			return -1;
+	}
+	if (!R->in_tx) {
+		if (jrn_db_begin(R->db, &e) < 0)
+			return jrn_say(-1, "the memory state: %s", e.msg);
+		R->in_tx = true;
+	}
+	return 0;
+}
+
+/* Everything due by t, in time order, each at its own instant (a tick at
+ * that time): enrollments whose wait ended and deferred actions whose
+ * sendAt came; then the schedules' instants up to t. The clock ends at t
+ * (or stays, when t is behind it). 0, -1 fatal (said). */
+static int catch_up(route_run *R, sim *s, int64_t t)
+{
+	jrn_err e;
+	if (sim_batch(R, s, false) < 0)
+		return -1;
+	if (s->clock == INT64_MIN) /* the first time seen */
+		s->clock = t;
+	jrn_clock_set(s->clock);
+	if (R->eng && engine_versions(R, &e) < 0) /* once: at the first time seen */
+		return jrn_say(-1, "the memory state: %s", e.msg);
+	int64_t last_id = 0, last_at = INT64_MIN;
+	for (;;) {
+		int64_t seq = 0, at = INT64_MAX, id = 0, due = INT64_MAX;
+		int rc = next_deferred(R, s->deferred, t, &seq, &at);
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			at = INT64_MAX;
+		if (R->eng) {
+			sqlite3_bind_int64(s->due, 1, t);
+			int q = sqlite3_step(s->due);
+			if (q == SQLITE_ROW) {
+				id = sqlite3_column_int64(s->due, 0);
+				due = sqlite3_column_int64(s->due, 1);
+			}
+			sqlite3_reset(s->due);
+			if (q != SQLITE_ROW && q != SQLITE_DONE)
+				return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+		}
+		if (at == INT64_MAX && due == INT64_MAX)
+			break;
+		int64_t when = due <= at ? due : at;
+		if (when > s->clock)
+			s->clock = when;
+		jrn_clock_set(s->clock);
+		if (due <= at) {
+			/* an enrollment that stays due would loop: the engine
+			 * moves due_at on every advance */
+			if (id == last_id && due == last_at)
+				return jrn_say(-1, "--simulate: enrollment %lld stays due at the same "
+					       "time: stopped", (long long)id);
+			last_id = id, last_at = due;
+			if (engine_due(R, id) < 0)
+				return -1;
+		} else if (offer_again(R, s, seq) < 0) {
+			return -1;
+		}
+		if (sim_batch(R, s, false) < 0)
+			return -1;
+	}
+	if (t > s->clock)
+		s->clock = t;
+	jrn_clock_set(s->clock);
+	if (R->eng && engine_schedules(R, s->clock) < 0)
+		return -1;
+	return 0;
+}
+
+/* The journeys, as for the gate, and the engine over the memory state:
+ * 0 (none is fine: the gate alone), -1 fatal (said); *bad the files
+ * refused (said). */
+static int sim_engine(route_run *R, int *bad)
+{
+	jrn_err e;
+	journeys js = {0};
+	if (route_journeys_load(R, &js, bad, &e) < 0)
+		return jrn_say(-1, "%s", e.msg);
+	if (!js.n) {
+		journeys_free(&js);
+		return 0;
+	}
+	if (engine_open(R, &js, &e) < 0) {
+		journeys_free(&js);
+		return jrn_say(-1, "the memory state: %s", e.msg);
+	}
+	return 0;
+}
+
+/* One input line at its time: the clock caught up, the line through the
+ * gate (an event: to the journeys, and taken out of the output again).
+ * 0, -1 fatal (said). */
+static int sim_line(route_run *R, sim *s, jrn_json_index *ix, const jrn_line *ln, int64_t end)
+{
+	int64_t t;
+	if (line_time(R, ix, ln, &t)) {
+		if (s->clock != INT64_MIN && t < s->clock)
+			s->late++;
+		if (catch_up(R, s, t) < 0)
+			return -1;
+	} else if (catch_up(R, s, s->clock == INT64_MIN ? end : s->clock) < 0) {
+		return -1; /* no time: at the clock as it stands (the end's, before any) */
+	}
+	size_t before = R->batch.len;
+	uint64_t passed = R->passed;
+	if (route_line(R, ln) < 0)
+		return -1;
+	if (R->passed != passed) {
+		size_t ev = ln->len + 1;
+		memmove(R->batch.p + before, R->batch.p + before + ev, R->batch.len - before - ev);
+		R->batch.len -= ev;
+	}
+	return sim_batch(R, s, false);
+}
+
+int mode_simulate(route_run *R, char **files, int nfiles)
+{
+	jrn_err e;
+	int status = JRN_EXIT_OK, bad = 0;
+	int64_t end = jrn_now();
+	bool end_given = R->opts.now != NULL;
+	sim s = {.clock = INT64_MIN};
+	jrn_json_index ix = {0};
+	jrn_reader *rd = jrn_reader_new(files, nfiles);
+	if (!rd)
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	if (sim_open(R, &s) < 0 || sim_engine(R, &bad) < 0) {
+		status = JRN_EXIT_FAIL;
+		goto done;
+	}
+	jrn_reader_idle_notice(rd, true);
+	jrn_reader_stop_on(rd, &route_interrupted);
+	jrn_line ln;
+	int rc;
+	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
+		if (rc < 0) {
+			status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+			continue;
+		}
+		if ((rc == 1 && sim_line(R, &s, &ix, &ln, end) < 0) ||
+		    (rc == 2 && sim_batch(R, &s, true) < 0)) {
+			status = JRN_EXIT_FAIL;
+			break;
+		}
+	}
+	/* the end: a tick at --now, else at the last time seen */
+	if (status != JRN_EXIT_FAIL && !route_interrupted &&
+	    (catch_up(R, &s, end_given || s.clock == INT64_MIN ? end : s.clock) < 0 ||
+	     route_batch_end(R) < 0))
+		status = JRN_EXIT_FAIL;
+	if (R->in_tx)
+		jrn_db_rollback(R->db);
+	R->in_tx = false;
+	if (s.late && R->opts.verbosity >= 0)
+		jrn_say(0, "--simulate: %llu records were older than one before them: handled at the "
+			"later time (give events in time order)", (unsigned long long)s.late);
+	if (bad && status == JRN_EXIT_OK)
+		status = JRN_EXIT_REJECTS; /* a journey file refused (said) */
+done:
+	sim_close(&s);
+	jrn_json_index_free(&ix);
+	jrn_reader_free(rd);
+	return status;
+}
