@@ -145,9 +145,11 @@ summary() {
 	assert_line 'o2 segment-onboarding second send - 2026-03-09T10:00:00.000Z email'
 	# o4 in New York: Monday 10:00 EDT (after the change) is 14:00Z
 	assert_line 'o4 segment-onboarding second send - 2026-03-09T14:00:00.000Z email'
-	# o3 clicked an hour in: the second mail at once (the gate's one
-	# message per trigger and customer per 24 h suppresses it: policy.triggerWindow)
-	assert_line 'o3 segment-onboarding second suppress trigger_window - email'
+	# o3 clicked an hour in: the second mail at once (the trigger window
+	# counts per journey step: "trigger" is JOURNEY/STEP)
+	assert_line 'o3 segment-onboarding second send - 2026-03-02T10:00:00.000Z email'
+	assert_equal "$(jq -r 'select(.customerId == "o3") | .trigger' <<< "$raw" | tr '\n' ' ')" \
+		'segment-onboarding/first segment-onboarding/second '
 	# reentry: never
 	assert_equal "$(grep -c '^o1 segment-onboarding first' <<< "$output")" 1
 }
@@ -265,7 +267,7 @@ summary() {
 	run --separate-stderr jrn-route --simulate --journeys "$J" missing.ndjson
 	assert_failure 1
 	assert_regex "$stderr" 'missing.ndjson'
-	for i in $(seq 2000); do printf '{"id":"s%d","type":"user.signed_up","customerId":"w1","timestamp":"2026-03-02T09:00:00Z"}\n' "$i"; done > many.ndjson
+	for i in $(seq 2000); do printf '{"id":"s%d","type":"user.signup","customerId":"w1","timestamp":"2026-03-02T09:00:00Z"}\n' "$i"; done > many.ndjson
 	run bash -c 'jrn-route --simulate --journeys "$1" many.ndjson "$2" 2> err | head -1; echo "${PIPESTATUS[0]}"' _ "$J" "$FIX/abandoned-cart.ndjson"
 	assert_line --index 1 0
 }
