@@ -8,7 +8,8 @@
 #   make bench      generated data, jrn beside jq and sqlite3, with ratios
 #   make bench-merge  jrn-merge --all beside the same join in sqlite3; jrn-merge
 #                   with four http sources beside one curl per request
-#   make bench-route  jrn-route's gate decisions per second (1M actions)
+#   make bench-route  jrn-route's gate decisions per second (1M actions), --tick
+#                   (1M enrollments, 10k due), --simulate (1M events)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -161,8 +162,8 @@ bench-merge: deps all $(BUILD)/jrn-gen
 	@bash t/bench/merge.sh $(BUILD)/bin $(BUILD)/jrn-gen
 	@bash t/bench/merge-http.sh $(BUILD)/bin
 
-bench-route: deps all
-	@bash t/bench/route.sh $(BUILD)/bin
+bench-route: deps all $(BUILD)/jrn-gen
+	@bash t/bench/route.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

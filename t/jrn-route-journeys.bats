@@ -244,7 +244,7 @@ Y
 	# c3: the window closes: completed
 	at 2026-01-22T12:00:00Z --tick
 	assert_equal "$(rows 'SELECT status FROM enrollments WHERE id = 3')" completed
-	assert_equal "$(log_of 3)" "entered wait@first timeout@first action@hello wait completed "
+	assert_equal "$(log_of 3)" "entered goal@first timeout@first action@hello wait completed "
 }
 
 @test "branch on the profile, split deterministic with its holdout suppressed, exit, webhook" {

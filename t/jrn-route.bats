@@ -388,6 +388,18 @@ Y
 	sed -i 's/spring: 0.1,/spring: 0.1, autumn: 0.1,/' jrn.yaml
 	run jrn-route a.ndjson
 	assert_equal "$(decisions)" '["send",null] ["send",null] ["suppress","budget"] ["suppress","budget"] '
+	# the key is the rule before the budget: a sent action again is a duplicate
+	# (on its own channel, no cost), whether the budget has room or not
+	run jrn-route a.ndjson
+	assert_equal "$(jq -c '[.route.decision, .route.reason, .route.channel, .route.cost]' <<< "$output" | tr '\n' ' ')" \
+		'["suppress","duplicate","sms",null] ["suppress","duplicate","sms",null] ["suppress","budget","sms",null] ["suppress","budget","sms",null] '
+	sed -i 's/autumn: 0.1,/autumn: 1,/' jrn.yaml
+	run jrn-route a.ndjson
+	assert_equal "$(jq -c '[.route.decision, .route.reason, .route.channel, .route.cost]' <<< "$output" | tr '\n' ' ')" \
+		'["suppress","duplicate","sms",null] ["suppress","duplicate","sms",null] ["send",null,"sms",0.05] ["send",null,"sms",0.05] '
+	assert_equal "$(rows "SELECT decision, reason, count(*) FROM route_decisions WHERE campaign_id = 'autumn' GROUP BY 1, 2 ORDER BY 1, 2" | tr '\n' ' ')" \
+		'send||4 suppress|budget|4 suppress|duplicate|4 '
+	assert_equal "$(rows "SELECT round(spent, 3) FROM route_budgets WHERE campaign_id = 'autumn'")" 0.2
 }
 
 @test "--dry-run decides the same and writes nothing; this run's own sends still count" {

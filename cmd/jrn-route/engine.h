@@ -72,9 +72,11 @@ int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e);
 /* The ids of customer's active enrollments, in id order, appended to
  * ids (int64_t, the caller's buffer). The count, or -1 with e. */
 int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn_err *e);
-/* Active enrollments due by now with an id above after, at most limit,
- * by id, appended to ids. The count, or -1 with e. */
-int enroll_due(enroll_db *D, int64_t now, int64_t after, int limit, jrn_buf *ids, jrn_err *e);
+/* Active enrollments due by now after the cursor (*after_due, *after_id)
+ * in (due_at, id) order, at most limit, appended to ids; the cursor moves
+ * to the last. Start with INT64_MIN, 0. The count, or -1 with e. */
+int enroll_due(enroll_db *D, int64_t now, int64_t *after_due, int64_t *after_id, int limit,
+	       jrn_buf *ids, jrn_err *e);
 /* Active enrollments of journey on a version below version, appended to
  * ids. The count, or -1 with e. */
 int enroll_older(enroll_db *D, const char *journey, int64_t version, jrn_buf *ids, jrn_err *e);

@@ -382,14 +382,11 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	}
 	if ((rc = limits(R, a, now, d, e)) != 0)
 		return rc < 0 ? -1 : 0;
-	if ((rc = store_key_sent(R->st, d->key, e)) != 0) {
-		if (rc < 0)
-			return -1;
-		d->kind = D_SUPPRESS, d->reason = "duplicate", d->send_at = INT64_MIN;
-		return 0;
-	}
-	/* the budget: the chosen channel, else a later (cheaper) one of the chain */
-	int at = 0;
+	/* the budget: the chosen channel, else a later (cheaper) one of the
+	 * chain (reads only); then the key, the rule before it: a send claims
+	 * its key with its row (one probe of the key's index: store_claim),
+	 * a budget's suppression asks whether the key was sent */
+	int chosen = d->channel, at = 0;
 	while (at < n && chain[at] != d->channel)
 		at++;
 	for (; at < n; at++) {
@@ -399,15 +396,29 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 			continue;
 		if ((rc = fits_budget(R, a, chain[at], e)) < 0)
 			return -1;
-		if (rc == 1) {
-			d->channel = chain[at];
-			d->has_cost = true;
-			d->cost = R->P.cost[chain[at]];
-			if (d->channel != a->channel && !d->reason)
-				d->reason = "fallback";
-			return 0;
+		if (rc == 1)
+			break;
+	}
+	if (at < n) { /* it fits: sent, unless its key was */
+		d->channel = chain[at];
+		d->has_cost = true;
+		d->cost = R->P.cost[chain[at]];
+		if (d->channel != a->channel && !d->reason)
+			d->reason = "fallback";
+		const char *tk = a->f[F_TRIGGER] ? a->f[F_TRIGGER] : a->f[F_JOURNEY];
+		if ((rc = store_claim(R->st, a, d, tk, now, e)) != 0) {
+			d->stored = true;
+			return rc < 0 ? -1 : 0;
+		}
+	} else { /* no room: the budget, unless its key was sent */
+		if ((rc = store_key_sent(R->st, d->key, e)) <= 0) {
+			d->kind = D_SUPPRESS, d->reason = "budget", d->send_at = INT64_MIN;
+			return rc;
 		}
 	}
-	d->kind = D_SUPPRESS, d->reason = "budget", d->send_at = INT64_MIN;
+	/* a duplicate: on the channel chosen before the budget, at no cost */
+	d->kind = D_SUPPRESS, d->reason = "duplicate", d->send_at = INT64_MIN;
+	d->channel = chosen, d->has_cost = false, d->cost = 0;
+	d->stored = false;
 	return 0;
 }

@@ -35,7 +35,7 @@ extern const char *const chan_names[NCHAN];
 #define CAP_ALL NCHAN /* caps[CAP_ALL]: across channels */
 
 /* Bounds, each named in its message and in jrn-route(1). */
-#define ROUTE_BATCH 1000         /* records per transaction */
+#define ROUTE_BATCH 10000         /* records per transaction */
 #define ROUTE_ZONE_MAX 64        /* bytes of a time zone name */
 #define ROUTE_RECENT_MAX 10000   /* a customer's recent sends read per decision */
 
@@ -104,6 +104,7 @@ typedef struct {
 	bool key_derived;          /* the action had none: keyhex is added */
 	bool erased;               /* the customer was erased (jrn privacy erase):
 				    * suppressed "erased" and not stored */
+	bool stored;               /* its row is written already (store_claim) */
 } decision;
 
 /* The gate's memory and lookups (store.c). */
@@ -126,7 +127,13 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		 jrn_err *e);
 /* What campaign has spent: 0 with *spent (0 when no row), -1 with e. */
 int store_spent(store *S, const char *campaign, double *spent, jrn_err *e);
-/* Writes a decision of a (borrowed) and adds a send's cost to its
+/* A send's row written now, claiming its key in the same step as the
+ * check (the partial unique index route_decisions_key): 1 claimed (set
+ * d->stored), 0 the key was decided 'send' before (nothing written), -1
+ * with e. trigger_key and now as store_write's. */
+int store_claim(store *S, const action *a, const decision *d, const char *trigger_key,
+		int64_t now, jrn_err *e);
+/* Writes a decision of a (borrowed) unless d->stored, and adds a send's cost to its
  * campaign's spending. route_decisions.enrollment is a's enrollment;
  * a deferral's body is a->text, with the derived key spliced in when the
  * gate derived one (--tick offers it again at send_at). 0, -1 with e. */

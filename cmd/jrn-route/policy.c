@@ -9,6 +9,8 @@
 
 const char *const chan_names[NCHAN] = {"email", "sms", "whatsapp", "webhook", "retargeting"};
 
+static unsigned memo_gen; /* policy_load's count: the memo's generation (below) */
+
 static int clock_minutes(const char *s)
 {
 	return ((s[0] - '0') * 10 + (s[1] - '0')) * 60 + (s[3] - '0') * 10 + (s[4] - '0');
@@ -150,6 +152,8 @@ static int load_fallback(policy *P, jv cfg, jrn_err *e)
 int policy_load(policy *P, jv cfg, jrn_err *e)
 {
 	memset(P, 0, sizeof *P);
+	if (!++memo_gen) /* the memo's answers were another policy's */
+		memo_gen = 1;
 	P->cooldown = jv_object();
 	P->budgets = jv_object();
 	P->trigger_window = 86400000;
@@ -193,28 +197,72 @@ void policy_free(policy *P)
 	P->cooldown = P->budgets = jv_invalid();
 }
 
-int64_t policy_cooldown(const policy *P, const char *name)
+/* The answers of policy_cooldown and policy_budget are remembered by name
+ * (they are asked for every action, and a run has few campaigns): a
+ * direct-mapped memo of POLICY_MEMO names of at most 47 bytes, each entry
+ * valid for the policy_load that filled it (memo_gen). */
+#define POLICY_MEMO 256
+static struct policy_memo {
+	unsigned gen;      /* 0: empty */
+	char name[48];
+	int has;           /* budget: 1 with amount, 0 none */
+	double amount;     /* budget's amount; cooldown's ms */
+} cooldown_memo[POLICY_MEMO], budget_memo[POLICY_MEMO];
+
+static struct policy_memo *memo_find(struct policy_memo *memo, const char *name, bool *hit)
 {
-	jv v = jv_object_get(jv_copy(P->cooldown), jv_string(name));
+	size_t n = strlen(name);
+	*hit = false;
+	if (n >= sizeof memo->name)
+		return NULL;
+	struct policy_memo *m = &memo[jrn_hash64(name, n) % POLICY_MEMO];
+	*hit = m->gen == memo_gen && !strcmp(m->name, name);
+	if (!*hit) {
+		m->gen = memo_gen;
+		memcpy(m->name, name, n + 1);
+	}
+	return m;
+}
+
+/* name's number in obj, else "*"'s: 1 with *out, 0 none. Borrows obj. */
+static int number_or_default(jv obj, const char *name, double *out)
+{
+	jv v = jv_object_get(jv_copy(obj), jv_string(name));
 	if (jv_get_kind(v) != JV_KIND_NUMBER) {
 		jv_free(v);
-		v = jv_object_get(jv_copy(P->cooldown), jv_string("*"));
+		v = jv_object_get(jv_copy(obj), jv_string("*"));
 	}
-	int64_t ms = jv_get_kind(v) == JV_KIND_NUMBER ? (int64_t)jv_number_value(v) : 0;
+	int rc = jv_get_kind(v) == JV_KIND_NUMBER;
+	if (rc)
+		*out = jv_number_value(v);
 	jv_free(v);
-	return ms;
+	return rc;
+}
+
+int64_t policy_cooldown(const policy *P, const char *name)
+{
+	bool hit;
+	struct policy_memo *m = memo_find(cooldown_memo, name, &hit);
+	if (hit)
+		return (int64_t)m->amount;
+	double ms = 0;
+	if (!number_or_default(P->cooldown, name, &ms))
+		ms = 0;
+	if (m)
+		m->amount = ms;
+	return (int64_t)ms;
 }
 
 int policy_budget(const policy *P, const char *campaign, double *amount)
 {
-	jv v = jv_object_get(jv_copy(P->budgets), jv_string(campaign));
-	if (jv_get_kind(v) != JV_KIND_NUMBER) {
-		jv_free(v);
-		v = jv_object_get(jv_copy(P->budgets), jv_string("*"));
+	bool hit;
+	struct policy_memo *m = memo_find(budget_memo, campaign, &hit);
+	if (hit) {
+		*amount = m->amount;
+		return m->has;
 	}
-	int rc = jv_get_kind(v) == JV_KIND_NUMBER;
-	if (rc)
-		*amount = jv_number_value(v);
-	jv_free(v);
+	int rc = number_or_default(P->budgets, campaign, amount);
+	if (m)
+		m->has = rc, m->amount = rc ? *amount : 0;
 	return rc;
 }

@@ -172,28 +172,65 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 	return 0;
 }
 
+/* A cost as JSON text into b, as jrn_json_append prints the number; a
+ * run has a few costs (one a channel), so the last COST_MEMO are kept. */
+#define COST_MEMO 8
+static int cost_json(double cost, jrn_buf *b, jrn_err *e)
+{
+	static struct { double v; char text[40]; bool set; } memo[COST_MEMO];
+	static unsigned next;
+	for (int i = 0; i < COST_MEMO; i++)
+		if (memo[i].set && !memcmp(&memo[i].v, &cost, sizeof cost))
+			return jrn_buf_adds(b, memo[i].text) < 0 ? jrn_fail(e, "out of memory") : 0;
+	size_t at = b->len;
+	if (jrn_json_append(b, jv_number(cost), 0, e) < 0)
+		return -1;
+	if (b->len - at < sizeof memo[0].text) {
+		unsigned i = next++ % COST_MEMO;
+		memo[i].v = cost, memo[i].set = true;
+		memcpy(memo[i].text, b->p + at, b->len - at);
+		memo[i].text[b->len - at] = '\0';
+	}
+	return 0;
+}
+
+/* "name": into b */
+static void add_name(jrn_buf *b, const char *name)
+{
+	jrn_buf_adds(b, ",\"");
+	jrn_buf_adds(b, name);
+	jrn_buf_adds(b, "\":");
+}
+
 /* route's value into b. */
 static int route_json(const action *a, const decision *d, jrn_buf *b, jrn_err *e)
 {
 	char ts[32];
-	jrn_buf_addf(b, "{\"decision\":\"%s\",\"reason\":", decision_names[d->kind]);
-	if (d->reason)
-		jrn_buf_addf(b, "\"%s\"", d->reason);
-	else
+	jrn_buf_adds(b, "{\"decision\":\"");
+	jrn_buf_adds(b, decision_names[d->kind]);
+	jrn_buf_adds(b, "\",\"reason\":");
+	if (d->reason) {
+		jrn_buf_addc(b, '"');
+		jrn_buf_adds(b, d->reason);
+		jrn_buf_addc(b, '"');
+	} else {
 		jrn_buf_adds(b, "null");
+	}
 	jrn_buf_adds(b, ",\"sendAt\":");
 	if (d->send_at != INT64_MIN) {
 		jrn_time_format(d->send_at, ts);
-		jrn_buf_addf(b, "\"%s\"", ts);
+		jrn_buf_addc(b, '"');
+		jrn_buf_adds(b, ts);
+		jrn_buf_addc(b, '"');
 	} else {
 		jrn_buf_adds(b, "null");
 	}
 	const char *strs[] = {"variant", a->f[F_VARIANT], "cost", NULL, "journey", a->f[F_JOURNEY],
 			      "step", a->f[F_STEP]};
 	for (size_t i = 0; i < 8; i += 2) {
-		jrn_buf_addf(b, ",\"%s\":", strs[i]);
+		add_name(b, strs[i]);
 		if (i == 2 && d->has_cost) {
-			if (jrn_json_append(b, jv_number(d->cost), 0, e) < 0)
+			if (cost_json(d->cost, b, e) < 0)
 				return -1;
 		} else if (strs[i + 1]) {
 			jrn_json_append_str(b, strs[i + 1], strlen(strs[i + 1]));
@@ -205,9 +242,14 @@ static int route_json(const action *a, const decision *d, jrn_buf *b, jrn_err *e
 		jrn_buf_addf(b, ",\"version\":%lld", (long long)a->version);
 	else
 		jrn_buf_adds(b, ",\"version\":null");
-	jrn_buf_addf(b, ",\"channel\":\"%s\"", chan_names[d->channel]);
-	if (d->channel != a->channel)
-		jrn_buf_addf(b, ",\"from\":\"%s\"", chan_names[a->channel]);
+	jrn_buf_adds(b, ",\"channel\":\"");
+	jrn_buf_adds(b, chan_names[d->channel]);
+	jrn_buf_addc(b, '"');
+	if (d->channel != a->channel) {
+		jrn_buf_adds(b, ",\"from\":\"");
+		jrn_buf_adds(b, chan_names[a->channel]);
+		jrn_buf_addc(b, '"');
+	}
 	jrn_buf_addc(b, '}');
 	return b->p ? 0 : jrn_fail(e, "out of memory");
 }
@@ -253,8 +295,11 @@ int record_write(route_run *R, const jrn_line *ln, const action *a, const decisi
 		jrn_buf_add(&R->batch, ln->p, end - 1);
 		if (R->ix.n > 0)
 			jrn_buf_addc(&R->batch, ',');
-		if (d->key_derived)
-			jrn_buf_addf(&R->batch, "\"idempotencyKey\":\"%s\",", d->keyhex);
+		if (d->key_derived) {
+			jrn_buf_adds(&R->batch, "\"idempotencyKey\":\"");
+			jrn_buf_add(&R->batch, d->keyhex, 64);
+			jrn_buf_adds(&R->batch, "\",");
+		}
 		jrn_buf_adds(&R->batch, "\"route\":");
 		jrn_buf_add(&R->batch, b->p, b->len);
 		rc = jrn_buf_addc(&R->batch, '}');

@@ -7,12 +7,51 @@
 
 #include "jrn-route.h"
 
+#define STORE_SPENT_MEMO 64
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *zone, *key, *recent, *spent, *insert, *spend;
 	jrn_ledger_recent *ledger;
 	jrn_buf body; /* a deferral's record, its derived key spliced in */
+	/* what each campaign has spent, as read and then added to in this
+	 * transaction (only this connection writes while it lasts): valid
+	 * while gen is the transaction's (the commit and rollback hooks end
+	 * it); direct-mapped, campaign names of at most 47 bytes */
+	unsigned gen;
+	struct spent_memo {
+		unsigned gen;
+		char campaign[48];
+		double spent;
+	} memo[STORE_SPENT_MEMO];
 };
+
+/* A transaction ended: every memo of it is stale. */
+static int tx_commit(void *ctx)
+{
+	store *S = ctx;
+	if (!++S->gen)
+		S->gen = 1;
+	return 0; /* the commit goes on */
+}
+
+static void tx_rollback(void *ctx)
+{
+	tx_commit(ctx);
+}
+
+/* campaign's memo entry (NULL: not remembered), *hit when it holds this
+ * transaction's figure. */
+static struct spent_memo *spent_find(store *S, const char *campaign, bool *hit)
+{
+	size_t n = strlen(campaign);
+	*hit = false;
+	if (n >= sizeof S->memo[0].campaign)
+		return NULL;
+	struct spent_memo *m = &S->memo[jrn_hash64(campaign, n) % STORE_SPENT_MEMO];
+	*hit = m->gen == S->gen && !strcmp(m->campaign, campaign);
+	return m;
+}
 
 store *store_open(sqlite3 *db, jrn_err *e)
 {
@@ -22,6 +61,9 @@ store *store_open(sqlite3 *db, jrn_err *e)
 		return NULL;
 	}
 	S->db = db;
+	S->gen = 1;
+	sqlite3_commit_hook(db, tx_commit, S);
+	sqlite3_rollback_hook(db, tx_rollback, S);
 	if (jrn_db_prepare(db, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT 1 FROM route_decisions WHERE key = ? AND decision = 'send'",
 			   &S->key, e) < 0 ||
@@ -38,7 +80,8 @@ store *store_open(sqlite3 *db, jrn_err *e)
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
 		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
 		    " enrollment, body)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+		    " ON CONFLICT DO NOTHING", /* a send's key taken: store_claim's duplicate */
 		    &S->insert, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_budgets (campaign_id, spent, updated_at) VALUES (?1, ?2, ?3)"
@@ -59,6 +102,8 @@ void store_close(store *S)
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
+	sqlite3_commit_hook(S->db, NULL, NULL);
+	sqlite3_rollback_hook(S->db, NULL, NULL);
 	jrn_buf_free(&S->body);
 	free(S);
 }
@@ -132,10 +177,23 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 
 int store_spent(store *S, const char *campaign, double *spent, jrn_err *e)
 {
+	bool hit;
+	struct spent_memo *m = spent_find(S, campaign, &hit);
+	if (hit) {
+		*spent = m->spent;
+		return 0;
+	}
 	sqlite3_bind_text(S->spent, 1, campaign, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->spent);
 	*spent = rc == SQLITE_ROW ? sqlite3_column_double(S->spent, 0) : 0;
-	return done(S, S->spent, rc, e);
+	if (done(S, S->spent, rc, e) < 0)
+		return -1;
+	if (m && !sqlite3_get_autocommit(S->db)) { /* inside a transaction: remembered */
+		m->gen = S->gen;
+		snprintf(m->campaign, sizeof m->campaign, "%s", campaign);
+		m->spent = *spent;
+	}
+	return 0;
 }
 
 static void bind_opt(sqlite3_stmt *st, int i, const char *s)
@@ -167,8 +225,10 @@ static int deferred_body(store *S, const action *a, const decision *d, jrn_err *
 	return b->p ? 0 : jrn_fail(e, "out of memory");
 }
 
-int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
-		int64_t now, jrn_err *e)
+/* The decision's row (route_decisions): 1 written, 0 not (a send whose
+ * key is taken), -1 with e. */
+static int insert(store *S, const action *a, const decision *d, const char *trigger_key,
+		  int64_t now, jrn_err *e)
 {
 	sqlite3_stmt *st = S->insert;
 	if (d->kind == D_DEFER && a->text) {
@@ -197,10 +257,30 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 		sqlite3_bind_double(st, 14, d->cost);
 	if (done(S, st, sqlite3_step(st), e) < 0)
 		return -1;
+	return sqlite3_changes(S->db) > 0;
+}
+
+int store_claim(store *S, const action *a, const decision *d, const char *trigger_key,
+		int64_t now, jrn_err *e)
+{
+	return insert(S, a, d, trigger_key, now, e);
+}
+
+int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
+		int64_t now, jrn_err *e)
+{
+	if (!d->stored && insert(S, a, d, trigger_key, now, e) < 0)
+		return -1;
 	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN])
 		return 0;
 	sqlite3_bind_text(S->spend, 1, a->f[F_CAMPAIGN], -1, SQLITE_STATIC);
 	sqlite3_bind_double(S->spend, 2, d->cost);
 	sqlite3_bind_int64(S->spend, 3, now);
-	return done(S, S->spend, sqlite3_step(S->spend), e);
+	if (done(S, S->spend, sqlite3_step(S->spend), e) < 0)
+		return -1;
+	bool hit;
+	struct spent_memo *m = spent_find(S, a->f[F_CAMPAIGN], &hit);
+	if (hit) /* as the row now says: spent + cost, added in the same order */
+		m->spent += d->cost;
+	return 0;
 }
