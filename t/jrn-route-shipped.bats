@@ -57,6 +57,16 @@ summary() {
 	for t in "$J"/../templates/*.txt; do
 		grep -q '{{#unsubscribeUrl}}' "$t" || fail "$t: no unsubscribe path"
 	done
+	# the linter finds nothing in them, with their templates
+	printf 'templates:\n  dir: %s\n' "$J/../templates" > lint.yaml
+	run --separate-stderr jrn-route --check --config lint.yaml --journeys "$J"
+	assert_success
+	assert_output ""
+	# without the templates: each missing one an error, exit 1
+	run --separate-stderr jrn-route --check --journeys "$J"
+	assert_failure 1
+	assert_equal "${#lines[@]}" 13
+	assert_line --index 0 --regexp 'abandoned-cart.yaml:[0-9]+:[0-9]+: error: .*no template .cart-reminder. for whatsapp'
 	# they load: a simulation with no input runs them all, silently
 	run --separate-stderr jrn-route --simulate --journeys "$J" /dev/null
 	assert_success
