@@ -252,6 +252,36 @@ summary() {
 	assert_equal "${#lines[@]}" 2
 }
 
+@test "simulate: schedules and one-time triggers fire at their instants, every one, none before the first record" {
+	state
+	sqlite3 jrn.db "INSERT INTO segment_members VALUES ('digest', 'w1', 1), ('digest', 'o4', 1)"
+	mkdir js
+	printf 'trigger: {schedule: "0 10 * * mon", segment: digest}\nsteps:\n  - action: {channel: email, campaign: digest, subject: s, messageContent: m}\n' > js/weekly.yaml
+	printf 'trigger: {at: "2026-03-05T12:00:00Z", segment: digest}\nsteps:\n  - action: {channel: email, campaign: once, subject: s, messageContent: m}\n' > js/once.yaml
+	printf 'trigger: {at: "2026-03-01T12:00:00Z"}\nsteps:\n  - action: {channel: email, campaign: past, subject: s, messageContent: m}\n' > js/past.yaml
+	printf '%s\n' '{"id":"1","type":"x","customerId":"w1","timestamp":"2026-03-02T09:00:00Z"}' > e.ndjson
+	run --separate-stderr jrn-route --simulate --journeys js --now 2026-03-17T00:00:00Z e.ndjson
+	assert_success
+	assert_equal "$(jq -r '[.journey, .customerId, .route.sendAt] | join(" ")' <<< "$output")" \
+"weekly o4 2026-03-02T13:00:00.000Z
+weekly w1 2026-03-02T10:00:00.000Z
+once o4 2026-03-05T13:00:00.000Z
+once w1 2026-03-05T12:00:00.000Z
+weekly o4 2026-03-09T12:00:00.000Z
+weekly w1 2026-03-09T10:00:00.000Z
+weekly o4 2026-03-16T12:00:00.000Z
+weekly w1 2026-03-16T10:00:00.000Z"
+	# (o4 lives in New York: 10:00Z and 12:00Z are quiet hours there, the
+	# mail waits for 08:00 local, EST then EDT)
+	# a zone: 10:00 in New York, before and after the change to EDT
+	printf 'trigger: {schedule: "0 10 * * mon", zone: America/New_York, segment: digest}\nsteps:\n  - action: {channel: email, campaign: digest, subject: s, messageContent: m}\n' > js/weekly.yaml
+	rm js/once.yaml
+	run --separate-stderr jrn-route --simulate --journeys js --now 2026-03-10T00:00:00Z e.ndjson
+	assert_success
+	assert_equal "$(jq -r 'select(.customerId == "w1") | .route.sendAt' <<< "$output" | tr '\n' ' ')" \
+		'2026-03-02T15:00:00.000Z 2026-03-09T14:00:00.000Z '
+}
+
 @test "simulate: a journey file with errors is refused with file:line:col, the others run, exit 3" {
 	state
 	mkdir js

@@ -169,6 +169,8 @@ typedef struct {
 	int64_t clock;     /* the simulated clock, never going back */
 	uint64_t late;     /* lines whose time was before the clock */
 	size_t pending;    /* records in the open batch */
+	cron_expr **cron;  /* per journey of the engine: its schedule, or NULL */
+	int ncron;
 } sim;
 
 static int sim_open(route_run *R, sim *s)
@@ -194,6 +196,9 @@ static void sim_close(sim *s)
 	sqlite3_finalize(s->body);
 	sqlite3_finalize(s->clear);
 	sqlite3_finalize(s->due);
+	for (int i = 0; i < s->ncron; i++)
+		cron_free(s->cron[i]);
+	free(s->cron);
 	jrn_buf_free(&s->text);
 }
 
@@ -219,6 +224,52 @@ static int offer_again(route_run *R, sim *s, int64_t seq)
 	return route_line(R, &ln);
 }
 
+/* The schedules of the engine's journeys, parsed once. 0, -1 (said). */
+static int sim_crons(route_run *R, sim *s)
+{
+	const journeys *js = R->eng ? engine_journeys(R) : NULL;
+	if (!js || !js->n)
+		return 0;
+	if (!(s->cron = calloc((size_t)js->n, sizeof *s->cron)))
+		return jrn_say(-1, "out of memory");
+	s->ncron = js->n;
+	for (int i = 0; i < js->n; i++) {
+		jrn_err e;
+		if (js->v[i]->trig.kind == T_SCHEDULE && !(s->cron[i] = cron_parse(js->v[i]->trig.cron, &e)))
+			return jrn_say(-1, "%s: %s", js->v[i]->file ? js->v[i]->file : js->v[i]->name, e.msg);
+	}
+	return 0;
+}
+
+/* The earliest instant in (its last firing, t] of a schedule or at
+ * trigger (before any firing: from when the journey's version appeared,
+ * as --tick counts), or INT64_MAX. -1 with *failed (said). */
+static int64_t next_schedule(route_run *R, sim *s, int64_t t, bool *failed)
+{
+	const journeys *js = s->ncron ? engine_journeys(R) : NULL;
+	int64_t best = INT64_MAX;
+	for (int i = 0; i < s->ncron; i++) {
+		const journey *J = js->v[i];
+		if (J->trig.kind != T_SCHEDULE && J->trig.kind != T_AT)
+			continue;
+		jrn_err e;
+		int64_t after = 0, v;
+		char digest[65];
+		int rc = enroll_fired_get(engine_db(R), J->name, &after, &e);
+		if (rc == 0)
+			rc = enroll_version_latest(engine_db(R), J->name, &v, digest, &after, &e) < 0 ? -1 : 0;
+		if (rc < 0) {
+			*failed = true;
+			return jrn_say(-1, "the memory state: %s", e.msg);
+		}
+		int64_t at = J->trig.kind == T_AT ? (J->trig.at > after ? J->trig.at : INT64_MAX)
+			     : cron_next(s->cron[i], J->trig.zone ? J->trig.zone : R->P.zone, after);
+		if (at <= t && at < best)
+			best = at;
+	}
+	return best;
+}
+
 /* The batch's output written and its transaction ended once it holds
  * ROUTE_BATCH records, a new one begun. 0, -1 fatal (said). */
 static int sim_batch(route_run *R, sim *s, bool force)
@@ -239,7 +290,7 @@ static int sim_batch(route_run *R, sim *s, bool force)
 
 /* Everything due by t, in time order, each at its own instant (a tick at
  * that time): enrollments whose wait ended and deferred actions whose
- * sendAt came; then the schedules' instants up to t. The clock ends at t
+ * sendAt came, schedules at their instants. The clock ends at t
  * (or stays, when t is behind it). 0, -1 fatal (said). */
 static int catch_up(route_run *R, sim *s, int64_t t)
 {
@@ -251,7 +302,7 @@ static int catch_up(route_run *R, sim *s, int64_t t)
 	jrn_clock_set(s->clock);
 	if (R->eng && engine_versions(R, &e) < 0) /* once: at the first time seen */
 		return jrn_say(-1, "the memory state: %s", e.msg);
-	int64_t last_id = 0, last_at = INT64_MIN;
+	int64_t last_id = 0, last_at = INT64_MIN, last_sched = INT64_MIN;
 	for (;;) {
 		int64_t seq = 0, at = INT64_MAX, id = 0, due = INT64_MAX;
 		int rc = next_deferred(R, s->deferred, t, &seq, &at);
@@ -270,13 +321,25 @@ static int catch_up(route_run *R, sim *s, int64_t t)
 			if (q != SQLITE_ROW && q != SQLITE_DONE)
 				return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
 		}
-		if (at == INT64_MAX && due == INT64_MAX)
+		bool failed = false;
+		int64_t sched = next_schedule(R, s, t, &failed);
+		if (failed)
+			return -1;
+		if (at == INT64_MAX && due == INT64_MAX && sched == INT64_MAX)
 			break;
 		int64_t when = due <= at ? due : at;
+		when = sched < when ? sched : when;
 		if (when > s->clock)
 			s->clock = when;
 		jrn_clock_set(s->clock);
-		if (due <= at) {
+		if (sched == when) { /* a schedule fires at its instant */
+			if (sched == last_sched) /* its firing was not recorded */
+				return jrn_say(-1, "--simulate: a schedule stays due at the same time: "
+					       "stopped");
+			last_sched = sched;
+			if (engine_schedules(R, sched) < 0)
+				return -1;
+		} else if (due <= at) {
 			/* an enrollment that stays due would loop: the engine
 			 * moves due_at on every advance */
 			if (id == last_id && due == last_at)
@@ -294,8 +357,6 @@ static int catch_up(route_run *R, sim *s, int64_t t)
 	if (t > s->clock)
 		s->clock = t;
 	jrn_clock_set(s->clock);
-	if (R->eng && engine_schedules(R, s->clock) < 0)
-		return -1;
 	return 0;
 }
 
@@ -356,7 +417,7 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 	jrn_reader *rd = jrn_reader_new(files, nfiles);
 	if (!rd)
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
-	if (sim_open(R, &s) < 0 || sim_engine(R, &bad) < 0) {
+	if (sim_open(R, &s) < 0 || sim_engine(R, &bad) < 0 || sim_crons(R, &s) < 0) {
 		status = JRN_EXIT_FAIL;
 		goto done;
 	}
