@@ -57,7 +57,6 @@ static const struct option longopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-volatile sig_atomic_t route_interrupted;
 static int bad_journeys; /* journey files refused: exit 3 at the end */
 #define interrupted route_interrupted
 
@@ -99,91 +98,6 @@ static int db_fail(route_run *R, const jrn_err *e)
 	return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.db_path, e->msg);
 }
 
-/* The end of a batch: its records written, then its decisions committed
- * (a dry run keeps its one transaction open to the end, and rolls it
- * back). When the output fails (a reader that went away) the batch is
- * rolled back, so nothing is remembered as decided that nobody received;
- * when the commit fails after the write, a rerun decides those actions
- * again under the same idempotency keys, which jrn-send's ledger holds.
- * 0, or -1 with e (the commit). */
-static int batch_end(route_run *R, jrn_err *e)
-{
-	if (R->batch.len)
-		jrn_out_line(&R->out, R->batch.p, R->batch.len - 1);
-	jrn_buf_reset(&R->batch);
-	jrn_out_flush(&R->out);
-	if (R->out.err && R->in_tx) {
-		jrn_db_rollback(R->db);
-		R->in_tx = false;
-	}
-	if (R->in_tx && !R->opts.dry_run) {
-		R->in_tx = false;
-		if (jrn_db_commit(R->db, e) < 0) {
-			jrn_db_rollback(R->db);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int route_batch_end(route_run *R)
-{
-	jrn_err e;
-	return batch_end(R, &e) < 0 ? db_fail(R, &e), -1 : 0;
-}
-
-int route_action(route_run *R, const jrn_line *ln, decision *d, bool *rejected)
-{
-	jrn_err why, e;
-	action a;
-	*rejected = false;
-	if (!R->in_tx) {
-		if (jrn_db_begin(R->db, &e) < 0) {
-			db_fail(R, &e);
-			return -1;
-		}
-		R->in_tx = true;
-	}
-	int rc = record_read(R, ln, &a, &why);
-	if (rc == 2) {
-		R->passed++;
-		jrn_buf_add(&R->batch, ln->p, ln->len);
-		if (jrn_buf_addc(&R->batch, '\n') < 0)
-			return jrn_say(-1, "out of memory");
-		*rejected = true; /* not an action: no decision */
-		return R->eng ? engine_event(R, ln) : 0;
-	}
-	if (rc == 0)
-		rc = gate_decide(R, &a, d, &why, &e);
-	if (rc < 0) {
-		db_fail(R, &e);
-		return -1;
-	}
-	if (rc == 1) {
-		*rejected = true;
-		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, &e) < 0
-		       ? jrn_say(-1, "%s", e.msg) : 0;
-	}
-	const char *tk = a.f[F_TRIGGER] ? a.f[F_TRIGGER] : a.f[F_JOURNEY];
-	if (!d->erased && store_write(R->st, &a, d, tk, jrn_now(), &e) < 0) {
-		db_fail(R, &e);
-		return -1;
-	}
-	R->counts[d->kind]++;
-	if (record_write(R, ln, &a, d, &e) < 0)
-		return jrn_say(-1, "%s", e.msg);
-	return 0;
-}
-
-/* One line: decided into the batch, or rejected; an event passed through
- * and given to the journeys. 0, -1 fatal (said). */
-int route_line(route_run *R, const jrn_line *ln)
-{
-	decision d;
-	bool rejected;
-	return route_action(R, ln, &d, &rejected);
-}
-
 static int run(route_run *R, char **files, int nfiles)
 {
 	jrn_err e;
@@ -209,30 +123,20 @@ static int run(route_run *R, char **files, int nfiles)
 			n++;
 		}
 		if (n && (n == ROUTE_BATCH || rc == 2)) {
-			if (batch_end(R, &e) < 0) {
-				status = db_fail(R, &e);
+			if (route_batch_end(R) < 0) {
+				status = JRN_EXIT_FAIL;
 				break;
 			}
 			n = 0;
 		}
 	}
-	if (status != JRN_EXIT_FAIL && batch_end(R, &e) < 0)
-		status = db_fail(R, &e);
+	if (status != JRN_EXIT_FAIL && route_batch_end(R) < 0)
+		status = JRN_EXIT_FAIL;
 	if (R->in_tx)
 		jrn_db_rollback(R->db); /* a dry run, or a failure: nothing stays */
 	R->in_tx = false;
 	jrn_reader_free(rd);
 	return status;
-}
-
-int route_journeys_load(route_run *R, journeys *js, int *bad, jrn_err *e)
-{
-	char *owned = NULL;
-	const char *dir = journeys_dir(R->journeys_dir, R->opts.config, R->opts.config_path, &owned);
-	*bad = 0;
-	int rc = journeys_load(dir, R->opts.config, R->opts.config_path, js, bad, NULL, e);
-	free(owned);
-	return rc;
 }
 
 /* The journeys for the gate and --tick: the engine opened when there are
