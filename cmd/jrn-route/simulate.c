@@ -14,8 +14,9 @@
  *   - the journeys loaded as for the gate (main.c route_journeys_load),
  *     their versions registered in the memory state;
  *   - each input line: the clock first catches up with its time (every
- *     enrollment due and every deferred action whose time came, in time
- *     order, each at its own instant), then the line goes through
+ *     enrollment due, every deferred action whose time came and every
+ *     schedule instant, in time order, each at its own instant; as
+ *     --tick would at that instant), then the line goes through
  *     route_line as in the gate; events do not come out, only actions;
  *   - at the end, the same catching up to --now (default: the last
  *     event's time).
@@ -134,10 +135,9 @@ int simulate_db_open(route_run *R, jrn_err *e)
 }
 
 /* The record's "timestamp" (RFC 3339) into *t: 1, 0 none or unreadable. */
-static int line_time(route_run *R, jrn_json_index *ix, const jrn_line *ln, int64_t *t)
+static int line_time(jrn_json_index *ix, const jrn_line *ln, int64_t *t)
 {
 	jrn_err e;
-	(void)R;
 	if (jrn_json_index_build(ix, ln->p, ln->len, 1, &e) < 0)
 		return 0;
 	const jrn_json_member *m = jrn_json_find(ix, -1, "timestamp");
@@ -386,7 +386,7 @@ static int sim_engine(route_run *R, int *bad)
 static int sim_line(route_run *R, sim *s, jrn_json_index *ix, const jrn_line *ln, int64_t end)
 {
 	int64_t t;
-	if (line_time(R, ix, ln, &t)) {
+	if (line_time(ix, ln, &t)) {
 		if (s->clock != INT64_MIN && t < s->clock)
 			s->late++;
 		if (catch_up(R, s, t) < 0)
