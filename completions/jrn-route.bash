@@ -37,7 +37,7 @@ _jrn_route()
 		return
 	fi
 	# --check JOURNEY...: the names of the journey files (--journeys DIR,
-	# else $JRN_JOURNEYS, else ./journeys), then files
+	# else $JRN_JOURNEYS, else ./journeys); a word with a / is a file
 	local i dir=${JRN_JOURNEYS:-journeys} check=
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
@@ -46,7 +46,7 @@ _jrn_route()
 		--journeys=*) dir=${words[i]#--journeys=} ;;
 		esac
 	done
-	if [[ $check ]]; then
+	if [[ $check && $cur != */* ]]; then
 		local f names=()
 		for f in "$dir"/*.yaml "$dir"/*.yml; do
 			[[ -f $f ]] || continue

@@ -105,6 +105,8 @@ route_words() { # WORD...: what jrn-route's completion offers for the last WORD
 	refute_line --due
 	run route_words jrn-route --journeys
 	assert_output --journeys
+	run route_words jrn-route --ch
+	assert_output --check
 	touch route.yaml
 	run route_words jrn-route --config rou
 	assert_output route.yaml

@@ -78,7 +78,7 @@ Y
 	assert_success
 	key=$(printf '["cart",1,"mail1",1]' | sha256sum | cut -d' ' -f1)
 	assert_equal "$(jq -c '{actionType, customerId, campaignId, template, journey, journeyVersion, step, enrollment, trigger, idempotencyKey, event: .event.id, email: .profile.email, route: .route.decision}' <<< "$output")" \
-		"{\"actionType\":\"email\",\"customerId\":\"c1\",\"campaignId\":\"cart\",\"template\":\"cart1\",\"journey\":\"cart\",\"journeyVersion\":1,\"step\":\"mail1\",\"enrollment\":1,\"trigger\":\"cart\",\"idempotencyKey\":\"jrn:$key\",\"event\":\"e1\",\"email\":\"c1@example.com\",\"route\":\"send\"}"
+		"{\"actionType\":\"email\",\"customerId\":\"c1\",\"campaignId\":\"cart\",\"template\":\"cart1\",\"journey\":\"cart\",\"journeyVersion\":1,\"step\":\"mail1\",\"enrollment\":1,\"trigger\":\"cart/mail1\",\"idempotencyKey\":\"jrn:$key\",\"event\":\"e1\",\"email\":\"c1@example.com\",\"route\":\"send\"}"
 	assert_equal "$(rows 'SELECT enrollment, journey, version, step, decision FROM route_decisions')" "1|cart|1|mail1|send"
 	assert_equal "$(log_of 1)" "entered wait@wait1 waited@wait1 action@mail1 wait@opened "
 	assert_equal "$(rows "SELECT detail FROM enrollment_log WHERE what = 'action'")" \
@@ -244,7 +244,7 @@ Y
 	# c3: the window closes: completed
 	at 2026-01-22T12:00:00Z --tick
 	assert_equal "$(rows 'SELECT status FROM enrollments WHERE id = 3')" completed
-	assert_equal "$(log_of 3)" "entered wait@first timeout@first action@hello wait completed "
+	assert_equal "$(log_of 3)" "entered goal@first timeout@first action@hello wait completed "
 }
 
 @test "branch on the profile, split deterministic with its holdout suppressed, exit, webhook" {
@@ -443,4 +443,64 @@ decisions outside journeys:
 	at 2026-01-15T12:00:00Z in.ndjson
 	assert_success
 	assert_equal "$(rows 'SELECT count(*) FROM enrollments')" 1
+}
+
+@test "an enrollment whose stored version no longer compiles is said and left as it is (exit 3); the others go on" {
+	mkdir journeys
+	printf 'name: a\ntrigger: {event: go}\nsteps:\n  - wait: 1h\n  - exit: a\n' > journeys/a.yaml
+	printf 'name: b\ntrigger: {event: go}\nsteps:\n  - wait: 1h\n  - exit: b\n' > journeys/b.yaml
+	ident c1
+	e g go c1 > in.ndjson
+	at 2026-01-15T12:00:00Z in.ndjson
+	# version 2 of a is loaded; version 1's source is broken
+	printf 'name: a\ntrigger: {event: go}\nsteps:\n  - wait: 2h\n  - exit: a2\n' > journeys/a.yaml
+	sqlite3 jrn.db "UPDATE journey_versions SET source = 'steps: [' WHERE journey = 'a'"
+	at 2026-01-15T13:00:00Z --tick
+	assert_failure 3
+	assert_regex "$stderr" "^jrn-route: enrollment 1 \\(a v1\\): left as it is: journeys/a.yaml:"
+	assert_equal "$(rows 'SELECT journey, status, coalesce(reason, "") FROM enrollments ORDER BY id' | tr '\n' ' ')" "a|active| b|exited|b "
+}
+
+@test "valgrind: no invalid access and no leak through every step kind, a tick and --explain" {
+	command -v valgrind > /dev/null || skip "no valgrind here"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (make asan checks this)"
+	cart_journey
+	cat > journeys/all.yaml <<'Y'
+name: all
+trigger: {event: go, profile: {field: traits.vip, op: eq, value: true}}
+goal: {event: order.completed, within: 2d}
+exit: [{event: stop}]
+steps:
+  - id: br
+    branch: {if: {field: event.properties.n, op: gt, value: 1}, then: sp, else: hook}
+  - id: hook
+    webhook: {url: "https://hooks.example.com/x", campaign: w}
+  - id: sp
+    split: [{name: A, weight: 1, next: up}, {name: H, weight: 1, holdout: true, next: up}]
+  - id: up
+    update: {set: {seen: true}, remove: [old]}
+  - id: m
+    action: {channel: email, campaign: all, subject: s, messageContent: "m {{unsubscribeUrl}}"}
+  - id: g
+    goal: {event: clicked, within: 1h}
+  - id: w
+    wait: {until: "09:00", days: [mon, tue, wed, thu, fri]}
+Y
+	ident c1 '"vip":true'
+	ident c2 '"vip":true'
+	{
+		e e1 cart.updated c1 '"properties":{"total":20}'
+		e a go c1 '"properties":{"n":2}'
+		e b go c2
+		e o1 email.opened c1
+		printf 'not json\n'
+	} > in.ndjson
+	vg() { valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect "$@"; }
+	run --separate-stderr vg "$JRN_BIN/jrn-route" --now 2026-01-15T12:00:00Z --rejects rej.ndjson in.ndjson
+	assert_failure 3
+	run --separate-stderr vg "$JRN_BIN/jrn-route" --now 2026-01-16T12:00:00Z --tick
+	assert_success
+	run --separate-stderr vg "$JRN_BIN/jrn-route" --explain c1
+	assert_success
+	assert_equal "$stderr" ""
 }

@@ -57,6 +57,16 @@ summary() {
 	for t in "$J"/../templates/*.txt; do
 		grep -q '{{#unsubscribeUrl}}' "$t" || fail "$t: no unsubscribe path"
 	done
+	# the linter finds nothing in them, with their templates
+	printf 'templates:\n  dir: %s\n' "$J/../templates" > lint.yaml
+	run --separate-stderr jrn-route --check --config lint.yaml --journeys "$J"
+	assert_success
+	assert_output ""
+	# without the templates: each missing one an error, exit 1
+	run --separate-stderr jrn-route --check --journeys "$J"
+	assert_failure 1
+	assert_equal "${#lines[@]}" 13
+	assert_line --index 0 --regexp 'abandoned-cart.yaml:[0-9]+:[0-9]+: error: .*no template .cart-reminder. for whatsapp'
 	# they load: a simulation with no input runs them all, silently
 	run --separate-stderr jrn-route --simulate --journeys "$J" /dev/null
 	assert_success
@@ -145,9 +155,11 @@ summary() {
 	assert_line 'o2 segment-onboarding second send - 2026-03-09T10:00:00.000Z email'
 	# o4 in New York: Monday 10:00 EDT (after the change) is 14:00Z
 	assert_line 'o4 segment-onboarding second send - 2026-03-09T14:00:00.000Z email'
-	# o3 clicked an hour in: the second mail at once (the gate's one
-	# message per trigger and customer per 24 h suppresses it: policy.triggerWindow)
-	assert_line 'o3 segment-onboarding second suppress trigger_window - email'
+	# o3 clicked an hour in: the second mail at once (the trigger window
+	# counts per journey step: "trigger" is JOURNEY/STEP)
+	assert_line 'o3 segment-onboarding second send - 2026-03-02T10:00:00.000Z email'
+	assert_equal "$(jq -r 'select(.customerId == "o3") | .trigger' <<< "$raw" | tr '\n' ' ')" \
+		'segment-onboarding/first segment-onboarding/second '
 	# reentry: never
 	assert_equal "$(grep -c '^o1 segment-onboarding first' <<< "$output")" 1
 }
@@ -175,7 +187,7 @@ summary() {
 	assert_failure 3
 	assert_output ""
 	assert_equal "$(ls)" ""
-	assert_regex "$stderr" '^jrn-route: [^ ]*/share/jrn/journeys/welcome-series.yaml:16: no recipient: recipientEmail, profile.email or email'
+	assert_regex "$stderr" '^jrn-route: [^ ]*/share/jrn/journeys/welcome-series.yaml:[0-9]+: no recipient: recipientEmail, profile.email or email'
 	run --separate-stderr jrn-route --simulate --journeys "$J" --now "$END" --db new.db "$FIX/welcome-series.ndjson"
 	assert_failure 3
 	[ ! -e new.db ]
@@ -265,7 +277,7 @@ summary() {
 	run --separate-stderr jrn-route --simulate --journeys "$J" missing.ndjson
 	assert_failure 1
 	assert_regex "$stderr" 'missing.ndjson'
-	for i in $(seq 2000); do printf '{"id":"s%d","type":"user.signed_up","customerId":"w1","timestamp":"2026-03-02T09:00:00Z"}\n' "$i"; done > many.ndjson
+	for i in $(seq 2000); do printf '{"id":"s%d","type":"user.signup","customerId":"w1","timestamp":"2026-03-02T09:00:00Z"}\n' "$i"; done > many.ndjson
 	run bash -c 'jrn-route --simulate --journeys "$1" many.ndjson "$2" 2> err | head -1; echo "${PIPESTATUS[0]}"' _ "$J" "$FIX/abandoned-cart.ndjson"
 	assert_line --index 1 0
 }

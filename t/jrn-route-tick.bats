@@ -120,8 +120,8 @@ many() {
 	assert_equal "$(rows "SELECT count(*), count(DISTINCT key) FROM route_decisions WHERE decision = 'send'")" "10000|10000"
 }
 
-@test "a tick killed (-9) in its middle, then run again: nothing lost, nothing twice under another key" {
-	many 10000
+@test "a tick killed (-9) in its middle (25,000 due, 10,000 a batch), then run again: nothing lost, nothing twice under another key" {
+	many 25000
 	JRN_NOW=2026-01-15T13:00:00Z jrn-route --tick > t1.ndjson 2> /dev/null &
 	p=$!
 	# kill it once some batch is out
@@ -132,15 +132,15 @@ many() {
 	kill -9 $p
 	wait $p || true
 	done1=$(rows "SELECT count(*) FROM enrollments WHERE status = 'completed'")
-	[ "$done1" -lt 10000 ]
+	[ "$done1" -lt 25000 ]
 	at 2026-01-15T13:00:00Z --tick
 	assert_success
 	printf '%s\n' "$output" > t2.ndjson
 	# every enrollment advanced; every action out at least once, each under its one key
-	assert_equal "$(rows "SELECT status, count(*) FROM enrollments GROUP BY status")" "completed|10000"
-	assert_equal "$(cat t1.ndjson t2.ndjson | jq -rR 'fromjson? | "\(.enrollment) \(.idempotencyKey)"' | sort -u | wc -l)" 10000
-	assert_equal "$(cat t1.ndjson t2.ndjson | jq -rR 'fromjson? | .idempotencyKey' | sort -u | wc -l)" 10000
+	assert_equal "$(rows "SELECT status, count(*) FROM enrollments GROUP BY status")" "completed|25000"
+	assert_equal "$(cat t1.ndjson t2.ndjson | jq -rR 'fromjson? | "\(.enrollment) \(.idempotencyKey)"' | sort -u | wc -l)" 25000
+	assert_equal "$(cat t1.ndjson t2.ndjson | jq -rR 'fromjson? | .idempotencyKey' | sort -u | wc -l)" 25000
 	# what was committed is not sent again
-	[ "$(wc -l < t2.ndjson)" -le $((10000 - done1 + 1000)) ]
-	assert_equal "$(rows "SELECT count(*), count(DISTINCT key) FROM route_decisions WHERE decision = 'send'")" "10000|10000"
+	[ "$(wc -l < t2.ndjson)" -le $((25000 - done1 + 10000)) ]
+	assert_equal "$(rows "SELECT count(*), count(DISTINCT key) FROM route_decisions WHERE decision = 'send'")" "25000|25000"
 }

@@ -512,11 +512,14 @@ P
 }
 
 @test "usage: an unknown option is exit 2; --help and --version" {
-	run jrn-route --journeys x
+	run jrn-route --bogus
 	assert_failure 2
+	run --separate-stderr jrn-route --journeys x < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-route: x: No such file or directory"
 	run jrn-route --help
 	assert_success
-	assert_output --partial "Journeys are not there yet."
+	assert_output --partial "--tick                advance every enrollment whose wait is due"
 	run jrn-route --version
 	assert_output "jrn-route 0.1.0"
 }

@@ -24,6 +24,8 @@ struct engine {
 	jrn_profile *prof;
 	jrn_profile_reader *reader;
 	bool versions_done;
+	int troubles;            /* enrollments left as they were (said) */
+	bool db_failed;          /* journey_of's NULL was the state file's */
 	old_version *old;
 	int nold;
 	jrn_buf ids, src, file, line, detail, members;
@@ -110,6 +112,7 @@ static journey *journey_of(route_run *R, const char *name, int64_t version, jrn_
 		if (E->old[i].version == version && !strcmp(E->old[i].name, name))
 			return E->old[i].J;
 	int rc = enroll_version_source(E->D, name, version, &E->src, &E->file, e);
+	E->db_failed = rc < 0;
 	if (rc <= 0) {
 		if (rc == 0)
 			jrn_fail(e, "journey %s version %lld: not in journey_versions", name,
@@ -142,6 +145,25 @@ static journey *journey_of(route_run *R, const char *name, int64_t version, jrn_
 	E->old = o;
 	E->old[E->nold++] = (old_version){copy, version, J};
 	return J;
+}
+
+/* An enrollment whose version cannot be had (its stored source does not
+ * compile any more): said, counted (exit 3 at the end), left as it is.
+ * 0, or -1 when e is a state file error. */
+static int stuck(route_run *R, const enroll_row *r, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	if (E->db_failed)
+		return -1;
+	E->troubles++;
+	jrn_say(0, "enrollment %lld (%s v%lld): left as it is: %s", (long long)r->id, r->journey,
+		(long long)r->version, e->msg);
+	return 0;
+}
+
+int engine_troubles(const route_run *R)
+{
+	return R->eng ? ((engine *)R->eng)->troubles : 0;
 }
 
 static int log_step(run *c, const char *step, const char *what, const char *detail, jrn_err *e)
@@ -430,7 +452,10 @@ static int act(run *c, const step *s, jrn_err *e)
 		}
 		rec = jv_object_set(rec, jv_string("profile"), contact);
 	}
-	rec = jv_object_set(rec, jv_string("trigger"), jv_string(J->name));
+	/* the gate's trigger window (policy.triggerWindow) holds one send per
+	 * trigger: a step's, so that a journey's steps do not silence each
+	 * other, while a journey entered again soon does not repeat a step */
+	rec = jv_object_set(rec, jv_string("trigger"), jv_string_fmt("%s/%s", J->name, s->id));
 	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
 	if (c->r.trigger_event)
 		rec = jv_object_set(rec, jv_string("event"), jv_copy(run_event(c)));
@@ -551,7 +576,7 @@ static int rest_waiting(run *c, const step *s, jrn_err *e)
 	c->r.due_at = s->u.wait_for.within > 0 ? c->now + s->u.wait_for.within : INT64_MIN;
 	if (save(c, e) < 0)
 		return -1;
-	return log_step(c, s->id, "wait", c->E->detail.p, e);
+	return log_step(c, s->id, s->kind == S_GOAL ? "goal" : "wait", c->E->detail.p, e);
 }
 
 /* Runs c's enrollment from step i until it waits, ends, or has taken
@@ -750,7 +775,7 @@ static int move(route_run *R, int64_t id, const char *type, jv ev, int64_t now, 
 	if (rc <= 0 || strcmp(c.r.status, "active"))
 		goto out;
 	if (!(c.J = journey_of(R, c.r.journey, c.r.version, e))) {
-		rc = -1;
+		rc = stuck(R, &c.r, e);
 		goto out;
 	}
 	journey *J = c.J;
@@ -895,7 +920,7 @@ int engine_due(route_run *R, int64_t id)
 	if (rc > 0 && (strcmp(c.r.status, "active") || c.r.due_at == INT64_MIN || c.r.due_at > now))
 		rc = 0; /* advanced by another tick since it was selected */
 	if (rc > 0 && !(c.J = journey_of(R, c.r.journey, c.r.version, &e)))
-		rc = -1;
+		rc = stuck(R, &c.r, &e) < 0 ? -1 : 0;
 	if (rc > 0) {
 		int i = c.r.step ? journey_step(c.J, c.r.step) : JOURNEY_END;
 		const step *s = i >= 0 ? &c.J->steps[i] : NULL;
@@ -974,12 +999,57 @@ static int64_t instant(journey *J, const char *zone, int64_t after, int64_t now,
 	return last;
 }
 
+/* Opens R's transaction when none is open. 0, -1 with e. */
+static int begin(route_run *R, jrn_err *e)
+{
+	if (!R->in_tx && jrn_db_begin(R->db, e) < 0)
+		return -1;
+	R->in_tx = true;
+	return 0;
+}
+
+/* Fires J's trigger for the instant at: its audience enrolled, ROUTE_BATCH
+ * customers a transaction, then journey_schedules.fired_at = now. The
+ * number enrolled, or -1 (said). Interrupted, fired_at stays: the next
+ * tick fires the instant again and the trigger key enrolls no one twice. */
+static int64_t fire(route_run *R, journey *J, int64_t at, int64_t now)
+{
+	engine *E = (engine *)R->eng;
+	jrn_err e;
+	char key[32];
+	jrn_time_format(at, key);
+	jrn_buf ev = {0};
+	jrn_buf_adds(&ev, "{\"type\":\"journey.schedule\",\"journey\":");
+	jrn_json_append_str(&ev, J->name, strlen(J->name));
+	if (jrn_buf_addf(&ev, ",\"timestamp\":\"%s\"}", key) < 0)
+		return jrn_say(-1, "out of memory");
+	firing f = {R, J, key, ev.p, now, 0, {0}, &e};
+	int n = 0, rc = 0;
+	do {
+		if ((rc = begin(R, &e)) < 0 ||
+		    (n = enroll_audience(E->D, J->trig.segment, f.last.p, ROUTE_BATCH, fire_one, &f, &e)) < 0) {
+			rc = fatal(&e);
+			break;
+		}
+		if (n == ROUTE_BATCH && (rc = route_batch_end(R)) < 0)
+			break; /* said */
+	} while (n == ROUTE_BATCH && !route_interrupted);
+	if (rc == 0 && !route_interrupted &&
+	    (begin(R, &e) < 0 || enroll_fired_set(E->D, J->name, now, &e) < 0))
+		rc = fatal(&e);
+	if (rc == 0)
+		rc = route_batch_end(R);
+	jrn_buf_free(&ev);
+	jrn_buf_free(&f.last);
+	return rc < 0 ? -1 : f.n;
+}
+
 int64_t engine_schedules(route_run *R, int64_t now)
 {
 	engine *E = (engine *)R->eng;
 	jrn_err e;
 	int64_t total = 0;
-	for (int i = 0; i < E->js.n; i++) {
+	for (int i = 0; i < E->js.n && !route_interrupted; i++) {
 		journey *J = E->js.v[i];
 		if (J->trig.kind != T_SCHEDULE && J->trig.kind != T_AT)
 			continue;
@@ -993,40 +1063,10 @@ int64_t engine_schedules(route_run *R, int64_t now)
 		int64_t at = instant(J, J->trig.zone ? J->trig.zone : R->P.zone, fired, now, &e);
 		if (at == INT64_MIN)
 			continue;
-		char key[32], event[256];
-		jrn_time_format(at, key);
-		jrn_buf *b = &E->line;
-		jrn_buf_reset(b);
-		jrn_buf_adds(b, "{\"type\":\"journey.schedule\",\"journey\":");
-		jrn_json_append_str(b, J->name, strlen(J->name));
-		snprintf(event, sizeof event, ",\"timestamp\":\"%s\"}", key);
-		jrn_buf_adds(b, event);
-		char *ev = b->p ? strdup(b->p) : NULL;
-		if (!ev)
-			return jrn_say(-1, "out of memory");
-		firing f = {R, J, key, ev, now, 0, {0}, &e};
-		int n;
-		do { /* ROUTE_BATCH customers a transaction */
-			if (!R->in_tx && (rc = jrn_db_begin(R->db, &e)) < 0)
-				break;
-			R->in_tx = true;
-			n = enroll_audience(E->D, J->trig.segment, f.last.p, ROUTE_BATCH, fire_one, &f, &e);
-			if (n < 0 || (n == ROUTE_BATCH && route_batch_end(R) < 0)) {
-				rc = -1;
-				break;
-			}
-		} while (n == ROUTE_BATCH && !route_interrupted);
-		if (rc == 0 && !route_interrupted && (!R->in_tx ? jrn_db_begin(R->db, &e) : 0) == 0) {
-			R->in_tx = true;
-			rc = enroll_fired_set(E->D, J->name, now, &e);
-		} else if (rc == 0) {
-			rc = -1;
-		}
-		free(ev);
-		jrn_buf_free(&f.last);
-		if (rc < 0 || route_batch_end(R) < 0)
-			return route_interrupted ? total : fatal(&e);
-		total += f.n;
+		int64_t n = fire(R, J, at, now);
+		if (n < 0)
+			return -1;
+		total += n;
 	}
 	return total;
 }

@@ -72,9 +72,11 @@ int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e);
 /* The ids of customer's active enrollments, in id order, appended to
  * ids (int64_t, the caller's buffer). The count, or -1 with e. */
 int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn_err *e);
-/* Active enrollments due by now with an id above after, at most limit,
- * by id, appended to ids. The count, or -1 with e. */
-int enroll_due(enroll_db *D, int64_t now, int64_t after, int limit, jrn_buf *ids, jrn_err *e);
+/* Active enrollments due by now after the cursor (*after_due, *after_id)
+ * in (due_at, id) order, at most limit, appended to ids; the cursor moves
+ * to the last. Start with INT64_MIN, 0. The count, or -1 with e. */
+int enroll_due(enroll_db *D, int64_t now, int64_t *after_due, int64_t *after_id, int limit,
+	       jrn_buf *ids, jrn_err *e);
 /* Active enrollments of journey on a version below version, appended to
  * ids. The count, or -1 with e. */
 int enroll_older(enroll_db *D, const char *journey, int64_t version, jrn_buf *ids, jrn_err *e);
@@ -110,6 +112,9 @@ int engine_due(route_run *R, int64_t id);
 /* Fires the schedule and at triggers whose instants fall in (last firing,
  * now]: the number of enrollments made, or -1 fatal (said). */
 int64_t engine_schedules(route_run *R, int64_t now);
+/* How many enrollments were left as they were because their version
+ * could not be compiled (said on stderr): the run exits 3. */
+int engine_troubles(const route_run *R);
 /* The journeys the engine runs (borrowed). */
 const journeys *engine_journeys(const route_run *R);
 /* The enrollment SQL of the engine (borrowed). */

@@ -34,8 +34,10 @@ static const char *const sql[NQ] = {
 		     " WHERE id = ?1",
 	[Q_CUSTOMER] = "SELECT id FROM enrollments WHERE customer_id = ? AND status = 'active'"
 		       " ORDER BY id",
-	[Q_DUE] = "SELECT id FROM enrollments WHERE status = 'active' AND due_at <= ?1"
-		  " AND id > ?2 ORDER BY id LIMIT ?3",
+	/* by the partial index enrollments_due: (due_at, id) after the
+	 * cursor, so a tick reads only what is due, however many have ended */
+	[Q_DUE] = "SELECT id, due_at FROM enrollments WHERE status = 'active' AND due_at <= ?1"
+		  " AND (due_at, id) > (?2, ?3) ORDER BY due_at, id LIMIT ?4",
 	[Q_OLDER] = "SELECT id FROM enrollments WHERE journey = ? AND version < ?"
 		    " AND status = 'active' ORDER BY id",
 	[Q_LOG] = "INSERT INTO enrollment_log (enrollment, seq, at, step, what, detail)"
@@ -296,13 +298,27 @@ int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn
 	return collect(D, D->q[Q_CUSTOMER], ids, e);
 }
 
-int enroll_due(enroll_db *D, int64_t now, int64_t after, int limit, jrn_buf *ids, jrn_err *e)
+int enroll_due(enroll_db *D, int64_t now, int64_t *after_due, int64_t *after_id, int limit,
+	       jrn_buf *ids, jrn_err *e)
 {
 	sqlite3_stmt *st = D->q[Q_DUE];
 	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, after);
-	sqlite3_bind_int(st, 3, limit);
-	return collect(D, st, ids, e);
+	sqlite3_bind_int64(st, 2, *after_due);
+	sqlite3_bind_int64(st, 3, *after_id);
+	sqlite3_bind_int(st, 4, limit);
+	int rc, n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		*after_id = id;
+		*after_due = sqlite3_column_int64(st, 1);
+		if (jrn_buf_add(ids, &id, sizeof id) < 0) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return jrn_fail(e, "out of memory");
+		}
+		n++;
+	}
+	return done(D, st, rc, e) < 0 ? -1 : n;
 }
 
 int enroll_older(enroll_db *D, const char *journey, int64_t version, jrn_buf *ids, jrn_err *e)

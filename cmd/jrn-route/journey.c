@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config-int.h"
 #include "journey.h"
 #include "yaml.h"
 
@@ -168,11 +167,24 @@ static char *text_of(cc *c, jv v, jrn_yaml_at at, const char *what)
 	return s;
 }
 
+/* A duration value (borrowed) by the configuration's one rule
+ * (jrn_config_duration: "90m", "1h30m", "2d", or whole milliseconds): 0
+ * with *ms, -1 with the reason in e. */
+static int duration_of(jv v, int64_t *ms, jrn_err *e)
+{
+	jv o = jv_object_set(jv_object(), jv_string("d"), jv_copy(v));
+	int rc = jrn_config_duration(o, "d", ms, e);
+	jv_free(o);
+	if (rc == 0)
+		jrn_fail(e, "expected a duration such as 90d, not null");
+	return rc == 1 ? 0 : -1;
+}
+
 /* A duration (string "90m", "1h30m", "2d", or whole ms); 0 with *ms. */
 static int duration(cc *c, jv v, jrn_yaml_at at, const char *what, int64_t *ms)
 {
 	jrn_err why;
-	if (jrn_config_duration_of(jv_copy(v), ms, &why) < 0)
+	if (duration_of(v, ms, &why) < 0)
 		return fail_at(c, at, "%s: %s", what, why.msg);
 	if (*ms > JOURNEY_DURATION_MAX)
 		return fail_at(c, at, "%s: longer than 5 years (the limit)", what);
@@ -954,8 +966,16 @@ static int compile_update(cc *c, sctx *x)
 static int step_kind_of(cc *c, jv o, jrn_yaml_at at, const char *what)
 {
 	int kind = -1;
+	bool given[NSTEP_KINDS] = {false};
+	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+		jv key = jv_object_iter_key(o, it);
+		for (int k = 0; k < NSTEP_KINDS; k++)
+			if (!strcmp(jv_string_value(key), step_kind_names[k]))
+				given[k] = true;
+		jv_free(key);
+	}
 	for (int k = 0; k < NSTEP_KINDS; k++) {
-		if (!has(o, step_kind_names[k]))
+		if (!given[k])
 			continue;
 		if (kind >= 0)
 			return fail_at(c, at, "%s: give one of %s and %s, not both (one kind a step)", what,
@@ -988,8 +1008,11 @@ static int compile_step(cc *c, jv o, jv pos, int i)
 	if (check_keys(c, o, pos, x.at, sw, step_keys) < 0)
 		return -1;
 	bool linear = kind != S_BRANCH && kind != S_EXIT && kind != S_SPLIT;
+	jv np = pos_of(pos, "next");
+	jrn_yaml_at na = at_of(np, x.at);
+	jv_free(np);
 	if (has(o, "next") && !linear)
-		return fail_at(c, x.at, "%s: next does not apply (%s)", x.what,
+		return fail_at(c, na, "%s: next does not apply (%s)", x.what,
 			       kind == S_EXIT ? "the enrollment ends here" :
 			       kind == S_BRANCH ? "give then and else" : "give each arm its next");
 	if (kind == S_EXIT)
@@ -1116,6 +1139,7 @@ static int compile_reentry(cc *c, jv v, jrn_yaml_at at)
 {
 	journey *J = c->J;
 	const char *s = jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "";
+	J->reentry_ms = 0;
 	if (!strcmp(s, "never"))
 		J->reentry = RE_NEVER;
 	else if (!strcmp(s, "always"))
@@ -1125,7 +1149,7 @@ static int compile_reentry(cc *c, jv v, jrn_yaml_at at)
 	else {
 		jrn_err why;
 		J->reentry = RE_AFTER;
-		if (jrn_config_duration_of(jv_copy(v), &J->reentry_ms, &why) < 0)
+		if (duration_of(v, &J->reentry_ms, &why) < 0)
 			return fail_at(c, at, "reentry: expected never, always, restart or a duration "
 				       "such as 7d (%s)", why.msg);
 		if (J->reentry_ms > JOURNEY_DURATION_MAX)
@@ -1202,8 +1226,19 @@ static int compile_rules(cc *c)
 		}
 		return jrn_fail(c->e, "%s: %s", c->file, why.msg);
 	}
-	for (int i = 0; i < c->nrules; i++)
-		*c->rules[i].slot = jrn_rule_find(J->rules, c->rules[i].name);
+	int n = jrn_rule_count(J->rules);
+	if (n && !(J->rule_at = calloc((size_t)n, sizeof *J->rule_at)))
+		return oom(c);
+	for (int i = 0; i < c->nrules; i++) {
+		int k = *c->rules[i].slot = jrn_rule_find(J->rules, c->rules[i].name);
+		const char *nm = c->rules[i].name;
+		size_t len = strlen(nm);
+		if (k < 0)
+			continue;
+		J->rule_at[k] = (jrule_at){c->rules[i].at.line, c->rules[i].at.col,
+					   (len > 8 && !strcmp(nm + len - 8, ":profile")) ||
+						   (len > 3 && !strcmp(nm + len - 3, ":if"))};
+	}
 	return 0;
 }
 
@@ -1211,7 +1246,7 @@ static int compile_rules(cc *c)
 static int compile_def(cc *c, jv def, jv pos)
 {
 	journey *J = c->J;
-	jrn_yaml_at at = at_of(pos, (jrn_yaml_at){1, 1});
+	jrn_yaml_at at = jrn_yaml_pos_at(pos); /* 0, 0 for an entry of jrn.yaml */
 	if (jv_get_kind(def) != JV_KIND_OBJECT)
 		return fail_at(c, at, "a journey is a mapping (name, trigger, steps...), not %s",
 			       kind_of(def));
@@ -1360,9 +1395,10 @@ journey *journey_compile(const char *src, size_t len, const char *file, jrn_err 
 	return J;
 }
 
-/* Compiles entry def (borrowed) of the config with positions pos. */
-static journey *compile_entry(const char *name, jv def, jv pos, const char *file, jrn_err *e)
+journey *journey_compile_jv_at(const char *name, jv def, jv pos, const char *config_file,
+				jrn_err *e)
 {
+	const char *file = config_file ? config_file : "jrn.yaml";
 	char prefix[200];
 	snprintf(prefix, sizeof prefix, "journeys.%.64s: ", name);
 	journey *J = journey_new(NULL, name);
@@ -1386,36 +1422,6 @@ static journey *compile_entry(const char *name, jv def, jv pos, const char *file
 		journey_free(J);
 		return NULL;
 	}
-	return J;
-}
-
-journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e)
-{
-	const char *file = config_file ? config_file : "jrn.yaml";
-	jrn_err first;
-	journey *J = compile_entry(name, def, jv_null(), file, &first);
-	if (J)
-		return J;
-	/* the config as loaded keeps no positions: read them again to name
-	 * the place (the same text, so the same shape) */
-	jv pos = jv_null();
-	if (config_file) {
-		jrn_yaml_opts yo = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP};
-		jv unset = jv_null();
-		yo.unset = &unset;
-		jrn_err ignore;
-		jv all = jrn_yaml_load(config_file, &yo, &pos, &ignore);
-		jv_free(all), jv_free(unset);
-		jv jp = pos_of(pos, "journeys");
-		jv_free(pos);
-		pos = pos_of(jp, name);
-		jv_free(jp);
-	}
-	if (jv_get_kind(pos) != JV_KIND_NULL)
-		J = compile_entry(name, def, pos, file, e);
-	else
-		*e = first;
-	jv_free(pos);
 	return J;
 }
 
@@ -1460,6 +1466,7 @@ void journey_free(journey *J)
 	free(J->goal.type);
 	jv_free(J->migrate_map);
 	jrn_rule_free(J->rules);
+	free(J->rule_at);
 	free(J);
 }
 

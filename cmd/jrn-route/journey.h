@@ -143,6 +143,13 @@ typedef struct {
 
 enum reentry_kind { RE_NEVER, RE_ALWAYS, RE_RESTART, RE_AFTER };
 
+/* Where a condition is written, and whether it reads the profile (a
+ * trigger's profile:, a branch's if:) or an event (every where:). */
+typedef struct {
+	int line, col;           /* 0, 0: a jrn.yaml entry (no positions) */
+	bool profile;
+} jrule_at;
+
 typedef struct journey {
 	char *name;
 	char *file;              /* the file it came from, NULL: jrn.yaml */
@@ -166,6 +173,8 @@ typedef struct journey {
 	step *steps;
 	int nsteps;
 	jrn_rules *rules;        /* every condition, one named rule each */
+	jrule_at *rule_at;       /* per rule index of rules: where it is written
+				  * and what it reads (for the linter) */
 } journey;
 
 /* A set of journeys: the files of a directory and jrn.yaml's journeys:. */
@@ -192,6 +201,12 @@ journey *journey_load_file(const char *path, jrn_err *e);
  * keys). Errors name config_file (NULL: "jrn.yaml") and, read again from
  * that file, the line and column; else "FILE: journeys.NAME: why". */
 journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e);
+/* The same with the entry's position tree pos (borrowed; lib/yaml.h, the
+ * value of journeys.NAME in config_file read again; jv_null(): none), so
+ * that its steps and conditions have their lines and columns for the
+ * linter too. */
+journey *journey_compile_jv_at(const char *name, jv def, jv pos, const char *config_file,
+				jrn_err *e);
 void journey_free(journey *J);
 /* The word of list (NULL-ended, borrowed) closest to s by edit distance,
  * ignoring ASCII case, when close enough to be a typo (at most a third of
@@ -236,5 +251,8 @@ void cron_free(cron_expr *c);
  * out ("FILE:LINE:COL: warning: ..."); db (may be NULL) for stranded
  * enrollments of older versions. Returns the number of errors. */
 int journey_lint(const journey *J, route_run *R, sqlite3 *db, jrn_buf *out);
+/* The same, counting warnings in *warnings too (may be NULL). */
+int journey_lint_counted(const journey *J, route_run *R, sqlite3 *db, jrn_buf *out,
+			 int *warnings);
 
 #endif

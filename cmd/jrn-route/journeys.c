@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "journey.h"
+#include "yaml.h"
 
 /* Levenshtein distance ignoring ASCII case, b short (a key). */
 static size_t distance(const char *a, size_t la, const char *b, size_t lb)
@@ -52,7 +53,7 @@ const char *journey_suggest(const char *s, const char *const *list)
 		if ((n > kl ? n - kl : kl - n) > limit)
 			continue;
 		size_t d = distance(s, n, *list, kl);
-		if (d <= limit && d < best_d)
+		if (d <= limit && d < best_d && d < kl) /* not a word replaced whole */
 			best = *list, best_d = d;
 	}
 	return best;
@@ -180,6 +181,52 @@ static int dir_files(const char *dir, char ***names, int *n, jrn_err *e)
 	return 0;
 }
 
+/* The position tree of journeys: in the configuration file (read again:
+ * the loaded configuration keeps no positions), or null. */
+static jv entry_positions(const char *config_file)
+{
+	jv pos = jv_null(), unset = jv_null();
+	jrn_yaml_opts yo = {.flags = JRN_YAML_ENV | JRN_YAML_ENV_KEEP, .unset = &unset};
+	jrn_err ignore;
+	jv all = jrn_yaml_load(config_file, &yo, &pos, &ignore);
+	jv_free(all), jv_free(unset);
+	jv k = jv_string("journeys");
+	jv jp = jrn_yaml_pos_value(pos, k);
+	jv_free(k), jv_free(pos);
+	return jp;
+}
+
+journey *journey_compile_jv(const char *name, jv def, const char *config_file, jrn_err *e)
+{
+	jrn_err first;
+	journey *J = journey_compile_jv_at(name, def, jv_null(), config_file, &first);
+	if (J || !config_file) {
+		if (!J)
+			*e = first;
+		return J;
+	}
+	/* the config as loaded keeps no positions: read them again to name
+	 * the place (the same text, so the same shape) */
+	jv jp = entry_positions(config_file), k = jv_string(name);
+	jv pos = jrn_yaml_pos_value(jp, k);
+	jv_free(k), jv_free(jp);
+	if (jv_get_kind(pos) != JV_KIND_NULL)
+		J = journey_compile_jv_at(name, def, pos, config_file, e);
+	else
+		*e = first;
+	jv_free(pos);
+	return J;
+}
+
+/* Has journeys: (borrowed) an entry, or a dir that is not a string? */
+static bool needs_positions(jv entries)
+{
+	jv d = jv_object_get(jv_copy(entries), jv_string("dir"));
+	bool dir = jv_is_valid(d), bad = dir && jv_get_kind(d) != JV_KIND_STRING;
+	jv_free(d);
+	return bad || jv_object_length(jv_copy(entries)) > (int)dir;
+}
+
 int journeys_load(const char *dir, jv config, const char *config_file, journeys *out, int *bad,
 		  jrn_buf *errs, jrn_err *e)
 {
@@ -204,13 +251,36 @@ int journeys_load(const char *dir, jv config, const char *config_file, journeys 
 	free(files);
 	jv entries = jv_get_kind(config) == JV_KIND_OBJECT
 			     ? jv_object_get(jv_copy(config), jv_string("journeys")) : jv_invalid();
+	jv pos = jv_null();
+	if (jv_get_kind(entries) == JV_KIND_OBJECT && config_file && needs_positions(entries))
+		pos = entry_positions(config_file);
 	if (jv_get_kind(entries) == JV_KIND_OBJECT) {
 		for (int it = jv_object_iter(entries); rc == 0 && jv_object_iter_valid(entries, it);
 		     it = jv_object_iter_next(entries, it)) {
 			jv k = jv_object_iter_key(entries, it), v = jv_object_iter_value(entries, it);
 			jrn_err why;
-			if (strcmp(jv_string_value(k), "dir")) {
-				journey *J = journey_compile_jv(jv_string_value(k), v, config_file, &why);
+			if (!strcmp(jv_string_value(k), "dir") && jv_get_kind(v) != JV_KIND_STRING) {
+				jv p = jrn_yaml_pos_value(pos, k);
+				jrn_yaml_at a = jrn_yaml_pos_at(p);
+				char msg[1200];
+				if (a.line)
+					snprintf(msg, sizeof msg, "%s:%d:%d: journeys.dir: expected a folder's "
+						 "name, not %s", config_file, a.line, a.col,
+						 jv_kind_name(jv_get_kind(v)));
+				else
+					snprintf(msg, sizeof msg, "%s: journeys.dir: expected a folder's name, "
+						 "not %s", config_file ? config_file : "jrn.yaml",
+						 jv_kind_name(jv_get_kind(v)));
+				report(errs, msg);
+				(*bad)++;
+				jv_free(p);
+			} else if (strcmp(jv_string_value(k), "dir")) {
+				jv p = jrn_yaml_pos_value(pos, k);
+				journey *J = jv_get_kind(p) == JV_KIND_NULL
+						     ? journey_compile_jv(jv_string_value(k), v, config_file, &why)
+						     : journey_compile_jv_at(jv_string_value(k), v, p, config_file,
+									     &why);
+				jv_free(p);
 				if (!J) {
 					report(errs, why.msg);
 					(*bad)++;
@@ -221,7 +291,7 @@ int journeys_load(const char *dir, jv config, const char *config_file, journeys 
 			jv_free(k), jv_free(v);
 		}
 	}
-	jv_free(entries);
+	jv_free(entries), jv_free(pos);
 	if (rc < 0)
 		journeys_free(out);
 	return rc;

@@ -335,7 +335,7 @@ int main(int argc, char **argv)
 				(unsigned long long)R.counts[D_SUPPRESS], (unsigned long long)R.rej.count,
 				(unsigned long long)R.passed,
 				R.opts.dry_run ? " (dry run)" : "");
-		if (bad_journeys && status == JRN_EXIT_OK)
+		if ((bad_journeys || engine_troubles(&R)) && status == JRN_EXIT_OK)
 			status = JRN_EXIT_REJECTS; /* a journey file refused (said) */
 		status = jrn_finish(&R.out, &R.rej, status);
 	} else if (R.rej.prog) {

@@ -76,6 +76,14 @@ int simulate_db_open(route_run *R, jrn_err *e)
 	sqlite3 *db;
 	if (jrn_db_open(":memory:", R->opts.busy_ms, &db, e) < 0)
 		return -1;
+	/* small pages for a state that is only inserted into and looked up
+	 * by key (a state file's 32 KiB pages favour its bulk scans): the
+	 * shipped journeys over 30,000 events took 10 % less CPU */
+	jrn_err why0;
+	if (jrn_db_exec(db, "PRAGMA page_size = 4096; VACUUM", &why0) < 0) {
+		sqlite3_close(db);
+		return jrn_fail(e, "the memory state: %s", why0.msg);
+	}
 	struct stat st;
 	if (stat(path, &st) != 0) { /* none: the memory state alone */
 		R->db = db;
@@ -101,6 +109,12 @@ int simulate_db_open(route_run *R, jrn_err *e)
 		rc = jrn_fail(e, "%s: cannot open state file read-only: %s", jrn_path_shown(path, shown),
 			      sqlite3_errmsg(db));
 	sqlite3_finalize(at);
+	/* the attached file's page cache: as big as a state file's own
+	 * (jrn_db_open's cache_size is main's alone); mapped, for reads
+	 * without a copy through pread */
+	if (rc == 0 && jrn_db_exec(db, "PRAGMA " SIM_SCHEMA ".cache_size = -65536;"
+				   "PRAGMA " SIM_SCHEMA ".mmap_size = 268435456", &why) < 0)
+		rc = jrn_fail(e, "%s: %s", jrn_path_shown(path, shown), why.msg);
 	int v = 0;
 	if (rc == 0 && attached_version(db, &v, &why) < 0)
 		rc = jrn_fail(e, "%s: not a usable state file: %s", jrn_path_shown(path, shown), why.msg);

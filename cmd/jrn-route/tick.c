@@ -64,13 +64,15 @@ static int clock_check(route_run *R, int64_t now)
 	return rc == SQLITE_DONE ? 0 : sql_fail(R);
 }
 
-/* Every enrollment due by now, ROUTE_BATCH a transaction, each advanced
- * at most once by this tick (ids in order). The number advanced, or -1. */
+/* Every enrollment due by now, ROUTE_BATCH a transaction, in the order
+ * they fell due, each advanced at most once by this tick (an advanced
+ * one is due later than now: every wait is above 0). The number
+ * advanced, or -1. */
 static int64_t advance_due(route_run *R, int64_t now)
 {
 	jrn_err e;
 	jrn_buf ids = {0};
-	int64_t after = 0, total = 0;
+	int64_t after_due = INT64_MIN, after_id = 0, total = 0;
 	int n = 0;
 	bool failed = false;
 	do {
@@ -79,7 +81,7 @@ static int64_t advance_due(route_run *R, int64_t now)
 			break;
 		}
 		jrn_buf_reset(&ids);
-		n = enroll_due(engine_db(R), now, after, ROUTE_BATCH, &ids, &e);
+		n = enroll_due(engine_db(R), now, &after_due, &after_id, ROUTE_BATCH, &ids, &e);
 		if (n < 0) {
 			failed = jrn_say(-1, "%s: %s", R->opts.db_path, e.msg);
 			break;
@@ -89,7 +91,6 @@ static int64_t advance_due(route_run *R, int64_t now)
 			int rc = engine_due(R, id[k]);
 			failed = rc < 0;
 			total += rc > 0;
-			after = id[k];
 		}
 		if (failed || route_batch_end(R) < 0) {
 			failed = true;
