@@ -278,6 +278,27 @@ Y
 	assert_equal "$(decisions)" '["send",null] '
 }
 
+@test "caps stay exact in one long run when another process writes between its batches" {
+	printf 'policy:\n  caps:\n    email: {max: 2, window: 1d}\n' > jrn.yaml
+	jrn-route < /dev/null
+	mkfifo in
+	jrn-route < in > out 2> err &
+	pid=$!
+	exec 7> in
+	email c2 '"template":"a"' >&7
+	for i in $(seq 100); do [ -s out ] && break; sleep 0.1; done
+	assert_equal "$(jq -c '[.route.decision, .route.reason]' out)" '["send",null]'
+	# the input paused: that batch is committed; jrn-send records a send of its own
+	sqlite3 jrn.db "INSERT INTO deliveries (key, customer_id, channel, status, claimed_at, updated_at, record)
+	  VALUES ('other', 'c2', 'email', 'sent', 1768478000000, 0, '{}')"
+	email c2 '"template":"b"' >&7
+	exec 7>&-
+	wait "$pid"
+	assert_equal "$(cat err)" ""
+	# two counted now (the run's own and the other's): the second is deferred
+	assert_equal "$(jq -c '[.route.decision, .route.reason]' out | tr '\n' ' ')" '["send",null] ["defer","cap_channel"] '
+}
+
 @test "caps: jrn-route's own send, once jrn-send holds its key, counts once" {
 	printf 'policy:\n  caps:\n    email: {max: 2, window: 1d}\n' > jrn.yaml
 	CAMP=a email c1 | jrn-route | jrn-send -q > /dev/null

@@ -9,9 +9,43 @@
 
 #define STORE_SPENT_MEMO 64
 
+/* A customer's recent sends, remembered across decisions (store_recent):
+ * RECENT_MEMO customers in sets of RECENT_WAYS by hash, the newest first,
+ * each with at most RECENT_ROWS sends (a customer with more is read each
+ * time); offers and triggers as indexes into a table of at most
+ * RECENT_NAMES names of at most 63 bytes. A memo holds while no other
+ * connection has written the state file (PRAGMA data_version, asked once
+ * a transaction) and this one's transactions commit; this connection's
+ * own sends are added as they are written. */
+#define RECENT_MEMO 131072
+#define RECENT_WAYS 4
+#define RECENT_ROWS 6
+#define RECENT_NAMES 4096
+
+struct recent_row {
+	int64_t at, decided_at;
+	int32_t offer, trigger; /* names[i - 1]; 0 for none */
+	int8_t channel;         /* chan_names; -1: counted by the ledger's row */
+};
+
+struct recent_memo {
+	uint32_t epoch;         /* valid when the store's; 0 empty */
+	uint8_t n;
+	char customer[27];
+	int64_t since;          /* the rows are those at or after it */
+	struct recent_row row[RECENT_ROWS];
+};
+
 struct store {
 	sqlite3 *db;
-	sqlite3_stmt *zone, *key, *recent, *spent, *insert, *spend;
+	sqlite3_stmt *zone, *key, *recent, *spent, *insert, *spend, *version, *delivered;
+	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
+	uint32_t epoch;                  /* the memos' */
+	unsigned checked_gen;            /* the transaction whose data_version was read */
+	int64_t data_version;
+	char (*names)[64];               /* RECENT_NAMES, open addressing by hash */
+	int32_t *name_ix;                /* the names' slots: index + 1, 0 empty */
+	int nnames;
 	jrn_ledger_recent *ledger;
 	jrn_buf body; /* a deferral's record, its derived key spliced in */
 	/* what each campaign has spent, as read and then added to in this
@@ -37,7 +71,10 @@ static int tx_commit(void *ctx)
 
 static void tx_rollback(void *ctx)
 {
+	store *S = ctx;
 	tx_commit(ctx);
+	if (!++S->epoch) /* the memos hold sends that were never written */
+		S->epoch = 1;
 }
 
 /* campaign's memo entry (NULL: not remembered), *hit when it holds this
@@ -62,6 +99,7 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	}
 	S->db = db;
 	S->gen = 1;
+	S->epoch = 1;
 	sqlite3_commit_hook(db, tx_commit, S);
 	sqlite3_rollback_hook(db, tx_rollback, S);
 	if (jrn_db_prepare(db, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone, e) < 0 ||
@@ -76,6 +114,8 @@ store *store_open(sqlite3 *db, jrn_err *e)
 		    " AND (decided_at >= ?2 OR send_at >= ?2)"
 		    " AND decision = 'send' LIMIT ?3", &S->recent, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT spent FROM route_budgets WHERE campaign_id = ?", &S->spent, e) < 0 ||
+	    jrn_db_prepare(db, "PRAGMA data_version", &S->version, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
 		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
@@ -98,13 +138,17 @@ void store_close(store *S)
 {
 	if (!S)
 		return;
-	sqlite3_stmt *all[] = {S->zone, S->key, S->recent, S->spent, S->insert, S->spend};
+	sqlite3_stmt *all[] = {S->zone, S->key, S->recent, S->spent, S->insert, S->spend,
+			       S->version, S->delivered};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
 	sqlite3_commit_hook(S->db, NULL, NULL);
 	sqlite3_rollback_hook(S->db, NULL, NULL);
 	jrn_buf_free(&S->body);
+	free(S->recent_memo);
+	free(S->names);
+	free(S->name_ix);
 	free(S);
 }
 
@@ -140,21 +184,142 @@ int store_key_sent(store *S, const char *key, jrn_err *e)
 	return done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
 }
 
+/* ---- the recent sends' memo ---- */
+
+/* name's index + 1 (0 for NULL), -1 when it cannot be remembered. */
+static int32_t name_of(store *S, const char *name)
+{
+	if (!name)
+		return 0;
+	size_t n = strlen(name);
+	if (n >= 64)
+		return -1;
+	if (!S->names) {
+		S->names = calloc(RECENT_NAMES, sizeof *S->names);
+		S->name_ix = calloc(2 * RECENT_NAMES, sizeof *S->name_ix);
+		if (!S->names || !S->name_ix)
+			return -1;
+	}
+	for (size_t h = jrn_hash64(name, n) % (2 * RECENT_NAMES);; h = (h + 1) % (2 * RECENT_NAMES)) {
+		int32_t ix = S->name_ix[h];
+		if (!ix) {
+			if (S->nnames == RECENT_NAMES)
+				return -1;
+			memcpy(S->names[S->nnames], name, n + 1);
+			S->name_ix[h] = ++S->nnames;
+			return S->nnames;
+		}
+		if (!strcmp(S->names[ix - 1], name))
+			return ix;
+	}
+}
+
+static const char *name_at(const store *S, int32_t ix)
+{
+	return ix ? S->names[ix - 1] : NULL;
+}
+
+/* Once a transaction: another connection's commit since the last one
+ * makes every memo stale. 0, -1 with e. */
+static int memo_check(store *S, jrn_err *e)
+{
+	if (S->checked_gen == S->gen)
+		return 0;
+	int rc = sqlite3_step(S->version);
+	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(S->version, 0) : 0;
+	if (done(S, S->version, rc, e) < 0)
+		return -1;
+	if (S->checked_gen && v != S->data_version && !++S->epoch)
+		S->epoch = 1;
+	S->checked_gen = S->gen, S->data_version = v;
+	return 0;
+}
+
+/* customer's set of memos (NULL: none kept), *hit its valid memo or NULL. */
+static struct recent_memo *memo_set(store *S, const char *customer, struct recent_memo **hit)
+{
+	size_t n = strlen(customer);
+	*hit = NULL;
+	if (n >= sizeof S->recent_memo->customer)
+		return NULL;
+	if (!S->recent_memo && !(S->recent_memo = calloc(RECENT_MEMO, sizeof *S->recent_memo)))
+		return NULL;
+	struct recent_memo *set =
+		&S->recent_memo[jrn_hash64(customer, n) % (RECENT_MEMO / RECENT_WAYS) * RECENT_WAYS];
+	for (int w = 0; w < RECENT_WAYS; w++)
+		if (set[w].epoch == S->epoch && !strcmp(set[w].customer, customer))
+			*hit = &set[w];
+	return set;
+}
+
+/* What store_recent read, gathered into a memo (m->epoch 0 when it does
+ * not fit). */
 typedef struct {
+	store *S;
+	struct recent_memo *m;
 	store_sent_fn *fn;
 	void *ctx;
-} ledger_walk;
+} gather;
+
+static void memo_add(store *S, struct recent_memo *m, const char *channel, int64_t at,
+		     const char *offer, const char *trigger, int64_t decided_at)
+{
+	if (!m->epoch)
+		return;
+	int ch = -1;
+	if (channel) {
+		while (++ch < NCHAN && strcmp(channel, chan_names[ch]))
+			;
+		if (ch == NCHAN)
+			ch = -2; /* a channel the gate does not know: not remembered */
+	}
+	int32_t o = name_of(S, offer), t = name_of(S, trigger);
+	if (m->n == RECENT_ROWS || ch == -2 || o < 0 || t < 0) {
+		m->epoch = 0;
+		return;
+	}
+	m->row[m->n++] = (struct recent_row){at, decided_at, o, t, (int8_t)ch};
+}
+
+static void gathered(gather *g, const char *channel, int64_t at, const char *offer,
+		     const char *trigger, int64_t decided_at)
+{
+	if (g->m)
+		memo_add(g->S, g->m, channel, at, offer, trigger, decided_at);
+	g->fn(g->ctx, channel, at, offer, trigger, decided_at);
+}
 
 static int from_ledger(void *ctx, const char *channel, int64_t at)
 {
-	ledger_walk *w = ctx;
-	w->fn(w->ctx, channel, at, NULL, NULL, at);
+	gathered(ctx, channel, at, NULL, NULL, at);
 	return 0;
 }
 
 int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *fn, void *ctx,
 		 jrn_err *e)
 {
+	if (memo_check(S, e) < 0)
+		return -1;
+	struct recent_memo *hit, *set = memo_set(S, customer, &hit);
+	if (hit && since >= hit->since) {
+		for (int i = 0; i < hit->n; i++) {
+			const struct recent_row *r = &hit->row[i];
+			if (r->decided_at >= since || r->at >= since)
+				fn(ctx, r->channel < 0 ? NULL : chan_names[r->channel], r->at,
+				   name_at(S, r->offer), name_at(S, r->trigger), r->decided_at);
+		}
+		return 0;
+	}
+	gather g = {S, NULL, fn, ctx};
+	if (set) { /* a new memo, the newest of its set (its own old one, if any, goes) */
+		int w = 0;
+		while (w < RECENT_WAYS - 1 && &set[w] != hit)
+			w++;
+		memmove(set + 1, set, (size_t)w * sizeof *set);
+		g.m = set;
+		*g.m = (struct recent_memo){.epoch = S->epoch, .since = since};
+		memcpy(g.m->customer, customer, strlen(customer) + 1);
+	}
 	sqlite3_stmt *st = S->recent;
 	sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, since);
@@ -165,14 +330,37 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		const char *ch = (const char *)sqlite3_column_text(st, 0);
 		/* cooldown and trigger still see it; the caps count the
 		 * ledger's row instead (channel NULL: not counted) */
-		fn(ctx, in_ledger ? NULL : ch, sqlite3_column_int64(st, 1),
-		   (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
-		   sqlite3_column_int64(st, 4));
+		gathered(&g, in_ledger ? NULL : ch, sqlite3_column_int64(st, 1),
+			 (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+			 sqlite3_column_int64(st, 4));
 	}
-	if (done(S, st, rc, e) < 0)
+	if (done(S, st, rc, e) < 0 ||
+	    jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger, &g, e) < 0) {
+		if (g.m)
+			g.m->epoch = 0;
 		return -1;
-	ledger_walk w = {fn, ctx};
-	return jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger, &w, e) < 0 ? -1 : 0;
+	}
+	return 0;
+}
+
+/* A send this connection wrote, added to its customer's memo when there is
+ * one (a key jrn-send already holds is counted by the ledger's row, as
+ * store_recent's query does). 0, -1 with e. */
+static int memo_sent(store *S, const action *a, const decision *d, const char *trigger_key,
+		     int64_t now, jrn_err *e)
+{
+	struct recent_memo *hit;
+	if (!S->recent_memo || (memo_set(S, a->f[F_CUSTOMER], &hit), !hit))
+		return 0;
+	sqlite3_bind_text(S->delivered, 1, d->key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(S->delivered);
+	bool in_ledger = rc == SQLITE_ROW;
+	if (done(S, S->delivered, rc, e) < 0)
+		return -1;
+	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
+	memo_add(S, hit, in_ledger ? NULL : chan_names[d->channel],
+		 d->send_at != INT64_MIN ? d->send_at : now, offer, trigger_key, now);
+	return 0;
 }
 
 int store_spent(store *S, const char *campaign, double *spent, jrn_err *e)
@@ -257,7 +445,11 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		sqlite3_bind_double(st, 14, d->cost);
 	if (done(S, st, sqlite3_step(st), e) < 0)
 		return -1;
-	return sqlite3_changes(S->db) > 0;
+	if (sqlite3_changes(S->db) == 0)
+		return 0;
+	if (d->kind == D_SEND && memo_sent(S, a, d, trigger_key, now, e) < 0)
+		return -1;
+	return 1;
 }
 
 int store_claim(store *S, const action *a, const decision *d, const char *trigger_key,

@@ -16,9 +16,8 @@
 #             webhook action goes through the gate; beside sqlite3 ending the
 #             same due rows with one UPDATE ... RETURNING (target: 1 s).
 #   simulate  --simulate of 1M generated events (BENCH_EVENTS; jrn-gen's,
-#             with user.signup renamed user.signed_up and cart.added
-#             cart.updated with a value, so that the shipped journeys
-#             trigger) through share/jrn/journeys against a state file of
+#             with cart.added renamed cart.updated with a value, so that
+#             the abandoned cart triggers too) through share/jrn/journeys against a state file of
 #             their profiles (an identify call per sign-up); beside jq -c . over the same file (target:
 #             15 s).
 set -u
@@ -179,7 +178,6 @@ bench_simulate() {
 			if (/"type":"user\.signup","customerId":"([^"]+)","timestamp":"([^"]+)".*"email":"([^"]+)","phone":"([^"]+)"/) {
 				print ID "{\"id\":\"id-$1\",\"type\":\"identify\",\"customerId\":\"$1\",\"timestamp\":\"$2\",\"traits\":{\"email\":\"$3\",\"phone\":\"$4\"}}\n";
 			}
-			s/"type":"user\.signup"/"type":"user.signed_up"/;
 			s/"type":"cart\.added"(.*)"price":([0-9.]+)/sprintf("\"type\":\"cart.updated\"%s\"price\":%s,\"value\":%.2f", $1, $2, $2 * 6)/e;
 			print' > "$data"
 	fi
