@@ -29,6 +29,16 @@ struct engine {
 	old_version *old;
 	int nold;
 	jrn_buf ids, src, file, line, detail, members;
+	/* the event types any journey listens to (borrowed from js), known
+	 * after the versions: an event of another type (and no stage, when a
+	 * journey triggers on one) moves nothing and enrolls no one, so it
+	 * is passed over before any parse or query (listen 1); listen -1
+	 * when enrollments of other versions or journeys are active */
+	int listen;
+	const char **types;
+	int ntypes;
+	bool stage;
+	jrn_json_index ix;
 };
 
 /* One enrollment being run: its row, its journey, its trigger event and
@@ -77,6 +87,8 @@ void engine_close(route_run *R)
 		journey_free(E->old[i].J);
 	}
 	free(E->old);
+	free(E->types);
+	jrn_json_index_free(&E->ix);
 	journeys_free(&E->js);
 	enroll_close(E->D);
 	jrn_profile_close(E->prof);
@@ -858,11 +870,86 @@ static int event_customer(route_run *R, jv ev, jrn_buf *cust, jrn_err *e)
 	return a || b ? 0 : 1;
 }
 
+/* Adds type to E's listened types (once). 0, -1 out of memory. */
+static int listen_add(engine *E, const char *type)
+{
+	if (!type)
+		return 0;
+	for (int i = 0; i < E->ntypes; i++)
+		if (!strcmp(E->types[i], type))
+			return 0;
+	const char **t = realloc(E->types, (size_t)(E->ntypes + 1) * sizeof *t);
+	if (!t)
+		return -1;
+	E->types = t;
+	E->types[E->ntypes++] = type;
+	return 0;
+}
+
+/* E->listen and the types, once the versions are registered: every type
+ * a trigger, an exit, a goal or a wait_for of a loaded journey names.
+ * 0, -1 with e. */
+static int listen_init(route_run *R, jrn_err *e)
+{
+	engine *E = (engine *)R->eng;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < E->js.n; i++) {
+		const journey *J = E->js.v[i];
+		if (J->trig.kind == T_STAGE)
+			E->stage = true;
+		else if (J->trig.kind == T_EVENT || J->trig.kind == T_SEGMENT || J->trig.kind == T_RFM)
+			rc = listen_add(E, J->trig.event);
+		for (int k = 0; rc == 0 && k < J->nexits; k++)
+			rc = listen_add(E, J->exits[k].type);
+		if (rc == 0 && J->has_goal)
+			rc = listen_add(E, J->goal.type);
+		for (int k = 0; rc == 0 && k < J->nsteps; k++) {
+			const step *s = &J->steps[k];
+			if (s->kind == S_WAIT_FOR || s->kind == S_GOAL)
+				for (int w = 0; rc == 0 && w < s->u.wait_for.nevents; w++)
+					rc = listen_add(E, s->u.wait_for.events[w].type);
+		}
+	}
+	if (rc < 0)
+		return jrn_fail(e, "out of memory");
+	int others = enroll_others_active(E->D, &E->js, e);
+	if (others < 0)
+		return -1;
+	E->listen = others ? -1 : 1;
+	return 0;
+}
+
+/* Is the record ln an event no journey listens to (jrn-route(1): then
+ * nothing moves and no one enrolls)? Read from its text: its top-level
+ * "type" a string naming no listened type, and no "state" member when a
+ * journey triggers on a stage. Anything unsure (an escaped type) is not. */
+static bool unheard(engine *E, const jrn_line *ln)
+{
+	jrn_err e;
+	if (E->listen != 1 || jrn_json_index_build(&E->ix, ln->p, ln->len, 1, &e) < 0)
+		return false;
+	if (E->stage && jrn_json_find(&E->ix, -1, "state"))
+		return false;
+	const jrn_json_member *m = jrn_json_find(&E->ix, -1, "type");
+	if (!m || m->kind != '"')
+		return true; /* no type: no trigger, exit, goal nor wait takes it */
+	if (m->escaped || memchr(m->val, '\0', m->vlen))
+		return false;
+	for (int i = 0; i < E->ntypes; i++)
+		if (strlen(E->types[i]) == m->vlen && !memcmp(E->types[i], m->val, m->vlen))
+			return false;
+	return true;
+}
+
 int engine_event(route_run *R, const jrn_line *ln)
 {
 	engine *E = (engine *)R->eng;
 	jrn_err e;
 	if (!E || !E->js.n)
+		return 0;
+	if (E->versions_done && !E->listen && listen_init(R, &e) < 0)
+		return fatal(&e);
+	if (unheard(E, ln))
 		return 0;
 	jv ev = jrn_parse_value(ln->p, ln->len, &e);
 	if (jv_get_kind(ev) != JV_KIND_OBJECT) {

@@ -83,6 +83,11 @@ int enroll_older(enroll_db *D, const char *journey, int64_t version, jrn_buf *id
 /* enrollment_log: a row with the next seq. detail may be NULL. 0, -1. */
 int enroll_log(enroll_db *D, int64_t enrollment, int64_t at, const char *step, const char *what,
 	       const char *detail, jrn_err *e);
+/* Is any active enrollment on another journey or version than the
+ * loaded js's current ones (an older version, a journey no longer
+ * loaded)? 1, 0, -1 with e. The engine's fast path for events no journey
+ * listens to holds only when none is. */
+int enroll_others_active(enroll_db *D, const journeys *js, jrn_err *e);
 /* journey_schedules: fired_at of journey: 1 with *at, 0 none, -1. */
 int enroll_fired_get(enroll_db *D, const char *journey, int64_t *at, jrn_err *e);
 int enroll_fired_set(enroll_db *D, const char *journey, int64_t at, jrn_err *e);

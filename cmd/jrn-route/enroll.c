@@ -391,3 +391,40 @@ int enroll_audience(enroll_db *D, const char *segment, const char *after, int li
 	jrn_buf_free(&ids);
 	return n;
 }
+
+int enroll_others_active(enroll_db *D, const journeys *js, jrn_err *e)
+{
+	sqlite3_stmt *names = NULL, *any = NULL;
+	int rc = sqlite3_prepare_v2(D->db, "SELECT journey, count(*), max(version) FROM journey_versions"
+				    " GROUP BY journey", -1, &names, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(D->db, "SELECT 1 FROM enrollments WHERE journey = ?1 AND"
+					" status = 'active' AND version IS NOT ?2 LIMIT 1", -1, &any,
+					NULL);
+	int found = 0;
+	while (rc == SQLITE_OK && !found && (rc = sqlite3_step(names)) == SQLITE_ROW) {
+		rc = SQLITE_OK;
+		const char *name = (const char *)sqlite3_column_text(names, 0);
+		const journey *J = NULL;
+		for (int i = 0; name && i < js->n && !J; i++)
+			if (!strcmp(js->v[i]->name, name))
+				J = js->v[i];
+		if (J && sqlite3_column_int64(names, 1) == 1 &&
+		    sqlite3_column_int64(names, 2) == J->version)
+			continue; /* one version, the loaded one: every enrollment is on it */
+		sqlite3_bind_text(any, 1, name, -1, SQLITE_STATIC);
+		if (J)
+			sqlite3_bind_int64(any, 2, J->version);
+		else
+			sqlite3_bind_null(any, 2);
+		int q = sqlite3_step(any);
+		found = q == SQLITE_ROW;
+		rc = q == SQLITE_ROW || q == SQLITE_DONE ? SQLITE_OK : q;
+		sqlite3_reset(any);
+	}
+	if (rc != SQLITE_OK && rc != SQLITE_DONE)
+		jrn_fail(e, "%s", sqlite3_errmsg(D->db));
+	sqlite3_finalize(names);
+	sqlite3_finalize(any);
+	return rc != SQLITE_OK && rc != SQLITE_DONE ? -1 : found;
+}
