@@ -152,22 +152,6 @@ static int line_time(jrn_json_index *ix, const jrn_line *ln, int64_t *t)
 	return jrn_time_parse(m->val, m->vlen, 0, t, &e) == 0;
 }
 
-/* The earliest deferred action due by t (route_decisions with a body and
- * send_at <= t): 1 with its seq and send_at, 0 none, -1 fatal (said). */
-static int next_deferred(route_run *R, sqlite3_stmt *st, int64_t t, int64_t *seq, int64_t *at)
-{
-	sqlite3_bind_int64(st, 1, t);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*seq = sqlite3_column_int64(st, 0);
-		*at = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
-	return rc == SQLITE_ROW;
-}
-
 /* What the run keeps: the statements of the catching up. */
 typedef struct {
 	sqlite3_stmt *deferred, *body, *clear, *due;
@@ -177,16 +161,23 @@ typedef struct {
 	size_t pending;    /* records in the open batch */
 	cron_expr **cron;  /* per journey of the engine: its schedule, or NULL */
 	int ncron;
+	/* the earliest deferred action [0] and due enrollment [1]: its seq or
+	 * id and time (INT64_MAX: none), read again only when the state has
+	 * changed since (sqlite3_total_changes64: every insert, update and
+	 * delete of the connection), so a line that wrote nothing costs no query */
+	bool known[2];
+	sqlite3_int64 changes[2];
+	int64_t first[2], first_at[2];
 } sim;
 
 static int sim_open(route_run *R, sim *s)
 {
 	static const char *const sql[] = {
 		"SELECT seq, send_at FROM route_decisions WHERE decision = 'defer' AND body IS NOT"
-		" NULL AND send_at <= ?1 ORDER BY send_at, seq LIMIT 1",
+		" NULL AND send_at IS NOT NULL ORDER BY send_at, seq LIMIT 1",
 		"SELECT body FROM route_decisions WHERE seq = ?1",
 		"UPDATE route_decisions SET body = NULL WHERE seq = ?1",
-		"SELECT id, due_at FROM enrollments WHERE status = 'active' AND due_at <= ?1"
+		"SELECT id, due_at FROM enrollments WHERE status = 'active' AND due_at IS NOT NULL"
 		" ORDER BY due_at, id LIMIT 1",
 	};
 	sqlite3_stmt **st[] = {&s->deferred, &s->body, &s->clear, &s->due};
@@ -206,6 +197,34 @@ static void sim_close(sim *s)
 		cron_free(s->cron[i]);
 	free(s->cron);
 	jrn_buf_free(&s->text);
+}
+
+/* The earliest deferred action (w 0: route_decisions with a body, by
+ * send_at, seq) or active enrollment with a due_at (w 1: by due_at, id)
+ * into *k and *at when it is due by t (else *at INT64_MAX): 1, 0 none due
+ * by t, -1 fatal (said). */
+static int earliest(route_run *R, sim *s, int w, int64_t t, int64_t *k, int64_t *at)
+{
+	sqlite3_int64 changes = sqlite3_total_changes64(R->db);
+	if (!s->known[w] || s->changes[w] != changes) {
+		sqlite3_stmt *st = w ? s->due : s->deferred;
+		int rc = sqlite3_step(st);
+		s->first[w] = 0, s->first_at[w] = INT64_MAX;
+		if (rc == SQLITE_ROW) {
+			s->first[w] = sqlite3_column_int64(st, 0);
+			s->first_at[w] = sqlite3_column_int64(st, 1);
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+		s->known[w] = true, s->changes[w] = changes;
+	}
+	if (s->first_at[w] > t) {
+		*at = INT64_MAX;
+		return 0;
+	}
+	*k = s->first[w], *at = s->first_at[w];
+	return 1;
 }
 
 /* Offers the deferred action seq again at its time (as --tick does):
@@ -311,22 +330,8 @@ static int catch_up(route_run *R, sim *s, int64_t t)
 	int64_t last_id = 0, last_at = INT64_MIN, last_sched = INT64_MIN;
 	for (;;) {
 		int64_t seq = 0, at = INT64_MAX, id = 0, due = INT64_MAX;
-		int rc = next_deferred(R, s->deferred, t, &seq, &at);
-		if (rc < 0)
+		if (earliest(R, s, 0, t, &seq, &at) < 0 || (R->eng && earliest(R, s, 1, t, &id, &due) < 0))
 			return -1;
-		if (rc == 0)
-			at = INT64_MAX;
-		if (R->eng) {
-			sqlite3_bind_int64(s->due, 1, t);
-			int q = sqlite3_step(s->due);
-			if (q == SQLITE_ROW) {
-				id = sqlite3_column_int64(s->due, 0);
-				due = sqlite3_column_int64(s->due, 1);
-			}
-			sqlite3_reset(s->due);
-			if (q != SQLITE_ROW && q != SQLITE_DONE)
-				return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
-		}
 		bool failed = false;
 		int64_t sched = next_schedule(R, s, t, &failed);
 		if (failed)
