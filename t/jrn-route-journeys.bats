@@ -377,6 +377,32 @@ Y
 	assert_equal "$(rows "SELECT status, reason FROM enrollments WHERE customer_id = 'c1'")" "exited|moved"
 }
 
+@test "an event type only an older version or an unloaded journey listens to still moves its enrollments; other events move nothing" {
+	mkdir journeys
+	printf 'name: v\ntrigger: {event: go}\nexit: [{event: stop}]\nsteps:\n  - id: w\n    wait: 1d\n' > journeys/v.yaml
+	printf 'name: o\ntrigger: {event: other}\nsteps:\n  - id: w\n    wait: 1d\n' > journeys/o.yaml
+	ident c1; ident c2; ident c3
+	{ e a go c1; e b go c3; } > in.ndjson
+	at 2026-01-15T12:00:00Z in.ndjson
+	# version 2 listens to no "stop": c1 on version 1 still exits on it
+	printf 'name: v\ntrigger: {event: go}\nsteps:\n  - id: w\n    wait: 1d\n' > journeys/v.yaml
+	{ e c go c2; e d stop c1; e f stop c2; } > in.ndjson
+	at 2026-01-15T13:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(rows "SELECT customer_id, version, status, coalesce(reason, '-') FROM enrollments ORDER BY customer_id" | tr '\n' ' ')" \
+		"c1|1|exited|stop c2|2|active|- c3|1|active|- "
+	# v no longer loaded: its stored version 1 still exits c3 on "stop"
+	rm journeys/v.yaml
+	n=$(rows 'SELECT count(*) FROM enrollment_log')
+	{ e g page.viewed c2 '"properties":{"x":1}'; e h stop c3; } > in.ndjson
+	at 2026-01-15T14:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(jq -r .id <<< "$output" | tr '\n' ' ')" "g h "
+	assert_equal "$(rows "SELECT status, reason FROM enrollments WHERE customer_id = 'c3'")" "exited|stop"
+	assert_equal "$(rows "SELECT status FROM enrollments WHERE customer_id = 'c2'")" "active"
+	assert_equal "$(rows 'SELECT count(*) FROM enrollment_log')" "$((n + 1))"
+}
+
 @test "a journey file with an error is refused with file:line:col; the others run; exit 3" {
 	mkdir journeys
 	printf 'name: good\ntrigger: {event: go}\nsteps:\n  - exit: ok\n' > journeys/a.yaml
