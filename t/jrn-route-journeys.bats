@@ -504,3 +504,22 @@ Y
 	assert_success
 	assert_equal "$stderr" ""
 }
+
+@test "an event whose customerId, type or id holds a NUL: passed through, a reject, never enrolled" {
+	mkdir -p journeys
+	printf 'name: w\ntrigger: {event: signup}\nsteps:\n  - id: m\n    wait: 1h\n' > journeys/w.yaml
+	ident e4
+	{
+		printf '{"id":"a","type":"signup","customerId":"e4\\u0000x"}\n'
+		printf '{"id":"b","type":"sig\\u0000nup","customerId":"e4"}\n'
+		printf '{"id":"c\\u0000","type":"signup","customerId":"e4"}\n'
+		printf '{"id":"d","type":"signup","customerId":"e4","properties":{"segment":"s\\u0001"}}\n'
+		e ok signup e4
+	} > in.ndjson
+	at 2026-01-15T12:00:00Z --rejects rej.ndjson in.ndjson
+	assert_failure 3
+	assert_equal "$output" "$(cat in.ndjson)"
+	assert_equal "$(jq -r .error rej.ndjson | tr '\n' '|')" \
+		"customerId: control character U+0000 at byte 3|type: control character U+0000 at byte 4|id: control character U+0000 at byte 2|segment: control character U+0001 at byte 2|"
+	assert_equal "$(rows 'SELECT customer_id, trigger_key FROM enrollments')" "e4|ok"
+}

@@ -839,6 +839,28 @@ static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
 	return buf;
 }
 
+/* Are the members the engine reads (customerId, type, id,
+ * state.journeyStage, properties.segment) clean ids at their decoded
+ * length (jrn_id_check: a NUL inside would cut them)? 0, or -1 with why. */
+static int event_ids_check(jv ev, jrn_err *why)
+{
+	static const char *const path[][2] = {{"customerId", NULL}, {"type", NULL}, {"id", NULL},
+		{"state", "journeyStage"}, {"properties", "segment"}};
+	for (size_t i = 0; i < sizeof path / sizeof path[0]; i++) {
+		jv v = jv_object_get(jv_copy(ev), jv_string(path[i][0]));
+		if (path[i][1])
+			v = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(v, jv_string(path[i][1]))
+			    : (jv_free(v), jv_null());
+		int rc = jv_get_kind(v) != JV_KIND_STRING ? 0
+			 : jrn_id_check(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)),
+					path[i][1] ? path[i][1] : path[i][0], why);
+		jv_free(v);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The customer an event names, resolved through merges, into cust: 1,
  * 0 none (no id, not an id, erased), -1 with e. */
 static int event_customer(route_run *R, jv ev, jrn_buf *cust, jrn_err *e)
@@ -868,6 +890,12 @@ int engine_event(route_run *R, const jrn_line *ln)
 	if (jv_get_kind(ev) != JV_KIND_OBJECT) {
 		jv_free(ev);
 		return 0;
+	}
+	if (event_ids_check(ev, &e) < 0) { /* passed through, not seen: a reject */
+		jv_free(ev);
+		jrn_err w;
+		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len, e.msg, &w) < 0
+		       ? jrn_say(-1, "%s", w.msg) : 0;
 	}
 	const char *type = str_of(ev, "type"), *stage = NULL;
 	jv state = jv_object_get(jv_copy(ev), jv_string("state"));
