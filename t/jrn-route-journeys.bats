@@ -523,3 +523,24 @@ Y
 		"customerId: control character U+0000 at byte 3|type: control character U+0000 at byte 4|id: control character U+0000 at byte 2|segment: control character U+0001 at byte 2|"
 	assert_equal "$(rows 'SELECT customer_id, trigger_key FROM enrollments')" "e4|ok"
 }
+
+@test "no journey loaded any more: stored enrollments still take exit events and ticks" {
+	mkdir -p journeys
+	printf 'name: w\ntrigger: {event: signup}\nexit: [{event: order.completed}]\nsteps:\n  - id: pause\n    wait: 1h\n  - id: m\n    webhook: {url: "https://hooks.example.com/x", campaign: w}\n' > journeys/w.yaml
+	ident c1
+	ident c2
+	{ e s1 signup c1; e s2 signup c2; } > in.ndjson
+	at 2026-01-15T12:00:00Z in.ndjson
+	assert_success
+	rm journeys/w.yaml
+	e o1 order.completed c1 > in2.ndjson
+	at 2026-01-15T12:30:00Z in2.ndjson
+	assert_success
+	assert_equal "$(rows 'SELECT customer_id, status, reason FROM enrollments ORDER BY id')" "c1|exited|order.completed
+c2|active|"
+	at 2026-01-15T13:00:00Z --tick
+	assert_success
+	assert_equal "$(jq -r 'select(.actionType) | .customerId' <<< "$output")" c2
+	assert_equal "$(rows 'SELECT customer_id, status FROM enrollments ORDER BY id')" "c1|exited
+c2|completed"
+}

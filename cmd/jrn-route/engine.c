@@ -884,7 +884,7 @@ int engine_event(route_run *R, const jrn_line *ln)
 {
 	engine *E = (engine *)R->eng;
 	jrn_err e;
-	if (!E || !E->js.n)
+	if (!E)
 		return 0;
 	jv ev = jrn_parse_value(ln->p, ln->len, &e);
 	if (jv_get_kind(ev) != JV_KIND_OBJECT) {

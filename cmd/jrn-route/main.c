@@ -140,14 +140,19 @@ static int run(route_run *R, char **files, int nfiles)
 }
 
 /* The journeys for the gate and --tick: the engine opened when there are
- * any. -1 to run, else the exit status (said). */
+ * any, or when the state file has journey versions (their enrollments go
+ * on). -1 to run, else the exit status (said). */
 static int setup_engine(route_run *R, int *bad)
 {
 	jrn_err e;
 	journeys js = {0};
 	if (route_journeys_load(R, &js, bad, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	if (!js.n) {
+	sqlite3_stmt *q = NULL; /* none loaded: stored versions still run */
+	bool stored = sqlite3_prepare_v2(R->db, "SELECT 1 FROM journey_versions LIMIT 1", -1, &q,
+					 NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE;
+	sqlite3_finalize(q);
+	if (!js.n && !stored) {
 		journeys_free(&js);
 		return -1;
 	}
