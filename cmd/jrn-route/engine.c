@@ -454,8 +454,13 @@ static int act(run *c, const step *s, jrn_err *e)
 	}
 	/* the gate's trigger window (policy.triggerWindow) holds one send per
 	 * trigger: a step's, so that a journey's steps do not silence each
-	 * other, while a journey entered again soon does not repeat a step */
-	rec = jv_object_set(rec, jv_string("trigger"), jv_string_fmt("%s/%s", J->name, s->id));
+	 * other, while a journey entered again soon does not repeat a step;
+	 * a schedule's or at's firing is its own trigger (JOURNEY/STEP/INSTANT),
+	 * so a tick a little earlier than the day before loses no day */
+	bool timed = (J->trig.kind == T_SCHEDULE || J->trig.kind == T_AT) && c->r.trigger_key;
+	rec = jv_object_set(rec, jv_string("trigger"), timed
+			    ? jv_string_fmt("%s/%s/%s", J->name, s->id, c->r.trigger_key)
+			    : jv_string_fmt("%s/%s", J->name, s->id));
 	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
 	if (c->r.trigger_event)
 		rec = jv_object_set(rec, jv_string("event"), jv_copy(run_event(c)));
