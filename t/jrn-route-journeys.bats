@@ -132,13 +132,13 @@ Y
 	at 2026-01-20T12:00:00Z in.ndjson
 	assert_success
 	assert_equal "$(rows 'SELECT count(*) FROM enrollments')" 1
-	# an event without an id: its text's SHA-256 is the key
+	# an event without an id (with a timestamp): its text's SHA-256 is the key
 	printf 'name: k\ntrigger: {event: ping}\nreentry: always\nsteps:\n  - exit: ok\n' > journeys/k.yaml
-	printf '{"type":"ping","customerId":"c1"}\n' > noid.ndjson
+	printf '{"type":"ping","customerId":"c1","timestamp":"2026-01-25T12:00:00Z"}\n' > noid.ndjson
 	at 2026-01-25T12:00:00Z noid.ndjson
 	at 2026-01-30T12:00:00Z noid.ndjson
 	assert_equal "$(rows "SELECT trigger_key FROM enrollments WHERE journey = 'k'")" \
-		"sha256:$(printf '{"type":"ping","customerId":"c1"}' | sha256sum | cut -d' ' -f1)"
+		"sha256:$(printf '{"type":"ping","customerId":"c1","timestamp":"2026-01-25T12:00:00Z"}' | sha256sum | cut -d' ' -f1)"
 }
 
 # reentry_journey RULE: a journey on "ping" that waits a day
@@ -212,7 +212,7 @@ reentry_journey() {
 	# every record passes through
 	assert_equal "$output" "$(cat in.ndjson)"
 	assert_equal "$(rows 'SELECT journey, customer_id, trigger_key, reason FROM enrollments ORDER BY id' | tr '\n' ' ')" \
-		"seg|c1|s1|seg rfm|c1|r1|rfm st|c1|sha256:$(printf '{"customerId":"c1","state":{"journeyStage":"purchase"}}' | sha256sum | cut -d' ' -f1)|stage "
+		"seg|c1|s1|seg rfm|c1|r1|rfm st|c1|sha256:$(printf '{"customerId":"c1","state":{"journeyStage":"purchase"}}\x1f1768478400000' | sha256sum | cut -d' ' -f1)|stage "
 }
 
 @test "goal step converts on its event; the journey goal converts and holds a finished enrollment open" {
@@ -543,4 +543,19 @@ c2|active|"
 	assert_equal "$(jq -r 'select(.actionType) | .customerId' <<< "$output")" c2
 	assert_equal "$(rows 'SELECT customer_id, status FROM enrollments ORDER BY id')" "c1|exited
 c2|completed"
+}
+
+@test "a stage record (no id, no timestamp) read again later enrolls again; at the same clock, once" {
+	mkdir -p journeys
+	printf 'name: st\ntrigger: {stage: purchase}\nreentry: always\nsteps:\n  - exit: stage\n' > journeys/st.yaml
+	ident c1
+	printf '{"customerId":"c1","state":{"journeyStage":"purchase"}}\n' > in.ndjson
+	at 2026-01-15T12:00:00Z in.ndjson
+	assert_success
+	at 2026-01-15T12:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(rows 'SELECT count(*) FROM enrollments')" 1
+	at 2026-01-16T12:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(rows 'SELECT count(*) FROM enrollments')" 2
 }

@@ -826,7 +826,8 @@ out:
 	return rc < 0 ? -1 : 0;
 }
 
-/* The event's trigger key: its id, else the SHA-256 of its text. */
+/* The event's trigger key: its id, else the SHA-256 of its text (with
+ * the clock's ms when it has no timestamp either). */
 static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
 {
 	buf[0] = '\0';
@@ -835,10 +836,16 @@ static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
 		snprintf(buf, 72, "%s", jv_string_value(id));
 	} else if (jv_get_kind(id) == JV_KIND_NUMBER) {
 		snprintf(buf, 72, "%.17g", jv_number_value(id));
-	} else {
+	} else { /* no id and no timestamp (a stage record): the clock too,
+		  * so the same line on a later day is a new entry */
 		char sum[65];
-		if (jrn_sha256_hex(ln->p, ln->len, sum) == 0)
+		jrn_buf t = {0};
+		jrn_buf_add(&t, ln->p, ln->len);
+		if (!jv_object_has(jv_copy(ev), jv_string("timestamp")))
+			jrn_buf_addf(&t, "\x1f%lld", (long long)jrn_now());
+		if (t.p && jrn_sha256_hex(t.p, t.len, sum) == 0)
 			snprintf(buf, 72, "sha256:%s", sum);
+		jrn_buf_free(&t);
 	}
 	jv_free(id);
 	return buf;
