@@ -177,11 +177,12 @@ static int setup(route_run *R, int argc, char **argv)
 	if (policy_load(&R->P, R->opts.config, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
-	if ((R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
+	bool lint_only = R->mode == M_CHECK && access(R->opts.db_path, F_OK) != 0; /* none made */
+	if (!lint_only && (R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
 	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
-	    !(R->privacy = jrn_privacy_open(R->db, &e)))
+	if (!lint_only && (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
+			   !(R->privacy = jrn_privacy_open(R->db, &e))))
 		return db_fail(R, &e);
 	if (jrn_rejects_open(&R->rej, "jrn-route", R->opts.rejects_path, R->opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
