@@ -399,3 +399,13 @@ clean() {
 	assert_success
 	assert_output ""
 }
+
+@test "--check with no state file creates none" {
+	mkdir -p journeys
+	printf 'name: w\ntrigger: {event: signup}\nsteps:\n  - exit: ok\n' > journeys/w.yaml
+	rm -f jrn.db
+	run --separate-stderr jrn-route --check
+	assert_success
+	assert_equal "$stderr" ""
+	[ ! -e jrn.db ]
+}

@@ -132,13 +132,13 @@ Y
 	at 2026-01-20T12:00:00Z in.ndjson
 	assert_success
 	assert_equal "$(rows 'SELECT count(*) FROM enrollments')" 1
-	# an event without an id: its text's SHA-256 is the key
+	# an event without an id (with a timestamp): its text's SHA-256 is the key
 	printf 'name: k\ntrigger: {event: ping}\nreentry: always\nsteps:\n  - exit: ok\n' > journeys/k.yaml
-	printf '{"type":"ping","customerId":"c1"}\n' > noid.ndjson
+	printf '{"type":"ping","customerId":"c1","timestamp":"2026-01-25T12:00:00Z"}\n' > noid.ndjson
 	at 2026-01-25T12:00:00Z noid.ndjson
 	at 2026-01-30T12:00:00Z noid.ndjson
 	assert_equal "$(rows "SELECT trigger_key FROM enrollments WHERE journey = 'k'")" \
-		"sha256:$(printf '{"type":"ping","customerId":"c1"}' | sha256sum | cut -d' ' -f1)"
+		"sha256:$(printf '{"type":"ping","customerId":"c1","timestamp":"2026-01-25T12:00:00Z"}' | sha256sum | cut -d' ' -f1)"
 }
 
 # reentry_journey RULE: a journey on "ping" that waits a day
@@ -212,7 +212,7 @@ reentry_journey() {
 	# every record passes through
 	assert_equal "$output" "$(cat in.ndjson)"
 	assert_equal "$(rows 'SELECT journey, customer_id, trigger_key, reason FROM enrollments ORDER BY id' | tr '\n' ' ')" \
-		"seg|c1|s1|seg rfm|c1|r1|rfm st|c1|sha256:$(printf '{"customerId":"c1","state":{"journeyStage":"purchase"}}' | sha256sum | cut -d' ' -f1)|stage "
+		"seg|c1|s1|seg rfm|c1|r1|rfm st|c1|sha256:$(printf '{"customerId":"c1","state":{"journeyStage":"purchase"}}\x1f1768478400000' | sha256sum | cut -d' ' -f1)|stage "
 }
 
 @test "goal step converts on its event; the journey goal converts and holds a finished enrollment open" {
@@ -529,4 +529,59 @@ Y
 	run --separate-stderr vg "$JRN_BIN/jrn-route" --explain c1
 	assert_success
 	assert_equal "$stderr" ""
+}
+
+@test "an event whose customerId, type or id holds a NUL: passed through, a reject, never enrolled" {
+	mkdir -p journeys
+	printf 'name: w\ntrigger: {event: signup}\nsteps:\n  - id: m\n    wait: 1h\n' > journeys/w.yaml
+	ident e4
+	{
+		printf '{"id":"a","type":"signup","customerId":"e4\\u0000x"}\n'
+		printf '{"id":"b","type":"sig\\u0000nup","customerId":"e4"}\n'
+		printf '{"id":"c\\u0000","type":"signup","customerId":"e4"}\n'
+		printf '{"id":"d","type":"signup","customerId":"e4","properties":{"segment":"s\\u0001"}}\n'
+		e ok signup e4
+	} > in.ndjson
+	at 2026-01-15T12:00:00Z --rejects rej.ndjson in.ndjson
+	assert_failure 3
+	assert_equal "$output" "$(cat in.ndjson)"
+	assert_equal "$(jq -r .error rej.ndjson | tr '\n' '|')" \
+		"customerId: control character U+0000 at byte 3|type: control character U+0000 at byte 4|id: control character U+0000 at byte 2|segment: control character U+0001 at byte 2|"
+	assert_equal "$(rows 'SELECT customer_id, trigger_key FROM enrollments')" "e4|ok"
+}
+
+@test "no journey loaded any more: stored enrollments still take exit events and ticks" {
+	mkdir -p journeys
+	printf 'name: w\ntrigger: {event: signup}\nexit: [{event: order.completed}]\nsteps:\n  - id: pause\n    wait: 1h\n  - id: m\n    webhook: {url: "https://hooks.example.com/x", campaign: w}\n' > journeys/w.yaml
+	ident c1
+	ident c2
+	{ e s1 signup c1; e s2 signup c2; } > in.ndjson
+	at 2026-01-15T12:00:00Z in.ndjson
+	assert_success
+	rm journeys/w.yaml
+	e o1 order.completed c1 > in2.ndjson
+	at 2026-01-15T12:30:00Z in2.ndjson
+	assert_success
+	assert_equal "$(rows 'SELECT customer_id, status, reason FROM enrollments ORDER BY id')" "c1|exited|order.completed
+c2|active|"
+	at 2026-01-15T13:00:00Z --tick
+	assert_success
+	assert_equal "$(jq -r 'select(.actionType) | .customerId' <<< "$output")" c2
+	assert_equal "$(rows 'SELECT customer_id, status FROM enrollments ORDER BY id')" "c1|exited
+c2|completed"
+}
+
+@test "a stage record (no id, no timestamp) read again later enrolls again; at the same clock, once" {
+	mkdir -p journeys
+	printf 'name: st\ntrigger: {stage: purchase}\nreentry: always\nsteps:\n  - exit: stage\n' > journeys/st.yaml
+	ident c1
+	printf '{"customerId":"c1","state":{"journeyStage":"purchase"}}\n' > in.ndjson
+	at 2026-01-15T12:00:00Z in.ndjson
+	assert_success
+	at 2026-01-15T12:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(rows 'SELECT count(*) FROM enrollments')" 1
+	at 2026-01-16T12:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(rows 'SELECT count(*) FROM enrollments')" 2
 }

@@ -144,3 +144,16 @@ many() {
 	[ "$(wc -l < t2.ndjson)" -le $((25000 - done1 + 10000)) ]
 	assert_equal "$(rows "SELECT count(*), count(DISTINCT key) FROM route_decisions WHERE decision = 'send'")" "25000|25000"
 }
+
+@test "a daily schedule's tick a few seconds earlier than the day before still sends: each firing is its own trigger" {
+	mkdir journeys
+	printf 'name: daily\ntrigger: {schedule: "0 9 * * *", zone: UTC}\nreentry: always\nsteps:\n  - id: m\n    webhook: {url: "https://hooks.example.com/d", campaign: d}\n' > journeys/d.yaml
+	ident c1
+	at 2026-01-15T12:00:00Z --tick
+	at 2026-01-16T09:00:30Z --tick
+	assert_success
+	assert_equal "$(jq -r '"\(.trigger) \(.route.decision)"' <<< "$output")" "daily/m/2026-01-16T09:00:00.000Z send"
+	at 2026-01-17T09:00:05Z --tick
+	assert_success
+	assert_equal "$(jq -r '"\(.trigger) \(.route.decision)"' <<< "$output")" "daily/m/2026-01-17T09:00:00.000Z send"
+}

@@ -466,8 +466,13 @@ static int act(run *c, const step *s, jrn_err *e)
 	}
 	/* the gate's trigger window (policy.triggerWindow) holds one send per
 	 * trigger: a step's, so that a journey's steps do not silence each
-	 * other, while a journey entered again soon does not repeat a step */
-	rec = jv_object_set(rec, jv_string("trigger"), jv_string_fmt("%s/%s", J->name, s->id));
+	 * other, while a journey entered again soon does not repeat a step;
+	 * a schedule's or at's firing is its own trigger (JOURNEY/STEP/INSTANT),
+	 * so a tick a little earlier than the day before loses no day */
+	bool timed = (J->trig.kind == T_SCHEDULE || J->trig.kind == T_AT) && c->r.trigger_key;
+	rec = jv_object_set(rec, jv_string("trigger"), timed
+			    ? jv_string_fmt("%s/%s/%s", J->name, s->id, c->r.trigger_key)
+			    : jv_string_fmt("%s/%s", J->name, s->id));
 	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
 	if (c->r.trigger_event)
 		rec = jv_object_set(rec, jv_string("event"), jv_copy(run_event(c)));
@@ -833,7 +838,8 @@ out:
 	return rc < 0 ? -1 : 0;
 }
 
-/* The event's trigger key: its id, else the SHA-256 of its text. */
+/* The event's trigger key: its id, else the SHA-256 of its text (with
+ * the clock's ms when it has no timestamp either). */
 static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
 {
 	buf[0] = '\0';
@@ -842,13 +848,41 @@ static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
 		snprintf(buf, 72, "%s", jv_string_value(id));
 	} else if (jv_get_kind(id) == JV_KIND_NUMBER) {
 		snprintf(buf, 72, "%.17g", jv_number_value(id));
-	} else {
+	} else { /* no id and no timestamp (a stage record): the clock too,
+		  * so the same line on a later day is a new entry */
 		char sum[65];
-		if (jrn_sha256_hex(ln->p, ln->len, sum) == 0)
+		jrn_buf t = {0};
+		jrn_buf_add(&t, ln->p, ln->len);
+		if (!jv_object_has(jv_copy(ev), jv_string("timestamp")))
+			jrn_buf_addf(&t, "\x1f%lld", (long long)jrn_now());
+		if (t.p && jrn_sha256_hex(t.p, t.len, sum) == 0)
 			snprintf(buf, 72, "sha256:%s", sum);
+		jrn_buf_free(&t);
 	}
 	jv_free(id);
 	return buf;
+}
+
+/* Are the members the engine reads (customerId, type, id,
+ * state.journeyStage, properties.segment) clean ids at their decoded
+ * length (jrn_id_check: a NUL inside would cut them)? 0, or -1 with why. */
+static int event_ids_check(jv ev, jrn_err *why)
+{
+	static const char *const path[][2] = {{"customerId", NULL}, {"type", NULL}, {"id", NULL},
+		{"state", "journeyStage"}, {"properties", "segment"}};
+	for (size_t i = 0; i < sizeof path / sizeof path[0]; i++) {
+		jv v = jv_object_get(jv_copy(ev), jv_string(path[i][0]));
+		if (path[i][1])
+			v = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(v, jv_string(path[i][1]))
+			    : (jv_free(v), jv_null());
+		int rc = jv_get_kind(v) != JV_KIND_STRING ? 0
+			 : jrn_id_check(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)),
+					path[i][1] ? path[i][1] : path[i][0], why);
+		jv_free(v);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The customer an event names, resolved through merges, into cust: 1,
@@ -945,7 +979,7 @@ int engine_event(route_run *R, const jrn_line *ln)
 {
 	engine *E = (engine *)R->eng;
 	jrn_err e;
-	if (!E || !E->js.n)
+	if (!E)
 		return 0;
 	if (E->versions_done && !E->listen && listen_init(R, &e) < 0)
 		return fatal(&e);
@@ -955,6 +989,12 @@ int engine_event(route_run *R, const jrn_line *ln)
 	if (jv_get_kind(ev) != JV_KIND_OBJECT) {
 		jv_free(ev);
 		return 0;
+	}
+	if (event_ids_check(ev, &e) < 0) { /* passed through, not seen: a reject */
+		jv_free(ev);
+		jrn_err w;
+		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len, e.msg, &w) < 0
+		       ? jrn_say(-1, "%s", w.msg) : 0;
 	}
 	const char *type = str_of(ev, "type"), *stage = NULL;
 	jv state = jv_object_get(jv_copy(ev), jv_string("state"));

@@ -140,14 +140,19 @@ static int run(route_run *R, char **files, int nfiles)
 }
 
 /* The journeys for the gate and --tick: the engine opened when there are
- * any. -1 to run, else the exit status (said). */
+ * any, or when the state file has journey versions (their enrollments go
+ * on). -1 to run, else the exit status (said). */
 static int setup_engine(route_run *R, int *bad)
 {
 	jrn_err e;
 	journeys js = {0};
 	if (route_journeys_load(R, &js, bad, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	if (!js.n) {
+	sqlite3_stmt *q = NULL; /* none loaded: stored versions still run */
+	bool stored = sqlite3_prepare_v2(R->db, "SELECT 1 FROM journey_versions LIMIT 1", -1, &q,
+					 NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_DONE;
+	sqlite3_finalize(q);
+	if (!js.n && !stored) {
 		journeys_free(&js);
 		return -1;
 	}
@@ -172,11 +177,12 @@ static int setup(route_run *R, int argc, char **argv)
 	if (policy_load(&R->P, R->opts.config, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
-	if ((R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
+	bool lint_only = R->mode == M_CHECK && access(R->opts.db_path, F_OK) != 0; /* none made */
+	if (!lint_only && (R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
 	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	if (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
-	    !(R->privacy = jrn_privacy_open(R->db, &e)))
+	if (!lint_only && (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
+			   !(R->privacy = jrn_privacy_open(R->db, &e))))
 		return db_fail(R, &e);
 	if (jrn_rejects_open(&R->rej, "jrn-route", R->opts.rejects_path, R->opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
