@@ -310,6 +310,24 @@ Y
 		"ny|2026-03-09T13:00 utc|2026-03-09T09:00 "
 }
 
+@test "a wait until a local time: the customer's zone first, the step's zone when the profile has none" {
+	mkdir journeys
+	cat > journeys/w.yaml <<'Y'
+name: w
+trigger: {event: go}
+steps:
+  - wait: {until: "09:00", zone: Asia/Tokyo}
+Y
+	ident ny '"timeZone":"America/New_York"'
+	ident plain
+	{ e a go ny; e b go plain; } > in.ndjson
+	at 2026-01-15T12:00:00Z in.ndjson
+	assert_success
+	# New York 09:00 EST is 14:00Z; Tokyo 09:00 JST is 00:00Z
+	assert_equal "$(rows "SELECT customer_id, strftime('%Y-%m-%dT%H:%M', due_at / 1000, 'unixepoch') FROM enrollments ORDER BY id" | tr '\n' ' ')" \
+		"ny|2026-01-15T14:00 plain|2026-01-16T00:00 "
+}
+
 @test "a loop without a wait is parked after JOURNEY_RUN_MAX (100) steps and goes on at the next tick" {
 	mkdir journeys
 	cat > journeys/l.yaml <<'Y'

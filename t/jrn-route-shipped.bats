@@ -327,3 +327,27 @@ weekly w1 2026-03-16T10:00:00.000Z"
 	assert_success
 	[ "${#lines[@]}" -gt 40 ]
 }
+
+@test "simulate: an update step over an attached state file is logged, not applied, and the journey goes on" {
+	state
+	c=$(head -1 "$FIX/profiles.ndjson" | jq -r '.customerId // .userId')
+	mkdir js
+	cat > js/u.yaml <<'Y'
+trigger: go
+steps:
+  - webhook: {url: "https://hooks.example/a"}
+  - wait: 1h
+  - update: {set: {seen: true}}
+  - webhook: {url: "https://hooks.example/b"}
+Y
+	printf '{"id":"u1","type":"go","customerId":"%s","timestamp":"2026-03-01T00:00:00Z"}\n' "$c" > ev.ndjson
+	# (the fixture's quiet hours hold both webhooks to 08:00)
+	before=$(sha256sum jrn.db)
+	run --separate-stderr jrn-route --simulate --journeys js --now 2026-03-02T00:00:00Z ev.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r '[.step, .route.decision, .route.sendAt] | join(" ")' <<< "$output" | tr '\n' ' ')" \
+		"1 send 2026-03-01T08:00:00.000Z 4 send 2026-03-01T08:00:00.000Z "
+	assert_equal "$(sha256sum jrn.db)" "$before"
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM profiles WHERE traits ->> '\$.seen' IS NOT NULL")" 0
+}

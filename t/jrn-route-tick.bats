@@ -157,3 +157,18 @@ many() {
 	assert_success
 	assert_equal "$(jq -r '"\(.trigger) \(.route.decision)"' <<< "$output")" "daily/m/2026-01-17T09:00:00.000Z send"
 }
+
+@test "a minute schedule after four years without a tick fires once, at the latest minute, without walking every minute" {
+	mkdir journeys
+	printf 'name: minutely\ntrigger: {schedule: "* * * * *", zone: UTC}\nreentry: always\nsteps:\n  - exit: fired\n' > journeys/m.yaml
+	ident c1
+	at 2026-01-15T12:00:00Z --tick
+	assert_success
+	start=$(date +%s)
+	at 2030-01-15T12:00:30Z --tick
+	assert_success
+	# about 2.1 million minutes: walked one by one this took 31 s
+	[ $(($(date +%s) - start)) -lt 10 ]
+	assert_equal "$(rows 'SELECT trigger_key FROM enrollments')" 2030-01-15T12:00:00.000Z
+	assert_equal "$(rows "SELECT fired_at FROM journey_schedules WHERE journey = 'minutely'")" 1894708830000
+}

@@ -510,15 +510,14 @@ static int64_t wait_until(run *c, const step *s, jrn_err *e)
 {
 	if (s->u.wait.until < 0)
 		return c->now + s->u.wait.ms;
+	/* the customer's zone, else the step's, else policy.timeZone */
 	char zone[ROUTE_ZONE_MAX + 2];
-	const char *z = s->u.wait.zone;
-	if (!z) {
-		jrn_err ze;
-		int rc = store_profile_zone(c->R->st, c->r.customer, zone, e);
-		if (rc < 0)
-			return INT64_MIN;
-		z = rc == 1 && zone_check(zone, &ze) == 0 ? zone : c->R->P.zone;
-	}
+	jrn_err ze;
+	int rc = store_profile_zone(c->R->st, c->r.customer, zone, e);
+	if (rc < 0)
+		return INT64_MIN;
+	const char *z = rc == 1 && zone_check(zone, &ze) == 0 ? zone
+			: s->u.wait.zone ? s->u.wait.zone : c->R->P.zone;
 	int64_t today = day_of(c->now + (int64_t)zone_offset(z, c->now) * 1000);
 	for (int64_t d = today; d <= today + 8; d++) {
 		int wday = (int)(((d + 4) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
@@ -570,7 +569,10 @@ static int update(run *c, const step *s, jrn_err *e)
 				jv_free(name);
 		}
 	jv keys = jv_keys(jv_copy(v));
-	if (jrn_profile_apply(c->E->prof, c->r.customer, v, "jrn-route", c->now, e) < 0) {
+	bool simulated = c->R->mode == M_SIMULATE; /* the state file is read-only there */
+	if (simulated) {
+		jv_free(v);
+	} else if (jrn_profile_apply(c->E->prof, c->r.customer, v, "jrn-route", c->now, e) < 0) {
 		jv_free(keys);
 		return -1;
 	}
@@ -580,7 +582,7 @@ static int update(run *c, const step *s, jrn_err *e)
 	jrn_buf_adds(&c->E->detail, "{\"traits\":");
 	if (jrn_json_append(&c->E->detail, keys, 0, e) < 0)
 		return -1;
-	jrn_buf_addc(&c->E->detail, '}');
+	jrn_buf_adds(&c->E->detail, simulated ? ",\"simulated\":true}" : "}");
 	return log_step(c, s->id, "update", c->E->detail.p, e);
 }
 
@@ -1119,7 +1121,23 @@ static int64_t instant(journey *J, const char *zone, int64_t after, int64_t now,
 	cron_expr *cx = cron_parse(J->trig.cron, e);
 	if (!cx)
 		return INT64_MIN;
-	int64_t last = INT64_MIN, t = after;
+	/* A missed stretch fires once, at its latest instant: look for it in
+	 * the last hour, day, 8, 32 and 366 days before walking from `after`
+	 * (a minute schedule after years without a tick is not walked minute
+	 * by minute). */
+	static const int64_t spans[] = {3600000, 86400000, 8 * 86400000LL, 32 * 86400000LL,
+					366 * 86400000LL};
+	int64_t from = after;
+	for (size_t k = 0; k < sizeof spans / sizeof spans[0]; k++) {
+		if (now - spans[k] <= after)
+			break;
+		int64_t t = cron_next(cx, zone, now - spans[k]);
+		if (t <= now && t != INT64_MAX) {
+			from = now - spans[k];
+			break;
+		}
+	}
+	int64_t last = INT64_MIN, t = from;
 	while ((t = cron_next(cx, zone, t)) <= now && t != INT64_MAX)
 		last = t;
 	cron_free(cx);
