@@ -1,4 +1,5 @@
 /* mustache.c: Mustache templates over jv data (see mustache.h). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -716,4 +717,12 @@ int jrn_mustache_render(const jrn_mustache *t, jv data, jv partials, int flags,
 		out->p[was] = '\0';
 	}
 	return rc;
+}
+
+bool jrn_template_name_ok(const char *s, size_t n)
+{
+	bool ok = n > 0 && s[0] != '.' && n <= 200;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.';
+	return ok;
 }

@@ -76,4 +76,10 @@ int jrn_mustache_render(const jrn_mustache *t, jv data, jv partials, int flags,
 /* Frees t (NULL is fine). */
 void jrn_mustache_free(jrn_mustache *t);
 
+/* Is s (n bytes) a template name jrn-send looks up in its templates
+ * folder: 1 to 200 letters, digits, '-', '_' and '.', not starting with
+ * '.' (so no path leaves the folder)? jrn-send and jrn-route's journeys
+ * hold names to this one rule. */
+bool jrn_template_name_ok(const char *s, size_t n);
+
 #endif

@@ -409,3 +409,23 @@ clean() {
 	assert_equal "$stderr" ""
 	[ ! -e jrn.db ]
 }
+
+@test "a template name jrn-send would refuse (a path, a leading dot) is an error at its place, as jrn-send reads names" {
+	mkdir -p templates
+	printf 'x\n' > secret.txt
+	journey t <<-'EOF'
+	trigger: go
+	steps:
+	  - action: {channel: email, template: ../secret, campaign: x}
+	EOF
+	journey u <<-'EOF'
+	trigger: go
+	steps:
+	  - wait: 1h
+	  - action: {channel: sms, template: .hidden, campaign: x}
+	EOF
+	run --separate-stderr jrn-route --check
+	assert_failure 1
+	assert_line --regexp "^journeys/t.yaml:3:[0-9]+: error: step '1' action template: '../secret' is not a template name"
+	assert_line --regexp "^journeys/u.yaml:4:[0-9]+: error: step '2' action template: '.hidden' is not a template name"
+}

@@ -172,3 +172,29 @@ many() {
 	assert_equal "$(rows 'SELECT trigger_key FROM enrollments')" 2030-01-15T12:00:00.000Z
 	assert_equal "$(rows "SELECT fired_at FROM journey_schedules WHERE journey = 'minutely'")" 1894708830000
 }
+
+@test "a journey's action deferred by a cap is not sent by the tick once an exit event ended the enrollment; an active one's is" {
+	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > jrn.yaml
+	mkdir journeys
+	printf 'trigger: cart\nexit: order\nsteps:\n  - action: {channel: email, campaign: cart, subject: s, messageContent: "{{unsubscribeUrl}}"}\n  - wait: 2d\n' > journeys/c.yaml
+	ident d1; ident d2
+	{
+		printf '{"actionType":"email","customerId":"d1","campaignId":"news","recipientEmail":"d1@example.com"}\n'
+		printf '{"actionType":"email","customerId":"d2","campaignId":"news","recipientEmail":"d2@example.com"}\n'
+		printf '{"id":"1","type":"cart","customerId":"d1","timestamp":"2026-01-15T12:00:00Z"}\n'
+		printf '{"id":"2","type":"cart","customerId":"d2","timestamp":"2026-01-15T12:00:00Z"}\n'
+		printf '{"id":"3","type":"order","customerId":"d1","timestamp":"2026-01-15T13:00:00Z"}\n'
+	} > in.ndjson
+	at 2026-01-15T12:00:00Z --config jrn.yaml in.ndjson
+	assert_success
+	assert_equal "$(jq -r 'select(.campaignId == "cart") | "\(.customerId) \(.route.decision) \(.route.reason)"' <<< "$output" | tr '\n' ' ')" \
+		"d1 defer cap_channel d2 defer cap_channel "
+	assert_equal "$(rows "SELECT customer_id, status FROM enrollments ORDER BY id" | tr '\n' ' ')" "d1|exited d2|active "
+	at 2026-01-16T12:00:00Z --config jrn.yaml --tick
+	assert_success
+	assert_equal "$(jq -r '"\(.customerId) \(.route.decision) \(.route.reason)"' <<< "$output" | tr '\n' ' ')" \
+		"d1 suppress enrollment_exited d2 send null "
+	# offered once: the next tick has nothing
+	at 2026-01-16T12:05:00Z --config jrn.yaml --tick
+	assert_equal "$output" ""
+}

@@ -110,3 +110,14 @@ int route_journeys_load(route_run *R, journeys *js, int *bad, jrn_err *e)
 	free(owned);
 	return rc;
 }
+
+const char *route_ended_reason(const char *status)
+{
+	if (!status)
+		return NULL;
+	if (!strcmp(status, "exited"))
+		return "enrollment_exited";
+	if (!strcmp(status, "converted"))
+		return "enrollment_converted";
+	return NULL;
+}

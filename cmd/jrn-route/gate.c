@@ -370,6 +370,10 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	}
 	if (make_key(R, a, t, d, e) < 0)
 		return -1;
+	if (R->suppress_as) { /* a deferred action whose enrollment ended */
+		d->kind = D_SUPPRESS, d->reason = R->suppress_as;
+		return 0;
+	}
 	int n = chain_of(R, a, chain);
 	if (a->holdout)
 		return holdout(R, a, chain, n, d, why) == 2 ? 1 : 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "journey.h"
+#include "mustache.h"
 #include "yaml.h"
 
 const char *const step_kind_names[NSTEP_KINDS] = {
@@ -601,6 +602,10 @@ static int action_fields(cc *c, sctx *x, const char *const *keys, bool webhook)
 		} else if (!strcmp(key, "campaign") || !strcmp(key, "offer") || !strcmp(key, "template")) {
 			char *id = id_of(c, v, a, label);
 			rc = id ? 0 : -1;
+			if (id && !strcmp(key, "template") && !jrn_template_name_ok(id, strlen(id)))
+				rc = fail_at(c, a, "%s: '%.64s' is not a template name (letters, digits, "
+					     "'-', '_' and '.', not starting with '.'; as jrn-send reads "
+					     "it)", label, id);
 			free(id);
 			if (!strcmp(key, "campaign"))
 				out = "campaignId";

@@ -170,6 +170,10 @@ typedef struct {
 	store *st;
 	jrn_reach *reach;
 	jrn_privacy *privacy; /* erased customers: suppressed, never stored */
+	const char *suppress_as;    /* set around route_line by the offer of a
+				     * deferred action whose enrollment has
+				     * ended: the gate suppresses it with this
+				     * reason (static) */
 	jrn_rejects rej;
 	jrn_out out;
 	jrn_json_index ix;
@@ -193,6 +197,13 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why);
  * with e. */
 int record_write(route_run *R, const jrn_line *ln, const action *a, const decision *d,
 		 jrn_err *e);
+
+/* The reason a deferred action offered again is suppressed for, given
+ * the status of the enrollment it came from (NULL: none, or no
+ * enrollment): "enrollment_exited" or "enrollment_converted" when the
+ * enrollment ended so (an exit event, a goal) after the action was
+ * deferred; NULL when it is active or completed (batch.c). */
+const char *route_ended_reason(const char *status);
 
 /* Set by SIGINT and SIGTERM (main.c): loops stop at the next record. */
 extern volatile sig_atomic_t route_interrupted;

@@ -175,7 +175,8 @@ static int sim_open(route_run *R, sim *s)
 	static const char *const sql[] = {
 		"SELECT seq, send_at FROM route_decisions WHERE decision = 'defer' AND body IS NOT"
 		" NULL AND send_at IS NOT NULL ORDER BY send_at, seq LIMIT 1",
-		"SELECT body FROM route_decisions WHERE seq = ?1",
+		"SELECT body, (SELECT status FROM enrollments WHERE id = route_decisions.enrollment)"
+		" FROM route_decisions WHERE seq = ?1",
 		"UPDATE route_decisions SET body = NULL WHERE seq = ?1",
 		"SELECT id, due_at FROM enrollments WHERE status = 'active' AND due_at IS NOT NULL"
 		" ORDER BY due_at, id LIMIT 1",
@@ -234,9 +235,12 @@ static int offer_again(route_run *R, sim *s, int64_t seq)
 	sqlite3_bind_int64(s->body, 1, seq);
 	int rc = sqlite3_step(s->body);
 	jrn_buf_reset(&s->text);
-	if (rc == SQLITE_ROW)
+	const char *ended = NULL;
+	if (rc == SQLITE_ROW) {
 		jrn_buf_add(&s->text, sqlite3_column_blob(s->body, 0),
 			    (size_t)sqlite3_column_bytes(s->body, 0));
+		ended = route_ended_reason((const char *)sqlite3_column_text(s->body, 1));
+	}
 	sqlite3_reset(s->body);
 	sqlite3_bind_int64(s->clear, 1, seq);
 	if (rc != SQLITE_ROW || sqlite3_step(s->clear) != SQLITE_DONE) {
@@ -246,7 +250,10 @@ static int offer_again(route_run *R, sim *s, int64_t seq)
 	sqlite3_reset(s->clear);
 	jrn_buf_add(&s->text, "", 0);
 	jrn_line ln = {"route_decisions", (uint64_t)seq, s->text.p ? s->text.p : "", s->text.len};
-	return route_line(R, &ln);
+	R->suppress_as = ended;
+	rc = route_line(R, &ln);
+	R->suppress_as = NULL;
+	return rc;
 }
 
 /* The schedules of the engine's journeys, parsed once. 0, -1 (said). */

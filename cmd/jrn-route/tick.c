@@ -107,7 +107,8 @@ static int64_t advance_due(route_run *R, int64_t now)
 static int64_t offer_deferred(route_run *R, int64_t now)
 {
 	sqlite3_stmt *sel, *clear;
-	if (sqlite3_prepare_v2(R->db, "SELECT seq, body FROM route_decisions WHERE decision = 'defer'"
+	if (sqlite3_prepare_v2(R->db, "SELECT seq, body, (SELECT status FROM enrollments WHERE id ="
+			       " route_decisions.enrollment) FROM route_decisions WHERE decision = 'defer'"
 			       " AND body IS NOT NULL AND send_at <= ?1 AND seq > ?2 ORDER BY seq"
 			       " LIMIT ?3", -1, &sel, NULL) != SQLITE_OK)
 		return sql_fail(R);
@@ -132,7 +133,10 @@ static int64_t offer_deferred(route_run *R, int64_t now)
 		while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 			int64_t seq = sqlite3_column_int64(sel, 0);
 			size_t len = (size_t)sqlite3_column_bytes(sel, 1);
+			const char *reason =
+				route_ended_reason((const char *)sqlite3_column_text(sel, 2));
 			jrn_buf_add(&rows, &seq, sizeof seq);
+			jrn_buf_add(&rows, &reason, sizeof reason);
 			jrn_buf_add(&rows, &len, sizeof len);
 			jrn_buf_add(&rows, sqlite3_column_blob(sel, 1), len);
 			n++;
@@ -147,9 +151,11 @@ static int64_t offer_deferred(route_run *R, int64_t now)
 		for (size_t off = 0; off < rows.len && rc == 0;) {
 			int64_t seq;
 			size_t len;
+			const char *reason;
 			memcpy(&seq, rows.p + off, sizeof seq);
-			memcpy(&len, rows.p + off + sizeof seq, sizeof len);
-			off += sizeof seq + sizeof len;
+			memcpy(&reason, rows.p + off + sizeof seq, sizeof reason);
+			memcpy(&len, rows.p + off + sizeof seq + sizeof reason, sizeof len);
+			off += sizeof seq + sizeof reason + sizeof len;
 			jrn_buf_reset(&body);
 			jrn_buf_add(&body, rows.p + off, len);
 			jrn_buf_add(&body, "", 0);
@@ -159,8 +165,10 @@ static int64_t offer_deferred(route_run *R, int64_t now)
 				rc = sql_fail(R);
 			sqlite3_reset(clear);
 			jrn_line ln = {"route_decisions", (uint64_t)seq, body.p ? body.p : "", len};
+			R->suppress_as = reason;
 			if (rc == 0)
 				rc = route_line(R, &ln);
+			R->suppress_as = NULL;
 			after = seq;
 			total++;
 		}

@@ -527,11 +527,7 @@ static int check_template(job *j)
 	if (jv_get_kind(t) == JV_KIND_STRING) {
 		const char *tn = jv_string_value(t);
 		size_t n = (size_t)jv_string_length_bytes(jv_copy(t));
-		bool ok = n > 0 && tn[0] != '.' && n <= 200;
-		for (size_t i = 0; ok && i < n; i++)
-			ok = isalnum((unsigned char)tn[i]) || tn[i] == '-' || tn[i] == '_' ||
-			     tn[i] == '.';
-		if (!ok) {
+		if (!jrn_template_name_ok(tn, n)) {
 			jrn_buf shown = {0}; /* as JSON: it may hold anything */
 			jrn_json_append_str(&shown, tn, n > 64 ? 64 : n);
 			j->status = ST_REJECTED;
