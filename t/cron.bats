@@ -18,8 +18,14 @@ setup() {
 	shop=$BATS_TEST_TMPDIR/shop
 	JRN_NOW=2026-01-01T00:00:00Z jrn init "$shop" > /dev/null
 	cp "$EXAMPLES/jrn.yaml" "$shop/jrn.yaml"
+	cp -r "$EXAMPLES/journeys" "$shop/journeys"
 	"$JRN_GEN" -n 3000 -s 9 > "$shop/events.ndjson"
-	(cd "$shop" && jrn-ingest -q --store-only events.ndjson)
+	# the shop's sign-up form also sends Segment's identify call: the
+	# address in the profile, where the win-back's recipient comes from
+	jq -c 'select(.type == "user.signup") | {id: ("id-" + .id), type: "identify",
+	    customerId, timestamp, traits: {email: .properties.email}}' \
+		"$shop/events.ndjson" > "$shop/identify.ndjson"
+	(cd "$shop" && jrn-ingest -q --store-only events.ndjson identify.ndjson)
 }
 
 # cron_line WORD: the command part of the crontab line of examples/cron
@@ -61,8 +67,9 @@ quiet() {
 
 # night DAY: one night's lines, in the order of their times
 night() {
-	cron "${1}T01:15:00Z" contacts; quiet
+	cron "${1}T01:59:00Z" --tick; quiet
 	cron "${1}T02:00:00Z" nightly; quiet
+	cron "${1}T02:01:00Z" --tick; quiet
 	cron "${1}T02:05:00Z" --due; quiet
 	cron "${1}T03:00:00Z" scores; quiet
 }
@@ -101,16 +108,24 @@ assert_no_duplicates() {
 }
 
 @test "examples/cron: every line is one the test can run, and the jobs are in examples/jrn.yaml" {
-	for w in --due contacts nightly scores; do
+	for w in --tick --due nightly scores; do
 		assert_equal "$(cron_line "$w" | wc -l)" 1
 	done
 	assert_equal "$(cron_line --comment replay | wc -l)" 1
 	# planned tools appear only in comments
-	run grep -nE '^[[:space:]]*[^#[:space:]].*jrn-(route|ai|merge|report)' \
+	run grep -nE '^[[:space:]]*[^#[:space:]].*jrn-(ai|report)' \
+		"$EXAMPLES/cron" "$EXAMPLES/jrn.yaml"
+	assert_failure
+	# and jq or a contacts file no longer: the journey makes the action,
+	# the profile holds the address
+	run grep -nE '^[[:space:]]*[^#[:space:]].*(jq|sqlite3|contacts)' \
 		"$EXAMPLES/cron" "$EXAMPLES/jrn.yaml"
 	assert_failure
 	cd "$shop"
-	for job in nightly replay contacts scores leads; do
+	run jrn-route --check
+	assert_success
+	assert_output ''
+	for job in nightly replay tick scores leads; do
 		run jrn run --dry-run "$job"
 		assert_success
 	done
@@ -133,29 +148,36 @@ assert_no_duplicates() {
 	assert_equal "$(db "SELECT count(DISTINCT body ->> '$.properties.run') FROM events
 	    WHERE type = 'rfm.segment.changed'")" 3
 	[ "$(mailed | wc -l)" -gt 0 ]
+	# each mail is the journey's, decided once by the gate, enrolled once
+	assert_equal "$(db "SELECT count(*) FROM route_decisions WHERE journey = 'winback'
+	    AND decision = 'send'")" "$(mailed | wc -l)"
+	assert_equal "$(db "SELECT count(*) FROM enrollments WHERE journey = 'winback'")" \
+		"$(mailed | wc -l)"
 	assert_equal "$(db "SELECT count(*) FROM runs WHERE status <> 0")" 0
 }
 
-@test "the sender dies after one mail: the run fails, cron hears it, the replay loses nothing and sends nothing twice" {
+@test "jrn-route killed after one mail went out, before its commit: cron hears it, the replay loses nothing and sends nothing twice" {
 	# the first night (the one with the most at_risk entrants in this data):
-	# a jrn-send that passes one action on and is killed. jrn run puts its
-	# own directory first in the stages' PATH, so the broken jrn-send sits
-	# beside a copy of jrn, the other tools linked.
+	# a jrn-route that writes its batch (every event and action, as the real
+	# one does before its commit), of which one action reaches jrn-send, and
+	# is killed before the commit (--dry-run: the real one's work, nothing
+	# saved). jrn run puts its own directory first in the stages' PATH, so
+	# the broken jrn-route sits beside a copy of jrn, the other tools linked.
 	FAULT=$BATS_TEST_TMPDIR/fault
 	mkdir -p "$FAULT"
 	cp "$JRN_BIN/jrn" "$FAULT/jrn"
-	for t in jrn-ingest jrn-score jrn-segment; do ln -s "$JRN_BIN/$t" "$FAULT/$t"; done
-	cat > "$FAULT/jrn-send" <<-EOF
+	for t in jrn-ingest jrn-score jrn-segment jrn-send; do ln -s "$JRN_BIN/$t" "$FAULT/$t"; done
+	cat > "$FAULT/jrn-route" <<-EOF
 	#!/bin/sh
-	head -n 1 | "$JRN_BIN/jrn-send" "\$@"
+	"$JRN_BIN/jrn-route" --dry-run "\$@" | sed '/"actionType"/q'
 	kill -KILL \$\$
 	EOF
-	chmod +x "$FAULT/jrn-send"
-	cron 2026-01-07T01:15:00Z contacts; quiet
+	chmod +x "$FAULT/jrn-route"
 	cron 2026-01-07T02:00:00Z nightly
 	assert_failure 137
-	assert_regex "$stderr" 'jrn: run nightly: stage 4 of 4 failed'
+	assert_regex "$stderr" 'jrn: run nightly: stage 3 of 4 failed'
 	assert_equal "$(mailed | wc -l)" 1
+	assert_equal "$(db "SELECT count(*) FROM enrollments")" 0
 	local lost
 	lost=$(unmailed)
 	[ "$lost" -gt 1 ]
@@ -164,13 +186,16 @@ assert_no_duplicates() {
 	cron 2026-01-07T02:10:00Z nightly; quiet
 	assert_equal "$(unmailed)" "$lost"
 	# ... the replay of examples/cron's comment recovers every change:
-	# what was stored = what reached the sender
+	# what was stored = what reached the sender, the one mail not twice
 	cron 2026-01-07T02:15:00Z --comment replay; quiet
 	assert_equal "$(unmailed)" 0
 	assert_equal "$(mailed)" "$(entered_at_risk)"
 	assert_no_duplicates
-	# and again: nothing twice
+	# and again: nothing twice (no enrollment, no decision, no delivery more)
+	local before
+	before=$(db "SELECT count(*) FROM enrollments")/$(db "SELECT count(*) FROM route_decisions")/$(db "SELECT count(*) FROM deliveries")
 	cron 2026-01-07T02:20:00Z --comment replay; quiet
+	assert_equal "$(db "SELECT count(*) FROM enrollments")/$(db "SELECT count(*) FROM route_decisions")/$(db "SELECT count(*) FROM deliveries")" "$before"
 	assert_no_duplicates
 	cron 2026-01-07T02:25:00Z --due; quiet
 	for day in ${NIGHTS#* }; do
@@ -182,14 +207,25 @@ assert_no_duplicates() {
 
 @test "a failing stage is a non-zero exit of the cron line, said on stderr, recorded in the runs" {
 	night 2026-01-07
-	# the hourly job never ran on this machine: the nightly's jq cannot read contacts.json
-	rm "$shop/contacts.json"
+	# a journey file edited with a typo: jrn-route refuses it at its line
+	# and column, the other journeys run, and the stage exits 3
+	printf 'trigger: {segment: vip, on: entered}\nsteps:\n  - action: {chanel: email}\n' \
+		> "$shop/journeys/vip.yaml"
 	cron 2026-01-14T02:00:00Z nightly
-	assert_failure 2
-	assert_regex "$stderr" 'jrn: run nightly: stage 3 of 4 failed \(exit 2\)'
-	assert_equal "$(db "SELECT status FROM runs WHERE job = 'nightly' ORDER BY id DESC LIMIT 1")" 2
+	assert_failure 3
+	assert_regex "$stderr" 'jrn-route: [^ ]*journeys/vip\.yaml:3:[0-9]+: .*chanel'
+	assert_regex "$stderr" 'jrn: run nightly: stage 3 of 4 failed \(exit 3\)'
+	assert_equal "$(db "SELECT status FROM runs WHERE job = 'nightly' ORDER BY id DESC LIMIT 1")" 3
+	# the win-back still ran: that night's at_risk entrants were mailed
+	assert_equal "$(mailed)" "$(entered_at_risk)"
+	# the tick says it too, every minute, until the file is mended (the
+	# plain pipe's status is jrn-send's, 0: cron mails what is on stderr)
+	cron 2026-01-14T02:01:00Z --tick
+	assert_success
+	assert_regex "$stderr" 'jrn-route: [^ ]*journeys/vip\.yaml:3:'
+	rm "$shop/journeys/vip.yaml"
+	cron 2026-01-14T02:02:00Z --tick; quiet
 	# a stage of jrn's own failing: a config whose variable cron lacks
-	cron 2026-01-14T01:15:00Z contacts; quiet
 	sed -i 's/^  from: .*/  from: "${SHOP_FROM}"/' "$shop/jrn.yaml"
 	cron 2026-01-14T02:05:00Z --due
 	assert_failure
