@@ -13,11 +13,35 @@
  * own, which costs more than the lookups). */
 #define ADDR_CHUNK 3
 
+/* jrn_reach_memo: the memo holds while both tables have at most this many
+ * rows (reach.h). */
+#define MEMO_ROWS 65536
+
+/* A process that has written consent or suppressions (through any handle,
+ * on any connection) uses no memo from then on: its writes, and their
+ * rollback, would not show in PRAGMA data_version. */
+static bool reach_wrote;
+
+/* The hashes (jrn_hash64) of every suppressed address and of every
+ * customer with a consent row (granted or revoked: the read stays bounded
+ * by MEMO_ROWS, consent having no index on status): open addressing, 0
+ * empty (a hash
+ * of 0 is stored as 1). A hash found is a maybe: the statement answers. */
+typedef struct {
+	uint64_t *slot;
+	size_t cap; /* a power of two, at least twice the entries */
+} hash_set;
+
 struct jrn_reach {
 	sqlite3 *db;
 	sqlite3_stmt *consent_set, *consent_get, *suppress, *suppressed, *may;
 	jrn_buf reason; /* the last suppression reason read */
 	jrn_privacy *privacy; /* erased values (privacy.h), read once */
+	/* jrn_reach_memo */
+	bool memo_on, memo_valid;
+	int64_t memo_version; /* PRAGMA data_version when it was read */
+	sqlite3_stmt *version, *all_suppressed, *all_revoked;
+	hash_set addresses, customers;
 };
 
 static const char sql_consent_set[] =
@@ -76,6 +100,11 @@ void jrn_reach_close(jrn_reach *R)
 	sqlite3_finalize(R->suppress);
 	sqlite3_finalize(R->suppressed);
 	sqlite3_finalize(R->may);
+	sqlite3_finalize(R->version);
+	sqlite3_finalize(R->all_suppressed);
+	sqlite3_finalize(R->all_revoked);
+	free(R->addresses.slot);
+	free(R->customers.slot);
 	jrn_privacy_close(R->privacy);
 	jrn_buf_free(&R->reason);
 	free(R);
@@ -97,6 +126,7 @@ static int bind_cstr(sqlite3_stmt *st, int i, const char *s)
 /* Steps a write: 1 when it changed a row, 0 when not, -1 with e. */
 static int step_write(jrn_reach *R, sqlite3_stmt *st, int bound, jrn_err *e)
 {
+	reach_wrote = true;
 	int rc = bound == SQLITE_OK ? sqlite3_step(st) : bound;
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -289,6 +319,124 @@ static int erased_any(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v
 	return rc == 0 ? 1 : rc == 1 ? 0 : -1;
 }
 
+/* ---- the memo (jrn_reach_memo) ---------------------------------------------------- */
+
+static uint64_t hash_of(const char *p, size_t n)
+{
+	uint64_t h = jrn_hash64(p, n);
+	return h ? h : 1;
+}
+
+static bool set_has(const hash_set *s, uint64_t h)
+{
+	for (size_t i = h & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+		if (s->slot[i] == h)
+			return true;
+	return false;
+}
+
+static void set_add(hash_set *s, uint64_t h)
+{
+	size_t i = h & (s->cap - 1);
+	while (s->slot[i] && s->slot[i] != h)
+		i = (i + 1) & (s->cap - 1);
+	s->slot[i] = h;
+}
+
+/* Reads st's column 0 of every row into s, made just large enough for
+ * them (a small set stays in the CPU's cache): 1 when they were at most
+ * MEMO_ROWS, 0 when more (s then is not to be used), -1 with e. */
+static int set_load(jrn_reach *R, sqlite3_stmt *st, hash_set *s, jrn_err *e)
+{
+	uint64_t *h = malloc(MEMO_ROWS * sizeof *h);
+	if (!h)
+		return jrn_fail(e, "out of memory");
+	sqlite3_bind_int(st, 1, MEMO_ROWS + 1);
+	int rc, n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < MEMO_ROWS)
+		h[n++] = hash_of(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		free(h);
+		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+	}
+	if (rc == SQLITE_ROW) { /* a row past MEMO_ROWS */
+		free(h);
+		return 0;
+	}
+	size_t cap = 16;
+	while (cap < 2 * (size_t)n)
+		cap *= 2;
+	if (cap != s->cap) {
+		free(s->slot);
+		s->cap = 0;
+		if (!(s->slot = malloc(cap * sizeof *s->slot))) {
+			free(h);
+			return jrn_fail(e, "out of memory");
+		}
+		s->cap = cap;
+	}
+	memset(s->slot, 0, cap * sizeof *s->slot);
+	for (int i = 0; i < n; i++)
+		set_add(s, h[i]);
+	free(h);
+	return 1;
+}
+
+/* Makes the memo hold what the state file holds now (reread when another
+ * connection has committed since it was read): R->memo_valid. 0, -1. */
+static int memo_fresh(jrn_reach *R, jrn_err *e)
+{
+	int rc = sqlite3_step(R->version);
+	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(R->version, 0) : 0;
+	sqlite3_reset(R->version);
+	if (rc != SQLITE_ROW)
+		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+	if (R->memo_valid && v == R->memo_version)
+		return 0;
+	R->memo_valid = false;
+	int a = set_load(R, R->all_suppressed, &R->addresses, e);
+	int c = a == 1 ? set_load(R, R->all_revoked, &R->customers, e) : a;
+	if (c < 0)
+		return -1;
+	R->memo_valid = a == 1 && c == 1;
+	R->memo_version = v;
+	return 0;
+}
+
+/* 1 when the memo says that nothing can block q (no address of it
+ * suppressed on any channel, its customer without a consent row), 0 when
+ * the statements must say, -1 with e. */
+static int memo_clear(jrn_reach *R, const jrn_reach_ask *q, jrn_err *e)
+{
+	if (reach_wrote)
+		return 0;
+	if (memo_fresh(R, e) < 0)
+		return -1;
+	if (!R->memo_valid)
+		return 0;
+	for (size_t i = 0; i < q->naddresses; i++)
+		if (q->addresses[i].p && set_has(&R->addresses, hash_of(q->addresses[i].p, q->addresses[i].n)))
+			return 0;
+	return !q->customer.p || !set_has(&R->customers, hash_of(q->customer.p, q->customer.n));
+}
+
+int jrn_reach_memo(jrn_reach *R, bool on, jrn_err *e)
+{
+	R->memo_on = on;
+	R->memo_valid = false;
+	if (!on || R->version)
+		return 0;
+	if (jrn_db_prepare(R->db, "PRAGMA data_version", &R->version, e) < 0 ||
+	    jrn_db_prepare(R->db, "SELECT address FROM suppressions LIMIT ?1", &R->all_suppressed, e) < 0 ||
+	    jrn_db_prepare(R->db, "SELECT customer_id FROM consent LIMIT ?1",
+			   &R->all_revoked, e) < 0) {
+		R->memo_on = false;
+		return -1;
+	}
+	return 0;
+}
+
 int jrn_reach_may(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v, jrn_err *e)
 {
 	*v = (jrn_reach_verdict){JRN_REACH_MAY, NULL, 0, NULL};
@@ -298,6 +446,14 @@ int jrn_reach_may(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v, jr
 		if (erased != 1)
 			return erased < 0 ? jrn_fail(e, "cannot compute HMAC-SHA-256 (OpenSSL failed)")
 					  : 0;
+	}
+	if (R->memo_on) {
+		int clear = memo_clear(R, q, e);
+		if (clear != 0) {
+			if (clear < 0)
+				v->failed = "suppressions";
+			return clear;
+		}
 	}
 	if (q->naddresses <= ADDR_CHUNK)
 		return may_at_once(R, q, v, e);
@@ -359,6 +515,7 @@ bool jrn_reach_profile_refuses(jv consent, const char *channel)
 int jrn_reach_unsuppress(jrn_reach *R, jrn_reach_text address, const char *channel, jrn_err *e)
 {
 	sqlite3_stmt *st = NULL;
+	reach_wrote = true;
 	if (sqlite3_prepare_v2(R->db, "DELETE FROM suppressions WHERE address = ?1"
 			       " AND (?2 IS NULL OR channel = ?2)", -1, &st, NULL) != SQLITE_OK)
 		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
@@ -381,5 +538,6 @@ int jrn_reach_erase(sqlite3 *db, jv *counts, jrn_err *e)
 		{"suppressions", "DELETE FROM suppressions WHERE address IN"
 				 " (SELECT v FROM temp.jrn_erase_vals)"},
 	};
+	reach_wrote = true;
 	return jrn_privacy_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }

@@ -190,6 +190,21 @@ typedef struct {
  * names the table, e holds SQLite's message; then nothing may be sent). */
 int jrn_reach_may(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v, jrn_err *e);
 
+/* The memo (on: false when made, off again with on false): jrn_reach_may
+ * first looks q up in memory, in the hashes of every suppressed address
+ * and of every customer with a consent row; when none of q's is there, q
+ * may go (1) without a statement; else the statements answer as without
+ * the memo, so the answers are the same. The memo is read again whenever
+ * PRAGMA data_version (asked once a call) says another connection has
+ * committed, and is not used while either table has more than 65,536 rows
+ * (the limit: then every call reads the state file, as without it). A
+ * process that writes consent or suppressions (any jrn_reach_* write,
+ * any handle) uses no memo from its first write on, since its own writes
+ * and their rollback do not change PRAGMA data_version. For a reader that
+ * asks many times (jrn-route's gate). Returns 0, or -1 with SQLite's
+ * message in e (the memo then off). */
+int jrn_reach_memo(jrn_reach *R, bool on, jrn_err *e);
+
 /* A profile's own consent object, as jrn-segment reads it: members
  * {"email": "revoked"} or {"email": {"status": "revoked"}}; a status of
  * "revoked", "unsubscribed" or false refuses. True when it refuses channel

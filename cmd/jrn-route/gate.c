@@ -95,6 +95,10 @@ static int recipient(route_run *R, const action *a, int c, jrn_reach_text *addr)
 	return C_OK;
 }
 
+/* The handle whose memo is on (jrn_reach_memo: consent and suppressions
+ * looked up in memory while no other connection writes them). */
+static jrn_reach *memo_for;
+
 /* May a go on channel c? C_OK or another C_, or -1 with e. */
 static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 {
@@ -111,6 +115,11 @@ static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 		.purpose = a->transactional ? JRN_REACH_TRANSACTIONAL : JRN_REACH_MARKETING,
 	};
 	jrn_reach_verdict v;
+	if (memo_for != R->reach) { /* the gate only reads them: jrn_reach_memo */
+		if (jrn_reach_memo(R->reach, true, &why) < 0)
+			return jrn_fail(e, "reading suppressions: %s", why.msg);
+		memo_for = R->reach;
+	}
 	int rc = jrn_reach_may(R->reach, &q, &v, &why);
 	if (rc < 0)
 		return jrn_fail(e, "reading %s: %s", v.failed, why.msg);

@@ -40,6 +40,8 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *zone, *key, *recent, *spent, *insert, *spend, *version, *delivered;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
+	uint32_t *recent_tag;            /* each memo's customer's hash (odd); a set's in
+					  * one cache line, read before its memos */
 	uint32_t epoch;                  /* the memos' */
 	unsigned checked_gen;            /* the transaction whose data_version was read */
 	int64_t data_version;
@@ -147,6 +149,7 @@ void store_close(store *S)
 	sqlite3_rollback_hook(S->db, NULL, NULL);
 	jrn_buf_free(&S->body);
 	free(S->recent_memo);
+	free(S->recent_tag);
 	free(S->names);
 	free(S->name_ix);
 	free(S);
@@ -235,19 +238,32 @@ static int memo_check(store *S, jrn_err *e)
 	return 0;
 }
 
-/* customer's set of memos (NULL: none kept), *hit its valid memo or NULL. */
-static struct recent_memo *memo_set(store *S, const char *customer, struct recent_memo **hit)
+/* customer's set of memos (NULL: none kept), *hit its valid memo or NULL,
+ * *tag its tags (RECENT_WAYS, in step with the set's memos). */
+static struct recent_memo *memo_set(store *S, const char *customer, struct recent_memo **hit,
+				    uint32_t **tag)
 {
 	size_t n = strlen(customer);
 	*hit = NULL;
 	if (n >= sizeof S->recent_memo->customer)
 		return NULL;
-	if (!S->recent_memo && !(S->recent_memo = calloc(RECENT_MEMO, sizeof *S->recent_memo)))
-		return NULL;
-	struct recent_memo *set =
-		&S->recent_memo[jrn_hash64(customer, n) % (RECENT_MEMO / RECENT_WAYS) * RECENT_WAYS];
+	if (!S->recent_memo) {
+		S->recent_memo = calloc(RECENT_MEMO, sizeof *S->recent_memo);
+		S->recent_tag = calloc(RECENT_MEMO, sizeof *S->recent_tag);
+		if (!S->recent_memo || !S->recent_tag) {
+			free(S->recent_memo);
+			free(S->recent_tag);
+			S->recent_memo = NULL, S->recent_tag = NULL;
+			return NULL;
+		}
+	}
+	uint64_t h = jrn_hash64(customer, n);
+	size_t at = h % (RECENT_MEMO / RECENT_WAYS) * RECENT_WAYS;
+	uint32_t t = (uint32_t)(h >> 32) | 1;
+	struct recent_memo *set = &S->recent_memo[at];
+	*tag = &S->recent_tag[at];
 	for (int w = 0; w < RECENT_WAYS; w++)
-		if (set[w].epoch == S->epoch && !strcmp(set[w].customer, customer))
+		if ((*tag)[w] == t && set[w].epoch == S->epoch && !strcmp(set[w].customer, customer))
 			*hit = &set[w];
 	return set;
 }
@@ -300,7 +316,8 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 {
 	if (memo_check(S, e) < 0)
 		return -1;
-	struct recent_memo *hit, *set = memo_set(S, customer, &hit);
+	uint32_t *tag = NULL;
+	struct recent_memo *hit, *set = memo_set(S, customer, &hit, &tag);
 	if (hit && since >= hit->since) {
 		for (int i = 0; i < hit->n; i++) {
 			const struct recent_row *r = &hit->row[i];
@@ -316,6 +333,8 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		while (w < RECENT_WAYS - 1 && &set[w] != hit)
 			w++;
 		memmove(set + 1, set, (size_t)w * sizeof *set);
+		memmove(tag + 1, tag, (size_t)w * sizeof *tag);
+		tag[0] = (uint32_t)(jrn_hash64(customer, strlen(customer)) >> 32) | 1;
 		g.m = set;
 		*g.m = (struct recent_memo){.epoch = S->epoch, .since = since};
 		memcpy(g.m->customer, customer, strlen(customer) + 1);
@@ -350,7 +369,8 @@ static int memo_sent(store *S, const action *a, const decision *d, const char *t
 		     int64_t now, jrn_err *e)
 {
 	struct recent_memo *hit;
-	if (!S->recent_memo || (memo_set(S, a->f[F_CUSTOMER], &hit), !hit))
+	uint32_t *tag;
+	if (!S->recent_memo || (memo_set(S, a->f[F_CUSTOMER], &hit, &tag), !hit))
 		return 0;
 	sqlite3_bind_text(S->delivered, 1, d->key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->delivered);

@@ -210,6 +210,64 @@ static void suppressions(void)
 	      "revoked only: reported as refused");
 }
 
+/* jrn_reach_memo: a reader's answers (R2 on a second connection, memo on)
+ * stay those of the statements while another connection writes (with
+ * plain SQL, so that this process has not written through reach.c), past
+ * the row limit, and after the reader's own write. Runs first: a write
+ * through reach.c ends the memo for the process. */
+static void memo(const char *path)
+{
+	jrn_err e;
+	jrn_reach_verdict v;
+	sqlite3 *db2;
+	CHECK(jrn_db_open(path, 1000, &db2, &e) == 0, "memo: a second connection");
+	jrn_reach *R2 = jrn_reach_open(db2, &e), *keep = R;
+	CHECK(R2 && jrn_reach_memo(R2, true, &e) == 0, "memo: on");
+	if (!R2)
+		return;
+	R = R2; /* may() asks R */
+	CHECK(may("m1", "m1@x.org", "email", JRN_REACH_MARKETING, &v) == 1, "memo: empty tables, may");
+	jrn_db_exec(db, "INSERT INTO suppressions VALUES ('m1@x.org', 'email', 'bounced', 1, NULL)", &e);
+	CHECK(may("m1", "m1@x.org", "email", JRN_REACH_MARKETING, &v) == 0 &&
+		      v.answer == JRN_REACH_SUPPRESSED && !strcmp(v.reason, "bounced") && v.address == 0,
+	      "memo: another connection's suppression is seen at once");
+	CHECK(may("m1", "m1@x.org", "sms", JRN_REACH_MARKETING, &v) == 1,
+	      "memo: the address known, another channel may go");
+	event("m-ev");
+	jrn_db_exec(db, "INSERT INTO consent VALUES ('m2', 'all', 'revoked', 1, NULL, 'm-ev'),"
+			" ('m3', 'email', 'granted', 1, NULL, 'm-ev')", &e);
+	CHECK(may("m2", "m2@x.org", "sms", JRN_REACH_MARKETING, &v) == 0 &&
+		      v.answer == JRN_REACH_REFUSED,
+	      "memo: another connection's revoked consent is seen");
+	CHECK(may("m2", "m2@x.org", "sms", JRN_REACH_TRANSACTIONAL, &v) == 0,
+	      "memo: revoked blocks transactional too");
+	CHECK(may("m3", "m3@x.org", "email", JRN_REACH_MARKETING, &v) == 1, "memo: granted, may");
+	jrn_db_exec(db, "DELETE FROM suppressions; DELETE FROM consent", &e);
+	CHECK(may("m1", "m1@x.org", "email", JRN_REACH_MARKETING, &v) == 1 &&
+		      may("m2", "m2@x.org", "sms", JRN_REACH_MARKETING, &v) == 1,
+	      "memo: rows deleted elsewhere, may again");
+	/* past the limit (65,536 rows): the statements answer */
+	jrn_db_exec(db, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k"
+			" WHERE i < 65537) INSERT INTO suppressions"
+			" SELECT 'big' || i, 'email', 'bounced', 1, NULL FROM k", &e);
+	CHECK(may("m1", "big65537", "email", JRN_REACH_MARKETING, &v) == 0 &&
+		      may("m1", "big1", "email", JRN_REACH_MARKETING, &v) == 0 &&
+		      may("m1", "big0", "email", JRN_REACH_MARKETING, &v) == 1,
+	      "memo: 65,537 suppressions, still answered right");
+	jrn_db_exec(db, "DELETE FROM suppressions", &e);
+	CHECK(may("m1", "big1", "email", JRN_REACH_MARKETING, &v) == 1, "memo: back under the limit");
+	/* the reader writes itself: data_version does not change, the memo
+	 * must not answer from then on */
+	CHECK(jrn_reach_suppress(R2, jrn_reach_str("own@x.org"), "email", "bounced", 1, NULL, &e) == 1 &&
+		      may("m1", "own@x.org", "email", JRN_REACH_MARKETING, &v) == 0 &&
+		      v.answer == JRN_REACH_SUPPRESSED,
+	      "memo: its own connection's write is seen");
+	jrn_db_exec(db, "DELETE FROM suppressions", &e);
+	R = keep;
+	jrn_reach_close(R2);
+	sqlite3_close(db2);
+}
+
 static void transactions(void)
 {
 	jrn_err e;
@@ -262,6 +320,7 @@ int main(void)
 	if (!R)
 		return unit_done();
 
+	memo(path);
 	newest_wins();
 	per_channel();
 	purposes();
