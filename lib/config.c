@@ -317,11 +317,10 @@ static int check_list(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 	return 0;
 }
 
-/* Levenshtein distance, ignoring ASCII case; b is a schema key (short). */
-static size_t distance(const char *a, size_t la, const char *b, size_t lb)
+size_t jrn_edit_distance(const char *a, size_t la, const char *b, size_t lb)
 {
 	size_t row[64], i, j;
-	if (lb >= sizeof row / sizeof row[0])
+	if (lb >= sizeof row / sizeof row[0] || la > 256)
 		return SIZE_MAX;
 	for (j = 0; j <= lb; j++)
 		row[j] = j;
@@ -356,7 +355,7 @@ static const char *suggest(const char *s, size_t n, const skey *keys)
 		size_t limit = kl / 3 > 1 ? kl / 3 : 1;
 		if ((n > kl ? n - kl : kl - n) > limit)
 			continue;
-		size_t d = distance(s, n, k->name, kl);
+		size_t d = jrn_edit_distance(s, n, k->name, kl);
 		if (d <= limit && d < best_d)
 			best = k->name, best_d = d;
 	}

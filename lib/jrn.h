@@ -328,6 +328,12 @@ jv jrn_config_load(const char *path, jrn_err *e);
  * goes through this. dotted names list items with [i]
  * ("providers.email[0].from"). */
 const char *jrn_config_shown(jv cfg, const char *dotted, const char *value);
+
+/* The Levenshtein distance of a (la bytes) and b (lb bytes), ASCII case
+ * ignored, for "did you mean" suggestions (config keys, journey keys);
+ * SIZE_MAX when b is 64 bytes or longer or a is longer than 256 (no
+ * suggestion then). */
+size_t jrn_edit_distance(const char *a, size_t la, const char *b, size_t lb);
 /* The value at a dotted path ("db.path"), or jv_invalid() when absent; for
  * a key whose value names an unset ${NAME}, jv_invalid_with_msg with
  * "FILE:LINE:COLUMN: KEY: ${NAME} is not set" (still invalid, so a caller

@@ -13,35 +13,6 @@
 #include "journey.h"
 #include "yaml.h"
 
-/* Levenshtein distance ignoring ASCII case, b short (a key). */
-static size_t distance(const char *a, size_t la, const char *b, size_t lb)
-{
-	size_t row[64], i, j;
-	if (lb >= sizeof row / sizeof row[0] || la > 256)
-		return SIZE_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			char x = a[i - 1], y = b[j - 1];
-			if (x >= 'A' && x <= 'Z')
-				x = (char)(x - 'A' + 'a');
-			if (y >= 'A' && y <= 'Z')
-				y = (char)(y - 'A' + 'a');
-			size_t best = diag + (x != y);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = row[j];
-			row[j] = best;
-		}
-	}
-	return row[lb];
-}
-
 /* The word of list (NULL-ended) closest to s, when close enough to be a
  * typo; else NULL. */
 const char *journey_suggest(const char *s, const char *const *list)
@@ -52,7 +23,7 @@ const char *journey_suggest(const char *s, const char *const *list)
 		size_t kl = strlen(*list), limit = kl / 3 > 1 ? kl / 3 : 1;
 		if ((n > kl ? n - kl : kl - n) > limit)
 			continue;
-		size_t d = distance(s, n, *list, kl);
+		size_t d = jrn_edit_distance(s, n, *list, kl);
 		if (d <= limit && d < best_d && d < kl) /* not a word replaced whole */
 			best = *list, best_d = d;
 	}
