@@ -39,7 +39,7 @@ decisions() {
 	assert_equal "$(rows 'PRAGMA user_version')" 8
 }
 
-@test "bad input: no channel, no customer, no recipient, bad JSON, bad UTF-8 are rejected with file:line; the rest go on" {
+@test "bad input: no channel, no customer, no recipient, bad JSON, bad UTF-8, a NUL inside a field are rejected with file:line; the rest go on" {
 	{
 		printf '{"customerId":"c1","recipientEmail":"a@example.com"}\n'
 		printf '{"actionType":"fax","customerId":"c1"}\n'
@@ -52,6 +52,9 @@ decisions() {
 		printf '{"actionType":"email","customerId":"c\\u0000x","recipientEmail":"a@example.com"}\n'
 		printf '{"actionType":"email","customerId":"c2","recipientEmail":"a@example.com","sendAt":"tomorrow"}\n'
 		printf '{"actionType":"email","customerId":"c2","recipientEmail":"a@example.com","timeZone":"Mars/Olympus"}\n'
+		printf '{"actionType":"email\\u0000x","customerId":"c2","recipientEmail":"a@example.com"}\n'
+		printf '{"actionType":"email","customerId":"c2","recipientEmail":"a@example.com\\u0000evil@example.com"}\n'
+		printf '{"actionType":"email","customerId":"c2","recipientEmail":"a@example.com","testVariant":"A\\u0000B"}\n'
 		email ok
 	} > a.ndjson
 	printf 'policy:\n  quietHours: {start: "21:00", end: "08:00"}\n' > jrn.yaml
@@ -68,9 +71,12 @@ jrn-route: a.ndjson:7: invalid UTF-8 at byte 38
 jrn-route: a.ndjson:8: not a JSON object (got array)
 jrn-route: a.ndjson:9: customerId: control character U+0000 at byte 2
 jrn-route: a.ndjson:10: sendAt: expected an RFC 3339 time with a zone, such as 2027-12-24T09:00:00Z (not an RFC 3339 date-time (want YYYY-MM-DDTHH:MM:SSZ))
-jrn-route: a.ndjson:11: timeZone: 'Mars/Olympus' is not a time zone of the system's zoneinfo"
-	assert_equal "$(wc -l < rej.ndjson)" 11
-	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "1 2 3 4 5 6 7 8 9 10 11 "
+jrn-route: a.ndjson:11: timeZone: 'Mars/Olympus' is not a time zone of the system's zoneinfo
+jrn-route: a.ndjson:12: actionType: a NUL character (\\u0000) inside
+jrn-route: a.ndjson:13: recipientEmail: a NUL character (\\u0000) inside
+jrn-route: a.ndjson:14: testVariant: a NUL character (\\u0000) inside"
+	assert_equal "$(wc -l < rej.ndjson)" 14
+	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "1 2 3 4 5 6 7 8 9 10 11 12 13 14 "
 	assert_equal "$(sed -n 7p rej.ndjson | jq -r .inputBase64 | base64 -d | od -An -tx1 | tr -d ' \n')" \
 		"$(sed -n 7p a.ndjson | tr -d '\n' | od -An -tx1 | tr -d ' \n')"
 	assert_equal "$(rows 'SELECT count(*) FROM route_decisions')" 1

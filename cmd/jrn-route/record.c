@@ -32,6 +32,11 @@ static int get(route_run *R, int parent, const char *name, int slot, const char 
 	}
 	if (!b->p && jrn_buf_add(b, "", 0) < 0)
 		return jrn_fail(why, "out of memory");
+	/* the gate reads these as C strings: a NUL inside would cut one
+	 * ("email\u0000x" read as email, an address cut short); ids are
+	 * checked by get_id with jrn_id_check, testVariant here */
+	if ((!number_ok || slot == F_VARIANT) && memchr(b->p, '\0', b->len))
+		return jrn_fail(why, "%s: a NUL character (\\u0000) inside", name);
 	*out = b->p;
 	return 1;
 }
