@@ -276,12 +276,19 @@ int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e)
 	return done(D, st, sqlite3_step(st), e);
 }
 
-/* Appends column 0 of each row of st (bound) to ids. */
-static int collect(enroll_db *D, sqlite3_stmt *st, jrn_buf *ids, jrn_err *e)
+/* Appends column 0 of each row of st (bound) to ids; with after_id not
+ * NULL, the last row's column 0 and 1 go to *after_id and *after_due (a
+ * cursor). The number of rows, or -1 with e. */
+static int collect_at(enroll_db *D, sqlite3_stmt *st, jrn_buf *ids, int64_t *after_due,
+		      int64_t *after_id, jrn_err *e)
 {
 	int rc, n = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
+		if (after_id) {
+			*after_id = id;
+			*after_due = sqlite3_column_int64(st, 1);
+		}
 		if (jrn_buf_add(ids, &id, sizeof id) < 0) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
@@ -290,6 +297,11 @@ static int collect(enroll_db *D, sqlite3_stmt *st, jrn_buf *ids, jrn_err *e)
 		n++;
 	}
 	return done(D, st, rc, e) < 0 ? -1 : n;
+}
+
+static int collect(enroll_db *D, sqlite3_stmt *st, jrn_buf *ids, jrn_err *e)
+{
+	return collect_at(D, st, ids, NULL, NULL, e);
 }
 
 int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn_err *e)
@@ -306,19 +318,7 @@ int enroll_due(enroll_db *D, int64_t now, int64_t *after_due, int64_t *after_id,
 	sqlite3_bind_int64(st, 2, *after_due);
 	sqlite3_bind_int64(st, 3, *after_id);
 	sqlite3_bind_int(st, 4, limit);
-	int rc, n = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		*after_id = id;
-		*after_due = sqlite3_column_int64(st, 1);
-		if (jrn_buf_add(ids, &id, sizeof id) < 0) {
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			return jrn_fail(e, "out of memory");
-		}
-		n++;
-	}
-	return done(D, st, rc, e) < 0 ? -1 : n;
+	return collect_at(D, st, ids, after_due, after_id, e);
 }
 
 int enroll_older(enroll_db *D, const char *journey, int64_t version, jrn_buf *ids, jrn_err *e)
