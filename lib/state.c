@@ -291,6 +291,24 @@ static const char *const migrations[] = {
 	"ALTER TABLE route_decisions ADD COLUMN body TEXT;\n"
 	"CREATE INDEX route_decisions_deferred ON route_decisions (send_at)\n"
 	"  WHERE decision = 'defer' AND body IS NOT NULL;\n",
+	/* 9: jrn-ai's answer cache. key = SHA-256 of the JSON array [task,
+	 * model, prompt version, the input fields the prompt uses]; output is
+	 * the validated answer (JSON text); cost in the price table's currency;
+	 * rows past expires_at (ms) are misses and are deleted by a later run. */
+	"CREATE TABLE ai_cache (\n"
+	"  key            BLOB    PRIMARY KEY,\n"
+	"  task           TEXT    NOT NULL,\n"
+	"  model          TEXT    NOT NULL,\n"
+	"  prompt_version TEXT    NOT NULL,\n"
+	"  customer_id    TEXT,\n"
+	"  output         TEXT    NOT NULL,\n"
+	"  tokens         INTEGER NOT NULL DEFAULT 0,\n"
+	"  cost           REAL    NOT NULL DEFAULT 0,\n"
+	"  created_at     INTEGER NOT NULL,\n"
+	"  expires_at     INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX ai_cache_customer ON ai_cache (customer_id);\n"
+	"CREATE INDEX ai_cache_expires ON ai_cache (expires_at);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
