@@ -88,10 +88,13 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 {
 	ai_run *run = L->run;
 	jrn_err e;
-	jv rec = jrn_parse_object(&L->parser, ln->p, ln->len, &e);
 	const char *why = NULL;
 	char buf[sizeof e.msg + 64];
-	if (!jv_is_valid(rec)) {
+	jv rec = ln->len > AI_MAX_LINE ? jv_invalid()
+				       : jrn_parse_object(&L->parser, ln->p, ln->len, &e);
+	if (ln->len > AI_MAX_LINE) {
+		why = "longer than 1 MiB (AI_MAX_LINE): not a profile a prompt can carry";
+	} else if (!jv_is_valid(rec)) {
 		why = e.msg;
 	} else {
 		jv type = jv_object_get(jv_copy(rec), KS("type"));
