@@ -341,7 +341,7 @@ EOF
 	assert_equal "${stderr_lines[0]}" "jrn-ai: in.ndjson:2: invalid JSON: unexpected end of line"
 	assert_equal "${stderr_lines[1]}" "jrn-ai: in.ndjson:3: customerId: expected a string (a profile needs one)"
 	assert_equal "${stderr_lines[2]}" "jrn-ai: in.ndjson:4: customerId: control character U+0000 at byte 2"
-	assert_regex "${stderr_lines[3]}" '^jrn-ai: in.ndjson:5: invalid UTF-8 at byte 15'
+	assert_regex "${stderr_lines[3]}" '^jrn-ai: in.ndjson:5: invalid UTF-8 at byte 16'
 	assert_regex "${stderr_lines[4]}" '^jrn-ai: in.ndjson:6: not a JSON object'
 	assert_equal "${stderr_lines[5]}" "jrn-ai: in.ndjson:7: longer than 1 MiB (AI_MAX_LINE): not a profile a prompt can carry"
 	assert_regex "${stderr_lines[6]}" '6 rejected'
