@@ -88,4 +88,8 @@ struct jrn_schema {
  * RFC 6901); 0 or -1 (no memory). */
 int jrn_schema_ptr_add(jrn_buf *b, const char *name, size_t len);
 
+/* Whether re (compiled by jsonschema.c) matches somewhere in s[0..n)
+ * (unanchored, as ECMA-262's RegExp.prototype.test); thread-safe. */
+int jrn_schema_regex_search(OnigRegex re, const char *s, size_t n);
+
 #endif

@@ -245,15 +245,37 @@ static void check_string(vctx *v, const node *n, jv x, const seg *at)
 			report(v, at, "maxLength", "the string is %" PRIu64 " characters long, longer "
 			       "than the maximum length %" PRIu64, cps, n->maxlen);
 	}
-	if (n->pattern &&
-	    onig_search(n->pattern, (const OnigUChar *)s, (const OnigUChar *)s + bytes,
-			(const OnigUChar *)s, (const OnigUChar *)s + bytes, NULL,
-			ONIG_OPTION_NONE) < 0) {
+	if (n->pattern && !jrn_schema_regex_search(n->pattern, s, bytes)) {
 		char *sx = v->collect ? show(x) : NULL;
 		report(v, at, "pattern", "%s does not match the pattern %s", sx ? sx : "",
 		       n->pattern_src);
 		free(sx);
 	}
+}
+
+/* uniqueItems compares every pair of an array up to this long, without
+ * allocating; a longer one is sorted (O(n log n)) */
+#define UNIQUE_SMALL 32
+
+/* uniqueItems for a long array: its indices sorted by item (jv_sort's
+ * order, in which items that are JSON-equal are neighbours, stable), then
+ * each neighbour pair compared */
+static void unique_sorted(vctx *v, jv x, size_t len, const seg *at)
+{
+	jv idx = jv_array();
+	for (size_t i = 0; i < len; i++)
+		idx = jv_array_append(idx, jv_number((double)i));
+	jv sorted = jv_sort(idx, jv_copy(x));
+	size_t prev = (size_t)jv_number_value(jv_array_get(jv_copy(sorted), 0));
+	for (size_t k = 1; k < len && !full(v); k++) {
+		size_t cur = (size_t)jv_number_value(jv_array_get(jv_copy(sorted), (int)k));
+		if (jv_equal(jv_array_get(jv_copy(x), (int)prev), jv_array_get(jv_copy(x), (int)cur)))
+			report(v, at, "uniqueItems", "items %zu and %zu are equal, but the items "
+			       "must be unique", prev, cur);
+		else
+			prev = cur;
+	}
+	jv_free(sorted);
 }
 
 static void check_array(vctx *v, const node *n, jv x, const seg *at, int depth)
@@ -281,7 +303,7 @@ static void check_array(vctx *v, const node *n, jv x, const seg *at, int depth)
 			validate(v, sub, it, &s, depth + 1);
 		if (n->contains && !contained)
 			contained = passes(n->contains, it, &s, depth + 1);
-		if (n->unique) {
+		if (n->unique && len <= UNIQUE_SMALL) {
 			for (size_t j = i + 1; j < len && !full(v); j++) {
 				jv other = jv_array_get(jv_copy(x), (int)j);
 				if (jv_equal(jv_copy(it), other))
@@ -291,6 +313,8 @@ static void check_array(vctx *v, const node *n, jv x, const seg *at, int depth)
 		}
 		jv_free(it);
 	}
+	if (n->unique && len > UNIQUE_SMALL && !full(v))
+		unique_sorted(v, x, len, at);
 	if (n->contains && !contained)
 		report(v, at, "contains", "no item of the array matches the contains schema");
 }
@@ -320,9 +344,7 @@ static bool check_member(vctx *v, const node *n, jv name, jv val, const seg *at,
 		}
 	}
 	for (size_t i = 0; i < n->npats && !full(v); i++) {
-		if (onig_search(n->pats[i].re, (const OnigUChar *)k, (const OnigUChar *)k + klen,
-				(const OnigUChar *)k, (const OnigUChar *)k + klen, NULL,
-				ONIG_OPTION_NONE) >= 0) {
+		if (jrn_schema_regex_search(n->pats[i].re, k, klen)) {
 			matched = true;
 			validate(v, n->pats[i].schema, val, &s, depth + 1);
 		}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -391,14 +392,38 @@ static bool has(jv sch, const char *name)
 	return jv_object_has(jv_copy(sch), jv_string(name));
 }
 
+/* Oniguruma's onig_new is not safe in two threads at once, and its API does
+ * not promise that a search leaves the regex untouched (kkos/oniguruma
+ * issue 249; Onigmo issue 63), so both go under one lock. */
+static pthread_mutex_t onig_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t onig_once = PTHREAD_ONCE_INIT;
+
+static void onig_init_once(void)
+{
+	OnigEncoding encs[1] = {ONIG_ENCODING_UTF8};
+	onig_initialize(encs, 1);
+}
+
+int jrn_schema_regex_search(OnigRegex re, const char *s, size_t n)
+{
+	pthread_mutex_lock(&onig_lock);
+	int r = onig_search(re, (const OnigUChar *)s, (const OnigUChar *)s + n,
+			    (const OnigUChar *)s, (const OnigUChar *)s + n, NULL, ONIG_OPTION_NONE);
+	pthread_mutex_unlock(&onig_lock);
+	return r >= 0;
+}
+
 static int regex_compile(cctx *c, const char *src, size_t len, OnigRegex *re, const char *key,
 			 const char *kw)
 {
 	OnigErrorInfo info;
+	pthread_once(&onig_once, onig_init_once);
+	pthread_mutex_lock(&onig_lock);
 	int r = onig_new(re, (const OnigUChar *)src, (const OnigUChar *)src + len,
 			 ONIG_OPTION_CAPTURE_GROUP | ONIG_OPTION_DIGIT_IS_ASCII |
 				 ONIG_OPTION_WORD_IS_ASCII | ONIG_OPTION_POSIX_IS_ASCII,
 			 ONIG_ENCODING_UTF8, ONIG_SYNTAX_PERL_NG, &info);
+	pthread_mutex_unlock(&onig_lock);
 	if (r != ONIG_NORMAL) {
 		OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
 		onig_error_code_to_str(msg, r, &info);

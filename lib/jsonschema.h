@@ -48,8 +48,10 @@
  * is one error with keyword "depth"); schemas nested at most
  * JRN_SCHEMA_MAX_DEPTH levels.
  *
- * A compiled schema is read-only: one may be shared by threads.
- * Validating a valid instance allocates nothing.
+ * A compiled schema is read-only: one may be shared by threads (regex
+ * searches take a lock, as Oniguruma does not promise more). Validating an
+ * instance that is valid allocates nothing (pattern searches excepted:
+ * Oniguruma may).
  */
 #ifndef JRN_JSONSCHEMA_H
 #define JRN_JSONSCHEMA_H
