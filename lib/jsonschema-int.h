@@ -57,6 +57,9 @@ struct node {
 	node *ref;     /* $ref: only this applies */
 	unsigned types, has;
 	jv enumv, constv;
+	char **enum_strs;      /* the enum's strings, to compare without jv */
+	size_t *enum_lens, nenum_strs;
+	bool enum_others;      /* the enum holds members that are not strings */
 	double minimum, maximum, xmin, xmax, multiple;
 	uint64_t minlen, maxlen, minitems, maxitems, minprops, maxprops;
 	bool unique;

@@ -183,6 +183,16 @@ static void enum_error(vctx *v, const node *n, jv x, const seg *at)
 
 static bool in_enum(const node *n, jv x)
 {
+	if (jv_get_kind(x) == JV_KIND_STRING) {  /* a string equals only a string */
+		const char *s = jv_string_value(x);
+		size_t len = (size_t)jv_string_length_bytes(jv_copy(x));
+		for (size_t i = 0; i < n->nenum_strs; i++)
+			if (n->enum_lens[i] == len && memcmp(n->enum_strs[i], s, len) == 0)
+				return true;
+		return false;
+	}
+	if (!n->enum_others)
+		return false;
 	bool found = false;
 	jv_array_foreach(n->enumv, i, m) {
 		if (!found && jv_equal(jv_copy(m), jv_copy(x)))

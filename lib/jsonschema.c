@@ -169,6 +169,10 @@ static node *new_node(cctx *c, int boolean)
 static void free_node(node *n)
 {
 	jv_free(n->enumv);
+	for (size_t i = 0; i < n->nenum_strs; i++)
+		free(n->enum_strs[i]);
+	free(n->enum_strs);
+	free(n->enum_lens);
 	jv_free(n->constv);
 	free(n->pattern_src);
 	if (n->pattern)
@@ -644,6 +648,24 @@ static int compile_scalars(cctx *c, node *n, jv sch, const char *key)
 	if (jv_get_kind(v) == JV_KIND_ARRAY) {
 		n->enumv = v;
 		n->has |= H_ENUM;
+		size_t len = (size_t)jv_array_length(jv_copy(v));
+		n->enum_strs = calloc(len + 1, sizeof *n->enum_strs);
+		n->enum_lens = calloc(len + 1, sizeof *n->enum_lens);
+		if (!n->enum_strs || !n->enum_lens)
+			return cfail(c, key, "out of memory"), -1;
+		jv_array_foreach(v, i, m) {
+			if (jv_get_kind(m) == JV_KIND_STRING) {
+				size_t l = (size_t)jv_string_length_bytes(jv_copy(m));
+				char *d = xstrndup(jv_string_value(m), l);
+				if (d) {
+					n->enum_strs[n->nenum_strs] = d;
+					n->enum_lens[n->nenum_strs++] = l;
+				}
+			} else {
+				n->enum_others = true;
+			}
+			jv_free(m);
+		}
 	} else if (jv_get_kind(v) != JV_KIND_INVALID) {
 		jv_free(v);
 		return cfail(c, key, "enum must be an array"), -1;
