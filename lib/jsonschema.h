@@ -48,10 +48,12 @@
  * is one error with keyword "depth"); schemas nested at most
  * JRN_SCHEMA_MAX_DEPTH levels.
  *
- * A compiled schema is read-only: one may be shared by threads (regex
- * searches take a lock, as Oniguruma does not promise more). Validating an
- * instance that is valid allocates nothing (pattern searches excepted:
- * Oniguruma may).
+ * Threads: compile and validate in as many threads as you like, each with
+ * its own compiled schema: a compiled schema holds jv values (enum, const)
+ * whose reference counts libjq 1.6 changes without atomics, so one schema
+ * must not be validated against in two threads at once. Oniguruma's calls
+ * take a lock (onig_new is not thread-safe). Validating an instance that
+ * is valid allocates nothing (pattern searches excepted: Oniguruma may).
  */
 #ifndef JRN_JSONSCHEMA_H
 #define JRN_JSONSCHEMA_H
