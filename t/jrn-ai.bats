@@ -432,3 +432,21 @@ EOF
 	assert_success
 	refute_regex "$stderr" 'OPENAI_KEY_UNSET_XYZ'
 }
+
+@test "jrn privacy: export lists a customer's cached answers; erase deletes them, and answers naming her" {
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	evt page.viewed c1 3 | jrn-ingest -q > /dev/null
+	printf '{"customerId":"c1"}\n{"customerId":"c2"}\n' > in.ndjson
+	jrn-ai state -q in.ndjson > /dev/null
+	jrn-ai optimize -q in.ndjson > /dev/null
+	# an answer about c2 that names c1 (as a model might)
+	sqlite3 jrn.db "UPDATE ai_cache SET output = json_set(output, '$.interests', json('[\"c1\"]')) WHERE customer_id = 'c2' AND task = 'state'"
+	run --separate-stderr jrn privacy export c1
+	assert_success
+	assert_equal "$(jq -c '[.aiCache[] | [.task, .model, .customer_id, (.key | length), (.output | type)]] | sort' <<< "$output")" \
+		'[["optimize","rules","c1",64,"object"],["state","rules","c1",64,"object"]]'
+	run --separate-stderr jrn privacy erase c1
+	assert_success
+	assert_equal "$(jq -c .ai_cache <<< "$output")" 3
+	assert_equal "$(rows 'SELECT customer_id, task FROM ai_cache ORDER BY task')" "c2|optimize"
+}
