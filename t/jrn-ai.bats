@@ -450,3 +450,29 @@ EOF
 	assert_equal "$(jq -c .ai_cache <<< "$output")" 3
 	assert_equal "$(rows 'SELECT customer_id, task FROM ai_cache ORDER BY task')" "c2|optimize"
 }
+
+# ai_words WORD...: what jrn-ai's bash completion offers for the last WORD
+ai_words() {
+	bash -c '. "$1"/jrn-ai.bash; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _jrn_ai; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions" "$@"
+}
+
+@test "completions: bash completes commands, options and the models of jrn.yaml; zsh has jrn-ai" {
+	run ai_words jrn-ai st
+	assert_output state
+	run ai_words jrn-ai state --dr
+	assert_output --dry-run
+	run ai_words jrn-ai eval --si
+	assert_output --since
+	run ai_words jrn-ai eval --dr
+	assert_output ""
+	printf 'ai:\n  models:\n    gpt: {kind: openai}\n    local:\n      kind: openai\n  fields: [x]\n' > jrn.yaml
+	run ai_words jrn-ai state --model ""
+	assert_output "$(printf 'rules\ngpt\nlocal')"
+	run grep -c '^jrn-ai) _jrn_ai' "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 1
+	command -v zsh > /dev/null || skip "no zsh here"
+	run zsh -n "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_success
+}
