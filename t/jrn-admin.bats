@@ -173,7 +173,8 @@ audit() {
 	assert_line --regexp '^  send +e-mail, SMS'
 	assert_line --regexp '^  merge +one profile per customer'
 	assert_line --regexp '^  route +the policy gate'
-	for t in ai report; do
+	assert_line --regexp '^  ai +customer state and journey actions'
+	for t in report; do
 		assert_line --regexp "^  $t .*\(planned\)$"
 	done
 	for v in run log events suppressions queue; do

@@ -38,7 +38,7 @@ static const char usage[] =
 	"  score     RFM, lifetime value, lead scores\n"
 	"  send      e-mail, SMS, WhatsApp, webhooks, audiences, each exactly once\n"
 	"  merge     one profile per customer: state file, files; identities, merges\n"
-	"  ai        LLM customer state and journey optimizer (planned)\n"
+	"  ai        customer state and journey actions from a model, checked\n"
 	"  route     the policy gate: consent, quiet hours, caps, fallback, budget\n"
 	"  report    metrics, funnels, attribution, cohorts (planned)\n"
 	"\n"
