@@ -1,0 +1,138 @@
+/* jrn-ai's pure parts: the rules model's mapping on facts given as
+ * numbers (rules.c; jrn-ai(1), RULES MODEL), the facts as the input's
+ * object (facts.c), and the cache key (cache.c): injective over its
+ * parts, independent of member order. */
+#include <math.h>
+
+#include "jrn-ai.h"
+#include "unit.h"
+
+/* Facts with no orders and no events. */
+static ai_facts none(void)
+{
+	ai_facts f = {.last = NAN, .first_seen = NAN, .p_alive = NAN, .predicted = NAN,
+		      .monetary = NAN};
+	f.rfm = f.clv = f.lead = f.interests = jv_null();
+	f.segments = jv_array();
+	f.categories = jv_array();
+	return f;
+}
+
+/* The state's member key as text (numbers as %g). */
+static const char *member(jv st, const char *key)
+{
+	static char out[128];
+	jv v = jv_object_get(jv_copy(st), jv_string(key));
+	if (jv_get_kind(v) == JV_KIND_STRING)
+		snprintf(out, sizeof out, "%s", jv_string_value(v));
+	else if (jv_get_kind(v) == JV_KIND_NUMBER)
+		snprintf(out, sizeof out, "%g", jv_number_value(v));
+	else
+		snprintf(out, sizeof out, "(%d)", (int)jv_get_kind(v));
+	jv_free(v);
+	return out;
+}
+
+static void check_state(const ai_run *run, ai_facts f, const char *stage, const char *eng,
+			const char *seg, const char *churn, const char *value, const char *what)
+{
+	jv st = ai_rules_state(run, &f);
+	CHECK_STR(member(st, "journeyStage"), stage, "%s: journeyStage", what);
+	CHECK_STR(member(st, "engagementLevel"), eng, "%s: engagementLevel", what);
+	CHECK_STR(member(st, "segment"), seg, "%s: segment", what);
+	CHECK_STR(member(st, "churnRiskScore"), churn, "%s: churnRiskScore", what);
+	CHECK_STR(member(st, "predictedLifetimeValue"), value, "%s: predictedLifetimeValue", what);
+	jv_free(st);
+	ai_facts_clear(&f);
+}
+
+int main(void)
+{
+	static ai_run run;
+	run.playbook = jv_null();
+
+	ai_facts f = none();
+	check_state(&run, f, "awareness", "inactive", "new", "0.7", "0", "nothing known");
+
+	f = none();
+	f.v30 = 1;
+	check_state(&run, f, "consideration", "low", "new", "0.3", "0", "one visit in 30 days");
+
+	f = none();
+	f.carts = 1;
+	f.c7 = 1;
+	f.v7 = 2;
+	check_state(&run, f, "purchase", "high", "new", "0.7", "0", "a cart, 3 clicks and visits in 7 days");
+
+	f = none();
+	f.orders = 1;
+	f.total = 100;
+	f.last = 90;
+	f.first_seen = 200;
+	check_state(&run, f, "retention", "inactive", "active", "0.6321", "36.79",
+		    "one order 90 days ago: the recency curve");
+
+	f = none();
+	f.orders = 6;
+	f.total = 600;
+	f.last = 10;
+	f.o7 = 5;
+	f.clv = jv_parse("{\"pAlive\":0.9,\"predictedValue\":250.555}");
+	f.p_alive = 0.9;
+	f.predicted = 250.555;
+	check_state(&run, f, "advocacy", "high", "loyal", "0.1", "250.56", "clv known");
+
+	f = none();
+	f.orders = 3;
+	f.last = 200;
+	f.total = 30;
+	check_state(&run, f, "retention", "inactive", "churned", "0.8916", "3.25",
+		    "three orders, the last 200 days ago");
+
+	f = none();
+	f.orders = 1;
+	f.last = 5;
+	snprintf(f.rfm_segment, sizeof f.rfm_segment, "At Risk");
+	f.monetary = 50;
+	f.total = NAN;
+	check_state(&run, f, "purchase", "inactive", "at_risk", "0.054", "47.3",
+		    "RFM's At Risk; value from rfm.monetary");
+
+	/* interests: traits first, then categories, no repeats */
+	f = none();
+	f.interests = jv_parse("[\"tea\",\"lamps\",3]");
+	jv_free(f.categories);
+	f.categories = jv_parse("[\"lamps\",\"mugs\"]");
+	jv st = ai_rules_state(&run, &f);
+	jv in = jv_object_get(st, jv_string("interests"));
+	jv want = jv_parse("[\"tea\",\"lamps\",\"mugs\"]");
+	CHECK(jv_equal(jv_copy(in), want), "interests: traits, then categories, strings once each");
+	jv_free(in);
+
+	/* the facts as the input's object */
+	jv o = ai_facts_jv(&f);
+	jv ev = jv_object_get(jv_copy(o), jv_string("events"));
+	CHECK(jv_get_kind(ev) == JV_KIND_OBJECT && jv_object_length(jv_copy(ev)) == 7,
+	      "facts: events has the 7 counts");
+	jv_free(ev);
+	jv fs = jv_object_get(o, jv_string("firstSeenDays"));
+	CHECK(jv_get_kind(fs) == JV_KIND_NULL, "facts: an unknown first sight is null");
+	jv_free(fs);
+	ai_facts_clear(&f);
+
+	/* the cache key */
+	unsigned char a[32], b[32], c[32];
+	jv x = jv_parse("{\"customerId\":\"c1\",\"facts\":{\"a\":1,\"b\":2}}");
+	jv y = jv_parse("{\"facts\":{\"b\":2,\"a\":1},\"customerId\":\"c1\"}");
+	CHECK(ai_cache_key("state", "gpt", "abc", x, a) == 0 &&
+	      ai_cache_key("state", "gpt", "abc", y, b) == 0 && !memcmp(a, b, 32),
+	      "cache key: member order does not matter");
+	CHECK(ai_cache_key("state", "gptabc", "", x, c) == 0 && memcmp(a, c, 32),
+	      "cache key: [model, version] is injective (gpt+abc is not gptabc+\"\")");
+	CHECK(ai_cache_key("optimize", "gpt", "abc", x, c) == 0 && memcmp(a, c, 32),
+	      "cache key: the task is in it");
+	jv_free(x);
+	jv_free(y);
+	ai_keys_free();
+	return unit_done();
+}
