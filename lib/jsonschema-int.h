@@ -5,7 +5,8 @@
 #ifndef JRN_JSONSCHEMA_INT_H
 #define JRN_JSONSCHEMA_INT_H
 
-#include <oniguruma.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 
 #include "jsonschema.h"
 
@@ -35,7 +36,7 @@ typedef struct {
 
 typedef struct {
 	char *src;
-	OnigRegex re;
+	pcre2_code *re;
 	node *schema;
 } pattern_prop;
 
@@ -64,7 +65,7 @@ struct node {
 	uint64_t minlen, maxlen, minitems, maxitems, minprops, maxprops;
 	bool unique;
 	char *pattern_src;
-	OnigRegex pattern;
+	pcre2_code *pattern;
 	prop *props;
 	size_t nprops, nrequired;
 	pattern_prop *pats;
@@ -92,7 +93,8 @@ struct jrn_schema {
 int jrn_schema_ptr_add(jrn_buf *b, const char *name, size_t len);
 
 /* Whether re (compiled by jsonschema.c) matches somewhere in s[0..n)
- * (unanchored, as ECMA-262's RegExp.prototype.test); thread-safe. */
-int jrn_schema_regex_search(OnigRegex re, const char *s, size_t n);
+ * (unanchored, as ECMA-262's RegExp.prototype.test): 1 it does, 0 it does
+ * not, -1 PCRE2 could not run it (no memory, its match limit); thread-safe. */
+int jrn_schema_regex_search(pcre2_code *re, const char *s, size_t n);
 
 #endif

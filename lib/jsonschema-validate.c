@@ -255,10 +255,12 @@ static void check_string(vctx *v, const node *n, jv x, const seg *at)
 			report(v, at, "maxLength", "the string is %" PRIu64 " characters long, longer "
 			       "than the maximum length %" PRIu64, cps, n->maxlen);
 	}
-	if (n->pattern && !jrn_schema_regex_search(n->pattern, s, bytes)) {
+	int m = n->pattern ? jrn_schema_regex_search(n->pattern, s, bytes) : 1;
+	if (m != 1) {
 		char *sx = v->collect ? show(x) : NULL;
-		report(v, at, "pattern", "%s does not match the pattern %s", sx ? sx : "",
-		       n->pattern_src);
+		report(v, at, "pattern", m == 0 ? "%s does not match the pattern %s"
+		       : "%s could not be matched against the pattern %s (PCRE2 match error)",
+		       sx ? sx : "", n->pattern_src);
 		free(sx);
 	}
 }
@@ -354,7 +356,7 @@ static bool check_member(vctx *v, const node *n, jv name, jv val, const seg *at,
 		}
 	}
 	for (size_t i = 0; i < n->npats && !full(v); i++) {
-		if (jrn_schema_regex_search(n->pats[i].re, k, klen)) {
+		if (jrn_schema_regex_search(n->pats[i].re, k, klen) == 1) {
 			matched = true;
 			validate(v, n->pats[i].schema, val, &s, depth + 1);
 		}

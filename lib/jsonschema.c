@@ -5,19 +5,14 @@
  * URI "#" JSON Pointer while compiling, so every location compiles once.
  * jsonschema-validate.c walks an instance beside the graph.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jsonschema-int.h"
-
-/* the Oniguruma that libjq 1.6 links on Debian 12 (libonig5) */
-#define ONIG_SONAME "libonig.so.5"
 
 /* a name for a compiled node (base URI "#" JSON Pointer), or a resource (a
  * document or a subschema with $id) */
@@ -170,7 +165,7 @@ static node *new_node(cctx *c, int boolean)
 	return n;
 }
 
-static void regex_free(OnigRegex re);
+static void regex_free(pcre2_code *re);
 
 static void free_node(node *n)
 {
@@ -400,86 +395,45 @@ static bool has(jv sch, const char *name)
 	return jv_object_has(jv_copy(sch), jv_string(name));
 }
 
-/* Oniguruma, the regex library libjq links (jq's test and match use it),
- * is reached through dlopen/dlsym of the copy libjq already loaded, not by
- * linking it: libonig also defines POSIX regcomp/regexec, and a direct link
- * would let them take the place of glibc's, which lib/rules-*.c use.
- * onig_new is not safe in two threads at once, and the API does not promise
- * that a search leaves the regex untouched (kkos/oniguruma issue 249;
- * Onigmo issue 63), so every call goes under one lock. */
-static struct {
-	int (*new_)(OnigRegex *, const OnigUChar *, const OnigUChar *, OnigOptionType,
-		    OnigEncoding, OnigSyntaxType *, OnigErrorInfo *);
-	int (*search)(OnigRegex, const OnigUChar *, const OnigUChar *, const OnigUChar *,
-		      const OnigUChar *, OnigRegion *, OnigOptionType);
-	void (*free_)(OnigRegex);
-	int (*error_str)(OnigUChar *, int, ...);
-	int (*initialize)(OnigEncoding *, int);
-	OnigEncoding utf8;
-	OnigSyntaxType *syntax;
-	bool ok;
-} onig;
-static pthread_mutex_t onig_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t onig_once = PTHREAD_ONCE_INIT;
-
-static void onig_load(void)
+/* PCRE2 (libpcre2-8) runs pattern and patternProperties: UTF-8 mode with
+ * its UTF check, PCRE2_ALT_BSUX and PCRE2_EXTRA_ALT_BSUX for ECMA-262's
+ * \\uHHHH, \\u{...} and \\x escapes (pcre2api(3), "ECMAScript
+ * compatibility"), unanchored like ECMA-262's RegExp.prototype.test (draft 7
+ * §6.3.3). A compiled pcre2_code is read-only while matching, so several
+ * threads may search it; each search takes its own match data. */
+int jrn_schema_regex_search(pcre2_code *re, const char *s, size_t n)
 {
-	void *h = dlopen(ONIG_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h)
-		return;
-	*(void **)&onig.new_ = dlsym(h, "onig_new");
-	*(void **)&onig.search = dlsym(h, "onig_search");
-	*(void **)&onig.free_ = dlsym(h, "onig_free");
-	*(void **)&onig.error_str = dlsym(h, "onig_error_code_to_str");
-	*(void **)&onig.initialize = dlsym(h, "onig_initialize");
-	onig.utf8 = dlsym(h, "OnigEncodingUTF8");      /* ONIG_ENCODING_UTF8 */
-	onig.syntax = dlsym(h, "OnigSyntaxPerl_NG");   /* ONIG_SYNTAX_PERL_NG */
-	onig.ok = onig.new_ && onig.search && onig.free_ && onig.error_str && onig.initialize &&
-		  onig.utf8 && onig.syntax;
-	if (onig.ok)
-		onig.initialize(&onig.utf8, 1);
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+	if (!md)
+		return -1;
+	int r = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	return r >= 0 ? 1 : r == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
-int jrn_schema_regex_search(OnigRegex re, const char *s, size_t n)
+static void regex_free(pcre2_code *re)
 {
-	pthread_mutex_lock(&onig_lock);
-	int r = onig.search(re, (const OnigUChar *)s, (const OnigUChar *)s + n,
-			    (const OnigUChar *)s, (const OnigUChar *)s + n, NULL, ONIG_OPTION_NONE);
-	pthread_mutex_unlock(&onig_lock);
-	return r >= 0;
+	pcre2_code_free(re);
 }
 
-static void regex_free(OnigRegex re)
-{
-	if (re) {
-		pthread_mutex_lock(&onig_lock);
-		onig.free_(re);
-		pthread_mutex_unlock(&onig_lock);
-	}
-}
-
-static int regex_compile(cctx *c, const char *src, size_t len, OnigRegex *re, const char *key,
+static int regex_compile(cctx *c, const char *src, size_t len, pcre2_code **re, const char *key,
 			 const char *kw)
 {
-	OnigErrorInfo info;
-	*re = NULL;
-	pthread_once(&onig_once, onig_load);
-	if (!onig.ok) {
-		cfail(c, key, "%s: Oniguruma (%s) cannot be loaded: %s", kw, ONIG_SONAME, dlerror());
+	int err;
+	PCRE2_SIZE off;
+	pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+	if (!cc) {
+		cfail(c, key, "%s: out of memory", kw);
 		return -1;
 	}
-	pthread_mutex_lock(&onig_lock);
-	int r = onig.new_(re, (const OnigUChar *)src, (const OnigUChar *)src + len,
-			  ONIG_OPTION_CAPTURE_GROUP | ONIG_OPTION_DIGIT_IS_ASCII |
-				  ONIG_OPTION_WORD_IS_ASCII | ONIG_OPTION_POSIX_IS_ASCII,
-			  onig.utf8, onig.syntax, &info);
-	OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN] = "";
-	if (r != ONIG_NORMAL)
-		onig.error_str(msg, r, &info);
-	pthread_mutex_unlock(&onig_lock);
-	if (r != ONIG_NORMAL) {
-		*re = NULL;
-		cfail(c, key, "%s \"%.200s\" is not a valid regular expression: %s", kw, src, msg);
+	pcre2_set_compile_extra_options(cc, PCRE2_EXTRA_ALT_BSUX);
+	*re = pcre2_compile((PCRE2_SPTR)src, len, PCRE2_UTF | PCRE2_ALT_BSUX, &err, &off, cc);
+	pcre2_compile_context_free(cc);
+	if (!*re) {
+		PCRE2_UCHAR msg[256];
+		pcre2_get_error_message(err, msg, sizeof msg);
+		cfail(c, key, "%s \"%.200s\" is not a valid regular expression: %s (at offset %zu)",
+		      kw, src, (char *)msg, (size_t)off);
 		return -1;
 	}
 	return 0;

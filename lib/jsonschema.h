@@ -25,8 +25,8 @@
  * object, array, number, string, integer = a number with a zero fraction;
  * one or an array), enum, const, multipleOf, maximum, exclusiveMaximum,
  * minimum, exclusiveMinimum, maxLength, minLength (Unicode code points, not
- * bytes), pattern (ECMA-262 as far as Oniguruma's Perl_NG syntax agrees
- * with it: unanchored, \d and \w ASCII only), items (one schema or an array), additionalItems,
+ * bytes), pattern (ECMA-262 as far as PCRE2 with PCRE2_ALT_BSUX agrees
+ * with it: unanchored, UTF-8; \d and \w ASCII only), items (one schema or an array), additionalItems,
  * maxItems, minItems, uniqueItems, contains, maxProperties, minProperties,
  * required, properties, patternProperties, additionalProperties,
  * dependencies, propertyNames, if/then/else, allOf, anyOf, oneOf, not,
@@ -55,9 +55,9 @@
  * Threads: compile and validate in as many threads as you like, each with
  * its own compiled schema: a compiled schema holds jv values (enum, const)
  * whose reference counts libjq 1.6 changes without atomics, so one schema
- * must not be validated against in two threads at once. Oniguruma's calls
- * take a lock (onig_new is not thread-safe). Validating an instance that
- * is valid allocates nothing (pattern searches excepted: Oniguruma may).
+ * must not be validated against in two threads at once. A pattern search
+ * takes its own PCRE2 match data. Validating an instance that is valid
+ * allocates nothing but those match data.
  */
 #ifndef JRN_JSONSCHEMA_H
 #define JRN_JSONSCHEMA_H

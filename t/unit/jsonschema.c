@@ -437,11 +437,11 @@ static void bounds(void)
 static void compile_errors(void)
 {
 	CHECK_STR(compile_error("{\"pattern\":\"a(\"}"),
-		  "schema: pattern \"a(\" is not a valid regular expression: end pattern with "
-		  "unmatched parenthesis", "an invalid regex is a compile error");
+		  "schema: pattern \"a(\" is not a valid regular expression: missing closing "
+		  "parenthesis (at offset 2)", "an invalid regex is a compile error");
 	CHECK_STR(compile_error("{\"patternProperties\":{\"[\":{}}}"),
 		  "schema at /patternProperties/[: patternProperties \"[\" is not a valid regular "
-		  "expression: premature end of char-class",
+		  "expression: missing terminating ] for character class (at offset 1)",
 		  "an invalid patternProperties regex");
 	CHECK_STR(compile_error("{\"properties\":{\"age\":{\"minimun\":0}}}"),
 		  "schema at /properties/age: unknown keyword \"minimun\" (not in JSON Schema draft 7, "
