@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jrn-ai.h"
 #include "openai.h"
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -726,3 +727,148 @@ int oai_run(oai_client *c, oai_job *jobs, size_t n, const oai_hooks *hk, jrn_err
 	free(pend);
 	return 0;
 }
+
+/* ---- the model kind: jrn-ai's interface (jrn-ai.h) ------------------------------ */
+
+typedef struct {
+	char *content;   /* the answer as written (owned) */
+	size_t idx;      /* the core's record index */
+} last_answer;
+
+typedef struct {
+	oai_model m;
+	oai_client *c;
+	ai_model *am;
+	/* the previous call's answers, for the retry's assistant message:
+	 * the core asks again right after the call whose answers failed */
+	last_answer *last;
+	size_t nlast;
+	double call_tokens, call_cost; /* spent in this call so far */
+} oai_priv;
+
+static void last_free(oai_priv *P)
+{
+	for (size_t i = 0; i < P->nlast; i++)
+		free(P->last[i].content);
+	free(P->last);
+	P->last = NULL;
+	P->nlast = 0;
+}
+
+static int openai_open(ai_model *am, jv conf, jrn_err *e)
+{
+	oai_priv *P = calloc(1, sizeof *P);
+	if (!P)
+		return jrn_fail(e, "out of memory");
+	am->priv = P;
+	P->am = am;
+	char where[320];
+	snprintf(where, sizeof where, "ai.models.%s", am->name);
+	jv cfg = am->run ? am->run->opts.config : jv_null();
+	if (oai_model_load(&P->m, am->name, conf, cfg, where, e) == 0)
+		return 0;
+	/* the caller says "ai.models.NAME: " first: not twice */
+	size_t wl = strlen(where);
+	if (!strncmp(e->msg, where, wl) && (e->msg[wl] == '.' || e->msg[wl] == ':'))
+		memmove(e->msg, e->msg + wl + (e->msg[wl] == '.' ? 1 : 2), strlen(e->msg + wl) + 1 -
+			(e->msg[wl] == '.' ? 1 : 2));
+	return -1;
+}
+
+static void openai_close(ai_model *am)
+{
+	oai_priv *P = am->priv;
+	if (!P)
+		return;
+	oai_client_free(P->c);
+	last_free(P);
+	oai_model_free(&P->m);
+	free(P);
+	am->priv = NULL;
+}
+
+static bool may_start(void *ctx, oai_job *j)
+{
+	(void)j;
+	oai_priv *P = ctx;
+	const ai_run *run = P->am->run;
+	/* --budget within one call: what this call has spent counts too */
+	return !((run->budget_tokens > 0 && run->spent_tokens + P->call_tokens >= run->budget_tokens) ||
+		 (run->budget_cost > 0 && run->spent_cost + P->call_cost >= run->budget_cost));
+}
+
+static void job_done(void *ctx, oai_job *j)
+{
+	oai_priv *P = ctx;
+	P->call_tokens += (double)(j->reply.prompt_tokens + j->reply.completion_tokens);
+	P->call_cost += j->reply.cost;
+}
+
+static void say_verbose(void *ctx, const char *msg)
+{
+	oai_priv *P = ctx;
+	if (P->am->run->opts.verbosity > 0)
+		jrn_say(0, "%s", msg);
+}
+
+static int openai_run(ai_model *am, ai_req *reqs, size_t n, const ai_prompt *p, jrn_err *e)
+{
+	oai_priv *P = am->priv;
+	if (!P->c && !(P->c = oai_client_new(&P->m, am->run->parallel, e)))
+		return -1;
+	oai_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+	if (!jobs)
+		return jrn_fail(e, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		ai_req *r = &reqs[i];
+		oai_ask *a = &jobs[i].ask;
+		a->system = p->text;
+		a->input = r->input;
+		a->schema = p->schema;
+		a->schema_name = p->schema_name;
+		a->errors = r->errors;
+		if (jv_get_kind(r->errors) == JV_KIND_ARRAY)
+			for (size_t k = 0; k < P->nlast; k++)
+				if (P->last[k].idx == r->idx)
+					a->prev = P->last[k].content;
+		jobs[i].reply.value = jv_invalid();
+	}
+	P->call_tokens = P->call_cost = 0;
+	oai_hooks h = {.may_start = may_start, .done = job_done, .say = say_verbose, .ctx = P};
+	int rc = oai_run(P->c, jobs, n, &h, e);
+	last_free(P);
+	P->last = calloc(n ? n : 1, sizeof *P->last);
+	for (size_t i = 0; i < n; i++) {
+		ai_req *r = &reqs[i];
+		oai_reply *y = &jobs[i].reply;
+		r->tokens_in = (long)y->prompt_tokens;
+		r->tokens_out = (long)y->completion_tokens;
+		r->cost = y->cost;
+		jv_free(r->answer);
+		r->answer = jv_invalid();
+		free(r->why);
+		r->why = NULL;
+		if (rc == 0 && y->kind == OAI_OK) {
+			r->answer = y->value;
+			y->value = jv_invalid();
+		} else {
+			r->why = strdup(rc == 0 ? y->why : e->msg);
+		}
+		if (P->last && y->content) {
+			P->last[P->nlast].idx = r->idx;
+			P->last[P->nlast++].content = y->content;
+			y->content = NULL;
+		}
+		oai_job_free(&jobs[i]);
+	}
+	free(jobs);
+	return rc;
+}
+
+const ai_model_ops openai_ops = {
+	.kind = "openai",
+	.network = true,
+	.open = openai_open,
+	.run = openai_run,
+	.close = openai_close,
+};
