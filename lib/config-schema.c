@@ -206,6 +206,37 @@ static const skey policy_keys[] = {
 	END,
 };
 
+/* jrn-ai (jrn-ai(1), jrn.yaml(5)): jrn-ai checks each model's keys by
+ * its kind, and the playbook's entries. */
+static const skey ai_cache_keys[] = {
+	KEY("ttl", S_DURATION, .min = 0, .max = INT64_C(3660) * 86400000),
+	KEY("rules", S_BOOL),
+	END,
+};
+
+static const skey ai_allow_keys[] = {
+	KEY("channels", S_STRINGS),
+	KEY("campaigns", S_STRINGS),
+	END,
+};
+
+static const skey ai_prompts_keys[] = {
+	KEY("dir", S_STRING),
+	END,
+};
+
+static const skey ai_keys[] = {
+	KEY("model", S_STRING),
+	KEY("models", S_OBJECT),   /* NAME: {kind, ...}: jrn-ai checks by kind */
+	KEY("cache", S_SECTION, .keys = ai_cache_keys),
+	KEY("fields", S_STRINGS),
+	KEY("sendContact", S_BOOL),
+	KEY("playbook", S_OBJECT), /* stage or segment: [action]: jrn-ai checks */
+	KEY("allow", S_SECTION, .keys = ai_allow_keys),
+	KEY("prompts", S_SECTION, .keys = ai_prompts_keys),
+	END,
+};
+
 /* The top level: every section of jrn.yaml. */
 const skey jrn_config_schema[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
@@ -213,7 +244,7 @@ const skey jrn_config_schema[] = {
 	KEY("sources", S_OBJECT),  /* jrn-merge checks its keys (jrn-merge(1)) */
 	KEY("segments", S_SECTION, .keys = segments_keys),
 	KEY("scoring", S_SECTION, .keys = scoring_keys),
-	KEY("ai", S_OBJECT),
+	KEY("ai", S_SECTION, .keys = ai_keys),
 	KEY("journeys", S_OBJECT),
 	KEY("policy", S_SECTION, .keys = policy_keys),
 	KEY("providers", S_SECTION, .keys = providers_keys),
@@ -233,7 +264,7 @@ const skey jrn_config_schema[] = {
  * key. "jrn" stands for every "jrn SUBCOMMAND" too. */
 static const struct {
 	const char *prog;
-	const char *keys[8]; /* ended by NULL */
+	const char *keys[12]; /* ended by NULL */
 } readers[] = {
 	{"jrn-ingest", {"db", "ingest", "sources"}},
 	{"jrn-merge", {"db", "sources"}},
@@ -241,6 +272,9 @@ static const struct {
 	{"jrn-score", {"db", "scoring"}},
 	{"jrn-send", {"db", "send", "providers", "templates", "ingest.defaultCountry"}},
 	{"jrn-route", {"db", "policy", "ingest.defaultCountry"}},
+	/* jrn-ai: a model's own keys (an API key) are read when it is asked */
+	{"jrn-ai", {"db", "ai.model", "ai.cache", "ai.fields", "ai.sendContact", "ai.playbook",
+		    "ai.allow", "ai.prompts"}},
 	{"jrn", {"db", "jobs"}},
 };
 

@@ -1,0 +1,309 @@
+/* config.c: the ai: section of jrn.yaml (jrn.yaml(5), jrn-ai(1)): the
+ * models (rules always; each ai.models entry by name), the model asked,
+ * the prompts, the cache TTL, the fields a prompt may carry, the
+ * playbook (with the shipped defaults below) and the allow-list. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "jrn-ai.h"
+
+/* The shipped playbook: per journey stage, and for the at_risk and
+ * churned segments (which win over the stage), the actions of the rules
+ * model. Campaign ids are the starter templates' names. */
+static const char default_playbook[] =
+	"{\"awareness\":[{\"actionType\":\"email\",\"campaignId\":\"welcome-1\","
+	"\"subject\":\"Welcome\",\"messageContent\":\"Welcome: here is what we have for you.\","
+	"\"metricsToTrack\":[\"opens\",\"clicks\"]}],"
+	"\"consideration\":[{\"actionType\":\"email\",\"campaignId\":\"onboarding-1\","
+	"\"subject\":\"Picked for you\",\"messageContent\":\"The products you looked at, and"
+	" what goes with them.\",\"metricsToTrack\":[\"opens\",\"clicks\"]},"
+	"{\"actionType\":\"retargeting\",\"campaignId\":\"browse-retarget\","
+	"\"messageContent\":\"Viewed products\",\"metricsToTrack\":[\"conversions\"]}],"
+	"\"purchase\":[{\"actionType\":\"email\",\"campaignId\":\"cart-5off\","
+	"\"subject\":\"Your cart is waiting\",\"messageContent\":\"5% off what is in your cart.\","
+	"\"timing\":\"1h\",\"metricsToTrack\":[\"clicks\",\"conversions\"]},"
+	"{\"actionType\":\"sms\",\"campaignId\":\"cart-10off\",\"messageContent\":\"10% off your"
+	" cart today.\",\"timing\":\"24h\",\"metricsToTrack\":[\"conversions\"]}],"
+	"\"retention\":[{\"actionType\":\"email\",\"campaignId\":\"upsell\","
+	"\"subject\":\"More of what you like\",\"messageContent\":\"New arrivals picked from"
+	" your orders.\",\"metricsToTrack\":[\"opens\",\"clicks\",\"conversions\"]}],"
+	"\"advocacy\":[{\"actionType\":\"email\",\"campaignId\":\"vip-reward\","
+	"\"subject\":\"A thank-you for you\",\"messageContent\":\"A reward for being one of our"
+	" best customers.\",\"metricsToTrack\":[\"opens\",\"conversions\"]}],"
+	"\"at_risk\":[{\"actionType\":\"email\",\"campaignId\":\"winback\","
+	"\"subject\":\"We miss you\",\"messageContent\":\"Come back: 15% off your next order.\","
+	"\"metricsToTrack\":[\"opens\",\"conversions\"]}],"
+	"\"churned\":[{\"actionType\":\"email\",\"campaignId\":\"winback\","
+	"\"subject\":\"We miss you\",\"messageContent\":\"Come back: 15% off your next order.\","
+	"\"metricsToTrack\":[\"opens\",\"conversions\"]},"
+	"{\"actionType\":\"sms\",\"campaignId\":\"winback-last\",\"messageContent\":\"Last"
+	" chance: 15% off your next order.\",\"timing\":\"72h\","
+	"\"metricsToTrack\":[\"conversions\"]}]}";
+
+/* The profile keys a prompt carries without ai.fields. */
+static const char default_fields[] = "[\"firstName\",\"locale\",\"timeZone\",\"country\",\"traits\"]";
+
+static const char *const playbook_keys[] = {
+	"awareness", "consideration", "purchase", "retention", "advocacy", "at_risk", "churned",
+};
+
+static const char *cfg_name(const ai_run *run)
+{
+	return run->opts.config_path ? run->opts.config_path : "config";
+}
+
+/* What is wrong with playbook entry a (borrowed), or NULL. */
+static const char *play_bad(jv a)
+{
+	if (jv_get_kind(a) != JV_KIND_OBJECT)
+		return "expected a mapping {actionType, campaignId, messageContent, ...}";
+	const char *bad = NULL;
+	jv t = jv_object_get(jv_copy(a), jv_string("actionType"));
+	jv c = jv_object_get(jv_copy(a), jv_string("campaignId"));
+	jv m = jv_object_get(jv_copy(a), jv_string("messageContent"));
+	const char *ts = jv_get_kind(t) == JV_KIND_STRING ? jv_string_value(t) : "";
+	if (strcmp(ts, "email") && strcmp(ts, "sms") && strcmp(ts, "retargeting"))
+		bad = "actionType: expected email, sms or retargeting";
+	else if (jv_get_kind(c) != JV_KIND_STRING || !jv_string_length_bytes(jv_copy(c)))
+		bad = "campaignId: expected text";
+	else if (jv_get_kind(m) != JV_KIND_STRING)
+		bad = "messageContent: expected text";
+	jv_free(t);
+	jv_free(c);
+	jv_free(m);
+	return bad;
+}
+
+/* ai.playbook over the defaults (a stage it names replaces that stage's
+ * list) into run->playbook. 0 or -1 (said). */
+static int load_playbook(ai_run *run)
+{
+	run->playbook = jv_parse(default_playbook);
+	jv pb = jrn_config_get(run->opts.config, "ai.playbook");
+	if (!jv_is_valid(pb)) {
+		jv_free(pb);
+		return 0;
+	}
+	int rc = 0;
+	jv_object_foreach(pb, k, v) {
+		bool known = false;
+		for (size_t i = 0; i < sizeof playbook_keys / sizeof *playbook_keys; i++)
+			known = known || !strcmp(jv_string_value(k), playbook_keys[i]);
+		const char *bad = !known ? "not a journey stage or at_risk, churned"
+				  : jv_get_kind(v) != JV_KIND_ARRAY ? "expected a list of actions"
+				  : jv_array_length(jv_copy(v)) > AI_MAX_ACTIONS
+				  ? "at most 5 actions (AI_MAX_ACTIONS)" : NULL;
+		int at = -1;
+		if (!bad)
+			jv_array_foreach(v, i, a) {
+				if (!bad && (bad = play_bad(a)))
+					at = i;
+				jv_free(a);
+			}
+		if (bad && rc == 0) {
+			if (at >= 0)
+				rc = jrn_say(-1, "%s: ai.playbook.%s[%d]: %s", cfg_name(run),
+					     jv_string_value(k), at, bad);
+			else
+				rc = jrn_say(-1, "%s: ai.playbook.%s: %s", cfg_name(run),
+					     jv_string_value(k), bad);
+		}
+		run->playbook = jv_object_set(run->playbook, k, v);
+	}
+	jv_free(pb);
+	return rc;
+}
+
+/* Which channels have somewhere to go: with ai.allow.channels, those;
+ * else each channel with a providers entry; with no providers section at
+ * all, every channel (jrn-send spools what it cannot send). */
+static void load_channels(ai_run *run)
+{
+	static const char *const ch[3] = {"email", "sms", "retargeting"};
+	jv list = jv_get_kind(run->allow) == JV_KIND_OBJECT
+			  ? jv_object_get(jv_copy(run->allow), jv_string("channels")) : jv_invalid();
+	jv prov = jv_object_get(jv_copy(run->opts.config), jv_string("providers"));
+	for (int i = 0; i < 3; i++) {
+		if (jv_get_kind(list) == JV_KIND_ARRAY) {
+			run->channel_ok[i] = false;
+			jv_array_foreach(list, k, s) {
+				if (jv_get_kind(s) == JV_KIND_STRING && !strcmp(jv_string_value(s), ch[i]))
+					run->channel_ok[i] = true;
+				jv_free(s);
+				(void)k;
+			}
+		} else if (jv_get_kind(prov) == JV_KIND_OBJECT) {
+			run->channel_ok[i] = jv_object_has(jv_copy(prov), jv_string(ch[i]));
+		} else {
+			run->channel_ok[i] = true;
+		}
+	}
+	jv_free(list);
+	jv_free(prov);
+}
+
+/* Opens model *m of kind ops named name with conf (borrowed). 0 or -1
+ * (said). */
+static int open_model(ai_run *run, ai_model *m, const ai_model_ops *ops, const char *name,
+		      jv conf)
+{
+	jrn_err e;
+	m->ops = ops;
+	m->run = run;
+	if (!(m->name = strdup(name)))
+		return jrn_say(-1, "out of memory");
+	jv price = jv_get_kind(conf) == JV_KIND_OBJECT ? jv_object_get(jv_copy(conf), jv_string("price"))
+							: jv_invalid();
+	if (jv_get_kind(price) == JV_KIND_OBJECT) {
+		jv in = jv_object_get(jv_copy(price), jv_string("input"));
+		jv out = jv_object_get(jv_copy(price), jv_string("output"));
+		m->price_in = jv_get_kind(in) == JV_KIND_NUMBER ? jv_number_value(in) : 0;
+		m->price_out = jv_get_kind(out) == JV_KIND_NUMBER ? jv_number_value(out) : 0;
+		jv_free(in);
+		jv_free(out);
+	}
+	jv_free(price);
+	if (ops->open(m, conf, &e) < 0) {
+		m->ops->close(m);
+		m->ops = NULL;
+		return jrn_say(-1, "%s: ai.models.%s: %s", cfg_name(run), name, e.msg);
+	}
+	return 0;
+}
+
+/* The names of the models for a message: "rules, gpt, local". */
+static void model_names(jv models, char *out, size_t n)
+{
+	size_t len = (size_t)snprintf(out, n, "rules");
+	if (jv_get_kind(models) == JV_KIND_OBJECT)
+		jv_object_foreach(models, k, v) {
+			if (len < n)
+				len += (size_t)snprintf(out + len, n - len, ", %s", jv_string_value(k));
+			jv_free(k);
+			jv_free(v);
+		}
+}
+
+/* The model asked (--model, ai.model, rules) into run->models[0..] and
+ * run->model. 0 or the exit status (said). */
+static int pick_model(ai_run *run)
+{
+	jv want = jrn_config_get(run->opts.config, "ai.model");
+	const char *name = run->model_flag ? run->model_flag
+			   : jv_get_kind(want) == JV_KIND_STRING ? jv_string_value(want) : "rules";
+	jv models = jrn_config_get(run->opts.config, "ai.models");
+	int status = 0;
+	if (!(run->models = calloc(2, sizeof *run->models))) {
+		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
+		goto done;
+	}
+	if (open_model(run, &run->models[0], &rules_ops, "rules", jv_null()) < 0) {
+		status = JRN_EXIT_FAIL;
+		goto done;
+	}
+	run->nmodels = 1;
+	run->model = &run->models[0];
+	if (!strcmp(name, "rules"))
+		goto done;
+	jv conf = jv_get_kind(models) == JV_KIND_OBJECT ? jv_object_get(jv_copy(models), jv_string(name))
+							 : jv_invalid();
+	jv kind = jv_get_kind(conf) == JV_KIND_OBJECT ? jv_object_get(jv_copy(conf), jv_string("kind"))
+						       : jv_invalid();
+	const ai_model_ops *ops = jv_get_kind(kind) == JV_KIND_STRING ? ai_model_kind(jv_string_value(kind))
+								     : NULL;
+	char names[512];
+	model_names(models, names, sizeof names);
+	int bad = run->model_flag ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
+	if (!jv_is_valid(conf))
+		status = jrn_say(bad, "%s '%s': no such model (choices: %s)",
+				 run->model_flag ? "--model" : "ai.model", name, names);
+	else if (jv_get_kind(conf) != JV_KIND_OBJECT || !ops)
+		status = jrn_say(JRN_EXIT_FAIL, "%s: ai.models.%s.kind: expected one of %s",
+				 cfg_name(run), name, ai_kind_names);
+	else if (open_model(run, &run->models[1], ops, name, conf) < 0)
+		status = JRN_EXIT_FAIL;
+	else
+		run->model = &run->models[run->nmodels++];
+	jv_free(conf);
+	jv_free(kind);
+done:
+	jv_free(want);
+	jv_free(models);
+	return status;
+}
+
+/* The simple keys: cache, fields, sendContact, allow. 0 or -1 (said). */
+static int load_keys(ai_run *run)
+{
+	jrn_err e;
+	run->ttl_ms = 7 * DAY_MS;
+	if (jrn_config_duration(run->opts.config, "ai.cache.ttl", &run->ttl_ms, &e) < 0)
+		return jrn_say(-1, "%s: ai.cache.ttl: %s", cfg_name(run), e.msg);
+	if (jrn_config_bool(run->opts.config, "ai.cache.rules", &run->cache_rules, &e) < 0 ||
+	    jrn_config_bool(run->opts.config, "ai.sendContact", &run->send_contact, &e) < 0)
+		return jrn_say(-1, "%s: %s", cfg_name(run), e.msg);
+	run->fields = jrn_config_get(run->opts.config, "ai.fields");
+	if (!jv_is_valid(run->fields)) {
+		jv_free(run->fields);
+		run->fields = jv_parse(default_fields);
+	}
+	run->allow = jrn_config_get(run->opts.config, "ai.allow");
+	if (!jv_is_valid(run->allow)) {
+		jv_free(run->allow);
+		run->allow = jv_null();
+	}
+	load_channels(run);
+	return 0;
+}
+
+int ai_setup(ai_run *run)
+{
+	jrn_err e;
+	int status;
+	if (load_keys(run) < 0 || load_playbook(run) < 0)
+		return JRN_EXIT_FAIL;
+	if ((status = pick_model(run)))
+		return status;
+	char *dir = NULL;
+	if (jrn_config_string(run->opts.config, "ai.prompts.dir", &dir, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s", cfg_name(run), e.msg);
+	for (int t = 0; t < AI_TASKS; t++)
+		if (ai_prompt_load(&run->prompts[t], t, dir, &e) < 0) {
+			free(dir);
+			return jrn_say(JRN_EXIT_FAIL, "%s prompt: %s", ai_task_names[t], e.msg);
+		}
+	free(dir);
+	if (run->parallel == 0) {
+		run->parallel = 8;
+		int64_t n;
+		jv conf = jrn_config_get(run->opts.config, "ai.models");
+		(void)conf;
+		jv_free(conf);
+		char path[300];
+		snprintf(path, sizeof path, "ai.models.%s.inFlight", run->model->name);
+		if (run->model != &run->models[0] && jrn_config_int(run->opts.config, path, &n, &e) == 1 &&
+		    n >= 1 && n <= AI_MAX_PARALLEL)
+			run->parallel = (int)n;
+	}
+	return 0;
+}
+
+void ai_teardown(ai_run *run)
+{
+	for (size_t i = 0; i < run->nmodels; i++) {
+		if (run->models[i].ops)
+			run->models[i].ops->close(&run->models[i]);
+		free(run->models[i].name);
+	}
+	free(run->models);
+	run->models = NULL;
+	run->nmodels = 0;
+	for (int t = 0; t < AI_TASKS; t++)
+		ai_prompt_free(&run->prompts[t]);
+	jv_free(run->fields);
+	jv_free(run->playbook);
+	jv_free(run->allow);
+	run->fields = run->playbook = run->allow = jv_null();
+	ai_cache_free(run);
+	ai_facts_free(run);
+}

@@ -1,0 +1,792 @@
+/* core.c: the loop every model shares (jrn-ai(1), HOW A RECORD GOES).
+ *
+ * Records are read in batches (AI_MAX_BATCH, or less when the input goes
+ * idle). For each batch:
+ *   1. parse; events (a string "type") pass through; a profile needs a
+ *      customerId (jrn_id_check), else it is rejected;
+ *   2. minimise: the question's input carries only ai.fields of the
+ *      record (never email or phone unless ai.sendContact), the facts of
+ *      the state file (facts.c) and, for optimize, the record's state
+ *      (else the rules state of the same facts);
+ *   3. the cache (network models, or rules with ai.cache.rules): a hit is
+ *      the answer, source "cache";
+ *   4. the budget: once spent, the rest get the rules answer (fallback,
+ *      said once on stderr);
+ *   5. ask the model, `parallel` questions a round; validate each answer
+ *      (the task's JSON Schema and the rules below); the invalid ones are
+ *      asked once more with the errors; still invalid: the rules answer,
+ *      source "fallback", with the reason;
+ *   6. the allow-list (optimize): a disallowed action is dropped, said on
+ *      stderr; a model's answer with one dropped falls back to rules;
+ *   7. store the new answers in the cache (one transaction a batch) and
+ *      write the records in input order.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jrn-ai.h"
+#if __has_include("jsonschema.h")
+#include "jsonschema.h"
+#define HAVE_SCHEMA 1
+#endif
+
+/* One record of a batch. */
+typedef struct {
+	char *line;          /* the input line (owned) */
+	size_t len;
+	jv rec;              /* the parsed object; invalid for events */
+	bool event;
+	int src;             /* AI_SRC_* of the answer */
+	jv answer;           /* the answer (owned), or invalid */
+	char *reason;        /* a fallback's reason (owned) */
+	long tokens;
+	double cost;
+	bool cached, store;  /* cached: from the cache; store: to be cached */
+	unsigned char key[32];
+	ai_req *req;         /* its question, while asked */
+} ai_item;
+
+typedef struct {
+	ai_run *run;
+	jrn_reader *rd;
+	jv_parser *parser;
+	ai_item *items;
+	size_t n;
+	ai_req *reqs;        /* one per profile of the batch */
+	size_t nreq;
+	jrn_buf out;
+	bool cache_said;     /* a cache failure said once */
+	int status;
+} ai_loop;
+
+static void item_clear(ai_item *it)
+{
+	free(it->line);
+	jv_free(it->rec);
+	jv_free(it->answer);
+	free(it->reason);
+	memset(it, 0, sizeof *it);
+}
+
+static void req_clear(ai_req *r)
+{
+	jv_free(r->input);
+	jv_free(r->errors);
+	jv_free(r->answer);
+	free(r->why);
+	memset(r, 0, sizeof *r);
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* Takes one line into the batch: an event, a profile, or a reject. 0, or
+ * -1 when the run cannot go on (said). */
+static int take_line(ai_loop *L, const jrn_line *ln)
+{
+	ai_run *run = L->run;
+	jrn_err e;
+	jv rec = jrn_parse_object(&L->parser, ln->p, ln->len, &e);
+	const char *why = NULL;
+	char buf[sizeof e.msg + 64];
+	if (!jv_is_valid(rec)) {
+		why = e.msg;
+	} else {
+		jv type = jv_object_get(jv_copy(rec), jv_string("type"));
+		bool event = jv_get_kind(type) == JV_KIND_STRING;
+		jv_free(type);
+		if (!event) {
+			jv c = jv_object_get(jv_copy(rec), jv_string("customerId"));
+			if (jv_get_kind(c) != JV_KIND_STRING)
+				why = "customerId: expected a string (a profile needs one)";
+			else if (jrn_id_check(jv_string_value(c), (size_t)jv_string_length_bytes(jv_copy(c)),
+					      "customerId", &e) < 0)
+				why = e.msg;
+			jv_free(c);
+		}
+		if (!why) {
+			ai_item *it = &L->items[L->n++];
+			memset(it, 0, sizeof *it);
+			it->answer = jv_invalid();
+			it->event = event;
+			it->rec = event ? (jv_free(rec), jv_invalid()) : rec;
+			it->len = ln->len;
+			if (!(it->line = malloc(ln->len + 1)))
+				return jrn_say(-1, "out of memory");
+			memcpy(it->line, ln->p, ln->len);
+			it->line[ln->len] = '\0';
+			if (event)
+				run->events++;
+			else
+				run->records++;
+			return 0;
+		}
+	}
+	jv_free(rec);
+	snprintf(buf, sizeof buf, "%s", why);
+	run->rejected++;
+	if (jrn_reject(&run->rej, ln->file, ln->lineno, ln->p, ln->len, buf, &e) < 0)
+		return jrn_say(-1, "--rejects: %s", e.msg);
+	return 0;
+}
+
+/* ---- questions -------------------------------------------------------- */
+
+/* The record's allowed fields (ai.fields; email and phone, also inside
+ * traits, only with ai.sendContact). */
+static jv minimise(const ai_run *run, jv rec)
+{
+	jv p = jv_object();
+	jv_array_foreach(run->fields, i, f) {
+		(void)i;
+		if (jv_get_kind(f) != JV_KIND_STRING) {
+			jv_free(f);
+			continue;
+		}
+		const char *k = jv_string_value(f);
+		bool contact = !strcmp(k, "email") || !strcmp(k, "phone");
+		jv v = contact && !run->send_contact ? jv_invalid() : jv_object_get(jv_copy(rec), jv_copy(f));
+		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact)
+			v = jv_object_delete(jv_object_delete(v, jv_string("email")), jv_string("phone"));
+		p = jv_is_valid(v) ? jv_object_set(p, f, v) : (jv_free(v), jv_free(f), p);
+	}
+	return p;
+}
+
+/* Builds the batch's questions: one per profile. 0 or -1 (said). */
+static int make_questions(ai_loop *L)
+{
+	ai_run *run = L->run;
+	size_t np = 0;
+	for (size_t i = 0; i < L->n; i++)
+		np += !L->items[i].event;
+	L->nreq = 0;
+	if (!np)
+		return 0;
+	if (!(L->reqs = calloc(np, sizeof *L->reqs)))
+		return jrn_say(-1, "out of memory");
+	jv *recs = malloc(L->n * sizeof *recs);
+	if (!recs)
+		return jrn_say(-1, "out of memory");
+	for (size_t i = 0; i < L->n; i++) {
+		ai_item *it = &L->items[i];
+		recs[i] = it->rec;
+		if (it->event)
+			continue;
+		ai_req *r = &L->reqs[L->nreq++];
+		r->idx = i;
+		r->task = run->task;
+		r->errors = jv_null();
+		r->answer = jv_invalid();
+		r->input = jv_object_set(jv_object(), jv_string("customerId"),
+					 jv_object_get(jv_copy(it->rec), jv_string("customerId")));
+		r->input = jv_object_set(r->input, jv_string("profile"), minimise(run, it->rec));
+		it->req = r;
+	}
+	jrn_err e;
+	int rc = ai_facts_fill(run, L->reqs, L->nreq, recs, &e);
+	free(recs);
+	if (rc < 0)
+		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
+	if (run->task != AI_OPTIMIZE)
+		return 0;
+	for (size_t i = 0; i < L->nreq; i++) {
+		ai_req *r = &L->reqs[i];
+		jv st = jv_object_get(jv_copy(L->items[r->idx].rec), jv_string("state"));
+		if (jv_get_kind(st) != JV_KIND_OBJECT) {
+			jv_free(st);
+			st = ai_rules_state(run, r->input);
+		}
+		/* the state's answer members only: provenance is not the model's business */
+		static const char *const prov[] = {"source", "model", "promptVersion", "tokens",
+						   "cost", "cached", "reason"};
+		for (size_t k = 0; k < sizeof prov / sizeof *prov; k++)
+			st = jv_object_delete(st, jv_string(prov[k]));
+		r->input = jv_object_set(r->input, jv_string("state"), st);
+	}
+	return 0;
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+/* Checks answer (borrowed) for task: the schema, then what a schema
+ * cannot say. 0 valid, else the number of errors with *errors a new
+ * array of {path, keyword, message}. */
+static int validate(const ai_run *run, int task, jv answer, jv *errors)
+{
+	*errors = jv_array();
+	if (jv_get_kind(answer) != JV_KIND_OBJECT) {
+		*errors = jv_array_append(*errors, JV_OBJECT(jv_string("path"), jv_string(""),
+							     jv_string("keyword"), jv_string("type"),
+							     jv_string("message"), jv_string("expected an object")));
+		return 1;
+	}
+#ifdef HAVE_SCHEMA
+	const ai_prompt *p = &run->prompts[task];
+	if (p->compiled) {
+		jv errs = jv_invalid();
+		int n = jrn_schema_validate(p->compiled, answer, &errs);
+		if (n) {
+			jv_free(*errors);
+			*errors = errs;
+			return n;
+		}
+		jv_free(errs);
+	}
+#else
+	(void)run;
+#endif
+	(void)task;
+	return 0;
+}
+
+/* The errors (borrowed) as one line for a reason: "PATH: MESSAGE; ...",
+ * at most about 300 bytes. malloc'd. */
+static char *errors_text(jv errors)
+{
+	jrn_buf b = {0};
+	jv_array_foreach(errors, i, x) {
+		jv p = jv_object_get(jv_copy(x), jv_string("path"));
+		jv m = jv_object_get(x, jv_string("message"));
+		if (b.len < 300)
+			jrn_buf_addf(&b, "%s%s%s%s", i ? "; " : "",
+				     jv_get_kind(p) == JV_KIND_STRING ? jv_string_value(p) : "",
+				     jv_get_kind(p) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(p)) ? ": " : "",
+				     jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "invalid");
+		jv_free(p);
+		jv_free(m);
+	}
+	if (!b.p)
+		jrn_buf_adds(&b, "invalid answer");
+	return b.p;
+}
+
+/* ---- the answers ------------------------------------------------------ */
+
+/* The rules answer for item it, as a fallback with reason why (copied;
+ * the model's name first), or as the rules model's own answer (why
+ * NULL). */
+static void answer_rules(ai_loop *L, ai_item *it, const char *why)
+{
+	ai_run *run = L->run;
+	jv_free(it->answer);
+	it->answer = run->task == AI_STATE ? ai_rules_state(run, it->req->input)
+					   : ai_rules_optimize(run, it->req->input);
+	it->src = why ? AI_SRC_FALLBACK : AI_SRC_RULES;
+	free(it->reason);
+	it->reason = NULL;
+	if (why) {
+		jrn_buf b = {0};
+		jrn_buf_addf(&b, "%s: %s", run->model->name, why);
+		it->reason = b.p;
+		run->fallbacks++;
+	}
+}
+
+/* Whether the budget is spent. */
+static bool budget_spent(const ai_run *run)
+{
+	return (run->budget_tokens > 0 && run->spent_tokens >= run->budget_tokens) ||
+	       (run->budget_cost > 0 && run->spent_cost >= run->budget_cost);
+}
+
+/* Asks the model the questions reqs[0..n) (one round), validates; what is
+ * valid becomes its item's answer, what is not is left for the retry with
+ * its errors (retry false) or falls back (retry true). 0 or -1 (said). */
+static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
+{
+	ai_run *run = L->run;
+	ai_model *m = run->model;
+	const ai_prompt *p = &run->prompts[run->task];
+	ai_req *batch = calloc(n, sizeof *batch);
+	if (!batch)
+		return jrn_say(-1, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		batch[i] = *q[i]; /* moved in: the model works on a dense array */
+		batch[i].answer = jv_invalid();
+		batch[i].why = NULL;
+	}
+	if (run->opts.verbosity > 0)
+		jrn_say(0, "asking %s %zu %s question%s%s", m->name, n, ai_task_names[run->task],
+			n == 1 ? "" : "s", retry ? " again, with the validation errors" : "");
+	jrn_err e;
+	int rc = m->ops->run(m, batch, n, p, &e);
+	for (size_t i = 0; i < n; i++) {
+		ai_req *r = &batch[i];
+		ai_item *it = &L->items[r->idx];
+		run->asked++;
+		run->spent_tokens += (double)(r->tokens_in + r->tokens_out);
+		run->spent_cost += r->cost;
+		it->tokens += r->tokens_in + r->tokens_out;
+		it->cost += r->cost;
+		jv errs = jv_invalid();
+		char *why = NULL;
+		if (!jv_is_valid(r->answer))
+			why = strdup(r->why ? r->why : "no answer");
+		else if (validate(run, run->task, r->answer, &errs))
+			why = errors_text(errs);
+		if (!why) {
+			jv_free(it->answer);
+			it->answer = jv_copy(r->answer);
+			it->src = m->ops->network ? AI_SRC_MODEL : AI_SRC_RULES;
+			it->store = m->ops->network || run->cache_rules;
+			jv_free(errs);
+		} else if (!retry && jv_is_valid(errs)) {
+			/* asked again with the errors; no answer at all (time-out,
+			 * refusal) is not asked again: the model said so */
+			jv_free(r->errors);
+			r->errors = errs;
+		} else {
+			jv_free(errs);
+			answer_rules(L, it, why);
+		}
+		free(why);
+		/* moved back out */
+		jv_free(r->answer);
+		free(r->why);
+		r->answer = jv_invalid();
+		r->why = NULL;
+		*q[i] = *r;
+	}
+	free(batch);
+	return rc < 0 ? jrn_say(-1, "%s: %s", m->name, e.msg) : 0;
+}
+
+/* The cache step for every question: a hit is its answer. With
+ * --dry-run nothing is looked up either... only looked up. 0 or -1 (said). */
+static int from_cache(ai_loop *L)
+{
+	ai_run *run = L->run;
+	ai_model *m = run->model;
+	if (!m->ops->network && !run->cache_rules)
+		return 0;
+	const char *version = run->prompts[run->task].version;
+	for (size_t i = 0; i < L->nreq; i++) {
+		ai_req *r = &L->reqs[i];
+		ai_item *it = &L->items[r->idx];
+		jrn_err e;
+		if (ai_cache_key(ai_task_names[run->task], m->name, version, r->input, it->key) < 0)
+			return jrn_say(-1, "the cache key: out of memory");
+		long tokens;
+		double cost;
+		jv a;
+		int hit = ai_cache_get(run, it->key, &a, &tokens, &cost, &e);
+		if (hit < 0)
+			return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
+		if (hit) {
+			it->answer = a;
+			it->src = AI_SRC_CACHE;
+			it->cached = true;
+			run->cache_hits++;
+		}
+	}
+	if (run->opts.verbosity > 0 && run->cache_hits)
+		jrn_say(0, "%" PRIu64 " cache hits so far", run->cache_hits);
+	return 0;
+}
+
+/* Answers every question of the batch that the cache did not: the rules
+ * model directly, another model in rounds of run->parallel within the
+ * budget, each with its one retry. 0 or -1 (said). */
+static int answer_batch(ai_loop *L)
+{
+	ai_run *run = L->run;
+	size_t cap = run->parallel > 0 ? (size_t)run->parallel : 8;
+	if (!run->model->ops->network)
+		cap = L->nreq ? L->nreq : 1;
+	ai_req **q = malloc(cap * sizeof *q);
+	if (!q)
+		return jrn_say(-1, "out of memory");
+	int rc = 0;
+	size_t i = 0;
+	while (rc == 0 && i < L->nreq) {
+		size_t n = 0;
+		for (; i < L->nreq && n < cap; i++) {
+			ai_item *it = &L->items[L->reqs[i].idx];
+			if (jv_is_valid(it->answer))
+				continue;
+			if (run->model->ops->network && budget_spent(run)) {
+				if (!run->budget_said && run->opts.verbosity >= 0)
+					jrn_say(0, "--budget %s spent (%.0f tokens, %.4f): the rules"
+						" answer for the rest", run->budget_flag, run->spent_tokens,
+						run->spent_cost);
+				run->budget_said = true;
+				answer_rules(L, it, "budget spent");
+				continue;
+			}
+			q[n++] = &L->reqs[i];
+		}
+		if (n && (rc = ask_round(L, q, n, false)) == 0) {
+			size_t k = 0;
+			for (size_t j = 0; j < n; j++)
+				if (!jv_is_valid(L->items[q[j]->idx].answer))
+					q[k++] = q[j];
+			if (k)
+				rc = ask_round(L, q, k, true);
+		}
+	}
+	free(q);
+	return rc;
+}
+
+/* ---- the allow-list --------------------------------------------------- */
+
+/* Why action a (borrowed) is not allowed, into why[n]; false when it is. */
+static bool disallowed(const ai_run *run, jv a, char *why, size_t n)
+{
+	static const char *const ch[3] = {"email", "sms", "retargeting"};
+	jv t = jv_object_get(jv_copy(a), jv_string("actionType"));
+	jv c = jv_object_get(jv_copy(a), jv_string("campaignId"));
+	const char *ts = jv_get_kind(t) == JV_KIND_STRING ? jv_string_value(t) : "";
+	const char *cs = jv_get_kind(c) == JV_KIND_STRING ? jv_string_value(c) : "";
+	bool bad = true;
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(ts, ch[i]))
+			bad = !run->channel_ok[i];
+	if (bad)
+		snprintf(why, n, "channel %s has no provider and is not in ai.allow.channels", ts);
+	jv list = jv_get_kind(run->allow) == JV_KIND_OBJECT
+			  ? jv_object_get(jv_copy(run->allow), jv_string("campaigns")) : jv_invalid();
+	if (!bad && jv_get_kind(list) == JV_KIND_ARRAY) {
+		bool found = false;
+		jv_array_foreach(list, i, s) {
+			found = found || (jv_get_kind(s) == JV_KIND_STRING && !strcmp(jv_string_value(s), cs));
+			jv_free(s);
+			(void)i;
+		}
+		if (!found) {
+			bad = true;
+			snprintf(why, n, "campaign %s is not in ai.allow.campaigns", cs);
+		}
+	}
+	jv_free(list);
+	jv_free(t);
+	jv_free(c);
+	return bad;
+}
+
+/* Drops the disallowed actions of it's answer, each said on stderr; a
+ * model's answer with one dropped becomes the rules answer (whose own
+ * disallowed actions are dropped in turn). */
+static void allow_check(ai_loop *L, ai_item *it)
+{
+	ai_run *run = L->run;
+	for (int pass = 0; pass < 2; pass++) {
+		jv acts = jv_object_get(jv_copy(it->answer), jv_string("actions"));
+		if (jv_get_kind(acts) != JV_KIND_ARRAY) {
+			jv_free(acts);
+			return;
+		}
+		jv kept = jv_array();
+		char why[256], first[300] = "";
+		jv_array_foreach(acts, i, a) {
+			if (!disallowed(run, a, why, sizeof why)) {
+				kept = jv_array_append(kept, a);
+				continue;
+			}
+			run->dropped++;
+			if (run->opts.verbosity >= 0) {
+				jv c = jv_object_get(jv_copy(it->rec), jv_string("customerId"));
+				jrn_say(0, "%s: action %d dropped: %s", jv_string_value(c), i, why);
+				jv_free(c);
+			}
+			if (!*first)
+				snprintf(first, sizeof first, "action %d: %s", i, why);
+			jv_free(a);
+		}
+		jv_free(acts);
+		if (!*first || it->src == AI_SRC_RULES || it->src == AI_SRC_FALLBACK) {
+			it->answer = jv_object_set(it->answer, jv_string("actions"), kept);
+			return;
+		}
+		jv_free(kept);
+		answer_rules(L, it, first);
+	}
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* Appends o's members without the null ones, as JSON members (no braces)
+ * after a comma when *first is false. Consumes o. 0 or -1. */
+static int add_members(jrn_buf *b, jv o, bool *first)
+{
+	jrn_err e;
+	int rc = 0;
+	jv_object_foreach(o, k, v) {
+		if (rc == 0 && jv_get_kind(v) != JV_KIND_NULL) {
+			rc = (!*first && jrn_buf_addc(b, ',') < 0) ||
+			     jrn_json_append_str(b, jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k))) < 0 ||
+			     jrn_buf_addc(b, ':') < 0 || jrn_json_append(b, jv_copy(v), 0, &e) < 0 ? -1 : 0;
+			*first = false;
+		}
+		jv_free(k);
+		jv_free(v);
+	}
+	jv_free(o);
+	return rc;
+}
+
+/* The provenance members of it (after a comma). tokens and cost of the
+ * answer go on its first action only (share 0 on the others). */
+static int add_provenance(const ai_loop *L, const ai_item *it, jrn_buf *b, bool first_action)
+{
+	const ai_run *run = L->run;
+	const char *model = it->src == AI_SRC_FALLBACK ? "rules" : run->model->name;
+	int rc = jrn_buf_addf(b, ",\"source\":\"%s\",\"model\":", ai_source_names[it->src]);
+	rc |= jrn_json_append_str(b, model, strlen(model));
+	rc |= jrn_buf_addf(b, ",\"promptVersion\":\"%s\",\"tokens\":%ld,\"cost\":",
+			   run->prompts[run->task].version, first_action && !it->cached ? it->tokens : 0);
+	jrn_err e;
+	rc |= jrn_json_append(b, jv_number(first_action && !it->cached ? round(it->cost * 1e6) / 1e6 : 0), 0, &e);
+	rc |= jrn_buf_addf(b, ",\"cached\":%s", it->cached ? "true" : "false");
+	if (it->reason) {
+		rc |= jrn_buf_adds(b, ",\"reason\":");
+		rc |= jrn_json_append_str(b, it->reason, strlen(it->reason));
+	}
+	return rc ? -1 : 0;
+}
+
+/* The record of it with member name: value added (value's text in v[0..vn)),
+ * into b: the input line's text with the member spliced before its last
+ * '}', or, when the record already has that member, the record rebuilt. */
+static int with_member(const ai_item *it, const char *name, const char *v, size_t vn, jrn_buf *b)
+{
+	jv old = jv_object_get(jv_copy(it->rec), jv_string(name));
+	bool had = jv_is_valid(old);
+	jv_free(old);
+	if (!had) {
+		const char *end = it->line + it->len;
+		while (end > it->line && end[-1] != '}')
+			end--;
+		return jrn_buf_add(b, it->line, (size_t)(end - 1 - it->line)) < 0 ||
+		       jrn_buf_addf(b, ",\"%s\":", name) < 0 || jrn_buf_add(b, v, vn) < 0 ||
+		       jrn_buf_addc(b, '}') < 0 ? -1 : 0;
+	}
+	jv val = jv_parse_sized(v, (int)vn);
+	jrn_err e;
+	return jrn_json_append(b, jv_object_set(jv_copy(it->rec), jv_string(name), val), 0, &e);
+}
+
+/* Writes the state record of it. 0 or -1 (memory). */
+static int write_state(ai_loop *L, ai_item *it, jrn_buf *st)
+{
+	bool first = true;
+	jrn_buf_reset(st);
+	if (jrn_buf_addc(st, '{') < 0 || add_members(st, jv_copy(it->answer), &first) < 0 ||
+	    add_provenance(L, it, st, true) < 0 || jrn_buf_addc(st, '}') < 0)
+		return -1;
+	jrn_buf_reset(&L->out);
+	if (with_member(it, "state", st->p, st->len, &L->out) < 0)
+		return -1;
+	return jrn_out_line(&L->run->out, L->out.p, L->out.len) < 0 ? 0 : 0;
+}
+
+/* The record's string member key, or NULL (borrowed from rec's copy in *hold). */
+static jv rec_str(jv rec, const char *key)
+{
+	jv v = jv_object_get(jv_copy(rec), jv_string(key));
+	return jv_get_kind(v) == JV_KIND_STRING ? v : (jv_free(v), jv_invalid());
+}
+
+/* Writes the record of it unchanged, then one record per action. */
+static int write_actions(ai_loop *L, ai_item *it)
+{
+	ai_run *run = L->run;
+	jrn_out_line(&run->out, it->line, it->len);
+	jv acts = jv_object_get(jv_copy(it->answer), jv_string("actions"));
+	jv id = jv_object_get(jv_copy(it->rec), jv_string("customerId"));
+	jv email = rec_str(it->rec, "email"), phone = rec_str(it->rec, "phone");
+	int rc = 0;
+	if (jv_get_kind(acts) == JV_KIND_ARRAY)
+		jv_array_foreach(acts, i, a) {
+			if (jv_get_kind(a) == JV_KIND_OBJECT) {
+				jv re = jv_object_get(jv_copy(a), jv_string("recipientEmail"));
+				jv rp = jv_object_get(jv_copy(a), jv_string("recipientPhone"));
+				if (jv_get_kind(re) != JV_KIND_STRING && jv_is_valid(email))
+					a = jv_object_set(a, jv_string("recipientEmail"), jv_copy(email));
+				if (jv_get_kind(rp) != JV_KIND_STRING && jv_is_valid(phone))
+					a = jv_object_set(a, jv_string("recipientPhone"), jv_copy(phone));
+				jv_free(re);
+				jv_free(rp);
+			}
+			jrn_buf *b = &L->out;
+			bool first = false;
+			jrn_buf_reset(b);
+			if (rc == 0 && (jrn_buf_adds(b, "{\"customerId\":") < 0 ||
+					jrn_json_append_str(b, jv_string_value(id), (size_t)jv_string_length_bytes(jv_copy(id))) < 0 ||
+					add_members(b, jv_copy(a), &first) < 0 || add_provenance(L, it, b, i == 0) < 0 ||
+					jrn_buf_addc(b, '}') < 0))
+				rc = -1;
+			if (rc == 0)
+				jrn_out_line(&run->out, b->p, b->len);
+			jv_free(a);
+		}
+	jv_free(acts);
+	jv_free(id);
+	jv_free(email);
+	jv_free(phone);
+	return rc;
+}
+
+/* --dry-run: the record with "aiRequest" saying what would be asked. */
+static int write_dry(ai_loop *L, ai_item *it)
+{
+	ai_run *run = L->run;
+	jrn_buf q = {0};
+	jrn_err e;
+	int rc = jrn_buf_addf(&q, "{\"task\":\"%s\",\"model\":", ai_task_names[run->task]);
+	rc |= jrn_json_append_str(&q, run->model->name, strlen(run->model->name));
+	rc |= jrn_buf_addf(&q, ",\"promptVersion\":\"%s\",\"cached\":%s,\"input\":",
+			   run->prompts[run->task].version, it->cached ? "true" : "false");
+	rc |= jrn_json_append(&q, jv_copy(it->req->input), 0, &e);
+	rc |= jrn_buf_addc(&q, '}');
+	jrn_buf_reset(&L->out);
+	if (rc == 0)
+		rc = with_member(it, "aiRequest", q.p, q.len, &L->out);
+	if (rc == 0)
+		jrn_out_line(&run->out, L->out.p, L->out.len);
+	jrn_buf_free(&q);
+	return rc ? -1 : 0;
+}
+
+/* Stores the batch's new answers in the cache, in one transaction. A
+ * cache that cannot be written (a locked state file) is said once and the
+ * run goes on without it: the answers are written all the same. */
+static void store_batch(ai_loop *L)
+{
+	ai_run *run = L->run;
+	size_t n = 0;
+	for (size_t i = 0; i < L->n; i++)
+		n += L->items[i].store;
+	if (!n || run->opts.dry_run || L->cache_said)
+		return;
+	jrn_err e;
+	int rc = jrn_db_begin(run->db, &e);
+	for (size_t i = 0; i < L->n && rc == 0; i++) {
+		ai_item *it = &L->items[i];
+		if (!it->store)
+			continue;
+		jv c = jv_object_get(jv_copy(it->rec), jv_string("customerId"));
+		if (!it->key[0] && !it->key[1] && !it->key[31])
+			ai_cache_key(ai_task_names[run->task], run->model->name,
+				     run->prompts[run->task].version, it->req->input, it->key);
+		rc = ai_cache_put(run, it->key, ai_task_names[run->task], jv_string_value(c), it->answer,
+				  it->tokens, it->cost, &e);
+		jv_free(c);
+	}
+	if (rc == 0)
+		rc = jrn_db_commit(run->db, &e);
+	if (rc < 0) {
+		jrn_db_rollback(run->db);
+		L->cache_said = true;
+		jrn_say(0, "%s: the cache cannot be written (%s); going on without it",
+			run->opts.db_path, e.msg);
+	}
+}
+
+/* Answers and writes the batch, then empties it. 0 or -1 (said). */
+static int flush_batch(ai_loop *L)
+{
+	ai_run *run = L->run;
+	int rc = make_questions(L);
+	if (rc == 0)
+		rc = from_cache(L);
+	if (rc == 0 && !run->opts.dry_run)
+		rc = answer_batch(L);
+	if (rc == 0)
+		store_batch(L);
+	jrn_buf st = {0};
+	for (size_t i = 0; i < L->n && rc == 0; i++) {
+		ai_item *it = &L->items[i];
+		if (it->event) {
+			jrn_out_line(&run->out, it->line, it->len);
+			continue;
+		}
+		if (run->opts.dry_run) {
+			rc = write_dry(L, it);
+			continue;
+		}
+		run->answered++;
+		if (run->task == AI_OPTIMIZE) {
+			allow_check(L, it);
+			rc = write_actions(L, it);
+		} else {
+			rc = write_state(L, it, &st);
+		}
+		if (rc < 0)
+			jrn_say(-1, "out of memory");
+	}
+	jrn_buf_free(&st);
+	for (size_t i = 0; i < L->nreq; i++)
+		req_clear(&L->reqs[i]);
+	free(L->reqs);
+	L->reqs = NULL;
+	L->nreq = 0;
+	for (size_t i = 0; i < L->n; i++)
+		item_clear(&L->items[i]);
+	L->n = 0;
+	if (rc == 0 && run->out.err == 0 && jrn_out_flush(&run->out) < 0 && run->out.err != EPIPE)
+		rc = 0; /* jrn_finish says it */
+	return rc;
+}
+
+/* The summary line on stderr (unless quiet). */
+static void summary(const ai_run *run)
+{
+	if (run->opts.verbosity < 0)
+		return;
+	jrn_say(0, "%s: %" PRIu64 " records (%" PRIu64 " events through), %s %s: %" PRIu64
+		" answered, %" PRIu64 " from the cache, %" PRIu64 " questions asked, %" PRIu64
+		" fallbacks, %" PRIu64 " actions dropped, %" PRIu64 " rejected; %.0f tokens, cost %.4f%s",
+		ai_task_names[run->task], run->records + run->events, run->events,
+		run->model->ops->network ? "model" : "model", run->model->name, run->answered,
+		run->cache_hits, run->asked, run->fallbacks, run->dropped, run->rejected,
+		run->spent_tokens, run->spent_cost, run->opts.dry_run ? " (dry run, nothing asked)" : "");
+}
+
+int ai_run_task(ai_run *run)
+{
+	ai_loop L = {.run = run};
+	jrn_err e;
+#ifdef HAVE_SCHEMA
+	for (int t = 0; t < AI_TASKS; t++)
+		if (!run->prompts[t].compiled &&
+		    !(run->prompts[t].compiled = jrn_schema_compile(jv_copy(run->prompts[t].schema), &e)))
+			return jrn_say(JRN_EXIT_FAIL, "%s schema: %s", ai_task_names[t], e.msg);
+#endif
+	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
+	    !(L.items = calloc(AI_MAX_BATCH, sizeof *L.items)))
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	jrn_reader_idle_notice(L.rd, true);
+	int status = JRN_EXIT_OK;
+	jrn_line ln;
+	int r;
+	while (status == JRN_EXIT_OK && run->out.err == 0 && (r = jrn_reader_next(L.rd, &ln, &e)) != 0) {
+		if (r < 0) {
+			jrn_say(0, "%s", e.msg);
+			status = JRN_EXIT_FAIL;
+		} else if (r == 1 && take_line(&L, &ln) < 0) {
+			status = JRN_EXIT_FAIL;
+		}
+		if (status == JRN_EXIT_OK && (L.n == AI_MAX_BATCH || (r == 2 && L.n)) && flush_batch(&L) < 0)
+			status = JRN_EXIT_FAIL;
+	}
+	if (status == JRN_EXIT_OK && L.n && flush_batch(&L) < 0)
+		status = JRN_EXIT_FAIL;
+	for (size_t i = 0; i < L.n; i++)
+		item_clear(&L.items[i]);
+	free(L.items);
+	jrn_reader_free(L.rd);
+	if (L.parser)
+		jv_parser_free(L.parser);
+#ifdef HAVE_SCHEMA
+	for (int t = 0; t < AI_TASKS; t++) {
+		jrn_schema_free(run->prompts[t].compiled);
+		run->prompts[t].compiled = NULL;
+	}
+#endif
+	summary(run);
+	return status;
+}

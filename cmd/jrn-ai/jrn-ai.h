@@ -1,0 +1,228 @@
+/*
+ * jrn-ai.h: what the parts of jrn-ai share (private to cmd/jrn-ai/).
+ *
+ *   main.c     usage, options, the subcommand table (state, optimize,
+ *              eval), parse → set up → run → finish
+ *   models.c   the table of model kinds (rules, openai) and the run's
+ *              models: `rules` always, every ai.models entry by name
+ *   rules.c    the `rules` model: the documented mapping from what jrn
+ *              knows to a customer state, and the per-stage playbook to
+ *              actions (no network, deterministic)
+ *   openai.c   the `openai` model: any OpenAI-compatible Chat Completions
+ *              endpoint (branch aiopenai)
+ *   facts.c    what the state file knows of a batch's customers, read
+ *              with one query per table per batch
+ *   core.c     the loop every model shares: read, minimise, cache,
+ *              budget, ask, validate, retry, fall back, allow-list,
+ *              provenance, write in input order
+ *   cache.c    the answer cache (table ai_cache, jrn-state(5))
+ *   prompt.c   the prompt files and their versions
+ *   config.c   the ai: section of jrn.yaml
+ *
+ * THE MODEL INTERFACE. A model kind is one file with an ai_model_ops and
+ * one row of models.c's table; the core never names a kind. The core
+ * hands a model a batch of questions (ai_req[0..n), one per record that
+ * needs an answer: not cached, within the budget) of one task with its
+ * prompt, and the model answers each in place: `answer` set to the parsed
+ * JSON object it returned (not yet validated: the core validates), or left
+ * invalid with `why` saying what went wrong (time-out, HTTP 500, not
+ * JSON, a refusal). A failed question is not a failed run: the core
+ * retries once with the validation errors in `errors`, then falls back to
+ * the rules model's answer. run() returns -1 only when the run itself
+ * cannot go on (out of memory); it must answer or explain every request.
+ *
+ *   open(m, conf, e)     once per run, before any run(); conf is the
+ *                        model's ai.models entry (borrowed; {} for rules);
+ *                        keep what it needs in m->priv. 0 or -1 with e
+ *                        (said by the caller as "ai.models.NAME: ...").
+ *   run(m, reqs, n, p, e)  answers reqs[0..n) of task p->task; may set
+ *                        tokens_in/out and cost (cost: from m->price_in
+ *                        and price_out per million tokens; the core adds
+ *                        it to the budget). Any order, any parallelism
+ *                        (m->run->parallel requests in flight at most).
+ *   close(m)             frees m->priv (also after a failed open).
+ *
+ * The core owns reqs and everything in them; a model replaces answer
+ * (jv_free the old value first: it is jv_invalid() on entry) and why
+ * (free the old one). After the milestone commit this interface changes
+ * only additively.
+ */
+#ifndef JRN_AI_H
+#define JRN_AI_H
+
+#include "jrn.h"
+
+#define DAY_MS 86400000LL
+
+/* The tasks: what a question asks. */
+enum { AI_STATE, AI_OPTIMIZE, AI_TASKS };
+/* Where an answer came from: state.source / the action's source. */
+enum { AI_SRC_RULES, AI_SRC_MODEL, AI_SRC_CACHE, AI_SRC_FALLBACK };
+extern const char *const ai_source_names[4]; /* "rules", "model", "cache", "fallback" */
+extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
+
+/* Limits (each named in its message and in jrn-ai(1)). */
+#define AI_MAX_BATCH 1024        /* records read before a batch is answered */
+#define AI_MAX_ACTIONS 5         /* actions in one answer */
+#define AI_MAX_PARALLEL 256      /* --parallel */
+#define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
+
+typedef struct ai_run ai_run;
+typedef struct ai_model ai_model;
+typedef struct ai_model_ops ai_model_ops;
+
+/* A task's prompt: the system prompt file and the schema its answer must
+ * satisfy. Owned by the run; models borrow it. */
+typedef struct {
+	int task;
+	char *path;              /* the file it was read from */
+	char *text;              /* its contents (NUL-terminated) */
+	size_t len;
+	char version[13];        /* first 12 hex of the file's SHA-256 */
+	jv schema;               /* the JSON Schema as jv (for response_format) */
+	const char *schema_name; /* "customer_state" or "journey_actions" */
+	void *compiled;          /* the validator's compiled schema (core.c) */
+} ai_prompt;
+
+/* One question to a model. */
+typedef struct ai_req {
+	size_t idx;              /* the core's: which record of the batch */
+	int task;                /* AI_STATE or AI_OPTIMIZE */
+	/* The input (owned): what the prompt carries, minimised (ai.fields;
+	 * never e-mail or phone unless ai.sendContact):
+	 *   {"customerId": ID,
+	 *    "profile": {the allowed fields of the record},
+	 *    "facts": {"rfm": {...}|null, "clv": {...}|null, "lead": {...}|null,
+	 *              "segments": [...], "events": {"opens7d", "opens30d",
+	 *              "clicks7d", "clicks30d", "visits7d", "visits30d",
+	 *              "carts30d"}, "orders": {"count", "total",
+	 *              "daysSinceLast"|null, "daysSinceFirst"|null}},
+	 *    "state": {...}}            (optimize only: the customer state) */
+	jv input;
+	jv errors;               /* the previous try's validation errors, or jv_null() (owned) */
+	jv answer;               /* set by the model: the parsed object, else jv_invalid() (owned) */
+	char *why;               /* set by the model when no answer: malloc'd reason */
+	long tokens_in, tokens_out;
+	double cost;             /* in the price table's currency */
+} ai_req;
+
+/* A model kind: one file each, one row of models.c's table. */
+struct ai_model_ops {
+	const char *kind;        /* "rules", "openai" */
+	bool network;            /* asks something outside the process: answers
+				  * are cached and count against --budget */
+	int (*open)(ai_model *m, jv conf, jrn_err *e);
+	int (*run)(ai_model *m, ai_req *reqs, size_t n, const ai_prompt *p, jrn_err *e);
+	void (*close)(ai_model *m);
+};
+
+/* A configured model. */
+struct ai_model {
+	const ai_model_ops *ops;
+	char *name;              /* "rules" or its ai.models key (owned) */
+	ai_run *run;             /* the run (borrowed): clock, verbosity, config */
+	double price_in, price_out; /* currency per 1M tokens (ai.models.NAME.price) */
+	void *priv;              /* the kind's own state */
+};
+
+/* The model kinds (models.c): the kind named kind, or NULL; their names
+ * for messages ("rules, openai"). */
+const ai_model_ops *ai_model_kind(const char *kind);
+extern const char ai_kind_names[];
+extern const ai_model_ops rules_ops;
+
+/* One invocation. */
+struct ai_run {
+	jrn_opts opts;
+	jrn_out out;
+	jrn_rejects rej;
+	sqlite3 *db;
+	int task;                /* the subcommand's task */
+	const char *model_flag;  /* --model */
+	const char *budget_flag; /* --budget */
+	int parallel;            /* --parallel, else the model's inFlight, else 8 */
+	char **files;
+	int nfiles;
+	/* set up from the config (config.c) */
+	ai_model *models;        /* [0] is rules; then ai.models in order */
+	size_t nmodels;
+	ai_model *model;         /* the one asked (--model, ai.model, rules) */
+	ai_prompt prompts[AI_TASKS];
+	int64_t ttl_ms;          /* ai.cache.ttl, 7d */
+	bool cache_rules;        /* ai.cache.rules: the rules model's answers cached too */
+	bool send_contact;       /* ai.sendContact */
+	jv fields;               /* ai.fields: the profile keys a prompt carries (owned) */
+	jv playbook;             /* ai.playbook: stage -> [action], defaults filled (owned) */
+	jv allow;                /* ai.allow, or jv_null() (owned) */
+	bool channel_ok[3];      /* email, sms, retargeting: a provider or ai.allow.channels */
+	double budget_tokens;    /* --budget N: tokens; 0 none */
+	double budget_cost;      /* --budget 0.50: currency; 0 none */
+	double spent_tokens, spent_cost;
+	bool budget_said;
+	/* counts for the summary */
+	uint64_t records, events, answered, cache_hits, asked, fallbacks, dropped, rejected;
+	void *cache;             /* cache.c's statements */
+	void *facts;             /* facts.c's statements */
+};
+
+/* ---- config.c ----------------------------------------------------------- */
+
+/* Reads the ai: section into run (models opened, prompts loaded,
+ * playbook with its defaults, fields, allow-list, cache TTL) and picks
+ * run->model. 0 or the exit status (said). */
+int ai_setup(ai_run *run);
+/* Closes the models and frees what ai_setup set. */
+void ai_teardown(ai_run *run);
+
+/* ---- prompt.c ----------------------------------------------------------- */
+
+/* Loads the prompt of task into p from DIR/state.txt or DIR/optimize.txt
+ * (dir: ai.prompts.dir, else the installed share/jrn/prompts, else the
+ * source tree's) and the schema beside it from the schemas directory.
+ * 0 or -1 with e. p is freed by ai_prompt_free. */
+int ai_prompt_load(ai_prompt *p, int task, const char *dir, jrn_err *e);
+void ai_prompt_free(ai_prompt *p);
+
+/* ---- facts.c ------------------------------------------------------------ */
+
+/* Fills the "facts" of each input reqs[i].input (whose customerId is set)
+ * from the state file: rfm (latest snapshot), clv and lead (scores),
+ * segments (segment_members), event counts in 7 and 30 days and the
+ * orders, with one query per table for the whole batch. recs[idx] is the
+ * record: what it carries (rfm, clv, lead, segments) wins over the state
+ * file. 0 or -1 with e. */
+int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, jrn_err *e);
+void ai_facts_free(ai_run *run);
+
+/* ---- rules.c ------------------------------------------------------------ */
+
+/* The rules answer of one question (input borrowed): the state object
+ * or {"actions": [...]}, valid against the task's schema. */
+jv ai_rules_state(const ai_run *run, jv input);
+jv ai_rules_optimize(const ai_run *run, jv input);
+
+/* ---- cache.c ------------------------------------------------------------ */
+
+/* The cache key of a question: the SHA-256 of the JSON array [task,
+ * model, prompt version, input] (input borrowed, keys sorted) into out.
+ * 0 or -1 (out of memory). */
+int ai_cache_key(const char *task, const char *model, const char *version, jv input,
+		 unsigned char out[32]);
+/* The cached answer under key, not expired at now: 1 with *answer (the
+ * caller's), *tokens and *cost; 0 when none; -1 with e. */
+int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, long *tokens,
+		 double *cost, jrn_err *e);
+/* Stores answer (borrowed) of run->model under key until now +
+ * run->ttl_ms, in the caller's transaction; the first store of a run
+ * deletes the expired rows. 0 or -1 with e. */
+int ai_cache_put(ai_run *run, const unsigned char key[32], const char *task,
+		 const char *customer, jv answer, long tokens, double cost, jrn_err *e);
+void ai_cache_free(ai_run *run);
+
+/* ---- core.c ------------------------------------------------------------- */
+
+/* The run of `state` and `optimize`: every record of the input through
+ * the loop. An exit status (said). */
+int ai_run_task(ai_run *run);
+
+#endif
