@@ -141,8 +141,10 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	assert_success
 	assert_equal "$(peer_recorder_count)" 2 # one retry, no more
 	assert_equal "$(st source)" fallback
-	assert_equal "$(st model)" gpt
-	[[ $(st reason) == *journeyStage* ]] || fail "reason: $(st reason)"
+	assert_equal "$(st model)" rules
+	[[ $(st reason) == "gpt: "*journeyStage* ]] || fail "reason: $(st reason)"
+	# the fallback is the rules answer, valid: a profile without orders
+	assert_equal "$(st journeyStage)" awareness
 	[[ $(st reason) == *churnRiskScore* ]] || fail "reason: $(st reason)"
 	# the second request: the first answer as the assistant's, then the errors
 	run body 2
@@ -154,8 +156,6 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	assert_output --partial 'Answer again'
 	# the first request had no such messages
 	assert_equal "$(body 1 | jq '.messages | length')" 2
-	# the fallback is the rules answer: valid
-	assert_equal "$(st journeyStage)" awareness
 	no_violation
 }
 
