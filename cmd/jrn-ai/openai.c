@@ -323,7 +323,7 @@ enum oai_kind oai_reply_parse(const oai_model *m, long status, const char *body,
 			      oai_reply *r)
 {
 	oai_reply_free(r);
-	jrn_err pe;
+	jrn_err pe = {"an empty body"};
 	jv reply = n ? jrn_parse_value(body, n, &pe) : jv_invalid();
 	jv usage = member(reply, "usage");
 	r->prompt_tokens = usage_int(usage, "prompt_tokens");

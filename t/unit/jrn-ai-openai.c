@@ -289,7 +289,7 @@ static void test_reply(void)
 	      "no choices: FAILED: %s", r.why);
 	CHECK(oai_reply_parse(&m, 200, "<html>", 6, &r) == OAI_FAILED && strstr(r.why, "not a chat completion"),
 	      "not JSON at all: FAILED: %s", r.why);
-	CHECK(oai_reply_parse(&m, 200, "", 0, &r) == OAI_FAILED, "an empty body: FAILED");
+	CHECK(oai_reply_parse(&m, 200, "", 0, &r) == OAI_FAILED && strstr(r.why, "(an empty body)"), "an empty body: FAILED: %s", r.why);
 	const char *filt = "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
 			   "\"refusal\":null},\"finish_reason\":\"content_filter\",\"logprobs\":null}]}";
 	CHECK(oai_reply_parse(&m, 200, filt, strlen(filt), &r) == OAI_REFUSED && strstr(r.why, "content filter"),
