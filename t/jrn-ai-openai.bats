@@ -303,10 +303,13 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	for i in $(seq 64); do profile "$i"; done >in.ndjson
 	local t0 t1
 	t0=$(date +%s%N)
-	run --separate-stderr jrn-ai state --parallel 32 in.ndjson
+	run --separate-stderr jrn-ai state --parallel 32 -v in.ndjson
 	t1=$(date +%s%N)
 	assert_success
 	assert_equal "$(peer_recorder_count)" 64
+	# the second round reuses the first round's connections
+	[[ $stderr =~ "gpt: 64 requests over "([0-9]+)" connections" ]] || fail "stderr: $stderr"
+	[ "${BASH_REMATCH[1]}" -le 32 ] || fail "${BASH_REMATCH[1]} connections"
 	assert_equal "$(jq -r .state.source <<<"$output" | sort -u)" model
 	# 64 requests of 1.5 s each: two rounds of 32, not 64 one after another
 	local ms=$(((t1 - t0) / 1000000))
@@ -319,6 +322,32 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	first=$(stat -c %.3Y "$REC_DIR/33.json")
 	awk -v a="$last" -v b="$first" 'BEGIN { exit !(b - a >= 1.0) }' || fail "33 came before a reply"
 	no_violation
+}
+
+@test "rpm: 60 lets one request a second through" {
+	CONF='rpm: 60' start state-valid
+	for i in 1 2 3 4; do profile "$i"; done >in.ndjson
+	local t0 t1
+	t0=$(date +%s%N)
+	run --separate-stderr jrn-ai state --parallel 4 in.ndjson
+	t1=$(date +%s%N)
+	assert_success
+	assert_equal "$(peer_recorder_count)" 4
+	assert_equal "$(jq -r .state.source <<<"$output" | sort -u)" model
+	# a bucket of one: the first at once, then one a second
+	[ $(((t1 - t0) / 1000000)) -ge 2900 ] || fail "4 requests in $(((t1 - t0) / 1000000)) ms"
+}
+
+@test "tpm: 30000 (500 tokens a second) spaces requests of 499 tokens about a second apart" {
+	CONF='tpm: 30000' start state-valid
+	for i in 1 2 3 4; do profile "$i"; done >in.ndjson
+	local t0 t1
+	t0=$(date +%s%N)
+	run --separate-stderr jrn-ai state --parallel 4 in.ndjson
+	t1=$(date +%s%N)
+	assert_success
+	assert_equal "$(peer_recorder_count)" 4
+	[ $(((t1 - t0) / 1000000)) -ge 2000 ] || fail "4 requests in $(((t1 - t0) / 1000000)) ms"
 }
 
 @test "a refused connection: the rules answer with the reason, exit 0" {

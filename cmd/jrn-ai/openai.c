@@ -400,6 +400,7 @@ struct oai_client {
 	double rtok, ttok; /* the buckets' tokens */
 	int64_t refilled;
 	uint64_t seed;
+	uint64_t requests, connects; /* for -v: connections are reused */
 };
 
 oai_client *oai_client_new(const oai_model *m, int parallel, jrn_err *e)
@@ -422,6 +423,12 @@ oai_client *oai_client_new(const oai_model *m, int parallel, jrn_err *e)
 	c->refilled = jrn_mono_ms();
 	c->seed = (uint64_t)jrn_mono_ms() ^ (uint64_t)(uintptr_t)c;
 	return c;
+}
+
+void oai_client_counts(const oai_client *c, uint64_t *requests, uint64_t *connects)
+{
+	*requests = c ? c->requests : 0;
+	*connects = c ? c->connects : 0;
 }
 
 void oai_client_free(oai_client *c)
@@ -562,6 +569,10 @@ static int finished(oai_client *c, oai_job *j, CURL *h, CURLcode res, const oai_
 	long code = 0;
 	int64_t ra = -1;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	long nc = 0;
+	if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &nc) == CURLE_OK && nc > 0)
+		c->connects += (uint64_t)nc;
+	c->requests++;
 	if (res == CURLE_OK)
 		ra = jrn_http_retry_after_ms(h, INT64_C(1) << 40);
 	oai_reply *r = &j->reply;
@@ -780,6 +791,11 @@ static void openai_close(ai_model *am)
 	oai_priv *P = am->priv;
 	if (!P)
 		return;
+	uint64_t nreq, ncon;
+	oai_client_counts(P->c, &nreq, &ncon);
+	if (nreq && am->run && am->run->opts.verbosity > 0)
+		jrn_say(0, "%s: %llu requests over %llu connections", am->name,
+			(unsigned long long)nreq, (unsigned long long)ncon);
 	oai_client_free(P->c);
 	last_free(P);
 	oai_model_free(&P->m);

@@ -148,6 +148,10 @@ typedef struct oai_client oai_client;
  * flight (0: m->in_flight). NULL with e (curl failed). */
 oai_client *oai_client_new(const oai_model *m, int parallel, jrn_err *e);
 void oai_client_free(oai_client *c);
+/* The requests c has made (retries each count) and the connections it
+ * opened for them (CURLINFO_NUM_CONNECTS): fewer connections than
+ * requests means they were reused. 0 and 0 for c NULL. */
+void oai_client_counts(const oai_client *c, uint64_t *requests, uint64_t *connects);
 
 /* Runs jobs[0..n) (ask set, reply zeroed) through c: up to the parallel
  * limit in flight, the rpm and tpm buckets, 408/425/429/5xx and
