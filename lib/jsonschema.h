@@ -48,10 +48,12 @@
  * is one error with keyword "depth"); schemas nested at most
  * JRN_SCHEMA_MAX_DEPTH levels.
  *
- * A compiled schema is read-only: one may be shared by threads (regex
- * searches take a lock, as Oniguruma does not promise more). Validating an
- * instance that is valid allocates nothing (pattern searches excepted:
- * Oniguruma may).
+ * Threads: compile and validate in as many threads as you like, each with
+ * its own compiled schema: a compiled schema holds jv values (enum, const)
+ * whose reference counts libjq 1.6 changes without atomics, so one schema
+ * must not be validated against in two threads at once. Oniguruma's calls
+ * take a lock (onig_new is not thread-safe). Validating an instance that
+ * is valid allocates nothing (pattern searches excepted: Oniguruma may).
  */
 #ifndef JRN_JSONSCHEMA_H
 #define JRN_JSONSCHEMA_H
@@ -64,14 +66,19 @@
 typedef struct jrn_schema jrn_schema;
 
 /* Compiles schema (a draft 7 schema: an object or a boolean). Consumes
- * schema. Returns a new schema (jrn_schema_free), or NULL with e on a
- * malformed schema ("properties/age/minimum: must be a number"), a keyword
- * it does not implement ("properties/age: unknown keyword \"minimun\""),
- * an invalid regex, a $ref it cannot resolve, or no memory. */
+ * schema. Returns a new schema (the caller's: jrn_schema_free), or NULL
+ * with e naming the place in the schema as a JSON Pointer, on a malformed
+ * schema ("schema at /properties/age: minimum must be a number"), a keyword
+ * it does not implement ("schema at /properties/age: unknown keyword
+ * \"minimun\" ..."), an invalid regex ("schema: pattern \"a(\" is not a
+ * valid regular expression: ..."), a $ref it cannot resolve, a schema
+ * nested deeper than JRN_SCHEMA_MAX_DEPTH, or no memory. Compiling costs
+ * time quadratic in the number of subschemas (meant to be done once). */
 jrn_schema *jrn_schema_compile(jv schema, jrn_err *e);
 
-/* Reads the JSON file at path (jrn_parse_value's rules) and compiles it;
- * NULL with e naming the path on failure. */
+/* Reads the JSON file at path (jrn_parse_value's rules: strict JSON, UTF-8,
+ * no duplicate member names) and compiles it; the schema (the caller's), or
+ * NULL with e starting with the path ("share/jrn/schemas/x.json: ..."). */
 jrn_schema *jrn_schema_load(const char *path, jrn_err *e);
 
 /* Validates instance (borrowed) against s. Returns 0 when it is valid, else

@@ -66,6 +66,7 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 #define AI_MAX_ACTIONS 5         /* actions in one answer */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
+#define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
 
 typedef struct ai_run ai_run;
 typedef struct ai_model ai_model;
@@ -164,6 +165,29 @@ struct ai_run {
 	void *cache;             /* cache.c's statements */
 	void *facts;             /* facts.c's statements */
 };
+
+/* Interned strings (models.c): KS("name") is jv_string("name") made once
+ * per call site and copied after (a reference count, and the hash kept),
+ * for the member names read and written per record; ai_keys_free frees
+ * them all at the end of the run. */
+jv ai_key_intern(jv *slot, const char *lit);
+void ai_keys_free(void);
+/* The same for a name that is not a literal, in a slot of the caller's
+ * (a static jv, one per name). */
+static inline jv ai_key(jv *slot, const char *name)
+{
+	return jv_get_kind(*slot) == JV_KIND_STRING ? jv_copy(*slot) : ai_key_intern(slot, name);
+}
+/* The same for a string that lives as long as the program (a literal, or
+ * a member of a static table), found by its address: enum values, names
+ * from tables. */
+jv ai_lit(const char *s);
+#define KS(lit)                                                              \
+	({                                                                   \
+		static jv ks_slot_;                                          \
+		jv_get_kind(ks_slot_) == JV_KIND_STRING ? jv_copy(ks_slot_)  \
+							: ai_key_intern(&ks_slot_, lit); \
+	})
 
 /* ---- config.c ----------------------------------------------------------- */
 
