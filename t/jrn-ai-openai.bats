@@ -350,6 +350,29 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	[ $(((t1 - t0) / 1000000)) -ge 2000 ] || fail "4 requests in $(((t1 - t0) / 1000000)) ms"
 }
 
+@test "--dry-run asks nothing" {
+	start state-valid
+	profile 1 >in.ndjson
+	run --separate-stderr jrn-ai state --dry-run in.ndjson
+	assert_success
+	assert_equal "$(peer_recorder_count)" 0
+}
+
+@test "a reply over 4 MiB: cut off, the rules answer (recorder direct: prism would read it all)" {
+	peer_skip_unless_installed recorder
+	/usr/bin/python3 -c 'import json; print(json.dumps({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+		"choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+		"message": {"role": "assistant", "refusal": None, "content": "x" * (5 << 20)}}]}))' >big.json
+	peer_recorder_start --status 200 --body big.json
+	OPENAI_URL=$REC_URL/v1 conf
+	profile 1 >in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	assert_equal "$(st source)" fallback
+	[[ $(st reason) == *"the reply is longer than 4 MiB (the limit)"* ]] || fail "$(st reason)"
+	assert_equal "$(peer_recorder_count)" 1 # not tried again
+}
+
 @test "a refused connection: the rules answer with the reason, exit 0" {
 	peer_skip_unless_installed recorder
 	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

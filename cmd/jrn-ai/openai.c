@@ -456,8 +456,10 @@ void oai_job_free(oai_job *j)
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
 	oai_job *j = ud;
-	if (j->resp.len + size * n > OAI_MAX_REPLY_BYTES)
+	if (j->resp.len + size * n > OAI_MAX_REPLY_BYTES) {
+		j->too_long = true;
 		return 0; /* CURLE_WRITE_ERROR: said as too long */
+	}
 	return jrn_buf_add(&j->resp, p, size * n) < 0 ? 0 : size * n;
 }
 
@@ -525,6 +527,7 @@ static int start(oai_client *c, oai_job *j)
 	}
 	jrn_buf_reset(&j->resp);
 	j->errbuf[0] = 0;
+	j->too_long = false;
 	curl_easy_setopt(h, CURLOPT_PRIVATE, j);
 	curl_easy_setopt(h, CURLOPT_URL, m->url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -587,7 +590,7 @@ static int finished(oai_client *c, oai_job *j, CURL *h, CURLcode res, const oai_
 		r->kind = OAI_FAILED;
 		if (res == CURLE_OPERATION_TIMEDOUT)
 			why(m, r, "no answer within the time-out of %ld ms (timeout)", m->timeout_ms);
-		else if (res == CURLE_WRITE_ERROR && j->resp.len + 1 > OAI_MAX_REPLY_BYTES - 65536)
+		else if (res == CURLE_WRITE_ERROR && j->too_long)
 			why(m, r, "the reply is longer than 4 MiB (the limit)");
 		else
 			why(m, r, "%s: %s", m->url_shown, j->errbuf[0] ? j->errbuf : curl_easy_strerror(res));

@@ -128,6 +128,7 @@ typedef struct oai_job {
 	int64_t waiting;     /* the wait it is in, for waited_ms */
 	double est_tokens;   /* what the token bucket was charged */
 	bool skipped;        /* never sent: the caller's may_start said no */
+	bool too_long;       /* the reply passed OAI_MAX_REPLY_BYTES */
 } oai_job;
 
 /* Hooks of a run (all optional): may_start(ctx, j) before each first
