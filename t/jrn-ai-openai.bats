@@ -79,6 +79,21 @@ no_violation() {
 
 st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 
+@test "the peer: prism refuses a request that breaks OpenAI's spec, so a pass means something" {
+	start state-valid
+	run curl -sS -o out.json -w '%{http_code}' -X POST "$OPENAI_URL/chat/completions" \
+		-H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+		-d '{"model":"gpt-4o-mini","messages":[{"role":"system"}],"temperature":"0"}'
+	assert_output 422
+	assert_equal "$(peer_recorder_count)" 0 # it never reached the recorder
+	run jq -r '.validation[].location | join(".")' out.json
+	assert_line body.temperature
+	run curl -sS -o /dev/null -w '%{http_code}' -X POST "$OPENAI_URL/chat/completions" \
+		-H 'Content-Type: application/json' -d '{"model":"m","messages":[{"role":"user","content":"x"}]}'
+	assert_output 401 # no key: the spec's bearer security
+	assert_equal "$(peer_recorder_count)" 0
+}
+
 @test "state: a valid answer, the request fits OpenAI's spec (Structured Outputs, strict, bearer key)" {
 	start state-valid
 	profile 1 >in.ndjson
