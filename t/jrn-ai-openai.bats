@@ -314,7 +314,7 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 }
 
 @test "32 in flight: the recorder sees 32 requests at once" {
-	start '{"status":200,"bodyFile":"'"$FIX"'/state-valid.json","delayMs":1500}'
+	start '{"status":200,"bodyFile":"'"$FIX"'/state-valid.json","delayMs":2500}'
 	for i in $(seq 64); do profile "$i"; done >in.ndjson
 	local t0 t1
 	t0=$(date +%s%N)
@@ -326,16 +326,17 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	[[ $stderr =~ "gpt: 64 requests over "([0-9]+)" connections" ]] || fail "stderr: $stderr"
 	[ "${BASH_REMATCH[1]}" -le 32 ] || fail "${BASH_REMATCH[1]} connections"
 	assert_equal "$(jq -r .state.source <<<"$output" | sort -u)" model
-	# 64 requests of 1.5 s each: two rounds of 32, not 64 one after another
+	# 64 requests of 2.5 s each: two rounds of 32 (5 s), not 64 one after
+	# another (160 s); the bound is loose for a loaded or sanitized run
 	local ms=$(((t1 - t0) / 1000000))
-	[ "$ms" -ge 3000 ] && [ "$ms" -lt 9000 ] || fail "took $ms ms"
-	# the first 32 requests arrived within the first reply's 1.5 s
+	[ "$ms" -ge 5000 ] && [ "$ms" -lt 40000 ] || fail "took $ms ms"
+	# the first 32 requests arrived before the first reply (2.5 s)
 	local first last
 	first=$(stat -c %.3Y "$REC_DIR/1.json")
 	last=$(stat -c %.3Y "$REC_DIR/32.json")
-	awk -v a="$first" -v b="$last" 'BEGIN { exit !(b - a < 1.4) }' || fail "1..32 arrived over $first..$last"
+	awk -v a="$first" -v b="$last" 'BEGIN { exit !(b - a < 2.4) }' || fail "1..32 arrived over $first..$last"
 	first=$(stat -c %.3Y "$REC_DIR/33.json")
-	awk -v a="$last" -v b="$first" 'BEGIN { exit !(b - a >= 1.0) }' || fail "33 came before a reply"
+	awk -v a="$last" -v b="$first" 'BEGIN { exit !(b - a >= 2.0) }' || fail "33 came before a reply"
 	no_violation
 }
 
