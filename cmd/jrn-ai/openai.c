@@ -213,45 +213,72 @@ static int retry_text(jrn_buf *t, jv errors)
 	return jrn_buf_adds(t, "Answer again with only a JSON object that matches the schema.");
 }
 
-static jv message(const char *role, jv content)
+/* The parts of a's body that every question of one prompt shares: pre,
+ * up to the user message's content, and post, from the end of the
+ * messages on (options and response_format with the schema). Built as
+ * text once: serialising the schema through jv is most of a body's cost. */
+static int body_parts(const oai_model *m, const oai_ask *a, jrn_buf *pre, jrn_buf *post,
+		      jrn_err *e)
 {
-	jv o = jv_object_set(jv_object(), jv_string("role"), jv_string(role));
-	return jv_object_set(o, jv_string("content"), content);
+	const char *sys = a->system ? a->system : "";
+	const char *name = a->schema_name ? a->schema_name : "answer";
+	int rc = jrn_buf_adds(pre, "{\"model\":") | jrn_json_append_str(pre, m->model, strlen(m->model)) |
+		 jrn_buf_adds(pre, ",\"messages\":[{\"role\":\"system\",\"content\":") |
+		 jrn_json_append_str(pre, sys, strlen(sys)) |
+		 jrn_buf_adds(pre, "},{\"role\":\"user\",\"content\":");
+	rc |= jrn_buf_addc(post, ']');
+	if (m->temperature >= 0) {
+		rc |= jrn_buf_adds(post, ",\"temperature\":");
+		if (jrn_json_append(post, jv_number(m->temperature), 0, e) < 0)
+			return -1;
+	}
+	if (m->max_tokens > 0)
+		rc |= jrn_buf_addf(post, ",\"max_tokens\":%lld", (long long)m->max_tokens);
+	rc |= jrn_buf_adds(post, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":") |
+	      jrn_json_append_str(post, name, strlen(name)) |
+	      jrn_buf_adds(post, ",\"strict\":true,\"schema\":");
+	if (rc < 0)
+		return jrn_fail(e, "out of memory");
+	if (jrn_json_append(post, jv_copy(a->schema), 0, e) < 0)
+		return -1;
+	return jrn_buf_adds(post, "}}}") < 0 ? jrn_fail(e, "out of memory") : 0;
+}
+
+/* The body: pre, the user message's content (the input as compact JSON,
+ * members in the order they were built: the same input makes the same
+ * text, and sorting would cost three times the rest), the retry's two
+ * messages, post. */
+static int body_join(const oai_ask *a, const jrn_buf *pre, const jrn_buf *post, jrn_buf *body,
+		     jrn_err *e)
+{
+	jrn_buf in = {0};
+	if (jrn_json_append(&in, jv_copy(a->input), 0, e) < 0) {
+		jrn_buf_free(&in);
+		return -1;
+	}
+	int rc = jrn_buf_add(body, pre->p, pre->len) | jrn_json_append_str(body, in.p, in.len) |
+		 jrn_buf_addc(body, '}');
+	jrn_buf_free(&in);
+	if (a->prev) {
+		jrn_buf t = {0};
+		rc |= retry_text(&t, a->errors);
+		rc |= jrn_buf_adds(body, ",{\"role\":\"assistant\",\"content\":") |
+		      jrn_json_append_str(body, a->prev, strlen(a->prev)) |
+		      jrn_buf_adds(body, "},{\"role\":\"user\",\"content\":") |
+		      jrn_json_append_str(body, t.p ? t.p : "", t.len) | jrn_buf_addc(body, '}');
+		jrn_buf_free(&t);
+	}
+	rc |= jrn_buf_add(body, post->p, post->len);
+	return rc < 0 ? jrn_fail(e, "out of memory") : 0;
 }
 
 int oai_request_body(const oai_model *m, const oai_ask *a, jrn_buf *body, jrn_err *e)
 {
-	jrn_buf in = {0};
-	if (jrn_json_append(&in, jv_copy(a->input), JRN_JSON_SORTED, e) < 0) {
-		jrn_buf_free(&in);
-		return -1;
-	}
-	jv msgs = jv_array();
-	msgs = jv_array_append(msgs, message("system", jv_string(a->system ? a->system : "")));
-	msgs = jv_array_append(msgs, message("user", jv_string_sized(in.p, (int)in.len)));
-	jrn_buf_free(&in);
-	if (a->prev) {
-		jrn_buf t = {0};
-		retry_text(&t, a->errors);
-		msgs = jv_array_append(msgs, message("assistant", jv_string(a->prev)));
-		msgs = jv_array_append(msgs, message("user", jv_string(t.p ? t.p : "")));
-		jrn_buf_free(&t);
-	}
-	jv js = jv_object_set(jv_object(), jv_string("name"),
-			      jv_string(a->schema_name ? a->schema_name : "answer"));
-	js = jv_object_set(js, jv_string("strict"), jv_true());
-	js = jv_object_set(js, jv_string("schema"), jv_copy(a->schema));
-	jv rf = jv_object_set(jv_object(), jv_string("type"), jv_string("json_schema"));
-	rf = jv_object_set(rf, jv_string("json_schema"), js);
-
-	jv req = jv_object_set(jv_object(), jv_string("model"), jv_string(m->model));
-	req = jv_object_set(req, jv_string("messages"), msgs);
-	if (m->temperature >= 0)
-		req = jv_object_set(req, jv_string("temperature"), jv_number(m->temperature));
-	if (m->max_tokens > 0)
-		req = jv_object_set(req, jv_string("max_tokens"), jv_number((double)m->max_tokens));
-	req = jv_object_set(req, jv_string("response_format"), rf);
-	return jrn_json_append(body, req, 0, e);
+	jrn_buf pre = {0}, post = {0};
+	int rc = body_parts(m, a, &pre, &post, e) < 0 ? -1 : body_join(a, &pre, &post, body, e);
+	jrn_buf_free(&pre);
+	jrn_buf_free(&post);
+	return rc;
 }
 
 /* ---- the reply ------------------------------------------------------------------ */
@@ -401,7 +428,31 @@ struct oai_client {
 	int64_t refilled;
 	uint64_t seed;
 	uint64_t requests, connects; /* for -v: connections are reused */
+	/* body_parts of the prompt last asked (system, schema_name, schema) */
+	jrn_buf pre, post;
+	const char *psys, *pname;
+	jv pschema;
 };
+
+/* j's body, from the parts of its prompt (built again when the prompt
+ * changes). 0 or -1 with e. */
+static int body_cached(oai_client *c, oai_job *j, jrn_err *e)
+{
+	const oai_ask *a = &j->ask;
+	if (!c->pre.p || a->system != c->psys || a->schema_name != c->pname ||
+	    !jv_identical(jv_copy(a->schema), jv_copy(c->pschema))) {
+		jrn_buf_reset(&c->pre);
+		jrn_buf_reset(&c->post);
+		jv_free(c->pschema);
+		c->pschema = jv_copy(a->schema);
+		c->psys = a->system, c->pname = a->schema_name;
+		if (body_parts(c->m, a, &c->pre, &c->post, e) < 0) {
+			jrn_buf_free(&c->pre);
+			return -1;
+		}
+	}
+	return body_join(a, &c->pre, &c->post, &j->body, e);
+}
 
 oai_client *oai_client_new(const oai_model *m, int parallel, jrn_err *e)
 {
@@ -422,6 +473,7 @@ oai_client *oai_client_new(const oai_model *m, int parallel, jrn_err *e)
 	c->ttok = m->tpm > 0 ? fmax(1, m->tpm / 60) : 0;
 	c->refilled = jrn_mono_ms();
 	c->seed = (uint64_t)jrn_mono_ms() ^ (uint64_t)(uintptr_t)c;
+	c->pschema = jv_null();
 	return c;
 }
 
@@ -438,6 +490,9 @@ void oai_client_free(oai_client *c)
 	for (size_t i = 0; i < c->npool; i++)
 		curl_easy_cleanup(c->pool[i]);
 	free(c->pool);
+	jrn_buf_free(&c->pre);
+	jrn_buf_free(&c->post);
+	jv_free(c->pschema);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
 	curl_global_cleanup();
@@ -508,7 +563,7 @@ static int start(oai_client *c, oai_job *j)
 {
 	const oai_model *m = c->m;
 	jrn_err e;
-	if (!j->body.p && oai_request_body(m, &j->ask, &j->body, &e) < 0) {
+	if (!j->body.p && body_cached(c, j, &e) < 0) {
 		why(m, &j->reply, "the request cannot be built: %s", e.msg);
 		return -1;
 	}
@@ -665,7 +720,7 @@ int oai_run(oai_client *c, oai_job *jobs, size_t n, const oai_hooks *hk, jrn_err
 			}
 			if (!j->body.p) {
 				jrn_err be;
-				if (oai_request_body(m, &j->ask, &j->body, &be) < 0) {
+				if (body_cached(c, j, &be) < 0) {
 					j->reply.kind = OAI_FAILED;
 					why(m, &j->reply, "the request cannot be built: %s", be.msg);
 					if (hk && hk->done)

@@ -61,7 +61,8 @@ void oai_model_free(oai_model *m);
 /* What one request asks. Everything borrowed. */
 typedef struct oai_ask {
 	const char *system;     /* the system prompt (NUL-terminated) */
-	jv input;               /* the minimised input: the user message is its compact JSON */
+	jv input;               /* the minimised input: the user message is its compact
+				 * JSON, members in the order they were set */
 	jv schema;              /* the answer's JSON Schema (strict-mode shaped) */
 	const char *schema_name;/* json_schema.name: [A-Za-z0-9_-]{1,64} */
 	/* a second try after an answer that failed the schema: the answer as

@@ -182,8 +182,8 @@ static void test_request(void)
 	CHECK_STR(str(req, "messages.0.role"), "system", "first message: system");
 	CHECK_STR(str(req, "messages.0.content"), "You build a customer state.", "the system prompt");
 	CHECK_STR(str(req, "messages.1.role"), "user", "second: user");
-	CHECK_STR(str(req, "messages.1.content"), "{\"city\":\"Zürich\",\"customerId\":\"c1\",\"orders\":3}",
-		  "the user message: the input as compact JSON, keys sorted");
+	CHECK_STR(str(req, "messages.1.content"), "{\"customerId\":\"c1\",\"orders\":3,\"city\":\"Zürich\"}",
+		  "the user message: the input as compact JSON");
 	jv msgs = get(jv_copy(req), "messages");
 	CHECK(jv_array_length(msgs) == 2, "two messages on a first try");
 	msgs = jv_invalid();
