@@ -8,6 +8,8 @@
 #   make bench      generated data, jrn beside jq and sqlite3, with ratios
 #   make bench-merge  jrn-merge --all beside the same join in sqlite3; jrn-merge
 #                   with four http sources beside one curl per request
+#   make bench-ai   jrn-ai's rules model: state, optimize and cache hits per
+#                   second over 100k generated profiles (t/bench/ai.sh)
 #   make bench-route  jrn-route's gate decisions per second (1M actions), --tick
 #                   (1M enrollments, 10k due), --simulate (1M events)
 #   make bench-ai-openai  jrn-ai's openai model: requests/s against the local
@@ -54,7 +56,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   postfix python3-httpbin openssl curl clang libclang-rt-14-dev \
 	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai-openai install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -157,6 +159,7 @@ demo: deps all $(BUILD)/jrn-gen
 
 bench: deps all $(BUILD)/jrn-gen
 	@bash t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
+	@bash t/bench/ai.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 bench-send: deps all
 	@bash t/bench/send.sh $(BUILD)/bin
@@ -164,6 +167,9 @@ bench-send: deps all
 bench-merge: deps all $(BUILD)/jrn-gen
 	@bash t/bench/merge.sh $(BUILD)/bin $(BUILD)/jrn-gen
 	@bash t/bench/merge-http.sh $(BUILD)/bin
+
+bench-ai: deps all $(BUILD)/jrn-gen
+	@bash t/bench/ai.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 bench-route: deps all $(BUILD)/jrn-gen
 	@bash t/bench/route.sh $(BUILD)/bin $(BUILD)/jrn-gen

@@ -432,3 +432,47 @@ EOF
 	assert_success
 	refute_regex "$stderr" 'OPENAI_KEY_UNSET_XYZ'
 }
+
+@test "jrn privacy: export lists a customer's cached answers; erase deletes them, and answers naming her" {
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	evt page.viewed c1 3 | jrn-ingest -q > /dev/null
+	printf '{"customerId":"c1"}\n{"customerId":"c2"}\n' > in.ndjson
+	jrn-ai state -q in.ndjson > /dev/null
+	jrn-ai optimize -q in.ndjson > /dev/null
+	# an answer about c2 that names c1 (as a model might)
+	sqlite3 jrn.db "UPDATE ai_cache SET output = json_set(output, '$.interests', json('[\"c1\"]')) WHERE customer_id = 'c2' AND task = 'state'"
+	run --separate-stderr jrn privacy export c1
+	assert_success
+	assert_equal "$(jq -c '[.aiCache[] | [.task, .model, .customer_id, (.key | length), (.output | type)]] | sort' <<< "$output")" \
+		'[["optimize","rules","c1",64,"object"],["state","rules","c1",64,"object"]]'
+	run --separate-stderr jrn privacy erase c1
+	assert_success
+	assert_equal "$(jq -c .ai_cache <<< "$output")" 3
+	assert_equal "$(rows 'SELECT customer_id, task FROM ai_cache ORDER BY task')" "c2|optimize"
+}
+
+# ai_words WORD...: what jrn-ai's bash completion offers for the last WORD
+ai_words() {
+	bash -c '. "$1"/jrn-ai.bash; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _jrn_ai; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions" "$@"
+}
+
+@test "completions: bash completes commands, options and the models of jrn.yaml; zsh has jrn-ai" {
+	run ai_words jrn-ai st
+	assert_output state
+	run ai_words jrn-ai state --dr
+	assert_output --dry-run
+	run ai_words jrn-ai eval --si
+	assert_output --since
+	run ai_words jrn-ai eval --dr
+	assert_output ""
+	printf 'ai:\n  models:\n    gpt: {kind: openai}\n    local:\n      kind: openai\n  fields: [x]\n' > jrn.yaml
+	run ai_words jrn-ai state --model ""
+	assert_output "$(printf 'rules\ngpt\nlocal')"
+	run grep -c '^jrn-ai) _jrn_ai' "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 1
+	command -v zsh > /dev/null || skip "no zsh here"
+	run zsh -n "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_success
+}

@@ -53,6 +53,7 @@ typedef struct {
 	ai_item *items;
 	size_t n;
 	ai_req *reqs;        /* one per profile of the batch */
+	ai_facts *facts;     /* their facts (reqs[i].facts points here) */
 	size_t nreq;
 	jrn_buf out;
 	bool cache_said;     /* a cache failure said once */
@@ -148,6 +149,12 @@ static jv minimise(const ai_run *run, jv rec)
 		const char *k = jv_string_value(f);
 		bool contact = !strcmp(k, "email") || !strcmp(k, "phone");
 		jv v = contact && !run->send_contact ? jv_invalid() : jv_object_get(jv_copy(rec), jv_copy(f));
+		if (!jv_is_valid(v) && !(contact && !run->send_contact)) {
+			/* jrn-merge's shape: the profile's fields under "profile" */
+			jv_free(v);
+			jv pr = jv_object_get(jv_copy(rec), KS("profile"));
+			v = jv_get_kind(pr) == JV_KIND_OBJECT ? jv_object_get(pr, jv_copy(f)) : (jv_free(pr), jv_invalid());
+		}
 		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact)
 			v = jv_object_delete(jv_object_delete(v, KS("email")), KS("phone"));
 		p = jv_is_valid(v) ? jv_object_set(p, f, v) : (jv_free(v), jv_free(f), p);
@@ -182,14 +189,25 @@ static int make_questions(ai_loop *L)
 		r->answer = jv_invalid();
 		r->input = jv_object_set(jv_object(), KS("customerId"),
 					 jv_object_get(jv_copy(it->rec), KS("customerId")));
-		r->input = jv_object_set(r->input, KS("profile"), minimise(run, it->rec));
 		it->req = r;
 	}
 	jrn_err e;
-	int rc = ai_facts_fill(run, L->reqs, L->nreq, recs, &e);
+	if (!(L->facts = calloc(L->nreq, sizeof *L->facts))) {
+		free(recs);
+		return jrn_say(-1, "out of memory");
+	}
+	int rc = ai_facts_fill(run, L->reqs, L->nreq, recs, L->facts, &e);
 	free(recs);
 	if (rc < 0)
 		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
+	/* The whole input only for whoever reads it: a model, the cache's
+	 * key, --dry-run. The rules model reads the facts as numbers. */
+	bool whole = run->model->ops->network || run->cache_rules || run->opts.dry_run;
+	for (size_t i = 0; whole && i < L->nreq; i++) {
+		ai_req *r = &L->reqs[i];
+		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->items[r->idx].rec));
+		r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
+	}
 	if (run->task != AI_OPTIMIZE)
 		return 0;
 	for (size_t i = 0; i < L->nreq; i++) {
@@ -197,7 +215,7 @@ static int make_questions(ai_loop *L)
 		jv st = jv_object_get(jv_copy(L->items[r->idx].rec), KS("state"));
 		if (jv_get_kind(st) != JV_KIND_OBJECT) {
 			jv_free(st);
-			st = ai_rules_state(run, r->input);
+			st = ai_rules_state(run, r->facts);
 		}
 		/* the state's answer members only: provenance is not the model's business */
 		static const char *const prov[] = {"source", "model", "promptVersion", "tokens",
@@ -230,6 +248,7 @@ static int validate(const ai_run *run, int task, jv answer, jv *errors)
 		*errors = errs;
 		return n;
 	}
+	jv_free(errs);
 	return 0;
 }
 
@@ -263,7 +282,7 @@ static void answer_rules(ai_loop *L, ai_item *it, const char *why)
 {
 	ai_run *run = L->run;
 	jv_free(it->answer);
-	it->answer = run->task == AI_STATE ? ai_rules_state(run, it->req->input)
+	it->answer = run->task == AI_STATE ? ai_rules_state(run, it->req->facts)
 					   : ai_rules_optimize(run, it->req->input);
 	it->src = why ? AI_SRC_FALLBACK : AI_SRC_RULES;
 	free(it->reason);
@@ -722,10 +741,15 @@ static int flush_batch(ai_loop *L)
 			jrn_say(-1, "out of memory");
 	}
 	jrn_buf_free(&st);
-	for (size_t i = 0; i < L->nreq; i++)
+	for (size_t i = 0; i < L->nreq; i++) {
 		req_clear(&L->reqs[i]);
+		if (L->facts)
+			ai_facts_clear(&L->facts[i]);
+	}
 	free(L->reqs);
+	free(L->facts);
 	L->reqs = NULL;
+	L->facts = NULL;
 	L->nreq = 0;
 	for (size_t i = 0; i < L->n; i++)
 		item_clear(&L->items[i]);
@@ -779,6 +803,7 @@ int ai_run_task(ai_run *run)
 	for (size_t i = 0; i < L.n; i++)
 		item_clear(&L.items[i]);
 	free(L.items);
+	jrn_buf_free(&L.out);
 	jrn_reader_free(L.rd);
 	if (L.parser)
 		jv_parser_free(L.parser);

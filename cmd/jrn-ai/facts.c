@@ -52,21 +52,37 @@ static const char *const sql[NQ] = {
 
 };
 
-/* A customer the state file knows nothing of: every member there, so the
- * input has one shape (the prompts and the cache key see the same keys). */
-static const char empty_facts[] =
-	"{\"rfm\":null,\"clv\":null,\"lead\":null,\"segments\":[],\"categories\":[],"
-	"\"events\":{\"opens7d\":0,\"opens30d\":0,\"clicks7d\":0,\"clicks30d\":0,"
-	"\"visits7d\":0,\"visits30d\":0,\"carts30d\":0},"
-	"\"orders\":{\"count\":0,\"total\":0,\"daysSinceLast\":null},\"firstSeenDays\":null}";
+/* Which parts a record carried (bits), so that the state file is not
+ * asked for them and they win over it. */
+enum { C_RFM = 1, C_CLV = 2, C_LEAD = 4, C_SEGMENTS = 8, C_ORDERS = 16 };
 
 typedef struct {
 	sqlite3_stmt *st[NQ];
 	jrn_idmap *ids;
-	jv *facts;   /* per customer of the batch */
-	jv empty;    /* empty_facts, parsed once */
+	ai_facts *base;   /* per customer of the batch: from the state file */
 	size_t cap;
 } facts_state;
+
+/* A customer the state file knows nothing of: no orders, no events. */
+static void facts_empty(ai_facts *f)
+{
+	*f = (ai_facts){.orders = 0, .total = 0, .last = NAN, .first_seen = NAN,
+			.p_alive = NAN, .predicted = NAN, .monetary = NAN};
+	f->rfm = f->clv = f->lead = f->interests = jv_null();
+	f->segments = jv_array();
+	f->categories = jv_array();
+}
+
+void ai_facts_clear(ai_facts *f)
+{
+	jv_free(f->rfm);
+	jv_free(f->clv);
+	jv_free(f->lead);
+	jv_free(f->segments);
+	jv_free(f->categories);
+	jv_free(f->interests);
+	f->rfm = f->clv = f->lead = f->segments = f->categories = f->interests = jv_null();
+}
 
 void ai_facts_free(ai_run *run)
 {
@@ -76,19 +92,40 @@ void ai_facts_free(ai_run *run)
 	for (int i = 0; i < NQ; i++)
 		sqlite3_finalize(F->st[i]);
 	jrn_idmap_free(F->ids);
-	free(F->facts);
-	jv_free(F->empty);
+	free(F->base);
 	free(F);
 	run->facts = NULL;
 }
 
-/* The facts object of the row's customer (column 0), or NULL when not
- * one of the batch's. */
-static jv *of_row(facts_state *F, sqlite3_stmt *st)
+/* A number, or null for NAN. */
+static jv num_or_null(double x)
 {
-	const char *id = (const char *)sqlite3_column_text(st, 0);
-	int64_t k = id ? jrn_idmap_get(F->ids, id, (size_t)sqlite3_column_bytes(st, 0)) : -1;
-	return k < 0 ? NULL : &F->facts[k];
+	return isnan(x) ? jv_null() : jv_number(x);
+}
+
+jv ai_facts_jv(const ai_facts *f)
+{
+	jv ev = jv_object();
+	ev = jv_object_set(ev, KS("opens7d"), jv_number(f->o7));
+	ev = jv_object_set(ev, KS("opens30d"), jv_number(f->o30));
+	ev = jv_object_set(ev, KS("clicks7d"), jv_number(f->c7));
+	ev = jv_object_set(ev, KS("clicks30d"), jv_number(f->c30));
+	ev = jv_object_set(ev, KS("visits7d"), jv_number(f->v7));
+	ev = jv_object_set(ev, KS("visits30d"), jv_number(f->v30));
+	ev = jv_object_set(ev, KS("carts30d"), jv_number(f->carts));
+	jv ord = jv_object();
+	ord = jv_object_set(ord, KS("count"), jv_number(f->orders));
+	ord = jv_object_set(ord, KS("total"), jv_number(f->total));
+	ord = jv_object_set(ord, KS("daysSinceLast"), num_or_null(f->last));
+	jv o = jv_object();
+	o = jv_object_set(o, KS("rfm"), jv_copy(f->rfm));
+	o = jv_object_set(o, KS("clv"), jv_copy(f->clv));
+	o = jv_object_set(o, KS("lead"), jv_copy(f->lead));
+	o = jv_object_set(o, KS("segments"), jv_copy(f->segments));
+	o = jv_object_set(o, KS("categories"), jv_copy(f->categories));
+	o = jv_object_set(o, KS("events"), ev);
+	o = jv_object_set(o, KS("orders"), ord);
+	return jv_object_set(o, KS("firstSeenDays"), num_or_null(f->first_seen));
 }
 
 /* The value of column c as a jv: a number, text, or null. */
@@ -152,56 +189,57 @@ static jv top_categories(const char *s, size_t n)
 /* Adds one row of query q to its customer's facts. */
 static void take_row(facts_state *F, int q, sqlite3_stmt *st, int64_t now)
 {
-	jv *f = of_row(F, st);
-	if (!f)
+	const char *id = (const char *)sqlite3_column_text(st, 0);
+	int64_t k = id ? jrn_idmap_get(F->ids, id, (size_t)sqlite3_column_bytes(st, 0)) : -1;
+	if (k < 0)
 		return;
-	static const char *const ev[] = {"opens7d", "opens30d", "clicks7d", "clicks30d",
-					  "visits7d", "visits30d", "carts30d"};
+	ai_facts *f = &F->base[k];
 	static const char *const rfm[] = {"recency", "frequency", "monetary", "r", "f", "m",
 					   "score", "segment"};
-	static jv evk[7], rfmk[8];
-	jv o = jv_object();
+	static jv rfmk[8];
 	switch (q) {
-	case Q_EVENTS:
+	case Q_EVENTS: {
+		double *ev[7] = {&f->o7, &f->o30, &f->c7, &f->c30, &f->v7, &f->v30, &f->carts};
 		for (int i = 0; i < 7; i++)
-			o = jv_object_set(o, ai_key(&evk[i], ev[i]), jv_number(sqlite3_column_double(st, i + 1)));
-		*f = jv_object_set(*f, KS("events"), o);
-		if (sqlite3_column_type(st, 8) == SQLITE_TEXT)
-			*f = jv_object_set(*f, KS("categories"),
-					   top_categories((const char *)sqlite3_column_text(st, 8),
-							  (size_t)sqlite3_column_bytes(st, 8)));
+			*ev[i] = sqlite3_column_double(st, i + 1);
+		if (sqlite3_column_type(st, 8) == SQLITE_TEXT) {
+			jv_free(f->categories);
+			f->categories = top_categories((const char *)sqlite3_column_text(st, 8),
+						       (size_t)sqlite3_column_bytes(st, 8));
+		}
 		return;
+	}
 	case Q_ORDERS:
-		o = jv_object_set(o, KS("count"), col(st, 1));
-		o = jv_object_set(o, KS("total"), jv_number(round(sqlite3_column_double(st, 2) * 100) / 100));
-		o = jv_object_set(o, KS("daysSinceLast"),
-				  sqlite3_column_type(st, 3) == SQLITE_NULL ? jv_null()
-				  : jv_number(days(now, sqlite3_column_int64(st, 3))));
-		*f = jv_object_set(*f, KS("orders"), o);
-		*f = jv_object_set(*f, KS("firstSeenDays"), jv_number(days(now, sqlite3_column_int64(st, 4))));
+		f->orders = sqlite3_column_double(st, 1);
+		f->total = round(sqlite3_column_double(st, 2) * 100) / 100;
+		f->last = sqlite3_column_type(st, 3) == SQLITE_NULL ? NAN
+			  : days(now, sqlite3_column_int64(st, 3));
+		f->first_seen = days(now, sqlite3_column_int64(st, 4));
 		return;
-	case Q_RFM:
+	case Q_RFM: {
+		jv o = jv_object();
 		for (int i = 0; i < 8; i++)
 			o = jv_object_set(o, ai_key(&rfmk[i], rfm[i]), col(st, i + 1));
-		*f = jv_object_set(*f, KS("rfm"), o);
+		jv_free(f->rfm);
+		f->rfm = o;
 		return;
+	}
 	case Q_SCORES: {
-		jv_free(o);
 		jv body = jv_parse_sized((const char *)sqlite3_column_text(st, 2), sqlite3_column_bytes(st, 2));
-		if (jv_get_kind(body) == JV_KIND_OBJECT)
-			*f = jv_object_set(*f, col(st, 1), body);
-		else
+		const char *kind = (const char *)sqlite3_column_text(st, 1);
+		jv *slot = kind && !strcmp(kind, "clv") ? &f->clv : &f->lead;
+		if (jv_get_kind(body) == JV_KIND_OBJECT) {
+			jv_free(*slot);
+			*slot = body;
+		} else {
 			jv_free(body);
+		}
 		return;
 	}
-	case Q_SEGMENTS: {
-		jv_free(o);
-		jv a = jv_object_get(jv_copy(*f), KS("segments"));
-		*f = jv_object_set(*f, KS("segments"), jv_array_append(a, col(st, 1)));
+	case Q_SEGMENTS:
+		f->segments = jv_array_append(f->segments, col(st, 1));
 		return;
 	}
-	}
-	jv_free(o);
 }
 
 /* The members of an object that carried() reads. */
@@ -217,7 +255,8 @@ static void parts_of(jv o, jv out[NP])
 		out[i] = jv_invalid();
 	if (jv_get_kind(o) != JV_KIND_OBJECT)
 		return;
-	jv_object_foreach(jv_copy(o), k, v) {
+	/* (jv_object_foreach borrows o and evaluates it more than once) */
+	jv_object_foreach(o, k, v) {
 		const char *ks = jv_string_value(k);
 		int i = 0;
 		while (i < NP && strcmp(ks, part_names[i]))
@@ -263,55 +302,95 @@ static jv sum_num(jv sum, jv *slot, const char *name)
 	return jv_get_kind(v) == JV_KIND_NUMBER ? v : (jv_free(v), jv_invalid());
 }
 
-/* What the record rec (borrowed) carries, as facts members (an object),
- * and in *need the queries still to run for it (bits 1 << Q_*). */
-static jv carried(jv rec, int64_t now, unsigned *need)
+/* What the record rec (borrowed) carries into f (whose parts are
+ * jv_null()), the parts it carried as C_* bits into *have, and the
+ * queries still to run for it as bits 1 << Q_* into *need. */
+static void carried(jv rec, int64_t now, ai_facts *f, unsigned *have, unsigned *need)
 {
-	static const int q[3] = {Q_RFM, Q_SCORES, Q_SCORES};
-	static jv keys[3], kcount, ktotal;
+	static jv kcount, ktotal;
 	jv top[NP], prof[NP], st[NP], sp[NP];
 	parts_of(rec, top);
 	parts_of(top[P_PROFILE], prof);
 	parts_of(top[P_SCORES], st);
 	parts_of(prof[P_SCORES], sp);
-	jv f = jv_object();
-	unsigned n = 1u << Q_EVENTS;
+	unsigned h = 0, n = 1u << Q_EVENTS;
+	jv *dst[3] = {&f->rfm, &f->clv, &f->lead};
+	static const unsigned bit[3] = {C_RFM, C_CLV, C_LEAD};
 	for (int i = 0; i < 3; i++) {
 		jv *c[4] = {&top[i], &st[i], &prof[i], &sp[i]};
 		int j = 0;
 		while (j < 4 && jv_get_kind(*c[j]) != JV_KIND_OBJECT)
 			j++;
-		if (j < 4)
-			f = jv_object_set(f, ai_key(&keys[i], part_names[i]), jv_copy(*c[j]));
-		else
-			n |= 1u << q[i];
+		if (j < 4) {
+			*dst[i] = jv_copy(*c[j]);
+			h |= bit[i];
+		}
 	}
+	n |= (h & C_RFM ? 0 : 1u << Q_RFM) | ((h & (C_CLV | C_LEAD)) == (C_CLV | C_LEAD) ? 0 : 1u << Q_SCORES);
 	jv seg = jv_get_kind(top[P_SEGMENTS]) == JV_KIND_ARRAY ? top[P_SEGMENTS] : prof[P_SEGMENTS];
-	if (jv_get_kind(seg) == JV_KIND_ARRAY)
-		f = jv_object_set(f, KS("segments"), jv_copy(seg));
-	else
+	if (jv_get_kind(seg) == JV_KIND_ARRAY) {
+		f->segments = jv_copy(seg);
+		h |= C_SEGMENTS;
+	} else {
 		n |= 1u << Q_SEGMENTS;
+	}
 	jv sum = jv_get_kind(top[P_SUMMARY]) == JV_KIND_OBJECT ? top[P_SUMMARY] : prof[P_SUMMARY];
 	jv cnt = sum_num(sum, &kcount, "orders"), tot = sum_num(sum, &ktotal, "orderTotal");
 	int64_t last, first;
 	if (jv_is_valid(cnt) && jv_is_valid(tot) && carried_time(sum, "firstSeen", NULL, &first)) {
-		bool has_last = carried_time(sum, "lastOrder", "at", &last);
-		jv o = jv_object_set(jv_object(), KS("count"), jv_copy(cnt));
-		o = jv_object_set(o, KS("total"), jv_number(round(jv_number_value(tot) * 100) / 100));
-		o = jv_object_set(o, KS("daysSinceLast"), has_last ? jv_number(days(now, last)) : jv_null());
-		f = jv_object_set(f, KS("orders"), o);
-		f = jv_object_set(f, KS("firstSeenDays"), jv_number(days(now, first)));
+		f->orders = jv_number_value(cnt);
+		f->total = round(jv_number_value(tot) * 100) / 100;
+		f->last = carried_time(sum, "lastOrder", "at", &last) ? days(now, last) : NAN;
+		f->first_seen = days(now, first);
+		h |= C_ORDERS;
 	} else {
 		n |= 1u << Q_ORDERS;
 	}
 	jv_free(cnt);
 	jv_free(tot);
+	/* the profile's traits.interests, for the rules model */
+	jv tr = jv_get_kind(rec) == JV_KIND_OBJECT ? jv_object_get(jv_copy(rec), KS("traits")) : jv_invalid();
+	if (jv_get_kind(tr) != JV_KIND_OBJECT) {
+		jv_free(tr);
+		tr = jv_get_kind(top[P_PROFILE]) == JV_KIND_OBJECT
+			     ? jv_object_get(jv_copy(top[P_PROFILE]), KS("traits")) : jv_invalid();
+	}
+	jv in = jv_get_kind(tr) == JV_KIND_OBJECT ? jv_object_get(tr, KS("interests")) : (jv_free(tr), jv_invalid());
+	f->interests = jv_get_kind(in) == JV_KIND_ARRAY ? in : (jv_free(in), jv_null());
 	parts_free(top);
 	parts_free(prof);
 	parts_free(st);
 	parts_free(sp);
+	*have = h;
 	*need = n;
-	return f;
+}
+
+/* The numbers the rules read from the rfm and clv objects of f. */
+static void derive(ai_facts *f)
+{
+	static jv kp, kv, km, ks;
+	f->p_alive = f->predicted = f->monetary = NAN;
+	f->rfm_segment[0] = '\0';
+	if (jv_get_kind(f->clv) == JV_KIND_OBJECT) {
+		jv p = jv_object_get(jv_copy(f->clv), ai_key(&kp, "pAlive"));
+		jv v = jv_object_get(jv_copy(f->clv), ai_key(&kv, "predictedValue"));
+		if (jv_get_kind(p) == JV_KIND_NUMBER && isfinite(jv_number_value(p)))
+			f->p_alive = jv_number_value(p);
+		if (jv_get_kind(v) == JV_KIND_NUMBER && isfinite(jv_number_value(v)))
+			f->predicted = jv_number_value(v);
+		jv_free(p);
+		jv_free(v);
+	}
+	if (jv_get_kind(f->rfm) == JV_KIND_OBJECT) {
+		jv m = jv_object_get(jv_copy(f->rfm), ai_key(&km, "monetary"));
+		jv s = jv_object_get(jv_copy(f->rfm), ai_key(&ks, "segment"));
+		if (jv_get_kind(m) == JV_KIND_NUMBER && isfinite(jv_number_value(m)))
+			f->monetary = jv_number_value(m);
+		if (jv_get_kind(s) == JV_KIND_STRING)
+			snprintf(f->rfm_segment, sizeof f->rfm_segment, "%s", jv_string_value(s));
+		jv_free(m);
+		jv_free(s);
+	}
 }
 
 /* Makes F ready for a batch of n questions: the statements, the map of
@@ -324,10 +403,8 @@ static int batch_start(ai_run *run, facts_state *F, ai_req *reqs, size_t n,
 	for (int q = 0; q < NQ; q++)
 		if (!F->st[q] && jrn_db_prepare(run->db, sql[q], &F->st[q], e) < 0)
 			return -1;
-	if (!jv_is_valid(F->empty))
-		F->empty = jv_parse(empty_facts);
 	jrn_idmap_free(F->ids);
-	if (!(F->ids = jrn_idmap_new()) || (n > F->cap && !(F->facts = realloc(F->facts, n * sizeof *F->facts))))
+	if (!(F->ids = jrn_idmap_new()) || (n > F->cap && !(F->base = realloc(F->base, n * sizeof *F->base))))
 		return jrn_fail(e, "out of memory");
 	F->cap = n > F->cap ? n : F->cap;
 	unsigned *sent = calloc(n ? n : 1, sizeof *sent); /* per customer: the queries it is in */
@@ -343,7 +420,7 @@ static int batch_start(ai_run *run, facts_state *F, ai_req *reqs, size_t n,
 		if (k < 0)
 			rc = jrn_fail(e, "out of memory");
 		else if (added)
-			F->facts[k] = jv_copy(F->empty);
+			facts_empty(&F->base[k]);
 		for (int q = 0; q < NQ && rc == 0; q++) {
 			if (!(need[i] & 1u << q) || (sent[k] & 1u << q))
 				continue;
@@ -385,59 +462,72 @@ static int run_query(ai_run *run, facts_state *F, int q, const jrn_buf *ids, int
 	return rc;
 }
 
-int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, jrn_err *e)
+/* facts[i] from the customer's base facts b (borrowed), what the record
+ * carried (own, whose parts move into it) winning. */
+static void merge_facts(ai_facts *f, const ai_facts *b, ai_facts *own, unsigned have)
 {
-	if (!run->facts) {
-		if (!(run->facts = calloc(1, sizeof(facts_state))))
-			return jrn_fail(e, "out of memory");
-		((facts_state *)run->facts)->empty = jv_invalid();
+	*f = *b;
+	f->rfm = have & C_RFM ? own->rfm : jv_copy(b->rfm);
+	f->clv = have & C_CLV ? own->clv : jv_copy(b->clv);
+	f->lead = have & C_LEAD ? own->lead : jv_copy(b->lead);
+	f->segments = have & C_SEGMENTS ? own->segments : jv_copy(b->segments);
+	f->categories = jv_copy(b->categories);
+	f->interests = own->interests;
+	if (have & C_ORDERS) {
+		f->orders = own->orders;
+		f->total = own->total;
+		f->last = own->last;
+		f->first_seen = own->first_seen;
 	}
+	jv_free(have & C_RFM ? jv_null() : own->rfm);
+	jv_free(have & C_CLV ? jv_null() : own->clv);
+	jv_free(have & C_LEAD ? jv_null() : own->lead);
+	jv_free(have & C_SEGMENTS ? jv_null() : own->segments);
+	derive(f);
+}
+
+int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
+		  jrn_err *e)
+{
+	if (!run->facts && !(run->facts = calloc(1, sizeof(facts_state))))
+		return jrn_fail(e, "out of memory");
 	facts_state *F = run->facts;
 	jrn_buf ids[NQ] = {{0}};
 	int64_t now = jrn_now();
-	unsigned *need = malloc((n ? n : 1) * sizeof *need);
-	jv *own = malloc((n ? n : 1) * sizeof *own);
-	if (!need || !own) {
+	unsigned *need = malloc((n ? n : 1) * sizeof *need), *have = malloc((n ? n : 1) * sizeof *have);
+	if (!need || !have) {
 		free(need);
-		free(own);
+		free(have);
 		return jrn_fail(e, "out of memory");
 	}
-	for (size_t i = 0; i < n; i++)
-		own[i] = carried(recs[reqs[i].idx], now, &need[i]);
+	for (size_t i = 0; i < n; i++) {
+		facts[i] = (ai_facts){0};
+		facts[i].rfm = facts[i].clv = facts[i].lead = facts[i].segments = jv_null();
+		facts[i].categories = facts[i].interests = jv_null();
+		carried(recs[reqs[i].idx], now, &facts[i], &have[i], &need[i]);
+	}
 	int rc = batch_start(run, F, reqs, n, need, ids, e);
 	for (int q = 0; q < NQ && rc == 0; q++)
 		rc = run_query(run, F, q, &ids[q], now, e);
 	size_t nk = F->ids ? jrn_idmap_count(F->ids) : 0;
-	unsigned *uses = calloc(nk ? nk : 1, sizeof *uses);
-	if (!uses && rc == 0)
-		rc = jrn_fail(e, "out of memory");
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		jv c = jv_object_get(jv_copy(reqs[i].input), KS("customerId"));
-		uses[jrn_idmap_get(F->ids, jv_string_value(c), (size_t)jv_string_length_bytes(jv_copy(c)))]++;
-		jv_free(c);
-	}
 	for (size_t i = 0; i < n; i++) {
-		jv f = jv_invalid();
+		ai_facts own = facts[i];
 		if (rc == 0) {
 			jv c = jv_object_get(jv_copy(reqs[i].input), KS("customerId"));
 			int64_t k = jrn_idmap_get(F->ids, jv_string_value(c),
 						  (size_t)jv_string_length_bytes(jv_copy(c)));
 			jv_free(c);
-			/* the last question of a customer takes its facts */
-			f = --uses[k] ? jv_copy(F->facts[k]) : F->facts[k];
-			if (!uses[k])
-				F->facts[k] = jv_invalid();
-			jv_object_foreach(own[i], key, v) f = jv_object_set(f, key, v);
-			reqs[i].input = jv_object_set(reqs[i].input, KS("facts"), f);
+			merge_facts(&facts[i], &F->base[k], &own, have[i]);
+			reqs[i].facts = &facts[i];
+		} else {
+			ai_facts_clear(&facts[i]);
 		}
-		jv_free(own[i]);
 	}
 	for (size_t k = 0; k < nk; k++)
-		jv_free(F->facts[k]);
+		ai_facts_clear(&F->base[k]);
 	for (int q = 0; q < NQ; q++)
 		jrn_buf_free(&ids[q]);
-	free(uses);
 	free(need);
-	free(own);
+	free(have);
 	return rc;
 }

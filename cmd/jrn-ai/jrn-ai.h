@@ -85,6 +85,19 @@ typedef struct {
 	void *compiled;          /* the validator's compiled schema (core.c) */
 } ai_prompt;
 
+/* The facts of one question as the rules model reads them (facts.c;
+ * the input's "facts" member is built from these, so both say the same).
+ * Numbers are NAN when absent; the jv members are the facts' objects and
+ * arrays, or jv_null() (owned by whoever holds the struct). */
+typedef struct ai_facts {
+	double orders, total, last, first_seen;  /* orders.count, .total, .daysSinceLast; firstSeenDays */
+	double o7, o30, c7, c30, v7, v30, carts; /* events */
+	double p_alive, predicted, monetary;     /* clv.pAlive, clv.predictedValue, rfm.monetary */
+	char rfm_segment[32];                    /* rfm.segment, "" when none */
+	jv rfm, clv, lead, segments, categories;
+	jv interests;                            /* the profile's traits.interests, or jv_null() */
+} ai_facts;
+
 /* One question to a model. */
 typedef struct ai_req {
 	size_t idx;              /* the core's: which record of the batch */
@@ -105,6 +118,11 @@ typedef struct ai_req {
 	char *why;               /* set by the model when no answer: malloc'd reason */
 	long tokens_in, tokens_out;
 	double cost;             /* in the price table's currency */
+	/* (added after the milestone) the input's facts as numbers, for the
+	 * rules model (the core's; a model may read them). For the rules model
+	 * not cached and not --dry-run, input carries only customerId (and the
+	 * state for optimize): nothing else reads it. */
+	const ai_facts *facts;
 } ai_req;
 
 /* A model kind: one file each, one row of models.c's table. */
@@ -209,20 +227,27 @@ void ai_prompt_free(ai_prompt *p);
 
 /* ---- facts.c ------------------------------------------------------------ */
 
-/* Fills the "facts" of each input reqs[i].input (whose customerId is set)
- * from the state file: rfm (latest snapshot), clv and lead (scores),
- * segments (segment_members), event counts in 7 and 30 days and the
- * orders, with one query per table for the whole batch. recs[idx] is the
- * record: what it carries (rfm, clv, lead, segments) wins over the state
- * file. 0 or -1 with e. */
-int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, jrn_err *e);
+/* Fills facts[i] for each question reqs[i] (whose input's customerId is
+ * set) from the state file: rfm (latest snapshot), clv and lead (scores),
+ * segments (segment_members), event counts in 7 and 30 days, categories
+ * and the orders, with one query per table for the whole batch.
+ * recs[reqs[i].idx] is the record: what it carries (rfm, clv, lead,
+ * segments, jrn-merge's summary) wins over the state file and is not
+ * asked of it. 0 or -1 with e (facts[] then all cleared). */
+int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
+		  jrn_err *e);
+/* The facts as the input's "facts" object (a new jv). */
+jv ai_facts_jv(const ai_facts *f);
+/* Frees f's jv members. */
+void ai_facts_clear(ai_facts *f);
 void ai_facts_free(ai_run *run);
 
 /* ---- rules.c ------------------------------------------------------------ */
 
-/* The rules answer of one question (input borrowed): the state object
- * or {"actions": [...]}, valid against the task's schema. */
-jv ai_rules_state(const ai_run *run, jv input);
+/* The rules answer of one question: the state object from its facts, or
+ * {"actions": [...]} from the state in its input (borrowed); valid
+ * against the task's schema. */
+jv ai_rules_state(const ai_run *run, const ai_facts *f);
 jv ai_rules_optimize(const ai_run *run, jv input);
 
 /* ---- cache.c ------------------------------------------------------------ */

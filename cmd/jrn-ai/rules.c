@@ -10,85 +10,6 @@
 
 #include "jrn-ai.h"
 
-/* The facts the mapping reads, read from the input in one pass (NAN:
- * absent). */
-typedef struct {
-	double orders, total, last, first;       /* orders.count, .total, .daysSinceLast; firstSeenDays */
-	double o7, o30, c7, c30, v7, v30, carts; /* events */
-	double p_alive, predicted, monetary;     /* clv.pAlive, clv.predictedValue, rfm.monetary */
-	char rfm_segment[64];
-} rfacts;
-
-/* The number of v (consumed), or NAN. */
-static double num(jv v)
-{
-	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : NAN;
-	jv_free(v);
-	return isfinite(d) ? d : NAN;
-}
-
-/* Reads the members of object o (consumed) named in names[0..n) into
- * out[0..n) as numbers. */
-static void nums(jv o, const char *const *names, double *const *out, int n)
-{
-	if (jv_get_kind(o) != JV_KIND_OBJECT) {
-		jv_free(o);
-		return;
-	}
-	jv_object_foreach(o, k, v) {
-		const char *ks = jv_string_value(k);
-		int i = 0;
-		while (i < n && strcmp(ks, names[i]))
-			i++;
-		if (i < n)
-			*out[i] = num(v);
-		else
-			jv_free(v);
-		jv_free(k);
-	}
-	jv_free(o);
-}
-
-/* in.facts into f. */
-static void read_facts(jv in, rfacts *f)
-{
-	for (double *d = &f->orders; d <= &f->monetary; d++)
-		*d = NAN;
-	f->rfm_segment[0] = '\0';
-	jv facts = jv_object_get(jv_copy(in), KS("facts"));
-	if (jv_get_kind(facts) != JV_KIND_OBJECT) {
-		jv_free(facts);
-		return;
-	}
-	static const char *const ev[] = {"opens7d", "opens30d", "clicks7d", "clicks30d",
-					 "visits7d", "visits30d", "carts30d"};
-	static const char *const ord[] = {"count", "total", "daysSinceLast"};
-	static const char *const clv[] = {"pAlive", "predictedValue"};
-	static const char *const rfm[] = {"monetary"};
-	jv_object_foreach(facts, k, v) {
-		const char *ks = jv_string_value(k);
-		if (!strcmp(ks, "events"))
-			nums(v, ev, (double *const[]){&f->o7, &f->o30, &f->c7, &f->c30, &f->v7, &f->v30, &f->carts}, 7);
-		else if (!strcmp(ks, "orders"))
-			nums(v, ord, (double *const[]){&f->orders, &f->total, &f->last}, 3);
-		else if (!strcmp(ks, "clv"))
-			nums(v, clv, (double *const[]){&f->p_alive, &f->predicted}, 2);
-		else if (!strcmp(ks, "firstSeenDays"))
-			f->first = num(v);
-		else if (!strcmp(ks, "rfm")) {
-			jv s = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(jv_copy(v), KS("segment"))
-								 : jv_invalid();
-			if (jv_get_kind(s) == JV_KIND_STRING)
-				snprintf(f->rfm_segment, sizeof f->rfm_segment, "%s", jv_string_value(s));
-			jv_free(s);
-			nums(v, rfm, (double *const[]){&f->monetary}, 1);
-		} else
-			jv_free(v);
-		jv_free(k);
-	}
-	jv_free(facts);
-}
-
 /* x, or 0 when NAN (a count that is absent counts as none). */
 static double z(double x)
 {
@@ -102,7 +23,7 @@ static double round_to(double x, double scale)
 }
 
 /* journeyStage from the order history and recency (jrn-ai(1), RULES MODEL). */
-static const char *stage_of(const rfacts *f)
+static const char *stage_of(const ai_facts *f)
 {
 	double orders = z(f->orders), last = f->last;
 	if (orders >= 5 && !isnan(last) && last <= 90)
@@ -117,7 +38,7 @@ static const char *stage_of(const rfacts *f)
 }
 
 /* engagementLevel from opens, clicks and visits in 7 and 30 days. */
-static const char *engagement_of(const rfacts *f)
+static const char *engagement_of(const ai_facts *f)
 {
 	double o7 = z(f->o7), c7 = z(f->c7), v7 = z(f->v7);
 	double all30 = z(f->o30) + z(f->c30) + z(f->v30);
@@ -133,7 +54,7 @@ static const char *engagement_of(const rfacts *f)
 /* churnRiskScore: 1 - clv.pAlive when clv is known, else the recency
  * curve 1 - exp(-days since the last order / 90); without orders 0.3
  * when active in 30 days, else 0.7. Rounded to 1e-4. */
-static double churn_of(const rfacts *f)
+static double churn_of(const ai_facts *f)
 {
 	if (!isnan(f->p_alive))
 		return round_to(fmin(1, fmax(0, 1 - f->p_alive)), 1e4);
@@ -145,7 +66,7 @@ static double churn_of(const rfacts *f)
 /* segment: from the RFM segment's name when it is one of the enum's
  * (VIP, Loyal, At Risk; Hibernating is churned), else from clv.pAlive,
  * recency and frequency. */
-static const char *segment_of(const rfacts *f)
+static const char *segment_of(const ai_facts *f)
 {
 	static const char *const map[][2] = {
 		{"vip", "vip"}, {"loyal", "loyal"}, {"at risk", "at_risk"}, {"at_risk", "at_risk"},
@@ -163,7 +84,7 @@ static const char *segment_of(const rfacts *f)
 		return "vip";
 	if (orders >= 3)
 		return "loyal";
-	if (orders == 0 || (!isnan(f->first) && f->first <= 30))
+	if (orders == 0 || (!isnan(f->first_seen) && f->first_seen <= 30))
 		return "new";
 	return "active";
 }
@@ -171,7 +92,7 @@ static const char *segment_of(const rfacts *f)
 /* predictedLifetimeValue: clv.predictedValue when known, else the spend
  * so far (orders.total, else rfm.monetary) times 1 - churnRiskScore.
  * Rounded to cents, at least 0. */
-static double value_of(const rfacts *f, double churn)
+static double value_of(const ai_facts *f, double churn)
 {
 	double v = f->predicted;
 	if (isnan(v))
@@ -219,44 +140,38 @@ static jv plays_of(const ai_run *run, const char *stage, const char *segment)
 
 /* interests: the profile's traits.interests (strings) then the facts'
  * categories, without repeats, at most 10. */
-static jv interests_of(jv in)
+static jv interests_of(const ai_facts *f)
 {
 	jv out = jv_array();
-	jv prof = jv_object_get(jv_copy(in), KS("profile"));
-	jv tr = jv_get_kind(prof) == JV_KIND_OBJECT ? jv_object_get(prof, KS("traits"))
-						     : (jv_free(prof), jv_invalid());
-	jv ti = jv_get_kind(tr) == JV_KIND_OBJECT ? jv_object_get(tr, KS("interests"))
-						   : (jv_free(tr), jv_invalid());
-	jv f = jv_object_get(jv_copy(in), KS("facts"));
-	jv cats = jv_get_kind(f) == JV_KIND_OBJECT ? jv_object_get(f, KS("categories"))
-						    : (jv_free(f), jv_invalid());
-	jv lists[2] = {ti, cats};
+	int n = 0;
+	const jv lists[2] = {f->interests, f->categories};
 	for (int l = 0; l < 2; l++) {
 		if (jv_get_kind(lists[l]) != JV_KIND_ARRAY)
 			continue;
 		jv_array_foreach(lists[l], i, s) {
-			bool dup = jv_get_kind(s) != JV_KIND_STRING || jv_array_length(jv_copy(out)) >= 10;
-			jv_array_foreach(out, k, o) {
-				dup = dup || jv_equal(jv_copy(o), jv_copy(s));
+			bool dup = jv_get_kind(s) != JV_KIND_STRING || n >= 10;
+			for (int k = 0; !dup && k < n; k++) {
+				jv o = jv_array_get(jv_copy(out), k);
+				dup = !strcmp(jv_string_value(o), jv_string_value(s));
 				jv_free(o);
-				(void)k;
 			}
-			out = dup ? (jv_free(s), out) : jv_array_append(out, s);
+			if (dup) {
+				jv_free(s);
+			} else {
+				out = jv_array_append(out, s);
+				n++;
+			}
 			(void)i;
 		}
 	}
-	jv_free(ti);
-	jv_free(cats);
 	return out;
 }
 
-jv ai_rules_state(const ai_run *run, jv in)
+jv ai_rules_state(const ai_run *run, const ai_facts *f)
 {
-	rfacts f;
-	read_facts(in, &f);
-	const char *stage = stage_of(&f), *eng = engagement_of(&f);
-	double churn = churn_of(&f);
-	const char *seg = segment_of(&f);
+	const char *stage = stage_of(f), *eng = engagement_of(f);
+	double churn = churn_of(f);
+	const char *seg = segment_of(f);
 	jv plays = plays_of(run, stage, seg);
 	jv nba = jv_array();
 	jv_array_foreach(plays, i, p) {
@@ -271,9 +186,9 @@ jv ai_rules_state(const ai_run *run, jv in)
 	st = jv_object_set(st, KS("engagementLevel"), ai_lit(eng));
 	st = jv_object_set(st, KS("journeyStage"), ai_lit(stage));
 	st = jv_object_set(st, KS("nextBestActions"), nba);
-	st = jv_object_set(st, KS("predictedLifetimeValue"), jv_number(value_of(&f, churn)));
+	st = jv_object_set(st, KS("predictedLifetimeValue"), jv_number(value_of(f, churn)));
 	st = jv_object_set(st, KS("churnRiskScore"), jv_number(churn));
-	st = jv_object_set(st, KS("interests"), interests_of(in));
+	st = jv_object_set(st, KS("interests"), interests_of(f));
 	return st;
 }
 
@@ -328,7 +243,7 @@ static int rules_run(ai_model *m, ai_req *reqs, size_t n, const ai_prompt *p, jr
 	(void)e;
 	for (size_t i = 0; i < n; i++) {
 		jv_free(reqs[i].answer);
-		reqs[i].answer = p->task == AI_STATE ? ai_rules_state(m->run, reqs[i].input)
+		reqs[i].answer = p->task == AI_STATE ? ai_rules_state(m->run, reqs[i].facts)
 						     : ai_rules_optimize(m->run, reqs[i].input);
 	}
 	return 0;
