@@ -28,7 +28,7 @@ CXXFLAGS ?= $(OPT) -g
 SAN      ?=
 ALL_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -pthread -Ilib -I$(BUILD) $(SAN) $(CFLAGS) $(CPPFLAGS)
 ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
-LIBS     = -ljq -lonig -lcurl -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
+LIBS     = -ljq -lcurl -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
 
 # A tool is cmd/NAME.c, or a folder cmd/NAME/ of .c files (main.c and its

@@ -5,6 +5,7 @@
  * URI "#" JSON Pointer while compiling, so every location compiles once.
  * jsonschema-validate.c walks an instance beside the graph.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -14,6 +15,9 @@
 #include <string.h>
 
 #include "jsonschema-int.h"
+
+/* the Oniguruma that libjq 1.6 links on Debian 12 (libonig5) */
+#define ONIG_SONAME "libonig.so.5"
 
 /* a name for a compiled node (base URI "#" JSON Pointer), or a resource (a
  * document or a subschema with $id) */
@@ -166,6 +170,8 @@ static node *new_node(cctx *c, int boolean)
 	return n;
 }
 
+static void regex_free(OnigRegex re);
+
 static void free_node(node *n)
 {
 	jv_free(n->enumv);
@@ -175,15 +181,13 @@ static void free_node(node *n)
 	free(n->enum_lens);
 	jv_free(n->constv);
 	free(n->pattern_src);
-	if (n->pattern)
-		onig_free(n->pattern);
+	regex_free(n->pattern);
 	for (size_t i = 0; i < n->nprops; i++)
 		free(n->props[i].name);
 	free(n->props);
 	for (size_t i = 0; i < n->npats; i++) {
 		free(n->pats[i].src);
-		if (n->pats[i].re)
-			onig_free(n->pats[i].re);
+		regex_free(n->pats[i].re);
 	}
 	free(n->pats);
 	for (size_t i = 0; i < n->ndeps; i++) {
@@ -396,41 +400,84 @@ static bool has(jv sch, const char *name)
 	return jv_object_has(jv_copy(sch), jv_string(name));
 }
 
-/* Oniguruma's onig_new is not safe in two threads at once, and its API does
- * not promise that a search leaves the regex untouched (kkos/oniguruma
- * issue 249; Onigmo issue 63), so both go under one lock. */
+/* Oniguruma, the regex library libjq links (jq's test and match use it),
+ * is reached through dlopen/dlsym of the copy libjq already loaded, not by
+ * linking it: libonig also defines POSIX regcomp/regexec, and a direct link
+ * would let them take the place of glibc's, which lib/rules-*.c use.
+ * onig_new is not safe in two threads at once, and the API does not promise
+ * that a search leaves the regex untouched (kkos/oniguruma issue 249;
+ * Onigmo issue 63), so every call goes under one lock. */
+static struct {
+	int (*new_)(OnigRegex *, const OnigUChar *, const OnigUChar *, OnigOptionType,
+		    OnigEncoding, OnigSyntaxType *, OnigErrorInfo *);
+	int (*search)(OnigRegex, const OnigUChar *, const OnigUChar *, const OnigUChar *,
+		      const OnigUChar *, OnigRegion *, OnigOptionType);
+	void (*free_)(OnigRegex);
+	int (*error_str)(OnigUChar *, int, ...);
+	int (*initialize)(OnigEncoding *, int);
+	OnigEncoding utf8;
+	OnigSyntaxType *syntax;
+	bool ok;
+} onig;
 static pthread_mutex_t onig_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t onig_once = PTHREAD_ONCE_INIT;
 
-static void onig_init_once(void)
+static void onig_load(void)
 {
-	OnigEncoding encs[1] = {ONIG_ENCODING_UTF8};
-	onig_initialize(encs, 1);
+	void *h = dlopen(ONIG_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return;
+	*(void **)&onig.new_ = dlsym(h, "onig_new");
+	*(void **)&onig.search = dlsym(h, "onig_search");
+	*(void **)&onig.free_ = dlsym(h, "onig_free");
+	*(void **)&onig.error_str = dlsym(h, "onig_error_code_to_str");
+	*(void **)&onig.initialize = dlsym(h, "onig_initialize");
+	onig.utf8 = dlsym(h, "OnigEncodingUTF8");      /* ONIG_ENCODING_UTF8 */
+	onig.syntax = dlsym(h, "OnigSyntaxPerl_NG");   /* ONIG_SYNTAX_PERL_NG */
+	onig.ok = onig.new_ && onig.search && onig.free_ && onig.error_str && onig.initialize &&
+		  onig.utf8 && onig.syntax;
+	if (onig.ok)
+		onig.initialize(&onig.utf8, 1);
 }
 
 int jrn_schema_regex_search(OnigRegex re, const char *s, size_t n)
 {
 	pthread_mutex_lock(&onig_lock);
-	int r = onig_search(re, (const OnigUChar *)s, (const OnigUChar *)s + n,
+	int r = onig.search(re, (const OnigUChar *)s, (const OnigUChar *)s + n,
 			    (const OnigUChar *)s, (const OnigUChar *)s + n, NULL, ONIG_OPTION_NONE);
 	pthread_mutex_unlock(&onig_lock);
 	return r >= 0;
+}
+
+static void regex_free(OnigRegex re)
+{
+	if (re) {
+		pthread_mutex_lock(&onig_lock);
+		onig.free_(re);
+		pthread_mutex_unlock(&onig_lock);
+	}
 }
 
 static int regex_compile(cctx *c, const char *src, size_t len, OnigRegex *re, const char *key,
 			 const char *kw)
 {
 	OnigErrorInfo info;
-	pthread_once(&onig_once, onig_init_once);
+	*re = NULL;
+	pthread_once(&onig_once, onig_load);
+	if (!onig.ok) {
+		cfail(c, key, "%s: Oniguruma (%s) cannot be loaded: %s", kw, ONIG_SONAME, dlerror());
+		return -1;
+	}
 	pthread_mutex_lock(&onig_lock);
-	int r = onig_new(re, (const OnigUChar *)src, (const OnigUChar *)src + len,
-			 ONIG_OPTION_CAPTURE_GROUP | ONIG_OPTION_DIGIT_IS_ASCII |
-				 ONIG_OPTION_WORD_IS_ASCII | ONIG_OPTION_POSIX_IS_ASCII,
-			 ONIG_ENCODING_UTF8, ONIG_SYNTAX_PERL_NG, &info);
+	int r = onig.new_(re, (const OnigUChar *)src, (const OnigUChar *)src + len,
+			  ONIG_OPTION_CAPTURE_GROUP | ONIG_OPTION_DIGIT_IS_ASCII |
+				  ONIG_OPTION_WORD_IS_ASCII | ONIG_OPTION_POSIX_IS_ASCII,
+			  onig.utf8, onig.syntax, &info);
+	OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN] = "";
+	if (r != ONIG_NORMAL)
+		onig.error_str(msg, r, &info);
 	pthread_mutex_unlock(&onig_lock);
 	if (r != ONIG_NORMAL) {
-		OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
-		onig_error_code_to_str(msg, r, &info);
 		*re = NULL;
 		cfail(c, key, "%s \"%.200s\" is not a valid regular expression: %s", kw, src, msg);
 		return -1;

@@ -11,19 +11,22 @@
  *   exclusiveMinimum if-then-else items maxItems maxLength maxProperties
  *   maximum minItems minLength minProperties minimum multipleOf not oneOf
  *   pattern patternProperties properties propertyNames ref required type
- *   uniqueItems
+ *   uniqueItems optional/bignum optional/zeroTerminatedFloats
  *
  * Not claimed: refRemote.json (no network: the only remote document known is
  * the draft-07 meta-schema, http://json-schema.org/draft-07/schema, built
- * in) and the optional/ directory (format is an annotation, draft 7 section
- * 7.2; bignum and the ECMA-262 regex corner cases are not held to).
+ * in), optional/format/ and optional/ecmascript-regex.json (format is an
+ * annotation, draft 7 section 7.2) and optional/content.json (likewise
+ * contentMediaType and contentEncoding, section 8). Numbers are doubles
+ * (libjq 1.6): bignum's cases pass, but an integer past 2^53 compares as
+ * its nearest double.
  *
  * Keywords (draft-handrews-json-schema-validation-01): type (null, boolean,
  * object, array, number, string, integer = a number with a zero fraction;
  * one or an array), enum, const, multipleOf, maximum, exclusiveMaximum,
  * minimum, exclusiveMinimum, maxLength, minLength (Unicode code points, not
- * bytes), pattern (ECMA-262 by way of Oniguruma's Perl syntax, unanchored,
- * \d and \w ASCII only), items (one schema or an array), additionalItems,
+ * bytes), pattern (ECMA-262 as far as Oniguruma's Perl_NG syntax agrees
+ * with it: unanchored, \d and \w ASCII only), items (one schema or an array), additionalItems,
  * maxItems, minItems, uniqueItems, contains, maxProperties, minProperties,
  * required, properties, patternProperties, additionalProperties,
  * dependencies, propertyNames, if/then/else, allOf, anyOf, oneOf, not,
@@ -40,13 +43,14 @@
  * $ref). Any other member of a schema object fails the compile naming it,
  * so a misspelt or unimplemented keyword never leaves a schema silently
  * unchecked — unless a $ref of the same schema points into it (a JSON
- * Pointer may name any location, draft 7 section 8.2.4).
+ * Pointer may name any location of the document).
  *
  * Bounds: JRN_SCHEMA_MAX_ERRORS errors per instance (validation stops
  * there); JRN_SCHEMA_MAX_DEPTH nested schema applications (an instance
  * nested deeper, or a $ref loop that does not descend into the instance,
  * is one error with keyword "depth"); schemas nested at most
- * JRN_SCHEMA_MAX_DEPTH levels.
+ * JRN_SCHEMA_MAX_DEPTH levels. uniqueItems compares every pair of an array
+ * of up to 32 items and sorts a longer one (O(n log n)).
  *
  * Threads: compile and validate in as many threads as you like, each with
  * its own compiled schema: a compiled schema holds jv values (enum, const)

@@ -20,7 +20,7 @@ static const char *const claimed[] = {
 	"maxLength", "maxProperties", "maximum", "minItems", "minLength",
 	"minProperties", "minimum", "multipleOf", "not", "oneOf", "pattern",
 	"patternProperties", "properties", "propertyNames", "ref", "required", "type",
-	"uniqueItems",
+	"uniqueItems", "optional/bignum", "optional/zeroTerminatedFloats",
 };
 
 static jv read_json(const char *path)
