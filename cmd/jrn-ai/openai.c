@@ -939,6 +939,8 @@ static int openai_run(ai_model *am, ai_req *reqs, size_t n, const ai_prompt *p, 
 	return rc;
 }
 
+_Static_assert(OAI_MAX_IN_FLIGHT == AI_MAX_PARALLEL, "inFlight and --parallel: one limit");
+
 const ai_model_ops openai_ops = {
 	.kind = "openai",
 	.network = true,

@@ -20,7 +20,7 @@
 #include "jrn.h"
 
 /* Bounds, each named in its message. */
-#define OAI_MAX_IN_FLIGHT 1024          /* inFlight and --parallel */
+#define OAI_MAX_IN_FLIGHT 256           /* inFlight: jrn-ai.h's AI_MAX_PARALLEL */
 #define OAI_MAX_RETRIES 10              /* retries */
 #define OAI_MAX_RETRY_WAIT_MS 60000     /* a longer Retry-After: no retry */
 #define OAI_MAX_REPLY_BYTES (4u << 20)  /* a longer reply is a failure */
@@ -50,7 +50,7 @@ typedef struct oai_model {
  * m (zeroed by the caller; freed with oai_model_free even on failure).
  * Keys: kind (openai), baseUrl (default https://api.openai.com/v1), model
  * (required), apiKey, temperature (0..2), maxTokens (1..1000000), timeout
- * (a duration, 1 ms..10 min, default 30s), inFlight (1..1024, default 8),
+ * (a duration, 1 ms..10 min, default 30s), inFlight (1..256, default 8),
  * rpm, tpm (> 0), price {input, output} (>= 0, per 1M tokens), retries
  * (0..10, default 3), caFile. An unknown key is an error, with a
  * suggestion. The apiKey's value is never in a message. 0, or -1 with e. */
