@@ -287,6 +287,16 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	! grep -F -- "${KEY:8:8}" <<<"$output$stderr"
 }
 
+@test "a key of 1,500 bytes (an Entra ID token) is sent whole" {
+	start state-valid
+	OPENAI_API_KEY=$(head -c 1500 /dev/zero | tr '\0' k)
+	profile 1 >in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	assert_equal "$(st source)" model
+	assert_equal "$(jq -r .headers.authorization "$REC_DIR/1.json")" "Bearer $OPENAI_API_KEY"
+}
+
 @test "a rerun is answered from the cache: no second request" {
 	start state-valid
 	{ profile 1; profile 2; } >in.ndjson

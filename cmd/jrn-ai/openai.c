@@ -432,6 +432,7 @@ struct oai_client {
 	jrn_buf pre, post;
 	const char *psys, *pname;
 	jv pschema;
+	struct curl_slist *hdrs; /* headers() */
 };
 
 /* j's body, from the parts of its prompt (built again when the prompt
@@ -493,6 +494,7 @@ void oai_client_free(oai_client *c)
 	jrn_buf_free(&c->pre);
 	jrn_buf_free(&c->post);
 	jv_free(c->pschema);
+	curl_slist_free_all(c->hdrs);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
 	curl_global_cleanup();
@@ -503,8 +505,6 @@ void oai_job_free(oai_job *j)
 {
 	jrn_buf_free(&j->body);
 	jrn_buf_free(&j->resp);
-	curl_slist_free_all(j->hdrs);
-	j->hdrs = NULL;
 	oai_reply_free(&j->reply);
 }
 
@@ -558,6 +558,35 @@ static int64_t bucket_wait(oai_client *c, const oai_job *j, int64_t now)
 	return wait > 0 ? wait : 0;
 }
 
+/* The request headers every request of c sends, once: the key's line is
+ * built whole (jrn_http_header_add cuts at 1023 bytes; an Entra ID token
+ * used as the key is longer) and its copy wiped. 0 or -1 (memory). */
+static int headers(oai_client *c)
+{
+	if (jrn_http_header_add(&c->hdrs, "Content-Type: application/json") < 0 ||
+	    jrn_http_header_add(&c->hdrs, "Accept: application/json") < 0) {
+		curl_slist_free_all(c->hdrs);
+		c->hdrs = NULL;
+		return -1;
+	}
+	if (!c->m->api_key)
+		return 0;
+	jrn_buf b = {0};
+	struct curl_slist *n = NULL;
+	if (jrn_buf_adds(&b, "Authorization: Bearer ") == 0 && jrn_buf_adds(&b, c->m->api_key) == 0)
+		n = curl_slist_append(c->hdrs, b.p);
+	if (b.p)
+		explicit_bzero(b.p, b.len);
+	jrn_buf_free(&b);
+	if (!n) {
+		curl_slist_free_all(c->hdrs);
+		c->hdrs = NULL;
+		return -1;
+	}
+	c->hdrs = n;
+	return 0;
+}
+
 /* Starts j's next attempt. 0, or -1 (j's reply says why). */
 static int start(oai_client *c, oai_job *j)
 {
@@ -567,13 +596,9 @@ static int start(oai_client *c, oai_job *j)
 		why(m, &j->reply, "the request cannot be built: %s", e.msg);
 		return -1;
 	}
-	if (!j->hdrs) {
-		if (jrn_http_header_add(&j->hdrs, "Content-Type: application/json") < 0 ||
-		    jrn_http_header_add(&j->hdrs, "Accept: application/json") < 0 ||
-		    (m->api_key && jrn_http_header_add(&j->hdrs, "Authorization: Bearer %s", m->api_key) < 0)) {
-			why(m, &j->reply, "out of memory");
-			return -1;
-		}
+	if (!c->hdrs && headers(c) < 0) {
+		why(m, &j->reply, "out of memory");
+		return -1;
 	}
 	CURL *h = c->npool ? c->pool[--c->npool] : curl_easy_init();
 	if (!h) {
@@ -589,7 +614,7 @@ static int start(oai_client *c, oai_job *j)
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, j->errbuf);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, m->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, m->timeout_ms < 10000 ? m->timeout_ms : 10000L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, j->hdrs);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, j->body.p);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body.len);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);

@@ -123,7 +123,6 @@ typedef struct oai_job {
 	oai_reply reply;
 	/* the loop's */
 	jrn_buf body, resp;
-	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
 	int64_t ready;       /* monotonic ms of the next attempt */
 	int64_t waiting;     /* the wait it is in, for waited_ms */
