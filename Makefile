@@ -12,6 +12,8 @@
 #                   second over 100k generated profiles (t/bench/ai.sh)
 #   make bench-route  jrn-route's gate decisions per second (1M actions), --tick
 #                   (1M enrollments, 10k due), --simulate (1M events)
+#   make bench-ai-openai  jrn-ai's openai model: requests/s against the local
+#                   recorder, 32 in flight (t/bench/ai-openai.sh)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -54,7 +56,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   postfix python3-httpbin openssl curl clang libclang-rt-14-dev \
 	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -171,6 +173,10 @@ bench-ai: deps all $(BUILD)/jrn-gen
 
 bench-route: deps all $(BUILD)/jrn-gen
 	@bash t/bench/route.sh $(BUILD)/bin $(BUILD)/jrn-gen
+
+# jrn-ai's openai model against the local recorder, 32 in flight
+bench-ai-openai: deps all
+	@bash t/bench/ai-openai.sh $(BUILD)/bin
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

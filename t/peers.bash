@@ -33,6 +33,14 @@
 #       break it become 500 with an sl-violations header.
 #       → TWILIO_URL (http://127.0.0.1:PRISM_PORT), PRISM_PORT, PRISM_LOG,
 #       and the recorder's REC_*
+#   peer_prism_openai_start [RECORDER-OPTION...]   the same for OpenAI's
+#       Chat Completions: a recorder (default reply: 200 with
+#       t/fixtures/openai/state-valid.json) behind `prism proxy --errors
+#       t/peers/openai-chat-completions.json` (the sliced spec, MIT, see
+#       t/peers/LICENSE-openai). A reply status the spec does not list
+#       (500) passes with a Warning "Violation: response" in PRISM_LOG.
+#       → OPENAI_URL (http://127.0.0.1:PRISM_PORT/v1, a baseUrl), PRISM_PORT,
+#       PRISM_LOG, and the recorder's REC_*
 #   peer_httpbin_start   Debian's python3-httpbin (/usr/bin/python3, werkzeug)
 #       → HTTPBIN_PORT, HTTPBIN_URL
 #   peer_sink_start [--no-dump] [SMTP-SINK-OPTION...]   postfix smtp-sink -c
@@ -55,6 +63,7 @@
 PEERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/peers" && pwd)
 : "${PEER_TIMEOUT:=10}" "${PEER_PRISM_TIMEOUT:=30}"
 PEER_TWILIO_SPEC=$PEERS_DIR/twilio-messages.json
+PEER_OPENAI_SPEC=$PEERS_DIR/openai-chat-completions.json
 
 # Where this test's (or this file's, in setup_file) peers keep their state.
 _peer_base() {
@@ -177,6 +186,32 @@ peer_prism_twilio_start() {
 	[ -n "$PRISM_PORT" ] || { _peer_fail prism "no port in its output"; return 1; }
 	TWILIO_URL=http://127.0.0.1:$PRISM_PORT
 	export PRISM_PORT PRISM_LOG TWILIO_URL
+}
+
+# _peer_prism_start SPEC: prism proxy --errors SPEC in front of $REC_URL.
+_peer_prism_start() {
+	_peer_spawn prism node "$PEERS_DIR/node_modules/@stoplight/prism-cli/dist/index.js" \
+		proxy -h 127.0.0.1 -p 0 --errors "$1" "$REC_URL" || return 1
+	PRISM_LOG=$_PEER_LOG.out
+	_peer_wait prism "$PEER_PRISM_TIMEOUT" grep -q 'Prism is listening on' "$PRISM_LOG" || return 1
+	PRISM_PORT=$(sed -n 's|.*Prism is listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$PRISM_LOG" | head -1)
+	[ -n "$PRISM_PORT" ] || { _peer_fail prism "no port in its output"; return 1; }
+	export PRISM_PORT PRISM_LOG
+}
+
+peer_prism_openai_start() {
+	local a custom=
+	for a in "$@"; do
+		case $a in --body|--script|--status) custom=1 ;; esac
+	done
+	if [ -n "$custom" ]; then
+		peer_recorder_start "$@" || return 1
+	else
+		peer_recorder_start --status 200 --body "$PEERS_DIR/../fixtures/openai/state-valid.json" "$@" || return 1
+	fi
+	_peer_prism_start "$PEER_OPENAI_SPEC" || return 1
+	OPENAI_URL=http://127.0.0.1:$PRISM_PORT/v1
+	export OPENAI_URL
 }
 
 peer_httpbin_start() {
