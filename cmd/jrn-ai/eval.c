@@ -685,7 +685,10 @@ static int row_init(ev_run *E, ev_model *row, const char *name, const char *kind
 
 /* Model name's states of the records in fd, the clock at clock, as
  * `jrn-ai state --model NAME --now CLOCK` builds them (core.c's loop,
- * the cache included), into row (row_init'ed). An exit status (said). */
+ * the cache included), into row (row_init'ed). quiet: the reference
+ * run at --until, which says nothing and stores nothing in the cache
+ * (a store there would purge the cut-off's answers: they expire before
+ * --until). An exit status (said). */
 static int run_model(ev_run *E, ev_model *row, const char *name, int fd, int64_t clock, bool quiet)
 {
 	ai_run *run = E->run;
@@ -698,6 +701,8 @@ static int run_model(ev_run *E, ev_model *row, const char *name, int fd, int64_t
 		return status;
 	}
 	row->kind = run->model->ops->kind;
+	if (quiet)
+		run->cache_rules = false;
 	int out = memfd_create("jrn-ai-eval-out", MFD_CLOEXEC);
 	if (out < 0) {
 		ai_teardown(run);
