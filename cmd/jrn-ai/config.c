@@ -58,9 +58,9 @@ static const char *play_bad(jv a)
 	if (jv_get_kind(a) != JV_KIND_OBJECT)
 		return "expected a mapping {actionType, campaignId, messageContent, ...}";
 	const char *bad = NULL;
-	jv t = jv_object_get(jv_copy(a), jv_string("actionType"));
-	jv c = jv_object_get(jv_copy(a), jv_string("campaignId"));
-	jv m = jv_object_get(jv_copy(a), jv_string("messageContent"));
+	jv t = jv_object_get(jv_copy(a), KS("actionType"));
+	jv c = jv_object_get(jv_copy(a), KS("campaignId"));
+	jv m = jv_object_get(jv_copy(a), KS("messageContent"));
 	const char *ts = jv_get_kind(t) == JV_KIND_STRING ? jv_string_value(t) : "";
 	if (strcmp(ts, "email") && strcmp(ts, "sms") && strcmp(ts, "retargeting"))
 		bad = "actionType: expected email, sms or retargeting";
@@ -121,8 +121,8 @@ static void load_channels(ai_run *run)
 {
 	static const char *const ch[3] = {"email", "sms", "retargeting"};
 	jv list = jv_get_kind(run->allow) == JV_KIND_OBJECT
-			  ? jv_object_get(jv_copy(run->allow), jv_string("channels")) : jv_invalid();
-	jv prov = jv_object_get(jv_copy(run->opts.config), jv_string("providers"));
+			  ? jv_object_get(jv_copy(run->allow), KS("channels")) : jv_invalid();
+	jv prov = jv_object_get(jv_copy(run->opts.config), KS("providers"));
 	for (int i = 0; i < 3; i++) {
 		if (jv_get_kind(list) == JV_KIND_ARRAY) {
 			run->channel_ok[i] = false;
@@ -152,11 +152,11 @@ static int open_model(ai_run *run, ai_model *m, const ai_model_ops *ops, const c
 	m->run = run;
 	if (!(m->name = strdup(name)))
 		return jrn_say(-1, "out of memory");
-	jv price = jv_get_kind(conf) == JV_KIND_OBJECT ? jv_object_get(jv_copy(conf), jv_string("price"))
+	jv price = jv_get_kind(conf) == JV_KIND_OBJECT ? jv_object_get(jv_copy(conf), KS("price"))
 							: jv_invalid();
 	if (jv_get_kind(price) == JV_KIND_OBJECT) {
-		jv in = jv_object_get(jv_copy(price), jv_string("input"));
-		jv out = jv_object_get(jv_copy(price), jv_string("output"));
+		jv in = jv_object_get(jv_copy(price), KS("input"));
+		jv out = jv_object_get(jv_copy(price), KS("output"));
 		m->price_in = jv_get_kind(in) == JV_KIND_NUMBER ? jv_number_value(in) : 0;
 		m->price_out = jv_get_kind(out) == JV_KIND_NUMBER ? jv_number_value(out) : 0;
 		jv_free(in);
@@ -207,7 +207,7 @@ static int pick_model(ai_run *run)
 		goto done;
 	jv conf = jv_get_kind(models) == JV_KIND_OBJECT ? jv_object_get(jv_copy(models), jv_string(name))
 							 : jv_invalid();
-	jv kind = jv_get_kind(conf) == JV_KIND_OBJECT ? jv_object_get(jv_copy(conf), jv_string("kind"))
+	jv kind = jv_get_kind(conf) == JV_KIND_OBJECT ? jv_object_get(jv_copy(conf), KS("kind"))
 						       : jv_invalid();
 	const ai_model_ops *ops = jv_get_kind(kind) == JV_KIND_STRING ? ai_model_kind(jv_string_value(kind))
 								     : NULL;

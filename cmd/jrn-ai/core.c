@@ -94,11 +94,11 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 	if (!jv_is_valid(rec)) {
 		why = e.msg;
 	} else {
-		jv type = jv_object_get(jv_copy(rec), jv_string("type"));
+		jv type = jv_object_get(jv_copy(rec), KS("type"));
 		bool event = jv_get_kind(type) == JV_KIND_STRING;
 		jv_free(type);
 		if (!event) {
-			jv c = jv_object_get(jv_copy(rec), jv_string("customerId"));
+			jv c = jv_object_get(jv_copy(rec), KS("customerId"));
 			if (jv_get_kind(c) != JV_KIND_STRING)
 				why = "customerId: expected a string (a profile needs one)";
 			else if (jrn_id_check(jv_string_value(c), (size_t)jv_string_length_bytes(jv_copy(c)),
@@ -149,7 +149,7 @@ static jv minimise(const ai_run *run, jv rec)
 		bool contact = !strcmp(k, "email") || !strcmp(k, "phone");
 		jv v = contact && !run->send_contact ? jv_invalid() : jv_object_get(jv_copy(rec), jv_copy(f));
 		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact)
-			v = jv_object_delete(jv_object_delete(v, jv_string("email")), jv_string("phone"));
+			v = jv_object_delete(jv_object_delete(v, KS("email")), KS("phone"));
 		p = jv_is_valid(v) ? jv_object_set(p, f, v) : (jv_free(v), jv_free(f), p);
 	}
 	return p;
@@ -180,9 +180,9 @@ static int make_questions(ai_loop *L)
 		r->task = run->task;
 		r->errors = jv_null();
 		r->answer = jv_invalid();
-		r->input = jv_object_set(jv_object(), jv_string("customerId"),
-					 jv_object_get(jv_copy(it->rec), jv_string("customerId")));
-		r->input = jv_object_set(r->input, jv_string("profile"), minimise(run, it->rec));
+		r->input = jv_object_set(jv_object(), KS("customerId"),
+					 jv_object_get(jv_copy(it->rec), KS("customerId")));
+		r->input = jv_object_set(r->input, KS("profile"), minimise(run, it->rec));
 		it->req = r;
 	}
 	jrn_err e;
@@ -194,7 +194,7 @@ static int make_questions(ai_loop *L)
 		return 0;
 	for (size_t i = 0; i < L->nreq; i++) {
 		ai_req *r = &L->reqs[i];
-		jv st = jv_object_get(jv_copy(L->items[r->idx].rec), jv_string("state"));
+		jv st = jv_object_get(jv_copy(L->items[r->idx].rec), KS("state"));
 		if (jv_get_kind(st) != JV_KIND_OBJECT) {
 			jv_free(st);
 			st = ai_rules_state(run, r->input);
@@ -203,8 +203,8 @@ static int make_questions(ai_loop *L)
 		static const char *const prov[] = {"source", "model", "promptVersion", "tokens",
 						   "cost", "cached", "reason"};
 		for (size_t k = 0; k < sizeof prov / sizeof *prov; k++)
-			st = jv_object_delete(st, jv_string(prov[k]));
-		r->input = jv_object_set(r->input, jv_string("state"), st);
+			st = jv_object_delete(st, ai_lit(prov[k]));
+		r->input = jv_object_set(r->input, KS("state"), st);
 	}
 	return 0;
 }
@@ -218,9 +218,9 @@ static int validate(const ai_run *run, int task, jv answer, jv *errors)
 {
 	*errors = jv_array();
 	if (jv_get_kind(answer) != JV_KIND_OBJECT) {
-		*errors = jv_array_append(*errors, JV_OBJECT(jv_string("path"), jv_string(""),
-							     jv_string("keyword"), jv_string("type"),
-							     jv_string("message"), jv_string("expected an object")));
+		*errors = jv_array_append(*errors, JV_OBJECT(KS("path"), KS(""),
+							     KS("keyword"), KS("type"),
+							     KS("message"), KS("expected an object")));
 		return 1;
 	}
 #ifdef HAVE_SCHEMA
@@ -248,8 +248,8 @@ static char *errors_text(jv errors)
 {
 	jrn_buf b = {0};
 	jv_array_foreach(errors, i, x) {
-		jv p = jv_object_get(jv_copy(x), jv_string("path"));
-		jv m = jv_object_get(x, jv_string("message"));
+		jv p = jv_object_get(jv_copy(x), KS("path"));
+		jv m = jv_object_get(x, KS("message"));
 		if (b.len < 300)
 			jrn_buf_addf(&b, "%s%s%s%s", i ? "; " : "",
 				     jv_get_kind(p) == JV_KIND_STRING ? jv_string_value(p) : "",
@@ -437,8 +437,8 @@ static int answer_batch(ai_loop *L)
 static bool disallowed(const ai_run *run, jv a, char *why, size_t n)
 {
 	static const char *const ch[3] = {"email", "sms", "retargeting"};
-	jv t = jv_object_get(jv_copy(a), jv_string("actionType"));
-	jv c = jv_object_get(jv_copy(a), jv_string("campaignId"));
+	jv t = jv_object_get(jv_copy(a), KS("actionType"));
+	jv c = jv_object_get(jv_copy(a), KS("campaignId"));
 	const char *ts = jv_get_kind(t) == JV_KIND_STRING ? jv_string_value(t) : "";
 	const char *cs = jv_get_kind(c) == JV_KIND_STRING ? jv_string_value(c) : "";
 	bool bad = true;
@@ -448,7 +448,7 @@ static bool disallowed(const ai_run *run, jv a, char *why, size_t n)
 	if (bad)
 		snprintf(why, n, "channel %s has no provider and is not in ai.allow.channels", ts);
 	jv list = jv_get_kind(run->allow) == JV_KIND_OBJECT
-			  ? jv_object_get(jv_copy(run->allow), jv_string("campaigns")) : jv_invalid();
+			  ? jv_object_get(jv_copy(run->allow), KS("campaigns")) : jv_invalid();
 	if (!bad && jv_get_kind(list) == JV_KIND_ARRAY) {
 		bool found = false;
 		jv_array_foreach(list, i, s) {
@@ -474,7 +474,7 @@ static void allow_check(ai_loop *L, ai_item *it)
 {
 	ai_run *run = L->run;
 	for (int pass = 0; pass < 2; pass++) {
-		jv acts = jv_object_get(jv_copy(it->answer), jv_string("actions"));
+		jv acts = jv_object_get(jv_copy(it->answer), KS("actions"));
 		if (jv_get_kind(acts) != JV_KIND_ARRAY) {
 			jv_free(acts);
 			return;
@@ -488,7 +488,7 @@ static void allow_check(ai_loop *L, ai_item *it)
 			}
 			run->dropped++;
 			if (run->opts.verbosity >= 0) {
-				jv c = jv_object_get(jv_copy(it->rec), jv_string("customerId"));
+				jv c = jv_object_get(jv_copy(it->rec), KS("customerId"));
 				jrn_say(0, "%s: action %d dropped: %s", jv_string_value(c), i, why);
 				jv_free(c);
 			}
@@ -498,7 +498,7 @@ static void allow_check(ai_loop *L, ai_item *it)
 		}
 		jv_free(acts);
 		if (!*first || it->src == AI_SRC_RULES || it->src == AI_SRC_FALLBACK) {
-			it->answer = jv_object_set(it->answer, jv_string("actions"), kept);
+			it->answer = jv_object_set(it->answer, KS("actions"), kept);
 			return;
 		}
 		jv_free(kept);
@@ -534,17 +534,28 @@ static int add_provenance(const ai_loop *L, const ai_item *it, jrn_buf *b, bool 
 {
 	const ai_run *run = L->run;
 	const char *model = it->src == AI_SRC_FALLBACK ? "rules" : run->model->name;
-	int rc = jrn_buf_addf(b, ",\"source\":\"%s\",\"model\":", ai_source_names[it->src]);
-	rc |= jrn_json_append_str(b, model, strlen(model));
-	rc |= jrn_buf_addf(b, ",\"promptVersion\":\"%s\",\"tokens\":%ld,\"cost\":",
-			   run->prompts[run->task].version, first_action && !it->cached ? it->tokens : 0);
-	jrn_err e;
-	rc |= jrn_json_append(b, jv_number(first_action && !it->cached ? round(it->cost * 1e6) / 1e6 : 0), 0, &e);
-	rc |= jrn_buf_addf(b, ",\"cached\":%s", it->cached ? "true" : "false");
-	if (it->reason) {
-		rc |= jrn_buf_adds(b, ",\"reason\":");
-		rc |= jrn_json_append_str(b, it->reason, strlen(it->reason));
+	bool own = first_action && !it->cached;
+	char num[32];
+	int rc = jrn_buf_adds(b, ",\"source\":\"") | jrn_buf_adds(b, ai_source_names[it->src]) |
+		 jrn_buf_adds(b, "\",\"model\":") | jrn_json_append_str(b, model, strlen(model)) |
+		 jrn_buf_adds(b, ",\"promptVersion\":\"") |
+		 jrn_buf_adds(b, run->prompts[run->task].version) | jrn_buf_adds(b, "\",\"tokens\":");
+	if (own && it->tokens) {
+		snprintf(num, sizeof num, "%ld", it->tokens);
+		rc |= jrn_buf_adds(b, num);
+	} else {
+		rc |= jrn_buf_addc(b, '0');
 	}
+	rc |= jrn_buf_adds(b, ",\"cost\":");
+	if (own && it->cost != 0) {
+		jrn_err e;
+		rc |= jrn_json_append(b, jv_number(round(it->cost * 1e6) / 1e6), 0, &e);
+	} else {
+		rc |= jrn_buf_addc(b, '0');
+	}
+	rc |= jrn_buf_adds(b, it->cached ? ",\"cached\":true" : ",\"cached\":false");
+	if (it->reason)
+		rc |= jrn_buf_adds(b, ",\"reason\":") | jrn_json_append_str(b, it->reason, strlen(it->reason));
 	return rc ? -1 : 0;
 }
 
@@ -553,7 +564,7 @@ static int add_provenance(const ai_loop *L, const ai_item *it, jrn_buf *b, bool 
  * '}', or, when the record already has that member, the record rebuilt. */
 static int with_member(const ai_item *it, const char *name, const char *v, size_t vn, jrn_buf *b)
 {
-	jv old = jv_object_get(jv_copy(it->rec), jv_string(name));
+	jv old = jv_object_get(jv_copy(it->rec), ai_lit(name));
 	bool had = jv_is_valid(old);
 	jv_free(old);
 	if (!had) {
@@ -561,12 +572,13 @@ static int with_member(const ai_item *it, const char *name, const char *v, size_
 		while (end > it->line && end[-1] != '}')
 			end--;
 		return jrn_buf_add(b, it->line, (size_t)(end - 1 - it->line)) < 0 ||
-		       jrn_buf_addf(b, ",\"%s\":", name) < 0 || jrn_buf_add(b, v, vn) < 0 ||
+		       jrn_buf_adds(b, ",\"") < 0 || jrn_buf_adds(b, name) < 0 ||
+		       jrn_buf_adds(b, "\":") < 0 || jrn_buf_add(b, v, vn) < 0 ||
 		       jrn_buf_addc(b, '}') < 0 ? -1 : 0;
 	}
 	jv val = jv_parse_sized(v, (int)vn);
 	jrn_err e;
-	return jrn_json_append(b, jv_object_set(jv_copy(it->rec), jv_string(name), val), 0, &e);
+	return jrn_json_append(b, jv_object_set(jv_copy(it->rec), ai_lit(name), val), 0, &e);
 }
 
 /* Writes the state record of it. 0 or -1 (memory). */
@@ -586,7 +598,7 @@ static int write_state(ai_loop *L, ai_item *it, jrn_buf *st)
 /* The record's string member key, or NULL (borrowed from rec's copy in *hold). */
 static jv rec_str(jv rec, const char *key)
 {
-	jv v = jv_object_get(jv_copy(rec), jv_string(key));
+	jv v = jv_object_get(jv_copy(rec), ai_lit(key));
 	return jv_get_kind(v) == JV_KIND_STRING ? v : (jv_free(v), jv_invalid());
 }
 
@@ -595,19 +607,19 @@ static int write_actions(ai_loop *L, ai_item *it)
 {
 	ai_run *run = L->run;
 	jrn_out_line(&run->out, it->line, it->len);
-	jv acts = jv_object_get(jv_copy(it->answer), jv_string("actions"));
-	jv id = jv_object_get(jv_copy(it->rec), jv_string("customerId"));
+	jv acts = jv_object_get(jv_copy(it->answer), KS("actions"));
+	jv id = jv_object_get(jv_copy(it->rec), KS("customerId"));
 	jv email = rec_str(it->rec, "email"), phone = rec_str(it->rec, "phone");
 	int rc = 0;
 	if (jv_get_kind(acts) == JV_KIND_ARRAY)
 		jv_array_foreach(acts, i, a) {
 			if (jv_get_kind(a) == JV_KIND_OBJECT) {
-				jv re = jv_object_get(jv_copy(a), jv_string("recipientEmail"));
-				jv rp = jv_object_get(jv_copy(a), jv_string("recipientPhone"));
+				jv re = jv_object_get(jv_copy(a), KS("recipientEmail"));
+				jv rp = jv_object_get(jv_copy(a), KS("recipientPhone"));
 				if (jv_get_kind(re) != JV_KIND_STRING && jv_is_valid(email))
-					a = jv_object_set(a, jv_string("recipientEmail"), jv_copy(email));
+					a = jv_object_set(a, KS("recipientEmail"), jv_copy(email));
 				if (jv_get_kind(rp) != JV_KIND_STRING && jv_is_valid(phone))
-					a = jv_object_set(a, jv_string("recipientPhone"), jv_copy(phone));
+					a = jv_object_set(a, KS("recipientPhone"), jv_copy(phone));
 				jv_free(re);
 				jv_free(rp);
 			}
@@ -668,7 +680,7 @@ static void store_batch(ai_loop *L)
 		ai_item *it = &L->items[i];
 		if (!it->store)
 			continue;
-		jv c = jv_object_get(jv_copy(it->rec), jv_string("customerId"));
+		jv c = jv_object_get(jv_copy(it->rec), KS("customerId"));
 		if (!it->key[0] && !it->key[1] && !it->key[31])
 			ai_cache_key(ai_task_names[run->task], run->model->name,
 				     run->prompts[run->task].version, it->req->input, it->key);

@@ -165,6 +165,29 @@ struct ai_run {
 	void *facts;             /* facts.c's statements */
 };
 
+/* Interned strings (models.c): KS("name") is jv_string("name") made once
+ * per call site and copied after (a reference count, and the hash kept),
+ * for the member names read and written per record; ai_keys_free frees
+ * them all at the end of the run. */
+jv ai_key_intern(jv *slot, const char *lit);
+void ai_keys_free(void);
+/* The same for a name that is not a literal, in a slot of the caller's
+ * (a static jv, one per name). */
+static inline jv ai_key(jv *slot, const char *name)
+{
+	return jv_get_kind(*slot) == JV_KIND_STRING ? jv_copy(*slot) : ai_key_intern(slot, name);
+}
+/* The same for a string that lives as long as the program (a literal, or
+ * a member of a static table), found by its address: enum values, names
+ * from tables. */
+jv ai_lit(const char *s);
+#define KS(lit)                                                              \
+	({                                                                   \
+		static jv ks_slot_;                                          \
+		jv_get_kind(ks_slot_) == JV_KIND_STRING ? jv_copy(ks_slot_)  \
+							: ai_key_intern(&ks_slot_, lit); \
+	})
+
 /* ---- config.c ----------------------------------------------------------- */
 
 /* Reads the ai: section into run (models opened, prompts loaded,

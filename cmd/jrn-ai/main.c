@@ -216,6 +216,7 @@ static int open_state(ai_run *run)
 static int teardown(ai_run *run, int status)
 {
 	ai_teardown(run);
+	ai_keys_free();
 	if (run->db && sqlite3_close(run->db) != SQLITE_OK)
 		status = jrn_say(JRN_EXIT_FAIL, "closing the state file: %s", sqlite3_errmsg(run->db));
 	jrn_opts_free(&run->opts);

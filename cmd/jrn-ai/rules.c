@@ -10,27 +10,83 @@
 
 #include "jrn-ai.h"
 
-/* The number at input.facts.A.B (B NULL: input.facts.A), or NAN when
- * absent or not a number. Borrows input. */
-static double fact(jv input, const char *a, const char *b)
+/* The facts the mapping reads, read from the input in one pass (NAN:
+ * absent). */
+typedef struct {
+	double orders, total, last, first;       /* orders.count, .total, .daysSinceLast; firstSeenDays */
+	double o7, o30, c7, c30, v7, v30, carts; /* events */
+	double p_alive, predicted, monetary;     /* clv.pAlive, clv.predictedValue, rfm.monetary */
+	char rfm_segment[64];
+} rfacts;
+
+/* The number of v (consumed), or NAN. */
+static double num(jv v)
 {
-	jv f = jv_object_get(jv_copy(input), jv_string("facts"));
-	jv v = jv_get_kind(f) == JV_KIND_OBJECT ? jv_object_get(f, jv_string(a)) : (jv_free(f), jv_invalid());
-	if (b)
-		v = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(v, jv_string(b)) : (jv_free(v), jv_invalid());
 	double d = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : NAN;
 	jv_free(v);
 	return isfinite(d) ? d : NAN;
 }
 
-/* The string at input.facts.A.B, copied into out[n] ("" when absent). */
-static void fact_str(jv input, const char *a, const char *b, char *out, size_t n)
+/* Reads the members of object o (consumed) named in names[0..n) into
+ * out[0..n) as numbers. */
+static void nums(jv o, const char *const *names, double *const *out, int n)
 {
-	jv f = jv_object_get(jv_copy(input), jv_string("facts"));
-	jv v = jv_get_kind(f) == JV_KIND_OBJECT ? jv_object_get(f, jv_string(a)) : (jv_free(f), jv_invalid());
-	v = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(v, jv_string(b)) : (jv_free(v), jv_invalid());
-	snprintf(out, n, "%s", jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "");
-	jv_free(v);
+	if (jv_get_kind(o) != JV_KIND_OBJECT) {
+		jv_free(o);
+		return;
+	}
+	jv_object_foreach(o, k, v) {
+		const char *ks = jv_string_value(k);
+		int i = 0;
+		while (i < n && strcmp(ks, names[i]))
+			i++;
+		if (i < n)
+			*out[i] = num(v);
+		else
+			jv_free(v);
+		jv_free(k);
+	}
+	jv_free(o);
+}
+
+/* in.facts into f. */
+static void read_facts(jv in, rfacts *f)
+{
+	for (double *d = &f->orders; d <= &f->monetary; d++)
+		*d = NAN;
+	f->rfm_segment[0] = '\0';
+	jv facts = jv_object_get(jv_copy(in), KS("facts"));
+	if (jv_get_kind(facts) != JV_KIND_OBJECT) {
+		jv_free(facts);
+		return;
+	}
+	static const char *const ev[] = {"opens7d", "opens30d", "clicks7d", "clicks30d",
+					 "visits7d", "visits30d", "carts30d"};
+	static const char *const ord[] = {"count", "total", "daysSinceLast"};
+	static const char *const clv[] = {"pAlive", "predictedValue"};
+	static const char *const rfm[] = {"monetary"};
+	jv_object_foreach(facts, k, v) {
+		const char *ks = jv_string_value(k);
+		if (!strcmp(ks, "events"))
+			nums(v, ev, (double *const[]){&f->o7, &f->o30, &f->c7, &f->c30, &f->v7, &f->v30, &f->carts}, 7);
+		else if (!strcmp(ks, "orders"))
+			nums(v, ord, (double *const[]){&f->orders, &f->total, &f->last}, 3);
+		else if (!strcmp(ks, "clv"))
+			nums(v, clv, (double *const[]){&f->p_alive, &f->predicted}, 2);
+		else if (!strcmp(ks, "firstSeenDays"))
+			f->first = num(v);
+		else if (!strcmp(ks, "rfm")) {
+			jv s = jv_get_kind(v) == JV_KIND_OBJECT ? jv_object_get(jv_copy(v), KS("segment"))
+								 : jv_invalid();
+			if (jv_get_kind(s) == JV_KIND_STRING)
+				snprintf(f->rfm_segment, sizeof f->rfm_segment, "%s", jv_string_value(s));
+			jv_free(s);
+			nums(v, rfm, (double *const[]){&f->monetary}, 1);
+		} else
+			jv_free(v);
+		jv_free(k);
+	}
+	jv_free(facts);
 }
 
 /* x, or 0 when NAN (a count that is absent counts as none). */
@@ -46,30 +102,25 @@ static double round_to(double x, double scale)
 }
 
 /* journeyStage from the order history and recency (jrn-ai(1), RULES MODEL). */
-static const char *stage_of(jv in)
+static const char *stage_of(const rfacts *f)
 {
-	double orders = z(fact(in, "orders", "count"));
-	double last = fact(in, "orders", "daysSinceLast");
-	double carts = z(fact(in, "events", "carts30d"));
-	double seen = z(fact(in, "events", "visits30d")) + z(fact(in, "events", "clicks30d"));
+	double orders = z(f->orders), last = f->last;
 	if (orders >= 5 && !isnan(last) && last <= 90)
 		return "advocacy";
 	if (orders >= 2 || (orders == 1 && !isnan(last) && last > 30))
 		return "retention";
-	if (orders == 1 || carts > 0)
+	if (orders == 1 || z(f->carts) > 0)
 		return "purchase";
-	if (seen > 0)
+	if (z(f->v30) + z(f->c30) > 0)
 		return "consideration";
 	return "awareness";
 }
 
 /* engagementLevel from opens, clicks and visits in 7 and 30 days. */
-static const char *engagement_of(jv in)
+static const char *engagement_of(const rfacts *f)
 {
-	double o7 = z(fact(in, "events", "opens7d")), c7 = z(fact(in, "events", "clicks7d"));
-	double v7 = z(fact(in, "events", "visits7d"));
-	double all30 = z(fact(in, "events", "opens30d")) + z(fact(in, "events", "clicks30d")) +
-		       z(fact(in, "events", "visits30d"));
+	double o7 = z(f->o7), c7 = z(f->c7), v7 = z(f->v7);
+	double all30 = z(f->o30) + z(f->c30) + z(f->v30);
 	if (c7 + v7 >= 3 || o7 + c7 + v7 >= 5)
 		return "high";
 	if (o7 + c7 + v7 >= 1 || all30 >= 3)
@@ -82,37 +133,28 @@ static const char *engagement_of(jv in)
 /* churnRiskScore: 1 - clv.pAlive when clv is known, else the recency
  * curve 1 - exp(-days since the last order / 90); without orders 0.3
  * when active in 30 days, else 0.7. Rounded to 1e-4. */
-static double churn_of(jv in)
+static double churn_of(const rfacts *f)
 {
-	double p = fact(in, "clv", "pAlive");
-	if (!isnan(p))
-		return round_to(fmin(1, fmax(0, 1 - p)), 1e4);
-	double last = fact(in, "orders", "daysSinceLast");
-	if (!isnan(last))
-		return round_to(1 - exp(-fmax(0, last) / 90.0), 1e4);
-	double all30 = z(fact(in, "events", "opens30d")) + z(fact(in, "events", "clicks30d")) +
-		       z(fact(in, "events", "visits30d"));
-	return all30 > 0 ? 0.3 : 0.7;
+	if (!isnan(f->p_alive))
+		return round_to(fmin(1, fmax(0, 1 - f->p_alive)), 1e4);
+	if (!isnan(f->last))
+		return round_to(1 - exp(-fmax(0, f->last) / 90.0), 1e4);
+	return z(f->o30) + z(f->c30) + z(f->v30) > 0 ? 0.3 : 0.7;
 }
 
 /* segment: from the RFM segment's name when it is one of the enum's
  * (VIP, Loyal, At Risk; Hibernating is churned), else from clv.pAlive,
  * recency and frequency. */
-static const char *segment_of(jv in, double churn)
+static const char *segment_of(const rfacts *f)
 {
-	char rfm[64];
-	fact_str(in, "rfm", "segment", rfm, sizeof rfm);
 	static const char *const map[][2] = {
 		{"vip", "vip"}, {"loyal", "loyal"}, {"at risk", "at_risk"}, {"at_risk", "at_risk"},
 		{"hibernating", "churned"}, {"churned", "churned"}, {"new", "new"}, {"active", "active"},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (!strcasecmp(rfm, map[i][0]))
+		if (!strcasecmp(f->rfm_segment, map[i][0]))
 			return map[i][1];
-	double orders = z(fact(in, "orders", "count"));
-	double last = fact(in, "orders", "daysSinceLast");
-	double first = fact(in, "orders", "daysSinceFirst");
-	double p = fact(in, "clv", "pAlive");
+	double orders = z(f->orders), last = f->last, p = f->p_alive;
 	if (orders >= 1 && ((!isnan(p) && p < 0.2) || (!isnan(last) && last > 180)))
 		return "churned";
 	if (orders >= 1 && ((!isnan(p) && p < 0.5) || (!isnan(last) && last > 90)))
@@ -121,25 +163,34 @@ static const char *segment_of(jv in, double churn)
 		return "vip";
 	if (orders >= 3)
 		return "loyal";
-	if (orders == 0 || (!isnan(first) && first <= 30))
+	if (orders == 0 || (!isnan(f->first) && f->first <= 30))
 		return "new";
-	(void)churn;
 	return "active";
 }
 
 /* predictedLifetimeValue: clv.predictedValue when known, else the spend
  * so far (orders.total, else rfm.monetary) times 1 - churnRiskScore.
  * Rounded to cents, at least 0. */
-static double value_of(jv in, double churn)
+static double value_of(const rfacts *f, double churn)
 {
-	double v = fact(in, "clv", "predictedValue");
-	if (isnan(v)) {
-		double spent = fact(in, "orders", "total");
-		if (isnan(spent))
-			spent = z(fact(in, "rfm", "monetary"));
-		v = spent * (1 - churn);
-	}
+	double v = f->predicted;
+	if (isnan(v))
+		v = (isnan(f->total) ? z(f->monetary) : f->total) * (1 - churn);
 	return round_to(fmax(0, v), 100);
+}
+
+/* The names the playbook is keyed by, as static strings (for ai_lit). */
+static const char *const play_names[] = {
+	"awareness", "consideration", "purchase", "retention", "advocacy", "at_risk", "churned",
+};
+
+/* s as the static string of play_names, or NULL. */
+static const char *play_name(const char *s)
+{
+	for (size_t i = 0; i < sizeof play_names / sizeof *play_names; i++)
+		if (!strcmp(s, play_names[i]))
+			return play_names[i];
+	return NULL;
 }
 
 /* The playbook's actions for a state: the segment's entry for at_risk and
@@ -151,11 +202,13 @@ static jv plays_of(const ai_run *run, const char *stage, const char *segment)
 	if (jv_get_kind(pb) != JV_KIND_OBJECT)
 		return jv_array();
 	jv a = jv_invalid();
-	if (!strcmp(segment, "at_risk") || !strcmp(segment, "churned"))
-		a = jv_object_get(jv_copy(pb), jv_string(segment));
-	if (jv_get_kind(a) != JV_KIND_ARRAY) {
+	stage = play_name(stage);
+	segment = play_name(segment);
+	if (segment && (!strcmp(segment, "at_risk") || !strcmp(segment, "churned")))
+		a = jv_object_get(jv_copy(pb), ai_lit(segment));
+	if (jv_get_kind(a) != JV_KIND_ARRAY && stage) {
 		jv_free(a);
-		a = jv_object_get(jv_copy(pb), jv_string(stage));
+		a = jv_object_get(jv_copy(pb), ai_lit(stage));
 	}
 	if (jv_get_kind(a) != JV_KIND_ARRAY) {
 		jv_free(a);
@@ -169,13 +222,13 @@ static jv plays_of(const ai_run *run, const char *stage, const char *segment)
 static jv interests_of(jv in)
 {
 	jv out = jv_array();
-	jv prof = jv_object_get(jv_copy(in), jv_string("profile"));
-	jv tr = jv_get_kind(prof) == JV_KIND_OBJECT ? jv_object_get(prof, jv_string("traits"))
+	jv prof = jv_object_get(jv_copy(in), KS("profile"));
+	jv tr = jv_get_kind(prof) == JV_KIND_OBJECT ? jv_object_get(prof, KS("traits"))
 						     : (jv_free(prof), jv_invalid());
-	jv ti = jv_get_kind(tr) == JV_KIND_OBJECT ? jv_object_get(tr, jv_string("interests"))
+	jv ti = jv_get_kind(tr) == JV_KIND_OBJECT ? jv_object_get(tr, KS("interests"))
 						   : (jv_free(tr), jv_invalid());
-	jv f = jv_object_get(jv_copy(in), jv_string("facts"));
-	jv cats = jv_get_kind(f) == JV_KIND_OBJECT ? jv_object_get(f, jv_string("categories"))
+	jv f = jv_object_get(jv_copy(in), KS("facts"));
+	jv cats = jv_get_kind(f) == JV_KIND_OBJECT ? jv_object_get(f, KS("categories"))
 						    : (jv_free(f), jv_invalid());
 	jv lists[2] = {ti, cats};
 	for (int l = 0; l < 2; l++) {
@@ -199,35 +252,37 @@ static jv interests_of(jv in)
 
 jv ai_rules_state(const ai_run *run, jv in)
 {
-	const char *stage = stage_of(in), *eng = engagement_of(in);
-	double churn = churn_of(in);
-	const char *seg = segment_of(in, churn);
+	rfacts f;
+	read_facts(in, &f);
+	const char *stage = stage_of(&f), *eng = engagement_of(&f);
+	double churn = churn_of(&f);
+	const char *seg = segment_of(&f);
 	jv plays = plays_of(run, stage, seg);
 	jv nba = jv_array();
 	jv_array_foreach(plays, i, p) {
-		jv c = jv_get_kind(p) == JV_KIND_OBJECT ? jv_object_get(p, jv_string("campaignId"))
+		jv c = jv_get_kind(p) == JV_KIND_OBJECT ? jv_object_get(p, KS("campaignId"))
 							 : (jv_free(p), jv_invalid());
 		nba = jv_get_kind(c) == JV_KIND_STRING ? jv_array_append(nba, c) : (jv_free(c), nba);
 		(void)i;
 	}
 	jv_free(plays);
 	jv st = jv_object();
-	st = jv_object_set(st, jv_string("customerId"),
-			   jv_object_get(jv_copy(in), jv_string("customerId")));
-	st = jv_object_set(st, jv_string("segment"), jv_string(seg));
-	st = jv_object_set(st, jv_string("engagementLevel"), jv_string(eng));
-	st = jv_object_set(st, jv_string("journeyStage"), jv_string(stage));
-	st = jv_object_set(st, jv_string("nextBestActions"), nba);
-	st = jv_object_set(st, jv_string("predictedLifetimeValue"), jv_number(value_of(in, churn)));
-	st = jv_object_set(st, jv_string("churnRiskScore"), jv_number(churn));
-	st = jv_object_set(st, jv_string("interests"), interests_of(in));
+	st = jv_object_set(st, KS("customerId"),
+			   jv_object_get(jv_copy(in), KS("customerId")));
+	st = jv_object_set(st, KS("segment"), ai_lit(seg));
+	st = jv_object_set(st, KS("engagementLevel"), ai_lit(eng));
+	st = jv_object_set(st, KS("journeyStage"), ai_lit(stage));
+	st = jv_object_set(st, KS("nextBestActions"), nba);
+	st = jv_object_set(st, KS("predictedLifetimeValue"), jv_number(value_of(&f, churn)));
+	st = jv_object_set(st, KS("churnRiskScore"), jv_number(churn));
+	st = jv_object_set(st, KS("interests"), interests_of(in));
 	return st;
 }
 
 /* The state's string member key (borrowed state), copied into out[n]. */
 static void state_str(jv state, const char *key, char *out, size_t n)
 {
-	jv v = jv_get_kind(state) == JV_KIND_OBJECT ? jv_object_get(jv_copy(state), jv_string(key))
+	jv v = jv_get_kind(state) == JV_KIND_OBJECT ? jv_object_get(jv_copy(state), ai_lit(key))
 						     : jv_invalid();
 	snprintf(out, n, "%s", jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "");
 	jv_free(v);
@@ -242,7 +297,7 @@ static const char *const action_keys[] = {
 
 jv ai_rules_optimize(const ai_run *run, jv in)
 {
-	jv state = jv_object_get(jv_copy(in), jv_string("state"));
+	jv state = jv_object_get(jv_copy(in), KS("state"));
 	char stage[32], seg[32];
 	state_str(state, "journeyStage", stage, sizeof stage);
 	state_str(state, "segment", seg, sizeof seg);
@@ -257,8 +312,8 @@ jv ai_rules_optimize(const ai_run *run, jv in)
 		}
 		jv a = jv_object();
 		for (size_t k = 0; k < sizeof action_keys / sizeof *action_keys; k++) {
-			jv v = jv_object_get(jv_copy(p), jv_string(action_keys[k]));
-			a = jv_object_set(a, jv_string(action_keys[k]), jv_is_valid(v) ? v : jv_null());
+			jv v = jv_object_get(jv_copy(p), ai_lit(action_keys[k]));
+			a = jv_object_set(a, ai_lit(action_keys[k]), jv_is_valid(v) ? v : jv_null());
 		}
 		jv_free(p);
 		acts = jv_array_append(acts, a);
@@ -266,7 +321,7 @@ jv ai_rules_optimize(const ai_run *run, jv in)
 		(void)i;
 	}
 	jv_free(plays);
-	return jv_object_set(jv_object(), jv_string("actions"), acts);
+	return jv_object_set(jv_object(), KS("actions"), acts);
 }
 
 /* The model's run: each question answered from its input. */
