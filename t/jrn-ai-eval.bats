@@ -230,3 +230,25 @@ row() {
 	assert_output --partial "jrn-ai eval     --since T --until T [--model NAME]... [--horizon DUR]"
 	assert_output --partial "--format FMT"
 }
+
+# ai_words WORD...: what jrn-ai's bash completion offers for the last WORD
+ai_words() {
+	bash -c '. "$1"/jrn-ai.bash; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _jrn_ai; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions" "$@"
+}
+
+@test "eval: shell completion offers eval and its options, bash and zsh" {
+	run ai_words jrn-ai e
+	assert_output eval
+	run ai_words jrn-ai eval --
+	for o in --since --until --horizon --format --model --db; do assert_line -- "$o"; done
+	refute_line -- --dry-run
+	run ai_words jrn-ai eval --format ""
+	assert_output "$(printf 'table\nndjson')"
+	run ai_words jrn-ai state --
+	refute_line -- --since
+	assert_line -- --dry-run
+	run grep -c -e "--since=\[eval" -e "--until=\[eval" -e "--horizon=\[eval" -e "--format=\[eval" "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 4
+}
