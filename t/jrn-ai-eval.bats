@@ -184,6 +184,18 @@ row() {
 	assert_line --index 0 "jrn-ai: --horizon and --format belong to eval"
 }
 
+@test "eval: ai.model naming no model fails the default run (exit 1); --model rules does without it" {
+	shop
+	printf 'ai:\n  model: nope\n' > jrn.yaml
+	run jrn-ai eval --since 2025-06-01 --until 2025-07-01
+	assert_failure 1
+	assert_output "jrn-ai: ai.model 'nope': no such model (choices: rules)"
+	run jrn-ai eval -q --since 2025-06-01 --until 2025-07-01 --model rules --format ndjson
+	assert_success
+	run jq -sr 'map(.model) | join(" ")' <<< "$output"
+	assert_output "rules bg/nbd"
+}
+
 @test "eval: no state file, a state file without events, an empty window: exit 1, said" {
 	run jrn-ai eval --since 2025-06-01 --until 2025-07-01
 	assert_failure 1

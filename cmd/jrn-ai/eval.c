@@ -985,6 +985,10 @@ static int run_models(ev_run *E)
 		} else {
 			status = run_model(E, row, E->names[i], fd, E->since - 1, false);
 		}
+		if (status == 0 && row->fallbacks && E->run->opts.verbosity >= 0)
+			jrn_say(0, "eval: %s: %" PRIu64 " of %zu answers are the rules model's fallback"
+				" (-v says why: the budget, invalid output, no answer)", row->name,
+				row->fallbacks, row->n);
 	}
 	if (status == 0 && bgnbd_row(E, &E->rows[E->nrows++]) < 0)
 		status = JRN_EXIT_FAIL;
