@@ -264,3 +264,35 @@ ai_words() {
 	run grep -c -e "--since=\[eval" -e "--until=\[eval" -e "--horizon=\[eval" -e "--format=\[eval" "$BATS_TEST_DIRNAME/../completions/_jrn"
 	assert_output 4
 }
+
+@test "eval: the bg/nbd row is jrn-score clv's own forecast (calibration end the cut-off, horizon the window)" {
+	"$JRN_GEN" -n 20000 -c 500 -y 2025 | jrn-ingest -q > /dev/null
+	run jrn-ai eval -q --since 2025-09-01 --until 2025-12-01 --format ndjson --model rules
+	assert_success
+	run jq -r 'select(.model == "bg/nbd") | [.customers, (.auc * 1e4 | round), (.brier * 1e4 | round), (.mae * 1e2 | round)] | @tsv' <<< "$output"
+	local eval_row=$output
+	# the same customers scored by hand from jrn-score clv's records: AUC
+	# over every (churned, bought) pair, ties half; Brier; MAE
+	jrn-score clv -q --calibration-end 2025-08-31T23:59:59.999Z --horizon 91d > clv.ndjson
+	run python3 - <<-'PY'
+	import json, sqlite3
+	since, until = 1756684800000, 1764547200000
+	rev = dict(sqlite3.connect("jrn.db").execute(
+	    "SELECT customer_id, total(amount) FROM events WHERE type = 'order.completed'"
+	    " AND ts >= ? AND ts < ? GROUP BY customer_id", (since, until)).fetchall())
+	rows = [json.loads(l) for l in open("clv.ndjson")]
+	p = [r["clv"]["churnRisk"] for r in rows]
+	y = [0 if r["customerId"] in rev else 1 for r in rows]
+	v = [r["clv"]["predictedValue"] for r in rows]
+	a = [rev.get(r["customerId"], 0) for r in rows]
+	pos = [q for q, c in zip(p, y) if c]
+	neg = [q for q, c in zip(p, y) if not c]
+	auc = sum(1 if q > r else 0.5 if q == r else 0 for q in pos for r in neg) / (len(pos) * len(neg))
+	n = len(rows)
+	brier = sum((q - c) ** 2 for q, c in zip(p, y)) / n
+	mae = sum(abs(x - z) for x, z in zip(v, a)) / n
+	print("%d\t%d\t%d\t%d" % (n, round(auc * 1e4), round(brier * 1e4), round(mae * 1e2)))
+	PY
+	assert_success
+	assert_output "$eval_row"
+}
