@@ -24,7 +24,7 @@ CXXFLAGS ?= $(OPT) -g
 SAN      ?=
 ALL_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -pthread -Ilib -I$(BUILD) $(SAN) $(CFLAGS) $(CPPFLAGS)
 ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
-LIBS     = -ljq -lcurl -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
+LIBS     = -ljq -lonig -lcurl -lsqlite3 -lyaml -lcrypto -lphonenumber -lpthread -lm
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
 
 # A tool is cmd/NAME.c, or a folder cmd/NAME/ of .c files (main.c and its
@@ -49,7 +49,8 @@ DEPFLAGS = -MMD -MP
 # see t/deps.sh), python3-httpbin, openssl and curl CLIs, and node + npm
 # (Debian's only when no node is on PATH) for t/peers/package-lock.json.
 DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
-	   libsqlite3-dev sqlite3 libyaml-dev libssl-dev libphonenumber-dev \
+	   libsqlite3-dev sqlite3 libyaml-dev libssl-dev libphonenumber-dev libonig-dev \
+	   json-schema-test-suite \
 	   bats bats-assert bats-support time bc zsh groff valgrind \
 	   postfix python3-httpbin openssl curl clang libclang-rt-14-dev \
 	   $(if $(shell command -v node),,nodejs npm)

@@ -291,6 +291,7 @@ static const char sql_known[] =
 	" OR EXISTS (SELECT 1 FROM deliveries WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM source_cache WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM enrollments WHERE customer_id IN " IDS ")"
+	" OR EXISTS (SELECT 1 FROM ai_cache WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM merges WHERE from_id IN " IDS " OR into_id IN " IDS ")";
 
 static int64_t one_int(sqlite3 *db, const char *sql, jrn_err *e)
@@ -589,6 +590,9 @@ static const step rest[] = {
 				    " WHERE detail IS NOT NULL AND jrn_names(detail)"},
 	{"source_cache.scrubbed",
 	 "UPDATE source_cache SET body = jrn_scrub(body) WHERE body IS NOT NULL AND jrn_names(body)"},
+	/* jrn-ai's cached answers about her, and any other answer naming her
+	 * (deleted, not scrubbed: a scrubbed answer would be served again) */
+	{"ai_cache", "DELETE FROM ai_cache WHERE customer_id IN " IDS " OR jrn_names(output)"},
 	{"audit.scrubbed", "UPDATE audit SET args = jrn_scrub(args) WHERE jrn_names(args)"},
 };
 

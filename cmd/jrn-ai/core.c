@@ -28,10 +28,7 @@
 #include <string.h>
 
 #include "jrn-ai.h"
-#if __has_include("jsonschema.h")
 #include "jsonschema.h"
-#define HAVE_SCHEMA 1
-#endif
 
 /* One record of a batch. */
 typedef struct {
@@ -88,10 +85,13 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 {
 	ai_run *run = L->run;
 	jrn_err e;
-	jv rec = jrn_parse_object(&L->parser, ln->p, ln->len, &e);
 	const char *why = NULL;
 	char buf[sizeof e.msg + 64];
-	if (!jv_is_valid(rec)) {
+	jv rec = ln->len > AI_MAX_LINE ? jv_invalid()
+				       : jrn_parse_object(&L->parser, ln->p, ln->len, &e);
+	if (ln->len > AI_MAX_LINE) {
+		why = "longer than 1 MiB (AI_MAX_LINE): not a profile a prompt can carry";
+	} else if (!jv_is_valid(rec)) {
 		why = e.msg;
 	} else {
 		jv type = jv_object_get(jv_copy(rec), KS("type"));
@@ -223,22 +223,13 @@ static int validate(const ai_run *run, int task, jv answer, jv *errors)
 							     KS("message"), KS("expected an object")));
 		return 1;
 	}
-#ifdef HAVE_SCHEMA
-	const ai_prompt *p = &run->prompts[task];
-	if (p->compiled) {
-		jv errs = jv_invalid();
-		int n = jrn_schema_validate(p->compiled, answer, &errs);
-		if (n) {
-			jv_free(*errors);
-			*errors = errs;
-			return n;
-		}
-		jv_free(errs);
+	jv errs = jv_invalid();
+	int n = jrn_schema_validate(run->prompts[task].compiled, answer, &errs);
+	if (n) {
+		jv_free(*errors);
+		*errors = errs;
+		return n;
 	}
-#else
-	(void)run;
-#endif
-	(void)task;
 	return 0;
 }
 
@@ -762,12 +753,10 @@ int ai_run_task(ai_run *run)
 {
 	ai_loop L = {.run = run};
 	jrn_err e;
-#ifdef HAVE_SCHEMA
 	for (int t = 0; t < AI_TASKS; t++)
 		if (!run->prompts[t].compiled &&
 		    !(run->prompts[t].compiled = jrn_schema_compile(jv_copy(run->prompts[t].schema), &e)))
 			return jrn_say(JRN_EXIT_FAIL, "%s schema: %s", ai_task_names[t], e.msg);
-#endif
 	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
 	    !(L.items = calloc(AI_MAX_BATCH, sizeof *L.items)))
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
@@ -793,12 +782,10 @@ int ai_run_task(ai_run *run)
 	jrn_reader_free(L.rd);
 	if (L.parser)
 		jv_parser_free(L.parser);
-#ifdef HAVE_SCHEMA
 	for (int t = 0; t < AI_TASKS; t++) {
 		jrn_schema_free(run->prompts[t].compiled);
 		run->prompts[t].compiled = NULL;
 	}
-#endif
 	summary(run);
 	return status;
 }

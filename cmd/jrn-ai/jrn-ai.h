@@ -66,6 +66,7 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 #define AI_MAX_ACTIONS 5         /* actions in one answer */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
+#define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
 
 typedef struct ai_run ai_run;
 typedef struct ai_model ai_model;

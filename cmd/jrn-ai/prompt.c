@@ -96,10 +96,8 @@ int ai_prompt_load(ai_prompt *p, int task, const char *dir, jrn_err *e)
 	size_t len;
 	jrn_err pe;
 	int rc = 0;
-	/* Until share/jrn/schemas/ is in the tree (branch jschema), no schema
-	 * found is no schema: p->schema stays invalid, answers unchecked. */
 	if (share_dir("schemas", &s) < 0 || jrn_buf_addf(&s, "/%s", schemas[task]) < 0)
-		rc = 0;
+		rc = jrn_fail(e, "no schemas directory beside the program (share/jrn/schemas)");
 	else if (slurp(s.p, 1 << 20, &text, &len, e) < 0)
 		rc = -1;
 	else if (!jv_is_valid(p->schema = jrn_parse_value(text, len, &pe)))

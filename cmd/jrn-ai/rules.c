@@ -267,8 +267,6 @@ jv ai_rules_state(const ai_run *run, jv in)
 	}
 	jv_free(plays);
 	jv st = jv_object();
-	st = jv_object_set(st, KS("customerId"),
-			   jv_object_get(jv_copy(in), KS("customerId")));
 	st = jv_object_set(st, KS("segment"), ai_lit(seg));
 	st = jv_object_set(st, KS("engagementLevel"), ai_lit(eng));
 	st = jv_object_set(st, KS("journeyStage"), ai_lit(stage));

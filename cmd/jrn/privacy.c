@@ -108,6 +108,9 @@ static const char *const sections[][2] = {
 	{"outbox", "SELECT * FROM outbox WHERE key IN " DELIVERY_KEYS},
 	{"sourceCache", "SELECT * FROM source_cache WHERE customer_id IN " IDS},
 	{"routeDecisions", "SELECT * FROM route_decisions WHERE customer_id IN " IDS " ORDER BY seq"},
+	{"aiCache", "SELECT lower(hex(key)) AS key, task, model, prompt_version, customer_id, output,"
+		    " tokens, cost, created_at, expires_at FROM ai_cache WHERE customer_id IN " IDS
+		    " ORDER BY created_at, key"},
 	{"enrollments", "SELECT * FROM enrollments WHERE customer_id IN " IDS " ORDER BY id"},
 	{"enrollmentLog", "SELECT l.* FROM enrollment_log l JOIN enrollments n ON n.id = l.enrollment"
 			  " WHERE n.customer_id IN " IDS " ORDER BY l.enrollment, l.seq"},
@@ -119,7 +122,7 @@ static bool json_column(const char *name)
 {
 	static const char *const cols[] = {"body", "record", "traits", "provenance", "moved",
 					   "args", "counts", "trigger_event", "wait_events",
-					   "detail"};
+					   "detail", "output"};
 	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
 		if (!strcmp(name, cols[i]))
 			return true;

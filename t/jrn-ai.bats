@@ -1,0 +1,452 @@
+#!/usr/bin/env bats
+# jrn-ai state and optimize on the rules model: the documented mapping on
+# fixed profiles, the demo data, the cache and its TTL, --budget,
+# --dry-run, the allow-list, and bad input. (The openai model is
+# t/jrn-ai-openai.bats.)
+
+load helpers
+
+# at DAYS: the time DAYS before JRN_NOW (2026-01-01T00:00:00Z), at noon
+# of the day before, RFC 3339
+at() {
+	date -u -d "@$((1767225600 - $1 * 86400 - 43200))" +%Y-%m-%dT%H:%M:%SZ
+}
+
+# evt TYPE CUSTOMER DAYS-AGO: one event
+evt() {
+	printf '{"type":"%s","customerId":"%s","timestamp":"%s"}\n' "$1" "$2" "$(at "$3")"
+}
+
+# prof ID ORDERS TOTAL LAST-ORDER-DAYS-AGO|- FIRST-SEEN-DAYS-AGO [MEMBERS]:
+# a profile as jrn-merge writes it, with a summary
+prof() {
+	local last=""
+	[ "$4" != - ] && last=",\"lastOrder\":{\"at\":\"$(at "$4")\"}"
+	printf '{"customerId":"%s","profile":{"customerId":"%s","summary":{"orders":%s,"orderTotal":%s,"firstSeen":"%s"%s}}%s}\n' \
+		"$1" "$1" "$2" "$3" "$(at "$5")" "$last" "${6:+,$6}"
+}
+
+# st FIELD...: each state record's customerId and FIELDs, space-separated
+st() {
+	jq -r --args '[.customerId] + [.state[$ARGS.positional[]] | tostring] | join(" ")' "$@"
+}
+
+@test "state: the journey stage from the order history and its recency" {
+	{
+		evt page.viewed consider 3
+		evt cart.added cart 3
+	} | jrn-ingest -q > /dev/null
+	{
+		prof aware 0 0 - 200
+		prof consider 0 0 - 200
+		prof cart 0 0 - 200
+		prof first 1 20 10 200
+		prof lapsed1 1 20 40 200
+		prof repeat 2 40 100 200
+		prof fan 6 600 10 300
+		prof oldfan 6 600 91 300
+	} > in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	run st journeyStage <<< "$output"
+	assert_equal "$output" "aware awareness
+consider consideration
+cart purchase
+first purchase
+lapsed1 retention
+repeat retention
+fan advocacy
+oldfan retention"
+}
+
+@test "state: the engagement level from opens, clicks and visits in 7 and 30 days" {
+	{
+		for i in 1 2 3; do evt page.viewed high "$i"; done
+		for i in 2 3 4 5 6; do evt email.opened high2 "$i"; done
+		evt email.opened medium 2
+		for i in 20 21 22; do evt email.clicked medium2 "$i"; done
+		evt email.opened low 20
+		evt email.opened inactive 40
+	} | jrn-ingest -q > /dev/null
+	for c in high high2 medium medium2 low inactive; do prof "$c" 0 0 - 100; done > in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	run st engagementLevel <<< "$output"
+	assert_equal "$output" "high high
+high2 high
+medium medium
+medium2 medium
+low low
+inactive inactive"
+}
+
+@test "state: churn risk is 1 - clv.pAlive, else the recency curve; value from clv, else spend" {
+	{
+		prof clv 3 300 10 100 '"clv":{"pAlive":0.8,"predictedValue":123.456}'
+		prof nested 3 300 10 100
+		prof curve 2 200 90 300
+		prof recent 2 200 0 300
+		prof none 0 0 - 300
+	} > in.ndjson
+	# the same clv under profile.scores (jrn-merge's place) for "nested"
+	jq -c 'if .customerId == "nested" then .profile.scores = {clv: {pAlive: 0.25}} else . end' in.ndjson > in2.ndjson
+	evt page.viewed active 5 | jrn-ingest -q > /dev/null
+	prof active 0 0 - 300 >> in2.ndjson
+	run --separate-stderr jrn-ai state in2.ndjson
+	assert_success
+	run st churnRiskScore predictedLifetimeValue segment <<< "$output"
+	# nested: no predictedValue, so 300 * (1 - 0.75); curve: 1 - exp(-90/90)
+	# = 0.6321, 200 * (1 - 0.6321) = 73.58, and 90 days is not yet at risk
+	assert_equal "$output" "clv 0.2 123.46 loyal
+nested 0.75 75 at_risk
+curve 0.6321 73.58 active
+recent 0 200 active
+none 0.7 0 new
+active 0.3 0 new"
+}
+
+@test "state: segment from the RFM segment's name, else from orders and recency" {
+	{
+		prof v 1 10 5 100 '"rfm":{"segment":"VIP","monetary":10}'
+		prof h 1 10 5 100 '"rfm":{"segment":"Hibernating"}'
+		prof a 1 10 5 100 '"rfm":{"segment":"At Risk"}'
+		prof many 10 1000 5 300
+		prof three 3 300 5 300
+		prof gone 3 300 200 400
+		prof fresh 1 10 5 20
+	} > in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	run st segment <<< "$output"
+	assert_equal "$output" "v vip
+h churned
+a at_risk
+many vip
+three loyal
+gone churned
+fresh new"
+}
+
+@test "state: next best actions from the playbook, interests from traits and categories" {
+	printf '{"type":"product.viewed","customerId":"c1","timestamp":"%s","properties":{"category":"lamps"}}\n' "$(at 2)" "$(at 3)" | jrn-ingest -q > /dev/null
+	printf '{"type":"cart.added","customerId":"c1","timestamp":"%s","properties":{"category":"mugs"}}\n' "$(at 2)" | jrn-ingest -q > /dev/null
+	prof c1 0 0 - 50 '"firstName":"Ann","traits":{"interests":["tea","lamps"]}' > in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	assert_equal "$(jq -c '.state | [.journeyStage, .nextBestActions, .interests]' <<< "$output")" \
+		'["purchase",["cart-5off","cart-10off"],["tea","lamps","mugs"]]'
+}
+
+@test "state: every input key kept, events through byte for byte, provenance members" {
+	{
+		printf '{"customerId":"c1","n":1.0000000000000001,"big":9007199254740993,"x":{"y":[1,2]},"email":"a@example.com"}\n'
+		printf '{"type":"page.viewed","customerId":"c1","n":1.0000000000000001 }\n'
+		printf '{"customerId":"c2","state":{"old":true}}\n'
+	} > in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	assert_regex "${lines[0]}" '^\{"customerId":"c1","n":1.0000000000000001,"big":9007199254740993,"x":\{"y":\[1,2\]\},"email":"a@example.com","state":\{"segment":"new",'
+	assert_equal "${lines[1]}" '{"type":"page.viewed","customerId":"c1","n":1.0000000000000001 }'
+	# a state already there is replaced, not doubled
+	assert_equal "$(jq -c '.state | [.source, .model, .tokens, .cost, .cached, (.promptVersion | length), has("old")]' <<< "${lines[2]}")" \
+		'["rules","rules",0,0,false,12,false]'
+	assert_equal "$stderr" "jrn-ai: state: 3 records (1 events through), model rules: 2 answered, 0 from the cache, 2 questions asked, 0 fallbacks, 0 actions dropped, 0 rejected; 0 tokens, cost 0.0000"
+}
+
+@test "optimize: each record through unchanged, then its actions with recipients from the profile" {
+	{
+		printf '{"customerId":"c1","email":"a@example.com","phone":"+14155550100","state":{"journeyStage":"purchase","segment":"new"}}\n'
+		printf '{"type":"page.viewed","customerId":"c1"}\n'
+		printf '{"customerId":"c2","state":{"journeyStage":"retention","segment":"churned"}}\n'
+	} > in.ndjson
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "${lines[0]}" "$(sed -n 1p in.ndjson)"
+	assert_equal "${lines[1]}" '{"customerId":"c1","actionType":"email","messageContent":"5% off what is in your cart.","campaignId":"cart-5off","recipientEmail":"a@example.com","recipientPhone":"+14155550100","subject":"Your cart is waiting","timing":"1h","metricsToTrack":["clicks","conversions"],"source":"rules","model":"rules","promptVersion":"'"$(sha256sum "$BATS_TEST_DIRNAME/../share/jrn/prompts/optimize.txt" | cut -c1-12)"'","tokens":0,"cost":0,"cached":false}'
+	assert_equal "$(jq -c '[.actionType, .campaignId, .recipientPhone]' <<< "${lines[2]}")" '["sms","cart-10off","+14155550100"]'
+	assert_equal "${lines[3]}" '{"type":"page.viewed","customerId":"c1"}'
+	assert_equal "${lines[4]}" "$(sed -n 3p in.ndjson)"
+	# churned wins over the stage: the win-back pair, no recipients to fill
+	assert_equal "$(jq -c '[.campaignId, has("recipientEmail")]' <<< "${lines[5]}")" '["winback",false]'
+	assert_equal "$(jq -c '[.campaignId, .timing]' <<< "${lines[6]}")" '["winback-last","72h"]'
+	assert_equal "${#lines[@]}" 7
+}
+
+@test "optimize: a profile without a state gets the rules state of its facts first" {
+	prof c1 6 600 10 300 > in.ndjson
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(jq -sc '.[1:] | map(.campaignId)' <<< "$output")" '["vip-reward"]'
+}
+
+@test "ai.playbook replaces a stage's actions; a bad entry is a config error naming it" {
+	cat > jrn.yaml <<'EOF'
+ai:
+  playbook:
+    awareness:
+      - {actionType: sms, campaignId: hello, messageContent: "Hi"}
+EOF
+	printf '{"customerId":"c1"}\n' > in.ndjson
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(jq -sc '.[1] | [.actionType, .campaignId, .messageContent]' <<< "$output")" '["sms","hello","Hi"]'
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_equal "$(jq -c .state.nextBestActions <<< "$output")" '["hello"]'
+	printf 'ai:\n  playbook:\n    awareness:\n      - {actionType: fax, campaignId: x, messageContent: y}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml: ai.playbook.awareness[0]: actionType: expected email, sms or retargeting"
+	printf 'ai:\n  playbook:\n    later: []\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml: ai.playbook.later: not a journey stage or at_risk, churned"
+}
+
+@test "the allow-list: actions on a channel without a provider, or an unlisted campaign, are dropped and said" {
+	printf '{"customerId":"c1","state":{"journeyStage":"purchase","segment":"new"}}\n' > in.ndjson
+	printf 'providers:\n  email:\n    - {type: spool, dir: spool}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(jq -sc 'map(.campaignId)' <<< "$output")" '[null,"cart-5off"]'
+	assert_equal "$(head -1 <<< "$stderr")" "jrn-ai: c1: action 1 dropped: channel sms has no provider and is not in ai.allow.channels"
+	assert_regex "$stderr" '1 actions dropped'
+	printf 'ai:\n  allow:\n    channels: [sms]\n    campaigns: [cart-10off]\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(jq -sc 'map(.campaignId)' <<< "$output")" '[null,"cart-10off"]'
+	assert_equal "$(head -1 <<< "$stderr")" "jrn-ai: c1: action 0 dropped: channel email has no provider and is not in ai.allow.channels"
+	printf 'ai:\n  allow:\n    campaigns: [other]\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_equal "$(jq -sc length <<< "$output")" 1
+	assert_equal "$(head -1 <<< "$stderr")" "jrn-ai: c1: action 0 dropped: campaign cart-5off is not in ai.allow.campaigns"
+}
+
+@test "the demo data: every state and action within the schemas' enums and bounds" {
+	# jrn-ai validates every answer against share/jrn/schemas (the rules
+	# model's too): one that failed would say source "fallback"
+	"$JRN_GEN" -n 20000 -c 500 > ev.ndjson
+	jrn-ingest -q --store-only ev.ndjson
+	jrn-score rfm -q --save > /dev/null
+	jrn-score clv -q --save > /dev/null
+	jrn-merge -q --all > profiles.ndjson
+	run --separate-stderr jrn-ai state profiles.ndjson
+	assert_success
+	printf '%s\n' "$output" > state.ndjson
+	assert_equal "$(wc -l < state.ndjson)" "$(wc -l < profiles.ndjson)"
+	run jq -c 'select((.state.journeyStage | IN("awareness","consideration","purchase","retention","advocacy")) and
+		(.state.engagementLevel | IN("high","medium","low","inactive")) and
+		(.state.segment | IN("new","active","loyal","vip","at_risk","churned")) and
+		.state.churnRiskScore >= 0 and .state.churnRiskScore <= 1 and .state.predictedLifetimeValue >= 0 and
+		(.state.nextBestActions | type) == "array" and (.state.interests | type) == "array" and
+		.state.source == "rules" | not)' state.ndjson
+	assert_output ""
+	# every stage and level turns up in 500 customers
+	assert_equal "$(jq -r .state.journeyStage state.ndjson | sort -u | wc -l)" 5
+	run --separate-stderr jrn-ai optimize state.ndjson
+	assert_success
+	run jq -c 'select(.actionType) | select((.actionType | IN("email","sms","retargeting")) and
+		(.campaignId | type) == "string" and (.messageContent | type) == "string" and .source == "rules" | not)' <<< "$output"
+	assert_output ""
+}
+
+@test "the cache: a rerun answers from ai_cache (source cache, cached true), nothing computed again" {
+	printf 'ai:\n  cache: {ttl: 7d, rules: true}\n' > jrn.yaml
+	prof c1 2 50 3 100 > in.ndjson
+	prof c2 0 0 - 100 >> in.ndjson
+	run --separate-stderr jrn-ai state -v in.ndjson
+	assert_success
+	assert_regex "$stderr" 'asking rules 2 state questions'
+	first=$output
+	assert_equal "$(rows 'SELECT count(*), min(task), min(model), min(length(key)) FROM ai_cache')" "2|state|rules|32"
+	run --separate-stderr jrn-ai state -v in.ndjson
+	assert_success
+	refute_regex "$stderr" 'asking'
+	assert_regex "$stderr" '2 cache hits so far'
+	assert_regex "$stderr" '2 answered, 2 from the cache, 0 questions asked'
+	assert_equal "$(jq -c '.state | [.source, .cached]' <<< "$output" | sort -u)" '["cache",true]'
+	# the same answers
+	assert_equal "$(jq -c '.state | del(.source, .cached)' <<< "$output")" "$(jq -c '.state | del(.source, .cached)' <<< "$first")"
+	# a changed fact is a new question
+	prof c1 3 80 1 100 > in.ndjson
+	run --separate-stderr jrn-ai state -v in.ndjson
+	assert_regex "$stderr" 'asking rules 1 state question'
+	# without ai.cache.rules the rules model is not cached
+	rm jrn.yaml
+	run --separate-stderr jrn-ai state -v in.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output")" rules
+}
+
+@test "the cache TTL: past ai.cache.ttl an answer is a miss, and the expired rows are deleted" {
+	printf 'ai:\n  cache: {ttl: 1d, rules: true}\n' > jrn.yaml
+	printf '{"customerId":"c1","profile":{"summary":{"orders":0,"orderTotal":0,"firstSeen":"2024-01-01T00:00:00Z"}}}\n' > in.ndjson
+	jrn-ai state -q in.ndjson > /dev/null
+	run --separate-stderr jrn-ai state --now 2026-01-01T23:59:00Z in.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output")" cache
+	run --separate-stderr jrn-ai state --now 2026-01-02T00:00:01Z in.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output")" rules
+	# one row: the expired one went, the new one came
+	assert_equal "$(rows 'SELECT count(*), datetime(min(created_at) / 1000, "unixepoch") FROM ai_cache')" "1|2026-01-02 00:00:01"
+}
+
+@test "--dry-run: what would be asked, minimised (no e-mail or phone unless ai.sendContact); nothing cached" {
+	printf 'ai:\n  cache: {rules: true}\n  fields: [email, firstName, traits]\n' > jrn.yaml
+	printf '{"customerId":"c1","email":"a@example.com","phone":"+14155550100","firstName":"Ann","lastName":"Lee","traits":{"plan":"pro","email":"b@example.com"}}\n' > in.ndjson
+	jrn-ingest -q < /dev/null
+	run --separate-stderr jrn-ai state --dry-run in.ndjson
+	assert_success
+	assert_equal "$(jq -c '.aiRequest | [.task, .model, .cached, .input.profile]' <<< "$output")" '["state","rules",false,{"firstName":"Ann","traits":{"plan":"pro"}}]'
+	assert_equal "$(jq -c 'has("state")' <<< "$output")" false
+	assert_regex "$stderr" '\(dry run, nothing asked\)$'
+	assert_equal "$(rows 'SELECT count(*) FROM ai_cache')" 0
+	printf 'ai:\n  sendContact: true\n  fields: [email, phone]\n' > jrn.yaml
+	run --separate-stderr jrn-ai state --dry-run in.ndjson
+	assert_equal "$(jq -c '.aiRequest.input.profile' <<< "$output")" '{"email":"a@example.com","phone":"+14155550100"}'
+	# no state file: none is created
+	run --separate-stderr jrn-ai state --dry-run --db none.db in.ndjson
+	assert_success
+	[ ! -e none.db ]
+}
+
+@test "--budget: tokens or an amount; the rules model spends nothing; bad values are usage errors" {
+	printf '{"customerId":"c1"}\n' > in.ndjson
+	run --separate-stderr jrn-ai state --budget 1 in.ndjson
+	assert_success
+	assert_equal "$(jq -r .state.source <<< "$output")" rules
+	refute_regex "$stderr" 'spent'
+	run --separate-stderr jrn-ai state --budget 0.01 in.ndjson
+	assert_success
+	for bad in 0 -1 abc 1e3 0.0 ""; do
+		run --separate-stderr jrn-ai state --budget "$bad" in.ndjson
+		assert_failure 2
+		assert_regex "$stderr" "^jrn-ai: --budget '$bad': expected a number of tokens"
+	done
+	run --separate-stderr jrn-ai state --parallel 0 in.ndjson
+	assert_failure 2
+	assert_equal "$stderr" "jrn-ai: --parallel '0': expected a whole number from 1 to 256 (AI_MAX_PARALLEL)"
+}
+
+@test "bad records: each rejected with file:line, the run goes on, exit 3" {
+	{
+		printf '{"customerId":"c1"}\n'
+		printf '{"customerId":\n'
+		printf '{"email":"x@example.com"}\n'
+		printf '{"customerId":"a\\u0000b"}\n'
+		printf '{"customerId":"\xff"}\n'
+		printf '[1]\n'
+		printf '{"customerId":"c2","pad":"%s"}\n' "$(head -c 1100000 /dev/zero | tr '\0' x)"
+		printf '{"customerId":"c3"}\n'
+	} > in.ndjson
+	run --separate-stderr jrn-ai state --rejects rej.ndjson in.ndjson
+	assert_failure 3
+	assert_equal "$(jq -r .customerId <<< "$output" | tr '\n' ' ')" "c1 c3 "
+	assert_equal "${stderr_lines[0]}" "jrn-ai: in.ndjson:2: invalid JSON: unexpected end of line"
+	assert_equal "${stderr_lines[1]}" "jrn-ai: in.ndjson:3: customerId: expected a string (a profile needs one)"
+	assert_equal "${stderr_lines[2]}" "jrn-ai: in.ndjson:4: customerId: control character U+0000 at byte 2"
+	assert_regex "${stderr_lines[3]}" '^jrn-ai: in.ndjson:5: invalid UTF-8 at byte 16'
+	assert_regex "${stderr_lines[4]}" '^jrn-ai: in.ndjson:6: not a JSON object'
+	assert_equal "${stderr_lines[5]}" "jrn-ai: in.ndjson:7: longer than 1 MiB (AI_MAX_LINE): not a profile a prompt can carry"
+	assert_regex "${stderr_lines[6]}" '6 rejected'
+	# never lost: every rejected line is in the rejects file
+	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "2 3 4 5 6 7 "
+}
+
+@test "empty input, a missing file, a closed stdout" {
+	run --separate-stderr jrn-ai state < /dev/null
+	assert_success
+	assert_output ""
+	run --separate-stderr jrn-ai state nothere.ndjson
+	assert_failure 1
+	assert_regex "$stderr" 'nothere.ndjson'
+	"$JRN_GEN" -n 30000 -c 3000 | jq -c 'select(.type == "user.signup") | {customerId}' > in.ndjson
+	run bash -c 'jrn-ai state -q in.ndjson | head -1; echo "status ${PIPESTATUS[0]}"'
+	assert_line --index 1 "status 0"
+	run --separate-stderr bash -c 'jrn-ai state -q in.ndjson >&-'
+	assert_failure 1
+}
+
+@test "a locked state file: the cache cannot be written, said once; every answer is written all the same" {
+	printf 'db:\n  busyTimeout: 300ms\nai:\n  cache: {rules: true}\n' > jrn.yaml
+	printf '{"customerId":"c1"}\n' > in.ndjson
+	jrn-ai state -q --dry-run in.ndjson > /dev/null
+	jrn-ingest -q < /dev/null
+	( echo 'BEGIN IMMEDIATE;'; sleep 3; echo 'COMMIT;' ) | sqlite3 jrn.db &
+	sleep 0.5
+	run --separate-stderr jrn-ai state in.ndjson
+	wait
+	assert_success
+	assert_equal "$(jq -r .state.source <<< "$output")" rules
+	assert_regex "${stderr_lines[0]}" '^jrn-ai: jrn.db: the cache cannot be written \(.*database is locked.*\); going on without it$'
+}
+
+@test "config and command line: a corrupt config, unknown --model naming the choices, usage" {
+	printf 'ai:\n  model: [\n' > jrn.yaml
+	run --separate-stderr jrn-ai state < /dev/null
+	assert_failure 1
+	assert_regex "$stderr" '^jrn-ai: jrn.yaml:'
+	printf 'ai:\n  models:\n    gpt: {kind: openai}\n    local: {kind: openai}\n' > jrn.yaml
+	run --separate-stderr jrn-ai state --model nope < /dev/null
+	assert_failure 2
+	assert_equal "$stderr" "jrn-ai: --model 'nope': no such model (choices: rules, gpt, local)"
+	printf 'ai:\n  model: nope\n' > jrn.yaml
+	run --separate-stderr jrn-ai state < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: ai.model 'nope': no such model (choices: rules)"
+	printf 'ai:\n  models:\n    x: {kind: bard}\n' > jrn.yaml
+	run --separate-stderr jrn-ai state --model x < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml: ai.models.x.kind: expected one of rules, openai"
+	printf 'ai:\n  cache: {ttl: soon}\n' > jrn.yaml
+	run --separate-stderr jrn-ai state < /dev/null
+	assert_failure 1
+	assert_regex "$stderr" 'ai.cache.ttl'
+	printf 'ai:\n  colour: blue\n' > jrn.yaml
+	run --separate-stderr jrn-ai state < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:2:3: unknown key 'colour' in ai"
+	rm jrn.yaml
+	run --separate-stderr jrn-ai
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn-ai: a command is needed: state, optimize or eval"
+	run --separate-stderr jrn-ai guess
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn-ai: guess: unknown command (state, optimize, eval)"
+	run --separate-stderr jrn-ai state --since 2025-01-01
+	assert_failure 2
+	run --separate-stderr jrn-ai state --nope
+	assert_failure 2
+	run --separate-stderr jrn-ai state --now yesterday < /dev/null
+	assert_failure 2
+	run jrn-ai --help
+	assert_success
+	assert_line --index 0 --partial 'usage: jrn-ai state'
+	run jrn ai --version
+	assert_success
+	assert_output --partial 'jrn-ai '
+}
+
+@test "an API key from the environment is never read by a rules run: unset, it fails nothing" {
+	printf 'ai:\n  models:\n    gpt: {kind: openai, apiKey: "${OPENAI_KEY_UNSET_XYZ}"}\n' > jrn.yaml
+	printf '{"customerId":"c1"}\n' > in.ndjson
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	refute_regex "$stderr" 'OPENAI_KEY_UNSET_XYZ'
+}
+
+@test "jrn privacy: export lists a customer's cached answers; erase deletes them, and answers naming her" {
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	evt page.viewed c1 3 | jrn-ingest -q > /dev/null
+	printf '{"customerId":"c1"}\n{"customerId":"c2"}\n' > in.ndjson
+	jrn-ai state -q in.ndjson > /dev/null
+	jrn-ai optimize -q in.ndjson > /dev/null
+	# an answer about c2 that names c1 (as a model might)
+	sqlite3 jrn.db "UPDATE ai_cache SET output = json_set(output, '$.interests', json('[\"c1\"]')) WHERE customer_id = 'c2' AND task = 'state'"
+	run --separate-stderr jrn privacy export c1
+	assert_success
+	assert_equal "$(jq -c '[.aiCache[] | [.task, .model, .customer_id, (.key | length), (.output | type)]] | sort' <<< "$output")" \
+		'[["optimize","rules","c1",64,"object"],["state","rules","c1",64,"object"]]'
+	run --separate-stderr jrn privacy erase c1
+	assert_success
+	assert_equal "$(jq -c .ai_cache <<< "$output")" 3
+	assert_equal "$(rows 'SELECT customer_id, task FROM ai_cache ORDER BY task')" "c2|optimize"
+}
