@@ -261,7 +261,8 @@ static int flags(ev_run *E, const char **default_model)
 		if (*default_model && strcmp(*default_model, "rules")) {
 			if (!model_known(E->run, *default_model, choices, sizeof choices))
 				return jrn_say(JRN_EXIT_FAIL, "ai.model '%s': no such model (choices: %s)",
-					       *default_model, choices);
+					       jrn_config_shown(E->run->opts.config, "ai.model", *default_model),
+					       choices);
 			add_name(E, *default_model);
 		}
 	}
