@@ -36,7 +36,10 @@ ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
 FILE_TOOLS   = $(patsubst cmd/%.c,%,$(wildcard cmd/*.c))
 FOLDER_TOOLS = $(patsubst cmd/%/main.c,%,$(wildcard cmd/*/main.c))
 TOOLS    = $(FILE_TOOLS) $(FOLDER_TOOLS)
-tool_objs = $(if $(wildcard cmd/$(1)/main.c),$(patsubst cmd/%.c,$(BUILD)/cmd/%.o,$(wildcard cmd/$(1)/*.c)),$(BUILD)/cmd/$(1).o)
+tool_objs = $(if $(wildcard cmd/$(1)/main.c),$(patsubst cmd/%.c,$(BUILD)/cmd/%.o,$(wildcard cmd/$(1)/*.c)),$(BUILD)/cmd/$(1).o) $(tool_extra_$(1))
+# A tool's objects from another tool's folder (linked, not copied): jrn-ai
+# eval fits jrn-score clv's BG/NBD with its clv-math.c.
+tool_extra_jrn-ai = $(BUILD)/cmd/jrn-score/clv-math.o
 LIB_C    = $(wildcard lib/*.c)
 LIB_CXX  = $(wildcard lib/*.cc)
 LIB_OBJ  = $(LIB_C:lib/%.c=$(BUILD)/lib/%.o) $(LIB_CXX:lib/%.cc=$(BUILD)/lib/%.o)

@@ -32,7 +32,11 @@ _jrn_ai()
 		COMPREPLY=($(compgen -W "rules $names" -- "$cur"))
 		return
 		;;
-	--now | --budget | --parallel | --since | --until)
+	--format)
+		COMPREPLY=($(compgen -W "table ndjson" -- "$cur"))
+		return
+		;;
+	--now | --budget | --parallel | --since | --until | --horizon)
 		return
 		;;
 	esac
@@ -48,7 +52,7 @@ _jrn_ai()
 			COMPREPLY=($(compgen -f -- "$cur"))
 		fi
 		;;
-	eval) COMPREPLY=($(compgen -W "$common --since --until" -- "$cur")) ;;
+	eval) COMPREPLY=($(compgen -W "$common --since --until --horizon --format" -- "$cur")) ;;
 	*)
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--help --version" -- "$cur"))

@@ -20,11 +20,13 @@
 #include <unistd.h>
 
 #include "jrn-ai.h"
+#include "eval.h"
 
 static const char usage[] =
 	"usage: jrn-ai state    [OPTIONS] [FILE...]\n"
 	"       jrn-ai optimize [OPTIONS] [FILE...]\n"
-	"       jrn-ai eval     --since T --until T [OPTIONS]\n"
+	"       jrn-ai eval     --since T --until T [--model NAME]... [--horizon DUR]\n"
+	"                       [--format table|ndjson] [OPTIONS]\n"
 	"Build each customer's state, or the actions of its journey, with a model:\n"
 	"the built-in rules, or one of ai.models in jrn.yaml.\n"
 	"\n"
@@ -35,14 +37,23 @@ static const char usage[] =
 	"  optimize: each record through unchanged, then one action record per\n"
 	"  action {customerId,actionType,messageContent,campaignId,...,source,...}\n"
 	"  Events (records with a string \"type\") pass through unchanged.\n"
+	"  eval: each model's state at the cut-off --since scored against the\n"
+	"  window [since, until): AUC, Brier, MAE, RMSE, Spearman, stage agreement,\n"
+	"  kappa, tokens, cost; one row per model and one for jrn-score clv's BG/NBD\n"
 	"\n"
 	"  --model NAME          the model to ask: rules or a key of ai.models\n"
-	"                        (default ai.model, else rules)\n"
+	"                        (default ai.model, else rules); eval: repeats, at\n"
+	"                        most 8 (default rules and ai.model)\n"
 	"  --budget N            stop asking the model after N tokens, or after\n"
 	"                        N in the price table's currency when N has a\n"
 	"                        decimal point (0.50); then the rules answer\n"
 	"  --parallel N          questions in flight at once (1..256; default the\n"
 	"                        model's inFlight, else 8)\n"
+	"  --since T, --until T  eval: the cut-off and the end of the outcome window\n"
+	"                        (RFC 3339 or a date)\n"
+	"  --horizon DUR         eval: the span predictedLifetimeValue forecasts\n"
+	"                        (default the window's length)\n"
+	"  --format FMT          eval: table (default) or ndjson, one line a model\n"
 	"  --dry-run             ask nothing, write nothing to the cache: each\n"
 	"                        record with \"aiRequest\" saying what would be asked\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
@@ -62,6 +73,8 @@ enum {
 	OPT_PARALLEL,
 	OPT_SINCE,
 	OPT_UNTIL,
+	OPT_HORIZON,
+	OPT_FORMAT,
 };
 
 static const struct option longopts[] = {
@@ -71,6 +84,8 @@ static const struct option longopts[] = {
 	{"parallel", required_argument, NULL, OPT_PARALLEL},
 	{"since", required_argument, NULL, OPT_SINCE},
 	{"until", required_argument, NULL, OPT_UNTIL},
+	{"horizon", required_argument, NULL, OPT_HORIZON},
+	{"format", required_argument, NULL, OPT_FORMAT},
 	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
 	{NULL, 0, NULL, 0},
 };
@@ -79,6 +94,7 @@ static const struct option longopts[] = {
 typedef struct {
 	ai_run *run;
 	const char *parallel_flag, *since_flag, *until_flag;
+	bool eval_only;          /* --horizon or --format given */
 } ai_args;
 
 /* Takes one of jrn-ai's own options (ctx: ai_args). */
@@ -86,11 +102,19 @@ static int take(void *ctx, int c, const char *arg)
 {
 	ai_args *a = ctx;
 	switch (c) {
-	case OPT_MODEL: a->run->model_flag = arg; break;
+	case OPT_MODEL:
+		a->run->model_flag = arg;
+		if (ai_eval_opts.nmodels < AI_EVAL_MAX_MODELS)
+			ai_eval_opts.models[ai_eval_opts.nmodels++] = arg;
+		else
+			ai_eval_opts.too_many = true;
+		break;
 	case OPT_BUDGET: a->run->budget_flag = arg; break;
 	case OPT_PARALLEL: a->parallel_flag = arg; break;
-	case OPT_SINCE: a->since_flag = arg; break;
-	case OPT_UNTIL: a->until_flag = arg; break;
+	case OPT_SINCE: a->since_flag = ai_eval_opts.since = arg; break;
+	case OPT_UNTIL: a->until_flag = ai_eval_opts.until = arg; break;
+	case OPT_HORIZON: a->eval_only = true; ai_eval_opts.horizon = arg; break;
+	case OPT_FORMAT: a->eval_only = true; ai_eval_opts.format = arg; break;
 	default: return -2;
 	}
 	return 0;
@@ -130,13 +154,6 @@ static int parse_parallel(ai_run *run, const char *s)
 	return 0;
 }
 
-/* eval's place: a later change writes it (jrn-ai(1) says so). */
-static int run_eval(ai_run *run)
-{
-	(void)run;
-	return jrn_say(JRN_EXIT_FAIL, "eval: not built yet (issue 13); state and optimize are");
-}
-
 /* A subcommand: its name, its task, whether it takes FILE operands and
  * --dry-run, and its run. */
 typedef struct {
@@ -149,7 +166,7 @@ typedef struct {
 static const ai_cmd cmds[] = {
 	{"state", AI_STATE, true, ai_run_task},
 	{"optimize", AI_OPTIMIZE, true, ai_run_task},
-	{"eval", -1, false, run_eval},
+	{"eval", -1, false, ai_eval},
 };
 
 /* The subcommand sub (NULL: none given) with optind at its operands, its
@@ -169,6 +186,10 @@ static const ai_cmd *command(const char *sub, const ai_args *a, int argc)
 		bad = "no arguments beyond the options";
 	else if (cmd->task >= 0 && (a->since_flag || a->until_flag))
 		bad = "--since and --until belong to eval";
+	else if (cmd->task >= 0 && a->eval_only)
+		bad = "--horizon and --format belong to eval";
+	else if (cmd->task < 0 && a->run->opts.dry_run)
+		bad = "--dry-run belongs to state and optimize";
 	if (!bad)
 		return cmd;
 	jrn_say(JRN_EXIT_USAGE, "%s%s%s", sub && !cmd ? sub : "", sub && !cmd ? ": " : "", bad);
