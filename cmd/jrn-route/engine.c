@@ -11,6 +11,19 @@
 #include "profile-read.h"
 #include "profile.h"
 
+/* --simulate's memo of the customers' contact fields (jrn_profile_contact,
+ * a recursive query through identities per action): the state file is
+ * only read there and an update step writes nothing (simulate.c), so a
+ * customer's contact stays what it was for the whole run. Direct-mapped
+ * by hash, ENGINE_CONTACT_MEMO slots (a bound on memory, not on what the
+ * run does: a slot taken by another customer is read again). */
+#define ENGINE_CONTACT_MEMO 32768
+
+struct contact_memo {
+	char *customer; /* owned; NULL: empty */
+	jv contact;     /* owned */
+};
+
 /* An older version compiled from its stored source, kept for the run. */
 typedef struct {
 	char *name;
@@ -39,6 +52,7 @@ struct engine {
 	int ntypes;
 	bool stage;
 	jrn_json_index ix;
+	struct contact_memo *contacts; /* --simulate's, ENGINE_CONTACT_MEMO; else NULL */
 };
 
 /* One enrollment being run: its row, its journey, its trigger event and
@@ -88,6 +102,12 @@ void engine_close(route_run *R)
 	}
 	free(E->old);
 	free(E->types);
+	for (int i = 0; E->contacts && i < ENGINE_CONTACT_MEMO; i++)
+		if (E->contacts[i].customer) {
+			free(E->contacts[i].customer);
+			jv_free(E->contacts[i].contact);
+		}
+	free(E->contacts);
 	jrn_json_index_free(&E->ix);
 	journeys_free(&E->js);
 	enroll_close(E->D);
@@ -178,8 +198,13 @@ int engine_troubles(const route_run *R)
 	return R->eng ? ((engine *)R->eng)->troubles : 0;
 }
 
+/* The step log (enrollment_log), for --explain. --simulate writes none:
+ * its state is a throwaway no one reads (simulate.c), and the log was a
+ * tenth of its run. */
 static int log_step(run *c, const char *step, const char *what, const char *detail, jrn_err *e)
 {
+	if (c->R->mode == M_SIMULATE)
+		return 0;
 	return enroll_log(c->E->D, c->r.id, c->now, step, what, detail, e);
 }
 
@@ -417,6 +442,33 @@ static int finish(run *c, jrn_err *e)
 	return end(c, "completed", NULL, e);
 }
 
+/* The customer's contact fields (jrn_profile_contact; through the memo
+ * in --simulate): the caller's jv, invalid with e. */
+static jv contact_of(route_run *R, engine *E, const char *customer, jrn_err *e)
+{
+	size_t n = strlen(customer);
+	if (R->mode != M_SIMULATE)
+		return jrn_profile_contact(E->reader, customer, n, e);
+	if (!E->contacts && !(E->contacts = calloc(ENGINE_CONTACT_MEMO, sizeof *E->contacts))) {
+		jrn_fail(e, "out of memory");
+		return jv_invalid();
+	}
+	struct contact_memo *m = &E->contacts[jrn_hash64(customer, n) % ENGINE_CONTACT_MEMO];
+	if (m->customer && !strcmp(m->customer, customer))
+		return jv_copy(m->contact);
+	jv contact = jrn_profile_contact(E->reader, customer, n, e);
+	char *copy = jv_is_valid(contact) ? strdup(customer) : NULL;
+	if (copy) {
+		if (m->customer) {
+			free(m->customer);
+			jv_free(m->contact);
+		}
+		m->customer = copy;
+		m->contact = jv_copy(contact);
+	}
+	return contact;
+}
+
 /* Is the arm named variant of one of J's splits a holdout? */
 static bool holdout(const journey *J, const char *variant)
 {
@@ -457,7 +509,7 @@ static int act(run *c, const step *s, jrn_err *e)
 	if (!jv_object_has(jv_copy(rec), jv_string("profile"))) {
 		/* the customer's contact fields: the gate's recipient, the
 		 * template's names */
-		jv contact = jrn_profile_contact(E->reader, c->r.customer, strlen(c->r.customer), e);
+		jv contact = contact_of(c->R, E, c->r.customer, e);
 		if (!jv_is_valid(contact)) {
 			jv_free(rec);
 			return -1;
@@ -684,12 +736,11 @@ static int enroll(route_run *R, journey *J, const char *customer, const char *ke
 		  const char *event, size_t elen, int64_t now, jrn_err *e)
 {
 	engine *E = (engine *)R->eng;
-	int rc = enroll_by_trigger(E->D, J->name, customer, key, e);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	int64_t active = enroll_active(E->D, J->name, customer, e), last = 0;
-	if (active < 0 || (rc = enroll_last_entry(E->D, J->name, customer, &last, e)) < 0)
-		return -1;
+	int64_t active = 0, last = 0;
+	int rc = enroll_entry(E->D, J->name, customer, key, &active, &last, e);
+	if (rc < 0 || rc & 1)
+		return rc < 0 ? -1 : 0; /* the trigger key enrolled before */
+	rc = rc & 2; /* entered before */
 	switch (J->reentry) {
 	case RE_NEVER:
 		if (rc)
@@ -717,8 +768,19 @@ static int enroll(route_run *R, journey *J, const char *customer, const char *ke
 	}
 	run c = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
 	int64_t id = enroll_insert(E->D, J->name, J->version, customer, key, event, elen, now, e);
-	if (id < 0 || enroll_get(E->D, id, &c.r, e) < 0)
+	if (id < 0)
 		return -1;
+	/* the row as inserted (enroll_get would read back just this) */
+	c.r = (enroll_row){.id = id, .version = J->version, .entered_at = now, .updated_at = now,
+			   .due_at = INT64_MIN, .ended_at = INT64_MIN, .journey = strdup(J->name),
+			   .customer = strdup(customer), .trigger_key = strdup(key),
+			   .trigger_event = event ? strndup(event, elen) : NULL,
+			   .status = strdup("active")};
+	if (!c.r.journey || !c.r.customer || !c.r.trigger_key || !c.r.status ||
+	    (event && !c.r.trigger_event)) {
+		enroll_row_free(&c.r);
+		return jrn_fail(e, "out of memory");
+	}
 	jrn_buf_reset(&E->detail);
 	jrn_buf_adds(&E->detail, "{\"trigger\":");
 	jrn_json_append_str(&E->detail, key, strlen(key));
@@ -1010,7 +1072,8 @@ int engine_event(route_run *R, const jrn_line *ln)
 	int64_t now = jrn_now();
 	if (rc == 0 && type) {
 		jrn_buf_reset(&E->ids);
-		int n = enroll_customer_active(E->D, cust.p, &E->ids, &e);
+		int n = R->mode == M_SIMULATE ? enroll_customer_active_of(E->D, &E->js, cust.p, &E->ids, &e)
+			: enroll_customer_active(E->D, cust.p, &E->ids, &e);
 		int64_t *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
 		if (n > 0 && ids)
 			memcpy(ids, E->ids.p, (size_t)n * sizeof *ids);
@@ -1153,6 +1216,13 @@ static int begin(route_run *R, jrn_err *e)
 	return 0;
 }
 
+/* A batch of the schedules ended: route_batch_end, or in --simulate
+ * simulate_flush (its one transaction goes on). 0, -1 (said). */
+static int batch_end(route_run *R)
+{
+	return R->mode == M_SIMULATE ? simulate_flush(R) : route_batch_end(R);
+}
+
 /* Fires J's trigger for the instant at: its audience enrolled, ROUTE_BATCH
  * customers a transaction, then journey_schedules.fired_at = now. The
  * number enrolled, or -1 (said). Interrupted, fired_at stays: the next
@@ -1176,14 +1246,14 @@ static int64_t fire(route_run *R, journey *J, int64_t at, int64_t now)
 			rc = fatal(&e);
 			break;
 		}
-		if (n == ROUTE_BATCH && (rc = route_batch_end(R)) < 0)
+		if (n == ROUTE_BATCH && (rc = batch_end(R)) < 0)
 			break; /* said */
 	} while (n == ROUTE_BATCH && !route_interrupted);
 	if (rc == 0 && !route_interrupted &&
 	    (begin(R, &e) < 0 || enroll_fired_set(E->D, J->name, now, &e) < 0))
 		rc = fatal(&e);
 	if (rc == 0)
-		rc = route_batch_end(R);
+		rc = batch_end(R);
 	jrn_buf_free(&ev);
 	jrn_buf_free(&f.last);
 	return rc < 0 ? -1 : f.n;

@@ -9,7 +9,7 @@
 
 enum {
 	Q_VLATEST, Q_VINSERT, Q_VSOURCE, Q_GET, Q_ACTIVE, Q_LAST, Q_BYKEY, Q_INSERT, Q_UPDATE,
-	Q_CUSTOMER, Q_DUE, Q_OLDER, Q_LOG, Q_FGET, Q_FSET, Q_SEGMENT, Q_PROFILES, NQ
+	Q_CUSTOMER, Q_DUE, Q_OLDER, Q_LOG, Q_FGET, Q_FSET, Q_SEGMENT, Q_PROFILES, Q_ENTRY, Q_ACTIVE_OF, NQ
 };
 
 static const char *const sql[NQ] = {
@@ -50,11 +50,24 @@ static const char *const sql[NQ] = {
 		      " AND customer_id > ?2 ORDER BY customer_id LIMIT ?3",
 	[Q_PROFILES] = "SELECT customer_id FROM profiles WHERE customer_id > ?2"
 		       " ORDER BY customer_id LIMIT ?3",
+	/* Q_BYKEY, Q_ACTIVE and Q_LAST in one pass over the customer's rows
+	 * of the journey (enrollments_customer): at most one is active
+	 * (enrollments_active), so max() of its id is it */
+	/* by the partial index, so that a customer's ended enrollments are
+	 * not read (the planner takes enrollments_customer otherwise) */
+	[Q_ACTIVE_OF] = "SELECT id FROM enrollments INDEXED BY enrollments_active"
+			" WHERE journey = ?1 AND customer_id = ?2 AND status = 'active'",
+	[Q_ENTRY] = "SELECT max(trigger_key = ?3), max(CASE WHEN status = 'active' THEN id END),"
+		    " max(entered_at) FROM enrollments WHERE customer_id = ?2 AND journey = ?1",
 };
 
 struct enroll_db {
 	sqlite3 *db;
 	sqlite3_stmt *q[NQ];
+	/* enroll_due_watch: the earliest due (watch_at, watch_id) as the
+	 * caller read it, stale once a write may have changed it */
+	int64_t watch_id, watch_at;
+	bool watch_stale;
 };
 
 enroll_db *enroll_open(sqlite3 *db, jrn_err *e)
@@ -65,6 +78,7 @@ enroll_db *enroll_open(sqlite3 *db, jrn_err *e)
 		return NULL;
 	}
 	D->db = db;
+	D->watch_stale = true;
 	for (int i = 0; i < NQ; i++)
 		if (jrn_db_prepare(db, sql[i], &D->q[i], e) < 0) {
 			enroll_close(D);
@@ -244,6 +258,26 @@ int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, c
 	return done(D, st, rc, e) < 0 ? -1 : found;
 }
 
+int enroll_entry(enroll_db *D, const char *journey, const char *customer, const char *key,
+		 int64_t *active, int64_t *last, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_ENTRY];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = 0;
+	*active = 0;
+	if (rc == SQLITE_ROW) {
+		found = sqlite3_column_int(st, 0) ? 1 : 0;
+		*active = sqlite3_column_int64(st, 1); /* NULL: 0 */
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+			*last = sqlite3_column_int64(st, 2);
+			found |= 2;
+		}
+	}
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
 int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const char *customer,
 		      const char *key, const char *event, size_t elen, int64_t now, jrn_err *e)
 {
@@ -260,9 +294,28 @@ int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const 
 	return sqlite3_last_insert_rowid(D->db);
 }
 
+void enroll_due_watch(enroll_db *D, int64_t id, int64_t at)
+{
+	D->watch_id = id;
+	D->watch_at = at;
+	D->watch_stale = false;
+}
+
+bool enroll_due_stale(const enroll_db *D)
+{
+	return D->watch_stale;
+}
+
 int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e)
 {
 	sqlite3_stmt *st = D->q[Q_UPDATE];
+	/* the earliest due changes only when its row changes, or another
+	 * row becomes active and due before it (enroll_insert's rows have no
+	 * due_at; nothing here deletes) */
+	if (r->id == D->watch_id ||
+	    (r->due_at != INT64_MIN && r->status && !strcmp(r->status, "active") &&
+	     (r->due_at < D->watch_at || (r->due_at == D->watch_at && r->id < D->watch_id))))
+		D->watch_stale = true;
 	sqlite3_bind_int64(st, 1, r->id);
 	sqlite3_bind_int64(st, 2, r->version);
 	sqlite3_bind_text(st, 3, r->status, -1, SQLITE_TRANSIENT);
@@ -308,6 +361,38 @@ int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn
 {
 	sqlite3_bind_text(D->q[Q_CUSTOMER], 1, customer, -1, SQLITE_STATIC);
 	return collect(D, D->q[Q_CUSTOMER], ids, e);
+}
+
+int enroll_customer_active_of(enroll_db *D, const journeys *js, const char *customer,
+			      jrn_buf *ids, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_ACTIVE_OF];
+	size_t start = ids->len;
+	int n = 0;
+	for (int i = 0; i < js->n; i++) {
+		sqlite3_bind_text(st, 1, js->v[i]->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		if (done(D, st, rc, e) < 0)
+			return -1;
+		if (!id)
+			continue;
+		/* in id order (as enroll_customer_active), each once */
+		int64_t *v = (int64_t *)(void *)(ids->p + start);
+		int k = n;
+		while (k > 0 && v[k - 1] > id)
+			k--;
+		if (k > 0 && v[k - 1] == id)
+			continue;
+		if (jrn_buf_add(ids, &id, sizeof id) < 0)
+			return jrn_fail(e, "out of memory");
+		v = (int64_t *)(void *)(ids->p + start);
+		memmove(v + k + 1, v + k, (size_t)(n - k) * sizeof id);
+		v[k] = id;
+		n++;
+	}
+	return n;
 }
 
 int enroll_due(enroll_db *D, int64_t now, int64_t *after_due, int64_t *after_id, int limit,
