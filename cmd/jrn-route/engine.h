@@ -62,6 +62,13 @@ int enroll_last_entry(enroll_db *D, const char *journey, const char *customer, i
 /* Is there an enrollment of (journey, customer, trigger_key)? 1, 0, -1. */
 int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, const char *key,
 		      jrn_err *e);
+/* From now on, remember every (journey, customer, trigger_key) that
+ * enroll_insert writes in a filter of fixed size (8 MiB), so that
+ * enroll_entry looks a key up only when the filter holds it, and reads
+ * the active one and the last entry by their indexes. Only when the
+ * state has no enrollment yet and this connection alone writes it
+ * (--simulate's private state). 0, -1 out of memory. */
+int enroll_keys_track(enroll_db *D);
 /* enroll_by_trigger, enroll_active and enroll_last_entry in one
  * statement: *active the active enrollment's id (0: none), *last the
  * newest entered_at when there is one. Bit 1 set: an enrollment with the

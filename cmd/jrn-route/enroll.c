@@ -68,7 +68,16 @@ struct enroll_db {
 	 * caller read it, stale once a write may have changed it */
 	int64_t watch_id, watch_at;
 	bool watch_stale;
+	/* enroll_keys_track: a Bloom filter of ENROLL_KEY_BITS bits over
+	 * every (journey, customer, trigger_key) inserted; NULL: none */
+	uint64_t *keys;
 };
+
+/* The filter's size: 8 MiB, whatever the run; 4 bits a key, so that at
+ * 1M enrollments one absent key in 70,000 still looks present (and is
+ * then looked up). */
+#define ENROLL_KEY_BITS (1u << 26)
+#define ENROLL_KEY_PROBES 4
 
 enroll_db *enroll_open(sqlite3 *db, jrn_err *e)
 {
@@ -93,6 +102,7 @@ void enroll_close(enroll_db *D)
 		return;
 	for (int i = 0; i < NQ; i++)
 		sqlite3_finalize(D->q[i]);
+	free(D->keys);
 	free(D);
 }
 
@@ -258,9 +268,64 @@ int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, c
 	return done(D, st, rc, e) < 0 ? -1 : found;
 }
 
+int enroll_keys_track(enroll_db *D)
+{
+	if (!D->keys && !(D->keys = calloc(ENROLL_KEY_BITS / 64, sizeof *D->keys)))
+		return -1;
+	return 0;
+}
+
+/* The filter's bit positions of (journey, customer, key): NUL-separated,
+ * which is injective (none of them holds a NUL: jrn_id_check), hashed,
+ * and probes by double hashing (Kirsch and Mitzenmacher, "Less hashing,
+ * same performance", 2006). */
+static void key_bits(const char *journey, const char *customer, const char *key,
+		     uint32_t bit[ENROLL_KEY_PROBES])
+{
+	size_t a = strlen(journey), b = strlen(customer), c = strlen(key);
+	char small[256], *t = a + b + c + 2 <= sizeof small ? small : malloc(a + b + c + 2);
+	uint64_t h = 0;
+	if (t) {
+		memcpy(t, journey, a);
+		t[a] = '\0';
+		memcpy(t + a + 1, customer, b);
+		t[a + 1 + b] = '\0';
+		memcpy(t + a + b + 2, key, c);
+		h = jrn_hash64(t, a + b + c + 2);
+		if (t != small)
+			free(t);
+	}
+	/* splitmix64's finalizer: a second hash from the first */
+	uint64_t g = h + 0x9e3779b97f4a7c15u;
+	g = (g ^ (g >> 30)) * 0xbf58476d1ce4e5b9u;
+	g = (g ^ (g >> 27)) * 0x94d049bb133111ebu;
+	g = (g ^ (g >> 31)) | 1;
+	for (int i = 0; i < ENROLL_KEY_PROBES; i++)
+		bit[i] = (uint32_t)((h + (uint64_t)i * g) % ENROLL_KEY_BITS);
+}
+
 int enroll_entry(enroll_db *D, const char *journey, const char *customer, const char *key,
 		 int64_t *active, int64_t *last, jrn_err *e)
 {
+	if (D->keys) { /* known enrollments: three cheap lookups */
+		uint32_t bit[ENROLL_KEY_PROBES];
+		key_bits(journey, customer, key, bit);
+		bool maybe = true;
+		for (int i = 0; i < ENROLL_KEY_PROBES && maybe; i++)
+			maybe = D->keys[bit[i] / 64] >> (bit[i] % 64) & 1;
+		int rc = maybe ? enroll_by_trigger(D, journey, customer, key, e) : 0;
+		if (rc != 0)
+			return rc;
+		sqlite3_stmt *st = D->q[Q_ACTIVE_OF];
+		sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		*active = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		if (done(D, st, rc, e) < 0)
+			return -1;
+		rc = enroll_last_entry(D, journey, customer, last, e);
+		return rc < 0 ? -1 : rc ? 2 : 0;
+	}
 	sqlite3_stmt *st = D->q[Q_ENTRY];
 	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
@@ -291,6 +356,12 @@ int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const 
 	sqlite3_bind_int64(st, 7, now);
 	if (done(D, st, sqlite3_step(st), e) < 0)
 		return -1;
+	if (D->keys) {
+		uint32_t bit[ENROLL_KEY_PROBES];
+		key_bits(journey, customer, key, bit);
+		for (int i = 0; i < ENROLL_KEY_PROBES; i++)
+			D->keys[bit[i] / 64] |= 1ull << (bit[i] % 64);
+	}
 	return sqlite3_last_insert_rowid(D->db);
 }
 

@@ -422,6 +422,9 @@ static int sim_engine(route_run *R, int *bad)
 		journeys_free(&js);
 		return jrn_say(-1, "the memory state: %s", e.msg);
 	}
+	/* the private state has no enrollment yet, and only this run writes it */
+	if (enroll_keys_track(engine_db(R)) < 0)
+		return jrn_say(-1, "out of memory");
 	return 0;
 }
 
