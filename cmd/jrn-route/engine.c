@@ -12,16 +12,18 @@
 #include "profile.h"
 
 /* --simulate's memo of the customers' contact fields (jrn_profile_contact,
- * a recursive query through identities per action): the state file is
- * only read there and an update step writes nothing (simulate.c), so a
- * customer's contact stays what it was for the whole run. Direct-mapped
- * by hash, ENGINE_CONTACT_MEMO slots (a bound on memory, not on what the
- * run does: a slot taken by another customer is read again). */
-#define ENGINE_CONTACT_MEMO 32768
+ * a recursive query through identities per action), as the JSON text an
+ * action carries: the state file is only read there and an update step
+ * writes nothing (simulate.c), so a customer's contact stays what it was
+ * for the whole run. Direct-mapped by hash, ENGINE_CONTACT_MEMO slots (a
+ * bound on memory, about 16 MiB at 100-byte contacts, not on what the run
+ * does: a slot taken by another customer is read again). */
+#define ENGINE_CONTACT_MEMO 131072
 
 struct contact_memo {
 	char *customer; /* owned; NULL: empty */
-	jv contact;     /* owned */
+	char *text;     /* owned: the contact object as JSON */
+	size_t len;
 };
 
 /* An older version compiled from its stored source, kept for the run. */
@@ -105,7 +107,7 @@ void engine_close(route_run *R)
 	for (int i = 0; E->contacts && i < ENGINE_CONTACT_MEMO; i++)
 		if (E->contacts[i].customer) {
 			free(E->contacts[i].customer);
-			jv_free(E->contacts[i].contact);
+			free(E->contacts[i].text);
 		}
 	free(E->contacts);
 	jrn_json_index_free(&E->ix);
@@ -442,31 +444,48 @@ static int finish(run *c, jrn_err *e)
 	return end(c, "completed", NULL, e);
 }
 
-/* The customer's contact fields (jrn_profile_contact; through the memo
- * in --simulate): the caller's jv, invalid with e. */
-static jv contact_of(route_run *R, engine *E, const char *customer, jrn_err *e)
+/* The customer's contact fields (jrn_profile_contact) as JSON appended
+ * to b; through the memo in --simulate. 0, -1 with e. */
+static int contact_append(route_run *R, engine *E, const char *customer, jrn_buf *b, jrn_err *e)
 {
 	size_t n = strlen(customer);
-	if (R->mode != M_SIMULATE)
-		return jrn_profile_contact(E->reader, customer, n, e);
-	if (!E->contacts && !(E->contacts = calloc(ENGINE_CONTACT_MEMO, sizeof *E->contacts))) {
-		jrn_fail(e, "out of memory");
-		return jv_invalid();
+	struct contact_memo *m = NULL;
+	if (R->mode == M_SIMULATE) {
+		if (!E->contacts && !(E->contacts = calloc(ENGINE_CONTACT_MEMO, sizeof *E->contacts)))
+			return jrn_fail(e, "out of memory");
+		m = &E->contacts[jrn_hash64(customer, n) % ENGINE_CONTACT_MEMO];
+		if (m->customer && !strcmp(m->customer, customer))
+			return jrn_buf_add(b, m->text, m->len) < 0 ? jrn_fail(e, "out of memory") : 0;
 	}
-	struct contact_memo *m = &E->contacts[jrn_hash64(customer, n) % ENGINE_CONTACT_MEMO];
-	if (m->customer && !strcmp(m->customer, customer))
-		return jv_copy(m->contact);
 	jv contact = jrn_profile_contact(E->reader, customer, n, e);
-	char *copy = jv_is_valid(contact) ? strdup(customer) : NULL;
-	if (copy) {
-		if (m->customer) {
-			free(m->customer);
-			jv_free(m->contact);
-		}
-		m->customer = copy;
-		m->contact = jv_copy(contact);
+	if (!jv_is_valid(contact))
+		return -1;
+	size_t at = b->len;
+	if (jrn_json_append(b, contact, 0, e) < 0)
+		return -1;
+	char *copy = m ? strdup(customer) : NULL, *text = copy ? malloc(b->len - at) : NULL;
+	if (text) {
+		free(m->customer);
+		free(m->text);
+		memcpy(text, b->p + at, b->len - at);
+		*m = (struct contact_memo){copy, text, b->len - at};
+	} else {
+		free(copy); /* not remembered: read again next time */
 	}
-	return contact;
+	return 0;
+}
+
+/* Appends ,"name": to b. 0, -1 out of memory. */
+static int member(jrn_buf *b, const char *name)
+{
+	return jrn_buf_addc(b, ',') < 0 || jrn_json_append_str(b, name, strlen(name)) < 0 ||
+	       jrn_buf_addc(b, ':') < 0 ? -1 : 0;
+}
+
+/* Appends ,"name":"v" to b. 0, -1 out of memory. */
+static int member_str(jrn_buf *b, const char *name, const char *v)
+{
+	return member(b, name) < 0 || jrn_json_append_str(b, v, strlen(v)) < 0 ? -1 : 0;
 }
 
 /* Is the arm named variant of one of J's splits a holdout? */
@@ -496,41 +515,56 @@ static int act(run *c, const step *s, jrn_err *e)
 	    jrn_sha256_hex(E->detail.p, E->detail.len, sum) < 0)
 		return jrn_fail(e, "SHA-256 failed");
 	snprintf(hex, sizeof hex, "jrn:%s", sum);
-	jv rec = jv_copy(s->u.action.fields);
-	rec = jv_object_set(rec, jv_string("customerId"), jv_string(c->r.customer));
-	rec = jv_object_set(rec, jv_string("journey"), jv_string(J->name));
-	rec = jv_object_set(rec, jv_string("journeyVersion"), jv_number((double)J->version));
-	rec = jv_object_set(rec, jv_string("step"), jv_string(s->id));
-	rec = jv_object_set(rec, jv_string("enrollment"), jv_number((double)c->r.id));
-	if (c->r.variant)
-		rec = jv_object_set(rec, jv_string("testVariant"), jv_string(c->r.variant));
-	if (holdout(J, c->r.variant))
-		rec = jv_object_set(rec, jv_string("holdout"), jv_true());
-	if (!jv_object_has(jv_copy(rec), jv_string("profile"))) {
-		/* the customer's contact fields: the gate's recipient, the
-		 * template's names */
-		jv contact = contact_of(c->R, E, c->r.customer, e);
-		if (!jv_is_valid(contact)) {
-			jv_free(rec);
-			return -1;
-		}
-		rec = jv_object_set(rec, jv_string("profile"), contact);
+	/* the record as text, as a jv of these members in this order would
+	 * print (jrn_json_append): the step's fields, then what the engine
+	 * adds. The fields' names (journey.c's action_keys, webhook_keys)
+	 * are none of the added ones. */
+	jrn_buf *L = &E->line;
+	jrn_buf_reset(L);
+	if (jrn_json_append(L, jv_copy(s->u.action.fields), 0, e) < 0)
+		return -1;
+	L->len--; /* its closing brace */
+	bool none = L->len == 1, oom = member_str(L, "customerId", c->r.customer) < 0;
+	if (none && !oom) { /* no fields: the first member takes no comma */
+		memmove(L->p + 1, L->p + 2, L->len - 2);
+		L->p[--L->len] = '\0';
 	}
+	oom = oom || member_str(L, "journey", J->name) < 0 || member(L, "journeyVersion") < 0 ||
+	      jrn_json_append(L, jv_number((double)J->version), 0, e) < 0 ||
+	      member_str(L, "step", s->id) < 0 || member(L, "enrollment") < 0 ||
+	      jrn_json_append(L, jv_number((double)c->r.id), 0, e) < 0 ||
+	      (c->r.variant && member_str(L, "testVariant", c->r.variant) < 0) ||
+	      (holdout(J, c->r.variant) && (member(L, "holdout") < 0 || jrn_buf_adds(L, "true") < 0)) ||
+	      member(L, "profile") < 0;
+	if (oom)
+		return jrn_fail(e, "out of memory");
+	/* the customer's contact fields: the gate's recipient, the
+	 * template's names */
+	if (contact_append(c->R, E, c->r.customer, L, e) < 0)
+		return -1;
 	/* the gate's trigger window (policy.triggerWindow) holds one send per
 	 * trigger: a step's, so that a journey's steps do not silence each
 	 * other, while a journey entered again soon does not repeat a step;
 	 * a schedule's or at's firing is its own trigger (JOURNEY/STEP/INSTANT),
 	 * so a tick a little earlier than the day before loses no day */
 	bool timed = (J->trig.kind == T_SCHEDULE || J->trig.kind == T_AT) && c->r.trigger_key;
-	rec = jv_object_set(rec, jv_string("trigger"), timed
-			    ? jv_string_fmt("%s/%s/%s", J->name, s->id, c->r.trigger_key)
-			    : jv_string_fmt("%s/%s", J->name, s->id));
-	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
-	if (c->r.trigger_event)
-		rec = jv_object_set(rec, jv_string("event"), jv_copy(run_event(c)));
-	jrn_buf_reset(&E->line);
-	if (jrn_json_append(&E->line, rec, 0, e) < 0)
+	jrn_buf *t = &E->detail;
+	jrn_buf_reset(t);
+	jrn_buf_adds(t, J->name);
+	jrn_buf_addc(t, '/');
+	jrn_buf_adds(t, s->id);
+	if (timed) {
+		jrn_buf_addc(t, '/');
+		jrn_buf_adds(t, c->r.trigger_key);
+	}
+	if (!t->p || member(L, "trigger") < 0 || jrn_json_append_str(L, t->p, t->len) < 0 ||
+	    member_str(L, "idempotencyKey", hex) < 0 ||
+	    (c->r.trigger_event && member(L, "event") < 0))
+		return jrn_fail(e, "out of memory");
+	if (c->r.trigger_event && jrn_json_append(L, jv_copy(run_event(c)), 0, e) < 0)
 		return -1;
+	if (jrn_buf_addc(L, '}') < 0)
+		return jrn_fail(e, "out of memory");
 	jrn_line ln = {J->file ? J->file : "jrn.yaml", (uint64_t)s->line, E->line.p, E->line.len};
 	decision d;
 	bool rejected;
