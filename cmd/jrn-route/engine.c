@@ -20,6 +20,14 @@
  * does: a slot taken by another customer is read again). */
 #define ENGINE_CONTACT_MEMO 131072
 
+/* --simulate's memo of jrn_profile_resolve (the id links are the state
+ * file's, only read there): direct-mapped, ENGINE_RESOLVE_MEMO slots. */
+#define ENGINE_RESOLVE_MEMO 65536
+
+struct resolve_memo {
+	char *id, *customer; /* owned; NULL: empty */
+};
+
 struct contact_memo {
 	char *customer; /* owned; NULL: empty */
 	char *text;     /* owned: the contact object as JSON */
@@ -55,6 +63,7 @@ struct engine {
 	bool stage;
 	jrn_json_index ix;
 	struct contact_memo *contacts; /* --simulate's, ENGINE_CONTACT_MEMO; else NULL */
+	struct resolve_memo *resolved; /* --simulate's, ENGINE_RESOLVE_MEMO; else NULL */
 };
 
 /* One enrollment being run: its row, its journey, its trigger event and
@@ -110,6 +119,11 @@ void engine_close(route_run *R)
 			free(E->contacts[i].text);
 		}
 	free(E->contacts);
+	for (int i = 0; E->resolved && i < ENGINE_RESOLVE_MEMO; i++) {
+		free(E->resolved[i].id);
+		free(E->resolved[i].customer);
+	}
+	free(E->resolved);
 	jrn_json_index_free(&E->ix);
 	journeys_free(&E->js);
 	enroll_close(E->D);
@@ -983,6 +997,31 @@ static int event_ids_check(jv ev, jrn_err *why)
 	return 0;
 }
 
+/* jrn_profile_resolve, through the memo in --simulate (borrowed: valid
+ * until the next call). NULL with e. */
+static const char *resolve(route_run *R, engine *E, const char *id, jrn_err *e)
+{
+	if (R->mode != M_SIMULATE)
+		return jrn_profile_resolve(E->prof, id, e);
+	if (!E->resolved && !(E->resolved = calloc(ENGINE_RESOLVE_MEMO, sizeof *E->resolved))) {
+		jrn_fail(e, "out of memory");
+		return NULL;
+	}
+	struct resolve_memo *m = &E->resolved[jrn_hash64(id, strlen(id)) % ENGINE_RESOLVE_MEMO];
+	if (m->id && !strcmp(m->id, id))
+		return m->customer;
+	const char *now = jrn_profile_resolve(E->prof, id, e);
+	char *a = now ? strdup(id) : NULL, *b = a ? strdup(now) : NULL;
+	if (!b) {
+		free(a); /* not remembered */
+		return now;
+	}
+	free(m->id);
+	free(m->customer);
+	*m = (struct resolve_memo){a, b};
+	return b;
+}
+
 /* The customer an event names, resolved through merges, into cust: 1,
  * 0 none (no id, not an id, erased), -1 with e. */
 static int event_customer(route_run *R, jv ev, jrn_buf *cust, jrn_err *e)
@@ -991,7 +1030,7 @@ static int event_customer(route_run *R, jv ev, jrn_buf *cust, jrn_err *e)
 	jrn_err why;
 	if (!id || jrn_id_check(id, strlen(id), "customerId", &why) < 0)
 		return 0;
-	const char *now = jrn_profile_resolve(((engine *)R->eng)->prof, id, e);
+	const char *now = resolve(R, (engine *)R->eng, id, e);
 	if (!now)
 		return -1;
 	jrn_buf_reset(cust);

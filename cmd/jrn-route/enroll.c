@@ -9,7 +9,7 @@
 
 enum {
 	Q_VLATEST, Q_VINSERT, Q_VSOURCE, Q_GET, Q_ACTIVE, Q_LAST, Q_BYKEY, Q_INSERT, Q_UPDATE,
-	Q_CUSTOMER, Q_DUE, Q_OLDER, Q_LOG, Q_FGET, Q_FSET, Q_SEGMENT, Q_PROFILES, Q_ENTRY, Q_ACTIVE_OF, NQ
+	Q_CUSTOMER, Q_DUE, Q_OLDER, Q_LOG, Q_FGET, Q_FSET, Q_SEGMENT, Q_PROFILES, Q_ENTRY, Q_ACTIVE_OF, Q_UPDATE_ACTIVE, NQ
 };
 
 static const char *const sql[NQ] = {
@@ -32,6 +32,12 @@ static const char *const sql[NQ] = {
 	[Q_UPDATE] = "UPDATE enrollments SET version = ?2, status = ?3, step = ?4, due_at = ?5,"
 		     " wait_events = ?6, variant = ?7, updated_at = ?8, ended_at = ?9, reason = ?10"
 		     " WHERE id = ?1",
+	/* Q_UPDATE of a row that is active and stays so: neither status nor
+	 * journey nor customer_id set, so SQLite leaves enrollments_active
+	 * (partial on status) alone and rewrites only enrollments_due */
+	[Q_UPDATE_ACTIVE] = "UPDATE enrollments SET version = ?2, step = ?4, due_at = ?5,"
+			    " wait_events = ?6, variant = ?7, updated_at = ?8, ended_at = ?9,"
+			    " reason = ?10 WHERE id = ?1 AND status = 'active'",
 	[Q_CUSTOMER] = "SELECT id FROM enrollments WHERE customer_id = ? AND status = 'active'"
 		       " ORDER BY id",
 	/* by the partial index enrollments_due: (due_at, id) after the
@@ -387,6 +393,23 @@ int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e)
 	    (r->due_at != INT64_MIN && r->status && !strcmp(r->status, "active") &&
 	     (r->due_at < D->watch_at || (r->due_at == D->watch_at && r->id < D->watch_id))))
 		D->watch_stale = true;
+	if (r->status && !strcmp(r->status, "active")) {
+		/* most often it was active: one index less to rewrite */
+		sqlite3_stmt *up = D->q[Q_UPDATE_ACTIVE];
+		sqlite3_bind_int64(up, 1, r->id);
+		sqlite3_bind_int64(up, 2, r->version);
+		bind_opt(up, 4, r->step);
+		bind_time(up, 5, r->due_at);
+		bind_opt(up, 6, r->wait_events);
+		bind_opt(up, 7, r->variant);
+		sqlite3_bind_int64(up, 8, r->updated_at);
+		bind_time(up, 9, r->ended_at);
+		bind_opt(up, 10, r->reason);
+		if (done(D, up, sqlite3_step(up), e) < 0)
+			return -1;
+		if (sqlite3_changes(D->db) > 0)
+			return 0;
+	}
 	sqlite3_bind_int64(st, 1, r->id);
 	sqlite3_bind_int64(st, 2, r->version);
 	sqlite3_bind_text(st, 3, r->status, -1, SQLITE_TRANSIENT);
