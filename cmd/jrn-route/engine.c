@@ -950,6 +950,42 @@ out:
 	return rc < 0 ? -1 : 0;
 }
 
+/* Can an event of type move an enrollment of J: does an exit, the goal
+ * or a wait_for or goal step of J name it (move: nothing else does)? */
+static bool moves_on(const journey *J, const char *type)
+{
+	for (int k = 0; k < J->nexits; k++)
+		if (!strcmp(J->exits[k].type, type))
+			return true;
+	if (J->has_goal && !strcmp(J->goal.type, type))
+		return true;
+	for (int k = 0; k < J->nsteps; k++) {
+		const step *s = &J->steps[k];
+		if (s->kind == S_WAIT_FOR || s->kind == S_GOAL)
+			for (int w = 0; w < s->u.wait_for.nevents; w++)
+				if (!strcmp(s->u.wait_for.events[w].type, type))
+					return true;
+	}
+	return false;
+}
+
+/* --simulate's enroll_customer_active: customer's active enrollments in
+ * the journeys an event of type can move (every enrollment there is on a
+ * loaded journey's version: enroll_customer_active_of), into E->ids. The
+ * others would be read and left as they are. The count, or -1 with e. */
+static int active_moved(engine *E, const char *type, const char *customer, jrn_err *e)
+{
+	journey *v[64];
+	journeys some = {v, 0};
+	for (int i = 0; i < E->js.n; i++) {
+		if (some.n == (int)(sizeof v / sizeof v[0])) /* many journeys: all of them */
+			return enroll_customer_active_of(E->D, &E->js, customer, &E->ids, e);
+		if (moves_on(E->js.v[i], type))
+			some.v[some.n++] = E->js.v[i];
+	}
+	return some.n ? enroll_customer_active_of(E->D, &some, customer, &E->ids, e) : 0;
+}
+
 /* The event's trigger key: its id, else the SHA-256 of its text (with
  * the clock's ms when it has no timestamp either). */
 static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
@@ -1145,7 +1181,7 @@ int engine_event(route_run *R, const jrn_line *ln)
 	int64_t now = jrn_now();
 	if (rc == 0 && type) {
 		jrn_buf_reset(&E->ids);
-		int n = R->mode == M_SIMULATE ? enroll_customer_active_of(E->D, &E->js, cust.p, &E->ids, &e)
+		int n = R->mode == M_SIMULATE ? active_moved(E, type, cust.p, &e)
 			: enroll_customer_active(E->D, cust.p, &E->ids, &e);
 		int64_t *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
 		if (n > 0 && ids)
