@@ -1333,7 +1333,7 @@ static int batch_end(route_run *R)
 }
 
 /* Fires J's trigger for the instant at: its audience enrolled, ROUTE_BATCH
- * customers a transaction, then journey_schedules.fired_at = now. The
+ * customers a transaction (--simulate: a batch of output), then journey_schedules.fired_at = now. The
  * number enrolled, or -1 (said). Interrupted, fired_at stays: the next
  * tick fires the instant again and the trigger key enrolls no one twice. */
 static int64_t fire(route_run *R, journey *J, int64_t at, int64_t now)

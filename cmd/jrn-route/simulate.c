@@ -22,6 +22,9 @@
  *     route_line as in the gate; events do not come out, only actions;
  *   - at the end, the same catching up to --now (default: the last
  *     event's time).
+ * All of it is one transaction of the memory state, committed at the end
+ * (simulate_flush writes each batch's output without a commit), so the
+ * attached state file is read as one snapshot.
  */
 #include <stdlib.h>
 #include <string.h>
