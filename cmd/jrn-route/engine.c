@@ -11,6 +11,29 @@
 #include "profile-read.h"
 #include "profile.h"
 
+/* --simulate's memo of the customers' contact fields (jrn_profile_contact,
+ * a recursive query through identities per action), as the JSON text an
+ * action carries: the state file is only read there and an update step
+ * writes nothing (simulate.c), so a customer's contact stays what it was
+ * for the whole run. Direct-mapped by hash, ENGINE_CONTACT_MEMO slots (a
+ * bound on memory, about 16 MiB at 100-byte contacts, not on what the run
+ * does: a slot taken by another customer is read again). */
+#define ENGINE_CONTACT_MEMO 131072
+
+/* --simulate's memo of jrn_profile_resolve (the id links are the state
+ * file's, only read there): direct-mapped, ENGINE_RESOLVE_MEMO slots. */
+#define ENGINE_RESOLVE_MEMO 65536
+
+struct resolve_memo {
+	char *id, *customer; /* owned; NULL: empty */
+};
+
+struct contact_memo {
+	char *customer; /* owned; NULL: empty */
+	char *text;     /* owned: the contact object as JSON */
+	size_t len;
+};
+
 /* An older version compiled from its stored source, kept for the run. */
 typedef struct {
 	char *name;
@@ -39,6 +62,8 @@ struct engine {
 	int ntypes;
 	bool stage;
 	jrn_json_index ix;
+	struct contact_memo *contacts; /* --simulate's, ENGINE_CONTACT_MEMO; else NULL */
+	struct resolve_memo *resolved; /* --simulate's, ENGINE_RESOLVE_MEMO; else NULL */
 };
 
 /* One enrollment being run: its row, its journey, its trigger event and
@@ -88,6 +113,17 @@ void engine_close(route_run *R)
 	}
 	free(E->old);
 	free(E->types);
+	for (int i = 0; E->contacts && i < ENGINE_CONTACT_MEMO; i++)
+		if (E->contacts[i].customer) {
+			free(E->contacts[i].customer);
+			free(E->contacts[i].text);
+		}
+	free(E->contacts);
+	for (int i = 0; E->resolved && i < ENGINE_RESOLVE_MEMO; i++) {
+		free(E->resolved[i].id);
+		free(E->resolved[i].customer);
+	}
+	free(E->resolved);
 	jrn_json_index_free(&E->ix);
 	journeys_free(&E->js);
 	enroll_close(E->D);
@@ -178,8 +214,13 @@ int engine_troubles(const route_run *R)
 	return R->eng ? ((engine *)R->eng)->troubles : 0;
 }
 
+/* The step log (enrollment_log), for --explain. --simulate writes none:
+ * its state is a throwaway no one reads (simulate.c), and the log was a
+ * tenth of its run. */
 static int log_step(run *c, const char *step, const char *what, const char *detail, jrn_err *e)
 {
+	if (c->R->mode == M_SIMULATE)
+		return 0;
 	return enroll_log(c->E->D, c->r.id, c->now, step, what, detail, e);
 }
 
@@ -417,6 +458,50 @@ static int finish(run *c, jrn_err *e)
 	return end(c, "completed", NULL, e);
 }
 
+/* The customer's contact fields (jrn_profile_contact) as JSON appended
+ * to b; through the memo in --simulate. 0, -1 with e. */
+static int contact_append(route_run *R, engine *E, const char *customer, jrn_buf *b, jrn_err *e)
+{
+	size_t n = strlen(customer);
+	struct contact_memo *m = NULL;
+	if (R->mode == M_SIMULATE) {
+		if (!E->contacts && !(E->contacts = calloc(ENGINE_CONTACT_MEMO, sizeof *E->contacts)))
+			return jrn_fail(e, "out of memory");
+		m = &E->contacts[jrn_hash64(customer, n) % ENGINE_CONTACT_MEMO];
+		if (m->customer && !strcmp(m->customer, customer))
+			return jrn_buf_add(b, m->text, m->len) < 0 ? jrn_fail(e, "out of memory") : 0;
+	}
+	jv contact = jrn_profile_contact(E->reader, customer, n, e);
+	if (!jv_is_valid(contact))
+		return -1;
+	size_t at = b->len;
+	if (jrn_json_append(b, contact, 0, e) < 0)
+		return -1;
+	char *copy = m ? strdup(customer) : NULL, *text = copy ? malloc(b->len - at) : NULL;
+	if (text) {
+		free(m->customer);
+		free(m->text);
+		memcpy(text, b->p + at, b->len - at);
+		*m = (struct contact_memo){copy, text, b->len - at};
+	} else {
+		free(copy); /* not remembered: read again next time */
+	}
+	return 0;
+}
+
+/* Appends ,"name": to b. 0, -1 out of memory. */
+static int member(jrn_buf *b, const char *name)
+{
+	return jrn_buf_addc(b, ',') < 0 || jrn_json_append_str(b, name, strlen(name)) < 0 ||
+	       jrn_buf_addc(b, ':') < 0 ? -1 : 0;
+}
+
+/* Appends ,"name":"v" to b. 0, -1 out of memory. */
+static int member_str(jrn_buf *b, const char *name, const char *v)
+{
+	return member(b, name) < 0 || jrn_json_append_str(b, v, strlen(v)) < 0 ? -1 : 0;
+}
+
 /* Is the arm named variant of one of J's splits a holdout? */
 static bool holdout(const journey *J, const char *variant)
 {
@@ -444,41 +529,56 @@ static int act(run *c, const step *s, jrn_err *e)
 	    jrn_sha256_hex(E->detail.p, E->detail.len, sum) < 0)
 		return jrn_fail(e, "SHA-256 failed");
 	snprintf(hex, sizeof hex, "jrn:%s", sum);
-	jv rec = jv_copy(s->u.action.fields);
-	rec = jv_object_set(rec, jv_string("customerId"), jv_string(c->r.customer));
-	rec = jv_object_set(rec, jv_string("journey"), jv_string(J->name));
-	rec = jv_object_set(rec, jv_string("journeyVersion"), jv_number((double)J->version));
-	rec = jv_object_set(rec, jv_string("step"), jv_string(s->id));
-	rec = jv_object_set(rec, jv_string("enrollment"), jv_number((double)c->r.id));
-	if (c->r.variant)
-		rec = jv_object_set(rec, jv_string("testVariant"), jv_string(c->r.variant));
-	if (holdout(J, c->r.variant))
-		rec = jv_object_set(rec, jv_string("holdout"), jv_true());
-	if (!jv_object_has(jv_copy(rec), jv_string("profile"))) {
-		/* the customer's contact fields: the gate's recipient, the
-		 * template's names */
-		jv contact = jrn_profile_contact(E->reader, c->r.customer, strlen(c->r.customer), e);
-		if (!jv_is_valid(contact)) {
-			jv_free(rec);
-			return -1;
-		}
-		rec = jv_object_set(rec, jv_string("profile"), contact);
+	/* the record as text, as a jv of these members in this order would
+	 * print (jrn_json_append): the step's fields, then what the engine
+	 * adds. The fields' names (journey.c's action_keys, webhook_keys)
+	 * are none of the added ones. */
+	jrn_buf *L = &E->line;
+	jrn_buf_reset(L);
+	if (jrn_json_append(L, jv_copy(s->u.action.fields), 0, e) < 0)
+		return -1;
+	L->len--; /* its closing brace */
+	bool none = L->len == 1, oom = member_str(L, "customerId", c->r.customer) < 0;
+	if (none && !oom) { /* no fields: the first member takes no comma */
+		memmove(L->p + 1, L->p + 2, L->len - 2);
+		L->p[--L->len] = '\0';
 	}
+	oom = oom || member_str(L, "journey", J->name) < 0 || member(L, "journeyVersion") < 0 ||
+	      jrn_json_append(L, jv_number((double)J->version), 0, e) < 0 ||
+	      member_str(L, "step", s->id) < 0 || member(L, "enrollment") < 0 ||
+	      jrn_json_append(L, jv_number((double)c->r.id), 0, e) < 0 ||
+	      (c->r.variant && member_str(L, "testVariant", c->r.variant) < 0) ||
+	      (holdout(J, c->r.variant) && (member(L, "holdout") < 0 || jrn_buf_adds(L, "true") < 0)) ||
+	      member(L, "profile") < 0;
+	if (oom)
+		return jrn_fail(e, "out of memory");
+	/* the customer's contact fields: the gate's recipient, the
+	 * template's names */
+	if (contact_append(c->R, E, c->r.customer, L, e) < 0)
+		return -1;
 	/* the gate's trigger window (policy.triggerWindow) holds one send per
 	 * trigger: a step's, so that a journey's steps do not silence each
 	 * other, while a journey entered again soon does not repeat a step;
 	 * a schedule's or at's firing is its own trigger (JOURNEY/STEP/INSTANT),
 	 * so a tick a little earlier than the day before loses no day */
 	bool timed = (J->trig.kind == T_SCHEDULE || J->trig.kind == T_AT) && c->r.trigger_key;
-	rec = jv_object_set(rec, jv_string("trigger"), timed
-			    ? jv_string_fmt("%s/%s/%s", J->name, s->id, c->r.trigger_key)
-			    : jv_string_fmt("%s/%s", J->name, s->id));
-	rec = jv_object_set(rec, jv_string("idempotencyKey"), jv_string(hex));
-	if (c->r.trigger_event)
-		rec = jv_object_set(rec, jv_string("event"), jv_copy(run_event(c)));
-	jrn_buf_reset(&E->line);
-	if (jrn_json_append(&E->line, rec, 0, e) < 0)
+	jrn_buf *t = &E->detail;
+	jrn_buf_reset(t);
+	jrn_buf_adds(t, J->name);
+	jrn_buf_addc(t, '/');
+	jrn_buf_adds(t, s->id);
+	if (timed) {
+		jrn_buf_addc(t, '/');
+		jrn_buf_adds(t, c->r.trigger_key);
+	}
+	if (!t->p || member(L, "trigger") < 0 || jrn_json_append_str(L, t->p, t->len) < 0 ||
+	    member_str(L, "idempotencyKey", hex) < 0 ||
+	    (c->r.trigger_event && member(L, "event") < 0))
+		return jrn_fail(e, "out of memory");
+	if (c->r.trigger_event && jrn_json_append(L, jv_copy(run_event(c)), 0, e) < 0)
 		return -1;
+	if (jrn_buf_addc(L, '}') < 0)
+		return jrn_fail(e, "out of memory");
 	jrn_line ln = {J->file ? J->file : "jrn.yaml", (uint64_t)s->line, E->line.p, E->line.len};
 	decision d;
 	bool rejected;
@@ -684,12 +784,11 @@ static int enroll(route_run *R, journey *J, const char *customer, const char *ke
 		  const char *event, size_t elen, int64_t now, jrn_err *e)
 {
 	engine *E = (engine *)R->eng;
-	int rc = enroll_by_trigger(E->D, J->name, customer, key, e);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	int64_t active = enroll_active(E->D, J->name, customer, e), last = 0;
-	if (active < 0 || (rc = enroll_last_entry(E->D, J->name, customer, &last, e)) < 0)
-		return -1;
+	int64_t active = 0, last = 0;
+	int rc = enroll_entry(E->D, J->name, customer, key, &active, &last, e);
+	if (rc < 0 || rc & 1)
+		return rc < 0 ? -1 : 0; /* the trigger key enrolled before */
+	rc = rc & 2; /* entered before */
 	switch (J->reentry) {
 	case RE_NEVER:
 		if (rc)
@@ -717,8 +816,19 @@ static int enroll(route_run *R, journey *J, const char *customer, const char *ke
 	}
 	run c = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
 	int64_t id = enroll_insert(E->D, J->name, J->version, customer, key, event, elen, now, e);
-	if (id < 0 || enroll_get(E->D, id, &c.r, e) < 0)
+	if (id < 0)
 		return -1;
+	/* the row as inserted (enroll_get would read back just this) */
+	c.r = (enroll_row){.id = id, .version = J->version, .entered_at = now, .updated_at = now,
+			   .due_at = INT64_MIN, .ended_at = INT64_MIN, .journey = strdup(J->name),
+			   .customer = strdup(customer), .trigger_key = strdup(key),
+			   .trigger_event = event ? strndup(event, elen) : NULL,
+			   .status = strdup("active")};
+	if (!c.r.journey || !c.r.customer || !c.r.trigger_key || !c.r.status ||
+	    (event && !c.r.trigger_event)) {
+		enroll_row_free(&c.r);
+		return jrn_fail(e, "out of memory");
+	}
 	jrn_buf_reset(&E->detail);
 	jrn_buf_adds(&E->detail, "{\"trigger\":");
 	jrn_json_append_str(&E->detail, key, strlen(key));
@@ -840,6 +950,42 @@ out:
 	return rc < 0 ? -1 : 0;
 }
 
+/* Can an event of type move an enrollment of J: does an exit, the goal
+ * or a wait_for or goal step of J name it (move: nothing else does)? */
+static bool moves_on(const journey *J, const char *type)
+{
+	for (int k = 0; k < J->nexits; k++)
+		if (!strcmp(J->exits[k].type, type))
+			return true;
+	if (J->has_goal && !strcmp(J->goal.type, type))
+		return true;
+	for (int k = 0; k < J->nsteps; k++) {
+		const step *s = &J->steps[k];
+		if (s->kind == S_WAIT_FOR || s->kind == S_GOAL)
+			for (int w = 0; w < s->u.wait_for.nevents; w++)
+				if (!strcmp(s->u.wait_for.events[w].type, type))
+					return true;
+	}
+	return false;
+}
+
+/* --simulate's enroll_customer_active: customer's active enrollments in
+ * the journeys an event of type can move (every enrollment there is on a
+ * loaded journey's version: enroll_customer_active_of), into E->ids. The
+ * others would be read and left as they are. The count, or -1 with e. */
+static int active_moved(engine *E, const char *type, const char *customer, jrn_err *e)
+{
+	journey *v[64];
+	journeys some = {v, 0};
+	for (int i = 0; i < E->js.n; i++) {
+		if (some.n == (int)(sizeof v / sizeof v[0])) /* many journeys: all of them */
+			return enroll_customer_active_of(E->D, &E->js, customer, &E->ids, e);
+		if (moves_on(E->js.v[i], type))
+			some.v[some.n++] = E->js.v[i];
+	}
+	return some.n ? enroll_customer_active_of(E->D, &some, customer, &E->ids, e) : 0;
+}
+
 /* The event's trigger key: its id, else the SHA-256 of its text (with
  * the clock's ms when it has no timestamp either). */
 static const char *event_key(jv ev, const jrn_line *ln, char buf[72])
@@ -887,6 +1033,31 @@ static int event_ids_check(jv ev, jrn_err *why)
 	return 0;
 }
 
+/* jrn_profile_resolve, through the memo in --simulate (borrowed: valid
+ * until the next call). NULL with e. */
+static const char *resolve(route_run *R, engine *E, const char *id, jrn_err *e)
+{
+	if (R->mode != M_SIMULATE)
+		return jrn_profile_resolve(E->prof, id, e);
+	if (!E->resolved && !(E->resolved = calloc(ENGINE_RESOLVE_MEMO, sizeof *E->resolved))) {
+		jrn_fail(e, "out of memory");
+		return NULL;
+	}
+	struct resolve_memo *m = &E->resolved[jrn_hash64(id, strlen(id)) % ENGINE_RESOLVE_MEMO];
+	if (m->id && !strcmp(m->id, id))
+		return m->customer;
+	const char *now = jrn_profile_resolve(E->prof, id, e);
+	char *a = now ? strdup(id) : NULL, *b = a ? strdup(now) : NULL;
+	if (!b) {
+		free(a); /* not remembered */
+		return now;
+	}
+	free(m->id);
+	free(m->customer);
+	*m = (struct resolve_memo){a, b};
+	return b;
+}
+
 /* The customer an event names, resolved through merges, into cust: 1,
  * 0 none (no id, not an id, erased), -1 with e. */
 static int event_customer(route_run *R, jv ev, jrn_buf *cust, jrn_err *e)
@@ -895,7 +1066,7 @@ static int event_customer(route_run *R, jv ev, jrn_buf *cust, jrn_err *e)
 	jrn_err why;
 	if (!id || jrn_id_check(id, strlen(id), "customerId", &why) < 0)
 		return 0;
-	const char *now = jrn_profile_resolve(((engine *)R->eng)->prof, id, e);
+	const char *now = resolve(R, (engine *)R->eng, id, e);
 	if (!now)
 		return -1;
 	jrn_buf_reset(cust);
@@ -1010,7 +1181,8 @@ int engine_event(route_run *R, const jrn_line *ln)
 	int64_t now = jrn_now();
 	if (rc == 0 && type) {
 		jrn_buf_reset(&E->ids);
-		int n = enroll_customer_active(E->D, cust.p, &E->ids, &e);
+		int n = R->mode == M_SIMULATE ? active_moved(E, type, cust.p, &e)
+			: enroll_customer_active(E->D, cust.p, &E->ids, &e);
 		int64_t *ids = n > 0 ? malloc((size_t)n * sizeof *ids) : NULL;
 		if (n > 0 && ids)
 			memcpy(ids, E->ids.p, (size_t)n * sizeof *ids);
@@ -1153,8 +1325,15 @@ static int begin(route_run *R, jrn_err *e)
 	return 0;
 }
 
+/* A batch of the schedules ended: route_batch_end, or in --simulate
+ * simulate_flush (its one transaction goes on). 0, -1 (said). */
+static int batch_end(route_run *R)
+{
+	return R->mode == M_SIMULATE ? simulate_flush(R) : route_batch_end(R);
+}
+
 /* Fires J's trigger for the instant at: its audience enrolled, ROUTE_BATCH
- * customers a transaction, then journey_schedules.fired_at = now. The
+ * customers a transaction (--simulate: a batch of output), then journey_schedules.fired_at = now. The
  * number enrolled, or -1 (said). Interrupted, fired_at stays: the next
  * tick fires the instant again and the trigger key enrolls no one twice. */
 static int64_t fire(route_run *R, journey *J, int64_t at, int64_t now)
@@ -1176,14 +1355,14 @@ static int64_t fire(route_run *R, journey *J, int64_t at, int64_t now)
 			rc = fatal(&e);
 			break;
 		}
-		if (n == ROUTE_BATCH && (rc = route_batch_end(R)) < 0)
+		if (n == ROUTE_BATCH && (rc = batch_end(R)) < 0)
 			break; /* said */
 	} while (n == ROUTE_BATCH && !route_interrupted);
 	if (rc == 0 && !route_interrupted &&
 	    (begin(R, &e) < 0 || enroll_fired_set(E->D, J->name, now, &e) < 0))
 		rc = fatal(&e);
 	if (rc == 0)
-		rc = route_batch_end(R);
+		rc = batch_end(R);
 	jrn_buf_free(&ev);
 	jrn_buf_free(&f.last);
 	return rc < 0 ? -1 : f.n;

@@ -62,6 +62,19 @@ int enroll_last_entry(enroll_db *D, const char *journey, const char *customer, i
 /* Is there an enrollment of (journey, customer, trigger_key)? 1, 0, -1. */
 int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, const char *key,
 		      jrn_err *e);
+/* From now on, remember every (journey, customer, trigger_key) that
+ * enroll_insert writes in a filter of fixed size (8 MiB), so that
+ * enroll_entry looks a key up only when the filter holds it, and reads
+ * the active one and the last entry by their indexes. Only when the
+ * state has no enrollment yet and this connection alone writes it
+ * (--simulate's private state). 0, -1 out of memory. */
+int enroll_keys_track(enroll_db *D);
+/* enroll_by_trigger, enroll_active and enroll_last_entry in one
+ * statement: *active the active enrollment's id (0: none), *last the
+ * newest entered_at when there is one. Bit 1 set: an enrollment with the
+ * trigger key exists; bit 2: *last is set. That, or -1 with e. */
+int enroll_entry(enroll_db *D, const char *journey, const char *customer, const char *key,
+		 int64_t *active, int64_t *last, jrn_err *e);
 /* A new active enrollment (step NULL) with its trigger event event[0..elen)
  * (NULL: none): its id, or -1 with e. */
 int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const char *customer,
@@ -72,11 +85,27 @@ int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e);
 /* The ids of customer's active enrollments, in id order, appended to
  * ids (int64_t, the caller's buffer). The count, or -1 with e. */
 int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn_err *e);
+/* As enroll_customer_active, when every enrollment of the state is on a
+ * journey named in js (--simulate's private state: only this run's
+ * engine enrolls, in loaded journeys): one lookup a journey by the
+ * partial index enrollments_active, so the customer's ended enrollments
+ * cost nothing. The count, or -1 with e. */
+int enroll_customer_active_of(enroll_db *D, const journeys *js, const char *customer,
+			      jrn_buf *ids, jrn_err *e);
 /* Active enrollments due by now after the cursor (*after_due, *after_id)
  * in (due_at, id) order, at most limit, appended to ids; the cursor moves
  * to the last. Start with INT64_MIN, 0. The count, or -1 with e. */
 int enroll_due(enroll_db *D, int64_t now, int64_t *after_due, int64_t *after_id, int limit,
 	       jrn_buf *ids, jrn_err *e);
+/* --simulate's memo of the earliest due enrollment: enroll_due_watch
+ * says what the caller read ((at, id) of the first by due_at, id; 0 and
+ * INT64_MAX for none); enroll_due_stale is true from then on once an
+ * enroll_update may have changed which one is first (that row written, or
+ * another made active and due before it), and before any watch. Only
+ * this connection's writes through enroll.c are seen: the caller must be
+ * the only writer of enrollments (simulate's private state). */
+void enroll_due_watch(enroll_db *D, int64_t id, int64_t at);
+bool enroll_due_stale(const enroll_db *D);
 /* Active enrollments of journey on a version below version, appended to
  * ids. The count, or -1 with e. */
 int enroll_older(enroll_db *D, const char *journey, int64_t version, jrn_buf *ids, jrn_err *e);

@@ -9,7 +9,7 @@
 
 enum {
 	Q_VLATEST, Q_VINSERT, Q_VSOURCE, Q_GET, Q_ACTIVE, Q_LAST, Q_BYKEY, Q_INSERT, Q_UPDATE,
-	Q_CUSTOMER, Q_DUE, Q_OLDER, Q_LOG, Q_FGET, Q_FSET, Q_SEGMENT, Q_PROFILES, NQ
+	Q_CUSTOMER, Q_DUE, Q_OLDER, Q_LOG, Q_FGET, Q_FSET, Q_SEGMENT, Q_PROFILES, Q_ENTRY, Q_ACTIVE_OF, Q_UPDATE_ACTIVE, NQ
 };
 
 static const char *const sql[NQ] = {
@@ -32,6 +32,12 @@ static const char *const sql[NQ] = {
 	[Q_UPDATE] = "UPDATE enrollments SET version = ?2, status = ?3, step = ?4, due_at = ?5,"
 		     " wait_events = ?6, variant = ?7, updated_at = ?8, ended_at = ?9, reason = ?10"
 		     " WHERE id = ?1",
+	/* Q_UPDATE of a row that is active and stays so: neither status nor
+	 * journey nor customer_id set, so SQLite leaves enrollments_active
+	 * (partial on status) alone and rewrites only enrollments_due */
+	[Q_UPDATE_ACTIVE] = "UPDATE enrollments SET version = ?2, step = ?4, due_at = ?5,"
+			    " wait_events = ?6, variant = ?7, updated_at = ?8, ended_at = ?9,"
+			    " reason = ?10 WHERE id = ?1 AND status = 'active'",
 	[Q_CUSTOMER] = "SELECT id FROM enrollments WHERE customer_id = ? AND status = 'active'"
 		       " ORDER BY id",
 	/* by the partial index enrollments_due: (due_at, id) after the
@@ -50,12 +56,34 @@ static const char *const sql[NQ] = {
 		      " AND customer_id > ?2 ORDER BY customer_id LIMIT ?3",
 	[Q_PROFILES] = "SELECT customer_id FROM profiles WHERE customer_id > ?2"
 		       " ORDER BY customer_id LIMIT ?3",
+	/* Q_BYKEY, Q_ACTIVE and Q_LAST in one pass over the customer's rows
+	 * of the journey (enrollments_customer): at most one is active
+	 * (enrollments_active), so max() of its id is it */
+	/* by the partial index, so that a customer's ended enrollments are
+	 * not read (the planner takes enrollments_customer otherwise) */
+	[Q_ACTIVE_OF] = "SELECT id FROM enrollments INDEXED BY enrollments_active"
+			" WHERE journey = ?1 AND customer_id = ?2 AND status = 'active'",
+	[Q_ENTRY] = "SELECT max(trigger_key = ?3), max(CASE WHEN status = 'active' THEN id END),"
+		    " max(entered_at) FROM enrollments WHERE customer_id = ?2 AND journey = ?1",
 };
 
 struct enroll_db {
 	sqlite3 *db;
 	sqlite3_stmt *q[NQ];
+	/* enroll_due_watch: the earliest due (watch_at, watch_id) as the
+	 * caller read it, stale once a write may have changed it */
+	int64_t watch_id, watch_at;
+	bool watch_stale;
+	/* enroll_keys_track: a Bloom filter of ENROLL_KEY_BITS bits over
+	 * every (journey, customer, trigger_key) inserted; NULL: none */
+	uint64_t *keys;
 };
+
+/* The filter's size: 8 MiB, whatever the run; 4 bits a key, so that at
+ * 1M enrollments one absent key in 70,000 still looks present (and is
+ * then looked up). */
+#define ENROLL_KEY_BITS (1u << 26)
+#define ENROLL_KEY_PROBES 4
 
 enroll_db *enroll_open(sqlite3 *db, jrn_err *e)
 {
@@ -65,6 +93,7 @@ enroll_db *enroll_open(sqlite3 *db, jrn_err *e)
 		return NULL;
 	}
 	D->db = db;
+	D->watch_stale = true;
 	for (int i = 0; i < NQ; i++)
 		if (jrn_db_prepare(db, sql[i], &D->q[i], e) < 0) {
 			enroll_close(D);
@@ -79,6 +108,7 @@ void enroll_close(enroll_db *D)
 		return;
 	for (int i = 0; i < NQ; i++)
 		sqlite3_finalize(D->q[i]);
+	free(D->keys);
 	free(D);
 }
 
@@ -244,6 +274,81 @@ int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, c
 	return done(D, st, rc, e) < 0 ? -1 : found;
 }
 
+int enroll_keys_track(enroll_db *D)
+{
+	if (!D->keys && !(D->keys = calloc(ENROLL_KEY_BITS / 64, sizeof *D->keys)))
+		return -1;
+	return 0;
+}
+
+/* The filter's bit positions of (journey, customer, key): NUL-separated,
+ * which is injective (none of them holds a NUL: jrn_id_check), hashed,
+ * and probes by double hashing (Kirsch and Mitzenmacher, "Less hashing,
+ * same performance", 2006). */
+static void key_bits(const char *journey, const char *customer, const char *key,
+		     uint32_t bit[ENROLL_KEY_PROBES])
+{
+	size_t a = strlen(journey), b = strlen(customer), c = strlen(key);
+	char small[256], *t = a + b + c + 2 <= sizeof small ? small : malloc(a + b + c + 2);
+	uint64_t h = 0;
+	if (t) {
+		memcpy(t, journey, a);
+		t[a] = '\0';
+		memcpy(t + a + 1, customer, b);
+		t[a + 1 + b] = '\0';
+		memcpy(t + a + b + 2, key, c);
+		h = jrn_hash64(t, a + b + c + 2);
+		if (t != small)
+			free(t);
+	}
+	/* splitmix64's finalizer: a second hash from the first */
+	uint64_t g = h + 0x9e3779b97f4a7c15u;
+	g = (g ^ (g >> 30)) * 0xbf58476d1ce4e5b9u;
+	g = (g ^ (g >> 27)) * 0x94d049bb133111ebu;
+	g = (g ^ (g >> 31)) | 1;
+	for (int i = 0; i < ENROLL_KEY_PROBES; i++)
+		bit[i] = (uint32_t)((h + (uint64_t)i * g) % ENROLL_KEY_BITS);
+}
+
+int enroll_entry(enroll_db *D, const char *journey, const char *customer, const char *key,
+		 int64_t *active, int64_t *last, jrn_err *e)
+{
+	if (D->keys) { /* known enrollments: three cheap lookups */
+		uint32_t bit[ENROLL_KEY_PROBES];
+		key_bits(journey, customer, key, bit);
+		bool maybe = true;
+		for (int i = 0; i < ENROLL_KEY_PROBES && maybe; i++)
+			maybe = D->keys[bit[i] / 64] >> (bit[i] % 64) & 1;
+		int rc = maybe ? enroll_by_trigger(D, journey, customer, key, e) : 0;
+		if (rc != 0)
+			return rc;
+		sqlite3_stmt *st = D->q[Q_ACTIVE_OF];
+		sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		*active = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		if (done(D, st, rc, e) < 0)
+			return -1;
+		rc = enroll_last_entry(D, journey, customer, last, e);
+		return rc < 0 ? -1 : rc ? 2 : 0;
+	}
+	sqlite3_stmt *st = D->q[Q_ENTRY];
+	sqlite3_bind_text(st, 1, journey, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st), found = 0;
+	*active = 0;
+	if (rc == SQLITE_ROW) {
+		found = sqlite3_column_int(st, 0) ? 1 : 0;
+		*active = sqlite3_column_int64(st, 1); /* NULL: 0 */
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+			*last = sqlite3_column_int64(st, 2);
+			found |= 2;
+		}
+	}
+	return done(D, st, rc, e) < 0 ? -1 : found;
+}
+
 int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const char *customer,
 		      const char *key, const char *event, size_t elen, int64_t now, jrn_err *e)
 {
@@ -257,12 +362,54 @@ int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const 
 	sqlite3_bind_int64(st, 7, now);
 	if (done(D, st, sqlite3_step(st), e) < 0)
 		return -1;
+	if (D->keys) {
+		uint32_t bit[ENROLL_KEY_PROBES];
+		key_bits(journey, customer, key, bit);
+		for (int i = 0; i < ENROLL_KEY_PROBES; i++)
+			D->keys[bit[i] / 64] |= 1ull << (bit[i] % 64);
+	}
 	return sqlite3_last_insert_rowid(D->db);
+}
+
+void enroll_due_watch(enroll_db *D, int64_t id, int64_t at)
+{
+	D->watch_id = id;
+	D->watch_at = at;
+	D->watch_stale = false;
+}
+
+bool enroll_due_stale(const enroll_db *D)
+{
+	return D->watch_stale;
 }
 
 int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e)
 {
 	sqlite3_stmt *st = D->q[Q_UPDATE];
+	/* the earliest due changes only when its row changes, or another
+	 * row becomes active and due before it (enroll_insert's rows have no
+	 * due_at; nothing here deletes) */
+	if (r->id == D->watch_id ||
+	    (r->due_at != INT64_MIN && r->status && !strcmp(r->status, "active") &&
+	     (r->due_at < D->watch_at || (r->due_at == D->watch_at && r->id < D->watch_id))))
+		D->watch_stale = true;
+	if (r->status && !strcmp(r->status, "active")) {
+		/* most often it was active: one index less to rewrite */
+		sqlite3_stmt *up = D->q[Q_UPDATE_ACTIVE];
+		sqlite3_bind_int64(up, 1, r->id);
+		sqlite3_bind_int64(up, 2, r->version);
+		bind_opt(up, 4, r->step);
+		bind_time(up, 5, r->due_at);
+		bind_opt(up, 6, r->wait_events);
+		bind_opt(up, 7, r->variant);
+		sqlite3_bind_int64(up, 8, r->updated_at);
+		bind_time(up, 9, r->ended_at);
+		bind_opt(up, 10, r->reason);
+		if (done(D, up, sqlite3_step(up), e) < 0)
+			return -1;
+		if (sqlite3_changes(D->db) > 0)
+			return 0;
+	}
 	sqlite3_bind_int64(st, 1, r->id);
 	sqlite3_bind_int64(st, 2, r->version);
 	sqlite3_bind_text(st, 3, r->status, -1, SQLITE_TRANSIENT);
@@ -308,6 +455,38 @@ int enroll_customer_active(enroll_db *D, const char *customer, jrn_buf *ids, jrn
 {
 	sqlite3_bind_text(D->q[Q_CUSTOMER], 1, customer, -1, SQLITE_STATIC);
 	return collect(D, D->q[Q_CUSTOMER], ids, e);
+}
+
+int enroll_customer_active_of(enroll_db *D, const journeys *js, const char *customer,
+			      jrn_buf *ids, jrn_err *e)
+{
+	sqlite3_stmt *st = D->q[Q_ACTIVE_OF];
+	size_t start = ids->len;
+	int n = 0;
+	for (int i = 0; i < js->n; i++) {
+		sqlite3_bind_text(st, 1, js->v[i]->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		if (done(D, st, rc, e) < 0)
+			return -1;
+		if (!id)
+			continue;
+		/* in id order (as enroll_customer_active), each once */
+		int64_t *v = (int64_t *)(void *)(ids->p + start);
+		int k = n;
+		while (k > 0 && v[k - 1] > id)
+			k--;
+		if (k > 0 && v[k - 1] == id)
+			continue;
+		if (jrn_buf_add(ids, &id, sizeof id) < 0)
+			return jrn_fail(e, "out of memory");
+		v = (int64_t *)(void *)(ids->p + start);
+		memmove(v + k + 1, v + k, (size_t)(n - k) * sizeof id);
+		v[k] = id;
+		n++;
+	}
+	return n;
 }
 
 int enroll_due(enroll_db *D, int64_t now, int64_t *after_due, int64_t *after_id, int limit,

@@ -229,6 +229,14 @@ int route_batch_end(route_run *R);
  * (jrn-route(1), SIMULATION). R->db set; 0, or -1 with e. */
 int simulate_db_open(route_run *R, jrn_err *e);
 
+/* --simulate's end of a batch (simulate.c): its output written, its
+ * transaction left open. The run is one transaction of the private state,
+ * committed at its end by route_batch_end: commits of a state no one
+ * else reads cost writes of the same pages again and again, and with
+ * journal_mode MEMORY one transaction from the start journals almost
+ * nothing. 0, or -1 fatal (said). */
+int simulate_flush(route_run *R);
+
 /* The modes besides the gate, each returning the exit status (said). */
 int mode_tick(route_run *R);                          /* tick.c */
 int mode_simulate(route_run *R, char **files, int n); /* simulate.c */

@@ -22,6 +22,9 @@
  *     route_line as in the gate; events do not come out, only actions;
  *   - at the end, the same catching up to --now (default: the last
  *     event's time).
+ * All of it is one transaction of the memory state, committed at the end
+ * (simulate_flush writes each batch's output without a commit), so the
+ * attached state file is read as one snapshot.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +90,14 @@ int simulate_db_open(route_run *R, jrn_err *e)
 	 * by key (a state file's 32 KiB pages favour its bulk scans): the
 	 * shipped journeys over 30,000 events took 10 % less CPU */
 	jrn_err why0;
-	if (jrn_db_exec(db, "PRAGMA page_size = 4096; VACUUM", &why0) < 0) {
+	/* a throwaway, deleted on close and never read again: no sync, and
+	 * the rollback journal in memory. The run is one transaction
+	 * (sim_flush), so the journal holds only the pages there were at its
+	 * start (SQLite journals no page added after it): a few, where a
+	 * journal file took a quarter of the run's writes and a truncation
+	 * at each commit */
+	if (jrn_db_exec(db, "PRAGMA page_size = 4096; VACUUM; PRAGMA journal_mode = MEMORY;"
+			"PRAGMA synchronous = OFF", &why0) < 0) {
 		sqlite3_close(db);
 		return jrn_fail(e, "the memory state: %s", why0.msg);
 	}
@@ -162,11 +172,14 @@ typedef struct {
 	cron_expr **cron;  /* per journey of the engine: its schedule, or NULL */
 	int ncron;
 	/* the earliest deferred action [0] and due enrollment [1]: its seq or
-	 * id and time (INT64_MAX: none), read again only when the state has
-	 * changed since (sqlite3_total_changes64: every insert, update and
-	 * delete of the connection), so a line that wrote nothing costs no query */
+	 * id and time (INT64_MAX: none), read again only when it may have
+	 * changed since: [0] after a deferral (R->counts[D_DEFER]: the gate
+	 * writes a deferred action's row only with it) or a body cleared by
+	 * offer_again (known[0] false); [1] when enroll_due_stale says so (the
+	 * engine's enroll_update is the only writer of due_at). A line that
+	 * moved neither costs no query. */
 	bool known[2];
-	sqlite3_int64 changes[2];
+	uint64_t defers;
 	int64_t first[2], first_at[2];
 } sim;
 
@@ -206,8 +219,9 @@ static void sim_close(sim *s)
  * by t, -1 fatal (said). */
 static int earliest(route_run *R, sim *s, int w, int64_t t, int64_t *k, int64_t *at)
 {
-	sqlite3_int64 changes = sqlite3_total_changes64(R->db);
-	if (!s->known[w] || s->changes[w] != changes) {
+	bool stale = !s->known[w] || (w ? enroll_due_stale(engine_db(R))
+				       : s->defers != R->counts[D_DEFER]);
+	if (stale) {
 		sqlite3_stmt *st = w ? s->due : s->deferred;
 		int rc = sqlite3_step(st);
 		s->first[w] = 0, s->first_at[w] = INT64_MAX;
@@ -218,7 +232,11 @@ static int earliest(route_run *R, sim *s, int w, int64_t t, int64_t *k, int64_t 
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
-		s->known[w] = true, s->changes[w] = changes;
+		s->known[w] = true;
+		if (w)
+			enroll_due_watch(engine_db(R), s->first[w], s->first_at[w]);
+		else
+			s->defers = R->counts[D_DEFER];
 	}
 	if (s->first_at[w] > t) {
 		*at = INT64_MAX;
@@ -243,6 +261,7 @@ static int offer_again(route_run *R, sim *s, int64_t seq)
 	}
 	sqlite3_reset(s->body);
 	sqlite3_bind_int64(s->clear, 1, seq);
+	s->known[0] = false; /* its row leaves the deferred */
 	if (rc != SQLITE_ROW || sqlite3_step(s->clear) != SQLITE_DONE) {
 		sqlite3_reset(s->clear);
 		return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
@@ -302,14 +321,25 @@ static int64_t next_schedule(route_run *R, sim *s, int64_t t, bool *failed)
 	return best;
 }
 
-/* The batch's output written and its transaction ended once it holds
- * ROUTE_BATCH records, a new one begun. 0, -1 fatal (said). */
+int simulate_flush(route_run *R)
+{
+	/* route_batch_end commits only a transaction it sees */
+	bool tx = R->in_tx;
+	R->in_tx = false;
+	int rc = route_batch_end(R);
+	R->in_tx = tx;
+	return rc;
+}
+
+/* The batch's output written once it holds ROUTE_BATCH records
+ * (simulate_flush: the transaction goes on), a transaction begun when
+ * none is open. 0, -1 fatal (said). */
 static int sim_batch(route_run *R, sim *s, bool force)
 {
 	jrn_err e;
 	if ((force || ++s->pending >= ROUTE_BATCH) && R->in_tx) {
 		s->pending = 0;
-		if (route_batch_end(R) < 0)
+		if (simulate_flush(R) < 0)
 			return -1;
 	}
 	if (!R->in_tx) {
@@ -395,6 +425,9 @@ static int sim_engine(route_run *R, int *bad)
 		journeys_free(&js);
 		return jrn_say(-1, "the memory state: %s", e.msg);
 	}
+	/* the private state has no enrollment yet, and only this run writes it */
+	if (enroll_keys_track(engine_db(R)) < 0)
+		return jrn_say(-1, "out of memory");
 	return 0;
 }
 

@@ -1,0 +1,90 @@
+#!/usr/bin/env bats
+# jrn-route --simulate's shortcuts (simulate.c, engine.c, enroll.c): a
+# filter of the trigger keys enrolled, the active enrollments read only in
+# the journeys an event can move, the earliest due read again only when a
+# write may move it, memos of contacts and resolved ids. Each gives what
+# the full lookups give; these are the cases where a shortcut taken wrong
+# would show. No state file: the memory state alone.
+
+load helpers
+
+# ev ID TYPE CUSTOMER HH:MM: an event on 2026-03-01
+ev() {
+	printf '{"id":"%s","type":"%s","customerId":"%s","timestamp":"2026-03-01T%s:00Z"}\n' "$@"
+}
+
+@test "simulate: an event id seen again enrolls no one twice; re-entry always and after a window as the rules say" {
+	mkdir js
+	printf 'trigger: go\nreentry: always\nsteps:\n  - webhook: {url: "https://hooks.example/a"}\n' > js/a.yaml
+	printf 'trigger: go\nreentry: 1h\nsteps:\n  - webhook: {url: "https://hooks.example/b"}\n' > js/b.yaml
+	{ ev e1 go c1 00:00; ev e1 go c1 00:01; ev e2 go c1 00:02; ev e3 go c1 02:00; ev e1 go c1 03:00; } > ev.ndjson
+	run --separate-stderr jrn-route --simulate --db none.db --journeys js ev.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	# a: e1 once (its repeats are the same trigger key), e2, e3; b: e1,
+	# then nothing within the hour, e3 after it
+	assert_equal "$(jq -r '.journey + "/" + .event.id' <<< "$output" | tr '\n' ' ')" \
+		"a/e1 b/e1 a/e2 a/e3 b/e3 "
+	[ ! -e none.db ]
+}
+
+@test "simulate: a restart, an exit in one journey and not the other, an event no journey moves on" {
+	mkdir js
+	cat > js/x.yaml <<'Y'
+trigger: go
+reentry: restart
+exit:
+  - {event: stop}
+steps:
+  - wait: 1h
+  - webhook: {url: "https://hooks.example/x"}
+Y
+	cat > js/y.yaml <<'Y'
+trigger: go
+steps:
+  - wait: 1h
+  - webhook: {url: "https://hooks.example/y"}
+Y
+	{ ev g1 go c1 00:00; ev g2 go c2 00:00; ev g3 go c1 00:30; ev s1 stop c2 00:40; ev p1 page c1 00:45; } > ev.ndjson
+	run --separate-stderr jrn-route --simulate --db none.db --journeys js --now 2026-03-02T00:00:00Z ev.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	# c1's x restarted by g3 (its hour from 00:30), y not entered again
+	# while active; c2's x exited by stop, its y goes on
+	assert_equal "$(jq -r '[.journey, .customerId, .event.id, .route.sendAt] | join(" ")' <<< "$output")" \
+		"y c1 g1 2026-03-01T01:00:00.000Z
+y c2 g2 2026-03-01T01:00:00.000Z
+x c1 g3 2026-03-01T01:30:00.000Z"
+}
+
+@test "simulate: a wait moved earlier by an event (wait_for) is caught up at its own time, before later waits" {
+	mkdir js
+	cat > js/w.yaml <<'Y'
+trigger: go
+steps:
+  - id: hold
+    wait_for: {event: poke, within: 3h, then: now, else: late}
+  - id: late
+    webhook: {url: "https://hooks.example/late"}
+  - id: now
+    webhook: {url: "https://hooks.example/now"}
+Y
+	cat > js/v.yaml <<'Y'
+trigger: go
+steps:
+  - wait: 2h
+  - webhook: {url: "https://hooks.example/v"}
+Y
+	# c1's wait_for ends at 03:00 (timeout) after v's 02:00; c2's is
+	# ended by poke at 00:30 and goes on at once
+	{ ev g1 go c1 00:00; ev g2 go c2 00:00; ev k1 poke c2 00:30; } > ev.ndjson
+	run --separate-stderr jrn-route --simulate --db none.db --journeys js --now 2026-03-02T00:00:00Z ev.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r '[.journey, .customerId, .step, .route.sendAt] | join(" ")' <<< "$output")" \
+		"w c2 now 2026-03-01T00:30:00.000Z
+v c1 2 2026-03-01T02:00:00.000Z
+v c2 2 2026-03-01T02:00:00.000Z
+w c1 late 2026-03-01T03:00:00.000Z
+w c1 now 2026-03-01T03:00:00.000Z"
+}
