@@ -429,7 +429,9 @@ static int deferred_body(store *S, const action *a, const decision *d, jrn_err *
 	if (!end)
 		return jrn_fail(e, "a deferred record is not an object");
 	jrn_buf_add(b, a->text, end - 1);
-	jrn_buf_addf(b, ",\"idempotencyKey\":\"%s\"}", d->keyhex);
+	jrn_buf_adds(b, ",\"idempotencyKey\":\"");
+	jrn_buf_add(b, d->keyhex, 64);
+	jrn_buf_adds(b, "\"}");
 	return b->p ? 0 : jrn_fail(e, "out of memory");
 }
 
