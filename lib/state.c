@@ -309,6 +309,44 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;\n"
 	"CREATE INDEX ai_cache_customer ON ai_cache (customer_id);\n"
 	"CREATE INDEX ai_cache_expires ON ai_cache (expires_at);\n",
+	/* 10: route_decisions rebuilt (SQLite's way to change a CHECK: a new
+	 * table, the rows copied, the old dropped, the new renamed, its
+	 * indexes made again) with decision's CHECK as ORs of equalities, the
+	 * same rule: SQLite 3.40 codes `IN (list of three)` as a temporary
+	 * table built again on every INSERT, which was a quarter of the
+	 * gate's work. Columns, rows, seq and indexes as before. */
+	"CREATE TABLE route_decisions_10 (\n"
+	"  seq         INTEGER PRIMARY KEY,\n"
+	"  key         TEXT    NOT NULL,\n"
+	"  customer_id TEXT    NOT NULL,\n"
+	"  channel     TEXT    NOT NULL,\n"
+	"  campaign_id TEXT,\n"
+	"  offer       TEXT,\n"
+	"  trigger_key TEXT,\n"
+	"  journey     TEXT,\n"
+	"  version     INTEGER,\n"
+	"  step        TEXT,\n"
+	"  decision    TEXT    NOT NULL\n"
+	"    CHECK (decision = 'send' OR decision = 'defer' OR decision = 'suppress'),\n"
+	"  reason      TEXT,\n"
+	"  decided_at  INTEGER NOT NULL,\n"
+	"  send_at     INTEGER,\n"
+	"  cost        REAL,\n"
+	"  enrollment  INTEGER,\n"
+	"  body        TEXT\n"
+	");\n"
+	"INSERT INTO route_decisions_10 (seq, key, customer_id, channel, campaign_id, offer,\n"
+	"  trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,\n"
+	"  enrollment, body)\n"
+	"  SELECT seq, key, customer_id, channel, campaign_id, offer, trigger_key, journey,\n"
+	"  version, step, decision, reason, decided_at, send_at, cost, enrollment, body\n"
+	"  FROM route_decisions;\n"
+	"DROP TABLE route_decisions;\n"
+	"ALTER TABLE route_decisions_10 RENAME TO route_decisions;\n"
+	"CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision = 'send';\n"
+	"CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decision, decided_at);\n"
+	"CREATE INDEX route_decisions_deferred ON route_decisions (send_at)\n"
+	"  WHERE decision = 'defer' AND body IS NOT NULL;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

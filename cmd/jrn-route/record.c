@@ -7,13 +7,49 @@
 
 #include "jrn-route.h"
 
-/* The string (or, for ids, number) member name of object parent (-1 top)
+/* The top-level members the gate reads, found in one pass over the
+ * record's members (asking jrn_json_find for each name scanned them all
+ * once a name, 26 times a record). */
+enum {
+	K_TYPE, K_ACTIONTYPE, K_CHANNEL, K_STATE, K_HOLDOUT, K_JVERSION, K_SENDAT, K_PRIORITY,
+	K_CATEGORY, K_CUSTOMER, K_CAMPAIGN, K_OFFER, K_TRIGGER, K_TEMPLATE, K_KEY, K_JOURNEY,
+	K_STEP, K_ENROLLMENT, K_ENROLLMENTID, K_REMAIL, K_RPHONE, K_EMAIL, K_PHONE, K_ZONE,
+	K_VARIANT, K_PROFILE, NKEYS
+};
+static const char *const key_names[NKEYS] = {
+	"type", "actionType", "channel", "state", "holdout", "journeyVersion", "sendAt", "priority",
+	"category", "customerId", "campaignId", "offerId", "trigger", "template", "idempotencyKey",
+	"journey", "step", "enrollment", "enrollmentId", "recipientEmail", "recipientPhone",
+	"email", "phone", "timeZone", "testVariant", "profile",
+};
+
+/* top[K_...]: the member of that name at the top of R->ix, or NULL, as
+ * jrn_json_find(&R->ix, -1, name) answers (an escaped name is not one). */
+static void find_top(const route_run *R, const jrn_json_member *top[NKEYS])
+{
+	static size_t len[NKEYS];
+	if (!len[0])
+		for (int k = 0; k < NKEYS; k++)
+			len[k] = strlen(key_names[k]);
+	memset(top, 0, NKEYS * sizeof *top);
+	for (size_t i = 0; i < R->ix.n; i++) {
+		const jrn_json_member *m = &R->ix.m[i];
+		if (m->parent != -1 || m->kescaped)
+			continue;
+		for (int k = 0; k < NKEYS; k++)
+			if (m->klen == len[k] && !memcmp(m->key, key_names[k], len[k])) {
+				top[k] = m;
+				break;
+			}
+	}
+}
+
+/* The string (or, for ids, number) member m (NULL: absent) named name
  * into slot: 1 with *out set, 0 absent or null, -1 with why when it is
  * another kind. An escaped string is decoded. */
-static int get(route_run *R, int parent, const char *name, int slot, const char **out,
-	       bool number_ok, jrn_err *why)
+static int get_m(route_run *R, const jrn_json_member *m, const char *name, int slot,
+		 const char **out, bool number_ok, jrn_err *why)
 {
-	const jrn_json_member *m = jrn_json_find(&R->ix, parent, name);
 	*out = NULL;
 	if (!m || m->kind == 'n')
 		return 0;
@@ -41,34 +77,45 @@ static int get(route_run *R, int parent, const char *name, int slot, const char 
 	return 1;
 }
 
-/* An id member: as get, then jrn_id_check (no NUL inside, no control). */
-static int get_id(route_run *R, const char *name, int slot, const char **out, jrn_err *why)
+/* The top-level member top[k] as get_m. */
+static int get(route_run *R, const jrn_json_member *const top[NKEYS], int k, int slot,
+	       const char **out, bool number_ok, jrn_err *why)
 {
-	int rc = get(R, -1, name, slot, out, true, why);
-	if (rc == 1 && jrn_id_check(*out, R->fbuf[slot].len, name, why) < 0)
+	return get_m(R, top[k], key_names[k], slot, out, number_ok, why);
+}
+
+/* An id member: as get, then jrn_id_check (no NUL inside, no control). */
+static int get_id(route_run *R, const jrn_json_member *const top[NKEYS], int k, int slot,
+		  const char **out, jrn_err *why)
+{
+	int rc = get(R, top, k, slot, out, true, why);
+	if (rc == 1 && jrn_id_check(*out, R->fbuf[slot].len, key_names[k], why) < 0)
 		return -1;
 	return rc;
 }
 
-/* The first of top-level `top`, profile.`inner`, top-level `plain`. */
-static int get_addr(route_run *R, const char *top, const char *inner, const char *plain,
-		    int slot, const char **out, jrn_err *why)
+/* The first of top-level top[k], profile.`inner`, top-level top[plain]
+ * (plain -1: none). */
+static int get_addr(route_run *R, const jrn_json_member *const top[NKEYS], int k,
+		    const char *inner, int plain, int slot, const char **out, jrn_err *why)
 {
-	int rc = get(R, -1, top, slot, out, false, why);
-	const jrn_json_member *p = jrn_json_find(&R->ix, -1, "profile");
+	int rc = get(R, top, k, slot, out, false, why);
+	const jrn_json_member *p = top[K_PROFILE];
 	if (rc == 0 && p && p->kind == '{')
-		rc = get(R, (int)(p - R->ix.m), inner, slot, out, false, why);
-	if (rc == 0 && plain)
-		rc = get(R, -1, plain, slot, out, false, why);
+		rc = get_m(R, jrn_json_find(&R->ix, (int)(p - R->ix.m), inner), inner, slot, out,
+			   false, why);
+	if (rc == 0 && plain >= 0)
+		rc = get(R, top, plain, slot, out, false, why);
 	return rc;
 }
 
-static int read_channel(route_run *R, action *a, jrn_err *why)
+static int read_channel(route_run *R, const jrn_json_member *const top[NKEYS], action *a,
+			jrn_err *why)
 {
 	const char *ch;
-	int rc = get(R, -1, "actionType", F_TEMPLATE, &ch, false, why);
+	int rc = get(R, top, K_ACTIONTYPE, F_TEMPLATE, &ch, false, why);
 	if (rc == 0)
-		rc = get(R, -1, "channel", F_TEMPLATE, &ch, false, why);
+		rc = get(R, top, K_CHANNEL, F_TEMPLATE, &ch, false, why);
 	if (rc < 0)
 		return -1;
 	if (rc == 0)
@@ -83,18 +130,20 @@ static int read_channel(route_run *R, action *a, jrn_err *why)
 			ch);
 }
 
-static bool is_transactional(route_run *R, jrn_err *why)
+static bool is_transactional(route_run *R, const jrn_json_member *const top[NKEYS], jrn_err *why)
 {
 	const char *v;
-	if (get(R, -1, "priority", F_TEMPLATE, &v, false, why) == 1 && !strcmp(v, "transactional"))
+	if (get(R, top, K_PRIORITY, F_TEMPLATE, &v, false, why) == 1 && !strcmp(v, "transactional"))
 		return true;
-	return get(R, -1, "category", F_TEMPLATE, &v, false, why) == 1 && !strcmp(v, "transactional");
+	return get(R, top, K_CATEGORY, F_TEMPLATE, &v, false, why) == 1 &&
+	       !strcmp(v, "transactional");
 }
 
 /* journeyVersion (a whole number) and sendAt (RFC 3339 with a zone). */
-static int read_numbers(route_run *R, action *a, jrn_err *why)
+static int read_numbers(route_run *R, const jrn_json_member *const top[NKEYS], action *a,
+			jrn_err *why)
 {
-	const jrn_json_member *m = jrn_json_find(&R->ix, -1, "journeyVersion");
+	const jrn_json_member *m = top[K_JVERSION];
 	if (m && m->kind != 'n') {
 		char *end;
 		long long v = m->kind == '0' ? strtoll(m->val, &end, 10) : 0;
@@ -104,7 +153,7 @@ static int read_numbers(route_run *R, action *a, jrn_err *why)
 		a->version = v;
 	}
 	const char *s;
-	int rc = get(R, -1, "sendAt", F_TEMPLATE, &s, false, why);
+	int rc = get(R, top, K_SENDAT, F_TEMPLATE, &s, false, why);
 	if (rc < 0)
 		return -1;
 	jrn_err te;
@@ -129,20 +178,22 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 		jrn_fail(why, "not a JSON object (got %s)", jrn_json_kind_at(ln->p, ln->len));
 		return 1;
 	}
+	const jrn_json_member *top[NKEYS];
+	find_top(R, top);
 	/* an event (a string type, no channel) is not an action: it passes
 	 * through, for the journeys to come */
-	const jrn_json_member *type = jrn_json_find(&R->ix, -1, "type");
-	bool channel = jrn_json_find(&R->ix, -1, "actionType") || jrn_json_find(&R->ix, -1, "channel");
+	const jrn_json_member *type = top[K_TYPE];
+	bool channel = top[K_ACTIONTYPE] || top[K_CHANNEL];
 	if (type && type->kind == '"' && !channel)
 		return 2;
 	/* a customer's state (jrn-ai: {"customerId", "state": {"journeyStage"}})
 	 * passes through too, for the journeys' stage triggers */
-	const jrn_json_member *state = jrn_json_find(&R->ix, -1, "state");
+	const jrn_json_member *state = top[K_STATE];
 	if (state && state->kind == '{' && !type && !channel)
 		return 2;
 	a->text = ln->p;
 	a->text_len = ln->len;
-	const jrn_json_member *hold = jrn_json_find(&R->ix, -1, "holdout");
+	const jrn_json_member *hold = top[K_HOLDOUT];
 	if (hold && hold->kind != 'n') {
 		if (hold->kind != 't' && hold->kind != 'f') {
 			jrn_fail(why, "holdout: expected true or false, got %s",
@@ -151,28 +202,29 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 		}
 		a->holdout = hold->kind == 't';
 	}
-	if (read_channel(R, a, why) < 0 || read_numbers(R, a, why) < 0)
+	if (read_channel(R, top, a, why) < 0 || read_numbers(R, top, a, why) < 0)
 		return 1;
-	a->transactional = is_transactional(R, why);
-	static const struct { const char *name; int slot; } ids[] = {
-		{"customerId", F_CUSTOMER}, {"campaignId", F_CAMPAIGN}, {"offerId", F_OFFER},
-		{"trigger", F_TRIGGER}, {"template", F_TEMPLATE}, {"idempotencyKey", F_KEY},
-		{"journey", F_JOURNEY}, {"step", F_STEP}, {"enrollment", F_ENROLLMENT},
+	a->transactional = is_transactional(R, top, why);
+	static const struct { int k, slot; } ids[] = {
+		{K_CUSTOMER, F_CUSTOMER}, {K_CAMPAIGN, F_CAMPAIGN}, {K_OFFER, F_OFFER},
+		{K_TRIGGER, F_TRIGGER}, {K_TEMPLATE, F_TEMPLATE}, {K_KEY, F_KEY},
+		{K_JOURNEY, F_JOURNEY}, {K_STEP, F_STEP}, {K_ENROLLMENT, F_ENROLLMENT},
 	};
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-		if (get_id(R, ids[i].name, ids[i].slot, &a->f[ids[i].slot], why) < 0)
+		if (get_id(R, top, ids[i].k, ids[i].slot, &a->f[ids[i].slot], why) < 0)
 			return 1;
 	/* enrollmentId: the spelling before journeys wrote "enrollment" */
-	if (!a->f[F_ENROLLMENT] && get_id(R, "enrollmentId", F_ENROLLMENT, &a->f[F_ENROLLMENT], why) < 0)
+	if (!a->f[F_ENROLLMENT] &&
+	    get_id(R, top, K_ENROLLMENTID, F_ENROLLMENT, &a->f[F_ENROLLMENT], why) < 0)
 		return 1;
 	if (!a->f[F_CUSTOMER]) {
 		jrn_fail(why, "customerId: missing");
 		return 1;
 	}
-	if (get_addr(R, "recipientEmail", "email", "email", F_EMAIL, &a->f[F_EMAIL], why) < 0 ||
-	    get_addr(R, "recipientPhone", "phone", "phone", F_PHONE, &a->f[F_PHONE], why) < 0 ||
-	    get_addr(R, "timeZone", "timeZone", NULL, F_ZONE, &a->f[F_ZONE], why) < 0 ||
-	    get(R, -1, "testVariant", F_VARIANT, &a->f[F_VARIANT], true, why) < 0)
+	if (get_addr(R, top, K_REMAIL, "email", K_EMAIL, F_EMAIL, &a->f[F_EMAIL], why) < 0 ||
+	    get_addr(R, top, K_RPHONE, "phone", K_PHONE, F_PHONE, &a->f[F_PHONE], why) < 0 ||
+	    get_addr(R, top, K_ZONE, "timeZone", -1, F_ZONE, &a->f[F_ZONE], why) < 0 ||
+	    get(R, top, K_VARIANT, F_VARIANT, &a->f[F_VARIANT], true, why) < 0)
 		return 1;
 	return 0;
 }
