@@ -461,6 +461,10 @@ int jrn_finish(jrn_out *out, jrn_rejects *rej, int status);
 /* Milliseconds of a monotonic clock (intervals, timeouts; not the date). */
 int64_t jrn_mono_ms(void);
 
+/* Sleeps ms milliseconds (nothing when ms <= 0); a signal may end it
+ * early, which the callers' loops allow for. */
+void jrn_sleep_ms(int64_t ms);
+
 /* A 64-bit hash of p[0..n): FNV-1a with murmur3's final mix (so the low
  * bits, which index tables, depend on every byte). Not for security. */
 uint64_t jrn_hash64(const void *p, size_t n);
@@ -491,6 +495,10 @@ void jrn_idmap_free(jrn_idmap *m);
  * that is not SQLite, is corrupt, or is newer than this code. On success
  * *db is the caller's to sqlite3_close; 0 or -1 with e. */
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+
+/* jrn_db_open, except that with dry_run and no file at path an empty
+ * state in memory is opened instead (a dry run creates nothing). */
+int jrn_db_open_dry(const char *path, bool dry_run, int busy_ms, sqlite3 **db, jrn_err *e);
 
 /* A path as a message that puts it before the reason shows it, so that
  * the reason always fits a jrn_err: path itself when it has at most

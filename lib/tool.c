@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "jrn.h"
 
@@ -99,6 +100,21 @@ int64_t jrn_mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void jrn_sleep_ms(int64_t ms)
+{
+	if (ms > 0) {
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int jrn_db_open_dry(const char *path, bool dry_run, int busy_ms, sqlite3 **db, jrn_err *e)
+{
+	if (dry_run && access(path, F_OK) != 0)
+		path = ":memory:";
+	return jrn_db_open(path, busy_ms, db, e);
 }
 
 /* ---- string → index map ---------------------------------------------------- */

@@ -780,11 +780,7 @@ int oai_run(oai_client *c, oai_job *jobs, size_t n, const oai_hooks *hk, jrn_err
 		if (!in_flight) {
 			if (!npend)
 				break;
-			int64_t ms = next == INT64_MAX ? 10 : next - jrn_mono_ms();
-			if (ms > 0) {
-				struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-				nanosleep(&ts, NULL);
-			}
+			jrn_sleep_ms(next == INT64_MAX ? 10 : next - jrn_mono_ms());
 			continue;
 		}
 		int running = 0;

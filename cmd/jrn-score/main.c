@@ -230,10 +230,7 @@ static const score_cmd *command(const char *sub, const score_run *run, int argc)
 static int open_state(score_run *run)
 {
 	jrn_err e;
-	const char *path = run->opts.db_path;
-	if (run->opts.dry_run && access(path, F_OK) != 0)
-		path = ":memory:";
-	if (jrn_db_open(path, run->opts.busy_ms, &run->db, &e) < 0)
+	if (jrn_db_open_dry(run->opts.db_path, run->opts.dry_run, run->opts.busy_ms, &run->db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	/* The orders are scattered over the event log and each page is read
 	 * once: a small page cache that stays hot beats the state file's

@@ -346,11 +346,7 @@ void send_all(send_ctx *S, job **jobs, size_t n)
 		if (!in_flight) {
 			if (!npend)
 				break;
-			int64_t ms = next == INT64_MAX ? 10 : next - jrn_mono_ms();
-			if (ms > 0) {
-				struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-				nanosleep(&ts, NULL);
-			}
+			jrn_sleep_ms(next == INT64_MAX ? 10 : next - jrn_mono_ms());
 			continue;
 		}
 		int running = 0;
