@@ -764,11 +764,11 @@ static void summary(const ai_run *run)
 {
 	if (run->opts.verbosity < 0)
 		return;
-	jrn_say(0, "%s: %" PRIu64 " records (%" PRIu64 " events through), %s %s: %" PRIu64
+	jrn_say(0, "%s: %" PRIu64 " records (%" PRIu64 " events through), model %s: %" PRIu64
 		" answered, %" PRIu64 " from the cache, %" PRIu64 " questions asked, %" PRIu64
 		" fallbacks, %" PRIu64 " actions dropped, %" PRIu64 " rejected; %.0f tokens, cost %.4f%s",
 		ai_task_names[run->task], run->records + run->events, run->events,
-		run->model->ops->network ? "model" : "model", run->model->name, run->answered,
+		run->model->name, run->answered,
 		run->cache_hits, run->asked, run->fallbacks, run->dropped, run->rejected,
 		run->spent_tokens, run->spent_cost, run->opts.dry_run ? " (dry run, nothing asked)" : "");
 }
