@@ -431,6 +431,23 @@ const char *jrn_path_shown(const char *path, char out[JRN_PATH_SHOWN])
 	return out;
 }
 
+/* PRAGMA journal_mode = WAL, tried again for up to busy_ms while it is
+ * SQLITE_BUSY: when two processes open a new file at once, one holding a
+ * shared lock while the other waits to switch the file to WAL, SQLite
+ * answers BUSY at once instead of calling the busy handler (a deadlock it
+ * breaks; sqlite3_busy_handler(3)). 0 or -1 with e. */
+static int wal_mode(sqlite3 *db, int busy_ms, jrn_err *e)
+{
+	int64_t until = jrn_mono_ms() + busy_ms;
+	for (;;) {
+		if (jrn_db_exec(db, "PRAGMA journal_mode = WAL", e) == 0)
+			return 0;
+		if ((sqlite3_errcode(db) & 0xff) != SQLITE_BUSY || jrn_mono_ms() >= until)
+			return -1;
+		jrn_sleep_ms(20);
+	}
+}
+
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN]; /* the path in messages: the reason must fit */
@@ -463,7 +480,7 @@ int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 	 * event log is written in bulk and read in scans, and large pages
 	 * made ingesting a million events about a fifth faster. */
 	if (jrn_db_exec(db, "PRAGMA page_size = 32768", &why) < 0 ||
-	    jrn_db_exec(db, "PRAGMA journal_mode = WAL", &why) < 0 ||
+	    wal_mode(db, busy_ms, &why) < 0 ||
 	    jrn_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
 			    "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY", &why) < 0) {
 		int code = sqlite3_errcode(db) & 0xff;
