@@ -383,6 +383,21 @@ bool enroll_due_stale(const enroll_db *D)
 	return D->watch_stale;
 }
 
+/* Binds r's columns 1, 2 and 4..10 of the enrollment updates (3, the
+ * status, is the caller's: the update of an active row has none). */
+static void bind_row(sqlite3_stmt *st, const enroll_row *r)
+{
+	sqlite3_bind_int64(st, 1, r->id);
+	sqlite3_bind_int64(st, 2, r->version);
+	bind_opt(st, 4, r->step);
+	bind_time(st, 5, r->due_at);
+	bind_opt(st, 6, r->wait_events);
+	bind_opt(st, 7, r->variant);
+	sqlite3_bind_int64(st, 8, r->updated_at);
+	bind_time(st, 9, r->ended_at);
+	bind_opt(st, 10, r->reason);
+}
+
 int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e)
 {
 	sqlite3_stmt *st = D->q[Q_UPDATE];
@@ -396,30 +411,14 @@ int enroll_update(enroll_db *D, const enroll_row *r, jrn_err *e)
 	if (r->status && !strcmp(r->status, "active")) {
 		/* most often it was active: one index less to rewrite */
 		sqlite3_stmt *up = D->q[Q_UPDATE_ACTIVE];
-		sqlite3_bind_int64(up, 1, r->id);
-		sqlite3_bind_int64(up, 2, r->version);
-		bind_opt(up, 4, r->step);
-		bind_time(up, 5, r->due_at);
-		bind_opt(up, 6, r->wait_events);
-		bind_opt(up, 7, r->variant);
-		sqlite3_bind_int64(up, 8, r->updated_at);
-		bind_time(up, 9, r->ended_at);
-		bind_opt(up, 10, r->reason);
+		bind_row(up, r);
 		if (done(D, up, sqlite3_step(up), e) < 0)
 			return -1;
 		if (sqlite3_changes(D->db) > 0)
 			return 0;
 	}
-	sqlite3_bind_int64(st, 1, r->id);
-	sqlite3_bind_int64(st, 2, r->version);
+	bind_row(st, r);
 	sqlite3_bind_text(st, 3, r->status, -1, SQLITE_TRANSIENT);
-	bind_opt(st, 4, r->step);
-	bind_time(st, 5, r->due_at);
-	bind_opt(st, 6, r->wait_events);
-	bind_opt(st, 7, r->variant);
-	sqlite3_bind_int64(st, 8, r->updated_at);
-	bind_time(st, 9, r->ended_at);
-	bind_opt(st, 10, r->reason);
 	return done(D, st, sqlite3_step(st), e);
 }
 
