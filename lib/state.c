@@ -347,6 +347,24 @@ static const char *const migrations[] = {
 	"CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decision, decided_at);\n"
 	"CREATE INDEX route_decisions_deferred ON route_decisions (send_at)\n"
 	"  WHERE decision = 'defer' AND body IS NOT NULL;\n",
+	/* 11: jrn-report's saved reports (jrn-report metrics --save, the hourly
+	 * job), which jrn-ai optimize reads: one row per group of a report run.
+	 * group_key is the group's values as a JSON array (the --by fields'
+	 * values in order; [] for the whole window); metrics a JSON object of
+	 * the row's counts and rates; trend a JSON object of each rate's change
+	 * against the previous window of the same length, NULL when there was
+	 * none. Times in ms; the window is [window_start, window_end). */
+	"CREATE TABLE insights (\n"
+	"  kind         TEXT    NOT NULL,\n"
+	"  computed_at  INTEGER NOT NULL,\n"
+	"  dimension    TEXT    NOT NULL,\n"
+	"  group_key    TEXT    NOT NULL,\n"
+	"  window_start INTEGER NOT NULL,\n"
+	"  window_end   INTEGER NOT NULL,\n"
+	"  metrics      TEXT    NOT NULL,\n"
+	"  trend        TEXT,\n"
+	"  PRIMARY KEY (kind, computed_at, dimension, group_key)\n"
+	") WITHOUT ROWID;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
