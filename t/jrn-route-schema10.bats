@@ -14,7 +14,7 @@ email() {
 }
 
 # to_v9: jrn.db's route_decisions as version 9 made it (the CHECK with IN),
-# its rows kept, and user_version 9
+# its rows kept, later versions' tables dropped, and user_version 9
 to_v9() {
 	sqlite3 jrn.db <<'SQL'
 BEGIN;
@@ -42,6 +42,7 @@ CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision 
 CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decision, decided_at);
 CREATE INDEX route_decisions_deferred ON route_decisions (send_at)
   WHERE decision = 'defer' AND body IS NOT NULL;
+DROP TABLE insights;
 PRAGMA user_version = 9;
 COMMIT;
 SQL
