@@ -237,6 +237,57 @@ static const skey ai_keys[] = {
 	END,
 };
 
+/* jrn-report (jrn-report(1), jrn.yaml(5)): one section per kind; each
+ * kind's owner adds its keys to its own list. */
+static const skey report_metrics_keys[] = {
+	KEY("lookback", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
+	END,
+};
+
+static const skey report_funnel_keys[] = {
+	KEY("steps", S_STRINGS),
+	KEY("within", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
+	END,
+};
+
+static const skey report_attribution_keys[] = {
+	KEY("lookback", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
+	KEY("halfLife", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
+	KEY("models", S_STRINGS),
+	END,
+};
+
+static const skey report_cohorts_keys[] = {
+	KEY("period", S_STRING),
+	END,
+};
+
+static const skey report_experiment_keys[] = {
+	KEY("level", S_NUMBER),
+	END,
+};
+
+static const skey report_kpis_keys[] = {
+	KEY("targets", S_OBJECT),  /* kpi name: number: jrn-report checks */
+	END,
+};
+
+static const skey report_html_keys[] = {
+	KEY("title", S_STRING),
+	END,
+};
+
+static const skey report_keys[] = {
+	KEY("metrics", S_SECTION, .keys = report_metrics_keys),
+	KEY("funnel", S_SECTION, .keys = report_funnel_keys),
+	KEY("attribution", S_SECTION, .keys = report_attribution_keys),
+	KEY("cohorts", S_SECTION, .keys = report_cohorts_keys),
+	KEY("experiment", S_SECTION, .keys = report_experiment_keys),
+	KEY("kpis", S_SECTION, .keys = report_kpis_keys),
+	KEY("html", S_SECTION, .keys = report_html_keys),
+	END,
+};
+
 /* The top level: every section of jrn.yaml. */
 const skey jrn_config_schema[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
@@ -250,7 +301,7 @@ const skey jrn_config_schema[] = {
 	KEY("providers", S_SECTION, .keys = providers_keys),
 	KEY("send", S_SECTION, .keys = send_keys),
 	KEY("templates", S_SECTION, .keys = templates_keys),
-	KEY("report", S_OBJECT),
+	KEY("report", S_SECTION, .keys = report_keys),
 	KEY("jobs", S_OBJECT),      /* name: pipeline string or list: jrn run checks */
 	END,
 };
@@ -275,6 +326,7 @@ static const struct {
 	/* jrn-ai: a model's own keys (an API key) are read when it is asked */
 	{"jrn-ai", {"db", "ai.model", "ai.cache", "ai.fields", "ai.sendContact", "ai.playbook",
 		    "ai.allow", "ai.prompts"}},
+	{"jrn-report", {"db", "report"}},
 	{"jrn", {"db", "jobs"}},
 };
 
