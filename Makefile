@@ -57,7 +57,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   json-schema-test-suite libmicrohttpd-dev libgnutls28-dev \
 	   bats bats-assert bats-support time bc zsh groff valgrind \
 	   postfix python3-httpbin openssl curl clang libclang-rt-14-dev \
-	   chromium wrk python3-scipy \
+	   chromium wrk python3-scipy miller \
 	   $(if $(shell command -v node),,nodejs npm)
 
 .PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai install clean fuzz fuzz-bins
