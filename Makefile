@@ -12,6 +12,9 @@
 #                   second over 100k generated profiles (t/bench/ai.sh)
 #   make bench-route  jrn-route's gate decisions per second (1M actions), --tick
 #                   (1M enrollments, 10k due), --simulate (1M events)
+#   make bench-retail RETAIL=FILE  the UCI Online Retail year (FILE: its CSV,
+#                   .gz or not; examples/retail/README.md) converted, ingested,
+#                   replayed night by night, RFM and BG/NBD checked (t/bench/retail.sh)
 #   make bench-ai-openai  jrn-ai's openai model: requests/s against the local
 #                   recorder, 32 in flight (t/bench/ai-openai.sh)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
@@ -60,7 +63,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   chromium wrk python3-scipy miller \
 	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-retail bench-route bench-ai bench-ai-openai install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -174,6 +177,10 @@ bench-merge: deps all $(BUILD)/jrn-gen
 
 bench-ai: deps all $(BUILD)/jrn-gen
 	@bash t/bench/ai.sh $(BUILD)/bin $(BUILD)/jrn-gen
+
+bench-retail: deps all
+	@test -n "$(RETAIL)" || { echo "make bench-retail RETAIL=path/to/online_retail.csv.gz (see examples/retail/README.md)" >&2; exit 2; }
+	@bash t/bench/retail.sh $(BUILD)/bin "$(RETAIL)"
 
 bench-route: deps all $(BUILD)/jrn-gen
 	@bash t/bench/route.sh $(BUILD)/bin $(BUILD)/jrn-gen

@@ -971,8 +971,8 @@ static void check_unknown(cctx *c)
 			jrn_buf where = {0};
 			jrn_buf_add(&where, u, (size_t)(slash - u));
 			jrn_buf_adds(&where, "");
-			cfail(c, where.p ? where.p : "", "unknown keyword \"%s\" (not in JSON Schema "
-				  "draft 7, or not implemented; see jsonschema.h)", slash + 1);
+			cfail(c, where.p ? where.p : "", "unknown keyword \"%s\" (not a JSON Schema "
+				  "draft 7 keyword; jsonschema.h lists the ones read)", slash + 1);
 			jrn_buf_free(&where);
 		}
 	}

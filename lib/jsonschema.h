@@ -41,7 +41,7 @@
  * default, examples, format, readOnly, writeOnly, contentMediaType,
  * contentEncoding, $schema, $id (used for $ref), definitions (reached by
  * $ref). Any other member of a schema object fails the compile naming it,
- * so a misspelt or unimplemented keyword never leaves a schema silently
+ * so a misspelt keyword, or one of a later draft, never leaves a schema silently
  * unchecked — unless a $ref of the same schema points into it (a JSON
  * Pointer may name any location of the document).
  *
@@ -73,7 +73,7 @@ typedef struct jrn_schema jrn_schema;
  * schema. Returns a new schema (the caller's: jrn_schema_free), or NULL
  * with e naming the place in the schema as a JSON Pointer, on a malformed
  * schema ("schema at /properties/age: minimum must be a number"), a keyword
- * it does not implement ("schema at /properties/age: unknown keyword
+ * that is not draft 7's ("schema at /properties/age: unknown keyword
  * \"minimun\" ..."), an invalid regex ("schema: pattern \"a(\" is not a
  * valid regular expression: ..."), a $ref it cannot resolve, a schema
  * nested deeper than JRN_SCHEMA_MAX_DEPTH, or no memory. Compiling costs
