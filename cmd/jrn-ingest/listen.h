@@ -88,6 +88,18 @@ struct listen_route {
 	const void *data; /* the route's own (a per-kind endpoint's config) */
 };
 
+/* A path of ingest.listen.endpoints (and /events when listed there): the
+ * route's data. kind: the kind its events get in properties.kind (one
+ * with another kind is rejected); types: the event types it takes (NULL:
+ * any); sources: the sources that may post (NULL: any). */
+typedef struct {
+	char *path, *kind;
+	char **types;
+	size_t ntypes;
+	char **sources;
+	size_t nsources;
+} listen_endpoint;
+
 /* ---- the request ---------------------------------------------------------------- */
 
 typedef struct {
@@ -134,6 +146,9 @@ const char *listen_query_get(const listen_req *req, const char *name);
 int listen_emit(listen_req *req, const char *json, size_t len);
 /* The same for an event as jv (consumed; serialised here). */
 int listen_emit_jv(listen_req *req, jv ev);
+/* A line the handler refuses itself, for reason (copied): it gets a
+ * LISTEN_REJECTED result and goes to --rejects like record.c's rejects. */
+int listen_emit_rejected(listen_req *req, const char *json, size_t len, const char *reason);
 #define LISTEN_MAX_LINES 100000 /* events in one request */
 
 /* What the writer thread lends a write: the state file and the writers of
@@ -209,8 +224,9 @@ typedef struct {
 	 * transaction, fresh[i] set when record i is new; 0 or -1 with e. */
 	int (*store_batch)(batch *b, unsigned char *fresh, jrn_err *e);
 	/* emit(b, fresh): writes the records to stdout as the file path
-	 * does (--store-only, --all) and counts them. */
-	void (*emit)(batch *b, const unsigned char *fresh);
+	 * does (--store-only, --all) and counts them; 0, or -1 when the
+	 * output failed (EPIPE: the reader is gone). */
+	int (*emit)(batch *b, const unsigned char *fresh);
 } listen_env;
 
 /* Serves ADDR:PORT (addr "127.0.0.1:8080", "[::1]:8080", ":8080" all
