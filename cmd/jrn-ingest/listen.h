@@ -227,6 +227,7 @@ typedef struct {
 	 * does (--store-only, --all) and counts them; 0, or -1 when the
 	 * output failed (EPIPE: the reader is gone). */
 	int (*emit)(batch *b, const unsigned char *fresh);
+	bool served; /* set by listen_run once it served (for the summary) */
 } listen_env;
 
 /* Serves ADDR:PORT (addr "127.0.0.1:8080", "[::1]:8080", ":8080" all
