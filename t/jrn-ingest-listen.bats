@@ -158,6 +158,18 @@ ev1() { # ev1 ID [TYPE]
 	post /events '{"batch":[{"type":"track","event":"Order Completed","userId":"u9","messageId":"m-1","properties":{"revenue":12.5}}]}'
 	assert_line --index 0 200
 	assert_equal "$(rows "SELECT type || ' ' || customer_id || ' ' || amount FROM events")" "order.completed u9 12.5"
+
+	# elements that are not objects, and one over several lines
+	printf '{"sentAt":"x","batch":[ 7, "s",\n{"id":"m2","type":"t",\n "customerId":"c\\"]"} ,{"id":"m3","type":"t","customerId":"c","properties":{"a":[1,{"b":"}"}]}}]}' > body
+	post /events @body
+	assert_line --index 0 200
+	run jq -c '[.results[] | .reason // .id]' reply.json
+	assert_output '["not a JSON object (got number)","not a JSON object (got string)","m2","m3"]'
+	assert_equal "$(rows "SELECT customer_id FROM events WHERE id = 'm2'")" 'c"]'
+	# a batch that is not JSON: one line, rejected
+	post /events '{"batch":[{"id":"z"}'
+	assert_line --index 0 400
+	assert_output --partial '"reason":"invalid JSON'
 }
 
 @test "maxBody: 413 for a 50 MB body with a 1 MB limit; accepted with a 64 MB one" {
