@@ -95,7 +95,9 @@ load() {
 		grep -q "Non-2xx" <<< "$out" && echo "bench: $name run $r: $(grep Non-2xx <<< "$out")" >&2
 		rpss+=("$rps") p99s+=("${p99:-0}") cpus+=("$(echo "$c1 - $c0" | bc -l)")
 	done
-	echo "$name: $(median "${rpss[@]}") requests/s, p99 $(median "${p99s[@]}") ms, server CPU $(median "${cpus[@]}") s per ${secs}s run (medians of $runs; $conns connections)"
+	local rps_m cpu_m
+	rps_m=$(median "${rpss[@]}") cpu_m=$(median "${cpus[@]}")
+	echo "$name: $rps_m requests/s, p99 $(median "${p99s[@]}") ms, server CPU $cpu_m s per ${secs}s run: $(rate "$(echo "$rps_m * $secs" | bc -l)" "$cpu_m") requests per server CPU-second (medians of $runs; $conns connections)"
 	LAST_RPS=$(median "${rpss[@]}")
 }
 
