@@ -116,7 +116,7 @@ static bool blank(char c)
 
 /* The end of the JSON value at p[0..n), which jrn_json_check passed: the
  * offset after it (strings skipped with their escapes, brackets counted). */
-static size_t value_end(const char *p, size_t n)
+size_t listen_json_value_end(const char *p, size_t n)
 {
 	size_t i = 0;
 	int depth = 0;
@@ -152,7 +152,7 @@ static int take_batch(listen_req *req, const listen_endpoint *ep, const char *a,
 			i++;
 		if (i >= n || a[i] == ']')
 			break;
-		size_t len = value_end(a + i, n - i);
+		size_t len = listen_json_value_end(a + i, n - i);
 		int rc;
 		if (memchr(a + i, '\n', len)) {
 			jrn_buf b = {0};

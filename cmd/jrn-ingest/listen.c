@@ -632,7 +632,7 @@ static int hexval(int ch)
 }
 
 /* Decodes s in place ('+' a space, %XX a byte). */
-static void form_decode(char *s)
+void listen_form_decode(char *s)
 {
 	char *o = s;
 	for (; *s; s++) {
@@ -669,8 +669,8 @@ static int parse_form(conn_state *c)
 		char *v = eq ? eq + 1 : f + strlen(f);
 		if (eq)
 			*eq = 0;
-		form_decode(f);
-		form_decode(v);
+		listen_form_decode(f);
+		listen_form_decode(v);
 		c->form[c->req.nform++] = (listen_param){f, v};
 	}
 	c->req.form = c->form;

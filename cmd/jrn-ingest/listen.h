@@ -211,6 +211,17 @@ int listen_twilio_status(listen_req *req, listen_reply *rep);  /* POST */
 /* 404 "no such path": what the track rows answer until they are wired. */
 int listen_not_yet(listen_req *req, listen_reply *rep);
 
+/* ---- pure helpers (unit-tested: t/unit/jrn-ingest-listen.c) ----------------------------- */
+
+/* The length of the JSON value that starts p[0..n) (text that
+ * jrn_json_check passed): strings skipped with their escapes, brackets
+ * counted, a scalar up to its delimiter. */
+size_t listen_json_value_end(const char *p, size_t n);
+/* Decodes a form field in place, as application/x-www-form-urlencoded
+ * says (WHATWG URL, "application/x-www-form-urlencoded parsing"): '+' is a
+ * space, %XX a byte (a '%' not followed by two hex digits stays). */
+void listen_form_decode(char *s);
+
 /* ---- the server (listen.c), called by main.c --------------------------------------------- */
 
 /* What main.c lends the server: the store it writes with (the same
