@@ -863,9 +863,14 @@ static enum MHD_Result dispatch(conn_state *c)
 		return send_reply(c, &c->rep);
 	if (r->handle(&c->req, &c->rep) < 0 || (c->nel == 0 && c->nw == 0))
 		return send_reply(c, &c->rep);
+	pthread_mutex_lock(&mu);
+	if (writer_quit) { /* stopping, past the time-out: not stored */
+		pthread_mutex_unlock(&mu);
+		listen_reply_header(&c->rep, "Retry-After", "1");
+		return send_error(c, 503, "%s", "the server is stopping: nothing stored, try again");
+	}
 	c->phase = PH_QUEUED;
 	MHD_suspend_connection(c->conn);
-	pthread_mutex_lock(&mu);
 	if (q_tail)
 		q_tail->next = c;
 	else
@@ -1236,7 +1241,7 @@ static struct MHD_Daemon *start(struct sockaddr_storage *ss, jrn_err *e)
 /* Waits for SIGTERM or SIGINT (blocked in every thread), then stops the
  * daemon: no new connection, the requests in flight answered (each
  * bounded by the connection time-out), the writer drained. */
-static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set)
+static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set, pthread_t *writer)
 {
 	int sig;
 	struct timespec second = {1, 0};
@@ -1253,7 +1258,12 @@ static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set)
 	pthread_mutex_lock(&mu);
 	while (active > 0 && pthread_cond_timedwait(&cond, &mu, &until) == 0)
 		;
+	/* the writer answers what is queued, then stops: nothing is queued
+	 * after this, so no connection stays suspended for MHD_stop_daemon */
+	writer_quit = true;
+	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&mu);
+	pthread_join(*writer, NULL);
 	MHD_stop_daemon(d);
 }
 
@@ -1312,15 +1322,15 @@ int listen_run(const char *addr, listen_env *e_)
 			jrn_say(0, "listening on %s%s%s:%u (%s)", ss.ss_family == AF_INET6 ? "[" : "",
 				host, ss.ss_family == AF_INET6 ? "]" : "",
 				info ? (unsigned)info->port : 0u, tls ? "https" : "http");
-		serve_until_signal(d, &set);
+		serve_until_signal(d, &set, &th);
 	} else {
 		status = jrn_say(JRN_EXIT_FAIL, "--listen %s: %s", addr, e.msg);
+		pthread_mutex_lock(&mu);
+		writer_quit = true;
+		pthread_cond_broadcast(&cond);
+		pthread_mutex_unlock(&mu);
+		pthread_join(th, NULL);
 	}
-	pthread_mutex_lock(&mu);
-	writer_quit = true;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&mu);
-	pthread_join(th, NULL);
 	if (output_failed)
 		status = JRN_EXIT_FAIL;
 out:
