@@ -53,9 +53,9 @@
 
 typedef enum {
 	LISTEN_AUTH_NONE,    /* anyone: /healthz, tracking links, unsubscribe */
-	LISTEN_AUTH_SOURCE,  /* a source of ingest.listen.sources (the route's
-				data names which, NULL: any of them); with no
-				sources configured the route is open */
+	LISTEN_AUTH_SOURCE,  /* a source of ingest.listen.sources (data, a
+				listen_endpoint, may name which; NULL: any of
+				them); with no sources configured it is open */
 	LISTEN_AUTH_HANDLER, /* the handler checks (Twilio's signature) */
 } listen_auth;
 

@@ -9,7 +9,10 @@
 # Each event has a new id (wrk's Lua makes them), so every one is stored.
 # Also printed: the server's CPU seconds per run (user+sys, from
 # /proc/PID/stat: the figure a loaded machine distorts least) and its RSS
-# before the first run and after the last (memory flat under load).
+# before the first run and after each load (memory flat under load: it
+# grows to SQLite's page cache, 64 MiB, and the malloc arenas, then stays).
+# On a loaded machine the wall-clock figures fall with the CPU share the
+# server gets; requests per server CPU-second are printed beside them.
 # Usage: listen.sh BINDIR
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -99,6 +102,7 @@ load() {
 	rps_m=$(median "${rpss[@]}") cpu_m=$(median "${cpus[@]}")
 	echo "$name: $rps_m requests/s, p99 $(median "${p99s[@]}") ms, server CPU $cpu_m s per ${secs}s run: $(rate "$(echo "$rps_m * $secs" | bc -l)" "$cpu_m") requests per server CPU-second (medians of $runs; $conns connections)"
 	LAST_RPS=$(median "${rpss[@]}")
+	echo "  server RSS after $name: $(rss) kB"
 }
 
 rss0=$(rss)
