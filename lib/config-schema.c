@@ -36,12 +36,53 @@ static const skey db_keys[] = {
 	END,
 };
 
+/* jrn-ingest --listen (jrn-ingest(1) LISTEN, jrn.yaml(5)). */
+static const skey listen_source_keys[] = {
+	KEY("name", S_STRING),
+	KEY("bearer", S_STRING),          /* a token: Authorization: Bearer TOKEN */
+	KEY("hmac", S_STRING),            /* a secret: HMAC-SHA256 of "TIMESTAMP.BODY" */
+	KEY("signatureHeader", S_STRING),
+	KEY("timestampHeader", S_STRING),
+	KEY("window", S_DURATION, .min = 1000, .max = INT64_C(86400000)),
+	END,
+};
+
+static const skey listen_endpoint_keys[] = {
+	KEY("path", S_STRING),
+	KEY("kind", S_STRING),
+	KEY("types", S_STRINGS),
+	KEY("sources", S_STRINGS),
+	END,
+};
+
+static const skey listen_tls_keys[] = {
+	KEY("cert", S_STRING),
+	KEY("key", S_STRING),
+	END,
+};
+
+static const skey listen_keys[] = {
+	KEY("maxBody", S_INT, .min = 1, .max = INT64_C(1) << 30),
+	KEY("timeout", S_DURATION, .min = 1000, .max = INT64_C(3600000)),
+	KEY("maxConnections", S_INT, .min = 1, .max = 65536),
+	KEY("threads", S_INT, .min = 1, .max = 64),
+	KEY("retryAfter", S_DURATION, .min = 1000, .max = INT64_C(3600000)),
+	KEY("publicUrl", S_STRING),
+	KEY("tls", S_SECTION, .keys = listen_tls_keys),
+	KEY("sources", S_LIST, .keys = listen_source_keys),
+	KEY("endpoints", S_LIST, .keys = listen_endpoint_keys),
+	KEY("tracking", S_OBJECT), /* track.c (branch track) refines these */
+	KEY("twilio", S_OBJECT),
+	END,
+};
+
 static const skey ingest_keys[] = {
 	KEY("defaultCountry", S_STRING, .check = check_country),
 	KEY("batchSize", S_INT, .min = 1, .max = 10000000),
 	KEY("emailFields", S_STRINGS),
 	KEY("phoneFields", S_STRINGS),
 	KEY("typeMap", S_OBJECT),  /* {name: jrn type or null}: jrn-ingest checks it */
+	KEY("listen", S_SECTION, .keys = listen_keys),
 	END,
 };
 
