@@ -129,6 +129,13 @@ static const skey unsubscribe_keys[] = {
 	END,
 };
 
+/* jrn-send: tracked links and the unsubscribe link (jrn-send(1), TRACKING) */
+static const skey tracking_keys[] = {
+	KEY("url", S_STRING),
+	KEY("secret", S_STRING),
+	END,
+};
+
 static const skey retry_keys[] = {
 	KEY("backoff", S_ANY), /* a list of durations: jrn-send checks it */
 	KEY("jitter", S_NUMBER),
@@ -146,6 +153,7 @@ static const skey send_keys[] = {
 	KEY("from", S_STRING),
 	KEY("replyTo", S_STRING),
 	KEY("unsubscribe", S_SECTION, .keys = unsubscribe_keys),
+	KEY("tracking", S_SECTION, .keys = tracking_keys),
 	KEY("retry", S_SECTION, .keys = retry_keys),
 	KEY("idempotency", S_SECTION, .keys = idempotency_keys),
 	KEY("spool", S_STRING),
