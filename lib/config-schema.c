@@ -36,12 +36,28 @@ static const skey db_keys[] = {
 	END,
 };
 
+/* jrn-ingest --listen: tracking tokens and Twilio webhooks (jrn-ingest(1),
+ * TRACKING AND UNSUBSCRIBE, TWILIO) */
+static const skey ingest_tracking_keys[] = {
+	KEY("secret", S_STRING),
+	END,
+};
+
+static const skey ingest_twilio_keys[] = {
+	KEY("authToken", S_STRING),
+	KEY("url", S_STRING),
+	KEY("help", S_STRING),
+	END,
+};
+
 static const skey ingest_keys[] = {
 	KEY("defaultCountry", S_STRING, .check = check_country),
 	KEY("batchSize", S_INT, .min = 1, .max = 10000000),
 	KEY("emailFields", S_STRINGS),
 	KEY("phoneFields", S_STRINGS),
 	KEY("typeMap", S_OBJECT),  /* {name: jrn type or null}: jrn-ingest checks it */
+	KEY("tracking", S_SECTION, .keys = ingest_tracking_keys),
+	KEY("twilio", S_SECTION, .keys = ingest_twilio_keys),
 	END,
 };
 

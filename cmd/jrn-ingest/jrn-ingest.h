@@ -140,4 +140,59 @@ int ingest_take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 /* Frees what ingest_record_setup and the lines took. */
 void ingest_record_free(void);
 
+/* ---- tracking, unsubscribe, Twilio (track.c) -------------------------------
+ *
+ * The endpoints jrn-ingest --listen serves for jrn-send's tracked links and
+ * Twilio's webhooks (the routes: track.c's top comment). The listener calls
+ * track_handle for a path track_path accepts, stores r->events (NDJSON) and
+ * calls track_store_extra in the same transaction, and sends the reply only
+ * after the commit. */
+
+/* At most this many customers are found for one phone number (a household
+ * number is shared); the consent events of a STOP go to each. */
+#define TRACK_MAX_PHONE_CUSTOMERS 100
+
+typedef struct {
+	const char *method;           /* "GET", "POST", ... */
+	const char *path;             /* without the query */
+	const char *query;            /* after '?', or NULL (Twilio's signed URL has it) */
+	const char *url;              /* scheme://host[:port]PATH as the client called it:
+				       * Twilio's signature is over it when
+				       * ingest.twilio.url is not set */
+	const char *body;             /* the request body (form-encoded for POSTs) */
+	size_t body_len;
+	const char *twilio_signature; /* X-Twilio-Signature, or NULL */
+	const char *user_agent;       /* User-Agent, or NULL (kept in context) */
+	sqlite3 *db;                  /* read-only lookups (borrowed) */
+	int64_t now;                  /* the events' time, ms */
+} track_request;
+
+typedef struct {
+	int status;               /* HTTP status */
+	const char *content_type; /* static; NULL with an empty body (204) */
+	const char *allow;        /* static Allow header of a 405, or NULL */
+	jrn_buf body;             /* the reply's body */
+	char *location;           /* a 302's Location */
+	jrn_buf events;           /* NDJSON lines to store before replying */
+	char *suppress_address;   /* a suppression to write (sms), or NULL */
+	const char *suppress_reason;
+	char suppress_source[32];
+} track_reply;
+
+/* Reads ingest.tracking.secret, ingest.twilio.{authToken,url,help} and
+ * ingest.defaultCountry from cfg (borrowed). 0, or -1 with e. */
+int track_setup(jv cfg, jrn_err *e);
+/* Frees what track_setup read. */
+void track_free(void);
+/* Whether path is one of track.c's: 1 or 0. */
+int track_path(const char *path);
+/* Handles q into *r (the caller frees it with track_reply_free): 0 with
+ * the reply (every refusal is a reply: 400, 403, 404, 405), or -1 with e
+ * when the run cannot answer (out of memory, the state file failing): the
+ * listener answers 503. */
+int track_handle(const track_request *q, track_reply *r, jrn_err *e);
+/* Writes r's suppression through R, in the caller's transaction. 0 or -1. */
+int track_store_extra(const track_reply *r, jrn_reach *R, int64_t now, jrn_err *e);
+void track_reply_free(track_reply *r);
+
 #endif

@@ -49,7 +49,7 @@ int tracking_load(send_ctx *S, jv cfg, jrn_err *e)
 			       "/o/, /c/ and /u/ are appended to it)", cf->track_url_shown);
 	if (!cf->track_secret || !*cf->track_secret)
 		return jrn_fail(e, "send.tracking.url needs send.tracking.secret (the key of the "
-			       "signed tokens, the same as jrn-ingest's ingest.listen.tracking.secret)");
+			       "signed tokens, the same as jrn-ingest's ingest.tracking.secret)");
 	size_t n = strlen(cf->track_url);
 	while (n && cf->track_url[n - 1] == '/')
 		cf->track_url[--n] = '\0';
