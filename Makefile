@@ -29,6 +29,8 @@ SAN      ?=
 ALL_CFLAGS   = -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -pthread -Ilib -I$(BUILD) $(SAN) $(CFLAGS) $(CPPFLAGS)
 ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
 LIBS     = -ljq -lcurl -lsqlite3 -lyaml -lcrypto -lphonenumber -lpcre2-8 -lpthread -lm
+# jrn-ingest --listen: libmicrohttpd (with GnuTLS for ingest.listen.tls)
+LIBS    += -lmicrohttpd
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
 
 # A tool is cmd/NAME.c, or a folder cmd/NAME/ of .c files (main.c and its
@@ -60,7 +62,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   chromium wrk python3-scipy \
 	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai bench-listen install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -164,6 +166,11 @@ demo: deps all $(BUILD)/jrn-gen
 bench: deps all $(BUILD)/jrn-gen
 	@bash t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
 	@bash t/bench/ai.sh $(BUILD)/bin $(BUILD)/jrn-gen
+	@bash t/bench/listen.sh $(BUILD)/bin
+
+# jrn-ingest --listen under wrk on loopback (bounded in time)
+bench-listen: deps all
+	@bash t/bench/listen.sh $(BUILD)/bin
 
 bench-send: deps all
 	@bash t/bench/send.sh $(BUILD)/bin

@@ -38,15 +38,54 @@ static const skey db_keys[] = {
 
 /* jrn-ingest --listen: tracking tokens and Twilio webhooks (jrn-ingest(1),
  * TRACKING AND UNSUBSCRIBE, TWILIO) */
-static const skey ingest_tracking_keys[] = {
+static const skey listen_tracking_keys[] = {
 	KEY("secret", S_STRING),
 	END,
 };
 
-static const skey ingest_twilio_keys[] = {
+static const skey listen_twilio_keys[] = {
 	KEY("authToken", S_STRING),
-	KEY("url", S_STRING),
 	KEY("help", S_STRING),
+	END,
+};
+
+/* jrn-ingest --listen (jrn-ingest(1) LISTEN, jrn.yaml(5)). */
+static const skey listen_source_keys[] = {
+	KEY("name", S_STRING),
+	KEY("bearer", S_STRING),          /* a token: Authorization: Bearer TOKEN */
+	KEY("hmac", S_STRING),            /* a secret: HMAC-SHA256 of "TIMESTAMP.BODY" */
+	KEY("signatureHeader", S_STRING),
+	KEY("timestampHeader", S_STRING),
+	KEY("window", S_DURATION, .min = 1000, .max = INT64_C(86400000)),
+	END,
+};
+
+static const skey listen_endpoint_keys[] = {
+	KEY("path", S_STRING),
+	KEY("kind", S_STRING),
+	KEY("types", S_STRINGS),
+	KEY("sources", S_STRINGS),
+	END,
+};
+
+static const skey listen_tls_keys[] = {
+	KEY("cert", S_STRING),
+	KEY("key", S_STRING),
+	END,
+};
+
+static const skey listen_keys[] = {
+	KEY("maxBody", S_INT, .min = 1, .max = INT64_C(1) << 30),
+	KEY("timeout", S_DURATION, .min = 1000, .max = INT64_C(3600000)),
+	KEY("maxConnections", S_INT, .min = 1, .max = 65536),
+	KEY("threads", S_INT, .min = 1, .max = 64),
+	KEY("retryAfter", S_DURATION, .min = 1000, .max = INT64_C(3600000)),
+	KEY("publicUrl", S_STRING),
+	KEY("tls", S_SECTION, .keys = listen_tls_keys),
+	KEY("sources", S_LIST, .keys = listen_source_keys),
+	KEY("endpoints", S_LIST, .keys = listen_endpoint_keys),
+	KEY("tracking", S_SECTION, .keys = listen_tracking_keys),
+	KEY("twilio", S_SECTION, .keys = listen_twilio_keys),
 	END,
 };
 
@@ -56,8 +95,7 @@ static const skey ingest_keys[] = {
 	KEY("emailFields", S_STRINGS),
 	KEY("phoneFields", S_STRINGS),
 	KEY("typeMap", S_OBJECT),  /* {name: jrn type or null}: jrn-ingest checks it */
-	KEY("tracking", S_SECTION, .keys = ingest_tracking_keys),
-	KEY("twilio", S_SECTION, .keys = ingest_twilio_keys),
+	KEY("listen", S_SECTION, .keys = listen_keys),
 	END,
 };
 

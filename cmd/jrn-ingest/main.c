@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "jrn-ingest.h"
+#include "listen.h"
 
 static const char usage[] =
 	"usage: jrn-ingest [OPTIONS] [FILE...]\n"
@@ -32,6 +33,8 @@ static const char usage[] =
 	"  --dry-run             check and normalise only; no state file\n"
 	"  --country CC          region for phone numbers without +country (US)\n"
 	"  --batch-size N        records per transaction (100000)\n"
+	"  --listen ADDR:PORT    serve HTTP instead: events by POST, stored before the\n"
+	"                        reply (jrn-ingest(1) LISTEN); no FILEs\n"
 	"  -q, --quiet           no summary, no per-line diagnostics\n"
 	"  -v, --verbose         more diagnostics\n"
 	"  -h, --help            this help\n"
@@ -44,6 +47,7 @@ enum {
 	OPT_ALL,
 	OPT_COUNTRY,
 	OPT_BATCH,
+	OPT_LISTEN,
 };
 
 static const struct option longopts[] = {
@@ -53,6 +57,7 @@ static const struct option longopts[] = {
 	{"all", no_argument, NULL, OPT_ALL},
 	{"country", required_argument, NULL, OPT_COUNTRY},
 	{"batch-size", required_argument, NULL, OPT_BATCH},
+	{"listen", required_argument, NULL, OPT_LISTEN},
 	{NULL, 0, NULL, 0},
 };
 
@@ -132,17 +137,11 @@ static jrn_reach_text span_text(const batch *b, span s)
 					 : (jrn_reach_text){b->text.p + s.off, s.len};
 }
 
-static int store_batch(store *s, batch *b, jrn_err *e)
+/* Inserts b's records in the open transaction, fresh[i] set when record i
+ * is new (with its consent and profile changes). 0, or -1 with e (the
+ * caller rolls back). */
+static int store_rows(store *s, batch *b, unsigned char *fresh, jrn_err *e)
 {
-	if (b->n > s->fresh_cap) {
-		unsigned char *p = realloc(s->fresh, b->n);
-		if (!p)
-			return jrn_fail(e, "out of memory");
-		s->fresh = p;
-		s->fresh_cap = b->n;
-	}
-	if (jrn_db_begin(s->db, e) < 0)
-		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		const record *r = &b->recs[i];
 		sqlite3_stmt *st = s->insert;
@@ -155,37 +154,43 @@ static int store_batch(store *s, batch *b, jrn_err *e)
 		rc |= bind_span(st, 7, b, r->body);
 		if (rc != SQLITE_OK) {
 			sqlite3_reset(st);
-			goto fail;
+			return jrn_fail(e, "%s", sqlite3_errmsg(s->db));
 		}
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE)
-			goto fail;
-		s->fresh[i] = sqlite3_changes(s->db) > 0;
-		if (s->fresh[i] && r->consent != JRN_REACH_NONE) {
+			return jrn_fail(e, "%s", sqlite3_errmsg(s->db));
+		fresh[i] = sqlite3_changes(s->db) > 0;
+		if (fresh[i] && r->consent != JRN_REACH_NONE) {
 			jrn_reach_consent c = {span_text(b, r->customer), span_text(b, r->channel),
 					       r->consent, r->ts, span_text(b, r->source),
 					       span_text(b, r->id)};
-			if (jrn_reach_consent_set(s->reach, &c, e) < 0) {
-				jrn_db_rollback(s->db);
+			if (jrn_reach_consent_set(s->reach, &c, e) < 0)
 				return -1;
-			}
 		}
-		if (s->fresh[i] && jrn_profile_event(s->profile, b->text.p + r->type.off, r->type.len,
-						     b->text.p + r->body.off, r->body.len, r->ts, e) < 0) {
-			jrn_db_rollback(s->db);
+		if (fresh[i] && jrn_profile_event(s->profile, b->text.p + r->type.off, r->type.len,
+						  b->text.p + r->body.off, r->body.len, r->ts, e) < 0)
 			return -1;
-		}
 	}
-	if (jrn_db_commit(s->db, e) < 0) {
+	return 0;
+}
+
+static int store_batch(store *s, batch *b, jrn_err *e)
+{
+	if (b->n > s->fresh_cap) {
+		unsigned char *p = realloc(s->fresh, b->n);
+		if (!p)
+			return jrn_fail(e, "out of memory");
+		s->fresh = p;
+		s->fresh_cap = b->n;
+	}
+	if (jrn_db_begin(s->db, e) < 0)
+		return -1;
+	if (store_rows(s, b, s->fresh, e) < 0 || jrn_db_commit(s->db, e) < 0) {
 		jrn_db_rollback(s->db);
 		return -1;
 	}
 	return 0;
-fail:
-	jrn_fail(e, "%s", sqlite3_errmsg(s->db));
-	jrn_db_rollback(s->db);
-	return -1;
 }
 
 static bool stopped(void)
@@ -261,7 +266,7 @@ static void give_full(batch *b)
 static store st;
 static jrn_rejects rej;
 static batch pool[3];
-static const char *country_flag, *batch_flag;
+static const char *country_flag, *batch_flag, *listen_flag;
 static char country_buf[8] = "US";
 
 static int take_opt(void *ctx, int c, const char *arg)
@@ -272,6 +277,7 @@ static int take_opt(void *ctx, int c, const char *arg)
 	case OPT_ALL: emit_all = true; return 0;
 	case OPT_COUNTRY: country_flag = arg; return 0;
 	case OPT_BATCH: batch_flag = arg; return 0;
+	case OPT_LISTEN: listen_flag = arg; return 0;
 	}
 	return -2;
 }
@@ -295,6 +301,10 @@ static int parse(int argc, char **argv)
 			       country_flag);
 	if (store_only && opts.dry_run)
 		return jrn_say(JRN_EXIT_USAGE, "--store-only and --dry-run exclude each other");
+	if (listen_flag && opts.dry_run)
+		return jrn_say(JRN_EXIT_USAGE, "--listen and --dry-run exclude each other");
+	if (listen_flag && optind < argc)
+		return jrn_say(JRN_EXIT_USAGE, "--listen takes no FILE ('%s')", argv[optind]);
 	return -1;
 }
 
@@ -388,6 +398,37 @@ static void read_input(jrn_reader *rd, bool *io_failed, bool *fatal_set, jrn_err
 	}
 }
 
+/* --listen: the server stores with store_rows and writes with emit_rows
+ * (listen.c's writer thread calls them). */
+static int listen_store(batch *b, unsigned char *fresh, jrn_err *e)
+{
+	return store_rows(&st, b, fresh, e);
+}
+
+static int emit_rows(batch *b, const unsigned char *fresh)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (fresh[i])
+			n_stored++;
+		else
+			n_dup++;
+		if (!store_only && (fresh[i] || emit_all))
+			jrn_out_line(&out, b->text.p + b->recs[i].body.off, b->recs[i].body.len);
+	}
+	return store_only ? 0 : jrn_out_flush(&out);
+}
+
+static int run_listen(void)
+{
+	listen_env env = {&opts, {st.db, st.reach, st.profile}, &rej, listen_store, emit_rows};
+	int status = listen_run(listen_flag, &env);
+	status = jrn_finish(&out, NULL, status);
+	if (opts.verbosity >= 0)
+		jrn_say(0, "%llu stored, %llu duplicate, %llu rejected", (unsigned long long)n_stored,
+			(unsigned long long)n_dup, (unsigned long long)rej.count);
+	return status;
+}
+
 /* The run: the store thread, the input, the end of the run (output closed,
  * what went wrong said, the summary). Returns the status. */
 static int run(char **files, int nfiles)
@@ -403,6 +444,8 @@ static int run(char **files, int nfiles)
 		pool[i].next = free_list;
 		free_list = &pool[i];
 	}
+	if (listen_flag)
+		return run_listen();
 	if (pthread_create(&th, NULL, store_main, &st) != 0)
 		return jrn_say(JRN_EXIT_FAIL, "cannot start the store thread");
 	jrn_reader *rd = jrn_reader_new(files, nfiles);

@@ -1,13 +1,16 @@
 /* track.c: the tracking, unsubscribe and Twilio endpoints of jrn-ingest
- * --listen (jrn-ingest(1), TRACKING AND UNSUBSCRIBE and TWILIO).
+ * --listen (jrn-ingest(1), TRACKING AND UNSUBSCRIBE and TWILIO), the rows
+ * of listen.c's route table that listen.h names.
  *
  * A handler turns one request into a reply and the events to store before
- * it is sent (NDJSON lines, stored by the listener like any POSTed event:
- * checked, deduplicated, committed, written to stdout), plus, for Twilio's
- * 30003/30005/30006, a suppression written in the same transaction
- * (track_store_extra, through lib/reach.c). Lookups (a phone number's
- * customers, a MessageSid's delivery) read the state file on the
- * connection the listener hands over; nothing here writes it.
+ * it is sent (listen_emit_jv: stored by the writer thread like any POSTed
+ * event, checked, deduplicated, committed, written to stdout; the reply
+ * goes after the commit), plus, for Twilio's 30003/30005/30006, a
+ * suppression written in the same transaction (listen_emit_write, through
+ * lib/reach.c's writer). Lookups (a phone number's customers, a
+ * MessageSid's delivery) read the state file on a read-only connection of
+ * their own, opened per Twilio request (handlers may run on several
+ * threads); nothing here writes it.
  *
  *   GET  /o/TOKEN         1x1 GIF; email.opened
  *   GET  /c/TOKEN         302 to the token's target; email.clicked
@@ -27,15 +30,20 @@
 #include <string.h>
 #include <strings.h>
 
-#include "jrn-ingest.h"
+#include "listen.h"
 #include "track.h"
 
+/* At most this many customers are found for one phone number (a household
+ * number is shared): the consent events of a STOP go to each. */
+#define TRACK_MAX_PHONE_CUSTOMERS 100
+
 static struct {
-	char *secret;       /* ingest.tracking.secret */
-	char *twilio_token; /* ingest.twilio.authToken */
-	char *twilio_url;   /* ingest.twilio.url: the public base URL Twilio calls */
-	char *help;         /* ingest.twilio.help */
+	char *secret;       /* ingest.listen.tracking.secret */
+	char *twilio_token; /* ingest.listen.twilio.authToken */
+	char *help;         /* ingest.listen.twilio.help */
 	char *region;       /* ingest.defaultCountry */
+	char *db_path;
+	int busy_ms;
 } T;
 
 /* GIF89a, 1x1, one transparent pixel (43 bytes). */
@@ -53,65 +61,54 @@ static char *str_at(jv cfg, const char *dotted)
 	return s;
 }
 
-int track_setup(jv cfg, jrn_err *e)
+int listen_track_setup(const jrn_opts *opts, jrn_err *e)
 {
-	track_free();
-	T.secret = str_at(cfg, "ingest.tracking.secret");
-	T.twilio_token = str_at(cfg, "ingest.twilio.authToken");
-	T.twilio_url = str_at(cfg, "ingest.twilio.url");
-	T.help = str_at(cfg, "ingest.twilio.help");
-	T.region = str_at(cfg, "ingest.defaultCountry");
-	if (T.twilio_url) {
-		size_t n = strlen(T.twilio_url);
-		if (strncasecmp(T.twilio_url, "http://", 7) && strncasecmp(T.twilio_url, "https://", 8))
-			return jrn_fail(e, "ingest.twilio.url: not an http or https URL");
-		while (n && T.twilio_url[n - 1] == '/')
-			T.twilio_url[--n] = '\0';
-	}
+	listen_track_free();
+	T.secret = str_at(opts->config, "ingest.listen.tracking.secret");
+	T.twilio_token = str_at(opts->config, "ingest.listen.twilio.authToken");
+	T.help = str_at(opts->config, "ingest.listen.twilio.help");
+	T.region = str_at(opts->config, "ingest.defaultCountry");
+	T.db_path = strdup(opts->db_path);
+	T.busy_ms = opts->busy_ms;
 	if (!T.help)
 		T.help = strdup("Reply STOP to unsubscribe, START to subscribe again.");
-	return T.help ? 0 : jrn_fail(e, "out of memory");
+	if (!T.help || !T.db_path)
+		return jrn_fail(e, "out of memory");
+	if (opts->verbosity > 0 && !T.secret)
+		jrn_say(0, "note: no ingest.listen.tracking.secret: /o/, /c/ and /u/ answer 404");
+	if (opts->verbosity > 0 && !T.twilio_token)
+		jrn_say(0, "note: no ingest.listen.twilio.authToken: /twilio/ answers 403");
+	return 0;
 }
 
-void track_free(void)
+void listen_track_free(void)
 {
-	free(T.secret), free(T.twilio_token), free(T.twilio_url), free(T.help), free(T.region);
+	free(T.secret), free(T.twilio_token), free(T.help), free(T.region), free(T.db_path);
 	memset(&T, 0, sizeof T);
-}
-
-int track_path(const char *path)
-{
-	if (!strncmp(path, "/o/", 3) || !strncmp(path, "/c/", 3) || !strncmp(path, "/u/", 3))
-		return 1;
-	return !strcmp(path, "/twilio/inbound") || !strcmp(path, "/twilio/status");
-}
-
-void track_reply_free(track_reply *r)
-{
-	jrn_buf_free(&r->body), jrn_buf_free(&r->events);
-	free(r->location), free(r->suppress_address);
-	memset(r, 0, sizeof *r);
 }
 
 /* ---- replies and events ------------------------------------------------------ */
 
-static int reply(track_reply *r, int status, const char *type, const char *body)
+static int reply(listen_reply *rep, int status, const char *type, const char *body)
 {
-	r->status = status;
-	r->content_type = type;
-	jrn_buf_reset(&r->body);
-	return body ? jrn_buf_adds(&r->body, body) : 0;
+	return listen_reply_set(rep, status, type, body ? body : "", body ? strlen(body) : 0);
 }
 
-/* Appends ev (consumed) as one NDJSON line to r->events, with timestamp
- * now; 0 or -1 with e. */
-static int event_add(track_reply *r, jv ev, int64_t now, jrn_err *e)
+/* 404 as for a path with no route: a bad token tells a probe nothing. */
+static int not_found(listen_req *req, listen_reply *rep)
+{
+	return listen_reply_error(rep, 404, "no such path: %s", req->path);
+}
+
+/* Queues ev (consumed) with timestamp req->now. 0, or -1 after a 503
+ * reply (out of memory). */
+static int event_add(listen_req *req, listen_reply *rep, jv ev)
 {
 	char ts[32];
-	jrn_time_format(now, ts);
+	jrn_time_format(req->now, ts);
 	ev = jv_object_set(ev, jv_string("timestamp"), jv_string(ts));
-	if (jrn_json_append(&r->events, ev, 0, e) < 0 || jrn_buf_addc(&r->events, '\n') < 0)
-		return jrn_fail(e, "out of memory");
+	if (listen_emit_jv(req, ev) < 0)
+		return listen_reply_error(rep, 503, "out of memory");
 	return 0;
 }
 
@@ -153,109 +150,127 @@ static const char page_head[] =
 	"<meta name=\"viewport\" content=\"width=device-width\">"
 	"<meta name=\"robots\" content=\"noindex\"><title>Unsubscribe</title></head><body>\n";
 
-static int token_request(const track_request *q, track_reply *r, jrn_err *e)
+/* Reads req->rest as a token of kind into *t: 0, or -1 (t empty). */
+static int token_of(listen_req *req, char kind, jrn_track_token *t)
 {
-	char kind = q->path[1];
-	const char *tok = q->path + 3;
-	jrn_track_token t = {0};
 	jrn_err why;
-	if (!T.secret || jrn_track_verify(T.secret, strlen(T.secret), tok, strlen(tok), &t, &why) < 0 ||
-	    t.kind != kind) {
-		jrn_track_token_free(&t);
-		return reply(r, 404, "text/plain; charset=utf-8", "not found\n");
+	*t = (jrn_track_token){0};
+	if (!T.secret ||
+	    jrn_track_verify(T.secret, strlen(T.secret), req->rest, strlen(req->rest), t, &why) < 0)
+		return -1;
+	if (t->kind != kind) {
+		jrn_track_token_free(t);
+		return -1;
 	}
-	bool get = !strcmp(q->method, "GET") || !strcmp(q->method, "HEAD");
-	bool post = !strcmp(q->method, "POST");
-	int rc = 0;
-	jv props = JV_OBJECT(jv_string("deliveryKey"), jv_string(t.key), jv_string("campaignId"),
-			     jv_string(t.campaign), jv_string("channel"), jv_string(t.channel));
-	if (!*t.campaign)
-		props = jv_object_delete(props, jv_string("campaignId"));
-	jv ev = JV_OBJECT(jv_string("customerId"), jv_string(t.customer));
-	if (q->user_agent && *q->user_agent &&
-	    jrn_utf8_invalid_at(q->user_agent, strlen(q->user_agent)) == strlen(q->user_agent))
-		ev = jv_object_set(ev, jv_string("context"),
-				   JV_OBJECT(jv_string("userAgent"), jv_string(q->user_agent)));
+	return 0;
+}
 
-	if (kind == 'o' || kind == 'c') {
-		if (!get) {
-			r->allow = "GET, HEAD";
-			rc = reply(r, 405, "text/plain; charset=utf-8", "method not allowed\n");
-			goto done;
-		}
-		ev = jv_object_set(ev, jv_string("type"),
-				   jv_string(kind == 'o' ? "email.opened" : "email.clicked"));
-		if (kind == 'c')
-			props = jv_object_set(props, jv_string("url"), jv_string(t.url));
-		ev = jv_object_set(ev, jv_string("properties"), props);
-		props = jv_invalid();
-		rc = event_add(r, ev, q->now, e);
-		ev = jv_invalid();
-		if (rc < 0)
-			goto done;
-		if (kind == 'o') {
-			r->status = 200;
-			r->content_type = "image/gif";
-			rc = jrn_buf_add(&r->body, gif, sizeof gif);
-		} else {
-			r->location = strdup(t.url);
-			rc = reply(r, 302, "text/plain; charset=utf-8", "");
-			if (!r->location || jrn_buf_adds(&r->body, t.url) < 0 ||
-			    jrn_buf_addc(&r->body, '\n') < 0)
-				rc = jrn_fail(e, "out of memory");
-		}
-		goto done;
-	}
-	/* /u/ */
-	if (get) {
-		rc = reply(r, 200, "text/html; charset=utf-8", page_head);
-		jrn_buf_adds(&r->body, "<h1>Unsubscribe</h1>\n<p>Stop receiving ");
-		html_escape(&r->body, t.channel);
-		jrn_buf_adds(&r->body, " messages");
-		if (*t.campaign) {
-			jrn_buf_adds(&r->body, " like this one (");
-			html_escape(&r->body, t.campaign);
-			jrn_buf_addc(&r->body, ')');
-		}
-		jrn_buf_adds(&r->body, "?</p>\n<form method=\"post\" action=\"\">"
-				       "<input type=\"hidden\" name=\"List-Unsubscribe\" "
-				       "value=\"One-Click\">"
-				       "<button type=\"submit\" id=\"unsubscribe\">Unsubscribe</button>"
-				       "</form>\n</body></html>\n");
-		goto done;
-	}
-	if (!post) {
-		r->allow = "GET, HEAD, POST";
-		rc = reply(r, 405, "text/plain; charset=utf-8", "method not allowed\n");
-		goto done;
-	}
-	jv form = jrn_form_parse(q->body ? q->body : "", q->body_len, &why);
+/* The event of t (borrowed) of type: customerId, properties (deliveryKey,
+ * campaignId when there is one, channel), context.userAgent. */
+static jv token_event(listen_req *req, const jrn_track_token *t, const char *type)
+{
+	jv props = JV_OBJECT(jv_string("deliveryKey"), jv_string(t->key), jv_string("channel"),
+			     jv_string(t->channel));
+	if (*t->campaign)
+		props = jv_object_set(props, jv_string("campaignId"), jv_string(t->campaign));
+	jv ev = JV_OBJECT(jv_string("type"), jv_string(type), jv_string("customerId"),
+			  jv_string(t->customer), jv_string("properties"), props);
+	const char *ua = listen_header(req, "User-Agent");
+	if (ua && *ua && strlen(ua) <= 1024 && jrn_utf8_invalid_at(ua, strlen(ua)) == strlen(ua))
+		ev = jv_object_set(ev, jv_string("context"),
+				   JV_OBJECT(jv_string("userAgent"), jv_string(ua)));
+	return ev;
+}
+
+int listen_track_open(listen_req *req, listen_reply *rep)
+{
+	jrn_track_token t;
+	if (token_of(req, 'o', &t) < 0)
+		return not_found(req, rep);
+	int rc = event_add(req, rep, token_event(req, &t, "email.opened"));
+	jrn_track_token_free(&t);
+	if (rc < 0)
+		return -1;
+	if (listen_reply_set(rep, 200, "image/gif", (const char *)gif, sizeof gif) < 0 ||
+	    listen_reply_header(rep, "Cache-Control", "no-store, private") < 0)
+		return listen_reply_error(rep, 503, "out of memory");
+	return 0;
+}
+
+int listen_track_click(listen_req *req, listen_reply *rep)
+{
+	jrn_track_token t;
+	if (token_of(req, 'c', &t) < 0)
+		return not_found(req, rep);
+	jv ev = token_event(req, &t, "email.clicked");
+	ev = jv_object_set(ev, jv_string("properties"),
+			   jv_object_set(jv_object_get(jv_copy(ev), jv_string("properties")),
+					 jv_string("url"), jv_string(t.url)));
+	int rc = event_add(req, rep, ev);
+	/* the target is the signed one, never a parameter: no open redirect */
+	if (rc == 0 && (reply(rep, 302, "text/plain; charset=utf-8", t.url) < 0 ||
+			listen_reply_header(rep, "Location", t.url) < 0 ||
+			listen_reply_header(rep, "Cache-Control", "no-store, private") < 0))
+		rc = listen_reply_error(rep, 503, "out of memory");
+	jrn_track_token_free(&t);
+	return rc;
+}
+
+int listen_unsub_page(listen_req *req, listen_reply *rep)
+{
+	jrn_track_token t;
+	if (token_of(req, 'u', &t) < 0)
+		return not_found(req, rep);
+	jrn_buf b = {0};
+	jrn_buf_adds(&b, page_head);
+	jrn_buf_adds(&b, "<h1>Unsubscribe</h1>\n<p>Stop receiving ");
+	html_escape(&b, t.channel);
+	jrn_buf_adds(&b, " messages from us?</p>\n<form method=\"post\">"
+			 "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+			 "<button type=\"submit\" id=\"unsubscribe\">Unsubscribe</button>"
+			 "</form>\n</body></html>\n");
+	jrn_track_token_free(&t);
+	int rc = b.p ? reply(rep, 200, "text/html; charset=utf-8", b.p) : -1;
+	jrn_buf_free(&b);
+	if (rc < 0 || listen_reply_header(rep, "Cache-Control", "no-store, private") < 0)
+		return listen_reply_error(rep, 503, "out of memory");
+	return 0;
+}
+
+int listen_unsub_post(listen_req *req, listen_reply *rep)
+{
+	jrn_track_token t;
+	if (token_of(req, 'u', &t) < 0)
+		return not_found(req, rep);
+	jrn_err why;
+	jv form = jrn_form_parse(req->body, req->body_len, &why);
 	const char *lu = jv_is_valid(form) ? jrn_form_get(form, "List-Unsubscribe") : NULL;
 	bool one_click = lu && !strcmp(lu, "One-Click");
 	jv_free(form);
 	if (!one_click) {
-		rc = reply(r, 400, "text/plain; charset=utf-8",
-			   "the body must be List-Unsubscribe=One-Click (RFC 8058)\n");
-		goto done;
+		jrn_track_token_free(&t);
+		return listen_reply_error(rep, 400, "the body must be List-Unsubscribe=One-Click "
+					  "(RFC 8058)");
 	}
-	props = jv_object_set(props, jv_string("scope"), jv_string("channel"));
-	ev = jv_object_set(ev, jv_string("type"), jv_string("consent.revoked"));
+	jv ev = token_event(req, &t, "consent.revoked");
+	/* one event per message and channel: a second POST is a duplicate */
 	ev = jv_object_set(ev, jv_string("id"),
 			   stable_id("unsubscribe", JV_ARRAY(jv_string(t.key), jv_string(t.channel))));
+	jv props = jv_object_get(jv_copy(ev), jv_string("properties"));
+	props = jv_object_set(props, jv_string("scope"), jv_string("channel"));
+	props = jv_object_set(props, jv_string("source"), jv_string("unsubscribe"));
 	ev = jv_object_set(ev, jv_string("properties"), props);
-	props = jv_invalid();
-	rc = event_add(r, ev, q->now, e);
-	ev = jv_invalid();
-	if (rc == 0) {
-		rc = reply(r, 200, "text/html; charset=utf-8", page_head);
-		jrn_buf_adds(&r->body, "<h1>Unsubscribed</h1>\n<p>You will not receive further ");
-		html_escape(&r->body, t.channel);
-		jrn_buf_adds(&r->body, " messages from us.</p>\n</body></html>\n");
-	}
-done:
-	jv_free(props), jv_free(ev);
+	jrn_buf b = {0};
+	jrn_buf_adds(&b, page_head);
+	jrn_buf_adds(&b, "<h1>Unsubscribed</h1>\n<p>You will receive no more ");
+	html_escape(&b, t.channel);
+	jrn_buf_adds(&b, " messages from us.</p>\n</body></html>\n");
 	jrn_track_token_free(&t);
-	return rc < 0 ? jrn_fail(e, "out of memory") : 0;
+	int rc = event_add(req, rep, ev);
+	if (rc == 0 && (!b.p || reply(rep, 200, "text/html; charset=utf-8", b.p) < 0))
+		rc = listen_reply_error(rep, 503, "out of memory");
+	jrn_buf_free(&b);
+	return rc;
 }
 
 /* ---- Twilio ---------------------------------------------------------------------- */
@@ -280,10 +295,8 @@ static bool keyword(const char *body, const char *const *words)
 	return false;
 }
 
-static void xml_escape(jrn_buf *b, const char *s)
-{
-	html_escape(b, s);
-}
+/* Text as XML character data or attribute value (the same five escapes). */
+#define xml_escape html_escape
 
 /* The customers (at most TRACK_MAX_PHONE_CUSTOMERS) whose identities
  * claim phone (E.164), as an array of strings, or jv_invalid with e. */
@@ -313,52 +326,73 @@ static jv phone_customers(sqlite3 *db, const char *phone, jrn_err *e)
 	return out;
 }
 
-/* Checks X-Twilio-Signature; 1 when it holds, 0 after a 403 reply. */
-static int twilio_signed(const track_request *q, jv form, track_reply *r)
+/* A read-only connection to the state file for one request's lookups, or
+ * NULL after a 503 reply. */
+static sqlite3 *read_db(listen_reply *rep)
 {
-	jrn_buf url = {0};
-	if (T.twilio_url)
-		jrn_buf_addf(&url, "%s%s", T.twilio_url, q->path);
-	else
-		jrn_buf_adds(&url, q->url ? q->url : "");
-	if (q->query && *q->query)
-		jrn_buf_addf(&url, "?%s", q->query);
-	bool ok = T.twilio_token && url.p &&
-		  jrn_twilio_check(T.twilio_token, strlen(T.twilio_token), url.p, form,
-				   q->twilio_signature);
-	jrn_buf_free(&url);
-	if (!ok)
-		reply(r, 403, "text/plain; charset=utf-8", "bad or missing X-Twilio-Signature\n");
-	return ok;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(T.db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		listen_reply_error(rep, 503, "state file: %s", db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, T.busy_ms > 0 ? T.busy_ms : 10000);
+	return db;
 }
 
-static int twilio_inbound(const track_request *q, jv form, track_reply *r, jrn_err *e)
+/* The body as form pairs with X-Twilio-Signature checked over req->url
+ * (the URL Twilio called: ingest.listen.publicUrl behind a proxy) and
+ * them; jv_invalid after a 403 reply. */
+static jv twilio_form(listen_req *req, listen_reply *rep)
 {
+	jrn_err why;
+	jv form = jrn_form_parse(req->body, req->body_len, &why);
+	if (jv_is_valid(form) && T.twilio_token &&
+	    jrn_twilio_check(T.twilio_token, strlen(T.twilio_token), req->url, form,
+			     listen_header(req, "X-Twilio-Signature")))
+		return form;
+	jv_free(form);
+	listen_reply_error(rep, 403, "bad or missing X-Twilio-Signature");
+	return jv_invalid();
+}
+
+int listen_twilio_inbound(listen_req *req, listen_reply *rep)
+{
+	jv form = twilio_form(req, rep);
+	if (!jv_is_valid(form))
+		return -1;
 	const char *from = jrn_form_get(form, "From"), *body = jrn_form_get(form, "Body");
 	const char *sid = jrn_form_get(form, "MessageSid");
 	bool stop = body && keyword(body, stop_words), start = body && keyword(body, start_words);
-	bool help = body && (keyword(body, (const char *const[]){"HELP", "INFO", NULL}));
+	bool help = body && keyword(body, (const char *const[]){"HELP", "INFO", NULL});
+	int rc = 0;
+	jrn_buf phone = {0};
 	if (stop || start) {
-		jrn_buf phone = {0};
 		jrn_err why;
 		if (!from || jrn_phone_e164(from, strlen(from), T.region ? T.region : "US", &phone,
 					    &why) < 0) {
-			jrn_buf_free(&phone);
-			return reply(r, 400, "text/plain; charset=utf-8",
-				     "From: not a phone number\n") < 0 ? -1 : 0;
+			rc = listen_reply_error(rep, 400, "From: not a phone number");
+			goto done;
 		}
-		jv who = phone_customers(q->db, phone.p, e);
+		sqlite3 *db = read_db(rep);
+		if (!db) {
+			rc = -1;
+			goto done;
+		}
+		jv who = phone_customers(db, phone.p, &why);
+		sqlite3_close(db);
 		if (!jv_is_valid(who)) {
-			jrn_buf_free(&phone);
-			return -1;
+			rc = listen_reply_error(rep, 503, "state file: %s", why.msg);
+			goto done;
 		}
-		if (jv_array_length(jv_copy(who)) == 0) /* nobody known: the number speaks for itself */
+		/* a number no customer claims: the number itself is the customer */
+		if (jv_array_length(jv_copy(who)) == 0)
 			who = jv_array_append(who, jv_string(phone.p));
-		int rc = 0;
 		jv_array_foreach(who, i, c) {
 			jv props = JV_OBJECT(jv_string("channel"), jv_string("sms"), jv_string("from"),
-					     jv_string(phone.p), jv_string("keyword"),
-					     jv_string(body), jv_string("source"), jv_string("twilio"));
+					     jv_string(phone.p), jv_string("keyword"), jv_string(body),
+					     jv_string("source"), jv_string("twilio"));
 			if (sid)
 				props = jv_object_set(props, jv_string("messageSid"), jv_string(sid));
 			jv ev = JV_OBJECT(jv_string("type"),
@@ -367,30 +401,35 @@ static int twilio_inbound(const track_request *q, jv form, track_reply *r, jrn_e
 			/* Twilio retries a webhook: the same message is the same event */
 			if (sid)
 				ev = jv_object_set(ev, jv_string("id"),
-						   stable_id("twilio", JV_ARRAY(jv_string(sid), c)));
+						   stable_id("twilio", JV_ARRAY(jv_string(sid), jv_copy(c))));
+			jv_free(c);
+			if (rc == 0)
+				rc = event_add(req, rep, ev);
 			else
-				jv_free(c);
-			if (rc == 0 && event_add(r, ev, q->now, e) < 0)
-				rc = -1;
-			else if (rc)
 				jv_free(ev);
 		}
 		jv_free(who);
-		jrn_buf_free(&phone);
 		if (rc < 0)
-			return -1;
+			goto done;
 	}
-	/* Twilio answers STOP and START itself (advanced opt-out); HELP gets
-	 * ours when it is not configured there */
-	if (reply(r, 200, "text/xml; charset=utf-8",
-		  "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response>") < 0)
-		return -1;
+	/* TwiML. Twilio answers STOP and START itself (its advanced opt-out);
+	 * HELP gets ingest.listen.twilio.help */
+	jrn_buf b = {0};
+	jrn_buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response>");
 	if (help) {
-		jrn_buf_adds(&r->body, "<Message>");
-		xml_escape(&r->body, T.help);
-		jrn_buf_adds(&r->body, "</Message>");
+		jrn_buf_adds(&b, "<Message>");
+		xml_escape(&b, T.help);
+		jrn_buf_adds(&b, "</Message>");
 	}
-	return jrn_buf_adds(&r->body, "</Response>\n");
+	jrn_buf_adds(&b, "</Response>\n");
+	rc = b.p ? reply(rep, 200, "text/xml; charset=utf-8", b.p) : -1;
+	jrn_buf_free(&b);
+	if (rc < 0)
+		rc = listen_reply_error(rep, 503, "out of memory");
+done:
+	jrn_buf_free(&phone);
+	jv_free(form);
+	return rc;
 }
 
 /* The delivery whose message_id is sid: *key, *customer, *campaign
@@ -419,30 +458,67 @@ static int delivery_of(sqlite3 *db, const char *sid, char **key, char **customer
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
 }
 
-static int twilio_status(const track_request *q, jv form, track_reply *r, jrn_err *e)
+typedef struct {
+	char *address;
+	char reason[16];
+	char source[32];
+} suppression;
+
+static int suppress_write(const listen_db *d, void *arg, jrn_err *e)
 {
+	suppression *s = arg;
+	if (!d->reach) /* --dry-run */
+		return 0;
+	return jrn_reach_suppress(d->reach, jrn_reach_str(s->address), "sms", s->reason, jrn_now(),
+				  s->source, e) < 0 ? -1 : 0;
+}
+
+static void suppression_free(void *arg)
+{
+	suppression *s = arg;
+	if (s)
+		free(s->address);
+	free(s);
+}
+
+int listen_twilio_status(listen_req *req, listen_reply *rep)
+{
+	jv form = twilio_form(req, rep);
+	if (!jv_is_valid(form))
+		return -1;
 	const char *sid = jrn_form_get(form, "MessageSid"), *st = jrn_form_get(form, "MessageStatus");
 	const char *to = jrn_form_get(form, "To"), *code = jrn_form_get(form, "ErrorCode");
-	if (!sid || !*sid || !st)
-		return reply(r, 400, "text/plain; charset=utf-8",
-			     "MessageSid and MessageStatus are required\n") < 0 ? -1 : 0;
+	char *key = NULL, *customer = NULL, *campaign = NULL;
+	jrn_buf phone = {0};
+	jrn_err why;
+	int rc = 0;
+	if (!sid || !*sid || !st || !*st) {
+		rc = listen_reply_error(rep, 400, "MessageSid and MessageStatus are required");
+		goto done;
+	}
 	const char *type = !strcmp(st, "delivered") ? "sms.delivered"
 			   : !strcmp(st, "undelivered") || !strcmp(st, "failed") ? "sms.failed"
 										: NULL;
-	if (!type) /* queued, sent, accepted, ...: no engagement yet */
-		return reply(r, 204, NULL, NULL);
-	char *key, *customer, *campaign;
-	if (delivery_of(q->db, sid, &key, &customer, &campaign, e) < 0)
-		return -1;
-	jrn_buf phone = {0};
-	jrn_err why;
+	if (!type) { /* queued, sent, accepted...: nothing to record yet */
+		rc = reply(rep, 204, NULL, NULL);
+		goto done;
+	}
+	sqlite3 *db = read_db(rep);
+	if (!db) {
+		rc = -1;
+		goto done;
+	}
+	rc = delivery_of(db, sid, &key, &customer, &campaign, &why);
+	sqlite3_close(db);
+	if (rc < 0) {
+		rc = listen_reply_error(rep, 503, "state file: %s", why.msg);
+		goto done;
+	}
 	bool have_to = to && jrn_phone_e164(to, strlen(to), T.region ? T.region : "US", &phone,
 					    &why) == 0;
-	int rc = 0;
 	const char *who = customer ? customer : have_to ? phone.p : NULL;
 	if (!who) {
-		rc = reply(r, 400, "text/plain; charset=utf-8",
-			   "unknown MessageSid and no To: no customer to record it for\n");
+		rc = listen_reply_error(rep, 400, "MessageSid %s names no delivery and To no number", sid);
 		goto done;
 	}
 	jv props = JV_OBJECT(jv_string("channel"), jv_string("sms"), jv_string("messageSid"),
@@ -456,61 +532,33 @@ static int twilio_status(const track_request *q, jv form, track_reply *r, jrn_er
 	jv ev = JV_OBJECT(jv_string("type"), jv_string(type), jv_string("customerId"), jv_string(who),
 			  jv_string("id"), stable_id("twilio", JV_ARRAY(jv_string(sid), jv_string(st))),
 			  jv_string("properties"), props);
-	if (event_add(r, ev, q->now, e) < 0) {
-		rc = -1;
+	if ((rc = event_add(req, rep, ev)) < 0)
 		goto done;
-	}
 	/* 30003 unreachable handset, 30005 unknown destination, 30006
 	 * landline or unreachable carrier (Twilio's error dictionary) */
 	if (code && have_to &&
 	    (!strcmp(code, "30003") || !strcmp(code, "30005") || !strcmp(code, "30006"))) {
-		r->suppress_address = strdup(phone.p);
-		r->suppress_reason = !strcmp(code, "30003") ? "unreachable" : "invalid";
-		snprintf(r->suppress_source, sizeof r->suppress_source, "twilio:%s", code);
-		if (!r->suppress_address) {
-			rc = jrn_fail(e, "out of memory");
+		suppression *s = calloc(1, sizeof *s);
+		if (s)
+			s->address = strdup(phone.p);
+		if (!s || !s->address) {
+			suppression_free(s);
+			rc = listen_reply_error(rep, 503, "out of memory");
+			goto done;
+		}
+		snprintf(s->reason, sizeof s->reason, "%s", !strcmp(code, "30003") ? "unreachable"
+											 : "invalid");
+		snprintf(s->source, sizeof s->source, "twilio:%s", code);
+		if (listen_emit_write(req, suppress_write, s, suppression_free) < 0) {
+			suppression_free(s);
+			rc = listen_reply_error(rep, 503, "out of memory");
 			goto done;
 		}
 	}
-	rc = reply(r, 204, NULL, NULL);
+	rc = reply(rep, 204, NULL, NULL);
 done:
 	free(key), free(customer), free(campaign);
 	jrn_buf_free(&phone);
-	return rc;
-}
-
-static int twilio_request(const track_request *q, track_reply *r, jrn_err *e)
-{
-	if (strcmp(q->method, "POST")) {
-		r->allow = "POST";
-		return reply(r, 405, "text/plain; charset=utf-8", "method not allowed\n");
-	}
-	jrn_err why;
-	jv form = jrn_form_parse(q->body ? q->body : "", q->body_len, &why);
-	if (!jv_is_valid(form)) {
-		/* the signature cannot hold over what was not read */
-		return reply(r, 403, "text/plain; charset=utf-8", "bad or missing X-Twilio-Signature\n");
-	}
-	int rc = 0;
-	if (twilio_signed(q, form, r))
-		rc = !strcmp(q->path, "/twilio/inbound") ? twilio_inbound(q, form, r, e)
-							  : twilio_status(q, form, r, e);
 	jv_free(form);
 	return rc;
-}
-
-int track_handle(const track_request *q, track_reply *r, jrn_err *e)
-{
-	memset(r, 0, sizeof *r);
-	if (!strncmp(q->path, "/twilio/", 8))
-		return twilio_request(q, r, e);
-	return token_request(q, r, e);
-}
-
-int track_store_extra(const track_reply *r, jrn_reach *R, int64_t now, jrn_err *e)
-{
-	if (!r->suppress_address)
-		return 0;
-	return jrn_reach_suppress(R, jrn_reach_str(r->suppress_address), "sms", r->suppress_reason,
-				  now, r->suppress_source, e) < 0 ? -1 : 0;
 }

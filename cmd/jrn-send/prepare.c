@@ -96,6 +96,17 @@ static int unsubscribe_url(send_ctx *S, jrn_buf *b, const job *j)
 	return jrn_buf_adds(b, token);
 }
 
+/* The unsubscribe link of j into b: send.tracking's (BASE/u/TOKEN), else
+ * send.unsubscribe.url's, else none (b left empty). 0 or -1. */
+static int unsubscribe_link(send_ctx *S, jrn_buf *b, const job *j)
+{
+	if (S->cf.track_url && tracking_unsub_url(S, j, b) < 0)
+		return -1;
+	if (!b->p && S->cf.unsub_url && (unsubscribe_url(S, b, j) < 0 || !b->p))
+		return -1;
+	return 0;
+}
+
 static bool is_marketing(jv rec)
 {
 	const char *cat = rec_str(rec, "category", NULL);
@@ -114,15 +125,9 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	const char *tname = rec_str(j->rec, "template", NULL);
 	bool marketing = is_marketing(j->rec);
 
-	if (S->cf.track_url && tracking_unsub_url(S, j, &unsub) < 0) {
+	if (unsubscribe_link(S, &unsub, j) < 0) {
 		job_error(j, "out of memory");
 		goto done;
-	}
-	if (!unsub.p && S->cf.unsub_url) {
-		if (unsubscribe_url(S, &unsub, j) < 0 || !unsub.p) {
-			job_error(j, "out of memory");
-			goto done;
-		}
 	}
 	if (unsub.p)
 		data = jv_object_set(data, jv_string("unsubscribeUrl"), jv_string(unsub.p));
@@ -211,9 +216,8 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 		if (unsub.p && !S->cf.unsub_one_click && !S->warned_one_click) {
 			S->warned_one_click = true;
 			if (S->opts.verbosity >= 0)
-				jrn_say(0, "warning: %s '%s' is not https: marketing "
-					"mail goes out without List-Unsubscribe-Post (RFC 8058 "
-					"one-click needs https)",
+				jrn_say(0, "warning: %s '%s' is not https: marketing mail goes out "
+					"without List-Unsubscribe-Post (RFC 8058 one-click needs https)",
 					S->cf.track_url ? "send.tracking.url" : "send.unsubscribe.url",
 					S->cf.unsub_url_shown);
 		}
