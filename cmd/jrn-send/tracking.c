@@ -120,7 +120,8 @@ int tracking_text(send_ctx *S, const job *j, const char *s, size_t n, jrn_buf *o
 			k++;
 		while (k > i && strchr(".,;:!?)]'", s[k - 1]))
 			k--;
-		if (under_base(S, s + i, k - i)) {
+		size_t scheme = (s[i + 4] == ':') ? 7 : 8; /* http:// or https:// */
+		if (k - i <= scheme || under_base(S, s + i, k - i)) {
 			i = k;
 			continue;
 		}
@@ -281,7 +282,9 @@ static size_t html_tag(html_scan *H, const char *s, size_t n, size_t i, const ch
 			if (w < n && (s[w] == '"' || s[w] == '\'')) {
 				const char *q = memchr(s + w + 1, s[w], n - w - 1);
 				vs = w + 1;
-				ve = q ? (size_t)(q - s) : n;
+				/* a value the input ends inside is no link (the
+				 * tokenizer drops such a tag): left as written */
+				ve = q ? (size_t)(q - s) : vs;
 				k = q ? ve + 1 : n;
 			} else {
 				vs = w;
