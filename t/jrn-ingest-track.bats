@@ -178,7 +178,23 @@ UNSUB='["u","key-1","c1","spring","email"]'
 	assert_output "c1|email|revoked"
 	run rows "select type, json_extract(body, '$.properties.campaignId'), json_extract(body, '$.properties.scope'), json_extract(body, '$.properties.deliveryKey') from events"
 	assert_output "consent.revoked|spring|channel|key-1"
-	[[ "$(cat listen.err)" == *"1 stored, 1 duplicate"* ]]
+	[[ "$(cat listen.err)" == *"1 stored, 0 duplicate"* ]]
+}
+
+@test "POST /u/TOKEN after the customer subscribed again revokes again (an old mail's link keeps working)" {
+	u='["u","key-1","c1","spring","email"]'
+	JRN_NOW=2026-01-01T00:00:00Z start
+	run curl -s -o /dev/null -w '%{http_code}' -d List-Unsubscribe=One-Click "$BASE/u/$(token $SECRET "$u")"
+	assert_output 200
+	stop
+	ev consent.granted c1 '"properties":{"channel":"email"}' | sed 's/2025-06-01T12:00:00.000Z/2026-01-02T00:00:00Z/' | jrn-ingest --db jrn.db -q > /dev/null
+	assert_equal "$(rows 'select status from consent')" granted
+	JRN_NOW=2026-01-03T00:00:00Z start
+	run curl -s -o /dev/null -w '%{http_code}' -d List-Unsubscribe=One-Click "$BASE/u/$(token $SECRET "$u")"
+	assert_output 200
+	stop
+	assert_equal "$(rows 'select status from consent')" revoked
+	assert_equal "$(rows "select count(*) from events where type = 'consent.revoked'")" 2
 }
 
 @test "POST /u/TOKEN without List-Unsubscribe=One-Click: 400, nothing stored" {

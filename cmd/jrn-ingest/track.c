@@ -237,8 +237,41 @@ int listen_unsub_page(listen_req *req, listen_reply *rep)
 	return 0;
 }
 
+/* The confirmation after an unsubscribe: 0, or -1 after a 503 reply. */
+static int unsub_done_page(listen_reply *rep, const jrn_track_token *t)
+{
+	jrn_buf b = {0};
+	jrn_buf_adds(&b, page_head);
+	jrn_buf_adds(&b, "<h1>Unsubscribed</h1>\n<p>You will receive no more ");
+	html_escape(&b, t->channel);
+	jrn_buf_adds(&b, " messages from us.</p>\n</body></html>\n");
+	int rc = b.p ? reply(rep, 200, "text/html; charset=utf-8", b.p) : -1;
+	jrn_buf_free(&b);
+	return rc < 0 ? listen_reply_error(rep, 503, "out of memory") : 0;
+}
+
+static sqlite3 *read_db(listen_reply *rep);
+
+/* Whether t's customer is revoked on t's channel now (lib/reach.h's
+ * reading: the channel's row or "all"): 1, 0, or -1 after a 503 reply. */
+static int already_revoked(listen_reply *rep, const jrn_track_token *t)
+{
+	sqlite3 *db = read_db(rep);
+	if (!db)
+		return -1;
+	jrn_err e;
+	jrn_reach *R = jrn_reach_open(db, &e);
+	int st = R ? jrn_reach_consent_get(R, jrn_reach_str(t->customer), t->channel, &e) : -1;
+	jrn_reach_close(R);
+	sqlite3_close(db);
+	if (st < 0)
+		return listen_reply_error(rep, 503, "state file: %s", e.msg);
+	return st == JRN_REACH_REVOKED;
+}
+
 int listen_unsub_post(listen_req *req, listen_reply *rep)
 {
+	int rc_page = 0;
 	jrn_track_token t;
 	if (token_of(req, 'u', &t) < 0)
 		return not_found(req, rep);
@@ -252,24 +285,25 @@ int listen_unsub_post(listen_req *req, listen_reply *rep)
 		return listen_reply_error(rep, 400, "the body must be List-Unsubscribe=One-Click "
 					  "(RFC 8058)");
 	}
+	/* Idempotent: a customer already revoked on the channel gets the same
+	 * answer and nothing new is stored. Otherwise a new event (not one id
+	 * per link: an old mail's link must still work after a re-grant) */
+	int was = already_revoked(rep, &t);
+	if (was != 0) {
+		if (was > 0)
+			rc_page = unsub_done_page(rep, &t);
+		jrn_track_token_free(&t);
+		return was > 0 ? rc_page : -1;
+	}
 	jv ev = token_event(req, &t, "consent.revoked");
-	/* one event per message and channel: a second POST is a duplicate */
-	ev = jv_object_set(ev, jv_string("id"),
-			   stable_id("unsubscribe", JV_ARRAY(jv_string(t.key), jv_string(t.channel))));
 	jv props = jv_object_get(jv_copy(ev), jv_string("properties"));
 	props = jv_object_set(props, jv_string("scope"), jv_string("channel"));
 	props = jv_object_set(props, jv_string("source"), jv_string("unsubscribe"));
 	ev = jv_object_set(ev, jv_string("properties"), props);
-	jrn_buf b = {0};
-	jrn_buf_adds(&b, page_head);
-	jrn_buf_adds(&b, "<h1>Unsubscribed</h1>\n<p>You will receive no more ");
-	html_escape(&b, t.channel);
-	jrn_buf_adds(&b, " messages from us.</p>\n</body></html>\n");
-	jrn_track_token_free(&t);
 	int rc = event_add(req, rep, ev);
-	if (rc == 0 && (!b.p || reply(rep, 200, "text/html; charset=utf-8", b.p) < 0))
-		rc = listen_reply_error(rep, 503, "out of memory");
-	jrn_buf_free(&b);
+	if (rc == 0)
+		rc = unsub_done_page(rep, &t);
+	jrn_track_token_free(&t);
 	return rc;
 }
 
