@@ -57,10 +57,14 @@ _jrn_ingest()
 	--now | --batch-size)
 		return
 		;;
+	--listen)
+		mapfile -t COMPREPLY < <(compgen -W "127.0.0.1:8080 [::1]:8080 :8080" -- "$cur")
+		return
+		;;
 	esac
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "--db --config --now --rejects
-			--store-only --all --dry-run --country --batch-size --quiet
+			--store-only --all --dry-run --country --batch-size --listen --quiet
 			--verbose --help --version -q -v -h --" -- "$cur")
 		return
 	fi

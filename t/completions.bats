@@ -46,6 +46,13 @@ complete_words() { # FUNCTION WORD...: what FUNCTION offers for the last WORD
 	assert_output GB
 }
 
+@test "jrn-ingest completes --listen and its address" {
+	run complete_words _jrn_ingest jrn-ingest --lis
+	assert_output --listen
+	run complete_words _jrn_ingest jrn-ingest --listen 127
+	assert_output 127.0.0.1:8080
+}
+
 send_words() { # WORD...: what jrn-send's completion offers for the last WORD
 	bash -c '. "$1"/jrn.bash; . "$1"/jrn-send.bash; shift
 		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _jrn_send; printf "%s\n" "${COMPREPLY[@]}"' \

@@ -109,30 +109,67 @@ static int too_many(listen_reply *rep)
 				  LISTEN_MAX_LINES);
 }
 
-/* A Segment batch: each element, serialised compact. */
-static int take_batch(listen_req *req, const listen_endpoint *ep, jv batch, listen_reply *rep)
+static bool blank(char c)
 {
-	int n = jv_array_length(jv_copy(batch));
-	if (n == 0) {
-		jv_free(batch);
-		return listen_reply_error(rep, 400, "empty batch");
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The end of the JSON value at p[0..n), which jrn_json_check passed: the
+ * offset after it (strings skipped with their escapes, brackets counted). */
+size_t listen_json_value_end(const char *p, size_t n)
+{
+	size_t i = 0;
+	int depth = 0;
+	do {
+		char c = p[i];
+		if (c == '"') {
+			for (i++; i < n && p[i] != '"'; i++)
+				if (p[i] == '\\')
+					i++;
+			i++;
+		} else if (c == '{' || c == '[') {
+			depth++, i++;
+		} else if (c == '}' || c == ']') {
+			depth--, i++;
+		} else if (depth > 0) {
+			i++;
+		} else { /* a scalar at the top: up to a delimiter */
+			while (i < n && !blank(p[i]) && p[i] != ',' && p[i] != ']' && p[i] != '}')
+				i++;
+		}
+	} while (depth > 0 && i < n);
+	return i;
+}
+
+/* A Segment batch: each element of the array a[0..n) (checked JSON), as
+ * its own bytes (a multi-line element is compacted through jv). */
+static int take_batch(listen_req *req, const listen_endpoint *ep, const char *a, size_t n,
+		      listen_reply *rep)
+{
+	size_t i = 1, count = 0; /* after '[' */
+	for (;;) {
+		while (i < n && (blank(a[i]) || a[i] == ','))
+			i++;
+		if (i >= n || a[i] == ']')
+			break;
+		size_t len = listen_json_value_end(a + i, n - i);
+		int rc;
+		if (memchr(a + i, '\n', len)) {
+			jrn_buf b = {0};
+			jrn_err e;
+			rc = jrn_json_append(&b, jrn_parse_value(a + i, len, &e), 0, &e);
+			if (rc == 0)
+				rc = take(req, ep, b.p, b.len);
+			jrn_buf_free(&b);
+		} else {
+			rc = take(req, ep, a + i, len);
+		}
+		if (rc < 0)
+			return too_many(rep);
+		count++;
+		i += len;
 	}
-	if (n > LISTEN_MAX_LINES) {
-		jv_free(batch);
-		return too_many(rep);
-	}
-	jrn_buf b = {0};
-	jrn_err e;
-	int rc = 0;
-	for (int i = 0; i < n && rc == 0; i++) {
-		jrn_buf_reset(&b);
-		rc = jrn_json_append(&b, jv_array_get(jv_copy(batch), i), 0, &e);
-		if (rc == 0)
-			rc = take(req, ep, b.p, b.len);
-	}
-	jrn_buf_free(&b);
-	jv_free(batch);
-	return rc < 0 ? too_many(rep) : 0;
+	return count ? 0 : listen_reply_error(rep, 400, "empty batch");
 }
 
 /* NDJSON: each non-blank line (CR before LF dropped). */
@@ -162,11 +199,6 @@ static int take_lines(listen_req *req, const listen_endpoint *ep, const char *p,
 	return taken ? 0 : listen_reply_error(rep, 400, "no event in the body");
 }
 
-static bool blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 int listen_events_handle(listen_req *req, listen_reply *rep)
 {
 	const listen_endpoint *ep = req->route->data;
@@ -181,25 +213,31 @@ int listen_events_handle(listen_req *req, listen_reply *rep)
 	rep->status = 200;
 	rep->content_type = "application/json";
 	bool lines = memchr(p, '\n', n) != NULL;
-	/* One object over several lines, or a batch: parse the whole body. */
-	if (p[0] == '{' && (lines || memmem(p, n, "\"batch\"", 7))) {
-		jrn_err e;
+	/* A batch: its elements' own bytes, once the body is checked JSON. */
+	jrn_err e;
+	if (p[0] == '{' && memmem(p, n, "\"batch\"", 7) &&
+	    jrn_utf8_invalid_at(p, n) == n) {
+		jrn_json_index ix = {0};
+		if (jrn_json_index_build(&ix, p, n, 1, &e) == 0) {
+			const jrn_json_member *m = jrn_json_find(&ix, -1, "batch");
+			if (m && m->kind == '[') {
+				int rc = take_batch(req, ep, m->val, m->vlen, rep);
+				jrn_json_index_free(&ix);
+				return rc;
+			}
+		}
+		jrn_json_index_free(&ix);
+	}
+	/* One object over several lines: parse the whole body. */
+	if (p[0] == '{' && lines) {
 		jv v = jrn_parse_value(p, n, &e);
 		if (jv_get_kind(v) == JV_KIND_OBJECT) {
-			jv batch = jv_object_get(jv_copy(v), jv_string("batch"));
-			if (jv_get_kind(batch) == JV_KIND_ARRAY) {
-				jv_free(v);
-				return take_batch(req, ep, batch, rep);
-			}
-			jv_free(batch);
-			if (lines) {
-				jrn_buf b = {0};
-				int rc = jrn_json_append(&b, v, 0, &e);
-				if (rc == 0)
-					rc = take(req, ep, b.p, b.len);
-				jrn_buf_free(&b);
-				return rc < 0 ? too_many(rep) : 0;
-			}
+			jrn_buf b = {0};
+			int rc = jrn_json_append(&b, v, 0, &e);
+			if (rc == 0)
+				rc = take(req, ep, b.p, b.len);
+			jrn_buf_free(&b);
+			return rc < 0 ? too_many(rep) : 0;
 		}
 		jv_free(v);
 	}

@@ -134,8 +134,54 @@ typedef struct conn_state {
 	jrn_buf rtext; /* ids and reasons; results point into it */
 	listen_param *form;
 	char *form_text;
+	struct conn_link *link;
 	struct conn_state *next;
 } conn_state;
+
+/* A connection, for the reaper: a request must come in whole within
+ * ingest.listen.timeout of the connection's opening or of its previous
+ * reply (MHD's own time-out only closes connections idle that long, and a
+ * client sending a byte a second is never idle). */
+typedef struct conn_link {
+	struct conn_link *prev, *next;
+	int fd;
+	int64_t since;  /* CLOCK_MONOTONIC ms: opened, or the last reply done */
+	bool serving;   /* the request is in: being handled or stored */
+} conn_link;
+
+static pthread_mutex_t links_mu = PTHREAD_MUTEX_INITIALIZER;
+static conn_link *links;
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void link_serving(conn_link *l, bool on)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&links_mu);
+	l->serving = on;
+	l->since = mono_ms();
+	pthread_mutex_unlock(&links_mu);
+}
+
+/* Shuts down the connections past their time (the main thread, once a
+ * second); MHD then sees them closed and frees them. */
+static void reap(void)
+{
+	int64_t now = mono_ms();
+	pthread_mutex_lock(&links_mu);
+	for (conn_link *l = links; l; l = l->next)
+		if (!l->serving && l->fd >= 0 && now - l->since > cfg.timeout_ms) {
+			shutdown(l->fd, SHUT_RDWR);
+			l->since = INT64_MAX / 2;
+		}
+	pthread_mutex_unlock(&links_mu);
+}
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -586,7 +632,7 @@ static int hexval(int ch)
 }
 
 /* Decodes s in place ('+' a space, %XX a byte). */
-static void form_decode(char *s)
+void listen_form_decode(char *s)
 {
 	char *o = s;
 	for (; *s; s++) {
@@ -623,12 +669,46 @@ static int parse_form(conn_state *c)
 		char *v = eq ? eq + 1 : f + strlen(f);
 		if (eq)
 			*eq = 0;
-		form_decode(f);
-		form_decode(v);
+		listen_form_decode(f);
+		listen_form_decode(v);
 		c->form[c->req.nform++] = (listen_param){f, v};
 	}
 	c->req.form = c->form;
 	return 0;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **sc,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		conn_link *l = calloc(1, sizeof *l);
+		if (!l)
+			return;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		l->fd = ci ? ci->connect_fd : -1;
+		l->since = mono_ms();
+		pthread_mutex_lock(&links_mu);
+		l->next = links;
+		if (links)
+			links->prev = l;
+		links = l;
+		pthread_mutex_unlock(&links_mu);
+		*sc = l;
+	} else if (*sc) {
+		conn_link *l = *sc;
+		pthread_mutex_lock(&links_mu);
+		if (l->prev)
+			l->prev->next = l->next;
+		else
+			links = l->next;
+		if (l->next)
+			l->next->prev = l->prev;
+		pthread_mutex_unlock(&links_mu);
+		free(l);
+		*sc = NULL;
+	}
 }
 
 static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -637,6 +717,9 @@ static void *uri_logged(void *cls, const char *uri, struct MHD_Connection *conn)
 	conn_state *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	c->link = ci ? ci->socket_context : NULL;
 	c->raw_uri = strdup(uri);
 	c->conn = conn;
 	c->rep.status = 200;
@@ -657,6 +740,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!c)
 		return;
 	*con_cls = NULL;
+	link_serving(c->link, false);
 	free(c->raw_uri);
 	free(c->path);
 	free((char *)c->req.url);
@@ -773,14 +857,20 @@ static enum MHD_Result dispatch(conn_state *c)
 		return send_error(c, 500, "%s", "out of memory");
 	c->req.body = c->body.p;
 	c->req.body_len = c->body.len;
+	link_serving(c->link, true);
 	const listen_route *r = c->req.route;
 	if (r->auth == LISTEN_AUTH_SOURCE && authenticate(c) < 0)
 		return send_reply(c, &c->rep);
 	if (r->handle(&c->req, &c->rep) < 0 || (c->nel == 0 && c->nw == 0))
 		return send_reply(c, &c->rep);
+	pthread_mutex_lock(&mu);
+	if (writer_quit) { /* stopping, past the time-out: not stored */
+		pthread_mutex_unlock(&mu);
+		listen_reply_header(&c->rep, "Retry-After", "1");
+		return send_error(c, 503, "%s", "the server is stopping: nothing stored, try again");
+	}
 	c->phase = PH_QUEUED;
 	MHD_suspend_connection(c->conn);
-	pthread_mutex_lock(&mu);
 	if (q_tail)
 		q_tail->next = c;
 	else
@@ -1137,6 +1227,7 @@ static struct MHD_Daemon *start(struct sockaddr_storage *ss, jrn_err *e)
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg.max_conn,
 		MHD_OPTION_URI_LOG_CALLBACK, uri_logged, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg.threads > 1 ? cfg.threads : 0),
@@ -1150,11 +1241,12 @@ static struct MHD_Daemon *start(struct sockaddr_storage *ss, jrn_err *e)
 /* Waits for SIGTERM or SIGINT (blocked in every thread), then stops the
  * daemon: no new connection, the requests in flight answered (each
  * bounded by the connection time-out), the writer drained. */
-static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set)
+static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set, pthread_t *writer)
 {
 	int sig;
-	while (sigwait(set, &sig) != 0)
-		;
+	struct timespec second = {1, 0};
+	while ((sig = sigtimedwait(set, NULL, &second)) < 0)
+		reap();
 	if (env->opts->verbosity >= 0 && !output_failed)
 		jrn_say(0, "%s: finishing the requests in flight", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	MHD_socket s = MHD_quiesce_daemon(d);
@@ -1166,7 +1258,12 @@ static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set)
 	pthread_mutex_lock(&mu);
 	while (active > 0 && pthread_cond_timedwait(&cond, &mu, &until) == 0)
 		;
+	/* the writer answers what is queued, then stops: nothing is queued
+	 * after this, so no connection stays suspended for MHD_stop_daemon */
+	writer_quit = true;
+	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&mu);
+	pthread_join(*writer, NULL);
 	MHD_stop_daemon(d);
 }
 
@@ -1225,19 +1322,21 @@ int listen_run(const char *addr, listen_env *e_)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
 		else
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-		if (env->opts->verbosity >= 0)
+		env->served = true;
+		/* said with -q too when the port was 0: it is not known otherwise */
+		if (env->opts->verbosity >= 0 || ((struct sockaddr_in *)&ss)->sin_port == 0)
 			jrn_say(0, "listening on %s%s%s:%u (%s)", ss.ss_family == AF_INET6 ? "[" : "",
 				host, ss.ss_family == AF_INET6 ? "]" : "",
 				info ? (unsigned)info->port : 0u, tls ? "https" : "http");
-		serve_until_signal(d, &set);
+		serve_until_signal(d, &set, &th);
 	} else {
 		status = jrn_say(JRN_EXIT_FAIL, "--listen %s: %s", addr, e.msg);
+		pthread_mutex_lock(&mu);
+		writer_quit = true;
+		pthread_cond_broadcast(&cond);
+		pthread_mutex_unlock(&mu);
+		pthread_join(th, NULL);
 	}
-	pthread_mutex_lock(&mu);
-	writer_quit = true;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&mu);
-	pthread_join(th, NULL);
 	if (output_failed)
 		status = JRN_EXIT_FAIL;
 out:

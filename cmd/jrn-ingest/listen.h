@@ -53,9 +53,9 @@
 
 typedef enum {
 	LISTEN_AUTH_NONE,    /* anyone: /healthz, tracking links, unsubscribe */
-	LISTEN_AUTH_SOURCE,  /* a source of ingest.listen.sources (the route's
-				data names which, NULL: any of them); with no
-				sources configured the route is open */
+	LISTEN_AUTH_SOURCE,  /* a source of ingest.listen.sources (data, a
+				listen_endpoint, may name which; NULL: any of
+				them); with no sources configured it is open */
 	LISTEN_AUTH_HANDLER, /* the handler checks (Twilio's signature) */
 } listen_auth;
 
@@ -216,6 +216,17 @@ void listen_track_free(void);
 /* 404 "no such path": what the track rows answer until they are wired. */
 int listen_not_yet(listen_req *req, listen_reply *rep);
 
+/* ---- pure helpers (unit-tested: t/unit/jrn-ingest-listen.c) ----------------------------- */
+
+/* The length of the JSON value that starts p[0..n) (text that
+ * jrn_json_check passed): strings skipped with their escapes, brackets
+ * counted, a scalar up to its delimiter. */
+size_t listen_json_value_end(const char *p, size_t n);
+/* Decodes a form field in place, as application/x-www-form-urlencoded
+ * says (WHATWG URL, "application/x-www-form-urlencoded parsing"): '+' is a
+ * space, %XX a byte (a '%' not followed by two hex digits stays). */
+void listen_form_decode(char *s);
+
 /* ---- the server (listen.c), called by main.c --------------------------------------------- */
 
 /* What main.c lends the server: the store it writes with (the same
@@ -232,6 +243,7 @@ typedef struct {
 	 * does (--store-only, --all) and counts them; 0, or -1 when the
 	 * output failed (EPIPE: the reader is gone). */
 	int (*emit)(batch *b, const unsigned char *fresh);
+	bool served; /* set by listen_run once it served (for the summary) */
 } listen_env;
 
 /* Serves ADDR:PORT (addr "127.0.0.1:8080", "[::1]:8080", ":8080" all

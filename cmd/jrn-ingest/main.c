@@ -420,12 +420,15 @@ static int emit_rows(batch *b, const unsigned char *fresh)
 
 static int run_listen(void)
 {
-	listen_env env = {&opts, {st.db, st.reach, st.profile}, &rej, listen_store, emit_rows};
+	listen_env env = {&opts, {st.db, st.reach, st.profile}, &rej, listen_store, emit_rows, false};
 	int status = listen_run(listen_flag, &env);
 	status = jrn_finish(&out, NULL, status);
-	if (opts.verbosity >= 0)
+	if (opts.verbosity >= 0 && env.served)
 		jrn_say(0, "%llu stored, %llu duplicate, %llu rejected", (unsigned long long)n_stored,
 			(unsigned long long)n_dup, (unsigned long long)rej.count);
+	/* Rejected lines were answered to their senders (and are in --rejects):
+	 * a server stopped by SIGTERM exits 0 all the same (jrn-ingest(1)). */
+	rej.count = 0;
 	return status;
 }
 
