@@ -36,6 +36,19 @@ static const skey db_keys[] = {
 	END,
 };
 
+/* jrn-ingest --listen: tracking tokens and Twilio webhooks (jrn-ingest(1),
+ * TRACKING AND UNSUBSCRIBE, TWILIO) */
+static const skey listen_tracking_keys[] = {
+	KEY("secret", S_STRING),
+	END,
+};
+
+static const skey listen_twilio_keys[] = {
+	KEY("authToken", S_STRING),
+	KEY("help", S_STRING),
+	END,
+};
+
 /* jrn-ingest --listen (jrn-ingest(1) LISTEN, jrn.yaml(5)). */
 static const skey listen_source_keys[] = {
 	KEY("name", S_STRING),
@@ -71,8 +84,8 @@ static const skey listen_keys[] = {
 	KEY("tls", S_SECTION, .keys = listen_tls_keys),
 	KEY("sources", S_LIST, .keys = listen_source_keys),
 	KEY("endpoints", S_LIST, .keys = listen_endpoint_keys),
-	KEY("tracking", S_OBJECT), /* track.c (branch track) refines these */
-	KEY("twilio", S_OBJECT),
+	KEY("tracking", S_SECTION, .keys = listen_tracking_keys),
+	KEY("twilio", S_SECTION, .keys = listen_twilio_keys),
 	END,
 };
 
@@ -170,6 +183,13 @@ static const skey unsubscribe_keys[] = {
 	END,
 };
 
+/* jrn-send: tracked links and the unsubscribe link (jrn-send(1), TRACKING) */
+static const skey tracking_keys[] = {
+	KEY("url", S_STRING),
+	KEY("secret", S_STRING),
+	END,
+};
+
 static const skey retry_keys[] = {
 	KEY("backoff", S_ANY), /* a list of durations: jrn-send checks it */
 	KEY("jitter", S_NUMBER),
@@ -187,6 +207,7 @@ static const skey send_keys[] = {
 	KEY("from", S_STRING),
 	KEY("replyTo", S_STRING),
 	KEY("unsubscribe", S_SECTION, .keys = unsubscribe_keys),
+	KEY("tracking", S_SECTION, .keys = tracking_keys),
 	KEY("retry", S_SECTION, .keys = retry_keys),
 	KEY("idempotency", S_SECTION, .keys = idempotency_keys),
 	KEY("spool", S_STRING),

@@ -54,12 +54,12 @@ static int healthz(listen_req *req, listen_reply *rep);
 static const listen_route fixed_routes[] = {
 	{"GET", "/healthz", false, LISTEN_AUTH_NONE, healthz, NULL, NULL},
 	{"POST", "/events", false, LISTEN_AUTH_SOURCE, listen_events_handle, listen_events_done, NULL},
-	{"GET", "/o/", true, LISTEN_AUTH_NONE, listen_not_yet, NULL, NULL},
-	{"GET", "/c/", true, LISTEN_AUTH_NONE, listen_not_yet, NULL, NULL},
-	{"GET", "/u/", true, LISTEN_AUTH_NONE, listen_not_yet, NULL, NULL},
-	{"POST", "/u/", true, LISTEN_AUTH_NONE, listen_not_yet, NULL, NULL},
-	{"POST", "/twilio/inbound", false, LISTEN_AUTH_HANDLER, listen_not_yet, NULL, NULL},
-	{"POST", "/twilio/status", false, LISTEN_AUTH_HANDLER, listen_not_yet, NULL, NULL},
+	{"GET", "/o/", true, LISTEN_AUTH_NONE, listen_track_open, NULL, NULL},
+	{"GET", "/c/", true, LISTEN_AUTH_NONE, listen_track_click, NULL, NULL},
+	{"GET", "/u/", true, LISTEN_AUTH_NONE, listen_unsub_page, NULL, NULL},
+	{"POST", "/u/", true, LISTEN_AUTH_NONE, listen_unsub_post, NULL, NULL},
+	{"POST", "/twilio/inbound", false, LISTEN_AUTH_HANDLER, listen_twilio_inbound, NULL, NULL},
+	{"POST", "/twilio/status", false, LISTEN_AUTH_HANDLER, listen_twilio_status, NULL, NULL},
 };
 #define NFIXED (sizeof fixed_routes / sizeof fixed_routes[0])
 
@@ -1283,7 +1283,13 @@ int listen_run(const char *addr, listen_env *e_)
 			       env->opts->config_path ? ": " : "", e.msg);
 	}
 	/* track: setup */
+	if (listen_track_setup(env->opts, &e) < 0) {
+		listen_track_free();
+		free_config();
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	}
 	if (sqlite3_open_v2(env->opts->db_path, &health_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		listen_track_free();
 		free_config();
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", env->opts->db_path, sqlite3_errmsg(health_db));
 	}
@@ -1335,6 +1341,7 @@ int listen_run(const char *addr, listen_env *e_)
 		status = JRN_EXIT_FAIL;
 out:
 	/* track: free */
+	listen_track_free();
 	env->rej->quiet = was_quiet;
 	env->rej->diag = was_diag;
 	if (why_f)

@@ -208,6 +208,11 @@ int listen_unsub_page(listen_req *req, listen_reply *rep);     /* GET /u/ */
 int listen_unsub_post(listen_req *req, listen_reply *rep);     /* POST /u/ */
 int listen_twilio_inbound(listen_req *req, listen_reply *rep); /* POST */
 int listen_twilio_status(listen_req *req, listen_reply *rep);  /* POST */
+/* track.c's setup (ingest.listen.tracking and .twilio of opts->config, the
+ * state file's path for its read-only lookups): 0, or -1 with e; and its
+ * teardown. */
+int listen_track_setup(const jrn_opts *opts, jrn_err *e);
+void listen_track_free(void);
 /* 404 "no such path": what the track rows answer until they are wired. */
 int listen_not_yet(listen_req *req, listen_reply *rep);
 

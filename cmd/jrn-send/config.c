@@ -259,6 +259,12 @@ static int load_send(send_ctx *S, jv cfg, jrn_err *e)
 			       "(the key of the per-recipient token)");
 	/* RFC 8058: one-click only over https */
 	cf->unsub_one_click = cf->unsub_url && !strncasecmp(cf->unsub_url, "https://", 8);
+	if (tracking_load(S, cfg, e) < 0)
+		return -1;
+	if (cf->track_url) { /* tracking's unsubscribe link replaces send.unsubscribe.url's */
+		cf->unsub_one_click = !strncasecmp(cf->track_url, "https://", 8);
+		cf->unsub_url_shown = cf->track_url_shown;
+	}
 	if (load_window(cfg, &cf->key_window, e) < 0)
 		return -1;
 	cf->default_region = cfg_str(cfg, "ingest.defaultCountry");
@@ -396,6 +402,7 @@ void config_free(send_ctx *S)
 	free(cf->mail_from), free(cf->reply_to), free(cf->unsub_mailto), free(cf->unsub_url);
 	free(cf->unsub_secret), free(cf->from_domain), free(cf->templates_dir);
 	free(cf->default_locale), free(cf->default_region), free(cf->spool_dir);
+	tracking_free(S);
 }
 
 bool chain_is_real(send_ctx *S, enum channel ch)

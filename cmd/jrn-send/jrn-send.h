@@ -22,6 +22,7 @@
  *   output.c    each record with its delivery, and the summary line
  *   providers.c the table of provider types
  *   smtp.c twilio.c webhook.c retargeting.c spool.c: one file per type
+ *   tracking.c  send.tracking: tracked links, open pixel, unsubscribe link
  *
  * The run's state is one send_ctx, made by main() and handed to every
  * part; nothing else is global but the signal flag.
@@ -194,6 +195,10 @@ typedef struct {
 	 * value that came from ${NAME} (jrn_config_shown) */
 	const char *mail_from_shown, *unsub_url_shown;
 	bool unsub_one_click;  /* unsub_url is https: List-Unsubscribe-Post (RFC 8058) */
+	/* send.tracking (tracking.c): the listener's base URL (no trailing
+	 * '/') and the tokens' secret, or NULL; the URL as messages show it */
+	char *track_url, *track_secret;
+	const char *track_url_shown;
 	/* send.idempotency.window: derived keys are per window of this many
 	 * ms counted from the epoch (SEND_WINDOW_DAY: the UTC day); 0 for
 	 * "campaign", no window at all */
@@ -414,6 +419,30 @@ int write_all(int fd, const char *p, size_t n);
  * b; with_campaign adds campaignId and addedAt (the spool and audience
  * files), without them it is a member of an upload batch. */
 void audience_member(const job *j, jrn_buf *b, bool with_campaign);
+
+/* ---- tracking.c: send.tracking (jrn-send(1), TRACKING) ----------------------- */
+
+/* Reads send.tracking.url and .secret from cfg (borrowed) into S->cf
+ * (both or neither; an http(s) URL without query or fragment). 0, or -1
+ * with e. */
+int tracking_load(send_ctx *S, jv cfg, jrn_err *e);
+/* Frees what tracking_load set. */
+void tracking_free(send_ctx *S);
+/* Appends j's unsubscribe link BASE/u/TOKEN (the token's channel j's) to
+ * out. 0; 1 when j cannot be tracked (no customer: out unchanged); -1 out
+ * of memory. */
+int tracking_unsub_url(send_ctx *S, const job *j, jrn_buf *out);
+/* Appends the HTML part s[0..n) to out with its links made BASE/c/TOKEN
+ * and the open pixel before </body> (at the end without one); the text
+ * part likewise, links only. 0 or -1 (out of memory). */
+int tracking_html(send_ctx *S, const job *j, const char *s, size_t n, jrn_buf *out);
+int tracking_text(send_ctx *S, const job *j, const char *s, size_t n, jrn_buf *out);
+/* Rewrites the text and html parts of j's e-mail (either may be empty:
+ * p NULL) in place with the two above. 0 or -1 (out of memory). */
+int tracking_apply(send_ctx *S, const job *j, jrn_buf *text, jrn_buf *html);
+/* Appends the 1x1 <img> of BASE/o/TOKEN to out (nothing when j cannot be
+ * tracked). 0 or -1. */
+int tracking_pixel(send_ctx *S, const job *j, jrn_buf *out);
 
 /* ---- the providers' own mappings (for their unit tests) ------------------------- */
 

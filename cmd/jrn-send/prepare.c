@@ -96,6 +96,17 @@ static int unsubscribe_url(send_ctx *S, jrn_buf *b, const job *j)
 	return jrn_buf_adds(b, token);
 }
 
+/* The unsubscribe link of j into b: send.tracking's (BASE/u/TOKEN), else
+ * send.unsubscribe.url's, else none (b left empty). 0 or -1. */
+static int unsubscribe_link(send_ctx *S, jrn_buf *b, const job *j)
+{
+	if (S->cf.track_url && tracking_unsub_url(S, j, b) < 0)
+		return -1;
+	if (!b->p && S->cf.unsub_url && (unsubscribe_url(S, b, j) < 0 || !b->p))
+		return -1;
+	return 0;
+}
+
 static bool is_marketing(jv rec)
 {
 	const char *cat = rec_str(rec, "category", NULL);
@@ -114,13 +125,12 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	const char *tname = rec_str(j->rec, "template", NULL);
 	bool marketing = is_marketing(j->rec);
 
-	if (S->cf.unsub_url) {
-		if (unsubscribe_url(S, &unsub, j) < 0 || !unsub.p) {
-			job_error(j, "out of memory");
-			goto done;
-		}
-		data = jv_object_set(data, jv_string("unsubscribeUrl"), jv_string(unsub.p));
+	if (unsubscribe_link(S, &unsub, j) < 0) {
+		job_error(j, "out of memory");
+		goto done;
 	}
+	if (unsub.p)
+		data = jv_object_set(data, jv_string("unsubscribeUrl"), jv_string(unsub.p));
 	if (tname) {
 		int s = render_part(S, tname, "subject", data, chain, &subject, &e);
 		int t = s < 0 ? 0 : render_part(S, tname, "txt", data, chain, &text, &e);
@@ -160,6 +170,10 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 		job_error(j, "template '%s': an HTML part needs a %s.txt part beside it", tname, tname);
 		goto done;
 	}
+	if (S->cf.track_url && tracking_apply(S, j, &text, &html) < 0) {
+		job_error(j, "out of memory");
+		goto done;
+	}
 
 	const provider *p0 = S->cf.chains[CH_EMAIL].p[j->prov < S->cf.chains[CH_EMAIL].n ? j->prov : 0];
 	const char *fromspec = p0->from ? p0->from
@@ -194,17 +208,18 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 		goto done;
 	}
 	jrn_buf_addf(&mid, "<%.32s@%s>", j->keyhash, S->cf.from_domain);
-	if (marketing && (S->cf.unsub_mailto || S->cf.unsub_url)) {
+	if (marketing && (S->cf.unsub_mailto || unsub.p)) {
 		if (S->cf.unsub_mailto)
 			jrn_buf_addf(&lu, "<mailto:%s?subject=unsubscribe>", S->cf.unsub_mailto);
-		if (S->cf.unsub_url)
+		if (unsub.p)
 			jrn_buf_addf(&lu, "%s<%s>", lu.len ? ", " : "", unsub.p);
-		if (S->cf.unsub_url && !S->cf.unsub_one_click && !S->warned_one_click) {
+		if (unsub.p && !S->cf.unsub_one_click && !S->warned_one_click) {
 			S->warned_one_click = true;
 			if (S->opts.verbosity >= 0)
-				jrn_say(0, "warning: send.unsubscribe.url '%s' is not https: marketing "
-					"mail goes out without List-Unsubscribe-Post (RFC 8058 "
-					"one-click needs https)", S->cf.unsub_url_shown);
+				jrn_say(0, "warning: %s '%s' is not https: marketing mail goes out "
+					"without List-Unsubscribe-Post (RFC 8058 one-click needs https)",
+					S->cf.track_url ? "send.tracking.url" : "send.unsubscribe.url",
+					S->cf.unsub_url_shown);
 		}
 	} else if (marketing && !S->warned_unsub) {
 		/* a choice, not a fault (the template may carry the link): said
@@ -226,7 +241,7 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 		.message_id = mid.p,
 		.date_ms = jrn_now(),
 		.list_unsubscribe = lu.p,
-		.one_click = marketing && S->cf.unsub_one_click,
+		.one_click = marketing && S->cf.unsub_one_click && unsub.p,
 		.extra = extra,
 	};
 	if (!from.p || !to.p || !mid.p) {
