@@ -111,28 +111,37 @@ static int grow(attr_markov *m, size_t need)
 	return 0;
 }
 
+int attr_markov_edge(attr_markov *m, int64_t from, int64_t to)
+{
+	int64_t top = from > to ? from : to;
+	if (top >= (int64_t)m->max || from < ATTR_START || from == ATTR_CONV || from == ATTR_NULL ||
+	    to < ATTR_NULL || to == ATTR_START) {
+		errno = ERANGE;
+		return -1;
+	}
+	if (top >= 0) {
+		if (grow(m, (size_t)top + 1) < 0)
+			return -1;
+		if ((size_t)top + 1 > m->ngroups)
+			m->ngroups = (size_t)top + 1;
+	}
+	size_t r = from == ATTR_START ? 0 : 1 + (size_t)from;
+	size_t c = to == ATTR_CONV ? CONV(m) : to == ATTR_NULL ? NUL(m) : 1 + (size_t)to;
+	if (!m->count && grow(m, 1) < 0)
+		return -1;
+	AT(m, r, c) += 1;
+	return 0;
+}
+
 int attr_markov_add(attr_markov *m, const attr_touch *path, size_t n, bool converted)
 {
-	size_t top = 0;
+	int64_t from = ATTR_START;
 	for (size_t i = 0; i < n; i++) {
-		if (path[i].group >= m->max) {
-			errno = ERANGE;
+		if (attr_markov_edge(m, from, path[i].group) < 0)
 			return -1;
-		}
-		if (path[i].group + 1 > top)
-			top = path[i].group + 1;
+		from = path[i].group;
 	}
-	if (grow(m, top) < 0)
-		return -1;
-	if (top > m->ngroups)
-		m->ngroups = top;
-	size_t from = 0;
-	for (size_t i = 0; i < n; i++) {
-		AT(m, from, 1 + path[i].group) += 1;
-		from = 1 + path[i].group;
-	}
-	AT(m, from, converted ? CONV(m) : NUL(m)) += 1;
-	return 0;
+	return attr_markov_edge(m, from, converted ? ATTR_CONV : ATTR_NULL);
 }
 
 /* Inverts the k x k matrix a (row-major) in place by Gauss-Jordan with

@@ -97,6 +97,14 @@ void attr_markov_free(attr_markov *m);
  * memory runs out (errno ENOMEM). */
 int attr_markov_add(attr_markov *m, const attr_touch *path, size_t n, bool converted);
 
+/* The states of attr_markov_edge besides the groups (0, 1, ...). */
+enum { ATTR_START = -1, ATTR_CONV = -2, ATTR_NULL = -3 };
+
+/* Adds one transition from (ATTR_START or a group) to (a group, ATTR_CONV
+ * or ATTR_NULL), for paths added a touch at a time. 0, or -1 as
+ * attr_markov_add (errno ERANGE: a group past max; ENOMEM). */
+int attr_markov_edge(attr_markov *m, int64_t from, int64_t to);
+
 /* Solves the chain: *p_conv = P, and effect[g] = the removal effect of
  * group g for g < m->ngroups (effect has room for ngroups). 0; -1 when
  * memory runs out or the system is singular (it is not, for paths that
