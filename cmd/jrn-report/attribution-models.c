@@ -230,7 +230,7 @@ int attr_markov_solve(const attr_markov *m, double *p_conv, double *effect)
 	int rc = invert(a, k);
 	if (rc == 0) {
 		/* x = N b */
-		double *x = malloc(k * sizeof *x);
+		double *x = calloc(k, sizeof *x);
 		if (!x) {
 			rc = -1;
 		} else {

@@ -85,24 +85,6 @@ typedef struct {
 
 /* ---- options --------------------------------------------------------------- */
 
-static int duration_opt(report_run *run, const char *flag, const char *name,
-			const char *key, int64_t def, int64_t *ms)
-{
-	jrn_err e = {{0}};
-	if (flag) {
-		if (jrn_duration_parse(flag, ms, &e) < 0 || *ms <= 0)
-			return jrn_say(JRN_EXIT_USAGE, "attribution: %s %s: %s", name, flag,
-				       *e.msg ? e.msg : "must be above 0");
-		return 0;
-	}
-	int r = jrn_config_duration(run->opts.config, key, ms, &e);
-	if (r < 0)
-		return jrn_say(JRN_EXIT_FAIL, "attribution: %s: %s", key, e.msg);
-	if (r == 0 || *ms <= 0)
-		*ms = def;
-	return 0;
-}
-
 static int add_model(attr *a, const char *name, size_t len, const char *from)
 {
 	int m = attr_model_find(name, len);
@@ -159,30 +141,22 @@ static int read_models(attr *a)
 static int read_options(attr *a)
 {
 	report_run *run = a->run;
-	if (run->nby == 0) {
-		a->by_campaign = a->by_channel = true;
-	}
-	for (size_t i = 0; i < run->nby; i++) {
-		if (strcmp(run->by[i], "campaign") == 0)
-			a->by_campaign = true;
-		else if (strcmp(run->by[i], "channel") == 0)
-			a->by_channel = true;
-		else
-			return jrn_say(JRN_EXIT_USAGE,
-				       "attribution: --by %s: attribution groups by campaign and "
-				       "channel only",
-				       run->by[i]);
-	}
-	int rc = duration_opt(run, run->lookback_flag, "--lookback", "report.attribution.lookback",
-			      ATTR_DEFAULT_LOOKBACK, &a->lookback);
+	static const char *const fields[] = {"campaign", "channel", NULL};
+	int rc = report_by_check(run, fields, "campaign,channel");
+	if (rc)
+		return rc;
+	a->by_campaign = report_by_index(run, "campaign") >= 0;
+	a->by_channel = report_by_index(run, "channel") >= 0;
+	rc = report_duration(run, run->lookback_flag, "--lookback", "report.attribution.lookback",
+			     ATTR_DEFAULT_LOOKBACK, &a->lookback);
 	if (!rc)
-		rc = duration_opt(run, run->half_life_flag, "--half-life",
-				  "report.attribution.halfLife", ATTR_DEFAULT_HALF_LIFE,
-				  &a->half_life);
+		rc = report_duration(run, run->half_life_flag, "--half-life",
+				     "report.attribution.halfLife", ATTR_DEFAULT_HALF_LIFE,
+				     &a->half_life);
 	if (!rc)
 		rc = read_models(a);
-	a->since = run->since_given ? run->since_ms : INT64_MIN;
-	a->until = run->until_given ? run->until_ms : run->now_ms;
+	a->since = run->since_ms;
+	a->until = run->until_ms;
 	return rc;
 }
 
@@ -439,7 +413,7 @@ static const char SENDS_SQL[] =
 	" FROM deliveries INDEXED BY deliveries_customer"
 	" WHERE customer_id IS NOT NULL AND status IN ('sent', 'queued', 'simulated')"
 	"  AND claimed_at >= ?1 AND claimed_at < ?2"
-	" ORDER BY customer_id, claimed_at, key";
+	" ORDER BY customer_id, claimed_at, seq";
 
 /* One stream's current row: SQLITE_ROW, SQLITE_DONE, or an error. */
 typedef struct {
@@ -548,8 +522,8 @@ static jv str_or_null(const char *s)
 static int row(attr *a, int model, const group *g, double conv, double rev, uint64_t touches)
 {
 	jv r = jv_object_set(jv_object(), jv_string("model"), jv_string(attr_model_names[model]));
-	for (size_t i = 0; i < a->run->nby || (i < 2 && a->run->nby == 0); i++) {
-		bool camp = a->run->nby ? strcmp(a->run->by[i], "campaign") == 0 : i == 0;
+	for (size_t i = 0; i < a->run->nby; i++) {
+		bool camp = strcmp(a->run->by[i], "campaign") == 0;
 		r = jv_object_set(r, jv_string(camp ? "campaign" : "channel"),
 				  g ? str_or_null(camp ? g->campaign : g->channel) : jv_null());
 	}
@@ -579,6 +553,12 @@ static int write_rows(attr *a)
 	free(effect);
 	/* sort the groups; the index (slot) is not used past this point */
 	qsort(a->g, a->ng, sizeof *a->g, cmp_group);
+	jv names = jv_array_append(jv_array(), jv_string("model"));
+	for (size_t i = 0; i < a->run->nby; i++)
+		names = jv_array_append(names, jv_string(a->run->by[i]));
+	names = jv_array_append(names, jv_string("conversions"));
+	names = jv_array_append(names, jv_string("revenue"));
+	report_header(a->run, jv_array_append(names, jv_string("touches")));
 	int rc = 0;
 	for (int k = 0; k < a->nmodels && !rc; k++) {
 		int m = a->models[k];
