@@ -552,7 +552,8 @@ static int write_rows(attr *a)
 	}
 	free(effect);
 	/* sort the groups; the index (slot) is not used past this point */
-	qsort(a->g, a->ng, sizeof *a->g, cmp_group);
+	if (a->ng)
+		qsort(a->g, a->ng, sizeof *a->g, cmp_group);
 	jv names = jv_array_append(jv_array(), jv_string("model"));
 	for (size_t i = 0; i < a->run->nby; i++)
 		names = jv_array_append(names, jv_string(a->run->by[i]));
