@@ -286,3 +286,27 @@ spring email 0 0 2"
 	assert_success
 	assert_equal "${#lines[@]}" 1001
 }
+
+@test "attribution: where a touch's campaign and channel come from" {
+	state
+	# one customer, one order on day 10 (amount 60); linear gives each of
+	# the six touches 1/6 (10 each), so every touch shows as its own
+	# group's 10 (a group of two touches 20)
+	send k1 a sms promo sent 1                                   # promo/sms
+	send k2 a email NULL queued 2                                # (unknown)/email
+	send k3 a email promo failed 2                               # not a touch
+	event e1 email.clicked a 3 NULL '{"deliveryKey":"k1"}'       # promo/sms (k1's)
+	event e2 email.opened a 4 NULL '{"campaignId":"news","channel":"email"}' # news/email
+	event e3 email.opened a 5 NULL '{"deliveryKey":"nosuch","campaignId":"news"}' # news/email
+	event e4 page.viewed a 6 NULL '{"utm_campaign":"ads"}'       # ads/web
+	event e5 cart.updated a 7 NULL '{}'                          # not a touch
+	event e6 order.completed a 8 NULL '{"utm_campaign":"ads"}'   # neither (no amount)
+	event e7 order.completed a 10 60
+	run --separate-stderr jrn-report attribution --model linear
+	assert_success
+	run cols linear <<< "$output"
+	assert_output "(unknown) email 0.166666667 10 1
+ads web 0.166666667 10 1
+news email 0.333333333 20 2
+promo sms 0.333333333 20 2"
+}
