@@ -38,6 +38,7 @@
 #define EXP_DEFAULT_WINDOW (7 * DAY_MS)
 #define EXP_SRM_ALPHA 0.001
 #define EXP_ARMS_MAX 100 /* arms of one split (jrn-route's JOURNEY's limit) */
+#define EXP_SPLITS_MAX 64 /* splits of one journey reported */
 
 typedef struct {
 	char *name;
@@ -267,11 +268,14 @@ static int journey_rows(experiment *x, const char *journey, jv def)
 {
 	jv splits = splits_of(def);
 	size_t ns = (size_t)jv_array_length(jv_copy(splits));
-	arm *arms[64] = {0};
-	size_t narms[64] = {0};
+	arm *arms[EXP_SPLITS_MAX] = {0};
+	size_t narms[EXP_SPLITS_MAX] = {0};
 	int rc = 0;
-	if (ns > 64)
-		ns = 64;
+	if (ns > EXP_SPLITS_MAX) {
+		jrn_say(0, "experiment: journey %s: its first %d splits reported (EXP_SPLITS_MAX)",
+			journey, EXP_SPLITS_MAX);
+		ns = EXP_SPLITS_MAX;
+	}
 	for (size_t s = 0; s < ns && !rc; s++) {
 		jv sp = jv_array_get(jv_copy(splits), (int)s);
 		rc = arms_of(sp, &arms[s], &narms[s]);
