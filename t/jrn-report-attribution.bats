@@ -310,3 +310,31 @@ ads web 0.166666667 10 1
 news email 0.333333333 20 2
 promo sms 0.333333333 20 2"
 }
+
+@test "attribution: markov matches Puzyrov's worked example through a state file" {
+	# S. Puzyrov, "Markov Chain Attribution - Simple Explanation Of
+	# Removal Effect" (2019): paths google ads (2 conversions), mailing
+	# (1), google ads > mailing (1), google ads (no conversion). Its
+	# transitions: start > ads 4/5, start > mailing 1/5, ads > conv 2/4,
+	# ads > mailing 1/4, ads > null 1/4, mailing > conv 2/2. P = 0.8 *
+	# (0.5 + 0.25) + 0.2 = 0.8; removal effects: ads 1 - 0.2/0.8 = 0.75,
+	# mailing 1 - 0.4/0.8 = 0.5; the 4 conversions: ads 4 * 0.75/1.25 =
+	# 2.4, mailing 1.6; at 10 each, 24 and 16.
+	state
+	ads() { event "v$1" page.viewed "$1" "$2" NULL '{"utm_campaign":"g","utm_medium":"ads"}'; }
+	ads g1 1
+	event o1 order.completed g1 2 10
+	ads g2 1
+	event o2 order.completed g2 2 10
+	send k1 m1 email news sent 1
+	event o3 order.completed m1 2 10
+	ads gm 1
+	send k2 gm email news sent 2
+	event o4 order.completed gm 3 10
+	ads n1 1
+	run --separate-stderr jrn-report attribution --model markov --by channel
+	assert_success
+	run jq -r '[.channel, (.conversions * 1e9 | round / 1e9), (.revenue * 1e9 | round / 1e9)] | map(tostring) | join(" ")' <<< "$output"
+	assert_output "ads 2.4 24
+email 1.6 16"
+}
