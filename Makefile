@@ -15,6 +15,8 @@
 #   make bench-retail RETAIL=FILE  the UCI Online Retail year (FILE: its CSV,
 #                   .gz or not; examples/retail/README.md) converted, ingested,
 #                   replayed night by night, RFM and BG/NBD checked (t/bench/retail.sh)
+#   make bench-report  jrn-report metrics over 10M events and 1M deliveries
+#                   beside the same statement in sqlite3 (t/bench/report.sh)
 #   make bench-ai-openai  jrn-ai's openai model: requests/s against the local
 #                   recorder, 32 in flight (t/bench/ai-openai.sh)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
@@ -65,7 +67,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   chromium wrk python3-scipy miller \
 	   $(if $(shell command -v node),,nodejs npm)
 
-.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-retail bench-route bench-ai bench-ai-openai bench-listen install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-retail bench-route bench-ai bench-ai-openai bench-listen bench-report install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -170,6 +172,7 @@ bench: deps all $(BUILD)/jrn-gen
 	@bash t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
 	@bash t/bench/ai.sh $(BUILD)/bin $(BUILD)/jrn-gen
 	@bash t/bench/listen.sh $(BUILD)/bin
+	@bash t/bench/report.sh $(BUILD)/bin
 
 # jrn-ingest --listen under wrk on loopback (bounded in time)
 bench-listen: deps all
@@ -195,6 +198,9 @@ bench-route: deps all $(BUILD)/jrn-gen
 # jrn-ai's openai model against the local recorder, 32 in flight
 bench-ai-openai: deps all
 	@bash t/bench/ai-openai.sh $(BUILD)/bin
+
+bench-report: deps all
+	@bash t/bench/report.sh $(BUILD)/bin
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -326,6 +326,7 @@ static const skey report_cohorts_keys[] = {
 
 static const skey report_experiment_keys[] = {
 	KEY("level", S_NUMBER),
+	KEY("window", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
 	END,
 };
 
