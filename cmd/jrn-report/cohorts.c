@@ -179,9 +179,15 @@ int report_cohorts(report_run *run)
 	int status = read_period(run, &k);
 	if (status)
 		return status;
-	if (run->nby)
-		return jrn_say(JRN_EXIT_USAGE, "cohorts: --by %s: cohorts are grouped by their period only",
-			       run->by[0]);
+	static const char *const none[] = {NULL};
+	if ((status = report_by_check(run, none, NULL)))
+		return status;
+	static const char *const cols[] = {"cohort", "period", "customers", "active", "revenue",
+					   "retention", "revenuePerCustomer"};
+	jv names = jv_array();
+	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+		names = jv_array_append(names, jv_string(cols[i]));
+	report_header(run, names);
 	int64_t since = run->since_given ? run->since_ms : INT64_MIN;
 	int64_t until = run->until_given ? run->until_ms : run->now_ms;
 	if (until <= since)

@@ -148,36 +148,21 @@ static int read_steps(report_run *run, funnel *F)
  * 3660d. */
 static int read_within(report_run *run, funnel *F)
 {
-	jrn_err e;
-	F->within = FUNNEL_DEFAULT_WITHIN;
-	if (run->within_flag) {
-		if (jrn_duration_parse(run->within_flag, &F->within, &e) < 0)
-			return jrn_say(JRN_EXIT_USAGE, "funnel: --within: %s", e.msg);
-		if (F->within <= 0 || F->within > FUNNEL_MAX_WITHIN)
-			return jrn_say(JRN_EXIT_USAGE,
-				       "funnel: --within %s: must be more than 0 and at most 3660d",
-				       run->within_flag);
-	} else if (jrn_config_duration(run->opts.config, "report.funnel.within", &F->within, &e) < 0) {
-		return jrn_say(JRN_EXIT_FAIL, "funnel: report.funnel.within: %s", e.msg);
-	}
-	return 0;
+	int status = report_duration(run, run->within_flag, "funnel: --within", "report.funnel.within",
+				     FUNNEL_DEFAULT_WITHIN, &F->within);
+	if (!status && F->within > FUNNEL_MAX_WITHIN)
+		status = jrn_say(JRN_EXIT_USAGE, "funnel: --within %s: over the limit of 3660d",
+				 run->within_flag);
+	return status;
 }
 
 /* --by: nothing, or country (profiles.country). */
 static int read_by(report_run *run, funnel *F)
 {
-	if (!run->nby)
-		return 0;
-	if (run->nby == 1 && !strcmp(run->by[0], "country")) {
-		F->by_country = true;
-		return 0;
-	}
-	for (size_t i = 0; i < run->nby; i++)
-		if (strcmp(run->by[i], "country"))
-			return jrn_say(JRN_EXIT_USAGE,
-				       "funnel: --by %s: a funnel is grouped only by country "
-				       "(the customer's profile), or not at all", run->by[i]);
-	return jrn_say(JRN_EXIT_USAGE, "funnel: --by country given twice");
+	static const char *const fields[] = {"country", NULL};
+	int status = report_by_check(run, fields, NULL);
+	F->by_country = report_by_index(run, "country") >= 0;
+	return status;
 }
 
 /* The group of customer c (its country, or one group). Its index, or -1
@@ -352,6 +337,14 @@ static int emit(report_run *run, funnel *F)
 		order[i] = i;
 	sort_ctx = F;
 	qsort(order, F->ngroups, sizeof *order, cmp_group);
+	jv names = jv_array();
+	if (F->by_country)
+		names = jv_array_append(names, jv_string("country"));
+	static const char *const cols[] = {"step", "type", "customers", "dropOff", "conversionFromStart",
+					   "conversionFromPrevious", "medianTimeFromPrevious"};
+	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+		names = jv_array_append(names, jv_string(cols[i]));
+	report_header(run, names);
 	for (size_t i = 0; i < F->ngroups; i++) {
 		size_t klen;
 		const char *key = jrn_idmap_key(F->keys, order[i], &klen);

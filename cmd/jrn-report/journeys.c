@@ -153,15 +153,22 @@ static int prepare(report_run *run, const char *sql, sqlite3_stmt **st)
 int report_journeys(report_run *run)
 {
 	jrn_err e;
-	if (run->nby)
-		return jrn_say(JRN_EXIT_USAGE,
-			       "journeys: --by %s: journeys are grouped by journey, version and step only",
-			       run->by[0]);
+	static const char *const none[] = {NULL};
+	int status = report_by_check(run, none, NULL);
+	if (status)
+		return status;
 	if (run->journey_flag &&
 	    jrn_id_check(run->journey_flag, strlen(run->journey_flag), "--journey", &e) < 0)
 		return jrn_say(JRN_EXIT_USAGE, "journeys: %s", e.msg);
+	static const char *const cols[] = {"level", "journey", "version", "entered", "active",
+		"completed", "converted", "exited", "exitReasons", "conversionRate",
+		"medianTimeToComplete", "step", "executed", "sent", "deferred", "suppressed", "failed"};
+	jv names = jv_array();
+	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+		names = jv_array_append(names, jv_string(cols[i]));
+	report_header(run, names);
 	sqlite3_stmt *J = NULL, *S = NULL;
-	int status = prepare(run, journeys_sql, &J);
+	status = prepare(run, journeys_sql, &J);
 	if (!status)
 		status = prepare(run, steps_sql, &S);
 	int js = SQLITE_DONE, ss = SQLITE_DONE;

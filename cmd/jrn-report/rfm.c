@@ -150,11 +150,19 @@ static void say_snapshots(report_run *run, int64_t from, bool from_ok, int64_t t
  * report(1), RFM). Returns an exit status, having said why it failed. */
 int report_rfm(report_run *run)
 {
-	if (run->nby)
-		return jrn_say(JRN_EXIT_USAGE, "rfm: --by %s: rfm is grouped by segment only", run->by[0]);
+	static const char *const none[] = {NULL};
+	int status = report_by_check(run, none, NULL);
+	if (status)
+		return status;
+	static const char *const cols[] = {"level", "from", "to", "customers", "segment", "share",
+					   "meanRecency", "meanFrequency", "meanMonetary"};
+	jv names = jv_array();
+	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+		names = jv_array_append(names, jv_string(cols[i]));
+	report_header(run, names);
 	int64_t from = 0, to = 0;
 	bool from_ok;
-	int status = choose(run, &from, &from_ok, &to);
+	status = choose(run, &from, &from_ok, &to);
 	if (status == 1)
 		return 0;
 	if (status)
