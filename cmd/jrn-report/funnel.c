@@ -116,7 +116,7 @@ static int read_steps(report_run *run, funnel *F)
 		}
 	} else {
 		jv list = jrn_config_get(run->opts.config, "report.funnel.steps");
-		if (jv_invalid_has_msg(jv_copy(list))) {
+		if (!jv_is_valid(list) && jv_invalid_has_msg(jv_copy(list))) {
 			jv msg = jv_invalid_get_msg(list);
 			rc = jrn_say(JRN_EXIT_FAIL, "funnel: %s", jv_string_value(msg));
 			jv_free(msg);
