@@ -81,7 +81,7 @@ static int64_t snapshot_size(report_run *run, int64_t taken)
 }
 
 /* Chooses the two snapshots. 0 with *to set (*from_ok says whether *from
- * is), 1 when there is no snapshot at all (no rows), or an exit status
+ * is), -1 when there is no snapshot at all (no rows), or an exit status
  * having said why. */
 static int choose(report_run *run, int64_t *from, bool *from_ok, int64_t *to)
 {
@@ -102,7 +102,7 @@ static int choose(report_run *run, int64_t *from, bool *from_ok, int64_t *to)
 		if (!rc) {
 			if (run->opts.verbosity > 0)
 				jrn_say(0, "rfm: no RFM snapshot in the state file (jrn-score rfm --save)");
-			return 1;
+			return -1;
 		}
 	}
 	if (run->from_flag) {
@@ -163,7 +163,7 @@ int report_rfm(report_run *run)
 	int64_t from = 0, to = 0;
 	bool from_ok;
 	status = choose(run, &from, &from_ok, &to);
-	if (status == 1)
+	if (status < 0)
 		return 0;
 	if (status)
 		return status;
