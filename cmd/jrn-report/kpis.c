@@ -216,8 +216,9 @@ static jv num_or_null(double x)
 	return isnan(x) ? jv_null() : jv_number(x);
 }
 
-/* A KPI's row: value (NAN: null), its target and whether it was met. */
-static int emit(report_run *run, const kpi_conf *K, int i, double value, double num, double den,
+/* A KPI's row (value NAN: null), its target and whether it was met, added
+ * to rows; *any is set when its denominators are not all 0. */
+static void add(jv *rows, bool *any, const kpi_conf *K, int i, double value, double num, double den,
 		const double *baseline)
 {
 	double t = K->target[i];
@@ -233,8 +234,10 @@ static int emit(report_run *run, const kpi_conf *K, int i, double value, double 
 	if (baseline) {
 		row = jv_object_set(row, jv_string("baselineNumerator"), jv_number(baseline[0]));
 		row = jv_object_set(row, jv_string("baselineDenominator"), jv_number(baseline[1]));
+		*any |= baseline[1] != 0;
 	}
-	return report_row(run, row) < 0 ? JRN_EXIT_FAIL : 0;
+	*any |= den != 0;
+	*rows = jv_array_append(*rows, row);
 }
 
 static double ratio(double num, double den)
@@ -242,28 +245,29 @@ static double ratio(double num, double den)
 	return den ? num / den : NAN;
 }
 
-static int compute(report_run *run, const kpi_conf *K)
+/* The six rows into *rows; *any says whether any had data. */
+static int compute(report_run *run, const kpi_conf *K, jv *rows, bool *any)
 {
 	double v[4];
 	int s;
-	if ((s = query(run, cart_sql, K->cart_journey, K->recovery_within, v, 2)) ||
-	    (s = emit(run, K, K_CART, ratio(v[0], v[1]), v[0], v[1], NULL)))
+	if ((s = query(run, cart_sql, K->cart_journey, K->recovery_within, v, 2)))
 		return s;
-	if ((s = query(run, winback_sql, K->winback_campaign, K->winback_within, v, 2)) ||
-	    (s = emit(run, K, K_WINBACK, ratio(v[0], v[1]), v[0], v[1], NULL)))
+	add(rows, any, K, K_CART, ratio(v[0], v[1]), v[0], v[1], NULL);
+	if ((s = query(run, winback_sql, K->winback_campaign, K->winback_within, v, 2)))
 		return s;
-	if ((s = query(run, engaged_sql, "email.opened", -1, v, 2)) ||
-	    (s = emit(run, K, K_OPEN, ratio(v[0], v[1]), v[0], v[1], NULL)))
+	add(rows, any, K, K_WINBACK, ratio(v[0], v[1]), v[0], v[1], NULL);
+	if ((s = query(run, engaged_sql, "email.opened", -1, v, 2)))
 		return s;
-	if ((s = query(run, engaged_sql, "email.clicked", -1, v, 2)) ||
-	    (s = emit(run, K, K_CLICK, ratio(v[0], v[1]), v[0], v[1], NULL)))
+	add(rows, any, K, K_OPEN, ratio(v[0], v[1]), v[0], v[1], NULL);
+	if ((s = query(run, engaged_sql, "email.clicked", -1, v, 2)))
 		return s;
-	if ((s = query(run, uplift_sql, NULL, K->horizon, v, 4)) ||
-	    (s = emit(run, K, K_UPLIFT, ratio(v[0], v[1]) - ratio(v[2], v[3]), v[0], v[1], v + 2)))
+	add(rows, any, K, K_CLICK, ratio(v[0], v[1]), v[0], v[1], NULL);
+	if ((s = query(run, uplift_sql, NULL, K->horizon, v, 4)))
 		return s;
-	if ((s = query(run, roi_sql, NULL, K->horizon, v, 2)) ||
-	    (s = emit(run, K, K_ROI, ratio(v[0], v[1]), v[0], v[1], NULL)))
+	add(rows, any, K, K_UPLIFT, ratio(v[0], v[1]) - ratio(v[2], v[3]), v[0], v[1], v + 2);
+	if ((s = query(run, roi_sql, NULL, K->horizon, v, 2)))
 		return s;
+	add(rows, any, K, K_ROI, ratio(v[0], v[1]), v[0], v[1], NULL);
 	return 0;
 }
 
@@ -275,10 +279,27 @@ int report_kpis(report_run *run)
 	int status = report_by_check(run, none, NULL);
 	if (status)
 		return status;
+	static const char *const cols[] = {"kpi", "value", "target", "met", "numerator", "denominator",
+					   "baselineNumerator", "baselineDenominator"};
+	jv names = jv_array();
+	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+		names = jv_array_append(names, jv_string(cols[i]));
+	report_header(run, names);
 	kpi_conf K = {0};
+	jv rows = jv_array();
+	bool any = false;
 	status = read_conf(run, &K);
 	if (!status)
-		status = compute(run, &K);
+		status = compute(run, &K, &rows, &any);
+	if (!status && any) {
+		jv_array_foreach(rows, i, row) {
+			if (!status && report_row(run, row) < 0)
+				status = JRN_EXIT_FAIL;
+			else if (status)
+				jv_free(row);
+		}
+	}
+	jv_free(rows);
 	free(K.cart_journey);
 	free(K.winback_campaign);
 	return status;
