@@ -5,7 +5,11 @@
  * denominator (and for the uplift the baseline's). The window is [since,
  * until); a "send" is a deliveries row whose status is sent, queued or
  * simulated (jrn-report.h). Every figure is one SQL statement of
- * aggregates: memory does not grow with the data.
+ * aggregates: memory does not grow with the data. A window where every
+ * denominator is 0 has no rows (the empty-window rule of every kind).
+ * A value meets its target when it is more than it (the seed prints
+ * "> 12%"), or for campaignRoi at least it (H.3: "minimum ROI threshold
+ * = 10:1"); report.kpis.targets replaces targets (null: none).
  *
  *   cartRecoveryRate  abandoned carts followed by an order.completed of the
  *       same customer after the abandonment and at most recoveryWithin (7d:
