@@ -134,7 +134,7 @@ static int read_targets(report_run *run, kpi_conf *K)
 		return 0;
 	}
 	int status = 0;
-	jv_object_foreach(jv_copy(t), key, val) {
+	jv_object_foreach(t, key, val) {
 		int i = 0;
 		while (i < NKPIS && strcmp(kpis[i].name, jv_string_value(key)))
 			i++;
