@@ -19,7 +19,6 @@
 
 #define COHORTS_MAX_PERIODS 1000   /* periods from the first cohort to until */
 
-typedef enum { P_DAY, P_WEEK, P_MONTH } period_kind;
 
 /* floor(a / b) for b > 0, in C and in SQL (whose % truncates like C's). */
 static int64_t floor_div(int64_t a, int64_t b)
@@ -66,15 +65,14 @@ static void civil(int64_t z, int64_t *y, int *m, int *d)
 	*y = yoe + era * 400 + (*m <= 2);
 }
 
-/* The period number of ms, as the SQL above computes it. */
-static int64_t period_of(period_kind k, int64_t ms)
+int64_t report_period_of(report_period k, int64_t ms)
 {
 	int64_t day = floor_div(ms, DAY_MS), y;
 	int m, d;
 	switch (k) {
-	case P_DAY:
+	case REPORT_DAY:
 		return day;
-	case P_WEEK:
+	case REPORT_WEEK:
 		return floor_div(day + 3, 7);   /* 1970-01-01 was a Thursday */
 	default:
 		civil(day, &y, &m, &d);
@@ -82,24 +80,27 @@ static int64_t period_of(period_kind k, int64_t ms)
 	}
 }
 
-/* The cohort's name: 2026-03-01 (day), the Monday 2026-02-23 (week),
- * 2026-03 (month). */
-static jv period_name(period_kind k, int64_t p)
+char *report_period_name(report_period k, int64_t p, char out[48])
 {
 	int64_t y;
 	int m, d;
-	char s[48];
-	if (k == P_MONTH) {
-		snprintf(s, sizeof s, "%04lld-%02lld", (long long)floor_div(p, 12),
-			 (long long)(p - floor_div(p, 12) * 12 + 1));
-		return jv_string(s);
+	if (k == REPORT_MONTH) {
+		snprintf(out, 48, "%04lld-%02d", (long long)floor_div(p, 12),
+			 (int)(p - floor_div(p, 12) * 12 + 1));
+		return out;
 	}
-	civil(k == P_DAY ? p : p * 7 - 3, &y, &m, &d);
-	snprintf(s, sizeof s, "%04lld-%02d-%02d", (long long)y, m, d);
-	return jv_string(s);
+	civil(k == REPORT_DAY ? p : p * 7 - 3, &y, &m, &d);
+	snprintf(out, 48, "%04lld-%02d-%02d", (long long)y, m, d);
+	return out;
 }
 
-static int read_period(report_run *run, period_kind *k)
+static jv period_name(report_period k, int64_t p)
+{
+	char s[48];
+	return jv_string(report_period_name(k, p, s));
+}
+
+static int read_period(report_run *run, report_period *k)
 {
 	char *cfg = NULL;
 	const char *p = run->period_flag, *from = "--period";
@@ -112,11 +113,11 @@ static int read_period(report_run *run, period_kind *k)
 	}
 	int rc = 0;
 	if (!strcmp(p, "day"))
-		*k = P_DAY;
+		*k = REPORT_DAY;
 	else if (!strcmp(p, "week"))
-		*k = P_WEEK;
+		*k = REPORT_WEEK;
 	else if (!strcmp(p, "month"))
-		*k = P_MONTH;
+		*k = REPORT_MONTH;
 	else
 		rc = jrn_say(cfg ? JRN_EXIT_FAIL : JRN_EXIT_USAGE,
 			     "cohorts: %s %s: not a period (day, week or month)", from,
@@ -136,7 +137,7 @@ static jv rate(double num, int64_t den)
 
 /* Writes the rows of every cohort, period by period, from the sizes and the
  * (cohort, period) stream st. */
-static int emit(report_run *run, period_kind k, const cohort *C, size_t n, sqlite3_stmt *st,
+static int emit(report_run *run, report_period k, const cohort *C, size_t n, sqlite3_stmt *st,
 		int64_t last)
 {
 	int step = sqlite3_step(st);
@@ -175,7 +176,7 @@ static int emit(report_run *run, period_kind k, const cohort *C, size_t n, sqlit
  * COHORTS). Returns an exit status, having said why it failed. */
 int report_cohorts(report_run *run)
 {
-	period_kind k = P_MONTH;
+	report_period k = REPORT_MONTH;
 	int status = read_period(run, &k);
 	if (status)
 		return status;
@@ -192,7 +193,7 @@ int report_cohorts(report_run *run)
 	int64_t until = run->until_given ? run->until_ms : run->now_ms;
 	if (until <= since)
 		return 0;
-	int64_t last = period_of(k, until - 1);
+	int64_t last = report_period_of(k, until - 1);
 	jrn_err e;
 	sqlite3_stmt *st = NULL;
 	cohort *C = NULL;

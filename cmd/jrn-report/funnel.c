@@ -21,7 +21,7 @@
 #include "jrn-report.h"
 
 #define FUNNEL_MIN_STEPS 2
-#define FUNNEL_MAX_STEPS 32
+#define FUNNEL_MAX_STEPS REPORT_FUNNEL_MAX_STEPS
 #define FUNNEL_MAX_GROUPS 4096          /* countries with --by country */
 #define FUNNEL_DEFAULT_WITHIN (7 * DAY_MS)
 #define FUNNEL_MAX_WITHIN (3660 * DAY_MS)
@@ -67,16 +67,20 @@ static int cmp_i64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The median of a[0..n) (sorted here): the middle value, or the mean of the
- * two middle values when n is even; null when n is 0. */
+double report_median(int64_t *v, size_t n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof *v, cmp_i64);
+	if (n % 2)
+		return (double)v[n / 2];
+	return ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2;
+}
+
 static jv median(i64vec *a)
 {
-	if (!a->n)
-		return jv_null();
-	qsort(a->v, a->n, sizeof *a->v, cmp_i64);
-	if (a->n % 2)
-		return jv_number((double)a->v[a->n / 2]);
-	return jv_number(((double)a->v[a->n / 2 - 1] + (double)a->v[a->n / 2]) / 2);
+	double m = report_median(a->v, a->n);
+	return isnan(m) ? jv_null() : jv_number(m);
 }
 
 static jv rate(uint64_t num, uint64_t den)
@@ -217,25 +221,17 @@ static int64_t group_of(funnel *F, const char *c, size_t clen)
 	return g;
 }
 
-/* One customer's way through the funnel, fed their events in (ts, seq)
- * order. */
-typedef struct {
-	size_t k;                       /* steps reached (0: not in) */
-	int64_t first, prev;            /* step 1's time, step k's */
-	int64_t gap[FUNNEL_MAX_STEPS];
-} walk;
-
-static void walk_event(const funnel *F, walk *w, const char *type, int64_t ts, int64_t since,
-		       int64_t until)
+void report_funnel_step(const report_funnel_def *d, report_funnel_walk *w, const char *type,
+			int64_t ts)
 {
 	if (!w->k) {
-		if (ts >= since && ts < until && !strcmp(type, F->steps[0])) {
+		if (ts >= d->since && ts < d->until && !strcmp(type, d->steps[0])) {
 			w->k = 1;
 			w->first = w->prev = ts;
 		}
 		return;
 	}
-	if (w->k == F->nsteps || ts - w->first > F->within || strcmp(type, F->steps[w->k]))
+	if (w->k == d->nsteps || ts - w->first > d->within || strcmp(type, d->steps[w->k]))
 		return;
 	w->gap[w->k++] = ts - w->prev;
 	w->prev = ts;
@@ -243,7 +239,7 @@ static void walk_event(const funnel *F, walk *w, const char *type, int64_t ts, i
 
 /* Counts a finished walk into its customer's group. 0, or -1 having said
  * why. */
-static int walk_end(funnel *F, const walk *w, const char *c, size_t clen)
+static int walk_end(funnel *F, const report_funnel_walk *w, const char *c, size_t clen)
 {
 	if (!w->k)
 		return 0;
@@ -282,11 +278,12 @@ static int scan(report_run *run, funnel *F)
 	}
 	sqlite3_bind_text(st, 1, jv_string_value(text), -1, SQLITE_TRANSIENT);
 	jv_free(text);
-	int64_t since = run->since_given ? run->since_ms : INT64_MIN;
-	int64_t until = run->until_given ? run->until_ms : run->now_ms;
+	report_funnel_def d = {(const char *const *)F->steps, F->nsteps, F->within,
+			       run->since_given ? run->since_ms : INT64_MIN,
+			       run->until_given ? run->until_ms : run->now_ms};
 	jrn_buf cur = {0};
 	bool have = false;
-	walk w = {0};
+	report_funnel_walk w = {0};
 	int status = 0, step;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *c = (const char *)sqlite3_column_text(st, 0);
@@ -304,8 +301,8 @@ static int scan(report_run *run, funnel *F)
 			have = true;
 			memset(&w, 0, sizeof w);
 		}
-		walk_event(F, &w, (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
-			   since, until);
+		report_funnel_step(&d, &w, (const char *)sqlite3_column_text(st, 1),
+				   sqlite3_column_int64(st, 2));
 	}
 	if (!status && step != SQLITE_DONE)
 		status = jrn_say(JRN_EXIT_FAIL, "funnel: %s", sqlite3_errmsg(run->db));
