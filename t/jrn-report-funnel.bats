@@ -142,3 +142,31 @@ YAML
 	run -2 jrn-report funnel --steps "$STEPS" --by campaign "${JAN[@]}"
 	assert_output --partial 'funnel: --by campaign: not a field of this kind (country)'
 }
+
+@test "funnel: over events stored by jrn-ingest (same millisecond: the order stored)" {
+	# x: signup, view, cart at the same ms as the view (stored after it),
+	# order 2h later -> 3 steps, gaps 0 and 7200000. y: view only -> 1.
+	# Step 2: x (1 of 2); step 3: x. Medians of one value: the value.
+	{
+		ev2() { printf '{"type":"%s","customerId":"%s","timestamp":"%s"}\n' "$@"; }
+		ev2 user.signup x 2026-01-02T00:00:00Z
+		ev2 product.viewed x 2026-01-02T10:00:00Z
+		ev2 cart.added x 2026-01-02T10:00:00Z
+		printf '{"type":"order.completed","customerId":"x","timestamp":"2026-01-02T12:00:00Z","properties":{"amount":9.5}}\n'
+		ev2 product.viewed y 2026-01-03T10:00:00Z
+	} | jrn-ingest --db jrn.db --now 2026-03-01T00:00:00Z >/dev/null 2>&1
+	run -0 --separate-stderr jrn-report funnel --steps "$STEPS" "${JAN[@]}"
+	assert_equal "${lines[0]}" '{"step":1,"type":"product.viewed","customers":2,"dropOff":0,"conversionFromStart":1,"conversionFromPrevious":1,"medianTimeFromPrevious":null}'
+	assert_equal "${lines[1]}" '{"step":2,"type":"cart.added","customers":1,"dropOff":1,"conversionFromStart":0.5,"conversionFromPrevious":0.5,"medianTimeFromPrevious":0}'
+	assert_equal "${lines[2]}" '{"step":3,"type":"order.completed","customers":1,"dropOff":0,"conversionFromStart":0.5,"conversionFromPrevious":1,"medianTimeFromPrevious":7200000}'
+	# Stored the other way round (cart first), the cart at the same ms is
+	# before the view: x stops at step 1.
+	rm -f jrn.db*
+	{
+		ev2() { printf '{"type":"%s","customerId":"%s","timestamp":"%s"}\n' "$@"; }
+		ev2 cart.added x 2026-01-02T10:00:00Z
+		ev2 product.viewed x 2026-01-02T10:00:00Z
+	} | jrn-ingest --db jrn.db --now 2026-03-01T00:00:00Z >/dev/null 2>&1
+	run -0 --separate-stderr jrn-report funnel --steps "$STEPS" "${JAN[@]}"
+	assert_equal "${lines[1]}" '{"step":2,"type":"cart.added","customers":0,"dropOff":1,"conversionFromStart":0,"conversionFromPrevious":0,"medianTimeFromPrevious":null}'
+}
