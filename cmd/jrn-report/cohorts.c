@@ -193,6 +193,9 @@ int report_cohorts(report_run *run)
 	int64_t until = run->until_given ? run->until_ms : run->now_ms;
 	if (until <= since)
 		return 0;
+	/* Sorts for GROUP BY spill to temporary files past the page cache:
+	 * memory stays flat however many rows are grouped. */
+	jrn_db_exec(run->db, "PRAGMA temp_store = FILE", NULL);
 	int64_t last = report_period_of(k, until - 1);
 	jrn_err e;
 	sqlite3_stmt *st = NULL;

@@ -278,6 +278,13 @@ static int scan(report_run *run, funnel *F)
 	}
 	sqlite3_bind_text(st, 1, jv_string_value(text), -1, SQLITE_TRANSIENT);
 	jv_free(text);
+	/* The sort by customer spills to temporary files past the page cache,
+	 * so memory stays flat however many events there are (in memory, the
+	 * sorter would hold every event of the steps' types). */
+	if (jrn_db_exec(run->db, "PRAGMA temp_store = FILE", &e) < 0) {
+		sqlite3_finalize(st);
+		return jrn_say(JRN_EXIT_FAIL, "funnel: %s", e.msg);
+	}
 	report_funnel_def d = {(const char *const *)F->steps, F->nsteps, F->within,
 			       run->since_given ? run->since_ms : INT64_MIN,
 			       run->until_given ? run->until_ms : run->now_ms};
@@ -310,6 +317,7 @@ static int scan(report_run *run, funnel *F)
 		status = JRN_EXIT_FAIL;
 	jrn_buf_free(&cur);
 	sqlite3_finalize(st);
+	jrn_db_exec(run->db, "PRAGMA temp_store = MEMORY", NULL);
 	return status;
 }
 

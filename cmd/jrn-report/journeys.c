@@ -167,6 +167,9 @@ int report_journeys(report_run *run)
 	for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
 		names = jv_array_append(names, jv_string(cols[i]));
 	report_header(run, names);
+	/* Sorts for GROUP BY spill to temporary files past the page cache:
+	 * memory stays flat however many rows are grouped. */
+	jrn_db_exec(run->db, "PRAGMA temp_store = FILE", NULL);
 	sqlite3_stmt *J = NULL, *S = NULL;
 	status = prepare(run, journeys_sql, &J);
 	if (!status)
