@@ -332,6 +332,11 @@ static const skey report_experiment_keys[] = {
 
 static const skey report_kpis_keys[] = {
 	KEY("targets", S_OBJECT),  /* kpi name: number: jrn-report checks */
+	KEY("cartJourney", S_STRING),
+	KEY("recoveryWithin", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
+	KEY("winbackCampaign", S_STRING),
+	KEY("winbackWithin", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
+	KEY("horizon", S_DURATION, .min = 1, .max = INT64_C(3660) * 86400000),
 	END,
 };
 

@@ -233,4 +233,46 @@ int report_metrics_each(report_run *run, int64_t since, int64_t until, char *con
  * of the same length, in one transaction. 0, or -1 having said why. */
 int report_save_insights(report_run *run, jv rows);
 
+/* ---- funnel.c and cohorts.c: their pure parts (t/unit/jrn-report-kinds.c) */
+
+/* A funnel's definition: its steps' event types (borrowed), at most
+ * REPORT_FUNNEL_MAX_STEPS; the most time from step 1 to any later step
+ * (ms); the window [since, until) step 1 must fall in. */
+#define REPORT_FUNNEL_MAX_STEPS 32
+typedef struct {
+	const char *const *steps;
+	size_t nsteps;
+	int64_t within, since, until;
+} report_funnel_def;
+
+/* One customer's way through a funnel: k steps reached (0: not in it),
+ * step 1's time and step k's, and gap[i] the ms from step i to step i+1
+ * (gap[0] unused). Zero it for each customer. */
+typedef struct {
+	size_t k;
+	int64_t first, prev;
+	int64_t gap[REPORT_FUNNEL_MAX_STEPS];
+} report_funnel_walk;
+
+/* Feeds one event of the customer (type borrowed, its time ts) to w; the
+ * events must come in (ts, seq) order. Step 1 is the first event of
+ * steps[0] in the window; step k the first event of steps[k-1] after step
+ * k-1 and at most within after step 1 (jrn-report(1), FUNNEL). */
+void report_funnel_step(const report_funnel_def *d, report_funnel_walk *w, const char *type,
+			int64_t ts);
+
+/* The median of v[0..n) (sorted in place): the middle value, or the mean of
+ * the two middle values when n is even; NAN when n is 0. */
+double report_median(int64_t *v, size_t n);
+
+/* Cohort periods, UTC: a day, an ISO week (from Monday), a calendar month. */
+typedef enum { REPORT_DAY, REPORT_WEEK, REPORT_MONTH } report_period;
+/* The number of the period holding ms: days since 1970-01-01, weeks since
+ * the Monday 1969-12-29, or year * 12 + month - 1 (floor division, so a
+ * time before 1970 falls in the period it is in). */
+int64_t report_period_of(report_period k, int64_t ms);
+/* The name of period p into out: 2026-03-01 (day), its Monday 2026-02-23
+ * (week), 2026-03 (month). Returns out. */
+char *report_period_name(report_period k, int64_t p, char out[48]);
+
 #endif
