@@ -633,7 +633,7 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 	}
 	fputs("<figure class=\"chart\">\n", f);
 	fprintf(f, "<svg class=\"chart %s\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-		"role=\"img\" aria-labelledby=\"chart-title\">\n<title id=\"chart-title\">",
+		"role=\"img\">\n<title>",
 		chart->type == CHART_BAR ? "bar" : chart->type == CHART_LINE ? "line" : "heatmap",
 		W, H, W, H);
 	html_escape(f, chart->title, strlen(chart->title));
