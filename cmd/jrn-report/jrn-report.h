@@ -125,7 +125,38 @@ struct report_run {
 		*from_flag, *to_flag;  /* the kind-specific flags' text, as given */
 	struct report_out *out;  /* output.c's state */
 	uint64_t rows;           /* rows written so far */
+	bool out_gone;           /* the reader went away (output.c) */
 };
+
+/* ---- window.c ------------------------------------------------------------- */
+
+/* Reads the window (--since, --until: RFC 3339 or a duration back from
+ * run->now_ms; since after until is an error), --by's comma list into
+ * run->by (each field once; the kind checks them with report_by_check) and
+ * --format into run; checks -o and --dry-run (only with --save). The
+ * texts are borrowed (NULL: not given). 0, or the exit status (said). */
+int report_window(report_run *run, const char *since, const char *until, const char *by,
+		  const char *format);
+/* Frees run->by. */
+void report_window_free(report_run *run);
+
+/* For a kind's run: sets run->by from deflt (a comma list; NULL or "":
+ * no grouping) when --by was not given, then checks every --by field is
+ * one of fields (NULL-terminated). 0, or JRN_EXIT_USAGE said ("KIND: --by
+ * X: not a field of this kind (a, b, c)"). */
+int report_by_check(report_run *run, const char *const *fields, const char *deflt);
+/* The position of field in run->by, or -1 when not grouped by it. */
+int report_by_index(const report_run *run, const char *field);
+
+/* A duration for a kind: flag's text when given (opt names it in the
+ * message; more than 0 needed: else JRN_EXIT_USAGE said), else the config
+ * key (dotted, e.g. "report.metrics.lookback"; NULL: none), else dflt.
+ * 0 with *ms set, or the exit status (said). */
+int report_duration(const report_run *run, const char *flag, const char *opt,
+		    const char *key, int64_t dflt, int64_t *ms);
+
+/* With -v: the state file, config and window in use, on stderr. */
+void report_say_setup(const report_run *run);
 
 /* ---- output.c ------------------------------------------------------------- */
 
@@ -141,8 +172,28 @@ int report_output_begin(report_run *run);
 int report_row(report_run *run, jv row);
 
 /* Ends the output: writes table, csv or html from the rows collected
- * (html: report_html), flushes and closes. 0, or -1 having said why. */
+ * (html: report_html), flushes and closes; -o FILE: renames the
+ * temporary file over FILE. 0, or -1 having said why (nothing said and 0
+ * when the reader went away: report_output_gone). */
 int report_output_end(report_run *run);
+
+/* Ends the output of a failed run: NDJSON rows already written stay (they
+ * are whole lines); the collected rows are dropped; -o's temporary file is
+ * removed (FILE is left as it was). */
+void report_output_abort(report_run *run);
+
+/* Whether the reader of standard output went away (EPIPE): a normal end. */
+bool report_output_gone(const report_run *run);
+
+/* The column names (a jv array of strings, consumed) for table and csv
+ * when the report has no rows (they print the header only then); with
+ * rows, the rows' keys are the columns. A kind calls it before its rows;
+ * without it an empty report prints nothing. */
+void report_header(report_run *run, jv names);
+
+/* The width of the UTF-8 text s[0..n) in terminal columns (wcwidth(3);
+ * the C.UTF-8 LC_CTYPE must be set, as the table writer does). */
+size_t report_text_width(const char *s, size_t n);
 
 /* ---- html.c --------------------------------------------------------------- */
 
