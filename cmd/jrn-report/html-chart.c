@@ -207,37 +207,56 @@ static void put_text(FILE *f, jv s)
 	jv_free(s);
 }
 
-/* The category label of a row (a string jv, the caller's): chart->x's
- * column, else the --by columns joined with " / ", else the first column
- * when it is not a drawn series, else "row N". */
-static jv row_label(const report_chart *chart, char *const *by, size_t nby, jv row, size_t i,
-		    jv series)
+/* The columns that name a row's category (a jv array of names): chart->x,
+ * else the --by fields, else the first row's leading columns that do not
+ * hold a number (the group columns come first: jrn-report(1)), else its
+ * first column when it is not a drawn series; [] when none (then "row N"). */
+static jv label_keys(const report_chart *chart, char *const *by, size_t nby, jv rows, jv series)
 {
+	jv out = jv_array();
 	if (chart->x)
-		return html_text(jv_object_get(jv_copy(row), jv_string(chart->x)));
-	if (nby) {
-		jv out = jv_string("");
-		for (size_t b = 0; b < nby; b++) {
-			jv t = html_text(jv_object_get(jv_copy(row), jv_string(by[b])));
-			if (b)
-				out = jv_string_append_str(out, " / ");
-			out = jv_string_concat(out, t);
-		}
+		return jv_array_append(out, jv_string(chart->x));
+	for (size_t b = 0; b < nby; b++)
+		out = jv_array_append(out, jv_string(by[b]));
+	if (nby || jv_array_length(jv_copy(rows)) == 0)
 		return out;
-	}
-	int it = jv_object_iter(row);
-	if (jv_object_iter_valid(row, it)) {
-		jv key = jv_object_iter_key(row, it);
-		bool drawn = false;
-		jv_array_foreach(series, s, name) {
-			(void)s;
-			drawn = drawn || jv_equal(name, jv_copy(key));
-		}
+	jv row = jv_array_get(jv_copy(rows), 0);
+	bool lead = true, first = true;
+	jv_object_foreach(row, key, v) {
+		if (lead && jv_get_kind(v) != JV_KIND_NUMBER)
+			out = jv_array_append(out, jv_copy(key));
+		else if (first) {
+			bool drawn = false;
+			jv_array_foreach(series, k, name) {
+				(void)k;
+				drawn = drawn || jv_equal(name, jv_copy(key));
+			}
+			if (!drawn)
+				out = jv_array_append(out, jv_copy(key));
+			lead = false;
+		} else
+			lead = false;
+		first = false;
 		jv_free(key);
-		if (!drawn)
-			return html_text(jv_object_iter_value(row, it));
+		jv_free(v);
 	}
-	return jv_string_fmt("row %zu", i + 1);
+	jv_free(row);
+	return out;
+}
+
+/* The values of row (borrowed) at keys (borrowed) joined with " / "; "row
+ * N" (i + 1) when keys is empty. */
+static jv row_label(jv keys, jv row, size_t i)
+{
+	if (jv_array_length(jv_copy(keys)) == 0)
+		return jv_string_fmt("row %zu", i + 1);
+	jv out = jv_string("");
+	jv_array_foreach(keys, k, key) {
+		if (k)
+			out = jv_string_append_str(out, " / ");
+		out = jv_string_concat(out, html_text(jv_object_get(jv_copy(row), key)));
+	}
+	return out;
 }
 
 /* The series drawn (a jv array of names): the hint's columns that hold a
@@ -644,24 +663,16 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 		size_t ng = nrows < HTML_MAX_GROUPS ? nrows : HTML_MAX_GROUPS;
 		double *vals = malloc(sizeof *vals * (ng * ns + 1));
 		jv labels = jv_array();
-		jv xtitle = jv_string(chart->x ? chart->x : "");
-		if (!chart->x && nby)
-			for (size_t b = 0; b < nby; b++)
-				xtitle = jv_string_append_str(b ? jv_string_append_str(xtitle, " / ") : xtitle, by[b]);
-		else if (!chart->x && nrows) {
-			/* the first column, when it names the categories */
-			jv row = jv_array_get(jv_copy(rows), 0);
-			jv label = row_label(chart, by, nby, row, 0, series);
-			int it = jv_object_iter(row);
-			jv v = jv_object_iter_valid(row, it) ? html_text(jv_object_iter_value(row, it)) : jv_null();
-			if (jv_equal(v, jv_copy(label)) && jv_object_iter_valid(row, it))
-				xtitle = jv_string_concat(xtitle, jv_object_iter_key(row, it));
-			jv_free(label);
-			jv_free(row);
+		jv keys = label_keys(chart, by, nby, rows, series);
+		jv xtitle = jv_string("");
+		jv_array_foreach(keys, k, key) {
+			if (k)
+				xtitle = jv_string_append_str(xtitle, " / ");
+			xtitle = jv_string_concat(xtitle, key);
 		}
 		for (size_t g = 0; vals && g < ng; g++) {
 			jv row = jv_array_get(jv_copy(rows), (int)g);
-			labels = jv_array_append(labels, row_label(chart, by, nby, row, g, series));
+			labels = jv_array_append(labels, row_label(keys, row, g));
 			for (size_t s = 0; s < ns; s++) {
 				jv name = jv_array_get(jv_copy(series), (int)s);
 				vals[g * ns + s] = num_or_nan(row, jv_string_value(name));
@@ -674,6 +685,7 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 		free(vals);
 		jv_free(labels);
 		jv_free(xtitle);
+		jv_free(keys);
 	}
 	fputs("</svg>\n</figure>\n", f);
 	jv_free(series);

@@ -249,10 +249,40 @@ static void test_page(void)
 	CHECK(p && count(p, "<rect class=\"bar\"") == 1, "funnel: one bar");
 	free(p);
 
+	/* no --by: the leading columns that are not numbers name the groups
+	 * (metrics' default campaign,channel) */
+	p = page("metrics", NULL, "[{\"campaign\":\"spring\",\"channel\":\"email\",\"sent\":3},"
+		 "{\"campaign\":null,\"channel\":\"sms\",\"sent\":1}]", NULL);
+	CHECK(p && strstr(p, ">spring / email</text>") && strstr(p, ">null / sms</text>") &&
+	      strstr(p, ">campaign / channel</text>"), "no --by: labels from the leading group columns");
+	free(p);
+
 	/* no numeric series: the table only */
 	p = page("metrics", "campaign", "[{\"campaign\":\"x\",\"note\":\"n/a\"}]", NULL);
 	CHECK(p && !strstr(p, "<svg") && strstr(p, "<td>n/a</td>"), "no numbers: no chart, the table");
 	free(p);
+}
+
+/* A line chart (no kind asks for one yet): a polyline per run of
+ * non-null points, a circle per point. 0..4 → axis 0..5 by 1 (ceil125(4)
+ * = 5, /5 = 1); y of 4 = 320 - 4/5*272 = 102.4. */
+static void test_line(void)
+{
+	report_chart c = {CHART_LINE, "day", NULL, {"orders", NULL}, "Orders"};
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	jv rows = jv_parse("[{\"day\":\"d1\",\"orders\":1},{\"day\":\"d2\",\"orders\":4},"
+			   "{\"day\":\"d3\",\"orders\":null},{\"day\":\"d4\",\"orders\":2},"
+			   "{\"day\":\"d5\",\"orders\":0}]");
+	html_chart(f, &c, NULL, 0, rows);
+	jv_free(rows);
+	fclose(f);
+	CHECK(count(out, "<svg class=\"chart line\"") == 1, "line: drawn");
+	CHECK(count(out, "<polyline class=\"line\"") == 2, "line: broken at the null (2 polylines)");
+	CHECK(count(out, "<circle class=\"point\"") == 4, "line: 4 points");
+	CHECK(strstr(out, ",102.40") != NULL, "line: 4 at y 102.4");
+	free(out);
 }
 
 int main(void)
@@ -261,5 +291,6 @@ int main(void)
 	test_axis();
 	test_colour();
 	test_page();
+	test_line();
 	return unit_done();
 }
