@@ -461,7 +461,6 @@ static void put_bars_lines(FILE *f, const report_chart *chart, jv labels, jv ser
 				put_text(f, label);
 				fprintf(f, ": %s</title></circle>", jv_string_value(num));
 				jv_free(num);
-				jv_free(label);
 			}
 		}
 		fputs("</g>\n", f);

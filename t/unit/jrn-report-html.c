@@ -264,8 +264,9 @@ static void test_page(void)
 }
 
 /* A line chart (no kind asks for one yet): a polyline per run of
- * non-null points, a circle per point. 0..4 → axis 0..5 by 1 (ceil125(4)
- * = 5, /5 = 1); y of 4 = 320 - 4/5*272 = 102.4. */
+ * non-null points, a circle per point. 0..4 → step 1 (ceil125(4) = 5,
+ * /5 = 1), axis 0..4 (ceil(4/1)); y of 4 = 48 (the top), y of 2 = 320 -
+ * 2/4*272 = 184. */
 static void test_line(void)
 {
 	report_chart c = {CHART_LINE, "day", NULL, {"orders", NULL}, "Orders"};
@@ -281,7 +282,7 @@ static void test_line(void)
 	CHECK(count(out, "<svg class=\"chart line\"") == 1, "line: drawn");
 	CHECK(count(out, "<polyline class=\"line\"") == 2, "line: broken at the null (2 polylines)");
 	CHECK(count(out, "<circle class=\"point\"") == 4, "line: 4 points");
-	CHECK(strstr(out, ",102.40") != NULL, "line: 4 at y 102.4");
+	CHECK(strstr(out, "cy=\"48.00\"") && strstr(out, "cy=\"184.00\""), "line: 4 at the top, 2 at y 184");
 	free(out);
 }
 
