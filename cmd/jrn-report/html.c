@@ -24,6 +24,7 @@ static const char css[] =
 	"svg .tick,svg .label{fill:#444}\n"
 	"svg .null,svg .more{fill:#888}\n"
 	"svg rect.bar,svg rect.cell{shape-rendering:crispEdges}\n"
+	"div.rows{overflow-x:auto}\n"
 	"table{border-collapse:collapse;font-variant-numeric:tabular-nums}\n"
 	"caption{text-align:left;font-weight:600;padding:4px 0}\n"
 	"th,td{border-bottom:1px solid #ddd;padding:3px 10px;text-align:left;vertical-align:top}\n"
@@ -35,6 +36,7 @@ static const char css[] =
 	"body{margin:0;font-size:10pt;color:#000}\n"
 	"figure.chart{break-inside:avoid;page-break-inside:avoid}\n"
 	"svg.chart{width:100%}\n"
+	"div.rows{overflow:visible}\n"
 	"thead{display:table-header-group}\n"
 	"tr{break-inside:avoid;page-break-inside:avoid}\n"
 	"th{background:none;border-bottom:2px solid #000}\n"
@@ -94,7 +96,7 @@ static jv columns(jv rows)
 static void put_table(FILE *f, jv rows, jv cols)
 {
 	int n = jv_array_length(jv_copy(rows));
-	fprintf(f, "<table>\n<caption>%d row%s</caption>\n<thead><tr>", n, n == 1 ? "" : "s");
+	fprintf(f, "<div class=\"rows\">\n<table>\n<caption>%d row%s</caption>\n<thead><tr>", n, n == 1 ? "" : "s");
 	jv_array_foreach(cols, c, key) {
 		(void)c;
 		fputs("<th scope=\"col\">", f);
@@ -130,7 +132,7 @@ static void put_table(FILE *f, jv rows, jv cols)
 		fputs("</tr>\n", f);
 		jv_free(row);
 	}
-	fputs("</tbody>\n</table>\n", f);
+	fputs("</tbody>\n</table>\n</div>\n", f);
 }
 
 int report_html(report_run *run, jv rows, FILE *f)
