@@ -126,6 +126,7 @@ struct report_run {
 	struct report_out *out;  /* output.c's state */
 	uint64_t rows;           /* rows written so far */
 	bool out_gone;           /* the reader went away (output.c) */
+	int64_t lookback_ms;     /* metrics: --lookback, report.metrics.lookback */
 };
 
 /* ---- window.c ------------------------------------------------------------- */
@@ -212,6 +213,17 @@ int report_experiment(report_run *run);
 int report_journeys(report_run *run);
 int report_rfm(report_run *run);
 int report_kpis(report_run *run);
+
+/* ---- metrics.c ------------------------------------------------------------ */
+
+/* The metrics rows of the sends claimed in [since, until), grouped by
+ * by[0..nby) (metrics' fields; nby 0: one row for the whole window, none
+ * when it had no deliveries), in the groups' order, each given to each
+ * (the row consumed; it returns an exit status, 0 to go on). Uses
+ * run->db and run->lookback_ms. Returns 0 or the exit status (said, or
+ * each's). */
+int report_metrics_each(report_run *run, int64_t since, int64_t until, char *const *by,
+			size_t nby, int (*each)(void *ctx, jv row), void *ctx);
 
 /* ---- insights.c ----------------------------------------------------------- */
 
