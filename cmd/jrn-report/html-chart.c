@@ -207,40 +207,32 @@ static void put_text(FILE *f, jv s)
 	jv_free(s);
 }
 
-/* The columns that name a row's category (a jv array of names): chart->x,
- * else the --by fields, else the first row's leading columns that do not
- * hold a number (the group columns come first: jrn-report(1)), else its
- * first column when it is not a drawn series; [] when none (then "row N"). */
-static jv label_keys(const report_chart *chart, char *const *by, size_t nby, jv rows, jv series)
+/* The columns that name row's category (a jv array of names; row
+ * borrowed): chart->x, else the --by fields, else the row's columns that
+ * hold a string or null before its first drawn series (the group columns
+ * come first: jrn-report(1); journeys' "step / cart / idle", attribution's
+ * "last / spring / email"); [] when none (then "row N"). */
+static jv label_keys(const report_chart *chart, char *const *by, size_t nby, jv row, jv series)
 {
 	jv out = jv_array();
 	if (chart->x)
 		return jv_array_append(out, jv_string(chart->x));
 	for (size_t b = 0; b < nby; b++)
 		out = jv_array_append(out, jv_string(by[b]));
-	if (nby || jv_array_length(jv_copy(rows)) == 0)
+	if (nby || jv_get_kind(row) != JV_KIND_OBJECT)
 		return out;
-	jv row = jv_array_get(jv_copy(rows), 0);
-	bool lead = true, first = true;
+	bool done = false;
 	jv_object_foreach(row, key, v) {
-		if (lead && jv_get_kind(v) != JV_KIND_NUMBER)
+		jv_array_foreach(series, k, name) {
+			(void)k;
+			done = jv_equal(name, jv_copy(key)) || done; /* name consumed */
+		}
+		jv_kind kind = jv_get_kind(v);
+		if (!done && (kind == JV_KIND_STRING || kind == JV_KIND_NULL))
 			out = jv_array_append(out, jv_copy(key));
-		else if (first) {
-			bool drawn = false;
-			jv_array_foreach(series, k, name) {
-				(void)k;
-				drawn = drawn || jv_equal(name, jv_copy(key));
-			}
-			if (!drawn)
-				out = jv_array_append(out, jv_copy(key));
-			lead = false;
-		} else
-			lead = false;
-		first = false;
 		jv_free(key);
 		jv_free(v);
 	}
-	jv_free(row);
 	return out;
 }
 
@@ -377,6 +369,22 @@ static void put_xaxis(FILE *f, jv labels, int left, double gw, jv title, size_t 
 	fputs("</g>\n", f);
 }
 
+/* v in at most 3 significant digits for a label over its bar: "0.167",
+ * "160", "12.3k", "1.23M". Returns out. */
+static const char *short_num(double v, char out[32])
+{
+	double m = fabs(v);
+	if (m >= 1e9)
+		snprintf(out, 32, "%.3gG", v / 1e9);
+	else if (m >= 1e6)
+		snprintf(out, 32, "%.3gM", v / 1e6);
+	else if (m >= 1e4)
+		snprintf(out, 32, "%.3gk", v / 1e3);
+	else
+		snprintf(out, 32, "%.3g", v);
+	return out;
+}
+
 /* Bars or lines: one slot per row (at most HTML_MAX_GROUPS), a bar or a
  * point per series in it. vals[g * ns + s]: NaN for null. */
 static void put_bars_lines(FILE *f, const report_chart *chart, jv labels, jv series,
@@ -424,6 +432,13 @@ static void put_bars_lines(FILE *f, const report_chart *chart, jv labels, jv ser
 					jv num = jv_dump_string(jv_number(v), 0);
 					fprintf(f, "%s</title></rect>", jv_string_value(num));
 					jv_free(num);
+					if (bw >= 22) { /* the value over the bar (under, below 0) */
+						char t[32];
+						double y = yscale(&a, v);
+						fprintf(f, "<text class=\"value\" x=\"%.1f\" y=\"%.1f\" "
+							"text-anchor=\"middle\">%s</text>", x + bw / 2,
+							v >= 0 ? y - 3 : y + 11, short_num(v, t));
+					}
 				}
 				jv_free(name);
 			}
@@ -483,6 +498,15 @@ static size_t set_index(jv *set, jv label, size_t *n)
 	return (*n)++;
 }
 
+/* Whether row (borrowed) is a cell of the heatmap: an object with both
+ * category columns (rfm's distribution rows have neither: table only). */
+static bool in_heatmap(const report_chart *chart, jv row)
+{
+	return jv_get_kind(row) == JV_KIND_OBJECT &&
+	       jv_object_has(jv_copy(row), jv_string(chart->x)) &&
+	       jv_object_has(jv_copy(row), jv_string(chart->y));
+}
+
 /* long: one pass for the two category sets, one for the cells, then the
  * grid, the colour scale's legend and the axes' labels: one drawing */
 static void put_heatmap(FILE *f, const report_chart *chart, jv rows)
@@ -492,6 +516,10 @@ static void put_heatmap(FILE *f, const report_chart *chart, jv rows)
 	size_t nx = 0, ny = 0;
 	jv_array_foreach(rows, i, row) {
 		(void)i;
+		if (!in_heatmap(chart, row)) {
+			jv_free(row);
+			continue;
+		}
 		set_index(&xset, html_text(jv_object_get(jv_copy(row), jv_string(chart->x))), &nx);
 		set_index(&yset, html_text(jv_object_get(jv_copy(row), jv_string(chart->y))), &ny);
 		jv_free(row);
@@ -510,6 +538,10 @@ static void put_heatmap(FILE *f, const report_chart *chart, jv rows)
 	double lo = INFINITY, hi = -INFINITY;
 	jv_array_foreach(rows, i, row) {
 		(void)i;
+		if (!in_heatmap(chart, row)) {
+			jv_free(row);
+			continue;
+		}
 		size_t xi = set_index(&xset, html_text(jv_object_get(jv_copy(row), jv_string(chart->x))), &nx);
 		size_t yi = set_index(&yset, html_text(jv_object_get(jv_copy(row), jv_string(chart->y))), &ny);
 		if (xi < cx && yi < cy) {
@@ -640,8 +672,17 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 {
 	if (chart->type == CHART_NONE)
 		return;
-	if (chart->type == CHART_HEATMAP && (!chart->x || !chart->y || !chart->series[0]))
-		return;
+	if (chart->type == CHART_HEATMAP) {
+		bool any = chart->x && chart->y && chart->series[0];
+		size_t cells = 0;
+		jv_array_foreach(rows, i, row) {
+			(void)i;
+			cells += any && in_heatmap(chart, row);
+			jv_free(row);
+		}
+		if (!cells)
+			return;
+	}
 	jv series = pick_series(chart, by, nby, rows);
 	size_t ns = (size_t)jv_array_length(jv_copy(series));
 	size_t nrows = (size_t)jv_array_length(jv_copy(rows));
@@ -659,10 +700,30 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 	if (chart->type == CHART_HEATMAP)
 		put_heatmap(f, chart, rows);
 	else {
+		/* the rows that have a series column (journeys' step rows have
+		 * none of the journey rows' columns: table only) */
+		jv drawn = jv_array();
+		jv_array_foreach(rows, i, row) {
+			(void)i;
+			bool any = false;
+			jv_array_foreach(series, k, name) {
+				(void)k;
+				any = any || (jv_get_kind(row) == JV_KIND_OBJECT &&
+					      jv_object_has(jv_copy(row), jv_copy(name)));
+				jv_free(name);
+			}
+			if (any)
+				drawn = jv_array_append(drawn, row);
+			else
+				jv_free(row);
+		}
+		nrows = (size_t)jv_array_length(jv_copy(drawn));
 		size_t ng = nrows < HTML_MAX_GROUPS ? nrows : HTML_MAX_GROUPS;
 		double *vals = malloc(sizeof *vals * (ng * ns + 1));
 		jv labels = jv_array();
-		jv keys = label_keys(chart, by, nby, rows, series);
+		jv first = jv_array_get(jv_copy(drawn), 0);
+		jv keys = label_keys(chart, by, nby, first, series);
+		jv_free(first);
 		jv xtitle = jv_string("");
 		jv_array_foreach(keys, k, key) {
 			if (k)
@@ -670,8 +731,10 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 			xtitle = jv_string_concat(xtitle, key);
 		}
 		for (size_t g = 0; vals && g < ng; g++) {
-			jv row = jv_array_get(jv_copy(rows), (int)g);
-			labels = jv_array_append(labels, row_label(keys, row, g));
+			jv row = jv_array_get(jv_copy(drawn), (int)g);
+			jv rk = label_keys(chart, by, nby, row, series);
+			labels = jv_array_append(labels, row_label(rk, row, g));
+			jv_free(rk);
 			for (size_t s = 0; s < ns; s++) {
 				jv name = jv_array_get(jv_copy(series), (int)s);
 				vals[g * ns + s] = num_or_nan(row, jv_string_value(name));
@@ -685,6 +748,7 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 		jv_free(labels);
 		jv_free(xtitle);
 		jv_free(keys);
+		jv_free(drawn);
 	}
 	fputs("</svg>\n</figure>\n", f);
 	jv_free(series);

@@ -23,6 +23,7 @@ static const char css[] =
 	"svg .title{font-weight:600;fill:#333}\n"
 	"svg .tick,svg .label{fill:#444}\n"
 	"svg .null,svg .more{fill:#888}\n"
+	"svg text.value{font-size:10px;fill:#444}\n"
 	"svg rect.bar,svg rect.cell{shape-rendering:crispEdges}\n"
 	"div.rows{overflow-x:auto}\n"
 	"table{border-collapse:collapse;font-variant-numeric:tabular-nums}\n"

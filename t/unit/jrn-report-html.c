@@ -257,6 +257,36 @@ static void test_page(void)
 	      strstr(p, ">campaign / channel</text>"), "no --by: labels from the leading group columns");
 	free(p);
 
+	/* journeys: rows without any series column (step rows) are left out
+	 * of the chart, kept in the table; labels from the string columns
+	 * before the first series; a value over each wide bar */
+	p = page("journeys", NULL,
+		 "[{\"level\":\"journey\",\"journey\":\"cart\",\"version\":1,\"entered\":9,"
+		 "\"completed\":4,\"converted\":1,\"exited\":3},"
+		 "{\"level\":\"step\",\"journey\":\"cart\",\"version\":1,\"step\":\"idle\",\"executed\":6},"
+		 "{\"level\":\"journey\",\"journey\":\"welcome\",\"version\":1,\"entered\":0.16666,"
+		 "\"completed\":12345,\"converted\":null,\"exited\":0}]", NULL);
+	CHECK(p && count(p, "<rect class=\"bar\"") == 7 && count(p, "<text class=\"null\"") == 1,
+	      "journeys: 2 groups drawn (7 bars, a null), the step row not");
+	CHECK(p && strstr(p, ">journey / cart</text>") && strstr(p, ">level / journey</text>") &&
+	      !strstr(p, ">step / cart"), "journeys: labels from the leading strings");
+	CHECK(p && count(p, "<tr>") == 4, "journeys: every row in the table");
+	CHECK(p && strstr(p, ">0.167</text>") && strstr(p, ">12.3k</text>") && strstr(p, ">9</text>"),
+	      "values over the bars in 3 digits");
+	free(p);
+
+	/* rfm: distribution rows (no from/to) are not cells; with none at all,
+	 * no heatmap */
+	p = page("rfm", NULL,
+		 "[{\"level\":\"movement\",\"from\":\"VIP\",\"to\":null,\"customers\":2},"
+		 "{\"level\":\"distribution\",\"segment\":\"VIP\",\"customers\":5}]", NULL);
+	CHECK(p && count(p, "<rect class=\"cell\"") == 1 && strstr(p, ">null</text>"),
+	      "rfm: one cell, to null labelled null");
+	free(p);
+	p = page("rfm", NULL, "[{\"level\":\"distribution\",\"segment\":\"VIP\",\"customers\":5}]", NULL);
+	CHECK(p && !strstr(p, "<svg") && strstr(p, "<td>distribution</td>"), "rfm: no cell, no chart");
+	free(p);
+
 	/* no numeric series: the table only */
 	p = page("metrics", "campaign", "[{\"campaign\":\"x\",\"note\":\"n/a\"}]", NULL);
 	CHECK(p && !strstr(p, "<svg") && strstr(p, "<td>n/a</td>"), "no numbers: no chart, the table");
