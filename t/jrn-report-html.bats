@@ -121,11 +121,19 @@ console() {
 # bars PNG RRGGBB: the bars of that exact colour in the screenshot, one
 # "x width height" line per run of adjacent pixel columns that hold at
 # least 20 pixels of it (the legend's 12 px key is not a bar), height the
-# most pixels in one column. Reads the PNG with zlib (8-bit RGB or RGBA,
-# not interlaced, as Chromium writes it).
+# most pixels in one column. pixels PNG RRGGBB: how many pixels have that
+# colour. Both read the PNG with zlib (8-bit RGB or RGBA, not interlaced,
+# as Chromium writes it).
 bars() {
-	python3 - "$1" "$2" <<'EOF'
+	png_scan bars "$1" "$2"
+}
+pixels() {
+	png_scan count "$1" "$2"
+}
+png_scan() {
+	python3 - "$@" <<'EOF'
 import struct, sys, zlib
+mode = sys.argv.pop(1)
 data = open(sys.argv[1], 'rb').read()
 assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
 pos, idat = 8, b''
@@ -157,6 +165,9 @@ for y in range(h):
         if line[x * bpp:x * bpp + 3] == want:
             cols[x] += 1
     prev = line
+if mode == 'count':
+    print(sum(cols))
+    sys.exit(0)
 x = 0
 while x < w:
     if cols[x] >= 20:
@@ -291,4 +302,80 @@ EOF
 	run jrn-report metrics --db jrn.db --format html -o no/such/dir/r.html
 	assert_failure
 	assert_output --partial 'no/such/dir'
+}
+
+# Other kinds' pages, each opened in Chromium: funnel's bars, cohorts'
+# heatmap. The state: events (UTC)
+#   a  product.viewed 01-05 10:00, cart.added 10:05, order.completed 10:10
+#      (30), order.completed 02-10 (20)
+#   b  product.viewed 01-06 10:00, cart.added 10:05
+#   c  product.viewed 01-07 10:00
+#   d  order.completed 01-20 (10);  e  order.completed 02-03 (15)
+make_events() {
+	jrn-ingest --db jrn.db < /dev/null 2> /dev/null
+	sqlite3 jrn.db <<'EOF'
+CREATE TEMP TABLE x (id, type, c, t, amount);
+INSERT INTO x VALUES
+ ('a1','product.viewed','a','2026-01-05 10:00:00',NULL),('a2','cart.added','a','2026-01-05 10:05:00',NULL),
+ ('a3','order.completed','a','2026-01-05 10:10:00',30),('a4','order.completed','a','2026-02-10 10:00:00',20),
+ ('b1','product.viewed','b','2026-01-06 10:00:00',NULL),('b2','cart.added','b','2026-01-06 10:05:00',NULL),
+ ('c1','product.viewed','c','2026-01-07 10:00:00',NULL),
+ ('d1','order.completed','d','2026-01-20 10:00:00',10),('e1','order.completed','e','2026-02-03 10:00:00',15);
+INSERT INTO events (id, type, customer_id, ts, received_at, amount, body)
+  SELECT id, type, c, unixepoch(t) * 1000, 0, amount,
+    json_object('id', id, 'type', type, 'customerId', c, 'properties', json_object('amount', amount))
+  FROM x ORDER BY rowid;
+EOF
+}
+
+@test "html: funnel in Chromium: 3 bars of customers at 3:2:1, no console message, no request" {
+	need_chromium
+	need_kind funnel
+	make_events
+	# steps viewed, carted, ordered in order: a b c; a b; a -> 3, 2, 1.
+	# Axis 0..3 by 1 (ceil125(3) = 5, /5 = 1): 272, 181.3 and 90.7 px.
+	run -0 jrn-report funnel --db jrn.db --steps product.viewed,cart.added,order.completed \
+		--format html -o f.html
+	browse f.html f
+	run console f.log
+	assert_output ''
+	run page_requests f.netlog
+	assert_output ''
+	assert_equal "$(grep -o '<rect class="bar"' f.dom | wc -l)" 3
+	grep -q '>step</text>' f.dom
+	run bars f.png 1f77b4
+	assert_equal "${#lines[@]}" 3
+	read -r h1 h2 h3 <<< "$(printf '%s\n' "${lines[@]}" | awk '{print $3}' | tr '\n' ' ')"
+	near "$h1" 272
+	near "$h2" 181
+	near "$h3" 91
+}
+
+@test "html: cohorts in Chromium: a heatmap of 5 cells, retention 1 in the darkest blue, no console message, no request" {
+	need_chromium
+	need_kind cohorts
+	make_events
+	# first orders: a 01-05, d 01-20 (cohort 2026-01, 2 customers); e 02-03
+	# (cohort 2026-02). --now 2026-04-01: periods up to March.
+	#   2026-01: period 0 (Jan) a d: 1; period 1 (Feb) a: 0.5; 2 (Mar): 0
+	#   2026-02: period 0 (Feb) e: 1; period 1 (Mar): 0
+	# 5 cells; the scale 0..1: 1 is #08306b, 0 is #f7fbff. The grid is 3
+	# periods x 2 cohorts in 790 x 272 px: a cell is 263.3 x 136 px, so
+	# the two cells of 1 hold about 2 x 35,800 px of #08306b (less their
+	# white "1").
+	run -0 jrn-report cohorts --db jrn.db --period month --now 2026-04-01T00:00:00Z \
+		--format html -o c.html
+	browse c.html c
+	run console c.log
+	assert_output ''
+	run page_requests c.netlog
+	assert_output ''
+	assert_equal "$(grep -o '<svg class="chart heatmap"' c.dom | wc -l)" 1
+	assert_equal "$(grep -o '<rect class="cell"' c.dom | wc -l)" 5
+	assert_equal "$(grep -o '<rect class="cell"[^>]*fill="#08306b"' c.dom | wc -l)" 2
+	assert_equal "$(grep -o '<rect class="cell"[^>]*fill="#f7fbff"' c.dom | wc -l)" 2
+	grep -q '<linearGradient id="scale">' c.dom
+	local n
+	n=$(pixels c.png 08306b)
+	[ "$n" -gt 69000 ] && [ "$n" -lt 72500 ] || { echo "darkest pixels: $n" >&2; false; }
 }
