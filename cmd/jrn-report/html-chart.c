@@ -261,6 +261,10 @@ static jv pick_series(const report_chart *chart, char *const *by, size_t nby, jv
 		bool has = false;
 		jv_array_foreach(rows, i, row) {
 			(void)i;
+			if (jv_get_kind(row) != JV_KIND_OBJECT) {
+				jv_free(row);
+				continue;
+			}
 			jv v = jv_object_get(row, jv_string(chart->series[s]));
 			has = has || jv_get_kind(v) == JV_KIND_NUMBER;
 			jv_free(v);
@@ -272,6 +276,10 @@ static jv pick_series(const report_chart *chart, char *const *by, size_t nby, jv
 		return out;
 	jv_array_foreach(rows, i, row) {
 		(void)i;
+		if (jv_get_kind(row) != JV_KIND_OBJECT) {
+			jv_free(row);
+			continue;
+		}
 		jv_object_foreach(row, key, v) {
 			const char *k = jv_string_value(key);
 			bool skip = jv_get_kind(v) != JV_KIND_NUMBER ||

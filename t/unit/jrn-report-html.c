@@ -287,6 +287,13 @@ static void test_page(void)
 	CHECK(p && !strstr(p, "<svg") && strstr(p, "<td>distribution</td>"), "rfm: no cell, no chart");
 	free(p);
 
+	/* a row that is not an object (never from a kind): an empty table row,
+	 * no crash */
+	p = page("metrics", "campaign", "[1, {\"campaign\":\"x\",\"sent\":1}]", NULL);
+	CHECK(p && count(p, "<rect class=\"bar\"") == 1 && count(p, "<tr>") == 3,
+	      "a row that is not an object: left out of the chart, an empty table row");
+	free(p);
+
 	/* no numeric series: the table only */
 	p = page("metrics", "campaign", "[{\"campaign\":\"x\",\"note\":\"n/a\"}]", NULL);
 	CHECK(p && !strstr(p, "<svg") && strstr(p, "<td>n/a</td>"), "no numbers: no chart, the table");
