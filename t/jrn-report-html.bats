@@ -342,7 +342,9 @@ EOF
 	run page_requests f.netlog
 	assert_output ''
 	assert_equal "$(grep -o '<rect class="bar"' f.dom | wc -l)" 3
-	grep -q '>step</text>' f.dom
+	# the categories: step and type, the columns before customers
+	grep -q '>step / type</text>' f.dom
+	grep -q '>2 / cart.added</text>' f.dom
 	run bars f.png 1f77b4
 	assert_equal "${#lines[@]}" 3
 	read -r h1 h2 h3 <<< "$(printf '%s\n' "${lines[@]}" | awk '{print $3}' | tr '\n' ' ')"

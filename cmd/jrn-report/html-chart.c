@@ -208,18 +208,15 @@ static void put_text(FILE *f, jv s)
 }
 
 /* The columns that name row's category (a jv array of names; row
- * borrowed): chart->x, else the --by fields, else the row's columns that
- * hold a string or null before its first drawn series (the group columns
- * come first: jrn-report(1); journeys' "step / cart / idle", attribution's
- * "last / spring / email"); [] when none (then "row N"). */
+ * borrowed): its columns before its first drawn series (the group
+ * columns come first: jrn-report(1)) that are chart->x, a --by field, or
+ * hold a string or null: metrics' "spring / email", attribution's "last /
+ * spring / email", funnel's "1 / product.viewed", journeys' "step / cart /
+ * idle"; [] when none (then "row N"). */
 static jv label_keys(const report_chart *chart, char *const *by, size_t nby, jv row, jv series)
 {
 	jv out = jv_array();
-	if (chart->x)
-		return jv_array_append(out, jv_string(chart->x));
-	for (size_t b = 0; b < nby; b++)
-		out = jv_array_append(out, jv_string(by[b]));
-	if (nby || jv_get_kind(row) != JV_KIND_OBJECT)
+	if (jv_get_kind(row) != JV_KIND_OBJECT)
 		return out;
 	bool done = false;
 	jv_object_foreach(row, key, v) {
@@ -227,8 +224,13 @@ static jv label_keys(const report_chart *chart, char *const *by, size_t nby, jv 
 			(void)k;
 			done = jv_equal(name, jv_copy(key)) || done; /* name consumed */
 		}
+		const char *ks = jv_string_value(key);
 		jv_kind kind = jv_get_kind(v);
-		if (!done && (kind == JV_KIND_STRING || kind == JV_KIND_NULL))
+		bool take = kind == JV_KIND_STRING || kind == JV_KIND_NULL ||
+			    (chart->x && strcmp(ks, chart->x) == 0);
+		for (size_t b = 0; b < nby && !take; b++)
+			take = strcmp(ks, by[b]) == 0;
+		if (!done && take)
 			out = jv_array_append(out, jv_copy(key));
 		jv_free(key);
 		jv_free(v);

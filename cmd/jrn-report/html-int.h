@@ -75,8 +75,9 @@ jv html_text(jv v);
 /* Writes the chart of rows (a jv array of objects, borrowed) for the run's
  * kind to f as an inline <svg> with its legend and caption, inside a
  * <figure>; nothing for CHART_NONE or when no series column holds a
- * number. Categories: chart->x's column, else the --by columns joined with
- * " / ", else the first column. by/nby: the run's --by fields. */
+ * number. A row's category: its columns before the first drawn series
+ * that are chart->x, a --by field (by/nby: the run's), or hold a string
+ * or null, joined with " / ". */
 void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby, jv rows);
 
 #endif

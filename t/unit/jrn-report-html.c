@@ -287,6 +287,14 @@ static void test_page(void)
 	CHECK(p && !strstr(p, "<svg") && strstr(p, "<td>distribution</td>"), "rfm: no cell, no chart");
 	free(p);
 
+	/* attribution --by campaign: the model (a string before the series)
+	 * is part of the label, so two models' rows differ */
+	p = page("attribution", "campaign", "[{\"model\":\"first\",\"campaign\":\"fb\",\"conversions\":1,"
+		 "\"revenue\":10},{\"model\":\"last\",\"campaign\":\"fb\",\"conversions\":0,\"revenue\":0}]", NULL);
+	CHECK(p && strstr(p, ">first / fb</text>") && strstr(p, ">last / fb</text>") &&
+	      strstr(p, ">model / campaign</text>"), "labels: every leading string, --by or not");
+	free(p);
+
 	/* a row that is not an object (never from a kind): an empty table row,
 	 * no crash */
 	p = page("metrics", "campaign", "[1, {\"campaign\":\"x\",\"sent\":1}]", NULL);
