@@ -381,3 +381,18 @@ EOF
 	n=$(pixels c.png 08306b)
 	[ "$n" -gt 69000 ] && [ "$n" -lt 72500 ] || { echo "darkest pixels: $n" >&2; false; }
 }
+
+@test "html: metrics prints (Chromium's --print-to-pdf, the @media print stylesheet): one PDF page" {
+	need_chromium
+	need_kind metrics
+	make_state
+	run -0 jrn-report metrics --db jrn.db --format html -o r.html
+	timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir="$PWD/pdf.profile" "--host-resolver-rules=MAP * ~NOTFOUND" \
+		--no-pdf-header-footer --print-to-pdf="$PWD/r.pdf" "file://$PWD/r.html" 2> pdf.log
+	[ "$(head -c 5 r.pdf)" = '%PDF-' ]
+	# the chart and 3 rows of 23 columns fit one page (Letter)
+	run python3 -c 'import re, sys; print(len(re.findall(rb"/Type\s*/Page(?!s)", open(sys.argv[1], "rb").read())))' r.pdf
+	assert_output 1
+}

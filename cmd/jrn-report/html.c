@@ -41,7 +41,9 @@ static const char css[] =
 	"thead{display:table-header-group}\n"
 	"tr{break-inside:avoid;page-break-inside:avoid}\n"
 	"th{background:none;border-bottom:2px solid #000}\n"
-	"th,td{padding:2px 6px}\n"
+	"table{font-size:7.5pt}\n"
+	"th,td{padding:1px 4px}\n"
+	"th{overflow-wrap:anywhere}\n"
 	"svg,rect,td{print-color-adjust:exact;-webkit-print-color-adjust:exact}\n"
 	"}\n";
 
