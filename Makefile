@@ -12,6 +12,8 @@
 #                   second over 100k generated profiles (t/bench/ai.sh)
 #   make bench-route  jrn-route's gate decisions per second (1M actions), --tick
 #                   (1M enrollments, 10k due), --simulate (1M events)
+#   make bench-report  jrn-report metrics over 10M events and 1M deliveries
+#                   beside the same statement in sqlite3 (t/bench/report.sh)
 #   make bench-ai-openai  jrn-ai's openai model: requests/s against the local
 #                   recorder, 32 in flight (t/bench/ai-openai.sh)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
@@ -62,7 +64,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 # jrn-report --format html's pages are checked by HTML Tidy (t/jrn-report-html.bats).
 DEB_PKGS += tidy
 
-.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai install clean fuzz fuzz-bins
+.PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-route bench-ai bench-ai-openai bench-report install clean fuzz fuzz-bins
 
 all: $(BINS)
 
@@ -166,6 +168,7 @@ demo: deps all $(BUILD)/jrn-gen
 bench: deps all $(BUILD)/jrn-gen
 	@bash t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen
 	@bash t/bench/ai.sh $(BUILD)/bin $(BUILD)/jrn-gen
+	@bash t/bench/report.sh $(BUILD)/bin
 
 bench-send: deps all
 	@bash t/bench/send.sh $(BUILD)/bin
@@ -183,6 +186,9 @@ bench-route: deps all $(BUILD)/jrn-gen
 # jrn-ai's openai model against the local recorder, 32 in flight
 bench-ai-openai: deps all
 	@bash t/bench/ai-openai.sh $(BUILD)/bin
+
+bench-report: deps all
+	@bash t/bench/report.sh $(BUILD)/bin
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

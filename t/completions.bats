@@ -157,3 +157,33 @@ route_words() { # WORD...: what jrn-route's completion offers for the last WORD
 		assert_output ""
 	done
 }
+
+report_words() { # WORD...: what jrn-report's completion offers for the last WORD
+	bash -c '. "$1"/jrn-report.bash; shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _jrn_report; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions" "$@"
+}
+
+@test "jrn-report completes its kinds, each kind's options and --format's values" {
+	run report_words jrn-report ""
+	assert_output "$(printf '%s\n' metrics funnel attribution cohorts experiment journeys rfm kpis)"
+	run report_words jrn-report f
+	assert_output funnel
+	run report_words jrn-report metrics --sa
+	assert_output --save
+	run report_words jrn-report metrics --st
+	assert_output ""
+	run report_words jrn-report funnel --st
+	assert_output --steps
+	run report_words jrn-report cohorts --format ""
+	assert_output "$(printf '%s\n' ndjson table csv html)"
+	run report_words jrn-report cohorts --period w
+	assert_output week
+	run report_words jrn-report metrics --by ca
+	assert_output campaign
+	run report_words jrn-report --
+	assert_output "$(printf '%s\n' --help --version)"
+	# zsh: the dispatch names jrn-report
+	run grep -c '^jrn-report) _jrn_report' "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 1
+}

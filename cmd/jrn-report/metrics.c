@@ -184,6 +184,8 @@ int report_metrics_each(report_run *run, int64_t since, int64_t until, char *con
 	metrics_sql(&sql, by, nby);
 	if (!sql.p)
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	if (run->opts.verbosity >= 2) /* -vv: the statement, for the bench's sqlite3 run */
+		jrn_say(0, "metrics: SQL: %s", sql.p);
 	int rc = sqlite3_prepare_v2(run->db, sql.p, -1, &st, NULL);
 	jrn_buf_free(&sql);
 	if (rc != SQLITE_OK)

@@ -40,7 +40,7 @@ static const char usage[] =
 	"  merge     one profile per customer: state file, files; identities, merges\n"
 	"  ai        customer state and journey actions from a model, checked\n"
 	"  route     the policy gate: consent, quiet hours, caps, fallback, budget\n"
-	"  report    metrics, funnels, attribution, cohorts (planned)\n"
+	"  report    metrics, funnels, attribution, cohorts, experiments, journeys\n"
 	"\n"
 	"Commands:\n"
 	"  init          write a commented starter jrn.yaml and create the state file\n"
