@@ -13,6 +13,8 @@
 #define PLOT_TOP 48
 #define PLOT_BOTTOM 320
 #define PLOT_RIGHT 940
+#define BARS_LEFT 80     /* the plot's left edge for bars and lines */
+#define ROTATE_BELOW 90  /* x labels are turned when a slot is narrower */
 
 /* Tableau's 10 (the d3 category10 colours), the first six. */
 const char *const html_palette[HTML_MAX_SERIES] = {
@@ -356,7 +358,7 @@ static void put_yaxis(FILE *f, const html_axis *a, int left, jv title)
  * rotated when crowded; the axis title (consumed); "and K more". */
 static void put_xaxis(FILE *f, jv labels, int left, double gw, jv title, size_t more)
 {
-	bool rotate = gw < 90;
+	bool rotate = gw < ROTATE_BELOW;
 	fputs("<g class=\"axis x\">", f);
 	jv_array_foreach(labels, g, label) {
 		double x = left + (g + 0.5) * gw;
@@ -409,7 +411,7 @@ static void put_bars_lines(FILE *f, const report_chart *chart, jv labels, jv ser
 		}
 	html_axis a;
 	html_axis_make(lo, hi, 5, &a);
-	const int left = 80;
+	const int left = BARS_LEFT;
 	double gw = (double)(PLOT_RIGHT - left) / (double)(ng ? ng : 1);
 	put_legend(f, series, left);
 	put_yaxis(f, &a, left, ns == 1 ? jv_array_get(jv_copy(series), 0) : jv_string(chart->title));
@@ -678,6 +680,67 @@ static void put_heatmap(FILE *f, const report_chart *chart, jv rows)
 	jv_free(yl);
 }
 
+/* The rows of rows (borrowed) that have a column of series (journeys'
+ * step rows have none of the journey rows' columns: table only). */
+static jv drawn_rows(jv rows, jv series)
+{
+	jv drawn = jv_array();
+	jv_array_foreach(rows, i, row) {
+		(void)i;
+		bool any = false;
+		jv_array_foreach(series, k, name) {
+			(void)k;
+			any = any || (jv_get_kind(row) == JV_KIND_OBJECT &&
+				      jv_object_has(jv_copy(row), jv_copy(name)));
+			jv_free(name);
+		}
+		if (any)
+			drawn = jv_array_append(drawn, row);
+		else
+			jv_free(row);
+	}
+	return drawn;
+}
+
+/* Bars or lines of drawn (the rows to draw, borrowed): their labels, the
+ * x axis' title (the first row's label columns) and values. */
+static void put_bar_line_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
+			       jv drawn, jv series)
+{
+	size_t ns = (size_t)jv_array_length(jv_copy(series));
+	size_t nrows = (size_t)jv_array_length(jv_copy(drawn));
+	size_t ng = nrows < HTML_MAX_GROUPS ? nrows : HTML_MAX_GROUPS;
+	double *vals = malloc(sizeof *vals * (ng * ns + 1));
+	if (!vals)
+		return;
+	jv labels = jv_array();
+	jv first = jv_array_get(jv_copy(drawn), 0);
+	jv keys = label_keys(chart, by, nby, first, series);
+	jv_free(first);
+	jv xtitle = jv_string("");
+	jv_array_foreach(keys, k, key) {
+		if (k)
+			xtitle = jv_string_append_str(xtitle, " / ");
+		xtitle = jv_string_concat(xtitle, key);
+	}
+	for (size_t g = 0; g < ng; g++) {
+		jv row = jv_array_get(jv_copy(drawn), (int)g);
+		jv rk = label_keys(chart, by, nby, row, series);
+		labels = jv_array_append(labels, row_label(rk, row, g));
+		jv_free(rk);
+		for (size_t s = 0; s < ns; s++) {
+			jv name = jv_array_get(jv_copy(series), (int)s);
+			vals[g * ns + s] = num_or_nan(row, jv_string_value(name));
+			jv_free(name);
+		}
+		jv_free(row);
+	}
+	put_bars_lines(f, chart, labels, series, vals, ng, nrows - ng, xtitle);
+	free(vals);
+	jv_free(labels);
+	jv_free(keys);
+}
+
 void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby, jv rows)
 {
 	if (chart->type == CHART_NONE)
@@ -695,71 +758,28 @@ void html_chart(FILE *f, const report_chart *chart, char *const *by, size_t nby,
 	}
 	jv series = pick_series(chart, by, nby, rows);
 	size_t ns = (size_t)jv_array_length(jv_copy(series));
-	size_t nrows = (size_t)jv_array_length(jv_copy(rows));
 	if (chart->type != CHART_HEATMAP && ns == 0) {
 		jv_free(series);
 		return;
 	}
+	/* bars and lines with labels upright need less height */
+	jv drawn = chart->type == CHART_HEATMAP ? jv_array() : drawn_rows(rows, series);
+	int nd = jv_array_length(jv_copy(drawn)), h = H;
+	int ng = nd < HTML_MAX_GROUPS ? nd : HTML_MAX_GROUPS;
+	if (chart->type != CHART_HEATMAP && (double)(PLOT_RIGHT - BARS_LEFT) / (ng ? ng : 1) >= ROTATE_BELOW)
+		h = PLOT_BOTTOM + 56;
 	fputs("<figure class=\"chart\">\n", f);
 	fprintf(f, "<svg class=\"chart %s\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
 		"role=\"img\">\n<title>",
 		chart->type == CHART_BAR ? "bar" : chart->type == CHART_LINE ? "line" : "heatmap",
-		W, H, W, H);
+		W, h, W, h);
 	html_escape(f, chart->title, strlen(chart->title));
 	fputs("</title>\n", f);
 	if (chart->type == CHART_HEATMAP)
 		put_heatmap(f, chart, rows);
-	else {
-		/* the rows that have a series column (journeys' step rows have
-		 * none of the journey rows' columns: table only) */
-		jv drawn = jv_array();
-		jv_array_foreach(rows, i, row) {
-			(void)i;
-			bool any = false;
-			jv_array_foreach(series, k, name) {
-				(void)k;
-				any = any || (jv_get_kind(row) == JV_KIND_OBJECT &&
-					      jv_object_has(jv_copy(row), jv_copy(name)));
-				jv_free(name);
-			}
-			if (any)
-				drawn = jv_array_append(drawn, row);
-			else
-				jv_free(row);
-		}
-		nrows = (size_t)jv_array_length(jv_copy(drawn));
-		size_t ng = nrows < HTML_MAX_GROUPS ? nrows : HTML_MAX_GROUPS;
-		double *vals = malloc(sizeof *vals * (ng * ns + 1));
-		jv labels = jv_array();
-		jv first = jv_array_get(jv_copy(drawn), 0);
-		jv keys = label_keys(chart, by, nby, first, series);
-		jv_free(first);
-		jv xtitle = jv_string("");
-		jv_array_foreach(keys, k, key) {
-			if (k)
-				xtitle = jv_string_append_str(xtitle, " / ");
-			xtitle = jv_string_concat(xtitle, key);
-		}
-		for (size_t g = 0; vals && g < ng; g++) {
-			jv row = jv_array_get(jv_copy(drawn), (int)g);
-			jv rk = label_keys(chart, by, nby, row, series);
-			labels = jv_array_append(labels, row_label(rk, row, g));
-			jv_free(rk);
-			for (size_t s = 0; s < ns; s++) {
-				jv name = jv_array_get(jv_copy(series), (int)s);
-				vals[g * ns + s] = num_or_nan(row, jv_string_value(name));
-				jv_free(name);
-			}
-			jv_free(row);
-		}
-		if (vals)
-			put_bars_lines(f, chart, labels, series, vals, ng, nrows - ng, jv_copy(xtitle));
-		free(vals);
-		jv_free(labels);
-		jv_free(xtitle);
-		jv_free(keys);
-		jv_free(drawn);
-	}
+	else
+		put_bar_line_chart(f, chart, by, nby, drawn, series);
 	fputs("</svg>\n</figure>\n", f);
+	jv_free(drawn);
 	jv_free(series);
 }
