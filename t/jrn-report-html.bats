@@ -320,7 +320,7 @@ INSERT INTO x VALUES
  ('a3','order.completed','a','2026-01-05 10:10:00',30),('a4','order.completed','a','2026-02-10 10:00:00',20),
  ('b1','product.viewed','b','2026-01-06 10:00:00',NULL),('b2','cart.added','b','2026-01-06 10:05:00',NULL),
  ('c1','product.viewed','c','2026-01-07 10:00:00',NULL),
- ('d1','order.completed','d','2026-01-20 10:00:00',10),('e1','order.completed','e','2026-02-03 10:00:00',15);
+ ('d1','order.completed','d','2026-01-20 10:00:00',10),('ee1','order.completed','e','2026-02-03 10:00:00',15);
 INSERT INTO events (id, type, customer_id, ts, received_at, amount, body)
   SELECT id, type, c, unixepoch(t) * 1000, 0, amount,
     json_object('id', id, 'type', type, 'customerId', c, 'properties', json_object('amount', amount))
@@ -395,4 +395,31 @@ EOF
 	# the chart and 3 rows of 23 columns fit one page (Letter)
 	run python3 -c 'import re, sys; print(len(re.findall(rb"/Type\s*/Page(?!s)", open(sys.argv[1], "rb").read())))' r.pdf
 	assert_output 1
+}
+
+@test "html: every kind written so far gives a page HTML Tidy passes, with no URL and no script" {
+	command -v tidy > /dev/null || skip "no tidy (Debian tidy)"
+	need_kind metrics
+	make_state
+	make_events
+	local kind done=0 args
+	for kind in metrics funnel attribution cohorts experiment journeys rfm kpis; do
+		if jrn-report "$kind" --db jrn.db 2>&1 | grep -q PLACEHOLDER; then
+			continue
+		fi
+		args=()
+		[ "$kind" = funnel ] && args=(--steps product.viewed,cart.added,order.completed)
+		# a kind may refuse this state (experiment without a split): only
+		# the pages written are checked
+		jrn-report "$kind" --db jrn.db "${args[@]}" --format html -o "$kind.html" 2> "$kind.err" || continue
+		run tidy -errors -quiet "$kind.html"
+		assert_success
+		assert_output ''
+		run grep -Eio 'https?:|//[a-z0-9]|url\([^#]|@import|<script|<link|<iframe|<img|src=' "$kind.html"
+		assert_failure
+		grep -q "<h1>jrn-report $kind</h1>" "$kind.html"
+		done=$((done + 1))
+	done
+	echo "# $done kinds' pages checked" >&3
+	[ "$done" -ge 1 ]
 }
