@@ -66,6 +66,8 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   postfix python3-httpbin openssl curl clang libclang-rt-14-dev \
 	   chromium wrk python3-scipy miller \
 	   $(if $(shell command -v node),,nodejs npm)
+# jrn-report --format html's pages are checked by HTML Tidy (t/jrn-report-html.bats).
+DEB_PKGS += tidy
 
 .PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-retail bench-route bench-ai bench-ai-openai bench-listen bench-report install clean fuzz fuzz-bins
 
