@@ -201,12 +201,15 @@ static int make_questions(ai_loop *L)
 	if (rc < 0)
 		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	/* The whole input only for whoever reads it: a model, the cache's
-	 * key, --dry-run. The rules model reads the facts as numbers. */
-	bool whole = run->model->ops->network || run->cache_rules || run->opts.dry_run;
+	 * key (the profile; it hashes the facts as numbers), --dry-run. The
+	 * rules model reads the facts as numbers. */
+	bool asked = run->model->ops->network || run->opts.dry_run;
+	bool whole = asked || run->cache_rules;
 	for (size_t i = 0; whole && i < L->nreq; i++) {
 		ai_req *r = &L->reqs[i];
 		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->items[r->idx].rec));
-		r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
+		if (asked)
+			r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
 	}
 	if (run->task != AI_OPTIMIZE)
 		return 0;
@@ -364,6 +367,12 @@ static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
 	return rc < 0 ? jrn_say(-1, "%s: %s", m->name, e.msg) : 0;
 }
 
+/* The insights' computed_at for the cache key: optimize's, else -1. */
+static int64_t insights_at(const ai_run *run)
+{
+	return run->task == AI_OPTIMIZE ? run->insights_at : -1;
+}
+
 /* The cache step for every question: a hit is its answer. With
  * --dry-run nothing is looked up either... only looked up. 0 or -1 (said). */
 static int from_cache(ai_loop *L)
@@ -377,7 +386,8 @@ static int from_cache(ai_loop *L)
 		ai_req *r = &L->reqs[i];
 		ai_item *it = &L->items[r->idx];
 		jrn_err e;
-		if (ai_cache_key(ai_task_names[run->task], m->name, version, r->input, it->key) < 0)
+		if (ai_cache_key(ai_task_names[run->task], m->name, version, r, insights_at(run),
+				 it->key) < 0)
 			return jrn_say(-1, "the cache key: out of memory");
 		long tokens;
 		double cost;
@@ -693,7 +703,7 @@ static void store_batch(ai_loop *L)
 		jv c = jv_object_get(jv_copy(it->rec), KS("customerId"));
 		if (!it->key[0] && !it->key[1] && !it->key[31])
 			ai_cache_key(ai_task_names[run->task], run->model->name,
-				     run->prompts[run->task].version, it->req->input, it->key);
+				     run->prompts[run->task].version, it->req, insights_at(run), it->key);
 		rc = ai_cache_put(run, it->key, ai_task_names[run->task], jv_string_value(c), it->answer,
 				  it->tokens, it->cost, &e);
 		jv_free(c);
@@ -712,9 +722,17 @@ static void store_batch(ai_loop *L)
 static int flush_batch(ai_loop *L)
 {
 	ai_run *run = L->run;
+	/* the batch's reads (facts, cache) in one read transaction: one
+	 * snapshot, and not a transaction per cache lookup (a fifth of a run
+	 * of cache hits was their begin and end) */
+	jrn_err e;
+	if (jrn_db_exec(run->db, "BEGIN", &e) < 0)
+		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	int rc = make_questions(L);
 	if (rc == 0)
 		rc = from_cache(L);
+	if (jrn_db_exec(run->db, rc == 0 ? "COMMIT" : "ROLLBACK", &e) < 0 && rc == 0)
+		rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	if (rc == 0 && !run->opts.dry_run)
 		rc = answer_batch(L);
 	if (rc == 0)

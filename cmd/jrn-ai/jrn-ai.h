@@ -67,6 +67,7 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
 #define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
+#define AI_MMAP_SIZE_SQL "1073741824" /* the state file mapped (main.c), 1 GiB */
 
 typedef struct ai_run ai_run;
 typedef struct ai_model ai_model;
@@ -177,6 +178,8 @@ struct ai_run {
 	double budget_tokens;    /* --budget N: tokens; 0 none */
 	double budget_cost;      /* --budget 0.50: currency; 0 none */
 	double spent_tokens, spent_cost;
+	/* the latest hourly insights (insights.c), optimize only */
+	int64_t insights_at;     /* their computed_at (ms), -1 none */
 	bool budget_said;
 	/* counts for the summary */
 	uint64_t records, events, answered, cache_hits, asked, fallbacks, dropped, rejected;
@@ -252,11 +255,14 @@ jv ai_rules_optimize(const ai_run *run, jv input);
 
 /* ---- cache.c ------------------------------------------------------------ */
 
-/* The cache key of a question: the SHA-256 of the JSON array [task,
- * model, prompt version, input] (input borrowed, keys sorted) into out.
- * 0 or -1 (out of memory). */
-int ai_cache_key(const char *task, const char *model, const char *version, jv input,
-		 unsigned char out[32]);
+/* The cache key of question r (borrowed; its input's customerId,
+ * profile and state members and its facts, as the prompt carries them)
+ * of task for model with prompt version, and insights_at (the optimize
+ * insights' computed_at, -1 none or state) into out: the SHA-256 of the
+ * length-prefixed layout cache.c describes (jrn-state(5) ai_cache).
+ * 0 or -1 (out of memory). Not reentrant (one buffer, reused). */
+int ai_cache_key(const char *task, const char *model, const char *version, const ai_req *r,
+		 int64_t insights_at, unsigned char out[32]);
 /* The cached answer under key, not expired at now: 1 with *answer (the
  * caller's), *tokens and *cost; 0 when none; -1 with e. */
 int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, long *tokens,
