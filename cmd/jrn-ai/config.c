@@ -232,7 +232,8 @@ done:
 	return status;
 }
 
-/* The simple keys: cache, fields, sendContact, allow. 0 or -1 (said). */
+/* The simple keys: cache, insights, fields, sendContact, allow. 0 or -1
+ * (said). */
 static int load_keys(ai_run *run)
 {
 	jrn_err e;
@@ -241,6 +242,9 @@ static int load_keys(ai_run *run)
 		return jrn_say(-1, "%s: ai.cache.ttl: %s", cfg_name(run), e.msg);
 	if (jrn_config_bool(run->opts.config, "ai.cache.rules", &run->cache_rules, &e) < 0 ||
 	    jrn_config_bool(run->opts.config, "ai.sendContact", &run->send_contact, &e) < 0)
+		return jrn_say(-1, "%s: %s", cfg_name(run), e.msg);
+	run->min_sends = 100;
+	if (jrn_config_int(run->opts.config, "ai.insights.minSends", &run->min_sends, &e) < 0)
 		return jrn_say(-1, "%s: %s", cfg_name(run), e.msg);
 	run->fields = jrn_config_get(run->opts.config, "ai.fields");
 	if (!jv_is_valid(run->fields)) {

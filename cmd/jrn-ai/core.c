@@ -799,6 +799,8 @@ int ai_run_task(ai_run *run)
 		if (!run->prompts[t].compiled &&
 		    !(run->prompts[t].compiled = jrn_schema_compile(jv_copy(run->prompts[t].schema), &e)))
 			return jrn_say(JRN_EXIT_FAIL, "%s schema: %s", ai_task_names[t], e.msg);
+	if (run->task == AI_OPTIMIZE && ai_insights_load(run) < 0)
+		return JRN_EXIT_FAIL;
 	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
 	    !(L.items = calloc(AI_MAX_BATCH, sizeof *L.items)))
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");

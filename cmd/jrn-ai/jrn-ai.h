@@ -17,6 +17,8 @@
  *              provenance, write in input order
  *   cache.c    the answer cache (table ai_cache, jrn-state(5))
  *   prompt.c   the prompt files and their versions
+ *   insights.c the latest hourly insights (jrn-report metrics --save) for
+ *              optimize: its prompt, the rules' channel order, the cache key
  *   config.c   the ai: section of jrn.yaml
  *
  * THE MODEL INTERFACE. A model kind is one file with an ai_model_ops and
@@ -67,6 +69,7 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
 #define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
+#define AI_MAX_INSIGHTS 1000     /* rows of the latest insights run read (insights.c) */
 #define AI_MMAP_SIZE_SQL "1073741824" /* the state file mapped (main.c), 1 GiB */
 
 typedef struct ai_run ai_run;
@@ -180,6 +183,10 @@ struct ai_run {
 	double spent_tokens, spent_cost;
 	/* the latest hourly insights (insights.c), optimize only */
 	int64_t insights_at;     /* their computed_at (ms), -1 none */
+	struct {                 /* email, sms, retargeting: the channel rows */
+		double sent, conversion, click; /* NAN when unknown */
+	} chan[3];
+	int64_t min_sends;       /* ai.insights.minSends, 100 */
 	bool budget_said;
 	/* counts for the summary */
 	uint64_t records, events, answered, cache_hits, asked, fallbacks, dropped, rejected;
@@ -227,6 +234,15 @@ void ai_teardown(ai_run *run);
  * 0 or -1 with e. p is freed by ai_prompt_free. */
 int ai_prompt_load(ai_prompt *p, int task, const char *dir, jrn_err *e);
 void ai_prompt_free(ai_prompt *p);
+
+/* ---- insights.c ---------------------------------------------------------- */
+
+/* Reads the latest insights run (kind 'metrics', the greatest
+ * computed_at not after now) once: appends it to the optimize prompt's
+ * text, sets run->insights_at and run->chan. No rows, or none good: as
+ * without insights (insights_at -1, chan NAN). Bad rows are ignored, said
+ * once. 0 or -1 (said: the state file cannot be read, out of memory). */
+int ai_insights_load(ai_run *run);
 
 /* ---- facts.c ------------------------------------------------------------ */
 

@@ -208,6 +208,68 @@ static const char *const action_keys[] = {
 	"subject", "timing", "testVariant", "metricsToTrack",
 };
 
+/* The channel index of play p (borrowed): 0 email, 1 sms, 2
+ * retargeting, -1 other. */
+static int channel_of(jv p)
+{
+	static const char *const ch[3] = {"email", "sms", "retargeting"};
+	jv t = jv_get_kind(p) == JV_KIND_OBJECT ? jv_object_get(jv_copy(p), KS("actionType"))
+						 : jv_invalid();
+	int c = -1;
+	for (int i = 0; i < 3 && jv_get_kind(t) == JV_KIND_STRING; i++)
+		if (!strcmp(jv_string_value(t), ch[i]))
+			c = i;
+	jv_free(t);
+	return c;
+}
+
+/* Whether channel a goes before channel b by the insights: a higher
+ * conversionRate, else (equal, or either unknown) a higher clickRate; an
+ * unknown rate is below every known one. */
+static bool better(const ai_run *run, int a, int b)
+{
+	double ca = run->chan[a].conversion, cb = run->chan[b].conversion;
+	double ka = run->chan[a].click, kb = run->chan[b].click;
+	ca = isnan(ca) ? -1 : ca, cb = isnan(cb) ? -1 : cb;
+	ka = isnan(ka) ? -1 : ka, kb = isnan(kb) ? -1 : kb;
+	return ca > cb || (ca == cb && ka > kb);
+}
+
+/* The plays (consumed) in the insights' order (jrn-ai(1), INSIGHTS): the
+ * plays on channels with at least ai.insights.minSends sends in the
+ * latest insights are sorted among their own places by better(), stably;
+ * the others keep their places. Without insights, plays as they are. */
+static jv by_insights(const ai_run *run, jv plays)
+{
+	int n = jv_array_length(jv_copy(plays));
+	if (run->insights_at < 0 || n < 2 || n > AI_MAX_ACTIONS)
+		return plays;
+	int ch[AI_MAX_ACTIONS], at[AI_MAX_ACTIONS], k = 0;
+	for (int i = 0; i < n; i++) {
+		jv p = jv_array_get(jv_copy(plays), i);
+		ch[i] = channel_of(p);
+		jv_free(p);
+		if (ch[i] >= 0 && !isnan(run->chan[ch[i]].sent) &&
+		    run->chan[ch[i]].sent >= (double)run->min_sends)
+			at[k++] = i;
+	}
+	/* insertion sort of the places at[0..k) by their channels: stable */
+	int order[AI_MAX_ACTIONS];
+	for (int i = 0; i < k; i++) {
+		int j = i;
+		while (j > 0 && better(run, ch[at[i]], ch[order[j - 1]])) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = at[i];
+	}
+	jv out = jv_copy(plays);
+	for (int i = 0; i < k; i++)
+		out = jv_array_set(out, at[i], jv_array_get(jv_copy(plays), order[i]));
+	jv_free(plays);
+	return out;
+}
+
 jv ai_rules_optimize(const ai_run *run, jv in)
 {
 	jv state = jv_object_get(jv_copy(in), KS("state"));
@@ -215,7 +277,7 @@ jv ai_rules_optimize(const ai_run *run, jv in)
 	state_str(state, "journeyStage", stage, sizeof stage);
 	state_str(state, "segment", seg, sizeof seg);
 	jv_free(state);
-	jv plays = plays_of(run, stage, seg);
+	jv plays = by_insights(run, plays_of(run, stage, seg));
 	jv acts = jv_array();
 	int n = 0;
 	jv_array_foreach(plays, i, p) {
