@@ -162,6 +162,42 @@ static jv minimise(const ai_run *run, jv rec)
 	return p;
 }
 
+/* The facts of the batch's questions into L->facts, from recs (the
+ * batch's records, borrowed): every question's when whole, else those of
+ * optimize records without a state object (the others' facts NULL: the
+ * rules answer reads only the state). 0 or -1 (said). */
+static int facts_of(ai_loop *L, const jv *recs, bool whole)
+{
+	ai_run *run = L->run;
+	if (!(L->facts = calloc(L->nreq, sizeof *L->facts)))
+		return jrn_say(-1, "out of memory");
+	ai_req *reqs = L->reqs, *sub = NULL;
+	size_t n = L->nreq, *at = NULL;
+	if (!whole && run->task == AI_OPTIMIZE) {
+		if (!(sub = malloc(L->nreq * sizeof *sub)) || !(at = malloc(L->nreq * sizeof *at))) {
+			free(sub);
+			return jrn_say(-1, "out of memory");
+		}
+		n = 0;
+		for (size_t i = 0; i < L->nreq; i++) {
+			jv st = jv_object_get(jv_copy(recs[L->reqs[i].idx]), KS("state"));
+			if (jv_get_kind(st) != JV_KIND_OBJECT) {
+				at[n] = i;
+				sub[n++] = L->reqs[i];
+			}
+			jv_free(st);
+		}
+		reqs = sub;
+	}
+	jrn_err e;
+	int rc = n ? ai_facts_fill(run, reqs, n, recs, L->facts, &e) : 0;
+	for (size_t j = 0; sub && j < n; j++)
+		L->reqs[at[j]].facts = sub[j].facts;
+	free(sub);
+	free(at);
+	return rc < 0 ? jrn_say(-1, "%s: %s", run->opts.db_path, e.msg) : 0;
+}
+
 /* Builds the batch's questions: one per profile. 0 or -1 (said). */
 static int make_questions(ai_loop *L)
 {
@@ -191,20 +227,16 @@ static int make_questions(ai_loop *L)
 					 jv_object_get(jv_copy(it->rec), KS("customerId")));
 		it->req = r;
 	}
-	jrn_err e;
-	if (!(L->facts = calloc(L->nreq, sizeof *L->facts))) {
-		free(recs);
-		return jrn_say(-1, "out of memory");
-	}
-	int rc = ai_facts_fill(run, L->reqs, L->nreq, recs, L->facts, &e);
-	free(recs);
-	if (rc < 0)
-		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	/* The whole input only for whoever reads it: a model, the cache's
 	 * key (the profile; it hashes the facts as numbers), --dry-run. The
-	 * rules model reads the facts as numbers. */
+	 * rules model reads the facts as numbers, and optimize on it only
+	 * those of a record without a state (the state's rules answer). */
 	bool asked = run->model->ops->network || run->opts.dry_run;
 	bool whole = asked || run->cache_rules;
+	int rc = facts_of(L, recs, whole);
+	free(recs);
+	if (rc < 0)
+		return -1;
 	for (size_t i = 0; whole && i < L->nreq; i++) {
 		ai_req *r = &L->reqs[i];
 		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->items[r->idx].rec));
