@@ -466,6 +466,40 @@ EOF
 	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "2 3 4 5 6 7 "
 }
 
+@test "optimize reads records lightly (no cache, no --dry-run): the same output and rejects as a whole parse" {
+	local st='"state":{"segment":"active","engagementLevel":"high","journeyStage":"purchase","nextBestActions":[],"predictedLifetimeValue":1,"churnRiskScore":0.1,"interests":[]}'
+	{
+		printf '{"customerId":"c1","email":"a@example.com",%s}\n' "$st"
+		printf '{"customerId":"c\\u0032","phone":"+14155550100",%s,"x":[1,{"y":null}]}\n' "$st"
+		printf '{"customerId":"c3",%s\n' "$st"
+		printf '{"customerId":"c4",%s,"customerId":"c5"}\n' "$st"
+		printf '{"customerId":"c6","bad":"\xff",%s}\n' "$st"
+		printf '{"customerId":"c7","st\\u0061te":{"journeyStage":"advocacy","segment":"vip"}}\n'
+		printf '{"type":"page.viewed","customerId":"c8","timestamp":"2025-12-01T00:00:00Z", "x" : 1}\n'
+		printf '{%s}\n' "$st"
+		printf '{"customerId":"a\\u0000b",%s}\n' "$st"
+		printf '{"customerId":"c9","state":"not an object"}\n'
+		printf '{"customerId":"c10",%s,"state":{}}\n' "$st"
+	} > in.ndjson
+	run --separate-stderr jrn-ai optimize --rejects rej1.ndjson in.ndjson
+	assert_failure 3
+	light=$output light_err=$stderr
+	# ai.cache.rules: the records parsed whole
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize --rejects rej2.ndjson in.ndjson
+	assert_failure 3
+	assert_equal "$(jq -c 'del(.cached, .source)' <<< "$light")" "$(jq -c 'del(.cached, .source)' <<< "$output")"
+	assert_equal "$light_err" "$stderr"
+	assert_equal "$(cat rej1.ndjson)" "$(cat rej2.ndjson)"
+	# what was said: each bad line, the event through byte for byte
+	assert_equal "$(jq -r .line rej1.ndjson | tr '\n' ' ')" "3 4 5 8 9 11 "
+	assert_regex "$light_err" 'in.ndjson:4: invalid JSON at byte [0-9]+: duplicate member name "customerId"'
+	assert_equal "$(grep -c '"type":"page.viewed"' <<< "$light")" 1
+	assert_equal "$(grep -F '"x" : 1}' <<< "$light" | wc -l)" 1
+	assert_equal "$(jq -r 'select(.actionType) | [.customerId, .campaignId, .recipientEmail // .recipientPhone // "-"] | join(" ")' <<< "$light" | tr '\n' ',')" \
+		"c1 cart-5off a@example.com,c1 cart-10off a@example.com,c2 cart-5off +14155550100,c2 cart-10off +14155550100,c7 vip-reward -,c9 welcome-1 -,"
+}
+
 @test "empty input, a missing file, a closed stdout" {
 	run --separate-stderr jrn-ai state < /dev/null
 	assert_success
