@@ -266,6 +266,10 @@ int ai_setup(ai_run *run)
 	int status;
 	if (load_keys(run) < 0 || load_playbook(run) < 0)
 		return JRN_EXIT_FAIL;
+	if (!(run->rules_answers = malloc((AI_PLAYS + 1) * sizeof *run->rules_answers)))
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	for (int i = 0; i <= AI_PLAYS; i++)
+		run->rules_answers[i] = jv_invalid();
 	if ((status = pick_model(run)))
 		return status;
 	char *dir = NULL;
@@ -304,6 +308,10 @@ void ai_teardown(ai_run *run)
 	run->nmodels = 0;
 	for (int t = 0; t < AI_TASKS; t++)
 		ai_prompt_free(&run->prompts[t]);
+	for (int i = 0; run->rules_answers && i <= AI_PLAYS; i++)
+		jv_free(run->rules_answers[i]);
+	free(run->rules_answers);
+	run->rules_answers = NULL;
 	jv_free(run->fields);
 	jv_free(run->playbook);
 	jv_free(run->allow);

@@ -59,6 +59,8 @@ typedef struct {
 	bool light;          /* records read lightly (light_rec) */
 	jrn_json_index ix;   /* light_rec's index, reused */
 	bool cache_said;     /* a cache failure said once */
+	jv seen[8];          /* validate(): the rules answers found valid */
+	int nseen;
 	int status;
 } ai_loop;
 
@@ -87,10 +89,10 @@ static const char *const light_names[] = {"type", "customerId", "state", "email"
 
 /* Optimize on the rules model, with no cache and no --dry-run, reads of a
  * record only type, customerId, state, email and phone: the actions come
- * from the state (the facts only for a record without one). Such a line
- * is checked and indexed without building its jv (jrn_json_index_build:
- * the same strict checks as the parse), and *rec holds those members
- * alone. 1 with *rec (jv_invalid() for an event: its line goes through
+ * from the state's journeyStage and segment (the facts only for a record
+ * without a state). Such a line is checked and indexed without building
+ * its jv (jrn_json_index_build: the same strict checks as the parse), and
+ * *rec holds those members alone, the state with those two. 1 with *rec (jv_invalid() for an event: its line goes through
  * as it is), or 0 when the line is to be parsed whole: not UTF-8, refused
  * by the check (the parse says why, in its words), a member name with an
  * escape, or no state object. Measured: parsing and freeing whole records
@@ -98,7 +100,7 @@ static const char *const light_names[] = {"type", "customerId", "state", "email"
 static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 {
 	if (!L->light || jrn_utf8_invalid_at(ln->p, ln->len) != ln->len ||
-	    jrn_json_index_build(&L->ix, ln->p, ln->len, 1, NULL) < 0)
+	    jrn_json_index_build(&L->ix, ln->p, ln->len, 2, NULL) < 0)
 		return 0;
 	const jrn_json_member *m[5];
 	for (size_t i = 0; i < L->ix.n; i++)
@@ -117,8 +119,20 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 		if (!m[i])
 			continue;
 		bool str = m[i]->kind == '"';
-		o = jv_object_set(o, ai_lit(light_names[i]),
-				  jrn_parse_value(m[i]->val - str, m[i]->vlen + 2 * str, NULL));
+		jv v;
+		if (i == 2) { /* the state: the two members the rules read */
+			static const char *const sm[2] = {"journeyStage", "segment"};
+			v = jv_object();
+			for (int k = 0; k < 2; k++) {
+				const jrn_json_member *x = jrn_json_find(&L->ix, (int)(m[2] - L->ix.m), sm[k]);
+				if (x && x->kind == '"')
+					v = jv_object_set(v, ai_lit(sm[k]),
+							  jrn_parse_value(x->val - 1, x->vlen + 2, NULL));
+			}
+		} else {
+			v = jrn_parse_value(m[i]->val - str, m[i]->vlen + 2 * str, NULL);
+		}
+		o = jv_object_set(o, ai_lit(light_names[i]), v);
 	}
 	*rec = o;
 	return 1;
@@ -301,10 +315,11 @@ static int make_questions(ai_loop *L)
 			jv_free(st);
 			st = ai_rules_state(run, r->facts);
 		}
-		/* the state's answer members only: provenance is not the model's business */
+		/* the state's answer members only: provenance is not the model's
+		 * business (the rules model alone reads only two members) */
 		static const char *const prov[] = {"source", "model", "promptVersion", "tokens",
 						   "cost", "cached", "reason"};
-		for (size_t k = 0; k < sizeof prov / sizeof *prov; k++)
+		for (size_t k = 0; whole && k < sizeof prov / sizeof *prov; k++)
 			st = jv_object_delete(st, ai_lit(prov[k]));
 		r->input = jv_object_set(r->input, KS("state"), st);
 	}
@@ -313,10 +328,31 @@ static int make_questions(ai_loop *L)
 
 /* ---- validation ------------------------------------------------------- */
 
+static int validate_walk(const ai_run *run, int task, jv answer, jv *errors);
+
 /* Checks answer (borrowed) for task: the schema, then what a schema
  * cannot say. 0 valid, else the number of errors with *errors a new
  * array of {path, keyword, message}. */
-static int validate(const ai_run *run, int task, jv answer, jv *errors)
+static int validate(ai_loop *L, int task, jv answer, jv *errors)
+{
+	/* The rules model's answers found valid, by identity: it answers
+	 * optimize with one shared object per playbook entry (rules.c), which
+	 * need not be walked again. */
+	const ai_run *run = L->run;
+	for (int i = 0; i < L->nseen; i++)
+		if (jv_identical(jv_copy(L->seen[i]), jv_copy(answer))) {
+			*errors = jv_array();
+			return 0;
+		}
+	int n = validate_walk(run, task, answer, errors);
+	if (!n && task == AI_OPTIMIZE && !run->model->ops->network &&
+	    L->nseen < (int)(sizeof L->seen / sizeof *L->seen))
+		L->seen[L->nseen++] = jv_copy(answer);
+	return n;
+}
+
+/* validate()'s walk of answer. */
+static int validate_walk(const ai_run *run, int task, jv answer, jv *errors)
 {
 	*errors = jv_array();
 	if (jv_get_kind(answer) != JV_KIND_OBJECT) {
@@ -419,7 +455,7 @@ static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
 		char *why = NULL;
 		if (!jv_is_valid(r->answer))
 			why = strdup(r->why ? r->why : "no answer");
-		else if (validate(run, run->task, r->answer, &errs))
+		else if (validate(L, run->task, r->answer, &errs))
 			why = errors_text(errs);
 		if (!why) {
 			jv_free(it->answer);
@@ -908,6 +944,8 @@ int ai_run_task(ai_run *run)
 	free(L.items);
 	jrn_buf_free(&L.out);
 	jrn_json_index_free(&L.ix);
+	for (int i = 0; i < L.nseen; i++)
+		jv_free(L.seen[i]);
 	jrn_reader_free(L.rd);
 	if (L.parser)
 		jv_parser_free(L.parser);

@@ -69,6 +69,7 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
 #define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
+#define AI_PLAYS 7               /* playbook entries: 5 stages, at_risk, churned */
 #define AI_MAX_INSIGHTS 1000     /* rows of the latest insights run read (insights.c) */
 #define AI_MMAP_SIZE_SQL "1073741824" /* the state file mapped (main.c), 1 GiB */
 
@@ -187,6 +188,10 @@ struct ai_run {
 		double sent, conversion, click; /* NAN when unknown */
 	} chan[3];
 	int64_t min_sends;       /* ai.insights.minSends, 100 */
+	/* rules.c: the optimize answer per playbook entry (AI_PLAYS, then
+	 * none), made on first use once the insights are read (NULL: made
+	 * every time) */
+	jv *rules_answers;
 	bool budget_said;
 	/* counts for the summary */
 	uint64_t records, events, answered, cache_hits, asked, fallbacks, dropped, rejected;

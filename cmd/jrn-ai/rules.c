@@ -100,8 +100,9 @@ static double value_of(const ai_facts *f, double churn)
 	return round_to(fmax(0, v), 100);
 }
 
-/* The names the playbook is keyed by, as static strings (for ai_lit). */
-static const char *const play_names[] = {
+/* The names the playbook is keyed by, as static strings (for ai_lit);
+ * AI_PLAYS of them. */
+static const char *const play_names[AI_PLAYS] = {
 	"awareness", "consideration", "purchase", "retention", "advocacy", "at_risk", "churned",
 };
 
@@ -116,26 +117,39 @@ static const char *play_name(const char *s)
 
 /* The playbook's actions for a state: the segment's entry for at_risk and
  * churned when the playbook has one, else the stage's. A new reference,
- * an array (empty when the playbook has neither). */
-static jv plays_of(const ai_run *run, const char *stage, const char *segment)
+ * an array (empty when the playbook has neither); *entry the index in
+ * play_names of the entry taken, or AI_PLAYS (none) when entry is given. */
+static jv plays_of_entry(const ai_run *run, const char *stage, const char *segment, int *entry)
 {
 	jv pb = run->playbook;
+	if (entry)
+		*entry = AI_PLAYS;
 	if (jv_get_kind(pb) != JV_KIND_OBJECT)
 		return jv_array();
 	jv a = jv_invalid();
 	stage = play_name(stage);
 	segment = play_name(segment);
+	const char *took = NULL;
 	if (segment && (!strcmp(segment, "at_risk") || !strcmp(segment, "churned")))
-		a = jv_object_get(jv_copy(pb), ai_lit(segment));
+		a = jv_object_get(jv_copy(pb), ai_lit(took = segment));
 	if (jv_get_kind(a) != JV_KIND_ARRAY && stage) {
 		jv_free(a);
-		a = jv_object_get(jv_copy(pb), ai_lit(stage));
+		a = jv_object_get(jv_copy(pb), ai_lit(took = stage));
 	}
 	if (jv_get_kind(a) != JV_KIND_ARRAY) {
 		jv_free(a);
 		a = jv_array();
+		took = NULL;
 	}
+	for (int i = 0; entry && took && i < AI_PLAYS; i++)
+		if (took == play_names[i])
+			*entry = i;
 	return a;
+}
+
+static jv plays_of(const ai_run *run, const char *stage, const char *segment)
+{
+	return plays_of_entry(run, stage, segment, NULL);
 }
 
 /* interests: the profile's traits.interests (strings) then the facts'
@@ -277,7 +291,16 @@ jv ai_rules_optimize(const ai_run *run, jv in)
 	state_str(state, "journeyStage", stage, sizeof stage);
 	state_str(state, "segment", seg, sizeof seg);
 	jv_free(state);
-	jv plays = by_insights(run, plays_of(run, stage, seg));
+	int entry;
+	jv plays = plays_of_entry(run, stage, seg, &entry);
+	/* the same entry, the same answer for the whole run: made once, then
+	 * shared (jv_copy is a reference count) */
+	jv *memo = run->rules_answers ? &run->rules_answers[entry] : NULL;
+	if (memo && jv_is_valid(*memo)) {
+		jv_free(plays);
+		return jv_copy(*memo);
+	}
+	plays = by_insights(run, plays);
 	jv acts = jv_array();
 	int n = 0;
 	jv_array_foreach(plays, i, p) {
@@ -296,7 +319,10 @@ jv ai_rules_optimize(const ai_run *run, jv in)
 		(void)i;
 	}
 	jv_free(plays);
-	return jv_object_set(jv_object(), KS("actions"), acts);
+	jv answer = jv_object_set(jv_object(), KS("actions"), acts);
+	if (memo)
+		*memo = jv_copy(answer);
+	return answer;
 }
 
 /* The model's run: each question answered from its input. */
