@@ -218,8 +218,13 @@ static jv minimise(const ai_run *run, jv rec)
 			jv pr = jv_object_get(jv_copy(rec), KS("profile"));
 			v = jv_get_kind(pr) == JV_KIND_OBJECT ? jv_object_get(pr, jv_copy(f)) : (jv_free(pr), jv_invalid());
 		}
-		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact)
-			v = jv_object_delete(jv_object_delete(v, KS("email")), KS("phone"));
+		/* (deleted only when there: a delete copies the record's object) */
+		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
+		    jv_object_has(jv_copy(v), KS("email")))
+			v = jv_object_delete(v, KS("email"));
+		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
+		    jv_object_has(jv_copy(v), KS("phone")))
+			v = jv_object_delete(v, KS("phone"));
 		p = jv_is_valid(v) ? jv_object_set(p, f, v) : (jv_free(v), jv_free(f), p);
 	}
 	return p;
