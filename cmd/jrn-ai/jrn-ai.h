@@ -269,8 +269,11 @@ void ai_facts_free(ai_run *run);
 /* ---- rules.c ------------------------------------------------------------ */
 
 /* The rules answer of one question: the state object from its facts, or
- * {"actions": [...]} from the state in its input (borrowed); valid
- * against the task's schema. */
+ * {"actions": [...]} from the state in its input (borrowed: only its
+ * journeyStage and segment are read), the playbook entry's actions in
+ * the latest insights' channel order (jrn-ai(1), INSIGHTS); valid against
+ * the task's schema. With run->rules_answers, one optimize answer per
+ * playbook entry is made a run and shared (a new reference each call). */
 jv ai_rules_state(const ai_run *run, const ai_facts *f);
 jv ai_rules_optimize(const ai_run *run, jv input);
 
