@@ -287,6 +287,11 @@ static const skey ai_prompts_keys[] = {
 	END,
 };
 
+static const skey ai_insights_keys[] = {
+	KEY("minSends", S_INT, .min = 1, .max = 1000000000),
+	END,
+};
+
 static const skey ai_keys[] = {
 	KEY("model", S_STRING),
 	KEY("models", S_OBJECT),   /* NAME: {kind, ...}: jrn-ai checks by kind */
@@ -296,6 +301,7 @@ static const skey ai_keys[] = {
 	KEY("playbook", S_OBJECT), /* stage or segment: [action]: jrn-ai checks */
 	KEY("allow", S_SECTION, .keys = ai_allow_keys),
 	KEY("prompts", S_SECTION, .keys = ai_prompts_keys),
+	KEY("insights", S_SECTION, .keys = ai_insights_keys),
 	END,
 };
 
@@ -393,7 +399,7 @@ static const struct {
 	{"jrn-route", {"db", "policy", "ingest.defaultCountry"}},
 	/* jrn-ai: a model's own keys (an API key) are read when it is asked */
 	{"jrn-ai", {"db", "ai.model", "ai.cache", "ai.fields", "ai.sendContact", "ai.playbook",
-		    "ai.allow", "ai.prompts"}},
+		    "ai.allow", "ai.prompts", "ai.insights"}},
 	{"jrn-report", {"db", "report"}},
 	{"jrn", {"db", "jobs"}},
 };

@@ -149,6 +149,43 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	no_violation
 }
 
+@test "optimize: the system prompt carries the latest hourly insights (optimizationInsights, lastOptimized, performanceTrends)" {
+	start actions-valid actions-valid actions-valid
+	profile 1 | jq -c '. + {state: {customerId: "c1", segment: "active", engagementLevel: "high",
+		journeyStage: "purchase", nextBestActions: [], predictedLifetimeValue: 10, churnRiskScore: 0.1,
+		interests: []}}' >in.ndjson
+	# no insights: the prompt file as it is
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(body 1 | jq -r '.messages[0].content')" "$(cat "$BATS_TEST_DIRNAME/../share/jrn/prompts/optimize.txt")"
+	# the latest run of jrn-report metrics --save, written here by sqlite3
+	local h=1767222000000 # 2025-12-31T23:00:00Z
+	sqlite3 jrn.db "INSERT INTO insights VALUES
+		('metrics', $((h - 3600000)), 'all', '[]', 0, 1, '{\"sent\":1}', NULL),
+		('metrics', $h, 'all', '[]', $((h - 86400000)), $h, '{\"sent\":900,\"openRate\":0.4}', '{\"openRate\":-0.05}'),
+		('metrics', $h, 'channel', '[\"email\"]', $((h - 86400000)), $h, '{\"sent\":800,\"clickRate\":0.1}', NULL),
+		('metrics', $h, 'campaign,channel', '[\"spring\",\"sms\"]', $((h - 86400000)), $h, '{\"sent\":3}', NULL)"
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(peer_recorder_count)" 2 # the cached answer was of no insights: asked again
+	no_violation
+	body 2 | jq -r '.messages[0].content' >sys.txt
+	assert_equal "$(head -c "$(wc -c <"$BATS_TEST_DIRNAME/../share/jrn/prompts/optimize.txt")" sys.txt)" \
+		"$(cat "$BATS_TEST_DIRNAME/../share/jrn/prompts/optimize.txt")"
+	run sed -n '/^The latest hourly insights (jrn-report metrics):$/{n;p}' sys.txt
+	assert_equal "$(jq -r .lastOptimized <<<"$output")" 2025-12-31T23:00:00.000Z
+	assert_equal "$(jq -c .optimizationInsights.all <<<"$output")" '{"sent":900,"openRate":0.4}'
+	assert_equal "$(jq -c .optimizationInsights.window <<<"$output")" \
+		'{"start":"2025-12-30T23:00:00.000Z","end":"2025-12-31T23:00:00.000Z"}'
+	assert_equal "$(jq -c .optimizationInsights.channel.email <<<"$output")" '{"sent":800,"clickRate":0.1}'
+	assert_equal "$(jq -c '.optimizationInsights["campaign,channel"]["[\"spring\",\"sms\"]"]' <<<"$output")" '{"sent":3}'
+	assert_equal "$(jq -c .performanceTrends <<<"$output")" '{"all":{"openRate":-0.05}}'
+	# the same hour again: from the cache
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(peer_recorder_count)" 2
+}
+
 @test "an answer that breaks the schema: asked once more with the errors, then the rules answer" {
 	start state-invalid state-invalid
 	profile 1 >in.ndjson

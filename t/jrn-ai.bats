@@ -180,6 +180,121 @@ fresh new"
 	assert_equal "$(jq -sc '.[1:] | map(.campaignId)' <<< "$output")" '["vip-reward"]'
 }
 
+# insight AT DIMENSION GROUP-KEY METRICS [TREND]: one row of a
+# jrn-report metrics --save run computed at AT (ms), as sqlite3 writes it
+insight() {
+	local trend=NULL
+	[ -n "${5-}" ] && trend="'$5'"
+	[ -f jrn.db ] || jrn-ai state -q < /dev/null
+	sqlite3 jrn.db "INSERT INTO insights VALUES ('metrics', $1, '$2', '$3',
+		$(($1 - 86400000)), $1, '$4', $trend)"
+}
+
+# purchase: a record in the purchase stage (playbook: email cart-5off,
+# then sms cart-10off)
+purchase() {
+	printf '{"customerId":"c1","state":{"segment":"active","engagementLevel":"high","journeyStage":"purchase","nextBestActions":[],"predictedLifetimeValue":1,"churnRiskScore":0.1,"interests":[]}}\n'
+}
+
+# the action records' channels, in order
+channels() {
+	jq -sr '.[1:] | map(.actionType) | join(",")' <<< "$output"
+}
+
+H=1767222000000 # 2025-12-31T23:00:00Z, an hour before JRN_NOW
+
+@test "insights: the latest hour's channel rows order the playbook's channels, conversion rate first, then click rate" {
+	purchase > in.ndjson
+	# an older hour says the opposite, a later one is after --now: neither counts
+	insight $((H - 3600000)) channel '["email"]' '{"sent":900,"conversionRate":0.09}'
+	insight $((H + 7200000)) channel '["email"]' '{"sent":900,"conversionRate":0.09}'
+	insight $H all '[]' '{"sent":900,"conversionRate":0.02}'
+	insight $H channel '["email"]' '{"sent":800,"conversionRate":0.01,"clickRate":0.3}'
+	insight $H channel '["sms"]' '{"sent":100,"conversionRate":0.05,"clickRate":0.1}'
+	run --separate-stderr jrn-ai optimize -v in.ndjson
+	assert_success
+	assert_equal "$(channels)" sms,email
+	assert_regex "$stderr" 'insights of 2025-12-31T23:00:00.000Z: 3 rows, in the optimize prompt'
+	assert_equal "$(jq -sr '.[1:] | map(.campaignId) | join(",")' <<< "$output")" cart-10off,cart-5off
+	# sms has 100 sends: below ai.insights.minSends 101 the playbook's order stays
+	printf 'ai:\n  insights: {minSends: 101}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(channels)" email,sms
+	# a bad minSends is a config error naming the key
+	printf 'ai:\n  insights: {minSends: 0}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_failure 1
+	assert_regex "$stderr" 'minSends'
+	rm jrn.yaml
+	# equal conversion rates: the click rate decides; equal both: the playbook's order
+	sqlite3 jrn.db "UPDATE insights SET metrics = json_set(metrics, '$.conversionRate', 0.05) WHERE computed_at = $H"
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_equal "$(channels)" email,sms
+	sqlite3 jrn.db "UPDATE insights SET metrics = json_set(metrics, '$.clickRate', 0.1) WHERE computed_at = $H"
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_equal "$(channels)" email,sms
+	# no conversion rate on either: by click rate
+	sqlite3 jrn.db "UPDATE insights SET metrics = json_remove(json_set(metrics, '$.clickRate', 0.4), '$.conversionRate') WHERE computed_at = $H AND group_key = '[\"sms\"]'"
+	sqlite3 jrn.db "UPDATE insights SET metrics = json_remove(metrics, '$.conversionRate') WHERE computed_at = $H AND group_key = '[\"email\"]'"
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_equal "$(channels)" sms,email
+	# jrn-ai state reads no insights
+	run --separate-stderr jrn-ai state -v < /dev/null
+	refute_regex "$stderr" insights
+}
+
+@test "insights: none in the state file, the optimizer works as without them; a bad row is said once and ignored" {
+	purchase > in.ndjson
+	run --separate-stderr jrn-ai optimize -v in.ndjson
+	assert_success
+	refute_regex "$stderr" insights
+	assert_equal "$(channels)" email,sms
+	without=$output
+	# rows whose metrics, group_key or trend do not read: ignored, said once
+	insight $H channel '["sms"]' 'not json' '{"conversionRate":0.01}'
+	insight $H channel '["email"]' '[1]'
+	insight $H campaign '{"a":1}' '{"sent":5}'
+	insight $H all '[]' '{"sent":9}' '"up"'
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$output" "$without"
+	assert_equal "$(grep -c insights <<< "$stderr")" 1
+	assert_regex "$stderr" 'insights of 2025-12-31T23:00:00.000Z: 4 rows ignored \(the first: all \[\]: trend: neither NULL nor a JSON object\)'
+	# -q: not said
+	run --separate-stderr jrn-ai optimize -q in.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	# good rows beside the bad ones count; a channel without a good row
+	# keeps its place
+	sqlite3 jrn.db "UPDATE insights SET metrics = '{\"sent\":500,\"conversionRate\":0.2}' WHERE group_key = '[\"sms\"]'"
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(channels)" email,sms
+	assert_regex "$stderr" '3 rows ignored'
+	sqlite3 jrn.db "UPDATE insights SET metrics = '{\"sent\":500,\"conversionRate\":0.1}' WHERE group_key = '[\"email\"]'"
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_success
+	assert_equal "$(channels)" sms,email
+	assert_regex "$stderr" '2 rows ignored'
+}
+
+@test "insights: a new hour's insights are a cache miss for optimize (ai.cache.rules)" {
+	printf 'ai:\n  cache: {ttl: 7d, rules: true}\n' > jrn.yaml
+	purchase > in.ndjson
+	insight $H all '[]' '{"sent":9}'
+	run --separate-stderr jrn-ai optimize -v in.ndjson
+	assert_regex "$stderr" 'asking rules 1 optimize question'
+	run --separate-stderr jrn-ai optimize -v in.ndjson
+	assert_regex "$stderr" '1 answered, 1 from the cache'
+	assert_equal "$(jq -sr '.[1].source' <<< "$output")" cache
+	insight $((H + 1800000)) all '[]' '{"sent":10}'
+	run --separate-stderr jrn-ai optimize -v in.ndjson
+	assert_regex "$stderr" 'asking rules 1 optimize question'
+	assert_equal "$(jq -sr '.[1].source' <<< "$output")" rules
+	assert_equal "$(rows 'SELECT count(*) FROM ai_cache WHERE task = "optimize"')" 2
+}
+
 @test "ai.playbook replaces a stage's actions; a bad entry is a config error naming it" {
 	cat > jrn.yaml <<'EOF'
 ai:
@@ -349,6 +464,40 @@ EOF
 	assert_regex "${stderr_lines[6]}" '6 rejected'
 	# never lost: every rejected line is in the rejects file
 	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "2 3 4 5 6 7 "
+}
+
+@test "optimize reads records lightly (no cache, no --dry-run): the same output and rejects as a whole parse" {
+	local st='"state":{"segment":"active","engagementLevel":"high","journeyStage":"purchase","nextBestActions":[],"predictedLifetimeValue":1,"churnRiskScore":0.1,"interests":[]}'
+	{
+		printf '{"customerId":"c1","email":"a@example.com",%s}\n' "$st"
+		printf '{"customerId":"c\\u0032","phone":"+14155550100",%s,"x":[1,{"y":null}]}\n' "$st"
+		printf '{"customerId":"c3",%s\n' "$st"
+		printf '{"customerId":"c4",%s,"customerId":"c5"}\n' "$st"
+		printf '{"customerId":"c6","bad":"\xff",%s}\n' "$st"
+		printf '{"customerId":"c7","st\\u0061te":{"journeyStage":"advocacy","segment":"vip"}}\n'
+		printf '{"type":"page.viewed","customerId":"c8","timestamp":"2025-12-01T00:00:00Z", "x" : 1}\n'
+		printf '{%s}\n' "$st"
+		printf '{"customerId":"a\\u0000b",%s}\n' "$st"
+		printf '{"customerId":"c9","state":"not an object"}\n'
+		printf '{"customerId":"c10",%s,"state":{}}\n' "$st"
+	} > in.ndjson
+	run --separate-stderr jrn-ai optimize --rejects rej1.ndjson in.ndjson
+	assert_failure 3
+	light=$output light_err=$stderr
+	# ai.cache.rules: the records parsed whole
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize --rejects rej2.ndjson in.ndjson
+	assert_failure 3
+	assert_equal "$(jq -c 'del(.cached, .source)' <<< "$light")" "$(jq -c 'del(.cached, .source)' <<< "$output")"
+	assert_equal "$light_err" "$stderr"
+	assert_equal "$(cat rej1.ndjson)" "$(cat rej2.ndjson)"
+	# what was said: each bad line, the event through byte for byte
+	assert_equal "$(jq -r .line rej1.ndjson | tr '\n' ' ')" "3 4 5 8 9 11 "
+	assert_regex "$light_err" 'in.ndjson:4: invalid JSON at byte [0-9]+: duplicate member name "customerId"'
+	assert_equal "$(grep -c '"type":"page.viewed"' <<< "$light")" 1
+	assert_equal "$(grep -F '"x" : 1}' <<< "$light" | wc -l)" 1
+	assert_equal "$(jq -r 'select(.actionType) | [.customerId, .campaignId, .recipientEmail // .recipientPhone // "-"] | join(" ")' <<< "$light" | tr '\n' ',')" \
+		"c1 cart-5off a@example.com,c1 cart-10off a@example.com,c2 cart-5off +14155550100,c2 cart-10off +14155550100,c7 vip-reward -,c9 welcome-1 -,"
 }
 
 @test "empty input, a missing file, a closed stdout" {

@@ -232,7 +232,8 @@ done:
 	return status;
 }
 
-/* The simple keys: cache, fields, sendContact, allow. 0 or -1 (said). */
+/* The simple keys: cache, insights, fields, sendContact, allow. 0 or -1
+ * (said). */
 static int load_keys(ai_run *run)
 {
 	jrn_err e;
@@ -241,6 +242,9 @@ static int load_keys(ai_run *run)
 		return jrn_say(-1, "%s: ai.cache.ttl: %s", cfg_name(run), e.msg);
 	if (jrn_config_bool(run->opts.config, "ai.cache.rules", &run->cache_rules, &e) < 0 ||
 	    jrn_config_bool(run->opts.config, "ai.sendContact", &run->send_contact, &e) < 0)
+		return jrn_say(-1, "%s: %s", cfg_name(run), e.msg);
+	run->min_sends = 100;
+	if (jrn_config_int(run->opts.config, "ai.insights.minSends", &run->min_sends, &e) < 0)
 		return jrn_say(-1, "%s: %s", cfg_name(run), e.msg);
 	run->fields = jrn_config_get(run->opts.config, "ai.fields");
 	if (!jv_is_valid(run->fields)) {
@@ -262,6 +266,10 @@ int ai_setup(ai_run *run)
 	int status;
 	if (load_keys(run) < 0 || load_playbook(run) < 0)
 		return JRN_EXIT_FAIL;
+	if (!(run->rules_answers = malloc((AI_PLAYS + 1) * sizeof *run->rules_answers)))
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	for (int i = 0; i <= AI_PLAYS; i++)
+		run->rules_answers[i] = jv_invalid();
 	if ((status = pick_model(run)))
 		return status;
 	char *dir = NULL;
@@ -300,6 +308,10 @@ void ai_teardown(ai_run *run)
 	run->nmodels = 0;
 	for (int t = 0; t < AI_TASKS; t++)
 		ai_prompt_free(&run->prompts[t]);
+	for (int i = 0; run->rules_answers && i <= AI_PLAYS; i++)
+		jv_free(run->rules_answers[i]);
+	free(run->rules_answers);
+	run->rules_answers = NULL;
 	jv_free(run->fields);
 	jv_free(run->playbook);
 	jv_free(run->allow);

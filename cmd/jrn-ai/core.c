@@ -56,7 +56,11 @@ typedef struct {
 	ai_facts *facts;     /* their facts (reqs[i].facts points here) */
 	size_t nreq;
 	jrn_buf out;
+	bool light;          /* records read lightly (light_rec) */
+	jrn_json_index ix;   /* light_rec's index, reused */
 	bool cache_said;     /* a cache failure said once */
+	jv seen[8];          /* validate(): the rules answers found valid */
+	int nseen;
 	int status;
 } ai_loop;
 
@@ -80,6 +84,60 @@ static void req_clear(ai_req *r)
 
 /* ---- reading ---------------------------------------------------------- */
 
+/* The members of a record that optimize on the rules model reads. */
+static const char *const light_names[] = {"type", "customerId", "state", "email", "phone"};
+
+/* Optimize on the rules model, with no cache and no --dry-run, reads of a
+ * record only type, customerId, state, email and phone: the actions come
+ * from the state's journeyStage and segment (the facts only for a record
+ * without a state). Such a line is checked and indexed without building
+ * its jv (jrn_json_index_build: the same strict checks as the parse), and
+ * *rec holds those members alone, the state with those two. 1 with *rec (jv_invalid() for an event: its line goes through
+ * as it is), or 0 when the line is to be parsed whole: not UTF-8, refused
+ * by the check (the parse says why, in its words), a member name with an
+ * escape, or no state object. Measured: parsing and freeing whole records
+ * were two fifths of such a run. */
+static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
+{
+	if (!L->light || jrn_utf8_invalid_at(ln->p, ln->len) != ln->len ||
+	    jrn_json_index_build(&L->ix, ln->p, ln->len, 2, NULL) < 0)
+		return 0;
+	const jrn_json_member *m[5];
+	for (size_t i = 0; i < L->ix.n; i++)
+		if (L->ix.m[i].kescaped)
+			return 0;
+	for (int i = 0; i < 5; i++)
+		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
+	if (m[0] && m[0]->kind == '"') {
+		*rec = jv_invalid();
+		return 1;
+	}
+	if (!m[2] || m[2]->kind != '{')
+		return 0;
+	jv o = jv_object();
+	for (int i = 1; i < 5; i++) {
+		if (!m[i])
+			continue;
+		bool str = m[i]->kind == '"';
+		jv v;
+		if (i == 2) { /* the state: the two members the rules read */
+			static const char *const sm[2] = {"journeyStage", "segment"};
+			v = jv_object();
+			for (int k = 0; k < 2; k++) {
+				const jrn_json_member *x = jrn_json_find(&L->ix, (int)(m[2] - L->ix.m), sm[k]);
+				if (x && x->kind == '"')
+					v = jv_object_set(v, ai_lit(sm[k]),
+							  jrn_parse_value(x->val - 1, x->vlen + 2, NULL));
+			}
+		} else {
+			v = jrn_parse_value(m[i]->val - str, m[i]->vlen + 2 * str, NULL);
+		}
+		o = jv_object_set(o, ai_lit(light_names[i]), v);
+	}
+	*rec = o;
+	return 1;
+}
+
 /* Takes one line into the batch: an event, a profile, or a reject. 0, or
  * -1 when the run cannot go on (said). */
 static int take_line(ai_loop *L, const jrn_line *ln)
@@ -88,8 +146,13 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 	jrn_err e;
 	const char *why = NULL;
 	char buf[sizeof e.msg + 64];
-	jv rec = ln->len > AI_MAX_LINE ? jv_invalid()
-				       : jrn_parse_object(&L->parser, ln->p, ln->len, &e);
+	jv rec = jv_invalid();
+	bool light = ln->len <= AI_MAX_LINE && light_rec(L, ln, &rec);
+	bool light_event = light && !jv_is_valid(rec);
+	if (light_event)
+		rec = jv_object_set(jv_object(), KS("type"), KS("event"));
+	else if (!light && ln->len <= AI_MAX_LINE)
+		rec = jrn_parse_object(&L->parser, ln->p, ln->len, &e);
 	if (ln->len > AI_MAX_LINE) {
 		why = "longer than 1 MiB (AI_MAX_LINE): not a profile a prompt can carry";
 	} else if (!jv_is_valid(rec)) {
@@ -155,11 +218,52 @@ static jv minimise(const ai_run *run, jv rec)
 			jv pr = jv_object_get(jv_copy(rec), KS("profile"));
 			v = jv_get_kind(pr) == JV_KIND_OBJECT ? jv_object_get(pr, jv_copy(f)) : (jv_free(pr), jv_invalid());
 		}
-		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact)
-			v = jv_object_delete(jv_object_delete(v, KS("email")), KS("phone"));
+		/* (deleted only when there: a delete copies the record's object) */
+		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
+		    jv_object_has(jv_copy(v), KS("email")))
+			v = jv_object_delete(v, KS("email"));
+		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
+		    jv_object_has(jv_copy(v), KS("phone")))
+			v = jv_object_delete(v, KS("phone"));
 		p = jv_is_valid(v) ? jv_object_set(p, f, v) : (jv_free(v), jv_free(f), p);
 	}
 	return p;
+}
+
+/* The facts of the batch's questions into L->facts, from recs (the
+ * batch's records, borrowed): every question's when whole, else those of
+ * optimize records without a state object (the others' facts NULL: the
+ * rules answer reads only the state). 0 or -1 (said). */
+static int facts_of(ai_loop *L, const jv *recs, bool whole)
+{
+	ai_run *run = L->run;
+	if (!(L->facts = calloc(L->nreq, sizeof *L->facts)))
+		return jrn_say(-1, "out of memory");
+	ai_req *reqs = L->reqs, *sub = NULL;
+	size_t n = L->nreq, *at = NULL;
+	if (!whole && run->task == AI_OPTIMIZE) {
+		if (!(sub = malloc(L->nreq * sizeof *sub)) || !(at = malloc(L->nreq * sizeof *at))) {
+			free(sub);
+			return jrn_say(-1, "out of memory");
+		}
+		n = 0;
+		for (size_t i = 0; i < L->nreq; i++) {
+			jv st = jv_object_get(jv_copy(recs[L->reqs[i].idx]), KS("state"));
+			if (jv_get_kind(st) != JV_KIND_OBJECT) {
+				at[n] = i;
+				sub[n++] = L->reqs[i];
+			}
+			jv_free(st);
+		}
+		reqs = sub;
+	}
+	jrn_err e;
+	int rc = n ? ai_facts_fill(run, reqs, n, recs, L->facts, &e) : 0;
+	for (size_t j = 0; sub && j < n; j++)
+		L->reqs[at[j]].facts = sub[j].facts;
+	free(sub);
+	free(at);
+	return rc < 0 ? jrn_say(-1, "%s: %s", run->opts.db_path, e.msg) : 0;
 }
 
 /* Builds the batch's questions: one per profile. 0 or -1 (said). */
@@ -191,22 +295,21 @@ static int make_questions(ai_loop *L)
 					 jv_object_get(jv_copy(it->rec), KS("customerId")));
 		it->req = r;
 	}
-	jrn_err e;
-	if (!(L->facts = calloc(L->nreq, sizeof *L->facts))) {
-		free(recs);
-		return jrn_say(-1, "out of memory");
-	}
-	int rc = ai_facts_fill(run, L->reqs, L->nreq, recs, L->facts, &e);
+	/* The whole input only for whoever reads it: a model, the cache's
+	 * key (the profile; it hashes the facts as numbers), --dry-run. The
+	 * rules model reads the facts as numbers, and optimize on it only
+	 * those of a record without a state (the state's rules answer). */
+	bool asked = run->model->ops->network || run->opts.dry_run;
+	bool whole = asked || run->cache_rules;
+	int rc = facts_of(L, recs, whole);
 	free(recs);
 	if (rc < 0)
-		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
-	/* The whole input only for whoever reads it: a model, the cache's
-	 * key, --dry-run. The rules model reads the facts as numbers. */
-	bool whole = run->model->ops->network || run->cache_rules || run->opts.dry_run;
+		return -1;
 	for (size_t i = 0; whole && i < L->nreq; i++) {
 		ai_req *r = &L->reqs[i];
 		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->items[r->idx].rec));
-		r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
+		if (asked)
+			r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
 	}
 	if (run->task != AI_OPTIMIZE)
 		return 0;
@@ -217,10 +320,11 @@ static int make_questions(ai_loop *L)
 			jv_free(st);
 			st = ai_rules_state(run, r->facts);
 		}
-		/* the state's answer members only: provenance is not the model's business */
+		/* the state's answer members only: provenance is not the model's
+		 * business (the rules model alone reads only two members) */
 		static const char *const prov[] = {"source", "model", "promptVersion", "tokens",
 						   "cost", "cached", "reason"};
-		for (size_t k = 0; k < sizeof prov / sizeof *prov; k++)
+		for (size_t k = 0; whole && k < sizeof prov / sizeof *prov; k++)
 			st = jv_object_delete(st, ai_lit(prov[k]));
 		r->input = jv_object_set(r->input, KS("state"), st);
 	}
@@ -229,10 +333,31 @@ static int make_questions(ai_loop *L)
 
 /* ---- validation ------------------------------------------------------- */
 
+static int validate_walk(const ai_run *run, int task, jv answer, jv *errors);
+
 /* Checks answer (borrowed) for task: the schema, then what a schema
  * cannot say. 0 valid, else the number of errors with *errors a new
  * array of {path, keyword, message}. */
-static int validate(const ai_run *run, int task, jv answer, jv *errors)
+static int validate(ai_loop *L, int task, jv answer, jv *errors)
+{
+	/* The rules model's answers found valid, by identity: it answers
+	 * optimize with one shared object per playbook entry (rules.c), which
+	 * need not be walked again. */
+	const ai_run *run = L->run;
+	for (int i = 0; i < L->nseen; i++)
+		if (jv_identical(jv_copy(L->seen[i]), jv_copy(answer))) {
+			*errors = jv_array();
+			return 0;
+		}
+	int n = validate_walk(run, task, answer, errors);
+	if (!n && task == AI_OPTIMIZE && !run->model->ops->network &&
+	    L->nseen < (int)(sizeof L->seen / sizeof *L->seen))
+		L->seen[L->nseen++] = jv_copy(answer);
+	return n;
+}
+
+/* validate()'s walk of answer. */
+static int validate_walk(const ai_run *run, int task, jv answer, jv *errors)
 {
 	*errors = jv_array();
 	if (jv_get_kind(answer) != JV_KIND_OBJECT) {
@@ -335,7 +460,7 @@ static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
 		char *why = NULL;
 		if (!jv_is_valid(r->answer))
 			why = strdup(r->why ? r->why : "no answer");
-		else if (validate(run, run->task, r->answer, &errs))
+		else if (validate(L, run->task, r->answer, &errs))
 			why = errors_text(errs);
 		if (!why) {
 			jv_free(it->answer);
@@ -364,6 +489,12 @@ static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
 	return rc < 0 ? jrn_say(-1, "%s: %s", m->name, e.msg) : 0;
 }
 
+/* The insights' computed_at for the cache key: optimize's, else -1. */
+static int64_t insights_at(const ai_run *run)
+{
+	return run->task == AI_OPTIMIZE ? run->insights_at : -1;
+}
+
 /* The cache step for every question: a hit is its answer. With
  * --dry-run nothing is looked up either... only looked up. 0 or -1 (said). */
 static int from_cache(ai_loop *L)
@@ -377,7 +508,8 @@ static int from_cache(ai_loop *L)
 		ai_req *r = &L->reqs[i];
 		ai_item *it = &L->items[r->idx];
 		jrn_err e;
-		if (ai_cache_key(ai_task_names[run->task], m->name, version, r->input, it->key) < 0)
+		if (ai_cache_key(ai_task_names[run->task], m->name, version, r, insights_at(run),
+				 it->key) < 0)
 			return jrn_say(-1, "the cache key: out of memory");
 		long tokens;
 		double cost;
@@ -693,7 +825,7 @@ static void store_batch(ai_loop *L)
 		jv c = jv_object_get(jv_copy(it->rec), KS("customerId"));
 		if (!it->key[0] && !it->key[1] && !it->key[31])
 			ai_cache_key(ai_task_names[run->task], run->model->name,
-				     run->prompts[run->task].version, it->req->input, it->key);
+				     run->prompts[run->task].version, it->req, insights_at(run), it->key);
 		rc = ai_cache_put(run, it->key, ai_task_names[run->task], jv_string_value(c), it->answer,
 				  it->tokens, it->cost, &e);
 		jv_free(c);
@@ -712,9 +844,17 @@ static void store_batch(ai_loop *L)
 static int flush_batch(ai_loop *L)
 {
 	ai_run *run = L->run;
+	/* the batch's reads (facts, cache) in one read transaction: one
+	 * snapshot, and not a transaction per cache lookup (a fifth of a run
+	 * of cache hits was their begin and end) */
+	jrn_err e;
+	if (jrn_db_exec(run->db, "BEGIN", &e) < 0)
+		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	int rc = make_questions(L);
 	if (rc == 0)
 		rc = from_cache(L);
+	if (jrn_db_exec(run->db, rc == 0 ? "COMMIT" : "ROLLBACK", &e) < 0 && rc == 0)
+		rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	if (rc == 0 && !run->opts.dry_run)
 		rc = answer_batch(L);
 	if (rc == 0)
@@ -781,6 +921,10 @@ int ai_run_task(ai_run *run)
 		if (!run->prompts[t].compiled &&
 		    !(run->prompts[t].compiled = jrn_schema_compile(jv_copy(run->prompts[t].schema), &e)))
 			return jrn_say(JRN_EXIT_FAIL, "%s schema: %s", ai_task_names[t], e.msg);
+	if (run->task == AI_OPTIMIZE && ai_insights_load(run) < 0)
+		return JRN_EXIT_FAIL;
+	L.light = run->task == AI_OPTIMIZE && !run->model->ops->network && !run->cache_rules &&
+		  !run->opts.dry_run;
 	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
 	    !(L.items = calloc(AI_MAX_BATCH, sizeof *L.items)))
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
@@ -804,6 +948,9 @@ int ai_run_task(ai_run *run)
 		item_clear(&L.items[i]);
 	free(L.items);
 	jrn_buf_free(&L.out);
+	jrn_json_index_free(&L.ix);
+	for (int i = 0; i < L.nseen; i++)
+		jv_free(L.seen[i]);
 	jrn_reader_free(L.rd);
 	if (L.parser)
 		jv_parser_free(L.parser);

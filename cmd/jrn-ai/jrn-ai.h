@@ -17,6 +17,8 @@
  *              provenance, write in input order
  *   cache.c    the answer cache (table ai_cache, jrn-state(5))
  *   prompt.c   the prompt files and their versions
+ *   insights.c the latest hourly insights (jrn-report metrics --save) for
+ *              optimize: its prompt, the rules' channel order, the cache key
  *   config.c   the ai: section of jrn.yaml
  *
  * THE MODEL INTERFACE. A model kind is one file with an ai_model_ops and
@@ -67,6 +69,9 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
 #define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
+#define AI_PLAYS 7               /* playbook entries: 5 stages, at_risk, churned */
+#define AI_MAX_INSIGHTS 1000     /* rows of the latest insights run read (insights.c) */
+#define AI_MMAP_SIZE_SQL "1073741824" /* the state file mapped (main.c), 1 GiB */
 
 typedef struct ai_run ai_run;
 typedef struct ai_model ai_model;
@@ -177,6 +182,16 @@ struct ai_run {
 	double budget_tokens;    /* --budget N: tokens; 0 none */
 	double budget_cost;      /* --budget 0.50: currency; 0 none */
 	double spent_tokens, spent_cost;
+	/* the latest hourly insights (insights.c), optimize only */
+	int64_t insights_at;     /* their computed_at (ms), -1 none */
+	struct {                 /* email, sms, retargeting: the channel rows */
+		double sent, conversion, click; /* NAN when unknown */
+	} chan[3];
+	int64_t min_sends;       /* ai.insights.minSends, 100 */
+	/* rules.c: the optimize answer per playbook entry (AI_PLAYS, then
+	 * none), made on first use once the insights are read (NULL: made
+	 * every time) */
+	jv *rules_answers;
 	bool budget_said;
 	/* counts for the summary */
 	uint64_t records, events, answered, cache_hits, asked, fallbacks, dropped, rejected;
@@ -225,6 +240,15 @@ void ai_teardown(ai_run *run);
 int ai_prompt_load(ai_prompt *p, int task, const char *dir, jrn_err *e);
 void ai_prompt_free(ai_prompt *p);
 
+/* ---- insights.c ---------------------------------------------------------- */
+
+/* Reads the latest insights run (kind 'metrics', the greatest
+ * computed_at not after now) once: appends it to the optimize prompt's
+ * text, sets run->insights_at and run->chan. No rows, or none good: as
+ * without insights (insights_at -1, chan NAN). Bad rows are ignored, said
+ * once. 0 or -1 (said: the state file cannot be read, out of memory). */
+int ai_insights_load(ai_run *run);
+
 /* ---- facts.c ------------------------------------------------------------ */
 
 /* Fills facts[i] for each question reqs[i] (whose input's customerId is
@@ -245,18 +269,24 @@ void ai_facts_free(ai_run *run);
 /* ---- rules.c ------------------------------------------------------------ */
 
 /* The rules answer of one question: the state object from its facts, or
- * {"actions": [...]} from the state in its input (borrowed); valid
- * against the task's schema. */
+ * {"actions": [...]} from the state in its input (borrowed: only its
+ * journeyStage and segment are read), the playbook entry's actions in
+ * the latest insights' channel order (jrn-ai(1), INSIGHTS); valid against
+ * the task's schema. With run->rules_answers, one optimize answer per
+ * playbook entry is made a run and shared (a new reference each call). */
 jv ai_rules_state(const ai_run *run, const ai_facts *f);
 jv ai_rules_optimize(const ai_run *run, jv input);
 
 /* ---- cache.c ------------------------------------------------------------ */
 
-/* The cache key of a question: the SHA-256 of the JSON array [task,
- * model, prompt version, input] (input borrowed, keys sorted) into out.
- * 0 or -1 (out of memory). */
-int ai_cache_key(const char *task, const char *model, const char *version, jv input,
-		 unsigned char out[32]);
+/* The cache key of question r (borrowed; its input's customerId,
+ * profile and state members and its facts, as the prompt carries them)
+ * of task for model with prompt version, and insights_at (the optimize
+ * insights' computed_at, -1 none or state) into out: the SHA-256 of the
+ * length-prefixed layout cache.c describes (jrn-state(5) ai_cache).
+ * 0 or -1 (out of memory). Not reentrant (one buffer, reused). */
+int ai_cache_key(const char *task, const char *model, const char *version, const ai_req *r,
+		 int64_t insights_at, unsigned char out[32]);
 /* The cached answer under key, not expired at now: 1 with *answer (the
  * caller's), *tokens and *cost; 0 when none; -1 with e. */
 int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, long *tokens,

@@ -205,6 +205,12 @@ static int open_state(ai_run *run)
 	jrn_err e;
 	if (jrn_db_open_dry(run->opts.db_path, run->opts.dry_run, run->opts.busy_ms, &run->db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	/* The facts' and the cache's reads are random over 32 KiB pages:
+	 * mapped, not copied by pread (about a tenth of the run). A
+	 * connection's setting; where mmap is not available SQLite reads as
+	 * before. */
+	if (jrn_db_exec(run->db, "PRAGMA mmap_size = " AI_MMAP_SIZE_SQL, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s", run->opts.db_path, e.msg);
 	return 0;
 }
 
@@ -251,6 +257,7 @@ int main(int argc, char **argv)
 	jrn_opts_init(&run.opts, "jrn-ai");
 	jrn_out_init(&run.out, STDOUT_FILENO);
 	run.fields = run.playbook = run.allow = jv_null();
+	run.insights_at = -1;
 	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
 	if (sub) { /* getopt says its errors as argv[0]: "jrn-ai", not "state" */
 		static char prog[] = "jrn-ai";

@@ -100,8 +100,9 @@ static double value_of(const ai_facts *f, double churn)
 	return round_to(fmax(0, v), 100);
 }
 
-/* The names the playbook is keyed by, as static strings (for ai_lit). */
-static const char *const play_names[] = {
+/* The names the playbook is keyed by, as static strings (for ai_lit);
+ * AI_PLAYS of them. */
+static const char *const play_names[AI_PLAYS] = {
 	"awareness", "consideration", "purchase", "retention", "advocacy", "at_risk", "churned",
 };
 
@@ -116,26 +117,39 @@ static const char *play_name(const char *s)
 
 /* The playbook's actions for a state: the segment's entry for at_risk and
  * churned when the playbook has one, else the stage's. A new reference,
- * an array (empty when the playbook has neither). */
-static jv plays_of(const ai_run *run, const char *stage, const char *segment)
+ * an array (empty when the playbook has neither); *entry the index in
+ * play_names of the entry taken, or AI_PLAYS (none) when entry is given. */
+static jv plays_of_entry(const ai_run *run, const char *stage, const char *segment, int *entry)
 {
 	jv pb = run->playbook;
+	if (entry)
+		*entry = AI_PLAYS;
 	if (jv_get_kind(pb) != JV_KIND_OBJECT)
 		return jv_array();
 	jv a = jv_invalid();
 	stage = play_name(stage);
 	segment = play_name(segment);
+	const char *took = NULL;
 	if (segment && (!strcmp(segment, "at_risk") || !strcmp(segment, "churned")))
-		a = jv_object_get(jv_copy(pb), ai_lit(segment));
+		a = jv_object_get(jv_copy(pb), ai_lit(took = segment));
 	if (jv_get_kind(a) != JV_KIND_ARRAY && stage) {
 		jv_free(a);
-		a = jv_object_get(jv_copy(pb), ai_lit(stage));
+		a = jv_object_get(jv_copy(pb), ai_lit(took = stage));
 	}
 	if (jv_get_kind(a) != JV_KIND_ARRAY) {
 		jv_free(a);
 		a = jv_array();
+		took = NULL;
 	}
+	for (int i = 0; entry && took && i < AI_PLAYS; i++)
+		if (took == play_names[i])
+			*entry = i;
 	return a;
+}
+
+static jv plays_of(const ai_run *run, const char *stage, const char *segment)
+{
+	return plays_of_entry(run, stage, segment, NULL);
 }
 
 /* interests: the profile's traits.interests (strings) then the facts'
@@ -208,6 +222,68 @@ static const char *const action_keys[] = {
 	"subject", "timing", "testVariant", "metricsToTrack",
 };
 
+/* The channel index of play p (borrowed): 0 email, 1 sms, 2
+ * retargeting, -1 other. */
+static int channel_of(jv p)
+{
+	static const char *const ch[3] = {"email", "sms", "retargeting"};
+	jv t = jv_get_kind(p) == JV_KIND_OBJECT ? jv_object_get(jv_copy(p), KS("actionType"))
+						 : jv_invalid();
+	int c = -1;
+	for (int i = 0; i < 3 && jv_get_kind(t) == JV_KIND_STRING; i++)
+		if (!strcmp(jv_string_value(t), ch[i]))
+			c = i;
+	jv_free(t);
+	return c;
+}
+
+/* Whether channel a goes before channel b by the insights: a higher
+ * conversionRate, else (equal, or either unknown) a higher clickRate; an
+ * unknown rate is below every known one. */
+static bool better(const ai_run *run, int a, int b)
+{
+	double ca = run->chan[a].conversion, cb = run->chan[b].conversion;
+	double ka = run->chan[a].click, kb = run->chan[b].click;
+	ca = isnan(ca) ? -1 : ca, cb = isnan(cb) ? -1 : cb;
+	ka = isnan(ka) ? -1 : ka, kb = isnan(kb) ? -1 : kb;
+	return ca > cb || (ca == cb && ka > kb);
+}
+
+/* The plays (consumed) in the insights' order (jrn-ai(1), INSIGHTS): the
+ * plays on channels with at least ai.insights.minSends sends in the
+ * latest insights are sorted among their own places by better(), stably;
+ * the others keep their places. Without insights, plays as they are. */
+static jv by_insights(const ai_run *run, jv plays)
+{
+	int n = jv_array_length(jv_copy(plays));
+	if (run->insights_at < 0 || n < 2 || n > AI_MAX_ACTIONS)
+		return plays;
+	int ch[AI_MAX_ACTIONS], at[AI_MAX_ACTIONS], k = 0;
+	for (int i = 0; i < n; i++) {
+		jv p = jv_array_get(jv_copy(plays), i);
+		ch[i] = channel_of(p);
+		jv_free(p);
+		if (ch[i] >= 0 && !isnan(run->chan[ch[i]].sent) &&
+		    run->chan[ch[i]].sent >= (double)run->min_sends)
+			at[k++] = i;
+	}
+	/* insertion sort of the places at[0..k) by their channels: stable */
+	int order[AI_MAX_ACTIONS];
+	for (int i = 0; i < k; i++) {
+		int j = i;
+		while (j > 0 && better(run, ch[at[i]], ch[order[j - 1]])) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = at[i];
+	}
+	jv out = jv_copy(plays);
+	for (int i = 0; i < k; i++)
+		out = jv_array_set(out, at[i], jv_array_get(jv_copy(plays), order[i]));
+	jv_free(plays);
+	return out;
+}
+
 jv ai_rules_optimize(const ai_run *run, jv in)
 {
 	jv state = jv_object_get(jv_copy(in), KS("state"));
@@ -215,7 +291,16 @@ jv ai_rules_optimize(const ai_run *run, jv in)
 	state_str(state, "journeyStage", stage, sizeof stage);
 	state_str(state, "segment", seg, sizeof seg);
 	jv_free(state);
-	jv plays = plays_of(run, stage, seg);
+	int entry;
+	jv plays = plays_of_entry(run, stage, seg, &entry);
+	/* the same entry, the same answer for the whole run: made once, then
+	 * shared (jv_copy is a reference count) */
+	jv *memo = run->rules_answers ? &run->rules_answers[entry] : NULL;
+	if (memo && jv_is_valid(*memo)) {
+		jv_free(plays);
+		return jv_copy(*memo);
+	}
+	plays = by_insights(run, plays);
 	jv acts = jv_array();
 	int n = 0;
 	jv_array_foreach(plays, i, p) {
@@ -234,7 +319,10 @@ jv ai_rules_optimize(const ai_run *run, jv in)
 		(void)i;
 	}
 	jv_free(plays);
-	return jv_object_set(jv_object(), KS("actions"), acts);
+	jv answer = jv_object_set(jv_object(), KS("actions"), acts);
+	if (memo)
+		*memo = jv_copy(answer);
+	return answer;
 }
 
 /* The model's run: each question answered from its input. */

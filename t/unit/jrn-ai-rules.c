@@ -120,19 +120,41 @@ int main(void)
 	jv_free(fs);
 	ai_facts_clear(&f);
 
-	/* the cache key */
+	/* the cache key: the layout of cache.c, injective */
 	unsigned char a[32], b[32], c[32];
-	jv x = jv_parse("{\"customerId\":\"c1\",\"facts\":{\"a\":1,\"b\":2}}");
-	jv y = jv_parse("{\"facts\":{\"b\":2,\"a\":1},\"customerId\":\"c1\"}");
-	CHECK(ai_cache_key("state", "gpt", "abc", x, a) == 0 &&
-	      ai_cache_key("state", "gpt", "abc", y, b) == 0 && !memcmp(a, b, 32),
-	      "cache key: member order does not matter");
-	CHECK(ai_cache_key("state", "gptabc", "", x, c) == 0 && memcmp(a, c, 32),
+	ai_facts kf = none();
+	ai_req ra = {.input = jv_parse("{\"customerId\":\"c1\",\"profile\":{\"a\":1,\"b\":2}}"),
+		     .facts = &kf};
+	ai_req rb = ra;
+	CHECK(ai_cache_key("state", "gpt", "abc", &ra, -1, a) == 0 &&
+	      ai_cache_key("state", "gpt", "abc", &rb, -1, b) == 0 && !memcmp(a, b, 32),
+	      "cache key: the same question, the same key");
+	CHECK(ai_cache_key("state", "gptabc", "", &ra, -1, c) == 0 && memcmp(a, c, 32),
 	      "cache key: [model, version] is injective (gpt+abc is not gptabc+\"\")");
-	CHECK(ai_cache_key("optimize", "gpt", "abc", x, c) == 0 && memcmp(a, c, 32),
+	CHECK(ai_cache_key("optimize", "gpt", "abc", &ra, -1, c) == 0 && memcmp(a, c, 32),
 	      "cache key: the task is in it");
-	jv_free(x);
-	jv_free(y);
+	CHECK(ai_cache_key("state", "gpt", "abc", &ra, 1764547200000, c) == 0 && memcmp(a, c, 32),
+	      "cache key: the insights' computed_at is in it");
+	kf.o7 = 1;
+	CHECK(ai_cache_key("state", "gpt", "abc", &ra, -1, c) == 0 && memcmp(a, c, 32),
+	      "cache key: a fact's number is in it");
+	kf.o7 = 0;
+	jv_free(kf.segments);
+	kf.segments = jv_parse("[\"x\"]");
+	CHECK(ai_cache_key("state", "gpt", "abc", &ra, -1, c) == 0 && memcmp(a, c, 32),
+	      "cache key: a fact's object is in it");
+	jv_free(kf.segments);
+	kf.segments = jv_null();
+	rb.input = jv_parse("{\"customerId\":\"c1\",\"profile\":{\"a\":12}}");
+	CHECK(ai_cache_key("state", "gpt", "abc", &rb, -1, c) == 0 && memcmp(a, c, 32),
+	      "cache key: the profile's fields are in it");
+	jv_free(rb.input);
+	rb.input = jv_parse("{\"customerId\":\"c2\",\"profile\":{\"a\":1,\"b\":2}}");
+	CHECK(ai_cache_key("state", "gpt", "abc", &rb, -1, c) == 0 && memcmp(a, c, 32),
+	      "cache key: the customer is in it");
+	jv_free(rb.input);
+	jv_free(ra.input);
+	ai_facts_clear(&kf);
 	ai_keys_free();
 	return unit_done();
 }
