@@ -43,7 +43,7 @@ struct recent_memo {
 
 struct store {
 	sqlite3 *db;
-	sqlite3_stmt *zone, *key, *recent, *spent, *insert, *spend, *version, *delivered;
+	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
 	uint32_t *recent_tag;            /* each memo's customer's hash (odd); a set's in
 					  * one cache line, read before its memos */
@@ -110,8 +110,15 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	sqlite3_commit_hook(db, tx_commit, S);
 	sqlite3_rollback_hook(db, tx_rollback, S);
 	if (jrn_db_prepare(db, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone, e) < 0 ||
-	    jrn_db_prepare(db, "SELECT 1 FROM route_decisions WHERE key = ? AND decision = 'send'",
-			   &S->key, e) < 0 ||
+	    /* a claimed key: its hash's rows whose decision has the key, or a
+	     * send of before schema 12 */
+	    jrn_db_prepare(db,
+		    "SELECT 1 FROM route_send_keys k JOIN route_decisions r ON r.seq = k.seq"
+		    " WHERE k.hash = ?1 AND r.key = ?2 AND r.decision = 'send'"
+		    " UNION ALL SELECT 1 FROM route_send_keys_11 WHERE key = ?2 LIMIT 1",
+		    &S->key, e) < 0 ||
+	    jrn_db_prepare(db, "INSERT INTO route_send_keys (seq, hash) VALUES (?1, ?2)", &S->claim,
+			   e) < 0 ||
 	    /* route's sends that jrn-send has not put in the ledger (a key
 	     * there is counted from the ledger, by its status) */
 	    jrn_db_prepare(db,
@@ -127,8 +134,7 @@ store *store_open(sqlite3 *db, jrn_err *e)
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
 		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
 		    " enrollment, body)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-		    " ON CONFLICT DO NOTHING", /* a send's key taken: store_claim's duplicate */
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 		    &S->insert, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_budgets (campaign_id, spent, updated_at) VALUES (?1, ?2, ?3)"
@@ -145,7 +151,7 @@ void store_close(store *S)
 {
 	if (!S)
 		return;
-	sqlite3_stmt *all[] = {S->zone, S->key, S->recent, S->spent, S->insert, S->spend,
+	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
 			       S->version, S->delivered};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
@@ -185,9 +191,17 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
 	return done(S, S->zone, rc, e) < 0 ? -1 : found;
 }
 
+/* key's hash in route_send_keys (schema 12): jrn_hash64 of its bytes, as
+ * a signed integer. */
+static int64_t key_hash(const char *key)
+{
+	return (int64_t)jrn_hash64(key, strlen(key));
+}
+
 int store_key_sent(store *S, const char *key, jrn_err *e)
 {
-	sqlite3_bind_text(S->key, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(S->key, 1, key_hash(key));
+	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->key);
 	return done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
 }
@@ -449,6 +463,9 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		  int64_t now, jrn_err *e)
 {
 	sqlite3_stmt *st = S->insert;
+	int taken;
+	if (d->kind == D_SEND && (taken = store_key_sent(S, d->key, e)) != 0)
+		return taken < 0 ? -1 : 0; /* store_claim's duplicate */
 	if (d->kind == D_DEFER && a->text) {
 		if (deferred_body(S, a, d, e) < 0)
 			return -1;
@@ -475,9 +492,13 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		sqlite3_bind_double(st, 14, d->cost);
 	if (done(S, st, sqlite3_step(st), e) < 0)
 		return -1;
-	if (sqlite3_changes(S->db) == 0)
-		return 0;
-	if (d->kind == D_SEND && memo_sent(S, a, d, trigger_key, now, e) < 0)
+	if (d->kind != D_SEND)
+		return 1;
+	/* the claim: the send's seq and its key's hash */
+	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
+	sqlite3_bind_int64(S->claim, 2, key_hash(d->key));
+	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0 ||
+	    memo_sent(S, a, d, trigger_key, now, e) < 0)
 		return -1;
 	return 1;
 }
