@@ -43,7 +43,8 @@ struct recent_memo {
 
 struct store {
 	sqlite3 *db;
-	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered;
+	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered,
+		     *any_delivered;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
 	uint32_t *recent_tag;            /* each memo's customer's hash (odd); a set's in
 					  * one cache line, read before its memos */
@@ -54,6 +55,13 @@ struct store {
 	int32_t *name_ix;                /* the names' slots: index + 1, 0 empty */
 	int nnames;
 	jrn_ledger_recent *ledger;
+	/* the ledger (deliveries) had no row when transaction deliv_gen
+	 * first asked: only jrn-send writes it, never this connection, and
+	 * no other connection writes while this one's transaction lasts
+	 * (BEGIN IMMEDIATE), so for the rest of it no key is in the ledger
+	 * and no customer has a delivery: no query asks it */
+	unsigned deliv_gen;
+	bool deliv_none;
 	jrn_buf body; /* a deferral's record, its derived key spliced in */
 	/* what each campaign has spent, as read and then added to in this
 	 * transaction (only this connection writes while it lasts): valid
@@ -130,6 +138,7 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	    jrn_db_prepare(db, "SELECT spent FROM route_budgets WHERE campaign_id = ?", &S->spent, e) < 0 ||
 	    jrn_db_prepare(db, "PRAGMA data_version", &S->version, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
 		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
@@ -152,7 +161,7 @@ void store_close(store *S)
 	if (!S)
 		return;
 	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
-			       S->version, S->delivered};
+			       S->version, S->delivered, S->any_delivered};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
@@ -204,6 +213,22 @@ int store_key_sent(store *S, const char *key, jrn_err *e)
 	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->key);
 	return done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
+}
+
+/* Is the ledger empty for the rest of this transaction? 1 yes (asked
+ * once a transaction), 0 no or outside a transaction, -1 with e. */
+static int ledger_empty(store *S, jrn_err *e)
+{
+	if (sqlite3_get_autocommit(S->db))
+		return 0;
+	if (S->deliv_gen == S->gen)
+		return S->deliv_none;
+	int rc = sqlite3_step(S->any_delivered);
+	bool none = rc == SQLITE_ROW && sqlite3_column_int(S->any_delivered, 0) == 0;
+	if (done(S, S->any_delivered, rc, e) < 0)
+		return -1;
+	S->deliv_gen = S->gen, S->deliv_none = none;
+	return none;
 }
 
 /* ---- the recent sends' memo ---- */
@@ -375,8 +400,9 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 			 (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
 			 sqlite3_column_int64(st, 4));
 	}
-	if (done(S, st, rc, e) < 0 ||
-	    jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger, &g, e) < 0) {
+	int none = rc == SQLITE_DONE ? ledger_empty(S, e) : -1;
+	if (done(S, st, rc, e) < 0 || none < 0 ||
+	    (!none && jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger, &g, e) < 0)) {
 		if (g.m)
 			g.m->epoch = 0;
 		return -1;
@@ -394,11 +420,17 @@ static int memo_sent(store *S, const action *a, const decision *d, const char *t
 	uint32_t *tag;
 	if (!S->recent_memo || (memo_set(S, a->f[F_CUSTOMER], &hit, &tag), !hit))
 		return 0;
-	sqlite3_bind_text(S->delivered, 1, d->key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(S->delivered);
-	bool in_ledger = rc == SQLITE_ROW;
-	if (done(S, S->delivered, rc, e) < 0)
+	int none = ledger_empty(S, e);
+	if (none < 0)
 		return -1;
+	bool in_ledger = false;
+	if (!none) {
+		sqlite3_bind_text(S->delivered, 1, d->key, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(S->delivered);
+		in_ledger = rc == SQLITE_ROW;
+		if (done(S, S->delivered, rc, e) < 0)
+			return -1;
+	}
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
 	memo_add(S, hit, in_ledger ? NULL : chan_names[d->channel],
 		 d->send_at != INT64_MIN ? d->send_at : now, offer, trigger_key, now);
