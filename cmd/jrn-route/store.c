@@ -1,7 +1,10 @@
 /* store.c: the gate's memory (schema 7's route_decisions and
- * route_budgets, jrn-state(5)), the profiles' time zones, and the ledger's
- * recent deliveries (lib/ledger.h). Statements prepared once, reused;
- * the caller holds the transaction. */
+ * route_budgets, schema 12's route_send_keys, jrn-state(5)), the
+ * profiles' time zones, and the ledger's recent deliveries
+ * (lib/ledger.h). Statements prepared once, reused; the caller holds the
+ * transaction (BEGIN IMMEDIATE: no other connection writes while it
+ * lasts, which the send keys' check-then-claim and the ledger's
+ * once-a-transaction emptiness rely on). */
 #include <stdlib.h>
 #include <string.h>
 
