@@ -488,7 +488,7 @@ void jrn_idmap_free(jrn_idmap *m);
 
 /* ---- state file (state.c) ------------------------------------------------- */
 
-#define JRN_SCHEMA_VERSION 11
+#define JRN_SCHEMA_VERSION 12
 
 /* Opens (creating if needed) the state file at path: WAL, busy timeout of
  * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file

@@ -365,6 +365,35 @@ static const char *const migrations[] = {
 	"  trend        TEXT,\n"
 	"  PRIMARY KEY (kind, computed_at, dimension, group_key)\n"
 	") WITHOUT ROWID;\n",
+	/* 12: the gate's claimed send keys apart from its decision log
+	 * (jrn-route). route_decisions_key, the unique index of every send's
+	 * key (64 characters for a derived one), took each batch's claims at
+	 * random places of a large index: every commit wrote most of its pages
+	 * again (a gigabyte of WAL for a million decisions). route_send_keys
+	 * holds each send's seq and a 64-bit hash of its key (jrn_hash64:
+	 * FNV-1a, then murmur3's final mix, as a signed integer), a narrow
+	 * index; the key itself is compared in the route_decisions row the seq
+	 * names, so two keys with one hash are told apart. The sends decided
+	 * before this version keep their keys in route_send_keys_11 (no new
+	 * row is added there). A deleted send (jrn privacy erase) takes its
+	 * claim along (the trigger). route_decisions keeps its columns and
+	 * rows. */
+	"CREATE TABLE route_send_keys (\n"
+	"  seq         INTEGER PRIMARY KEY,\n"
+	"  hash        INTEGER NOT NULL\n"
+	");\n"
+	"CREATE INDEX route_send_keys_hash ON route_send_keys (hash);\n"
+	"CREATE TABLE route_send_keys_11 (\n"
+	"  key         TEXT    PRIMARY KEY\n"
+	") WITHOUT ROWID;\n"
+	"INSERT INTO route_send_keys_11 (key)\n"
+	"  SELECT key FROM route_decisions WHERE decision = 'send';\n"
+	"DROP INDEX route_decisions_key;\n"
+	"CREATE TRIGGER route_send_keys_gone AFTER DELETE ON route_decisions\n"
+	"  WHEN old.decision = 'send' BEGIN\n"
+	"  DELETE FROM route_send_keys WHERE seq = old.seq;\n"
+	"  DELETE FROM route_send_keys_11 WHERE key = old.key;\n"
+	"END;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

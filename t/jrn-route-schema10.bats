@@ -43,6 +43,8 @@ CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decision,
 CREATE INDEX route_decisions_deferred ON route_decisions (send_at)
   WHERE decision = 'defer' AND body IS NOT NULL;
 DROP TABLE insights;
+DROP TABLE route_send_keys;
+DROP TABLE route_send_keys_11;
 PRAGMA user_version = 9;
 COMMIT;
 SQL
@@ -62,7 +64,7 @@ SQL
 	# the sends the file holds
 	run --separate-stderr jrn-route a.ndjson
 	assert_success
-	assert_equal "$(rows 'PRAGMA user_version')" 11
+	assert_equal "$(rows 'PRAGMA user_version')" 12
 	assert_equal "$(jq -c '[.route.decision, .route.reason]' <<< "$output" | tr '\n' ' ')" \
 		'["defer","cap_channel"] ["defer","cap_channel"] ["defer","cap_channel"] '
 	# the first three rows as they were (seq, body and all), three more after
@@ -70,7 +72,9 @@ SQL
 	assert_equal "$(rows 'SELECT count(*), max(seq) FROM route_decisions')" "6|6"
 	assert_equal "$(rows "SELECT count(*) FROM route_decisions WHERE body IS NOT NULL")" 4
 	assert_equal "$(rows "SELECT name FROM sqlite_schema WHERE tbl_name = 'route_decisions' AND type = 'index' ORDER BY name" | tr '\n' ' ')" \
-		"route_decisions_customer route_decisions_deferred route_decisions_key "
+		"route_decisions_customer route_decisions_deferred "
+	# schema 12 took the two sends' keys into route_send_keys_11
+	assert_equal "$(rows 'SELECT count(*) FROM route_send_keys_11')" 2
 	assert_equal "$(rows "SELECT count(*) FROM sqlite_schema WHERE name = 'route_decisions'
 		AND sql LIKE '%decision = ''send'' OR decision = ''defer'' OR decision = ''suppress''%'")" 1
 	assert_equal "$(rows "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%route_decisions_10%'")" 0

@@ -127,10 +127,11 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		 jrn_err *e);
 /* What campaign has spent: 0 with *spent (0 when no row), -1 with e. */
 int store_spent(store *S, const char *campaign, double *spent, jrn_err *e);
-/* A send's row written now, claiming its key in the same step as the
- * check (the partial unique index route_decisions_key): 1 claimed (set
- * d->stored), 0 the key was decided 'send' before (nothing written), -1
- * with e. trigger_key and now as store_write's. */
+/* A send's row written now, its key checked and then claimed in
+ * route_send_keys (schema 12: the row's seq and the key's 64-bit hash)
+ * inside the caller's write transaction: 1 claimed (set d->stored), 0
+ * the key was decided 'send' before (nothing written), -1 with e.
+ * trigger_key and now as store_write's. */
 int store_claim(store *S, const action *a, const decision *d, const char *trigger_key,
 		int64_t now, jrn_err *e);
 /* Writes a decision of a (borrowed) unless d->stored, and adds a send's cost to its

@@ -1,7 +1,10 @@
 /* store.c: the gate's memory (schema 7's route_decisions and
- * route_budgets, jrn-state(5)), the profiles' time zones, and the ledger's
- * recent deliveries (lib/ledger.h). Statements prepared once, reused;
- * the caller holds the transaction. */
+ * route_budgets, schema 12's route_send_keys, jrn-state(5)), the
+ * profiles' time zones, and the ledger's recent deliveries
+ * (lib/ledger.h). Statements prepared once, reused; the caller holds the
+ * transaction (BEGIN IMMEDIATE: no other connection writes while it
+ * lasts, which the send keys' check-then-claim and the ledger's
+ * once-a-transaction emptiness rely on). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +46,8 @@ struct recent_memo {
 
 struct store {
 	sqlite3 *db;
-	sqlite3_stmt *zone, *key, *recent, *spent, *insert, *spend, *version, *delivered;
+	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered,
+		     *any_delivered;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
 	uint32_t *recent_tag;            /* each memo's customer's hash (odd); a set's in
 					  * one cache line, read before its memos */
@@ -54,6 +58,13 @@ struct store {
 	int32_t *name_ix;                /* the names' slots: index + 1, 0 empty */
 	int nnames;
 	jrn_ledger_recent *ledger;
+	/* the ledger (deliveries) had no row when transaction deliv_gen
+	 * first asked: only jrn-send writes it, never this connection, and
+	 * no other connection writes while this one's transaction lasts
+	 * (BEGIN IMMEDIATE), so for the rest of it no key is in the ledger
+	 * and no customer has a delivery: no query asks it */
+	unsigned deliv_gen;
+	bool deliv_none;
 	jrn_buf body; /* a deferral's record, its derived key spliced in */
 	/* what each campaign has spent, as read and then added to in this
 	 * transaction (only this connection writes while it lasts): valid
@@ -110,8 +121,15 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	sqlite3_commit_hook(db, tx_commit, S);
 	sqlite3_rollback_hook(db, tx_rollback, S);
 	if (jrn_db_prepare(db, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone, e) < 0 ||
-	    jrn_db_prepare(db, "SELECT 1 FROM route_decisions WHERE key = ? AND decision = 'send'",
-			   &S->key, e) < 0 ||
+	    /* a claimed key: its hash's rows whose decision has the key, or a
+	     * send of before schema 12 */
+	    jrn_db_prepare(db,
+		    "SELECT 1 FROM route_send_keys k JOIN route_decisions r ON r.seq = k.seq"
+		    " WHERE k.hash = ?1 AND r.key = ?2 AND r.decision = 'send'"
+		    " UNION ALL SELECT 1 FROM route_send_keys_11 WHERE key = ?2 LIMIT 1",
+		    &S->key, e) < 0 ||
+	    jrn_db_prepare(db, "INSERT INTO route_send_keys (seq, hash) VALUES (?1, ?2)", &S->claim,
+			   e) < 0 ||
 	    /* route's sends that jrn-send has not put in the ledger (a key
 	     * there is counted from the ledger, by its status) */
 	    jrn_db_prepare(db,
@@ -123,12 +141,12 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	    jrn_db_prepare(db, "SELECT spent FROM route_budgets WHERE campaign_id = ?", &S->spent, e) < 0 ||
 	    jrn_db_prepare(db, "PRAGMA data_version", &S->version, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
 		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
 		    " enrollment, body)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-		    " ON CONFLICT DO NOTHING", /* a send's key taken: store_claim's duplicate */
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 		    &S->insert, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_budgets (campaign_id, spent, updated_at) VALUES (?1, ?2, ?3)"
@@ -145,8 +163,8 @@ void store_close(store *S)
 {
 	if (!S)
 		return;
-	sqlite3_stmt *all[] = {S->zone, S->key, S->recent, S->spent, S->insert, S->spend,
-			       S->version, S->delivered};
+	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
+			       S->version, S->delivered, S->any_delivered};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
@@ -185,11 +203,35 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
 	return done(S, S->zone, rc, e) < 0 ? -1 : found;
 }
 
+/* key's hash in route_send_keys (schema 12): jrn_hash64 of its bytes, as
+ * a signed integer. */
+static int64_t key_hash(const char *key)
+{
+	return (int64_t)jrn_hash64(key, strlen(key));
+}
+
 int store_key_sent(store *S, const char *key, jrn_err *e)
 {
-	sqlite3_bind_text(S->key, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(S->key, 1, key_hash(key));
+	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->key);
 	return done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
+}
+
+/* Is the ledger empty for the rest of this transaction? 1 yes (asked
+ * once a transaction), 0 no or outside a transaction, -1 with e. */
+static int ledger_empty(store *S, jrn_err *e)
+{
+	if (sqlite3_get_autocommit(S->db))
+		return 0;
+	if (S->deliv_gen == S->gen)
+		return S->deliv_none;
+	int rc = sqlite3_step(S->any_delivered);
+	bool none = rc == SQLITE_ROW && sqlite3_column_int(S->any_delivered, 0) == 0;
+	if (done(S, S->any_delivered, rc, e) < 0)
+		return -1;
+	S->deliv_gen = S->gen, S->deliv_none = none;
+	return none;
 }
 
 /* ---- the recent sends' memo ---- */
@@ -361,8 +403,9 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 			 (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
 			 sqlite3_column_int64(st, 4));
 	}
-	if (done(S, st, rc, e) < 0 ||
-	    jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger, &g, e) < 0) {
+	int none = rc == SQLITE_DONE ? ledger_empty(S, e) : -1;
+	if (done(S, st, rc, e) < 0 || none < 0 ||
+	    (!none && jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger, &g, e) < 0)) {
 		if (g.m)
 			g.m->epoch = 0;
 		return -1;
@@ -380,11 +423,17 @@ static int memo_sent(store *S, const action *a, const decision *d, const char *t
 	uint32_t *tag;
 	if (!S->recent_memo || (memo_set(S, a->f[F_CUSTOMER], &hit, &tag), !hit))
 		return 0;
-	sqlite3_bind_text(S->delivered, 1, d->key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(S->delivered);
-	bool in_ledger = rc == SQLITE_ROW;
-	if (done(S, S->delivered, rc, e) < 0)
+	int none = ledger_empty(S, e);
+	if (none < 0)
 		return -1;
+	bool in_ledger = false;
+	if (!none) {
+		sqlite3_bind_text(S->delivered, 1, d->key, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(S->delivered);
+		in_ledger = rc == SQLITE_ROW;
+		if (done(S, S->delivered, rc, e) < 0)
+			return -1;
+	}
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
 	memo_add(S, hit, in_ledger ? NULL : chan_names[d->channel],
 		 d->send_at != INT64_MIN ? d->send_at : now, offer, trigger_key, now);
@@ -449,6 +498,9 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		  int64_t now, jrn_err *e)
 {
 	sqlite3_stmt *st = S->insert;
+	int taken;
+	if (d->kind == D_SEND && (taken = store_key_sent(S, d->key, e)) != 0)
+		return taken < 0 ? -1 : 0; /* store_claim's duplicate */
 	if (d->kind == D_DEFER && a->text) {
 		if (deferred_body(S, a, d, e) < 0)
 			return -1;
@@ -475,9 +527,13 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		sqlite3_bind_double(st, 14, d->cost);
 	if (done(S, st, sqlite3_step(st), e) < 0)
 		return -1;
-	if (sqlite3_changes(S->db) == 0)
-		return 0;
-	if (d->kind == D_SEND && memo_sent(S, a, d, trigger_key, now, e) < 0)
+	if (d->kind != D_SEND)
+		return 1;
+	/* the claim: the send's seq and its key's hash */
+	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
+	sqlite3_bind_int64(S->claim, 2, key_hash(d->key));
+	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0 ||
+	    memo_sent(S, a, d, trigger_key, now, e) < 0)
 		return -1;
 	return 1;
 }
