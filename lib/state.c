@@ -377,7 +377,8 @@ static const char *const migrations[] = {
 	 * before this version keep their keys in route_send_keys_11 (no new
 	 * row is added there). A deleted send (jrn privacy erase) takes its
 	 * claim along (the trigger). route_decisions keeps its columns and
-	 * rows. */
+	 * rows. deliveries_message: jrn-ingest --listen finds the delivery
+	 * of a Twilio status callback by its MessageSid. */
 	"CREATE TABLE route_send_keys (\n"
 	"  seq         INTEGER PRIMARY KEY,\n"
 	"  hash        INTEGER NOT NULL\n"
@@ -393,7 +394,9 @@ static const char *const migrations[] = {
 	"  WHEN old.decision = 'send' BEGIN\n"
 	"  DELETE FROM route_send_keys WHERE seq = old.seq;\n"
 	"  DELETE FROM route_send_keys_11 WHERE key = old.key;\n"
-	"END;\n",
+	"END;\n"
+	"CREATE INDEX deliveries_message ON deliveries (message_id)\n"
+	"  WHERE message_id IS NOT NULL;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
