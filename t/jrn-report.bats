@@ -295,3 +295,12 @@ jrn-report: metrics: 3 rows"
 	assert_failure 1
 	assert_output --partial "lookbak"
 }
+
+@test "jrn report runs jrn-report; jrn help report shows its usage" {
+	run jrn report metrics --by all -q
+	assert_success
+	assert_equal "$(jq -c '[.sent, .failed, .cost]' <<< "$output")" "[2,1,0.75]"
+	run jrn help report
+	assert_success
+	assert_line --index 0 --partial "usage: jrn-report KIND"
+}

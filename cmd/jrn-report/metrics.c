@@ -80,15 +80,16 @@ static const char engagement_sql[] =
 	" JOIN deliveries w ON w.key = e.dk"
 	" WHERE w.claimed_at >= ?1 AND w.claimed_at < ?2 %s";
 
+/* The last send's lookup is in the join's ON (not a column of a subquery
+ * in FROM, which SQLite flattened into two evaluations per order). */
 static const char conversions_sql[] =
-	"SELECT %s 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(DISTINCT c.dseq), total(c.amount), 0"
-	" FROM (SELECT o.amount, o.ts, (SELECT d.seq FROM deliveries d"
+	"SELECT %s 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(DISTINCT w.seq), total(o.amount), 0"
+	" FROM events o JOIN deliveries w ON w.seq = (SELECT d.seq FROM deliveries d"
 	"        WHERE d.customer_id = o.customer_id AND d.claimed_at <= o.ts"
 	"          AND d.status IN ('sent', 'queued', 'simulated')"
-	"        ORDER BY d.claimed_at DESC, d.seq DESC LIMIT 1) AS dseq"
-	"       FROM events o WHERE o.type = 'order.completed' AND o.ts >= ?1 AND o.ts < ?2) c"
-	" JOIN deliveries w ON w.seq = c.dseq"
-	" WHERE w.claimed_at >= ?1 AND w.claimed_at < ?2 AND c.ts - w.claimed_at <= ?3 %s";
+	"        ORDER BY d.claimed_at DESC, d.seq DESC LIMIT 1)"
+	" WHERE o.type = 'order.completed' AND o.ts >= ?1 AND o.ts < ?2"
+	"   AND w.claimed_at >= ?1 AND w.claimed_at < ?2 AND o.ts - w.claimed_at <= ?3 %s";
 
 /* The SQL index of a --by field. */
 static size_t field_at(const char *name)

@@ -38,10 +38,10 @@ static int window_by(report_run *run, const char *by)
 			return jrn_say(JRN_EXIT_USAGE, "--by '%s': an empty field", by);
 		if (!(run->by[run->nby] = strndup(p, len)))
 			return jrn_say(JRN_EXIT_FAIL, "out of memory");
-		for (size_t i = 0; i < run->nby; i++)
-			if (!strcmp(run->by[i], run->by[run->nby]))
+		run->nby++; /* counted before the check, so teardown frees it */
+		for (size_t i = 0; i + 1 < run->nby; i++)
+			if (!strcmp(run->by[i], run->by[run->nby - 1]))
 				return jrn_say(JRN_EXIT_USAGE, "--by '%s': %s twice", by, run->by[i]);
-		run->nby++;
 		if (!end)
 			return 0;
 		p = end;

@@ -127,7 +127,8 @@ read -r w c r_small < <(cpu_wall "$bin/jrn-report" metrics "${window[@]}" --db "
 echo "peak RSS: $(median "${r_j[@]}") KB over $events events, $r_small KB over $((events / 10))"
 read -r w c r < <(cpu_wall "$bin/jrn-report" metrics "${window[@]}" --db "$db" --by day,campaign,channel)
 echo "jrn-report metrics --by day,campaign,channel: ${w}s wall, ${c}s CPU, $r KB"
-rm -f "$db" "$db-wal" "$db-shm" "$small" "$small-wal" "$small-shm" "$dir"/report-*.sql "$dir/report-time"
+[ -n "${BENCH_KEEP:-}" ] || rm -f "$db" "$db-wal" "$db-shm"
+rm -f "$small" "$small-wal" "$small-shm" "$dir"/report-*.sql "$dir/report-time"
 
 if [ -f "$here/report-attribution.sh" ]; then
 	bash "$here/report-attribution.sh" "$bin"
