@@ -19,7 +19,7 @@ const report_kind report_kinds[] = {
 	 {CHART_BAR, "arm", NULL, {"rate", NULL}, "Conversion rate by arm"},
 	 "A/B arms and holdouts: rate, lift, interval, p-value, sample ratio"},
 	{"journeys", R_OPT_JOURNEY, report_journeys,
-	 {CHART_BAR, NULL, NULL, {"entered", "completed", "converted", "exited", NULL},
+	 {CHART_BAR, "journey", NULL, {"entered", "completed", "converted", "exited", NULL},
 	  "Journeys"},
 	 "per journey, version and step: entered, completed, converted, exited"},
 	{"rfm", R_OPT_FROM | R_OPT_TO, report_rfm,
