@@ -108,14 +108,10 @@ assert_no_duplicates() {
 }
 
 @test "examples/cron: every line is one the test can run, and the jobs are in examples/jrn.yaml" {
-	for w in --tick --due nightly scores; do
+	for w in --tick --due nightly scores hourly; do
 		assert_equal "$(cron_line "$w" | wc -l)" 1
 	done
 	assert_equal "$(cron_line --comment replay | wc -l)" 1
-	# planned tools appear only in comments
-	run grep -nE '^[[:space:]]*[^#[:space:]].*jrn-(ai|report)' \
-		"$EXAMPLES/cron" "$EXAMPLES/jrn.yaml"
-	assert_failure
 	# and jq or a contacts file no longer: the journey makes the action,
 	# the profile holds the address
 	run grep -nE '^[[:space:]]*[^#[:space:]].*(jq|sqlite3|contacts)' \
@@ -125,7 +121,7 @@ assert_no_duplicates() {
 	run jrn-route --check
 	assert_success
 	assert_output ''
-	for job in nightly replay tick scores leads; do
+	for job in nightly replay tick scores leads hourly; do
 		run jrn run --dry-run "$job"
 		assert_success
 	done
@@ -154,6 +150,34 @@ assert_no_duplicates() {
 	assert_equal "$(db "SELECT count(*) FROM enrollments WHERE journey = 'winback'")" \
 		"$(mailed | wc -l)"
 	assert_equal "$(db "SELECT count(*) FROM runs WHERE status <> 0")" 0
+}
+
+@test "the hourly job after a night: the last 24 hours' metrics saved as insights, read by the next jrn-ai optimize" {
+	night 2026-01-07
+	local sent
+	sent=$(db "SELECT count(*) FROM deliveries WHERE status = 'simulated'")
+	[ "$sent" -gt 0 ]
+	cron 2026-01-07T03:05:00Z hourly; quiet
+	# one run of insights at 03:05, the window the 24 hours before it; the
+	# night's win-back mails are all in it (simulated sends count as sent)
+	assert_equal "$(db "SELECT count(DISTINCT computed_at), min(window_end - window_start) FROM insights")" \
+		"1|86400000"
+	assert_equal "$(db "SELECT metrics ->> '$.sent' FROM insights WHERE dimension = 'all'")" "$sent"
+	assert_equal "$(db "SELECT group_key, metrics ->> '$.sent' FROM insights WHERE dimension = 'campaign'")" \
+		"[\"winback\"]|$sent"
+	assert_equal "$(db "SELECT group_key FROM insights WHERE dimension = 'channel'")" '["email"]'
+	# and the report's own grouping (campaign,channel, the default --by)
+	assert_equal "$(db "SELECT group_key FROM insights WHERE dimension = 'campaign,channel'")" \
+		'["winback","email"]'
+	# the next hour's optimizer reads them (-v says so)
+	cd "$shop"
+	run --separate-stderr env JRN_NOW=2026-01-07T04:00:00Z jrn-ai optimize -v \
+		<<< '{"customerId":"c1","state":{"journeyStage":"retention","segment":"at_risk"}}'
+	assert_success
+	[[ $stderr == *"insights of 2026-01-07T03:05:00.000Z: 4 rows, in the optimize prompt"* ]]
+	# the same hour again replaces the run: still one
+	cron 2026-01-07T03:05:00Z hourly; quiet
+	assert_equal "$(db "SELECT count(DISTINCT computed_at) FROM insights")" 1
 }
 
 @test "jrn-route killed after one mail went out, before its commit: cron hears it, the replay loses nothing and sends nothing twice" {
