@@ -229,6 +229,12 @@ static int check_value(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 				return fail_at(c->e, c->file, a,
 					       "%s: expected %s, got '%.64s' (units: ms s m h d w)",
 					       c->path.p, expected(k), shown(c, *v));
+			/* the key's own range holds for a written duration too */
+			if (k->max > k->min && (ms < k->min || ms > k->max))
+				return fail_at(c->e, c->file, a,
+					       "%s: expected a duration from %lld ms to %lld ms, got "
+					       "'%.64s' (%lld ms)", c->path.p, (long long)k->min,
+					       (long long)k->max, shown(c, *v), (long long)ms);
 		} else {
 			return type_error(c, a, k, *v, NULL);
 		}

@@ -148,6 +148,12 @@ static void test_unresolved(void)
 	CHECK(jrn_config_require(cfg, "jrn-sendx", &e) == -1, "jrn_config_require: names match whole");
 	jv_free(cfg);
 
+	CHECK_STR(load("report:\n  metrics:\n    lookback: 0d\n"),
+		  "ERR jrn.yaml:3:15: report.metrics.lookback: expected a duration from 1 ms to "
+		  "316224000000 ms, got '0d' (0 ms)",
+		  "a written duration is held to the key's range, as a number is");
+	CHECK_STR(load("report:\n  metrics:\n    lookback: 1ms\n"), "{\"report\":{\"metrics\":{\"lookback\":\"1ms\"}}}",
+		  "the range's lower end is in it");
 	CHECK_STR(load("db:\n  busyTimeout: ${JRN_UT_HOST}\n"),
 		  "ERR jrn.yaml:2:16: db.busyTimeout: expected a duration (like 5s or 1h30m) or an integer of milliseconds, got '${JRN_UT_HOST}' (units: ms s m h d w)",
 		  "a set variable is checked as usual, and shown as written (issue 10)");
