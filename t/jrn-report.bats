@@ -230,6 +230,30 @@ for r in rows[1:]:
 	assert_equal "$(jq .sent <<< "$output")" 2
 }
 
+@test "-o through a link, a FIFO or a device: the link kept, the FIFO read, nothing replaced" {
+	# a link to a regular file: the file replaced, the link left a link
+	echo old > real.csv
+	ln -s real.csv link.csv
+	run jrn-report metrics --by campaign --format csv -q -o link.csv
+	assert_success
+	[ -L link.csv ]
+	assert_equal "$(head -1 real.csv | cut -c1-13)" "campaign,sent"
+	assert_equal "$(ls | grep -c 'csv\.')" 0
+	# a FIFO: written to, still a FIFO, its reader gets the rows
+	mkfifo fifo
+	cat fifo > from-fifo &
+	run jrn-report metrics --by campaign -q -o fifo
+	assert_success
+	wait
+	[ -p fifo ]
+	assert_equal "$(wc -l < from-fifo)" 3
+	# a device, through a link of its own: /dev/stdout's target unchanged
+	ln -s /dev/null devnull
+	run jrn-report metrics -q -o devnull
+	assert_success
+	[ -L devnull ] && [ -c /dev/null ]
+}
+
 @test "an older schema is refused, not migrated (jrn-report opens read-only); --save migrates it" {
 	sqlite3 jrn.db "PRAGMA user_version = 11"
 	run jrn-report metrics

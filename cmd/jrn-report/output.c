@@ -2,7 +2,11 @@
  * table, csv and html collect the rows (as many as the report has groups)
  * and write them at the end. -o FILE writes a temporary file beside FILE
  * (FILE.XXXXXX, mkstemp) and renames it over FILE when the run succeeded,
- * so that a failed run leaves no half file.
+ * so that a failed run leaves no half file; FILE a symbolic link to a
+ * regular file: the same beside the file it names, the link kept; FILE
+ * something else that exists (a FIFO, a terminal, /dev/stdout): written
+ * to directly, as the shell's > would. A regular FILE we may not write is
+ * refused as > would refuse it.
  *
  *   table  columns in the rows' key order (first appearance), each as wide
  *          as its widest cell in terminal columns (wcwidth(3) under
@@ -19,6 +23,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +36,8 @@
 struct report_out {
 	jrn_out o;
 	char *tmp;       /* -o: the temporary file's path; NULL: stdout */
+	char *target;    /* -o: the file renamed over (FILE, or what it links to) */
+	bool direct;     /* -o names no regular file: written to directly */
 	jv rows;         /* table, csv, html: the rows so far */
 	jv columns;      /* report_header's names, or null */
 	bool gone;       /* the reader went away (EPIPE) */
@@ -45,11 +52,22 @@ int report_output_begin(report_run *run)
 	out->rows = jv_array();
 	out->columns = jv_null();
 	int fd = STDOUT_FILENO;
-	if (run->out_path) {
-		size_t n = strlen(run->out_path);
+	struct stat st;
+	if (run->out_path && stat(run->out_path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if ((fd = open(run->out_path, O_WRONLY | O_TRUNC | O_CLOEXEC)) < 0)
+			return jrn_say(JRN_EXIT_FAIL, "-o %s: %s", run->out_path, strerror(errno)), -1;
+		out->direct = true;
+	} else if (run->out_path) {
+		if (stat(run->out_path, &st) == 0 && access(run->out_path, W_OK) < 0)
+			return jrn_say(JRN_EXIT_FAIL, "-o %s: %s", run->out_path, strerror(errno)), -1;
+		/* a link: the file it names is the one replaced */
+		out->target = realpath(run->out_path, NULL);
+		if (!out->target && !(out->target = strdup(run->out_path)))
+			return jrn_say(JRN_EXIT_FAIL, "out of memory"), -1;
+		size_t n = strlen(out->target);
 		if (!(out->tmp = malloc(n + 8)))
 			return jrn_say(JRN_EXIT_FAIL, "out of memory"), -1;
-		memcpy(out->tmp, run->out_path, n);
+		memcpy(out->tmp, out->target, n);
 		memcpy(out->tmp + n, ".XXXXXX", 8);
 		if ((fd = mkstemp(out->tmp)) < 0) {
 			jrn_say(JRN_EXIT_FAIL, "-o %s: %s", run->out_path, strerror(errno));
@@ -367,6 +385,9 @@ static void output_free(report_run *run)
 		unlink(out->tmp);
 		free(out->tmp);
 	}
+	if (out->direct && out->o.fd >= 0)
+		close(out->o.fd);
+	free(out->target);
 	jv_free(out->rows);
 	jv_free(out->columns);
 	run->out_gone = out->gone;
@@ -402,7 +423,7 @@ int report_output_end(report_run *run)
 	if (out->tmp) {
 		if (close(out->o.fd) < 0)
 			rc = -1, jrn_say(JRN_EXIT_FAIL, "writing %s: %s", run->out_path, strerror(errno));
-		else if (rename(out->tmp, run->out_path) < 0)
+		else if (rename(out->tmp, out->target) < 0)
 			rc = -1, jrn_say(JRN_EXIT_FAIL, "-o %s: %s", run->out_path, strerror(errno));
 		else {
 			free(out->tmp);
