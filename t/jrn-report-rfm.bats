@@ -99,4 +99,9 @@ NOW=(--now 2026-01-20T00:00:00Z)
 	assert_output --partial 'rfm: --to soon: not an RFC 3339 time nor a duration (7d)'
 	run -2 jrn-report rfm --by segment "${NOW[@]}"
 	assert_output --partial 'rfm: --by segment: not a field of this kind (none)'
+	# a window of events means nothing to two snapshots: refused, not ignored
+	run -2 jrn-report rfm --since 1d "${NOW[@]}"
+	assert_output 'jrn-report: rfm compares two snapshots: it takes --from and --to, not --since'
+	run -2 jrn-report rfm --until 2026-01-10 "${NOW[@]}"
+	assert_output 'jrn-report: rfm compares two snapshots: it takes --from and --to, not --until'
 }

@@ -154,6 +154,10 @@ int report_rfm(report_run *run)
 	int status = report_by_check(run, none, NULL);
 	if (status)
 		return status;
+	/* snapshots, not a window of events: --since/--until would be ignored */
+	if (run->since_given || run->until_given)
+		return jrn_say(JRN_EXIT_USAGE, "rfm compares two snapshots: it takes --from and --to, "
+			       "not --%s", run->since_given ? "since" : "until");
 	static const char *const cols[] = {"level", "from", "to", "customers", "segment", "share",
 					   "meanRecency", "meanFrequency", "meanMonetary"};
 	jv names = jv_array();
