@@ -625,3 +625,32 @@ ai_words() {
 	run zsh -n "$BATS_TEST_DIRNAME/../completions/_jrn"
 	assert_success
 }
+
+@test "an event carrying jrn-merge's profile gets a state; one carrying a state gets actions (contact from the profile); a bare event passes" {
+	# the event as jrn-merge writes it: the customer's profile added
+	ev='{"id":"t1","type":"page.viewed","customerId":"rt1","timestamp":"2025-12-31T10:00:00Z","profile":{"customerId":"rt1","email":"rt1@example.com","summary":{"orders":2,"orderTotal":80,"firstSeen":"2025-06-01T00:00:00Z","lastOrder":{"at":"2025-12-20T00:00:00Z"}}}}'
+	bare='{"id":"t2","type":"page.viewed","customerId":"rt2","timestamp":"2025-12-31T10:00:00Z"}'
+	run --separate-stderr jrn-ai state -q <<< "$ev"$'\n'"$bare"
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	# the event kept whole, its state added
+	assert_equal "$(jq -c 'select(.id == "t1") | [.type, .profile.email, (.state | type), .state.source]' <<< "$output")" \
+		'["page.viewed","rt1@example.com","object","rules"]'
+	# the bare event exactly as it came
+	assert_equal "$(sed -n 2p <<< "$output")" "$bare"
+	printf '%s\n' "$output" > states.ndjson
+	run --separate-stderr jrn-ai optimize -q states.ndjson
+	assert_success
+	# the event, its actions (each to the profile's address), the bare event
+	assert_equal "$(jq -r '.type // "action"' <<< "$output" | tr '\n' ' ')" \
+		"page.viewed $(jq -r 'select(.actionType) | "action"' <<< "$output" | tr '\n' ' ')page.viewed "
+	[ "$(jq -s 'map(select(.actionType)) | length' <<< "$output")" -gt 0 ]
+	assert_equal "$(jq -s -c 'map(select(.actionType == "email") | .recipientEmail) | unique' <<< "$output")" \
+		'["rt1@example.com"]'
+	assert_equal "$(jq -s -c 'map(select(.actionType) | .customerId) | unique' <<< "$output")" '["rt1"]'
+	# an action's own recipient is kept; a top-level email wins over the profile's
+	run --separate-stderr jrn-ai optimize -q <<< '{"type":"x","customerId":"rt3","email":"top@example.com","state":{"journeyStage":"retention","segment":"active"},"profile":{"email":"prof@example.com"}}'
+	assert_success
+	assert_equal "$(jq -s -c 'map(select(.actionType == "email") | .recipientEmail) | unique' <<< "$output")" \
+		'["top@example.com"]'
+}

@@ -2,8 +2,12 @@
  *
  * Records are read in batches (AI_MAX_BATCH, or less when the input goes
  * idle). For each batch:
- *   1. parse; events (a string "type") pass through; a profile needs a
- *      customerId (jrn_id_check), else it is rejected;
+ *   1. parse; events (a string "type") pass through, unless they carry
+ *      what the task reads (state: jrn-merge's "profile" object;
+ *      optimize: a "state" object), which makes them the customer's
+ *      record (the seed's real-time flow: a touchpoint, its profile, its
+ *      state, its actions); a profile needs a customerId (jrn_id_check),
+ *      else it is rejected;
  *   2. minimise: the question's input carries only ai.fields of the
  *      record (never email or phone unless ai.sendContact), the facts of
  *      the state file (facts.c) and, for optimize, the record's state
@@ -108,8 +112,12 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 			return 0;
 	for (int i = 0; i < 5; i++)
 		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
-	if (m[0] && m[0]->kind == '"') {
-		*rec = jv_invalid();
+	/* jrn-merge's profile may hold the contact: such a record is read whole */
+	const jrn_json_member *prof = jrn_json_find(&L->ix, -1, "profile");
+	if (prof && prof->kind == '{')
+		return 0;
+	if (m[0] && m[0]->kind == '"' && !(m[2] && m[2]->kind == '{')) {
+		*rec = jv_invalid(); /* an event without a state: through */
 		return 1;
 	}
 	if (!m[2] || m[2]->kind != '{')
@@ -161,6 +169,12 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 		jv type = jv_object_get(jv_copy(rec), KS("type"));
 		bool event = jv_get_kind(type) == JV_KIND_STRING;
 		jv_free(type);
+		if (event) { /* an event carrying what the task reads is a record */
+			jv carried = jv_object_get(jv_copy(rec), run->task == AI_STATE ? KS("profile")
+										    : KS("state"));
+			event = jv_get_kind(carried) != JV_KIND_OBJECT;
+			jv_free(carried);
+		}
 		if (!event) {
 			jv c = jv_object_get(jv_copy(rec), KS("customerId"));
 			if (jv_get_kind(c) != JV_KIND_STRING)
@@ -737,10 +751,18 @@ static int write_state(ai_loop *L, ai_item *it, jrn_buf *st)
 	return jrn_out_line(&L->run->out, L->out.p, L->out.len) < 0 ? 0 : 0;
 }
 
-/* The record's string member key, or NULL (borrowed from rec's copy in *hold). */
-static jv rec_str(jv rec, const char *key)
+/* The record's contact key (email or phone): its own string member, else
+ * that of its profile (jrn-merge's), else jv_invalid(). Borrows rec; the
+ * result is the caller's. */
+static jv rec_contact(jv rec, const char *key)
 {
 	jv v = jv_object_get(jv_copy(rec), ai_lit(key));
+	if (jv_get_kind(v) == JV_KIND_STRING)
+		return v;
+	jv_free(v);
+	jv prof = jv_object_get(jv_copy(rec), KS("profile"));
+	v = jv_get_kind(prof) == JV_KIND_OBJECT ? jv_object_get(prof, ai_lit(key))
+						: (jv_free(prof), jv_invalid());
 	return jv_get_kind(v) == JV_KIND_STRING ? v : (jv_free(v), jv_invalid());
 }
 
@@ -751,7 +773,7 @@ static int write_actions(ai_loop *L, ai_item *it)
 	jrn_out_line(&run->out, it->line, it->len);
 	jv acts = jv_object_get(jv_copy(it->answer), KS("actions"));
 	jv id = jv_object_get(jv_copy(it->rec), KS("customerId"));
-	jv email = rec_str(it->rec, "email"), phone = rec_str(it->rec, "phone");
+	jv email = rec_contact(it->rec, "email"), phone = rec_contact(it->rec, "phone");
 	int rc = 0;
 	if (jv_get_kind(acts) == JV_KIND_ARRAY)
 		jv_array_foreach(acts, i, a) {

@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# Issue 16, the seed's real-time flow, as a user runs it: a touchpoint
+# POSTed to jrn-ingest --listen goes through
+#   jrn-ingest --listen | jrn-merge | jrn-ai state | jrn-ai optimize | jrn-route | jrn-send
+# and comes out as a message in the spool, addressed from the stored
+# profile; the message's own one-click unsubscribe link, POSTed as a
+# mailbox provider does (RFC 8058), comes back through the listener as
+# consent.revoked; the next touchpoint's action is suppressed by the gate,
+# and jrn-report counts the send and the unsubscribe.
+
+load helpers
+
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+	command -v curl > /dev/null || skip "no curl"
+	export JRN_NOW=2026-01-10T10:00:00Z TRACK_SECRET=flow-s3cret
+	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	BASE=http://127.0.0.1:$PORT
+	cat > jrn.yaml <<Y
+ingest:
+  listen:
+    tracking:
+      secret: \${TRACK_SECRET}
+send:
+  from: "Shop <news@shop.example>"
+  tracking:
+    url: $BASE
+    secret: \${TRACK_SECRET}
+Y
+	# the customer: an address (Segment's identify) and two orders
+	cat > history.ndjson <<'N'
+{"id":"i1","type":"identify","customerId":"rt1","timestamp":"2025-06-01T10:00:00Z","traits":{"email":"rt1@example.com"}}
+{"id":"o1","type":"order.completed","customerId":"rt1","timestamp":"2025-11-20T10:00:00Z","properties":{"amount":40}}
+{"id":"o2","type":"order.completed","customerId":"rt1","timestamp":"2025-12-20T10:00:00Z","properties":{"amount":40}}
+N
+	jrn-ingest -q --store-only history.ndjson
+}
+
+teardown() {
+	[ -s lpid ] && kill "$(cat lpid)" 2> /dev/null
+	wait 2> /dev/null
+	true
+}
+
+# post JSON: one event to /events; the listener's reply on stdout
+post() {
+	curl -sS -X POST --data-binary "$1" "$BASE/events"
+}
+
+# until_true N CMD...: CMD every 0.1 s until it succeeds, at most N times
+until_true() {
+	local n=$1
+	shift
+	for _ in $(seq "$n"); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "a touchpoint becomes a mail; its one-click unsubscribe comes back; the next is suppressed; the report counts both" {
+	{ jrn-ingest -q --listen "127.0.0.1:$PORT" & echo $! > lpid; wait; } 2> listen.err |
+		jrn-merge -q | jrn-ai state -q | jrn-ai optimize -q | jrn-route -q |
+		jrn-send -q > out.ndjson 2> pipe.err &
+	until_true 100 curl -sf -o /dev/null "$BASE/healthz"
+
+	run post '{"id":"t1","type":"page.viewed","customerId":"rt1","timestamp":"2026-01-10T09:59:00Z","properties":{"url":"/p/1"}}'
+	assert_output --partial '"status":"stored","id":"t1"'
+	# the pipeline streams: the action reaches the spool while the listener runs
+	until_true 100 compgen -G 'spool/*.eml'
+	assert_equal "$(ls spool/*.eml | wc -l)" 1
+	mail=$(ls spool/*.eml)
+	grep -q '^To: rt1@example.com' "$mail"
+	# the mail's unsubscribe link is the listener's signed /u/ link
+	link=$(grep -o "$BASE/u/[A-Za-z0-9_.-]*" "$mail" | head -1)
+	[ -n "$link" ]
+	grep -q "^List-Unsubscribe: <$link>" "$mail"
+
+	# RFC 8058: the provider POSTs List-Unsubscribe=One-Click to the link
+	run curl -sS -o /dev/null -w '%{http_code}' -X POST --data 'List-Unsubscribe=One-Click' "$link"
+	assert_output 200
+	assert_equal "$(sqlite3 jrn.db "SELECT channel, status FROM consent WHERE customer_id = 'rt1'")" 'email|revoked'
+
+	# the next touchpoint: its action is suppressed by the gate, nothing sent
+	run post '{"id":"t2","type":"page.viewed","customerId":"rt1","timestamp":"2026-01-10T10:00:00Z"}'
+	assert_output --partial '"status":"stored","id":"t2"'
+	until_true 100 grep -q '"id":"t2"' out.ndjson
+	kill -TERM "$(cat lpid)"
+	wait
+	: > lpid
+	assert_equal "$(ls spool/*.eml | wc -l)" 1
+	# the events in order, each followed by its actions and their fate
+	assert_equal "$(jq -r 'if .type then .type else "\(.actionType) \(.route.decision) \(.route.reason // "-") \(.delivery.status)" end' out.ndjson)" \
+		"page.viewed
+email send - simulated
+consent.revoked
+email suppress consent_revoked suppressed
+page.viewed
+email suppress consent_revoked suppressed"
+	# the next report: one e-mail sent (simulated) to the campaign, and
+	# its recipient unsubscribed through it
+	run jrn-report metrics --by channel --now 2026-01-10T11:00:00Z -q
+	assert_success
+	assert_equal "$(jq -c '[.channel, .sent, .unsubscribed]' <<< "$output")" '["email",1,1]'
+}
