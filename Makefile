@@ -4,7 +4,8 @@
 #   make deps       install the Debian packages that are missing (root)
 #   make check      unit tests and Bats tests; ends with "N passed, N failed"
 #   make asan       the same suite built with AddressSanitizer + UBSan
-#   make demo       a fresh state file, sample events, ingested and shown
+#   make demo       the three flows (ingest, nightly, hourly, real time) on the
+#                   shipped slice of Online Retail, in build/demo (examples/demo.sh)
 #   make bench      generated data, jrn beside jq and sqlite3, with ratios
 #   make bench-merge  jrn-merge --all beside the same join in sqlite3; jrn-merge
 #                   with four http sources beside one curl per request
@@ -167,8 +168,8 @@ asan:
 	@$(MAKE) --no-print-directory check BUILD=build-asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
-demo: deps all $(BUILD)/jrn-gen
-	@sh examples/demo.sh $(BUILD)/bin $(BUILD)/jrn-gen
+demo: deps all
+	@bash examples/demo.sh $(BUILD)/bin
 
 bench: deps all $(BUILD)/jrn-gen
 	@bash t/bench/bench.sh $(BUILD)/bin $(BUILD)/jrn-gen

@@ -1,117 +1,119 @@
-#!/bin/sh
-# make demo: a fresh project directory, a sample of generated events,
-# ingested into a new state file, and what was stored.
-# Usage: demo.sh BINDIR GEN
-set -eu
-bin=$(cd "$1" && pwd) gen=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+#!/bin/bash
+# make demo: the seed's three flows on a real shop's autumn (the shipped
+# slice of the UCI Online Retail data, examples/retail/, CC BY 4.0), in a
+# fresh project under build/demo:
+#   1. the invoices converted to events and stored (jrn-ingest);
+#   2. nightly (jrn run nightly, as examples/cron runs it), three nights:
+#      RFM snapshot and changes, segments and changes, the win-back
+#      journey for who entered at_risk, the mails sent (to the spool);
+#   3. hourly (jrn run hourly): the last 24 hours' metrics saved as
+#      insights for the optimizer;
+#   4. real time: a touchpoint POSTed to jrn-ingest --listen through
+#      jrn-merge, jrn-ai state and optimize, jrn-route and jrn-send;
+#   5. the reports, and one HTML page of them.
+# Usage: demo.sh BINDIR [GEN]   (GEN, jrn-gen, is no longer used)
+set -euo pipefail
+bin=$(cd "$1" && pwd)
+top=$(pwd)
 demo=build/demo
 rm -rf "$demo"
 PATH=$bin:$PATH
-export JRN_NOW=2026-01-01T00:00:00Z
+export JRN_UNSUBSCRIBE_SECRET=demo-secret-not-for-production
+say() { printf '\n== %s\n' "$*"; }
+table() { sqlite3 -header -column jrn.db "$1"; }
 
-echo "== jrn init $demo"
-jrn init "$demo"
+say "jrn init $demo, with examples/jrn.yaml (its jobs) and examples/journeys/"
+JRN_NOW=2011-09-01T00:00:00Z jrn init "$demo" > /dev/null
+cp examples/jrn.yaml "$demo/jrn.yaml"
+cp -r examples/journeys "$demo/journeys"
 cd "$demo"
 
-echo "== jrn-gen -n 5000 > events.ndjson   (5000 events of 500 customers over 2025)"
-"$gen" -n 5000 > events.ndjson
-# a few lines of the kinds a real feed has: a Segment track call without an
-# id, a consent event, and two bad lines
-cat >> events.ndjson <<'NDJSON'
-{"type":"track","event":"order.completed","userId":"c0000007","messageId":"seg-1","timestamp":"2025-12-31T23:00:00+01:00","properties":{"amount":42.5}}
-{"type":"consent.granted","customerId":"c0000007","timestamp":"2025-06-01T10:00:00Z","properties":{"channel":"email","source":"signup-form"}}
-{"type":"page.viewed","customerId":"c0000008","timestamp":"yesterday"}
-not json at all
-NDJSON
+say "1. a real shop's autumn: examples/retail/retail2jrn, then jrn-ingest"
+"$top/examples/retail/retail2jrn" "$top/examples/retail/online-retail-2011q4-slice.csv.gz" \
+	> orders.ndjson
+# the data has no addresses: each customer gets a made-up one, by the
+# identify call a sign-up form would send
+jq -c 'select(.type == "order.completed")' orders.ndjson |
+	jq -sc 'group_by(.customerId)[] | min_by(.timestamp) | {id: ("identify-" + .customerId),
+	    type: "identify", customerId, timestamp, traits: {email: (.customerId + "@retail.example")}}' \
+		> identify.ndjson
+JRN_NOW=2011-12-01T00:00:00Z jrn-ingest -q --store-only identify.ndjson orders.ndjson
+table "SELECT type, count(*) AS events, count(DISTINCT customer_id) AS customers,
+	      printf('%.2f', total(amount)) AS amount_gbp
+	FROM events GROUP BY type ORDER BY events DESC"
 
-echo "== jrn ingest --rejects rejects.ndjson events.ndjson | head -3"
-status=0
-jrn ingest --rejects rejects.ndjson events.ndjson > stored.ndjson || status=$?
-head -3 stored.ndjson
-echo "(exit status $status: 3 means some lines were rejected; see rejects.ndjson)"
-
-echo "== the same file again: nothing new"
-jrn ingest --store-only events.ndjson 2>&1 | grep stored || true
-
-echo "== what the state file holds (sqlite3 jrn.db)"
-sqlite3 -header -column jrn.db \
-  "SELECT type, count(*) AS events, count(DISTINCT customer_id) AS customers,
-          printf('%.2f', total(amount)) AS amount
-   FROM events GROUP BY type ORDER BY events DESC"
-echo
-sqlite3 -header -column jrn.db "SELECT customer_id, channel, status, source FROM consent"
-echo
-echo "== rejects.ndjson"
-cat rejects.ndjson
-
-echo
-echo "== the nightly job: jrn-score rfm --save | jrn-segment --save --changes"
-jrn-score rfm --save | jrn-segment --save --changes > changes.ndjson
-head -3 changes.ndjson
-echo "($(wc -l < changes.ndjson) segment.entered events for the journeys; see changes.ndjson)"
-sqlite3 -header -column jrn.db \
-  "SELECT segment AS rfm_segment, count(*) AS customers, min(score) AS min_score
-   FROM rfm_snapshots GROUP BY segment ORDER BY min(score) DESC"
-echo
-echo "== jrn-segment --count: members and reachable members per segment"
-jrn-score rfm | jrn-segment --count
-echo
-echo "== lifetime value: jrn-score clv, the five most valuable"
-jrn-score clv -q | jq -sc 'sort_by(-.clv.predictedValue) | .[:5][]'
-
-
-echo
-echo "== jrn-send: a win-back email for each At Risk customer, simulated into ./spool"
-mkdir -p templates
-printf 'We miss you, {{firstName|friend}}\n' > templates/winback.subject
-cat > templates/winback.txt <<'TXT'
-Hello {{firstName|there}},
-
-your last order was {{rfm.recency}} days ago. Here is 15% off the next one:
-code COMEBACK15.
-
-Unsubscribe: {{{unsubscribeUrl}}}
-TXT
-cat > templates/winback.html <<'HTML'
-<p>Hello {{firstName|there}},</p>
-<p>your last order was {{rfm.recency}} days ago. Here is <b>15% off</b> the next one:
-code <code>COMEBACK15</code>.</p>
-<p><a href="{{unsubscribeUrl}}">Unsubscribe</a></p>
-HTML
-# added by the demo into the starter's send: section (which already has
-# idempotency.window: 30d): who the mail is from, and signed unsubscribe links
-grep -q '^send:$' jrn.yaml || { echo "demo.sh: jrn.yaml has no send: section" >&2; exit 1; }
-cat > send.yaml <<'YAML'
-  from: "Demo Shop <news@shop.example>"
-  unsubscribe:
-    mailto: unsubscribe@shop.example
-    url: https://shop.example/unsubscribe
-    secret: demo-secret-not-for-production
-YAML
-awk '{ print } /^send:$/ { while ((getline line < "send.yaml") > 0) print line }' \
-  jrn.yaml > jrn.yaml.new
-mv jrn.yaml.new jrn.yaml
-rm send.yaml
-echo "(jrn.yaml's send section now:)"
-sed -n '/^send:$/,/^$/p' jrn.yaml | grep -v '^ *#'
-actions() {
-	jrn-score rfm | jq -c 'select(.rfm.segment == "At Risk") | {actionType: "email",
-	  customerId, campaignId: "winback-2026-01", template: "winback",
-	  recipientEmail: (.customerId + "@example.com"), rfm}'
-}
-actions | jrn-send > sent.ndjson
-echo "$(wc -l < sent.ndjson) actions; the first one's delivery:"
-head -1 sent.ndjson | jq -c .delivery
-# the spool names each file by the SHA-256 of the action's idempotency key
-key=$(head -1 sent.ndjson | jq -r .delivery.key)
-first=$(printf '%s' "$key" | sha256sum | cut -c1-32).eml
-echo "== spool/$first (its headers)"
-sed -n '/^\r\{0,1\}$/q;p' "spool/$first" | tr -d '\r'
-echo "== the next two nights, the same job: each a duplicate, nothing sent twice"
-echo "   (exactly once per send.idempotency.window: 30d; with the default, 1d,"
-echo "   every At Risk customer would get the win-back again each night)"
-for night in 2026-01-02T02:00:00Z 2026-01-03T02:00:00Z; do
-	echo "-- $night"
-	JRN_NOW=$night actions | JRN_NOW=$night jrn-send | jq -r .delivery.status | sort | uniq -c
+say "2. nightly: jrn run nightly at 02:00 on the first of October, November, December"
+echo "(a month apart the segments move by more than segments.drift's 20%: jrn-segment"
+echo " says so and exits 3, cron's cue to look; the saves and changes stand)"
+for night in 2011-10-01 2011-11-01 2011-12-01; do
+	JRN_NOW=${night}T02:00:00Z jrn run -q nightly > /dev/null || [ $? = 3 ]
 done
-sqlite3 -header -column jrn.db "SELECT channel, status, count(*) AS n FROM deliveries GROUP BY 1, 2"
+jrn log -n 3 nightly
+echo
+echo "Who moved between RFM segments, night by night:"
+table "SELECT substr(body ->> '$.timestamp', 1, 10) AS night,
+	      coalesce(body ->> '$.properties.from', '(new)') AS from_segment,
+	      body ->> '$.properties.to' AS to_segment, count(*) AS customers
+	FROM events WHERE type = 'rfm.segment.changed'
+	GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC LIMIT 12"
+echo
+echo "What was sent, and why (jrn-route's decisions, jrn-send's deliveries):"
+table "SELECT d.journey, d.step, d.decision, coalesce(d.reason, '-') AS reason, count(*) AS n
+	FROM route_decisions d GROUP BY 1, 2, 3, 4"
+table "SELECT campaign_id AS campaign, channel, status, count(*) AS n
+	FROM deliveries GROUP BY 1, 2, 3"
+first=$(find spool -name '*.eml' | sort | head -1)
+if [ -n "$first" ]; then
+	echo "One of them, $first:"
+	sed -n '/^\r\{0,1\}$/q;/^\(From\|To\|Subject\|List-Unsubscribe\):/p' "$first" | tr -d '\r'
+fi
+
+say "3. hourly: jrn run hourly at 03:05 (jrn-report metrics --since 24h --save)"
+JRN_NOW=2011-12-01T03:05:00Z jrn run -q hourly > /dev/null
+table "SELECT dimension, group_key, metrics ->> '$.sent' AS sent,
+	      metrics ->> '$.deliveryRate' AS delivery_rate
+	FROM insights ORDER BY dimension"
+echo "(the next jrn-ai optimize reads these: jrn-ai(1), INSIGHTS)"
+
+say "4. real time: a touchpoint POSTed to jrn-ingest --listen"
+echo "   jrn-ingest --listen | jrn-merge | jrn-ai state | jrn-ai optimize | jrn-route | jrn-send"
+export JRN_NOW=2011-12-01T10:00:00Z
+{ jrn-ingest -q --listen 127.0.0.1:0 & echo $! > listener.pid; wait; } 2> listen.err |
+	jrn-merge -q | jrn-ai state -q | jrn-ai optimize -q | jrn-route -q |
+	jrn-send -q > realtime.ndjson 2> realtime.err &
+port=
+for _ in $(seq 100); do
+	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' listen.err)
+	[ -n "$port" ] && break
+	sleep 0.1
+done
+[ -n "$port" ] || { cat listen.err >&2; exit 1; }
+customer=$(jq -r 'select(.type == "order.completed") | .customerId' orders.ndjson | sort | uniq -c |
+	sort -rn | awk 'NR == 1 { print $2 }')
+touch='{"id":"demo-touch-1","type":"page.viewed","customerId":"'$customer'","timestamp":"2011-12-01T09:59:00Z","properties":{"url":"/gift-sets"}}'
+echo "\$ curl -X POST --data-binary '$touch' http://127.0.0.1:$port/events"
+curl -sS -X POST --data-binary "$touch" "http://127.0.0.1:$port/events"
+echo
+for _ in $(seq 100); do
+	grep -q '"delivery"' realtime.ndjson 2> /dev/null && break
+	sleep 0.1
+done
+kill -TERM "$(cat listener.pid)"
+wait
+echo "What came out of the pipeline (the event, then its actions and their fate):"
+jq -c 'if .type then {event: .type, customerId, journeyStage: .state.journeyStage}
+	else {action: .actionType, campaign: .campaignId, to: .recipientEmail,
+	      gate: .route.decision, delivery: .delivery.status} end' realtime.ndjson
+unset JRN_NOW
+
+say "5. the reports (jrn-report), at 2011-12-01T12:00:00Z"
+export JRN_NOW=2011-12-01T12:00:00Z
+echo "-- metrics per campaign and channel, all time"
+jrn-report metrics --format table -q
+echo "-- RFM segment movement, the last two snapshots"
+jrn-report rfm --format table -q | head -12
+echo "-- cohorts by month of first order"
+jrn-report cohorts --format table -q | head -8
+jrn-report metrics --format html -q -o report.html
+echo
+echo "The HTML report: $(pwd)/report.html"
