@@ -479,3 +479,31 @@ ev1() { # ev1 ID [TYPE]
 	run jrn-ingest --listen 127.0.0.1:0 --config c.yaml
 	assert_failure 1
 }
+
+@test "standard output's reader gone (| head -1): said once, the server stops, what was answered 200 is stored" {
+	jrn-ingest -q < /dev/null
+	{ jrn-ingest --listen 127.0.0.1:0 2> err.txt & echo $! > pid; wait; } | head -1 > first.ndjson &
+	EXTRA_PIDS=$!
+	for _ in $(seq 200); do
+		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' err.txt)
+		[ -n "$PORT" ] && break
+		sleep 0.05
+	done
+	URL=http://127.0.0.1:$PORT
+	local answered=0
+	for i in 1 2 3 4 5; do
+		run curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary "$(ev1 "p$i")" "$URL/events"
+		[ "$output" = 200 ] && answered=$((answered + 1))
+		sleep 0.2
+	done
+	wait "$EXTRA_PIDS"
+	EXTRA_PIDS=
+	# head took the first; the server stopped at the first write that failed
+	assert_equal "$(jq -r .id first.ndjson)" p1
+	[ "$answered" -ge 2 ] && [ "$answered" -lt 5 ]
+	assert_equal "$(grep -c 'standard output: the reader went away: the server stops' err.txt)" 1
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM events WHERE id LIKE 'p%'")" "$answered"
+	# and it is gone (a server still up would be killed here, and fail)
+	run kill -0 "$(cat pid)"
+	assert_failure
+}

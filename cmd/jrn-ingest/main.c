@@ -415,7 +415,15 @@ static int emit_rows(batch *b, const unsigned char *fresh)
 		if (!store_only && (fresh[i] || emit_all))
 			jrn_out_line(&out, b->text.p + b->recs[i].body.off, b->recs[i].body.len);
 	}
-	return store_only ? 0 : jrn_out_flush(&out);
+	static bool said;
+	if (store_only || jrn_out_flush(&out) == 0)
+		return 0;
+	/* listen.c stops the server at the first failure; said once */
+	if (!said)
+		jrn_say(0, "standard output: %s: the server stops (the events answered so far "
+			"are stored)", out.err == EPIPE ? "the reader went away" : strerror(out.err));
+	said = true;
+	return -1;
 }
 
 static int run_listen(void)
