@@ -479,6 +479,49 @@ static bool plain_text(const char *s, size_t n)
 	return n > 0;
 }
 
+/* Whether the line (its index in ix) is a Segment track call the fast
+ * path takes: type "track", a plain event, no id nor customerId, a line
+ * that prints alike. Then *id and *cust become messageId and userId (NULL
+ * when absent: take_fast checks them) and *tname, *tlen the stored type
+ * (event, or its mapping: static or the type map's, not owned). */
+static bool segment_call(const jrn_line *ln, const jrn_json_member *event, const jrn_json_member *type,
+			 const jrn_json_member **id, const jrn_json_member **cust, const char **tname,
+			 size_t *tlen)
+{
+	if (*id || *cust || !plain_string(event) || !plain_string(type) || type->vlen != 5 ||
+	    memcmp(type->val, "track", 5) != 0 || !prints_alike(ln->p, ln->len))
+		return false;
+	*id = jrn_json_find(&ix, -1, "messageId");
+	*cust = jrn_json_find(&ix, -1, "userId");
+	*tname = event->val;
+	*tlen = event->vlen;
+	const char *to = ingest_typemap_find(event->val, event->vlen);
+	if (to) {
+		*tname = to;
+		*tlen = strlen(to);
+		return plain_text(to, *tlen);
+	}
+	return true;
+}
+
+/* The edits of a Segment call, as the jv path makes them: type set in
+ * place to tname, then id and customerId appended (jq keeps an object's
+ * insertion order). 0, or -1 out of memory. */
+static int segment_edits(const jrn_line *ln, const jrn_json_member *type, const jrn_json_member *id,
+			 const jrn_json_member *cust, const char *tname, size_t tlen)
+{
+	size_t at = scratch.len;
+	if (jrn_buf_add(&scratch, tname, tlen) < 0 || add_edit(ln, type->val, type->vlen, at) < 0)
+		return -1;
+	at = scratch.len;
+	if (jrn_buf_adds(&scratch, ",\"id\":\"") < 0 || jrn_buf_add(&scratch, id->val, id->vlen) < 0 ||
+	    jrn_buf_adds(&scratch, "\",\"customerId\":\"") < 0 ||
+	    jrn_buf_add(&scratch, cust->val, cust->vlen) < 0 || jrn_buf_addc(&scratch, '"') < 0 ||
+	    add_edit(ln, ln->p + ln->len - 1, 0, at) < 0)
+		return -1;
+	return 0;
+}
+
 /* 1 taken into b, 0 not taken (use the jv path), -1 out of memory.
  * A Segment track call ({"type":"track","event":E,"messageId":M,
  * "userId":U}, no id nor customerId) is taken when its line prints alike:
@@ -497,22 +540,8 @@ static int take_fast(batch *b, const jrn_line *ln)
 	const char *tname = type ? type->val : NULL; /* the stored type */
 	size_t tlen = type ? type->vlen : 0;
 
-	if (event) {
-		if (id || cust || !plain_string(event) || !plain_string(type) || type->vlen != 5 ||
-		    memcmp(type->val, "track", 5) != 0 || !prints_alike(ln->p, ln->len))
-			return 0;
-		id = jrn_json_find(&ix, -1, "messageId");
-		cust = jrn_json_find(&ix, -1, "userId");
-		tname = event->val;
-		tlen = event->vlen;
-		const char *to = ingest_typemap_find(tname, tlen);
-		if (to) {
-			tname = to;
-			tlen = strlen(to);
-			if (!plain_text(tname, tlen))
-				return 0;
-		}
-	}
+	if (event && !segment_call(ln, event, type, &id, &cust, &tname, &tlen))
+		return 0;
 	if (!plain_string(id) || !plain_string(type) || !plain_string(cust) || !plain_string(ts))
 		return 0;
 	/* an id with a control character (raw DEL): the jv path says why */
@@ -599,18 +628,8 @@ static int take_fast(batch *b, const jrn_line *ln)
 	}
 	if (!has_amount && ingest_needs_amount(tname, tlen))
 		return 0;
-	if (event) {
-		/* type in place, then id and customerId at the end */
-		size_t at = scratch.len;
-		if (jrn_buf_add(&scratch, tname, tlen) < 0 || add_edit(ln, type->val, type->vlen, at) < 0)
-			return -1;
-		at = scratch.len;
-		if (jrn_buf_adds(&scratch, ",\"id\":\"") < 0 || jrn_buf_add(&scratch, id->val, id->vlen) < 0 ||
-		    jrn_buf_adds(&scratch, "\",\"customerId\":\"") < 0 ||
-		    jrn_buf_add(&scratch, cust->val, cust->vlen) < 0 || jrn_buf_addc(&scratch, '"') < 0 ||
-		    add_edit(ln, ln->p + ln->len - 1, 0, at) < 0)
-			return -1;
-	}
+	if (event && segment_edits(ln, type, id, cust, tname, tlen) < 0)
+		return -1;
 
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 1024;
