@@ -248,6 +248,44 @@ J
 		"$(sqlite3 slow.db 'SELECT id, type, customer_id, ts, amount FROM events ORDER BY seq' | md5sum)"
 }
 
+@test "Segment track calls: the fast path stores the jv path's bytes (bodies, columns, rejects)" {
+	cat > in.ndjson <<'J'
+{"messageId":"m1","type":"track","event":"Product Viewed","userId":"u1","timestamp":"2026-01-01T00:00:00.000Z","properties":{"sku":"k1","n":12,"neg":-3,"z":0,"b":true,"x":null,"a":[1,{"q":"r s"}]}}
+{"messageId":"m2","type":"track","event":"Order Completed","userId":"u2","timestamp":"2026-01-01T00:00:00Z","properties":{"amount":19,"email":"  Foo@Example.COM "}}
+{"messageId":"m3","type":"track","event":"Signed Up","userId":"u3","timestamp":"2026-01-01T01:00:00+01:00","traits":{"phone":"+44 20 7946 0958"},"context":{"traits":{"email":"A@B.CO"}}}
+{"messageId":"m4","type":"track","event":"Order Completed","userId":"u4","timestamp":"2026-01-01T00:00:00.000Z"}
+{"messageId":"m5","type":"track","event":"x.y","userId":"u5","timestamp":"2026-01-01T00:00:00.000Z","properties":{"v":1.5}}
+{"messageId":"m6", "type":"track","event":"x.y","userId":"u6","timestamp":"2026-01-01T00:00:00.000Z"}
+{"messageId":"m7","type":"track","event":"x\/y","userId":"u7","timestamp":"2026-01-01T00:00:00.000Z"}
+{"messageId":"m8","type":"track","event":"consent.revoked","userId":"u8","timestamp":"2026-01-01T00:00:00.000Z","properties":{"channel":"email"}}
+{"messageId":"m9","type":"track","event":"e","userId":"u9","anonymousId":"a9","timestamp":"2026-01-01T00:00:00.000Z","properties":{"sku":"k","sku":"l"}}
+{"messageId":"m10","type":"track","event":"e","userId":"u10","timestamp":"2026-01-01T00:00:00.000Z","properties":{"big":12345678901234567890,"e":1e2,"total":"5"}}
+{"messageId":"m11","type":"track","event":"Page Viewed","userId":"u11","timestamp":"2026-01-01T00:00:00.000Z","properties":{"path":"/é/ü"}}
+{"messageId":"m12","type":"track","event":"e","userId":"","timestamp":"2026-01-01T00:00:00.000Z"}
+{"messageId":"m13","type":"track","event":"e","userId":"u13","customerId":"c13","timestamp":"2026-01-01T00:00:00.000Z"}
+{"type":"track","event":"e","userId":"u14","timestamp":"2026-01-01T00:00:00.000Z"}
+{"messageId":"m15","type":"identify","event":"e","userId":"u15","timestamp":"2026-01-01T00:00:00.000Z"}
+{"messageId":"m16","type":"track","event":"e","userId":"u16","timestamp":"2026-01-01T00:00:00.000Z","properties":{"amount":-0}}
+{"messageId":"m17","type":"track","event":"Order Completed","userId":"u17","timestamp":"2026-01-01T00:00:00.000Z","properties":{"total":7}}
+{"messageId":"m18","type":"track","event":"e","userId":"u18","timestamp":"2026-01-01T00:00:00.000Z","properties":{"amount":100000000000000}}
+J
+	run --separate-stderr jrn-ingest --db fast.db in.ndjson
+	assert_failure 3
+	fast_out=$output fast_err=$stderr
+	JRN_INGEST_JV=1 run --separate-stderr jrn-ingest --db slow.db in.ndjson
+	assert_failure 3
+	assert_equal "$output" "$fast_out"
+	assert_equal "$stderr" "$fast_err"
+	assert_regex "$stderr" 'in.ndjson:9: invalid JSON at byte 142: duplicate member name "sku"'
+	q='SELECT id, type, customer_id, ts, amount, body FROM events ORDER BY seq'
+	assert_equal "$(sqlite3 fast.db "$q" | md5sum)" "$(sqlite3 slow.db "$q" | md5sum)"
+	# spliced as jq orders it: type in place, id and customerId appended
+	assert_equal "$(sqlite3 fast.db "SELECT body FROM events WHERE id = 'm6'")" \
+		'{"messageId":"m6","type":"x.y","event":"x.y","userId":"u6","timestamp":"2026-01-01T00:00:00.000Z","id":"m6","customerId":"u6"}'
+	assert_equal "$(sqlite3 fast.db "SELECT type || ' ' || customer_id FROM events WHERE id = 'm1'")" 'product.viewed u1'
+	assert_equal "$(sqlite3 fast.db 'SELECT count(*) FROM consent')" 1
+}
+
 @test "valgrind: no invalid access and no leak, on both paths" {
 	command -v valgrind > /dev/null || skip "no valgrind here"
 	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (make asan checks this)"

@@ -438,7 +438,95 @@ static int index_of(const jrn_json_member *m)
 	return m ? (int)(m - ix.m) : -100;
 }
 
-/* 1 taken into b, 0 not taken (use the jv path), -1 out of memory. */
+/* Whether p[0..n), a checked JSON object, is what jrn_json_append (flags
+ * 0) prints of its parse, so that a Segment call can be spliced instead of
+ * serialised: no backslash (the only escapes it writes are of bytes that
+ * cannot be raw), nothing but tokens outside strings, and numbers only as
+ * integers of at most 15 digits (which print back alike); anything else
+ * goes the jv path. */
+static bool prints_alike(const char *p, size_t n)
+{
+	if (memchr(p, '\\', n))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == '"') {
+			const char *q = memchr(p + i + 1, '"', n - i - 1);
+			if (!q)
+				return false;
+			i = (size_t)(q - p);
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t s = i + (c == '-'), j = s;
+			while (j < n && p[j] >= '0' && p[j] <= '9')
+				j++;
+			if (j == s || j - s > 15 || (p[s] == '0' && (j - s > 1 || c == '-')) ||
+			    (j < n && (p[j] == '.' || p[j] == 'e' || p[j] == 'E')))
+				return false;
+			i = j - 1;
+		} else if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			return false;
+		}
+	}
+	return n > 0 && p[n - 1] == '}';
+}
+
+/* A string jrn_json_append writes as it is (a mapped type name). */
+static bool plain_text(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+			return false;
+	return n > 0;
+}
+
+/* Whether the line (its index in ix) is a Segment track call the fast
+ * path takes: type "track", a plain event, no id nor customerId, a line
+ * that prints alike. Then *id and *cust become messageId and userId (NULL
+ * when absent: take_fast checks them) and *tname, *tlen the stored type
+ * (event, or its mapping: static or the type map's, not owned). */
+static bool segment_call(const jrn_line *ln, const jrn_json_member *event, const jrn_json_member *type,
+			 const jrn_json_member **id, const jrn_json_member **cust, const char **tname,
+			 size_t *tlen)
+{
+	if (*id || *cust || !plain_string(event) || !plain_string(type) || type->vlen != 5 ||
+	    memcmp(type->val, "track", 5) != 0 || !prints_alike(ln->p, ln->len))
+		return false;
+	*id = jrn_json_find(&ix, -1, "messageId");
+	*cust = jrn_json_find(&ix, -1, "userId");
+	*tname = event->val;
+	*tlen = event->vlen;
+	const char *to = ingest_typemap_find(event->val, event->vlen);
+	if (to) {
+		*tname = to;
+		*tlen = strlen(to);
+		return plain_text(to, *tlen);
+	}
+	return true;
+}
+
+/* The edits of a Segment call, as the jv path makes them: type set in
+ * place to tname, then id and customerId appended (jq keeps an object's
+ * insertion order). 0, or -1 out of memory. */
+static int segment_edits(const jrn_line *ln, const jrn_json_member *type, const jrn_json_member *id,
+			 const jrn_json_member *cust, const char *tname, size_t tlen)
+{
+	size_t at = scratch.len;
+	if (jrn_buf_add(&scratch, tname, tlen) < 0 || add_edit(ln, type->val, type->vlen, at) < 0)
+		return -1;
+	at = scratch.len;
+	if (jrn_buf_adds(&scratch, ",\"id\":\"") < 0 || jrn_buf_add(&scratch, id->val, id->vlen) < 0 ||
+	    jrn_buf_adds(&scratch, "\",\"customerId\":\"") < 0 ||
+	    jrn_buf_add(&scratch, cust->val, cust->vlen) < 0 || jrn_buf_addc(&scratch, '"') < 0 ||
+	    add_edit(ln, ln->p + ln->len - 1, 0, at) < 0)
+		return -1;
+	return 0;
+}
+
+/* 1 taken into b, 0 not taken (use the jv path), -1 out of memory.
+ * A Segment track call ({"type":"track","event":E,"messageId":M,
+ * "userId":U}, no id nor customerId) is taken when its line prints alike:
+ * the jv path sets type to E (or its mapping) in place and appends id and
+ * customerId, which is spliced here the same, byte for byte. */
 static int take_fast(batch *b, const jrn_line *ln)
 {
 	const jrn_json_member *id = jrn_json_find(&ix, -1, "id");
@@ -448,9 +536,13 @@ static int take_fast(batch *b, const jrn_line *ln)
 	const jrn_json_member *props = jrn_json_find(&ix, -1, "properties");
 	const jrn_json_member *traits = jrn_json_find(&ix, -1, "traits");
 	const jrn_json_member *ctx = jrn_json_find(&ix, -1, "context");
+	const jrn_json_member *event = jrn_json_find(&ix, -1, "event");
+	const char *tname = type ? type->val : NULL; /* the stored type */
+	size_t tlen = type ? type->vlen : 0;
 
-	if (!plain_string(id) || !plain_string(type) || !plain_string(cust) ||
-	    !plain_string(ts) || jrn_json_find(&ix, -1, "event"))
+	if (event && !segment_call(ln, event, type, &id, &cust, &tname, &tlen))
+		return 0;
+	if (!plain_string(id) || !plain_string(type) || !plain_string(cust) || !plain_string(ts))
 		return 0;
 	/* an id with a control character (raw DEL): the jv path says why */
 	if (jrn_id_check(id->val, id->vlen, "id", NULL) < 0 ||
@@ -458,9 +550,9 @@ static int take_fast(batch *b, const jrn_line *ln)
 		return 0;
 	if ((props && props->kind != '{') || (traits && traits->kind != '{'))
 		return 0;
-	if (type->vlen >= 8 && memcmp(type->val, "consent.", 8) == 0)
+	if (tlen >= 8 && memcmp(tname, "consent.", 8) == 0)
 		return 0;
-	if (ingest_typemap_find(type->val, type->vlen))
+	if (!event && ingest_typemap_find(type->val, type->vlen))
 		return 0;
 	/* an erased customer: the jv path rejects it, naming the field */
 	bool check = jrn_privacy_count(privacy) > 0;
@@ -534,8 +626,10 @@ static int take_fast(batch *b, const jrn_line *ln)
 		if (!has_amount)
 			amount = d, has_amount = true;
 	}
-	if (!has_amount && ingest_needs_amount(type->val, type->vlen))
+	if (!has_amount && ingest_needs_amount(tname, tlen))
 		return 0;
+	if (event && segment_edits(ln, type, id, cust, tname, tlen) < 0)
+		return -1;
 
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 1024;
@@ -551,8 +645,9 @@ static int take_fast(batch *b, const jrn_line *ln)
 	r->received = jrn_now();
 	r->has_amount = has_amount;
 	r->amount = amount;
+	size_t mark = b->text.len;
 	if (add_span(b, id->val, id->vlen, &r->id) < 0 ||
-	    add_span(b, type->val, type->vlen, &r->type) < 0 ||
+	    add_span(b, tname, tlen, &r->type) < 0 ||
 	    add_span(b, cust->val, cust->vlen, &r->customer) < 0)
 		return -1;
 
@@ -570,6 +665,10 @@ static int take_fast(batch *b, const jrn_line *ln)
 	if (jrn_buf_add(&b->text, ln->p + pos, ln->len - pos) < 0)
 		return -1;
 	r->body.len = b->text.len - r->body.off;
+	if (r->body.len >= max_record) { /* grown past it: the jv path says so */
+		b->text.len = mark;
+		return 0;
+	}
 	b->n++;
 	return 1;
 }
