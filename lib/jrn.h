@@ -264,6 +264,10 @@ int jrn_out_close(jrn_out *o);
 enum { JRN_TIME_DATE_OK = 1 };
 int jrn_time_parse(const char *s, size_t len, int flags, int64_t *ms,
 		   jrn_err *e);
+/* The civil (proleptic Gregorian) date of day number z, days since
+ * 1970-01-01 (negative before): year, month 1..12, day 1..31 (H. Hinnant,
+ * "chrono-compatible low-level date algorithms", civil_from_days). */
+void jrn_civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 /* Writes ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL) into out[32];
  * returns the length. */
 size_t jrn_time_format(int64_t ms, char out[32]);

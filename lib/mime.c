@@ -487,16 +487,9 @@ size_t jrn_mime_date(int64_t ms, char out[40])
 	int64_t days = secs / 86400, rem = secs % 86400;
 	if (rem < 0)
 		rem += 86400, days--;
-	/* H. Hinnant's civil_from_days */
-	int64_t z = days + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	int64_t d = doy - (153 * mp + 2) / 5 + 1;
-	int64_t m = mp < 10 ? mp + 3 : mp - 9;
-	int64_t y = yoe + era * 400 + (m <= 2);
+	int64_t y;
+	int m, d;
+	jrn_civil_from_days(days, &y, &m, &d);
 	int wd = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
 	int len = snprintf(out, 40, "%.3s, %02d %.3s %04lld %02d:%02d:%02d +0000",
 			   wdays + 3 * wd, (int)d, months + 3 * (m - 1), (long long)y,

@@ -20,7 +20,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 	return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+void jrn_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 {
 	z += 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -174,7 +174,7 @@ size_t jrn_time_format(int64_t ms, char out[32])
 	}
 	int64_t y;
 	int m, d;
-	civil_from_days(days, &y, &m, &d);
+	jrn_civil_from_days(days, &y, &m, &d);
 
 	/* Years beyond 0000-9999 (only from ms the parser never returns)
 	 * print signed with more digits, as ISO 8601's expanded form; the

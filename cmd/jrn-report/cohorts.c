@@ -50,21 +50,6 @@ static int64_t floor_div(int64_t a, int64_t b)
 static const char *const sizes_sql[] = {SIZES(SQL_DAY), SIZES(SQL_WEEK), SIZES(SQL_MONTH)};
 static const char *const active_sql[] = {ACTIVE(SQL_DAY), ACTIVE(SQL_WEEK), ACTIVE(SQL_MONTH)};
 
-/* The civil date of a day number from 1970-01-01 (H. Hinnant, "chrono-
- * compatible low-level date algorithms", days_from_civil's inverse). */
-static void civil(int64_t z, int64_t *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 int64_t report_period_of(report_period k, int64_t ms)
 {
 	int64_t day = floor_div(ms, DAY_MS), y;
@@ -75,7 +60,7 @@ int64_t report_period_of(report_period k, int64_t ms)
 	case REPORT_WEEK:
 		return floor_div(day + 3, 7);   /* 1970-01-01 was a Thursday */
 	default:
-		civil(day, &y, &m, &d);
+		jrn_civil_from_days(day, &y, &m, &d);
 		return y * 12 + m - 1;
 	}
 }
@@ -89,7 +74,7 @@ char *report_period_name(report_period k, int64_t p, char out[48])
 			 (int)(p - floor_div(p, 12) * 12 + 1));
 		return out;
 	}
-	civil(k == REPORT_DAY ? p : p * 7 - 3, &y, &m, &d);
+	jrn_civil_from_days(k == REPORT_DAY ? p : p * 7 - 3, &y, &m, &d);
 	snprintf(out, 48, "%04lld-%02d-%02d", (long long)y, m, d);
 	return out;
 }
