@@ -379,6 +379,25 @@ ev1() { # ev1 ID [TYPE]
 	post /events "$(ev1 b3)"
 	assert_line --index 0 401
 	assert_equal "$(rows 'SELECT group_concat(id) FROM events')" b1
+	stop_server
+	# beside an HMAC source, a wrong token is still said as such (not the
+	# other source's missing signature)
+	cat > c.yaml <<-'EOF'
+	ingest:
+	  listen:
+	    sources:
+	      - name: web
+	        bearer: ${WEB_TOKEN}
+	      - name: partner
+	        hmac: k3y
+	EOF
+	WEB_TOKEN=s3cret-token serve --config c.yaml
+	post /events "$(ev1 b4)" -H 'Authorization: Bearer wrong'
+	assert_output '401
+{"error":"not authenticated: wrong bearer token"}'
+	post /events "$(ev1 b5)"
+	assert_output --partial '"error":"not authenticated: no '
+	assert_equal "$(rows 'SELECT group_concat(id) FROM events')" b1
 	run grep -c s3cret err.txt
 	assert_output 0
 }

@@ -606,6 +606,7 @@ static int authenticate(conn_state *c)
 	if (cfg.nsources == 0)
 		return 0;
 	const char *why = "no credentials";
+	bool presented = false; /* why is about credentials the request had */
 	for (size_t i = 0; i < cfg.nsources; i++) {
 		const source *s = &cfg.sources[i];
 		if (!endpoint_allows(ep, s->name))
@@ -615,7 +616,11 @@ static int authenticate(conn_state *c)
 			c->req.source = s->name;
 			return 0;
 		}
-		why = w;
+		/* "wrong bearer token" says more than another source's "no ..." */
+		bool had = strncmp(w, "no ", 3) != 0;
+		if (had || !presented)
+			why = w;
+		presented = presented || had;
 	}
 	listen_reply_header(&c->rep, "WWW-Authenticate", "Bearer");
 	return listen_reply_error(&c->rep, 401, "not authenticated: %s", why);

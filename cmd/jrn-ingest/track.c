@@ -316,17 +316,34 @@ static const char *const stop_words[] = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANC
 					 "QUIT", NULL};
 static const char *const start_words[] = {"START", "YES", "UNSTOP", NULL};
 
-static bool keyword(const char *body, const char *const *words)
+/* body without its leading and trailing white space: *n bytes from the
+ * pointer returned (into body). */
+static const char *trim(const char *body, size_t *n)
 {
 	while (*body && isspace((unsigned char)*body))
 		body++;
-	size_t n = strlen(body);
-	while (n && isspace((unsigned char)body[n - 1]))
-		n--;
+	*n = strlen(body);
+	while (*n && isspace((unsigned char)body[*n - 1]))
+		(*n)--;
+	return body;
+}
+
+static bool keyword(const char *body, const char *const *words)
+{
+	size_t n;
+	body = trim(body, &n);
 	for (; *words; words++)
 		if (strlen(*words) == n && !strncasecmp(body, *words, n))
 			return true;
 	return false;
+}
+
+/* The keyword as stored: the body trimmed (a new jv string). */
+static jv kw_text(const char *body)
+{
+	size_t n;
+	const char *p = trim(body, &n);
+	return jv_string_sized(p, (int)n);
 }
 
 /* Text as XML character data or attribute value (the same five escapes). */
@@ -425,7 +442,7 @@ int listen_twilio_inbound(listen_req *req, listen_reply *rep)
 			who = jv_array_append(who, jv_string(phone.p));
 		jv_array_foreach(who, i, c) {
 			jv props = JV_OBJECT(jv_string("channel"), jv_string("sms"), jv_string("from"),
-					     jv_string(phone.p), jv_string("keyword"), jv_string(body),
+					     jv_string(phone.p), jv_string("keyword"), kw_text(body),
 					     jv_string("source"), jv_string("twilio"));
 			if (sid)
 				props = jv_object_set(props, jv_string("messageSid"), jv_string(sid));
