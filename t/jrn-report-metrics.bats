@@ -195,6 +195,9 @@ B_SMS='{"campaign":"B","channel":"sms","sent":2,"delivered":1,"failed":0,"suppre
 	run jrn-report metrics --by country
 	assert_failure 2
 	assert_output --partial "metrics: --by country: not a field of this kind (campaign, channel, variant, day, hour, journey, provider)"
+	run jrn-report metrics --by all,campaign
+	assert_failure 2
+	assert_output "jrn-report: metrics: --by all stands alone (one row for the whole window), not with other fields"
 	run jrn-report metrics --by campaign,campaign
 	assert_failure 2
 	assert_output --partial "campaign twice"

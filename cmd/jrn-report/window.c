@@ -107,6 +107,11 @@ int report_by_check(report_run *run, const char *const *fields, const char *defl
 			k++;
 		if (fields[k])
 			continue;
+		if (!strcmp(run->by[i], "all") && run->nby > 1) {
+			jrn_say(JRN_EXIT_USAGE, "%s: --by all stands alone (one row for the whole "
+				"window), not with other fields", run->kind->name);
+			return JRN_EXIT_USAGE;
+		}
 		jrn_buf b = {0};
 		for (k = 0; fields[k]; k++)
 			jrn_buf_addf(&b, "%s%s", k ? ", " : "", fields[k]);
