@@ -9,6 +9,7 @@
 #      each day's orders ingested at the day's end, then `jrn run nightly`
 #      (RFM snapshot and changes, segments and changes, jrn-route's
 #      win-back journey, jrn-send to the spool) at 02:00 the next day;
+#      then the year's reports (jrn-report, each kind timed, an HTML page);
 #   4. at the end, checks against independent computations on the same
 #      state file: jrn-score rfm against t/bench/rfm.sql in the sqlite3
 #      shell (must be identical), jrn-score clv --params against a BG/NBD
@@ -83,6 +84,16 @@ sqlite3 -header -column "$shop/jrn.db" "
 	       (SELECT count(*) FROM enrollments) AS enrollments,
 	       (SELECT count(*) FROM deliveries) AS deliveries"
 [ -s "$dir/nightly.err" ] && { echo "nightly's stderr (last lines):"; tail -3 "$dir/nightly.err"; }
+
+echo "== the year's reports on the replayed project (jrn-report, at 2011-12-10)"
+rep() { (cd "$shop" && JRN_NOW=2011-12-10T00:00:00Z jrn-report "$@" -q > /dev/null); }
+for kind in metrics rfm cohorts kpis "attribution --model last,linear" "funnel --steps identify,order.completed"; do
+	# shellcheck disable=SC2086
+	printf '%-44s %8.2fs\n' "jrn-report $kind" "$(seconds rep $kind)"
+done
+(cd "$shop" && JRN_NOW=2011-12-10T00:00:00Z jrn-report metrics --format table -q)
+(cd "$shop" && JRN_NOW=2011-12-10T00:00:00Z jrn-report metrics --format html -q -o "$dir/report.html")
+echo "the HTML report: $dir/report.html"
 
 echo "== 4. checks on the whole year's state file, at 2011-12-10T00:00:00Z"
 now=2011-12-10T00:00:00Z
