@@ -237,7 +237,7 @@ identify() { # CUSTOMER PHONE: the customer's phone claimed in identities
 	assert_equal "$(rows "select customer_id, channel, status from consent")" "c7|sms|revoked"
 	assert_equal "$(rows "select count(*) from events where type = 'consent.revoked'")" 1
 	run rows "select json_extract(body, '$.properties.keyword'), json_extract(body, '$.properties.from') from events where type = 'consent.revoked'"
-	assert_output "  stop |+14155550100"
+	assert_output "stop|+14155550100"
 }
 
 @test "Twilio inbound: every advanced opt-out keyword; START, YES, UNSTOP grant; other text stores nothing" {
