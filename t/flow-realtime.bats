@@ -6,7 +6,9 @@
 # profile; the message's own one-click unsubscribe link, POSTed as a
 # mailbox provider does (RFC 8058), comes back through the listener as
 # consent.revoked; the next touchpoint's action is suppressed by the gate,
-# and jrn-report counts the send and the unsubscribe.
+# and jrn-report counts the send and the unsubscribe. And the SMS side: a
+# customer texts STOP, Twilio calls the listener (signed), and the gate
+# suppresses the next SMS.
 
 load helpers
 
@@ -102,4 +104,62 @@ email suppress consent_revoked suppressed"
 	run jrn-report metrics --by channel --now 2026-01-10T11:00:00Z -q
 	assert_success
 	assert_equal "$(jq -c '[.channel, .sent, .unsubscribed]' <<< "$output")" '["email",1,1]'
+}
+
+# twsig URL NAME=VALUE...: X-Twilio-Signature as Twilio documents it (the
+# URL, then the parameters sorted by name, each name then its value;
+# HMAC-SHA1 with the auth token; base64), made with openssl
+twsig() {
+	local url=$1
+	shift
+	{
+		printf '%s' "$url"
+		printf '%s\n' "$@" | LC_ALL=C sort | while IFS= read -r kv; do
+			printf '%s%s' "${kv%%=*}" "${kv#*=}"
+		done
+	} | openssl dgst -sha1 -hmac "$TWILIO_TOKEN" -binary | base64 -w0
+}
+
+@test "an SMS goes out; the customer texts STOP to Twilio, which calls the listener; the next SMS is suppressed" {
+	export TWILIO_TOKEN=tw-flow-token
+	cat > jrn.yaml <<'Y'
+ingest:
+  listen:
+    twilio:
+      authToken: ${TWILIO_TOKEN}
+Y
+	jrn-ingest -q --store-only <<< '{"id":"i2","type":"identify","customerId":"rt2","timestamp":"2025-06-01T10:00:00Z","traits":{"phone":"+14155550123"}}'
+	sms='{"actionType":"sms","customerId":"rt2","campaignId":"flash","messageContent":"Flash sale today"}'
+	# the action, its profile (the phone), the gate, the send
+	run --separate-stderr sh -c "jrn-merge -q | jrn-route -q | jrn-send -q" <<< "$sms"
+	assert_success
+	assert_equal "$(jq -c '[.route.decision, .delivery.status]' <<< "$output")" '["send","simulated"]'
+
+	jrn-ingest -q --listen "127.0.0.1:$PORT" > stored.ndjson 2> listen.err &
+	echo $! > lpid
+	until_true 100 curl -sf -o /dev/null "$BASE/healthz"
+	# Twilio's webhook for the reply "Stop" (a form POST, signed)
+	path=/twilio/inbound
+	set -- MessageSid=SMflow1 From=+14155550123 To=+15005550006 Body=Stop
+	args=()
+	for kv in "$@"; do args+=(--data-urlencode "$kv"); done
+	run curl -sS -o /dev/null -w '%{http_code}' -H "X-Twilio-Signature: $(twsig "$BASE$path" "$@")" \
+		"${args[@]}" "$BASE$path"
+	assert_output 200
+	# a forged one changes nothing
+	run curl -sS -o /dev/null -w '%{http_code}' -H "X-Twilio-Signature: AAAA" \
+		--data-urlencode From=+14155550123 --data-urlencode Body=START "$BASE$path"
+	assert_output 403
+	kill -TERM "$(cat lpid)"
+	wait "$(cat lpid)"
+	: > lpid
+	assert_equal "$(jq -r .type stored.ndjson)" consent.revoked
+	assert_equal "$(sqlite3 jrn.db "SELECT customer_id, channel, status FROM consent")" 'rt2|sms|revoked'
+
+	# the next SMS to the customer is suppressed by the gate, and not sent
+	run --separate-stderr sh -c "jrn-merge -q | jrn-route -q | jrn-send -q" \
+		<<< '{"actionType":"sms","customerId":"rt2","campaignId":"flash2","messageContent":"Last hours"}'
+	assert_success
+	assert_equal "$(jq -c '[.route.decision, .route.reason]' <<< "$output")" '["suppress","consent_revoked"]'
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'simulated'")" 1
 }
