@@ -3,10 +3,11 @@
 # POSTed to jrn-ingest --listen goes through
 #   jrn-ingest --listen | jrn-merge | jrn-ai state | jrn-ai optimize | jrn-route | jrn-send
 # and comes out as a message in the spool, addressed from the stored
-# profile; the message's own one-click unsubscribe link, POSTed as a
-# mailbox provider does (RFC 8058), comes back through the listener as
-# consent.revoked; the next touchpoint's action is suppressed by the gate,
-# and jrn-report counts the send and the unsubscribe. And the SMS side: a
+# profile; its link, followed, comes back through the listener as
+# email.clicked, and its one-click unsubscribe link, POSTed as a mailbox
+# provider does (RFC 8058), as consent.revoked; the next touchpoint's
+# action is suppressed by the gate, and jrn-report counts the send, the
+# click and the unsubscribe. And the SMS side: a
 # customer texts STOP, Twilio calls the listener (signed), and the gate
 # suppresses the next SMS.
 
@@ -28,6 +29,13 @@ send:
   tracking:
     url: $BASE
     secret: \${TRACK_SECRET}
+ai:
+  playbook:
+    retention:
+      - actionType: email
+        campaignId: upsell
+        subject: New in
+        messageContent: "New arrivals, picked for you: https://shop.example/new"
 Y
 	# the customer: an address (Segment's identify) and two orders
 	cat > history.ndjson <<'N'
@@ -60,7 +68,7 @@ until_true() {
 	return 1
 }
 
-@test "a touchpoint becomes a mail; its one-click unsubscribe comes back; the next is suppressed; the report counts both" {
+@test "a touchpoint becomes a mail; its click and its one-click unsubscribe come back; the next is suppressed; the report counts them" {
 	{ jrn-ingest -q --listen "127.0.0.1:$PORT" & echo $! > lpid; wait; } 2> listen.err |
 		jrn-merge -q | jrn-ai state -q | jrn-ai optimize -q | jrn-route -q |
 		jrn-send -q > out.ndjson 2> pipe.err &
@@ -77,6 +85,14 @@ until_true() {
 	link=$(grep -o "$BASE/u/[A-Za-z0-9_.-]*" "$mail" | head -1)
 	[ -n "$link" ]
 	grep -q "^List-Unsubscribe: <$link>" "$mail"
+	# its link to the shop is the listener's /c/ link (the text part is
+	# quoted-printable): followed, it is a 302 to the shop, and email.clicked
+	click=$(python3 -c 'import quopri, sys; sys.stdout.write(quopri.decodestring(open(sys.argv[1], "rb").read()).decode())' "$mail" |
+		grep -o "$BASE/c/[A-Za-z0-9_.-]*" | head -1)
+	[ -n "$click" ]
+	run curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$click"
+	assert_output '302 https://shop.example/new'
+	until_true 100 grep -q '"type":"email.clicked"' out.ndjson
 
 	# RFC 8058: the provider POSTs List-Unsubscribe=One-Click to the link
 	run curl -sS -o /dev/null -w '%{http_code}' -X POST --data 'List-Unsubscribe=One-Click' "$link"
@@ -91,19 +107,22 @@ until_true() {
 	wait
 	: > lpid
 	assert_equal "$(ls spool/*.eml | wc -l)" 1
-	# the events in order, each followed by its actions and their fate
+	# the events in order, each followed by its actions and their fate (the
+	# click's action is the same mail the same day: the gate's duplicate)
 	assert_equal "$(jq -r 'if .type then .type else "\(.actionType) \(.route.decision) \(.route.reason // "-") \(.delivery.status)" end' out.ndjson)" \
 		"page.viewed
 email send - simulated
+email.clicked
+email suppress duplicate suppressed
 consent.revoked
 email suppress consent_revoked suppressed
 page.viewed
 email suppress consent_revoked suppressed"
-	# the next report: one e-mail sent (simulated) to the campaign, and
-	# its recipient unsubscribed through it
+	# the next report: one e-mail sent (simulated) to the campaign, clicked,
+	# and its recipient unsubscribed through it
 	run jrn-report metrics --by channel --now 2026-01-10T11:00:00Z -q
 	assert_success
-	assert_equal "$(jq -c '[.channel, .sent, .unsubscribed]' <<< "$output")" '["email",1,1]'
+	assert_equal "$(jq -c '[.channel, .sent, .clicked, .unsubscribed]' <<< "$output")" '["email",1,1,1]'
 }
 
 # twsig URL NAME=VALUE...: X-Twilio-Signature as Twilio documents it (the
