@@ -105,3 +105,28 @@ retail2jrn: 1 invoices as events; kept out: 0 invoices with a total not above ze
 	assert_success
 	assert_output ''
 }
+
+@test "jrn-report cohorts on the slice: the same figures as jq works out from the converted events" {
+	"$conv" "$slice" > ev.ndjson 2> /dev/null
+	jrn-ingest -q --store-only ev.ndjson
+	# jq: each customer's cohort is the month (UTC) of their first order;
+	# per cohort and later month: the cohort's size, the customers who
+	# ordered that month, and their orders' amounts (in pence, rounded)
+	jq -s -r '
+	  map(select(.type == "order.completed") | {c: .customerId, m: .timestamp[0:7], a: .properties.amount})
+	  | (group_by(.c) | map({key: .[0].c, value: (map(.m) | min)}) | from_entries) as $first
+	  | ["2011-09", "2011-10", "2011-11"] as $months
+	  | ($first | to_entries | group_by(.value) | map({key: .[0].value, value: length}) | from_entries) as $size
+	  | . as $o
+	  | $months[] as $c | $months[] as $m | select($m >= $c)
+	  | ($o | map(select($first[.c] == $c and .m == $m))) as $x
+	  | [$c, ($months | index($m)) - ($months | index($c)), $size[$c],
+	     ($x | map(.c) | unique | length), (($x | map(.a) | add // 0) * 100 | round)]
+	  | @tsv' ev.ndjson > want
+	run jrn-report cohorts --now 2011-12-01T00:00:00Z -q
+	assert_success
+	jq -r '[.cohort, .period, .customers, .active, (.revenue * 100 | round)] | @tsv' <<< "$output" > got
+	assert_equal "$(cat got)" "$(cat want)"
+	# September's cohort: 152 customers, 57 of them ordering again in October
+	assert_equal "$(sed -n 2p got | cut -f1-4)" "$(printf '2011-09\t1\t152\t57')"
+}
