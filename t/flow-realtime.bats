@@ -48,6 +48,7 @@ N
 
 teardown() {
 	[ -s lpid ] && kill "$(cat lpid)" 2> /dev/null
+	[ -s hpid ] && kill "$(cat hpid)" 2> /dev/null
 	wait 2> /dev/null
 	true
 }
@@ -181,4 +182,58 @@ Y
 	assert_success
 	assert_equal "$(jq -c '[.route.decision, .route.reason]' <<< "$output")" '["suppress","consent_revoked"]'
 	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status = 'simulated'")" 1
+}
+
+@test "the seed's four sources (CRM, e-mails, chats, purchases) over HTTP, from the shop's data, feed the touchpoint's state and its mail" {
+	command -v mlr > /dev/null || skip "no mlr (Debian miller)"
+	# the store's data: the slice's busiest customer, as four JSON APIs
+	# would answer for them, served by Python's http.server on 127.0.0.1
+	"$BATS_TEST_DIRNAME/../examples/retail/retail2jrn" \
+		"$BATS_TEST_DIRNAME/../examples/retail/online-retail-2011q4-slice.csv.gz" > orders.ndjson 2> /dev/null
+	c=$(jq -r 'select(.type == "order.completed") | .customerId' orders.ndjson | sort | uniq -c | sort -rn |
+		awk 'NR == 1 { print $2 }')
+	mkdir -p www/crm www/emails www/chats www/purchases
+	jq -nc --arg c "$c" '{customerId: $c, email: ($c + "@retail.example"), firstName: "Ann"}' > "www/crm/$c"
+	echo '[{"subject":"Your order","at":"2011-11-02T10:00:00Z"}]' > "www/emails/$c"
+	echo '[]' > "www/chats/$c"
+	jq -sc --arg c "$c" 'map(select(.customerId == $c and .type == "order.completed")
+		| {orderId: .properties.orderId, amount: .properties.amount, at: .timestamp})' \
+		orders.ndjson > "www/purchases/$c"
+	(cd www && exec python3 -m http.server 0 --bind 127.0.0.1 > ../http.log 2>&1) &
+	echo $! > hpid
+	until_true 100 grep -q 'port [0-9]' http.log
+	hp=$(sed -n 's/.*port \([0-9]*\).*/\1/p' http.log | head -1)
+	cat >> jrn.yaml <<Y
+sources:
+  precedence: [crm]
+  list:
+    - {name: crm, type: http, url: "http://127.0.0.1:$hp/crm/{customerId}"}
+    - {name: emails, type: http, unify: false, url: "http://127.0.0.1:$hp/emails/{customerId}"}
+    - {name: chats, type: http, unify: false, url: "http://127.0.0.1:$hp/chats/{customerId}"}
+    - {name: purchases, type: http, unify: false, url: "http://127.0.0.1:$hp/purchases/{customerId}"}
+Y
+	# the customer's orders are in the state file; no address is: the CRM has it
+	JRN_NOW=2011-12-01T00:00:00Z jrn-ingest -q --store-only orders.ndjson
+	export JRN_NOW=2011-12-01T10:00:00Z
+	{ jrn-ingest -q --listen "127.0.0.1:$PORT" & echo $! > lpid; wait; } 2> listen.err |
+		jrn-merge -q --require crm | jrn-ai state -q | jrn-ai optimize -q | jrn-route -q |
+		jrn-send -q > out.ndjson 2> pipe.err &
+	until_true 100 curl -sf -o /dev/null "$BASE/healthz"
+	run post '{"id":"t9","type":"page.viewed","customerId":"'"$c"'","timestamp":"2011-12-01T09:59:00Z"}'
+	assert_output --partial '"status":"stored","id":"t9"'
+	until_true 100 grep -q '"delivery"' out.ndjson
+	kill -TERM "$(cat lpid)"
+	wait "$(cat lpid)" 2> /dev/null || true
+	: > lpid
+	# the four sources were asked, once each, for this customer
+	for s in crm emails chats purchases; do
+		assert_equal "$(grep -c "GET /$s/$c " http.log)" 1
+	done
+	# the event carries what they said, and its state
+	assert_equal "$(jq -c 'select(.type) | [.profile.email, .profile.firstName, (.profile.sources | keys), (.state.journeyStage | type)]' out.ndjson)" \
+		'["'"$c"'@retail.example","Ann",["chats","crm","emails","purchases"],"string"]'
+	# and its mail went to the CRM's address
+	assert_equal "$(jq -r 'select(.actionType == "email") | "\(.recipientEmail) \(.route.decision) \(.delivery.status)"' out.ndjson | sort -u)" \
+		"$c@retail.example send simulated"
+	grep -q "^To: $c@retail.example" spool/*.eml
 }
