@@ -9,9 +9,12 @@
 # action is suppressed by the gate, and jrn-report counts the send, the
 # click and the unsubscribe. And the SMS side: a
 # customer texts STOP, Twilio calls the listener (signed), and the gate
-# suppresses the next SMS.
+# suppresses the next SMS. The seed's four sources served over HTTP from the
+# shop's data; and the OpenAI-compatible back-end (through prism) in place
+# of the rules model.
 
 load helpers
+load peers
 
 setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
@@ -49,6 +52,7 @@ N
 teardown() {
 	[ -s lpid ] && kill "$(cat lpid)" 2> /dev/null
 	[ -s hpid ] && kill "$(cat hpid)" 2> /dev/null
+	peers_stop
 	wait 2> /dev/null
 	true
 }
@@ -236,4 +240,43 @@ Y
 	assert_equal "$(jq -r 'select(.actionType == "email") | "\(.recipientEmail) \(.route.decision) \(.delivery.status)"' out.ndjson | sort -u)" \
 		"$c@retail.example send simulated"
 	grep -q "^To: $c@retail.example" spool/*.eml
+}
+
+@test "the same flow on the OpenAI-compatible back-end: state and actions asked through prism (OpenAI's spec), sent" {
+	peer_skip_unless_installed prism
+	# the model's two answers, in order: the state, then the actions (an
+	# e-mail and an SMS), each request checked by prism against the spec
+	fix=$BATS_TEST_DIRNAME/fixtures/openai
+	printf '[{"status":200,"bodyFile":"%s"},{"status":200,"bodyFile":"%s"}]' \
+		"$fix/state-valid.json" "$fix/actions-valid.json" > script.json
+	peer_prism_openai_start --script script.json
+	export OPENAI_API_KEY=sk-test-flow
+	cat > jrn.yaml <<Y
+send:
+  from: "Shop <news@shop.example>"
+ai:
+  model: gpt
+  models:
+    gpt: {kind: openai, baseUrl: "$OPENAI_URL", model: gpt-4o-mini, apiKey: "\${OPENAI_API_KEY}", timeout: 10s}
+Y
+	jrn-ingest -q --store-only <<< '{"id":"i3","type":"identify","customerId":"rt1","timestamp":"2025-06-01T10:00:00Z","traits":{"phone":"+14155550177"}}'
+	{ jrn-ingest -q --listen "127.0.0.1:$PORT" & echo $! > lpid; wait; } 2> listen.err |
+		jrn-merge -q | jrn-ai state -q | jrn-ai optimize -q | jrn-route -q |
+		jrn-send -q > out.ndjson 2> pipe.err &
+	until_true 100 curl -sf -o /dev/null "$BASE/healthz"
+	run post '{"id":"t5","type":"page.viewed","customerId":"rt1","timestamp":"2026-01-10T09:59:00Z"}'
+	assert_output --partial '"status":"stored","id":"t5"'
+	until_true 150 sh -c '[ "$(grep -c "\"delivery\"" out.ndjson)" -ge 2 ]'
+	kill -TERM "$(cat lpid)"
+	wait "$(cat lpid)" 2> /dev/null || true
+	: > lpid
+	# two questions reached the model, both valid by OpenAI's own schema
+	assert_equal "$(peer_recorder_count)" 2
+	! grep -q Violation "$PRISM_LOG"
+	# the state is the model's; its actions went to the profile's address
+	# and phone, through the gate, to the spool
+	assert_equal "$(jq -c 'select(.type) | [.state.journeyStage, .state.source]' out.ndjson)" '["purchase","model"]'
+	assert_equal "$(jq -r 'select(.actionType) | "\(.actionType) \(.campaignId) \(if .actionType == "sms" then .recipientPhone else .recipientEmail end) \(.route.decision) \(.delivery.status)"' out.ndjson)" \
+		"email spring rt1@example.com send simulated
+sms spring +14155550177 send simulated"
 }
