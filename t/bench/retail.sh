@@ -9,7 +9,9 @@
 #      each day's orders ingested at the day's end, then `jrn run nightly`
 #      (RFM snapshot and changes, segments and changes, jrn-route's
 #      win-back journey, jrn-send to the spool) at 02:00 the next day;
-#      then the year's reports (jrn-report, each kind timed, an HTML page);
+#      on Sundays at 03:00 the scores and leads jobs (CLV refit, lead
+#      scores); then the year's reports (jrn-report, each kind timed, an
+#      HTML page); BENCH_RETAIL_DAYS=N replays the first N days only;
 #   4. at the end, checks against independent computations on the same
 #      state file: jrn-score rfm against t/bench/rfm.sql in the sqlite3
 #      shell (must be identical), jrn-score clv --params against a BG/NBD
@@ -60,9 +62,9 @@ mkdir -p "$dir/days"
 cat "$dir/identify.ndjson" "$dir/events.ndjson" |
 	awk -v d="$dir/days" '{ i = index($0, "\"timestamp\":\""); day = substr($0, i + 13, 10)
 		f = d "/" day ".ndjson"; print >> f; close(f) }'
-days=$(ls "$dir/days" | sed 's/\.ndjson$//' | sort)
+days=$(ls "$dir/days" | sed 's/\.ndjson$//' | sort | head -n "${BENCH_RETAIL_DAYS:-100000}")
 ndays=$(echo "$days" | wc -l)
-t_in=0 t_ni=0 tn=()
+t_in=0 t_ni=0 tn=() t_sc=0 n_sc=0
 t0=$(date +%s.%N)
 for day in $days; do
 	next=$(date -u -d "$day + 1 day" +%Y-%m-%d)
@@ -71,18 +73,28 @@ for day in $days; do
 	s=$(seconds sh -c "cd '$shop' && JRN_NOW=${next}T02:00:00Z jrn run nightly > /dev/null 2>> '$dir/nightly.err' || [ \$? = 3 ]")
 	t_ni=$(echo "$t_ni + $s" | bc -l)
 	tn+=("$s")
+	# after each Sunday's trading, at 03:00: the CLV refit and the lead
+	# scores (examples/cron's scores and leads jobs)
+	if [ "$(date -u -d "$day" +%u)" = 7 ]; then
+		s=$(seconds sh -c "cd '$shop' && JRN_NOW=${next}T03:00:00Z jrn run -q scores > /dev/null && JRN_NOW=${next}T03:00:00Z jrn run -q leads > /dev/null")
+		t_sc=$(echo "$t_sc + $s" | bc -l)
+		n_sc=$((n_sc + 1))
+	fi
 done
 t1=$(date +%s.%N)
 printf '%-44s %8.2fs %10s days\n' "replay (ingest + nightly, every day)" "$(echo "$t1 - $t0" | bc -l)" "$ndays"
 printf '%-44s %8.2fs\n' "  of which jrn-ingest" "$t_in"
 printf '%-44s %8.2fs   (median night %.2fs)\n' "  of which jrn run nightly" "$t_ni" "$(median "${tn[@]}")"
+printf '%-44s %8.2fs   (%d Sundays)\n' "  of which jrn run scores, leads" "$t_sc" "$n_sc"
 sqlite3 -header -column "$shop/jrn.db" "
 	SELECT (SELECT count(*) FROM events) AS events,
 	       (SELECT count(DISTINCT taken) FROM rfm_snapshots) AS rfm_snapshots,
 	       (SELECT count(*) FROM events WHERE type = 'rfm.segment.changed') AS rfm_changes,
 	       (SELECT count(*) FROM events WHERE type = 'segment.entered') AS segment_entries,
 	       (SELECT count(*) FROM enrollments) AS enrollments,
-	       (SELECT count(*) FROM deliveries) AS deliveries"
+	       (SELECT count(*) FROM deliveries) AS deliveries,
+	       (SELECT count(*) FROM scores WHERE kind = 'clv') AS clv_scores,
+	       (SELECT count(*) FROM scores WHERE kind = 'lead') AS lead_scores"
 [ -s "$dir/nightly.err" ] && { echo "nightly's stderr (last lines):"; tail -3 "$dir/nightly.err"; }
 
 echo "== the year's reports on the replayed project (jrn-report, at 2011-12-10)"
