@@ -11,7 +11,8 @@
 # customer texts STOP, Twilio calls the listener (signed), and the gate
 # suppresses the next SMS. The seed's four sources served over HTTP from the
 # shop's data; and the OpenAI-compatible back-end (through prism) in place
-# of the rules model.
+# of the rules model; and a journey's HTML mail whose open and click come
+# back into the next report.
 
 load helpers
 load peers
@@ -279,4 +280,52 @@ Y
 	assert_equal "$(jq -r 'select(.actionType) | "\(.actionType) \(.campaignId) \(if .actionType == "sms" then .recipientPhone else .recipientEmail end) \(.route.decision) \(.delivery.status)"' out.ndjson)" \
 		"email spring rt1@example.com send simulated
 sms spring +14155550177 send simulated"
+}
+
+@test "a journey's HTML mail from the touchpoint: its open and its click come back through the listener into the next report" {
+	# a journey on the touchpoint, its mail from a template with HTML
+	mkdir -p journeys templates
+	cat > journeys/browse.yaml <<'J'
+name: browse
+description: a product page seen -> a mail with what is new
+trigger: {event: page.viewed}
+reentry: 7d
+steps:
+  - id: mail
+    action: {channel: email, template: browse, campaign: browse}
+J
+	echo 'New in, {{profile.firstName|friend}}' > templates/browse.subject
+	printf 'New arrivals: https://shop.example/new\n' > templates/browse.txt
+	printf '<html><body><p>New arrivals: <a href="https://shop.example/new">see them</a></p></body></html>\n' \
+		> templates/browse.html
+	{ jrn-ingest -q --listen "127.0.0.1:$PORT" & echo $! > lpid; wait; } 2> listen.err |
+		jrn-route -q | jrn-send -q > out.ndjson 2> pipe.err &
+	until_true 100 curl -sf -o /dev/null "$BASE/healthz"
+	run post '{"id":"t7","type":"page.viewed","customerId":"rt1","timestamp":"2026-01-10T09:59:00Z","properties":{"url":"/p/7"}}'
+	assert_output --partial '"status":"stored","id":"t7"'
+	until_true 100 compgen -G 'spool/*.eml' || { cat pipe.err out.ndjson; false; }
+	mail=$(ls spool/*.eml)
+	# the HTML part (quoted-printable) has the pixel and the tracked link
+	python3 -c 'import quopri, sys; sys.stdout.write(quopri.decodestring(open(sys.argv[1], "rb").read()).decode())' \
+		"$mail" > mail.txt
+	pixel=$(grep -o "$BASE/o/[A-Za-z0-9_.-]*" mail.txt | head -1)
+	click=$(grep -o "$BASE/c/[A-Za-z0-9_.-]*" mail.txt | head -1)
+	[ -n "$pixel" ] && [ -n "$click" ]
+	# the mail is read (its pixel loaded), then its link followed
+	run curl -sS -o pixel.gif -w '%{http_code} %{content_type}' "$pixel"
+	assert_output '200 image/gif'
+	run curl -sS -o /dev/null -w '%{http_code} %{redirect_url}' "$click"
+	assert_output '302 https://shop.example/new'
+	until_true 100 grep -q '"type":"email.clicked"' out.ndjson
+	kill -TERM "$(cat lpid)"
+	wait "$(cat lpid)" 2> /dev/null || true
+	: > lpid
+	assert_equal "$(jq -r 'select(.type) | .type' out.ndjson | tr '\n' ' ')" 'page.viewed email.opened email.clicked '
+	# the next report: the journey's mail sent, opened and clicked
+	run jrn-report metrics --by campaign --now 2026-01-10T11:00:00Z -q
+	assert_success
+	assert_equal "$(jq -c '[.campaign, .sent, .opened, .clicked, .openRate, .clickRate]' <<< "$output")" \
+		'["browse",1,1,1,1,1]'
+	run jrn-report journeys --now 2026-01-10T11:00:00Z -q
+	assert_equal "$(jq -c 'select(.level == "journey") | [.journey, .entered]' <<< "$output")" '["browse",1]'
 }
