@@ -329,3 +329,24 @@ J
 	run jrn-report journeys --now 2026-01-10T11:00:00Z -q
 	assert_equal "$(jq -c 'select(.level == "journey") | [.journey, .entered]' <<< "$output")" '["browse",1]'
 }
+
+@test "examples/realtime runs the flow as a service: a POST comes out delivered; SIGTERM ends it with the pipeline's status" {
+	"$BATS_TEST_DIRNAME/../examples/realtime" "127.0.0.1:$PORT" 2> realtime.err &
+	sp=$!
+	until_true 100 curl -sf -o /dev/null "$BASE/healthz"
+	[ -s realtime.pid ]
+	run post '{"id":"t6","type":"page.viewed","customerId":"rt1","timestamp":"2026-01-10T09:59:00Z"}'
+	assert_output --partial '"status":"stored","id":"t6"'
+	until_true 100 grep -q '"delivery"' realtime.ndjson
+	kill -TERM "$sp"
+	status=0
+	wait "$sp" || status=$?
+	# 0, or 3 when a stage rejected a record (said on stderr)
+	[ "$status" = 0 ] || [ "$status" = 3 ]
+	[ ! -e realtime.pid ]
+	run curl -s -o /dev/null "$BASE/healthz"
+	assert_failure
+	assert_equal "$(jq -r 'select(.type) | .type' realtime.ndjson)" page.viewed
+	[ "$(jq -s 'map(select(.delivery.status == "simulated")) | length' realtime.ndjson)" -ge 1 ]
+	grep -q '^To: rt1@example.com' spool/*.eml
+}
