@@ -45,6 +45,7 @@ CREATE INDEX route_decisions_deferred ON route_decisions (send_at)
 DROP TABLE insights;
 DROP TABLE route_send_keys;
 DROP TABLE route_send_keys_11;
+DROP INDEX deliveries_message;
 PRAGMA user_version = 9;
 COMMIT;
 SQL

@@ -41,13 +41,14 @@ print(h - (1 << 64) if h >> 63 else h)' "$1"
 }
 
 # to_v11: jrn.db as version 11 had it: the unique index of the sends'
-# keys, no route_send_keys, user_version 11
+# keys, no route_send_keys nor deliveries_message, user_version 11
 to_v11() {
 	sqlite3 jrn.db <<'SQL'
 BEGIN;
 DROP TRIGGER route_send_keys_gone;
 DROP TABLE route_send_keys;
 DROP TABLE route_send_keys_11;
+DROP INDEX deliveries_message;
 CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision = 'send';
 PRAGMA user_version = 11;
 COMMIT;
