@@ -13,6 +13,8 @@
 #   5. the reports, and one HTML page of them.
 # Usage: demo.sh BINDIR [GEN]   (GEN, jrn-gen, is no longer used)
 set -euo pipefail
+# (no `| head` below: under pipefail, a writer killed by SIGPIPE when head
+# stops reading would end the demo; sed -n 1,Np reads everything)
 bin=$(cd "$1" && pwd)
 top=$(pwd)
 demo=build/demo
@@ -62,7 +64,7 @@ table "SELECT d.journey, d.step, d.decision, coalesce(d.reason, '-') AS reason, 
 	FROM route_decisions d GROUP BY 1, 2, 3, 4"
 table "SELECT campaign_id AS campaign, channel, status, count(*) AS n
 	FROM deliveries GROUP BY 1, 2, 3"
-first=$(find spool -name '*.eml' | sort | head -1)
+first=$(find spool -name '*.eml' | sort | sed -n 1p)
 if [ -n "$first" ]; then
 	echo "One of them, $first:"
 	sed -n '/^\r\{0,1\}$/q;/^\(From\|To\|Subject\|List-Unsubscribe\):/p' "$first" | tr -d '\r'
@@ -111,9 +113,9 @@ export JRN_NOW=2011-12-01T12:00:00Z
 echo "-- metrics per campaign and channel, all time"
 jrn-report metrics --format table -q
 echo "-- RFM segment movement, the last two snapshots"
-jrn-report rfm --format table -q | head -12
+jrn-report rfm --format table -q | sed -n 1,12p
 echo "-- cohorts by month of first order"
-jrn-report cohorts --format table -q | head -8
+jrn-report cohorts --format table -q | sed -n 1,8p
 jrn-report metrics --format html -q -o report.html
 echo
 echo "The HTML report: $(pwd)/report.html"

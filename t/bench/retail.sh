@@ -62,7 +62,7 @@ mkdir -p "$dir/days"
 cat "$dir/identify.ndjson" "$dir/events.ndjson" |
 	awk -v d="$dir/days" '{ i = index($0, "\"timestamp\":\""); day = substr($0, i + 13, 10)
 		f = d "/" day ".ndjson"; print >> f; close(f) }'
-days=$(ls "$dir/days" | sed 's/\.ndjson$//' | sort | head -n "${BENCH_RETAIL_DAYS:-100000}")
+days=$(ls "$dir/days" | sed 's/\.ndjson$//' | sort | sed -n "1,${BENCH_RETAIL_DAYS:-100000}p")
 ndays=$(echo "$days" | wc -l)
 t_in=0 t_ni=0 tn=() t_sc=0 n_sc=0
 t0=$(date +%s.%N)
