@@ -80,22 +80,32 @@ static int64_t snapshot_size(report_run *run, int64_t taken)
 	return n;
 }
 
+/* The snapshot a flag names (--from or --to: the one taken at or before
+ * its time) into *at. 0, or an exit status having said why. */
+static int snapshot_of(report_run *run, const char *name, const char *flag, int64_t *at)
+{
+	int64_t t;
+	int rc = parse_time(run, name, flag, &t);
+	if (rc)
+		return rc;
+	if ((rc = snapshot_at(run, t, at)) < 0)
+		return JRN_EXIT_FAIL;
+	if (!rc)
+		return jrn_say(JRN_EXIT_FAIL, "rfm: %s %s: no snapshot taken at or before it", name,
+			       flag);
+	return 0;
+}
+
 /* Chooses the two snapshots. 0 with *to set (*from_ok says whether *from
  * is), -1 when there is no snapshot at all (no rows), or an exit status
  * having said why. */
 static int choose(report_run *run, int64_t *from, bool *from_ok, int64_t *to)
 {
-	int64_t t;
 	int rc;
 	*from_ok = false;
 	if (run->to_flag) {
-		if ((rc = parse_time(run, "--to", run->to_flag, &t)))
+		if ((rc = snapshot_of(run, "--to", run->to_flag, to)))
 			return rc;
-		if ((rc = snapshot_at(run, t, to)) < 0)
-			return JRN_EXIT_FAIL;
-		if (!rc)
-			return jrn_say(JRN_EXIT_FAIL, "rfm: --to %s: no snapshot taken at or before it",
-				       run->to_flag);
 	} else {
 		if ((rc = snapshot_at(run, INT64_MAX, to)) < 0)
 			return JRN_EXIT_FAIL;
@@ -106,13 +116,8 @@ static int choose(report_run *run, int64_t *from, bool *from_ok, int64_t *to)
 		}
 	}
 	if (run->from_flag) {
-		if ((rc = parse_time(run, "--from", run->from_flag, &t)))
+		if ((rc = snapshot_of(run, "--from", run->from_flag, from)))
 			return rc;
-		if ((rc = snapshot_at(run, t, from)) < 0)
-			return JRN_EXIT_FAIL;
-		if (!rc)
-			return jrn_say(JRN_EXIT_FAIL, "rfm: --from %s: no snapshot taken at or before it",
-				       run->from_flag);
 		if (*from > *to)
 			return jrn_say(JRN_EXIT_USAGE,
 				       "rfm: --from %s chooses a snapshot later than --to's", run->from_flag);
