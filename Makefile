@@ -20,6 +20,9 @@
 #                   beside the same statement in sqlite3 (t/bench/report.sh)
 #   make bench-ai-openai  jrn-ai's openai model: requests/s against the local
 #                   recorder, 32 in flight (t/bench/ai-openai.sh)
+#   make bench-cluster  jrn-ingest --publish into a 3-node JetStream cluster on
+#                   127.0.0.1 at R3 and R1, --from beside ingest of the file
+#                   (t/bench/cluster.sh)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each; fuzz-TARGET one
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -37,6 +40,8 @@ ALL_CXXFLAGS = -std=gnu++17 -Wall -Wextra -Ilib $(SAN) $(CXXFLAGS) $(CPPFLAGS)
 LIBS     = -ljq -lcurl -lsqlite3 -lyaml -lcrypto -lphonenumber -lpcre2-8 -lpthread -lm
 # jrn-ingest --listen: libmicrohttpd (with GnuTLS for ingest.listen.tls)
 LIBS    += -lmicrohttpd
+# jrn-ingest --publish/--from: NATS JetStream's C client (libnats-dev 3.4.1)
+LIBS    += $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 ALL_LDFLAGS  = -pthread $(SAN) $(LDFLAGS)
 
 # A tool is cmd/NAME.c, or a folder cmd/NAME/ of .c files (main.c and its
@@ -69,6 +74,7 @@ DEB_PKGS = gcc g++ make pkg-config libjq-dev jq libcurl4-openssl-dev \
 	   $(if $(shell command -v node),,nodejs npm)
 # jrn-report --format html's pages are checked by HTML Tidy (t/jrn-report-html.bats).
 DEB_PKGS += tidy
+DEB_PKGS += nats-server libnats-dev kcat librdkafka-dev
 
 .PHONY: all deps check unit bats asan demo bench bench-send bench-merge bench-retail bench-route bench-ai bench-ai-openai bench-listen bench-report install clean fuzz fuzz-bins
 
@@ -191,6 +197,11 @@ bench-merge: deps all $(BUILD)/jrn-gen
 bench-ai: deps all $(BUILD)/jrn-gen
 	@bash t/bench/ai.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
+# jrn on a three-node NATS JetStream cluster on loopback (issue 17)
+.PHONY: bench-cluster
+bench-cluster: deps all $(BUILD)/jrn-gen
+	@bash t/bench/cluster.sh $(BUILD)/bin $(BUILD)/jrn-gen
+
 bench-retail: deps all
 	@test -n "$(RETAIL)" || { echo "make bench-retail RETAIL=path/to/online_retail.csv.gz (see examples/retail/README.md)" >&2; exit 2; }
 	@bash t/bench/retail.sh $(BUILD)/bin "$(RETAIL)"
@@ -224,3 +235,7 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# t/unit/partition.c checks jrn_partition_of against librdkafka's own
+# murmur2 partitioner (issue 17): only that test links it.
+$(BUILD)/unit/partition: LIBS += -lrdkafka

@@ -55,6 +55,7 @@ static const char usage[] =
 	"  --drift PCT           alert (exit 3) when a saved population moves more than\n"
 	"                        PCT percent since the last saved run (default 20)\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
+	"                        (with --count: again, or @FILE, for several files)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
 	"  --rejects FILE        append rejected lines to FILE as JSON\n"
@@ -324,11 +325,38 @@ static void make_run_id(void)
 
 /* ---- the state file ------------------------------------------------------------ */
 
+/* The tables --count reads, copied from each of several state files. */
+static const char *const count_tables[] = {
+	"events", "profiles", "identities", "consent", "suppressions", "scores",
+	"rfm_snapshots", "segment_members", NULL,
+};
+
+/* Several --db (or --db @FILE): read as one, read-only (lib/multidb.c);
+ * for --count only (parse refuses several --db otherwise; a single
+ * --db @FILE is refused here). 0 or -1 with e. */
+static int open_many(jrn_err *e)
+{
+	char **paths;
+	size_t n;
+	if (!do_count || do_save || do_changes || snapshot_name || run_flag)
+		return jrn_fail(e, "--db %s: several state files are for --count only", opts.db_path);
+	if (jrn_db_paths(&opts, &paths, &n, e) < 0)
+		return -1;
+	int rc = jrn_db_open_many(paths, n, count_tables, opts.busy_ms, &db, e);
+	jrn_db_paths_free(paths, n);
+	return rc;
+}
+
+static bool several_db(void)
+{
+	return opts.ndb > 1 || (opts.db_path && opts.db_path[0] == '@');
+}
+
 static int open_db(jrn_err *e)
 {
 	if (db)
 		return 0;
-	if (jrn_db_open(opts.db_path, opts.busy_ms, &db, e) < 0)
+	if ((several_db() ? open_many(e) : jrn_db_open(opts.db_path, opts.busy_ms, &db, e)) < 0)
 		return -1;
 	/* Event leaves read each customer's events through events_customer,
 	 * scattered over the file: mapped pages spare a copy per read (a
@@ -958,6 +986,9 @@ static int parse(int argc, char **argv)
 			       "alone (no --save, --count, --snapshot, --all, --only or FILEs)");
 	if (run_flag && !*run_flag)
 		return jrn_say(JRN_EXIT_USAGE, "--run: empty run id");
+	if (opts.ndb > 1 && (!do_count || do_save || do_changes || snapshot_name || run_flag))
+		return jrn_say(JRN_EXIT_USAGE, "several --db are for --count only (read-only; "
+			       "no --save, --changes, --snapshot or --run)");
 	return -1;
 }
 

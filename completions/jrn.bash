@@ -61,10 +61,19 @@ _jrn_ingest()
 		mapfile -t COMPREPLY < <(compgen -W "127.0.0.1:8080 [::1]:8080 :8080" -- "$cur")
 		return
 		;;
+	--publish | --from)
+		mapfile -t COMPREPLY < <(compgen -W "nats://127.0.0.1:4222" -- "$cur")
+		return
+		;;
+	--partitions)
+		mapfile -t COMPREPLY < <(compgen -W "0-7 0-3 4-7 0/8" -- "$cur")
+		return
+		;;
 	esac
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "--db --config --now --rejects
 			--store-only --all --dry-run --country --batch-size --listen --quiet
+			--publish --from --partitions --drain
 			--verbose --help --version -q -v -h --" -- "$cur")
 		return
 	fi
@@ -118,7 +127,7 @@ _jrn_jobs()
 	[[ -r jrn.yaml ]] && sed -n '/^jobs:/,/^[^ #]/s/^  \([A-Za-z0-9._-]*\):.*/\1/p' jrn.yaml
 }
 
-# _jrn_verb VERB: the words after "jrn run|log|events|suppressions|queue|privacy"
+# _jrn_verb VERB: the words after "jrn run|log|events|suppressions|queue|privacy|partition"
 _jrn_verb()
 {
 	local common="--db --config --now --quiet --verbose --help -q -v -h" opts words
@@ -129,6 +138,13 @@ _jrn_verb()
 		;;
 	--spool)
 		_jrn_files -d
+		return
+		;;
+	-o | --output)
+		_jrn_files
+		return
+		;;
+	--of | --field)
 		return
 		;;
 	--channel)
@@ -154,12 +170,23 @@ _jrn_verb()
 		[[ ${COMP_WORDS[2]} == erase ]] && opts="--dry-run --spool"
 		;;
 	doctor) opts="" words="" ;;
+	partition)
+		words="export import drop"
+		case ${COMP_WORDS[2]} in
+		export) opts="--of -o --output" ;;
+		import) opts="" ;;
+		drop) opts="--of --dry-run" ;;
+		*) opts="--of --field --rejects" ;;
+		esac
+		;;
 	esac
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$opts $common" -- "$cur")
 	elif ((COMP_CWORD == 2)); then
 		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
 	elif [[ $1 == suppressions && ${COMP_WORDS[2]} == import ]]; then
+		_jrn_files
+	elif [[ $1 == partition && ${COMP_WORDS[2]} != export && ${COMP_WORDS[2]} != drop ]]; then
 		_jrn_files
 	fi
 }
@@ -169,7 +196,7 @@ _jrn()
 	local cur prev i
 	_jrn_words
 	if ((COMP_CWORD == 1)); then
-		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue privacy doctor
+		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue privacy partition doctor
 			help tools --help --version" -- "$cur")
 		return
 	fi
@@ -187,7 +214,7 @@ _jrn()
 			_jrn_files -d
 		fi
 		;;
-	run | log | events | suppressions | queue | privacy | doctor)
+	run | log | events | suppressions | queue | privacy | partition | doctor)
 		_jrn_verb "${COMP_WORDS[1]}"
 		;;
 	help)

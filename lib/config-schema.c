@@ -29,6 +29,7 @@ static const char *check_tls(jv *v);
 static const char *check_key_window(jv *v);
 static const char *check_clock(jv *v);
 static const char *check_zone(jv *v);
+static const char *check_nats_storage(jv *v);
 
 static const skey db_keys[] = {
 	KEY("path", S_STRING),
@@ -302,6 +303,7 @@ static const skey ai_keys[] = {
 	KEY("allow", S_SECTION, .keys = ai_allow_keys),
 	KEY("prompts", S_SECTION, .keys = ai_prompts_keys),
 	KEY("insights", S_SECTION, .keys = ai_insights_keys),
+	KEY("touchpoints", S_STRINGS), /* optimize's event types: jrn-ai checks */
 	END,
 };
 
@@ -362,6 +364,22 @@ static const skey report_keys[] = {
 	END,
 };
 
+/* jrn-ingest --publish / --from: NATS JetStream (jrn-ingest(1) NATS,
+ * jrn.yaml(5)); url and the names are checked by jrn-ingest (nats.c). */
+static const skey nats_keys[] = {
+	KEY("url", S_STRING),
+	KEY("stream", S_STRING),
+	KEY("subject", S_STRING),
+	KEY("partitions", S_INT, .min = 1, .max = 4096),
+	KEY("replicas", S_INT, .min = 1, .max = 5),
+	KEY("storage", S_STRING, .check = check_nats_storage),
+	KEY("duplicateWindow", S_DURATION, .min = 1000, .max = INT64_C(7) * 86400000),
+	KEY("ackTimeout", S_DURATION, .min = 100, .max = 600000),
+	KEY("deadline", S_DURATION, .min = 1000, .max = INT64_C(86400000)),
+	KEY("batch", S_INT, .min = 1, .max = 1000000),
+	END,
+};
+
 /* The top level: every section of jrn.yaml. */
 const skey jrn_config_schema[] = {
 	KEY("db", S_SECTION, .keys = db_keys),
@@ -377,6 +395,7 @@ const skey jrn_config_schema[] = {
 	KEY("templates", S_SECTION, .keys = templates_keys),
 	KEY("report", S_SECTION, .keys = report_keys),
 	KEY("jobs", S_OBJECT),      /* name: pipeline string or list: jrn run checks */
+	KEY("nats", S_SECTION, .keys = nats_keys),
 	END,
 };
 
@@ -391,7 +410,7 @@ static const struct {
 	const char *prog;
 	const char *keys[12]; /* ended by NULL */
 } readers[] = {
-	{"jrn-ingest", {"db", "ingest", "sources"}},
+	{"jrn-ingest", {"db", "ingest", "sources", "nats"}},
 	{"jrn-merge", {"db", "sources"}},
 	{"jrn-segment", {"db", "segments"}},
 	{"jrn-score", {"db", "scoring"}},
@@ -399,9 +418,9 @@ static const struct {
 	{"jrn-route", {"db", "policy", "ingest.defaultCountry"}},
 	/* jrn-ai: a model's own keys (an API key) are read when it is asked */
 	{"jrn-ai", {"db", "ai.model", "ai.cache", "ai.fields", "ai.sendContact", "ai.playbook",
-		    "ai.allow", "ai.prompts", "ai.insights"}},
+		    "ai.allow", "ai.prompts", "ai.insights", "ai.touchpoints"}},
 	{"jrn-report", {"db", "report"}},
-	{"jrn", {"db", "jobs"}},
+	{"jrn", {"db", "jobs", "nats.partitions"}},
 };
 
 int jrn_config_require(jv cfg, const char *prog, jrn_err *e)
@@ -432,6 +451,13 @@ static const char *check_tls(jv *v)
 	const char *s = jv_string_value(*v);
 	return !strcmp(s, "required") || !strcmp(s, "try") || !strcmp(s, "none")
 		       ? NULL : "required, try or none";
+}
+
+/* nats.storage: file or memory (JetStream's two kinds). */
+static const char *check_nats_storage(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	return !strcmp(s, "file") || !strcmp(s, "memory") ? NULL : "file or memory";
 }
 
 /* send.idempotency.window: a duration above zero, or "campaign". */

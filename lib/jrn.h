@@ -303,6 +303,43 @@ int jrn_sha256_hex(const void *p, size_t n, char out[65]);
  * (signed webhooks and links); 0, or -1 (out empty) when OpenSSL fails. */
 int jrn_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char out[65]);
 
+/* ---- partitions (partition.c) ------------------------------------------- */
+
+/* Kafka's seed for its keyed partitioner's murmur2. */
+#define JRN_MURMUR2_SEED 0x9747b28cu
+
+/* MurmurHash2 (32-bit) of p[0..n) with seed, exactly as Kafka's
+ * Utils.murmur2 (Appleby's MurmurHash2; length mixed into the seed; bytes
+ * little-endian). Not for security. */
+uint32_t jrn_murmur2(const void *p, size_t n, uint32_t seed);
+
+/* The partition (0..n-1) of the customer id[0..len) among n partitions:
+ * (murmur2(id, seed 0x9747b28c) & 0x7fffffff) % n, Kafka's default keyed
+ * partitioner (DefaultPartitioner / librdkafka "murmur2"). -1 when n <= 0.
+ * With n = 8: "c1" -> 3, "customer-42" -> 1, "ann@example.com" -> 4. */
+int jrn_partition_of(const char *id, size_t len, int n);
+
+/* Moving a partition between state files (`jrn partition export|import|
+ * drop`, cmd/jrn/partition.c): each module that owns a table (reach.c,
+ * ledger.c, profile.c) has a jrn_MODULE_partition(db, step, counts, e)
+ * that runs its part of a step inside the caller's transaction, adding
+ * each table's changed rows to *counts (an object: {"consent":N,...}).
+ * On db the other state file is attached as schema JRN_PART_SCHEMA, and
+ * temporary tables hold what a step needs:
+ *   temp.jrn_part_ids(v TEXT PRIMARY KEY): the partition's customers
+ *     (export, drop);
+ *   temp.jrn_part_off(t TEXT PRIMARY KEY, off INTEGER): for import, what
+ *     to add to an attached row's integer key so that it follows every
+ *     row of main (t names the table: "deliveries", "merges",
+ *     "enrollments"; 0 when main has none in the way);
+ *   temp.jrn_part_enr(old INTEGER PRIMARY KEY, new INTEGER): for import,
+ *     each attached enrollment id and its new id, which the records
+ *     naming it ("enrollment": N) take.
+ * export copies main's rows into the attached file, import copies the
+ * attached file's rows into main, drop deletes main's rows. */
+#define JRN_PART_SCHEMA "jrn_part"
+enum { JRN_PART_EXPORT = 1, JRN_PART_IMPORT, JRN_PART_DROP };
+
 /* ---- configuration (config.c, config-schema.c) ------------------------- */
 
 /* Loads a YAML configuration file into a jv object (read by yaml.c, see
@@ -380,6 +417,10 @@ int jrn_config_string(jv cfg, const char *dotted, char **s, jrn_err *e);
 
 /* ---- common options (opts.c) --------------------------------------------- */
 
+/* The most state files one reader combines (--db given several times, or
+ * a list file): lib/multidb.c. */
+#define JRN_DB_FILES_MAX 1024
+
 /* What every tool's command line, environment and config decide together. */
 typedef struct {
 	const char *prog;
@@ -393,6 +434,11 @@ typedef struct {
 	bool dry_run;
 	jv config;                /* the loaded configuration, {} without one */
 	char *owned[4];           /* strings the resolver allocated */
+	/* every --db given, in order (db_path is the last; jrn-report,
+	 * jrn-segment --count and jrn log read them all: lib/multidb.c);
+	 * ndb may pass JRN_DB_FILES_MAX, the paths beyond are not kept */
+	const char *db_paths[JRN_DB_FILES_MAX];
+	size_t ndb;
 } jrn_opts;
 
 /* Long option codes shared by all tools (beyond single characters). */
@@ -492,7 +538,7 @@ void jrn_idmap_free(jrn_idmap *m);
 
 /* ---- state file (state.c) ------------------------------------------------- */
 
-#define JRN_SCHEMA_VERSION 12
+#define JRN_SCHEMA_VERSION 14
 
 /* Opens (creating if needed) the state file at path: WAL, busy timeout of
  * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file
@@ -510,6 +556,35 @@ int jrn_db_open_dry(const char *path, bool dry_run, int busy_ms, sqlite3 **db, j
  * characters) in out, which is returned. (state.c) */
 #define JRN_PATH_SHOWN 200
 const char *jrn_path_shown(const char *path, char out[JRN_PATH_SHOWN]);
+/* ---- several state files as one (multidb.c) -------------------------------- */
+
+/* The state files o names, into *paths (n of them; free with
+ * jrn_db_paths_free): every --db in order, or o->db_path alone when --db
+ * was given at most once; a path "@FILE" stands for the paths listed in
+ * FILE, one per line (blank lines and lines starting with '#' skipped;
+ * a file whose name starts with '@' is given as ./@name). 0, or -1 with e
+ * (FILE unreadable or empty, more than JRN_DB_FILES_MAX, out of memory).
+ * Nothing is opened or checked here. */
+int jrn_db_paths(const jrn_opts *o, char ***paths, size_t *n, jrn_err *e);
+void jrn_db_paths_free(char **paths, size_t n);
+
+/* Opens the state files paths[0..n) read-only as one (n >= 1; for one
+ * file too, with the same rules): the tables named in tables (NULL-ended;
+ * NULL: every table) of every file are copied into TEMP tables of the
+ * same name, schema and indexes, which shadow main's for unqualified
+ * names, so a tool's queries run unchanged. The k-th file's (from 0)
+ * INTEGER PRIMARY KEYs (seq, id) and the columns naming them get k * 2^40
+ * added, keeping them unique and in order. Refused, naming the file: one
+ * that does not exist (nothing is created), a directory, a file given
+ * twice (same device and inode), a file not of JRN_SCHEMA_VERSION, one
+ * that is not SQLite, more than JRN_DB_FILES_MAX files, and a row whose
+ * UNIQUE or PRIMARY KEY an earlier file holds (a customer in two files),
+ * except in journey_versions (configuration every file holds alike) and
+ * suppressions (keyed by address): there the first file's row is kept. The handle is query_only; *db is the
+ * caller's to sqlite3_close. 0 or -1 with e. */
+int jrn_db_open_many(char *const *paths, size_t n, const char *const *tables, int busy_ms,
+		     sqlite3 **db, jrn_err *e);
+
 /* Runs sql (no parameters, any number of statements): 0 or -1 with e. */
 int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
 /* Prepares sql as a statement to be reused (SQLITE_PREPARE_PERSISTENT):

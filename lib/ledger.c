@@ -397,3 +397,48 @@ int jrn_ledger_erase(sqlite3 *db, jv *counts, jv *keys, jrn_err *e)
 	};
 	return jrn_privacy_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }
+
+/* ---- jrn partition export|import|drop (jrn.h) ---------------------------------- */
+
+#define PART_IDS "(SELECT v FROM temp.jrn_part_ids)"
+/* A record's "enrollment": N, given the attached enrollment's new id. */
+#define PART_ENR(x)                                                                       \
+	"CASE WHEN json_valid(" x ") AND json_type(" x ", '$.enrollment') = 'integer' THEN"  \
+	" coalesce((SELECT json_set(" x ", '$.enrollment', new) FROM temp.jrn_part_enr"      \
+	" WHERE old = json_extract(" x ", '$.enrollment')), " x ") ELSE " x " END"
+#define DELIVERY_COLS                                                                     \
+	"key, customer_id, channel, campaign_id, status, provider, message_id, attempts,"   \
+	" error, cost, segments, claimed_at, updated_at"
+
+int jrn_ledger_partition(sqlite3 *db, int step, jv *counts, jrn_err *e)
+{
+	static const char *const exp[][2] = {
+		{"deliveries", "INSERT INTO " JRN_PART_SCHEMA ".deliveries SELECT * FROM main.deliveries"
+			       " WHERE customer_id IN " PART_IDS " ORDER BY seq"},
+		{"outbox", "INSERT INTO " JRN_PART_SCHEMA ".outbox SELECT * FROM main.outbox WHERE key"
+			   " IN (SELECT key FROM " JRN_PART_SCHEMA ".deliveries)"},
+	};
+	static const char *const imp[][2] = {
+		{"deliveries", "INSERT INTO main.deliveries (seq, " DELIVERY_COLS ", record) SELECT"
+			       " seq + (SELECT off FROM temp.jrn_part_off WHERE t = 'deliveries'), "
+			       DELIVERY_COLS ", " PART_ENR("record") " FROM " JRN_PART_SCHEMA
+			       ".deliveries ORDER BY seq"},
+		{"outbox", "INSERT INTO main.outbox (key, send_at, provider, attempt, record) SELECT"
+			   " key, send_at, provider, attempt, " PART_ENR("record") " FROM "
+			   JRN_PART_SCHEMA ".outbox"},
+	};
+	static const char *const drop[][2] = {
+		{"outbox", "DELETE FROM main.outbox WHERE key IN (SELECT key FROM main.deliveries"
+			   " WHERE customer_id IN " PART_IDS ")"},
+		{"deliveries", "DELETE FROM main.deliveries WHERE customer_id IN " PART_IDS},
+	};
+	switch (step) {
+	case JRN_PART_EXPORT:
+		return jrn_privacy_steps(db, exp, 2, counts, e);
+	case JRN_PART_IMPORT:
+		return jrn_privacy_steps(db, imp, 2, counts, e);
+	case JRN_PART_DROP:
+		return jrn_privacy_steps(db, drop, 2, counts, e);
+	}
+	return jrn_fail(e, "partition: unknown step %d", step);
+}

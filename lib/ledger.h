@@ -39,6 +39,11 @@
  *   A claim of a key that is sending, queued, sent (or simulated without
  *   over_simulated) changes nothing and returns 0: a duplicate.
  *
+ *   A claim may also write "suppressed" or "rejected" at once (followed
+ *   by a record of the same status for the error): jrn-send notes an
+ *   action it did not send, so that reports count it; such a row is
+ *   claimed again like any other of those statuses.
+ *
  * Who commits: the ledger never opens or ends a transaction. Each call is
  * one or two statements; the caller wraps a batch of calls in
  * jrn_db_begin / jrn_db_commit (claims are committed before the sends they
@@ -195,5 +200,18 @@ int64_t jrn_ledger_recent_walk(jrn_ledger_recent *R, const char *customer, int64
  * rows as "TABLE.scrubbed"). Inside the caller's transaction. 0, or -1
  * with e naming the table. */
 int jrn_ledger_erase(sqlite3 *db, jv *counts, jv *keys, jrn_err *e);
+
+/* ---- jrn partition export|import|drop (jrn.h) ----------------------------- */
+
+/* One step (JRN_PART_EXPORT, _IMPORT, _DROP) of moving a partition, for
+ * deliveries (the rows whose customer_id is one of the partition's; a row
+ * without a customer stays where it is) and their outbox rows. Import
+ * gives each delivery seq + the offset of "deliveries" (temp.jrn_part_off)
+ * and sets a record's "enrollment" to its new id (temp.jrn_part_enr).
+ * Uses the attached schema and temp tables jrn.h describes, inside the
+ * caller's transaction; adds the rows written to *counts. 0, or -1 with
+ * e naming the table (a key here already: "deliveries: UNIQUE constraint
+ * failed"). */
+int jrn_ledger_partition(sqlite3 *db, int step, jv *counts, jrn_err *e);
 
 #endif

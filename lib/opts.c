@@ -19,7 +19,12 @@ void jrn_opts_init(jrn_opts *o, const char *prog)
 int jrn_opts_take(jrn_opts *o, int c, const char *arg)
 {
 	switch (c) {
-	case JRN_OPT_DB: o->db_path = arg; return 1;
+	case JRN_OPT_DB:
+		o->db_path = arg;
+		if (o->ndb < JRN_DB_FILES_MAX)
+			o->db_paths[o->ndb] = arg;
+		o->ndb++;
+		return 1;
 	case JRN_OPT_CONFIG: o->config_path = arg; return 1;
 	case JRN_OPT_NOW: o->now = arg; return 1;
 	case JRN_OPT_REJECTS: o->rejects_path = arg; return 1;

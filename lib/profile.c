@@ -838,3 +838,42 @@ int jrn_profile_erase(sqlite3 *db, jv *counts, jrn_err *e)
 	};
 	return jrn_privacy_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }
+
+/* ---- jrn partition export|import|drop (jrn.h) ---------------------------------- */
+
+#define PART_IDS "(SELECT v FROM temp.jrn_part_ids)"
+
+int jrn_profile_partition(sqlite3 *db, int step, jv *counts, jrn_err *e)
+{
+	static const char *const exp[][2] = {
+		{"profiles", "INSERT INTO " JRN_PART_SCHEMA ".profiles SELECT * FROM main.profiles"
+			     " WHERE customer_id IN " PART_IDS},
+		{"identities", "INSERT INTO " JRN_PART_SCHEMA ".identities SELECT * FROM"
+			       " main.identities WHERE customer_id IN " PART_IDS},
+		{"merges", "INSERT INTO " JRN_PART_SCHEMA ".merges SELECT * FROM main.merges"
+			   " WHERE into_id IN " PART_IDS " ORDER BY id"},
+	};
+	static const char *const imp[][2] = {
+		{"profiles", "INSERT INTO main.profiles SELECT * FROM " JRN_PART_SCHEMA ".profiles"},
+		{"identities", "INSERT INTO main.identities SELECT * FROM " JRN_PART_SCHEMA
+			       ".identities"},
+		{"merges", "INSERT INTO main.merges (id, from_id, into_id, reason, ts, undone_at, moved)"
+			   " SELECT id + (SELECT off FROM temp.jrn_part_off WHERE t = 'merges'), from_id,"
+			   " into_id, reason, ts, undone_at, moved FROM " JRN_PART_SCHEMA ".merges"
+			   " ORDER BY id"},
+	};
+	static const char *const drop[][2] = {
+		{"profiles", "DELETE FROM main.profiles WHERE customer_id IN " PART_IDS},
+		{"identities", "DELETE FROM main.identities WHERE customer_id IN " PART_IDS},
+		{"merges", "DELETE FROM main.merges WHERE into_id IN " PART_IDS},
+	};
+	switch (step) {
+	case JRN_PART_EXPORT:
+		return jrn_privacy_steps(db, exp, 3, counts, e);
+	case JRN_PART_IMPORT:
+		return jrn_privacy_steps(db, imp, 3, counts, e);
+	case JRN_PART_DROP:
+		return jrn_privacy_steps(db, drop, 3, counts, e);
+	}
+	return jrn_fail(e, "partition: unknown step %d", step);
+}

@@ -153,4 +153,15 @@ int jrn_profile_event(jrn_profile *P, const char *type, size_t tn, const char *b
  * with e naming the table. */
 int jrn_profile_erase(sqlite3 *db, jv *counts, jrn_err *e);
 
+/* ---- jrn partition export|import|drop (jrn.h) ----------------------------- */
+
+/* One step (JRN_PART_EXPORT, _IMPORT, _DROP) of moving a partition, for
+ * profiles and identities (the rows whose customer_id is one of the
+ * partition's) and merges (those into one of its customers: the customer
+ * that stands owns the log). Import gives each merge id + the offset of
+ * "merges" (temp.jrn_part_off). Uses the attached schema and temp tables
+ * jrn.h describes, inside the caller's transaction; adds the rows written
+ * to *counts. 0, or -1 with e naming the table. */
+int jrn_profile_partition(sqlite3 *db, int step, jv *counts, jrn_err *e);
+
 #endif

@@ -541,3 +541,36 @@ int jrn_reach_erase(sqlite3 *db, jv *counts, jrn_err *e)
 	reach_wrote = true;
 	return jrn_privacy_steps(db, steps, sizeof steps / sizeof *steps, counts, e);
 }
+
+/* ---- jrn partition export|import|drop (jrn.h) ---------------------------------- */
+
+int jrn_reach_partition(sqlite3 *db, int step, jv *counts, jrn_err *e)
+{
+	/* consent is the customer's; suppressions are an address's, global:
+	 * copied whole, merged without replacing a row here, never dropped */
+	static const char *const exp[][2] = {
+		{"consent", "INSERT INTO " JRN_PART_SCHEMA ".consent SELECT * FROM main.consent"
+			    " WHERE customer_id IN (SELECT v FROM temp.jrn_part_ids)"},
+		{"suppressions", "INSERT INTO " JRN_PART_SCHEMA ".suppressions SELECT * FROM"
+				 " main.suppressions"},
+	};
+	static const char *const imp[][2] = {
+		{"consent", "INSERT INTO main.consent SELECT * FROM " JRN_PART_SCHEMA ".consent"},
+		{"suppressions", "INSERT OR IGNORE INTO main.suppressions SELECT * FROM "
+				 JRN_PART_SCHEMA ".suppressions"},
+	};
+	static const char *const drop[][2] = {
+		{"consent", "DELETE FROM main.consent WHERE customer_id IN"
+			    " (SELECT v FROM temp.jrn_part_ids)"},
+	};
+	reach_wrote = true;
+	switch (step) {
+	case JRN_PART_EXPORT:
+		return jrn_privacy_steps(db, exp, 2, counts, e);
+	case JRN_PART_IMPORT:
+		return jrn_privacy_steps(db, imp, 2, counts, e);
+	case JRN_PART_DROP:
+		return jrn_privacy_steps(db, drop, 1, counts, e);
+	}
+	return jrn_fail(e, "partition: unknown step %d", step);
+}

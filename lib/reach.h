@@ -222,4 +222,16 @@ bool jrn_reach_profile_refuses(jv consent, const char *channel);
  * with e naming the table. */
 int jrn_reach_erase(sqlite3 *db, jv *counts, jrn_err *e);
 
+/* ---- jrn partition export|import|drop (jrn.h) ----------------------------- */
+
+/* One step (JRN_PART_EXPORT, _IMPORT, _DROP) of moving a partition, for
+ * consent (the partition's customers' rows: copied, or deleted by drop)
+ * and suppressions (global, by address: export copies them all, import
+ * adds those missing here and keeps a row here over the file's, drop
+ * leaves them). Uses the attached schema and temp tables jrn.h describes;
+ * inside the caller's transaction; consent rests on events (event_id), so
+ * events go first on export and import, consent first on drop. Adds the
+ * rows written to *counts. 0, or -1 with e naming the table. */
+int jrn_reach_partition(sqlite3 *db, int step, jv *counts, jrn_err *e);
+
 #endif

@@ -233,6 +233,9 @@ int jrn_duration_parse(const char *s, int64_t *ms, jrn_err *e)
 			p++;
 		size_t ulen = (size_t)(p - u);
 		int64_t scale;
+		if (ulen == 0 && n == 0 && !*p && p - s == 1)
+			return jrn_fail(e, "bad duration '%s': 0 needs a unit too, as every "
+				       "duration does (0s, 0h, 0d)", s);
 		if (ulen == 0)
 			return jrn_fail(e, "bad duration '%s': missing unit after %lld "
 				       "(use ms, s, m, h, d or w)", s, (long long)n);

@@ -6,6 +6,7 @@
  * The voice is the one place lib/ writes to stderr, and only when a tool
  * calls it: the program name comes from jrn_opts_init. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -50,11 +51,31 @@ int jrn_say(int status, const char *fmt, ...)
 	return status;
 }
 
+/* A standard descriptor the caller closed (`>&-`) would be taken by the
+ * next socket or file the tool opens (libnats, curl, SMTP), and the tool
+ * would write its output into that connection. Each closed one of 0, 1, 2
+ * gets /dev/null opened the other way round (0 for writing, 1 and 2 for
+ * reading): it stays taken, and reading or writing it still fails with
+ * EBADF as a closed one does. */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		int got = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+		if (got >= 0 && got != fd) {
+			dup2(got, fd);
+			close(got);
+		}
+	}
+}
+
 int jrn_opts_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
 		   const struct option *longopts, const char *usage,
 		   int (*take)(void *ctx, int c, const char *arg), void *ctx)
 {
 	int c;
+	hold_std_fds();
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (jrn_opts_take(o, c, optarg))
 			continue;

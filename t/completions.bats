@@ -194,3 +194,46 @@ report_words() { # WORD...: what jrn-report's completion offers for the last WOR
 	run grep -c '^jrn-report) _jrn_report' "$BATS_TEST_DIRNAME/../completions/_jrn"
 	assert_output 1
 }
+
+@test "jrn-ingest completes --publish, --from, --partitions and --drain" {
+	run complete_words _jrn_ingest jrn-ingest --pub
+	assert_output --publish
+	run complete_words _jrn_ingest jrn-ingest --dr
+	assert_line --drain
+	assert_line --dry-run
+	assert_equal "${#lines[@]}" 2
+	run complete_words _jrn_ingest jrn-ingest --from nats
+	assert_output nats://127.0.0.1:4222
+	run complete_words _jrn_ingest jrn-ingest --partitions 0
+	assert_line 0-7
+	assert_line 0/8
+	refute_line 4-7
+	grep -q -- "--publish=\[" "$BATS_TEST_DIRNAME/../completions/_jrn"
+	grep -q -- "--partitions=\[" "$BATS_TEST_DIRNAME/../completions/_jrn"
+}
+
+@test "jrn partition completes its verbs and each form's options" {
+	run complete_words _jrn jrn par
+	assert_output partition
+	run complete_words _jrn jrn partition ""
+	assert_line export
+	assert_line import
+	assert_line drop
+	run complete_words _jrn jrn partition --
+	assert_line --of
+	assert_line --field
+	refute_line --dry-run
+	run complete_words _jrn jrn partition export 1 --
+	assert_line --of
+	assert_line --output
+	refute_line --field
+	run complete_words _jrn jrn partition drop 1 --
+	refute_line --output
+	touch p1.db
+	run complete_words _jrn jrn partition import p1
+	assert_output p1.db
+	run complete_words _jrn jrn partition export 1 -o p1
+	assert_output p1.db
+	run grep -c "'partition:" "$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 1
+}

@@ -114,14 +114,14 @@ until_true() {
 	: > lpid
 	assert_equal "$(ls spool/*.eml | wc -l)" 1
 	# the events in order, each followed by its actions and their fate (the
-	# click's action is the same mail the same day: the gate's duplicate)
+	# click's action is the same mail the same day: the gate's duplicate;
+	# consent.revoked is no touchpoint: no action, ai.touchpoints)
 	assert_equal "$(jq -r 'if .type then .type else "\(.actionType) \(.route.decision) \(.route.reason // "-") \(.delivery.status)" end' out.ndjson)" \
 		"page.viewed
 email send - simulated
 email.clicked
 email suppress duplicate suppressed
 consent.revoked
-email suppress consent_revoked suppressed
 page.viewed
 email suppress consent_revoked suppressed"
 	# the next report: one e-mail sent (simulated) to the campaign, clicked,

@@ -649,7 +649,7 @@ ai_words() {
 		'["rt1@example.com"]'
 	assert_equal "$(jq -s -c 'map(select(.actionType) | .customerId) | unique' <<< "$output")" '["rt1"]'
 	# an action's own recipient is kept; a top-level email wins over the profile's
-	run --separate-stderr jrn-ai optimize -q <<< '{"type":"x","customerId":"rt3","email":"top@example.com","state":{"journeyStage":"retention","segment":"active"},"profile":{"email":"prof@example.com"}}'
+	run --separate-stderr jrn-ai optimize -q <<< '{"type":"page.viewed","customerId":"rt3","email":"top@example.com","state":{"journeyStage":"retention","segment":"active"},"profile":{"email":"prof@example.com"}}'
 	assert_success
 	assert_equal "$(jq -s -c 'map(select(.actionType == "email") | .recipientEmail) | unique' <<< "$output")" \
 		'["top@example.com"]'

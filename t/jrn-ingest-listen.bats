@@ -526,3 +526,41 @@ ev1() { # ev1 ID [TYPE]
 	run kill -0 "$(cat pid)"
 	assert_failure
 }
+
+@test "fixes: /healthz says 503 with the reason once a write failed (locked), 200 again after one succeeds" {
+	jrn-ingest -q < /dev/null
+	printf 'db:\n  busyTimeout: 300ms\ningest:\n  listen:\n    retryAfter: 2s\n' > c.yaml
+	serve --config c.yaml
+	run curl -s -o /dev/null -w '%{http_code}' "$URL/healthz"
+	assert_output 200
+	mkfifo hold
+	(sqlite3 jrn.db < hold > /dev/null 2>&1) &
+	EXTRA_PIDS=$!
+	exec 6> hold
+	echo 'BEGIN IMMEDIATE; INSERT INTO events (id, type, customer_id, ts, received_at, body) VALUES ('"'x'"', '"'t'"', '"'c'"', 0, 0, '"'{}'"');' >&6
+	sleep 0.5
+	# reads still work (WAL): only the failed write tells
+	run curl -s -o /dev/null -w '%{http_code}' "$URL/healthz"
+	assert_output 200
+	post /events "$(ev1 h1)"
+	assert_line --index 0 503
+	run curl -s -D headers -o reply.json -w '%{http_code}' "$URL/healthz"
+	assert_output 503
+	run grep -i '^Retry-After: 2' headers
+	assert_success
+	run cat reply.json
+	assert_output --partial "the last write failed: "
+	assert_output --partial "locked"
+	echo 'ROLLBACK;' >&6
+	exec 6>&-
+	wait "$EXTRA_PIDS"
+	EXTRA_PIDS=
+	# still 503 until a write succeeds
+	run curl -s -o /dev/null -w '%{http_code}' "$URL/healthz"
+	assert_output 503
+	post /events "$(ev1 h1)"
+	assert_line --index 0 200
+	run curl -s -w ' %{http_code}' "$URL/healthz"
+	assert_output --partial '"status":"ok"'
+	assert_output --partial ' 200'
+}

@@ -38,13 +38,13 @@ load helpers
 # So, by campaign,channel:
 #   A/email: sent 2 (d1 d2), delivered 2, failed 1, suppressed 1, rejected 0,
 #     opened 2, clicked 1, unsubscribed 1, bounced 1, converted 1 (d2),
-#     revenue 50, cost 0 (roi null); deliveryRate 2/2 = 1, openRate 2/2 = 1,
+#     revenue 50, cost 0 (roi null); deliveryRate 2/2 = 1, openRate 2/2 = 1 (over sent),
 #     clickRate 1/2, clickToOpenRate 1/2, conversionRate 1/2,
 #     unsubscribeRate 1/2, bounceRate 1/2.
 #   B/sms: sent 2 (d4 d5), delivered 1 (d4), failed 0, suppressed 0,
 #     rejected 1, opened 0, clicked 0, unsubscribed 0, bounced 1 (d5),
 #     converted 2 (d4, d5), revenue 150, cost 0.75, roi (150 - 0.75) / 0.75
-#     = 199; deliveryRate 1/2, openRate 0/1 = 0, clickRate 0,
+#     = 199; deliveryRate 1/2, openRate 0/2 = 0, clickRate 0,
 #     clickToOpenRate null (0 opened), conversionRate 2/2 = 1,
 #     unsubscribeRate 0, bounceRate 1/2.
 make_state() {
@@ -191,7 +191,7 @@ B_SMS='{"campaign":"B","channel":"sms","sent":2,"delivered":1,"failed":0,"suppre
 	run jrn-report metrics --since 24h --by all -q
 	assert_equal "${#lines[@]}" 1
 	assert_equal "$(jq -c '[.sent, .delivered, .failed, .suppressed, .rejected, .opened, .clicked, .unsubscribed, .bounced, .converted, .revenue, .cost]' <<< "$output")" '[4,3,1,1,1,2,1,1,2,3,200,0.75]'
-	near "$(jq .openRate <<< "$output")" 2/3
+	near "$(jq .openRate <<< "$output")" 2/4
 	run jrn-report metrics --by country
 	assert_failure 2
 	assert_output --partial "metrics: --by country: not a field of this kind (campaign, channel, variant, day, hour, journey, provider)"
@@ -239,9 +239,9 @@ B_SMS='{"campaign":"B","channel":"sms","sent":2,"delivered":1,"failed":0,"suppre
 #     unsubscribeRate 0.5, bounceRate 0.5
 #   B/sms, campaign B, channel sms: no sends before: trend NULL
 #   all: sent 4, delivered 3, opened 2, clicked 1, converted 3, bounced 2,
-#     unsubscribed 1: deliveryRate 3/4, openRate 2/3, clickRate 1/3,
+#     unsubscribed 1: deliveryRate 3/4, openRate 2/4, clickRate 1/4 (over sent),
 #     clickToOpenRate 1/2, conversionRate 3/4, unsubscribeRate 1/3,
-#     bounceRate 2/4; trend -0.25, 2/3 - 1, 1/3, 0.5, 0.75, 1/3, 0.5
+#     bounceRate 2/4; trend -0.25, 2/4 - 1, 1/4, 0.5, 0.75, 1/3, 0.5
 # Rows: all 1, campaign 2, channel 2, campaign,channel 2 = 7.
 @test "metrics --save: the insights rows and their trend" {
 	run --separate-stderr jrn-report metrics --since 24h --save
@@ -273,8 +273,8 @@ channel $ab"
 	run rows "SELECT trend FROM insights WHERE dimension = 'all'"
 	local t=$output
 	near "$(jq .deliveryRate <<< "$t")" -0.25
-	near "$(jq .openRate <<< "$t")" '2/3 - 1'
-	near "$(jq .clickRate <<< "$t")" 1/3
+	near "$(jq .openRate <<< "$t")" '2/4 - 1'
+	near "$(jq .clickRate <<< "$t")" 1/4
 	near "$(jq .clickToOpenRate <<< "$t")" 0.5
 	near "$(jq .conversionRate <<< "$t")" 0.75
 	near "$(jq .unsubscribeRate <<< "$t")" 1/3

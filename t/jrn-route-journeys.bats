@@ -76,7 +76,8 @@ Y
 	assert_equal "$(rows "SELECT digest FROM journey_versions")" "$(sha256sum < journeys/cart.yaml | cut -d' ' -f1)"
 	at 2026-01-15T13:00:00Z --tick
 	assert_success
-	key=$(printf '["cart",1,"mail1",1]' | sha256sum | cut -d' ' -f1)
+	# the customer too: enrollment ids are numbered from 1 in every state file
+	key=$(printf '["cart",1,"mail1",1,"c1"]' | sha256sum | cut -d' ' -f1)
 	assert_equal "$(jq -c '{actionType, customerId, campaignId, template, journey, journeyVersion, step, enrollment, trigger, idempotencyKey, event: .event.id, email: .profile.email, route: .route.decision}' <<< "$output")" \
 		"{\"actionType\":\"email\",\"customerId\":\"c1\",\"campaignId\":\"cart\",\"template\":\"cart1\",\"journey\":\"cart\",\"journeyVersion\":1,\"step\":\"mail1\",\"enrollment\":1,\"trigger\":\"cart/mail1\",\"idempotencyKey\":\"jrn:$key\",\"event\":\"e1\",\"email\":\"c1@example.com\",\"route\":\"send\"}"
 	assert_equal "$(rows 'SELECT enrollment, journey, version, step, decision FROM route_decisions')" "1|cart|1|mail1|send"

@@ -45,7 +45,7 @@ CREATE INDEX route_decisions_deferred ON route_decisions (send_at)
 DROP TABLE insights;
 DROP TABLE route_send_keys;
 DROP TABLE route_send_keys_11;
-DROP INDEX deliveries_message;
+DROP INDEX deliveries_message; DROP TABLE log_offsets; DROP INDEX events_delivery; DROP INDEX events_orders; DROP INDEX deliveries_sent;
 PRAGMA user_version = 9;
 COMMIT;
 SQL
@@ -65,7 +65,7 @@ SQL
 	# the sends the file holds
 	run --separate-stderr jrn-route a.ndjson
 	assert_success
-	assert_equal "$(rows 'PRAGMA user_version')" 12
+	assert_equal "$(rows 'PRAGMA user_version')" 14
 	assert_equal "$(jq -c '[.route.decision, .route.reason]' <<< "$output" | tr '\n' ' ')" \
 		'["defer","cap_channel"] ["defer","cap_channel"] ["defer","cap_channel"] '
 	# the first three rows as they were (seq, body and all), three more after

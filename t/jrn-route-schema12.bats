@@ -48,7 +48,7 @@ BEGIN;
 DROP TRIGGER route_send_keys_gone;
 DROP TABLE route_send_keys;
 DROP TABLE route_send_keys_11;
-DROP INDEX deliveries_message;
+DROP INDEX deliveries_message; DROP TABLE log_offsets; DROP INDEX events_delivery; DROP INDEX events_orders; DROP INDEX deliveries_sent;
 CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision = 'send';
 PRAGMA user_version = 11;
 COMMIT;
@@ -69,7 +69,7 @@ SQL
 	{ keyed c3 k-c3; keyed c4 k-c4; keyed c4 k-c4; email c1 '"template":"t3"'; } > b.ndjson
 	run --separate-stderr jrn-route b.ndjson
 	assert_success
-	assert_equal "$(rows 'PRAGMA user_version')" 12
+	assert_equal "$(rows 'PRAGMA user_version')" 14
 	assert_equal "$(decisions)" \
 		'["suppress","duplicate"] ["send",null] ["suppress","duplicate"] ["defer","cap_channel"] '
 	# the four rows as they were (seq, body and all), four more after

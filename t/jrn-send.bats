@@ -376,7 +376,8 @@ STOP to end"
 	assert_line --index 1 --partial 'nope'
 	assert_line --index 2 --partial "template 'none'"
 	assert_equal "$(ls spool | wc -l)" 2
-	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM deliveries')" 2
+	# the rejects are in the ledger as rejected (for jrn-report metrics)
+	assert_equal "$(sqlite3 jrn.db 'SELECT status, count(*) FROM deliveries GROUP BY 1 ORDER BY 1' | tr '\n' ' ')" "rejected|3 simulated|2 "
 }
 
 # ---- idempotency ---------------------------------------------------------------
@@ -438,7 +439,7 @@ STOP to end"
 
 # ---- route decisions, the outbox ---------------------------------------------
 
-@test "route: defer and suppress neither send nor write the ledger" {
+@test "route: defer and suppress send nothing; a suppress is noted in the ledger, a defer is not" {
 	{
 		email c1 '"route":{"decision":"defer"}'
 		email c2 '"route":{"decision":"suppress","reason":"frequency cap"}'
@@ -450,7 +451,8 @@ STOP to end"
 	assert_equal "$(sed -n 2p <<< "$output" | jq -c '.delivery | [.status, .error]')" '["suppressed","route: frequency cap"]'
 	assert_equal "$(sed -n 3p <<< "$output" | jq -r .delivery.status)" simulated
 	assert_equal "$(ls spool | wc -l)" 1
-	assert_equal "$(sqlite3 jrn.db 'SELECT customer_id FROM deliveries')" c3
+	assert_equal "$(sqlite3 jrn.db 'SELECT customer_id, status, error FROM deliveries ORDER BY customer_id' | tr '\n' ' ')" \
+		"c2|suppressed|route: frequency cap c3|simulated| "
 }
 
 @test "--due --dry-run shows what is due once, as dry-run, and leaves the outbox as it was" {
@@ -538,7 +540,8 @@ STOP to end"
 	assert_success
 	assert_equal "$(jq -c '.delivery | [.status, .error]' <<< "$output" | tr '\n' ' ')" \
 		'["suppressed","suppressed: bounced"] ["suppressed","consent for email revoked"] ["simulated",null] ["suppressed","suppressed: invalid"] ["simulated",null] '
-	assert_equal "$(sqlite3 jrn.db 'SELECT customer_id FROM deliveries ORDER BY customer_id' | tr '\n' ' ')" "c0 c2 c3 "
+	assert_equal "$(sqlite3 jrn.db 'SELECT customer_id, channel, status FROM deliveries ORDER BY customer_id, channel' | tr '\n' ' ')" \
+		"c0|email|simulated c1|email|suppressed c2|email|suppressed c2|sms|simulated c3|email|simulated c4|sms|suppressed "
 }
 
 @test "--stuck: a claim never recorded blocks a resend, is listed, and --resend sends it" {
@@ -575,7 +578,8 @@ STOP to end"
 	run jrn-send -q a.ndjson
 	run jrn-send -q --dry-run a.ndjson
 	assert_equal "$(jq -r .delivery.status <<< "$output" | tr '\n' ' ')" "duplicate duplicate rejected "
-	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM deliveries')" 2
+	# the real run noted its reject (a dry run writes nothing)
+	assert_equal "$(sqlite3 jrn.db 'SELECT status, count(*) FROM deliveries GROUP BY 1 ORDER BY 1' | tr '\n' ' ')" "rejected|1 simulated|2 "
 	rm jrn.db
 	run jrn-send -q --dry-run a.ndjson
 	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM deliveries')" 0

@@ -29,6 +29,7 @@ typedef struct {
 	sqlite3_stmt *get, *put, *purge;
 	bool purged;
 	jrn_buf text;
+	jrn_json_index ix; /* ai_cache_get's check of a row's text, reused */
 } cache_state;
 
 void ai_cache_free(ai_run *run)
@@ -40,6 +41,7 @@ void ai_cache_free(ai_run *run)
 	sqlite3_finalize(C->put);
 	sqlite3_finalize(C->purge);
 	jrn_buf_free(&C->text);
+	jrn_json_index_free(&C->ix);
 	free(C);
 	run->cache = NULL;
 }
@@ -144,19 +146,51 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 	return 0;
 }
 
-int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, long *tokens,
-		 double *cost, jrn_err *e)
+/* Whether the row's text s[0..n) can be written as it is (ai_cache_get's
+ * text): an object (checked as the parse checks it: UTF-8, then
+ * jrn_json_index_build's strict check) with members, none of them null at
+ * the top level (add_members leaves those out). */
+static bool text_as_is(cache_state *C, const char *s, size_t n)
+{
+	if (n < 3 || s[0] != '{' || s[n - 1] != '}' || jrn_utf8_invalid_at(s, n) != n ||
+	    jrn_json_index_build(&C->ix, s, n, 1, NULL) < 0 || !C->ix.n)
+		return false;
+	for (size_t i = 0; i < C->ix.n; i++)
+		if (C->ix.m[i].depth == 1 && C->ix.m[i].kind == 'n')
+			return false;
+	return true;
+}
+
+int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, char **text,
+		 size_t *tlen, long *tokens, double *cost, jrn_err *e)
 {
 	cache_state *C = cache_of(run, e);
 	if (!C)
 		return -1;
+	if (text)
+		*text = NULL;
 	sqlite3_stmt *st = C->get;
 	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, jrn_now());
 	int rc = sqlite3_step(st), found = 0;
 	if (rc == SQLITE_ROW) {
-		jv v = jrn_parse_value((const char *)sqlite3_column_text(st, 0),
-				       (size_t)sqlite3_column_bytes(st, 0), NULL);
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		if (text && s && text_as_is(C, s, n)) {
+			if (!(*text = malloc(n + 1))) {
+				sqlite3_reset(st);
+				return jrn_fail(e, "out of memory");
+			}
+			memcpy(*text, s, n);
+			(*text)[n] = '\0';
+			*tlen = n;
+			*answer = jv_null();
+			*tokens = (long)sqlite3_column_int64(st, 1);
+			*cost = sqlite3_column_double(st, 2);
+			sqlite3_reset(st);
+			return 1;
+		}
+		jv v = jrn_parse_value(s, n, NULL);
 		/* a row that does not read back is a miss, stored again */
 		if (jv_get_kind(v) == JV_KIND_OBJECT) {
 			*answer = v;

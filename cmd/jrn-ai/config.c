@@ -40,6 +40,17 @@ static const char default_playbook[] =
 	" chance: 15% off your next order.\",\"timing\":\"72h\","
 	"\"metricsToTrack\":[\"conversions\"]}]}";
 
+/* The event types optimize answers without ai.touchpoints: what a
+ * customer does that shows interest or intent (the seeds' touchpoint
+ * events: 000's webhook, 001's and 003's event lists); not what happens
+ * to a message (email.delivered, email.bounced, sms.*), nor consent,
+ * refunds or cancellations, which a marketing action must not answer. */
+static const char default_touchpoints[] =
+	"[\"page.viewed\",\"article.viewed\",\"video.watched\",\"button.clicked\","
+	"\"form.submitted\",\"product.*\",\"cart.*\",\"checkout.*\",\"order.completed\","
+	"\"email.opened\",\"email.clicked\",\"push.opened\",\"user.signed_up\","
+	"\"user.logged_in\",\"subscription.started\",\"subscription.upgraded\"]";
+
 /* The profile keys a prompt carries without ai.fields. */
 static const char default_fields[] = "[\"firstName\",\"locale\",\"timeZone\",\"country\",\"traits\"]";
 
@@ -232,6 +243,49 @@ done:
 	return status;
 }
 
+/* ai.touchpoints into run->touchpoints: strings, non-empty, a '*' only at
+ * the end; the default list when absent. 0 or -1 (said). */
+static int load_touchpoints(ai_run *run)
+{
+	jv v = jrn_config_get(run->opts.config, "ai.touchpoints");
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		run->touchpoints = jv_parse(default_touchpoints);
+		return 0;
+	}
+	run->touchpoints = v;
+	if (jv_get_kind(v) != JV_KIND_ARRAY)
+		return jrn_say(-1, "%s: ai.touchpoints: expected a list of event types", cfg_name(run));
+	int n = jv_array_length(jv_copy(v));
+	for (int i = 0; i < n; i++) {
+		jv t = jv_array_get(jv_copy(v), i);
+		const char *s = jv_get_kind(t) == JV_KIND_STRING ? jv_string_value(t) : NULL;
+		const char *star = s ? strchr(s, '*') : NULL;
+		bool bad = !s || !*s || (star && star[1]);
+		jv_free(t);
+		if (bad)
+			return jrn_say(-1, "%s: ai.touchpoints[%d]: expected an event type, a '*' only at "
+					   "the end (cart.*)", cfg_name(run), i);
+	}
+	return 0;
+}
+
+bool ai_touchpoint(const ai_run *run, const char *t, size_t len)
+{
+	int n = jv_array_length(jv_copy(run->touchpoints));
+	for (int i = 0; i < n; i++) {
+		jv e = jv_array_get(jv_copy(run->touchpoints), i);
+		const char *s = jv_string_value(e);
+		size_t sl = (size_t)jv_string_length_bytes(jv_copy(e));
+		bool hit = sl && s[sl - 1] == '*' ? len >= sl - 1 && !memcmp(s, t, sl - 1)
+						 : sl == len && !memcmp(s, t, len);
+		jv_free(e);
+		if (hit)
+			return true;
+	}
+	return false;
+}
+
 /* The simple keys: cache, insights, fields, sendContact, allow. 0 or -1
  * (said). */
 static int load_keys(ai_run *run)
@@ -257,7 +311,7 @@ static int load_keys(ai_run *run)
 		run->allow = jv_null();
 	}
 	load_channels(run);
-	return 0;
+	return load_touchpoints(run);
 }
 
 int ai_setup(ai_run *run)
@@ -315,7 +369,8 @@ void ai_teardown(ai_run *run)
 	jv_free(run->fields);
 	jv_free(run->playbook);
 	jv_free(run->allow);
-	run->fields = run->playbook = run->allow = jv_null();
+	jv_free(run->touchpoints);
+	run->fields = run->playbook = run->allow = run->touchpoints = jv_null();
 	ai_cache_free(run);
 	ai_facts_free(run);
 }

@@ -48,6 +48,10 @@ typedef struct {
 	bool cached, store;  /* cached: from the cache; store: to be cached */
 	unsigned char key[32];
 	ai_req *req;         /* its question, while asked */
+	char *text;          /* a state answer from the cache as its JSON text, to
+			      * be written as it is (ai_cache_get; answer is then
+			      * jv_null()), or NULL (owned) */
+	size_t tlen;
 } ai_item;
 
 typedef struct {
@@ -74,6 +78,7 @@ static void item_clear(ai_item *it)
 	jv_free(it->rec);
 	jv_free(it->answer);
 	free(it->reason);
+	free(it->text);
 	memset(it, 0, sizeof *it);
 }
 
@@ -101,6 +106,17 @@ static const char *const light_names[] = {"type", "customerId", "state", "email"
  * by the check (the parse says why, in its words), a member name with an
  * escape, or no state object. Measured: parsing and freeing whole records
  * were two fifths of such a run. */
+/* Whether the type member m (a string) is a touchpoint optimize answers
+ * (ai_touchpoint): its value read with the escapes resolved. */
+static bool light_touchpoint(ai_loop *L, const jrn_json_member *m)
+{
+	jv t = jrn_parse_value(m->val - 1, m->vlen + 2, NULL);
+	bool yes = jv_get_kind(t) == JV_KIND_STRING &&
+		   ai_touchpoint(L->run, jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t)));
+	jv_free(t);
+	return yes;
+}
+
 static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 {
 	if (!L->light || jrn_utf8_invalid_at(ln->p, ln->len) != ln->len ||
@@ -118,6 +134,10 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 		return 0;
 	if (m[0] && m[0]->kind == '"' && !(m[2] && m[2]->kind == '{')) {
 		*rec = jv_invalid(); /* an event without a state: through */
+		return 1;
+	}
+	if (m[0] && m[0]->kind == '"' && !light_touchpoint(L, m[0])) {
+		*rec = jv_invalid(); /* not a touchpoint (ai.touchpoints): through */
 		return 1;
 	}
 	if (!m[2] || m[2]->kind != '{')
@@ -174,6 +194,12 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 										    : KS("state"));
 			event = jv_get_kind(carried) != JV_KIND_OBJECT;
 			jv_free(carried);
+			/* optimize answers touchpoints only (ai.touchpoints) */
+			jv t = jv_object_get(jv_copy(rec), KS("type"));
+			if (!event && run->task == AI_OPTIMIZE &&
+			    !ai_touchpoint(run, jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t))))
+				event = true;
+			jv_free(t);
 		}
 		if (!event) {
 			jv c = jv_object_get(jv_copy(rec), KS("customerId"));
@@ -528,7 +554,9 @@ static int from_cache(ai_loop *L)
 		long tokens;
 		double cost;
 		jv a;
-		int hit = ai_cache_get(run, it->key, &a, &tokens, &cost, &e);
+		/* state answers are written as they are: their text serves */
+		int hit = ai_cache_get(run, it->key, &a, run->task == AI_STATE ? &it->text : NULL,
+				       &it->tlen, &tokens, &cost, &e);
 		if (hit < 0)
 			return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 		if (hit) {
@@ -742,8 +770,12 @@ static int write_state(ai_loop *L, ai_item *it, jrn_buf *st)
 {
 	bool first = true;
 	jrn_buf_reset(st);
-	if (jrn_buf_addc(st, '{') < 0 || add_members(st, jv_copy(it->answer), &first) < 0 ||
-	    add_provenance(L, it, st, true) < 0 || jrn_buf_addc(st, '}') < 0)
+	/* an answer from the cache as its text: its members as they are
+	 * (what add_members would write of its parse: none is null) */
+	if (it->text ? jrn_buf_add(st, it->text, it->tlen - 1) < 0
+		     : jrn_buf_addc(st, '{') < 0 || add_members(st, jv_copy(it->answer), &first) < 0)
+		return -1;
+	if (add_provenance(L, it, st, true) < 0 || jrn_buf_addc(st, '}') < 0)
 		return -1;
 	jrn_buf_reset(&L->out);
 	if (with_member(it, "state", st->p, st->len, &L->out) < 0)

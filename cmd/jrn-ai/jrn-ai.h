@@ -197,6 +197,9 @@ struct ai_run {
 	uint64_t records, events, answered, cache_hits, asked, fallbacks, dropped, rejected;
 	void *cache;             /* cache.c's statements */
 	void *facts;             /* facts.c's statements */
+	/* optimize: the event types it answers (ai.touchpoints, config.c);
+	 * other events pass through (owned) */
+	jv touchpoints;
 };
 
 /* Interned strings (models.c): KS("name") is jv_string("name") made once
@@ -228,6 +231,10 @@ jv ai_lit(const char *s);
  * playbook with its defaults, fields, allow-list, cache TTL) and picks
  * run->model. 0 or the exit status (said). */
 int ai_setup(ai_run *run);
+/* Whether an event of type t[0..len) is a touchpoint that optimize answers
+ * (ai.touchpoints, or the default list in config.c): an entry equal to it,
+ * or ending in '*' and a prefix of it. */
+bool ai_touchpoint(const ai_run *run, const char *t, size_t len);
 /* Closes the models and frees what ai_setup set. */
 void ai_teardown(ai_run *run);
 
@@ -288,9 +295,15 @@ jv ai_rules_optimize(const ai_run *run, jv input);
 int ai_cache_key(const char *task, const char *model, const char *version, const ai_req *r,
 		 int64_t insights_at, unsigned char out[32]);
 /* The cached answer under key, not expired at now: 1 with *answer (the
- * caller's), *tokens and *cost; 0 when none; -1 with e. */
-int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, long *tokens,
-		 double *cost, jrn_err *e);
+ * caller's), *tokens and *cost; 0 when none; -1 with e. With text
+ * non-NULL, an answer that can be written as it is (an object with
+ * members, checked as the parse checks it, none null at the top level)
+ * comes as *text (malloc'd, NUL-terminated, the caller's) and *tlen with
+ * *answer jv_null(), never parsed into jv (measured: parsing it and
+ * writing it back were a tenth of a run of cache hits); else *text is
+ * NULL and *answer the parsed object. */
+int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, char **text,
+		 size_t *tlen, long *tokens, double *cost, jrn_err *e);
 /* Stores answer (borrowed) of run->model under key until now +
  * run->ttl_ms, in the caller's transaction; the first store of a run
  * deletes the expired rows. 0 or -1 with e. */

@@ -41,6 +41,8 @@ typedef struct batch {
 	record *recs;
 	size_t n, cap;
 	struct batch *next;
+	uint64_t *seq; /* --from: per partition, the last stream sequence taken
+			* (0: none), stored with the batch (nats.h) */
 } batch;
 
 /* ---- the keys of an event (spec.c) --------------------------------------- */

@@ -416,6 +416,19 @@ static int make_results(conn_state *c, const batch *b, const unsigned char *fres
 	return 0;
 }
 
+/* The writer's last commit: "" when it succeeded (or none yet), else why
+ * it failed (healthz answers 503 with it until a commit succeeds).
+ * Guarded by write_mu. */
+static char write_failed[sizeof ((jrn_err *)0)->msg];
+static pthread_mutex_t write_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void write_outcome(const char *why)
+{
+	pthread_mutex_lock(&write_mu);
+	snprintf(write_failed, sizeof write_failed, "%s", why ? why : "");
+	pthread_mutex_unlock(&write_mu);
+}
+
 /* The group: every request waiting, in one transaction. */
 static void commit_group(conn_state *group, batch *b, jrn_buf *firsts, jrn_buf *fresh)
 {
@@ -446,6 +459,7 @@ static void commit_group(conn_state *group, batch *b, jrn_buf *firsts, jrn_buf *
 				ok = false;
 	if (ok && jrn_db_commit(env->db.db, &e) < 0)
 		ok = false;
+	write_outcome(ok ? NULL : e.msg);
 	if (!ok) {
 		jrn_db_rollback(env->db.db);
 		jrn_say(0, "%s: %s (answered 503)", env->opts->db_path, e.msg);
@@ -510,10 +524,16 @@ static int healthz(listen_req *req, listen_reply *rep)
 	snprintf(why, sizeof why, "%s", msg ? msg : "");
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&health_mu);
-	if (msg) {
+	char wf[sizeof write_failed];
+	pthread_mutex_lock(&write_mu);
+	memcpy(wf, write_failed, sizeof wf);
+	pthread_mutex_unlock(&write_mu);
+	if (msg || wf[0]) {
 		char ra[32];
 		snprintf(ra, sizeof ra, "%lld", (long long)((cfg.retry_ms + 999) / 1000));
 		listen_reply_header(rep, "Retry-After", ra);
+		if (!msg) /* reads work, writes do not (locked, read-only) */
+			return listen_reply_error(rep, 503, "the last write failed: %s", wf);
 		return listen_reply_error(rep, 503, "state file not reachable: %s", why);
 	}
 	pthread_mutex_lock(&mu);

@@ -18,6 +18,7 @@
 
 #include "jrn-ingest.h"
 #include "listen.h"
+#include "nats.h"
 
 static const char usage[] =
 	"usage: jrn-ingest [OPTIONS] [FILE...]\n"
@@ -35,6 +36,12 @@ static const char usage[] =
 	"  --batch-size N        records per transaction (100000)\n"
 	"  --listen ADDR:PORT    serve HTTP instead: events by POST, stored before the\n"
 	"                        reply (jrn-ingest(1) LISTEN); no FILEs\n"
+	"  --publish URL[,URL]   publish to NATS JetStream instead of storing: an event\n"
+	"                        is written once the stream acknowledged it (NATS)\n"
+	"  --from URL[,URL]      store the events of the stream's --partitions instead\n"
+	"                        of reading FILEs; follows until SIGTERM\n"
+	"  --partitions LIST     with --from: 0,3,5 or 0-3 or P/N\n"
+	"  --drain               with --from: exit once caught up with the stream\n"
 	"  -q, --quiet           no summary, no per-line diagnostics\n"
 	"  -v, --verbose         more diagnostics\n"
 	"  -h, --help            this help\n"
@@ -48,6 +55,10 @@ enum {
 	OPT_COUNTRY,
 	OPT_BATCH,
 	OPT_LISTEN,
+	OPT_PUBLISH,
+	OPT_FROM,
+	OPT_PARTITIONS,
+	OPT_DRAIN,
 };
 
 static const struct option longopts[] = {
@@ -58,6 +69,10 @@ static const struct option longopts[] = {
 	{"country", required_argument, NULL, OPT_COUNTRY},
 	{"batch-size", required_argument, NULL, OPT_BATCH},
 	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"publish", required_argument, NULL, OPT_PUBLISH},
+	{"from", required_argument, NULL, OPT_FROM},
+	{"partitions", required_argument, NULL, OPT_PARTITIONS},
+	{"drain", no_argument, NULL, OPT_DRAIN},
 	{NULL, 0, NULL, 0},
 };
 
@@ -122,6 +137,8 @@ typedef struct {
 	jrn_profile *profile; /* identify and alias events set the profile */
 	unsigned char *fresh; /* per record of the batch: newly stored */
 	size_t fresh_cap;
+	ingest_nats *nats;    /* --publish: publishes instead of db */
+	ingest_nats *from;    /* --from: the offsets go with each batch */
 } store;
 
 static int bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
@@ -175,18 +192,29 @@ static int store_rows(store *s, batch *b, unsigned char *fresh, jrn_err *e)
 	return 0;
 }
 
-static int store_batch(store *s, batch *b, jrn_err *e)
+static int fresh_room(store *s, size_t n, jrn_err *e)
 {
-	if (b->n > s->fresh_cap) {
-		unsigned char *p = realloc(s->fresh, b->n);
+	if (n > s->fresh_cap) {
+		unsigned char *p = realloc(s->fresh, n);
 		if (!p)
 			return jrn_fail(e, "out of memory");
 		s->fresh = p;
-		s->fresh_cap = b->n;
+		s->fresh_cap = n;
 	}
+	return 0;
+}
+
+static int store_batch(store *s, batch *b, jrn_err *e)
+{
+	if (fresh_room(s, b->n, e) < 0)
+		return -1;
+	if (s->nats) /* --publish: fresh[i] 1 stored, 2 duplicate (nats.h) */
+		return ingest_nats_publish(s->nats, b, s->fresh, e);
 	if (jrn_db_begin(s->db, e) < 0)
 		return -1;
-	if (store_rows(s, b, s->fresh, e) < 0 || jrn_db_commit(s->db, e) < 0) {
+	if (store_rows(s, b, s->fresh, e) < 0 ||
+	    (s->from && ingest_nats_offsets_save(s->from, s->db, b, e) < 0) ||
+	    jrn_db_commit(s->db, e) < 0) {
 		jrn_db_rollback(s->db);
 		return -1;
 	}
@@ -212,14 +240,19 @@ static void *store_main(void *arg)
 			give_free(b);
 			continue;
 		}
-		if (s->db && store_batch(s, b, &store_err) < 0) {
+		bool failed = (s->db || s->nats) && store_batch(s, b, &store_err) < 0;
+		if (failed) {
 			store_failed = 1;
 			halt();
-			give_free(b);
-			continue;
+			if (!s->nats) { /* --publish: the acked ones of the batch are shown */
+				give_free(b);
+				continue;
+			}
 		}
 		for (size_t i = 0; i < b->n; i++) {
-			bool fresh = !s->db || s->fresh[i];
+			if (failed && !s->fresh[i])
+				continue;
+			bool fresh = s->nats ? s->fresh[i] == 1 : !s->db || s->fresh[i];
 			if (fresh)
 				n_stored++;
 			else
@@ -267,6 +300,9 @@ static store st;
 static jrn_rejects rej;
 static batch pool[3];
 static const char *country_flag, *batch_flag, *listen_flag;
+static const char *publish_flag, *from_flag, *partitions_flag;
+static bool drain;
+static unsigned char *owned; /* --from: per partition, owned */
 static char country_buf[8] = "US";
 
 static int take_opt(void *ctx, int c, const char *arg)
@@ -278,8 +314,77 @@ static int take_opt(void *ctx, int c, const char *arg)
 	case OPT_COUNTRY: country_flag = arg; return 0;
 	case OPT_BATCH: batch_flag = arg; return 0;
 	case OPT_LISTEN: listen_flag = arg; return 0;
+	case OPT_PUBLISH: publish_flag = arg; return 0;
+	case OPT_FROM: from_flag = arg; return 0;
+	case OPT_PARTITIONS: partitions_flag = arg; return 0;
+	case OPT_DRAIN: drain = true; return 0;
 	}
 	return -2;
+}
+
+/* --publish, --from, --partitions, --drain: -1 to go on, else the status
+ * to exit with. */
+static int parse_nats(int argc, char **argv)
+{
+	jrn_err e;
+	const char *url = publish_flag ? publish_flag : from_flag;
+	const char *name = publish_flag ? "--publish" : "--from";
+	if (publish_flag && from_flag)
+		return jrn_say(JRN_EXIT_USAGE, "--publish and --from exclude each other");
+	if (from_flag && listen_flag)
+		return jrn_say(JRN_EXIT_USAGE, "--listen and --from exclude each other");
+	if (publish_flag && listen_flag)
+		return jrn_say(JRN_EXIT_USAGE, "--listen with --publish is not supported yet");
+	if (url && opts.dry_run)
+		return jrn_say(JRN_EXIT_USAGE, "%s and --dry-run exclude each other", name);
+	if (url && ingest_nats_url_check(url, &e) < 0)
+		return jrn_say(JRN_EXIT_USAGE, "%s: %s", name, e.msg);
+	if (from_flag && !partitions_flag)
+		return jrn_say(JRN_EXIT_USAGE, "--from needs --partitions (0,3,5 or 0-3 or P/N)");
+	if (!from_flag && (partitions_flag || drain))
+		return jrn_say(JRN_EXIT_USAGE, "%s goes with --from only",
+			       partitions_flag ? "--partitions" : "--drain");
+	if (partitions_flag && ingest_nats_partitions(partitions_flag, 0, NULL, &e) < 0)
+		return jrn_say(JRN_EXIT_USAGE, "--partitions: %s", e.msg);
+	if (from_flag && optind < argc)
+		return jrn_say(JRN_EXIT_USAGE, "--from takes no FILE ('%s')", argv[optind]);
+	return -1;
+}
+
+/* --partitions against nats.partitions (before the state file is made):
+ * -1 to go on, else the status to exit with (said). */
+static int owned_partitions(void)
+{
+	jrn_err e;
+	int64_t n = 8; /* nats.partitions, checked by the schema */
+	if (!from_flag)
+		return -1;
+	if (jrn_config_int(opts.config, "nats.partitions", &n, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "nats.partitions: %s", e.msg);
+	if (!(owned = malloc((size_t)n)))
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	if (ingest_nats_partitions(partitions_flag, (int)n, owned, &e) < 0)
+		return jrn_say(JRN_EXIT_USAGE, "--partitions: %s", e.msg);
+	return -1;
+}
+
+/* The server and the stream of --publish or --from: -1 to go on, else the
+ * status to exit with (said). */
+static int set_up_nats(void)
+{
+	jrn_err e;
+	int status;
+	const char *url = publish_flag ? publish_flag : from_flag;
+	if (!url)
+		return -1;
+	ingest_nats *N = ingest_nats_open(opts.config, url, opts.verbosity, &status, &e);
+	if (!N)
+		return jrn_say(status, "%s", e.msg);
+	if (publish_flag)
+		st.nats = N;
+	else
+		st.from = N;
+	return -1;
 }
 
 /* The command line: -1 to go on, else the status to exit with. */
@@ -305,7 +410,7 @@ static int parse(int argc, char **argv)
 		return jrn_say(JRN_EXIT_USAGE, "--listen and --dry-run exclude each other");
 	if (listen_flag && optind < argc)
 		return jrn_say(JRN_EXIT_USAGE, "--listen takes no FILE ('%s')", argv[optind]);
-	return -1;
+	return parse_nats(argc, argv);
 }
 
 /* The configuration, the rejects file and the state file: -1 to go on,
@@ -324,6 +429,8 @@ static int set_up(void)
 	if (!batch_flag && jv_get_kind(cfg_batch) == JV_KIND_NUMBER)
 		batch_size = (long)jv_number_value(cfg_batch);
 	jv_free(cfg_batch);
+	if ((rc = owned_partitions()) >= 0)
+		return rc;
 	const char *jv_env = getenv("JRN_INGEST_JV");
 	if (ingest_record_setup(opts.config, country_flag ? country_flag : country_buf,
 				jv_env && !strcmp(jv_env, "1"), &e) < 0)
@@ -331,7 +438,7 @@ static int set_up(void)
 			       opts.config_path ? ": " : "", e.msg);
 	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
-	if (!opts.dry_run) {
+	if (!opts.dry_run && !publish_flag) {
 		if (jrn_db_open(opts.db_path, opts.busy_ms, &st.db, &e) < 0)
 			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 		if (jrn_db_prepare(st.db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
@@ -344,7 +451,7 @@ static int set_up(void)
 		ingest_record_privacy(st.privacy);
 		ingest_record_limit((size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1));
 	}
-	return -1;
+	return set_up_nats();
 }
 
 /* -v: the state file, the config and the inputs in use, one line each. */
@@ -352,13 +459,35 @@ static void say_setup(char **files, int nfiles)
 {
 	if (opts.verbosity <= 0)
 		return;
-	jrn_say(0, "state file: %s", opts.dry_run ? "(none: dry run)" : opts.db_path);
+	jrn_say(0, "state file: %s", opts.dry_run ? "(none: dry run)"
+				      : publish_flag ? "(none: --publish)"
+						     : opts.db_path);
+	if (publish_flag || from_flag)
+		jrn_say(0, "nats: %s%s%s", publish_flag ? "publish to " : "consume from ",
+			publish_flag ? publish_flag : from_flag, from_flag && drain ? " (--drain)" : "");
 	jrn_say(0, "config: %s", opts.config_path ? opts.config_path : "(none: defaults)");
 	jrn_buf in = {0};
 	for (int i = 0; i < nfiles; i++)
 		jrn_buf_addf(&in, "%s%s", i ? ", " : "", strcmp(files[i], "-") ? files[i] : "stdin");
 	jrn_say(0, "inputs: %s", nfiles ? (in.p ? in.p : "(out of memory)") : "stdin");
 	jrn_buf_free(&in);
+}
+
+/* --publish: the record line ln just added to b (when it was) must fit in
+ * one message of the server (its max_payload); else it is rejected
+ * naming the limit. 0, or -1 with fatal. */
+static int publish_fits(batch *b, size_t before, const jrn_line *ln, jrn_err *fatal)
+{
+	if (!st.nats || b->n == before)
+		return 0;
+	int64_t max = ingest_nats_max_payload(st.nats);
+	if ((int64_t)b->recs[b->n - 1].body.len <= max)
+		return 0;
+	b->n--;
+	char why[160];
+	snprintf(why, sizeof why, "event of %zu bytes: over the server's max_payload (%lld bytes)",
+		 b->recs[b->n].body.len, (long long)max);
+	return jrn_reject(&rej, ln->file, ln->lineno, ln->p, ln->len, why, fatal);
 }
 
 /* Reads every line into batches for the store thread until the input ends
@@ -377,7 +506,9 @@ static void read_input(jrn_reader *rd, bool *io_failed, bool *fatal_set, jrn_err
 			*io_failed = true;
 			continue;
 		}
-		if (rc == 1 && ingest_take_line(b, &ln, &rej, fatal) < 0) {
+		size_t before = b->n;
+		if (rc == 1 && (ingest_take_line(b, &ln, &rej, fatal) < 0 ||
+				publish_fits(b, before, &ln, fatal) < 0)) {
 			*fatal_set = true;
 			rc = 0;
 		}
@@ -396,6 +527,53 @@ static void read_input(jrn_reader *rd, bool *io_failed, bool *fatal_set, jrn_err
 			}
 		}
 	}
+}
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	got_signal = 1;
+}
+
+/* --from: the owned partitions' messages into batches for the store thread,
+ * from the stored offsets on, until SIGTERM/SIGINT (or, with --drain, the
+ * end as of start). Returns the status so far (said when not 0). */
+static int read_from(bool *fatal_set, jrn_err *fatal)
+{
+	jrn_err e;
+	int n = ingest_nats_count(st.from);
+	uint64_t *start = calloc((size_t)n, sizeof *start);
+	if (!start)
+		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	int rc = ingest_nats_offsets_load(st.from, st.db, start, &e) < 0 ||
+			 ingest_nats_follow(st.from, owned, start, drain, &e) < 0
+		     ? jrn_say(JRN_EXIT_FAIL, "%s", e.msg)
+		     : JRN_EXIT_OK;
+	free(start);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	batch *b = rc ? NULL : take_free();
+	while (b && !got_signal) {
+		bool done;
+		int got = ingest_nats_fill(st.from, b, (size_t)batch_size, &rej, &done, fatal);
+		if (got < 0) {
+			*fatal_set = true;
+			break;
+		}
+		if (got > 0) {
+			give_full(b);
+			b = take_free();
+		}
+		if (done || stopped())
+			break;
+	}
+	if (b)
+		give_free(b);
+	return rc;
 }
 
 /* --listen: the server stores with store_rows and writes with emit_rows
@@ -459,8 +637,10 @@ static int run(char **files, int nfiles)
 		return run_listen();
 	if (pthread_create(&th, NULL, store_main, &st) != 0)
 		return jrn_say(JRN_EXIT_FAIL, "cannot start the store thread");
-	jrn_reader *rd = jrn_reader_new(files, nfiles);
-	if (rd) {
+	jrn_reader *rd = from_flag ? NULL : jrn_reader_new(files, nfiles);
+	if (from_flag) {
+		status = read_from(&fatal_set, &fatal);
+	} else if (rd) {
 		read_input(rd, &io_failed, &fatal_set, &fatal);
 	} else {
 		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
@@ -478,7 +658,7 @@ static int run(char **files, int nfiles)
 	if (fatal_set)
 		status = jrn_say(JRN_EXIT_FAIL, "%s", fatal.msg);
 	if (store_failed)
-		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", opts.db_path, store_err.msg);
+		status = jrn_say(JRN_EXIT_FAIL, "%s: %s", st.nats ? "nats" : opts.db_path, store_err.msg);
 	if (io_failed)
 		status = JRN_EXIT_FAIL;
 	if (opts.verbosity >= 0 && !pipe_closed) {
@@ -486,8 +666,9 @@ static int run(char **files, int nfiles)
 			jrn_say(0, "%llu valid, %llu rejected (dry run, nothing saved)",
 				(unsigned long long)n_stored, (unsigned long long)rej.count);
 		else
-			jrn_say(0, "%llu stored, %llu duplicate, %llu rejected",
-				(unsigned long long)n_stored, (unsigned long long)n_dup,
+			jrn_say(0, "%llu %s, %llu duplicate, %llu rejected",
+				(unsigned long long)n_stored, st.nats ? "published" : "stored",
+				(unsigned long long)n_dup,
 				(unsigned long long)rej.count);
 	}
 	return status;
@@ -501,7 +682,11 @@ static int teardown(int status)
 	for (int i = 0; i < 3; i++) {
 		jrn_buf_free(&pool[i].text);
 		free(pool[i].recs);
+		free(pool[i].seq);
 	}
+	ingest_nats_close(st.nats);
+	ingest_nats_close(st.from);
+	free(owned);
 	jrn_reach_close(st.reach);
 	jrn_profile_close(st.profile);
 	jrn_privacy_close(st.privacy);

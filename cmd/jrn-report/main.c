@@ -46,6 +46,7 @@ static const char usage_tail[] =
 	"  rfm:          --from T, --to T\n"
 	"\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db); must exist\n"
+	"                        (again, or @FILE listing paths: several files as one)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
 	"  -q, --quiet           nothing on stderr unless something fails\n"
@@ -207,6 +208,9 @@ static int open_readonly(const char *path, int busy_ms, sqlite3 **out, jrn_err *
 	const char *p = jrn_path_shown(path, shown);
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
+	struct stat sb; /* SQLite says "disk I/O error" of a directory */
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return jrn_fail(e, "%s: is a directory", p);
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		jrn_fail(e, "%s: cannot open state file: %s", p,
@@ -244,6 +248,34 @@ static int open_readonly(const char *path, int busy_ms, sqlite3 **out, jrn_err *
 	return -1;
 }
 
+/* The tables a report reads, copied from each of several state files. */
+static const char *const report_tables[] = {
+	"events", "deliveries", "profiles", "rfm_snapshots", "enrollments", "enrollment_log",
+	"journey_versions", "route_decisions", "segment_members", "scores", "consent",
+	"suppressions", NULL,
+};
+
+/* Opens the several state files of --db (given more than once, or
+ * @FILE) as one into run->db, read-only (lib/multidb.c): metrics --save
+ * is refused (a usage error: the insights belong to one file; run it on
+ * each). 0 or the exit status (said). */
+static int open_many(report_run *run)
+{
+	jrn_err e;
+	char **paths;
+	size_t n;
+	if (run->save)
+		return jrn_say(JRN_EXIT_USAGE, "--save writes one state file: not with several"
+			       " --db (save each file's metrics with its own run)");
+	if (jrn_db_paths(&run->opts, &paths, &n, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	int rc = jrn_db_open_many(paths, n, report_tables, run->opts.busy_ms, &run->db, &e);
+	for (size_t i = 0; rc == 0 && run->opts.verbosity >= 1 && i < n; i++)
+		jrn_say(0, "combining state file %zu of %zu: %s", i + 1, n, paths[i]);
+	jrn_db_paths_free(paths, n);
+	return rc < 0 ? jrn_say(JRN_EXIT_FAIL, "%s", e.msg) : 0;
+}
+
 /* Opens the state file into run->db: read-only (it must exist, and is not
  * migrated: a file of an older schema is refused, naming the version),
  * or for metrics --save without --dry-run read-write through jrn_db_open
@@ -254,6 +286,8 @@ static int open_state(report_run *run)
 	char shown[JRN_PATH_SHOWN];
 	const char *path = run->opts.db_path;
 	struct stat st;
+	if (run->opts.ndb > 1 || path[0] == '@')
+		return open_many(run);
 	if (stat(path, &st) != 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)", jrn_path_shown(path, shown),
 			       strerror(errno));

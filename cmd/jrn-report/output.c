@@ -16,8 +16,8 @@
  *   csv    RFC 4180: a header row, then a record per row, CRLF line ends;
  *          a field holding a comma, a double quote, CR or LF is quoted,
  *          with its double quotes doubled; null is an empty field.
- *   both   numbers print as JSON (jrn_json_append: the shortest text that
- *          reads back, as jq prints them), strings as their text, true,
+ *   both   numbers with at most 15 significant digits, money to the cent
+ *          (number_text), strings as their text, true,
  *          false, null as such (csv: null empty), arrays and objects as
  *          compact JSON; a key a row lacks is an empty cell.
  */
@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,7 +155,42 @@ static jv columns_of(struct report_out *out)
 
 /* Appends the text of v (consumed) to b as a cell: see the top comment.
  * table: control characters escaped; csv: null as nothing. */
-static void cell_text(jrn_buf *b, jv v, bool table)
+/* Whether the column col holds money in the orders' currency: revenue,
+ * meanMonetary, or a name ending in Revenue or Amount. cost is not: a
+ * provider's price is a fraction of a cent (an SMS segment). */
+static bool money_column(const char *col)
+{
+	static const char *const ends[] = {"revenue", "Revenue", "Monetary", "monetary", "amount",
+					   "Amount"};
+	size_t n = col ? strlen(col) : 0;
+	for (size_t i = 0; i < sizeof ends / sizeof *ends; i++) {
+		size_t k = strlen(ends[i]);
+		if (n >= k && !strcmp(col + n - k, ends[i]))
+			return true;
+	}
+	return false;
+}
+
+/* A number in table and csv: money (money_column) rounded to the cent,
+ * then every number with at most 15 significant digits (DBL_DIG: each
+ * decimal of up to 15 digits reads back as itself, while binary
+ * arithmetic's noise, as in 0.1 + 0.2 = 0.30000000000000004, is in the
+ * 16th and 17th), no trailing zeros; as JSON prints it otherwise
+ * (integers, exponents). NDJSON keeps the double whole. */
+static void number_text(jrn_buf *b, double d, const char *col)
+{
+	if (!isfinite(d)) {
+		jrn_buf_adds(b, "null");
+		return;
+	}
+	if (money_column(col))
+		d = round(d * 100) / 100;
+	if (d == 0)
+		d = 0; /* no -0 */
+	jrn_buf_addf(b, "%.15g", d);
+}
+
+static void cell_text(jrn_buf *b, jv v, bool table, const char *col)
 {
 	jrn_err e;
 	switch (jv_get_kind(v)) {
@@ -185,6 +221,10 @@ static void cell_text(jrn_buf *b, jv v, bool table)
 		jv_free(v);
 		return;
 	}
+	case JV_KIND_NUMBER:
+		number_text(b, jv_number_value(v), col);
+		jv_free(v);
+		return;
 	default:
 		if (jrn_json_append(b, v, 0, &e) < 0)
 			jrn_buf_adds(b, "?");
@@ -254,8 +294,10 @@ static int write_csv(struct report_out *out, jv cols)
 		jrn_buf_reset(&line);
 		for (int c = 0; c < ncols && rc == 0; c++) {
 			jrn_buf_reset(&cell);
-			cell_text(&cell, jv_object_get(jv_copy(row), jv_array_get(jv_copy(cols), c)),
-				  false);
+			jv cn = jv_array_get(jv_copy(cols), c);
+			cell_text(&cell, jv_object_get(jv_copy(row), jv_copy(cn)), false,
+				  jv_string_value(cn));
+			jv_free(cn);
 			if (c)
 				jrn_buf_addc(&line, ',');
 			csv_field(&line, cell.p ? cell.p : "", cell.len);
@@ -319,11 +361,12 @@ static int write_table(struct report_out *out, jv cols)
 			jv name = jv_array_get(jv_copy(cols), c);
 			jrn_buf cell = {0};
 			if (r < 0) {
-				cell_text(&cell, name, true);
+				cell_text(&cell, name, true, NULL);
 			} else {
-				jv v = jv_object_get(jv_copy(row), name);
+				jv v = jv_object_get(jv_copy(row), jv_copy(name));
 				right[c] |= jv_get_kind(v) == JV_KIND_NUMBER;
-				cell_text(&cell, v, true);
+				cell_text(&cell, v, true, jv_string_value(name));
+				jv_free(name);
 			}
 			char *t = cell.p ? cell.p : strdup("");
 			text[(size_t)(r + 1) * (size_t)ncols + (size_t)c] = t;

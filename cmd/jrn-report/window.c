@@ -15,6 +15,9 @@ static int window_time(const report_run *run, const char *opt, const char *s, in
 	if (jrn_time_parse(s, strlen(s), JRN_TIME_DATE_OK, ms, &e) == 0)
 		return 0;
 	if (jrn_duration_parse(s, &d, &e) == 0) {
+		if (d > run->now_ms) /* the state file's times are from the epoch on */
+			return jrn_say(JRN_EXIT_USAGE, "%s '%s': before 1970-01-01T00:00:00Z, the "
+				       "earliest time a window may start", opt, s);
 		*ms = run->now_ms - d;
 		return 0;
 	}

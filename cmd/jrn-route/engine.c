@@ -521,8 +521,12 @@ static int act(run *c, const step *s, jrn_err *e)
 {
 	engine *E = c->E;
 	journey *J = c->J;
+	/* The customer too: enrollment ids are numbered from 1 in each state
+	 * file, so [journey, version, step, enrollment] alone is the same on
+	 * two machines' files, and a partition moved to another (jrn
+	 * partition import) would find its sends' keys claimed there. */
 	jv key = JV_ARRAY(jv_string(J->name), jv_number((double)J->version), jv_string(s->id),
-			  jv_number((double)c->r.id));
+			  jv_number((double)c->r.id), jv_string(c->r.customer));
 	jrn_buf_reset(&E->detail);
 	char sum[65], hex[70];
 	if (jrn_json_append(&E->detail, key, 0, e) < 0 ||

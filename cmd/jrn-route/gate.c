@@ -34,7 +34,9 @@ static bool uses_phone(int c)
  * each of their actions: PHONE_MEMO answers are remembered (numbers of at
  * most 63 bytes), in sets of PHONE_WAYS by hash, the newest first, so
  * that two numbers of one set do not evict each other in turn (with one
- * way, 14% of 10,000 numbers did, and were parsed again each time). */
+ * way, 14% of 10,000 numbers did, and were parsed again each time).
+ * In huge pages (route_huge_alloc): in 4 KiB ones a look-up's TLB and
+ * cache misses were a tenth of the gate's time. */
 #define PHONE_MEMO 65536
 #define PHONE_WAYS 4
 static struct phone_memo {
@@ -48,7 +50,7 @@ static int phone_e164(route_run *R, const char *raw, jrn_buf *to)
 	jrn_err why;
 	if (n >= sizeof phone_memo->raw)
 		return jrn_phone_e164(raw, n, R->P.region, to, &why);
-	if (!phone_memo && !(phone_memo = calloc(PHONE_MEMO, sizeof *phone_memo)))
+	if (!phone_memo && !(phone_memo = route_huge_alloc(PHONE_MEMO * sizeof *phone_memo)))
 		return jrn_phone_e164(raw, n, R->P.region, to, &why);
 	struct phone_memo *set = &phone_memo[jrn_hash64(raw, n) % (PHONE_MEMO / PHONE_WAYS) * PHONE_WAYS];
 	int w = 0;
@@ -70,7 +72,7 @@ static int phone_e164(route_run *R, const char *raw, jrn_buf *to)
 
 void gate_free(void)
 {
-	free(phone_memo);
+	route_huge_free(phone_memo, PHONE_MEMO * sizeof *phone_memo);
 	phone_memo = NULL;
 }
 

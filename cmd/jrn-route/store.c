@@ -7,6 +7,7 @@
  * once-a-transaction emptiness rely on). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "jrn-route.h"
 
@@ -25,6 +26,14 @@
  * queries for 1M actions); now 1% (113,000 queries, the first sight of
  * each customer included), for 48 MB instead of 30. */
 #define RECENT_MEMO 262144
+/* The sets in use start at RECENT_SETS_MIN and double (each set split in
+ * two in place, nothing forgotten) once a stage has evicted a
+ * RECENT_GROW_AT-th as many memos as it has sets, up to RECENT_MEMO /
+ * RECENT_WAYS: a run that sees few customers (a tick of 10,000) touches
+ * 6 MB of the memo, not 48, and one that sees many reads few of them
+ * again for the memo's being small at first. */
+#define RECENT_SETS_MIN 4096
+#define RECENT_GROW_AT 16
 #define RECENT_WAYS 8
 #define RECENT_ROWS 6
 #define RECENT_NAMES 4096
@@ -49,6 +58,8 @@ struct store {
 	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered,
 		     *any_delivered;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
+	size_t nsets;                    /* sets in use: a power of two */
+	size_t evicted;                  /* memos evicted since the last doubling */
 	uint32_t *recent_tag;            /* each memo's customer's hash (odd); a set's in
 					  * one cache line, read before its memos */
 	uint32_t epoch;                  /* the memos' */
@@ -77,6 +88,23 @@ struct store {
 		double spent;
 	} memo[STORE_SPENT_MEMO];
 };
+
+void *route_huge_alloc(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, n, MADV_HUGEPAGE); /* a hint: its failure changes nothing */
+#endif
+	return p;
+}
+
+void route_huge_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n);
+}
 
 /* A transaction ended: every memo of it is stale. */
 static int tx_commit(void *ctx)
@@ -171,8 +199,8 @@ void store_close(store *S)
 	sqlite3_commit_hook(S->db, NULL, NULL);
 	sqlite3_rollback_hook(S->db, NULL, NULL);
 	jrn_buf_free(&S->body);
-	free(S->recent_memo);
-	free(S->recent_tag);
+	route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
+	route_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
 	free(S->names);
 	free(S->name_ix);
 	free(S);
@@ -285,6 +313,40 @@ static int memo_check(store *S, jrn_err *e)
 	return 0;
 }
 
+/* Doubles the sets in use: set i's valid memos whose hash has the new
+ * bit go to set i + nsets, the rest stay, each keeping its order (the
+ * newest first); stale ones are dropped. */
+static void memo_grow(store *S)
+{
+	size_t half = S->nsets;
+	_Static_assert(RECENT_SETS_MIN && !(RECENT_SETS_MIN & (RECENT_SETS_MIN - 1)) &&
+		       RECENT_MEMO / RECENT_WAYS % RECENT_SETS_MIN == 0,
+		       "the memo's sets double from a power of two up to its size");
+	for (size_t i = 0; i < half; i++) {
+		struct recent_memo *lo = &S->recent_memo[i * RECENT_WAYS],
+				   *hi = &S->recent_memo[(i + half) * RECENT_WAYS];
+		uint32_t *tlo = &S->recent_tag[i * RECENT_WAYS], *thi = &S->recent_tag[(i + half) * RECENT_WAYS];
+		int nlo = 0, nhi = 0;
+		for (int w = 0; w < RECENT_WAYS; w++) {
+			if (!tlo[w] || lo[w].epoch != S->epoch)
+				continue;
+			uint64_t h = jrn_hash64(lo[w].customer, strlen(lo[w].customer));
+			if (h & half) {
+				hi[nhi] = lo[w], thi[nhi++] = tlo[w];
+			} else {
+				if (nlo != w)
+					lo[nlo] = lo[w], tlo[nlo] = tlo[w];
+				nlo++;
+			}
+		}
+		for (int w = nlo; w < RECENT_WAYS; w++)
+			tlo[w] = 0;
+		/* hi's ways past nhi: never used before (tags 0) */
+	}
+	S->nsets = 2 * half;
+	S->evicted = 0;
+}
+
 /* customer's set of memos (NULL: none kept), *hit its valid memo or NULL,
  * *tag its tags (RECENT_WAYS, in step with the set's memos). */
 static struct recent_memo *memo_set(store *S, const char *customer, struct recent_memo **hit,
@@ -295,20 +357,19 @@ static struct recent_memo *memo_set(store *S, const char *customer, struct recen
 	if (n >= sizeof S->recent_memo->customer)
 		return NULL;
 	if (!S->recent_memo) {
-		S->recent_memo = calloc(RECENT_MEMO, sizeof *S->recent_memo);
-		/* a set's tags (32 bytes) in one cache line */
-		S->recent_tag = aligned_alloc(64, RECENT_MEMO * sizeof *S->recent_tag);
-		if (S->recent_tag)
-			memset(S->recent_tag, 0, RECENT_MEMO * sizeof *S->recent_tag);
+		S->recent_memo = route_huge_alloc(RECENT_MEMO * sizeof *S->recent_memo);
+		/* a set's tags (32 bytes) in one cache line (mapped: page-aligned) */
+		S->recent_tag = route_huge_alloc(RECENT_MEMO * sizeof *S->recent_tag);
 		if (!S->recent_memo || !S->recent_tag) {
-			free(S->recent_memo);
-			free(S->recent_tag);
+			route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
+			route_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
 			S->recent_memo = NULL, S->recent_tag = NULL;
 			return NULL;
 		}
+		S->nsets = RECENT_SETS_MIN;
 	}
 	uint64_t h = jrn_hash64(customer, n);
-	size_t at = h % (RECENT_MEMO / RECENT_WAYS) * RECENT_WAYS;
+	size_t at = (h & (S->nsets - 1)) * RECENT_WAYS;
 	uint32_t t = (uint32_t)(h >> 32) | 1;
 	struct recent_memo *set = &S->recent_memo[at];
 	*tag = &S->recent_tag[at];
@@ -378,10 +439,20 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		return 0;
 	}
 	gather g = {S, NULL, fn, ctx};
-	if (set) { /* a new memo, the newest of its set (its own old one, if any, goes) */
+	if (set) { /* a new memo, the newest of its set (its own old one, if any, goes;
+		    * else the first empty or stale one, else the oldest): only the
+		    * memos before it move */
 		int w = 0;
-		while (w < RECENT_WAYS - 1 && &set[w] != hit)
+		while (w < RECENT_WAYS - 1 && &set[w] != hit && tag[w] && set[w].epoch == S->epoch)
 			w++;
+		if (&set[w] != hit && tag[w] && set[w].epoch == S->epoch &&
+		    ++S->evicted >= S->nsets / RECENT_GROW_AT && S->nsets < RECENT_MEMO / RECENT_WAYS) {
+			memo_grow(S); /* then this customer's set again, in the new layout */
+			set = memo_set(S, customer, &hit, &tag);
+			w = 0;
+			while (w < RECENT_WAYS - 1 && tag[w] && set[w].epoch == S->epoch)
+				w++;
+		}
 		memmove(set + 1, set, (size_t)w * sizeof *set);
 		memmove(tag + 1, tag, (size_t)w * sizeof *tag);
 		tag[0] = (uint32_t)(jrn_hash64(customer, strlen(customer)) >> 32) | 1;

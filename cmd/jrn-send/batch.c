@@ -204,8 +204,42 @@ static int claim_new(send_ctx *S, job **jobs, size_t i, int64_t now, jrn_err *e)
 	return 0;
 }
 
+/* A job that goes no further (suppressed, rejected) once its key is known:
+ * its row (status suppressed or rejected, the reason in error) so that
+ * jrn-report metrics counts it. Written only where a claim may take the
+ * key (no row, or failed, suppressed, rejected): a key that is sent,
+ * sending, queued or simulated keeps its row, and a later run may still
+ * claim the key and send it (lib/ledger.h). 0 or -1 with e. */
+static int note_unsent(send_ctx *S, job *j, int64_t now, jrn_err *e)
+{
+	jrn_delivery d = {
+		.key = j->key,
+		.customer = j->customer,
+		.channel = channel_names[j->channel],
+		.campaign = j->campaign,
+		.status = j->status == ST_SUPPRESSED ? "suppressed" : "rejected",
+		.record = j->text,
+		.record_len = j->len,
+		.error = j->error.p,
+		.error_len = j->error.len,
+		.now = now,
+	};
+	int rc = jrn_ledger_claim(S->ledger, &d, false, e);
+	if (rc > 0)
+		rc = jrn_ledger_record(S->ledger, &d, e);
+	return rc < 0 ? db_fail(S, e) : 0;
+}
+
+/* Whether j is a suppression or a rejection the ledger notes. */
+static bool unsent(const job *j)
+{
+	return (j->status == ST_SUPPRESSED || j->status == ST_REJECTED) && j->key &&
+	       j->channel_known && !j->from_outbox && !j->resend && !j->claimed;
+}
+
 /* Claims the key of every job about to be sent or queued, in one
- * transaction, before anything leaves. 0 or -1 with e. */
+ * transaction, before anything leaves; notes the suppressed and rejected
+ * ones (note_unsent). 0 or -1 with e. */
 static int claim(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 {
 	int64_t now = jrn_now();
@@ -220,6 +254,8 @@ static int claim(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 			rc = take_over(S, j, now, e);
 		else if (j->status == ST_NONE || j->status == ST_QUEUED)
 			rc = claim_new(S, jobs, i, now, e);
+		else if (unsent(j))
+			rc = note_unsent(S, j, now, e);
 		if (rc < 0) {
 			jrn_db_rollback(S->db);
 			return -1;
@@ -330,7 +366,7 @@ int process_batch(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 		if (jobs[i]->status == ST_NONE && !jobs[i]->key)
 			prepare(S, jobs[i]);
 		if (jobs[i]->status == ST_NONE || jobs[i]->status == ST_QUEUED || jobs[i]->from_outbox ||
-		    jobs[i]->resend)
+		    jobs[i]->resend || unsent(jobs[i]))
 			have_work = true;
 	}
 	if (!S->opts.dry_run && commit(S, e) < 0)

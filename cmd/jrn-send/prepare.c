@@ -113,6 +113,43 @@ static bool is_marketing(jv rec)
 	return !cat || strcmp(cat, "transactional");
 }
 
+/* The subject of an e-mail that jrn-route's gate made of an SMS or a
+ * WhatsApp message (route.from sms or whatsapp: policy.fallback), which
+ * has none by nature: the first line of its messageContent, spaces
+ * trimmed, cut at the last space before 78 bytes (RFC 5322 2.1.1's line
+ * length) with "..." when longer. The text is the one the marketer wrote
+ * for this customer, which a fixed default would not be. 1 with *out
+ * set, 0 when rec is no fallback or has no such text. */
+static int fallback_subject(jv rec, jrn_buf *out)
+{
+	const char *from = rec_str(rec, "route.from", NULL);
+	const char *m = rec_str(rec, "messageContent", NULL);
+	if (!from || (strcmp(from, "sms") && strcmp(from, "whatsapp")) || !m)
+		return 0;
+	while (*m == ' ' || *m == '\t' || *m == '\r' || *m == '\n')
+		m++;
+	size_t n = strcspn(m, "\r\n");
+	while (n && (m[n - 1] == ' ' || m[n - 1] == '\t'))
+		n--;
+	if (!n)
+		return 0;
+	if (n > 78) {
+		size_t cut = 75; /* room for "..." */
+		while (cut && m[cut] != ' ')
+			cut--;
+		if (!cut) /* one long word: at a UTF-8 boundary */
+			for (cut = 75; cut && ((unsigned char)m[cut] & 0xC0) == 0x80; cut--)
+				;
+		while (cut && m[cut - 1] == ' ')
+			cut--;
+		jrn_buf_add(out, m, cut);
+		jrn_buf_adds(out, "...");
+	} else {
+		jrn_buf_add(out, m, n);
+	}
+	return out->p ? 1 : 0;
+}
+
 /* Builds the email message of j into j->payload. 0, or -1 (j->error says). */
 static int prepare_email(send_ctx *S, job *j, const char *chain)
 {
@@ -151,11 +188,11 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	}
 	if (!subject.p) {
 		const char *s = rec_str(j->rec, "subject", NULL);
-		if (!s) {
+		if (!s && !fallback_subject(j->rec, &subject)) { /* route.from: the text's line */
 			job_error(j, "no subject: the action has none and no template gives one");
 			goto done;
 		}
-		jrn_buf_adds(&subject, s);
+		jrn_buf_adds(&subject, s ? s : "");
 	}
 	if (!text.p) {
 		const char *m = rec_str(j->rec, "messageContent", NULL);

@@ -1,19 +1,27 @@
 /* log.c: `jrn log [JOB] [-n N] [--json]`: the recent runs of jrn run,
- * newest first, each with its stages (tables runs and run_stages). */
+ * newest first, each with its stages (tables runs and run_stages). Over
+ * several state files (--db repeated, or --db @FILE; lib/multidb.c) the
+ * runs of all, newest start first, each naming its file ("db"): the
+ * combined ids are the file's id plus k * 2^40 for the k-th file. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "verbs.h"
 
 static const char log_usage[] =
-	"usage: jrn log [-n N] [--json] [--db PATH] [--config PATH] [JOB]\n"
+	"usage: jrn log [-n N] [--json] [--db PATH]... [--config PATH] [JOB]\n"
 	"The last N runs (default 10) of jrn run, newest first, with their stages:\n"
-	"a table, or with --json one object per run.\n";
+	"a table, or with --json one object per run. With several --db (or --db @FILE,\n"
+	"one path a line) the runs of every file, each naming its file.\n";
 
 typedef struct {
 	long n;
 	bool json;
+	char **paths; /* several files: their paths (k-th file: id >> 40 == k) */
+	size_t npaths;
 } log_flags;
+
+#define FILE_ID_BITS 40 /* lib/multidb.c's offset of the k-th file's ids */
 
 enum { OPT_JSON = JRN_OPT_TOOL_BASE };
 
@@ -102,9 +110,11 @@ static void print_command(const char *s)
 	putchar('\n');
 }
 
-/* One run as text: a line for the run, an indented line per stage. */
+/* One run as text: a line for the run (its file's path in parentheses
+ * when several were read), an indented line per stage. */
 static void print_run(jv r)
 {
+	jv db = jv_object_get(jv_copy(r), jv_string("db"));
 	jv ms = jv_object_get(jv_copy(r), jv_string("elapsedMs"));
 	jv started = jv_object_get(jv_copy(r), jv_string("started"));
 	jv job = jv_object_get(jv_copy(r), jv_string("job"));
@@ -113,6 +123,9 @@ static void print_run(jv r)
 	print_status(jv_object_get(jv_copy(r), jv_string("status")));
 	if (jv_get_kind(ms) == JV_KIND_NUMBER)
 		printf("  %.3fs", jv_number_value(ms) / 1000.0);
+	if (jv_get_kind(db) == JV_KIND_STRING)
+		printf("  (%s)", jv_string_value(db));
+	jv_free(db);
 	putchar('\n');
 	jv_free(ms);
 	jv_free(started);
@@ -139,9 +152,13 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
 {
 	sqlite3_stmt *st;
 	jrn_err e;
-	if (sqlite3_prepare_v2(db, "SELECT id, job, pid, started_at, ended_at, elapsed_ms, status,"
-			       " pipeline FROM runs WHERE ?1 IS NULL OR job = ?1"
-			       " ORDER BY id DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK)
+	const char *sql = f->paths
+		? "SELECT id, job, pid, started_at, ended_at, elapsed_ms, status, pipeline"
+		  " FROM runs WHERE ?1 IS NULL OR job = ?1"
+		  " ORDER BY started_at DESC, id >> 40, id DESC LIMIT ?2"
+		: "SELECT id, job, pid, started_at, ended_at, elapsed_ms, status, pipeline"
+		  " FROM runs WHERE ?1 IS NULL OR job = ?1 ORDER BY id DESC LIMIT ?2";
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return jrn_say(JRN_EXIT_FAIL, "log: %s", sqlite3_errmsg(db));
 	if (job)
 		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
@@ -149,7 +166,16 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
 	int rc = JRN_EXIT_OK;
 	while (rc == JRN_EXIT_OK && sqlite3_step(st) == SQLITE_ROW) {
 		jv r = jv_object();
-		r = jv_object_set(r, jv_string("run"), col_int(st, 0));
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (f->paths) {
+			size_t k = (size_t)(id >> FILE_ID_BITS);
+			r = jv_object_set(r, jv_string("run"),
+					  jv_number((double)(id & ((1LL << FILE_ID_BITS) - 1))));
+			r = jv_object_set(r, jv_string("db"), jv_string(k < f->npaths ? f->paths[k]
+										    : "?"));
+		} else {
+			r = jv_object_set(r, jv_string("run"), col_int(st, 0));
+		}
 		r = jv_object_set(r, jv_string("job"),
 				  jv_string((const char *)sqlite3_column_text(st, 1)));
 		r = jv_object_set(r, jv_string("pid"), col_int(st, 2));
@@ -159,7 +185,7 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
 		r = jv_object_set(r, jv_string("status"), col_int(st, 6));
 		r = jv_object_set(r, jv_string("pipeline"),
 				  jv_string((const char *)sqlite3_column_text(st, 7)));
-		jv stages = stages_of(db, sqlite3_column_int64(st, 0), &e);
+		jv stages = stages_of(db, id, &e);
 		if (!jv_is_valid(stages)) {
 			jv_free(r);
 			rc = jrn_say(JRN_EXIT_FAIL, "log: %s", e.msg);
@@ -173,6 +199,18 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* Several state files (lib/multidb.c): their runs and stages, read-only,
+ * into *db; the paths kept in f. 0 or the exit status (said). */
+static int open_many(const jrn_opts *o, log_flags *f, sqlite3 **db)
+{
+	static const char *const tables[] = {"runs", "run_stages", NULL};
+	jrn_err e;
+	if (jrn_db_paths(o, &f->paths, &f->npaths, &e) < 0 ||
+	    jrn_db_open_many(f->paths, f->npaths, tables, o->busy_ms, db, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "log: %s", e.msg);
+	return 0;
 }
 
 int verb_log(int argc, char **argv)
@@ -189,9 +227,12 @@ int verb_log(int argc, char **argv)
 			     log_take, &f);
 	if (rc < 0 && argc - optind > 1)
 		rc = (fputs(log_usage, stderr), JRN_EXIT_USAGE);
-	if (rc < 0 && (rc = admin_open(&o, &db)) == 0)
+	if (rc < 0)
+		rc = (o.ndb > 1 || o.db_path[0] == '@') ? open_many(&o, &f, &db) : admin_open(&o, &db);
+	if (rc == 0)
 		rc = show_runs(db, optind < argc ? argv[optind] : NULL, &f);
 	sqlite3_close(db);
+	jrn_db_paths_free(f.paths, f.npaths);
 	jrn_opts_free(&o);
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = JRN_EXIT_FAIL;

@@ -25,6 +25,8 @@ static const char usage[] =
 	"       jrn queue list | cancel KEY...\n"
 	"       jrn privacy export CUSTOMER | erase [--dry-run] [--spool DIR] CUSTOMER\n"
 	"       jrn doctor [--config FILE] [--db PATH]\n"
+	"       jrn partition --of N [--field NAME] [FILE...]\n"
+	"       jrn partition export P --of N -o FILE | import FILE | drop P --of N\n"
 	"       jrn help [TOOL]\n"
 	"       jrn tools\n"
 	"       jrn --version\n"
@@ -51,6 +53,7 @@ static const char usage[] =
 	"  queue         list or cancel the sends waiting in the outbox\n"
 	"  privacy       export or erase everything held about a customer\n"
 	"  doctor        check jrn.yaml (every unset ${NAME}) and the state file\n"
+	"  partition     add each record's partition; move a partition between state files\n"
 	"  help          this text, or TOOL's --help\n"
 	"  tools         list the tools found beside jrn\n"
 	"\n"
@@ -66,6 +69,7 @@ static const jrn_verb verbs[] = {
 	{"queue", verb_queue},
 	{"doctor", verb_doctor},
 	{"privacy", verb_privacy},
+	{"partition", verb_partition},
 };
 
 

@@ -5,7 +5,7 @@
  *
  * jrn is a front door (`jrn TOOL ARGS` runs jrn-TOOL) and a handful of
  * verbs of its own, one file each: init.c, run.c (jrn run), log.c (jrn
- * log), events.c, suppressions.c, queue.c, privacy.c (the operator verbs). admin.c
+ * log), events.c, suppressions.c, queue.c, privacy.c, partition.c (the operator verbs). admin.c
  * holds what the verbs share: opening the state file with the common
  * options, and the audit log (table audit, migration 4) that every verb
  * which writes fills in the same transaction as its change.
@@ -32,6 +32,7 @@ int verb_suppressions(int argc, char **argv);
 int verb_queue(int argc, char **argv);
 int verb_doctor(int argc, char **argv);
 int verb_privacy(int argc, char **argv);
+int verb_partition(int argc, char **argv);
 
 /* The directory this program was run from (malloc'd), or NULL. */
 char *jrn_self_dir(void);

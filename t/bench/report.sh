@@ -3,8 +3,8 @@
 # 1M deliveries (made with sqlite3's recursive CTEs in the schema
 # jrn-ingest creates), beside the same statement run in the sqlite3 shell
 # (jrn-report -vv says it), median of 3 runs each: wall and CPU seconds
-# (user + sys), the ratio, and the peak RSS beside a state file a tenth
-# the size (memory must not grow with the events). Then, if present,
+# (user + sys), the ratio, and the peak RSS beside state files a tenth
+# and three tenths the size (memory must not grow with the events). Then, if present,
 # rattr's t/bench/report-attribution.sh.
 # Usage: report.sh BINDIR [EVENTS [DELIVERIES]]
 set -u
@@ -121,10 +121,15 @@ printf '%-46s %7.2fs wall %7.2fs CPU  %s rows\n' "jrn-report metrics --since 30d
 printf '%-46s %7.2fs wall %7.2fs CPU  %s rows\n' "sqlite3 (the same statement)" "$m_ws" "$m_cs" "$rows_s"
 echo "ratio: jrn-report metrics takes $(ratio "$m_cj" "$m_cs")x the CPU of sqlite3 ($(ratio "$m_wj" "$m_ws")x wall); target <= 2 s"
 
-# memory flat: the same report over a tenth of the events and deliveries
-make_state "$small" $((events / 10)) $((deliveries / 10))
-read -r w c r_small < <(cpu_wall "$bin/jrn-report" metrics "${window[@]}" --db "$small")
-echo "peak RSS: $(median "${r_j[@]}") KB over $events events, $r_small KB over $((events / 10))"
+# memory flat: the same report over a tenth and three tenths of the
+# events and deliveries (the curve: 1M, 3M, 10M at the defaults)
+curve=""
+for part in 1 3; do
+	make_state "$small" $((events * part / 10)) $((deliveries * part / 10))
+	read -r w c r_small < <(cpu_wall "$bin/jrn-report" metrics "${window[@]}" --db "$small")
+	curve+="$r_small KB over $((events * part / 10)), "
+done
+echo "peak RSS: ${curve}$(median "${r_j[@]}") KB over $events events"
 read -r w c r < <(cpu_wall "$bin/jrn-report" metrics "${window[@]}" --db "$db" --by day,campaign,channel)
 echo "jrn-report metrics --by day,campaign,channel: ${w}s wall, ${c}s CPU, $r KB"
 [ -n "${BENCH_KEEP:-}" ] || rm -f "$db" "$db-wal" "$db-shm"

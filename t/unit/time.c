@@ -260,6 +260,9 @@ int main(void)
 	CHECK(has(dur_why(""), "empty"), "empty: %s", dur_why(""));
 	CHECK(has(dur_why("10"), "missing unit"), "no unit: %s", dur_why("10"));
 	CHECK(has(dur_why("1h30"), "missing unit"), "no unit at the end: %s", dur_why("1h30"));
+	CHECK(has(dur_why("0"), "0 needs a unit too"), "a bare 0: %s", dur_why("0"));
+	CHECK(has(dur_why("00"), "missing unit after 0"), "00 is a number without a unit: %s",
+	      dur_why("00"));
 	CHECK(has(dur_why("10x"), "unknown unit 'x'"), "unknown unit: %s", dur_why("10x"));
 	CHECK(has(dur_why("10min"), "unknown unit 'min'"), "min is not a unit: %s", dur_why("10min"));
 	CHECK(has(dur_why("10H"), "unknown unit 'H'"), "units are lower case: %s", dur_why("10H"));

@@ -1,0 +1,919 @@
+/*
+ * nats.c: jrn-ingest --publish and --from over NATS JetStream (nats.h says
+ * the contract; jrn-ingest(1) NATS the rules).
+ */
+#include <errno.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nats.h"
+
+#define MAX_URLS 16
+
+struct ingest_nats {
+	natsConnection *nc;
+	natsOptions *no;
+	jsCtx *js;
+	char *stream, *subject, *urls_shown;
+	int parts, verbosity;
+	int64_t ack_ms, deadline_ms, max_payload;
+	/* the ack handler's view of the batch being published */
+	pthread_mutex_t mu;
+	const batch *b;
+	unsigned char *state, *resent;
+	int32_t *slots; /* open addressing: record index by id, -1 empty */
+	size_t nslots;
+	natsMsg **failed; /* answered with an error: to re-send */
+	size_t nfailed, failed_cap;
+	char last_err[200];
+	bool outage, closing; /* closing: the callbacks keep quiet */
+	/* --from */
+	natsSubscription **subs; /* per partition, NULL when not owned */
+	uint64_t *end;           /* --drain: the last sequence to reach */
+	uint64_t *seen;          /* the last sequence taken */
+	bool drain;
+	int next; /* the partition to wait on next */
+	char subj[300];
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- the settings ------------------------------------------------------- */
+
+int ingest_nats_url_check(const char *urls, jrn_err *e)
+{
+	int n = 0;
+	const char *p = urls;
+	if (!*urls)
+		return jrn_fail(e, "no URL (nats://HOST:PORT)");
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (++n > MAX_URLS)
+			return jrn_fail(e, "more than %d URLs (the limit)", MAX_URLS);
+		if (len < 8 || strncmp(p, "nats://", 7))
+			return jrn_fail(e, "'%.*s' is not nats://HOST[:PORT]", (int)len, p);
+		const char *h = p + 7, *stop = p + len, *colon = NULL;
+		for (const char *q = h; q < stop; q++) {
+			if (*q == ':')
+				colon = q;
+			else if (!(*q == '.' || *q == '-' || *q == '_' || (*q >= '0' && *q <= '9') ||
+				   (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')))
+				return jrn_fail(e, "'%.*s' is not nats://HOST[:PORT]", (int)len, p);
+		}
+		if ((colon ? colon : stop) == h)
+			return jrn_fail(e, "'%.*s': no host", (int)len, p);
+		if (colon) {
+			long port = 0;
+			for (const char *q = colon + 1; q < stop; q++)
+				port = (*q >= '0' && *q <= '9' && port < 100000) ? port * 10 + (*q - '0') : -1;
+			if (colon + 1 == stop || port < 1 || port > 65535)
+				return jrn_fail(e, "'%.*s': the port is not 1 to 65535", (int)len, p);
+		}
+		if (!end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+static int part_number(const char **s, long *v)
+{
+	char *end;
+	if (**s < '0' || **s > '9')
+		return -1;
+	errno = 0;
+	*v = strtol(*s, &end, 10);
+	if (errno || *v >= INGEST_NATS_MAX_PARTITIONS)
+		return -1;
+	*s = end;
+	return 0;
+}
+
+int ingest_nats_partitions(const char *list, int n, unsigned char *owned, jrn_err *e)
+{
+	if (owned)
+		memset(owned, 0, (size_t)n);
+	const char *s = list;
+	if (!*s)
+		return jrn_fail(e, "an empty list (0,3,5 or 0-3 or P/N)");
+	for (;;) {
+		const char *item = s;
+		long a, b;
+		if (part_number(&s, &a) < 0)
+			return jrn_fail(e, "'%s' is not a list of partitions (0,3,5 or 0-3 or P/N, each below %d)",
+					list, INGEST_NATS_MAX_PARTITIONS);
+		b = a;
+		if (*s == '/') {
+			s++;
+			if (part_number(&s, &b) < 0 || b < 1 || (*s && *s != ','))
+				return jrn_fail(e, "'%s' is not P/N", list);
+			if (a >= b)
+				return jrn_fail(e, "%ld/%ld: %ld is not below %ld", a, b, a, b);
+			if (n && b != n)
+				return jrn_fail(e, "%ld/%ld: %ld is not the %d partitions of the stream"
+						" (nats.partitions)", a, b, b, n);
+			b = a;
+		} else if (*s == '-') {
+			s++;
+			if (part_number(&s, &b) < 0 || b < a)
+				return jrn_fail(e, "'%.*s' is not a range LOW-HIGH", (int)(s - item), item);
+		}
+		if (n && b >= n)
+			return jrn_fail(e, "%ld: not below the %d partitions (nats.partitions)", b, n);
+		for (long p = a; owned && p <= b; p++)
+			owned[p] = 1;
+		if (!*s)
+			return 0;
+		if (*s != ',')
+			return jrn_fail(e, "'%s' is not a list of partitions (0,3,5 or 0-3 or P/N)", list);
+		s++;
+	}
+}
+
+/* A stream name as JetStream takes it: 1 to 64 of [A-Za-z0-9_-]. */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > 64)
+		return false;
+	for (; *s; s++)
+		if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+/* A subject prefix: dot-separated tokens of name_ok's characters, at most
+ * 200 bytes. */
+static bool subject_ok(const char *s)
+{
+	if (strlen(s) > 200 || !*s || *s == '.' || s[strlen(s) - 1] == '.' || strstr(s, ".."))
+		return false;
+	for (; *s; s++)
+		if (!(*s == '.' || *s == '_' || *s == '-' || (*s >= '0' && *s <= '9') ||
+		      (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+static int get_int(jv cfg, const char *key, int64_t def, int64_t *v, jrn_err *e)
+{
+	*v = def;
+	return jrn_config_int(cfg, key, v, e) < 0 ? -1 : 0;
+}
+
+static int get_ms(jv cfg, const char *key, int64_t def, int64_t *v, jrn_err *e)
+{
+	*v = def;
+	return jrn_config_duration(cfg, key, v, e) < 0 ? -1 : 0;
+}
+
+static int get_str(jv cfg, const char *key, const char *def, char **v, jrn_err *e)
+{
+	*v = NULL;
+	if (jrn_config_string(cfg, key, v, e) < 0)
+		return -1;
+	if (!*v && !(*v = strdup(def)))
+		return jrn_fail(e, "out of memory");
+	return 0;
+}
+
+/* ---- connection, outages ------------------------------------------------ */
+
+static void on_disconnect(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	ingest_nats *N = closure;
+	if (!N->outage && !N->closing)
+		jrn_say(0, "nats: the server is gone (%s): retrying", N->urls_shown);
+	N->outage = true;
+}
+
+static void on_reconnect(natsConnection *nc, void *closure)
+{
+	ingest_nats *N = closure;
+	char url[256] = "";
+	natsConnection_GetConnectedUrl(nc, url, sizeof url);
+	if (!N->closing)
+		jrn_say(0, "nats: connected again (%s)", url);
+	N->outage = false;
+}
+
+/* Reconnect back-off: 100 ms doubling to 5 s (jrn-ingest(1) NATS). */
+static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
+{
+	(void)nc;
+	ingest_nats *N = closure;
+	if (N->verbosity > 0)
+		jrn_say(0, "nats: reconnect attempt %d", attempts);
+	int64_t d = 100;
+	for (int i = 1; i < attempts && d < 5000; i++)
+		d *= 2;
+	return d < 5000 ? d : 5000;
+}
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure);
+
+static int nats_fail(jrn_err *e, const char *what, natsStatus s)
+{
+	const char *text = natsStatus_GetText(s);
+	const char *last = nats_GetLastError(NULL);
+	/* libnats' last error starts with its source place, "(conn.c:2088): ",
+	 * and often only repeats the status: neither is said */
+	if (last && *last == '(') {
+		const char *end = strstr(last, "): ");
+		last = end ? end + 3 : last;
+	}
+	if (!last || !*last || !strcmp(last, text))
+		return jrn_fail(e, "%s: %s", what, text);
+	return jrn_fail(e, "%s: %s: %s", what, text, last);
+}
+
+static int connect_to(ingest_nats *N, const char *urls, int64_t batch, jrn_err *e)
+{
+	char *copy = strdup(urls);
+	const char *list[MAX_URLS];
+	int n = 0;
+	if (!copy)
+		return jrn_fail(e, "out of memory");
+	for (char *save, *t = strtok_r(copy, ",", &save); t && n < MAX_URLS;
+	     t = strtok_r(NULL, ",", &save))
+		list[n++] = t;
+	natsStatus s = natsOptions_Create(&N->no);
+	if (s == NATS_OK)
+		s = natsOptions_SetServers(N->no, list, n);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(N->no, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomReconnectDelay(N->no, reconnect_delay, N);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(N->no, on_disconnect, N);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(N->no, on_reconnect, N);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectBufSize(N->no, 64 * 1024 * 1024);
+	if (s == NATS_OK)
+		s = natsOptions_SetName(N->no, "jrn-ingest");
+	free(copy);
+	if (s != NATS_OK)
+		return nats_fail(e, "nats options", s);
+	s = natsConnection_Connect(&N->nc, N->no);
+	if (s != NATS_OK)
+		return nats_fail(e, N->urls_shown, s);
+	N->max_payload = natsConnection_GetMaxPayload(N->nc);
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.PublishAsync.AckHandler = on_ack;
+	jo.PublishAsync.AckHandlerClosure = N;
+	/* At most batch publishes in flight; one more waits for room (the
+	 * flow control of a pipeline) up to nats.ackTimeout, not libnats'
+	 * 200 ms: a short stall under a busy R3 stream turned every window into
+	 * a stop-and-wait round and said "unacked" of a publish never sent. */
+	jo.PublishAsync.MaxPending = batch;
+	jo.PublishAsync.StallWait = N->ack_ms;
+	s = natsConnection_JetStream(&N->js, N->nc, &jo);
+	if (s != NATS_OK)
+		return nats_fail(e, "JetStream", s);
+	return 0;
+}
+
+/* The stream: created when missing, else checked (nats.h). -1 with e. */
+static int ensure_stream(ingest_nats *N, int64_t replicas, const char *storage, int64_t dup_ms,
+			 jrn_err *e)
+{
+	char subj[256], desc[64];
+	snprintf(subj, sizeof subj, "%s.*", N->subject);
+	snprintf(desc, sizeof desc, "jrn partitions=%d", N->parts);
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s = js_GetStreamInfo(&si, N->js, N->stream, NULL, &jerr);
+	if (s == NATS_NOT_FOUND) {
+		jsStreamConfig sc;
+		jsStreamConfig_Init(&sc);
+		const char *subjects[1] = {subj};
+		sc.Name = N->stream;
+		sc.Description = desc;
+		sc.Subjects = subjects;
+		sc.SubjectsLen = 1;
+		sc.Replicas = replicas;
+		sc.Storage = strcmp(storage, "memory") ? js_FileStorage : js_MemoryStorage;
+		sc.Duplicates = dup_ms * 1000000;
+		s = js_AddStream(&si, N->js, &sc, NULL, &jerr);
+		if (s != NATS_OK)
+			return nats_fail(e, "creating the stream", s);
+		if (N->verbosity > 0)
+			jrn_say(0, "stream %s created (%s, %d partitions)", N->stream, subj, N->parts);
+		jsStreamInfo_Destroy(si);
+		return 0;
+	}
+	if (s != NATS_OK)
+		return nats_fail(e, "the stream's info", s);
+	int rc = 0;
+	jsStreamConfig *c = si->Config;
+	if (c->SubjectsLen != 1 || strcmp(c->Subjects[0], subj))
+		rc = jrn_fail(e, "stream %s exists with other subjects (%s%s), not %s (nats.subject):"
+			      " jrn never changes a stream", N->stream,
+			      c->SubjectsLen ? c->Subjects[0] : "none", c->SubjectsLen > 1 ? ", ..." : "",
+			      subj);
+	else if (!c->Description || strcmp(c->Description, desc))
+		rc = jrn_fail(e, "stream %s exists with another partition count ('%s'), not %d"
+			      " (nats.partitions): jrn never changes a stream", N->stream,
+			      c->Description ? c->Description : "no description", N->parts);
+	jsStreamInfo_Destroy(si);
+	return rc;
+}
+
+/* long: reads and checks every nats: key, in the order jrn.yaml(5) lists them */
+ingest_nats *ingest_nats_open(jv cfg, const char *urls, int verbosity, int *status, jrn_err *e)
+{
+	ingest_nats *N = calloc(1, sizeof *N);
+	char *url = NULL, *storage = NULL;
+	int64_t parts, replicas, dup_ms, batch;
+	*status = JRN_EXIT_USAGE;
+	if (!N) {
+		*status = JRN_EXIT_FAIL;
+		jrn_fail(e, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&N->mu, NULL);
+	N->verbosity = verbosity;
+	if (get_str(cfg, "nats.url", "", &url, e) < 0 || get_str(cfg, "nats.stream", "JRN", &N->stream, e) < 0 ||
+	    get_str(cfg, "nats.subject", "jrn.events", &N->subject, e) < 0 ||
+	    get_str(cfg, "nats.storage", "file", &storage, e) < 0 ||
+	    get_int(cfg, "nats.partitions", 8, &parts, e) < 0 ||
+	    get_int(cfg, "nats.replicas", 1, &replicas, e) < 0 ||
+	    get_ms(cfg, "nats.duplicateWindow", 120000, &dup_ms, e) < 0 ||
+	    get_ms(cfg, "nats.ackTimeout", 5000, &N->ack_ms, e) < 0 ||
+	    get_ms(cfg, "nats.deadline", 60000, &N->deadline_ms, e) < 0 ||
+	    get_int(cfg, "nats.batch", 4096, &batch, e) < 0)
+		goto fail;
+	N->parts = (int)parts;
+	if (!name_ok(N->stream)) {
+		jrn_fail(e, "nats.stream: '%s' is not 1 to 64 of A-Z a-z 0-9 _ -", N->stream);
+		goto fail;
+	}
+	if (!subject_ok(N->subject)) {
+		jrn_fail(e, "nats.subject: '%s' is not dot-separated tokens of A-Z a-z 0-9 _ -"
+			 " (at most 200 bytes)", N->subject);
+		goto fail;
+	}
+	const char *use = urls ? urls : url;
+	if (!*use) {
+		jrn_fail(e, "no server: give --publish URL, --from URL or nats.url");
+		goto fail;
+	}
+	N->urls_shown = strdup(urls ? urls : jrn_config_shown(cfg, "nats.url", url));
+	if (!N->urls_shown || ingest_nats_url_check(use, e) < 0) {
+		if (!N->urls_shown)
+			jrn_fail(e, "out of memory");
+		else if (!urls) {
+			jrn_err e2 = *e;
+			jrn_fail(e, "nats.url: %s", e2.msg);
+		}
+		goto fail;
+	}
+	*status = JRN_EXIT_FAIL;
+	if (connect_to(N, use, batch, e) < 0 || ensure_stream(N, replicas, storage, dup_ms, e) < 0)
+		goto fail;
+	free(url);
+	free(storage);
+	return N;
+fail:
+	free(url);
+	free(storage);
+	ingest_nats_close(N);
+	return NULL;
+}
+
+int ingest_nats_count(const ingest_nats *N) { return N->parts; }
+const char *ingest_nats_stream(const ingest_nats *N) { return N->stream; }
+int64_t ingest_nats_max_payload(const ingest_nats *N) { return N->max_payload; }
+
+void ingest_nats_close(ingest_nats *N)
+{
+	if (!N)
+		return;
+	N->closing = true;
+	for (int p = 0; N->subs && p < N->parts; p++)
+		if (N->subs[p]) {
+			natsSubscription_Unsubscribe(N->subs[p]);
+			natsSubscription_Destroy(N->subs[p]);
+		}
+	jsCtx_Destroy(N->js);
+	natsConnection_Close(N->nc);
+	natsConnection_Destroy(N->nc);
+	natsOptions_Destroy(N->no);
+	nats_CloseAndWait(5000); /* the library's threads end before N is freed */
+	for (size_t i = 0; i < N->nfailed; i++)
+		natsMsg_Destroy(N->failed[i]);
+	free(N->failed);
+	free(N->subs);
+	free(N->end);
+	free(N->seen);
+	free(N->slots);
+	free(N->resent);
+	free(N->stream);
+	free(N->subject);
+	free(N->urls_shown);
+	pthread_mutex_destroy(&N->mu);
+	free(N);
+}
+
+/* ---- publishing ------------------------------------------------------------ */
+
+static size_t slot_of(const char *id, size_t n, size_t nslots)
+{
+	return (size_t)jrn_hash64(id, n) & (nslots - 1);
+}
+
+/* Indexes b's records by id. -1 with e. */
+static int index_batch(ingest_nats *N, const batch *b, jrn_err *e)
+{
+	size_t want = 16;
+	while (want < 2 * b->n)
+		want *= 2;
+	if (want > N->nslots) {
+		int32_t *p = realloc(N->slots, want * sizeof *p);
+		unsigned char *r = realloc(N->resent, want);
+		if (p)
+			N->slots = p;
+		if (r)
+			N->resent = r;
+		if (!p || !r)
+			return jrn_fail(e, "out of memory");
+	}
+	N->nslots = want;
+	memset(N->slots, 0xff, want * sizeof *N->slots);
+	memset(N->resent, 0, b->n);
+	for (size_t i = 0; i < b->n; i++) {
+		span id = b->recs[i].id;
+		size_t k = slot_of(b->text.p + id.off, id.len, want);
+		while (N->slots[k] >= 0)
+			k = (k + 1) & (want - 1);
+		N->slots[k] = (int32_t)i;
+	}
+	return 0;
+}
+
+/* The first record with id[0..n) not yet acknowledged, or -1 (mu held). */
+static long find_pending(ingest_nats *N, const char *id, size_t n)
+{
+	for (size_t k = slot_of(id, n, N->nslots); N->slots[k] >= 0; k = (k + 1) & (N->nslots - 1)) {
+		long i = N->slots[k];
+		span s = N->b->recs[i].id;
+		if (s.len == n && !memcmp(N->b->text.p + s.off, id, n) && !N->state[i])
+			return i;
+	}
+	return -1;
+}
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	(void)js;
+	ingest_nats *N = closure;
+	const char *id = NULL;
+	pthread_mutex_lock(&N->mu);
+	if (pa && N->b && natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK) {
+		long i = find_pending(N, id, strlen(id));
+		if (i >= 0)
+			N->state[i] = pa->Duplicate && !N->resent[i] ? 2 : 1;
+		natsMsg_Destroy(msg);
+	} else if (pae) {
+		snprintf(N->last_err, sizeof N->last_err, "%s%s%s", natsStatus_GetText(pae->Err),
+			 pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
+		natsMsg **f = N->failed;
+		if (N->nfailed == N->failed_cap) {
+			size_t cap = N->failed_cap ? 2 * N->failed_cap : 256;
+			f = realloc(N->failed, cap * sizeof *f);
+			if (f) {
+				N->failed = f;
+				N->failed_cap = cap;
+			}
+		}
+		if (N->nfailed < N->failed_cap)
+			N->failed[N->nfailed++] = msg; /* re-sent by the publishing loop */
+		else
+			natsMsg_Destroy(msg); /* out of memory: it stays unacked, counted at the deadline */
+	} else {
+		natsMsg_Destroy(msg);
+	}
+	pthread_mutex_unlock(&N->mu);
+}
+
+/* Record i as a message: "<subject>.<p>", Nats-Msg-Id. NULL when out of memory. */
+static natsMsg *make_msg(ingest_nats *N, const batch *b, size_t i)
+{
+	const record *r = &b->recs[i];
+	char subj[256];
+	int p = jrn_partition_of(b->text.p + r->customer.off, r->customer.len, N->parts);
+	snprintf(subj, sizeof subj, "%s.%d", N->subject, p);
+	char *id = strndup(b->text.p + r->id.off, r->id.len);
+	natsMsg *m = NULL;
+	if (!id || natsMsg_Create(&m, subj, NULL, b->text.p + r->body.off, (int)r->body.len) != NATS_OK ||
+	    natsMsgHeader_Set(m, "Nats-Msg-Id", id) != NATS_OK) {
+		natsMsg_Destroy(m);
+		m = NULL;
+	}
+	free(id);
+	return m;
+}
+
+typedef struct {
+	natsMsg **m;
+	size_t n, cap;
+} msg_list;
+
+static int list_add(msg_list *l, natsMsg *m)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		natsMsg **p = realloc(l->m, cap * sizeof *p);
+		if (!p)
+			return -1;
+		l->m = p;
+		l->cap = cap;
+	}
+	l->m[l->n++] = m;
+	return 0;
+}
+
+/* Publishes resend's messages (then b's records from *next on), until a
+ * publish stalls or fails; what was not sent goes back to resend. -1 when
+ * out of memory. */
+static int send_round(ingest_nats *N, const batch *b, size_t *next, msg_list *resend)
+{
+	msg_list keep = {0};
+	bool stalled = false;
+	for (size_t k = 0; k < resend->n; k++) {
+		natsStatus s = stalled ? NATS_TIMEOUT : js_PublishMsgAsync(N->js, &resend->m[k], NULL);
+		if (s != NATS_OK) {
+			stalled = true;
+			if (list_add(&keep, resend->m[k]) < 0)
+				return -1;
+		}
+	}
+	free(resend->m);
+	*resend = keep;
+	while (!stalled && *next < b->n) {
+		natsMsg *m = make_msg(N, b, *next);
+		if (!m)
+			return -1;
+		natsStatus s = js_PublishMsgAsync(N->js, &m, NULL);
+		(*next)++;
+		if (s != NATS_OK) {
+			stalled = true;
+			snprintf(N->last_err, sizeof N->last_err, "%s", natsStatus_GetText(s));
+			if (list_add(resend, m) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Takes back what is unanswered or answered with an error into resend,
+ * marking those records as re-sent. -1 when out of memory. */
+static int take_back(ingest_nats *N, msg_list *resend)
+{
+	natsMsgList pend = {0};
+	int rc = 0;
+	if (js_PublishAsyncGetPendingList(&pend, N->js) == NATS_OK) {
+		for (int k = 0; k < pend.Count; k++)
+			if (list_add(resend, pend.Msgs[k]) == 0)
+				pend.Msgs[k] = NULL;
+			else
+				rc = -1;
+		natsMsgList_Destroy(&pend);
+	}
+	pthread_mutex_lock(&N->mu);
+	for (size_t k = 0; k < N->nfailed; k++)
+		if (list_add(resend, N->failed[k]) < 0) {
+			natsMsg_Destroy(N->failed[k]);
+			rc = -1;
+		}
+	N->nfailed = 0;
+	for (size_t k = 0; k < resend->n; k++) {
+		const char *id = NULL;
+		if (natsMsgHeader_Get(resend->m[k], "Nats-Msg-Id", &id) == NATS_OK) {
+			long i = find_pending(N, id, strlen(id));
+			if (i >= 0)
+				N->resent[i] = 1;
+		}
+	}
+	pthread_mutex_unlock(&N->mu);
+	return rc;
+}
+
+/* How many of b's records have no answer yet, waiting until the monotonic
+ * time until (ms) for the ack handlers still running: nothing is pending
+ * in libnats once js_PublishAsyncComplete returns, but a handler may still
+ * be on its way to set state[i]. */
+static size_t await_handlers(ingest_nats *N, const batch *b, const unsigned char *state, int64_t until)
+{
+	for (;;) {
+		size_t missing = 0;
+		pthread_mutex_lock(&N->mu);
+		for (size_t i = 0; i < b->n; i++)
+			missing += !state[i];
+		pthread_mutex_unlock(&N->mu);
+		if (!missing || mono_ms() >= until)
+			return missing;
+		sleep_ms(1);
+	}
+}
+
+int ingest_nats_publish(ingest_nats *N, const batch *b, unsigned char *state, jrn_err *e)
+{
+	memset(state, 0, b->n);
+	if (index_batch(N, b, e) < 0)
+		return -1;
+	pthread_mutex_lock(&N->mu);
+	N->b = b;
+	N->state = state;
+	N->last_err[0] = 0;
+	pthread_mutex_unlock(&N->mu);
+	int64_t start = mono_ms(), backoff = 100;
+	size_t next = 0;
+	msg_list resend = {0};
+	int rc = 0;
+	bool said = false;
+	for (;;) {
+		if (send_round(N, b, &next, &resend) < 0) {
+			rc = jrn_fail(e, "out of memory");
+			break;
+		}
+		jsPubOptions po;
+		jsPubOptions_Init(&po);
+		po.MaxWait = N->ack_ms;
+		natsStatus s = js_PublishAsyncComplete(N->js, &po);
+		if (s == NATS_OK && resend.n == 0 && next == b->n) {
+			pthread_mutex_lock(&N->mu);
+			bool errs = N->nfailed > 0;
+			pthread_mutex_unlock(&N->mu);
+			if (!errs)
+				break;
+		}
+		if (take_back(N, &resend) < 0) {
+			rc = jrn_fail(e, "out of memory");
+			break;
+		}
+		if (resend.n == 0 && next == b->n)
+			break;
+		if (mono_ms() - start >= N->deadline_ms) {
+			size_t unacked = 0;
+			for (size_t i = 0; i < b->n; i++)
+				unacked += !state[i];
+			rc = jrn_fail(e, "%zu events unacked after %lld ms (nats.deadline)%s%s", unacked,
+				      (long long)N->deadline_ms, N->last_err[0] ? "; last error: " : "",
+				      N->last_err);
+			break;
+		}
+		if (resend.n && (!said || N->verbosity > 0))
+			jrn_say(0, "nats: %zu publishes unacked (%s): re-sending", resend.n,
+				N->last_err[0] ? N->last_err : "no answer within nats.ackTimeout");
+		said = true;
+		if (N->last_err[0]) {
+			sleep_ms(backoff);
+			backoff = backoff < 2000 ? backoff * 2 : 2000;
+		}
+		N->last_err[0] = 0;
+	}
+	for (size_t k = 0; k < resend.n; k++)
+		natsMsg_Destroy(resend.m[k]);
+	free(resend.m);
+	if (rc == 0 && await_handlers(N, b, state, mono_ms() + N->ack_ms) > 0)
+		rc = jrn_fail(e, "%zu events unacked: their acknowledgements were not handled within"
+			      " %lld ms (nats.ackTimeout)", await_handlers(N, b, state, 0),
+			      (long long)N->ack_ms);
+	if (rc < 0) { /* what is still in flight is not this batch's any more */
+		natsMsgList pend = {0};
+		if (js_PublishAsyncGetPendingList(&pend, N->js) == NATS_OK)
+			natsMsgList_Destroy(&pend);
+	}
+	pthread_mutex_lock(&N->mu);
+	N->b = NULL;
+	N->state = NULL;
+	pthread_mutex_unlock(&N->mu);
+	return rc;
+}
+
+/* ---- consuming ---------------------------------------------------------------- */
+
+int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_t *start,
+		       bool drain, jrn_err *e)
+{
+	N->subs = calloc((size_t)N->parts, sizeof *N->subs);
+	N->end = calloc((size_t)N->parts, sizeof *N->end);
+	N->seen = calloc((size_t)N->parts, sizeof *N->seen);
+	if (!N->subs || !N->end || !N->seen)
+		return jrn_fail(e, "out of memory");
+	N->drain = drain;
+	for (int p = 0; p < N->parts; p++) {
+		if (!owned[p])
+			continue;
+		char subj[256];
+		snprintf(subj, sizeof subj, "%s.%d", N->subject, p);
+		N->seen[p] = start[p];
+		if (drain) {
+			natsMsg *last = NULL;
+			jsErrCode jerr = 0;
+			natsStatus s = js_GetLastMsg(&last, N->js, N->stream, subj, NULL, &jerr);
+			if (s == NATS_OK)
+				N->end[p] = natsMsg_GetSequence(last);
+			else if (s != NATS_NOT_FOUND)
+				return nats_fail(e, subj, s);
+			natsMsg_Destroy(last);
+		}
+		jsSubOptions so;
+		jsSubOptions_Init(&so);
+		so.Stream = N->stream;
+		so.Ordered = true;
+		so.Config.DeliverPolicy = js_DeliverByStartSequence;
+		so.Config.OptStartSeq = start[p] + 1;
+		natsStatus s = js_SubscribeSync(&N->subs[p], N->js, subj, NULL, &so, NULL);
+		if (s != NATS_OK)
+			return nats_fail(e, subj, s);
+	}
+	return 0;
+}
+
+/* Whether --drain is done: every owned partition at its end. */
+static bool drained(ingest_nats *N)
+{
+	for (int p = 0; p < N->parts; p++)
+		if (N->subs[p] && N->seen[p] < N->end[p])
+			return false;
+	return true;
+}
+
+/* Takes message m of partition p into b. 0, or -1 with fatal. */
+static int take_msg(ingest_nats *N, int p, natsMsg *m, batch *b, jrn_rejects *rej, jrn_err *fatal)
+{
+	uint64_t seq = 0;
+	jsMsgMetaData *meta = NULL;
+	if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+		seq = meta->Sequence.Stream;
+		jsMsgMetaData_Destroy(meta);
+	}
+	if (seq <= N->seen[p]) /* seen already (a consumer reset): skip */
+		return 0;
+	snprintf(N->subj, sizeof N->subj, "nats:%s", natsMsg_GetSubject(m));
+	jrn_line ln = {N->subj, seq, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)};
+	size_t before = b->n;
+	if (ingest_take_line(b, &ln, rej, fatal) < 0)
+		return -1;
+	N->seen[p] = seq;
+	b->seq[p] = seq;
+	if (b->n > before) {
+		const record *r = &b->recs[b->n - 1];
+		int q = jrn_partition_of(b->text.p + r->customer.off, r->customer.len, N->parts);
+		if (q != p) {
+			char why[200];
+			snprintf(why, sizeof why, "customerId: partition %d of %d, not %d as its subject says",
+				 q, N->parts, p);
+			b->n--;
+			if (jrn_reject(rej, ln.file, ln.lineno, ln.p, ln.len, why, fatal) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Takes what partitions' queues hold now into b, at most max - *taken
+ * messages. 0, or -1 with fatal. */
+static int take_pending(ingest_nats *N, batch *b, size_t max, size_t *taken, jrn_rejects *rej,
+			jrn_err *fatal)
+{
+	for (bool more = true; more && *taken < max;) {
+		more = false;
+		for (int p = 0; p < N->parts && *taken < max; p++) {
+			int pending = 0;
+			if (!N->subs[p] || natsSubscription_GetPending(N->subs[p], &pending, NULL) != NATS_OK)
+				continue;
+			for (; pending > 0 && *taken < max; pending--) {
+				natsMsg *m = NULL;
+				if (natsSubscription_NextMsg(&m, N->subs[p], 1) != NATS_OK)
+					break;
+				int rc = take_msg(N, p, m, b, rej, fatal);
+				natsMsg_Destroy(m);
+				if (rc < 0)
+					return -1;
+				(*taken)++;
+				more = true;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Waits up to ms on one partition (in turn) for a message and takes it
+ * into b. 1 when one was taken, 0 when none came, -1 with fatal. */
+static int wait_one(ingest_nats *N, batch *b, int64_t ms, jrn_rejects *rej, jrn_err *fatal)
+{
+	for (int k = 0; k < N->parts; k++) {
+		int p = (N->next + k) % N->parts;
+		if (!N->subs[p])
+			continue;
+		N->next = p + 1;
+		natsMsg *m = NULL;
+		if (natsSubscription_NextMsg(&m, N->subs[p], ms) != NATS_OK)
+			return 0;
+		int rc = take_msg(N, p, m, b, rej, fatal);
+		natsMsg_Destroy(m);
+		return rc < 0 ? -1 : 1;
+	}
+	return 0;
+}
+
+int ingest_nats_fill(ingest_nats *N, batch *b, size_t max, jrn_rejects *rej, bool *done,
+		     jrn_err *fatal)
+{
+	if (!b->seq && !(b->seq = calloc((size_t)N->parts, sizeof *b->seq)))
+		return jrn_fail(fatal, "out of memory");
+	memset(b->seq, 0, (size_t)N->parts * sizeof *b->seq);
+	size_t taken = 0;
+	*done = false;
+	/* A batch is one transaction: it is filled while messages keep coming,
+	 * up to max or INGEST_NATS_LINGER_MS after its first message (Kafka's
+	 * linger), so a stream read at speed is stored in large transactions
+	 * and a lone event waits at most that long. */
+	int64_t first = 0;
+	for (;;) {
+		if (take_pending(N, b, max, &taken, rej, fatal) < 0)
+			return -1;
+		if (taken && !first)
+			first = mono_ms();
+		if (taken >= max)
+			return 1;
+		if (N->drain && drained(N)) {
+			*done = !taken;
+			return taken ? 1 : 0;
+		}
+		int64_t left = taken ? first + INGEST_NATS_LINGER_MS - mono_ms() : 200;
+		if (left <= 0)
+			return 1;
+		int got = wait_one(N, b, taken && left > 5 ? 5 : left, rej, fatal);
+		if (got < 0)
+			return -1;
+		taken += (size_t)got;
+		if (!got && !taken)
+			return 0; /* nothing came: the caller checks signals */
+	}
+}
+
+int ingest_nats_offsets_save(ingest_nats *N, sqlite3 *db, const batch *b, jrn_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	if (jrn_db_prepare(db, "INSERT INTO log_offsets (stream, partition, seq, updated_at)"
+			   " VALUES (?, ?, ?, ?) ON CONFLICT (stream, partition) DO UPDATE SET"
+			   " seq = max(seq, excluded.seq), updated_at = excluded.updated_at",
+			   &st, e) < 0)
+		return -1;
+	int rc = 0;
+	for (int p = 0; p < N->parts && rc == 0; p++) {
+		if (!b->seq[p])
+			continue;
+		sqlite3_bind_text(st, 1, N->stream, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, p);
+		sqlite3_bind_int64(st, 3, (int64_t)b->seq[p]);
+		sqlite3_bind_int64(st, 4, jrn_now());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = jrn_fail(e, "log_offsets: %s", sqlite3_errmsg(db));
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ingest_nats_offsets_load(ingest_nats *N, sqlite3 *db, uint64_t *start, jrn_err *e)
+{
+	sqlite3_stmt *st = NULL;
+	memset(start, 0, (size_t)N->parts * sizeof *start);
+	if (jrn_db_prepare(db, "SELECT partition, seq FROM log_offsets WHERE stream = ?", &st, e) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, N->stream, -1, SQLITE_STATIC);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int p = sqlite3_column_int(st, 0);
+		if (p >= 0 && p < N->parts)
+			start[p] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE)
+		jrn_fail(e, "log_offsets: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}

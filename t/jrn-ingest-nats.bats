@@ -1,0 +1,373 @@
+#!/usr/bin/env bats
+# jrn-ingest --publish and --from against a real nats-server with JetStream
+# (one server, R1) on 127.0.0.1, a free port it picks itself (-p -1; never
+# 4222), its store under $BATS_TEST_TMPDIR, killed in teardown.
+
+load helpers
+
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+	command -v nats-server > /dev/null || skip "no nats-server (make deps)"
+	nats_start || return 1
+}
+
+teardown() {
+	[ -z "${NATS_PID:-}" ] || kill -9 "$NATS_PID" 2> /dev/null || :
+	[ -z "${BG:-}" ] || kill -9 "$BG" 2> /dev/null || :
+	wait 2> /dev/null || :
+}
+
+# nats_start: a JetStream server on a port of its choosing; sets NATS_URL
+nats_start() {
+	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/js" > nats.log 2>&1 &
+	NATS_PID=$!
+	local i port=
+	for i in $(seq 100); do
+		port=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' nats.log)
+		[ -n "$port" ] && grep -q "Server is ready" nats.log && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { cat nats.log >&2; return 1; }
+	NATS_PORT=$port
+	NATS_URL=nats://127.0.0.1:$port
+}
+
+# raw_pub SUBJECT LINE: a plain NATS publish (no jrn checks), which the
+# stream stores all the same
+raw_pub() {
+	python3 - "$NATS_PORT" "$1" "$2" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.recv(4096)
+body = sys.argv[3].encode()
+s.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\nPUB %s %d\r\n%s\r\nPING\r\n'
+          % (sys.argv[2].encode(), len(body), body))
+buf = b""
+while b"PONG" not in buf:
+    buf += s.recv(4096)
+EOF
+}
+
+ids() { sqlite3 "$1" 'SELECT id FROM events ORDER BY id'; }
+
+@test "--publish writes each event once acked; --from --drain stores every one once with its offsets" {
+	"$JRN_GEN" -n 300 -c 60 > in.ndjson
+	run --separate-stderr jrn-ingest --publish "$NATS_URL" in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 300
+	assert_regex "$stderr" '300 published, 0 duplicate, 0 rejected'
+	assert [ ! -e jrn.db ] # --publish keeps no state file
+	jq -r .id in.ndjson | sort > want
+	printf '%s\n' "${lines[@]}" | jq -r .id | sort > got
+	cmp want got
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_equal "${#lines[@]}" 300
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "300|300"
+	ids c.db | cmp - want
+	# 60 customers fill the 8 partitions; the last stream sequence is 300
+	assert_equal "$(sqlite3 c.db "SELECT count(*), max(seq) FROM log_offsets WHERE stream = 'JRN'")" "8|300"
+	# a second drain finds nothing new
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL" --partitions 0/8,1-7 --drain
+	assert_success
+	assert_equal "${#lines[@]}" 0
+	assert_regex "$stderr" '0 stored, 0 duplicate, 0 rejected'
+}
+
+@test "the same file published twice is stored once" {
+	"$JRN_GEN" -n 200 -c 40 > in.ndjson
+	jrn-ingest -q --publish "$NATS_URL" in.ndjson > /dev/null
+	run --separate-stderr jrn-ingest --publish "$NATS_URL" in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 0
+	assert_regex "$stderr" '0 published, 200 duplicate'
+	run --separate-stderr jrn-ingest --publish "$NATS_URL" --all in.ndjson
+	assert_equal "${#lines[@]}" 200
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "200|200"
+}
+
+@test "a consumer killed (kill -9) mid-run and restarted stores every event exactly once" {
+	"$JRN_GEN" -n 20000 -c 2000 > in.ndjson
+	jrn-ingest -q --publish "$NATS_URL" in.ndjson > /dev/null
+	n=0
+	for round in 1 2 3; do
+		jrn-ingest -q --db c.db --batch-size 300 --from "$NATS_URL" --partitions 0-7 > /dev/null &
+		BG=$!
+		# killed once it stored more than before (mid-run), or after 10 s
+		for _ in $(seq 100); do
+			m=$(sqlite3 c.db 'SELECT count(*) FROM events' 2> /dev/null || echo 0)
+			[ "${m:-0}" -gt "$n" ] && break
+			sleep 0.1
+		done
+		kill -9 "$BG"
+		wait "$BG" || :
+		BG=
+		n=$(sqlite3 c.db 'SELECT count(*) FROM events')
+		assert_equal "$(sqlite3 c.db 'SELECT count(DISTINCT id) FROM events')" "$n"
+	done
+	echo "# stored before the last restart: $n" >&3
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_equal "${#lines[@]}" $((20000 - n))
+	assert_regex "$stderr" ' 0 duplicate'
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "20000|20000"
+	jq -r .id in.ndjson | sort | cmp - <(ids c.db)
+}
+
+@test "two consumers with disjoint partitions hold disjoint customers and together every event" {
+	"$JRN_GEN" -n 2000 -c 300 > in.ndjson
+	jrn-ingest -q --publish "$NATS_URL" in.ndjson > /dev/null
+	jrn-ingest -q --db a.db --from "$NATS_URL" --partitions 0-3 --drain > /dev/null
+	jrn-ingest -q --db b.db --from "$NATS_URL" --partitions 4,5,6,7 --drain > /dev/null
+	a=$(sqlite3 a.db 'SELECT count(*) FROM events')
+	b=$(sqlite3 b.db 'SELECT count(*) FROM events')
+	assert [ "$a" -gt 0 ]
+	assert [ "$b" -gt 0 ]
+	assert_equal $((a + b)) 2000
+	assert_equal "$(sqlite3 a.db "ATTACH 'b.db' AS b; SELECT count(*) FROM (SELECT DISTINCT customer_id FROM main.events INTERSECT SELECT DISTINCT customer_id FROM b.events)")" 0
+	sort <(ids a.db) <(ids b.db) | cmp - <(jq -r .id in.ndjson | sort)
+	# each log_offsets names only its own partitions
+	assert_equal "$(sqlite3 a.db 'SELECT group_concat(partition) FROM log_offsets')" "0,1,2,3"
+	assert_equal "$(sqlite3 b.db 'SELECT group_concat(partition) FROM log_offsets')" "4,5,6,7"
+}
+
+@test "--from follows until SIGTERM: the batch in hand is committed, exit 0" {
+	"$JRN_GEN" -n 500 -c 50 > in.ndjson
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 > out.ndjson 2> err &
+	BG=$!
+	sleep 1
+	jrn-ingest -q --publish "$NATS_URL" in.ndjson > /dev/null
+	for _ in $(seq 50); do
+		[ "$(sqlite3 c.db 'SELECT count(*) FROM events' 2> /dev/null)" = 500 ] && break
+		sleep 0.1
+	done
+	kill -TERM "$BG"
+	rc=0
+	wait "$BG" || rc=$?
+	BG=
+	assert_equal "$rc" 0
+	assert_equal "$(wc -l < out.ndjson)" 500
+	assert_equal "$(sqlite3 c.db 'SELECT count(*) FROM events')" 500
+}
+
+@test "bad records: rejected as today (exit 3), the good ones published" {
+	{ ev order.completed c1 '"id":"o1","properties":{"amount":5}'
+	  echo 'not json'
+	  ev order.completed c2 '"id":"o2"'
+	  ev user.signup c3 '"id":"s3"'; } > in.ndjson
+	run --separate-stderr jrn-ingest --publish "$NATS_URL" in.ndjson
+	assert_failure 3
+	assert_equal "${#lines[@]}" 2
+	assert_regex "$stderr" 'in.ndjson:2: '
+	assert_regex "$stderr" 'in.ndjson:3: '
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(sqlite3 c.db 'SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY id)')" "o1,s3"
+}
+
+@test "--from: a message of another partition than its subject says is rejected, named" {
+	jrn-ingest -q --publish "$NATS_URL" < /dev/null # makes the stream
+	# c1 is partition 3 of 8 (Kafka's murmur2); sent to partition 0
+	raw_pub jrn.events.0 "$(ev user.signup c1 '"id":"x1"')"
+	raw_pub jrn.events.3 "$(ev user.signup c1 '"id":"x2"')"
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL" --partitions 0-7 --drain
+	assert_failure 3
+	assert_equal "${#lines[@]}" 1
+	assert_regex "$stderr" 'nats:jrn.events.0:1: customerId: partition 3 of 8, not 0 as its subject says'
+	assert_equal "$(sqlite3 c.db 'SELECT id FROM events')" x2
+	# the rejected message is behind the position all the same
+	assert_equal "$(sqlite3 c.db 'SELECT partition || ":" || seq FROM log_offsets ORDER BY 1')" "$(printf '0:1\n3:2')"
+}
+
+@test "the stream is created once from config and never changed: other partitions or subjects exit 1" {
+	printf 'nats:\n  partitions: 4\n  storage: memory\n' > four.yaml
+	run --separate-stderr jrn-ingest --config four.yaml --publish "$NATS_URL" < /dev/null
+	assert_success
+	run --separate-stderr jrn-ingest --publish "$NATS_URL" < /dev/null
+	assert_failure 1
+	assert_regex "$stderr" "^jrn-ingest: stream JRN exists with another partition count \('jrn partitions=4'\), not 8 \(nats.partitions\)"
+	printf 'nats:\n  partitions: 4\n  subject: other.ev\n' > other.yaml
+	run --separate-stderr jrn-ingest --config other.yaml --from "$NATS_URL" --partitions 0 --drain
+	assert_failure 1
+	assert_regex "$stderr" 'stream JRN exists with other subjects \(jrn.events.\*\), not other.ev.\*'
+	run --separate-stderr jrn-ingest --config four.yaml --from "$NATS_URL" --partitions 1/4 --drain
+	assert_success
+}
+
+@test "usage errors: exit 2" {
+	run --separate-stderr jrn-ingest --publish http://127.0.0.1:1 < /dev/null
+	assert_failure 2
+	assert_regex "$stderr" "^jrn-ingest: --publish: 'http://127.0.0.1:1' is not nats://HOST\[:PORT\]"
+	run --separate-stderr jrn-ingest --publish nats://127.0.0.1:99999 < /dev/null
+	assert_failure 2
+	assert_regex "$stderr" 'the port is not 1 to 65535'
+	run --separate-stderr jrn-ingest --from "$NATS_URL"
+	assert_failure 2
+	assert_regex "$stderr" '^jrn-ingest: --from needs --partitions'
+	run --separate-stderr jrn-ingest --from "$NATS_URL" --partitions 8
+	assert_failure 2
+	assert_regex "$stderr" '^jrn-ingest: --partitions: 8: not below the 8 partitions \(nats.partitions\)'
+	run --separate-stderr jrn-ingest --from "$NATS_URL" --partitions 1/4
+	assert_failure 2
+	assert_regex "$stderr" '4 is not the 8 partitions'
+	run --separate-stderr jrn-ingest --from "$NATS_URL" --partitions 3-1
+	assert_failure 2
+	assert_regex "$stderr" "'3-1' is not a range"
+	run --separate-stderr jrn-ingest --from "$NATS_URL" --partitions 1,,2
+	assert_failure 2
+	run --separate-stderr jrn-ingest --publish "$NATS_URL" --from "$NATS_URL" --partitions 1
+	assert_failure 2
+	assert_regex "$stderr" '--publish and --from exclude each other'
+	run --separate-stderr jrn-ingest --listen 127.0.0.1:0 --from "$NATS_URL" --partitions 1
+	assert_failure 2
+	assert_regex "$stderr" '--listen and --from exclude each other'
+	run --separate-stderr jrn-ingest --partitions 1 < /dev/null
+	assert_failure 2
+	assert_regex "$stderr" '--partitions goes with --from only'
+	run --separate-stderr jrn-ingest --from "$NATS_URL" --partitions 1 in.ndjson
+	assert_failure 2
+	assert_regex "$stderr" "--from takes no FILE"
+	printf 'nats:\n  storage: disk\n' > bad.yaml
+	run --separate-stderr jrn-ingest --config bad.yaml --publish "$NATS_URL" < /dev/null
+	assert_failure
+	assert_regex "$stderr" 'storage.*file or memory'
+	# nothing was created by a refused run
+	assert [ ! -e jrn.db ]
+}
+
+@test "a server not reachable at start: exit 1 naming the URL and libnats' reason" {
+	kill -9 "$NATS_PID"
+	wait "$NATS_PID" 2> /dev/null || :
+	NATS_PID=
+	ev user.signup c1 > in.ndjson
+	run --separate-stderr jrn-ingest --publish "$NATS_URL" in.ndjson
+	assert_failure 1
+	assert_equal "${#lines[@]}" 0
+	assert_equal "$stderr" "jrn-ingest: $NATS_URL: No server available for connection"
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL,nats://127.0.0.1:1" --partitions 0-7 --drain
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ingest: $NATS_URL,nats://127.0.0.1:1: No server available for connection"
+}
+
+@test "--publish to a closed stdout: a clean, silent exit" {
+	"$JRN_GEN" -n 5000 > in.ndjson
+	run bash -c 'jrn-ingest --publish "$0" in.ndjson | head -1; echo "status ${PIPESTATUS[0]}"' "$NATS_URL"
+	assert_line --index 0 --partial '"type":"user.signup"'
+	assert_line --index 1 "status 0"
+	assert_equal "${#lines[@]}" 2
+}
+
+@test "--publish with stdout closed (>&-): exit 1 naming it; nothing written into the server's connection" {
+	"$JRN_GEN" -n 100 > in.ndjson
+	run --separate-stderr bash -c 'jrn-ingest --publish "$0" in.ndjson >&-' "$NATS_URL"
+	assert_failure 1
+	assert_regex "$stderr" 'jrn-ingest: writing output: Bad file descriptor'
+	# libnats' socket did not take descriptor 1: the server saw no stray bytes
+	sleep 0.2
+	run grep -ci 'parser error' nats.log
+	assert_output 0
+}
+
+@test "valgrind: a small publish and consume are clean" {
+	command -v valgrind > /dev/null || skip "no valgrind"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (make asan checks this)"
+	"$JRN_GEN" -n 50 -c 10 > in.ndjson
+	vg=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
+	run --separate-stderr "${vg[@]}" "$JRN_BIN/jrn-ingest" --publish "$NATS_URL" in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 50
+	run --separate-stderr "${vg[@]}" "$JRN_BIN/jrn-ingest" --db c.db --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_equal "${#lines[@]}" 50
+}
+
+# nats_restart: kill -9 the server, start it again on the same port and store
+nats_restart() {
+	kill -9 "$NATS_PID"
+	wait "$NATS_PID" 2> /dev/null || :
+	sleep "${1:-1}"
+	nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$BATS_TEST_TMPDIR/js" > nats2.log 2>&1 &
+	NATS_PID=$!
+}
+
+@test "the server killed (kill -9) and restarted during --publish: waited out, every event stored once" {
+	"$JRN_GEN" -n 30000 -c 3000 > in.ndjson
+	jrn-ingest --batch-size 2000 --publish "$NATS_URL" in.ndjson > out.ndjson 2> err &
+	BG=$!
+	for _ in $(seq 100); do
+		[ "$(wc -l < out.ndjson)" -gt 2000 ] && break
+		sleep 0.1
+	done
+	nats_restart 2
+	rc=0
+	wait "$BG" || rc=$?
+	BG=
+	cat err >&3
+	assert_equal "$rc" 0
+	grep -q 'the server is gone' err
+	# stdout: every event once (a re-sent one answered "duplicate" counts as new)
+	jq -r .id in.ndjson | sort > want
+	jq -r .id out.ndjson | sort | cmp - want
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "30000|30000"
+}
+
+@test "the server killed and restarted during --from: the consumer retries and goes on, nothing twice" {
+	"$JRN_GEN" -n 3000 -c 300 > in.ndjson
+	jrn-ingest -q --publish "$NATS_URL" in.ndjson > /dev/null
+	jrn-ingest --db c.db --from "$NATS_URL" --partitions 0-7 > out.ndjson 2> err &
+	BG=$!
+	for _ in $(seq 100); do
+		[ "$(wc -l < out.ndjson)" -ge 3000 ] && break
+		sleep 0.1
+	done
+	nats_restart 1
+	"$JRN_GEN" -n 3200 -c 300 | tail -n 200 > more.ndjson
+	for _ in $(seq 100); do
+		jrn-ingest -q --publish "$NATS_URL" more.ndjson > /dev/null 2>&1 && break
+		sleep 0.2
+	done
+	for _ in $(seq 150); do
+		[ "$(wc -l < out.ndjson)" -ge 3200 ] && break
+		sleep 0.1
+	done
+	kill -TERM "$BG"
+	rc=0
+	wait "$BG" || rc=$?
+	BG=
+	cat err >&3
+	assert_equal "$rc" 0
+	assert_equal "$(grep -c 'the server is gone' err)" 1
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "3200|3200"
+	assert_equal "$(wc -l < out.ndjson)" 3200
+}
+
+@test "acknowledgements that never come: exit 1 after nats.deadline naming the unacked, which are not written" {
+	printf 'nats:\n  deadline: 2s\n  ackTimeout: 500ms\n' > d.yaml
+	"$JRN_GEN" -n 30000 -c 3000 > in.ndjson
+	jrn-ingest --config d.yaml --batch-size 1000 --publish "$NATS_URL" in.ndjson > out.ndjson 2> err &
+	BG=$!
+	for _ in $(seq 100); do
+		[ "$(wc -l < out.ndjson)" -ge 1000 ] && break
+		sleep 0.1
+	done
+	kill -STOP "$NATS_PID"
+	rc=0
+	wait "$BG" || rc=$?
+	BG=
+	kill -CONT "$NATS_PID"
+	cat err >&3
+	assert_equal "$rc" 1
+	grep -Eq '^jrn-ingest: nats: [0-9]+ events unacked after 2000 ms \(nats.deadline\)' err
+	n=$(wc -l < out.ndjson)
+	assert [ "$n" -lt 30000 ]
+	# the acked ones of the failing batch are written too
+	u=$(sed -n 's/.* \([0-9]*\) events unacked.*/\1/p' err)
+	assert_equal $(((n + u) % 1000)) 0
+	# what was written was acked: it is in the stream, once
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(jq -r .id out.ndjson | sort -u | wc -l)" "$n"
+	jq -r .id out.ndjson | sort > shown
+	ids c.db > stored
+	assert_equal "$(comm -23 shown stored | wc -l)" 0
+}
