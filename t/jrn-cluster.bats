@@ -81,6 +81,14 @@ in_order() {
 		lag(CAST(substr(id, 2) AS INTEGER)) OVER (PARTITION BY customer_id ORDER BY seq) AS prev
 		FROM events) WHERE prev > i"
 	assert_success
+	[ "$output" = 0 ] && return
+	# say which: the first customers out of order, their ids in stored order
+	sqlite3 "$1" "SELECT customer_id, group_concat(id || '@' || seq, ' ') FROM
+		(SELECT customer_id, id, seq FROM events WHERE customer_id IN
+			(SELECT customer_id FROM (SELECT customer_id, CAST(substr(id, 2) AS INTEGER) AS i,
+				lag(CAST(substr(id, 2) AS INTEGER)) OVER (PARTITION BY customer_id ORDER BY seq) AS prev
+				FROM events) WHERE prev > i LIMIT 3) ORDER BY customer_id, seq)
+		GROUP BY customer_id" >&2
 	assert_output 0
 }
 

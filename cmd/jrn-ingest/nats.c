@@ -552,15 +552,67 @@ static int list_add(msg_list *l, natsMsg *m)
 	return 0;
 }
 
-/* Publishes resend's messages (then b's records from *next on), until a
- * publish stalls or fails; what was not sent goes back to resend. -1 when
- * out of memory. */
+/* Whether publishing must pause: a publish was answered with an error, or
+ * the connection is not up (what is written now would wait in libnats'
+ * reconnect buffer and reach the stream before what the dead connection
+ * lost). Either way what follows waits for the unanswered ones to be taken
+ * back and re-sent in order, so that no event of a customer is stored
+ * before an earlier one. */
+static bool must_pause(ingest_nats *N)
+{
+	pthread_mutex_lock(&N->mu);
+	bool pause = N->nfailed > 0;
+	if (!pause && natsConnection_Status(N->nc) != NATS_CONN_STATUS_CONNECTED) {
+		pause = true;
+		snprintf(N->last_err, sizeof N->last_err, "not connected");
+	}
+	pthread_mutex_unlock(&N->mu);
+	return pause;
+}
+
+/* Publishes resend[0] and waits for its answer: the probe that a stream
+ * leader answers again before the rest goes out pipelined (one publish in
+ * flight cannot overtake another). Marks its record acknowledged and
+ * destroys it on success. 0 on success, -1 when it stays to re-send. */
+static int probe(ingest_nats *N, natsMsg *m)
+{
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = N->ack_ms;
+	jsPubAck *pa = NULL;
+	jsErrCode code = 0;
+	natsStatus s = js_PublishMsg(&pa, N->js, m, &po, &code);
+	if (s != NATS_OK) {
+		snprintf(N->last_err, sizeof N->last_err, "%s", natsStatus_GetText(s));
+		return -1;
+	}
+	const char *id = NULL;
+	pthread_mutex_lock(&N->mu);
+	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK) {
+		long i = find_pending(N, id, strlen(id));
+		if (i >= 0)
+			N->state[i] = pa->Duplicate && !N->resent[i] ? 2 : 1;
+	}
+	pthread_mutex_unlock(&N->mu);
+	jsPubAck_Destroy(pa);
+	natsMsg_Destroy(m);
+	return 0;
+}
+
+/* Publishes resend's messages (in the batch's order; the first one alone,
+ * waiting for its answer), then b's records from *next on, until a publish
+ * stalls or fails or must_pause says so; what was not sent goes back to
+ * resend. -1 when out of memory. */
 static int send_round(ingest_nats *N, const batch *b, size_t *next, msg_list *resend)
 {
 	msg_list keep = {0};
 	bool stalled = false;
 	for (size_t k = 0; k < resend->n; k++) {
-		natsStatus s = stalled ? NATS_TIMEOUT : js_PublishMsgAsync(N->js, &resend->m[k], NULL);
+		natsStatus s = NATS_TIMEOUT;
+		if (!stalled && k == 0)
+			s = probe(N, resend->m[k]) == 0 ? NATS_OK : NATS_TIMEOUT;
+		else if (!stalled && !must_pause(N))
+			s = js_PublishMsgAsync(N->js, &resend->m[k], NULL);
 		if (s != NATS_OK) {
 			stalled = true;
 			if (list_add(&keep, resend->m[k]) < 0)
@@ -570,6 +622,8 @@ static int send_round(ingest_nats *N, const batch *b, size_t *next, msg_list *re
 	free(resend->m);
 	*resend = keep;
 	while (!stalled && *next < b->n) {
+		if (must_pause(N))
+			break;
 		natsMsg *m = make_msg(N, b, *next);
 		if (!m)
 			return -1;
@@ -583,6 +637,17 @@ static int send_round(ingest_nats *N, const batch *b, size_t *next, msg_list *re
 		}
 	}
 	return 0;
+}
+
+typedef struct {
+	size_t i; /* the record's place in the batch */
+	natsMsg *m;
+} pending_msg;
+
+static int by_index(const void *a, const void *b)
+{
+	size_t x = ((const pending_msg *)a)->i, y = ((const pending_msg *)b)->i;
+	return (x > y) - (x < y);
 }
 
 /* Takes back what is unanswered or answered with an error into resend,
@@ -606,15 +671,32 @@ static int take_back(ingest_nats *N, msg_list *resend)
 			rc = -1;
 		}
 	N->nfailed = 0;
+	/* libnats' pending list comes in its hash table's order: put it back
+	 * in the batch's, dropping what was answered meanwhile */
+	pending_msg *at = malloc((resend->n ? resend->n : 1) * sizeof *at);
+	if (!at) {
+		pthread_mutex_unlock(&N->mu);
+		return -1;
+	}
+	size_t kept = 0;
 	for (size_t k = 0; k < resend->n; k++) {
 		const char *id = NULL;
-		if (natsMsgHeader_Get(resend->m[k], "Nats-Msg-Id", &id) == NATS_OK) {
-			long i = find_pending(N, id, strlen(id));
-			if (i >= 0)
-				N->resent[i] = 1;
+		long i = -1;
+		if (natsMsgHeader_Get(resend->m[k], "Nats-Msg-Id", &id) == NATS_OK)
+			i = find_pending(N, id, strlen(id));
+		if (i < 0) {
+			natsMsg_Destroy(resend->m[k]);
+			continue;
 		}
+		N->resent[i] = 1;
+		at[kept++] = (pending_msg){(size_t)i, resend->m[k]};
 	}
 	pthread_mutex_unlock(&N->mu);
+	qsort(at, kept, sizeof *at, by_index);
+	for (size_t k = 0; k < kept; k++)
+		resend->m[k] = at[k].m;
+	resend->n = kept;
+	free(at);
 	return rc;
 }
 
