@@ -54,12 +54,19 @@ _nats_port_taken() {
 	_peer_listening "$1"
 }
 
-# _nats_free_port VAR: sets VAR to a free port in 20000..59999 not handed
-# out before (a variable, not output: the list must outlive the call).
+# _nats_free_port VAR: sets VAR to a free port not handed out before (a
+# variable, not output: the list must outlive the call), from 20000 up to
+# the kernel's ephemeral range (ip_local_port_range, 32768 by default):
+# a port in that range can be taken by any outbound connection, a route
+# dial among them, between this check and the node's bind, or while a
+# killed node is down (seen: "bind: address already in use").
 _nats_free_port() {
-	local p n
+	local p n lo span
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	span=$((lo - 20000))
+	[ "$span" -ge 2000 ] || span=40000
 	for n in $(seq 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % span))
 		_nats_port_taken "$p" && continue
 		_NATS_PORTS_GIVEN="${_NATS_PORTS_GIVEN:-} $p"
 		printf -v "$1" %s "$p"
@@ -79,6 +86,20 @@ nats_skip_unless_installed() {
 }
 
 nats_cluster_start() {
+	local try
+	# a port taken by another program between the choice and the bind:
+	# again on other ports, at most three times
+	for try in 1 2 3; do
+		_nats_cluster_try "$@" 2>"${BATS_TEST_TMPDIR:-/tmp}/nats-start.err" && return 0
+		grep -q 'address already in use' "$NATS_DIR"/n*/log 2>/dev/null || break
+		{ echo "# nats.bash: a port was taken; starting again on others" >&3; } 2>/dev/null || true
+		BATS_TEST_COMPLETED=1 nats_cluster_stop
+	done
+	cat "${BATS_TEST_TMPDIR:-/tmp}/nats-start.err" >&2
+	return 1
+}
+
+_nats_cluster_try() {
 	local n=${1:-3} i j base routes
 	base=$(_peer_base) || return 1
 	NATS_DIR=$(mktemp -d "$base/nats.XXXX") || return 1
