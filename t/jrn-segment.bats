@@ -158,6 +158,7 @@ Y
 
 @test "an empty state file and no input: empty output, exit 0" {
 	segs
+	jrn init -q
 	run --separate-stderr jrn-segment --segments s.yaml < /dev/null
 	assert_success
 	assert_output ""

@@ -1,5 +1,7 @@
 /* admin.c: what jrn's verbs share: the common options and the state file,
  * the audit log, NDJSON lines on stdout. */
+#include <errno.h>
+#include <sys/stat.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,16 @@ int admin_open(const jrn_opts *o, sqlite3 **db)
 	if (jrn_db_open(o->db_path, o->busy_ms, db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	return 0;
+}
+
+int admin_open_existing(const jrn_opts *o, const char *verb, sqlite3 **db)
+{
+	struct stat sb;
+	char shown[JRN_PATH_SHOWN];
+	if (stat(o->db_path, &sb) < 0 && errno == ENOENT)
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s: no state file (jrn init or a writer such as"
+			       " jrn-ingest makes one)", verb, jrn_path_shown(o->db_path, shown));
+	return admin_open(o, db);
 }
 
 const char *admin_who(void)

@@ -228,7 +228,8 @@ int verb_log(int argc, char **argv)
 	if (rc < 0 && argc - optind > 1)
 		rc = (fputs(log_usage, stderr), JRN_EXIT_USAGE);
 	if (rc < 0)
-		rc = (o.ndb > 1 || o.db_path[0] == '@') ? open_many(&o, &f, &db) : admin_open(&o, &db);
+		rc = (o.ndb > 1 || o.db_path[0] == '@') ? open_many(&o, &f, &db)
+							 : admin_open_existing(&o, "log", &db);
 	if (rc == 0)
 		rc = show_runs(db, optind < argc ? argv[optind] : NULL, &f);
 	sqlite3_close(db);

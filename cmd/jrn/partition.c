@@ -872,7 +872,9 @@ int verb_partition(int argc, char **argv)
 		rc = -1;
 	if (rc < 0 && !sub)
 		rc = filter(&o, &f, argv + optind, argc - optind);
-	else if (rc < 0 && (rc = admin_open(&o, &db)) == 0)
+	else if (rc < 0 && (rc = !strcmp(sub, "import") ? admin_open(&o, &db)
+			      : admin_open_existing(&o, !strcmp(sub, "export") ? "partition export"
+							       : "partition drop", &db)) == 0)
 		rc = !strcmp(sub, "export") ? part_export(db, &o, p, f.of, f.output)
 		     : !strcmp(sub, "import") ? part_import(db, &o, argv[optind + 1], argc - optind,
 							      argv + optind)

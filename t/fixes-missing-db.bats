@@ -1,0 +1,40 @@
+#!/usr/bin/env bats
+# Commands that only read a state file, or take from it, refuse one that
+# does not exist instead of creating it (a typo in --db used to leave a
+# stray empty file and report success): jrn log, jrn-segment --count,
+# jrn partition export and drop. jrn partition import still makes its
+# target (a new machine's first state arrives that way).
+
+load helpers
+
+@test "jrn log, jrn-segment --count, jrn partition export/drop: a missing state file is refused, not made" {
+	run jrn log
+	assert_failure 1
+	assert_output "jrn: log: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run jrn log --db typo.db
+	assert_failure 1
+	assert_output --partial "log: typo.db: no state file"
+	run jrn-segment --count --db typo.db
+	assert_failure 1
+	assert_output "jrn-segment: typo.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run jrn partition export 3 --of 8 -o p3.db --db typo.db
+	assert_failure 1
+	assert_output --partial "partition export: typo.db: no state file"
+	run jrn partition drop 3 --of 8 --db typo.db
+	assert_failure 1
+	assert_output --partial "partition drop: typo.db: no state file"
+	run ls
+	refute_output --partial ".db"
+}
+
+@test "the same commands on a state file jrn init made: exit 0; import makes its target" {
+	jrn init -q
+	run jrn log
+	assert_success
+	run jrn-segment --count
+	assert_success
+	jrn partition export 3 --of 8 -o p3.db
+	[ -f p3.db ]
+	jrn partition --db new.db import p3.db
+	[ -f new.db ]
+}
