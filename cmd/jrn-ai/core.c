@@ -243,6 +243,8 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 static jv minimise(const ai_run *run, jv rec)
 {
 	jv p = jv_object();
+	jv pr = jv_invalid(); /* rec's "profile", looked up once, when needed */
+	bool pr_got = false;
 	jv_array_foreach(run->fields, i, f) {
 		(void)i;
 		if (jv_get_kind(f) != JV_KIND_STRING) {
@@ -255,8 +257,11 @@ static jv minimise(const ai_run *run, jv rec)
 		if (!jv_is_valid(v) && !(contact && !run->send_contact)) {
 			/* jrn-merge's shape: the profile's fields under "profile" */
 			jv_free(v);
-			jv pr = jv_object_get(jv_copy(rec), KS("profile"));
-			v = jv_get_kind(pr) == JV_KIND_OBJECT ? jv_object_get(pr, jv_copy(f)) : (jv_free(pr), jv_invalid());
+			if (!pr_got) {
+				pr = jv_object_get(jv_copy(rec), KS("profile"));
+				pr_got = true;
+			}
+			v = jv_get_kind(pr) == JV_KIND_OBJECT ? jv_object_get(jv_copy(pr), jv_copy(f)) : jv_invalid();
 		}
 		/* (deleted only when there: a delete copies the record's object) */
 		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
@@ -267,6 +272,7 @@ static jv minimise(const ai_run *run, jv rec)
 			v = jv_object_delete(v, KS("phone"));
 		p = jv_is_valid(v) ? jv_object_set(p, f, v) : (jv_free(v), jv_free(f), p);
 	}
+	jv_free(pr);
 	return p;
 }
 

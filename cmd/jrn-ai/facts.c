@@ -264,17 +264,17 @@ static void parts_of(jv o, jv out[NP])
 		out[i] = jv_invalid();
 	if (jv_get_kind(o) != JV_KIND_OBJECT)
 		return;
-	/* (jv_object_foreach borrows o and evaluates it more than once) */
-	jv_object_foreach(o, k, v) {
+	/* (the iterator borrows o; a value is copied only when it is one of
+	 * the parts: jv_object_foreach copies every member's) */
+	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+		jv k = jv_object_iter_key(o, it);
 		const char *ks = jv_string_value(k);
 		int i = 0;
 		while (i < NP && strcmp(ks, part_names[i]))
 			i++;
 		if (i < NP) {
 			jv_free(out[i]);
-			out[i] = v;
-		} else {
-			jv_free(v);
+			out[i] = jv_object_iter_value(o, it);
 		}
 		jv_free(k);
 	}
