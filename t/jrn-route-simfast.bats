@@ -88,3 +88,20 @@ v c2 2 2026-03-01T02:00:00.000Z
 w c1 late 2026-03-01T03:00:00.000Z
 w c1 now 2026-03-01T03:00:00.000Z"
 }
+
+@test "simulate: a trigger event stored as an action prints it: spaces, escapes and numbers as the gate prints them, at once and after a wait" {
+	mkdir js
+	printf 'trigger: go\nsteps:\n  - webhook: {url: "https://hooks.example/a"}\n' > js/a.yaml
+	printf 'trigger: go\nsteps:\n  - wait: 1h\n  - branch:\n      if: {event.properties.value: {greater_than: 1.4}}\n      then: hook\n  - id: hook\n    webhook: {url: "https://hooks.example/b"}\n' > js/b.yaml
+	printf '{ "id" : "e1", "type":"go","customerId":"c1","timestamp":"2026-03-01T00:00:00Z","properties":{"value":1.50,"big":1e2,"name":"caf\\u00e9 \\/ x","list":[ 1, 2.0 ,{"k":null}],"t":true}}\n' > ev.ndjson
+	run --separate-stderr jrn-route --simulate --db none.db --journeys js --now 2026-03-02T00:00:00Z ev.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	want='"event":{"id":"e1","type":"go","customerId":"c1","timestamp":"2026-03-01T00:00:00Z","properties":{"value":1.5,"big":100,"name":"café / x","list":[1,2,{"k":null}],"t":true}},"route":'
+	assert_equal "$(grep -c -F "$want" <<< "$output")" 2
+	assert_equal "$(jq -r '.journey' <<< "$output" | tr '\n' ' ')" "a b "
+	# the gate with a state file prints the same event text
+	JRN_NOW=2026-03-01T00:00:00Z run --separate-stderr jrn-route --db g.db --journeys js < ev.ndjson
+	assert_success
+	assert_equal "$(grep -c -F "$want" <<< "$output")" 1
+}

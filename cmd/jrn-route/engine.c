@@ -52,6 +52,9 @@ struct engine {
 	old_version *old;
 	int nold;
 	jrn_buf ids, src, file, line, detail, members;
+	/* --simulate: the trigger event being enrolled as jrn_json_append
+	 * prints it (enroll_canon) */
+	jrn_buf canon;
 	/* the event types any journey listens to (borrowed from js), known
 	 * after the versions: an event of another type (and no stage, when a
 	 * journey triggers on one) moves nothing and enrolls no one, so it
@@ -129,7 +132,8 @@ void engine_close(route_run *R)
 	enroll_close(E->D);
 	jrn_profile_close(E->prof);
 	jrn_profile_reader_close(E->reader);
-	jrn_buf *bufs[] = {&E->ids, &E->src, &E->file, &E->line, &E->detail, &E->members};
+	jrn_buf *bufs[] = {&E->ids, &E->src, &E->file, &E->line, &E->detail, &E->members,
+			   &E->canon};
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		jrn_buf_free(bufs[i]);
 	free(E);
@@ -579,8 +583,14 @@ static int act(run *c, const step *s, jrn_err *e)
 	    member_str(L, "idempotencyKey", hex) < 0 ||
 	    (c->r.trigger_event && member(L, "event") < 0))
 		return jrn_fail(e, "out of memory");
-	if (c->r.trigger_event && jrn_json_append(L, jv_copy(run_event(c)), 0, e) < 0)
+	/* in --simulate every enrollment's event was stored as this prints
+	 * it (enroll_canon): its text as it is, without a parse */
+	if (c->r.trigger_event && c->R->mode == M_SIMULATE) {
+		if (jrn_buf_adds(L, c->r.trigger_event) < 0)
+			return jrn_fail(e, "out of memory");
+	} else if (c->r.trigger_event && jrn_json_append(L, jv_copy(run_event(c)), 0, e) < 0) {
 		return -1;
+	}
 	if (jrn_buf_addc(L, '}') < 0)
 		return jrn_fail(e, "out of memory");
 	jrn_line ln = {J->file ? J->file : "jrn.yaml", (uint64_t)s->line, E->line.p, E->line.len};
@@ -781,6 +791,24 @@ static int run_from(run *c, int i, jrn_err *e)
 
 /* ---- triggers ---------------------------------------------------------------- */
 
+/* --simulate: the event text (elen bytes) as act() prints a trigger event
+ * (jrn_json_append of its parse; an object, else {}) into E->canon, so
+ * that act() copies the stored text instead of a parse and a print per
+ * action (the private state is this run's alone, and every enrollment
+ * in it comes through enroll). 0, -1 with e. */
+static int enroll_canon(engine *E, const char *event, size_t elen, jrn_err *e)
+{
+	jv v = jrn_parse_value(event, elen, e);
+	if (jv_get_kind(v) != JV_KIND_OBJECT) {
+		jv_free(v);
+		v = jv_object();
+	}
+	jrn_buf_reset(&E->canon);
+	if (jrn_json_append(&E->canon, v, 0, e) < 0)
+		return -1;
+	return jrn_buf_add(&E->canon, "", 0) < 0 ? jrn_fail(e, "out of memory") : 0;
+}
+
 /* Enrolls customer in J (the re-entry rule allowing) with trigger key and
  * event (JSON text, may be NULL), and runs it from its first step. 1
  * enrolled, 0 not, -1 with e. */
@@ -819,6 +847,11 @@ static int enroll(route_run *R, journey *J, const char *customer, const char *ke
 		break;
 	}
 	run c = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
+	if (event && R->mode == M_SIMULATE) {
+		if (enroll_canon(E, event, elen, e) < 0)
+			return -1;
+		event = E->canon.p, elen = E->canon.len;
+	}
 	int64_t id = enroll_insert(E->D, J->name, J->version, customer, key, event, elen, now, e);
 	if (id < 0)
 		return -1;
