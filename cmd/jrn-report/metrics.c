@@ -1,8 +1,11 @@
 /* metrics.c: jrn-report metrics — per group of sends (--by, default
  * campaign,channel): sends by outcome, engagement, conversions, revenue,
- * cost, ROI and rates. One SQL statement aggregates (GROUP BY) and the
- * rows stream out as SQLite steps: memory holds one row, whatever the
- * number of events.
+ * cost, ROI and rates. SQLite streams the rows of each part (sends,
+ * engagement by delivery key merged with the deliveries in key order,
+ * conversions) and C adds them into a hash table of the groups, sorted
+ * at the end as ORDER BY would: memory is bounded by the number of
+ * groups, not of events (issue 15). -vv also prints the whole report as
+ * one statement (metrics_sql; the bench runs it in the sqlite3 shell).
  *
  * The rules (jrn-report.h's words; jrn-report(1), METRICS):
  *   sends      deliveries rows with claimed_at in the window [since, until):
