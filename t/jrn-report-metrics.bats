@@ -331,3 +331,30 @@ variant|3"
 	assert_failure 2
 	assert_output --partial "kpis: --lookback is for metrics, attribution only"
 }
+
+@test "metrics: a deliveryKey given as a JSON number finds its delivery (key '42'), as the join did" {
+	# d42: c9's email of campaign N at 03-01 08:00, opened (deliveryKey 42,
+	# a number) and clicked (deliveryKey 42 again): opened 1, clicked 1,
+	# delivered 1 (one delivery); a key that sorts before every other ("0", no delivery)
+	# and one after ("zz") change nothing
+	sqlite3 jrn.db <<'SQL'
+INSERT INTO deliveries (key, customer_id, channel, campaign_id, status, provider, cost,
+  claimed_at, updated_at, record)
+  VALUES ('42', 'c9', 'email', 'N', 'sent', 'smtp', NULL, unixepoch('2026-03-01T08:00:00Z') * 1000,
+    unixepoch('2026-03-01T08:00:00Z') * 1000, '{}');
+INSERT INTO events (id, type, customer_id, ts, received_at, amount, body) VALUES
+ ('n1', 'email.opened', 'c9', unixepoch('2026-03-01T08:05:00Z') * 1000, 0, NULL,
+  '{"type":"email.opened","properties":{"deliveryKey":42}}'),
+ ('n2', 'email.clicked', 'c9', unixepoch('2026-03-01T08:06:00Z') * 1000, 0, NULL,
+  '{"type":"email.clicked","properties":{"deliveryKey":42}}'),
+ ('n3', 'email.opened', 'c9', unixepoch('2026-03-01T08:07:00Z') * 1000, 0, NULL,
+  '{"type":"email.opened","properties":{"deliveryKey":"0"}}'),
+ ('n4', 'email.opened', 'c9', unixepoch('2026-03-01T08:08:00Z') * 1000, 0, NULL,
+  '{"type":"email.opened","properties":{"deliveryKey":"zz"}}');
+SQL
+	run jrn-report metrics --since 24h --by campaign -q
+	assert_success
+	assert_equal "$(jq -c '[.campaign, .sent, .delivered, .opened, .clicked]' <<< "$output")" '["A",2,2,2,1]
+["B",2,1,0,0]
+["N",1,1,1,1]'
+}

@@ -1,8 +1,11 @@
 /* metrics.c: jrn-report metrics — per group of sends (--by, default
  * campaign,channel): sends by outcome, engagement, conversions, revenue,
- * cost, ROI and rates. One SQL statement aggregates (GROUP BY) and the
- * rows stream out as SQLite steps: memory holds one row, whatever the
- * number of events.
+ * cost, ROI and rates. SQLite streams the rows of each part (sends,
+ * engagement by delivery key merged with the deliveries in key order,
+ * conversions) and C adds them into a hash table of the groups, sorted
+ * at the end as ORDER BY would: memory is bounded by the number of
+ * groups, not of events (issue 15). -vv also prints the whole report as
+ * one statement (metrics_sql; the bench runs it in the sqlite3 shell).
  *
  * The rules (jrn-report.h's words; jrn-report(1), METRICS):
  *   sends      deliveries rows with claimed_at in the window [since, until):
@@ -34,6 +37,7 @@
  *              delivered, bounceRate = bounced / sent; null when the
  *              denominator is 0 (fractions, not percent).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "jrn-report.h"
@@ -149,31 +153,87 @@ static jv rate(double num, double den)
 	return den == 0 ? jv_null() : jv_number(num / den);
 }
 
-/* A column as JSON: text as a string, numbers as numbers, NULL as null. */
-static jv column_jv(sqlite3_stmt *st, int i)
+/* The statements the report runs (each row: the groups' columns first,
+ * then the part's own): SQLite steps them and C adds the rows into the
+ * groups, so that memory is bounded by the number of groups, not the
+ * number of events or deliveries (issue 15; the GROUP BY of metrics_sql
+ * sorted every row in temporary B-trees). */
+
+/* Part 1, the sends: every delivery of the window, in rowid order. */
+static const char sends_rows_sql[] =
+	"SELECT %s w.status, w.cost FROM deliveries w"
+	" WHERE w.claimed_at >= ?1 AND w.claimed_at < ?2";
+
+/* Part 2, the engagement: the window's engagement events by
+ * deliveryKey, in the order of the index events_delivery (covering the
+ * key, type and ts; the expression is written as in the index, or SQLite
+ * does not use it), so that one key's events are consecutive. */
+static const char engaged_rows_sql[] =
+	"SELECT json_extract(body, '$.properties.deliveryKey'), type"
+	" FROM events INDEXED BY events_delivery"
+	" WHERE type IN ('email.delivered', 'sms.delivered', 'email.opened', 'email.clicked',"
+	"  'consent.revoked', 'email.bounced', 'sms.failed') AND ts >= ?1 AND ts < ?2"
+	"  AND instr(body, '\"deliveryKey\"') > 0"
+	"  AND json_extract(body, '$.properties.deliveryKey') IS NOT NULL"
+	" ORDER BY json_extract(body, '$.properties.deliveryKey')";
+
+/* ... merged with the window's deliveries in key order (the unique index
+ * on key: both are in BINARY order, so one pass over each). */
+static const char keyed_rows_sql[] =
+	"SELECT %s w.key FROM deliveries w WHERE w.claimed_at >= ?1 AND w.claimed_at < ?2"
+	" ORDER BY w.key";
+
+/* ... or, for a deliveryKey that is not text (a JSON number), looked up
+ * (w.key's TEXT affinity converts it, as the join of metrics_sql did). */
+static const char key_lookup_sql[] =
+	"SELECT %s w.key FROM deliveries w WHERE w.key = ?3"
+	" AND w.claimed_at >= ?1 AND w.claimed_at < ?2";
+
+/* Part 3, the conversions: each credited order with its send's seq, in
+ * the order of o (customer, ts), so that the orders credited to one send
+ * are consecutive within its group. */
+static const char converted_rows_sql[] =
+	" SELECT %s w.seq, o.amount"
+	" FROM o JOIN deliveries w ON w.seq = (SELECT d.seq FROM deliveries d"
+	"        INDEXED BY deliveries_sent"
+	"        WHERE d.customer_id = o.customer_id AND d.claimed_at <= o.ts"
+	"          AND d.status IN ('sent', 'queued', 'simulated')"
+	"        ORDER BY d.claimed_at DESC, d.seq DESC LIMIT 1)"
+	" WHERE w.claimed_at >= ?1 AND w.claimed_at < ?2 AND o.ts - w.claimed_at <= ?3";
+
+/* One group: its values (owned, sqlite3_value_dup) and its sums. */
+typedef struct {
+	sqlite3_value **key;
+	int64_t n, c[NCOUNTS];
+	double revenue, cost;
+	int64_t last_seq; /* the last converted send counted (seq > 0) */
+} group;
+
+/* A group's value as JSON: text as a string, numbers as numbers, NULL
+ * as null. */
+static jv value_jv(sqlite3_value *v)
 {
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_INTEGER: return jv_number((double)sqlite3_column_int64(st, i));
-	case SQLITE_FLOAT: return jv_number(sqlite3_column_double(st, i));
+	switch (sqlite3_value_type(v)) {
+	case SQLITE_INTEGER: return jv_number((double)sqlite3_value_int64(v));
+	case SQLITE_FLOAT: return jv_number(sqlite3_value_double(v));
 	case SQLITE_NULL: return jv_null();
-	default: return jv_string_sized((const char *)sqlite3_column_text(st, i),
-					sqlite3_column_bytes(st, i));
+	default: return jv_string_sized((const char *)sqlite3_value_text(v),
+					sqlite3_value_bytes(v));
 	}
 }
 
-/* The row of the statement's current step (groups by[0..nby) first). */
-static jv metrics_row(sqlite3_stmt *st, char *const *by, size_t nby)
+/* The row of a group (by[0..nby) first). */
+static jv group_row(const group *gr, char *const *by, size_t nby)
 {
 	jv row = jv_object();
 	double c[NCOUNTS];
 	for (size_t i = 0; i < nby; i++)
-		row = jv_object_set(row, jv_string(by[i]), column_jv(st, (int)i));
+		row = jv_object_set(row, jv_string(by[i]), value_jv(gr->key[i]));
 	for (int i = 0; i < NCOUNTS; i++) {
-		c[i] = (double)sqlite3_column_int64(st, (int)nby + i);
+		c[i] = (double)gr->c[i];
 		row = jv_object_set(row, jv_string(counts[i]), jv_number(c[i]));
 	}
-	double revenue = sqlite3_column_double(st, (int)nby + NCOUNTS);
-	double cost = sqlite3_column_double(st, (int)nby + NCOUNTS + 1);
+	double revenue = gr->revenue, cost = gr->cost;
 	double sent = c[0], delivered = c[1], opened = c[5], clicked = c[6], unsub = c[7],
 	       bounced = c[8], converted = c[9];
 	row = jv_object_set(row, jv_string("revenue"), jv_number(revenue));
@@ -190,29 +250,372 @@ static jv metrics_row(sqlite3_stmt *st, char *const *by, size_t nby)
 	return row;
 }
 
+/* The groups, in a table hashed on their values. */
+typedef struct {
+	size_t nby;
+	group *g;
+	size_t ng, capg;
+	size_t *slot; /* index + 1 into g, 0 empty */
+	size_t nslot; /* a power of two */
+} groups;
+
+/* A column's class in SQLite's sort order: NULL, number, text, blob. */
+static int value_class(sqlite3_value *v)
+{
+	switch (sqlite3_value_type(v)) {
+	case SQLITE_NULL: return 0;
+	case SQLITE_INTEGER:
+	case SQLITE_FLOAT: return 1;
+	case SQLITE_TEXT: return 2;
+	default: return 3;
+	}
+}
+
+/* Compares two values as SQLite's ORDER BY and GROUP BY do (BINARY
+ * collation; lang_select.html, "The ORDER BY clause"): <0, 0 or >0. */
+static int value_cmp(sqlite3_value *a, sqlite3_value *b)
+{
+	int ca = value_class(a), cb = value_class(b);
+	if (ca != cb)
+		return ca < cb ? -1 : 1;
+	if (ca == 0)
+		return 0;
+	if (ca == 1) {
+		if (sqlite3_value_type(a) == SQLITE_INTEGER && sqlite3_value_type(b) == SQLITE_INTEGER) {
+			sqlite3_int64 x = sqlite3_value_int64(a), y = sqlite3_value_int64(b);
+			return x < y ? -1 : x > y;
+		}
+		double x = sqlite3_value_double(a), y = sqlite3_value_double(b);
+		return x < y ? -1 : x > y;
+	}
+	const void *pa = ca == 2 ? (const void *)sqlite3_value_text(a) : sqlite3_value_blob(a);
+	const void *pb = ca == 2 ? (const void *)sqlite3_value_text(b) : sqlite3_value_blob(b);
+	int na = sqlite3_value_bytes(a), nb = sqlite3_value_bytes(b);
+	int r = memcmp(pa, pb, (size_t)(na < nb ? na : nb));
+	return r ? r : na < nb ? -1 : na > nb;
+}
+
+/* FNV-1a of n bytes into h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	while (n--)
+		h = (h ^ *s++) * 1099511628211u;
+	return h;
+}
+
+/* The hash of columns 0..nby of st's row (numbers equal as value_cmp has
+ * them hash alike: a whole double as the integer). */
+static uint64_t row_hash(sqlite3_stmt *st, size_t nby)
+{
+	uint64_t h = 14695981039346656037u;
+	for (size_t i = 0; i < nby; i++) {
+		sqlite3_value *v = sqlite3_column_value(st, (int)i);
+		int c = value_class(v);
+		h = fnv(h, &c, sizeof c);
+		if (c == 1) {
+			double d = sqlite3_value_double(v);
+			sqlite3_int64 x = sqlite3_value_type(v) == SQLITE_INTEGER
+						  ? sqlite3_value_int64(v)
+					  : d >= -9.2e18 && d <= 9.2e18 && d == (double)(sqlite3_int64)d
+						  ? (sqlite3_int64)d
+						  : 0;
+			h = fnv(h, &x, sizeof x);
+		} else if (c >= 2) {
+			const void *p = c == 2 ? (const void *)sqlite3_value_text(v)
+					       : sqlite3_value_blob(v);
+			h = fnv(h, p, (size_t)sqlite3_value_bytes(v));
+		}
+	}
+	return h;
+}
+
+/* The group of st's current row (columns 0..nby), made when new; NULL
+ * when out of memory. */
+static group *group_of(groups *gs, sqlite3_stmt *st)
+{
+	if (gs->ng * 2 >= gs->nslot) { /* grow the slots (and rehash) */
+		size_t n = gs->nslot ? gs->nslot * 2 : 64;
+		size_t *slot = calloc(n, sizeof *slot);
+		if (!slot)
+			return NULL;
+		free(gs->slot);
+		gs->slot = slot, gs->nslot = n;
+		for (size_t i = 0; i < gs->ng; i++) {
+			uint64_t h = 14695981039346656037u;
+			for (size_t k = 0; k < gs->nby; k++) {
+				sqlite3_value *v = gs->g[i].key[k];
+				int c = value_class(v);
+				h = fnv(h, &c, sizeof c);
+				if (c == 1) {
+					double d = sqlite3_value_double(v);
+					sqlite3_int64 x =
+						sqlite3_value_type(v) == SQLITE_INTEGER ? sqlite3_value_int64(v)
+						: d >= -9.2e18 && d <= 9.2e18 && d == (double)(sqlite3_int64)d
+							? (sqlite3_int64)d
+							: 0;
+					h = fnv(h, &x, sizeof x);
+				} else if (c >= 2) {
+					const void *p = c == 2 ? (const void *)sqlite3_value_text(v)
+							       : sqlite3_value_blob(v);
+					h = fnv(h, p, (size_t)sqlite3_value_bytes(v));
+				}
+			}
+			size_t j = (size_t)h & (n - 1);
+			while (slot[j])
+				j = (j + 1) & (n - 1);
+			slot[j] = i + 1;
+		}
+	}
+	size_t j = (size_t)row_hash(st, gs->nby) & (gs->nslot - 1);
+	for (; gs->slot[j]; j = (j + 1) & (gs->nslot - 1)) {
+		group *g = &gs->g[gs->slot[j] - 1];
+		size_t k = 0;
+		while (k < gs->nby && value_cmp(g->key[k], sqlite3_column_value(st, (int)k)) == 0)
+			k++;
+		if (k == gs->nby)
+			return g;
+	}
+	if (gs->ng == gs->capg) {
+		size_t n = gs->capg ? gs->capg * 2 : 16;
+		group *g = realloc(gs->g, n * sizeof *g);
+		if (!g)
+			return NULL;
+		gs->g = g, gs->capg = n;
+	}
+	group *g = &gs->g[gs->ng];
+	memset(g, 0, sizeof *g);
+	if (gs->nby && !(g->key = calloc(gs->nby, sizeof *g->key)))
+		return NULL;
+	for (size_t k = 0; k < gs->nby; k++)
+		if (!(g->key[k] = sqlite3_value_dup(sqlite3_column_value(st, (int)k)))) {
+			while (k--)
+				sqlite3_value_free(g->key[k]);
+			free(g->key);
+			return NULL;
+		}
+	gs->slot[j] = ++gs->ng;
+	return g;
+}
+
+static void groups_free(groups *gs)
+{
+	for (size_t i = 0; i < gs->ng; i++) {
+		for (size_t k = 0; k < gs->nby; k++)
+			sqlite3_value_free(gs->g[i].key[k]);
+		free(gs->g[i].key);
+	}
+	free(gs->g);
+	free(gs->slot);
+}
+
+static size_t sort_nby; /* for group_cmp (qsort has no context) */
+
+static int group_cmp(const void *a, const void *b)
+{
+	const group *x = a, *y = b;
+	for (size_t k = 0; k < sort_nby; k++) {
+		int r = value_cmp(x->key[k], y->key[k]);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Prepares fmt with the groups' columns gsel in its %s (said on -vv);
+ * NULL when it fails (said). */
+static sqlite3_stmt *prepare_part(report_run *run, const char *pre, const char *fmt,
+				  const char *gsel)
+{
+	jrn_buf b = {0};
+	sqlite3_stmt *st = NULL;
+	if (pre)
+		jrn_buf_adds(&b, pre);
+	jrn_buf_addf(&b, fmt, gsel);
+	if (!b.p) {
+		jrn_say(JRN_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	if (run->opts.verbosity >= 2)
+		jrn_say(0, "metrics: statement: %s", b.p);
+	if (sqlite3_prepare_v2(run->db, b.p, -1, &st, NULL) != SQLITE_OK) {
+		jrn_say(JRN_EXIT_FAIL, "metrics: %s", sqlite3_errmsg(run->db));
+		st = NULL;
+	}
+	jrn_buf_free(&b);
+	return st;
+}
+
+/* Adds the engagement flags of one delivery key (bits: 1 delivered, 2
+ * opened, 4 clicked, 8 unsubscribed, 16 bounced) to the group of the
+ * row of `at` (a deliveries row matched). NULL group: out of memory. */
+static int add_engaged(groups *gs, sqlite3_stmt *at, unsigned flags)
+{
+	group *g = group_of(gs, at);
+	if (!g)
+		return -1;
+	g->c[1] += (flags & 1) != 0; /* delivered */
+	g->c[5] += (flags & 2) != 0; /* opened */
+	g->c[6] += (flags & 4) != 0; /* clicked */
+	g->c[7] += (flags & 8) != 0; /* unsubscribed */
+	g->c[8] += (flags & 16) != 0; /* bounced */
+	return 0;
+}
+
+/* The flags of an engagement event type (see add_engaged). */
+static unsigned type_flags(const char *t)
+{
+	if (!t)
+		return 0;
+	if (!strcmp(t, "email.delivered") || !strcmp(t, "sms.delivered"))
+		return 1;
+	if (!strcmp(t, "email.opened"))
+		return 1 | 2;
+	if (!strcmp(t, "email.clicked"))
+		return 1 | 4;
+	if (!strcmp(t, "consent.revoked"))
+		return 8;
+	if (!strcmp(t, "email.bounced") || !strcmp(t, "sms.failed"))
+		return 16;
+	return 0;
+}
+
+/* The engagement part: the distinct delivery keys of the engagement
+ * events (ev, in key order) merged with the window's deliveries (dl, in
+ * key order), or looked up (lk) for a key that is not text. 0 or -1
+ * (SQLite's error, or out of memory: said). */
+static int engaged_part(report_run *run, groups *gs, sqlite3_stmt *ev, sqlite3_stmt *dl,
+			sqlite3_stmt *lk)
+{
+	int rc = sqlite3_step(ev), drc = sqlite3_step(dl);
+	int kc = (int)gs->nby; /* dl's and lk's key column */
+	while (rc == SQLITE_ROW) {
+		sqlite3_value *dk = sqlite3_value_dup(sqlite3_column_value(ev, 0));
+		if (!dk)
+			return jrn_say(JRN_EXIT_FAIL, "out of memory"), -1;
+		unsigned flags = 0;
+		do
+			flags |= type_flags((const char *)sqlite3_column_text(ev, 1));
+		while ((rc = sqlite3_step(ev)) == SQLITE_ROW &&
+		       value_cmp(dk, sqlite3_column_value(ev, 0)) == 0);
+		int bad = 0;
+		if (sqlite3_value_type(dk) == SQLITE_TEXT) {
+			const char *k = (const char *)sqlite3_value_text(dk);
+			size_t n = (size_t)sqlite3_value_bytes(dk);
+			int c = 1;
+			while (drc == SQLITE_ROW) {
+				const char *w = (const char *)sqlite3_column_text(dl, kc);
+				size_t m = (size_t)sqlite3_column_bytes(dl, kc);
+				c = memcmp(w, k, m < n ? m : n);
+				if (!c)
+					c = m < n ? -1 : m > n;
+				if (c >= 0)
+					break;
+				drc = sqlite3_step(dl);
+			}
+			if (drc == SQLITE_ROW && c == 0)
+				bad = add_engaged(gs, dl, flags);
+		} else {
+			sqlite3_reset(lk);
+			sqlite3_bind_value(lk, 3, dk);
+			int lrc = sqlite3_step(lk);
+			if (lrc == SQLITE_ROW)
+				bad = add_engaged(gs, lk, flags);
+			else if (lrc != SQLITE_DONE)
+				rc = lrc;
+		}
+		sqlite3_value_free(dk);
+		if (bad)
+			return jrn_say(JRN_EXIT_FAIL, "out of memory"), -1;
+	}
+	if (rc != SQLITE_DONE || (drc != SQLITE_ROW && drc != SQLITE_DONE))
+		return jrn_say(JRN_EXIT_FAIL, "metrics: %s", sqlite3_errmsg(run->db)), -1;
+	return 0;
+}
+
 int report_metrics_each(report_run *run, int64_t since, int64_t until, char *const *by,
 			size_t nby, int (*each)(void *ctx, jv row), void *ctx)
 {
-	jrn_buf sql = {0};
-	sqlite3_stmt *st = NULL;
-	metrics_sql(&sql, by, nby);
-	if (!sql.p)
-		return jrn_say(JRN_EXIT_FAIL, "out of memory");
-	if (run->opts.verbosity >= 2) /* -vv: the statement, for the bench's sqlite3 run */
-		jrn_say(0, "metrics: SQL: %s", sql.p);
-	int rc = sqlite3_prepare_v2(run->db, sql.p, -1, &st, NULL);
-	jrn_buf_free(&sql);
-	if (rc != SQLITE_OK)
-		return jrn_say(JRN_EXIT_FAIL, "metrics: %s", sqlite3_errmsg(run->db));
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int64(st, 2, until);
-	sqlite3_bind_int64(st, 3, run->lookback_ms);
 	int status = JRN_EXIT_OK;
-	while (status == JRN_EXIT_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		status = each(ctx, metrics_row(st, by, nby));
+	groups gs = {.nby = nby};
+	sqlite3_stmt *st[5] = {0}; /* sends, events, keyed, lookup, conversions */
+	jrn_buf gsel = {0};
+	for (size_t i = 0; i < nby; i++)
+		jrn_buf_addf(&gsel, "%s AS g%zu, ", field_sql[field_at(by[i])], i);
+	if (run->opts.verbosity >= 2) { /* -vv: the report as one statement, for the bench's sqlite3 run */
+		jrn_buf sql = {0};
+		metrics_sql(&sql, by, nby);
+		if (sql.p)
+			jrn_say(0, "metrics: SQL: %s", sql.p);
+		jrn_buf_free(&sql);
+	}
+	const char *g = gsel.p ? gsel.p : "";
+	if (nby && !gsel.p)
+		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
+	else if (!(st[0] = prepare_part(run, NULL, sends_rows_sql, g)) ||
+		 !(st[1] = prepare_part(run, NULL, engaged_rows_sql, g)) ||
+		 !(st[2] = prepare_part(run, NULL, keyed_rows_sql, g)) ||
+		 !(st[3] = prepare_part(run, NULL, key_lookup_sql, g)) ||
+		 !(st[4] = prepare_part(run, orders_cte, converted_rows_sql, g)))
+		status = JRN_EXIT_FAIL;
+	jrn_buf_free(&gsel);
+	for (int i = 0; status == JRN_EXIT_OK && i < 5; i++) {
+		sqlite3_bind_int64(st[i], 1, since);
+		sqlite3_bind_int64(st[i], 2, until);
+		if (i == 4)
+			sqlite3_bind_int64(st[i], 3, run->lookback_ms);
+	}
+	int rc = SQLITE_DONE;
+	/* the sends */
+	while (status == JRN_EXIT_OK && (rc = sqlite3_step(st[0])) == SQLITE_ROW) {
+		group *gr = group_of(&gs, st[0]);
+		if (!gr) {
+			status = jrn_say(JRN_EXIT_FAIL, "out of memory");
+			break;
+		}
+		const char *s = (const char *)sqlite3_column_text(st[0], (int)nby);
+		gr->n++;
+		if (s && (!strcmp(s, "sent") || !strcmp(s, "queued") || !strcmp(s, "simulated")))
+			gr->c[0]++;
+		else if (s && !strcmp(s, "failed"))
+			gr->c[2]++;
+		else if (s && !strcmp(s, "suppressed"))
+			gr->c[3]++;
+		else if (s && !strcmp(s, "rejected"))
+			gr->c[4]++;
+		if (sqlite3_column_type(st[0], (int)nby + 1) != SQLITE_NULL)
+			gr->cost += sqlite3_column_double(st[0], (int)nby + 1);
+	}
 	if (status == JRN_EXIT_OK && rc != SQLITE_DONE)
 		status = jrn_say(JRN_EXIT_FAIL, "metrics: %s", sqlite3_errmsg(run->db));
-	sqlite3_finalize(st);
+	/* the engagement */
+	if (status == JRN_EXIT_OK && engaged_part(run, &gs, st[1], st[2], st[3]) < 0)
+		status = JRN_EXIT_FAIL;
+	/* the conversions */
+	while (status == JRN_EXIT_OK && (rc = sqlite3_step(st[4])) == SQLITE_ROW) {
+		group *gr = group_of(&gs, st[4]);
+		if (!gr) {
+			status = jrn_say(JRN_EXIT_FAIL, "out of memory");
+			break;
+		}
+		int64_t seq = sqlite3_column_int64(st[4], (int)nby);
+		if (seq != gr->last_seq || !gr->c[9])
+			gr->c[9]++, gr->last_seq = seq;
+		if (sqlite3_column_type(st[4], (int)nby + 1) != SQLITE_NULL)
+			gr->revenue += sqlite3_column_double(st[4], (int)nby + 1);
+	}
+	if (status == JRN_EXIT_OK && rc != SQLITE_DONE)
+		status = jrn_say(JRN_EXIT_FAIL, "metrics: %s", sqlite3_errmsg(run->db));
+	for (int i = 0; i < 5; i++)
+		sqlite3_finalize(st[i]);
+	/* the groups in the order of their values, those with sends */
+	sort_nby = nby;
+	if (status == JRN_EXIT_OK && gs.ng > 1)
+		qsort(gs.g, gs.ng, sizeof *gs.g, group_cmp);
+	for (size_t i = 0; status == JRN_EXIT_OK && i < gs.ng; i++)
+		if (gs.g[i].n > 0)
+			status = each(ctx, group_row(&gs.g[i], by, nby));
+	groups_free(&gs);
 	return status;
 }
 
