@@ -371,3 +371,33 @@ nats_restart() {
 	ids c.db > stored
 	assert_equal "$(comm -23 shown stored | wc -l)" 0
 }
+
+@test "--publish and --from without a URL take nats.url of the config; a flag's URL wins over it" {
+	"$JRN_GEN" -n 50 -c 20 > in.ndjson
+	printf 'nats:\n  url: %s\n' "$NATS_URL" > good.yaml
+	# the word after --publish is a FILE when it has no scheme
+	run --separate-stderr jrn-ingest --config good.yaml --publish in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 50
+	assert_regex "$stderr" '50 published, 0 duplicate, 0 rejected'
+	run --separate-stderr jrn-ingest --config good.yaml --db c.db --from --partitions 0-7 --drain -v
+	assert_success
+	assert_regex "$stderr" 'nats: consume from nats.url \(--drain\)'
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "50|50"
+	# the flag's URL overrides nats.url (here a closed port in the config)
+	printf 'nats:\n  url: nats://127.0.0.1:1\n' > bad.yaml
+	run --separate-stderr jrn-ingest --config bad.yaml --publish "$NATS_URL" in.ndjson
+	assert_success
+	assert_regex "$stderr" '0 published, 50 duplicate, 0 rejected'
+	run --separate-stderr jrn-ingest --config bad.yaml --publish=nats://127.0.0.1:1 in.ndjson
+	assert_failure 1
+	assert_regex "$stderr" 'nats://127.0.0.1:1'
+	# no URL anywhere: a usage error naming the ways to give one
+	run --separate-stderr jrn-ingest --publish in.ndjson
+	assert_failure 2
+	assert_regex "$stderr" 'no server: give --publish URL, --from URL or nats.url'
+	printf 'nats:\n  url: tcp://x:1\n' > worse.yaml
+	run --separate-stderr jrn-ingest --config worse.yaml --from --partitions 0/8 --drain
+	assert_failure 2
+	assert_regex "$stderr" "nats.url: 'tcp://x:1' is not nats://HOST\[:PORT\]"
+}

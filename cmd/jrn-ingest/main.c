@@ -36,9 +36,10 @@ static const char usage[] =
 	"  --batch-size N        records per transaction (100000)\n"
 	"  --listen ADDR:PORT    serve HTTP instead: events by POST, stored before the\n"
 	"                        reply (jrn-ingest(1) LISTEN); no FILEs\n"
-	"  --publish URL[,URL]   publish to NATS JetStream instead of storing: an event\n"
-	"                        is written once the stream acknowledged it (NATS)\n"
-	"  --from URL[,URL]      store the events of the stream's --partitions instead\n"
+	"  --publish [URL[,URL]] publish to NATS JetStream instead of storing: an event\n"
+	"                        is written once the stream acknowledged it (NATS);\n"
+	"                        without a URL, nats.url of the config\n"
+	"  --from [URL[,URL]]    store the events of the stream's --partitions instead\n"
 	"                        of reading FILEs; follows until SIGTERM\n"
 	"  --partitions LIST     with --from: 0,3,5 or 0-3 or P/N\n"
 	"  --drain               with --from: exit once caught up with the stream\n"
@@ -69,8 +70,8 @@ static const struct option longopts[] = {
 	{"country", required_argument, NULL, OPT_COUNTRY},
 	{"batch-size", required_argument, NULL, OPT_BATCH},
 	{"listen", required_argument, NULL, OPT_LISTEN},
-	{"publish", required_argument, NULL, OPT_PUBLISH},
-	{"from", required_argument, NULL, OPT_FROM},
+	{"publish", optional_argument, NULL, OPT_PUBLISH},
+	{"from", optional_argument, NULL, OPT_FROM},
 	{"partitions", required_argument, NULL, OPT_PARTITIONS},
 	{"drain", no_argument, NULL, OPT_DRAIN},
 	{NULL, 0, NULL, 0},
@@ -305,17 +306,38 @@ static bool drain;
 static unsigned char *owned; /* --from: per partition, owned */
 static char country_buf[8] = "US";
 
+/* --publish and --from: their URL, after '=' or the next word when it has
+ * a scheme ("://", so that a wrong one is named as such), else "" for nats.url
+ * of the config (the URL is optional; a FILE after --publish stays a FILE). getopt_long leaves optind
+ * at the next word, which is taken by moving optind past it. */
+/* take_opt's ctx: the command line */
+struct args {
+	int argc;
+	char **argv;
+};
+
+static const char *nats_arg(char **argv, int argc, const char *arg)
+{
+	if (arg)
+		return arg;
+	if (optind < argc && strstr(argv[optind], "://"))
+		return argv[optind++];
+	return "";
+}
+
 static int take_opt(void *ctx, int c, const char *arg)
 {
-	(void)ctx;
+	const struct args *a = ctx;
+	char **argv = a->argv;
+	int argc = a->argc;
 	switch (c) {
 	case OPT_STORE_ONLY: store_only = true; return 0;
 	case OPT_ALL: emit_all = true; return 0;
 	case OPT_COUNTRY: country_flag = arg; return 0;
 	case OPT_BATCH: batch_flag = arg; return 0;
 	case OPT_LISTEN: listen_flag = arg; return 0;
-	case OPT_PUBLISH: publish_flag = arg; return 0;
-	case OPT_FROM: from_flag = arg; return 0;
+	case OPT_PUBLISH: publish_flag = nats_arg(argv, argc, arg); return 0;
+	case OPT_FROM: from_flag = nats_arg(argv, argc, arg); return 0;
 	case OPT_PARTITIONS: partitions_flag = arg; return 0;
 	case OPT_DRAIN: drain = true; return 0;
 	}
@@ -337,7 +359,7 @@ static int parse_nats(int argc, char **argv)
 		return jrn_say(JRN_EXIT_USAGE, "--listen with --publish is not supported yet");
 	if (url && opts.dry_run)
 		return jrn_say(JRN_EXIT_USAGE, "%s and --dry-run exclude each other", name);
-	if (url && ingest_nats_url_check(url, &e) < 0)
+	if (url && *url && ingest_nats_url_check(url, &e) < 0)
 		return jrn_say(JRN_EXIT_USAGE, "%s: %s", name, e.msg);
 	if (from_flag && !partitions_flag)
 		return jrn_say(JRN_EXIT_USAGE, "--from needs --partitions (0,3,5 or 0-3 or P/N)");
@@ -377,7 +399,8 @@ static int set_up_nats(void)
 	const char *url = publish_flag ? publish_flag : from_flag;
 	if (!url)
 		return -1;
-	ingest_nats *N = ingest_nats_open(opts.config, url, opts.verbosity, &status, &e);
+	/* "": the flag without a URL, nats.url (ingest_nats_open) */
+	ingest_nats *N = ingest_nats_open(opts.config, *url ? url : NULL, opts.verbosity, &status, &e);
 	if (!N)
 		return jrn_say(status, "%s", e.msg);
 	if (publish_flag)
@@ -390,7 +413,8 @@ static int set_up_nats(void)
 /* The command line: -1 to go on, else the status to exit with. */
 static int parse(int argc, char **argv)
 {
-	int rc = jrn_opts_parse(&opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, NULL);
+	struct args a = {argc, argv};
+	int rc = jrn_opts_parse(&opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, &a);
 	if (rc >= 0)
 		return rc;
 	if (batch_flag) {
@@ -464,7 +488,9 @@ static void say_setup(char **files, int nfiles)
 						     : opts.db_path);
 	if (publish_flag || from_flag)
 		jrn_say(0, "nats: %s%s%s", publish_flag ? "publish to " : "consume from ",
-			publish_flag ? publish_flag : from_flag, from_flag && drain ? " (--drain)" : "");
+			*(publish_flag ? publish_flag : from_flag) ? (publish_flag ? publish_flag : from_flag)
+								   : "nats.url",
+			from_flag && drain ? " (--drain)" : "");
 	jrn_say(0, "config: %s", opts.config_path ? opts.config_path : "(none: defaults)");
 	jrn_buf in = {0};
 	for (int i = 0; i < nfiles; i++)
