@@ -42,25 +42,25 @@ trap stop EXIT
 
 cat > "$dir/single.lua" <<'EOF'
 -- one event per request, a new id each time (thread number + counter)
-local n, t = 0, 0
+local n, tid = 0, 0
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("t", threads) end
-function init(args) t = tonumber(t) or 0 end
+function init(args) tid = tonumber(t) or 0 end  -- t: set by setup (a global)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
 	n = n + 1
 	local body = string.format('{"id":"s%s-%d-%d","type":"page.viewed","customerId":"c%d",' ..
-		'"timestamp":"2026-01-01T00:00:00.000Z","properties":{"path":"/p/%d"}}', RUN, t, n, n % 5000, n % 97)
+		'"timestamp":"2026-01-01T00:00:00.000Z","properties":{"path":"/p/%d"}}', RUN, tid, n, n % 5000, n % 97)
 	return wrk.format(nil, "/events", nil, body)
 end
 EOF
 cat > "$dir/batch.lua" <<'EOF'
 -- a Segment batch of 1,000 events per request, new ids each time
-local n, t = 0, 0
+local n, tid = 0, 0
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("t", threads) end
-function init(args) t = tonumber(t) or 0 end
+function init(args) tid = tonumber(t) or 0 end  -- t: set by setup (a global)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
@@ -69,7 +69,7 @@ function request()
 		n = n + 1
 		parts[i] = string.format('{"messageId":"b%s-%d-%d","type":"track","event":"Product Viewed",' ..
 			'"userId":"u%d","timestamp":"2026-01-01T00:00:00.000Z","properties":{"sku":"k%d"}}',
-			RUN, t, n, n % 5000, n % 97)
+			RUN, tid, n, n % 5000, n % 97)
 	end
 	return wrk.format(nil, "/events", nil, '{"batch":[' .. table.concat(parts, ",") .. ']}')
 end
