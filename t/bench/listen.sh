@@ -11,6 +11,11 @@
 # /proc/PID/stat: the figure a loaded machine distorts least) and its RSS
 # before the first run and after each load (memory flat under load: it
 # grows to SQLite's page cache, 64 MiB, and the malloc arenas, then stays).
+# RSS is also sampled every BENCH_RSS_EVERY (5) seconds from
+# /proc/PID/status VmRSS in the background, and start/peak/end are printed
+# with the samples in build/bench/listen/rss.log; BENCH_SUSTAIN=SECONDS adds
+# a sustained single-event load of that length after the others, to show
+# whether RSS reaches a plateau.
 # On a loaded machine the wall-clock figures fall with the CPU share the
 # server gets; requests per server CPU-second are printed beside them.
 # Usage: listen.sh BINDIR
@@ -27,31 +32,35 @@ command -v wrk >/dev/null || { echo "bench: wrk is needed (Debian's wrk)" >&2; e
 
 . "$here/lib.sh"
 
-pid=
-stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; }
+pid= sampler=
+stop() {
+	[ -n "$sampler" ] && kill "$sampler" 2>/dev/null
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	wait 2>/dev/null
+}
 trap stop EXIT
 
 cat > "$dir/single.lua" <<'EOF'
 -- one event per request, a new id each time (thread number + counter)
-local n, t = 0, 0
+local n, tid = 0, 0
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("t", threads) end
-function init(args) t = tonumber(t) or 0 end
+function init(args) tid = tonumber(t) or 0 end  -- t: set by setup (a global)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
 	n = n + 1
 	local body = string.format('{"id":"s%s-%d-%d","type":"page.viewed","customerId":"c%d",' ..
-		'"timestamp":"2026-01-01T00:00:00.000Z","properties":{"path":"/p/%d"}}', RUN, t, n, n % 5000, n % 97)
+		'"timestamp":"2026-01-01T00:00:00.000Z","properties":{"path":"/p/%d"}}', RUN, tid, n, n % 5000, n % 97)
 	return wrk.format(nil, "/events", nil, body)
 end
 EOF
 cat > "$dir/batch.lua" <<'EOF'
 -- a Segment batch of 1,000 events per request, new ids each time
-local n, t = 0, 0
+local n, tid = 0, 0
 local threads = 0
 function setup(thread) threads = threads + 1; thread:set("t", threads) end
-function init(args) t = tonumber(t) or 0 end
+function init(args) tid = tonumber(t) or 0 end  -- t: set by setup (a global)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 function request()
@@ -60,7 +69,7 @@ function request()
 		n = n + 1
 		parts[i] = string.format('{"messageId":"b%s-%d-%d","type":"track","event":"Product Viewed",' ..
 			'"userId":"u%d","timestamp":"2026-01-01T00:00:00.000Z","properties":{"sku":"k%d"}}',
-			RUN, t, n, n % 5000, n % 97)
+			RUN, tid, n, n % 5000, n % 97)
 	end
 	return wrk.format(nil, "/events", nil, '{"batch":[' .. table.concat(parts, ",") .. ']}')
 end
@@ -89,7 +98,7 @@ load() {
 	local name=$1 conns=$2 r out rps p99 c0 c1 cpus=() rpss=() p99s=()
 	for ((r = 1; r <= runs; r++)); do
 		c0=$(cpu)
-		sed "s/RUN/\"$name$r\"/" "$dir/$name.lua" > "$dir/run.lua"
+		sed "s/RUN/\"$name$r${tag:-}\"/" "$dir/$name.lua" > "$dir/run.lua"
 		out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$dir/run.lua" "http://127.0.0.1:$port" 2>&1)
 		c1=$(cpu)
 		echo "$out" > "$dir/$name.$r.out"
@@ -105,11 +114,30 @@ load() {
 	echo "  server RSS after $name: $(rss) kB"
 }
 
+# sample SECONDS: appends "elapsed-seconds RSS-kB" to rss.log until killed
+sample() {
+	local t=0
+	while [ -r "/proc/$pid/status" ]; do
+		echo "$t $(rss)" >> "$dir/rss.log"
+		sleep "$1"; t=$((t + $1))
+	done
+}
+: > "$dir/rss.log"
+sample "${BENCH_RSS_EVERY:-5}" &
+sampler=$!
+
 rss0=$(rss)
 echo "jrn-ingest --listen, wrk on 127.0.0.1, ${secs}s per run"
 load single 64
 load batch 8
 printf 'batch: %.0f events/s\n' "$(echo "$LAST_RPS * 1000" | bc -l)"
+if [ "${BENCH_SUSTAIN:-0}" -gt 0 ]; then
+	tag=sustained runs=1 secs=$BENCH_SUSTAIN load single 64
+fi
 rss1=$(rss)
+kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null; sampler=
+echo "end $rss1" >> "$dir/rss.log"
+peak=$(awk '$2 > m {m = $2} END {print m + 0}' "$dir/rss.log")
+echo "server RSS (sampled every ${BENCH_RSS_EVERY:-5}s, $dir/rss.log): start ${rss0} kB, peak ${peak} kB, end ${rss1} kB"
 stored=$(sqlite3 "$dir/jrn.db" 'SELECT count(*) FROM events')
-echo "server RSS: ${rss0} kB before, ${rss1} kB after; $stored events stored"
+echo "$stored events stored"
