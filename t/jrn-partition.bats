@@ -126,7 +126,7 @@ NOT_P1="customer_id NOT IN ('c2', 'c3')"
 	[ "$status" -eq 3 ]
 	assert_line '{"customerId":"c1","partition":3}'
 	assert_line '{"customerId":"customer-42","partition":1}'
-	assert_line 'jrn: partition: in.ndjson:2: customerId: missing'
+	assert_line 'jrn: partition: in.ndjson:2: customerId: missing (nor userId nor anonymousId given)'
 	assert_line 'jrn: partition: in.ndjson:3: not a JSON object (got array)'
 	assert_line 'jrn: partition: in.ndjson:4: customerId: expected a string (got number)'
 	assert_line --partial 'in.ndjson:5: customerId'

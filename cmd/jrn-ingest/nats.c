@@ -135,8 +135,11 @@ int ingest_nats_partitions(const char *list, int n, unsigned char *owned, jrn_er
 		}
 		if (n && b >= n)
 			return jrn_fail(e, "%ld: not below the %d partitions (nats.partitions)", b, n);
-		for (long p = a; owned && p <= b; p++)
+		for (long p = a; owned && p <= b; p++) {
+			if (owned[p])
+				return jrn_fail(e, "'%s': partition %ld given twice", list, p);
 			owned[p] = 1;
+		}
 		if (!*s)
 			return 0;
 		if (*s != ',')

@@ -214,6 +214,15 @@ static int key_slow(const jrn_line *ln, const part_flags *f, const char **name, 
 /* The line of ln with "partition": P into out (replacing the value of a
  * "partition" member there already). 0, 1 rejected (why), -1 out of
  * memory. */
+/* The rejection of a record without its key: the field --field names, or
+ * each of the three the default tries. 1 (rejected). */
+static int missing(const part_flags *f, const char *name, jrn_err *why)
+{
+	if (!f->nsegs)
+		return jrn_fail(why, "customerId: missing (nor userId nor anonymousId given)"), 1;
+	return jrn_fail(why, "%s: missing", name), 1;
+}
+
 static int tag(const jrn_line *ln, const part_flags *f, jrn_json_index *ix, jrn_buf *out,
 	       jrn_err *why)
 {
@@ -236,7 +245,7 @@ static int tag(const jrn_line *ln, const part_flags *f, jrn_json_index *ix, jrn_
 		bool has_partition;
 		int rc = key_slow(ln, f, &name, &key, &kind, &has_partition);
 		if (rc == 0)
-			return jrn_fail(why, "%s: missing", name), 1;
+			return missing(f, name, why);
 		if (rc < 0)
 			return jrn_fail(why, "%s: expected a string (got %s)", name, kind), 1;
 		if (has_partition && !pm) {
@@ -249,7 +258,7 @@ static int tag(const jrn_line *ln, const part_flags *f, jrn_json_index *ix, jrn_
 	} else {
 		const jrn_json_member *m = key_member(ix, f, &name);
 		if (!m)
-			return jrn_fail(why, "%s: missing", name), 1;
+			return missing(f, name, why);
 		if (m->kind != '"')
 			return jrn_fail(why, "%s: expected a string (got %s)", name,
 					jrn_json_kind_at(m->val, m->vlen)), 1;

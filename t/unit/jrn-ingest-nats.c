@@ -47,7 +47,7 @@ int main(void)
 	CHECK_STR(owned_of("0-3", 8), "0,1,2,3", "a range");
 	CHECK_STR(owned_of("3/8", 8), "3", "P/N");
 	CHECK_STR(owned_of("0-2,5,7/8", 8), "0,1,2,5,7", "mixed");
-	CHECK_STR(owned_of("5,5", 8), "5", "twice is once");
+	CHECK_STR(owned_of("5,5", 8), "error: '5,5': partition 5 given twice", "twice is refused (a typo of 5,6?)");
 	CHECK_STR(owned_of("8", 8), "error: 8: not below the 8 partitions (nats.partitions)",
 		  "a partition >= N");
 	CHECK_STR(owned_of("0-8", 8), "error: 8: not below the 8 partitions (nats.partitions)",
@@ -56,6 +56,8 @@ int main(void)
 		  "P/N with another N");
 	CHECK_STR(owned_of("4/4", 4), "error: 4/4: 4 is not below 4", "P >= N");
 	CHECK_STR(owned_of("3-1", 8), "error: '3-1' is not a range LOW-HIGH", "a range backwards");
+	CHECK_STR(owned_of("0,0", 8), "error: '0,0': partition 0 given twice", "a partition twice");
+	CHECK_STR(owned_of("0-3,2", 8), "error: '0-3,2': partition 2 given twice", "a partition in a range and again");
 	CHECK(ingest_nats_partitions("", 8, NULL, &e) < 0, "empty");
 	CHECK(ingest_nats_partitions("1,,2", 0, NULL, &e) < 0, "an empty item");
 	CHECK(ingest_nats_partitions("1,", 0, NULL, &e) < 0, "a trailing comma");
