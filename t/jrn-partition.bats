@@ -381,6 +381,12 @@ NOT_P1="customer_id NOT IN ('c2', 'c3')"
 	[ ! -e jrn.db ]
 	run jrn partition export 4 --of 4 -o x.db
 	assert_output --partial 'P 4: expected less than --of 4'
+	# a negative P is P's error, not getopt's "invalid option -- '1'"
+	run jrn partition export -1 --of 4 -o x.db
+	assert_failure 2
+	assert_output "jrn: partition export: P '-1': expected a partition number from 0"
+	run jrn partition drop -3 --of 4
+	assert_output "jrn: partition drop: P '-3': expected a partition number from 0"
 	# each says what is wrong before the usage
 	run jrn partition export 1 -o x.db
 	assert_line --index 0 "jrn: partition export: --of N is required (the log's partition count)"

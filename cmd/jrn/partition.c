@@ -870,6 +870,12 @@ int verb_partition(int argc, char **argv)
 	jrn_opts o;
 	sqlite3 *db = NULL;
 	long p = 0;
+	/* "export -1": getopt would call -1 an unknown option */
+	for (int i = 2; i < argc && strcmp(argv[i - 1], "--"); i++)
+		if ((!strcmp(argv[i - 1], "export") || !strcmp(argv[i - 1], "drop")) &&
+		    argv[i][0] == '-' && argv[i][1] >= '0' && argv[i][1] <= '9')
+			return jrn_say(JRN_EXIT_USAGE, "partition %s: P '%s': expected a partition"
+				       " number from 0", argv[i - 1], argv[i]);
 	int rc = admin_parse(&o, argc, argv, JRN_COMMON_SHORT "o:", longopts, partition_usage,
 			     partition_take, &f);
 	const char *sub = rc < 0 && optind < argc ? argv[optind] : NULL;
