@@ -174,6 +174,66 @@ static const char *const light_state_names[] = {"rfm", "clv", "lead", "scores", 
 						"summary", "traits", "customerId"};
 enum { LS_PARTS = 7, LS_NAMES = 8 };
 
+/* The members the rules model reads (facts.c's carried() and derive())
+ * of an object member by its name; NULL: the name's value is read whole
+ * (segments: only that it is an array). */
+static const char *const *slim_keep(const char *k, size_t n)
+{
+	static const char *const rfm[] = {"monetary", "segment", NULL};
+	static const char *const clv[] = {"pAlive", "predictedValue", NULL};
+	static const char *const none[] = {NULL};
+	static const char *const scores[] = {"rfm", "clv", "lead", NULL};
+	static const char *const summary[] = {"orders", "orderTotal", "firstSeen", "lastOrder", NULL};
+	static const char *const last[] = {"at", NULL};
+	static const char *const traits[] = {"interests", NULL};
+	static const struct {
+		const char *name;
+		const char *const *keep;
+	} t[] = {{"rfm", rfm}, {"clv", clv}, {"lead", none}, {"scores", scores},
+		 {"summary", summary}, {"lastOrder", last}, {"traits", traits}};
+	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+		if (strlen(t[i].name) == n && !memcmp(t[i].name, k, n))
+			return t[i].keep;
+	return NULL;
+}
+
+/* The value of index member i (of L->ix) as the rules model reads it: an
+ * object named in slim_keep() with only the members kept there (their
+ * values alike, recursively), "segments" an array as the empty array
+ * (the rules read only its kind), anything else parsed whole. A new jv,
+ * or jv_invalid() (out of memory). The objects read are within the
+ * index's depth (light_state_rec's 4). */
+static jv slim_value(const ai_loop *L, size_t i)
+{
+	const jrn_json_member *m = &L->ix.m[i];
+	const char *const *keep = m->kind == '{' ? slim_keep(m->key, m->klen) : NULL;
+	if (m->kind == '[' && m->klen == 8 && !memcmp(m->key, "segments", 8))
+		return jv_array();
+	if (!keep) {
+		bool str = m->kind == '"';
+		return jrn_parse_value(m->val - str, m->vlen + 2 * str, NULL);
+	}
+	jv o = jv_object();
+	const char *end = m->val + m->vlen;
+	for (size_t j = i + 1; j < L->ix.n && L->ix.m[j].key < end; j++) {
+		const jrn_json_member *c = &L->ix.m[j];
+		if (c->parent != (int)i)
+			continue;
+		int k = 0;
+		while (keep[k] && !(strlen(keep[k]) == c->klen && !memcmp(keep[k], c->key, c->klen)))
+			k++;
+		if (!keep[k])
+			continue;
+		jv v = slim_value(L, j);
+		if (!jv_is_valid(v)) {
+			jv_free(o);
+			return v;
+		}
+		o = jv_object_set(o, ai_lit(keep[k]), v);
+	}
+	return o;
+}
+
 /* State on the rules model, with no cache and no --dry-run (whose
  * questions carry the whole profile), reads of a record only its
  * customerId and what facts.c's carried() reads: rfm, clv, lead, scores,
@@ -192,7 +252,7 @@ enum { LS_PARTS = 7, LS_NAMES = 8 };
 static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 {
 	if (jrn_utf8_invalid_at(ln->p, ln->len) != ln->len ||
-	    jrn_json_index_build(&L->ix, ln->p, ln->len, 2, NULL) < 0)
+	    jrn_json_index_build(&L->ix, ln->p, ln->len, 4, NULL) < 0)
 		return 0;
 	int prof = -1;
 	const jrn_json_member *type = NULL;
@@ -229,8 +289,7 @@ static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 			k++;
 		if (k == (top ? LS_NAMES : LS_PARTS))
 			continue;
-		bool str = m->kind == '"';
-		jv v = jrn_parse_value(m->val - str, m->vlen + 2 * str, NULL);
+		jv v = slim_value(L, i);
 		if (!jv_is_valid(v)) { /* (checked already: out of memory) */
 			jv_free(o);
 			jv_free(po);
