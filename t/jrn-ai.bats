@@ -466,6 +466,40 @@ EOF
 	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "2 3 4 5 6 7 "
 }
 
+@test "state reads records lightly (no cache, no --dry-run): the same output and rejects as a whole parse" {
+	local sc='"scores":{"rfm":{"segment":"At Risk","monetary":50.5,"r":2},"clv":{"pAlive":0.3,"predictedValue":12.345},"lead":{"score":3}}'
+	local sm='"summary":{"events":3,"orders":1,"orderTotal":50.5,"firstSeen":"2025-01-01T00:00:00Z","lastOrder":{"id":"o1","at":"2025-11-01T00:00:00Z"}}'
+	{
+		printf '{"customerId":"c1","profile":{"traits":{"interests":["tea","x\\u00e9"],"email":"a@example.com"},%s,"segments":["a"],%s}}\n' "$sc" "$sm"
+		printf '{"customerId":"c2","rfm":{"segment":"Loyal","monetary":7},"traits":{"interests":["lamps"]},"summary":{"orders":3,"orderTotal":"x"},"profile":{%s}}\n' "$sm"
+		printf '{"customerId":"c3","state":{"x":1},"profile":{%s}}\n' "$sc"
+		printf '{"type":"page.viewed","customerId":"c4","profile":{%s}}\n' "$sm"
+		printf '{"type":"page.viewed","customerId":"c5", "x" : 1}\n'
+		printf '{"customerId":"c6","s\\u0063ores":{},"profile":{%s}}\n' "$sc"
+		printf '{"customerId":"c7","customerId":"c8"}\n'
+		printf '{"customerId":"c9","profile":"no","segments":{"a":1},"clv":[1],"scores":{"lead":{}}}\n'
+		printf '[1]\n'
+		printf '{"customerId":"c10","profile":{"scores":{"clv":{"pAlive":0.5,"predictedValue":null}},"segments":[1,2]}}\n'
+		printf '{"customerId":"c11","bad":"\xff"}\n'
+		printf '{"customerId":"c12",%s}\n' "$sm"
+	} > in.ndjson
+	run --separate-stderr jrn-ai state --rejects rej1.ndjson in.ndjson
+	assert_failure 3
+	light=$output light_err=$stderr
+	# ai.cache.rules: the records parsed whole
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	run --separate-stderr jrn-ai state --rejects rej2.ndjson in.ndjson
+	assert_failure 3
+	assert_equal "$(jq -c 'del(.state.cached, .state.source)' <<< "$light")" \
+		"$(jq -c 'del(.state.cached, .state.source)' <<< "$output")"
+	assert_equal "$light_err" "$stderr"
+	assert_equal "$(cat rej1.ndjson)" "$(cat rej2.ndjson)"
+	assert_equal "$(jq -r .line rej1.ndjson | tr '\n' ' ')" "7 9 11 "
+	assert_equal "$(grep -F '"x" : 1}' <<< "$light" | wc -l)" 1
+	assert_equal "$(jq -r 'select(.state) | [.customerId, .state.segment, .state.journeyStage, .state.churnRiskScore, .state.predictedLifetimeValue, (.state.interests | join("+"))] | join(" ")' <<< "$light" | head -2 | tr '\n' ',')" \
+		"c1 at_risk retention 0.7 12.35 tea+xé,c2 loyal awareness 0.7 0 lamps,"
+}
+
 @test "optimize reads records lightly (no cache, no --dry-run): the same output and rejects as a whole parse" {
 	local st='"state":{"segment":"active","engagementLevel":"high","journeyStage":"purchase","nextBestActions":[],"predictedLifetimeValue":1,"churnRiskScore":0.1,"interests":[]}'
 	{

@@ -244,15 +244,17 @@ static jv slim_value(const ai_loop *L, size_t i)
  * names refused), and *rec holds those members alone (their values
  * parsed whole), with "profile" holding its own. 1 with *rec
  * (jv_invalid() for an event: its line goes through as it is), or 0 when
- * the line is to be parsed whole: not UTF-8, refused by the check (the
- * parse says why, in its words), a member name with an escape, a "type"
+ * the line is to be parsed whole: not UTF-8, refused by the check or not
+ * an object (the parse says why, in its words), a member name with an
+ * escape, a "type"
  * of a record carrying a profile object (take_line's checks), or a
  * "state" member (with_member then rebuilds the record). Measured:
  * parsing and freeing whole records were two fifths of such a run. */
 static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 {
 	if (jrn_utf8_invalid_at(ln->p, ln->len) != ln->len ||
-	    jrn_json_index_build(&L->ix, ln->p, ln->len, 4, NULL) < 0)
+	    jrn_json_index_build(&L->ix, ln->p, ln->len, 4, NULL) < 0 ||
+	    strcmp(jrn_json_kind_at(ln->p, ln->len), "object"))
 		return 0;
 	int prof = -1;
 	const jrn_json_member *type = NULL;
