@@ -184,7 +184,8 @@ static void reap(void)
 }
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;      /* the writer waits: queued, quit */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* the main thread: active is 0 */
 static conn_state *q_head, *q_tail;
 static bool writer_quit;
 static size_t active;      /* requests begun and not yet completed */
@@ -785,8 +786,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(c->form_text);
 	free(c);
 	pthread_mutex_lock(&mu);
-	active--;
-	pthread_cond_broadcast(&cond);
+	/* not cond: that would wake the writer for nothing at every reply */
+	if (--active == 0)
+		pthread_cond_broadcast(&idle_cond);
 	pthread_mutex_unlock(&mu);
 }
 
@@ -901,7 +903,7 @@ static enum MHD_Result dispatch(conn_state *c)
 	else
 		q_head = c;
 	q_tail = c;
-	pthread_cond_broadcast(&cond);
+	pthread_cond_signal(&cond); /* the writer: the one waiting on it */
 	pthread_mutex_unlock(&mu);
 	return MHD_YES;
 }
@@ -1281,7 +1283,7 @@ static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set, pthrea
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += (cfg.timeout_ms + 999) / 1000 + 1;
 	pthread_mutex_lock(&mu);
-	while (active > 0 && pthread_cond_timedwait(&cond, &mu, &until) == 0)
+	while (active > 0 && pthread_cond_timedwait(&idle_cond, &mu, &until) == 0)
 		;
 	/* the writer answers what is queued, then stops: nothing is queued
 	 * after this, so no connection stays suspended for MHD_stop_daemon */
