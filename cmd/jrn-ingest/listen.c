@@ -334,6 +334,7 @@ static FILE *why_f;
 static char *why_p;
 static size_t why_n;
 static bool quiet;
+static uint64_t why_rewound = UINT64_MAX; /* rej->count when why_f was last rewound */
 
 static int take_lines(batch *b, conn_state *c, size_t *first, jrn_err *fatal)
 {
@@ -351,7 +352,12 @@ static int take_lines(batch *b, conn_state *c, size_t *first, jrn_err *fatal)
 				return -1;
 			continue;
 		}
-		fseek(why_f, 0, SEEK_SET);
+		/* back to the start of why_f when a reject wrote there (jrn_reject
+		 * counts every one it writes): not once a line */
+		if (rej->count != why_rewound) {
+			fseek(why_f, 0, SEEK_SET);
+			why_rewound = rej->count;
+		}
 		uint64_t rc0 = rej->count;
 		if (ingest_take_line(b, &ln, rej, fatal) < 0)
 			return -1;
