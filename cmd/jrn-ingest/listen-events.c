@@ -122,11 +122,23 @@ size_t listen_json_value_end(const char *p, size_t n)
 	int depth = 0;
 	do {
 		char c = p[i];
-		if (c == '"') {
-			for (i++; i < n && p[i] != '"'; i++)
-				if (p[i] == '\\')
-					i++;
-			i++;
+		if (c == '"') { /* to the next quote after an even run of backslashes */
+			size_t from = i + 1;
+			for (;;) {
+				const char *q = memchr(p + from, '"', n - from);
+				if (!q) {
+					i = n;
+					break;
+				}
+				size_t k = (size_t)(q - p), bs = 0;
+				while (p[k - bs - 1] == '\\') /* stops at the opening quote */
+					bs++;
+				if (bs % 2 == 0) {
+					i = k + 1;
+					break;
+				}
+				from = k + 1;
+			}
 		} else if (c == '{' || c == '[') {
 			depth++, i++;
 		} else if (c == '}' || c == ']') {
@@ -260,8 +272,17 @@ void listen_events_done(listen_req *req, const listen_result *res, size_t n, lis
 	jrn_buf_addf(b, "{\"stored\":%zu,\"duplicate\":%zu,\"rejected\":%zu,\"results\":[", count[0],
 		     count[1], count[2]);
 	for (size_t i = 0; i < n; i++) {
-		jrn_buf_addf(b, "%s{\"line\":%zu,\"status\":\"%s\",", i ? "," : "", i + 1,
-			     status_names[res[i].status]);
+		/* by hand, not jrn_buf_addf: a batch has 1,000 of these */
+		char num[24], *d = num + sizeof num;
+		size_t v = i + 1;
+		do
+			*--d = (char)('0' + v % 10);
+		while ((v /= 10) > 0);
+		jrn_buf_adds(b, i ? ",{\"line\":" : "{\"line\":");
+		jrn_buf_add(b, d, (size_t)(num + sizeof num - d));
+		jrn_buf_adds(b, ",\"status\":\"");
+		jrn_buf_adds(b, status_names[res[i].status]);
+		jrn_buf_adds(b, "\",");
 		const char *s = res[i].status == LISTEN_REJECTED ? res[i].reason : res[i].id;
 		jrn_buf_adds(b, res[i].status == LISTEN_REJECTED ? "\"reason\":" : "\"id\":");
 		jrn_json_append_str(b, s ? s : "", s ? strlen(s) : 0);

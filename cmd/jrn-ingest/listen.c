@@ -184,7 +184,8 @@ static void reap(void)
 }
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;      /* the writer waits: queued, quit */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* the main thread: active is 0 */
 static conn_state *q_head, *q_tail;
 static bool writer_quit;
 static size_t active;      /* requests begun and not yet completed */
@@ -333,6 +334,7 @@ static FILE *why_f;
 static char *why_p;
 static size_t why_n;
 static bool quiet;
+static uint64_t why_rewound = UINT64_MAX; /* rej->count when why_f was last rewound */
 
 static int take_lines(batch *b, conn_state *c, size_t *first, jrn_err *fatal)
 {
@@ -350,7 +352,12 @@ static int take_lines(batch *b, conn_state *c, size_t *first, jrn_err *fatal)
 				return -1;
 			continue;
 		}
-		fseek(why_f, 0, SEEK_SET);
+		/* back to the start of why_f when a reject wrote there (jrn_reject
+		 * counts every one it writes): not once a line */
+		if (rej->count != why_rewound) {
+			fseek(why_f, 0, SEEK_SET);
+			why_rewound = rej->count;
+		}
 		uint64_t rc0 = rej->count;
 		if (ingest_take_line(b, &ln, rej, fatal) < 0)
 			return -1;
@@ -785,8 +792,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(c->form_text);
 	free(c);
 	pthread_mutex_lock(&mu);
-	active--;
-	pthread_cond_broadcast(&cond);
+	/* not cond: that would wake the writer for nothing at every reply */
+	if (--active == 0)
+		pthread_cond_broadcast(&idle_cond);
 	pthread_mutex_unlock(&mu);
 }
 
@@ -901,7 +909,7 @@ static enum MHD_Result dispatch(conn_state *c)
 	else
 		q_head = c;
 	q_tail = c;
-	pthread_cond_broadcast(&cond);
+	pthread_cond_signal(&cond); /* the writer: the one waiting on it */
 	pthread_mutex_unlock(&mu);
 	return MHD_YES;
 }
@@ -1281,7 +1289,7 @@ static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set, pthrea
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += (cfg.timeout_ms + 999) / 1000 + 1;
 	pthread_mutex_lock(&mu);
-	while (active > 0 && pthread_cond_timedwait(&cond, &mu, &until) == 0)
+	while (active > 0 && pthread_cond_timedwait(&idle_cond, &mu, &until) == 0)
 		;
 	/* the writer answers what is queued, then stops: nothing is queued
 	 * after this, so no connection stays suspended for MHD_stop_daemon */

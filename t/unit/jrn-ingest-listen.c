@@ -34,6 +34,12 @@ int main(void)
 	CHECK_STR(first("12.5e3,7"), "12.5e3", "a number up to the comma");
 	CHECK_STR(first("true]"), "true", "a literal up to the bracket");
 	CHECK_STR(first("null \n,"), "null", "a literal up to a blank");
+	CHECK_STR(first("{\"a\":\"x\\\\\\\"]\"},9"), "{\"a\":\"x\\\\\\\"]\"}",
+		  "three backslashes: the quote after them is escaped");
+	CHECK_STR(first("{\"a\":\"x\\\\\\\\\"},9"), "{\"a\":\"x\\\\\\\\\"}",
+		  "four backslashes: the quote after them ends the string");
+	CHECK_STR(first("\"\\\"\",1"), "\"\\\"\"", "a string at the top holding only an escaped quote");
+	CHECK_STR(first("{\"a\":\"unclosed"), "{\"a\":\"unclosed", "an unterminated string: to the end");
 	CHECK_STR(first("{\n \"a\" : [ 1 ,\n 2 ] }\n,"), "{\n \"a\" : [ 1 ,\n 2 ] }", "blanks inside");
 
 	CHECK_STR(decoded("a+b%20c"), "a b c", "plus and %%20 are spaces");
