@@ -218,11 +218,38 @@ static const char credits_sql[] =
 	" SELECT seq, ts, amount FROM m ORDER BY 1, 2%s";
 
 /* One group: its values (owned, sqlite3_value_dup) and its sums. */
+/* A sum of money that does not depend on the order of its terms (one
+ * state file or the same rows split over several must give the same
+ * figure): each amount in millionths of the unit, added exactly as an
+ * integer. An amount that is not a whole number of millionths is rounded
+ * to one; a sum past int64 (9.2e12 units) or a term past 2^53 millionths
+ * is added as a double instead (inexact). */
+typedef struct {
+	int64_t micros;
+	double rest;
+} money;
+
+static void money_add(money *m, double amount)
+{
+	double x = amount * 1e6;
+	int64_t v;
+	if (x > -9007199254740992.0 && x < 9007199254740992.0 &&
+	    !__builtin_add_overflow(m->micros, (int64_t)llround(x), &v))
+		m->micros = v;
+	else
+		m->rest += amount;
+}
+
+static double money_value(const money *m)
+{
+	return (double)m->micros / 1e6 + m->rest;
+}
+
 typedef struct {
 	sqlite3_value **key;
 	int64_t n, c[NCOUNTS];
-	double revenue, cost;
-	} group;
+	money revenue, cost;
+} group;
 
 /* A group's value as JSON: text as a string, numbers as numbers, NULL
  * as null. */
@@ -248,7 +275,7 @@ static jv group_row(const group *gr, char *const *by, size_t nby)
 		c[i] = (double)gr->c[i];
 		row = jv_object_set(row, jv_string(counts[i]), jv_number(c[i]));
 	}
-	double revenue = gr->revenue, cost = gr->cost;
+	double revenue = money_value(&gr->revenue), cost = money_value(&gr->cost);
 	double sent = c[0], delivered = c[1], opened = c[5], clicked = c[6], unsub = c[7],
 	       bounced = c[8], converted = c[9];
 	row = jv_object_set(row, jv_string("revenue"), jv_number(revenue));
@@ -626,7 +653,7 @@ int report_metrics_each(report_run *run, int64_t since, int64_t until, char *con
 		else if (s && !strcmp(s, "rejected"))
 			gr->c[4]++;
 		if (sqlite3_column_type(st[0], (int)nby + 1) != SQLITE_NULL)
-			gr->cost += sqlite3_column_double(st[0], (int)nby + 1);
+			money_add(&gr->cost, sqlite3_column_double(st[0], (int)nby + 1));
 		/* the orders credited to this send: at most the lookback after it */
 		int64_t seq = sqlite3_column_int64(st[0], (int)nby + 2);
 		int64_t at = sqlite3_column_int64(st[0], (int)nby + 3);
@@ -640,7 +667,7 @@ int report_metrics_each(report_run *run, int64_t since, int64_t until, char *con
 			if (!counted++)
 				gr->c[9]++;
 			if (sqlite3_column_type(st[4], 2) != SQLITE_NULL)
-				gr->revenue += sqlite3_column_double(st[4], 2);
+				money_add(&gr->revenue, sqlite3_column_double(st[4], 2));
 		}
 	}
 	if (status == JRN_EXIT_OK && crc != SQLITE_ROW && crc != SQLITE_DONE)
