@@ -341,6 +341,18 @@ int main(int argc, char **argv)
 	jrn_err e;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Before SQLite initialises (else SQLITE_MISUSE, harmless). A
+	 * sorter keeps max(cache size, PMASZ pages) in memory before it
+	 * spills to a temporary file (vdbesort.c, vdbeSorterInit); the
+	 * default of 250 pages is 8 MiB with the state file's 32 KiB pages,
+	 * which made metrics' sorts of the orders (issue 15) grow the RSS
+	 * with the events whatever the cache size. 16 pages (512 KiB) leaves
+	 * the cache size (16 MiB here) the limit. The memory statistics
+	 * take a global mutex on every allocation and nothing reads them
+	 * (as jrn_db_open's configure_sqlite). */
+	sqlite3_config(SQLITE_CONFIG_PMASZ, 16u);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_config(SQLITE_CONFIG_MMAP_SIZE, (sqlite3_int64)0, (sqlite3_int64)0);
 	jrn_opts_init(&run.opts, "jrn-report");
 	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
 	if (sub) { /* getopt says its errors as argv[0]: "jrn-report", not the kind */
