@@ -460,11 +460,11 @@ static void memo_grow(store *S)
 }
 
 /* customer's set of memos (NULL: none kept), *hit its valid memo or NULL,
- * *tag its tags (RECENT_WAYS, in step with the set's memos). */
-static struct recent_memo *memo_set(store *S, const char *customer, struct recent_memo **hit,
-				    uint32_t **tag)
+ * *tag its tags (RECENT_WAYS, in step with the set's memos); n is
+ * strlen(customer) and h its jrn_hash64, which the callers reckon once. */
+static struct recent_memo *memo_set(store *S, const char *customer, size_t n, uint64_t h,
+				    struct recent_memo **hit, uint32_t **tag)
 {
-	size_t n = strlen(customer);
 	*hit = NULL;
 	if (n >= sizeof S->recent_memo->customer)
 		return NULL;
@@ -480,7 +480,6 @@ static struct recent_memo *memo_set(store *S, const char *customer, struct recen
 		}
 		S->nsets = RECENT_SETS_MIN;
 	}
-	uint64_t h = jrn_hash64(customer, n);
 	size_t at = (h & (S->nsets - 1)) * RECENT_WAYS;
 	uint32_t t = (uint32_t)(h >> 32) | 1;
 	struct recent_memo *set = &S->recent_memo[at];
@@ -540,7 +539,9 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 	if (memo_check(S, e) < 0)
 		return -1;
 	uint32_t *tag = NULL;
-	struct recent_memo *hit, *set = memo_set(S, customer, &hit, &tag);
+	size_t n = strlen(customer);
+	uint64_t h = jrn_hash64(customer, n);
+	struct recent_memo *hit, *set = memo_set(S, customer, n, h, &hit, &tag);
 	if (hit && since >= hit->since) {
 		for (int i = 0; i < hit->n; i++) {
 			const struct recent_row *r = &hit->row[i];
@@ -560,17 +561,17 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		if (&set[w] != hit && tag[w] && set[w].epoch == S->epoch &&
 		    ++S->evicted >= S->nsets / RECENT_GROW_AT && S->nsets < RECENT_MEMO / RECENT_WAYS) {
 			memo_grow(S); /* then this customer's set again, in the new layout */
-			set = memo_set(S, customer, &hit, &tag);
+			set = memo_set(S, customer, n, h, &hit, &tag);
 			w = 0;
 			while (w < RECENT_WAYS - 1 && tag[w] && set[w].epoch == S->epoch)
 				w++;
 		}
 		memmove(set + 1, set, (size_t)w * sizeof *set);
 		memmove(tag + 1, tag, (size_t)w * sizeof *tag);
-		tag[0] = (uint32_t)(jrn_hash64(customer, strlen(customer)) >> 32) | 1;
+		tag[0] = (uint32_t)(h >> 32) | 1;
 		g.m = set;
 		*g.m = (struct recent_memo){.epoch = S->epoch, .since = since};
-		memcpy(g.m->customer, customer, strlen(customer) + 1);
+		memcpy(g.m->customer, customer, n + 1);
 	}
 	sqlite3_stmt *st = S->recent;
 	sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
@@ -604,7 +605,9 @@ static int memo_sent(store *S, const action *a, const decision *d, const char *t
 {
 	struct recent_memo *hit;
 	uint32_t *tag;
-	if (!S->recent_memo || (memo_set(S, a->f[F_CUSTOMER], &hit, &tag), !hit))
+	const char *cust = a->f[F_CUSTOMER];
+	size_t n = strlen(cust);
+	if (!S->recent_memo || (memo_set(S, cust, n, jrn_hash64(cust, n), &hit, &tag), !hit))
 		return 0;
 	int none = ledger_empty(S, e);
 	if (none < 0)
