@@ -11,11 +11,24 @@
 /* Fetched once: EVP_sha256() would make every EVP_Digest look the
  * algorithm up again, a lock and a search per record. */
 static EVP_MD *sha256;
+
+/* Each thread's digest context (sha256_key), made at its first digest
+ * and freed when the thread ends (EVP_Digest made and freed one a
+ * record: allocations, a provider context and their freeing each time). */
+static pthread_key_t sha256_key;
+static bool sha256_keyed;
+
+static void free_ctx(void *ctx)
+{
+	EVP_MD_CTX_free(ctx);
+}
+
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void fetch_sha256(void)
 {
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	sha256_keyed = pthread_key_create(&sha256_key, free_ctx) == 0;
 }
 
 int jrn_sha256_hex(const void *p, size_t n, char out[65])
@@ -25,8 +38,15 @@ int jrn_sha256_hex(const void *p, size_t n, char out[65])
 	unsigned int mdlen = 0;
 
 	pthread_once(&sha256_once, fetch_sha256);
-	if (!EVP_Digest(p, n, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL) ||
-	    mdlen != 32) {
+	EVP_MD_CTX *ctx = sha256_keyed ? pthread_getspecific(sha256_key) : NULL;
+	if (sha256_keyed && !ctx && (ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha256_key, ctx)) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	int ok = ctx ? EVP_DigestInit_ex2(ctx, sha256 ? sha256 : EVP_sha256(), NULL) &&
+		       EVP_DigestUpdate(ctx, p, n) && EVP_DigestFinal_ex(ctx, md, &mdlen)
+		     : EVP_Digest(p, n, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL);
+	if (!ok || mdlen != 32) {
 		/* Only when OpenSSL is out of memory or broken. */
 		out[0] = '\0';
 		return -1;

@@ -137,3 +137,25 @@ SQL
 	assert_equal "$(decisions)" '["send",null] '
 	assert_equal "$(rows 'SELECT count(*) FROM route_send_keys')" 1
 }
+
+@test "past 64 look-ups the claimed keys' hashes are read into memory: an earlier run's key, a colliding hash and this run's own keys still decided right" {
+	for i in $(seq 1 100); do keyed c$i k-$i; done > a.ndjson
+	run --separate-stderr jrn-route a.ndjson
+	assert_success
+	assert_equal "$(jq -r .route.decision <<< "$output" | sort | uniq -c | tr -s ' ')" " 100 send"
+	# k-1's claim given k-new's hash: k-new's look-up finds the hash, the
+	# key tells them apart; k-1 itself is no longer found by its own hash
+	# (sent again, right after the 100 new keys)
+	rows "UPDATE route_send_keys SET hash = $(hash k-new) WHERE seq = 1"
+	# 100 new keys first (the set is read after the 64th look-up), then
+	# the earlier run's keys, k-new, and this run's keys again
+	{ for i in $(seq 101 200); do keyed c$i k-$i; done
+	  for i in $(seq 1 100); do keyed c$i k-$i; done
+	  keyed c0 k-new
+	  for i in $(seq 101 200); do keyed c$i k-$i; done; } > b.ndjson
+	run --separate-stderr jrn-route b.ndjson
+	assert_success
+	assert_equal "$(jq -r '.route.decision + " " + (.route.reason // "")' <<< "$output" | uniq -c | tr -s ' ' | tr '\n' ';')" \
+		" 101 send ; 99 suppress duplicate; 1 send ; 100 suppress duplicate;"
+	assert_equal "$(rows "SELECT count(*), count(DISTINCT key) FROM route_decisions WHERE decision = 'send'")" "202|201"
+}

@@ -77,6 +77,19 @@ struct store {
 	unsigned deliv_gen;
 	bool deliv_none;
 	jrn_buf body; /* a deferral's record, its derived key spliced in */
+	/* the claimed keys' hashes (route_send_keys.hash, and jrn_hash64 of
+	 * each route_send_keys_11 key): a superset of the sent keys' while
+	 * keys_epoch is the memos' epoch (read in full once an epoch, this
+	 * connection's claims added as written), so that a key whose hash is
+	 * not there was not sent, without a query; open addressing, 0 for
+	 * an empty slot (a hash of 0 is keys_zero) */
+	uint64_t *keys;
+	size_t keys_cap, keys_n;         /* slots (a power of two), hashes held */
+	bool keys_zero;
+	uint32_t keys_epoch;             /* 0: not loaded */
+	uint32_t keys_epoch_seen;        /* the epoch keys_probes counts in */
+	size_t keys_probes, keys_last;   /* queries this epoch; hashes last loaded */
+	sqlite3_stmt *keys_all, *keys_old;
 	/* what each campaign has spent, as read and then added to in this
 	 * transaction (only this connection writes while it lasts): valid
 	 * while gen is the transaction's (the commit and rollback hooks end
@@ -168,6 +181,8 @@ store *store_open(sqlite3 *db, jrn_err *e)
 		    " AND decision = 'send' LIMIT ?3", &S->recent, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT spent FROM route_budgets WHERE campaign_id = ?", &S->spent, e) < 0 ||
 	    jrn_db_prepare(db, "PRAGMA data_version", &S->version, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT hash FROM route_send_keys", &S->keys_all, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT key FROM route_send_keys_11", &S->keys_old, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
@@ -192,13 +207,14 @@ void store_close(store *S)
 	if (!S)
 		return;
 	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
-			       S->version, S->delivered, S->any_delivered};
+			       S->version, S->delivered, S->any_delivered, S->keys_all, S->keys_old};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
 	sqlite3_commit_hook(S->db, NULL, NULL);
 	sqlite3_rollback_hook(S->db, NULL, NULL);
 	jrn_buf_free(&S->body);
+	free(S->keys);
 	route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
 	route_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
 	free(S->names);
@@ -231,16 +247,112 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
 	return done(S, S->zone, rc, e) < 0 ? -1 : found;
 }
 
-/* key's hash in route_send_keys (schema 12): jrn_hash64 of its bytes, as
- * a signed integer. */
-static int64_t key_hash(const char *key)
+/* A key's hash in route_send_keys (schema 12) is jrn_hash64 of its
+ * bytes, as a signed integer. */
+
+static int memo_check(store *S, jrn_err *e);
+
+/* ---- the claimed keys' hashes ---- */
+
+/* Adds hash h to the set, growing it (a half-full table doubles). 0, -1
+ * out of memory (the set is then dropped: keys_epoch 0). */
+static int keys_add(store *S, uint64_t h)
 {
-	return (int64_t)jrn_hash64(key, strlen(key));
+	if (!h) {
+		S->keys_zero = true;
+		return 0;
+	}
+	if (2 * (S->keys_n + 1) > S->keys_cap) {
+		size_t cap = S->keys_cap ? 2 * S->keys_cap : 4096;
+		uint64_t *k = calloc(cap, sizeof *k);
+		if (!k) {
+			S->keys_epoch = 0;
+			return -1;
+		}
+		for (size_t i = 0; i < S->keys_cap; i++)
+			if (S->keys[i]) {
+				size_t j = S->keys[i] & (cap - 1);
+				while (k[j])
+					j = (j + 1) & (cap - 1);
+				k[j] = S->keys[i];
+			}
+		free(S->keys);
+		S->keys = k, S->keys_cap = cap;
+	}
+	size_t j = h & (S->keys_cap - 1);
+	while (S->keys[j] && S->keys[j] != h)
+		j = (j + 1) & (S->keys_cap - 1);
+	if (!S->keys[j])
+		S->keys[j] = h, S->keys_n++;
+	return 0;
+}
+
+static bool keys_has(const store *S, uint64_t h)
+{
+	if (!h)
+		return S->keys_zero;
+	size_t j = h & (S->keys_cap - 1);
+	while (S->keys[j]) {
+		if (S->keys[j] == h)
+			return true;
+		j = (j + 1) & (S->keys_cap - 1);
+	}
+	return false;
+}
+
+/* Reads every claimed key's hash into the set for this epoch. 0 loaded,
+ * 1 not (out of memory: the queries answer), -1 with e. */
+static int keys_load(store *S, jrn_err *e)
+{
+	S->keys_n = 0, S->keys_zero = false, S->keys_epoch = S->epoch;
+	if (S->keys)
+		memset(S->keys, 0, S->keys_cap * sizeof *S->keys);
+	int rc, oom = 0;
+	while ((rc = sqlite3_step(S->keys_all)) == SQLITE_ROW)
+		if (!oom && keys_add(S, (uint64_t)sqlite3_column_int64(S->keys_all, 0)) < 0)
+			oom = 1;
+	if (done(S, S->keys_all, rc, e) < 0)
+		return S->keys_epoch = 0, -1;
+	while ((rc = sqlite3_step(S->keys_old)) == SQLITE_ROW)
+		if (!oom && keys_add(S, jrn_hash64(sqlite3_column_text(S->keys_old, 0),
+						   (size_t)sqlite3_column_bytes(S->keys_old, 0))) < 0)
+			oom = 1;
+	if (done(S, S->keys_old, rc, e) < 0)
+		return S->keys_epoch = 0, -1;
+	S->keys_last = S->keys_n;
+	if (oom)
+		S->keys_epoch = 0;
+	return oom;
+}
+
+/* May the set answer for h? Only inside a transaction (no other
+ * connection writes while it lasts), once the epoch's queries have cost
+ * about what reading the set does (a 64th as many queries as hashes last
+ * read, at least 64: a file that other connections write between each
+ * batch is not read in full at each). 1 yes, 0 ask the table, -1 with e. */
+static int keys_ready(store *S, jrn_err *e)
+{
+	if (sqlite3_get_autocommit(S->db) || memo_check(S, e) < 0)
+		return sqlite3_get_autocommit(S->db) ? 0 : -1;
+	if (S->keys_epoch == S->epoch)
+		return 1;
+	if (S->keys_epoch_seen != S->epoch)
+		S->keys_epoch_seen = S->epoch, S->keys_probes = 0;
+	if (++S->keys_probes <= 64 || S->keys_probes <= S->keys_last / 64)
+		return 0;
+	int rc = keys_load(S, e);
+	return rc < 0 ? -1 : rc == 0;
 }
 
 int store_key_sent(store *S, const char *key, jrn_err *e)
 {
-	sqlite3_bind_int64(S->key, 1, key_hash(key));
+	uint64_t h = jrn_hash64(key, strlen(key));
+	int ready = keys_ready(S, e);
+	if (ready < 0)
+		return -1;
+	if (ready && !keys_has(S, h))
+		return 0;
+	sqlite3_bind_int64(S->key, 1, (int64_t)h);
 	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->key);
 	return done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
@@ -348,11 +460,11 @@ static void memo_grow(store *S)
 }
 
 /* customer's set of memos (NULL: none kept), *hit its valid memo or NULL,
- * *tag its tags (RECENT_WAYS, in step with the set's memos). */
-static struct recent_memo *memo_set(store *S, const char *customer, struct recent_memo **hit,
-				    uint32_t **tag)
+ * *tag its tags (RECENT_WAYS, in step with the set's memos); n is
+ * strlen(customer) and h its jrn_hash64, which the callers reckon once. */
+static struct recent_memo *memo_set(store *S, const char *customer, size_t n, uint64_t h,
+				    struct recent_memo **hit, uint32_t **tag)
 {
-	size_t n = strlen(customer);
 	*hit = NULL;
 	if (n >= sizeof S->recent_memo->customer)
 		return NULL;
@@ -368,7 +480,6 @@ static struct recent_memo *memo_set(store *S, const char *customer, struct recen
 		}
 		S->nsets = RECENT_SETS_MIN;
 	}
-	uint64_t h = jrn_hash64(customer, n);
 	size_t at = (h & (S->nsets - 1)) * RECENT_WAYS;
 	uint32_t t = (uint32_t)(h >> 32) | 1;
 	struct recent_memo *set = &S->recent_memo[at];
@@ -428,7 +539,9 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 	if (memo_check(S, e) < 0)
 		return -1;
 	uint32_t *tag = NULL;
-	struct recent_memo *hit, *set = memo_set(S, customer, &hit, &tag);
+	size_t n = strlen(customer);
+	uint64_t h = jrn_hash64(customer, n);
+	struct recent_memo *hit, *set = memo_set(S, customer, n, h, &hit, &tag);
 	if (hit && since >= hit->since) {
 		for (int i = 0; i < hit->n; i++) {
 			const struct recent_row *r = &hit->row[i];
@@ -448,17 +561,17 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		if (&set[w] != hit && tag[w] && set[w].epoch == S->epoch &&
 		    ++S->evicted >= S->nsets / RECENT_GROW_AT && S->nsets < RECENT_MEMO / RECENT_WAYS) {
 			memo_grow(S); /* then this customer's set again, in the new layout */
-			set = memo_set(S, customer, &hit, &tag);
+			set = memo_set(S, customer, n, h, &hit, &tag);
 			w = 0;
 			while (w < RECENT_WAYS - 1 && tag[w] && set[w].epoch == S->epoch)
 				w++;
 		}
 		memmove(set + 1, set, (size_t)w * sizeof *set);
 		memmove(tag + 1, tag, (size_t)w * sizeof *tag);
-		tag[0] = (uint32_t)(jrn_hash64(customer, strlen(customer)) >> 32) | 1;
+		tag[0] = (uint32_t)(h >> 32) | 1;
 		g.m = set;
 		*g.m = (struct recent_memo){.epoch = S->epoch, .since = since};
-		memcpy(g.m->customer, customer, strlen(customer) + 1);
+		memcpy(g.m->customer, customer, n + 1);
 	}
 	sqlite3_stmt *st = S->recent;
 	sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
@@ -492,7 +605,9 @@ static int memo_sent(store *S, const action *a, const decision *d, const char *t
 {
 	struct recent_memo *hit;
 	uint32_t *tag;
-	if (!S->recent_memo || (memo_set(S, a->f[F_CUSTOMER], &hit, &tag), !hit))
+	const char *cust = a->f[F_CUSTOMER];
+	size_t n = strlen(cust);
+	if (!S->recent_memo || (memo_set(S, cust, n, jrn_hash64(cust, n), &hit, &tag), !hit))
 		return 0;
 	int none = ledger_empty(S, e);
 	if (none < 0)
@@ -602,8 +717,13 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		return 1;
 	/* the claim: the send's seq and its key's hash */
 	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
-	sqlite3_bind_int64(S->claim, 2, key_hash(d->key));
-	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0 ||
+	uint64_t h = jrn_hash64(d->key, strlen(d->key));
+	sqlite3_bind_int64(S->claim, 2, (int64_t)h);
+	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0)
+		return -1;
+	if (S->keys_epoch == S->epoch)
+		keys_add(S, h); /* out of memory: the set is dropped, the table answers */
+	if (
 	    memo_sent(S, a, d, trigger_key, now, e) < 0)
 		return -1;
 	return 1;
