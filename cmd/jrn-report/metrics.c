@@ -346,29 +346,32 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
-/* The hash of columns 0..nby of st's row (numbers equal as value_cmp has
- * them hash alike: a whole double as the integer). */
+/* h extended by v (numbers equal as value_cmp has them hash alike: a
+ * whole double as the integer). */
+static uint64_t value_hash(uint64_t h, sqlite3_value *v)
+{
+	int c = value_class(v);
+	h = fnv(h, &c, sizeof c);
+	if (c == 1) {
+		double d = sqlite3_value_double(v);
+		sqlite3_int64 x = sqlite3_value_type(v) == SQLITE_INTEGER ? sqlite3_value_int64(v)
+				  : d >= -9.2e18 && d <= 9.2e18 && d == (double)(sqlite3_int64)d
+					  ? (sqlite3_int64)d
+					  : 0;
+		h = fnv(h, &x, sizeof x);
+	} else if (c >= 2) {
+		const void *p = c == 2 ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
+		h = fnv(h, p, (size_t)sqlite3_value_bytes(v));
+	}
+	return h;
+}
+
+/* The hash of columns 0..nby of st's row. */
 static uint64_t row_hash(sqlite3_stmt *st, size_t nby)
 {
 	uint64_t h = 14695981039346656037u;
-	for (size_t i = 0; i < nby; i++) {
-		sqlite3_value *v = sqlite3_column_value(st, (int)i);
-		int c = value_class(v);
-		h = fnv(h, &c, sizeof c);
-		if (c == 1) {
-			double d = sqlite3_value_double(v);
-			sqlite3_int64 x = sqlite3_value_type(v) == SQLITE_INTEGER
-						  ? sqlite3_value_int64(v)
-					  : d >= -9.2e18 && d <= 9.2e18 && d == (double)(sqlite3_int64)d
-						  ? (sqlite3_int64)d
-						  : 0;
-			h = fnv(h, &x, sizeof x);
-		} else if (c >= 2) {
-			const void *p = c == 2 ? (const void *)sqlite3_value_text(v)
-					       : sqlite3_value_blob(v);
-			h = fnv(h, p, (size_t)sqlite3_value_bytes(v));
-		}
-	}
+	for (size_t i = 0; i < nby; i++)
+		h = value_hash(h, sqlite3_column_value(st, (int)i));
 	return h;
 }
 
@@ -385,24 +388,8 @@ static group *group_of(groups *gs, sqlite3_stmt *st)
 		gs->slot = slot, gs->nslot = n;
 		for (size_t i = 0; i < gs->ng; i++) {
 			uint64_t h = 14695981039346656037u;
-			for (size_t k = 0; k < gs->nby; k++) {
-				sqlite3_value *v = gs->g[i].key[k];
-				int c = value_class(v);
-				h = fnv(h, &c, sizeof c);
-				if (c == 1) {
-					double d = sqlite3_value_double(v);
-					sqlite3_int64 x =
-						sqlite3_value_type(v) == SQLITE_INTEGER ? sqlite3_value_int64(v)
-						: d >= -9.2e18 && d <= 9.2e18 && d == (double)(sqlite3_int64)d
-							? (sqlite3_int64)d
-							: 0;
-					h = fnv(h, &x, sizeof x);
-				} else if (c >= 2) {
-					const void *p = c == 2 ? (const void *)sqlite3_value_text(v)
-							       : sqlite3_value_blob(v);
-					h = fnv(h, p, (size_t)sqlite3_value_bytes(v));
-				}
-			}
+			for (size_t k = 0; k < gs->nby; k++)
+				h = value_hash(h, gs->g[i].key[k]);
 			size_t j = (size_t)h & (n - 1);
 			while (slot[j])
 				j = (j + 1) & (n - 1);
