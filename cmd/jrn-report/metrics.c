@@ -337,39 +337,32 @@ static int value_cmp(sqlite3_value *a, sqlite3_value *b)
 	return r ? r : na < nb ? -1 : na > nb;
 }
 
-/* FNV-1a of n bytes into h. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	while (n--)
-		h = (h ^ *s++) * 1099511628211u;
-	return h;
-}
 
 /* h extended by v (numbers equal as value_cmp has them hash alike: a
  * whole double as the integer). */
 static uint64_t value_hash(uint64_t h, sqlite3_value *v)
 {
 	int c = value_class(v);
-	h = fnv(h, &c, sizeof c);
+	uint64_t x = (uint64_t)c;
 	if (c == 1) {
 		double d = sqlite3_value_double(v);
-		sqlite3_int64 x = sqlite3_value_type(v) == SQLITE_INTEGER ? sqlite3_value_int64(v)
+		sqlite3_int64 i = sqlite3_value_type(v) == SQLITE_INTEGER ? sqlite3_value_int64(v)
 				  : d >= -9.2e18 && d <= 9.2e18 && d == (double)(sqlite3_int64)d
 					  ? (sqlite3_int64)d
 					  : 0;
-		h = fnv(h, &x, sizeof x);
+		x = jrn_hash64(&i, sizeof i);
 	} else if (c >= 2) {
 		const void *p = c == 2 ? (const void *)sqlite3_value_text(v) : sqlite3_value_blob(v);
-		h = fnv(h, p, (size_t)sqlite3_value_bytes(v));
+		x = jrn_hash64(p, (size_t)sqlite3_value_bytes(v)) + (uint64_t)c;
 	}
-	return h;
+	/* combined as boost's hash_combine does */
+	return h ^ (x + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2));
 }
 
 /* The hash of columns 0..nby of st's row. */
 static uint64_t row_hash(sqlite3_stmt *st, size_t nby)
 {
-	uint64_t h = 14695981039346656037u;
+	uint64_t h = 0;
 	for (size_t i = 0; i < nby; i++)
 		h = value_hash(h, sqlite3_column_value(st, (int)i));
 	return h;
@@ -387,7 +380,7 @@ static group *group_of(groups *gs, sqlite3_stmt *st)
 		free(gs->slot);
 		gs->slot = slot, gs->nslot = n;
 		for (size_t i = 0; i < gs->ng; i++) {
-			uint64_t h = 14695981039346656037u;
+			uint64_t h = 0;
 			for (size_t k = 0; k < gs->nby; k++)
 				h = value_hash(h, gs->g[i].key[k]);
 			size_t j = (size_t)h & (n - 1);
