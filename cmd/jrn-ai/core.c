@@ -492,10 +492,14 @@ static int make_questions(ai_loop *L)
 	free(recs);
 	if (rc < 0)
 		return -1;
+	/* The facts as an object only for --dry-run here; a model's question
+	 * gets them once the cache has missed (with_facts): the cache key
+	 * hashes them as numbers, and building and freeing that object was
+	 * a sixth of a run of cache hits. */
 	for (size_t i = 0; whole && i < L->nreq; i++) {
 		ai_req *r = &L->reqs[i];
 		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->items[r->idx].rec));
-		if (asked)
+		if (run->opts.dry_run)
 			r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
 	}
 	if (run->task != AI_OPTIMIZE)
@@ -682,6 +686,25 @@ static int64_t insights_at(const ai_run *run)
 	return run->task == AI_OPTIMIZE ? run->insights_at : -1;
 }
 
+/* Adds r's facts to its input, where make_questions would have put them:
+ * after the profile, before the state (optimize), so that the model's
+ * question reads the same. Once per question; not for --dry-run (it has
+ * them). */
+static void with_facts(const ai_run *run, ai_req *r)
+{
+	if (run->opts.dry_run || !r->facts || jv_object_has(jv_copy(r->input), ai_lit("facts")))
+		return;
+	jv st = jv_object_get(jv_copy(r->input), KS("state"));
+	bool has_state = jv_is_valid(st);
+	if (has_state)
+		r->input = jv_object_delete(r->input, KS("state"));
+	r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
+	if (has_state)
+		r->input = jv_object_set(r->input, KS("state"), st);
+	else
+		jv_free(st);
+}
+
 /* The cache step for every question: a hit is its answer. With
  * --dry-run nothing is looked up either... only looked up. 0 or -1 (said). */
 static int from_cache(ai_loop *L)
@@ -747,6 +770,8 @@ static int answer_batch(ai_loop *L)
 				answer_rules(L, it, "budget spent");
 				continue;
 			}
+			if (run->model->ops->network)
+				with_facts(run, &L->reqs[i]);
 			q[n++] = &L->reqs[i];
 		}
 		if (n && (rc = ask_round(L, q, n, false)) == 0) {
