@@ -585,6 +585,24 @@ void jrn_db_paths_free(char **paths, size_t n);
 int jrn_db_open_many(char *const *paths, size_t n, const char *const *tables, int busy_ms,
 		     sqlite3 **db, jrn_err *e);
 
+/* A thread that checkpoints a writer's WAL beside it. SQLite's automatic
+ * checkpoint runs inside the commit that crosses 1,000 WAL pages (32 MB at
+ * jrn's 32 KiB pages), and that commit waits for the copy into the file.
+ * jrn_checkpointer_start gives db (the writer's connection, path its file)
+ * a WAL hook instead, which asks the thread (a connection of its own) for a
+ * PASSIVE checkpoint past 1,000 pages; PASSIVE never blocks the writer
+ * (sqlite.org/c3ref/wal_checkpoint_v2.html), and the WAL starts over at
+ * the first commit after a checkpoint that copied all of it. Past 8,000
+ * pages (the thread behind) the writer checkpoints itself, as SQLite
+ * would. Returns the checkpointer, or NULL when it cannot start (out of
+ * memory, no thread, the file not opened): db then keeps SQLite's own.
+ * Only one per db; db must outlive it. */
+typedef struct jrn_checkpointer jrn_checkpointer;
+jrn_checkpointer *jrn_checkpointer_start(sqlite3 *db, const char *path);
+/* Stops and frees c (NULL: nothing) after its writer's last commit, and
+ * gives that connection SQLite's automatic checkpoint back. */
+void jrn_checkpointer_stop(jrn_checkpointer *c);
+
 /* Runs sql (no parameters, any number of statements): 0 or -1 with e. */
 int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
 /* Prepares sql as a statement to be reused (SQLITE_PREPARE_PERSISTENT):

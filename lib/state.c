@@ -2,6 +2,7 @@
  * the schema migrations, versioned by PRAGMA user_version. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -529,6 +530,95 @@ static int wal_mode(sqlite3 *db, int busy_ms, jrn_err *e)
 			return -1;
 		jrn_sleep_ms(20);
 	}
+}
+
+/* ---- jrn_checkpointer (jrn.h) ---- */
+
+enum { CKPT_PAGES = 1000, CKPT_PAGES_MAX = 8000 };
+
+struct jrn_checkpointer {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	bool due, quit;
+	sqlite3 *writer, *db; /* the writer's connection (borrowed), this one's */
+	pthread_t th;
+};
+
+/* sqlite3_wal_hook's callback on the writer's thread after each commit:
+ * pages is the WAL's size in pages. SQLITE_OK. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	jrn_checkpointer *c = arg;
+	if (pages >= CKPT_PAGES_MAX) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	} else if (pages >= CKPT_PAGES) {
+		pthread_mutex_lock(&c->mu);
+		c->due = true;
+		pthread_cond_signal(&c->cond);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+	jrn_checkpointer *c = arg;
+	pthread_setname_np(pthread_self(), "jrn-checkpoint");
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->due && !c->quit)
+			pthread_cond_wait(&c->cond, &c->mu);
+		if (c->quit)
+			break;
+		c->due = false;
+		pthread_mutex_unlock(&c->mu);
+		/* a failure (a reader on old frames, I/O) leaves the WAL as it
+		 * is: the next commit past CKPT_PAGES asks again */
+		sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+jrn_checkpointer *jrn_checkpointer_start(sqlite3 *db, const char *path)
+{
+	jrn_checkpointer *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->writer = db;
+	/* a connection that has not read the file does not know it is in WAL
+	 * mode: its checkpoints would do nothing (and say -1 pages) */
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK ||
+	    pthread_create(&c->th, NULL, ckpt_main, c) != 0) {
+		sqlite3_close(c->db);
+		pthread_cond_destroy(&c->cond);
+		pthread_mutex_destroy(&c->mu);
+		free(c);
+		return NULL;
+	}
+	sqlite3_wal_hook(db, ckpt_hook, c);
+	return c;
+}
+
+void jrn_checkpointer_stop(jrn_checkpointer *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->quit = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->th, NULL);
+	sqlite3_wal_autocheckpoint(c->writer, CKPT_PAGES); /* replaces the hook */
+	sqlite3_close(c->db);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
 }
 
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)

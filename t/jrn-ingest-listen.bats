@@ -574,7 +574,7 @@ ev1() { # ev1 ID [TYPE]
 	"$JRN_GEN" -n 80000 -s 3 | jq -sc '_nwise(10000) | {batch: .}' > batches
 	printf 'ingest:\n  listen:\n    maxBody: 67108864\n' > c.yaml
 	serve -q --config c.yaml
-	grep -qx jrn-ingest-ckpt /proc/"$SERVER_PID"/task/*/comm
+	grep -qx jrn-checkpoint /proc/"$SERVER_PID"/task/*/comm
 	before=$(stat -c %s jrn.db)
 	while read -r b; do
 		printf '%s' "$b" > body

@@ -484,99 +484,6 @@ static void commit_group(conn_state *group, batch *b, jrn_buf *firsts, jrn_buf *
 	b->n = 0;
 }
 
-/* ---- checkpoints off the writer's path ------------------------------------------------ */
-
-/* SQLite's automatic checkpoint runs inside the commit that crosses 1,000
- * WAL pages (32 MB at jrn's 32 KiB pages): that commit, and every request
- * waiting on it, waits for the copy into the state file (the p99 of
- * single-event POSTs). The writer's connection has a WAL hook instead that
- * asks this thread, with a connection of its own, for a PASSIVE checkpoint
- * (which never blocks the writer: SQLite, "Checkpoint a database",
- * sqlite.org/c3ref/wal_checkpoint_v2.html); the WAL starts over at the
- * first commit after a checkpoint that copied all of it. Should the
- * checkpointer fall behind (CKPT_PAGES_MAX), the writer checkpoints itself,
- * as SQLite would. */
-enum { CKPT_PAGES = 1000, CKPT_PAGES_MAX = 8000 };
-
-static pthread_mutex_t ckpt_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t ckpt_cond = PTHREAD_COND_INITIALIZER;
-static bool ckpt_due, ckpt_quit;
-static sqlite3 *ckpt_db;
-
-/* sqlite3_wal_hook's callback, on the writer's thread after each commit:
- * pages is the WAL's size in pages. SQLITE_OK. */
-static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
-{
-	(void)arg;
-	if (pages >= CKPT_PAGES_MAX) {
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	} else if (pages >= CKPT_PAGES) {
-		pthread_mutex_lock(&ckpt_mu);
-		ckpt_due = true;
-		pthread_cond_signal(&ckpt_cond);
-		pthread_mutex_unlock(&ckpt_mu);
-	}
-	return SQLITE_OK;
-}
-
-static void *ckpt_main(void *arg)
-{
-	(void)arg;
-	pthread_setname_np(pthread_self(), "jrn-ingest-ckpt");
-	pthread_mutex_lock(&ckpt_mu);
-	for (;;) {
-		while (!ckpt_due && !ckpt_quit)
-			pthread_cond_wait(&ckpt_cond, &ckpt_mu);
-		if (ckpt_quit)
-			break;
-		ckpt_due = false;
-		pthread_mutex_unlock(&ckpt_mu);
-		/* a failure (a reader holding old frames, I/O) leaves the WAL
-		 * as it is: the next commit past CKPT_PAGES asks again */
-		sqlite3_wal_checkpoint_v2(ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		pthread_mutex_lock(&ckpt_mu);
-	}
-	pthread_mutex_unlock(&ckpt_mu);
-	return NULL;
-}
-
-/* Starts the checkpointer for the writer's connection db (path its file).
- * On any failure SQLite's own automatic checkpoint stays: slower replies
- * now and then, nothing lost. true when started. */
-static bool ckpt_start(sqlite3 *db, const char *path, pthread_t *th)
-{
-	/* a connection that has not read the file does not know it is in
-	 * WAL mode: its checkpoints would do nothing (and say -1 pages) */
-	if (!db || sqlite3_open_v2(path, &ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-				   NULL) != SQLITE_OK ||
-	    sqlite3_exec(ckpt_db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_close(ckpt_db);
-		ckpt_db = NULL;
-		return false;
-	}
-	if (pthread_create(th, NULL, ckpt_main, NULL) != 0) {
-		sqlite3_close(ckpt_db);
-		ckpt_db = NULL;
-		return false;
-	}
-	sqlite3_wal_hook(db, wal_hook, NULL);
-	return true;
-}
-
-/* Stops the checkpointer (after the writer has stopped) and gives the
- * writer's connection SQLite's automatic checkpoint back. */
-static void ckpt_stop(sqlite3 *db, pthread_t th)
-{
-	pthread_mutex_lock(&ckpt_mu);
-	ckpt_quit = true;
-	pthread_cond_signal(&ckpt_cond);
-	pthread_mutex_unlock(&ckpt_mu);
-	pthread_join(th, NULL);
-	sqlite3_close(ckpt_db);
-	ckpt_db = NULL;
-	sqlite3_wal_autocheckpoint(db, 1000);
-}
-
 static void *writer_main(void *arg)
 {
 	(void)arg;
@@ -1431,9 +1338,11 @@ int listen_run(const char *addr, listen_env *e_)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	pthread_t th, ckpt_th;
+	pthread_t th;
 	struct MHD_Daemon *d = NULL;
-	bool ckpt = ckpt_start(env->db.db, env->opts->db_path, &ckpt_th);
+	/* no commit (and no reply waiting on it) waits for a checkpoint */
+	jrn_checkpointer *ckpt = env->db.db ? jrn_checkpointer_start(env->db.db, env->opts->db_path)
+					     : NULL;
 	if (!why_f || pthread_create(&th, NULL, writer_main, NULL) != 0) {
 		status = jrn_say(JRN_EXIT_FAIL, "cannot start the writer thread");
 		goto out;
@@ -1467,8 +1376,7 @@ int listen_run(const char *addr, listen_env *e_)
 	if (output_failed)
 		status = JRN_EXIT_FAIL;
 out:
-	if (ckpt)
-		ckpt_stop(env->db.db, ckpt_th);
+	jrn_checkpointer_stop(ckpt);
 	/* track: free */
 	listen_track_free();
 	env->rej->quiet = was_quiet;
