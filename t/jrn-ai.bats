@@ -688,3 +688,35 @@ ai_words() {
 	assert_equal "$(jq -s -c 'map(select(.actionType == "email") | .recipientEmail) | unique' <<< "$output")" \
 		'["top@example.com"]'
 }
+
+@test "--dry-run: the facts from the state file: 7- and 30-day counts, 30-day categories, orders over all time; a carried summary wins" {
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	{
+		evt email.opened c1 2
+		evt email.opened c1 20
+		evt email.opened c1 60
+		evt email.clicked c1 3
+		evt page.viewed c1 1
+		evt cart.updated c1 10
+		evt cart.added c1 45
+		printf '{"type":"product.viewed","customerId":"c1","timestamp":"%s","properties":{"category":"lamps"}}\n' "$(at 5)"
+		printf '{"type":"product.viewed","customerId":"c1","timestamp":"%s","properties":{"category":"rugs"}}\n' "$(at 50)"
+		printf '{"type":"order.completed","customerId":"c1","timestamp":"%s","properties":{"amount":10.5}}\n' "$(at 100)"
+		printf '{"type":"order.completed","customerId":"c1","timestamp":"%s","properties":{"amount":4.25}}\n' "$(at 12)"
+		printf '{"type":"order.completed","customerId":"c1","timestamp":"2026-03-01T00:00:00Z","properties":{"amount":99}}\n'
+		evt email.opened c1 -3
+		evt page.viewed c1 300
+		evt email.opened old 90
+	} | jrn-ingest -q > /dev/null
+	{
+		printf '{"customerId":"c1"}\n{"customerId":"old"}\n{"customerId":"new"}\n'
+		prof c1 7 70 3 400
+	} > in.ndjson
+	run --separate-stderr jrn-ai state --dry-run in.ndjson
+	assert_success
+	f='.aiRequest.input.facts | [.events.opens7d, .events.opens30d, .events.clicks7d, .events.clicks30d, .events.visits7d, .events.visits30d, .events.carts30d, .categories, .orders.count, .orders.total, .orders.daysSinceLast, .firstSeenDays] | tostring'
+	assert_equal "$(jq -r "$f" <<< "$output")" '[1,2,1,1,2,2,1,["lamps"],2,14.75,12,300]
+[0,0,0,0,0,0,0,[],0,0,null,90]
+[0,0,0,0,0,0,0,[],0,0,null,null]
+[1,2,1,1,2,2,1,["lamps"],7,70,3,400]'
+}

@@ -1,8 +1,8 @@
 /* facts.c: what the state file knows of a batch's customers, for the
  * input of every question (jrn-ai.h, ai_req.input.facts). One query per
  * table per batch: the customerIds go in as one JSON array bound to
- * json_each, so a batch of 1,024 profiles costs six statements, not six
- * thousand. What a record carries itself wins over the state file, and
+ * json_each, so a batch of 1,024 profiles costs four statements (five when
+ * some records carry their orders and others not), not four thousand. What a record carries itself wins over the state file, and
  * the state file is not asked for it: rfm, clv, lead (top level, under
  * "scores", or under "profile" or "profile.scores", as jrn-score and
  * jrn-merge write them), segments (top level or under "profile") and
@@ -20,21 +20,28 @@
 
 #include "jrn-ai.h"
 
-enum { Q_EVENTS, Q_ORDERS, Q_RFM, Q_SCORES, Q_SEGMENTS, NQ };
+enum { Q_EVENTS, Q_ACTIVITY, Q_RFM, Q_SCORES, Q_SEGMENTS, NQ };
+
+/* The counts of the last 7 and 30 days (?2 and ?3 their starts) and the
+ * categories of the last 30, columns 1-8 of Q_EVENTS and Q_ACTIVITY. */
+#define EVENT_COLUMNS \
+	" sum(type = 'email.opened' AND ts > ?2), sum(type = 'email.opened' AND ts > ?3)," \
+	" sum(type = 'email.clicked' AND ts > ?2), sum(type = 'email.clicked' AND ts > ?3)," \
+	" sum(type IN ('page.viewed', 'product.viewed') AND ts > ?2)," \
+	" sum(type IN ('page.viewed', 'product.viewed') AND ts > ?3)," \
+	" sum(type IN ('cart.added', 'cart.updated') AND ts > ?3)," \
+	" group_concat(CASE WHEN ts > ?3 AND type IN ('product.viewed', 'cart.added'," \
+	" 'order.completed') THEN json_extract(body, '$.properties.category') END, char(30))"
 
 static const char *const sql[NQ] = {
-	"SELECT customer_id,"
-	" sum(type = 'email.opened' AND ts > ?2), sum(type = 'email.opened'),"
-	" sum(type = 'email.clicked' AND ts > ?2), sum(type = 'email.clicked'),"
-	" sum(type IN ('page.viewed', 'product.viewed') AND ts > ?2),"
-	" sum(type IN ('page.viewed', 'product.viewed')),"
-	" sum(type IN ('cart.added', 'cart.updated')),"
-	" group_concat(CASE WHEN type IN ('product.viewed', 'cart.added', 'order.completed')"
-	" THEN json_extract(body, '$.properties.category') END, char(30))"
+	/* the customers whose record carried its orders: the last 30 days */
+	"SELECT customer_id," EVENT_COLUMNS
 	" FROM events WHERE customer_id IN (SELECT value FROM json_each(?1))"
 	" AND ts > ?3 AND ts <= ?4 GROUP BY customer_id",
 
-	"SELECT customer_id, sum(type = 'order.completed'),"
+	/* the others (most): the same and their orders, in one pass over
+	 * their events (two queries were two probes and two scans) */
+	"SELECT customer_id," EVENT_COLUMNS ", sum(type = 'order.completed'),"
 	" total(CASE WHEN type = 'order.completed' THEN amount END),"
 	" max(CASE WHEN type = 'order.completed' THEN ts END), min(ts) FROM events"
 	" WHERE customer_id IN (SELECT value FROM json_each(?1)) AND ts <= ?4"
@@ -201,7 +208,8 @@ static void take_row(facts_state *F, int q, sqlite3_stmt *st, int64_t now)
 					   "score", "segment"};
 	static jv rfmk[8];
 	switch (q) {
-	case Q_EVENTS: {
+	case Q_EVENTS:
+	case Q_ACTIVITY: {
 		double *ev[7] = {&f->o7, &f->o30, &f->c7, &f->c30, &f->v7, &f->v30, &f->carts};
 		for (int i = 0; i < 7; i++)
 			*ev[i] = sqlite3_column_double(st, i + 1);
@@ -210,15 +218,15 @@ static void take_row(facts_state *F, int q, sqlite3_stmt *st, int64_t now)
 			f->categories = top_categories((const char *)sqlite3_column_text(st, 8),
 						       (size_t)sqlite3_column_bytes(st, 8));
 		}
+		if (q == Q_EVENTS)
+			return;
+		f->orders = sqlite3_column_double(st, 9);
+		f->total = round(sqlite3_column_double(st, 10) * 100) / 100;
+		f->last = sqlite3_column_type(st, 11) == SQLITE_NULL ? NAN
+			  : days(now, sqlite3_column_int64(st, 11));
+		f->first_seen = days(now, sqlite3_column_int64(st, 12));
 		return;
 	}
-	case Q_ORDERS:
-		f->orders = sqlite3_column_double(st, 1);
-		f->total = round(sqlite3_column_double(st, 2) * 100) / 100;
-		f->last = sqlite3_column_type(st, 3) == SQLITE_NULL ? NAN
-			  : days(now, sqlite3_column_int64(st, 3));
-		f->first_seen = days(now, sqlite3_column_int64(st, 4));
-		return;
 	case Q_RFM: {
 		jv o = jv_object();
 		for (int i = 0; i < 8; i++)
@@ -353,7 +361,7 @@ static void carried(jv rec, int64_t now, ai_facts *f, unsigned *have, unsigned *
 		f->first_seen = days(now, first);
 		h |= C_ORDERS;
 	} else {
-		n |= 1u << Q_ORDERS;
+		n = (n & ~(1u << Q_EVENTS)) | 1u << Q_ACTIVITY;
 	}
 	jv_free(cnt);
 	jv_free(tot);
