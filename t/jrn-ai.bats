@@ -720,3 +720,15 @@ ai_words() {
 [0,0,0,0,0,0,0,[],0,0,null,null]
 [1,2,1,1,2,2,1,["lamps"],7,70,3,400]'
 }
+
+@test "ai.fields: in their order, each from the record or else its profile; e-mail and phone left out, inside an object too" {
+	printf 'ai:\n  fields: [traits, phone, firstName, email, locale, missing, traits]\n' > jrn.yaml
+	printf '{"locale":"de-CH","customerId":"c1","profile":{"firstName":"Ann","locale":"en","email":"a@example.com","traits":{"x":1}},"traits":{"plan":"pro","phone":"+41445551234","email":"b@example.com"},"phone":"+41445551234"}\n' > in.ndjson
+	jrn-ingest -q < /dev/null
+	run --separate-stderr jrn-ai state --dry-run in.ndjson
+	assert_success
+	assert_equal "$(jq -c '.aiRequest.input.profile' <<< "$output")" '{"traits":{"plan":"pro"},"firstName":"Ann","locale":"de-CH"}'
+	printf 'ai:\n  sendContact: true\n  fields: [email, traits, phone]\n' > jrn.yaml
+	run --separate-stderr jrn-ai state --dry-run in.ndjson
+	assert_equal "$(jq -c '.aiRequest.input.profile' <<< "$output")" '{"email":"a@example.com","traits":{"plan":"pro","phone":"+41445551234","email":"b@example.com"},"phone":"+41445551234"}'
+}

@@ -305,6 +305,16 @@ static int load_keys(ai_run *run)
 		jv_free(run->fields);
 		run->fields = jv_parse(default_fields);
 	}
+	/* (a list of strings: the config's schema said so) */
+	int nf = jv_array_length(jv_copy(run->fields));
+	free(run->field_names);
+	if (!(run->field_names = malloc((nf ? (size_t)nf : 1) * sizeof *run->field_names)))
+		return jrn_say(-1, "out of memory");
+	for (int j = 0; j < nf; j++) {
+		jv f = jv_array_get(jv_copy(run->fields), j);
+		run->field_names[j] = jv_string_value(f); /* run->fields holds it */
+		jv_free(f);
+	}
 	run->allow = jrn_config_get(run->opts.config, "ai.allow");
 	if (!jv_is_valid(run->allow)) {
 		jv_free(run->allow);
@@ -367,6 +377,8 @@ void ai_teardown(ai_run *run)
 	free(run->rules_answers);
 	run->rules_answers = NULL;
 	jv_free(run->fields);
+	free(run->field_names);
+	run->field_names = NULL;
 	jv_free(run->playbook);
 	jv_free(run->allow);
 	jv_free(run->touchpoints);

@@ -379,31 +379,61 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 
 /* ---- questions -------------------------------------------------------- */
 
-/* The record's allowed fields (ai.fields; email and phone, also inside
- * traits, only with ai.sendContact). */
+/* Whether k is a contact field (email, phone). */
+static bool is_contact(const char *k)
+{
+	return !strcmp(k, "email") || !strcmp(k, "phone");
+}
+
+/* The members of o (borrowed, an object) named by ai.fields into the
+ * slots of those still jv_invalid(), in one pass over o (a look-up a
+ * field cost more: records are small, the fields few). */
+static void take_fields(const ai_run *run, jv o, jv *slot)
+{
+	size_t nf = (size_t)jv_array_length(jv_copy(run->fields));
+	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+		jv k = jv_object_iter_key(o, it);
+		const char *ks = jv_string_value(k);
+		for (size_t j = 0; j < nf; j++) {
+			if (jv_is_valid(slot[j]) || strcmp(ks, run->field_names[j]) ||
+			    (!run->send_contact && is_contact(ks)))
+				continue;
+			jv_free(slot[j]);
+			slot[j] = jv_object_iter_value(o, it);
+		}
+		jv_free(k);
+	}
+}
+
+/* The record's allowed fields (ai.fields, in their order; email and
+ * phone, also inside traits, only with ai.sendContact): a member of the
+ * record, else of its "profile" (jrn-merge's shape). rec is borrowed. */
 static jv minimise(const ai_run *run, jv rec)
 {
 	jv p = jv_object();
-	jv pr = jv_invalid(); /* rec's "profile", looked up once, when needed */
-	bool pr_got = false;
-	jv_array_foreach(run->fields, i, f) {
-		(void)i;
-		if (jv_get_kind(f) != JV_KIND_STRING) {
-			jv_free(f);
+	size_t nf = jv_get_kind(run->fields) == JV_KIND_ARRAY && run->field_names
+			    ? (size_t)jv_array_length(jv_copy(run->fields)) : 0;
+	if (!nf || jv_get_kind(rec) != JV_KIND_OBJECT)
+		return p;
+	jv small[16], *slot = nf <= 16 ? small : malloc(nf * sizeof *slot);
+	if (!slot)
+		return p; /* (out of memory: nothing of the profile) */
+	for (size_t j = 0; j < nf; j++)
+		slot[j] = jv_invalid();
+	take_fields(run, rec, slot);
+	size_t got = 0;
+	for (size_t j = 0; j < nf; j++)
+		got += jv_is_valid(slot[j]);
+	if (got < nf) {
+		jv pr = jv_object_get(jv_copy(rec), KS("profile"));
+		if (jv_get_kind(pr) == JV_KIND_OBJECT)
+			take_fields(run, pr, slot);
+		jv_free(pr);
+	}
+	for (size_t j = 0; j < nf; j++) {
+		jv v = slot[j];
+		if (!jv_is_valid(v))
 			continue;
-		}
-		const char *k = jv_string_value(f);
-		bool contact = !strcmp(k, "email") || !strcmp(k, "phone");
-		jv v = contact && !run->send_contact ? jv_invalid() : jv_object_get(jv_copy(rec), jv_copy(f));
-		if (!jv_is_valid(v) && !(contact && !run->send_contact)) {
-			/* jrn-merge's shape: the profile's fields under "profile" */
-			jv_free(v);
-			if (!pr_got) {
-				pr = jv_object_get(jv_copy(rec), KS("profile"));
-				pr_got = true;
-			}
-			v = jv_get_kind(pr) == JV_KIND_OBJECT ? jv_object_get(jv_copy(pr), jv_copy(f)) : jv_invalid();
-		}
 		/* (deleted only when there: a delete copies the record's object) */
 		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
 		    jv_object_has(jv_copy(v), KS("email")))
@@ -411,9 +441,10 @@ static jv minimise(const ai_run *run, jv rec)
 		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
 		    jv_object_has(jv_copy(v), KS("phone")))
 			v = jv_object_delete(v, KS("phone"));
-		p = jv_is_valid(v) ? jv_object_set(p, f, v) : (jv_free(v), jv_free(f), p);
+		p = jv_object_set(p, jv_string(run->field_names[j]), v);
 	}
-	jv_free(pr);
+	if (slot != small)
+		free(slot);
 	return p;
 }
 

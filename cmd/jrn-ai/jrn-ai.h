@@ -176,6 +176,7 @@ struct ai_run {
 	bool cache_rules;        /* ai.cache.rules: the rules model's answers cached too */
 	bool send_contact;       /* ai.sendContact */
 	jv fields;               /* ai.fields: the profile keys a prompt carries (owned) */
+	const char **field_names; /* its strings, borrowed from it (owned array) */
 	jv playbook;             /* ai.playbook: stage -> [action], defaults filled (owned) */
 	jv allow;                /* ai.allow, or jv_null() (owned) */
 	bool channel_ok[3];      /* email, sms, retargeting: a provider or ai.allow.channels */
