@@ -540,6 +540,12 @@ void jrn_idmap_free(jrn_idmap *m);
 
 #define JRN_SCHEMA_VERSION 14
 
+/* SQLite's process-wide settings, once (sqlite3_config must come before
+ * the first connection): no memory statistics (SQLITE_CONFIG_MEMSTATUS
+ * 0: a mutex and counters on every allocation). jrn_db_open calls it; a
+ * tool opening a file itself (read-only) calls it first. */
+void jrn_sqlite_configure(void);
+
 /* Opens (creating if needed) the state file at path: WAL, busy timeout of
  * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file
  * that is not SQLite, is corrupt, or is newer than this code. On success

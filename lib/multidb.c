@@ -298,6 +298,7 @@ int jrn_db_open_many(char *const *paths, size_t n, const char *const *tables, in
 					" is read once", jrn_path_shown(paths[i], shown),
 					jrn_path_shown(paths[j], shown2));
 	}
+	jrn_sqlite_configure();
 	int rc = sqlite3_open_v2(paths[0], &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		jrn_fail(e, "%s: cannot open state file: %s", jrn_path_shown(paths[0], shown),

@@ -503,6 +503,12 @@ static void configure_sqlite(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+void jrn_sqlite_configure(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, configure_sqlite);
+}
+
 const char *jrn_path_shown(const char *path, char out[JRN_PATH_SHOWN])
 {
 	size_t n = strlen(path);
@@ -624,8 +630,7 @@ void jrn_checkpointer_stop(jrn_checkpointer *c)
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN]; /* the path in messages: the reason must fit */
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, configure_sqlite);
+	jrn_sqlite_configure();
 
 	sqlite3 *db = NULL;
 	struct stat st;

@@ -211,6 +211,7 @@ static int open_readonly(const char *path, int busy_ms, sqlite3 **out, jrn_err *
 	struct stat sb; /* SQLite says "disk I/O error" of a directory */
 	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return jrn_fail(e, "%s: is a directory", p);
+	jrn_sqlite_configure();
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		jrn_fail(e, "%s: cannot open state file: %s", p,
