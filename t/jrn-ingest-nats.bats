@@ -192,6 +192,19 @@ ids() { sqlite3 "$1" 'SELECT id FROM events ORDER BY id'; }
 	assert_regex "$stderr" 'stream JRN exists with other subjects \(jrn.events.\*\), not other.ev.\*'
 	run --separate-stderr jrn-ingest --config four.yaml --from "$NATS_URL" --partitions 1/4 --drain
 	assert_success
+	assert_equal "$stderr" "jrn-ingest: 0 stored, 0 duplicate, 0 rejected"
+	# a consumer that has to create its stream says so: a misspelled
+	# nats.stream would otherwise wait for nothing in silence
+	printf 'nats:\n  stream: JRNN\n  subject: jrn.evnts\n  storage: memory\n' > typo.yaml
+	run --separate-stderr jrn-ingest --config typo.yaml --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_equal "$stderr" "jrn-ingest: stream JRNN did not exist: created, empty (--publish with the same nats.stream fills it)
+jrn-ingest: 0 stored, 0 duplicate, 0 rejected"
+	run --separate-stderr jrn-ingest --config typo.yaml --from "$NATS_URL" --partitions 0-7 --drain
+	assert_equal "$stderr" "jrn-ingest: 0 stored, 0 duplicate, 0 rejected"
+	run --separate-stderr jrn-ingest -q --config typo.yaml --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_equal "$stderr" ""
 }
 
 @test "usage errors: exit 2" {

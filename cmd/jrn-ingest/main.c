@@ -403,6 +403,11 @@ static int set_up_nats(void)
 	ingest_nats *N = ingest_nats_open(opts.config, *url ? url : NULL, opts.verbosity, &status, &e);
 	if (!N)
 		return jrn_say(status, "%s", e.msg);
+	/* a consumer that made its stream reads nothing until a publisher
+	 * writes there: said, since a misspelled nats.stream looks the same */
+	if (!publish_flag && ingest_nats_created(N) && opts.verbosity == 0)
+		jrn_say(0, "stream %s did not exist: created, empty (--publish with the same"
+			" nats.stream fills it)", ingest_nats_stream(N));
 	if (publish_flag)
 		st.nats = N;
 	else

@@ -19,6 +19,7 @@ struct ingest_nats {
 	jsCtx *js;
 	char *stream, *subject, *urls_shown;
 	int parts, verbosity;
+	bool created; /* ensure_stream made the stream */
 	int64_t ack_ms, deadline_ms, max_payload;
 	/* the ack handler's view of the batch being published */
 	pthread_mutex_t mu;
@@ -319,6 +320,7 @@ static int ensure_stream(ingest_nats *N, int64_t replicas, const char *storage, 
 		s = js_AddStream(&si, N->js, &sc, NULL, &jerr);
 		if (s != NATS_OK)
 			return nats_fail(e, "creating the stream", s);
+		N->created = true;
 		if (N->verbosity > 0)
 			jrn_say(0, "stream %s created (%s, %d partitions)", N->stream, subj, N->parts);
 		jsStreamInfo_Destroy(si);
@@ -404,6 +406,7 @@ fail:
 }
 
 int ingest_nats_count(const ingest_nats *N) { return N->parts; }
+bool ingest_nats_created(const ingest_nats *N) { return N->created; }
 const char *ingest_nats_stream(const ingest_nats *N) { return N->stream; }
 int64_t ingest_nats_max_payload(const ingest_nats *N) { return N->max_payload; }
 

@@ -54,6 +54,8 @@ int ingest_nats_partitions(const char *list, int n, unsigned char *owned, jrn_er
 ingest_nats *ingest_nats_open(jv cfg, const char *urls, int verbosity, int *status, jrn_err *e);
 /* The partition count (nats.partitions). */
 int ingest_nats_count(const ingest_nats *N);
+/* Whether ingest_nats_open created the stream (it did not exist). */
+bool ingest_nats_created(const ingest_nats *N);
 /* The stream's name (owned by N). */
 const char *ingest_nats_stream(const ingest_nats *N);
 /* The server's largest message (bytes). */
