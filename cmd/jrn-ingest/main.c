@@ -666,12 +666,8 @@ static int run(char **files, int nfiles)
 	}
 	if (listen_flag)
 		return run_listen();
-	/* the store thread's commits do not wait for checkpoints */
-	jrn_checkpointer *ckpt = st.db ? jrn_checkpointer_start(st.db, opts.db_path) : NULL;
-	if (pthread_create(&th, NULL, store_main, &st) != 0) {
-		jrn_checkpointer_stop(ckpt);
+	if (pthread_create(&th, NULL, store_main, &st) != 0)
 		return jrn_say(JRN_EXIT_FAIL, "cannot start the store thread");
-	}
 	jrn_reader *rd = from_flag ? NULL : jrn_reader_new(files, nfiles);
 	if (from_flag) {
 		status = read_from(&fatal_set, &fatal);
@@ -686,7 +682,6 @@ static int run(char **files, int nfiles)
 	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&mu);
 	pthread_join(th, NULL);
-	jrn_checkpointer_stop(ckpt);
 	jrn_reader_free(rd);
 
 	bool pipe_closed = out.err == EPIPE;
