@@ -321,6 +321,16 @@ EOF
 	# nothing was written to either file
 	run sqlite3 a.db "SELECT count(*) FROM insights"
 	assert_output 0
+	# a list file that is not there is said as without --save; a list of
+	# one file is that file, saved to
+	run --separate-stderr jrn-report metrics --save --db @nosuch.txt
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: --db @nosuch.txt: No such file or directory"
+	echo a.db > one.txt
+	run --separate-stderr jrn-report metrics -q --save --db @one.txt
+	assert_success
+	run sqlite3 a.db "SELECT count(*) > 0 FROM insights"
+	assert_output 1
 }
 
 @test "multidb: a customer in two files is refused, naming the file and the table" {

@@ -104,4 +104,11 @@ NOW=(--now 2026-01-20T00:00:00Z)
 	assert_output 'jrn-report: rfm compares two snapshots: it takes --from and --to, not --since'
 	run -2 jrn-report rfm --until 2026-01-10 "${NOW[@]}"
 	assert_output 'jrn-report: rfm compares two snapshots: it takes --from and --to, not --until'
+	# both checked, --from first, and before the state file is read: a bad
+	# value is refused also where no snapshot was ever taken
+	run -2 jrn-report rfm --from garbage --to junk "${NOW[@]}"
+	assert_output 'jrn-report: rfm: --from garbage: not an RFC 3339 time nor a duration (7d)'
+	jrn-ingest -q --db empty.db < /dev/null
+	run -2 jrn-report rfm --db empty.db --from yesterday "${NOW[@]}"
+	assert_output 'jrn-report: rfm: --from yesterday: not an RFC 3339 time nor a duration (7d)'
 }

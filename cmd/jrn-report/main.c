@@ -265,12 +265,18 @@ static int open_many(report_run *run)
 	jrn_err e;
 	char **paths;
 	size_t n;
-	if (run->save)
-		return jrn_say(JRN_EXIT_USAGE, "--save writes one state file: not with several"
-			       " --db (save each file's metrics with its own run)");
 	if (jrn_db_paths(&run->opts, &paths, &n, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	int rc = jrn_db_open_many(paths, n, report_tables, run->opts.busy_ms, &run->db, &e);
+	if (run->save && n > 1) {
+		jrn_db_paths_free(paths, n);
+		return jrn_say(JRN_EXIT_USAGE, "--save writes one state file: not with several"
+			       " --db (save each file's metrics with its own run)");
+	}
+	int rc;
+	if (run->save && !run->opts.dry_run) /* an @FILE of one: that file, to write */
+		rc = jrn_db_open(paths[0], run->opts.busy_ms, &run->db, &e);
+	else
+		rc = jrn_db_open_many(paths, n, report_tables, run->opts.busy_ms, &run->db, &e);
 	for (size_t i = 0; rc == 0 && run->opts.verbosity >= 1 && i < n; i++)
 		jrn_say(0, "combining state file %zu of %zu: %s", i + 1, n, paths[i]);
 	jrn_db_paths_free(paths, n);

@@ -102,7 +102,13 @@ static int snapshot_of(report_run *run, const char *name, const char *flag, int6
 static int choose(report_run *run, int64_t *from, bool *from_ok, int64_t *to)
 {
 	int rc;
+	int64_t t;
 	*from_ok = false;
+	/* both values checked before the state file is read: a bad one is a
+	 * usage error also where there is no snapshot to choose */
+	if ((run->from_flag && (rc = parse_time(run, "--from", run->from_flag, &t))) ||
+	    (run->to_flag && (rc = parse_time(run, "--to", run->to_flag, &t))))
+		return rc;
 	if (run->to_flag) {
 		if ((rc = snapshot_of(run, "--to", run->to_flag, to)))
 			return rc;
