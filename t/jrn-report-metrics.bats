@@ -194,7 +194,7 @@ B_SMS='{"campaign":"B","channel":"sms","sent":2,"delivered":1,"failed":0,"suppre
 	near "$(jq .openRate <<< "$output")" 2/4
 	run jrn-report metrics --by country
 	assert_failure 2
-	assert_output --partial "metrics: --by country: not a field of this kind (campaign, channel, variant, day, hour, journey, provider)"
+	assert_output --partial "metrics: --by country: not a field of this kind (campaign, channel, variant, day, hour, journey, provider, all)"
 	run jrn-report metrics --by all,campaign
 	assert_failure 2
 	assert_output "jrn-report: metrics: --by all stands alone (one row for the whole window), not with other fields"

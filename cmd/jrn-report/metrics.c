@@ -46,6 +46,10 @@
 /* The fields --by takes and the SQL of each over a deliveries row w. */
 static const char *const fields[] = {"campaign", "channel", "variant", "day", "hour",
 				     "journey", "provider", NULL};
+/* What --by takes (said when it is something else): the fields, or all
+ * alone (one row for the whole window). */
+static const char *const by_names[] = {"campaign", "channel", "variant", "day", "hour",
+				       "journey", "provider", "all", NULL};
 static const char *const field_sql[] = {
 	"w.campaign_id",
 	"w.channel",
@@ -690,7 +694,7 @@ int report_metrics(report_run *run)
 	int status;
 	if (run->nby == 1 && !strcmp(run->by[0], "all"))
 		report_window_free(run); /* --by all: one row for the whole window */
-	else if ((status = report_by_check(run, fields, "campaign,channel")) != 0)
+	else if ((status = report_by_check(run, by_names, "campaign,channel")) != 0)
 		return status;
 	if ((status = report_duration(run, run->lookback_flag, "--lookback",
 				      "report.metrics.lookback", 7 * DAY_MS, &run->lookback_ms)) != 0)

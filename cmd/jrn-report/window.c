@@ -105,16 +105,16 @@ int report_by_check(report_run *run, const char *const *fields, const char *defl
 			return status;
 	}
 	for (size_t i = 0; i < run->nby; i++) {
-		size_t k = 0;
-		while (fields[k] && strcmp(fields[k], run->by[i]))
-			k++;
-		if (fields[k])
-			continue;
 		if (!strcmp(run->by[i], "all") && run->nby > 1) {
 			jrn_say(JRN_EXIT_USAGE, "%s: --by all stands alone (one row for the whole "
 				"window), not with other fields", run->kind->name);
 			return JRN_EXIT_USAGE;
 		}
+		size_t k = 0;
+		while (fields[k] && strcmp(fields[k], run->by[i]))
+			k++;
+		if (fields[k])
+			continue;
 		jrn_buf b = {0};
 		for (k = 0; fields[k]; k++)
 			jrn_buf_addf(&b, "%s%s", k ? ", " : "", fields[k]);
