@@ -39,6 +39,20 @@ clean() {
 	assert_equal "$stderr" ""
 }
 
+@test "no journeys at all: said (nothing checked), exit 0; -v counts what was checked" {
+	run --separate-stderr jrn-route --check
+	assert_success
+	assert_output ''
+	assert_equal "$stderr" "jrn-route: --check: no journeys in journeys/ (nor journeys: in the config): nothing checked"
+	run --separate-stderr jrn-route --check -q
+	assert_equal "$stderr" ""
+	clean
+	run --separate-stderr jrn-route --check -v
+	assert_success
+	assert_regex "$stderr" '--check: 0 errors, 0 warnings in 1 journey$'
+	refute_regex "$stderr" 'events passed'
+}
+
 @test "a step no step leads to is a warning (exit 0)" {
 	clean
 	journey orphan <<-'EOF'

@@ -596,7 +596,10 @@ int mode_check(route_run *R, char **names, int n)
 	}
 	if (out.len)
 		jrn_out_line(&R->out, out.p, out.len - 1);
-	if (R->opts.verbosity >= 0 && (errors || warnings))
+	if (R->opts.verbosity >= 0 && !n && !picked.n && !bad)
+		jrn_say(0, "--check: no journeys in %s (nor journeys: in the config): nothing checked",
+			dir ? dir : "journeys/");
+	else if ((R->opts.verbosity >= 0 && (errors || warnings)) || R->opts.verbosity > 0)
 		jrn_say(0, "--check: %d error%s, %d warning%s in %d journey%s", errors,
 			errors == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s", picked.n + bad,
 			picked.n + bad == 1 ? "" : "s");

@@ -239,7 +239,7 @@ int main(int argc, char **argv)
 		case M_CHECK: status = mode_check(&R, args, nargs); break;
 		case M_EXPLAIN: status = nargs ? jrn_say(JRN_EXIT_USAGE, "--explain takes no FILEs") : mode_explain(&R); break;
 		}
-		if (R.opts.verbosity > 0)
+		if (R.opts.verbosity > 0 && R.mode != M_CHECK && R.mode != M_EXPLAIN)
 			jrn_say(0, "%llu send, %llu defer, %llu suppress, %llu rejected, %llu events passed%s",
 				(unsigned long long)R.counts[D_SEND], (unsigned long long)R.counts[D_DEFER],
 				(unsigned long long)R.counts[D_SUPPRESS], (unsigned long long)R.rej.count,
