@@ -461,6 +461,11 @@ decisions outside journeys:
 	assert_failure 1
 	assert_equal "$output" ""
 	assert_equal "$stderr" "jrn-route: --explain nobody: no enrollments and no decisions"
+	# it only reads: a state file that is not there is said, not made
+	run --separate-stderr jrn-route --explain c1 --db nosuch.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn-route: nosuch.db: no state file (No such file or directory)"
+	[ ! -e nosuch.db ]
 }
 
 @test "an erased customer is never enrolled; a merged-away id enrolls its survivor" {

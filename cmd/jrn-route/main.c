@@ -178,6 +178,12 @@ static int setup(route_run *R, int argc, char **argv)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
 	bool lint_only = R->mode == M_CHECK && access(R->opts.db_path, F_OK) != 0; /* none made */
+	/* --explain only reads: a mistyped --db is said, not made */
+	if (R->mode == M_EXPLAIN && access(R->opts.db_path, F_OK) != 0) {
+		char shown[JRN_PATH_SHOWN];
+		return jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)",
+			       jrn_path_shown(R->opts.db_path, shown), strerror(errno));
+	}
 	if (!lint_only && (R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
 	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
