@@ -72,11 +72,13 @@ int jrn_time_parse(const char *s, size_t len, int flags, int64_t *ms,
 		   jrn_err *e)
 {
 	/* YYYY-MM-DD */
+	const char *want = flags & JRN_TIME_DATE_OK ? " (want YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
+						    : " (want YYYY-MM-DDTHH:MM:SSZ)";
 	if (len < 10 || s[4] != '-' || s[7] != '-')
-		return jrn_fail(e, NOT_RFC3339 " (want YYYY-MM-DDTHH:MM:SSZ)");
+		return jrn_fail(e, NOT_RFC3339 "%s", want);
 	int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
 	if (y < 0 || mo < 0 || d < 0)
-		return jrn_fail(e, NOT_RFC3339 " (want YYYY-MM-DDTHH:MM:SSZ)");
+		return jrn_fail(e, NOT_RFC3339 "%s", want);
 	if (mo < 1 || mo > 12)
 		return jrn_fail(e, "bad month %02d", mo);
 	if (d < 1 || d > days_in_month(y, mo))

@@ -156,7 +156,7 @@ row() {
 	assert_output --partial "is not before --until"
 	run jrn-ai eval --since yesterday --until 2025-06-01
 	assert_failure 2
-	assert_output --partial "jrn-ai: eval: --since 'yesterday': "
+	assert_output "jrn-ai: eval: --since 'yesterday': not an RFC 3339 date-time (want YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
 	run jrn-ai eval --since 2025-06-01 --until 2025-13-01
 	assert_failure 2
 	assert_output --partial "jrn-ai: eval: --until '2025-13-01': "

@@ -105,6 +105,10 @@ Try 'jrn-report --help'."
 	run jrn-report metrics --since yesterday
 	assert_failure 2
 	assert_output --partial "--since 'yesterday': neither an RFC 3339 time nor a duration back from now (24h, 7d)"
+	# meant as a time: what is wrong with it
+	run jrn-report metrics --since 2025-12-01T00:00:00
+	assert_failure 2
+	assert_output "jrn-report: --since '2025-12-01T00:00:00': missing time zone offset (want Z or +HH:MM)"
 	run jrn-report metrics --since 2026-01-02 --until 2026-01-01
 	assert_failure 2
 	assert_output --partial "the window ends before it starts (--since 2026-01-02T00:00:00.000Z, --until 2026-01-01T00:00:00.000Z)"

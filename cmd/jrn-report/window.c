@@ -10,9 +10,9 @@
  * from now ("24h": now - 24 h). 0, or JRN_EXIT_USAGE said. */
 static int window_time(const report_run *run, const char *opt, const char *s, int64_t *ms)
 {
-	jrn_err e;
+	jrn_err e, te;
 	int64_t d;
-	if (jrn_time_parse(s, strlen(s), JRN_TIME_DATE_OK, ms, &e) == 0)
+	if (jrn_time_parse(s, strlen(s), JRN_TIME_DATE_OK, ms, &te) == 0)
 		return 0;
 	if (jrn_duration_parse(s, &d, &e) == 0) {
 		if (d > run->now_ms) /* the state file's times are from the epoch on */
@@ -21,6 +21,9 @@ static int window_time(const report_run *run, const char *opt, const char *s, in
 		*ms = run->now_ms - d;
 		return 0;
 	}
+	size_t n = strlen(s);
+	if (n >= 10 && s[4] == '-' && s[7] == '-') /* meant as a time: what is wrong with it */
+		return jrn_say(JRN_EXIT_USAGE, "%s '%s': %s", opt, s, te.msg);
 	return jrn_say(JRN_EXIT_USAGE, "%s '%s': neither an RFC 3339 time nor a duration back"
 		       " from now (24h, 7d)", opt, s);
 }
