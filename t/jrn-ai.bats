@@ -151,7 +151,7 @@ fresh new"
 	# a state already there is replaced, not doubled
 	assert_equal "$(jq -c '.state | [.source, .model, .tokens, .cost, .cached, (.promptVersion | length), has("old")]' <<< "${lines[2]}")" \
 		'["rules","rules",0,0,false,12,false]'
-	assert_equal "$stderr" "jrn-ai: state: 3 records (1 events through), model rules: 2 answered, 0 from the cache, 2 questions asked, 0 fallbacks, 0 actions dropped, 0 rejected; 0 tokens, cost 0.0000"
+	assert_equal "$stderr" "jrn-ai: state: 3 records (1 event through), model rules: 2 answered, 0 from the cache, 2 questions asked, 0 fallbacks, 0 actions dropped, 0 rejected; 0 tokens, cost 0.0000"
 }
 
 @test "optimize: each record through unchanged, then its actions with recipients from the profile" {
@@ -325,7 +325,7 @@ EOF
 	assert_success
 	assert_equal "$(jq -sc 'map(.campaignId)' <<< "$output")" '[null,"cart-5off"]'
 	assert_equal "$(head -1 <<< "$stderr")" "jrn-ai: c1: action 1 dropped: channel sms has no provider and is not in ai.allow.channels"
-	assert_regex "$stderr" '1 actions dropped'
+	assert_regex "$stderr" '1 action dropped'
 	printf 'ai:\n  allow:\n    channels: [sms]\n    campaigns: [cart-10off]\n' > jrn.yaml
 	run --separate-stderr jrn-ai optimize in.ndjson
 	assert_success

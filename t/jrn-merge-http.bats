@@ -82,7 +82,7 @@ url() { jq -r .url "$REC_DIR/$1.json"; }
 	assert_equal "$(jq -c .profile.errors <<< "$output")" '[{"source":"crm","error":"HTTP 503 after 2 tries"}]'
 	assert_equal "$(jq -c .profile.sources <<< "$output")" null
 	assert_equal "$(peer_recorder_count)" 2
-	assert_regex "$stderr" "1 profiles, 0 rejected, 1 with errors"
+	assert_regex "$stderr" "1 profile, 0 rejected, 1 with errors"
 }
 
 @test "jrn-merge http: a server slower than the time-out: the error says so, the record comes out" {

@@ -77,7 +77,7 @@ state() {
 	printf '%s\n' '{"customerId":"u-7","actionType":"email","big":12345678901234567890}' > in.ndjson
 	run --separate-stderr jrn-merge in.ndjson
 	assert_success
-	assert_equal "$stderr" "jrn-merge: 1 profiles, 0 rejected, 0 with errors, 0 changed by sources"
+	assert_equal "$stderr" "jrn-merge: 1 profile, 0 rejected, 0 with errors, 0 changed by sources"
 	# the record's own text is kept as written
 	assert_regex "$output" '^\{"customerId":"u-7","actionType":"email","big":12345678901234567890,"profile":\{'
 	assert_equal "$(jq -c '.profile | {customerId, email, firstName, traits, consent, segments}' <<< "$output")" \

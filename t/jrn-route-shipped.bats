@@ -235,7 +235,7 @@ summary() {
 	# the first at its own time, in quiet hours; the second, with no time, at the clock
 	assert_equal "$(jq -c '[.campaignId, .route.reason, .route.sendAt]' <<< "$output" | tr '\n' ' ')" \
 		'["k","quiet_hours","2026-03-03T08:00:00.000Z"] ["k2","quiet_hours","2026-03-03T08:00:00.000Z"] '
-	assert_equal "$stderr" 'jrn-route: --simulate: 1 records were older than one before them: handled at the later time (give events in time order)'
+	assert_equal "$stderr" 'jrn-route: --simulate: 1 record was older than one before it: handled at the later time (give events in time order)'
 	run --separate-stderr jrn-route -q --simulate --journeys "$J" --now "$END" in.ndjson
 	assert_equal "$stderr" ''
 }

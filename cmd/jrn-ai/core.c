@@ -1161,13 +1161,16 @@ static void summary(const ai_run *run)
 {
 	if (run->opts.verbosity < 0)
 		return;
-	jrn_say(0, "%s: %" PRIu64 " records (%" PRIu64 " events through), model %s: %" PRIu64
-		" answered, %" PRIu64 " from the cache, %" PRIu64 " questions asked, %" PRIu64
-		" fallbacks, %" PRIu64 " actions dropped, %" PRIu64 " rejected; %.0f tokens, cost %.4f%s",
-		ai_task_names[run->task], run->records + run->events, run->events,
-		run->model->name, run->answered,
-		run->cache_hits, run->asked, run->fallbacks, run->dropped, run->rejected,
+	uint64_t n = run->records + run->events;
+#define S(k) ((k) == 1 ? "" : "s")
+	jrn_say(0, "%s: %" PRIu64 " record%s (%" PRIu64 " event%s through), model %s: %" PRIu64
+		" answered, %" PRIu64 " from the cache, %" PRIu64 " question%s asked, %" PRIu64
+		" fallback%s, %" PRIu64 " action%s dropped, %" PRIu64 " rejected; %.0f tokens, cost %.4f%s",
+		ai_task_names[run->task], n, S(n), run->events, S(run->events),
+		run->model->name, run->answered, run->cache_hits, run->asked, S(run->asked),
+		run->fallbacks, S(run->fallbacks), run->dropped, S(run->dropped), run->rejected,
 		run->spent_tokens, run->spent_cost, run->opts.dry_run ? " (dry run, nothing asked)" : "");
+#undef S
 }
 
 int ai_run_task(ai_run *run)

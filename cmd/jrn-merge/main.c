@@ -696,8 +696,9 @@ static int run(run_t *r, char **files, int nfiles)
 	if (rc < 0 && !r->out.err)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (r->opts.verbosity >= 0)
-		jrn_say(0, "%llu profiles, %llu rejected, %llu with errors, %llu changed by sources%s%s",
-			(unsigned long long)r->profiles, (unsigned long long)r->rej.count,
+		jrn_say(0, "%llu profile%s, %llu rejected, %llu with errors, %llu changed by sources%s%s",
+			(unsigned long long)r->profiles, r->profiles == 1 ? "" : "s",
+			(unsigned long long)r->rej.count,
 			(unsigned long long)r->with_errors, (unsigned long long)r->changed,
 			!r->save ? "" : r->opts.dry_run ? " (dry run, nothing saved)" : ", saved",
 			requests(r));

@@ -496,8 +496,9 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 		jrn_db_rollback(R->db);
 	R->in_tx = false;
 	if (s.late && R->opts.verbosity >= 0)
-		jrn_say(0, "--simulate: %llu records were older than one before them: handled at the "
-			"later time (give events in time order)", (unsigned long long)s.late);
+		jrn_say(0, "--simulate: %llu %s older than one before %s: handled at the later time"
+			" (give events in time order)", (unsigned long long)s.late,
+			s.late == 1 ? "record was" : "records were", s.late == 1 ? "it" : "them");
 	if (bad && status == JRN_EXIT_OK)
 		status = JRN_EXIT_REJECTS; /* a journey file refused (said) */
 done:
