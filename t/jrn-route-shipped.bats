@@ -240,6 +240,22 @@ summary() {
 	assert_equal "$stderr" ''
 }
 
+@test "simulate: without --now the clock stops at the last event, and waits still pending are said" {
+	state
+	printf '%s\n' '{"id":"c1","type":"cart.updated","customerId":"w1","timestamp":"2026-03-02T09:00:00Z","properties":{"value":600}}' > in.ndjson
+	# (JRN_NOW, which the tests set, is a --now)
+	run --separate-stderr env -u JRN_NOW jrn-route --simulate --journeys "$J" in.ndjson
+	assert_success
+	assert_output ''
+	assert_equal "$stderr" "jrn-route: --simulate: 1 enrollment still waits at the last event's time, the first due 2026-03-02T10:00:00.000Z: give --now to run the clock on"
+	run --separate-stderr env -u JRN_NOW jrn-route -q --simulate --journeys "$J" in.ndjson
+	assert_equal "$stderr" ''
+	run --separate-stderr jrn-route --simulate --journeys "$J" --now 2026-03-02T11:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(jq -r .step <<< "$output")" reminder
+	assert_equal "$stderr" ''
+}
+
 @test "simulate: a deferred action is offered again at its sendAt, as --tick would" {
 	state
 	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > caps.yaml

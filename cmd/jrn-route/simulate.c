@@ -457,6 +457,25 @@ static int sim_line(route_run *R, sim *s, jrn_json_index *ix, const jrn_line *ln
 	return sim_batch(R, s, false);
 }
 
+/* Says how many of the simulation's enrollments still wait, and the
+ * first time one is due, when any do. */
+static void say_waiting(route_run *R)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(R->db, "SELECT count(*), min(due_at) FROM enrollments"
+			       " WHERE status = 'active' AND due_at IS NOT NULL", -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
+		long long n = sqlite3_column_int64(st, 0);
+		char at[32];
+		jrn_time_format(sqlite3_column_int64(st, 1), at);
+		jrn_say(0, "--simulate: %lld enrollment%s still wait%s at the last event's time, the"
+			" first due %s: give --now to run the clock on", n, n == 1 ? "" : "s",
+			n == 1 ? "s" : "", at);
+	}
+	sqlite3_finalize(st);
+}
+
 int mode_simulate(route_run *R, char **files, int nfiles)
 {
 	jrn_err e;
@@ -492,6 +511,10 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 	    (catch_up(R, &s, end_given || s.clock == INT64_MIN ? end : s.clock) < 0 ||
 	     route_batch_end(R) < 0))
 		status = JRN_EXIT_FAIL;
+	/* without --now the clock stops at the last event: waits past it are
+	 * not run, which an empty output does not tell */
+	if (status != JRN_EXIT_FAIL && !end_given && R->opts.verbosity >= 0)
+		say_waiting(R);
 	if (R->in_tx)
 		jrn_db_rollback(R->db);
 	R->in_tx = false;
