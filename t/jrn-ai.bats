@@ -6,6 +6,13 @@
 
 load helpers
 
+# a state file from the start, as a user's project has one (jrn-ai says
+# when it has to make one: see the test of that)
+setup() {
+	cd "$BATS_TEST_TMPDIR" || return 1
+	jrn-ingest -q < /dev/null
+}
+
 # at DAYS: the time DAYS before JRN_NOW (2026-01-01T00:00:00Z), at noon
 # of the day before, RFC 3339
 at() {
@@ -731,4 +738,20 @@ ai_words() {
 	printf 'ai:\n  sendContact: true\n  fields: [email, traits, phone]\n' > jrn.yaml
 	run --separate-stderr jrn-ai state --dry-run in.ndjson
 	assert_equal "$(jq -c '.aiRequest.input.profile' <<< "$output")" '{"email":"a@example.com","traits":{"plan":"pro","phone":"+41445551234","email":"b@example.com"},"phone":"+41445551234"}'
+}
+
+@test "no state file: made, and said (no customer has facts from it); -q, --dry-run and a second run say nothing" {
+	rm -f jrn.db
+	printf '{"customerId":"c1"}\n' > in.ndjson
+	run --separate-stderr jrn-ai state --db jrn.bd in.ndjson
+	assert_success
+	assert_equal "${stderr_lines[0]}" "jrn-ai: jrn.bd: no state file was there: made a new one, so no customer has facts (events, scores, segments) from it"
+	[ -e jrn.bd ]
+	run --separate-stderr jrn-ai state --db jrn.bd in.ndjson
+	refute_regex "$stderr" 'no state file'
+	run --separate-stderr jrn-ai state -q --db other.db in.ndjson
+	assert_equal "$stderr" ''
+	run --separate-stderr jrn-ai state --dry-run --db none.db in.ndjson
+	refute_regex "$stderr" 'no state file'
+	[ ! -e none.db ]
 }

@@ -206,8 +206,16 @@ static const ai_cmd *command(const char *sub, const ai_args *a, int argc)
 static int open_state(ai_run *run)
 {
 	jrn_err e;
+	bool fresh = !run->opts.dry_run && access(run->opts.db_path, F_OK) != 0;
 	if (jrn_db_open_dry(run->opts.db_path, run->opts.dry_run, run->opts.busy_ms, &run->db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	/* the facts come from the state file: a new one (a mistyped --db, a
+	 * wrong directory) has none, which the answers would not show */
+	if (fresh && run->opts.verbosity >= 0) {
+		char shown[JRN_PATH_SHOWN];
+		jrn_say(0, "%s: no state file was there: made a new one, so no customer has facts"
+			" (events, scores, segments) from it", jrn_path_shown(run->opts.db_path, shown));
+	}
 	/* The facts' and the cache's reads are random over 32 KiB pages:
 	 * mapped, not copied by pread (about a tenth of the run). A
 	 * connection's setting; where mmap is not available SQLite reads as
