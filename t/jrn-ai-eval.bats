@@ -65,6 +65,11 @@ row() {
 	assert_success
 	run jq -r 'select(.model == "rules") | [.auc, .brier, .churned] | @tsv' <<< "$output"
 	assert_output "$(printf '0.5\t0.296872\t2')"
+	# durations back from --now name the same window
+	run --separate-stderr jrn-ai eval --now 2025-07-11T00:00:00Z --since 40d --until 10d --format ndjson --model rules
+	assert_success
+	run jq -r 'select(.model == "rules") | [.auc, .brier, .churned] | @tsv' <<< "$output"
+	assert_output "$(printf '0.5\t0.296872\t2')"
 }
 
 @test "eval: --horizon reads predictedLifetimeValue as that span's value, scaled to the window" {
@@ -156,7 +161,7 @@ row() {
 	assert_output --partial "is not before --until"
 	run jrn-ai eval --since yesterday --until 2025-06-01
 	assert_failure 2
-	assert_output "jrn-ai: eval: --since 'yesterday': not an RFC 3339 date-time (want YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)"
+	assert_output "jrn-ai: eval: --since 'yesterday': neither an RFC 3339 time nor a duration back from now (90d)"
 	run jrn-ai eval --since 2025-06-01 --until 2025-13-01
 	assert_failure 2
 	assert_output --partial "jrn-ai: eval: --until '2025-13-01': "

@@ -53,7 +53,7 @@ static const char usage[] =
 	"  --parallel N          questions in flight at once (1..256; default the\n"
 	"                        model's inFlight, else 8)\n"
 	"  --since T, --until T  eval: the cut-off and the end of the outcome window\n"
-	"                        (RFC 3339 or a date)\n"
+	"                        (RFC 3339, a date, or a duration back: 90d)\n"
 	"  --horizon DUR         eval: the span predictedLifetimeValue forecasts\n"
 	"                        (default the window's length)\n"
 	"  --format FMT          eval: table (default) or ndjson, one line a model\n"
