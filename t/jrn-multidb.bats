@@ -331,6 +331,12 @@ EOF
 	assert_success
 	run sqlite3 a.db "SELECT count(*) > 0 FROM insights"
 	assert_output 1
+	# ... which must be there: it is not made
+	echo nothere.db > none.txt
+	run --separate-stderr jrn-report metrics --save --db @none.txt
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: nothere.db: no state file (No such file or directory)"
+	[ ! -e nothere.db ]
 }
 
 @test "multidb: a customer in two files is refused, naming the file and the table" {

@@ -273,6 +273,14 @@ static int open_many(report_run *run)
 			       " --db (save each file's metrics with its own run)");
 	}
 	int rc;
+	struct stat st;
+	char shown[JRN_PATH_SHOWN];
+	if (run->save && stat(paths[0], &st) != 0) { /* an @FILE of one: it must be there */
+		jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)", jrn_path_shown(paths[0], shown),
+			strerror(errno));
+		jrn_db_paths_free(paths, n);
+		return JRN_EXIT_FAIL;
+	}
 	if (run->save && !run->opts.dry_run) /* an @FILE of one: that file, to write */
 		rc = jrn_db_open(paths[0], run->opts.busy_ms, &run->db, &e);
 	else
