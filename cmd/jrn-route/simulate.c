@@ -513,7 +513,7 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 		status = JRN_EXIT_FAIL;
 	/* without --now the clock stops at the last event: waits past it are
 	 * not run, which an empty output does not tell */
-	if (status != JRN_EXIT_FAIL && !end_given && R->opts.verbosity >= 0)
+	if (status != JRN_EXIT_FAIL && !route_interrupted && !end_given && R->opts.verbosity >= 0)
 		say_waiting(R);
 	if (R->in_tx)
 		jrn_db_rollback(R->db);
