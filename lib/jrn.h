@@ -274,6 +274,13 @@ size_t jrn_time_format(int64_t ms, char out[32]);
 /* Parses a duration: one or more NUMBER UNIT pairs ("90d", "36h", "1h30m",
  * "2w"; units ms s m h d w) into milliseconds. 0 or -1 with e. */
 int jrn_duration_parse(const char *s, int64_t *ms, jrn_err *e);
+/* A time as the tools' window flags take it (--since, --until, --from):
+ * RFC 3339 or a date (jrn_time_parse with JRN_TIME_DATE_OK): 0 with *ms;
+ * or a duration back from now ("7d": now - 7 d): 1 with *ms, which is
+ * before 1970 when it reaches that far (the caller judges). -1 when s was
+ * meant as a time (it starts YYYY-MM-DD) and is not one, the reason in e;
+ * -2 when it is neither (e untouched: the caller says what it takes). */
+int jrn_time_or_ago(const char *s, int64_t now, int64_t *ms, jrn_err *e);
 
 /* The one clock: jrn_now() is the wall clock in ms, unless jrn_clock_set
  * fixed it (from --now or JRN_NOW). */

@@ -2,6 +2,7 @@
  *
  * Timestamps are parsed and printed by hand: jrn-ingest reads one per
  * record, and sscanf, mktime and friends are slow, locale- and TZ-bound. */
+#include <string.h>
 #include <time.h>
 
 #include "jrn.h"
@@ -262,6 +263,19 @@ int jrn_duration_parse(const char *s, int64_t *ms, jrn_err *e)
 	}
 	*ms = total;
 	return 0;
+}
+
+int jrn_time_or_ago(const char *s, int64_t now, int64_t *ms, jrn_err *e)
+{
+	size_t n = strlen(s);
+	int64_t d;
+	if (jrn_time_parse(s, n, JRN_TIME_DATE_OK, ms, e) == 0)
+		return 0;
+	if (jrn_duration_parse(s, &d, NULL) == 0) {
+		*ms = now - d;
+		return 1;
+	}
+	return n >= 10 && s[4] == '-' && s[7] == '-' ? -1 : -2;
 }
 
 static bool clock_fixed;

@@ -315,6 +315,7 @@ static int load_keys(ai_run *run)
 		run->field_names[j] = jv_string_value(f); /* run->fields holds it */
 		jv_free(f);
 	}
+	run->nfields = (size_t)nf;
 	run->allow = jrn_config_get(run->opts.config, "ai.allow");
 	if (!jv_is_valid(run->allow)) {
 		jv_free(run->allow);
@@ -379,6 +380,7 @@ void ai_teardown(ai_run *run)
 	jv_free(run->fields);
 	free(run->field_names);
 	run->field_names = NULL;
+	run->nfields = 0;
 	jv_free(run->playbook);
 	jv_free(run->allow);
 	jv_free(run->touchpoints);

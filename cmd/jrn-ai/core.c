@@ -390,7 +390,7 @@ static bool is_contact(const char *k)
  * field cost more: records are small, the fields few). */
 static void take_fields(const ai_run *run, jv o, jv *slot)
 {
-	size_t nf = (size_t)jv_array_length(jv_copy(run->fields));
+	size_t nf = run->nfields;
 	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
 		jv k = jv_object_iter_key(o, it);
 		const char *ks = jv_string_value(k);
@@ -411,8 +411,7 @@ static void take_fields(const ai_run *run, jv o, jv *slot)
 static jv minimise(const ai_run *run, jv rec)
 {
 	jv p = jv_object();
-	size_t nf = jv_get_kind(run->fields) == JV_KIND_ARRAY && run->field_names
-			    ? (size_t)jv_array_length(jv_copy(run->fields)) : 0;
+	size_t nf = run->nfields;
 	if (!nf || jv_get_kind(rec) != JV_KIND_OBJECT)
 		return p;
 	jv small[16], *slot = nf <= 16 ? small : malloc(nf * sizeof *slot);

@@ -195,17 +195,11 @@ static int time_flag(const char *name, const char *s, int64_t *ms)
 	if (!s)
 		return jrn_say(JRN_EXIT_USAGE, "eval: --since and --until are needed (the cut-off"
 			       " and the end of the outcome window); Try 'jrn-ai --help'.");
-	if (jrn_time_parse(s, strlen(s), JRN_TIME_DATE_OK, ms, &e) == 0)
-		return 0;
 	/* or a duration back from now, as jrn-report's windows take it */
-	jrn_err de;
-	int64_t d, now = jrn_now();
-	if (jrn_duration_parse(s, &d, &de) == 0 && d <= now) {
-		*ms = now - d;
+	int rc = jrn_time_or_ago(s, jrn_now(), ms, &e);
+	if (rc == 0 || (rc == 1 && *ms >= 0))
 		return 0;
-	}
-	size_t n = strlen(s);
-	if (n >= 10 && s[4] == '-' && s[7] == '-') /* meant as a time: what is wrong with it */
+	if (rc == -1)
 		return jrn_say(JRN_EXIT_USAGE, "eval: --%s '%s': %s", name, s, e.msg);
 	return jrn_say(JRN_EXIT_USAGE, "eval: --%s '%s': neither an RFC 3339 time nor a duration"
 		       " back from now (90d)", name, s);

@@ -1,8 +1,9 @@
 /* facts.c: what the state file knows of a batch's customers, for the
  * input of every question (jrn-ai.h, ai_req.input.facts). One query per
  * table per batch: the customerIds go in as one JSON array bound to
- * json_each, so a batch of 1,024 profiles costs four statements (five when
- * some records carry their orders and others not), not four thousand. What a record carries itself wins over the state file, and
+ * json_each, so a batch of 1,024 profiles costs four statements (five
+ * when some records carry their orders and others not), not four
+ * thousand. What a record carries itself wins over the state file, and
  * the state file is not asked for it: rfm, clv, lead (top level, under
  * "scores", or under "profile" or "profile.scores", as jrn-score and
  * jrn-merge write them), segments (top level or under "profile") and

@@ -177,6 +177,7 @@ struct ai_run {
 	bool send_contact;       /* ai.sendContact */
 	jv fields;               /* ai.fields: the profile keys a prompt carries (owned) */
 	const char **field_names; /* its strings, borrowed from it (owned array) */
+	size_t nfields;          /* how many */
 	jv playbook;             /* ai.playbook: stage -> [action], defaults filled (owned) */
 	jv allow;                /* ai.allow, or jv_null() (owned) */
 	bool channel_ok[3];      /* email, sms, retargeting: a provider or ai.allow.channels */

@@ -256,6 +256,28 @@ static const char *const report_tables[] = {
 	"suppressions", NULL,
 };
 
+/* Opens the state file at path into run->db: read-only (it must exist,
+ * and is not migrated: a file of an older schema is refused, naming the
+ * version), or for metrics --save without --dry-run read-write through
+ * jrn_db_open (which migrates it). 0 or the exit status (said). */
+static int open_one(report_run *run, const char *path)
+{
+	jrn_err e;
+	char shown[JRN_PATH_SHOWN];
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)", jrn_path_shown(path, shown),
+			       strerror(errno));
+	if (run->save && !run->opts.dry_run) {
+		if (jrn_db_open(path, run->opts.busy_ms, &run->db, &e) < 0)
+			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		return 0;
+	}
+	if (open_readonly(path, run->opts.busy_ms, &run->db, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	return 0;
+}
+
 /* Opens the several state files of --db (given more than once, or
  * @FILE) as one into run->db, read-only (lib/multidb.c): metrics --save
  * is refused (a usage error: the insights belong to one file; run it on
@@ -272,48 +294,26 @@ static int open_many(report_run *run)
 		return jrn_say(JRN_EXIT_USAGE, "--save writes one state file: not with several"
 			       " --db (save each file's metrics with its own run)");
 	}
-	int rc;
-	struct stat st;
-	char shown[JRN_PATH_SHOWN];
-	if (run->save && stat(paths[0], &st) != 0) { /* an @FILE of one: it must be there */
-		jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)", jrn_path_shown(paths[0], shown),
-			strerror(errno));
+	if (run->save) { /* an @FILE of one: that file, as --db FILE */
+		int status = open_one(run, paths[0]);
 		jrn_db_paths_free(paths, n);
-		return JRN_EXIT_FAIL;
+		return status;
 	}
-	if (run->save && !run->opts.dry_run) /* an @FILE of one: that file, to write */
-		rc = jrn_db_open(paths[0], run->opts.busy_ms, &run->db, &e);
-	else
-		rc = jrn_db_open_many(paths, n, report_tables, run->opts.busy_ms, &run->db, &e);
+	int rc = jrn_db_open_many(paths, n, report_tables, run->opts.busy_ms, &run->db, &e);
 	for (size_t i = 0; rc == 0 && run->opts.verbosity >= 1 && i < n; i++)
 		jrn_say(0, "combining state file %zu of %zu: %s", i + 1, n, paths[i]);
 	jrn_db_paths_free(paths, n);
 	return rc < 0 ? jrn_say(JRN_EXIT_FAIL, "%s", e.msg) : 0;
 }
 
-/* Opens the state file into run->db: read-only (it must exist, and is not
- * migrated: a file of an older schema is refused, naming the version),
- * or for metrics --save without --dry-run read-write through jrn_db_open
- * (which migrates it). 0 or the exit status (said). */
+/* Opens --db into run->db: one file (open_one), or several (open_many).
+ * 0 or the exit status (said). */
 static int open_state(report_run *run)
 {
-	jrn_err e;
-	char shown[JRN_PATH_SHOWN];
 	const char *path = run->opts.db_path;
-	struct stat st;
 	if (run->opts.ndb > 1 || path[0] == '@')
 		return open_many(run);
-	if (stat(path, &st) != 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)", jrn_path_shown(path, shown),
-			       strerror(errno));
-	if (run->save && !run->opts.dry_run) {
-		if (jrn_db_open(path, run->opts.busy_ms, &run->db, &e) < 0)
-			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-		return 0;
-	}
-	if (open_readonly(path, run->opts.busy_ms, &run->db, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	return 0;
+	return open_one(run, path);
 }
 
 /* Closes the state file and frees what the run holds; returns status. */

@@ -37,14 +37,8 @@ static const char distribution_sql[] =
 /* A time as --from/--to take it. 0, or a usage status having said why. */
 static int parse_time(const report_run *run, const char *flag, const char *s, int64_t *ms)
 {
-	jrn_err e;
-	int64_t d;
-	if (jrn_time_parse(s, strlen(s), JRN_TIME_DATE_OK, ms, NULL) == 0)
+	if (jrn_time_or_ago(s, run->now_ms, ms, NULL) >= 0)
 		return 0;
-	if (jrn_duration_parse(s, &d, &e) == 0) {
-		*ms = run->now_ms - d;
-		return 0;
-	}
 	return jrn_say(JRN_EXIT_USAGE, "rfm: %s %s: not an RFC 3339 time nor a duration (7d)", flag, s);
 }
 

@@ -10,22 +10,17 @@
  * from now ("24h": now - 24 h). 0, or JRN_EXIT_USAGE said. */
 static int window_time(const report_run *run, const char *opt, const char *s, int64_t *ms)
 {
-	jrn_err e, te;
-	int64_t d;
-	if (jrn_time_parse(s, strlen(s), JRN_TIME_DATE_OK, ms, &te) == 0)
-		return 0;
-	if (jrn_duration_parse(s, &d, &e) == 0) {
-		if (d > run->now_ms) /* the state file's times are from the epoch on */
-			return jrn_say(JRN_EXIT_USAGE, "%s '%s': before 1970-01-01T00:00:00Z, the "
-				       "earliest time a window may start", opt, s);
-		*ms = run->now_ms - d;
-		return 0;
-	}
-	size_t n = strlen(s);
-	if (n >= 10 && s[4] == '-' && s[7] == '-') /* meant as a time: what is wrong with it */
-		return jrn_say(JRN_EXIT_USAGE, "%s '%s': %s", opt, s, te.msg);
-	return jrn_say(JRN_EXIT_USAGE, "%s '%s': neither an RFC 3339 time nor a duration back"
-		       " from now (24h, 7d)", opt, s);
+	jrn_err e;
+	int rc = jrn_time_or_ago(s, run->now_ms, ms, &e);
+	if (rc == -1)
+		return jrn_say(JRN_EXIT_USAGE, "%s '%s': %s", opt, s, e.msg);
+	if (rc < 0)
+		return jrn_say(JRN_EXIT_USAGE, "%s '%s': neither an RFC 3339 time nor a duration back"
+			       " from now (24h, 7d)", opt, s);
+	if (rc == 1 && *ms < 0) /* a duration back past the state file's first time */
+		return jrn_say(JRN_EXIT_USAGE, "%s '%s': before 1970-01-01T00:00:00Z, the "
+			       "earliest time a window may start", opt, s);
+	return 0;
 }
 
 /* --by's comma list into run->by: each field once, none empty. 0, or the

@@ -280,6 +280,22 @@ int main(void)
 	CHECK(has(dur_why("10x"), "'10x'"), "reason quotes the input: %s", dur_why("10x"));
 	CHECK(jrn_duration_parse(NULL, &(int64_t){0}, NULL) < 0, "NULL string refused");
 
+	/* a window flag: a time, or a duration back from now */
+	{
+		int64_t t = 0, now = 1767225600000LL; /* 2026-01-01T00:00:00Z */
+		jrn_err e = {0};
+		CHECK(jrn_time_or_ago("2025-12-31", now, &t, &e) == 0 && t == now - 86400000LL,
+		      "a date is a time (0)");
+		CHECK(jrn_time_or_ago("1d", now, &t, &e) == 1 && t == now - 86400000LL,
+		      "a duration is now minus it (1)");
+		CHECK(jrn_time_or_ago("1000000d", now, &t, &e) == 1 && t < 0,
+		      "a duration past 1970 is given back, for the caller to judge");
+		CHECK(jrn_time_or_ago("2025-12-31T00:00:00", now, &t, &e) == -1 &&
+		      has(e.msg, "missing time zone offset"), "meant as a time: its reason: %s", e.msg);
+		CHECK(jrn_time_or_ago("yesterday", now, &t, &e) == -2, "neither: -2");
+		CHECK(jrn_time_or_ago("", now, &t, &e) == -2, "empty: -2");
+	}
+
 	/* ---- clock ---- */
 	{
 		int64_t a = jrn_now();
