@@ -414,7 +414,6 @@ EOF
 @test "--dry-run: what would be asked, minimised (no e-mail or phone unless ai.sendContact); nothing cached" {
 	printf 'ai:\n  cache: {rules: true}\n  fields: [email, firstName, traits]\n' > jrn.yaml
 	printf '{"customerId":"c1","email":"a@example.com","phone":"+14155550100","firstName":"Ann","lastName":"Lee","traits":{"plan":"pro","email":"b@example.com"}}\n' > in.ndjson
-	jrn-ingest -q < /dev/null
 	run --separate-stderr jrn-ai state --dry-run in.ndjson
 	assert_success
 	assert_equal "$(jq -c '.aiRequest | [.task, .model, .cached, .input.profile]' <<< "$output")" '["state","rules",false,{"firstName":"Ann","traits":{"plan":"pro"}}]'
@@ -559,7 +558,6 @@ EOF
 	printf 'db:\n  busyTimeout: 300ms\nai:\n  cache: {rules: true}\n' > jrn.yaml
 	printf '{"customerId":"c1"}\n' > in.ndjson
 	jrn-ai state -q --dry-run in.ndjson > /dev/null
-	jrn-ingest -q < /dev/null
 	( echo 'BEGIN IMMEDIATE;'; sleep 3; echo 'COMMIT;' ) | sqlite3 jrn.db &
 	sleep 0.5
 	run --separate-stderr jrn-ai state in.ndjson
@@ -731,7 +729,6 @@ ai_words() {
 @test "ai.fields: in their order, each from the record or else its profile; e-mail and phone left out, inside an object too" {
 	printf 'ai:\n  fields: [traits, phone, firstName, email, locale, missing, traits]\n' > jrn.yaml
 	printf '{"locale":"de-CH","customerId":"c1","profile":{"firstName":"Ann","locale":"en","email":"a@example.com","traits":{"x":1}},"traits":{"plan":"pro","phone":"+41445551234","email":"b@example.com"},"phone":"+41445551234"}\n' > in.ndjson
-	jrn-ingest -q < /dev/null
 	run --separate-stderr jrn-ai state --dry-run in.ndjson
 	assert_success
 	assert_equal "$(jq -c '.aiRequest.input.profile' <<< "$output")" '{"traits":{"plan":"pro"},"firstName":"Ann","locale":"de-CH"}'
