@@ -20,6 +20,7 @@ ident() {
 }
 
 @test "--tick refuses a clock earlier than the last tick (exit 2, both times named); the same time is fine" {
+	jrn init -q
 	at 2026-01-15T12:00:00Z --tick
 	assert_success
 	assert_equal "$output" ""
@@ -37,6 +38,23 @@ ident() {
 	at 2026-01-16T12:00:00Z --tick --dry-run
 	assert_success
 	assert_equal "$(rows "SELECT CAST(value AS TEXT) FROM state_keys WHERE name = 'route.tick'")" 1768478400000
+}
+
+@test "--tick refuses a state file that is not there (exit 1, said), makes none, as --explain does" {
+	run --separate-stderr jrn-route --tick --db nosuch.db
+	assert_failure 1
+	assert_equal "$output" ""
+	assert_equal "$stderr" "jrn-route: nosuch.db: no state file (No such file or directory)"
+	[ ! -e nosuch.db ]
+	# -q, --dry-run and the default ./jrn.db alike
+	run --separate-stderr jrn-route -q --tick --dry-run
+	assert_failure 1
+	assert_equal "$stderr" "jrn-route: jrn.db: no state file (No such file or directory)"
+	[ ! -e jrn.db ]
+	jrn init -q
+	at 2026-01-15T12:00:00Z --tick
+	assert_success
+	assert_equal "$stderr" ""
 }
 
 @test "a schedule enrolls its segment's members at each instant, without back-fill; a missed day fires once" {

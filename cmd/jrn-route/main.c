@@ -178,8 +178,9 @@ static int setup(route_run *R, int argc, char **argv)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
 	bool lint_only = R->mode == M_CHECK && access(R->opts.db_path, F_OK) != 0; /* none made */
-	/* --explain only reads: a mistyped --db is said, not made */
-	if (R->mode == M_EXPLAIN && access(R->opts.db_path, F_OK) != 0) {
+	/* --explain only reads, and --tick has nothing to advance in a new
+	 * file: a mistyped --db (or cron's working directory) is said, not made */
+	if ((R->mode == M_EXPLAIN || R->mode == M_TICK) && access(R->opts.db_path, F_OK) != 0) {
 		char shown[JRN_PATH_SHOWN];
 		return jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)",
 			       jrn_path_shown(R->opts.db_path, shown), strerror(errno));
