@@ -130,6 +130,36 @@ setup() {
 	assert_success
 }
 
+@test "jrn log with no runs: stdout empty, exit 0, one line on stderr saying so (none with -q)" {
+	jrn-ingest -q < /dev/null # a state file, no runs
+	run --separate-stderr jrn log
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" "jrn: log: no runs in jrn.db"
+	run --separate-stderr jrn log --json
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" "jrn: log: no runs in jrn.db"
+	run --separate-stderr jrn log -q
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" ""
+	# runs of other jobs only: none of this one
+	jrn run -q ok
+	run --separate-stderr jrn log middle
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" "jrn: log: no runs of middle in jrn.db"
+	run --separate-stderr jrn log ok
+	assert_success
+	assert_equal "$stderr" ""
+	cp jrn.db b.db
+	run --separate-stderr jrn log --db jrn.db --db b.db middle
+	assert_success
+	assert_equal "$output" ""
+	assert_equal "$stderr" "jrn: log: no runs of middle in 2 state files"
+}
+
 @test "jrn log: the runs, newest first, with stages; a job's only; -n; --json" {
 	jrn run -q ok
 	jrn run -q middle 2> /dev/null || true

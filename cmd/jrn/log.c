@@ -148,10 +148,13 @@ static void print_run(jv r)
 	jv_free(stages);
 }
 
-static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
+/* Writes the runs (of job, NULL: every job) that f asks for; with none,
+ * says so on stderr unless -q (stdout stays empty). The exit status. */
+static int show_runs(sqlite3 *db, const char *job, const log_flags *f, const jrn_opts *o)
 {
 	sqlite3_stmt *st;
 	jrn_err e;
+	long nruns = 0;
 	const char *sql = f->paths
 		? "SELECT id, job, pid, started_at, ended_at, elapsed_ms, status, pipeline"
 		  " FROM runs WHERE ?1 IS NULL OR job = ?1"
@@ -165,6 +168,7 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
 	sqlite3_bind_int64(st, 2, f->n);
 	int rc = JRN_EXIT_OK;
 	while (rc == JRN_EXIT_OK && sqlite3_step(st) == SQLITE_ROW) {
+		nruns++;
 		jv r = jv_object();
 		int64_t id = sqlite3_column_int64(st, 0);
 		if (f->paths) {
@@ -198,6 +202,13 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f)
 			print_run(r);
 	}
 	sqlite3_finalize(st);
+	if (rc == JRN_EXIT_OK && nruns == 0 && o->verbosity >= 0) {
+		char shown[JRN_PATH_SHOWN], many[32];
+		if (f->paths)
+			snprintf(many, sizeof many, "%zu state files", f->npaths);
+		jrn_say(0, "log: no runs%s%s in %s", job ? " of " : "", job ? job : "",
+			f->paths ? many : jrn_path_shown(o->db_path, shown));
+	}
 	return rc;
 }
 
@@ -231,7 +242,7 @@ int verb_log(int argc, char **argv)
 		rc = (o.ndb > 1 || o.db_path[0] == '@') ? open_many(&o, &f, &db)
 							 : admin_open_existing(&o, "log", &db);
 	if (rc == 0)
-		rc = show_runs(db, optind < argc ? argv[optind] : NULL, &f);
+		rc = show_runs(db, optind < argc ? argv[optind] : NULL, &f, &o);
 	sqlite3_close(db);
 	jrn_db_paths_free(f.paths, f.npaths);
 	jrn_opts_free(&o);
