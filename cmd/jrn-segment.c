@@ -1390,18 +1390,21 @@ static int run(char **files, int nfiles)
 		read_input(files, nfiles, &status, &failed, &fatal);
 	status = stop < 0 ? finish_state(status, failed) : stop;
 
+	jrn_out_flush(&out); /* the records before the summary; an error is said below */
 	/* a reader that went away ends a run quietly, unless it stores: then
 	 * the summary names the run (its change events can be replayed) */
 	bool quiet_end = out.err == EPIPE && !(do_save || do_changes || snapshot_name);
+	for (char *p = alerts.p, *nl; p && (nl = strchr(p, '\n')); p = nl + 1)
+		jrn_say(0, "%.*s", (int)(nl - p), p);
+	/* what was done first, then why it failed (as jrn-ai): an output
+	 * error or a fatal one is the last line */
+	if (opts.verbosity >= 0 && stop < 0 && !failed && !quiet_end)
+		summary();
 	status = jrn_finish(&out, NULL, status);
 	if (failed)
 		status = jrn_say(JRN_EXIT_FAIL, "%s", fatal.msg);
-	for (char *p = alerts.p, *nl; p && (nl = strchr(p, '\n')); p = nl + 1)
-		jrn_say(0, "%.*s", (int)(nl - p), p);
 	if (status == JRN_EXIT_OK && nalerts > 0)
 		status = JRN_EXIT_REJECTS;
-	if (opts.verbosity >= 0 && stop < 0 && !failed && !quiet_end)
-		summary();
 	return status;
 }
 

@@ -366,6 +366,24 @@ Y
 	assert_line --index 1 "rc=0"
 }
 
+@test "a closed standard output: the summary first, the write error last, exit 1 (as jrn-ai)" {
+	segs
+	profiles
+	jrn-ingest -q < /dev/null # --count reads the state file
+	run --separate-stderr bash -c 'jrn-segment --segments s.yaml --count p.ndjson >&-'
+	assert_failure 1
+	assert_equal "${#stderr_lines[@]}" 2
+	assert_equal "${stderr_lines[0]}" "jrn-segment: 3 records (3 profiles, 0 events passed through), 0 rejected"
+	assert_equal "${stderr_lines[1]}" "jrn-segment: writing output: Bad file descriptor"
+	run --separate-stderr bash -c 'jrn-segment --segments s.yaml p.ndjson >&-'
+	assert_failure 1
+	assert_equal "${stderr_lines[1]}" "jrn-segment: writing output: Bad file descriptor"
+	# -q: the error alone
+	run --separate-stderr bash -c 'jrn-segment -q --segments s.yaml --count p.ndjson >&-'
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: writing output: Bad file descriptor"
+}
+
 @test "escaped keys and values are read as JSON means them" {
 	segs
 	printf '%s\n' '{"customerId":"c1","tr\u0061its":{"plan":"tri\u0061l"}}' '{"customerId":"c2","traits":{"plan":"trial","plan":"pro"}}' > p.ndjson
