@@ -559,6 +559,13 @@ void jrn_sqlite_configure(void);
  * *db is the caller's to sqlite3_close; 0 or -1 with e. */
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
 
+/* A second connection to a state file that jrn_db_open has opened (and
+ * migrated) in this process: read only (PRAGMA query_only), with
+ * jrn_db_open's busy timeout and cache size, for reads on a thread of
+ * their own. Its first read tells a damaged file. *db is the caller's to
+ * sqlite3_close; 0 or -1 with e. */
+int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+
 /* jrn_db_open, except that with dry_run and no file at path an empty
  * state in memory is opened instead (a dry run creates nothing). */
 int jrn_db_open_dry(const char *path, bool dry_run, int busy_ms, sqlite3 **db, jrn_err *e);

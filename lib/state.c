@@ -627,6 +627,35 @@ void jrn_checkpointer_stop(jrn_checkpointer *c)
 	free(c);
 }
 
+int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
+{
+	char shown[JRN_PATH_SHOWN];
+	jrn_sqlite_configure();
+	sqlite3 *db = NULL;
+	jrn_err why;
+	*out = NULL;
+	/* read-write, not SQLITE_OPEN_READONLY: a read-only connection to a
+	 * WAL file needs the -shm file writable anyway, and query_only says
+	 * what this connection may do */
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		jrn_fail(e, "%s: cannot open state file: %s", jrn_path_shown(path, shown),
+			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -1;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, busy_ms);
+	if (jrn_db_exec(db, "PRAGMA query_only = ON; PRAGMA cache_size = -65536;"
+			    " PRAGMA temp_store = MEMORY; SELECT count(*) FROM sqlite_schema", &why) < 0) {
+		jrn_fail(e, "%s: %s", jrn_path_shown(path, shown), why.msg);
+		sqlite3_close(db);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN]; /* the path in messages: the reason must fit */

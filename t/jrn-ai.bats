@@ -520,6 +520,11 @@ EOF
 		printf '{"customerId":"a\\u0000b",%s}\n' "$st"
 		printf '{"customerId":"c9","state":"not an object"}\n'
 		printf '{"customerId":"c10",%s,"state":{}}\n' "$st"
+		# jrn-merge's profile: its contact strings, the record's own first
+		printf '{"customerId":"c11","profile":{"email":"p@example.com","phone":7,"traits":{"a":1}},%s}\n' "$st"
+		printf '{"customerId":"c12","email":"own@example.com","profile":{"email":"p@example.com","phone":"+14155550101"},%s}\n' "$st"
+		printf '{"customerId":"c13","profile":{"em\\u0061il":"p@example.com"},%s}\n' "$st"
+		printf '{"customerId":"c14","profile":[1],%s}\n' "$st"
 	} > in.ndjson
 	run --separate-stderr jrn-ai optimize --rejects rej1.ndjson in.ndjson
 	assert_failure 3
@@ -537,7 +542,8 @@ EOF
 	assert_equal "$(grep -c '"type":"page.viewed"' <<< "$light")" 1
 	assert_equal "$(grep -F '"x" : 1}' <<< "$light" | wc -l)" 1
 	assert_equal "$(jq -r 'select(.actionType) | [.customerId, .campaignId, .recipientEmail // .recipientPhone // "-"] | join(" ")' <<< "$light" | tr '\n' ',')" \
-		"c1 cart-5off a@example.com,c1 cart-10off a@example.com,c2 cart-5off +14155550100,c2 cart-10off +14155550100,c7 vip-reward -,c9 welcome-1 -,"
+		"c1 cart-5off a@example.com,c1 cart-10off a@example.com,c2 cart-5off +14155550100,c2 cart-10off +14155550100,c7 vip-reward -,c9 welcome-1 -,c11 cart-5off p@example.com,c11 cart-10off p@example.com,c12 cart-5off own@example.com,c12 cart-10off own@example.com,c13 cart-5off p@example.com,c13 cart-10off p@example.com,c14 cart-5off -,c14 cart-10off -,"
+	assert_equal "$(jq -r 'select(.customerId == "c12" and .actionType) | .recipientPhone' <<< "$light" | sort -u)" "+14155550101"
 }
 
 @test "empty input, a missing file, a closed stdout" {
@@ -751,4 +757,51 @@ ai_words() {
 	run --separate-stderr jrn-ai state --dry-run --db none.db in.ndjson
 	refute_regex "$stderr" 'no state file'
 	[ ! -e none.db ]
+}
+
+@test "batches: 2,500 profiles (20 batches, the facts of one read while the one before is written) give what 20 single-batch runs give, in input order" {
+	for i in $(seq 0 99); do
+		evt email.opened "c$i" 3
+		evt product.viewed "c$i" 10
+		[ $((i % 3)) = 0 ] && printf '{"type":"order.completed","customerId":"c%s","timestamp":"%s","properties":{"amount":%s}}\n' "$i" "$(at 20)" "$i"
+	done | jrn-ingest -q
+	# customers with facts in every batch (c0..c99 again and again)
+	for i in $(seq 0 2499); do printf '{"customerId":"c%s","n":%s}\n' "$((i % 137))" "$i"; done > p.ndjson
+	split -a 3 -l 128 -d p.ndjson part.
+	run jrn-ai state -q p.ndjson
+	assert_success
+	echo "$output" > all.ndjson
+	for f in part.*; do jrn-ai state -q "$f"; done > parts.ndjson
+	assert_equal "$(wc -l < all.ndjson)" 2500
+	assert_equal "$(jq -r .n all.ndjson | tr '\n' ' ')" "$(seq 0 2499 | tr '\n' ' ')"
+	cmp all.ndjson parts.ndjson
+	# the facts were read (not all the same answer): c0 ordered, c1 did not
+	assert_equal "$(jq -r 'select(.n == 0 or .n == 1) | .state.journeyStage' all.ndjson | tr '\n' ' ')" "purchase consideration "
+	# optimize over them too, with and without a state on the records
+	jq -c 'del(.state)' all.ndjson | head -1500 > nostate.ndjson
+	{ head -700 all.ndjson; cat nostate.ndjson; } > mixed.ndjson
+	run jrn-ai optimize -q mixed.ndjson
+	assert_success
+	echo "$output" > opt-all.ndjson
+	split -a 3 -l 128 -d mixed.ndjson mpart.
+	for f in mpart.*; do jrn-ai optimize -q "$f"; done > opt-parts.ndjson
+	cmp opt-all.ndjson opt-parts.ndjson
+}
+
+@test "idle input: a profile read while no more comes is answered then, not when the input ends" {
+	mkfifo in
+	jrn-ai state -q < in > out 2> err &
+	pid=$!
+	exec 7> in
+	printf '{"customerId":"c1"}\n' >&7
+	for i in $(seq 100); do [ -s out ] && break; sleep 0.1; done
+	assert_equal "$(jq -r .customerId out)" c1
+	# a full batch and then some, then idle again: all of it out
+	for i in $(seq 2 1100); do printf '{"customerId":"c%s"}\n' "$i"; done >&7
+	for i in $(seq 100); do [ "$(wc -l < out)" = 1100 ] && break; sleep 0.1; done
+	assert_equal "$(wc -l < out)" 1100
+	exec 7>&-
+	wait "$pid"
+	assert_equal "$(cat err)" ""
+	assert_equal "$(jq -r .customerId out | sed 's/c//' | tr '\n' ' ')" "$(seq 1 1100 | tr '\n' ' ')"
 }

@@ -1,7 +1,9 @@
 /* core.c: the loop every model shares (jrn-ai(1), HOW A RECORD GOES).
  *
- * Records are read in batches (AI_MAX_BATCH, or less when the input goes
- * idle). For each batch:
+ * Records are read in batches (AI_BATCH, or --parallel's when more; less
+ * when the input goes idle). While one batch is answered and written,
+ * the facts of the next are read on the facts thread (facts.c; flush_batch
+ * says the order). For each batch:
  *   1. parse; events (a string "type") pass through, unless they carry
  *      what the task reads (state: jrn-merge's "profile" object;
  *      optimize: a "state" object), which makes them the customer's
@@ -54,15 +56,27 @@ typedef struct {
 	size_t tlen;
 } ai_item;
 
+/* A batch of records, read, asked and written together. */
 typedef struct {
-	ai_run *run;
-	jrn_reader *rd;
-	jv_parser *parser;
-	ai_item *items;
+	ai_item *items;      /* ai_loop.max */
 	size_t n;
 	ai_req *reqs;        /* one per profile of the batch */
 	ai_facts *facts;     /* their facts (reqs[i].facts points here) */
 	size_t nreq;
+	ai_req *sub;         /* the questions whose facts are read (facts_start): */
+	size_t *at, nsub;    /* reqs, or optimize's without a state (at[j] in reqs) */
+	bool facts_out;      /* ai_facts_start done, ai_facts_finish not yet */
+} ai_batch;
+
+typedef struct {
+	ai_run *run;
+	jrn_reader *rd;
+	jv_parser *parser;
+	/* Two batches: one read (cur) while the one before it (prev), its
+	 * facts and cache looked up, waits to be answered and written; b is
+	 * the one worked on (flush_batch) */
+	ai_batch bat[2], *cur, *prev, *b;
+	size_t max;          /* records a batch: AI_BATCH, or --parallel's */
 	jrn_buf out;
 	bool light;          /* records read lightly (light_rec) */
 	bool light_state;    /* state's records read lightly (light_state_rec) */
@@ -92,6 +106,28 @@ static void req_clear(ai_req *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* Frees what batch B holds and empties it (its items array kept). */
+static void batch_clear(ai_batch *B)
+{
+	for (size_t i = 0; i < B->nreq; i++) {
+		req_clear(&B->reqs[i]);
+		if (B->facts)
+			ai_facts_clear(&B->facts[i]);
+	}
+	if (B->sub != B->reqs)
+		free(B->sub);
+	free(B->reqs);
+	free(B->facts);
+	free(B->at);
+	B->reqs = B->sub = NULL;
+	B->facts = NULL;
+	B->at = NULL;
+	B->nreq = B->nsub = 0;
+	for (size_t i = 0; i < B->n; i++)
+		item_clear(&B->items[i]);
+	B->n = 0;
+}
+
 /* ---- reading ---------------------------------------------------------- */
 
 /* The members of a record that optimize on the rules model reads. */
@@ -102,7 +138,9 @@ static const char *const light_names[] = {"type", "customerId", "state", "email"
  * from the state's journeyStage and segment (the facts only for a record
  * without a state). Such a line is checked and indexed without building
  * its jv (jrn_json_index_build: the same strict checks as the parse), and
- * *rec holds those members alone, the state with those two. 1 with *rec (jv_invalid() for an event: its line goes through
+ * *rec holds those members alone, the state with those two, and a
+ * "profile" object (jrn-merge's) with its email and phone strings alone
+ * (rec_contact's fallback). 1 with *rec (jv_invalid() for an event: its line goes through
  * as it is), or 0 when the line is to be parsed whole: not UTF-8, refused
  * by the check (the parse says why, in its words), a member name with an
  * escape, or no state object. Measured: parsing and freeing whole records
@@ -129,10 +167,8 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 			return 0;
 	for (int i = 0; i < 5; i++)
 		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
-	/* jrn-merge's profile may hold the contact: such a record is read whole */
+	/* jrn-merge's profile: only its contact is read (rec_contact) */
 	const jrn_json_member *prof = jrn_json_find(&L->ix, -1, "profile");
-	if (prof && prof->kind == '{')
-		return 0;
 	if (m[0] && m[0]->kind == '"' && !(m[2] && m[2]->kind == '{')) {
 		*rec = jv_invalid(); /* an event without a state: through */
 		return 1;
@@ -162,6 +198,16 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 			v = jrn_parse_value(m[i]->val - str, m[i]->vlen + 2 * str, NULL);
 		}
 		o = jv_object_set(o, ai_lit(light_names[i]), v);
+	}
+	if (prof && prof->kind == '{') {
+		jv po = jv_object();
+		for (int i = 3; i < 5; i++) { /* email, phone: strings only, as rec_contact reads */
+			const jrn_json_member *x = jrn_json_find(&L->ix, (int)(prof - L->ix.m), light_names[i]);
+			if (x && x->kind == '"')
+				po = jv_object_set(po, ai_lit(light_names[i]),
+						   jrn_parse_value(x->val - 1, x->vlen + 2, NULL));
+		}
+		o = jv_object_set(o, KS("profile"), po);
 	}
 	*rec = o;
 	return 1;
@@ -352,7 +398,7 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 			jv_free(c);
 		}
 		if (!why) {
-			ai_item *it = &L->items[L->n++];
+			ai_item *it = &L->b->items[L->b->n++];
 			memset(it, 0, sizeof *it);
 			it->answer = jv_invalid();
 			it->event = event;
@@ -447,63 +493,98 @@ static jv minimise(const ai_run *run, jv rec)
 	return p;
 }
 
-/* The facts of the batch's questions into L->facts, from recs (the
- * batch's records, borrowed): every question's when whole, else those of
- * optimize records without a state object (the others' facts NULL: the
- * rules answer reads only the state). 0 or -1 (said). */
-static int facts_of(ai_loop *L, const jv *recs, bool whole)
+/* Starts reading the facts of the batch's questions into L->b->facts
+ * (ai_facts_start: the state file is read on the facts thread), from
+ * recs (the batch's records, borrowed, read here only): every
+ * question's when whole, else those of optimize records without a state
+ * object (the others' facts NULL: the rules answer reads only the
+ * state). facts_finish completes them. 0 or -1 (said). */
+static int facts_start(ai_loop *L, const jv *recs, bool whole)
 {
 	ai_run *run = L->run;
-	if (!(L->facts = calloc(L->nreq, sizeof *L->facts)))
+	ai_batch *B = L->b;
+	if (!(B->facts = calloc(B->nreq, sizeof *B->facts)))
 		return jrn_say(-1, "out of memory");
-	ai_req *reqs = L->reqs, *sub = NULL;
-	size_t n = L->nreq, *at = NULL;
+	B->sub = B->reqs;
+	B->nsub = B->nreq;
 	if (!whole && run->task == AI_OPTIMIZE) {
-		if (!(sub = malloc(L->nreq * sizeof *sub)) || !(at = malloc(L->nreq * sizeof *at))) {
-			free(sub);
+		if (!(B->sub = malloc(B->nreq * sizeof *B->sub)) || !(B->at = malloc(B->nreq * sizeof *B->at))) {
+			free(B->sub);
+			B->sub = NULL;
 			return jrn_say(-1, "out of memory");
 		}
-		n = 0;
-		for (size_t i = 0; i < L->nreq; i++) {
-			jv st = jv_object_get(jv_copy(recs[L->reqs[i].idx]), KS("state"));
+		B->nsub = 0;
+		for (size_t i = 0; i < B->nreq; i++) {
+			jv st = jv_object_get(jv_copy(recs[B->reqs[i].idx]), KS("state"));
 			if (jv_get_kind(st) != JV_KIND_OBJECT) {
-				at[n] = i;
-				sub[n++] = L->reqs[i];
+				B->at[B->nsub] = i;
+				B->sub[B->nsub++] = B->reqs[i];
 			}
 			jv_free(st);
 		}
-		reqs = sub;
 	}
 	jrn_err e;
-	int rc = n ? ai_facts_fill(run, reqs, n, recs, L->facts, &e) : 0;
-	for (size_t j = 0; sub && j < n; j++)
-		L->reqs[at[j]].facts = sub[j].facts;
-	free(sub);
-	free(at);
+	if (B->nsub && ai_facts_start(run, B->sub, B->nsub, recs, B->facts, &e) < 0)
+		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
+	B->facts_out = B->nsub > 0;
+	return 0;
+}
+
+/* Completes facts_start's facts (waits for the facts thread). Called for
+ * every batch facts_start was called for, even after a failure. 0 or -1
+ * (said). */
+static int facts_finish(ai_loop *L)
+{
+	ai_run *run = L->run;
+	ai_batch *B = L->b;
+	jrn_err e;
+	int rc = B->facts_out ? ai_facts_finish(run, B->sub, B->nsub, B->facts, &e) : 0;
+	B->facts_out = false;
+	if (B->sub && B->sub != B->reqs) {
+		for (size_t j = 0; rc == 0 && j < B->nsub; j++)
+			B->reqs[B->at[j]].facts = B->sub[j].facts;
+		free(B->sub);
+	}
+	free(B->at);
+	B->sub = NULL;
+	B->at = NULL;
+	B->nsub = 0;
 	return rc < 0 ? jrn_say(-1, "%s: %s", run->opts.db_path, e.msg) : 0;
 }
 
-/* Builds the batch's questions: one per profile. 0 or -1 (said). */
-static int make_questions(ai_loop *L)
+/* Whether the batch's questions carry the whole input: for whoever reads
+ * it, a model, the cache's key (the profile; it hashes the facts as
+ * numbers), --dry-run. The rules model reads the facts as numbers, and
+ * optimize on it only those of a record without a state (the state's
+ * rules answer). */
+static bool questions_whole(const ai_run *run)
+{
+	return run->model->ops->network || run->opts.dry_run || run->cache_rules;
+}
+
+/* Builds the batch's questions, one per profile, and starts reading their
+ * facts: questions_finish completes them, and is to be called even when
+ * this fails. 0 or -1 (said). */
+static int questions_start(ai_loop *L)
 {
 	ai_run *run = L->run;
 	size_t np = 0;
-	for (size_t i = 0; i < L->n; i++)
-		np += !L->items[i].event;
-	L->nreq = 0;
+	for (size_t i = 0; i < L->b->n; i++)
+		np += !L->b->items[i].event;
+	L->b->nreq = 0;
 	if (!np)
 		return 0;
-	if (!(L->reqs = calloc(np, sizeof *L->reqs)))
+	if (!(L->b->reqs = calloc(np, sizeof *L->b->reqs)))
 		return jrn_say(-1, "out of memory");
-	jv *recs = malloc(L->n * sizeof *recs);
+	jv *recs = malloc(L->b->n * sizeof *recs);
 	if (!recs)
 		return jrn_say(-1, "out of memory");
-	for (size_t i = 0; i < L->n; i++) {
-		ai_item *it = &L->items[i];
+	for (size_t i = 0; i < L->b->n; i++) {
+		ai_item *it = &L->b->items[i];
 		recs[i] = it->rec;
 		if (it->event)
 			continue;
-		ai_req *r = &L->reqs[L->nreq++];
+		ai_req *r = &L->b->reqs[L->b->nreq++];
 		r->idx = i;
 		r->task = run->task;
 		r->errors = jv_null();
@@ -512,31 +593,35 @@ static int make_questions(ai_loop *L)
 					 jv_object_get(jv_copy(it->rec), KS("customerId")));
 		it->req = r;
 	}
-	/* The whole input only for whoever reads it: a model, the cache's
-	 * key (the profile; it hashes the facts as numbers), --dry-run. The
-	 * rules model reads the facts as numbers, and optimize on it only
-	 * those of a record without a state (the state's rules answer). */
-	bool asked = run->model->ops->network || run->opts.dry_run;
-	bool whole = asked || run->cache_rules;
-	int rc = facts_of(L, recs, whole);
+	int rc = facts_start(L, recs, questions_whole(run));
 	free(recs);
-	if (rc < 0)
+	return rc;
+}
+
+/* Completes the batch's questions once their facts are read: the
+ * minimised profile, the facts (--dry-run), the state (optimize). 0 or
+ * -1 (said). */
+static int questions_finish(ai_loop *L)
+{
+	ai_run *run = L->run;
+	if (facts_finish(L) < 0)
 		return -1;
+	bool whole = questions_whole(run);
 	/* The facts as an object only for --dry-run here; a model's question
 	 * gets them once the cache has missed (with_facts): the cache key
 	 * hashes them as numbers, and building and freeing that object was
 	 * a sixth of a run of cache hits. */
-	for (size_t i = 0; whole && i < L->nreq; i++) {
-		ai_req *r = &L->reqs[i];
-		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->items[r->idx].rec));
+	for (size_t i = 0; whole && i < L->b->nreq; i++) {
+		ai_req *r = &L->b->reqs[i];
+		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->b->items[r->idx].rec));
 		if (run->opts.dry_run)
 			r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
 	}
 	if (run->task != AI_OPTIMIZE)
 		return 0;
-	for (size_t i = 0; i < L->nreq; i++) {
-		ai_req *r = &L->reqs[i];
-		jv st = jv_object_get(jv_copy(L->items[r->idx].rec), KS("state"));
+	for (size_t i = 0; i < L->b->nreq; i++) {
+		ai_req *r = &L->b->reqs[i];
+		jv st = jv_object_get(jv_copy(L->b->items[r->idx].rec), KS("state"));
 		if (jv_get_kind(st) != JV_KIND_OBJECT) {
 			jv_free(st);
 			st = ai_rules_state(run, r->facts);
@@ -671,7 +756,7 @@ static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
 	int rc = m->ops->run(m, batch, n, p, &e);
 	for (size_t i = 0; i < n; i++) {
 		ai_req *r = &batch[i];
-		ai_item *it = &L->items[r->idx];
+		ai_item *it = &L->b->items[r->idx];
 		run->asked++;
 		run->spent_tokens += (double)(r->tokens_in + r->tokens_out);
 		run->spent_cost += r->cost;
@@ -716,7 +801,7 @@ static int64_t insights_at(const ai_run *run)
 	return run->task == AI_OPTIMIZE ? run->insights_at : -1;
 }
 
-/* Adds r's facts to its input, where make_questions would have put them:
+/* Adds r's facts to its input, where questions_finish would have put them:
  * after the profile, before the state (optimize), so that the model's
  * question reads the same. Once per question; not for --dry-run (it has
  * them). */
@@ -744,9 +829,9 @@ static int from_cache(ai_loop *L)
 	if (!m->ops->network && !run->cache_rules)
 		return 0;
 	const char *version = run->prompts[run->task].version;
-	for (size_t i = 0; i < L->nreq; i++) {
-		ai_req *r = &L->reqs[i];
-		ai_item *it = &L->items[r->idx];
+	for (size_t i = 0; i < L->b->nreq; i++) {
+		ai_req *r = &L->b->reqs[i];
+		ai_item *it = &L->b->items[r->idx];
 		jrn_err e;
 		if (ai_cache_key(ai_task_names[run->task], m->name, version, r, insights_at(run),
 				 it->key) < 0)
@@ -779,16 +864,16 @@ static int answer_batch(ai_loop *L)
 	ai_run *run = L->run;
 	size_t cap = run->parallel > 0 ? (size_t)run->parallel : 8;
 	if (!run->model->ops->network)
-		cap = L->nreq ? L->nreq : 1;
+		cap = L->b->nreq ? L->b->nreq : 1;
 	ai_req **q = malloc(cap * sizeof *q);
 	if (!q)
 		return jrn_say(-1, "out of memory");
 	int rc = 0;
 	size_t i = 0;
-	while (rc == 0 && i < L->nreq) {
+	while (rc == 0 && i < L->b->nreq) {
 		size_t n = 0;
-		for (; i < L->nreq && n < cap; i++) {
-			ai_item *it = &L->items[L->reqs[i].idx];
+		for (; i < L->b->nreq && n < cap; i++) {
+			ai_item *it = &L->b->items[L->b->reqs[i].idx];
 			if (jv_is_valid(it->answer))
 				continue;
 			if (run->model->ops->network && budget_spent(run)) {
@@ -801,13 +886,13 @@ static int answer_batch(ai_loop *L)
 				continue;
 			}
 			if (run->model->ops->network)
-				with_facts(run, &L->reqs[i]);
-			q[n++] = &L->reqs[i];
+				with_facts(run, &L->b->reqs[i]);
+			q[n++] = &L->b->reqs[i];
 		}
 		if (n && (rc = ask_round(L, q, n, false)) == 0) {
 			size_t k = 0;
 			for (size_t j = 0; j < n; j++)
-				if (!jv_is_valid(L->items[q[j]->idx].answer))
+				if (!jv_is_valid(L->b->items[q[j]->idx].answer))
 					q[k++] = q[j];
 			if (k)
 				rc = ask_round(L, q, k, true);
@@ -1068,14 +1153,14 @@ static void store_batch(ai_loop *L)
 {
 	ai_run *run = L->run;
 	size_t n = 0;
-	for (size_t i = 0; i < L->n; i++)
-		n += L->items[i].store;
+	for (size_t i = 0; i < L->b->n; i++)
+		n += L->b->items[i].store;
 	if (!n || run->opts.dry_run || L->cache_said)
 		return;
 	jrn_err e;
 	int rc = jrn_db_begin(run->db, &e);
-	for (size_t i = 0; i < L->n && rc == 0; i++) {
-		ai_item *it = &L->items[i];
+	for (size_t i = 0; i < L->b->n && rc == 0; i++) {
+		ai_item *it = &L->b->items[i];
 		if (!it->store)
 			continue;
 		jv c = jv_object_get(jv_copy(it->rec), KS("customerId"));
@@ -1096,28 +1181,19 @@ static void store_batch(ai_loop *L)
 	}
 }
 
-/* Answers and writes the batch, then empties it. 0 or -1 (said). */
-static int flush_batch(ai_loop *L)
+/* Answers and writes batch L->b (its questions finished, its cache
+ * looked up), then empties it. 0 or -1 (said). */
+static int write_batch(ai_loop *L)
 {
 	ai_run *run = L->run;
-	/* the batch's reads (facts, cache) in one read transaction: one
-	 * snapshot, and not a transaction per cache lookup (a fifth of a run
-	 * of cache hits was their begin and end) */
-	jrn_err e;
-	if (jrn_db_exec(run->db, "BEGIN", &e) < 0)
-		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
-	int rc = make_questions(L);
-	if (rc == 0)
-		rc = from_cache(L);
-	if (jrn_db_exec(run->db, rc == 0 ? "COMMIT" : "ROLLBACK", &e) < 0 && rc == 0)
-		rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
-	if (rc == 0 && !run->opts.dry_run)
+	int rc = 0;
+	if (!run->opts.dry_run)
 		rc = answer_batch(L);
 	if (rc == 0)
 		store_batch(L);
 	jrn_buf st = {0};
-	for (size_t i = 0; i < L->n && rc == 0; i++) {
-		ai_item *it = &L->items[i];
+	for (size_t i = 0; i < L->b->n && rc == 0; i++) {
+		ai_item *it = &L->b->items[i];
 		if (it->event) {
 			jrn_out_line(&run->out, it->line, it->len);
 			continue;
@@ -1137,21 +1213,55 @@ static int flush_batch(ai_loop *L)
 			jrn_say(-1, "out of memory");
 	}
 	jrn_buf_free(&st);
-	for (size_t i = 0; i < L->nreq; i++) {
-		req_clear(&L->reqs[i]);
-		if (L->facts)
-			ai_facts_clear(&L->facts[i]);
-	}
-	free(L->reqs);
-	free(L->facts);
-	L->reqs = NULL;
-	L->facts = NULL;
-	L->nreq = 0;
-	for (size_t i = 0; i < L->n; i++)
-		item_clear(&L->items[i]);
-	L->n = 0;
+	batch_clear(L->b);
 	if (rc == 0 && run->out.err == 0 && jrn_out_flush(&run->out) < 0 && run->out.err != EPIPE)
 		rc = 0; /* jrn_finish says it */
+	return rc;
+}
+
+/* Takes the batch read (L->cur) on: its questions made and their facts
+ * started on the facts thread; meanwhile the batch before it (L->prev)
+ * answered and written; then its facts completed and its cache looked
+ * up, and it becomes L->prev. With all (the input idle or at its end),
+ * it is answered and written too. Records are written in input order.
+ * L->b is L->cur again after. 0 or -1 (said). */
+static int flush_batch(ai_loop *L, bool all)
+{
+	ai_run *run = L->run;
+	ai_batch *C = L->cur, *P = L->prev;
+	int rc = 0;
+	L->b = C;
+	if (C->n)
+		rc = questions_start(L);
+	if (P->n) {
+		L->b = P;
+		int w = write_batch(L);
+		rc = rc < 0 ? rc : w;
+	}
+	L->b = C;
+	if (C->n) {
+		int f = questions_finish(L); /* (after a failed start too: it joins) */
+		rc = rc < 0 ? rc : f;
+	}
+	/* the cache's reads in one read transaction: one snapshot, and not a
+	 * transaction per look-up (a fifth of a run of cache hits was their
+	 * begin and end) */
+	jrn_err e;
+	if (rc == 0 && C->nreq) {
+		if (jrn_db_exec(run->db, "BEGIN", &e) < 0)
+			rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
+		if (rc == 0)
+			rc = from_cache(L);
+		if (jrn_db_exec(run->db, rc == 0 ? "COMMIT" : "ROLLBACK", &e) < 0 && rc == 0)
+			rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
+	}
+	L->cur = P;
+	L->prev = C;
+	if (rc == 0 && all && C->n) {
+		L->b = C;
+		rc = write_batch(L);
+	}
+	L->b = L->cur;
 	return rc;
 }
 
@@ -1186,9 +1296,17 @@ int ai_run_task(ai_run *run)
 		  !run->opts.dry_run;
 	L.light_state = run->task == AI_STATE && !run->model->ops->network && !run->cache_rules &&
 			!run->opts.dry_run;
+	L.cur = L.b = &L.bat[0];
+	L.prev = &L.bat[1];
+	/* a round of questions in flight is never cut short by the batch */
+	L.max = run->model->ops->network && run->parallel > AI_BATCH ? (size_t)run->parallel : AI_BATCH;
 	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
-	    !(L.items = calloc(AI_MAX_BATCH, sizeof *L.items)))
+	    !(L.bat[0].items = calloc(L.max, sizeof *L.bat[0].items)) ||
+	    !(L.bat[1].items = calloc(L.max, sizeof *L.bat[1].items))) {
+		free(L.bat[0].items);
+		jrn_reader_free(L.rd);
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
+	}
 	jrn_reader_idle_notice(L.rd, true);
 	int status = JRN_EXIT_OK;
 	jrn_line ln;
@@ -1200,14 +1318,17 @@ int ai_run_task(ai_run *run)
 		} else if (r == 1 && take_line(&L, &ln) < 0) {
 			status = JRN_EXIT_FAIL;
 		}
-		if (status == JRN_EXIT_OK && (L.n == AI_MAX_BATCH || (r == 2 && L.n)) && flush_batch(&L) < 0)
+		/* (idle: what was read is written, nothing waits for more) */
+		if (status == JRN_EXIT_OK && (L.cur->n == L.max || (r == 2 && (L.cur->n || L.prev->n))) &&
+		    flush_batch(&L, r == 2) < 0)
 			status = JRN_EXIT_FAIL;
 	}
-	if (status == JRN_EXIT_OK && L.n && flush_batch(&L) < 0)
+	if (status == JRN_EXIT_OK && (L.cur->n || L.prev->n) && flush_batch(&L, true) < 0)
 		status = JRN_EXIT_FAIL;
-	for (size_t i = 0; i < L.n; i++)
-		item_clear(&L.items[i]);
-	free(L.items);
+	for (int k = 0; k < 2; k++) {
+		batch_clear(&L.bat[k]);
+		free(L.bat[k].items);
+	}
 	jrn_buf_free(&L.out);
 	jrn_json_index_free(&L.ix);
 	for (int i = 0; i < L.nseen; i++)

@@ -16,6 +16,7 @@
  * properties.category of product.viewed, cart.added and order.completed
  * events of the last 30 days, the three most frequent (ties by name). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,13 +65,41 @@ static const char *const sql[NQ] = {
  * asked for them and they win over it. */
 enum { C_RFM = 1, C_CLV = 2, C_LEAD = 4, C_SEGMENTS = 8, C_ORDERS = 16 };
 
+/* A column of a row read by run_query: its type (SQLITE_*) and value;
+ * text (NUL-terminated) in its rows' arena at off, len bytes. */
 typedef struct {
+	int type;
+	int64_t i;
+	double d;
+	size_t off, len;
+} fcol;
+
+/* The rows of one query for a batch: ncol columns a row, n columns. */
+typedef struct {
+	fcol *c;
+	size_t n, cap;
+	jrn_buf text;
+} frows;
+
+typedef struct {
+	sqlite3 *db;      /* the facts' connection: their own, read only
+			   * (own_db), or the run's (a --dry-run state in memory) */
+	bool own_db;
 	sqlite3_stmt *st[NQ];
 	jrn_idmap *ids;
 	ai_facts *base;   /* per customer of the batch: from the state file */
 	unsigned *want;   /* per customer: C_CLV, C_LEAD when a record of it did
 			   * not carry that score (take_row parses only those) */
 	size_t cap;
+	/* the batch in flight, from ai_facts_start to ai_facts_finish */
+	jrn_buf ids_json[NQ]; /* per query: the customerIds it is run for */
+	frows rows[NQ];
+	unsigned *need, *have; /* per question: 1 << Q_* to run, C_* carried */
+	int64_t now;
+	pthread_t thread;
+	bool running;     /* thread started, not yet joined */
+	int rc;           /* the queries': 0 or -1 with err */
+	jrn_err err;
 } facts_state;
 
 /* A customer the state file knows nothing of: no orders, no events. */
@@ -99,11 +128,21 @@ void ai_facts_free(ai_run *run)
 	facts_state *F = run->facts;
 	if (!F)
 		return;
-	for (int i = 0; i < NQ; i++)
+	if (F->running)
+		pthread_join(F->thread, NULL);
+	for (int i = 0; i < NQ; i++) {
 		sqlite3_finalize(F->st[i]);
+		jrn_buf_free(&F->ids_json[i]);
+		free(F->rows[i].c);
+		jrn_buf_free(&F->rows[i].text);
+	}
+	if (F->own_db)
+		sqlite3_close(F->db);
 	jrn_idmap_free(F->ids);
 	free(F->base);
 	free(F->want);
+	free(F->need);
+	free(F->have);
 	free(F);
 	run->facts = NULL;
 }
@@ -139,14 +178,20 @@ jv ai_facts_jv(const ai_facts *f)
 	return jv_object_set(o, KS("firstSeenDays"), num_or_null(f->first_seen));
 }
 
-/* The value of column c as a jv: a number, text, or null. */
-static jv col(sqlite3_stmt *st, int c)
+/* Whether column c has text (sqlite3_column_text's: TEXT or BLOB). */
+static bool is_text(const fcol *c)
 {
-	switch (sqlite3_column_type(st, c)) {
-	case SQLITE_INTEGER: return jv_number((double)sqlite3_column_int64(st, c));
-	case SQLITE_FLOAT: return jv_number(sqlite3_column_double(st, c));
-	case SQLITE_TEXT: return jv_string_sized((const char *)sqlite3_column_text(st, c),
-						 sqlite3_column_bytes(st, c));
+	return c->type == SQLITE_TEXT || c->type == SQLITE_BLOB;
+}
+
+/* Column c of row r (text in the arena t) as a jv: a number, text, or
+ * null. */
+static jv col(const fcol *r, const char *t, int c)
+{
+	switch (r[c].type) {
+	case SQLITE_INTEGER: return jv_number((double)r[c].i);
+	case SQLITE_FLOAT: return jv_number(r[c].d);
+	case SQLITE_TEXT: return jv_string_sized(t + r[c].off, (int)r[c].len);
 	default: return jv_null();
 	}
 }
@@ -197,11 +242,14 @@ static jv top_categories(const char *s, size_t n)
 	return out;
 }
 
-/* Adds one row of query q to its customer's facts. */
-static void take_row(facts_state *F, int q, sqlite3_stmt *st, int64_t now)
+/* Adds one row r of query q (text in the arena t) to its customer's
+ * facts: the columns of sql[q], read as sqlite3_column_double and
+ * sqlite3_column_int64 would (NULL as 0). */
+static void take_row(facts_state *F, int q, const fcol *r, const char *t, int64_t now)
 {
-	const char *id = (const char *)sqlite3_column_text(st, 0);
-	int64_t k = id ? jrn_idmap_get(F->ids, id, (size_t)sqlite3_column_bytes(st, 0)) : -1;
+	if (!is_text(&r[0]))
+		return;
+	int64_t k = jrn_idmap_get(F->ids, t + r[0].off, r[0].len);
 	if (k < 0)
 		return;
 	ai_facts *f = &F->base[k];
@@ -213,39 +261,36 @@ static void take_row(facts_state *F, int q, sqlite3_stmt *st, int64_t now)
 	case Q_ACTIVITY: {
 		double *ev[7] = {&f->o7, &f->o30, &f->c7, &f->c30, &f->v7, &f->v30, &f->carts};
 		for (int i = 0; i < 7; i++)
-			*ev[i] = sqlite3_column_double(st, i + 1);
-		if (sqlite3_column_type(st, 8) == SQLITE_TEXT) {
+			*ev[i] = r[i + 1].d;
+		if (r[8].type == SQLITE_TEXT) {
 			jv_free(f->categories);
-			f->categories = top_categories((const char *)sqlite3_column_text(st, 8),
-						       (size_t)sqlite3_column_bytes(st, 8));
+			f->categories = top_categories(t + r[8].off, r[8].len);
 		}
 		if (q == Q_EVENTS)
 			return;
-		f->orders = sqlite3_column_double(st, 9);
-		f->total = round(sqlite3_column_double(st, 10) * 100) / 100;
-		f->last = sqlite3_column_type(st, 11) == SQLITE_NULL ? NAN
-			  : days(now, sqlite3_column_int64(st, 11));
-		f->first_seen = days(now, sqlite3_column_int64(st, 12));
+		f->orders = r[9].d;
+		f->total = round(r[10].d * 100) / 100;
+		f->last = r[11].type == SQLITE_NULL ? NAN : days(now, r[11].i);
+		f->first_seen = days(now, r[12].i);
 		return;
 	}
 	case Q_RFM: {
 		jv o = jv_object();
 		for (int i = 0; i < 8; i++)
-			o = jv_object_set(o, ai_key(&rfmk[i], rfm[i]), col(st, i + 1));
+			o = jv_object_set(o, ai_key(&rfmk[i], rfm[i]), col(r, t, i + 1));
 		jv_free(f->rfm);
 		f->rfm = o;
 		return;
 	}
 	case Q_SCORES: {
-		const char *kind = (const char *)sqlite3_column_text(st, 1);
-		bool clv = kind && !strcmp(kind, "clv");
+		bool clv = is_text(&r[1]) && !strcmp(t + r[1].off, "clv");
 		/* a score every record of the customer carried is not read
 		 * (merge_facts takes the record's): not parsed either (measured:
 		 * jq's parse of the bodies was a twenty-fifth of a state run) */
-		if (!(F->want[k] & (clv ? C_CLV : C_LEAD)))
+		if (!(F->want[k] & (clv ? C_CLV : C_LEAD)) || !is_text(&r[2]))
 			return;
 		jv *slot = clv ? &f->clv : &f->lead;
-		jv body = jv_parse_sized((const char *)sqlite3_column_text(st, 2), sqlite3_column_bytes(st, 2));
+		jv body = jv_parse_sized(t + r[2].off, (int)r[2].len);
 		if (jv_get_kind(body) == JV_KIND_OBJECT) {
 			jv_free(*slot);
 			*slot = body;
@@ -255,7 +300,7 @@ static void take_row(facts_state *F, int q, sqlite3_stmt *st, int64_t now)
 		return;
 	}
 	case Q_SEGMENTS:
-		f->segments = jv_array_append(f->segments, col(st, 1));
+		f->segments = jv_array_append(f->segments, col(r, t, 1));
 		return;
 	}
 }
@@ -416,15 +461,34 @@ static void derive(ai_facts *f)
 	}
 }
 
+/* The facts' connection into F->db: a read-only one of their own on the
+ * run's state file (the queries then run on the facts thread), or the
+ * run's when its state is in memory (--dry-run without a file). 0 or -1
+ * with e. */
+static int facts_db(ai_run *run, facts_state *F, jrn_err *e)
+{
+	if (F->db)
+		return 0;
+	const char *file = sqlite3_db_filename(run->db, "main");
+	if (!file || !*file) {
+		F->db = run->db;
+		return 0;
+	}
+	if (jrn_db_open_reader(file, run->opts.busy_ms, &F->db, e) < 0)
+		return -1;
+	F->own_db = true;
+	/* random reads over 32 KiB pages, as the run's (main.c) */
+	return jrn_db_exec(F->db, "PRAGMA mmap_size = " AI_MMAP_SIZE_SQL, e);
+}
+
 /* Makes F ready for a batch of n questions: the statements, the map of
  * the batch's customers, their empty facts, and per query the JSON array
- * of the customers it is needed for (need[i] of reqs[i]) into ids[q].
- * 0 or -1 with e. */
-static int batch_start(ai_run *run, facts_state *F, ai_req *reqs, size_t n,
-		       const unsigned *need, const unsigned *have, jrn_buf ids[NQ], jrn_err *e)
+ * of the customers it is needed for (F->need[i] of reqs[i]) into
+ * F->ids_json[q]. 0 or -1 with e. */
+static int batch_start(facts_state *F, ai_req *reqs, size_t n, jrn_err *e)
 {
 	for (int q = 0; q < NQ; q++)
-		if (!F->st[q] && jrn_db_prepare(run->db, sql[q], &F->st[q], e) < 0)
+		if (!F->st[q] && jrn_db_prepare(F->db, sql[q], &F->st[q], e) < 0)
 			return -1;
 	jrn_idmap_free(F->ids);
 	if (!(F->ids = jrn_idmap_new()) || (n > F->cap && !(F->base = realloc(F->base, n * sizeof *F->base))) ||
@@ -434,6 +498,9 @@ static int batch_start(ai_run *run, facts_state *F, ai_req *reqs, size_t n,
 	unsigned *sent = calloc(n ? n : 1, sizeof *sent); /* per customer: the queries it is in */
 	if (!sent)
 		return jrn_fail(e, "out of memory");
+	jrn_buf *ids = F->ids_json;
+	for (int q = 0; q < NQ; q++)
+		jrn_buf_reset(&ids[q]);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		jv c = jv_object_get(jv_copy(reqs[i].input), KS("customerId"));
@@ -448,9 +515,9 @@ static int batch_start(ai_run *run, facts_state *F, ai_req *reqs, size_t n,
 			F->want[k] = 0;
 		}
 		if (k >= 0)
-			F->want[k] |= ~have[i] & (C_CLV | C_LEAD);
+			F->want[k] |= ~F->have[i] & (C_CLV | C_LEAD);
 		for (int q = 0; q < NQ && rc == 0; q++) {
-			if (!(need[i] & 1u << q) || (sent[k] & 1u << q))
+			if (!(F->need[i] & 1u << q) || (sent[k] & 1u << q))
 				continue;
 			sent[k] |= 1u << q;
 			if (jrn_buf_addc(&ids[q], ids[q].len ? ',' : '[') < 0 ||
@@ -466,28 +533,81 @@ static int batch_start(ai_run *run, facts_state *F, ai_req *reqs, size_t n,
 	return rc;
 }
 
-/* Runs query q over the customers in ids (JSON array) into F. 0 or -1
- * with e. */
-static int run_query(ai_run *run, facts_state *F, int q, const jrn_buf *ids, int64_t now,
-		     jrn_err *e)
+/* Appends the current row of st (ncol columns) to R. 0 or -1 with e. */
+static int keep_row(frows *R, sqlite3_stmt *st, int ncol, jrn_err *e)
 {
+	if (R->n + (size_t)ncol > R->cap) {
+		size_t cap = R->cap ? R->cap : 1024;
+		while (cap < R->n + (size_t)ncol)
+			cap *= 2;
+		fcol *c = realloc(R->c, cap * sizeof *c);
+		if (!c)
+			return jrn_fail(e, "out of memory");
+		R->c = c;
+		R->cap = cap;
+	}
+	for (int k = 0; k < ncol; k++) {
+		fcol *c = &R->c[R->n + (size_t)k];
+		*c = (fcol){.type = sqlite3_column_type(st, k)};
+		if (c->type == SQLITE_INTEGER || c->type == SQLITE_FLOAT) {
+			c->i = sqlite3_column_int64(st, k);
+			c->d = sqlite3_column_double(st, k);
+		} else if (is_text(c)) {
+			const unsigned char *t = sqlite3_column_text(st, k);
+			c->len = (size_t)sqlite3_column_bytes(st, k);
+			c->off = R->text.len;
+			if (jrn_buf_add(&R->text, t ? (const char *)t : "", c->len) < 0 ||
+			    jrn_buf_addc(&R->text, '\0') < 0)
+				return jrn_fail(e, "out of memory");
+		}
+	}
+	R->n += (size_t)ncol;
+	return 0;
+}
+
+/* Runs query q over the customers in F->ids_json[q] into F->rows[q]
+ * (SQLite only: no jv, the facts thread's part). 0 or -1 with e. */
+static int run_query(facts_state *F, int q, jrn_err *e)
+{
+	frows *R = &F->rows[q];
+	const jrn_buf *ids = &F->ids_json[q];
+	R->n = 0;
+	jrn_buf_reset(&R->text);
 	if (ids->len <= 2)
 		return 0;
 	sqlite3_stmt *st = F->st[q];
-	int np = sqlite3_bind_parameter_count(st);
+	int np = sqlite3_bind_parameter_count(st), ncol = sqlite3_column_count(st);
 	sqlite3_bind_text(st, 1, ids->p, (int)ids->len, SQLITE_STATIC);
 	if (np >= 3) {
-		sqlite3_bind_int64(st, 2, now - 7 * DAY_MS);
-		sqlite3_bind_int64(st, 3, now - 30 * DAY_MS);
+		sqlite3_bind_int64(st, 2, F->now - 7 * DAY_MS);
+		sqlite3_bind_int64(st, 3, F->now - 30 * DAY_MS);
 	}
-	sqlite3_bind_int64(st, 4, now);
-	int s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW)
-		take_row(F, q, st, now);
-	int rc = s == SQLITE_DONE ? 0 : jrn_fail(e, "reading the state file: %s", sqlite3_errmsg(run->db));
+	sqlite3_bind_int64(st, 4, F->now);
+	int s, rc = 0;
+	while (rc == 0 && (s = sqlite3_step(st)) == SQLITE_ROW)
+		rc = keep_row(R, st, ncol, e);
+	if (rc == 0 && s != SQLITE_DONE)
+		rc = jrn_fail(e, "reading the state file: %s", sqlite3_errmsg(F->db));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
+}
+
+/* The batch's queries, in one read transaction of the facts' own
+ * connection: F->rc 0, or -1 with F->err. The facts thread's body (arg
+ * F), or called directly. */
+static void *facts_sql(void *arg)
+{
+	facts_state *F = arg;
+	F->rc = F->own_db ? jrn_db_exec(F->db, "BEGIN", &F->err) : 0;
+	for (int q = 0; q < NQ && F->rc == 0; q++)
+		F->rc = run_query(F, q, &F->err);
+	jrn_err end;
+	if (F->own_db && jrn_db_exec(F->db, F->rc == 0 ? "COMMIT" : "ROLLBACK", &end) < 0 && F->rc == 0) {
+		F->err = end;
+		F->rc = -1;
+	}
+	return NULL;
 }
 
 /* facts[i] from the customer's base facts b (borrowed), what the record
@@ -514,29 +634,61 @@ static void merge_facts(ai_facts *f, const ai_facts *b, ai_facts *own, unsigned 
 	derive(f);
 }
 
-int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
-		  jrn_err *e)
+int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
+		   jrn_err *e)
 {
 	if (!run->facts && !(run->facts = calloc(1, sizeof(facts_state))))
 		return jrn_fail(e, "out of memory");
 	facts_state *F = run->facts;
-	jrn_buf ids[NQ] = {{0}};
-	int64_t now = jrn_now();
-	unsigned *need = malloc((n ? n : 1) * sizeof *need), *have = malloc((n ? n : 1) * sizeof *have);
-	if (!need || !have) {
-		free(need);
-		free(have);
+	unsigned *need = realloc(F->need, (n ? n : 1) * sizeof *need);
+	if (need)
+		F->need = need;
+	unsigned *have = need ? realloc(F->have, (n ? n : 1) * sizeof *have) : NULL;
+	if (have)
+		F->have = have;
+	if (!need || !have)
 		return jrn_fail(e, "out of memory");
-	}
+	F->now = jrn_now();
 	for (size_t i = 0; i < n; i++) {
 		facts[i] = (ai_facts){0};
 		facts[i].rfm = facts[i].clv = facts[i].lead = facts[i].segments = jv_null();
 		facts[i].categories = facts[i].interests = jv_null();
-		carried(recs[reqs[i].idx], now, &facts[i], &have[i], &need[i]);
+		carried(recs[reqs[i].idx], F->now, &facts[i], &F->have[i], &F->need[i]);
 	}
-	int rc = batch_start(run, F, reqs, n, need, have, ids, e);
-	for (int q = 0; q < NQ && rc == 0; q++)
-		rc = run_query(run, F, q, &ids[q], now, e);
+	int rc = facts_db(run, F, e);
+	if (rc == 0)
+		rc = batch_start(F, reqs, n, e);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			ai_facts_clear(&facts[i]);
+		for (size_t k = 0, nk = F->ids ? jrn_idmap_count(F->ids) : 0; k < nk; k++)
+			ai_facts_clear(&F->base[k]);
+		return -1;
+	}
+	/* on their own connection the queries run on the facts thread while
+	 * the caller goes on (a thread that cannot start: run here) */
+	F->running = F->own_db && pthread_create(&F->thread, NULL, facts_sql, F) == 0;
+	if (!F->running)
+		facts_sql(F);
+	return 0;
+}
+
+int ai_facts_finish(ai_run *run, ai_req *reqs, size_t n, ai_facts *facts, jrn_err *e)
+{
+	facts_state *F = run->facts;
+	if (F->running) {
+		pthread_join(F->thread, NULL);
+		F->running = false;
+	}
+	int rc = F->rc;
+	if (rc < 0)
+		*e = F->err;
+	for (int q = 0; q < NQ && rc == 0; q++) {
+		const frows *R = &F->rows[q];
+		size_t ncol = (size_t)sqlite3_column_count(F->st[q]);
+		for (size_t j = 0; ncol && j < R->n; j += ncol)
+			take_row(F, q, &R->c[j], R->text.p, F->now);
+	}
 	size_t nk = F->ids ? jrn_idmap_count(F->ids) : 0;
 	for (size_t i = 0; i < n; i++) {
 		ai_facts own = facts[i];
@@ -545,7 +697,7 @@ int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts 
 			int64_t k = jrn_idmap_get(F->ids, jv_string_value(c),
 						  (size_t)jv_string_length_bytes(jv_copy(c)));
 			jv_free(c);
-			merge_facts(&facts[i], &F->base[k], &own, have[i]);
+			merge_facts(&facts[i], &F->base[k], &own, F->have[i]);
 			reqs[i].facts = &facts[i];
 		} else {
 			ai_facts_clear(&facts[i]);
@@ -553,9 +705,5 @@ int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts 
 	}
 	for (size_t k = 0; k < nk; k++)
 		ai_facts_clear(&F->base[k]);
-	for (int q = 0; q < NQ; q++)
-		jrn_buf_free(&ids[q]);
-	free(need);
-	free(have);
 	return rc;
 }

@@ -64,7 +64,10 @@ extern const char *const ai_source_names[4]; /* "rules", "model", "cache", "fall
 extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 
 /* Limits (each named in its message and in jrn-ai(1)). */
-#define AI_MAX_BATCH 1024        /* records read before a batch is answered */
+#define AI_BATCH 128             /* records a batch (more: --parallel's); measured:
+                                 * 128 beside 256, 512 and 1,024 the fastest (two
+                                 * batches are held: one answered and written while
+                                 * the facts of the next are read) */
 #define AI_MAX_ACTIONS 5         /* actions in one answer */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
@@ -260,15 +263,24 @@ int ai_insights_load(ai_run *run);
 
 /* ---- facts.c ------------------------------------------------------------ */
 
-/* Fills facts[i] for each question reqs[i] (whose input's customerId is
- * set) from the state file: rfm (latest snapshot), clv and lead (scores),
- * segments (segment_members), event counts in 7 and 30 days, categories
- * and the orders, with one query per table for the whole batch.
- * recs[reqs[i].idx] is the record: what it carries (rfm, clv, lead,
- * segments, jrn-merge's summary) wins over the state file and is not
- * asked of it. 0 or -1 with e (facts[] then all cleared). */
-int ai_facts_fill(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
-		  jrn_err *e);
+/* Starts filling facts[i] for each question reqs[i] (whose input's
+ * customerId is set) from the state file: rfm (latest snapshot), clv and
+ * lead (scores), segments (segment_members), event counts in 7 and 30
+ * days, categories and the orders, with one query per table for the
+ * whole batch. recs[reqs[i].idx] is the record: what it carries (rfm,
+ * clv, lead, segments, jrn-merge's summary) wins over the state file and
+ * is not asked of it (recs is read here only). The queries run on a
+ * thread of their own, on a read-only connection of their own, while the
+ * caller goes on; ai_facts_finish waits for them and completes facts[].
+ * Until then reqs and facts are not to be touched, and no other batch
+ * started. 0 (ai_facts_finish must follow), or -1 with e (facts[] all
+ * cleared; no finish). */
+int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
+		   jrn_err *e);
+/* Completes what ai_facts_start began (the same reqs, n and facts):
+ * facts[i] filled and reqs[i].facts pointing at it. 0 or -1 with e
+ * (reading the state file failed: facts[] then all cleared). */
+int ai_facts_finish(ai_run *run, ai_req *reqs, size_t n, ai_facts *facts, jrn_err *e);
 /* The facts as the input's "facts" object (a new jv). */
 jv ai_facts_jv(const ai_facts *f);
 /* Frees f's jv members. */

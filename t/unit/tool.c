@@ -152,6 +152,23 @@ static void db(void)
 	int64_t a = jrn_mono_ms();
 	usleep(20000);
 	CHECK(jrn_mono_ms() - a >= 19, "the monotonic clock moves");
+	/* a second, read-only connection beside the first */
+	sqlite3 *rd;
+	CHECK(jrn_db_exec(db, "INSERT INTO runs (job, pid, started_at, pipeline) VALUES ('t', 1, 1, 'x')", &e) == 0,
+	      "a row written by the first connection (%s)", e.msg);
+	CHECK(jrn_db_open_reader(path, 1000, &rd, &e) == 0, "open a reader (%s)", e.msg);
+	sqlite3_stmt *q = NULL;
+	CHECK(jrn_db_prepare(rd, "SELECT count(*) FROM runs", &q, &e) == 0 && sqlite3_step(q) == SQLITE_ROW &&
+		      sqlite3_column_int(q, 0) == 1,
+	      "the reader sees what the first connection committed");
+	sqlite3_finalize(q);
+	CHECK(jrn_db_exec(rd, "DELETE FROM runs", &e) < 0, "the reader writes nothing (%s)", e.msg);
+	sqlite3_close(rd);
+	char none[80];
+	snprintf(none, sizeof none, "%s/none.db", dir);
+	CHECK(jrn_db_open_reader(none, 1000, &rd, &e) < 0 && !rd && strstr(e.msg, "none.db") &&
+		      access(none, F_OK) != 0,
+	      "no file there: -1, and none made (%s)", e.msg);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	unit_rmtree(dir);
