@@ -627,6 +627,25 @@ void jrn_checkpointer_stop(jrn_checkpointer *c)
 	free(c);
 }
 
+/* sqlite3_open_v2 of path with flags (and SQLITE_OPEN_NOMUTEX), extended
+ * result codes and the busy timeout: *db, or NULL and -1 with e. */
+static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **db, jrn_err *e)
+{
+	char shown[JRN_PATH_SHOWN];
+	*db = NULL;
+	int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		jrn_fail(e, "%s: cannot open state file: %s", jrn_path_shown(path, shown),
+			 *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+		sqlite3_close(*db);
+		*db = NULL;
+		return -1;
+	}
+	sqlite3_extended_result_codes(*db, 1);
+	sqlite3_busy_timeout(*db, busy_ms);
+	return 0;
+}
+
 int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN];
@@ -637,15 +656,8 @@ int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 	/* read-write, not SQLITE_OPEN_READONLY: a read-only connection to a
 	 * WAL file needs the -shm file writable anyway, and query_only says
 	 * what this connection may do */
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		jrn_fail(e, "%s: cannot open state file: %s", jrn_path_shown(path, shown),
-			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		sqlite3_close(db);
+	if (open_conn(path, SQLITE_OPEN_READWRITE, busy_ms, &db, e) < 0)
 		return -1;
-	}
-	sqlite3_extended_result_codes(db, 1);
-	sqlite3_busy_timeout(db, busy_ms);
 	if (jrn_db_exec(db, "PRAGMA query_only = ON; PRAGMA cache_size = -65536;"
 			    " PRAGMA temp_store = MEMORY; SELECT count(*) FROM sqlite_schema", &why) < 0) {
 		jrn_fail(e, "%s: %s", jrn_path_shown(path, shown), why.msg);
@@ -668,16 +680,8 @@ int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 	*out = NULL;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return jrn_fail(e, "%s: is a directory", jrn_path_shown(path, shown));
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				 SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		jrn_fail(e, "%s: cannot open state file: %s", jrn_path_shown(path, shown),
-			 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		sqlite3_close(db);
+	if (open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_ms, &db, e) < 0)
 		return -1;
-	}
-	sqlite3_extended_result_codes(db, 1);
-	sqlite3_busy_timeout(db, busy_ms);
 	if (sqlite3_db_readonly(db, "main") == 1) {
 		sqlite3_close(db);
 		return jrn_fail(e, "%s: state file is read-only", jrn_path_shown(path, shown));
