@@ -805,3 +805,35 @@ ai_words() {
 	assert_equal "$(cat err)" ""
 	assert_equal "$(jq -r .customerId out | sed 's/c//' | tr '\n' ' ')" "$(seq 1 1100 | tr '\n' ' ')"
 }
+
+@test "a file that cannot be read: the records before it are all written (exit 1); a full disk: no batch is asked after the failed write" {
+	for i in $(seq 1 2000); do printf '{"customerId":"c%s"}\n' "$i"; done > p.ndjson
+	head -1100 p.ndjson > a.ndjson
+	run --separate-stderr jrn-ai state a.ndjson missing.ndjson
+	assert_failure 1
+	assert_regex "$stderr" 'missing.ndjson: No such file or directory'
+	assert_equal "$(jq -r .customerId <<< "$output" | sed 's/c//' | tr '\n' ' ')" "$(seq 1 1100 | tr '\n' ' ')"
+	run --separate-stderr bash -c 'jrn-ai state p.ndjson > /dev/full'
+	assert_failure 1
+	assert_regex "$stderr" 'writing output: No space left on device'
+	# the first batch's write failed: one batch of 128 answered, no more
+	assert_regex "$stderr" ' 128 answered, 0 from the cache, 128 questions asked'
+}
+
+@test "the state file moved away while a run reads: its facts still come from the file opened" {
+	printf '{"type":"order.completed","customerId":"c1","timestamp":"%s","properties":{"amount":5}}\n' "$(at 3)" | jrn-ingest -q
+	mkfifo in
+	( jrn-ai optimize -q < in > out 2> err; echo $? > rc ) &
+	exec 7> in
+	# opened: its WAL index is there (jrn-ingest's close removed it)
+	for i in $(seq 100); do [ -e jrn.db-shm ] && break; sleep 0.1; done
+	sleep 0.1
+	mv jrn.db moved.db
+	printf '{"customerId":"c1"}\n' >&7
+	exec 7>&-
+	wait
+	assert_equal "$(cat rc)" 0
+	assert_equal "$(cat err)" ""
+	# c1 ordered (the purchase stage's playbook), as the moved file says
+	assert_equal "$(jq -r '.campaignId // empty' out | head -1)" "cart-5off"
+}

@@ -134,7 +134,8 @@ static void batch_clear(ai_batch *B)
 static const char *const light_names[] = {"type", "customerId", "state", "email", "phone"};
 
 /* Optimize on the rules model, with no cache and no --dry-run, reads of a
- * record only type, customerId, state, email and phone: the actions come
+ * record only type, customerId, state, email and phone (its own, else
+ * its profile's: rec_contact): the actions come
  * from the state's journeyStage and segment (the facts only for a record
  * without a state). Such a line is checked and indexed without building
  * its jv (jrn_json_index_build: the same strict checks as the parse), and
@@ -1187,6 +1188,12 @@ static int write_batch(ai_loop *L)
 {
 	ai_run *run = L->run;
 	int rc = 0;
+	/* the output gone (a reader away, a full disk): nothing more is
+	 * asked, or stored, for it */
+	if (run->out.err) {
+		batch_clear(L->b);
+		return 0;
+	}
 	if (!run->opts.dry_run)
 		rc = answer_batch(L);
 	if (rc == 0)
@@ -1231,16 +1238,16 @@ static int flush_batch(ai_loop *L, bool all)
 	ai_batch *C = L->cur, *P = L->prev;
 	int rc = 0;
 	L->b = C;
-	if (C->n)
-		rc = questions_start(L);
+	int started = C->n ? questions_start(L) : 0;
+	rc = started;
 	if (P->n) {
 		L->b = P;
 		int w = write_batch(L);
 		rc = rc < 0 ? rc : w;
 	}
 	L->b = C;
-	if (C->n) {
-		int f = questions_finish(L); /* (after a failed start too: it joins) */
+	if (C->n && started == 0) {
+		int f = questions_finish(L);
 		rc = rc < 0 ? rc : f;
 	}
 	/* the cache's reads in one read transaction: one snapshot, and not a
@@ -1257,7 +1264,7 @@ static int flush_batch(ai_loop *L, bool all)
 	}
 	L->cur = P;
 	L->prev = C;
-	if (rc == 0 && all && C->n) {
+	if (rc == 0 && all && C->n && run->out.err == 0) {
 		L->b = C;
 		rc = write_batch(L);
 	}
@@ -1309,6 +1316,7 @@ int ai_run_task(ai_run *run)
 	}
 	jrn_reader_idle_notice(L.rd, true);
 	int status = JRN_EXIT_OK;
+	bool flush_failed = false;
 	jrn_line ln;
 	int r;
 	while (status == JRN_EXIT_OK && run->out.err == 0 && (r = jrn_reader_next(L.rd, &ln, &e)) != 0) {
@@ -1321,9 +1329,12 @@ int ai_run_task(ai_run *run)
 		/* (idle: what was read is written, nothing waits for more) */
 		if (status == JRN_EXIT_OK && (L.cur->n == L.max || (r == 2 && (L.cur->n || L.prev->n))) &&
 		    flush_batch(&L, r == 2) < 0)
-			status = JRN_EXIT_FAIL;
+			status = JRN_EXIT_FAIL, flush_failed = true;
 	}
-	if (status == JRN_EXIT_OK && (L.cur->n || L.prev->n) && flush_batch(&L, true) < 0)
+	/* What was read is answered and written: at the end, and after a
+	 * failure to read (a missing file: the records before it are not
+	 * lost); not after a failed batch, nor once the output is gone. */
+	if (!flush_failed && run->out.err == 0 && (L.cur->n || L.prev->n) && flush_batch(&L, true) < 0)
 		status = JRN_EXIT_FAIL;
 	for (int k = 0; k < 2; k++) {
 		batch_clear(&L.bat[k]);

@@ -461,12 +461,11 @@ static void derive(ai_facts *f)
 	}
 }
 
-/* The facts' connection into F->db: a read-only one of their own on the
- * run's state file (the queries then run on the facts thread), or the
- * run's when its state is in memory (--dry-run without a file). 0 or -1
- * with e. */
-static int facts_db(ai_run *run, facts_state *F, jrn_err *e)
+int ai_facts_open(ai_run *run, jrn_err *e)
 {
+	if (!run->facts && !(run->facts = calloc(1, sizeof(facts_state))))
+		return jrn_fail(e, "out of memory");
+	facts_state *F = run->facts;
 	if (F->db)
 		return 0;
 	const char *file = sqlite3_db_filename(run->db, "main");
@@ -655,7 +654,7 @@ int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts
 		facts[i].categories = facts[i].interests = jv_null();
 		carried(recs[reqs[i].idx], F->now, &facts[i], &F->have[i], &F->need[i]);
 	}
-	int rc = facts_db(run, F, e);
+	int rc = ai_facts_open(run, e);
 	if (rc == 0)
 		rc = batch_start(F, reqs, n, e);
 	if (rc < 0) {

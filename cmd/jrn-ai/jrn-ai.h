@@ -64,7 +64,8 @@ extern const char *const ai_source_names[4]; /* "rules", "model", "cache", "fall
 extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
 
 /* Limits (each named in its message and in jrn-ai(1)). */
-#define AI_BATCH 128             /* records a batch (more: --parallel's); measured:
+#define AI_BATCH 128             /* records a batch (a network model's: --parallel's
+                                 * when more); measured:
                                  * 128 beside 256, 512 and 1,024 the fastest (two
                                  * batches are held: one answered and written while
                                  * the facts of the next are read) */
@@ -263,6 +264,12 @@ int ai_insights_load(ai_run *run);
 
 /* ---- facts.c ------------------------------------------------------------ */
 
+/* Opens the facts' connection: a read-only one of their own to the run's
+ * state file (run->db open; the queries then run on a thread of their
+ * own), or the run's own when its state is in memory (--dry-run without
+ * a file). Opened with the state file, not at the first batch, so that
+ * both read the same file. 0 or -1 with e (which names the file). */
+int ai_facts_open(ai_run *run, jrn_err *e);
 /* Starts filling facts[i] for each question reqs[i] (whose input's
  * customerId is set) from the state file: rfm (latest snapshot), clv and
  * lead (scores), segments (segment_members), event counts in 7 and 30

@@ -222,6 +222,8 @@ static int open_state(ai_run *run)
 	 * before. */
 	if (jrn_db_exec(run->db, "PRAGMA mmap_size = " AI_MMAP_SIZE_SQL, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", run->opts.db_path, e.msg);
+	if (ai_facts_open(run, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	return 0;
 }
 
