@@ -370,6 +370,24 @@ NOT_P1="customer_id NOT IN ('c2', 'c3')"
 	[ "$(sqlite3 b.db .dump | md5sum)" = "$before" ]
 }
 
+@test "export, import, drop of one customer say \"1 customer\", of none \"0 customers\"" {
+	printf '{"type":"page.viewed","customerId":"c1","timestamp":"2026-01-01T00:00:00Z"}\n' | jrn-ingest -q
+	p=$(printf '{"customerId":"c1"}\n' | jrn partition --of 4 | jq -r .partition)
+	run --separate-stderr jrn partition export "$p" --of 4 -o one.db
+	assert_success
+	assert_equal "$stderr" "jrn: partition export: partition $p of 4: 1 customer into one.db"
+	newdb b.db
+	run --separate-stderr jrn partition --db b.db import one.db
+	assert_success
+	assert_equal "$stderr" "jrn: partition import: 1 customer from one.db"
+	run --separate-stderr jrn partition drop "$p" --of 4
+	assert_success
+	assert_equal "$stderr" "jrn: partition drop: partition $p of 4: 1 customer deleted"
+	run --separate-stderr jrn partition drop "$p" --of 4
+	assert_success
+	assert_equal "$stderr" "jrn: partition drop: partition $p of 4: 0 customers deleted"
+}
+
 @test "export, import, drop: usage errors exit 2 (P >= N, P not a number, --of missing or given to import, -o, --field)" {
 	for args in 'export 4 --of 4 -o x.db' 'export -1 --of 4 -o x.db' 'export a --of 4 -o x.db' 'export 1 -o x.db' \
 		'export 1 --of 4' 'drop 1' 'drop 4 --of 4' 'drop 1 --of 4 -o x.db' 'import' 'import x.db --of 4' \

@@ -160,6 +160,23 @@ setup() {
 	assert_equal "$stderr" "jrn: log: no runs of middle in 2 state files"
 }
 
+@test "jrn log over a runs table damaged part-way: the runs before the damage, then the error and exit 1 (not a quiet end)" {
+	jrn-ingest -q < /dev/null
+	sqlite3 jrn.db "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+	  INSERT INTO runs (job, pid, started_at, pipeline) SELECT 'nightly', i, i, printf('%.*c', 200, 'x') FROM n"
+	page=$(sqlite3 jrn.db "SELECT pageno FROM dbstat WHERE name = 'runs' AND pagetype = 'leaf' LIMIT 1 OFFSET 5")
+	[ -n "$page" ]
+	dd if=/dev/zero of=jrn.db bs=32768 seek="$page" count=1 conv=notrunc 2> /dev/null
+	run --separate-stderr jrn log -n 5000
+	assert_failure 1
+	assert_regex "$stderr" '^jrn: log: .*malformed'
+	refute_regex "$stderr" 'no runs'
+	[ "$(grep -c nightly <<< "$output")" -gt 0 ]
+	run --separate-stderr jrn log -n 5000 --json
+	assert_failure 1
+	assert_regex "$stderr" '^jrn: log: .*malformed'
+}
+
 @test "jrn log: the runs, newest first, with stages; a job's only; -n; --json" {
 	jrn run -q ok
 	jrn run -q middle 2> /dev/null || true

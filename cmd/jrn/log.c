@@ -68,7 +68,8 @@ static jv stages_of(sqlite3 *db, int64_t id, jrn_err *e)
 	}
 	sqlite3_bind_int64(st, 1, id);
 	jv a = jv_array();
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	int step;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		jv s = jv_object();
 		s = jv_object_set(s, jv_string("stage"), col_int(st, 0));
 		s = jv_object_set(s, jv_string("command"),
@@ -81,6 +82,11 @@ static jv stages_of(sqlite3 *db, int64_t id, jrn_err *e)
 		s = jv_object_set(s, jv_string("lines"), col_int(st, 7));
 		s = jv_object_set(s, jv_string("bytes"), col_int(st, 8));
 		a = jv_array_append(a, s);
+	}
+	if (step != SQLITE_DONE) {
+		jrn_fail(e, "%s", sqlite3_errmsg(db));
+		jv_free(a);
+		a = jv_invalid();
 	}
 	sqlite3_finalize(st);
 	return a;
@@ -166,8 +172,8 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f, const jrn
 	if (job)
 		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, f->n);
-	int rc = JRN_EXIT_OK;
-	while (rc == JRN_EXIT_OK && sqlite3_step(st) == SQLITE_ROW) {
+	int rc = JRN_EXIT_OK, step = SQLITE_DONE;
+	while (rc == JRN_EXIT_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		nruns++;
 		jv r = jv_object();
 		int64_t id = sqlite3_column_int64(st, 0);
@@ -201,6 +207,9 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f, const jrn
 		else
 			print_run(r);
 	}
+	/* a read that fails part-way is a failure, not "no runs" */
+	if (rc == JRN_EXIT_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = jrn_say(JRN_EXIT_FAIL, "log: %s", sqlite3_errmsg(db));
 	sqlite3_finalize(st);
 	if (rc == JRN_EXIT_OK && nruns == 0 && o->verbosity >= 0) {
 		char shown[JRN_PATH_SHOWN], many[32];

@@ -648,8 +648,8 @@ static int part_export(sqlite3 *db, const jrn_opts *o, long p, long n, const cha
 	if (o->dry_run)
 		remove_file(path);
 	if (o->verbosity >= 0)
-		jrn_say(0, "partition export: partition %ld of %ld: %lld customers %s %s", p, n,
-			(long long)ids, o->dry_run ? "(dry run, nothing saved), not into" : "into",
+		jrn_say(0, "partition export: partition %ld of %ld: %lld customer%s %s %s", p, n,
+			(long long)ids, ids == 1 ? "" : "s", o->dry_run ? "(dry run, nothing saved), not into" : "into",
 			jrn_path_shown(path, shown));
 	return admin_print(counts) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
 fail:
@@ -766,8 +766,8 @@ static int part_import(sqlite3 *db, const jrn_opts *o, const char *path, int arg
 		goto fail;
 	jrn_db_exec(db, "DETACH DATABASE " PS, NULL);
 	if (o->verbosity >= 0)
-		jrn_say(0, "partition import: %lld customers from %s%s", (long long)ids,
-			jrn_path_shown(path, shown), o->dry_run ? " (dry run, nothing saved)" : "");
+		jrn_say(0, "partition import: %lld customer%s from %s%s", (long long)ids,
+			ids == 1 ? "" : "s", jrn_path_shown(path, shown), o->dry_run ? " (dry run, nothing saved)" : "");
 	return admin_print(counts) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
 fail:
 	jv_free(counts);
@@ -804,8 +804,8 @@ static int part_drop(sqlite3 *db, const jrn_opts *o, long p, long n, char **ops)
 		goto fail;
 	}
 	if (o->verbosity >= 0)
-		jrn_say(0, "partition drop: partition %ld of %ld: %lld customers%s", p, n,
-			(long long)ids, o->dry_run ? " (dry run, nothing deleted)" : " deleted");
+		jrn_say(0, "partition drop: partition %ld of %ld: %lld customer%s%s", p, n,
+			(long long)ids, ids == 1 ? "" : "s", o->dry_run ? " (dry run, nothing deleted)" : " deleted");
 	return admin_print(counts) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
 fail:
 	jv_free(counts);
