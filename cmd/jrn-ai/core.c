@@ -1,7 +1,7 @@
 /* core.c: the loop every model shares (jrn-ai(1), HOW A RECORD GOES).
  *
- * Records are read in batches (AI_BATCH, or --parallel's when more; less
- * when the input goes idle). While one batch is answered and written,
+ * Records are read in batches (AI_BATCH, a network model's AI_NET_BATCH;
+ * less when the input goes idle). While one batch is answered and written,
  * the facts of the next are read on the facts thread (facts.c; flush_batch
  * says the order). For each batch:
  *   1. parse; events (a string "type") pass through, unless they carry
@@ -76,7 +76,7 @@ typedef struct {
 	 * facts and cache looked up, waits to be answered and written; b is
 	 * the one worked on (flush_batch) */
 	ai_batch bat[2], *cur, *prev, *b;
-	size_t max;          /* records a batch: AI_BATCH, or --parallel's */
+	size_t max;          /* records a batch: AI_BATCH or AI_NET_BATCH */
 	jrn_buf out;
 	bool light;          /* records read lightly (light_rec) */
 	bool light_state;    /* state's records read lightly (light_state_rec) */
@@ -1305,8 +1305,7 @@ int ai_run_task(ai_run *run)
 			!run->opts.dry_run;
 	L.cur = L.b = &L.bat[0];
 	L.prev = &L.bat[1];
-	/* a round of questions in flight is never cut short by the batch */
-	L.max = run->model->ops->network && run->parallel > AI_BATCH ? (size_t)run->parallel : AI_BATCH;
+	L.max = run->model->ops->network ? AI_NET_BATCH : AI_BATCH;
 	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
 	    !(L.bat[0].items = calloc(L.max, sizeof *L.bat[0].items)) ||
 	    !(L.bat[1].items = calloc(L.max, sizeof *L.bat[1].items))) {
