@@ -165,6 +165,21 @@ NOT_P1="customer_id NOT IN ('c2', 'c3')"
 	assert_output --partial 'no-such-file'
 }
 
+@test "filter: a word that is neither a file nor a subcommand (\"move\") is said as both; a missing file as a file" {
+	run --separate-stderr jrn partition move 3 --of 8
+	assert_failure 1
+	assert_equal "$stderr" "jrn: partition: move: no such file, nor a subcommand (export, import, drop)"
+	assert_output ""
+	run --separate-stderr jrn partition --of 8 nothere.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn: partition: nothere.ndjson: No such file or directory"
+	# a file of that name is read as one
+	printf '{"customerId":"c1"}\n' > move
+	run --separate-stderr jrn partition --of 8 move
+	assert_success
+	assert_output '{"customerId":"c1","partition":3}'
+}
+
 @test "filter: the split recipe of jrn(1): N files by partition, every record in the file of its partition" {
 	for i in $(seq 1 200); do printf '{"customerId":"u%d","n":%d}\n' "$i" "$i"; done > in.ndjson
 	jrn partition --of 4 in.ndjson | awk '{ match($0, /"partition":[0-9]+}$/); p = substr($0, RSTART + 12, RLENGTH - 13); print > ("part-" p ".ndjson") }'

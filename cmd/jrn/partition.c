@@ -855,6 +855,18 @@ usage:
 	return JRN_EXIT_USAGE;
 }
 
+/* Whether the operand s reads as a mistyped subcommand (lower-case
+ * letters alone, "move") rather than a file, and no file has that name. */
+static bool word_not_file(const char *s)
+{
+	if (!*s)
+		return false;
+	for (const char *c = s; *c; c++)
+		if (*c < 'a' || *c > 'z')
+			return false;
+	return access(s, F_OK) != 0;
+}
+
 int verb_partition(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -885,6 +897,9 @@ int verb_partition(int argc, char **argv)
 		rc = check_form(sub, &o, &f, argc - optind, argv + optind, &p);
 	if (rc < 0 && (rc = field_path(&f)) == 0)
 		rc = -1;
+	if (rc < 0 && !sub && optind < argc && word_not_file(argv[optind]))
+		rc = jrn_say(JRN_EXIT_FAIL, "partition: %s: no such file, nor a subcommand"
+			     " (export, import, drop)", argv[optind]);
 	if (rc < 0 && !sub)
 		rc = filter(&o, &f, argv + optind, argc - optind);
 	else if (rc < 0 && (rc = !strcmp(sub, "import") ? admin_open(&o, &db)
