@@ -1254,7 +1254,7 @@ static int flush_batch(ai_loop *L, bool all)
 	 * transaction per look-up (a fifth of a run of cache hits was their
 	 * begin and end) */
 	jrn_err e;
-	if (rc == 0 && C->nreq) {
+	if (rc == 0 && C->nreq && (run->model->ops->network || run->cache_rules)) {
 		if (jrn_db_exec(run->db, "BEGIN", &e) < 0)
 			rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 		if (rc == 0)
