@@ -105,3 +105,57 @@ w c1 now 2026-03-01T03:00:00.000Z"
 	assert_success
 	assert_equal "$(grep -c -F "$want" <<< "$output")" 1
 }
+
+@test "simulate: the memory state's sends (keys in memory, store_private): duplicates, caps and budgets as the gate keeps them" {
+	# a state file of three profiles, only read
+	for c in c1 c2 c3; do
+		printf '{"id":"id-%s","type":"identify","customerId":"%s","timestamp":"2026-02-01T00:00:00Z","traits":{"email":"%s@example.com"}}\n' $c $c $c
+	done > ids.ndjson
+	JRN_NOW=2026-02-01T00:00:00Z jrn-ingest -q --store-only --db s.db ids.ndjson
+	printf 'policy:\n  caps:\n    email: {max: 3, window: 1d}\n    sms: {max: 8, window: 1d}\n  cost: {email: 1}\n  budgets: {summer: 2}\n' > jrn.yaml
+	mkdir js
+	act() {
+		printf '{"actionType":"email","customerId":"%s","recipientEmail":"%s@example.com","campaignId":"%s","idempotencyKey":"%s","timestamp":"2026-03-0%sT10:00:00Z"}\n' \
+			"$1" "$1" "$2" "$3" "$4"
+	}
+	{ act c1 spring k1 1; act c1 spring k1 1; act c1 spring k2 1; act c1 spring k3 1; act c1 spring k4 1
+	  act c2 summer k5 1; act c2 summer k6 1; act c2 summer k7 1; act c2 summer k5 2; act c1 spring k1 3
+	  act c3 spring k8 3; act c3 spring k8 3
+	  # more sends than a customer's memo holds (RECENT_ROWS): counted from the table
+	  for i in 1 2 3 4 5 6 7 8 9; do
+		printf '{"actionType":"sms","customerId":"c4","recipientPhone":"+14155550100","idempotencyKey":"s%d","timestamp":"2026-03-04T10:0%d:00Z"}\n' $i $i
+	  done; } > act.ndjson
+	local sum; sum=$(sha256sum s.db)
+	run --separate-stderr jrn-route --simulate --db s.db --config jrn.yaml --journeys js act.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	# k1 again: a duplicate in the same batch and two days on; c1's fourth
+	# e-mail of the day waits for the cap's window and goes out the next
+	# day; summer's budget of 2 stops k7, and k5 again is still a
+	# duplicate, not a budget; c3's first send is looked up as it is
+	# written; c4's ninth SMS of the day is over the cap of 8
+	assert_equal "$(jq -r '[.customerId, .idempotencyKey, .route.decision, .route.reason // "-"] | join(" ")' <<< "$output")" \
+		"c1 k1 send -
+c1 k1 suppress duplicate
+c1 k2 send -
+c1 k3 send -
+c1 k4 defer cap_channel
+c2 k5 send -
+c2 k6 send -
+c2 k7 suppress budget
+c1 k4 send -
+c2 k5 suppress duplicate
+c1 k1 suppress duplicate
+c3 k8 send -
+c3 k8 suppress duplicate
+c4 s1 send -
+c4 s2 send -
+c4 s3 send -
+c4 s4 send -
+c4 s5 send -
+c4 s6 send -
+c4 s7 send -
+c4 s8 send -
+c4 s9 defer cap_channel"
+	assert_equal "$(sha256sum s.db)" "$sum"
+}

@@ -423,6 +423,8 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 			break;
 	}
 	if (at < n) { /* it fits: sent, unless its key was */
+		double amount;
+		d->budgeted = a->f[F_CAMPAIGN] && policy_budget(&R->P, a->f[F_CAMPAIGN], &amount);
 		d->channel = chain[at];
 		d->has_cost = true;
 		d->cost = R->P.cost[chain[at]];

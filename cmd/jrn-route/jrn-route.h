@@ -105,6 +105,7 @@ typedef struct {
 	bool erased;               /* the customer was erased (jrn privacy erase):
 				    * suppressed "erased" and not stored */
 	bool stored;               /* its row is written already (store_claim) */
+	bool budgeted;             /* its campaign has a budget (policy.budgets) */
 } decision;
 
 /* The gate's memory and lookups (store.c). */
@@ -112,6 +113,14 @@ typedef struct store store;
 /* Prepares the statements over db (borrowed). NULL with e. */
 store *store_open(sqlite3 *db, jrn_err *e);
 void store_close(store *S);
+/* Marks S's state as private: it began empty, and no other connection
+ * reads or writes it (--simulate's memory state, simulate.c). Its sends'
+ * keys are then claimed in memory (route_send_keys gets no row: nothing
+ * else reads it), a customer no send was written for is not looked up in
+ * route_decisions, and a send's cost is added to route_budgets only when
+ * its campaign has a budget (the only reader). 0, -1 with e. */
+int store_private(store *S, jrn_err *e);
+
 /* The profile's time_zone of customer, copied into out (ROUTE_ZONE_MAX+1
  * bytes): 1 found, 0 none, -1 with e. */
 int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e);

@@ -189,7 +189,9 @@ static int setup(route_run *R, int argc, char **argv)
 	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!lint_only && (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
-			   !(R->privacy = jrn_privacy_open(R->db, &e))))
+			   !(R->privacy = jrn_privacy_open(R->db, &e)) ||
+			   /* the memory state: private (store_private) */
+			   (R->mode == M_SIMULATE && store_private(R->st, &e) < 0)))
 		return db_fail(R, &e);
 	if (jrn_rejects_open(&R->rej, "jrn-route", R->opts.rejects_path, R->opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);

@@ -13,6 +13,8 @@
  *     "" (a temporary database) migrated to JRN_SCHEMA_VERSION, the read tables dropped,
  *     the state file ATTACHed read-only as "st" (unqualified names then
  *     resolve to it, SQLite's name resolution: main, then attached);
+ *     main.c then makes the gate's store private (store_private: the
+ *     sends' keys claimed in memory; nothing else reads the memory state);
  *   - the journeys loaded as for the gate (main.c route_journeys_load),
  *     their versions registered in the memory state;
  *   - each input line: the clock first catches up with its time (every

@@ -90,6 +90,21 @@ struct store {
 	uint32_t keys_epoch_seen;        /* the epoch keys_probes counts in */
 	size_t keys_probes, keys_last;   /* queries this epoch; hashes last loaded */
 	sqlite3_stmt *keys_all, *keys_old;
+	/* store_private: the state began empty and only this connection
+	 * uses it (--simulate's memory state). Its claims are a map in
+	 * memory from a key's hash to its send's seq (open addressing, a
+	 * hash held as often as it was claimed, 0 for an empty slot, a hash
+	 * of 0 kept as 1: the decision row says whether it is the key), and
+	 * route_send_keys gets no row; priv_cust holds the hashes of the
+	 * customers it wrote a send for (a maybe: store_recent asks the
+	 * table), so that a customer not there has no send to read */
+	bool priv;
+	uint64_t *priv_hash;
+	int64_t *priv_seq;
+	size_t priv_cap, priv_n;
+	uint64_t *priv_cust;
+	size_t cust_cap, cust_n;
+	sqlite3_stmt *by_seq;
 	/* what each campaign has spent, as read and then added to in this
 	 * transaction (only this connection writes while it lasts): valid
 	 * while gen is the transaction's (the commit and rollback hooks end
@@ -207,7 +222,8 @@ void store_close(store *S)
 	if (!S)
 		return;
 	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
-			       S->version, S->delivered, S->any_delivered, S->keys_all, S->keys_old};
+			       S->version, S->delivered, S->any_delivered, S->keys_all, S->keys_old,
+			       S->by_seq};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
@@ -215,6 +231,9 @@ void store_close(store *S)
 	sqlite3_rollback_hook(S->db, NULL, NULL);
 	jrn_buf_free(&S->body);
 	free(S->keys);
+	free(S->priv_hash);
+	free(S->priv_seq);
+	free(S->priv_cust);
 	route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
 	route_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
 	free(S->names);
@@ -254,6 +273,63 @@ static int memo_check(store *S, jrn_err *e);
 
 /* ---- the claimed keys' hashes ---- */
 
+/* Sets and maps of 64-bit hashes: open addressing over cap slots (a
+ * power of two), 0 for an empty slot (the callers keep a hash of 0
+ * apart). */
+
+/* Doubles the slots of a set or map of *cap (0 at first: 4,096) when
+ * n + 1 would fill half of them: hashes in *hash, with their values in
+ * *val for a map (NULL: a set). 0, -1 out of memory (it is unchanged). */
+static int hash_grow(uint64_t **hash, int64_t **val, size_t *cap, size_t n)
+{
+	if (2 * (n + 1) <= *cap)
+		return 0;
+	size_t nc = *cap ? 2 * *cap : 4096;
+	uint64_t *h = calloc(nc, sizeof *h);
+	int64_t *v = val ? malloc(nc * sizeof *v) : NULL;
+	if (!h || (val && !v)) {
+		free(h);
+		free(v);
+		return -1;
+	}
+	for (size_t i = 0; i < *cap; i++) {
+		if (!(*hash)[i])
+			continue;
+		size_t j = (*hash)[i] & (nc - 1);
+		while (h[j])
+			j = (j + 1) & (nc - 1);
+		h[j] = (*hash)[i];
+		if (val)
+			v[j] = (*val)[i];
+	}
+	free(*hash);
+	*hash = h, *cap = nc;
+	if (val) {
+		free(*val);
+		*val = v;
+	}
+	return 0;
+}
+
+/* Puts h (not 0) into the set t of cap slots, once; *n counts those held. */
+static void set_put(uint64_t *t, size_t cap, uint64_t h, size_t *n)
+{
+	size_t j = h & (cap - 1);
+	while (t[j] && t[j] != h)
+		j = (j + 1) & (cap - 1);
+	if (!t[j])
+		t[j] = h, ++*n;
+}
+
+/* Is h (not 0) in the set t of cap slots (0: none yet)? */
+static bool set_has(const uint64_t *t, size_t cap, uint64_t h)
+{
+	for (size_t j = cap ? h & (cap - 1) : 0; cap && t[j]; j = (j + 1) & (cap - 1))
+		if (t[j] == h)
+			return true;
+	return false;
+}
+
 /* Adds hash h to the set, growing it (a half-full table doubles). 0, -1
  * out of memory (the set is then dropped: keys_epoch 0). */
 static int keys_add(store *S, uint64_t h)
@@ -262,42 +338,17 @@ static int keys_add(store *S, uint64_t h)
 		S->keys_zero = true;
 		return 0;
 	}
-	if (2 * (S->keys_n + 1) > S->keys_cap) {
-		size_t cap = S->keys_cap ? 2 * S->keys_cap : 4096;
-		uint64_t *k = calloc(cap, sizeof *k);
-		if (!k) {
-			S->keys_epoch = 0;
-			return -1;
-		}
-		for (size_t i = 0; i < S->keys_cap; i++)
-			if (S->keys[i]) {
-				size_t j = S->keys[i] & (cap - 1);
-				while (k[j])
-					j = (j + 1) & (cap - 1);
-				k[j] = S->keys[i];
-			}
-		free(S->keys);
-		S->keys = k, S->keys_cap = cap;
+	if (hash_grow(&S->keys, NULL, &S->keys_cap, S->keys_n) < 0) {
+		S->keys_epoch = 0;
+		return -1;
 	}
-	size_t j = h & (S->keys_cap - 1);
-	while (S->keys[j] && S->keys[j] != h)
-		j = (j + 1) & (S->keys_cap - 1);
-	if (!S->keys[j])
-		S->keys[j] = h, S->keys_n++;
+	set_put(S->keys, S->keys_cap, h, &S->keys_n);
 	return 0;
 }
 
 static bool keys_has(const store *S, uint64_t h)
 {
-	if (!h)
-		return S->keys_zero;
-	size_t j = h & (S->keys_cap - 1);
-	while (S->keys[j]) {
-		if (S->keys[j] == h)
-			return true;
-		j = (j + 1) & (S->keys_cap - 1);
-	}
-	return false;
+	return h ? set_has(S->keys, S->keys_cap, h) : S->keys_zero;
 }
 
 /* Reads every claimed key's hash into the set for this epoch. 0 loaded,
@@ -344,9 +395,62 @@ static int keys_ready(store *S, jrn_err *e)
 	return rc < 0 ? -1 : rc == 0;
 }
 
+int store_private(store *S, jrn_err *e)
+{
+	S->priv = true;
+	return jrn_db_prepare(S->db, "SELECT 1 FROM route_decisions WHERE seq = ?1 AND key = ?2"
+			      " AND decision = 'send'", &S->by_seq, e);
+}
+
+/* Adds (h, seq) to the private claims (a second claim of a hash is a
+ * second entry), and the customer's hash ch to the customers with a send
+ * (once). 0, -1 out of memory. */
+static int priv_add(store *S, uint64_t h, int64_t seq, uint64_t ch)
+{
+	h = h ? h : 1, ch = ch ? ch : 1;
+	if (hash_grow(&S->priv_hash, &S->priv_seq, &S->priv_cap, S->priv_n) < 0 ||
+	    hash_grow(&S->priv_cust, NULL, &S->cust_cap, S->cust_n) < 0)
+		return -1;
+	size_t j = h & (S->priv_cap - 1);
+	while (S->priv_hash[j])
+		j = (j + 1) & (S->priv_cap - 1);
+	S->priv_hash[j] = h, S->priv_seq[j] = seq, S->priv_n++;
+	set_put(S->priv_cust, S->cust_cap, ch, &S->cust_n);
+	return 0;
+}
+
+/* May customer (its hash h) have a send in the private state? */
+static bool priv_customer(const store *S, uint64_t h)
+{
+	return set_has(S->priv_cust, S->cust_cap, h ? h : 1);
+}
+
+/* store_key_sent in the private state: each send claimed under the key's
+ * hash h asked whether it is the key. */
+static int priv_key_sent(store *S, const char *key, uint64_t h, jrn_err *e)
+{
+	h = h ? h : 1;
+	if (!S->priv_cap)
+		return 0;
+	for (size_t j = h & (S->priv_cap - 1); S->priv_hash[j]; j = (j + 1) & (S->priv_cap - 1)) {
+		if (S->priv_hash[j] != h)
+			continue;
+		sqlite3_bind_int64(S->by_seq, 1, S->priv_seq[j]);
+		sqlite3_bind_text(S->by_seq, 2, key, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(S->by_seq);
+		if (done(S, S->by_seq, rc, e) < 0)
+			return -1;
+		if (rc == SQLITE_ROW)
+			return 1;
+	}
+	return 0;
+}
+
 int store_key_sent(store *S, const char *key, jrn_err *e)
 {
 	uint64_t h = jrn_hash64(key, strlen(key));
+	if (S->priv)
+		return priv_key_sent(S, key, h, e);
 	int ready = keys_ready(S, e);
 	if (ready < 0)
 		return -1;
@@ -573,6 +677,16 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		*g.m = (struct recent_memo){.epoch = S->epoch, .since = since};
 		memcpy(g.m->customer, customer, n + 1);
 	}
+	if (S->priv && !priv_customer(S, h)) { /* no send of it: only the ledger's */
+		int none = ledger_empty(S, e);
+		if (none < 0 || (!none && jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger,
+								 &g, e) < 0)) {
+			if (g.m)
+				g.m->epoch = 0;
+			return -1;
+		}
+		return 0;
+	}
 	sqlite3_stmt *st = S->recent;
 	sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, since);
@@ -716,8 +830,14 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	if (d->kind != D_SEND)
 		return 1;
 	/* the claim: the send's seq and its key's hash */
-	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
 	uint64_t h = jrn_hash64(d->key, strlen(d->key));
+	if (S->priv) {
+		const char *cust = a->f[F_CUSTOMER];
+		if (priv_add(S, h, sqlite3_last_insert_rowid(S->db), jrn_hash64(cust, strlen(cust))) < 0)
+			return jrn_fail(e, "out of memory");
+		return memo_sent(S, a, d, trigger_key, now, e) < 0 ? -1 : 1;
+	}
+	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
 	sqlite3_bind_int64(S->claim, 2, (int64_t)h);
 	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0)
 		return -1;
@@ -740,8 +860,8 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 {
 	if (!d->stored && insert(S, a, d, trigger_key, now, e) < 0)
 		return -1;
-	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN])
-		return 0;
+	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN] || (S->priv && !d->budgeted))
+		return 0; /* (the private state's spending is read only for a budget) */
 	sqlite3_bind_text(S->spend, 1, a->f[F_CAMPAIGN], -1, SQLITE_STATIC);
 	sqlite3_bind_double(S->spend, 2, d->cost);
 	sqlite3_bind_int64(S->spend, 3, now);
