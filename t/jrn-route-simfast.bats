@@ -112,7 +112,7 @@ w c1 now 2026-03-01T03:00:00.000Z"
 		printf '{"id":"id-%s","type":"identify","customerId":"%s","timestamp":"2026-02-01T00:00:00Z","traits":{"email":"%s@example.com"}}\n' $c $c $c
 	done > ids.ndjson
 	JRN_NOW=2026-02-01T00:00:00Z jrn-ingest -q --store-only --db s.db ids.ndjson
-	printf 'policy:\n  caps:\n    email: {max: 3, window: 1d}\n    sms: {max: 8, window: 1d}\n  cost: {email: 1}\n  budgets: {summer: 2}\n' > jrn.yaml
+	printf 'policy:\n  caps:\n    email: {max: 3, window: 1d}\n    sms: {max: 8, window: 1d}\n    whatsapp: {max: 3, window: 1d}\n  cost: {email: 1}\n  budgets: {summer: 2}\n' > jrn.yaml
 	mkdir js
 	act() {
 		printf '{"actionType":"email","customerId":"%s","recipientEmail":"%s@example.com","campaignId":"%s","idempotencyKey":"%s","timestamp":"2026-03-0%sT10:00:00Z"}\n' \
@@ -124,7 +124,14 @@ w c1 now 2026-03-01T03:00:00.000Z"
 	  # more sends than a customer's memo holds (RECENT_ROWS): counted from the table
 	  for i in 1 2 3 4 5 6 7 8 9; do
 		printf '{"actionType":"sms","customerId":"c4","recipientPhone":"+14155550100","idempotencyKey":"s%d","timestamp":"2026-03-04T10:0%d:00Z"}\n' $i $i
-	  done; } > act.ndjson
+	  done
+	  # three a day for four days, then a fourth on the last: the memo
+	  # keeps the rows of the cap's window as the clock moves
+	  for d in 5 6 7 8; do for i in 1 2 3; do
+		printf '{"actionType":"whatsapp","customerId":"c5","recipientPhone":"+14155550101","idempotencyKey":"w%d%d","timestamp":"2026-03-0%dT10:0%d:00Z"}\n' $d $i $d $i
+	  done; done
+	  printf '{"actionType":"whatsapp","customerId":"c5","recipientPhone":"+14155550101","idempotencyKey":"w84","timestamp":"2026-03-08T10:04:00Z"}\n'
+	  } > act.ndjson
 	local sum; sum=$(sha256sum s.db)
 	run --separate-stderr jrn-route --simulate --db s.db --config jrn.yaml --journeys js act.ndjson
 	assert_success
@@ -133,7 +140,8 @@ w c1 now 2026-03-01T03:00:00.000Z"
 	# e-mail of the day waits for the cap's window and goes out the next
 	# day; summer's budget of 2 stops k7, and k5 again is still a
 	# duplicate, not a budget; c3's first send is looked up as it is
-	# written; c4's ninth SMS of the day is over the cap of 8
+	# written; c4's ninth SMS of the day is over the cap of 8, c5's fourth
+	# WhatsApp message of its fourth day over the cap of 3
 	assert_equal "$(jq -r '[.customerId, .idempotencyKey, .route.decision, .route.reason // "-"] | join(" ")' <<< "$output")" \
 		"c1 k1 send -
 c1 k1 suppress duplicate
@@ -156,6 +164,20 @@ c4 s5 send -
 c4 s6 send -
 c4 s7 send -
 c4 s8 send -
-c4 s9 defer cap_channel"
+c4 s9 defer cap_channel
+c4 s9 send -
+c5 w51 send -
+c5 w52 send -
+c5 w53 send -
+c5 w61 send -
+c5 w62 send -
+c5 w63 send -
+c5 w71 send -
+c5 w72 send -
+c5 w73 send -
+c5 w81 send -
+c5 w82 send -
+c5 w83 send -
+c5 w84 defer cap_channel"
 	assert_equal "$(sha256sum s.db)" "$sum"
 }

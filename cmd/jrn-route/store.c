@@ -647,12 +647,20 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 	uint64_t h = jrn_hash64(customer, n);
 	struct recent_memo *hit, *set = memo_set(S, customer, n, h, &hit, &tag);
 	if (hit && since >= hit->since) {
+		/* the rows before since are dropped: a later question from a
+		 * since as late (the clock does not go back) never reads them,
+		 * and one from earlier asks the table (since >= hit->since
+		 * fails), so that the memo's room goes to the rows still read */
+		int kept = 0;
 		for (int i = 0; i < hit->n; i++) {
 			const struct recent_row *r = &hit->row[i];
-			if (r->decided_at >= since || r->at >= since)
-				fn(ctx, r->channel < 0 ? NULL : chan_names[r->channel], r->at,
-				   name_at(S, r->offer), name_at(S, r->trigger), r->decided_at);
+			if (r->decided_at < since && r->at < since)
+				continue;
+			fn(ctx, r->channel < 0 ? NULL : chan_names[r->channel], r->at,
+			   name_at(S, r->offer), name_at(S, r->trigger), r->decided_at);
+			hit->row[kept++] = *r;
 		}
+		hit->n = (uint8_t)kept, hit->since = since;
 		return 0;
 	}
 	gather g = {S, NULL, fn, ctx};
