@@ -88,12 +88,17 @@ static const char contact_sql[] =
 	" FROM identities i, up WHERE i.kind = 'id' AND i.value = up.x AND up.d < 64)"
 	" SELECT email, phone, name, first_name, locale FROM profiles"
 	" WHERE customer_id = (SELECT x FROM up ORDER BY d DESC LIMIT 1)";
+/* contact_sql's two halves for an id no id link leaves (most): is there
+ * one, and the id's own profile */
+static const char linked_sql[] = "SELECT 1 FROM identities WHERE kind = 'id' AND value = ?1 LIMIT 1";
+static const char own_contact_sql[] =
+	"SELECT email, phone, name, first_name, locale FROM profiles WHERE customer_id = ?1";
 
 struct jrn_profile_reader {
 	sqlite3 *db;
 	unsigned flags;
 	sqlite3_stmt *part[NPARTS][2];
-	sqlite3_stmt *sum, *last_order, *contact;
+	sqlite3_stmt *sum, *last_order, *contact, *linked, *own_contact;
 	jrn_buf prev, type; /* scratch, kept: no allocation per customer */
 };
 
@@ -130,6 +135,8 @@ void jrn_profile_reader_close(jrn_profile_reader *R)
 	sqlite3_finalize(R->sum);
 	sqlite3_finalize(R->last_order);
 	sqlite3_finalize(R->contact);
+	sqlite3_finalize(R->linked);
+	sqlite3_finalize(R->own_contact);
 	jrn_buf_free(&R->prev);
 	jrn_buf_free(&R->type);
 	free(R);
@@ -742,9 +749,21 @@ done:
 jv jrn_profile_contact(jrn_profile_reader *R, const char *id, size_t n, jrn_err *e)
 {
 	static const char *const names[] = {"email", "phone", "name", "firstName", "locale"};
-	if (!R->contact && jrn_db_prepare(R->db, contact_sql, &R->contact, e) < 0)
+	if ((!R->contact && jrn_db_prepare(R->db, contact_sql, &R->contact, e) < 0) ||
+	    (!R->linked && jrn_db_prepare(R->db, linked_sql, &R->linked, e) < 0) ||
+	    (!R->own_contact && jrn_db_prepare(R->db, own_contact_sql, &R->own_contact, e) < 0))
 		return jv_invalid();
-	sqlite3_stmt *st = R->contact;
+	/* an id no link leaves is its own customer: two look-ups, where the
+	 * recursive statement (and its sort) cost about three times as much */
+	sqlite3_bind_text(R->linked, 1, id, (int)n, SQLITE_STATIC);
+	int lrc = sqlite3_step(R->linked);
+	sqlite3_reset(R->linked);
+	sqlite3_clear_bindings(R->linked);
+	if (lrc != SQLITE_ROW && lrc != SQLITE_DONE) {
+		jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+		return jv_invalid();
+	}
+	sqlite3_stmt *st = lrc == SQLITE_ROW ? R->contact : R->own_contact;
 	sqlite3_bind_text(st, 1, id, (int)n, SQLITE_STATIC);
 	jv o = jv_object();
 	int rc = sqlite3_step(st);

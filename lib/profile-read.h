@@ -105,7 +105,8 @@ int jrn_profile_read_all(jrn_profile_reader *R,
  * (id links followed, at most JRN_PROFILE_READ_MAX_CHAIN): an object with
  * those of email, phone, name, firstName and locale that are set (the
  * caller owns it; {} when there is no profile), or jv_invalid with e.
- * One prepared statement, kept in R and reused. */
+ * Prepared statements kept in R and reused: an id no link leaves is read
+ * with two look-ups, a linked one with one recursive statement. */
 #define JRN_PROFILE_READ_MAX_CHAIN 64
 jv jrn_profile_contact(jrn_profile_reader *R, const char *id, size_t n, jrn_err *e);
 

@@ -135,6 +135,10 @@ int main(void)
 	jrn_json_append(&b, got, JRN_JSON_SORTED, &e);
 	CHECK_STR(b.p, "{\"email\":\"a@x.test\",\"firstName\":\"Ann\"}", "contact through an id link");
 	jrn_buf_free(&b);
+	got = jrn_profile_contact(R, "u1", 2, &e);
+	jrn_json_append(&b, got, JRN_JSON_SORTED, &e);
+	CHECK_STR(b.p, "{\"email\":\"a@x.test\",\"firstName\":\"Ann\"}", "contact of an id no link leaves");
+	jrn_buf_free(&b);
 	got = jrn_profile_contact(R, "nobody", 6, &e);
 	jrn_json_append(&b, got, 0, &e);
 	CHECK_STR(b.p, "{}", "no profile: {}");
