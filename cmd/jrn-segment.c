@@ -357,11 +357,8 @@ static int open_db(jrn_err *e)
 {
 	if (db)
 		return 0;
-	struct stat sb;
-	char shown[JRN_PATH_SHOWN];
-	if (do_count && !several_db() && stat(opts.db_path, &sb) < 0 && errno == ENOENT)
-		return jrn_fail(e, "%s: no state file (jrn init or a writer such as jrn-ingest makes one)",
-				jrn_path_shown(opts.db_path, shown));
+	if (do_count && !several_db() && jrn_db_exists(opts.db_path, e) < 0)
+		return -1;
 	if ((several_db() ? open_many(e) : jrn_db_open(opts.db_path, opts.busy_ms, &db, e)) < 0)
 		return -1;
 	/* Event leaves read each customer's events through events_customer,

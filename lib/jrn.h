@@ -566,6 +566,17 @@ int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
  * sqlite3_close; 0 or -1 with e. */
 int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
 
+/* Whether a state file is at path, for a tool that only reads one or
+ * takes from it and so must not create it (jrn_db_open would). Makes
+ * nothing, opens nothing: 0 when path names something other than a
+ * directory (SQLite says next whether it is a state file), else -1 with
+ * e in one wording for every tool: "PATH: no state file (jrn init or a
+ * writer such as jrn-ingest makes one)" when nothing is there (ENOENT),
+ * "PATH: is a directory, not a state file", "PATH: cannot open (REASON)"
+ * for any other error (REASON strerror's, such as "Not a directory" or
+ * "Permission denied"). PATH as jrn_path_shown shows it. */
+int jrn_db_exists(const char *path, jrn_err *e);
+
 /* jrn_db_open, except that with dry_run and no file at path an empty
  * state in memory is opened instead (a dry run creates nothing). */
 int jrn_db_open_dry(const char *path, bool dry_run, int busy_ms, sqlite3 **db, jrn_err *e);

@@ -288,11 +288,11 @@ int jrn_db_open_many(char *const *paths, size_t n, const char *const *tables, in
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		size_t j;
-		if (stat(paths[i], &st) != 0)
-			return jrn_fail(e, "%s: no state file (%s)", jrn_path_shown(paths[i], shown),
+		if (jrn_db_exists(paths[i], e) < 0)
+			return -1;
+		if (stat(paths[i], &st) != 0) /* gone since */
+			return jrn_fail(e, "%s: cannot open (%s)", jrn_path_shown(paths[i], shown),
 					strerror(errno));
-		if (S_ISDIR(st.st_mode))
-			return jrn_fail(e, "%s: is a directory", jrn_path_shown(paths[i], shown));
 		if (same_file(paths, i, &st, &j))
 			return jrn_fail(e, "%s: given twice (the same file as %s): each state file"
 					" is read once", jrn_path_shown(paths[i], shown),

@@ -521,6 +521,22 @@ const char *jrn_path_shown(const char *path, char out[JRN_PATH_SHOWN])
 	return out;
 }
 
+int jrn_db_exists(const char *path, jrn_err *e)
+{
+	char shown[JRN_PATH_SHOWN];
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		int err = errno;
+		if (err == ENOENT)
+			return jrn_fail(e, "%s: no state file (jrn init or a writer such as jrn-ingest"
+					" makes one)", jrn_path_shown(path, shown));
+		return jrn_fail(e, "%s: cannot open (%s)", jrn_path_shown(path, shown), strerror(err));
+	}
+	if (S_ISDIR(st.st_mode))
+		return jrn_fail(e, "%s: is a directory, not a state file", jrn_path_shown(path, shown));
+	return 0;
+}
+
 /* PRAGMA journal_mode = WAL, tried again for up to busy_ms while it is
  * SQLITE_BUSY: when two processes open a new file at once, one holding a
  * shared lock while the other waits to switch the file to WAL, SQLite

@@ -8,7 +8,7 @@ load helpers
 	mkdir d
 	run jrn-report metrics --db d
 	assert_failure 1
-	assert_output "jrn-report: d: is a directory"
+	assert_output "jrn-report: d: is a directory, not a state file"
 }
 
 @test "a bare 0 as a duration: '0 needs a unit'; 0d is read (and --lookback's bound says)" {

@@ -27,6 +27,27 @@ load helpers
 	refute_output --partial ".db"
 }
 
+@test "jrn log, jrn partition export/drop: a state file past a regular file, or a directory, is said as such, not as missing" {
+	touch file
+	mkdir d
+	run --separate-stderr jrn log --db nosuch.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn: log: nosuch.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run --separate-stderr jrn log --db file/x.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn: log: file/x.db: cannot open (Not a directory)"
+	run --separate-stderr jrn log --db d
+	assert_failure 1
+	assert_equal "$stderr" "jrn: log: d: is a directory, not a state file"
+	run --separate-stderr jrn partition export 3 --of 8 -o p3.db --db file/x.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn: partition export: file/x.db: cannot open (Not a directory)"
+	run --separate-stderr jrn partition drop 3 --of 8 --db d
+	assert_failure 1
+	assert_equal "$stderr" "jrn: partition drop: d: is a directory, not a state file"
+	[ ! -e p3.db ]
+}
+
 @test "the same commands on a state file jrn init made: exit 0; import makes its target" {
 	jrn init -q
 	run jrn log

@@ -204,8 +204,12 @@ row() {
 @test "eval: no state file, a state file without events, an empty window: exit 1, said" {
 	run jrn-ai eval --since 2025-06-01 --until 2025-07-01
 	assert_failure 1
-	assert_output "jrn-ai: eval: jrn.db: no state file (jrn-ingest makes one)"
+	assert_output "jrn-ai: eval: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
 	[ ! -e jrn.db ]
+	touch file
+	run jrn-ai eval --since 2025-06-01 --until 2025-07-01 --db file/x.db
+	assert_failure 1
+	assert_output "jrn-ai: eval: file/x.db: cannot open (Not a directory)"
 	jrn-ingest -q < /dev/null > /dev/null
 	[ -e jrn.db ]
 	run jrn-ai eval --since 2025-06-01 --until 2025-07-01

@@ -296,7 +296,7 @@ EOF
 	fixture
 	run --separate-stderr jrn-report metrics --db a.db --db nope.db
 	assert_failure 1
-	assert_equal "$stderr" "jrn-report: nope.db: no state file (No such file or directory)"
+	assert_equal "$stderr" "jrn-report: nope.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
 	[ ! -e nope.db ]
 	run --separate-stderr jrn-report metrics --db a.db --db ./a.db
 	assert_failure 1
@@ -335,7 +335,7 @@ EOF
 	echo nothere.db > none.txt
 	run --separate-stderr jrn-report metrics --save --db @none.txt
 	assert_failure 1
-	assert_equal "$stderr" "jrn-report: nothere.db: no state file (No such file or directory)"
+	assert_equal "$stderr" "jrn-report: nothere.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
 	[ ! -e nothere.db ]
 }
 

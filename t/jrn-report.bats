@@ -214,11 +214,33 @@ for r in rows[1:]:
 @test "the state file: a missing one is an error that names it, and is not created" {
 	run jrn-report metrics --db missing.db
 	assert_failure 1
-	assert_output "jrn-report: missing.db: no state file (No such file or directory)"
+	assert_output "jrn-report: missing.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
 	assert [ ! -e missing.db ]
 	JRN_DB=alsomissing.db run jrn-report metrics
 	assert_failure 1
 	assert_output --partial "alsomissing.db: no state file"
+}
+
+@test "the state file: one that cannot be reached, or a directory, is said as such, not as missing" {
+	touch file
+	mkdir d
+	run --separate-stderr jrn-report metrics --db file/x.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: file/x.db: cannot open (Not a directory)"
+	run --separate-stderr jrn-report metrics --db d
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: d: is a directory, not a state file"
+	# several state files: the same words
+	jrn init -q
+	run --separate-stderr jrn-report metrics --db jrn.db --db file/x.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: file/x.db: cannot open (Not a directory)"
+	run --separate-stderr jrn-report metrics --db jrn.db --db nope.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: nope.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run --separate-stderr jrn-report metrics --db jrn.db --db d
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: d: is a directory, not a state file"
 }
 
 @test "the state file is read, never written: its bytes do not change" {

@@ -464,7 +464,7 @@ decisions outside journeys:
 	# it only reads: a state file that is not there is said, not made
 	run --separate-stderr jrn-route --explain c1 --db nosuch.db
 	assert_failure 1
-	assert_equal "$stderr" "jrn-route: nosuch.db: no state file (No such file or directory)"
+	assert_equal "$stderr" "jrn-route: nosuch.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
 	[ ! -e nosuch.db ]
 }
 

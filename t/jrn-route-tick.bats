@@ -44,12 +44,12 @@ ident() {
 	run --separate-stderr jrn-route --tick --db nosuch.db
 	assert_failure 1
 	assert_equal "$output" ""
-	assert_equal "$stderr" "jrn-route: nosuch.db: no state file (No such file or directory)"
+	assert_equal "$stderr" "jrn-route: nosuch.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
 	[ ! -e nosuch.db ]
 	# -q, --dry-run and the default ./jrn.db alike
 	run --separate-stderr jrn-route -q --tick --dry-run
 	assert_failure 1
-	assert_equal "$stderr" "jrn-route: jrn.db: no state file (No such file or directory)"
+	assert_equal "$stderr" "jrn-route: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
 	[ ! -e jrn.db ]
 	jrn init -q
 	at 2026-01-15T12:00:00Z --tick

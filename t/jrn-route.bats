@@ -476,6 +476,24 @@ P
 	wait
 }
 
+@test "--explain and --tick need a state file: none there, one past a regular file, a directory: each said as such (exit 1), none made" {
+	touch file
+	mkdir d
+	for mode in "--explain c1" --tick; do
+		run --separate-stderr jrn-route $mode --db nosuch.db
+		assert_failure 1
+		assert_equal "$stderr" "jrn-route: nosuch.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+		[ ! -e nosuch.db ]
+		# the file may be there: it cannot be reached, which is not "no state file"
+		run --separate-stderr jrn-route $mode --db file/x.db
+		assert_failure 1
+		assert_equal "$stderr" "jrn-route: file/x.db: cannot open (Not a directory)"
+		run --separate-stderr jrn-route $mode --db d
+		assert_failure 1
+		assert_equal "$stderr" "jrn-route: d: is a directory, not a state file"
+	done
+}
+
 @test "policy errors: file:line:column from the schema, and the keys jrn-route checks itself" {
 	printf 'policy:\n  quietHours: {start: "25:00", end: "08:00"}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null

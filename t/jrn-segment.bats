@@ -168,6 +168,22 @@ Y
 	assert_line --index 0 '{"segment":"vip","total":0,"reachable":0}'
 }
 
+@test "--count needs a state file: none there, one past a regular file, a directory: each said as such (exit 1), none made" {
+	segs
+	touch file
+	mkdir d
+	run --separate-stderr jrn-segment --segments s.yaml --count --db nosuch.db < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: nosuch.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	[ ! -e nosuch.db ]
+	run --separate-stderr jrn-segment --segments s.yaml --count --db file/x.db < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: file/x.db: cannot open (Not a directory)"
+	run --separate-stderr jrn-segment --segments s.yaml --count --db d < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: d: is a directory, not a state file"
+}
+
 @test "event leaves count stored events of the customer" {
 	cat > s.yaml <<'Y'
 buyers:

@@ -920,9 +920,8 @@ static int gather(ev_run *E)
 {
 	ai_run *run = E->run;
 	jrn_err e;
-	if (access(run->opts.db_path, F_OK) != 0)
-		return jrn_say(JRN_EXIT_FAIL, "eval: %s: no state file (jrn-ingest makes one)",
-			       run->opts.db_path);
+	if (jrn_db_exists(run->opts.db_path, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "eval: %s", e.msg);
 	if (jrn_db_open(run->opts.db_path, run->opts.busy_ms, &run->db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!(E->ids = jrn_idmap_new()))

@@ -9,12 +9,10 @@
  * which kind takes which option, opening the state file (read-only, except
  * metrics --save) and main (parse → set up → open → run → finish).
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "jrn-report.h"
@@ -197,20 +195,18 @@ static const report_kind *kind_of(const char *sub, const report_run *run, int ar
 	return k;
 }
 
-/* Opens the existing state file at path read-only into *out (the
- * caller's to close): a file that is not SQLite, is damaged, or whose
- * schema (PRAGMA user_version) is not this code's JRN_SCHEMA_VERSION is
- * refused (older: jrn-report does not migrate, a tool that writes does;
- * 0: not a state file). 0, or -1 with e naming the path. */
+/* Opens the existing state file at path (jrn_db_exists has said it is
+ * there and not a directory) read-only into *out (the caller's to
+ * close): a file that is not SQLite, is damaged, or whose schema (PRAGMA
+ * user_version) is not this code's JRN_SCHEMA_VERSION is refused (older:
+ * jrn-report does not migrate, a tool that writes does; 0: not a state
+ * file). 0, or -1 with e naming the path. */
 static int open_readonly(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN];
 	const char *p = jrn_path_shown(path, shown);
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	struct stat sb; /* SQLite says "disk I/O error" of a directory */
-	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-		return jrn_fail(e, "%s: is a directory", p);
 	jrn_sqlite_configure();
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -263,11 +259,8 @@ static const char *const report_tables[] = {
 static int open_one(report_run *run, const char *path)
 {
 	jrn_err e;
-	char shown[JRN_PATH_SHOWN];
-	struct stat st;
-	if (stat(path, &st) != 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)", jrn_path_shown(path, shown),
-			       strerror(errno));
+	if (jrn_db_exists(path, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (run->save && !run->opts.dry_run) {
 		if (jrn_db_open(path, run->opts.busy_ms, &run->db, &e) < 0)
 			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);

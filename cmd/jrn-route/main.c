@@ -1,6 +1,5 @@
 /* main.c: jrn-route's usage, options, the batch loop and main (parse →
  * set up → run → finish). The parts are described in jrn-route.h. */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -180,11 +179,8 @@ static int setup(route_run *R, int argc, char **argv)
 	bool lint_only = R->mode == M_CHECK && access(R->opts.db_path, F_OK) != 0; /* none made */
 	/* --explain only reads, and --tick has nothing to advance in a new
 	 * file: a mistyped --db (or cron's working directory) is said, not made */
-	if ((R->mode == M_EXPLAIN || R->mode == M_TICK) && access(R->opts.db_path, F_OK) != 0) {
-		char shown[JRN_PATH_SHOWN];
-		return jrn_say(JRN_EXIT_FAIL, "%s: no state file (%s)",
-			       jrn_path_shown(R->opts.db_path, shown), strerror(errno));
-	}
+	if ((R->mode == M_EXPLAIN || R->mode == M_TICK) && jrn_db_exists(R->opts.db_path, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!lint_only && (R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
 	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);

@@ -1,7 +1,5 @@
 /* admin.c: what jrn's verbs share: the common options and the state file,
  * the audit log, NDJSON lines on stdout. */
-#include <errno.h>
-#include <sys/stat.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +39,9 @@ int admin_open(const jrn_opts *o, sqlite3 **db)
 
 int admin_open_existing(const jrn_opts *o, const char *verb, sqlite3 **db)
 {
-	struct stat sb;
-	char shown[JRN_PATH_SHOWN];
-	if (stat(o->db_path, &sb) < 0 && errno == ENOENT)
-		return jrn_say(JRN_EXIT_FAIL, "%s: %s: no state file (jrn init or a writer such as"
-			       " jrn-ingest makes one)", verb, jrn_path_shown(o->db_path, shown));
+	jrn_err e;
+	if (jrn_db_exists(o->db_path, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s", verb, e.msg);
 	return admin_open(o, db);
 }
 

@@ -54,8 +54,8 @@ int admin_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
  * use). 0 with *db set, or the exit status (said already). */
 int admin_open(const jrn_opts *o, sqlite3 **db);
 /* admin_open for a verb that only reads the state file or takes from it:
- * a missing file is refused ("VERB: PATH: no state file", exit 1), never
- * created. The exit status, said, or 0. */
+ * a missing file is refused, never created ("VERB: " and jrn_db_exists'
+ * message, exit 1). The exit status, said, or 0. */
 int admin_open_existing(const jrn_opts *o, const char *verb, sqlite3 **db);
 
 /* Who runs this: $USER, else the password entry's name, else the uid as a
