@@ -414,3 +414,142 @@ nats_restart() {
 	assert_failure 2
 	assert_regex "$stderr" "nats.url: 'tcp://x:1' is not nats://HOST\[:PORT\]"
 }
+
+# ---- --listen --publish: the edge that publishes (issue 17) ----
+
+# serve_pub [OPTIONS...]: jrn-ingest --listen 127.0.0.1:0 --publish
+# $NATS_URL in the background, stdout to lout.ndjson, stderr to lerr; sets
+# BG and URL (the port it printed)
+serve_pub() {
+	jrn-ingest --listen 127.0.0.1:0 --publish "$NATS_URL" "$@" > lout.ndjson 2> lerr &
+	BG=$!
+	local port=
+	for _ in $(seq 200); do
+		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' lerr)
+		[ -n "$port" ] && break
+		kill -0 "$BG" 2> /dev/null || break
+		sleep 0.05
+	done
+	[ -n "$port" ] || { cat lerr >&2; return 1; }
+	URL=http://127.0.0.1:$port
+}
+
+# post BODY: POSTs BODY to /events; $output is the status, a newline, the reply
+post() {
+	run curl -s -o reply.json -D headers -w '%{http_code}' -X POST --data-binary "$1" "$URL/events"
+	output="$output
+$(cat reply.json)"
+}
+
+evs() { # evs ID...: one page.viewed per ID, c1's
+	local id
+	for id in "$@"; do
+		printf '{"id":"%s","type":"page.viewed","customerId":"c1","timestamp":"2025-06-01T12:00:00.000Z"}\n' "$id"
+	done
+}
+
+@test "--listen --publish: 200 once JetStream acked each event, written to stdout; a resend is a duplicate; --from stores each once" {
+	serve_pub
+	post "$(evs a1 a2)"
+	assert_line --index 0 200
+	assert_output --partial '"stored":2,"duplicate":0,"rejected":0'
+	post "$(evs a1 a3)"
+	assert_line --index 0 200
+	assert_output --partial '"stored":1,"duplicate":1'
+	assert_output --partial '{"line":1,"status":"duplicate","id":"a1"}'
+	# a bad line is rejected as from a file, the good one published
+	post "$(evs a4; echo '{"id":"a5","type":"page.viewed"}')"
+	assert_line --index 0 200
+	assert_output --partial '"stored":1,"duplicate":0,"rejected":1'
+	run curl -s -w ' %{http_code}' "$URL/healthz"
+	assert_output --partial '"status":"ok"'
+	assert_output --partial ' 200'
+	kill -TERM "$BG"
+	rc=0
+	wait "$BG" || rc=$?
+	BG=
+	assert_equal "$rc" 0
+	grep -q '4 published, 1 duplicate, 1 rejected' lerr
+	assert [ ! -e jrn.db ] # the edge keeps no state file
+	assert_equal "$(jq -r .id lout.ndjson | paste -sd ' ')" "a1 a2 a3 a4"
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(ids c.db | paste -sd ' ')" "a1 a2 a3 a4"
+}
+
+@test "--listen --publish: no acknowledgement within nats.deadline is 503 with Retry-After, never 200; healthz says why; the resend once it is back" {
+	printf 'nats:\n  deadline: 2s\n  ackTimeout: 500ms\n' > d.yaml
+	serve_pub --config d.yaml
+	post "$(evs b1)"
+	assert_line --index 0 200
+	kill -STOP "$NATS_PID"
+	post "$(evs b2 b3)"
+	kill -CONT "$NATS_PID"
+	assert_line --index 0 503
+	assert_output --partial 'the stream did not acknowledge every event: try again'
+	grep -qi '^Retry-After: ' headers
+	run curl -s -w ' %{http_code}' "$URL/healthz"
+	assert_output --partial 'the last publish failed: 2 events unacked after 2000 ms (nats.deadline)'
+	assert_output --partial ' 503'
+	# the sender's retry: 200, whichever of the two the stream took meanwhile
+	post "$(evs b2 b3)"
+	assert_line --index 0 200
+	run curl -s -w ' %{http_code}' "$URL/healthz"
+	assert_output --partial ' 200'
+	# the server killed: healthz says so, a POST is 503, nothing on stdout for it
+	kill -9 "$NATS_PID"
+	wait "$NATS_PID" 2> /dev/null || :
+	for _ in $(seq 50); do
+		run curl -s "$URL/healthz"
+		[[ $output == *"not connected"* ]] && break
+		sleep 0.1
+	done
+	assert_output --partial 'NATS server not reachable: not connected'
+	post "$(evs b4)"
+	assert_line --index 0 503
+	nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$BATS_TEST_TMPDIR/js" > nats2.log 2>&1 &
+	NATS_PID=$!
+	for _ in $(seq 100); do
+		post "$(evs b4)"
+		[ "${lines[0]}" = 200 ] && break
+		sleep 0.1
+	done
+	assert_line --index 0 200
+	kill -TERM "$BG"
+	wait "$BG" || :
+	BG=
+	# stdout: each event the stream acknowledged as new, once (b2 and b3,
+	# taken by the stream while it was stopped, were answered 503 and then
+	# duplicate: they are in the stream, not on stdout)
+	assert_equal "$(jq -r .id lout.ndjson | paste -sd ' ')" "b1 b4"
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "4|4"
+	assert_equal "$(ids c.db | paste -sd ' ')" "b1 b2 b3 b4"
+}
+
+@test "--listen --publish: an event over the server's max_payload is rejected, named; ingest.listen.twilio is refused (exit 2)" {
+	kill -9 "$NATS_PID"
+	wait "$NATS_PID" 2> /dev/null || :
+	printf 'listen: 127.0.0.1:%s\nmax_payload: 400\njetstream { store_dir: "%s" }\n' \
+		"$NATS_PORT" "$BATS_TEST_TMPDIR/js2" > small.conf
+	nats-server -c small.conf > nats3.log 2>&1 &
+	NATS_PID=$!
+	for _ in $(seq 100); do
+		grep -q "Server is ready" nats3.log && break
+		sleep 0.1
+	done
+	serve_pub
+	big=$(printf '{"id":"big","type":"page.viewed","customerId":"c1","timestamp":"2025-06-01T12:00:00.000Z","properties":{"pad":"%0500d"}}' 0)
+	post "$big
+$(evs s1)"
+	assert_line --index 0 200
+	assert_output --partial '"stored":1,"duplicate":0,"rejected":1'
+	assert_output --partial "over the server's max_payload (400 bytes)"
+	kill -TERM "$BG"
+	wait "$BG" || :
+	BG=
+	printf 'ingest:\n  listen:\n    twilio:\n      authToken: t0ken\n' > tw.yaml
+	run --separate-stderr jrn-ingest --config tw.yaml --listen 127.0.0.1:0 --publish "$NATS_URL"
+	assert_failure 2
+	assert_regex "$stderr" '^jrn-ingest: --listen with --publish: ingest.listen.twilio is set, and its routes need a state file'
+	refute_regex "$stderr" 'listening on'
+}

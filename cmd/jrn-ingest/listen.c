@@ -359,7 +359,7 @@ static int take_lines(batch *b, conn_state *c, size_t *first, jrn_err *fatal)
 			why_rewound = rej->count;
 		}
 		uint64_t rc0 = rej->count;
-		if (ingest_take_line(b, &ln, rej, fatal) < 0)
+		if (env->take_line(b, &ln, rej, fatal) < 0)
 			return -1;
 		if (b->n > n0) {
 			first[i] = n0;
@@ -385,10 +385,15 @@ static int take_lines(batch *b, conn_state *c, size_t *first, jrn_err *fatal)
 	return 0;
 }
 
-/* Results for c from the group's batch b (fresh per record), or all 503. */
+/* Results for c from the group's batch b (fresh per record, as
+ * env->store_batch set it). 0, or -1 when c is to be answered 503: out of
+ * memory, or (--publish) one of its events not acknowledged. */
 static int make_results(conn_state *c, const batch *b, const unsigned char *fresh,
 			const size_t *first)
 {
+	for (size_t i = 0; env->publish && i < c->nel; i++)
+		if (first[i] != SIZE_MAX && !fresh[first[i]])
+			return -1;
 	c->results = calloc(c->nel ? c->nel : 1, sizeof *c->results);
 	if (!c->results)
 		return -1;
@@ -399,7 +404,8 @@ static int make_results(conn_state *c, const batch *b, const unsigned char *fres
 		offs[i] = SIZE_MAX;
 		if (first[i] != SIZE_MAX) {
 			const record *r = &b->recs[first[i]];
-			c->results[i].status = fresh[first[i]] ? LISTEN_STORED : LISTEN_DUPLICATE;
+			bool stored = env->publish ? fresh[first[i]] == 1 : fresh[first[i]];
+			c->results[i].status = stored ? LISTEN_STORED : LISTEN_DUPLICATE;
 			offs[i] = c->rtext.len;
 			jrn_buf_add(&c->rtext, b->text.p + r->id.off, r->id.len);
 		} else {
@@ -436,6 +442,43 @@ static void write_outcome(const char *why)
 	pthread_mutex_unlock(&write_mu);
 }
 
+/* --publish: the group's events (taken into b, first per emitted line)
+ * published and their acknowledgements awaited; each request answered from
+ * its own (make_results), the acknowledged new ones written to stdout.
+ * fresh: b->n bytes, or NULL when the group could not be taken (e says
+ * why): every request 503. */
+static void publish_group(conn_state *group, batch *b, unsigned char *fresh, const size_t *first,
+			  jrn_err *e)
+{
+	bool writes = false;
+	for (conn_state *c = group; c; c = c->next)
+		writes |= c->nw > 0;
+	if (fresh && writes) /* (listen_run refuses the routes that write) */
+		fresh = NULL, jrn_fail(e, "a write that needs a state file, with --publish");
+	if (fresh && env->store_batch(b, fresh, e) < 0) {
+		write_outcome(e->msg);
+		jrn_say(0, "nats: %s (answered 503)", e->msg);
+	} else if (!fresh) {
+		write_outcome(e->msg);
+		jrn_say(0, "%s (answered 503)", e->msg);
+	} else {
+		write_outcome(NULL);
+	}
+	/* the acknowledged ones, even of a failing group: published */
+	if (fresh && env->emit(b, fresh) < 0 && !output_failed) {
+		output_failed = true;
+		kill(getpid(), SIGTERM);
+	}
+	size_t k = 0;
+	for (conn_state *c = group; c; c = c->next) {
+		bool cok = fresh && make_results(c, b, fresh, first + k) == 0;
+		k += c->nel;
+		c->phase = cok ? PH_STORED : PH_FAILED;
+	}
+	jrn_buf_reset(&b->text);
+	b->n = 0;
+}
+
 /* The group: every request waiting, in one transaction. */
 static void commit_group(conn_state *group, batch *b, jrn_buf *firsts, jrn_buf *fresh)
 {
@@ -456,6 +499,10 @@ static void commit_group(conn_state *group, batch *b, jrn_buf *firsts, jrn_buf *
 	jrn_buf_reset(fresh);
 	if (ok && jrn_buf_reserve(fresh, b->n + 1) < 0)
 		ok = !jrn_fail(&e, "out of memory");
+	if (env->publish) {
+		publish_group(group, b, ok ? (unsigned char *)fresh->p : NULL, first, &e);
+		return;
+	}
 	if (ok && jrn_db_begin(env->db.db, &e) < 0)
 		ok = false;
 	if (ok && env->store_batch(b, (unsigned char *)fresh->p, &e) < 0)
@@ -521,15 +568,22 @@ static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
 static int healthz(listen_req *req, listen_reply *rep)
 {
 	(void)req;
-	pthread_mutex_lock(&health_mu);
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(health_db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_step(st);
-	const char *msg = rc == SQLITE_ROW ? NULL : sqlite3_errmsg(health_db);
+	const char *msg = NULL;
 	char why[256];
-	snprintf(why, sizeof why, "%s", msg ? msg : "");
-	sqlite3_finalize(st);
+	pthread_mutex_lock(&health_mu);
+	if (health_db) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(health_db, "SELECT count(*) FROM sqlite_master", -1, &st,
+					    NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		msg = rc == SQLITE_ROW ? NULL : sqlite3_errmsg(health_db);
+		snprintf(why, sizeof why, "%s", msg ? msg : "");
+		sqlite3_finalize(st);
+	} else { /* --publish: the server connection */
+		msg = env->health ? env->health() : NULL;
+		snprintf(why, sizeof why, "%s", msg ? msg : "");
+	}
 	pthread_mutex_unlock(&health_mu);
 	char wf[sizeof write_failed];
 	pthread_mutex_lock(&write_mu);
@@ -540,8 +594,10 @@ static int healthz(listen_req *req, listen_reply *rep)
 		snprintf(ra, sizeof ra, "%lld", (long long)((cfg.retry_ms + 999) / 1000));
 		listen_reply_header(rep, "Retry-After", ra);
 		if (!msg) /* reads work, writes do not (locked, read-only) */
-			return listen_reply_error(rep, 503, "the last write failed: %s", wf);
-		return listen_reply_error(rep, 503, "state file not reachable: %s", why);
+			return listen_reply_error(rep, 503, "the last %s failed: %s",
+						  env->publish ? "publish" : "write", wf);
+		return listen_reply_error(rep, 503, "%s: %s", env->publish ? "NATS server not reachable"
+					  : "state file not reachable", why);
 	}
 	pthread_mutex_lock(&mu);
 	size_t n = active;
@@ -949,7 +1005,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		snprintf(ra, sizeof ra, "%lld", (long long)((cfg.retry_ms + 999) / 1000));
 		reply_free(&c->rep);
 		listen_reply_header(&c->rep, "Retry-After", ra);
-		return send_error(c, 503, "%s", "state file busy or failing: nothing stored, try again");
+		return send_error(c, 503, "%s", env->publish
+				  ? "the stream did not acknowledge every event: try again (those it"
+				    " did are answered duplicate)"
+				  : "state file busy or failing: nothing stored, try again");
 	}
 	if (c->req.route->done)
 		c->req.route->done(&c->req, c->results, c->nel, &c->rep);
@@ -1321,12 +1380,14 @@ int listen_run(const char *addr, listen_env *e_)
 		free_config();
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	}
-	if (sqlite3_open_v2(env->opts->db_path, &health_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (!env->publish &&
+	    sqlite3_open_v2(env->opts->db_path, &health_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		listen_track_free();
 		free_config();
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", env->opts->db_path, sqlite3_errmsg(health_db));
 	}
-	sqlite3_busy_timeout(health_db, 1000);
+	if (health_db)
+		sqlite3_busy_timeout(health_db, 1000);
 	why_f = open_memstream(&why_p, &why_n);
 	bool was_quiet = env->rej->quiet;
 	FILE *was_diag = env->rej->diag;

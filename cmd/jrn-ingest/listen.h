@@ -39,6 +39,10 @@
  *      file locked past db.busyTimeout, disk full) answers 503 with
  *      Retry-After instead, whatever the handler wrote: never a 200 for an
  *      event that is not stored.
+ *   With --publish (listen_env.publish) step 4 publishes the group's
+ *   events to NATS JetStream instead, waiting for the stream's
+ *   acknowledgements, and step 5 answers 200 only to a request whose every
+ *   event was acknowledged (503 with Retry-After otherwise).
  *
  * Ownership: the request, its strings and everything it points to belong
  * to the server and live until the reply is sent; rep's body and headers
@@ -243,6 +247,19 @@ typedef struct {
 	 * does (--store-only, --all) and counts them; 0, or -1 when the
 	 * output failed (EPIPE: the reader is gone). */
 	int (*emit)(batch *b, const unsigned char *fresh);
+	/* take_line(b, ln, rej, fatal): record.c's ingest_take_line, and
+	 * with publish the server's max_payload (main.c's publish_fits):
+	 * the same checks as a line of a file. */
+	int (*take_line)(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fatal);
+	/* --publish: no state file (db.db NULL); store_batch publishes to
+	 * NATS JetStream and waits for its acknowledgements, fresh[i] 1
+	 * published, 2 a duplicate (the stream's Nats-Msg-Id window), 0
+	 * not acknowledged (nats.h). A request is answered 200 only when
+	 * every event of it was acknowledged, else 503; writes
+	 * (listen_emit_write) are refused. health() is NULL when the
+	 * server connection is up, else why not (GET /healthz). */
+	bool publish;
+	const char *(*health)(void);
 	bool served; /* set by listen_run once it served (for the summary) */
 } listen_env;
 

@@ -355,8 +355,6 @@ static int parse_nats(int argc, char **argv)
 		return jrn_say(JRN_EXIT_USAGE, "--publish and --from exclude each other");
 	if (from_flag && listen_flag)
 		return jrn_say(JRN_EXIT_USAGE, "--listen and --from exclude each other");
-	if (publish_flag && listen_flag)
-		return jrn_say(JRN_EXIT_USAGE, "--listen with --publish is not supported yet");
 	if (url && opts.dry_run)
 		return jrn_say(JRN_EXIT_USAGE, "%s and --dry-run exclude each other", name);
 	if (url && *url && ingest_nats_url_check(url, &e) < 0)
@@ -460,6 +458,15 @@ static int set_up(void)
 	jv_free(cfg_batch);
 	if ((rc = owned_partitions()) >= 0)
 		return rc;
+	/* the Twilio routes read the state file (a number's customers, a
+	 * message's delivery) and write suppressions in the writer's
+	 * transaction: an edge that publishes has neither */
+	jv tw = jrn_config_get(opts.config, "ingest.listen.twilio.authToken");
+	bool twilio = jv_get_kind(tw) == JV_KIND_STRING;
+	jv_free(tw);
+	if (listen_flag && publish_flag && twilio)
+		return jrn_say(JRN_EXIT_USAGE, "--listen with --publish: ingest.listen.twilio is set, and"
+			       " its routes need a state file: serve them from a listener that stores");
 	const char *jv_env = getenv("JRN_INGEST_JV");
 	if (ingest_record_setup(opts.config, country_flag ? country_flag : country_buf,
 				jv_env && !strcmp(jv_env, "1"), &e) < 0)
@@ -607,21 +614,38 @@ static int read_from(bool *fatal_set, jrn_err *fatal)
 	return rc;
 }
 
-/* --listen: the server stores with store_rows and writes with emit_rows
- * (listen.c's writer thread calls them). */
+/* --listen: the server stores with store_rows (with --publish publishes
+ * with ingest_nats_publish) and writes with emit_rows (listen.c's writer
+ * thread calls them). */
 static int listen_store(batch *b, unsigned char *fresh, jrn_err *e)
 {
+	if (st.nats) /* fresh[i] 1 published, 2 duplicate, 0 unacked */
+		return ingest_nats_publish(st.nats, b, fresh, e);
 	return store_rows(&st, b, fresh, e);
+}
+
+static int listen_take(batch *b, const jrn_line *ln, jrn_rejects *r, jrn_err *fatal)
+{
+	size_t before = b->n;
+	if (ingest_take_line(b, ln, r, fatal) < 0)
+		return -1;
+	return publish_fits(b, before, ln, fatal);
+}
+
+/* --publish: NULL while connected to a server, else why not */
+static const char *listen_health(void)
+{
+	return ingest_nats_connected(st.nats) ? NULL : "not connected";
 }
 
 static int emit_rows(batch *b, const unsigned char *fresh)
 {
 	for (size_t i = 0; i < b->n; i++) {
-		if (fresh[i])
-			n_stored++;
-		else
-			n_dup++;
-		if (!store_only && (fresh[i] || emit_all))
+		/* --publish: 0 is a record not acknowledged, neither */
+		bool isnew = st.nats ? fresh[i] == 1 : fresh[i], dup = st.nats ? fresh[i] == 2 : !fresh[i];
+		n_stored += isnew;
+		n_dup += dup;
+		if (!store_only && (isnew || (dup && emit_all)))
 			jrn_out_line(&out, b->text.p + b->recs[i].body.off, b->recs[i].body.len);
 	}
 	static bool said;
@@ -637,12 +661,14 @@ static int emit_rows(batch *b, const unsigned char *fresh)
 
 static int run_listen(void)
 {
-	listen_env env = {&opts, {st.db, st.reach, st.profile}, &rej, listen_store, emit_rows, false};
+	listen_env env = {&opts, {st.db, st.reach, st.profile}, &rej, listen_store, emit_rows,
+			  listen_take, st.nats != NULL, st.nats ? listen_health : NULL, false};
 	int status = listen_run(listen_flag, &env);
 	status = jrn_finish(&out, NULL, status);
 	if (opts.verbosity >= 0 && env.served)
-		jrn_say(0, "%llu stored, %llu duplicate, %llu rejected", (unsigned long long)n_stored,
-			(unsigned long long)n_dup, (unsigned long long)rej.count);
+		jrn_say(0, "%llu %s, %llu duplicate, %llu rejected", (unsigned long long)n_stored,
+			st.nats ? "published" : "stored", (unsigned long long)n_dup,
+			(unsigned long long)rej.count);
 	/* Rejected lines were answered to their senders (and are in --rejects):
 	 * a server stopped by SIGTERM exits 0 all the same (jrn-ingest(1)). */
 	rej.count = 0;

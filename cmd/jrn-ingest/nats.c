@@ -409,6 +409,10 @@ int ingest_nats_count(const ingest_nats *N) { return N->parts; }
 bool ingest_nats_created(const ingest_nats *N) { return N->created; }
 const char *ingest_nats_stream(const ingest_nats *N) { return N->stream; }
 int64_t ingest_nats_max_payload(const ingest_nats *N) { return N->max_payload; }
+bool ingest_nats_connected(ingest_nats *N)
+{
+	return natsConnection_Status(N->nc) == NATS_CONN_STATUS_CONNECTED;
+}
 
 void ingest_nats_close(ingest_nats *N)
 {

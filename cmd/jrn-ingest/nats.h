@@ -60,6 +60,8 @@ bool ingest_nats_created(const ingest_nats *N);
 const char *ingest_nats_stream(const ingest_nats *N);
 /* The server's largest message (bytes). */
 int64_t ingest_nats_max_payload(const ingest_nats *N);
+/* Whether the connection is up now (not reconnecting, not closed). */
+bool ingest_nats_connected(ingest_nats *N);
 void ingest_nats_close(ingest_nats *N);
 
 /* Publishes b's records and waits for their acknowledgements: state[i]
