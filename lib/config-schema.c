@@ -364,6 +364,15 @@ static const skey report_keys[] = {
 	END,
 };
 
+/* nats.tls: the servers' CA bundle, a client certificate and its key
+ * (files; any of them makes the connection TLS). */
+static const skey nats_tls_keys[] = {
+	KEY("ca", S_STRING),
+	KEY("cert", S_STRING),
+	KEY("key", S_STRING),
+	END,
+};
+
 /* jrn-ingest --publish / --from: NATS JetStream (jrn-ingest(1) NATS,
  * jrn.yaml(5)); url and the names are checked by jrn-ingest (nats.c). */
 static const skey nats_keys[] = {
@@ -377,6 +386,11 @@ static const skey nats_keys[] = {
 	KEY("ackTimeout", S_DURATION, .min = 100, .max = 600000),
 	KEY("deadline", S_DURATION, .min = 1000, .max = INT64_C(86400000)),
 	KEY("batch", S_INT, .min = 1, .max = 1000000),
+	KEY("user", S_STRING),
+	KEY("password", S_STRING),    /* a secret: ${NAME} */
+	KEY("token", S_STRING),       /* a secret: ${NAME} */
+	KEY("credentials", S_STRING), /* a .creds file (user JWT and NKey seed) */
+	KEY("tls", S_SECTION, .keys = nats_tls_keys),
 	END,
 };
 

@@ -14,6 +14,7 @@ setup() {
 teardown() {
 	[ -z "${NATS_PID:-}" ] || kill -9 "$NATS_PID" 2> /dev/null || :
 	[ -z "${BG:-}" ] || kill -9 "$BG" 2> /dev/null || :
+	[ -z "${BG2:-}" ] || kill -9 "$BG2" 2> /dev/null || :
 	wait 2> /dev/null || :
 }
 
@@ -552,4 +553,94 @@ $(evs s1)"
 	assert_failure 2
 	assert_regex "$stderr" '^jrn-ingest: --listen with --publish: ingest.listen.twilio is set, and its routes need a state file'
 	refute_regex "$stderr" 'listening on'
+}
+
+# ---- authentication and TLS (jrn-ingest(1), NATS SECURITY) ----
+
+# nats_start_secure NAME ARGS...: another JetStream server with ARGS (its
+# auth or TLS flags) on a port of its choosing; sets SECURE_URL (killed in
+# teardown through BG2)
+nats_start_secure() {
+	local name=$1 i port=
+	shift
+	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/$name" "$@" > "$name.log" 2>&1 &
+	BG2=$!
+	for i in $(seq 100); do
+		port=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$name.log")
+		[ -n "$port" ] && grep -q "Server is ready" "$name.log" && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { cat "$name.log" >&2; return 1; }
+	SECURE_URL=nats://127.0.0.1:$port
+}
+
+# refused STATUS REGEX YAML: jrn-ingest --publish $SECURE_URL with the
+# config YAML exits STATUS saying REGEX on stderr
+refused() {
+	printf '%b' "$3" > refused.yaml
+	run --separate-stderr jrn-ingest --config refused.yaml --publish "$SECURE_URL" in.ndjson
+	assert_failure "$1"
+	assert_regex "$stderr" "$2"
+}
+
+@test "nats.user and nats.password (from \${NAME}): publish and consume; a wrong one is exit 1, never shown; half a pair is exit 2" {
+	nats_start_secure auth --user ann --pass 's3cr3t-pw'
+	"$JRN_GEN" -n 40 -c 8 > in.ndjson
+	printf 'nats:\n  user: ann\n  password: ${NATS_PW}\n' > a.yaml
+	run --separate-stderr env NATS_PW=s3cr3t-pw jrn-ingest --config a.yaml --publish "$SECURE_URL" in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 40
+	NATS_PW=s3cr3t-pw jrn-ingest -q --config a.yaml --db c.db --from "$SECURE_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(sqlite3 c.db 'SELECT count(*) FROM events')" 40
+	run --separate-stderr env NATS_PW=not-the-pw jrn-ingest -v --config a.yaml --publish "$SECURE_URL" in.ndjson
+	assert_failure 1
+	assert_regex "$stderr" "^jrn-ingest: $SECURE_URL: .*Authorization Violation"
+	refute_regex "$stderr" 'not-the-pw'
+	# no credentials at all: refused by the server, exit 1
+	run --separate-stderr jrn-ingest --publish "$SECURE_URL" in.ndjson
+	assert_failure 1
+	assert_regex "$stderr" 'Authorization Violation'
+	refused 2 '^jrn-ingest: nats.user and nats.password go together' 'nats:\n  user: ann\n'
+	refused 2 'nats.user, nats.token and nats.credentials exclude each other' \
+		'nats:\n  user: ann\n  password: x\n  token: y\n'
+	# a credentials file that cannot be read is named
+	refused 1 '^jrn-ingest: nats.credentials: nowhere.creds: No such file or directory' \
+		'nats:\n  credentials: nowhere.creds\n'
+}
+
+@test "nats.token (from \${NAME}): publish; a wrong token is refused, exit 1" {
+	nats_start_secure tok --auth 'tok-123'
+	"$JRN_GEN" -n 20 -c 4 > in.ndjson
+	printf 'nats:\n  token: ${NATS_TOKEN}\n' > t.yaml
+	run --separate-stderr env NATS_TOKEN=tok-123 jrn-ingest --config t.yaml --publish "$SECURE_URL" in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 20
+	run --separate-stderr env NATS_TOKEN=tok-999 jrn-ingest --config t.yaml --publish "$SECURE_URL" in.ndjson
+	assert_failure 1
+	assert_regex "$stderr" 'Authorization Violation'
+	refute_regex "$stderr" 'tok-999'
+}
+
+@test "nats.tls: a server's certificate checked against nats.tls.ca; without it the handshake fails, named; a CA file missing or not a certificate is named" {
+	command -v openssl > /dev/null || skip "no openssl (make deps)"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=jrn-test-ca 2> /dev/null
+	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2> /dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' > ext
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext 2> /dev/null
+	nats_start_secure tls --tls --tlscert srv.pem --tlskey srv.key
+	"$JRN_GEN" -n 30 -c 6 > in.ndjson
+	printf 'nats:\n  tls:\n    ca: ca.pem\n' > t.yaml
+	run --separate-stderr jrn-ingest --config t.yaml --publish "$SECURE_URL" in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 30
+	jrn-ingest -q --config t.yaml --db c.db --from "$SECURE_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(sqlite3 c.db 'SELECT count(*) FROM events')" 30
+	run --separate-stderr jrn-ingest --publish "$SECURE_URL" in.ndjson
+	assert_failure 1
+	assert_regex "$stderr" "^jrn-ingest: $SECURE_URL: SSL Error: .*unable to get local issuer certificate"
+	refused 1 '^jrn-ingest: nats.tls.ca: nothere.pem: No such file or directory$' \
+		'nats:\n  tls:\n    ca: nothere.pem\n'
+	refused 1 "^jrn-ingest: nats.tls.ca: srv.key: Error loading trusted certificates 'srv.key'" \
+		'nats:\n  tls:\n    ca: srv.key\n'
+	refused 2 'nats.tls.cert and nats.tls.key go together' 'nats:\n  tls:\n    cert: srv.pem\n'
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "nats.h"
 
@@ -248,7 +249,72 @@ static int nats_fail(jrn_err *e, const char *what, natsStatus s)
 	return jrn_fail(e, "%s: %s: %s", what, text, last);
 }
 
-static int connect_to(ingest_nats *N, const char *urls, int64_t batch, jrn_err *e)
+/* The server's authentication and TLS from cfg (jrn-ingest(1), NATS
+ * SECURITY): nats.user with nats.password, or nats.token, or
+ * nats.credentials (a .creds file: a user JWT and its NKey seed, NATS's
+ * decentralised auth); nats.tls.ca (the CA bundle the servers' certificates
+ * are checked against), nats.tls.cert with nats.tls.key (a client
+ * certificate), any of them making the connection TLS. Secrets come from
+ * ${NAME} and are never shown. 0, or -1 with e and *usage set when the
+ * configuration itself is wrong (exit 2) rather than a file unreadable. */
+static int auth_options(ingest_nats *N, jv cfg, bool *usage, jrn_err *e)
+{
+	char *k[7] = {0};
+	static const char *const names[7] = {"nats.user", "nats.password", "nats.token",
+					     "nats.credentials", "nats.tls.ca", "nats.tls.cert",
+					     "nats.tls.key"};
+	int rc = 0;
+	*usage = true;
+	for (int i = 0; i < 7 && rc == 0; i++)
+		if (get_str(cfg, names[i], "", &k[i], e) < 0)
+			rc = -1;
+	const char *user = rc ? "" : k[0], *pass = rc ? "" : k[1], *token = rc ? "" : k[2],
+		   *creds = rc ? "" : k[3], *ca = rc ? "" : k[4], *cert = rc ? "" : k[5],
+		   *key = rc ? "" : k[6];
+	if (rc == 0 && !*user != !*pass)
+		rc = jrn_fail(e, "nats.user and nats.password go together");
+	else if (rc == 0 && (!!*user + !!*token + !!*creds) > 1)
+		rc = jrn_fail(e, "nats.user, nats.token and nats.credentials exclude each other");
+	else if (rc == 0 && !*cert != !*key)
+		rc = jrn_fail(e, "nats.tls.cert and nats.tls.key go together");
+	if (rc == 0)
+		*usage = false;
+	for (int i = 3; rc == 0 && i < 7; i++) /* the files: readable, else why not */
+		if (*k[i] && access(k[i], R_OK) != 0)
+			rc = jrn_fail(e, "%s: %s: %s", names[i], jrn_config_shown(cfg, names[i], k[i]),
+				      strerror(errno));
+	natsStatus s = NATS_OK;
+	int bad = -1; /* names[bad] failed */
+	if (rc == 0) {
+		if (*user && (s = natsOptions_SetUserInfo(N->no, user, pass)) != NATS_OK)
+			bad = 0;
+		else if (*token && (s = natsOptions_SetToken(N->no, token)) != NATS_OK)
+			bad = 2;
+		else if (*creds && (s = natsOptions_SetUserCredentialsFromFiles(N->no, creds, NULL)) != NATS_OK)
+			bad = 3;
+		else if ((*ca || *cert) && (s = natsOptions_SetSecure(N->no, true)) != NATS_OK)
+			rc = jrn_fail(e, "nats.tls: %s", natsStatus_GetText(s));
+		else if (*ca && (s = natsOptions_LoadCATrustedCertificates(N->no, ca)) != NATS_OK)
+			bad = 4;
+		else if (*cert && (s = natsOptions_LoadCertificatesChain(N->no, cert, key)) != NATS_OK)
+			bad = 5;
+	}
+	if (bad >= 3) { /* a file: named as written, with libnats' reason */
+		const char *le = nats_GetLastError(NULL);
+		if (le && *le == '(' && strstr(le, "): ")) /* "(opts.c:380): " */
+			le = strstr(le, "): ") + 3;
+		rc = jrn_fail(e, "%s: %s: %s", names[bad], jrn_config_shown(cfg, names[bad], k[bad]),
+			      le && *le ? le : natsStatus_GetText(s));
+	} else if (bad >= 0) {
+		rc = jrn_fail(e, "%s: %s", names[bad], natsStatus_GetText(s));
+	}
+	for (int i = 0; i < 7; i++)
+		free(k[i]);
+	return rc;
+}
+
+static int connect_to(ingest_nats *N, jv cfg, const char *urls, int64_t batch, int *status,
+		      jrn_err *e)
 {
 	char *copy = strdup(urls);
 	const char *list[MAX_URLS];
@@ -276,6 +342,12 @@ static int connect_to(ingest_nats *N, const char *urls, int64_t batch, jrn_err *
 	free(copy);
 	if (s != NATS_OK)
 		return nats_fail(e, "nats options", s);
+	bool usage = false;
+	if (auth_options(N, cfg, &usage, e) < 0) {
+		if (usage)
+			*status = JRN_EXIT_USAGE;
+		return -1;
+	}
 	s = natsConnection_Connect(&N->nc, N->no);
 	if (s != NATS_OK)
 		return nats_fail(e, N->urls_shown, s);
@@ -393,7 +465,8 @@ ingest_nats *ingest_nats_open(jv cfg, const char *urls, int verbosity, int *stat
 		goto fail;
 	}
 	*status = JRN_EXIT_FAIL;
-	if (connect_to(N, use, batch, e) < 0 || ensure_stream(N, replicas, storage, dup_ms, e) < 0)
+	if (connect_to(N, cfg, use, batch, status, e) < 0 ||
+	    ensure_stream(N, replicas, storage, dup_ms, e) < 0)
 		goto fail;
 	free(url);
 	free(storage);
