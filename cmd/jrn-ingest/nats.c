@@ -28,6 +28,13 @@ struct ingest_nats {
 	unsigned char *state, *resent;
 	int32_t *slots; /* open addressing: record index by id, -1 empty */
 	size_t nslots;
+	/* per record, its message while one is in flight (else NULL), and
+	 * the first record not acknowledged: acknowledgements come back in
+	 * publish order, so on_ack finds most by their message at the
+	 * cursor, not by their id (read and written with __atomic: the
+	 * publishing thread sets an entry as the ack thread reads others) */
+	natsMsg **msgs;
+	size_t msgs_cap, cursor;
 	natsMsg **failed; /* answered with an error: to re-send */
 	size_t nfailed, failed_cap;
 	char last_err[200];
@@ -510,6 +517,7 @@ void ingest_nats_close(ingest_nats *N)
 	free(N->seen);
 	free(N->slots);
 	free(N->resent);
+	free(N->msgs);
 	free(N->stream);
 	free(N->subject);
 	free(N->urls_shown);
@@ -540,9 +548,19 @@ static int index_batch(ingest_nats *N, const batch *b, jrn_err *e)
 		if (!p || !r)
 			return jrn_fail(e, "out of memory");
 	}
+	if (b->n > N->msgs_cap) {
+		natsMsg **m = realloc(N->msgs, b->n * sizeof *m);
+		if (!m)
+			return jrn_fail(e, "out of memory");
+		N->msgs = m;
+		N->msgs_cap = b->n;
+	}
 	N->nslots = want;
 	memset(N->slots, 0xff, want * sizeof *N->slots);
 	memset(N->resent, 0, b->n);
+	if (b->n)
+		memset(N->msgs, 0, b->n * sizeof *N->msgs);
+	N->cursor = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		span id = b->recs[i].id;
 		size_t k = slot_of(b->text.p + id.off, id.len, want);
@@ -565,17 +583,42 @@ static long find_pending(ingest_nats *N, const char *id, size_t n)
 	return -1;
 }
 
+/* Record i was acknowledged (pa, borrowed): its state, its message no
+ * longer in flight, the cursor past what is acknowledged (mu held). */
+static void acked(ingest_nats *N, long i, const jsPubAck *pa)
+{
+	N->state[i] = pa->Duplicate && !N->resent[i] ? 2 : 1;
+	__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+	while (N->cursor < N->b->n && N->state[N->cursor])
+		N->cursor++;
+}
+
+/* The record msg was published for (mu held): looked for among the next
+ * 64 from the cursor by its message, else by the id of its Nats-Msg-Id
+ * (find_pending). -1 when none is waiting for it. */
+static long record_of(ingest_nats *N, natsMsg *msg)
+{
+	for (size_t k = N->cursor, end = N->b->n - k > 64 ? k + 64 : N->b->n; k < end; k++)
+		if (__atomic_load_n(&N->msgs[k], __ATOMIC_RELAXED) == msg)
+			return (long)k;
+	const char *id = NULL;
+	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK)
+		return -1;
+	return find_pending(N, id, strlen(id));
+}
+
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
 	(void)js;
 	ingest_nats *N = closure;
-	const char *id = NULL;
 	pthread_mutex_lock(&N->mu);
-	if (pa && N->b && natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK) {
-		long i = find_pending(N, id, strlen(id));
+	if (pa && N->b) {
+		long i = record_of(N, msg);
 		if (i >= 0)
-			N->state[i] = pa->Duplicate && !N->resent[i] ? 2 : 1;
-		natsMsg_Destroy(msg);
+			acked(N, i, pa);
+		pthread_mutex_unlock(&N->mu);
+		natsMsg_Destroy(msg); /* (out of the lock: the publishing thread waits on it) */
+		return;
 	} else if (pae) {
 		snprintf(N->last_err, sizeof N->last_err, "%s%s%s", natsStatus_GetText(pae->Err),
 			 pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
@@ -605,14 +648,22 @@ static natsMsg *make_msg(ingest_nats *N, const batch *b, size_t i)
 	char subj[256];
 	int p = jrn_partition_of(b->text.p + r->customer.off, r->customer.len, N->parts);
 	snprintf(subj, sizeof subj, "%s.%d", N->subject, p);
-	char *id = strndup(b->text.p + r->id.off, r->id.len);
+	char small[128];
+	char *id = r->id.len < sizeof small ? small : malloc(r->id.len + 1);
 	natsMsg *m = NULL;
+	if (id) {
+		memcpy(id, b->text.p + r->id.off, r->id.len);
+		id[r->id.len] = '\0';
+	}
 	if (!id || natsMsg_Create(&m, subj, NULL, b->text.p + r->body.off, (int)r->body.len) != NATS_OK ||
 	    natsMsgHeader_Set(m, "Nats-Msg-Id", id) != NATS_OK) {
 		natsMsg_Destroy(m);
 		m = NULL;
 	}
-	free(id);
+	if (id != small)
+		free(id);
+	if (m)
+		__atomic_store_n(&N->msgs[i], m, __ATOMIC_RELAXED);
 	return m;
 }
 
@@ -669,13 +720,10 @@ static int probe(ingest_nats *N, natsMsg *m)
 		snprintf(N->last_err, sizeof N->last_err, "%s", natsStatus_GetText(s));
 		return -1;
 	}
-	const char *id = NULL;
 	pthread_mutex_lock(&N->mu);
-	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK) {
-		long i = find_pending(N, id, strlen(id));
-		if (i >= 0)
-			N->state[i] = pa->Duplicate && !N->resent[i] ? 2 : 1;
-	}
+	long i = record_of(N, m);
+	if (i >= 0)
+		acked(N, i, pa);
 	pthread_mutex_unlock(&N->mu);
 	jsPubAck_Destroy(pa);
 	natsMsg_Destroy(m);
