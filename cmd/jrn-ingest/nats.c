@@ -45,7 +45,7 @@ struct ingest_nats {
 	uint64_t *seen;          /* the last sequence taken */
 	bool drain;
 	int next; /* the partition to wait on next */
-	char subj[300];
+	char **names; /* per owned partition: "nats:<subject>.<p>", the rejects' FILE */
 };
 
 static int64_t mono_ms(void)
@@ -513,6 +513,9 @@ void ingest_nats_close(ingest_nats *N)
 		natsMsg_Destroy(N->failed[i]);
 	free(N->failed);
 	free(N->subs);
+	for (int p = 0; N->names && p < N->parts; p++)
+		free(N->names[p]);
+	free(N->names);
 	free(N->end);
 	free(N->seen);
 	free(N->slots);
@@ -932,7 +935,8 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
 	N->subs = calloc((size_t)N->parts, sizeof *N->subs);
 	N->end = calloc((size_t)N->parts, sizeof *N->end);
 	N->seen = calloc((size_t)N->parts, sizeof *N->seen);
-	if (!N->subs || !N->end || !N->seen)
+	N->names = calloc((size_t)N->parts, sizeof *N->names);
+	if (!N->subs || !N->end || !N->seen || !N->names)
 		return jrn_fail(e, "out of memory");
 	N->drain = drain;
 	for (int p = 0; p < N->parts; p++) {
@@ -940,6 +944,9 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
 			continue;
 		char subj[256];
 		snprintf(subj, sizeof subj, "%s.%d", N->subject, p);
+		if (!(N->names[p] = malloc(strlen(subj) + 6)))
+			return jrn_fail(e, "out of memory");
+		sprintf(N->names[p], "nats:%s", subj);
 		N->seen[p] = start[p];
 		if (drain) {
 			natsMsg *last = NULL;
@@ -973,19 +980,52 @@ static bool drained(ingest_nats *N)
 	return true;
 }
 
+/* The stream sequence of a JetStream message from its reply subject,
+ * "$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.
+ * <time>.<pending>" (9 tokens), or with "<domain>.<account hash>." after
+ * "$JS.ACK." (11, or 12 with a token after: ADR-15, JetStream subject
+ * naming); 0 when reply is not such a subject (natsMsg_GetMetaData reads
+ * it then, at the cost of its copies). */
+static uint64_t stream_seq(const char *reply)
+{
+	if (!reply || strncmp(reply, "$JS.ACK.", 8))
+		return 0;
+	const char *tok[13];
+	int n = 0;
+	for (const char *q = reply; n < 13; n++) {
+		tok[n] = q;
+		if (!(q = strchr(q, '.')))
+			break;
+		q++;
+	}
+	n++;
+	int at = n == 9 ? 5 : n == 11 || n == 12 ? 7 : -1;
+	if (at < 0)
+		return 0;
+	uint64_t v = 0;
+	const char *d = tok[at];
+	if (*d < '0' || *d > '9')
+		return 0;
+	for (; *d >= '0' && *d <= '9'; d++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return 0;
+		v = v * 10 + (uint64_t)(*d - '0');
+	}
+	return *d == '.' ? v : 0;
+}
+
 /* Takes message m of partition p into b. 0, or -1 with fatal. */
 static int take_msg(ingest_nats *N, int p, natsMsg *m, batch *b, jrn_rejects *rej, jrn_err *fatal)
 {
-	uint64_t seq = 0;
+	uint64_t seq = stream_seq(natsMsg_GetReply(m));
 	jsMsgMetaData *meta = NULL;
-	if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+	if (!seq && natsMsg_GetMetaData(&meta, m) == NATS_OK) {
 		seq = meta->Sequence.Stream;
 		jsMsgMetaData_Destroy(meta);
 	}
 	if (seq <= N->seen[p]) /* seen already (a consumer reset): skip */
 		return 0;
-	snprintf(N->subj, sizeof N->subj, "nats:%s", natsMsg_GetSubject(m));
-	jrn_line ln = {N->subj, seq, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)};
+	jrn_line ln = {N->names[p], seq, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)};
 	size_t before = b->n;
 	if (ingest_take_line(b, &ln, rej, fatal) < 0)
 		return -1;
