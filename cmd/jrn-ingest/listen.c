@@ -457,11 +457,11 @@ static void publish_group(conn_state *group, batch *b, unsigned char *fresh, con
 		fresh = NULL, jrn_fail(e, "a write that needs a state file, with --publish");
 	if (fresh && env->store_batch(b, fresh, e) < 0) {
 		write_outcome(e->msg);
-		jrn_say(0, "nats: %s (answered 503)", e->msg);
+		jrn_say(0, "nats: %s (a request with such an event answered 503)", e->msg);
 	} else if (!fresh) {
 		write_outcome(e->msg);
 		jrn_say(0, "%s (answered 503)", e->msg);
-	} else {
+	} else if (b->n) { /* (a group of rejects alone published nothing) */
 		write_outcome(NULL);
 	}
 	/* the acknowledged ones, even of a failing group: published */
@@ -1006,8 +1006,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		reply_free(&c->rep);
 		listen_reply_header(&c->rep, "Retry-After", ra);
 		return send_error(c, 503, "%s", env->publish
-				  ? "the stream did not acknowledge every event: try again (those it"
-				    " did are answered duplicate)"
+				  ? "not every event was acknowledged by the stream: try again (those"
+				    " that were are answered duplicate)"
 				  : "state file busy or failing: nothing stored, try again");
 	}
 	if (c->req.route->done)

@@ -462,7 +462,7 @@ static int set_up(void)
 	 * message's delivery) and write suppressions in the writer's
 	 * transaction: an edge that publishes has neither */
 	jv tw = jrn_config_get(opts.config, "ingest.listen.twilio.authToken");
-	bool twilio = jv_get_kind(tw) == JV_KIND_STRING;
+	bool twilio = jv_get_kind(tw) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(tw)) > 0;
 	jv_free(tw);
 	if (listen_flag && publish_flag && twilio)
 		return jrn_say(JRN_EXIT_USAGE, "--listen with --publish: ingest.listen.twilio is set, and"
@@ -518,13 +518,16 @@ static int publish_fits(batch *b, size_t before, const jrn_line *ln, jrn_err *fa
 {
 	if (!st.nats || b->n == before)
 		return 0;
+	/* the server counts the header too: "NATS/1.0\r\nNats-Msg-Id: ID\r\n\r\n" */
 	int64_t max = ingest_nats_max_payload(st.nats);
-	if ((int64_t)b->recs[b->n - 1].body.len <= max)
+	const record *r = &b->recs[b->n - 1];
+	if ((int64_t)(r->body.len + 27 + r->id.len) <= max)
 		return 0;
 	b->n--;
-	char why[160];
-	snprintf(why, sizeof why, "event of %zu bytes: over the server's max_payload (%lld bytes)",
-		 b->recs[b->n].body.len, (long long)max);
+	char why[200];
+	snprintf(why, sizeof why, "event of %zu bytes (%zu with its Nats-Msg-Id header): over the"
+		 " server's max_payload (%lld bytes)", r->body.len, r->body.len + 27 + r->id.len,
+		 (long long)max);
 	return jrn_reject(&rej, ln->file, ln->lineno, ln->p, ln->len, why, fatal);
 }
 
@@ -654,7 +657,8 @@ static int emit_rows(batch *b, const unsigned char *fresh)
 	/* listen.c stops the server at the first failure; said once */
 	if (!said)
 		jrn_say(0, "standard output: %s: the server stops (the events answered so far "
-			"are stored)", out.err == EPIPE ? "the reader went away" : strerror(out.err));
+			"are %s)", out.err == EPIPE ? "the reader went away" : strerror(out.err),
+			st.nats ? "published" : "stored");
 	said = true;
 	return -1;
 }

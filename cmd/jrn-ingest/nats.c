@@ -310,6 +310,8 @@ static int auth_options(ingest_nats *N, jv cfg, bool *usage, jrn_err *e)
 		const char *le = nats_GetLastError(NULL);
 		if (le && *le == '(' && strstr(le, "): ")) /* "(opts.c:380): " */
 			le = strstr(le, "): ") + 3;
+		if (bad == 5 && le && strstr(le, "private key")) /* the chain's key, not its certificate */
+			bad = 6;
 		rc = jrn_fail(e, "%s: %s: %s", names[bad], jrn_config_shown(cfg, names[bad], k[bad]),
 			      le && *le ? le : natsStatus_GetText(s));
 	} else if (bad >= 0) {
@@ -574,31 +576,23 @@ static int index_batch(ingest_nats *N, const batch *b, jrn_err *e)
 	return 0;
 }
 
-/* The first record with id[0..n) not yet acknowledged, or -1 (mu held). */
-static long find_pending(ingest_nats *N, const char *id, size_t n)
-{
-	for (size_t k = slot_of(id, n, N->nslots); N->slots[k] >= 0; k = (k + 1) & (N->nslots - 1)) {
-		long i = N->slots[k];
-		span s = N->b->recs[i].id;
-		if (s.len == n && !memcmp(N->b->text.p + s.off, id, n) && !N->state[i])
-			return i;
-	}
-	return -1;
-}
-
-/* Record i was acknowledged (pa, borrowed): its state, its message no
- * longer in flight, the cursor past what is acknowledged (mu held). */
-static void acked(ingest_nats *N, long i, const jsPubAck *pa)
+/* Record i was acknowledged (pa, borrowed) for message msg: its state,
+ * msg no longer in flight, the cursor past what is acknowledged (mu
+ * held). */
+static void acked(ingest_nats *N, long i, const jsPubAck *pa, natsMsg *msg)
 {
 	N->state[i] = pa->Duplicate && !N->resent[i] ? 2 : 1;
-	__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == msg)
+		__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
 	while (N->cursor < N->b->n && N->state[N->cursor])
 		N->cursor++;
 }
 
 /* The record msg was published for (mu held): looked for among the next
- * 64 from the cursor by its message, else by the id of its Nats-Msg-Id
- * (find_pending). -1 when none is waiting for it. */
+ * 64 from the cursor by its message, else among the records of its
+ * Nats-Msg-Id's id: the one whose message it is, else the first not
+ * acknowledged, so that no entry of N->msgs is left
+ * holding msg once the caller destroys it. -1 when none is waiting. */
 static long record_of(ingest_nats *N, natsMsg *msg)
 {
 	for (size_t k = N->cursor, end = N->b->n - k > 64 ? k + 64 : N->b->n; k < end; k++)
@@ -607,7 +601,19 @@ static long record_of(ingest_nats *N, natsMsg *msg)
 	const char *id = NULL;
 	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK)
 		return -1;
-	return find_pending(N, id, strlen(id));
+	size_t n = strlen(id);
+	long first = -1;
+	for (size_t k = slot_of(id, n, N->nslots); N->slots[k] >= 0; k = (k + 1) & (N->nslots - 1)) {
+		long i = N->slots[k];
+		span s = N->b->recs[i].id;
+		if (s.len != n || memcmp(N->b->text.p + s.off, id, n))
+			continue;
+		if (__atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == msg)
+			return i;
+		if (first < 0 && !N->state[i])
+			first = i;
+	}
+	return first;
 }
 
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
@@ -618,7 +624,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	if (pa && N->b) {
 		long i = record_of(N, msg);
 		if (i >= 0)
-			acked(N, i, pa);
+			acked(N, i, pa, msg);
 		pthread_mutex_unlock(&N->mu);
 		natsMsg_Destroy(msg); /* (out of the lock: the publishing thread waits on it) */
 		return;
@@ -636,8 +642,12 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		}
 		if (N->nfailed < N->failed_cap)
 			N->failed[N->nfailed++] = msg; /* re-sent by the publishing loop */
-		else
-			natsMsg_Destroy(msg); /* out of memory: it stays unacked, counted at the deadline */
+		else { /* out of memory: it stays unacked, counted at the deadline */
+			long i = N->b ? record_of(N, msg) : -1;
+			if (i >= 0 && __atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == msg)
+				__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+			natsMsg_Destroy(msg);
+		}
 	} else {
 		natsMsg_Destroy(msg);
 	}
@@ -726,7 +736,7 @@ static int probe(ingest_nats *N, natsMsg *m)
 	pthread_mutex_lock(&N->mu);
 	long i = record_of(N, m);
 	if (i >= 0)
-		acked(N, i, pa);
+		acked(N, i, pa, m);
 	pthread_mutex_unlock(&N->mu);
 	jsPubAck_Destroy(pa);
 	natsMsg_Destroy(m);
@@ -814,10 +824,14 @@ static int take_back(ingest_nats *N, msg_list *resend)
 	}
 	size_t kept = 0;
 	for (size_t k = 0; k < resend->n; k++) {
-		const char *id = NULL;
-		long i = -1;
-		if (natsMsgHeader_Get(resend->m[k], "Nats-Msg-Id", &id) == NATS_OK)
-			i = find_pending(N, id, strlen(id));
+		/* its record (the one whose message it is, else the first of its
+		 * id not acknowledged): one acknowledged meanwhile needs it no more */
+		long i = record_of(N, resend->m[k]);
+		if (i >= 0 && N->state[i]) {
+			if (__atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == resend->m[k])
+				__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+			i = -1;
+		}
 		if (i < 0) {
 			natsMsg_Destroy(resend->m[k]);
 			continue;
