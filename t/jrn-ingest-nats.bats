@@ -662,3 +662,23 @@ refused() {
 	# a key that is not the certificate's (nor a key) is named as the key
 	refused 1 '^jrn-ingest: nats.tls.key: ca.pem: ' 'nats:\n  tls:\n    cert: srv.pem\n    key: ca.pem\n'
 }
+
+@test "--listen --publish with nats.user and nats.password: the listener publishes to a server that asks for them" {
+	nats_start_secure auth --user ann --pass 's3cr3t-pw'
+	printf 'nats:\n  user: ann\n  password: ${NATS_PW}\n' > a.yaml
+	NATS_URL=$SECURE_URL NATS_PW=s3cr3t-pw serve_pub --config a.yaml
+	post "$(evs u1 u2)"
+	assert_line --index 0 200
+	assert_output --partial '"stored":2'
+	kill -TERM "$BG"
+	wait "$BG" || :
+	BG=
+	refute_regex "$(cat lerr)" 's3cr3t-pw'
+	NATS_PW=s3cr3t-pw jrn-ingest -q --config a.yaml --db c.db --from "$SECURE_URL" --partitions 0-7 --drain > /dev/null
+	assert_equal "$(ids c.db | paste -sd ' ')" "u1 u2"
+	# a wrong password: the listener does not start (exit 1), naming the reason
+	run --separate-stderr env NATS_PW=wrong jrn-ingest --config a.yaml --listen 127.0.0.1:0 --publish "$SECURE_URL"
+	assert_failure 1
+	assert_regex "$stderr" 'Authorization Violation'
+	refute_regex "$stderr" 'listening on'
+}
