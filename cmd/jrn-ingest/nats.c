@@ -576,14 +576,21 @@ static int index_batch(ingest_nats *N, const batch *b, jrn_err *e)
 	return 0;
 }
 
+/* msg is no longer in flight: record i's entry, when it holds msg, is
+ * cleared (mu held). */
+static void forget(ingest_nats *N, long i, natsMsg *msg)
+{
+	if (__atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == msg)
+		__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+}
+
 /* Record i was acknowledged (pa, borrowed) for message msg: its state,
  * msg no longer in flight, the cursor past what is acknowledged (mu
  * held). */
 static void acked(ingest_nats *N, long i, const jsPubAck *pa, natsMsg *msg)
 {
 	N->state[i] = pa->Duplicate && !N->resent[i] ? 2 : 1;
-	if (__atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == msg)
-		__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+	forget(N, i, msg);
 	while (N->cursor < N->b->n && N->state[N->cursor])
 		N->cursor++;
 }
@@ -644,8 +651,8 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 			N->failed[N->nfailed++] = msg; /* re-sent by the publishing loop */
 		else { /* out of memory: it stays unacked, counted at the deadline */
 			long i = N->b ? record_of(N, msg) : -1;
-			if (i >= 0 && __atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == msg)
-				__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+			if (i >= 0)
+				forget(N, i, msg);
 			natsMsg_Destroy(msg);
 		}
 	} else {
@@ -828,8 +835,7 @@ static int take_back(ingest_nats *N, msg_list *resend)
 		 * id not acknowledged): one acknowledged meanwhile needs it no more */
 		long i = record_of(N, resend->m[k]);
 		if (i >= 0 && N->state[i]) {
-			if (__atomic_load_n(&N->msgs[i], __ATOMIC_RELAXED) == resend->m[k])
-				__atomic_store_n(&N->msgs[i], NULL, __ATOMIC_RELAXED);
+			forget(N, i, resend->m[k]);
 			i = -1;
 		}
 		if (i < 0) {
