@@ -45,6 +45,11 @@ struct ingest_nats {
 	uint64_t *seen;          /* the last sequence taken */
 	bool drain;
 	int next; /* the partition to wait on next */
+	/* messages taken, destroyed DEAD_MAX at a time: the library hands
+	 * each natsMsg_Destroy to its collector thread, and wakes it when it
+	 * waits, so one at a time woke it for most messages */
+	natsMsg *dead[256];
+	int ndead;
 	char **names; /* per owned partition: "nats:<subject>.<p>", the rejects' FILE */
 };
 
@@ -54,6 +59,8 @@ static int64_t mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
+
+static void bury(ingest_nats *N);
 
 static void sleep_ms(int64_t ms)
 {
@@ -501,6 +508,7 @@ void ingest_nats_close(ingest_nats *N)
 	if (!N)
 		return;
 	N->closing = true;
+	bury(N);
 	for (int p = 0; N->subs && p < N->parts; p++)
 		if (N->subs[p]) {
 			natsSubscription_Unsubscribe(N->subs[p]);
@@ -1034,6 +1042,22 @@ static uint64_t stream_seq(const char *reply)
 	return *d == '.' ? v : 0;
 }
 
+/* Destroys the messages taken so far (N->dead). */
+static void bury(ingest_nats *N)
+{
+	for (int i = 0; i < N->ndead; i++)
+		natsMsg_Destroy(N->dead[i]);
+	N->ndead = 0;
+}
+
+/* Message m, taken: destroyed with others (bury). */
+static void done_with(ingest_nats *N, natsMsg *m)
+{
+	if (N->ndead == (int)(sizeof N->dead / sizeof *N->dead))
+		bury(N);
+	N->dead[N->ndead++] = m;
+}
+
 /* Takes message m of partition p into b. 0, or -1 with fatal. */
 static int take_msg(ingest_nats *N, int p, natsMsg *m, batch *b, jrn_rejects *rej, jrn_err *fatal)
 {
@@ -1082,7 +1106,7 @@ static int take_pending(ingest_nats *N, batch *b, size_t max, size_t *taken, jrn
 				if (natsSubscription_NextMsg(&m, N->subs[p], 1) != NATS_OK)
 					break;
 				int rc = take_msg(N, p, m, b, rej, fatal);
-				natsMsg_Destroy(m);
+				done_with(N, m);
 				if (rc < 0)
 					return -1;
 				(*taken)++;
@@ -1106,13 +1130,13 @@ static int wait_one(ingest_nats *N, batch *b, int64_t ms, jrn_rejects *rej, jrn_
 		if (natsSubscription_NextMsg(&m, N->subs[p], ms) != NATS_OK)
 			return 0;
 		int rc = take_msg(N, p, m, b, rej, fatal);
-		natsMsg_Destroy(m);
+		done_with(N, m);
 		return rc < 0 ? -1 : 1;
 	}
 	return 0;
 }
 
-int ingest_nats_fill(ingest_nats *N, batch *b, size_t max, jrn_rejects *rej, bool *done,
+static int fill(ingest_nats *N, batch *b, size_t max, jrn_rejects *rej, bool *done,
 		     jrn_err *fatal)
 {
 	if (!b->seq && !(b->seq = calloc((size_t)N->parts, sizeof *b->seq)))
@@ -1146,6 +1170,14 @@ int ingest_nats_fill(ingest_nats *N, batch *b, size_t max, jrn_rejects *rej, boo
 		if (!got && !taken)
 			return 0; /* nothing came: the caller checks signals */
 	}
+}
+
+int ingest_nats_fill(ingest_nats *N, batch *b, size_t max, jrn_rejects *rej, bool *done,
+		     jrn_err *fatal)
+{
+	int rc = fill(N, b, max, rej, done, fatal);
+	bury(N); /* nothing held while the batch is stored */
+	return rc;
 }
 
 int ingest_nats_offsets_save(ingest_nats *N, sqlite3 *db, const batch *b, jrn_err *e)
