@@ -558,6 +558,12 @@ void jrn_sqlite_configure(void);
  * that is not SQLite, is corrupt, or is newer than this code. On success
  * *db is the caller's to sqlite3_close; 0 or -1 with e. */
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+/* jrn_db_open in SQLite's serialized mode (SQLITE_OPEN_FULLMUTEX: each
+ * call on the connection holds its mutex), for a connection two threads
+ * use in turn (jrn-route's gate writes its decisions behind on one);
+ * jrn_db_open's are multi-thread (SQLITE_OPEN_NOMUTEX: one thread at a
+ * time, no mutex). */
+int jrn_db_open_serialized(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
 
 /* A second connection to a state file that jrn_db_open has opened (and
  * migrated) in this process: read only (PRAGMA query_only), with

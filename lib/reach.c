@@ -40,6 +40,7 @@ struct jrn_reach {
 	/* jrn_reach_memo */
 	bool memo_on, memo_valid;
 	int64_t memo_version; /* PRAGMA data_version when it was read */
+	unsigned tx, checked_tx; /* jrn_reach_memo_tx: the caller's, the one checked in */
 	sqlite3_stmt *version, *all_suppressed, *all_revoked;
 	hash_set addresses, customers;
 };
@@ -387,6 +388,9 @@ static int set_load(jrn_reach *R, sqlite3_stmt *st, hash_set *s, jrn_err *e)
  * connection has committed since it was read): R->memo_valid. 0, -1. */
 static int memo_fresh(jrn_reach *R, jrn_err *e)
 {
+	if (R->memo_valid && R->tx && R->tx == R->checked_tx && !sqlite3_get_autocommit(R->db))
+		return 0;
+	R->checked_tx = sqlite3_get_autocommit(R->db) ? 0 : R->tx;
 	int rc = sqlite3_step(R->version);
 	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(R->version, 0) : 0;
 	sqlite3_reset(R->version);
@@ -435,6 +439,11 @@ int jrn_reach_memo(jrn_reach *R, bool on, jrn_err *e)
 		return -1;
 	}
 	return 0;
+}
+
+void jrn_reach_memo_tx(jrn_reach *R, unsigned tx)
+{
+	R->tx = tx;
 }
 
 int jrn_reach_may(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v, jrn_err *e)

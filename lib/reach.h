@@ -204,6 +204,17 @@ int jrn_reach_may(jrn_reach *R, const jrn_reach_ask *q, jrn_reach_verdict *v, jr
  * asks many times (jrn-route's gate). Returns 0, or -1 with SQLite's
  * message in e (the memo then off). */
 int jrn_reach_memo(jrn_reach *R, bool on, jrn_err *e);
+/* Names the caller's transaction for the memo: tx is any number that
+ * changes whenever a transaction on R's connection ends (jrn-route's
+ * store counts them in its commit and rollback hooks), 0 for none. While
+ * it stays the same and the connection is inside a transaction, the memo
+ * is not checked against PRAGMA data_version again: no other connection's
+ * commit shows inside a transaction (a WAL read snapshot, or the write
+ * lock of BEGIN IMMEDIATE). Asking once a transaction, not once a call,
+ * spares a statement per call; jrn-route's gate asks from the thread
+ * beside the one that writes its decisions, and a statement a call
+ * contended with it for the connection. */
+void jrn_reach_memo_tx(jrn_reach *R, unsigned tx);
 
 /* A profile's own consent object, as jrn-segment reads it: members
  * {"email": "revoked"} or {"email": {"status": "revoked"}}; a status of

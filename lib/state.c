@@ -643,13 +643,15 @@ void jrn_checkpointer_stop(jrn_checkpointer *c)
 	free(c);
 }
 
-/* sqlite3_open_v2 of path with flags (and SQLITE_OPEN_NOMUTEX), extended
- * result codes and the busy timeout: *db, or NULL and -1 with e. */
+/* sqlite3_open_v2 of path with flags (and SQLITE_OPEN_NOMUTEX unless
+ * they ask for SQLITE_OPEN_FULLMUTEX), extended result codes and the busy
+ * timeout: *db, or NULL and -1 with e. */
 static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **db, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN];
 	*db = NULL;
-	int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite3_open_v2(path, db, flags & SQLITE_OPEN_FULLMUTEX ? flags
+				 : flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		jrn_fail(e, "%s: cannot open state file: %s", jrn_path_shown(path, shown),
 			 *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
@@ -684,7 +686,19 @@ int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 	return 0;
 }
 
+static int db_open(const char *path, int busy_ms, int flags, sqlite3 **out, jrn_err *e);
+
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
+{
+	return db_open(path, busy_ms, 0, out, e);
+}
+
+int jrn_db_open_serialized(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
+{
+	return db_open(path, busy_ms, SQLITE_OPEN_FULLMUTEX, out, e);
+}
+
+static int db_open(const char *path, int busy_ms, int flags, sqlite3 **out, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN]; /* the path in messages: the reason must fit */
 	jrn_sqlite_configure();
@@ -696,7 +710,7 @@ int jrn_db_open(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)
 	*out = NULL;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return jrn_fail(e, "%s: is a directory", jrn_path_shown(path, shown));
-	if (open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_ms, &db, e) < 0)
+	if (open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | flags, busy_ms, &db, e) < 0)
 		return -1;
 	if (sqlite3_db_readonly(db, "main") == 1) {
 		sqlite3_close(db);

@@ -25,6 +25,15 @@ static int db_fail(route_run *R, const jrn_err *e)
  * 0, or -1 with e (the commit). */
 static int batch_end(route_run *R, jrn_err *e)
 {
+	/* the decisions written behind (store_behind) are written before
+	 * their records go out */
+	if (store_sync(R->st, e) < 0) {
+		jrn_buf_reset(&R->batch);
+		if (R->in_tx)
+			jrn_db_rollback(R->db);
+		R->in_tx = false;
+		return -1;
+	}
 	if (R->batch.len)
 		jrn_out_line(&R->out, R->batch.p, R->batch.len - 1);
 	jrn_buf_reset(&R->batch);

@@ -120,6 +120,22 @@ void store_close(store *S);
  * route_decisions, and a send's cost is added to route_budgets only when
  * its campaign has a budget (the only reader). 0, -1 with e. */
 int store_private(store *S, jrn_err *e);
+/* Writes S's decisions behind: their rows, claims and spending are queued
+ * as decided and written in order by a thread of S's own, on S's
+ * connection (which must be serialized: jrn_db_open_serialized), while
+ * the next are decided; the sets and memos answer for the queued ones,
+ * and every read of a table they touch waits for them first
+ * (store_sync). Not for the private state, nor while another part
+ * (journeys) writes on the connection. 0 (also when SQLite has no
+ * threads: written in line), -1 with e. */
+int store_behind(store *S, jrn_err *e);
+/* Waits until every queued write is written: 0, or -1 with the first
+ * write's failure in e (said once; the caller rolls the transaction
+ * back). Every transaction's end must come after it. 0 when not behind. */
+int store_sync(store *S, jrn_err *e);
+/* The transaction's number: it changes whenever one ends on S's
+ * connection (the commit and rollback hooks), never 0. */
+unsigned store_tx(const store *S);
 
 /* The profile's time_zone of customer, copied into out (ROUTE_ZONE_MAX+1
  * bytes): 1 found, 0 none, -1 with e. */

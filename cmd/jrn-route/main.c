@@ -107,6 +107,10 @@ static int run(route_run *R, char **files, int nfiles)
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
 	jrn_reader_idle_notice(rd, true);
 	jrn_reader_stop_on(rd, &interrupted);
+	/* the WAL copied into the file beside the decisions (a dry run
+	 * commits nothing to copy) */
+	jrn_checkpointer *ckpt = R->opts.dry_run ? NULL
+				 : jrn_checkpointer_start(R->db, R->opts.db_path);
 	jrn_line ln;
 	int rc;
 	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
@@ -131,9 +135,12 @@ static int run(route_run *R, char **files, int nfiles)
 	}
 	if (status != JRN_EXIT_FAIL && route_batch_end(R) < 0)
 		status = JRN_EXIT_FAIL;
+	jrn_err quiet;
+	store_sync(R->st, &quiet); /* (a failure was said, or is rolled back) */
 	if (R->in_tx)
 		jrn_db_rollback(R->db); /* a dry run, or a failure: nothing stays */
 	R->in_tx = false;
+	jrn_checkpointer_stop(ckpt);
 	jrn_reader_free(rd);
 	return status;
 }
@@ -182,6 +189,9 @@ static int setup(route_run *R, int argc, char **argv)
 	if ((R->mode == M_EXPLAIN || R->mode == M_TICK) && jrn_db_exists(R->opts.db_path, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!lint_only && (R->mode == M_SIMULATE ? simulate_db_open(R, &e) /* the state file only read */
+	     /* the gate's connection is shared with the thread that writes
+	      * its decisions behind (store_behind) */
+	     : R->mode == M_GATE ? jrn_db_open_serialized(R->opts.db_path, R->opts.busy_ms, &R->db, &e)
 	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (!lint_only && (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
@@ -198,6 +208,10 @@ static int setup(route_run *R, int argc, char **argv)
 	jrn_out_init(&R->out, STDOUT_FILENO);
 	if ((R->mode == M_GATE || R->mode == M_TICK) && (rc = setup_engine(R, &bad_journeys)) >= 0)
 		return rc;
+	/* the gate alone writes its decisions behind; with journeys, the
+	 * engine writes enrollments on the same connection in line */
+	if (R->mode == M_GATE && !R->eng && store_behind(R->st, &e) < 0)
+		return db_fail(R, &e);
 	if (R->opts.verbosity > 0)
 		jrn_say(0, "state file %s%s; config %s", R->opts.db_path,
 			R->opts.dry_run ? " (dry run: nothing written)" : "",

@@ -5,6 +5,7 @@
  * transaction (BEGIN IMMEDIATE: no other connection writes while it
  * lasts, which the send keys' check-then-claim and the ledger's
  * once-a-transaction emptiness rely on). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -12,6 +13,10 @@
 #include "jrn-route.h"
 
 #define STORE_SPENT_MEMO 64
+/* store_behind: queued writes are handed to the writer thread in runs of
+ * about this many bytes (a few hundred decisions) */
+#define BEHIND_RUN (256 * 1024)
+#define PEND_SLOTS 65536
 
 /* A customer's recent sends, remembered across decisions (store_recent):
  * RECENT_MEMO customers in sets of RECENT_WAYS by hash, the newest first,
@@ -34,7 +39,7 @@
  * again for the memo's being small at first. */
 #define RECENT_SETS_MIN 4096
 #define RECENT_GROW_AT 16
-#define RECENT_WAYS 8
+#define RECENT_WAYS 16
 #define RECENT_ROWS 6
 #define RECENT_NAMES 4096
 
@@ -77,6 +82,28 @@ struct store {
 	unsigned deliv_gen;
 	bool deliv_none;
 	jrn_buf body; /* a deferral's record, its derived key spliced in */
+	/* store_behind: the writes (route_decisions rows, their claims, the
+	 * budgets' spending) queued in fill, in order, as encoded by op_*;
+	 * handed to the writer thread as work, which it empties; main waits
+	 * (store_sync) before it reads a table the writes touch, and before
+	 * the transaction ends */
+	struct behind {
+		bool on;
+		pthread_t th;
+		pthread_mutex_t mu;
+		pthread_cond_t cond;
+		jrn_buf fill, work;
+		bool has_work, quit, failed;
+		jrn_err err; /* the first failed write's */
+		/* runs are numbered from 1 as handed on: fill is run `run`,
+		 * the writer has written every run up to `written` (set under
+		 * mu, read with __atomic); pend[hash of a customer % PEND_SLOTS]
+		 * is the last run that queued a send of a customer of that
+		 * slot, so that store_recent waits only when one of the
+		 * customer's sends may be queued still */
+		uint32_t run, written;
+		uint32_t *pend;
+	} w;
 	/* the claimed keys' hashes (route_send_keys.hash, and jrn_hash64 of
 	 * each route_send_keys_11 key): a superset of the sent keys' while
 	 * keys_epoch is the memos' epoch (read in full once an epoch, this
@@ -90,6 +117,19 @@ struct store {
 	uint32_t keys_epoch_seen;        /* the epoch keys_probes counts in */
 	size_t keys_probes, keys_last;   /* queries this epoch; hashes last loaded */
 	sqlite3_stmt *keys_all, *keys_old;
+	/* the customers with a send in route_decisions (jrn_hash64 of each
+	 * customer_id, 0 kept as 1): a superset while custs_epoch is the
+	 * memos' epoch (read in full once an epoch, when the queries it
+	 * spares outweigh the read, and this connection's sends added as
+	 * written), so that a customer not there has no send to read and
+	 * store_recent asks no query: the first sight of each of a run's
+	 * customers was a query of the customer index (100,000 of the
+	 * gate bench's 114,000) */
+	uint64_t *custs;
+	size_t custs_cap, custs_n;
+	uint32_t custs_epoch, custs_epoch_seen; /* 0: not loaded; the epoch custs_probes counts in */
+	size_t custs_probes;
+	sqlite3_stmt *custs_all, *max_seq;
 	/* store_private: the state began empty and only this connection
 	 * uses it (--simulate's memory state). Its claims are a map in
 	 * memory from a key's hash to its send's seq (open addressing, a
@@ -198,6 +238,10 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	    jrn_db_prepare(db, "PRAGMA data_version", &S->version, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT hash FROM route_send_keys", &S->keys_all, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT key FROM route_send_keys_11", &S->keys_old, e) < 0 ||
+	    /* the customer index (customer_id, decision, decided_at) covers it */
+	    jrn_db_prepare(db, "SELECT DISTINCT customer_id FROM route_decisions"
+			   " WHERE decision = 'send'", &S->custs_all, e) < 0 ||
+	    jrn_db_prepare(db, "SELECT max(seq) FROM route_decisions", &S->max_seq, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
@@ -217,13 +261,16 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	return S;
 }
 
+static void behind_stop(store *S);
+
 void store_close(store *S)
 {
 	if (!S)
 		return;
+	behind_stop(S);
 	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
 			       S->version, S->delivered, S->any_delivered, S->keys_all, S->keys_old,
-			       S->by_seq};
+			       S->by_seq, S->custs_all, S->max_seq};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
@@ -234,6 +281,7 @@ void store_close(store *S)
 	free(S->priv_hash);
 	free(S->priv_seq);
 	free(S->priv_cust);
+	free(S->custs);
 	route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
 	route_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
 	free(S->names);
@@ -355,6 +403,8 @@ static bool keys_has(const store *S, uint64_t h)
  * 1 not (out of memory: the queries answer), -1 with e. */
 static int keys_load(store *S, jrn_err *e)
 {
+	if (store_sync(S, e) < 0)
+		return -1;
 	S->keys_n = 0, S->keys_zero = false, S->keys_epoch = S->epoch;
 	if (S->keys)
 		memset(S->keys, 0, S->keys_cap * sizeof *S->keys);
@@ -395,6 +445,70 @@ static int keys_ready(store *S, jrn_err *e)
 	return rc < 0 ? -1 : rc == 0;
 }
 
+/* Adds customer hash h (0 kept as 1) to the customers with a send. 0, -1
+ * out of memory (the set is then dropped: the table answers). */
+static int custs_add(store *S, uint64_t h)
+{
+	if (hash_grow(&S->custs, NULL, &S->custs_cap, S->custs_n) < 0) {
+		S->custs_epoch = 0;
+		return -1;
+	}
+	set_put(S->custs, S->custs_cap, h ? h : 1, &S->custs_n);
+	return 0;
+}
+
+/* Reads every customer with a send into the set for this epoch. 0, -1
+ * with e (out of memory leaves the set unloaded: the queries answer). */
+static int custs_load(store *S, jrn_err *e)
+{
+	S->custs_n = 0, S->custs_epoch = S->epoch;
+	if (S->custs)
+		memset(S->custs, 0, S->custs_cap * sizeof *S->custs);
+	int rc;
+	bool oom = false;
+	while ((rc = sqlite3_step(S->custs_all)) == SQLITE_ROW)
+		if (!oom && custs_add(S, jrn_hash64(sqlite3_column_text(S->custs_all, 0),
+						    (size_t)sqlite3_column_bytes(S->custs_all, 0))) < 0)
+			oom = true;
+	if (done(S, S->custs_all, rc, e) < 0)
+		return S->custs_epoch = 0, -1;
+	if (oom)
+		S->custs_epoch = 0;
+	return 0;
+}
+
+/* May customer (its hash h) have a send to read? In the private state,
+ * when this connection wrote one; else when the set (loaded once this
+ * epoch's queries pass 64 and a 64th of the decisions, so that a short
+ * run against a large file reads no index in full) has it, or it is not
+ * loaded. 1 maybe, 0 no, -1 with e. */
+static int custs_maybe(store *S, uint64_t h, jrn_err *e)
+{
+	if (S->priv)
+		return set_has(S->priv_cust, S->cust_cap, h ? h : 1);
+	if (sqlite3_get_autocommit(S->db)) /* outside a transaction: no epoch holds */
+		return 1;
+	if (S->custs_epoch != S->epoch) {
+		if (S->custs_epoch_seen != S->epoch)
+			S->custs_epoch_seen = S->epoch, S->custs_probes = 0;
+		if (++S->custs_probes <= 64)
+			return 1;
+		if (store_sync(S, e) < 0)
+			return -1;
+		int rc = sqlite3_step(S->max_seq);
+		int64_t rows = rc == SQLITE_ROW ? sqlite3_column_int64(S->max_seq, 0) : 0;
+		if (done(S, S->max_seq, rc, e) < 0)
+			return -1;
+		if ((int64_t)S->custs_probes <= rows / 64)
+			return 1;
+		if (custs_load(S, e) < 0)
+			return -1;
+		if (S->custs_epoch != S->epoch)
+			return 1;
+	}
+	return set_has(S->custs, S->custs_cap, h ? h : 1);
+}
+
 int store_private(store *S, jrn_err *e)
 {
 	S->priv = true;
@@ -417,12 +531,6 @@ static int priv_add(store *S, uint64_t h, int64_t seq, uint64_t ch)
 	S->priv_hash[j] = h, S->priv_seq[j] = seq, S->priv_n++;
 	set_put(S->priv_cust, S->cust_cap, ch, &S->cust_n);
 	return 0;
-}
-
-/* May customer (its hash h) have a send in the private state? */
-static bool priv_customer(const store *S, uint64_t h)
-{
-	return set_has(S->priv_cust, S->cust_cap, h ? h : 1);
 }
 
 /* store_key_sent in the private state: each send claimed under the key's
@@ -456,6 +564,8 @@ int store_key_sent(store *S, const char *key, jrn_err *e)
 		return -1;
 	if (ready && !keys_has(S, h))
 		return 0;
+	if (store_sync(S, e) < 0)
+		return -1;
 	sqlite3_bind_int64(S->key, 1, (int64_t)h);
 	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->key);
@@ -685,8 +795,9 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		*g.m = (struct recent_memo){.epoch = S->epoch, .since = since};
 		memcpy(g.m->customer, customer, n + 1);
 	}
-	if (S->priv && !priv_customer(S, h)) { /* no send of it: only the ledger's */
-		int none = ledger_empty(S, e);
+	int maybe = custs_maybe(S, h, e);
+	if (maybe <= 0) { /* no send of it: only the ledger's */
+		int none = maybe < 0 ? -1 : ledger_empty(S, e);
 		if (none < 0 || (!none && jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger,
 								 &g, e) < 0)) {
 			if (g.m)
@@ -696,6 +807,12 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		return 0;
 	}
 	sqlite3_stmt *st = S->recent;
+	if (S->w.on && S->w.pend[h % PEND_SLOTS] > __atomic_load_n(&S->w.written, __ATOMIC_ACQUIRE) &&
+	    store_sync(S, e) < 0) {
+		if (g.m)
+			g.m->epoch = 0;
+		return -1;
+	}
 	sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, since);
 	sqlite3_bind_int(st, 3, ROUTE_RECENT_MAX);
@@ -756,6 +873,8 @@ int store_spent(store *S, const char *campaign, double *spent, jrn_err *e)
 		*spent = m->spent;
 		return 0;
 	}
+	if (store_sync(S, e) < 0)
+		return -1;
 	sqlite3_bind_text(S->spent, 1, campaign, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->spent);
 	*spent = rc == SQLITE_ROW ? sqlite3_column_double(S->spent, 0) : 0;
@@ -800,6 +919,278 @@ static int deferred_body(store *S, const action *a, const decision *d, jrn_err *
 	return b->p ? 0 : jrn_fail(e, "out of memory");
 }
 
+/* ---- the writes behind (store_behind) ---- */
+
+/* A queued write, in S->w.fill: its kind, then for OP_DECISION whether it
+ * claims its key and the key's hash (8 bytes), then its parameters in
+ * order, each a P_* tag and its value (an int64 or a double as 8 bytes, a
+ * text as its length in 4 and its bytes). */
+enum { OP_DECISION = 'd', OP_SPEND = 's' };
+enum { P_NULL, P_INT, P_REAL, P_TEXT };
+#define DECISION_PARAMS 16
+#define SPEND_PARAMS 3
+
+static void op_null(jrn_buf *b)
+{
+	jrn_buf_addc(b, P_NULL);
+}
+
+static void op_int(jrn_buf *b, int64_t v)
+{
+	jrn_buf_addc(b, P_INT);
+	jrn_buf_add(b, &v, sizeof v);
+}
+
+static void op_real(jrn_buf *b, double v)
+{
+	jrn_buf_addc(b, P_REAL);
+	jrn_buf_add(b, &v, sizeof v);
+}
+
+/* s of n bytes (NULL: SQL NULL; n of -1: strlen) */
+static void op_text(jrn_buf *b, const char *s, ssize_t n)
+{
+	if (!s) {
+		op_null(b);
+		return;
+	}
+	uint32_t len = (uint32_t)(n < 0 ? strlen(s) : (size_t)n);
+	jrn_buf_addc(b, P_TEXT);
+	jrn_buf_add(b, &len, sizeof len);
+	jrn_buf_add(b, s, len);
+}
+
+/* Binds st's parameters 1..n from the op at *p, moving *p past them
+ * (SQLITE_STATIC: the op lives until the run is done). */
+static void op_bind(sqlite3_stmt *st, int n, const char **p)
+{
+	const char *q = *p;
+	for (int i = 1; i <= n; i++) {
+		int64_t v;
+		double x;
+		uint32_t len;
+		switch (*q++) {
+		case P_INT: memcpy(&v, q, sizeof v); q += sizeof v; sqlite3_bind_int64(st, i, v); break;
+		case P_REAL: memcpy(&x, q, sizeof x); q += sizeof x; sqlite3_bind_double(st, i, x); break;
+		case P_TEXT:
+			memcpy(&len, q, sizeof len);
+			q += sizeof len;
+			sqlite3_bind_text(st, i, q, (int)len, SQLITE_STATIC);
+			q += len;
+			break;
+		default: sqlite3_bind_null(st, i); break;
+		}
+	}
+	*p = q;
+}
+
+/* The writer thread: runs each op of a run, in order. 0, -1 with e at
+ * the first that fails (the rest of the run is not written). */
+static int behind_run(store *S, const jrn_buf *work, jrn_err *e)
+{
+	const char *p = work->p, *end = work->p + work->len;
+	while (p < end) {
+		char kind = *p++;
+		if (kind == OP_SPEND) {
+			op_bind(S->spend, SPEND_PARAMS, &p);
+			if (done(S, S->spend, sqlite3_step(S->spend), e) < 0)
+				return -1;
+			continue;
+		}
+		bool claim = *p++;
+		int64_t h;
+		memcpy(&h, p, sizeof h);
+		p += sizeof h;
+		op_bind(S->insert, DECISION_PARAMS, &p);
+		if (done(S, S->insert, sqlite3_step(S->insert), e) < 0)
+			return -1;
+		if (claim) {
+			sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
+			sqlite3_bind_int64(S->claim, 2, h);
+			if (done(S, S->claim, sqlite3_step(S->claim), e) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static void *behind_main(void *arg)
+{
+	store *S = arg;
+	struct behind *w = &S->w;
+	pthread_setname_np(pthread_self(), "jrn-route-db");
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->has_work && !w->quit)
+			pthread_cond_wait(&w->cond, &w->mu);
+		if (!w->has_work)
+			break;
+		bool skip = w->failed; /* a failed run's followers are not written either */
+		pthread_mutex_unlock(&w->mu);
+		jrn_err e;
+		int rc = skip ? 0 : behind_run(S, &w->work, &e);
+		pthread_mutex_lock(&w->mu);
+		if (rc < 0 && !w->failed)
+			w->failed = true, w->err = e;
+		jrn_buf_reset(&w->work);
+		w->has_work = false;
+		__atomic_store_n(&w->written, w->written + 1, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Hands the queued writes to the writer, once it is done with its run. */
+static void behind_hand(store *S)
+{
+	struct behind *w = &S->w;
+	pthread_mutex_lock(&w->mu);
+	while (w->has_work)
+		pthread_cond_wait(&w->cond, &w->mu);
+	jrn_buf t = w->work;
+	w->work = w->fill, w->fill = t;
+	w->has_work = true;
+	w->run++;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* The op just queued (of fill's length before it): handed on when a run's
+ * worth is queued. 0, -1 out of memory. */
+static int behind_queued(store *S, size_t before, jrn_err *e)
+{
+	if (!S->w.fill.p || S->w.fill.len == before)
+		return jrn_fail(e, "out of memory");
+	if (S->w.fill.len >= BEHIND_RUN)
+		behind_hand(S);
+	return 0;
+}
+
+int store_behind(store *S, jrn_err *e)
+{
+	struct behind *w = &S->w;
+	if (w->on || S->priv)
+		return 0;
+	if (!sqlite3_threadsafe() || pthread_mutex_init(&w->mu, NULL) != 0)
+		return 0; /* SQLite built without threads: written in line */
+	if (pthread_cond_init(&w->cond, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return 0;
+	}
+	w->run = 1, w->written = 0;
+	if (!(w->pend = calloc(PEND_SLOTS, sizeof *w->pend))) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->mu);
+		return jrn_fail(e, "out of memory");
+	}
+	if (pthread_create(&w->th, NULL, behind_main, S) != 0) {
+		free(w->pend);
+		w->pend = NULL;
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->mu);
+		return jrn_fail(e, "cannot start a thread");
+	}
+	w->on = true;
+	return 0;
+}
+
+unsigned store_tx(const store *S)
+{
+	return S->gen;
+}
+
+int store_sync(store *S, jrn_err *e)
+{
+	struct behind *w = &S->w;
+	if (!w->on)
+		return 0;
+	if (w->fill.len)
+		behind_hand(S);
+	pthread_mutex_lock(&w->mu);
+	while (w->has_work)
+		pthread_cond_wait(&w->cond, &w->mu);
+	bool failed = w->failed;
+	if (failed)
+		*e = w->err, w->failed = false;
+	pthread_mutex_unlock(&w->mu);
+	return failed ? -1 : 0;
+}
+
+/* Stops the writer: what is queued and not handed on is dropped (the
+ * caller's transaction is rolled back, or was committed after a sync). */
+static void behind_stop(store *S)
+{
+	struct behind *w = &S->w;
+	if (!w->on)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->th, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->mu);
+	jrn_buf_free(&w->fill);
+	jrn_buf_free(&w->work);
+	free(w->pend);
+	w->pend = NULL;
+	w->on = false;
+}
+
+/* The decision's row queued (as insert binds it), with its claim of hash
+ * h when it is a send. 0, -1 with e. */
+static int queue_decision(store *S, const action *a, const decision *d, const char *trigger_key,
+			  int64_t now, uint64_t h, jrn_err *e)
+{
+	jrn_buf *b = &S->w.fill;
+	size_t before = b->len;
+	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
+	int64_t hs = (int64_t)h;
+	jrn_buf_addc(b, OP_DECISION);
+	jrn_buf_addc(b, d->kind == D_SEND);
+	jrn_buf_add(b, &hs, sizeof hs);
+	op_text(b, d->key, -1);
+	op_text(b, a->f[F_CUSTOMER], -1);
+	op_text(b, chan_names[d->channel], -1);
+	op_text(b, a->f[F_CAMPAIGN], -1);
+	op_text(b, offer, -1);
+	op_text(b, trigger_key, -1);
+	op_text(b, a->f[F_JOURNEY], -1);
+	if (a->has_version)
+		op_int(b, a->version);
+	else
+		op_null(b);
+	op_text(b, a->f[F_STEP], -1);
+	op_text(b, decision_names[d->kind], -1);
+	op_text(b, d->reason, -1);
+	op_int(b, now);
+	if (d->send_at != INT64_MIN)
+		op_int(b, d->send_at);
+	else
+		op_null(b);
+	if (d->has_cost)
+		op_real(b, d->cost);
+	else
+		op_null(b);
+	op_text(b, a->f[F_ENROLLMENT], -1);
+	if (d->kind == D_DEFER && a->text) {
+		if (deferred_body(S, a, d, e) < 0)
+			return -1;
+		op_text(b, S->body.p ? S->body.p : "", (ssize_t)S->body.len);
+	} else {
+		op_null(b);
+	}
+	if (d->kind == D_SEND) {
+		const char *cust = a->f[F_CUSTOMER];
+		S->w.pend[jrn_hash64(cust, strlen(cust)) % PEND_SLOTS] = S->w.run;
+	}
+	return behind_queued(S, before, e);
+}
+
+static int claimed(store *S, const action *a, const decision *d, const char *trigger_key,
+		   int64_t now, uint64_t h, jrn_err *e);
+
 /* The decision's row (route_decisions): 1 written, 0 not (a send whose
  * key is taken), -1 with e. */
 static int insert(store *S, const action *a, const decision *d, const char *trigger_key,
@@ -809,6 +1200,12 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	int taken;
 	if (d->kind == D_SEND && (taken = store_key_sent(S, d->key, e)) != 0)
 		return taken < 0 ? -1 : 0; /* store_claim's duplicate */
+	if (S->w.on) {
+		uint64_t h = d->kind == D_SEND ? jrn_hash64(d->key, strlen(d->key)) : 0;
+		if (queue_decision(S, a, d, trigger_key, now, h, e) < 0)
+			return -1;
+		return d->kind == D_SEND ? claimed(S, a, d, trigger_key, now, h, e) : 1;
+	}
 	if (d->kind == D_DEFER && a->text) {
 		if (deferred_body(S, a, d, e) < 0)
 			return -1;
@@ -849,10 +1246,21 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	sqlite3_bind_int64(S->claim, 2, (int64_t)h);
 	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0)
 		return -1;
+	return claimed(S, a, d, trigger_key, now, h, e);
+}
+
+/* A send's claim of key hash h written (or queued): remembered in the
+ * sets and memos that hold while this transaction lasts. 1, -1 with e. */
+static int claimed(store *S, const action *a, const decision *d, const char *trigger_key,
+		   int64_t now, uint64_t h, jrn_err *e)
+{
 	if (S->keys_epoch == S->epoch)
 		keys_add(S, h); /* out of memory: the set is dropped, the table answers */
-	if (
-	    memo_sent(S, a, d, trigger_key, now, e) < 0)
+	if (S->custs_epoch == S->epoch) {
+		const char *cust = a->f[F_CUSTOMER];
+		custs_add(S, jrn_hash64(cust, strlen(cust))); /* as keys_add */
+	}
+	if (memo_sent(S, a, d, trigger_key, now, e) < 0)
 		return -1;
 	return 1;
 }
@@ -870,11 +1278,21 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 		return -1;
 	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN] || (S->priv && !d->budgeted))
 		return 0; /* (the private state's spending is read only for a budget) */
-	sqlite3_bind_text(S->spend, 1, a->f[F_CAMPAIGN], -1, SQLITE_STATIC);
-	sqlite3_bind_double(S->spend, 2, d->cost);
-	sqlite3_bind_int64(S->spend, 3, now);
-	if (done(S, S->spend, sqlite3_step(S->spend), e) < 0)
-		return -1;
+	if (S->w.on) {
+		size_t before = S->w.fill.len;
+		jrn_buf_addc(&S->w.fill, OP_SPEND);
+		op_text(&S->w.fill, a->f[F_CAMPAIGN], -1);
+		op_real(&S->w.fill, d->cost);
+		op_int(&S->w.fill, now);
+		if (behind_queued(S, before, e) < 0)
+			return -1;
+	} else {
+		sqlite3_bind_text(S->spend, 1, a->f[F_CAMPAIGN], -1, SQLITE_STATIC);
+		sqlite3_bind_double(S->spend, 2, d->cost);
+		sqlite3_bind_int64(S->spend, 3, now);
+		if (done(S, S->spend, sqlite3_step(S->spend), e) < 0)
+			return -1;
+	}
 	bool hit;
 	struct spent_memo *m = spent_find(S, a->f[F_CAMPAIGN], &hit);
 	if (hit) /* as the row now says: spent + cost, added in the same order */
