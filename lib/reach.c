@@ -390,12 +390,13 @@ static int memo_fresh(jrn_reach *R, jrn_err *e)
 {
 	if (R->memo_valid && R->tx && R->tx == R->checked_tx && !sqlite3_get_autocommit(R->db))
 		return 0;
-	R->checked_tx = sqlite3_get_autocommit(R->db) ? 0 : R->tx;
+	R->checked_tx = 0;
 	int rc = sqlite3_step(R->version);
 	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(R->version, 0) : 0;
 	sqlite3_reset(R->version);
 	if (rc != SQLITE_ROW)
 		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+	R->checked_tx = sqlite3_get_autocommit(R->db) ? 0 : R->tx;
 	if (R->memo_valid && v == R->memo_version)
 		return 0;
 	R->memo_valid = false;

@@ -2,6 +2,7 @@
  * the schema migrations, versioned by PRAGMA user_version. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -613,10 +614,19 @@ jrn_checkpointer *jrn_checkpointer_start(sqlite3 *db, const char *path)
 	c->writer = db;
 	/* a connection that has not read the file does not know it is in WAL
 	 * mode: its checkpoints would do nothing (and say -1 pages) */
-	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-		    SQLITE_OK ||
-	    sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK ||
-	    pthread_create(&c->th, NULL, ckpt_main, c) != 0) {
+	/* signals go to the caller's threads (a tool's reads stop on
+	 * them): the thread starts with every one blocked */
+	sigset_t all, old;
+	sigfillset(&all);
+	int started = -1;
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
+		    SQLITE_OK &&
+	    sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) == SQLITE_OK) {
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		started = pthread_create(&c->th, NULL, ckpt_main, c);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	if (started != 0) {
 		sqlite3_close(c->db);
 		pthread_cond_destroy(&c->cond);
 		pthread_mutex_destroy(&c->mu);

@@ -133,6 +133,10 @@ int store_behind(store *S, jrn_err *e);
  * write's failure in e (said once; the caller rolls the transaction
  * back). Every transaction's end must come after it. 0 when not behind. */
 int store_sync(store *S, jrn_err *e);
+/* Drops the writes still queued, once the one in flight is done: before a
+ * rollback (a failure, a dry run), so that nothing is written after the
+ * transaction ends. */
+void store_drop(store *S);
 /* The transaction's number: it changes whenever one ends on S's
  * connection (the commit and rollback hooks), never 0. */
 unsigned store_tx(const store *S);

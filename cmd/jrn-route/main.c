@@ -135,8 +135,7 @@ static int run(route_run *R, char **files, int nfiles)
 	}
 	if (status != JRN_EXIT_FAIL && route_batch_end(R) < 0)
 		status = JRN_EXIT_FAIL;
-	jrn_err quiet;
-	store_sync(R->st, &quiet); /* (a failure was said, or is rolled back) */
+	store_drop(R->st); /* (empty but after a failure) */
 	if (R->in_tx)
 		jrn_db_rollback(R->db); /* a dry run, or a failure: nothing stays */
 	R->in_tx = false;

@@ -6,6 +6,7 @@
  * lasts, which the send keys' check-then-claim and the ledger's
  * once-a-transaction emptiness rely on). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,11 +26,13 @@
  * RECENT_NAMES names of at most 63 bytes. A memo holds while no other
  * connection has written the state file (PRAGMA data_version, asked once
  * a transaction) and this one's transactions commit; this connection's
- * own sends are added as they are written. 8 ways of 262,144: the
+ * own sends are added as they are written. 16 ways of 262,144: the
  * bench's 100,000 customers in 4 ways of 131,072 left 36% of them in
  * sets of five or more, each read again at every action (430,000
- * queries for 1M actions); now 1% (113,000 queries, the first sight of
- * each customer included), for 48 MB instead of 30. */
+ * queries for 1M actions); 8 ways left 1% (113,000 queries, the first
+ * sight of each customer included), for 48 MB instead of 30; 16 ways
+ * leave 1,069 reads past the first sights (14,359 with 8), in the same
+ * 48 MB, a set's tags still one cache line. */
 #define RECENT_MEMO 262144
 /* The sets in use start at RECENT_SETS_MIN and double (each set split in
  * two in place, nothing forgotten) once a stage has evicted a
@@ -37,7 +40,7 @@
  * RECENT_WAYS: a run that sees few customers (a tick of 10,000) touches
  * 6 MB of the memo, not 48, and one that sees many reads few of them
  * again for the memo's being small at first. */
-#define RECENT_SETS_MIN 4096
+#define RECENT_SETS_MIN 2048
 #define RECENT_GROW_AT 16
 #define RECENT_WAYS 16
 #define RECENT_ROWS 6
@@ -103,6 +106,13 @@ struct store {
 		 * customer's sends may be queued still */
 		uint32_t run, written;
 		uint32_t *pend;
+		/* the same for the claims' keys and the spending's campaigns
+		 * (store_key_sent, store_spent), by their names' hashes */
+		uint32_t *kpend;
+		/* the writer's write failed and SQLite rolled the transaction
+		 * back (its rollback hook ran on the writer's thread):
+		 * store_sync makes the memos stale on main's */
+		bool rolled_back;
 	} w;
 	/* the claimed keys' hashes (route_send_keys.hash, and jrn_hash64 of
 	 * each route_send_keys_11 key): a superset of the sent keys' while
@@ -129,6 +139,7 @@ struct store {
 	size_t custs_cap, custs_n;
 	uint32_t custs_epoch, custs_epoch_seen; /* 0: not loaded; the epoch custs_probes counts in */
 	size_t custs_probes;
+	int64_t custs_rows; /* the decisions' count (max(seq)) as read once in custs_epoch_seen */
 	sqlite3_stmt *custs_all, *max_seq;
 	/* store_private: the state began empty and only this connection
 	 * uses it (--simulate's memory state). Its claims are a map in
@@ -174,6 +185,14 @@ void route_huge_free(void *p, size_t n)
 		munmap(p, n);
 }
 
+static bool behind_pending(const store *S, const uint32_t *pend, uint64_t h);
+
+/* Is this the thread that writes S's decisions behind (store_behind)? */
+static bool on_writer(const store *S)
+{
+	return S->w.on && pthread_equal(pthread_self(), S->w.th);
+}
+
 /* A transaction ended: every memo of it is stale. */
 static int tx_commit(void *ctx)
 {
@@ -186,6 +205,10 @@ static int tx_commit(void *ctx)
 static void tx_rollback(void *ctx)
 {
 	store *S = ctx;
+	if (on_writer(S)) { /* a failed write: the memos are main's (store_sync) */
+		__atomic_store_n(&S->w.rolled_back, true, __ATOMIC_RELEASE);
+		return;
+	}
 	tx_commit(ctx);
 	if (!++S->epoch) /* the memos hold sends that were never written */
 		S->epoch = 1;
@@ -291,8 +314,19 @@ void store_close(store *S)
 
 static int done(store *S, sqlite3_stmt *st, int rc, jrn_err *e)
 {
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		jrn_fail(e, "%s", sqlite3_errmsg(S->db));
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		/* with a writer behind, the connection's message may be its
+		 * step's, not this one's: taken under the connection's lock, and
+		 * only when its code is this step's (the writer takes its own
+		 * under the lock it holds across its step) */
+		sqlite3_mutex *m = S->w.on && !on_writer(S) ? sqlite3_db_mutex(S->db) : NULL;
+		sqlite3_mutex_enter(m);
+		if (m && (sqlite3_errcode(S->db) & 0xff) != (rc & 0xff))
+			jrn_fail(e, "%s", sqlite3_errstr(rc));
+		else
+			jrn_fail(e, "%s", sqlite3_errmsg(S->db));
+		sqlite3_mutex_leave(m);
+	}
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
@@ -461,6 +495,8 @@ static int custs_add(store *S, uint64_t h)
  * with e (out of memory leaves the set unloaded: the queries answer). */
 static int custs_load(store *S, jrn_err *e)
 {
+	if (store_sync(S, e) < 0) /* the sends queued are in the table */
+		return -1;
 	S->custs_n = 0, S->custs_epoch = S->epoch;
 	if (S->custs)
 		memset(S->custs, 0, S->custs_cap * sizeof *S->custs);
@@ -493,13 +529,13 @@ static int custs_maybe(store *S, uint64_t h, jrn_err *e)
 			S->custs_epoch_seen = S->epoch, S->custs_probes = 0;
 		if (++S->custs_probes <= 64)
 			return 1;
-		if (store_sync(S, e) < 0)
-			return -1;
-		int rc = sqlite3_step(S->max_seq);
-		int64_t rows = rc == SQLITE_ROW ? sqlite3_column_int64(S->max_seq, 0) : 0;
-		if (done(S, S->max_seq, rc, e) < 0)
-			return -1;
-		if ((int64_t)S->custs_probes <= rows / 64)
+		if (S->custs_probes == 65) { /* an estimate, once: queued rows need not count */
+			int rc = sqlite3_step(S->max_seq);
+			S->custs_rows = rc == SQLITE_ROW ? sqlite3_column_int64(S->max_seq, 0) : 0;
+			if (done(S, S->max_seq, rc, e) < 0)
+				return -1;
+		}
+		if ((int64_t)S->custs_probes <= S->custs_rows / 64)
 			return 1;
 		if (custs_load(S, e) < 0)
 			return -1;
@@ -564,7 +600,7 @@ int store_key_sent(store *S, const char *key, jrn_err *e)
 		return -1;
 	if (ready && !keys_has(S, h))
 		return 0;
-	if (store_sync(S, e) < 0)
+	if (behind_pending(S, S->w.kpend, h) && store_sync(S, e) < 0)
 		return -1;
 	sqlite3_bind_int64(S->key, 1, (int64_t)h);
 	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
@@ -684,7 +720,7 @@ static struct recent_memo *memo_set(store *S, const char *customer, size_t n, ui
 		return NULL;
 	if (!S->recent_memo) {
 		S->recent_memo = route_huge_alloc(RECENT_MEMO * sizeof *S->recent_memo);
-		/* a set's tags (32 bytes) in one cache line (mapped: page-aligned) */
+		/* a set's tags (64 bytes) in one cache line (mapped: page-aligned) */
 		S->recent_tag = route_huge_alloc(RECENT_MEMO * sizeof *S->recent_tag);
 		if (!S->recent_memo || !S->recent_tag) {
 			route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
@@ -807,8 +843,7 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 		return 0;
 	}
 	sqlite3_stmt *st = S->recent;
-	if (S->w.on && S->w.pend[h % PEND_SLOTS] > __atomic_load_n(&S->w.written, __ATOMIC_ACQUIRE) &&
-	    store_sync(S, e) < 0) {
+	if (behind_pending(S, S->w.pend, h) && store_sync(S, e) < 0) {
 		if (g.m)
 			g.m->epoch = 0;
 		return -1;
@@ -873,7 +908,8 @@ int store_spent(store *S, const char *campaign, double *spent, jrn_err *e)
 		*spent = m->spent;
 		return 0;
 	}
-	if (store_sync(S, e) < 0)
+	if (behind_pending(S, S->w.kpend, jrn_hash64(campaign, strlen(campaign))) &&
+	    store_sync(S, e) < 0)
 		return -1;
 	sqlite3_bind_text(S->spent, 1, campaign, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->spent);
@@ -930,34 +966,32 @@ enum { P_NULL, P_INT, P_REAL, P_TEXT };
 #define DECISION_PARAMS 16
 #define SPEND_PARAMS 3
 
-static void op_null(jrn_buf *b)
+static int op_null(jrn_buf *b)
 {
-	jrn_buf_addc(b, P_NULL);
+	return jrn_buf_addc(b, P_NULL);
 }
 
-static void op_int(jrn_buf *b, int64_t v)
+static int op_int(jrn_buf *b, int64_t v)
 {
-	jrn_buf_addc(b, P_INT);
-	jrn_buf_add(b, &v, sizeof v);
+	return jrn_buf_addc(b, P_INT) | jrn_buf_add(b, &v, sizeof v);
 }
 
-static void op_real(jrn_buf *b, double v)
+static int op_real(jrn_buf *b, double v)
 {
-	jrn_buf_addc(b, P_REAL);
-	jrn_buf_add(b, &v, sizeof v);
+	return jrn_buf_addc(b, P_REAL) | jrn_buf_add(b, &v, sizeof v);
 }
 
-/* s of n bytes (NULL: SQL NULL; n of -1: strlen) */
-static void op_text(jrn_buf *b, const char *s, ssize_t n)
+/* s of n bytes (NULL: SQL NULL; n of -1: strlen); -1 out of memory or
+ * longer than SQLite binds */
+static int op_text(jrn_buf *b, const char *s, ssize_t n)
 {
-	if (!s) {
-		op_null(b);
-		return;
-	}
-	uint32_t len = (uint32_t)(n < 0 ? strlen(s) : (size_t)n);
-	jrn_buf_addc(b, P_TEXT);
-	jrn_buf_add(b, &len, sizeof len);
-	jrn_buf_add(b, s, len);
+	if (!s)
+		return op_null(b);
+	size_t len = n < 0 ? strlen(s) : (size_t)n;
+	if (len > INT32_MAX)
+		return -1;
+	uint32_t len32 = (uint32_t)len;
+	return jrn_buf_addc(b, P_TEXT) | jrn_buf_add(b, &len32, sizeof len32) | jrn_buf_add(b, s, len);
 }
 
 /* Binds st's parameters 1..n from the op at *p, moving *p past them
@@ -986,30 +1020,49 @@ static void op_bind(sqlite3_stmt *st, int n, const char **p)
 
 /* The writer thread: runs each op of a run, in order. 0, -1 with e at
  * the first that fails (the rest of the run is not written). */
+static int behind_op(store *S, const char **pp, jrn_err *e)
+{
+	const char *p = *pp;
+	/* main's transaction may have ended under it (SQLite rolls one back
+	 * on some errors of main's own): then nothing is written, each
+	 * statement would commit on its own */
+	if (sqlite3_get_autocommit(S->db))
+		return jrn_fail(e, "the transaction ended before its decisions were written");
+	char kind = *p++;
+	if (kind == OP_SPEND) {
+		op_bind(S->spend, SPEND_PARAMS, &p);
+		*pp = p;
+		return done(S, S->spend, sqlite3_step(S->spend), e);
+	}
+	bool claim = *p++;
+	int64_t h;
+	memcpy(&h, p, sizeof h);
+	p += sizeof h;
+	op_bind(S->insert, DECISION_PARAMS, &p);
+	*pp = p;
+	if (done(S, S->insert, sqlite3_step(S->insert), e) < 0)
+		return -1;
+	if (!claim)
+		return 0;
+	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
+	sqlite3_bind_int64(S->claim, 2, h);
+	return done(S, S->claim, sqlite3_step(S->claim), e);
+}
+
+/* Each op of a run, in order, on the writer's thread: each under the
+ * connection's lock (its statements, last_insert_rowid and message are
+ * its own). 0, -1 with e at the first that fails (the rest of the run is
+ * not written). */
 static int behind_run(store *S, const jrn_buf *work, jrn_err *e)
 {
+	sqlite3_mutex *m = sqlite3_db_mutex(S->db);
 	const char *p = work->p, *end = work->p + work->len;
 	while (p < end) {
-		char kind = *p++;
-		if (kind == OP_SPEND) {
-			op_bind(S->spend, SPEND_PARAMS, &p);
-			if (done(S, S->spend, sqlite3_step(S->spend), e) < 0)
-				return -1;
-			continue;
-		}
-		bool claim = *p++;
-		int64_t h;
-		memcpy(&h, p, sizeof h);
-		p += sizeof h;
-		op_bind(S->insert, DECISION_PARAMS, &p);
-		if (done(S, S->insert, sqlite3_step(S->insert), e) < 0)
+		sqlite3_mutex_enter(m);
+		int rc = behind_op(S, &p, e);
+		sqlite3_mutex_leave(m);
+		if (rc < 0)
 			return -1;
-		if (claim) {
-			sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
-			sqlite3_bind_int64(S->claim, 2, h);
-			if (done(S, S->claim, sqlite3_step(S->claim), e) < 0)
-				return -1;
-		}
 	}
 	return 0;
 }
@@ -1056,15 +1109,25 @@ static void behind_hand(store *S)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* The op just queued (of fill's length before it): handed on when a run's
- * worth is queued. 0, -1 out of memory. */
-static int behind_queued(store *S, size_t before, jrn_err *e)
+/* The op just queued from fill's length before (bad: an add failed):
+ * handed on when a run's worth is queued; when bad, taken back whole.
+ * 0, -1 out of memory. */
+static int behind_queued(store *S, size_t before, int bad, jrn_err *e)
 {
-	if (!S->w.fill.p || S->w.fill.len == before)
+	if (bad || !S->w.fill.p) {
+		if (S->w.fill.p)
+			S->w.fill.len = before, S->w.fill.p[before] = '\0';
 		return jrn_fail(e, "out of memory");
+	}
 	if (S->w.fill.len >= BEHIND_RUN)
 		behind_hand(S);
 	return 0;
+}
+
+/* May a write of the name hashed h (a slot of pend) still be queued? */
+static bool behind_pending(const store *S, const uint32_t *pend, uint64_t h)
+{
+	return S->w.on && pend[h % PEND_SLOTS] > __atomic_load_n(&S->w.written, __ATOMIC_ACQUIRE);
 }
 
 int store_behind(store *S, jrn_err *e)
@@ -1072,21 +1135,35 @@ int store_behind(store *S, jrn_err *e)
 	struct behind *w = &S->w;
 	if (w->on || S->priv)
 		return 0;
-	if (!sqlite3_threadsafe() || pthread_mutex_init(&w->mu, NULL) != 0)
-		return 0; /* SQLite built without threads: written in line */
+	/* a connection that is not serialized has no lock (jrn_db_open's):
+	 * written in line */
+	if (!sqlite3_db_mutex(S->db) || pthread_mutex_init(&w->mu, NULL) != 0)
+		return 0;
 	if (pthread_cond_init(&w->cond, NULL) != 0) {
 		pthread_mutex_destroy(&w->mu);
 		return 0;
 	}
 	w->run = 1, w->written = 0;
-	if (!(w->pend = calloc(PEND_SLOTS, sizeof *w->pend))) {
+	w->pend = calloc(PEND_SLOTS, sizeof *w->pend);
+	w->kpend = calloc(PEND_SLOTS, sizeof *w->kpend);
+	if (!w->pend || !w->kpend) {
+		free(w->pend);
+		free(w->kpend);
+		w->pend = w->kpend = NULL;
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->mu);
 		return jrn_fail(e, "out of memory");
 	}
-	if (pthread_create(&w->th, NULL, behind_main, S) != 0) {
+	/* signals go to main's thread (its reads stop on them): none here */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&w->th, NULL, behind_main, S);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		free(w->pend);
-		w->pend = NULL;
+		free(w->kpend);
+		w->pend = w->kpend = NULL;
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->mu);
 		return jrn_fail(e, "cannot start a thread");
@@ -1114,7 +1191,26 @@ int store_sync(store *S, jrn_err *e)
 	if (failed)
 		*e = w->err, w->failed = false;
 	pthread_mutex_unlock(&w->mu);
+	if (__atomic_exchange_n(&w->rolled_back, false, __ATOMIC_ACQ_REL)) {
+		tx_commit(S); /* as the rollback hook would have on this thread */
+		if (!++S->epoch)
+			S->epoch = 1;
+	}
 	return failed ? -1 : 0;
+}
+
+void store_drop(store *S)
+{
+	struct behind *w = &S->w;
+	if (!w->on)
+		return;
+	pthread_mutex_lock(&w->mu);
+	while (w->has_work)
+		pthread_cond_wait(&w->cond, &w->mu);
+	w->failed = false;
+	pthread_mutex_unlock(&w->mu);
+	jrn_buf_reset(&w->fill);
+	__atomic_store_n(&w->rolled_back, false, __ATOMIC_RELEASE);
 }
 
 /* Stops the writer: what is queued and not handed on is dropped (the
@@ -1134,7 +1230,8 @@ static void behind_stop(store *S)
 	jrn_buf_free(&w->fill);
 	jrn_buf_free(&w->work);
 	free(w->pend);
-	w->pend = NULL;
+	free(w->kpend);
+	w->pend = w->kpend = NULL;
 	w->on = false;
 }
 
@@ -1147,45 +1244,27 @@ static int queue_decision(store *S, const action *a, const decision *d, const ch
 	size_t before = b->len;
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
 	int64_t hs = (int64_t)h;
-	jrn_buf_addc(b, OP_DECISION);
-	jrn_buf_addc(b, d->kind == D_SEND);
-	jrn_buf_add(b, &hs, sizeof hs);
-	op_text(b, d->key, -1);
-	op_text(b, a->f[F_CUSTOMER], -1);
-	op_text(b, chan_names[d->channel], -1);
-	op_text(b, a->f[F_CAMPAIGN], -1);
-	op_text(b, offer, -1);
-	op_text(b, trigger_key, -1);
-	op_text(b, a->f[F_JOURNEY], -1);
-	if (a->has_version)
-		op_int(b, a->version);
-	else
-		op_null(b);
-	op_text(b, a->f[F_STEP], -1);
-	op_text(b, decision_names[d->kind], -1);
-	op_text(b, d->reason, -1);
-	op_int(b, now);
-	if (d->send_at != INT64_MIN)
-		op_int(b, d->send_at);
-	else
-		op_null(b);
-	if (d->has_cost)
-		op_real(b, d->cost);
-	else
-		op_null(b);
-	op_text(b, a->f[F_ENROLLMENT], -1);
-	if (d->kind == D_DEFER && a->text) {
-		if (deferred_body(S, a, d, e) < 0)
-			return -1;
-		op_text(b, S->body.p ? S->body.p : "", (ssize_t)S->body.len);
-	} else {
-		op_null(b);
-	}
-	if (d->kind == D_SEND) {
+	if (d->kind == D_DEFER && a->text && deferred_body(S, a, d, e) < 0)
+		return -1;
+	int bad = jrn_buf_addc(b, OP_DECISION) | jrn_buf_addc(b, d->kind == D_SEND) |
+		  jrn_buf_add(b, &hs, sizeof hs);
+	bad |= op_text(b, d->key, -1) | op_text(b, a->f[F_CUSTOMER], -1) |
+	       op_text(b, chan_names[d->channel], -1) | op_text(b, a->f[F_CAMPAIGN], -1) |
+	       op_text(b, offer, -1) | op_text(b, trigger_key, -1) | op_text(b, a->f[F_JOURNEY], -1);
+	bad |= a->has_version ? op_int(b, a->version) : op_null(b);
+	bad |= op_text(b, a->f[F_STEP], -1) | op_text(b, decision_names[d->kind], -1) |
+	       op_text(b, d->reason, -1) | op_int(b, now);
+	bad |= d->send_at != INT64_MIN ? op_int(b, d->send_at) : op_null(b);
+	bad |= d->has_cost ? op_real(b, d->cost) : op_null(b);
+	bad |= op_text(b, a->f[F_ENROLLMENT], -1);
+	bad |= d->kind == D_DEFER && a->text ? op_text(b, S->body.p ? S->body.p : "", (ssize_t)S->body.len)
+					      : op_null(b);
+	if (!bad && d->kind == D_SEND) {
 		const char *cust = a->f[F_CUSTOMER];
 		S->w.pend[jrn_hash64(cust, strlen(cust)) % PEND_SLOTS] = S->w.run;
+		S->w.kpend[h % PEND_SLOTS] = S->w.run;
 	}
-	return behind_queued(S, before, e);
+	return behind_queued(S, before, bad, e);
 }
 
 static int claimed(store *S, const action *a, const decision *d, const char *trigger_key,
@@ -1279,12 +1358,14 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN] || (S->priv && !d->budgeted))
 		return 0; /* (the private state's spending is read only for a budget) */
 	if (S->w.on) {
-		size_t before = S->w.fill.len;
-		jrn_buf_addc(&S->w.fill, OP_SPEND);
-		op_text(&S->w.fill, a->f[F_CAMPAIGN], -1);
-		op_real(&S->w.fill, d->cost);
-		op_int(&S->w.fill, now);
-		if (behind_queued(S, before, e) < 0)
+		jrn_buf *b = &S->w.fill;
+		size_t before = b->len;
+		const char *camp = a->f[F_CAMPAIGN];
+		int bad = jrn_buf_addc(b, OP_SPEND) | op_text(b, camp, -1) | op_real(b, d->cost) |
+			  op_int(b, now);
+		if (!bad)
+			S->w.kpend[jrn_hash64(camp, strlen(camp)) % PEND_SLOTS] = S->w.run;
+		if (behind_queued(S, before, bad, e) < 0)
 			return -1;
 	} else {
 		sqlite3_bind_text(S->spend, 1, a->f[F_CAMPAIGN], -1, SQLITE_STATIC);
