@@ -966,32 +966,58 @@ enum { P_NULL, P_INT, P_REAL, P_TEXT };
 #define DECISION_PARAMS 16
 #define SPEND_PARAMS 3
 
-static int op_null(jrn_buf *b)
+/* An op's parameter as queue_decision and store_write gather it, before
+ * it is encoded: a P_* tag and its value. */
+typedef struct {
+	char tag;
+	int64_t i;
+	double x;
+	const char *s;
+	size_t n;
+} op_param;
+
+static op_param op_text(const char *s, ssize_t n)
 {
-	return jrn_buf_addc(b, P_NULL);
+	return s ? (op_param){.tag = P_TEXT, .s = s, .n = n < 0 ? strlen(s) : (size_t)n}
+		 : (op_param){.tag = P_NULL};
 }
 
-static int op_int(jrn_buf *b, int64_t v)
+/* Appends an op to S's queue: its head (kind, and for a decision its
+ * claim and hash) and its parameters, in one piece: room is made first,
+ * so that a failure leaves nothing of it. 0, -1 out of memory (or a text
+ * longer than SQLite binds). */
+static int op_put(store *S, const char *head, size_t headn, const op_param *v, int n, jrn_err *e)
 {
-	return jrn_buf_addc(b, P_INT) | jrn_buf_add(b, &v, sizeof v);
-}
-
-static int op_real(jrn_buf *b, double v)
-{
-	return jrn_buf_addc(b, P_REAL) | jrn_buf_add(b, &v, sizeof v);
-}
-
-/* s of n bytes (NULL: SQL NULL; n of -1: strlen); -1 out of memory or
- * longer than SQLite binds */
-static int op_text(jrn_buf *b, const char *s, ssize_t n)
-{
-	if (!s)
-		return op_null(b);
-	size_t len = n < 0 ? strlen(s) : (size_t)n;
-	if (len > INT32_MAX)
-		return -1;
-	uint32_t len32 = (uint32_t)len;
-	return jrn_buf_addc(b, P_TEXT) | jrn_buf_add(b, &len32, sizeof len32) | jrn_buf_add(b, s, len);
+	size_t size = headn;
+	for (int i = 0; i < n; i++) {
+		if (v[i].tag == P_TEXT && v[i].n > INT32_MAX)
+			return jrn_fail(e, "a value of over 2 GiB");
+		size += 1 + (v[i].tag == P_TEXT ? 4 + v[i].n : v[i].tag == P_NULL ? 0 : 8);
+	}
+	jrn_buf *b = &S->w.fill;
+	if (jrn_buf_reserve(b, size) < 0)
+		return jrn_fail(e, "out of memory");
+	char *q = b->p + b->len;
+	memcpy(q, head, headn);
+	q += headn;
+	for (int i = 0; i < n; i++) {
+		*q++ = v[i].tag;
+		if (v[i].tag == P_INT) {
+			memcpy(q, &v[i].i, 8);
+			q += 8;
+		} else if (v[i].tag == P_REAL) {
+			memcpy(q, &v[i].x, 8);
+			q += 8;
+		} else if (v[i].tag == P_TEXT) {
+			uint32_t len = (uint32_t)v[i].n;
+			memcpy(q, &len, 4);
+			memcpy(q + 4, v[i].s, v[i].n);
+			q += 4 + v[i].n;
+		}
+	}
+	b->len += size;
+	b->p[b->len] = '\0';
+	return 0;
 }
 
 /* Binds st's parameters 1..n from the op at *p, moving *p past them
@@ -1109,19 +1135,11 @@ static void behind_hand(store *S)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* The op just queued from fill's length before (bad: an add failed):
- * handed on when a run's worth is queued; when bad, taken back whole.
- * 0, -1 out of memory. */
-static int behind_queued(store *S, size_t before, int bad, jrn_err *e)
+/* An op was queued: handed on when a run's worth is. */
+static void behind_queued(store *S)
 {
-	if (bad || !S->w.fill.p) {
-		if (S->w.fill.p)
-			S->w.fill.len = before, S->w.fill.p[before] = '\0';
-		return jrn_fail(e, "out of memory");
-	}
 	if (S->w.fill.len >= BEHIND_RUN)
 		behind_hand(S);
-	return 0;
 }
 
 /* May a write of the name hashed h (a slot of pend) still be queued? */
@@ -1240,31 +1258,35 @@ static void behind_stop(store *S)
 static int queue_decision(store *S, const action *a, const decision *d, const char *trigger_key,
 			  int64_t now, uint64_t h, jrn_err *e)
 {
-	jrn_buf *b = &S->w.fill;
-	size_t before = b->len;
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
-	int64_t hs = (int64_t)h;
+	const op_param null = {.tag = P_NULL};
 	if (d->kind == D_DEFER && a->text && deferred_body(S, a, d, e) < 0)
 		return -1;
-	int bad = jrn_buf_addc(b, OP_DECISION) | jrn_buf_addc(b, d->kind == D_SEND) |
-		  jrn_buf_add(b, &hs, sizeof hs);
-	bad |= op_text(b, d->key, -1) | op_text(b, a->f[F_CUSTOMER], -1) |
-	       op_text(b, chan_names[d->channel], -1) | op_text(b, a->f[F_CAMPAIGN], -1) |
-	       op_text(b, offer, -1) | op_text(b, trigger_key, -1) | op_text(b, a->f[F_JOURNEY], -1);
-	bad |= a->has_version ? op_int(b, a->version) : op_null(b);
-	bad |= op_text(b, a->f[F_STEP], -1) | op_text(b, decision_names[d->kind], -1) |
-	       op_text(b, d->reason, -1) | op_int(b, now);
-	bad |= d->send_at != INT64_MIN ? op_int(b, d->send_at) : op_null(b);
-	bad |= d->has_cost ? op_real(b, d->cost) : op_null(b);
-	bad |= op_text(b, a->f[F_ENROLLMENT], -1);
-	bad |= d->kind == D_DEFER && a->text ? op_text(b, S->body.p ? S->body.p : "", (ssize_t)S->body.len)
-					      : op_null(b);
-	if (!bad && d->kind == D_SEND) {
+	op_param v[DECISION_PARAMS] = {
+		op_text(d->key, -1), op_text(a->f[F_CUSTOMER], -1), op_text(chan_names[d->channel], -1),
+		op_text(a->f[F_CAMPAIGN], -1), op_text(offer, -1), op_text(trigger_key, -1),
+		op_text(a->f[F_JOURNEY], -1),
+		a->has_version ? (op_param){.tag = P_INT, .i = a->version} : null,
+		op_text(a->f[F_STEP], -1), op_text(decision_names[d->kind], -1), op_text(d->reason, -1),
+		{.tag = P_INT, .i = now},
+		d->send_at != INT64_MIN ? (op_param){.tag = P_INT, .i = d->send_at} : null,
+		d->has_cost ? (op_param){.tag = P_REAL, .x = d->cost} : null,
+		op_text(a->f[F_ENROLLMENT], -1),
+		d->kind == D_DEFER && a->text ? op_text(S->body.p ? S->body.p : "", (ssize_t)S->body.len)
+					      : null,
+	};
+	char head[10] = {OP_DECISION, d->kind == D_SEND};
+	int64_t hs = (int64_t)h;
+	memcpy(head + 2, &hs, sizeof hs);
+	if (op_put(S, head, sizeof head, v, DECISION_PARAMS, e) < 0)
+		return -1;
+	if (d->kind == D_SEND) {
 		const char *cust = a->f[F_CUSTOMER];
 		S->w.pend[jrn_hash64(cust, strlen(cust)) % PEND_SLOTS] = S->w.run;
 		S->w.kpend[h % PEND_SLOTS] = S->w.run;
 	}
-	return behind_queued(S, before, bad, e);
+	behind_queued(S);
+	return 0;
 }
 
 static int claimed(store *S, const action *a, const decision *d, const char *trigger_key,
@@ -1358,15 +1380,14 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN] || (S->priv && !d->budgeted))
 		return 0; /* (the private state's spending is read only for a budget) */
 	if (S->w.on) {
-		jrn_buf *b = &S->w.fill;
-		size_t before = b->len;
 		const char *camp = a->f[F_CAMPAIGN];
-		int bad = jrn_buf_addc(b, OP_SPEND) | op_text(b, camp, -1) | op_real(b, d->cost) |
-			  op_int(b, now);
-		if (!bad)
-			S->w.kpend[jrn_hash64(camp, strlen(camp)) % PEND_SLOTS] = S->w.run;
-		if (behind_queued(S, before, bad, e) < 0)
+		op_param v[SPEND_PARAMS] = {op_text(camp, -1), {.tag = P_REAL, .x = d->cost},
+					    {.tag = P_INT, .i = now}};
+		char head[1] = {OP_SPEND};
+		if (op_put(S, head, sizeof head, v, SPEND_PARAMS, e) < 0)
 			return -1;
+		S->w.kpend[jrn_hash64(camp, strlen(camp)) % PEND_SLOTS] = S->w.run;
+		behind_queued(S);
 	} else {
 		sqlite3_bind_text(S->spend, 1, a->f[F_CAMPAIGN], -1, SQLITE_STATIC);
 		sqlite3_bind_double(S->spend, 2, d->cost);
