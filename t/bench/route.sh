@@ -123,8 +123,11 @@ steps:
 Y
 	if [ ! -s "$base" ]; then
 		rm -f "$base" "$base-wal" "$base-shm"
-		# the journey's version 1 registered by a first tick (nothing due)
-		"$bin/jrn-route" --tick --db "$base" --journeys "$j" --now "$t0" > /dev/null
+		# the state file made (--tick refuses a missing one), then the
+		# journey's version 1 registered by a first tick (nothing due)
+		"$bin/jrn-route" --db "$base" < /dev/null &&
+			"$bin/jrn-route" --tick --db "$base" --journeys "$j" --now "$t0" > /dev/null ||
+			{ echo "bench-route: tick: no state file made" >&2; return 1; }
 		sqlite3 "$base" > /dev/null <<SQL
 PRAGMA journal_mode = WAL;
 BEGIN;
