@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include <jv.h>
+#include <pthread.h>
 #include <sqlite3.h>
 
 #define JRN_VERSION "0.1.0"
@@ -621,6 +622,11 @@ void jrn_db_paths_free(char **paths, size_t n);
  * caller's to sqlite3_close. 0 or -1 with e. */
 int jrn_db_open_many(char *const *paths, size_t n, const char *const *tables, int busy_ms,
 		     sqlite3 **db, jrn_err *e);
+
+/* pthread_create of fn(arg) into *th with every signal blocked in the new
+ * thread: a tool's signals go to its main thread, whose reads stop on
+ * them (EINTR; lib/ndjson.c). 0, or pthread_create's error. */
+int jrn_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
 
 /* A thread that checkpoints a writer's WAL beside it. SQLite's automatic
  * checkpoint runs inside the commit that crosses 1,000 WAL pages (32 MB at

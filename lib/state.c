@@ -559,6 +559,16 @@ static int wal_mode(sqlite3 *db, int busy_ms, jrn_err *e)
 
 enum { CKPT_PAGES = 1000, CKPT_PAGES_MAX = 8000 };
 
+int jrn_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
 struct jrn_checkpointer {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
@@ -614,19 +624,10 @@ jrn_checkpointer *jrn_checkpointer_start(sqlite3 *db, const char *path)
 	c->writer = db;
 	/* a connection that has not read the file does not know it is in WAL
 	 * mode: its checkpoints would do nothing (and say -1 pages) */
-	/* signals go to the caller's threads (a tool's reads stop on
-	 * them): the thread starts with every one blocked */
-	sigset_t all, old;
-	sigfillset(&all);
-	int started = -1;
-	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
-		    SQLITE_OK &&
-	    sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) == SQLITE_OK) {
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		started = pthread_create(&c->th, NULL, ckpt_main, c);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	if (started != 0) {
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK ||
+	    jrn_thread_start(&c->th, ckpt_main, c) != 0) {
 		sqlite3_close(c->db);
 		pthread_cond_destroy(&c->cond);
 		pthread_mutex_destroy(&c->mu);

@@ -6,7 +6,6 @@
  * lasts, which the send keys' check-then-claim and the ledger's
  * once-a-transaction emptiness rely on). */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -875,13 +874,12 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
  * one (a key jrn-send already holds is counted by the ledger's row, as
  * store_recent's query does). 0, -1 with e. */
 static int memo_sent(store *S, const action *a, const decision *d, const char *trigger_key,
-		     int64_t now, jrn_err *e)
+		     int64_t now, uint64_t ch, jrn_err *e)
 {
 	struct recent_memo *hit;
 	uint32_t *tag;
 	const char *cust = a->f[F_CUSTOMER];
-	size_t n = strlen(cust);
-	if (!S->recent_memo || (memo_set(S, cust, n, jrn_hash64(cust, n), &hit, &tag), !hit))
+	if (!S->recent_memo || (memo_set(S, cust, strlen(cust), ch, &hit, &tag), !hit))
 		return 0;
 	int none = ledger_empty(S, e);
 	if (none < 0)
@@ -1164,27 +1162,16 @@ int store_behind(store *S, jrn_err *e)
 	w->run = 1, w->written = 0;
 	w->pend = calloc(PEND_SLOTS, sizeof *w->pend);
 	w->kpend = calloc(PEND_SLOTS, sizeof *w->kpend);
-	if (!w->pend || !w->kpend) {
+	const char *why = !w->pend || !w->kpend ? "out of memory"
+			  : jrn_thread_start(&w->th, behind_main, S) != 0 ? "cannot start a thread"
+			  : NULL;
+	if (why) {
 		free(w->pend);
 		free(w->kpend);
 		w->pend = w->kpend = NULL;
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->mu);
-		return jrn_fail(e, "out of memory");
-	}
-	/* signals go to main's thread (its reads stop on them): none here */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&w->th, NULL, behind_main, S);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		free(w->pend);
-		free(w->kpend);
-		w->pend = w->kpend = NULL;
-		pthread_cond_destroy(&w->cond);
-		pthread_mutex_destroy(&w->mu);
-		return jrn_fail(e, "cannot start a thread");
+		return jrn_fail(e, "%s", why);
 	}
 	w->on = true;
 	return 0;
@@ -1253,10 +1240,10 @@ static void behind_stop(store *S)
 	w->on = false;
 }
 
-/* The decision's row queued (as insert binds it), with its claim of hash
- * h when it is a send. 0, -1 with e. */
+/* The decision's row queued (as insert binds it), with its claim of key
+ * hash h when it is a send (ch: its customer's hash). 0, -1 with e. */
 static int queue_decision(store *S, const action *a, const decision *d, const char *trigger_key,
-			  int64_t now, uint64_t h, jrn_err *e)
+			  int64_t now, uint64_t h, uint64_t ch, jrn_err *e)
 {
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
 	const op_param null = {.tag = P_NULL};
@@ -1281,8 +1268,7 @@ static int queue_decision(store *S, const action *a, const decision *d, const ch
 	if (op_put(S, head, sizeof head, v, DECISION_PARAMS, e) < 0)
 		return -1;
 	if (d->kind == D_SEND) {
-		const char *cust = a->f[F_CUSTOMER];
-		S->w.pend[jrn_hash64(cust, strlen(cust)) % PEND_SLOTS] = S->w.run;
+		S->w.pend[ch % PEND_SLOTS] = S->w.run;
 		S->w.kpend[h % PEND_SLOTS] = S->w.run;
 	}
 	behind_queued(S);
@@ -1290,7 +1276,7 @@ static int queue_decision(store *S, const action *a, const decision *d, const ch
 }
 
 static int claimed(store *S, const action *a, const decision *d, const char *trigger_key,
-		   int64_t now, uint64_t h, jrn_err *e);
+		   int64_t now, uint64_t h, uint64_t ch, jrn_err *e);
 
 /* The decision's row (route_decisions): 1 written, 0 not (a send whose
  * key is taken), -1 with e. */
@@ -1301,11 +1287,14 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	int taken;
 	if (d->kind == D_SEND && (taken = store_key_sent(S, d->key, e)) != 0)
 		return taken < 0 ? -1 : 0; /* store_claim's duplicate */
+	/* a send's key's hash and its customer's (the claim, the sets, the memo) */
+	const char *cust = a->f[F_CUSTOMER];
+	uint64_t h = d->kind == D_SEND ? jrn_hash64(d->key, strlen(d->key)) : 0;
+	uint64_t ch = d->kind == D_SEND ? jrn_hash64(cust, strlen(cust)) : 0;
 	if (S->w.on) {
-		uint64_t h = d->kind == D_SEND ? jrn_hash64(d->key, strlen(d->key)) : 0;
-		if (queue_decision(S, a, d, trigger_key, now, h, e) < 0)
+		if (queue_decision(S, a, d, trigger_key, now, h, ch, e) < 0)
 			return -1;
-		return d->kind == D_SEND ? claimed(S, a, d, trigger_key, now, h, e) : 1;
+		return d->kind == D_SEND ? claimed(S, a, d, trigger_key, now, h, ch, e) : 1;
 	}
 	if (d->kind == D_DEFER && a->text) {
 		if (deferred_body(S, a, d, e) < 0)
@@ -1336,32 +1325,28 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	if (d->kind != D_SEND)
 		return 1;
 	/* the claim: the send's seq and its key's hash */
-	uint64_t h = jrn_hash64(d->key, strlen(d->key));
 	if (S->priv) {
-		const char *cust = a->f[F_CUSTOMER];
-		if (priv_add(S, h, sqlite3_last_insert_rowid(S->db), jrn_hash64(cust, strlen(cust))) < 0)
+		if (priv_add(S, h, sqlite3_last_insert_rowid(S->db), ch) < 0)
 			return jrn_fail(e, "out of memory");
-		return memo_sent(S, a, d, trigger_key, now, e) < 0 ? -1 : 1;
+		return memo_sent(S, a, d, trigger_key, now, ch, e) < 0 ? -1 : 1;
 	}
 	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
 	sqlite3_bind_int64(S->claim, 2, (int64_t)h);
 	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0)
 		return -1;
-	return claimed(S, a, d, trigger_key, now, h, e);
+	return claimed(S, a, d, trigger_key, now, h, ch, e);
 }
 
 /* A send's claim of key hash h written (or queued): remembered in the
  * sets and memos that hold while this transaction lasts. 1, -1 with e. */
 static int claimed(store *S, const action *a, const decision *d, const char *trigger_key,
-		   int64_t now, uint64_t h, jrn_err *e)
+		   int64_t now, uint64_t h, uint64_t ch, jrn_err *e)
 {
 	if (S->keys_epoch == S->epoch)
 		keys_add(S, h); /* out of memory: the set is dropped, the table answers */
-	if (S->custs_epoch == S->epoch) {
-		const char *cust = a->f[F_CUSTOMER];
-		custs_add(S, jrn_hash64(cust, strlen(cust))); /* as keys_add */
-	}
-	if (memo_sent(S, a, d, trigger_key, now, e) < 0)
+	if (S->custs_epoch == S->epoch)
+		custs_add(S, ch); /* as keys_add */
+	if (memo_sent(S, a, d, trigger_key, now, ch, e) < 0)
 		return -1;
 	return 1;
 }
