@@ -529,12 +529,20 @@ static int act(run *c, const step *s, jrn_err *e)
 	 * file, so [journey, version, step, enrollment] alone is the same on
 	 * two machines' files, and a partition moved to another (jrn
 	 * partition import) would find its sends' keys claimed there. */
-	jv key = JV_ARRAY(jv_string(J->name), jv_number((double)J->version), jv_string(s->id),
-			  jv_number((double)c->r.id), jv_string(c->r.customer));
-	jrn_buf_reset(&E->detail);
+	/* [journey, version, step, enrollment, customer] as jrn_json_append
+	 * prints that array (integers below 2^53: their digits) */
+	jrn_buf *k = &E->detail;
+	jrn_buf_reset(k);
+	jrn_buf_addc(k, '[');
+	jrn_json_append_str(k, J->name, strlen(J->name));
+	jrn_buf_addf(k, ",%lld,", (long long)J->version);
+	jrn_json_append_str(k, s->id, strlen(s->id));
+	jrn_buf_addf(k, ",%lld,", (long long)c->r.id);
+	jrn_json_append_str(k, c->r.customer, strlen(c->r.customer));
 	char sum[65], hex[70];
-	if (jrn_json_append(&E->detail, key, 0, e) < 0 ||
-	    jrn_sha256_hex(E->detail.p, E->detail.len, sum) < 0)
+	if (jrn_buf_addc(k, ']') < 0)
+		return jrn_fail(e, "out of memory");
+	if (jrn_sha256_hex(k->p, k->len, sum) < 0)
 		return jrn_fail(e, "SHA-256 failed");
 	snprintf(hex, sizeof hex, "jrn:%s", sum);
 	/* the record as text, as a jv of these members in this order would
@@ -543,8 +551,8 @@ static int act(run *c, const step *s, jrn_err *e)
 	 * are none of the added ones. */
 	jrn_buf *L = &E->line;
 	jrn_buf_reset(L);
-	if (jrn_json_append(L, jv_copy(s->u.action.fields), 0, e) < 0)
-		return -1;
+	if (jrn_buf_add(L, s->u.action.text, s->u.action.len) < 0) /* the fields, printed */
+		return jrn_fail(e, "out of memory");
 	L->len--; /* its closing brace */
 	bool none = L->len == 1, oom = member_str(L, "customerId", c->r.customer) < 0;
 	if (none && !oom) { /* no fields: the first member takes no comma */
@@ -795,10 +803,11 @@ static int run_from(run *c, int i, jrn_err *e)
  * (jrn_json_append of its parse; an object, else {}) into E->canon, so
  * that act() copies the stored text instead of a parse and a print per
  * action (the private state is this run's alone, and every enrollment
- * in it comes through enroll). 0, -1 with e. */
-static int enroll_canon(engine *E, const char *event, size_t elen, jrn_err *e)
+ * in it comes through enroll). parsed: the text's parse when the caller
+ * has it (borrowed), else invalid. 0, -1 with e. */
+static int enroll_canon(engine *E, const char *event, size_t elen, jv parsed, jrn_err *e)
 {
-	jv v = jrn_parse_value(event, elen, e);
+	jv v = jv_is_valid(parsed) ? jv_copy(parsed) : jrn_parse_value(event, elen, e);
 	if (jv_get_kind(v) != JV_KIND_OBJECT) {
 		jv_free(v);
 		v = jv_object();
@@ -810,10 +819,11 @@ static int enroll_canon(engine *E, const char *event, size_t elen, jrn_err *e)
 }
 
 /* Enrolls customer in J (the re-entry rule allowing) with trigger key and
- * event (JSON text, may be NULL), and runs it from its first step. 1
- * enrolled, 0 not, -1 with e. */
+ * event (JSON text, may be NULL; parsed: its parse, borrowed, or
+ * invalid), and runs it from its first step. 1 enrolled, 0 not, -1 with
+ * e. */
 static int enroll(route_run *R, journey *J, const char *customer, const char *key,
-		  const char *event, size_t elen, int64_t now, jrn_err *e)
+		  const char *event, size_t elen, jv parsed, int64_t now, jrn_err *e)
 {
 	engine *E = (engine *)R->eng;
 	int64_t active = 0, last = 0;
@@ -848,7 +858,7 @@ static int enroll(route_run *R, journey *J, const char *customer, const char *ke
 	}
 	run c = {R, E, J, {0}, jv_invalid(), jv_invalid(), now};
 	if (event && R->mode == M_SIMULATE) {
-		if (enroll_canon(E, event, elen, e) < 0)
+		if (enroll_canon(E, event, elen, parsed, e) < 0)
 			return -1;
 		event = E->canon.p, elen = E->canon.len;
 	}
@@ -1235,7 +1245,7 @@ int engine_event(route_run *R, const jrn_line *ln)
 		journey *J = E->js.v[i];
 		rc = triggered(R, J, ev, type, stage, cust.p, &e);
 		if (rc > 0)
-			rc = enroll(R, J, cust.p, key, ln->p, ln->len, now, &e);
+			rc = enroll(R, J, cust.p, key, ln->p, ln->len, ev, now, &e);
 		rc = rc > 0 ? 0 : rc;
 	}
 	jv_free(state);
@@ -1316,7 +1326,8 @@ static int fire_one(void *ctx, const char *customer)
 		jv_free(p);
 	}
 	if (rc > 0)
-		rc = enroll(f->R, f->J, customer, f->key, f->event, strlen(f->event), f->now, f->e);
+		rc = enroll(f->R, f->J, customer, f->key, f->event, strlen(f->event), jv_invalid(),
+			    f->now, f->e);
 	if (rc > 0)
 		f->n++;
 	return rc < 0 ? -1 : 0;

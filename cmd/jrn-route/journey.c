@@ -640,6 +640,15 @@ static int action_fields(cc *c, sctx *x, const char *const *keys, bool webhook)
 	} else if (s->u.action.channel < 0) {
 		return fail_at(c, x->at, "%s: no channel (email, sms, whatsapp or retargeting)", x->what);
 	}
+	/* as each action's record starts (engine.c's act): printed once */
+	jrn_buf t = {0};
+	jrn_err why;
+	if (jrn_json_append(&t, jv_copy(s->u.action.fields), 0, &why) < 0) {
+		jrn_buf_free(&t);
+		return fail_at(c, x->at, "%s: %s", x->what, why.msg);
+	}
+	free(s->u.action.text);
+	s->u.action.text = t.p, s->u.action.len = t.len;
 	return 0;
 }
 
@@ -1004,7 +1013,7 @@ static int compile_step(cc *c, jv o, jv pos, int i)
 		return -1;
 	s->kind = (enum step_kind)kind;
 	if (kind == S_ACTION || kind == S_WEBHOOK)
-		s->u.action.fields = jv_invalid();
+		s->u.action.fields = jv_invalid(), s->u.action.text = NULL;
 	else if (kind == S_UPDATE)
 		s->u.update.set = s->u.update.remove = jv_invalid();
 	snprintf(x.what, sizeof x.what, "step '%.64s' %s", s->id, step_kind_names[kind]);
@@ -1446,7 +1455,7 @@ void journey_free(journey *J)
 		free(s->id);
 		switch (s->kind) {
 		case S_ACTION:
-		case S_WEBHOOK: jv_free(s->u.action.fields); break;
+		case S_WEBHOOK: jv_free(s->u.action.fields); free(s->u.action.text); break;
 		case S_WAIT: free(s->u.wait.zone); break;
 		case S_WAIT_FOR:
 		case S_GOAL: free_events(s->u.wait_for.events, s->u.wait_for.nevents); break;

@@ -89,6 +89,9 @@ typedef struct {
 			jv fields;       /* the action's members as written (an
 					  * object, owned): actionType set from
 					  * channel, campaignId from campaign */
+			char *text;      /* fields as jrn_json_append prints
+					  * them, made when compiled (owned) */
+			size_t len;
 			int channel;     /* enum chan */
 			bool transactional;
 		} action;
