@@ -111,3 +111,23 @@ email() {
 		" 200 send/- 100 suppress/budget "
 	assert_equal "$(rows "SELECT count(*), min(spent), max(spent) FROM route_budgets")" "100|2.0|2.0"
 }
+
+@test "--simulate writes behind too, on a connection of its own: 24,000 actions decided as the gate decides them (caps read back while sends are queued, duplicate keys)" {
+	# twelve e-mails a customer in a row (more than a memo holds, so the
+	# cap of eight is counted from the table while the customer's sends
+	# are still queued), every seventh a key seen six lines before; all
+	# at the gate's now, so the two clocks agree
+	awk 'BEGIN { for (i = 0; i < 24000; i++) { c = int(i / 12); k = i % 7 == 6 ? i - 6 : i
+		printf "{\"actionType\":\"email\",\"customerId\":\"c%d\",\"recipientEmail\":\"c%d@example.com\",\"campaignId\":\"k%d\",\"idempotencyKey\":\"x%d\",\"timestamp\":\"2026-01-15T12:00:00Z\"}\n", c, c, i % 3, k } }' > a.ndjson
+	printf 'policy:\n  caps:\n    email: {max: 8, window: 1d}\n' > jrn.yaml
+	mkdir js
+	jrn-route --config jrn.yaml a.ndjson > gate.out
+	run --separate-stderr jrn-route --simulate --config jrn.yaml --journeys js --db none.db a.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r '.route.decision + " " + (.route.reason // "-")' <<< "$output" | sort | uniq -c | tr -s ' ' | tr '\n' ,)" \
+		" 5999 defer cap_channel, 16000 send -, 2001 suppress duplicate,"
+	# record for record what the gate wrote
+	assert_equal "$output" "$(cat gate.out)"
+	[ ! -e none.db ]
+}

@@ -64,7 +64,6 @@ struct engine {
 	const char **types;
 	int ntypes;
 	bool stage;
-	jrn_json_index ix;
 	struct contact_memo *contacts; /* --simulate's, ENGINE_CONTACT_MEMO; else NULL */
 	struct resolve_memo *resolved; /* --simulate's, ENGINE_RESOLVE_MEMO; else NULL */
 };
@@ -127,7 +126,6 @@ void engine_close(route_run *R)
 		free(E->resolved[i].customer);
 	}
 	free(E->resolved);
-	jrn_json_index_free(&E->ix);
 	journeys_free(&E->js);
 	enroll_close(E->D);
 	jrn_profile_close(E->prof);
@@ -606,6 +604,8 @@ static int act(run *c, const step *s, jrn_err *e)
 	bool rejected;
 	if (route_action(c->R, &ln, &d, &rejected) < 0)
 		return jrn_fail(e, "stopped");
+	if (c->R->mode == M_SIMULATE)
+		return 0; /* no log (log_step): its detail unwritten */
 	jrn_buf *b = &E->detail;
 	jrn_buf_reset(b);
 	if (rejected) {
@@ -1173,18 +1173,18 @@ static int listen_init(route_run *R, jrn_err *e)
 	return 0;
 }
 
-/* Is the record ln an event no journey listens to (jrn-route(1): then
- * nothing moves and no one enrolls)? Read from its text: its top-level
- * "type" a string naming no listened type, and no "state" member when a
- * journey triggers on a stage. Anything unsure (an escaped type) is not. */
-static bool unheard(engine *E, const jrn_line *ln)
+/* Is the record an event no journey listens to (jrn-route(1): then
+ * nothing moves and no one enrolls)? Read from its index ix (record_read's,
+ * of its text): its top-level "type" a string naming no listened type, and
+ * no "state" member when a journey triggers on a stage. Anything unsure
+ * (an escaped type) is not. */
+static bool unheard(engine *E, const jrn_json_index *ix)
 {
-	jrn_err e;
-	if (E->listen != 1 || jrn_json_index_build(&E->ix, ln->p, ln->len, 1, &e) < 0)
+	if (E->listen != 1)
 		return false;
-	if (E->stage && jrn_json_find(&E->ix, -1, "state"))
+	if (E->stage && jrn_json_find(ix, -1, "state"))
 		return false;
-	const jrn_json_member *m = jrn_json_find(&E->ix, -1, "type");
+	const jrn_json_member *m = jrn_json_find(ix, -1, "type");
 	if (!m || m->kind != '"')
 		return true; /* no type: no trigger, exit, goal nor wait takes it */
 	if (m->escaped || memchr(m->val, '\0', m->vlen))
@@ -1203,7 +1203,7 @@ int engine_event(route_run *R, const jrn_line *ln)
 		return 0;
 	if (E->versions_done && !E->listen && listen_init(R, &e) < 0)
 		return fatal(&e);
-	if (unheard(E, ln))
+	if (unheard(E, &R->ix))
 		return 0;
 	jv ev = jrn_parse_value(ln->p, ln->len, &e);
 	if (jv_get_kind(ev) != JV_KIND_OBJECT) {

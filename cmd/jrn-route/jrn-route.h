@@ -110,8 +110,12 @@ typedef struct {
 
 /* The gate's memory and lookups (store.c). */
 typedef struct store store;
-/* Prepares the statements over db (borrowed). NULL with e. */
-store *store_open(sqlite3 *db, jrn_err *e);
+/* Prepares the statements over db (borrowed), the profiles' time zones
+ * read from profiles (borrowed; db itself but in --simulate, whose
+ * decisions have a database of their own). NULL with e. */
+store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e);
+/* The connection S writes its decisions on (store_open's db). */
+sqlite3 *store_db(const store *S);
 void store_close(store *S);
 /* Marks S's state as private: it began empty, and no other connection
  * reads or writes it (--simulate's memory state, simulate.c). Its sends'
@@ -125,14 +129,20 @@ int store_private(store *S, jrn_err *e);
  * connection (which must be serialized: jrn_db_open_serialized), while
  * the next are decided; the sets and memos answer for the queued ones,
  * and every read of a table they touch waits for them first
- * (store_sync). Not for the private state, nor while another part
- * (journeys) writes on the connection. 0 (also when SQLite has no
- * threads: written in line), -1 with e. */
+ * (store_sync). Not while another part (journeys) writes on the
+ * connection: the SQLite lock would then be taken in turns, each step
+ * of one waiting for the other's (--simulate gives the private state a
+ * connection of its own). 0 (also when SQLite has no threads: written in
+ * line), -1 with e. */
 int store_behind(store *S, jrn_err *e);
 /* Waits until every queued write is written: 0, or -1 with the first
  * write's failure in e (said once; the caller rolls the transaction
  * back). Every transaction's end must come after it. 0 when not behind. */
 int store_sync(store *S, jrn_err *e);
+/* Has a write behind failed? 0 not (so far), or -1 with its failure in e
+ * as store_sync gives it, without waiting for what is queued. 0 when not
+ * behind. */
+int store_poll(store *S, jrn_err *e);
 /* Drops the writes still queued, once the one in flight is done: before a
  * rollback (a failure, a dry run), so that nothing is written after the
  * transaction ends. */
@@ -209,6 +219,8 @@ typedef struct {
 	jrn_opts opts;
 	policy P;
 	sqlite3 *db;
+	sqlite3 *sdb;               /* --simulate: the gate's decisions' own
+				     * temporary database (simulate.c); else NULL */
 	store *st;
 	jrn_reach *reach;
 	jrn_privacy *privacy; /* erased customers: suppressed, never stored */
@@ -258,7 +270,8 @@ int route_line(route_run *R, const jrn_line *ln);
 
 /* An event record (record_read's 2), already passed through into the
  * batch, given to the journeys (engine.c): exits, goals and wait_fors of
- * the customer's enrollments, then the triggers. 0, -1 fatal (said). */
+ * the customer's enrollments, then the triggers. R->ix is still ln's
+ * (record_read's). 0, -1 fatal (said). */
 int engine_event(route_run *R, const jrn_line *ln);
 
 /* Ends the batch: its output written, its transaction committed (main.c).
@@ -276,7 +289,10 @@ int simulate_db_open(route_run *R, jrn_err *e);
  * committed at its end by route_batch_end: commits of a state no one
  * else reads cost writes of the same pages again and again, and with
  * journal_mode MEMORY one transaction from the start journals almost
- * nothing. 0, or -1 fatal (said). */
+ * nothing. The decisions queued behind are not waited for (nothing is
+ * kept: the output is a forecast), only a write that failed is said
+ * (store_poll); route_batch_end waits for them all at the end. 0, or -1
+ * fatal (said). */
 int simulate_flush(route_run *R);
 
 /* The modes besides the gate, each returning the exit status (said). */

@@ -193,7 +193,8 @@ static int setup(route_run *R, int argc, char **argv)
 	     : R->mode == M_GATE ? jrn_db_open_serialized(R->opts.db_path, R->opts.busy_ms, &R->db, &e)
 	     : jrn_db_open(R->opts.db_path, R->opts.busy_ms, &R->db, &e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	if (!lint_only && (!(R->st = store_open(R->db, &e)) || !(R->reach = jrn_reach_open(R->db, &e)) ||
+	if (!lint_only && (!(R->st = store_open(R->sdb ? R->sdb : R->db, R->db, &e)) ||
+			   !(R->reach = jrn_reach_open(R->db, &e)) ||
 			   !(R->privacy = jrn_privacy_open(R->db, &e)) ||
 			   /* the memory state: private (store_private) */
 			   (R->mode == M_SIMULATE && store_private(R->st, &e) < 0)))
@@ -207,9 +208,11 @@ static int setup(route_run *R, int argc, char **argv)
 	jrn_out_init(&R->out, STDOUT_FILENO);
 	if ((R->mode == M_GATE || R->mode == M_TICK) && (rc = setup_engine(R, &bad_journeys)) >= 0)
 		return rc;
-	/* the gate alone writes its decisions behind; with journeys, the
-	 * engine writes enrollments on the same connection in line */
-	if (R->mode == M_GATE && !R->eng && store_behind(R->st, &e) < 0)
+	/* the gate without journeys writes its decisions behind (with them,
+	 * the engine writes enrollments on the same connection in line), and
+	 * so does --simulate, whose decisions have a connection of their own
+	 * (simulate.c) */
+	if ((R->mode == M_SIMULATE || (R->mode == M_GATE && !R->eng)) && store_behind(R->st, &e) < 0)
 		return db_fail(R, &e);
 	if (R->opts.verbosity > 0)
 		jrn_say(0, "state file %s%s; config %s", R->opts.db_path,
@@ -232,6 +235,8 @@ static void teardown(route_run *R)
 	jrn_reach_close(R->reach);
 	jrn_privacy_close(R->privacy);
 	store_close(R->st);
+	if (R->sdb)
+		sqlite3_close(R->sdb); /* its one transaction rolled back */
 	if (R->db)
 		sqlite3_close(R->db);
 	policy_free(&R->P);

@@ -13,8 +13,15 @@
  *     "" (a temporary database) migrated to JRN_SCHEMA_VERSION, the read tables dropped,
  *     the state file ATTACHed read-only as "st" (unqualified names then
  *     resolve to it, SQLite's name resolution: main, then attached);
- *     main.c then makes the gate's store private (store_private: the
- *     sends' keys claimed in memory; nothing else reads the memory state);
+ *     and a second "" for the gate's decisions alone (R->sdb: its
+ *     route_decisions and route_budgets; the profiles' time zones are
+ *     still read through the first). main.c then makes the gate's store
+ *     private (store_private: the sends' keys claimed in memory; nothing
+ *     else reads the memory state) and writes it behind (store_behind: a
+ *     thread of its own inserts the decisions while this one runs the
+ *     journeys, each on its own connection, so neither waits for the
+ *     other's SQLite lock; a read of a decision still queued waits for
+ *     it, as in the gate);
  *   - the journeys loaded as for the gate (main.c route_journeys_load),
  *     their versions registered in the memory state;
  *   - each input line: the clock first catches up with its time (every
@@ -77,16 +84,16 @@ static int attached_version(sqlite3 *db, int *v, jrn_err *e)
 	return 0;
 }
 
-int simulate_db_open(route_run *R, jrn_err *e)
+/* A memory state's database into *out: "", a private temporary database
+ * on disk (https://sqlite.org/inmemorydb.html, "Temporary Databases"),
+ * migrated as a state file is, its pages in jrn_db_open's bounded cache
+ * (cache_size) and spilled to its file past it (":memory:" held every
+ * enrollment of the run: 592 MB at 1M events). serialized: for a
+ * connection that two threads use (store_behind's). 0, -1 with e. */
+static int memory_open(route_run *R, bool serialized, sqlite3 **out, jrn_err *e)
 {
-	char shown[JRN_PATH_SHOWN];
-	const char *path = R->opts.db_path;
 	sqlite3 *db;
-	/* "": a private temporary database on disk (https://sqlite.org/inmemorydb.html,
-	 * "Temporary Databases"), its pages in jrn_db_open's bounded cache
-	 * (cache_size) and spilled to its file past it: ":memory:" held every
-	 * enrollment of the run (592 MB at 1M events) */
-	if (jrn_db_open("", R->opts.busy_ms, &db, e) < 0)
+	if ((serialized ? jrn_db_open_serialized : jrn_db_open)("", R->opts.busy_ms, &db, e) < 0)
 		return -1;
 	/* small pages for a state that is only inserted into and looked up
 	 * by key (a state file's 32 KiB pages favour its bulk scans): the
@@ -103,6 +110,30 @@ int simulate_db_open(route_run *R, jrn_err *e)
 		sqlite3_close(db);
 		return jrn_fail(e, "the memory state: %s", why0.msg);
 	}
+	*out = db;
+	return 0;
+}
+
+int simulate_db_open(route_run *R, jrn_err *e)
+{
+	char shown[JRN_PATH_SHOWN];
+	const char *path = R->opts.db_path;
+	sqlite3 *db;
+	/* the gate's decisions in a database of their own, written behind on
+	 * a thread of their own (store_behind) while this one runs the
+	 * journeys: on one connection, each thread's steps waited for the
+	 * other's (SQLite's lock is the connection's). One transaction,
+	 * never committed (closing it rolls it back). */
+	jrn_err why1;
+	if (memory_open(R, true, &R->sdb, e) < 0)
+		return -1;
+	if (jrn_db_begin(R->sdb, &why1) < 0) {
+		sqlite3_close(R->sdb);
+		R->sdb = NULL;
+		return jrn_fail(e, "the memory state: %s", why1.msg);
+	}
+	if (memory_open(R, false, &db, e) < 0)
+		return -1; /* (R->sdb closed by teardown) */
 	struct stat st;
 	if (stat(path, &st) != 0) { /* none: the memory state alone */
 		R->db = db;
@@ -164,9 +195,11 @@ static int line_time(jrn_json_index *ix, const jrn_line *ln, int64_t *t)
 	return jrn_time_parse(m->val, m->vlen, 0, t, &e) == 0;
 }
 
-/* What the run keeps: the statements of the catching up. */
+/* What the run keeps: the statements of the catching up (deferred, body
+ * and clear on the decisions' database, store_db; status and due on the
+ * memory state's). */
 typedef struct {
-	sqlite3_stmt *deferred, *body, *clear, *due;
+	sqlite3_stmt *deferred, *body, *clear, *status, *due;
 	jrn_buf text;
 	int64_t clock;     /* the simulated clock, never going back */
 	uint64_t late;     /* lines whose time was before the clock */
@@ -190,16 +223,18 @@ static int sim_open(route_run *R, sim *s)
 	static const char *const sql[] = {
 		"SELECT seq, send_at FROM route_decisions WHERE decision = 'defer' AND body IS NOT"
 		" NULL AND send_at IS NOT NULL ORDER BY send_at, seq LIMIT 1",
-		"SELECT body, (SELECT status FROM enrollments WHERE id = route_decisions.enrollment)"
-		" FROM route_decisions WHERE seq = ?1",
+		"SELECT body, enrollment FROM route_decisions WHERE seq = ?1",
 		"UPDATE route_decisions SET body = NULL WHERE seq = ?1",
+		"SELECT status FROM enrollments WHERE id = ?1",
 		"SELECT id, due_at FROM enrollments WHERE status = 'active' AND due_at IS NOT NULL"
 		" ORDER BY due_at, id LIMIT 1",
 	};
-	sqlite3_stmt **st[] = {&s->deferred, &s->body, &s->clear, &s->due};
-	for (int i = 0; i < 4; i++)
-		if (sqlite3_prepare_v2(R->db, sql[i], -1, st[i], NULL) != SQLITE_OK)
-			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+	sqlite3_stmt **st[] = {&s->deferred, &s->body, &s->clear, &s->status, &s->due};
+	for (int i = 0; i < 5; i++) {
+		sqlite3 *db = i < 3 ? store_db(R->st) : R->db;
+		if (sqlite3_prepare_v2(db, sql[i], -1, st[i], NULL) != SQLITE_OK)
+			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(db));
+	}
 	return 0;
 }
 
@@ -208,6 +243,7 @@ static void sim_close(sim *s)
 	sqlite3_finalize(s->deferred);
 	sqlite3_finalize(s->body);
 	sqlite3_finalize(s->clear);
+	sqlite3_finalize(s->status);
 	sqlite3_finalize(s->due);
 	for (int i = 0; i < s->ncron; i++)
 		cron_free(s->cron[i]);
@@ -225,6 +261,10 @@ static int earliest(route_run *R, sim *s, int w, int64_t t, int64_t *k, int64_t 
 				       : s->defers != R->counts[D_DEFER]);
 	if (stale) {
 		sqlite3_stmt *st = w ? s->due : s->deferred;
+		jrn_err e;
+		/* the deferrals may be queued behind (store_behind) still */
+		if (!w && store_sync(R->st, &e) < 0)
+			return jrn_say(-1, "the memory state: %s", e.msg);
 		int rc = sqlite3_step(st);
 		s->first[w] = 0, s->first_at[w] = INT64_MAX;
 		if (rc == SQLITE_ROW) {
@@ -233,7 +273,8 @@ static int earliest(route_run *R, sim *s, int w, int64_t t, int64_t *k, int64_t 
 		}
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+			return jrn_say(-1, "the memory state: %s",
+				       sqlite3_errmsg(w ? R->db : store_db(R->st)));
 		s->known[w] = true;
 		if (w)
 			enroll_due_watch(engine_db(R), s->first[w], s->first_at[w]);
@@ -249,26 +290,43 @@ static int earliest(route_run *R, sim *s, int w, int64_t t, int64_t *k, int64_t 
 }
 
 /* Offers the deferred action seq again at its time (as --tick does):
- * its body cleared, the body through route_line. 0, -1 fatal (said). */
+ * its body cleared, the body through route_line (suppressed when its
+ * enrollment has ended). 0, -1 fatal (said). */
 static int offer_again(route_run *R, sim *s, int64_t seq)
 {
+	jrn_err e;
+	sqlite3 *sdb = store_db(R->st);
+	/* nothing queued behind now: the decisions' connection is this
+	 * thread's, its messages too */
+	if (store_sync(R->st, &e) < 0)
+		return jrn_say(-1, "the memory state: %s", e.msg);
 	sqlite3_bind_int64(s->body, 1, seq);
 	int rc = sqlite3_step(s->body);
 	jrn_buf_reset(&s->text);
-	const char *ended = NULL;
+	int64_t enrollment = 0;
 	if (rc == SQLITE_ROW) {
 		jrn_buf_add(&s->text, sqlite3_column_blob(s->body, 0),
 			    (size_t)sqlite3_column_bytes(s->body, 0));
-		ended = route_ended_reason((const char *)sqlite3_column_text(s->body, 1));
+		enrollment = sqlite3_column_int64(s->body, 1); /* NULL: 0, none */
 	}
 	sqlite3_reset(s->body);
 	sqlite3_bind_int64(s->clear, 1, seq);
 	s->known[0] = false; /* its row leaves the deferred */
 	if (rc != SQLITE_ROW || sqlite3_step(s->clear) != SQLITE_DONE) {
 		sqlite3_reset(s->clear);
-		return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+		return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(sdb));
 	}
 	sqlite3_reset(s->clear);
+	const char *ended = NULL;
+	if (enrollment) {
+		sqlite3_bind_int64(s->status, 1, enrollment);
+		rc = sqlite3_step(s->status);
+		if (rc == SQLITE_ROW)
+			ended = route_ended_reason((const char *)sqlite3_column_text(s->status, 0));
+		sqlite3_reset(s->status);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return jrn_say(-1, "the memory state: %s", sqlite3_errmsg(R->db));
+	}
 	jrn_buf_add(&s->text, "", 0);
 	jrn_line ln = {"route_decisions", (uint64_t)seq, s->text.p ? s->text.p : "", s->text.len};
 	R->suppress_as = ended;
@@ -325,12 +383,14 @@ static int64_t next_schedule(route_run *R, sim *s, int64_t t, bool *failed)
 
 int simulate_flush(route_run *R)
 {
-	/* route_batch_end commits only a transaction it sees */
-	bool tx = R->in_tx;
-	R->in_tx = false;
-	int rc = route_batch_end(R);
-	R->in_tx = tx;
-	return rc;
+	jrn_err e;
+	if (store_poll(R->st, &e) < 0)
+		return jrn_say(-1, "the memory state: %s", e.msg);
+	if (R->batch.len)
+		jrn_out_line(&R->out, R->batch.p, R->batch.len - 1);
+	jrn_buf_reset(&R->batch);
+	jrn_out_flush(&R->out);
+	return 0;
 }
 
 /* The batch's output written once it holds ROUTE_BATCH records

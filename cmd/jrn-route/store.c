@@ -149,6 +149,7 @@ struct store {
 	 * customers it wrote a send for (a maybe: store_recent asks the
 	 * table), so that a customer not there has no send to read */
 	bool priv;
+	int64_t priv_next;               /* the next decision's seq (the table began empty) */
 	uint64_t *priv_hash;
 	int64_t *priv_seq;
 	size_t priv_cap, priv_n;
@@ -226,7 +227,12 @@ static struct spent_memo *spent_find(store *S, const char *campaign, bool *hit)
 	return m;
 }
 
-store *store_open(sqlite3 *db, jrn_err *e)
+sqlite3 *store_db(const store *S)
+{
+	return S->db;
+}
+
+store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 {
 	store *S = calloc(1, sizeof *S);
 	if (!S) {
@@ -238,7 +244,8 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	S->epoch = 1;
 	sqlite3_commit_hook(db, tx_commit, S);
 	sqlite3_rollback_hook(db, tx_rollback, S);
-	if (jrn_db_prepare(db, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone, e) < 0 ||
+	if (jrn_db_prepare(profiles, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone,
+			   e) < 0 ||
 	    /* a claimed key: its hash's rows whose decision has the key, or a
 	     * send of before schema 12 */
 	    jrn_db_prepare(db,
@@ -267,10 +274,12 @@ store *store_open(sqlite3 *db, jrn_err *e)
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
+		    /* ?17, the seq: NULL (the next rowid) but in the private
+		     * state, which numbers its decisions itself (store_private) */
 		    "INSERT INTO route_decisions (key, customer_id, channel, campaign_id, offer,"
 		    " trigger_key, journey, version, step, decision, reason, decided_at, send_at, cost,"
-		    " enrollment, body)"
-		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+		    " enrollment, body, seq)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
 		    &S->insert, e) < 0 ||
 	    jrn_db_prepare(db,
 		    "INSERT INTO route_budgets (campaign_id, spent, updated_at) VALUES (?1, ?2, ?3)"
@@ -547,6 +556,9 @@ static int custs_maybe(store *S, uint64_t h, jrn_err *e)
 int store_private(store *S, jrn_err *e)
 {
 	S->priv = true;
+	/* its seqs counted here, so that a send's is known when its row is
+	 * queued behind (store_behind), not yet written */
+	S->priv_next = 1;
 	return jrn_db_prepare(S->db, "SELECT 1 FROM route_decisions WHERE seq = ?1 AND key = ?2"
 			      " AND decision = 'send'", &S->by_seq, e);
 }
@@ -572,12 +584,15 @@ static int priv_add(store *S, uint64_t h, int64_t seq, uint64_t ch)
  * hash h asked whether it is the key. */
 static int priv_key_sent(store *S, const char *key, uint64_t h, jrn_err *e)
 {
-	h = h ? h : 1;
+	uint64_t k = h ? h : 1;
 	if (!S->priv_cap)
 		return 0;
-	for (size_t j = h & (S->priv_cap - 1); S->priv_hash[j]; j = (j + 1) & (S->priv_cap - 1)) {
-		if (S->priv_hash[j] != h)
+	for (size_t j = k & (S->priv_cap - 1); S->priv_hash[j]; j = (j + 1) & (S->priv_cap - 1)) {
+		if (S->priv_hash[j] != k)
 			continue;
+		/* its row may be queued still */
+		if (behind_pending(S, S->w.kpend, h) && store_sync(S, e) < 0)
+			return -1;
 		sqlite3_bind_int64(S->by_seq, 1, S->priv_seq[j]);
 		sqlite3_bind_text(S->by_seq, 2, key, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(S->by_seq);
@@ -961,7 +976,7 @@ static int deferred_body(store *S, const action *a, const decision *d, jrn_err *
  * text as its length in 4 and its bytes). */
 enum { OP_DECISION = 'd', OP_SPEND = 's' };
 enum { P_NULL, P_INT, P_REAL, P_TEXT };
-#define DECISION_PARAMS 16
+#define DECISION_PARAMS 17
 #define SPEND_PARAMS 3
 
 /* An op's parameter as queue_decision and store_write gather it, before
@@ -1149,7 +1164,7 @@ static bool behind_pending(const store *S, const uint32_t *pend, uint64_t h)
 int store_behind(store *S, jrn_err *e)
 {
 	struct behind *w = &S->w;
-	if (w->on || S->priv)
+	if (w->on)
 		return 0;
 	/* a connection that is not serialized has no lock (jrn_db_open's):
 	 * written in line */
@@ -1204,6 +1219,17 @@ int store_sync(store *S, jrn_err *e)
 	return failed ? -1 : 0;
 }
 
+int store_poll(store *S, jrn_err *e)
+{
+	struct behind *w = &S->w;
+	if (!w->on)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	bool failed = w->failed;
+	pthread_mutex_unlock(&w->mu);
+	return failed ? store_sync(S, e) : 0;
+}
+
 void store_drop(store *S)
 {
 	struct behind *w = &S->w;
@@ -1240,10 +1266,11 @@ static void behind_stop(store *S)
 	w->on = false;
 }
 
-/* The decision's row queued (as insert binds it), with its claim of key
- * hash h when it is a send (ch: its customer's hash). 0, -1 with e. */
+/* The decision's row queued (as insert binds it; seq: the private state's
+ * number for it), with its claim of key hash h when it is a send (ch: its
+ * customer's hash). 0, -1 with e. */
 static int queue_decision(store *S, const action *a, const decision *d, const char *trigger_key,
-			  int64_t now, uint64_t h, uint64_t ch, jrn_err *e)
+			  int64_t now, int64_t seq, uint64_t h, uint64_t ch, jrn_err *e)
 {
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
 	const op_param null = {.tag = P_NULL};
@@ -1261,8 +1288,10 @@ static int queue_decision(store *S, const action *a, const decision *d, const ch
 		op_text(a->f[F_ENROLLMENT], -1),
 		d->kind == D_DEFER && a->text ? op_text(S->body.p ? S->body.p : "", (ssize_t)S->body.len)
 					      : null,
+		S->priv ? (op_param){.tag = P_INT, .i = seq} : null,
 	};
-	char head[10] = {OP_DECISION, d->kind == D_SEND};
+	/* the private state claims in memory (priv_add), not in route_send_keys */
+	char head[10] = {OP_DECISION, d->kind == D_SEND && !S->priv};
 	int64_t hs = (int64_t)h;
 	memcpy(head + 2, &hs, sizeof hs);
 	if (op_put(S, head, sizeof head, v, DECISION_PARAMS, e) < 0)
@@ -1291,9 +1320,12 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	const char *cust = a->f[F_CUSTOMER];
 	uint64_t h = d->kind == D_SEND ? jrn_hash64(d->key, strlen(d->key)) : 0;
 	uint64_t ch = d->kind == D_SEND ? jrn_hash64(cust, strlen(cust)) : 0;
+	int64_t seq = S->priv ? S->priv_next++ : 0;
 	if (S->w.on) {
-		if (queue_decision(S, a, d, trigger_key, now, h, ch, e) < 0)
+		if (queue_decision(S, a, d, trigger_key, now, seq, h, ch, e) < 0)
 			return -1;
+		if (d->kind == D_SEND && S->priv && priv_add(S, h, seq, ch) < 0)
+			return jrn_fail(e, "out of memory");
 		return d->kind == D_SEND ? claimed(S, a, d, trigger_key, now, h, ch, e) : 1;
 	}
 	if (d->kind == D_DEFER && a->text) {
@@ -1320,13 +1352,15 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		sqlite3_bind_int64(st, 13, d->send_at);
 	if (d->has_cost)
 		sqlite3_bind_double(st, 14, d->cost);
+	if (S->priv)
+		sqlite3_bind_int64(st, 17, seq);
 	if (done(S, st, sqlite3_step(st), e) < 0)
 		return -1;
 	if (d->kind != D_SEND)
 		return 1;
 	/* the claim: the send's seq and its key's hash */
 	if (S->priv) {
-		if (priv_add(S, h, sqlite3_last_insert_rowid(S->db), ch) < 0)
+		if (priv_add(S, h, seq, ch) < 0)
 			return jrn_fail(e, "out of memory");
 		return memo_sent(S, a, d, trigger_key, now, ch, e) < 0 ? -1 : 1;
 	}
