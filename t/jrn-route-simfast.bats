@@ -181,3 +181,18 @@ c5 w83 send -
 c5 w84 defer cap_channel"
 	assert_equal "$(sha256sum s.db)" "$sum"
 }
+
+@test "simulate: a deferral offered again is suppressed only when its enrollment is one that ended: an id like 1x or 1.5 is none (as --tick compares them)" {
+	mkdir js
+	printf 'trigger: go\nexit:\n  - {event: stop}\nsteps:\n  - wait: 1d\n  - webhook: {url: "https://hooks.example/x"}\n' > js/j.yaml
+	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > jrn.yaml
+	{ ev e1 go c1 20:00; ev e2 stop c1 20:10  # enrollment 1: exited
+	  printf '{"actionType":"email","customerId":"c1","recipientEmail":"c1@example.com","idempotencyKey":"k0","timestamp":"2026-03-01T22:00:00Z"}\n'
+	  for en in '"1x"' 1.5 '"1"'; do
+		printf '{"actionType":"email","customerId":"c1","recipientEmail":"c1@example.com","enrollment":%s,"idempotencyKey":"k%s","timestamp":"2026-03-01T22:00:00Z"}\n' "$en" "$(tr -d '".' <<< "$en")"
+	  done; } > in.ndjson
+	run --separate-stderr jrn-route --simulate --config jrn.yaml --journeys js --db none.db --now 2026-03-05T09:00:00Z in.ndjson
+	assert_success
+	assert_equal "$(jq -r '[.idempotencyKey, .route.decision, .route.reason // "-"] | join(" ")' <<< "$output" | tr '\n' ,)" \
+		"k0 send -,k1x defer cap_channel,k15 defer cap_channel,k1 defer cap_channel,k1x send -,k15 defer cap_channel,k1 suppress enrollment_exited,k15 send -,"
+}

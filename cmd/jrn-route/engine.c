@@ -531,14 +531,13 @@ static int act(run *c, const step *s, jrn_err *e)
 	 * prints that array (integers below 2^53: their digits) */
 	jrn_buf *k = &E->detail;
 	jrn_buf_reset(k);
-	jrn_buf_addc(k, '[');
-	jrn_json_append_str(k, J->name, strlen(J->name));
-	jrn_buf_addf(k, ",%lld,", (long long)J->version);
-	jrn_json_append_str(k, s->id, strlen(s->id));
-	jrn_buf_addf(k, ",%lld,", (long long)c->r.id);
-	jrn_json_append_str(k, c->r.customer, strlen(c->r.customer));
 	char sum[65], hex[70];
-	if (jrn_buf_addc(k, ']') < 0)
+	if (jrn_buf_addc(k, '[') < 0 || jrn_json_append_str(k, J->name, strlen(J->name)) < 0 ||
+	    jrn_buf_addf(k, ",%lld,", (long long)J->version) < 0 ||
+	    jrn_json_append_str(k, s->id, strlen(s->id)) < 0 ||
+	    jrn_buf_addf(k, ",%lld,", (long long)c->r.id) < 0 ||
+	    jrn_json_append_str(k, c->r.customer, strlen(c->r.customer)) < 0 ||
+	    jrn_buf_addc(k, ']') < 0)
 		return jrn_fail(e, "out of memory");
 	if (jrn_sha256_hex(k->p, k->len, sum) < 0)
 		return jrn_fail(e, "SHA-256 failed");

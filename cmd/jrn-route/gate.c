@@ -122,7 +122,7 @@ static int candidate(route_run *R, const action *a, int c, jrn_err *e)
 			return jrn_fail(e, "reading suppressions: %s", why.msg);
 		memo_for = R->reach;
 	}
-	jrn_reach_memo_tx(R->reach, store_tx(R->st));
+	jrn_reach_memo_tx(R->reach, R->sdb ? R->db_tx : store_tx(R->st)); /* R->db's */
 	int rc = jrn_reach_may(R->reach, &q, &v, &why);
 	if (rc < 0)
 		return jrn_fail(e, "reading %s: %s", v.failed, why.msg);

@@ -221,6 +221,9 @@ typedef struct {
 	sqlite3 *db;
 	sqlite3 *sdb;               /* --simulate: the gate's decisions' own
 				     * temporary database (simulate.c); else NULL */
+	unsigned db_tx;             /* --simulate: R->db's transactions ended
+				     * (its hooks, simulate.c; store_tx counts
+				     * them where the store shares R->db), from 1 */
 	store *st;
 	jrn_reach *reach;
 	jrn_privacy *privacy; /* erased customers: suppressed, never stored */
@@ -279,14 +282,17 @@ int engine_event(route_run *R, const jrn_line *ln);
 int route_batch_end(route_run *R);
 
 /* --simulate's state (simulate.c), opened by setup instead of the state
- * file: ":memory:" migrated, and the state file, when there is one,
- * attached read-only for the tables that say who the customers are
- * (jrn-route(1), SIMULATION). R->db set; 0, or -1 with e. */
+ * file: a temporary database ("") migrated, and the state file, when
+ * there is one, attached read-only for the tables that say who the
+ * customers are (jrn-route(1), SIMULATION), as R->db; a second for the
+ * gate's decisions as R->sdb, its one transaction begun. 0, or -1 with e
+ * (R->sdb may be set still: teardown closes it). */
 int simulate_db_open(route_run *R, jrn_err *e);
 
 /* --simulate's end of a batch (simulate.c): its output written, its
- * transaction left open. The run is one transaction of the private state,
- * committed at its end by route_batch_end: commits of a state no one
+ * transaction left open. The run is one transaction of each of the two
+ * databases (R->db's committed at its end by route_batch_end, R->sdb's
+ * rolled back when it is closed): commits of a state no one
  * else reads cost writes of the same pages again and again, and with
  * journal_mode MEMORY one transaction from the start journals almost
  * nothing. The decisions queued behind are not waited for (nothing is

@@ -114,6 +114,20 @@ static int memory_open(route_run *R, bool serialized, sqlite3 **out, jrn_err *e)
 	return 0;
 }
 
+/* R->db's commit and rollback hooks: db_tx counts its transactions. */
+static int db_tx_end(void *ctx)
+{
+	route_run *R = ctx;
+	if (!++R->db_tx)
+		R->db_tx = 1;
+	return 0; /* the commit goes on */
+}
+
+static void db_tx_rollback(void *ctx)
+{
+	db_tx_end(ctx);
+}
+
 int simulate_db_open(route_run *R, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN];
@@ -134,6 +148,9 @@ int simulate_db_open(route_run *R, jrn_err *e)
 	}
 	if (memory_open(R, false, &db, e) < 0)
 		return -1; /* (R->sdb closed by teardown) */
+	R->db_tx = 1;
+	sqlite3_commit_hook(db, db_tx_end, R);
+	sqlite3_rollback_hook(db, db_tx_rollback, R);
 	struct stat st;
 	if (stat(path, &st) != 0) { /* none: the memory state alone */
 		R->db = db;
@@ -303,11 +320,16 @@ static int offer_again(route_run *R, sim *s, int64_t seq)
 	sqlite3_bind_int64(s->body, 1, seq);
 	int rc = sqlite3_step(s->body);
 	jrn_buf_reset(&s->text);
-	int64_t enrollment = 0;
+	bool enrolled = false;
 	if (rc == SQLITE_ROW) {
 		jrn_buf_add(&s->text, sqlite3_column_blob(s->body, 0),
 			    (size_t)sqlite3_column_bytes(s->body, 0));
-		enrollment = sqlite3_column_int64(s->body, 1); /* NULL: 0, none */
+		/* the enrollment as stored (an action's may be any id: a text
+		 * or a real matches no enrollment's integer id, as --tick's
+		 * join compares them), copied into the status query */
+		enrolled = sqlite3_column_type(s->body, 1) != SQLITE_NULL;
+		if (enrolled)
+			sqlite3_bind_value(s->status, 1, sqlite3_column_value(s->body, 1));
 	}
 	sqlite3_reset(s->body);
 	sqlite3_bind_int64(s->clear, 1, seq);
@@ -318,8 +340,7 @@ static int offer_again(route_run *R, sim *s, int64_t seq)
 	}
 	sqlite3_reset(s->clear);
 	const char *ended = NULL;
-	if (enrollment) {
-		sqlite3_bind_int64(s->status, 1, enrollment);
+	if (enrolled) {
 		rc = sqlite3_step(s->status);
 		if (rc == SQLITE_ROW)
 			ended = route_ended_reason((const char *)sqlite3_column_text(s->status, 0));
@@ -568,9 +589,12 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 			break;
 		}
 	}
-	/* the end: a tick at --now, else at the last time seen */
+	/* the end: a tick at --now, else at the last time seen; the
+	 * decisions written behind waited for first, their failure the
+	 * memory state's (route_batch_end would name the state file) */
 	if (status != JRN_EXIT_FAIL && !route_interrupted &&
 	    (catch_up(R, &s, end_given || s.clock == INT64_MIN ? end : s.clock) < 0 ||
+	     (store_sync(R->st, &e) < 0 && jrn_say(-1, "the memory state: %s", e.msg) < 0) ||
 	     route_batch_end(R) < 0))
 		status = JRN_EXIT_FAIL;
 	/* without --now the clock stops at the last event: waits past it are

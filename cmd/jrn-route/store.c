@@ -62,6 +62,7 @@ struct recent_memo {
 
 struct store {
 	sqlite3 *db;
+	sqlite3 *pdb; /* where the profiles' zones are read (store_open's profiles) */
 	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered,
 		     *any_delivered;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
@@ -240,6 +241,7 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 		return NULL;
 	}
 	S->db = db;
+	S->pdb = profiles;
 	S->gen = 1;
 	S->epoch = 1;
 	sqlite3_commit_hook(db, tx_commit, S);
@@ -352,6 +354,12 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
 		memcpy(out, z, n);
 		out[n] = '\0';
 		found = 1;
+	}
+	if (S->pdb != S->db && rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		/* a connection of this thread alone: its message is this step's */
+		jrn_fail(e, "%s", sqlite3_errmsg(S->pdb));
+		sqlite3_reset(S->zone);
+		return -1;
 	}
 	return done(S, S->zone, rc, e) < 0 ? -1 : found;
 }
