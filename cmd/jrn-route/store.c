@@ -113,6 +113,18 @@ struct store {
 		 * back (its rollback hook ran on the writer's thread):
 		 * store_sync makes the memos stale on main's */
 		bool rolled_back;
+		/* the writer's own: the spending of the run it writes, summed
+		 * per campaign in the order queued and written at the run's
+		 * end (spend_add, spend_flush); campaigns point into work */
+		struct spend_sum {
+			const char *camp;
+			uint32_t n;
+			bool row;       /* spent holds a value (the table's, or added) */
+			double spent;
+			int64_t at;
+		} *sums;
+		size_t nsums;
+		sqlite3_stmt *sum_get, *sum_set;
 	} w;
 	/* the claimed keys' hashes (route_send_keys.hash, and jrn_hash64 of
 	 * each route_send_keys_11 key): a superset of the sent keys' while
@@ -1065,8 +1077,65 @@ static void op_bind(sqlite3_stmt *st, int n, const char **p)
 	*p = q;
 }
 
-/* The writer thread: runs each op of a run, in order. 0, -1 with e at
- * the first that fails (the rest of the run is not written). */
+/* A run's spending is summed per campaign and written once a campaign at
+ * its end: a read and a write where each send's cost was an upsert (a
+ * tenth of the gate bench's time). At most SPEND_SUMS campaigns at once
+ * (then those are written, and the sums start again). */
+#define SPEND_SUMS 64
+
+/* Writes the run's sums (the writer's thread, under the connection's
+ * lock): each campaign's spent as the upserts one by one would have left
+ * it (spend_add adds in their order, from the row's value). 0, -1 with e
+ * (the sums are dropped either way). */
+static int spend_flush(store *S, jrn_err *e)
+{
+	struct behind *w = &S->w;
+	int rc = 0;
+	for (size_t i = 0; i < w->nsums && rc == 0; i++) {
+		const struct spend_sum *u = &w->sums[i];
+		sqlite3_bind_text(w->sum_set, 1, u->camp, (int)u->n, SQLITE_STATIC);
+		sqlite3_bind_double(w->sum_set, 2, u->spent);
+		sqlite3_bind_int64(w->sum_set, 3, u->at);
+		rc = done(S, w->sum_set, sqlite3_step(w->sum_set), e);
+	}
+	w->nsums = 0;
+	return rc;
+}
+
+/* A spending op's campaign (n bytes), cost and time added to the run's
+ * sums: its campaign's row read the first time the run sees it, then
+ * cost added as route_budgets' upsert adds it (spent + cost, in SQLite a
+ * double's sum as in C), or taken as the spent of a new row. 0, -1 with
+ * e. */
+static int spend_add(store *S, const char *camp, uint32_t n, double cost, int64_t at, jrn_err *e)
+{
+	struct behind *w = &S->w;
+	struct spend_sum *u = NULL;
+	for (size_t i = 0; i < w->nsums && !u; i++)
+		if (w->sums[i].n == n && !memcmp(w->sums[i].camp, camp, n))
+			u = &w->sums[i];
+	if (!u) {
+		if (w->nsums == SPEND_SUMS && spend_flush(S, e) < 0)
+			return -1;
+		u = &w->sums[w->nsums];
+		*u = (struct spend_sum){.camp = camp, .n = n};
+		sqlite3_bind_text(w->sum_get, 1, camp, (int)n, SQLITE_STATIC);
+		int rc = sqlite3_step(w->sum_get);
+		if (rc == SQLITE_ROW)
+			u->row = true, u->spent = sqlite3_column_double(w->sum_get, 0);
+		if (done(S, w->sum_get, rc, e) < 0)
+			return -1;
+		w->nsums++;
+	}
+	u->spent = u->row ? u->spent + cost : cost;
+	u->row = true;
+	u->at = at;
+	return 0;
+}
+
+/* The writer thread: runs each op of a run, in order (the spending
+ * summed: spend_add). 0, -1 with e at the first that fails (the rest of
+ * the run is not written). */
 static int behind_op(store *S, const char **pp, jrn_err *e)
 {
 	const char *p = *pp;
@@ -1076,10 +1145,18 @@ static int behind_op(store *S, const char **pp, jrn_err *e)
 	if (sqlite3_get_autocommit(S->db))
 		return jrn_fail(e, "the transaction ended before its decisions were written");
 	char kind = *p++;
-	if (kind == OP_SPEND) {
-		op_bind(S->spend, SPEND_PARAMS, &p);
-		*pp = p;
-		return done(S, S->spend, sqlite3_step(S->spend), e);
+	if (kind == OP_SPEND) { /* as store_write queues it: text, real, int */
+		uint32_t n;
+		double cost;
+		int64_t at;
+		memcpy(&n, p + 1, sizeof n);
+		const char *camp = p + 1 + sizeof n;
+		p = camp + n;
+		memcpy(&cost, p + 1, sizeof cost);
+		p += 1 + sizeof cost;
+		memcpy(&at, p + 1, sizeof at);
+		*pp = p + 1 + sizeof at;
+		return spend_add(S, camp, n, cost, at, e);
 	}
 	bool claim = *p++;
 	int64_t h;
@@ -1108,10 +1185,20 @@ static int behind_run(store *S, const jrn_buf *work, jrn_err *e)
 		sqlite3_mutex_enter(m);
 		int rc = behind_op(S, &p, e);
 		sqlite3_mutex_leave(m);
-		if (rc < 0)
+		if (rc < 0) {
+			S->w.nsums = 0;
 			return -1;
+		}
 	}
-	return 0;
+	if (!S->w.nsums)
+		return 0;
+	sqlite3_mutex_enter(m);
+	int rc = sqlite3_get_autocommit(S->db)
+		 ? jrn_fail(e, "the transaction ended before its decisions were written")
+		 : spend_flush(S, e);
+	S->w.nsums = 0;
+	sqlite3_mutex_leave(m);
+	return rc;
 }
 
 static void *behind_main(void *arg)
@@ -1185,13 +1272,26 @@ int store_behind(store *S, jrn_err *e)
 	w->run = 1, w->written = 0;
 	w->pend = calloc(PEND_SLOTS, sizeof *w->pend);
 	w->kpend = calloc(PEND_SLOTS, sizeof *w->kpend);
-	const char *why = !w->pend || !w->kpend ? "out of memory"
+	w->sums = malloc(SPEND_SUMS * sizeof *w->sums);
+	jrn_err pe;
+	const char *why = !w->pend || !w->kpend || !w->sums ? "out of memory"
+			  : jrn_db_prepare(S->db, "SELECT spent FROM route_budgets WHERE campaign_id = ?",
+					   &w->sum_get, &pe) < 0 ||
+			    jrn_db_prepare(S->db, "INSERT INTO route_budgets (campaign_id, spent, updated_at)"
+					   " VALUES (?1, ?2, ?3) ON CONFLICT (campaign_id) DO UPDATE SET"
+					   " spent = excluded.spent, updated_at = excluded.updated_at",
+					   &w->sum_set, &pe) < 0 ? pe.msg
 			  : jrn_thread_start(&w->th, behind_main, S) != 0 ? "cannot start a thread"
 			  : NULL;
 	if (why) {
 		free(w->pend);
 		free(w->kpend);
+		free(w->sums);
 		w->pend = w->kpend = NULL;
+		w->sums = NULL;
+		sqlite3_finalize(w->sum_get);
+		sqlite3_finalize(w->sum_set);
+		w->sum_get = w->sum_set = NULL;
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->mu);
 		return jrn_fail(e, "%s", why);
@@ -1270,7 +1370,12 @@ static void behind_stop(store *S)
 	jrn_buf_free(&w->work);
 	free(w->pend);
 	free(w->kpend);
+	free(w->sums);
 	w->pend = w->kpend = NULL;
+	w->sums = NULL;
+	sqlite3_finalize(w->sum_get);
+	sqlite3_finalize(w->sum_set);
+	w->sum_get = w->sum_set = NULL;
 	w->on = false;
 }
 
