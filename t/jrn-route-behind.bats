@@ -112,20 +112,24 @@ email() {
 	assert_equal "$(rows "SELECT count(*), min(spent), max(spent) FROM route_budgets")" "100|2.0|2.0"
 }
 
-@test "budgets behind the gate: a run's spending summed per campaign comes out as the upserts one by one leave it, past 64 campaigns a run" {
-	# costs a double cannot hold (0.1, 0.07): each campaign's spent is a
-	# sum rounded at every step, in the order of its sends
-	printf 'policy:\n  cost: {email: 0.1, sms: 0.07}\n  budgets: {"*": 1000000}\n' > jrn.yaml
-	awk 'BEGIN { for (i = 0; i < 30000; i++)
-		printf "{\"actionType\":\"%s\",\"customerId\":\"c%d\",\"campaignId\":\"camp%d\",\"recipientEmail\":\"c%d@example.com\",\"recipientPhone\":\"+14155550100\"}\n", i % 2 ? "sms" : "email", i, i % 130, i }' > a.ndjson
+@test "budgets behind the gate: a run's spending summed per campaign comes out as the upserts one by one leave it, and past 64 campaigns a run" {
+	# costs a double cannot hold (0.1, 0.07, 0.03): each campaign's spent
+	# is a sum rounded at every step, in the order of its sends. First
+	# five campaigns in a random order (many costs, of every channel, in
+	# each campaign's sum of a run), then a hundred (64 summed a run, the
+	# others upserted as they come)
+	printf 'policy:\n  cost: {email: 0.1, sms: 0.07, whatsapp: 0.03}\n  budgets: {"*": 1000000}\n' > jrn.yaml
+	awk 'BEGIN { srand(7); split("email sms whatsapp", ch, " ")
+		for (i = 0; i < 30000; i++)
+			printf "{\"actionType\":\"%s\",\"customerId\":\"c%d\",\"campaignId\":\"camp%d\",\"recipientEmail\":\"c%d@example.com\",\"recipientPhone\":\"+14155550100\"}\n", ch[int(rand() * 3) + 1], i, int(rand() * (i < 15000 ? 5 : 100)), i }' > a.ndjson
 	jrn-route --config jrn.yaml --db behind.db a.ndjson > /dev/null
 	# with a journey the gate writes in line, one upsert a send
 	mkdir js
 	printf 'trigger: never.happens\nsteps:\n  - webhook: {url: "https://hooks.example/a"}\n' > js/n.yaml
 	jrn-route --config jrn.yaml --journeys js --db inline.db a.ndjson > /dev/null
 	assert_equal "$(sqlite3 behind.db "ATTACH 'inline.db' AS i; SELECT count(*), sum(b.spent = l.spent),
-		sum(b.updated_at = l.updated_at), sum(b.spent <> round(b.spent, 2))
-		FROM route_budgets b JOIN i.route_budgets l USING (campaign_id)")" "130|130|130|130"
+		sum(b.updated_at = l.updated_at), sum(b.spent <> round(b.spent, 2)) > 50
+		FROM route_budgets b JOIN i.route_budgets l USING (campaign_id)")" "100|100|100|1"
 }
 
 @test "--simulate writes behind too, on a connection of its own: 24,000 actions decided as the gate decides them (caps read back while sends are queued, duplicate keys)" {

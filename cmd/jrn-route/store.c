@@ -1079,8 +1079,10 @@ static void op_bind(sqlite3_stmt *st, int n, const char **p)
 
 /* A run's spending is summed per campaign and written once a campaign at
  * its end: a read and a write where each send's cost was an upsert (a
- * tenth of the gate bench's time). At most SPEND_SUMS campaigns at once
- * (then those are written, and the sums start again). */
+ * tenth of the gate bench's time). At most SPEND_SUMS campaigns a run are
+ * summed; the spending of any other is upserted as it comes, as before
+ * (a campaign is one or the other for the whole run, so each row's value
+ * is still the upserts' one by one). */
 #define SPEND_SUMS 64
 
 /* Writes the run's sums (the writer's thread, under the connection's
@@ -1104,9 +1106,9 @@ static int spend_flush(store *S, jrn_err *e)
 
 /* A spending op's campaign (n bytes), cost and time added to the run's
  * sums: its campaign's row read the first time the run sees it, then
- * cost added as route_budgets' upsert adds it (spent + cost, in SQLite a
- * double's sum as in C), or taken as the spent of a new row. 0, -1 with
- * e. */
+ * cost added as route_budgets' upsert adds it (spent + cost: SQLite adds
+ * the two as doubles, as C does), or taken as the spent of a new row.
+ * Past SPEND_SUMS campaigns, the upsert itself. 0, -1 with e. */
 static int spend_add(store *S, const char *camp, uint32_t n, double cost, int64_t at, jrn_err *e)
 {
 	struct behind *w = &S->w;
@@ -1114,9 +1116,13 @@ static int spend_add(store *S, const char *camp, uint32_t n, double cost, int64_
 	for (size_t i = 0; i < w->nsums && !u; i++)
 		if (w->sums[i].n == n && !memcmp(w->sums[i].camp, camp, n))
 			u = &w->sums[i];
+	if (!u && w->nsums == SPEND_SUMS) { /* the upsert, as written in line */
+		sqlite3_bind_text(S->spend, 1, camp, (int)n, SQLITE_STATIC);
+		sqlite3_bind_double(S->spend, 2, cost);
+		sqlite3_bind_int64(S->spend, 3, at);
+		return done(S, S->spend, sqlite3_step(S->spend), e);
+	}
 	if (!u) {
-		if (w->nsums == SPEND_SUMS && spend_flush(S, e) < 0)
-			return -1;
 		u = &w->sums[w->nsums];
 		*u = (struct spend_sum){.camp = camp, .n = n};
 		sqlite3_bind_text(w->sum_get, 1, camp, (int)n, SQLITE_STATIC);
@@ -1149,9 +1155,13 @@ static int behind_op(store *S, const char **pp, jrn_err *e)
 		uint32_t n;
 		double cost;
 		int64_t at;
+		if (p[0] != P_TEXT)
+			return jrn_fail(e, "a queued spending has no campaign");
 		memcpy(&n, p + 1, sizeof n);
 		const char *camp = p + 1 + sizeof n;
 		p = camp + n;
+		if (p[0] != P_REAL || p[1 + sizeof cost] != P_INT)
+			return jrn_fail(e, "a queued spending has no cost or time");
 		memcpy(&cost, p + 1, sizeof cost);
 		p += 1 + sizeof cost;
 		memcpy(&at, p + 1, sizeof at);
