@@ -4,182 +4,16 @@
  * (lib/ledger.h). Statements prepared once, reused; the caller holds the
  * transaction (BEGIN IMMEDIATE: no other connection writes while it
  * lasts, which the send keys' check-then-claim and the ledger's
- * once-a-transaction emptiness rely on). */
+ * once-a-transaction emptiness rely on). Its writes go through behind.c
+ * when they are written behind (store_behind); store.h is what the two
+ * share. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "jrn-route.h"
+#include "store.h"
 
-#define STORE_SPENT_MEMO 64
-/* store_behind: queued writes are handed to the writer thread in runs of
- * about this many bytes (a few hundred decisions) */
-#define BEHIND_RUN (256 * 1024)
-#define PEND_SLOTS 65536
-
-/* A customer's recent sends, remembered across decisions (store_recent):
- * RECENT_MEMO customers in sets of RECENT_WAYS by hash, the newest first,
- * each with at most RECENT_ROWS sends (a customer with more is read each
- * time); offers and triggers as indexes into a table of at most
- * RECENT_NAMES names of at most 63 bytes. A memo holds while no other
- * connection has written the state file (PRAGMA data_version, asked once
- * a transaction) and this one's transactions commit; this connection's
- * own sends are added as they are written. 16 ways of 262,144: the
- * bench's 100,000 customers in 4 ways of 131,072 left 36% of them in
- * sets of five or more, each read again at every action (430,000
- * queries for 1M actions); 8 ways left 1% (113,000 queries, the first
- * sight of each customer included), for 48 MB instead of 30; 16 ways
- * leave 1,069 reads past the first sights (14,359 with 8), in the same
- * 48 MB, a set's tags still one cache line. */
-#define RECENT_MEMO 262144
-/* The sets in use start at RECENT_SETS_MIN and double (each set split in
- * two in place, nothing forgotten) once a stage has evicted a
- * RECENT_GROW_AT-th as many memos as it has sets, up to RECENT_MEMO /
- * RECENT_WAYS: a run that sees few customers (a tick of 10,000) touches
- * 6 MB of the memo, not 48, and one that sees many reads few of them
- * again for the memo's being small at first. */
-#define RECENT_SETS_MIN 2048
-#define RECENT_GROW_AT 16
-#define RECENT_WAYS 16
-#define RECENT_ROWS 6
-#define RECENT_NAMES 4096
-
-struct recent_row {
-	int64_t at, decided_at;
-	int16_t offer, trigger; /* names[i - 1]; 0 for none (RECENT_NAMES fits) */
-	int8_t channel;         /* chan_names; -1: counted by the ledger's row */
-};
-_Static_assert(RECENT_NAMES <= INT16_MAX, "a name's index fits a recent_row");
-
-struct recent_memo {
-	uint32_t epoch;         /* valid when the store's; 0 empty */
-	uint8_t n;
-	char customer[27];
-	int64_t since;          /* the rows are those at or after it */
-	struct recent_row row[RECENT_ROWS];
-};
-
-struct store {
-	sqlite3 *db;
-	sqlite3 *pdb; /* where the profiles' zones are read (store_open's profiles) */
-	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered,
-		     *any_delivered;
-	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
-	size_t nsets;                    /* sets in use: a power of two */
-	size_t evicted;                  /* memos evicted since the last doubling */
-	uint32_t *recent_tag;            /* each memo's customer's hash (odd); a set's in
-					  * one cache line, read before its memos */
-	uint32_t epoch;                  /* the memos' */
-	unsigned checked_gen;            /* the transaction whose data_version was read */
-	int64_t data_version;
-	char (*names)[64];               /* RECENT_NAMES, open addressing by hash */
-	int32_t *name_ix;                /* the names' slots: index + 1, 0 empty */
-	int nnames;
-	jrn_ledger_recent *ledger;
-	/* the ledger (deliveries) had no row when transaction deliv_gen
-	 * first asked: only jrn-send writes it, never this connection, and
-	 * no other connection writes while this one's transaction lasts
-	 * (BEGIN IMMEDIATE), so for the rest of it no key is in the ledger
-	 * and no customer has a delivery: no query asks it */
-	unsigned deliv_gen;
-	bool deliv_none;
-	jrn_buf body; /* a deferral's record, its derived key spliced in */
-	/* store_behind: the writes (route_decisions rows, their claims, the
-	 * budgets' spending) queued in fill, in order, as encoded by op_*;
-	 * handed to the writer thread as work, which it empties; main waits
-	 * (store_sync) before it reads a table the writes touch, and before
-	 * the transaction ends */
-	struct behind {
-		bool on;
-		pthread_t th;
-		pthread_mutex_t mu;
-		pthread_cond_t cond;
-		jrn_buf fill, work;
-		bool has_work, quit, failed;
-		jrn_err err; /* the first failed write's */
-		/* runs are numbered from 1 as handed on: fill is run `run`,
-		 * the writer has written every run up to `written` (set under
-		 * mu, read with __atomic); pend[hash of a customer % PEND_SLOTS]
-		 * is the last run that queued a send of a customer of that
-		 * slot, so that store_recent waits only when one of the
-		 * customer's sends may be queued still */
-		uint32_t run, written;
-		uint32_t *pend;
-		/* the same for the claims' keys and the spending's campaigns
-		 * (store_key_sent, store_spent), by their names' hashes */
-		uint32_t *kpend;
-		/* the writer's write failed and SQLite rolled the transaction
-		 * back (its rollback hook ran on the writer's thread):
-		 * store_sync makes the memos stale on main's */
-		bool rolled_back;
-		/* the writer's own: the spending of the run it writes, summed
-		 * per campaign in the order queued and written at the run's
-		 * end (spend_add, spend_flush); campaigns point into work */
-		struct spend_sum {
-			const char *camp;
-			uint32_t n;
-			bool row;       /* spent holds a value (the table's, or added) */
-			double spent;
-			int64_t at;
-		} *sums;
-		size_t nsums;
-		sqlite3_stmt *sum_get, *sum_set;
-	} w;
-	/* the claimed keys' hashes (route_send_keys.hash, and jrn_hash64 of
-	 * each route_send_keys_11 key): a superset of the sent keys' while
-	 * keys_epoch is the memos' epoch (read in full once an epoch, this
-	 * connection's claims added as written), so that a key whose hash is
-	 * not there was not sent, without a query; open addressing, 0 for
-	 * an empty slot (a hash of 0 is keys_zero) */
-	uint64_t *keys;
-	size_t keys_cap, keys_n;         /* slots (a power of two), hashes held */
-	bool keys_zero;
-	uint32_t keys_epoch;             /* 0: not loaded */
-	uint32_t keys_epoch_seen;        /* the epoch keys_probes counts in */
-	size_t keys_probes, keys_last;   /* queries this epoch; hashes last loaded */
-	sqlite3_stmt *keys_all, *keys_old;
-	/* the customers with a send in route_decisions (jrn_hash64 of each
-	 * customer_id, 0 kept as 1): a superset while custs_epoch is the
-	 * memos' epoch (read in full once an epoch, when the queries it
-	 * spares outweigh the read, and this connection's sends added as
-	 * written), so that a customer not there has no send to read and
-	 * store_recent asks no query: the first sight of each of a run's
-	 * customers was a query of the customer index (100,000 of the
-	 * gate bench's 114,000) */
-	uint64_t *custs;
-	size_t custs_cap, custs_n;
-	uint32_t custs_epoch, custs_epoch_seen; /* 0: not loaded; the epoch custs_probes counts in */
-	size_t custs_probes;
-	int64_t custs_rows; /* the decisions' count (max(seq)) as read once in custs_epoch_seen */
-	sqlite3_stmt *custs_all, *max_seq;
-	/* store_private: the state began empty and only this connection
-	 * uses it (--simulate's memory state). Its claims are a map in
-	 * memory from a key's hash to its send's seq (open addressing, a
-	 * hash held as often as it was claimed, 0 for an empty slot, a hash
-	 * of 0 kept as 1: the decision row says whether it is the key), and
-	 * route_send_keys gets no row; priv_cust holds the hashes of the
-	 * customers it wrote a send for (a maybe: store_recent asks the
-	 * table), so that a customer not there has no send to read */
-	bool priv;
-	int64_t priv_next;               /* the next decision's seq (the table began empty) */
-	uint64_t *priv_hash;
-	int64_t *priv_seq;
-	size_t priv_cap, priv_n;
-	uint64_t *priv_cust;
-	size_t cust_cap, cust_n;
-	sqlite3_stmt *by_seq;
-	/* what each campaign has spent, as read and then added to in this
-	 * transaction (only this connection writes while it lasts): valid
-	 * while gen is the transaction's (the commit and rollback hooks end
-	 * it); direct-mapped, campaign names of at most 47 bytes */
-	unsigned gen;
-	struct spent_memo {
-		unsigned gen;
-		char campaign[48];
-		double spent;
-	} memo[STORE_SPENT_MEMO];
-};
 
 void *route_huge_alloc(size_t n)
 {
@@ -198,8 +32,6 @@ void route_huge_free(void *p, size_t n)
 		munmap(p, n);
 }
 
-static bool behind_pending(const store *S, const uint32_t *pend, uint64_t h);
-
 /* Is this the thread that writes S's decisions behind (store_behind)? */
 static bool on_writer(const store *S)
 {
@@ -207,7 +39,7 @@ static bool on_writer(const store *S)
 }
 
 /* A transaction ended: every memo of it is stale. */
-static int tx_commit(void *ctx)
+int store_tx_commit(void *ctx)
 {
 	store *S = ctx;
 	if (!++S->gen)
@@ -222,7 +54,7 @@ static void tx_rollback(void *ctx)
 		__atomic_store_n(&S->w.rolled_back, true, __ATOMIC_RELEASE);
 		return;
 	}
-	tx_commit(ctx);
+	store_tx_commit(ctx);
 	if (!++S->epoch) /* the memos hold sends that were never written */
 		S->epoch = 1;
 }
@@ -256,7 +88,7 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	S->pdb = profiles;
 	S->gen = 1;
 	S->epoch = 1;
-	sqlite3_commit_hook(db, tx_commit, S);
+	sqlite3_commit_hook(db, store_tx_commit, S);
 	sqlite3_rollback_hook(db, tx_rollback, S);
 	if (jrn_db_prepare(profiles, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone,
 			   e) < 0 ||
@@ -306,8 +138,6 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	return S;
 }
 
-static void behind_stop(store *S);
-
 void store_close(store *S)
 {
 	if (!S)
@@ -334,7 +164,7 @@ void store_close(store *S)
 	free(S);
 }
 
-static int done(store *S, sqlite3_stmt *st, int rc, jrn_err *e)
+int store_done(store *S, sqlite3_stmt *st, int rc, jrn_err *e)
 {
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		/* with a writer behind, the connection's message may be its
@@ -373,7 +203,7 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
 		sqlite3_reset(S->zone);
 		return -1;
 	}
-	return done(S, S->zone, rc, e) < 0 ? -1 : found;
+	return store_done(S, S->zone, rc, e) < 0 ? -1 : found;
 }
 
 /* A key's hash in route_send_keys (schema 12) is jrn_hash64 of its
@@ -474,13 +304,13 @@ static int keys_load(store *S, jrn_err *e)
 	while ((rc = sqlite3_step(S->keys_all)) == SQLITE_ROW)
 		if (!oom && keys_add(S, (uint64_t)sqlite3_column_int64(S->keys_all, 0)) < 0)
 			oom = 1;
-	if (done(S, S->keys_all, rc, e) < 0)
+	if (store_done(S, S->keys_all, rc, e) < 0)
 		return S->keys_epoch = 0, -1;
 	while ((rc = sqlite3_step(S->keys_old)) == SQLITE_ROW)
 		if (!oom && keys_add(S, jrn_hash64(sqlite3_column_text(S->keys_old, 0),
 						   (size_t)sqlite3_column_bytes(S->keys_old, 0))) < 0)
 			oom = 1;
-	if (done(S, S->keys_old, rc, e) < 0)
+	if (store_done(S, S->keys_old, rc, e) < 0)
 		return S->keys_epoch = 0, -1;
 	S->keys_last = S->keys_n;
 	if (oom)
@@ -534,7 +364,7 @@ static int custs_load(store *S, jrn_err *e)
 		if (!oom && custs_add(S, jrn_hash64(sqlite3_column_text(S->custs_all, 0),
 						    (size_t)sqlite3_column_bytes(S->custs_all, 0))) < 0)
 			oom = true;
-	if (done(S, S->custs_all, rc, e) < 0)
+	if (store_done(S, S->custs_all, rc, e) < 0)
 		return S->custs_epoch = 0, -1;
 	if (oom)
 		S->custs_epoch = 0;
@@ -560,7 +390,7 @@ static int custs_maybe(store *S, uint64_t h, jrn_err *e)
 		if (S->custs_probes == 65) { /* an estimate, once: queued rows need not count */
 			int rc = sqlite3_step(S->max_seq);
 			S->custs_rows = rc == SQLITE_ROW ? sqlite3_column_int64(S->max_seq, 0) : 0;
-			if (done(S, S->max_seq, rc, e) < 0)
+			if (store_done(S, S->max_seq, rc, e) < 0)
 				return -1;
 		}
 		if ((int64_t)S->custs_probes <= S->custs_rows / 64)
@@ -616,7 +446,7 @@ static int priv_key_sent(store *S, const char *key, uint64_t h, jrn_err *e)
 		sqlite3_bind_int64(S->by_seq, 1, S->priv_seq[j]);
 		sqlite3_bind_text(S->by_seq, 2, key, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(S->by_seq);
-		if (done(S, S->by_seq, rc, e) < 0)
+		if (store_done(S, S->by_seq, rc, e) < 0)
 			return -1;
 		if (rc == SQLITE_ROW)
 			return 1;
@@ -639,7 +469,7 @@ int store_key_sent(store *S, const char *key, jrn_err *e)
 	sqlite3_bind_int64(S->key, 1, (int64_t)h);
 	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->key);
-	return done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
+	return store_done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
 }
 
 /* Is the ledger empty for the rest of this transaction? 1 yes (asked
@@ -652,7 +482,7 @@ static int ledger_empty(store *S, jrn_err *e)
 		return S->deliv_none;
 	int rc = sqlite3_step(S->any_delivered);
 	bool none = rc == SQLITE_ROW && sqlite3_column_int(S->any_delivered, 0) == 0;
-	if (done(S, S->any_delivered, rc, e) < 0)
+	if (store_done(S, S->any_delivered, rc, e) < 0)
 		return -1;
 	S->deliv_gen = S->gen, S->deliv_none = none;
 	return none;
@@ -701,7 +531,7 @@ static int memo_check(store *S, jrn_err *e)
 		return 0;
 	int rc = sqlite3_step(S->version);
 	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(S->version, 0) : 0;
-	if (done(S, S->version, rc, e) < 0)
+	if (store_done(S, S->version, rc, e) < 0)
 		return -1;
 	if (S->checked_gen && v != S->data_version && !++S->epoch)
 		S->epoch = 1;
@@ -896,7 +726,7 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 			 sqlite3_column_int64(st, 4));
 	}
 	int none = rc == SQLITE_DONE ? ledger_empty(S, e) : -1;
-	if (done(S, st, rc, e) < 0 || none < 0 ||
+	if (store_done(S, st, rc, e) < 0 || none < 0 ||
 	    (!none && jrn_ledger_recent_walk(S->ledger, customer, since, from_ledger, &g, e) < 0)) {
 		if (g.m)
 			g.m->epoch = 0;
@@ -924,7 +754,7 @@ static int memo_sent(store *S, const action *a, const decision *d, const char *t
 		sqlite3_bind_text(S->delivered, 1, d->key, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(S->delivered);
 		in_ledger = rc == SQLITE_ROW;
-		if (done(S, S->delivered, rc, e) < 0)
+		if (store_done(S, S->delivered, rc, e) < 0)
 			return -1;
 	}
 	const char *offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
@@ -947,7 +777,7 @@ int store_spent(store *S, const char *campaign, double *spent, jrn_err *e)
 	sqlite3_bind_text(S->spent, 1, campaign, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(S->spent);
 	*spent = rc == SQLITE_ROW ? sqlite3_column_double(S->spent, 0) : 0;
-	if (done(S, S->spent, rc, e) < 0)
+	if (store_done(S, S->spent, rc, e) < 0)
 		return -1;
 	if (m && !sqlite3_get_autocommit(S->db)) { /* inside a transaction: remembered */
 		m->gen = S->gen;
@@ -988,407 +818,6 @@ static int deferred_body(store *S, const action *a, const decision *d, jrn_err *
 	return b->p ? 0 : jrn_fail(e, "out of memory");
 }
 
-/* ---- the writes behind (store_behind) ---- */
-
-/* A queued write, in S->w.fill: its kind, then for OP_DECISION whether it
- * claims its key and the key's hash (8 bytes), then its parameters in
- * order, each a P_* tag and its value (an int64 or a double as 8 bytes, a
- * text as its length in 4 and its bytes). */
-enum { OP_DECISION = 'd', OP_SPEND = 's' };
-enum { P_NULL, P_INT, P_REAL, P_TEXT };
-#define DECISION_PARAMS 17
-#define SPEND_PARAMS 3
-
-/* An op's parameter as queue_decision and store_write gather it, before
- * it is encoded: a P_* tag and its value. */
-typedef struct {
-	char tag;
-	int64_t i;
-	double x;
-	const char *s;
-	size_t n;
-} op_param;
-
-static op_param op_text(const char *s, ssize_t n)
-{
-	return s ? (op_param){.tag = P_TEXT, .s = s, .n = n < 0 ? strlen(s) : (size_t)n}
-		 : (op_param){.tag = P_NULL};
-}
-
-/* Appends an op to S's queue: its head (kind, and for a decision its
- * claim and hash) and its parameters, in one piece: room is made first,
- * so that a failure leaves nothing of it. 0, -1 out of memory (or a text
- * longer than SQLite binds). */
-static int op_put(store *S, const char *head, size_t headn, const op_param *v, int n, jrn_err *e)
-{
-	size_t size = headn;
-	for (int i = 0; i < n; i++) {
-		if (v[i].tag == P_TEXT && v[i].n > INT32_MAX)
-			return jrn_fail(e, "a value of over 2 GiB");
-		size += 1 + (v[i].tag == P_TEXT ? 4 + v[i].n : v[i].tag == P_NULL ? 0 : 8);
-	}
-	jrn_buf *b = &S->w.fill;
-	if (jrn_buf_reserve(b, size) < 0)
-		return jrn_fail(e, "out of memory");
-	char *q = b->p + b->len;
-	memcpy(q, head, headn);
-	q += headn;
-	for (int i = 0; i < n; i++) {
-		*q++ = v[i].tag;
-		if (v[i].tag == P_INT) {
-			memcpy(q, &v[i].i, 8);
-			q += 8;
-		} else if (v[i].tag == P_REAL) {
-			memcpy(q, &v[i].x, 8);
-			q += 8;
-		} else if (v[i].tag == P_TEXT) {
-			uint32_t len = (uint32_t)v[i].n;
-			memcpy(q, &len, 4);
-			memcpy(q + 4, v[i].s, v[i].n);
-			q += 4 + v[i].n;
-		}
-	}
-	b->len += size;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-/* Binds st's parameters 1..n from the op at *p, moving *p past them
- * (SQLITE_STATIC: the op lives until the run is done). */
-static void op_bind(sqlite3_stmt *st, int n, const char **p)
-{
-	const char *q = *p;
-	for (int i = 1; i <= n; i++) {
-		int64_t v;
-		double x;
-		uint32_t len;
-		switch (*q++) {
-		case P_INT: memcpy(&v, q, sizeof v); q += sizeof v; sqlite3_bind_int64(st, i, v); break;
-		case P_REAL: memcpy(&x, q, sizeof x); q += sizeof x; sqlite3_bind_double(st, i, x); break;
-		case P_TEXT:
-			memcpy(&len, q, sizeof len);
-			q += sizeof len;
-			sqlite3_bind_text(st, i, q, (int)len, SQLITE_STATIC);
-			q += len;
-			break;
-		default: sqlite3_bind_null(st, i); break;
-		}
-	}
-	*p = q;
-}
-
-/* A run's spending is summed per campaign and written once a campaign at
- * its end: a read and a write where each send's cost was an upsert (a
- * tenth of the gate bench's time). At most SPEND_SUMS campaigns a run are
- * summed; the spending of any other is upserted as it comes, as before
- * (a campaign is one or the other for the whole run, so each row's value
- * is still the upserts' one by one). */
-#define SPEND_SUMS 64
-
-/* Writes the run's sums (the writer's thread, under the connection's
- * lock): each campaign's spent as the upserts one by one would have left
- * it (spend_add adds in their order, from the row's value). 0, -1 with e
- * (the sums are dropped either way). */
-static int spend_flush(store *S, jrn_err *e)
-{
-	struct behind *w = &S->w;
-	int rc = 0;
-	for (size_t i = 0; i < w->nsums && rc == 0; i++) {
-		const struct spend_sum *u = &w->sums[i];
-		sqlite3_bind_text(w->sum_set, 1, u->camp, (int)u->n, SQLITE_STATIC);
-		sqlite3_bind_double(w->sum_set, 2, u->spent);
-		sqlite3_bind_int64(w->sum_set, 3, u->at);
-		rc = done(S, w->sum_set, sqlite3_step(w->sum_set), e);
-	}
-	w->nsums = 0;
-	return rc;
-}
-
-/* A spending op's campaign (n bytes), cost and time added to the run's
- * sums: its campaign's row read the first time the run sees it, then
- * cost added as route_budgets' upsert adds it (spent + cost: SQLite adds
- * the two as doubles, as C does), or taken as the spent of a new row.
- * Past SPEND_SUMS campaigns, the upsert itself. 0, -1 with e. */
-static int spend_add(store *S, const char *camp, uint32_t n, double cost, int64_t at, jrn_err *e)
-{
-	struct behind *w = &S->w;
-	struct spend_sum *u = NULL;
-	for (size_t i = 0; i < w->nsums && !u; i++)
-		if (w->sums[i].n == n && !memcmp(w->sums[i].camp, camp, n))
-			u = &w->sums[i];
-	if (!u && w->nsums == SPEND_SUMS) { /* the upsert, as written in line */
-		sqlite3_bind_text(S->spend, 1, camp, (int)n, SQLITE_STATIC);
-		sqlite3_bind_double(S->spend, 2, cost);
-		sqlite3_bind_int64(S->spend, 3, at);
-		return done(S, S->spend, sqlite3_step(S->spend), e);
-	}
-	if (!u) {
-		u = &w->sums[w->nsums];
-		*u = (struct spend_sum){.camp = camp, .n = n};
-		sqlite3_bind_text(w->sum_get, 1, camp, (int)n, SQLITE_STATIC);
-		int rc = sqlite3_step(w->sum_get);
-		if (rc == SQLITE_ROW)
-			u->row = true, u->spent = sqlite3_column_double(w->sum_get, 0);
-		if (done(S, w->sum_get, rc, e) < 0)
-			return -1;
-		w->nsums++;
-	}
-	u->spent = u->row ? u->spent + cost : cost;
-	u->row = true;
-	u->at = at;
-	return 0;
-}
-
-/* The writer thread: runs each op of a run, in order (the spending
- * summed: spend_add). 0, -1 with e at the first that fails (the rest of
- * the run is not written). */
-static int behind_op(store *S, const char **pp, jrn_err *e)
-{
-	const char *p = *pp;
-	/* main's transaction may have ended under it (SQLite rolls one back
-	 * on some errors of main's own): then nothing is written, each
-	 * statement would commit on its own */
-	if (sqlite3_get_autocommit(S->db))
-		return jrn_fail(e, "the transaction ended before its decisions were written");
-	char kind = *p++;
-	if (kind == OP_SPEND) { /* as store_write queues it: text, real, int */
-		uint32_t n;
-		double cost;
-		int64_t at;
-		if (p[0] != P_TEXT)
-			return jrn_fail(e, "a queued spending has no campaign");
-		memcpy(&n, p + 1, sizeof n);
-		const char *camp = p + 1 + sizeof n;
-		p = camp + n;
-		if (p[0] != P_REAL || p[1 + sizeof cost] != P_INT)
-			return jrn_fail(e, "a queued spending has no cost or time");
-		memcpy(&cost, p + 1, sizeof cost);
-		p += 1 + sizeof cost;
-		memcpy(&at, p + 1, sizeof at);
-		*pp = p + 1 + sizeof at;
-		return spend_add(S, camp, n, cost, at, e);
-	}
-	bool claim = *p++;
-	int64_t h;
-	memcpy(&h, p, sizeof h);
-	p += sizeof h;
-	op_bind(S->insert, DECISION_PARAMS, &p);
-	*pp = p;
-	if (done(S, S->insert, sqlite3_step(S->insert), e) < 0)
-		return -1;
-	if (!claim)
-		return 0;
-	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
-	sqlite3_bind_int64(S->claim, 2, h);
-	return done(S, S->claim, sqlite3_step(S->claim), e);
-}
-
-/* Each op of a run, in order, on the writer's thread: each under the
- * connection's lock (its statements, last_insert_rowid and message are
- * its own). 0, -1 with e at the first that fails (the rest of the run is
- * not written). */
-static int behind_run(store *S, const jrn_buf *work, jrn_err *e)
-{
-	sqlite3_mutex *m = sqlite3_db_mutex(S->db);
-	const char *p = work->p, *end = work->p + work->len;
-	while (p < end) {
-		sqlite3_mutex_enter(m);
-		int rc = behind_op(S, &p, e);
-		sqlite3_mutex_leave(m);
-		if (rc < 0) {
-			S->w.nsums = 0;
-			return -1;
-		}
-	}
-	if (!S->w.nsums)
-		return 0;
-	sqlite3_mutex_enter(m);
-	int rc = sqlite3_get_autocommit(S->db)
-		 ? jrn_fail(e, "the transaction ended before its decisions were written")
-		 : spend_flush(S, e);
-	S->w.nsums = 0;
-	sqlite3_mutex_leave(m);
-	return rc;
-}
-
-static void *behind_main(void *arg)
-{
-	store *S = arg;
-	struct behind *w = &S->w;
-	pthread_setname_np(pthread_self(), "jrn-route-db");
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		while (!w->has_work && !w->quit)
-			pthread_cond_wait(&w->cond, &w->mu);
-		if (!w->has_work)
-			break;
-		bool skip = w->failed; /* a failed run's followers are not written either */
-		pthread_mutex_unlock(&w->mu);
-		jrn_err e;
-		int rc = skip ? 0 : behind_run(S, &w->work, &e);
-		pthread_mutex_lock(&w->mu);
-		if (rc < 0 && !w->failed)
-			w->failed = true, w->err = e;
-		jrn_buf_reset(&w->work);
-		w->has_work = false;
-		__atomic_store_n(&w->written, w->written + 1, __ATOMIC_RELEASE);
-		pthread_cond_broadcast(&w->cond);
-	}
-	pthread_mutex_unlock(&w->mu);
-	return NULL;
-}
-
-/* Hands the queued writes to the writer, once it is done with its run. */
-static void behind_hand(store *S)
-{
-	struct behind *w = &S->w;
-	pthread_mutex_lock(&w->mu);
-	while (w->has_work)
-		pthread_cond_wait(&w->cond, &w->mu);
-	jrn_buf t = w->work;
-	w->work = w->fill, w->fill = t;
-	w->has_work = true;
-	w->run++;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* An op was queued: handed on when a run's worth is. */
-static void behind_queued(store *S)
-{
-	if (S->w.fill.len >= BEHIND_RUN)
-		behind_hand(S);
-}
-
-/* May a write of the name hashed h (a slot of pend) still be queued? */
-static bool behind_pending(const store *S, const uint32_t *pend, uint64_t h)
-{
-	return S->w.on && pend[h % PEND_SLOTS] > __atomic_load_n(&S->w.written, __ATOMIC_ACQUIRE);
-}
-
-int store_behind(store *S, jrn_err *e)
-{
-	struct behind *w = &S->w;
-	if (w->on)
-		return 0;
-	/* a connection that is not serialized has no lock (jrn_db_open's):
-	 * written in line */
-	if (!sqlite3_db_mutex(S->db) || pthread_mutex_init(&w->mu, NULL) != 0)
-		return 0;
-	if (pthread_cond_init(&w->cond, NULL) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		return 0;
-	}
-	w->run = 1, w->written = 0;
-	w->pend = calloc(PEND_SLOTS, sizeof *w->pend);
-	w->kpend = calloc(PEND_SLOTS, sizeof *w->kpend);
-	w->sums = malloc(SPEND_SUMS * sizeof *w->sums);
-	jrn_err pe;
-	const char *why = !w->pend || !w->kpend || !w->sums ? "out of memory"
-			  : jrn_db_prepare(S->db, "SELECT spent FROM route_budgets WHERE campaign_id = ?",
-					   &w->sum_get, &pe) < 0 ||
-			    jrn_db_prepare(S->db, "INSERT INTO route_budgets (campaign_id, spent, updated_at)"
-					   " VALUES (?1, ?2, ?3) ON CONFLICT (campaign_id) DO UPDATE SET"
-					   " spent = excluded.spent, updated_at = excluded.updated_at",
-					   &w->sum_set, &pe) < 0 ? pe.msg
-			  : jrn_thread_start(&w->th, behind_main, S) != 0 ? "cannot start a thread"
-			  : NULL;
-	if (why) {
-		free(w->pend);
-		free(w->kpend);
-		free(w->sums);
-		w->pend = w->kpend = NULL;
-		w->sums = NULL;
-		sqlite3_finalize(w->sum_get);
-		sqlite3_finalize(w->sum_set);
-		w->sum_get = w->sum_set = NULL;
-		pthread_cond_destroy(&w->cond);
-		pthread_mutex_destroy(&w->mu);
-		return jrn_fail(e, "%s", why);
-	}
-	w->on = true;
-	return 0;
-}
-
-unsigned store_tx(const store *S)
-{
-	return S->gen;
-}
-
-int store_sync(store *S, jrn_err *e)
-{
-	struct behind *w = &S->w;
-	if (!w->on)
-		return 0;
-	if (w->fill.len)
-		behind_hand(S);
-	pthread_mutex_lock(&w->mu);
-	while (w->has_work)
-		pthread_cond_wait(&w->cond, &w->mu);
-	bool failed = w->failed;
-	if (failed)
-		*e = w->err, w->failed = false;
-	pthread_mutex_unlock(&w->mu);
-	if (__atomic_exchange_n(&w->rolled_back, false, __ATOMIC_ACQ_REL)) {
-		tx_commit(S); /* as the rollback hook would have on this thread */
-		if (!++S->epoch)
-			S->epoch = 1;
-	}
-	return failed ? -1 : 0;
-}
-
-int store_poll(store *S, jrn_err *e)
-{
-	struct behind *w = &S->w;
-	if (!w->on)
-		return 0;
-	pthread_mutex_lock(&w->mu);
-	bool failed = w->failed;
-	pthread_mutex_unlock(&w->mu);
-	return failed ? store_sync(S, e) : 0;
-}
-
-void store_drop(store *S)
-{
-	struct behind *w = &S->w;
-	if (!w->on)
-		return;
-	pthread_mutex_lock(&w->mu);
-	while (w->has_work)
-		pthread_cond_wait(&w->cond, &w->mu);
-	w->failed = false;
-	pthread_mutex_unlock(&w->mu);
-	jrn_buf_reset(&w->fill);
-	__atomic_store_n(&w->rolled_back, false, __ATOMIC_RELEASE);
-}
-
-/* Stops the writer: what is queued and not handed on is dropped (the
- * caller's transaction is rolled back, or was committed after a sync). */
-static void behind_stop(store *S)
-{
-	struct behind *w = &S->w;
-	if (!w->on)
-		return;
-	pthread_mutex_lock(&w->mu);
-	w->quit = true;
-	pthread_cond_broadcast(&w->cond);
-	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->th, NULL);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->mu);
-	jrn_buf_free(&w->fill);
-	jrn_buf_free(&w->work);
-	free(w->pend);
-	free(w->kpend);
-	free(w->sums);
-	w->pend = w->kpend = NULL;
-	w->sums = NULL;
-	sqlite3_finalize(w->sum_get);
-	sqlite3_finalize(w->sum_set);
-	w->sum_get = w->sum_set = NULL;
-	w->on = false;
-}
-
 /* The decision's row queued (as insert binds it; seq: the private state's
  * number for it), with its claim of key hash h when it is a send (ch: its
  * customer's hash). 0, -1 with e. */
@@ -1400,16 +829,16 @@ static int queue_decision(store *S, const action *a, const decision *d, const ch
 	if (d->kind == D_DEFER && a->text && deferred_body(S, a, d, e) < 0)
 		return -1;
 	op_param v[DECISION_PARAMS] = {
-		op_text(d->key, -1), op_text(a->f[F_CUSTOMER], -1), op_text(chan_names[d->channel], -1),
-		op_text(a->f[F_CAMPAIGN], -1), op_text(offer, -1), op_text(trigger_key, -1),
-		op_text(a->f[F_JOURNEY], -1),
+		behind_text(d->key, -1), behind_text(a->f[F_CUSTOMER], -1), behind_text(chan_names[d->channel], -1),
+		behind_text(a->f[F_CAMPAIGN], -1), behind_text(offer, -1), behind_text(trigger_key, -1),
+		behind_text(a->f[F_JOURNEY], -1),
 		a->has_version ? (op_param){.tag = P_INT, .i = a->version} : null,
-		op_text(a->f[F_STEP], -1), op_text(decision_names[d->kind], -1), op_text(d->reason, -1),
+		behind_text(a->f[F_STEP], -1), behind_text(decision_names[d->kind], -1), behind_text(d->reason, -1),
 		{.tag = P_INT, .i = now},
 		d->send_at != INT64_MIN ? (op_param){.tag = P_INT, .i = d->send_at} : null,
 		d->has_cost ? (op_param){.tag = P_REAL, .x = d->cost} : null,
-		op_text(a->f[F_ENROLLMENT], -1),
-		d->kind == D_DEFER && a->text ? op_text(S->body.p ? S->body.p : "", (ssize_t)S->body.len)
+		behind_text(a->f[F_ENROLLMENT], -1),
+		d->kind == D_DEFER && a->text ? behind_text(S->body.p ? S->body.p : "", (ssize_t)S->body.len)
 					      : null,
 		S->priv ? (op_param){.tag = P_INT, .i = seq} : null,
 	};
@@ -1417,7 +846,7 @@ static int queue_decision(store *S, const action *a, const decision *d, const ch
 	char head[10] = {OP_DECISION, d->kind == D_SEND && !S->priv};
 	int64_t hs = (int64_t)h;
 	memcpy(head + 2, &hs, sizeof hs);
-	if (op_put(S, head, sizeof head, v, DECISION_PARAMS, e) < 0)
+	if (behind_put(S, head, sizeof head, v, DECISION_PARAMS, e) < 0)
 		return -1;
 	if (d->kind == D_SEND) {
 		S->w.pend[ch % PEND_SLOTS] = S->w.run;
@@ -1477,7 +906,7 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 		sqlite3_bind_double(st, 14, d->cost);
 	if (S->priv)
 		sqlite3_bind_int64(st, 17, seq);
-	if (done(S, st, sqlite3_step(st), e) < 0)
+	if (store_done(S, st, sqlite3_step(st), e) < 0)
 		return -1;
 	if (d->kind != D_SEND)
 		return 1;
@@ -1489,7 +918,7 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	}
 	sqlite3_bind_int64(S->claim, 1, sqlite3_last_insert_rowid(S->db));
 	sqlite3_bind_int64(S->claim, 2, (int64_t)h);
-	if (done(S, S->claim, sqlite3_step(S->claim), e) < 0)
+	if (store_done(S, S->claim, sqlite3_step(S->claim), e) < 0)
 		return -1;
 	return claimed(S, a, d, trigger_key, now, h, ch, e);
 }
@@ -1523,10 +952,10 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 		return 0; /* (the private state's spending is read only for a budget) */
 	if (S->w.on) {
 		const char *camp = a->f[F_CAMPAIGN];
-		op_param v[SPEND_PARAMS] = {op_text(camp, -1), {.tag = P_REAL, .x = d->cost},
+		op_param v[SPEND_PARAMS] = {behind_text(camp, -1), {.tag = P_REAL, .x = d->cost},
 					    {.tag = P_INT, .i = now}};
 		char head[1] = {OP_SPEND};
-		if (op_put(S, head, sizeof head, v, SPEND_PARAMS, e) < 0)
+		if (behind_put(S, head, sizeof head, v, SPEND_PARAMS, e) < 0)
 			return -1;
 		S->w.kpend[jrn_hash64(camp, strlen(camp)) % PEND_SLOTS] = S->w.run;
 		behind_queued(S);
@@ -1534,7 +963,7 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 		sqlite3_bind_text(S->spend, 1, a->f[F_CAMPAIGN], -1, SQLITE_STATIC);
 		sqlite3_bind_double(S->spend, 2, d->cost);
 		sqlite3_bind_int64(S->spend, 3, now);
-		if (done(S, S->spend, sqlite3_step(S->spend), e) < 0)
+		if (store_done(S, S->spend, sqlite3_step(S->spend), e) < 0)
 			return -1;
 	}
 	bool hit;
