@@ -315,11 +315,6 @@ int store_behind(store *S, jrn_err *e)
 	return 0;
 }
 
-unsigned store_tx(const store *S)
-{
-	return S->gen;
-}
-
 int store_sync(store *S, jrn_err *e)
 {
 	struct behind *w = &S->w;

@@ -72,6 +72,11 @@ static struct spent_memo *spent_find(store *S, const char *campaign, bool *hit)
 	return m;
 }
 
+unsigned store_tx(const store *S)
+{
+	return S->gen;
+}
+
 sqlite3 *store_db(const store *S)
 {
 	return S->db;
