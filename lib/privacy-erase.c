@@ -292,7 +292,10 @@ static const char sql_known[] =
 	" OR EXISTS (SELECT 1 FROM source_cache WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM enrollments WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM ai_cache WHERE customer_id IN " IDS ")"
-	" OR EXISTS (SELECT 1 FROM merges WHERE from_id IN " IDS " OR into_id IN " IDS ")";
+	" OR EXISTS (SELECT 1 FROM merges WHERE from_id IN " IDS " OR into_id IN " IDS ")"
+	/* last: a customer the gate alone has seen (actions piped from a
+	 * script); past the sends' index, a scan of the table */
+	" OR EXISTS (SELECT 1 FROM route_decisions WHERE customer_id IN " IDS ")";
 
 static int64_t one_int(sqlite3 *db, const char *sql, jrn_err *e)
 {

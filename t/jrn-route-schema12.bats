@@ -41,7 +41,8 @@ print(h - (1 << 64) if h >> 63 else h)' "$1"
 }
 
 # to_v11: jrn.db as version 11 had it: the unique index of the sends'
-# keys, no route_send_keys nor deliveries_message, user_version 11
+# keys, the customer index of every decision, no route_send_keys nor
+# deliveries_message, user_version 11
 to_v11() {
 	sqlite3 jrn.db <<'SQL'
 BEGIN;
@@ -50,6 +51,8 @@ DROP TABLE route_send_keys;
 DROP TABLE route_send_keys_11;
 DROP INDEX deliveries_message; DROP TABLE log_offsets; DROP INDEX events_delivery; DROP INDEX events_orders; DROP INDEX deliveries_sent;
 CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision = 'send';
+DROP INDEX route_decisions_customer;
+CREATE INDEX route_decisions_customer ON route_decisions (customer_id, decision, decided_at);
 PRAGMA user_version = 11;
 COMMIT;
 SQL
@@ -69,7 +72,7 @@ SQL
 	{ keyed c3 k-c3; keyed c4 k-c4; keyed c4 k-c4; email c1 '"template":"t3"'; } > b.ndjson
 	run --separate-stderr jrn-route b.ndjson
 	assert_success
-	assert_equal "$(rows 'PRAGMA user_version')" 14
+	assert_equal "$(rows 'PRAGMA user_version')" 15
 	assert_equal "$(decisions)" \
 		'["suppress","duplicate"] ["send",null] ["suppress","duplicate"] ["defer","cap_channel"] '
 	# the four rows as they were (seq, body and all), four more after
