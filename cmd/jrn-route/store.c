@@ -118,7 +118,8 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	    jrn_db_prepare(db, "PRAGMA data_version", &S->version, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT hash FROM route_send_keys", &S->keys_all, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT key FROM route_send_keys_11", &S->keys_old, e) < 0 ||
-	    /* the customer index (customer_id, decision, decided_at) covers it */
+	    /* the customer index (customer_id, decided_at) of the sends
+	     * (schema 15) covers it */
 	    jrn_db_prepare(db, "SELECT DISTINCT customer_id FROM route_decisions"
 			   " WHERE decision = 'send'", &S->custs_all, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT max(seq) FROM route_decisions", &S->max_seq, e) < 0 ||
