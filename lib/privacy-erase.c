@@ -271,6 +271,10 @@ static const char *const sql_contact_values[] = {
 	" AND json_valid(e.body) AND t.type = 'text'",
 	"SELECT t.key, t.value FROM deliveries d, json_tree(d.record) t WHERE d.customer_id IN " IDS
 	" AND json_valid(d.record) AND t.type = 'text'",
+	/* a deferred action's record (for a customer only the gate has
+	 * seen, the one place her address is) */
+	"SELECT t.key, t.value FROM route_decisions r, json_tree(r.body) t WHERE r.customer_id IN " IDS
+	" AND r.body IS NOT NULL AND json_valid(r.body) AND t.type = 'text'",
 };
 
 static const char sql_shared[] =
@@ -280,7 +284,7 @@ static const char sql_shared[] =
 	" FROM identities WHERE kind IN ('email', 'phone') AND customer_id NOT IN " IDS ")";
 
 static const char sql_known[] =
-	"SELECT EXISTS (SELECT 1 FROM events WHERE customer_id IN " IDS ")"
+	"SELECT CASE WHEN EXISTS (SELECT 1 FROM events WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM profiles WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM identities WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM consent WHERE customer_id IN " IDS ")"
@@ -293,9 +297,11 @@ static const char sql_known[] =
 	" OR EXISTS (SELECT 1 FROM enrollments WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM ai_cache WHERE customer_id IN " IDS ")"
 	" OR EXISTS (SELECT 1 FROM merges WHERE from_id IN " IDS " OR into_id IN " IDS ")"
-	/* last: a customer the gate alone has seen (actions piped from a
-	 * script); past the sends' index, a scan of the table */
-	" OR EXISTS (SELECT 1 FROM route_decisions WHERE customer_id IN " IDS ")";
+	/* then, only when none of those names her (CASE is lazy where an
+	 * OR of EXISTS runs every one), a customer the gate alone has seen
+	 * (actions piped from a script): past the sends' index, a scan */
+	" THEN 1 WHEN EXISTS (SELECT 1 FROM route_decisions WHERE customer_id IN " IDS ")"
+	" THEN 1 ELSE 0 END";
 
 static int64_t one_int(sqlite3 *db, const char *sql, jrn_err *e)
 {

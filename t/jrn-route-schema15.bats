@@ -62,7 +62,6 @@ index_sql() {
   WHERE decision = 'send'"
 	assert_equal "$(rows 'PRAGMA integrity_check')" ok
 	# the gate's read of a customer's sends goes through it
-	assert_output --partial c1
 	run sqlite3 jrn.db "EXPLAIN QUERY PLAN SELECT channel FROM route_decisions r
 		WHERE customer_id = 'c1' AND (decided_at >= 0 OR send_at >= 0) AND decision = 'send'"
 	assert_output --partial "USING INDEX route_decisions_customer (customer_id=?)"
@@ -81,9 +80,14 @@ index_sql() {
 	run --separate-stderr jrn privacy export c1
 	assert_success
 	assert_equal "$(jq -c '[.routeDecisions[].decision]' <<< "$output")" '["send","defer","defer"]'
+	# her address, which only the deferred actions' bodies hold, is in
+	# the scope and erased (hashed into erasures)
+	assert_equal "$(jq -c '.addresses' <<< "$output")" '["c1@example.com"]'
 	run --separate-stderr jrn privacy erase c1
 	assert_success
+	assert_equal "$stderr" "jrn: privacy erase: 1 ids, 1 addresses erased"
 	assert_equal "$(rows "SELECT count(*) FROM route_decisions WHERE customer_id = 'c1'")" 0
+	assert_equal "$(rows "SELECT count(*) FROM route_send_keys")" 1
 	assert_equal "$(rows "SELECT customer_id, decision FROM route_decisions")" "c2|send"
 	assert_equal "$(rows 'PRAGMA integrity_check')" ok
 }
