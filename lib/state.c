@@ -438,7 +438,7 @@ static const char *const migrations[] = {
 	 * (a million a night, most of them defers) put each batch's entries
 	 * at random places of a large index, and each commit wrote the pages
 	 * again: a third of the gate's WAL (1.49 GB to 0.98 GB over the
-	 * bench's 1M actions, 0.86 the wall). The rare readers of a
+	 * bench's 1M actions, 0.90 the wall). The rare readers of a
 	 * customer's every decision (jrn privacy erase and export, jrn
 	 * partition, --explain) scan the table: erase already scans it for
 	 * the bodies that name her. */
