@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "jrn.h"
 
@@ -74,4 +75,21 @@ void jrn_buf_free(jrn_buf *b)
 	free(b->p);
 	b->p = NULL;
 	b->len = b->cap = 0;
+}
+
+void *jrn_huge_alloc(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, n, MADV_HUGEPAGE); /* a hint: its failure changes nothing */
+#endif
+	return p;
+}
+
+void jrn_huge_free(void *p, size_t n)
+{
+	if (p)
+		munmap(p, n);
 }

@@ -73,6 +73,17 @@ void jrn_buf_reset(jrn_buf *b);
 /* Frees b's memory; b is empty and reusable afterwards. */
 void jrn_buf_free(jrn_buf *b);
 
+/* n bytes of zeros, NULL when out of memory: mapped, asking for
+ * transparent huge pages (madvise(2) MADV_HUGEPAGE), for the large
+ * tables touched at random all over (jrn-route's recent sends' memo and
+ * enrollment keys' filter, the phone numbers' memo). In 4 KiB pages
+ * their first touches cost a page fault each, and their look-ups TLB
+ * misses (each dear on a virtual machine). Where huge pages are off it
+ * is plain zeroed memory, touched as it is used. jrn_huge_free(p, n)
+ * unmaps what jrn_huge_alloc(n) gave (p NULL: nothing). */
+void *jrn_huge_alloc(size_t n);
+void jrn_huge_free(void *p, size_t n);
+
 /* ---- UTF-8 (utf8.c) ------------------------------------------------------ */
 
 /* Returns the offset of the first byte of s[0..len) that is not well-formed
@@ -301,6 +312,23 @@ int jrn_email_normalize(const char *s, size_t len, jrn_buf *out, jrn_err *e);
  * to out. 0, or -1 with the reason in e (unparsable, not a valid number). */
 int jrn_phone_e164(const char *s, size_t len, const char *region, jrn_buf *out,
 		   jrn_err *e);
+
+/* jrn_phone_e164's answers remembered, for a loop that meets a customer's
+ * number again with each of their events or actions (jrn-ingest's
+ * records, jrn-route's gate): libphonenumber's regular expressions cost
+ * microseconds a number, a third of jrn-ingest's checking. One region
+ * per memo; one thread per memo (no lock). jrn_phone_memo_new copies
+ * region (NULL: numbers need their +country code) and returns NULL when
+ * out of memory; its table (5.5 MB, jrn_huge_alloc) is mapped at the
+ * first look-up. jrn_phone_memo_e164 appends s[0..len)'s E.164 form to
+ * out: 0, or -1 when it is not a valid number, or out of memory (no
+ * reason: jrn_phone_e164 gives it). Numbers of 64 bytes or more, or
+ * whose E.164 form would not fit, are parsed each time. NULL m: parsed
+ * each time. jrn_phone_memo_free(NULL) does nothing. */
+typedef struct jrn_phone_memo jrn_phone_memo;
+jrn_phone_memo *jrn_phone_memo_new(const char *region);
+int jrn_phone_memo_e164(jrn_phone_memo *m, const char *s, size_t len, jrn_buf *out);
+void jrn_phone_memo_free(jrn_phone_memo *m);
 
 /* ---- hashing (hash.c) ----------------------------------------------------- */
 

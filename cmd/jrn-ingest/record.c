@@ -10,6 +10,7 @@
 #include "jrn-ingest.h"
 
 static const char *country;                /* region for phone numbers */
+static jrn_phone_memo *phones;             /* the fast path's answers (country's) */
 static size_t max_record = SIZE_MAX;       /* the state file's SQLITE_LIMIT_LENGTH */
 static jv_parser *parser;                  /* reused between lines */
 
@@ -598,7 +599,7 @@ static int take_fast(batch *b, const jrn_line *ln)
 			return 0;
 		size_t at = scratch.len;
 		int rc = kind == 1 ? jrn_email_normalize(m->val, m->vlen, &scratch, NULL)
-				   : jrn_phone_e164(m->val, m->vlen, country, &scratch, NULL);
+				   : jrn_phone_memo_e164(phones, m->val, m->vlen, &scratch);
 		if (rc < 0 || (check && erased(scratch.p + at, scratch.len - at)))
 			return 0;
 		if (scratch.len - at != m->vlen || memcmp(scratch.p + at, m->val, m->vlen) != 0) {
@@ -909,7 +910,8 @@ int ingest_record_setup(jv cfg, const char *region, bool every_jv, jrn_err *e)
 {
 	country = region;
 	jv_only = every_jv;
-	if (names_from(&email_names, cfg, "ingest.emailFields", "email") < 0 ||
+	if (!(phones = jrn_phone_memo_new(region)) ||
+	    names_from(&email_names, cfg, "ingest.emailFields", "email") < 0 ||
 	    names_from(&phone_names, cfg, "ingest.phoneFields", "phone") < 0)
 		return jrn_fail(e, "out of memory");
 	return ingest_typemap_load(cfg, e);
@@ -934,5 +936,7 @@ void ingest_record_free(void)
 	free(edits);
 	names_free(&email_names);
 	names_free(&phone_names);
+	jrn_phone_memo_free(phones);
+	phones = NULL;
 	ingest_typemap_free();
 }

@@ -108,7 +108,7 @@ void enroll_close(enroll_db *D)
 		return;
 	for (int i = 0; i < NQ; i++)
 		sqlite3_finalize(D->q[i]);
-	route_huge_free(D->keys, ENROLL_KEY_BITS / 8);
+	jrn_huge_free(D->keys, ENROLL_KEY_BITS / 8);
 	free(D);
 }
 
@@ -276,7 +276,7 @@ int enroll_by_trigger(enroll_db *D, const char *journey, const char *customer, c
 
 int enroll_keys_track(enroll_db *D)
 {
-	if (!D->keys && !(D->keys = route_huge_alloc(ENROLL_KEY_BITS / 8)))
+	if (!D->keys && !(D->keys = jrn_huge_alloc(ENROLL_KEY_BITS / 8)))
 		return -1;
 	return 0;
 }

@@ -29,50 +29,22 @@ static bool uses_phone(int c)
 }
 
 /* A phone number in E.164 (jrn_phone_e164 under policy's region) into to:
- * 0, or -1 when it is not one. libphonenumber's regular expressions cost
- * tens of microseconds a number, and a customer's number comes back with
- * each of their actions: PHONE_MEMO answers are remembered (numbers of at
- * most 63 bytes), in sets of PHONE_WAYS by hash, the newest first, so
- * that two numbers of one set do not evict each other in turn (with one
- * way, 14% of 10,000 numbers did, and were parsed again each time).
- * In huge pages (route_huge_alloc): in 4 KiB ones a look-up's TLB and
- * cache misses were a tenth of the gate's time. */
-#define PHONE_MEMO 65536
-#define PHONE_WAYS 4
-static struct phone_memo {
-	char raw[64];
-	char e164[20]; /* "" for not a number */
-} *phone_memo;
+ * 0, or -1 when it is not one. A customer's number comes back with each
+ * of their actions: jrn_phone_memo remembers the answers (one region a
+ * run: the policy's). */
+static jrn_phone_memo *phone_memo;
 
 static int phone_e164(route_run *R, const char *raw, jrn_buf *to)
 {
-	size_t n = strlen(raw);
-	jrn_err why;
-	if (n >= sizeof phone_memo->raw)
-		return jrn_phone_e164(raw, n, R->P.region, to, &why);
-	if (!phone_memo && !(phone_memo = route_huge_alloc(PHONE_MEMO * sizeof *phone_memo)))
-		return jrn_phone_e164(raw, n, R->P.region, to, &why);
-	struct phone_memo *set = &phone_memo[jrn_hash64(raw, n) % (PHONE_MEMO / PHONE_WAYS) * PHONE_WAYS];
-	int w = 0;
-	while (w < PHONE_WAYS && (!set[w].raw[0] || strcmp(set[w].raw, raw)))
-		w++;
-	if (w == PHONE_WAYS) {
-		jrn_buf_reset(to);
-		int rc = jrn_phone_e164(raw, n, R->P.region, to, &why);
-		if (rc == 0 && to->len >= sizeof set->e164)
-			return 0; /* longer than E.164 allows: not remembered */
-		memmove(set + 1, set, (PHONE_WAYS - 1) * sizeof *set); /* the oldest goes */
-		memcpy(set[0].raw, raw, n + 1);
-		snprintf(set[0].e164, sizeof set->e164, "%s", rc == 0 ? to->p : "");
-		w = 0;
-	}
 	jrn_buf_reset(to);
-	return set[w].e164[0] ? jrn_buf_adds(to, set[w].e164) : -1;
+	if (!phone_memo && !(phone_memo = jrn_phone_memo_new(R->P.region)))
+		return -1;
+	return jrn_phone_memo_e164(phone_memo, raw, strlen(raw), to);
 }
 
 void gate_free(void)
 {
-	route_huge_free(phone_memo, PHONE_MEMO * sizeof *phone_memo);
+	jrn_phone_memo_free(phone_memo);
 	phone_memo = NULL;
 }
 

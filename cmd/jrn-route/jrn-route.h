@@ -180,17 +180,6 @@ int store_claim(store *S, const action *a, const decision *d, const char *trigge
 int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
 		int64_t now, jrn_err *e);
 
-/* n bytes of zeros (store.c), NULL when out of memory: mapped, asking
- * for transparent huge pages (madvise(2) MADV_HUGEPAGE), for the large
- * tables touched at random all over (the recent sends' memo, up to 48
- * MB; the enrollment keys' Bloom filter, 8 MiB). In 4 KiB pages their
- * first touches cost a page fault each: a fourth of a tick's time
- * (thousands of faults, each dear on a virtual machine). Where huge
- * pages are off it is plain zeroed memory, touched as it is used.
- * route_huge_free(p, n) unmaps what route_huge_alloc(n) gave (p NULL:
- * nothing). */
-void *route_huge_alloc(size_t n);
-void route_huge_free(void *p, size_t n);
 
 /* Local time (zone.c). A zone name is checked once and remembered. */
 /* 0 when zone names a file of the system's zoneinfo (TZDIR, else

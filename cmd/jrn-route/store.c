@@ -10,27 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "store.h"
-
-
-void *route_huge_alloc(size_t n)
-{
-	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-#ifdef MADV_HUGEPAGE
-	madvise(p, n, MADV_HUGEPAGE); /* a hint: its failure changes nothing */
-#endif
-	return p;
-}
-
-void route_huge_free(void *p, size_t n)
-{
-	if (p)
-		munmap(p, n);
-}
 
 /* Is this the thread that writes S's decisions behind (store_behind)? */
 static bool on_writer(const store *S)
@@ -164,8 +145,8 @@ void store_close(store *S)
 	free(S->priv_seq);
 	free(S->priv_cust);
 	free(S->custs);
-	route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
-	route_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
+	jrn_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
+	jrn_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
 	free(S->names);
 	free(S->name_ix);
 	free(S);
@@ -590,12 +571,12 @@ static struct recent_memo *memo_set(store *S, const char *customer, size_t n, ui
 	if (n >= sizeof S->recent_memo->customer)
 		return NULL;
 	if (!S->recent_memo) {
-		S->recent_memo = route_huge_alloc(RECENT_MEMO * sizeof *S->recent_memo);
+		S->recent_memo = jrn_huge_alloc(RECENT_MEMO * sizeof *S->recent_memo);
 		/* a set's tags (64 bytes) in one cache line (mapped: page-aligned) */
-		S->recent_tag = route_huge_alloc(RECENT_MEMO * sizeof *S->recent_tag);
+		S->recent_tag = jrn_huge_alloc(RECENT_MEMO * sizeof *S->recent_tag);
 		if (!S->recent_memo || !S->recent_tag) {
-			route_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
-			route_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
+			jrn_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
+			jrn_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
 			S->recent_memo = NULL, S->recent_tag = NULL;
 			return NULL;
 		}

@@ -21,6 +21,8 @@ echo "bench: $events events, $((size / 1000000)) MB ($data), median of $runs run
 ingest_fresh() { rm -f "$dir/b.db" "$dir/b.db-wal" "$dir/b.db-shm"; "$bin/jrn-ingest" --db "$dir/b.db" "$data" > /dev/null; }
 ingest_again() { "$bin/jrn-ingest" --db "$dir/b.db" "$data" > /dev/null; }
 jq_c() { jq -c . "$data" > /dev/null; }
+# The same load in the sqlite3 shell: the same table and indexes (schema
+# migrations 1 and 14), the JSON taken apart by SQLite.
 sqlite_load() {
 	rm -f "$dir/s.db"
 	local us; us=$(printf '\037')
@@ -31,6 +33,14 @@ CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT
   customer_id TEXT NOT NULL, ts INTEGER NOT NULL, amount REAL, body TEXT NOT NULL);
 CREATE INDEX events_customer ON events (customer_id, ts);
 CREATE INDEX events_type ON events (type, ts);
+CREATE INDEX events_delivery ON events
+  (json_extract(body, '\$.properties.deliveryKey'), type, ts)
+  WHERE instr(body, '"deliveryKey"') > 0
+    AND type IN ('email.delivered', 'sms.delivered', 'email.opened', 'email.clicked',
+                 'consent.revoked', 'email.bounced', 'sms.failed')
+    AND json_extract(body, '\$.properties.deliveryKey') IS NOT NULL;
+CREATE INDEX events_orders ON events (ts, customer_id, amount)
+  WHERE type = 'order.completed';
 .mode ascii
 .separator "$us" "\n"
 .import $data raw
@@ -106,4 +116,19 @@ small=$dir/events-500000.ndjson
 peak() { rm -f "$dir/m.db"*; /usr/bin/time -f %M "$bin/jrn-ingest" --db "$dir/m.db" "$1" 2>&1 >/dev/null | tail -1; }
 echo "peak RSS: $(peak "$small") KB at 500k events, $(peak "$data") KB at $events events"
 rm -f "$dir"/*.db "$dir"/*.db-wal "$dir"/*.db-shm
+
+# The load curve: a fresh load of 1M, 3M and 10M events (one run each):
+# events per second, peak memory and the state file's size, to show memory
+# flat and no cliff once the indexes outgrow the 64 MB page cache. The
+# generated files are kept in the bench folder (10M: 2.3 GB).
+# BENCH_CURVE="N..." sets the sizes; BENCH_CURVE= skips it.
+for n in ${BENCH_CURVE-1000000 3000000 10000000}; do
+	f=$dir/events-$n.ndjson
+	[ -s "$f" ] || "$gen" -n "$n" > "$f"
+	rm -f "$dir"/c.db "$dir"/c.db-wal "$dir"/c.db-shm
+	read -r wall rss < <(/usr/bin/time -f '%e %M' "$bin/jrn-ingest" --db "$dir/c.db" "$f" 2>&1 > /dev/null | tail -1)
+	printf 'load curve: %9d events %8.2fs %10s events/s %8s KB peak %6d MB state file\n' \
+		"$n" "$wall" "$(rate "$n" "$wall")" "$rss" "$(($(stat -c %s "$dir/c.db") / 1000000))"
+done
+rm -f "$dir"/c.db "$dir"/c.db-wal "$dir"/c.db-shm
 bash "$here/send.sh" "$bin"

@@ -125,5 +125,87 @@ int main(void)
 		free(big);
 		jrn_buf_free(&b);
 	}
+
+	/* ---- the memo: the same answers as jrn_phone_e164, remembered ---- */
+	{
+		static const char *const in[] = {
+			"(415) 555-2671", "+44 20 7946 0958", "415-555-267", "abc", "+1 415 555 2671",
+			"1-800-FLOWERS", "  (415) 555-2671 ", "+1 415 555 2671 ext. 3", "020 7946 0958",
+		};
+		jrn_phone_memo *m = jrn_phone_memo_new("US");
+		CHECK(m != NULL, "memo made");
+		jrn_buf got = {0}, want = {0};
+		jrn_err e;
+		for (int pass = 0; pass < 3; pass++)
+			for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
+				jrn_buf_reset(&got);
+				jrn_buf_reset(&want);
+				jrn_buf_adds(&got, "x:"); /* appends, as jrn_phone_e164 does */
+				jrn_buf_adds(&want, "x:");
+				int a = jrn_phone_memo_e164(m, in[i], strlen(in[i]), &got);
+				int w = jrn_phone_e164(in[i], strlen(in[i]), "US", &want, &e);
+				CHECK(a == w && (a < 0 || strcmp(got.p, want.p) == 0),
+				      "pass %d, '%s': memo %d '%s', library %d '%s'", pass, in[i], a,
+				      got.p, w, want.p);
+			}
+		/* A region of its own per memo. */
+		jrn_phone_memo *gb = jrn_phone_memo_new("GB");
+		jrn_buf_reset(&got);
+		CHECK(jrn_phone_memo_e164(gb, "020 7946 0958", 13, &got) == 0 &&
+			      strcmp(got.p, "+442079460958") == 0, "GB memo: %s", got.p);
+		jrn_phone_memo_free(gb);
+		/* No region: a number needs its +country code. */
+		jrn_phone_memo *any = jrn_phone_memo_new(NULL);
+		jrn_buf_reset(&got);
+		CHECK(jrn_phone_memo_e164(any, "(415) 555-2671", 14, &got) < 0, "no region: refused");
+		jrn_buf_reset(&got);
+		CHECK(jrn_phone_memo_e164(any, "+1 415 555 2671", 15, &got) == 0 &&
+			      strcmp(got.p, "+14155552671") == 0, "no region: +1 taken");
+		jrn_phone_memo_free(any);
+		/* Reads s[0..len) only; an embedded NUL is no number, remembered
+		 * apart from the number before it. */
+		jrn_buf_reset(&got);
+		CHECK(jrn_phone_memo_e164(m, "(415) 555-2671999", 14, &got) == 0 &&
+			      strcmp(got.p, "+14155552671") == 0, "reads s[0..len) only");
+		const char nul[] = "(415) 555-2671\0" "9";
+		for (int pass = 0; pass < 2; pass++) {
+			jrn_buf_reset(&got);
+			CHECK(jrn_phone_memo_e164(m, nul, sizeof nul - 1, &got) < 0, "NUL, pass %d", pass);
+		}
+		/* Many numbers: past the memo's size, every answer still right
+		 * (sets evict their oldest). */
+		int wrong = 0;
+		char num[32];
+		for (int pass = 0; pass < 2; pass++)
+			for (int i = 0; i < 200000; i += 7) {
+				snprintf(num, sizeof num, "(415) %03d-%04d", 200 + i / 10000 % 800, i % 10000);
+				jrn_buf_reset(&got);
+				jrn_buf_reset(&want);
+				int a = jrn_phone_memo_e164(m, num, strlen(num), &got);
+				int w = jrn_phone_e164(num, strlen(num), "US", &want, &e);
+				wrong += a != w || (a == 0 && strcmp(got.p, want.p) != 0);
+			}
+		CHECK(wrong == 0, "200000 numbers twice: %d answers differ", wrong);
+		/* 63 bytes are remembered, 64 and more parsed each time: both right. */
+		for (int len = 62; len <= 66; len++) {
+			char pad[80];
+			memset(pad, ' ', sizeof pad);
+			memcpy(pad + len - 14, "(415) 555-2671", 14);
+			for (int pass = 0; pass < 2; pass++) {
+				jrn_buf_reset(&got);
+				CHECK(jrn_phone_memo_e164(m, pad, (size_t)len, &got) == 0 &&
+					      strcmp(got.p, "+14155552671") == 0, "%d bytes, pass %d", len, pass);
+			}
+		}
+		jrn_buf_reset(&got);
+		CHECK(jrn_phone_memo_e164(m, "", 0, &got) < 0, "empty: refused");
+		jrn_buf_reset(&got);
+		CHECK(jrn_phone_memo_e164(NULL, "+1 415 555 2671", 15, &got) == 0 &&
+			      strcmp(got.p, "+14155552671") == 0, "NULL memo: parsed");
+		jrn_phone_memo_free(m);
+		jrn_phone_memo_free(NULL);
+		jrn_buf_free(&got);
+		jrn_buf_free(&want);
+	}
 	return unit_done();
 }
