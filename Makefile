@@ -6,7 +6,8 @@
 #   make asan       the same suite built with AddressSanitizer + UBSan
 #   make demo       the three flows (ingest, nightly, hourly, real time) on the
 #                   shipped slice of Online Retail, in build/demo (examples/demo.sh)
-#   make bench      generated data, jrn beside jq and sqlite3, with ratios
+#   make bench      generated data, jrn beside jq and sqlite3, with ratios; the
+#                   1M/3M/10M load curve (BENCH_CURVE=: skipped)
 #   make bench-merge  jrn-merge --all beside the same join in sqlite3; jrn-merge
 #                   with four http sources beside one curl per request
 #   make bench-ai   jrn-ai's rules model: state, optimize and cache hits per

@@ -299,7 +299,7 @@ int jrn_time_or_ago(const char *s, int64_t now, int64_t *ms, jrn_err *e);
 int64_t jrn_now(void);
 void jrn_clock_set(int64_t ms);
 
-/* ---- addresses (email.c, phone.cc) --------------------------------------- */
+/* ---- addresses (email.c, phone.cc, phone-memo.c) ------------------------ */
 
 /* Normalises an e-mail address: trims ASCII white space, lower-cases it and
  * checks it is an addr-spec mail providers accept (dot-atom local part of at
@@ -323,8 +323,9 @@ int jrn_phone_e164(const char *s, size_t len, const char *region, jrn_buf *out,
  * first look-up. jrn_phone_memo_e164 appends s[0..len)'s E.164 form to
  * out: 0, or -1 when it is not a valid number, or out of memory (no
  * reason: jrn_phone_e164 gives it). Numbers of 64 bytes or more, or
- * whose E.164 form would not fit, are parsed each time. NULL m: parsed
- * each time. jrn_phone_memo_free(NULL) does nothing. */
+ * whose E.164 form would not fit, are parsed each time, as is every
+ * number when the table cannot be mapped. m is not NULL.
+ * jrn_phone_memo_free(NULL) does nothing. */
 typedef struct jrn_phone_memo jrn_phone_memo;
 jrn_phone_memo *jrn_phone_memo_new(const char *region);
 int jrn_phone_memo_e164(jrn_phone_memo *m, const char *s, size_t len, jrn_buf *out);

@@ -1,4 +1,5 @@
 /* phone-memo.c: jrn_phone_e164's answers remembered (jrn.h). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ typedef struct {
 struct jrn_phone_memo {
 	char *region;
 	memo_slot *slot; /* PHONE_MEMO of them, mapped at the first look-up */
+	bool no_room;    /* that mapping failed: every number is parsed */
 };
 
 jrn_phone_memo *jrn_phone_memo_new(const char *region)
@@ -44,10 +46,9 @@ void jrn_phone_memo_free(jrn_phone_memo *m)
 
 int jrn_phone_memo_e164(jrn_phone_memo *m, const char *s, size_t len, jrn_buf *out)
 {
-	if (!m)
-		return jrn_phone_e164(s, len, NULL, out, NULL);
-	if (len == 0 || len > sizeof m->slot->raw ||
-	    (!m->slot && !(m->slot = jrn_huge_alloc(PHONE_MEMO * sizeof *m->slot))))
+	if (!m->slot && !m->no_room && !(m->slot = jrn_huge_alloc(PHONE_MEMO * sizeof *m->slot)))
+		m->no_room = true;
+	if (len == 0 || len > sizeof m->slot->raw || !m->slot)
 		return jrn_phone_e164(s, len, m->region, out, NULL);
 	memo_slot *set = &m->slot[jrn_hash64(s, len) % (PHONE_MEMO / PHONE_WAYS) * PHONE_WAYS];
 	int w = 0;

@@ -147,7 +147,7 @@ typedef struct {
 	ingest_nats *nats;    /* --publish: publishes instead of db */
 	ingest_nats *from;    /* --from: the offsets go with each batch */
 	sqlite3_stmt *file_size;  /* cache_grow's */
-	sqlite3_int64 cache_kib;  /* the cache size it set (0: jrn_db_open's) */
+	sqlite3_int64 cache_kib;  /* the cache size it set (0: jrn_db_open's; -1: off) */
 } store;
 
 static int bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
@@ -213,21 +213,27 @@ static int fresh_room(store *s, size_t n, jrn_err *e)
 	return 0;
 }
 
-/* The page cache grows with the state file: a quarter of it, from
- * jrn_db_open's 64 MiB up to 512 MiB, set before each batch. A batch's
+/* The page cache grows with the state file: a quarter of it, in steps of
+ * 64 MiB from jrn_db_open's 64 MiB up to 512 MiB, set before each batch
+ * (--listen, which stores through listen_store, keeps 64 MiB). A batch's
  * inserts into events_customer land all over it, and once that index
  * outgrew the cache each one read a page back from the file: a fresh
  * load of 10M events took 176 s with 64 MiB (79 s of it in the kernel,
  * copying pages in) and 105 s with 512 MiB; 1 GiB gained nothing more. */
 static void cache_grow(store *s)
 {
-	if (!s->file_size && sqlite3_prepare_v2(s->db, "SELECT page_count * page_size"
-						" FROM pragma_page_count(), pragma_page_size()",
-						-1, &s->file_size, NULL) != SQLITE_OK)
+	if (s->cache_kib < 0 || (!s->file_size &&
+				 sqlite3_prepare_v2(s->db, "SELECT page_count * page_size"
+						    " FROM pragma_page_count(), pragma_page_size()",
+						    -1, &s->file_size, NULL) != SQLITE_OK)) {
+		s->cache_kib = -1; /* not asked again: jrn_db_open's size stays */
 		return;
-	sqlite3_int64 bytes = sqlite3_step(s->file_size) == SQLITE_ROW
-				      ? sqlite3_column_int64(s->file_size, 0) : 0;
+	}
+	int rc = sqlite3_step(s->file_size);
+	sqlite3_int64 bytes = rc == SQLITE_ROW ? sqlite3_column_int64(s->file_size, 0) : 0;
 	sqlite3_reset(s->file_size);
+	if (rc != SQLITE_ROW)
+		return; /* the size unknown this time: the cache as it is */
 	sqlite3_int64 kib = bytes / 1024 / 4;
 	kib = kib < 65536 ? 65536 : kib > 524288 ? 524288 : kib / 65536 * 65536;
 	if (kib != s->cache_kib) {

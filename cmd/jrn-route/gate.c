@@ -38,7 +38,7 @@ static int phone_e164(route_run *R, const char *raw, jrn_buf *to)
 {
 	jrn_buf_reset(to);
 	if (!phone_memo && !(phone_memo = jrn_phone_memo_new(R->P.region)))
-		return -1;
+		return jrn_phone_e164(raw, strlen(raw), R->P.region, to, NULL);
 	return jrn_phone_memo_e164(phone_memo, raw, strlen(raw), to);
 }
 

@@ -119,8 +119,9 @@ rm -f "$dir"/*.db "$dir"/*.db-wal "$dir"/*.db-shm
 
 # The load curve: a fresh load of 1M, 3M and 10M events (one run each):
 # events per second, peak memory and the state file's size, to show memory
-# flat and no cliff once the indexes outgrow the 64 MB page cache. The
-# generated files are kept in the bench folder (10M: 2.3 GB).
+# bounded (a page cache of at most 512 MiB, jrn-ingest(1) Streaming) and
+# how the rate falls as the indexes outgrow the cache. The generated files
+# are kept in the bench folder (10M: 2.3 GB).
 # BENCH_CURVE="N..." sets the sizes; BENCH_CURVE= skips it.
 for n in ${BENCH_CURVE-1000000 3000000 10000000}; do
 	f=$dir/events-$n.ndjson
