@@ -146,8 +146,8 @@ typedef struct {
 	size_t fresh_cap;
 	ingest_nats *nats;    /* --publish: publishes instead of db */
 	ingest_nats *from;    /* --from: the offsets go with each batch */
-	sqlite3_stmt *file_size;  /* cache_grow's */
-	sqlite3_int64 cache_kib;  /* the cache size it set (0: jrn_db_open's; -1: off) */
+	sqlite3_stmt *file_size;  /* cache_grow's: the state file's bytes */
+	sqlite3_int64 cache_kib;  /* the cache size it set (0: jrn_db_open's) */
 } store;
 
 static int bind_span(sqlite3_stmt *st, int i, const batch *b, span s)
@@ -222,13 +222,6 @@ static int fresh_room(store *s, size_t n, jrn_err *e)
  * copying pages in) and 105 s with 512 MiB; 1 GiB gained nothing more. */
 static void cache_grow(store *s)
 {
-	if (s->cache_kib < 0 || (!s->file_size &&
-				 sqlite3_prepare_v2(s->db, "SELECT page_count * page_size"
-						    " FROM pragma_page_count(), pragma_page_size()",
-						    -1, &s->file_size, NULL) != SQLITE_OK)) {
-		s->cache_kib = -1; /* not asked again: jrn_db_open's size stays */
-		return;
-	}
 	int rc = sqlite3_step(s->file_size);
 	sqlite3_int64 bytes = rc == SQLITE_ROW ? sqlite3_column_int64(s->file_size, 0) : 0;
 	sqlite3_reset(s->file_size);
@@ -522,6 +515,8 @@ static int set_up(void)
 		if (jrn_db_prepare(st.db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
 				   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
 				   &st.insert, &e) < 0 ||
+		    jrn_db_prepare(st.db, "SELECT page_count * page_size"
+				   " FROM pragma_page_count(), pragma_page_size()", &st.file_size, &e) < 0 ||
 		    !(st.reach = jrn_reach_open(st.db, &e)) ||
 		    !(st.profile = jrn_profile_open(st.db, opts.config, &e)) ||
 		    !(st.privacy = jrn_privacy_open(st.db, &e)))

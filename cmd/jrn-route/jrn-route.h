@@ -180,7 +180,6 @@ int store_claim(store *S, const action *a, const decision *d, const char *trigge
 int store_write(store *S, const action *a, const decision *d, const char *trigger_key,
 		int64_t now, jrn_err *e);
 
-
 /* Local time (zone.c). A zone name is checked once and remembered. */
 /* 0 when zone names a file of the system's zoneinfo (TZDIR, else
  * /usr/share/zoneinfo) by the name rules of jrn-route(1); -1 with e. */
