@@ -215,7 +215,7 @@ static int fresh_room(store *s, size_t n, jrn_err *e)
 
 /* The page cache grows with the state file: a quarter of it, in steps of
  * 64 MiB from jrn_db_open's 64 MiB up to 512 MiB, set before each batch
- * (--listen, which stores through listen_store, keeps 64 MiB). A batch's
+ * (--listen: before each group commit's rows, in listen_store). A batch's
  * inserts into events_customer land all over it, and once that index
  * outgrew the cache each one read a page back from the file: a fresh
  * load of 10M events took 176 s with 64 MiB (79 s of it in the kernel,
@@ -663,6 +663,7 @@ static int listen_store(batch *b, unsigned char *fresh, jrn_err *e)
 {
 	if (st.nats) /* fresh[i] 1 published, 2 duplicate, 0 unacked */
 		return ingest_nats_publish(st.nats, b, fresh, e);
+	cache_grow(&st); /* (inside the group's transaction: a pragma may be) */
 	return store_rows(&st, b, fresh, e);
 }
 
