@@ -20,7 +20,8 @@
 #   make bench-report  jrn-report metrics over 10M events and 1M deliveries
 #                   beside the same statement in sqlite3 (t/bench/report.sh)
 #   make bench-ai-openai  jrn-ai's openai model: requests/s against the local
-#                   recorder, 32 in flight (t/bench/ai-openai.sh)
+#                   recorder, 32 in flight, and cache hits over tiny and over
+#                   real profiles (t/bench/ai-openai.sh)
 #   make bench-cluster  jrn-ingest --publish into a 3-node JetStream cluster on
 #                   127.0.0.1 at R3 and R1, --from beside ingest of the file
 #                   (t/bench/cluster.sh)
@@ -211,8 +212,8 @@ bench-route: deps all $(BUILD)/jrn-gen
 	@bash t/bench/route.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 # jrn-ai's openai model against the local recorder, 32 in flight
-bench-ai-openai: deps all
-	@bash t/bench/ai-openai.sh $(BUILD)/bin
+bench-ai-openai: deps all $(BUILD)/jrn-gen
+	@bash t/bench/ai-openai.sh $(BUILD)/bin $(BUILD)/jrn-gen
 
 bench-report: deps all
 	@bash t/bench/report.sh $(BUILD)/bin
