@@ -168,3 +168,18 @@ vips() {
 	n=$(rows "SELECT count(*) FROM segment_members WHERE segment = 'vip'")
 	assert_equal "$(ls out/*.eml | wc -l)" "$n"
 }
+
+@test "more actions than a pipe holds: jrn-route to a file, then jrn-send the file (jrn-route(1) BUGS): each one sent once" {
+	for i in $(seq 1 1500); do
+		printf '{"actionType":"email","customerId":"c%d","campaignId":"w","recipientEmail":"u%d@example.com","subject":"s","messageContent":"m"}\n' "$i" "$i"
+	done > many.ndjson
+	run --separate-stderr bash -c 'jrn-route -q many.ndjson > due.ndjson && jrn-send -q --spool big due.ndjson'
+	assert_success
+	assert_equal "$(jq -r .delivery.status <<< "$output" | sort | uniq -c | awk '{print $1, $2}')" "1500 simulated"
+	assert_equal "$(ls big/*.eml | wc -l)" 1500
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM deliveries WHERE status = 'simulated'")" 1500
+	# the same line again: every one a duplicate, nothing more in the spool
+	run --separate-stderr bash -c 'jrn-route -q many.ndjson > due.ndjson && jrn-send -q --spool big due.ndjson'
+	assert_success
+	assert_equal "$(ls big/*.eml | wc -l)" 1500
+}
