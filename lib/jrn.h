@@ -209,6 +209,16 @@ void jrn_reader_idle_notice(jrn_reader *r, bool on);
  * read is waiting: a signal handler that sets it interrupts the read (so
  * install it without SA_RESTART). Borrows flag. Off by default. */
 void jrn_reader_stop_on(jrn_reader *r, volatile sig_atomic_t *flag);
+/* Reads ahead, for up to wait_ms milliseconds (0: what is there now),
+ * whatever r's current input has ready, into memory of its own that
+ * jrn_reader_next takes from before it reads again: no line it returned
+ * moves. Only a pipe or socket is read so (a file never waits on its
+ * writer); at most max bytes are held ahead, and past that, at its end,
+ * or for a file, it just waits wait_ms. A read error is kept for
+ * jrn_reader_next to report after the bytes before it. 1 when something
+ * was read, else 0. (What jrn_db_read_ahead calls while the state file is
+ * locked.) */
+int jrn_reader_pump(jrn_reader *r, int wait_ms, size_t max);
 void jrn_reader_free(jrn_reader *r);
 
 /* Parses one line as a JSON object with jrn_parse_value (UTF-8, strict
@@ -601,6 +611,23 @@ int jrn_db_open_serialized(const char *path, int busy_ms, sqlite3 **db, jrn_err 
  * their own. Its first read tells a damaged file. *db is the caller's to
  * sqlite3_close; 0 or -1 with e. */
 int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+
+/* While db waits for a lock held by another connection, for up to
+ * busy_ms in all as sqlite3_busy_timeout waits (and in its steps: 1, 2,
+ * 5 ... 100 ms), rd's input is read ahead (jrn_reader_pump, at most
+ * JRN_READ_AHEAD_MAX bytes) on the thread that called this; another
+ * thread's waits only sleep. This keeps a pipeline from stalling where
+ * the tool upstream holds the state file's write lock while it writes
+ * to us (jrn-route writes a batch's records before committing it), and
+ * we stop reading while we wait for that lock: the upstream write then
+ * ends, it commits, and the lock is ours. Returns what
+ * jrn_db_read_ahead_end takes (rd must outlive it), NULL out of memory
+ * (then db keeps its busy time-out). */
+typedef struct jrn_read_ahead jrn_read_ahead;
+#define JRN_READ_AHEAD_MAX ((size_t)256 << 20)
+jrn_read_ahead *jrn_db_read_ahead(sqlite3 *db, jrn_reader *rd, int busy_ms);
+/* db's plain busy time-out again (busy_ms), and ra freed. NULL ra: no-op. */
+void jrn_db_read_ahead_end(sqlite3 *db, jrn_read_ahead *ra, int busy_ms);
 
 /* Whether a state file is at path, for a tool that only reads one or
  * takes from it and so must not create it (jrn_db_open would). Makes

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -25,6 +26,11 @@ struct jrn_reader {
 	bool stopped;
 	char *buf;
 	size_t cap, start, end, scan; /* data is buf[start..end); no '\n' in [start..scan) */
+	bool pipe;                    /* fd is a pipe or socket: jrn_reader_pump reads it */
+	char *ahead;                  /* jrn_reader_pump's: ahead[ahead_off..ahead_len) */
+	size_t ahead_cap, ahead_len, ahead_off;
+	bool ahead_eof;               /* ... then the end of the input */
+	int ahead_errno;              /* ... then a read error (0: none) */
 };
 
 jrn_reader *jrn_reader_new(char *const *files, int nfiles)
@@ -57,6 +63,7 @@ void jrn_reader_free(jrn_reader *r)
 	if (r->fd > 0)
 		close(r->fd);
 	free(r->buf);
+	free(r->ahead);
 	free(r);
 }
 
@@ -68,15 +75,90 @@ static int open_next(jrn_reader *r, jrn_err *e)
 	r->lineno = 0;
 	r->eof = 0;
 	r->start = r->end = r->scan = 0;
+	r->ahead_len = r->ahead_off = 0;
+	r->ahead_eof = false, r->ahead_errno = 0;
+	struct stat st;
 	if (strcmp(f, "-") == 0) {
 		r->name = "stdin";
 		r->fd = 0;
-		return 0;
+	} else {
+		r->fd = open(f, O_RDONLY | O_CLOEXEC);
+		if (r->fd < 0)
+			return jrn_fail(e, "%s: %s", f, strerror(errno));
+		posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
-	r->fd = open(f, O_RDONLY | O_CLOEXEC);
-	if (r->fd < 0)
-		return jrn_fail(e, "%s: %s", f, strerror(errno));
-	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r->pipe = fstat(r->fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	return 0;
+}
+
+int jrn_reader_pump(jrn_reader *r, int wait_ms, size_t max)
+{
+	int64_t until = jrn_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+	int got = 0;
+	for (;;) {
+		int64_t left = until - jrn_mono_ms();
+		if (left < 0)
+			left = 0;
+		if (r->fd < 0 || !r->pipe || r->eof || r->ahead_eof || r->ahead_errno ||
+		    r->ahead_len >= max || (r->stop && *r->stop)) {
+			if (left > 0)
+				poll(NULL, 0, (int)left); /* (a signal ends it early) */
+			return got;
+		}
+		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+		int ready = poll(&pfd, 1, (int)left);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			return got;
+		if (r->ahead_cap - r->ahead_len < READ_CHUNK / 2) {
+			size_t cap = r->ahead_cap ? r->ahead_cap * 2 : READ_CHUNK;
+			char *p = realloc(r->ahead, cap);
+			if (!p) { /* no room to read ahead: wait as a plain time-out would */
+				if (left > 0)
+					poll(NULL, 0, (int)left);
+				return got;
+			}
+			r->ahead = p;
+			r->ahead_cap = cap;
+		}
+		ssize_t n = read(r->fd, r->ahead + r->ahead_len, r->ahead_cap - r->ahead_len);
+		if (n > 0)
+			r->ahead_len += (size_t)n, got = 1;
+		else if (n == 0)
+			r->ahead_eof = true;
+		else if (errno != EINTR && errno != EAGAIN)
+			r->ahead_errno = errno;
+	}
+}
+
+/* fill's part: what jrn_reader_pump read, into the buffer (room made).
+ * 1 taken (or the end or an error it met: rc in *rc), 0 nothing ahead. */
+static int take_ahead(jrn_reader *r, int *rc, jrn_err *e)
+{
+	*rc = 0;
+	if (r->ahead_off < r->ahead_len) {
+		size_t n = r->ahead_len - r->ahead_off;
+		if (n > r->cap - r->end)
+			n = r->cap - r->end;
+		memcpy(r->buf + r->end, r->ahead + r->ahead_off, n);
+		r->end += n;
+		r->ahead_off += n;
+		if (r->ahead_off == r->ahead_len)
+			r->ahead_off = r->ahead_len = 0;
+		return 1;
+	}
+	if (r->ahead_eof) {
+		r->ahead_eof = false;
+		r->eof = 1;
+		return 1;
+	}
+	if (r->ahead_errno) {
+		int err = r->ahead_errno;
+		r->ahead_errno = 0;
+		*rc = jrn_fail(e, "%s: %s", r->name, strerror(err));
+		return 1;
+	}
 	return 0;
 }
 
@@ -106,6 +188,11 @@ static int fill(jrn_reader *r, jrn_err *e)
 					r->name, r->end);
 		r->buf = p;
 		r->cap = cap;
+	}
+	int rc;
+	if (take_ahead(r, &rc, e)) {
+		r->idle_told = false;
+		return rc;
 	}
 	if (r->idle_notice && !r->idle_told) {
 		/* Idle means quiet for a moment, not a pipe drained for a

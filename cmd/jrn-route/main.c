@@ -111,6 +111,9 @@ static int run(route_run *R, char **files, int nfiles)
 	 * commits nothing to copy) */
 	jrn_checkpointer *ckpt = R->opts.dry_run ? NULL
 				 : jrn_checkpointer_start(R->db, R->opts.db_path);
+	/* reading on while the state file is locked by a writer upstream
+	 * (a tool that writes to us before it commits) */
+	jrn_read_ahead *ra = jrn_db_read_ahead(R->db, rd, R->opts.busy_ms);
 	jrn_line ln;
 	int rc;
 	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
@@ -140,6 +143,7 @@ static int run(route_run *R, char **files, int nfiles)
 		jrn_db_rollback(R->db); /* a dry run, or a failure: nothing stays */
 	R->in_tx = false;
 	jrn_checkpointer_stop(ckpt);
+	jrn_db_read_ahead_end(R->db, ra, R->opts.busy_ms);
 	jrn_reader_free(rd);
 	return status;
 }

@@ -123,6 +123,9 @@ static int run_input(send_ctx *S, flags *f)
 		return jrn_say(JRN_EXIT_FAIL, "out of memory");
 	jrn_reader_idle_notice(rd, true);
 	jrn_reader_stop_on(rd, &send_interrupted);
+	/* reading on while the state file is locked: jrn-route upstream
+	 * holds the lock until the batch it is writing to us is read */
+	jrn_read_ahead *ra = S->db ? jrn_db_read_ahead(S->db, rd, S->opts.busy_ms) : NULL;
 	jrn_line ln;
 	int rc;
 	while (!failed && !S->out.err && !send_interrupted && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
@@ -160,6 +163,7 @@ static int run_input(send_ctx *S, flags *f)
 	if (n && !failed && process_batch(S, jobs, n, &e) < 0)
 		failed = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	batch_free(jobs, &n);
+	jrn_db_read_ahead_end(S->db, ra, S->opts.busy_ms);
 	jrn_reader_free(rd);
 	return failed ? JRN_EXIT_FAIL : status;
 }

@@ -1,6 +1,7 @@
 /* Unit tests of ndjson.c: the line reader, parsing, rejects; and out.c. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -41,6 +42,190 @@ static char *read_all(char **files, int n)
 	}
 	jrn_reader_free(r);
 	return b.p ? b.p : "";
+}
+
+/* ---- jrn_reader_pump and jrn_db_read_ahead ---- */
+
+/* stdin made the read end of a new pipe; the write end into *w. */
+static int stdin_pipe(int *w)
+{
+	int fd[2];
+	if (pipe(fd) < 0 || dup2(fd[0], 0) < 0)
+		return -1;
+	close(fd[0]);
+	*w = fd[1];
+	return 0;
+}
+
+/* A writer upstream, as jrn-route: n lines "line N" into fd, then (when
+ * db is set) its transaction committed, then fd closed. */
+typedef struct {
+	int fd, n;
+	sqlite3 *db;
+	int wrote;
+} upstream;
+
+static void *upstream_main(void *arg)
+{
+	upstream *u = arg;
+	char line[64];
+	for (int i = 1; i <= u->n; i++) {
+		int len = snprintf(line, sizeof line, "line %d\n", i);
+		if (write(u->fd, line, (size_t)len) != len)
+			break;
+		u->wrote = i;
+	}
+	if (u->db)
+		sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL);
+	close(u->fd);
+	return NULL;
+}
+
+/* How many lines rd gives to its end, and whether they are "line N" on
+ * from N = from + 1 (from lines were read before). */
+static int count_lines(jrn_reader *rd, int from, bool *in_order)
+{
+	jrn_line ln;
+	jrn_err e;
+	int n = from, rc;
+	*in_order = true;
+	while ((rc = jrn_reader_next(rd, &ln, &e)) == 1) {
+		char want[32];
+		int len = snprintf(want, sizeof want, "line %d", ++n);
+		if (ln.len != (size_t)len || memcmp(ln.p, want, (size_t)len))
+			*in_order = false;
+	}
+	return rc == 0 ? n : -1;
+}
+
+static void test_pump(void)
+{
+	int saved = dup(0), w;
+	jrn_line ln;
+	jrn_err e;
+	if (saved < 0 || stdin_pipe(&w) < 0) {
+		CHECK(0, "a pipe on stdin");
+		return;
+	}
+	jrn_reader *r = jrn_reader_new(NULL, 0);
+	CHECK(write(w, "a\nb\n", 4) == 4, "written");
+	CHECK(jrn_reader_next(r, &ln, &e) == 1 && ln.len == 1 && ln.p[0] == 'a', "the first line");
+	const char *a = ln.p;
+	CHECK(write(w, "c\nd\n", 4) == 4, "written more");
+	CHECK(jrn_reader_pump(r, 0, JRN_READ_AHEAD_MAX) == 1, "pumped what was ready");
+	CHECK(a[0] == 'a' && a == ln.p, "the line returned has not moved");
+	CHECK(jrn_reader_pump(r, 0, JRN_READ_AHEAD_MAX) == 0, "nothing more ready");
+	int64_t t0 = jrn_mono_ms();
+	CHECK(jrn_reader_pump(r, 60, JRN_READ_AHEAD_MAX) == 0 && jrn_mono_ms() - t0 >= 55,
+	      "nothing comes: it waits wait_ms");
+	close(w);
+	CHECK(jrn_reader_pump(r, 0, JRN_READ_AHEAD_MAX) == 0, "the end read ahead");
+	const char *want[] = {"b", "c", "d"};
+	for (int i = 0; i < 3; i++)
+		CHECK(jrn_reader_next(r, &ln, &e) == 1 && ln.len == 1 && ln.p[0] == want[i][0] &&
+			      ln.lineno == (uint64_t)i + 2,
+		      "line %s after the pump, numbered %d", want[i], i + 2);
+	CHECK(jrn_reader_next(r, &ln, &e) == 0, "then the end, kept for after the lines");
+	jrn_reader_free(r);
+
+	/* max: nothing is held past it */
+	if (stdin_pipe(&w) == 0) {
+		r = jrn_reader_new(NULL, 0);
+		CHECK(write(w, "x\n", 2) == 2, "written");
+		CHECK(jrn_reader_pump(r, 0, 0) == 0, "max 0: nothing read ahead");
+		close(w);
+		CHECK(jrn_reader_next(r, &ln, &e) == 1 && ln.p[0] == 'x', "the line read as usual");
+		CHECK(jrn_reader_next(r, &ln, &e) == 0, "the end");
+		jrn_reader_free(r);
+	}
+
+	/* more than a pipe holds, pumped while the writer writes */
+	if (stdin_pipe(&w) == 0) {
+		r = jrn_reader_new(NULL, 0);
+		upstream u = {w, 200000, NULL, 0};
+		pthread_t th;
+		pthread_create(&th, NULL, upstream_main, &u);
+		/* (the input is opened by the first jrn_reader_next) */
+		CHECK(jrn_reader_next(r, &ln, &e) == 1 && ln.len == 6, "the first line");
+		int64_t until = jrn_mono_ms() + 10000;
+		while (jrn_mono_ms() < until && u.wrote < u.n)
+			jrn_reader_pump(r, 10, JRN_READ_AHEAD_MAX);
+		bool all = u.wrote == u.n;
+		CHECK(all, "the writer wrote all %d lines (%d) while we only pumped", u.n, u.wrote);
+		if (!all)
+			jrn_reader_free(r), r = NULL, close(0); /* (the writer fails, and ends) */
+		pthread_join(th, NULL);
+		bool ok;
+		if (r)
+			CHECK(count_lines(r, 1, &ok) == u.n && ok, "every line, in order");
+		jrn_reader_free(r);
+	}
+
+	/* a file is not read ahead */
+	char *f = write_file("f", "p\nq\n", 4);
+	r = jrn_reader_new(&f, 1);
+	CHECK(jrn_reader_next(r, &ln, &e) == 1 && ln.p[0] == 'p', "a file's line");
+	CHECK(jrn_reader_pump(r, 0, JRN_READ_AHEAD_MAX) == 0, "a file is not pumped");
+	CHECK(jrn_reader_next(r, &ln, &e) == 1 && ln.p[0] == 'q', "its next line");
+	jrn_reader_free(r);
+
+	dup2(saved, 0);
+	close(saved);
+}
+
+/* The deadlock jrn_db_read_ahead breaks: upstream holds the write lock
+ * while it writes more than a pipe holds to us; we wait for that lock. */
+static void test_read_ahead(void)
+{
+	char path[256];
+	snprintf(path, sizeof path, "%s/ra.db", dir);
+	sqlite3 *up = NULL, *down = NULL;
+	jrn_err e;
+	int saved = dup(0), w;
+	if (jrn_db_open(path, 1000, &up, &e) < 0 || jrn_db_open(path, 1000, &down, &e) < 0 ||
+	    saved < 0 || stdin_pipe(&w) < 0) {
+		CHECK(0, "two connections and a pipe: %s", e.msg);
+		return;
+	}
+	jrn_reader *r = jrn_reader_new(NULL, 0);
+	jrn_read_ahead *ra = jrn_db_read_ahead(down, r, 1000);
+	CHECK(ra != NULL, "read ahead set up");
+	CHECK(sqlite3_exec(up, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "upstream takes the lock");
+	upstream u = {w, 100000, up, 0};
+	pthread_t th;
+	pthread_create(&th, NULL, upstream_main, &u);
+	jrn_line ln;
+	CHECK(jrn_reader_next(r, &ln, &e) == 1 && ln.len == 6, "the first line");
+	int64_t t0 = jrn_mono_ms();
+	int rc = sqlite3_exec(down, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	CHECK(rc == SQLITE_OK, "we get the lock once upstream has written it all and committed (%d)", rc);
+	CHECK(jrn_mono_ms() - t0 < 1000, "before the busy time-out");
+	if (rc == SQLITE_OK) {
+		sqlite3_exec(down, "COMMIT", NULL, NULL, NULL);
+		pthread_join(th, NULL);
+		bool ok;
+		CHECK(count_lines(r, 1, &ok) == u.n && ok, "every line upstream wrote, in order");
+	} else { /* stalled: the writer ends on a closed pipe */
+		close(0);
+		pthread_join(th, NULL);
+		sqlite3_exec(up, "ROLLBACK", NULL, NULL, NULL);
+	}
+
+	/* a lock never given back: SQLITE_BUSY after busy_ms, as before */
+	CHECK(sqlite3_exec(up, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK, "upstream locks again");
+	t0 = jrn_mono_ms();
+	rc = sqlite3_exec(down, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int64_t waited = jrn_mono_ms() - t0;
+	CHECK(rc == SQLITE_BUSY && waited >= 950 && waited < 3000, "busy after the time-out (%d, %lld ms)", rc,
+	      (long long)waited);
+	sqlite3_exec(up, "ROLLBACK", NULL, NULL, NULL);
+	jrn_db_read_ahead_end(down, ra, 1000);
+	jrn_db_read_ahead_end(down, NULL, 1000);
+	jrn_reader_free(r);
+	sqlite3_close(up);
+	sqlite3_close(down);
+	dup2(saved, 0);
+	close(saved);
 }
 
 int main(void)
@@ -173,6 +358,8 @@ int main(void)
 			close(fds[1]);
 		}
 	}
+	test_pump();
+	test_read_ahead();
 	if (unit_rmtree(dir) != 0)
 		return 1;
 	return unit_done();
