@@ -686,7 +686,8 @@ static int finished(oai_client *c, oai_job *j, CURL *h, CURLcode res, const oai_
 		return 0;
 	if (attempts > m->retries) {
 		size_t l = strlen(r->why);
-		snprintf(r->why + l, sizeof r->why - l, " (after %d tries; retries)", attempts);
+		snprintf(r->why + l, sizeof r->why - l, " (after %d %s)", attempts,
+			 attempts == 1 ? "try" : "tries");
 		return 0;
 	}
 	if (ra > OAI_MAX_RETRY_WAIT_MS) {
