@@ -357,7 +357,8 @@ static int open_db(jrn_err *e)
 {
 	if (db)
 		return 0;
-	if (do_count && !several_db() && jrn_db_exists(opts.db_path, e) < 0)
+	if ((do_count || (all_customers && !do_save)) && !several_db() &&
+	    jrn_db_exists(opts.db_path, e) < 0)
 		return -1;
 	if ((several_db() ? open_many(e) : jrn_db_open(opts.db_path, opts.busy_ms, &db, e)) < 0)
 		return -1;

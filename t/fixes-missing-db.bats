@@ -59,3 +59,52 @@ load helpers
 	jrn partition --db new.db import p3.db
 	[ -f new.db ]
 }
+
+@test "the readers of a newcomer's trial: a typo in --db is refused, not made (score, segment --all, merge --all, send --due/--stuck, queue, suppressions, events, privacy)" {
+	while read -r cmd; do
+		run --separate-stderr $cmd --db typo.db < /dev/null
+		assert_equal "$status" 1
+		[[ $stderr == *"typo.db: no state file (jrn init or a writer such as jrn-ingest makes one)" ]] || {
+			echo "$cmd: $stderr"
+			return 1
+		}
+		[ ! -e typo.db ] || { echo "$cmd made typo.db"; return 1; }
+	done <<-'C'
+	jrn-score rfm
+	jrn-score clv
+	jrn-score lead --all
+	jrn-segment --all
+	jrn-merge --all
+	jrn-send --due
+	jrn-send --stuck
+	jrn queue list
+	jrn queue cancel k1
+	jrn suppressions list
+	jrn suppressions remove a@example.com
+	jrn events --bad-amount
+	jrn events delete e1
+	jrn privacy export c1
+	jrn privacy erase c1
+	C
+	run --separate-stderr jrn queue list --db typo.db
+	assert_equal "$stderr" "jrn: queue list: typo.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+}
+
+@test "the writers still make a new state file: jrn-score rfm --save, jrn-segment --all --save, jrn-merge --all --save, jrn suppressions import; --dry-run makes none" {
+	run --separate-stderr jrn-score rfm --dry-run --db dry.db
+	assert_success
+	[ ! -e dry.db ]
+	run --separate-stderr jrn-score rfm --save --db a.db
+	assert_success
+	[ -s a.db ]
+	run --separate-stderr jrn-segment --all --save --db b.db
+	assert_success
+	[ -s b.db ]
+	run --separate-stderr jrn-merge --all --save --db c.db
+	assert_success
+	[ -s c.db ]
+	echo 'a@example.com' > list.txt
+	run --separate-stderr jrn suppressions import --channel email --db d.db list.txt
+	assert_success
+	[ -s d.db ]
+}

@@ -108,7 +108,7 @@ SEND_AT_FORM='route.sendAt: expected an RFC 3339 time with a zone, such as 2027-
 	for t in jrn-send jrn-ingest "jrn-score rfm" jrn-segment; do
 		run --separate-stderr $t --db "$long/state.db" < /dev/null
 		assert_equal "$status" 1
-		[[ $stderr == "${t%% *}: ..."*"dddd/state.db: is a directory" ]] || {
+		[[ $stderr == "${t%% *}: ..."*"dddd/state.db: is a directory"* ]] || {
 			echo "$t: $stderr"
 			return 1
 		}

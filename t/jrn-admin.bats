@@ -186,7 +186,7 @@ audit() {
 	mkdir d
 	run --separate-stderr jrn suppressions list --db d
 	assert_failure 1
-	assert_regex "$stderr" '^jrn: d: is a directory'
+	assert_regex "$stderr" '^jrn: suppressions list: d: is a directory'
 	run --separate-stderr jrn queue list --now yesterday
 	assert_failure
 	assert_regex "$stderr" '^jrn: '

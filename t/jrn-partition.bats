@@ -84,7 +84,7 @@ dump() {
 
 # newdb PATH: an empty state file of this schema
 newdb() {
-	jrn events --bad-amount -q --db "$1" > /dev/null
+	jrn-ingest -q --db "$1" < /dev/null
 }
 
 P1="customer_id IN ('c2', 'c3')"

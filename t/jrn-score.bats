@@ -297,7 +297,7 @@ Y
 # r=0.5 alpha=5 a=0.7 b=3 in weeks; Gamma-Gamma p=6 q=4 v=15, mean order
 # value 30) stored as orders in ./jrn.db
 sim() {
-	jrn-score rfm > /dev/null
+	jrn-ingest -q < /dev/null
 	awk -v n="$1" -v seed="$2" -v horizon="${3:-0}" -v r=0.5 -v alpha=5 -v a=0.7 -v b=3 \
 		-v p=6 -v q=4 -v v=15 -f "$BATS_TEST_DIRNAME/fixtures/clv-sim.awk" | sqlite3 jrn.db
 }
@@ -339,6 +339,7 @@ sim() {
 }
 
 @test "clv: one-order customers, tiny and empty state files: defined, no NaN" {
+	jrn-ingest -q < /dev/null # (an empty state file; a missing one is refused)
 	run --separate-stderr jrn-score clv
 	assert_success
 	assert_output ""

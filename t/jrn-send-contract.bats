@@ -239,7 +239,9 @@ night() {
 	assert_equal "${stderr_lines[0]}" "jrn-send: state file sub/x.db"
 	assert_equal "${stderr_lines[1]}" "jrn-send: config jrn.yaml"
 	assert_equal "${stderr_lines[2]}" "jrn-send: input: a.ndjson, standard input"
-	# without providers, -v says so first
+	# without providers, -v says so first (--due takes from a state file
+	# there is: a missing one is refused)
+	jrn-ingest -q < /dev/null
 	run --separate-stderr jrn-send -v --due
 	assert_equal "${stderr_lines[0]}" "jrn-send: no providers for email, sms, whatsapp, webhook, retargeting: simulated into the spool spool"
 	assert_equal "${stderr_lines[3]}" "jrn-send: input: the outbox of jrn.db (--due)"

@@ -629,7 +629,10 @@ static int set_up(run_t *r, int nfiles)
 	}
 	if (jrn_rejects_open(&r->rej, "jrn-merge", r->opts.rejects_path, r->opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
-	if (jrn_db_open(r->opts.db_path, r->opts.busy_ms, &r->db, &e) < 0 ||
+	/* --all without --save only reads the customers of the state file: a
+	 * missing one is refused, not made */
+	if ((r->all && !r->save && jrn_db_exists(r->opts.db_path, &e) < 0) ||
+	    jrn_db_open(r->opts.db_path, r->opts.busy_ms, &r->db, &e) < 0 ||
 	    !(r->P = jrn_profile_open(r->db, r->opts.config, &e)) ||
 	    !(r->priv = jrn_privacy_open(r->db, &e)) ||
 	    !(r->S = merge_state_open(r->db, &e)) || (r->net && merge_net_db(r->net, r->db, &e) < 0))

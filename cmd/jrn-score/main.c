@@ -225,11 +225,16 @@ static const score_cmd *command(const char *sub, const score_run *run, int argc)
 }
 
 /* Opens the state file into run->db; with --dry-run and no state file,
- * an empty one in memory (nothing is created). 0 or the exit status
- * (said). */
-static int open_state(score_run *run)
+ * an empty one in memory (nothing is created). rfm, clv and lead --all
+ * score the customers of the state file: without --save (they only read
+ * it) a missing one is refused, not made (a typo in --db left an empty
+ * file and "0 customers scored"). 0 or the exit status (said). */
+static int open_state(score_run *run, const score_cmd *cmd)
 {
 	jrn_err e;
+	if ((!cmd->operands || run->all) && !run->save && !run->opts.dry_run &&
+	    jrn_db_exists(run->opts.db_path, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (jrn_db_open_dry(run->opts.db_path, run->opts.dry_run, run->opts.busy_ms, &run->db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	/* The orders are scattered over the event log and each page is read
@@ -295,7 +300,7 @@ int main(int argc, char **argv)
 		return teardown(&run, status);
 	if (jrn_rejects_open(&run.rej, "jrn-score", run.opts.rejects_path, true, &e) < 0)
 		return teardown(&run, jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg));
-	if ((status = open_state(&run)) == 0) {
+	if ((status = open_state(&run, cmd)) == 0) {
 		score_say_setup(&run, input_of(&run, cmd));
 		status = jrn_finish(&run.out, NULL, cmd->run(&run));
 	}

@@ -350,7 +350,9 @@ static int setup(send_ctx *S, flags *f)
 	if (transfer_init(S) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "cannot start libcurl");
 	srandom((unsigned)(getpid() ^ time(NULL)));
-	if (ledger_open(S, &e) < 0)
+	/* --due and --stuck take from the state file's outbox and claims: a
+	 * missing one is refused, never made */
+	if (((f->due || f->stuck) && jrn_db_exists(S->opts.db_path, &e) < 0) || ledger_open(S, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (jrn_rejects_open(&S->rej, "jrn-send", S->opts.rejects_path, S->opts.verbosity < 0,
 			     &e) < 0)

@@ -325,7 +325,8 @@ int verb_events(int argc, char **argv)
 	if (rc < 0 && (f.bad_amount ? sub != NULL : !sub || (strcmp(sub, "delete") &&
 							      strcmp(sub, "fix"))))
 		rc = (fputs(events_usage, stderr), JRN_EXIT_USAGE);
-	if (rc < 0 && (rc = admin_open(&o, &db)) == 0) {
+	if (rc < 0 && (rc = admin_open_existing(&o, f.bad_amount ? "events" : !strcmp(sub, "delete")
+								? "events delete" : "events fix", &db)) == 0) {
 		if (f.bad_amount)
 			rc = bad_amounts(db, &o);
 		else if (!strcmp(sub, "delete"))

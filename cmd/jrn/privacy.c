@@ -478,7 +478,7 @@ int verb_privacy(int argc, char **argv)
 	const char *customer = rc < 0 ? argv[optind + 1] : NULL;
 	if (customer && jrn_id_check(customer, strlen(customer), "CUSTOMER", &e) < 0)
 		rc = jrn_say(JRN_EXIT_USAGE, "privacy %s: %s", sub, e.msg);
-	if (rc < 0 && (rc = admin_open(&o, &db)) == 0)
+	if (rc < 0 && (rc = admin_open_existing(&o, export ? "privacy export" : "privacy erase", &db)) == 0)
 		rc = export ? privacy_export(db, &o, customer) : privacy_erase(db, &o, customer, f.spool);
 	sqlite3_close(db);
 	jrn_opts_free(&o);

@@ -109,7 +109,8 @@ int verb_queue(int argc, char **argv)
 	const char *sub = rc < 0 && optind < argc ? argv[optind] : "";
 	if (rc < 0 && !(!strcmp(sub, "list") && argc - optind == 1) && strcmp(sub, "cancel"))
 		rc = (fputs(queue_usage, stderr), JRN_EXIT_USAGE);
-	if (rc < 0 && (rc = admin_open(&o, &db)) == 0)
+	if (rc < 0 && (rc = admin_open_existing(&o, !strcmp(sub, "list") ? "queue list" : "queue cancel",
+						&db)) == 0)
 		rc = !strcmp(sub, "list") ? queue_list(db) : queue_cancel(db, &o, argc, argv, optind + 1);
 	sqlite3_close(db);
 	jrn_opts_free(&o);

@@ -260,7 +260,10 @@ int verb_suppressions(int argc, char **argv)
 		rc = (fputs(supp_usage, stderr), JRN_EXIT_USAGE);
 	if (rc < 0 && !strcmp(sub, "list") && argc - optind > 1)
 		rc = (fputs(supp_usage, stderr), JRN_EXIT_USAGE);
-	if (rc < 0 && (rc = admin_open(&o, &db)) == 0) {
+	/* import may make the state file; list and remove read what is in one */
+	if (rc < 0 && (rc = !strcmp(sub, "import") ? admin_open(&o, &db)
+			   : admin_open_existing(&o, !strcmp(sub, "list") ? "suppressions list"
+								     : "suppressions remove", &db)) == 0) {
 		if (!strcmp(sub, "list"))
 			rc = supp_list(db, &f);
 		else if (!strcmp(sub, "import"))
