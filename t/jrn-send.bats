@@ -100,6 +100,25 @@ sha() {
 	assert_line crlf=ok
 }
 
+@test "email: {{unsubscribeUrl}} in messageContent is the signed link (as jrn-route --check asks); no other braces are Mustache" {
+	conf
+	email c1 | jq -c '.messageContent = "Bye: {{unsubscribeUrl}} / {{{ unsubscribeUrl }}} / {{name}} / {{unsubscribeUrlX}} {{"' > a.ndjson
+	run jrn-send -q a.ndjson
+	assert_success
+	t=$(hmac s3cret "$(printf 'c1\nc1@example.com\nk1')")
+	u="https://shop.example/unsubscribe?c=c1&k=k1&t=$t"
+	run mime spool/*.eml
+	assert_line "body='Bye: $u / $u / {{name}} / {{unsubscribeUrlX}} {{\\n'"
+	# without a link configured the tag goes, as the List-Unsubscribe
+	# header does (-v says there is no send.unsubscribe): never the tag
+	rm -f jrn.yaml
+	email c2 | jq -c '.messageContent = "Bye{{unsubscribeUrl}}."' > b.ndjson
+	run jrn-send -q --spool s2 b.ndjson
+	assert_success
+	run mime s2/*.eml
+	assert_line "body='Bye.\\n'"
+}
+
 @test "email: transactional mail carries no List-Unsubscribe" {
 	conf
 	email c1 '"category":"transactional"' > a.ndjson

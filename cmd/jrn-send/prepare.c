@@ -107,6 +107,44 @@ static int unsubscribe_link(send_ctx *S, jrn_buf *b, const job *j)
 	return 0;
 }
 
+/* m, an action's messageContent, appended to b with each Mustache tag of
+ * the unsubscribe link ({{unsubscribeUrl}} or {{{unsubscribeUrl}}},
+ * spaces inside the braces allowed) replaced by url as it is (plain text:
+ * no HTML escaping). jrn-route --check asks a marketing e-mail's
+ * messageContent for that tag; no other text of it is taken as Mustache
+ * (a model's answer may hold braces). With url NULL (no link configured)
+ * the tag is dropped, as the List-Unsubscribe header is then (-v says
+ * so). 0 or -1 (out of memory). */
+static int content_with_link(jrn_buf *b, const char *m, const char *url)
+{
+	static const char name[] = "unsubscribeUrl";
+	const char *p = m;
+	for (const char *o; (o = strstr(p, "{{")); ) {
+		const char *q = o + 2;
+		bool triple = *q == '{';
+		q += triple;
+		q += strspn(q, " \t");
+		if (strncmp(q, name, sizeof name - 1)) {
+			jrn_buf_add(b, p, (size_t)(o + 2 - p));
+			p = o + 2;
+			continue;
+		}
+		q += sizeof name - 1;
+		q += strspn(q, " \t");
+		if (strncmp(q, triple ? "}}}" : "}}", triple ? 3 : 2)) {
+			jrn_buf_add(b, p, (size_t)(o + 2 - p));
+			p = o + 2;
+			continue;
+		}
+		jrn_buf_add(b, p, (size_t)(o - p));
+		if (url)
+			jrn_buf_adds(b, url);
+		p = q + (triple ? 3 : 2);
+	}
+	jrn_buf_adds(b, p);
+	return b->p ? 0 : -1;
+}
+
 static bool is_marketing(jv rec)
 {
 	const char *cat = rec_str(rec, "category", NULL);
@@ -196,9 +234,10 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	}
 	if (!text.p) {
 		const char *m = rec_str(j->rec, "messageContent", NULL);
-		if (m)
-			jrn_buf_adds(&text, m);
-		else if (!html.p) {
+		if (m && content_with_link(&text, m, unsub.p) < 0) {
+			job_error(j, "out of memory");
+			goto done;
+		} else if (!m && !html.p) {
 			job_error(j, "no content: the action has no messageContent and no template");
 			goto done;
 		}
