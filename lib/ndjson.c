@@ -190,6 +190,10 @@ static int fill(jrn_reader *r, jrn_err *e)
 		r->cap = cap;
 	}
 	int rc;
+	if (r->stop && *r->stop) { /* (before what was read ahead: a stop ends the input) */
+		r->stopped = true;
+		return 0;
+	}
 	if (take_ahead(r, &rc, e)) {
 		r->idle_told = false;
 		return rc;

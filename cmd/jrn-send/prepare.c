@@ -119,30 +119,31 @@ static int content_with_link(jrn_buf *b, const char *m, const char *url)
 {
 	static const char name[] = "unsubscribeUrl";
 	const char *p = m;
+	int rc = 0;
 	for (const char *o; (o = strstr(p, "{{")); ) {
 		const char *q = o + 2;
 		bool triple = *q == '{';
 		q += triple;
 		q += strspn(q, " \t");
 		if (strncmp(q, name, sizeof name - 1)) {
-			jrn_buf_add(b, p, (size_t)(o + 2 - p));
-			p = o + 2;
+			rc |= jrn_buf_add(b, p, (size_t)(o + 1 - p));
+			p = o + 1; /* (a tag may start one brace on: "{{{unsubscribeUrl}}") */
 			continue;
 		}
 		q += sizeof name - 1;
 		q += strspn(q, " \t");
 		if (strncmp(q, triple ? "}}}" : "}}", triple ? 3 : 2)) {
-			jrn_buf_add(b, p, (size_t)(o + 2 - p));
-			p = o + 2;
+			rc |= jrn_buf_add(b, p, (size_t)(o + 1 - p));
+			p = o + 1; /* (a tag may start one brace on: "{{{unsubscribeUrl}}") */
 			continue;
 		}
-		jrn_buf_add(b, p, (size_t)(o - p));
+		rc |= jrn_buf_add(b, p, (size_t)(o - p));
 		if (url)
-			jrn_buf_adds(b, url);
+			rc |= jrn_buf_adds(b, url);
 		p = q + (triple ? 3 : 2);
 	}
-	jrn_buf_adds(b, p);
-	return b->p ? 0 : -1;
+	rc |= jrn_buf_adds(b, p);
+	return rc < 0 || !b->p ? -1 : 0;
 }
 
 static bool is_marketing(jv rec)
@@ -234,11 +235,9 @@ static int prepare_email(send_ctx *S, job *j, const char *chain)
 	}
 	if (!text.p) {
 		const char *m = rec_str(j->rec, "messageContent", NULL);
-		if (m && content_with_link(&text, m, unsub.p) < 0) {
-			job_error(j, "out of memory");
-			goto done;
-		} else if (!m && !html.p) {
-			job_error(j, "no content: the action has no messageContent and no template");
+		if (m ? content_with_link(&text, m, unsub.p) < 0 : !html.p) {
+			job_error(j, m ? "out of memory"
+				       : "no content: the action has no messageContent and no template");
 			goto done;
 		}
 	}
