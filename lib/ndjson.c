@@ -144,8 +144,13 @@ static int take_ahead(jrn_reader *r, int *rc, jrn_err *e)
 		memcpy(r->buf + r->end, r->ahead + r->ahead_off, n);
 		r->end += n;
 		r->ahead_off += n;
-		if (r->ahead_off == r->ahead_len)
+		if (r->ahead_off == r->ahead_len) { /* drained: a long wait's memory back */
 			r->ahead_off = r->ahead_len = 0;
+			if (r->ahead_cap > READ_CHUNK) {
+				free(r->ahead);
+				r->ahead = NULL, r->ahead_cap = 0;
+			}
+		}
 		return 1;
 	}
 	if (r->ahead_eof) {

@@ -125,16 +125,15 @@ static int content_with_link(jrn_buf *b, const char *m, const char *url)
 		bool triple = *q == '{';
 		q += triple;
 		q += strspn(q, " \t");
-		if (strncmp(q, name, sizeof name - 1)) {
-			rc |= jrn_buf_add(b, p, (size_t)(o + 1 - p));
-			p = o + 1; /* (a tag may start one brace on: "{{{unsubscribeUrl}}") */
-			continue;
+		bool tag = !strncmp(q, name, sizeof name - 1);
+		if (tag) {
+			q += sizeof name - 1;
+			q += strspn(q, " \t");
+			tag = !strncmp(q, triple ? "}}}" : "}}", triple ? 3 : 2);
 		}
-		q += sizeof name - 1;
-		q += strspn(q, " \t");
-		if (strncmp(q, triple ? "}}}" : "}}", triple ? 3 : 2)) {
+		if (!tag) { /* (a tag may start one brace on: "{{{unsubscribeUrl}}") */
 			rc |= jrn_buf_add(b, p, (size_t)(o + 1 - p));
-			p = o + 1; /* (a tag may start one brace on: "{{{unsubscribeUrl}}") */
+			p = o + 1;
 			continue;
 		}
 		rc |= jrn_buf_add(b, p, (size_t)(o - p));
