@@ -612,9 +612,19 @@ int jrn_db_open_serialized(const char *path, int busy_ms, sqlite3 **db, jrn_err 
  * sqlite3_close; 0 or -1 with e. */
 int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
 
+/* Gives db (a connection jrn_db_open or jrn_db_open_reader opened: they
+ * call this) its busy handler: waits of up to busy_ms in all, in SQLite's
+ * steps (1, 2, 5 ms) then every 10 ms, and the writers' turns of
+ * jrn_db_begin. Its state lives until db closes. 0, or -1 out of memory
+ * (then db has no busy handler: set one). */
+int jrn_db_attach_waits(sqlite3 *db, int busy_ms);
+/* Whether another connection to db's state file waits for its write lock
+ * in jrn_db_begin: for a writer that holds the lock through a long batch
+ * to end it early. A probe (a flock(2) tried), cheap but a system call. */
+bool jrn_db_writers_waiting(sqlite3 *db);
+
 /* While db waits for a lock held by another connection, for up to
- * busy_ms in all as sqlite3_busy_timeout waits (and in its steps: 1, 2,
- * 5 ... 100 ms), rd's input is read ahead (jrn_reader_pump, at most
+ * its busy time-out, rd's input is read ahead (jrn_reader_pump, at most
  * JRN_READ_AHEAD_MAX bytes) on the thread that called this; another
  * thread's waits only sleep. This keeps a pipeline from stalling where
  * the tool upstream holds the state file's write lock while it writes
@@ -622,11 +632,13 @@ int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
  * we stop reading while we wait for that lock: the upstream write then
  * ends, it commits, and the lock is ours. Returns what
  * jrn_db_read_ahead_end takes (rd must outlive it), NULL out of memory
- * (then db keeps its busy time-out). */
+ * (then db's waits only sleep). busy_ms is the busy time-out of a
+ * connection jrn did not open. */
 typedef struct jrn_read_ahead jrn_read_ahead;
 #define JRN_READ_AHEAD_MAX ((size_t)256 << 20)
 jrn_read_ahead *jrn_db_read_ahead(sqlite3 *db, jrn_reader *rd, int busy_ms);
-/* db's plain busy time-out again (busy_ms), and ra freed. NULL ra: no-op. */
+/* The reading ahead ended, and ra freed (db's waits only sleep again; one
+ * jrn did not open gets sqlite3_busy_timeout(busy_ms)). NULL ra: no-op. */
 void jrn_db_read_ahead_end(sqlite3 *db, jrn_read_ahead *ra, int busy_ms);
 
 /* Whether a state file is at path, for a tool that only reads one or
@@ -708,7 +720,14 @@ int jrn_db_exec(sqlite3 *db, const char *sql, jrn_err *e);
  * 0 with *st set, or -1 with SQLite's message in e (*st NULL). */
 int jrn_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, jrn_err *e);
 /* BEGIN IMMEDIATE (the write lock at once, waiting up to the busy timeout)
- * and COMMIT: 0 or -1 with e. Rollback ends an open transaction, if any. */
+ * and COMMIT: 0 or -1 with e. Rollback ends an open transaction, if any.
+ * Writers take turns: jrn_db_begin first lets go ahead every connection
+ * already waiting in jrn_db_begin (for up to the busy time-out), and
+ * while it waits itself it says so, with a shared flock(2) on the file
+ * <state file>-writers (made by the first writer that waits). So a
+ * writer that commits and begins again at once cannot keep the lock from
+ * another for good (SQLite's busy wait is a sleep and a retry, not a
+ * queue). */
 int jrn_db_begin(sqlite3 *db, jrn_err *e);
 int jrn_db_commit(sqlite3 *db, jrn_err *e);
 void jrn_db_rollback(sqlite3 *db);

@@ -490,7 +490,7 @@ static int migrate(sqlite3 *db, jrn_err *e)
 	if (v == JRN_SCHEMA_VERSION)
 		return 0;
 	/* Another process may be migrating too: take the write lock, look again. */
-	if (jrn_db_exec(db, "BEGIN IMMEDIATE", e) < 0)
+	if (jrn_db_begin(db, e) < 0)
 		return -1;
 	if (user_version(db, &v, e) < 0)
 		goto fail;
@@ -669,7 +669,7 @@ void jrn_checkpointer_stop(jrn_checkpointer *c)
 
 /* sqlite3_open_v2 of path with flags (and SQLITE_OPEN_NOMUTEX unless
  * they ask for SQLITE_OPEN_FULLMUTEX), extended result codes and the busy
- * timeout: *db, or NULL and -1 with e. */
+ * handler (jrn_db_attach_waits): *db, or NULL and -1 with e. */
 static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **db, jrn_err *e)
 {
 	char shown[JRN_PATH_SHOWN];
@@ -684,61 +684,10 @@ static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **db, jrn
 		return -1;
 	}
 	sqlite3_extended_result_codes(*db, 1);
-	sqlite3_busy_timeout(*db, busy_ms);
+	/* (out of memory: SQLite's own time-out, without the writers' turns) */
+	if (jrn_db_attach_waits(*db, busy_ms) < 0)
+		sqlite3_busy_timeout(*db, busy_ms);
 	return 0;
-}
-
-struct jrn_read_ahead {
-	jrn_reader *rd;
-	pthread_t owner;
-	int busy_ms;
-	int64_t since; /* this wait's start (ms, monotonic) */
-};
-
-/* The busy handler of jrn_db_read_ahead: count is how often it was called
- * before for this wait (sqlite3_busy_handler(3)). 1 try again, 0 give up
- * (the statement then fails SQLITE_BUSY, as after a busy time-out). The
- * steps are those of SQLite's own time-out (sqliteDefaultBusyCallback). */
-static int busy_reading(void *ctx, int count)
-{
-	static const int steps[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
-	enum { NSTEPS = sizeof steps / sizeof steps[0] };
-	jrn_read_ahead *ra = ctx;
-	int64_t now = jrn_mono_ms();
-	if (count == 0)
-		ra->since = now;
-	int64_t left = ra->since + ra->busy_ms - now;
-	if (left <= 0)
-		return 0;
-	int step = steps[count < NSTEPS ? count : NSTEPS - 1];
-	if (step > left)
-		step = (int)left;
-	if (pthread_equal(pthread_self(), ra->owner))
-		jrn_reader_pump(ra->rd, step, JRN_READ_AHEAD_MAX);
-	else
-		sqlite3_sleep(step);
-	return 1;
-}
-
-jrn_read_ahead *jrn_db_read_ahead(sqlite3 *db, jrn_reader *rd, int busy_ms)
-{
-	jrn_read_ahead *ra = calloc(1, sizeof *ra);
-	if (!ra)
-		return NULL;
-	ra->rd = rd;
-	ra->owner = pthread_self();
-	ra->busy_ms = busy_ms;
-	sqlite3_busy_handler(db, busy_reading, ra);
-	return ra;
-}
-
-void jrn_db_read_ahead_end(sqlite3 *db, jrn_read_ahead *ra, int busy_ms)
-{
-	if (!ra)
-		return;
-	if (db)
-		sqlite3_busy_timeout(db, busy_ms);
-	free(ra);
 }
 
 int jrn_db_open_reader(const char *path, int busy_ms, sqlite3 **out, jrn_err *e)

@@ -267,11 +267,6 @@ int jrn_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, jrn_err *e)
 	return 0;
 }
 
-int jrn_db_begin(sqlite3 *db, jrn_err *e)
-{
-	return jrn_db_exec(db, "BEGIN IMMEDIATE", e);
-}
-
 int jrn_db_commit(sqlite3 *db, jrn_err *e)
 {
 	return jrn_db_exec(db, "COMMIT", e);

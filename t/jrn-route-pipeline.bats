@@ -187,3 +187,28 @@ vips() {
 	assert_success
 	assert_equal "$(ls big/*.eml | wc -l)" 1500
 }
+
+@test "jrn-route | jrn-send over a steady stream: jrn-route lets jrn-send at the lock between its batches; each sent once" {
+	for i in $(seq 1 15000); do
+		printf '{"actionType":"email","customerId":"c%d","campaignId":"w","recipientEmail":"u%d@example.com","subject":"s","messageContent":"m"}\n' "$i" "$i"
+	done > many.ndjson
+	# a full batch at once, then 100 lines every 10 ms: input never idle
+	# for the 50 ms that ends a batch, so jrn-route held the lock through
+	# its second batch, and jrn-send failed "database is locked" after
+	# its time-out
+	cat > feed.sh <<-'F'
+	head -10000 "$1"
+	tail -n +10001 "$1" | while mapfile -t -n 100 chunk && ((${#chunk[@]})); do
+		printf '%s\n' "${chunk[@]}"; sleep 0.01
+	done
+	F
+	printf 'db:\n  busyTimeout: 400ms\n' > busy.yaml
+	run --separate-stderr bash -c 'set -o pipefail; bash feed.sh many.ndjson | jrn-route -q --config busy.yaml | jrn-send -q --config busy.yaml --spool big'
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(jq -r .delivery.status <<< "$output" | sort | uniq -c | awk '{print $1, $2}')" "15000 simulated"
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM deliveries WHERE status = 'simulated'")" 15000
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM route_decisions WHERE decision = 'send'")" 15000
+	# the writers' turns went through the file beside the state file
+	[ -f jrn.db-writers ]
+}

@@ -36,6 +36,8 @@ extern const char *const chan_names[NCHAN];
 
 /* Bounds, each named in its message and in jrn-route(1). */
 #define ROUTE_BATCH 10000         /* records per transaction */
+#define ROUTE_HOLD_MS 100         /* a batch's hold on the write lock once
+				   * another writer waits (ms) */
 #define ROUTE_ZONE_MAX 64        /* bytes of a time zone name */
 #define ROUTE_RECENT_MAX 10000   /* a customer's recent sends read per decision */
 

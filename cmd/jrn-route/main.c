@@ -97,6 +97,22 @@ static int db_fail(route_run *R, const jrn_err *e)
 	return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.db_path, e->msg);
 }
 
+/* Whether the batch begun at began (ms, monotonic) ends now for another
+ * writer: one waits for the lock (jrn_db_writers_waiting, asked at most
+ * every 10 ms, *probed the last time) and the batch has held it
+ * ROUTE_HOLD_MS. Over a steady stream the input never pauses for the
+ * idle notice, and the lock would be held through batch after batch. */
+static bool yield_now(route_run *R, int64_t began, int64_t *probed)
+{
+	if (R->opts.dry_run) /* (one transaction to the end) */
+		return false;
+	int64_t now = jrn_mono_ms();
+	if (now - began < ROUTE_HOLD_MS || now - *probed < 10)
+		return false;
+	*probed = now;
+	return jrn_db_writers_waiting(R->db);
+}
+
 static int run(route_run *R, char **files, int nfiles)
 {
 	jrn_err e;
@@ -116,6 +132,7 @@ static int run(route_run *R, char **files, int nfiles)
 	jrn_read_ahead *ra = jrn_db_read_ahead(R->db, rd, R->opts.busy_ms);
 	jrn_line ln;
 	int rc;
+	int64_t began = 0, probed = 0;
 	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
 		if (rc < 0) {
 			status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
@@ -126,9 +143,10 @@ static int run(route_run *R, char **files, int nfiles)
 				status = JRN_EXIT_FAIL;
 				break;
 			}
-			n++;
+			if (!n++)
+				began = probed = jrn_mono_ms();
 		}
-		if (n && (n == ROUTE_BATCH || rc == 2)) {
+		if (n && (n == ROUTE_BATCH || rc == 2 || yield_now(R, began, &probed))) {
 			if (route_batch_end(R) < 0) {
 				status = JRN_EXIT_FAIL;
 				break;

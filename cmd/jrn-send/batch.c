@@ -37,9 +37,12 @@ void ledger_close(send_ctx *S)
 	S->db = NULL;
 }
 
-static int begin(send_ctx *S, const char *how, jrn_err *e)
+/* A read transaction (write false) or the write lock (jrn_db_begin, in
+ * turn with other writers). */
+static int begin(send_ctx *S, bool write, jrn_err *e)
 {
-	return jrn_db_exec(S->db, how, e) < 0 ? db_fail(S, e) : 0;
+	return (write ? jrn_db_begin(S->db, e) : jrn_db_exec(S->db, "BEGIN", e)) < 0
+	       ? db_fail(S, e) : 0;
 }
 
 static int commit(send_ctx *S, jrn_err *e)
@@ -243,7 +246,7 @@ static bool unsent(const job *j)
 static int claim(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 {
 	int64_t now = jrn_now();
-	if (begin(S, "BEGIN IMMEDIATE", e) < 0)
+	if (begin(S, true, e) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		job *j = jobs[i];
@@ -268,7 +271,7 @@ static int claim(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 static int record(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 {
 	int64_t now = jrn_now();
-	if (begin(S, "BEGIN IMMEDIATE", e) < 0)
+	if (begin(S, true, e) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		job *j = jobs[i];
@@ -360,7 +363,7 @@ int process_batch(send_ctx *S, job **jobs, size_t n, jrn_err *e)
 	bool have_work = false;
 	/* one read transaction for the batch's suppression and consent
 	 * lookups, not a lock and an unlock each */
-	if (begin(S, "BEGIN", e) < 0)
+	if (begin(S, false, e) < 0)
 		return unclaimed(S, jobs, n, e);
 	for (size_t i = 0; i < n; i++) {
 		if (jobs[i]->status == ST_NONE && !jobs[i]->key)
