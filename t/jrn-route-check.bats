@@ -189,11 +189,11 @@ clean() {
 	assert_output "journeys/n.yaml:3:5: error: step '1' action: no template 'news' for email in templates (news.txt or .html)"
 }
 
-@test "a marketing e-mail without an unsubscribe tag is a warning; transactional ones and tags of any form pass" {
+@test "a marketing e-mail without an unsubscribe tag is a warning; transactional ones and the forms jrn-send fills pass" {
 	mkdir -p templates
 	printf 'Hello\n' > templates/plain.txt
 	printf '<p>Hello</p>\n' > templates/plain.html
-	printf 'Bye {{{ UnsubscribeURL }}}\n' > templates/triple.html
+	printf 'Bye {{{ unsubscribeUrl }}}\n' > templates/triple.html
 	printf 'Bye {{> unsubscribe-footer}}\n' > templates/partial.txt
 	printf 'Your receipt\n' > templates/receipt.txt
 	journey u <<-'EOF'
@@ -215,6 +215,33 @@ clean() {
 	journeys/u.yaml:3:5: warning: step '1' action: marketing e-mail template 'plain' has no unsubscribe link (a tag such as {{unsubscribeUrl}} in its .txt or .html)
 	journeys/u.yaml:8:5: warning: step '6' action: marketing e-mail without a template or an unsubscribe link ({{unsubscribeUrl}})
 	journeys/u.yaml:10:5: error: step '8' action: no template 'plain' for sms in templates (plain.sms)
+	EOF
+}
+
+@test "an unsubscribe tag jrn-send would not fill is named in the warning: another case, a section alone, {{&...}} in messageContent" {
+	mkdir -p templates
+	printf 'Bye {{{ UnsubscribeURL }}}\n' > templates/case.html
+	printf 'Bye {{#unsubscribeUrl}}here{{/unsubscribeUrl}}\n' > templates/section.txt
+	printf 'Bye {{& unsubscribeUrl }}\n' > templates/amp.txt
+	printf 'Bye {{#unsubscribeUrl}}{{unsubscribeUrl}}{{/unsubscribeUrl}}\n' > templates/both.txt
+	journey u <<-'EOF'
+	trigger: x
+	steps:
+	  - action: {channel: email, template: case}
+	  - action: {channel: email, template: section}
+	  - action: {channel: email, template: amp}
+	  - action: {channel: email, template: both}
+	  - action: {channel: email, subject: Hi, messageContent: "Bye {{&unsubscribeUrl}}"}
+	  - action: {channel: email, subject: Hi, messageContent: "Bye {{unsubscribeURL}}"}
+	  - action: {channel: email, subject: Hi, messageContent: "Bye {{{ unsubscribeUrl }}}"}
+	EOF
+	run --separate-stderr jrn-route --check
+	assert_success
+	assert_output - <<-'EOF'
+	journeys/u.yaml:3:5: warning: step '1' action: marketing e-mail template 'case' has no unsubscribe link: jrn-send fills {{unsubscribeUrl}}, not {{{ UnsubscribeURL }}}
+	journeys/u.yaml:4:5: warning: step '2' action: marketing e-mail template 'section' has no unsubscribe link: jrn-send fills {{unsubscribeUrl}}, not {{#unsubscribeUrl}}
+	journeys/u.yaml:7:5: warning: step '5' action: marketing e-mail without an unsubscribe link: jrn-send fills {{unsubscribeUrl}} in messageContent, not {{&unsubscribeUrl}}
+	journeys/u.yaml:8:5: warning: step '6' action: marketing e-mail without an unsubscribe link: jrn-send fills {{unsubscribeUrl}} in messageContent, not {{unsubscribeURL}}
 	EOF
 }
 

@@ -302,18 +302,44 @@ static jv template_parts(lint *L, const char *name, const char *part)
 	return out;
 }
 
-/* Does text hold a Mustache tag whose name holds "unsubscribe" (any case):
- * {{unsubscribeUrl}}, {{{unsubscribeUrl}}}, {{#unsubscribeUrl}}, a partial
- * {{> unsubscribe-footer}}? */
-static bool has_unsubscribe(const char *text)
+/* Whether text holds the unsubscribe link as jrn-send fills it: the
+ * variable {{unsubscribeUrl}} or {{{unsubscribeUrl}}}, spaces inside
+ * allowed (jrn-send's template data and its messageContent replacement,
+ * content_with_link, know that one name, case and all); in a template
+ * (mustache true) also {{&unsubscribeUrl}}, and a partial whose name
+ * holds "unsubscribe", any case ({{> unsubscribe-footer}}: its text is
+ * not looked into). Else false, with *near the first other tag naming
+ * "unsubscribe" (another case, a section, {{&...}} in messageContent:
+ * nothing jrn-send fills), *near_len its length; NULL when none. */
+static bool has_unsubscribe(const char *text, bool mustache, const char **near, int *near_len)
 {
-	for (const char *p = strstr(text, "{{"); p; p = strstr(p + 2, "{{")) {
-		const char *end = strstr(p, "}}");
+	static const char name[] = "unsubscribeUrl";
+	*near = NULL;
+	for (const char *p = strstr(text, "{{"); p; p = strstr(p + 1, "{{")) {
+		const char *q = p + 2;
+		bool triple = *q == '{';
+		q += triple;
+		char sigil = !triple && *q && strchr("&#^/>!", *q) ? *q : 0;
+		q += sigil != 0;
+		q += strspn(q, " \t");
+		const char *end = strstr(q, triple ? "}}}" : "}}");
 		if (!end)
-			return false;
-		for (const char *q = p; q + 11 <= end; q++)
-			if (!strncasecmp(q, "unsubscribe", 11))
-				return true;
+			break;
+		size_t n = (size_t)(end - q);
+		while (n && (q[n - 1] == ' ' || q[n - 1] == '\t'))
+			n--;
+		if ((!sigil || (sigil == '&' && mustache)) && n == sizeof name - 1 &&
+		    !memcmp(q, name, n))
+			return true;
+		bool named = false;
+		for (size_t i = 0; i + 11 <= n && !named; i++)
+			named = !strncasecmp(q + i, "unsubscribe", 11);
+		if (named && sigil == '>' && mustache)
+			return true;
+		if (named && !*near && sigil != '/' && sigil != '!') {
+			*near = p;
+			*near_len = (int)(end + (triple ? 3 : 2) - p);
+		}
 	}
 	return false;
 }
@@ -350,6 +376,7 @@ static void lint_action(lint *L, const step *s)
 					 : s->u.action.channel == CH_SMS ? sms_parts
 					 : s->u.action.channel == CH_WHATSAPP ? wa_parts : NULL;
 		bool found = false, unsub = false;
+		jrn_buf near = {0}; /* a tag that is almost the link */
 		for (int i = 0; parts && parts[i]; i++) {
 			jv names = template_parts(L, t, parts[i]);
 			int n = jv_array_length(jv_copy(names));
@@ -359,7 +386,11 @@ static void lint_action(lint *L, const step *s)
 				char path[4200];
 				snprintf(path, sizeof path, "%s/%s", L->tdir, jv_string_value(nm));
 				char *text = slurp(path);
-				unsub = text && has_unsubscribe(text);
+				const char *nr;
+				int nl;
+				unsub = text && has_unsubscribe(text, true, &nr, &nl);
+				if (text && nr && !near.p)
+					jrn_buf_addf(&near, "%.*s", nl > 80 ? 80 : nl, nr);
 				free(text);
 				jv_free(nm);
 			}
@@ -370,13 +401,27 @@ static void lint_action(lint *L, const step *s)
 			    "(%s.%s%s)", s->id, t, ch, L->tdir, t, parts[0],
 			    s->u.action.channel == CH_EMAIL ? " or .html" :
 			    s->u.action.channel == CH_WHATSAPP ? " or .sms" : "");
+		else if (found && s->u.action.channel == CH_EMAIL && !s->u.action.transactional && !unsub &&
+			 near.p)
+			say(L, s->line, s->col, false, "step '%s' action: marketing e-mail template "
+			    "'%.64s' has no unsubscribe link: jrn-send fills {{unsubscribeUrl}}, not %s",
+			    s->id, t, near.p);
 		else if (found && s->u.action.channel == CH_EMAIL && !s->u.action.transactional && !unsub)
 			say(L, s->line, s->col, false, "step '%s' action: marketing e-mail template "
 			    "'%.64s' has no unsubscribe link (a tag such as {{unsubscribeUrl}} in its "
 			    ".txt or .html)", s->id, t);
+		jrn_buf_free(&near);
 	} else if (s->u.action.channel == CH_EMAIL && !s->u.action.transactional) {
 		jv mc = jv_object_get(jv_copy(f), jv_string("messageContent"));
-		if (jv_get_kind(mc) != JV_KIND_STRING || !has_unsubscribe(jv_string_value(mc)))
+		const char *nr = NULL;
+		int nl = 0;
+		bool linked = jv_get_kind(mc) == JV_KIND_STRING &&
+			      has_unsubscribe(jv_string_value(mc), false, &nr, &nl);
+		if (!linked && nr)
+			say(L, s->line, s->col, false, "step '%s' action: marketing e-mail without an "
+			    "unsubscribe link: jrn-send fills {{unsubscribeUrl}} in messageContent, not %.*s",
+			    s->id, nl > 80 ? 80 : nl, nr);
+		else if (!linked)
 			say(L, s->line, s->col, false, "step '%s' action: marketing e-mail without a "
 			    "template or an unsubscribe link ({{unsubscribeUrl}})", s->id);
 		jv_free(mc);
