@@ -51,8 +51,8 @@ N
 }
 
 teardown() {
-	[ -s lpid ] && kill "$(cat lpid)" 2> /dev/null
-	[ -s hpid ] && kill "$(cat hpid)" 2> /dev/null
+	[ -s lpid ] && kill "$(cat lpid)" 2> /dev/null || :
+	[ -s hpid ] && kill "$(cat hpid)" 2> /dev/null || :
 	peers_stop
 	wait 2> /dev/null
 	true
