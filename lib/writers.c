@@ -9,7 +9,10 @@
  * "database is locked". So a connection that waits in jrn_db_begin says
  * so with a shared flock(2) on the file <state file>-writers, and
  * jrn_db_begin, before it asks for the lock, lets any such waiter go
- * first: it waits (up to the busy time-out) until no shared lock is held.
+ * first: it waits until no shared lock is held, for at most
+ * WRITERS_FIRST_MS (a live waiter asks again every 10 ms at most; one
+ * that is stopped, ^Z or a debugger, must not hold every other writer up
+ * by a busy time-out a transaction), all within the one busy time-out.
  * The file is made by the first writer that has to wait; an empty file,
  * only ever locked (never the state file itself: closing a descriptor of
  * a file drops every fcntl lock the process holds on it, SQLite's own).
@@ -39,11 +42,15 @@ typedef struct conn {
 	sqlite3 *db;
 	int busy_ms;
 	int64_t since;  /* this wait's start (ms, monotonic) */
+	int64_t until;  /* in jrn_db_begin: when its wait ends (its busy time-out) */
 	int fd;         /* the -writers file: -1 not open yet, -2 none to be had */
 	bool wanting;   /* in jrn_db_begin: a wait says so */
 	bool announced; /* holds the shared lock */
 	jrn_read_ahead *ra;
 } conn;
+
+/* How long jrn_db_begin lets waiting writers go first (ms). */
+#define WRITERS_FIRST_MS 50
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static conn **reg;
@@ -90,31 +97,35 @@ static void conn_fn(sqlite3_context *cx, int argc, sqlite3_value **argv)
 }
 
 /* The -writers file: opened (and made, when make) once; -1 when there is
- * none (yet). A connection with no file name (in memory) has none. */
+ * none (yet). A connection with no file name (in memory) has none. Under
+ * the connection's mutex (a serialized connection is used by two threads:
+ * one file, never two). */
 static int writers_fd(conn *c, bool make)
 {
-	if (c->fd != -1)
-		return c->fd;
-	const char *path = sqlite3_db_filename(c->db, "main");
-	if (!path || !*path) {
-		c->fd = -2;
-		return -1;
+	sqlite3_mutex *mu = sqlite3_db_mutex(c->db); /* (NULL, a no-op, unless serialized) */
+	sqlite3_mutex_enter(mu);
+	int fd = c->fd;
+	const char *path = fd == -1 ? sqlite3_db_filename(c->db, "main") : NULL;
+	if (fd == -1 && (!path || !*path))
+		fd = c->fd = -2;
+	if (fd == -1) {
+		size_t n = strlen(path);
+		char *p = malloc(n + sizeof "-writers");
+		if (p) {
+			memcpy(p, path, n);
+			memcpy(p + n, "-writers", sizeof "-writers");
+			fd = open(p, O_RDWR | O_CLOEXEC | (make ? O_CREAT : 0), 0666);
+			if (fd < 0 && make) /* (flock needs no write access) */
+				fd = open(p, O_RDONLY | O_CLOEXEC);
+			free(p);
+			if (fd >= 0)
+				c->fd = fd;
+			else if (make)
+				c->fd = -2; /* a directory we may not write: no turns, as before */
+		}
 	}
-	size_t n = strlen(path);
-	char *p = malloc(n + sizeof "-writers");
-	if (!p)
-		return -1;
-	memcpy(p, path, n);
-	memcpy(p + n, "-writers", sizeof "-writers");
-	int fd = open(p, O_RDWR | O_CLOEXEC | (make ? O_CREAT : 0), 0666);
-	if (fd < 0 && make)
-		fd = open(p, O_RDONLY | O_CLOEXEC); /* (flock needs no write access) */
-	free(p);
-	if (fd >= 0)
-		c->fd = fd;
-	else if (make)
-		c->fd = -2; /* a directory we may not write: no turns, as before */
-	return fd;
+	sqlite3_mutex_leave(mu);
+	return fd < 0 ? -1 : fd;
 }
 
 /* One step of a wait: step_ms of reading ahead when this thread set that
@@ -147,7 +158,9 @@ static int busy(void *ctx, int count)
 		if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0)
 			c->announced = true;
 	}
-	int64_t left = c->since + c->busy_ms - now;
+	/* in jrn_db_begin the time-out began with it (its waiters-first
+	 * wait counts): one busy time-out, not two */
+	int64_t left = (c->wanting ? c->until : c->since + c->busy_ms) - now;
 	if (left <= 0)
 		return 0;
 	int step = steps[count < NSTEPS ? count : NSTEPS - 1];
@@ -190,7 +203,9 @@ int jrn_db_attach_waits(sqlite3 *db, int busy_ms)
 static bool waiting(conn *c)
 {
 	int fd = writers_fd(c, false);
-	if (fd < 0)
+	/* (never while c holds its own shared lock: on the same descriptor
+	 * the probe would convert it, and its LOCK_UN drop it) */
+	if (fd < 0 || c->announced)
 		return false;
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 		flock(fd, LOCK_UN);
@@ -209,10 +224,12 @@ int jrn_db_begin(sqlite3 *db, jrn_err *e)
 {
 	conn *c = conn_of(db);
 	if (c) {
-		/* the waiters first: until each has the lock (or the busy
-		 * time-out) */
-		int64_t until = jrn_mono_ms() + c->busy_ms;
-		while (waiting(c) && jrn_mono_ms() < until)
+		/* the waiters first: until each has the lock, or for
+		 * WRITERS_FIRST_MS (of the busy time-out) */
+		int64_t now = jrn_mono_ms();
+		c->until = now + c->busy_ms;
+		int64_t first = now + (c->busy_ms < WRITERS_FIRST_MS ? c->busy_ms : WRITERS_FIRST_MS);
+		while (waiting(c) && jrn_mono_ms() < first)
 			wait_step(c, 1);
 		c->wanting = true;
 	}
@@ -233,7 +250,11 @@ jrn_read_ahead *jrn_db_read_ahead(sqlite3 *db, jrn_reader *rd, int busy_ms)
 		return NULL;
 	ra->rd = rd;
 	ra->owner = pthread_self();
-	if (!(ra->c = conn_of(db))) {
+	if ((ra->c = conn_of(db)) && ra->c->ra) { /* one a connection */
+		free(ra);
+		return NULL;
+	}
+	if (!ra->c) {
 		/* a connection jrn did not open: a handler of its own */
 		if (!(ra->c = calloc(1, sizeof *ra->c))) {
 			free(ra);

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -139,6 +140,97 @@ static void test_memory(void)
 	sqlite3_close(m);
 }
 
+/* Two connections of 400 ms, *h holding the lock: false when not (said). */
+static bool holding(sqlite3 **h, sqlite3 **p)
+{
+	jrn_err e;
+	if (jrn_db_open(path, 400, h, &e) < 0 || jrn_db_open(path, 400, p, &e) < 0) {
+		CHECK(0, "two connections: %s", e.msg);
+		sqlite3_close(*h);
+		sqlite3_close(*p);
+		return false;
+	}
+	CHECK(jrn_db_begin(*h, &e) == 0, "the lock held");
+	return true;
+}
+
+/* A waiter with a long time-out while the lock is held. */
+static void *patient(void *p)
+{
+	(void)p;
+	sqlite3 *w = NULL;
+	jrn_err e;
+	if (jrn_db_open(path, 5000, &w, &e) == 0 && jrn_db_begin(w, &e) == 0)
+		jrn_db_commit(w, &e);
+	sqlite3_close(w);
+	return NULL;
+}
+
+/* One busy time-out, not two: a writer that lets another waiter go first
+ * and then waits for the lock itself fails after its own time-out in all
+ * (a review measured 801 ms for 400 when the two waits were counted
+ * apart). */
+static void test_one_timeout(void)
+{
+	sqlite3 *h = NULL, *p = NULL;
+	jrn_err e;
+	if (!holding(&h, &p))
+		return;
+	pthread_t th;
+	pthread_create(&th, NULL, patient, NULL);
+	usleep(100000); /* (the waiter waits, and says so) */
+	CHECK(jrn_db_writers_waiting(p), "a waiter announced");
+	int64_t t0 = jrn_mono_ms();
+	int rc = jrn_db_begin(p, &e);
+	int64_t waited = jrn_mono_ms() - t0;
+	CHECK(rc < 0 && waited >= 380 && waited < 650, "busy after about 400 ms, not 800 (%lld ms)",
+	      (long long)waited);
+	if (rc == 0)
+		jrn_db_commit(p, &e);
+	jrn_db_commit(h, &e);
+	pthread_join(th, NULL);
+	sqlite3_close(h);
+	sqlite3_close(p);
+}
+
+/* A waiter that is stopped (^Z, a debugger) while it holds its turn: the
+ * others let it go first for a moment, not for their busy time-out, on
+ * every transaction. */
+static void test_stopped_waiter(void)
+{
+	sqlite3 *h = NULL, *p = NULL;
+	jrn_err e;
+	if (!holding(&h, &p))
+		return;
+	pid_t c = fork();
+	if (c == 0) {
+		sqlite3 *w = NULL;
+		if (jrn_db_open(path, 60000, &w, &e) == 0)
+			jrn_db_begin(w, &e);
+		_exit(0);
+	}
+	usleep(300000);
+	kill(c, SIGSTOP);
+	jrn_db_commit(h, &e);
+	CHECK(jrn_db_writers_waiting(p), "the stopped waiter still holds its turn");
+	int64_t worst = 0;
+	int ok = 0;
+	for (int i = 0; i < 3; i++) {
+		int64_t t0 = jrn_mono_ms();
+		if (jrn_db_begin(p, &e) == 0 && jrn_db_commit(p, &e) == 0)
+			ok++;
+		int64_t w = jrn_mono_ms() - t0;
+		if (w > worst)
+			worst = w;
+	}
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+	CHECK(ok == 3 && worst < 200, "3 transactions of 3, each past it within 200 ms (%d; longest %lld ms)",
+	      ok, (long long)worst);
+	sqlite3_close(h);
+	sqlite3_close(p);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -149,6 +241,8 @@ int main(void)
 	test_turns();
 	test_alone();
 	test_memory();
+	test_one_timeout();
+	test_stopped_waiter();
 	if (unit_rmtree(dir) != 0)
 		return 1;
 	return unit_done();
