@@ -245,6 +245,39 @@ clean() {
 	EOF
 }
 
+@test "the link as jrn-send renders it: a default after |, a section of it, other delimiters, a tag over lines pass; one in a comment, or under other delimiters, does not; messageContent as jrn-send scans it; a quoted tag stays on one line" {
+	mkdir -p templates
+	printf 'Bye {{unsubscribeUrl|https://shop.example/u}}\n' > templates/default.txt
+	printf 'Bye {{#unsubscribeUrl}}{{.}}{{/unsubscribeUrl}}\n' > templates/dot.txt
+	printf '{{=<%% %%>=}}Bye <%% unsubscribeUrl %%>\n' > templates/delim.txt
+	printf 'Bye {{\nunsubscribeUrl\n}}\n' > templates/lines.txt
+	printf '{{#vip}}Bye {{unsubscribeUrl}}{{/vip}}\n' > templates/cond.txt
+	printf 'Bye {{! {{unsubscribeUrl}} }}\n' > templates/comment.txt
+	printf '{{=<%% %%>=}}Bye {{unsubscribeUrl}}\n' > templates/stale.txt
+	printf 'Bye {{\nUnsubscribeURL\n}}\n' > templates/nl.txt
+	journey u <<-'EOF'
+	trigger: x
+	steps:
+	  - action: {channel: email, template: default}
+	  - action: {channel: email, template: dot}
+	  - action: {channel: email, template: delim}
+	  - action: {channel: email, template: lines}
+	  - action: {channel: email, template: cond}
+	  - action: {channel: email, template: comment}
+	  - action: {channel: email, template: stale}
+	  - action: {channel: email, template: nl}
+	  - action: {channel: email, subject: Hi, messageContent: "Hi {{{name}} Bye {{unsubscribeUrl}}"}
+	  - action: {channel: email, subject: Hi, messageContent: "Bye {{{unsubscribeUrl}}"}
+	EOF
+	run --separate-stderr jrn-route --check
+	assert_success
+	assert_output - <<-'EOF'
+	journeys/u.yaml:8:5: warning: step '6' action: marketing e-mail template 'comment' has no unsubscribe link (a tag such as {{unsubscribeUrl}} in its .txt or .html)
+	journeys/u.yaml:9:5: warning: step '7' action: marketing e-mail template 'stale' has no unsubscribe link (a tag such as {{unsubscribeUrl}} in its .txt or .html)
+	journeys/u.yaml:10:5: warning: step '8' action: marketing e-mail template 'nl' has no unsubscribe link: jrn-send fills {{unsubscribeUrl}}, not {{\nUnsubscribeURL\n}}
+	EOF
+}
+
 @test "a condition on a field no profile or event carries is a warning, with a suggestion" {
 	journey f <<-'EOF'
 	trigger: {event: x, where: {"propertes.total": {gte: 1}}, profile: {"trait.vip": true}}

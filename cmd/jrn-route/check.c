@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "journey.h"
+#include "mustache.h"
 
 /* What a profile as lib/profile-read.h reads it holds at the top, and the
  * trigger event conditions see under it. */
@@ -302,16 +303,30 @@ static jv template_parts(lint *L, const char *name, const char *part)
 	return out;
 }
 
-/* Whether text holds the unsubscribe link as jrn-send fills it: the
- * variable {{unsubscribeUrl}} or {{{unsubscribeUrl}}}, spaces inside
- * allowed (jrn-send's template data and its messageContent replacement,
- * content_with_link, know that one name, case and all); in a template
- * (mustache true) also {{&unsubscribeUrl}}, and a partial whose name
- * holds "unsubscribe", any case ({{> unsubscribe-footer}}: its text is
- * not looked into). Else false, with *near the first other tag naming
- * "unsubscribe" (another case, a section, {{&...}} in messageContent:
- * nothing jrn-send fills), *near_len its length; NULL when none. */
-static bool has_unsubscribe(const char *text, bool mustache, const char **near, int *near_len)
+/* Whether the tag at p ("{{...") names "unsubscribe" in some form: a tag
+ * almost the link, quoted in the warning; *end past it. */
+static bool names_unsubscribe(const char *p, const char **end)
+{
+	const char *q = p + 2 + (p[2] == '{');
+	const char *e = strstr(q, p[2] == '{' ? "}}}" : "}}");
+	if (!e)
+		return false;
+	*end = e + (p[2] == '{' ? 3 : 2);
+	if (*q == '/' || *q == '!')
+		return false;
+	for (const char *r = q; r + 11 <= e; r++)
+		if (!strncasecmp(r, "unsubscribe", 11))
+			return true;
+	return false;
+}
+
+/* Whether an action's messageContent holds the link as jrn-send's
+ * content_with_link (cmd/jrn-send/prepare.c) fills it: {{unsubscribeUrl}}
+ * or {{{unsubscribeUrl}}}, spaces and tabs inside allowed, looked for at
+ * every "{{" (so "{{{unsubscribeUrl}}" is "{" and the link). Else false,
+ * with *near the first other tag naming "unsubscribe" and *near_len its
+ * length (NULL when none). */
+static bool content_has_link(const char *text, const char **near, int *near_len)
 {
 	static const char name[] = "unsubscribeUrl";
 	*near = NULL;
@@ -319,29 +334,90 @@ static bool has_unsubscribe(const char *text, bool mustache, const char **near, 
 		const char *q = p + 2;
 		bool triple = *q == '{';
 		q += triple;
-		char sigil = !triple && *q && strchr("&#^/>!", *q) ? *q : 0;
-		q += sigil != 0;
 		q += strspn(q, " \t");
-		const char *end = strstr(q, triple ? "}}}" : "}}");
-		if (!end)
-			break;
-		size_t n = (size_t)(end - q);
-		while (n && (q[n - 1] == ' ' || q[n - 1] == '\t'))
-			n--;
-		if ((!sigil || (sigil == '&' && mustache)) && n == sizeof name - 1 &&
-		    !memcmp(q, name, n))
-			return true;
-		bool named = false;
-		for (size_t i = 0; i + 11 <= n && !named; i++)
-			named = !strncasecmp(q + i, "unsubscribe", 11);
-		if (named && sigil == '>' && mustache)
-			return true;
-		if (named && !*near && sigil != '/' && sigil != '!') {
-			*near = p;
-			*near_len = (int)(end + (triple ? 3 : 2) - p);
+		if (!strncmp(q, name, sizeof name - 1)) {
+			q += sizeof name - 1;
+			q += strspn(q, " \t");
+			if (!strncmp(q, triple ? "}}}" : "}}", triple ? 3 : 2))
+				return true;
 		}
+		const char *end;
+		if (!*near && names_unsubscribe(p, &end))
+			*near = p, *near_len = (int)(end - p);
 	}
 	return false;
+}
+
+/* Whether a template holds the link as jrn-send fills it: rendered (by
+ * the library jrn-send renders with, lib/mustache.c) with unsubscribeUrl
+ * alone in its data, the link is in the text ({{unsubscribeUrl}},
+ * {{{ unsubscribeUrl }}}, {{&unsubscribeUrl}}, a default after |, a
+ * section of it, other delimiters); or, the template's own sections being
+ * unknown here, a tag of the link inside one ({{#vip}}{{unsubscribeUrl}}
+ * {{/vip}}: comments skipped; not with other delimiters, and then
+ * nothing is quoted); or a partial
+ * whose name holds "unsubscribe", any case ({{> unsubscribe-footer}}: its
+ * text is not looked into). Else false with *near as content_has_link's. */
+static bool template_has_link(const char *text, const char **near, int *near_len)
+{
+	static const char name[] = "unsubscribeUrl", mark[] = "\x01jrn-unsubscribe-link\x01";
+	*near = NULL;
+	jrn_err e;
+	jrn_mustache *t = jrn_mustache_compile(text, strlen(text), &e);
+	if (t) {
+		jrn_buf out = {0};
+		jv data = jv_object_set(jv_object(), jv_string(name), jv_string(mark));
+		bool linked = jrn_mustache_render(t, data, jv_null(), JRN_MUSTACHE_TEXT, &out, &e) == 0 &&
+			      out.p && strstr(out.p, mark);
+		jv_free(data);
+		jrn_buf_free(&out);
+		jrn_mustache_free(t);
+		if (linked)
+			return true;
+	}
+	bool delimiters = strstr(text, "{{=") != NULL; /* (the tags below are not tags) */
+	for (const char *p = strstr(text, "{{"), *end; p && !delimiters; p = strstr(end, "{{")) {
+		end = p + 2;
+		const char *q = p + 2;
+		bool triple = *q == '{';
+		q += triple;
+		char sigil = !triple && *q && strchr("&#^/>!", *q) ? *q : 0;
+		q += sigil != 0;
+		const char *close = strstr(q, triple ? "}}}" : "}}");
+		if (!close)
+			break;
+		end = close + (triple ? 3 : 2);
+		q += strspn(q, " \t\r\n");
+		size_t n = (size_t)(close - q);
+		while (n && strchr(" \t\r\n", q[n - 1]))
+			n--;
+		if ((!sigil || sigil == '&') && n == sizeof name - 1 && !memcmp(q, name, n))
+			return true;
+		const char *e2;
+		bool named = names_unsubscribe(p, &e2);
+		if (named && sigil == '>')
+			return true;
+		if (named && !*near)
+			*near = p, *near_len = (int)(end - p);
+	}
+	return false;
+}
+
+/* Appends a tag quoted from a file or a record to b: at most 80 bytes,
+ * control characters as \n, \t or \xHH (one line of the lint's output). */
+static void quote_tag(jrn_buf *b, const char *p, int n)
+{
+	for (int i = 0; i < n && i < 80; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '\n')
+			jrn_buf_adds(b, "\\n");
+		else if (c == '\t')
+			jrn_buf_adds(b, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			jrn_buf_addf(b, "\\x%02x", c);
+		else
+			jrn_buf_addc(b, (char)c);
+	}
 }
 
 /* A file's text (owned, NUL-terminated) or NULL. At most 4 MiB. */
@@ -388,9 +464,9 @@ static void lint_action(lint *L, const step *s)
 				char *text = slurp(path);
 				const char *nr;
 				int nl;
-				unsub = text && has_unsubscribe(text, true, &nr, &nl);
-				if (text && nr && !near.p)
-					jrn_buf_addf(&near, "%.*s", nl > 80 ? 80 : nl, nr);
+				unsub = text && template_has_link(text, &nr, &nl);
+				if (text && !unsub && nr && !near.p)
+					quote_tag(&near, nr, nl);
 				free(text);
 				jv_free(nm);
 			}
@@ -416,14 +492,18 @@ static void lint_action(lint *L, const step *s)
 		const char *nr = NULL;
 		int nl = 0;
 		bool linked = jv_get_kind(mc) == JV_KIND_STRING &&
-			      has_unsubscribe(jv_string_value(mc), false, &nr, &nl);
+			      content_has_link(jv_string_value(mc), &nr, &nl);
+		jrn_buf near = {0};
 		if (!linked && nr)
+			quote_tag(&near, nr, nl);
+		if (!linked && near.p)
 			say(L, s->line, s->col, false, "step '%s' action: marketing e-mail without an "
-			    "unsubscribe link: jrn-send fills {{unsubscribeUrl}} in messageContent, not %.*s",
-			    s->id, nl > 80 ? 80 : nl, nr);
+			    "unsubscribe link: jrn-send fills {{unsubscribeUrl}} in messageContent, not %s",
+			    s->id, near.p);
 		else if (!linked)
 			say(L, s->line, s->col, false, "step '%s' action: marketing e-mail without a "
 			    "template or an unsubscribe link ({{unsubscribeUrl}})", s->id);
+		jrn_buf_free(&near);
 		jv_free(mc);
 	}
 	jv_free(tv);

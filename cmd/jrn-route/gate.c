@@ -10,7 +10,8 @@
  * carry it; a budget too small for that channel tries the later ones.
  * Transactional actions pass quiet hours and caps, and need no
  * marketing consent, but never go to a suppressed address (a bounce, a
- * STOP). */
+ * STOP). A key sent before that jrn-send took and did not send goes out
+ * again (resend): the rules after the second pass it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,6 +337,29 @@ static int choose(route_run *R, const action *a, int chain[4], int n, int ok[4],
 	return chain_fails(a, worst, d, why);
 }
 
+/* Rule 9's exception, a resend (jrn-route(1) Idempotency): the key was
+ * decided send before and jrn-send took it without sending it (failed,
+ * suppressed, rejected: a template missing, a provider refusing). It goes
+ * out again on channel at send_at (rules 1 and 2 and quiet hours asked
+ * again), passing caps, cooldown, trigger window and budget, which
+ * admitted it once and counted its cost then; its row is written again.
+ * 1 with d set to the send, 0 not a resend (d as it was), -1 with e. */
+static int resend(route_run *R, const action *a, decision *d, int channel, int64_t send_at,
+		  int64_t now, jrn_err *e)
+{
+	int rc = store_resend(R->st, d->key, e);
+	if (rc <= 0)
+		return rc;
+	d->kind = D_SEND, d->reason = "resend", d->send_at = send_at;
+	d->channel = channel, d->has_cost = true, d->cost = R->P.cost[channel];
+	d->resend = true, d->budgeted = false;
+	const char *tk = a->f[F_TRIGGER] ? a->f[F_TRIGGER] : a->f[F_JOURNEY];
+	if (store_claim(R->st, a, d, tk, now, e) < 0)
+		return -1;
+	d->stored = true;
+	return 1;
+}
+
 int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_err *e)
 {
 	int64_t now = jrn_now();
@@ -376,8 +400,11 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 		if (q != d->send_at)
 			d->reason = "quiet_hours", d->send_at = q;
 	}
+	/* a cap, the cooldown or the trigger window: unless a resend, which
+	 * passed them when first admitted */
+	int64_t send_at = d->send_at;
 	if ((rc = limits(R, a, now, d, e)) != 0)
-		return rc < 0 ? -1 : 0;
+		return rc < 0 || resend(R, a, d, d->channel, send_at, now, e) < 0 ? -1 : 0;
 	/* the budget: the chosen channel, else a later (cheaper) one of the
 	 * chain (reads only); then the key, the rule before it: a send claims
 	 * its key with its row (one probe of the key's index: store_claim),
@@ -414,6 +441,10 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 			return rc;
 		}
 	}
+	/* the key was sent: again if jrn-send did not send it (on the
+	 * channel chosen before the budget, which it passed once) */
+	if ((rc = resend(R, a, d, chosen, send_at, now, e)) != 0)
+		return rc < 0 ? -1 : 0;
 	/* a duplicate: on the channel chosen before the budget, at no cost */
 	d->kind = D_SUPPRESS, d->reason = "duplicate", d->send_at = INT64_MIN;
 	d->channel = chosen, d->has_cost = false, d->cost = 0;

@@ -108,6 +108,8 @@ typedef struct {
 				    * suppressed "erased" and not stored */
 	bool stored;               /* its row is written already (store_claim) */
 	bool budgeted;             /* its campaign has a budget (policy.budgets) */
+	bool resend;               /* a send of a key decided before (store_resend):
+				    * its row written again, its cost not spent */
 } decision;
 
 /* The gate's memory and lookups (store.c). */
@@ -158,6 +160,11 @@ unsigned store_tx(const store *S);
 int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e);
 /* Is key decided 'send' already? 1 yes, 0 no, -1 with e. */
 int store_key_sent(store *S, const char *key, jrn_err *e);
+/* Is key a resend (jrn-route(1) Idempotency): decided 'send' before, and
+ * taken by jrn-send, which did not send it (deliveries.status failed,
+ * suppressed or rejected: a claim may take the key again, lib/ledger.h)?
+ * 1 yes, 0 no (never in the private state of --simulate), -1 with e. */
+int store_resend(store *S, const char *key, jrn_err *e);
 /* The customer's sends since `since`: route's own (those jrn-send has not
  * claimed yet) and the ledger's. fn(ctx, channel, at, offer, trigger,
  * decided_at) for each (strings valid during the call; the ledger's rows
@@ -171,7 +178,8 @@ int store_spent(store *S, const char *campaign, double *spent, jrn_err *e);
 /* A send's row written now, its key checked and then claimed in
  * route_send_keys (schema 12: the row's seq and the key's 64-bit hash)
  * inside the caller's write transaction: 1 claimed (set d->stored), 0
- * the key was decided 'send' before (nothing written), -1 with e.
+ * the key was decided 'send' before (nothing written), -1 with e. A
+ * resend (d->resend) is written without the check.
  * trigger_key and now as store_write's. */
 int store_claim(store *S, const action *a, const decision *d, const char *trigger_key,
 		int64_t now, jrn_err *e);

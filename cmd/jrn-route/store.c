@@ -106,6 +106,10 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 			   " WHERE decision = 'send'", &S->custs_all, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT max(seq) FROM route_decisions", &S->max_seq, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
+	    /* a key jrn-send took and did not send (a claim may take it
+	     * again: lib/ledger.c) */
+	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?"
+			   " AND status IN ('failed', 'suppressed', 'rejected')", &S->unsent, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
 		    /* ?17, the seq: NULL (the next rowid) but in the private
@@ -133,7 +137,7 @@ void store_close(store *S)
 	behind_stop(S);
 	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
 			       S->version, S->delivered, S->any_delivered, S->keys_all, S->keys_old,
-			       S->by_seq, S->custs_all, S->max_seq};
+			       S->by_seq, S->custs_all, S->max_seq, S->unsent};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
@@ -474,6 +478,20 @@ static int ledger_empty(store *S, jrn_err *e)
 		return -1;
 	S->deliv_gen = S->gen, S->deliv_none = none;
 	return none;
+}
+
+int store_resend(store *S, const char *key, jrn_err *e)
+{
+	if (S->priv) /* --simulate: the ledger is not its own */
+		return 0;
+	int none = ledger_empty(S, e);
+	if (none)
+		return none < 0 ? -1 : 0;
+	sqlite3_bind_text(S->unsent, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(S->unsent);
+	if (store_done(S, S->unsent, rc, e) < 0)
+		return -1;
+	return rc == SQLITE_ROW ? store_key_sent(S, key, e) : 0;
 }
 
 /* ---- the recent sends' memo ---- */
@@ -854,7 +872,7 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 {
 	sqlite3_stmt *st = S->insert;
 	int taken;
-	if (d->kind == D_SEND && (taken = store_key_sent(S, d->key, e)) != 0)
+	if (d->kind == D_SEND && !d->resend && (taken = store_key_sent(S, d->key, e)) != 0)
 		return taken < 0 ? -1 : 0; /* store_claim's duplicate */
 	/* a send's key's hash and its customer's (the claim, the sets, the memo) */
 	const char *cust = a->f[F_CUSTOMER];
@@ -936,8 +954,11 @@ int store_write(store *S, const action *a, const decision *d, const char *trigge
 {
 	if (!d->stored && insert(S, a, d, trigger_key, now, e) < 0)
 		return -1;
-	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN] || (S->priv && !d->budgeted))
-		return 0; /* (the private state's spending is read only for a budget) */
+	/* (the private state's spending is read only for a budget; a
+	 * resend's cost was counted when it was first admitted) */
+	if (d->kind != D_SEND || !d->has_cost || !a->f[F_CAMPAIGN] || (S->priv && !d->budgeted) ||
+	    d->resend)
+		return 0;
 	if (S->w.on) {
 		const char *camp = a->f[F_CAMPAIGN];
 		op_param v[SPEND_PARAMS] = {behind_text(camp, -1), {.tag = P_REAL, .x = d->cost},

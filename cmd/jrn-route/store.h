@@ -61,7 +61,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3 *pdb; /* where the profiles' zones are read (store_open's profiles) */
 	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered,
-		     *any_delivered;
+		     *any_delivered, *unsent;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
 	size_t nsets;                    /* sets in use: a power of two */
 	size_t evicted;                  /* memos evicted since the last doubling */
