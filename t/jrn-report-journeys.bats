@@ -15,7 +15,8 @@ load helpers
 # Log (step what): idle wait for 1 2 3 4 11 (and 8), idle waited for 1 2
 # (not an execution), reminder action for 1 2 4 11 (and 8), five-off action
 # for 11; cart v2: idle wait for 9.
-# Decisions at reminder: 1 send k1 (delivery sent), 2 send k2 (failed),
+# Decisions at reminder: 1 send k1 (delivery sent; sent again, a resend
+# of jrn-route(1): one message, counted once), 2 send k2 (failed),
 # 4 suppress, 11 defer then send k11 (simulated), 8 send k8 (sent; outside);
 # at five-off: 11 send k12 (no delivery yet: neither sent nor failed).
 mkstate() {
@@ -45,7 +46,8 @@ INSERT INTO l VALUES
 INSERT INTO enrollment_log(enrollment, seq, at, step, what)
   SELECT e, seq, (SELECT entered_at FROM enrollments WHERE id = e) + mins * 60000, step, what FROM l;
 CREATE TEMP TABLE d(key, e, step, decision, reason);
-INSERT INTO d VALUES ('k1',1,'reminder','send',NULL),('k2',2,'reminder','send',NULL),
+INSERT INTO d VALUES ('k1',1,'reminder','send',NULL),('k1',1,'reminder','send','resend'),
+('k2',2,'reminder','send',NULL),
 ('k4',4,'reminder','suppress','cap'),('k11',11,'reminder','defer','quiet-hours'),('k11',11,'reminder','send',NULL),
 ('k8',8,'reminder','send',NULL),('k12',11,'five-off','send',NULL);
 INSERT INTO route_decisions(key, customer_id, channel, journey, version, step, decision, reason, decided_at, enrollment)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # jrn-route's resend (jrn-route(1) Idempotency): a key the gate decided
-# send before, which jrn-send took and did not send (deliveries.status
-# failed, suppressed or rejected), goes out again under the same key when
-# the action comes again; one jrn-send holds, or never saw, stays a
-# duplicate.
+# send before, whose record jrn-send rejected (deliveries.status rejected:
+# nothing sent), goes out again under the same key when the action comes
+# again, on the channel it was sent on, through the caps but not the
+# cooldown, trigger window or budget; any other key jrn-send holds, or one
+# it never saw, stays a duplicate.
 
 load helpers
 
@@ -20,7 +21,7 @@ setup() {
 	  from: "Shop <news@shop.example>"
 	  unsubscribe: {url: "https://shop.example/u", secret: s3cret}
 	policy:
-	  cost: {email: 1}
+	  cost: {email: 1, sms: 5}
 	  budgets: {k1: 10}
 	Y
 }
@@ -69,7 +70,7 @@ line() {
 	assert_equal "$(ls out/*.eml | wc -l)" 1
 }
 
-@test "a resend passes what admitted it once (trigger window, cooldown, a budget now spent) but not a consent revoked since" {
+@test "a resend passes the cooldown, the trigger window and a budget spent since, not a consent revoked since" {
 	cat >> jrn.yaml <<-'Y'
 	  cooldown: {o1: 14d}
 	Y
@@ -81,17 +82,57 @@ line() {
 	template
 	line a.ndjson
 	assert_output $'send resend simulated\nsuppress budget suppressed'
-	# a day on the trigger window is over, the cooldown (14 d) and the
-	# budget are not; c1's mail goes again, revoked or not
-	sqlite3 jrn.db "UPDATE deliveries SET status = 'failed'"
+	assert_equal "$(rows "SELECT spent FROM route_budgets")" 1.0
+	# rejected again, then c1 revokes: rules 1-3 are asked again
+	sqlite3 jrn.db "UPDATE deliveries SET status = 'rejected' WHERE customer_id = 'c1'"
 	ev consent.revoked c1 '"properties":{"channel":"email"}' | jrn-ingest -q > /dev/null
 	JRN_NOW=2026-01-16T12:00:00Z line a.ndjson
 	assert_output $'suppress consent_revoked suppressed\nsuppress budget suppressed'
 	assert_equal "$(ls out/*.eml | wc -l)" 1
-	assert_equal "$(rows "SELECT spent FROM route_budgets")" 1.0
 }
 
-@test "what jrn-send holds (sending, queued, sent, simulated) is a duplicate; failed, suppressed, rejected go again; a key jrn-send never saw is a duplicate" {
+@test "a resend counts in the caps, and is counted: in one run, and in the next before jrn-send has it" {
+	cat >> jrn.yaml <<-'Y'
+	  caps:
+	    email: {max: 1, window: 1d}
+	Y
+	action c1 '"idempotencyKey":"ka"' | sed 's/"k1"/"a"/' > a.ndjson
+	action c1 '"idempotencyKey":"kb"' | sed 's/"k1"/"b"/' > b.ndjson
+	line a.ndjson
+	assert_output "send - rejected"
+	template
+	# B goes first now: A's resend finds the cap full
+	JRN_NOW=2026-01-15T13:00:00Z line b.ndjson
+	assert_output "send - simulated"
+	JRN_NOW=2026-01-15T13:00:00Z line a.ndjson
+	assert_output "defer cap_channel deferred"
+	# a day on, the cap free: A twice in one run is one resend, the
+	# second held by it
+	cat a.ndjson a.ndjson > aa.ndjson
+	JRN_NOW=2026-01-16T14:00:00Z run --separate-stderr jrn-route -q aa.ndjson
+	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output" | tr '\n' ' ')" \
+		"send resend defer cap_channel "
+	# and the next run, jrn-send not run yet, counts that resend
+	action c1 '"idempotencyKey":"kc"' | sed 's/"k1"/"c"/' > c.ndjson
+	JRN_NOW=2026-01-16T15:00:00Z run --separate-stderr jrn-route -q c.ndjson
+	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output")" "defer cap_channel"
+}
+
+@test "a resend goes on the channel it was sent on, at no new cost: an SMS that fell back to e-mail for the budget stays an e-mail" {
+	sed -i 's/budgets: {k1: 10}/budgets: {k1: 1}/' jrn.yaml
+	printf '{"actionType":"sms","customerId":"c1","campaignId":"k1","recipientEmail":"c1@example.com","recipientPhone":"+14155550100","template":"hello"}\n' > s.ndjson
+	line s.ndjson
+	assert_output "send fallback rejected"
+	assert_equal "$(rows "SELECT channel, status FROM deliveries")" "email|rejected"
+	template
+	line s.ndjson
+	assert_output "send resend simulated"
+	assert_equal "$(rows "SELECT channel, status FROM deliveries")" "email|simulated"
+	assert_equal "$(rows "SELECT spent FROM route_budgets")" 1.0
+	assert_equal "$(ls out/*.eml | wc -l)" 1
+}
+
+@test "only a rejection goes again: sending, queued, sent, simulated, failed (abandoned, cancelled, refused) and suppressed are duplicates, and a key jrn-send never saw" {
 	action c1 > a.ndjson
 	run --separate-stderr jrn-route -q a.ndjson
 	assert_equal "$(jq -r .route.decision <<< "$output")" send
@@ -112,8 +153,8 @@ line() {
 queued suppress duplicate $key
 sent suppress duplicate $key
 simulated suppress duplicate $key
-failed send resend $key
-suppressed send resend $key
+failed suppress duplicate $key
+suppressed suppress duplicate $key
 rejected send resend $key"
 }
 

@@ -17,8 +17,9 @@
  *   executed    enrollment_log rows of the step of what the step does when
  *               it runs (action, wait, goal, branch, split, update): once
  *               each time an enrollment ran it.
- *   sent        route_decisions of the step's enrollments decided send whose
- *               deliveries row (by key) says sent, queued or simulated;
+ *   sent        keys of route_decisions of the step's enrollments decided
+ *               send whose deliveries row (by key) says sent, queued or
+ *               simulated (a resend's two rows are one);
  *   failed      ... whose deliveries row says failed;
  *   deferred, suppressed  route_decisions decided defer, suppress.
  *
@@ -61,9 +62,12 @@ static const char steps_sql[] =
 	" AND l.what IN ('action', 'wait', 'goal', 'branch', 'split', 'update')"
 	" GROUP BY 1, 2, 3)"
 	", d AS (SELECT e.journey, e.version, r.step,"
-	" total(r.decision = 'send' AND dl.status IN ('sent', 'queued', 'simulated')) AS sent,"
+	/* (by key: a resend is a second send row of one delivery) */
+	" count(DISTINCT CASE WHEN r.decision = 'send' AND dl.status IN ('sent', 'queued',"
+	" 'simulated') THEN r.key END) AS sent,"
 	" total(r.decision = 'defer') AS deferred, total(r.decision = 'suppress') AS suppressed,"
-	" total(r.decision = 'send' AND dl.status = 'failed') AS failed"
+	" count(DISTINCT CASE WHEN r.decision = 'send' AND dl.status = 'failed' THEN r.key END)"
+	" AS failed"
 	" FROM e JOIN route_decisions r ON r.enrollment = e.id"
 	" LEFT JOIN deliveries dl ON r.decision = 'send' AND dl.key = r.key"
 	" WHERE r.step IS NOT NULL GROUP BY 1, 2, 3)"

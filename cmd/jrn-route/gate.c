@@ -10,8 +10,9 @@
  * carry it; a budget too small for that channel tries the later ones.
  * Transactional actions pass quiet hours and caps, and need no
  * marketing consent, but never go to a suppressed address (a bounce, a
- * STOP). A key sent before that jrn-send took and did not send goes out
- * again (resend): the rules after the second pass it. */
+ * STOP). A key sent before whose record jrn-send rejected goes out again
+ * (a resend) on its channel, past the cooldown, trigger window and key
+ * rules. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,9 +239,11 @@ static int limits(route_run *R, const action *a, int64_t now, decision *d, jrn_e
 	const policy *P = &R->P;
 	recent r = {.R = R, .a = a, .channel = d->channel, .t = d->send_at, .now = now};
 	r.offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
-	r.cooldown = r.offer ? policy_cooldown(P, r.offer) : 0;
+	/* a resend is its own first send again: its offer and trigger were
+	 * admitted with it (and its row is all the cooldown would find) */
+	r.cooldown = r.offer && !d->resend ? policy_cooldown(P, r.offer) : 0;
 	bool capped = !a->transactional && (P->caps[d->channel].max >= 0 || P->caps[CAP_ALL].max >= 0);
-	bool trig = P->trigger_window > 0 && (a->f[F_TRIGGER] || a->f[F_JOURNEY]);
+	bool trig = P->trigger_window > 0 && !d->resend && (a->f[F_TRIGGER] || a->f[F_JOURNEY]);
 	if (!capped && r.cooldown <= 0 && !trig)
 		return 0;
 	if (store_recent(R->st, a->f[F_CUSTOMER], now - P->lookback - 1, count_one, &r, e) < 0)
@@ -338,21 +341,37 @@ static int choose(route_run *R, const action *a, int chain[4], int n, int ok[4],
 }
 
 /* Rule 9's exception, a resend (jrn-route(1) Idempotency): the key was
- * decided send before and jrn-send took it without sending it (failed,
- * suppressed, rejected: a template missing, a provider refusing). It goes
- * out again on channel at send_at (rules 1 and 2 and quiet hours asked
- * again), passing caps, cooldown, trigger window and budget, which
- * admitted it once and counted its cost then; its row is written again.
- * 1 with d set to the send, 0 not a resend (d as it was), -1 with e. */
-static int resend(route_run *R, const action *a, decision *d, int channel, int64_t send_at,
-		  int64_t now, jrn_err *e)
+ * decided send before, and jrn-send rejected that record itself, sending
+ * nothing (deliveries.status rejected: a template missing, a field it
+ * refuses). It goes again on the channel it was sent on (d->channel
+ * chosen by rules 1-4 as usual; the first send's channel when that one
+ * may still carry it, else suppressed for that channel's reason), through
+ * the caps (its first send is counted by no one now) but not the
+ * cooldown or trigger window (its own first send is what they would
+ * find), nor the key or the budget (its cost was spent then, on this
+ * channel). 1 with d decided (and a send's row written), 0 not a resend
+ * (d as it was), -1 with e. */
+static int resend(route_run *R, const action *a, decision *d, int64_t now, jrn_err *e)
 {
-	int rc = store_resend(R->st, d->key, e);
+	int first;
+	int rc = store_resend(R->st, d->key, &first, e);
 	if (rc <= 0)
 		return rc;
-	d->kind = D_SEND, d->reason = "resend", d->send_at = send_at;
-	d->channel = channel, d->has_cost = true, d->cost = R->P.cost[channel];
-	d->resend = true, d->budgeted = false;
+	if (first != d->channel) {
+		int ok = candidate(R, a, first, e);
+		if (ok < 0)
+			return -1;
+		d->channel = first;
+		if (ok != C_OK) {
+			d->kind = D_SUPPRESS, d->reason = cand_reasons[ok], d->send_at = INT64_MIN;
+			return 1;
+		}
+	}
+	d->resend = true;
+	if ((rc = limits(R, a, now, d, e)) != 0)
+		return rc < 0 ? -1 : 1;
+	d->kind = D_SEND, d->reason = "resend";
+	d->has_cost = true, d->cost = R->P.cost[first];
 	const char *tk = a->f[F_TRIGGER] ? a->f[F_TRIGGER] : a->f[F_JOURNEY];
 	if (store_claim(R->st, a, d, tk, now, e) < 0)
 		return -1;
@@ -400,11 +419,10 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 		if (q != d->send_at)
 			d->reason = "quiet_hours", d->send_at = q;
 	}
-	/* a cap, the cooldown or the trigger window: unless a resend, which
-	 * passed them when first admitted */
-	int64_t send_at = d->send_at;
+	if ((rc = resend(R, a, d, now, e)) != 0)
+		return rc < 0 ? -1 : 0;
 	if ((rc = limits(R, a, now, d, e)) != 0)
-		return rc < 0 || resend(R, a, d, d->channel, send_at, now, e) < 0 ? -1 : 0;
+		return rc < 0 ? -1 : 0;
 	/* the budget: the chosen channel, else a later (cheaper) one of the
 	 * chain (reads only); then the key, the rule before it: a send claims
 	 * its key with its row (one probe of the key's index: store_claim),
@@ -441,10 +459,6 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 			return rc;
 		}
 	}
-	/* the key was sent: again if jrn-send did not send it (on the
-	 * channel chosen before the budget, which it passed once) */
-	if ((rc = resend(R, a, d, chosen, send_at, now, e)) != 0)
-		return rc < 0 ? -1 : 0;
 	/* a duplicate: on the channel chosen before the budget, at no cost */
 	d->kind = D_SUPPRESS, d->reason = "duplicate", d->send_at = INT64_MIN;
 	d->channel = chosen, d->has_cost = false, d->cost = 0;

@@ -108,8 +108,9 @@ typedef struct {
 				    * suppressed "erased" and not stored */
 	bool stored;               /* its row is written already (store_claim) */
 	bool budgeted;             /* its campaign has a budget (policy.budgets) */
-	bool resend;               /* a send of a key decided before (store_resend):
-				    * its row written again, its cost not spent */
+	bool resend;               /* a key decided send before (store_resend): no
+				    * cooldown or trigger window; a send's row
+				    * written again, its cost not spent */
 } decision;
 
 /* The gate's memory and lookups (store.c). */
@@ -161,10 +162,11 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e);
 /* Is key decided 'send' already? 1 yes, 0 no, -1 with e. */
 int store_key_sent(store *S, const char *key, jrn_err *e);
 /* Is key a resend (jrn-route(1) Idempotency): decided 'send' before, and
- * taken by jrn-send, which did not send it (deliveries.status failed,
- * suppressed or rejected: a claim may take the key again, lib/ledger.h)?
- * 1 yes, 0 no (never in the private state of --simulate), -1 with e. */
-int store_resend(store *S, const char *key, jrn_err *e);
+ * its record rejected by jrn-send, which sent nothing (deliveries.status
+ * rejected: a claim may take the key again, lib/ledger.h)? 1 yes with
+ * *channel (chan_names) the ledger's, 0 no (never in the private state of
+ * --simulate), -1 with e. */
+int store_resend(store *S, const char *key, int *channel, jrn_err *e);
 /* The customer's sends since `since`: route's own (those jrn-send has not
  * claimed yet) and the ledger's. fn(ctx, channel, at, offer, trigger,
  * decided_at) for each (strings valid during the call; the ledger's rows
