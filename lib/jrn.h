@@ -271,6 +271,10 @@ typedef struct {
 void jrn_out_init(jrn_out *o, int fd);
 /* Appends one record line (the newline is added). 0 or -1 (see o->err). */
 int jrn_out_line(jrn_out *o, const char *p, size_t len);
+/* Writes what is buffered, then p[0..len) (whole lines, each ending in a
+ * newline: a batch built elsewhere) as it is, not copied through the
+ * buffer. 0 or -1 (see o->err). */
+int jrn_out_lines(jrn_out *o, const char *p, size_t len);
 /* Writes what is buffered. 0 or -1 (see o->err). */
 int jrn_out_flush(jrn_out *o);
 /* Flushes and frees the buffer (the fd stays open). 0 or -1. */

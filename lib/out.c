@@ -34,6 +34,23 @@ int jrn_out_flush(jrn_out *o)
 	return 0;
 }
 
+int jrn_out_lines(jrn_out *o, const char *p, size_t len)
+{
+	if (jrn_out_flush(o) < 0)
+		return -1;
+	while (len) {
+		ssize_t n = write(o->fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			o->err = errno;
+			return -1;
+		}
+		p += n, len -= (size_t)n;
+	}
+	return 0;
+}
+
 int jrn_out_line(jrn_out *o, const char *p, size_t len)
 {
 	if (o->err)

@@ -35,7 +35,7 @@ static int batch_end(route_run *R, jrn_err *e)
 		return -1;
 	}
 	if (R->batch.len)
-		jrn_out_line(&R->out, R->batch.p, R->batch.len - 1);
+		jrn_out_lines(&R->out, R->batch.p, R->batch.len);
 	jrn_buf_reset(&R->batch);
 	jrn_out_flush(&R->out);
 	if (R->out.err && R->in_tx) {

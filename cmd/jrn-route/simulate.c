@@ -408,7 +408,7 @@ int simulate_flush(route_run *R)
 	if (store_poll(R->st, &e) < 0)
 		return jrn_say(-1, "the memory state: %s", e.msg);
 	if (R->batch.len)
-		jrn_out_line(&R->out, R->batch.p, R->batch.len - 1);
+		jrn_out_lines(&R->out, R->batch.p, R->batch.len);
 	jrn_buf_reset(&R->batch);
 	jrn_out_flush(&R->out);
 	return 0;

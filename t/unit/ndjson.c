@@ -358,6 +358,36 @@ int main(void)
 			close(fds[1]);
 		}
 	}
+	{
+		/* jrn_out_lines: what is buffered first, then the lines as they
+		 * are; a closed pipe as jrn_out_line says it */
+		char path[300];
+		snprintf(path, sizeof path, "%s/lines", dir);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		jrn_out o;
+		jrn_out_init(&o, fd);
+		jrn_out_line(&o, "a", 1);
+		CHECK(jrn_out_lines(&o, "b\nc\n", 4) == 0, "lines written");
+		jrn_out_line(&o, "d", 1);
+		CHECK(jrn_out_close(&o) == 0, "closed");
+		close(fd);
+		char got[32] = "";
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(got, 1, sizeof got - 1, f) : 0;
+		got[n] = '\0';
+		if (f)
+			fclose(f);
+		CHECK_STR(got, "a\nb\nc\nd\n", "in order: the buffer, the lines, the next line");
+		int fds[2];
+		if (pipe(fds) == 0) {
+			close(fds[0]);
+			jrn_out_init(&o, fds[1]);
+			CHECK(jrn_out_lines(&o, "x\n", 2) < 0 && o.err == EPIPE, "lines to a closed pipe: EPIPE");
+			CHECK(jrn_out_line(&o, "y", 1) < 0, "and later writes fail fast");
+			jrn_out_close(&o);
+			close(fds[1]);
+		}
+	}
 	test_pump();
 	test_read_ahead();
 	if (unit_rmtree(dir) != 0)
