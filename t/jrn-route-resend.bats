@@ -170,3 +170,46 @@ rejected send resend $key"
 	assert_success
 	refute_output --partial resend
 }
+
+@test "a resend is not one twice: again before jrn-send has it, a duplicate; the cooldown and trigger window see other sends, not the rejected one; at the same millisecond as its rejection the caps still count it" {
+	# the same action twice in one run: one resend, then a duplicate
+	action c1 > a.ndjson
+	line a.ndjson
+	template
+	cat a.ndjson a.ndjson > aa.ndjson
+	run --separate-stderr jrn-route -q aa.ndjson
+	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output" | tr '\n' ' ')" \
+		"send resend suppress duplicate "
+	# and in a second run before jrn-send: a duplicate
+	run --separate-stderr jrn-route -q a.ndjson
+	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output")" "suppress duplicate"
+
+	# c2: o1 rejected on the 1st; another mail of o1 sent on the 16th;
+	# the resend an hour on falls in that one's cooldown (14 d)
+	printf '  cooldown: {o1: 14d}\n' >> jrn.yaml
+	action c2 '"idempotencyKey":"ka","offerId":"o1"' > ka.ndjson
+	action c2 '"idempotencyKey":"kb","offerId":"o1"' > kb.ndjson
+	rm tpl/*
+	JRN_NOW=2026-01-01T12:00:00Z line ka.ndjson
+	assert_output "send - rejected"
+	template
+	# the rejected mail cools nothing: kb goes on the 9th
+	JRN_NOW=2026-01-09T12:00:00Z line kb.ndjson
+	assert_output "send - simulated"
+	JRN_NOW=2026-01-09T13:00:00Z line ka.ndjson
+	assert_output "suppress cooldown suppressed"
+
+	# c3: cap 1 a day; kc rejected and resent in the same millisecond,
+	# then kd: the cap counts the resend
+	printf '  caps:\n    email: {max: 1, window: 1d}\n' >> jrn.yaml
+	action c3 '"idempotencyKey":"kc"' > kc.ndjson
+	action c3 '"idempotencyKey":"kd"' | sed 's/"k1"/"k2"/' > kd.ndjson
+	rm tpl/*
+	JRN_NOW=2026-02-01T12:00:00Z line kc.ndjson
+	assert_output "send - rejected"
+	template
+	JRN_NOW=2026-02-01T12:00:00Z run --separate-stderr jrn-route -q kc.ndjson
+	assert_equal "$(jq -r .route.reason <<< "$output")" resend
+	JRN_NOW=2026-02-01T12:00:00Z run --separate-stderr jrn-route -q kd.ndjson
+	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output")" "defer cap_channel"
+}

@@ -11,8 +11,7 @@
  * Transactional actions pass quiet hours and caps, and need no
  * marketing consent, but never go to a suppressed address (a bounce, a
  * STOP). A key sent before whose record jrn-send rejected goes out again
- * (a resend) on its channel, past the cooldown, trigger window and key
- * rules. */
+ * (a resend) on its channel, past the key and budget rules. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,11 +238,9 @@ static int limits(route_run *R, const action *a, int64_t now, decision *d, jrn_e
 	const policy *P = &R->P;
 	recent r = {.R = R, .a = a, .channel = d->channel, .t = d->send_at, .now = now};
 	r.offer = a->f[F_OFFER] ? a->f[F_OFFER] : a->f[F_CAMPAIGN];
-	/* a resend is its own first send again: its offer and trigger were
-	 * admitted with it (and its row is all the cooldown would find) */
-	r.cooldown = r.offer && !d->resend ? policy_cooldown(P, r.offer) : 0;
+	r.cooldown = r.offer ? policy_cooldown(P, r.offer) : 0;
 	bool capped = !a->transactional && (P->caps[d->channel].max >= 0 || P->caps[CAP_ALL].max >= 0);
-	bool trig = P->trigger_window > 0 && !d->resend && (a->f[F_TRIGGER] || a->f[F_JOURNEY]);
+	bool trig = P->trigger_window > 0 && (a->f[F_TRIGGER] || a->f[F_JOURNEY]);
 	if (!capped && r.cooldown <= 0 && !trig)
 		return 0;
 	if (store_recent(R->st, a->f[F_CUSTOMER], now - P->lookback - 1, count_one, &r, e) < 0)
@@ -346,11 +343,12 @@ static int choose(route_run *R, const action *a, int chain[4], int n, int ok[4],
  * refuses). It goes again on the channel it was sent on (d->channel
  * chosen by rules 1-4 as usual; the first send's channel when that one
  * may still carry it, else suppressed for that channel's reason), through
- * the caps (its first send is counted by no one now) but not the
- * cooldown or trigger window (its own first send is what they would
- * find), nor the key or the budget (its cost was spent then, on this
- * channel). 1 with d decided (and a send's row written), 0 not a resend
- * (d as it was), -1 with e. */
+ * the caps, cooldown and trigger window (store_recent leaves out the
+ * sends jrn-send rejected: its first one is counted by no rule) but not
+ * the key or the budget (its cost was spent then, on this channel). A
+ * key resent and not yet taken by jrn-send is no resend again (a
+ * duplicate). 1 with d decided (and a send's row written), 0 not a
+ * resend (d as it was), -1 with e. */
 static int resend(route_run *R, const action *a, decision *d, int64_t now, jrn_err *e)
 {
 	int first;

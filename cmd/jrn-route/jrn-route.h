@@ -108,9 +108,8 @@ typedef struct {
 				    * suppressed "erased" and not stored */
 	bool stored;               /* its row is written already (store_claim) */
 	bool budgeted;             /* its campaign has a budget (policy.budgets) */
-	bool resend;               /* a key decided send before (store_resend): no
-				    * cooldown or trigger window; a send's row
-				    * written again, its cost not spent */
+	bool resend;               /* a key decided send before (store_resend): a
+				    * send's row written again, its cost not spent */
 } decision;
 
 /* The gate's memory and lookups (store.c). */
@@ -163,7 +162,9 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e);
 int store_key_sent(store *S, const char *key, jrn_err *e);
 /* Is key a resend (jrn-route(1) Idempotency): decided 'send' before, and
  * its record rejected by jrn-send, which sent nothing (deliveries.status
- * rejected: a claim may take the key again, lib/ledger.h)? 1 yes with
+ * rejected: a claim may take the key again, lib/ledger.h), and not resent
+ * since (a send row of reason resend decided at or after the rejection:
+ * pending, jrn-send has not taken it yet)? 1 yes with
  * *channel (chan_names) the ledger's, 0 no (never in the private state of
  * --simulate), -1 with e. */
 int store_resend(store *S, const char *key, int *channel, jrn_err *e);

@@ -87,13 +87,16 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 		    &S->key, e) < 0 ||
 	    jrn_db_prepare(db, "INSERT INTO route_send_keys (seq, hash) VALUES (?1, ?2)", &S->claim,
 			   e) < 0 ||
-	    /* route's sends that jrn-send has not put in the ledger (a key
-	     * there is counted from the ledger, by its status; a resend,
-	     * decided after the ledger's rejection, is not there yet) */
+	    /* route's sends, each with where the ledger has it: NULL or 0
+	     * not yet (a resend, decided after the ledger's rejection: at
+	     * the same ms too), 1 there (counted from the ledger, by its
+	     * status), 2 rejected there, nothing sent (counted by no rule) */
 	    jrn_db_prepare(db,
 		    "SELECT channel, coalesce(send_at, decided_at), offer, trigger_key, decided_at,"
-		    " EXISTS (SELECT 1 FROM deliveries d WHERE d.key = r.key"
-		    " AND (d.status != 'rejected' OR d.updated_at >= r.decided_at))"
+		    " (SELECT CASE WHEN d.status != 'rejected' THEN 1"
+		    " WHEN d.updated_at > r.decided_at OR (d.updated_at = r.decided_at"
+		    " AND r.reason IS NOT 'resend') THEN 2 ELSE 0 END"
+		    " FROM deliveries d WHERE d.key = r.key)"
 		    " FROM route_decisions r WHERE customer_id = ?1"
 		    " AND (decided_at >= ?2 OR send_at >= ?2)"
 		    " AND decision = 'send' LIMIT ?3", &S->recent, e) < 0 ||
@@ -110,8 +113,12 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
 	    /* a key jrn-send took and did not send (a claim may take it
 	     * again: lib/ledger.c) */
-	    jrn_db_prepare(db, "SELECT channel FROM deliveries WHERE key = ? AND status = 'rejected'",
-			   &S->unsent, e) < 0 ||
+	    /* a key rejected by jrn-send, unless resent since (pending) */
+	    jrn_db_prepare(db,
+		    "SELECT d.channel FROM deliveries d WHERE d.key = ?1 AND d.status = 'rejected'"
+		    " AND NOT EXISTS (SELECT 1 FROM route_send_keys k JOIN route_decisions r"
+		    " ON r.seq = k.seq WHERE k.hash = ?2 AND r.key = ?1 AND r.decision = 'send'"
+		    " AND r.reason = 'resend' AND r.decided_at >= d.updated_at)", &S->unsent, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
 		    /* ?17, the seq: NULL (the next rowid) but in the private
@@ -496,9 +503,10 @@ int store_resend(store *S, const char *key, int *channel, jrn_err *e)
 	int rc = ledger_empty(S, e);
 	if (rc)
 		return rc < 0 ? -1 : 0;
-	if ((rc = store_key_sent(S, key, e)) <= 0)
+	if ((rc = store_key_sent(S, key, e)) <= 0) /* (the writes behind of key synced) */
 		return rc;
 	sqlite3_bind_text(S->unsent, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(S->unsent, 2, (int64_t)jrn_hash64(key, strlen(key)));
 	rc = sqlite3_step(S->unsent);
 	int c = -1;
 	if (rc == SQLITE_ROW) {
@@ -741,8 +749,10 @@ int store_recent(store *S, const char *customer, int64_t since, store_sent_fn *f
 	sqlite3_bind_int(st, 3, ROUTE_RECENT_MAX);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		bool in_ledger = sqlite3_column_int(st, 5);
+		int in_ledger = sqlite3_column_int(st, 5);
 		const char *ch = (const char *)sqlite3_column_text(st, 0);
+		if (in_ledger == 2) /* rejected by jrn-send: never sent */
+			continue;
 		/* cooldown and trigger still see it; the caps count the
 		 * ledger's row instead (channel NULL: not counted) */
 		gathered(&g, in_ledger ? NULL : ch, sqlite3_column_int64(st, 1),
