@@ -342,11 +342,10 @@ stored() { sqlite3 "$1" 'SELECT count(*) FROM events' 2>/dev/null || echo 0; }
 	# taken by a route dial of one node before another binds it (seen:
 	# "node n1 not healthy after 30 s")
 	local lo span
-	read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range 2> /dev/null || lo=32768
-	span=$((lo - 20000 - 30))
-	[ "$span" -ge 2000 ] || span=10000
+	peer_port_range lo span
+	span=$((span - 30))
 	for try in $(seq 20); do
-		base=$((20000 + (RANDOM * 32768 + RANDOM) % span))
+		base=$((lo + (RANDOM * 32768 + RANDOM) % span))
 		busy=
 		for p in $(seq $((base + 1)) $((base + 23))); do _peer_listening "$p" && busy=1; done
 		[ -z "$busy" ] && break
@@ -371,7 +370,9 @@ stored() { sqlite3 "$1" 'SELECT count(*) FROM events' 2>/dev/null || echo 0; }
 }
 
 @test "examples/cluster/run: a port in use is said, and nothing is started" {
-	base=$((30000 + RANDOM % 20000))
+	local lo span
+	peer_port_range lo span
+	base=$((lo + RANDOM % (span - 30)))
 	p=$((base + 12))
 	_peer_spawn busy /usr/bin/python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$p"

@@ -60,7 +60,12 @@
 # ends the group when the Bats process that started it is gone, so no server
 # outlives its test even without peers_stop.
 
-PEERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/peers" && pwd)
+# (no $(cd ... && pwd): this file is loaded by each test, and forks cost)
+case ${BASH_SOURCE[0]} in
+*/*) PEERS_DIR=${BASH_SOURCE[0]%/*}/peers ;;
+*) PEERS_DIR=peers ;;
+esac
+case $PEERS_DIR in /*) ;; *) PEERS_DIR=$PWD/$PEERS_DIR ;; esac
 : "${PEER_TIMEOUT:=10}" "${PEER_PRISM_TIMEOUT:=30}"
 PEER_TWILIO_SPEC=$PEERS_DIR/twilio-messages.json
 PEER_OPENAI_SPEC=$PEERS_DIR/openai-chat-completions.json
@@ -130,6 +135,26 @@ _peer_session_alive() {
 }
 
 # _peer_listening PORT: something listens on 127.0.0.1:PORT (or any address).
+# peer_port_range LO SPAN: sets the variables LO and SPAN to the ports this
+# test file may pick from, [LO, LO + SPAN): from 20000 up to the kernel's
+# ephemeral range (ip_local_port_range, 32768 by default; a port in it can
+# be taken by any outbound connection between a check and a bind), or 20000
+# to 60000 when that range starts too low. t/run.sh runs JRN_TEST_LANES
+# files at once, each with its JRN_TEST_LANE: each lane gets its own slice,
+# so two files never pick the same port.
+peer_port_range() {
+	# the locals' names are not LO or SPAN's: printf -v would set them
+	local _pr_lo _pr_span _pr_lanes=${JRN_TEST_LANES:-1} _pr_lane=${JRN_TEST_LANE:-0}
+	read -r _pr_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || _pr_lo=32768
+	_pr_span=$((_pr_lo - 20000))
+	[ "$_pr_span" -ge 2000 ] || _pr_span=40000
+	[ "$_pr_lanes" -ge 1 ] 2>/dev/null || _pr_lanes=1
+	[ "$_pr_lane" -ge 0 ] 2>/dev/null && [ "$_pr_lane" -lt "$_pr_lanes" ] || _pr_lane=0
+	_pr_span=$((_pr_span / _pr_lanes))
+	printf -v "$1" %s $((20000 + _pr_lane * _pr_span))
+	printf -v "$2" %s "$_pr_span"
+}
+
 _peer_listening() {
 	local hex
 	printf -v hex '%04X' "$1"
@@ -229,15 +254,16 @@ s.serve_forever()' || return 1
 }
 
 peer_sink_start() {
-	local base dump=1 try port user=() sink=smtp-sink
+	local base dump=1 try port user=() sink=smtp-sink lo span
 	[ "${1-}" = --no-dump ] && { dump=; shift; }
 	command -v smtp-sink >/dev/null || sink=/usr/sbin/smtp-sink
 	[ "$(id -u)" = 0 ] && user=(-u root)
 	base=$(_peer_base) || return 1
 	SINK_DIR=$(mktemp -d "$base/sink.XXXX") || return 1
 	SINK_COUNTERS=$SINK_DIR.counters
+	peer_port_range lo span
 	for try in $(seq 20); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((lo + (RANDOM * 32768 + RANDOM) % span))
 		_peer_listening "$port" && continue
 		_peer_spawn sink "$sink" -c "${user[@]}" ${dump:+-d "$SINK_DIR/%Y%m%d%H%M%S."} "$@" \
 			"127.0.0.1:$port" 64 || return 1

@@ -55,18 +55,16 @@ _nats_port_taken() {
 }
 
 # _nats_free_port VAR: sets VAR to a free port not handed out before (a
-# variable, not output: the list must outlive the call), from 20000 up to
-# the kernel's ephemeral range (ip_local_port_range, 32768 by default):
-# a port in that range can be taken by any outbound connection, a route
+# variable, not output: the list must outlive the call), from this test
+# lane's ports below the kernel's ephemeral range (peer_port_range in
+# t/peers.bash): a port in that range can be taken by any outbound connection, a route
 # dial among them, between this check and the node's bind, or while a
 # killed node is down (seen: "bind: address already in use").
 _nats_free_port() {
 	local p n lo span
-	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
-	span=$((lo - 20000))
-	[ "$span" -ge 2000 ] || span=40000
+	peer_port_range lo span
 	for n in $(seq 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % span))
+		p=$((lo + (RANDOM * 32768 + RANDOM) % span))
 		_nats_port_taken "$p" && continue
 		_NATS_PORTS_GIVEN="${_NATS_PORTS_GIVEN:-} $p"
 		printf -v "$1" %s "$p"
