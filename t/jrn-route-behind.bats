@@ -30,7 +30,7 @@ email() {
 @test "caps hold across runs for many customers: those with a send are read, the new ones are not looked up" {
 	printf 'policy:\n  caps:\n    email: {max: 8, window: 1d}\n' > jrn.yaml
 	for t in $(seq 1 8); do for i in $(seq 1 300); do email "c$i" "a$t"; done; done > a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_success
 	assert_equal "$(jq -r .route.decision <<< "$output" | sort | uniq -c | tr -s ' ')" " 2400 send"
 	# the second run: past 64 first sights it reads the customers with a
@@ -43,7 +43,7 @@ email() {
 		# 6 sends) its sends are read back: 8 in the cap, then deferred
 		for t in $(seq 1 12); do email late "t$t"; done
 	} > b.ndjson
-	run jrn-route --now 2026-01-15T13:00:00Z b.ndjson
+	run jrn-route -q --now 2026-01-15T13:00:00Z b.ndjson
 	assert_success
 	assert_equal "$(head -300 <<< "$output" | jq -r '.route.decision + "/" + .route.reason' | sort | uniq -c | tr -s ' ')" " 300 defer/cap_channel"
 	assert_equal "$(sed -n 301,320p <<< "$output" | jq -r .route.decision | sort | uniq -c | tr -s ' ')" " 20 send"
@@ -105,7 +105,7 @@ email() {
 			printf '{"actionType":"email","customerId":"c%s-%s","campaignId":"camp%s","recipientEmail":"c%s@example.com"}\n' "$k" "$c" "$k" "$c"
 		done
 	done > a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_success
 	assert_equal "$(jq -r '.route.decision + "/" + (.route.reason // "-")' <<< "$output" | sort | uniq -c | tr '\n' ' ' | tr -s ' ')" \
 		" 200 send/- 100 suppress/budget "

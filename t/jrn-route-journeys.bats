@@ -67,7 +67,7 @@ Y
 	} > in.ndjson
 	at 2026-01-15T12:00:00Z in.ndjson
 	assert_success
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-route: 0 send, 0 defer, 0 suppress, 0 rejected, 3 events passed"
 	# events pass through unchanged; nothing is sent yet
 	assert_equal "$output" "$(cat in.ndjson)"
 	assert_equal "$(rows 'SELECT journey, version, customer_id, trigger_key, status, step, due_at FROM enrollments')" \

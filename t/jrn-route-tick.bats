@@ -54,7 +54,8 @@ ident() {
 	jrn init -q
 	at 2026-01-15T12:00:00Z --tick
 	assert_success
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-route: tick: 0 enrollments advanced, 0 enrolled by schedules, 0 deferred actions offered again
+jrn-route: 0 send, 0 defer, 0 suppress, 0 rejected, 0 events passed"
 }
 
 @test "a schedule enrolls its segment's members at each instant, without back-fill; a missed day fires once" {
@@ -125,9 +126,9 @@ many() {
 
 @test "two ticks at once: 10,000 due enrollments, each advanced once (one action each)" {
 	many 10000
-	JRN_NOW=2026-01-15T13:00:00Z jrn-route --tick > t1.ndjson 2> e1 &
+	JRN_NOW=2026-01-15T13:00:00Z jrn-route -q --tick > t1.ndjson 2> e1 &
 	p1=$!
-	JRN_NOW=2026-01-15T13:00:00Z jrn-route --tick > t2.ndjson 2> e2 &
+	JRN_NOW=2026-01-15T13:00:00Z jrn-route -q --tick > t2.ndjson 2> e2 &
 	p2=$!
 	wait $p1
 	wait $p2

@@ -26,7 +26,7 @@ decisions() {
 	email c1 > a.ndjson
 	run --separate-stderr jrn-route a.ndjson
 	assert_success
-	assert_equal "$stderr" ""
+	assert_equal "$stderr" "jrn-route: 1 send, 0 defer, 0 suppress, 0 rejected, 0 events passed"
 	# every byte of the input passes, route and the key spliced in
 	assert_equal "$(jq -c 'del(.route, .idempotencyKey)' <<< "$output")" "$(cat a.ndjson)"
 	assert_equal "$(jq -c .route <<< "$output")" \
@@ -74,7 +74,8 @@ jrn-route: a.ndjson:10: sendAt: expected an RFC 3339 time with a zone, such as 2
 jrn-route: a.ndjson:11: timeZone: 'Mars/Olympus' is not a time zone of the system's zoneinfo
 jrn-route: a.ndjson:12: actionType: a NUL character (\\u0000) inside
 jrn-route: a.ndjson:13: recipientEmail: a NUL character (\\u0000) inside
-jrn-route: a.ndjson:14: testVariant: a NUL character (\\u0000) inside"
+jrn-route: a.ndjson:14: testVariant: a NUL character (\\u0000) inside
+jrn-route: 1 send, 0 defer, 0 suppress, 14 rejected, 0 events passed"
 	assert_equal "$(wc -l < rej.ndjson)" 14
 	assert_equal "$(jq -r .line rej.ndjson | tr '\n' ' ')" "1 2 3 4 5 6 7 8 9 10 11 12 13 14 "
 	assert_equal "$(sed -n 7p rej.ndjson | jq -r .inputBase64 | base64 -d | od -An -tx1 | tr -d ' \n')" \
@@ -89,7 +90,7 @@ jrn-route: a.ndjson:14: testVariant: a NUL character (\\u0000) inside"
 	assert_line --index 0 "$(sed -n 1p a.ndjson)"
 	assert_line --index 2 "$(sed -n 3p a.ndjson)"
 	assert_equal "$(sed -n 2p <<< "$output" | jq -r .route.decision)" send
-	run jrn-route < /dev/null
+	run jrn-route -q < /dev/null
 	assert_success
 	assert_output ""
 }
@@ -109,7 +110,8 @@ jrn-route: a.ndjson:14: testVariant: a NUL character (\\u0000) inside"
 	assert_equal "$(sed -n 3p <<< "$output" | jq -c '[.customerId, .route.decision]')" '["c3","send"]'
 	assert_equal "$(wc -l <<< "$output")" 3
 	# a state that is not an object is no state record: an action without a channel
-	assert_equal "$stderr" "jrn-route: a.ndjson:3: no channel: actionType (email, sms, whatsapp, webhook or retargeting)"
+	assert_equal "$stderr" "jrn-route: a.ndjson:3: no channel: actionType (email, sms, whatsapp, webhook or retargeting)
+jrn-route: 2 send, 0 defer, 0 suppress, 1 rejected, 1 events passed"
 	assert_equal "$(rows 'SELECT count(*) FROM route_decisions')" 2
 }
 
@@ -131,12 +133,13 @@ jrn-route: a.ndjson:14: testVariant: a NUL character (\\u0000) inside"
 	# a holdout asks no consent: c2's revoked consent is not its reason
 	assert_equal "$(decisions)" '["suppress","holdout"] ["suppress","holdout"] ["send",null] ["suppress","recipient_invalid"] ["send",null] ["suppress","holdout"] '
 	assert_equal "$stderr" "jrn-route: a.ndjson:4: no recipient: recipientEmail, profile.email or email
-jrn-route: a.ndjson:6: holdout: expected true or false, got string"
+jrn-route: a.ndjson:6: holdout: expected true or false, got string
+jrn-route: 2 send, 0 defer, 4 suppress, 2 rejected, 0 events passed"
 	assert_equal "$(rows "SELECT customer_id, channel, decision, reason FROM route_decisions WHERE reason = 'holdout' ORDER BY seq" | tr '\n' ' ')" \
 		'c1|email|suppress|holdout c2|email|suppress|holdout c7|email|suppress|holdout '
 	# a holdout is not a send: the same action without holdout goes out
 	email c1 > b.ndjson
-	run jrn-route b.ndjson
+	run jrn-route -q b.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 }
 
@@ -149,7 +152,7 @@ jrn-route: a.ndjson:6: holdout: expected true or false, got string"
 		email c1 '"template":"t"'
 		email c2 '"enrollmentId":"old-spelling"'
 	} > a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_success
 	assert_equal "$(decisions)" '["send",null] ["defer","cap_channel"] ["defer","cap_channel"] ["send",null] '
 	assert_equal "$(rows 'SELECT enrollment, typeof(enrollment), decision, body IS NULL FROM route_decisions ORDER BY seq' | tr '\n' ' ')" \
@@ -162,14 +165,15 @@ jrn-route: a.ndjson:6: holdout: expected true or false, got string"
 	assert_equal "$(jq -r .idempotencyKey <<< "$body")" "$(sed -n 3p <<< "$output" | jq -r .idempotencyKey)"
 	# offered again at its send time, the body is decided under the same key
 	printf '%s\n' "$body" > b.ndjson
-	run jrn-route --now 2026-01-16T12:00:00Z b.ndjson
+	run jrn-route -q --now 2026-01-16T12:00:00Z b.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 	assert_equal "$(jq -r .idempotencyKey <<< "$output")" "$(jq -r .idempotencyKey <<< "$body")"
 	# a number that is not a whole id is refused like any id
 	email c3 '"enrollment":{"x":1}' > c.ndjson
 	run --separate-stderr jrn-route c.ndjson
 	assert_failure 3
-	assert_equal "$stderr" "jrn-route: c.ndjson:1: enrollment: expected a string, got object"
+	assert_equal "$stderr" "jrn-route: c.ndjson:1: enrollment: expected a string, got object
+jrn-route: 0 send, 0 defer, 0 suppress, 1 rejected, 0 events passed"
 }
 
 @test "recipient: an address that is not one is suppressed (recipient_invalid), not sent" {
@@ -179,12 +183,12 @@ jrn-route: a.ndjson:6: holdout: expected true or false, got string"
 		printf '{"actionType":"sms","customerId":"c3","recipientPhone":"(415) 555-0100"}\n'
 	} > a.ndjson
 	printf 'policy:\n  fallback: []\n' > jrn.yaml
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_success
 	# the third has no +country and no policy.defaultRegion
 	assert_equal "$(decisions)" '["suppress","recipient_invalid"] ["suppress","recipient_invalid"] ["suppress","recipient_invalid"] '
 	printf 'policy:\n  fallback: []\n  defaultRegion: us\n' > jrn.yaml
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(sed -n 3p <<< "$output" | jq -r .route.decision)" send
 }
 
@@ -204,7 +208,7 @@ jrn-route: a.ndjson:6: holdout: expected true or false, got string"
 		email c5
 	} > a.ndjson
 	printf 'policy:\n  fallback: []\n' > jrn.yaml
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_success
 	assert_equal "$(decisions)" '["suppress","consent_revoked"] ["send",null] ["suppress","suppressed"] ["suppress","suppressed"] ["suppress","suppressed"] ["suppress","suppressed"] ["send",null] ["suppress","suppressed"] '
 	# suppressed decisions are remembered too (the decision log), but hold no key
@@ -215,23 +219,23 @@ jrn-route: a.ndjson:6: holdout: expected true or false, got string"
 	printf 'policy:\n  quietHours: {start: "21:00", end: "08:00"}\n' > jrn.yaml
 	email c1 '"timeZone":"Europe/Berlin"' > a.ndjson
 	# 22:30 CET on the night clocks go forward: 08:00 CEST is 06:00Z (not 07:00Z)
-	run jrn-route --dry-run --now 2026-03-28T21:30:00Z a.ndjson
+	run jrn-route -q --dry-run --now 2026-03-28T21:30:00Z a.ndjson
 	assert_equal "$(jq -c '[.route.decision, .route.reason, .route.sendAt]' <<< "$output")" \
 		'["send","quiet_hours","2026-03-29T06:00:00.000Z"]'
 	# 22:00 CEST on the night clocks go back: 08:00 CET is 07:00Z
-	run jrn-route --dry-run --now 2026-10-24T20:00:00Z a.ndjson
+	run jrn-route -q --dry-run --now 2026-10-24T20:00:00Z a.ndjson
 	assert_equal "$(jq -r .route.sendAt <<< "$output")" 2026-10-25T07:00:00.000Z
 	# 03:30 CEST, after the change, still quiet: the same day's 08:00 CEST
-	run jrn-route --dry-run --now 2026-03-29T01:30:00Z a.ndjson
+	run jrn-route -q --dry-run --now 2026-03-29T01:30:00Z a.ndjson
 	assert_equal "$(jq -r .route.sendAt <<< "$output")" 2026-03-29T06:00:00.000Z
 	# 08:00 local is allowed, 07:59 is not
-	run jrn-route --dry-run --now 2026-03-29T06:00:00Z a.ndjson
+	run jrn-route -q --dry-run --now 2026-03-29T06:00:00Z a.ndjson
 	assert_equal "$(jq -c '[.route.reason, .route.sendAt]' <<< "$output")" '[null,"2026-03-29T06:00:00.000Z"]'
-	run jrn-route --dry-run --now 2026-03-29T05:59:00Z a.ndjson
+	run jrn-route -q --dry-run --now 2026-03-29T05:59:00Z a.ndjson
 	assert_equal "$(jq -r .route.reason <<< "$output")" quiet_hours
 	# transactional passes quiet hours
 	email c1 '"timeZone":"Europe/Berlin","priority":"transactional"' > t.ndjson
-	run jrn-route --dry-run --now 2026-03-28T21:30:00Z t.ndjson
+	run jrn-route -q --dry-run --now 2026-03-28T21:30:00Z t.ndjson
 	assert_equal "$(jq -c '[.route.reason, .route.sendAt]' <<< "$output")" '[null,"2026-03-28T21:30:00.000Z"]'
 }
 
@@ -241,13 +245,13 @@ jrn-route: a.ndjson:6: holdout: expected true or false, got string"
 	sqlite3 jrn.db "INSERT INTO profiles (customer_id, time_zone, updated_at) VALUES ('c2', 'Asia/Tokyo', 0), ('c3', 'Nowhere/Land', 0)"
 	{ email c1 '"profile":{"timeZone":"Europe/Lisbon"}'; email c2; email c3; email c4; } > a.ndjson
 	# 23:30Z: Lisbon 23:30 quiet; Tokyo 08:30 fine; c3's zone is no zone and c4 has none: New York 18:30
-	run jrn-route --dry-run --now 2026-01-15T23:30:00Z a.ndjson
+	run jrn-route -q --dry-run --now 2026-01-15T23:30:00Z a.ndjson
 	assert_success
 	assert_equal "$(jq -c '[.route.reason, .route.sendAt]' <<< "$output" | tr '\n' ' ')" \
 		'["quiet_hours","2026-01-16T07:00:00.000Z"] [null,"2026-01-15T23:30:00.000Z"] [null,"2026-01-15T23:30:00.000Z"] [null,"2026-01-15T23:30:00.000Z"] '
 	# a sendAt asked for is where quiet hours are looked at
 	email c4 '"sendAt":"2026-01-16T04:00:00Z"' > b.ndjson
-	run jrn-route --dry-run b.ndjson
+	run jrn-route -q --dry-run b.ndjson
 	assert_equal "$(jq -c '[.route.reason, .route.sendAt]' <<< "$output")" '["quiet_hours","2026-01-16T12:00:00.000Z"]'
 }
 
@@ -265,7 +269,7 @@ Y
 	  ('d2', 'c2', 'email', 'queued', 1768474800000, 0, '{}'),
 	  ('d3', 'c2', 'email', 'failed', 1768474800000, 0, '{}')"
 	{ email c1 '"template":"a"'; email c1 '"template":"b"'; email c2 '"template":"a"'; email c2 '"template":"b"'; } > a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_success
 	assert_equal "$(decisions)" '["send",null] ["defer","cap_channel"] ["send",null] ["defer","cap_channel"] '
 	# deferred to when the oldest counted send leaves the window
@@ -273,14 +277,14 @@ Y
 	assert_equal "$(sed -n 4p <<< "$output" | jq -r .route.sendAt)" 2026-01-16T11:00:00.000Z
 	# the next day: the email cap has room, the 7-day cap across channels has not (3 for c1)
 	sms c1 > b.ndjson
-	run jrn-route --now 2026-01-16T12:00:00Z b.ndjson
+	run jrn-route -q --now 2026-01-16T12:00:00Z b.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 	email c1 '"template":"c"' > c.ndjson
-	run jrn-route --now 2026-01-16T12:00:01Z c.ndjson
+	run jrn-route -q --now 2026-01-16T12:00:01Z c.ndjson
 	assert_equal "$(decisions)" '["defer","cap_all"] '
 	# a transactional message passes the caps
 	email c1 '"template":"d","priority":"transactional"' > d.ndjson
-	run jrn-route --now 2026-01-16T12:00:02Z d.ndjson
+	run jrn-route -q --now 2026-01-16T12:00:02Z d.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 }
 
@@ -288,7 +292,7 @@ Y
 	printf 'policy:\n  caps:\n    email: {max: 2, window: 1d}\n' > jrn.yaml
 	jrn-route < /dev/null
 	mkfifo in
-	jrn-route < in > out 2> err &
+	jrn-route -q < in > out 2> err &
 	pid=$!
 	exec 7> in
 	email c2 '"template":"a"' >&7
@@ -310,7 +314,7 @@ Y
 	CAMP=a email c1 | jrn-route | jrn-send -q > /dev/null
 	assert_equal "$(rows "SELECT count(*) FROM deliveries")" 1
 	{ CAMP=b email c1; CAMP=c email c1; } > a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(decisions)" '["send",null] ["defer","cap_channel"] '
 }
 
@@ -318,10 +322,10 @@ Y
 	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > jrn.yaml
 	# decided at 00:00 for 18:00; a second decided the next day at 01:00
 	CAMP=m0 email u1 '"sendAt":"2026-03-10T18:00:00Z"' > a.ndjson
-	run jrn-route --now 2026-03-10T00:00:00Z a.ndjson
+	run jrn-route -q --now 2026-03-10T00:00:00Z a.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 	CAMP=m2 email u1 > b.ndjson
-	run jrn-route --now 2026-03-11T01:00:00Z b.ndjson
+	run jrn-route -q --now 2026-03-11T01:00:00Z b.ndjson
 	assert_equal "$(decisions)" '["defer","cap_channel"] '
 	assert_equal "$(jq -r .route.sendAt <<< "$output")" 2026-03-11T18:00:00.000Z
 }
@@ -332,36 +336,36 @@ policy:
   cooldown: {vip-offer: 14d}
 Y
 	CAMP=spring email c1 '"offerId":"vip-offer"' > a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 	CAMP=summer email c1 '"offerId":"vip-offer"' > b.ndjson
-	run jrn-route --now 2026-01-28T12:00:00Z b.ndjson
+	run jrn-route -q --now 2026-01-28T12:00:00Z b.ndjson
 	assert_equal "$(decisions)" '["suppress","cooldown"] '
-	run jrn-route --now 2026-01-29T12:00:01Z b.ndjson
+	run jrn-route -q --now 2026-01-29T12:00:01Z b.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 	# triggers: cart.abandoned twice within a day, another campaign each time
 	CAMP=x1 email c2 '"trigger":"cart.abandoned"' > t1.ndjson
 	CAMP=x2 email c2 '"trigger":"cart.abandoned"' > t2.ndjson
 	CAMP=x3 email c2 '"trigger":"cart.abandoned"' > t3.ndjson
-	run jrn-route t1.ndjson
+	run jrn-route -q t1.ndjson
 	assert_equal "$(decisions)" '["send",null] '
-	run jrn-route --now 2026-01-16T11:59:00Z t2.ndjson
+	run jrn-route -q --now 2026-01-16T11:59:00Z t2.ndjson
 	assert_equal "$(decisions)" '["suppress","trigger_window"] '
-	run jrn-route --now 2026-01-16T12:00:01Z t3.ndjson
+	run jrn-route -q --now 2026-01-16T12:00:01Z t3.ndjson
 	assert_equal "$(decisions)" '["send",null] '
 }
 
 @test "idempotency: the same action twice is a duplicate; a journey's key is customer, journey, version, step, enrollment" {
 	{ email c1; email c1; email c1 '"idempotencyKey":"given-1"'; email c1 '"idempotencyKey":"given-1"'; } > a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(decisions)" '["send",null] ["suppress","duplicate"] ["send",null] ["suppress","duplicate"] '
 	assert_equal "$(sed -n 3p <<< "$output" | jq -r .idempotencyKey)" given-1
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(decisions)" '["suppress","duplicate"] ["suppress","duplicate"] ["suppress","duplicate"] ["suppress","duplicate"] '
 	j='"journey":"welcome","journeyVersion":2,"step":"day1"'
 	{ email c2 "$j,\"enrollmentId\":\"e1\""; email c2 "$j,\"enrollmentId\":\"e2\""; email c2 "$j,\"enrollmentId\":\"e1\""; } > j.ndjson
 	printf 'policy:\n  triggerWindow: 0\n' > jrn.yaml
-	run jrn-route j.ndjson
+	run jrn-route -q j.ndjson
 	assert_equal "$(decisions)" '["send",null] ["send",null] ["suppress","duplicate"] '
 	assert_equal "$(sed -n 1p <<< "$output" | jq -c '.route | [.journey, .step, .version]')" '["welcome","day1",2]'
 	assert_equal "$(sed -n 1p <<< "$output" | jq -r .idempotencyKey)" \
@@ -378,7 +382,8 @@ Y
 	} > a.ndjson
 	run --separate-stderr jrn-route --dry-run a.ndjson
 	assert_failure 3
-	assert_equal "$stderr" "jrn-route: a.ndjson:4: no recipient: recipientEmail, profile.email or email"
+	assert_equal "$stderr" "jrn-route: a.ndjson:4: no recipient: recipientEmail, profile.email or email
+jrn-route: 3 send, 0 defer, 0 suppress, 1 rejected, 0 events passed (dry run, nothing saved)"
 	assert_equal "$(jq -c '[.actionType, .route.channel, .route.from, .route.reason]' <<< "$output" | tr '\n' ' ')" \
 		'["sms","sms","whatsapp","fallback"] ["email","email","whatsapp","fallback"] ["whatsapp","whatsapp",null,null] '
 	printf 'policy:\n  fallback: []\n' > jrn.yaml
@@ -397,7 +402,7 @@ Y
 		printf '{"actionType":"sms","customerId":"%s","campaignId":"spring","recipientPhone":"+14155550100","recipientEmail":"%s@example.com"}\n' $c $c
 	done > a.ndjson
 	printf '{"actionType":"sms","customerId":"c9","campaignId":"spring","recipientPhone":"+14155550100"}\n' >> a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_success
 	assert_equal "$(jq -c '[.route.decision, .route.reason, .route.channel, .route.cost]' <<< "$output" | tr '\n' ' ')" \
 		'["send",null,"sms",0.05] ["send",null,"sms",0.05] ["suppress","budget","sms",null] ["suppress","budget","sms",null] '
@@ -405,7 +410,7 @@ Y
 	# a cheaper channel of the chain (sms -> email) when the budget has room for it
 	sed -i 's/spring: 0.1,/spring: 0.1, summer: 0.101,/' jrn.yaml
 	sed -i 's/spring/summer/' a.ndjson
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(jq -c '[.route.decision, .route.reason, .route.channel]' <<< "$output" | tr '\n' ' ')" \
 		'["send",null,"sms"] ["send",null,"sms"] ["send","fallback","email"] ["suppress","budget","sms"] '
 	assert_equal "$(sed -n 3p <<< "$output" | jq -r .actionType)" email
@@ -413,15 +418,15 @@ Y
 	printf '  fallback: []\n' >> jrn.yaml
 	sed -i 's/summer/autumn/' a.ndjson
 	sed -i 's/spring: 0.1,/spring: 0.1, autumn: 0.1,/' jrn.yaml
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(decisions)" '["send",null] ["send",null] ["suppress","budget"] ["suppress","budget"] '
 	# the key is the rule before the budget: a sent action again is a duplicate
 	# (on its own channel, no cost), whether the budget has room or not
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(jq -c '[.route.decision, .route.reason, .route.channel, .route.cost]' <<< "$output" | tr '\n' ' ')" \
 		'["suppress","duplicate","sms",null] ["suppress","duplicate","sms",null] ["suppress","budget","sms",null] ["suppress","budget","sms",null] '
 	sed -i 's/autumn: 0.1,/autumn: 1,/' jrn.yaml
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(jq -c '[.route.decision, .route.reason, .route.channel, .route.cost]' <<< "$output" | tr '\n' ' ')" \
 		'["suppress","duplicate","sms",null] ["suppress","duplicate","sms",null] ["send",null,"sms",0.05] ["send",null,"sms",0.05] '
 	assert_equal "$(rows "SELECT decision, reason, count(*) FROM route_decisions WHERE campaign_id = 'autumn' GROUP BY 1, 2 ORDER BY 1, 2" | tr '\n' ' ')" \
@@ -432,12 +437,95 @@ Y
 @test "--dry-run decides the same and writes nothing; this run's own sends still count" {
 	{ email c1; email c1; } > a.ndjson
 	jrn-route < /dev/null
-	run jrn-route --dry-run a.ndjson
+	run jrn-route -q --dry-run a.ndjson
 	assert_success
 	assert_equal "$(decisions)" '["send",null] ["suppress","duplicate"] '
 	assert_equal "$(rows 'SELECT count(*) FROM route_decisions')" 0
-	run jrn-route a.ndjson
+	run jrn-route -q a.ndjson
 	assert_equal "$(decisions)" '["send",null] ["suppress","duplicate"] '
+}
+
+@test "the summary: one counts line on stderr by default, stdout the same as with -q; -q (or JRN_LOG=quiet) nothing; -v the state file and config first" {
+	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > jrn.yaml
+	{ email c1; CAMP=k2 email c1; email c3 '"holdout":true'; ev order.completed c2; } > a.ndjson
+	run --separate-stderr jrn-route -q --db q.db a.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(decisions)" '["send",null] ["defer","cap_channel"] ["suppress","holdout"] [null,null] '
+	local quiet=$output
+	run --separate-stderr jrn-route --db d.db a.ndjson
+	assert_success
+	assert_equal "$stderr" "jrn-route: 1 send, 1 defer, 1 suppress, 0 rejected, 1 events passed"
+	assert_equal "$output" "$quiet"
+	JRN_LOG=quiet run --separate-stderr jrn-route --db l.db a.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$output" "$quiet"
+	run --separate-stderr jrn-route -v --db v.db a.ndjson
+	assert_success
+	assert_equal "$stderr" "jrn-route: state file v.db; config jrn.yaml
+jrn-route: 1 send, 1 defer, 1 suppress, 0 rejected, 1 events passed"
+	assert_equal "$output" "$quiet"
+	# a dry run says so; an empty input says its zeros
+	run --separate-stderr jrn-route --dry-run --db dry.db a.ndjson
+	assert_success
+	assert_equal "$output" "$quiet"
+	assert_equal "$stderr" "jrn-route: 1 send, 1 defer, 1 suppress, 0 rejected, 1 events passed (dry run, nothing saved)"
+	run --separate-stderr jrn-route --db d.db < /dev/null
+	assert_success
+	assert_output ""
+	assert_equal "$stderr" "jrn-route: 0 send, 0 defer, 0 suppress, 0 rejected, 0 events passed"
+}
+
+@test "the summary after rejected lines: each line's diagnostic, then the counts, exit 3; -q neither, still exit 3" {
+	{ printf '{"actionType":"fax","customerId":"c1"}\n'; email c1; printf 'bad\n'; } > a.ndjson
+	run --separate-stderr jrn-route a.ndjson
+	assert_failure 3
+	assert_equal "$(decisions)" '["send",null] '
+	assert_equal "$stderr" "jrn-route: a.ndjson:1: actionType 'fax' is not email, sms, whatsapp, webhook or retargeting
+jrn-route: a.ndjson:3: invalid JSON at byte 1: unexpected 'b'
+jrn-route: 1 send, 0 defer, 0 suppress, 2 rejected, 0 events passed"
+	run --separate-stderr jrn-route -q --rejects rej.ndjson --db q.db a.ndjson
+	assert_failure 3
+	assert_equal "$stderr" ""
+	assert_equal "$(decisions)" '["send",null] '
+	assert_equal "$(wc -l < rej.ndjson)" 2
+}
+
+@test "--tick says what it advanced, then the counts (-q neither, -v the state file first); --simulate, --check and --explain stay as they were" {
+	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > jrn.yaml
+	{ email c1; CAMP=k2 email c1; } > a.ndjson
+	jrn-route -q a.ndjson > /dev/null
+	run --separate-stderr jrn-route --tick
+	assert_success
+	assert_output ""
+	assert_equal "$stderr" "jrn-route: tick: 0 enrollments advanced, 0 enrolled by schedules, 0 deferred actions offered again
+jrn-route: 0 send, 0 defer, 0 suppress, 0 rejected, 0 events passed"
+	# the deferral's time has come: offered again, and sent
+	run --separate-stderr jrn-route --tick --now 2026-01-16T12:00:01Z --dry-run
+	assert_success
+	assert_equal "$(jq -c '[.campaignId, .route.decision]' <<< "$output")" '["k2","send"]'
+	assert_equal "$stderr" "jrn-route: tick: 0 enrollments advanced, 0 enrolled by schedules, 1 deferred actions offered again
+jrn-route: 1 send, 0 defer, 0 suppress, 0 rejected, 0 events passed (dry run, nothing saved)"
+	run --separate-stderr jrn-route -q --tick --now 2026-01-16T12:00:01Z
+	assert_success
+	assert_equal "$(jq -c '[.campaignId, .route.decision]' <<< "$output")" '["k2","send"]'
+	assert_equal "$stderr" ""
+	run --separate-stderr jrn-route -v --tick --now 2026-01-16T12:00:02Z
+	assert_success
+	assert_output ""
+	assert_equal "$stderr" "jrn-route: state file jrn.db; config jrn.yaml
+jrn-route: tick: 0 enrollments advanced, 0 enrolled by schedules, 0 deferred actions offered again
+jrn-route: 0 send, 0 defer, 0 suppress, 0 rejected, 0 events passed"
+	# the other modes print no counts by default
+	run --separate-stderr jrn-route --simulate a.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+	run --separate-stderr jrn-route --explain c1
+	assert_success
+	refute_regex "$stderr" 'events passed'
+	run --separate-stderr jrn-route --check
+	refute_regex "$stderr" 'events passed'
 }
 
 @test "a closed stdout fails the run and nothing is remembered as decided" {
@@ -562,7 +650,7 @@ Y
 	sqlite3 jrn.db "SELECT 1" > /dev/null
 	jrn-route < /dev/null
 	sqlite3 jrn.db "INSERT INTO suppressions (address, channel, reason, ts) VALUES ('bounced@example.com', 'email', 'bounced', 0)"
-	run bash -c 'jrn-segment -q --segments s.yaml --only vip a.ndjson | jrn-route | jrn-send -q --dry-run'
+	run bash -c 'jrn-segment -q --segments s.yaml --only vip a.ndjson | jrn-route -q | jrn-send -q --dry-run'
 	assert_success
 	assert_equal "$(jq -c '[.customerId, .route.decision, .delivery.status]' <<< "$output" | tr '\n' ' ')" \
 		'["c1","send","dry-run"] ["c3","suppress","suppressed"] '

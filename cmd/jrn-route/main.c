@@ -1,5 +1,6 @@
 /* main.c: jrn-route's usage, options, the batch loop and main (parse →
  * set up → run → finish). The parts are described in jrn-route.h. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ static const char usage[] =
 	"write each with \"route\":{decision,reason,sendAt,variant,cost,journey,step,\n"
 	"version,channel} added: send, defer or suppress, never dropped. Events\n"
 	"(records with a string \"type\" and no actionType) pass through unchanged.\n"
+	"The gate and --tick end with one summary line on stderr: the counts of send,\n"
+	"defer, suppress, rejected and events passed (--tick: first what it advanced).\n"
 	"\n"
 	"  The gate: recipient -> consent and suppressions -> channel fallback ->\n"
 	"  quiet hours -> caps -> cooldown -> trigger window -> idempotency ->\n"
@@ -36,8 +39,9 @@ static const char usage[] =
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
 	"  --rejects FILE        append rejected lines to FILE as JSON\n"
 	"  --dry-run             decide as usual; write nothing to the state file\n"
-	"  -q, --quiet           nothing on stderr unless something fails\n"
-	"  -v, --verbose         also the state file, config and the counts\n"
+	"  -q, --quiet           nothing on stderr unless something fails: no summary,\n"
+	"                        no line per rejected record\n"
+	"  -v, --verbose         also the state file and config in use\n"
 	"  -h, --help            this help\n"
 	"      --version         print the version\n"
 	"\n"
@@ -243,6 +247,25 @@ static int setup(route_run *R, int argc, char **argv)
 	return -1;
 }
 
+/* The counts line on stderr: by default after the gate and --tick, but
+ * not after a failure or a refused --tick (said; the batch a failure
+ * ended was not kept, so the counts would not be what happened) nor when
+ * the reader went away (a normal end, as in every tool); with -v always,
+ * and after --simulate too; never after --check or --explain, nor with -q. */
+static void summary(const route_run *R, int status, bool pipe_closed)
+{
+	int v = R->opts.verbosity;
+	bool done = status == JRN_EXIT_OK || status == JRN_EXIT_REJECTS;
+	bool say = R->mode == M_GATE || R->mode == M_TICK
+		   ? v > 0 || (v == 0 && done && !pipe_closed)
+		   : R->mode == M_SIMULATE && v > 0;
+	if (say)
+		jrn_say(0, "%llu send, %llu defer, %llu suppress, %llu rejected, %llu events passed%s",
+			(unsigned long long)R->counts[D_SEND], (unsigned long long)R->counts[D_DEFER],
+			(unsigned long long)R->counts[D_SUPPRESS], (unsigned long long)R->rej.count,
+			(unsigned long long)R->passed, R->opts.dry_run ? " (dry run, nothing saved)" : "");
+}
+
 static void teardown(route_run *R)
 {
 	if (R->parser)
@@ -284,15 +307,12 @@ int main(int argc, char **argv)
 		case M_CHECK: status = mode_check(&R, args, nargs); break;
 		case M_EXPLAIN: status = nargs ? jrn_say(JRN_EXIT_USAGE, "--explain takes no FILEs") : mode_explain(&R); break;
 		}
-		if (R.opts.verbosity > 0 && R.mode != M_CHECK && R.mode != M_EXPLAIN)
-			jrn_say(0, "%llu send, %llu defer, %llu suppress, %llu rejected, %llu events passed%s",
-				(unsigned long long)R.counts[D_SEND], (unsigned long long)R.counts[D_DEFER],
-				(unsigned long long)R.counts[D_SUPPRESS], (unsigned long long)R.rej.count,
-				(unsigned long long)R.passed,
-				R.opts.dry_run ? " (dry run)" : "");
+		/* the output written out first, so that the summary comes after it */
+		status = jrn_finish(&R.out, NULL, status);
+		summary(&R, status, R.out.err == EPIPE);
 		if ((bad_journeys || engine_troubles(&R)) && status == JRN_EXIT_OK)
 			status = JRN_EXIT_REJECTS; /* a journey file refused (said) */
-		status = jrn_finish(&R.out, &R.rej, status);
+		status = jrn_finish(NULL, &R.rej, status);
 	} else if (R.rej.prog) {
 		status = jrn_finish(NULL, &R.rej, status);
 	}

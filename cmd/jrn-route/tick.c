@@ -213,7 +213,7 @@ int mode_tick(route_run *R)
 	R->in_tx = false;
 	if (advanced < 0 || enrolled < 0 || offered < 0)
 		return JRN_EXIT_FAIL;
-	if (R->opts.verbosity > 0)
+	if (R->opts.verbosity >= 0) /* then main's counts line */
 		jrn_say(0, "tick: %lld enrollments advanced, %lld enrolled by schedules, %lld deferred "
 			"actions offered again", (long long)advanced, (long long)enrolled,
 			(long long)offered);
