@@ -111,8 +111,12 @@ int jrn_reader_pump(jrn_reader *r, int wait_ms, size_t max)
 			continue;
 		if (ready <= 0)
 			return got;
-		if (r->ahead_cap - r->ahead_len < READ_CHUNK / 2) {
+		if (r->ahead_cap - r->ahead_len < READ_CHUNK / 2 && r->ahead_cap < max) {
+			/* doubled, but never past max (or READ_CHUNK): reading
+			 * stops at max, so room beyond it would never be used */
 			size_t cap = r->ahead_cap ? r->ahead_cap * 2 : READ_CHUNK;
+			if (cap > max)
+				cap = max > READ_CHUNK ? max : READ_CHUNK;
 			char *p = realloc(r->ahead, cap);
 			if (!p) { /* no room to read ahead: wait as a plain time-out would */
 				if (left > 0)
