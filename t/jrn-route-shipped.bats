@@ -187,7 +187,7 @@ summary() {
 	assert_failure 3
 	assert_output ""
 	assert_equal "$(ls)" ""
-	assert_regex "$stderr" '^jrn-route: [^ ]*/share/jrn/journeys/welcome-series.yaml:[0-9]+: no recipient: recipientEmail, profile.email or email'
+	assert_regex "$stderr" '^jrn-route: [^ ]*/share/jrn/journeys/welcome-series.yaml:[0-9]+: customer w[0-9], enrollment [0-9]+: no recipient: recipientEmail, profile.email or email'
 	run --separate-stderr jrn-route --simulate --journeys "$J" --now "$END" --db new.db "$FIX/welcome-series.ndjson"
 	assert_failure 3
 	[ ! -e new.db ]

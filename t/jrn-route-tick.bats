@@ -217,3 +217,23 @@ many() {
 	at 2026-01-16T12:05:00Z --config jrn.yaml --tick
 	assert_equal "$output" ""
 }
+
+@test "a journey's action the gate rejects names the customer and the enrollment on stderr; its reason is in the log and --explain" {
+	mkdir journeys
+	printf 'name: once\ntrigger: {at: "2026-01-20T10:00:00Z"}\nsteps:\n  - action: {channel: email, campaign: once, subject: s, messageContent: "m {{unsubscribeUrl}}"}\n' > journeys/o.yaml
+	ident c1
+	printf '{"type":"identify","customerId":"c2","traits":{"firstName":"B"},"timestamp":"2026-01-01T00:00:00Z"}\n' |
+		JRN_NOW=2026-01-01T00:00:00Z jrn-ingest -q > /dev/null
+	at 2026-01-15T12:00:00Z -q --tick
+	at 2026-01-20T10:00:00Z --tick
+	assert_equal "$status" 3
+	assert_equal "$(jq -r '"\(.customerId) \(.route.decision)"' <<< "$output")" "c1 send"
+	assert_equal "${stderr_lines[0]}" \
+		"jrn-route: journeys/o.yaml:4: customer c2, enrollment 2: no recipient: recipientEmail, profile.email or email"
+	assert_equal "${stderr_lines[2]}" "jrn-route: 1 send, 0 defer, 0 suppress, 1 rejected, 0 events passed"
+	assert_equal "$(rows "SELECT e.customer_id, l.detail FROM enrollment_log l JOIN enrollments e ON e.id = l.enrollment WHERE l.what = 'action' ORDER BY e.customer_id")" \
+		"$(printf 'c1|{"decision":"send","reason":null,"channel":"email"}\nc2|{"decision":"rejected","reason":"no recipient: recipientEmail, profile.email or email"}')"
+	at 2026-01-20T10:00:00Z --explain c2
+	assert_success
+	assert_output --partial "action    rejected: no recipient: recipientEmail, profile.email or email"
+}

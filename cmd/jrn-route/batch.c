@@ -87,8 +87,13 @@ int route_action(route_run *R, const jrn_line *ln, decision *d, bool *rejected)
 	}
 	if (rc == 1) {
 		*rejected = true;
-		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, &e) < 0
-		       ? jrn_say(-1, "%s", e.msg) : 0;
+		R->rejected_why = why;
+		char said[sizeof why.msg + 128];
+		if (R->acting_for)
+			snprintf(said, sizeof said, "customer %s, enrollment %lld: %s", R->acting_for,
+				 (long long)R->acting_enrollment, why.msg);
+		return jrn_reject(&R->rej, ln->file, ln->lineno, ln->p, ln->len,
+				  R->acting_for ? said : why.msg, &e) < 0 ? jrn_say(-1, "%s", e.msg) : 0;
 	}
 	const char *tk = a.f[F_TRIGGER] ? a.f[F_TRIGGER] : a.f[F_JOURNEY];
 	if (!d->erased && store_write(R->st, &a, d, tk, jrn_now(), &e) < 0) {

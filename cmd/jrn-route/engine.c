@@ -601,14 +601,20 @@ static int act(run *c, const step *s, jrn_err *e)
 	jrn_line ln = {J->file ? J->file : "jrn.yaml", (uint64_t)s->line, E->line.p, E->line.len};
 	decision d;
 	bool rejected;
-	if (route_action(c->R, &ln, &d, &rejected) < 0)
+	c->R->acting_for = c->r.customer, c->R->acting_enrollment = c->r.id;
+	int rc = route_action(c->R, &ln, &d, &rejected);
+	c->R->acting_for = NULL;
+	if (rc < 0)
 		return jrn_fail(e, "stopped");
 	if (c->R->mode == M_SIMULATE)
 		return 0; /* no log (log_step): its detail unwritten */
 	jrn_buf *b = &E->detail;
 	jrn_buf_reset(b);
-	if (rejected) {
-		jrn_buf_adds(b, "{\"decision\":\"rejected\"}");
+	if (rejected) { /* the record's fault, in words */
+		const char *why = c->R->rejected_why.msg;
+		jrn_buf_adds(b, "{\"decision\":\"rejected\",\"reason\":");
+		jrn_json_append_str(b, why, strlen(why));
+		jrn_buf_addc(b, '}');
 	} else {
 		jrn_buf_addf(b, "{\"decision\":\"%s\",\"reason\":", decision_names[d.kind]);
 		if (d.reason)

@@ -232,6 +232,14 @@ typedef struct {
 				     * deferred action whose enrollment has
 				     * ended: the gate suppresses it with this
 				     * reason (static) */
+	const char *acting_for;     /* set around route_action by a journey's
+				     * action step (engine.c): its customer,
+				     * named with acting_enrollment in a
+				     * rejection's message (the step's file and
+				     * line alone name every customer's) */
+	int64_t acting_enrollment;
+	jrn_err rejected_why;       /* the last rejection's reason (route_action),
+				     * for the enrollment's log */
 	jrn_rejects rej;
 	jrn_out out;
 	jrn_json_index ix;
