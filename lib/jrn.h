@@ -566,6 +566,17 @@ int64_t jrn_mono_ms(void);
  * early, which the callers' loops allow for. */
 void jrn_sleep_ms(int64_t ms);
 
+/* The word of names (NULL-ended) nearest to s, for "did you mean"
+ * suggestions (unknown commands, kinds, keys): the one fewest edits away
+ * by Damerau-Levenshtein (optimal string alignment: a swapped adjacent
+ * pair is one edit; ASCII case ignored), when at most 1 edit away from a
+ * word of up to 4 letters ("rfn": "rfm"; "nope" is not near "pipe") or 2
+ * from a longer one ("qeueu": "queue"), and fewer edits than the word has
+ * letters ("x" is not near "op"); the first of equally near ones. NULL
+ * when none is near enough, s is NULL, or s is one of names exactly
+ * ("Queue" still gets "queue"). Borrows s and names. */
+const char *jrn_nearest(const char *s, const char *const *names);
+
 /* A 64-bit hash of p[0..n): FNV-1a with murmur3's final mix (so the low
  * bits, which index tables, depend on every byte). Not for security. */
 uint64_t jrn_hash64(const void *p, size_t n);

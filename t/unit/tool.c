@@ -1,5 +1,5 @@
 /* Unit tests of tool.c: jrn_idmap, jrn_hash64, jrn_opts_parse, jrn_finish,
- * the statement and transaction helpers. */
+ * the statement and transaction helpers, jrn_nearest. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -189,8 +189,37 @@ static void duration(void)
 	jv_free(cfg);
 }
 
+static void nearest(void)
+{
+	static const char *const cmds[] = {"state", "optimize", "eval", NULL};
+	static const char *const verbs[] = {"init", "run", "log", "queue", "doctor", NULL};
+	static const char *const score[] = {"rfm", "clv", "lead", NULL};
+	static const char *const leaf[] = {"field", "op", "operator", "value", "description", NULL};
+	CHECK_STR(jrn_nearest("stat", cmds), "state", "a letter missing: stat -> state");
+	CHECK_STR(jrn_nearest("queu", verbs), "queue", "queu -> queue");
+	CHECK_STR(jrn_nearest("rfn", score), "rfm", "one letter wrong in three: rfn -> rfm");
+	CHECK_STR(jrn_nearest("rmf", score), "rfm", "a swapped pair is one edit: rmf -> rfm");
+	CHECK_STR(jrn_nearest("qeueu", verbs), "queue", "two edits in five letters: qeueu -> queue");
+	CHECK_STR(jrn_nearest("Doctor", verbs), "doctor", "case ignored: Doctor -> doctor");
+	CHECK_STR(jrn_nearest("opp", leaf), "op", "opp -> op (the nearer, not operator)");
+	CHECK_STR(jrn_nearest("valeu", leaf), "value", "valeu -> value");
+	CHECK(jrn_nearest("x", leaf) == NULL, "a word replaced whole is no typo: x, not op");
+	static const char *const jobs[] = {"ok", "pipe", "nightly", NULL};
+	CHECK(jrn_nearest("nope", jobs) == NULL, "two edits in four letters is too far: nope, not pipe");
+	CHECK_STR(jrn_nearest("nigthly", jobs), "nightly", "nigthly -> nightly");
+	CHECK(jrn_nearest("abc", score) == NULL, "abc is near none of rfm, clv, lead");
+	CHECK(jrn_nearest("optim", cmds) == NULL, "three edits is too far: optim");
+	CHECK(jrn_nearest("eval", cmds) == NULL, "a known word gets no suggestion");
+	CHECK(jrn_nearest(NULL, cmds) == NULL, "NULL gets none");
+	CHECK(jrn_nearest("a-word-of-forty-letters-that-is-too-long", cmds) == NULL,
+	      "a long word gets none (and no overflow)");
+	static const char *const none[] = {NULL};
+	CHECK(jrn_nearest("x", none) == NULL, "an empty list gets none");
+}
+
 int main(void)
 {
+	nearest();
 	idmap();
 	hash();
 	opts();
