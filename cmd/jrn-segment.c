@@ -635,14 +635,20 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 	}
 	/* customerId: from the span index when plain, else from the value */
 	jv cust = jv_invalid();
+	const char *got = NULL; /* a customerId of another kind than string, null */
 	const jrn_json_member *cm = rr->ix ? jrn_json_find(rr->ix, -1, "customerId") : NULL;
 	if (cm && cm->kind == '"' && !cm->escaped) {
 		cust = jv_string_sized(cm->val, (int)cm->vlen);
+	} else if (cm && cm->kind != '"' && cm->kind != 'n') {
+		got = jrn_json_kind_at(cm->val, cm->vlen);
 	} else if (!rr->ix || (cm && cm->kind == '"')) {
 		jv v = jrn_rule_rec_value(rr, &why);
 		if (!jv_is_valid(v))
 			return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
 		cust = jv_object_get(jv_copy(v), jv_copy(key_customer));
+		jv_kind k = jv_get_kind(cust);
+		if (k != JV_KIND_STRING && k != JV_KIND_NULL && k != JV_KIND_INVALID)
+			got = jv_kind_name(k);
 	}
 	bool has_cust = jv_get_kind(cust) == JV_KIND_STRING;
 	const char *cid = has_cust ? jv_string_value(cust) : NULL;
@@ -652,11 +658,16 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 		jv_free(cust);
 		return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
 	}
-	if (!has_cust && storing)
+	if (got && storing) {
+		jrn_fail(&why, "customerId: expected a string, got %s %s",
+			 strchr("aeiou", got[0]) ? "an" : "a", got);
+		rc = jrn_reject(&rej, file, lineno, p, len, why.msg, fatal) < 0 ? -1 : 1;
+	} else if (!has_cust && storing) {
 		rc = jrn_reject(&rej, file, lineno, p, len, "customerId: missing (needed to store "
 				"memberships)", fatal) < 0 ? -1 : 1;
-	else
+	} else {
 		rc = evaluate(file, lineno, rr, cid, fatal);
+	}
 	if (rc == 0) {
 		nprofiles++;
 		if ((do_count && count(rr, fatal) < 0) ||
@@ -984,6 +995,11 @@ static int parse(int argc, char **argv)
 		return jrn_say(JRN_EXIT_USAGE, "--snapshot: empty name");
 	if (all_customers && optind < argc)
 		return jrn_say(JRN_EXIT_USAGE, "--all takes no FILEs");
+	for (int i = optind; trace && i < argc; i++) /* `--trace c42` reads c42 as a FILE */
+		if (strcmp(argv[i], "-") && access(argv[i], F_OK) < 0 && errno == ENOENT)
+			return jrn_say(JRN_EXIT_USAGE, "%s: no such file (--trace takes no ID: it "
+				       "traces every record read; for one, grep '\"%s\"' FILE | "
+				       "jrn-segment --trace)", argv[i], argv[i]);
 	if (run_flag && (!do_changes || do_save || do_count || snapshot_name || all_customers ||
 			 only_name || optind < argc))
 		return jrn_say(JRN_EXIT_USAGE, "--run ID replays a saved run: give it with --changes "

@@ -698,8 +698,15 @@ static node *compile_event(cctx *c, jv v, jv pos, int depth)
 				rc = w ? cfail(c, "out of memory") : -1;
 			}
 		} else {
-			rc = cfail(c, "unknown key '%s' in an event leaf (event, not_event, where, "
-				   "count, within)", jv_string_value(k));
+			static const char *const ev_keys[] = {"event", "not_event", "where", "count",
+							      "within", NULL};
+			const char *near = jrn_nearest(jv_string_value(k), ev_keys);
+			if (near)
+				rc = cfail(c, "unknown key '%s' in an event leaf (did you mean '%s'?)",
+					   jv_string_value(k), near);
+			else
+				rc = cfail(c, "unknown key '%s' in an event leaf (event, not_event, "
+					   "where, count, within)", jv_string_value(k));
 		}
 		jv_free(k);
 		jv_free(x);
@@ -722,6 +729,36 @@ static node *compile_event(cctx *c, jv v, jv pos, int depth)
 fail:
 	node_free(n);
 	return NULL;
+}
+
+/* Says which key of the field leaf v (borrowed; pos its positions) a
+ * field leaf does not take, the first in document order, with the nearest
+ * one it takes ("unknown key 'opp' in a field leaf (did you mean 'op'?)")
+ * or the list of them. Returns -1 (the message in c->e). */
+static int leaf_unknown_key(cctx *c, jv v, jv pos)
+{
+	static const char *const known[] = {"field", "op", "operator", "value", "description",
+					    NULL};
+	jv keys = keys_in_order(v, pos);
+	const char *near = NULL;
+	char name[72] = "";
+	for (int i = 0; !name[0] && i < jv_array_length(jv_copy(keys)); i++) {
+		jv k = jv_array_get(jv_copy(keys), i);
+		size_t j = 0;
+		while (known[j] && strcmp(known[j], jv_string_value(k)))
+			j++;
+		if (!known[j]) {
+			snprintf(name, sizeof name, "'%.64s' ", jv_string_value(k));
+			near = jrn_nearest(jv_string_value(k), known);
+			if (pos_key_line(pos, k) > 0)
+				c->line = pos_key_line(pos, k);
+		}
+		jv_free(k);
+	}
+	jv_free(keys);
+	if (near)
+		return cfail(c, "unknown key %sin a field leaf (did you mean '%s'?)", name, near);
+	return cfail(c, "unknown key %sin a field leaf (field, op, value, description)", name);
 }
 
 /* Compiles one rule node (v consumed, pos borrowed).
@@ -846,7 +883,7 @@ static node *compile_node(cctx *c, jv v, jv pos, int depth)
 		if (jv_is_valid(op) && jv_is_valid(oper)) {
 			cfail(c, "give one of op and operator");
 		} else if (known != nkeys) {
-			cfail(c, "unknown key in a field leaf (field, op, value, description)");
+			leaf_unknown_key(c, v, pos);
 		} else if (jv_get_kind(field) != JV_KIND_STRING) {
 			cfail(c, "field needs a dotted path (a string), got %s", kind_name(field));
 		} else {

@@ -263,6 +263,74 @@ Y
 	assert_output --partial "customerId: missing"
 }
 
+@test "--save: a customerId that is not a string is said by its kind, not as missing" {
+	segs
+	printf '%s\n' '{"customerId":42,"traits":{"plan":"trial"}}' '{"customerId":{"id":"c1"}}' \
+		'{"customerId":null}' '{"customerId":"c\u0031","x":"\u0041"}' > p.ndjson
+	printf '%s\n' '{"x":"\u0041","customerId":true}' >> p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml --save p.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-segment: p.ndjson:1: customerId: expected a string, got a number"
+	assert_equal "${stderr_lines[1]}" "jrn-segment: p.ndjson:2: customerId: expected a string, got an object"
+	assert_equal "${stderr_lines[2]}" "jrn-segment: p.ndjson:3: customerId: missing (needed to store memberships)"
+	assert_equal "${stderr_lines[3]}" "jrn-segment: p.ndjson:5: customerId: expected a string, got a boolean"
+	assert_regex "${stderr_lines[4]}" '^jrn-segment: 5 records \(1 profile, 0 events passed through\), 4 rejected'
+	# without --save the id is not needed: the profile is evaluated as before
+	run --separate-stderr jrn-segment -q --segments s.yaml --only trial p.ndjson
+	assert_success
+	assert_line --index 0 '{"customerId":42,"traits":{"plan":"trial"}}'
+}
+
+@test "a misspelt key in a rule leaf is named, with the segment and the nearest key" {
+	cat > s.yaml <<'Y'
+segments:
+  vip:
+    rule:
+      all:
+        - {field: x, op: equals, value: 1}
+        - {field: x, opp: equals, value: 1}
+Y
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: s.yaml:6: segment 'vip', rule 2: unknown key 'opp' in a field leaf (did you mean 'op'?)"
+	cat > s.yaml <<'Y'
+segments:
+  trial:
+    rule:
+      field: traits.plan
+      op: equals
+      colour: blue
+Y
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: s.yaml:6: segment 'trial', rule 1: unknown key 'colour' in a field leaf (field, op, value, description)"
+	printf 'segments:\n  buyers:\n    rule: {event: order.completed, withn: 30d}\n' > s.yaml
+	run --separate-stderr jrn-segment --segments s.yaml --all --count
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: s.yaml:3: segment 'buyers', rule 1: unknown key 'withn' in an event leaf (did you mean 'within'?)"
+}
+
+@test "--trace takes no ID: '--trace c42' says c42 is no file and how to trace one customer (exit 2)" {
+	segs
+	profiles
+	run --separate-stderr jrn-segment --segments s.yaml --trace c42
+	assert_failure 2
+	assert_output ''
+	assert_equal "$stderr" "jrn-segment: c42: no such file (--trace takes no ID: it traces every record read; for one, grep '\"c42\"' FILE | jrn-segment --trace)"
+	run --separate-stderr jrn-segment --segments s.yaml --trace=c42 p.ndjson
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn-segment: option '--trace' doesn't allow an argument"
+	# the way the man page shows
+	run --separate-stderr bash -c "grep '\"c2\"' p.ndjson | jrn-segment -q --segments s.yaml --trace --only vip"
+	assert_success
+	assert_output --partial '"customerId":"c2"'
+	[[ "$stderr" == *"stdin:1 (c2): vip: in"* ]]
+	# without --trace a missing file is still a read error (exit 1), as before
+	run --separate-stderr jrn-segment -q --segments s.yaml c42
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: c42: No such file or directory"
+}
+
 @test "--snapshot freezes a static copy, once per name" {
 	segs
 	profiles
