@@ -689,6 +689,25 @@ STOP to end"
 	assert_output ""
 }
 
+@test "a subject or messageContent that is not a string is said by its kind, not as absent" {
+	{
+		printf '{"actionType":"email","customerId":"a","recipientEmail":"a@example.com","subject":5,"messageContent":"m"}\n'
+		printf '{"actionType":"email","customerId":"b","recipientEmail":"b@example.com","subject":"s","messageContent":{"t":"m"}}\n'
+		printf '{"actionType":"sms","customerId":"c","recipientPhone":"+14155550100","messageContent":[1]}\n'
+		printf '{"actionType":"email","customerId":"d","recipientEmail":"d@example.com","subject":null,"messageContent":"m"}\n'
+		email e
+	} > a.ndjson
+	run --separate-stderr jrn-send --rejects rej.ndjson a.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-send: a.ndjson:1: subject: expected a string, got a number"
+	assert_equal "${stderr_lines[1]}" "jrn-send: a.ndjson:2: messageContent: expected a string, got an object"
+	assert_equal "${stderr_lines[2]}" "jrn-send: a.ndjson:3: messageContent: expected a string, got an array"
+	# null is absent, as before
+	assert_equal "${stderr_lines[3]}" "jrn-send: a.ndjson:4: no subject: the action has none and no template gives one"
+	assert_equal "$(jq -r .delivery.status <<< "$output" | tr '\n' ' ')" "rejected rejected rejected rejected simulated "
+	assert_equal "$(jq -r 'select(.line == 1) | .error' rej.ndjson)" "subject: expected a string, got a number"
+}
+
 @test "a 1 MB messageContent: email goes out whole, SMS is rejected, no crash" {
 	big=$(head -c 1048576 /dev/zero | tr '\0' x)
 	printf '{"actionType":"email","customerId":"c1","recipientEmail":"a@example.com","subject":"s","messageContent":"%s"}\n' "$big" > a.ndjson

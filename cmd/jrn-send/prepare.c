@@ -151,6 +151,29 @@ static bool is_marketing(jv rec)
 	return !cat || strcmp(cat, "transactional");
 }
 
+/* "a number", "an object", "an array" or "a boolean": a value of kind k
+ * where a string was expected. */
+static const char *a_kind(jv_kind k)
+{
+	return k == JV_KIND_NUMBER ? "a number" : k == JV_KIND_OBJECT ? "an object"
+	       : k == JV_KIND_ARRAY ? "an array" : "a boolean";
+}
+
+/* Rejects j when its top-level key is there but neither a string nor
+ * null ("subject: expected a string, got a number"), which would read as
+ * absent (even where a template would give it: the action is wrong). 0,
+ * or -1 (j->error says). */
+static int want_string(job *j, const char *key)
+{
+	jv v = jv_object_get(jv_copy(j->rec), jv_string(key));
+	jv_kind k = jv_get_kind(v);
+	jv_free(v);
+	if (k == JV_KIND_STRING || k == JV_KIND_NULL || k == JV_KIND_INVALID)
+		return 0;
+	job_error(j, "%s: expected a string, got %s", key, a_kind(k));
+	return -1;
+}
+
 /* The subject of an e-mail that jrn-route's gate made of an SMS or a
  * WhatsApp message (route.from sms or whatsapp: policy.fallback), which
  * has none by nature: the first line of its messageContent, spaces
@@ -536,9 +559,7 @@ static int read_send_at(job *j, int64_t *ms)
 	} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL) {
 		j->status = ST_REJECTED;
 		job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
-			  "2027-12-24T09:00:00Z, got %s", k == JV_KIND_NUMBER ? "a number" :
-			  k == JV_KIND_OBJECT ? "an object" : k == JV_KIND_ARRAY ? "an array" :
-			  "a boolean");
+			  "2027-12-24T09:00:00Z, got %s", a_kind(k));
 		rc = -1;
 	}
 	jv_free(v);
@@ -824,6 +845,9 @@ static void prepare_job(send_ctx *S, job *j, jv *orig)
 	int rc = 0;
 	if (!chain.p)
 		rc = -1, job_error(j, "out of memory");
+	else if ((ch == CH_EMAIL && want_string(j, "subject") < 0) ||
+		 (ch != CH_WEBHOOK && want_string(j, "messageContent") < 0))
+		rc = -1; /* there, not a string: no "no subject" */
 	else if (ch == CH_EMAIL)
 		rc = prepare_email(S, j, chain.p);
 	else if (ch == CH_SMS || ch == CH_WHATSAPP)
