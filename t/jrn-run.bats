@@ -97,7 +97,10 @@ setup() {
 @test "jrn run: bad jobs and names are usage errors; --dry-run runs nothing" {
 	run --separate-stderr jrn run nope
 	assert_failure 2
-	assert_regex "$stderr" "jrn: run nope: no job 'nope' in jobs:"
+	assert_equal "$stderr" "jrn: run nope: no job 'nope' in jobs: of jrn.yaml (jobs: bad, empty, env, middle, nightly, number, ok, pipe, quoted, slow)"
+	run --separate-stderr jrn run nigthly
+	assert_failure 2
+	assert_equal "$stderr" "jrn: run nigthly: no job 'nigthly' in jobs: of jrn.yaml (did you mean nightly?)"
 	run --separate-stderr jrn run bad
 	assert_failure 2
 	assert_regex "$stderr" "'\|\|' is not a pipe"
@@ -118,10 +121,18 @@ setup() {
 	assert_regex "$stderr" 'stage 3: wc -l'
 	assert_regex "$stderr" '\(dry run, nothing run\)'
 	[ ! -e jrn.db ] || assert_equal "$(rows 'SELECT count(*) FROM runs')" 0
+	# the file read is named: no jobs: in it, or no file at all
+	printf 'db:\n  path: jrn.db\n' > other.yaml
+	run --separate-stderr jrn run --config other.yaml ok
+	assert_failure 2
+	assert_equal "$stderr" "jrn: run ok: no jobs: section in other.yaml"
 	rm jrn.yaml
 	run --separate-stderr jrn run ok
 	assert_failure 2
-	assert_regex "$stderr" 'no jobs: section'
+	assert_equal "$stderr" "jrn: run ok: no configuration file to read jobs: from (no ./jrn.yaml; give --config FILE or JRN_CONFIG)"
+	JRN_CONFIG=other.yaml run --separate-stderr jrn run ok
+	assert_failure 2
+	assert_equal "$stderr" "jrn: run ok: no jobs: section in other.yaml"
 }
 
 @test "jobs: in jrn.yaml is checked by every tool's config load" {

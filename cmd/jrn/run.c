@@ -134,15 +134,47 @@ static int split_pipeline(const char *s, stage **v, size_t *n, jrn_err *e)
 	return add_stage(v, n, start, strlen(start), e);
 }
 
-/* The stages of jobs.JOB in cfg (borrowed), and the pipeline's text. */
-static int load_job(jv cfg, const char *job, stage **v, size_t *n, jrn_buf *text, jrn_err *e)
+/* Says that jobs: (borrowed, an object) of the configuration file path
+ * has no job named job, with the nearest name it has or the list of
+ * them. Returns -1 (the message in e). */
+static int no_such_job(jv jobs, const char *job, const char *path, jrn_err *e)
 {
+	jv keys = jv_keys(jv_copy(jobs));
+	int nk = jv_array_length(jv_copy(keys));
+	const char **names = calloc((size_t)nk + 1, sizeof *names);
+	jrn_buf list = {0};
+	for (int i = 0; names && i < nk; i++) {
+		jv k = jv_array_get(jv_copy(keys), i);
+		names[i] = jv_string_value(k); /* lives on in keys */
+		jv_free(k);
+		jrn_buf_addf(&list, "%s%s", i ? ", " : "", names[i]);
+	}
+	const char *near = names ? jrn_nearest(job, names) : NULL;
+	if (near)
+		jrn_fail(e, "no job '%s' in jobs: of %s (did you mean %s?)", job, path, near);
+	else
+		jrn_fail(e, "no job '%s' in jobs: of %s (jobs: %s)", job, path,
+			 list.p ? list.p : "none");
+	jrn_buf_free(&list);
+	free(names);
+	jv_free(keys);
+	return -1;
+}
+
+/* The stages of jobs.JOB in cfg (borrowed; read from the file path, NULL
+ * when none was), and the pipeline's text. 0, or -1 with e. */
+static int load_job(jv cfg, const char *path, const char *job, stage **v, size_t *n,
+		    jrn_buf *text, jrn_err *e)
+{
+	if (!path)
+		return jrn_fail(e, "no configuration file to read jobs: from (no ./jrn.yaml; "
+			       "give --config FILE or JRN_CONFIG)");
 	jv jobs = jrn_config_get(cfg, "jobs");
 	if (jv_get_kind(jobs) != JV_KIND_OBJECT) {
 		jv_free(jobs);
-		return jrn_fail(e, "no jobs: section in the configuration");
+		return jrn_fail(e, "no jobs: section in %s", path);
 	}
-	jv j = jv_object_get(jobs, jv_string(job));
+	jv j = jv_object_get(jv_copy(jobs), jv_string(job));
 	int rc = 0;
 	if (jv_get_kind(j) == JV_KIND_STRING) {
 		jrn_buf_adds(text, jv_string_value(j));
@@ -160,8 +192,9 @@ static int load_job(jv cfg, const char *job, stage **v, size_t *n, jrn_buf *text
 	} else if (jv_is_valid(j)) {
 		rc = jrn_fail(e, "jobs.%s is neither a pipeline string nor a list of stages", job);
 	} else {
-		rc = jrn_fail(e, "no job '%s' in jobs:", job);
+		rc = no_such_job(jobs, job, path, e);
 	}
+	jv_free(jobs);
 	jv_free(j);
 	if (rc == 0 && !text->p)
 		rc = jrn_fail(e, "out of memory");
@@ -511,9 +544,8 @@ int verb_run(int argc, char **argv)
 	size_t n = 0;
 	jrn_buf text = {0};
 	jrn_err e;
-	if (rc < 0 && load_job(o.config, job, &v, &n, &text, &e) < 0)
-		rc = jrn_say(JRN_EXIT_USAGE, "run %s: %s%s", job, e.msg,
-			     o.config_path ? "" : " (no jrn.yaml found)");
+	if (rc < 0 && load_job(o.config, o.config_path, job, &v, &n, &text, &e) < 0)
+		rc = jrn_say(JRN_EXIT_USAGE, "run %s: %s", job, e.msg);
 	if (rc < 0 && o.dry_run) {
 		for (size_t i = 0; i < n; i++)
 			jrn_say(0, "run %s: stage %zu: %s", job, i + 1, v[i].cmd);
