@@ -605,6 +605,13 @@ EOF
 	run --separate-stderr jrn-ai guess
 	assert_failure 2
 	assert_equal "${stderr_lines[0]}" "jrn-ai: guess: unknown command (state, optimize, eval)"
+	run --separate-stderr jrn-ai stat
+	assert_failure 2
+	assert_equal "$stderr" "jrn-ai: stat: unknown command (did you mean state?)
+Try 'jrn-ai --help'."
+	run --separate-stderr jrn-ai optimise
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn-ai: optimise: unknown command (did you mean optimize?)"
 	run --separate-stderr jrn-ai state --since 2025-01-01
 	assert_failure 2
 	run --separate-stderr jrn-ai state --nope

@@ -170,6 +170,9 @@ NOT_P1="customer_id NOT IN ('c2', 'c3')"
 	assert_failure 1
 	assert_equal "$stderr" "jrn: partition: move: no such file, nor a subcommand (export, import, drop)"
 	assert_output ""
+	run --separate-stderr jrn partition exprot 3 --of 8
+	assert_failure 1
+	assert_equal "$stderr" "jrn: partition: exprot: no such file, nor a subcommand (did you mean export?)"
 	run --separate-stderr jrn partition --of 8 nothere.ndjson
 	assert_failure 1
 	assert_equal "$stderr" "jrn: partition: nothere.ndjson: No such file or directory"

@@ -51,7 +51,14 @@ setup() {
 Try 'jrn-report --help'."
 	run --separate-stderr jrn-report metric
 	assert_failure 2
-	assert_equal "${stderr_lines[0]}" "jrn-report: unknown kind 'metric' (the kinds: metrics, funnel, attribution, cohorts, experiment, journeys, rfm, kpis)"
+	assert_equal "$stderr" "jrn-report: unknown kind 'metric' (did you mean metrics?)
+Try 'jrn-report --help'."
+	run --separate-stderr jrn-report funle
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn-report: unknown kind 'funle' (did you mean funnel?)"
+	run --separate-stderr jrn-report sales
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn-report: unknown kind 'sales' (the kinds: metrics, funnel, attribution, cohorts, experiment, journeys, rfm, kpis)"
 	run --separate-stderr jrn-report metrics extra
 	assert_failure 2
 	assert_equal "${stderr_lines[0]}" "jrn-report: metrics: no arguments beyond the options (got 'extra')"

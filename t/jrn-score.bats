@@ -252,7 +252,15 @@ Y
 	assert_failure 2
 	run --separate-stderr jrn-score nope
 	assert_failure 2
-	[[ "$stderr" == *"nope: unknown command"* ]]
+	assert_equal "$stderr" "jrn-score: nope: unknown command (rfm, clv, lead)
+Try 'jrn-score --help'."
+	run --separate-stderr jrn-score rfn
+	assert_failure 2
+	assert_equal "$stderr" "jrn-score: rfn: unknown command (did you mean rfm?)
+Try 'jrn-score --help'."
+	run --separate-stderr jrn-score laed
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn-score: laed: unknown command (did you mean lead?)"
 	run --separate-stderr jrn-score rfm --window 3x
 	assert_failure 2
 	[ ! -e jrn.db ] # no state file created for a usage error

@@ -27,10 +27,40 @@ load helpers
 	assert_line ingest
 }
 
+@test "a mistyped verb or tool: did you mean, exit 2" {
+	run --separate-stderr jrn queu
+	assert_failure 2
+	assert_equal "$stderr" "jrn: queu: unknown command (did you mean queue?)"
+	run --separate-stderr jrn segmnet --list
+	assert_failure 2
+	assert_equal "$stderr" "jrn: segmnet: unknown command (did you mean segment?)"
+	run --separate-stderr jrn tool
+	assert_failure 2
+	assert_equal "$stderr" "jrn: tool: unknown command (did you mean tools?)"
+	# a verb's subcommand, before its usage
+	run --separate-stderr jrn queue lsit
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn: queue: lsit: unknown command (did you mean list?)"
+	assert_equal "${stderr_lines[1]}" "usage: jrn queue list"
+	run --separate-stderr jrn suppressions remvoe x
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn: suppressions: remvoe: unknown command (did you mean remove?)"
+	run --separate-stderr jrn events delet x
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn: events: delet: unknown command (did you mean delete?)"
+	run --separate-stderr jrn privacy exprot c1
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "jrn: privacy: exprot: unknown command (did you mean export?)"
+	# far from every name: the usage alone, as before
+	run --separate-stderr jrn queue zzz
+	assert_failure 2
+	assert_equal "${stderr_lines[0]}" "usage: jrn queue list"
+}
+
 @test "an unknown tool, a bad name, no arguments: exit 2" {
 	run --separate-stderr jrn frobnicate
 	assert_failure 2
-	assert_regex "$stderr" "'frobnicate' is not a jrn tool"
+	assert_equal "$stderr" "jrn: 'frobnicate' is not a jrn tool (no jrn-frobnicate found); see 'jrn help'"
 	run jrn ../../bin/sh
 	assert_failure 2
 	run jrn

@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -171,7 +172,14 @@ static const report_kind *kind_of(const char *sub, const report_run *run, int ar
 	for (size_t i = 0; sub && !k && i < report_nkinds; i++)
 		if (!strcmp(sub, report_kinds[i].name))
 			k = &report_kinds[i];
-	if (!k) {
+	const char **all = !k && sub ? calloc(report_nkinds + 1, sizeof *all) : NULL;
+	for (size_t i = 0; all && i < report_nkinds; i++)
+		all[i] = report_kinds[i].name;
+	const char *near = all ? jrn_nearest(sub, all) : NULL;
+	free(all);
+	if (!k && near) {
+		jrn_say(JRN_EXIT_USAGE, "unknown kind '%s' (did you mean %s?)", sub, near);
+	} else if (!k) {
 		kind_names(&names, 0);
 		jrn_say(JRN_EXIT_USAGE, "%s%s%s (the kinds: %s)", sub ? "unknown kind '" : "",
 			sub ? sub : "a kind is needed", sub ? "'" : "", names.p);

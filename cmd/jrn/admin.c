@@ -25,6 +25,16 @@ int admin_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
 	return -1;
 }
 
+int admin_bad_sub(const char *verb, const char *sub, const char *const *subs,
+		  const char *usage)
+{
+	const char *near = sub ? jrn_nearest(sub, subs) : NULL;
+	if (near)
+		jrn_say(0, "%s: %s: unknown command (did you mean %s?)", verb, sub, near);
+	fputs(usage, stderr);
+	return JRN_EXIT_USAGE;
+}
+
 int admin_open(const jrn_opts *o, sqlite3 **db)
 {
 	jrn_err e;

@@ -322,9 +322,10 @@ int verb_events(int argc, char **argv)
 	int rc = admin_parse(&o, argc, argv, JRN_COMMON_SHORT, longopts, events_usage,
 			     events_take, &f);
 	const char *sub = rc < 0 && optind < argc ? argv[optind] : NULL;
+	static const char *const subs[] = {"delete", "fix", NULL};
 	if (rc < 0 && (f.bad_amount ? sub != NULL : !sub || (strcmp(sub, "delete") &&
 							      strcmp(sub, "fix"))))
-		rc = (fputs(events_usage, stderr), JRN_EXIT_USAGE);
+		rc = admin_bad_sub("events", sub, subs, events_usage);
 	if (rc < 0 && (rc = admin_open_existing(&o, f.bad_amount ? "events" : !strcmp(sub, "delete")
 								? "events delete" : "events fix", &db)) == 0) {
 		if (f.bad_amount)

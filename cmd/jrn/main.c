@@ -90,44 +90,89 @@ static int by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Prints the tools installed beside jrn (executables named jrn-NAME). */
-static int list_tools(void)
+/* The names of the tools installed beside jrn (executables named
+ * jrn-NAME), sorted, NULL-ended, in an array the caller frees with each
+ * name (free_names); *n says how many. NULL with errno when the directory
+ * cannot be read. */
+static char **tool_names(size_t *n)
 {
 	char *dir = jrn_self_dir();
 	DIR *d = dir ? opendir(dir) : NULL;
-	if (!d) {
-		fprintf(stderr, "jrn: cannot list the tools: %s\n", strerror(errno));
-		free(dir);
-		return JRN_EXIT_FAIL;
-	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	free(dir);
+	*n = 0;
+	if (!d)
+		return NULL;
+	char **names = calloc(1, sizeof *names);
+	size_t cap = 1;
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	while (names && (de = readdir(d))) {
 		if (strncmp(de->d_name, "jrn-", 4) != 0 || !de->d_name[4])
 			continue;
 		if (faccessat(dirfd(d), de->d_name, X_OK, 0) != 0)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			char **p = realloc(names, cap * sizeof *p);
+		if (*n + 1 == cap) {
+			char **p = realloc(names, cap * 2 * sizeof *p);
 			if (!p)
 				break;
 			names = p;
+			cap *= 2;
 		}
-		if (!(names[n] = strdup(de->d_name + 4)))
+		if (!(names[*n] = strdup(de->d_name + 4)))
 			break;
-		n++;
+		names[++*n] = NULL;
 	}
 	closedir(d);
-	free(dir);
-	qsort(names, n, sizeof *names, by_name);
-	for (size_t i = 0; i < n; i++) {
-		puts(names[i]);
-		free(names[i]);
-	}
+	if (names)
+		qsort(names, *n, sizeof *names, by_name);
+	return names;
+}
+
+static void free_names(char **names)
+{
+	for (char **p = names; p && *p; p++)
+		free(*p);
 	free(names);
+}
+
+/* Prints the tools installed beside jrn (executables named jrn-NAME). */
+static int list_tools(void)
+{
+	size_t n;
+	char **names = tool_names(&n);
+	if (!names) {
+		fprintf(stderr, "jrn: cannot list the tools: %s\n", strerror(errno));
+		return JRN_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < n; i++)
+		puts(names[i]);
+	free_names(names);
 	return JRN_EXIT_OK;
+}
+
+/* The verb or installed tool nearest to cmd (a typo: "queu"), copied
+ * into near (size bytes); false when none is near. */
+static bool nearest_command(const char *cmd, char *near, size_t size)
+{
+	size_t nv = sizeof verbs / sizeof verbs[0], nt = 0;
+	char **tools = tool_names(&nt);
+	const char **all = calloc(nv + nt + 4, sizeof *all);
+	const char *got = NULL;
+	if (all) {
+		size_t k = 0;
+		for (size_t i = 0; i < nv; i++)
+			all[k++] = verbs[i].name;
+		all[k++] = "tools";
+		all[k++] = "help";
+		all[k++] = "version";
+		for (size_t i = 0; i < nt; i++)
+			all[k++] = tools[i];
+		got = jrn_nearest(cmd, all);
+		if (got)
+			snprintf(near, size, "%s", got);
+	}
+	free(all);
+	free_names(tools);
+	return got != NULL;
 }
 
 static int run_tool(const char *tool, char **argv)
@@ -160,7 +205,10 @@ static int run_tool(const char *tool, char **argv)
 	}
 	execvp(name, argv);
 	int err = errno;
-	if (err == ENOENT)
+	char near[64];
+	if (err == ENOENT && nearest_command(tool, near, sizeof near))
+		fprintf(stderr, "jrn: %s: unknown command (did you mean %s?)\n", tool, near);
+	else if (err == ENOENT)
 		fprintf(stderr, "jrn: '%s' is not a jrn tool (no %s found); see 'jrn help'\n",
 			tool, name);
 	else

@@ -897,9 +897,12 @@ int verb_partition(int argc, char **argv)
 		rc = check_form(sub, &o, &f, argc - optind, argv + optind, &p);
 	if (rc < 0 && (rc = field_path(&f)) == 0)
 		rc = -1;
+	static const char *const subs[] = {"export", "import", "drop", NULL};
+	const char *near = rc < 0 && !sub && optind < argc ? jrn_nearest(argv[optind], subs) : NULL;
 	if (rc < 0 && !sub && optind < argc && word_not_file(argv[optind]))
-		rc = jrn_say(JRN_EXIT_FAIL, "partition: %s: no such file, nor a subcommand"
-			     " (export, import, drop)", argv[optind]);
+		rc = jrn_say(JRN_EXIT_FAIL, "partition: %s: no such file, nor a subcommand%s%s%s",
+			     argv[optind], near ? " (did you mean " : " (export, import, drop",
+			     near ? near : "", near ? "?)" : ")");
 	if (rc < 0 && !sub)
 		rc = filter(&o, &f, argv + optind, argc - optind);
 	else if (rc < 0 && (rc = !strcmp(sub, "import") ? admin_open(&o, &db)

@@ -471,9 +471,10 @@ int verb_privacy(int argc, char **argv)
 			     privacy_take, &f);
 	const char *sub = rc < 0 && optind < argc ? argv[optind] : NULL;
 	bool export = sub && !strcmp(sub, "export");
+	static const char *const subs[] = {"export", "erase", NULL};
 	if (rc < 0 && (!sub || (!export && strcmp(sub, "erase")) || optind + 2 != argc ||
 		       (export && (o.dry_run || f.spool))))
-		rc = (fputs(privacy_usage, stderr), JRN_EXIT_USAGE);
+		rc = admin_bad_sub("privacy", sub, subs, privacy_usage);
 	jrn_err e;
 	const char *customer = rc < 0 ? argv[optind + 1] : NULL;
 	if (customer && jrn_id_check(customer, strlen(customer), "CUSTOMER", &e) < 0)

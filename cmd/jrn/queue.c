@@ -107,8 +107,9 @@ int verb_queue(int argc, char **argv)
 	sqlite3 *db = NULL;
 	int rc = admin_parse(&o, argc, argv, JRN_COMMON_SHORT, longopts, queue_usage, NULL, NULL);
 	const char *sub = rc < 0 && optind < argc ? argv[optind] : "";
+	static const char *const subs[] = {"list", "cancel", NULL};
 	if (rc < 0 && !(!strcmp(sub, "list") && argc - optind == 1) && strcmp(sub, "cancel"))
-		rc = (fputs(queue_usage, stderr), JRN_EXIT_USAGE);
+		rc = admin_bad_sub("queue", sub, subs, queue_usage);
 	if (rc < 0 && (rc = admin_open_existing(&o, !strcmp(sub, "list") ? "queue list" : "queue cancel",
 						&db)) == 0)
 		rc = !strcmp(sub, "list") ? queue_list(db) : queue_cancel(db, &o, argc, argv, optind + 1);

@@ -256,8 +256,9 @@ int verb_suppressions(int argc, char **argv)
 	sqlite3 *db = NULL;
 	int rc = admin_parse(&o, argc, argv, JRN_COMMON_SHORT, longopts, supp_usage, supp_take, &f);
 	const char *sub = rc < 0 && optind < argc ? argv[optind] : "";
+	static const char *const subs[] = {"import", "list", "remove", NULL};
 	if (rc < 0 && strcmp(sub, "import") && strcmp(sub, "list") && strcmp(sub, "remove"))
-		rc = (fputs(supp_usage, stderr), JRN_EXIT_USAGE);
+		rc = admin_bad_sub("suppressions", sub, subs, supp_usage);
 	if (rc < 0 && !strcmp(sub, "list") && argc - optind > 1)
 		rc = (fputs(supp_usage, stderr), JRN_EXIT_USAGE);
 	/* import may make the state file; list and remove read what is in one */

@@ -50,6 +50,13 @@ int admin_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
 		const struct option *longopts, const char *usage,
 		int (*take)(void *ctx, int c, const char *arg), void *ctx);
 
+/* A verb's usage error for its subcommand: when sub is a word near one of
+ * subs (NULL-ended; "lsit" for "list") says "VERB: SUB: unknown command
+ * (did you mean list?)" first; then writes usage to stderr. Returns
+ * JRN_EXIT_USAGE. */
+int admin_bad_sub(const char *verb, const char *sub, const char *const *subs,
+		  const char *usage);
+
 /* Opens o's state file (says "-v" notes: the state file and config in
  * use). 0 with *db set, or the exit status (said already). */
 int admin_open(const jrn_opts *o, sqlite3 **db);
