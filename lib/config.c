@@ -19,6 +19,7 @@
  * loaded object keeps {KEY: TEXT AS WRITTEN} under JRN_CONFIG_FROM_ENV so
  * that a tool's own messages can do the same (jrn_config_shown).
  */
+#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -325,30 +326,31 @@ static int check_list(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 
 size_t jrn_edit_distance(const char *a, size_t la, const char *b, size_t lb)
 {
-	size_t row[64], i, j;
-	if (lb >= sizeof row / sizeof row[0] || la > 256)
+	/* three rows of the table: i - 2, i - 1, i */
+	size_t rows[3][64];
+	if (lb >= sizeof rows[0] / sizeof rows[0][0] || la > 256)
 		return SIZE_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		size_t diag = row[0];
+	for (size_t j = 0; j <= lb; j++)
+		rows[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t *up2 = rows[(i + 1) % 3], *up = rows[(i + 2) % 3], *row = rows[i % 3];
 		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			char x = a[i - 1], y = b[j - 1];
-			if (x >= 'A' && x <= 'Z')
-				x = (char)(x - 'A' + 'a');
-			if (y >= 'A' && y <= 'Z')
-				y = (char)(y - 'A' + 'a');
-			size_t best = diag + (x != y);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
+		int x = tolower((unsigned char)a[i - 1]);
+		for (size_t j = 1; j <= lb; j++) {
+			int y = tolower((unsigned char)b[j - 1]);
+			size_t best = up[j - 1] + (x != y);
+			if (up[j] + 1 < best)
+				best = up[j] + 1;
 			if (row[j - 1] + 1 < best)
 				best = row[j - 1] + 1;
-			diag = row[j];
+			/* a swapped adjacent pair: one edit */
+			if (i > 1 && j > 1 && x == tolower((unsigned char)b[j - 2]) &&
+			    y == tolower((unsigned char)a[i - 2]) && up2[j - 2] + 1 < best)
+				best = up2[j - 2] + 1;
 			row[j] = best;
 		}
 	}
-	return row[lb];
+	return rows[la % 3][lb];
 }
 
 /* The known key closest to s, if it is close enough to be a typo. */

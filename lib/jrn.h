@@ -421,8 +421,10 @@ jv jrn_config_load(const char *path, jrn_err *e);
  * ("providers.email[0].from"). */
 const char *jrn_config_shown(jv cfg, const char *dotted, const char *value);
 
-/* The Levenshtein distance of a (la bytes) and b (lb bytes), ASCII case
- * ignored, for "did you mean" suggestions (config keys, journey keys);
+/* The optimal-string-alignment distance of a (la bytes) and b (lb bytes):
+ * Levenshtein's, with a swapped adjacent pair one edit (Damerau), ASCII
+ * case ignored, for "did you mean" suggestions (config keys, journey
+ * keys, jrn_nearest);
  * SIZE_MAX when b is 64 bytes or longer or a is longer than 256 (no
  * suggestion then). */
 size_t jrn_edit_distance(const char *a, size_t la, const char *b, size_t lb);
@@ -576,6 +578,11 @@ void jrn_sleep_ms(int64_t ms);
  * when none is near enough, s is NULL, or s is one of names exactly
  * ("Queue" still gets "queue"). Borrows s and names. */
 const char *jrn_nearest(const char *s, const char *const *names);
+/* "unknown WHAT (did you mean NEAR?)", NEAR jrn_nearest's of s in names,
+ * else "unknown WHAT (LIST)", into buf (size bytes, cut to fit). Returns
+ * buf. Borrows the rest. */
+const char *jrn_unknown_word(const char *what, const char *s, const char *const *names,
+			     const char *list, char *buf, size_t size);
 
 /* A 64-bit hash of p[0..n): FNV-1a with murmur3's final mix (so the low
  * bits, which index tables, depend on every byte). Not for security. */

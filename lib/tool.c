@@ -5,7 +5,6 @@
  *
  * The voice is the one place lib/ writes to stderr, and only when a tool
  * calls it: the program name comes from jrn_opts_init. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -141,36 +140,6 @@ int jrn_db_open_dry(const char *path, bool dry_run, int busy_ms, sqlite3 **db, j
 
 /* ---- did you mean ---------------------------------------------------------- */
 
-/* The optimal-string-alignment distance of a and b (Damerau-Levenshtein
- * without edits of a swapped pair), ASCII case ignored; SIZE_MAX when
- * either is 32 bytes or longer. */
-static size_t swap_distance(const char *a, const char *b)
-{
-	enum { MAX = 32 };
-	size_t la = strlen(a), lb = strlen(b), d[MAX + 1][MAX + 1];
-	if (la >= MAX || lb >= MAX)
-		return SIZE_MAX;
-	for (size_t i = 0; i <= la; i++)
-		d[i][0] = i;
-	for (size_t j = 0; j <= lb; j++)
-		d[0][j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		for (size_t j = 1; j <= lb; j++) {
-			int x = tolower((unsigned char)a[i - 1]), y = tolower((unsigned char)b[j - 1]);
-			size_t best = d[i - 1][j - 1] + (x != y);
-			if (d[i - 1][j] + 1 < best)
-				best = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < best)
-				best = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && x == tolower((unsigned char)b[j - 2]) &&
-			    y == tolower((unsigned char)a[i - 2]) && d[i - 2][j - 2] + 1 < best)
-				best = d[i - 2][j - 2] + 1;
-			d[i][j] = best;
-		}
-	}
-	return d[la][lb];
-}
-
 const char *jrn_nearest(const char *s, const char *const *names)
 {
 	const char *best = NULL;
@@ -179,11 +148,22 @@ const char *jrn_nearest(const char *s, const char *const *names)
 		size_t len = strlen(*names), limit = len >= 5 ? 2 : 1;
 		if (!strcmp(s, *names))
 			return NULL;
-		size_t d = swap_distance(s, *names);
+		size_t d = jrn_edit_distance(s, strlen(s), *names, len);
 		if (d <= limit && d < len && d < best_d)
 			best = *names, best_d = d;
 	}
 	return best;
+}
+
+const char *jrn_unknown_word(const char *what, const char *s, const char *const *names,
+			     const char *list, char *buf, size_t size)
+{
+	const char *near = jrn_nearest(s, names);
+	if (near)
+		snprintf(buf, size, "unknown %s (did you mean %s?)", what, near);
+	else
+		snprintf(buf, size, "unknown %s (%s)", what, list);
+	return buf;
 }
 
 /* ---- string → index map ---------------------------------------------------- */

@@ -172,21 +172,6 @@ static const ai_cmd cmds[] = {
 	{"eval", -1, false, ai_eval},
 };
 
-/* "unknown command" for sub with the nearest command's name ("did you
- * mean state?") or the list of them, in buf (size bytes). Returns buf. */
-static const char *unknown_command(const char *sub, char *buf, size_t size)
-{
-	const char *names[sizeof cmds / sizeof *cmds + 1] = {0};
-	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-		names[i] = cmds[i].name;
-	const char *near = jrn_nearest(sub, names);
-	if (near)
-		snprintf(buf, size, "unknown command (did you mean %s?)", near);
-	else
-		snprintf(buf, size, "unknown command (state, optimize, eval)");
-	return buf;
-}
-
 /* The subcommand sub (NULL: none given) with optind at its operands, its
  * options checked: the row, or NULL having said why (usage). */
 static const ai_cmd *command(const char *sub, const ai_args *a, int argc)
@@ -197,10 +182,13 @@ static const ai_cmd *command(const char *sub, const ai_args *a, int argc)
 			cmd = &cmds[i];
 	const char *bad = NULL;
 	char hint[96];
+	const char *names[sizeof cmds / sizeof *cmds + 1] = {0};
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+		names[i] = cmds[i].name;
 	if (!sub)
 		bad = "a command is needed: state, optimize or eval";
 	else if (!cmd)
-		bad = unknown_command(sub, hint, sizeof hint);
+		bad = jrn_unknown_word("command", sub, names, "state, optimize, eval", hint, sizeof hint);
 	else if (optind < argc && !cmd->operands)
 		bad = "no arguments beyond the options";
 	else if (cmd->task >= 0 && (a->since_flag || a->until_flag))

@@ -196,21 +196,6 @@ static const score_cmd cmds[] = {
 	 score_lead},
 };
 
-/* "unknown command" for sub with the nearest command's name ("did you
- * mean rfm?") or the list of them, in buf (size bytes). Returns buf. */
-static const char *unknown_command(const char *sub, char *buf, size_t size)
-{
-	const char *names[sizeof cmds / sizeof *cmds + 1] = {0};
-	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-		names[i] = cmds[i].name;
-	const char *near = jrn_nearest(sub, names);
-	if (near)
-		snprintf(buf, size, "unknown command (did you mean %s?)", near);
-	else
-		snprintf(buf, size, "unknown command (rfm, clv, lead)");
-	return buf;
-}
-
 /* The subcommand of sub (NULL: none given) for the options parsed into run,
  * with optind at its operands: the row, or NULL having said why (usage). */
 static const score_cmd *command(const char *sub, const score_run *run, int argc)
@@ -225,10 +210,13 @@ static const score_cmd *command(const char *sub, const score_run *run, int argc)
 			 (run->run_flag ? F_RUN : 0);
 	const char *bad = NULL;
 	char hint[96];
+	const char *names[sizeof cmds / sizeof *cmds + 1] = {0};
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+		names[i] = cmds[i].name;
 	if (!sub)
 		bad = "a command is needed: rfm, clv or lead";
 	else if (!cmd)
-		bad = unknown_command(sub, hint, sizeof hint);
+		bad = jrn_unknown_word("command", sub, names, "rfm, clv, lead", hint, sizeof hint);
 	else if (optind < argc && !cmd->operands)
 		bad = "no arguments beyond the options";
 	else if (given & cmd->foreign)
