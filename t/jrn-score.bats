@@ -371,6 +371,45 @@ sim() {
 	refute_output --regexp '[Nn]a[Nn]|[Ii]nf'
 }
 
+@test "clv: a degenerate fit warns (not with -q); a healthy one does not; output unchanged" {
+	# every customer buys weekly up to now: nobody ever drops out, and the
+	# fit makes dropout vanish (a / (a + b) far below 0.001)
+	for c in $(seq 1 12); do
+		for w in $(seq 0 $((4 + c % 5))); do order "c$c" $((w * 7 + c % 3)) 20; done
+	done | jrn-ingest -q > /dev/null
+	run --separate-stderr jrn-score clv
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 2
+	[[ "${stderr_lines[0]}" == "jrn-score: clv: BG/NBD r="*"; 12 customers, unit 7d" ]]
+	[[ "${stderr_lines[1]}" =~ ^"jrn-score: clv: degenerate BG/NBD fit: a="[^\ ]+" b="[^\ ]+", mean dropout a/(a+b)="[^\ ]+" per repeat purchase (below 0.001): too little repeat-purchase history to estimate dropout; pAlive is near 1 for all (the lowest 1.000000, of 12 customers)"$ ]]
+	noisy=$output
+	run --separate-stderr jrn-score clv -q
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$output" "$noisy"
+	jq -s -e 'length == 12 and all(.[].clv; .pAlive == 1 and .churnRisk == 0)' <<< "$output"
+	run --separate-stderr jrn-score clv --params
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 2
+	assert_equal "${stderr_lines[1]%%:*}" "jrn-score"
+	[[ "${stderr_lines[1]}" == *"degenerate BG/NBD fit"* ]]
+	# nobody with a repeat purchase: nothing to estimate dropout from
+	rm -f jrn.db*
+	{ order c1 3 10; order c2 5 10; } | jrn-ingest -q > /dev/null
+	run --separate-stderr jrn-score clv
+	assert_success
+	[[ "${stderr_lines[1]}" =~ ^"jrn-score: clv: degenerate BG/NBD fit (a="[^\ ]+" b="[^\ ]+"): no customer has a repeat purchase, so dropout cannot be estimated; pAlive is 1 and churnRisk 0 for all 2 customers"$ ]]
+}
+
+@test "clv: a healthy fit (simulated customers who drop out) does not warn" {
+	sim 2000 5
+	run --separate-stderr jrn-score clv
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 1
+	[[ "$stderr" == "jrn-score: clv: BG/NBD r="*"; 2000 customers, unit 7d" ]]
+	refute [ -z "$output" ]
+}
+
 @test "clv: --calibration-end, --horizon, --save, rejects" {
 	sim 2000 3
 	printf '{"type":"order.completed","customerId":"late","timestamp":"2026-01-15T00:00:00Z","properties":{"amount":10}}\n' |

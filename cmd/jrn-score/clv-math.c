@@ -371,3 +371,11 @@ void clv_predict(const clv_model *mo, clv_cust *cc, size_t n, double hz)
 			k->value = 0;
 	}
 }
+
+bool clv_bg_degenerate(const clv_model *m, const clv_cust *cc, size_t n)
+{
+	bool repeat = false;
+	for (size_t i = 0; i < n && !repeat; i++)
+		repeat = cc[i].x > 0;
+	return !repeat || !(m->a / (m->a + m->b) >= CLV_DROPOUT_MIN);
+}

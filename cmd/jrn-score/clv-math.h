@@ -102,6 +102,16 @@ typedef struct {
 				       * fitted with q > 1, else as handed */
 } clv_model;
 
+/* Whether the BG/NBD fit m of cc[0..n) (n > 0) is degenerate, as
+ * jrn-score(1) defines it: the dropout process vanished, so P(alive) is
+ * about 1 for every customer whatever their history. That is when no
+ * customer has a repeat purchase (a and b are then not estimated at all),
+ * or when the mean dropout probability after a repeat purchase, a / (a +
+ * b), is below CLV_DROPOUT_MIN (a at its lower bound e^-25 or b at its
+ * upper bound e^25, where clv_bg_nll stops, give that too). */
+#define CLV_DROPOUT_MIN 1e-3
+bool clv_bg_degenerate(const clv_model *m, const clv_cust *cc, size_t n);
+
 /* Fits BG/NBD to cc[0..n) from r = 1, alpha = mean T, a = b = 1: the
  * parameters and log-likelihood into m (r = alpha = a = b = 1 and 0 for no
  * customers). 0, or -1 when out of memory. */

@@ -282,6 +282,32 @@ static void clv_summary(const score_run *run, const clv_state *S, int64_t unit)
 		      m->v, m->gg_ll, m->nrep, S->n, (double)unit / DAY_MS, saved);
 }
 
+/* The warning of a degenerate BG/NBD fit (clv_bg_degenerate, jrn-score(1)
+ * clv) on stderr, after the summary line; nothing under -q or when there
+ * was nothing to fit. */
+static void clv_warn_degenerate(const score_run *run, const clv_state *S)
+{
+	const clv_model *m = &S->model;
+	if (run->opts.verbosity < 0 || S->n == 0 || !clv_bg_degenerate(m, S->cc, S->n))
+		return;
+	double low = 1;
+	bool repeat = false;
+	for (size_t i = 0; i < S->n; i++) {
+		low = fmin(low, S->cc[i].palive);
+		repeat |= S->cc[i].x > 0;
+	}
+	if (!repeat) {
+		jrn_say(0, "clv: degenerate BG/NBD fit (a=%.6g b=%.6g): no customer has a repeat "
+			"purchase, so dropout cannot be estimated; pAlive is 1 and churnRisk 0 for all "
+			"%zu customers", m->a, m->b, S->n);
+		return;
+	}
+	jrn_say(0, "clv: degenerate BG/NBD fit: a=%.6g b=%.6g, mean dropout a/(a+b)=%.3g per "
+		"repeat purchase (below %g): too little repeat-purchase history to estimate "
+		"dropout; pAlive is near 1 for all (the lowest %.6f, of %zu customers)", m->a, m->b,
+		m->a / (m->a + m->b), CLV_DROPOUT_MIN, low, S->n);
+}
+
 int score_clv(score_run *run)
 {
 	int status = JRN_EXIT_FAIL;
@@ -342,6 +368,7 @@ int score_clv(score_run *run)
 	}
 	in_tx = false;
 	clv_summary(run, &S, unit);
+	clv_warn_degenerate(run, &S);
 	status = score_done_status(run);
 done:
 	if (in_tx)
