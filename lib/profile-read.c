@@ -98,7 +98,7 @@ struct jrn_profile_reader {
 	sqlite3 *db;
 	unsigned flags;
 	sqlite3_stmt *part[NPARTS][2];
-	sqlite3_stmt *sum, *last_order, *contact, *linked, *own_contact;
+	sqlite3_stmt *sum, *last_order, *contact, *linked, *own_contact, *consent;
 	jrn_buf prev, type; /* scratch, kept: no allocation per customer */
 };
 
@@ -137,6 +137,7 @@ void jrn_profile_reader_close(jrn_profile_reader *R)
 	sqlite3_finalize(R->contact);
 	sqlite3_finalize(R->linked);
 	sqlite3_finalize(R->own_contact);
+	sqlite3_finalize(R->consent);
 	jrn_buf_free(&R->prev);
 	jrn_buf_free(&R->type);
 	free(R);
@@ -742,6 +743,51 @@ done:
 	jrn_idmap_free(a.linked);
 	jrn_idmap_free(a.targets);
 	return rc;
+}
+
+/* The consent rows of the customer id names now (id links followed up,
+ * at most JRN_PROFILE_READ_MAX_CHAIN) and of every id linked to it (and of
+ * id itself), each channel's first row by the fold of profile-read.h. */
+static const char consent_sql[] =
+	"WITH RECURSIVE up(x, d) AS (SELECT ?1, 0 UNION ALL SELECT i.customer_id, up.d + 1"
+	" FROM identities i, up WHERE i.kind = 'id' AND i.value = up.x AND up.d < 64),"
+	" root(r) AS (SELECT x FROM up ORDER BY d DESC LIMIT 1),"
+	" ids(x) AS (SELECT r FROM root UNION SELECT ?1 UNION SELECT value FROM identities, ids"
+	" WHERE kind = 'id' AND customer_id = ids.x)"
+	" SELECT channel, status FROM consent WHERE customer_id IN ids"
+	" ORDER BY channel, status = 'revoked' DESC, customer_id = (SELECT r FROM root) DESC,"
+	" ts DESC";
+
+int jrn_profile_consent(jrn_profile_reader *R, const char *id, size_t n, jrn_buf *out,
+			jrn_err *e)
+{
+	if (!R->consent && jrn_db_prepare(R->db, consent_sql, &R->consent, e) < 0)
+		return -1;
+	sqlite3_stmt *st = R->consent;
+	sqlite3_bind_text(st, 1, id, (int)n, SQLITE_STATIC);
+	jrn_buf_reset(&R->prev);
+	jrn_buf_addc(out, '{');
+	int rc;
+	bool first = true;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* repeated() reads column 1: the channel is column 0 here */
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		size_t kn = (size_t)sqlite3_column_bytes(st, 0);
+		if (!first && R->prev.len == kn && !memcmp(R->prev.p, k, kn))
+			continue;
+		jrn_buf_reset(&R->prev);
+		jrn_buf_add(&R->prev, k ? k : "", kn);
+		jrn_buf_adds(out, first ? "" : ",");
+		first = false;
+		add_col_text(out, st, 0);
+		jrn_buf_addc(out, ':');
+		add_col_text(out, st, 1);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		return jrn_fail(e, "%s", sqlite3_errmsg(R->db));
+	return jrn_buf_addc(out, '}') < 0 ? jrn_fail(e, "out of memory") : 0;
 }
 
 /* ---- one customer's contact fields ---------------------------------------------- */

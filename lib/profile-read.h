@@ -110,4 +110,16 @@ int jrn_profile_read_all(jrn_profile_reader *R,
 #define JRN_PROFILE_READ_MAX_CHAIN 64
 jv jrn_profile_contact(jrn_profile_reader *R, const char *id, size_t n, jrn_err *e);
 
+/* Appends to out (the caller's) the consent object {CHANNEL: "granted" |
+ * "revoked"} of the customer id[0..n) names now (id links followed up, at
+ * most JRN_PROFILE_READ_MAX_CHAIN), with the consent of id itself and of
+ * every id linked to that customer folded in as above (per channel:
+ * "revoked" under any of them wins; else the customer's own; else the
+ * newest): the "consent" member --all's profile of that customer holds;
+ * {} when no row. For tools that complete a profile read from elsewhere
+ * (jrn-segment, a record without "consent"). One prepared statement, kept
+ * in R and reused, the id bound. 0, or -1 with e. */
+int jrn_profile_consent(jrn_profile_reader *R, const char *id, size_t n, jrn_buf *out,
+			jrn_err *e);
+
 #endif

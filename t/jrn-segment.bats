@@ -489,3 +489,59 @@ Y
 	assert_failure 1
 	assert_output "jrn-segment: segment 'w', rule 2: jq: string (\"x\") and number (1) cannot be added"
 }
+
+# evt TYPE CUSTOMER DAY [PROPERTIES]: one event on 2025-12-DAY
+evt() {
+	printf '{"type":"%s","customerId":"%s","timestamp":"2025-12-%02dT00:00:00Z","properties":{%s}}\n' \
+		"$1" "$2" "$3" "$4"
+}
+
+@test "a streamed profile without consent is read with the state file's: a revoked customer is not engaged_buyers" {
+	{
+		for c in c1 c2 c3; do
+			evt order.completed "$c" 1 '"amount":80'
+			evt order.completed "$c" 15 '"amount":90'
+		done
+		evt consent.revoked c1 20 '"channel":"email"'
+		evt consent.granted c2 20 '"channel":"email"'
+		evt consent.revoked c3 21 '"channel":"sms"' # (another channel)
+	} | jrn-ingest -q > /dev/null
+	jrn-score rfm -q > rfm.ndjson
+	assert_equal "$(jrn-segment --all --only engaged_buyers | jq -r .customerId | tr '\n' ' ')" "c2 c3 "
+	# without --save: the members as --all has them, each record as read
+	run --separate-stderr jrn-segment --only engaged_buyers rfm.ndjson
+	assert_success
+	assert_output "$(grep -v '"c1"' rfm.ndjson)"
+	run --separate-stderr jrn-segment -q rfm.ndjson
+	assert_success
+	jq -e -s 'map({(.customerId): (.segments | index("engaged_buyers") != null)}) | add
+		== {"c1": false, "c2": true, "c3": true} and all(has("consent") | not)' <<< "$output"
+	# with --save the segment is evaluated now (no record carries consent)
+	run --separate-stderr jrn-segment --save --changes rfm.ndjson
+	assert_success
+	refute_output --partial '"c1"'
+	assert_equal "$(rows "SELECT customer_id FROM segment_members WHERE segment = 'engaged_buyers'" | tr '\n' ' ')" "c2 c3 "
+	[[ "$stderr" == *"; 9 segments not evaluated"* ]]
+	# a record's own consent is read as it is
+	printf '{"customerId":"c1","consent":{"email":"granted"}}\n' |
+		jrn-segment -q --only engaged_buyers | grep -q '"c1"'
+}
+
+@test "a rule reads consent, a record lacks it and there is no state file: rejected, none created" {
+	printf 'x:\n  rule: {not: {field: consent.email, op: equals, value: revoked}}\n' > s.yaml
+	printf '%s\n' '{"customerId":"c1"}' '{"customerId":"c2","consent":{"email":"revoked"}}' \
+		'{"customerId":"c3","consent":{}}' '{"n":1}' > p.ndjson
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_failure 3
+	assert_output '{"customerId":"c2","consent":{"email":"revoked"},"segments":[]}
+{"customerId":"c3","consent":{},"segments":["x"]}'
+	assert_equal "${stderr_lines[0]}" "jrn-segment: p.ndjson:1: consent: not in the record, and jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one) (a segment's rule reads consent)"
+	assert_equal "${stderr_lines[1]}" "jrn-segment: p.ndjson:4: consent: not in the record, and no customerId to read it from the state file (a segment's rule reads consent)"
+	[ ! -e jrn.db ]
+	# with one, read from it (no row: no refusal, jrn is opt-out)
+	jrn-ingest -q < /dev/null
+	run --separate-stderr jrn-segment --segments s.yaml -q --only x p.ndjson
+	assert_failure 3
+	assert_output '{"customerId":"c1"}
+{"customerId":"c3","consent":{}}'
+}

@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jrn.h"
+#include "jrn-segment.h"
 #include "profile-read.h"
 #include "reach.h"
 #include "rules.h"
@@ -138,6 +138,8 @@ static jrn_idmap *custs;
 static unsigned char *verdict;
 static size_t verdict_cap;   /* rows */
 static jrn_idmap *carried;   /* top-level members some input profile has */
+static bool reads_consent;  /* completed from the state file (consent.c) */
+static jrn_err no_state;    /* why it cannot be, when there is no state file */
 static char **skipped;       /* per segment: the member no input carries, or NULL */
 
 /* The run's changes (entered or exited, in customer then segment order)
@@ -633,23 +635,10 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 		jrn_out_line(&out, p, len); /* a write error ends the input loop */
 		return 0;
 	}
-	/* customerId: from the span index when plain, else from the value */
-	jv cust = jv_invalid();
-	const char *got = NULL; /* a customerId of another kind than string, null */
-	const jrn_json_member *cm = rr->ix ? jrn_json_find(rr->ix, -1, "customerId") : NULL;
-	if (cm && cm->kind == '"' && !cm->escaped) {
-		cust = jv_string_sized(cm->val, (int)cm->vlen);
-	} else if (cm && cm->kind != '"' && cm->kind != 'n') {
-		got = jrn_json_kind_at(cm->val, cm->vlen);
-	} else if (!rr->ix || (cm && cm->kind == '"')) {
-		jv v = jrn_rule_rec_value(rr, &why);
-		if (!jv_is_valid(v))
-			return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
-		cust = jv_object_get(jv_copy(v), jv_copy(key_customer));
-		jv_kind k = jv_get_kind(cust);
-		if (k != JV_KIND_STRING && k != JV_KIND_NULL && k != JV_KIND_INVALID)
-			got = jv_kind_name(k);
-	}
+	const char *got;
+	jv cust;
+	if (seg_customer_of(rr, &cust, &got, &why) < 0)
+		return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
 	bool has_cust = jv_get_kind(cust) == JV_KIND_STRING;
 	const char *cid = has_cust ? jv_string_value(cust) : NULL;
 	size_t clen = has_cust ? (size_t)jv_string_length_bytes(jv_copy(cust)) : 0;
@@ -658,6 +647,8 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 		jv_free(cust);
 		return jrn_reject(&rej, file, lineno, p, len, why.msg, fatal);
 	}
+	/* evaluated (counted, carried) as completed, written as read */
+	jrn_rule_rec full = {.v = jv_invalid()}, *er = rr;
 	if (got && storing) {
 		jrn_fail(&why, "customerId: expected a string, got %s %s",
 			 strchr("aeiou", got[0]) ? "an" : "a", got);
@@ -665,16 +656,21 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 	} else if (!has_cust && storing) {
 		rc = jrn_reject(&rej, file, lineno, p, len, "customerId: missing (needed to store "
 				"memberships)", fatal) < 0 ? -1 : 1;
+	} else if (reads_consent && (rc = seg_consent_complete(rr, cid, clen, no_state.msg[0] ?
+				   no_state.msg : NULL, &full, &why)) != 0) {
+		rc = rc < 0 ? jrn_fail(fatal, "%s: %s", opts.db_path, why.msg)
+			    : jrn_reject(&rej, file, lineno, p, len, why.msg, fatal) < 0 ? -1 : 1;
 	} else {
-		rc = evaluate(file, lineno, rr, cid, fatal);
+		rc = evaluate(file, lineno, er = full.p ? &full : rr, cid, fatal);
 	}
 	if (rc == 0) {
 		nprofiles++;
-		if ((do_count && count(rr, fatal) < 0) ||
+		if ((do_count && count(er, fatal) < 0) ||
 		    (storing && verdict_put(cid, clen, fatal) < 0) ||
-		    (storing && !all_customers && carry(rr, fatal) < 0))
+		    (storing && !all_customers && carry(er, fatal) < 0))
 			rc = -1;
 	}
+	jv_free(full.v);
 	jv_free(cust);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
@@ -1058,6 +1054,7 @@ static int set_up(void)
 		return explain();
 	if (only_name && (only = jrn_rule_find(rules, only_name)) < 0)
 		return jrn_say(JRN_EXIT_USAGE, "--only: no segment '%s'", only_name);
+	reads_consent = !all_customers && seg_reads_consent(rules, only);
 
 	seg_json = calloc((size_t)nseg + 1, sizeof *seg_json);
 	member = calloc((size_t)nseg + 1, sizeof *member);
@@ -1127,9 +1124,15 @@ static int open_files(char **files, int nfiles)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
 	bool need_db = run_flag || all_customers || do_count || do_save || do_changes ||
 		       snapshot_name || jrn_rule_needs_events(rules, only);
+	/* consent (consent.c): from a state file there is, none created */
+	need_db |= reads_consent && !run_flag && jrn_db_exists(opts.db_path, &no_state) == 0;
 	if (need_db && (run_flag ? jrn_db_open(opts.db_path, opts.busy_ms, &db, &e)
 				 : open_db(&e)) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	if (db && reads_consent && seg_consent_open(db, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	if (db)
+		no_state.msg[0] = '\0';
 	if (opts.verbosity > 0)
 		say_setup(files, nfiles);
 	int rc;
@@ -1431,6 +1434,8 @@ static int teardown(int status)
 		jv_parser_free(parser);
 	jrn_json_index_free(&ix);
 	jrn_reach_close(reach);
+	seg_consent_close();
+	seg_consent_free();
 	if (rules)
 		jrn_rule_attach(rules, NULL, &e);
 	if (db && sqlite3_close(db) != SQLITE_OK)
