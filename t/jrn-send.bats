@@ -677,7 +677,7 @@ STOP to end"
 	[[ "$(reason 3)" == *object* ]]
 	[[ "$(reason 4)" == *UTF-8* ]]
 	[[ "$(reason 5)" == *actionType* ]]
-	[[ "$(reason 6)" == "no recipient"* ]]
+	[[ "$(reason 6)" == "recipientEmail: expected a string, got a number" ]]
 	[[ "$(reason 7)" == "no recipient: recipientPhone"* ]]
 	[[ "$(reason 8)" == "recipient 'not an address'"* ]]
 	[[ "$(reason 9)" == "recipient '12'"* ]]
@@ -689,13 +689,15 @@ STOP to end"
 	assert_output ""
 }
 
-@test "a subject or messageContent that is not a string is said by its kind, not as absent" {
+@test "a subject, messageContent or recipient that is not a string is said by its kind, not as absent" {
 	{
 		printf '{"actionType":"email","customerId":"a","recipientEmail":"a@example.com","subject":5,"messageContent":"m"}\n'
 		printf '{"actionType":"email","customerId":"b","recipientEmail":"b@example.com","subject":"s","messageContent":{"t":"m"}}\n'
 		printf '{"actionType":"sms","customerId":"c","recipientPhone":"+14155550100","messageContent":[1]}\n'
 		printf '{"actionType":"email","customerId":"d","recipientEmail":"d@example.com","subject":null,"messageContent":"m"}\n'
 		email e
+		printf '{"actionType":"email","customerId":"f","recipientEmail":5,"subject":"s","messageContent":"m"}\n'
+		printf '{"actionType":"sms","customerId":"g","recipientPhone":true,"messageContent":"m"}\n'
 	} > a.ndjson
 	run --separate-stderr jrn-send --rejects rej.ndjson a.ndjson
 	assert_failure 3
@@ -704,7 +706,10 @@ STOP to end"
 	assert_equal "${stderr_lines[2]}" "jrn-send: a.ndjson:3: messageContent: expected a string, got an array"
 	# null is absent, as before
 	assert_equal "${stderr_lines[3]}" "jrn-send: a.ndjson:4: no subject: the action has none and no template gives one"
-	assert_equal "$(jq -r .delivery.status <<< "$output" | tr '\n' ' ')" "rejected rejected rejected rejected simulated "
+	# a recipient too, not "no recipient"
+	assert_equal "${stderr_lines[4]}" "jrn-send: a.ndjson:6: recipientEmail: expected a string, got a number"
+	assert_equal "${stderr_lines[5]}" "jrn-send: a.ndjson:7: recipientPhone: expected a string, got a boolean"
+	assert_equal "$(jq -r .delivery.status <<< "$output" | tr '\n' ' ')" "rejected rejected rejected rejected simulated rejected rejected "
 	assert_equal "$(jq -r 'select(.line == 1) | .error' rej.ndjson)" "subject: expected a string, got a number"
 }
 

@@ -454,6 +454,12 @@ static int prepare_recipient(send_ctx *S, job *j, int ch)
 	jrn_err e;
 	jrn_buf b = {0};
 
+	/* there, not a string: said by its kind, not as "no recipient" */
+	if ((ch == CH_EMAIL && want_string(j, "recipientEmail") < 0) ||
+	    ((ch == CH_SMS || ch == CH_WHATSAPP) && want_string(j, "recipientPhone") < 0)) {
+		j->status = ST_REJECTED;
+		return -1;
+	}
 	if (ch == CH_EMAIL || ch == CH_RETARGETING) {
 		const char *em = rec_str(j->rec, "recipientEmail", NULL);
 		if (!em)
