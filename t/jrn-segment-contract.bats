@@ -101,6 +101,8 @@ J
 	assert_line --index 0 "$(sed -n 1p in.ndjson)"
 	assert_line --index 1 "$(sed -n 2p in.ndjson)"
 	assert_line --index 2 "$(sed -n 3p in.ndjson)"
+	# every segment: buyers' event leaf reads the state file, which must be there
+	jrn init -q
 	run --separate-stderr jrn-segment --segments s.yaml in.ndjson
 	assert_line --index 0 "$(sed -n 1p in.ndjson)"
 	assert_line --index 1 '{"customerId":"c5","rfm":{"score":40,"segment":"VIP"},"segments":["vip"]}'
@@ -270,6 +272,7 @@ J
 @test "fault 9: a summary line by default, nothing under -q, -v names state, config and inputs" {
 	segs
 	profiles
+	jrn init -q # buyers' event leaf reads it
 	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
 	assert_success
 	assert_equal "$stderr" "jrn-segment: 6 records (6 profiles, 0 events passed through), 0 rejected"
@@ -298,6 +301,12 @@ J
 	assert_success
 	assert_equal "${#lines[@]}" 5
 	[[ "$stderr" == *"5 entered, 0 exited (dry run, nothing saved)" ]]
+	# no state file was there: none is made (an empty one in memory)
+	[ ! -e jrn.db ]
+	jrn init -q
+	run --separate-stderr jrn-segment --segments s.yaml --save --changes --dry-run p.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 5
 	assert_equal "$(rows "SELECT count(*) FROM segment_members")" 0
 	assert_equal "$(rows "SELECT count(*) FROM events")" 0
 	assert_equal "$(rows "SELECT count(*) FROM segment_runs")" 0
@@ -321,6 +330,7 @@ J
 }
 
 @test "replay: an unknown run replays nothing; 'last' with no saved run is an error" {
+	jrn init -q # a replay reads the state file: a missing one is refused (jrn-segment.bats)
 	run --separate-stderr jrn-segment --changes --run 20990101T000000Z-00000000
 	assert_success
 	assert_output ""

@@ -184,6 +184,61 @@ Y
 	assert_equal "$stderr" "jrn-segment: d: is a directory, not a state file"
 }
 
+@test "streamed profiles, an event leaf and no state file: refused before reading (exit 1), none made; without one none is needed" {
+	cat > s.yaml <<'Y'
+buyers:
+  rule: {event: order.completed, count: {gte: 2}}
+gmail:
+  rule: {field: email, op: matches, value: "@gmail\\.com$"}
+Y
+	printf '{"customerId":"c1","email":"a@gmail.com"}\n' > p.ndjson
+	# FILEs, stdin, --db, JRN_DB, --changes, the shipped definitions and a
+	# replay (--run): the state file's message and exit status of --all and
+	# --count
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_failure 1
+	assert_output ""
+	assert_equal "$stderr" "jrn-segment: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run --separate-stderr jrn-segment --segments s.yaml --only buyers < p.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run --separate-stderr jrn-segment --segments s.yaml --db typo.db p.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: typo.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	JRN_DB=env.db run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: env.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run --separate-stderr jrn-segment --segments s.yaml --changes p.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run --separate-stderr jrn-segment < p.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	run --separate-stderr jrn-segment --changes --run last
+	assert_failure 1
+	assert_equal "$stderr" "jrn-segment: jrn.db: no state file (jrn init or a writer such as jrn-ingest makes one)"
+	# a dry run of --save makes none either (an empty state in memory)
+	run --separate-stderr jrn-segment --segments s.yaml --save --dry-run p.ndjson
+	assert_success
+	assert_output '{"customerId":"c1","email":"a@gmail.com","segments":["gmail"]}'
+	run ls
+	refute_output --partial ".db"
+	# no wanted segment reads the state file: none needed, none made
+	run --separate-stderr jrn-segment --segments s.yaml --only gmail p.ndjson
+	assert_success
+	assert_output '{"customerId":"c1","email":"a@gmail.com"}'
+	assert_equal "$stderr" "jrn-segment: 1 record (1 profile, 0 events passed through), 0 rejected"
+	run ls
+	refute_output --partial ".db"
+	# a writer (--save) makes it, as every writer does (jrn(7), STATE FILE)
+	run --separate-stderr jrn-segment --segments s.yaml --save -q p.ndjson
+	assert_success
+	[ -f jrn.db ]
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_success
+	assert_output '{"customerId":"c1","email":"a@gmail.com","segments":["gmail"]}'
+}
+
 @test "event leaves count stored events of the customer" {
 	cat > s.yaml <<'Y'
 buyers:
@@ -389,6 +444,8 @@ Y
 		churn_risk new_customers high_discount_sensitivity; do
 		assert_line "$s"
 	done
+	# their event leaves read the state file: a missing one is refused
+	jrn init -q
 	echo '{"customerId":"c1","rfm":{"score":45},"traits":{"plan":"trial"},"promotions":{"redeemedRatio":0.6}}' |
 		jrn-segment > out.ndjson
 	assert_equal "$(jq -c .segments out.ndjson)" '["trial","vip","high_discount_sensitivity"]'

@@ -355,21 +355,27 @@ static bool several_db(void)
 	return opts.ndb > 1 || (opts.db_path && opts.db_path[0] == '@');
 }
 
+/* Opens the state file once. A writer (--save; --snapshot of streamed
+ * profiles) makes it when there is none (jrn(7), STATE FILE; a dry run an
+ * empty one in memory); any other run (event leaves, --changes, --run,
+ * --count, --all without --save) refuses a missing one with jrn_db_exists's
+ * message and makes nothing. 0 or -1 with e. */
 static int open_db(jrn_err *e)
 {
 	if (db)
 		return 0;
-	if ((do_count || (all_customers && !do_save)) && !several_db() &&
-	    jrn_db_exists(opts.db_path, e) < 0)
+	bool makes = !do_count && (do_save || (snapshot_name && !all_customers));
+	if (!makes && !several_db() && jrn_db_exists(opts.db_path, e) < 0)
 		return -1;
-	if ((several_db() ? open_many(e) : jrn_db_open(opts.db_path, opts.busy_ms, &db, e)) < 0)
+	if ((several_db() ? open_many(e)
+			  : jrn_db_open_dry(opts.db_path, opts.dry_run, opts.busy_ms, &db, e)) < 0)
 		return -1;
 	/* Event leaves read each customer's events through events_customer,
 	 * scattered over the file: mapped pages spare a copy per read (a
 	 * third of the time on a state file larger than the page cache). */
 	if (jrn_db_exec(db, "PRAGMA mmap_size = 17179869184", e) < 0)
 		return -1;
-	if (jrn_rule_attach(rules, db, e) < 0)
+	if (rules && jrn_rule_attach(rules, db, e) < 0) /* none for --run */
 		return -1;
 	return 0;
 }
@@ -1126,8 +1132,7 @@ static int open_files(char **files, int nfiles)
 		       snapshot_name || jrn_rule_needs_events(rules, only);
 	/* consent (consent.c): from a state file there is, none created */
 	need_db |= reads_consent && !run_flag && jrn_db_exists(opts.db_path, &no_state) == 0;
-	if (need_db && (run_flag ? jrn_db_open(opts.db_path, opts.busy_ms, &db, &e)
-				 : open_db(&e)) < 0)
+	if (need_db && open_db(&e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	if (db && reads_consent && seg_consent_open(db, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
