@@ -562,7 +562,8 @@ int jrn_config_duration_of(jv v, int64_t *ms, jrn_err *e)
 	case JV_KIND_STRING:
 		return jrn_duration_parse(jv_string_value(v), ms, e);
 	default:
-		return jrn_fail(e, "expected a duration such as 90d, not %s", jv_kind_name(jv_get_kind(v)));
+		return jrn_fail(e, "expected a duration such as 90d, not %s",
+				jrn_kind_phrase(jv_get_kind(v), true));
 	}
 }
 
@@ -599,7 +600,7 @@ int jrn_config_int(jv cfg, const char *dotted, int64_t *n, jrn_err *e)
 		if (!(d >= -EXACT_INT && d <= EXACT_INT) || d != (double)(int64_t)d)
 			rc = jrn_fail(e, "expected an integer, not %s",
 				      jv_get_kind(v) == JV_KIND_NUMBER ? "a number with a fraction"
-								       : jv_kind_name(jv_get_kind(v)));
+								       : jrn_kind_phrase(jv_get_kind(v), true));
 		else
 			*n = (int64_t)d;
 	}
@@ -616,7 +617,7 @@ int jrn_config_number(jv cfg, const char *dotted, double *d, jrn_err *e)
 	if (jv_get_kind(v) == JV_KIND_NULL)
 		rc = 0;
 	else if (jv_get_kind(v) != JV_KIND_NUMBER)
-		rc = jrn_fail(e, "expected a number, not %s", jv_kind_name(jv_get_kind(v)));
+		rc = jrn_fail(e, "expected a number, not %s", jrn_kind_phrase(jv_get_kind(v), true));
 	else
 		*d = jv_number_value(v);
 	jv_free(v);
@@ -633,7 +634,7 @@ int jrn_config_bool(jv cfg, const char *dotted, bool *b, jrn_err *e)
 	if (k == JV_KIND_NULL)
 		rc = 0;
 	else if (k != JV_KIND_TRUE && k != JV_KIND_FALSE)
-		rc = jrn_fail(e, "expected true or false, not %s", jv_kind_name(k));
+		rc = jrn_fail(e, "expected true or false, not %s", jrn_kind_phrase(k, true));
 	else
 		*b = k == JV_KIND_TRUE;
 	jv_free(v);
@@ -649,7 +650,7 @@ int jrn_config_string(jv cfg, const char *dotted, char **s, jrn_err *e)
 	if (jv_get_kind(v) == JV_KIND_NULL)
 		rc = 0;
 	else if (jv_get_kind(v) != JV_KIND_STRING)
-		rc = jrn_fail(e, "expected a string, not %s", jv_kind_name(jv_get_kind(v)));
+		rc = jrn_fail(e, "expected a string, not %s", jrn_kind_phrase(jv_get_kind(v), true));
 	else if (!(*s = strdup(jv_string_value(v))))
 		rc = jrn_fail(e, "out of memory");
 	jv_free(v);

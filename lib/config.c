@@ -110,18 +110,10 @@ static int refs_into_list(checker *c, jv *list)
 	return 0;
 }
 
+/* v's kind for a message ("got a mapping"): jrn.yaml speaks YAML. */
 static const char *kind_name(jv v)
 {
-	switch (jv_get_kind(v)) {
-	case JV_KIND_NULL: return "null";
-	case JV_KIND_TRUE:
-	case JV_KIND_FALSE: return "a boolean";
-	case JV_KIND_NUMBER: return "a number";
-	case JV_KIND_STRING: return "a string";
-	case JV_KIND_ARRAY: return "a list";
-	case JV_KIND_OBJECT: return "a mapping";
-	default: return "nothing";
-	}
+	return jrn_kind_phrase(jv_get_kind(v), true);
 }
 
 static const char *expected(const skey *k)
@@ -576,7 +568,7 @@ int jrn_config_unresolved(jv cfg, jv *out, jrn_err *e)
 {
 	*out = jv_invalid();
 	if (jv_get_kind(cfg) != JV_KIND_OBJECT)
-		return jrn_fail(e, "not a loaded configuration (%s)", jv_kind_name(jv_get_kind(cfg)));
+		return jrn_fail(e, "not a loaded configuration (%s)", kind_name(cfg));
 	jv un = jv_object_get(jv_copy(cfg), jv_string(JRN_CONFIG_UNRESOLVED));
 	jv refs = jv_get_kind(un) == JV_KIND_OBJECT ? jv_object_get(jv_copy(un), jv_string("refs"))
 						    : jv_array();

@@ -224,7 +224,7 @@ void jrn_reader_free(jrn_reader *r);
 /* Parses one line as a JSON object with jrn_parse_value (UTF-8, strict
  * JSON, no lone surrogates, no repeated names, literals kept). Returns the
  * object, or jv_invalid with the reason in e ("not a JSON object (got
- * array)"). parser is unused (it cached libjq's parser once); it stays so
+ * an array)"). parser is unused (it cached libjq's parser once); it stays so
  * that callers need not change: start it at NULL, free it with
  * jv_parser_free when not NULL. */
 jv jrn_parse_object(jv_parser **parser, const char *p, size_t len, jrn_err *e);
@@ -233,6 +233,16 @@ jv jrn_parse_checked_object(jv_parser **parser, const char *p, size_t len, jrn_e
 /* "object", "array", "string", "number", "boolean", "null" or "nothing":
  * the kind of the JSON text p[0..len) by its first byte. */
 const char *jrn_json_kind_at(const char *p, size_t len);
+/* A value's kind as every type error names it, with its article
+ * ("customerId: expected a string, got a number"): "a string", "a number",
+ * "a boolean", "null", "an array", "an object"; for a value read from a
+ * YAML file (yaml true: jrn.yaml, segment and journey definitions), whose
+ * messages speak YAML, "a list" and "a mapping" for the last two;
+ * "nothing" for JV_KIND_INVALID. A static string; never fails. */
+const char *jrn_kind_phrase(jv_kind k, bool yaml);
+/* jrn_kind_phrase (yaml false) of the JSON text p[0..len), judged as
+ * jrn_json_kind_at judges it: "an array" where that says "array". */
+const char *jrn_json_kind_phrase_at(const char *p, size_t len);
 
 /* ---- rejects (ndjson.c) -------------------------------------------------- */
 

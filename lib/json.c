@@ -1227,7 +1227,7 @@ jv jrn_parse_checked_object(jv_parser **parser, const char *p, size_t len, jrn_e
 	(void)parser; /* libjq's parser is no longer used; the API stays */
 	jv v = parse_text(p, len, e);
 	if (jv_is_valid(v) && jv_get_kind(v) != JV_KIND_OBJECT) {
-		jrn_fail(e, "not a JSON object (got %s)", jrn_json_kind_at(p, len));
+		jrn_fail(e, "not a JSON object (got %s)", jrn_json_kind_phrase_at(p, len));
 		jv_free(v);
 		return jv_invalid();
 	}

@@ -302,27 +302,48 @@ int jrn_reader_next(jrn_reader *r, jrn_line *line, jrn_err *e)
 	}
 }
 
-/* The kind of JSON value that starts at the first non-blank byte. */
-static const char *kind_at(const char *p, size_t len)
+/* The kind of JSON value that starts at the first non-blank byte
+ * (JV_KIND_INVALID: none; JV_KIND_TRUE for either literal). */
+static jv_kind kind_at(const char *p, size_t len)
 {
 	size_t i = 0;
 	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
 		i++;
 	if (i == len)
-		return "nothing";
+		return JV_KIND_INVALID;
 	switch (p[i]) {
-	case '{': return "object";
-	case '[': return "array";
-	case '"': return "string";
-	case 't': case 'f': return "boolean";
-	case 'n': return "null";
-	default: return "number";
+	case '{': return JV_KIND_OBJECT;
+	case '[': return JV_KIND_ARRAY;
+	case '"': return JV_KIND_STRING;
+	case 't': case 'f': return JV_KIND_TRUE;
+	case 'n': return JV_KIND_NULL;
+	default: return JV_KIND_NUMBER;
 	}
 }
 
 const char *jrn_json_kind_at(const char *p, size_t len)
 {
-	return kind_at(p, len);
+	jv_kind k = kind_at(p, len);
+	return k == JV_KIND_INVALID ? "nothing" : jv_kind_name(k);
+}
+
+const char *jrn_kind_phrase(jv_kind k, bool yaml)
+{
+	switch (k) {
+	case JV_KIND_NULL: return "null";
+	case JV_KIND_TRUE:
+	case JV_KIND_FALSE: return "a boolean";
+	case JV_KIND_NUMBER: return "a number";
+	case JV_KIND_STRING: return "a string";
+	case JV_KIND_ARRAY: return yaml ? "a list" : "an array";
+	case JV_KIND_OBJECT: return yaml ? "a mapping" : "an object";
+	default: return "nothing";
+	}
+}
+
+const char *jrn_json_kind_phrase_at(const char *p, size_t len)
+{
+	return jrn_kind_phrase(kind_at(p, len), false);
 }
 
 int jrn_rejects_open(jrn_rejects *r, const char *prog, const char *path,

@@ -144,9 +144,10 @@ static int add_kid(node *n, node *k)
 	return 0;
 }
 
+/* v's kind for a message ("got a mapping"): definitions speak YAML. */
 static const char *kind_name(jv v)
 {
-	return jv_kind_name(jv_get_kind(v));
+	return jrn_kind_phrase(jv_get_kind(v), true);
 }
 
 /* "30d ago", "in 2h", "now", or an RFC 3339 time / date: 1 and *ms, or 0. */
@@ -490,7 +491,8 @@ static node *compile_leaf(cctx *c, const char *field, const char *opname, jv val
 	case OP_CONTAINS:
 	case OP_NOT_CONTAINS:
 		if (jv_get_kind(v) == JV_KIND_OBJECT) {
-			cfail(c, "%s needs a string, number, boolean or null, got object", jrn_rules_op_names[op]);
+			cfail(c, "%s needs a string, number, boolean or null, got %s", jrn_rules_op_names[op],
+			      kind_name(v));
 			goto fail;
 		}
 		break;

@@ -23,9 +23,9 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	{ good g1; echo '[1,2,3]'; echo '42'; echo '"str"'; good g2; } > in.ndjson
 	run --separate-stderr jrn-ingest in.ndjson
 	assert_failure 3
-	assert_regex "${stderr_lines[0]}" 'in.ndjson:2: not a JSON object \(got array\)'
-	assert_regex "${stderr_lines[1]}" 'in.ndjson:3: not a JSON object \(got number\)'
-	assert_regex "${stderr_lines[2]}" 'in.ndjson:4: not a JSON object \(got string\)'
+	assert_regex "${stderr_lines[0]}" 'in.ndjson:2: not a JSON object \(got an array\)'
+	assert_regex "${stderr_lines[1]}" 'in.ndjson:3: not a JSON object \(got a number\)'
+	assert_regex "${stderr_lines[2]}" 'in.ndjson:4: not a JSON object \(got a string\)'
 	assert_equal "${#lines[@]}" 2
 }
 

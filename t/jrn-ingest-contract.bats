@@ -140,7 +140,7 @@ Y
 	printf 'ingest:\n  typeMap:\n    Product Added: 3\n' > jrn.yaml
 	run --separate-stderr jrn-ingest in.ndjson
 	assert_failure 1
-	assert_equal "$stderr" "jrn-ingest: jrn.yaml: ingest.typeMap.Product Added: expected a non-empty event type or null, got number"
+	assert_equal "$stderr" "jrn-ingest: jrn.yaml: ingest.typeMap.Product Added: expected a non-empty event type or null, got a number"
 	printf 'ingest:\n  typeMap: [a]\n' > jrn.yaml
 	run --separate-stderr jrn-ingest in.ndjson
 	assert_failure 1
@@ -169,7 +169,7 @@ Y
 	assert_equal "$status" 3
 	assert_equal "$(jq -r .timestamp <<< "$output" | paste -sd ' ')" "2026-03-01T10:00:00.000Z 2026-03-01T10:00:01.000Z"
 	[[ "${stderr_lines[0]}" == "jrn-ingest: in.ndjson:3: sentAt: "* ]]
-	assert_equal "${stderr_lines[1]}" "jrn-ingest: in.ndjson:4: receivedAt: expected an RFC 3339 string, got number"
+	assert_equal "${stderr_lines[1]}" "jrn-ingest: in.ndjson:4: receivedAt: expected an RFC 3339 string, got a number"
 }
 
 # ---- fault 9: voice and flags -------------------------------------------------

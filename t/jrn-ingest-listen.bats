@@ -164,7 +164,7 @@ ev1() { # ev1 ID [TYPE]
 	post /events @body
 	assert_line --index 0 200
 	run jq -c '[.results[] | .reason // .id]' reply.json
-	assert_output '["not a JSON object (got number)","not a JSON object (got string)","m2","m3"]'
+	assert_output '["not a JSON object (got a number)","not a JSON object (got a string)","m2","m3"]'
 	assert_equal "$(rows "SELECT customer_id FROM events WHERE id = 'm2'")" 'c"]'
 	# a batch that is not JSON: one line, rejected
 	post /events '{"batch":[{"id":"z"}'

@@ -141,8 +141,8 @@ J
 	assert_regex "${stderr_lines[2]}" 'in.ndjson:3: customerId: missing'
 	assert_regex "${stderr_lines[3]}" 'in.ndjson:4: customerId: expected a non-empty string'
 	assert_regex "${stderr_lines[4]}" 'in.ndjson:5: timestamp: .*month'
-	assert_regex "${stderr_lines[5]}" 'in.ndjson:6: timestamp: expected an RFC 3339 string, got number'
-	assert_regex "${stderr_lines[6]}" 'in.ndjson:7: properties: expected an object, got array'
+	assert_regex "${stderr_lines[5]}" 'in.ndjson:6: timestamp: expected an RFC 3339 string, got a number'
+	assert_regex "${stderr_lines[6]}" 'in.ndjson:7: properties: expected an object, got an array'
 	assert_regex "${stderr_lines[7]}" 'in.ndjson:8: properties.channel: consent events need a channel'
 	assert_regex "${stderr_lines[8]}" 'in.ndjson:9: id: expected a non-empty string'
 	assert_equal "${stderr_lines[9]}" "jrn-ingest: 0 stored, 0 duplicate, 9 rejected"

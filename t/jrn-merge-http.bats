@@ -118,7 +118,7 @@ Y
 	run --separate-stderr jrn-merge <<< '{"customerId":"c1"}'
 	assert_failure 3
 	assert_equal "$(jq -c '.profile.errors' <<< "$output")" \
-		'[{"source":"a","error":"the payload at /data/customer/plan is string, not an object or an array"},{"source":"b","error":"no /data/nothing in the body"},{"source":"c","error":"no /data/customer/~0x in the body"}]'
+		'[{"source":"a","error":"the payload at /data/customer/plan is a string, not an object or an array"},{"source":"b","error":"no /data/nothing in the body"},{"source":"c","error":"no /data/customer/~0x in the body"}]'
 	# no pointer: the whole body
 	assert_equal "$(jq -r '.profile.sources.d.data.customer.email' <<< "$output")" ann@example.org
 }
@@ -260,7 +260,7 @@ Y
 	run --separate-stderr jrn-merge <<< '{"customerId":"c1"}'
 	assert_failure 3
 	assert_equal "$(jq -c .profile.errors <<< "$output")" \
-		'[{"source":"five","error":"HTTP 500 after 3 tries"},{"source":"slow","error":"timed out after 1s"},{"source":"echo","error":"the payload at /url is string, not an object or an array"}]'
+		'[{"source":"five","error":"HTTP 500 after 3 tries"},{"source":"slow","error":"timed out after 1s"},{"source":"echo","error":"the payload at /url is a string, not an object or an array"}]'
 	assert_equal "$(jq -c .profile.sources <<< "$output")" null
 }
 

@@ -390,7 +390,7 @@ clean() {
 	printf 'journeys:\n  dir: [c]\n' > conf/bad.yaml
 	run --separate-stderr jrn-route --config conf/bad.yaml --check
 	assert_failure 1
-	assert_line -n 0 "conf/bad.yaml:2:8: error: journeys.dir: expected a folder's name, not array"
+	assert_line -n 0 "conf/bad.yaml:2:8: error: journeys.dir: expected a folder's name, not a list"
 	run --separate-stderr jrn-route --journeys nowhere --check
 	assert_failure 1
 	assert_equal "$stderr" "jrn-route: --check: nowhere: No such file or directory"

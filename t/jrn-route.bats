@@ -68,7 +68,7 @@ jrn-route: a.ndjson:4: no recipient: recipientEmail, profile.email or email
 jrn-route: a.ndjson:5: no recipient: recipientPhone, profile.phone or phone
 jrn-route: a.ndjson:6: invalid JSON at byte 23: expected a string key
 jrn-route: a.ndjson:7: invalid UTF-8 at byte 38
-jrn-route: a.ndjson:8: not a JSON object (got array)
+jrn-route: a.ndjson:8: not a JSON object (got an array)
 jrn-route: a.ndjson:9: customerId: control character U+0000 at byte 2
 jrn-route: a.ndjson:10: sendAt: expected an RFC 3339 time with a zone, such as 2027-12-24T09:00:00Z (not an RFC 3339 date-time (want YYYY-MM-DDTHH:MM:SSZ))
 jrn-route: a.ndjson:11: timeZone: 'Mars/Olympus' is not a time zone of the system's zoneinfo
@@ -133,7 +133,7 @@ jrn-route: 2 send, 0 defer, 0 suppress, 1 rejected, 1 events passed"
 	# a holdout asks no consent: c2's revoked consent is not its reason
 	assert_equal "$(decisions)" '["suppress","holdout"] ["suppress","holdout"] ["send",null] ["suppress","recipient_invalid"] ["send",null] ["suppress","holdout"] '
 	assert_equal "$stderr" "jrn-route: a.ndjson:4: no recipient: recipientEmail, profile.email or email
-jrn-route: a.ndjson:6: holdout: expected true or false, got string
+jrn-route: a.ndjson:6: holdout: expected true or false, got a string
 jrn-route: 2 send, 0 defer, 4 suppress, 2 rejected, 0 events passed"
 	assert_equal "$(rows "SELECT customer_id, channel, decision, reason FROM route_decisions WHERE reason = 'holdout' ORDER BY seq" | tr '\n' ' ')" \
 		'c1|email|suppress|holdout c2|email|suppress|holdout c7|email|suppress|holdout '
@@ -172,7 +172,7 @@ jrn-route: 2 send, 0 defer, 4 suppress, 2 rejected, 0 events passed"
 	email c3 '"enrollment":{"x":1}' > c.ndjson
 	run --separate-stderr jrn-route c.ndjson
 	assert_failure 3
-	assert_equal "$stderr" "jrn-route: c.ndjson:1: enrollment: expected a string, got object
+	assert_equal "$stderr" "jrn-route: c.ndjson:1: enrollment: expected a string, got an object
 jrn-route: 0 send, 0 defer, 0 suppress, 1 rejected, 0 events passed"
 }
 

@@ -108,7 +108,7 @@ Y
 	printf 'x:\n  rule: {field: a, op: in, value: pro}\n' > s.yaml
 	run jrn-segment --segments s.yaml --list
 	assert_failure 1
-	assert_output "jrn-segment: s.yaml:2: segment 'x', rule 1: in needs a list, got string"
+	assert_output "jrn-segment: s.yaml:2: segment 'x', rule 1: in needs a list, got a string"
 	printf 'x:\n  rule: {field: a, op: greater_than, value: soon}\n' > s.yaml
 	run jrn-segment --segments s.yaml --list
 	assert_failure 1

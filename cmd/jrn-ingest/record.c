@@ -126,7 +126,7 @@ static jv normalise_contacts(jv obj, const char *where, bool *changed, jrn_err *
 		}
 		jrn_err why;
 		if (jv_get_kind(v) != JV_KIND_STRING) {
-			rc = jrn_fail(&why, "expected a string, got %s", jv_kind_name(jv_get_kind(v)));
+			rc = jrn_fail(&why, "expected a string, got %s", jrn_kind_phrase(jv_get_kind(v), false));
 		} else {
 			jrn_buf_reset(&norm);
 			size_t len = (size_t)jv_string_length_bytes(jv_copy(v));
@@ -294,7 +294,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	jv_free(p);
 	if (pk != JV_KIND_INVALID && pk != JV_KIND_OBJECT) { /* null too, as jrn-ingest(1) says */
 		jv_free(ev);
-		jrn_fail(e, "properties: expected an object, got %s", jv_kind_name(pk));
+		jrn_fail(e, "properties: expected an object, got %s", jrn_kind_phrase(pk, false));
 		return jv_invalid();
 	}
 	jv tr = jv_object_get(jv_copy(ev), KEY(K_TRAITS));
@@ -302,7 +302,7 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 	jv_free(tr);
 	if (tk != JV_KIND_INVALID && tk != JV_KIND_NULL && tk != JV_KIND_OBJECT) {
 		jv_free(ev);
-		jrn_fail(e, "traits: expected an object, got %s", jv_kind_name(tk));
+		jrn_fail(e, "traits: expected an object, got %s", jrn_kind_phrase(tk, false));
 		return jv_invalid();
 	}
 
@@ -796,7 +796,7 @@ int ingest_take_line(batch *b, const jrn_line *ln, jrn_rejects *rej, jrn_err *fa
 		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
 	const char *kind = jrn_json_kind_at(ln->p, ln->len);
 	if (strcmp(kind, "object") != 0) {
-		jrn_fail(&why, "not a JSON object (got %s)", kind);
+		jrn_fail(&why, "not a JSON object (got %s)", jrn_json_kind_phrase_at(ln->p, ln->len));
 		return jrn_reject(rej, ln->file, ln->lineno, ln->p, ln->len, why.msg, fatal);
 	}
 	if (ln->len >= max_record) {

@@ -134,7 +134,7 @@ int ingest_typemap_load(jv cfg, jrn_err *e)
 			if (rc == 0 && (kn == 0 || (vk != JV_KIND_NULL && (vk != JV_KIND_STRING ||
 					jv_string_length_bytes(jv_copy(v)) == 0))))
 				rc = jrn_fail(e, "ingest.typeMap.%s: expected a non-empty event type or null, got %s",
-					      jv_string_value(k), vk == JV_KIND_STRING ? "''" : jv_kind_name(vk));
+					      jv_string_value(k), vk == JV_KIND_STRING ? "''" : jrn_kind_phrase(vk, true));
 			else if (rc == 0 && typemap_set(jv_string_value(k), kn,
 							vk == JV_KIND_STRING ? jv_string_value(v) : NULL) < 0)
 				rc = jrn_fail(e, "out of memory");
@@ -266,7 +266,7 @@ jv ingest_amounts(jv ev, bool *changed, double *amount, bool *has, jrn_err *e)
 			} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL && !ok) {
 				jrn_fail(e, "properties.%s: expected a number, got %s",
 					 ingest_key_names[ingest_amount_keys[i]],
-					 jv_kind_name(k));
+					 jrn_kind_phrase(k, false));
 			}
 			if (ok && !(fabs(d) <= INGEST_AMOUNT_MAX)) {
 				amount_range_fail(ingest_key_names[ingest_amount_keys[i]],
@@ -318,7 +318,8 @@ static int time_field(jv ev, int key, int64_t *ms, jrn_err *e)
 	if (k == JV_KIND_INVALID || k == JV_KIND_NULL)
 		rc = 0;
 	else if (k != JV_KIND_STRING)
-		rc = jrn_fail(e, "%s: expected an RFC 3339 string, got %s", ingest_key_names[key], jv_kind_name(k));
+		rc = jrn_fail(e, "%s: expected an RFC 3339 string, got %s", ingest_key_names[key],
+			      jrn_kind_phrase(k, false));
 	else if (jrn_time_parse(jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t)), 0, ms,
 				&why) < 0)
 		rc = jrn_fail(e, "%s: %s", ingest_key_names[key], why.msg);

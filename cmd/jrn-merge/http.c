@@ -265,7 +265,8 @@ static int payload(const http_src *h, const char *body, size_t n, size_t limit, 
 	if (k != JV_KIND_OBJECT && k != JV_KIND_ARRAY) {
 		jv_free(v);
 		return jrn_fail(&slot->why, "the payload%s%s is %s, not an object or an array",
-				h->pointer ? " at " : "", h->pointer ? h->pointer : "", jv_kind_name(k));
+				h->pointer ? " at " : "", h->pointer ? h->pointer : "",
+				jrn_kind_phrase(k, false));
 	}
 	if (k == JV_KIND_ARRAY && (size_t)jv_array_length(jv_copy(v)) > limit)
 		v = jv_array_slice(v, 0, (int)limit);

@@ -474,7 +474,7 @@ static int take_line(run_t *r, const jrn_line *ln, jrn_err *fatal)
 	if (jrn_json_index_build(&r->ix, ln->p, ln->len, 1, &why) < 0)
 		goto reject;
 	if (strcmp(jrn_json_kind_at(ln->p, ln->len), "object")) {
-		jrn_fail(&why, "not a JSON object (got %s)", jrn_json_kind_at(ln->p, ln->len));
+		jrn_fail(&why, "not a JSON object (got %s)", jrn_json_kind_phrase_at(ln->p, ln->len));
 		goto reject;
 	}
 	const jrn_json_member *m = jrn_json_find(&r->ix, -1, "customerId");

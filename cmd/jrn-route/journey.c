@@ -114,9 +114,10 @@ static int check_keys(cc *c, jv obj, jv pos, jrn_yaml_at at, const char *what,
 	return rc;
 }
 
+/* v's kind for a message ("not a mapping"): journeys speak YAML. */
 static const char *kind_of(jv v)
 {
-	return jv_kind_name(jv_get_kind(v));
+	return jrn_kind_phrase(jv_get_kind(v), true);
 }
 
 /* A copy of the string v (borrowed), checked as an identifier (not empty,

@@ -237,11 +237,11 @@ int journeys_load(const char *dir, jv config, const char *config_file, journeys 
 				if (a.line)
 					snprintf(msg, sizeof msg, "%s:%d:%d: journeys.dir: expected a folder's "
 						 "name, not %s", config_file, a.line, a.col,
-						 jv_kind_name(jv_get_kind(v)));
+						 jrn_kind_phrase(jv_get_kind(v), true));
 				else
 					snprintf(msg, sizeof msg, "%s: journeys.dir: expected a folder's name, "
 						 "not %s", config_file ? config_file : "jrn.yaml",
-						 jv_kind_name(jv_get_kind(v)));
+						 jrn_kind_phrase(jv_get_kind(v), true));
 				report(errs, msg);
 				(*bad)++;
 				jv_free(p);

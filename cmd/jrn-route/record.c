@@ -55,7 +55,7 @@ static int get_m(route_run *R, const jrn_json_member *m, const char *name, int s
 		return 0;
 	if (m->kind != '"' && !(number_ok && m->kind == '0'))
 		return jrn_fail(why, "%s: expected a string, got %s", name,
-				jrn_json_kind_at(m->val, m->vlen));
+				jrn_json_kind_phrase_at(m->val, m->vlen));
 	jrn_buf *b = &R->fbuf[slot];
 	jrn_buf_reset(b);
 	if (m->kind == '"' && m->escaped) {
@@ -175,7 +175,7 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 	if (jrn_json_index_build(&R->ix, ln->p, ln->len, 2, why) < 0)
 		return 1;
 	if (strcmp(jrn_json_kind_at(ln->p, ln->len), "object")) {
-		jrn_fail(why, "not a JSON object (got %s)", jrn_json_kind_at(ln->p, ln->len));
+		jrn_fail(why, "not a JSON object (got %s)", jrn_json_kind_phrase_at(ln->p, ln->len));
 		return 1;
 	}
 	const jrn_json_member *top[NKEYS];
@@ -197,7 +197,8 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 	if (hold && hold->kind != 'n') {
 		if (hold->kind != 't' && hold->kind != 'f') {
 			jrn_fail(why, "holdout: expected true or false, got %s",
-				 hold->kind == '"' ? "string" : jrn_json_kind_at(hold->val, hold->vlen));
+				 hold->kind == '"' ? jrn_kind_phrase(JV_KIND_STRING, false)
+						    : jrn_json_kind_phrase_at(hold->val, hold->vlen));
 			return 1;
 		}
 		a->holdout = hold->kind == 't';

@@ -38,9 +38,9 @@ void seg_consent_free(void);
 
 /* The customerId of the profile record rr into *cust (a new jv: a string,
  * or null or jv_invalid() when absent; the caller's), with *got the kind
- * ("number", "object"...) of one there that is neither a string nor null
- * (*cust then invalid), else NULL. 0, or -1 with why (rr does not parse:
- * to reject it). */
+ * of one there that is neither a string nor null, as jrn_kind_phrase
+ * says it ("a number", "an object"...; *cust then invalid), else NULL.
+ * 0, or -1 with why (rr does not parse: to reject it). */
 int seg_customer_of(jrn_rule_rec *rr, jv *cust, const char **got, jrn_err *why);
 
 #endif

@@ -656,8 +656,7 @@ static int process(const char *file, uint64_t lineno, jrn_rule_rec *rr, jrn_err 
 	/* evaluated (counted, carried) as completed, written as read */
 	jrn_rule_rec full = {.v = jv_invalid()}, *er = rr;
 	if (got && storing) {
-		jrn_fail(&why, "customerId: expected a string, got %s %s",
-			 strchr("aeiou", got[0]) ? "an" : "a", got);
+		jrn_fail(&why, "customerId: expected a string, got %s", got);
 		rc = jrn_reject(&rej, file, lineno, p, len, why.msg, fatal) < 0 ? -1 : 1;
 	} else if (!has_cust && storing) {
 		rc = jrn_reject(&rej, file, lineno, p, len, "customerId: missing (needed to store "
@@ -1174,13 +1173,12 @@ static void read_input(char **files, int nfiles, int *status, bool *failed, jrn_
 		nrec++;
 		jrn_err why;
 		size_t bad = jrn_utf8_invalid_at(ln.p, ln.len);
-		const char *kind = "object";
 		if (bad < ln.len)
 			jrn_fail(&why, "invalid UTF-8 at byte %zu", bad + 1);
 		if (bad < ln.len ||
 		    jrn_json_index_build(&ix, ln.p, ln.len, JRN_RULE_INDEX_DEPTH, &why) < 0 ||
-		    (strcmp(kind = jrn_json_kind_at(ln.p, ln.len), "object") != 0 &&
-		     jrn_fail(&why, "not a JSON object (got %s)", kind))) {
+		    (strcmp(jrn_json_kind_at(ln.p, ln.len), "object") != 0 &&
+		     jrn_fail(&why, "not a JSON object (got %s)", jrn_json_kind_phrase_at(ln.p, ln.len)))) {
 			if (jrn_reject(&rej, ln.file, ln.lineno, ln.p, ln.len, why.msg, fatal) < 0)
 				*failed = true;
 			continue;

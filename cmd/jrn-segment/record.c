@@ -10,7 +10,7 @@ int seg_customer_of(jrn_rule_rec *rr, jv *cust, const char **got, jrn_err *why)
 	if (cm && cm->kind == '"' && !cm->escaped) {
 		*cust = jv_string_sized(cm->val, (int)cm->vlen);
 	} else if (cm && cm->kind != '"' && cm->kind != 'n') {
-		*got = jrn_json_kind_at(cm->val, cm->vlen);
+		*got = jrn_json_kind_phrase_at(cm->val, cm->vlen);
 	} else if (!rr->ix || (cm && cm->kind == '"')) {
 		jv v = jrn_rule_rec_value(rr, why);
 		if (!jv_is_valid(v))
@@ -18,7 +18,7 @@ int seg_customer_of(jrn_rule_rec *rr, jv *cust, const char **got, jrn_err *why)
 		*cust = jv_object_get(jv_copy(v), jv_string("customerId"));
 		jv_kind k = jv_get_kind(*cust);
 		if (k != JV_KIND_STRING && k != JV_KIND_NULL && k != JV_KIND_INVALID)
-			*got = jv_kind_name(k);
+			*got = jrn_kind_phrase(k, false);
 	}
 	return 0;
 }

@@ -151,14 +151,6 @@ static bool is_marketing(jv rec)
 	return !cat || strcmp(cat, "transactional");
 }
 
-/* "a number", "an object", "an array" or "a boolean": a value of kind k
- * where a string was expected. */
-static const char *a_kind(jv_kind k)
-{
-	return k == JV_KIND_NUMBER ? "a number" : k == JV_KIND_OBJECT ? "an object"
-	       : k == JV_KIND_ARRAY ? "an array" : "a boolean";
-}
-
 /* Rejects j when its top-level key is there but neither a string nor
  * null ("subject: expected a string, got a number"), which would read as
  * absent (even where a template would give it: the action is wrong). 0,
@@ -170,7 +162,7 @@ static int want_string(job *j, const char *key)
 	jv_free(v);
 	if (k == JV_KIND_STRING || k == JV_KIND_NULL || k == JV_KIND_INVALID)
 		return 0;
-	job_error(j, "%s: expected a string, got %s", key, a_kind(k));
+	job_error(j, "%s: expected a string, got %s", key, jrn_kind_phrase(k, false));
 	return -1;
 }
 
@@ -565,7 +557,7 @@ static int read_send_at(job *j, int64_t *ms)
 	} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL) {
 		j->status = ST_REJECTED;
 		job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
-			  "2027-12-24T09:00:00Z, got %s", a_kind(k));
+			  "2027-12-24T09:00:00Z, got %s", jrn_kind_phrase(k, false));
 		rc = -1;
 	}
 	jv_free(v);

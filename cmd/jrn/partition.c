@@ -168,7 +168,8 @@ static const jrn_json_member *key_member(const jrn_json_index *ix, const part_fl
 
 /* The same through jv, for a record with a member name written with
  * escapes (the index does not match those): the key string in *key (the
- * caller's), 1 found, 0 absent, -1 not a string (kind in *kind). */
+ * caller's), 1 found, 0 absent, -1 not a string (*kind says what it is:
+ * jrn_kind_phrase's "a number"). */
 static int key_slow(const jrn_line *ln, const part_flags *f, const char **name, jv *key,
 		    const char **kind, bool *has_partition)
 {
@@ -201,9 +202,7 @@ static int key_slow(const jrn_line *ln, const part_flags *f, const char **name, 
 		return 0;
 	}
 	if (jv_get_kind(at) != JV_KIND_STRING) {
-		static const char *const kinds[] = {"invalid", "null", "boolean", "boolean",
-						    "number", "string", "array", "object"};
-		*kind = kinds[jv_get_kind(at)];
+		*kind = jrn_kind_phrase(jv_get_kind(at), false);
 		jv_free(at);
 		return -1;
 	}
@@ -233,7 +232,8 @@ static int tag(const jrn_line *ln, const part_flags *f, jrn_json_index *ix, jrn_
 	if (jrn_json_index_build(ix, ln->p, ln->len, f->nsegs ? f->nsegs : 1, why) < 0)
 		return 1;
 	if (strcmp(kind, "object") != 0)
-		return jrn_fail(why, "not a JSON object (got %s)", kind), 1;
+		return jrn_fail(why, "not a JSON object (got %s)",
+				jrn_json_kind_phrase_at(ln->p, ln->len)), 1;
 	bool escaped = false;
 	for (size_t i = 0; i < ix->n; i++)
 		escaped |= ix->m[i].kescaped;
@@ -261,7 +261,7 @@ static int tag(const jrn_line *ln, const part_flags *f, jrn_json_index *ix, jrn_
 			return missing(f, name, why);
 		if (m->kind != '"')
 			return jrn_fail(why, "%s: expected a string (got %s)", name,
-					jrn_json_kind_at(m->val, m->vlen)), 1;
+					jrn_json_kind_phrase_at(m->val, m->vlen)), 1;
 		if (m->escaped) {
 			key = jrn_parse_value(m->val - 1, m->vlen + 2, NULL);
 			if (jv_get_kind(key) != JV_KIND_STRING) {

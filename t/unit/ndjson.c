@@ -280,7 +280,7 @@ int main(void)
 	jv_free(v);
 	v = jrn_parse_object(&p, "[1]", 3, &e);
 	CHECK(!jv_is_valid(v), "array refused");
-	CHECK_STR(e.msg, "not a JSON object (got array)", "reason");
+	CHECK_STR(e.msg, "not a JSON object (got an array)", "reason");
 	jv_free(v);
 	v = jrn_parse_object(&p, "{\"a\":\"\xff\"}", 8, &e);
 	CHECK_STR(e.msg, "invalid UTF-8 at byte 7", "bad UTF-8 reason");
@@ -320,11 +320,26 @@ int main(void)
 		jrn_buf_free(&b);
 	}
 	v = jrn_parse_checked_object(&p, "\"s\"", 3, &e);
-	CHECK_STR(e.msg, "not a JSON object (got string)", "checked: not an object");
+	CHECK_STR(e.msg, "not a JSON object (got a string)", "checked: not an object");
 	jv_free(v);
 	CHECK(p == NULL, "no libjq parser is made any more");
 	if (p)
 		jv_parser_free(p);
+
+	/* kinds as messages name them: bare, and with their article */
+	CHECK_STR(jrn_json_kind_at(" [1]", 4), "array", "bare kind after blanks");
+	CHECK_STR(jrn_json_kind_at("  ", 2), "nothing", "bare kind of nothing");
+	CHECK_STR(jrn_json_kind_phrase_at(" [1]", 4), "an array", "an array");
+	CHECK_STR(jrn_json_kind_phrase_at("{}", 2), "an object", "an object");
+	CHECK_STR(jrn_json_kind_phrase_at("-1", 2), "a number", "a number");
+	CHECK_STR(jrn_json_kind_phrase_at("false", 5), "a boolean", "a boolean");
+	CHECK_STR(jrn_json_kind_phrase_at("null", 4), "null", "null has no article");
+	CHECK_STR(jrn_json_kind_phrase_at("", 0), "nothing", "nothing");
+	CHECK_STR(jrn_kind_phrase(JV_KIND_STRING, false), "a string", "a string");
+	CHECK_STR(jrn_kind_phrase(JV_KIND_TRUE, true), "a boolean", "a boolean in YAML");
+	CHECK_STR(jrn_kind_phrase(JV_KIND_ARRAY, true), "a list", "YAML's list");
+	CHECK_STR(jrn_kind_phrase(JV_KIND_OBJECT, true), "a mapping", "YAML's mapping");
+	CHECK_STR(jrn_kind_phrase(JV_KIND_INVALID, false), "nothing", "invalid is nothing");
 
 	{
 		jrn_rejects rj;

@@ -232,7 +232,7 @@ static void test_errors(void)
 	      "bad regex named: %s", err.msg);
 	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"gte\",\"value\":\"soon\"}"), "needs a number or a time") != NULL,
 	      "comparison with a non-time string");
-	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"gte\",\"value\":true}"), "needs a number or a time, got boolean") != NULL,
+	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"gte\",\"value\":true}"), "needs a number or a time, got a boolean") != NULL,
 	      "comparison with a boolean");
 	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"in\",\"value\":\"x\"}"), "in needs a list") != NULL, "in with a string");
 	CHECK(strstr(cerr("{\"field\":\"a\",\"op\":\"between\",\"value\":[1]}"), "between needs") != NULL, "between with one");
