@@ -57,6 +57,35 @@ load helpers
 	assert_equal "${stderr_lines[0]}" "usage: jrn queue list"
 }
 
+@test "a capitalised or misspelt verb or tool fails the tool-name check with a did you mean, exit 2" {
+	run --separate-stderr jrn Queue list
+	assert_failure 2
+	assert_output ""
+	assert_equal "$stderr" "jrn: Queue: unknown command (did you mean queue?)"
+	run --separate-stderr jrn SEGMENT --list
+	assert_failure 2
+	assert_equal "$stderr" "jrn: SEGMENT: unknown command (did you mean segment?)"
+	run --separate-stderr jrn Segmnet
+	assert_failure 2
+	assert_equal "$stderr" "jrn: Segmnet: unknown command (did you mean segment?)"
+	run --separate-stderr jrn Tools
+	assert_failure 2
+	assert_equal "$stderr" "jrn: Tools: unknown command (did you mean tools?)"
+	run --separate-stderr jrn help Init
+	assert_failure 2
+	assert_equal "$stderr" "jrn: Init: unknown command (did you mean init?)"
+	run --separate-stderr jrn queue.
+	assert_failure 2
+	assert_equal "$stderr" "jrn: queue.: unknown command (did you mean queue?)"
+	# near no name: what the check said before
+	run --separate-stderr jrn Frobnicate
+	assert_failure 2
+	assert_equal "$stderr" "jrn: 'Frobnicate' is not a tool name; see 'jrn help'"
+	run --separate-stderr jrn ../../bin/sh
+	assert_failure 2
+	assert_equal "$stderr" "jrn: '../../bin/sh' is not a tool name; see 'jrn help'"
+}
+
 @test "an unknown tool, a bad name, no arguments: exit 2" {
 	run --separate-stderr jrn frobnicate
 	assert_failure 2

@@ -175,11 +175,29 @@ static bool nearest_command(const char *cmd, char *near, size_t size)
 	return got != NULL;
 }
 
+/* Says on stderr that cmd names no command, with the nearest verb or
+ * tool ("jrn: queu: unknown command (did you mean queue?)"). false, and
+ * nothing said, when no name is near. */
+static bool say_nearest(const char *cmd)
+{
+	char near[64];
+	if (!nearest_command(cmd, near, sizeof near))
+		return false;
+	fprintf(stderr, "jrn: %s: unknown command (did you mean %s?)\n", cmd, near);
+	return true;
+}
+
+/* Runs jrn-TOOL with argv (argv[0] replaced), from jrn's own directory
+ * first, then PATH. Returns only on failure, said: 2 when TOOL is not a
+ * tool name (lower-case letters, digits, '-') or no jrn-TOOL is found,
+ * with the nearest verb or tool when one is near ('Queue', 'queu': did
+ * you mean queue?); 1 when it could not be run. */
 static int run_tool(const char *tool, char **argv)
 {
 	for (const char *c = tool; *c; c++)
 		if (!(*c >= 'a' && *c <= 'z') && !(*c >= '0' && *c <= '9') && *c != '-') {
-			fprintf(stderr, "jrn: '%s' is not a tool name; see 'jrn help'\n", tool);
+			if (!say_nearest(tool))
+				fprintf(stderr, "jrn: '%s' is not a tool name; see 'jrn help'\n", tool);
 			return JRN_EXIT_USAGE;
 		}
 	size_t n = strlen(tool) + 5;
@@ -205,14 +223,11 @@ static int run_tool(const char *tool, char **argv)
 	}
 	execvp(name, argv);
 	int err = errno;
-	char near[64];
-	if (err == ENOENT && nearest_command(tool, near, sizeof near))
-		fprintf(stderr, "jrn: %s: unknown command (did you mean %s?)\n", tool, near);
-	else if (err == ENOENT)
+	if (err != ENOENT)
+		fprintf(stderr, "jrn: %s: %s\n", name, strerror(err));
+	else if (!say_nearest(tool))
 		fprintf(stderr, "jrn: '%s' is not a jrn tool (no %s found); see 'jrn help'\n",
 			tool, name);
-	else
-		fprintf(stderr, "jrn: %s: %s\n", name, strerror(err));
 	free(name);
 	return err == ENOENT ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
 }
