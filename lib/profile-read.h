@@ -117,8 +117,10 @@ jv jrn_profile_contact(jrn_profile_reader *R, const char *id, size_t n, jrn_err 
  * "revoked" under any of them wins; else the customer's own; else the
  * newest): the "consent" member --all's profile of that customer holds;
  * {} when no row. For tools that complete a profile read from elsewhere
- * (jrn-segment, a record without "consent"). One prepared statement, kept
- * in R and reused, the id bound. 0, or -1 with e. */
+ * (jrn-segment, a record without "consent"). Prepared statements kept in
+ * R and reused, the id bound: an id no link names either way is read with
+ * two look-ups, a linked one with one recursive statement. 0, or -1 with
+ * e. */
 int jrn_profile_consent(jrn_profile_reader *R, const char *id, size_t n, jrn_buf *out,
 			jrn_err *e);
 

@@ -2,7 +2,8 @@
  * same members; linked ids fold in (consent revoked anywhere wins, the
  * customer's own score first, memberships joined, events counted); the
  * cart and promotions rules; flat scores; jrn_profile_contact through id
- * links. Over a fresh state file written with SQL (reading only). */
+ * links; jrn_profile_consent through links either way and of an unlinked
+ * id, as the profile's "consent" member. Over a fresh state file written with SQL (reading only). */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -30,6 +31,20 @@ static const char *one(jrn_profile_reader *R, const char *cust)
 		snprintf(out, sizeof out, "error: %s", e.msg);
 	else
 		snprintf(out, sizeof out, "{%s}", b.p + 1);
+	jrn_buf_free(&b);
+	return out;
+}
+
+/* jrn_profile_consent of cust (static buffer). */
+static const char *consent_of(jrn_profile_reader *R, const char *cust)
+{
+	static char out[2048];
+	jrn_buf b = {0};
+	jrn_err e;
+	if (jrn_profile_consent(R, cust, strlen(cust), &b, &e) < 0)
+		snprintf(out, sizeof out, "error: %s", e.msg);
+	else
+		snprintf(out, sizeof out, "%.*s", (int)b.len, b.p);
 	jrn_buf_free(&b);
 	return out;
 }
@@ -143,6 +158,26 @@ int main(void)
 	jrn_json_append(&b, got, 0, &e);
 	CHECK_STR(b.p, "{}", "no profile: {}");
 	jrn_buf_free(&b);
+	CHECK_STR(consent_of(R, "u1"), "{\"email\":\"revoked\",\"sms\":\"granted\"}",
+		  "consent of a customer an id is linked to: the linked id's revocation wins");
+	CHECK_STR(consent_of(R, "anon"), "{\"email\":\"revoked\",\"sms\":\"granted\"}",
+		  "consent of a linked id: its customer's, folded the same");
+	CHECK_STR(consent_of(R, "u2"), "{}", "an unlinked id without consent rows: {}");
+	exec("INSERT INTO consent VALUES ('u2', 'sms', 'revoked', 7, NULL, 'e6'),"
+	     " ('u2', 'email', 'granted', 8, NULL, 'e6'), ('u3', 'email', 'revoked', 9, NULL, 'e6');"
+	     "INSERT INTO identities VALUES ('email', 'b@x.test', 'u2', 'identify', 1);");
+	CHECK_STR(consent_of(R, "u2"), "{\"email\":\"granted\",\"sms\":\"revoked\"}",
+		  "an unlinked id (other kinds of identity only): its own rows, by channel");
+	CHECK_STR(consent_of(R, "u3"), "{\"email\":\"revoked\"}", "an id with rows and no profile");
+	char whole[4096];
+	snprintf(whole, sizeof whole, "%s", one(R, "u2"));
+	CHECK(strstr(whole, "\"consent\":{\"email\":\"granted\",\"sms\":\"revoked\"}") != NULL,
+	      "the unlinked id's consent is the profile's consent member (%s)", whole);
+	exec("INSERT INTO identities VALUES ('id', 'u3', 'u2', 'identify', 3)");
+	CHECK_STR(consent_of(R, "u2"), "{\"email\":\"revoked\",\"sms\":\"revoked\"}",
+		  "once u3 is linked to u2, u3's revocation wins for u2");
+	CHECK_STR(consent_of(R, "u3"), "{\"email\":\"revoked\",\"sms\":\"revoked\"}",
+		  "and u3 names u2 now");
 	exec("INSERT INTO identities VALUES ('id', 'u1', 'anon', 'x', 2)");
 	got = jrn_profile_contact(R, "u1", 2, &e);
 	CHECK(jv_is_valid(got), "a cycle of links ends (64 links at most)");
