@@ -324,7 +324,7 @@ static jv_kind kind_at(const char *p, size_t len)
 const char *jrn_json_kind_at(const char *p, size_t len)
 {
 	jv_kind k = kind_at(p, len);
-	return k == JV_KIND_INVALID ? "nothing" : jv_kind_name(k);
+	return k == JV_KIND_INVALID ? "nothing" : k == JV_KIND_TRUE ? "boolean" : jv_kind_name(k);
 }
 
 const char *jrn_kind_phrase(jv_kind k, bool yaml)

@@ -329,6 +329,8 @@ int main(void)
 	/* kinds as messages name them: bare, and with their article */
 	CHECK_STR(jrn_json_kind_at(" [1]", 4), "array", "bare kind after blanks");
 	CHECK_STR(jrn_json_kind_at("  ", 2), "nothing", "bare kind of nothing");
+	CHECK_STR(jrn_json_kind_at("false", 5), "boolean", "bare kind of false: boolean, not jq's 'true'");
+	CHECK_STR(jrn_json_kind_at("true", 4), "boolean", "bare kind of true");
 	CHECK_STR(jrn_json_kind_phrase_at(" [1]", 4), "an array", "an array");
 	CHECK_STR(jrn_json_kind_phrase_at("{}", 2), "an object", "an object");
 	CHECK_STR(jrn_json_kind_phrase_at("-1", 2), "a number", "a number");
