@@ -139,7 +139,34 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	return S;
 }
 
-static void table_free(void *p, size_t cap);
+/* A table of cap slots of 8 bytes, zeroed: from malloc while small,
+ * else mapped (jrn_huge_alloc: the kernel's zeroed pages, 2 MiB at a
+ * fault). Not calloc, nor malloc and memset: perf showed a large block
+ * of either taking copy-on-write faults (do_wp_page) at its first
+ * writes, each flushing the TLBs of the CPUs the writer and the
+ * checkpointer run on (3% of a 1M-action run). NULL when out of
+ * memory. */
+#define TABLE_MAPPED ((size_t)1 << 21)
+static void *table_alloc(size_t cap)
+{
+	if (cap > SIZE_MAX / 8)
+		return NULL;
+	if (cap * 8 >= TABLE_MAPPED)
+		return jrn_huge_alloc(cap * 8);
+	void *p = malloc(cap * 8);
+	if (p)
+		memset(p, 0, cap * 8);
+	return p;
+}
+
+/* Frees what table_alloc(cap) gave (NULL: nothing). */
+static void table_free(void *p, size_t cap)
+{
+	if (cap * 8 >= TABLE_MAPPED)
+		jrn_huge_free(p, cap * 8);
+	else
+		free(p);
+}
 
 void store_close(store *S)
 {
@@ -219,35 +246,6 @@ static int memo_check(store *S, jrn_err *e);
 /* Sets and maps of 64-bit hashes: open addressing over cap slots (a
  * power of two), 0 for an empty slot (the callers keep a hash of 0
  * apart). */
-
-/* A table of cap slots of 8 bytes, zeroed: from malloc while small,
- * else mapped (jrn_huge_alloc: the kernel's zeroed pages, 2 MiB at a
- * fault). Not calloc, nor malloc and memset: a large block of either
- * comes back zeroed lazily, its pages read as the shared zero page and
- * copied at the first write, each copy flushing the TLBs of the CPUs
- * the writer and the checkpointer run on (3% of a 1M-action run, most
- * of it in those flushes). NULL when out of memory. */
-#define TABLE_MAPPED ((size_t)1 << 21)
-static void *table_alloc(size_t cap)
-{
-	if (cap > SIZE_MAX / 8)
-		return NULL;
-	if (cap * 8 >= TABLE_MAPPED)
-		return jrn_huge_alloc(cap * 8);
-	void *p = malloc(cap * 8);
-	if (p)
-		memset(p, 0, cap * 8);
-	return p;
-}
-
-/* Frees what table_alloc(cap) gave (NULL: nothing). */
-static void table_free(void *p, size_t cap)
-{
-	if (cap * 8 >= TABLE_MAPPED)
-		jrn_huge_free(p, cap * 8);
-	else
-		free(p);
-}
 
 /* Doubles the slots of a set or map of *cap (0 at first: 4,096) when
  * n + 1 would fill half of them: hashes in *hash, with their values in
