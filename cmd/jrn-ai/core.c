@@ -1,6 +1,7 @@
 /* core.c: the loop every model shares (jrn-ai(1), HOW A RECORD GOES).
  *
- * Records are read in batches (AI_BATCH, a network model's AI_NET_BATCH;
+ * Records are read in batches (AI_BATCH, a network model's AI_NET_BATCH
+ * or its round of run->parallel questions when more;
  * less when the input goes idle). While one batch is answered and written,
  * the facts of the next are read on the facts thread (facts.c; flush_batch
  * says the order). For each batch:
@@ -60,6 +61,7 @@ typedef struct {
 typedef struct {
 	ai_item *items;      /* ai_loop.max */
 	size_t n;
+	size_t bytes;        /* the input lines' bytes (ai_loop.max_bytes) */
 	ai_req *reqs;        /* one per profile of the batch */
 	ai_facts *facts;     /* their facts (reqs[i].facts points here) */
 	size_t nreq;
@@ -76,7 +78,15 @@ typedef struct {
 	 * facts and cache looked up, waits to be answered and written; b is
 	 * the one worked on (flush_batch) */
 	ai_batch bat[2], *cur, *prev, *b;
-	size_t max;          /* records a batch: AI_BATCH or AI_NET_BATCH */
+	size_t max;          /* records a batch: AI_BATCH, or AI_NET_BATCH or
+			      * run->parallel when more */
+	size_t max_bytes;    /* a network model's batch also ends at this many
+			      * bytes of input (AI_NET_BATCH_BYTES) once it
+			      * holds min records (a round: run->parallel),
+			      * while the cache answers every question
+			      * (all_hits: the last batch looked up) */
+	size_t min;
+	bool all_hits;
 	jrn_buf out;
 	bool light;          /* records read lightly (light_rec) */
 	bool light_state;    /* state's records read lightly (light_state_rec) */
@@ -126,6 +136,7 @@ static void batch_clear(ai_batch *B)
 	for (size_t i = 0; i < B->n; i++)
 		item_clear(&B->items[i]);
 	B->n = 0;
+	B->bytes = 0;
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -830,6 +841,7 @@ static int from_cache(ai_loop *L)
 	if (!m->ops->network && !run->cache_rules)
 		return 0;
 	const char *version = run->prompts[run->task].version;
+	size_t hits = 0;
 	for (size_t i = 0; i < L->b->nreq; i++) {
 		ai_req *r = &L->b->reqs[i];
 		ai_item *it = &L->b->items[r->idx];
@@ -850,8 +862,10 @@ static int from_cache(ai_loop *L)
 			it->src = AI_SRC_CACHE;
 			it->cached = true;
 			run->cache_hits++;
+			hits++;
 		}
 	}
+	L->all_hits = hits == L->b->nreq;
 	if (run->opts.verbosity > 0 && run->cache_hits)
 		jrn_say(0, "%" PRIu64 " cache hits so far", run->cache_hits);
 	return 0;
@@ -1305,7 +1319,12 @@ int ai_run_task(ai_run *run)
 			!run->opts.dry_run;
 	L.cur = L.b = &L.bat[0];
 	L.prev = &L.bat[1];
-	L.max = run->model->ops->network ? AI_NET_BATCH : AI_BATCH;
+	L.max = !run->model->ops->network ? AI_BATCH
+		: (size_t)run->parallel > AI_NET_BATCH ? (size_t)run->parallel : AI_NET_BATCH;
+	if (run->model->ops->network) {
+		L.max_bytes = AI_NET_BATCH_BYTES;
+		L.min = run->parallel > 0 ? (size_t)run->parallel : 1;
+	}
 	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
 	    !(L.bat[0].items = calloc(L.max, sizeof *L.bat[0].items)) ||
 	    !(L.bat[1].items = calloc(L.max, sizeof *L.bat[1].items))) {
@@ -1324,9 +1343,13 @@ int ai_run_task(ai_run *run)
 			status = JRN_EXIT_FAIL;
 		} else if (r == 1 && take_line(&L, &ln) < 0) {
 			status = JRN_EXIT_FAIL;
+		} else if (r == 1) {
+			L.cur->bytes += ln.len;
 		}
 		/* (idle: what was read is written, nothing waits for more) */
-		if (status == JRN_EXIT_OK && (L.cur->n == L.max || (r == 2 && (L.cur->n || L.prev->n))) &&
+		bool full = L.cur->n == L.max ||
+			    (L.max_bytes && L.all_hits && L.cur->bytes >= L.max_bytes && L.cur->n >= L.min);
+		if (status == JRN_EXIT_OK && (full || (r == 2 && (L.cur->n || L.prev->n))) &&
 		    flush_batch(&L, r == 2) < 0)
 			status = JRN_EXIT_FAIL, flush_failed = true;
 	}

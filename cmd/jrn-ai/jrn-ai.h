@@ -68,13 +68,24 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
                                  * 128 beside 256, 512 and 1,024 the fastest (two
                                  * batches are held: one answered and written while
                                  * the facts of the next are read) */
-#define AI_NET_BATCH 1024        /* records a batch of a model over the network (at
-                                 * least AI_MAX_PARALLEL: a round of questions in
-                                 * flight is never cut short); measured on cache
-                                 * hits: 512 and 1,024 a twelfth faster than 128 */
+#define AI_NET_BATCH 1024        /* records a batch of a model over the network, or
+                                 * --parallel's questions when more (a round of
+                                 * questions in flight is never cut short) */
+#define AI_NET_BATCH_BYTES (48 * 1024) /* ... or fewer while the cache answers
+                                 * every question of a batch: the batch then
+                                 * also ends at this many bytes of input once
+                                 * it holds a round. Measured on cache hits over
+                                 * jrn-merge's profiles (340 bytes each): 128
+                                 * records a batch beside 1,024 0.81 the wall,
+                                 * beside 256 0.88, beside 64 0.92 (the
+                                 * parsed records still in the CPU's caches
+                                 * when their key and output are made); on
+                                 * records of 40 bytes 1,024 the faster; for
+                                 * questions asked, 1,024 the faster (128: 1.3
+                                 * the wall, the facts read and the answers
+                                 * stored in smaller pieces) */
 #define AI_MAX_ACTIONS 5         /* actions in one answer */
 #define AI_MAX_PARALLEL 256      /* --parallel */
-_Static_assert(AI_NET_BATCH >= AI_MAX_PARALLEL, "a batch holds a round of questions");
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
 #define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
 #define AI_PLAYS 7               /* playbook entries: 5 stages, at_risk, churned */
