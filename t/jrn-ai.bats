@@ -161,6 +161,45 @@ fresh new"
 	assert_equal "$stderr" "jrn-ai: state: 3 records (1 event through), model rules: 2 answered, 0 from the cache, 2 questions asked, 0 fallbacks, 0 actions dropped, 0 rejected; 0 tokens, cost 0.0000"
 }
 
+@test "an action (a string actionType) goes through unchanged: not a customer to ask about, in state and optimize, read lightly or whole" {
+	printf '{"customerId":"c1","city":"Bern"}\n' > p.ndjson
+	run --separate-stderr jrn-ai state p.ndjson
+	assert_success
+	printf '%s\n' "$output" > st.ndjson
+	run --separate-stderr jrn-ai optimize st.ndjson
+	assert_success
+	printf '%s\n' "$output" > out.ndjson
+	[ "$(grep -c '"actionType"' out.ndjson)" -ge 1 ] || fail "no action: $output"
+	# optimize's output again (its record and its actions), and an action
+	# with escapes and a profile (read whole, not lightly) and one with a
+	# state (optimize's record read whole): the actions come out as they
+	# went in, byte for byte, and nothing is asked for them
+	grep '"actionType"' out.ndjson > acts.ndjson
+	printf '{"actionType":"sms","customerId":"c\\u0031","profile":{"customerId":"c1"} }\n' >> acts.ndjson
+	printf '{"actionType":"email","customerId":"c1","state":{"journeyStage":"purchase"}}\n' >> acts.ndjson
+	printf '{"customerId":"c1","action\\u0054ype":"webhook"}\n' >> acts.ndjson
+	local n
+	n=$(wc -l < acts.ndjson)
+	local task conf
+	for task in state optimize; do
+		for conf in "" cache; do
+			[ "$conf" ] && printf 'ai:\n  cache: {ttl: 7d, rules: true}\n' > c.yaml
+			run --separate-stderr jrn-ai "$task" ${conf:+--config c.yaml} acts.ndjson
+			assert_success
+			assert_equal "$output" "$(cat acts.ndjson)"
+			assert_equal "$stderr" "jrn-ai: $task: $n records (0 events, $n actions through), model rules: 0 answered, 0 from the cache, 0 questions asked, 0 fallbacks, 0 actions dropped, 0 rejected; 0 tokens, cost 0.0000"
+		done
+	done
+	# beside a customer's record and an event: each in its place
+	{ head -1 st.ndjson; head -1 acts.ndjson; printf '{"type":"page.viewed","customerId":"c1"}\n'; } > mixed.ndjson
+	run --separate-stderr jrn-ai state mixed.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	assert_equal "${lines[1]}" "$(head -1 acts.ndjson)"
+	assert_equal "$(jq -r .state.source <<< "${lines[0]}")" rules
+	[[ $stderr == *"3 records (1 event, 1 action through)"* ]] || fail "$stderr"
+}
+
 @test "optimize: each record through unchanged, then its actions with recipients from the profile" {
 	{
 		printf '{"customerId":"c1","email":"a@example.com","phone":"+14155550100","state":{"journeyStage":"purchase","segment":"new"}}\n'

@@ -1,11 +1,13 @@
 /* core.c: the loop every model shares (jrn-ai(1), HOW A RECORD GOES).
  *
  * Records are read in batches (AI_BATCH, a network model's AI_NET_BATCH
- * or its round of run->parallel questions when more;
+ * or its round of run->parallel questions when more, or AI_NET_BATCH_BYTES
+ * of input after a batch of cache hits;
  * less when the input goes idle). While one batch is answered and written,
  * the facts of the next are read on the facts thread (facts.c; flush_batch
  * says the order). For each batch:
- *   1. parse; events (a string "type") pass through, unless they carry
+ *   1. parse; actions (a string "actionType") pass through, and so do
+ *      events (a string "type") unless they carry
  *      what the task reads (state: jrn-merge's "profile" object;
  *      optimize: a "state" object), which makes them the customer's
  *      record (the seed's real-time flow: a touchpoint, its profile, its
@@ -90,6 +92,7 @@ typedef struct {
 	jrn_buf out;
 	bool light;          /* records read lightly (light_rec) */
 	bool light_state;    /* state's records read lightly (light_state_rec) */
+	bool light_action;   /* the line read lightly is an action */
 	jrn_json_index ix;   /* light_rec's index, reused */
 	bool cache_said;     /* a cache failure said once */
 	jv seen[8];          /* validate(): the rules answers found valid */
@@ -152,7 +155,8 @@ static const char *const light_names[] = {"type", "customerId", "state", "email"
  * its jv (jrn_json_index_build: the same strict checks as the parse), and
  * *rec holds those members alone, the state with those two, and a
  * "profile" object (jrn-merge's) with its email and phone strings alone
- * (rec_contact's fallback). 1 with *rec (jv_invalid() for an event: its line goes through
+ * (rec_contact's fallback). 1 with *rec (jv_invalid() for an event or an
+ * action: its line goes through
  * as it is), or 0 when the line is to be parsed whole: not UTF-8, refused
  * by the check (the parse says why, in its words), a member name with an
  * escape, or no state object. Measured: parsing and freeing whole records
@@ -179,6 +183,12 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 			return 0;
 	for (int i = 0; i < 5; i++)
 		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
+	const jrn_json_member *act = jrn_json_find(&L->ix, -1, "actionType");
+	if (act && act->kind == '"') {
+		*rec = jv_invalid(); /* an action: through (take_line) */
+		L->light_action = true;
+		return 1;
+	}
 	/* jrn-merge's profile: only its contact is read (rec_contact) */
 	const jrn_json_member *prof = jrn_json_find(&L->ix, -1, "profile");
 	if (m[0] && m[0]->kind == '"' && !(m[2] && m[2]->kind == '{')) {
@@ -301,7 +311,8 @@ static jv slim_value(const ai_loop *L, size_t i)
  * (jrn_json_index_build: the same strict checks as the parse, duplicate
  * names refused), and *rec holds those members alone (their values
  * parsed whole), with "profile" holding its own. 1 with *rec
- * (jv_invalid() for an event: its line goes through as it is), or 0 when
+ * (jv_invalid() for an event or an action: its line goes through as it
+ * is), or 0 when
  * the line is to be parsed whole: not UTF-8, refused by the check or not
  * an object (the parse says why, in its words), a member name with an
  * escape, a "type"
@@ -324,6 +335,11 @@ static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 			continue;
 		if (m->klen == 5 && !memcmp(m->key, "state", 5))
 			return 0;
+		if (m->klen == 10 && !memcmp(m->key, "actionType", 10) && m->kind == '"') {
+			*rec = jv_invalid(); /* an action: through (take_line) */
+			L->light_action = true;
+			return 1;
+		}
 		if (m->klen == 4 && !memcmp(m->key, "type", 4))
 			type = m;
 		else if (m->klen == 7 && !memcmp(m->key, "profile", 7) && m->kind == '{')
@@ -364,7 +380,8 @@ static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 	return 1;
 }
 
-/* Takes one line into the batch: an event, a profile, or a reject. 0, or
+/* Takes one line into the batch: an event or an action (through), a
+ * profile, or a reject. 0, or
  * -1 when the run cannot go on (said). */
 static int take_line(ai_loop *L, const jrn_line *ln)
 {
@@ -373,9 +390,10 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 	const char *why = NULL;
 	char buf[sizeof e.msg + 64];
 	jv rec = jv_invalid();
+	L->light_action = false;
 	bool light = ln->len <= AI_MAX_LINE &&
 		     (L->light_state ? light_state_rec(L, ln, &rec) : light_rec(L, ln, &rec));
-	bool light_event = light && !jv_is_valid(rec);
+	bool light_event = light && !jv_is_valid(rec), action = L->light_action;
 	if (light_event)
 		rec = jv_object_set(jv_object(), KS("type"), KS("event"));
 	else if (!light && ln->len <= AI_MAX_LINE)
@@ -388,7 +406,14 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 		jv type = jv_object_get(jv_copy(rec), KS("type"));
 		bool event = jv_get_kind(type) == JV_KIND_STRING;
 		jv_free(type);
-		if (event) { /* an event carrying what the task reads is a record */
+		/* an action (a string actionType: optimize's own, jrn-route's
+		 * input) is a decision made, not a customer to ask about */
+		jv act = jv_object_get(jv_copy(rec), KS("actionType"));
+		action = action || jv_get_kind(act) == JV_KIND_STRING;
+		jv_free(act);
+		if (action) {
+			event = true;
+		} else if (event) { /* an event carrying what the task reads is a record */
 			jv carried = jv_object_get(jv_copy(rec), run->task == AI_STATE ? KS("profile")
 										    : KS("state"));
 			event = jv_get_kind(carried) != JV_KIND_OBJECT;
@@ -420,7 +445,9 @@ static int take_line(ai_loop *L, const jrn_line *ln)
 				return jrn_say(-1, "out of memory");
 			memcpy(it->line, ln->p, ln->len);
 			it->line[ln->len] = '\0';
-			if (event)
+			if (action)
+				run->actions++;
+			else if (event)
 				run->events++;
 			else
 				run->records++;
@@ -1291,12 +1318,15 @@ static void summary(const ai_run *run)
 {
 	if (run->opts.verbosity < 0)
 		return;
-	uint64_t n = run->records + run->events;
+	uint64_t n = run->records + run->events + run->actions;
 #define S(k) ((k) == 1 ? "" : "s")
-	jrn_say(0, "%s: %" PRIu64 " record%s (%" PRIu64 " event%s through), model %s: %" PRIu64
+	char acts[48] = "";
+	if (run->actions)
+		snprintf(acts, sizeof acts, ", %" PRIu64 " action%s", run->actions, S(run->actions));
+	jrn_say(0, "%s: %" PRIu64 " record%s (%" PRIu64 " event%s%s through), model %s: %" PRIu64
 		" answered, %" PRIu64 " from the cache, %" PRIu64 " question%s asked, %" PRIu64
 		" fallback%s, %" PRIu64 " action%s dropped, %" PRIu64 " rejected; %.0f tokens, cost %.4f%s",
-		ai_task_names[run->task], n, S(n), run->events, S(run->events),
+		ai_task_names[run->task], n, S(n), run->events, S(run->events), acts,
 		run->model->name, run->answered, run->cache_hits, run->asked, S(run->asked),
 		run->fallbacks, S(run->fallbacks), run->dropped, S(run->dropped), run->rejected,
 		run->spent_tokens, run->spent_cost, run->opts.dry_run ? " (dry run, nothing asked)" : "");

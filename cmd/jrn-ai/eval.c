@@ -721,7 +721,7 @@ static int run_model(ev_run *E, ev_model *row, const char *name, int fd, int64_t
 	jrn_out_init(&run->out, out);
 	run->files = files;
 	run->nfiles = 1;
-	run->records = run->events = run->answered = run->cache_hits = run->asked = 0;
+	run->records = run->events = run->actions = run->answered = run->cache_hits = run->asked = 0;
 	run->fallbacks = run->dropped = run->rejected = 0;
 	run->spent_tokens = run->spent_cost = 0;
 	run->budget_said = false;

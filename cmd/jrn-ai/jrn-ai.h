@@ -215,7 +215,7 @@ struct ai_run {
 	jv *rules_answers;
 	bool budget_said;
 	/* counts for the summary */
-	uint64_t records, events, answered, cache_hits, asked, fallbacks, dropped, rejected;
+	uint64_t records, events, actions, answered, cache_hits, asked, fallbacks, dropped, rejected;
 	void *cache;             /* cache.c's statements */
 	void *facts;             /* facts.c's statements */
 	/* optimize: the event types it answers (ai.touchpoints, config.c);
