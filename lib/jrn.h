@@ -281,6 +281,9 @@ typedef struct {
 void jrn_out_init(jrn_out *o, int fd);
 /* Appends one record line (the newline is added). 0 or -1 (see o->err). */
 int jrn_out_line(jrn_out *o, const char *p, size_t len);
+/* Appends p[0..len) as it is (text, a piece of a document; no newline is
+ * added). 0 or -1 (see o->err). */
+int jrn_out_text(jrn_out *o, const char *p, size_t len);
 /* Writes what is buffered, then p[0..len) (whole lines, each ending in a
  * newline: a batch built elsewhere) as it is, not copied through the
  * buffer. 0 or -1 (see o->err). */
@@ -559,7 +562,8 @@ int jrn_say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * status to stop with (having said why). An unknown option or a missing
  * argument writes "Try 'PROG --help'." to stderr. Returns -1 when the
  * command line is read (optind is at the first operand), or the status the
- * tool should exit with now (0 after -h/--version, 2 for usage). */
+ * tool should exit with now (0 after -h/--version, 1 when writing their
+ * text failed (jrn_print_text), 2 for usage). */
 int jrn_opts_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
 		   const struct option *longopts, const char *usage,
 		   int (*take)(void *ctx, int c, const char *arg), void *ctx);
@@ -570,6 +574,13 @@ int jrn_opts_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
  * JRN_EXIT_FAIL), and turns JRN_EXIT_OK into JRN_EXIT_REJECTS when lines
  * were rejected. Returns the status to exit with. */
 int jrn_finish(jrn_out *out, jrn_rejects *rej, int status);
+
+/* Writes text (usage, a version line, a short list; borrowed) to standard
+ * output, past stdio (call it before anything is left in stdout's buffer),
+ * and ends it as jrn_finish does: a reader that went away (EPIPE) is a
+ * normal end, another write error (ENOSPC) is said ("PROG: writing output:
+ * REASON"). Returns JRN_EXIT_OK, or JRN_EXIT_FAIL after a write error. */
+int jrn_print_text(const char *text);
 
 /* Milliseconds of a monotonic clock (intervals, timeouts; not the date). */
 int64_t jrn_mono_ms(void);

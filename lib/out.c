@@ -51,7 +51,8 @@ int jrn_out_lines(jrn_out *o, const char *p, size_t len)
 	return 0;
 }
 
-int jrn_out_line(jrn_out *o, const char *p, size_t len)
+/* Appends p[0..len), then a newline when nl: 0 or -1 (see o->err). */
+static int out_add(jrn_out *o, const char *p, size_t len, bool nl)
 {
 	if (o->err)
 		return -1;
@@ -61,11 +62,22 @@ int jrn_out_line(jrn_out *o, const char *p, size_t len)
 	}
 	memcpy(o->buf.p + o->buf.len, p, len);
 	o->buf.len += len;
-	o->buf.p[o->buf.len++] = '\n';
+	if (nl)
+		o->buf.p[o->buf.len++] = '\n';
 	o->buf.p[o->buf.len] = '\0';
 	if (o->buf.len >= OUT_BLOCK)
 		return jrn_out_flush(o);
 	return 0;
+}
+
+int jrn_out_line(jrn_out *o, const char *p, size_t len)
+{
+	return out_add(o, p, len, true);
+}
+
+int jrn_out_text(jrn_out *o, const char *p, size_t len)
+{
+	return out_add(o, p, len, false);
 }
 
 int jrn_out_close(jrn_out *o)

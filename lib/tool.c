@@ -79,13 +79,12 @@ int jrn_opts_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (jrn_opts_take(o, c, optarg))
 			continue;
-		if (c == 'h') {
-			fputs(usage, stdout);
-			return JRN_EXIT_OK;
-		}
+		if (c == 'h')
+			return jrn_print_text(usage);
 		if (c == JRN_OPT_VERSION) {
-			printf("%s %s\n", o->prog, JRN_VERSION);
-			return JRN_EXIT_OK;
+			char v[128];
+			snprintf(v, sizeof v, "%s %s\n", o->prog, JRN_VERSION);
+			return jrn_print_text(v);
 		}
 		int rc = c == '?' || c == ':' || !take ? -2 : take(ctx, c, optarg);
 		if (rc == -2) {
@@ -114,6 +113,14 @@ int jrn_finish(jrn_out *out, jrn_rejects *rej, int status)
 			status = JRN_EXIT_REJECTS;
 	}
 	return status;
+}
+
+int jrn_print_text(const char *text)
+{
+	jrn_out out;
+	jrn_out_init(&out, STDOUT_FILENO);
+	jrn_out_lines(&out, text, strlen(text)); /* an error stays in out.err */
+	return jrn_finish(&out, NULL, JRN_EXIT_OK);
 }
 
 int64_t jrn_mono_ms(void)

@@ -1,5 +1,6 @@
 /* admin.c: what jrn's verbs share: the common options and the state file,
- * the audit log, NDJSON lines on stdout. */
+ * the audit log, their output on stdout. */
+#include <errno.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,16 +105,42 @@ out:
 	return rc;
 }
 
+/* The verbs' standard output: one buffered writer (lib/out.c), never
+ * stdio, so that a write error keeps its errno for admin_finish. */
+static jrn_out out = {.fd = STDOUT_FILENO};
+static bool unprintable; /* a value had no JSON form (said): exit 1 */
+
 int admin_print(jv v)
 {
 	jrn_buf b = {0};
 	jrn_err e;
+	if (out.err) {
+		jv_free(v);
+		return -1;
+	}
 	if (jrn_json_append(&b, v, 0, &e) < 0) {
 		jrn_buf_free(&b);
+		unprintable = true;
 		return jrn_say(-1, "%s", e.msg);
 	}
-	jrn_buf_addc(&b, '\n');
-	bool ok = b.p && fwrite(b.p, 1, b.len, stdout) == b.len;
+	int rc = jrn_out_line(&out, b.p, b.len);
 	jrn_buf_free(&b);
-	return ok ? 0 : -1;
+	return rc;
+}
+
+int admin_write(const char *p, size_t len)
+{
+	return jrn_out_text(&out, p, len);
+}
+
+bool admin_gone(void)
+{
+	return out.err != 0;
+}
+
+int admin_finish(int status)
+{
+	if (unprintable && status == JRN_EXIT_OK)
+		status = JRN_EXIT_FAIL;
+	return jrn_finish(&out, NULL, status);
 }

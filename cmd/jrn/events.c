@@ -63,9 +63,9 @@ static int bad_amounts(sqlite3 *db, const jrn_opts *o)
 			       NULL) != SQLITE_OK)
 		return jrn_say(JRN_EXIT_FAIL, "events: %s", sqlite3_errmsg(db));
 	long n = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		fwrite(sqlite3_column_text(st, 0), 1, (size_t)sqlite3_column_bytes(st, 0), stdout);
-		putchar('\n');
+	while (!admin_gone() && sqlite3_step(st) == SQLITE_ROW) {
+		admin_write((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		admin_write("\n", 1); /* a write error ends the loop (admin_gone) */
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -297,10 +297,10 @@ static int events_fix(sqlite3 *db, const jrn_opts *o, const events_flags *f, int
 			    jrn_db_commit(db, &e) < 0))
 		goto fail;
 	jrn_db_rollback(db); /* a dry run */
-	int rc = admin_print(body) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
+	admin_print(body); /* a write error: admin_finish */
 	if (o->verbosity >= 0)
 		jrn_say(0, "events fix: 1 event fixed%s", o->dry_run ? " (dry run, nothing saved)" : "");
-	return rc;
+	return JRN_EXIT_OK;
 fail:
 	jv_free(body);
 	jrn_db_rollback(db);
@@ -338,7 +338,5 @@ int verb_events(int argc, char **argv)
 	sqlite3_close(db);
 	free(f.sets);
 	jrn_opts_free(&o);
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = JRN_EXIT_FAIL;
 	return rc;
 }

@@ -92,47 +92,49 @@ static jv stages_of(sqlite3 *db, int64_t id, jrn_err *e)
 	return a;
 }
 
-static void print_status(jv st)
+static void add_status(jrn_buf *b, jv st)
 {
 	if (jv_get_kind(st) == JV_KIND_NUMBER)
-		printf("exit %-3d", (int)jv_number_value(st));
+		jrn_buf_addf(b, "exit %-3d", (int)jv_number_value(st));
 	else
-		printf("%-8s", "running?");
+		jrn_buf_addf(b, "%-8s", "running?");
 	jv_free(st);
 }
 
 /* A command on one line: control characters as \n, \t or \xHH. */
-static void print_command(const char *s)
+static void add_command(jrn_buf *b, const char *s)
 {
 	for (; *s; s++)
 		if (*s == '\n')
-			fputs("\\n", stdout);
+			jrn_buf_adds(b, "\\n");
 		else if (*s == '\t')
-			fputs("\\t", stdout);
+			jrn_buf_adds(b, "\\t");
 		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			printf("\\x%02x", (unsigned char)*s);
+			jrn_buf_addf(b, "\\x%02x", (unsigned char)*s);
 		else
-			putchar(*s);
-	putchar('\n');
+			jrn_buf_addc(b, *s);
+	jrn_buf_addc(b, '\n');
 }
 
-/* One run as text: a line for the run (its file's path in parentheses
- * when several were read), an indented line per stage. */
-static void print_run(jv r)
+/* One run (consumed) as text, written to stdout: a line for the run (its
+ * file's path in parentheses when several were read), an indented line
+ * per stage. 0, or -1 when out of memory (said). */
+static int print_run(jv r)
 {
+	jrn_buf b = {0};
 	jv db = jv_object_get(jv_copy(r), jv_string("db"));
 	jv ms = jv_object_get(jv_copy(r), jv_string("elapsedMs"));
 	jv started = jv_object_get(jv_copy(r), jv_string("started"));
 	jv job = jv_object_get(jv_copy(r), jv_string("job"));
-	printf("run %-5d %-12s %s  ", (int)jv_number_value(jv_object_get(jv_copy(r),
-		jv_string("run"))), jv_string_value(job), jv_string_value(started));
-	print_status(jv_object_get(jv_copy(r), jv_string("status")));
+	jrn_buf_addf(&b, "run %-5d %-12s %s  ", (int)jv_number_value(jv_object_get(jv_copy(r),
+		     jv_string("run"))), jv_string_value(job), jv_string_value(started));
+	add_status(&b, jv_object_get(jv_copy(r), jv_string("status")));
 	if (jv_get_kind(ms) == JV_KIND_NUMBER)
-		printf("  %.3fs", jv_number_value(ms) / 1000.0);
+		jrn_buf_addf(&b, "  %.3fs", jv_number_value(ms) / 1000.0);
 	if (jv_get_kind(db) == JV_KIND_STRING)
-		printf("  (%s)", jv_string_value(db));
+		jrn_buf_addf(&b, "  (%s)", jv_string_value(db));
 	jv_free(db);
-	putchar('\n');
+	jrn_buf_addc(&b, '\n');
 	jv_free(ms);
 	jv_free(started);
 	jv_free(job);
@@ -140,18 +142,23 @@ static void print_run(jv r)
 	jv_array_foreach(stages, i, s) {
 		jv lines = jv_object_get(jv_copy(s), jv_string("lines"));
 		jv cmd = jv_object_get(jv_copy(s), jv_string("command"));
-		printf("  %d  ", i + 1);
-		print_status(jv_object_get(jv_copy(s), jv_string("status")));
+		jrn_buf_addf(&b, "  %d  ", i + 1);
+		add_status(&b, jv_object_get(jv_copy(s), jv_string("status")));
 		if (jv_get_kind(lines) == JV_KIND_NUMBER)
-			printf(" %8.0f lines  ", jv_number_value(lines));
+			jrn_buf_addf(&b, " %8.0f lines  ", jv_number_value(lines));
 		else
-			printf(" %8s lines  ", "-");
-		print_command(jv_string_value(cmd));
+			jrn_buf_addf(&b, " %8s lines  ", "-");
+		add_command(&b, jv_string_value(cmd));
 		jv_free(lines);
 		jv_free(cmd);
 		jv_free(s);
 	}
 	jv_free(stages);
+	int rc = b.p ? 0 : jrn_say(-1, "out of memory");
+	if (b.p)
+		admin_write(b.p, b.len); /* a write error: admin_gone, admin_finish */
+	jrn_buf_free(&b);
+	return rc;
 }
 
 /* Writes the runs (of job, NULL: every job) that f asks for; with none,
@@ -173,7 +180,8 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f, const jrn
 		sqlite3_bind_text(st, 1, job, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, f->n);
 	int rc = JRN_EXIT_OK, step = SQLITE_DONE;
-	while (rc == JRN_EXIT_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	/* the output's end (EPIPE, a write error) stops the runs */
+	while (rc == JRN_EXIT_OK && !admin_gone() && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		nruns++;
 		jv r = jv_object();
 		int64_t id = sqlite3_column_int64(st, 0);
@@ -203,9 +211,9 @@ static int show_runs(sqlite3 *db, const char *job, const log_flags *f, const jrn
 		}
 		r = jv_object_set(r, jv_string("stages"), stages);
 		if (f->json)
-			rc = admin_print(r) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
-		else
-			print_run(r);
+			admin_print(r);
+		else if (print_run(r) < 0)
+			rc = JRN_EXIT_FAIL;
 	}
 	/* a read that fails part-way is a failure, not "no runs" */
 	if (rc == JRN_EXIT_OK && step != SQLITE_ROW && step != SQLITE_DONE)
@@ -255,7 +263,5 @@ int verb_log(int argc, char **argv)
 	sqlite3_close(db);
 	jrn_db_paths_free(f.paths, f.npaths);
 	jrn_opts_free(&o);
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = JRN_EXIT_FAIL;
 	return rc;
 }

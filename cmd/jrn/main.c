@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,6 +60,10 @@ static const char usage[] =
 	"\n"
 	"Verbs that write take --dry-run and leave a row in the audit log.\n"
 	"See jrn(7) for the concepts and jrn(1) for this command.\n";
+
+/* SIGPIPE's disposition as jrn was started with: a tool it runs gets it
+ * back (jrn's own output ignores the signal; see main). */
+static void (*sigpipe_given)(int) = SIG_DFL;
 
 static const jrn_verb verbs[] = {
 	{"init", verb_init},
@@ -134,19 +139,23 @@ static void free_names(char **names)
 	free(names);
 }
 
-/* Prints the tools installed beside jrn (executables named jrn-NAME). */
+/* Prints the tools installed beside jrn (executables named jrn-NAME), one
+ * a line. The exit status: 1 when the directory cannot be read or the
+ * output not written (said). */
 static int list_tools(void)
 {
 	size_t n;
 	char **names = tool_names(&n);
-	if (!names) {
-		fprintf(stderr, "jrn: cannot list the tools: %s\n", strerror(errno));
-		return JRN_EXIT_FAIL;
-	}
+	if (!names)
+		return jrn_say(JRN_EXIT_FAIL, "cannot list the tools: %s", strerror(errno));
+	jrn_buf b = {0};
+	bool oom = false;
 	for (size_t i = 0; i < n; i++)
-		puts(names[i]);
+		oom |= jrn_buf_addf(&b, "%s\n", names[i]) < 0;
 	free_names(names);
-	return JRN_EXIT_OK;
+	int rc = oom ? jrn_say(JRN_EXIT_FAIL, "out of memory") : jrn_print_text(b.p ? b.p : "");
+	jrn_buf_free(&b);
+	return rc;
 }
 
 /* The verb or installed tool nearest to cmd (a typo: "queu"), copied
@@ -208,6 +217,7 @@ static int run_tool(const char *tool, char **argv)
 	}
 	snprintf(name, n, "jrn-%s", tool);
 	argv[0] = name;
+	signal(SIGPIPE, sigpipe_given);
 
 	char *dir = jrn_self_dir();
 	if (dir) {
@@ -239,21 +249,22 @@ int main(int argc, char **argv)
 		return JRN_EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
-	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
-		puts("jrn " JRN_VERSION);
-		return JRN_EXIT_OK;
-	}
+	/* jrn's own output (help, tools, the verbs'): a reader that went away
+	 * is EPIPE, a normal end as in every tool (jrn_finish), not death by
+	 * SIGPIPE */
+	sigpipe_given = signal(SIGPIPE, SIG_IGN);
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version"))
+		return jrn_print_text("jrn " JRN_VERSION "\n");
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		if (argc > 2 && strcmp(cmd, "help") == 0) {
 			char *args[] = {argv[2], "--help", NULL};
 			return run_tool(argv[2], args);
 		}
-		fputs(usage, stdout);
-		return JRN_EXIT_OK;
+		return jrn_print_text(usage);
 	}
 	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
 		if (!strcmp(cmd, verbs[i].name))
-			return verbs[i].run(argc - 1, argv + 1);
+			return admin_finish(verbs[i].run(argc - 1, argv + 1));
 	if (!strcmp(cmd, "tools"))
 		return list_tools();
 	if (cmd[0] == '-') {

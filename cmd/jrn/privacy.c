@@ -161,12 +161,12 @@ static jv row_object(sqlite3_stmt *st)
 	return row;
 }
 
-/* Writes b to stdout and empties it. 0 or -1. */
-static int flush(jrn_buf *b)
+/* Writes b to stdout and empties it (a write error: admin_finish). */
+static void flush(jrn_buf *b)
 {
-	int rc = b->len && fwrite(b->p, 1, b->len, stdout) != b->len ? -1 : 0;
+	if (b->len)
+		admin_write(b->p, b->len);
 	jrn_buf_reset(b);
-	return rc;
 }
 
 /* Streams the sections, one row at a time (memory flat in the rows). */
@@ -177,17 +177,19 @@ static int export_sections(sqlite3 *db, jrn_buf *b, jrn_err *e)
 		if (sqlite3_prepare_v2(db, sections[s][1], -1, &st, NULL) != SQLITE_OK)
 			return jrn_fail(e, "%s: %s", sections[s][0], sqlite3_errmsg(db));
 		jrn_buf_addf(b, ",\"%s\":[", sections[s][0]);
-		int rc, n = 0;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int rc = SQLITE_DONE, n = 0;
+		/* the output's end (EPIPE, a write error) stops the rows */
+		while (!admin_gone() && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 			if (n++)
 				jrn_buf_addc(b, ',');
-			if (jrn_json_append(b, row_object(st), 0, e) < 0 || flush(b) < 0) {
+			if (jrn_json_append(b, row_object(st), 0, e) < 0) {
 				sqlite3_finalize(st);
-				return b->p ? -1 : jrn_fail(e, "out of memory");
+				return -1;
 			}
+			flush(b);
 		}
 		sqlite3_finalize(st);
-		if (rc != SQLITE_DONE)
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 			return jrn_fail(e, "%s: %s", sections[s][0], sqlite3_errmsg(db));
 		jrn_buf_addc(b, ']');
 	}
@@ -239,10 +241,11 @@ static int privacy_export(sqlite3 *db, const jrn_opts *o, const char *customer)
 	if (export_sections(db, &b, &e) < 0)
 		goto fail;
 	jrn_buf_adds(&b, "}\n");
-	if (!b.p || flush(&b) < 0) {
-		jrn_fail(&e, "writing the document: %s", b.p ? strerror(errno) : "out of memory");
+	if (!b.p) {
+		jrn_fail(&e, "out of memory");
 		goto fail;
 	}
+	flush(&b);
 	jrn_buf_free(&b);
 	jrn_db_rollback(db);
 	if (o->verbosity > 0)
@@ -440,7 +443,8 @@ static int privacy_erase(sqlite3 *db, const jrn_opts *o, const char *customer, c
 	} else {
 		jrn_db_rollback(db);
 	}
-	status = admin_print(jv_copy(counts)) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
+	admin_print(jv_copy(counts)); /* a write error: admin_finish */
+	status = JRN_EXIT_OK;
 	if (o->verbosity >= 0)
 		jrn_say(0, "privacy erase: %lld ids, %lld addresses erased%s", (long long)info.ids,
 			(long long)info.addrs, o->dry_run ? " (dry run, nothing saved)" : "");
@@ -483,7 +487,5 @@ int verb_privacy(int argc, char **argv)
 		rc = export ? privacy_export(db, &o, customer) : privacy_erase(db, &o, customer, f.spool);
 	sqlite3_close(db);
 	jrn_opts_free(&o);
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = JRN_EXIT_FAIL;
 	return rc;
 }

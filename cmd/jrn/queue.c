@@ -33,8 +33,7 @@ static int queue_list(sqlite3 *db)
 			       " LEFT JOIN deliveries d ON d.key = o.key ORDER BY o.send_at, o.key",
 			       -1, &st, NULL) != SQLITE_OK)
 		return jrn_say(JRN_EXIT_FAIL, "queue: %s", sqlite3_errmsg(db));
-	int rc = JRN_EXIT_OK;
-	while (rc == JRN_EXIT_OK && sqlite3_step(st) == SQLITE_ROW) {
+	while (!admin_gone() && sqlite3_step(st) == SQLITE_ROW) {
 		char t[32];
 		jrn_time_format(sqlite3_column_int64(st, 1), t);
 		jv r = JV_OBJECT(jv_string("key"), col_text(st, 0), jv_string("sendAt"), jv_string(t),
@@ -44,10 +43,10 @@ static int queue_list(sqlite3 *db)
 				 jv_string("channel"), col_text(st, 5),
 				 jv_string("campaignId"), col_text(st, 6),
 				 jv_string("status"), col_text(st, 7));
-		rc = admin_print(r) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
+		admin_print(r); /* a write error ends the loop (admin_gone) */
 	}
 	sqlite3_finalize(st);
-	return rc;
+	return JRN_EXIT_OK;
 }
 
 static int queue_cancel(sqlite3 *db, const jrn_opts *o, int argc, char **argv, int first)
@@ -115,7 +114,5 @@ int verb_queue(int argc, char **argv)
 		rc = !strcmp(sub, "list") ? queue_list(db) : queue_cancel(db, &o, argc, argv, optind + 1);
 	sqlite3_close(db);
 	jrn_opts_free(&o);
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = JRN_EXIT_FAIL;
 	return rc;
 }

@@ -54,8 +54,7 @@ static int supp_list(sqlite3 *db, const supp_flags *f)
 		return jrn_say(JRN_EXIT_FAIL, "suppressions: %s", sqlite3_errmsg(db));
 	if (f->channel)
 		sqlite3_bind_text(st, 1, f->channel, -1, SQLITE_STATIC);
-	int rc = JRN_EXIT_OK;
-	while (rc == JRN_EXIT_OK && sqlite3_step(st) == SQLITE_ROW) {
+	while (!admin_gone() && sqlite3_step(st) == SQLITE_ROW) {
 		char t[32];
 		jrn_time_format(sqlite3_column_int64(st, 3), t);
 		jv r = JV_OBJECT(jv_string("address"), jv_string((const char *)sqlite3_column_text(st, 0)),
@@ -65,10 +64,10 @@ static int supp_list(sqlite3 *db, const supp_flags *f)
 		if (sqlite3_column_type(st, 4) != SQLITE_NULL)
 			r = jv_object_set(r, jv_string("source"),
 					  jv_string((const char *)sqlite3_column_text(st, 4)));
-		rc = admin_print(r) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
+		admin_print(r); /* a write error ends the loop (admin_gone) */
 	}
 	sqlite3_finalize(st);
-	return rc;
+	return JRN_EXIT_OK;
 }
 
 /* ---- import ------------------------------------------------------------------- */
@@ -274,7 +273,5 @@ int verb_suppressions(int argc, char **argv)
 	}
 	sqlite3_close(db);
 	jrn_opts_free(&o);
-	if (fflush(stdout) != 0 && rc == 0)
-		rc = JRN_EXIT_FAIL;
 	return rc;
 }

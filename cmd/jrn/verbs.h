@@ -75,7 +75,30 @@ const char *admin_who(void);
 int admin_audit(sqlite3 *db, const char *verb, int argc, char **argv, jv counts,
 		jrn_err *e);
 
-/* Prints one NDJSON line of v (consumed) to stdout: 0 or -1 (said). */
+/* ---- admin.c: output ------------------------------------------------------- */
+
+/* What a verb writes to standard output goes through admin_print and
+ * admin_write (one buffered writer, lib/out.c) and ends in admin_finish,
+ * which main calls after every verb: a reader that went away (EPIPE, `jrn
+ * log | head -1`) ends the output quietly and leaves the exit status as it
+ * is, as in every tool (jrn_finish); another write error (ENOSPC) is said
+ * once, "jrn: writing output: REASON", and makes it 1. A verb that prints
+ * with stdio (doctor) flushes and checks stdout itself. */
+
+/* Buffers one NDJSON line of v (consumed) for stdout. 0; or -1 when the
+ * output has ended: a write error, EPIPE included (admin_finish says it,
+ * EPIPE not at all), or v has no JSON form (a NaN: said now, exit 1). On
+ * -1 the verb stops writing; its status stays its own. */
 int admin_print(jv v);
+/* Buffers p[0..len) (text as it is) for stdout. 0, or -1 as admin_print
+ * (the output has ended). Borrows p. */
+int admin_write(const char *p, size_t len);
+/* Whether the output has ended (a write error, EPIPE included): a loop of
+ * many lines stops. */
+bool admin_gone(void);
+/* Writes what is buffered and ends the output as above. Returns the exit
+ * status: status, or 1 after a write error other than EPIPE (said) or an
+ * unprintable value. */
+int admin_finish(int status);
 
 #endif
