@@ -150,3 +150,19 @@ load helpers
 	assert_failure 1
 	assert_regex "$stderr" 'bad.yaml:2:10: segments.drift: expected a number'
 }
+
+@test "every verb's --help and -h print its usage, --version the version, exit 0, no state file touched" {
+	for v in init run log events suppressions queue privacy doctor partition; do
+		for h in --help -h; do
+			run --separate-stderr jrn $v $h
+			assert_success || { echo "jrn $v $h"; false; }
+			assert_line --index 0 --regexp "^usage: jrn $v( |\$)"
+			assert_equal "$stderr" ""
+		done
+		run --separate-stderr jrn $v --version
+		assert_success || { echo "jrn $v --version"; false; }
+		assert_output --regexp '^jrn( [a-z]+)? [0-9]+\.[0-9]+\.[0-9]+$'
+		assert_equal "$stderr" ""
+	done
+	[ ! -e jrn.db ] && [ ! -e jrn.yaml ]
+}

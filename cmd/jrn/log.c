@@ -255,10 +255,9 @@ int verb_log(int argc, char **argv)
 			     log_take, &f);
 	if (rc < 0 && argc - optind > 1)
 		rc = (fputs(log_usage, stderr), JRN_EXIT_USAGE);
-	if (rc < 0)
-		rc = (o.ndb > 1 || o.db_path[0] == '@') ? open_many(&o, &f, &db)
-							 : admin_open_existing(&o, "log", &db);
-	if (rc == 0)
+	/* rc 0 here is --help or --version done, not a state file opened */
+	if (rc < 0 && (rc = (o.ndb > 1 || o.db_path[0] == '@') ? open_many(&o, &f, &db)
+			    : admin_open_existing(&o, "log", &db)) == 0)
 		rc = show_runs(db, optind < argc ? argv[optind] : NULL, &f, &o);
 	sqlite3_close(db);
 	jrn_db_paths_free(f.paths, f.npaths);
