@@ -166,3 +166,20 @@ load helpers
 	done
 	[ ! -e jrn.db ] && [ ! -e jrn.yaml ]
 }
+
+@test "a verb's bad option is said in the verbs' voice, 'jrn: VERB: ...', with its own --help to try, exit 2" {
+	for v in init run log events suppressions queue privacy doctor partition; do
+		run --separate-stderr jrn $v --bogus
+		assert_failure 2 || { echo "jrn $v --bogus"; false; }
+		assert_equal "$stderr" "jrn: $v: unrecognized option '--bogus'
+Try 'jrn $v --help'."
+	done
+	run --separate-stderr jrn log -n
+	assert_failure 2
+	assert_equal "$stderr" "jrn: log: option requires an argument -- 'n'
+Try 'jrn log --help'."
+	run --separate-stderr jrn queue list -x
+	assert_failure 2
+	assert_equal "$stderr" "jrn: queue: invalid option -- 'x'
+Try 'jrn queue --help'."
+}

@@ -8,11 +8,21 @@
 
 #include "verbs.h"
 
+void admin_opts_init(jrn_opts *o, char **argv)
+{
+	static char said[64], prog[64];
+	snprintf(said, sizeof said, "jrn: %s", argv[0]);
+	snprintf(prog, sizeof prog, "jrn %s", argv[0]);
+	argv[0] = said; /* getopt_long's prefix */
+	jrn_opts_init(o, prog);
+	jrn_prog_set("jrn");
+}
+
 int admin_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
 		const struct option *longopts, const char *usage,
 		int (*take)(void *ctx, int c, const char *arg), void *ctx)
 {
-	jrn_opts_init(o, "jrn");
+	admin_opts_init(o, argv);
 	optind = 0; /* glibc: start afresh */
 	int rc = jrn_opts_parse(o, argc, argv, shortopts, longopts, usage, take, ctx);
 	if (rc >= 0)

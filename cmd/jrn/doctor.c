@@ -78,7 +78,7 @@ int verb_doctor(int argc, char **argv)
 {
 	static const struct option longopts[] = {JRN_COMMON_LONG, {NULL, 0, NULL, 0}};
 	jrn_opts o;
-	jrn_opts_init(&o, "jrn");
+	admin_opts_init(&o, argv);
 	optind = 1;
 	int rc = jrn_opts_parse(&o, argc, argv, JRN_COMMON_SHORT, longopts, doctor_usage, NULL, NULL);
 	if (rc >= 0 || optind < argc) {

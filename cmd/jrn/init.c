@@ -30,7 +30,7 @@ int verb_init(int argc, char **argv)
 	};
 	bool force = false;
 	jrn_opts o;
-	jrn_opts_init(&o, "jrn init");
+	admin_opts_init(&o, argv);
 	optind = 1;
 	int rc = jrn_opts_parse(&o, argc, argv, "f" JRN_COMMON_SHORT, longopts, init_usage,
 				init_take, &force);

@@ -39,11 +39,19 @@ char *jrn_self_dir(void);
 
 /* ---- admin.c ---------------------------------------------------------------- */
 
+/* jrn_opts_init for the verb argv[0] ("log"), so that its option errors
+ * read as the verbs' others do: getopt_long's own (it says them as
+ * argv[0], which becomes "jrn: log" in a static buffer) "jrn: log:
+ * unrecognized option '--bogus'", then "Try 'jrn log --help'."; --version
+ * says "jrn log VERSION" (o->prog, "jrn log", for jrn_config_require too);
+ * jrn_say keeps "jrn: ". Call it before jrn_opts_parse, once a run. */
+void admin_opts_init(jrn_opts *o, char **argv);
+
 /* Parses argv (argv[0] the verb) with the common options, longopts (which
  * must include JRN_COMMON_LONG) and shortopts, passing the verb's own
  * options to take(ctx, c, arg) as jrn_opts_parse does; then resolves the
- * options (config, environment, clock). The program name becomes prog
- * ("jrn", so messages read "jrn: ..."). Returns -1 when the verb should go
+ * options (config, environment, clock). Names the verb as admin_opts_init
+ * (messages read "jrn: ..."). Returns -1 when the verb should go
  * on (optind at its first operand), or the status to exit with now (said
  * already). o is the caller's to jrn_opts_free in either case. */
 int admin_parse(jrn_opts *o, int argc, char **argv, const char *shortopts,
