@@ -191,12 +191,15 @@ _jrn_verb()
 	fi
 }
 
+# jrn's own verbs (cmd/jrn/main.c's verbs)
+_jrn_verbs="init run log events suppressions queue privacy partition doctor"
+
 _jrn()
 {
 	local cur prev i
 	_jrn_words
 	if ((COMP_CWORD == 1)); then
-		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) init run log events suppressions queue privacy partition doctor
+		mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) $_jrn_verbs
 			help tools --help --version" -- "$cur")
 		return
 	fi
@@ -218,7 +221,8 @@ _jrn()
 		_jrn_verb "${COMP_WORDS[1]}"
 		;;
 	help)
-		((COMP_CWORD == 2)) && mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools)" -- "$cur")
+		((COMP_CWORD == 2)) &&
+			mapfile -t COMPREPLY < <(compgen -W "$(_jrn_tools) $_jrn_verbs" -- "$cur")
 		;;
 	tools | version | --version | -h | --help | -*) ;;
 	*)

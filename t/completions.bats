@@ -237,3 +237,13 @@ report_words() { # WORD...: what jrn-report's completion offers for the last WOR
 	run grep -c "'partition:" "$BATS_TEST_DIRNAME/../completions/_jrn"
 	assert_output 1
 }
+
+@test "jrn help completes the tools and jrn's own commands" {
+	run complete_words _jrn jrn help l
+	assert_output log
+	run complete_words _jrn jrn help q
+	assert_output queue
+	run complete_words _jrn jrn help in
+	assert_line ingest
+	assert_line init
+}

@@ -183,3 +183,23 @@ Try 'jrn log --help'."
 	assert_equal "$stderr" "jrn: queue: invalid option -- 'x'
 Try 'jrn queue --help'."
 }
+
+@test "jrn help COMMAND prints what jrn COMMAND --help prints, exit 0; help, tools and version get jrn's usage" {
+	for v in init run log events suppressions queue privacy doctor partition; do
+		run --separate-stderr jrn $v --help
+		local want=$output
+		run --separate-stderr jrn help $v
+		assert_success || { echo "jrn help $v"; false; }
+		assert_output "$want"
+		assert_equal "$stderr" ""
+	done
+	for w in help tools version; do
+		run jrn help $w
+		assert_success
+		assert_line --index 0 'usage: jrn TOOL [ARGS...]'
+	done
+	run --separate-stderr jrn help Queu
+	assert_failure 2
+	assert_equal "$stderr" "jrn: Queu: unknown command (did you mean queue?)"
+	[ ! -e jrn.db ] && [ ! -e jrn.yaml ]
+}

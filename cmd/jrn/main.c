@@ -28,7 +28,7 @@ static const char usage[] =
 	"       jrn doctor [--config FILE] [--db PATH]\n"
 	"       jrn partition --of N [--field NAME] [FILE...]\n"
 	"       jrn partition export P --of N -o FILE | import FILE | drop P --of N\n"
-	"       jrn help [TOOL]\n"
+	"       jrn help [TOOL | COMMAND]\n"
 	"       jrn tools\n"
 	"       jrn --version\n"
 	"\n"
@@ -55,7 +55,7 @@ static const char usage[] =
 	"  privacy       export or erase everything held about a customer\n"
 	"  doctor        check jrn.yaml (every unset ${NAME}) and the state file\n"
 	"  partition     add each record's partition; move a partition between state files\n"
-	"  help          this text, or TOOL's --help\n"
+	"  help          this text, or a tool's or a command's --help\n"
 	"  tools         list the tools found beside jrn\n"
 	"\n"
 	"Verbs that write take --dry-run and leave a row in the audit log.\n"
@@ -242,6 +242,29 @@ static int run_tool(const char *tool, char **argv)
 	return err == ENOENT ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
 }
 
+/* The row of verbs named name, or NULL. */
+static const jrn_verb *verb_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+		if (!strcmp(name, verbs[i].name))
+			return &verbs[i];
+	return NULL;
+}
+
+/* `jrn help [NAME]`: without NAME, or NAME one of jrn's own words (help,
+ * tools, version), jrn's usage; a verb's NAME, the verb's --help; else
+ * jrn-NAME --help (run_tool, with its did-you-mean). The exit status. */
+static int help(char *name)
+{
+	char *args[] = {name, "--help", NULL};
+	const jrn_verb *v = name ? verb_named(name) : NULL;
+	if (v)
+		return admin_finish(v->run(2, args));
+	if (!name || !strcmp(name, "help") || !strcmp(name, "tools") || !strcmp(name, "version"))
+		return jrn_print_text(usage);
+	return run_tool(name, args);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -255,16 +278,11 @@ int main(int argc, char **argv)
 	sigpipe_given = signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version"))
 		return jrn_print_text("jrn " JRN_VERSION "\n");
-	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-		if (argc > 2 && strcmp(cmd, "help") == 0) {
-			char *args[] = {argv[2], "--help", NULL};
-			return run_tool(argv[2], args);
-		}
-		return jrn_print_text(usage);
-	}
-	for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-		if (!strcmp(cmd, verbs[i].name))
-			return admin_finish(verbs[i].run(argc - 1, argv + 1));
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help"))
+		return help(strcmp(cmd, "help") == 0 && argc > 2 ? argv[2] : NULL);
+	const jrn_verb *v = verb_named(cmd);
+	if (v)
+		return admin_finish(v->run(argc - 1, argv + 1));
 	if (!strcmp(cmd, "tools"))
 		return list_tools();
 	if (cmd[0] == '-') {
