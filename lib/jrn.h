@@ -637,10 +637,21 @@ void jrn_idmap_free(jrn_idmap *m);
 void jrn_sqlite_configure(void);
 
 /* Opens (creating if needed) the state file at path: WAL, busy timeout of
- * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. Refuses a file
- * that is not SQLite, is corrupt, or is newer than this code. On success
- * *db is the caller's to sqlite3_close; 0 or -1 with e. */
+ * busy_ms, foreign keys, migrated to JRN_SCHEMA_VERSION. A new or empty
+ * file (no schema) is initialised, also when another process creates it
+ * at the same moment. Refuses, changing nothing, a file that is not
+ * SQLite, is corrupt, is newer than this code, or is another program's
+ * SQLite database (jrn_db_refuse_foreign; "PATH: " before its message).
+ * On success *db is the caller's to sqlite3_close; 0 or -1 with e. */
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
+/* Whether db's main file is another program's SQLite database:
+ * user_version 0 (no jrn migration ever ran) yet something in its schema.
+ * 0 when it is new, empty (a zero-length file, or SQLite's with no
+ * schema: a jrn process may be creating it this moment) or jrn's; -1 with
+ * e when it is foreign ("not a jrn state file: another program's SQLite
+ * database (user_version 0 and N schema objects, the first 'NAME')") or
+ * cannot be read (SQLite's reason; its code stays on db). Reads only. */
+int jrn_db_refuse_foreign(sqlite3 *db, jrn_err *e);
 /* jrn_db_open in SQLite's serialized mode (SQLITE_OPEN_FULLMUTEX: each
  * call on the connection holds its mutex), for a connection two threads
  * use in turn (jrn-route's gate writes its decisions behind on one);

@@ -479,6 +479,33 @@ static int user_version(sqlite3 *db, int *v, jrn_err *e)
 	return rc == SQLITE_ROW ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
 }
 
+/* user_version and the schema are read by one statement, so from one
+ * snapshot: a migration sets user_version in the transaction that
+ * creates its tables, so a file another jrn process is creating this
+ * moment reads either empty (version 0, nothing: a new file, initialised
+ * next) or versioned, never tables without a version. */
+int jrn_db_refuse_foreign(sqlite3 *db, jrn_err *e)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM pragma_user_version),"
+			       " count(*), (SELECT name FROM sqlite_schema ORDER BY rowid LIMIT 1)"
+			       " FROM sqlite_schema", -1, &st, NULL) != SQLITE_OK)
+		return jrn_fail(e, "%s", sqlite3_errmsg(db));
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		jrn_fail(e, "%s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	int version = sqlite3_column_int(st, 0), n = sqlite3_column_int(st, 1);
+	if (version == 0 && n > 0)
+		jrn_fail(e, "not a jrn state file: another program's SQLite database"
+			 " (user_version 0 and %d schema object%s, the first '%.60s')",
+			 n, n == 1 ? "" : "s", (const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	return version == 0 && n > 0 ? -1 : 0;
+}
+
 static int migrate(sqlite3 *db, jrn_err *e)
 {
 	int v;
@@ -742,12 +769,13 @@ static int db_open(const char *path, int busy_ms, int flags, sqlite3 **out, jrn_
 		sqlite3_close(db);
 		return jrn_fail(e, "%s: state file is read-only", jrn_path_shown(path, shown));
 	}
-	/* The first read tells a non-SQLite or damaged file from a good one.
-	 * A new file gets 32 KiB pages (an existing one keeps its size): the
-	 * event log is written in bulk and read in scans, and large pages
-	 * made ingesting a million events about a fifth faster. */
+	/* The first read tells a non-SQLite or damaged file from a good one,
+	 * the second another program's database (before WAL would change its
+	 * header). A new file gets 32 KiB pages (an existing one keeps its
+	 * size): the event log is written in bulk and read in scans, and
+	 * large pages made ingesting a million events about a fifth faster. */
 	if (jrn_db_exec(db, "PRAGMA page_size = 32768", &why) < 0 ||
-	    wal_mode(db, busy_ms, &why) < 0 ||
+	    jrn_db_refuse_foreign(db, &why) < 0 || wal_mode(db, busy_ms, &why) < 0 ||
 	    jrn_db_exec(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
 			    "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY", &why) < 0) {
 		int code = sqlite3_errcode(db) & 0xff;

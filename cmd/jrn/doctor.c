@@ -61,8 +61,11 @@ static int state_file(const char *path)
 		rc = SQLITE_ERROR;
 	const char *why = rc == SQLITE_OK ? NULL : db ? sqlite3_errmsg(db) : "cannot open";
 	int bad = 0;
+	jrn_err e;
 	if (why)
 		bad = printf("%s: not a readable state file: %s\n", path, why) > 0;
+	else if (version == 0 && jrn_db_refuse_foreign(db, &e) < 0)
+		bad = printf("%s: %s\n", path, e.msg) > 0;
 	else if (version > JRN_SCHEMA_VERSION)
 		bad = printf("%s: schema %d is newer than this jrn (%d)\n", path, version,
 			     JRN_SCHEMA_VERSION) > 0;
