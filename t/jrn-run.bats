@@ -26,12 +26,31 @@ setup() {
 	run --separate-stderr jrn run ok
 	assert_success
 	assert_output 3
-	assert_regex "$stderr" '^jrn: run ok: 3 stages, 1 lines out, exit 0 \(run 1\)$'
+	assert_regex "$stderr" '^jrn: run ok: 3 stages, 1 line out, exit 0 \(run 1\)$'
 	assert_equal "$(rows 'SELECT job, status, pipeline FROM runs')" "ok|0|$(printf "printf 'a\\\\nb\\\\nc\\\\n' | cat | wc -l")" || true
 	assert_equal "$(rows 'SELECT job, status FROM runs')" 'ok|0'
 	assert_equal "$(rows 'SELECT stage, status, lines_out, bytes_out, command FROM run_stages ORDER BY stage' | tail -2)" \
 		"$(printf '2|0|3|6|cat\n3|0|1|%s|wc -l' "$(printf '3\n' | wc -c)")"
 	assert_equal "$(rows 'SELECT count(*) FROM run_stages WHERE pid IS NULL OR ended_at IS NULL')" 0
+}
+
+@test "jrn run: the summary counts in the singular and the plural" {
+	run --separate-stderr jrn run quoted
+	assert_success
+	assert_equal "$stderr" 'jrn: run quoted: 2 stages, 1 line out, exit 0 (run 1)'
+	cat > jrn.yaml <<-'YAML'
+	db:
+	  path: jrn.db
+	jobs:
+	  one: "printf a"
+	  two: "printf 'a\nb\n'"
+	YAML
+	run --separate-stderr jrn run one
+	assert_success
+	assert_equal "$stderr" 'jrn: run one: 1 stage, 0 lines out, exit 0 (run 2)'
+	run --separate-stderr jrn run two
+	assert_success
+	assert_equal "$stderr" 'jrn: run two: 1 stage, 2 lines out, exit 0 (run 3)'
 }
 
 @test "jrn run: a failing middle stage gives its status, its row, and its stderr passes through" {

@@ -126,6 +126,29 @@ load helpers
 	assert_equal "$(sqlite3 data/s.db 'SELECT count(*) FROM events')" 1
 }
 
+@test "jrn init that cannot make the state file leaves no jrn.yaml, and --force keeps the old one" {
+	mkdir proj
+	sqlite3 proj/app.db 'CREATE TABLE orders (id INTEGER)'
+	run --separate-stderr jrn init --db app.db proj
+	assert_failure 1
+	assert_regex "$stderr" "app.db: not a jrn state file"
+	assert_equal "$(ls -A proj)" app.db
+	# --force over a working jrn.yaml: the old one stays when the new fails
+	run jrn init proj
+	assert_success
+	cp proj/jrn.yaml before.yaml
+	run --separate-stderr jrn init --force --db app.db proj
+	assert_failure 1
+	cmp before.yaml proj/jrn.yaml
+	assert_equal "$(ls -A proj | paste -sd,)" app.db,jrn.db,jrn.yaml
+	# and a good --force replaces it
+	run jrn init --force --db s.db proj
+	assert_success
+	run grep -c 'path: "s.db"' proj/jrn.yaml
+	assert_output 1
+	assert_equal "$(ls -A proj | paste -sd,)" app.db,jrn.db,jrn.yaml,s.db
+}
+
 @test "the starter jrn.yaml ships the seed's scoring rules, equal to the defaults" {
 	jrn init proj
 	"$JRN_GEN" -n 3000 | jrn-ingest -q --store-only --db proj/jrn.db

@@ -47,19 +47,29 @@ int verb_init(int argc, char **argv)
 		fprintf(stderr, "jrn: init: %s: %s\n", dir, strerror(errno));
 		return JRN_EXIT_FAIL;
 	}
-	jrn_buf path = {0};
-	jrn_buf_addf(&path, "%s/jrn.yaml", dir);
-	if (!path.p) {
+	/* jrn.yaml is written first (O_EXCL: an existing one is refused
+	 * before anything is made), or with --force beside it and renamed
+	 * over it at the end; a state file that cannot be made takes the
+	 * new jrn.yaml with it, so a failed init leaves nothing behind */
+	jrn_buf path = {0}, yaml = {0}, tmp = {0};
+	jrn_buf_addf(&yaml, "%s/jrn.yaml", dir);
+	if (force)
+		jrn_buf_addf(&tmp, "%s/.jrn.yaml.init", dir);
+	const char *out = force ? tmp.p : yaml.p;
+	if (!yaml.p || (force && !tmp.p)) {
 		fputs("jrn: out of memory\n", stderr);
+		jrn_buf_free(&yaml);
+		jrn_buf_free(&tmp);
 		return JRN_EXIT_FAIL;
 	}
-	int fd = open(path.p, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0666);
+	int fd = open(out, O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0666);
 	if (fd < 0) {
 		if (errno == EEXIST)
-			fprintf(stderr, "jrn: init: %s exists (use --force to overwrite)\n", path.p);
+			fprintf(stderr, "jrn: init: %s exists (use --force to overwrite)\n", yaml.p);
 		else
-			fprintf(stderr, "jrn: init: %s: %s\n", path.p, strerror(errno));
-		jrn_buf_free(&path);
+			fprintf(stderr, "jrn: init: %s: %s\n", out, strerror(errno));
+		jrn_buf_free(&yaml);
+		jrn_buf_free(&tmp);
 		return JRN_EXIT_FAIL;
 	}
 	/* With --db, the starter's db.path names that file instead. */
@@ -76,28 +86,41 @@ int verb_init(int argc, char **argv)
 	}
 	ssize_t w = text.p ? write(fd, text.p, text.len) : -1;
 	bool short_write = w != (ssize_t)text.len;
+	int err = short_write ? (text.p ? errno : ENOMEM) : 0;
 	jrn_buf_free(&text);
-	if (short_write || close(fd) < 0) {
-		fprintf(stderr, "jrn: init: %s: %s\n", path.p, strerror(errno));
-		jrn_buf_free(&path);
+	if (close(fd) < 0 && !err)
+		err = errno;
+	if (err) {
+		fprintf(stderr, "jrn: init: %s: %s\n", out, strerror(err));
+		unlink(out);
+		jrn_buf_free(&yaml);
+		jrn_buf_free(&tmp);
 		return JRN_EXIT_FAIL;
 	}
 
 	/* The state file, relative to DIR as the config's db.path is. */
-	jrn_buf_reset(&path);
 	if (db_path && db_path[0] == '/')
 		jrn_buf_adds(&path, db_path);
 	else
 		jrn_buf_addf(&path, "%s/%s", dir, db_path ? db_path : "jrn.db");
-	sqlite3 *db;
+	sqlite3 *db = NULL;
 	jrn_err e;
-	if (jrn_db_open(path.p, 10000, &db, &e) < 0) {
+	int status = JRN_EXIT_OK;
+	if (!path.p) {
+		fputs("jrn: out of memory\n", stderr);
+		status = JRN_EXIT_FAIL;
+	} else if (jrn_db_open(path.p, 10000, &db, &e) < 0) {
 		fprintf(stderr, "jrn: init: %s\n", e.msg);
-		jrn_buf_free(&path);
-		return JRN_EXIT_FAIL;
+		status = JRN_EXIT_FAIL;
+	} else if (force && rename(tmp.p, yaml.p) < 0) {
+		fprintf(stderr, "jrn: init: %s: %s\n", yaml.p, strerror(errno));
+		status = JRN_EXIT_FAIL;
 	}
+	if (status != JRN_EXIT_OK)
+		unlink(out);
 	sqlite3_close(db);
 	jrn_buf_free(&path);
-	return JRN_EXIT_OK;
+	jrn_buf_free(&yaml);
+	jrn_buf_free(&tmp);
+	return status;
 }
-

@@ -519,8 +519,9 @@ static int run_job(const jrn_opts *o, const char *job, stage *v, size_t n, const
 		jrn_say(0, "run %s: stage %zu of %zu failed (exit %d): %s", job, bad + 1, n,
 			v[bad].status, v[bad].cmd);
 	else if (status == 0 && o->verbosity >= 0)
-		jrn_say(0, "run %s: %zu stages, %lld lines out, exit 0 (run %lld)", job, n,
-			(long long)v[n - 1].lines, (long long)run_id);
+		jrn_say(0, "run %s: %zu stage%s, %lld line%s out, exit 0 (run %lld)", job, n,
+			n == 1 ? "" : "s", (long long)v[n - 1].lines, v[n - 1].lines == 1 ? "" : "s",
+			(long long)run_id);
 	return status;
 }
 
