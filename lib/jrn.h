@@ -645,12 +645,17 @@ void jrn_sqlite_configure(void);
  * On success *db is the caller's to sqlite3_close; 0 or -1 with e. */
 int jrn_db_open(const char *path, int busy_ms, sqlite3 **db, jrn_err *e);
 /* Whether db's main file is another program's SQLite database:
- * user_version 0 (no jrn migration ever ran) yet something in its schema.
- * 0 when it is new, empty (a zero-length file, or SQLite's with no
- * schema: a jrn process may be creating it this moment) or jrn's; -1 with
- * e when it is foreign ("not a jrn state file: another program's SQLite
- * database (user_version 0 and N schema objects, the first 'NAME')") or
- * cannot be read (SQLite's reason; its code stays on db). Reads only. */
+ * user_version 0 (no jrn migration ever ran) yet something in its schema,
+ * or a user_version this jrn knows but no events table (migration 1
+ * makes it; another program's own version). 0 when it is new, empty (a zero-length file, or
+ * SQLite's with no schema: a jrn process may be creating it this moment)
+ * or jrn's; -1 with e when it is foreign ("not a jrn state file: another
+ * program's SQLite database (user_version 0 and N schema objects, the
+ * first 'NAME')", or "(user_version V, no events table; ...)"), when it
+ * has jrn's tables without a version (a copy made with sqlite3's .dump:
+ * "jrn's tables but user_version 0, ..."), or cannot be read (SQLite's
+ * reason; its code stays on db). NAME at most 60 bytes, controls as '?'.
+ * Reads only. */
 int jrn_db_refuse_foreign(sqlite3 *db, jrn_err *e);
 /* jrn_db_open in SQLite's serialized mode (SQLITE_OPEN_FULLMUTEX: each
  * call on the connection holds its mutex), for a connection two threads

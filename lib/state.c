@@ -479,16 +479,46 @@ static int user_version(sqlite3 *db, int *v, jrn_err *e)
 	return rc == SQLITE_ROW ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
 }
 
+/* name as a message shows it: at most 60 bytes of whole UTF-8
+ * characters, a control character as '?', into out[64]. */
+static const char *name_shown(const unsigned char *name, char out[64])
+{
+	size_t n = 0;
+	for (size_t i = 0; name && name[i] && n < 60;) {
+		size_t len = name[i] < 0x80 ? 1 : name[i] >= 0xf0 ? 4 : name[i] >= 0xe0 ? 3 : 2;
+		if (n + len > 60)
+			break;
+		if (strnlen((const char *)name + i, len) < len ||
+		    jrn_utf8_invalid_at((const char *)name + i, len) != len) {
+			out[n++] = '?', i++; /* not UTF-8: a byte at a time */
+			continue;
+		}
+		for (size_t k = 0; k < len; k++)
+			out[n++] = name[i + k] < 0x20 || name[i + k] == 0x7f ? '?' : (char)name[i + k];
+		i += len;
+	}
+	out[n] = '\0';
+	return out;
+}
+
 /* user_version and the schema are read by one statement, so from one
  * snapshot: a migration sets user_version in the transaction that
  * creates its tables, so a file another jrn process is creating this
  * moment reads either empty (version 0, nothing: a new file, initialised
- * next) or versioned, never tables without a version. */
+ * next) or versioned, never tables without a version. Migration 1 made
+ * the events table and none drops it: a file of a version this jrn
+ * knows without it is another program's (many set user_version for
+ * their own schema; a version past this jrn's is said by migrate as
+ * newer, whatever it holds), and a
+ * file with it but version 0 is jrn's without its version (sqlite3's
+ * .dump does not carry user_version). */
 int jrn_db_refuse_foreign(sqlite3 *db, jrn_err *e)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM pragma_user_version),"
-			       " count(*), (SELECT name FROM sqlite_schema ORDER BY rowid LIMIT 1)"
+			       " count(*), (SELECT name FROM sqlite_schema ORDER BY rowid LIMIT 1),"
+			       " (SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+			       " AND name = 'events')"
 			       " FROM sqlite_schema", -1, &st, NULL) != SQLITE_OK)
 		return jrn_fail(e, "%s", sqlite3_errmsg(db));
 	int rc = sqlite3_step(st);
@@ -498,12 +528,23 @@ int jrn_db_refuse_foreign(sqlite3 *db, jrn_err *e)
 		return -1;
 	}
 	int version = sqlite3_column_int(st, 0), n = sqlite3_column_int(st, 1);
-	if (version == 0 && n > 0)
-		jrn_fail(e, "not a jrn state file: another program's SQLite database"
-			 " (user_version 0 and %d schema object%s, the first '%.60s')",
-			 n, n == 1 ? "" : "s", (const char *)sqlite3_column_text(st, 2));
+	bool events = sqlite3_column_int(st, 3) > 0;
+	char first[64];
+	name_shown(sqlite3_column_text(st, 2), first);
 	sqlite3_finalize(st);
-	return version == 0 && n > 0 ? -1 : 0;
+	if (version == 0 && n > 0 && events)
+		return jrn_fail(e, "jrn's tables but user_version 0, so not known as a state file"
+				" (sqlite3's .dump does not keep user_version: copy a state file with"
+				" .backup or VACUUM INTO)");
+	if (version == 0 && n > 0)
+		return jrn_fail(e, "not a jrn state file: another program's SQLite database"
+				" (user_version 0 and %d schema object%s, the first '%s')",
+				n, n == 1 ? "" : "s", first);
+	if (version > 0 && version <= JRN_SCHEMA_VERSION && !events)
+		return jrn_fail(e, "not a jrn state file: another program's SQLite database"
+				" (user_version %d, no events table; %d schema object%s, the first"
+				" '%s')", version, n, n == 1 ? "" : "s", first);
+	return 0;
 }
 
 static int migrate(sqlite3 *db, jrn_err *e)

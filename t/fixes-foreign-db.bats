@@ -40,6 +40,35 @@ delete"
 	assert_equal "$(sqlite3 app.db "SELECT group_concat(name) FROM sqlite_schema")" "users,users_name"
 }
 
+@test "another program's database with its own user_version, and a jrn copy made by .dump, are refused unchanged; a name is shown safely" {
+	foreign app.db
+	sqlite3 app.db 'PRAGMA user_version = 9'
+	cp app.db before.db
+	run --separate-stderr jrn-ingest --db app.db < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ingest: app.db: not a jrn state file: another program's SQLite database (user_version 9, no events table; 2 schema objects, the first 'users')"
+	cmp app.db before.db
+	assert_equal "$(sqlite3 app.db 'PRAGMA journal_mode')" delete
+	run --separate-stderr jrn doctor --db app.db
+	assert_failure 1
+	assert_line --partial "user_version 9, no events table"
+	# a state file copied with sqlite3's .dump loses its user_version
+	jrn-ingest -q --db real.db <<< '{"type":"page.viewed","customerId":"c1","timestamp":"2026-01-01T00:00:00Z"}'
+	sqlite3 real.db .dump | sqlite3 copy.db
+	run --separate-stderr jrn-ingest --db copy.db < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ingest: copy.db: jrn's tables but user_version 0, so not known as a state file (sqlite3's .dump does not keep user_version: copy a state file with .backup or VACUUM INTO)"
+	# a copy made with VACUUM INTO is a state file
+	sqlite3 real.db "VACUUM INTO 'vac.db'"
+	run jrn-ingest -q --db vac.db < /dev/null
+	assert_success
+	# a table name with a control character and 80 bytes: shown with '?', cut at 60
+	sqlite3 odd.db "CREATE TABLE \"t$(printf '\001')$(printf 'x%.0s' $(seq 80))\" (a)"
+	run --separate-stderr jrn-ingest --db odd.db < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ingest: odd.db: not a jrn state file: another program's SQLite database (user_version 0 and 1 schema object, the first 't?$(printf 'x%.0s' $(seq 58))')"
+}
+
 @test "a new file, an empty file and a schemaless SQLite file are initialised as before" {
 	: > empty.db
 	sqlite3 bare.db 'PRAGMA user_version = 0; PRAGMA journal_mode = WAL' > /dev/null

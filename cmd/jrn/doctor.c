@@ -64,7 +64,7 @@ static int state_file(const char *path)
 	jrn_err e;
 	if (why)
 		bad = printf("%s: not a readable state file: %s\n", path, why) > 0;
-	else if (version == 0 && jrn_db_refuse_foreign(db, &e) < 0)
+	else if (jrn_db_refuse_foreign(db, &e) < 0)
 		bad = printf("%s: %s\n", path, e.msg) > 0;
 	else if (version > JRN_SCHEMA_VERSION)
 		bad = printf("%s: schema %d is newer than this jrn (%d)\n", path, version,
