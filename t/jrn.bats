@@ -141,12 +141,24 @@ load helpers
 	assert_failure 1
 	cmp before.yaml proj/jrn.yaml
 	assert_equal "$(ls -A proj | paste -sd,)" app.db,jrn.db,jrn.yaml
-	# and a good --force replaces it
+	# and a good --force replaces it in place: its mode kept
+	chmod 600 proj/jrn.yaml
 	run jrn init --force --db s.db proj
 	assert_success
 	run grep -c 'path: "s.db"' proj/jrn.yaml
 	assert_output 1
 	assert_equal "$(ls -A proj | paste -sd,)" app.db,jrn.db,jrn.yaml,s.db
+	assert_equal "$(stat -c %a proj/jrn.yaml)" 600
+	# a DIR this init made goes with it; a jrn.yaml that is a directory
+	# fails --force before a state file is made
+	run --separate-stderr jrn init --db ../proj/app.db fresh
+	assert_failure 1
+	[ ! -e fresh ] || fail "fresh left: $(ls -A fresh)"
+	mkdir -p odd/jrn.yaml
+	run --separate-stderr jrn init --force odd
+	assert_failure 1
+	assert_equal "$stderr" "jrn: init: odd/jrn.yaml: Is a directory"
+	assert_equal "$(ls -A odd)" jrn.yaml
 }
 
 @test "the starter jrn.yaml ships the seed's scoring rules, equal to the defaults" {
