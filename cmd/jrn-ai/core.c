@@ -1,8 +1,7 @@
 /* core.c: the loop every model shares (jrn-ai(1), HOW A RECORD GOES).
  *
- * Records are read in batches (AI_BATCH, a network model's AI_NET_BATCH
- * or its round of run->parallel questions when more, or AI_NET_BATCH_BYTES
- * of input after a batch of cache hits;
+ * Records are read in batches (AI_BATCH, a network model's AI_NET_BATCH,
+ * or AI_NET_BATCH_BYTES of input after a batch of cache hits;
  * less when the input goes idle). While one batch is answered and written,
  * the facts of the next are read on the facts thread (facts.c; flush_batch
  * says the order). For each batch:
@@ -80,8 +79,7 @@ typedef struct {
 	 * facts and cache looked up, waits to be answered and written; b is
 	 * the one worked on (flush_batch) */
 	ai_batch bat[2], *cur, *prev, *b;
-	size_t max;          /* records a batch: AI_BATCH, or AI_NET_BATCH or
-			      * run->parallel when more */
+	size_t max;          /* records a batch: AI_BATCH or AI_NET_BATCH */
 	size_t max_bytes;    /* a network model's batch also ends at this many
 			      * bytes of input (AI_NET_BATCH_BYTES) once it
 			      * holds min records (a round: run->parallel),
@@ -1349,8 +1347,7 @@ int ai_run_task(ai_run *run)
 			!run->opts.dry_run;
 	L.cur = L.b = &L.bat[0];
 	L.prev = &L.bat[1];
-	L.max = !run->model->ops->network ? AI_BATCH
-		: (size_t)run->parallel > AI_NET_BATCH ? (size_t)run->parallel : AI_NET_BATCH;
+	L.max = run->model->ops->network ? AI_NET_BATCH : AI_BATCH;
 	if (run->model->ops->network) {
 		L.max_bytes = AI_NET_BATCH_BYTES;
 		L.min = run->parallel > 0 ? (size_t)run->parallel : 1;

@@ -68,9 +68,9 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
                                  * 128 beside 256, 512 and 1,024 the fastest (two
                                  * batches are held: one answered and written while
                                  * the facts of the next are read) */
-#define AI_NET_BATCH 1024        /* records a batch of a model over the network, or
-                                 * --parallel's questions when more (a round of
-                                 * questions in flight is never cut short) */
+#define AI_NET_BATCH 1024        /* records a batch of a model over the network (at
+                                 * least AI_MAX_PARALLEL: a round of questions in
+                                 * flight is never cut short) */
 #define AI_NET_BATCH_BYTES (48 * 1024) /* ... or fewer while the cache answers
                                  * every question of a batch: the batch then
                                  * also ends at this many bytes of input once
@@ -86,6 +86,7 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
                                  * stored in smaller pieces) */
 #define AI_MAX_ACTIONS 5         /* actions in one answer */
 #define AI_MAX_PARALLEL 256      /* --parallel */
+_Static_assert(AI_NET_BATCH >= AI_MAX_PARALLEL, "a batch holds a round of questions");
 #define AI_MAX_PROMPT (256 * 1024) /* bytes of a prompt file */
 #define AI_MAX_LINE (1 << 20)    /* bytes of an input record */
 #define AI_PLAYS 7               /* playbook entries: 5 stages, at_risk, churned */
