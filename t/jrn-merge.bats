@@ -190,11 +190,15 @@ Y
 	printf 'sources:\n  nope: 1\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources: unknown key 'nope'"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources: unknown key 'nope' (precedence, sharedLimit, historyLimit, parallel, list)"
 	printf 'sources:\n  list:\n    - {name: x, type: file, pth: a}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0]: unknown key 'pth'"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0]: unknown key 'pth' (did you mean path?)"
+	printf 'sources:\n  histroyLimit: 5\n' > jrn.yaml
+	run --separate-stderr jrn-merge < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources: unknown key 'histroyLimit' (did you mean historyLimit?)"
 	printf 'sources:\n  historyLimit: 0\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1

@@ -50,13 +50,22 @@ static bool known(const char *const *keys, const char *k)
 	return false;
 }
 
-/* Unknown keys of obj (borrowed) under path: 0 or -1 with e. */
+/* Unknown keys of obj (borrowed) under path: 0 or -1 with e, "PATH:
+ * unknown key 'K' (did you mean NEAR?)", else with the keys listed. */
 static int check_keys(jv obj, const char *path, const char *const *keys, jrn_err *e)
 {
 	int rc = 0;
 	jv_object_foreach(obj, k, v) {
-		if (rc == 0 && !known(keys, jv_string_value(k)))
-			rc = jrn_fail(e, "%s: unknown key '%s'", path, jv_string_value(k));
+		if (rc == 0 && !known(keys, jv_string_value(k))) {
+			char what[160], list[200] = "", msg[sizeof what + sizeof list + 32];
+			snprintf(what, sizeof what, "key '%.100s'", jv_string_value(k));
+			for (size_t i = 0; keys[i]; i++)
+				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+					 i ? ", " : "", keys[i]);
+			rc = jrn_fail(e, "%s: %s", path,
+				      jrn_unknown_word(what, jv_string_value(k), keys, list, msg,
+						       sizeof msg));
+		}
 		jv_free(k);
 		jv_free(v);
 	}
