@@ -479,24 +479,14 @@ static int user_version(sqlite3 *db, int *v, jrn_err *e)
 	return rc == SQLITE_ROW ? 0 : jrn_fail(e, "%s", sqlite3_errmsg(db));
 }
 
-/* name as a message shows it: at most 60 bytes of whole UTF-8
- * characters, a control character as '?', into out[64]. */
-static const char *name_shown(const unsigned char *name, char out[64])
+/* name as a message shows it: at most 60 bytes, up to its first byte
+ * that does not start a whole UTF-8 character (so a character cut at
+ * the 60th byte goes), a control character as '?', into out[64]. */
+static const char *name_shown(const char *name, char out[64])
 {
-	size_t n = 0;
-	for (size_t i = 0; name && name[i] && n < 60;) {
-		size_t len = name[i] < 0x80 ? 1 : name[i] >= 0xf0 ? 4 : name[i] >= 0xe0 ? 3 : 2;
-		if (n + len > 60)
-			break;
-		if (strnlen((const char *)name + i, len) < len ||
-		    jrn_utf8_invalid_at((const char *)name + i, len) != len) {
-			out[n++] = '?', i++; /* not UTF-8: a byte at a time */
-			continue;
-		}
-		for (size_t k = 0; k < len; k++)
-			out[n++] = name[i + k] < 0x20 || name[i + k] == 0x7f ? '?' : (char)name[i + k];
-		i += len;
-	}
+	size_t n = name ? jrn_utf8_invalid_at(name, strnlen(name, 60)) : 0;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
 	out[n] = '\0';
 	return out;
 }
@@ -530,7 +520,7 @@ int jrn_db_refuse_foreign(sqlite3 *db, jrn_err *e)
 	int version = sqlite3_column_int(st, 0), n = sqlite3_column_int(st, 1);
 	bool events = sqlite3_column_int(st, 3) > 0;
 	char first[64];
-	name_shown(sqlite3_column_text(st, 2), first);
+	name_shown((const char *)sqlite3_column_text(st, 2), first);
 	sqlite3_finalize(st);
 	if (version == 0 && n > 0 && events)
 		return jrn_fail(e, "jrn's tables but user_version 0, so not known as a state file"

@@ -179,14 +179,14 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 	for (size_t i = 0; i < L->ix.n; i++)
 		if (L->ix.m[i].kescaped)
 			return 0;
-	for (int i = 0; i < 5; i++)
-		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
 	const jrn_json_member *act = jrn_json_find(&L->ix, -1, "actionType");
 	if (act && act->kind == '"') {
 		*rec = jv_invalid(); /* an action: through (take_line) */
 		L->light_action = true;
 		return 1;
 	}
+	for (int i = 0; i < 5; i++)
+		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
 	/* jrn-merge's profile: only its contact is read (rec_contact) */
 	const jrn_json_member *prof = jrn_json_find(&L->ix, -1, "profile");
 	if (m[0] && m[0]->kind == '"' && !(m[2] && m[2]->kind == '{')) {
