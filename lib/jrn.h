@@ -628,7 +628,7 @@ void jrn_idmap_free(jrn_idmap *m);
 
 /* ---- state file (state.c) ------------------------------------------------- */
 
-#define JRN_SCHEMA_VERSION 15
+#define JRN_SCHEMA_VERSION 16
 
 /* SQLite's process-wide settings, once (sqlite3_config must come before
  * the first connection): no memory statistics (SQLITE_CONFIG_MEMSTATUS

@@ -191,7 +191,7 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	good g1 > in.ndjson
 	run jrn-ingest -q --db old.db in.ndjson
 	assert_success
-	assert_equal "$(sqlite3 old.db 'PRAGMA user_version')" 15
+	assert_equal "$(sqlite3 old.db 'PRAGMA user_version')" 16
 	assert_equal "$(sqlite3 old.db 'SELECT count(*) FROM events')" 2
 	assert_equal "$(sqlite3 old.db "SELECT count(*) FROM sqlite_schema WHERE name = 'rfm_snapshots'")" 1
 }

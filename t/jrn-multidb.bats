@@ -310,7 +310,7 @@ EOF
 	sqlite3 old.db "DROP TABLE log_offsets; PRAGMA user_version = 12"
 	run --separate-stderr jrn-report metrics --db a.db --db old.db
 	assert_failure 1
-	assert_equal "$stderr" "jrn-report: old.db: state file of schema 12, jrn-report reads 15 over several files (every file must be of this schema: a tool that writes a file, such as jrn-ingest < /dev/null, migrates it)"
+	assert_equal "$stderr" "jrn-report: old.db: state file of schema 12, jrn-report reads 16 over several files (every file must be of this schema: a tool that writes a file, such as jrn-ingest < /dev/null, migrates it)"
 	echo 'not sqlite at all, but long enough to be read as a header of a database file.....' > junk.db
 	run --separate-stderr jrn-report metrics --db a.db --db junk.db
 	assert_failure 1

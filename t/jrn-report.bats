@@ -291,7 +291,7 @@ for r in rows[1:]:
 	sqlite3 jrn.db "PRAGMA user_version = 11"
 	run jrn-report metrics
 	assert_failure 1
-	assert_output "jrn-report: jrn.db: state file of schema 11, jrn-report reads 15: it opens the file read-only and does not migrate it (a tool that writes the file, such as jrn-ingest < /dev/null, does)"
+	assert_output "jrn-report: jrn.db: state file of schema 11, jrn-report reads 16: it opens the file read-only and does not migrate it (a tool that writes the file, such as jrn-ingest < /dev/null, does)"
 	assert_equal "$(sqlite3 jrn.db 'PRAGMA user_version')" 11
 	# --save opens it to write, which migrates: the file made a version 11
 	# one again (what migration 12 added undone), then migrated
@@ -301,13 +301,13 @@ for r in rows[1:]:
 		CREATE UNIQUE INDEX route_decisions_key ON route_decisions (key) WHERE decision = 'send'"
 	run jrn-report metrics --save -q
 	assert_success
-	assert_equal "$(sqlite3 jrn.db 'PRAGMA user_version')" 15
+	assert_equal "$(sqlite3 jrn.db 'PRAGMA user_version')" 16
 	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM insights WHERE dimension = "all"')" 1
 	# a newer one too
 	sqlite3 jrn.db "PRAGMA user_version = 99"
 	run jrn-report metrics
 	assert_failure 1
-	assert_output --partial "state file of schema 99 is newer than this jrn-report (15)"
+	assert_output --partial "state file of schema 99 is newer than this jrn-report (16)"
 }
 
 @test "a corrupt or foreign state file is an error that names it" {

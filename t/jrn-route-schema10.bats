@@ -65,7 +65,7 @@ SQL
 	# the sends the file holds
 	run --separate-stderr jrn-route a.ndjson
 	assert_success
-	assert_equal "$(rows 'PRAGMA user_version')" 15
+	assert_equal "$(rows 'PRAGMA user_version')" 16
 	assert_equal "$(jq -c '[.route.decision, .route.reason]' <<< "$output" | tr '\n' ' ')" \
 		'["defer","cap_channel"] ["defer","cap_channel"] ["defer","cap_channel"] '
 	# the first three rows as they were (seq, body and all), three more after

@@ -72,7 +72,7 @@ SQL
 	{ keyed c3 k-c3; keyed c4 k-c4; keyed c4 k-c4; email c1 '"template":"t3"'; } > b.ndjson
 	run --separate-stderr jrn-route b.ndjson
 	assert_success
-	assert_equal "$(rows 'PRAGMA user_version')" 15
+	assert_equal "$(rows 'PRAGMA user_version')" 16
 	assert_equal "$(decisions)" \
 		'["suppress","duplicate"] ["send",null] ["suppress","duplicate"] ["defer","cap_channel"] '
 	# the four rows as they were (seq, body and all), four more after

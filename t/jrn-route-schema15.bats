@@ -53,7 +53,7 @@ index_sql() {
 	# holds (found through the new index)
 	run --separate-stderr jrn-route a.ndjson
 	assert_success
-	assert_equal "$(rows 'PRAGMA user_version')" 15
+	assert_equal "$(rows 'PRAGMA user_version')" 16
 	assert_equal "$(jq -c '[.customerId, .route.decision, .route.reason]' <<< "$output" | tr '\n' ' ')" \
 		'["c1","defer","cap_channel"] ["c1","defer","cap_channel"] ["c2","defer","cap_channel"] '
 	assert_equal "$(rows 'SELECT * FROM route_decisions WHERE seq <= 3 ORDER BY seq')" "$before"

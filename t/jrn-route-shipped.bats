@@ -207,7 +207,7 @@ summary() {
 	sqlite3 old.db 'CREATE TABLE t (x); PRAGMA user_version = 7'
 	run --separate-stderr jrn-route --simulate --db old.db /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-route: old.db: schema version 7, not this jrn's 15: --simulate only reads it (any run of a tool that writes migrates it)"
+	assert_equal "$stderr" "jrn-route: old.db: schema version 7, not this jrn's 16: --simulate only reads it (any run of a tool that writes migrates it)"
 	assert_equal "$(sqlite3 old.db 'PRAGMA user_version')" 7
 	mkdir d.db
 	run --separate-stderr jrn-route --simulate --db d.db /dev/null

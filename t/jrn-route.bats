@@ -36,7 +36,7 @@ decisions() {
 	assert_equal "$key" "$(printf '%s' '["jrn-route/1","c1","k1","email",null,null,"2026-01-15"]' | sha256sum | cut -d' ' -f1)"
 	assert_equal "$(rows 'SELECT key, customer_id, channel, campaign_id, decision, decided_at FROM route_decisions')" \
 		"$key|c1|email|k1|send|1768478400000"
-	assert_equal "$(rows 'PRAGMA user_version')" 15
+	assert_equal "$(rows 'PRAGMA user_version')" 16
 }
 
 @test "bad input: no channel, no customer, no recipient, bad JSON, bad UTF-8, a NUL inside a field are rejected with file:line; the rest go on" {

@@ -102,7 +102,7 @@ load helpers
 	run jrn init proj
 	assert_success
 	[ -s proj/jrn.yaml ]
-	assert_equal "$(sqlite3 proj/jrn.db 'PRAGMA user_version')" 15
+	assert_equal "$(sqlite3 proj/jrn.db 'PRAGMA user_version')" 16
 	assert_equal "$(sqlite3 proj/jrn.db 'PRAGMA journal_mode')" wal
 	# the starter config is valid, and its db.path is relative to it
 	ev a c1 | jrn-ingest -q --store-only --config proj/jrn.yaml
