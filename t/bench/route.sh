@@ -188,6 +188,8 @@ bench_simulate() {
 		rm -f "$db" "$db-wal" "$db-shm"
 		JRN_NOW=2026-01-01T00:00:00Z "$bin/jrn-ingest" -q --store-only --db "$db" "$dir/sim-identify-$n.ndjson"
 	fi
+	# one made by an older jrn: --simulate only reads, so migrate it here
+	"$bin/jrn-ingest" -q --db "$db" < /dev/null
 	local ts=() cs=() ks=() js=() got
 	for ((i = 0; i < runs; i++)); do
 		timed "$dir/sim.out" "$bin/jrn-route" --simulate --db "$db" --journeys "$journeys" --now "$end" "$data"
