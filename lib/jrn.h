@@ -276,6 +276,7 @@ typedef struct {
 	int fd;
 	int err;
 	jrn_buf buf;
+	struct jrn_out_writer *behind; /* jrn_out_behind's thread; NULL: write here */
 } jrn_out;
 
 void jrn_out_init(jrn_out *o, int fd);
@@ -288,10 +289,28 @@ int jrn_out_text(jrn_out *o, const char *p, size_t len);
  * newline: a batch built elsewhere) as it is, not copied through the
  * buffer. 0 or -1 (see o->err). */
 int jrn_out_lines(jrn_out *o, const char *p, size_t len);
-/* Writes what is buffered. 0 or -1 (see o->err). */
+/* Writes what is buffered. 0 or -1 (see o->err). Behind (below): waits
+ * until the thread has written every block handed to it. */
 int jrn_out_flush(jrn_out *o);
-/* Flushes and frees the buffer (the fd stays open). 0 or -1. */
+/* Flushes and frees the buffer (the fd stays open); behind, also ends
+ * and joins the thread. 0 or -1. */
 int jrn_out_close(jrn_out *o);
+/* From now on o's blocks are written by a thread of their own, so that
+ * the caller goes on making the next one while the kernel copies the
+ * last (a write of a large output to a file or pipe was a twentieth of
+ * jrn-route --simulate's one busy thread). At most two blocks wait (the
+ * one being written, one handed over): a caller that gets ahead waits.
+ * A write error reaches o->err at the next hand-over, flush or close, so
+ * a loop that stops on o->err stops a block or two later than it would
+ * have; only for output that nothing else is ordered against (not before
+ * a commit that says the records went out). 0, or -1 (no thread: o
+ * writes here as before). */
+int jrn_out_behind(jrn_out *o);
+/* Writes b's bytes (whole lines, each ending in a newline: a batch built
+ * elsewhere) after what is buffered, and leaves b empty, its storage
+ * perhaps another's (behind: b's block is handed to the thread as it is,
+ * not copied). 0 or -1 (see o->err). */
+int jrn_out_give(jrn_out *o, jrn_buf *b);
 
 /* ---- time (time.c) -------------------------------------------------------- */
 

@@ -407,10 +407,10 @@ int simulate_flush(route_run *R)
 	jrn_err e;
 	if (store_poll(R->st, &e) < 0)
 		return jrn_say(-1, "the memory state: %s", e.msg);
-	if (R->batch.len)
-		jrn_out_lines(&R->out, R->batch.p, R->batch.len);
-	jrn_buf_reset(&R->batch);
-	jrn_out_flush(&R->out);
+	/* to the output's thread (mode_simulate: jrn_out_behind), which
+	 * writes it while this one goes on: nothing here is ordered against
+	 * the write, as the gate's commit is */
+	jrn_out_give(&R->out, &R->batch);
 	return 0;
 }
 
@@ -576,6 +576,7 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 	}
 	jrn_reader_idle_notice(rd, true);
 	jrn_reader_stop_on(rd, &route_interrupted);
+	jrn_out_behind(&R->out); /* -1: written here, as before */
 	jrn_line ln;
 	int rc;
 	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {

@@ -228,6 +228,93 @@ static void test_read_ahead(void)
 	close(saved);
 }
 
+/* ---- jrn_out_behind ---- */
+
+/* Reads fd to its end into the jrn_buf arg, in small reads with pauses,
+ * so that the writer gets ahead of it and waits. */
+static void *slow_reader(void *arg)
+{
+	jrn_buf *got = ((void **)arg)[0];
+	int fd = *(int *)((void **)arg)[1];
+	char chunk[4096];
+	ssize_t n;
+	int k = 0;
+	while ((n = read(fd, chunk, sizeof chunk)) > 0) {
+		jrn_buf_add(got, chunk, (size_t)n);
+		if (++k % 64 == 0)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+static void test_out_behind(void)
+{
+	/* through a pipe to a slow reader: records (past the 256 KiB block
+	 * many times), given batches and copied lines come out whole and in
+	 * order; a given batch comes back empty and usable */
+	int fds[2];
+	if (pipe(fds) != 0)
+		return;
+	jrn_buf got = {0}, want = {0}, batch = {0};
+	void *arg[2] = {&got, &fds[0]};
+	pthread_t th;
+	pthread_create(&th, NULL, slow_reader, arg);
+	jrn_out o;
+	jrn_out_init(&o, fds[1]);
+	CHECK(jrn_out_behind(&o) == 0 && o.behind, "behind: a thread");
+	int bad = 0;
+	for (int i = 0; i < 60000; i++) {
+		char line[64];
+		snprintf(line, sizeof line, "{\"n\":%d,\"pad\":\"%.*s\"}", i, i % 40, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		jrn_buf_addf(&want, "%s\n", line);
+		if (i % 7 == 0) {
+			jrn_buf_addf(&batch, "%s\n", line);
+			if (i % 700 == 0) {
+				bad |= jrn_out_give(&o, &batch) < 0 || batch.len != 0;
+				jrn_buf_addf(&batch, "%s", ""); /* usable again */
+			}
+			continue;
+		}
+		if (batch.len) /* in order: the batch so far goes first */
+			bad |= jrn_out_give(&o, &batch) < 0;
+		bad |= (i % 5 == 0 ? jrn_out_lines(&o, line, strlen(line)) < 0 ||
+				     jrn_out_lines(&o, "\n", 1) < 0
+				   : jrn_out_line(&o, line, strlen(line)) < 0);
+	}
+	bad |= jrn_out_give(&o, &batch) < 0;
+	CHECK(!bad, "behind: every write accepted, a given batch left empty");
+	CHECK(jrn_out_flush(&o) == 0 && o.behind, "behind: flushed, the thread still there");
+	CHECK(jrn_out_line(&o, "last", 4) == 0, "behind: a write after a flush");
+	jrn_buf_adds(&want, "last\n");
+	CHECK(jrn_out_close(&o) == 0 && !o.behind, "behind: closed, the thread joined");
+	close(fds[1]);
+	pthread_join(th, NULL);
+	CHECK(got.len == want.len && !memcmp(got.p, want.p, want.len),
+	      "behind: the reader got every byte in order (%zu of %zu)", got.len, want.len);
+	close(fds[0]);
+	/* a reader that went away: EPIPE reaches o.err by the flush at the
+	 * latest, later writes fail fast, close says so */
+	if (pipe(fds) == 0) {
+		close(fds[0]);
+		jrn_out_init(&o, fds[1]);
+		CHECK(jrn_out_behind(&o) == 0, "behind: a thread for a closed pipe");
+		jrn_buf_reset(&batch);
+		for (int i = 0; i < 20000; i++)
+			jrn_buf_addf(&batch, "line %d\n", i);
+		jrn_out_give(&o, &batch);
+		CHECK(batch.len == 0, "behind: the batch taken");
+		CHECK(jrn_out_flush(&o) < 0 && o.err == EPIPE, "behind: EPIPE at the flush");
+		CHECK(jrn_out_line(&o, "y", 1) < 0, "behind: later writes fail fast");
+		jrn_buf_adds(&batch, "z\n");
+		CHECK(jrn_out_give(&o, &batch) < 0 && batch.len == 0, "behind: a later batch dropped, left empty");
+		CHECK(jrn_out_close(&o) < 0 && o.err == EPIPE, "behind: close says EPIPE");
+		close(fds[1]);
+	}
+	jrn_buf_free(&got);
+	jrn_buf_free(&want);
+	jrn_buf_free(&batch);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -407,6 +494,7 @@ int main(void)
 	}
 	test_pump();
 	test_read_ahead();
+	test_out_behind();
 	if (unit_rmtree(dir) != 0)
 		return 1;
 	return unit_done();
