@@ -243,6 +243,8 @@ typedef struct {
 	jrn_rejects rej;
 	jrn_out out;
 	jrn_json_index ix;
+	bool ix_ready;              /* ix already holds the next record_read's line
+				     * (--simulate's sim_line built it for the time) */
 	jrn_buf fbuf[NFIELDS];      /* the action's strings */
 	jrn_buf batch;              /* the batch's output, written after commit */
 	jrn_buf scratch;

@@ -167,12 +167,14 @@ int record_read(route_run *R, const jrn_line *ln, action *a, jrn_err *why)
 {
 	memset(a, 0, sizeof *a);
 	a->send_at = INT64_MIN;
+	bool ready = R->ix_ready;
+	R->ix_ready = false;
 	size_t bad = jrn_utf8_invalid_at(ln->p, ln->len);
 	if (bad < ln->len) {
 		jrn_fail(why, "invalid UTF-8 at byte %zu", bad + 1);
 		return 1;
 	}
-	if (jrn_json_index_build(&R->ix, ln->p, ln->len, 2, why) < 0)
+	if (!ready && jrn_json_index_build(&R->ix, ln->p, ln->len, 2, why) < 0)
 		return 1;
 	if (strcmp(jrn_json_kind_at(ln->p, ln->len), "object")) {
 		jrn_fail(why, "not a JSON object (got %s)", jrn_json_kind_phrase_at(ln->p, ln->len));

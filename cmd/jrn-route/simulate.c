@@ -200,12 +200,14 @@ int simulate_db_open(route_run *R, jrn_err *e)
 	return 0;
 }
 
-/* The record's "timestamp" (RFC 3339) into *t: 1, 0 none or unreadable. */
+/* The record's "timestamp" (RFC 3339) into *t: 1, 0 none or unreadable
+ * (-1: not JSON). ix is left holding the line's index as record_read
+ * builds it (max depth 2), for sim_line to hand on. */
 static int line_time(jrn_json_index *ix, const jrn_line *ln, int64_t *t)
 {
 	jrn_err e;
-	if (jrn_json_index_build(ix, ln->p, ln->len, 1, &e) < 0)
-		return 0;
+	if (jrn_json_index_build(ix, ln->p, ln->len, 2, &e) < 0)
+		return -1;
 	const jrn_json_member *m = jrn_json_find(ix, -1, "timestamp");
 	if (!m || m->kind != '"' || m->escaped)
 		return 0;
@@ -520,7 +522,8 @@ static int sim_engine(route_run *R, int *bad)
 static int sim_line(route_run *R, sim *s, jrn_json_index *ix, const jrn_line *ln, int64_t end)
 {
 	int64_t t;
-	if (line_time(ix, ln, &t)) {
+	int timed = line_time(ix, ln, &t);
+	if (timed > 0) {
 		if (s->clock != INT64_MIN && t < s->clock)
 			s->late++;
 		if (catch_up(R, s, t) < 0)
@@ -528,9 +531,19 @@ static int sim_line(route_run *R, sim *s, jrn_json_index *ix, const jrn_line *ln
 	} else if (catch_up(R, s, s->clock == INT64_MIN ? end : s->clock) < 0) {
 		return -1; /* no time: at the clock as it stands (the end's, before any) */
 	}
+	/* the line's index, built for its time, is record_read's: the
+	 * catching up built others in R->ix, never in ix */
+	if (timed >= 0) {
+		jrn_json_index held = R->ix;
+		R->ix = *ix;
+		*ix = held;
+		R->ix_ready = true;
+	}
 	size_t before = R->batch.len;
 	uint64_t passed = R->passed;
-	if (route_line(R, ln) < 0)
+	int rc = route_line(R, ln);
+	R->ix_ready = false; /* (when route_line failed before record_read) */
+	if (rc < 0)
 		return -1;
 	if (R->passed != passed) {
 		size_t ev = ln->len + 1;
