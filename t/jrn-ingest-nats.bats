@@ -18,9 +18,10 @@ teardown() {
 	wait 2> /dev/null || :
 }
 
-# nats_start: a JetStream server on a port of its choosing; sets NATS_URL
+# nats_start [OPTION...]: a JetStream server on a port of its choosing,
+# with nats-server's OPTIONs; sets NATS_URL
 nats_start() {
-	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/js" > nats.log 2>&1 &
+	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/js" "$@" > nats.log 2>&1 &
 	NATS_PID=$!
 	local i port=
 	for i in $(seq 100); do
@@ -681,4 +682,46 @@ refused() {
 	assert_failure 1
 	assert_regex "$stderr" 'Authorization Violation'
 	refute_regex "$stderr" 'listening on'
+}
+
+# unsub_mux: how many times jrn-ingest's connections unsubscribed sid 1,
+# libnats' subscription for the answers to its requests, which only a
+# drain unsubscribes (a close drops it); from the server's trace
+unsub_mux() { grep -c 'C:jrn-ingest" - <<- \[UNSUB 1 \]' nats.log; }
+
+@test "--publish drains its connection at exit once a publish went unanswered (a late answer is handled before libnats stops), and only then" {
+	kill -9 "$NATS_PID"
+	wait "$NATS_PID" 2> /dev/null || :
+	nats_start -V || return 1 # -V: each client's protocol lines in nats.log
+	printf 'nats:\n  ackTimeout: 100ms\n' > jrn.yaml
+	"$JRN_GEN" -n 200 -c 40 > in.ndjson
+	# every publish answered at once: closed, no drain
+	run --separate-stderr jrn-ingest -q --config jrn.yaml --publish "$NATS_URL" in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 200
+	run unsub_mux
+	assert_output 0
+	# the server stopped while a batch is out: unanswered within 100 ms,
+	# taken back and re-sent, the first answers coming late
+	mkfifo in.fifo
+	jrn-ingest --config jrn.yaml --publish "$NATS_URL" < in.fifo > out.ndjson 2> err &
+	BG=$!
+	exec {w}> in.fifo
+	for i in $(seq 100); do # connected: its request subscription made
+		[ "$(grep -c 'C:jrn-ingest" - <<- \[SUB _INBOX' nats.log)" -ge 3 ] && break
+		sleep 0.1
+	done
+	kill -STOP "$NATS_PID"
+	sed 's/"id":"/"id":"x/' in.ndjson >&"$w"
+	sleep 0.5
+	kill -CONT "$NATS_PID"
+	exec {w}>&-
+	wait "$BG"
+	BG=
+	assert_equal "$(wc -l < out.ndjson)" 200
+	run cat err
+	assert_output --partial "publishes unacked (no answer within nats.ackTimeout): re-sending"
+	assert_output --partial "200 published, 0 duplicate, 0 rejected"
+	run unsub_mux
+	assert_output 1
 }

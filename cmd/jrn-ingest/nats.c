@@ -39,6 +39,8 @@ struct ingest_nats {
 	size_t nfailed, failed_cap;
 	char last_err[200];
 	bool outage, closing; /* closing: the callbacks keep quiet */
+	bool unanswered;      /* a request or publish went unanswered: a late
+			       * answer may come, so drained at close */
 	/* --from */
 	natsSubscription **subs; /* per partition, NULL when not owned */
 	uint64_t *end;           /* --drain: the last sequence to reach */
@@ -263,6 +265,14 @@ static int nats_fail(jrn_err *e, const char *what, natsStatus s)
 	return jrn_fail(e, "%s: %s: %s", what, text, last);
 }
 
+/* nats_fail of a request (to the JetStream API) that failed: its answer
+ * may still come, so N is drained at close. */
+static int request_fail(ingest_nats *N, jrn_err *e, const char *what, natsStatus s)
+{
+	N->unanswered = true;
+	return nats_fail(e, what, s);
+}
+
 /* The server's authentication and TLS from cfg (jrn-ingest(1), NATS
  * SECURITY): nats.user with nats.password, or nats.token, or
  * nats.credentials (a .creds file: a user JWT and its NKey seed, NATS's
@@ -407,7 +417,7 @@ static int ensure_stream(ingest_nats *N, int64_t replicas, const char *storage, 
 		sc.Duplicates = dup_ms * 1000000;
 		s = js_AddStream(&si, N->js, &sc, NULL, &jerr);
 		if (s != NATS_OK)
-			return nats_fail(e, "creating the stream", s);
+			return request_fail(N, e, "creating the stream", s);
 		N->created = true;
 		if (N->verbosity > 0)
 			jrn_say(0, "stream %s created (%s, %d partitions)", N->stream, subj, N->parts);
@@ -415,7 +425,7 @@ static int ensure_stream(ingest_nats *N, int64_t replicas, const char *storage, 
 		return 0;
 	}
 	if (s != NATS_OK)
-		return nats_fail(e, "the stream's info", s);
+		return request_fail(N, e, "the stream's info", s);
 	int rc = 0;
 	jsStreamConfig *c = si->Config;
 	if (c->SubjectsLen != 1 || strcmp(c->Subjects[0], subj))
@@ -503,6 +513,26 @@ bool ingest_nats_connected(ingest_nats *N)
 	return natsConnection_Status(N->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
+/* Drains nc (natsConnection_Drain): every message its subscriptions
+ * hold goes to their handlers, and the connection is closed, waiting up
+ * to ms for that. Why: libnats 3.4.1's collector thread, which frees
+ * every natsMsg_Destroy'd message, ends at nats_CloseAndWait, and a
+ * close or natsSubscription_Destroy leaves what a subscription still
+ * holds (a late acknowledgement of a publish re-sent) to be freed by its
+ * delivery thread whenever that ends, which can be after the collector:
+ * lost (sub.c natsSub_deliverMsgs, nats.c _close, _freeGC; a leak
+ * LeakSanitizer caught after a leader kill). A drain ends each
+ * subscription only once its messages are handled. Not connected (or no
+ * answer within ms): closed as it stands. */
+static void drain_close(natsConnection *nc, int64_t ms)
+{
+	if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED ||
+	    natsConnection_DrainTimeout(nc, ms) != NATS_OK)
+		return;
+	for (int64_t until = mono_ms() + ms + 1000; !natsConnection_IsClosed(nc) && mono_ms() < until;)
+		sleep_ms(1);
+}
+
 void ingest_nats_close(ingest_nats *N)
 {
 	if (!N)
@@ -514,13 +544,20 @@ void ingest_nats_close(ingest_nats *N)
 			natsSubscription_Unsubscribe(N->subs[p]);
 			natsSubscription_Destroy(N->subs[p]);
 		}
+	if (N->unanswered && N->nc) /* (before jsCtx_Destroy ends its subscription) */
+		drain_close(N->nc, N->ack_ms);
 	jsCtx_Destroy(N->js);
 	natsConnection_Close(N->nc);
 	natsConnection_Destroy(N->nc);
 	natsOptions_Destroy(N->no);
-	nats_CloseAndWait(5000); /* the library's threads end before N is freed */
+	/* while the collector runs (on_ack, the one other writer, was
+	 * called by the subscription the close ended) */
+	pthread_mutex_lock(&N->mu);
 	for (size_t i = 0; i < N->nfailed; i++)
 		natsMsg_Destroy(N->failed[i]);
+	N->nfailed = 0;
+	pthread_mutex_unlock(&N->mu);
+	nats_CloseAndWait(5000); /* the library's threads end before N is freed */
 	free(N->failed);
 	free(N->subs);
 	for (int p = 0; N->names && p < N->parts; p++)
@@ -911,6 +948,7 @@ int ingest_nats_publish(ingest_nats *N, const batch *b, unsigned char *state, jr
 			if (!errs)
 				break;
 		}
+		N->unanswered = true; /* a round more: what it takes back may be answered late */
 		if (take_back(N, &resend) < 0) {
 			rc = jrn_fail(e, "out of memory");
 			break;
@@ -983,7 +1021,7 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
 			if (s == NATS_OK)
 				N->end[p] = natsMsg_GetSequence(last);
 			else if (s != NATS_NOT_FOUND)
-				return nats_fail(e, subj, s);
+				return request_fail(N, e, subj, s);
 			natsMsg_Destroy(last);
 		}
 		jsSubOptions so;
@@ -994,7 +1032,7 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
 		so.Config.OptStartSeq = start[p] + 1;
 		natsStatus s = js_SubscribeSync(&N->subs[p], N->js, subj, NULL, &so, NULL);
 		if (s != NATS_OK)
-			return nats_fail(e, subj, s);
+			return request_fail(N, e, subj, s);
 	}
 	return 0;
 }
