@@ -180,6 +180,22 @@ c5 w82 send -
 c5 w83 send -
 c5 w84 defer cap_channel"
 	assert_equal "$(sha256sum s.db)" "$sum"
+	# the claims and customers past JRN_SIMULATE_CLAIMS in route_send_keys
+	# (memory flat in the input): the same decisions, every claim found
+	local want=$output
+	for n in 0 1 3; do
+		JRN_SIMULATE_CLAIMS=$n run --separate-stderr jrn-route --simulate --db s.db --config jrn.yaml --journeys js act.ndjson
+		assert_success
+		assert_equal "$stderr" ""
+		assert_equal "$output" "$want"
+	done
+	for bad in x -1 2000000 ' 3'; do
+		JRN_SIMULATE_CLAIMS=$bad run --separate-stderr jrn-route --simulate --db s.db --config jrn.yaml --journeys js act.ndjson
+		assert_failure 1
+		assert_equal "$output" ""
+		assert_regex "$stderr" "^jrn-route: JRN_SIMULATE_CLAIMS: expected a number from 0 to 1048576, got '$bad'$"
+	done
+	assert_equal "$(sha256sum s.db)" "$sum"
 }
 
 @test "simulate: a deferral offered again is suppressed only when its enrollment is one that ended: an id like 1x or 1.5 is none (as --tick compares them)" {

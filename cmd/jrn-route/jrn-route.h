@@ -123,11 +123,17 @@ sqlite3 *store_db(const store *S);
 void store_close(store *S);
 /* Marks S's state as private: it began empty, and no other connection
  * reads or writes it (--simulate's memory state, simulate.c). Its sends'
- * keys are then claimed in memory (route_send_keys gets no row: nothing
- * else reads it), a customer no send was written for is not looked up in
- * route_decisions, and a send's cost is added to route_budgets only when
- * its campaign has a budget (the only reader). 0, -1 with e. */
-int store_private(store *S, jrn_err *e);
+ * keys are then claimed in memory, the first max_claims of them
+ * (route_send_keys gets a row only for those past it: memory stays flat),
+ * a customer no send was written for (of the first max_claims customers
+ * with one) is not looked up in route_decisions, and a send's cost is
+ * added to route_budgets only when its campaign has a budget (the only
+ * reader). 0, -1 with e. */
+int store_private(store *S, size_t max_claims, jrn_err *e);
+/* JRN_SIMULATE_CLAIMS (a number from 0 to PRIV_MAX; unset or empty:
+ * PRIV_MAX) into *max: store_private's max_claims, for tests. 0, -1
+ * with e. */
+int store_private_max(size_t *max, jrn_err *e);
 /* Writes S's decisions behind: their rows, claims and spending are queued
  * as decided and written in order by a thread of S's own, on S's
  * connection (which must be serialized: jrn_db_open_serialized), while

@@ -208,6 +208,9 @@ static int setup(route_run *R, int argc, char **argv)
 	if (policy_load(&R->P, R->opts.config, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
 			       : "configuration", e.msg);
+	size_t max_claims = 0;
+	if (R->mode == M_SIMULATE && store_private_max(&max_claims, &e) < 0)
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	bool lint_only = R->mode == M_CHECK && access(R->opts.db_path, F_OK) != 0; /* none made */
 	/* --explain only reads, and --tick has nothing to advance in a new
 	 * file: a mistyped --db (or cron's working directory) is said, not made */
@@ -223,7 +226,7 @@ static int setup(route_run *R, int argc, char **argv)
 			   !(R->reach = jrn_reach_open(R->db, &e)) ||
 			   !(R->privacy = jrn_privacy_open(R->db, &e)) ||
 			   /* the memory state: private (store_private) */
-			   (R->mode == M_SIMULATE && store_private(R->st, &e) < 0)))
+			   (R->mode == M_SIMULATE && store_private(R->st, max_claims, &e) < 0)))
 		return db_fail(R, &e);
 	if (jrn_rejects_open(&R->rej, "jrn-route", R->opts.rejects_path, R->opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);

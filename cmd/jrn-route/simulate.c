@@ -16,7 +16,8 @@
  *     and a second "" for the gate's decisions alone (R->sdb: its
  *     route_decisions and route_budgets; the profiles' time zones are
  *     still read through the first). main.c then makes the gate's store
- *     private (store_private: the sends' keys claimed in memory; nothing
+ *     private (store_private: the sends' keys claimed in memory, up to
+ *     PRIV_MAX, the rest in its route_send_keys; nothing
  *     else reads the memory state) and writes it behind (store_behind: a
  *     thread of its own inserts the decisions while this one runs the
  *     journeys, each on its own connection, so neither waits for the

@@ -7,6 +7,7 @@
  * once-a-transaction emptiness rely on). Its writes go through behind.c
  * when they are written behind (store_behind); store.h is what the two
  * share. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,7 @@ void store_close(store *S)
 	table_free(S->priv_hash, S->priv_cap);
 	table_free(S->priv_seq, S->priv_cap);
 	table_free(S->priv_cust, S->cust_cap);
+	free(S->priv_bloom);
 	table_free(S->custs, S->custs_cap);
 	jrn_huge_free(S->recent_memo, RECENT_MEMO * sizeof *S->recent_memo);
 	jrn_huge_free(S->recent_tag, RECENT_MEMO * sizeof *S->recent_tag);
@@ -410,7 +412,7 @@ static int custs_load(store *S, jrn_err *e)
 static int custs_maybe(store *S, uint64_t h, jrn_err *e)
 {
 	if (S->priv)
-		return set_has(S->priv_cust, S->cust_cap, h ? h : 1);
+		return S->cust_full || set_has(S->priv_cust, S->cust_cap, h ? h : 1);
 	if (sqlite3_get_autocommit(S->db)) /* outside a transaction: no epoch holds */
 		return 1;
 	if (S->custs_epoch != S->epoch) {
@@ -434,9 +436,26 @@ static int custs_maybe(store *S, uint64_t h, jrn_err *e)
 	return set_has(S->custs, S->custs_cap, h ? h : 1);
 }
 
-int store_private(store *S, jrn_err *e)
+int store_private_max(size_t *max, jrn_err *e)
+{
+	const char *v = getenv("JRN_SIMULATE_CLAIMS");
+	*max = PRIV_MAX;
+	if (!v || !*v)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || n > PRIV_MAX)
+		return jrn_fail(e, "JRN_SIMULATE_CLAIMS: expected a number from 0 to %d, got '%s'",
+				PRIV_MAX, v);
+	*max = (size_t)n;
+	return 0;
+}
+
+int store_private(store *S, size_t max_claims, jrn_err *e)
 {
 	S->priv = true;
+	S->priv_max = max_claims;
 	/* its seqs counted here, so that a send's is known when its row is
 	 * queued behind (store_behind), not yet written */
 	S->priv_next = 1;
@@ -444,31 +463,80 @@ int store_private(store *S, jrn_err *e)
 			      " AND decision = 'send'", &S->by_seq, e);
 }
 
+/* Does the private state's next claim go to route_send_keys (the
+ * claims in memory are priv_max)? */
+static bool priv_spills(const store *S)
+{
+	return S->priv && S->priv_n >= S->priv_max;
+}
+
+/* The Bloom filter's PRIV_BLOOM_PROBES bit positions of key hash h, by
+ * double hashing (Kirsch and Mitzenmacher, "Less hashing, same
+ * performance", 2006) with a second hash from splitmix64's finalizer. */
+static void bloom_bits(uint64_t h, uint64_t bit[PRIV_BLOOM_PROBES])
+{
+	uint64_t g = h + 0x9e3779b97f4a7c15u;
+	g = (g ^ (g >> 30)) * 0xbf58476d1ce4e5b9u;
+	g = (g ^ (g >> 27)) * 0x94d049bb133111ebu;
+	g = (g ^ (g >> 31)) | 1;
+	for (int i = 0; i < PRIV_BLOOM_PROBES; i++)
+		bit[i] = (h + (uint64_t)i * g) % PRIV_BLOOM_BITS;
+}
+
 /* Adds (h, seq) to the private claims (a second claim of a hash is a
- * second entry), and the customer's hash ch to the customers with a send
- * (once). 0, -1 out of memory. */
+ * second entry) or, past priv_max, h to the Bloom filter of the claims
+ * in route_send_keys; and the customer's hash ch to the customers with a
+ * send (once; past priv_max of them, none more: cust_full). 0, -1 out of
+ * memory. */
 static int priv_add(store *S, uint64_t h, int64_t seq, uint64_t ch)
 {
 	h = h ? h : 1, ch = ch ? ch : 1;
-	if (hash_grow(&S->priv_hash, &S->priv_seq, &S->priv_cap, S->priv_n) < 0 ||
-	    hash_grow(&S->priv_cust, NULL, &S->cust_cap, S->cust_n) < 0)
+	if (priv_spills(S)) {
+		if (!S->priv_bloom && !(S->priv_bloom = calloc(PRIV_BLOOM_BITS / 64, sizeof *S->priv_bloom)))
+			return -1;
+		uint64_t bit[PRIV_BLOOM_PROBES];
+		bloom_bits(h, bit);
+		for (int i = 0; i < PRIV_BLOOM_PROBES; i++)
+			S->priv_bloom[bit[i] / 64] |= 1ull << (bit[i] % 64);
+	} else {
+		if (hash_grow(&S->priv_hash, &S->priv_seq, &S->priv_cap, S->priv_n) < 0)
+			return -1;
+		size_t j = h & (S->priv_cap - 1);
+		while (S->priv_hash[j])
+			j = (j + 1) & (S->priv_cap - 1);
+		S->priv_hash[j] = h, S->priv_seq[j] = seq, S->priv_n++;
+	}
+	if (S->cust_full)
+		return 0;
+	if (S->cust_n >= S->priv_max && !set_has(S->priv_cust, S->cust_cap, ch)) {
+		S->cust_full = true;
+		return 0;
+	}
+	if (hash_grow(&S->priv_cust, NULL, &S->cust_cap, S->cust_n) < 0)
 		return -1;
-	size_t j = h & (S->priv_cap - 1);
-	while (S->priv_hash[j])
-		j = (j + 1) & (S->priv_cap - 1);
-	S->priv_hash[j] = h, S->priv_seq[j] = seq, S->priv_n++;
 	set_put(S->priv_cust, S->cust_cap, ch, &S->cust_n);
 	return 0;
 }
 
+/* Does route_send_keys hold a claim of key (its hash h), the writes
+ * behind of h waited for? 1, 0, -1 with e. */
+static int key_claimed(store *S, const char *key, uint64_t h, jrn_err *e)
+{
+	if (behind_pending(S, S->w.kpend, h) && store_sync(S, e) < 0)
+		return -1;
+	sqlite3_bind_int64(S->key, 1, (int64_t)h);
+	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(S->key);
+	return store_done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
+}
+
 /* store_key_sent in the private state: each send claimed under the key's
- * hash h asked whether it is the key. */
+ * hash h asked whether it is the key; past priv_max, the Bloom filter,
+ * then route_send_keys. */
 static int priv_key_sent(store *S, const char *key, uint64_t h, jrn_err *e)
 {
 	uint64_t k = h ? h : 1;
-	if (!S->priv_cap)
-		return 0;
-	for (size_t j = k & (S->priv_cap - 1); S->priv_hash[j]; j = (j + 1) & (S->priv_cap - 1)) {
+	for (size_t j = k & (S->priv_cap - 1); S->priv_cap && S->priv_hash[j]; j = (j + 1) & (S->priv_cap - 1)) {
 		if (S->priv_hash[j] != k)
 			continue;
 		/* its row may be queued still */
@@ -482,7 +550,14 @@ static int priv_key_sent(store *S, const char *key, uint64_t h, jrn_err *e)
 		if (rc == SQLITE_ROW)
 			return 1;
 	}
-	return 0;
+	if (!S->priv_bloom)
+		return 0;
+	uint64_t bit[PRIV_BLOOM_PROBES];
+	bloom_bits(k, bit);
+	for (int i = 0; i < PRIV_BLOOM_PROBES; i++)
+		if (!(S->priv_bloom[bit[i] / 64] >> (bit[i] % 64) & 1))
+			return 0;
+	return key_claimed(S, key, h, e); /* maybe among those past priv_max */
 }
 
 int store_key_sent(store *S, const char *key, jrn_err *e)
@@ -495,12 +570,7 @@ int store_key_sent(store *S, const char *key, jrn_err *e)
 		return -1;
 	if (ready && !keys_has(S, h))
 		return 0;
-	if (behind_pending(S, S->w.kpend, h) && store_sync(S, e) < 0)
-		return -1;
-	sqlite3_bind_int64(S->key, 1, (int64_t)h);
-	sqlite3_bind_text(S->key, 2, key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(S->key);
-	return store_done(S, S->key, rc, e) < 0 ? -1 : rc == SQLITE_ROW;
+	return key_claimed(S, key, h, e);
 }
 
 /* Is the ledger empty for the rest of this transaction? 1 yes (asked
@@ -901,8 +971,9 @@ static int queue_decision(store *S, const action *a, const decision *d, const ch
 					      : null,
 		S->priv ? (op_param){.tag = P_INT, .i = seq} : null,
 	};
-	/* the private state claims in memory (priv_add), not in route_send_keys */
-	char head[10] = {OP_DECISION, d->kind == D_SEND && !S->priv};
+	/* the private state claims in memory (priv_add), not in route_send_keys,
+	 * up to priv_max */
+	char head[10] = {OP_DECISION, d->kind == D_SEND && (!S->priv || priv_spills(S))};
 	int64_t hs = (int64_t)h;
 	memcpy(head + 2, &hs, sizeof hs);
 	if (behind_put(S, head, sizeof head, v, DECISION_PARAMS, e) < 0)
@@ -970,7 +1041,16 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	if (d->kind != D_SEND)
 		return 1;
 	/* the claim: the send's seq and its key's hash */
-	if (S->priv) {
+	if (S->priv && !priv_spills(S)) {
+		if (priv_add(S, h, seq, ch) < 0)
+			return jrn_fail(e, "out of memory");
+		return memo_sent(S, a, d, trigger_key, now, ch, e) < 0 ? -1 : 1;
+	}
+	if (S->priv) { /* past priv_max: in route_send_keys too */
+		sqlite3_bind_int64(S->claim, 1, seq);
+		sqlite3_bind_int64(S->claim, 2, (int64_t)h);
+		if (store_done(S, S->claim, sqlite3_step(S->claim), e) < 0)
+			return -1;
 		if (priv_add(S, h, seq, ch) < 0)
 			return jrn_fail(e, "out of memory");
 		return memo_sent(S, a, d, trigger_key, now, ch, e) < 0 ? -1 : 1;

@@ -14,6 +14,15 @@
  * about this many bytes (a few hundred decisions) */
 #define BEHIND_RUN (256 * 1024)
 #define PEND_SLOTS 65536
+/* --simulate's private state (store_private) holds at most PRIV_MAX sends'
+ * claims and customers in memory (hash tables of 32 MB and 16 MB at
+ * most); the claims past it go to route_send_keys behind a Bloom filter
+ * of PRIV_BLOOM_BITS (8 MiB) and PRIV_BLOOM_PROBES probes: a key never
+ * claimed asks the table once in 25 at 10M claims past it, once in
+ * 500,000 at 1M */
+#define PRIV_MAX (1 << 20)
+#define PRIV_BLOOM_BITS ((uint64_t)1 << 26)
+#define PRIV_BLOOM_PROBES 5
 
 /* A customer's recent sends, remembered across decisions (store_recent):
  * RECENT_MEMO customers in sets of RECENT_WAYS by hash, the newest first,
@@ -155,7 +164,7 @@ struct store {
 	 * memory from a key's hash to its send's seq (open addressing, a
 	 * hash held as often as it was claimed, 0 for an empty slot, a hash
 	 * of 0 kept as 1: the decision row says whether it is the key), and
-	 * route_send_keys gets no row; priv_cust holds the hashes of the
+	 * route_send_keys gets no row (up to priv_max); priv_cust holds the hashes of the
 	 * customers it wrote a send for (a maybe: store_recent asks the
 	 * table), so that a customer not there has no send to read */
 	bool priv;
@@ -165,6 +174,15 @@ struct store {
 	size_t priv_cap, priv_n;
 	uint64_t *priv_cust;
 	size_t cust_cap, cust_n;
+	/* memory flat in the input: past priv_max claims (PRIV_MAX, or
+	 * JRN_SIMULATE_CLAIMS) a send's claim is written behind into
+	 * route_send_keys as the gate's are, its hash set in priv_bloom (a
+	 * Bloom filter of PRIV_BLOOM_BITS, which a key's look-up asks before
+	 * the table); past priv_max customers priv_cust stops growing and
+	 * every customer not in it is a maybe (cust_full) */
+	size_t priv_max;
+	uint64_t *priv_bloom;
+	bool cust_full;
 	sqlite3_stmt *by_seq;
 	/* what each campaign has spent, as read and then added to in this
 	 * transaction (only this connection writes while it lasts): valid
