@@ -281,12 +281,9 @@ int enroll_keys_track(enroll_db *D)
 	return 0;
 }
 
-/* The filter's bit positions of (journey, customer, key): NUL-separated,
- * which is injective (none of them holds a NUL: jrn_id_check), hashed,
- * and probes by double hashing (Kirsch and Mitzenmacher, "Less hashing,
- * same performance", 2006). */
-static void key_bits(const char *journey, const char *customer, const char *key,
-		     uint32_t bit[ENROLL_KEY_PROBES])
+/* The filter's hash of (journey, customer, key): NUL-separated, which is
+ * injective (none of them holds a NUL: jrn_id_check); 0 out of memory. */
+static uint64_t key_hash(const char *journey, const char *customer, const char *key)
 {
 	size_t a = strlen(journey), b = strlen(customer), c = strlen(key);
 	char small[256], *t = a + b + c + 2 <= sizeof small ? small : malloc(a + b + c + 2);
@@ -301,24 +298,15 @@ static void key_bits(const char *journey, const char *customer, const char *key,
 		if (t != small)
 			free(t);
 	}
-	/* splitmix64's finalizer: a second hash from the first */
-	uint64_t g = h + 0x9e3779b97f4a7c15u;
-	g = (g ^ (g >> 30)) * 0xbf58476d1ce4e5b9u;
-	g = (g ^ (g >> 27)) * 0x94d049bb133111ebu;
-	g = (g ^ (g >> 31)) | 1;
-	for (int i = 0; i < ENROLL_KEY_PROBES; i++)
-		bit[i] = (uint32_t)((h + (uint64_t)i * g) % ENROLL_KEY_BITS);
+	return h;
 }
 
 int enroll_entry(enroll_db *D, const char *journey, const char *customer, const char *key,
 		 int64_t *active, int64_t *last, jrn_err *e)
 {
 	if (D->keys) { /* known enrollments: three cheap lookups */
-		uint32_t bit[ENROLL_KEY_PROBES];
-		key_bits(journey, customer, key, bit);
-		bool maybe = true;
-		for (int i = 0; i < ENROLL_KEY_PROBES && maybe; i++)
-			maybe = D->keys[bit[i] / 64] >> (bit[i] % 64) & 1;
+		bool maybe = route_bloom_has(D->keys, ENROLL_KEY_BITS, ENROLL_KEY_PROBES,
+					     key_hash(journey, customer, key));
 		int rc = maybe ? enroll_by_trigger(D, journey, customer, key, e) : 0;
 		if (rc != 0)
 			return rc;
@@ -362,12 +350,8 @@ int64_t enroll_insert(enroll_db *D, const char *journey, int64_t version, const 
 	sqlite3_bind_int64(st, 7, now);
 	if (done(D, st, sqlite3_step(st), e) < 0)
 		return -1;
-	if (D->keys) {
-		uint32_t bit[ENROLL_KEY_PROBES];
-		key_bits(journey, customer, key, bit);
-		for (int i = 0; i < ENROLL_KEY_PROBES; i++)
-			D->keys[bit[i] / 64] |= 1ull << (bit[i] % 64);
-	}
+	if (D->keys)
+		route_bloom_add(D->keys, ENROLL_KEY_BITS, ENROLL_KEY_PROBES, key_hash(journey, customer, key));
 	return sqlite3_last_insert_rowid(D->db);
 }
 

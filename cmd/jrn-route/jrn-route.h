@@ -29,6 +29,40 @@
 #include "privacy.h"
 #include "reach.h"
 
+/* A Bloom filter over 64-bit hashes: nbits bits in words, k probes of h
+ * by double hashing (Kirsch and Mitzenmacher, "Less hashing, same
+ * performance", 2006), the second hash splitmix64's finalizer of h.
+ * route_bloom_add sets h's bits; route_bloom_has: are they all set (a
+ * maybe; false: h was never added). The enrollments' trigger keys
+ * (enroll.c) and --simulate's claims past PRIV_MAX (store.c). */
+static inline uint64_t route_bloom_step(uint64_t h)
+{
+	uint64_t g = h + 0x9e3779b97f4a7c15u;
+	g = (g ^ (g >> 30)) * 0xbf58476d1ce4e5b9u;
+	g = (g ^ (g >> 27)) * 0x94d049bb133111ebu;
+	return (g ^ (g >> 31)) | 1;
+}
+
+static inline void route_bloom_add(uint64_t *w, uint64_t nbits, int k, uint64_t h)
+{
+	uint64_t g = route_bloom_step(h);
+	for (int i = 0; i < k; i++) {
+		uint64_t b = (h + (uint64_t)i * g) % nbits;
+		w[b / 64] |= 1ull << (b % 64);
+	}
+}
+
+static inline bool route_bloom_has(const uint64_t *w, uint64_t nbits, int k, uint64_t h)
+{
+	uint64_t g = route_bloom_step(h);
+	for (int i = 0; i < k; i++) {
+		uint64_t b = (h + (uint64_t)i * g) % nbits;
+		if (!(w[b / 64] >> (b % 64) & 1))
+			return false;
+	}
+	return true;
+}
+
 /* Channels the gate knows; the order is jrn-send's actionType list. */
 enum chan { CH_EMAIL, CH_SMS, CH_WHATSAPP, CH_WEBHOOK, CH_RETARGETING, NCHAN };
 extern const char *const chan_names[NCHAN];

@@ -470,19 +470,6 @@ static bool priv_spills(const store *S)
 	return S->priv && S->priv_n >= S->priv_max;
 }
 
-/* The Bloom filter's PRIV_BLOOM_PROBES bit positions of key hash h, by
- * double hashing (Kirsch and Mitzenmacher, "Less hashing, same
- * performance", 2006) with a second hash from splitmix64's finalizer. */
-static void bloom_bits(uint64_t h, uint64_t bit[PRIV_BLOOM_PROBES])
-{
-	uint64_t g = h + 0x9e3779b97f4a7c15u;
-	g = (g ^ (g >> 30)) * 0xbf58476d1ce4e5b9u;
-	g = (g ^ (g >> 27)) * 0x94d049bb133111ebu;
-	g = (g ^ (g >> 31)) | 1;
-	for (int i = 0; i < PRIV_BLOOM_PROBES; i++)
-		bit[i] = (h + (uint64_t)i * g) % PRIV_BLOOM_BITS;
-}
-
 /* Adds (h, seq) to the private claims (a second claim of a hash is a
  * second entry) or, past priv_max, h to the Bloom filter of the claims
  * in route_send_keys; and the customer's hash ch to the customers with a
@@ -494,10 +481,7 @@ static int priv_add(store *S, uint64_t h, int64_t seq, uint64_t ch)
 	if (priv_spills(S)) {
 		if (!S->priv_bloom && !(S->priv_bloom = calloc(PRIV_BLOOM_BITS / 64, sizeof *S->priv_bloom)))
 			return -1;
-		uint64_t bit[PRIV_BLOOM_PROBES];
-		bloom_bits(h, bit);
-		for (int i = 0; i < PRIV_BLOOM_PROBES; i++)
-			S->priv_bloom[bit[i] / 64] |= 1ull << (bit[i] % 64);
+		route_bloom_add(S->priv_bloom, PRIV_BLOOM_BITS, PRIV_BLOOM_PROBES, h);
 	} else {
 		if (hash_grow(&S->priv_hash, &S->priv_seq, &S->priv_cap, S->priv_n) < 0)
 			return -1;
@@ -550,13 +534,8 @@ static int priv_key_sent(store *S, const char *key, uint64_t h, jrn_err *e)
 		if (rc == SQLITE_ROW)
 			return 1;
 	}
-	if (!S->priv_bloom)
+	if (!S->priv_bloom || !route_bloom_has(S->priv_bloom, PRIV_BLOOM_BITS, PRIV_BLOOM_PROBES, k))
 		return 0;
-	uint64_t bit[PRIV_BLOOM_PROBES];
-	bloom_bits(k, bit);
-	for (int i = 0; i < PRIV_BLOOM_PROBES; i++)
-		if (!(S->priv_bloom[bit[i] / 64] >> (bit[i] % 64) & 1))
-			return 0;
 	return key_claimed(S, key, h, e); /* maybe among those past priv_max */
 }
 
@@ -1041,16 +1020,13 @@ static int insert(store *S, const action *a, const decision *d, const char *trig
 	if (d->kind != D_SEND)
 		return 1;
 	/* the claim: the send's seq and its key's hash */
-	if (S->priv && !priv_spills(S)) {
-		if (priv_add(S, h, seq, ch) < 0)
-			return jrn_fail(e, "out of memory");
-		return memo_sent(S, a, d, trigger_key, now, ch, e) < 0 ? -1 : 1;
-	}
-	if (S->priv) { /* past priv_max: in route_send_keys too */
-		sqlite3_bind_int64(S->claim, 1, seq);
-		sqlite3_bind_int64(S->claim, 2, (int64_t)h);
-		if (store_done(S, S->claim, sqlite3_step(S->claim), e) < 0)
-			return -1;
+	if (S->priv) {
+		if (priv_spills(S)) { /* past priv_max: in route_send_keys */
+			sqlite3_bind_int64(S->claim, 1, seq);
+			sqlite3_bind_int64(S->claim, 2, (int64_t)h);
+			if (store_done(S, S->claim, sqlite3_step(S->claim), e) < 0)
+				return -1;
+		}
 		if (priv_add(S, h, seq, ch) < 0)
 			return jrn_fail(e, "out of memory");
 		return memo_sent(S, a, d, trigger_key, now, ch, e) < 0 ? -1 : 1;
