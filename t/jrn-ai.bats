@@ -531,7 +531,8 @@ EOF
 	run --separate-stderr jrn-ai state --rejects rej1.ndjson in.ndjson
 	assert_failure 3
 	light=$output light_err=$stderr
-	# ai.cache.rules: the records parsed whole
+	# ai.cache.rules: the records read for the cache (the next test
+	# holds that reading to a whole parse)
 	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
 	run --separate-stderr jrn-ai state --rejects rej2.ndjson in.ndjson
 	assert_failure 3
@@ -543,6 +544,69 @@ EOF
 	assert_equal "$(grep -F '"x" : 1}' <<< "$light" | wc -l)" 1
 	assert_equal "$(jq -r 'select(.state) | [.customerId, .state.segment, .state.journeyStage, .state.churnRiskScore, .state.predictedLifetimeValue, (.state.interests | join("+"))] | join(" ")' <<< "$light" | head -2 | tr '\n' ',')" \
 		"c1 at_risk retention 0.7 12.35 tea+xé,c2 loyal awareness 0.7 0 lamps,"
+}
+
+@test "state with a cache reads profiles lightly: the same questions, answers, rejects and cache hits as a whole parse" {
+	{
+		evt email.opened c3 2
+		evt page.viewed c5 20
+		printf '{"type":"order.completed","customerId":"c12","timestamp":"%s","properties":{"amount":20}}\n' "$(at 5)"
+		evt cart.added c13 3
+	} | jrn-ingest -q > /dev/null
+	local rfm='"rfm":{"segment":"At Risk","monetary":50.5,"r":2}' clv='"clv":{"pAlive":0.3,"predictedValue":12.345}'
+	local sm='"summary":{"events":3,"orders":1,"orderTotal":50.5,"firstSeen":"2025-01-01T00:00:00Z","lastOrder":{"id":"o1","at":"2025-11-01T00:00:00Z"}}'
+	{
+		# traits with an e-mail to leave out: parsed whole
+		printf '{"customerId":"c1","profile":{"traits":{"interests":["tea"],"email":"a@example.com"},%s}}\n' "$sm"
+		printf '{"customerId":"c2",%s,"traits":{"interests":["lamps"]},"summary":{"orders":3,"orderTotal":"x"},"profile":{%s}}\n' "$rfm" "$sm"
+		printf '{"customerId":"c3","profile":{"scores":{%s,%s,"lead":{"score":3}},"segments":["a","b"],%s}}\n' "$rfm" "$clv" "$sm"
+		printf '{"customerId":"c4","scores":{%s},"profile":{"rfm":{"segment":"Loyal"},"scores":{%s}}}\n' "$rfm" "$clv"
+		printf '{"customerId":"c5","firstName":"Ann","profile":{"locale":"de-CH","firstName":"Bo","summary":{"orders":0,"orderTotal":0,"firstSeen":"2025-06-01T00:00:00Z"}}}\n'
+		# an escape in a time: parsed whole
+		printf '{"customerId":"c6","profile":{"summary":{"orders":2,"orderTotal":9,"firstSeen":"2025-01-01T00:00:00Z","lastOrder":{"at":"\\u0032025-11-01T00:00:00Z"}}}}\n'
+		printf '{"customerId":"c7","segments":{"a":1},"profile":{"segments":["x"],"rfm":[1]},"clv":[1]}\n'
+		printf '{"customerId":"c8","profile":"no","scores":{"lead":{"score":1}},"summary":[]}\n'
+		printf '{"customerId":"c9" , "summary" : {"orders":1e0,"orderTotal":5.005e1,"firstSeen":"2025-02-01T00:00:00Z"} }\n'
+		printf '{"customerId":"c1\\u0030","traits":{"a":1}}\n'
+		printf '{"customerId":5}\n'
+		printf '{"customerId":"c12","summary":[],"profile":{"summary":{"orders":1,"orderTotal":1,"firstSeen":"x"}}}\n'
+		printf '{"customerId":"c13","traits":{"a":{"email":"deep@example.com"}},"country":"CH","timeZone":null}\n'
+	} > a.ndjson
+	# the same records, each with a member whose name has an escape:
+	# parsed whole
+	sed 's/}[[:space:]]*$/,"z\\u007a":0}/' a.ndjson > b.ndjson
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	run --separate-stderr jrn-ai state --dry-run a.ndjson
+	assert_failure 3
+	qa=$output
+	run --separate-stderr jrn-ai state --dry-run b.ndjson
+	assert_failure 3
+	assert_equal "$(jq -c .aiRequest.input <<< "$qa")" "$(jq -c .aiRequest.input <<< "$output")"
+	assert_equal "$(jq -c '.aiRequest.input | [.customerId, .facts.orders.count, .facts.rfm.segment, .facts.clv.pAlive, (.facts.segments | length)]' <<< "$qa" | sed -n '2,4p;9p' | paste -sd' ')" \
+		'["c2",0,"At Risk",null,0] ["c3",1,"At Risk",0.3,2] ["c4",0,"At Risk",0.3,0] ["c9",1,null,null,0]'
+	run --separate-stderr jrn-ai state --rejects rej1.ndjson a.ndjson
+	assert_failure 3
+	first=$output
+	run --separate-stderr jrn-ai state --rejects rej2.ndjson b.ndjson
+	assert_failure 3
+	assert_equal "$(jq -c 'del(.zz, .state.cached, .state.source)' <<< "$first")" \
+		"$(jq -c 'del(.zz, .state.cached, .state.source)' <<< "$output")"
+	assert_equal "$(jq -c .reason rej1.ndjson)" "$(jq -c .reason rej2.ndjson)"
+	assert_equal "$(jq -r .line rej1.ndjson)" 11
+	# every profile's answer is cached under the key its run computed:
+	# a rerun and a dry run find them all
+	run --separate-stderr jrn-ai state a.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output" | sort | uniq -c | awk '{print $2 "=" $1}')" cache=12
+	assert_equal "$(jq -c 'del(.state.cached, .state.source)' <<< "$output")" "$(jq -c 'del(.state.cached, .state.source)' <<< "$first")"
+	run --separate-stderr jrn-ai state --dry-run a.ndjson
+	assert_equal "$(jq -r .aiRequest.cached <<< "$output" | sort | uniq -c | awk '{print $2 "=" $1}')" true=12
+	# what the question carries is in the key; what it does not is not
+	sed -e 's/"c3","profile":{"scores":{"rfm":{"segment":"At Risk","monetary":50.5/"c3","profile":{"scores":{"rfm":{"segment":"At Risk","monetary":50.6/' \
+	    -e 's/"locale":"de-CH"/"locale":"de-DE"/' -e 's/"country":"CH"/"country":"LI"/' \
+	    -e 's/"orders":1e0/"orders":2/' -e 's/"events":3,/"events":4,/' -e 's/"customerId":"c8"/"customerId":"c8b"/' \
+	    -e 's/"profile":"no"/"profile":"yes"/' a.ndjson > c.ndjson
+	run --separate-stderr jrn-ai state c.ndjson
+	assert_equal "$(jq -r 'select(.state.source == "rules") | .customerId' <<< "$output" | paste -sd' ')" "c3 c5 c8b c9 c13"
 }
 
 @test "optimize reads records lightly (no cache, no --dry-run): the same output and rejects as a whole parse" {

@@ -1,22 +1,29 @@
 /* cache.c: the answer cache, table ai_cache (jrn-state(5), schema 9).
  *
  * The key is the SHA-256 (32 bytes, stored as a BLOB) of a fixed binary
- * layout of what the prompt carries (ai_cache_key, jrn-ai.h): task,
- * model, prompt version, customerId, the profile's allowed fields, the
- * state (optimize), the insights' computed_at (optimize), the facts'
- * numbers as 8-byte doubles and their objects as JSON text. Every
- * variable-length part is length-prefixed, every number fixed-width, so
- * the layout is injective: a change to a fact, a field, the prompt file,
- * the model or the hour's insights is a miss. (The first layout, the
- * SHA-256 of the canonical JSON of [task, model, version, input], is
- * never matched again: its rows are misses that expire. Measured: that
- * text and its sorting were a quarter to a third of a run of cache
- * hits.) JSON texts keep the members in the order they are held:
- * the same record gives the same key; one whose nested objects (traits)
- * list their members in another order is a miss, which costs a question,
- * never a wrong answer. A row is good until
- * expires_at (created_at + ai.cache.ttl); an expired row is a miss and is
- * deleted by the next run that stores (one DELETE per run, on the
+ * layout of what the prompt carries (ai_cache_key, jrn-ai.h): the tag
+ * "jrn-ai cache key 3", task, model, prompt version; then the record,
+ * one of two ways: a profile read lightly (core.c's ai_lite: state, on a
+ * model whose answers are cached) as written, the 8 bytes 'L', its
+ * customerId's bytes and, for each of ai.fields, its name and its
+ * value's JSON text as it stands in the line (or absent); any other as
+ * parsed, the 8 bytes 'W' and the JSON text of the input's customerId
+ * and profile (members in the order held); then the input's state
+ * (optimize), the insights' computed_at (optimize), the facts' numbers
+ * as 8-byte doubles, their rfm, clv, lead and segments as JSON text (as
+ * the record carried them when read lightly, else as held) and their
+ * categories. Every variable-length part is length-prefixed, every
+ * number fixed-width, so the layout is injective, and a JSON text is
+ * one value: a change to a fact, a field, the prompt file, the model or
+ * the hour's insights is a miss. The same record written two ways (a
+ * blank, 1.0 for 1, a member order) is two keys: a question asked
+ * again, never a wrong answer. (Layout 2 made the JSON text of every
+ * part from a parsed record: the parse, the text and the numbers'
+ * snprintf were half of a run of cache hits. Layout 1 was the SHA-256
+ * of the canonical JSON of [task, model, version, input]. Rows of
+ * either are never matched again: misses that expire.) A row is good
+ * until expires_at (created_at + ai.cache.ttl); an expired row is a miss
+ * and is deleted by the next run that stores (one DELETE per run, on the
  * ai_cache_expires index). Writes go in the caller's transaction. */
 #include <math.h>
 #include <stdint.h>
@@ -116,22 +123,31 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 {
 	static jrn_buf b; /* the layout, reused (one run per process) */
 	jrn_buf_reset(&b);
-	static const char tag[] = "jrn-ai cache key 2";
+	static const char tag[] = "jrn-ai cache key 3";
 	const ai_facts *f = r->facts;
+	const ai_lite *l = r->lite;
 	int rc = put_str(&b, tag, sizeof tag - 1) | put_str(&b, task, strlen(task)) |
-		 put_str(&b, model, strlen(model)) | put_str(&b, version, strlen(version)) |
-		 put_json(&b, jv_object_get(jv_copy(r->input), KS("customerId"))) |
-		 put_json(&b, jv_object_get(jv_copy(r->input), KS("profile"))) |
-		 put_json(&b, jv_object_get(jv_copy(r->input), KS("state"))) |
-		 put_u64(&b, (uint64_t)insights_at);
+		 put_str(&b, model, strlen(model)) | put_str(&b, version, strlen(version));
+	if (l) { /* the record as written: its spans */
+		rc |= put_u64(&b, 'L') | put_str(&b, l->cid, l->cidlen) | put_u64(&b, l->nf);
+		for (size_t j = 0; j < l->nf; j++)
+			rc |= put_str(&b, l->names[j], strlen(l->names[j])) |
+			      (l->fv[j] ? put_str(&b, l->fv[j], l->fl[j]) : put_u64(&b, UINT64_MAX));
+	} else { /* as parsed */
+		rc |= put_u64(&b, 'W') | put_json(&b, jv_object_get(jv_copy(r->input), KS("customerId"))) |
+		      put_json(&b, jv_object_get(jv_copy(r->input), KS("profile")));
+	}
+	rc |= put_json(&b, jv_object_get(jv_copy(r->input), KS("state"))) |
+	      put_u64(&b, (uint64_t)insights_at);
 	if (f) {
 		const double num[] = {f->orders, f->total, f->last, f->first_seen, f->o7, f->o30,
 				      f->c7, f->c30, f->v7, f->v30, f->carts};
 		for (size_t i = 0; i < sizeof num / sizeof *num; i++)
 			rc |= put_num(&b, num[i]);
-		rc |= put_json(&b, jv_copy(f->rfm)) | put_json(&b, jv_copy(f->clv)) |
-		      put_json(&b, jv_copy(f->lead)) | put_json(&b, jv_copy(f->segments)) |
-		      put_json(&b, jv_copy(f->categories));
+		const jv part[4] = {f->rfm, f->clv, f->lead, f->segments};
+		for (int i = 0; i < 4; i++)
+			rc |= f->text[i] ? put_str(&b, f->text[i], f->tlen[i]) : put_json(&b, jv_copy(part[i]));
+		rc |= put_json(&b, jv_copy(f->categories));
 	} else {
 		rc |= put_u64(&b, UINT64_MAX);
 	}

@@ -35,68 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jrn-ai.h"
+#include "core.h"
 #include "jsonschema.h"
 
-/* One record of a batch. */
-typedef struct {
-	char *line;          /* the input line (owned) */
-	size_t len;
-	jv rec;              /* the parsed object; invalid for events */
-	bool event;
-	int src;             /* AI_SRC_* of the answer */
-	jv answer;           /* the answer (owned), or invalid */
-	char *reason;        /* a fallback's reason (owned) */
-	long tokens;
-	double cost;
-	bool cached, store;  /* cached: from the cache; store: to be cached */
-	unsigned char key[32];
-	ai_req *req;         /* its question, while asked */
-	char *text;          /* a state answer from the cache as its JSON text, to
-			      * be written as it is (ai_cache_get; answer is then
-			      * jv_null()), or NULL (owned) */
-	size_t tlen;
-} ai_item;
-
-/* A batch of records, read, asked and written together. */
-typedef struct {
-	ai_item *items;      /* ai_loop.max */
-	size_t n;
-	size_t bytes;        /* the input lines' bytes (ai_loop.max_bytes) */
-	ai_req *reqs;        /* one per profile of the batch */
-	ai_facts *facts;     /* their facts (reqs[i].facts points here) */
-	size_t nreq;
-	ai_req *sub;         /* the questions whose facts are read (facts_start): */
-	size_t *at, nsub;    /* reqs, or optimize's without a state (at[j] in reqs) */
-	bool facts_out;      /* ai_facts_start done, ai_facts_finish not yet */
-} ai_batch;
-
-typedef struct {
-	ai_run *run;
-	jrn_reader *rd;
-	jv_parser *parser;
-	/* Two batches: one read (cur) while the one before it (prev), its
-	 * facts and cache looked up, waits to be answered and written; b is
-	 * the one worked on (flush_batch) */
-	ai_batch bat[2], *cur, *prev, *b;
-	size_t max;          /* records a batch: AI_BATCH or AI_NET_BATCH */
-	size_t max_bytes;    /* a network model's batch also ends at this many
-			      * bytes of input (AI_NET_BATCH_BYTES) once it
-			      * holds min records (a round: run->parallel),
-			      * while the cache answers every question
-			      * (all_hits: the last batch looked up) */
-	size_t min;
-	bool all_hits;
-	jrn_buf out;
-	bool light;          /* records read lightly (light_rec) */
-	bool light_state;    /* state's records read lightly (light_state_rec) */
-	bool light_action;   /* the line read lightly is an action */
-	jrn_json_index ix;   /* light_rec's index, reused */
-	bool cache_said;     /* a cache failure said once */
-	jv seen[8];          /* validate(): the rules answers found valid */
-	int nseen;
-	int status;
-} ai_loop;
 
 static void item_clear(ai_item *it)
 {
@@ -105,6 +46,7 @@ static void item_clear(ai_item *it)
 	jv_free(it->answer);
 	free(it->reason);
 	free(it->text);
+	free(it->lite.fv);
 	memset(it, 0, sizeof *it);
 }
 
@@ -140,395 +82,7 @@ static void batch_clear(ai_batch *B)
 	B->bytes = 0;
 }
 
-/* ---- reading ---------------------------------------------------------- */
-
-/* The members of a record that optimize on the rules model reads. */
-static const char *const light_names[] = {"type", "customerId", "state", "email", "phone"};
-
-/* Optimize on the rules model, with no cache and no --dry-run, reads of a
- * record only type, customerId, state, email and phone (its own, else
- * its profile's: rec_contact): the actions come
- * from the state's journeyStage and segment (the facts only for a record
- * without a state). Such a line is checked and indexed without building
- * its jv (jrn_json_index_build: the same strict checks as the parse), and
- * *rec holds those members alone, the state with those two, and a
- * "profile" object (jrn-merge's) with its email and phone strings alone
- * (rec_contact's fallback). 1 with *rec (jv_invalid() for an event or an
- * action: its line goes through
- * as it is), or 0 when the line is to be parsed whole: not UTF-8, refused
- * by the check (the parse says why, in its words), a member name with an
- * escape, or no state object. Measured: parsing and freeing whole records
- * were two fifths of such a run. */
-/* Whether the type member m (a string) is a touchpoint optimize answers
- * (ai_touchpoint): its value read with the escapes resolved. */
-static bool light_touchpoint(ai_loop *L, const jrn_json_member *m)
-{
-	jv t = jrn_parse_value(m->val - 1, m->vlen + 2, NULL);
-	bool yes = jv_get_kind(t) == JV_KIND_STRING &&
-		   ai_touchpoint(L->run, jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t)));
-	jv_free(t);
-	return yes;
-}
-
-static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
-{
-	if (!L->light || jrn_utf8_invalid_at(ln->p, ln->len) != ln->len ||
-	    jrn_json_index_build(&L->ix, ln->p, ln->len, 2, NULL) < 0)
-		return 0;
-	const jrn_json_member *m[5];
-	for (size_t i = 0; i < L->ix.n; i++)
-		if (L->ix.m[i].kescaped)
-			return 0;
-	const jrn_json_member *act = jrn_json_find(&L->ix, -1, "actionType");
-	if (act && act->kind == '"') {
-		*rec = jv_invalid(); /* an action: through (take_line) */
-		L->light_action = true;
-		return 1;
-	}
-	for (int i = 0; i < 5; i++)
-		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
-	/* jrn-merge's profile: only its contact is read (rec_contact) */
-	const jrn_json_member *prof = jrn_json_find(&L->ix, -1, "profile");
-	if (m[0] && m[0]->kind == '"' && !(m[2] && m[2]->kind == '{')) {
-		*rec = jv_invalid(); /* an event without a state: through */
-		return 1;
-	}
-	if (m[0] && m[0]->kind == '"' && !light_touchpoint(L, m[0])) {
-		*rec = jv_invalid(); /* not a touchpoint (ai.touchpoints): through */
-		return 1;
-	}
-	if (!m[2] || m[2]->kind != '{')
-		return 0;
-	jv o = jv_object();
-	for (int i = 1; i < 5; i++) {
-		if (!m[i])
-			continue;
-		bool str = m[i]->kind == '"';
-		jv v;
-		if (i == 2) { /* the state: the two members the rules read */
-			static const char *const sm[2] = {"journeyStage", "segment"};
-			v = jv_object();
-			for (int k = 0; k < 2; k++) {
-				const jrn_json_member *x = jrn_json_find(&L->ix, (int)(m[2] - L->ix.m), sm[k]);
-				if (x && x->kind == '"')
-					v = jv_object_set(v, ai_lit(sm[k]),
-							  jrn_parse_value(x->val - 1, x->vlen + 2, NULL));
-			}
-		} else {
-			v = jrn_parse_value(m[i]->val - str, m[i]->vlen + 2 * str, NULL);
-		}
-		o = jv_object_set(o, ai_lit(light_names[i]), v);
-	}
-	if (prof && prof->kind == '{') {
-		jv po = jv_object();
-		for (int i = 3; i < 5; i++) { /* email, phone: strings only, as rec_contact reads */
-			const jrn_json_member *x = jrn_json_find(&L->ix, (int)(prof - L->ix.m), light_names[i]);
-			if (x && x->kind == '"')
-				po = jv_object_set(po, ai_lit(light_names[i]),
-						   jrn_parse_value(x->val - 1, x->vlen + 2, NULL));
-		}
-		o = jv_object_set(o, KS("profile"), po);
-	}
-	*rec = o;
-	return 1;
-}
-
-/* The members of a record (and of its "profile") that state on the rules
- * model reads: facts.c's carried() (the parts and traits) and, at the top
- * level, customerId (the last: the first LS_PARTS are read in both). */
-static const char *const light_state_names[] = {"rfm", "clv", "lead", "scores", "segments",
-						"summary", "traits", "customerId"};
-enum { LS_PARTS = 7, LS_NAMES = 8 };
-
-/* The members the rules model reads (facts.c's carried() and derive())
- * of an object member by its name; NULL: the name's value is read whole
- * (segments: only that it is an array). */
-static const char *const *slim_keep(const char *k, size_t n)
-{
-	static const char *const rfm[] = {"monetary", "segment", NULL};
-	static const char *const clv[] = {"pAlive", "predictedValue", NULL};
-	static const char *const none[] = {NULL};
-	static const char *const scores[] = {"rfm", "clv", "lead", NULL};
-	static const char *const summary[] = {"orders", "orderTotal", "firstSeen", "lastOrder", NULL};
-	static const char *const last[] = {"at", NULL};
-	static const char *const traits[] = {"interests", NULL};
-	static const struct {
-		const char *name;
-		const char *const *keep;
-	} t[] = {{"rfm", rfm}, {"clv", clv}, {"lead", none}, {"scores", scores},
-		 {"summary", summary}, {"lastOrder", last}, {"traits", traits}};
-	for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-		if (strlen(t[i].name) == n && !memcmp(t[i].name, k, n))
-			return t[i].keep;
-	return NULL;
-}
-
-/* The value of index member i (of L->ix) as the rules model reads it: an
- * object named in slim_keep() with only the members kept there (their
- * values alike, recursively), "segments" an array as the empty array
- * (the rules read only its kind), anything else parsed whole. A new jv,
- * or jv_invalid() (out of memory). The objects read are within the
- * index's depth (light_state_rec's 4). */
-static jv slim_value(const ai_loop *L, size_t i)
-{
-	const jrn_json_member *m = &L->ix.m[i];
-	const char *const *keep = m->kind == '{' ? slim_keep(m->key, m->klen) : NULL;
-	if (m->kind == '[' && m->klen == 8 && !memcmp(m->key, "segments", 8))
-		return jv_array();
-	if (!keep) {
-		bool str = m->kind == '"';
-		return jrn_parse_value(m->val - str, m->vlen + 2 * str, NULL);
-	}
-	jv o = jv_object();
-	const char *end = m->val + m->vlen;
-	for (size_t j = i + 1; j < L->ix.n && L->ix.m[j].key < end; j++) {
-		const jrn_json_member *c = &L->ix.m[j];
-		if (c->parent != (int)i)
-			continue;
-		int k = 0;
-		while (keep[k] && !(strlen(keep[k]) == c->klen && !memcmp(keep[k], c->key, c->klen)))
-			k++;
-		if (!keep[k])
-			continue;
-		jv v = slim_value(L, j);
-		if (!jv_is_valid(v)) {
-			jv_free(o);
-			return v;
-		}
-		o = jv_object_set(o, ai_lit(keep[k]), v);
-	}
-	return o;
-}
-
-/* State on the rules model, with no cache and no --dry-run (whose
- * questions carry the whole profile), reads of a record only its
- * customerId and what facts.c's carried() reads: rfm, clv, lead, scores,
- * segments, summary and traits at its top level and in its "profile"
- * object; the answer is spliced into the line as it is (with_member).
- * Such a line is checked and indexed without building its jv
- * (jrn_json_index_build: the same strict checks as the parse, duplicate
- * names refused), and *rec holds those members alone (their values
- * parsed whole), with "profile" holding its own. 1 with *rec
- * (jv_invalid() for an event or an action: its line goes through as it
- * is), or 0 when
- * the line is to be parsed whole: not UTF-8, refused by the check or not
- * an object (the parse says why, in its words), a member name with an
- * escape, a "type"
- * of a record carrying a profile object (take_line's checks), or a
- * "state" member (with_member then rebuilds the record). Measured:
- * parsing and freeing whole records were two fifths of such a run. */
-static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
-{
-	if (jrn_utf8_invalid_at(ln->p, ln->len) != ln->len ||
-	    jrn_json_index_build(&L->ix, ln->p, ln->len, 4, NULL) < 0 ||
-	    strcmp(jrn_json_kind_at(ln->p, ln->len), "object"))
-		return 0;
-	int prof = -1;
-	const jrn_json_member *type = NULL;
-	for (size_t i = 0; i < L->ix.n; i++) {
-		const jrn_json_member *m = &L->ix.m[i];
-		if (m->kescaped)
-			return 0;
-		if (m->parent != -1)
-			continue;
-		if (m->klen == 5 && !memcmp(m->key, "state", 5))
-			return 0;
-		if (m->klen == 10 && !memcmp(m->key, "actionType", 10) && m->kind == '"') {
-			*rec = jv_invalid(); /* an action: through (take_line) */
-			L->light_action = true;
-			return 1;
-		}
-		if (m->klen == 4 && !memcmp(m->key, "type", 4))
-			type = m;
-		else if (m->klen == 7 && !memcmp(m->key, "profile", 7) && m->kind == '{')
-			prof = (int)i;
-	}
-	if (type) {
-		if (type->kind == '"' && prof < 0) {
-			*rec = jv_invalid(); /* an event without a profile: through */
-			return 1;
-		}
-		return 0;
-	}
-	jv o = jv_object(), po = prof >= 0 ? jv_object() : jv_invalid();
-	for (size_t i = 0; i < L->ix.n; i++) {
-		const jrn_json_member *m = &L->ix.m[i];
-		bool top = m->parent == -1;
-		if (!top && m->parent != prof)
-			continue;
-		int k = 0;
-		while (k < (top ? LS_NAMES : LS_PARTS) &&
-		       !(m->klen == strlen(light_state_names[k]) &&
-			 !memcmp(m->key, light_state_names[k], m->klen)))
-			k++;
-		if (k == (top ? LS_NAMES : LS_PARTS))
-			continue;
-		jv v = slim_value(L, i);
-		if (!jv_is_valid(v)) { /* (checked already: out of memory) */
-			jv_free(o);
-			jv_free(po);
-			return 0;
-		}
-		if (top)
-			o = jv_object_set(o, ai_lit(light_state_names[k]), v);
-		else
-			po = jv_object_set(po, ai_lit(light_state_names[k]), v);
-	}
-	*rec = prof >= 0 ? jv_object_set(o, KS("profile"), po) : o;
-	return 1;
-}
-
-/* Takes one line into the batch: an event or an action (through), a
- * profile, or a reject. 0, or
- * -1 when the run cannot go on (said). */
-static int take_line(ai_loop *L, const jrn_line *ln)
-{
-	ai_run *run = L->run;
-	jrn_err e;
-	const char *why = NULL;
-	char buf[sizeof e.msg + 64];
-	jv rec = jv_invalid();
-	L->light_action = false;
-	bool light = ln->len <= AI_MAX_LINE &&
-		     (L->light_state ? light_state_rec(L, ln, &rec) : light_rec(L, ln, &rec));
-	bool light_event = light && !jv_is_valid(rec), action = L->light_action;
-	if (light_event)
-		rec = jv_object_set(jv_object(), KS("type"), KS("event"));
-	else if (!light && ln->len <= AI_MAX_LINE)
-		rec = jrn_parse_object(&L->parser, ln->p, ln->len, &e);
-	if (ln->len > AI_MAX_LINE) {
-		why = "longer than 1 MiB (AI_MAX_LINE): not a profile a prompt can carry";
-	} else if (!jv_is_valid(rec)) {
-		why = e.msg;
-	} else {
-		jv type = jv_object_get(jv_copy(rec), KS("type"));
-		bool event = jv_get_kind(type) == JV_KIND_STRING;
-		jv_free(type);
-		/* an action (a string actionType: optimize's own, jrn-route's
-		 * input) is a decision made, not a customer to ask about */
-		jv act = jv_object_get(jv_copy(rec), KS("actionType"));
-		action = action || jv_get_kind(act) == JV_KIND_STRING;
-		jv_free(act);
-		if (action) {
-			event = true;
-		} else if (event) { /* an event carrying what the task reads is a record */
-			jv carried = jv_object_get(jv_copy(rec), run->task == AI_STATE ? KS("profile")
-										    : KS("state"));
-			event = jv_get_kind(carried) != JV_KIND_OBJECT;
-			jv_free(carried);
-			/* optimize answers touchpoints only (ai.touchpoints) */
-			jv t = jv_object_get(jv_copy(rec), KS("type"));
-			if (!event && run->task == AI_OPTIMIZE &&
-			    !ai_touchpoint(run, jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t))))
-				event = true;
-			jv_free(t);
-		}
-		if (!event) {
-			jv c = jv_object_get(jv_copy(rec), KS("customerId"));
-			if (jv_get_kind(c) != JV_KIND_STRING)
-				why = "customerId: expected a string (a profile needs one)";
-			else if (jrn_id_check(jv_string_value(c), (size_t)jv_string_length_bytes(jv_copy(c)),
-					      "customerId", &e) < 0)
-				why = e.msg;
-			jv_free(c);
-		}
-		if (!why) {
-			ai_item *it = &L->b->items[L->b->n++];
-			memset(it, 0, sizeof *it);
-			it->answer = jv_invalid();
-			it->event = event;
-			it->rec = event ? (jv_free(rec), jv_invalid()) : rec;
-			it->len = ln->len;
-			if (!(it->line = malloc(ln->len + 1)))
-				return jrn_say(-1, "out of memory");
-			memcpy(it->line, ln->p, ln->len);
-			it->line[ln->len] = '\0';
-			if (action)
-				run->actions++;
-			else if (event)
-				run->events++;
-			else
-				run->records++;
-			return 0;
-		}
-	}
-	jv_free(rec);
-	snprintf(buf, sizeof buf, "%s", why);
-	run->rejected++;
-	if (jrn_reject(&run->rej, ln->file, ln->lineno, ln->p, ln->len, buf, &e) < 0)
-		return jrn_say(-1, "--rejects: %s", e.msg);
-	return 0;
-}
-
 /* ---- questions -------------------------------------------------------- */
-
-/* Whether k is a contact field (email, phone). */
-static bool is_contact(const char *k)
-{
-	return !strcmp(k, "email") || !strcmp(k, "phone");
-}
-
-/* The members of o (borrowed, an object) named by ai.fields into the
- * slots of those still jv_invalid(), in one pass over o (a look-up a
- * field cost more: records are small, the fields few). */
-static void take_fields(const ai_run *run, jv o, jv *slot)
-{
-	size_t nf = run->nfields;
-	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
-		jv k = jv_object_iter_key(o, it);
-		const char *ks = jv_string_value(k);
-		for (size_t j = 0; j < nf; j++) {
-			if (jv_is_valid(slot[j]) || strcmp(ks, run->field_names[j]) ||
-			    (!run->send_contact && is_contact(ks)))
-				continue;
-			jv_free(slot[j]);
-			slot[j] = jv_object_iter_value(o, it);
-		}
-		jv_free(k);
-	}
-}
-
-/* The record's allowed fields (ai.fields, in their order; email and
- * phone, also inside traits, only with ai.sendContact): a member of the
- * record, else of its "profile" (jrn-merge's shape). rec is borrowed. */
-static jv minimise(const ai_run *run, jv rec)
-{
-	jv p = jv_object();
-	size_t nf = run->nfields;
-	if (!nf || jv_get_kind(rec) != JV_KIND_OBJECT)
-		return p;
-	jv small[16], *slot = nf <= 16 ? small : malloc(nf * sizeof *slot);
-	if (!slot)
-		return p; /* (out of memory: nothing of the profile) */
-	for (size_t j = 0; j < nf; j++)
-		slot[j] = jv_invalid();
-	take_fields(run, rec, slot);
-	size_t got = 0;
-	for (size_t j = 0; j < nf; j++)
-		got += jv_is_valid(slot[j]);
-	if (got < nf) {
-		jv pr = jv_object_get(jv_copy(rec), KS("profile"));
-		if (jv_get_kind(pr) == JV_KIND_OBJECT)
-			take_fields(run, pr, slot);
-		jv_free(pr);
-	}
-	for (size_t j = 0; j < nf; j++) {
-		jv v = slot[j];
-		if (!jv_is_valid(v))
-			continue;
-		/* (deleted only when there: a delete copies the record's object) */
-		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
-		    jv_object_has(jv_copy(v), KS("email")))
-			v = jv_object_delete(v, KS("email"));
-		if (jv_get_kind(v) == JV_KIND_OBJECT && !run->send_contact &&
-		    jv_object_has(jv_copy(v), KS("phone")))
-			v = jv_object_delete(v, KS("phone"));
-		p = jv_object_set(p, jv_string(run->field_names[j]), v);
-	}
-	if (slot != small)
-		free(slot);
-	return p;
-}
 
 /* Starts reading the facts of the batch's questions into L->b->facts
  * (ai_facts_start: the state file is read on the facts thread), from
@@ -627,7 +181,9 @@ static int questions_start(ai_loop *L)
 		r->errors = jv_null();
 		r->answer = jv_invalid();
 		r->input = jv_object_set(jv_object(), KS("customerId"),
-					 jv_object_get(jv_copy(it->rec), KS("customerId")));
+					 it->lite.cid ? jv_string_sized(it->lite.cid, (int)it->lite.cidlen)
+						      : jv_object_get(jv_copy(it->rec), KS("customerId")));
+		r->lite = it->lite.cid ? &it->lite : NULL;
 		it->req = r;
 	}
 	int rc = facts_start(L, recs, questions_whole(run));
@@ -635,14 +191,12 @@ static int questions_start(ai_loop *L)
 	return rc;
 }
 
-/* Completes the batch's questions once their facts are read: the
+/* Completes the batch's questions once their facts are read (facts_finish): the
  * minimised profile, the facts (--dry-run), the state (optimize). 0 or
  * -1 (said). */
 static int questions_finish(ai_loop *L)
 {
 	ai_run *run = L->run;
-	if (facts_finish(L) < 0)
-		return -1;
 	bool whole = questions_whole(run);
 	/* The facts as an object only for --dry-run here; a model's question
 	 * gets them once the cache has missed (with_facts): the cache key
@@ -650,7 +204,12 @@ static int questions_finish(ai_loop *L)
 	 * a sixth of a run of cache hits. */
 	for (size_t i = 0; whole && i < L->b->nreq; i++) {
 		ai_req *r = &L->b->reqs[i];
-		r->input = jv_object_set(r->input, KS("profile"), minimise(run, L->b->items[r->idx].rec));
+		jv rec = L->b->items[r->idx].rec;
+		if (!jv_is_valid(rec)) /* read lightly: when the cache misses (materialize) */
+			continue;
+		r->input = jv_object_set(r->input, KS("profile"), ai_minimise(run, rec));
+		if (r->facts)
+			ai_facts_parse((ai_facts *)r->facts, rec);
 		if (run->opts.dry_run)
 			r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
 	}
@@ -857,6 +416,21 @@ static void with_facts(const ai_run *run, ai_req *r)
 		jv_free(st);
 }
 
+/* A profile read lightly whose answer the cache did not have: its
+ * record parsed, its question's profile (minimise) and facts completed,
+ * as questions_finish does for the others. 0 or -1 (said). */
+static int materialize(ai_loop *L, ai_item *it, ai_req *r)
+{
+	jrn_err e;
+	if (!jv_is_valid(it->rec) &&
+	    !jv_is_valid(it->rec = jrn_parse_object(&L->parser, it->line, it->len, &e)))
+		return jrn_say(-1, "%s", e.msg); /* (indexed already: out of memory) */
+	r->input = jv_object_set(r->input, KS("profile"), ai_minimise(L->run, it->rec));
+	if (r->facts)
+		ai_facts_parse((ai_facts *)r->facts, it->rec);
+	return 0;
+}
+
 /* The cache step for every question: a hit is its answer. With
  * --dry-run nothing is looked up either... only looked up. 0 or -1 (said). */
 static int from_cache(ai_loop *L)
@@ -888,6 +462,8 @@ static int from_cache(ai_loop *L)
 			it->cached = true;
 			run->cache_hits++;
 			hits++;
+		} else if (!jv_is_valid(it->rec) && materialize(L, it, r) < 0) {
+			return -1;
 		}
 	}
 	L->all_hits = hits == L->b->nreq;
@@ -1075,7 +651,8 @@ static int add_provenance(const ai_loop *L, const ai_item *it, jrn_buf *b, bool 
  * '}', or, when the record already has that member, the record rebuilt. */
 static int with_member(const ai_item *it, const char *name, const char *v, size_t vn, jrn_buf *b)
 {
-	jv old = jv_object_get(jv_copy(it->rec), ai_lit(name));
+	/* (a record read lightly has no state member) */
+	jv old = jv_is_valid(it->rec) ? jv_object_get(jv_copy(it->rec), ai_lit(name)) : jv_invalid();
 	bool had = jv_is_valid(old);
 	jv_free(old);
 	if (!had) {
@@ -1203,7 +780,7 @@ static void store_batch(ai_loop *L)
 		ai_item *it = &L->b->items[i];
 		if (!it->store)
 			continue;
-		jv c = jv_object_get(jv_copy(it->rec), KS("customerId"));
+		jv c = jv_object_get(jv_copy(it->req->input), KS("customerId"));
 		if (!it->key[0] && !it->key[1] && !it->key[31])
 			ai_cache_key(ai_task_names[run->task], run->model->name,
 				     run->prompts[run->task].version, it->req, insights_at(run), it->key);
@@ -1265,35 +842,18 @@ static int write_batch(ai_loop *L)
 	return rc;
 }
 
-/* Takes the batch read (L->cur) on: its questions made and their facts
- * started on the facts thread; meanwhile the batch before it (L->prev)
- * answered and written; then its facts completed and its cache looked
- * up, and it becomes L->prev. With all (the input idle or at its end),
- * it is answered and written too. Records are written in input order.
- * L->b is L->cur again after. 0 or -1 (said). */
-static int flush_batch(ai_loop *L, bool all)
+/* Completes batch L->b, whose facts are in (facts_finish), and writes
+ * it: its questions completed, the cache looked up, the misses answered.
+ * 0 or -1 (said). */
+static int finish_batch(ai_loop *L)
 {
 	ai_run *run = L->run;
-	ai_batch *C = L->cur, *P = L->prev;
-	int rc = 0;
-	L->b = C;
-	int started = C->n ? questions_start(L) : 0;
-	rc = started;
-	if (P->n) {
-		L->b = P;
-		int w = write_batch(L);
-		rc = rc < 0 ? rc : w;
-	}
-	L->b = C;
-	if (C->n && started == 0) {
-		int f = questions_finish(L);
-		rc = rc < 0 ? rc : f;
-	}
+	int rc = questions_finish(L);
 	/* the cache's reads in one read transaction: one snapshot, and not a
 	 * transaction per look-up (a fifth of a run of cache hits was their
 	 * begin and end) */
 	jrn_err e;
-	if (rc == 0 && C->nreq && (run->model->ops->network || run->cache_rules)) {
+	if (rc == 0 && L->b->nreq && (run->model->ops->network || run->cache_rules)) {
 		if (jrn_db_exec(run->db, "BEGIN", &e) < 0)
 			rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 		if (rc == 0)
@@ -1301,11 +861,44 @@ static int flush_batch(ai_loop *L, bool all)
 		if (jrn_db_exec(run->db, rc == 0 ? "COMMIT" : "ROLLBACK", &e) < 0 && rc == 0)
 			rc = jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	}
+	return rc == 0 ? write_batch(L) : rc;
+}
+
+/* Takes the batch read (L->cur) on. The batch before it (L->prev) had its
+ * facts read on the facts thread while this one was read: they are
+ * completed first, then this batch's facts are started, and while the
+ * facts thread reads them the batch before is completed and written
+ * (finish_batch) and the next one read: the state file's queries of one
+ * batch overlap the cache look-ups, the writing and the reading of the
+ * others (measured: run one after the other, they were a third of a run
+ * of cache hits). L->cur becomes L->prev. With all (the input idle or at
+ * its end), it is completed and written too. Records are written in
+ * input order. L->b is L->cur again after. 0 or -1 (said). */
+static int flush_batch(ai_loop *L, bool all)
+{
+	ai_run *run = L->run;
+	ai_batch *C = L->cur, *P = L->prev;
+	int rc = 0;
+	if (P->n) {
+		L->b = P;
+		rc = facts_finish(L);
+	}
+	L->b = C;
+	int started = rc == 0 && C->n ? questions_start(L) : 0;
+	/* (the batch before is written even when this one's start failed:
+	 * what was read before it is not lost) */
+	if (P->n && rc == 0) {
+		L->b = P;
+		rc = finish_batch(L);
+	}
+	rc = rc < 0 ? rc : started;
 	L->cur = P;
 	L->prev = C;
-	if (rc == 0 && all && C->n && run->out.err == 0) {
+	if (rc == 0 && all && C->n) {
 		L->b = C;
-		rc = write_batch(L);
+		rc = facts_finish(L);
+		if (rc == 0 && run->out.err == 0)
+			rc = finish_batch(L);
 	}
 	L->b = L->cur;
 	return rc;
@@ -1345,6 +938,7 @@ int ai_run_task(ai_run *run)
 		  !run->opts.dry_run;
 	L.light_state = run->task == AI_STATE && !run->model->ops->network && !run->cache_rules &&
 			!run->opts.dry_run;
+	L.lite = run->task == AI_STATE && (run->model->ops->network || run->cache_rules);
 	L.cur = L.b = &L.bat[0];
 	L.prev = &L.bat[1];
 	L.max = run->model->ops->network ? AI_NET_BATCH : AI_BATCH;
@@ -1368,7 +962,7 @@ int ai_run_task(ai_run *run)
 		if (r < 0) {
 			jrn_say(0, "%s", e.msg);
 			status = JRN_EXIT_FAIL;
-		} else if (r == 1 && take_line(&L, &ln) < 0) {
+		} else if (r == 1 && ai_take_line(&L, &ln) < 0) {
 			status = JRN_EXIT_FAIL;
 		} else if (r == 1) {
 			L.cur->bytes += ln.len;
@@ -1386,6 +980,9 @@ int ai_run_task(ai_run *run)
 	if (!flush_failed && run->out.err == 0 && (L.cur->n || L.prev->n) && flush_batch(&L, true) < 0)
 		status = JRN_EXIT_FAIL;
 	for (int k = 0; k < 2; k++) {
+		L.b = &L.bat[k]; /* (facts in flight after a failure: joined, freed) */
+		if (L.b->facts_out)
+			facts_finish(&L);
 		batch_clear(&L.bat[k]);
 		free(L.bat[k].items);
 	}

@@ -121,6 +121,8 @@ void ai_facts_clear(ai_facts *f)
 	jv_free(f->categories);
 	jv_free(f->interests);
 	f->rfm = f->clv = f->lead = f->segments = f->categories = f->interests = jv_null();
+	memset(f->text, 0, sizeof f->text);
+	f->pending = false;
 }
 
 void ai_facts_free(ai_run *run)
@@ -372,6 +374,21 @@ static jv sum_num(jv sum, jv *slot, const char *name)
 	return jv_get_kind(v) == JV_KIND_NUMBER ? v : (jv_free(v), jv_invalid());
 }
 
+/* The profile's traits.interests, for the rules model: those of rec's
+ * traits, else of its profile's (prof, rec's "profile" member or
+ * invalid), an array, else jv_null(). rec and prof are borrowed. */
+static jv interests_of(jv rec, jv prof)
+{
+	jv tr = jv_get_kind(rec) == JV_KIND_OBJECT ? jv_object_get(jv_copy(rec), KS("traits")) : jv_invalid();
+	if (jv_get_kind(tr) != JV_KIND_OBJECT) {
+		jv_free(tr);
+		tr = jv_get_kind(prof) == JV_KIND_OBJECT ? jv_object_get(jv_copy(prof), KS("traits"))
+							 : jv_invalid();
+	}
+	jv in = jv_get_kind(tr) == JV_KIND_OBJECT ? jv_object_get(tr, KS("interests")) : (jv_free(tr), jv_invalid());
+	return jv_get_kind(in) == JV_KIND_ARRAY ? in : (jv_free(in), jv_null());
+}
+
 /* What the record rec (borrowed) carries into f (whose parts are
  * jv_null()), the parts it carried as C_* bits into *have, and the
  * queries still to run for it as bits 1 << Q_* into *need. */
@@ -416,19 +433,108 @@ static void carried(jv rec, int64_t now, ai_facts *f, unsigned *have, unsigned *
 	}
 	jv_free(cnt);
 	jv_free(tot);
-	/* the profile's traits.interests, for the rules model */
-	jv tr = jv_get_kind(rec) == JV_KIND_OBJECT ? jv_object_get(jv_copy(rec), KS("traits")) : jv_invalid();
-	if (jv_get_kind(tr) != JV_KIND_OBJECT) {
-		jv_free(tr);
-		tr = jv_get_kind(top[P_PROFILE]) == JV_KIND_OBJECT
-			     ? jv_object_get(jv_copy(top[P_PROFILE]), KS("traits")) : jv_invalid();
-	}
-	jv in = jv_get_kind(tr) == JV_KIND_OBJECT ? jv_object_get(tr, KS("interests")) : (jv_free(tr), jv_invalid());
-	f->interests = jv_get_kind(in) == JV_KIND_ARRAY ? in : (jv_free(in), jv_null());
+	f->interests = interests_of(rec, top[P_PROFILE]);
 	parts_free(top, ntop);
 	parts_free(prof, nprof);
 	parts_free(st, nst);
 	parts_free(sp, nsp);
+	*have = h;
+	*need = n;
+}
+
+/* The member of object member `parent` of ix (-1: the top level) named
+ * name, of kind ('{', '[', ...; 0: any), or NULL. */
+static const jrn_json_member *ix_part(const jrn_json_index *ix, int parent, const char *name, char kind)
+{
+	if (parent < -1)
+		return NULL;
+	const jrn_json_member *m = jrn_json_find(ix, parent, name);
+	return m && (!kind || m->kind == kind) ? m : NULL;
+}
+
+/* The index of m in ix if it is an object, else -2 (no members). */
+static int ix_obj(const jrn_json_index *ix, const jrn_json_member *m)
+{
+	return m && m->kind == '{' ? (int)(m - ix->m) : -2;
+}
+
+/* The time at string member m as ms into *ms: 1, 0 when m is not one
+ * (carried_time's), -1 when it has an escape (to be parsed to tell). */
+static int ix_time(const jrn_json_member *m, int64_t *ms)
+{
+	if (!m || m->kind != '"')
+		return 0;
+	if (m->escaped)
+		return -1;
+	return jrn_time_parse(m->val, m->vlen, 0, ms, NULL) == 0;
+}
+
+int ai_carry_scan(const jrn_json_index *ix, ai_carry *c)
+{
+	*c = (ai_carry){.last = -1};
+	static const char *const names[3] = {"rfm", "clv", "lead"};
+	int prof = ix_obj(ix, ix_part(ix, -1, "profile", '{'));
+	int st = ix_obj(ix, ix_part(ix, -1, "scores", '{'));
+	int sp = ix_obj(ix, ix_part(ix, prof, "scores", '{'));
+	/* carried()'s order: the record, its scores, its profile, the
+	 * profile's scores; the first object */
+	for (int i = 0; i < 3; i++) {
+		const int at[4] = {-1, st, prof, sp};
+		const jrn_json_member *m = NULL;
+		for (int j = 0; j < 4 && !m; j++)
+			m = ix_part(ix, at[j], names[i], '{');
+		if (m)
+			c->text[i] = m->val, c->tlen[i] = m->vlen;
+	}
+	const jrn_json_member *seg = ix_part(ix, -1, "segments", '[');
+	if (!seg)
+		seg = ix_part(ix, prof, "segments", '[');
+	if (seg)
+		c->text[3] = seg->val, c->tlen[3] = seg->vlen;
+	const jrn_json_member *sum = ix_part(ix, -1, "summary", '{');
+	if (!sum)
+		sum = ix_part(ix, prof, "summary", 0);
+	int so = ix_obj(ix, sum);
+	const jrn_json_member *cnt = ix_part(ix, so, "orders", '0'), *tot = ix_part(ix, so, "orderTotal", '0');
+	int first = ix_time(ix_part(ix, so, "firstSeen", 0), &c->first);
+	int last = ix_time(ix_part(ix, ix_obj(ix, ix_part(ix, so, "lastOrder", '{')), "at", 0), &c->last);
+	if (first < 0 || last < 0)
+		return -1;
+	if (!last)
+		c->last = -1;
+	if (cnt && tot && first) {
+		c->orders = true;
+		c->count = strtod(cnt->val, NULL);
+		c->total = strtod(tot->val, NULL);
+	}
+	return 0;
+}
+
+/* carried() of a record read lightly: from its carry c, the parts as
+ * their texts (f pending: the jv members are parsed by ai_facts_parse). */
+static void carried_from(const ai_carry *c, int64_t now, ai_facts *f, unsigned *have, unsigned *need)
+{
+	static const unsigned bit[4] = {C_RFM, C_CLV, C_LEAD, C_SEGMENTS};
+	unsigned h = 0, n = 1u << Q_EVENTS;
+	for (int i = 0; i < 4; i++) {
+		if (!c->text[i])
+			continue;
+		f->text[i] = c->text[i];
+		f->tlen[i] = c->tlen[i];
+		h |= bit[i];
+	}
+	f->pending = true;
+	n |= (h & C_RFM ? 0 : 1u << Q_RFM) | ((h & (C_CLV | C_LEAD)) == (C_CLV | C_LEAD) ? 0 : 1u << Q_SCORES);
+	n |= h & C_SEGMENTS ? 0 : 1u << Q_SEGMENTS;
+	if (c->orders) {
+		f->orders = c->count;
+		f->total = round(c->total * 100) / 100;
+		f->last = c->last >= 0 ? days(now, c->last) : NAN;
+		f->first_seen = days(now, c->first);
+		h |= C_ORDERS;
+	} else {
+		n = (n & ~(1u << Q_EVENTS)) | 1u << Q_ACTIVITY;
+	}
 	*have = h;
 	*need = n;
 }
@@ -459,6 +565,26 @@ static void derive(ai_facts *f)
 		jv_free(m);
 		jv_free(s);
 	}
+}
+
+void ai_facts_parse(ai_facts *f, jv rec)
+{
+	if (!f->pending)
+		return;
+	jv *slot[4] = {&f->rfm, &f->clv, &f->lead, &f->segments};
+	for (int i = 0; i < 4; i++) {
+		if (!f->text[i])
+			continue;
+		jv v = jrn_parse_value(f->text[i], f->tlen[i], NULL);
+		jv_free(*slot[i]);
+		*slot[i] = jv_is_valid(v) ? v : jv_null(); /* (checked: out of memory) */
+	}
+	jv prof = jv_get_kind(rec) == JV_KIND_OBJECT ? jv_object_get(jv_copy(rec), KS("profile")) : jv_invalid();
+	jv_free(f->interests);
+	f->interests = interests_of(rec, prof);
+	jv_free(prof);
+	f->pending = false;
+	derive(f);
 }
 
 int ai_facts_open(ai_run *run, jrn_err *e)
@@ -620,6 +746,12 @@ static void merge_facts(ai_facts *f, const ai_facts *b, ai_facts *own, unsigned 
 	f->segments = have & C_SEGMENTS ? own->segments : jv_copy(b->segments);
 	f->categories = jv_copy(b->categories);
 	f->interests = own->interests;
+	static const unsigned bit[4] = {C_RFM, C_CLV, C_LEAD, C_SEGMENTS};
+	for (int i = 0; i < 4; i++) {
+		f->text[i] = have & bit[i] ? own->text[i] : NULL;
+		f->tlen[i] = have & bit[i] ? own->tlen[i] : 0;
+	}
+	f->pending = own->pending;
 	if (have & C_ORDERS) {
 		f->orders = own->orders;
 		f->total = own->total;
@@ -630,7 +762,8 @@ static void merge_facts(ai_facts *f, const ai_facts *b, ai_facts *own, unsigned 
 	jv_free(have & C_CLV ? jv_null() : own->clv);
 	jv_free(have & C_LEAD ? jv_null() : own->lead);
 	jv_free(have & C_SEGMENTS ? jv_null() : own->segments);
-	derive(f);
+	if (!f->pending)
+		derive(f);
 }
 
 int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
@@ -652,7 +785,10 @@ int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts
 		facts[i] = (ai_facts){0};
 		facts[i].rfm = facts[i].clv = facts[i].lead = facts[i].segments = jv_null();
 		facts[i].categories = facts[i].interests = jv_null();
-		carried(recs[reqs[i].idx], F->now, &facts[i], &F->have[i], &F->need[i]);
+		if (reqs[i].lite)
+			carried_from(&reqs[i].lite->carry, F->now, &facts[i], &F->have[i], &F->need[i]);
+		else
+			carried(recs[reqs[i].idx], F->now, &facts[i], &F->have[i], &F->need[i]);
 	}
 	int rc = ai_facts_open(run, e);
 	if (rc == 0)

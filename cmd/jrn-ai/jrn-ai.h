@@ -121,7 +121,44 @@ typedef struct ai_facts {
 	char rfm_segment[32];                    /* rfm.segment, "" when none */
 	jv rfm, clv, lead, segments, categories;
 	jv interests;                            /* the profile's traits.interests, or jv_null() */
+	/* rfm, clv, lead and segments as a record carried them, read
+	 * lightly (ai_lite): the JSON text of each in the record's line
+	 * (borrowed; NULL when the jv member holds the part), which the cache
+	 * key hashes as it is; while pending, the jv members of those parts,
+	 * interests and the numbers derived from rfm and clv are not yet
+	 * read (ai_facts_parse) */
+	const char *text[4];
+	size_t tlen[4];
+	bool pending;
 } ai_facts;
+
+/* What a record carries for its facts (facts.c's carried(): rfm, clv,
+ * lead, segments and jrn-merge's summary), found in its line's index
+ * without parsing it (ai_carry_scan): the JSON text of each part in the
+ * line (NULL when not carried), and the summary's orders. */
+typedef struct {
+	const char *text[4];     /* rfm, clv, lead (objects), segments (an array) */
+	size_t tlen[4];
+	bool orders;             /* orders, orderTotal and firstSeen carried: */
+	double count, total;     /* as written */
+	int64_t first, last;     /* ms; last -1 when no lastOrder.at */
+} ai_carry;
+
+/* A profile read lightly for the state task of a model whose answers are
+ * cached (core.c): its line was checked and indexed, not parsed; what
+ * the cache key and the facts read of it are spans of the line
+ * (borrowed from the line). */
+typedef struct ai_lite {
+	const char *cid;         /* customerId's bytes (a string without escapes) */
+	size_t cidlen;
+	size_t nf;               /* ai.fields: their names (the run's) and */
+	const char *const *names;
+	const char **fv;         /* the JSON text of each one's value the question
+				  * carries (minimise's), or NULL (owned: fv and
+				  * fl are one allocation) */
+	size_t *fl;
+	ai_carry carry;
+} ai_lite;
 
 /* One question to a model. */
 typedef struct ai_req {
@@ -148,6 +185,9 @@ typedef struct ai_req {
 	 * not cached and not --dry-run, input carries only customerId (and the
 	 * state for optimize): nothing else reads it. */
 	const ai_facts *facts;
+	/* the record read lightly (the core's), or NULL: the facts then come
+	 * from its carry, and the cache key hashes its spans */
+	const ai_lite *lite;
 } ai_req;
 
 /* A model kind: one file each, one row of models.c's table. */
@@ -304,7 +344,16 @@ int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts
  * facts[i] filled and reqs[i].facts pointing at it. 0 or -1 with e
  * (reading the state file failed: facts[] then all cleared). */
 int ai_facts_finish(ai_run *run, ai_req *reqs, size_t n, ai_facts *facts, jrn_err *e);
-/* The facts as the input's "facts" object (a new jv). */
+/* Finds in ix (an index of a record's line, jrn_json_index_build to
+ * depth 4 at least) what carried() would read of the parsed record, into
+ * *c (spans of the line). 0, or -1 when the line is to be parsed to tell
+ * (a time with an escape in it). */
+int ai_carry_scan(const jrn_json_index *ix, ai_carry *c);
+/* Completes f when pending: the parts carried as text parsed into its jv
+ * members, the interests and the numbers read from rfm and clv; rec is
+ * the record (borrowed, parsed whole). */
+void ai_facts_parse(ai_facts *f, jv rec);
+/* The facts as the input's "facts" object (a new jv; f not pending). */
 jv ai_facts_jv(const ai_facts *f);
 /* Frees f's jv members. */
 void ai_facts_clear(ai_facts *f);

@@ -153,6 +153,39 @@ int main(void)
 	CHECK(ai_cache_key("state", "gpt", "abc", &rb, -1, c) == 0 && memcmp(a, c, 32),
 	      "cache key: the customer is in it");
 	jv_free(rb.input);
+	/* a profile read lightly: its spans, the fields by name */
+	const char *names1[] = {"a", "b"}, *names2[] = {"b", "a"};
+	const char *fv[] = {"1", "2"};
+	size_t fl[] = {1, 1};
+	ai_lite l1 = {.cid = "c1", .cidlen = 2, .nf = 2, .names = names1, .fv = fv, .fl = fl};
+	ai_lite l2 = l1;
+	ai_req rl = ra;
+	rl.lite = &l1;
+	unsigned char d[32];
+	CHECK(ai_cache_key("state", "gpt", "abc", &rl, -1, c) == 0 && memcmp(a, c, 32),
+	      "cache key: a profile read lightly is hashed as written, not as parsed");
+	l2.names = names2;
+	rl.lite = &l2;
+	CHECK(ai_cache_key("state", "gpt", "abc", &rl, -1, d) == 0 && memcmp(c, d, 32),
+	      "cache key (light): the fields' names are in it");
+	l2 = l1;
+	l2.cid = "c2";
+	CHECK(ai_cache_key("state", "gpt", "abc", &rl, -1, d) == 0 && memcmp(c, d, 32),
+	      "cache key (light): the customer is in it");
+	l2 = l1;
+	const char *fv2[] = {"1", NULL};
+	l2.fv = fv2;
+	CHECK(ai_cache_key("state", "gpt", "abc", &rl, -1, d) == 0 && memcmp(c, d, 32),
+	      "cache key (light): whether a field is there is in it");
+	l2 = l1;
+	kf.text[0] = "{\"segment\":\"VIP\"}";
+	kf.tlen[0] = strlen(kf.text[0]);
+	CHECK(ai_cache_key("state", "gpt", "abc", &rl, -1, d) == 0 && memcmp(c, d, 32),
+	      "cache key (light): a part carried as text is in it");
+	kf.text[0] = NULL;
+	kf.tlen[0] = 0;
+	CHECK(ai_cache_key("state", "gpt", "abc", &rl, -1, d) == 0 && !memcmp(c, d, 32),
+	      "cache key (light): the same spans, the same key");
 	jv_free(ra.input);
 	ai_facts_clear(&kf);
 	ai_keys_free();
