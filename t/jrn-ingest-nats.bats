@@ -181,6 +181,26 @@ ids() { sqlite3 "$1" 'SELECT id FROM events ORDER BY id'; }
 	assert_equal "$(sqlite3 c.db 'SELECT partition || ":" || seq FROM log_offsets ORDER BY 1')" "$(printf '0:1\n3:2')"
 }
 
+@test "--from of every partition reads them as one consumer: other subjects left alone, offsets apart resumed" {
+	jrn-ingest -q --publish "$NATS_URL" < /dev/null # makes the stream
+	# c1 is partition 3 of 8, c5 partition 7 (Kafka's murmur2)
+	raw_pub jrn.events.3 "$(ev user.signup c1 '"id":"a1"')"
+	raw_pub jrn.events.x "$(ev user.signup c1 '"id":"a2"')"
+	raw_pub jrn.events.03 "$(ev user.signup c1 '"id":"a3"')"
+	raw_pub jrn.events.8 "$(ev user.signup c1 '"id":"a4"')"
+	raw_pub jrn.events.7 "$(ev user.signup c5 '"id":"a5"')"
+	# partition 7 alone first: its offset is ahead of partition 3's
+	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 7 --drain > /dev/null
+	assert_equal "$(sqlite3 c.db 'SELECT partition || ":" || seq FROM log_offsets')" 7:5
+	raw_pub jrn.events.3 "$(ev user.signup c1 '"id":"a6"')"
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_equal "$(jq -r .id <<< "$output" | paste -sd' ')" "a1 a6"
+	assert_regex "$stderr" ' 2 stored, 0 duplicate, 0 rejected'
+	assert_equal "$(ids c.db | paste -sd' ')" "a1 a5 a6"
+	assert_equal "$(sqlite3 c.db 'SELECT partition || ":" || seq FROM log_offsets ORDER BY 1' | paste -sd' ')" "3:6 7:5"
+}
+
 @test "the stream is created once from config and never changed: other partitions or subjects exit 1" {
 	printf 'nats:\n  partitions: 4\n  storage: memory\n' > four.yaml
 	run --separate-stderr jrn-ingest --config four.yaml --publish "$NATS_URL" < /dev/null

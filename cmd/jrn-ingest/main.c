@@ -637,15 +637,20 @@ static int read_from(bool *fatal_set, jrn_err *fatal)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	batch *b = rc ? NULL : take_free();
+	/* batches from first_batch up, as read_input's: with 100,000 at once
+	 * the store thread waited for the first (a third of a --drain of
+	 * 200,000 events) */
+	long limit = first_batch;
 	while (b && !got_signal) {
 		bool done;
-		int got = ingest_nats_fill(st.from, b, (size_t)batch_size, &rej, &done, fatal);
+		int got = ingest_nats_fill(st.from, b, (size_t)limit, &rej, &done, fatal);
 		if (got < 0) {
 			*fatal_set = true;
 			break;
 		}
 		if (got > 0) {
 			give_full(b);
+			limit = limit > batch_size / 2 ? batch_size : limit * 2;
 			b = take_free();
 		}
 		if (done || stopped())

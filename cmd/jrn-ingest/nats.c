@@ -42,7 +42,9 @@ struct ingest_nats {
 	bool unanswered;      /* a request or publish went unanswered: a late
 			       * answer may come, so drained at close */
 	/* --from */
-	natsSubscription **subs; /* per partition, NULL when not owned */
+	natsSubscription **subs; /* per partition, NULL when not owned (or all are) */
+	natsSubscription *one;   /* every partition owned: one consumer of them
+				  * all (<subject>.*), or NULL */
 	uint64_t *end;           /* --drain: the last sequence to reach */
 	uint64_t *seen;          /* the last sequence taken */
 	bool drain;
@@ -544,6 +546,10 @@ void ingest_nats_close(ingest_nats *N)
 			natsSubscription_Unsubscribe(N->subs[p]);
 			natsSubscription_Destroy(N->subs[p]);
 		}
+	if (N->one) {
+		natsSubscription_Unsubscribe(N->one);
+		natsSubscription_Destroy(N->one);
+	}
 	if (N->unanswered && N->nc) /* (before jsCtx_Destroy ends its subscription) */
 		drain_close(N->nc, N->ack_ms);
 	jsCtx_Destroy(N->js);
@@ -995,6 +1001,21 @@ int ingest_nats_publish(ingest_nats *N, const batch *b, unsigned char *state, jr
 
 /* ---- consuming ---------------------------------------------------------------- */
 
+/* An ordered consumer of subj from stream sequence seq on, into *sub. 0,
+ * or -1 with e. */
+static int subscribe(ingest_nats *N, const char *subj, uint64_t seq, natsSubscription **sub,
+		     jrn_err *e)
+{
+	jsSubOptions so;
+	jsSubOptions_Init(&so);
+	so.Stream = N->stream;
+	so.Ordered = true;
+	so.Config.DeliverPolicy = js_DeliverByStartSequence;
+	so.Config.OptStartSeq = seq;
+	natsStatus s = js_SubscribeSync(sub, N->js, subj, NULL, &so, NULL);
+	return s == NATS_OK ? 0 : request_fail(N, e, subj, s);
+}
+
 int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_t *start,
 		       bool drain, jrn_err *e)
 {
@@ -1005,6 +1026,19 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
 	if (!N->subs || !N->end || !N->seen || !N->names)
 		return jrn_fail(e, "out of memory");
 	N->drain = drain;
+	/* Every partition owned (the one machine of a --drain, a rebuild):
+	 * one ordered consumer of <subject>.* from the earliest partition's
+	 * next sequence, each message's partition read from its subject. A
+	 * consumer per partition filters the stream's messages for its own,
+	 * so the server reads each message once for every partition
+	 * (measured: N CPU over 200,000 events, 8 partitions) */
+	bool all = N->parts > 1;
+	uint64_t from = UINT64_MAX;
+	for (int p = 0; p < N->parts; p++) {
+		all = all && owned[p];
+		if (owned[p] && start[p] < from)
+			from = start[p];
+	}
 	for (int p = 0; p < N->parts; p++) {
 		if (!owned[p])
 			continue;
@@ -1024,15 +1058,13 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
 				return request_fail(N, e, subj, s);
 			natsMsg_Destroy(last);
 		}
-		jsSubOptions so;
-		jsSubOptions_Init(&so);
-		so.Stream = N->stream;
-		so.Ordered = true;
-		so.Config.DeliverPolicy = js_DeliverByStartSequence;
-		so.Config.OptStartSeq = start[p] + 1;
-		natsStatus s = js_SubscribeSync(&N->subs[p], N->js, subj, NULL, &so, NULL);
-		if (s != NATS_OK)
-			return request_fail(N, e, subj, s);
+		if (!all && subscribe(N, subj, start[p] + 1, &N->subs[p], e) < 0)
+			return -1;
+	}
+	if (all) {
+		char subj[256];
+		snprintf(subj, sizeof subj, "%s.*", N->subject);
+		return subscribe(N, subj, from + 1, &N->one, e);
 	}
 	return 0;
 }
@@ -1041,7 +1073,7 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
 static bool drained(ingest_nats *N)
 {
 	for (int p = 0; p < N->parts; p++)
-		if (N->subs[p] && N->seen[p] < N->end[p])
+		if (N->names[p] && N->seen[p] < N->end[p])
 			return false;
 	return true;
 }
@@ -1128,11 +1160,49 @@ static int take_msg(ingest_nats *N, int p, natsMsg *m, batch *b, jrn_rejects *re
 	return 0;
 }
 
+/* Takes message m of the consumer of every partition (N->one) into b,
+ * its partition read from its subject, <subject>.<p>: 1, or 0 for a
+ * message on another subject of the stream (not jrn's: left alone), or
+ * -1 with fatal. */
+static int take_any(ingest_nats *N, natsMsg *m, batch *b, jrn_rejects *rej, jrn_err *fatal)
+{
+	const char *subj = natsMsg_GetSubject(m);
+	size_t k = strlen(N->subject);
+	if (!subj || strncmp(subj, N->subject, k) || subj[k] != '.' || subj[k + 1] < '0' ||
+	    subj[k + 1] > '9')
+		return 0;
+	long p = 0;
+	for (const char *d = subj + k + 1; *d; d++) {
+		if (*d < '0' || *d > '9' || p >= N->parts)
+			return 0;
+		p = p * 10 + (*d - '0');
+	}
+	if (p >= N->parts || (p > 0 && subj[k + 1] == '0'))
+		return 0;
+	return take_msg(N, (int)p, m, b, rej, fatal) < 0 ? -1 : 1;
+}
+
 /* Takes what partitions' queues hold now into b, at most max - *taken
  * messages. 0, or -1 with fatal. */
 static int take_pending(ingest_nats *N, batch *b, size_t max, size_t *taken, jrn_rejects *rej,
 			jrn_err *fatal)
 {
+	if (N->one) {
+		int pending = 0;
+		if (natsSubscription_GetPending(N->one, &pending, NULL) != NATS_OK)
+			return 0;
+		for (; pending > 0 && *taken < max; pending--) {
+			natsMsg *m = NULL;
+			if (natsSubscription_NextMsg(&m, N->one, 1) != NATS_OK)
+				break;
+			int rc = take_any(N, m, b, rej, fatal);
+			done_with(N, m);
+			if (rc < 0)
+				return -1;
+			*taken += (size_t)rc;
+		}
+		return 0;
+	}
 	for (bool more = true; more && *taken < max;) {
 		more = false;
 		for (int p = 0; p < N->parts && *taken < max; p++) {
@@ -1159,6 +1229,14 @@ static int take_pending(ingest_nats *N, batch *b, size_t max, size_t *taken, jrn
  * into b. 1 when one was taken, 0 when none came, -1 with fatal. */
 static int wait_one(ingest_nats *N, batch *b, int64_t ms, jrn_rejects *rej, jrn_err *fatal)
 {
+	if (N->one) {
+		natsMsg *m = NULL;
+		if (natsSubscription_NextMsg(&m, N->one, ms) != NATS_OK)
+			return 0;
+		int rc = take_any(N, m, b, rej, fatal);
+		done_with(N, m);
+		return rc;
+	}
 	for (int k = 0; k < N->parts; k++) {
 		int p = (N->next + k) % N->parts;
 		if (!N->subs[p])
