@@ -571,6 +571,11 @@ EOF
 		printf '{"customerId":5}\n'
 		printf '{"customerId":"c12","summary":[],"profile":{"summary":{"orders":1,"orderTotal":1,"firstSeen":"x"}}}\n'
 		printf '{"customerId":"c13","traits":{"a":{"email":"deep@example.com"}},"country":"CH","timeZone":null}\n'
+		# the interests the rules read: the profile's traits', the
+		# record's being no object
+		printf '{"customerId":"c14","traits":null,"profile":{"traits":{"interests":["mate"]}}}\n'
+		# times before 1970
+		printf '{"customerId":"c15","summary":{"orders":2,"orderTotal":10,"firstSeen":"1960-01-01T00:00:00Z","lastOrder":{"at":"1965-01-01T00:00:00Z"}}}\n'
 	} > a.ndjson
 	# the same records, each with a member whose name has an escape:
 	# parsed whole
@@ -584,6 +589,7 @@ EOF
 	assert_equal "$(jq -c .aiRequest.input <<< "$qa")" "$(jq -c .aiRequest.input <<< "$output")"
 	assert_equal "$(jq -c '.aiRequest.input | [.customerId, .facts.orders.count, .facts.rfm.segment, .facts.clv.pAlive, (.facts.segments | length)]' <<< "$qa" | sed -n '2,4p;9p' | paste -sd' ')" \
 		'["c2",0,"At Risk",null,0] ["c3",1,"At Risk",0.3,2] ["c4",0,"At Risk",0.3,0] ["c9",1,null,null,0]'
+	assert_equal "$(jq -c 'select(.customerId == "c15") | .aiRequest.input.facts.orders.daysSinceLast' <<< "$qa")" 22280
 	run --separate-stderr jrn-ai state --rejects rej1.ndjson a.ndjson
 	assert_failure 3
 	first=$output
@@ -596,17 +602,18 @@ EOF
 	# every profile's answer is cached under the key its run computed:
 	# a rerun and a dry run find them all
 	run --separate-stderr jrn-ai state a.ndjson
-	assert_equal "$(jq -r .state.source <<< "$output" | sort | uniq -c | awk '{print $2 "=" $1}')" cache=12
+	assert_equal "$(jq -r .state.source <<< "$output" | sort | uniq -c | awk '{print $2 "=" $1}')" cache=14
 	assert_equal "$(jq -c 'del(.state.cached, .state.source)' <<< "$output")" "$(jq -c 'del(.state.cached, .state.source)' <<< "$first")"
 	run --separate-stderr jrn-ai state --dry-run a.ndjson
-	assert_equal "$(jq -r .aiRequest.cached <<< "$output" | sort | uniq -c | awk '{print $2 "=" $1}')" true=12
+	assert_equal "$(jq -r .aiRequest.cached <<< "$output" | sort | uniq -c | awk '{print $2 "=" $1}')" true=14
 	# what the question carries is in the key; what it does not is not
 	sed -e 's/"c3","profile":{"scores":{"rfm":{"segment":"At Risk","monetary":50.5/"c3","profile":{"scores":{"rfm":{"segment":"At Risk","monetary":50.6/' \
 	    -e 's/"locale":"de-CH"/"locale":"de-DE"/' -e 's/"country":"CH"/"country":"LI"/' \
 	    -e 's/"orders":1e0/"orders":2/' -e 's/"events":3,/"events":4,/' -e 's/"customerId":"c8"/"customerId":"c8b"/' \
-	    -e 's/"profile":"no"/"profile":"yes"/' a.ndjson > c.ndjson
+	    -e 's/"profile":"no"/"profile":"yes"/' -e 's/\["mate"\]/["chai"]/' a.ndjson > c.ndjson
 	run --separate-stderr jrn-ai state c.ndjson
-	assert_equal "$(jq -r 'select(.state.source == "rules") | .customerId' <<< "$output" | paste -sd' ')" "c3 c5 c8b c9 c13"
+	assert_equal "$(jq -r 'select(.state.source == "rules") | .customerId' <<< "$output" | paste -sd' ')" "c3 c5 c8b c9 c13 c14"
+	assert_equal "$(jq -r 'select(.customerId == "c14") | .state.interests[0]' <<< "$output")" chai
 }
 
 @test "optimize reads records lightly (no cache, no --dry-run): the same output and rejects as a whole parse" {

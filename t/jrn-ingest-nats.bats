@@ -199,6 +199,15 @@ ids() { sqlite3 "$1" 'SELECT id FROM events ORDER BY id'; }
 	assert_regex "$stderr" ' 2 stored, 0 duplicate, 0 rejected'
 	assert_equal "$(ids c.db | paste -sd' ')" "a1 a5 a6"
 	assert_equal "$(sqlite3 c.db 'SELECT partition || ":" || seq FROM log_offsets ORDER BY 1' | paste -sd' ')" "3:6 7:5"
+	# every partition at its end: nothing; then one partition's new event
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_output ''
+	raw_pub jrn.events.7 "$(ev user.signup c5 '"id":"a7"')"
+	run --separate-stderr jrn-ingest --db c.db --from "$NATS_URL" --partitions 0-7 --drain
+	assert_success
+	assert_equal "$(jq -r .id <<< "$output")" a7
+	assert_equal "$(sqlite3 c.db 'SELECT partition || ":" || seq FROM log_offsets ORDER BY 1' | paste -sd' ')" "3:6 7:7"
 }
 
 @test "the stream is created once from config and never changed: other partitions or subjects exit 1" {

@@ -11,8 +11,9 @@
  * and profile (members in the order held); then the input's state
  * (optimize), the insights' computed_at (optimize), the facts' numbers
  * as 8-byte doubles, their rfm, clv, lead and segments as JSON text (as
- * the record carried them when read lightly, else as held) and their
- * categories. Every variable-length part is length-prefixed, every
+ * the record carried them when read lightly, else as held), their
+ * categories and the traits' interests (which the rules answer reads; as
+ * written, or as held). Every variable-length part is length-prefixed, every
  * number fixed-width, so the layout is injective, and a JSON text is
  * one value: a change to a fact, a field, the prompt file, the model or
  * the hour's insights is a miss. The same record written two ways (a
@@ -148,6 +149,8 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 		for (int i = 0; i < 4; i++)
 			rc |= f->text[i] ? put_str(&b, f->text[i], f->tlen[i]) : put_json(&b, jv_copy(part[i]));
 		rc |= put_json(&b, jv_copy(f->categories));
+		/* the traits' interests, which the rules answer reads */
+		rc |= f->text[4] ? put_str(&b, f->text[4], f->tlen[4]) : put_json(&b, jv_copy(f->interests));
 	} else {
 		rc |= put_u64(&b, UINT64_MAX);
 	}

@@ -209,7 +209,7 @@ static int questions_finish(ai_loop *L)
 			continue;
 		r->input = jv_object_set(r->input, KS("profile"), ai_minimise(run, rec));
 		if (r->facts)
-			ai_facts_parse((ai_facts *)r->facts, rec);
+			ai_facts_parse((ai_facts *)r->facts);
 		if (run->opts.dry_run)
 			r->input = jv_object_set(r->input, KS("facts"), ai_facts_jv(r->facts));
 	}
@@ -427,7 +427,7 @@ static int materialize(ai_loop *L, ai_item *it, ai_req *r)
 		return jrn_say(-1, "%s", e.msg); /* (indexed already: out of memory) */
 	r->input = jv_object_set(r->input, KS("profile"), ai_minimise(L->run, it->rec));
 	if (r->facts)
-		ai_facts_parse((ai_facts *)r->facts, it->rec);
+		ai_facts_parse((ai_facts *)r->facts);
 	return 0;
 }
 

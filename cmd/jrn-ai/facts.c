@@ -471,7 +471,7 @@ static int ix_time(const jrn_json_member *m, int64_t *ms)
 
 int ai_carry_scan(const jrn_json_index *ix, ai_carry *c)
 {
-	*c = (ai_carry){.last = -1};
+	*c = (ai_carry){0};
 	static const char *const names[3] = {"rfm", "clv", "lead"};
 	int prof = ix_obj(ix, ix_part(ix, -1, "profile", '{'));
 	int st = ix_obj(ix, ix_part(ix, -1, "scores", '{'));
@@ -500,8 +500,15 @@ int ai_carry_scan(const jrn_json_index *ix, ai_carry *c)
 	int last = ix_time(ix_part(ix, ix_obj(ix, ix_part(ix, so, "lastOrder", '{')), "at", 0), &c->last);
 	if (first < 0 || last < 0)
 		return -1;
-	if (!last)
-		c->last = -1;
+	c->has_last = last;
+	/* interests_of()'s: the record's traits if an object, else its
+	 * profile's */
+	const jrn_json_member *tr = ix_part(ix, -1, "traits", '{');
+	if (!tr)
+		tr = ix_part(ix, prof, "traits", '{');
+	const jrn_json_member *in = ix_part(ix, ix_obj(ix, tr), "interests", '[');
+	if (in)
+		c->text[4] = in->val, c->tlen[4] = in->vlen;
 	if (cnt && tot && first) {
 		c->orders = true;
 		c->count = strtod(cnt->val, NULL);
@@ -523,13 +530,15 @@ static void carried_from(const ai_carry *c, int64_t now, ai_facts *f, unsigned *
 		f->tlen[i] = c->tlen[i];
 		h |= bit[i];
 	}
+	f->text[4] = c->text[4];
+	f->tlen[4] = c->tlen[4];
 	f->pending = true;
 	n |= (h & C_RFM ? 0 : 1u << Q_RFM) | ((h & (C_CLV | C_LEAD)) == (C_CLV | C_LEAD) ? 0 : 1u << Q_SCORES);
 	n |= h & C_SEGMENTS ? 0 : 1u << Q_SEGMENTS;
 	if (c->orders) {
 		f->orders = c->count;
 		f->total = round(c->total * 100) / 100;
-		f->last = c->last >= 0 ? days(now, c->last) : NAN;
+		f->last = c->has_last ? days(now, c->last) : NAN;
 		f->first_seen = days(now, c->first);
 		h |= C_ORDERS;
 	} else {
@@ -567,7 +576,7 @@ static void derive(ai_facts *f)
 	}
 }
 
-void ai_facts_parse(ai_facts *f, jv rec)
+void ai_facts_parse(ai_facts *f)
 {
 	if (!f->pending)
 		return;
@@ -579,10 +588,9 @@ void ai_facts_parse(ai_facts *f, jv rec)
 		jv_free(*slot[i]);
 		*slot[i] = jv_is_valid(v) ? v : jv_null(); /* (checked: out of memory) */
 	}
-	jv prof = jv_get_kind(rec) == JV_KIND_OBJECT ? jv_object_get(jv_copy(rec), KS("profile")) : jv_invalid();
+	jv in = f->text[4] ? jrn_parse_value(f->text[4], f->tlen[4], NULL) : jv_null();
 	jv_free(f->interests);
-	f->interests = interests_of(rec, prof);
-	jv_free(prof);
+	f->interests = jv_is_valid(in) ? in : jv_null(); /* (checked: out of memory) */
 	f->pending = false;
 	derive(f);
 }
@@ -751,6 +759,8 @@ static void merge_facts(ai_facts *f, const ai_facts *b, ai_facts *own, unsigned 
 		f->text[i] = have & bit[i] ? own->text[i] : NULL;
 		f->tlen[i] = have & bit[i] ? own->tlen[i] : 0;
 	}
+	f->text[4] = own->text[4];
+	f->tlen[4] = own->tlen[4];
 	f->pending = own->pending;
 	if (have & C_ORDERS) {
 		f->orders = own->orders;

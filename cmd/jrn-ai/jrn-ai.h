@@ -121,14 +121,14 @@ typedef struct ai_facts {
 	char rfm_segment[32];                    /* rfm.segment, "" when none */
 	jv rfm, clv, lead, segments, categories;
 	jv interests;                            /* the profile's traits.interests, or jv_null() */
-	/* rfm, clv, lead and segments as a record carried them, read
-	 * lightly (ai_lite): the JSON text of each in the record's line
+	/* rfm, clv, lead, segments and interests as a record carried them,
+	 * read lightly (ai_lite): the JSON text of each in the record's line
 	 * (borrowed; NULL when the jv member holds the part), which the cache
-	 * key hashes as it is; while pending, the jv members of those parts,
-	 * interests and the numbers derived from rfm and clv are not yet
-	 * read (ai_facts_parse) */
-	const char *text[4];
-	size_t tlen[4];
+	 * key hashes as it is; while pending, the jv members of those parts
+	 * and the numbers derived from rfm and clv are not yet read
+	 * (ai_facts_parse) */
+	const char *text[5];
+	size_t tlen[5];
 	bool pending;
 } ai_facts;
 
@@ -137,11 +137,13 @@ typedef struct ai_facts {
  * without parsing it (ai_carry_scan): the JSON text of each part in the
  * line (NULL when not carried), and the summary's orders. */
 typedef struct {
-	const char *text[4];     /* rfm, clv, lead (objects), segments (an array) */
-	size_t tlen[4];
+	const char *text[5];     /* rfm, clv, lead (objects), segments, the
+				  * traits' interests (arrays) */
+	size_t tlen[5];
 	bool orders;             /* orders, orderTotal and firstSeen carried: */
 	double count, total;     /* as written */
-	int64_t first, last;     /* ms; last -1 when no lastOrder.at */
+	int64_t first, last;     /* ms */
+	bool has_last;           /* lastOrder.at carried (last) */
 } ai_carry;
 
 /* A profile read lightly for the state task of a model whose answers are
@@ -349,10 +351,10 @@ int ai_facts_finish(ai_run *run, ai_req *reqs, size_t n, ai_facts *facts, jrn_er
  * *c (spans of the line). 0, or -1 when the line is to be parsed to tell
  * (a time with an escape in it). */
 int ai_carry_scan(const jrn_json_index *ix, ai_carry *c);
-/* Completes f when pending: the parts carried as text parsed into its jv
- * members, the interests and the numbers read from rfm and clv; rec is
- * the record (borrowed, parsed whole). */
-void ai_facts_parse(ai_facts *f, jv rec);
+/* Completes f when pending: the parts carried as text (interests among
+ * them) parsed into its jv members, and the numbers read from rfm and
+ * clv. */
+void ai_facts_parse(ai_facts *f);
 /* The facts as the input's "facts" object (a new jv; f not pending). */
 jv ai_facts_jv(const ai_facts *f);
 /* Frees f's jv members. */
