@@ -718,26 +718,35 @@ refused() {
 # drain unsubscribes (a close drops it); from the server's trace
 unsub_mux() { grep -c 'C:jrn-ingest" - <<- \[UNSUB 1 \]' nats.log; }
 
-@test "--publish drains its connection at exit once a publish went unanswered (a late answer is handled before libnats stops), and only then" {
+@test "--publish drains its connection at exit (a late answer, or the last one, is handled before libnats stops)" {
 	kill -9 "$NATS_PID"
 	wait "$NATS_PID" 2> /dev/null || :
 	nats_start -V || return 1 # -V: each client's protocol lines in nats.log
 	printf 'nats:\n  ackTimeout: 100ms\n' > jrn.yaml
 	"$JRN_GEN" -n 200 -c 40 > in.ndjson
-	# every publish answered at once: closed, no drain
-	run --separate-stderr jrn-ingest -q --config jrn.yaml --publish "$NATS_URL" in.ndjson
-	assert_success
-	assert_equal "${#lines[@]}" 200
+	# every publish answered at once: drained all the same (the last
+	# acknowledgement's message is freed by libnats's delivery thread after
+	# the handler returned, which a close can outrun: LeakSanitizer caught
+	# it under load); nothing published (an empty input): closed
+	run --separate-stderr jrn-ingest -q --config jrn.yaml --publish "$NATS_URL" < /dev/null
+	[ "$status" = 0 ] || fail "exit $status: $stderr"
 	run unsub_mux
 	assert_output 0
+	run --separate-stderr jrn-ingest -q --config jrn.yaml --publish "$NATS_URL" in.ndjson
+	[ "$status" = 0 ] || fail "exit $status: $stderr"
+	assert_equal "${#lines[@]}" 200
+	run unsub_mux
+	assert_output 1
 	# the server stopped while a batch is out: unanswered within 100 ms,
 	# taken back and re-sent, the first answers coming late
 	mkfifo in.fifo
+	local subs
+	subs=$(grep -c 'C:jrn-ingest" - <<- \[SUB _INBOX' nats.log)
 	jrn-ingest --config jrn.yaml --publish "$NATS_URL" < in.fifo > out.ndjson 2> err &
 	BG=$!
 	exec {w}> in.fifo
 	for i in $(seq 100); do # connected: its request subscription made
-		[ "$(grep -c 'C:jrn-ingest" - <<- \[SUB _INBOX' nats.log)" -ge 3 ] && break
+		[ "$(grep -c 'C:jrn-ingest" - <<- \[SUB _INBOX' nats.log)" -gt "$subs" ] && break
 		sleep 0.1
 	done
 	kill -STOP "$NATS_PID"
@@ -752,5 +761,5 @@ unsub_mux() { grep -c 'C:jrn-ingest" - <<- \[UNSUB 1 \]' nats.log; }
 	assert_output --partial "publishes unacked (no answer within nats.ackTimeout): re-sending"
 	assert_output --partial "200 published, 0 duplicate, 0 rejected"
 	run unsub_mux
-	assert_output 1
+	assert_output 2
 }

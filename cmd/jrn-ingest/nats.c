@@ -41,6 +41,9 @@ struct ingest_nats {
 	bool outage, closing; /* closing: the callbacks keep quiet */
 	bool unanswered;      /* a request or publish went unanswered: a late
 			       * answer may come, so drained at close */
+	bool published;       /* something was published: its last
+			       * acknowledgement may still be in the library's
+			       * hands, so drained at close too */
 	/* --from */
 	natsSubscription **subs; /* per partition, NULL when not owned (or all are) */
 	natsSubscription *one;   /* every partition owned: one consumer of them
@@ -523,7 +526,10 @@ bool ingest_nats_connected(ingest_nats *N)
  * holds (a late acknowledgement of a publish re-sent) to be freed by its
  * delivery thread whenever that ends, which can be after the collector:
  * lost (sub.c natsSub_deliverMsgs, nats.c _close, _freeGC; a leak
- * LeakSanitizer caught after a leader kill). A drain ends each
+ * LeakSanitizer caught after a leader kill; and the last acknowledgement
+ * of a run, handled, whose message the delivery thread destroys after
+ * our handler returned, which may be after the close: caught under
+ * load, every publish answered at once). A drain ends each
  * subscription only once its messages are handled. Not connected (or no
  * answer within ms): closed as it stands. */
 static void drain_close(natsConnection *nc, int64_t ms)
@@ -550,7 +556,7 @@ void ingest_nats_close(ingest_nats *N)
 		natsSubscription_Unsubscribe(N->one);
 		natsSubscription_Destroy(N->one);
 	}
-	if (N->unanswered && N->nc) /* (before jsCtx_Destroy ends its subscription) */
+	if ((N->unanswered || N->published) && N->nc) /* (before jsCtx_Destroy ends its subscription) */
 		drain_close(N->nc, N->ack_ms);
 	jsCtx_Destroy(N->js);
 	natsConnection_Close(N->nc);
@@ -926,6 +932,7 @@ static size_t await_handlers(ingest_nats *N, const batch *b, const unsigned char
 int ingest_nats_publish(ingest_nats *N, const batch *b, unsigned char *state, jrn_err *e)
 {
 	memset(state, 0, b->n);
+	N->published = N->published || b->n > 0;
 	if (index_batch(N, b, e) < 0)
 		return -1;
 	pthread_mutex_lock(&N->mu);
