@@ -452,6 +452,7 @@ nats_restart() {
 # $NATS_URL in the background, stdout to lout.ndjson, stderr to lerr; sets
 # BG and URL (the port it printed)
 serve_pub() {
+	: > lerr # (made before the loop reads it: the job may not have opened it yet)
 	jrn-ingest --listen 127.0.0.1:0 --publish "$NATS_URL" "$@" > lout.ndjson 2> lerr &
 	BG=$!
 	local port=

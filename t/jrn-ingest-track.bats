@@ -33,6 +33,7 @@ teardown() {
 
 # start: jrn-ingest --listen on a free port of 127.0.0.1 → PORT, BASE, LPID
 start() {
+	: > listen.err # (made before the loop reads it: the job may not have opened it yet)
 	jrn-ingest --db jrn.db --config jrn.yaml "$@" --listen 127.0.0.1:0 > out.ndjson 2> listen.err &
 	LPID=$!
 	for _ in $(seq 200); do

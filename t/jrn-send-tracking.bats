@@ -200,6 +200,7 @@ P
 
 # listen: jrn-ingest --listen on a free port → PORT, LPID
 listen() {
+	: > listen.err # (made before the loop reads it: the job may not have opened it yet)
 	jrn-ingest --db jrn.db --config jrn.yaml --listen 127.0.0.1:0 > events.ndjson 2> listen.err &
 	LPID=$!
 	for _ in $(seq 200); do
