@@ -15,6 +15,9 @@
 # timed again over jrn-merge's profiles of BENCH_AI_REAL_EVENTS (100,000)
 # generated events, scored (rfm, clv), whose facts a hit reads from the
 # state file as a real run's do: the figure to hold against the target.
+# Then optimize over state's output of those profiles, against a second
+# recorder answering actions: once to fill the cache, then its cache hits
+# (records/s, the same target).
 # Usage: ai-openai.sh BINDIR [GEN]
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -110,4 +113,32 @@ for r in $(seq "$runs"); do
 done
 printf 'openai, the rerun from the cache over %d jrn-merge profiles of %d events (facts read): median %.0f records/s (target 100,000)\n' \
 	"$profiles" "$events" "$(printf '%s\n' "${real_hits[@]}" | median)"
-rm -f "$real" "$real-wal" "$real-shm" "$dir/events.ndjson" "$dir/real.ndjson" "$dir/out3.ndjson"
+
+# optimize over state's output of those profiles, against a second
+# recorder that answers actions: once to fill the cache, then every
+# answer from it (the same target)
+"$bin/jrn-ai" state --db "$real" --config "$dir/jrn.yaml" "$dir/real.ndjson" >"$dir/states.ndjson" ||
+	echo "ai-openai: jrn-ai failed" >&2
+rm -f "$dir/port2"
+node "$here/../peers/recorder.js" --port-file "$dir/port2" --count-only --status 200 \
+	--body "$here/../fixtures/openai/actions-valid.json" 2>"$dir/recorder2.err" &
+rec2=$!
+trap 'kill "$rec" "$rec2" 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -s "$dir/port2" ] && break; sleep 0.05; done
+sed "s#$url#http://127.0.0.1:$(cat "$dir/port2")#" "$dir/jrn.yaml" >"$dir/jrn2.yaml"
+"$bin/jrn-ai" optimize --db "$real" --config "$dir/jrn2.yaml" --parallel "$par" "$dir/states.ndjson" >/dev/null ||
+	echo "ai-openai: jrn-ai failed" >&2
+opt_hits=()
+for r in $(seq "$runs"); do
+	t0=$(date +%s.%N)
+	"$bin/jrn-ai" optimize --db "$real" --config "$dir/jrn2.yaml" --parallel "$par" "$dir/states.ndjson" \
+		>"$dir/out4.ndjson" || echo "ai-openai: jrn-ai failed" >&2
+	t1=$(date +%s.%N)
+	opt_hits+=("$(echo "$profiles / ($t1 - $t0)" | bc -l)")
+	printf 'run %d: optimize, %d actions from the cache over %d state records in %.2f s: %.0f records/s\n' "$r" \
+		"$(grep -c '"source":"cache"' "$dir/out4.ndjson")" "$profiles" "$(echo "$t1 - $t0" | bc -l)" "${opt_hits[-1]}"
+done
+printf 'openai, optimize rerun from the cache over state'"'"'s output of those profiles: median %.0f records/s (target 100,000)\n' \
+	"$(printf '%s\n' "${opt_hits[@]}" | median)"
+rm -f "$real" "$real-wal" "$real-shm" "$dir/events.ndjson" "$dir/real.ndjson" "$dir/out3.ndjson" \
+	"$dir/states.ndjson" "$dir/out4.ndjson"
