@@ -1199,72 +1199,70 @@ static int take_any(ingest_nats *N, natsMsg *m, batch *b, jrn_rejects *rej, jrn_
 	return take_msg(N, (int)p, m, b, rej, fatal);
 }
 
+/* Takes message m of partition p (-1: of every partition, N->one) into
+ * b and destroys it (done_with): take_msg's or take_any's 1, 0, -1. */
+static int take_one(ingest_nats *N, int p, natsMsg *m, batch *b, jrn_rejects *rej, jrn_err *fatal)
+{
+	int rc = p < 0 ? take_any(N, m, b, rej, fatal) : take_msg(N, p, m, b, rej, fatal);
+	done_with(N, m);
+	return rc;
+}
+
+/* Takes what subscription sub (of partition p, -1: N->one) holds now
+ * into b, at most max - *taken messages; *more when it held any. 0, or
+ * -1 with fatal. */
+static int take_held(ingest_nats *N, natsSubscription *sub, int p, batch *b, size_t max,
+		     size_t *taken, bool *more, jrn_rejects *rej, jrn_err *fatal)
+{
+	int pending = 0;
+	if (!sub || natsSubscription_GetPending(sub, &pending, NULL) != NATS_OK)
+		return 0;
+	for (; pending > 0 && *taken < max; pending--) {
+		natsMsg *m = NULL;
+		if (natsSubscription_NextMsg(&m, sub, 1) != NATS_OK)
+			break;
+		int rc = take_one(N, p, m, b, rej, fatal);
+		if (rc < 0)
+			return -1;
+		*taken += (size_t)rc;
+		*more = true;
+	}
+	return 0;
+}
+
 /* Takes what partitions' queues hold now into b, at most max - *taken
  * messages. 0, or -1 with fatal. */
 static int take_pending(ingest_nats *N, batch *b, size_t max, size_t *taken, jrn_rejects *rej,
 			jrn_err *fatal)
 {
-	if (N->one) {
-		int pending = 0;
-		if (natsSubscription_GetPending(N->one, &pending, NULL) != NATS_OK)
-			return 0;
-		for (; pending > 0 && *taken < max; pending--) {
-			natsMsg *m = NULL;
-			if (natsSubscription_NextMsg(&m, N->one, 1) != NATS_OK)
-				break;
-			int rc = take_any(N, m, b, rej, fatal);
-			done_with(N, m);
-			if (rc < 0)
-				return -1;
-			*taken += (size_t)rc;
-		}
-		return 0;
-	}
-	for (bool more = true; more && *taken < max;) {
+	bool more = false;
+	if (N->one)
+		return take_held(N, N->one, -1, b, max, taken, &more, rej, fatal);
+	for (more = true; more && *taken < max;) {
 		more = false;
-		for (int p = 0; p < N->parts && *taken < max; p++) {
-			int pending = 0;
-			if (!N->subs[p] || natsSubscription_GetPending(N->subs[p], &pending, NULL) != NATS_OK)
-				continue;
-			for (; pending > 0 && *taken < max; pending--) {
-				natsMsg *m = NULL;
-				if (natsSubscription_NextMsg(&m, N->subs[p], 1) != NATS_OK)
-					break;
-				int rc = take_msg(N, p, m, b, rej, fatal);
-				done_with(N, m);
-				if (rc < 0)
-					return -1;
-				*taken += (size_t)rc;
-				more = true;
-			}
-		}
+		for (int p = 0; p < N->parts && *taken < max; p++)
+			if (take_held(N, N->subs[p], p, b, max, taken, &more, rej, fatal) < 0)
+				return -1;
 	}
 	return 0;
 }
 
-/* Waits up to ms on one partition (in turn) for a message and takes it
- * into b. 1 when one was taken, 0 when none came, -1 with fatal. */
+/* Waits up to ms on one partition (in turn; N->one when it reads them
+ * all) for a message and takes it into b. 1 when one was taken, 0 when
+ * none came (or it was skipped), -1 with fatal. */
 static int wait_one(ingest_nats *N, batch *b, int64_t ms, jrn_rejects *rej, jrn_err *fatal)
 {
-	if (N->one) {
-		natsMsg *m = NULL;
-		if (natsSubscription_NextMsg(&m, N->one, ms) != NATS_OK)
-			return 0;
-		int rc = take_any(N, m, b, rej, fatal);
-		done_with(N, m);
-		return rc;
-	}
-	for (int k = 0; k < N->parts; k++) {
-		int p = (N->next + k) % N->parts;
-		if (!N->subs[p])
+	for (int k = 0; k < (N->one ? 1 : N->parts); k++) {
+		int p = N->one ? -1 : (N->next + k) % N->parts;
+		natsSubscription *sub = N->one ? N->one : N->subs[p];
+		if (!sub)
 			continue;
-		N->next = p + 1;
+		if (!N->one)
+			N->next = p + 1;
 		natsMsg *m = NULL;
-		if (natsSubscription_NextMsg(&m, N->subs[p], ms) != NATS_OK)
+		if (natsSubscription_NextMsg(&m, sub, ms) != NATS_OK)
 			return 0;
-		int rc = take_msg(N, p, m, b, rej, fatal);
-		done_with(N, m);
-		return rc;
+		return take_one(N, p, m, b, rej, fatal);
 	}
 	return 0;
 }

@@ -31,14 +31,20 @@ export JRN_LOG=quiet OPENAI_API_KEY=sk-bench-not-a-key
 unset JRN_DB JRN_CONFIG JRN_NOW
 
 command -v node >/dev/null || { echo "ai-openai: node not found (make deps)" >&2; exit 1; }
-rm -f "$dir/port"
-node "$here/../peers/recorder.js" --port-file "$dir/port" --count-only --status 200 \
-	--body "$here/../fixtures/openai/state-valid.json" 2>"$dir/recorder.err" &
-rec=$!
-trap 'kill "$rec" 2>/dev/null' EXIT
-for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
-[ -s "$dir/port" ] || { echo "ai-openai: the recorder did not start" >&2; cat "$dir/recorder.err" >&2; exit 1; }
-url=http://127.0.0.1:$(cat "$dir/port")
+recs=()
+trap 'kill "${recs[@]}" 2>/dev/null' EXIT
+# recorder NAME FIXTURE: a recording server answering FIXTURE, its port in
+# $dir/NAME.port (exits the bench when it does not start)
+recorder() {
+	rm -f "$dir/$1.port"
+	node "$here/../peers/recorder.js" --port-file "$dir/$1.port" --count-only --status 200 \
+		--body "$here/../fixtures/openai/$2" 2>"$dir/$1.err" &
+	recs+=($!)
+	for _ in $(seq 100); do [ -s "$dir/$1.port" ] && break; sleep 0.05; done
+	[ -s "$dir/$1.port" ] || { echo "ai-openai: the recorder did not start" >&2; cat "$dir/$1.err" >&2; exit 1; }
+}
+recorder state state-valid.json
+url=http://127.0.0.1:$(cat "$dir/state.port")
 
 cat >"$dir/jrn.yaml" <<EOF
 ai:
@@ -119,13 +125,8 @@ printf 'openai, the rerun from the cache over %d jrn-merge profiles of %d events
 # answer from it (the same target)
 "$bin/jrn-ai" state --db "$real" --config "$dir/jrn.yaml" "$dir/real.ndjson" >"$dir/states.ndjson" ||
 	echo "ai-openai: jrn-ai failed" >&2
-rm -f "$dir/port2"
-node "$here/../peers/recorder.js" --port-file "$dir/port2" --count-only --status 200 \
-	--body "$here/../fixtures/openai/actions-valid.json" 2>"$dir/recorder2.err" &
-rec2=$!
-trap 'kill "$rec" "$rec2" 2>/dev/null' EXIT
-for _ in $(seq 100); do [ -s "$dir/port2" ] && break; sleep 0.05; done
-sed "s#$url#http://127.0.0.1:$(cat "$dir/port2")#" "$dir/jrn.yaml" >"$dir/jrn2.yaml"
+recorder actions actions-valid.json
+sed "s#$url#http://127.0.0.1:$(cat "$dir/actions.port")#" "$dir/jrn.yaml" >"$dir/jrn2.yaml"
 "$bin/jrn-ai" optimize --db "$real" --config "$dir/jrn2.yaml" --parallel "$par" "$dir/states.ndjson" >/dev/null ||
 	echo "ai-openai: jrn-ai failed" >&2
 opt_hits=()
