@@ -158,6 +158,8 @@ typedef struct {
 	bool kescaped;    /* a key holding one (never matched by find) */
 	int parent;       /* index of the member whose object holds it; -1 top */
 	int depth;        /* 1 for the top level */
+	size_t next;      /* index of the first member after those inside its
+			   * value (its next sibling's, when it has one) */
 } jrn_json_member;
 
 typedef struct {
@@ -172,7 +174,9 @@ typedef struct {
 int jrn_json_index_build(jrn_json_index *ix, const char *s, size_t n, int max_depth,
 			 jrn_err *e);
 /* The member named key of the object that is member `parent` (-1: the top
- * level), or NULL (names are never repeated: the check refuses that). */
+ * level), or NULL (names are never repeated: the check refuses that).
+ * Visits that object's members only, stepping over their values'
+ * members (next). */
 const jrn_json_member *jrn_json_find(const jrn_json_index *ix, int parent, const char *key);
 void jrn_json_index_free(jrn_json_index *ix);
 

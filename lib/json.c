@@ -491,6 +491,17 @@ static int check_string(const unsigned char *s, size_t n, size_t *i, bool *esc, 
 	size_t k = *i + 1;
 	*esc = false;
 	for (;;) {
+		/* 8 bytes a step while none is '"', '\\' or below 0x20 (the
+		 * "has a byte less than" and "has a zero byte" tests of Sean
+		 * Anderson's Bit Twiddling Hacks; exact as a whole) */
+		while (n - k >= 8) {
+			uint64_t x, ones = 0x0101010101010101u, high = 0x8080808080808080u;
+			memcpy(&x, s + k, 8);
+			uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+			if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high)
+				break;
+			k += 8;
+		}
 		while (k < n && str_plain[s[k]])
 			k++;
 		if (k >= n)
@@ -773,6 +784,7 @@ static int add_member(jrn_json_index *ix, int parent, const unsigned char *s, si
 	m->kescaped = kesc;
 	m->parent = parent;
 	m->depth = 0;
+	m->next = ix->n; /* (a value with members inside: set at its close) */
 	return 0;
 }
 
@@ -938,8 +950,10 @@ close:
 			; /* m is the member this object is the value of */
 		else
 			m = -2;
-		if (m >= 0)
+		if (m >= 0) {
 			ix->m[m].vlen = (size_t)(text + i - ix->m[m].val);
+			ix->m[m].next = ix->n;
+		}
 	}
 after:
 	cur = -2;
@@ -1237,14 +1251,13 @@ jv jrn_parse_checked_object(jv_parser **parser, const char *p, size_t len, jrn_e
 const jrn_json_member *jrn_json_find(const jrn_json_index *ix, int parent, const char *key)
 {
 	size_t klen = strlen(key);
-	const jrn_json_member *found = NULL;
-	for (size_t i = parent < 0 ? 0 : (size_t)parent + 1; i < ix->n; i++) {
+	size_t end = parent < 0 ? ix->n : ix->m[parent].next;
+	for (size_t i = parent < 0 ? 0 : (size_t)parent + 1; i < end; i = ix->m[i].next) {
 		const jrn_json_member *m = &ix->m[i];
-		if (m->parent == parent && m->klen == klen && !m->kescaped &&
-		    memcmp(m->key, key, klen) == 0)
-			found = m; /* names are never repeated (the check refuses it) */
+		if (m->klen == klen && !m->kescaped && memcmp(m->key, key, klen) == 0)
+			return m; /* names are never repeated (the check refuses it) */
 	}
-	return found;
+	return NULL;
 }
 
 void jrn_json_index_free(jrn_json_index *ix)

@@ -639,7 +639,8 @@ EOF
 	run --separate-stderr jrn-ai optimize --rejects rej1.ndjson in.ndjson
 	assert_failure 3
 	light=$output light_err=$stderr
-	# ai.cache.rules: the records parsed whole
+	# ai.cache.rules: the records read for the cache (lite_take), the
+	# misses parsed
 	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
 	run --separate-stderr jrn-ai optimize --rejects rej2.ndjson in.ndjson
 	assert_failure 3
@@ -654,6 +655,64 @@ EOF
 	assert_equal "$(jq -r 'select(.actionType) | [.customerId, .campaignId, .recipientEmail // .recipientPhone // "-"] | join(" ")' <<< "$light" | tr '\n' ',')" \
 		"c1 cart-5off a@example.com,c1 cart-10off a@example.com,c2 cart-5off +14155550100,c2 cart-10off +14155550100,c7 vip-reward -,c9 welcome-1 -,c11 cart-5off p@example.com,c11 cart-10off p@example.com,c12 cart-5off own@example.com,c12 cart-10off own@example.com,c13 cart-5off p@example.com,c13 cart-10off p@example.com,c14 cart-5off -,c14 cart-10off -,"
 	assert_equal "$(jq -r 'select(.customerId == "c12" and .actionType) | .recipientPhone' <<< "$light" | sort -u)" "+14155550101"
+}
+
+@test "optimize with a cache reads records lightly: hits written from the cached text as from its parse" {
+	local st='"state":{"segment":"active","engagementLevel":"high","journeyStage":"purchase","nextBestActions":["say \"hi\"",{"a":[1,{"b":null}]}],"predictedLifetimeValue":1,"churnRiskScore":0.1,"interests":[],"source":"model","tokens":5,"cached":false}'
+	{
+		printf '{"customerId":"c1","email":"a@example.com",%s}\n' "$st"
+		# contact: the profile's strings where the record's are none
+		printf '{"customerId":"c2","email":null,"profile":{"email":"p@example.com","phone":"+14155550100"},%s}\n' "$st"
+		# an escaped contact: parsed whole
+		printf '{"customerId":"c3","profile":{"phone":"\\u002b14155550101"},%s}\n' "$st"
+		printf '{"customerId":"c4","email":7,"state":{"segment":"vip","journeyStage":"purchase","x":{"y":[{}]}}}\n'
+		# no state: the rules state of its facts, parsed whole
+		printf '{"customerId":"c5","email":"c5@example.com"}\n'
+		printf '{"type":"email.opened","customerId":"c6","timestamp":"2025-12-01T00:00:00Z",%s}\n' "$st"
+		printf '{"customerId":"c7","actionType":"email","campaignId":"x"}\n'
+		printf '{"customerId":7,%s}\n' "$st"
+		printf '{"customerId":"c8","phone":"+14155550102","traits":{"interests":["tea"]},"state":{"journeyStage":"retention","segment":"active"}}\n'
+		printf '{"customerId":"c9","state":{}}\n'
+	} > a.ndjson
+	# the same records, each with a member whose name has an escape:
+	# parsed whole, the cache looked up under the parse's key
+	sed 's/}[[:space:]]*$/,"z\\u007a":0}/' a.ndjson > b.ndjson
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize --rejects rej.ndjson a.ndjson
+	assert_failure 3
+	first=$output
+	run --separate-stderr jrn-ai optimize b.ndjson
+	assert_failure 3
+	assert_equal "$(jq -c 'del(.zz, .cached, .source)' <<< "$output")" "$(jq -c 'del(.cached, .source)' <<< "$first")"
+	# every answer from the cache, written from its text (a) and from its
+	# parse (b): the same records
+	run --separate-stderr jrn-ai optimize a.ndjson
+	assert_failure 3
+	hits=$output
+	assert_regex "$stderr" ' 8 answered, 8 from the cache, 0 questions asked'
+	assert_equal "$(jq -c 'del(.cached, .source)' <<< "$hits")" "$(jq -c 'del(.cached, .source)' <<< "$first")"
+	assert_equal "$(jq -r 'select(.actionType and .campaignId != "x") | .source' <<< "$hits" | sort -u)" cache
+	run --separate-stderr jrn-ai optimize b.ndjson
+	assert_regex "$stderr" ' 8 answered, 8 from the cache, 0 questions asked'
+	assert_equal "$(jq -c 'del(.zz)' <<< "$output")" "$(jq -c . <<< "$hits")"
+	assert_equal "$(jq -r 'select(.actionType and .campaignId != "x") | [.customerId, .recipientEmail // "-", .recipientPhone // "-"] | join(" ")' <<< "$hits" | sort -u | tr '\n' ',')" \
+		"c1 a@example.com -,c2 p@example.com +14155550100,c3 - +14155550101,c4 - -,c5 c5@example.com -,c6 - -,c8 - +14155550102,"
+	# what the question carries is in the key (a state's member), what it
+	# does not is not (its provenance)
+	sed -e 's/"c1","email":"a@example.com","state":{"segment":"active"/&,"extra":1/' \
+	    -e '/"c2"/s/"tokens":5/"tokens":6/' -e 's/"c9","state":{}/"c9","state":{"source":"rules"}/' a.ndjson > c.ndjson
+	run --separate-stderr jrn-ai optimize c.ndjson
+	assert_equal "$(jq -r 'select(.actionType and .source == "rules") | .customerId' <<< "$output" | sort -u | paste -sd' ')" c1
+	# an action the allow-list refuses: dropped and said, as from a parse
+	printf 'ai:\n  cache: {rules: true}\n  allow: {campaigns: [cart-5off]}\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize a.ndjson
+	light=$output light_err=$stderr
+	assert_regex "$stderr" 'c1: action 1 dropped: campaign cart-10off is not in ai.allow.campaigns'
+	run --separate-stderr jrn-ai optimize b.ndjson
+	assert_equal "$(jq -c 'del(.zz)' <<< "$output")" "$(jq -c . <<< "$light")"
+	assert_equal "${stderr//b.ndjson/a.ndjson}" "$light_err"
+	assert_equal "$(jq -r 'select(.actionType) | .campaignId' <<< "$light" | sort | uniq -c | awk '{print $2 "=" $1}' | paste -sd' ')" \
+		"cart-5off=5 x=1"
 }
 
 @test "empty input, a missing file, a closed stdout" {

@@ -3,13 +3,15 @@
  * The key is the SHA-256 (32 bytes, stored as a BLOB) of a fixed binary
  * layout of what the prompt carries (ai_cache_key, jrn-ai.h): the tag
  * "jrn-ai cache key 3", task, model, prompt version; then the record,
- * one of two ways: a profile read lightly (core.c's ai_lite: state, on a
- * model whose answers are cached) as written, the 8 bytes 'L', its
- * customerId's bytes and, for each of ai.fields, its name and its
- * value's JSON text as it stands in the line (or absent); any other as
- * parsed, the 8 bytes 'W' and the JSON text of the input's customerId
- * and profile (members in the order held); then the input's state
- * (optimize), the insights' computed_at (optimize), the facts' numbers
+ * one of two ways: a record read lightly (read.c's lite_take, ai_lite:
+ * on a model whose answers are cached) as written, the 8 bytes 'L', its
+ * customerId's bytes, for each of ai.fields its name and its value's
+ * JSON text as it stands in the line (or absent), and the state
+ * (optimize: the number of its members the question carries, then each
+ * one's name and value's text as written; state: absent); any other as
+ * parsed, the 8 bytes 'W' and the JSON text of the input's customerId,
+ * profile and state (optimize; members in the order held); then the
+ * insights' computed_at (optimize), the facts' numbers
  * as 8-byte doubles, their rfm, clv, lead and segments as JSON text (as
  * the record carried them when read lightly, else as held), their
  * categories and the traits' interests (which the rules answer reads; as
@@ -134,12 +136,21 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 		for (size_t j = 0; j < l->nf; j++)
 			rc |= put_str(&b, l->names[j], strlen(l->names[j])) |
 			      (l->fv[j] ? put_str(&b, l->fv[j], l->fl[j]) : put_u64(&b, UINT64_MAX));
+		/* optimize's state as written, its members' names and values;
+		 * state's none, as the layout had it */
+		if (l->stated) {
+			rc |= put_u64(&b, l->nstate);
+			for (size_t k = 0; k < 2 * l->nstate; k++)
+				rc |= put_str(&b, l->state[k].p, l->state[k].n);
+		} else {
+			rc |= put_u64(&b, UINT64_MAX);
+		}
 	} else { /* as parsed */
 		rc |= put_u64(&b, 'W') | put_json(&b, jv_object_get(jv_copy(r->input), KS("customerId"))) |
-		      put_json(&b, jv_object_get(jv_copy(r->input), KS("profile")));
+		      put_json(&b, jv_object_get(jv_copy(r->input), KS("profile"))) |
+		      put_json(&b, jv_object_get(jv_copy(r->input), KS("state")));
 	}
-	rc |= put_json(&b, jv_object_get(jv_copy(r->input), KS("state"))) |
-	      put_u64(&b, (uint64_t)insights_at);
+	rc |= put_u64(&b, (uint64_t)insights_at);
 	if (f) {
 		const double num[] = {f->orders, f->total, f->last, f->first_seen, f->o7, f->o30,
 				      f->c7, f->c30, f->v7, f->v30, f->carts};

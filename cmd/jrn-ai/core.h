@@ -64,6 +64,7 @@ typedef struct {
 	bool light_action;   /* the line read lightly is an action */
 	bool lite;           /* state's profiles read lightly for the cache (lite_take) */
 	jrn_json_index ix;   /* light_rec's index, reused */
+	jrn_json_index aix;  /* write_actions_text's, of a cached action, reused */
 	bool cache_said;     /* a cache failure said once */
 	jv seen[8];          /* validate(): the rules answers found valid */
 	int nseen;
@@ -79,5 +80,10 @@ int ai_take_line(ai_loop *L, const jrn_line *ln);
  * record, else of its "profile" (jrn-merge's shape). rec is borrowed; a
  * new object. (read.c) */
 jv ai_minimise(const ai_run *run, jv rec);
+
+/* Whether k[0..n) names a provenance member of a state (source, model,
+ * promptVersion, tokens, cost, cached, reason: add_provenance's), which
+ * an optimize question's state leaves out. (core.c) */
+bool ai_provenance_member(const char *k, size_t n);
 
 #endif

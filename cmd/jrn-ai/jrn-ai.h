@@ -146,19 +146,36 @@ typedef struct {
 	bool has_last;           /* lastOrder.at carried (last) */
 } ai_carry;
 
-/* A profile read lightly for the state task of a model whose answers are
- * cached (core.c): its line was checked and indexed, not parsed; what
- * the cache key and the facts read of it are spans of the line
- * (borrowed from the line). */
+/* A span of a record's line: p[0..n) (borrowed from the line). */
+typedef struct {
+	const char *p;
+	size_t n;
+} ai_span;
+
+/* A record read lightly for a task on a model whose answers are cached
+ * (read.c's lite_take): its line was checked and indexed, not parsed;
+ * what the cache key, the facts and the writing read of it are spans
+ * of the line (borrowed from the line). */
 typedef struct ai_lite {
 	const char *cid;         /* customerId's bytes (a string without escapes) */
 	size_t cidlen;
 	size_t nf;               /* ai.fields: their names (the run's) and */
 	const char *const *names;
 	const char **fv;         /* the JSON text of each one's value the question
-				  * carries (minimise's), or NULL (owned: fv and
-				  * fl are one allocation) */
+				  * carries (minimise's), or NULL (owned: fv, fl
+				  * and state are one allocation) */
 	size_t *fl;
+	/* optimize: the record's state object's members but provenance
+	 * (those the question carries), a pair of spans each: the name's
+	 * bytes, the value's JSON text; nstate pairs; stated set. The
+	 * state task's: none, stated false */
+	ai_span *state;
+	size_t nstate;
+	bool stated;
+	/* optimize: the record's email and phone as rec_contact (core.c)
+	 * takes them, the JSON text of a string without escapes; p NULL
+	 * when none */
+	ai_span contact[2];
 	ai_carry carry;
 } ai_lite;
 

@@ -247,22 +247,25 @@ static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 
 static bool is_contact(const char *k);
 
-/* A profile for state on a model whose answers are cached (a network
- * model, or rules with ai.cache.rules) is read lightly when it can be:
- * a line that is UTF-8 and an object the index takes (the same strict
- * checks as the parse), no member name with an escape, no "type",
- * "actionType" or "state" member (ai_take_line's cases), a customerId that
- * is a string without escapes which jrn_id_check takes, and each of
- * ai.fields (its own member, else its profile's, as ai_minimise() takes
- * them) an object without e-mail or phone members to drop (unless
- * ai.sendContact). Its line is indexed, not parsed: the cache key hashes
- * the spans of what the question carries (customerId, the fields, the
+/* A record on a model whose answers are cached (a network model, or
+ * rules with ai.cache.rules) is read lightly when it can be: a line that
+ * is UTF-8 and an object the index takes (the same strict checks as the
+ * parse), no member name with an escape, no "type" or "actionType"
+ * member (ai_take_line's cases), a customerId that is a string without
+ * escapes which jrn_id_check takes, each of ai.fields (its own member,
+ * else its profile's, as ai_minimise() takes them) an object without
+ * e-mail or phone members to drop (unless ai.sendContact); for state, no
+ * "state" member; for optimize, a "state" object, and an email and a
+ * phone (rec_contact's) without escapes. Its line is indexed, not
+ * parsed: the cache key hashes the spans of what the question carries
+ * (customerId, the fields, optimize's state but its provenance, the
  * parts ai_carry_scan finds), and a hit writes its line with the answer
- * spliced in, with no jv of the record made or freed; a miss parses it
- * (materialize). Measured: parsing, walking and freeing the records was
- * half of a run of cache hits. 1 when taken (an item of the batch), 0
- * when the line is to be read as ai_take_line reads it, -1 when the run
- * cannot go on (said). */
+ * spliced in (state) or its line and the actions from the cached text
+ * (optimize: write_actions_text), with no jv of the record made or
+ * freed; a miss parses it (materialize). Measured: parsing, walking and
+ * freeing the records was half of a run of state's cache hits. 1 when
+ * taken (an item of the batch), 0 when the line is to be read as
+ * ai_take_line reads it, -1 when the run cannot go on (said). */
 static int lite_take(ai_loop *L, const jrn_line *ln)
 {
 	ai_run *run = L->run;
@@ -283,17 +286,44 @@ static int lite_take(ai_loop *L, const jrn_line *ln)
 			goto not_lite;
 	const jrn_json_member *cid = jrn_json_find(ix, -1, "customerId");
 	const jrn_json_member *prof = jrn_json_find(ix, -1, "profile");
+	const jrn_json_member *st = jrn_json_find(ix, -1, "state");
 	int pi = prof && prof->kind == '{' ? (int)(prof - ix->m) : -2;
+	bool opt = run->task == AI_OPTIMIZE;
 	jrn_err e;
 	if (jrn_json_find(ix, -1, "type") || jrn_json_find(ix, -1, "actionType") ||
-	    jrn_json_find(ix, -1, "state") || !cid || cid->kind != '"' || cid->escaped ||
+	    (opt ? !st || st->kind != '{' : st != NULL) || !cid || cid->kind != '"' || cid->escaped ||
 	    jrn_id_check(cid->val, cid->vlen, "customerId", &e) < 0 || ai_carry_scan(ix, &lt.carry) < 0)
 		goto not_lite;
-	if (lt.nf && !(lt.fv = malloc(lt.nf * (sizeof *lt.fv + sizeof *lt.fl)))) {
+	/* optimize: the contact its actions are sent to (rec_contact's: its
+	 * own string, else its profile's), and its state's members */
+	int si = opt ? (int)(st - ix->m) : -2;
+	for (int c = 0; opt && c < 2; c++) {
+		const jrn_json_member *x = jrn_json_find(ix, -1, light_names[3 + c]);
+		if (!(x && x->kind == '"') && pi >= 0)
+			x = jrn_json_find(ix, pi, light_names[3 + c]);
+		if (x && x->kind == '"' && x->escaped)
+			goto not_lite;
+		if (x && x->kind == '"')
+			lt.contact[c] = (ai_span){x->val - 1, x->vlen + 2};
+	}
+	for (size_t i = si >= 0 ? (size_t)si + 1 : ix->n; i < ix->n; i++)
+		lt.nstate += ix->m[i].parent == si && !ai_provenance_member(ix->m[i].key, ix->m[i].klen);
+	lt.stated = opt;
+	size_t size = lt.nf * (sizeof *lt.fv + sizeof *lt.fl) + 2 * lt.nstate * sizeof *lt.state;
+	if (size && !(lt.fv = malloc(size))) {
 		free(line);
 		return jrn_say(-1, "out of memory");
 	}
 	lt.fl = (size_t *)(lt.fv + lt.nf);
+	lt.state = lt.nstate ? (ai_span *)(lt.fl + lt.nf) : NULL;
+	for (size_t i = si >= 0 ? (size_t)si + 1 : ix->n, k = 0; k < 2 * lt.nstate; i++) {
+		const jrn_json_member *m = &ix->m[i];
+		if (m->parent != si || ai_provenance_member(m->key, m->klen))
+			continue;
+		bool str = m->kind == '"';
+		lt.state[k++] = (ai_span){m->key, m->klen};
+		lt.state[k++] = (ai_span){m->val - str, m->vlen + 2 * str};
+	}
 	for (size_t j = 0; j < lt.nf; j++) {
 		const char *k = run->field_names[j];
 		const jrn_json_member *m = NULL;

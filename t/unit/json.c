@@ -268,5 +268,70 @@ int main(void)
 		jv_free(v);
 		jrn_buf_free(&b);
 	}
+
+	/* the index: find steps over values' members (next), and finds a
+	 * name at its own level only */
+	{
+		const char *t = "{\"a\":{\"b\":{\"c\":1,\"e\":2},\"d\":[{\"e\":3}]},\"e\":\"x\\\"y\","
+				"\"f\":{},\"g\":{\"h\":{\"i\":{\"j\":4}}},\"b\":5}";
+		jrn_json_index ix = {0};
+		jrn_err e;
+		CHECK(jrn_json_index_build(&ix, t, strlen(t), 3, &e) == 0, "the index is built");
+		const jrn_json_member *a = jrn_json_find(&ix, -1, "a"), *b = jrn_json_find(&ix, -1, "b");
+		const jrn_json_member *e1 = jrn_json_find(&ix, -1, "e");
+		CHECK(a && a->kind == '{' && b && b->kind == '0' && b->vlen == 1 && *b->val == '5',
+		      "a top-level name after an object's members");
+		CHECK(e1 && e1->kind == '"' && e1->escaped && e1->vlen == 4, "a top-level string with an escape");
+		const jrn_json_member *ab = jrn_json_find(&ix, (int)(a - ix.m), "b");
+		CHECK(ab && ab->depth == 2 && jrn_json_find(&ix, (int)(a - ix.m), "c") == NULL,
+		      "a's b; its c is b's, not a's");
+		const jrn_json_member *abe = ab ? jrn_json_find(&ix, (int)(ab - ix.m), "e") : NULL;
+		CHECK(abe && *abe->val == '2', "b's e, not the top level's");
+		CHECK(jrn_json_find(&ix, (int)(a - ix.m), "e") == NULL, "an array's objects are not indexed");
+		const jrn_json_member *f = jrn_json_find(&ix, -1, "f");
+		CHECK(f && jrn_json_find(&ix, (int)(f - ix.m), "a") == NULL, "an empty object has none");
+		const jrn_json_member *g = jrn_json_find(&ix, -1, "g"), *h = g ? jrn_json_find(&ix, (int)(g - ix.m), "h") : NULL;
+		const jrn_json_member *i = h ? jrn_json_find(&ix, (int)(h - ix.m), "i") : NULL;
+		CHECK(i && i->depth == 3 && jrn_json_find(&ix, (int)(i - ix.m), "j") == NULL,
+		      "past max_depth nothing is indexed");
+		CHECK(jrn_json_find(&ix, (int)(e1 - ix.m), "x") == NULL, "a string has no members");
+		jrn_json_index_free(&ix);
+	}
+
+	/* strings: the eight-byte steps stop at every '"', '\\' and control
+	 * byte wherever it stands, and let high bytes through */
+	{
+		static const char *const put[] = {"\"", "\\", "\x01", "\x1f", "\n", "\\n", "\\u00e9", ""};
+		bool ok = true;
+		for (size_t len = 0; len < 40 && ok; len++) {
+			for (size_t at = 0; at <= len && ok; at++) {
+				for (size_t k = 0; k < sizeof put / sizeof *put && ok; k++) {
+					/* {"k":"...?..."}: ? put at `at` among a's and é's */
+					jrn_buf b = {0};
+					jrn_buf_adds(&b, "{\"k\":\"");
+					for (size_t j = 0; j < len; j++) {
+						if (j == at)
+							jrn_buf_adds(&b, put[k]);
+						jrn_buf_adds(&b, j % 3 ? "a" : "\xc3\xa9");
+					}
+					if (at == len)
+						jrn_buf_adds(&b, put[k]);
+					jrn_buf_adds(&b, "\"}");
+					jrn_err e;
+					jrn_json_index ix = {0};
+					int rc = jrn_json_index_build(&ix, b.p, b.len, 1, &e);
+					bool valid = k >= 5, esc = k == 5 || k == 6;
+					ok = (rc == 0) == valid && (!valid || (ix.n == 1 && ix.m[0].escaped == esc &&
+									     ix.m[0].vlen == b.len - 8));
+					if (!ok)
+						fprintf(stderr, "# len %zu at %zu put %zu: rc %d (%s)\n", len, at, k, rc,
+							rc ? e.msg : "");
+					jrn_json_index_free(&ix);
+					jrn_buf_free(&b);
+				}
+			}
+		}
+		CHECK(ok, "a quote, backslash or control byte anywhere is refused; escapes and high bytes are not");
+	}
 	return unit_done();
 }
