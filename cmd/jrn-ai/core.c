@@ -1164,7 +1164,7 @@ int ai_run_task(ai_run *run)
 	L.max = run->model->ops->network ? AI_NET_BATCH : AI_BATCH;
 	if (run->model->ops->network) {
 		L.max_bytes = AI_NET_BATCH_BYTES;
-		L.min = run->parallel > 0 ? (size_t)run->parallel : 1;
+		L.min = run->parallel > AI_HIT_BATCH ? (size_t)run->parallel : AI_HIT_BATCH;
 	}
 	if (!(L.rd = jrn_reader_new(run->files, run->nfiles)) ||
 	    !(L.bat[0].items = calloc(L.max, sizeof *L.bat[0].items)) ||

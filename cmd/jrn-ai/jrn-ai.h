@@ -84,6 +84,12 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
                                  * questions asked, 1,024 the faster (128: 1.3
                                  * the wall, the facts read and the answers
                                  * stored in smaller pieces) */
+#define AI_HIT_BATCH 128         /* ... and once it holds at least this many
+                                 * records: measured on optimize's cache hits
+                                 * over state records (680 bytes each, 70 a
+                                 * batch by bytes alone), 128 a batch beside
+                                 * 70 0.83 the wall (one facts query, one
+                                 * thread and one read transaction a batch) */
 #define AI_MAX_ACTIONS 5         /* actions in one answer */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 _Static_assert(AI_NET_BATCH >= AI_MAX_PARALLEL, "a batch holds a round of questions");
