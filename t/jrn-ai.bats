@@ -703,6 +703,14 @@ EOF
 	    -e '/"c2"/s/"tokens":5/"tokens":6/' -e 's/"c9","state":{}/"c9","state":{"source":"rules"}/' a.ndjson > c.ndjson
 	run --separate-stderr jrn-ai optimize c.ndjson
 	assert_equal "$(jq -r 'select(.actionType and .source == "rules") | .customerId' <<< "$output" | sort -u | paste -sd' ')" c1
+	# rows not in the shape jrn-ai stores (another member first, white
+	# space): read from the index, or from the parse; the same records
+	sqlite3 jrn.db "UPDATE ai_cache SET output = '{\"note\":1,' || substr(output, 2) WHERE customer_id IN ('c1', 'c2');
+		UPDATE ai_cache SET output = replace(output, ',\"campaignId\"', ', \"campaignId\"') WHERE customer_id = 'c3';
+		UPDATE ai_cache SET output = replace(output, '\"clicks\",', '\"clicks\", ') WHERE customer_id = 'c4'"
+	run --separate-stderr jrn-ai optimize a.ndjson
+	assert_equal "$output" "$hits"
+	assert_equal "$(jq -r 'select(.actionType) | .source' <<< "$output" | sort | uniq -c | awk '{print $2 "=" $1}' | paste -sd' ')" "cache=12 null=1"
 	# an action the allow-list refuses: dropped and said, as from a parse
 	printf 'ai:\n  cache: {rules: true}\n  allow: {campaigns: [cart-5off]}\n' > jrn.yaml
 	run --separate-stderr jrn-ai optimize a.ndjson

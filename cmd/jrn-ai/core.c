@@ -885,9 +885,12 @@ static int write_actions_text(ai_loop *L, ai_item *it)
 	jrn_json_index *ix = &L->aix;
 	/* the actions' text: after ai_cache_put's prefix, else found */
 	static const char pre[] = "{\"actions\":[";
-	const char *s = it->text + sizeof pre - 2;
-	size_t n = it->tlen - (sizeof pre - 2), at = 1;
-	if (it->tlen < sizeof pre || memcmp(it->text, pre, sizeof pre - 1)) {
+	const char *s;
+	size_t n, at = 1;
+	if (it->tlen >= sizeof pre && !memcmp(it->text, pre, sizeof pre - 1)) {
+		s = it->text + sizeof pre - 2;
+		n = it->tlen - (sizeof pre - 2);
+	} else {
 		const jrn_json_member *acts;
 		if (jrn_json_index_build(ix, it->text, it->tlen, 1, NULL) < 0 ||
 		    !(acts = jrn_json_find(ix, -1, "actions")) || acts->kind != '[')
