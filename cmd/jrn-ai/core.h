@@ -20,9 +20,11 @@ typedef struct {
 	bool cached, store;  /* cached: from the cache; store: to be cached */
 	unsigned char key[32];
 	ai_req *req;         /* its question, while asked */
-	char *text;          /* a state answer from the cache as its JSON text, to
-			      * be written as it is (ai_cache_get; answer is then
-			      * jv_null()), or NULL (owned) */
+	char *text;          /* an answer from the cache as its JSON text, to be
+			      * written as it is (ai_cache_get; answer is then
+			      * jv_null()): state's, or optimize's of a record
+			      * read lightly (write_actions_text); else NULL
+			      * (owned) */
 	size_t tlen;
 	ai_lite lite;        /* read lightly (lite_take): lite.cid set; rec then
 			      * invalid until the cache misses (materialize),
@@ -62,7 +64,7 @@ typedef struct {
 	bool light;          /* records read lightly (light_rec) */
 	bool light_state;    /* state's records read lightly (light_state_rec) */
 	bool light_action;   /* the line read lightly is an action */
-	bool lite;           /* state's profiles read lightly for the cache (lite_take) */
+	bool lite;           /* records read lightly for the cache (lite_take) */
 	jrn_json_index ix;   /* light_rec's index, reused */
 	jrn_json_index aix;  /* write_actions_text's, of a cached action, reused */
 	bool cache_said;     /* a cache failure said once */
