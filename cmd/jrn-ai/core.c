@@ -159,9 +159,8 @@ static const char *const provenance[] = {"source", "model", "promptVersion", "to
 
 bool ai_provenance_member(const char *k, size_t n)
 {
-	static const unsigned char len[] = {6, 5, 13, 6, 4, 6, 6}; /* provenance's */
 	for (size_t i = 0; i < sizeof provenance / sizeof *provenance; i++)
-		if (len[i] == n && !memcmp(provenance[i], k, n))
+		if (!strncmp(provenance[i], k, n) && !provenance[i][n])
 			return true;
 	return false;
 }

@@ -306,23 +306,23 @@ static int lite_take(ai_loop *L, const jrn_line *ln)
 		if (x && x->kind == '"')
 			lt.contact[c] = (ai_span){x->val - 1, x->vlen + 2};
 	}
-	for (size_t i = si >= 0 ? (size_t)si + 1 : ix->n; i < ix->n; i++)
-		lt.nstate += ix->m[i].parent == si && !ai_provenance_member(ix->m[i].key, ix->m[i].klen);
-	lt.stated = opt;
-	size_t size = lt.nf * (sizeof *lt.fv + sizeof *lt.fl) + 2 * lt.nstate * sizeof *lt.state;
+	/* (room for every member of the state: at most its index span) */
+	size_t first = si >= 0 ? (size_t)si + 1 : 0, end = si >= 0 ? ix->m[si].next : 0;
+	size_t size = lt.nf * (sizeof *lt.fv + sizeof *lt.fl) + 2 * (end - first) * sizeof *lt.state;
 	if (size && !(lt.fv = malloc(size))) {
 		free(line);
 		return jrn_say(-1, "out of memory");
 	}
 	lt.fl = (size_t *)(lt.fv + lt.nf);
-	lt.state = lt.nstate ? (ai_span *)(lt.fl + lt.nf) : NULL;
-	for (size_t i = si >= 0 ? (size_t)si + 1 : ix->n, k = 0; k < 2 * lt.nstate; i++) {
+	lt.state = end > first ? (ai_span *)(lt.fl + lt.nf) : NULL;
+	lt.stated = opt;
+	for (size_t i = first; i < end; i = ix->m[i].next) { /* the state's own members */
 		const jrn_json_member *m = &ix->m[i];
-		if (m->parent != si || ai_provenance_member(m->key, m->klen))
+		if (ai_provenance_member(m->key, m->klen))
 			continue;
 		bool str = m->kind == '"';
-		lt.state[k++] = (ai_span){m->key, m->klen};
-		lt.state[k++] = (ai_span){m->val - str, m->vlen + 2 * str};
+		lt.state[2 * lt.nstate] = (ai_span){m->key, m->klen};
+		lt.state[2 * lt.nstate++ + 1] = (ai_span){m->val - str, m->vlen + 2 * str};
 	}
 	for (size_t j = 0; j < lt.nf; j++) {
 		const char *k = run->field_names[j];
