@@ -2,6 +2,7 @@
 #include <pthread.h>
 
 #include <limits.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -31,23 +32,30 @@ static void fetch_sha256(void)
 	sha256_keyed = pthread_key_create(&sha256_key, free_ctx) == 0;
 }
 
-int jrn_sha256_hex(const void *p, size_t n, char out[65])
+int jrn_sha256(const void *p, size_t n, unsigned char out[32])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-
 	pthread_once(&sha256_once, fetch_sha256);
 	EVP_MD_CTX *ctx = sha256_keyed ? pthread_getspecific(sha256_key) : NULL;
 	if (sha256_keyed && !ctx && (ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha256_key, ctx)) {
 		EVP_MD_CTX_free(ctx);
 		ctx = NULL;
 	}
+	unsigned char md[EVP_MAX_MD_SIZE];
 	int ok = ctx ? EVP_DigestInit_ex2(ctx, sha256 ? sha256 : EVP_sha256(), NULL) &&
 		       EVP_DigestUpdate(ctx, p, n) && EVP_DigestFinal_ex(ctx, md, &mdlen)
 		     : EVP_Digest(p, n, md, &mdlen, sha256 ? sha256 : EVP_sha256(), NULL);
-	if (!ok || mdlen != 32) {
-		/* Only when OpenSSL is out of memory or broken. */
+	if (!ok || mdlen != 32)
+		return -1; /* only when OpenSSL is out of memory or broken */
+	memcpy(out, md, 32);
+	return 0;
+}
+
+int jrn_sha256_hex(const void *p, size_t n, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	if (jrn_sha256(p, n, md) < 0) {
 		out[0] = '\0';
 		return -1;
 	}

@@ -386,6 +386,8 @@ void jrn_phone_memo_free(jrn_phone_memo *m);
 /* Writes the lower-case hex SHA-256 of p[0..n) into out[65]; 0, or -1
  * (out empty) when OpenSSL fails. */
 int jrn_sha256_hex(const void *p, size_t n, char out[65]);
+/* The same as 32 bytes (FIPS 180-4), for a key kept as a BLOB; 0 or -1. */
+int jrn_sha256(const void *p, size_t n, unsigned char out[32]);
 /* Writes the lower-case hex HMAC-SHA256 of p[0..n) under key[0..klen)
  * (signed webhooks and links); 0, or -1 (out empty) when OpenSSL fails. */
 int jrn_hmac_sha256_hex(const void *key, size_t klen, const void *p, size_t n, char out[65]);

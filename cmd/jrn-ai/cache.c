@@ -77,19 +77,33 @@ static cache_state *cache_of(ai_run *run, jrn_err *e)
 	return C;
 }
 
-/* Appends n as 8 bytes, least significant first. */
-static int put_u64(jrn_buf *b, uint64_t n)
+/* Appends n as 8 bytes, least significant first. Inline, with the
+ * room checked here: the key's parts are many and small, and jrn_buf_add
+ * a call each was a third of ai_cache_key. (b is ai_cache_key's own,
+ * NUL-terminated before it is read.) */
+static inline int put_u64(jrn_buf *b, uint64_t n)
 {
-	unsigned char x[8];
+	if (b->cap - b->len <= 8 && jrn_buf_reserve(b, 8) < 0)
+		return -1;
+	unsigned char *w = (unsigned char *)b->p + b->len;
 	for (int i = 0; i < 8; i++)
-		x[i] = (unsigned char)(n >> (8 * i));
-	return jrn_buf_add(b, x, 8);
+		w[i] = (unsigned char)(n >> (8 * i));
+	b->len += 8;
+	return 0;
 }
 
 /* Appends s[0..n) length-prefixed. */
-static int put_str(jrn_buf *b, const char *s, size_t n)
+static inline int put_str(jrn_buf *b, const char *s, size_t n)
 {
-	return put_u64(b, n) < 0 || jrn_buf_add(b, s, n) < 0 ? -1 : 0;
+	if ((n >= SIZE_MAX / 2 || b->cap - b->len <= n + 8) && jrn_buf_reserve(b, n + 8) < 0)
+		return -1;
+	unsigned char *w = (unsigned char *)b->p + b->len;
+	for (int i = 0; i < 8; i++)
+		w[i] = (unsigned char)((uint64_t)n >> (8 * i));
+	if (n)
+		memcpy(w + 8, s, n);
+	b->len += n + 8;
+	return 0;
 }
 
 /* Appends x's IEEE 754 bits; every NAN (an absent number) as one. */
@@ -165,15 +179,10 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 	} else {
 		rc |= put_u64(&b, UINT64_MAX);
 	}
-	char hex[65];
-	if (rc || jrn_sha256_hex(b.p, b.len, hex) < 0)
+	if (rc)
 		return -1;
-	for (int i = 0; i < 32; i++) {
-		int hi = hex[2 * i], lo = hex[2 * i + 1];
-		out[i] = (unsigned char)(((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) |
-					 (lo <= '9' ? lo - '0' : lo - 'a' + 10));
-	}
-	return 0;
+	b.p[b.len] = '\0';
+	return jrn_sha256(b.p, b.len, out);
 }
 
 /* Whether the row's text s[0..n) can be written as it is (ai_cache_get's

@@ -208,10 +208,14 @@ static int questions_start(ai_loop *L)
 		r->task = run->task;
 		r->errors = jv_null();
 		r->answer = jv_invalid();
-		r->input = jv_object_set(jv_object(), KS("customerId"),
-					 it->lite.cid ? jv_string_sized(it->lite.cid, (int)it->lite.cidlen)
-						      : jv_object_get(jv_copy(it->rec), KS("customerId")));
+		/* a record read lightly: its input made when the cache misses
+		 * (materialize), the facts reading its customerId's span */
 		r->lite = it->lite.cid ? &it->lite : NULL;
+		r->input = r->lite && !run->opts.dry_run
+				   ? jv_invalid()
+				   : jv_object_set(jv_object(), KS("customerId"),
+						   r->lite ? jv_string_sized(it->lite.cid, (int)it->lite.cidlen)
+							   : jv_object_get(jv_copy(it->rec), KS("customerId")));
 		it->req = r;
 	}
 	int rc = facts_start(L, recs, questions_whole(run));
@@ -443,6 +447,9 @@ static int materialize(ai_loop *L, ai_item *it, ai_req *r)
 	if (!jv_is_valid(it->rec) &&
 	    !jv_is_valid(it->rec = jrn_parse_object(&L->parser, it->line, it->len, &e)))
 		return jrn_say(-1, "%s", e.msg); /* (indexed already: out of memory) */
+	if (!jv_is_valid(r->input))
+		r->input = jv_object_set(jv_object(), KS("customerId"),
+					 jv_string_sized(it->lite.cid, (int)it->lite.cidlen));
 	r->input = jv_object_set(r->input, KS("profile"), ai_minimise(L->run, it->rec));
 	if (r->facts)
 		ai_facts_parse((ai_facts *)r->facts);

@@ -614,6 +614,22 @@ int ai_facts_open(ai_run *run, jrn_err *e)
 	return jrn_db_exec(F->db, "PRAGMA mmap_size = " AI_MMAP_SIZE_SQL, e);
 }
 
+/* The customerId of question r: its bytes (len of them) from the line
+ * read lightly, with *c jv_invalid() (its question's input is made
+ * only when the cache misses), else from its input, with *c the string
+ * (the caller's to free). */
+static const char *req_customer(const ai_req *r, jv *c, size_t *len)
+{
+	if (r->lite) {
+		*c = jv_invalid();
+		*len = r->lite->cidlen;
+		return r->lite->cid;
+	}
+	*c = jv_object_get(jv_copy(r->input), KS("customerId"));
+	*len = (size_t)jv_string_length_bytes(jv_copy(*c));
+	return jv_string_value(*c);
+}
+
 /* Makes F ready for a batch of n questions: the statements, the map of
  * the batch's customers, their empty facts, and per query the JSON array
  * of the customers it is needed for (F->need[i] of reqs[i]) into
@@ -636,9 +652,9 @@ static int batch_start(facts_state *F, ai_req *reqs, size_t n, jrn_err *e)
 		jrn_buf_reset(&ids[q]);
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		jv c = jv_object_get(jv_copy(reqs[i].input), KS("customerId"));
-		const char *id = jv_string_value(c);
-		size_t len = (size_t)jv_string_length_bytes(jv_copy(c));
+		size_t len;
+		jv c;
+		const char *id = req_customer(&reqs[i], &c, &len);
 		bool added = false;
 		int64_t k = jrn_idmap_put(F->ids, id, len, &added);
 		if (k < 0)
@@ -838,9 +854,10 @@ int ai_facts_finish(ai_run *run, ai_req *reqs, size_t n, ai_facts *facts, jrn_er
 	for (size_t i = 0; i < n; i++) {
 		ai_facts own = facts[i];
 		if (rc == 0) {
-			jv c = jv_object_get(jv_copy(reqs[i].input), KS("customerId"));
-			int64_t k = jrn_idmap_get(F->ids, jv_string_value(c),
-						  (size_t)jv_string_length_bytes(jv_copy(c)));
+			size_t len;
+			jv c;
+			const char *id = req_customer(&reqs[i], &c, &len);
+			int64_t k = jrn_idmap_get(F->ids, id, len);
 			jv_free(c);
 			merge_facts(&facts[i], &F->base[k], &own, F->have[i]);
 			reqs[i].facts = &facts[i];

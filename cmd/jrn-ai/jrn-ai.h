@@ -211,7 +211,9 @@ typedef struct ai_req {
 	 * state for optimize): nothing else reads it. */
 	const ai_facts *facts;
 	/* the record read lightly (the core's), or NULL: the facts then come
-	 * from its carry, and the cache key hashes its spans */
+	 * from its carry and its customerId's span, the cache key hashes its
+	 * spans, and input is jv_invalid() until the cache misses (not
+	 * --dry-run; a model is only ever given a complete one) */
 	const ai_lite *lite;
 } ai_req;
 
