@@ -54,6 +54,16 @@ int main(void)
 		CHECK(strcmp(a, b) != 0, "one byte changes the digest");
 	}
 	{
+		/* jrn_sha256: the same digest as bytes (FIPS 180-2 "abc") */
+		unsigned char md[32];
+		char hex[65];
+		CHECK(jrn_sha256("abc", 3, md) == 0, "jrn_sha256 runs");
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "jrn_sha256 abc");
+		CHECK(jrn_sha256(NULL, 0, md) == 0 && md[0] == 0xe3 && md[31] == 0x55, "jrn_sha256 of nothing");
+	}
+	{
 		/* RFC 4231 test cases 1 and 2 */
 		char out[65];
 		unsigned char key1[20];

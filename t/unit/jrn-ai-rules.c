@@ -46,6 +46,14 @@ static void check_state(const ai_run *run, ai_facts f, const char *stage, const 
 	ai_facts_clear(&f);
 }
 
+/* key's 32 bytes as hex into out[65]; out. */
+static const char *key_hex(const unsigned char key[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", key[i]);
+	return out;
+}
+
 int main(void)
 {
 	static ai_run run;
@@ -186,6 +194,21 @@ int main(void)
 	kf.tlen[0] = 0;
 	CHECK(ai_cache_key("state", "gpt", "abc", &rl, -1, d) == 0 && !memcmp(c, d, 32),
 	      "cache key (light): the same spans, the same key");
+	/* the bytes themselves: a key is what rows are found by, so one
+	 * that changes orphans every row of every state file (cache.c's
+	 * layout 3: a change is a new layout, said there). Pinned from the
+	 * layout as first written: a parsed question, one read lightly, and
+	 * optimize's read lightly with its state's spans */
+	char hex[65];
+	CHECK_STR(key_hex(a, hex), "169391202837b52d2576df7b319b51084a35d1cb551a153ba2c2d835b1fe126d", "cache key: layout 3's bytes, a parsed question");
+	CHECK_STR(key_hex(c, hex), "df4513a8267df86a52bda9a7aa7eef94a99c900c492894783b748b77dc5c99aa", "cache key: layout 3's bytes, a question read lightly");
+	ai_span sp[4] = {{"journeyStage", 12}, {"\"purchase\"", 10}, {"churnRiskScore", 14}, {"0.12", 4}};
+	l2 = l1;
+	l2.state = sp;
+	l2.nstate = 2;
+	l2.stated = true;
+	CHECK(ai_cache_key("optimize", "gpt", "abc", &rl, 1764547200000, d) == 0, "cache key: optimize's");
+	CHECK_STR(key_hex(d, hex), "cb0f46f5db6552738d024702ef59eab1b5c670f0e0cc2caddbc9b835a524e8f3", "cache key: layout 3's bytes, optimize's state read lightly");
 	jv_free(ra.input);
 	ai_facts_clear(&kf);
 	ai_keys_free();
