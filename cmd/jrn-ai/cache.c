@@ -95,14 +95,12 @@ static inline int put_u64(jrn_buf *b, uint64_t n)
 /* Appends s[0..n) length-prefixed. */
 static inline int put_str(jrn_buf *b, const char *s, size_t n)
 {
-	if ((n >= SIZE_MAX / 2 || b->cap - b->len <= n + 8) && jrn_buf_reserve(b, n + 8) < 0)
+	if (((n >= SIZE_MAX / 2 || b->cap - b->len <= n + 8) && jrn_buf_reserve(b, n + 8) < 0) ||
+	    put_u64(b, n) < 0)
 		return -1;
-	unsigned char *w = (unsigned char *)b->p + b->len;
-	for (int i = 0; i < 8; i++)
-		w[i] = (unsigned char)((uint64_t)n >> (8 * i));
 	if (n)
-		memcpy(w + 8, s, n);
-	b->len += n + 8;
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
 	return 0;
 }
 

@@ -185,6 +185,13 @@ static void question_state(const ai_run *run, ai_req *r, jv rec)
 	r->input = jv_object_set(r->input, KS("state"), st);
 }
 
+/* The start of the input of a question read lightly (item it): its
+ * customerId, from the line's span (a string without escapes). */
+static jv lite_input(const ai_item *it)
+{
+	return jv_object_set(jv_object(), KS("customerId"), jv_string_sized(it->lite.cid, (int)it->lite.cidlen));
+}
+
 /* Builds the batch's questions, one per profile, and starts reading their
  * facts: questions_finish completes them, and is to be called even when
  * this fails. 0 or -1 (said). */
@@ -215,11 +222,11 @@ static int questions_start(ai_loop *L)
 		/* a record read lightly: its input made when the cache misses
 		 * (materialize), the facts reading its customerId's span */
 		r->lite = it->lite.cid ? &it->lite : NULL;
-		r->input = r->lite && !run->opts.dry_run
-				   ? jv_invalid()
-				   : jv_object_set(jv_object(), KS("customerId"),
-						   r->lite ? jv_string_sized(it->lite.cid, (int)it->lite.cidlen)
-							   : jv_object_get(jv_copy(it->rec), KS("customerId")));
+		if (!r->lite)
+			r->input = jv_object_set(jv_object(), KS("customerId"),
+						 jv_object_get(jv_copy(it->rec), KS("customerId")));
+		else
+			r->input = run->opts.dry_run ? lite_input(it) : jv_invalid();
 		it->req = r;
 	}
 	int rc = facts_start(L, recs, questions_whole(run));
@@ -452,8 +459,7 @@ static int materialize(ai_loop *L, ai_item *it, ai_req *r)
 	    !jv_is_valid(it->rec = jrn_parse_object(&L->parser, it->line, it->len, &e)))
 		return jrn_say(-1, "%s", e.msg); /* (indexed already: out of memory) */
 	if (!jv_is_valid(r->input))
-		r->input = jv_object_set(jv_object(), KS("customerId"),
-					 jv_string_sized(it->lite.cid, (int)it->lite.cidlen));
+		r->input = lite_input(it);
 	r->input = jv_object_set(r->input, KS("profile"), ai_minimise(L->run, it->rec));
 	if (r->facts)
 		ai_facts_parse((ai_facts *)r->facts);
