@@ -380,6 +380,23 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	[[ $stderr == *"3000 cache hits so far"* ]] || fail "stderr: $stderr"
 }
 
+@test "profiles again in the next batch: answered from what the batch before stored, asked once" {
+	start state-valid
+	# 1,024 profiles fill the first batch; c1 to c100 again are the
+	# second, whose facts thread looks up about half of its questions
+	# while the first batch is asked, before its answers are stored:
+	# such a miss is looked up again
+	for i in $(seq 1024); do profile "$i"; done >in.ndjson
+	for i in $(seq 100); do profile "$i"; done >>in.ndjson
+	run --separate-stderr jrn-ai state --parallel 32 in.ndjson
+	assert_success
+	assert_equal "$(peer_recorder_count)" 1024
+	assert_equal "${#lines[@]}" 1124
+	assert_equal "$(jq -r .customerId <<<"${lines[1024]}")" c1
+	assert_equal "$(printf '%s\n' "${lines[@]:1024}" | jq -r .state.source | sort | uniq -c | awk '{print $2 "=" $1}')" cache=100
+	[[ $stderr == *" 100 from the cache"* ]] || fail "stderr: $stderr"
+}
+
 @test "--budget 1000 (tokens): asking stops once spent, the rest get the rules answer" {
 	start state-valid
 	for i in 1 2 3 4 5 6; do profile "$i"; done >in.ndjson

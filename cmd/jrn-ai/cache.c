@@ -35,6 +35,9 @@
 
 #include "jrn-ai.h"
 
+/* a row's answer by its key, not expired at ?2 (ai_cache_get, ai_cache_peek) */
+#define GET_SQL "SELECT output, tokens, cost FROM ai_cache WHERE key = ? AND expires_at > ?"
+
 typedef struct {
 	sqlite3_stmt *get, *put, *purge;
 	bool purged;
@@ -67,8 +70,7 @@ static cache_state *cache_of(ai_run *run, jrn_err *e)
 		return NULL;
 	}
 	run->cache = C;
-	if (jrn_db_prepare(run->db, "SELECT output, tokens, cost FROM ai_cache WHERE key = ?"
-			   " AND expires_at > ?", &C->get, e) < 0 ||
+	if (jrn_db_prepare(run->db, GET_SQL, &C->get, e) < 0 ||
 	    jrn_db_prepare(run->db, "INSERT OR REPLACE INTO ai_cache (key, task, model,"
 			   " prompt_version, customer_id, output, tokens, cost, created_at, expires_at)"
 			   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &C->put, e) < 0 ||
@@ -137,6 +139,13 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 		 int64_t insights_at, unsigned char out[32])
 {
 	static jrn_buf b; /* the layout, reused (one run per process) */
+	return ai_cache_key_in(&b, task, model, version, r, insights_at, out);
+}
+
+int ai_cache_key_in(jrn_buf *buf, const char *task, const char *model, const char *version,
+		    const ai_req *r, int64_t insights_at, unsigned char out[32])
+{
+	jrn_buf b = *buf; /* (a local copy: the inline writers keep it in registers) */
 	jrn_buf_reset(&b);
 	static const char tag[] = "jrn-ai cache key 3";
 	const ai_facts *f = r->facts;
@@ -177,6 +186,7 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 	} else {
 		rc |= put_u64(&b, UINT64_MAX);
 	}
+	*buf = b; /* (grown, kept for the next key) */
 	if (rc)
 		return -1;
 	b.p[b.len] = '\0';
@@ -198,6 +208,34 @@ static bool text_as_is(cache_state *C, const char *s, size_t n)
 	return true;
 }
 
+int ai_cache_answer(ai_run *run, char *s, size_t n, jv *answer, char **text, size_t *tlen,
+		    jrn_err *e)
+{
+	cache_state *C = cache_of(run, e);
+	if (!C) {
+		free(s);
+		return -1;
+	}
+	if (text) {
+		*text = NULL;
+		if (text_as_is(C, s, n)) {
+			*text = s;
+			*tlen = n;
+			*answer = jv_null();
+			return 1;
+		}
+	}
+	jv v = jrn_parse_value(s, n, NULL);
+	free(s);
+	/* a row that does not read back is a miss, stored again */
+	if (jv_get_kind(v) == JV_KIND_OBJECT) {
+		*answer = v;
+		return 1;
+	}
+	jv_free(v);
+	return 0;
+}
+
 int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, char **text,
 		 size_t *tlen, long *tokens, double *cost, jrn_err *e)
 {
@@ -206,41 +244,39 @@ int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, char **te
 		return -1;
 	if (text)
 		*text = NULL;
-	sqlite3_stmt *st = C->get;
-	sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, jrn_now());
-	int rc = sqlite3_step(st), found = 0;
+	char *s;
+	size_t n;
+	int found = ai_cache_peek(run->db, &C->get, key, jrn_now(), &s, &n, tokens, cost, e);
+	return found == 1 ? ai_cache_answer(run, s, n, answer, text, tlen, e) : found;
+}
+
+int ai_cache_peek(sqlite3 *db, sqlite3_stmt **st, const unsigned char key[32], int64_t now,
+		  char **text, size_t *len, long *tokens, double *cost, jrn_err *e)
+{
+	*text = NULL;
+	if (!*st && jrn_db_prepare(db, GET_SQL, st, e) < 0)
+		return -1;
+	sqlite3_bind_blob(*st, 1, key, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(*st, 2, now);
+	int rc = sqlite3_step(*st), found = 0;
 	if (rc == SQLITE_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
-		if (text && s && text_as_is(C, s, n)) {
-			if (!(*text = malloc(n + 1))) {
-				sqlite3_reset(st);
-				return jrn_fail(e, "out of memory");
-			}
-			memcpy(*text, s, n);
-			(*text)[n] = '\0';
-			*tlen = n;
-			*answer = jv_null();
-			*tokens = (long)sqlite3_column_int64(st, 1);
-			*cost = sqlite3_column_double(st, 2);
-			sqlite3_reset(st);
-			return 1;
-		}
-		jv v = jrn_parse_value(s, n, NULL);
-		/* a row that does not read back is a miss, stored again */
-		if (jv_get_kind(v) == JV_KIND_OBJECT) {
-			*answer = v;
-			*tokens = (long)sqlite3_column_int64(st, 1);
-			*cost = sqlite3_column_double(st, 2);
-			found = 1;
+		const char *s = (const char *)sqlite3_column_text(*st, 0);
+		size_t n = (size_t)sqlite3_column_bytes(*st, 0);
+		if (!(*text = malloc(n + 1))) {
+			found = jrn_fail(e, "out of memory");
 		} else {
-			jv_free(v);
+			if (n)
+				memcpy(*text, s, n);
+			(*text)[n] = '\0';
+			*len = n;
+			*tokens = (long)sqlite3_column_int64(*st, 1);
+			*cost = sqlite3_column_double(*st, 2);
+			found = 1;
 		}
 	} else if (rc != SQLITE_DONE) {
-		found = jrn_fail(e, "reading the cache: %s", sqlite3_errmsg(run->db));
+		found = jrn_fail(e, "reading the cache: %s", sqlite3_errmsg(db));
 	}
-	sqlite3_reset(st);
+	sqlite3_reset(*st);
 	return found;
 }
 
@@ -277,5 +313,6 @@ int ai_cache_put(ai_run *run, const unsigned char key[32], const char *task,
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return jrn_fail(e, "writing the cache: %s", sqlite3_errmsg(run->db));
+	run->cache_puts++;
 	return 0;
 }

@@ -17,7 +17,8 @@
  *      the state file (facts.c) and, for optimize, the record's state
  *      (else the rules state of the same facts);
  *   3. the cache (network models, or rules with ai.cache.rules): a hit is
- *      the answer, source "cache";
+ *      the answer, source "cache" (a record read lightly is keyed, and
+ *      a share of them looked up, on the facts thread: from_cache);
  *   4. the budget: once spent, the rest get the rules answer (fallback,
  *      said once on stderr);
  *   5. ask the model, `parallel` questions a round; validate each answer
@@ -56,6 +57,7 @@ static void req_clear(ai_req *r)
 	jv_free(r->errors);
 	jv_free(r->answer);
 	free(r->why);
+	free(r->peek.text);
 	memset(r, 0, sizeof *r);
 }
 
@@ -80,6 +82,12 @@ static void batch_clear(ai_batch *B)
 		item_clear(&B->items[i]);
 	B->n = 0;
 	B->bytes = 0;
+}
+
+/* The insights' computed_at for the cache key: optimize's, else -1. */
+static int64_t insights_at(const ai_run *run)
+{
+	return run->task == AI_OPTIMIZE ? run->insights_at : -1;
 }
 
 /* ---- questions -------------------------------------------------------- */
@@ -114,8 +122,13 @@ static int facts_start(ai_loop *L, const jv *recs, bool whole)
 			jv_free(st);
 		}
 	}
+	/* the cache looked up on the facts thread too (from_cache) */
+	ai_cache_scope scope = {ai_task_names[run->task], run->model->name,
+				run->prompts[run->task].version, insights_at(run)};
+	bool peek = run->model->ops->network || run->cache_rules;
+	B->puts = run->cache_puts;
 	jrn_err e;
-	if (B->nsub && ai_facts_start(run, B->sub, B->nsub, recs, B->facts, &e) < 0)
+	if (B->nsub && ai_facts_start(run, B->sub, B->nsub, recs, B->facts, peek ? &scope : NULL, &e) < 0)
 		return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 	B->facts_out = B->nsub > 0;
 	return 0;
@@ -423,11 +436,6 @@ static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
 	return rc < 0 ? jrn_say(-1, "%s: %s", m->name, e.msg) : 0;
 }
 
-/* The insights' computed_at for the cache key: optimize's, else -1. */
-static int64_t insights_at(const ai_run *run)
-{
-	return run->task == AI_OPTIMIZE ? run->insights_at : -1;
-}
 
 /* Adds r's facts to its input, where questions_finish would have put them:
  * after the profile, before the state (optimize), so that the model's
@@ -469,7 +477,13 @@ static int materialize(ai_loop *L, ai_item *it, ai_req *r)
 }
 
 /* The cache step for every question: a hit is its answer. With
- * --dry-run nothing is looked up either... only looked up. 0 or -1 (said). */
+ * --dry-run nothing is looked up either... only looked up. A question
+ * read lightly has its key from the facts thread, and may have been
+ * looked up there (ai_req.peek), in a snapshot taken before the batch
+ * before this one stored its answers: its miss is looked up again when
+ * the run has stored any since (B->puts), so that a record asked twice
+ * in a row is still asked once.
+ * 0 or -1 (said). */
 static int from_cache(ai_loop *L)
 {
 	ai_run *run = L->run;
@@ -482,16 +496,24 @@ static int from_cache(ai_loop *L)
 		ai_req *r = &L->b->reqs[i];
 		ai_item *it = &L->b->items[r->idx];
 		jrn_err e;
-		if (ai_cache_key(ai_task_names[run->task], m->name, version, r, insights_at(run),
-				 it->key) < 0)
-			return jrn_say(-1, "the cache key: out of memory");
-		long tokens;
-		double cost;
+		long tokens = r->peek.tokens;
+		double cost = r->peek.cost;
 		jv a;
 		/* state answers are written as they are, and optimize's of a
 		 * record read lightly (write_actions_text): their text serves */
-		int hit = ai_cache_get(run, it->key, &a, run->task == AI_STATE || it->lite.cid ? &it->text : NULL,
-				       &it->tlen, &tokens, &cost, &e);
+		char **text = run->task == AI_STATE || it->lite.cid ? &it->text : NULL;
+		int hit = 0;
+		if (r->peek.keyed)
+			memcpy(it->key, r->peek.key, sizeof it->key);
+		else if (ai_cache_key(ai_task_names[run->task], m->name, version, r, insights_at(run),
+				      it->key) < 0)
+			return jrn_say(-1, "the cache key: out of memory");
+		if (r->peek.text) {
+			hit = ai_cache_answer(run, r->peek.text, r->peek.len, &a, text, &it->tlen, &e);
+			r->peek.text = NULL; /* (taken) */
+		}
+		if (hit == 0 && (!r->peek.looked || L->b->puts != run->cache_puts))
+			hit = ai_cache_get(run, it->key, &a, text, &it->tlen, &tokens, &cost, &e);
 		if (hit < 0)
 			return jrn_say(-1, "%s: %s", run->opts.db_path, e.msg);
 		if (hit) {

@@ -42,6 +42,7 @@ typedef struct {
 	ai_req *sub;         /* the questions whose facts are read (facts_start): */
 	size_t *at, nsub;    /* reqs, or optimize's without a state (at[j] in reqs) */
 	bool facts_out;      /* ai_facts_start done, ai_facts_finish not yet */
+	uint64_t puts;       /* run->cache_puts when its facts were started */
 } ai_batch;
 
 typedef struct {

@@ -14,7 +14,17 @@
  * page.viewed and product.viewed; carts cart.added and cart.updated;
  * orders order.completed (its amount column summed). Categories: the
  * properties.category of product.viewed, cart.added and order.completed
- * events of the last 30 days, the three most frequent (ties by name). */
+ * events of the last 30 days, the three most frequent (ties by name).
+ *
+ * Threads: the queries run on the facts thread (one for the run, on the
+ * facts' own read-only connection), and so does what follows them:
+ * the rows taken, the facts merged (facts_merge) and, on a model whose
+ * answers are cached, the keys of the questions read lightly and a
+ * share of their look-ups (facts_peek). What it makes of jv is its own:
+ * its member names are its own strings (facts_state.rfmk, dkeys), never
+ * the main thread's interned ones, and it reads no input jv but the
+ * batch's records, which the main thread leaves alone until
+ * ai_facts_finish (jv's reference counts are not atomic). */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -81,6 +91,11 @@ typedef struct {
 	jrn_buf text;
 } frows;
 
+/* facts_peek's share of a batch's look-ups in the cache: of SHARE_ALL,
+ * moved by SHARE_STEP a batch, from half */
+#define SHARE_ALL 64u
+#define SHARE_STEP 2u
+
 typedef struct {
 	sqlite3 *db;      /* the facts' connection: their own, read only
 			   * (own_db), or the run's (a --dry-run state in memory) */
@@ -96,8 +111,35 @@ typedef struct {
 	frows rows[NQ];
 	unsigned *need, *have; /* per question: 1 << Q_* to run, C_* carried */
 	int64_t now;
+	ai_req *reqs;     /* ai_facts_start's, borrowed until ai_facts_finish */
+	size_t n;
+	ai_facts *facts;
+	int64_t *kof;     /* per question: its customer's in ids and base
+			   * (batch_start's: facts_merge on the thread reads no
+			   * input jv, whose keys the main thread shares) */
+	size_t kcap;
+	bool merged;      /* facts[] completed (facts_merge), base cleared */
+	/* the cache look-ups of the questions read lightly (facts_peek) */
+	bool peeking;
+	unsigned share;   /* of SHARE_ALL: the questions it looks up */
+	ai_cache_scope scope;
+	sqlite3_stmt *peek_st;
+	jrn_buf keyb;
+	/* the keys of take_row's rfm members and derive's, F's own: jv's
+	 * reference counts are not atomic, so what the facts thread makes
+	 * shares nothing with the main thread's interned keys (ai_key) */
+	jv rfmk[8], dkeys[4];
+	/* the facts thread: started with the first batch and kept until
+	 * ai_facts_free (a thread a batch was created on the main thread's
+	 * core, and waited there for a scheduler to move it, a run of cache
+	 * hits longer by half); it waits for a batch (job), runs facts_sql
+	 * and says so (job false again), mu and cv guarding job and quit */
 	pthread_t thread;
-	bool running;     /* thread started, not yet joined */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started;     /* the thread is in facts_loop */
+	bool job, quit;
+	bool running;     /* a batch given to it, not yet finished */
 	int rc;           /* the queries': 0 or -1 with err */
 	jrn_err err;
 } facts_state;
@@ -130,8 +172,21 @@ void ai_facts_free(ai_run *run)
 	facts_state *F = run->facts;
 	if (!F)
 		return;
-	if (F->running)
+	if (F->started) {
+		pthread_mutex_lock(&F->mu);
+		F->quit = true; /* (after the batch in hand, if any) */
+		pthread_cond_broadcast(&F->cv);
+		pthread_mutex_unlock(&F->mu);
 		pthread_join(F->thread, NULL);
+		pthread_mutex_destroy(&F->mu);
+		pthread_cond_destroy(&F->cv);
+	}
+	sqlite3_finalize(F->peek_st);
+	jrn_buf_free(&F->keyb);
+	for (int i = 0; i < 8; i++)
+		jv_free(F->rfmk[i]);
+	for (int i = 0; i < 4; i++)
+		jv_free(F->dkeys[i]);
 	for (int i = 0; i < NQ; i++) {
 		sqlite3_finalize(F->st[i]);
 		jrn_buf_free(&F->ids_json[i]);
@@ -142,6 +197,7 @@ void ai_facts_free(ai_run *run)
 		sqlite3_close(F->db);
 	jrn_idmap_free(F->ids);
 	free(F->base);
+	free(F->kof);
 	free(F->want);
 	free(F->need);
 	free(F->have);
@@ -244,6 +300,15 @@ static jv top_categories(const char *s, size_t n)
 	return out;
 }
 
+/* The key name in *slot, a string of the facts' own (made once, freed
+ * by ai_facts_free): for what the facts thread makes (facts_state.rfmk). */
+static jv own_key(jv *slot, const char *name)
+{
+	if (jv_get_kind(*slot) != JV_KIND_STRING)
+		*slot = jv_string(name);
+	return jv_copy(*slot);
+}
+
 /* Adds one row r of query q (text in the arena t) to its customer's
  * facts: the columns of sql[q], read as sqlite3_column_double and
  * sqlite3_column_int64 would (NULL as 0). */
@@ -257,7 +322,6 @@ static void take_row(facts_state *F, int q, const fcol *r, const char *t, int64_
 	ai_facts *f = &F->base[k];
 	static const char *const rfm[] = {"recency", "frequency", "monetary", "r", "f", "m",
 					   "score", "segment"};
-	static jv rfmk[8];
 	switch (q) {
 	case Q_EVENTS:
 	case Q_ACTIVITY: {
@@ -279,7 +343,7 @@ static void take_row(facts_state *F, int q, const fcol *r, const char *t, int64_
 	case Q_RFM: {
 		jv o = jv_object();
 		for (int i = 0; i < 8; i++)
-			o = jv_object_set(o, ai_key(&rfmk[i], rfm[i]), col(r, t, i + 1));
+			o = jv_object_set(o, own_key(&F->rfmk[i], rfm[i]), col(r, t, i + 1));
 		jv_free(f->rfm);
 		f->rfm = o;
 		return;
@@ -548,15 +612,16 @@ static void carried_from(const ai_carry *c, int64_t now, ai_facts *f, unsigned *
 	*need = n;
 }
 
-/* The numbers the rules read from the rfm and clv objects of f. */
-static void derive(ai_facts *f)
+/* The numbers the rules read from the rfm and clv objects of f, with the
+ * member names' keys in k[4] made by key (ai_key on the main thread,
+ * own_key on the facts thread). */
+static void derive(ai_facts *f, jv k[4], jv (*key)(jv *, const char *))
 {
-	static jv kp, kv, km, ks;
 	f->p_alive = f->predicted = f->monetary = NAN;
 	f->rfm_segment[0] = '\0';
 	if (jv_get_kind(f->clv) == JV_KIND_OBJECT) {
-		jv p = jv_object_get(jv_copy(f->clv), ai_key(&kp, "pAlive"));
-		jv v = jv_object_get(jv_copy(f->clv), ai_key(&kv, "predictedValue"));
+		jv p = jv_object_get(jv_copy(f->clv), key(&k[0], "pAlive"));
+		jv v = jv_object_get(jv_copy(f->clv), key(&k[1], "predictedValue"));
 		if (jv_get_kind(p) == JV_KIND_NUMBER && isfinite(jv_number_value(p)))
 			f->p_alive = jv_number_value(p);
 		if (jv_get_kind(v) == JV_KIND_NUMBER && isfinite(jv_number_value(v)))
@@ -565,8 +630,8 @@ static void derive(ai_facts *f)
 		jv_free(v);
 	}
 	if (jv_get_kind(f->rfm) == JV_KIND_OBJECT) {
-		jv m = jv_object_get(jv_copy(f->rfm), ai_key(&km, "monetary"));
-		jv s = jv_object_get(jv_copy(f->rfm), ai_key(&ks, "segment"));
+		jv m = jv_object_get(jv_copy(f->rfm), key(&k[2], "monetary"));
+		jv s = jv_object_get(jv_copy(f->rfm), key(&k[3], "segment"));
 		if (jv_get_kind(m) == JV_KIND_NUMBER && isfinite(jv_number_value(m)))
 			f->monetary = jv_number_value(m);
 		if (jv_get_kind(s) == JV_KIND_STRING)
@@ -592,7 +657,8 @@ void ai_facts_parse(ai_facts *f)
 	jv_free(f->interests);
 	f->interests = jv_is_valid(in) ? in : jv_null(); /* (checked: out of memory) */
 	f->pending = false;
-	derive(f);
+	static jv k[4];
+	derive(f, k, ai_key);
 }
 
 int ai_facts_open(ai_run *run, jrn_err *e)
@@ -644,6 +710,13 @@ static int batch_start(facts_state *F, ai_req *reqs, size_t n, jrn_err *e)
 	    (n > F->cap && !(F->want = realloc(F->want, n * sizeof *F->want))))
 		return jrn_fail(e, "out of memory");
 	F->cap = n > F->cap ? n : F->cap;
+	if (n > F->kcap) {
+		int64_t *kof = realloc(F->kof, n * sizeof *kof);
+		if (!kof)
+			return jrn_fail(e, "out of memory");
+		F->kof = kof;
+		F->kcap = n;
+	}
 	unsigned *sent = calloc(n ? n : 1, sizeof *sent); /* per customer: the queries it is in */
 	if (!sent)
 		return jrn_fail(e, "out of memory");
@@ -659,6 +732,8 @@ static int batch_start(facts_state *F, ai_req *reqs, size_t n, jrn_err *e)
 		int64_t k = jrn_idmap_put(F->ids, id, len, &added);
 		if (k < 0)
 			rc = jrn_fail(e, "out of memory");
+		if (k >= 0)
+			F->kof[i] = k;
 		if (k >= 0 && added) {
 			facts_empty(&F->base[k]);
 			F->want[k] = 0;
@@ -742,26 +817,9 @@ static int run_query(facts_state *F, int q, jrn_err *e)
 	return rc;
 }
 
-/* The batch's queries, in one read transaction of the facts' own
- * connection: F->rc 0, or -1 with F->err. The facts thread's body (arg
- * F), or called directly. */
-static void *facts_sql(void *arg)
-{
-	facts_state *F = arg;
-	F->rc = F->own_db ? jrn_db_exec(F->db, "BEGIN", &F->err) : 0;
-	for (int q = 0; q < NQ && F->rc == 0; q++)
-		F->rc = run_query(F, q, &F->err);
-	jrn_err end;
-	if (F->own_db && jrn_db_exec(F->db, F->rc == 0 ? "COMMIT" : "ROLLBACK", &end) < 0 && F->rc == 0) {
-		F->err = end;
-		F->rc = -1;
-	}
-	return NULL;
-}
-
 /* facts[i] from the customer's base facts b (borrowed), what the record
  * carried (own, whose parts move into it) winning. */
-static void merge_facts(ai_facts *f, const ai_facts *b, ai_facts *own, unsigned have)
+static void merge_facts(facts_state *F, ai_facts *f, const ai_facts *b, ai_facts *own, unsigned have)
 {
 	*f = *b;
 	f->rfm = have & C_RFM ? own->rfm : jv_copy(b->rfm);
@@ -789,11 +847,125 @@ static void merge_facts(ai_facts *f, const ai_facts *b, ai_facts *own, unsigned 
 	jv_free(have & C_LEAD ? jv_null() : own->lead);
 	jv_free(have & C_SEGMENTS ? jv_null() : own->segments);
 	if (!f->pending)
-		derive(f);
+		derive(f, F->dkeys, own_key);
+}
+
+/* Completes the batch's facts from the queries' rows (F->rows): each
+ * row taken into its customer's base facts, then each question's facts
+ * merged from its customer's and what its record carried, reqs[i].facts
+ * pointing at them; the base facts cleared. */
+static void facts_merge(facts_state *F)
+{
+	for (int q = 0; q < NQ; q++) {
+		const frows *R = &F->rows[q];
+		size_t ncol = (size_t)sqlite3_column_count(F->st[q]);
+		for (size_t j = 0; ncol && j < R->n; j += ncol)
+			take_row(F, q, &R->c[j], R->text.p, F->now);
+	}
+	for (size_t i = 0; i < F->n; i++) {
+		ai_facts own = F->facts[i];
+		merge_facts(F, &F->facts[i], &F->base[F->kof[i]], &own, F->have[i]);
+		F->reqs[i].facts = &F->facts[i];
+	}
+	for (size_t k = 0, nk = jrn_idmap_count(F->ids); k < nk; k++)
+		ai_facts_clear(&F->base[k]);
+	F->merged = true;
+}
+
+/* The cache keys of the questions read lightly, their facts complete,
+ * and the look-ups of the first F->share/SHARE_ALL of them, on the
+ * facts' connection (in their read transaction): reqs[i].peek. The
+ * core looks up the rest while the thread is busy (ai_facts_finish
+ * moves the share to balance the two). A failure (out of memory, the
+ * statement) ends it here quietly: the core makes the rest itself, and
+ * says a failure then. */
+static void facts_peek(facts_state *F)
+{
+	const ai_cache_scope *S = &F->scope;
+	size_t upto = F->n * F->share / SHARE_ALL;
+	jrn_err e;
+	for (size_t i = 0; i < F->n; i++) {
+		ai_req *r = &F->reqs[i];
+		if (!r->lite)
+			continue;
+		if (ai_cache_key_in(&F->keyb, S->task, S->model, S->version, r, S->insights_at, r->peek.key) < 0)
+			return;
+		r->peek.keyed = true;
+		if (i >= upto)
+			continue;
+		if (ai_cache_peek(F->db, &F->peek_st, r->peek.key, F->now, &r->peek.text, &r->peek.len,
+				  &r->peek.tokens, &r->peek.cost, &e) < 0)
+			return;
+		r->peek.looked = true;
+	}
+}
+
+/* The batch's queries, in one read transaction of the facts' own
+ * connection, then its facts completed (facts_merge) and, with a scope,
+ * its look-ups in the cache (facts_peek): F->rc 0, or -1 with F->err.
+ * The facts thread's body (arg F), or called directly. */
+static void *facts_sql(void *arg)
+{
+	facts_state *F = arg;
+	F->rc = F->own_db ? jrn_db_exec(F->db, "BEGIN", &F->err) : 0;
+	for (int q = 0; q < NQ && F->rc == 0; q++)
+		F->rc = run_query(F, q, &F->err);
+	if (F->rc == 0)
+		facts_merge(F);
+	if (F->rc == 0 && F->peeking)
+		facts_peek(F);
+	jrn_err end;
+	if (F->own_db && jrn_db_exec(F->db, F->rc == 0 ? "COMMIT" : "ROLLBACK", &end) < 0 && F->rc == 0) {
+		F->err = end;
+		F->rc = -1;
+	}
+	return NULL;
+}
+
+/* The facts thread's body (arg F): facts_sql for each batch given, until
+ * quit. */
+static void *facts_loop(void *arg)
+{
+	facts_state *F = arg;
+	pthread_mutex_lock(&F->mu);
+	for (;;) {
+		while (!F->job && !F->quit)
+			pthread_cond_wait(&F->cv, &F->mu);
+		if (!F->job)
+			break;
+		pthread_mutex_unlock(&F->mu);
+		facts_sql(F);
+		pthread_mutex_lock(&F->mu);
+		F->job = false;
+		pthread_cond_broadcast(&F->cv);
+	}
+	pthread_mutex_unlock(&F->mu);
+	return NULL;
+}
+
+/* Whether the facts thread is there, started now if not (and the
+ * connection is the facts' own). */
+static bool facts_thread(facts_state *F)
+{
+	if (F->started || !F->own_db)
+		return F->started;
+	F->share = SHARE_ALL / 2;
+	if (pthread_mutex_init(&F->mu, NULL) != 0)
+		return false;
+	if (pthread_cond_init(&F->cv, NULL) != 0) {
+		pthread_mutex_destroy(&F->mu);
+		return false;
+	}
+	F->started = pthread_create(&F->thread, NULL, facts_loop, F) == 0;
+	if (!F->started) {
+		pthread_mutex_destroy(&F->mu);
+		pthread_cond_destroy(&F->cv);
+	}
+	return F->started;
 }
 
 int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts *facts,
-		   jrn_err *e)
+		   const ai_cache_scope *scope, jrn_err *e)
 {
 	if (!run->facts && !(run->facts = calloc(1, sizeof(facts_state))))
 		return jrn_fail(e, "out of memory");
@@ -826,11 +998,25 @@ int ai_facts_start(ai_run *run, ai_req *reqs, size_t n, const jv *recs, ai_facts
 			ai_facts_clear(&F->base[k]);
 		return -1;
 	}
+	F->reqs = reqs;
+	F->n = n;
+	F->facts = facts;
+	F->merged = false;
+	/* (on the run's own connection, in memory: the core looks up) */
+	F->peeking = scope && F->own_db;
+	if (F->peeking)
+		F->scope = *scope;
 	/* on their own connection the queries run on the facts thread while
 	 * the caller goes on (a thread that cannot start: run here) */
-	F->running = F->own_db && pthread_create(&F->thread, NULL, facts_sql, F) == 0;
-	if (!F->running)
+	F->running = facts_thread(F);
+	if (!F->running) {
 		facts_sql(F);
+		return 0;
+	}
+	pthread_mutex_lock(&F->mu);
+	F->job = true;
+	pthread_cond_broadcast(&F->cv);
+	pthread_mutex_unlock(&F->mu);
 	return 0;
 }
 
@@ -838,34 +1024,28 @@ int ai_facts_finish(ai_run *run, ai_req *reqs, size_t n, ai_facts *facts, jrn_er
 {
 	facts_state *F = run->facts;
 	if (F->running) {
-		pthread_join(F->thread, NULL);
+		pthread_mutex_lock(&F->mu);
+		bool busy = F->job;
+		while (F->job)
+			pthread_cond_wait(&F->cv, &F->mu);
+		pthread_mutex_unlock(&F->mu);
+		/* the thread still busy: the main thread waited, and looks up
+		 * more of the next batch itself; else the thread waited */
+		if (F->peeking && busy)
+			F->share = F->share > SHARE_STEP ? F->share - SHARE_STEP : 0;
+		else if (F->peeking)
+			F->share = F->share + SHARE_STEP < SHARE_ALL ? F->share + SHARE_STEP : SHARE_ALL;
 		F->running = false;
 	}
 	int rc = F->rc;
-	if (rc < 0)
-		*e = F->err;
-	for (int q = 0; q < NQ && rc == 0; q++) {
-		const frows *R = &F->rows[q];
-		size_t ncol = (size_t)sqlite3_column_count(F->st[q]);
-		for (size_t j = 0; ncol && j < R->n; j += ncol)
-			take_row(F, q, &R->c[j], R->text.p, F->now);
-	}
-	size_t nk = F->ids ? jrn_idmap_count(F->ids) : 0;
+	if (rc == 0)
+		return 0;
+	*e = F->err;
 	for (size_t i = 0; i < n; i++) {
-		ai_facts own = facts[i];
-		if (rc == 0) {
-			size_t len;
-			jv c;
-			const char *id = req_customer(&reqs[i], &c, &len);
-			int64_t k = jrn_idmap_get(F->ids, id, len);
-			jv_free(c);
-			merge_facts(&facts[i], &F->base[k], &own, F->have[i]);
-			reqs[i].facts = &facts[i];
-		} else {
-			ai_facts_clear(&facts[i]);
-		}
+		ai_facts_clear(&facts[i]);
+		reqs[i].facts = NULL;
 	}
-	for (size_t k = 0; k < nk; k++)
+	for (size_t k = 0, nk = F->merged || !F->ids ? 0 : jrn_idmap_count(F->ids); k < nk; k++)
 		ai_facts_clear(&F->base[k]);
 	return rc;
 }
