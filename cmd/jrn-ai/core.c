@@ -125,7 +125,10 @@ static int facts_start(ai_loop *L, const jv *recs, bool whole)
 	/* the cache looked up on the facts thread too (from_cache) */
 	ai_cache_scope scope = {ai_task_names[run->task], run->model->name,
 				run->prompts[run->task].version, insights_at(run)};
-	bool peek = run->model->ops->network || run->cache_rules;
+	/* (only on the batch's own questions, not on a subset's copies:
+	 * facts_finish copies back only .facts; a cached model's questions
+	 * are whole, so sub is reqs) */
+	bool peek = (run->model->ops->network || run->cache_rules) && B->sub == B->reqs;
 	B->puts = run->cache_puts;
 	jrn_err e;
 	if (B->nsub && ai_facts_start(run, B->sub, B->nsub, recs, B->facts, peek ? &scope : NULL, &e) < 0)

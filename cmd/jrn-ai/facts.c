@@ -127,7 +127,11 @@ typedef struct {
 	jrn_buf keyb;
 	/* the keys of take_row's rfm members and derive's, F's own: jv's
 	 * reference counts are not atomic, so what the facts thread makes
-	 * shares nothing with the main thread's interned keys (ai_key) */
+	 * shares nothing with the main thread's interned keys (ai_key).
+	 * rfmk are made anew for each batch and let go at the end of its
+	 * facts_merge: the rfm objects holding them go to the main thread,
+	 * which frees them while the next batch's are made. dkeys are only
+	 * looked up with, never held by a value that leaves the thread. */
 	jv rfmk[8], dkeys[4];
 	/* the facts thread: started with the first batch and kept until
 	 * ai_facts_free (a thread a batch was created on the main thread's
@@ -300,8 +304,8 @@ static jv top_categories(const char *s, size_t n)
 	return out;
 }
 
-/* The key name in *slot, a string of the facts' own (made once, freed
- * by ai_facts_free): for what the facts thread makes (facts_state.rfmk). */
+/* The key name in *slot, a string of the facts' own (made when *slot is
+ * not one yet; facts_state.rfmk, dkeys): for what the facts thread makes. */
 static jv own_key(jv *slot, const char *name)
 {
 	if (jv_get_kind(*slot) != JV_KIND_STRING)
@@ -869,6 +873,10 @@ static void facts_merge(facts_state *F)
 	}
 	for (size_t k = 0, nk = jrn_idmap_count(F->ids); k < nk; k++)
 		ai_facts_clear(&F->base[k]);
+	for (int i = 0; i < 8; i++) { /* (the batch's rfm objects hold them) */
+		jv_free(F->rfmk[i]);
+		F->rfmk[i] = jv_invalid();
+	}
 	F->merged = true;
 }
 
@@ -888,6 +896,8 @@ static void facts_peek(facts_state *F)
 		ai_req *r = &F->reqs[i];
 		if (!r->lite)
 			continue;
+		/* (expiry at the batch's now, the core's at its look-up's:
+		 * a row expiring between them is a hit here) */
 		if (ai_cache_key_in(&F->keyb, S->task, S->model, S->version, r, S->insights_at, r->peek.key) < 0)
 			return;
 		r->peek.keyed = true;
