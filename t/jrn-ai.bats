@@ -1021,3 +1021,29 @@ ai_words() {
 	# c1 ordered (the purchase stage's playbook), as the moved file says
 	assert_equal "$(jq -r '.campaignId // empty' out | head -1)" "cart-5off"
 }
+
+@test "helgrind: the facts thread shares nothing unguarded with the main thread (rfm from the state file, keys and look-ups there too)" {
+	command -v valgrind > /dev/null || skip "no valgrind here"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (helgrind needs the plain build)"
+	# 3,000 bare profiles (24 batches) whose rfm, scores and events the
+	# facts thread reads from the state file and builds into jv while
+	# the main thread frees the batch before (jq's reference counts are
+	# not atomic: a key string shared between them was a race here, and
+	# a heap corrupted now and then); the cache (ai.cache.rules) keyed
+	# and looked up on that thread too
+	"$JRN_GEN" -n 150000 > ev.ndjson
+	jrn-ingest -q --store-only --db s.db ev.ndjson
+	jrn-score rfm -q --save --db s.db > /dev/null
+	sqlite3 s.db "SELECT json_object('customerId', customer_id) FROM rfm_snapshots GROUP BY customer_id LIMIT 3000" > in.ndjson
+	assert_equal "$(wc -l < in.ndjson)" 3000
+	printf 'ai:\n  cache: {rules: true}\n' > jrn.yaml
+	jrn-ai state -q --db s.db --config jrn.yaml in.ndjson > first.ndjson
+	run --separate-stderr valgrind --tool=helgrind --history-level=approx -q --error-exitcode=9 \
+		--suppressions="$BATS_TEST_DIRNAME/helgrind.supp" "$JRN_BIN/jrn-ai" state -q --db s.db --config jrn.yaml in.ndjson
+	[ "$status" -eq 0 ] || fail "helgrind (exit $status): $(head -c 3000 <<<"$stderr")"
+	assert_equal "${#lines[@]}" 3000
+	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -r .state.source | sort -u)" cache
+	# the answers are the first run's, from the cache
+	assert_equal "$(printf '%s\n' "${lines[@]}" | jq -c '.state | del(.source, .cached)')" "$(jq -c '.state | del(.source, .cached)' first.ndjson)"
+}
+
