@@ -142,55 +142,53 @@ int ai_cache_key(const char *task, const char *model, const char *version, const
 	return ai_cache_key_in(&b, task, model, version, r, insights_at, out);
 }
 
-int ai_cache_key_in(jrn_buf *buf, const char *task, const char *model, const char *version,
+int ai_cache_key_in(jrn_buf *b, const char *task, const char *model, const char *version,
 		    const ai_req *r, int64_t insights_at, unsigned char out[32])
 {
-	jrn_buf b = *buf; /* (a local copy: the inline writers keep it in registers) */
-	jrn_buf_reset(&b);
+	jrn_buf_reset(b);
 	static const char tag[] = "jrn-ai cache key 3";
 	const ai_facts *f = r->facts;
 	const ai_lite *l = r->lite;
-	int rc = put_str(&b, tag, sizeof tag - 1) | put_str(&b, task, strlen(task)) |
-		 put_str(&b, model, strlen(model)) | put_str(&b, version, strlen(version));
+	int rc = put_str(b, tag, sizeof tag - 1) | put_str(b, task, strlen(task)) |
+		 put_str(b, model, strlen(model)) | put_str(b, version, strlen(version));
 	if (l) { /* the record as written: its spans */
-		rc |= put_u64(&b, 'L') | put_str(&b, l->cid, l->cidlen) | put_u64(&b, l->nf);
+		rc |= put_u64(b, 'L') | put_str(b, l->cid, l->cidlen) | put_u64(b, l->nf);
 		for (size_t j = 0; j < l->nf; j++)
-			rc |= put_str(&b, l->names[j], strlen(l->names[j])) |
-			      (l->fv[j] ? put_str(&b, l->fv[j], l->fl[j]) : put_u64(&b, UINT64_MAX));
+			rc |= put_str(b, l->names[j], strlen(l->names[j])) |
+			      (l->fv[j] ? put_str(b, l->fv[j], l->fl[j]) : put_u64(b, UINT64_MAX));
 		/* optimize's state as written, its members' names and values;
 		 * state's none, as the layout had it */
 		if (l->stated) {
-			rc |= put_u64(&b, l->nstate);
+			rc |= put_u64(b, l->nstate);
 			for (size_t k = 0; k < 2 * l->nstate; k++)
-				rc |= put_str(&b, l->state[k].p, l->state[k].n);
+				rc |= put_str(b, l->state[k].p, l->state[k].n);
 		} else {
-			rc |= put_u64(&b, UINT64_MAX);
+			rc |= put_u64(b, UINT64_MAX);
 		}
 	} else { /* as parsed */
-		rc |= put_u64(&b, 'W') | put_json(&b, jv_object_get(jv_copy(r->input), KS("customerId"))) |
-		      put_json(&b, jv_object_get(jv_copy(r->input), KS("profile"))) |
-		      put_json(&b, jv_object_get(jv_copy(r->input), KS("state")));
+		rc |= put_u64(b, 'W') | put_json(b, jv_object_get(jv_copy(r->input), KS("customerId"))) |
+		      put_json(b, jv_object_get(jv_copy(r->input), KS("profile"))) |
+		      put_json(b, jv_object_get(jv_copy(r->input), KS("state")));
 	}
-	rc |= put_u64(&b, (uint64_t)insights_at);
+	rc |= put_u64(b, (uint64_t)insights_at);
 	if (f) {
 		const double num[] = {f->orders, f->total, f->last, f->first_seen, f->o7, f->o30,
 				      f->c7, f->c30, f->v7, f->v30, f->carts};
 		for (size_t i = 0; i < sizeof num / sizeof *num; i++)
-			rc |= put_num(&b, num[i]);
+			rc |= put_num(b, num[i]);
 		const jv part[4] = {f->rfm, f->clv, f->lead, f->segments};
 		for (int i = 0; i < 4; i++)
-			rc |= f->text[i] ? put_str(&b, f->text[i], f->tlen[i]) : put_json(&b, jv_copy(part[i]));
-		rc |= put_json(&b, jv_copy(f->categories));
+			rc |= f->text[i] ? put_str(b, f->text[i], f->tlen[i]) : put_json(b, jv_copy(part[i]));
+		rc |= put_json(b, jv_copy(f->categories));
 		/* the traits' interests, which the rules answer reads */
-		rc |= f->text[4] ? put_str(&b, f->text[4], f->tlen[4]) : put_json(&b, jv_copy(f->interests));
+		rc |= f->text[4] ? put_str(b, f->text[4], f->tlen[4]) : put_json(b, jv_copy(f->interests));
 	} else {
-		rc |= put_u64(&b, UINT64_MAX);
+		rc |= put_u64(b, UINT64_MAX);
 	}
-	*buf = b; /* (grown, kept for the next key) */
 	if (rc)
 		return -1;
-	b.p[b.len] = '\0';
-	return jrn_sha256(b.p, b.len, out);
+	b->p[b->len] = '\0';
+	return jrn_sha256(b->p, b->len, out);
 }
 
 /* Whether the row's text s[0..n) can be written as it is (ai_cache_get's

@@ -439,7 +439,6 @@ static int ask_round(ai_loop *L, ai_req **q, size_t n, bool retry)
 	return rc < 0 ? jrn_say(-1, "%s: %s", m->name, e.msg) : 0;
 }
 
-
 /* Adds r's facts to its input, where questions_finish would have put them:
  * after the profile, before the state (optimize), so that the model's
  * question reads the same. Once per question; not for --dry-run (it has

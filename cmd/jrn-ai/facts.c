@@ -117,7 +117,6 @@ typedef struct {
 	int64_t *kof;     /* per question: its customer's in ids and base
 			   * (batch_start's: facts_merge on the thread reads no
 			   * input jv, whose keys the main thread shares) */
-	size_t kcap;
 	bool merged;      /* facts[] completed (facts_merge), base cleared */
 	/* the cache look-ups of the questions read lightly (facts_peek) */
 	bool peeking;
@@ -711,16 +710,10 @@ static int batch_start(facts_state *F, ai_req *reqs, size_t n, jrn_err *e)
 			return -1;
 	jrn_idmap_free(F->ids);
 	if (!(F->ids = jrn_idmap_new()) || (n > F->cap && !(F->base = realloc(F->base, n * sizeof *F->base))) ||
-	    (n > F->cap && !(F->want = realloc(F->want, n * sizeof *F->want))))
+	    (n > F->cap && !(F->want = realloc(F->want, n * sizeof *F->want))) ||
+	    (n > F->cap && !(F->kof = realloc(F->kof, n * sizeof *F->kof))))
 		return jrn_fail(e, "out of memory");
 	F->cap = n > F->cap ? n : F->cap;
-	if (n > F->kcap) {
-		int64_t *kof = realloc(F->kof, n * sizeof *kof);
-		if (!kof)
-			return jrn_fail(e, "out of memory");
-		F->kof = kof;
-		F->kcap = n;
-	}
 	unsigned *sent = calloc(n ? n : 1, sizeof *sent); /* per customer: the queries it is in */
 	if (!sent)
 		return jrn_fail(e, "out of memory");
