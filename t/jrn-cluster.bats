@@ -17,6 +17,7 @@ setup() {
 }
 
 teardown() {
+	[ -z "${BG:-}" ] || kill -9 "$BG" 2>/dev/null || :
 	nats_cluster_stop
 	peers_stop
 }
@@ -193,6 +194,79 @@ in_order() {
 	run count a.db
 	assert_output "$(sqlite3 a.db 'SELECT count(DISTINCT id) FROM events')"
 	same_once a.db b.db 100000
+}
+
+# consumers_on I STREAM: the servers (cluster leaders) of STREAM's consumers
+# that node I hosts and that have a subscriber (push_bound: not one whose
+# client went away, which the server ends later), as a JSON array
+consumers_on() {
+	nats_jsz "$1" consumers=true |
+		jq -c --arg s "$2" '[.account_details[]?.stream_detail[]? | select(.name == $s) |
+			.consumer_detail[]? | select(.push_bound) | .cluster.leader]'
+}
+
+# consumer_count I STREAM: STREAM's consumers, as node I counts them
+consumer_count() {
+	nats_jsz "$1" streams=true |
+		jq --arg s "$2" '[.account_details[]?.stream_detail[]? | select(.name == $s) | .state.consumer_count] | add'
+}
+
+@test "--from makes each consumer on the server it is connected to (a replica of the stream), and leaves none behind" {
+	nats_cluster_start
+	cluster_config 3
+	events 600 60 >events.ndjson
+	publish events.ndjson
+	local i k
+	for i in 1 2 3; do
+		rm -f c.db* err
+		jrn-ingest -v --config jrn.yaml --db c.db --from "nats://127.0.0.1:$(_nats_var PORT "$i")" \
+			--partitions 0,1,2 >/dev/null 2>err &
+		BG=$!
+		for k in $(seq 200); do
+			[ "$(grep -c 'consumer of' err)" = 3 ] && break
+			sleep 0.1
+		done
+		run grep -c 'nats: consumer of jrn\.events\.[012] made [0-9]* times*$' err
+		assert_output 3
+		run grep -c "nats: connected to server n$i, a replica of the stream" err
+		assert_output 1
+		# the three consumers are on node i, and on no other node
+		for k in 1 2 3; do
+			run consumers_on "$k" JRN
+			assert_success
+			if [ "$k" = "$i" ]; then assert_output "[\"n$i\",\"n$i\",\"n$i\"]"; else assert_output '[]'; fi
+		done
+		kill -TERM "$BG"
+		wait "$BG"
+		BG=
+	done
+	# every consumer made (kept or not) was deleted
+	for k in $(seq 100); do
+		[ "$(consumer_count 1 JRN)" = 0 ] && break
+		sleep 0.1
+	done
+	run consumer_count 1 JRN
+	assert_output 0
+	# a stream of one replica on another server: made once, where it can be
+	cat >r1.yaml <<-EOF
+	nats:
+	  url: $NATS_URLS
+	  stream: ONE
+	  subject: one.events
+	  partitions: 2
+	  replicas: 1
+	EOF
+	jrn-ingest -q --config r1.yaml --db p1.db --publish "$NATS_URLS" events.ndjson >/dev/null
+	local lead other
+	lead=$(nats_wait_stream_leader ONE)
+	other=$((lead % 3 + 1))
+	run --separate-stderr jrn-ingest -v --config r1.yaml --db r1.db --from "nats://127.0.0.1:$(_nats_var PORT "$other")" \
+		--partitions 0-1 --drain
+	assert_success
+	assert_regex "$stderr" "nats: connected to server n$other, not a replica of the stream"
+	assert_regex "$stderr" 'nats: consumer of one\.events\.\* made 1 time'
+	run count r1.db
+	assert_output 600
 }
 
 # stored DB: the events of DB so far (0 before its first commit)
