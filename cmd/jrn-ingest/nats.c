@@ -14,6 +14,7 @@
 
 #define MAX_URLS 16
 #define OWN_SERVER_MS 500 /* own_server's wait for the replies */
+#define END_SUB_MS 2000   /* end_sub's wait for the server's PONG */
 #define PLACE_TRIES 20    /* subscribe's; on three replicas (2/3)^20: 1 consumer in 3,300 stays away */
 
 struct ingest_nats {
@@ -533,6 +534,25 @@ bool ingest_nats_connected(ingest_nats *N)
 	return natsConnection_Status(N->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
+/* Ends subscription sub of nc: unsubscribed, then a round trip to the
+ * server (its PONG comes after every message it sent before the UNSUB,
+ * and the connection's reader thread handles them in order), then
+ * destroyed. Why: libnats 3.4.1's reader thread takes a subscription
+ * from the connection's table and then uses it without a reference
+ * (conn.c natsConn_processMsg), so one destroyed while a message for it
+ * is being read is used after it was freed (AddressSanitizer caught it
+ * with own_server's subscription, whose other servers' replies were
+ * still coming). Not connected: nothing can be read for it. */
+static void end_sub(natsConnection *nc, natsSubscription *sub)
+{
+	if (!sub)
+		return;
+	natsSubscription_Unsubscribe(sub);
+	if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
+		natsConnection_FlushTimeout(nc, END_SUB_MS);
+	natsSubscription_Destroy(sub);
+}
+
 /* Drains nc (natsConnection_Drain): every message its subscriptions
  * hold goes to their handlers, and the connection is closed, waiting up
  * to ms for that. Why: libnats 3.4.1's collector thread, which frees
@@ -563,14 +583,8 @@ void ingest_nats_close(ingest_nats *N)
 	N->closing = true;
 	bury(N);
 	for (int p = 0; N->subs && p < N->parts; p++)
-		if (N->subs[p]) {
-			natsSubscription_Unsubscribe(N->subs[p]);
-			natsSubscription_Destroy(N->subs[p]);
-		}
-	if (N->one) {
-		natsSubscription_Unsubscribe(N->one);
-		natsSubscription_Destroy(N->one);
-	}
+		end_sub(N->nc, N->subs[p]);
+	end_sub(N->nc, N->one);
 	if ((N->unanswered || N->published) && N->nc) /* (before jsCtx_Destroy ends its subscription) */
 		drain_close(N->nc, N->ack_ms);
 	jsCtx_Destroy(N->js);
@@ -1062,10 +1076,7 @@ static char *own_server(natsConnection *nc, int64_t ms)
 			jv_free(sid);
 			natsMsg_Destroy(m);
 		}
-	if (sub) {
-		natsSubscription_Unsubscribe(sub);
-		natsSubscription_Destroy(sub);
-	}
+	end_sub(nc, sub);
 	natsInbox_Destroy(inbox);
 	return name;
 }
@@ -1204,8 +1215,7 @@ static int subscribe(ingest_nats *N, const char *subj, uint64_t seq, natsSubscri
 				jrn_say(0, "nats: consumer of %s made %d %s", subj, k, k == 1 ? "time" : "times");
 			return 0;
 		}
-		natsSubscription_Unsubscribe(*sub);
-		natsSubscription_Destroy(*sub);
+		end_sub(N->nc, *sub);
 		*sub = NULL;
 	}
 }
