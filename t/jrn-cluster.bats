@@ -269,28 +269,6 @@ consumer_count() {
 	assert_output 600
 }
 
-@test "--publish connects to the stream's leader when given another server: every event published once" {
-	nats_cluster_start
-	cluster_config 3
-	events 10 5 >first.ndjson
-	publish first.ndjson
-	local lead other
-	lead=$(nats_wait_stream_leader JRN)
-	other=$((lead % 3 + 1))
-	events 2000 100 11 >events.ndjson
-	run --separate-stderr jrn-ingest -v --config jrn.yaml --db p2.db --publish "nats://127.0.0.1:$(_nats_var PORT "$other")" events.ndjson
-	assert_success
-	assert_regex "$stderr" "nats: the stream's leader is n$lead; connected to it"
-	assert_regex "$stderr" '2000 published, 0 duplicate, 0 rejected'
-	run nats_stream_msgs JRN
-	assert_output 2010
-	# on the leader already: kept
-	run --separate-stderr jrn-ingest -v --config jrn.yaml --db p3.db --publish "nats://127.0.0.1:$(_nats_var PORT "$lead")" first.ndjson
-	assert_success
-	assert_regex "$stderr" "nats: the stream's leader is n$lead; connected to it"
-	assert_regex "$stderr" '0 published, 10 duplicate, 0 rejected'
-}
-
 # stored DB: the events of DB so far (0 before its first commit)
 stored() { sqlite3 "$1" 'SELECT count(*) FROM events' 2>/dev/null || echo 0; }
 

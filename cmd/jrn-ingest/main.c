@@ -439,10 +439,6 @@ static int set_up_nats(void)
 	if (!publish_flag && ingest_nats_created(N) && opts.verbosity == 0)
 		jrn_say(0, "stream %s did not exist: created, empty (--publish with the same"
 			" nats.stream fills it)", ingest_nats_stream(N));
-	if (publish_flag && ingest_nats_to_leader(N, &e) < 0) {
-		ingest_nats_close(N);
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	}
 	if (publish_flag)
 		st.nats = N;
 	else

@@ -24,7 +24,7 @@ struct ingest_nats {
 	char *stream, *subject, *urls_shown;
 	int parts, verbosity;
 	bool created; /* ensure_stream made the stream */
-	int64_t ack_ms, deadline_ms, max_payload, batch;
+	int64_t ack_ms, deadline_ms, max_payload;
 	/* the ack handler's view of the batch being published */
 	pthread_mutex_t mu;
 	const batch *b;
@@ -231,9 +231,8 @@ static int get_str(jv cfg, const char *key, const char *def, char **v, jrn_err *
 
 static void on_disconnect(natsConnection *nc, void *closure)
 {
+	(void)nc;
 	ingest_nats *N = closure;
-	if (nc != __atomic_load_n(&N->nc, __ATOMIC_ACQUIRE))
-		return; /* a connection to_leader tried and closed */
 	if (!N->outage && !N->closing)
 		jrn_say(0, "nats: the server is gone (%s): retrying", N->urls_shown);
 	N->outage = true;
@@ -243,8 +242,6 @@ static void on_reconnect(natsConnection *nc, void *closure)
 {
 	ingest_nats *N = closure;
 	char url[256] = "";
-	if (nc != __atomic_load_n(&N->nc, __ATOMIC_ACQUIRE))
-		return;
 	natsConnection_GetConnectedUrl(nc, url, sizeof url);
 	if (!N->closing)
 		jrn_say(0, "nats: connected again (%s)", url);
@@ -355,24 +352,6 @@ static int auth_options(ingest_nats *N, jv cfg, bool *usage, jrn_err *e)
 	return rc;
 }
 
-/* N->js over N->nc (and N->max_payload). 0, or -1 with e. */
-static int open_js(ingest_nats *N, jrn_err *e)
-{
-	N->max_payload = natsConnection_GetMaxPayload(N->nc);
-	jsOptions jo;
-	jsOptions_Init(&jo);
-	jo.PublishAsync.AckHandler = on_ack;
-	jo.PublishAsync.AckHandlerClosure = N;
-	/* At most batch publishes in flight; one more waits for room (the
-	 * flow control of a pipeline) up to nats.ackTimeout, not libnats'
-	 * 200 ms: a short stall under a busy R3 stream turned every window into
-	 * a stop-and-wait round and said "unacked" of a publish never sent. */
-	jo.PublishAsync.MaxPending = N->batch;
-	jo.PublishAsync.StallWait = N->ack_ms;
-	natsStatus s = natsConnection_JetStream(&N->js, N->nc, &jo);
-	return s == NATS_OK ? 0 : nats_fail(e, "JetStream", s);
-}
-
 static int connect_to(ingest_nats *N, jv cfg, const char *urls, int64_t batch, int *status,
 		      jrn_err *e)
 {
@@ -411,8 +390,21 @@ static int connect_to(ingest_nats *N, jv cfg, const char *urls, int64_t batch, i
 	s = natsConnection_Connect(&N->nc, N->no);
 	if (s != NATS_OK)
 		return nats_fail(e, N->urls_shown, s);
-	N->batch = batch;
-	return open_js(N, e);
+	N->max_payload = natsConnection_GetMaxPayload(N->nc);
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.PublishAsync.AckHandler = on_ack;
+	jo.PublishAsync.AckHandlerClosure = N;
+	/* At most batch publishes in flight; one more waits for room (the
+	 * flow control of a pipeline) up to nats.ackTimeout, not libnats'
+	 * 200 ms: a short stall under a busy R3 stream turned every window into
+	 * a stop-and-wait round and said "unacked" of a publish never sent. */
+	jo.PublishAsync.MaxPending = batch;
+	jo.PublishAsync.StallWait = N->ack_ms;
+	s = natsConnection_JetStream(&N->js, N->nc, &jo);
+	if (s != NATS_OK)
+		return nats_fail(e, "JetStream", s);
+	return 0;
 }
 
 /* The stream: created when missing, else checked (nats.h). -1 with e. */
@@ -1036,9 +1028,9 @@ int ingest_nats_publish(ingest_nats *N, const batch *b, unsigned char *state, jr
 	return rc;
 }
 
-/* ---- which server ------------------------------------------------------------ */
+/* ---- consuming ---------------------------------------------------------------- */
 
-/* The name of the server connection nc is on, asked of every server of
+/* The name of the server this connection is on, asked of every server of
  * the account with $SYS.REQ.ACCOUNT.PING.CONNZ (the account-scoped
  * system request each nats-server answers with a reply naming itself,
  * {"server":{"name","id",...},"data":...}: nats-server events.go,
@@ -1079,71 +1071,6 @@ static char *own_server(natsConnection *nc, int64_t ms)
 	end_sub(nc, sub);
 	natsInbox_Destroy(inbox);
 	return name;
-}
-
-/* The stream's leader's name (malloc'd), or NULL when the stream is not
- * clustered or has none now. */
-static char *stream_leader(ingest_nats *N)
-{
-	jsStreamInfo *si = NULL;
-	jsErrCode jerr = 0;
-	char *name = NULL;
-	if (js_GetStreamInfo(&si, N->js, N->stream, NULL, &jerr) == NATS_OK && si->Cluster &&
-	    si->Cluster->Leader && *si->Cluster->Leader)
-		name = strdup(si->Cluster->Leader);
-	jsStreamInfo_Destroy(si);
-	return name;
-}
-
-int ingest_nats_to_leader(ingest_nats *N, jrn_err *e)
-{
-	char *lead = stream_leader(N), *self = lead ? own_server(N->nc, OWN_SERVER_MS) : NULL;
-	char **urls = NULL, cur[256] = "";
-	int n = 0, rc = 0;
-	bool there = lead && self && !strcmp(lead, self);
-	if (lead && self && !there && natsConnection_GetServers(N->nc, &urls, &n) == NATS_OK)
-		natsConnection_GetConnectedUrl(N->nc, cur, sizeof cur);
-	/* each other server first in turn (the rest after it, for reconnects),
-	 * until one connection is on the leader */
-	for (int i = 0; i < n && !there; i++) {
-		const char *list[MAX_URLS + 1];
-		int k = 0;
-		if (!strcmp(urls[i], cur))
-			continue;
-		list[k++] = urls[i];
-		for (int j = 0; j < n && k <= MAX_URLS; j++)
-			if (j != i)
-				list[k++] = urls[j];
-		natsConnection *nc = NULL;
-		if (natsOptions_SetServers(N->no, list, k) != NATS_OK ||
-		    natsOptions_SetNoRandomize(N->no, true) != NATS_OK ||
-		    natsConnection_Connect(&nc, N->no) != NATS_OK)
-			continue;
-		char *name = own_server(nc, OWN_SERVER_MS);
-		there = name && !strcmp(name, lead);
-		free(name);
-		if (!there) {
-			natsConnection_Close(nc);
-			natsConnection_Destroy(nc);
-			continue;
-		}
-		natsConnection *old = N->nc;
-		jsCtx_Destroy(N->js);
-		N->js = NULL;
-		__atomic_store_n(&N->nc, nc, __ATOMIC_RELEASE);
-		natsConnection_Close(old);
-		natsConnection_Destroy(old);
-		rc = open_js(N, e);
-	}
-	if (N->verbosity > 0 && lead)
-		jrn_say(0, "nats: the stream's leader is %s; connected to %s", lead,
-			there ? "it" : self ? self : "a server not named");
-	for (int i = 0; i < n; i++)
-		free(urls[i]);
-	free(urls);
-	free(lead);
-	free(self);
-	return rc;
 }
 
 /* Whether this connection's server holds a replica of the stream, its

@@ -64,16 +64,6 @@ int64_t ingest_nats_max_payload(const ingest_nats *N);
 bool ingest_nats_connected(ingest_nats *N);
 void ingest_nats_close(ingest_nats *N);
 
-/* --publish: when the stream is clustered and the connection is not on
- * its leader, connects to each other server (the URLs given and those the
- * cluster told of) in turn until one is the leader, and publishes there:
- * each message then crosses one server less (the one that handed it to
- * the leader and its acknowledgement back). The servers' names are asked
- * as in --from (jrn-ingest(1) NATS). A leader found on none (or no name
- * known) keeps the connection as it is. 0, or -1 with e when the new
- * connection's JetStream context could not be made. */
-int ingest_nats_to_leader(ingest_nats *N, jrn_err *e);
-
 /* Publishes b's records and waits for their acknowledgements: state[i]
  * (b->n bytes) becomes 1 for a record stored, 2 for one the stream
  * already held (a duplicate; one re-sent after a time-out counts as 1).
