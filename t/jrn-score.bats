@@ -469,6 +469,21 @@ J
 	assert_equal "${lines[2]}" '{"traits":{"jobTitle":"VP"},"lead":{"score":20,"behavioral":0,"demographic":20,"firmographic":0,"grade":"cold"}}'
 }
 
+@test "lead --save: a profile without a customerId is scored on its fields, not stored, and not counted as saved; an empty customerId is rejected" {
+	printf '%s\n' '{"traits":{"jobTitle":"VP"}}' '{"customerId":"","traits":{}}' \
+		'{"customerId":"c9","traits":{"jobTitle":"VP"}}' > in.ndjson
+	run --separate-stderr jrn-score lead --save in.ndjson
+	assert_failure 3
+	assert_equal "${#lines[@]}" 2
+	assert_equal "${lines[0]}" '{"traits":{"jobTitle":"VP"},"lead":{"score":20,"behavioral":0,"demographic":20,"firmographic":0,"grade":"cold"}}'
+	assert_regex "$stderr" 'in\.ndjson:2: customerId: empty'
+	assert_regex "$stderr" 'lead: 2 profiles scored, 0 events passed through, 1 rejected; 1 score saved'
+	run sqlite3 jrn.db "SELECT customer_id FROM scores WHERE kind = 'lead'"
+	assert_output c9
+	run --separate-stderr jrn-score lead --save --dry-run in.ndjson
+	assert_regex "$stderr" '1 rejected; 1 score computed'
+}
+
 @test "lead: rules from the config: event conditions, windows, decay, grades; --save" {
 	{
 		evd page.viewed c1 1 '"properties":{"path":"/pricing"}'

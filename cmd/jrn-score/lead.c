@@ -63,6 +63,7 @@ typedef struct {
 	jv_parser *parser, *evparser;
 	jrn_buf line, pending;    /* --save: records wait for the commit */
 	uint64_t lines, scored, events, rejected; /* for the summary */
+	uint64_t saved; /* with --save: scored profiles with a customerId */
 } lead_state;
 
 static void lead_free(lead_state *L)
@@ -431,6 +432,8 @@ static int lead_save(score_run *run, lead_state *L, jv prof, jv lead, double tot
 		sqlite3_reset(L->ins);
 		if (s != SQLITE_DONE)
 			rc = score_db_fail(run, "saving the scores");
+		else
+			L->saved++;
 	}
 	jv_free(id);
 	return rc;
@@ -481,8 +484,8 @@ static void lead_summary(const score_run *run, const lead_state *L)
 	}
 	char saved[48] = "";
 	if (run->save)
-		snprintf(saved, sizeof saved, "; %" PRIu64 " score%s %s", L->scored,
-			 L->scored == 1 ? "" : "s", run->opts.dry_run ? "computed" : "saved");
+		snprintf(saved, sizeof saved, "; %" PRIu64 " score%s %s", L->saved,
+			 L->saved == 1 ? "" : "s", run->opts.dry_run ? "computed" : "saved");
 	score_summary(run, "lead: %" PRIu64 " profile%s scored, %" PRIu64 " event%s passed through,"
 		      " %" PRIu64 " rejected%s", L->scored, L->scored == 1 ? "" : "s", L->events,
 		      L->events == 1 ? "" : "s", L->rejected, saved);
