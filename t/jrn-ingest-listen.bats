@@ -594,3 +594,46 @@ ev1() { # ev1 ID [TYPE]
 	assert_equal "$(rows 'PRAGMA integrity_check')" ok
 	assert_equal "$(wc -l < out.ndjson)" 80000
 }
+
+@test "helgrind: the listener's threads (HTTP connections, the writer's group commits) share nothing unguarded" {
+	command -v valgrind > /dev/null || skip "no valgrind here"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (helgrind needs the plain build)"
+	"$JRN_GEN" -n 400 -c 40 > ev.ndjson
+	: > err.txt
+	valgrind --tool=helgrind --history-level=approx -q --error-exitcode=9 --log-file=hg.txt \
+		--suppressions="$BATS_TEST_DIRNAME/helgrind.supp" \
+		"$JRN_BIN/jrn-ingest" --db s.db --listen 127.0.0.1:0 > out.ndjson 2> err.txt &
+	SERVER_PID=$!
+	PORT=
+	for _ in $(seq 600); do
+		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' err.txt)
+		[ -n "$PORT" ] && break
+		kill -0 "$SERVER_PID" 2> /dev/null || break
+		sleep 0.05
+	done
+	[ -n "$PORT" ] || fail "no listener: $(cat err.txt hg.txt)"
+	# four clients at once, NDJSON batches of 10; a Segment batch; the
+	# health check while they run
+	local k pids=
+	for k in 0 1 2 3; do
+		sed -n "$((k * 100 + 1)),$((k * 100 + 90))p" ev.ndjson | split -l 10 - "part$k."
+		(for f in part$k.*; do
+			curl -sf -o /dev/null -X POST --data-binary @"$f" -H 'Content-Type: application/x-ndjson' \
+				"http://127.0.0.1:$PORT/events" || echo "POST $f failed" >> fails.txt
+		done) &
+		pids="$pids $!"
+	done
+	sed -n '91,100p;191,200p;291,300p;391,400p' ev.ndjson | jq -sc '{batch: .}' > batch.json
+	curl -sf -o /dev/null -X POST --data-binary @batch.json -H 'Content-Type: application/json' \
+		"http://127.0.0.1:$PORT/events" || echo "batch failed" >> fails.txt
+	curl -sf "http://127.0.0.1:$PORT/healthz" > /dev/null || echo "healthz failed" >> fails.txt
+	wait $pids
+	[ ! -e fails.txt ] || fail "$(cat fails.txt)"
+	stop_server
+	[ "$SERVER_STATUS" -eq 0 ] || fail "helgrind (exit $SERVER_STATUS): $(head -c 3000 hg.txt)"
+	run grep -c . hg.txt
+	assert_output 0
+	assert_equal "$(wc -l < out.ndjson)" 400
+	assert_equal "$(sqlite3 s.db 'SELECT count(*) FROM events')" 400
+}
+
