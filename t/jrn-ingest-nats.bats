@@ -764,3 +764,19 @@ unsub_mux() { grep -c 'C:jrn-ingest" - <<- \[UNSUB 1 \]' nats.log; }
 	run unsub_mux
 	assert_output 2
 }
+
+@test "helgrind: --publish (the library's acknowledgement thread against the publishing one) and --from share nothing unguarded" {
+	command -v valgrind > /dev/null || skip "no valgrind here"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (helgrind needs the plain build)"
+	"$JRN_GEN" -n 3000 -c 100 > in.ndjson
+	run --separate-stderr valgrind --tool=helgrind --history-level=approx -q --error-exitcode=9 \
+		--suppressions="$BATS_TEST_DIRNAME/helgrind.supp" "$JRN_BIN/jrn-ingest" -q --publish "$NATS_URL" in.ndjson
+	[ "$status" -eq 0 ] || fail "helgrind (exit $status): $(head -c 3000 <<<"$stderr")"
+	assert_equal "${#lines[@]}" 3000
+	run --separate-stderr valgrind --tool=helgrind --history-level=approx -q --error-exitcode=9 \
+		--suppressions="$BATS_TEST_DIRNAME/helgrind.supp" "$JRN_BIN/jrn-ingest" -q --db c.db \
+		--from "$NATS_URL" --partitions 0-7 --drain
+	[ "$status" -eq 0 ] || fail "helgrind (exit $status): $(head -c 3000 <<<"$stderr")"
+	assert_equal "$(sqlite3 c.db 'SELECT count(*) FROM events')" 3000
+}
+
