@@ -232,3 +232,16 @@ setup() {
 	run jrn log a b
 	assert_failure 2
 }
+
+@test "helgrind: jrn run's relay threads (a stage each) share nothing unguarded with the main thread" {
+	command -v valgrind > /dev/null || skip "no valgrind here"
+	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (helgrind needs the plain build)"
+	"$JRN_GEN" -n 5000 -c 200 > events.ndjson
+	run --separate-stderr valgrind --tool=helgrind --history-level=approx -q --error-exitcode=9 \
+		--suppressions="$BATS_TEST_DIRNAME/helgrind.supp" "$JRN_BIN/jrn" run -q nightly
+	[ "$status" -eq 0 ] || fail "helgrind (exit $status): $(head -c 3000 <<<"$stderr")"
+	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM events')" 5000
+	# each relay's counts reached the main thread: the middle stage's lines
+	assert_equal "$(sqlite3 jrn.db "SELECT lines_out FROM run_stages WHERE stage = 2 ORDER BY run_id DESC LIMIT 1")" 5000
+}
+
