@@ -7,12 +7,14 @@ load helpers
 
 # serve [OPTIONS...]: jrn-ingest --listen 127.0.0.1:0 in the background,
 # stdout to out.ndjson, stderr to err.txt; sets SERVER_PID, PORT, URL.
+# The array SERVE_WRAP, when set, is the command it runs under (valgrind);
+# the port is waited for up to 30 s (a wrapped server starts slowly).
 serve() {
 	: > err.txt
-	jrn-ingest --listen 127.0.0.1:0 "$@" > out.ndjson 2> err.txt &
+	"${SERVE_WRAP[@]}" jrn-ingest --listen 127.0.0.1:0 "$@" > out.ndjson 2> err.txt &
 	SERVER_PID=$!
 	PORT=
-	for _ in $(seq 200); do
+	for _ in $(seq 600); do
 		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' err.txt)
 		[ -n "$PORT" ] && break
 		kill -0 "$SERVER_PID" 2>/dev/null || break
@@ -599,19 +601,9 @@ ev1() { # ev1 ID [TYPE]
 	command -v valgrind > /dev/null || skip "no valgrind here"
 	[ -z "${JRN_SANITIZED:-}" ] || skip "built with sanitizers (helgrind needs the plain build)"
 	"$JRN_GEN" -n 400 -c 40 > ev.ndjson
-	: > err.txt
-	valgrind --tool=helgrind --history-level=approx -q --error-exitcode=9 --log-file=hg.txt \
-		--suppressions="$BATS_TEST_DIRNAME/helgrind.supp" \
-		"$JRN_BIN/jrn-ingest" --db s.db --listen 127.0.0.1:0 > out.ndjson 2> err.txt &
-	SERVER_PID=$!
-	PORT=
-	for _ in $(seq 600); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' err.txt)
-		[ -n "$PORT" ] && break
-		kill -0 "$SERVER_PID" 2> /dev/null || break
-		sleep 0.05
-	done
-	[ -n "$PORT" ] || fail "no listener: $(cat err.txt hg.txt)"
+	SERVE_WRAP=(valgrind --tool=helgrind --history-level=approx -q --error-exitcode=9 --log-file=hg.txt
+		--suppressions="$BATS_TEST_DIRNAME/helgrind.supp")
+	serve --db s.db || fail "no listener: $(cat hg.txt)"
 	# four clients at once, NDJSON batches of 10; a Segment batch; the
 	# health check while they run
 	local k pids=
@@ -619,14 +611,14 @@ ev1() { # ev1 ID [TYPE]
 		sed -n "$((k * 100 + 1)),$((k * 100 + 90))p" ev.ndjson | split -l 10 - "part$k."
 		(for f in part$k.*; do
 			curl -sf -o /dev/null -X POST --data-binary @"$f" -H 'Content-Type: application/x-ndjson' \
-				"http://127.0.0.1:$PORT/events" || echo "POST $f failed" >> fails.txt
+				"$URL/events" || echo "POST $f failed" >> fails.txt
 		done) &
 		pids="$pids $!"
 	done
 	sed -n '91,100p;191,200p;291,300p;391,400p' ev.ndjson | jq -sc '{batch: .}' > batch.json
 	curl -sf -o /dev/null -X POST --data-binary @batch.json -H 'Content-Type: application/json' \
-		"http://127.0.0.1:$PORT/events" || echo "batch failed" >> fails.txt
-	curl -sf "http://127.0.0.1:$PORT/healthz" > /dev/null || echo "healthz failed" >> fails.txt
+		"$URL/events" || echo "batch failed" >> fails.txt
+	curl -sf "$URL/healthz" > /dev/null || echo "healthz failed" >> fails.txt
 	wait $pids
 	[ ! -e fails.txt ] || fail "$(cat fails.txt)"
 	stop_server

@@ -63,7 +63,7 @@ typedef struct {
 	jv_parser *parser, *evparser;
 	jrn_buf line, pending;    /* --save: records wait for the commit */
 	uint64_t lines, scored, events, rejected; /* for the summary */
-	uint64_t saved; /* with --save: scored profiles with a customerId */
+	uint64_t saved; /* with --save: the scores stored (a profile with a customerId) */
 } lead_state;
 
 static void lead_free(lead_state *L)
