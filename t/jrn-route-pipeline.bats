@@ -189,33 +189,32 @@ vips() {
 }
 
 @test "jrn-route | jrn-send over a steady stream: jrn-route lets jrn-send at the lock between its batches; each sent once" {
-	for i in $(seq 1 15000); do
+	for i in $(seq 1 20000); do
 		printf '{"actionType":"email","customerId":"c%d","campaignId":"w","recipientEmail":"u%d@example.com","subject":"s","messageContent":"m"}\n' "$i" "$i"
 	done > many.ndjson
-	# a full batch at once, then 100 lines every 10 ms: input never idle
+	# a full batch at once, then 50 lines every 15 ms: input never idle
 	# for the 50 ms that ends a batch, so jrn-route held the lock through
 	# its second batch, and jrn-send failed "database is locked" after
 	# its time-out
 	cat > feed.sh <<-'F'
 	head -10000 "$1"
-	tail -n +10001 "$1" | while mapfile -t -n 100 chunk && ((${#chunk[@]})); do
-		printf '%s\n' "${chunk[@]}"; sleep 0.01
+	tail -n +10001 "$1" | while mapfile -t -n 50 chunk && ((${#chunk[@]})); do
+		printf '%s\n' "${chunk[@]}"; sleep 0.015
 	done
 	F
-	# 400 ms: well under the stream's length, so holding the lock through
-	# it fails; a sanitized build, three times slower and beside another
-	# file's tests, can hold it past 400 ms between turns (jrn-route said
-	# "database is locked" in make asan), so 1.5 s there
-	local busy=400ms
-	[ -z "${JRN_SANITIZED:-}" ] || busy=1500ms
-	printf 'db:\n  busyTimeout: %s\n' "$busy" > busy.yaml
+	# 1.5 s: half the stream's length at least (200 pauses of 15 ms), so
+	# holding the lock through it fails; and a margin over one batch of
+	# jrn-send's (256 mails to the spool) or of jrn-route's held beyond
+	# ROUTE_HOLD_MS on a loaded machine (400 ms was too little in a CI
+	# run, where jrn-route gave up after 12,201 sends)
+	printf 'db:\n  busyTimeout: 1500ms\n' > busy.yaml
 	run --separate-stderr bash -c 'set -o pipefail; bash feed.sh many.ndjson | jrn-route -q --config busy.yaml | jrn-send -q --config busy.yaml --spool big'
 	# (which tool gave up, and after how many, when it fails)
 	[ "$status" -eq 0 ] || fail "exit $status after ${#lines[@]} sends: $stderr"
 	assert_equal "$stderr" ""
-	assert_equal "$(jq -r .delivery.status <<< "$output" | sort | uniq -c | awk '{print $1, $2}')" "15000 simulated"
-	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM deliveries WHERE status = 'simulated'")" 15000
-	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM route_decisions WHERE decision = 'send'")" 15000
+	assert_equal "$(jq -r .delivery.status <<< "$output" | sort | uniq -c | awk '{print $1, $2}')" "20000 simulated"
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM deliveries WHERE status = 'simulated'")" 20000
+	assert_equal "$(sqlite3 jrn.db "SELECT count(*) FROM route_decisions WHERE decision = 'send'")" 20000
 	# the writers' turns went through the file beside the state file
 	[ -f jrn.db-writers ]
 }
