@@ -505,6 +505,48 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	[[ $(st reason) == *"http://127.0.0.1:$port/v1/chat/completions: "*"onnect"* ]] || fail "$(st reason)"
 }
 
+@test "a dead endpoint: the breaker opens after 2 x inFlight requests with no answer; the rest not asked, said once" {
+	peer_skip_unless_installed recorder
+	port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	OPENAI_URL=http://127.0.0.1:$port/v1 conf 'inFlight: 4' 'retries: 3'
+	for i in $(seq 200); do profile "$i"; done >in.ndjson
+	# (each record's four tries and their backoff, 3.5 s, 4 at a time:
+	# about three minutes before the breaker)
+	run --separate-stderr timeout 60 jrn-ai state -v in.ndjson
+	assert_success
+	assert_equal "${#lines[@]}" 200
+	assert_equal "$(jq -r .state.source <<<"$output" | sort -u)" fallback
+	# the four asked first: two tries each, then not again; the rest never asked
+	assert_equal "$(jq -r .state.reason <<<"$output" | grep -c "no answer after 2 tries, not tried again: the last 8 requests to http://127.0.0.1:$port/v1/chat/completions had none (the last: Failed to connect")" 4
+	assert_equal "$(jq -r .state.reason <<<"$output" | grep -c "^gpt: not asked: the last 8 requests to http://127.0.0.1:$port/v1/chat/completions had no answer (the last: Failed to connect")" 196
+	assert_equal "$(grep -c 'requests in a row had no answer' <<<"$stderr")" 1
+	[[ $stderr == *"gpt: http://127.0.0.1:$port/v1/chat/completions: 8 requests in a row had no answer, the last: Failed to connect"*"; the rules answer for what would be asked, and one request every 5 s until it answers"* ]] || fail "$stderr"
+	[[ $stderr == *"gpt: 8 requests over 0 connections"* ]] || fail "$stderr"
+	# -q: the breaker says nothing
+	run --separate-stderr timeout 60 jrn-ai state -q in.ndjson
+	assert_success
+	assert_equal "$stderr" ""
+}
+
+@test "the endpoint answers again: after 5 s one request goes, its answer closes the breaker, the rest are asked" {
+	peer_skip_unless_installed recorder
+	# eight 500s (four records, two tries each) open it; the ninth request
+	# is answered
+	script 500:500 500:500 500:500 500:500 500:500 500:500 500:500 500:500 state-valid
+	peer_recorder_start --script script.json
+	OPENAI_URL=$REC_URL/v1 conf 'inFlight: 4' 'retries: 1'
+	for i in $(seq 4); do profile "$i"; done >a.ndjson
+	for i in $(seq 5 12); do profile "$i"; done >b.ndjson
+	# four records, then, 6 s on (the breaker open 5 s), eight more: the
+	# first of them goes alone, and the others wait for its answer
+	run --separate-stderr bash -c '{ cat a.ndjson; sleep 6; cat b.ndjson; } | jrn-ai state'
+	assert_success
+	assert_equal "${#lines[@]}" 12
+	assert_equal "$(jq -r .state.source <<<"$output" | uniq -c | awk '{print $1, $2}' | paste -sd' ')" "4 fallback 8 model"
+	assert_equal "$(peer_recorder_count)" 16
+	[[ $stderr == *"gpt: $REC_URL/v1/chat/completions: 8 requests in a row had no answer, the last: HTTP 500"*"gpt: $REC_URL/v1/chat/completions answers again: asking it again"* ]] || fail "$stderr"
+}
+
 @test "the model's config: unknown keys, bounds, a missing model id" {
 	OPENAI_URL=http://127.0.0.1:9/v1
 	profile 1 >in.ndjson

@@ -433,6 +433,11 @@ struct oai_client {
 	const char *psys, *pname;
 	jv pschema;
 	struct curl_slist *hdrs; /* headers() */
+	/* the circuit breaker (oai_run's comment in openai.h) */
+	int down;            /* requests in a row the endpoint did not answer */
+	int64_t open_until;  /* > 0: open (ms, monotonic): until then, none sent */
+	bool probing;        /* half-open: the one request is in flight */
+	char down_why[512];  /* the last of those failures */
 };
 
 /* j's body, from the parts of its prompt (built again when the prompt
@@ -632,17 +637,68 @@ static int start(oai_client *c, oai_job *j)
 	return 0;
 }
 
-static void say(const oai_hooks *hk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const oai_hooks *hk, const char *fmt, ...)
+/* Says fmt's line through hk's say (-v lines) or, with notice, hk's
+ * notice (said unless -q); nothing without that hook. */
+static void say(const oai_hooks *hk, bool notice, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(const oai_hooks *hk, bool notice, const char *fmt, ...)
 {
-	if (!hk || !hk->say)
+	void (*fn)(void *, const char *) = !hk ? NULL : notice ? hk->notice : hk->say;
+	if (!fn)
 		return;
 	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	hk->say(hk->ctx, msg);
+	fn(hk->ctx, msg);
+}
+
+/* How many requests in a row the endpoint must fail to answer for the
+ * breaker to open: twice what is in flight (a blip that fails every
+ * request in flight once is not an outage), at least OAI_BREAKER_MIN_FAILS. */
+static int breaker_fails(const oai_client *c)
+{
+	return 2 * c->parallel > OAI_BREAKER_MIN_FAILS ? 2 * c->parallel : OAI_BREAKER_MIN_FAILS;
+}
+
+/* The breaker takes a finished request's outcome: failed (the endpoint did
+ * not answer: r->why says how) or answered. Opens, opens again after a
+ * half-open request failed, or closes; says so by hk's notice. */
+static void breaker_count(oai_client *c, const oai_reply *r, bool failed, const oai_hooks *hk)
+{
+	if (!failed) {
+		if (c->open_until || c->probing)
+			say(hk, true, "%s: %s answers again: asking it again", c->m->name, c->m->url_shown);
+		c->down = 0;
+		c->open_until = 0;
+		c->probing = false;
+		return;
+	}
+	/* (a transport failure's why starts with the URL, which is said) */
+	size_t ul = strlen(c->m->url_shown);
+	const char *w = r->why;
+	if (!strncmp(w, c->m->url_shown, ul) && w[ul] == ':' && w[ul + 1] == ' ')
+		w += ul + 2;
+	snprintf(c->down_why, sizeof c->down_why, "%s", w);
+	if (c->down < INT_MAX)
+		c->down++;
+	if (c->probing || (!c->open_until && c->down >= breaker_fails(c))) {
+		if (!c->probing)
+			say(hk, true, "%s: %s: %d requests in a row had no answer, the last: %s; the"
+				   " rules answer for what would be asked, and one request every %d s"
+				   " until it answers", c->m->name, c->m->url_shown, c->down,
+			       c->down_why, OAI_BREAKER_OPEN_MS / 1000);
+		c->probing = false;
+		c->open_until = jrn_mono_ms() + OAI_BREAKER_OPEN_MS;
+	}
+}
+
+/* Whether the breaker is open at now (ms, monotonic): no request goes.
+ * Past its time it is half-open: one request goes, and the others wait
+ * for that one's outcome (c->probing). */
+static bool breaker_open(const oai_client *c, int64_t now)
+{
+	return c->open_until && !c->probing && now < c->open_until;
 }
 
 /* A finished attempt of j: its reply, or its next try (1: requeued). */
@@ -680,6 +736,8 @@ static int finished(oai_client *c, oai_job *j, CURL *h, CURLcode res, const oai_
 	r->attempts = attempts;
 	r->waited_ms = waited;
 	r->retry_ms = ra;
+	breaker_count(c, r, (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && j->too_long)) ||
+				    (res == CURLE_OK && code >= 500), hk);
 	if (m->tpm > 0) /* the bucket was charged an estimate: settle it */
 		c->ttok += j->est_tokens - (double)(r->prompt_tokens + r->completion_tokens);
 	if (!transient)
@@ -699,7 +757,7 @@ static int finished(oai_client *c, oai_job *j, CURL *h, CURLcode res, const oai_
 	}
 	int64_t wait = ra >= 0 ? ra : jrn_http_backoff_ms(attempts, OAI_BACKOFF_BASE_MS,
 							     OAI_BACKOFF_CAP_MS, &c->seed);
-	say(hk, "%s: %s; trying again in %lld ms%s", m->name, r->why, (long long)wait,
+	say(hk, false, "%s: %s; trying again in %lld ms%s", m->name, r->why, (long long)wait,
 	    ra >= 0 ? " (Retry-After)" : "");
 	j->ready = jrn_mono_ms() + wait;
 	j->waiting = wait;
@@ -730,7 +788,23 @@ int oai_run(oai_client *c, oai_job *jobs, size_t n, const oai_hooks *hk, jrn_err
 		size_t keep = 0;
 		for (size_t i = 0; i < npend; i++) {
 			oai_job *j = pend[i];
-			if (in_flight >= c->parallel || j->ready > now) {
+			if (breaker_open(c, now)) { /* first or again: not sent */
+				int tries = j->reply.attempts;
+				oai_reply_free(&j->reply);
+				j->reply.kind = OAI_FAILED;
+				j->reply.attempts = tries;
+				if (tries)
+					why(m, &j->reply, "no answer after %d %s, not tried again: the last %d"
+					    " requests to %s had none (the last: %s)", tries,
+					    tries == 1 ? "try" : "tries", c->down, m->url_shown, c->down_why);
+				else
+					why(m, &j->reply, "not asked: the last %d requests to %s had no answer"
+					    " (the last: %s)", c->down, m->url_shown, c->down_why);
+				if (hk && hk->done)
+					hk->done(hk->ctx, j);
+				continue;
+			}
+			if (in_flight >= c->parallel || j->ready > now || c->probing) {
 				if (j->ready > now && j->ready < next)
 					next = j->ready;
 				pend[keep++] = j;
@@ -768,7 +842,9 @@ int oai_run(oai_client *c, oai_job *jobs, size_t n, const oai_hooks *hk, jrn_err
 				c->rtok -= 1;
 			if (m->tpm > 0)
 				c->ttok -= j->est_tokens;
+			c->probing = c->open_until > 0; /* half-open: this is the one */
 			if (start(c, j) < 0) {
+				c->probing = false;
 				j->reply.kind = OAI_FAILED;
 				if (hk && hk->done)
 					hk->done(hk->ctx, j);
@@ -907,6 +983,14 @@ static void say_verbose(void *ctx, const char *msg)
 		jrn_say(0, "%s", msg);
 }
 
+/* The breaker's opening and closing: said unless -q. */
+static void say_notice(void *ctx, const char *msg)
+{
+	oai_priv *P = ctx;
+	if (P->am->run->opts.verbosity >= 0)
+		jrn_say(0, "%s", msg);
+}
+
 static int openai_run(ai_model *am, ai_req *reqs, size_t n, const ai_prompt *p, jrn_err *e)
 {
 	oai_priv *P = am->priv;
@@ -930,7 +1014,8 @@ static int openai_run(ai_model *am, ai_req *reqs, size_t n, const ai_prompt *p, 
 		jobs[i].reply.value = jv_invalid();
 	}
 	P->call_tokens = P->call_cost = 0;
-	oai_hooks h = {.may_start = may_start, .done = job_done, .say = say_verbose, .ctx = P};
+	oai_hooks h = {.may_start = may_start, .done = job_done, .say = say_verbose,
+		       .notice = say_notice, .ctx = P};
 	int rc = oai_run(P->c, jobs, n, &h, e);
 	last_free(P);
 	P->last = calloc(n ? n : 1, sizeof *P->last);

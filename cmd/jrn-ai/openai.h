@@ -27,6 +27,8 @@
 #define OAI_MAX_TIMEOUT_MS 600000       /* timeout: at most 10 min */
 #define OAI_BACKOFF_BASE_MS 500         /* backoff: 0.5 s, 1 s, 2 s ... */
 #define OAI_BACKOFF_CAP_MS 8000         /* ... at most 8 s */
+#define OAI_BREAKER_MIN_FAILS 8         /* the breaker opens after max(this, 2 x in flight) */
+#define OAI_BREAKER_OPEN_MS 5000        /* ... failures in a row, for this long */
 
 /* One configured model of kind openai (ai.models.NAME). Owns its strings. */
 typedef struct oai_model {
@@ -134,11 +136,14 @@ typedef struct oai_job {
 /* Hooks of a run (all optional): may_start(ctx, j) before each first
  * request of a job (false: the job is left unsent, skipped set, kind
  * OAI_FAILED with why "budget spent"); done(ctx, j) as each job ends
- * (reply final), in the order they end; say(ctx, msg) for -v lines. */
+ * (reply final), in the order they end; say(ctx, msg) for -v lines;
+ * notice(ctx, msg) for what is said without -v (the circuit breaker
+ * opening and closing). */
 typedef struct oai_hooks {
 	bool (*may_start)(void *ctx, oai_job *j);
 	void (*done)(void *ctx, oai_job *j);
 	void (*say)(void *ctx, const char *msg);
+	void (*notice)(void *ctx, const char *msg);
 	void *ctx;
 } oai_hooks;
 
@@ -161,7 +166,19 @@ void oai_client_counts(const oai_client *c, uint64_t *requests, uint64_t *connec
  * backoff; a time-out is not tried again (the model may have answered and
  * billed). Each job ends with a reply: never an exit, never a print (say
  * is the caller's). 0, or -1 with e when the run cannot go on (memory,
- * curl). */
+ * curl).
+ *
+ * A circuit breaker (M. Nygard, "Release It!", 2nd ed., ch. 5, "Circuit
+ * Breaker": closed, open, half-open) stands in front of every request,
+ * kept in c from one run to the next: when max(OAI_BREAKER_MIN_FAILS,
+ * 2 x in flight) requests in a row end with no answer from the endpoint
+ * (a transport failure: refused, reset, a name not resolved, TLS, a
+ * time-out; or a 5xx; a 429 is an answer), it opens for
+ * OAI_BREAKER_OPEN_MS: a job that would be sent, first or again, ends at
+ * once OAI_FAILED, its why naming the last failure. Then one request goes
+ * (half-open): any answer closes the breaker, a failure opens it again.
+ * A dead endpoint so costs a run a few requests, not every record's
+ * retries and backoff (hours for 100,000 records). */
 int oai_run(oai_client *c, oai_job *jobs, size_t n, const oai_hooks *h, jrn_err *e);
 /* Frees what a job holds (request, reply); the job is reusable. */
 void oai_job_free(oai_job *j);

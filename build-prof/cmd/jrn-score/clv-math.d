@@ -1,0 +1,3 @@
+build-prof/cmd/jrn-score/clv-math.o: cmd/jrn-score/clv-math.c \
+ cmd/jrn-score/clv-math.h
+cmd/jrn-score/clv-math.h:

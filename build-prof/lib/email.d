@@ -1,0 +1,2 @@
+build-prof/lib/email.o: lib/email.c lib/jrn.h
+lib/jrn.h:

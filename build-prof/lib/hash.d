@@ -1,0 +1,2 @@
+build-prof/lib/hash.o: lib/hash.c lib/jrn.h
+lib/jrn.h:

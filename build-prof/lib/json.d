@@ -1,0 +1,2 @@
+build-prof/lib/json.o: lib/json.c lib/jrn.h
+lib/jrn.h:

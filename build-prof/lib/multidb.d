@@ -1,0 +1,2 @@
+build-prof/lib/multidb.o: lib/multidb.c lib/jrn.h
+lib/jrn.h:

@@ -1,0 +1,2 @@
+build-prof/lib/ndjson.o: lib/ndjson.c lib/jrn.h
+lib/jrn.h:

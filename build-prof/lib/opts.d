@@ -1,0 +1,2 @@
+build-prof/lib/opts.o: lib/opts.c lib/jrn.h
+lib/jrn.h:

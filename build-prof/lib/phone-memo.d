@@ -1,0 +1,2 @@
+build-prof/lib/phone-memo.o: lib/phone-memo.c lib/jrn.h
+lib/jrn.h:

@@ -1,0 +1,2 @@
+build-prof/lib/phone.o: lib/phone.cc lib/jrn.h
+lib/jrn.h:

@@ -1,0 +1,2 @@
+build-prof/lib/time.o: lib/time.c lib/jrn.h
+lib/jrn.h:

@@ -1,0 +1,2 @@
+build-prof/lib/tool.o: lib/tool.c lib/jrn.h
+lib/jrn.h:

@@ -1,0 +1,2 @@
+build-prof/lib/writers.o: lib/writers.c lib/jrn.h
+lib/jrn.h:
