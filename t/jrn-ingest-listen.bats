@@ -503,6 +503,7 @@ ev1() { # ev1 ID [TYPE]
 
 @test "standard output's reader gone (| head -1): said once, the server stops, what was answered 200 is stored" {
 	jrn-ingest -q < /dev/null
+	: > err.txt # (made before the loop reads it: the job may not have opened it yet)
 	{ jrn-ingest --listen 127.0.0.1:0 2> err.txt & echo $! > pid; wait; } | head -1 > first.ndjson &
 	EXTRA_PIDS=$!
 	for _ in $(seq 200); do

@@ -21,7 +21,8 @@ teardown() {
 # nats_start [OPTION...]: a JetStream server on a port of its choosing,
 # with nats-server's OPTIONs; sets NATS_URL
 nats_start() {
-	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/js" "$@" > nats.log 2>&1 &
+	: > nats.log # (made before the background job: nats_start_secure says why)
+	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/js" "$@" >> nats.log 2>&1 &
 	NATS_PID=$!
 	local i port=
 	for i in $(seq 100); do
@@ -610,7 +611,10 @@ $(pad fit 370)"
 nats_start_secure() {
 	local name=$1 i port=
 	shift
-	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/$name" "$@" > "$name.log" 2>&1 &
+	# (made here: the background job's redirection may come after the
+	# first sed, which then fails, and so does the test under set -e)
+	: > "$name.log"
+	nats-server -a 127.0.0.1 -p -1 -js -sd "$BATS_TEST_TMPDIR/$name" "$@" >> "$name.log" 2>&1 &
 	BG2=$!
 	for i in $(seq 100); do
 		port=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$name.log")
