@@ -174,6 +174,11 @@ jrn-route: 2 send, 0 defer, 4 suppress, 2 rejected, 0 events passed"
 	assert_failure 3
 	assert_equal "$stderr" "jrn-route: c.ndjson:1: enrollment: expected a string, got an object
 jrn-route: 0 send, 0 defer, 0 suppress, 1 rejected, 0 events passed"
+	# but customerId is a string, as jrn-ingest and jrn-merge have it
+	printf '{"actionType":"email","customerId":42,"recipientEmail":"a@example.com","subject":"s","messageContent":"m"}\n' > d.ndjson
+	run --separate-stderr jrn-route d.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-route: d.ndjson:1: customerId: expected a string, got a number"
 }
 
 @test "recipient: an address that is not one is suppressed (recipient_invalid), not sent" {

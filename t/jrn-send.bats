@@ -713,6 +713,24 @@ STOP to end"
 	assert_equal "$(jq -r 'select(.line == 1) | .error' rej.ndjson)" "subject: expected a string, got a number"
 }
 
+@test "customerId a number, an object or a boolean: a reject, as in jrn-ingest and jrn-route; campaignId a number is its text" {
+	{
+		printf '{"actionType":"email","customerId":42,"recipientEmail":"a@example.com","subject":"s","messageContent":"m"}\n'
+		printf '{"actionType":"email","customerId":{"id":"c1"},"recipientEmail":"a@example.com","subject":"s","messageContent":"m"}\n'
+		printf '{"actionType":"email","customerId":true,"recipientEmail":"a@example.com","subject":"s","messageContent":"m"}\n'
+		printf '{"actionType":"email","customerId":"42","campaignId":7,"recipientEmail":"a@example.com","subject":"s","messageContent":"m"}\n'
+		printf '{"actionType":"email","customerId":"43","campaignId":[7],"recipientEmail":"a@example.com","subject":"s","messageContent":"m"}\n'
+	} > a.ndjson
+	run --separate-stderr jrn-send --spool out a.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-send: a.ndjson:1: customerId: expected a string, got a number"
+	assert_equal "${stderr_lines[1]}" "jrn-send: a.ndjson:2: customerId: expected a string, got an object"
+	assert_equal "${stderr_lines[2]}" "jrn-send: a.ndjson:3: customerId: expected a string, got a boolean"
+	assert_equal "${stderr_lines[3]}" "jrn-send: a.ndjson:5: campaignId: expected a string, got an array"
+	assert_equal "$(jq -r .delivery.status <<< "$output" | tr '\n' ' ')" "rejected rejected rejected simulated rejected "
+	assert_equal "$(sqlite3 jrn.db "SELECT customer_id, campaign_id FROM deliveries")" "42|7"
+}
+
 @test "a 1 MB messageContent: email goes out whole, SMS is rejected, no crash" {
 	big=$(head -c 1048576 /dev/zero | tr '\0' x)
 	printf '{"actionType":"email","customerId":"c1","recipientEmail":"a@example.com","subject":"s","messageContent":"%s"}\n' "$big" > a.ndjson

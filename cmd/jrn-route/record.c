@@ -84,10 +84,17 @@ static int get(route_run *R, const jrn_json_member *const top[NKEYS], int k, int
 	return get_m(R, top[k], key_names[k], slot, out, number_ok, why);
 }
 
-/* An id member: as get, then jrn_id_check (no NUL inside, no control). */
+/* An id member: as get, then jrn_id_check (no NUL inside, no control). A
+ * number is taken as its text, but for customerId, a string everywhere
+ * (jrn-ingest and jrn-merge refuse a number too: the customer's events
+ * and profile are keyed by the string). */
 static int get_id(route_run *R, const jrn_json_member *const top[NKEYS], int k, int slot,
 		  const char **out, jrn_err *why)
 {
+	const jrn_json_member *m = top[k];
+	if (k == K_CUSTOMER && m && m->kind == '0')
+		return jrn_fail(why, "customerId: expected a string, got %s",
+				jrn_json_kind_phrase_at(m->val, m->vlen));
 	int rc = get(R, top, k, slot, out, true, why);
 	if (rc == 1 && jrn_id_check(*out, R->fbuf[slot].len, key_names[k], why) < 0)
 		return -1;

@@ -582,9 +582,10 @@ int derive_key(const char *const *f, const size_t *len, int n, char out[65])
 }
 
 /* The id at top-level member name of j (a string, or a number as its
- * text in tmp) into *s and *len, or NULL when absent; -1 with j rejected
- * when it is not one (jrn_id_check: empty, or a control character such as
- * the NUL that would cut a C string short). */
+ * text in tmp; customerId a string only) into *s and *len, or NULL when
+ * absent or null; -1 with j rejected when it is of another kind, or not
+ * an id (jrn_id_check: empty, or a control character such as the NUL
+ * that would cut a C string short). */
 static int read_id(job *j, const char *name, char tmp[32], const char **s, size_t *len)
 {
 	jv v = jv_object_get(jv_copy(j->rec), jv_string(name));
@@ -593,9 +594,15 @@ static int read_id(job *j, const char *name, char tmp[32], const char **s, size_
 	if (jv_get_kind(v) == JV_KIND_STRING) {
 		*s = jv_string_value(v); /* lives on inside j->rec */
 		*len = (size_t)jv_string_length_bytes(jv_copy(v));
-	} else if (jv_get_kind(v) == JV_KIND_NUMBER) {
+	} else if (jv_get_kind(v) == JV_KIND_NUMBER && strcmp(name, "customerId")) {
 		*s = rec_str(j->rec, name, tmp);
 		*len = *s ? strlen(*s) : 0;
+	} else if (jv_get_kind(v) != JV_KIND_INVALID && jv_get_kind(v) != JV_KIND_NULL) {
+		/* (customerId: a string, as every tool keys the customer) */
+		j->status = ST_REJECTED;
+		job_error(j, "%s: expected a string, got %s", name, jrn_kind_phrase(jv_get_kind(v), false));
+		jv_free(v);
+		return -1;
 	}
 	jv_free(v);
 	jrn_err e;
