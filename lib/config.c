@@ -478,6 +478,10 @@ jv jrn_config_load(const char *path, jrn_err *e)
 			cfg = jv_object_set(cfg, jv_string(JRN_CONFIG_FROM_ENV), env_shown(c.env));
 		else
 			jv_free(c.env);
+		if (rc == 0) /* for jrn_config_where */
+			cfg = jv_object_set(cfg, jv_string(JRN_CONFIG_POS),
+					    JV_OBJECT(jv_string("file"), jv_string(path),
+						      jv_string("tree"), jv_copy(pos)));
 		jv_free(c.unset);
 	}
 	jv_free(unset);
@@ -488,6 +492,79 @@ jv jrn_config_load(const char *path, jrn_err *e)
 		return jv_invalid();
 	}
 	return cfg;
+}
+
+const char *jrn_config_where(jv cfg, const char *dotted, bool key, char *out, size_t n)
+{
+	if (!n)
+		return out;
+	out[0] = '\0';
+	jv p = jv_get_kind(cfg) == JV_KIND_OBJECT ? jv_object_get(jv_copy(cfg), jv_string(JRN_CONFIG_POS))
+						  : jv_invalid();
+	jv file = jv_get_kind(p) == JV_KIND_OBJECT ? jv_object_get(jv_copy(p), jv_string("file"))
+						  : jv_invalid();
+	if (jv_get_kind(file) != JV_KIND_STRING) {
+		jv_free(file);
+		jv_free(p);
+		return out;
+	}
+	jv cur = jv_object_get(p, jv_string("tree")); /* (p consumed) */
+	jrn_yaml_at at = jrn_yaml_pos_at(cur);
+	for (const char *s = dotted; *s && at.line;) {
+		size_t len = strcspn(s, ".[");
+		if (len) {
+			jv k = jv_string_sized(s, (int)len);
+			jrn_yaml_at kat = jrn_yaml_pos_key_at(cur, k);
+			jv child = jrn_yaml_pos_value(cur, k);
+			jv_free(k);
+			if (!kat.line) { /* not written: where its mapping is */
+				jv_free(child);
+				break;
+			}
+			jv_free(cur);
+			cur = child;
+			at = jrn_yaml_pos_at(cur);
+			/* the key itself when it is the last part (or the value
+			 * has no place of its own) */
+			if ((key && !s[len]) || !at.line)
+				at = kat;
+		}
+		s += len;
+		while (*s == '[') {
+			char *end;
+			long i = strtol(s + 1, &end, 10);
+			if (*end != ']' || i < 0 || i > INT_MAX)
+				break;
+			jv item = jrn_yaml_pos_item(cur, (int)i);
+			/* a mapping where a list of them may be: itself as [0] */
+			if (jv_get_kind(item) == JV_KIND_NULL && i == 0) {
+				jv ks = jrn_yaml_pos_keys(cur);
+				if (jv_is_valid(ks))
+					item = jv_copy(cur);
+				jv_free(ks);
+			}
+			if (jv_get_kind(item) == JV_KIND_NULL) { /* no such item: where the list is */
+				jv_free(item);
+				break;
+			}
+			jv_free(cur);
+			cur = item;
+			at = jrn_yaml_pos_at(cur);
+			s = end + 1;
+		}
+		if (*s == '.')
+			s++;
+		else if (*s)
+			break;
+	}
+	jv_free(cur);
+	char shown[JRN_PATH_SHOWN];
+	if (at.line)
+		snprintf(out, n, "%s:%d:%d", jrn_path_shown(jv_string_value(file), shown), at.line, at.col);
+	else
+		snprintf(out, n, "%s", jrn_path_shown(jv_string_value(file), shown));
+	jv_free(file);
+	return out;
 }
 
 /* The first unset reference at key dotted (or, with below, at or below it)

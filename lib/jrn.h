@@ -459,6 +459,20 @@ jv jrn_config_load(const char *path, jrn_err *e);
  * ("providers.email[0].from"). */
 const char *jrn_config_shown(jv cfg, const char *dotted, const char *value);
 
+/* The loaded object's member {"file": PATH, "tree": the position tree}
+ * (lib/yaml.h), for jrn_config_where. */
+#define JRN_CONFIG_POS "$pos"
+/* Where the key (key true) or the value at dotted is written in the file
+ * cfg (borrowed) was loaded from: "FILE:LINE:COLUMN" into out (n bytes;
+ * FILE as jrn_path_shown shows it); for a key or item not written, the
+ * place of the nearest part that is (the mapping that lacks it); "" when
+ * cfg has no file (built by hand). dotted
+ * names list items with [i] ("sources.list[0].url"); [0] of a mapping
+ * written where a list of them may be is the mapping. For the sections
+ * the schema leaves to their tools (sources, ai.models), whose messages
+ * otherwise could not say where. Returns out. */
+const char *jrn_config_where(jv cfg, const char *dotted, bool key, char *out, size_t n);
+
 /* The optimal-string-alignment distance of a (la bytes) and b (lb bytes):
  * Levenshtein's, with a swapped adjacent pair one edit (Damerau), ASCII
  * case ignored, for "did you mean" suggestions (config keys, journey

@@ -566,4 +566,19 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	run --separate-stderr jrn-ai state in.ndjson
 	assert_failure 1
 	[[ $stderr == *"ai.models.gpt: model: the model's id at the endpoint is required"* ]] || fail "$stderr"
+	# said where it is written: the key unknown, the value out of range,
+	# the mapping that lacks one; a ${NAME} not set once, at its place
+	printf 'ai:\n  model: gpt\n  models:\n    gpt: {kind: openai, model: m,\n      temprature: 1}\n' >jrn.yaml
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_equal "${stderr_lines[-1]}" "jrn-ai: jrn.yaml:5:7: ai.models.gpt: unknown key temprature (did you mean temperature?)"
+	printf 'ai:\n  model: gpt\n  models:\n    gpt: {kind: openai, model: m, inFlight: 0}\n' >jrn.yaml
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_equal "${stderr_lines[-1]}" "jrn-ai: jrn.yaml:4:45: ai.models.gpt: inFlight: 0 is out of range (1 to 256)"
+	printf 'ai:\n  model: gpt\n  models:\n    gpt: {kind: openai}\n' >jrn.yaml
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_equal "${stderr_lines[-1]}" "jrn-ai: jrn.yaml:4:10: ai.models.gpt: model: the model's id at the endpoint is required (model: gpt-4o-mini)"
+	printf 'ai:\n  model: gpt\n  models:\n    gpt: {kind: openai, model: m, apiKey: "${JRN_TEST_UNSET_KEY}"}\n' >jrn.yaml
+	run --separate-stderr env -u JRN_TEST_UNSET_KEY jrn-ai state in.ndjson
+	assert_failure 1
+	assert_equal "${stderr_lines[-1]}" "jrn-ai: jrn.yaml:4:44: ai.models.gpt.apiKey: \${JRN_TEST_UNSET_KEY} is not set"
 }

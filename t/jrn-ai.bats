@@ -766,7 +766,7 @@ EOF
 	printf 'ai:\n  models:\n    x: {kind: bard}\n' > jrn.yaml
 	run --separate-stderr jrn-ai state --model x < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-ai: jrn.yaml: ai.models.x.kind: expected one of rules, openai"
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:3:15: ai.models.x.kind: expected one of rules, openai"
 	printf 'ai:\n  cache: {ttl: soon}\n' > jrn.yaml
 	run --separate-stderr jrn-ai state < /dev/null
 	assert_failure 1

@@ -214,7 +214,7 @@ crm c2 404"
 	# a line break in a secret header value is refused without showing it
 	CRM_TOKEN=$'x\r\nX-Evil: 1' run --separate-stderr jrn-merge --source crm <<< '{"customerId":"c1"}'
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0] (crm): headers.Authorization: a value holds a line break"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:5:17: sources.list[0] (crm): headers.Authorization: a value holds a line break"
 }
 
 @test "jrn-merge http --parallel 8: random delays, output in input order, at most 8 in flight" {
@@ -339,7 +339,11 @@ J
 		printf 'sources:\n  list:\n    - {name: crm, type: http%s}\n' "$bad" > jrn.yaml
 		run --separate-stderr jrn-merge < /dev/null
 		assert_failure 1
-		assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0] (crm): $want"
+		# at the key's value the message names (its column: where that
+		# value starts in the line), else at the source
+		local col=7 key=${want%%[:.]*}
+		[[ $bad != *" $key: "* ]] || { col=${bad%%" $key: "*}; col=$((29 + ${#col} + ${#key} + 3)); }
+		assert_equal "$stderr" "jrn-merge: jrn.yaml:3:$col: sources.list[0] (crm): $want"
 	done <<'T'
 |url: an http source needs a url
 , url: ftp://x/|url: expected an http:// or https:// URL
@@ -356,7 +360,7 @@ T
 	printf 'sources:\n  parallel: 2000\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.parallel: expected an integer from 1 to 1024 (the limit)"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:2:13: sources.parallel: expected an integer from 1 to 1024 (the limit)"
 }
 
 @test "jrn-merge http: memory is flat in the number of input records" {

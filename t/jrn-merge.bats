@@ -169,40 +169,40 @@ Y
 	printf 'sources:\n  list:\n    - {name: x, type: ftp}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0].type: unknown type 'ftp' (file, http)"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:23: sources.list[0].type: unknown type 'ftp' (file, http)"
 	printf 'sources:\n  list:\n    - {name: x, type: file, path: nope.csv}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0] (x): nope.csv: No such file or directory"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:7: sources.list[0] (x): nope.csv: No such file or directory"
 	printf '{"customerId":"a"}\nnot json\n' > bad.ndjson
 	printf 'sources:\n  list:\n    - {name: x, type: file, path: bad.ndjson}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0] (x): bad.ndjson:2: not a JSON object"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:7: sources.list[0] (x): bad.ndjson:2: not a JSON object"
 	printf 'sources:\n  list:\n    - {name: x, type: file, path: in.csv}\n' > jrn.yaml
 	printf 'customerId\na\n' > in.csv
 	run --separate-stderr jrn-merge --source y < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: --source y: no such source in sources.list"
+	assert_equal "$stderr" "jrn-merge: --source y: no such source in sources.list"
 	run --separate-stderr jrn-merge --require y < /dev/null
 	assert_failure 2
 	assert_equal "$stderr" "jrn-merge: --require y: no such source in use"
 	printf 'sources:\n  nope: 1\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources: unknown key 'nope' (precedence, sharedLimit, historyLimit, parallel, list)"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:2:3: sources: unknown key 'nope' (precedence, sharedLimit, historyLimit, parallel, list)"
 	printf 'sources:\n  list:\n    - {name: x, type: file, pth: a}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.list[0]: unknown key 'pth' (did you mean path?)"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:29: sources.list[0]: unknown key 'pth' (did you mean path?)"
 	printf 'sources:\n  histroyLimit: 5\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources: unknown key 'histroyLimit' (did you mean historyLimit?)"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:2:3: sources: unknown key 'histroyLimit' (did you mean historyLimit?)"
 	printf 'sources:\n  historyLimit: 0\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-merge: jrn.yaml: sources.historyLimit: expected an integer from 1 to 1000000"
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:2:17: sources.historyLimit: expected an integer from 1 to 1000000"
 }
 
 @test "jrn-merge --unmerge ID: the two customers are apart again, and not merged again by the same value" {

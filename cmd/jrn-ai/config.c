@@ -153,6 +153,33 @@ static void load_channels(ai_run *run)
 	jv_free(prov);
 }
 
+/* Says why model name (its conf borrowed) did not open: msg as its kind
+ * wrote it, about one of its keys ("inFlight: ...", "unknown key K ...")
+ * or the whole, at that key's place in the file (jrn_config_where). A
+ * ${NAME} not set is said as the loader says it, with its own place.
+ * Returns -1. */
+static int model_failed(const ai_run *run, const char *name, jv conf, const char *msg)
+{
+	const char *unset = strstr(msg, ": ${");
+	char where[JRN_PATH_SHOWN + 32], dotted[320];
+	if (unset && strstr(unset, "} is not set")) {
+		/* "KEY: FILE:LINE:COLUMN: PATH: ${NAME} is not set": from FILE on */
+		const char *f = strchr(msg, ':');
+		return jrn_say(-1, "%s", f && f[1] == ' ' ? f + 2 : msg);
+	}
+	size_t kl = strspn(msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+	bool key = !strncmp(msg, "unknown key ", 12);
+	const char *k = key ? msg + 12 : msg;
+	if (key)
+		kl = strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+	snprintf(dotted, sizeof dotted, "ai.models.%s", name);
+	if (kl && kl < 64 && (key || k[kl] == ':' || k[kl] == '.') &&
+	    jv_object_has(jv_copy(conf), jv_string_sized(k, (int)kl)))
+		snprintf(dotted, sizeof dotted, "ai.models.%s.%.*s", name, (int)kl, k);
+	jrn_config_where(run->opts.config, dotted, key, where, sizeof where);
+	return jrn_say(-1, "%s: ai.models.%s: %s", *where ? where : cfg_name(run), name, msg);
+}
+
 /* Opens model *m of kind ops named name with conf (borrowed). 0 or -1
  * (said). */
 static int open_model(ai_run *run, ai_model *m, const ai_model_ops *ops, const char *name,
@@ -177,7 +204,7 @@ static int open_model(ai_run *run, ai_model *m, const ai_model_ops *ops, const c
 	if (ops->open(m, conf, &e) < 0) {
 		m->ops->close(m);
 		m->ops = NULL;
-		return jrn_say(-1, "%s: ai.models.%s: %s", cfg_name(run), name, e.msg);
+		return model_failed(run, name, conf, e.msg);
 	}
 	return 0;
 }
@@ -229,8 +256,13 @@ static int pick_model(ai_run *run)
 		status = jrn_say(bad, "%s '%s': no such model (choices: %s)",
 				 run->model_flag ? "--model" : "ai.model", name, names);
 	else if (jv_get_kind(conf) != JV_KIND_OBJECT || !ops)
+	{
+		char where[JRN_PATH_SHOWN + 32], dotted[320];
+		snprintf(dotted, sizeof dotted, "ai.models.%s.kind", name);
+		jrn_config_where(run->opts.config, dotted, false, where, sizeof where);
 		status = jrn_say(JRN_EXIT_FAIL, "%s: ai.models.%s.kind: expected one of %s",
-				 cfg_name(run), name, ai_kind_names);
+				 *where ? where : cfg_name(run), name, ai_kind_names);
+	}
 	else if (open_model(run, &run->models[1], ops, name, conf) < 0)
 		status = JRN_EXIT_FAIL;
 	else

@@ -610,15 +610,13 @@ static int set_up(run_t *r, int nfiles)
 	int rc = jrn_opts_resolve(&r->opts, &e);
 	if (rc < 0)
 		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
-	if (merge_sources_check(r->opts.config, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", r->opts.config_path ? r->opts.config_path : "",
-			       r->opts.config_path ? ": " : "", e.msg);
+	if (merge_sources_check(r->opts.config, &e) < 0) /* (FILE:LINE:COLUMN: in e) */
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	r->history = 100;
 	if (jrn_config_int(r->opts.config, "sources.historyLimit", &r->history, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "sources.historyLimit: %s", e.msg);
-	if (!r->unmerge && load_sources(r, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", r->opts.config_path ? r->opts.config_path : "",
-			       r->opts.config_path ? ": " : "", e.msg);
+	if (!r->unmerge && load_sources(r, &e) < 0) /* (a source's place in the file in e) */
+		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	for (int i = 0; i < r->nreq; i++) {
 		bool found = false;
 		for (size_t j = 0; j < r->nsrc; j++)

@@ -3,6 +3,8 @@
  * sources.list (see jrn-merge.h). The state file is not a row: it is
  * always read, and is the profile the sources add to.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,23 @@ static const char *const source_keys[] = {"name",    "type",    "path",    "form
 					  "unify",   "url",     "headers", "pointer",  "timeout",
 					  "retries", "cacheTtl", NULL};
 
+/* Fails e with "FILE:LINE:COLUMN: message": where the key (key) or the
+ * value at dotted is written in cfg's file (jrn_config_where; "FILE: "
+ * when that place is not known, nothing before the message when cfg has
+ * no file). Returns -1. */
+static int fail_at(jrn_err *e, jv cfg, const char *dotted, bool key, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int fail_at(jrn_err *e, jv cfg, const char *dotted, bool key, const char *fmt, ...)
+{
+	char where[JRN_PATH_SHOWN + 32], msg[sizeof e->msg];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	jrn_config_where(cfg, dotted, key, where, sizeof where);
+	return jrn_fail(e, "%s%s%s", where, *where ? ": " : "", msg);
+}
+
 static bool known(const char *const *keys, const char *k)
 {
 	for (; *keys; keys++)
@@ -50,21 +69,23 @@ static bool known(const char *const *keys, const char *k)
 	return false;
 }
 
-/* Unknown keys of obj (borrowed) under path: 0 or -1 with e, "PATH:
- * unknown key 'K' (did you mean NEAR?)", else with the keys listed. */
-static int check_keys(jv obj, const char *path, const char *const *keys, jrn_err *e)
+/* Unknown keys of obj (borrowed) under path in cfg (borrowed): 0 or -1
+ * with e, "FILE:LINE:COLUMN: PATH: unknown key 'K' (did you mean NEAR?)",
+ * else with the keys listed. */
+static int check_keys(jv cfg, jv obj, const char *path, const char *const *keys, jrn_err *e)
 {
 	int rc = 0;
 	jv_object_foreach(obj, k, v) {
 		if (rc == 0 && !known(keys, jv_string_value(k))) {
-			char what[160], list[200] = "", msg[sizeof what + sizeof list + 32];
+			char what[160], list[200] = "", msg[sizeof what + sizeof list + 32], at[300];
 			snprintf(what, sizeof what, "key '%.100s'", jv_string_value(k));
 			for (size_t i = 0; keys[i]; i++)
 				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
 					 i ? ", " : "", keys[i]);
-			rc = jrn_fail(e, "%s: %s", path,
-				      jrn_unknown_word(what, jv_string_value(k), keys, list, msg,
-						       sizeof msg));
+			snprintf(at, sizeof at, "%s.%.200s", path, jv_string_value(k));
+			rc = fail_at(e, cfg, at, true, "%s: %s", path,
+				     jrn_unknown_word(what, jv_string_value(k), keys, list, msg,
+						      sizeof msg));
 		}
 		jv_free(k);
 		jv_free(v);
@@ -77,21 +98,23 @@ int merge_sources_check(jv cfg, jrn_err *e)
 	jv sec = jrn_config_get(cfg, "sources");
 	int rc = 0;
 	if (jv_get_kind(sec) == JV_KIND_OBJECT)
-		rc = check_keys(sec, "sources", section_keys, e);
+		rc = check_keys(cfg, sec, "sources", section_keys, e);
 	jv_free(sec);
 	int64_t par;
 	jrn_err pwhy;
 	int pgot = rc == 0 ? jrn_config_int(cfg, "sources.parallel", &par, &pwhy) : 0;
 	if (pgot < 0 || (pgot > 0 && (par < 1 || par > MERGE_PARALLEL_MAX)))
-		rc = jrn_fail(e, "sources.parallel: expected an integer from 1 to %d (the limit)",
-			      MERGE_PARALLEL_MAX);
+		rc = fail_at(e, cfg, "sources.parallel", false,
+			     "sources.parallel: expected an integer from 1 to %d (the limit)",
+			     MERGE_PARALLEL_MAX);
 	const char *ints[] = {"sources.sharedLimit", "sources.historyLimit"};
 	for (int i = 0; i < 2 && rc == 0; i++) {
 		int64_t n;
 		jrn_err why;
 		int got = jrn_config_int(cfg, ints[i], &n, &why);
 		if (got < 0 || (got > 0 && (n < 1 || n > 1000000)))
-			rc = jrn_fail(e, "%s: expected an integer from 1 to 1000000", ints[i]);
+			rc = fail_at(e, cfg, ints[i], false, "%s: expected an integer from 1 to 1000000",
+				     ints[i]);
 	}
 	jv prec = jrn_config_get(cfg, "sources.precedence");
 	if (rc == 0 && jv_is_valid(prec) && jv_get_kind(prec) != JV_KIND_NULL) {
@@ -103,7 +126,8 @@ int merge_sources_check(jv cfg, jrn_err *e)
 				(void)i;
 			}
 		if (!ok)
-			rc = jrn_fail(e, "sources.precedence: expected a list of source names");
+			rc = fail_at(e, cfg, "sources.precedence", false,
+				     "sources.precedence: expected a list of source names");
 	}
 	jv_free(prec);
 	jv list = jrn_config_get(cfg, "sources.list");
@@ -111,15 +135,15 @@ int merge_sources_check(jv cfg, jrn_err *e)
 		list = JV_ARRAY(list);
 	if (rc == 0 && jv_is_valid(list) && jv_get_kind(list) != JV_KIND_ARRAY &&
 	    jv_get_kind(list) != JV_KIND_NULL)
-		rc = jrn_fail(e, "sources.list: expected a list of sources");
+		rc = fail_at(e, cfg, "sources.list", false, "sources.list: expected a list of sources");
 	if (rc == 0 && jv_get_kind(list) == JV_KIND_ARRAY)
 		jv_array_foreach(list, i, it) {
 			char path[64];
 			snprintf(path, sizeof path, "sources.list[%d]", i);
 			if (rc == 0 && jv_get_kind(it) != JV_KIND_OBJECT)
-				rc = jrn_fail(e, "%s: expected a mapping", path);
+				rc = fail_at(e, cfg, path, false, "%s: expected a mapping", path);
 			else if (rc == 0)
-				rc = check_keys(it, path, source_keys, e);
+				rc = check_keys(cfg, it, path, source_keys, e);
 			jv_free(it);
 		}
 	jv_free(list);
@@ -132,6 +156,23 @@ static bool wanted(const char *name, char *const *names, int n)
 		if (!strcmp(names[i], name))
 			return true;
 	return n == 0;
+}
+
+/* A source's load failed with msg, which starts with the key it is about
+ * ("format: ...", "headers.X: ..."): said at that key's value when the
+ * source (item, borrowed) has it, else at the source (at:
+ * "sources.list[i]", named name). -1. */
+static int load_failed(jrn_err *e, jv cfg, jv item, const char *at, const char *name,
+		       const char *msg)
+{
+	size_t kl = strspn(msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+	char dotted[128];
+	snprintf(dotted, sizeof dotted, "%s", at);
+	if (kl && kl < 40 && (msg[kl] == ':' || msg[kl] == '.')) {
+		if (jv_object_has(jv_copy(item), jv_string_sized(msg, (int)kl)))
+			snprintf(dotted, sizeof dotted, "%s.%.*s", at, (int)kl, msg);
+	}
+	return fail_at(e, cfg, dotted, false, "%s (%s): %s", at, name, msg);
 }
 
 int merge_sources_load(jv cfg, char *const *names, int nnames, merge_net *net, merge_source **out,
@@ -153,18 +194,21 @@ int merge_sources_load(jv cfg, char *const *names, int nnames, merge_net *net, m
 	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		jv item = jv_array_get(jv_copy(list), i);
-		char *name = NULL, *type = NULL;
+		char *name = NULL, *type = NULL, at[64], nat[80], tat[80];
+		snprintf(at, sizeof at, "sources.list[%d]", i);
+		snprintf(nat, sizeof nat, "%s.name", at);
+		snprintf(tat, sizeof tat, "%s.type", at);
 		if (jrn_config_string(item, "name", &name, &why) <= 0 || !*name)
-			rc = jrn_fail(e, "sources.list[%d].name: a source needs a name", i);
+			rc = fail_at(e, cfg, nat, false, "%s: a source needs a name", nat);
 		else if (jrn_config_string(item, "type", &type, &why) <= 0)
-			rc = jrn_fail(e, "sources.list[%d].type: a source needs a type (file, http)", i);
+			rc = fail_at(e, cfg, tat, false, "%s: a source needs a type (file, http)", tat);
 		else if (!type_of(type))
-			rc = jrn_fail(e, "sources.list[%d].type: unknown type '%s' (file, http)", i, type);
+			rc = fail_at(e, cfg, tat, false, "%s: unknown type '%s' (file, http)", tat, type);
 		for (size_t j = 0; rc == 0 && j < k; j++)
 			if (!strcmp(s[j].name, name))
-				rc = jrn_fail(e, "sources.list[%d].name: '%s' twice", i, name);
+				rc = fail_at(e, cfg, nat, false, "%s: '%s' twice", nat, name);
 		if (rc == 0 && !strcmp(name, "identify"))
-			rc = jrn_fail(e, "sources.list[%d].name: 'identify' is jrn-ingest's", i);
+			rc = fail_at(e, cfg, nat, false, "%s: 'identify' is jrn-ingest's", nat);
 		if (rc == 0 && wanted(name, names, nnames)) {
 			s[k].ops = type_of(type);
 			s[k].name = name;
@@ -173,9 +217,9 @@ int merge_sources_load(jv cfg, char *const *names, int nnames, merge_net *net, m
 			m->unify = true;
 			m->net = net;
 			if (jrn_config_bool(item, "unify", &m->unify, &why) < 0)
-				rc = jrn_fail(e, "sources.list[%d].unify: %s", i, why.msg);
+				rc = fail_at(e, cfg, at, false, "%s.unify: %s", at, why.msg);
 			else if (m->ops->load(m, item, &why) < 0)
-				rc = jrn_fail(e, "sources.list[%d] (%s): %s", i, m->name, why.msg);
+				rc = load_failed(e, cfg, item, at, m->name, why.msg);
 		}
 		free(name);
 		free(type);

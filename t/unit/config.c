@@ -35,6 +35,7 @@ static const char *load_n(const char *text, size_t len)
 		jrn_buf_adds(&out, e.msg);
 		return out.p;
 	}
+	cfg = jv_object_delete(cfg, jv_string(JRN_CONFIG_POS));
 	jv s = jv_dump_string(jv_object_delete(cfg, jv_string(JRN_CONFIG_FROM_ENV)), 0);
 	jrn_buf_adds(&out, jv_string_value(s));
 	jv_free(s);
@@ -177,7 +178,7 @@ static void test_unresolved(void)
  * expanded, in the checker's messages and through jrn_config_shown. */
 static void test_secrets(void)
 {
-	jrn_err e;
+	jrn_err e = {0};
 	static const char conf[] = "send:\n  from: ${JRN_UT_SECRET}\n  replyTo: a@b\n"
 				   "  unsubscribe:\n    secret: ${UNSUB_SECRET}\n";
 	setenv("JRN_UT_SECRET", "Pw-S3CRET-4242", 1);
@@ -209,6 +210,57 @@ static void test_secrets(void)
 
 /* jrn_opts_resolve: a bad flag value is -2 (usage), a bad environment -1;
  * a tool fails on an unset ${NAME} only in what it reads. */
+/* jrn_config_where: the place of a key or value in an open section. */
+static void test_where(void)
+{
+	const char *text = "sources:\n"
+			   "  list:\n"
+			   "    - {name: crm, type: http, url: \"http://x/\"}\n"
+			   "    - name: f\n"
+			   "      type: file\n"
+			   "  parallel: 4\n"
+			   "ai:\n"
+			   "  models:\n"
+			   "    gpt: {kind: openai, model: m}\n";
+	put(FILE_NAME, text, strlen(text));
+	jrn_err e = {0};
+	jv cfg = jrn_config_load(FILE_NAME, &e);
+	CHECK(jv_is_valid(cfg), "where: loads: %s", e.msg);
+	char w[256];
+	CHECK_STR(jrn_config_where(cfg, "sources.parallel", false, w, sizeof w), "jrn.yaml:6:13",
+		  "where: a value");
+	CHECK_STR(jrn_config_where(cfg, "sources.parallel", true, w, sizeof w), "jrn.yaml:6:3",
+		  "where: its key");
+	CHECK_STR(jrn_config_where(cfg, "sources.list[0]", false, w, sizeof w), "jrn.yaml:3:7",
+		  "where: an item of a list");
+	CHECK_STR(jrn_config_where(cfg, "sources.list[0].url", false, w, sizeof w), "jrn.yaml:3:36",
+		  "where: a value in an item (flow style)");
+	CHECK_STR(jrn_config_where(cfg, "sources.list[1].type", true, w, sizeof w), "jrn.yaml:5:7",
+		  "where: a key in an item (block style)");
+	CHECK_STR(jrn_config_where(cfg, "sources.list[1].path", false, w, sizeof w), "jrn.yaml:4:7",
+		  "where: a key not written: the mapping that lacks it");
+	CHECK_STR(jrn_config_where(cfg, "sources.list[7].path", false, w, sizeof w), "jrn.yaml:3:5",
+		  "where: no such item: where the list is");
+	CHECK_STR(jrn_config_where(cfg, "ai.models.gpt.model", false, w, sizeof w), "jrn.yaml:9:32",
+		  "where: ai.models");
+	CHECK_STR(jrn_config_where(cfg, "nope.x", false, w, sizeof w), "jrn.yaml:1:1",
+		  "where: a section not written: the top");
+	CHECK_STR(jrn_config_where(cfg, "sources.list[x]", false, w, sizeof w), "jrn.yaml:3:5",
+		  "where: a malformed index stops at what it read");
+	jv_free(cfg);
+	jv hand = JV_OBJECT(jv_string("sources"), jv_object());
+	CHECK_STR(jrn_config_where(hand, "sources", false, w, sizeof w), "", "where: a hand-built cfg: nothing");
+	CHECK_STR(jrn_config_where(jv_null(), "sources", false, w, sizeof w), "", "where: not an object: nothing");
+	jv_free(hand);
+	/* a mapping alone where a list of them may be is item 0 */
+	text = "sources:\n  list:\n    name: crm\n";
+	put(FILE_NAME, text, strlen(text));
+	cfg = jrn_config_load(FILE_NAME, &e);
+	CHECK_STR(jrn_config_where(cfg, "sources.list[0].name", false, w, sizeof w), "jrn.yaml:3:11",
+		  "where: [0] of a lone mapping");
+	jv_free(cfg);
+}
+
 static void test_opts(void)
 {
 	jrn_opts o;
@@ -521,6 +573,7 @@ int main(void)
 
 	test_unresolved();
 	test_secrets();
+	test_where();
 	test_opts();
 	unlink(FILE_NAME);
 	if (chdir("/") == 0)
