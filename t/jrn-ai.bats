@@ -448,6 +448,18 @@ EOF
 	assert_equal "$(jq -r .state.source <<< "$output")" rules
 	# one row: the expired one went, the new one came
 	assert_equal "$(rows 'SELECT count(*), datetime(min(created_at) / 1000, "unixepoch") FROM ai_cache')" "1|2026-01-02 00:00:01"
+	# a ttl lowered since: a row stored under the longer one is good no
+	# longer than the run's own (not until its expires_at)
+	printf 'ai:\n  cache: {ttl: 1h, rules: true}\n' > short.yaml
+	run --separate-stderr jrn-ai state --config short.yaml --now 2026-01-02T00:59:00Z in.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output")" cache
+	run --separate-stderr jrn-ai state --config short.yaml --now 2026-01-02T02:00:00Z in.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output")" rules
+	# and the row that made is good for an hour, whatever a later run's ttl
+	run --separate-stderr jrn-ai state --now 2026-01-02T02:59:00Z in.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output")" cache
+	run --separate-stderr jrn-ai state --now 2026-01-02T03:00:01Z in.ndjson
+	assert_equal "$(jq -r .state.source <<< "$output")" rules
 }
 
 @test "--dry-run: what would be asked, minimised (no e-mail or phone unless ai.sendContact); nothing cached" {

@@ -25,7 +25,8 @@
  * snprintf were half of a run of cache hits. Layout 1 was the SHA-256
  * of the canonical JSON of [task, model, version, input]. Rows of
  * either are never matched again: misses that expire.) A row is good
- * until expires_at (created_at + ai.cache.ttl); an expired row is a miss
+ * until expires_at (created_at + ai.cache.ttl), and no longer than the
+ * ai.cache.ttl of the run that reads it; an expired row is a miss
  * and is deleted by the next run that stores (one DELETE per run, on the
  * ai_cache_expires index). Writes go in the caller's transaction. */
 #include <math.h>
@@ -35,8 +36,11 @@
 
 #include "jrn-ai.h"
 
-/* a row's answer by its key, not expired at ?2 (ai_cache_get, ai_cache_peek) */
-#define GET_SQL "SELECT output, tokens, cost FROM ai_cache WHERE key = ? AND expires_at > ?"
+/* a row's answer by its key, not expired at ?2 and made after ?3 (now
+ * less the run's ai.cache.ttl: a row stored under a longer ttl is not
+ * good for longer than this run's) (ai_cache_get, ai_cache_peek) */
+#define GET_SQL \
+	"SELECT output, tokens, cost FROM ai_cache WHERE key = ? AND expires_at > ? AND created_at > ?"
 
 typedef struct {
 	sqlite3_stmt *get, *put, *purge;
@@ -244,18 +248,19 @@ int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, char **te
 		*text = NULL;
 	char *s;
 	size_t n;
-	int found = ai_cache_peek(run->db, &C->get, key, jrn_now(), &s, &n, tokens, cost, e);
+	int found = ai_cache_peek(run->db, &C->get, key, jrn_now(), run->ttl_ms, &s, &n, tokens, cost, e);
 	return found == 1 ? ai_cache_answer(run, s, n, answer, text, tlen, e) : found;
 }
 
 int ai_cache_peek(sqlite3 *db, sqlite3_stmt **st, const unsigned char key[32], int64_t now,
-		  char **text, size_t *len, long *tokens, double *cost, jrn_err *e)
+		  int64_t ttl_ms, char **text, size_t *len, long *tokens, double *cost, jrn_err *e)
 {
 	*text = NULL;
 	if (!*st && jrn_db_prepare(db, GET_SQL, st, e) < 0)
 		return -1;
 	sqlite3_bind_blob(*st, 1, key, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(*st, 2, now);
+	sqlite3_bind_int64(*st, 3, now - ttl_ms);
 	int rc = sqlite3_step(*st), found = 0;
 	if (rc == SQLITE_ROW) {
 		const char *s = (const char *)sqlite3_column_text(*st, 0);

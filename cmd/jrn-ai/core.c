@@ -124,7 +124,7 @@ static int facts_start(ai_loop *L, const jv *recs, bool whole)
 	}
 	/* the cache looked up on the facts thread too (from_cache) */
 	ai_cache_scope scope = {ai_task_names[run->task], run->model->name,
-				run->prompts[run->task].version, insights_at(run)};
+				run->prompts[run->task].version, insights_at(run), run->ttl_ms};
 	/* (only on the batch's own questions, not on a subset's copies:
 	 * facts_finish copies back only .facts; a cached model's questions
 	 * are whole, so sub is reqs) */

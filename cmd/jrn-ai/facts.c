@@ -896,8 +896,8 @@ static void facts_peek(facts_state *F)
 		r->peek.keyed = true;
 		if (i >= upto)
 			continue;
-		if (ai_cache_peek(F->db, &F->peek_st, r->peek.key, F->now, &r->peek.text, &r->peek.len,
-				  &r->peek.tokens, &r->peek.cost, &e) < 0)
+		if (ai_cache_peek(F->db, &F->peek_st, r->peek.key, F->now, S->ttl_ms, &r->peek.text,
+				  &r->peek.len, &r->peek.tokens, &r->peek.cost, &e) < 0)
 			return;
 		r->peek.looked = true;
 	}

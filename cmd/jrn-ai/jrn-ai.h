@@ -361,10 +361,12 @@ int ai_insights_load(ai_run *run);
 
 /* What the cache's key needs beside the question: the task's and the
  * model's names, the prompt version and the insights' computed_at (-1
- * none), all borrowed for the run. */
+ * none), all borrowed for the run; and what a look-up needs, the run's
+ * ai.cache.ttl (ms). */
 typedef struct {
 	const char *task, *model, *version;
 	int64_t insights_at;
+	int64_t ttl_ms;
 } ai_cache_scope;
 
 /* ---- facts.c ------------------------------------------------------------ */
@@ -448,13 +450,14 @@ int ai_cache_key_in(jrn_buf *b, const char *task, const char *model, const char 
  * NULL and *answer the parsed object. */
 int ai_cache_get(ai_run *run, const unsigned char key[32], jv *answer, char **text,
 		 size_t *tlen, long *tokens, double *cost, jrn_err *e);
-/* The row under key not expired at now (ms), on connection db with *st
+/* The row under key not expired at now (ms) and made less than ttl_ms
+ * before it (the run's ai.cache.ttl), on connection db with *st
  * (prepared there on first use; the caller's to finalize): 1 with *text
  * its output (malloc'd, NUL-terminated, the caller's) of *len bytes,
  * *tokens and *cost; 0 none (*text NULL); -1 with e. No jv: for the facts
  * thread's look-ups (facts.c) as for ai_cache_get's. */
 int ai_cache_peek(sqlite3 *db, sqlite3_stmt **st, const unsigned char key[32], int64_t now,
-		  char **text, size_t *len, long *tokens, double *cost, jrn_err *e);
+		  int64_t ttl_ms, char **text, size_t *len, long *tokens, double *cost, jrn_err *e);
 /* The answer of a row's output s (malloc'd, n bytes, NUL-terminated:
  * taken, kept as *text or freed), as ai_cache_get makes it: 1 with
  * *text (text non-NULL and s writable as it is) or *answer; 0 when s
