@@ -347,6 +347,20 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	assert_equal "$(st source 0)" cache
 	assert_equal "$(st cached 1)" true
 	assert_equal "$(st journeyStage 1)" purchase
+	# another model id behind the same name: asked again, not the old model's answer
+	conf 'model: gpt-4.1-mini'
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_success
+	assert_equal "$(peer_recorder_count)" 4
+	assert_equal "$(st source 0)" model
+	# so is another temperature; a new timeout, inFlight or apiKey is not
+	conf 'model: gpt-4.1-mini' 'temperature: 0.7'
+	run --separate-stderr jrn-ai state in.ndjson
+	assert_equal "$(peer_recorder_count)" 6
+	conf 'model: gpt-4.1-mini' 'temperature: 0.7' 'timeout: 9s' 'inFlight: 3'
+	OPENAI_API_KEY=sk-another run --separate-stderr jrn-ai state in.ndjson
+	assert_equal "$(peer_recorder_count)" 6
+	assert_equal "$(st source 0)" cache
 }
 
 @test "a rerun of many profiles from the cache: smaller batches of hits, every record in input order" {

@@ -2,7 +2,10 @@
  *
  * The key is the SHA-256 (32 bytes, stored as a BLOB) of a fixed binary
  * layout of what the prompt carries (ai_cache_key, jrn-ai.h): the tag
- * "jrn-ai cache key 3", task, model, prompt version; then the record,
+ * "jrn-ai cache key 3", task, model (its identity, ai_model.identity:
+ * the JSON text of its name, kind and the settings its answers follow,
+ * such as the endpoint's model id and base URL; rows keyed by its name
+ * alone, as before, are misses that expire), prompt version; then the record,
  * one of two ways: a record read lightly (read.c's lite_take, ai_lite:
  * on a model whose answers are cached) as written, the 8 bytes 'L', its
  * customerId's bytes, for each of ai.fields its name and its value's

@@ -180,6 +180,28 @@ static int model_failed(const ai_run *run, const char *name, jv conf, const char
 	return jrn_say(-1, "%s: ai.models.%s: %s", *where ? where : cfg_name(run), name, msg);
 }
 
+/* m->identity from its conf (borrowed): [name, kind, then each of the
+ * kind's answer_keys' values (null when absent)]; for rules, ai.playbook
+ * and ai.insights.minSends, which its answers follow. 0 or -1 (said). */
+static int model_identity(ai_run *run, ai_model *m, jv conf)
+{
+	jv id = JV_ARRAY(jv_string(m->name), jv_string(m->ops->kind));
+	for (const char *const *k = m->ops->answer_keys; k && *k; k++) {
+		jv v = jv_get_kind(conf) == JV_KIND_OBJECT ? jv_object_get(jv_copy(conf), jv_string(*k))
+							  : jv_invalid();
+		id = jv_array_append(id, jv_is_valid(v) ? v : jv_null());
+	}
+	if (m->ops == &rules_ops) {
+		jv pb = jrn_config_get(run->opts.config, "ai.playbook");
+		id = jv_array_append(id, jv_is_valid(pb) ? pb : jv_null());
+		id = jv_array_append(id, jv_number((double)run->min_sends));
+	}
+	jv text = jv_dump_string(id, JV_PRINT_SORTED);
+	m->identity = strdup(jv_string_value(text));
+	jv_free(text);
+	return m->identity ? 0 : jrn_say(-1, "out of memory");
+}
+
 /* Opens model *m of kind ops named name with conf (borrowed). 0 or -1
  * (said). */
 static int open_model(ai_run *run, ai_model *m, const ai_model_ops *ops, const char *name,
@@ -206,7 +228,7 @@ static int open_model(ai_run *run, ai_model *m, const ai_model_ops *ops, const c
 		m->ops = NULL;
 		return model_failed(run, name, conf, e.msg);
 	}
-	return 0;
+	return model_identity(run, m, conf);
 }
 
 /* The names of the models for a message: "rules, gpt, local". */
@@ -399,6 +421,7 @@ void ai_teardown(ai_run *run)
 		if (run->models[i].ops)
 			run->models[i].ops->close(&run->models[i]);
 		free(run->models[i].name);
+		free(run->models[i].identity);
 	}
 	free(run->models);
 	run->models = NULL;

@@ -123,7 +123,7 @@ static int facts_start(ai_loop *L, const jv *recs, bool whole)
 		}
 	}
 	/* the cache looked up on the facts thread too (from_cache) */
-	ai_cache_scope scope = {ai_task_names[run->task], run->model->name,
+	ai_cache_scope scope = {ai_task_names[run->task], run->model->identity,
 				run->prompts[run->task].version, insights_at(run), run->ttl_ms};
 	/* (only on the batch's own questions, not on a subset's copies:
 	 * facts_finish copies back only .facts; a cached model's questions
@@ -507,7 +507,7 @@ static int from_cache(ai_loop *L)
 		int hit = 0;
 		if (r->peek.keyed)
 			memcpy(it->key, r->peek.key, sizeof it->key);
-		else if (ai_cache_key(ai_task_names[run->task], m->name, version, r, insights_at(run),
+		else if (ai_cache_key(ai_task_names[run->task], m->identity, version, r, insights_at(run),
 				      it->key) < 0)
 			return jrn_say(-1, "the cache key: out of memory");
 		if (r->peek.text) {
@@ -1046,7 +1046,7 @@ static void store_batch(ai_loop *L)
 			continue;
 		jv c = jv_object_get(jv_copy(it->req->input), KS("customerId"));
 		if (!it->key[0] && !it->key[1] && !it->key[31])
-			ai_cache_key(ai_task_names[run->task], run->model->name,
+			ai_cache_key(ai_task_names[run->task], run->model->identity,
 				     run->prompts[run->task].version, it->req, insights_at(run), it->key);
 		rc = ai_cache_put(run, it->key, ai_task_names[run->task], jv_string_value(c), it->answer,
 				  it->tokens, it->cost, &e);

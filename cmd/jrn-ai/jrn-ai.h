@@ -235,6 +235,10 @@ struct ai_model_ops {
 	const char *kind;        /* "rules", "openai" */
 	bool network;            /* asks something outside the process: answers
 				  * are cached and count against --budget */
+	/* the keys of ai.models.NAME that change its answers (NULL-ended;
+	 * NULL: none), part of the cache key: another model id or endpoint
+	 * behind the same name is a miss, a new timeout or apiKey is not */
+	const char *const *answer_keys;
 	int (*open)(ai_model *m, jv conf, jrn_err *e);
 	int (*run)(ai_model *m, ai_req *reqs, size_t n, const ai_prompt *p, jrn_err *e);
 	void (*close)(ai_model *m);
@@ -244,6 +248,10 @@ struct ai_model_ops {
 struct ai_model {
 	const ai_model_ops *ops;
 	char *name;              /* "rules" or its ai.models key (owned) */
+	char *identity;          /* what its cache key says of it (owned): the
+				  * JSON text [name, kind, its answer_keys'
+				  * values]; rules: [name, kind, ai.playbook,
+				  * ai.insights.minSends] */
 	ai_run *run;             /* the run (borrowed): clock, verbosity, config */
 	double price_in, price_out; /* currency per 1M tokens (ai.models.NAME.price) */
 	void *priv;              /* the kind's own state */
@@ -359,8 +367,8 @@ void ai_prompt_free(ai_prompt *p);
  * once. 0 or -1 (said: the state file cannot be read, out of memory). */
 int ai_insights_load(ai_run *run);
 
-/* What the cache's key needs beside the question: the task's and the
- * model's names, the prompt version and the insights' computed_at (-1
+/* What the cache's key needs beside the question: the task's name, the
+ * model's identity (ai_model.identity), the prompt version and the insights' computed_at (-1
  * none), all borrowed for the run; and what a look-up needs, the run's
  * ai.cache.ttl (ms). */
 typedef struct {
@@ -430,7 +438,7 @@ jv ai_rules_optimize(const ai_run *run, jv input);
 
 /* The cache key of question r (borrowed; its input's customerId,
  * profile and state members and its facts, as the prompt carries them)
- * of task for model with prompt version, and insights_at (the optimize
+ * of task for model (ai_model.identity) with prompt version, and insights_at (the optimize
  * insights' computed_at, -1 none or state) into out: the SHA-256 of the
  * length-prefixed layout cache.c describes (jrn-state(5) ai_cache).
  * 0 or -1 (out of memory). Not reentrant (one buffer, reused). */

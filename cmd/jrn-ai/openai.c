@@ -1048,9 +1048,12 @@ static int openai_run(ai_model *am, ai_req *reqs, size_t n, const ai_prompt *p, 
 
 _Static_assert(OAI_MAX_IN_FLIGHT == AI_MAX_PARALLEL, "inFlight and --parallel: one limit");
 
+static const char *const answer_keys[] = {"model", "baseUrl", "temperature", "maxTokens", NULL};
+
 const ai_model_ops openai_ops = {
 	.kind = "openai",
 	.network = true,
+	.answer_keys = answer_keys,
 	.open = openai_open,
 	.run = openai_run,
 	.close = openai_close,
