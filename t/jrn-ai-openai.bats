@@ -198,6 +198,9 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	# the fallback is the rules answer, valid: a profile without orders
 	assert_equal "$(st journeyStage)" awareness
 	[[ $(st reason) == *churnRiskScore* ]] || fail "reason: $(st reason)"
+	# each error's pointer once: "/churnRiskScore: 1.7 is ...", not "/churnRiskScore: /churnRiskScore: ..."
+	[[ $(st reason) != *"/churnRiskScore: /churnRiskScore"* && $(st reason) != *"/journeyStage: /journeyStage"* ]] ||
+		fail "reason: $(st reason)"
 	# the second request: the first answer as the assistant's, then the errors
 	run body 2
 	assert_equal "$(jq -r '[.messages[].role] | join(",")' <<<"$output")" system,user,assistant,user
@@ -206,6 +209,8 @@ st() { jq -r ".state.$1" <<<"${lines[${2:-0}]}"; }
 	assert_output --partial '/journeyStage'
 	assert_output --partial '/churnRiskScore'
 	assert_output --partial 'Answer again'
+	refute_output --partial '/churnRiskScore: /churnRiskScore'
+	assert_regex "$output" $'\n- /churnRiskScore: [^/]+\n'
 	# the first request had no such messages
 	assert_equal "$(body 1 | jq '.messages | length')" 2
 	no_violation

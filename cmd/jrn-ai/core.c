@@ -313,7 +313,7 @@ static int validate_walk(const ai_run *run, int task, jv answer, jv *errors)
 	if (jv_get_kind(answer) != JV_KIND_OBJECT) {
 		*errors = jv_array_append(*errors, JV_OBJECT(KS("path"), KS(""),
 							     KS("keyword"), KS("type"),
-							     KS("message"), KS("expected an object")));
+							     KS("message"), KS("(root): expected an object")));
 		return 1;
 	}
 	jv errs = jv_invalid();
@@ -327,20 +327,17 @@ static int validate_walk(const ai_run *run, int task, jv answer, jv *errors)
 	return 0;
 }
 
-/* The errors (borrowed) as one line for a reason: "PATH: MESSAGE; ...",
+/* The errors (borrowed) as one line for a reason: "MESSAGE; ...", each
+ * message "PATH: ..." as the validator writes it (jrn_schema_validate),
  * at most about 300 bytes. malloc'd. */
 static char *errors_text(jv errors)
 {
 	jrn_buf b = {0};
 	jv_array_foreach(errors, i, x) {
-		jv p = jv_object_get(jv_copy(x), KS("path"));
 		jv m = jv_object_get(x, KS("message"));
 		if (b.len < 300)
-			jrn_buf_addf(&b, "%s%s%s%s", i ? "; " : "",
-				     jv_get_kind(p) == JV_KIND_STRING ? jv_string_value(p) : "",
-				     jv_get_kind(p) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(p)) ? ": " : "",
+			jrn_buf_addf(&b, "%s%s", i ? "; " : "",
 				     jv_get_kind(m) == JV_KIND_STRING ? jv_string_value(m) : "invalid");
-		jv_free(p);
 		jv_free(m);
 	}
 	if (!b.p)

@@ -196,15 +196,11 @@ static int retry_text(jrn_buf *t, jv errors)
 	if (jv_get_kind(errors) == JV_KIND_ARRAY) {
 		jv_array_foreach(errors, i, er)
 		{
-			jv p = jv_object_get(jv_copy(er), jv_string("path"));
-			jv msg = jv_object_get(jv_copy(er), jv_string("message"));
-			jrn_buf_addf(t, "- %s: %s\n",
-				     jv_get_kind(p) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(p))
-					     ? jv_string_value(p) : "(the top level)",
+			/* (the message starts with its path: jrn_schema_validate) */
+			jv msg = jv_object_get(er, jv_string("message"));
+			jrn_buf_addf(t, "- %s\n",
 				     jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg) : "invalid");
-			jv_free(p);
 			jv_free(msg);
-			jv_free(er);
 			(void)i;
 		}
 	} else {

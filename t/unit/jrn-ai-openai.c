@@ -199,9 +199,10 @@ static void test_request(void)
 	jrn_buf_reset(&b);
 
 	/* the retry: the answer and the errors */
-	jv errs = parse("[{\"path\":\"/journeyStage\",\"keyword\":\"enum\",\"message\":\"must be one of awareness, "
-			"consideration\"},{\"path\":\"/churnRiskScore\",\"keyword\":\"maximum\",\"message\":\"must be "
-			"<= 1\"}]");
+	/* (each message starts with its path, as jrn_schema_validate writes it) */
+	jv errs = parse("[{\"path\":\"/journeyStage\",\"keyword\":\"enum\",\"message\":\"/journeyStage: must be one of "
+			"awareness, consideration\"},{\"path\":\"/churnRiskScore\",\"keyword\":\"maximum\",\"message\":"
+			"\"/churnRiskScore: must be <= 1\"}]");
 	a.prev = "{\"journeyStage\":\"loyalty\",\"churnRiskScore\":1.7}";
 	a.errors = errs;
 	CHECK(oai_request_body(&m, &a, &b, &e) == 0, "a retry body");
