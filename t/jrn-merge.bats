@@ -170,6 +170,15 @@ Y
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1
 	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:23: sources.list[0].type: unknown type 'ftp' (file, http)"
+	# a key of the other type is an error, not ignored
+	printf 'sources:\n  list:\n    - {name: x, type: file, path: in.csv, cacheTtl: 1h}\n' > jrn.yaml
+	run --separate-stderr jrn-merge < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:43: sources.list[0].cacheTtl: only http sources read it (this one is of type file)"
+	printf 'sources:\n  list:\n    - name: x\n      type: http\n      url: "http://127.0.0.1:9/{customerId}"\n      format: csv\n' > jrn.yaml
+	run --separate-stderr jrn-merge < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:6:7: sources.list[0].format: only file sources read it (this one is of type http)"
 	printf 'sources:\n  list:\n    - {name: x, type: file, path: nope.csv}\n' > jrn.yaml
 	run --separate-stderr jrn-merge < /dev/null
 	assert_failure 1

@@ -61,6 +61,48 @@ static int fail_at(jrn_err *e, jv cfg, const char *dotted, bool key, const char 
 	return jrn_fail(e, "%s%s%s", where, *where ? ": " : "", msg);
 }
 
+/* The keys one type of source reads, beside name, type, key and unify
+ * (file.c, http.c): a key of the other type is an error, not ignored. */
+static const struct {
+	const char *type, *const keys[8];
+} type_keys[] = {
+	{"file", {"path", "format", NULL}},
+	{"http", {"url", "headers", "pointer", "timeout", "retries", "cacheTtl", NULL}},
+};
+
+static bool known(const char *const *keys, const char *k);
+
+/* A key of source it (borrowed, at path) that its type does not read:
+ * 0, or -1 with e at that key. A type not known is load's to say. */
+static int check_type_keys(jv cfg, jv it, const char *path, jrn_err *e)
+{
+	jv t = jv_object_get(jv_copy(it), jv_string("type"));
+	int rc = 0;
+	bool typed = false;
+	for (size_t i = 0; i < sizeof type_keys / sizeof *type_keys; i++)
+		typed = typed || (jv_get_kind(t) == JV_KIND_STRING &&
+				  !strcmp(jv_string_value(t), type_keys[i].type));
+	for (size_t i = 0; i < sizeof type_keys / sizeof *type_keys && rc == 0 && typed; i++) {
+		if (!strcmp(jv_string_value(t), type_keys[i].type))
+			continue;
+		/* a key only this other type reads */
+		for (const char *const *k = type_keys[i].keys; *k && rc == 0; k++) {
+			bool mine = false;
+			for (size_t j = 0; j < sizeof type_keys / sizeof *type_keys; j++)
+				mine = mine || (!strcmp(jv_string_value(t), type_keys[j].type) &&
+						known(type_keys[j].keys, *k));
+			if (!mine && jv_object_has(jv_copy(it), jv_string(*k))) {
+				char at[128];
+				snprintf(at, sizeof at, "%s.%s", path, *k);
+				rc = fail_at(e, cfg, at, true, "%s: only %s sources read it (this one is of type %s)",
+					     at, type_keys[i].type, jv_string_value(t));
+			}
+		}
+	}
+	jv_free(t);
+	return rc;
+}
+
 static bool known(const char *const *keys, const char *k)
 {
 	for (; *keys; keys++)
@@ -144,6 +186,8 @@ int merge_sources_check(jv cfg, jrn_err *e)
 				rc = fail_at(e, cfg, path, false, "%s: expected a mapping", path);
 			else if (rc == 0)
 				rc = check_keys(cfg, it, path, source_keys, e);
+			if (rc == 0 && jv_get_kind(it) == JV_KIND_OBJECT)
+				rc = check_type_keys(cfg, it, path, e);
 			jv_free(it);
 		}
 	jv_free(list);
