@@ -357,11 +357,15 @@ EOF
 	printf 'ai:\n  playbook:\n    awareness:\n      - {actionType: fax, campaignId: x, messageContent: y}\n' > jrn.yaml
 	run --separate-stderr jrn-ai optimize in.ndjson
 	assert_failure 1
-	assert_equal "$stderr" "jrn-ai: jrn.yaml: ai.playbook.awareness[0]: actionType: expected email, sms or retargeting"
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:4:9: ai.playbook.awareness[0]: actionType: expected email, sms or retargeting"
 	printf 'ai:\n  playbook:\n    later: []\n' > jrn.yaml
 	run --separate-stderr jrn-ai optimize in.ndjson
 	assert_failure 1
-	assert_equal "$stderr" "jrn-ai: jrn.yaml: ai.playbook.later: not a journey stage or at_risk, churned"
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:3:5: ai.playbook.later: not a journey stage or at_risk, churned"
+	printf 'ai:\n  touchpoints: [cart.*, "a*b"]\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:2:25: ai.touchpoints[1]: expected an event type, a '*' only at the end (cart.*)"
 }
 
 @test "the allow-list: actions on a channel without a provider, or an unlisted campaign, are dropped and said" {

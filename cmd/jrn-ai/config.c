@@ -63,6 +63,17 @@ static const char *cfg_name(const ai_run *run)
 	return run->opts.config_path ? run->opts.config_path : "config";
 }
 
+/* Where the key (key) or value at dotted is written in the run's config
+ * (jrn_config_where: "FILE:LINE:COLUMN"), into buf; the config's name
+ * when it has no file. Returns buf. */
+static const char *cfg_where(const ai_run *run, const char *dotted, bool key, char *buf, size_t n)
+{
+	jrn_config_where(run->opts.config, dotted, key, buf, n);
+	if (!*buf)
+		snprintf(buf, n, "%s", cfg_name(run));
+	return buf;
+}
+
 /* What is wrong with playbook entry a (borrowed), or NULL. */
 static const char *play_bad(jv a)
 {
@@ -112,12 +123,13 @@ static int load_playbook(ai_run *run)
 				jv_free(a);
 			}
 		if (bad && rc == 0) {
+			char dotted[160], w[JRN_PATH_SHOWN + 32];
 			if (at >= 0)
-				rc = jrn_say(-1, "%s: ai.playbook.%s[%d]: %s", cfg_name(run),
-					     jv_string_value(k), at, bad);
+				snprintf(dotted, sizeof dotted, "ai.playbook.%.100s[%d]", jv_string_value(k), at);
 			else
-				rc = jrn_say(-1, "%s: ai.playbook.%s: %s", cfg_name(run),
-					     jv_string_value(k), bad);
+				snprintf(dotted, sizeof dotted, "ai.playbook.%.100s", jv_string_value(k));
+			/* an unknown stage at its key, the rest at the value */
+			rc = jrn_say(-1, "%s: %s: %s", cfg_where(run, dotted, !known, w, sizeof w), dotted, bad);
 		}
 		run->playbook = jv_object_set(run->playbook, k, v);
 	}
@@ -308,8 +320,10 @@ static int load_touchpoints(ai_run *run)
 		return 0;
 	}
 	run->touchpoints = v;
+	char w[JRN_PATH_SHOWN + 32];
 	if (jv_get_kind(v) != JV_KIND_ARRAY)
-		return jrn_say(-1, "%s: ai.touchpoints: expected a list of event types", cfg_name(run));
+		return jrn_say(-1, "%s: ai.touchpoints: expected a list of event types",
+			       cfg_where(run, "ai.touchpoints", false, w, sizeof w));
 	int n = jv_array_length(jv_copy(v));
 	for (int i = 0; i < n; i++) {
 		jv t = jv_array_get(jv_copy(v), i);
@@ -317,9 +331,11 @@ static int load_touchpoints(ai_run *run)
 		const char *star = s ? strchr(s, '*') : NULL;
 		bool bad = !s || !*s || (star && star[1]);
 		jv_free(t);
+		char dotted[48];
+		snprintf(dotted, sizeof dotted, "ai.touchpoints[%d]", i);
 		if (bad)
-			return jrn_say(-1, "%s: ai.touchpoints[%d]: expected an event type, a '*' only at "
-					   "the end (cart.*)", cfg_name(run), i);
+			return jrn_say(-1, "%s: %s: expected an event type, a '*' only at the end (cart.*)",
+				       cfg_where(run, dotted, false, w, sizeof w), dotted);
 	}
 	return 0;
 }
