@@ -235,12 +235,15 @@ static int open_model(ai_run *run, ai_model *m, const ai_model_ops *ops, const c
 		jv_free(out);
 	}
 	jv_free(price);
-	if (ops->open(m, conf, &e) < 0) {
+	int rc = ops->open(m, conf, &e) < 0 ? model_failed(run, name, conf, e.msg)
+					     : model_identity(run, m, conf);
+	if (rc < 0) { /* not yet counted in run->nmodels: not ai_teardown's */
 		m->ops->close(m);
 		m->ops = NULL;
-		return model_failed(run, name, conf, e.msg);
+		free(m->name);
+		m->name = NULL;
 	}
-	return model_identity(run, m, conf);
+	return rc;
 }
 
 /* The names of the models for a message: "rules, gpt, local". */
