@@ -135,6 +135,31 @@ ids() { sqlite3 "$1" 'SELECT id FROM events ORDER BY id'; }
 	assert_equal "$(sqlite3 b.db 'SELECT group_concat(partition) FROM log_offsets')" "4,5,6,7"
 }
 
+@test "--from while the store thread waits (the state file locked): what comes meanwhile is one batch, one transaction" {
+	"$JRN_GEN" -n 50000 -c 5000 > in.ndjson
+	jrn-ingest -q --publish "$NATS_URL" in.ndjson > /dev/null
+	jrn-ingest -q --db c.db /dev/null
+	( echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'COMMIT;' ) | sqlite3 c.db &
+	BG=$!
+	for _ in $(seq 50); do
+		sqlite3 c.db 'BEGIN IMMEDIATE; ROLLBACK;' 2> /dev/null || break
+		sleep 0.05
+	done
+	# the first batch goes after 50 ms (the store thread waits for it) and
+	# stays on the lock; the rest of the stream, read meanwhile, is the
+	# second, not a batch every 50 ms of it queued behind
+	run --separate-stderr jrn-ingest -v --db c.db --batch-size 100000 --from "$NATS_URL" \
+		--partitions 0-7 --drain
+	assert_success
+	assert_equal "${#lines[@]}" 50000
+	assert_equal "$(sqlite3 c.db 'SELECT count(*), count(DISTINCT id) FROM events')" "50000|50000"
+	n=$(sed -n 's/.*: \([0-9]*\) transactions\{0,1\}, the largest of.*/\1/p' <<< "$stderr")
+	assert [ -n "$n" ]
+	assert [ "$n" -le 2 ]
+	wait "$BG"
+	BG=
+}
+
 @test "--from follows until SIGTERM: the batch in hand is committed, exit 0" {
 	"$JRN_GEN" -n 500 -c 50 > in.ndjson
 	jrn-ingest -q --db c.db --from "$NATS_URL" --partitions 0-7 > out.ndjson 2> err &

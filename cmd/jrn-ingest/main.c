@@ -93,10 +93,12 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static batch *free_list, *full_head, *full_tail;
 static bool input_done;     /* reader: no more batches will come */
+static bool store_waits;    /* store thread: waiting for a batch */
 static bool stop;           /* store thread: stop reading (failure or EPIPE) */
 static jrn_err store_err;   /* what stopped it, when it failed */
 static int store_failed;
 static uint64_t n_stored, n_dup;
+static uint64_t n_commits, most_events; /* -v: transactions, the largest's events */
 
 static jrn_out out;
 
@@ -105,8 +107,10 @@ static jrn_out out;
 static batch *take_full(void)
 {
 	pthread_mutex_lock(&mu);
+	store_waits = true;
 	while (!full_head && !input_done)
 		pthread_cond_wait(&cond, &mu);
+	store_waits = false;
 	batch *b = full_head;
 	if (b) {
 		full_head = b->next;
@@ -275,6 +279,10 @@ static void *store_main(void *arg)
 			continue;
 		}
 		bool failed = (s->db || s->nats) && store_batch(s, b, &store_err) < 0;
+		if (!failed && s->db && !s->nats) {
+			n_commits++;
+			most_events = b->n > most_events ? b->n : most_events;
+		}
 		if (failed) {
 			store_failed = 1;
 			halt();
@@ -313,6 +321,16 @@ static batch *take_free(void)
 		free_list = b->next;
 	pthread_mutex_unlock(&mu);
 	return b;
+}
+
+/* Whether a batch given now would wait: the store thread is storing one,
+ * or one is queued for it (--from fills on meanwhile). */
+static bool store_busy(void)
+{
+	pthread_mutex_lock(&mu);
+	bool busy = !store_waits || full_head;
+	pthread_mutex_unlock(&mu);
+	return busy;
 }
 
 static void give_full(batch *b)
@@ -643,7 +661,7 @@ static int read_from(bool *fatal_set, jrn_err *fatal)
 	long limit = first_batch;
 	while (b && !got_signal) {
 		bool done;
-		int got = ingest_nats_fill(st.from, b, (size_t)limit, &rej, &done, fatal);
+		int got = ingest_nats_fill(st.from, b, (size_t)limit, store_busy, &rej, &done, fatal);
 		if (got < 0) {
 			*fatal_set = true;
 			break;
@@ -782,6 +800,10 @@ static int run(char **files, int nfiles)
 				(unsigned long long)n_stored, st.nats ? "published" : "stored",
 				(unsigned long long)n_dup,
 				(unsigned long long)rej.count);
+		if (opts.verbosity > 0 && n_commits)
+			jrn_say(0, "%llu transaction%s, the largest of %llu events",
+				(unsigned long long)n_commits, n_commits == 1 ? "" : "s",
+				(unsigned long long)most_events);
 	}
 	return status;
 }

@@ -30,7 +30,9 @@
 /* The largest partition count (nats.partitions, P/N). */
 #define INGEST_NATS_MAX_PARTITIONS 4096
 /* How long --from fills a batch (one transaction) after its first message
- * while more keep coming, in ms (jrn-ingest(1), NATS). */
+ * while more keep coming, in ms, when the store thread waits for it; while
+ * that thread still stores the last one, the batch goes on filling, up to
+ * its size (jrn-ingest(1), NATS). */
 #define INGEST_NATS_LINGER_MS 50
 
 typedef struct ingest_nats ingest_nats;
@@ -81,11 +83,16 @@ int ingest_nats_follow(ingest_nats *N, const unsigned char *owned, const uint64_
  * "nats:SUBJECT", line = its stream sequence) and b->seq[p] set to the last
  * sequence taken per partition (b->seq has ingest_nats_count slots). A
  * message whose customer belongs to another partition than its subject
- * is rejected. Waits up to 200 ms for a first message. Returns 1 when b
- * took messages, 0 when none came (or, with drain, every partition is
- * done: *done set), -1 with fatal (from ingest_take_line). */
-int ingest_nats_fill(ingest_nats *N, batch *b, size_t max, jrn_rejects *rej, bool *done,
-		     jrn_err *fatal);
+ * is rejected. Waits up to 200 ms for a first message. Past
+ * INGEST_NATS_LINGER_MS after the first, b is done when busy is NULL or
+ * returns false (whoever takes b is free to), else it fills on: a batch
+ * shipped while the store thread is still on the last waits as long all
+ * the same, and small ones cost more per event (each commit writes the
+ * index pages its rows touched again). Returns 1 when b took messages, 0
+ * when none came (or, with drain, every partition is done: *done set),
+ * -1 with fatal (from ingest_take_line). */
+int ingest_nats_fill(ingest_nats *N, batch *b, size_t max, bool (*busy)(void), jrn_rejects *rej,
+		     bool *done, jrn_err *fatal);
 
 /* Writes b->seq's set partitions to log_offsets (stream of N) in db's
  * open transaction. 0, or -1 with e. */
