@@ -139,7 +139,7 @@ ids() { sqlite3 "$1" 'SELECT id FROM events ORDER BY id'; }
 	"$JRN_GEN" -n 50000 -c 5000 > in.ndjson
 	jrn-ingest -q --publish "$NATS_URL" in.ndjson > /dev/null
 	jrn-ingest -q --db c.db /dev/null
-	( echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'COMMIT;' ) | sqlite3 c.db &
+	( echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;' ) | sqlite3 c.db &
 	BG=$!
 	for _ in $(seq 50); do
 		sqlite3 c.db 'BEGIN IMMEDIATE; ROLLBACK;' 2> /dev/null || break
