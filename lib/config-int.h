@@ -20,7 +20,7 @@ enum stype {
 	S_BOOL,     /* true or false */
 	S_DURATION, /* "1h30m" (jrn_duration_parse), or integer ms; in [.min, .max]
 		     * when .max > .min, else at least 0 */
-	S_STRINGS,  /* a list of strings */
+	S_STRINGS,  /* a list of strings; .check, when set, judges each */
 	S_OBJECT,   /* any mapping: a section a later tool will define */
 	S_SECTION,  /* a mapping of the keys in .keys and no others */
 	S_LIST,     /* a list of such mappings (one mapping alone is a list of one) */

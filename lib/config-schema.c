@@ -30,6 +30,7 @@ static const char *check_key_window(jv *v);
 static const char *check_clock(jv *v);
 static const char *check_zone(jv *v);
 static const char *check_nats_storage(jv *v);
+static const char *check_channel(jv *v);
 
 static const skey db_keys[] = {
 	KEY("path", S_STRING),
@@ -278,7 +279,7 @@ static const skey ai_cache_keys[] = {
 };
 
 static const skey ai_allow_keys[] = {
-	KEY("channels", S_STRINGS),
+	KEY("channels", S_STRINGS, .check = check_channel),
 	KEY("campaigns", S_STRINGS),
 	END,
 };
@@ -472,6 +473,15 @@ static const char *check_nats_storage(jv *v)
 {
 	const char *s = jv_string_value(*v);
 	return !strcmp(s, "file") || !strcmp(s, "memory") ? NULL : "file or memory";
+}
+
+/* A channel of an action (seeds/000's Journey Action Schema, actionType):
+ * ai.allow.channels. */
+static const char *check_channel(jv *v)
+{
+	const char *s = jv_string_value(*v);
+	return !strcmp(s, "email") || !strcmp(s, "sms") || !strcmp(s, "retargeting")
+		       ? NULL : "a channel (email, sms or retargeting)";
 }
 
 /* send.idempotency.window: a duration above zero, or "campaign". */

@@ -250,21 +250,30 @@ static int check_value(checker *c, jv *v, jv pos, const skey *k, jrn_yaml_at a)
 		if (kind != JV_KIND_ARRAY)
 			return type_error(c, a, k, *v, NULL);
 		int n = jv_array_length(jv_copy(*v));
+		/* each item a string, and what .check says of it (items are
+		 * not normalised: a check here only judges) */
 		for (int i = 0; i < n; i++) {
 			jv item = jv_array_get(jv_copy(*v), i);
-			const char *got = kind_name(item);
 			jv_kind ik = jv_get_kind(item);
-			jv_free(item);
-			if (ik == JV_KIND_STRING)
+			const char *want = ik == JV_KIND_STRING && k->check ? k->check(&item) : NULL;
+			if (ik == JV_KIND_STRING && !want) {
+				jv_free(item);
 				continue;
+			}
 			jv ent = jrn_yaml_pos_item(pos, i);
 			jrn_yaml_at ia = at_or(jrn_yaml_pos_at(ent), a);
 			jv_free(ent);
 			size_t len = c->path.len;
+			int rc;
 			if (jrn_buf_addf(&c->path, "[%d]", i) < 0)
-				return jrn_fail(c->e, "%s: out of memory", c->file);
-			int rc = fail_at(c->e, c->file, ia, "%s: expected a string, got %s",
-					 c->path.p, got);
+				rc = jrn_fail(c->e, "%s: out of memory", c->file);
+			else if (want)
+				rc = fail_at(c->e, c->file, ia, "%s: expected %s, got '%.64s'", c->path.p,
+					     want, shown(c, item));
+			else
+				rc = fail_at(c->e, c->file, ia, "%s: expected a string, got %s", c->path.p,
+					     kind_name(item));
+			jv_free(item);
 			c->path.len = len;
 			c->path.p[len] = '\0';
 			return rc;

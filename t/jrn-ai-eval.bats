@@ -194,7 +194,7 @@ row() {
 	printf 'ai:\n  model: nope\n' > jrn.yaml
 	run jrn-ai eval --since 2025-06-01 --until 2025-07-01
 	assert_failure 1
-	assert_output "jrn-ai: ai.model 'nope': no such model (choices: rules)"
+	assert_output "jrn-ai: jrn.yaml:2:10: ai.model: no such model 'nope' (choices: rules)"
 	run jrn-ai eval -q --since 2025-06-01 --until 2025-07-01 --model rules --format ndjson
 	assert_success
 	run jq -sr 'map(.model) | join(" ")' <<< "$output"

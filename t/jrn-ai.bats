@@ -778,7 +778,21 @@ EOF
 	printf 'ai:\n  model: nope\n' > jrn.yaml
 	run --separate-stderr jrn-ai state < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-ai: ai.model 'nope': no such model (choices: rules)"
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:2:10: ai.model: no such model 'nope' (choices: rules)"
+	# a model named rules could never be asked for: refused at its key
+	printf 'ai:\n  models:\n    gpt: {kind: openai, model: m}\n    rules: {kind: openai, model: m}\n' > jrn.yaml
+	run --separate-stderr jrn-ai state < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:4:5: ai.models.rules: the name of the built-in model: give this one another"
+	# ai.allow.channels: channels only, each judged at its place
+	printf 'ai:\n  allow:\n    channels: [email, fax]\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:3:23: ai.allow.channels[1]: expected a channel (email, sms or retargeting), got 'fax'"
+	printf 'ai:\n  allow:\n    channels:\n      - sms\n      - 7\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:5:9: ai.allow.channels[1]: expected a string, got a number"
 	printf 'ai:\n  models:\n    x: {kind: bard}\n' > jrn.yaml
 	run --separate-stderr jrn-ai state --model x < /dev/null
 	assert_failure 1

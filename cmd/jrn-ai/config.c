@@ -268,6 +268,14 @@ static int pick_model(ai_run *run)
 			   : jv_get_kind(want) == JV_KIND_STRING ? jv_string_value(want) : "rules";
 	jv models = jrn_config_get(run->opts.config, "ai.models");
 	int status = 0;
+	char w[JRN_PATH_SHOWN + 32];
+	if (jv_get_kind(models) == JV_KIND_OBJECT && jv_object_has(jv_copy(models), KS("rules"))) {
+		/* it could never be asked for: the name is the built-in one's */
+		status = jrn_say(JRN_EXIT_FAIL, "%s: ai.models.rules: the name of the built-in"
+				 " model: give this one another",
+				 cfg_where(run, "ai.models.rules", true, w, sizeof w));
+		goto done;
+	}
 	if (!(run->models = calloc(2, sizeof *run->models))) {
 		status = jrn_say(JRN_EXIT_FAIL, "out of memory");
 		goto done;
@@ -289,16 +297,18 @@ static int pick_model(ai_run *run)
 	char names[512];
 	model_names(models, names, sizeof names);
 	int bad = run->model_flag ? JRN_EXIT_USAGE : JRN_EXIT_FAIL;
-	if (!jv_is_valid(conf))
-		status = jrn_say(bad, "%s '%s': no such model (choices: %s)",
-				 run->model_flag ? "--model" : "ai.model", name, names);
+	if (!jv_is_valid(conf) && run->model_flag)
+		status = jrn_say(bad, "--model '%s': no such model (choices: %s)", name, names);
+	else if (!jv_is_valid(conf))
+		status = jrn_say(bad, "%s: ai.model: no such model '%s' (choices: %s)",
+				 cfg_where(run, "ai.model", false, w, sizeof w),
+				 jrn_config_shown(run->opts.config, "ai.model", name), names);
 	else if (jv_get_kind(conf) != JV_KIND_OBJECT || !ops)
 	{
-		char where[JRN_PATH_SHOWN + 32], dotted[320];
+		char dotted[320];
 		snprintf(dotted, sizeof dotted, "ai.models.%s.kind", name);
-		jrn_config_where(run->opts.config, dotted, false, where, sizeof where);
 		status = jrn_say(JRN_EXIT_FAIL, "%s: ai.models.%s.kind: expected one of %s",
-				 *where ? where : cfg_name(run), name, ai_kind_names);
+				 cfg_where(run, dotted, false, w, sizeof w), name, ai_kind_names);
 	}
 	else if (open_model(run, &run->models[1], ops, name, conf) < 0)
 		status = JRN_EXIT_FAIL;

@@ -264,8 +264,11 @@ static int flags(ev_run *E, const char **default_model)
 	if (!f->nmodels) {
 		add_name(E, "rules");
 		if (*default_model && strcmp(*default_model, "rules")) {
+			char w[JRN_PATH_SHOWN + 32];
+			jrn_config_where(E->run->opts.config, "ai.model", false, w, sizeof w);
 			if (!model_known(E->run, *default_model, choices, sizeof choices))
-				return jrn_say(JRN_EXIT_FAIL, "ai.model '%s': no such model (choices: %s)",
+				return jrn_say(JRN_EXIT_FAIL, "%s%sai.model: no such model '%s' (choices:"
+					       " %s)", w, *w ? ": " : "",
 					       jrn_config_shown(E->run->opts.config, "ai.model", *default_model),
 					       choices);
 			add_name(E, *default_model);

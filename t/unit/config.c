@@ -459,6 +459,13 @@ int main(void)
 	CHECK_STR(load("ingest:\n  emailFields:\n    - email\n    - 5\n"),
 		  "ERR jrn.yaml:4:7: ingest.emailFields[1]: expected a string, got a number",
 		  "list item type, with its own position");
+	CHECK_STR(load("ai:\n  allow:\n    channels: [sms, email, retargeting]\n"),
+		  "{\"ai\":{\"allow\":{\"channels\":[\"sms\",\"email\",\"retargeting\"]}}}",
+		  "a list item check passes each good item");
+	CHECK_STR(load("ai:\n  allow:\n    channels:\n      - sms\n      - fax\n"),
+		  "ERR jrn.yaml:5:9: ai.allow.channels[1]: expected a channel (email, sms or retargeting),"
+		  " got 'fax'",
+		  "a list item check judges each item, at its own position");
 	CHECK_STR(load("ingest:\n  phoneFields: phone\n"),
 		  "ERR jrn.yaml:2:16: ingest.phoneFields: expected a list of strings, got a string",
 		  "list expected");
