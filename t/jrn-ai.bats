@@ -784,6 +784,11 @@ EOF
 	run --separate-stderr jrn-ai state < /dev/null
 	assert_failure 1
 	assert_equal "$stderr" "jrn-ai: jrn.yaml:4:5: ai.models.rules: the name of the built-in model: give this one another"
+	# a model of kind rules reads no openai keys: refused, not ignored
+	printf 'ai:\n  model: r2\n  models:\n    r2: {kind: rules, temperature: 1}\n' > jrn.yaml
+	run --separate-stderr jrn-ai state < /dev/null
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: jrn.yaml:4:23: ai.models.r2: unknown key temperature (a model of kind rules takes only kind and price: its answers follow ai.playbook)"
 	# ai.allow.channels: channels only, each judged at its place
 	printf 'ai:\n  allow:\n    channels: [email, fax]\n' > jrn.yaml
 	run --separate-stderr jrn-ai optimize < /dev/null

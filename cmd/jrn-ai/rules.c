@@ -337,12 +337,25 @@ static int rules_run(ai_model *m, ai_req *reqs, size_t n, const ai_prompt *p, jr
 	return 0;
 }
 
+/* A model of kind rules reads kind (and price, read for every model)
+ * and nothing else: another key (an openai model's temperature, say)
+ * would be ignored, so it is refused as unknown (config.c's model_failed
+ * says it at its place). */
 static int rules_open(ai_model *m, jv conf, jrn_err *e)
 {
 	(void)m;
-	(void)conf;
-	(void)e;
-	return 0;
+	int rc = 0;
+	if (jv_get_kind(conf) != JV_KIND_OBJECT)
+		return 0;
+	jv_object_foreach(conf, k, v) {
+		const char *ks = jv_string_value(k);
+		if (rc == 0 && strcmp(ks, "kind") && strcmp(ks, "price"))
+			rc = jrn_fail(e, "unknown key %s (a model of kind rules takes only kind and"
+				      " price: its answers follow ai.playbook)", ks);
+		jv_free(k);
+		jv_free(v);
+	}
+	return rc;
 }
 
 static void rules_close(ai_model *m)
