@@ -191,7 +191,7 @@ Y
 	printf 'sources:\n  list:\n    - {name: x, type: file, path: in.csv}\n' > jrn.yaml
 	printf 'customerId\na\n' > in.csv
 	run --separate-stderr jrn-merge --source y < /dev/null
-	assert_failure 1
+	assert_failure 2 # the flag's value names nothing: a usage error, as --require's
 	assert_equal "$stderr" "jrn-merge: --source y: no such source in sources.list"
 	run --separate-stderr jrn-merge --require y < /dev/null
 	assert_failure 2

@@ -85,7 +85,7 @@ struct merge_source {
  * error). Each source gets net (borrowed; it must outlive the sources).
  * *out gets an array the caller frees with merge_sources_free.
  * 0, or -1 with e ("sources.list[1].type: unknown type 'ftp' (file,
- * http)"). */
+ * http)"), or -2 with e when a name is not in the list. */
 int merge_sources_load(jv cfg, char *const *names, int nnames, merge_net *net, merge_source **out,
 		       size_t *n, jrn_err *e);
 void merge_sources_free(merge_source *s, size_t n);

@@ -586,9 +586,11 @@ static int load_sources(run_t *r, jrn_err *e)
 	int64_t par = MERGE_PARALLEL_DEFAULT;
 	if (!r->parallel && jrn_config_int(r->opts.config, "sources.parallel", &par, e) >= 0)
 		r->parallel = (long)par;
-	if (!(r->net = merge_net_open(r->parallel, e)) ||
-	    merge_sources_load(r->opts.config, r->only, r->nonly, r->net, &r->src, &r->nsrc, e) < 0)
+	if (!(r->net = merge_net_open(r->parallel, e)))
 		return -1;
+	int rc = merge_sources_load(r->opts.config, r->only, r->nonly, r->net, &r->src, &r->nsrc, e);
+	if (rc < 0)
+		return rc;
 	bool async = false;
 	for (size_t i = 0; i < r->nsrc; i++)
 		async = async || r->src[i].ops->start;
@@ -615,8 +617,9 @@ static int set_up(run_t *r, int nfiles)
 	r->history = 100;
 	if (jrn_config_int(r->opts.config, "sources.historyLimit", &r->history, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "sources.historyLimit: %s", e.msg);
-	if (!r->unmerge && load_sources(r, &e) < 0) /* (a source's place in the file in e) */
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	rc = r->unmerge ? 0 : load_sources(r, &e);
+	if (rc < 0) /* (a source's place in the file in e; -2: --source names none) */
+		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
 	for (int i = 0; i < r->nreq; i++) {
 		bool found = false;
 		for (size_t j = 0; j < r->nsrc; j++)

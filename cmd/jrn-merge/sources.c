@@ -274,12 +274,14 @@ int merge_sources_load(jv cfg, char *const *names, int nnames, merge_net *net, m
 		bool found = false;
 		for (size_t j = 0; j < k; j++)
 			found = found || !strcmp(s[j].name, names[i]);
-		if (!found)
-			rc = jrn_fail(e, "--source %s: no such source in sources.list", names[i]);
+		if (!found) { /* the flag's value is wrong: a usage error (-2) */
+			jrn_fail(e, "--source %s: no such source in sources.list", names[i]);
+			rc = -2;
+		}
 	}
 	if (rc < 0) {
 		merge_sources_free(s, k);
-		return -1;
+		return rc;
 	}
 	*out = s;
 	*nout = k;
