@@ -68,3 +68,18 @@ big_state() {
 	run bash -c 'jrn-report --help | head -1 > /dev/null; echo "rc=${PIPESTATUS[0]}"'
 	assert_output "rc=0"
 }
+
+@test "every tool under | head -c 10 with nothing saved: exit 0, nothing said (no summary of a cut run)" {
+	"$JRN_GEN" -n 20000 -c 2000 > ev.ndjson
+	jrn-ingest -q ev.ndjson > /dev/null
+	jrn-ai state -q ev.ndjson > st.ndjson
+	for t in "jrn-ingest --all ev.ndjson" "jrn-merge ev.ndjson" "jrn-segment ev.ndjson" \
+		"jrn-score rfm" "jrn-score lead ev.ndjson" "jrn-score clv" "jrn-ai state ev.ndjson" \
+		"jrn-ai optimize st.ndjson" "jrn-route ev.ndjson"; do
+		run bash -c "$t 2>err | head -c 10 > /dev/null; echo \"rc=\${PIPESTATUS[0]}\"; cat err"
+		assert_output "rc=0" || { echo "$t"; false; }
+	done
+	# a run that saved says what it saved, cut or not
+	run bash -c 'jrn-score rfm --save 2>err | head -c 10 > /dev/null; cat err'
+	assert_output --regexp '^jrn-score: rfm: [0-9]+ customers scored .*; snapshot saved'
+}

@@ -1164,10 +1164,11 @@ static int flush_batch(ai_loop *L, bool all)
 	return rc;
 }
 
-/* The summary line on stderr (unless quiet). */
+/* The summary line on stderr (unless quiet, or the reader went away: a
+ * normal end, nothing said, jrn(7)). */
 static void summary(const ai_run *run)
 {
-	if (run->opts.verbosity < 0)
+	if (run->opts.verbosity < 0 || run->out.err == EPIPE)
 		return;
 	uint64_t n = run->records + run->events + run->actions;
 #define S(k) ((k) == 1 ? "" : "s")
@@ -1258,6 +1259,8 @@ int ai_run_task(ai_run *run)
 		jrn_schema_free(run->prompts[t].compiled);
 		run->prompts[t].compiled = NULL;
 	}
+	if (run->out.err == 0) /* written out: a reader gone is known (summary) */
+		jrn_out_flush(&run->out);
 	summary(run);
 	return status;
 }

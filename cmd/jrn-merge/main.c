@@ -2,6 +2,7 @@
  * jrn-merge: one customer profile from the state file and the sources of
  * jrn.yaml, added to each record as "profile" (see jrn-merge(1)).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -699,7 +700,11 @@ static int run(run_t *r, char **files, int nfiles)
 	}
 	if (rc < 0 && !r->out.err)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
-	if (r->opts.verbosity >= 0)
+	/* a reader that went away is a normal end, nothing said (jrn(7)),
+	 * unless the run saved; the output written out first to know */
+	if (!r->save && r->out.err == 0)
+		jrn_out_flush(&r->out);
+	if (r->opts.verbosity >= 0 && !(r->out.err == EPIPE && !r->save))
 		jrn_say(0, "%llu profile%s, %llu rejected, %llu with errors, %llu changed by sources%s%s",
 			(unsigned long long)r->profiles, r->profiles == 1 ? "" : "s",
 			(unsigned long long)r->rej.count,

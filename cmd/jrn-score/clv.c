@@ -267,7 +267,7 @@ static int clv_model_all(score_run *run, clv_state *S, int64_t unit)
 
 /* The summary line: the fitted parameters and the customers (or that there
  * was nothing to fit), and whether the scores were saved. */
-static void clv_summary(const score_run *run, const clv_state *S, int64_t unit)
+static void clv_summary(score_run *run, const clv_state *S, int64_t unit)
 {
 	const clv_model *m = &S->model;
 	const char *saved = run->save && !run->params_only && !run->opts.dry_run ? "; scores saved"

@@ -23,9 +23,17 @@ void score_say_setup(const score_run *run, const char *input)
 	jrn_say(0, "input: %s", input);
 }
 
-void score_summary(const score_run *run, const char *fmt, ...)
+void score_summary(score_run *run, const char *fmt, ...)
 {
+	/* a reader that went away is a normal end, nothing said (jrn(7)),
+	 * unless the run saved: then what it saved is said. The output is
+	 * written out first, so that a reader gone is known whatever the
+	 * size of the output (jrn_finish would find it only after this) */
 	if (run->opts.verbosity < 0)
+		return;
+	if (!run->save && run->out.err == 0)
+		jrn_out_flush(&run->out);
+	if (run->out.err == EPIPE && !run->save)
 		return;
 	char text[768];
 	va_list ap;

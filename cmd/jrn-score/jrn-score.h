@@ -64,11 +64,13 @@ int score_db_fail(score_run *run, const char *what);
  * such as "standard input"); nothing unless verbose. */
 void score_say_setup(const score_run *run, const char *input);
 
-/* The run's summary line on stderr unless quiet: "jrn-score: " and fmt's
+/* The run's summary line on stderr unless quiet, or unless the reader of
+ * the output went away and nothing was saved (the output is flushed
+ * first to know): "jrn-score: " and fmt's
  * text, then what every subcommand adds: the stored events skipped for a
  * non-numeric amount (once, with where to repair them) and, with
  * --dry-run, "(dry run, nothing saved)". */
-void score_summary(const score_run *run, const char *fmt, ...)
+void score_summary(score_run *run, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Ends the run's transaction: COMMIT, or with --dry-run ROLLBACK (all the

@@ -476,7 +476,7 @@ static int lead_one(score_run *run, lead_state *L, jv prof, const jrn_line *ln, 
 /* The summary line: the profiles scored, the events passed through, the
  * rejects and what was saved; "no input: nothing saved" for an empty input
  * with --save. */
-static void lead_summary(const score_run *run, const lead_state *L)
+static void lead_summary(score_run *run, const lead_state *L)
 {
 	if (run->save && !run->all && L->lines == 0) {
 		score_summary(run, "no input: nothing saved");

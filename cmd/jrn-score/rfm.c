@@ -612,7 +612,7 @@ typedef struct {
 } rfm_counts;
 
 /* The summary line of a run at `when`, and with -v its memory. */
-static void rfm_summary(const score_run *run, const rfm_counts *k, const char *when)
+static void rfm_summary(score_run *run, const rfm_counts *k, const char *when)
 {
 	char saved[96] = "", changes[48] = "", cut[160] = "";
 	if (run->save)
