@@ -481,6 +481,16 @@ J
 	assert_output c9
 	run --separate-stderr jrn-score lead --save --dry-run in.ndjson
 	assert_regex "$stderr" '1 rejected; 1 score computed'
+	# a customerId that is not a string is rejected (keyed by the string
+	# everywhere); null is no customerId
+	printf '%s\n' '{"customerId":5}' '{"customerId":null,"traits":{"jobTitle":"VP"}}' \
+		'{"customerId":["c9"]}' > odd.ndjson
+	run --separate-stderr jrn-score lead odd.ndjson
+	assert_failure 3
+	assert_equal "${#lines[@]}" 1
+	assert_equal "${lines[0]}" '{"customerId":null,"traits":{"jobTitle":"VP"},"lead":{"score":20,"behavioral":0,"demographic":20,"firmographic":0,"grade":"cold"}}'
+	assert_equal "${stderr_lines[0]}" 'jrn-score: odd.ndjson:1: customerId: expected a string, got a number'
+	assert_equal "${stderr_lines[1]}" 'jrn-score: odd.ndjson:3: customerId: expected a string, got an array'
 }
 
 @test "lead: rules from the config: event conditions, windows, decay, grades; --save" {

@@ -302,9 +302,15 @@ static int lead_score(score_run *run, lead_state *L, jv prof, double sc[3], jrn_
 			sc[l->kind] += l->points;
 	}
 	jv id = jv_object_get(jv_copy(prof), jv_string("customerId"));
-	if (jv_get_kind(id) != JV_KIND_STRING) {
+	jv_kind ik = jv_get_kind(id);
+	if (ik == JV_KIND_INVALID || ik == JV_KIND_NULL) {
 		jv_free(id);
-		return 1; /* no customer: no events */
+		return 1; /* no customer (a prospect): no events */
+	}
+	if (ik != JV_KIND_STRING) { /* a string everywhere: the events are keyed by it */
+		jv_free(id);
+		jrn_fail(e, "customerId: expected a string, got %s", jrn_kind_phrase(ik, false));
+		return 0;
 	}
 	if (jrn_id_check(jv_string_value(id), (size_t)jv_string_length_bytes(jv_copy(id)),
 			 "customerId", e) < 0) {
