@@ -507,6 +507,24 @@ STOP to end"
 	assert_equal "$(sqlite3 jrn.db "SELECT status FROM deliveries WHERE key = 'k-1'")" simulated
 }
 
+@test "an action not routed: its own sendAt is honoured as route.sendAt is (queued), and a bad one rejected, never sent at once" {
+	{
+		email c1 '"sendAt":"2026-01-02T09:00:00Z"'
+		email c2 '"sendAt":"tomorrow"'
+		email c3 '"sendAt":1767340800000'
+		# route.sendAt (jrn-route's, which holds the action's own) wins
+		email c4 '"sendAt":"2026-01-02T09:00:00Z","route":{"sendAt":"2026-01-03T09:00:00Z"}'
+	} > a.ndjson
+	run --separate-stderr jrn-send -q a.ndjson
+	assert_failure 3
+	assert_equal "$(sed -n 1p <<< "$output" | jq -c '.delivery | [.status, .sendAt]')" '["queued","2026-01-02T09:00:00.000Z"]'
+	assert_equal "$(sed -n 2p <<< "$output" | jq -r .delivery.status)" rejected
+	assert_regex "$(sed -n 2p <<< "$output" | jq -r .delivery.error)" '^sendAt: expected an RFC 3339 time with a zone'
+	assert_equal "$(sed -n 3p <<< "$output" | jq -r .delivery.error)" 'sendAt: expected an RFC 3339 time with a zone, such as 2027-12-24T09:00:00Z, got a number'
+	assert_equal "$(sed -n 4p <<< "$output" | jq -c '.delivery | [.status, .sendAt]')" '["queued","2026-01-03T09:00:00.000Z"]'
+	[ -z "$(ls spool 2> /dev/null)" ]
+}
+
 @test "route.sendAt in the future: queued in the outbox; --due sends it when due" {
 	{
 		email c1 '"route":{"sendAt":"2026-01-02T09:00:00Z"}'

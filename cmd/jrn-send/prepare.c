@@ -529,39 +529,53 @@ static int prepare_recipient(send_ctx *S, job *j, int ch)
 	return 0;
 }
 
-/* route.sendAt of j into *ms when it is there (absent or null: *ms
- * untouched): an RFC 3339 time with a zone. 0, or -1 with j rejected
- * naming the field and the form it takes. */
-static int read_send_at(job *j, int64_t *ms)
+/* The member sendAt of obj (borrowed; what) into *ms: 1 when it is an RFC
+ * 3339 time with a zone, 0 when absent or null (*ms untouched), -1 with
+ * j rejected naming the field (what) and the form it takes. */
+static int send_at_of(job *j, jv obj, const char *what, int64_t *ms)
 {
-	jv route = jv_object_get(jv_copy(j->rec), jv_string("route"));
-	jv v = jv_get_kind(route) == JV_KIND_OBJECT ? jv_object_get(jv_copy(route), jv_string("sendAt"))
-						    : jv_invalid();
-	jv_free(route);
+	jv v = jv_get_kind(obj) == JV_KIND_OBJECT ? jv_object_get(jv_copy(obj), jv_string("sendAt"))
+						  : jv_invalid();
 	jv_kind k = jv_get_kind(v);
 	jrn_err e;
 	int rc = 0;
 	if (k == JV_KIND_STRING) {
 		const char *s = jv_string_value(v);
 		int len = jv_string_length_bytes(jv_copy(v));
+		rc = 1;
 		if (jrn_time_parse(s, (size_t)len, 0, ms, &e) < 0) {
 			jrn_buf shown = {0}; /* as JSON: it may hold anything */
 			jrn_json_append_str(&shown, s, len > 64 ? 64 : (size_t)len);
 			j->status = ST_REJECTED;
-			job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
-				  "2027-12-24T09:00:00Z, got %s%s (%s)", shown.p ? shown.p : "?",
+			job_error(j, "%s: expected an RFC 3339 time with a zone, such as "
+				  "2027-12-24T09:00:00Z, got %s%s (%s)", what, shown.p ? shown.p : "?",
 				  len > 64 ? "..." : "", e.msg);
 			jrn_buf_free(&shown);
 			rc = -1;
 		}
 	} else if (k != JV_KIND_INVALID && k != JV_KIND_NULL) {
 		j->status = ST_REJECTED;
-		job_error(j, "route.sendAt: expected an RFC 3339 time with a zone, such as "
-			  "2027-12-24T09:00:00Z, got %s", jrn_kind_phrase(k, false));
+		job_error(j, "%s: expected an RFC 3339 time with a zone, such as "
+			  "2027-12-24T09:00:00Z, got %s", what, jrn_kind_phrase(k, false));
 		rc = -1;
 	}
 	jv_free(v);
 	return rc;
+}
+
+/* When j may go, into *ms when it says (else *ms untouched): route.sendAt
+ * (jrn-route's, which already holds the action's own sendAt and the caps'),
+ * or, for an action not routed, its own sendAt, which jrn-route(1) reads
+ * as "send no earlier": an action sent straight to jrn-send waits as long.
+ * 0, or -1 with j rejected naming the field and the form it takes. */
+static int read_send_at(job *j, int64_t *ms)
+{
+	jv route = jv_object_get(jv_copy(j->rec), jv_string("route"));
+	int rc = send_at_of(j, route, "route.sendAt", ms);
+	jv_free(route);
+	if (rc == 0)
+		rc = send_at_of(j, j->rec, "sendAt", ms);
+	return rc < 0 ? -1 : 0;
 }
 
 int derive_key(const char *const *f, const size_t *len, int n, char out[65])
