@@ -502,6 +502,25 @@ EOF
 	assert_equal "$stderr" "jrn-ai: --parallel '0': expected a whole number from 1 to 256 (AI_MAX_PARALLEL)"
 }
 
+@test "what says an action or an event but not as a string is rejected, not asked about as a profile; a customerId not a string named as such" {
+	printf '%s\n' '{"actionType":5,"customerId":"c42"}' '{"type":5,"customerId":"c42"}' \
+		'{"customerId":7}' '{"actionType":null,"customerId":"c43"}' > in.ndjson
+	for task in state optimize; do
+		run --separate-stderr jrn-ai "$task" in.ndjson
+		assert_failure 3
+		assert_equal "${stderr_lines[0]}" "jrn-ai: in.ndjson:1: actionType: expected a string, got a number"
+		assert_equal "${stderr_lines[1]}" "jrn-ai: in.ndjson:2: type: expected a string, got a number"
+		assert_equal "${stderr_lines[2]}" "jrn-ai: in.ndjson:3: customerId: expected a string, got a number"
+		# null is no actionType: a profile, answered
+		assert_equal "$(jq -r .customerId <<< "$output" | sort -u)" c43
+	done
+	# the light readers (a cached model) judge them the same
+	printf 'ai:\n  cache:\n    rules: true\n' > jrn.yaml
+	run --separate-stderr jrn-ai optimize in.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-ai: in.ndjson:1: actionType: expected a string, got a number"
+}
+
 @test "bad records: each rejected with file:line, the run goes on, exit 3" {
 	{
 		printf '{"customerId":"c1"}\n'
@@ -517,7 +536,7 @@ EOF
 	assert_failure 3
 	assert_equal "$(jq -r .customerId <<< "$output" | tr '\n' ' ')" "c1 c3 "
 	assert_equal "${stderr_lines[0]}" "jrn-ai: in.ndjson:2: invalid JSON: unexpected end of line"
-	assert_equal "${stderr_lines[1]}" "jrn-ai: in.ndjson:3: customerId: expected a string (a profile needs one)"
+	assert_equal "${stderr_lines[1]}" "jrn-ai: in.ndjson:3: customerId: missing (a profile needs one)"
 	assert_equal "${stderr_lines[2]}" "jrn-ai: in.ndjson:4: customerId: control character U+0000 at byte 2"
 	assert_regex "${stderr_lines[3]}" '^jrn-ai: in.ndjson:5: invalid UTF-8 at byte 16'
 	assert_regex "${stderr_lines[4]}" '^jrn-ai: in.ndjson:6: not a JSON object'

@@ -103,7 +103,7 @@ state() {
 	assert_failure 3
 	assert_equal "$(jq -r .customerId <<< "$output" | tr '\n' ' ')" "c2 c9 "
 	assert_equal "$(jq -r .error rej.ndjson | tr '\n' '|')" \
-		"customerId: missing|customerId: empty|customerId: control character U+0000 at byte 2|not a JSON object (got an array)|customerId: expected a string|"
+		"customerId: missing|customerId: empty|customerId: control character U+0000 at byte 2|not a JSON object (got an array)|customerId: expected a string, got a number|"
 	assert_regex "$stderr" "in.ndjson:2: customerId: missing"
 }
 

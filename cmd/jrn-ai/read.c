@@ -52,8 +52,12 @@ static int light_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 		L->light_action = true;
 		return 1;
 	}
+	if (act) /* not a string: the parse judges it (ai_take_line) */
+		return 0;
 	for (int i = 0; i < 5; i++)
 		m[i] = jrn_json_find(&L->ix, -1, light_names[i]);
+	if (m[0] && m[0]->kind != '"')
+		return 0; /* a type not a string: likewise */
 	/* jrn-merge's profile: only its contact is read (rec_contact) */
 	const jrn_json_member *prof = jrn_json_find(&L->ix, -1, "profile");
 	if (m[0] && m[0]->kind == '"' && !(m[2] && m[2]->kind == '{')) {
@@ -200,7 +204,9 @@ static int light_state_rec(ai_loop *L, const jrn_line *ln, jv *rec)
 			continue;
 		if (m->klen == 5 && !memcmp(m->key, "state", 5))
 			return 0;
-		if (m->klen == 10 && !memcmp(m->key, "actionType", 10) && m->kind == '"') {
+		if (m->klen == 10 && !memcmp(m->key, "actionType", 10)) {
+			if (m->kind != '"')
+				return 0; /* not a string: the parse judges it */
 			*rec = jv_invalid(); /* an action: through (ai_take_line) */
 			L->light_action = true;
 			return 1;
@@ -367,7 +373,7 @@ int ai_take_line(ai_loop *L, const jrn_line *ln)
 	ai_run *run = L->run;
 	jrn_err e;
 	const char *why = NULL;
-	char buf[sizeof e.msg + 64];
+	char buf[sizeof e.msg + 64], whybuf[96];
 	jv rec = jv_invalid();
 	if (L->lite && ln->len <= AI_MAX_LINE) {
 		int taken = lite_take(L, ln);
@@ -388,14 +394,26 @@ int ai_take_line(ai_loop *L, const jrn_line *ln)
 		why = e.msg;
 	} else {
 		jv type = jv_object_get(jv_copy(rec), KS("type"));
-		bool event = jv_get_kind(type) == JV_KIND_STRING;
+		jv_kind tk = jv_get_kind(type);
+		bool event = tk == JV_KIND_STRING;
 		jv_free(type);
 		/* an action (a string actionType: optimize's own, jrn-route's
 		 * input) is a decision made, not a customer to ask about */
 		jv act = jv_object_get(jv_copy(rec), KS("actionType"));
-		action = action || jv_get_kind(act) == JV_KIND_STRING;
+		jv_kind ak = jv_get_kind(act);
+		action = action || ak == JV_KIND_STRING;
 		jv_free(act);
-		if (action) {
+		/* what says an event or an action but is not a string is neither:
+		 * asked about as a profile it would get actions of its own */
+		if (!action && ak != JV_KIND_INVALID && ak != JV_KIND_NULL) {
+			snprintf(whybuf, sizeof whybuf, "actionType: expected a string, got %s",
+				 jrn_kind_phrase(ak, false));
+			why = whybuf;
+		} else if (!action && tk != JV_KIND_INVALID && tk != JV_KIND_NULL && !event) {
+			snprintf(whybuf, sizeof whybuf, "type: expected a string, got %s",
+				 jrn_kind_phrase(tk, false));
+			why = whybuf;
+		} else if (action) {
 			event = true;
 		} else if (event) { /* an event carrying what the task reads is a record */
 			jv carried = jv_object_get(jv_copy(rec), run->task == AI_STATE ? KS("profile")
@@ -409,11 +427,16 @@ int ai_take_line(ai_loop *L, const jrn_line *ln)
 				event = true;
 			jv_free(t);
 		}
-		if (!event) {
+		if (!event && !why) {
 			jv c = jv_object_get(jv_copy(rec), KS("customerId"));
-			if (jv_get_kind(c) != JV_KIND_STRING)
-				why = "customerId: expected a string (a profile needs one)";
-			else if (jrn_id_check(jv_string_value(c), (size_t)jv_string_length_bytes(jv_copy(c)),
+			jv_kind ck = jv_get_kind(c);
+			if (ck == JV_KIND_INVALID) {
+				why = "customerId: missing (a profile needs one)";
+			} else if (ck != JV_KIND_STRING) {
+				snprintf(whybuf, sizeof whybuf, "customerId: expected a string, got %s",
+					 jrn_kind_phrase(ck, false));
+				why = whybuf;
+			} else if (jrn_id_check(jv_string_value(c), (size_t)jv_string_length_bytes(jv_copy(c)),
 					      "customerId", &e) < 0)
 				why = e.msg;
 			jv_free(c);

@@ -484,7 +484,8 @@ static int take_line(run_t *r, const jrn_line *ln, jrn_err *fatal)
 		goto reject;
 	}
 	if (m->kind != '"') {
-		jrn_fail(&why, "customerId: expected a string");
+		jrn_fail(&why, "customerId: expected a string, got %s",
+			 jrn_json_kind_phrase_at(m->val, m->vlen));
 		goto reject;
 	}
 	int rc;
