@@ -318,7 +318,7 @@ Y
 	assert_output --partial "customerId: missing"
 }
 
-@test "--save: a customerId that is not a string is said by its kind, not as missing" {
+@test "a customerId that is not a string is said by its kind, not as missing, with --save or without" {
 	segs
 	printf '%s\n' '{"customerId":42,"traits":{"plan":"trial"}}' '{"customerId":{"id":"c1"}}' \
 		'{"customerId":null}' '{"customerId":"c\u0031","x":"\u0041"}' > p.ndjson
@@ -330,10 +330,14 @@ Y
 	assert_equal "${stderr_lines[2]}" "jrn-segment: p.ndjson:3: customerId: missing (needed to store memberships)"
 	assert_equal "${stderr_lines[3]}" "jrn-segment: p.ndjson:5: customerId: expected a string, got a boolean"
 	assert_regex "${stderr_lines[4]}" '^jrn-segment: 5 records \(1 profile, 0 events passed through\), 4 rejected'
-	# without --save the id is not needed: the profile is evaluated as before
-	run --separate-stderr jrn-segment -q --segments s.yaml --only trial p.ndjson
-	assert_success
-	assert_line --index 0 '{"customerId":42,"traits":{"plan":"trial"}}'
+	# without --save a missing id is not needed (the profile is evaluated),
+	# but one of another kind is still wrong: rejected as every tool does
+	run --separate-stderr jrn-segment --segments s.yaml p.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-segment: p.ndjson:1: customerId: expected a string, got a number"
+	assert_equal "${stderr_lines[1]}" "jrn-segment: p.ndjson:2: customerId: expected a string, got an object"
+	assert_equal "${stderr_lines[2]}" "jrn-segment: p.ndjson:5: customerId: expected a string, got a boolean"
+	assert_equal "$(jq -c .customerId <<< "$output" | tr '\n' ' ')" 'null "c1" '
 }
 
 @test "a misspelt key in a rule leaf is named, with the segment and the nearest key" {
