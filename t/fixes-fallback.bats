@@ -33,9 +33,14 @@ spoolname() {
 	printf '{"customerId":"c1","email":"ann@example.com","state":{"journeyStage":"purchase","segment":"new"}}\n' > in.ndjson
 	run --separate-stderr bash -c 'set -o pipefail; jrn-ai optimize --config jrn.yaml in.ndjson | jrn-route --config jrn.yaml | jrn-send --config jrn.yaml'
 	assert_success
+	# the playbook's timing (1h, 24h) is their sendAt: queued until then
 	run jq -c 'select(.actionType) | [.campaignId, .actionType, .route.decision, .route.from, .delivery.status]' <<< "$output"
-	assert_output '["cart-5off","email","send",null,"sent"]
-["cart-10off","email","send","sms","sent"]'
+	assert_output '["cart-5off","email","send",null,"queued"]
+["cart-10off","email","send","sms","queued"]'
+	assert_equal "$(peer_sink_count)" "" # (no message counted yet)
+	run --separate-stderr jrn-send --config jrn.yaml --due --now 2026-01-02T00:00:00Z
+	assert_success
+	assert_equal "$(jq -r .delivery.status <<< "$output" | sort -u)" sent
 	assert_equal "$(peer_sink_count)" 2
 	# the fallback's message: the SMS text as its subject and its body
 	f=$(grep -l '10% off your cart' "$SINK_DIR"/* | head -1)

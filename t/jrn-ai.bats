@@ -209,7 +209,7 @@ fresh new"
 	run --separate-stderr jrn-ai optimize in.ndjson
 	assert_success
 	assert_equal "${lines[0]}" "$(sed -n 1p in.ndjson)"
-	assert_equal "${lines[1]}" '{"customerId":"c1","actionType":"email","messageContent":"5% off what is in your cart.","campaignId":"cart-5off","recipientEmail":"a@example.com","recipientPhone":"+14155550100","subject":"Your cart is waiting","timing":"1h","metricsToTrack":["clicks","conversions"],"source":"rules","model":"rules","promptVersion":"'"$(sha256sum "$BATS_TEST_DIRNAME/../share/jrn/prompts/optimize.txt" | cut -c1-12)"'","tokens":0,"cost":0,"cached":false}'
+	assert_equal "${lines[1]}" '{"customerId":"c1","actionType":"email","messageContent":"5% off what is in your cart.","campaignId":"cart-5off","recipientEmail":"a@example.com","recipientPhone":"+14155550100","subject":"Your cart is waiting","timing":"1h","metricsToTrack":["clicks","conversions"],"sendAt":"2026-01-01T01:00:00.000Z","source":"rules","model":"rules","promptVersion":"'"$(sha256sum "$BATS_TEST_DIRNAME/../share/jrn/prompts/optimize.txt" | cut -c1-12)"'","tokens":0,"cost":0,"cached":false}'
 	assert_equal "$(jq -c '[.actionType, .campaignId, .recipientPhone]' <<< "${lines[2]}")" '["sms","cart-10off","+14155550100"]'
 	assert_equal "${lines[3]}" '{"type":"page.viewed","customerId":"c1"}'
 	assert_equal "${lines[4]}" "$(sed -n 3p in.ndjson)"
@@ -339,6 +339,37 @@ H=1767222000000 # 2025-12-31T23:00:00Z, an hour before JRN_NOW
 	assert_regex "$stderr" 'asking rules 1 optimize question'
 	assert_equal "$(jq -sr '.[1].source' <<< "$output")" rules
 	assert_equal "$(rows 'SELECT count(*) FROM ai_cache WHERE task = "optimize"')" 2
+}
+
+@test "optimize: an action's timing becomes its sendAt (a delay from now, a time), which jrn-route holds it to; cached answers alike" {
+	cat > jrn.yaml <<'Y'
+ai:
+  cache:
+    rules: true
+  playbook:
+    awareness:
+      - {actionType: email, campaignId: a1, messageContent: hi, timing: 24h}
+      - {actionType: email, campaignId: a2, messageContent: hi, timing: "in 3 days"}
+      - {actionType: sms, campaignId: a3, messageContent: hi, timing: "2027-12-24T09:00:00+01:00"}
+      - {actionType: email, campaignId: a4, messageContent: hi, timing: now}
+      - {actionType: email, campaignId: a5, messageContent: hi, timing: next tuesday}
+Y
+	echo '{"customerId":"c1","email":"a@example.com","phone":"+14155550100","state":{"journeyStage":"awareness"}}' > st.ndjson
+	want='["a1","2026-01-02T00:00:00.000Z"] ["a2","2026-01-04T00:00:00.000Z"] ["a3","2027-12-24T08:00:00.000Z"] ["a4",null] ["a5",null] '
+	run jrn-ai optimize -q --now 2026-01-01T00:00:00Z st.ndjson
+	assert_success
+	assert_equal "$(jq -c 'select(.actionType) | [.campaignId, .sendAt]' <<< "$output" | tr '\n' ' ')" "$want"
+	assert_equal "$(jq -r 'select(.campaignId == "a5") | .timing' <<< "$output")" "next tuesday"
+	# the cached answer: the same, from the cached text, counted from now
+	run jrn-ai optimize -q --now 2026-01-01T00:00:00Z st.ndjson
+	assert_equal "$(jq -c 'select(.actionType) | [.campaignId, .sendAt, .cached]' <<< "$output" | jq -c '.[:2]' | tr '\n' ' ')" "$want"
+	assert_equal "$(jq -r 'select(.actionType) | .cached' <<< "$output" | sort -u)" true
+	run jrn-ai optimize -q --now 2026-01-01T06:00:00Z st.ndjson
+	assert_equal "$(jq -r 'select(.campaignId == "a1") | .sendAt' <<< "$output")" 2026-01-02T06:00:00.000Z
+	# jrn-route holds each to it
+	run bash -c 'jrn-ai optimize -q --now 2026-01-01T00:00:00Z st.ndjson | jrn-route -q --now 2026-01-01T00:00:00Z'
+	assert_success
+	assert_equal "$(jq -c 'select(.actionType) | [.campaignId, .route.sendAt]' <<< "$output" | head -2 | tr '\n' ' ')" '["a1","2026-01-02T00:00:00.000Z"] ["a2","2026-01-04T00:00:00.000Z"] '
 }
 
 @test "ai.playbook replaces a stage's actions; a bad entry is a config error naming it" {

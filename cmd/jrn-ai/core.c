@@ -718,6 +718,20 @@ static int add_provenance(const ai_loop *L, const ai_item *it, jrn_buf *b, bool 
 	return rc ? -1 : 0;
 }
 
+/* ,"sendAt":"..." into b when an action's timing (t[0..tlen), NULL:
+ * none) says a time (ai_timing_at), so that jrn-route and jrn-send hold
+ * the action until then ("send no earlier"); nothing for now or for text
+ * it does not read. 0 or -1 (out of memory). */
+static int add_send_at(jrn_buf *b, const char *t, size_t tlen)
+{
+	int64_t at;
+	char ts[32];
+	if (!t || ai_timing_at(t, tlen, jrn_now(), &at) != 1)
+		return 0;
+	jrn_time_format(at, ts);
+	return jrn_buf_adds(b, ",\"sendAt\":\"") | jrn_buf_adds(b, ts) | jrn_buf_addc(b, '"') ? -1 : 0;
+}
+
 /* The record of it with member name: value added (value's text in v[0..vn)),
  * into b: the input line's text with the member spliced before its last
  * '}', or, when the record already has that member, the record rebuilt. */
@@ -798,11 +812,17 @@ static int write_actions(ai_loop *L, ai_item *it)
 			jrn_buf *b = &L->out;
 			bool first = false;
 			jrn_buf_reset(b);
+			jv tm = jv_get_kind(a) == JV_KIND_OBJECT && !jv_object_has(jv_copy(a), KS("sendAt"))
+					? jv_object_get(jv_copy(a), KS("timing")) : jv_invalid();
+			bool ts = jv_get_kind(tm) == JV_KIND_STRING;
 			if (rc == 0 && (jrn_buf_adds(b, "{\"customerId\":") < 0 ||
 					jrn_json_append_str(b, jv_string_value(id), (size_t)jv_string_length_bytes(jv_copy(id))) < 0 ||
-					add_members(b, jv_copy(a), &first) < 0 || add_provenance(L, it, b, i == 0) < 0 ||
-					jrn_buf_addc(b, '}') < 0))
+					add_members(b, jv_copy(a), &first) < 0 ||
+					add_send_at(b, ts ? jv_string_value(tm) : NULL,
+						    ts ? (size_t)jv_string_length_bytes(jv_copy(tm)) : 0) < 0 ||
+					add_provenance(L, it, b, i == 0) < 0 || jrn_buf_addc(b, '}') < 0))
 				rc = -1;
+			jv_free(tm);
 			if (rc == 0)
 				jrn_out_line(&run->out, b->p, b->len);
 			jv_free(a);
@@ -969,6 +989,11 @@ static int write_actions_text(ai_loop *L, ai_item *it)
 			if (!has[x] && it->lite.contact[x].p)
 				rc |= jrn_buf_adds(b, ",\"") | jrn_buf_adds(b, recipient[x]) | jrn_buf_adds(b, "\":") |
 				      jrn_buf_add(b, it->lite.contact[x].p, it->lite.contact[x].n);
+		const jrn_json_member *tm = jrn_json_find(ix, -1, "timing");
+		if (tm && tm->kind == '"' && tm->escaped)
+			return 0; /* (the parse reads it) */
+		if (tm && tm->kind == '"' && !jrn_json_find(ix, -1, "sendAt"))
+			rc |= add_send_at(b, tm->val, tm->vlen);
 		rc |= add_provenance(L, it, b, i++ == 0) | jrn_buf_adds(b, "}\n");
 		if (rc)
 			return -1;

@@ -346,6 +346,14 @@ int ai_setup(ai_run *run);
  * (ai.touchpoints, or the default list in config.c): an entry equal to it,
  * or ending in '*' and a prefix of it. */
 bool ai_touchpoint(const ai_run *run, const char *t, size_t len);
+/* When an action's timing (s[0..len), the Journey Action Schema's free
+ * text, as share/jrn/prompts/optimize.txt asks for it) says to send,
+ * from now (ms): an RFC 3339 time with a zone (as it is); a delay, "2h",
+ * "1h30m" (jrn_duration_parse), "in 2h", "2 hours", "in 3 days" (minute,
+ * hour, day, week, singular or plural, one number); 1 with *at set. 0
+ * for now ("now", "immediately", empty), -1 for text it does not read
+ * (the action then goes as it would without: now). */
+int ai_timing_at(const char *s, size_t len, int64_t now, int64_t *at);
 /* Closes the models and frees what ai_setup set. */
 void ai_teardown(ai_run *run);
 

@@ -4,9 +4,11 @@
  * playbook (ai.playbook, config.c's defaults). No network, deterministic:
  * the same input gives the same answer. The mapping, rule by rule, is
  * the table RULES MODEL of jrn-ai(1); change both together. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "jrn-ai.h"
 
@@ -335,6 +337,53 @@ static int rules_run(ai_model *m, ai_req *reqs, size_t n, const ai_prompt *p, jr
 						     : ai_rules_optimize(m->run, reqs[i].input);
 	}
 	return 0;
+}
+
+int ai_timing_at(const char *s, size_t len, int64_t now, int64_t *at)
+{
+	char buf[64];
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (!len || (len == 3 && !strncasecmp(s, "now", 3)) ||
+	    (len == 11 && !strncasecmp(s, "immediately", 11)))
+		return 0;
+	if (len >= sizeof buf)
+		return -1;
+	int64_t ms;
+	if (jrn_time_parse(s, len, 0, &ms, NULL) == 0) {
+		*at = ms;
+		return 1;
+	}
+	if (len > 3 && !strncasecmp(s, "in ", 3))
+		s += 3, len -= 3;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (jrn_duration_parse(buf, &ms, NULL) == 0 && ms >= 0) {
+		*at = now + ms;
+		return 1;
+	}
+	/* "2 hours", "3 days": one whole number and a unit's word */
+	static const struct { const char *word; int64_t ms; } units[] = {
+		{"minute", 60000}, {"hour", 3600000}, {"day", 86400000}, {"week", 604800000},
+	};
+	char *end;
+	errno = 0;
+	long long k = strtoll(buf, &end, 10);
+	if (end == buf || errno || k < 0 || k > 100000 || *end != ' ')
+		return -1;
+	while (*end == ' ')
+		end++;
+	size_t wl = strlen(end);
+	if (wl > 1 && (end[wl - 1] == 's' || end[wl - 1] == 'S'))
+		wl--;
+	for (size_t u = 0; u < sizeof units / sizeof *units; u++)
+		if (wl == strlen(units[u].word) && !strncasecmp(end, units[u].word, wl)) {
+			*at = now + k * units[u].ms;
+			return 1;
+		}
+	return -1;
 }
 
 /* A model of kind rules reads kind (and price, read for every model)

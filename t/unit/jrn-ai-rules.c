@@ -3,6 +3,7 @@
  * object (facts.c), and the cache key (cache.c): injective over its
  * parts, independent of member order. */
 #include <math.h>
+#include <string.h>
 
 #include "jrn-ai.h"
 #include "unit.h"
@@ -211,6 +212,25 @@ int main(void)
 	CHECK_STR(key_hex(d, hex), "cb0f46f5db6552738d024702ef59eab1b5c670f0e0cc2caddbc9b835a524e8f3", "cache key: layout 3's bytes, optimize's state read lightly");
 	jv_free(ra.input);
 	ai_facts_clear(&kf);
+
+	/* an action's timing as a time to send (ai_timing_at) */
+	const int64_t now = 1767225600000; /* 2026-01-01T00:00:00Z */
+	static const struct { const char *t; int rc; int64_t after; } tm[] = {
+		{"24h", 1, 86400000},           {"1h30m", 1, 5400000},
+		{"in 2h", 1, 7200000},          {"In 3d", 1, 259200000},
+		{"2 hours", 1, 7200000},        {"in 3 days", 1, 259200000},
+		{"1 week", 1, 604800000},       {" 10 minutes ", 1, 600000},
+		{"2026-01-02T09:00:00+01:00", 1, 115200000}, /* 08:00Z: 32 h */
+		{"now", 0, 0},                  {"Immediately", 0, 0}, {"", 0, 0}, {"  ", 0, 0},
+		{"next tuesday", -1, 0},        {"2 fortnights", -1, 0}, {"-2h", -1, 0},
+		{"in", -1, 0},                  {"2026-01-02", -1, 0},
+	};
+	for (size_t i = 0; i < sizeof tm / sizeof *tm; i++) {
+		int64_t at = -1;
+		int rc = ai_timing_at(tm[i].t, strlen(tm[i].t), now, &at);
+		CHECK(rc == tm[i].rc && (rc != 1 || at == now + tm[i].after),
+		      "timing '%s': %d, %lld ms after now", tm[i].t, rc, (long long)(at - now));
+	}
 	ai_keys_free();
 	return unit_done();
 }
