@@ -576,6 +576,21 @@ const char *jrn_config_where(jv cfg, const char *dotted, bool key, char *out, si
 	return out;
 }
 
+const char *jrn_config_where_msg(jv cfg, const char *msg, char *out, size_t n)
+{
+	if (n)
+		out[0] = '\0';
+	/* a dotted path: names of letters, digits and _, joined by '.', each
+	 * with [i]s after it, then ": " */
+	size_t len = strspn(msg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.[]");
+	if (!n || !len || len >= 256 || strncmp(msg + len, ": ", 2) || msg[0] == '.' || msg[0] == '[')
+		return out;
+	char path[256];
+	memcpy(path, msg, len);
+	path[len] = '\0';
+	return jrn_config_where(cfg, path, false, out, n);
+}
+
 /* The first unset reference at key dotted (or, with below, at or below it)
  * in cfg (borrowed), owned, or invalid when none; *file set to the
  * configuration's path (borrowed from cfg). */

@@ -472,6 +472,12 @@ const char *jrn_config_shown(jv cfg, const char *dotted, const char *value);
  * the schema leaves to their tools (sources, ai.models), whose messages
  * otherwise could not say where. Returns out. */
 const char *jrn_config_where(jv cfg, const char *dotted, bool key, char *out, size_t n);
+/* jrn_config_where of the value at the dotted path msg begins with
+ * ("policy.caps.email: give both max and window", "policy.fallback[1]:
+ * ..."), into out (n bytes): for a tool's message about its section, to
+ * say where it is written. "" when msg begins with no such path or cfg
+ * has no file. Returns out. */
+const char *jrn_config_where_msg(jv cfg, const char *msg, char *out, size_t n);
 
 /* The optimal-string-alignment distance of a (la bytes) and b (lb bytes):
  * Levenshtein's, with a swapped adjacent pair one edit (Damerau), ASCII

@@ -209,7 +209,7 @@ Y
 	SECONDS=0
 	run --separate-stderr timeout 10 jrn-score lead in.ndjson
 	assert_failure 1
-	assert_equal "$stderr" "jrn-score: jrn.yaml: scoring.lead.demographic[0]: condition: segment 're', rule 1: matches: counted repetitions expand the pattern to more than 4096 elements (the limit)"
+	assert_equal "$stderr" "jrn-score: jrn.yaml:4:9: scoring.lead.demographic[0]: condition: segment 're', rule 1: matches: counted repetitions expand the pattern to more than 4096 elements (the limit)"
 	[ "$SECONDS" -le 2 ]
 }
 

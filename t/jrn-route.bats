@@ -587,14 +587,14 @@ P
 	done
 }
 
-@test "policy errors: file:line:column from the schema, and the keys jrn-route checks itself" {
+@test "policy errors: file:line:column from the schema, and for the keys jrn-route checks itself" {
 	printf 'policy:\n  quietHours: {start: "25:00", end: "08:00"}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
 	assert_failure 1
 	assert_equal "$stderr" "jrn-route: jrn.yaml:2:23: policy.quietHours.start: expected a time of day HH:MM from 00:00 to 23:59, got '25:00'"
 	printf 'policy:\n  quietHours: {start: "21:00"}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
-	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.quietHours: give both start and end (HH:MM, local time)"
+	assert_equal "$stderr" "jrn-route: jrn.yaml:2:15: policy.quietHours: give both start and end (HH:MM, local time)"
 	printf 'policy:\n  cooldown: {spring: soon}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
 	assert_failure 1
@@ -603,21 +603,21 @@ P
 	[[ $stderr == *"policy.cooldown.spring"* ]]
 	printf 'policy:\n  fallback: [sms, fax]\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
-	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.fallback[1]: expected whatsapp, sms or email, each once"
+	assert_equal "$stderr" "jrn-route: jrn.yaml:2:19: policy.fallback[1]: expected whatsapp, sms or email, each once"
 	printf 'policy:\n  budgets: {spring: -1}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
-	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.budgets.spring: expected an amount at least 0"
+	assert_equal "$stderr" "jrn-route: jrn.yaml:2:21: policy.budgets.spring: expected an amount at least 0"
 	printf 'policy:\n  timeZone: Mars/Olympus\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
-	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.timeZone: 'Mars/Olympus' is not a time zone of the system's zoneinfo"
+	assert_equal "$stderr" "jrn-route: jrn.yaml:2:13: policy.timeZone: 'Mars/Olympus' is not a time zone of the system's zoneinfo"
 	# a value from the environment is never shown
 	printf 'policy:\n  timeZone: ${ROUTE_TZ}\n' > jrn.yaml
 	ROUTE_TZ=Secret/Zone run --separate-stderr jrn-route < /dev/null
 	assert_failure 1
-	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.timeZone: '\${ROUTE_TZ}' is not a time zone of the system's zoneinfo"
+	assert_equal "$stderr" "jrn-route: jrn.yaml:2:13: policy.timeZone: '\${ROUTE_TZ}' is not a time zone of the system's zoneinfo"
 	printf 'policy:\n  caps:\n    email: {max: 2}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
-	assert_equal "$stderr" "jrn-route: jrn.yaml: policy.caps.email: give both max and window"
+	assert_equal "$stderr" "jrn-route: jrn.yaml:3:12: policy.caps.email: give both max and window"
 	printf 'policy:\n  caps:\n    email: {max: 10001, window: 1d}\n' > jrn.yaml
 	run --separate-stderr jrn-route < /dev/null
 	assert_failure 1

@@ -251,7 +251,7 @@ jrn-score: memory: "*" KB anonymous" ]]
 	for cmd in rfm lead; do
 		run --separate-stderr jrn-score $cmd < /dev/null
 		assert_failure 1
-		[[ "$stderr" == "jrn-score: jrn.yaml: scoring.$cmd."* ]]
+		[[ "$stderr" =~ ^"jrn-score: jrn.yaml:"[0-9]+:[0-9]+": scoring.$cmd." ]]
 	done
 	printf 'scoring:\n  lead:\n    grades: 3\n' > jrn.yaml
 	run --separate-stderr jrn-score lead < /dev/null

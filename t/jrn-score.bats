@@ -199,7 +199,7 @@ Y
 	printf 'scoring:\n  rfm:\n    weights: [1, 2]\n' > jrn.yaml
 	run --separate-stderr jrn-score rfm
 	assert_failure 1
-	assert_equal "$stderr" "jrn-score: jrn.yaml: scoring.rfm.weights: expected three numbers [R, F, M]"
+	assert_equal "$stderr" "jrn-score: jrn.yaml:3:14: scoring.rfm.weights: expected three numbers [R, F, M]"
 }
 
 @test "rfm: fixed thresholds per dimension instead of ranks" {
@@ -228,7 +228,7 @@ Y
 	printf 'scoring:\n  rfm:\n    method: thresholds\n    thresholds:\n      recency: [7, 14, 3, 90]\n' > jrn.yaml
 	run --separate-stderr jrn-score rfm
 	assert_failure 1
-	assert_equal "$stderr" "jrn-score: jrn.yaml: scoring.rfm.thresholds.recency: expected four ascending numbers"
+	assert_equal "$stderr" "jrn-score: jrn.yaml:5:16: scoring.rfm.thresholds.recency: expected four ascending numbers"
 }
 
 @test "rfm: the same scores as the SQL of t/bench/rfm.sql on generated data" {
@@ -538,11 +538,11 @@ Y
 	printf 'scoring:\n  lead:\n    behavioral:\n      - {event: a.b}\n' > jrn.yaml
 	run --separate-stderr jrn-score lead in.ndjson
 	assert_failure 1
-	assert_equal "$stderr" "jrn-score: jrn.yaml: scoring.lead.behavioral[0]: points: expected a number"
+	assert_equal "$stderr" "jrn-score: jrn.yaml:4:9: scoring.lead.behavioral[0]: points: expected a number"
 	printf 'scoring:\n  lead:\n    demographic:\n      - {points: 3, condition: {field: x, op: frobs, value: 1}}\n' > jrn.yaml
 	run --separate-stderr jrn-score lead in.ndjson
 	assert_failure 1
-	[[ "$stderr" == "jrn-score: jrn.yaml: scoring.lead.demographic[0]: condition: "* ]]
+	[[ "$stderr" == "jrn-score: jrn.yaml:4:9: scoring.lead.demographic[0]: condition: "* ]]
 	run --separate-stderr jrn-score lead --window 3d in.ndjson
 	assert_failure 2
 }

@@ -205,9 +205,11 @@ static int setup(route_run *R, int argc, char **argv)
 	rc = jrn_opts_resolve(&R->opts, &e);
 	if (rc < 0)
 		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
-	if (policy_load(&R->P, R->opts.config, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s: %s", R->opts.config_path ? R->opts.config_path
-			       : "configuration", e.msg);
+	char w[JRN_PATH_SHOWN + 32];
+	if (policy_load(&R->P, R->opts.config, &e) < 0) /* at its place when written */
+		return jrn_say(JRN_EXIT_FAIL, "%s: %s",
+			       *jrn_config_where_msg(R->opts.config, e.msg, w, sizeof w) ? w
+			       : R->opts.config_path ? R->opts.config_path : "configuration", e.msg);
 	size_t max_claims = 0;
 	if (R->mode == M_SIMULATE && store_private_max(&max_claims, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);

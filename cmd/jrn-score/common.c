@@ -23,6 +23,16 @@ void score_say_setup(const score_run *run, const char *input)
 	jrn_say(0, "input: %s", input);
 }
 
+int score_cfg_say(jv config, const char *cfg, const char *fmt, ...)
+{
+	char text[512], w[JRN_PATH_SHOWN + 32];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	return jrn_say(-1, "%s: %s", *jrn_config_where_msg(config, text, w, sizeof w) ? w : cfg, text);
+}
+
 void score_summary(score_run *run, const char *fmt, ...)
 {
 	/* a reader that went away is a normal end, nothing said (jrn(7)),

@@ -57,6 +57,13 @@ int score_lead(score_run *run);
 
 /* ---- common.c ------------------------------------------------------------- */
 
+/* Says a message about the scoring section of config (borrowed; its
+ * file's name cfg), fmt's text beginning with the dotted path it is about
+ * ("scoring.rfm.weights: ..."), after where that is written
+ * (jrn_config_where_msg: "jrn.yaml:3:14: "), else after cfg. Returns -1. */
+int score_cfg_say(jv config, const char *cfg, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Says "DB: what: SQLite's message" and returns -1. */
 int score_db_fail(score_run *run, const char *what);
 

@@ -88,7 +88,7 @@ static void lead_free(lead_state *L)
 }
 
 /* scoring.lead.grades into L; 0 or -1 (said). */
-static int lead_grades(jv conf, const char *cfg, lead_state *L)
+static int lead_grades(jv config, jv conf, const char *cfg, lead_state *L)
 {
 	int rc = 0;
 	jv g = jv_object_get(jv_copy(conf), jv_string("grades"));
@@ -102,8 +102,8 @@ static int lead_grades(jv conf, const char *cfg, lead_state *L)
 		if (jv_get_kind(warm) == JV_KIND_NUMBER)
 			L->grade_warm = jv_number_value(warm);
 		if (jv_get_kind(g) != JV_KIND_OBJECT || L->grade_warm > L->grade_hot)
-			rc = jrn_say(-1, "%s: scoring.lead.grades: expected {hot: NUMBER, warm: NUMBER},"
-				     " warm <= hot", cfg);
+			rc = score_cfg_say(config, cfg, "scoring.lead.grades: expected {hot: NUMBER,"
+					   " warm: NUMBER}, warm <= hot");
 		jv_free(hot);
 		jv_free(warm);
 	}
@@ -154,7 +154,7 @@ static int lead_rule_add(score_run *run, lead_state *L, const char *cfg, int k, 
 	snprintf(where, sizeof where, "scoring.lead.%s[%d]", kinds[k], i);
 	const char *bad = lead_rule_bad(k, item, name, ev, pts, max, cond, within, l);
 	if (bad) {
-		rc = jrn_say(-1, "%s: %s: %s", cfg, where, bad);
+		rc = score_cfg_say(run->opts.config, cfg, "%s: %s", where, bad);
 	} else {
 		char dflt[32];
 		snprintf(dflt, sizeof dflt, "%s%d", kinds[k], i + 1);
@@ -169,7 +169,7 @@ static int lead_rule_add(score_run *run, lead_state *L, const char *cfg, int k, 
 			jrn_err ce;
 			l->cond = jrn_rule_compile_one(l->name, jv_copy(cond), &ce);
 			if (!l->cond)
-				rc = jrn_say(-1, "%s: %s: condition: %s", cfg, where, ce.msg);
+				rc = score_cfg_say(run->opts.config, cfg, "%s: condition: %s", where, ce.msg);
 			else if (jrn_rule_needs_events(l->cond, -1) &&
 				 jrn_rule_attach(l->cond, run->db, &ce) < 0)
 				rc = jrn_say(-1, "%s: %s", where, ce.msg);
@@ -197,16 +197,17 @@ static int lead_config(score_run *run, lead_state *L)
 	}
 	if (jv_get_kind(conf) != JV_KIND_OBJECT) {
 		jv_free(conf);
-		return jrn_say(-1, "%s: scoring.lead: expected a mapping", cfg);
+		return score_cfg_say(run->opts.config, cfg, "scoring.lead: expected a mapping");
 	}
-	int rc = lead_grades(conf, cfg, L);
+	int rc = lead_grades(run->opts.config, conf, cfg, L);
 	if (rc == 0 && score_config_duration(run, "scoring.lead.halfLife", &L->half_life) < 0)
 		rc = -1;
 	for (int k = 0; rc == 0 && k < 3; k++) {
 		jv list = jv_object_get(jv_copy(conf), jv_string(kinds[k]));
 		int n = jv_get_kind(list) == JV_KIND_ARRAY ? jv_array_length(jv_copy(list)) : 0;
 		if (jv_is_valid(list) && jv_get_kind(list) != JV_KIND_ARRAY)
-			rc = jrn_say(-1, "%s: scoring.lead.%s: expected a list of rules", cfg, kinds[k]);
+			rc = score_cfg_say(run->opts.config, cfg, "scoring.lead.%s: expected a list of rules",
+					   kinds[k]);
 		lead_rule *more = n > 0 ? realloc(L->rules, (size_t)(L->nrules + n) * sizeof *more)
 					: NULL;
 		if (n > 0 && !more)

@@ -59,7 +59,7 @@ static int rfm_weights(jv config, const char *cfg, rfm_state *R)
 			jv_free(x);
 		}
 		if (!ok)
-			rc = jrn_say(-1, "%s: scoring.rfm.weights: expected three numbers [R, F, M]", cfg);
+			rc = score_cfg_say(config, cfg, "scoring.rfm.weights: expected three numbers [R, F, M]");
 	}
 	jv_free(w);
 
@@ -69,7 +69,7 @@ static int rfm_weights(jv config, const char *cfg, rfm_state *R)
 		if (!strcmp(m, "thresholds"))
 			R->use_thresholds = true;
 		else if (strcmp(m, "rank") != 0)
-			rc = jrn_say(-1, "%s: scoring.rfm.method: expected rank or thresholds", cfg);
+			rc = score_cfg_say(config, cfg, "scoring.rfm.method: expected rank or thresholds");
 	}
 	jv_free(meth);
 	static const char *const dims[3] = {"recency", "frequency", "monetary"};
@@ -88,7 +88,7 @@ static int rfm_weights(jv config, const char *cfg, rfm_state *R)
 		}
 		jv_free(l);
 		if (!ok) {
-			rc = jrn_say(-1, "%s: %s: expected four ascending numbers", cfg, path);
+			rc = score_cfg_say(config, cfg, "%s: expected four ascending numbers", path);
 			break;
 		}
 	}
@@ -106,7 +106,7 @@ static int rfm_segments(jv config, const char *cfg, rfm_state *R, int rc)
 	if (jv_is_valid(s)) {
 		int n = jv_get_kind(s) == JV_KIND_ARRAY ? jv_array_length(jv_copy(s)) : 0;
 		if (n == 0)
-			rc = jrn_say(-1, "%s: scoring.rfm.segments: expected a list of {name, min}", cfg);
+			rc = score_cfg_say(config, cfg, "scoring.rfm.segments: expected a list of {name, min}");
 		R->segs = n > 0 ? calloc((size_t)n, sizeof *R->segs) : NULL;
 		if (n > 0 && !R->segs)
 			rc = jrn_say(-1, "out of memory");
@@ -118,8 +118,8 @@ static int rfm_segments(jv config, const char *cfg, rfm_state *R, int rc)
 					 ? jv_object_get(jv_copy(item), jv_string("min")) : jv_invalid();
 			if (jv_get_kind(name) != JV_KIND_STRING ||
 			    (jv_is_valid(min) && jv_get_kind(min) != JV_KIND_NUMBER)) {
-				rc = jrn_say(-1, "%s: scoring.rfm.segments[%d]: expected {name: TEXT, min: "
-					     "NUMBER}", cfg, i);
+				rc = score_cfg_say(config, cfg, "scoring.rfm.segments[%d]: expected {name: TEXT, min: "
+					     "NUMBER}", i);
 			} else {
 				R->segs[i].name = strdup(jv_string_value(name));
 				R->segs[i].min = jv_is_valid(min) ? jv_number_value(min) : -INFINITY;

@@ -247,6 +247,16 @@ static void test_where(void)
 		  "where: a section not written: the top");
 	CHECK_STR(jrn_config_where(cfg, "sources.list[x]", false, w, sizeof w), "jrn.yaml:3:5",
 		  "where: a malformed index stops at what it read");
+	CHECK_STR(jrn_config_where_msg(cfg, "sources.list[0].url: not good", w, sizeof w),
+		  "jrn.yaml:3:36", "where of a message: the path it begins with");
+	CHECK_STR(jrn_config_where_msg(cfg, "sources.parallel: too many", w, sizeof w), "jrn.yaml:6:13",
+		  "where of a message: a value");
+	CHECK_STR(jrn_config_where_msg(cfg, "out of memory", w, sizeof w), "",
+		  "where of a message: no path, nothing");
+	CHECK_STR(jrn_config_where_msg(cfg, "sources.parallel", w, sizeof w), "",
+		  "where of a message: a path without ': ' after it, nothing");
+	CHECK_STR(jrn_config_where_msg(cfg, ".x: y", w, sizeof w), "",
+		  "where of a message: not a path, nothing");
 	jv_free(cfg);
 	jv hand = JV_OBJECT(jv_string("sources"), jv_object());
 	CHECK_STR(jrn_config_where(hand, "sources", false, w, sizeof w), "", "where: a hand-built cfg: nothing");
