@@ -85,7 +85,7 @@ statuses() {
 	run --separate-stderr jrn-send a.ndjson
 	assert_failure 1
 	assert_equal "$output" ""
-	assert_equal "$stderr" "jrn-send: providers.email[0] (smtp 'mta') sends real mail but there is no sender address: set send.from (or from: on the provider)"
+	assert_equal "$stderr" "jrn-send: jrn.yaml:3:7: providers.email[0]: smtp 'mta' sends real mail but there is no sender address: set send.from (or from: on the provider)"
 	[ ! -e spool ]
 	# nothing claimed: the state file holds no delivery
 	run sqlite3 jrn.db 'SELECT count(*) FROM deliveries'
@@ -93,11 +93,11 @@ statuses() {
 	# also under --dry-run and -q, and for a fallback behind a provider with a from
 	run --separate-stderr jrn-send -q --dry-run a.ndjson
 	assert_failure 1
-	[[ "$stderr" == *"providers.email[0] (smtp 'mta')"*"send.from"* ]]
+	[[ "$stderr" == *"providers.email[0]: smtp 'mta'"*"send.from"* ]]
 	printf 'providers:\n  email:\n    - {type: smtp, url: "smtp://127.0.0.1:9", from: a@shop.example}\n    - {type: smtp, name: backup, url: "smtp://127.0.0.1:9"}\n' > jrn.yaml
 	run --separate-stderr jrn-send a.ndjson
 	assert_failure 1
-	assert_equal "$stderr" "jrn-send: providers.email[1] (smtp 'backup') sends real mail but there is no sender address: set send.from (or from: on the provider)"
+	assert_equal "$stderr" "jrn-send: jrn.yaml:4:7: providers.email[1]: smtp 'backup' sends real mail but there is no sender address: set send.from (or from: on the provider)"
 }
 
 @test "8b: a sender from send.from or the provider's from is enough; the spool alone needs none" {

@@ -947,7 +947,7 @@ STOP to end"
 	printf 'providers:\n  sms:\n    - type: twilio\n      from: "+15005550006"\n' > jrn.yaml
 	run --separate-stderr jrn-send < /dev/null
 	assert_failure 1
-	[[ "$stderr" == "jrn-send: providers.sms[0]: twilio needs accountSid and authToken" ]]
+	assert_equal "$stderr" "jrn-send: jrn.yaml:3:7: providers.sms[0]: twilio needs accountSid and authToken"
 	printf 'providers:\n  email:\n    - type: smpt\n' > jrn.yaml
 	run --separate-stderr jrn-send < /dev/null
 	assert_failure 1

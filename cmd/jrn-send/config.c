@@ -352,7 +352,7 @@ static int check_sender(send_ctx *S, jrn_err *e)
 		return 0;
 	for (int i = 0; i < c->n; i++)
 		if (!c->p[i]->ops->simulates && !c->p[i]->from)
-			return jrn_fail(e, "providers.email[%d] (%s '%s') sends real mail but there "
+			return jrn_fail(e, "providers.email[%d]: %s '%s' sends real mail but there "
 				       "is no sender address: set send.from (or from: on the "
 				       "provider)", i, c->p[i]->ops->type, c->p[i]->name);
 	return 0;

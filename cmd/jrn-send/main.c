@@ -342,8 +342,10 @@ static int setup(send_ctx *S, flags *f)
 	int rc = jrn_opts_resolve(&S->opts, &e);
 	if (rc < 0) /* -2: a bad flag value such as --now yesterday */
 		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
-	if (config_load(S, f->spool, &e) < 0)
-		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	char w[JRN_PATH_SHOWN + 32];
+	if (config_load(S, f->spool, &e) < 0) /* at its place, when it names one */
+		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", jrn_config_where_msg(S->opts.config, e.msg, w,
+									sizeof w), *w ? ": " : "", e.msg);
 	if ((f->parallel && parse_count("--parallel", f->parallel, 4096, &S->cf.parallel) < 0) ||
 	    (f->batch && parse_count("--batch-size", f->batch, 1000000, &S->cf.batch_size) < 0))
 		return JRN_EXIT_USAGE;
