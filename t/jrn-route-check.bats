@@ -320,6 +320,24 @@ clean() {
 	assert_equal "$stderr" ""
 }
 
+@test "a step whose kind is misspelt: the key named with the kind it is near; a key near none: no kind" {
+	clean
+	journey a <<-'EOF'
+	trigger: {event: cart.updated}
+	steps:
+	  - wiat: 1h
+	EOF
+	journey b <<-'EOF'
+	trigger: {event: cart.updated}
+	steps:
+	  - {bogus: 1h}
+	EOF
+	run --separate-stderr jrn-route --check
+	assert_failure 1
+	assert_line -n 0 "journeys/a.yaml:3:5: error: step:1: unknown key 'wiat' (did you mean 'wait'?)"
+	assert_line -n 1 "journeys/b.yaml:3:5: error: step:1: no kind (action, wait, wait_for, branch, split, goal, exit, update or webhook)"
+}
+
 @test "two journeys of one name: the second is an error naming the first" {
 	journey a <<-'EOF'
 	name: same

@@ -978,7 +978,7 @@ static int compile_update(cc *c, sctx *x)
 
 /* Which kind the step (a mapping, borrowed) is: -1 with e when none or
  * two. */
-static int step_kind_of(cc *c, jv o, jrn_yaml_at at, const char *what)
+static int step_kind_of(cc *c, jv o, jv pos, jrn_yaml_at at, const char *what)
 {
 	int kind = -1;
 	bool given[NSTEP_KINDS] = {false};
@@ -997,10 +997,16 @@ static int step_kind_of(cc *c, jv o, jrn_yaml_at at, const char *what)
 				       step_kind_names[kind], step_kind_names[k]);
 		kind = k;
 	}
-	if (kind < 0)
-		return fail_at(c, at, "%s: no kind (action, wait, wait_for, branch, split, goal, exit, "
-			       "update or webhook)", what);
-	return kind;
+	/* none: a key near a kind's name is that kind misspelt ("wiat") */
+	jv key = jv_invalid();
+	const char *near = kind < 0 ? journey_near_key(o, step_kind_names, NSTEP_KINDS, &key) : NULL;
+	jrn_yaml_at ka = near ? jrn_yaml_pos_key_at(pos, key) : at;
+	int rc = near ? fail_at(c, ka.line ? ka : at, "%s: unknown key '%.64s' (did you mean '%s'?)",
+				what, jv_string_value(key), near)
+		 : kind < 0 ? fail_at(c, at, "%s: no kind (action, wait, wait_for, branch, split, goal,"
+				      " exit, update or webhook)", what) : kind;
+	jv_free(key);
+	return rc;
 }
 
 /* Step i: its id was set by the first pass; here its kind. */
@@ -1009,7 +1015,7 @@ static int compile_step(cc *c, jv o, jv pos, int i)
 	step *s = &c->J->steps[i];
 	sctx x = {.s = s, .index = i, .at = {s->line, s->col}};
 	snprintf(x.name, sizeof x.name, "step:%.64s", s->id);
-	int kind = step_kind_of(c, o, x.at, x.name);
+	int kind = step_kind_of(c, o, pos, x.at, x.name);
 	if (kind < 0)
 		return -1;
 	s->kind = (enum step_kind)kind;

@@ -215,6 +215,10 @@ void journey_free(journey *J);
  * ignoring ASCII case, when close enough to be a typo (at most a third of
  * its length, at least 1, as jrn.yaml's unknown keys); else NULL. */
 const char *journey_suggest(const char *s, const char *const *list);
+/* The first key of mapping o (borrowed) that journey_suggest finds near
+ * one of names[0..n) (no list end needed), that name, with the key into
+ * *key (the caller frees it); NULL (and *key invalid) when none is. */
+const char *journey_near_key(jv o, const char *const *names, size_t n, jv *key);
 /* The index of step id in J, or -1. */
 int journey_step(const journey *J, const char *id);
 

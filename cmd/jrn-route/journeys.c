@@ -30,6 +30,24 @@ const char *journey_suggest(const char *s, const char *const *list)
 	return best;
 }
 
+const char *journey_near_key(jv o, const char *const *names, size_t n, jv *key)
+{
+	const char *list[n + 1];
+	memcpy(list, names, n * sizeof *names);
+	list[n] = NULL;
+	*key = jv_invalid();
+	for (int it = jv_object_iter(o); jv_object_iter_valid(o, it); it = jv_object_iter_next(o, it)) {
+		jv k = jv_object_iter_key(o, it);
+		const char *near = journey_suggest(jv_string_value(k), list);
+		if (near) {
+			*key = k;
+			return near;
+		}
+		jv_free(k);
+	}
+	return NULL;
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
