@@ -167,7 +167,8 @@ row() {
 	assert_output --partial "jrn-ai: eval: --until '2025-13-01': "
 	run jrn-ai eval --until 2025-06-01
 	assert_failure 2
-	assert_output --partial "--since and --until are needed"
+	assert_output "jrn-ai: eval: --since and --until are needed (the cut-off and the end of the outcome window)
+Try 'jrn-ai --help'."
 	run jrn-ai eval --since 2025-06-01 --until 2025-07-01 --model gpt
 	assert_failure 2
 	assert_output "jrn-ai: --model 'gpt': no such model (choices: rules)"

@@ -192,9 +192,12 @@ typedef struct {
 static int time_flag(const char *name, const char *s, int64_t *ms)
 {
 	jrn_err e;
-	if (!s)
-		return jrn_say(JRN_EXIT_USAGE, "eval: --since and --until are needed (the cut-off"
-			       " and the end of the outcome window); Try 'jrn-ai --help'.");
+	if (!s) { /* (the Try line on its own, as every usage error has it) */
+		jrn_say(0, "eval: --since and --until are needed (the cut-off and the end of the"
+			" outcome window)");
+		fputs("Try 'jrn-ai --help'.\n", stderr);
+		return JRN_EXIT_USAGE;
+	}
 	/* or a duration back from now, as jrn-report's windows take it */
 	int rc = jrn_time_or_ago(s, jrn_now(), ms, &e);
 	if (rc == 0 || (rc == 1 && *ms >= 0))
