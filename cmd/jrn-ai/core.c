@@ -970,11 +970,15 @@ static int write_actions_text(ai_loop *L, ai_item *it)
 		      jrn_buf_addc(b, '"');
 		/* the members in their order, but null ones; a recipient not a
 		 * string takes the record's contact in its place */
-		bool has[2] = {false, false};
+		bool has[2] = {false, false}, send_at = false;
+		const jrn_json_member *tm = NULL; /* the timing (add_send_at) */
 		for (size_t j = 0; j < ix->n; j++) {
 			const jrn_json_member *m = &ix->m[j];
 			if (m->kescaped)
 				return 0;
+			if (named(m, "timing"))
+				tm = m;
+			send_at = send_at || named(m, "sendAt");
 			int x = named(m, recipient[0]) ? 0 : named(m, recipient[1]) ? 1 : -1;
 			const ai_span *to = x >= 0 && m->kind != '"' && it->lite.contact[x].p ? &it->lite.contact[x] : NULL;
 			if (m->kind == 'n' && !to)
@@ -989,10 +993,9 @@ static int write_actions_text(ai_loop *L, ai_item *it)
 			if (!has[x] && it->lite.contact[x].p)
 				rc |= jrn_buf_adds(b, ",\"") | jrn_buf_adds(b, recipient[x]) | jrn_buf_adds(b, "\":") |
 				      jrn_buf_add(b, it->lite.contact[x].p, it->lite.contact[x].n);
-		const jrn_json_member *tm = jrn_json_find(ix, -1, "timing");
 		if (tm && tm->kind == '"' && tm->escaped)
 			return 0; /* (the parse reads it) */
-		if (tm && tm->kind == '"' && !jrn_json_find(ix, -1, "sendAt"))
+		if (tm && tm->kind == '"' && !send_at)
 			rc |= add_send_at(b, tm->val, tm->vlen);
 		rc |= add_provenance(L, it, b, i++ == 0) | jrn_buf_adds(b, "}\n");
 		if (rc)
