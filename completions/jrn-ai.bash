@@ -41,7 +41,8 @@ _jrn_ai()
 		;;
 	esac
 
-	local common="--db --config --now --rejects --quiet --verbose --help --version --model --budget --parallel"
+	local common="--db --config --now --rejects --quiet --verbose --help --version --model --budget
+		--parallel --check-config"
 	case $cmd in
 	state | optimize)
 		if [[ $cur == -* ]]; then
@@ -55,7 +56,7 @@ _jrn_ai()
 	eval) COMPREPLY=($(compgen -W "$common --since --until --horizon --format" -- "$cur")) ;;
 	*)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
+			COMPREPLY=($(compgen -W "--help --version --check-config" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "state optimize eval" -- "$cur"))
 		fi

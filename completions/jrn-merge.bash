@@ -25,7 +25,7 @@ _jrn_merge()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --quiet --verbose
-			--help --version --all --source --require --save --unmerge --parallel" -- "$cur"))
+			--help --version --all --source --require --save --unmerge --parallel --check-config" -- "$cur"))
 		return
 	fi
 	if declare -F _filedir > /dev/null; then

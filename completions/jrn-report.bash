@@ -50,7 +50,8 @@ _jrn_report()
 		;;
 	esac
 
-	local common="--since --until --by --format --output --db --config --now --quiet --verbose --help --version"
+	local common="--since --until --by --format --output --db --config --now --quiet --verbose --help
+		--version --check-config"
 	local own=""
 	case $kind in
 	metrics) own="--lookback --save --dry-run" ;;
@@ -63,7 +64,7 @@ _jrn_report()
 	kpis) own="" ;;
 	*)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
+			COMPREPLY=($(compgen -W "--help --version --check-config" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$kinds" -- "$cur"))
 		fi

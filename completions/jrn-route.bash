@@ -33,7 +33,7 @@ _jrn_route()
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--db --config --now --rejects --dry-run --journeys --tick
-			--simulate --check --explain --quiet --verbose --help --version" -- "$cur"))
+			--simulate --check --explain --check-config --quiet --verbose --help --version" -- "$cur"))
 		return
 	fi
 	# --check JOURNEY...: the names of the journey files (--journeys DIR,

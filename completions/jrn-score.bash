@@ -34,7 +34,8 @@ _jrn_score()
 		;;
 	esac
 
-	local common="--db --config --now --rejects --dry-run --quiet --verbose --help --version"
+	local common="--db --config --now --rejects --dry-run --check-config --quiet --verbose --help
+		--version"
 	case $cmd in
 	rfm) COMPREPLY=($(compgen -W "$common --window --save --changes --run" -- "$cur")) ;;
 	clv) COMPREPLY=($(compgen -W "$common --calibration-end --horizon --params --save" -- "$cur")) ;;
@@ -49,7 +50,7 @@ _jrn_score()
 		;;
 	*)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--help --version" -- "$cur"))
+			COMPREPLY=($(compgen -W "--help --version --check-config" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "rfm clv lead" -- "$cur"))
 		fi

@@ -39,7 +39,7 @@ _jrn_segment()
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "--segments --only --explain --list --count --save --changes
 			--run --snapshot --drift --all --db --config --now --rejects --dry-run --quiet
-			--verbose --trace --help --version" -- "$cur"))
+			--verbose --trace --check-config --help --version" -- "$cur"))
 	elif declare -F _filedir > /dev/null; then
 		_filedir
 	else

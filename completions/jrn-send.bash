@@ -40,7 +40,7 @@ _jrn_send()
 	done
 
 	local common="--db --config --now --rejects --dry-run --trace --spool --parallel
-		--batch-size --quiet --verbose --help --version"
+		--batch-size --check-config --quiet --verbose --help --version"
 	if [[ $cur == -* ]]; then
 		case $mode in
 		--stuck) COMPREPLY=($(compgen -W "$common --resend" -- "$cur")) ;;

@@ -73,7 +73,7 @@ _jrn_ingest()
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "--db --config --now --rejects
 			--store-only --all --dry-run --country --batch-size --listen --quiet
-			--publish --from --partitions --drain
+			--publish --from --partitions --drain --check-config
 			--verbose --help --version -q -v -h --" -- "$cur")
 		return
 	fi

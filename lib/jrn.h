@@ -543,6 +543,7 @@ typedef struct {
 	bool verbosity_set;       /* -q or -v given: JRN_LOG does not apply */
 	int busy_ms;              /* config db.busyTimeout, default 10 s */
 	bool dry_run;
+	bool check_config;        /* --check-config: set up from the config, then exit */
 	jv config;                /* the loaded configuration, {} without one */
 	char *owned[4];           /* strings the resolver allocated */
 	/* every --db given, in order (db_path is the last; jrn-report,
@@ -560,6 +561,7 @@ enum {
 	JRN_OPT_NOW,
 	JRN_OPT_REJECTS,
 	JRN_OPT_DRY_RUN,
+	JRN_OPT_CHECK_CONFIG,
 	JRN_OPT_TOOL_BASE = 0x200, /* tools number their own options from here */
 };
 
@@ -573,6 +575,18 @@ enum {
 	{"rejects", required_argument, NULL, JRN_OPT_REJECTS},    \
 	{"quiet", no_argument, NULL, 'q'},                        \
 	{"verbose", no_argument, NULL, 'v'}
+
+/* --check-config, in the longopts of each tool that reads a section of
+ * jrn.yaml: the tool loads the configuration as it finds it and runs its
+ * start-up checks of it (the same function its start runs), says every
+ * problem as it would at start, and exits before it reads input, opens
+ * the state file or contacts anything: 0 it would start, 1 not, 2 usage
+ * (jrn doctor runs each tool so). jrn_opts_take sets o->check_config. */
+#define JRN_CHECK_CONFIG_LONG {"check-config", no_argument, NULL, JRN_OPT_CHECK_CONFIG}
+/* The line each tool's usage gives --check-config. */
+#define JRN_CHECK_CONFIG_USAGE \
+	"      --check-config    check the configuration as this tool reads it at\n" \
+	"                        start, then exit: 0 it would start, 1 not\n"
 
 /* Sets defaults (prog is borrowed). */
 void jrn_opts_init(jrn_opts *o, const char *prog);

@@ -29,6 +29,7 @@ int jrn_opts_take(jrn_opts *o, int c, const char *arg)
 	case JRN_OPT_NOW: o->now = arg; return 1;
 	case JRN_OPT_REJECTS: o->rejects_path = arg; return 1;
 	case JRN_OPT_DRY_RUN: o->dry_run = true; return 1;
+	case JRN_OPT_CHECK_CONFIG: o->check_config = true; return 1;
 	case 'q': o->verbosity = -1; o->verbosity_set = true; return 1;
 	case 'v':
 		o->verbosity = o->verbosity < 0 ? 1 : o->verbosity + 1;

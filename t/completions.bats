@@ -113,7 +113,7 @@ route_words() { # WORD...: what jrn-route's completion offers for the last WORD
 	run route_words jrn-route --journeys
 	assert_output --journeys
 	run route_words jrn-route --ch
-	assert_output --check
+	assert_output "$(printf -- '--check\n--check-config')"
 	touch route.yaml
 	run route_words jrn-route --config rou
 	assert_output route.yaml
@@ -144,6 +144,41 @@ route_words() { # WORD...: what jrn-route's completion offers for the last WORD
 	assert_output ""
 	run route_words jrn-route --journeys nowhere --check ""
 	assert_output ""
+}
+
+# tool_words FILE FUNCTION WORD...: what FUNCTION of completions/FILE
+# offers for the last WORD
+tool_words() {
+	bash -c '. "$1/$2"; fn=$3; shift 3
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); "$fn"; printf "%s\n" "${COMPREPLY[@]}"' \
+		_ "$BATS_TEST_DIRNAME/../completions" "$@"
+}
+
+@test "every tool completes --check-config, with or without its command; jrn's verbs do not" {
+	run tool_words jrn.bash _jrn_ingest jrn-ingest --check-c
+	assert_output --check-config
+	for t in merge segment send route; do
+		run tool_words "jrn-$t.bash" "_jrn_$t" "jrn-$t" --check-c
+		assert_output --check-config
+	done
+	for w in "" rfm clv lead; do
+		run tool_words jrn-score.bash _jrn_score jrn-score $w --check-c
+		assert_output --check-config
+	done
+	for w in "" state eval; do
+		run tool_words jrn-ai.bash _jrn_ai jrn-ai $w --check-c
+		assert_output --check-config
+	done
+	for w in "" funnel; do
+		run tool_words jrn-report.bash _jrn_report jrn-report $w --check-c
+		assert_output --check-config
+	done
+	run complete_words _jrn jrn queue --check-c
+	assert_output ""
+	# zsh: each tool's _arguments, not the verbs'
+	run grep -c '_arguments -s -S $_jrn_common $_jrn_check_config' \
+		"$BATS_TEST_DIRNAME/../completions/_jrn"
+	assert_output 8
 }
 
 @test "the zsh completion parses" {
@@ -189,7 +224,7 @@ report_words() { # WORD...: what jrn-report's completion offers for the last WOR
 	run report_words jrn-report metrics --by ca
 	assert_output campaign
 	run report_words jrn-report --
-	assert_output "$(printf '%s\n' --help --version)"
+	assert_output "$(printf '%s\n' --help --version --check-config)"
 	# zsh: the dispatch names jrn-report
 	run grep -c '^jrn-report) _jrn_report' "$BATS_TEST_DIRNAME/../completions/_jrn"
 	assert_output 1

@@ -59,6 +59,8 @@ static const char usage[] =
 	"  --format FMT          eval: table (default) or ndjson, one line a model\n"
 	"  --dry-run             ask nothing, write nothing to the cache: each\n"
 	"                        record with \"aiRequest\" saying what would be asked\n"
+	JRN_CHECK_CONFIG_USAGE
+	"                        (the models, ai.*, the prompt files; no command: state)\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
@@ -90,6 +92,7 @@ static const struct option longopts[] = {
 	{"horizon", required_argument, NULL, OPT_HORIZON},
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -172,11 +175,12 @@ static const ai_cmd cmds[] = {
 	{"eval", -1, false, ai_eval},
 };
 
-/* The subcommand sub (NULL: none given) with optind at its operands, its
- * options checked: the row, or NULL having said why (usage). */
+/* The subcommand sub (NULL: none given; with --check-config, state) with
+ * optind at its operands, its options checked: the row, or NULL having
+ * said why (usage). */
 static const ai_cmd *command(const char *sub, const ai_args *a, int argc)
 {
-	const ai_cmd *cmd = NULL;
+	const ai_cmd *cmd = !sub && a->run->opts.check_config ? &cmds[0] : NULL;
 	for (size_t i = 0; sub && !cmd && i < sizeof cmds / sizeof *cmds; i++)
 		if (!strcmp(sub, cmds[i].name))
 			cmd = &cmds[i];
@@ -185,7 +189,7 @@ static const ai_cmd *command(const char *sub, const ai_args *a, int argc)
 	const char *names[sizeof cmds / sizeof *cmds + 1] = {0};
 	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
 		names[i] = cmds[i].name;
-	if (!sub)
+	if (!sub && !cmd)
 		bad = "a command is needed: state, optimize or eval";
 	else if (!cmd)
 		bad = jrn_unknown_word("command", sub, names, "state, optimize, eval", hint, sizeof hint);
@@ -197,6 +201,8 @@ static const ai_cmd *command(const char *sub, const ai_args *a, int argc)
 		bad = "--horizon and --format belong to eval";
 	else if (cmd->task < 0 && a->run->opts.dry_run)
 		bad = "--dry-run belongs to state and optimize";
+	else if (a->run->opts.check_config && optind < argc)
+		bad = "--check-config takes no FILE";
 	if (!bad)
 		return cmd;
 	jrn_say(JRN_EXIT_USAGE, "%s%s%s", sub && !cmd ? sub : "", sub && !cmd ? ": " : "", bad);
@@ -244,7 +250,9 @@ static int teardown(ai_run *run, int status)
 }
 
 /* The set-up between the command line and the run: flags, config,
- * rejects file, state file, models. 0 or the exit status (said). */
+ * rejects file, state file, models. 0 or the exit status (said).
+ * --check-config: flags, config and models (ai_setup), for any command,
+ * without the rejects file and the state file. */
 static int setup(ai_run *run, const ai_args *a, const ai_cmd *cmd)
 {
 	jrn_err e;
@@ -254,6 +262,8 @@ static int setup(ai_run *run, const ai_args *a, const ai_cmd *cmd)
 	int status;
 	if ((status = parse_budget(run)) || (status = parse_parallel(run, a->parallel_flag)))
 		return status;
+	if (run->opts.check_config)
+		return ai_setup(run);
 	if (cmd->task < 0)
 		return 0;
 	run->task = cmd->task;
@@ -291,7 +301,7 @@ int main(int argc, char **argv)
 		return teardown(&run, JRN_EXIT_USAGE);
 	run.files = argv + optind;
 	run.nfiles = argc - optind;
-	if ((status = setup(&run, &a, cmd)) == 0)
+	if ((status = setup(&run, &a, cmd)) == 0 && !run.opts.check_config)
 		status = jrn_finish(&run.out, NULL, cmd->run(&run));
 	status = teardown(&run, status);
 	jrn_err e;

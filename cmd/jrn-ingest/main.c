@@ -32,6 +32,8 @@ static const char usage[] =
 	"  --store-only          store, write nothing to stdout\n"
 	"  --all                 also write duplicates (already stored) to stdout\n"
 	"  --dry-run             check and normalise only; no state file\n"
+	JRN_CHECK_CONFIG_USAGE
+	"                        (no server contacted: --publish, --from not needed)\n"
 	"  --country CC          region for phone numbers without +country (US)\n"
 	"  --batch-size N        records per transaction (100000)\n"
 	"  --listen ADDR:PORT    serve HTTP instead: events by POST, stored before the\n"
@@ -74,6 +76,7 @@ static const struct option longopts[] = {
 	{"from", optional_argument, NULL, OPT_FROM},
 	{"partitions", required_argument, NULL, OPT_PARTITIONS},
 	{"drain", no_argument, NULL, OPT_DRAIN},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -488,11 +491,16 @@ static int parse(int argc, char **argv)
 		return jrn_say(JRN_EXIT_USAGE, "--listen and --dry-run exclude each other");
 	if (listen_flag && optind < argc)
 		return jrn_say(JRN_EXIT_USAGE, "--listen takes no FILE ('%s')", argv[optind]);
+	if (opts.check_config && optind < argc)
+		return jrn_say(JRN_EXIT_USAGE, "--check-config takes no FILE ('%s')", argv[optind]);
 	return parse_nats(argc, argv);
 }
 
 /* The configuration, the rejects file and the state file: -1 to go on,
- * else the status to exit with (said). */
+ * else the status to exit with (said). --check-config: the same steps
+ * with the state file one in memory (the profile's keys of sources are
+ * checked where it opens), no rejects file and no server; 0 when all
+ * would do. */
 static int set_up(void)
 {
 	jrn_err e;
@@ -525,10 +533,12 @@ static int set_up(void)
 				jv_env && !strcmp(jv_env, "1"), &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", opts.config_path ? opts.config_path : "",
 			       opts.config_path ? ": " : "", e.msg);
-	if (jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0, &e) < 0)
+	bool check = opts.check_config;
+	if (!check && jrn_rejects_open(&rej, "jrn-ingest", opts.rejects_path, opts.verbosity < 0,
+				       &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
 	if (!opts.dry_run && !publish_flag) {
-		if (jrn_db_open(opts.db_path, opts.busy_ms, &st.db, &e) < 0)
+		if (jrn_db_open(check ? ":memory:" : opts.db_path, opts.busy_ms, &st.db, &e) < 0)
 			return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 		if (jrn_db_prepare(st.db, "INSERT OR IGNORE INTO events (id, type, customer_id, ts,"
 				   " received_at, amount, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -542,7 +552,7 @@ static int set_up(void)
 		ingest_record_privacy(st.privacy);
 		ingest_record_limit((size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1));
 	}
-	return set_up_nats();
+	return check ? JRN_EXIT_OK : set_up_nats();
 }
 
 /* -v: the state file, the config and the inputs in use, one line each. */

@@ -31,6 +31,8 @@ static const char usage[] =
 	"                        field rule (jrn-merge(1), PROFILE)\n"
 	"  --unmerge ID          undo merge ID of the merge log (table merges)\n"
 	"  --dry-run             with --save or --unmerge: do the work, write nothing\n"
+	JRN_CHECK_CONFIG_USAGE
+	"                        (sources: each file source's file is read)\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
@@ -54,6 +56,7 @@ static const struct option longopts[] = {
 	{"save", no_argument, NULL, OPT_SAVE},
 	{"unmerge", required_argument, NULL, OPT_UNMERGE},
 	{"parallel", required_argument, NULL, OPT_PARALLEL},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -604,9 +607,17 @@ static int load_sources(run_t *r, jrn_err *e)
 	return window_open(r, e);
 }
 
+/* Options, configuration, sources, rejects and state file: 0 to run, else
+ * the exit status (said). --check-config runs the same steps with the
+ * state file one in memory (the profile's keys of sources are checked
+ * where it opens) and no rejects file, and returns 0 when all would do. */
 static int set_up(run_t *r, int nfiles)
 {
 	jrn_err e;
+	bool check = r->opts.check_config;
+	if (check && (r->all || nfiles || r->unmerge || r->save))
+		return jrn_say(JRN_EXIT_USAGE, "--check-config goes alone: no FILE, --all, --save or"
+			       " --unmerge");
 	if (r->all && nfiles)
 		return jrn_say(JRN_EXIT_USAGE, "--all reads the state file: no FILE operands");
 	if (r->unmerge && (r->all || nfiles || r->save))
@@ -630,16 +641,19 @@ static int set_up(run_t *r, int nfiles)
 		if (!found && !r->unmerge)
 			return jrn_say(JRN_EXIT_USAGE, "--require %s: no such source in use", r->req[i]);
 	}
-	if (jrn_rejects_open(&r->rej, "jrn-merge", r->opts.rejects_path, r->opts.verbosity < 0, &e) < 0)
+	if (!check && jrn_rejects_open(&r->rej, "jrn-merge", r->opts.rejects_path,
+				       r->opts.verbosity < 0, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "--rejects %s", e.msg);
 	/* --all without --save only reads the customers of the state file: a
 	 * missing one is refused, not made */
 	if ((r->all && !r->save && jrn_db_exists(r->opts.db_path, &e) < 0) ||
-	    jrn_db_open(r->opts.db_path, r->opts.busy_ms, &r->db, &e) < 0 ||
+	    jrn_db_open(check ? ":memory:" : r->opts.db_path, r->opts.busy_ms, &r->db, &e) < 0 ||
 	    !(r->P = jrn_profile_open(r->db, r->opts.config, &e)) ||
 	    !(r->priv = jrn_privacy_open(r->db, &e)) ||
 	    !(r->S = merge_state_open(r->db, &e)) || (r->net && merge_net_db(r->net, r->db, &e) < 0))
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+	if (check)
+		return 0;
 	if (r->opts.verbosity > 0) {
 		jrn_say(0, "state file: %s", r->opts.db_path);
 		jrn_say(0, "config: %s", r->opts.config_path ? r->opts.config_path : "(none: defaults)");
@@ -748,7 +762,7 @@ int main(int argc, char **argv)
 	int status = jrn_opts_parse(&r.opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take, &r);
 	if (status >= 0)
 		return teardown(&r, status);
-	if ((status = set_up(&r, argc - optind)) != 0)
+	if ((status = set_up(&r, argc - optind)) != 0 || r.opts.check_config)
 		return teardown(&r, status);
 	return teardown(&r, run(&r, argv + optind, argc - optind));
 }

@@ -35,6 +35,8 @@ static const char usage_tail[] =
 	"  --format F            ndjson (default), table, csv or html\n"
 	"  -o, --output FILE     write FILE whole (through a temporary file renamed at\n"
 	"                        the end), not standard output\n"
+	JRN_CHECK_CONFIG_USAGE
+	"                        (KIND may be left out: the configuration alone)\n"
 	"\n"
 	"  metrics:      --lookback DUR (report.metrics.lookback; 7d), --save, --dry-run\n"
 	"  funnel:       --steps A,B,C, --within DUR\n"
@@ -92,6 +94,7 @@ static const struct option longopts[] = {
 	{"level", required_argument, NULL, OPT_LEVEL},
 	{"from", required_argument, NULL, OPT_FROM},
 	{"to", required_argument, NULL, OPT_TO},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -384,14 +387,21 @@ int main(int argc, char **argv)
 		return teardown(&run, status);
 	if (run.opts.dry_run)
 		run.given |= R_OPT_DRY_RUN;
-	if (!(run.kind = kind_of(sub, &run, argc, argv)))
+	/* --check-config without a KIND: the configuration alone */
+	bool kindless = run.opts.check_config && !sub;
+	if (!kindless && !(run.kind = kind_of(sub, &run, argc, argv)))
 		return teardown(&run, JRN_EXIT_USAGE);
+	if (run.opts.check_config && optind < argc)
+		return teardown(&run, jrn_say(JRN_EXIT_USAGE, "--check-config takes no FILE"));
 	/* -2: a bad flag value (--now yesterday), a usage error */
 	int rc = jrn_opts_resolve(&run.opts, &e);
 	if (rc < 0)
 		return teardown(&run, jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg));
 	run.now_ms = jrn_now();
-	if ((status = report_window(&run, p.since, p.until, p.by, p.format)) != 0)
+	if (kindless)
+		return teardown(&run, JRN_EXIT_OK);
+	if ((status = report_window(&run, p.since, p.until, p.by, p.format)) != 0 ||
+	    run.opts.check_config) /* the window and --format checked: no state file */
 		return teardown(&run, status);
 	if ((status = open_state(&run)) != 0)
 		return teardown(&run, status);

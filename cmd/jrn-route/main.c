@@ -34,6 +34,7 @@ static const char usage[] =
 	"                        by event time; nothing is written to the state file\n"
 	"  --check               lint the journeys (all, or those named); exit 1 on errors\n"
 	"  --explain CUSTOMER    each journey CUSTOMER is or was in, and every decision\n"
+	JRN_CHECK_CONFIG_USAGE
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
@@ -57,6 +58,7 @@ static const struct option longopts[] = {
 	{"simulate", no_argument, NULL, OPT_SIMULATE},
 	{"check", no_argument, NULL, OPT_CHECK},
 	{"explain", required_argument, NULL, OPT_EXPLAIN},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -194,15 +196,13 @@ static int setup_engine(route_run *R, int *bad)
 	return -1;
 }
 
-/* Options, configuration, state file, rejects: -1 to run, else the exit
- * status (said). */
-static int setup(route_run *R, int argc, char **argv)
+/* The configuration as jrn-route reads it at start (--check-config stops
+ * here): the options resolved (jrn_opts_resolve) and the policy section
+ * loaded into R->P. -1 to go on, else the exit status (said). */
+static int setup_config(route_run *R)
 {
 	jrn_err e;
-	int rc = jrn_opts_parse(&R->opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, R);
-	if (rc >= 0)
-		return rc;
-	rc = jrn_opts_resolve(&R->opts, &e);
+	int rc = jrn_opts_resolve(&R->opts, &e);
 	if (rc < 0)
 		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
 	char w[JRN_PATH_SHOWN + 32];
@@ -210,6 +210,21 @@ static int setup(route_run *R, int argc, char **argv)
 		return jrn_say(JRN_EXIT_FAIL, "%s: %s",
 			       *jrn_config_where_msg(R->opts.config, e.msg, w, sizeof w) ? w
 			       : R->opts.config_path ? R->opts.config_path : "configuration", e.msg);
+	return -1;
+}
+
+/* Options, configuration, state file, rejects: -1 to run, else the exit
+ * status (said; --check-config: 0 when the configuration would do). */
+static int setup(route_run *R, int argc, char **argv)
+{
+	jrn_err e;
+	int rc = jrn_opts_parse(&R->opts, argc, argv, JRN_COMMON_SHORT, longopts, usage, take_opt, R);
+	if (rc >= 0)
+		return rc;
+	if (R->opts.check_config && (R->mode != M_GATE || optind < argc))
+		return jrn_say(JRN_EXIT_USAGE, "--check-config goes alone: no mode, no FILE");
+	if ((rc = setup_config(R)) >= 0 || R->opts.check_config)
+		return rc >= 0 ? rc : JRN_EXIT_OK;
 	size_t max_claims = 0;
 	if (R->mode == M_SIMULATE && store_private_max(&max_claims, &e) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);

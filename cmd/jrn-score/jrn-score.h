@@ -54,6 +54,12 @@ typedef struct {
 int score_rfm(score_run *run);
 int score_clv(score_run *run);
 int score_lead(score_run *run);
+/* --check-config: the configuration of rfm (scoring.rfm's weights, method,
+ * thresholds, segments) or lead (scoring.lead's rules), read by the same
+ * function the run reads it with, and dropped; nothing else is touched.
+ * JRN_EXIT_OK, or JRN_EXIT_FAIL having said why as the run would. */
+int score_rfm_check(score_run *run);
+int score_lead_check(score_run *run);
 
 /* ---- common.c ------------------------------------------------------------- */
 

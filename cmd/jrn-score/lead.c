@@ -559,6 +559,14 @@ static void lead_flush_pending(score_run *run, const jrn_buf *p)
 	}
 }
 
+int score_lead_check(score_run *run)
+{
+	lead_state L = {.grade_hot = 80, .grade_warm = 50};
+	int rc = lead_config(run, &L);
+	lead_free(&L);
+	return rc < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
+}
+
 int score_lead(score_run *run)
 {
 	int status = JRN_EXIT_FAIL;

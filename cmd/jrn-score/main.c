@@ -30,6 +30,7 @@ static const char usage[] =
 	"       jrn-score clv [OPTIONS]\n"
 	"       jrn-score lead [OPTIONS] [FILE...]\n"
 	"       jrn-score lead --all [OPTIONS]\n"
+	"       jrn-score [rfm|clv|lead] --check-config [OPTIONS]\n"
 	"Score the customers in the state file and write one record per customer.\n"
 	"\n"
 	"  rfm: {\"customerId\",\"rfm\":{recency,frequency,monetary,r,f,m,score,segment}}\n"
@@ -56,6 +57,8 @@ static const char usage[] =
 	"  --save                store the scores (table scores, kind 'lead')\n"
 	"\n"
 	"  --dry-run             with --save: do all the work, write nothing\n"
+	JRN_CHECK_CONFIG_USAGE
+	"                        (without a command: of rfm, clv and lead)\n"
 	"  --db PATH             state file (JRN_DB; default ./jrn.db)\n"
 	"  --config PATH         configuration (JRN_CONFIG; default ./jrn.yaml if any)\n"
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
@@ -89,6 +92,7 @@ static const struct option longopts[] = {
 	{"all", no_argument, NULL, OPT_ALL},
 	{"run", required_argument, NULL, OPT_RUN},
 	{"dry-run", no_argument, NULL, JRN_OPT_DRY_RUN},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -174,27 +178,49 @@ static int setup_lead(score_run *run)
 
 /* A subcommand: its name, the options that are not its own (and what to
  * say when given), whether it takes FILE operands, its set-up before the
- * state file opens (NULL: none; 0 or an exit status) and its run. */
+ * state file opens (NULL: none; 0 or an exit status), the check of the
+ * configuration its run reads (NULL: none beyond set-up; the exit status)
+ * and its run. */
 typedef struct {
 	const char *name;
 	unsigned foreign;
 	const char *foreign_msg;
 	bool operands;
 	int (*setup)(score_run *run);
+	int (*check)(score_run *run);
 	int (*run)(score_run *run);
 } score_cmd;
 
 static const score_cmd cmds[] = {
 	{"rfm", F_CAL_END | F_HORIZON | F_PARAMS | F_ALL,
 	 "--calibration-end, --horizon and --params belong to clv, --all to lead", false,
-	 setup_rfm, score_rfm},
+	 setup_rfm, score_rfm_check, score_rfm},
 	{"clv", F_WINDOW | F_CHANGES | F_ALL | F_RUN,
 	 "--window, --changes and --run belong to rfm, --all to lead", false, setup_clv,
-	 score_clv},
+	 NULL, score_clv},
 	{"lead", F_WINDOW | F_CHANGES | F_CAL_END | F_HORIZON | F_PARAMS | F_RUN,
 	 "lead takes --all, --save, --dry-run and the common options only", true, setup_lead,
-	 score_lead},
+	 score_lead_check, score_lead},
 };
+
+/* --check-config: the set-up and the configuration check of cmd, or of
+ * every subcommand when cmd is NULL (each says its own trouble). The exit
+ * status: 0 when each would start. */
+static int check_config(score_run *run, const score_cmd *cmd)
+{
+	int status = JRN_EXIT_OK;
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+		const score_cmd *c = &cmds[i];
+		if (cmd && cmd != c)
+			continue;
+		int rc = c->setup ? c->setup(run) : 0;
+		if (rc == 0 && c->check)
+			rc = c->check(run);
+		if (rc > status)
+			status = rc;
+	}
+	return status;
+}
 
 /* The subcommand of sub (NULL: none given) for the options parsed into run,
  * with optind at its operands: the row, or NULL having said why (usage). */
@@ -290,8 +316,11 @@ int main(int argc, char **argv)
 				    &run);
 	if (status >= 0)
 		return teardown(&run, status);
-	const score_cmd *cmd = command(sub, &run, argc);
-	if (!cmd)
+	if (run.opts.check_config && optind < argc)
+		return teardown(&run, jrn_say(JRN_EXIT_USAGE, "--check-config takes no FILE"));
+	/* --check-config without a command checks every command's */
+	const score_cmd *cmd = NULL;
+	if ((sub || !run.opts.check_config) && !(cmd = command(sub, &run, argc)))
 		return teardown(&run, JRN_EXIT_USAGE);
 	run.files = argv + optind;
 	run.nfiles = argc - optind;
@@ -300,6 +329,8 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return teardown(&run, jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg));
 	/* Durations and times before the state file is opened (or created). */
+	if (run.opts.check_config)
+		return teardown(&run, check_config(&run, cmd));
 	if (cmd->setup && (status = cmd->setup(&run)) != 0)
 		return teardown(&run, status);
 	if (jrn_rejects_open(&run.rej, "jrn-score", run.opts.rejects_path, true, &e) < 0)

@@ -159,6 +159,14 @@ static int rfm_config(score_run *run, rfm_state *R)
 	return rfm_segments(run->opts.config, cfg, R, rfm_weights(run->opts.config, cfg, R));
 }
 
+int score_rfm_check(score_run *run)
+{
+	rfm_state R = {0};
+	int rc = rfm_config(run, &R);
+	rfm_state_free(&R);
+	return rc < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
+}
+
 static int cmp_rank(const void *a, const void *b)
 {
 	const rfm_rank_item *x = a, *y = b;

@@ -61,6 +61,7 @@ static const char usage[] =
 	"  --now TIME            the clock, RFC 3339 (JRN_NOW)\n"
 	"  --rejects FILE        append rejected lines to FILE as JSON\n"
 	"  --dry-run             do all the work, write nothing to the state file\n"
+	JRN_CHECK_CONFIG_USAGE
 	"  -q, --quiet           nothing on stderr on success, no per-line diagnostics\n"
 	"  -v, --verbose         also name the state file, config, inputs, and the\n"
 	"                        segments left out of the run\n"
@@ -100,6 +101,7 @@ static const struct option longopts[] = {
 	{"all", no_argument, NULL, OPT_ALL},
 	{"run", required_argument, NULL, OPT_RUN},
 	{"trace", no_argument, NULL, OPT_TRACE},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -1031,15 +1033,15 @@ static int explain(void)
 	return status;
 }
 
-/* The configuration and the segments; --list and --explain end here. -1
- * to go on, else the status to exit with (said). */
+/* The configuration and the segments; --list, --check-config and
+ * --explain end here. -1 to go on, else the status to exit with (said). */
 static int set_up(void)
 {
 	jrn_err e;
 	int rc = jrn_opts_resolve(&opts, &e);
 	if (rc < 0)
 		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
-	if (run_flag)
+	if (run_flag && !opts.check_config)
 		return -1; /* a replay needs no definitions */
 	if (!drift_flag) {
 		jv d = jrn_config_get(opts.config, "segments.drift");
@@ -1050,8 +1052,8 @@ static int set_up(void)
 	if (!(rules = load_rules(segments_flag, &e)))
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	nseg = jrn_rule_count(rules);
-	if (list) {
-		for (int i = 0; i < nseg; i++)
+	if (list || opts.check_config) { /* --check-config: the segments load, said nothing */
+		for (int i = 0; list && i < nseg; i++)
 			puts(jrn_rule_name(rules, i));
 		return JRN_EXIT_OK;
 	}

@@ -29,6 +29,7 @@ static const char usage[] =
 	"  --rejects FILE        append rejected lines and records to FILE as JSON\n"
 	"  --dry-run             render and check each message; send and record nothing\n"
 	"  --trace               a line on stderr per retry and per action put off to the outbox\n"
+	JRN_CHECK_CONFIG_USAGE
 	"  -q, --quiet           nothing on stderr but errors\n"
 	"  -v, --verbose         also the state file, config and input in use, and notes\n"
 	"  -h, --help            this help\n"
@@ -57,6 +58,7 @@ static const struct option longopts[] = {
 	{"stuck", no_argument, NULL, OPT_STUCK},
 	{"resend", no_argument, NULL, OPT_RESEND},
 	{"trace", no_argument, NULL, OPT_TRACE},
+	JRN_CHECK_CONFIG_LONG,
 	{NULL, 0, NULL, 0},
 };
 
@@ -325,6 +327,8 @@ static int parse(send_ctx *S, flags *f, int argc, char **argv)
 			       : f->resend && !f->stuck ? "--resend goes with --stuck"
 			       : (f->due || f->stuck) && optind < argc ? "--due and --stuck take no FILEs"
 			       : f->spool && !*f->spool ? "--spool: empty directory name"
+			       : S->opts.check_config && (f->due || f->stuck || optind < argc)
+			       ? "--check-config goes alone: no --due, --stuck or FILE"
 			       : NULL;
 	if (conflict)
 		return jrn_say(JRN_EXIT_USAGE, "%s", conflict);
@@ -335,7 +339,8 @@ static int parse(send_ctx *S, flags *f, int argc, char **argv)
 }
 
 /* Configuration, libcurl, the state file, the rejects, signals: 0 when
- * all is set, else the exit status (said). */
+ * all is set, else the exit status (said). --check-config ends after the
+ * configuration (and --parallel, --batch-size): 0 when it would do. */
 static int setup(send_ctx *S, flags *f)
 {
 	jrn_err e;
@@ -343,12 +348,16 @@ static int setup(send_ctx *S, flags *f)
 	if (rc < 0) /* -2: a bad flag value such as --now yesterday */
 		return jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg);
 	char w[JRN_PATH_SHOWN + 32];
-	if (config_load(S, f->spool, &e) < 0) /* at its place, when it names one */
-		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", jrn_config_where_msg(S->opts.config, e.msg, w,
-									sizeof w), *w ? ": " : "", e.msg);
+	if (config_load(S, f->spool, &e) < 0) { /* at its place, when it names one */
+		/* (w filled before it is read: an argument's order is unspecified) */
+		jrn_config_where_msg(S->opts.config, e.msg, w, sizeof w);
+		return jrn_say(JRN_EXIT_FAIL, "%s%s%s", w, *w ? ": " : "", e.msg);
+	}
 	if ((f->parallel && parse_count("--parallel", f->parallel, 4096, &S->cf.parallel) < 0) ||
 	    (f->batch && parse_count("--batch-size", f->batch, 1000000, &S->cf.batch_size) < 0))
 		return JRN_EXIT_USAGE;
+	if (S->opts.check_config)
+		return JRN_EXIT_OK;
 	if (transfer_init(S) < 0)
 		return jrn_say(JRN_EXIT_FAIL, "cannot start libcurl");
 	srandom((unsigned)(getpid() ^ time(NULL)));
@@ -431,7 +440,7 @@ int main(int argc, char **argv)
 	int status = parse(&S, &f, argc, argv);
 	if (status < 0) {
 		status = setup(&S, &f);
-		if (status == JRN_EXIT_OK) {
+		if (status == JRN_EXIT_OK && !S.opts.check_config) {
 			if (S.opts.verbosity > 0)
 				say_context(&S, &f);
 			status = f.due ? run_due(&S, &f) : f.stuck ? run_stuck(&S, &f) : run_input(&S, &f);
