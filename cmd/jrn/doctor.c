@@ -1,10 +1,15 @@
 /* doctor.c: `jrn doctor`: what would stop the tools, found before cron
  * does: the configuration (every unset ${NAME}, with the key that names
- * it; jrn.yaml(5)) and the state file (there, readable, its schema). */
+ * it; jrn.yaml(5)), the state file (there, readable, its schema), each
+ * tool's own start-up checks of the configuration (jrn-TOOL
+ * --check-config, run as jrn runs tools) and the jobs: of jrn run. */
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "verbs.h"
@@ -77,6 +82,73 @@ static int state_file(const char *path)
 	return bad;
 }
 
+/* The tools doctor runs with --check-config, and the sections of jrn.yaml
+ * each reads (config-schema.c's readers): a tool not installed is a
+ * problem only when the configuration has one of them. */
+static const struct {
+	const char *name;
+	const char *sections[4]; /* ended by NULL */
+} tools[] = {
+	{"jrn-ingest", {"ingest", "nats", NULL}},
+	{"jrn-merge", {"sources", NULL}},
+	{"jrn-segment", {"segments", NULL}},
+	{"jrn-score", {"scoring", NULL}},
+	{"jrn-ai", {"ai", NULL}},
+	{"jrn-route", {"policy", NULL}},
+	{"jrn-send", {"send", "providers", "templates", NULL}},
+	{"jrn-report", {"report", NULL}},
+};
+
+/* Runs tool i with --check-config (and --config path when config, the
+ * --config given, is set), found as jrn finds tools (beside jrn, then on
+ * PATH), its stdin /dev/null, its stdout and stderr doctor's: each of its
+ * messages is its own, "jrn-TOOL: ...". Says on stdout when it would not
+ * start, or is not installed; cfg (borrowed) says whether that matters.
+ * Returns 1 for a problem, else 0. */
+static int tool_check(size_t i, const char *config, jv cfg)
+{
+	const char *name = tools[i].name;
+	char *argv[] = {(char *)name, "--check-config", config ? "--config" : NULL,
+			(char *)config, NULL};
+	posix_spawn_file_actions_t fa;
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return printf("%s: cannot run it: out of memory\n", name) > 0;
+	int rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	char *path = jrn_tool_beside(name);
+	pid_t pid;
+	fflush(stdout); /* its lines after doctor's */
+	fflush(stderr);
+	extern char **environ;
+	if (rc == 0)
+		rc = path ? posix_spawn(&pid, path, &fa, NULL, argv, environ)
+			  : posix_spawnp(&pid, name, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	free(path);
+	if (rc == ENOENT) {
+		bool needed = false;
+		for (const char *const *s = tools[i].sections; *s && !needed; s++)
+			needed = jv_object_has(jv_copy(cfg), jv_string(*s));
+		printf("%s: not installed (not beside jrn, nor on PATH)%s\n", name,
+		       needed ? ", and the configuration has its section" : "");
+		return needed;
+	}
+	if (rc != 0)
+		return printf("%s: cannot run it: %s\n", name, strerror(rc)) > 0;
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return printf("%s: %s\n", name, strerror(errno)) > 0;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st))
+		printf("%s: would not start (%s --check-config: exit %d)\n", name, name,
+		       WEXITSTATUS(st));
+	else
+		printf("%s: %s --check-config died of signal %d\n", name, name,
+		       WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	return 1;
+}
+
 int verb_doctor(int argc, char **argv)
 {
 	static const struct option longopts[] = {JRN_COMMON_LONG, {NULL, 0, NULL, 0}};
@@ -91,6 +163,7 @@ int verb_doctor(int argc, char **argv)
 		return rc >= 0 ? rc : JRN_EXIT_USAGE;
 	}
 	int problems = 0;
+	bool loaded = true;
 	const char *path = config_path(&o);
 	jv cfg = jv_object();
 	if (path) {
@@ -100,6 +173,7 @@ int verb_doctor(int argc, char **argv)
 		if (!jv_is_valid(cfg)) {
 			printf("%s\n", e.msg);
 			problems++;
+			loaded = false;
 			cfg = jv_object();
 		} else {
 			int n = unresolved(cfg, path);
@@ -126,6 +200,13 @@ int verb_doctor(int argc, char **argv)
 	}
 	problems += state_file(db);
 	jrn_buf_free(&full);
+	/* the tools' own checks, and jobs:, once the file loads (else each
+	 * tool would say the same load error again) */
+	if (loaded) {
+		for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
+			problems += tool_check(i, o.config_path, cfg);
+		problems += jobs_check(cfg, path);
+	}
 	jv_free(cfg);
 	jrn_opts_free(&o);
 	if (fflush(stdout) != 0 && errno != EPIPE)

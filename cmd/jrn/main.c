@@ -90,6 +90,24 @@ char *jrn_self_dir(void)
 	return p;
 }
 
+char *jrn_tool_beside(const char *name)
+{
+	char *dir = jrn_self_dir();
+	if (!dir)
+		return NULL;
+	size_t m = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(m);
+	if (path) {
+		snprintf(path, m, "%s/%s", dir, name);
+		if (access(path, X_OK) != 0) {
+			free(path);
+			path = NULL;
+		}
+	}
+	free(dir);
+	return path;
+}
+
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -219,17 +237,10 @@ static int run_tool(const char *tool, char **argv)
 	argv[0] = name;
 	signal(SIGPIPE, sigpipe_given);
 
-	char *dir = jrn_self_dir();
-	if (dir) {
-		size_t m = strlen(dir) + n + 1;
-		char *path = malloc(m);
-		if (path) {
-			snprintf(path, m, "%s/%s", dir, name);
-			if (access(path, X_OK) == 0)
-				execv(path, argv);
-			free(path);
-		}
-		free(dir);
+	char *path = jrn_tool_beside(name);
+	if (path) {
+		execv(path, argv);
+		free(path);
 	}
 	execvp(name, argv);
 	int err = errno;

@@ -194,6 +194,14 @@ static int load_job(jv cfg, const char *path, const char *job, stage **v, size_t
 	} else {
 		rc = no_such_job(jobs, job, path, e);
 	}
+	if (rc < 0 && jv_is_valid(j)) { /* at the job's place in the file */
+		char where[JRN_PATH_SHOWN + 32], dotted[320];
+		jrn_err why = *e;
+		snprintf(dotted, sizeof dotted, "jobs.%s", job);
+		if (*jrn_config_where(cfg, dotted, false, where, sizeof where))
+			jrn_fail(e, "%s: %s%s%s", where, strncmp(why.msg, "jobs.", 5) ? dotted : "",
+				 strncmp(why.msg, "jobs.", 5) ? ": " : "", why.msg);
+	}
 	jv_free(jobs);
 	jv_free(j);
 	if (rc == 0 && !text->p)
@@ -523,6 +531,30 @@ static int run_job(const jrn_opts *o, const char *job, stage *v, size_t n, const
 			n == 1 ? "" : "s", (long long)v[n - 1].lines, v[n - 1].lines == 1 ? "" : "s",
 			(long long)run_id);
 	return status;
+}
+
+int jobs_check(jv cfg, const char *path)
+{
+	jv jobs = jrn_config_get(cfg, "jobs");
+	int bad = 0;
+	if (jv_get_kind(jobs) == JV_KIND_OBJECT)
+		jv_object_foreach(jobs, k, x) {
+			const char *job = jv_string_value(k);
+			stage *v = NULL;
+			size_t n = 0;
+			jrn_buf text = {0};
+			jrn_err e;
+			if (!job_name_ok(job)) /* as verb_run says them */
+				bad += jrn_say(1, "run: '%s' is not a job name (letters, digits, . _ -)", job);
+			else if (load_job(cfg, path, job, &v, &n, &text, &e) < 0)
+				bad += jrn_say(1, "run %s: %s", job, e.msg);
+			free_stages(v, n);
+			jrn_buf_free(&text);
+			jv_free(k);
+			jv_free(x);
+		}
+	jv_free(jobs);
+	return bad;
 }
 
 int verb_run(int argc, char **argv)

@@ -36,6 +36,15 @@ int verb_partition(int argc, char **argv);
 
 /* The directory this program was run from (malloc'd), or NULL. */
 char *jrn_self_dir(void);
+/* The path of the tool name ("jrn-route") beside jrn when it is there and
+ * executable (malloc'd), else NULL: jrn looks there first, then on PATH. */
+char *jrn_tool_beside(const char *name);
+
+/* `jrn doctor`'s check of jobs: in cfg (borrowed; loaded from path): each
+ * job's name and stages read as `jrn run JOB` reads them (run.c), and each
+ * trouble said as jrn run says it. Returns how many jobs are bad (0: none,
+ * or no jobs:). */
+int jobs_check(jv cfg, const char *path);
 
 /* ---- admin.c ---------------------------------------------------------------- */
 
