@@ -536,7 +536,6 @@ jrn-route: 0 send, 0 defer, 0 suppress, 0 rejected, 0 events passed"
 @test "a closed stdout fails the run and nothing is remembered as decided" {
 	email c1 > a.ndjson
 	jrn-route < /dev/null
-	run --separate-stderr jrn-route a.ndjson '>&-'
 	run --separate-stderr bash -c 'jrn-route a.ndjson >&-'
 	assert_failure 1
 	assert_equal "$stderr" "jrn-route: writing output: Bad file descriptor"

@@ -1244,14 +1244,16 @@ int ai_run_task(ai_run *run)
 	}
 	jrn_reader_idle_notice(L.rd, true);
 	int status = JRN_EXIT_OK;
-	bool flush_failed = false;
+	bool flush_failed = false, read_failed = false;
 	jrn_line ln;
 	int r;
 	while (status == JRN_EXIT_OK && run->out.err == 0 && (r = jrn_reader_next(L.rd, &ln, &e)) != 0) {
-		if (r < 0) {
+		if (r < 0) { /* said, and the next file read (jrn(7)); exit 1 at the end */
 			jrn_say(0, "%s", e.msg);
-			status = JRN_EXIT_FAIL;
-		} else if (r == 1 && ai_take_line(&L, &ln) < 0) {
+			read_failed = true;
+			continue;
+		}
+		if (r == 1 && ai_take_line(&L, &ln) < 0) {
 			status = JRN_EXIT_FAIL;
 		} else if (r == 1) {
 			L.cur->bytes += ln.len;
@@ -1263,10 +1265,11 @@ int ai_run_task(ai_run *run)
 		    flush_batch(&L, r == 2) < 0)
 			status = JRN_EXIT_FAIL, flush_failed = true;
 	}
-	/* What was read is answered and written: at the end, and after a
-	 * failure to read (a missing file: the records before it are not
-	 * lost); not after a failed batch, nor once the output is gone. */
+	/* What was read is answered and written at the end; not after a
+	 * failed batch, nor once the output is gone. */
 	if (!flush_failed && run->out.err == 0 && (L.cur->n || L.prev->n) && flush_batch(&L, true) < 0)
+		status = JRN_EXIT_FAIL;
+	if (read_failed && status == JRN_EXIT_OK)
 		status = JRN_EXIT_FAIL;
 	for (int k = 0; k < 2; k++) {
 		L.b = &L.bat[k]; /* (facts in flight after a failure: joined, freed) */

@@ -293,6 +293,7 @@ typedef struct {
 	uint64_t counts[3];         /* decisions by kind */
 	uint64_t passed;            /* events passed through */
 	bool in_tx;
+	bool unreadable;            /* a FILE could not be read (said); the others were routed */
 } route_run;
 
 /* Reads ln into a (record.c): 0 read, 1 rejected (why says), 2 an event

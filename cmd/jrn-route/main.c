@@ -140,8 +140,9 @@ static int run(route_run *R, char **files, int nfiles)
 	int rc;
 	int64_t began = 0, probed = 0;
 	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
-		if (rc < 0) {
-			status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		if (rc < 0) { /* said, and the next FILE read: exit 1 at the end */
+			jrn_say(0, "%s", e.msg);
+			R->unreadable = true;
 			continue;
 		}
 		if (rc == 1) {
@@ -169,7 +170,9 @@ static int run(route_run *R, char **files, int nfiles)
 	jrn_checkpointer_stop(ckpt);
 	jrn_db_read_ahead_end(R->db, ra, R->opts.busy_ms);
 	jrn_reader_free(rd);
-	return status;
+	if (status == JRN_EXIT_FAIL)
+		R->unreadable = false; /* (a failure of its own: no summary) */
+	return R->unreadable ? JRN_EXIT_FAIL : status;
 }
 
 /* The journeys for the gate and --tick: the engine opened when there are
@@ -269,13 +272,14 @@ static int setup(route_run *R, int argc, char **argv)
 
 /* The counts line on stderr: by default after the gate and --tick, but
  * not after a failure or a refused --tick (said; the batch a failure
- * ended was not kept, so the counts would not be what happened) nor when
+ * ended was not kept, so the counts would not be what happened; a FILE
+ * that could not be read is no such failure: the others were routed) nor when
  * the reader went away (a normal end, as in every tool); with -v always,
  * and after --simulate too; never after --check or --explain, nor with -q. */
 static void summary(const route_run *R, int status, bool pipe_closed)
 {
 	int v = R->opts.verbosity;
-	bool done = status == JRN_EXIT_OK || status == JRN_EXIT_REJECTS;
+	bool done = status == JRN_EXIT_OK || status == JRN_EXIT_REJECTS || R->unreadable;
 	bool say = R->mode == M_GATE || R->mode == M_TICK
 		   ? v > 0 || (v == 0 && done && !pipe_closed)
 		   : R->mode == M_SIMULATE && v > 0;

@@ -594,8 +594,9 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 	jrn_line ln;
 	int rc;
 	while (!R->out.err && (rc = jrn_reader_next(rd, &ln, &e)) != 0) {
-		if (rc < 0) {
-			status = jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
+		if (rc < 0) { /* said, and the next FILE read: exit 1 at the end */
+			jrn_say(0, "%s", e.msg);
+			R->unreadable = true;
 			continue;
 		}
 		if ((rc == 1 && sim_line(R, &s, &ix, &ln, end) < 0) ||
@@ -625,6 +626,10 @@ int mode_simulate(route_run *R, char **files, int nfiles)
 			s.late == 1 ? "record was" : "records were", s.late == 1 ? "it" : "them");
 	if (bad && status == JRN_EXIT_OK)
 		status = JRN_EXIT_REJECTS; /* a journey file refused (said) */
+	if (R->unreadable && status != JRN_EXIT_FAIL)
+		status = JRN_EXIT_FAIL;
+	else if (status == JRN_EXIT_FAIL)
+		R->unreadable = false; /* (a failure of its own: see summary) */
 done:
 	sim_close(&s);
 	jrn_json_index_free(&ix);
