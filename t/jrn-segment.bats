@@ -455,6 +455,21 @@ Y
 	assert_equal "$(jq -c .segments out.ndjson)" '["trial","vip","high_discount_sensitivity"]'
 }
 
+@test "the shipped active and churned read the profile's summary.lastSeen (they read lastSeenAt, which no profile has: churned was always empty)" {
+	export JRN_NOW=2026-06-01T00:00:00Z
+	{
+		printf '{"id":"a","type":"page.viewed","customerId":"old","timestamp":"2026-02-01T00:00:00Z"}\n'
+		printf '{"id":"b","type":"email.opened","customerId":"recent","timestamp":"2026-05-25T00:00:00Z"}\n'
+		printf '{"id":"c","type":"email.opened","customerId":"between","timestamp":"2026-04-01T00:00:00Z"}\n'
+	} | jrn-ingest -q
+	run --separate-stderr jrn-segment --all --only churned
+	assert_success
+	assert_equal "$(jq -r .customerId <<< "$output")" old
+	# recent by an open alone (no page view, no order: only lastSeen says it)
+	run --separate-stderr jrn-segment --all --only active
+	assert_equal "$(jq -r .customerId <<< "$output")" recent
+}
+
 @test "JSON definitions, shorthand, and deep nesting" {
 	echo '{"segments":{"s":{"rule":{"traits.plan":"pro","n":{"between":[1,3]}}}}}' > s.json
 	printf '{"traits":{"plan":"pro"},"n":2}\n{"traits":{"plan":"pro"},"n":4}\n' > p.ndjson
