@@ -138,6 +138,19 @@ check() {
 	assert_failure 2
 }
 
+@test "jrn-send and jrn-ai --check-config: a caFile that cannot be read, at its place" {
+	check send 'send:\n  from: a@example.com\nproviders:\n  email:\n    - type: smtp\n      url: smtp://127.0.0.1:1\n      caFile: ca.pem\n'
+	assert_failure 1
+	assert_equal "$stderr" "jrn-send: c.yaml:7:15: providers.email[0].caFile: cannot read it: No such file or directory"
+	check ai 'ai:\n  model: gpt\n  models:\n    gpt:\n      kind: openai\n      model: gpt-4o-mini\n      apiKey: k\n      caFile: ca.pem\n'
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ai: c.yaml:8:15: ai.models.gpt: caFile: cannot read it: No such file or directory"
+	touch ca.pem
+	check ai 'ai:\n  model: gpt\n  models:\n    gpt:\n      kind: openai\n      model: gpt-4o-mini\n      apiKey: k\n      caFile: ca.pem\n'
+	assert_success
+	assert_equal "$stderr" ""
+}
+
 @test "jrn-ingest, jrn-segment, jrn-report --check-config: their own keys" {
 	check ingest 'ingest:\n  typeMap:\n    x: ""\n'
 	assert_failure 1

@@ -290,7 +290,7 @@ Try 'jrn-score --help'."
 		"$BATS_TEST_DIRNAME/../completions/jrn-score.bash"
 	assert_success
 	assert_line --index 0 "rfm clv lead"
-	assert_line --index 1 "--config --changes"
+	assert_line --index 1 "--config --check-config --changes"
 }
 
 @test "jrn-score: the man page is clean roff" {

@@ -9,6 +9,7 @@
  * a pending queue, easy handles reused (connections kept by the multi
  * handle), a token bucket in front, curl_multi_poll until the next ready
  * time. */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -148,6 +149,9 @@ int oai_model_load(oai_model *m, const char *name, jv mc, jv cfg, const char *wh
 		return jrn_fail(e, "%s.apiKey: holds a line break", where);
 	if (get_string(cfg, where, "caFile", &m->ca_file, e) < 0)
 		return -1;
+	/* curl reads it at the first question: a missing one would fail each */
+	if (m->ca_file && access(m->ca_file, R_OK) < 0)
+		return jrn_fail(e, "%s.caFile: cannot read it: %s", where, strerror(errno));
 
 	m->temperature = -1;
 	if ((rc = get_number(cfg, where, "temperature", 0, 2, &d, e)) < 0)

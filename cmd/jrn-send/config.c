@@ -1,6 +1,7 @@
 /* config.c: what jrn-send takes from the configuration and the flags: the
  * send settings, every provider (the common keys here, its type's own in
  * its file) and a fallback chain per channel. */
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,11 @@ static provider *provider_load(send_ctx *S, jv pc, const char *where, jrn_err *e
 		return NULL;
 	}
 	provider_common(S, p, pc, where);
+	/* curl reads it at the first send: a missing one would fail each */
+	if (p->ca_file && access(p->ca_file, R_OK) < 0) {
+		jrn_fail(e, "%s.caFile: cannot read it: %s", where, strerror(errno));
+		goto bad;
+	}
 	int64_t ms = p->timeout_ms;
 	if (cfg_duration(pc, "timeout", &ms, e) < 0)
 		goto bad;
