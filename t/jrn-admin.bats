@@ -99,6 +99,38 @@ audit() {
 	assert_failure 2
 }
 
+@test "jrn suppressions import: what is not an address is rejected, never stored as one (a newcomer's trial)" {
+	# a byte-order mark inside the input (two exported lists joined), white
+	# space on a plain line, a phone number in any form libphonenumber
+	# reads, one in E.164 it does not know, a channel that is none
+	{
+		printf 'ann@example.com\n\xef\xbb\xbfbo@example.com\nhello world\nAnn <ann@example.com>\n'
+		printf '+41 44 668 18 00\n+15555550100\n+0123\n'
+		printf '{"address":"c 7"}\n{"address":"c8","channel":"smss"}\n'
+	} > list.txt
+	run --separate-stderr jrn suppressions import list.txt
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn: list.txt:2: address: byte-order mark (U+FEFF) not at the start of the input"
+	assert_regex "${stderr_lines[1]}" '^jrn: list.txt:3: not an address: it holds white space'
+	assert_regex "${stderr_lines[2]}" '^jrn: list.txt:4: not an address: it holds white space'
+	assert_regex "${stderr_lines[3]}" '^jrn: list.txt:7: '
+	assert_equal "${stderr_lines[4]}" "jrn: list.txt:9: unknown channel 'smss' (did you mean sms?)"
+	assert_equal "${stderr_lines[5]}" "jrn: suppressions import: 4 added, 0 already suppressed, 5 rejected"
+	assert_equal "$(rows 'SELECT address FROM suppressions ORDER BY address' | tr '\n' ' ')" \
+		'+15555550100 +41446681800 ann@example.com c 7 '
+	# a channel flag that is none is a usage error, for every subcommand
+	run --separate-stderr jrn suppressions import --channel emial list.txt
+	assert_failure 2
+	assert_equal "$stderr" "jrn: suppressions: --channel: unknown channel 'emial' (did you mean email?)"
+	run --separate-stderr jrn suppressions list --channel fax
+	assert_failure 2
+	assert_regex "$stderr" "unknown channel 'fax' \(all, email, sms, whatsapp, webhook or retargeting\)"
+	# remove finds a phone number written as import normalised it
+	run --separate-stderr jrn suppressions remove '+41 (0)44 668 18 00'
+	assert_success
+	assert_regex "$stderr" '1 removed, 0 not found'
+}
+
 @test "jrn suppressions import: a complaint list, plain or NDJSON, through the normal form; list; remove" {
 	printf '%s\n' ' Ann@Example.COM ' '{"address":"+15555550100","channel":"sms","reason":"stop"}' \
 		'not an address@' '{"address":5}' 'ann@example.com' > complaints.txt

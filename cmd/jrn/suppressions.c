@@ -8,9 +8,13 @@
  *
  * import reads standard input (or FILEs): one address a line, or NDJSON
  * objects {"address", "channel", "reason"} (a complaint list); e-mail
- * addresses are normalised as jrn-ingest stores them, anything else is
- * taken as written (a phone number in E.164, or a customer id). A line
- * that is neither is rejected (exit 3, --rejects FILE keeps it).
+ * addresses are normalised as jrn-ingest stores them, phone numbers
+ * (a leading '+') to E.164 by libphonenumber, anything else is taken as
+ * written (a customer id). A line that is none of these is rejected
+ * (exit 3, --rejects FILE keeps it): an address that does not parse, one
+ * holding a control character or a byte-order mark, a plain line holding
+ * white space ("Ann <ann@example.com>", a CSV row; a customer id with a
+ * space comes as NDJSON), a channel that is not one of channels[].
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,24 @@ static const char supp_usage[] =
 
 enum { OPT_CHANNEL = JRN_OPT_TOOL_BASE, OPT_REASON };
 
+/* The channels a suppression names: every channel, and those jrn-send
+ * sends on (jrn-send(1)). A typo ("emial") would suppress nothing. */
+static const char *const channels[] = {"all",     "email",       "sms", "whatsapp",
+				       "webhook", "retargeting", NULL};
+#define CHANNEL_LIST "all, email, sms, whatsapp, webhook or retargeting"
+
+/* Checks channel c: NULL when it is one of channels[], else the reason
+ * ("unknown channel 'emial' (did you mean 'email'?)") in buf. */
+static const char *bad_channel(const char *c, char *buf, size_t size)
+{
+	for (int i = 0; channels[i]; i++)
+		if (!strcmp(c, channels[i]))
+			return NULL;
+	char what[96];
+	snprintf(what, sizeof what, "channel '%.80s'", c);
+	return jrn_unknown_word(what, c, channels, CHANNEL_LIST, buf, size);
+}
+
 typedef struct {
 	const char *channel, *reason;
 } supp_flags;
@@ -39,6 +61,9 @@ static int supp_take(void *ctx, int c, const char *arg)
 	if (!*arg)
 		return jrn_say(JRN_EXIT_USAGE, "suppressions: --%s: an empty value",
 			       c == OPT_CHANNEL ? "channel" : "reason");
+	char why[160];
+	if (c == OPT_CHANNEL && bad_channel(arg, why, sizeof why))
+		return jrn_say(JRN_EXIT_USAGE, "suppressions: --channel: %s", why);
 	*(c == OPT_CHANNEL ? &f->channel : &f->reason) = arg;
 	return 0;
 }
@@ -78,6 +103,47 @@ typedef struct {
 	long added, already;
 	jv_parser *parser;
 } importer;
+
+/* Checks address a[0..n) before it is normalised: not empty, valid
+ * UTF-8, no control character (jrn_id_check), no byte-order mark (a
+ * U+FEFF that a file joined to another kept: invisible, it would match
+ * nobody), and, on a plain line (!json), no white space but in a phone
+ * number (a leading '+': "+41 44 668 18 00"). 0, or -1 with e. */
+static int address_check(const char *a, size_t n, bool json, jrn_err *e)
+{
+	if (!n)
+		return jrn_fail(e, "no address");
+	size_t bad = jrn_utf8_invalid_at(a, n);
+	if (bad < n)
+		return jrn_fail(e, "address: invalid UTF-8 at byte %zu", bad + 1);
+	if (jrn_id_check(a, n, "address", e) < 0)
+		return -1;
+	if (memmem(a, n, "\xef\xbb\xbf", 3))
+		return jrn_fail(e, "address: byte-order mark (U+FEFF) not at the start of the input");
+	if (!json && *a != '+' && (memchr(a, ' ', n) || memchr(a, '\t', n)))
+		return jrn_fail(e, "not an address: it holds white space (a customer id with a space"
+				   " comes as NDJSON {\"address\": ...})");
+	return 0;
+}
+
+/* Appends the form phone number a[0..n) is suppressed under to out: its
+ * E.164 form by libphonenumber ("+41 44 668 18 00": +41446681800), else,
+ * when it is written in E.164 already (+ and 2 to 15 digits, ITU-T
+ * E.164), as written: a number the library's metadata does not know yet
+ * is still suppressed, since a complaint left out is a message sent. 0,
+ * or -1 with e. */
+static int phone_form(const char *a, size_t n, jrn_buf *out, jrn_err *e)
+{
+	if (jrn_phone_e164(a, n, NULL, out, e) == 0)
+		return 0;
+	size_t d = 1;
+	while (d < n && a[d] >= '0' && a[d] <= '9')
+		d++;
+	if (d < n || n < 3 || n > 16 || a[1] == '0')
+		return -1; /* (jrn_phone_e164's reason) */
+	jrn_buf_reset(out);
+	return jrn_buf_add(out, a, n) < 0 ? jrn_fail(e, "out of memory") : 0;
+}
 
 /* One line: 1 added, 0 there already, -1 with e (a fault of the line), -2
  * with e (the state file failed). */
@@ -119,11 +185,19 @@ static int import_line(importer *im, const jrn_line *l, jrn_err *e)
 			return jrn_fail(e, "expected {\"address\": STRING} with string channel and reason");
 		}
 	}
+	char why[160];
+	if (bad_channel(channel, why, sizeof why)) {
+		jv_free(obj);
+		return jrn_fail(e, "%s", why);
+	}
 	jrn_buf norm = {0};
-	int rc;
-	if (!len || memchr(addr, '@', len) ? jrn_email_normalize(addr, len, &norm, e) < 0
-					   : jrn_buf_add(&norm, addr, len) < 0) {
-		rc = len ? -1 : jrn_fail(e, "no address");
+	int rc = address_check(addr, len, jv_is_valid(obj), e);
+	if (rc == 0 && (memchr(addr, '@', len) ? jrn_email_normalize(addr, len, &norm, e)
+			: *addr == '+'         ? phone_form(addr, len, &norm, e)
+					       : jrn_buf_add(&norm, addr, len)) < 0)
+		rc = -1; /* (said in e; out of memory is said so too) */
+	if (rc < 0) {
+		rc = -1;
 	} else {
 		jrn_err why;
 		rc = jrn_reach_suppress(im->R, (jrn_reach_text){norm.p, norm.len}, channel, reason,
@@ -207,7 +281,9 @@ static int supp_remove(sqlite3 *db, const jrn_opts *o, const supp_flags *f, int 
 		jrn_buf norm = {0};
 		jrn_err why;
 		const char *a = argv[i];
-		if (!strchr(a, '@') || jrn_email_normalize(a, strlen(a), &norm, &why) < 0) {
+		/* normalised as import stores it, else as written */
+		if (strchr(a, '@') ? jrn_email_normalize(a, strlen(a), &norm, &why) < 0
+		    : *a != '+' || phone_form(a, strlen(a), &norm, &why) < 0) {
 			jrn_buf_reset(&norm);
 			jrn_buf_adds(&norm, a);
 		}
