@@ -244,6 +244,12 @@ const char *jrn_json_kind_at(const char *p, size_t len);
  * messages speak YAML, "a list" and "a mapping" for the last two;
  * "nothing" for JV_KIND_INVALID. A static string; never fails. */
 const char *jrn_kind_phrase(jv_kind k, bool yaml);
+
+/* The largest magnitude of an amount (properties.amount, total, revenue,
+ * value) jrn stores and sums: 10^15, where a double still holds every
+ * cent (2^53 > 10^15 x 100). jrn-ingest refuses a larger one, jrn-score
+ * leaves a stored one out, jrn events fix refuses to write one. */
+#define JRN_AMOUNT_MAX 1e15
 /* jrn_kind_phrase (yaml false) of the JSON text p[0..len), judged as
  * jrn_json_kind_at judges it: "an array" where that says "array". */
 const char *jrn_json_kind_phrase_at(const char *p, size_t len);

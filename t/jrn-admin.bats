@@ -53,6 +53,31 @@ audit() {
 	refute_regex "$stderr" 'skipped'
 }
 
+@test "jrn events fix stores no amount jrn-ingest refuses; --bad-amount lists one beyond 10^15 (a newcomer's trial)" {
+	printf '{"id":"e1","type":"order.completed","customerId":"u1","timestamp":"2025-12-01T00:00:00Z","properties":{"amount":10}}\n' |
+		jrn-ingest -q --store-only
+	for v in 1e300 abc 19,99 '{}' null; do
+		run --separate-stderr jrn events fix e1 --set "properties.amount=$v"
+		assert_failure 1
+	done
+	assert_equal "${stderr_lines[0]}" "jrn: events fix: e1: properties.amount: order.completed needs a number here (or in total, revenue or value)"
+	run --separate-stderr jrn events fix e1 --set properties.amount=1e300
+	assert_equal "$stderr" "jrn: events fix: e1: properties.amount: amount 1e+300 is out of range (|amount| <= 1e15)"
+	run --separate-stderr jrn events fix e1 --set properties.total=19,99
+	assert_equal "$stderr" "jrn: events fix: e1: properties.total: '19,99' is not a number (write it as 19.99)"
+	assert_equal "$(rows 'SELECT amount, body FROM events')" \
+		'10.0|{"id":"e1","type":"order.completed","customerId":"u1","timestamp":"2025-12-01T00:00:00.000Z","properties":{"amount":10}}'
+	# a numeric string becomes the number, as jrn-ingest makes it
+	run --separate-stderr jrn events fix e1 --set 'properties.amount=" 12.5 "'
+	assert_success
+	assert_equal "$(rows "SELECT amount, json_type(body, '$.properties.amount') FROM events")" '12.5|real'
+	# one stored by other means, beyond what jrn-score sums: listed
+	sqlite3 jrn.db "UPDATE events SET body = json_set(body, '$.properties.amount', 1e300)"
+	run --separate-stderr jrn events --bad-amount
+	assert_equal "$(jq -r .id <<< "$output")" e1
+	assert_regex "$stderr" '1 event with an amount that is not a number or beyond 10\^15'
+}
+
 @test "jrn events fix: bad paths, the id, a missing event, a broken timestamp" {
 	ev a c1 | jrn-ingest -q --store-only
 	id=$(rows "SELECT id FROM events")

@@ -104,7 +104,7 @@ bool ingest_needs_amount(const char *t, size_t n);
 int ingest_number_text(const char *s, size_t n, double *d);
 /* The largest magnitude an amount may have, inclusive (as jrn-score sums): sums of a
  * customer's amounts stay exact to the cent far beyond any real order. */
-#define INGEST_AMOUNT_MAX 1e15 /* the messages write it as 1e15 */
+#define INGEST_AMOUNT_MAX JRN_AMOUNT_MAX /* the messages write it as 1e15 */
 /* properties.amount, total, revenue, value of ev: a numeric string becomes
  * the number, any other value but a number or null is rejected, and so is
  * a number not finite or of magnitude beyond INGEST_AMOUNT_MAX

@@ -122,7 +122,7 @@ int score_build_fail(void);
 /* The largest order or refund amount jrn-score sums, in magnitude: 10^15.
  * Sums of at most 2^63 such amounts stay finite, and the CLV fit's
  * squares too; a larger amount is an error in the data, not an order. */
-#define SCORE_MAX_AMOUNT 1e15
+#define SCORE_MAX_AMOUNT JRN_AMOUNT_MAX
 
 /* Whether the amount of the stored event of row st (its id in column
  * id_col, its customer in cust_col) is beyond SCORE_MAX_AMOUNT: then it is

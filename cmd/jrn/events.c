@@ -9,6 +9,7 @@
  * does the work and rolls it back. An event a consent row rests on (its
  * proof, jrn-state(5)) is not deleted.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,8 @@ static const char events_usage[] =
 	"       jrn events --bad-amount\n"
 	"Deletes or corrects stored events (each change audit-logged), or lists\n"
 	"the events whose amount (properties.amount, total, revenue or value) is\n"
-	"not a number. VALUE is JSON when it reads as JSON, else a string.\n";
+	"not a number or beyond 10^15. VALUE is JSON when it reads as JSON, else\n"
+	"a string.\n";
 
 enum { OPT_SET = JRN_OPT_TOOL_BASE, OPT_BAD_AMOUNT };
 
@@ -51,8 +53,11 @@ static int events_take(void *ctx, int c, const char *arg)
 
 /* ---- --bad-amount ------------------------------------------------------------ */
 
+/* an amount member jrn-score cannot sum: not a number, or beyond
+ * JRN_AMOUNT_MAX (1e15) in magnitude */
 #define AMOUNT_NOT_NUMBER(k) \
-	"json_type(body, '$.properties." k "') NOT IN ('integer', 'real', 'null')"
+	"json_type(body, '$.properties." k "') NOT IN ('integer', 'real', 'null') OR" \
+	" abs(json_extract(body, '$.properties." k "')) > 1e15"
 
 static int bad_amounts(sqlite3 *db, const jrn_opts *o)
 {
@@ -70,7 +75,7 @@ static int bad_amounts(sqlite3 *db, const jrn_opts *o)
 	}
 	sqlite3_finalize(st);
 	if (o->verbosity >= 0)
-		jrn_say(0, "events: %ld event%s with an amount that is not a number%s", n,
+		jrn_say(0, "events: %ld event%s with an amount that is not a number or beyond 10^15%s", n,
 			n == 1 ? "" : "s",
 			n ? " (correct them: jrn events fix ID --set properties.amount=NUMBER)" : "");
 	return JRN_EXIT_OK;
@@ -170,6 +175,68 @@ static jv apply_set(jv body, const char *set, jrn_err *e)
 		value = jv_string(eq + 1);
 	}
 	return jv_setpath(body, path, value);
+}
+
+/* The amount members of body's properties (consumed) as jrn-ingest
+ * takes them (jrn-ingest(1), AMOUNTS): a number of magnitude up to
+ * JRN_AMOUNT_MAX, null, or a string that is a JSON number ("19.99"),
+ * which becomes that number. The new body, or jv_invalid with e in
+ * jrn-ingest's words ("properties.amount: 'abc' is not a number (write it
+ * as 19.99)"), so that a fix cannot store what jrn-ingest refuses and
+ * jrn-score would leave out; an order (order.completed, order.refunded)
+ * keeps a number in one of them. */
+static jv fix_amounts(jv body, jrn_err *e)
+{
+	static const char *const keys[] = {"amount", "total", "revenue", "value"};
+	jv props = jv_object_get(jv_copy(body), jv_string("properties"));
+	bool has = false;
+	for (size_t i = 0; i < 4 && jv_get_kind(props) == JV_KIND_OBJECT; i++) {
+		jv v = jv_object_get(jv_copy(props), jv_string(keys[i]));
+		jv_kind k = jv_get_kind(v);
+		bool bad = false; /* (jrn_fail's -1 is true) */
+		if (k == JV_KIND_STRING) {
+			jv n = jrn_parse_value(jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)), NULL);
+			if (jv_get_kind(n) != JV_KIND_NUMBER) {
+				bad = jrn_fail(e, "properties.%s: '%.64s' is not a number (write it as 19.99)",
+						keys[i], jv_string_value(v));
+				jv_free(n);
+			} else {
+				jv_free(v);
+				v = jv_copy(n);
+				props = jv_object_set(props, jv_string(keys[i]), n);
+				k = JV_KIND_NUMBER;
+			}
+		} else if (k != JV_KIND_NUMBER && k != JV_KIND_NULL && k != JV_KIND_INVALID) {
+			bad = jrn_fail(e, "properties.%s: expected a number, got %s", keys[i],
+					jrn_kind_phrase(k, false));
+		}
+		if (!bad && k == JV_KIND_NUMBER && !(fabs(jv_number_value(v)) <= JRN_AMOUNT_MAX))
+			bad = jrn_fail(e, "properties.%s: amount %.15g is out of range (|amount| <= 1e15)",
+					keys[i], jv_number_value(v));
+		has |= k == JV_KIND_NUMBER;
+		jv_free(v);
+		if (bad) {
+			jv_free(props);
+			jv_free(body);
+			return jv_invalid();
+		}
+	}
+	jv type = jv_object_get(jv_copy(body), jv_string("type"));
+	if (!has && jv_get_kind(type) == JV_KIND_STRING &&
+	    (!strcmp(jv_string_value(type), "order.completed") ||
+	     !strcmp(jv_string_value(type), "order.refunded"))) {
+		jrn_fail(e, "properties.amount: %s needs a number here (or in total, revenue or value)",
+			 jv_string_value(type));
+		jv_free(type);
+		jv_free(props);
+		jv_free(body);
+		return jv_invalid();
+	}
+	jv_free(type);
+	if (jv_get_kind(props) == JV_KIND_OBJECT)
+		return jv_object_set(body, jv_string("properties"), props);
+	jv_free(props);
+	return body;
 }
 
 /* The columns of a body (borrowed) as jrn-ingest stores them. */
@@ -290,6 +357,8 @@ static int events_fix(sqlite3 *db, const jrn_opts *o, const events_flags *f, int
 	}
 	for (size_t i = 0; i < f->nsets && jv_is_valid(body); i++)
 		body = apply_set(body, f->sets[i], &e);
+	if (jv_is_valid(body))
+		body = fix_amounts(body, &e);
 	if (!jv_is_valid(body) || store_fixed(db, id, body, &e) < 0)
 		goto fail;
 	if (!o->dry_run && (admin_audit(db, "events fix", argc - 1, argv + 1,
