@@ -107,6 +107,19 @@ ev1() { # ev1 ID [TYPE]
 	assert_output 2
 }
 
+@test "a byte-order mark at the start of a body is dropped, as at a file's start; inside, the line is rejected" {
+	serve
+	{ printf '\xef\xbb\xbf'; ev1 b1; echo; } > body
+	post /events @body
+	assert_line --index 0 200
+	{ printf '\xef\xbb\xbf'; ev1 b2; echo; printf '\xef\xbb\xbf'; ev1 b3; echo; } > body
+	post /events @body
+	assert_line --index 0 200
+	run jq -c '[.results[] | [.status, .reason // .id]]' reply.json
+	assert_output '[["stored","b2"],["rejected","invalid JSON at byte 1: byte-order mark (U+FEFF) not at the start of the input"]]'
+	assert_equal "$(rows 'SELECT group_concat(id) FROM events')" "b1,b2"
+}
+
 @test "a pretty-printed event is one event, stored compact" {
 	serve
 	printf '{\n  "id": "p1",\n  "type": "page.viewed",\n  "customerId": "c1"\n}\n' > body

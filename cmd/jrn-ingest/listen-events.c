@@ -216,6 +216,10 @@ int listen_events_handle(listen_req *req, listen_reply *rep)
 	const listen_endpoint *ep = req->route->data;
 	const char *p = req->body;
 	size_t n = req->body_len;
+	/* a byte-order mark at the body's start is dropped, as the reader
+	 * drops one at the start of a file (a body is an input of its own) */
+	if (n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		p += 3, n -= 3;
 	while (n > 0 && blank(*p))
 		p++, n--;
 	while (n > 0 && blank(p[n - 1]))
