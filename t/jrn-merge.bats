@@ -164,6 +164,25 @@ Y
 	assert_equal "$(jq -c .profile.changed <<< "$output")" null
 }
 
+@test "jrn-merge: a file source's byte-order mark is dropped (a spreadsheet's CSV UTF-8); a CSV row of another width is an error at its line" {
+	printf '\xef\xbb\xbfid,email,tier\r\nc42,ann@crm.example.com,gold\r\n' > crm.csv
+	printf '\xef\xbb\xbf{"id":"c43","tier":"silver"}\n' > crm.ndjson
+	printf 'sources:\n  list:\n    - {name: crm, type: file, path: crm.csv, key: id}\n    - {name: more, type: file, path: crm.ndjson, key: id}\n' > jrn.yaml
+	run --separate-stderr jrn-merge <<< $'{"customerId":"c42"}\n{"customerId":"c43"}'
+	assert_success
+	assert_equal "$(jq -c '[.profile.email, .profile.traits.tier]' <<< "$output" | tr '\n' ' ')" \
+		'["ann@crm.example.com","gold"] [null,"silver"] '
+	# RFC 4180 2.4: each row as many fields as the header, else said (a
+	# short row, or one with a comma too many, was read silently)
+	printf 'id,email,tier\nc42,a@example.com,gold\nc44\n' > crm.csv
+	run --separate-stderr jrn-merge <<< '{"customerId":"c42"}'
+	assert_failure 1
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:7: sources.list[0] (crm): crm.csv:3: 1 field, the header names 3"
+	printf 'id,email,tier\nc42,a@example.com,gold,x\n' > crm.csv
+	run --separate-stderr jrn-merge <<< '{"customerId":"c42"}'
+	assert_equal "$stderr" "jrn-merge: jrn.yaml:3:7: sources.list[0] (crm): crm.csv:2: 4 fields, the header names 3"
+}
+
 @test "jrn-merge: bad sources are said at once, exit 1; --source and --require name known sources" {
 	state
 	printf 'sources:\n  list:\n    - {name: x, type: ftp}\n' > jrn.yaml

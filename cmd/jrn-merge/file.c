@@ -4,9 +4,10 @@
  * (the whole file is held in memory: one buffer and an index). A customer
  * with one row gets the row (an object); with several, an array of the
  * first `limit` in file order. CSV: RFC 4180 (quoted fields, "" for a
- * quote, CRLF or LF), the first row names the columns, every value is a
- * string, an empty field is left out. Time of its values: the file's
- * modification time.
+ * quote, CRLF or LF), the first row names the columns, every row has as
+ * many fields as it (else an error at the row), every value is a string,
+ * an empty field is left out. A byte-order mark at the file's start is
+ * dropped. Time of its values: the file's modification time.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -66,11 +67,19 @@ static int add_row(file_src *f, const char *k, size_t kn, size_t off, size_t len
 	return 0;
 }
 
+/* The length of a byte-order mark at the start of f's text: 3, or 0.
+ * Dropped there, as every tool's reader drops it (jrn-ingest(1), FORMAT):
+ * a spreadsheet's "CSV UTF-8" export starts with one. */
+static size_t bom_len(const file_src *f)
+{
+	return f->text.len >= 3 && !memcmp(f->text.p, "\xEF\xBB\xBF", 3) ? 3 : 0;
+}
+
 /* NDJSON: each non-blank line an object with the key as a string. */
 static int index_ndjson(file_src *f, const char *path, jrn_err *e)
 {
 	size_t len = f->text.len, lineno = 0;
-	for (size_t i = 0; i < len;) {
+	for (size_t i = bom_len(f); i < len;) {
 		const char *p = f->text.p + i;
 		const char *nl = memchr(p, '\n', len - i);
 		size_t n = nl ? (size_t)(nl - p) : len - i;
@@ -152,12 +161,12 @@ static int index_csv(file_src *f, const char *path, jrn_err *e)
 	jv names = jv_array();
 	jrn_buf field = {0};
 	const size_t csv_len = f->text.len;
-	const char *p = f->text.p, *end = f->text.p + csv_len;
+	const char *p = f->text.p + bom_len(f), *end = f->text.p + csv_len;
 	size_t lineno = 1, col = 0;
 	int keycol = -1, rc = 0;
 	bool eol = false;
 	jrn_buf obj = {0}, key = {0};
-	if (jrn_utf8_invalid_at(p, f->text.len) < f->text.len) {
+	if (jrn_utf8_invalid_at(p, (size_t)(end - p)) < (size_t)(end - p)) {
 		rc = jrn_fail(e, "%s: invalid UTF-8", path);
 		goto done;
 	}
@@ -205,6 +214,11 @@ static int index_csv(file_src *f, const char *path, jrn_err *e)
 		jrn_buf_addc(&obj, '}');
 		if (!any)
 			continue; /* a blank line */
+		if ((int)col != ncols) { /* RFC 4180 2.4: as many as the header */
+			rc = jrn_fail(e, "%s:%zu: %zu field%s, the header names %d", path, lineno, col,
+				      col == 1 ? "" : "s", ncols);
+			goto done;
+		}
 		if (!has_key) {
 			rc = jrn_fail(e, "%s:%zu: %s: empty", path, lineno, f->key);
 			goto done;
