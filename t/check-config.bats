@@ -161,6 +161,27 @@ check() {
 	check report 'report:\n  html:\n    title: ${NOPE_TITLE}\n'
 	assert_failure 1
 	assert_equal "$stderr" 'jrn-report: c.yaml:3:12: report.html.title: ${NOPE_TITLE} is not set'
+	# each kind's keys, as its run reads them before the state file
+	check report 'report:\n  cohorts:\n    period: fortnight\n  experiment:\n    level: 3\n'
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: cohorts: report.cohorts.period fortnight: not a period (day, week or month)
+jrn-report: report.experiment.level: 3: a number between 0 and 1 is needed"
+	run --separate-stderr jrn-report experiment --check-config --config c.yaml < /dev/zero
+	assert_failure 1
+	assert_equal "$stderr" "jrn-report: report.experiment.level: 3: a number between 0 and 1 is needed"
+	run --separate-stderr jrn-report funnel --check-config --config c.yaml < /dev/zero
+	assert_failure 2
+	assert_equal "$stderr" "jrn-report: funnel: no steps: give --steps A,B,... or report.funnel.steps"
+	run --separate-stderr jrn-report funnel --check-config --config c.yaml --steps a,b < /dev/zero
+	assert_success
+	# a funnel section without steps is left to the run's --steps
+	check report 'report:\n  funnel:\n    within: 3d\n'
+	assert_success
+	check report 'report:\n  kpis:\n    targets:\n      nope: 3\n'
+	assert_failure 1
+	assert_regex "$stderr" '^jrn-report: kpis: report.kpis.targets.nope: not a KPI'
+	run --separate-stderr jrn-report --check-config --by campaign
+	assert_failure 2
 	run --separate-stderr jrn-report funnel --check-config --since yesterday
 	assert_failure 2
 	run --separate-stderr jrn-ingest --check-config x.ndjson

@@ -573,6 +573,16 @@ static int write_rows(attr *a)
 	return rc;
 }
 
+int report_attribution_check(report_run *run)
+{
+	attr a = {0};
+	a.run = run;
+	attr_markov_init(&a.mk, ATTR_MARKOV_GROUPS_MAX);
+	int rc = read_options(&a); /* (the models are indexes: nothing to free) */
+	attr_markov_free(&a.mk);
+	return rc;
+}
+
 int report_attribution(report_run *run)
 {
 	attr a = {0};

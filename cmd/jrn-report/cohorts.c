@@ -159,14 +159,26 @@ static int emit(report_run *run, report_period k, const cohort *C, size_t n, sql
 /* jrn-report cohorts: reads --period, the cohorts' sizes and their orders
  * per period, and writes a row per cohort and period (jrn-report(1),
  * COHORTS). Returns an exit status, having said why it failed. */
+/* The set-up of a cohorts run before it reads: the period into *k, and
+ * --by (none). 0, or an exit status having said why. */
+static int cohorts_setup(report_run *run, report_period *k)
+{
+	static const char *const none[] = {NULL};
+	int status = read_period(run, k);
+	return status ? status : report_by_check(run, none, NULL);
+}
+
+int report_cohorts_check(report_run *run)
+{
+	report_period k = REPORT_MONTH;
+	return cohorts_setup(run, &k);
+}
+
 int report_cohorts(report_run *run)
 {
 	report_period k = REPORT_MONTH;
-	int status = read_period(run, &k);
+	int status = cohorts_setup(run, &k);
 	if (status)
-		return status;
-	static const char *const none[] = {NULL};
-	if ((status = report_by_check(run, none, NULL)))
 		return status;
 	static const char *const cols[] = {"cohort", "period", "customers", "active", "revenue",
 					   "retention", "revenuePerCustomer"};

@@ -347,16 +347,30 @@ static int all_journeys(experiment *x)
 	return rc;
 }
 
+/* The set-up of an experiment run before it reads: --by (none), the level
+ * and the window into x. 0, or an exit status having said why. */
+static int experiment_setup(experiment *x)
+{
+	static const char *const fields[] = {NULL};
+	int rc = report_by_check(x->run, fields, NULL);
+	if (!rc)
+		rc = read_level(x);
+	if (!rc)
+		rc = report_duration(x->run, NULL, NULL, "report.experiment.window",
+				     EXP_DEFAULT_WINDOW, &x->window);
+	return rc;
+}
+
+int report_experiment_check(report_run *run)
+{
+	experiment x = {run, 0, 0};
+	return experiment_setup(&x);
+}
+
 int report_experiment(report_run *run)
 {
 	experiment x = {run, 0, 0};
-	static const char *const fields[] = {NULL};
-	int rc = report_by_check(run, fields, NULL);
-	if (!rc)
-		rc = read_level(&x);
-	if (!rc)
-		rc = report_duration(run, NULL, NULL, "report.experiment.window", EXP_DEFAULT_WINDOW,
-				     &x.window);
+	int rc = experiment_setup(&x);
 	if (rc)
 		return rc;
 	report_header(run, jv_parse("[\"journey\",\"split\",\"arm\",\"holdout\",\"control\","

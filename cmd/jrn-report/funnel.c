@@ -385,14 +385,31 @@ static int emit(report_run *run, funnel *F)
 /* jrn-report funnel: reads the steps, --within and --by, scans the events
  * and writes a row per group and step (jrn-report(1), FUNNEL). Returns an
  * exit status, having said why it failed. */
+/* The set-up of a funnel run before it reads: its steps, within and --by
+ * into F. 0, or an exit status having said why. */
+static int funnel_setup(report_run *run, funnel *F)
+{
+	int status = read_steps(run, F);
+	if (!status)
+		status = read_within(run, F);
+	if (!status)
+		status = read_by(run, F);
+	return status;
+}
+
+int report_funnel_check(report_run *run)
+{
+	funnel F = {0};
+	int status = funnel_setup(run, &F);
+	for (size_t i = 0; i < F.nsteps; i++)
+		free(F.steps[i]);
+	return status;
+}
+
 int report_funnel(report_run *run)
 {
 	funnel F = {0};
-	int status = read_steps(run, &F);
-	if (!status)
-		status = read_within(run, &F);
-	if (!status)
-		status = read_by(run, &F);
+	int status = funnel_setup(run, &F);
 	if (!status && !(F.keys = jrn_idmap_new()))
 		status = jrn_say(JRN_EXIT_FAIL, "funnel: out of memory");
 	if (!status)

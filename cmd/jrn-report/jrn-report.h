@@ -99,6 +99,14 @@ typedef struct {
 	int (*run)(report_run *run);     /* an exit status, having said why */
 	report_chart chart;
 	const char *summary;             /* one line for --help and jrn(1) */
+	/* --check-config: the set-up its run does before it reads (the same
+	 * function: its options and its report.KIND keys), nothing read or
+	 * written; an exit status, having said why. NULL: none to do. */
+	int (*check)(report_run *run);
+	/* without KIND, the check runs when report.KIND is written and, when
+	 * set, this key too (funnel's steps: without them the run needs
+	 * --steps, which only the caller knows) */
+	const char *check_needs;
 } report_kind;
 
 extern const report_kind report_kinds[];
@@ -213,6 +221,13 @@ int report_experiment(report_run *run);
 int report_journeys(report_run *run);
 int report_rfm(report_run *run);
 int report_kpis(report_run *run);
+/* Their --check-config (report_kind's check). */
+int report_metrics_check(report_run *run);
+int report_funnel_check(report_run *run);
+int report_attribution_check(report_run *run);
+int report_cohorts_check(report_run *run);
+int report_experiment_check(report_run *run);
+int report_kpis_check(report_run *run);
 
 /* ---- metrics.c ------------------------------------------------------------ */
 

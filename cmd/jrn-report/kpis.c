@@ -277,12 +277,34 @@ static int compute(report_run *run, const kpi_conf *K, jv *rows, bool *any)
 
 /* jrn-report kpis: the six KPI rows (jrn-report(1), KPIS). Returns an exit
  * status, having said why it failed. */
-int report_kpis(report_run *run)
+/* The set-up of a kpis run before it reads: --by (none) and the
+ * configuration into K (its strings the caller's to free). 0, or an exit
+ * status having said why. */
+static int kpis_setup(report_run *run, kpi_conf *K)
 {
 	static const char *const none[] = {NULL};
 	int status = report_by_check(run, none, NULL);
-	if (status)
+	return status ? status : read_conf(run, K);
+}
+
+int report_kpis_check(report_run *run)
+{
+	kpi_conf K = {0};
+	int status = kpis_setup(run, &K);
+	free(K.cart_journey);
+	free(K.winback_campaign);
+	return status;
+}
+
+int report_kpis(report_run *run)
+{
+	kpi_conf K = {0};
+	int status = kpis_setup(run, &K);
+	if (status) {
+		free(K.cart_journey);
+		free(K.winback_campaign);
 		return status;
+	}
 	static const char *const cols[] = {"kpi", "value", "target", "met", "numerator", "denominator",
 					   "baselineNumerator", "baselineDenominator"};
 	jv names = jv_array();
@@ -292,12 +314,9 @@ int report_kpis(report_run *run)
 	/* Sorts for GROUP BY spill to temporary files past the page cache:
 	 * memory stays flat however many rows are grouped. */
 	jrn_db_exec(run->db, "PRAGMA temp_store = FILE", NULL);
-	kpi_conf K = {0};
 	jv rows = jv_array();
 	bool any = false;
-	status = read_conf(run, &K);
-	if (!status)
-		status = compute(run, &K, &rows, &any);
+	status = compute(run, &K, &rows, &any);
 	if (!status && any) {
 		jv_array_foreach(rows, i, row) {
 			if (!status && report_row(run, row) < 0)

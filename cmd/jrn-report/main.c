@@ -36,7 +36,7 @@ static const char usage_tail[] =
 	"  -o, --output FILE     write FILE whole (through a temporary file renamed at\n"
 	"                        the end), not standard output\n"
 	JRN_CHECK_CONFIG_USAGE
-	"                        (KIND may be left out: the configuration alone)\n"
+	"                        (without KIND: each kind whose report.KIND is written)\n"
 	"\n"
 	"  metrics:      --lookback DUR (report.metrics.lookback; 7d), --save, --dry-run\n"
 	"  funnel:       --steps A,B,C, --within DUR\n"
@@ -352,6 +352,40 @@ static int run_kind(report_run *run)
 	return status;
 }
 
+/* Whether the configuration of run writes the value at dotted. */
+static bool config_has(const report_run *run, const char *dotted)
+{
+	jv v = jrn_config_get(run->opts.config, dotted);
+	bool has = jv_is_valid(v) || jv_invalid_has_msg(jv_copy(v));
+	jv_free(v);
+	return has;
+}
+
+/* --check-config: the kind's check (report_kind), or without one each
+ * kind's whose report.KIND section is written (and its check_needs key,
+ * when it has one). The exit status, each trouble said. */
+static int check_config(report_run *run)
+{
+	if (run->kind)
+		return run->kind->check ? run->kind->check(run) : JRN_EXIT_OK;
+	int status = JRN_EXIT_OK;
+	for (size_t i = 0; i < report_nkinds; i++) {
+		const report_kind *k = &report_kinds[i];
+		char section[64];
+		snprintf(section, sizeof section, "report.%s", k->name);
+		if (!k->check || !config_has(run, section) ||
+		    (k->check_needs && !config_has(run, k->check_needs)))
+			continue;
+		run->kind = k;
+		report_window_free(run); /* the --by a kind defaults to is its own */
+		int rc = k->check(run);
+		if (rc > status)
+			status = rc;
+	}
+	run->kind = NULL;
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static report_run run;
@@ -387,9 +421,12 @@ int main(int argc, char **argv)
 		return teardown(&run, status);
 	if (run.opts.dry_run)
 		run.given |= R_OPT_DRY_RUN;
-	/* --check-config without a KIND: the configuration alone */
-	bool kindless = run.opts.check_config && !sub;
-	if (!kindless && !(run.kind = kind_of(sub, &run, argc, argv)))
+	/* --check-config without a KIND: each kind's whose section is written
+	 * (a kind's options and --by need their KIND) */
+	if (run.opts.check_config && !sub && (run.given || p.by))
+		return teardown(&run, jrn_say(JRN_EXIT_USAGE, "--check-config: --by and a kind's"
+					      " options need the KIND"));
+	if (!(run.opts.check_config && !sub) && !(run.kind = kind_of(sub, &run, argc, argv)))
 		return teardown(&run, JRN_EXIT_USAGE);
 	if (run.opts.check_config && optind < argc)
 		return teardown(&run, jrn_say(JRN_EXIT_USAGE, "--check-config takes no FILE"));
@@ -398,11 +435,10 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		return teardown(&run, jrn_say(rc == -2 ? JRN_EXIT_USAGE : JRN_EXIT_FAIL, "%s", e.msg));
 	run.now_ms = jrn_now();
-	if (kindless)
-		return teardown(&run, JRN_EXIT_OK);
-	if ((status = report_window(&run, p.since, p.until, p.by, p.format)) != 0 ||
-	    run.opts.check_config) /* the window and --format checked: no state file */
+	if ((status = report_window(&run, p.since, p.until, p.by, p.format)) != 0)
 		return teardown(&run, status);
+	if (run.opts.check_config) /* the kind's set-up: no state file, no output */
+		return teardown(&run, check_config(&run));
 	if ((status = open_state(&run)) != 0)
 		return teardown(&run, status);
 	report_say_setup(&run);

@@ -689,15 +689,21 @@ static int emit(void *ctx, jv row)
 	return report_row(x->run, row) < 0 ? JRN_EXIT_FAIL : JRN_EXIT_OK;
 }
 
-int report_metrics(report_run *run)
+int report_metrics_check(report_run *run)
 {
 	int status;
 	if (run->nby == 1 && !strcmp(run->by[0], "all"))
 		report_window_free(run); /* --by all: one row for the whole window */
 	else if ((status = report_by_check(run, by_names, "campaign,channel")) != 0)
 		return status;
-	if ((status = report_duration(run, run->lookback_flag, "--lookback",
-				      "report.metrics.lookback", 7 * DAY_MS, &run->lookback_ms)) != 0)
+	return report_duration(run, run->lookback_flag, "--lookback", "report.metrics.lookback",
+			       7 * DAY_MS, &run->lookback_ms);
+}
+
+int report_metrics(report_run *run)
+{
+	int status = report_metrics_check(run); /* its set-up */
+	if (status)
 		return status;
 	jv names = jv_array();
 	for (size_t i = 0; i < run->nby; i++)
