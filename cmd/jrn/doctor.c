@@ -14,6 +14,8 @@
 
 #include "verbs.h"
 
+extern char **environ;
+
 static const char doctor_usage[] = "usage: jrn doctor [--config FILE] [--db PATH]\n";
 
 /* The config file as the tools find it: --config, JRN_CONFIG, ./jrn.yaml. */
@@ -118,7 +120,6 @@ static int tool_check(size_t i, const char *config, jv cfg)
 	pid_t pid;
 	fflush(stdout); /* its lines after doctor's */
 	fflush(stderr);
-	extern char **environ;
 	if (rc == 0)
 		rc = path ? posix_spawn(&pid, path, &fa, NULL, argv, environ)
 			  : posix_spawnp(&pid, name, &fa, NULL, argv, environ);
