@@ -616,8 +616,15 @@ struct option;
 void jrn_prog_set(const char *prog);
 const char *jrn_prog(void);
 /* The tool's voice: writes "PROG: message" and a newline to stderr and
- * returns status, so a tool can `return jrn_say(JRN_EXIT_FAIL, ...)`. */
+ * returns status, so a tool can `return jrn_say(JRN_EXIT_FAIL, ...)`.
+ * Control characters in the message (an input's value quoted in it) are
+ * written escaped (jrn_diag_text): one message is one line, and input
+ * cannot forge another tool's line in a log. */
 int jrn_say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s (a C string, borrowed) with each control character but tab written
+ * as an escape ("\n", "\r", "\x1B"): a new string (the caller frees
+ * it), or NULL when s has none (or memory ran out: then s as it is). */
+char *jrn_diag_text(const char *s);
 
 /* The option loop every tool runs: getopt_long over argv with shortopts and
  * longopts (which include JRN_COMMON_SHORT / JRN_COMMON_LONG); common

@@ -386,9 +386,12 @@ int jrn_reject(jrn_rejects *r, const char *file, uint64_t lineno,
 	       const char *input, size_t len, const char *reason, jrn_err *e)
 {
 	r->count++;
-	if (!r->quiet)
+	if (!r->quiet) { /* one line, whatever the reason quotes (jrn_say) */
+		char *shown = jrn_diag_text(reason);
 		fprintf(r->diag, "%s: %s:%llu: %s\n", r->prog, file,
-			(unsigned long long)lineno, reason);
+			(unsigned long long)lineno, shown ? shown : reason);
+		free(shown);
+	}
 	if (!r->file)
 		return 0;
 

@@ -29,6 +29,28 @@ const char *jrn_prog(void)
 	return prog_name;
 }
 
+char *jrn_diag_text(const char *s)
+{
+	size_t extra = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		extra += (*p < 0x20 && *p != '\t') || *p == 0x7f ? 3 : 0; /* (at most "\\xNN") */
+	if (!extra)
+		return NULL;
+	char *out = malloc(strlen(s) + extra + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n' || *p == '\r')
+			*o++ = '\\', *o++ = *p == '\n' ? 'n' : 'r';
+		else if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			o += sprintf(o, "\\x%02X", *p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	return out;
+}
+
 int jrn_say(int status, const char *fmt, ...)
 {
 	va_list ap;
@@ -39,7 +61,9 @@ int jrn_say(int status, const char *fmt, ...)
 	/* one write of the whole line, so lines of tools sharing a stderr do
 	 * not interleave; without memory, the message in pieces */
 	if (n >= 0) {
-		fprintf(stderr, "%s: %s\n", prog_name, msg);
+		char *shown = jrn_diag_text(msg);
+		fprintf(stderr, "%s: %s\n", prog_name, shown ? shown : msg);
+		free(shown);
 		free(msg);
 	} else {
 		fprintf(stderr, "%s: ", prog_name);

@@ -94,3 +94,19 @@ load helpers
 	assert_failure 1
 	assert_line --partial "j/t.yaml:1:10: error: trigger: expected a mapping (event, segment, rfm, stage, schedule or at), not a list"
 }
+
+@test "a control character an input puts in a message is written escaped: one message, one line (a newcomer's trial)" {
+	# a recipient with CR LF and a header after it: jrn-send quoted it raw,
+	# and the header stood on a line of its own in the log
+	printf '{"actionType":"email","customerId":"x1","campaignId":"k","recipientEmail":"c@example.com\\r\\nBcc: evil@example.com","subject":"s","messageContent":"m"}\n' > a.ndjson
+	run --separate-stderr jrn-send --dry-run a.ndjson
+	assert_failure 3
+	assert_equal "${#stderr_lines[@]}" 2
+	assert_equal "${stderr_lines[0]}" "jrn-send: a.ndjson:1: recipient 'c@example.com\\r\\nBcc: evil@example.com': not an e-mail address: more than one '@'"
+	# through jrn_say too: an ESC in a config value's message
+	printf 'policy:\n  timeZone: "Mars\\e[31m"\n' > jrn.yaml
+	run --separate-stderr jrn-route --dry-run < /dev/null
+	assert_failure
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_regex "$stderr" 'Mars\\x1B\[31m'
+}
