@@ -205,6 +205,19 @@ good() { ev page.viewed "$1" "\"id\":\"$1\""; }
 	assert_equal "$(rows 'SELECT count(*) FROM events')" 1
 }
 
+@test "a Segment track call without its event's name is rejected, not stored as type track (a newcomer's trial)" {
+	printf '%s\n' '{"type":"track","event":5,"userId":"u1","messageId":"m1"}' \
+		'{"type":"track","userId":"u1","messageId":"m2"}' \
+		'{"type":"track","event":"","userId":"u1","messageId":"m3"}' \
+		'{"type":"track","event":"Signed Up","userId":"u1","messageId":"m4"}' > in.ndjson
+	run --separate-stderr jrn-ingest in.ndjson
+	assert_failure 3
+	assert_equal "${stderr_lines[0]}" "jrn-ingest: in.ndjson:1: event: expected a non-empty string"
+	assert_equal "${stderr_lines[1]}" "jrn-ingest: in.ndjson:2: event: missing (a track call names its event)"
+	assert_equal "${stderr_lines[2]}" "jrn-ingest: in.ndjson:3: event: expected a non-empty string"
+	assert_equal "$(rows 'SELECT id, type FROM events')" 'm4|Signed Up'
+}
+
 @test "nesting past libjq's 256 levels is rejected the same on every path" {
 	deep=$(printf '%.0s[' $(seq 300))$(printf '%.0s]' $(seq 300))
 	printf '{"id":"x","type":"a","customerId":"c","timestamp":"2025-01-01T00:00:00.000Z","p":%s}\n' "$deep" > in.ndjson

@@ -272,7 +272,16 @@ static jv normalise(jv ev, bool *changed, int64_t *ts, bool *defaulted, jrn_err 
 			jrn_fail(e, rc == 0 ? "type: missing" : "type: expected a non-empty string");
 			return jv_invalid();
 		}
+		/* a track call without its event's name would be stored as an
+		 * event of type "track", which no tool reads */
+		bool track = !strcmp(jv_string_value(type), "track");
 		jv_free(type);
+		if (track) {
+			jv_free(ev);
+			jrn_fail(e, has_event == 0 ? "event: missing (a track call names its event)"
+						   : "event: expected a non-empty string");
+			return jv_invalid();
+		}
 	}
 	/* Segment's names (and page/screen calls) become jrn's */
 	type = jv_object_get(jv_copy(ev), KEY(K_TYPE));
