@@ -187,3 +187,26 @@ jrn-report: report.experiment.level: 3: a number between 0 and 1 is needed"
 	run --separate-stderr jrn-ingest --check-config x.ndjson
 	assert_failure 2
 }
+
+@test "jrn-ingest --check-config: the listener's set-up when ingest.listen is written or --listen given, nothing bound" {
+	check ingest 'ingest:\n  listen:\n    tls:\n      cert: c.pem\n'
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ingest: c.yaml: ingest.listen.tls: give both cert and key"
+	check ingest 'ingest:\n  listen:\n    tls:\n      cert: c.pem\n      key: k.pem\n'
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ingest: c.yaml: c.pem: No such file or directory"
+	# the same words as the listener's start
+	run --separate-stderr jrn-ingest --listen 127.0.0.1:0 --config c.yaml --db none.db
+	assert_failure 1
+	assert_equal "$stderr" "jrn-ingest: c.yaml: c.pem: No such file or directory"
+	rm -f none.db
+	check ingest 'ingest:\n  listen:\n    publicUrl: https://shop.example.com/\n'
+	assert_success
+	assert_equal "$stderr" ""
+	run --separate-stderr jrn-ingest --check-config --listen nowhere
+	assert_failure 2
+	assert_equal "$stderr" "jrn-ingest: --listen: 'nowhere' is not ADDR:PORT"
+	# nothing is bound (port 1 would be refused to a user: below 1024)
+	run --separate-stderr timeout 20 jrn-ingest --check-config --listen 127.0.0.1:1 < /dev/zero
+	assert_success
+}

@@ -1359,15 +1359,17 @@ static void serve_until_signal(struct MHD_Daemon *d, const sigset_t *set, pthrea
 	MHD_stop_daemon(d);
 }
 
-int listen_run(const char *addr, listen_env *e_)
+/* listen_run's set-up from e_ and the configuration, nothing bound:
+ * addr (NULL: none) into *ss and *sl, ingest.listen loaded (its TLS
+ * files read), tracking set up. -1 to go on, else the exit status (said;
+ * what was loaded freed). */
+static int listen_setup(const char *addr, listen_env *e_, struct sockaddr_storage *ss,
+			socklen_t *sl)
 {
 	jrn_err e;
 	env = e_;
 	quiet = env->opts->verbosity < 0;
-	struct sockaddr_storage ss = {0};
-	socklen_t sl;
-	int status = JRN_EXIT_OK;
-	if (parse_addr(addr, &ss, &sl, &e) < 0)
+	if (addr && parse_addr(addr, ss, sl, &e) < 0)
 		return jrn_say(JRN_EXIT_USAGE, "%s", e.msg);
 	if (load_config(&e) < 0) {
 		free_config();
@@ -1380,6 +1382,30 @@ int listen_run(const char *addr, listen_env *e_)
 		free_config();
 		return jrn_say(JRN_EXIT_FAIL, "%s", e.msg);
 	}
+	return -1;
+}
+
+int listen_check(const char *addr, listen_env *e_)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	int status = listen_setup(addr, e_, &ss, &sl);
+	if (status >= 0)
+		return status;
+	listen_track_free();
+	free_config();
+	return JRN_EXIT_OK;
+}
+
+int listen_run(const char *addr, listen_env *e_)
+{
+	jrn_err e;
+	struct sockaddr_storage ss = {0};
+	socklen_t sl;
+	int status = listen_setup(addr, e_, &ss, &sl);
+	if (status >= 0)
+		return status;
+	status = JRN_EXIT_OK;
 	if (!env->publish &&
 	    sqlite3_open_v2(env->opts->db_path, &health_db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		listen_track_free();

@@ -268,5 +268,10 @@ typedef struct {
  * is in flight and returns 0; 1 (said) when it cannot start or the output
  * fails. */
 int listen_run(const char *addr, listen_env *env);
+/* --check-config: listen_run's set-up alone (addr, NULL for none, parsed;
+ * ingest.listen loaded, its TLS files read; tracking), freed again,
+ * nothing bound, nothing read. 0, or the exit status listen_run would
+ * start with (said). */
+int listen_check(const char *addr, listen_env *env);
 
 #endif

@@ -33,7 +33,8 @@ static const char usage[] =
 	"  --all                 also write duplicates (already stored) to stdout\n"
 	"  --dry-run             check and normalise only; no state file\n"
 	JRN_CHECK_CONFIG_USAGE
-	"                        (no server contacted: --publish, --from not needed)\n"
+	"                        (--listen's set-up too, nothing bound; no server\n"
+	"                        contacted)\n"
 	"  --country CC          region for phone numbers without +country (US)\n"
 	"  --batch-size N        records per transaction (100000)\n"
 	"  --listen ADDR:PORT    serve HTTP instead: events by POST, stored before the\n"
@@ -496,6 +497,8 @@ static int parse(int argc, char **argv)
 	return parse_nats(argc, argv);
 }
 
+static int check_listen(void);
+
 /* The configuration, the rejects file and the state file: -1 to go on,
  * else the status to exit with (said). --check-config: the same steps
  * with the state file one in memory (the profile's keys of sources are
@@ -552,7 +555,7 @@ static int set_up(void)
 		ingest_record_privacy(st.privacy);
 		ingest_record_limit((size_t)sqlite3_limit(st.db, SQLITE_LIMIT_LENGTH, -1));
 	}
-	return check ? JRN_EXIT_OK : set_up_nats();
+	return check ? check_listen() : set_up_nats();
 }
 
 /* -v: the state file, the config and the inputs in use, one line each. */
@@ -750,6 +753,21 @@ static int run_listen(void)
 	 * a server stopped by SIGTERM exits 0 all the same (jrn-ingest(1)). */
 	rej.count = 0;
 	return status;
+}
+
+/* --check-config: the listener's set-up too (listen_check), with --listen
+ * or when ingest.listen is written, nothing bound. 0 or the exit status
+ * (said). */
+static int check_listen(void)
+{
+	jv l = jrn_config_get(opts.config, "ingest.listen");
+	bool written = jv_is_valid(l) || jv_invalid_has_msg(jv_copy(l));
+	jv_free(l);
+	if (!listen_flag && !written)
+		return JRN_EXIT_OK;
+	listen_env env = {&opts, {st.db, st.reach, st.profile}, &rej, listen_store, emit_rows,
+			  listen_take, false, NULL, false};
+	return listen_check(listen_flag, &env);
 }
 
 /* The run: the store thread, the input, the end of the run (output closed,
