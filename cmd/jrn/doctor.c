@@ -16,6 +16,11 @@
 
 extern char **environ;
 
+/* The first error writing doctor's output (errno), kept from the flush
+ * before each tool runs to the end: a flush that failed empties the
+ * buffer, and the last one then succeeds. 0: none. */
+static int write_errno;
+
 static const char doctor_usage[] = "usage: jrn doctor [--config FILE] [--db PATH]\n";
 
 /* The config file as the tools find it: --config, JRN_CONFIG, ./jrn.yaml. */
@@ -118,7 +123,8 @@ static int tool_check(size_t i, const char *config, jv cfg)
 	int rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	char *path = jrn_tool_beside(name);
 	pid_t pid;
-	fflush(stdout); /* its lines after doctor's */
+	if (fflush(stdout) != 0 && !write_errno) /* its lines after doctor's */
+		write_errno = errno;
 	fflush(stderr);
 	if (rc == 0)
 		rc = path ? posix_spawn(&pid, path, &fa, NULL, argv, environ)
@@ -210,7 +216,9 @@ int verb_doctor(int argc, char **argv)
 	}
 	jv_free(cfg);
 	jrn_opts_free(&o);
-	if (fflush(stdout) != 0 && errno != EPIPE)
-		return jrn_say(JRN_EXIT_FAIL, "writing output: %s", strerror(errno));
+	if (fflush(stdout) != 0 && !write_errno)
+		write_errno = errno;
+	if (write_errno && write_errno != EPIPE)
+		return jrn_say(JRN_EXIT_FAIL, "writing output: %s", strerror(write_errno));
 	return problems ? JRN_EXIT_FAIL : JRN_EXIT_OK;
 }
