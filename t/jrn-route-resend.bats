@@ -213,3 +213,33 @@ rejected send resend $key"
 	JRN_NOW=2026-02-01T12:00:00Z run --separate-stderr jrn-route -q kd.ndjson
 	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output")" "defer cap_channel"
 }
+
+@test "a resend rejected again at the same millisecond (a fixed clock, route | send) goes again the next time; a duplicate never writes over the key's row in the ledger (a newcomer's trial)" {
+	# every pass at JRN_NOW: route decides and jrn-send rejects in the
+	# same ms; the third pass was a duplicate, the key lost for good
+	action c1 > a.ndjson
+	for i in 1 2 3 4; do
+		line a.ndjson
+		echo "$output"
+	done > got
+	assert_equal "$(cat got | tr '\n' ',')" "send - rejected,send resend rejected,send resend rejected,send resend rejected,"
+	template
+	line a.ndjson
+	assert_output "send resend simulated"
+	assert_equal "$(rows "SELECT status FROM deliveries")" simulated
+	# route twice before jrn-send, in that ms: the second is a duplicate
+	rm tpl/*
+	action c2 > b.ndjson
+	line b.ndjson
+	assert_output "send - rejected"
+	run --separate-stderr jrn-route -q b.ndjson
+	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output")" "send resend"
+	run --separate-stderr jrn-route -q b.ndjson
+	assert_equal "$(jq -r '"\(.route.decision) \(.route.reason)"' <<< "$output")" "suppress duplicate"
+	# a cancelled key's row stands when the same action comes again
+	key=$(rows "SELECT key FROM deliveries WHERE customer_id = 'c1'")
+	sqlite3 jrn.db "UPDATE deliveries SET status = 'failed', error = 'cancelled by op' WHERE key = '$key'"
+	line a.ndjson
+	assert_output "suppress duplicate suppressed"
+	assert_equal "$(rows "SELECT status, error FROM deliveries WHERE key = '$key'")" "failed|cancelled by op"
+}

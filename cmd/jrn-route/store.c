@@ -14,6 +14,14 @@
 
 #include "store.h"
 
+/* A rejection in jrn-send's ledger (d) and a resend (r) decided in the
+ * same millisecond (a fixed clock: JRN_NOW, jrn run --now, a pipeline
+ * route | send): which came first? The rejected record says: one that
+ * was itself a resend answered the resend (route | send ran it), so the
+ * key may go again; one that was not (the first send's rejection) came
+ * before it, and the resend is still pending. */
+#define REJ_OF_RESEND "json_extract(d.record, '$.route.reason') IS 'resend'"
+
 /* Is this the thread that writes S's decisions behind (store_behind)? */
 static bool on_writer(const store *S)
 {
@@ -89,14 +97,15 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	    jrn_db_prepare(db, "INSERT INTO route_send_keys (seq, hash) VALUES (?1, ?2)", &S->claim,
 			   e) < 0 ||
 	    /* route's sends, each with where the ledger has it: NULL or 0
-	     * not yet (a resend, decided after the ledger's rejection: at
-	     * the same ms too), 1 there (counted from the ledger, by its
-	     * status), 2 rejected there, nothing sent (counted by no rule) */
+	     * not yet (a resend, decided after the ledger's rejection; at
+	     * the same ms, when that rejection was not of a resend: REJ_OF),
+	     * 1 there (counted from the ledger, by its status), 2 rejected
+	     * there, nothing sent (counted by no rule) */
 	    jrn_db_prepare(db,
 		    "SELECT channel, coalesce(send_at, decided_at), offer, trigger_key, decided_at,"
 		    " (SELECT CASE WHEN d.status != 'rejected' THEN 1"
 		    " WHEN d.updated_at > r.decided_at OR (d.updated_at = r.decided_at"
-		    " AND r.reason IS NOT 'resend') THEN 2 ELSE 0 END"
+		    " AND (r.reason IS NOT 'resend' OR " REJ_OF_RESEND ")) THEN 2 ELSE 0 END"
 		    " FROM deliveries d WHERE d.key = r.key)"
 		    " FROM route_decisions r WHERE customer_id = ?1"
 		    " AND (decided_at >= ?2 OR send_at >= ?2)"
@@ -114,12 +123,14 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	    jrn_db_prepare(db, "SELECT 1 FROM deliveries WHERE key = ?", &S->delivered, e) < 0 ||
 	    /* a key jrn-send took and did not send (a claim may take it
 	     * again: lib/ledger.c) */
-	    /* a key rejected by jrn-send, unless resent since (pending) */
+	    /* a key rejected by jrn-send, unless resent since (pending; at
+	     * the same ms, when that rejection was not of a resend) */
 	    jrn_db_prepare(db,
 		    "SELECT d.channel FROM deliveries d WHERE d.key = ?1 AND d.status = 'rejected'"
 		    " AND NOT EXISTS (SELECT 1 FROM route_send_keys k JOIN route_decisions r"
 		    " ON r.seq = k.seq WHERE k.hash = ?2 AND r.key = ?1 AND r.decision = 'send'"
-		    " AND r.reason = 'resend' AND r.decided_at >= d.updated_at)", &S->unsent, e) < 0 ||
+		    " AND r.reason = 'resend' AND (r.decided_at > d.updated_at"
+		    " OR (r.decided_at = d.updated_at AND NOT " REJ_OF_RESEND ")))", &S->unsent, e) < 0 ||
 	    jrn_db_prepare(db, "SELECT EXISTS (SELECT 1 FROM deliveries)", &S->any_delivered, e) < 0 ||
 	    jrn_db_prepare(db,
 		    /* ?17, the seq: NULL (the next rowid) but in the private

@@ -212,9 +212,22 @@ static int claim_new(send_ctx *S, job **jobs, size_t i, int64_t now, jrn_err *e)
  * jrn-report metrics counts it. Written only where a claim may take the
  * key (no row, or failed, suppressed, rejected): a key that is sent,
  * sending, queued or simulated keeps its row, and a later run may still
- * claim the key and send it (lib/ledger.h). 0 or -1 with e. */
+ * claim the key and send it (lib/ledger.h). A duplicate by jrn-route's
+ * judgement is written only where the key has no row: one it has (a
+ * rejection a resend may take, a cancellation) is the key's record, and
+ * the duplicate says nothing new of it. 0 or -1 with e. */
 static int note_unsent(send_ctx *S, job *j, int64_t now, jrn_err *e)
 {
+	if (j->route_duplicate) {
+		jrn_ledger_entry x;
+		int had = jrn_ledger_get(S->ledger, j->key, &x, e);
+		if (had < 0)
+			return db_fail(S, e);
+		if (had) {
+			jrn_ledger_entry_free(&x);
+			return 0;
+		}
+	}
 	jrn_delivery d = {
 		.key = j->key,
 		.customer = j->customer,

@@ -155,6 +155,7 @@ struct job {
 	bool inserted;           /* this run's claim put its key in the ledger */
 	bool from_outbox;        /* --due */
 	bool resend;             /* --stuck --resend */
+	bool route_duplicate;    /* route.reason "duplicate": the key's row, if any, stands */
 	int64_t claimed_at;      /* --stuck: the claim as read, to take it over */
 	bool bad_line;           /* not a JSON object: to --rejects only, not stdout */
 	char *stuck_provider;    /* --stuck: the provider of the unrecorded attempt */

@@ -840,6 +840,7 @@ static void prepare_job(send_ctx *S, job *j, jv *orig)
 	if (decision && !strcmp(decision, "suppress")) {
 		const char *r = rec_str(j->rec, "route.reason", NULL);
 		j->status = ST_SUPPRESSED;
+		j->route_duplicate = r && !strcmp(r, "duplicate");
 		job_error(j, "route: %s", r ? r : "suppress");
 		return;
 	}
