@@ -437,3 +437,26 @@ NOT_P1="customer_id NOT IN ('c2', 'c3')"
 	run jrn partition import x.db --of 4
 	assert_line --index 0 "jrn: partition import: --of is not an option of this form"
 }
+
+@test "a merged-away id's rows go with the customer that stands, though its own id hashes elsewhere (a newcomer's trial)" {
+	jrn init . > /dev/null
+	# anon6 hashes to 1, user6 to 0 (of 4); the page view was stored
+	# under anon6 before the identify linked it to user6
+	assert_equal "$(printf '{"customerId":"anon6"}\n{"customerId":"user6"}\n' | jrn partition --of 4 | jq -r .partition | tr '\n' ' ')" '1 0 '
+	printf '%s\n' '{"id":"a6","type":"page.viewed","anonymousId":"anon6","timestamp":"2026-03-01T10:00:00Z"}' \
+		'{"id":"b6","type":"identify","anonymousId":"anon6","userId":"user6","timestamp":"2026-03-01T10:01:00Z"}' \
+		'{"id":"c6","type":"alias","previousId":"old6","userId":"user6","timestamp":"2026-03-01T10:02:00Z"}' \
+		'{"id":"d6","type":"order.completed","userId":"user6","properties":{"amount":5},"timestamp":"2026-03-01T10:03:00Z"}' |
+		jrn-ingest -q > /dev/null
+	for p in 0 1 2 3; do jrn partition export -q $p --of 4 -o x$p.db > /dev/null; done
+	assert_equal "$(sqlite3 x0.db 'SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY seq)')" a6,b6,c6,d6
+	for p in 1 2 3; do assert_equal "$(sqlite3 x$p.db 'SELECT count(*) FROM events')" 0; done
+	run jrn privacy export --db x0.db user6
+	assert_equal "$(jq -c '[.ids, [.events[].id]]' <<< "$output")" '[["anon6","old6","user6"],["a6","b6","c6","d6"]]'
+	# drop takes the same rows: partition 1 holds nothing of user6's
+	run jrn partition drop -q 1 --of 4
+	assert_success
+	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM events')" 4
+	run jrn partition drop -q 0 --of 4
+	assert_equal "$(sqlite3 jrn.db 'SELECT count(*) FROM events')" 0
+}

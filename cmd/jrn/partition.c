@@ -556,19 +556,31 @@ static int check_of(sqlite3 *db, long p, long n, long cfg_n, jrn_err *e)
 	return out;
 }
 
+/* An id link of main: the customer id ?id names now (lib/profile.c,
+ * jrn_profile_resolve: the first of its links). */
+#define LINK(id) "main.identities WHERE kind = 'id' AND value = " id
+
 /* Fills temp.jrn_part_ids with partition p of n's customers of main
- * (after check_of); their number, or -1 with e. */
+ * (after check_of): those whose standing id (the end of their id links,
+ * as jrn_profile_resolve follows them, at most JRN_PROFILE_MAX_CHAIN)
+ * hashes to p, so that a merged-away id's rows go with the customer it
+ * was merged into (jrn(1)); their number, or -1 with e. */
 static int64_t partition_ids(sqlite3 *db, long p, long n, long cfg_n, jrn_err *e)
 {
 	sqlite3_stmt *st = NULL;
 	if (check_of(db, p, n, cfg_n, e) < 0)
 		return -1;
-	int rc = sqlite3_prepare_v2(db, "INSERT INTO temp.jrn_part_ids SELECT customer_id FROM ("
-				    CUSTOMERS("main") ") WHERE customer_id IS NOT NULL AND"
-				    " jrn_partition(customer_id, ?2) = ?1", -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(db,
+		"WITH RECURSIVE c(id) AS (" CUSTOMERS("main") "),"
+		" r(id, cur, hop) AS (SELECT id, id, 0 FROM c WHERE id"
+		" IS NOT NULL UNION ALL SELECT r.id, (SELECT customer_id FROM " LINK("r.cur") " LIMIT 1),"
+		" r.hop + 1 FROM r WHERE r.hop < ?3 AND EXISTS (SELECT 1 FROM " LINK("r.cur") "))"
+		" INSERT INTO temp.jrn_part_ids SELECT id FROM r WHERE (r.hop = ?3 OR NOT EXISTS"
+		" (SELECT 1 FROM " LINK("r.cur") ")) AND jrn_partition(cur, ?2) = ?1", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, p);
 		sqlite3_bind_int64(st, 2, n);
+		sqlite3_bind_int(st, 3, JRN_PROFILE_MAX_CHAIN);
 		rc = sqlite3_step(st);
 	}
 	sqlite3_finalize(st);
