@@ -293,6 +293,32 @@ Y
 	assert_equal "$(decisions)" '["send",null] '
 }
 
+@test "an action for a merged-away id is the customer it names now: caps, its decisions and --explain count it there; the key is the id as written (a newcomer's trial)" {
+	printf 'policy:\n  caps:\n    email: {max: 1, window: 1d}\n' > jrn.yaml
+	# anon5 identified as user5, old5 an alias of user5
+	printf '%s\n' '{"id":"i1","type":"identify","anonymousId":"anon5","userId":"user5","timestamp":"2026-01-15T10:00:00Z"}' \
+		'{"id":"i2","type":"alias","previousId":"old5","userId":"user5","timestamp":"2026-01-15T10:01:00Z"}' | jrn-ingest -q > /dev/null
+	{ CAMP=p email user5; CAMP=q email anon5; CAMP=r email old5; CAMP=s email other; } > a.ndjson
+	run --separate-stderr jrn-route -q a.ndjson
+	assert_success
+	# three mails to one person in a day under a cap of one: one goes
+	assert_equal "$(decisions)" '["send",null] ["defer","cap_channel"] ["defer","cap_channel"] ["send",null] '
+	# the records as written; the decisions under the customer
+	assert_equal "$(jq -r .customerId <<< "$output" | tr '\n' ' ')" 'user5 anon5 old5 other '
+	assert_equal "$(rows "SELECT customer_id, campaign_id FROM route_decisions ORDER BY seq" | tr '\n' ' ')" \
+		'user5|p user5|q user5|r other|s '
+	run --separate-stderr jrn-route --explain anon5
+	assert_line --index 0 'anon5 was merged into user5'
+	assert_output --partial 'defer email campaign q: cap_channel'
+	# the key is derived from the id as written (a key decided before the
+	# merge stays the same key after it)
+	{ CAMP=q email anon5; CAMP=q email user5; } > b.ndjson
+	run --separate-stderr jrn-route -q --dry-run b.ndjson
+	assert_equal "$(jq -r .idempotencyKey <<< "$output" | sort -u | wc -l)" 2
+	assert_equal "$(sed -n 1p <<< "$output" | jq -r .idempotencyKey)" \
+		"$(rows "SELECT key FROM route_decisions WHERE campaign_id = 'q'")"
+}
+
 @test "caps stay exact in one long run when another process writes between its batches" {
 	printf 'policy:\n  caps:\n    email: {max: 2, window: 1d}\n' > jrn.yaml
 	jrn-route < /dev/null

@@ -79,6 +79,13 @@ int route_action(route_run *R, const jrn_line *ln, decision *d, bool *rejected)
 		*rejected = true; /* not an action: no decision */
 		return R->eng ? engine_event(R, ln) : 0;
 	}
+	if (rc == 0) { /* the customer the id names now: its caps, consent, decisions */
+		const char *now_id = store_standing(R->st, a.f[F_CUSTOMER], &e);
+		if (!now_id)
+			rc = -1;
+		else if (now_id != a.f[F_CUSTOMER])
+			a.key_customer = a.f[F_CUSTOMER], a.f[F_CUSTOMER] = now_id;
+	}
 	if (rc == 0)
 		rc = gate_decide(R, &a, d, &why, &e);
 	if (rc < 0) {

@@ -137,7 +137,7 @@ static int make_key(route_run *R, const action *a, int64_t t, decision *d, jrn_e
 	char ts[32], ver[24];
 	const char *m[6];
 	int n = 0;
-	m[n++] = a->f[F_CUSTOMER];
+	m[n++] = a->key_customer ? a->key_customer : a->f[F_CUSTOMER];
 	if (a->f[F_JOURNEY]) {
 		snprintf(ver, sizeof ver, "%lld", (long long)a->version);
 		m[n++] = a->f[F_JOURNEY];
@@ -385,8 +385,10 @@ int gate_decide(route_run *R, const action *a, decision *d, jrn_err *why, jrn_er
 	d->channel = a->channel;
 	d->send_at = INT64_MIN;
 	int64_t t = a->send_at > now ? a->send_at : now;
-	const char *cust = a->f[F_CUSTOMER];
+	const char *cust = a->f[F_CUSTOMER], *raw = a->key_customer;
 	int er = cust ? jrn_privacy_erased(R->privacy, cust, strlen(cust)) : 0;
+	if (er == 0 && raw) /* (the id as written, when it names another now) */
+		er = jrn_privacy_erased(R->privacy, raw, strlen(raw));
 	if (er < 0)
 		return jrn_fail(e, "the erased check failed (OpenSSL)");
 	if (er) { /* jrn privacy erase: suppressed, and nothing of it kept */

@@ -115,6 +115,8 @@ enum {
 typedef struct {
 	int channel;               /* the channel asked for */
 	const char *f[NFIELDS];
+	const char *key_customer;  /* the customerId as read, when f[F_CUSTOMER] is the
+				    * customer it names now (store_standing): the key's */
 	bool transactional;        /* priority or category "transactional" */
 	bool has_version;
 	int64_t version;           /* journeyVersion */
@@ -198,6 +200,13 @@ unsigned store_tx(const store *S);
 /* The profile's time_zone of customer, copied into out (ROUTE_ZONE_MAX+1
  * bytes): 1 found, 0 none, -1 with e. */
 int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e);
+
+/* The customer id customer names now: the end of its id links (table
+ * identities, kind 'id': an anonymous id identified, an alias; lib/
+ * profile.c's jrn_profile_resolve, at most JRN_PROFILE_MAX_CHAIN), or
+ * customer itself (borrowed) when it has none. The result is valid until
+ * the next call; NULL with e. */
+const char *store_standing(store *S, const char *customer, jrn_err *e);
 /* Is key decided 'send' already? 1 yes, 0 no, -1 with e. */
 int store_key_sent(store *S, const char *key, jrn_err *e);
 /* Is key a resend (jrn-route(1) Idempotency): decided 'send' before, and

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "profile.h"
 #include "store.h"
 
 /* A rejection in jrn-send's ledger (d) and a resend (r) decided in the
@@ -86,6 +87,10 @@ store *store_open(sqlite3 *db, sqlite3 *profiles, jrn_err *e)
 	sqlite3_commit_hook(db, store_tx_commit, S);
 	sqlite3_rollback_hook(db, tx_rollback, S);
 	if (jrn_db_prepare(profiles, "SELECT time_zone FROM profiles WHERE customer_id = ?", &S->zone,
+			   e) < 0 ||
+	    jrn_db_prepare(profiles, "SELECT customer_id FROM identities WHERE kind = 'id' AND value = ?1",
+			   &S->link, e) < 0 ||
+	    jrn_db_prepare(profiles, "SELECT value FROM identities WHERE kind = 'id'", &S->links_all,
 			   e) < 0 ||
 	    /* a claimed key: its hash's rows whose decision has the key, or a
 	     * send of before schema 12 */
@@ -187,13 +192,15 @@ void store_close(store *S)
 	behind_stop(S);
 	sqlite3_stmt *all[] = {S->zone, S->key, S->claim, S->recent, S->spent, S->insert, S->spend,
 			       S->version, S->delivered, S->any_delivered, S->keys_all, S->keys_old,
-			       S->by_seq, S->custs_all, S->max_seq, S->unsent};
+			       S->by_seq, S->custs_all, S->max_seq, S->unsent, S->link, S->links_all};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(all[i]);
 	jrn_ledger_recent_close(S->ledger);
 	sqlite3_commit_hook(S->db, NULL, NULL);
 	sqlite3_rollback_hook(S->db, NULL, NULL);
 	jrn_buf_free(&S->body);
+	jrn_buf_free(&S->standing);
+	table_free(S->linked, S->linked_cap);
 	table_free(S->keys, S->keys_cap);
 	table_free(S->priv_hash, S->priv_cap);
 	table_free(S->priv_seq, S->priv_cap);
@@ -247,6 +254,93 @@ int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
 		return -1;
 	}
 	return store_done(S, S->zone, rc, e) < 0 ? -1 : found;
+}
+
+/* One step of S->link or S->links_all on the profiles' connection (as
+ * store_profile_zone): SQLITE_ROW, SQLITE_DONE, or -1 with e. */
+static int link_step(store *S, sqlite3_stmt *st, jrn_err *e)
+{
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		return rc;
+	if (S->pdb != S->db && rc != SQLITE_DONE) {
+		jrn_fail(e, "%s", sqlite3_errmsg(S->pdb));
+		sqlite3_reset(st);
+		return -1;
+	}
+	return store_done(S, st, rc, e) < 0 ? -1 : SQLITE_DONE;
+}
+
+static int memo_check(store *S, jrn_err *e);
+static int hash_grow(uint64_t **hash, int64_t **val, size_t *cap, size_t n);
+static void set_put(uint64_t *t, size_t cap, uint64_t h, size_t *n);
+static bool set_has(const uint64_t *t, size_t cap, uint64_t h);
+
+/* id's hash in the set of linked ids (0 is kept apart as 1). */
+static uint64_t link_hash(const char *id)
+{
+	uint64_t h = jrn_hash64(id, strlen(id));
+	return h ? h : 1;
+}
+
+/* Whether id may have an id link: by the set of linked ids, loaded
+ * once this epoch (the gate's transaction: no other connection writes
+ * meanwhile, and jrn-route writes no identities; outside one, or out of
+ * memory, every id may). 1 maybe, 0 no, -1 with e. */
+static int may_link(store *S, const char *id, jrn_err *e)
+{
+	if (sqlite3_get_autocommit(S->db))
+		return 1;
+	if (memo_check(S, e) < 0)
+		return -1;
+	if (S->linked_epoch != S->epoch) {
+		S->linked_n = 0, S->linked_epoch = S->epoch;
+		if (S->linked)
+			memset(S->linked, 0, S->linked_cap * sizeof *S->linked);
+		int rc;
+		while ((rc = link_step(S, S->links_all, e)) == SQLITE_ROW) {
+			if (S->linked_epoch && hash_grow(&S->linked, NULL, &S->linked_cap, S->linked_n) < 0)
+				S->linked_epoch = 0; /* (out of memory: every id may) */
+			else if (S->linked_epoch)
+				set_put(S->linked, S->linked_cap,
+					link_hash((const char *)sqlite3_column_text(S->links_all, 0)),
+					&S->linked_n);
+		}
+		if (rc < 0)
+			return S->linked_epoch = 0, -1;
+		if (!S->linked_epoch)
+			return 1;
+	}
+	return S->linked_n && set_has(S->linked, S->linked_cap, link_hash(id));
+}
+
+const char *store_standing(store *S, const char *customer, jrn_err *e)
+{
+	const char *id = customer;
+	for (int hop = 0; hop < JRN_PROFILE_MAX_CHAIN; hop++) {
+		int may = may_link(S, id, e);
+		if (may <= 0) {
+			if (may < 0)
+				return NULL;
+			break;
+		}
+		sqlite3_bind_text(S->link, 1, id, -1, SQLITE_TRANSIENT);
+		int rc = link_step(S, S->link, e);
+		if (rc < 0)
+			return NULL;
+		if (rc == SQLITE_DONE)
+			break;
+		jrn_buf_reset(&S->standing);
+		if (jrn_buf_adds(&S->standing, (const char *)sqlite3_column_text(S->link, 0)) < 0) {
+			sqlite3_reset(S->link);
+			jrn_fail(e, "out of memory");
+			return NULL;
+		}
+		if (store_done(S, S->link, SQLITE_DONE, e) < 0)
+			return NULL;
+		id = S->standing.p;
+	}
+	return id;
 }
 
 /* A key's hash in route_send_keys (schema 12) is jrn_hash64 of its

@@ -70,7 +70,14 @@ struct store {
 	sqlite3 *db;
 	sqlite3 *pdb; /* where the profiles' zones are read (store_open's profiles) */
 	sqlite3_stmt *zone, *key, *claim, *recent, *spent, *insert, *spend, *version, *delivered,
-		     *any_delivered, *unsent;
+		     *any_delivered, *unsent, *link, *links_all;
+	/* store_standing: the hashes of every id that has an id link (table
+	 * identities, kind 'id'), loaded once an epoch (linked_epoch: 0 not
+	 * loaded), so that only such an id is looked up; its answer */
+	uint64_t *linked;
+	size_t linked_cap, linked_n;
+	uint32_t linked_epoch;
+	jrn_buf standing;
 	struct recent_memo *recent_memo; /* RECENT_MEMO, allocated when first used */
 	size_t nsets;                    /* sets in use: a power of two */
 	size_t evicted;                  /* memos evicted since the last doubling */
