@@ -193,6 +193,9 @@ journeys_fixture() {
 	run --separate-stderr jrn privacy erase u1
 	assert_failure 1
 	assert_equal "$stderr" 'jrn: privacy erase: u1: no such customer (erased already)'
+	run --separate-stderr jrn privacy export u1
+	assert_failure 1
+	assert_equal "$stderr" 'jrn: privacy export: u1: no such customer (erased already)'
 }
 
 @test "after erase: her old events are rejected 'erased customer' (fast and jv paths), no profile comes back" {
@@ -207,7 +210,7 @@ journeys_fixture() {
 	run --separate-stderr jrn-ingest events.ndjson
 	assert_regex "$stderr" 'events.ndjson:1: customerId: erased customer'
 	assert_regex "$stderr" 'events.ndjson:4: customerId: erased customer'
-	assert_regex "$stderr" 'events.ndjson:6: customerId: erased customer'
+	assert_regex "$stderr" 'events.ndjson:6: userId: erased customer'
 	refute_regex "$stderr" 'u1|anon-7|ann@'
 	# a new id with her address (any spelling) is hers: rejected too
 	ev identify u9 '"traits":{"email":"ANN@example.com"}' > new.ndjson

@@ -741,14 +741,16 @@ static int derive_id(jv *ev, bool *changed, jrn_err *why)
 	return 0;
 }
 
-/* The first field of ev (borrowed) whose value is erased: customerId,
- * userId, anonymousId, previousId, then the e-mail and phone fields of the
+/* The first field of ev (borrowed) whose value is erased:
+ * userId, anonymousId, previousId, customerId, then the e-mail and phone fields of the
  * event, properties, traits and context.traits (normalised already).
  * 1 with why ("traits.email: erased customer": the field, never the
  * value), 0 when none, -1 when OpenSSL failed (fatal). */
 static int erased_field(jv ev, jrn_err *why)
 {
-	static const char *const ids[] = {"customerId", "userId", "anonymousId", "previousId"};
+	/* the fields the sender writes first: a customerId jrn-ingest made
+	 * from userId is named as userId */
+	static const char *const ids[] = {"userId", "anonymousId", "previousId", "customerId"};
 	for (size_t i = 0; i < 4; i++) {
 		jv v = jv_object_get(jv_copy(ev), jv_string(ids[i]));
 		int rc = jv_get_kind(v) == JV_KIND_STRING

@@ -218,6 +218,8 @@ static jv scope_lists(sqlite3 *db)
 	return out;
 }
 
+static bool erased_before(sqlite3 *db, const char *customer);
+
 static int privacy_export(sqlite3 *db, const jrn_opts *o, const char *customer)
 {
 	jrn_err e;
@@ -228,7 +230,8 @@ static int privacy_export(sqlite3 *db, const jrn_opts *o, const char *customer)
 		goto fail;
 	if (!info.known) {
 		jrn_db_rollback(db);
-		return jrn_say(JRN_EXIT_FAIL, "privacy export: %s: no such customer", customer);
+		return jrn_say(JRN_EXIT_FAIL, "privacy export: %s: no such customer%s", customer,
+			       erased_before(db, customer) ? " (erased already)" : "");
 	}
 	char now[32];
 	size_t nn = jrn_time_format(jrn_now(), now);
