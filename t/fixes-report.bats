@@ -59,3 +59,12 @@ W=(--since 2026-03-01T00:00:00Z --until 2026-03-02T00:00:00Z)
 	run --separate-stderr jrn-report metrics --db jrn.db "${W[@]}" --by all
 	assert_equal "$(jq -c '[.cost, .revenue]' <<< "$output")" '[0.3,30.3]'
 }
+
+@test "cohorts and kpis add money as metrics does: 10.1 + 20.2 is 30.3 and 0.1 + 0.2 is 0.3 in NDJSON too (a newcomer's trial)" {
+	make_state
+	run --separate-stderr jrn-report cohorts --db jrn.db "${W[@]}"
+	assert_success
+	assert_equal "$(jq -c 'select(.revenue > 0) | .revenue' <<< "$output")" 30.3
+	run --separate-stderr jrn-report kpis --db jrn.db "${W[@]}"
+	assert_equal "$(jq -c 'select(.kpi == "campaignRoi") | [.numerator, .denominator]' <<< "$output")" '[30.3,0.3]'
+}

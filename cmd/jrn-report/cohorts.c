@@ -42,7 +42,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 #define SIZES(P) FIRSTS "SELECT " P("first") " AS c, count(*) FROM f GROUP BY c ORDER BY c"
 #define ACTIVE(P)                                                                 \
 	FIRSTS "SELECT " P("f.first") " AS c, " P("o.ts") " AS p,"                 \
-	" count(DISTINCT o.customer_id), total(o.amount)"                          \
+	" count(DISTINCT o.customer_id), jrn_money(o.amount)"                      \
 	" FROM f JOIN events o ON o.customer_id = f.customer_id"                    \
 	" WHERE o.type = 'order.completed' AND o.ts < ?2"                          \
 	" GROUP BY c, p ORDER BY c, p"

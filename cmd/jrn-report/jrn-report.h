@@ -231,6 +231,13 @@ int report_kpis_check(report_run *run);
 
 /* ---- metrics.c ------------------------------------------------------------ */
 
+/* Registers jrn_money(X) on db: an aggregate as SQLite's total(X) (NULLs
+ * left out, no row 0.0), summed exactly to a millionth whatever the order
+ * of the rows (metrics' money), so that every kind's money is exact
+ * ("0.1 + 0.2 is 0.3") and several state files combine to the same
+ * figure. 0, or -1 (SQLite's error on db). */
+int report_money_register(sqlite3 *db);
+
 /* The metrics rows of the sends claimed in [since, until), grouped by
  * by[0..nby) (metrics' fields; nby 0: one row for the whole window, none
  * when it had no deliveries), in the groups' order, each given to each

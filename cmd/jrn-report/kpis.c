@@ -87,11 +87,11 @@ static const char uplift_sql[] =
 
 /* ?1 since, ?2 until, ?3 horizon */
 static const char roi_sql[] =
-	"SELECT (SELECT total(o.amount) FROM events o WHERE o.type = 'order.completed'"
+	"SELECT (SELECT jrn_money(o.amount) FROM events o WHERE o.type = 'order.completed'"
 	"  AND o.ts >= ?1 AND o.ts < ?2 AND EXISTS (SELECT 1 FROM deliveries d"
 	"  WHERE d.customer_id = o.customer_id AND d." SENT
 	"  AND d.claimed_at <= o.ts AND d.claimed_at >= o.ts - ?3)),"
-	" (SELECT total(cost) FROM deliveries WHERE " SENT " AND claimed_at >= ?1 AND claimed_at < ?2)";
+	" (SELECT jrn_money(cost) FROM deliveries WHERE " SENT " AND claimed_at >= ?1 AND claimed_at < ?2)";
 
 enum { K_CART, K_WINBACK, K_OPEN, K_CLICK, K_UPLIFT, K_ROI, NKPIS };
 

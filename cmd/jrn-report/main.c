@@ -315,9 +315,10 @@ static int open_many(report_run *run)
 static int open_state(report_run *run)
 {
 	const char *path = run->opts.db_path;
-	if (run->opts.ndb > 1 || path[0] == '@')
-		return open_many(run);
-	return open_one(run, path);
+	int status = run->opts.ndb > 1 || path[0] == '@' ? open_many(run) : open_one(run, path);
+	if (status == 0 && report_money_register(run->db) < 0)
+		status = jrn_say(JRN_EXIT_FAIL, "%s", sqlite3_errmsg(run->db));
+	return status;
 }
 
 /* Closes the state file and frees what the run holds; returns status. */

@@ -249,6 +249,32 @@ static double money_value(const money *m)
 	return (double)m->micros / 1e6 + m->rest;
 }
 
+/* jrn_money(X): total(X) as money_add sums it (exact to a millionth,
+ * whatever the order of the rows); NULLs are left out, no row is 0.0. */
+static void money_step(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	money *m = sqlite3_aggregate_context(cx, sizeof *m);
+	if (!m) {
+		sqlite3_result_error_nomem(cx);
+		return;
+	}
+	if (sqlite3_value_type(argv[0]) != SQLITE_NULL)
+		money_add(m, sqlite3_value_double(argv[0]));
+}
+
+static void money_final(sqlite3_context *cx)
+{
+	money *m = sqlite3_aggregate_context(cx, 0);
+	sqlite3_result_double(cx, m ? money_value(m) : 0.0);
+}
+
+int report_money_register(sqlite3 *db)
+{
+	return sqlite3_create_function(db, "jrn_money", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+				       NULL, money_step, money_final) == SQLITE_OK ? 0 : -1;
+}
+
 typedef struct {
 	sqlite3_value **key;
 	int64_t n, c[NCOUNTS];
