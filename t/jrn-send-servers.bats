@@ -237,6 +237,8 @@ twilio_conf() {
 	assert_failure 1
 	assert_equal "$(dfield status)" failed
 	dfield error | grep -Eiq 'STARTTLS|SSL|TLS'
+	# and says which key decides it (a newcomer's trial)
+	dfield error | grep -q "the provider's tls is 'required'; 'none' for a server without TLS"
 	[ ! -e "$SMTP_DIR/1.eml" ]
 	[ ! -e "$SMTP_DIR/data.log" ]
 	# tls: try goes on in clear

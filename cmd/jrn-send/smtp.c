@@ -63,6 +63,11 @@ enum outcome smtp_outcome(CURLcode res, long code, const char *reply, const char
 		jrn_buf_addf(msg, "%s (%s)", reply, detail);
 	else
 		jrn_buf_addf(msg, "%s", detail);
+	/* the provider's tls (required, the default) against a server that
+	 * offers no STARTTLS: say which key decides it */
+	if (res == CURLE_USE_SSL_FAILED)
+		jrn_buf_adds(msg, " (the provider's tls is 'required'; 'none' for a server without"
+				  " TLS, such as one on loopback)");
 	if (code >= 500)
 		kind = OUT_PERMANENT;
 	else if (code >= 400)
