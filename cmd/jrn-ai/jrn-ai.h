@@ -84,12 +84,17 @@ extern const char *const ai_task_names[AI_TASKS]; /* "state", "optimize" */
                                  * questions asked, 1,024 the faster (128: 1.3
                                  * the wall, the facts read and the answers
                                  * stored in smaller pieces) */
-#define AI_HIT_BATCH 128         /* ... and once it holds at least this many
+#define AI_HIT_BATCH 256         /* ... and once it holds at least this many
                                  * records: measured on optimize's cache hits
                                  * over state records (680 bytes each, 70 a
                                  * batch by bytes alone), 128 a batch beside
                                  * 70 0.83 the wall (one facts query, one
-                                 * thread and one read transaction a batch) */
+                                 * thread and one read transaction a batch);
+                                 * 256 beside 128 0.93 the wall for both
+                                 * tasks' hits over the 99,834 profiles of 1M
+                                 * events (9 pairs each, quiet; 0.88 under
+                                 * load), 192 0.96, 512 and 1,024 slower than
+                                 * 256 (1.11) */
 #define AI_MAX_ACTIONS 5         /* actions in one answer */
 #define AI_MAX_PARALLEL 256      /* --parallel */
 _Static_assert(AI_NET_BATCH >= AI_MAX_PARALLEL, "a batch holds a round of questions");
