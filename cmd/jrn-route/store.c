@@ -234,31 +234,10 @@ int store_done(store *S, sqlite3_stmt *st, int rc, jrn_err *e)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
-{
-	sqlite3_bind_text(S->zone, 1, customer, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(S->zone), found = 0;
-	if (rc == SQLITE_ROW && sqlite3_column_type(S->zone, 0) == SQLITE_TEXT) {
-		const char *z = (const char *)sqlite3_column_text(S->zone, 0);
-		size_t n = (size_t)sqlite3_column_bytes(S->zone, 0);
-		if (n > ROUTE_ZONE_MAX)
-			n = ROUTE_ZONE_MAX + 1; /* too long: zone_check says so */
-		memcpy(out, z, n);
-		out[n] = '\0';
-		found = 1;
-	}
-	if (S->pdb != S->db && rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		/* a connection of this thread alone: its message is this step's */
-		jrn_fail(e, "%s", sqlite3_errmsg(S->pdb));
-		sqlite3_reset(S->zone);
-		return -1;
-	}
-	return store_done(S, S->zone, rc, e) < 0 ? -1 : found;
-}
-
-/* One step of S->link or S->links_all on the profiles' connection (as
- * store_profile_zone): SQLITE_ROW, SQLITE_DONE, or -1 with e. */
-static int link_step(store *S, sqlite3_stmt *st, jrn_err *e)
+/* One step of st, a statement on the profiles' connection: SQLITE_ROW,
+ * SQLITE_DONE (st reset), or -1 with e (st reset). On a connection of
+ * this thread alone (not the decisions'), its message is this step's. */
+static int pdb_step(store *S, sqlite3_stmt *st, jrn_err *e)
 {
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -269,6 +248,24 @@ static int link_step(store *S, sqlite3_stmt *st, jrn_err *e)
 		return -1;
 	}
 	return store_done(S, st, rc, e) < 0 ? -1 : SQLITE_DONE;
+}
+
+int store_profile_zone(store *S, const char *customer, char *out, jrn_err *e)
+{
+	sqlite3_bind_text(S->zone, 1, customer, -1, SQLITE_STATIC);
+	int rc = pdb_step(S, S->zone, e), found = 0;
+	if (rc != SQLITE_ROW)
+		return rc < 0 ? -1 : 0;
+	if (sqlite3_column_type(S->zone, 0) == SQLITE_TEXT) {
+		const char *z = (const char *)sqlite3_column_text(S->zone, 0);
+		size_t n = (size_t)sqlite3_column_bytes(S->zone, 0);
+		if (n > ROUTE_ZONE_MAX)
+			n = ROUTE_ZONE_MAX + 1; /* too long: zone_check says so */
+		memcpy(out, z, n);
+		out[n] = '\0';
+		found = 1;
+	}
+	return store_done(S, S->zone, SQLITE_DONE, e) < 0 ? -1 : found;
 }
 
 static int memo_check(store *S, jrn_err *e);
@@ -298,7 +295,7 @@ static int may_link(store *S, const char *id, jrn_err *e)
 		if (S->linked)
 			memset(S->linked, 0, S->linked_cap * sizeof *S->linked);
 		int rc;
-		while ((rc = link_step(S, S->links_all, e)) == SQLITE_ROW) {
+		while ((rc = pdb_step(S, S->links_all, e)) == SQLITE_ROW) {
 			if (S->linked_epoch && hash_grow(&S->linked, NULL, &S->linked_cap, S->linked_n) < 0)
 				S->linked_epoch = 0; /* (out of memory: every id may) */
 			else if (S->linked_epoch)
@@ -325,7 +322,7 @@ const char *store_standing(store *S, const char *customer, jrn_err *e)
 			break;
 		}
 		sqlite3_bind_text(S->link, 1, id, -1, SQLITE_TRANSIENT);
-		int rc = link_step(S, S->link, e);
+		int rc = pdb_step(S, S->link, e);
 		if (rc < 0)
 			return NULL;
 		if (rc == SQLITE_DONE)
